@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package Tessera builds, tests and packages with.
+# Idempotent: packages already present are skipped; apt runs only when something is missing.
+set -euo pipefail
+
+PKGS=(
+  build-essential cmake ninja-build ccache pkg-config git python3 clang clang-format
+  libclang-rt-14-dev
+  libspdlog-dev libfmt-dev nlohmann-json3-dev libcli11-dev
+  libboost-dev libboost-filesystem-dev
+  libprotobuf-dev protobuf-compiler
+  libgtest-dev libgmock-dev libbenchmark-dev
+  libhwy-dev libpcre2-dev libutf8proc-dev
+  libcurl4-openssl-dev libsndfile1-dev libsamplerate0-dev libstb-dev
+  libvulkan-dev glslc mesa-vulkan-drivers
+  ocl-icd-opencl-dev opencl-headers pocl-opencl-icd
+  libze-dev
+  python3-jinja2 debootstrap file
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#PKGS[@]} packages present"
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

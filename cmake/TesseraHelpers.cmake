@@ -1,0 +1,68 @@
+# Shared build helpers: warnings, sanitizers, tests, plugins, and the configure summary.
+
+set(TESSERA_SUMMARY "" CACHE INTERNAL "")
+function(tessera_summary line)
+  set(TESSERA_SUMMARY "${TESSERA_SUMMARY}\n  ${line}" CACHE INTERNAL "")
+endfunction()
+function(tessera_print_summary)
+  message(STATUS "Tessera configuration:${TESSERA_SUMMARY}")
+endfunction()
+
+set(TESSERA_WARNINGS -Wall -Wextra -Wshadow=local -Wno-unused-parameter)
+if(TESSERA_WERROR)
+  list(APPEND TESSERA_WARNINGS -Werror)
+endif()
+
+if(TESSERA_SANITIZE)
+  add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  add_link_options(-fsanitize=address,undefined)
+endif()
+
+# Our own targets get the warning set; third-party headers are included as SYSTEM by CMake.
+function(tessera_target_defaults target)
+  target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CXX,C>:${TESSERA_WARNINGS}>)
+endfunction()
+
+# tessera_test(NAME name SOURCES a.cc b.cc LIBS lib... [ENV K=V...] [LABELS l...])
+# One gtest binary = one ctest entry.
+function(tessera_test)
+  cmake_parse_arguments(T "" "NAME" "SOURCES;LIBS;ENV;LABELS" ${ARGN})
+  add_executable(${T_NAME} ${T_SOURCES})
+  tessera_target_defaults(${T_NAME})
+  target_link_libraries(${T_NAME} PRIVATE ${T_LIBS} GTest::gtest GTest::gtest_main GTest::gmock)
+  add_test(NAME ${T_NAME} COMMAND ${T_NAME})
+  set_tests_properties(${T_NAME} PROPERTIES ENVIRONMENT "${T_ENV}" LABELS "${T_LABELS}")
+endfunction()
+
+# tessera_backend_plugin(NAME cpu SOURCES ...): a MODULE library libtessera_backend_<name>.so,
+# hidden visibility, $ORIGIN rpath, placed where the loader looks next to the core library.
+function(tessera_backend_plugin)
+  cmake_parse_arguments(P "" "NAME" "SOURCES" ${ARGN})
+  set(target tessera_backend_${P_NAME})
+  add_library(${target} MODULE ${P_SOURCES})
+  tessera_target_defaults(${target})
+  target_link_libraries(${target} PRIVATE tessera_plugin_api)
+  set_target_properties(${target} PROPERTIES
+    PREFIX "lib"
+    C_VISIBILITY_PRESET hidden CXX_VISIBILITY_PRESET hidden VISIBILITY_INLINES_HIDDEN ON
+    LIBRARY_OUTPUT_DIRECTORY ${TESSERA_BACKEND_OUTPUT_DIR}
+    BUILD_RPATH "$ORIGIN;$ORIGIN/../.." INSTALL_RPATH "$ORIGIN;$ORIGIN/../..")
+  target_link_options(${target} PRIVATE -Wl,--no-undefined)
+  install(TARGETS ${target} LIBRARY DESTINATION ${TESSERA_BACKEND_SUBDIR} COMPONENT ${P_NAME})
+endfunction()
+
+# Resolves an AUTO/ON/OFF switch against whether the SDK was found; records why in the summary.
+function(tessera_feature var found what why_missing)
+  if(${var} STREQUAL "OFF")
+    set(${var}_ENABLED OFF PARENT_SCOPE)
+    tessera_summary("${what}: skipped (disabled with -D${var}=OFF)")
+  elseif(found)
+    set(${var}_ENABLED ON PARENT_SCOPE)
+    tessera_summary("${what}: building")
+  elseif(${var} STREQUAL "ON")
+    message(FATAL_ERROR "${what} requested (-D${var}=ON) but ${why_missing}")
+  else()
+    set(${var}_ENABLED OFF PARENT_SCOPE)
+    tessera_summary("${what}: skipped (${why_missing})")
+  endif()
+endfunction()
