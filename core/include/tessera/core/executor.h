@@ -1,0 +1,145 @@
+// Runs graphs on devices.
+//
+// ExecutionContext holds what outlives one graph: the devices (priority order), weights bound once
+// per device (imported zero-copy from the mmap where the device allows, else uploaded once),
+// persistent state buffers (KV pools), one grow-only arena per device, and compiled executables
+// of compile-style devices (in memory and, with a cache dir, as blobs on disk).
+//
+// Executable::Prepare schedules a graph, plans each device's arena from liveness and builds the
+// ABI views once; Run then uploads inputs, runs the steps and downloads outputs without
+// allocating device memory (Prepare may grow an arena; Run never does).
+//
+// Thread-safety: an ExecutionContext and its Executables are used from one thread at a time.
+#ifndef TESSERA_CORE_EXECUTOR_H_
+#define TESSERA_CORE_EXECUTOR_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "tessera/core/device.h"
+#include "tessera/core/ir.h"
+#include "tessera/core/planner.h"
+#include "tessera/core/scheduler.h"
+
+namespace tessera {
+
+struct ExecutionOptions {
+  int64_t arena_alignment = 256;
+  // Where compiled executables of compile-style devices are cached as blobs; "" = memory only.
+  std::string compile_cache_dir;
+};
+
+struct CompileStats {
+  int64_t compiled = 0;      // compile() calls
+  int64_t loaded_blobs = 0;  // deserialize_executable() hits from the disk cache
+  int64_t memory_hits = 0;
+};
+
+class ExecutionContext {
+ public:
+  // `devices` in priority order; not owned; must outlive the context.
+  ExecutionContext(std::vector<Device*> devices, ExecutionOptions options = {});
+  ~ExecutionContext();
+
+  // Registers a weight by name: `data` (e.g. into an mmap) must stay valid for the context's
+  // life. Devices get it on first use.
+  void BindWeight(const std::string& name, const void* data, uint64_t bytes);
+  // Registers persistent state (e.g. a KV pool) living on `devices()[device]`.
+  void BindState(const std::string& name, int32_t device, DeviceBuffer* buffer, uint64_t offset);
+
+  const std::vector<Device*>& devices() const { return devices_; }
+  const ExecutionOptions& options() const { return options_; }
+  const CompileStats& compile_stats() const { return compile_stats_; }
+  // Bytes of the arena of device d (its peak need so far).
+  int64_t arena_bytes(int32_t d) const;
+
+ private:
+  friend class Executable;
+  struct WeightHost {
+    const void* data;
+    uint64_t bytes;
+  };
+  struct StateBinding {
+    int32_t device;
+    DeviceBuffer* buffer;
+    uint64_t offset;
+  };
+  struct CompiledEntry;
+
+  // Returns the device copy of a weight, making it on first use.
+  StatusOr<DeviceBuffer*> WeightOn(const std::string& name, int32_t device);
+  // Grows device d's arena to at least `bytes` (allocates only when it grows).
+  StatusOr<DeviceBuffer*> ArenaOn(int32_t device, int64_t bytes);
+  StatusOr<tsr_executable*> CompiledFor(int32_t device, const std::string& proto_bytes,
+                                        std::vector<tsr_buffer*> weights);
+
+  std::vector<Device*> devices_;
+  ExecutionOptions options_;
+  std::map<std::string, WeightHost> weights_host_;
+  std::map<std::pair<std::string, int32_t>, std::unique_ptr<DeviceBuffer>> weights_dev_;
+  std::map<std::string, StateBinding> states_;
+  std::vector<std::unique_ptr<DeviceBuffer>> arenas_;
+  std::map<std::string, std::unique_ptr<CompiledEntry>> compiled_;
+  CompileStats compile_stats_;
+};
+
+// A host-side view of one graph input or output, contiguous.
+struct HostTensor {
+  TensorId id = kNoTensor;
+  void* data = nullptr;  // const for inputs
+  uint64_t bytes = 0;
+};
+
+class Executable {
+ public:
+  // REQUIRES: every weight and state the graph names is bound in ctx.
+  static StatusOr<std::unique_ptr<Executable>> Prepare(ExecutionContext& ctx, const Graph& graph);
+  ~Executable();
+
+  // inputs: one per kInput tensor (any order); outputs: graph outputs to read back.
+  Status Run(std::span<const HostTensor> inputs, std::span<const HostTensor> outputs);
+
+  const Schedule& schedule() const { return schedule_; }
+  // Per device: the planned arena peak and what it would take without reuse.
+  int64_t peak_bytes(int32_t d) const { return plans_[d].peak_bytes; }
+  int64_t no_reuse_bytes(int32_t d) const { return plans_[d].no_reuse_bytes; }
+  // Where the bytes of tensor t live on device d: {buffer, offset}; buffer null if not there.
+  std::pair<tsr_buffer*, uint64_t> Location(TensorId t, int32_t d) const;
+
+ private:
+  Executable(ExecutionContext& ctx, const Graph& graph) : ctx_(ctx), graph_(graph) {}
+  Status PlanArenas();
+  Status BuildViews();
+  Status PrepareCompiled(size_t step_index);
+  Status RunCopy(const Step& step);
+  Status RunCompiled(size_t step_index);
+
+  struct Placement {
+    DeviceBuffer* buffer = nullptr;
+    uint64_t offset = 0;
+    bool in_arena = false;  // re-pointed when the device's arena grows
+  };
+  struct CompiledStep {
+    tsr_executable* exe = nullptr;
+    std::vector<TensorId> inputs, outputs;
+    std::vector<tsr_tensor> in_views, out_views;
+  };
+
+  ExecutionContext& ctx_;
+  const Graph& graph_;
+  Schedule schedule_;
+  std::vector<ArenaPlan> plans_;                    // per device
+  std::vector<std::vector<Placement>> placement_;   // [device][root tensor]
+  std::vector<std::vector<tsr_tensor>> views_;      // [device][tensor]: the ABI tensors there
+  std::vector<tsr_node> abi_nodes_;
+  std::map<size_t, CompiledStep> compiled_steps_;   // by step index
+  std::vector<uint8_t> staging_;                    // host bounce buffer for cross-device copies
+};
+
+}  // namespace tessera
+
+#endif  // TESSERA_CORE_EXECUTOR_H_

@@ -1,0 +1,373 @@
+#include "tessera/core/executor.h"
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <set>
+#include <sstream>
+
+#include "graph_serialize.h"
+
+namespace tessera {
+
+// ---------------------------------------------------------------------------------------------
+// ExecutionContext
+
+struct ExecutionContext::CompiledEntry {
+  Device* device = nullptr;
+  tsr_executable* exe = nullptr;
+  ~CompiledEntry() {
+    if (exe && device->plugin().api().executable_free) device->plugin().api().executable_free(exe);
+  }
+};
+
+ExecutionContext::ExecutionContext(std::vector<Device*> devices, ExecutionOptions options)
+    : devices_(std::move(devices)), options_(std::move(options)) {
+  arenas_.resize(devices_.size());
+}
+
+ExecutionContext::~ExecutionContext() {
+  compiled_.clear();  // executables reference weights: free them first
+}
+
+void ExecutionContext::BindWeight(const std::string& name, const void* data, uint64_t bytes) {
+  weights_host_[name] = {data, bytes};
+}
+
+void ExecutionContext::BindState(const std::string& name, int32_t device, DeviceBuffer* buffer,
+                                 uint64_t offset) {
+  states_[name] = {device, buffer, offset};
+}
+
+int64_t ExecutionContext::arena_bytes(int32_t d) const {
+  return arenas_[d] ? static_cast<int64_t>(arenas_[d]->size()) : 0;
+}
+
+StatusOr<DeviceBuffer*> ExecutionContext::WeightOn(const std::string& name, int32_t device) {
+  auto key = std::make_pair(name, device);
+  auto it = weights_dev_.find(key);
+  if (it != weights_dev_.end()) return it->second.get();
+  auto host = weights_host_.find(name);
+  if (host == weights_host_.end()) return NotFound("weight '" + name + "' is not bound");
+  Device* dev = devices_[device];
+  // Zero-copy where the device can read host memory; else one upload.
+  auto imported = dev->ImportHost(const_cast<void*>(host->second.data), host->second.bytes);
+  std::unique_ptr<DeviceBuffer> buf;
+  if (imported.ok()) {
+    buf = std::move(imported).value();
+  } else {
+    TSR_ASSIGN_OR_RETURN(buf, dev->Alloc(host->second.bytes));
+    TSR_RETURN_IF_ERROR(dev->Upload(*buf, 0, host->second.data, host->second.bytes));
+  }
+  DeviceBuffer* raw = buf.get();
+  weights_dev_[key] = std::move(buf);
+  return raw;
+}
+
+StatusOr<DeviceBuffer*> ExecutionContext::ArenaOn(int32_t device, int64_t bytes) {
+  auto& arena = arenas_[device];
+  if (!arena || static_cast<int64_t>(arena->size()) < bytes) {
+    arena.reset();
+    TSR_ASSIGN_OR_RETURN(arena, devices_[device]->Alloc(std::max<int64_t>(bytes, 1)));
+  }
+  return arena.get();
+}
+
+StatusOr<tsr_executable*> ExecutionContext::CompiledFor(int32_t device, const std::string& proto,
+                                                        std::vector<tsr_buffer*> weights) {
+  Device* dev = devices_[device];
+  const tsr_plugin_api& api = dev->plugin().api();
+  const char* compat = api.compat_string ? api.compat_string(dev->handle()) : "";
+  std::string key = dev->label() + "|" + (compat ? compat : "") + "|" +
+                    std::to_string(std::hash<std::string>{}(proto)) + "|" + std::to_string(proto.size());
+  auto it = compiled_.find(key);
+  if (it != compiled_.end()) {
+    ++compile_stats_.memory_hits;
+    return it->second->exe;
+  }
+  auto entry = std::make_unique<CompiledEntry>();
+  entry->device = dev;
+  tsr_error err{};
+  err.struct_size = sizeof(err);
+  std::string blob_path;
+  if (!options_.compile_cache_dir.empty() && api.deserialize_executable && api.serialize_executable) {
+    std::ostringstream name;
+    name << std::hex << std::hash<std::string>{}(key) << ".blob";
+    blob_path = (std::filesystem::path(options_.compile_cache_dir) / name.str()).string();
+    std::ifstream in(blob_path, std::ios::binary);
+    if (in) {
+      std::string blob((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      if (api.deserialize_executable(dev->handle(), blob.data(), blob.size(), weights.data(),
+                                     static_cast<int32_t>(weights.size()), &entry->exe, &err) == TSR_OK) {
+        ++compile_stats_.loaded_blobs;
+      }
+    }
+  }
+  if (!entry->exe) {
+    if (!api.compile) return Unimplemented(dev->label() + ": compile-style device without compile()");
+    TSR_RETURN_IF_ERROR(dev->Check(api.compile(dev->handle(), proto.data(), proto.size(), weights.data(),
+                                               static_cast<int32_t>(weights.size()), &entry->exe, &err),
+                                   err));
+    ++compile_stats_.compiled;
+    if (!blob_path.empty()) {
+      void* blob = nullptr;
+      size_t size = 0;
+      if (api.serialize_executable(entry->exe, &blob, &size, &err) == TSR_OK) {
+        std::error_code ec;
+        std::filesystem::create_directories(options_.compile_cache_dir, ec);
+        std::string tmp = blob_path + ".tmp";
+        std::ofstream out(tmp, std::ios::binary);
+        out.write(static_cast<const char*>(blob), static_cast<std::streamsize>(size));
+        out.close();
+        if (out) std::filesystem::rename(tmp, blob_path, ec);
+        if (api.free_blob) api.free_blob(blob);
+      }
+    }
+  }
+  tsr_executable* exe = entry->exe;
+  compiled_[key] = std::move(entry);
+  return exe;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Executable
+
+Executable::~Executable() = default;
+
+StatusOr<std::unique_ptr<Executable>> Executable::Prepare(ExecutionContext& ctx, const Graph& graph) {
+  TSR_RETURN_IF_ERROR(graph.Validate());
+  auto exe = std::unique_ptr<Executable>(new Executable(ctx, graph));
+  ScheduleOptions sopt;
+  sopt.state_device.assign(graph.num_tensors(), -1);
+  for (TensorId t = 0; t < graph.num_tensors(); ++t) {
+    const TensorDesc& d = graph.tensor(t);
+    if (d.kind != TensorKind::kState) continue;
+    auto it = ctx.states_.find(d.name);
+    if (it == ctx.states_.end()) return NotFound("state '" + d.name + "' is not bound");
+    sopt.state_device[t] = it->second.device;
+  }
+  TSR_ASSIGN_OR_RETURN(exe->schedule_, ScheduleGraph(graph, ctx.devices(), sopt));
+  TSR_RETURN_IF_ERROR(exe->PlanArenas());
+  TSR_RETURN_IF_ERROR(exe->BuildViews());
+  for (size_t i = 0; i < exe->schedule_.steps.size(); ++i)
+    if (exe->schedule_.steps[i].kind == Step::Kind::kCompiled) TSR_RETURN_IF_ERROR(exe->PrepareCompiled(i));
+  return exe;
+}
+
+Status Executable::PlanArenas() {
+  const size_t n_dev = ctx_.devices().size();
+  const auto& steps = schedule_.steps;
+  // Which roots each device materializes, and when (in step indices) they are live there.
+  std::vector<std::map<TensorId, ArenaItem>> items(n_dev);
+  auto touch = [&](TensorId root, int32_t d, int32_t step) {
+    const TensorDesc& t = graph_.tensor(root);
+    if (t.kind == TensorKind::kWeight || t.kind == TensorKind::kState) return;
+    auto [it, fresh] = items[d].try_emplace(root, ArenaItem{t.ContiguousBytes(), step, step});
+    if (!fresh) {
+      it->second.first = std::min(it->second.first, step);
+      it->second.last = std::max(it->second.last, step);
+    }
+    if (t.kind == TensorKind::kInput) it->second.first = -1;
+    if (t.is_output) it->second.last = static_cast<int32_t>(steps.size());
+  };
+  for (int32_t s = 0; s < static_cast<int32_t>(steps.size()); ++s) {
+    const Step& st = steps[s];
+    if (st.kind == Step::Kind::kCopy) {
+      touch(st.tensor, st.device, s);
+      touch(st.tensor, st.from_device, s);
+      continue;
+    }
+    for (int32_t n : st.nodes) {
+      const Node& node = graph_.nodes()[n];
+      touch(graph_.Root(node.output), st.device, s);
+      for (TensorId in : node.inputs)
+        if (in != kNoTensor) touch(graph_.Root(in), st.device, s);
+    }
+  }
+  for (TensorId t = 0; t < graph_.num_tensors(); ++t) {
+    const TensorDesc& d = graph_.tensor(t);
+    if (d.kind == TensorKind::kInput && schedule_.home[t] >= 0) touch(t, schedule_.home[t], 0);
+  }
+  plans_.resize(n_dev);
+  placement_.assign(n_dev, std::vector<Placement>(graph_.num_tensors()));
+  for (size_t d = 0; d < n_dev; ++d) {
+    std::vector<ArenaItem> list;
+    std::vector<TensorId> ids;
+    for (const auto& [id, item] : items[d]) {
+      ids.push_back(id);
+      list.push_back(item);
+    }
+    plans_[d] = PlanArena(list, ctx_.options().arena_alignment);
+    if (list.empty()) continue;
+    TSR_ASSIGN_OR_RETURN(DeviceBuffer * arena, ctx_.ArenaOn(static_cast<int32_t>(d), plans_[d].peak_bytes));
+    for (size_t i = 0; i < ids.size(); ++i)
+      placement_[d][ids[i]] = {arena, static_cast<uint64_t>(plans_[d].offsets[i]), true};
+  }
+  // Weights and states.
+  for (const Step& st : steps) {
+    if (st.kind == Step::Kind::kCopy) continue;
+    for (int32_t n : st.nodes) {
+      const Node& node = graph_.nodes()[n];
+      std::vector<TensorId> touched(node.inputs);
+      touched.push_back(node.output);
+      for (TensorId t : touched) {
+        if (t == kNoTensor) continue;
+        TensorId r = graph_.Root(t);
+        const TensorDesc& d = graph_.tensor(r);
+        if (d.kind == TensorKind::kWeight) {
+          TSR_ASSIGN_OR_RETURN(DeviceBuffer * w, ctx_.WeightOn(d.name, st.device));
+          if (static_cast<int64_t>(w->size()) < d.ContiguousBytes())
+            return InvalidArgument("weight '" + d.name + "' is bound with fewer bytes than its shape needs");
+          placement_[st.device][r] = {w, 0, false};
+        } else if (d.kind == TensorKind::kState) {
+          const auto& sb = ctx_.states_.at(d.name);
+          placement_[st.device][r] = {sb.buffer, sb.offset, false};
+        }
+      }
+    }
+  }
+  int64_t max_copy = 0;
+  for (const Step& st : steps)
+    if (st.kind == Step::Kind::kCopy) max_copy = std::max(max_copy, graph_.tensor(st.tensor).ContiguousBytes());
+  staging_.resize(static_cast<size_t>(max_copy));
+  return OkStatus();
+}
+
+Status Executable::BuildViews() {
+  AbiGraph abi = MakeAbiGraph(graph_);
+  abi_nodes_ = std::move(abi.nodes);
+  views_.assign(ctx_.devices().size(), abi.tensors);
+  for (size_t d = 0; d < views_.size(); ++d) {
+    for (TensorId t = 0; t < graph_.num_tensors(); ++t) {
+      const TensorDesc& desc = graph_.tensor(t);
+      TensorId r = graph_.Root(t);
+      const Placement& p = placement_[d][r];
+      if (!p.buffer) continue;
+      views_[d][t].buffer = p.buffer->handle();
+      views_[d][t].offset = p.offset + (desc.kind == TensorKind::kView ? desc.view_offset : 0);
+    }
+  }
+  for (auto& [i, cs] : compiled_steps_) {
+    int32_t d = schedule_.steps[i].device;
+    for (size_t k = 0; k < cs.inputs.size(); ++k) cs.in_views[k] = views_[d][cs.inputs[k]];
+    for (size_t k = 0; k < cs.outputs.size(); ++k) cs.out_views[k] = views_[d][cs.outputs[k]];
+  }
+  return OkStatus();
+}
+
+std::pair<tsr_buffer*, uint64_t> Executable::Location(TensorId t, int32_t d) const {
+  return {views_[d][t].buffer, views_[d][t].offset};
+}
+
+Status Executable::PrepareCompiled(size_t step_index) {
+  const Step& st = schedule_.steps[step_index];
+  TSR_ASSIGN_OR_RETURN(SerializedSubgraph sub, SerializeSubgraph(graph_, st.nodes));
+  CompiledStep cs;
+  std::vector<tsr_buffer*> weights;
+  for (TensorId w : sub.weights) weights.push_back(placement_[st.device][graph_.Root(w)].buffer->handle());
+  TSR_ASSIGN_OR_RETURN(cs.exe, ctx_.CompiledFor(st.device, sub.proto, weights));
+  cs.inputs = sub.inputs;
+  cs.outputs = sub.outputs;
+  for (TensorId t : cs.inputs) cs.in_views.push_back(views_[st.device][t]);
+  for (TensorId t : cs.outputs) cs.out_views.push_back(views_[st.device][t]);
+  compiled_steps_[step_index] = std::move(cs);
+  return OkStatus();
+}
+
+Status Executable::RunCopy(const Step& st) {
+  Device* from = ctx_.devices()[st.from_device];
+  Device* to = ctx_.devices()[st.device];
+  const Placement& src = placement_[st.from_device][st.tensor];
+  const Placement& dst = placement_[st.device][st.tensor];
+  uint64_t bytes = static_cast<uint64_t>(graph_.tensor(st.tensor).ContiguousBytes());
+  if (&from->plugin() == &to->plugin() && from->plugin().api().buffer_copy) {
+    tsr_error err{};
+    err.struct_size = sizeof(err);
+    tsr_status code = from->plugin().api().buffer_copy(src.buffer->handle(), src.offset, dst.buffer->handle(),
+                                                       dst.offset, bytes, nullptr, &err);
+    if (code == TSR_OK) return OkStatus();
+    if (code != TSR_ERR_UNSUPPORTED && code != TSR_ERR_UNIMPLEMENTED) return from->Check(code, err);
+  }
+  // Stage through host memory (preallocated in Prepare).
+  TSR_RETURN_IF_ERROR(from->Synchronize());
+  TSR_RETURN_IF_ERROR(from->Download(*src.buffer, src.offset, staging_.data(), bytes));
+  return to->Upload(*dst.buffer, dst.offset, staging_.data(), bytes);
+}
+
+Status Executable::RunCompiled(size_t step_index) {
+  const Step& st = schedule_.steps[step_index];
+  CompiledStep& cs = compiled_steps_.at(step_index);
+  Device* dev = ctx_.devices()[st.device];
+  tsr_error err{};
+  err.struct_size = sizeof(err);
+  return dev->Check(dev->plugin().api().run_executable(cs.exe, cs.in_views.data(),
+                                                        static_cast<int32_t>(cs.in_views.size()),
+                                                        cs.out_views.data(),
+                                                        static_cast<int32_t>(cs.out_views.size()), &err),
+                    err);
+}
+
+Status Executable::Run(std::span<const HostTensor> inputs, std::span<const HostTensor> outputs) {
+  // Arenas may have grown (and moved) since Prepare when another graph was prepared.
+  bool stale = false;
+  for (size_t d = 0; d < placement_.size(); ++d) {
+    DeviceBuffer* now = ctx_.arenas_[d].get();
+    for (Placement& p : placement_[d])
+      if (p.in_arena && p.buffer != now) {
+        p.buffer = now;
+        stale = true;
+      }
+  }
+  if (stale) TSR_RETURN_IF_ERROR(BuildViews());
+  for (const HostTensor& in : inputs) {
+    if (in.id < 0 || in.id >= graph_.num_tensors() || graph_.tensor(in.id).kind != TensorKind::kInput)
+      return InvalidArgument("Run: tensor " + std::to_string(in.id) + " is not a graph input");
+    const TensorDesc& d = graph_.tensor(in.id);
+    if (static_cast<int64_t>(in.bytes) != d.ContiguousBytes())
+      return InvalidArgument("Run: input '" + d.name + "' needs " + std::to_string(d.ContiguousBytes()) +
+                             " bytes, got " + std::to_string(in.bytes));
+    int32_t home = schedule_.home[in.id];
+    if (home < 0) continue;  // unused input
+    const Placement& p = placement_[home][in.id];
+    TSR_RETURN_IF_ERROR(ctx_.devices()[home]->Upload(*p.buffer, p.offset, in.data, in.bytes));
+  }
+  for (size_t i = 0; i < schedule_.steps.size(); ++i) {
+    const Step& st = schedule_.steps[i];
+    switch (st.kind) {
+      case Step::Kind::kCopy: TSR_RETURN_IF_ERROR(RunCopy(st)); break;
+      case Step::Kind::kCompiled: TSR_RETURN_IF_ERROR(RunCompiled(i)); break;
+      case Step::Kind::kKernels: {
+        tsr_graph_view view{};
+        view.struct_size = sizeof(view);
+        view.n_tensors = graph_.num_tensors();
+        view.tensors = views_[st.device].data();
+        view.n_nodes = graph_.num_nodes();
+        view.nodes = abi_nodes_.data();
+        TSR_RETURN_IF_ERROR(ctx_.devices()[st.device]->Execute(view, st.nodes));
+        break;
+      }
+    }
+  }
+  for (const HostTensor& out : outputs) {
+    if (out.id < 0 || out.id >= graph_.num_tensors())
+      return InvalidArgument("Run: output id out of range");
+    const TensorDesc& d = graph_.tensor(out.id);
+    if (!d.IsContiguous()) return InvalidArgument("Run: output '" + d.name + "' is not contiguous");
+    if (static_cast<int64_t>(out.bytes) != d.ContiguousBytes())
+      return InvalidArgument("Run: output '" + d.name + "' has " + std::to_string(d.ContiguousBytes()) +
+                             " bytes, buffer given holds " + std::to_string(out.bytes));
+    TensorId r = graph_.Root(out.id);
+    int32_t home = schedule_.home[r];
+    if (home < 0) return InvalidArgument("Run: output '" + d.name + "' is never produced");
+    Device* dev = ctx_.devices()[home];
+    TSR_RETURN_IF_ERROR(dev->Synchronize());
+    const Placement& p = placement_[home][r];
+    uint64_t off = p.offset + (d.kind == TensorKind::kView ? d.view_offset : 0);
+    TSR_RETURN_IF_ERROR(dev->Download(*p.buffer, off, out.data, out.bytes));
+  }
+  return OkStatus();
+}
+
+}  // namespace tessera

@@ -1,0 +1,227 @@
+// Scheduler + executor tests on real plugins: the C test GPU plugin (add/mul/scale only), the
+// compile-style test NPU plugin and the CPU plugin as the fallback.
+#include <dlfcn.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <random>
+
+#include "tessera/core/executor.h"
+
+namespace tessera {
+namespace {
+
+std::string Env(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+class ExecutorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (Env("TP_CPU").empty()) GTEST_SKIP() << "CPU plugin not built";
+    LoaderOptions o;
+    o.explicit_paths = {Env("TP_TESTGPU"), Env("TP_TESTNPU"), Env("TP_CPU")};
+    o.plugin_options["cpu"] = {{"threads", "2"}};
+    reg_ = PluginRegistry::Discover(o);
+    for (const char* id : {"testgpu", "testnpu", "cpu"}) {
+      Plugin* p = reg_->Find(id);
+      ASSERT_NE(p, nullptr) << reg_->ExplainMissing(id).message();
+      auto dev = Device::Open(p, 0);
+      ASSERT_TRUE(dev.ok()) << dev.status().ToString();
+      devs_[id] = std::move(dev).value();
+    }
+  }
+  Device* dev(const char* id) { return devs_[id].get(); }
+
+  std::unique_ptr<PluginRegistry> reg_;
+  std::map<std::string, std::unique_ptr<Device>> devs_;
+};
+
+std::vector<float> Random(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(-1.f, 1.f);
+  std::vector<float> v(n);
+  for (auto& x : v) x = u(rng);
+  return v;
+}
+
+float Silu(float x) { return x / (1.f + std::exp(-x)); }
+
+// y = silu(x W^T + a) * a, x [M, K], W [N, K], a [M, N]
+struct Mlp {
+  static constexpr int M = 5, K = 16, N = 12;
+  Graph g;
+  TensorId x, a, out;
+  std::vector<float> xv = Random(M * K, 1), wv = Random(N * K, 2), av = Random(M * N, 3);
+  Mlp() {
+    x = g.AddInput("x", DType::kF32, {M, K});
+    a = g.AddInput("a", DType::kF32, {M, N});
+    TensorId w = g.AddWeight("w", DType::kF32, {N, K});
+    TensorId h = g.AddNode(TSR_OP_MATMUL, {x, w}, DType::kF32, {M, N});
+    TensorId s = g.AddNode(TSR_OP_ADD, {h, a}, DType::kF32, {M, N});
+    TensorId t = g.AddNode(TSR_OP_SILU, {s}, DType::kF32, {M, N});
+    out = g.AddNode(TSR_OP_MUL, {t, a}, DType::kF32, {M, N});
+    g.MarkOutput(out);
+  }
+  std::vector<float> Expected() const {
+    std::vector<float> y(M * N);
+    for (int m = 0; m < M; ++m)
+      for (int n = 0; n < N; ++n) {
+        double acc = 0;
+        for (int k = 0; k < K; ++k) acc += double(xv[m * K + k]) * wv[n * K + k];
+        float s = static_cast<float>(acc) + av[m * N + n];
+        y[m * N + n] = Silu(s) * av[m * N + n];
+      }
+    return y;
+  }
+  Status Run(Executable& exe, std::vector<float>* y) {
+    y->assign(M * N, 0.f);
+    HostTensor ins[] = {{x, xv.data(), xv.size() * 4}, {a, av.data(), av.size() * 4}};
+    HostTensor outs[] = {{out, y->data(), y->size() * 4}};
+    return exe.Run(ins, outs);
+  }
+};
+
+void ExpectNear(const std::vector<float>& got, const std::vector<float>& want) {
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-5f) << "at " << i;
+}
+
+TEST_F(ExecutorTest, SplitsAcrossDevicesFallsBackToCpuAndInsertsCopies) {
+  Mlp mlp;
+  ExecutionContext ctx({dev("testgpu"), dev("cpu")});
+  ctx.BindWeight("w", mlp.wv.data(), mlp.wv.size() * 4);
+  auto exe = Executable::Prepare(ctx, mlp.g);
+  ASSERT_TRUE(exe.ok()) << exe.status().ToString();
+  const Schedule& s = (*exe)->schedule();
+  // matmul and silu have no testgpu kernel: they fall back to the CPU (device 1).
+  EXPECT_EQ(s.node_device, (std::vector<int32_t>{1, 0, 1, 0}));
+  EXPECT_GE(s.num_copies(), 3);
+  std::vector<float> y;
+  ASSERT_TRUE(mlp.Run(**exe, &y).ok());
+  ExpectNear(y, mlp.Expected());
+}
+
+TEST_F(ExecutorTest, RunAllocatesNothingAfterPrepare) {
+  Mlp mlp;
+  ExecutionContext ctx({dev("testgpu"), dev("cpu")});
+  ctx.BindWeight("w", mlp.wv.data(), mlp.wv.size() * 4);
+  auto exe = Executable::Prepare(ctx, mlp.g);
+  ASSERT_TRUE(exe.ok());
+  int64_t before_gpu = dev("testgpu")->alloc_count(), before_cpu = dev("cpu")->alloc_count();
+  std::vector<float> y;
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(mlp.Run(**exe, &y).ok());
+  EXPECT_EQ(dev("testgpu")->alloc_count(), before_gpu);
+  EXPECT_EQ(dev("cpu")->alloc_count(), before_cpu);
+  // A second graph of the same shapes reuses the arenas and the weight copies.
+  auto exe2 = Executable::Prepare(ctx, mlp.g);
+  ASSERT_TRUE(exe2.ok());
+  EXPECT_EQ(dev("testgpu")->alloc_count(), before_gpu);
+  EXPECT_EQ(dev("cpu")->alloc_count(), before_cpu);
+}
+
+TEST_F(ExecutorTest, NoDeviceForANodeIsAClearError) {
+  Mlp mlp;
+  ExecutionContext ctx({dev("testgpu")});
+  ctx.BindWeight("w", mlp.wv.data(), mlp.wv.size() * 4);
+  auto exe = Executable::Prepare(ctx, mlp.g);
+  ASSERT_FALSE(exe.ok());
+  EXPECT_NE(exe.status().message().find("node 0 (matmul)"), std::string::npos) << exe.status().message();
+}
+
+TEST_F(ExecutorTest, UnboundWeightIsAClearError) {
+  Mlp mlp;
+  ExecutionContext ctx({dev("cpu")});
+  auto exe = Executable::Prepare(ctx, mlp.g);
+  ASSERT_FALSE(exe.ok());
+  EXPECT_NE(exe.status().message().find("weight 'w' is not bound"), std::string::npos);
+}
+
+TEST_F(ExecutorTest, ArenaReusesMemoryAcrossALongChain) {
+  Graph g;
+  TensorId t = g.AddInput("x", DType::kF32, {64, 64});
+  for (int i = 0; i < 20; ++i) {
+    OpParams p;
+    p.f[0] = 1.01f;
+    t = g.AddNode(TSR_OP_SCALE, {t}, DType::kF32, {64, 64}, p);
+  }
+  g.MarkOutput(t);
+  ExecutionContext ctx({dev("cpu")});
+  auto exe = Executable::Prepare(ctx, g);
+  ASSERT_TRUE(exe.ok()) << exe.status().ToString();
+  EXPECT_LT((*exe)->peak_bytes(0), (*exe)->no_reuse_bytes(0) / 4);
+}
+
+int CompileCount() {
+  void* h = dlopen(Env("TP_TESTNPU").c_str(), RTLD_NOW | RTLD_NOLOAD);
+  if (!h) return -1;
+  auto fn = reinterpret_cast<int (*)()>(dlsym(h, "tsr_test_npu_compile_count"));
+  int n = fn ? fn() : -1;
+  dlclose(h);
+  return n;
+}
+
+TEST_F(ExecutorTest, CompileStyleDeviceClaimsCompilesRunsAndCachesBlobs) {
+  Mlp mlp;
+  auto dir = std::filesystem::temp_directory_path() / ("tessera_npu_cache_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  ExecutionOptions opt;
+  opt.compile_cache_dir = dir.string();
+  int base = CompileCount();
+  std::vector<float> y1, y2;
+  {
+    ExecutionContext ctx({dev("testnpu"), dev("cpu")}, opt);
+    ctx.BindWeight("w", mlp.wv.data(), mlp.wv.size() * 4);
+    auto exe = Executable::Prepare(ctx, mlp.g);
+    ASSERT_TRUE(exe.ok()) << exe.status().ToString();
+    // The NPU claims the whole chain as one group.
+    EXPECT_EQ((*exe)->schedule().node_device, (std::vector<int32_t>{0, 0, 0, 0}));
+    ASSERT_TRUE(mlp.Run(**exe, &y1).ok());
+    EXPECT_EQ(ctx.compile_stats().compiled, 1);
+    EXPECT_EQ(CompileCount(), base + 1);
+  }
+  ExpectNear(y1, mlp.Expected());
+  {
+    // A "second start": a fresh context finds the blob and compiles nothing.
+    ExecutionContext ctx({dev("testnpu"), dev("cpu")}, opt);
+    ctx.BindWeight("w", mlp.wv.data(), mlp.wv.size() * 4);
+    auto exe = Executable::Prepare(ctx, mlp.g);
+    ASSERT_TRUE(exe.ok()) << exe.status().ToString();
+    ASSERT_TRUE(mlp.Run(**exe, &y2).ok());
+    EXPECT_EQ(ctx.compile_stats().compiled, 0);
+    EXPECT_EQ(ctx.compile_stats().loaded_blobs, 1);
+    EXPECT_EQ(CompileCount(), base + 1);
+  }
+  EXPECT_EQ(y1, y2);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_F(ExecutorTest, CompiledGroupsMixWithCpuFallback) {
+  // softmax is not claimed by the NPU: the graph splits NPU -> CPU.
+  Mlp mlp;
+  TensorId sm = mlp.g.AddNode(TSR_OP_SOFTMAX, {mlp.out}, DType::kF32, {Mlp::M, Mlp::N}, OpParams{{}, {1.f}});
+  mlp.g.MarkOutput(sm);
+  ExecutionContext ctx({dev("testnpu"), dev("cpu")});
+  ctx.BindWeight("w", mlp.wv.data(), mlp.wv.size() * 4);
+  auto exe = Executable::Prepare(ctx, mlp.g);
+  ASSERT_TRUE(exe.ok()) << exe.status().ToString();
+  EXPECT_EQ((*exe)->schedule().node_device.back(), 1);
+  std::vector<float> y(Mlp::M * Mlp::N);
+  HostTensor ins[] = {{mlp.x, mlp.xv.data(), mlp.xv.size() * 4}, {mlp.a, mlp.av.data(), mlp.av.size() * 4}};
+  HostTensor outs[] = {{sm, y.data(), y.size() * 4}};
+  ASSERT_TRUE((*exe)->Run(ins, outs).ok());
+  auto e = mlp.Expected();
+  for (int m = 0; m < Mlp::M; ++m) {
+    double mx = -1e30, sum = 0;
+    for (int n = 0; n < Mlp::N; ++n) mx = std::max<double>(mx, e[m * Mlp::N + n]);
+    for (int n = 0; n < Mlp::N; ++n) sum += std::exp(e[m * Mlp::N + n] - mx);
+    for (int n = 0; n < Mlp::N; ++n)
+      EXPECT_NEAR(y[m * Mlp::N + n], std::exp(e[m * Mlp::N + n] - mx) / sum, 1e-5);
+  }
+}
+
+}  // namespace
+}  // namespace tessera
