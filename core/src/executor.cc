@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <set>
 #include <sstream>
 
@@ -170,21 +171,26 @@ Status Executable::PlanArenas() {
       it->second.last = std::max(it->second.last, step);
     }
     if (t.kind == TensorKind::kInput) it->second.first = -1;
-    if (t.is_output) it->second.last = static_cast<int32_t>(steps.size());
+    if (t.is_output) it->second.last = std::numeric_limits<int32_t>::max();
   };
-  for (int32_t s = 0; s < static_cast<int32_t>(steps.size()); ++s) {
-    const Step& st = steps[s];
+  // Time advances per copy, per kernel node (nodes of a step run in order, so their
+  // intermediates can share bytes) and per compiled step (its nodes run as one).
+  int32_t time = 0;
+  for (const Step& st : steps) {
     if (st.kind == Step::Kind::kCopy) {
-      touch(st.tensor, st.device, s);
-      touch(st.tensor, st.from_device, s);
+      touch(st.tensor, st.device, time);
+      touch(st.tensor, st.from_device, time);
+      ++time;
       continue;
     }
     for (int32_t n : st.nodes) {
       const Node& node = graph_.nodes()[n];
-      touch(graph_.Root(node.output), st.device, s);
+      touch(graph_.Root(node.output), st.device, time);
       for (TensorId in : node.inputs)
-        if (in != kNoTensor) touch(graph_.Root(in), st.device, s);
+        if (in != kNoTensor) touch(graph_.Root(in), st.device, time);
+      if (st.kind == Step::Kind::kKernels) ++time;
     }
+    if (st.kind == Step::Kind::kCompiled) ++time;
   }
   for (TensorId t = 0; t < graph_.num_tensors(); ++t) {
     const TensorDesc& d = graph_.tensor(t);

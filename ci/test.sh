@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Builds and runs the whole test suite: the release build with every test, then the sanitizer
+# build (ASan + UBSan) of the core, the CPU backend and their tests. Prints per-stage timings.
+# Usage: bash ci/test.sh            (what .ci/run and the README's second command run)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+JOBS=${JOBS:-$(nproc)}
+T0=$(date +%s)
+stage() {  # stage NAME CMD...
+  local name=$1; shift
+  local s=$(date +%s)
+  echo "=== stage: $name"
+  "$@"
+  echo "=== stage: $name took $(( $(date +%s) - s ))s (total $(( $(date +%s) - T0 ))s)"
+}
+
+stage install-deps bash ci/install-deps.sh
+command -v ccache >/dev/null && ccache --max-size=5G >/dev/null 2>&1 || true
+stage configure-release cmake --preset release
+stage build-release cmake --build --preset release -j "$JOBS"
+stage test-release ctest --preset release -j "$JOBS" --timeout 600
+if [ "${TESSERA_SKIP_SANITIZE:-0}" != 1 ]; then
+  stage configure-sanitize cmake --preset sanitize
+  # Sanitizers cover the core and the CPU backend: the core's unit tests, the loader/executor
+  # tests with real plugins, and the op-conformance suite.
+  SAN_RE='^(core_.*|plugin_loader_test|executor_test|op_conformance_test|cpu_backend_test)$'
+  SAN_TARGETS=$(ctest --test-dir build/release -N -R "$SAN_RE" | sed -n 's/^ *Test *#[0-9]*: //p' | tr '\n' ' ')
+  stage build-sanitize cmake --build --preset sanitize -j "$JOBS" --target $SAN_TARGETS
+  stage test-sanitize ctest --preset sanitize -j "$JOBS" -R "$SAN_RE" --timeout 900
+fi
+echo "=== all stages passed in $(( $(date +%s) - T0 ))s"
