@@ -7,7 +7,7 @@ add_library(tessera_core SHARED
   src/plugin_loader.cc
   src/log.cc
 )
-foreach(extra device.cc scheduler.cc executor.cc settings.cc graph_serialize.cc)
+foreach(extra device.cc scheduler.cc executor.cc settings.cc graph_serialize.cc kv_cache.cc)
   if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/src/${extra})
     target_sources(tessera_core PRIVATE src/${extra})
   endif()

@@ -1,0 +1,957 @@
+// Tests of the CPU backend plugin through its C ABI only: the plugin is dlopen()ed from
+// $TESSERA_CPU_PLUGIN exactly as the host loads it. Covers init/options/devices/buffers, a few
+// ops against hand-computed values, supports_op robustness, and the batch-invariance rules
+// (matmul rows and attention sequences are bit-identical whatever else is in the call).
+#include <dlfcn.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "hwy/targets.h"
+#include "tessera/plugin_api.h"
+#include "tessera/quant_formats.h"
+
+namespace {
+
+struct Plugin {
+  void* handle = nullptr;
+  const tsr_plugin_api* api = nullptr;
+  tsr_plugin_init_fn init = nullptr;
+  tsr_plugin_probe_fn probe = nullptr;
+};
+
+std::vector<std::string>* LogLines() {
+  static auto* lines = new std::vector<std::string>();
+  return lines;
+}
+
+void HostLog(void* /*user*/, tsr_log_level /*level*/, const char* message) {
+  LogLines()->push_back(message);
+}
+
+tsr_host_api MakeHost(uint16_t major = TSR_ABI_MAJOR) {
+  tsr_host_api host{};
+  host.struct_size = sizeof(host);
+  host.abi_major = major;
+  host.abi_minor = TSR_ABI_MINOR;
+  host.log = HostLog;
+  return host;
+}
+
+const Plugin& GetPlugin() {
+  static Plugin* p = [] {
+    auto* pl = new Plugin();
+    const char* path = std::getenv("TESSERA_CPU_PLUGIN");
+    if (path == nullptr) return pl;
+    pl->handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (pl->handle == nullptr) return pl;
+    pl->init = reinterpret_cast<tsr_plugin_init_fn>(dlsym(pl->handle, TSR_PLUGIN_INIT_SYMBOL));
+    pl->probe = reinterpret_cast<tsr_plugin_probe_fn>(dlsym(pl->handle, TSR_PLUGIN_PROBE_SYMBOL));
+    if (pl->init != nullptr) {
+      const tsr_host_api host = MakeHost();
+      tsr_error err{};
+      err.struct_size = sizeof(err);
+      pl->api = pl->init(&host, &err);
+    }
+    return pl;
+  }();
+  return *p;
+}
+
+tsr_error NewError() {
+  tsr_error e{};
+  e.struct_size = sizeof(e);
+  return e;
+}
+
+// A context + device with the given thread count, closed on destruction.
+class Device {
+ public:
+  explicit Device(int threads) : api_(GetPlugin().api) {
+    const std::string t = std::to_string(threads);
+    tsr_option opt{sizeof(tsr_option), "threads", t.c_str()};
+    tsr_error err = NewError();
+    EXPECT_EQ(api_->create_context(&opt, 1, &ctx_, &err), TSR_OK) << err.message;
+    EXPECT_EQ(api_->device_open(ctx_, 0, &dev_, &err), TSR_OK) << err.message;
+  }
+  ~Device() {
+    api_->device_close(dev_);
+    api_->destroy_context(ctx_);
+  }
+  tsr_device* dev() const { return dev_; }
+  tsr_plugin_ctx* ctx() const { return ctx_; }
+
+ private:
+  const tsr_plugin_api* api_;
+  tsr_plugin_ctx* ctx_ = nullptr;
+  tsr_device* dev_ = nullptr;
+};
+
+// Builds a graph view of tensors in device buffers and runs single nodes on it.
+class Graph {
+ public:
+  explicit Graph(tsr_device* dev) : api_(GetPlugin().api), dev_(dev) {}
+  ~Graph() {
+    for (tsr_buffer* b : buffers_) api_->buffer_free(b);
+  }
+
+  // A tensor over `bytes` (copied into a new buffer) with explicit strides.
+  int AddRaw(tsr_dtype dtype, std::vector<int64_t> ne, std::vector<int64_t> nb, const void* bytes,
+             size_t size) {
+    tsr_buffer* buf = nullptr;
+    tsr_error err = NewError();
+    EXPECT_EQ(api_->buffer_alloc(dev_, 0, size, &buf, &err), TSR_OK) << err.message;
+    if (size > 0) {
+      EXPECT_EQ(api_->buffer_upload(buf, 0, bytes, size, nullptr, &err), TSR_OK) << err.message;
+    }
+    buffers_.push_back(buf);
+    tsr_tensor t{};
+    t.struct_size = sizeof(t);
+    t.dtype = dtype;
+    t.ndim = static_cast<int32_t>(ne.size());
+    for (size_t i = 0; i < ne.size(); ++i) {
+      t.ne[i] = ne[i];
+      t.nb[i] = nb[i];
+    }
+    t.buffer = buf;
+    tensors_.push_back(t);
+    return static_cast<int>(tensors_.size()) - 1;
+  }
+
+  // A contiguous tensor of a plain dtype (element size es).
+  template <typename T>
+  int Add(tsr_dtype dtype, std::vector<int64_t> ne, const std::vector<T>& data) {
+    std::vector<int64_t> nb(ne.size());
+    int64_t s = sizeof(T);
+    for (int i = static_cast<int>(ne.size()) - 1; i >= 0; --i) {
+      nb[i] = s;
+      s *= ne[i];
+    }
+    return AddRaw(dtype, ne, nb, data.data(), data.size() * sizeof(T));
+  }
+  int F32(std::vector<int64_t> ne, const std::vector<float>& data) {
+    return Add(TSR_DTYPE_F32, ne, data);
+  }
+  int I32(std::vector<int64_t> ne, const std::vector<int32_t>& data) {
+    return Add(TSR_DTYPE_I32, ne, data);
+  }
+  int ZerosF32(std::vector<int64_t> ne) {
+    int64_t n = 1;
+    for (int64_t d : ne) n *= d;
+    return F32(ne, std::vector<float>(static_cast<size_t>(n), 0.0f));
+  }
+  // A contiguous block-quantized [rows, k] tensor from raw block bytes.
+  int Quant(tsr_dtype dtype, int64_t rows, int64_t k, const std::vector<uint8_t>& bytes) {
+    const int64_t row_bytes = k / 32 * (dtype == TSR_DTYPE_Q8_B32 ? 34 : 18);
+    return AddRaw(dtype, {rows, k}, {row_bytes, 0}, bytes.data(), bytes.size());
+  }
+
+  tsr_node Node(tsr_op op, std::vector<int> inputs, int output) const {
+    tsr_node n{};
+    n.struct_size = sizeof(n);
+    n.op = op;
+    n.n_inputs = static_cast<int32_t>(inputs.size());
+    for (size_t i = 0; i < inputs.size(); ++i) n.inputs[i] = inputs[i];
+    n.output = output;
+    return n;
+  }
+
+  tsr_graph_view View(const std::vector<tsr_node>& nodes) const {
+    tsr_graph_view v{};
+    v.struct_size = sizeof(v);
+    v.n_tensors = static_cast<int32_t>(tensors_.size());
+    v.tensors = tensors_.data();
+    v.n_nodes = static_cast<int32_t>(nodes.size());
+    v.nodes = nodes.data();
+    return v;
+  }
+
+  tsr_status Run(const tsr_node& node, std::string* message = nullptr) {
+    std::vector<tsr_node> nodes{node};
+    const tsr_graph_view v = View(nodes);
+    const int32_t id = 0;
+    tsr_error err = NewError();
+    const tsr_status s = api_->execute(dev_, &v, &id, 1, nullptr, &err);
+    if (message != nullptr) *message = err.message;
+    EXPECT_TRUE(s == TSR_OK || message != nullptr) << err.message;
+    return s;
+  }
+
+  bool Supports(const tsr_node& node) {
+    std::vector<tsr_node> nodes{node};
+    const tsr_graph_view v = View(nodes);
+    tsr_bool ok = 0;
+    tsr_error err = NewError();
+    EXPECT_EQ(api_->supports_op(dev_, &v, 0, &ok, &err), TSR_OK) << err.message;
+    return ok != 0;
+  }
+
+  std::vector<float> Read(int t) {
+    const tsr_tensor& tt = tensors_[t];
+    int64_t n = 1;
+    for (int i = 0; i < tt.ndim; ++i) n *= tt.ne[i];
+    std::vector<float> out(static_cast<size_t>(n));
+    tsr_error err = NewError();
+    EXPECT_EQ(api_->buffer_download(tt.buffer, 0, out.data(), out.size() * 4, nullptr, &err),
+              TSR_OK);
+    return out;
+  }
+  std::vector<uint8_t> ReadBytes(int t, size_t size) {
+    std::vector<uint8_t> out(size);
+    tsr_error err = NewError();
+    EXPECT_EQ(api_->buffer_download(tensors_[t].buffer, 0, out.data(), size, nullptr, &err),
+              TSR_OK);
+    return out;
+  }
+  tsr_tensor& tensor(int t) { return tensors_[t]; }
+
+ private:
+  const tsr_plugin_api* api_;
+  tsr_device* dev_;
+  std::vector<tsr_tensor> tensors_;
+  std::vector<tsr_buffer*> buffers_;
+};
+
+class CpuBackendTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_NE(std::getenv("TESSERA_CPU_PLUGIN"), nullptr) << "set TESSERA_CPU_PLUGIN";
+    ASSERT_NE(GetPlugin().handle, nullptr) << dlerror();
+    ASSERT_NE(GetPlugin().api, nullptr);
+    api_ = GetPlugin().api;
+  }
+  const tsr_plugin_api* api_ = nullptr;
+};
+
+void ExpectNear(const std::vector<float>& got, const std::vector<float>& want, float tol) {
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], tol) << "at " << i;
+}
+
+std::vector<float> Random(size_t n, uint32_t seed, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-scale, scale);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Init, options, devices, buffers
+// ---------------------------------------------------------------------------------------------
+
+TEST_F(CpuBackendTest, InitAndProbe) {
+  EXPECT_EQ(api_->abi_major, TSR_ABI_MAJOR);
+  EXPECT_STREQ(api_->id, "cpu");
+  ASSERT_NE(GetPlugin().probe, nullptr);
+  EXPECT_GE(GetPlugin().probe(), 0);
+  const tsr_host_api other = MakeHost(TSR_ABI_MAJOR + 1);
+  tsr_error err = NewError();
+  EXPECT_EQ(GetPlugin().init(&other, &err), nullptr);
+  EXPECT_NE(std::string(err.message).find("ABI"), std::string::npos) << err.message;
+}
+
+TEST_F(CpuBackendTest, ContextOptions) {
+  tsr_plugin_ctx* ctx = nullptr;
+  tsr_error err = NewError();
+  tsr_option bad{sizeof(tsr_option), "warp_size", "32"};
+  EXPECT_EQ(api_->create_context(&bad, 1, &ctx, &err), TSR_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(err.message).find("warp_size"), std::string::npos) << err.message;
+  for (const char* v : {"0", "-1", "two", "3x", ""}) {
+    tsr_option t{sizeof(tsr_option), "threads", v};
+    EXPECT_EQ(api_->create_context(&t, 1, &ctx, &err), TSR_ERR_INVALID_ARGUMENT) << v;
+  }
+  ASSERT_EQ(api_->create_context(nullptr, 0, &ctx, &err), TSR_OK) << err.message;
+  EXPECT_STREQ(api_->absence_reason(ctx), "");
+  api_->destroy_context(ctx);
+
+  Device d(3);
+  int32_t count = 0;
+  ASSERT_EQ(api_->device_count(d.ctx(), &count, &err), TSR_OK);
+  EXPECT_EQ(count, 1);
+  tsr_device_props props{};
+  props.struct_size = sizeof(props);
+  ASSERT_EQ(api_->device_props(d.ctx(), 0, &props, &err), TSR_OK);
+  EXPECT_EQ(props.kind, TSR_DEVICE_CPU);
+  EXPECT_EQ(props.compute_units, 3);
+  EXPECT_EQ(props.exec_styles, TSR_EXEC_KERNEL);
+  const uint32_t caps = TSR_CAP_F16 | TSR_CAP_BF16 | TSR_CAP_Q8 | TSR_CAP_Q4 | TSR_CAP_HOST_IMPORT |
+                        TSR_CAP_UNIFIED_MEMORY;
+  EXPECT_EQ(props.caps, caps);
+  EXPECT_GT(props.memory_total, 0u);
+  EXPECT_GT(std::strlen(props.name), 0u);
+  EXPECT_NE(std::string(props.description).find("Highway"), std::string::npos) << props.description;
+  EXPECT_EQ(api_->device_props(d.ctx(), 1, &props, &err), TSR_ERR_NOT_FOUND);
+}
+
+TEST_F(CpuBackendTest, Buffers) {
+  Device d(2);
+  tsr_error err = NewError();
+  tsr_buffer_type_props bt{};
+  bt.struct_size = sizeof(bt);
+  ASSERT_EQ(api_->buffer_type_props(d.dev(), 0, &bt, &err), TSR_OK);
+  EXPECT_STREQ(bt.name, "host");
+  EXPECT_EQ(bt.alignment, 64u);
+  EXPECT_TRUE(bt.host_visible);
+
+  tsr_buffer* a = nullptr;
+  ASSERT_EQ(api_->buffer_alloc(d.dev(), 0, 100, &a, &err), TSR_OK);
+  void* p = nullptr;
+  ASSERT_EQ(api_->buffer_map(a, &p, &err), TSR_OK);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % 64, 0u);
+  const char msg[] = "hello tessera";
+  tsr_event* ev = nullptr;
+  ASSERT_EQ(api_->event_create(d.dev(), &ev, &err), TSR_OK);
+  ASSERT_EQ(api_->buffer_upload(a, 10, msg, sizeof(msg), ev, &err), TSR_OK);
+  EXPECT_EQ(api_->event_wait(ev, &err), TSR_OK);
+  api_->event_destroy(ev);
+  char back[sizeof(msg)] = {};
+  ASSERT_EQ(api_->buffer_download(a, 10, back, sizeof(back), nullptr, &err), TSR_OK);
+  EXPECT_STREQ(back, msg);
+  EXPECT_EQ(api_->buffer_upload(a, 90, msg, sizeof(msg), nullptr, &err), TSR_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(api_->buffer_download(a, UINT64_MAX, back, 1, nullptr, &err), TSR_ERR_INVALID_ARGUMENT);
+
+  // Import wraps the host memory without copying.
+  std::vector<float> host(16, 2.5f);
+  tsr_buffer* imp = nullptr;
+  ASSERT_EQ(api_->buffer_import_host(d.dev(), host.data(), host.size() * 4, &imp, &err), TSR_OK);
+  ASSERT_EQ(api_->buffer_map(imp, &p, &err), TSR_OK);
+  EXPECT_EQ(p, host.data());
+  ASSERT_EQ(api_->buffer_copy(a, 10, imp, 0, sizeof(msg), nullptr, &err), TSR_OK);
+  EXPECT_EQ(std::memcmp(host.data(), msg, sizeof(msg)), 0);
+  EXPECT_EQ(api_->buffer_copy(a, 0, imp, 60, 8, nullptr, &err), TSR_ERR_INVALID_ARGUMENT);
+  api_->buffer_free(imp);
+  api_->buffer_free(a);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ops against hand-computed values
+// ---------------------------------------------------------------------------------------------
+
+TEST_F(CpuBackendTest, MatmulWithBias) {
+  Device d(2);
+  Graph g(d.dev());
+  const int x = g.F32({2, 3}, {1, 2, 3, 4, 5, 6});
+  const int w = g.F32({2, 3}, {1, 0, -1, 0.5f, 0.5f, 0.5f});
+  const int b = g.F32({2}, {10, 20});
+  const int out = g.ZerosF32({2, 2});
+  ASSERT_EQ(g.Run(g.Node(TSR_OP_MATMUL, {x, w, b}, out)), TSR_OK);
+  ExpectNear(g.Read(out), {1 - 3 + 10, 3 + 20, 4 - 6 + 10, 7.5f + 20}, 1e-6f);
+}
+
+TEST_F(CpuBackendTest, BroadcastAddAndStridedUnary) {
+  Device d(2);
+  Graph g(d.dev());
+  const int x = g.F32({2, 3}, {1, 2, 3, 4, 5, 6});
+  const int y = g.F32({3}, {10, 20, 30});
+  const int out = g.ZerosF32({2, 3});
+  ASSERT_EQ(g.Run(g.Node(TSR_OP_ADD, {x, y}, out)), TSR_OK);
+  ExpectNear(g.Read(out), {11, 22, 33, 14, 25, 36}, 0);
+  const int col = g.F32({2, 1}, {100, 200});  // broadcasts along the row
+  ASSERT_EQ(g.Run(g.Node(TSR_OP_SUB, {x, col}, out)), TSR_OK);
+  ExpectNear(g.Read(out), {-99, -98, -97, -196, -195, -194}, 0);
+
+  // RELU of the transpose of a [3, 2] tensor: a strided [2, 3] view.
+  const int src =
+      g.AddRaw(TSR_DTYPE_F32, {2, 3}, {4, 8}, std::vector<float>{-1, 4, 2, -5, -3, 6}.data(), 24);
+  ASSERT_EQ(g.Run(g.Node(TSR_OP_RELU, {src}, out)), TSR_OK);
+  ExpectNear(g.Read(out), {0, 2, 0, 4, 0, 6}, 0);
+}
+
+TEST_F(CpuBackendTest, RmsNormSoftmaxReductions) {
+  Device d(1);
+  Graph g(d.dev());
+  const int x = g.F32({1, 4}, {1, 2, 3, 4});  // mean(x^2) = 7.5
+  const int w = g.F32({4}, {0, 1, 0, 1});
+  const int out = g.ZerosF32({1, 4});
+  tsr_node n = g.Node(TSR_OP_RMS_NORM, {x, w}, out);
+  n.fparams[0] = 0.5f;  // eps: rms = sqrt(8) ; weight offset 1 (Gemma)
+  n.fparams[1] = 1.0f;
+  ASSERT_EQ(g.Run(n), TSR_OK);
+  const float r = 1.0f / std::sqrt(8.0f);
+  ExpectNear(g.Read(out), {1 * r, 2 * r * 2, 3 * r, 4 * r * 2}, 1e-6f);
+
+  const int logits = g.F32({1, 3}, {1, 2, 3});
+  const int mask = g.F32({3}, {0, 0, -INFINITY});
+  const int probs = g.ZerosF32({1, 3});
+  tsr_node sm = g.Node(TSR_OP_SOFTMAX, {logits, mask}, probs);
+  sm.fparams[0] = 2.0f;
+  ASSERT_EQ(g.Run(sm), TSR_OK);
+  const float e = std::exp(2.0f);  // softmax([2, 4, -inf])
+  ExpectNear(g.Read(probs), {1 / (1 + e), e / (1 + e), 0}, 1e-6f);
+
+  const int m = g.F32({2, 3}, {1, 5, 3, -2, -8, -4});
+  const int red = g.ZerosF32({2, 1});
+  ASSERT_EQ(g.Run(g.Node(TSR_OP_SUM, {m}, red)), TSR_OK);
+  ExpectNear(g.Read(red), {9, -14}, 0);
+  ASSERT_EQ(g.Run(g.Node(TSR_OP_MAX, {m}, red)), TSR_OK);
+  ExpectNear(g.Read(red), {5, -2}, 0);
+  ASSERT_EQ(g.Run(g.Node(TSR_OP_MEAN, {m}, red)), TSR_OK);
+  ExpectNear(g.Read(red), {3, -14.0f / 3}, 1e-6f);
+}
+
+TEST_F(CpuBackendTest, RopeBothModes) {
+  Device d(1);
+  Graph g(d.dev());
+  // One token at position 1, one head, D = 4 (+2 pass-through dims), inv_freq = {pi/2, 0}.
+  const int x = g.F32({1, 1, 6}, {1, 2, 3, 4, 5, 6});
+  const int pos = g.I32({1}, {1});
+  const int freq = g.F32({2}, {static_cast<float>(M_PI / 2), 0.0f});
+  const int out = g.ZerosF32({1, 1, 6});
+  tsr_node n = g.Node(TSR_OP_ROPE, {x, pos, freq}, out);
+  n.iparams[1] = 4;
+  n.fparams[0] = 1.0f;
+  ASSERT_EQ(g.Run(n), TSR_OK);  // neox pairs (0,2) by 90 degrees, (1,3) by 0
+  ExpectNear(g.Read(out), {-3, 2, 1, 4, 5, 6}, 1e-6f);
+  n.iparams[0] = 1;
+  ASSERT_EQ(g.Run(n), TSR_OK);  // interleaved pairs (0,1) by 90 degrees, (2,3) by 0
+  ExpectNear(g.Read(out), {-2, 1, 3, 4, 5, 6}, 1e-6f);
+}
+
+TEST_F(CpuBackendTest, AttentionTiny) {
+  Device d(2);
+  Graph g(d.dev());
+  // One sequence, 2 queries over 2 keys, causal: query 0 sees key 0 only, query 1 both.
+  const int q = g.F32({2, 1, 2}, {1, 0, 0, 1});
+  const int k = g.F32({2, 1, 2}, {1, 0, 0, 2});
+  const int v = g.F32({2, 1, 1}, {10, 20});
+  const int cu = g.I32({2}, {0, 2});
+  const int out = g.ZerosF32({2, 1, 1});
+  tsr_node n = g.Node(TSR_OP_ATTENTION, {q, k, v, cu, cu}, out);
+  n.iparams[0] = 1;
+  n.fparams[0] = 1.0f;
+  ASSERT_EQ(g.Run(n), TSR_OK);
+  // Query 1 scores: [0, 2] -> weights 1/(1+e^2), e^2/(1+e^2).
+  const float e2 = std::exp(2.0f);
+  ExpectNear(g.Read(out), {10, (10 + 20 * e2) / (1 + e2)}, 1e-5f);
+}
+
+TEST_F(CpuBackendTest, GetRowsCopyQuantizeConcatConv) {
+  Device d(2);
+  Graph g(d.dev());
+  // Quantize a [2, 32] f32 tensor to Q8 and Q4 and back: values are multiples of the scale.
+  std::vector<float> src(64);
+  for (int i = 0; i < 64; ++i) src[i] = static_cast<float>(i % 32 - 16) * 0.25f;  // amax 4
+  const int f = g.F32({2, 32}, src);
+  for (tsr_dtype qt : {TSR_DTYPE_Q8_B32, TSR_DTYPE_Q4_B32}) {
+    const size_t bytes = 2 * (qt == TSR_DTYPE_Q8_B32 ? 34 : 18);
+    const int q = g.Quant(qt, 2, 32, std::vector<uint8_t>(bytes, 0));
+    ASSERT_EQ(g.Run(g.Node(TSR_OP_COPY, {f}, q)), TSR_OK);
+    const int ids = g.I32({3}, {1, 0, 1});
+    const int rows = g.ZerosF32({3, 32});
+    ASSERT_EQ(g.Run(g.Node(TSR_OP_GET_ROWS, {q, ids}, rows)), TSR_OK);
+    const std::vector<float> got = g.Read(rows);
+    // Q8: d = 4/127, within d/2 plus the scale's f16 rounding. Q4: d = -4/-8 = 0.5 (m = -4).
+    const float tol = qt == TSR_DTYPE_Q8_B32 ? 0.02f : 0.25f + 1e-6f;
+    for (int i = 0; i < 32; ++i) EXPECT_NEAR(got[32 + i], src[i], tol) << i;
+    if (qt == TSR_DTYPE_Q4_B32) {
+      // Exact check of the packing (d = 0.5): value 0 = -4 -> trunc(-8 + 8.5) = 0 in the low
+      // nibble of qs[0]; value 31 = 3.75 -> clamp(trunc(7.5 + 8.5)) = 15 in the high nibble of
+      // qs[15]; value 1 = -3.75 -> trunc(1) = 1 low in qs[1]; value 17 = 0.25 -> 9 high in qs[1].
+      const std::vector<uint8_t> raw = g.ReadBytes(q, bytes);
+      EXPECT_EQ(raw[0] | (raw[1] << 8), 0x3800);  // 0.5 in binary16
+      EXPECT_EQ(raw[2] & 0x0f, 0);
+      EXPECT_EQ(raw[2 + 15] >> 4, 15);
+      EXPECT_EQ(raw[2 + 1], 1 | (9 << 4));
+    }
+  }
+  // f32 -> f16 -> f32 of exactly representable values.
+  const int h = g.Add(TSR_DTYPE_F16, {2, 32}, std::vector<uint16_t>(64, 0));
+  ASSERT_EQ(g.Run(g.Node(TSR_OP_COPY, {f}, h)), TSR_OK);
+  const int back = g.ZerosF32({2, 32});
+  ASSERT_EQ(g.Run(g.Node(TSR_OP_COPY, {h}, back)), TSR_OK);
+  ExpectNear(g.Read(back), src, 0);
+
+  const int a = g.F32({2, 1}, {1, 2});
+  const int b = g.F32({2, 2}, {3, 4, 5, 6});
+  const int cat = g.ZerosF32({2, 3});
+  tsr_node cn = g.Node(TSR_OP_CONCAT, {a, b}, cat);
+  cn.iparams[0] = -1;
+  ASSERT_EQ(g.Run(cn), TSR_OK);
+  ExpectNear(g.Read(cat), {1, 3, 4, 2, 5, 6}, 0);
+
+  // conv1d: x [1, 1, 4], w [1, 1, 3] = [1, 0, -1], padding 1 -> out[l] = x[l-1] - x[l+1].
+  const int cx = g.F32({1, 1, 4}, {1, 2, 4, 8});
+  const int cw = g.F32({1, 1, 3}, {1, 0, -1});
+  const int co = g.ZerosF32({1, 1, 4});
+  tsr_node conv = g.Node(TSR_OP_CONV1D, {cx, cw}, co);
+  conv.iparams[0] = 1;
+  conv.iparams[1] = 1;
+  conv.iparams[2] = 1;
+  conv.iparams[3] = 1;
+  ASSERT_EQ(g.Run(conv), TSR_OK);
+  ExpectNear(g.Read(co), {-2, -3, -6, 4}, 0);
+}
+
+TEST_F(CpuBackendTest, ActivationsMatchScalarFormulas) {
+  Device d(2);
+  Graph g(d.dev());
+  std::vector<float> xs;
+  for (int i = 0; i < 41; ++i) xs.push_back(-10.0f + 0.5f * i);  // 41: not a lane multiple
+  const int x = g.F32({41}, xs);
+  const int y = g.F32({41}, Random(41, 5, 3.0f));
+  const std::vector<float> ys = g.Read(y);
+  const int out = g.ZerosF32({41});
+  const auto sig = [](double v) { return 1.0 / (1.0 + std::exp(-v)); };
+  const auto gelu_tanh = [](double v) {
+    return 0.5 * v * (1 + std::tanh(0.7978845608028654 * (v + 0.044715 * v * v * v)));
+  };
+  const auto check = [&](tsr_op op, float p0, float p1,
+                         const std::function<double(double, double)>& ref, bool binary) {
+    SCOPED_TRACE(op);
+    tsr_node n = binary ? g.Node(op, {x, y}, out) : g.Node(op, {x}, out);
+    n.fparams[0] = p0;
+    n.fparams[1] = p1;
+    ASSERT_EQ(g.Run(n), TSR_OK);
+    const std::vector<float> got = g.Read(out);
+    for (size_t i = 0; i < xs.size(); ++i) {
+      const double want = ref(xs[i], ys[i]);
+      EXPECT_NEAR(got[i], want, 2e-6 + 2e-6 * std::fabs(want)) << "x = " << xs[i];
+    }
+  };
+  check(
+      TSR_OP_SILU, 0, 0, [&](double v, double) { return v * sig(v); }, false);
+  check(
+      TSR_OP_SIGMOID, 0, 0, [&](double v, double) { return sig(v); }, false);
+  check(
+      TSR_OP_GELU, 0, 0,
+      [](double v, double) { return 0.5 * v * (1 + std::erf(v / std::sqrt(2.0))); }, false);
+  check(
+      TSR_OP_GELU_TANH, 0, 0, [&](double v, double) { return gelu_tanh(v); }, false);
+  check(
+      TSR_OP_TANH, 0, 0, [](double v, double) { return std::tanh(v); }, false);
+  check(
+      TSR_OP_RELU, 0, 0, [](double v, double) { return v > 0 ? v : 0; }, false);
+  check(
+      TSR_OP_SOFTCAP, 3.0f, 0, [](double v, double) { return 3.0 * std::tanh(v / 3.0); }, false);
+  check(
+      TSR_OP_SCALE, 0.5f, -1.0f, [](double v, double) { return v * 0.5 - 1.0; }, false);
+  check(
+      TSR_OP_SWIGLU, 0, 0, [&](double v, double u) { return v * sig(v) * u; }, true);
+  check(
+      TSR_OP_GEGLU, 0, 0, [&](double v, double u) { return gelu_tanh(v) * u; }, true);
+  check(
+      TSR_OP_DIV, 0, 0, [](double v, double u) { return v / u; }, true);
+}
+
+TEST_F(CpuBackendTest, LayerNormAndBatchedMatmul) {
+  Device d(2);
+  Graph g(d.dev());
+  const int64_t R = 3, D = 37;
+  const std::vector<float> xs = Random(R * D, 21, 2.0f), ws = Random(D, 22), bs = Random(D, 23);
+  const int x = g.F32({R, D}, xs), w = g.F32({D}, ws), b = g.F32({D}, bs);
+  const int out = g.ZerosF32({R, D});
+  tsr_node n = g.Node(TSR_OP_LAYER_NORM, {x, w, b}, out);
+  n.fparams[0] = 1e-5f;
+  ASSERT_EQ(g.Run(n), TSR_OK);
+  const std::vector<float> got = g.Read(out);
+  for (int64_t r = 0; r < R; ++r) {
+    double mean = 0, var = 0;
+    for (int64_t i = 0; i < D; ++i) mean += xs[r * D + i];
+    mean /= D;
+    for (int64_t i = 0; i < D; ++i) var += (xs[r * D + i] - mean) * (xs[r * D + i] - mean);
+    var /= D;
+    for (int64_t i = 0; i < D; ++i) {
+      const double want = (xs[r * D + i] - mean) / std::sqrt(var + 1e-5) * ws[i] + bs[i];
+      EXPECT_NEAR(got[r * D + i], want, 1e-5) << r << "," << i;
+    }
+  }
+  // Batched: x [2, 5, K] times w [2, N, K] (f16).
+  const int64_t B = 2, M = 5, K = 40, N = 9;
+  const std::vector<float> xb = Random(B * M * K, 24), wb = Random(B * N * K, 25);
+  const int tx = g.F32({B, M, K}, xb);
+  const int tw32 = g.F32({B, N, K}, wb);
+  const int tw = g.Add(TSR_DTYPE_F16, {B, N, K}, std::vector<uint16_t>(B * N * K));
+  ASSERT_EQ(g.Run(g.Node(TSR_OP_COPY, {tw32}, tw)), TSR_OK);
+  const int tback = g.ZerosF32({B, N, K});
+  ASSERT_EQ(g.Run(g.Node(TSR_OP_COPY, {tw}, tback)), TSR_OK);
+  const std::vector<float> w16 = g.Read(tback);
+  const int to = g.ZerosF32({B, M, N});
+  ASSERT_EQ(g.Run(g.Node(TSR_OP_MATMUL, {tx, tw}, to)), TSR_OK);
+  const std::vector<float> mo = g.Read(to);
+  for (int64_t bb = 0; bb < B; ++bb) {
+    for (int64_t m = 0; m < M; ++m) {
+      for (int64_t j = 0; j < N; ++j) {
+        double s = 0;
+        for (int64_t k = 0; k < K; ++k)
+          s += double(xb[(bb * M + m) * K + k]) * w16[(bb * N + j) * K + k];
+        EXPECT_NEAR(mo[(bb * M + m) * N + j], s, 1e-4);
+      }
+    }
+  }
+}
+
+TEST_F(CpuBackendTest, AttentionMatchesNaiveSoftmax) {
+  Device d(2);
+  Graph g(d.dev());
+  // Two sequences (q_len 3 over 7 keys, q_len 4 over 4 keys), GQA 4:2, bf16 K/V.
+  const int64_t Hq = 4, Hkv = 2, D = 16, Dv = 8, T = 7, Tk = 11;
+  const std::vector<int32_t> cu_q = {0, 3, 7}, cu_k = {0, 7, 11};
+  const std::vector<float> qs = Random(T * Hq * D, 31);
+  const int q = g.F32({T, Hq, D}, qs);
+  const int k32 = g.F32({Tk, Hkv, D}, Random(Tk * Hkv * D, 32));
+  const int v32 = g.F32({Tk, Hkv, Dv}, Random(Tk * Hkv * Dv, 33));
+  const int k = g.Add(TSR_DTYPE_BF16, {Tk, Hkv, D}, std::vector<uint16_t>(Tk * Hkv * D));
+  const int v = g.Add(TSR_DTYPE_BF16, {Tk, Hkv, Dv}, std::vector<uint16_t>(Tk * Hkv * Dv));
+  ASSERT_EQ(g.Run(g.Node(TSR_OP_COPY, {k32}, k)), TSR_OK);
+  ASSERT_EQ(g.Run(g.Node(TSR_OP_COPY, {v32}, v)), TSR_OK);
+  ASSERT_EQ(g.Run(g.Node(TSR_OP_COPY, {k}, k32)), TSR_OK);  // the bf16-rounded values
+  ASSERT_EQ(g.Run(g.Node(TSR_OP_COPY, {v}, v32)), TSR_OK);
+  const std::vector<float> ks = g.Read(k32), vs = g.Read(v32);
+  const int cq = g.I32({3}, cu_q), ck = g.I32({3}, cu_k);
+  const int out = g.ZerosF32({T, Hq, Dv});
+  tsr_node n = g.Node(TSR_OP_ATTENTION, {q, k, v, cq, ck}, out);
+  n.iparams[0] = 1;
+  n.iparams[1] = 3;
+  n.fparams[0] = 0.25f;
+  n.fparams[1] = 2.0f;
+  ASSERT_EQ(g.Run(n), TSR_OK);
+  const std::vector<float> got = g.Read(out);
+  for (int s = 0; s < 2; ++s) {
+    const int64_t ql = cu_q[s + 1] - cu_q[s], kl = cu_k[s + 1] - cu_k[s];
+    for (int64_t i = 0; i < ql; ++i) {
+      const int64_t t = cu_q[s] + i, pos = kl - ql + i;
+      for (int64_t h = 0; h < Hq; ++h) {
+        const int64_t hk = h / (Hq / Hkv);
+        std::vector<double> sc;
+        std::vector<int64_t> js;
+        for (int64_t j = 0; j < kl; ++j) {
+          if (j > pos || pos - j >= 3) continue;
+          double dot = 0;
+          for (int64_t e = 0; e < D; ++e)
+            dot += double(qs[(t * Hq + h) * D + e]) * ks[((cu_k[s] + j) * Hkv + hk) * D + e];
+          sc.push_back(2.0 * std::tanh(dot * 0.25 / 2.0));
+          js.push_back(j);
+        }
+        double mx = -1e300, sum = 0;
+        for (double x : sc) mx = std::max(mx, x);
+        for (double& x : sc) sum += (x = std::exp(x - mx));
+        for (int64_t e = 0; e < Dv; ++e) {
+          double o = 0;
+          for (size_t u = 0; u < js.size(); ++u)
+            o += sc[u] / sum * vs[((cu_k[s] + js[u]) * Hkv + hk) * Dv + e];
+          EXPECT_NEAR(got[(t * Hq + h) * Dv + e], o, 1e-5) << "t=" << t << " h=" << h << " e=" << e;
+        }
+      }
+    }
+  }
+}
+
+TEST_F(CpuBackendTest, Conv2dGroupsStrideDilation) {
+  Device d(2);
+  Graph g(d.dev());
+  const int64_t B = 2, Cin = 4, H = 7, W = 6, Cout = 6, G = 2, KH = 3, KW = 2;
+  const int64_t sh = 2, sw = 1, ph = 1, pw = 2, dh = 2, dw = 3;
+  const int64_t Ho = (H + 2 * ph - dh * (KH - 1) - 1) / sh + 1,
+                Wo = (W + 2 * pw - dw * (KW - 1) - 1) / sw + 1;
+  const std::vector<float> xs = Random(B * Cin * H * W, 41),
+                           ws = Random(Cout * (Cin / G) * KH * KW, 42), bs = Random(Cout, 43);
+  const int x = g.F32({B, Cin, H, W}, xs), w = g.F32({Cout, Cin / G, KH, KW}, ws),
+            b = g.F32({Cout}, bs);
+  const int out = g.ZerosF32({B, Cout, Ho, Wo});
+  tsr_node n = g.Node(TSR_OP_CONV2D, {x, w, b}, out);
+  const int64_t ip[7] = {sh, sw, ph, pw, dh, dw, G};
+  for (int i = 0; i < 7; ++i) n.iparams[i] = ip[i];
+  ASSERT_EQ(g.Run(n), TSR_OK);
+  const std::vector<float> got = g.Read(out);
+  const int64_t cg = Cin / G, og = Cout / G;
+  for (int64_t bb = 0; bb < B; ++bb)
+    for (int64_t co = 0; co < Cout; ++co)
+      for (int64_t oh = 0; oh < Ho; ++oh)
+        for (int64_t ow = 0; ow < Wo; ++ow) {
+          double s = bs[co];
+          const int64_t grp = co / og;
+          for (int64_t ci = 0; ci < cg; ++ci)
+            for (int64_t kh = 0; kh < KH; ++kh)
+              for (int64_t kw = 0; kw < KW; ++kw) {
+                const int64_t ih = oh * sh - ph + kh * dh, iw = ow * sw - pw + kw * dw;
+                if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+                s += double(xs[((bb * Cin + grp * cg + ci) * H + ih) * W + iw]) *
+                     ws[((co * cg + ci) * KH + kh) * KW + kw];
+              }
+          EXPECT_NEAR(got[((bb * Cout + co) * Ho + oh) * Wo + ow], s, 1e-5);
+        }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Robustness: supports_op on odd input, execute on mismatched shapes
+// ---------------------------------------------------------------------------------------------
+
+TEST_F(CpuBackendTest, SupportsOpNeverCrashes) {
+  Device d(1);
+  Graph g(d.dev());
+  const int x = g.F32({2, 3}, {1, 2, 3, 4, 5, 6});
+  const int ids = g.I32({2}, {0, 1});
+  const int out = g.ZerosF32({2, 3});
+  EXPECT_TRUE(g.Supports(g.Node(TSR_OP_SILU, {x}, out)));
+  EXPECT_FALSE(g.Supports(g.Node(TSR_OP_SILU, {}, out)));      // no input
+  EXPECT_FALSE(g.Supports(g.Node(TSR_OP_SILU, {ids}, out)));   // wrong dtype
+  EXPECT_FALSE(g.Supports(g.Node(TSR_OP_ADD, {x, 99}, out)));  // bad index
+  EXPECT_FALSE(g.Supports(g.Node(TSR_OP_ADD, {x, -1}, out)));  // absent required input
+  tsr_node unknown = g.Node(TSR_OP_SILU, {x}, out);
+  const int32_t op77 = 77;  // as a C host could store it
+  std::memcpy(&unknown.op, &op77, sizeof(op77));
+  EXPECT_FALSE(g.Supports(unknown));                             // unknown op
+  EXPECT_FALSE(g.Supports(g.Node(TSR_OP_MATMUL, {x, x}, out)));  // out must be [2, 2]
+  tsr_node bad = g.Node(TSR_OP_SILU, {x}, out);
+  bad.n_inputs = 100;
+  EXPECT_FALSE(g.Supports(bad));
+  // Every op with garbage params on these tensors must answer, not crash.
+  for (int op = 0; op < TSR_OP_COUNT + 2; ++op) {
+    for (int n_in = 0; n_in <= 6; ++n_in) {
+      tsr_node node = g.Node(static_cast<tsr_op>(op), {}, out);
+      node.n_inputs = n_in;
+      for (int i = 0; i < n_in; ++i) node.inputs[i] = i % 2 == 0 ? x : ids;
+      for (int i = 0; i < TSR_MAX_PARAMS; ++i) node.iparams[i] = -3 + i;
+      (void)g.Supports(node);
+    }
+  }
+}
+
+TEST_F(CpuBackendTest, ExecuteRejectsMismatchedShapes) {
+  Device d(1);
+  Graph g(d.dev());
+  const int x = g.F32({2, 3}, {1, 2, 3, 4, 5, 6});
+  const int w = g.F32({4, 5}, std::vector<float>(20, 1.0f));
+  const int out = g.ZerosF32({2, 4});
+  std::string msg;
+  EXPECT_EQ(g.Run(g.Node(TSR_OP_MATMUL, {x, w}, out), &msg), TSR_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(msg.find("MATMUL"), std::string::npos) << msg;
+  const int table = g.F32({2, 3}, {1, 2, 3, 4, 5, 6});
+  const int ids = g.I32({1}, {7});
+  const int rows = g.ZerosF32({1, 3});
+  EXPECT_EQ(g.Run(g.Node(TSR_OP_GET_ROWS, {table, ids}, rows), &msg), TSR_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(msg.find("ids[0] = 7"), std::string::npos) << msg;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Batch invariance
+// ---------------------------------------------------------------------------------------------
+
+// Weight bytes for [N, K] in `dtype`, made by the plugin itself (COPY from f32) so quantized
+// formats are byte-exact.
+bool IsQuant(tsr_dtype t) {
+  return t == TSR_DTYPE_Q8_B32 || t == TSR_DTYPE_Q4_B32;
+}
+
+int MakeWeight(Graph& g, tsr_dtype dtype, int64_t n, int64_t k, const std::vector<float>& w) {
+  const int src = g.F32({n, k}, w);
+  int dst;
+  if (dtype == TSR_DTYPE_F32) return src;
+  if (dtype == TSR_DTYPE_Q8_B32 || dtype == TSR_DTYPE_Q4_B32) {
+    dst = g.Quant(dtype, n, k,
+                  std::vector<uint8_t>(n * k / 32 * (dtype == TSR_DTYPE_Q8_B32 ? 34 : 18)));
+  } else {
+    dst = g.Add(dtype, {n, k}, std::vector<uint16_t>(n * k));
+  }
+  EXPECT_EQ(g.Run(g.Node(TSR_OP_COPY, {src}, dst)), TSR_OK);
+  return dst;
+}
+
+TEST_F(CpuBackendTest, MatmulRowsAreBatchInvariant) {
+  Device d2(2);
+  Device d1(1);
+  const int64_t M = 64, N = 45;
+  for (tsr_dtype dtype :
+       {TSR_DTYPE_F32, TSR_DTYPE_F16, TSR_DTYPE_BF16, TSR_DTYPE_Q8_B32, TSR_DTYPE_Q4_B32}) {
+    // K not a multiple of the SIMD width for the plain types exercises the scalar tail.
+    const int64_t K = (dtype == TSR_DTYPE_Q8_B32 || dtype == TSR_DTYPE_Q4_B32) ? 96 : 101;
+    SCOPED_TRACE(dtype);
+    Graph g(d2.dev());
+    const std::vector<float> xs = Random(M * K, 1);
+    const std::vector<float> ws = Random(N * K, 2);
+    const std::vector<float> bs = Random(N, 3);
+    const int w = MakeWeight(g, dtype, N, K, ws);
+    const int b = g.F32({N}, bs);
+    const int x = g.F32({M, K}, xs);
+    const int out = g.ZerosF32({M, N});
+    ASSERT_EQ(g.Run(g.Node(TSR_OP_MATMUL, {x, w, b}, out)), TSR_OK);
+    const std::vector<float> batched = g.Read(out);
+    // Reference within tolerance (f32 weights only: the others are lossy by design).
+    if (dtype == TSR_DTYPE_F32) {
+      for (int64_t m = 0; m < M; ++m) {
+        for (int64_t n = 0; n < N; ++n) {
+          double s = bs[n];
+          for (int64_t k = 0; k < K; ++k) s += double(xs[m * K + k]) * ws[n * K + k];
+          ASSERT_NEAR(batched[m * N + n], s, 1e-4) << m << "," << n;
+        }
+      }
+    }
+    for (int64_t r : {int64_t{0}, int64_t{1}, int64_t{17}, M - 1}) {
+      const std::vector<float> row(xs.begin() + r * K, xs.begin() + (r + 1) * K);
+      const int x1 = g.F32({1, K}, row);
+      const int o1 = g.ZerosF32({1, N});
+      ASSERT_EQ(g.Run(g.Node(TSR_OP_MATMUL, {x1, w, b}, o1)), TSR_OK);
+      const std::vector<float> alone = g.Read(o1);
+      EXPECT_EQ(std::memcmp(alone.data(), batched.data() + r * N, N * 4), 0)
+          << "row " << r << " differs alone (GEMV) vs in a 64-row call";
+    }
+    // Three rows (GEMM path, narrow tiles) and a one-thread device give the same bits too.
+    const std::vector<float> three(xs.begin() + 5 * K, xs.begin() + 8 * K);
+    const int x3 = g.F32({3, K}, three);
+    const int o3 = g.ZerosF32({3, N});
+    ASSERT_EQ(g.Run(g.Node(TSR_OP_MATMUL, {x3, w, b}, o3)), TSR_OK);
+    EXPECT_EQ(std::memcmp(g.Read(o3).data(), batched.data() + 5 * N, 3 * N * 4), 0);
+    Graph g1(d1.dev());
+    const int w1 = MakeWeight(g1, dtype, N, K, ws);
+    const int b1 = g1.F32({N}, bs);
+    const int xa = g1.F32({M, K}, xs);
+    const int oa = g1.ZerosF32({M, N});
+    ASSERT_EQ(g1.Run(g1.Node(TSR_OP_MATMUL, {xa, w1, b1}, oa)), TSR_OK);
+    EXPECT_EQ(std::memcmp(g1.Read(oa).data(), batched.data(), M * N * 4), 0)
+        << "thread count changed results";
+  }
+}
+
+TEST_F(CpuBackendTest, AttentionIsBatchInvariant) {
+  Device d(2);
+  Graph g(d.dev());
+  const int64_t Hq = 4, Hkv = 2, D = 20, Dv = 12;
+  const int64_t lenA = 37, lenB = 50;  // keys per sequence (prefill: queries == keys)
+  const auto q_all = Random((lenA + lenB) * Hq * D, 11);
+  const auto k_all = Random((lenA + lenB) * Hkv * D, 12);
+  const auto v_all = Random((lenA + lenB) * Hkv * Dv, 13);
+  auto run = [&](const std::vector<float>& q, const std::vector<float>& k,
+                 const std::vector<float>& v, std::vector<int32_t> cu_q,
+                 std::vector<int32_t> cu_k) {
+    const int64_t T = static_cast<int64_t>(q.size()) / (Hq * D);
+    const int64_t Tk = static_cast<int64_t>(k.size()) / (Hkv * D);
+    const int tq = g.F32({T, Hq, D}, q);
+    const int tk = g.F32({Tk, Hkv, D}, k);
+    const int tv = g.F32({Tk, Hkv, Dv}, v);
+    const int cq = g.I32({static_cast<int64_t>(cu_q.size())}, cu_q);
+    const int ck = g.I32({static_cast<int64_t>(cu_k.size())}, cu_k);
+    const int out = g.ZerosF32({T, Hq, Dv});
+    tsr_node n = g.Node(TSR_OP_ATTENTION, {tq, tk, tv, cq, ck}, out);
+    n.iparams[0] = 1;   // causal
+    n.iparams[1] = 29;  // sliding window
+    n.fparams[0] = 0.3f;
+    n.fparams[1] = 5.0f;  // soft-cap
+    EXPECT_EQ(g.Run(n), TSR_OK);
+    return g.Read(out);
+  };
+  const size_t qa = lenA * Hq * D, ka = lenA * Hkv * D, va = lenA * Hkv * Dv;
+  // A alone.
+  const auto alone =
+      run({q_all.begin(), q_all.begin() + qa}, {k_all.begin(), k_all.begin() + ka},
+          {v_all.begin(), v_all.begin() + va}, {0, int32_t(lenA)}, {0, int32_t(lenA)});
+  // B then A in one call.
+  std::vector<float> q2(q_all.begin() + qa, q_all.end()), k2(k_all.begin() + ka, k_all.end()),
+      v2(v_all.begin() + va, v_all.end());
+  q2.insert(q2.end(), q_all.begin(), q_all.begin() + qa);
+  k2.insert(k2.end(), k_all.begin(), k_all.begin() + ka);
+  v2.insert(v2.end(), v_all.begin(), v_all.begin() + va);
+  const int32_t nB = int32_t(lenB), nAB = int32_t(lenA + lenB);
+  const auto both = run(q2, k2, v2, {0, nB, nAB}, {0, nB, nAB});
+  const size_t oa = lenA * Hq * Dv, ob = lenB * Hq * Dv;
+  EXPECT_EQ(std::memcmp(alone.data(), both.data() + ob, oa * 4), 0)
+      << "sequence A changed when batched with B";
+  // Only A's last 3 queries (a chunked prefill step) match the full-prefill rows.
+  const size_t last3 = 3 * Hq * D;
+  const auto tail =
+      run({q_all.begin() + qa - last3, q_all.begin() + qa}, {k_all.begin(), k_all.begin() + ka},
+          {v_all.begin(), v_all.begin() + va}, {0, 3}, {0, int32_t(lenA)});
+  EXPECT_EQ(std::memcmp(tail.data(), alone.data() + (lenA - 3) * Hq * Dv, 3 * Hq * Dv * 4), 0)
+      << "a query's result depends on how many queries of its sequence are in the call";
+
+  // The same keys written into a paged cache (KV_WRITE, scattered blocks) give identical bits.
+  const int64_t BS = 8, NB = 8;
+  const int kc = g.ZerosF32({NB, BS, Hkv, D});
+  const int vc = g.ZerosF32({NB, BS, Hkv, Dv});
+  const std::vector<int32_t> blocks = {5, 2, 7, 0, 3};  // 5 * 8 >= 37 slots
+  std::vector<int32_t> slots(lenA);
+  for (int64_t j = 0; j < lenA; ++j) slots[j] = blocks[j / BS] * int32_t(BS) + int32_t(j % BS);
+  const int sl = g.I32({lenA}, slots);
+  const int kr = g.F32({lenA, Hkv, D}, {k_all.begin(), k_all.begin() + ka});
+  const int vr = g.F32({lenA, Hkv, Dv}, {v_all.begin(), v_all.begin() + va});
+  ASSERT_EQ(g.Run(g.Node(TSR_OP_KV_WRITE, {kc, kr, sl}, kc)), TSR_OK);
+  ASSERT_EQ(g.Run(g.Node(TSR_OP_KV_WRITE, {vc, vr, sl}, vc)), TSR_OK);
+  const int tq = g.F32({3, Hq, D}, {q_all.begin() + qa - last3, q_all.begin() + qa});
+  const int table = g.I32({1, 5}, blocks);
+  const int lens = g.I32({1}, {int32_t(lenA)});
+  const int cu = g.I32({2}, {0, 3});
+  const int out = g.ZerosF32({3, Hq, Dv});
+  tsr_node pn = g.Node(TSR_OP_PAGED_ATTENTION, {tq, kc, vc, table, lens, cu}, out);
+  pn.iparams[0] = 1;
+  pn.iparams[1] = 29;
+  pn.fparams[0] = 0.3f;
+  pn.fparams[1] = 5.0f;
+  ASSERT_EQ(g.Run(pn), TSR_OK);
+  EXPECT_EQ(std::memcmp(g.Read(out).data(), tail.data(), tail.size() * 4), 0)
+      << "paged and dense attention differ";
+}
+
+// Runs a fixed mix of SIMD kernels (matmul for every weight dtype, activations, softmax, norms,
+// attention with bf16 K/V) on device `d` and returns every output concatenated. Also checks,
+// within the current SIMD target, that a matmul row alone equals the same row in 64.
+std::vector<float> RunSimdMix(const Device& d) {
+  Graph g(d.dev());
+  std::vector<float> all;
+  const auto append = [&](const std::vector<float>& v) {
+    all.insert(all.end(), v.begin(), v.end());
+  };
+  const int64_t M = 64, N = 21;
+  for (tsr_dtype dtype :
+       {TSR_DTYPE_F32, TSR_DTYPE_F16, TSR_DTYPE_BF16, TSR_DTYPE_Q8_B32, TSR_DTYPE_Q4_B32}) {
+    const int64_t K = IsQuant(dtype) ? 64 : 43;
+    const std::vector<float> xs = Random(M * K, 51);
+    const int w = MakeWeight(g, dtype, N, K, Random(N * K, 52));
+    const int x = g.F32({M, K}, xs), out = g.ZerosF32({M, N});
+    EXPECT_EQ(g.Run(g.Node(TSR_OP_MATMUL, {x, w}, out)), TSR_OK);
+    const std::vector<float> batched = g.Read(out);
+    append(batched);
+    const int x1 = g.F32({1, K}, {xs.begin() + 7 * K, xs.begin() + 8 * K}), o1 = g.ZerosF32({1, N});
+    EXPECT_EQ(g.Run(g.Node(TSR_OP_MATMUL, {x1, w}, o1)), TSR_OK);
+    EXPECT_EQ(std::memcmp(g.Read(o1).data(), batched.data() + 7 * N, N * 4), 0)
+        << "dtype " << dtype;
+  }
+  const int v = g.F32({3, 45}, Random(135, 53, 4.0f)), vo = g.ZerosF32({3, 45});
+  for (tsr_op op :
+       {TSR_OP_SILU, TSR_OP_GELU_TANH, TSR_OP_SOFTMAX, TSR_OP_RMS_NORM, TSR_OP_LAYER_NORM}) {
+    tsr_node n = g.Node(op, {v}, vo);
+    n.fparams[0] = op == TSR_OP_SOFTMAX ? 0.7f : 1e-5f;
+    EXPECT_EQ(g.Run(n), TSR_OK);
+    append(g.Read(vo));
+  }
+  const int64_t T = 9, H = 2, D = 24;
+  const int q = g.F32({T, H, D}, Random(T * H * D, 54));
+  const int k32 = g.F32({T, H, D}, Random(T * H * D, 55));
+  const int k = g.Add(TSR_DTYPE_BF16, {T, H, D}, std::vector<uint16_t>(T * H * D));
+  EXPECT_EQ(g.Run(g.Node(TSR_OP_COPY, {k32}, k)), TSR_OK);
+  const int cu = g.I32({2}, {0, int32_t(T)}), ao = g.ZerosF32({T, H, D});
+  tsr_node an = g.Node(TSR_OP_ATTENTION, {q, k, k, cu, cu}, ao);
+  an.iparams[0] = 1;
+  an.fparams[0] = 0.2f;
+  EXPECT_EQ(g.Run(an), TSR_OK);
+  append(g.Read(ao));
+  return all;
+}
+
+// Every compiled SIMD target this CPU runs (forced through Highway's dispatch state, which the
+// plugin shares through libhwy) computes the same values within rounding, and each keeps the
+// batch-invariance property on its own.
+TEST_F(CpuBackendTest, EverySimdTargetAgrees) {
+  Device d(2);
+  const std::vector<float> best = RunSimdMix(d);
+  const int64_t supported = hwy::SupportedTargets();
+  for (int64_t target : {int64_t{HWY_AVX2}, int64_t{HWY_SSE4}, int64_t{0} /* scalar fallback */}) {
+    if (target != 0 && (supported & target) == 0) continue;
+    SCOPED_TRACE(target == 0 ? "fallback" : hwy::TargetName(target));
+    hwy::GetChosenTarget().Update(target);
+    const std::vector<float> got = RunSimdMix(d);
+    hwy::GetChosenTarget().Update(supported);
+    ASSERT_EQ(got.size(), best.size());
+    for (size_t i = 0; i < got.size(); ++i) {
+      ASSERT_NEAR(got[i], best[i], 1e-5 + 1e-5 * std::fabs(best[i])) << "output " << i;
+    }
+  }
+}
+
+}  // namespace

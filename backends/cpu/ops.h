@@ -1,0 +1,110 @@
+// The CPU backend's op registry: for every tsr_op a validator (shapes, dtypes, params; used by
+// supports_op and again before execute) and a runner. Runners assume a validated node whose
+// tensors all have data.
+#ifndef TESSERA_BACKENDS_CPU_OPS_H_
+#define TESSERA_BACKENDS_CPU_OPS_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "backends/cpu/tensor.h"
+#include "backends/cpu/thread_pool.h"
+#include "tessera/core/status.h"
+#include "tessera/plugin_api.h"
+
+namespace tessera::cpu {
+
+// Per-thread scratch memory of one device, grown on first use and reused afterwards so the
+// steady-state hot path does not allocate. Not thread-safe across the same `thread` index.
+class Workspace {
+ public:
+  explicit Workspace(int num_threads) : per_thread_(num_threads) {}
+  // At least n floats for `thread`, 64-byte aligned; contents undefined. Valid until the next
+  // call for the same thread.
+  float* Floats(int thread, size_t n);
+
+ private:
+  std::vector<std::vector<float>> per_thread_;
+};
+
+struct OpArgs {
+  const tsr_node* node = nullptr;
+  int n_in = 0;                              // node->n_inputs, clamped to TSR_MAX_INPUTS
+  const TensorRef* in[TSR_MAX_INPUTS] = {};  // nullptr where the input is absent
+  const TensorRef* out = nullptr;
+  ThreadPool* pool = nullptr;  // null while only validating
+  Workspace* ws = nullptr;     // null while only validating
+
+  const TensorRef* input(int i) const { return i < n_in ? in[i] : nullptr; }
+  int64_t ip(int i) const { return node->iparams[i]; }
+  float fp(int i) const { return node->fparams[i]; }
+};
+
+using OpFn = Status (*)(const OpArgs&);
+struct OpKernel {
+  const char* name;
+  OpFn validate;  // OK = this backend runs the node as given
+  OpFn run;       // REQUIRES: validate returned OK and every tensor has data
+};
+
+// nullptr for TSR_OP_NONE and unknown values. Thread-safe.
+const OpKernel* FindOpKernel(int op);
+const char* OpName(int op);
+
+// ---- validation helpers (ops.cc) ----
+// Input i must be present (and, if dtype >= 0, of that dtype).
+Status RequireInput(const OpArgs& a, int i, const char* what, int dtype = -1);
+Status RequireDtype(const TensorRef& t, tsr_dtype dtype, const char* what);
+Status RequireNdim(const TensorRef& t, int ndim, const char* what);
+Status RequireInnerContiguous(const TensorRef& t, const char* what);
+// Runs `fn(begin, end)` over [0, n) split into chunks of at least `grain` items on the pool.
+void ParallelRanges(ThreadPool* pool, int64_t n, int64_t grain,
+                    const std::function<void(int64_t begin, int64_t end, int thread)>& fn);
+
+// ---- kernels (kernels_*.cc) ----
+#define TSR_CPU_DECLARE_OP(Name)          \
+  Status Validate##Name(const OpArgs& a); \
+  Status Run##Name(const OpArgs& a);
+TSR_CPU_DECLARE_OP(Matmul)
+TSR_CPU_DECLARE_OP(Binary)
+TSR_CPU_DECLARE_OP(Unary)
+TSR_CPU_DECLARE_OP(Gated)
+TSR_CPU_DECLARE_OP(Norm)
+TSR_CPU_DECLARE_OP(Softmax)
+TSR_CPU_DECLARE_OP(Reduce)
+TSR_CPU_DECLARE_OP(Rope)
+TSR_CPU_DECLARE_OP(Attention)
+TSR_CPU_DECLARE_OP(PagedAttention)
+TSR_CPU_DECLARE_OP(KvWrite)
+TSR_CPU_DECLARE_OP(GetRows)
+TSR_CPU_DECLARE_OP(Copy)
+TSR_CPU_DECLARE_OP(Concat)
+TSR_CPU_DECLARE_OP(Conv)
+#undef TSR_CPU_DECLARE_OP
+
+// ---- the matmul core, shared with the convolutions ----
+// out[m, n] = dot(x[m, :], w[n, :]) (+ bias[n]) for m < M, n0 <= n < n1. Element strides.
+// Every output element is reduced in one fixed order (see kernels_matmul.cc), whatever M, the
+// column range or the thread, so results are batch-invariant.
+struct MatmulProblem {
+  const float* x = nullptr;  // (M, K), row stride x_row_stride elements, rows contiguous
+  int64_t x_row_stride = 0;
+  int64_t M = 0, K = 0, N = 0;
+  const uint8_t* w = nullptr;  // (N, K) in w_dtype, row stride w_row_bytes
+  int64_t w_row_bytes = 0;
+  tsr_dtype w_dtype = TSR_DTYPE_F32;
+  const float* bias = nullptr;  // (N) or null
+  float* out = nullptr;         // out[m * out_row_stride + n * out_col_stride]
+  int64_t out_row_stride = 0, out_col_stride = 1;
+};
+// Columns [n0, n1) of every row, on the calling thread. `scratch` holds >= MatmulScratchFloats(K).
+void MatmulColumns(const MatmulProblem& p, int64_t n0, int64_t n1, float* scratch);
+size_t MatmulScratchFloats(int64_t K);
+// All columns, split across the pool.
+void MatmulParallel(const MatmulProblem& p, ThreadPool* pool, Workspace* ws);
+
+}  // namespace tessera::cpu
+
+#endif  // TESSERA_BACKENDS_CPU_OPS_H_

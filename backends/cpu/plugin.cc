@@ -1,0 +1,662 @@
+// The CPU backend's C ABI: the exported entry points, the function table, the context, the one
+// CPU device, host buffers, trivial events, supports_op and execute.
+//
+// Every table function catches all exceptions at the boundary and turns them into a tsr_status
+// plus an error message: nothing C++ crosses into the host.
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <new>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include "backends/cpu/ops.h"
+#include "backends/cpu/tensor.h"
+#include "backends/cpu/thread_pool.h"
+#include "hwy/targets.h"
+#include "tessera/core/status.h"
+#include "tessera/plugin_api.h"
+
+// Opaque handles of the ABI, defined here and only here.
+struct tsr_plugin_ctx {
+  int threads = 1;
+  std::string device_name;         // from /proc/cpuinfo
+  std::string device_description;  // SIMD target, threads
+};
+
+struct tsr_device {
+  tsr_plugin_ctx* ctx = nullptr;
+  std::unique_ptr<tessera::cpu::ThreadPool> pool;
+  std::unique_ptr<tessera::cpu::Workspace> ws;
+};
+
+struct tsr_buffer {
+  tsr_device* dev = nullptr;
+  uint8_t* data = nullptr;
+  uint64_t size = 0;
+  bool owned = false;  // allocated by us (free it) vs imported host memory
+};
+
+// Every copy and execution is synchronous, so an event is complete from birth.
+struct tsr_event {
+  tsr_device* dev = nullptr;
+};
+
+namespace tessera::cpu {
+namespace {
+
+constexpr uint64_t kAlignment = 64;
+
+// The host's services, copied at init (the host struct need not outlive the call).
+struct HostServices {
+  void* user = nullptr;
+  void (*log)(void* user, tsr_log_level level, const char* message) = nullptr;
+};
+HostServices g_host;
+
+void Log(tsr_log_level level, const std::string& message) {
+  if (g_host.log != nullptr) g_host.log(g_host.user, level, message.c_str());
+}
+
+tsr_status ToTsrStatus(StatusCode code) {
+  switch (code) {
+    case StatusCode::kOk: return TSR_OK;
+    case StatusCode::kInvalidArgument:
+    case StatusCode::kOutOfRange:
+    case StatusCode::kFailedPrecondition:
+    case StatusCode::kAbiMismatch: return TSR_ERR_INVALID_ARGUMENT;
+    case StatusCode::kNotFound: return TSR_ERR_NOT_FOUND;
+    case StatusCode::kUnimplemented: return TSR_ERR_UNIMPLEMENTED;
+    case StatusCode::kUnsupported: return TSR_ERR_UNSUPPORTED;
+    case StatusCode::kResourceExhausted: return TSR_ERR_OUT_OF_MEMORY;
+    case StatusCode::kDeviceError: return TSR_ERR_DEVICE;
+    case StatusCode::kInternal: return TSR_ERR_INTERNAL;
+  }
+  return TSR_ERR_INTERNAL;
+}
+
+// Fills `err` without writing past the struct_size the host gave it (0 = the full struct).
+// Never allocates or throws, so it is safe inside catch handlers.
+tsr_status Fail(tsr_error* err, tsr_status code, std::string_view message) noexcept {
+  if (err == nullptr) return code;
+  const size_t have = err->struct_size == 0 ? sizeof(tsr_error) : err->struct_size;
+  if (have >= offsetof(tsr_error, code) + sizeof(err->code)) err->code = code;
+  if (have > offsetof(tsr_error, message)) {
+    const size_t cap =
+        std::min<size_t>(TSR_ERROR_MESSAGE_SIZE, have - offsetof(tsr_error, message));
+    const size_t n = std::min(cap - 1, message.size());
+    std::memcpy(err->message, message.data(), n);
+    err->message[n] = '\0';
+  }
+  return code;
+}
+
+tsr_status FromStatus(const Status& s, tsr_error* err) {
+  if (s.ok()) return TSR_OK;
+  return Fail(err, ToTsrStatus(s.code()), s.message());
+}
+
+// Runs fn() and converts any escaping exception into an error status.
+template <typename Fn>
+tsr_status Guard(tsr_error* err, Fn&& fn) noexcept {
+  try {
+    return fn();
+  } catch (const std::bad_alloc&) {
+    return Fail(err, TSR_ERR_OUT_OF_MEMORY, "cpu backend: out of host memory");
+  } catch (const std::exception& e) {
+    char buf[TSR_ERROR_MESSAGE_SIZE];
+    std::snprintf(buf, sizeof(buf), "cpu backend: internal error: %s", e.what());
+    return Fail(err, TSR_ERR_INTERNAL, buf);
+  } catch (...) {
+    return Fail(err, TSR_ERR_INTERNAL, "cpu backend: internal error (unknown exception)");
+  }
+}
+
+// Guarded<F>::Call is F behind Guard: the form every status-returning table entry takes, so no
+// exception can cross the ABI whatever F does. `err` is the last parameter of every such entry.
+template <auto F>
+struct Guarded;
+template <typename... A, tsr_status (*F)(A...)>
+struct Guarded<F> {
+  static tsr_status Call(A... args) noexcept {
+    tsr_error* err = std::get<sizeof...(A) - 1>(std::tie(args...));
+    return Guard(err, [&] { return F(args...); });
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+// Context and device properties
+// ---------------------------------------------------------------------------------------------
+
+std::string CpuModelName() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("model name", 0) != 0) continue;
+    const size_t colon = line.find(':');
+    if (colon == std::string::npos) break;
+    std::string name = line.substr(colon + 1);
+    name.erase(0, name.find_first_not_of(" \t"));
+    if (!name.empty()) return name;
+  }
+  return "CPU";
+}
+
+// The SIMD target HWY_DYNAMIC_DISPATCH picks on this machine: the best compiled one supported.
+const char* ChosenSimdTarget() {
+  const int64_t usable = hwy::SupportedTargets() & HWY_TARGETS;
+  if (usable == 0) return "none";
+  return hwy::TargetName(usable & -usable);  // lowest bit = best target
+}
+
+// /proc/meminfo's MemAvailable in bytes, or 0 if unreadable.
+uint64_t MemAvailable() {
+  std::ifstream in("/proc/meminfo");
+  std::string key;
+  uint64_t kb = 0;
+  std::string unit;
+  while (in >> key >> kb >> unit) {
+    if (key == "MemAvailable:") return kb * 1024;
+  }
+  return 0;
+}
+
+// Parses "threads": a whole positive decimal integer.
+StatusOr<int> ParseThreads(const char* value) {
+  if (value == nullptr || *value == '\0') return InvalidArgument("option \"threads\" is empty");
+  errno = 0;
+  char* end = nullptr;
+  const long v = std::strtol(value, &end, 10);
+  if (errno != 0 || *end != '\0' || v < 1 || v > 4096) {
+    return InvalidArgument(
+        std::string("option \"threads\" must be an integer in [1, 4096], got \"") + value + "\"");
+  }
+  return static_cast<int>(v);
+}
+
+tsr_status CreateContext(const tsr_option* options, size_t n_options, tsr_plugin_ctx** out,
+                         tsr_error* err) {
+  return Guard(err, [&]() -> tsr_status {
+    if (out == nullptr) return Fail(err, TSR_ERR_INVALID_ARGUMENT, "create_context: out is NULL");
+    if (n_options > 0 && options == nullptr) {
+      return Fail(err, TSR_ERR_INVALID_ARGUMENT, "create_context: options is NULL");
+    }
+    auto ctx = std::make_unique<tsr_plugin_ctx>();
+    ctx->threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    for (size_t i = 0; i < n_options; ++i) {
+      const char* key = options[i].key != nullptr ? options[i].key : "";
+      if (std::strcmp(key, "threads") == 0) {
+        StatusOr<int> threads = ParseThreads(options[i].value);
+        if (!threads.ok()) return FromStatus(threads.status(), err);
+        ctx->threads = *threads;
+      } else {
+        return Fail(err, TSR_ERR_INVALID_ARGUMENT,
+                    std::string("cpu backend: unknown option \"") + key + "\" (known: threads)");
+      }
+    }
+    ctx->device_name = CpuModelName();
+    ctx->device_description = std::string("Highway SIMD target ") + ChosenSimdTarget() + ", " +
+                              std::to_string(ctx->threads) + " threads";
+    Log(TSR_LOG_DEBUG, "cpu backend: " + ctx->device_name + " (" + ctx->device_description + ")");
+    *out = ctx.release();
+    return TSR_OK;
+  });
+}
+
+void DestroyContext(tsr_plugin_ctx* ctx) {
+  delete ctx;
+}
+
+const char* AbsenceReason(tsr_plugin_ctx* /*ctx*/) {
+  return "";
+}
+
+tsr_status DeviceCount(tsr_plugin_ctx* ctx, int32_t* out_count, tsr_error* err) {
+  if (ctx == nullptr || out_count == nullptr) {
+    return Fail(err, TSR_ERR_INVALID_ARGUMENT, "device_count: NULL argument");
+  }
+  *out_count = 1;
+  return TSR_OK;
+}
+
+tsr_status DeviceProps(tsr_plugin_ctx* ctx, int32_t index, tsr_device_props* out, tsr_error* err) {
+  return Guard(err, [&]() -> tsr_status {
+    if (ctx == nullptr || out == nullptr) {
+      return Fail(err, TSR_ERR_INVALID_ARGUMENT, "device_props: NULL argument");
+    }
+    if (index != 0)
+      return Fail(err, TSR_ERR_NOT_FOUND, "device_props: no CPU device " + std::to_string(index));
+    tsr_device_props p{};
+    p.struct_size = sizeof(p);
+    p.name = ctx->device_name.c_str();
+    p.description = ctx->device_description.c_str();
+    p.kind = TSR_DEVICE_CPU;
+    p.caps = TSR_CAP_F16 | TSR_CAP_BF16 | TSR_CAP_Q8 | TSR_CAP_Q4 | TSR_CAP_HOST_IMPORT |
+             TSR_CAP_UNIFIED_MEMORY;
+    const long pages = sysconf(_SC_PHYS_PAGES);
+    const long page_size = sysconf(_SC_PAGESIZE);
+    p.memory_total = pages > 0 && page_size > 0 ? uint64_t(pages) * uint64_t(page_size) : 0;
+    p.memory_free = MemAvailable();
+    p.compute_units = ctx->threads;
+    p.exec_styles = TSR_EXEC_KERNEL;
+    // Never write past the host's struct (an older minor may have a shorter one).
+    const size_t n =
+        out->struct_size == 0 ? sizeof(p) : std::min<size_t>(out->struct_size, sizeof(p));
+    p.struct_size = static_cast<uint32_t>(n);
+    std::memcpy(out, &p, n);
+    return TSR_OK;
+  });
+}
+
+tsr_status DeviceOpen(tsr_plugin_ctx* ctx, int32_t index, tsr_device** out, tsr_error* err) {
+  return Guard(err, [&]() -> tsr_status {
+    if (ctx == nullptr || out == nullptr)
+      return Fail(err, TSR_ERR_INVALID_ARGUMENT, "device_open: NULL argument");
+    if (index != 0)
+      return Fail(err, TSR_ERR_NOT_FOUND, "device_open: no CPU device " + std::to_string(index));
+    auto dev = std::make_unique<tsr_device>();
+    dev->ctx = ctx;
+    dev->pool = std::make_unique<ThreadPool>(ctx->threads);
+    dev->ws = std::make_unique<Workspace>(ctx->threads);
+    *out = dev.release();
+    return TSR_OK;
+  });
+}
+
+void DeviceClose(tsr_device* dev) {
+  delete dev;
+}
+
+tsr_status DeviceSynchronize(tsr_device* dev, tsr_error* err) {
+  if (dev == nullptr) return Fail(err, TSR_ERR_INVALID_ARGUMENT, "device_synchronize: NULL device");
+  return TSR_OK;  // all work is synchronous
+}
+
+// ---------------------------------------------------------------------------------------------
+// Buffers and events
+// ---------------------------------------------------------------------------------------------
+
+tsr_status BufferTypeCount(tsr_device* dev, int32_t* out_count, tsr_error* err) {
+  if (dev == nullptr || out_count == nullptr)
+    return Fail(err, TSR_ERR_INVALID_ARGUMENT, "buffer_type_count: NULL argument");
+  *out_count = 1;
+  return TSR_OK;
+}
+
+tsr_status BufferTypeProps(tsr_device* dev, int32_t type, tsr_buffer_type_props* out,
+                           tsr_error* err) {
+  if (dev == nullptr || out == nullptr)
+    return Fail(err, TSR_ERR_INVALID_ARGUMENT, "buffer_type_props: NULL argument");
+  if (type != 0)
+    return Fail(err, TSR_ERR_NOT_FOUND,
+                "buffer_type_props: no buffer type " + std::to_string(type));
+  tsr_buffer_type_props p{};
+  p.struct_size = sizeof(p);
+  p.name = "host";
+  p.alignment = kAlignment;
+  p.max_size = 0;
+  p.host_visible = 1;
+  const size_t n =
+      out->struct_size == 0 ? sizeof(p) : std::min<size_t>(out->struct_size, sizeof(p));
+  p.struct_size = static_cast<uint32_t>(n);
+  std::memcpy(out, &p, n);
+  return TSR_OK;
+}
+
+tsr_status BufferAlloc(tsr_device* dev, int32_t type, uint64_t size, tsr_buffer** out,
+                       tsr_error* err) {
+  return Guard(err, [&]() -> tsr_status {
+    if (dev == nullptr || out == nullptr)
+      return Fail(err, TSR_ERR_INVALID_ARGUMENT, "buffer_alloc: NULL argument");
+    if (type != 0)
+      return Fail(err, TSR_ERR_NOT_FOUND, "buffer_alloc: no buffer type " + std::to_string(type));
+    if (size > (uint64_t{1} << 62))
+      return Fail(err, TSR_ERR_OUT_OF_MEMORY, "buffer_alloc: size too large");
+    // aligned_alloc needs a multiple of the alignment; a 0-byte buffer still gets a real pointer.
+    const uint64_t rounded =
+        std::max<uint64_t>(kAlignment, (size + kAlignment - 1) / kAlignment * kAlignment);
+    void* p = std::aligned_alloc(kAlignment, rounded);
+    if (p == nullptr) {
+      return Fail(err, TSR_ERR_OUT_OF_MEMORY,
+                  "buffer_alloc: cannot allocate " + std::to_string(size) + " bytes");
+    }
+    auto buf = std::make_unique<tsr_buffer>();
+    buf->dev = dev;
+    buf->data = static_cast<uint8_t*>(p);
+    buf->size = size;
+    buf->owned = true;
+    *out = buf.release();
+    return TSR_OK;
+  });
+}
+
+tsr_status BufferImportHost(tsr_device* dev, void* ptr, uint64_t size, tsr_buffer** out,
+                            tsr_error* err) {
+  return Guard(err, [&]() -> tsr_status {
+    if (dev == nullptr || out == nullptr)
+      return Fail(err, TSR_ERR_INVALID_ARGUMENT, "buffer_import_host: NULL argument");
+    if (ptr == nullptr && size > 0)
+      return Fail(err, TSR_ERR_INVALID_ARGUMENT, "buffer_import_host: NULL pointer");
+    auto buf = std::make_unique<tsr_buffer>();
+    buf->dev = dev;
+    buf->data = static_cast<uint8_t*>(ptr);
+    buf->size = size;
+    buf->owned = false;
+    *out = buf.release();
+    return TSR_OK;
+  });
+}
+
+void BufferFree(tsr_buffer* buf) {
+  if (buf == nullptr) return;
+  if (buf->owned) std::free(buf->data);
+  delete buf;
+}
+
+tsr_status BufferMap(tsr_buffer* buf, void** out_ptr, tsr_error* err) {
+  if (buf == nullptr || out_ptr == nullptr)
+    return Fail(err, TSR_ERR_INVALID_ARGUMENT, "buffer_map: NULL argument");
+  *out_ptr = buf->data;
+  return TSR_OK;
+}
+
+// [offset, offset + size) must lie inside the buffer; written so it cannot overflow.
+tsr_status CheckRange(const tsr_buffer* buf, uint64_t offset, uint64_t size, const char* what,
+                      tsr_error* err) {
+  if (offset > buf->size || size > buf->size - offset) {
+    return Fail(err, TSR_ERR_INVALID_ARGUMENT,
+                std::string(what) + ": range [" + std::to_string(offset) + ", +" +
+                    std::to_string(size) + ") exceeds the buffer size " +
+                    std::to_string(buf->size));
+  }
+  return TSR_OK;
+}
+
+tsr_status BufferUpload(tsr_buffer* dst, uint64_t dst_offset, const void* src, uint64_t size,
+                        tsr_event* /*done*/, tsr_error* err) {
+  if (dst == nullptr || (src == nullptr && size > 0))
+    return Fail(err, TSR_ERR_INVALID_ARGUMENT, "buffer_upload: NULL argument");
+  if (tsr_status s = CheckRange(dst, dst_offset, size, "buffer_upload", err); s != TSR_OK) return s;
+  if (size > 0) std::memcpy(dst->data + dst_offset, src, size);
+  return TSR_OK;  // synchronous: `done` is already complete
+}
+
+tsr_status BufferDownload(tsr_buffer* src, uint64_t src_offset, void* dst, uint64_t size,
+                          tsr_event* /*done*/, tsr_error* err) {
+  if (src == nullptr || (dst == nullptr && size > 0))
+    return Fail(err, TSR_ERR_INVALID_ARGUMENT, "buffer_download: NULL argument");
+  if (tsr_status s = CheckRange(src, src_offset, size, "buffer_download", err); s != TSR_OK)
+    return s;
+  if (size > 0) std::memcpy(dst, src->data + src_offset, size);
+  return TSR_OK;
+}
+
+tsr_status BufferCopy(tsr_buffer* src, uint64_t src_offset, tsr_buffer* dst, uint64_t dst_offset,
+                      uint64_t size, tsr_event* /*done*/, tsr_error* err) {
+  if (src == nullptr || dst == nullptr)
+    return Fail(err, TSR_ERR_INVALID_ARGUMENT, "buffer_copy: NULL buffer");
+  if (tsr_status s = CheckRange(src, src_offset, size, "buffer_copy (source)", err); s != TSR_OK)
+    return s;
+  if (tsr_status s = CheckRange(dst, dst_offset, size, "buffer_copy (destination)", err);
+      s != TSR_OK)
+    return s;
+  if (size > 0) std::memmove(dst->data + dst_offset, src->data + src_offset, size);  // may overlap
+  return TSR_OK;
+}
+
+tsr_status EventCreate(tsr_device* dev, tsr_event** out, tsr_error* err) {
+  return Guard(err, [&]() -> tsr_status {
+    if (dev == nullptr || out == nullptr)
+      return Fail(err, TSR_ERR_INVALID_ARGUMENT, "event_create: NULL argument");
+    *out = new tsr_event{dev};
+    return TSR_OK;
+  });
+}
+
+tsr_status EventWait(tsr_event* ev, tsr_error* err) {
+  if (ev == nullptr) return Fail(err, TSR_ERR_INVALID_ARGUMENT, "event_wait: NULL event");
+  return TSR_OK;
+}
+
+void EventDestroy(tsr_event* ev) {
+  delete ev;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Graph views: supports_op and execute
+// ---------------------------------------------------------------------------------------------
+
+// Reads element i of an array of ABI structs whose element size is the writer's struct_size
+// (an older host compiled a shorter struct). Missing trailing fields read as zero.
+template <typename T>
+T ReadAbiStruct(const T* array, int32_t i) {
+  const uint32_t stride = array[0].struct_size == 0 ? sizeof(T) : array[0].struct_size;
+  const auto* p = reinterpret_cast<const uint8_t*>(array) + static_cast<size_t>(stride) * i;
+  T v{};
+  std::memcpy(&v, p, std::min<size_t>(stride, sizeof(T)));
+  return v;
+}
+
+// An enum field as the host wrote it. A C host may store any int there; loading an out-of-range
+// value through the C++ enum type would be undefined behaviour, so read the raw bytes.
+template <typename E>
+int32_t RawEnum(const E& field) {
+  static_assert(sizeof(E) == sizeof(int32_t));
+  int32_t v;
+  std::memcpy(&v, &field, sizeof(v));
+  return v;
+}
+
+// Converts tensor `index` of the view; `with_data` also resolves and range-checks its buffer.
+Status LoadTensor(const tsr_device* dev, const tsr_graph_view& g, int32_t index, bool with_data,
+                  TensorRef* out) {
+  if (index < 0 || index >= g.n_tensors || g.tensors == nullptr) {
+    return InvalidArgument("tensor index " + std::to_string(index) + " out of range");
+  }
+  const tsr_tensor t = ReadAbiStruct(g.tensors, index);
+  const int32_t dtype = RawEnum(t.dtype);
+  if (dtype < 0 || dtype >= TSR_DTYPE_COUNT)
+    return InvalidArgument("tensor " + std::to_string(index) + " has an invalid dtype");
+  if (t.ndim < 0 || t.ndim > TSR_MAX_DIMS)
+    return InvalidArgument("tensor " + std::to_string(index) + " has an invalid ndim");
+  out->dtype = static_cast<tsr_dtype>(dtype);
+  out->ndim = t.ndim;
+  out->name = t.name;
+  for (int i = 0; i < t.ndim; ++i) {
+    if (t.ne[i] < 0 || t.nb[i] < 0)
+      return InvalidArgument("tensor " + std::to_string(index) + " has a negative dim or stride");
+    out->ne[i] = t.ne[i];
+    out->nb[i] = t.nb[i];
+  }
+  if (IsQuantized(out->dtype) && (t.ndim == 0 || t.ne[t.ndim - 1] % TSR_QBLOCK != 0)) {
+    return InvalidArgument("tensor " + std::to_string(index) +
+                           ": quantized rows must be a multiple of 32");
+  }
+  if (!with_data) return OkStatus();
+  const int64_t extent = out->Extent();
+  if (extent == 0) return OkStatus();  // empty: never dereferenced
+  if (t.buffer == nullptr)
+    return InvalidArgument("tensor " + std::to_string(index) + " is not materialized");
+  if (t.buffer->dev != dev)
+    return InvalidArgument("tensor " + std::to_string(index) + " lives in another device's buffer");
+  if (t.offset > t.buffer->size || uint64_t(extent) > t.buffer->size - t.offset) {
+    return InvalidArgument("tensor " + std::to_string(index) + " (" + ShapeString(*out) +
+                           " at offset " + std::to_string(t.offset) + ") overruns its buffer of " +
+                           std::to_string(t.buffer->size) + " bytes");
+  }
+  out->data = t.buffer->data + t.offset;
+  return OkStatus();
+}
+
+// Everything a node touches, converted. `tensors` must outlive the returned args.
+struct LoadedNode {
+  tsr_node node{};
+  TensorRef in[TSR_MAX_INPUTS];
+  TensorRef out;
+  OpArgs args;
+};
+
+Status LoadNode(const tsr_device* dev, const tsr_graph_view& g, int32_t node_index, bool with_data,
+                LoadedNode* ln) {
+  if (g.nodes == nullptr || node_index < 0 || node_index >= g.n_nodes) {
+    return InvalidArgument("node index " + std::to_string(node_index) + " out of range");
+  }
+  ln->node = ReadAbiStruct(g.nodes, node_index);
+  const tsr_node& n = ln->node;
+  if (n.n_inputs < 0 || n.n_inputs > TSR_MAX_INPUTS)
+    return InvalidArgument("invalid n_inputs " + std::to_string(n.n_inputs));
+  ln->args.node = &ln->node;
+  ln->args.n_in = n.n_inputs;
+  for (int i = 0; i < n.n_inputs; ++i) {
+    if (n.inputs[i] < 0) continue;  // optional input absent
+    TSR_RETURN_IF_ERROR(LoadTensor(dev, g, n.inputs[i], with_data, &ln->in[i]));
+    ln->args.in[i] = &ln->in[i];
+  }
+  TSR_RETURN_IF_ERROR(LoadTensor(dev, g, n.output, with_data, &ln->out));
+  ln->args.out = &ln->out;
+  return OkStatus();
+}
+
+const tsr_graph_view* CheckView(const tsr_graph_view* graph) {
+  if (graph == nullptr || graph->n_tensors < 0 || graph->n_nodes < 0) return nullptr;
+  return graph;
+}
+
+tsr_status SupportsOp(tsr_device* dev, const tsr_graph_view* graph, int32_t node,
+                      tsr_bool* out_supported, tsr_error* err) {
+  return Guard(err, [&]() -> tsr_status {
+    if (dev == nullptr || out_supported == nullptr || CheckView(graph) == nullptr) {
+      return Fail(err, TSR_ERR_INVALID_ARGUMENT, "supports_op: NULL or malformed argument");
+    }
+    if (graph->nodes == nullptr || node < 0 || node >= graph->n_nodes) {
+      return Fail(err, TSR_ERR_INVALID_ARGUMENT, "supports_op: node index out of range");
+    }
+    *out_supported = 0;
+    auto ln = std::make_unique<LoadedNode>();
+    if (!LoadNode(dev, *graph, node, /*with_data=*/false, ln.get()).ok()) return TSR_OK;
+    const OpKernel* k = FindOpKernel(RawEnum(ln->node.op));
+    if (k == nullptr) return TSR_OK;
+    *out_supported = k->validate(ln->args).ok() ? 1 : 0;
+    return TSR_OK;
+  });
+}
+
+Status ExecuteNode(tsr_device* dev, const tsr_graph_view& g, int32_t node_index) {
+  auto ln = std::make_unique<LoadedNode>();
+  TSR_RETURN_IF_ERROR(LoadNode(dev, g, node_index, /*with_data=*/true, ln.get()));
+  const OpKernel* k = FindOpKernel(RawEnum(ln->node.op));
+  if (k == nullptr) return InvalidArgument("unknown op " + std::to_string(RawEnum(ln->node.op)));
+  TSR_RETURN_IF_ERROR(k->validate(ln->args));
+  ln->args.pool = dev->pool.get();
+  ln->args.ws = dev->ws.get();
+  return k->run(ln->args);
+}
+
+tsr_status Execute(tsr_device* dev, const tsr_graph_view* graph, const int32_t* node_ids,
+                   int32_t n_node_ids, tsr_event* /*done*/, tsr_error* err) {
+  return Guard(err, [&]() -> tsr_status {
+    if (dev == nullptr || CheckView(graph) == nullptr || (node_ids == nullptr && n_node_ids > 0)) {
+      return Fail(err, TSR_ERR_INVALID_ARGUMENT, "execute: NULL or malformed argument");
+    }
+    for (int32_t i = 0; i < n_node_ids; ++i) {
+      const Status s = ExecuteNode(dev, *graph, node_ids[i]);
+      if (!s.ok()) {
+        int op = 0;
+        if (graph->nodes != nullptr && node_ids[i] >= 0 && node_ids[i] < graph->n_nodes) {
+          op = RawEnum(ReadAbiStruct(graph->nodes, node_ids[i]).op);
+        }
+        return Fail(err, ToTsrStatus(s.code()),
+                    "cpu backend: node " + std::to_string(node_ids[i]) + " (" + OpName(op) +
+                        "): " + s.message());
+      }
+    }
+    return TSR_OK;  // synchronous: `done` is already complete
+  });
+}
+
+tsr_plugin_api MakeApi() {
+  tsr_plugin_api api{};
+  api.struct_size = sizeof(api);
+  api.abi_major = TSR_ABI_MAJOR;
+  api.abi_minor = TSR_ABI_MINOR;
+  api.id = "cpu";
+  api.name = "Tessera CPU backend (Highway SIMD)";
+  api.version = "0.1.0";
+  api.create_context = Guarded<CreateContext>::Call;
+  api.destroy_context = DestroyContext;
+  api.absence_reason = AbsenceReason;
+  api.device_count = Guarded<DeviceCount>::Call;
+  api.device_props = Guarded<DeviceProps>::Call;
+  api.device_open = Guarded<DeviceOpen>::Call;
+  api.device_close = DeviceClose;
+  api.device_synchronize = Guarded<DeviceSynchronize>::Call;
+  api.buffer_type_count = Guarded<BufferTypeCount>::Call;
+  api.buffer_type_props = Guarded<BufferTypeProps>::Call;
+  api.buffer_alloc = Guarded<BufferAlloc>::Call;
+  api.buffer_import_host = Guarded<BufferImportHost>::Call;
+  api.buffer_free = BufferFree;
+  api.buffer_map = Guarded<BufferMap>::Call;
+  api.buffer_upload = Guarded<BufferUpload>::Call;
+  api.buffer_download = Guarded<BufferDownload>::Call;
+  api.buffer_copy = Guarded<BufferCopy>::Call;
+  api.event_create = Guarded<EventCreate>::Call;
+  api.event_wait = Guarded<EventWait>::Call;
+  api.event_destroy = EventDestroy;
+  api.supports_op = Guarded<SupportsOp>::Call;
+  api.execute = Guarded<Execute>::Call;
+  // Compile style (claim/compile/...) is for NPUs: left NULL.
+  return api;
+}
+
+const tsr_plugin_api kApi = MakeApi();
+
+}  // namespace
+}  // namespace tessera::cpu
+
+extern "C" {
+
+TSR_PLUGIN_EXPORT const tsr_plugin_api* tsr_plugin_init(const tsr_host_api* host, tsr_error* err) {
+  using tessera::cpu::Fail;
+  try {
+    if (host == nullptr) {
+      Fail(err, TSR_ERR_INVALID_ARGUMENT, "cpu backend: host API is NULL");
+      return nullptr;
+    }
+    if (host->abi_major != TSR_ABI_MAJOR) {
+      Fail(err, TSR_ERR_INVALID_ARGUMENT,
+           "cpu backend speaks plugin ABI " + std::to_string(TSR_ABI_MAJOR) +
+               ".x; the host speaks " + std::to_string(host->abi_major) + "." +
+               std::to_string(host->abi_minor));
+      return nullptr;
+    }
+    tessera::cpu::g_host = {};
+    // `log` sits past the fixed header: read it only if the host's struct contains it.
+    if (host->struct_size == 0 ||
+        host->struct_size >= offsetof(tsr_host_api, log) + sizeof(host->log)) {
+      tessera::cpu::g_host.user = host->user;
+      tessera::cpu::g_host.log = host->log;
+    }
+    return &tessera::cpu::kApi;
+  } catch (...) {
+    Fail(err, TSR_ERR_INTERNAL, "cpu backend: internal error in tsr_plugin_init");
+    return nullptr;
+  }
+}
+
+// A portable build (Highway picks the ISA at run time), so any x86-64 / other host can run it.
+// Touches no device and runs no ISA-specific code.
+TSR_PLUGIN_EXPORT int32_t tsr_plugin_probe(void) {
+  return 100;
+}
+
+}  // extern "C"
