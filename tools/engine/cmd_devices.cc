@@ -91,6 +91,8 @@ int RunDevices(GlobalFlags* flags, bool verbose, bool json) {
     }
   }
   if (reg->plugins().empty()) return Fail(reg->ExplainMissing(""));
+  const std::string& wanted = settings->GetString("backend");
+  if (!wanted.empty() && !reg->Find(wanted)) return Fail(reg->ExplainMissing(wanted));
   return 0;
 }
 

@@ -1,0 +1,88 @@
+// A loaded Hugging Face text model: checkpoint (mmap'd), config, decoder spec, tokenizer, chat
+// template, generation defaults, and a forward pass over a batch of sequences on the engine's
+// devices with a paged KV cache.
+#ifndef TESSERA_TEXT_TEXT_MODEL_H_
+#define TESSERA_TEXT_TEXT_MODEL_H_
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "tessera/core/executor.h"
+#include "tessera/core/kv_cache.h"
+#include "tessera/core/model/checkpoint.h"
+#include "tessera/core/model/hf_config.h"
+#include "tessera/text/chat_template.h"
+#include "tessera/text/decoder.h"
+#include "tessera/text/tokenizer.h"
+
+namespace tessera::text {
+
+struct TextModelOptions {
+  // Tokens of KV cache to reserve (all sequences together); 0 = the model's max context, capped
+  // by kv_budget_bytes.
+  int64_t kv_tokens = 0;
+  int64_t kv_budget_bytes = 1LL << 30;
+  int32_t kv_block_size = 16;
+};
+
+// One forward step. Sequences are laid out one after another in `tokens`.
+struct StepBatch {
+  std::vector<int32_t> tokens;       // [T]
+  std::vector<int32_t> positions;    // [T]
+  std::vector<int32_t> slots;        // [T] KV slot of each new token
+  std::vector<int32_t> cu_q;         // [S+1] token offsets of each sequence
+  std::vector<int32_t> kv_lens;      // [S] cached tokens per sequence after this step
+  std::vector<int32_t> block_table;  // [S * max_blocks], -1 padded
+  int32_t max_blocks = 0;
+  std::vector<int32_t> logit_rows;   // rows of `tokens` whose logits are returned
+};
+
+class TextModel {
+ public:
+  // Loads `dir` (a Hugging Face model folder) to run on `devices` (priority order, not owned).
+  static StatusOr<std::unique_ptr<TextModel>> Load(const std::string& dir, std::vector<Device*> devices,
+                                                   const TextModelOptions& options = {});
+  ~TextModel();
+
+  const DecoderSpec& spec() const { return spec_; }
+  const ModelConfig& config() const { return config_; }
+  const Tokenizer& tokenizer() const { return *tokenizer_; }
+  const ChatTemplate* chat_template() const { return chat_template_ ? &*chat_template_ : nullptr; }
+  const GenerationConfig& generation_config() const { return generation_; }
+  // End-of-sequence ids from generation_config.json, else config.json, else the tokenizer's.
+  const std::vector<int32_t>& eos_ids() const { return eos_ids_; }
+  KvCache& kv_cache() { return *kv_; }
+  const std::string& dir() const { return dir_; }
+
+  // Runs one step; `logits` gets logit_rows.size() rows of vocab floats.
+  Status Forward(const StepBatch& batch, std::vector<float>* logits);
+
+ private:
+  TextModel() = default;
+  Status BindWeights();
+  DType WeightDType(const std::string& name) const;
+
+  std::string dir_;
+  ModelConfig config_;
+  DecoderSpec spec_;
+  GenerationConfig generation_;
+  std::vector<int32_t> eos_ids_;
+  std::unique_ptr<Checkpoint> checkpoint_;
+  std::unique_ptr<Tokenizer> tokenizer_;
+  std::optional<ChatTemplate> chat_template_;
+  std::unique_ptr<ExecutionContext> ctx_;
+  std::unique_ptr<KvCache> kv_;
+  // f32 copies of small weights (norms, biases) and RoPE tables, bound by name.
+  std::map<std::string, std::vector<float>> f32_weights_;
+  std::map<std::string, DType> bound_dtypes_;
+  struct CachedStep;
+  std::map<StepShape, std::unique_ptr<CachedStep>> steps_;
+};
+
+}  // namespace tessera::text
+
+#endif  // TESSERA_TEXT_TEXT_MODEL_H_

@@ -1,0 +1,130 @@
+#include "tessera/text/generate.h"
+
+#include <algorithm>
+#include <chrono>
+
+namespace tessera::text {
+namespace {
+
+// Owns one sequence's KV blocks for the duration of a call.
+class ScopedSequence {
+ public:
+  explicit ScopedSequence(KvCache& kv) : kv_(kv) {}
+  ~ScopedSequence() { kv_.Free(seq_); }
+  SequenceBlocks& seq() { return seq_; }
+
+ private:
+  KvCache& kv_;
+  SequenceBlocks seq_;
+};
+
+// Runs tokens[begin, end) of one sequence; logits for the rows in `want` (relative to begin).
+Status Step(TextModel& model, SequenceBlocks& seq, const std::vector<int32_t>& tokens, size_t begin,
+            size_t end, const std::vector<int32_t>& want, std::vector<float>* logits) {
+  StepBatch b;
+  b.tokens.assign(tokens.begin() + static_cast<std::ptrdiff_t>(begin), tokens.begin() + static_cast<std::ptrdiff_t>(end));
+  int32_t start = seq.num_tokens;
+  for (size_t i = 0; i < b.tokens.size(); ++i) b.positions.push_back(start + static_cast<int32_t>(i));
+  TSR_RETURN_IF_ERROR(model.kv_cache().Extend(seq, static_cast<int32_t>(b.tokens.size()), &b.slots));
+  b.cu_q = {0, static_cast<int32_t>(b.tokens.size())};
+  b.kv_lens = {seq.num_tokens};
+  // Round the block table width up so decode steps reuse one prepared graph for a while.
+  b.max_blocks = (static_cast<int32_t>(seq.blocks.size()) + 15) / 16 * 16;
+  b.block_table.assign(static_cast<size_t>(b.max_blocks), -1);
+  std::copy(seq.blocks.begin(), seq.blocks.end(), b.block_table.begin());
+  b.logit_rows = want;
+  return model.Forward(b, logits);
+}
+
+Status CheckFits(TextModel& model, size_t tokens) {
+  const KvCacheShape& kv = model.kv_cache().shape();
+  int64_t capacity = static_cast<int64_t>(kv.num_blocks) * kv.block_size;
+  int64_t ctx = model.spec().max_context > 0 ? model.spec().max_context : capacity;
+  int64_t limit = std::min(capacity, ctx);
+  if (static_cast<int64_t>(tokens) > limit)
+    return InvalidArgument("the prompt has " + std::to_string(tokens) + " tokens but the context holds " +
+                           std::to_string(limit) + " (model maximum " + std::to_string(ctx) + ", KV cache " +
+                           std::to_string(capacity) + ")");
+  return OkStatus();
+}
+
+}  // namespace
+
+StatusOr<GenerateResult> Generate(TextModel& model, const GenerateRequest& req,
+                                  const std::function<bool(std::string_view)>& on_text) {
+  if (req.prompt.empty()) return InvalidArgument("the prompt is empty");
+  TSR_RETURN_IF_ERROR(ValidateSamplingParams(req.sampling));
+  TSR_RETURN_IF_ERROR(CheckFits(model, req.prompt.size()));
+  using Clock = std::chrono::steady_clock;
+  GenerateResult result;
+  ScopedSequence scoped(model.kv_cache());
+  SequenceBlocks& seq = scoped.seq();
+  std::vector<float> logits;
+  auto t0 = Clock::now();
+  const size_t chunk = static_cast<size_t>(std::max(1, req.prefill_chunk));
+  for (size_t begin = 0; begin < req.prompt.size(); begin += chunk) {
+    size_t end = std::min(req.prompt.size(), begin + chunk);
+    TSR_RETURN_IF_ERROR(Step(model, seq, req.prompt, begin, end, {static_cast<int32_t>(end - begin - 1)}, &logits));
+  }
+  auto t1 = Clock::now();
+  result.prefill_seconds = std::chrono::duration<double>(t1 - t0).count();
+
+  Sampler sampler(req.sampling, req.prompt);
+  StopMatcher stops(req.stop);
+  DecodeStream stream(model.tokenizer(), /*skip_special_tokens=*/true);
+  const auto& eos = model.eos_ids();
+  const int64_t vocab = model.spec().vocab;
+  result.finish_reason = "length";
+  auto emit = [&](const std::string& text) {
+    result.text += text;
+    return text.empty() || on_text(text);
+  };
+  for (int32_t n = 0; req.max_tokens < 0 || n < req.max_tokens; ++n) {
+    SampledToken tok = sampler.Sample(std::span<const float>(logits.data(), static_cast<size_t>(vocab)));
+    if (!req.ignore_eos && std::find(eos.begin(), eos.end(), tok.id) != eos.end()) {
+      result.finish_reason = "stop";
+      break;
+    }
+    sampler.Accept(tok.id);
+    result.tokens.push_back(tok.id);
+    TSR_ASSIGN_OR_RETURN(std::string piece, stream.Step(tok.id));
+    StopMatcher::Result r = stops.Push(piece);
+    if (!emit(r.emit)) {
+      result.finish_reason = "cancelled";
+      break;
+    }
+    if (r.stopped) {
+      result.finish_reason = "stop";
+      break;
+    }
+    if (req.max_tokens >= 0 && n + 1 == req.max_tokens) break;
+    if (!CheckFits(model, static_cast<size_t>(seq.num_tokens) + 1).ok()) break;  // context full
+    std::vector<int32_t> next = {tok.id};
+    TSR_RETURN_IF_ERROR(Step(model, seq, next, 0, 1, {0}, &logits));
+  }
+  if (result.finish_reason != "stop" || !stops.Flush().empty()) {
+    TSR_ASSIGN_OR_RETURN(std::string tail, stream.Flush());
+    StopMatcher::Result r = stops.Push(tail);
+    std::string rest = r.emit + (r.stopped ? "" : stops.Flush());
+    emit(rest);
+  }
+  result.decode_seconds = std::chrono::duration<double>(Clock::now() - t1).count();
+  return result;
+}
+
+StatusOr<std::vector<float>> ScoreTokens(TextModel& model, const std::vector<int32_t>& tokens) {
+  if (tokens.empty()) return InvalidArgument("nothing to score");
+  TSR_RETURN_IF_ERROR(CheckFits(model, tokens.size()));
+  ScopedSequence scoped(model.kv_cache());
+  std::vector<int32_t> rows(tokens.size());
+  for (size_t i = 0; i < rows.size(); ++i) rows[i] = static_cast<int32_t>(i);
+  std::vector<float> logits;
+  TSR_RETURN_IF_ERROR(Step(model, scoped.seq(), tokens, 0, tokens.size(), rows, &logits));
+  const size_t vocab = static_cast<size_t>(model.spec().vocab);
+  std::vector<float> out(logits.size());
+  for (size_t r = 0; r < tokens.size(); ++r)
+    LogSoftmax(std::span<const float>(logits.data() + r * vocab, vocab), std::span<float>(out.data() + r * vocab, vocab));
+  return out;
+}
+
+}  // namespace tessera::text
