@@ -15,7 +15,7 @@ PKGS=(
   libvulkan-dev glslc mesa-vulkan-drivers
   ocl-icd-opencl-dev opencl-headers pocl-opencl-icd
   libze-dev
-  python3-jinja2 debootstrap file
+  python3-jinja2 debootstrap file patchelf
 )
 
 missing=()

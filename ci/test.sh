@@ -28,4 +28,7 @@ if [ "${TESSERA_SKIP_SANITIZE:-0}" != 1 ]; then
   stage build-sanitize cmake --build --preset sanitize -j "$JOBS" --target $SAN_TARGETS
   stage test-sanitize ctest --preset sanitize -j "$JOBS" -R "$SAN_RE" --timeout 900
 fi
+if [ "${TESSERA_SKIP_FUZZ:-0}" != 1 ]; then
+  stage fuzz bash ci/fuzz.sh "${TESSERA_FUZZ_SECONDS:-30}"
+fi
 echo "=== all stages passed in $(( $(date +%s) - T0 ))s"
