@@ -106,6 +106,12 @@ StatusOr<std::unique_ptr<TextModel>> TextModel::Load(const std::string& dir, std
   return m;
 }
 
+int64_t TextModel::max_context() const {
+  const KvCacheShape& kv = kv_->shape();
+  int64_t capacity = static_cast<int64_t>(kv.num_blocks) * kv.block_size;
+  return spec_.max_context > 0 ? std::min(spec_.max_context, capacity) : capacity;
+}
+
 DType TextModel::WeightDType(const std::string& name) const {
   auto it = bound_dtypes_.find(name);
   return it == bound_dtypes_.end() ? DType::kF32 : it->second;

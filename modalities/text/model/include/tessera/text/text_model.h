@@ -13,6 +13,7 @@
 
 #include "tessera/core/executor.h"
 #include "tessera/core/kv_cache.h"
+#include "tessera/core/model_runner.h"
 #include "tessera/core/model/checkpoint.h"
 #include "tessera/core/model/hf_config.h"
 #include "tessera/text/chat_template.h"
@@ -29,19 +30,9 @@ struct TextModelOptions {
   int32_t kv_block_size = 16;
 };
 
-// One forward step. Sequences are laid out one after another in `tokens`.
-struct StepBatch {
-  std::vector<int32_t> tokens;       // [T]
-  std::vector<int32_t> positions;    // [T]
-  std::vector<int32_t> slots;        // [T] KV slot of each new token
-  std::vector<int32_t> cu_q;         // [S+1] token offsets of each sequence
-  std::vector<int32_t> kv_lens;      // [S] cached tokens per sequence after this step
-  std::vector<int32_t> block_table;  // [S * max_blocks], -1 padded
-  int32_t max_blocks = 0;
-  std::vector<int32_t> logit_rows;   // rows of `tokens` whose logits are returned
-};
+using ::tessera::StepBatch;
 
-class TextModel {
+class TextModel final : public ModelRunner {
  public:
   // Loads `dir` (a Hugging Face model folder) to run on `devices` (priority order, not owned).
   static StatusOr<std::unique_ptr<TextModel>> Load(const std::string& dir, std::vector<Device*> devices,
@@ -55,11 +46,13 @@ class TextModel {
   const GenerationConfig& generation_config() const { return generation_; }
   // End-of-sequence ids from generation_config.json, else config.json, else the tokenizer's.
   const std::vector<int32_t>& eos_ids() const { return eos_ids_; }
-  KvCache& kv_cache() { return *kv_; }
+  KvCache& kv_cache() override { return *kv_; }
+  int64_t vocab_size() const override { return spec_.vocab; }
+  int64_t max_context() const override;
   const std::string& dir() const { return dir_; }
 
   // Runs one step; `logits` gets logit_rows.size() rows of vocab floats.
-  Status Forward(const StepBatch& batch, std::vector<float>* logits);
+  Status Forward(const StepBatch& batch, std::vector<float>* logits) override;
 
  private:
   TextModel() = default;
