@@ -18,6 +18,13 @@ expect_rc() {  # expect_rc RC DESCRIPTION CMD...
 out() { cat /tmp/cli_out.$$; }
 err() { cat /tmp/cli_err.$$; }
 
+# The engine and the core library link no vendor runtime (CUDA, Vulkan, OpenCL, Level Zero).
+CORE_LIB=$(dirname "$ENGINE")/../lib/libtessera_core.so
+for bin in "$ENGINE" "$CORE_LIB"; do
+  if ldd "$bin" | grep -qE "libcuda|libcudart|libvulkan|libOpenCL|libze_loader|libnvidia"; then
+    bad "$bin links a vendor runtime: $(ldd "$bin" | grep -E 'cuda|vulkan|OpenCL|ze_loader|nvidia')"
+  else ok; fi
+done
 expect_rc 0 "--version" "$ENGINE" --version
 out | grep -q "^engine " && ok || bad "--version prints 'engine X'"
 for sub in devices config run tokenize detokenize; do

@@ -110,5 +110,21 @@ else
   echo "check_bundle: note: the bundle has no CPU plugin (not built?); devices not required to list it"
 fi
 
+# Without its CPU plugin the engine must fail with a clear message naming where it looked, not crash.
+if [ -f "$MOVED/lib/tessera/backends/libtessera_backend_cpu.so" ]; then
+  mv "$MOVED/lib/tessera/backends/libtessera_backend_cpu.so" "$TMP/cpu-plugin.moved"
+  set +e
+  missing=$(env -u TESSERA_BACKEND_PATH -u TESSERA_BACKENDS "$MOVED/bin/engine" devices 2>&1)
+  mrc=$?
+  set -e
+  mv "$TMP/cpu-plugin.moved" "$MOVED/lib/tessera/backends/libtessera_backend_cpu.so"
+  echo "\$ engine devices   (CPU plugin deleted; exit $mrc)"
+  echo "$missing"
+  case $mrc in 0|1) ;; *) err "engine without plugins exited $mrc (a crash?)";; esac
+  [ "$mrc" = 1 ] || err "engine without plugins should exit 1"
+  grep -qF "no backend plugin could be loaded" <<< "$missing" && grep -qF "$MOVED/lib/tessera/backends (bundled)" <<< "$missing" ||
+    err "the missing-plugin error does not name where it looked"
+fi
+
 if [ "$ERRORS" -ne 0 ]; then echo "check_bundle: $ERRORS failure(s)"; exit 1; fi
 echo "check_bundle: OK ($BUNDLE is self-contained and relocatable)"
