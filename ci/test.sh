@@ -16,6 +16,8 @@ stage() {  # stage NAME CMD...
 
 stage install-deps bash ci/install-deps.sh
 command -v ccache >/dev/null && ccache --max-size=5G >/dev/null 2>&1 || true
+# Paths relative to the checkout, so ccache hits across clones in different folders.
+export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
 stage configure-release cmake --preset release
 stage build-release cmake --build --preset release -j "$JOBS"
 stage test-release ctest --preset release -j "$JOBS" --timeout 600
