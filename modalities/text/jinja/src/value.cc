@@ -463,7 +463,7 @@ namespace {
 void JsonString(const std::string& s, bool ensure_ascii, std::string* out) {
   out->push_back('"');
   auto hex4 = [out](uint32_t u) {
-    char buf[8];
+    char buf[16];  // "\\u" + up to 8 hex digits for any uint32_t + NUL
     std::snprintf(buf, sizeof(buf), "\\u%04x", u);
     *out += buf;
   };
