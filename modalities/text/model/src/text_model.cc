@@ -13,7 +13,12 @@ struct TextModel::CachedStep {
   std::unique_ptr<Graph> graph;
   StepInputs inputs;
   std::unique_ptr<Executable> exe;
+  uint64_t last_used = 0;
 };
+
+// Prepared graphs kept per model. Continuous batching produces many distinct step shapes; the
+// least recently used are dropped so a long-running server's memory stays bounded.
+constexpr size_t kMaxCachedSteps = 64;
 
 namespace {
 
@@ -168,6 +173,12 @@ Status TextModel::Forward(const StepBatch& b, std::vector<float>* logits) {
   for (int32_t t : b.tokens)
     if (t < 0 || t >= spec_.vocab) return OutOfRange("token id " + std::to_string(t) + " is outside the vocabulary");
 
+  if (!steps_.count(shape) && steps_.size() >= kMaxCachedSteps) {
+    auto oldest = std::min_element(steps_.begin(), steps_.end(), [](const auto& x, const auto& y) {
+      return x.second->last_used < y.second->last_used;
+    });
+    steps_.erase(oldest);
+  }
   auto& cached = steps_[shape];
   if (!cached) {
     auto step = std::make_unique<CachedStep>();
@@ -185,6 +196,7 @@ Status TextModel::Forward(const StepBatch& b, std::vector<float>* logits) {
     step->exe = std::move(exe).value();
     cached = std::move(step);
   }
+  cached->last_used = ++step_clock_;
   const StepInputs& in = cached->inputs;
   auto host = [](TensorId id, const std::vector<int32_t>& v) {
     return HostTensor{id, const_cast<int32_t*>(v.data()), v.size() * sizeof(int32_t)};

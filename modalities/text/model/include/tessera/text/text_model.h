@@ -73,7 +73,8 @@ class TextModel final : public ModelRunner {
   std::map<std::string, std::vector<float>> f32_weights_;
   std::map<std::string, DType> bound_dtypes_;
   struct CachedStep;
-  std::map<StepShape, std::unique_ptr<CachedStep>> steps_;
+  std::map<StepShape, std::unique_ptr<CachedStep>> steps_;  // LRU-bounded, see text_model.cc
+  uint64_t step_clock_ = 0;
 };
 
 }  // namespace tessera::text
