@@ -810,6 +810,38 @@ TEST_F(CpuBackendTest, MatmulRowsAreBatchInvariant) {
   }
 }
 
+// K spanning several K blocks of the canonical order (1024) plus a SIMD tail: GEMV rows and
+// GEMM rows (4 x 4 tiles, partial sums kept in the output between blocks) stay bit-identical.
+TEST_F(CpuBackendTest, MatmulLongKIsBatchInvariant) {
+  Device d(2);
+  const int64_t M = 9, N = 13, K = 2 * 1024 + 37;
+  for (tsr_dtype dtype : {TSR_DTYPE_F32, TSR_DTYPE_BF16}) {
+    SCOPED_TRACE(dtype);
+    Graph g(d.dev());
+    const std::vector<float> xs = Random(M * K, 21);
+    const std::vector<float> ws = Random(N * K, 22);
+    const int w = MakeWeight(g, dtype, N, K, ws);
+    const int b = g.F32({N}, Random(N, 23));
+    const int x = g.F32({M, K}, xs);
+    const int out = g.ZerosF32({M, N});
+    ASSERT_EQ(g.Run(g.Node(TSR_OP_MATMUL, {x, w, b}, out)), TSR_OK);
+    const std::vector<float> batched = g.Read(out);
+    if (dtype == TSR_DTYPE_F32) {
+      for (int64_t n = 0; n < N; ++n) {
+        double s = 0;
+        for (int64_t k = 0; k < K; ++k) s += double(xs[k]) * ws[n * K + k];
+        ASSERT_NEAR(batched[n] - g.Read(b)[n], s, 1e-3) << n;
+      }
+    }
+    for (int64_t r = 0; r < M; ++r) {
+      const int x1 = g.F32({1, K}, {xs.begin() + r * K, xs.begin() + (r + 1) * K});
+      const int o1 = g.ZerosF32({1, N});
+      ASSERT_EQ(g.Run(g.Node(TSR_OP_MATMUL, {x1, w, b}, o1)), TSR_OK);
+      EXPECT_EQ(std::memcmp(g.Read(o1).data(), batched.data() + r * N, N * 4), 0) << "row " << r;
+    }
+  }
+}
+
 TEST_F(CpuBackendTest, AttentionIsBatchInvariant) {
   Device d(2);
   Graph g(d.dev());

@@ -1,6 +1,35 @@
 #include "backends/cpu/thread_pool.h"
 
+#include <chrono>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define TSR_CPU_RELAX() _mm_pause()
+#else
+#define TSR_CPU_RELAX() std::this_thread::yield()
+#endif
+
 namespace tessera::cpu {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Spins until pred() or `seconds` pass; returns pred()'s last value. The clock is read every
+// 64 spins only.
+template <class Pred>
+bool SpinUntil(Pred pred, double seconds) {
+  const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                           std::chrono::duration<double>(seconds));
+  for (;;) {
+    for (int i = 0; i < 64; ++i) {
+      if (pred()) return true;
+      TSR_CPU_RELAX();
+    }
+    if (Clock::now() >= deadline) return pred();
+  }
+}
+
+}  // namespace
 
 ThreadPool::ThreadPool(int num_threads) : num_threads_(num_threads < 1 ? 1 : num_threads) {
   workers_.reserve(num_threads_ - 1);
@@ -10,7 +39,7 @@ ThreadPool::ThreadPool(int num_threads) : num_threads_(num_threads < 1 ? 1 : num
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
+    stop_.store(true);
   }
   wake_.notify_all();
   for (std::thread& w : workers_) w.join();
@@ -29,20 +58,42 @@ void ThreadPool::RunTasks(int thread) {
   }
 }
 
+bool ThreadPool::AwaitJob(uint32_t seen) {
+  auto ready = [&] { return stop_.load() || static_cast<uint32_t>(state_.load() >> 32) != seen; };
+  if (!SpinUntil(ready, kSpinSeconds)) {
+    std::unique_lock<std::mutex> lock(mu_);
+    sleepers_.fetch_add(1);
+    wake_.wait(lock, ready);
+    sleepers_.fetch_sub(1);
+  }
+  return !stop_.load();
+}
+
+bool ThreadPool::TryJoin(uint32_t gen) {
+  uint64_t s = state_.load();
+  while (static_cast<uint32_t>(s >> 32) == gen && (s & kOpen) != 0) {
+    if (state_.compare_exchange_weak(s, s + 1)) return true;
+  }
+  return false;
+}
+
+void ThreadPool::Leave() {
+  const uint64_t before = state_.fetch_sub(1);
+  // The last worker out of a closed job wakes the caller if it went to sleep.
+  if ((before & kJoinedMask) == 1 && (before & kOpen) == 0 && caller_waiting_.load()) {
+    { std::lock_guard<std::mutex> lock(mu_); }
+    done_.notify_one();
+  }
+}
+
 void ThreadPool::WorkerLoop(int thread) {
-  uint64_t seen = 0;
+  uint32_t seen = 0;
   for (;;) {
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
-      if (stop_) return;
-      seen = generation_;
-    }
+    if (!AwaitJob(seen)) return;
+    seen = static_cast<uint32_t>(state_.load() >> 32);
+    if (!TryJoin(seen)) continue;  // closed already: every task was taken
     RunTasks(thread);
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (--active_workers_ == 0) done_.notify_one();
-    }
+    Leave();
   }
 }
 
@@ -55,22 +106,29 @@ void ThreadPool::ParallelFor(int64_t n_tasks,
     for (int64_t t = 0; t < n_tasks; ++t) fn(t, 0);
     return;
   }
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    fn_ = &fn;
-    n_tasks_ = n_tasks;
-    next_task_.store(0, std::memory_order_relaxed);
-    error_ = nullptr;
-    active_workers_ = static_cast<int>(workers_.size());
-    ++generation_;
+  fn_ = &fn;
+  n_tasks_ = n_tasks;
+  next_task_.store(0, std::memory_order_relaxed);
+  ++generation_;
+  state_.store((static_cast<uint64_t>(generation_) << 32) | kOpen);  // publish (seq_cst)
+  if (sleepers_.load() > 0) {
+    { std::lock_guard<std::mutex> lock(mu_); }  // orders the notify after a sleeper's check
+    wake_.notify_all();
   }
-  wake_.notify_all();
   RunTasks(0);
+  // Every task is claimed: close the job and wait for the workers that joined it.
+  auto drained = [&] { return (state_.load() & kJoinedMask) == 0; };
+  state_.fetch_and(~kOpen);
+  if (!SpinUntil(drained, kSpinSeconds)) {
+    std::unique_lock<std::mutex> lock(mu_);
+    caller_waiting_.store(true);
+    done_.wait(lock, drained);
+    caller_waiting_.store(false);
+  }
+  fn_ = nullptr;
   std::exception_ptr error;
   {
-    std::unique_lock<std::mutex> lock(mu_);
-    done_.wait(lock, [&] { return active_workers_ == 0; });
-    fn_ = nullptr;
+    std::lock_guard<std::mutex> lock(mu_);
     error = error_;
     error_ = nullptr;
   }

@@ -14,6 +14,8 @@ using Handler = std::function<int()>;
 Handler AddDevicesCommand(CLI::App& app, GlobalFlags* flags);
 Handler AddConfigCommand(CLI::App& app, GlobalFlags* flags);
 Handler AddRunCommand(CLI::App& app, GlobalFlags* flags);
+Handler AddBenchCommand(CLI::App& app, GlobalFlags* flags);
+Handler AddServeCommand(CLI::App& app, GlobalFlags* flags);
 Handler AddTokenizeCommands(CLI::App& app, GlobalFlags* flags);
 
 }  // namespace tessera::cli

@@ -18,7 +18,8 @@ int main(int argc, char** argv) {
   GlobalFlags flags;
   AddGlobalFlags(app, &flags);
   std::vector<Handler> handlers = {AddDevicesCommand(app, &flags), AddConfigCommand(app, &flags),
-                                   AddRunCommand(app, &flags), AddTokenizeCommands(app, &flags)};
+                                   AddRunCommand(app, &flags), AddTokenizeCommands(app, &flags),
+                                   AddBenchCommand(app, &flags), AddServeCommand(app, &flags)};
   for (CLI::App* sub : app.get_subcommands({})) sub->fallthrough();
   try {
     app.parse(argc, argv);

@@ -1,0 +1,244 @@
+// matmul_lab: times the CPU plugin's MATMUL on a model's real matrix shapes, through the C ABI
+// exactly as the host calls it, with nothing else in the way (no graph, no executor).
+//
+//   export TESSERA_CPU_PLUGIN=build/perf/lib/tessera/backends/libtessera_backend_cpu.so
+//   build/perf/bin/matmul_lab --shape qwen2.5-0.5b --rows 1 --threads 2 --reps 5
+//
+// One "pass" runs every matmul of every layer plus the LM head once, each matrix its own
+// buffer, so the weights come from memory as in a real decode step (the whole set is far
+// larger than the last-level cache). Prints the median pass time, weight GB/s and GFLOP/s.
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "tessera/plugin_api.h"
+
+namespace {
+
+struct Shape {
+  const char* name;
+  int64_t hidden, inter, layers, heads, kv_heads, head_dim, vocab;
+};
+
+constexpr Shape kShapes[] = {
+    {"qwen2.5-0.5b", 896, 4864, 24, 14, 2, 64, 151936},
+    {"llama-3.2-1b", 2048, 8192, 16, 32, 8, 64, 128256},
+};
+
+struct Options {
+  const Shape* shape = &kShapes[0];
+  int64_t rows = 1;
+  int threads = 2;
+  int reps = 5;
+  bool head = true;
+};
+
+[[noreturn]] void Die(const std::string& why) {
+  std::fprintf(stderr, "matmul_lab: %s\n", why.c_str());
+  std::exit(1);
+}
+
+tsr_error NewError() {
+  tsr_error e{};
+  e.struct_size = sizeof(e);
+  return e;
+}
+
+void Check(tsr_status s, const tsr_error& e, const char* what) {
+  if (s != TSR_OK) Die(std::string(what) + ": " + e.message);
+}
+
+Options Parse(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto next = [&]() -> const char* {
+      if (i + 1 >= argc) Die("missing value after " + a);
+      return argv[++i];
+    };
+    if (a == "--shape") {
+      const std::string s = next();
+      o.shape = nullptr;
+      for (const Shape& sh : kShapes)
+        if (s == sh.name) o.shape = &sh;
+      if (o.shape == nullptr) Die("unknown shape " + s + " (qwen2.5-0.5b, llama-3.2-1b)");
+    } else if (a == "--rows") {
+      o.rows = std::atoll(next());
+    } else if (a == "--threads") {
+      o.threads = std::atoi(next());
+    } else if (a == "--reps") {
+      o.reps = std::atoi(next());
+    } else if (a == "--no-head") {
+      o.head = false;
+    } else {
+      Die("unknown flag " + a + " (--shape S --rows M --threads T --reps R --no-head)");
+    }
+  }
+  return o;
+}
+
+// The plugin, one device, and tensors in its buffers.
+class Lab {
+ public:
+  explicit Lab(int threads) {
+    const char* path = std::getenv("TESSERA_CPU_PLUGIN");
+    if (path == nullptr) Die("set TESSERA_CPU_PLUGIN to libtessera_backend_cpu.so");
+    void* h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (h == nullptr) Die(dlerror());
+    auto init = reinterpret_cast<tsr_plugin_init_fn>(dlsym(h, TSR_PLUGIN_INIT_SYMBOL));
+    if (init == nullptr) Die("no init symbol");
+    tsr_host_api host{};
+    host.struct_size = sizeof(host);
+    host.abi_major = TSR_ABI_MAJOR;
+    host.abi_minor = TSR_ABI_MINOR;
+    tsr_error err = NewError();
+    api_ = init(&host, &err);
+    if (api_ == nullptr) Die(err.message);
+    const std::string t = std::to_string(threads);
+    tsr_option opt{sizeof(tsr_option), "threads", t.c_str()};
+    Check(api_->create_context(&opt, 1, &ctx_, &err), err, "create_context");
+    Check(api_->device_open(ctx_, 0, &dev_, &err), err, "device_open");
+  }
+
+  // A contiguous row-major tensor of `ne` (element size es) filled by repeating `pool`.
+  int Add(tsr_dtype dtype, std::vector<int64_t> ne, size_t es, const std::vector<uint8_t>& pool) {
+    size_t bytes = es;
+    for (int64_t d : ne) bytes *= static_cast<size_t>(d);
+    tsr_buffer* buf = nullptr;
+    tsr_error err = NewError();
+    Check(api_->buffer_alloc(dev_, 0, bytes, &buf, &err), err, "buffer_alloc");
+    std::vector<uint8_t> data(bytes);
+    for (size_t i = 0; i < bytes; i += pool.size())
+      std::memcpy(&data[i], pool.data(), std::min(pool.size(), bytes - i));
+    Check(api_->buffer_upload(buf, 0, data.data(), bytes, nullptr, &err), err, "buffer_upload");
+    tsr_tensor t{};
+    t.struct_size = sizeof(t);
+    t.dtype = dtype;
+    t.ndim = static_cast<int32_t>(ne.size());
+    size_t stride = es;
+    for (int i = t.ndim - 1; i >= 0; --i) {
+      t.ne[i] = ne[static_cast<size_t>(i)];
+      t.nb[i] = static_cast<int64_t>(stride);
+      stride *= static_cast<size_t>(ne[static_cast<size_t>(i)]);
+    }
+    t.buffer = buf;
+    tensors_.push_back(t);
+    return static_cast<int>(tensors_.size()) - 1;
+  }
+
+  void AddMatmul(int x, int w, int out) {
+    tsr_node n{};
+    n.struct_size = sizeof(n);
+    n.op = TSR_OP_MATMUL;
+    n.n_inputs = 2;
+    n.inputs[0] = x;
+    n.inputs[1] = w;
+    n.output = out;
+    nodes_.push_back(n);
+  }
+
+  // Runs every node once (one execute call, as the executor issues a step); returns seconds.
+  double RunAll() {
+    tsr_graph_view v{};
+    v.struct_size = sizeof(v);
+    v.n_tensors = static_cast<int32_t>(tensors_.size());
+    v.tensors = tensors_.data();
+    v.n_nodes = static_cast<int32_t>(nodes_.size());
+    v.nodes = nodes_.data();
+    std::vector<int32_t> ids(nodes_.size());
+    for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int32_t>(i);
+    tsr_error err = NewError();
+    const auto t0 = std::chrono::steady_clock::now();
+    Check(api_->execute(dev_, &v, ids.data(), static_cast<int32_t>(ids.size()), nullptr, &err), err,
+          "execute");
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+
+ private:
+  const tsr_plugin_api* api_ = nullptr;
+  tsr_plugin_ctx* ctx_ = nullptr;
+  tsr_device* dev_ = nullptr;
+  std::vector<tsr_tensor> tensors_;
+  std::vector<tsr_node> nodes_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Options o = Parse(argc, argv);
+  const Shape& s = *o.shape;
+  Lab lab(o.threads);
+  std::mt19937 rng(1);
+  std::normal_distribution<float> dist(0.0f, 0.02f);
+  std::vector<uint8_t> bf16(1 << 20), f32(1 << 20);
+  for (size_t i = 0; i < bf16.size(); i += 2) {
+    float v = dist(rng);
+    uint32_t u;
+    std::memcpy(&u, &v, 4);
+    const uint16_t b = static_cast<uint16_t>(u >> 16);
+    std::memcpy(&bf16[i], &b, 2);
+  }
+  for (size_t i = 0; i < f32.size(); i += 4) {
+    const float v = dist(rng) * 50;
+    std::memcpy(&f32[i], &v, 4);
+  }
+  const int64_t M = o.rows, H = s.hidden, I = s.inter, q = s.heads * s.head_dim,
+                kv = s.kv_heads * s.head_dim;
+  // (N, K) of each matmul of one layer: q, k, v, o, gate, up, down.
+  const int64_t mats[7][2] = {{q, H}, {kv, H}, {kv, H}, {H, q}, {I, H}, {I, H}, {H, I}};
+  // Activations are shared across layers (they live in cache in a real step too); weights are
+  // not. The LM head runs on one row, as the decoder graph asks for the last row's logits only.
+  std::map<int64_t, int> xs, outs;
+  auto x_for = [&](int64_t k) {
+    if (!xs.count(k)) xs[k] = lab.Add(TSR_DTYPE_F32, {M, k}, 4, f32);
+    return xs[k];
+  };
+  auto out_for = [&](int64_t n) {
+    if (!outs.count(n)) outs[n] = lab.Add(TSR_DTYPE_F32, {M, n}, 4, f32);
+    return outs[n];
+  };
+  double params = 0, flops = 0;
+  for (int64_t l = 0; l < s.layers; ++l) {
+    for (const auto& nk : mats) {
+      const int w = lab.Add(TSR_DTYPE_BF16, {nk[0], nk[1]}, 2, bf16);
+      lab.AddMatmul(x_for(nk[1]), w, out_for(nk[0]));
+      params += static_cast<double>(nk[0] * nk[1]);
+      flops += 2.0 * static_cast<double>(nk[0] * nk[1] * M);
+    }
+  }
+  if (o.head) {
+    const int x = lab.Add(TSR_DTYPE_F32, {1, H}, 4, f32);
+    const int w = lab.Add(TSR_DTYPE_BF16, {s.vocab, H}, 2, bf16);
+    lab.AddMatmul(x, w, lab.Add(TSR_DTYPE_F32, {1, s.vocab}, 4, f32));
+    params += static_cast<double>(s.vocab * H);
+    flops += 2.0 * static_cast<double>(s.vocab * H);
+  }
+  lab.RunAll();  // warm-up: page faults, scratch growth
+  // Process CPU time as well as wall time: on a shared machine GFLOP per CPU-second (per core)
+  // measures the kernel, wall time measures the kernel plus whoever else runs.
+  std::vector<double> t;
+  timespec c0, c1;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
+  for (int r = 0; r < o.reps; ++r) t.push_back(lab.RunAll());
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
+  const double cpu = static_cast<double>(c1.tv_sec - c0.tv_sec) +
+                     1e-9 * static_cast<double>(c1.tv_nsec - c0.tv_nsec);
+  std::sort(t.begin(), t.end());
+  const double med = t[t.size() / 2];
+  std::printf(
+      "%s rows=%lld threads=%d: pass %.2f ms (min %.2f, max %.2f), %.2f GB/s weights, %.1f "
+      "GFLOP/s, "
+      "%.1f GFLOP per CPU-second\n",
+      s.name, static_cast<long long>(M), o.threads, med * 1e3, t.front() * 1e3, t.back() * 1e3,
+      params * 2 / med / 1e9, flops / med / 1e9, flops * o.reps / cpu / 1e9);
+  return 0;
+}

@@ -1,0 +1,100 @@
+// What the endpoint files share: JSON request parsing with typed errors, error replies in the
+// OpenAI and Ollama shapes, model lookup, chat prompts and starting a generation job.
+#ifndef TESSERA_TOOLS_SERVER_API_INTERNAL_H_
+#define TESSERA_TOOLS_SERVER_API_INTERNAL_H_
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "api.h"
+#include "generation.h"
+
+namespace tessera::server {
+
+using Json = nlohmann::ordered_json;
+
+// {"error": {"message", "type", "code"}} (OpenAI) and {"error": "message"} (Ollama).
+HttpReply OpenAiError(int status, const std::string& message, const std::string& type,
+                      const std::string& code);
+HttpReply OpenAiError(const Status& status);
+HttpReply OllamaError(int status, const std::string& message);
+HttpReply OllamaError(const Status& status);
+// InvalidArgument/OutOfRange -> 400, NotFound -> 404, ResourceExhausted/FailedPrecondition -> 503,
+// anything else -> 500.
+int HttpStatusOf(const Status& status);
+
+HttpReply JsonReply(const Json& body, int status = 200);
+
+// Parses a request body that must be a JSON object (nesting depth limited, so a hostile body
+// can not exhaust the stack).
+StatusOr<Json> ParseObject(const std::string& body);
+
+// Typed optional fields: absent or null leaves *out unchanged; a wrong type or a value out of
+// [lo, hi] is InvalidArgument naming the field.
+Status ReadBool(const Json& obj, const char* key, bool* out);
+Status ReadInt(const Json& obj, const char* key, int64_t lo, int64_t hi, int64_t* out);
+Status ReadInt32(const Json& obj, const char* key, int32_t lo, int32_t hi, int32_t* out);
+Status ReadFloat(const Json& obj, const char* key, double lo, double hi, float* out);
+Status ReadString(const Json& obj, const char* key, std::string* out);
+// A string or an array of strings (OpenAI "stop").
+Status ReadStop(const Json& obj, const char* key, std::vector<std::string>* out);
+// A JSON array of token ids within [0, vocab).
+StatusOr<std::vector<int32_t>> ReadTokenIds(const Json& value, const char* what, int64_t vocab);
+
+// The model a request names in `key` (the only model when absent and there is just one).
+// NotFound -> 404.
+StatusOr<ServedModel*> FindModel(const std::vector<ServedModel*>& models, const Json& body,
+                                 const char* key);
+
+// Sampling defaults from the model's generation_config.json (what transformers' generate would
+// do), before the request's own fields.
+text::SamplingParams DefaultSampling(const text::TextModel& model);
+
+// Renders `messages` ([{role, content}], content a string or a list of text parts) through the
+// model's chat template and tokenizes it. Without a template the contents are joined by
+// newlines. Template errors are InvalidArgument.
+StatusOr<std::vector<int32_t>> ChatPromptTokens(const text::TextModel& model, const Json& messages,
+                                                const Json& tools);
+
+// The text of one token as the logprobs APIs show it.
+std::string TokenText(const text::Tokenizer& tokenizer, int32_t id);
+
+// Checks max_tokens against the model context (huge values are 400s, not silent clamps).
+Status CheckMaxTokens(const ServedModel& m, int64_t max_tokens);
+
+// Submits a job and returns the streaming or pending reply, or the error reply (503 with
+// Retry-After when the queue is full). `openai_errors` picks the error shape.
+HttpReply StartGeneration(ServedModel& m, Metrics& metrics,
+                          const std::vector<std::vector<int32_t>>& prompts,
+                          const GenerationParams& params, std::unique_ptr<ReplyFormatter> formatter,
+                          bool stream, const std::string& stream_content_type, bool openai_errors);
+
+int64_t UnixNow();
+// RFC 3339 UTC time with microseconds ("2024-05-01T12:00:00.123456Z"), as Ollama prints.
+std::string IsoNow();
+// A random request id suffix.
+std::string RandomId();
+
+// Endpoints.
+HttpReply HandleModelsList(const std::vector<ServedModel*>& models);
+HttpReply HandleModelGet(const std::vector<ServedModel*>& models, const std::string& id);
+HttpReply HandleChatCompletions(const HttpRequest& req, const std::vector<ServedModel*>& models,
+                                Metrics& metrics);
+HttpReply HandleCompletions(const HttpRequest& req, const std::vector<ServedModel*>& models,
+                            Metrics& metrics);
+HttpReply HandleTokenize(const HttpRequest& req, const std::vector<ServedModel*>& models);
+HttpReply HandleDetokenize(const HttpRequest& req, const std::vector<ServedModel*>& models);
+HttpReply HandleOllamaGenerate(const HttpRequest& req, const std::vector<ServedModel*>& models,
+                               Metrics& metrics);
+HttpReply HandleOllamaChat(const HttpRequest& req, const std::vector<ServedModel*>& models,
+                           Metrics& metrics);
+HttpReply HandleOllamaTags(const std::vector<ServedModel*>& models);
+HttpReply HandleOllamaShow(const HttpRequest& req, const std::vector<ServedModel*>& models);
+HttpReply HandleOllamaPs(const std::vector<ServedModel*>& models);
+HttpReply HandleOllamaVersion(const std::string& version);
+
+}  // namespace tessera::server
+
+#endif  // TESSERA_TOOLS_SERVER_API_INTERNAL_H_

@@ -1,0 +1,292 @@
+// Ollama-compatible endpoints (Ollama's docs/api.md): /api/generate, /api/chat (NDJSON
+// streaming by default), /api/tags, /api/show, /api/ps, /api/version. Errors are Ollama's
+// {"error": "message"}.
+#include <cmath>
+
+#include "api_internal.h"
+
+namespace tessera::server {
+namespace {
+
+Json Details(const ServedModel& m) {
+  const auto& spec = m.model->spec();
+  return Json{{"parent_model", ""},
+              {"format", "safetensors"},
+              {"family", m.model->config().model_type},
+              {"families", Json::array({m.model->config().model_type})},
+              {"parameter_size", std::to_string(m.size_bytes) + "B weights"},
+              {"quantization_level", "none"},
+              {"architecture", spec.architecture}};
+}
+
+std::string Digest(const ServedModel& m) {
+  // Not a content hash: a stable id from the folder path (Ollama clients only display it).
+  uint64_t h = 1469598103934665603ull;
+  for (char c : m.dir) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+  char buf[17];
+  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+std::string Rfc3339(int64_t unix) {
+  std::time_t t = static_cast<std::time_t>(unix);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[40];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+// Ollama's "options" object (Modelfile parameter names).
+Status ReadOptions(const Json& body, const ServedModel& m, GenerationParams* p) {
+  p->sampling = DefaultSampling(*m.model);
+  auto it = body.find("options");
+  if (it == body.end() || it->is_null()) return text::ValidateSamplingParams(p->sampling);
+  if (!it->is_object()) return InvalidArgument("'options' must be an object");
+  const Json& o = *it;
+  text::SamplingParams& s = p->sampling;
+  TSR_RETURN_IF_ERROR(ReadFloat(o, "temperature", 0, 100, &s.temperature));
+  TSR_RETURN_IF_ERROR(ReadFloat(o, "top_p", 0, 1, &s.top_p));
+  TSR_RETURN_IF_ERROR(ReadInt32(o, "top_k", -1, INT32_MAX, &s.top_k));
+  TSR_RETURN_IF_ERROR(ReadFloat(o, "min_p", 0, 1, &s.min_p));
+  TSR_RETURN_IF_ERROR(ReadFloat(o, "repeat_penalty", 1e-3, 100, &s.repetition_penalty));
+  TSR_RETURN_IF_ERROR(ReadFloat(o, "presence_penalty", -2, 2, &s.presence_penalty));
+  TSR_RETURN_IF_ERROR(ReadFloat(o, "frequency_penalty", -2, 2, &s.frequency_penalty));
+  if (auto seed = o.find("seed"); seed != o.end() && !seed->is_null()) {
+    if (!seed->is_number_integer()) return InvalidArgument("'options.seed' must be an integer");
+    s.seed = static_cast<uint64_t>(seed->get<int64_t>());
+  }
+  int64_t num_predict = -1;
+  // Ollama: -1 = infinite, -2 = fill the context; both mean "until EOS or the context is full".
+  TSR_RETURN_IF_ERROR(ReadInt(o, "num_predict", -2, INT32_MAX, &num_predict));
+  TSR_RETURN_IF_ERROR(CheckMaxTokens(m, num_predict));
+  p->max_tokens = num_predict < 0 ? -1 : static_cast<int32_t>(num_predict);
+  TSR_RETURN_IF_ERROR(ReadStop(o, "stop", &p->stop));
+  return text::ValidateSamplingParams(s);
+}
+
+Status RejectUnsupported(const Json& body) {
+  if (auto f = body.find("format");
+      f != body.end() && !f->is_null() && !(f->is_string() && f->get<std::string>().empty()))
+    return InvalidArgument(
+        "'format' is not supported yet: constrained decoding (JSON mode, JSON schema) is not "
+        "implemented");
+  if (auto im = body.find("images"); im != body.end() && !im->is_null() && !im->empty())
+    return InvalidArgument("'images' is not supported: the served model is text-only");
+  return OkStatus();
+}
+
+class OllamaFormatter final : public ReplyFormatter {
+ public:
+  OllamaFormatter(const ServedModel& m, bool chat, std::vector<int32_t> prompt, double load_seconds)
+      : model_(m), chat_(chat), prompt_(std::move(prompt)), load_seconds_(load_seconds) {}
+
+  void OnEvent(const GenEvent& ev, std::string* out) override {
+    if (ev.kind == GenEvent::Kind::kText) {
+      text_ += ev.text;
+      if (ev.token) {
+        if (first_t_ < 0) first_t_ = ev.t;
+        last_t_ = ev.t;
+        generated_.push_back(ev.token->id);
+      }
+      if (out && !ev.text.empty())
+        *out += Line(ev.text, false).dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
+    } else if (ev.kind == GenEvent::Kind::kFinish) {
+      reason_ = ev.finish_reason == "cancelled" ? "stop" : ev.finish_reason;
+      error_ = ev.error;
+      end_t_ = ev.t;
+    }
+  }
+
+  std::string Finish(bool streaming) override {
+    if (!error_.empty()) {
+      Json e{{"error", error_}};
+      return streaming ? e.dump() + "\n" : e.dump();
+    }
+    Json last = Line(streaming ? std::string() : text_, true);
+    last["done_reason"] = reason_;
+    if (!chat_) {
+      std::vector<int32_t> context = prompt_;
+      context.insert(context.end(), generated_.begin(), generated_.end());
+      last["context"] = context;
+    }
+    auto ns = [](double s) { return static_cast<int64_t>(std::llround(s * 1e9)); };
+    const double first = first_t_ < 0 ? end_t_ : first_t_;
+    last["total_duration"] = ns(end_t_);
+    last["load_duration"] = ns(load_seconds_);
+    last["prompt_eval_count"] = prompt_.size();
+    last["prompt_eval_duration"] = ns(first);
+    last["eval_count"] = generated_.size();
+    last["eval_duration"] = ns(std::max(0.0, last_t_ - first));
+    const std::string s = last.dump(-1, ' ', false, Json::error_handler_t::replace);
+    return streaming ? s + "\n" : s;
+  }
+
+  int status() const override { return error_.empty() ? 200 : 500; }
+
+ private:
+  Json Line(const std::string& text, bool done) const {
+    Json j{{"model", model_.name}, {"created_at", IsoNow()}};
+    if (chat_)
+      j["message"] = Json{{"role", "assistant"}, {"content", text}};
+    else
+      j["response"] = text;
+    j["done"] = done;
+    return j;
+  }
+
+  const ServedModel& model_;
+  const bool chat_;
+  std::vector<int32_t> prompt_;
+  std::vector<int32_t> generated_;
+  const double load_seconds_;
+  std::string text_, reason_ = "stop", error_;
+  double first_t_ = -1, last_t_ = 0, end_t_ = 0;
+};
+
+HttpReply LoadedReply(const ServedModel& m, bool chat) {
+  Json j{{"model", m.name}, {"created_at", IsoNow()}};
+  if (chat)
+    j["message"] = Json{{"role", "assistant"}, {"content", ""}};
+  else
+    j["response"] = "";
+  j["done"] = true;
+  j["done_reason"] = "load";
+  return JsonReply(j);
+}
+
+}  // namespace
+
+HttpReply HandleOllamaGenerate(const HttpRequest& req, const std::vector<ServedModel*>& models,
+                               Metrics& metrics) {
+  auto body = ParseObject(req.body);
+  if (!body.ok()) return OllamaError(body.status());
+  auto m = FindModel(models, *body, "model");
+  if (!m.ok()) return OllamaError(m.status());
+  if (Status st = RejectUnsupported(*body); !st.ok()) return OllamaError(st);
+  GenerationParams params;
+  if (Status st = ReadOptions(*body, **m, &params); !st.ok()) return OllamaError(st);
+  std::string prompt, system;
+  bool raw = false, stream = true;
+  for (Status st : {ReadString(*body, "prompt", &prompt), ReadString(*body, "system", &system),
+                    ReadBool(*body, "raw", &raw), ReadBool(*body, "stream", &stream)})
+    if (!st.ok()) return OllamaError(st);
+  std::vector<int32_t> context;
+  if (auto c = body->find("context"); c != body->end() && !c->is_null()) {
+    auto ids = ReadTokenIds(*c, "context", (*m)->model->vocab_size());
+    if (!ids.ok()) return OllamaError(ids.status());
+    context = std::move(ids).value();
+  }
+  if (prompt.empty() && context.empty())
+    return LoadedReply(**m, false);  // Ollama's "load the model" call
+  const text::TextModel& model = *(*m)->model;
+  StatusOr<std::vector<int32_t>> ids = std::vector<int32_t>{};
+  if (raw) {
+    // Raw: the prompt is the model input as written (no template); special tokens only when
+    // there is no earlier context to continue.
+    ids = model.tokenizer().Encode(prompt, context.empty());
+  } else {
+    Json messages = Json::array();
+    if (!system.empty()) messages.push_back(Json{{"role", "system"}, {"content", system}});
+    messages.push_back(Json{{"role", "user"}, {"content", prompt}});
+    ids = ChatPromptTokens(model, messages, nullptr);
+  }
+  if (!ids.ok()) return OllamaError(ids.status());
+  context.insert(context.end(), ids->begin(), ids->end());
+  if (context.empty()) return OllamaError(400, "the prompt is empty");
+  auto fmt = std::make_unique<OllamaFormatter>(**m, false, context, (*m)->load_seconds);
+  return StartGeneration(**m, metrics, {context}, params, std::move(fmt), stream,
+                         "application/x-ndjson", false);
+}
+
+HttpReply HandleOllamaChat(const HttpRequest& req, const std::vector<ServedModel*>& models,
+                           Metrics& metrics) {
+  auto body = ParseObject(req.body);
+  if (!body.ok()) return OllamaError(body.status());
+  auto m = FindModel(models, *body, "model");
+  if (!m.ok()) return OllamaError(m.status());
+  if (Status st = RejectUnsupported(*body); !st.ok()) return OllamaError(st);
+  GenerationParams params;
+  if (Status st = ReadOptions(*body, **m, &params); !st.ok()) return OllamaError(st);
+  bool stream = true;
+  if (Status st = ReadBool(*body, "stream", &stream); !st.ok()) return OllamaError(st);
+  auto messages = body->find("messages");
+  if (messages == body->end() || messages->is_null() || (messages->is_array() && messages->empty()))
+    return LoadedReply(**m, true);
+  for (const auto& msg : *messages)
+    if (msg.is_object() && msg.contains("images") && !msg["images"].is_null() &&
+        !msg["images"].empty())
+      return OllamaError(400, "'images' is not supported: the served model is text-only");
+  auto tools = body->find("tools");
+  auto ids =
+      ChatPromptTokens(*(*m)->model, *messages, tools == body->end() ? Json(nullptr) : *tools);
+  if (!ids.ok()) return OllamaError(ids.status());
+  auto fmt = std::make_unique<OllamaFormatter>(**m, true, *ids, (*m)->load_seconds);
+  return StartGeneration(**m, metrics, {std::move(ids).value()}, params, std::move(fmt), stream,
+                         "application/x-ndjson", false);
+}
+
+HttpReply HandleOllamaTags(const std::vector<ServedModel*>& models) {
+  Json list = Json::array();
+  for (const ServedModel* m : models)
+    list.push_back(Json{{"name", m->name + ":latest"},
+                        {"model", m->name + ":latest"},
+                        {"modified_at", Rfc3339(m->created_unix)},
+                        {"size", m->size_bytes},
+                        {"digest", Digest(*m)},
+                        {"details", Details(*m)}});
+  return JsonReply(Json{{"models", list}});
+}
+
+HttpReply HandleOllamaShow(const HttpRequest& req, const std::vector<ServedModel*>& models) {
+  auto body = ParseObject(req.body);
+  if (!body.ok()) return OllamaError(body.status());
+  // Ollama accepts "model" and the older "name".
+  auto m = FindModel(models, *body, body->contains("model") ? "model" : "name");
+  if (!m.ok()) return OllamaError(m.status());
+  const ServedModel& sm = **m;
+  const auto& spec = sm.model->spec();
+  const std::string arch = sm.model->config().model_type;
+  Json info{{"general.architecture", arch},
+            {arch + ".block_count", spec.n_layers},
+            {arch + ".embedding_length", spec.hidden},
+            {arch + ".attention.head_count", spec.n_heads},
+            {arch + ".attention.head_count_kv", spec.n_kv_heads},
+            {arch + ".context_length", sm.scheduler->max_context()},
+            {arch + ".vocab_size", spec.vocab}};
+  Json params = Json::object();
+  const text::SamplingParams s = DefaultSampling(*sm.model);
+  std::string parameters =
+      "temperature " + Json(s.temperature).dump() + "\ntop_p " + Json(s.top_p).dump();
+  return JsonReply(Json{{"modelfile", "FROM " + sm.dir + "\n"},
+                        {"parameters", parameters},
+                        {"template", ""},
+                        {"details", Details(sm)},
+                        {"model_info", info},
+                        {"capabilities", Json::array({"completion"})},
+                        {"modified_at", Rfc3339(sm.created_unix)}});
+}
+
+HttpReply HandleOllamaPs(const std::vector<ServedModel*>& models) {
+  Json list = Json::array();
+  for (const ServedModel* m : models) {
+    const auto st = m->scheduler->Stats();
+    const int64_t kv_bytes = m->model->kv_cache().shape().TotalBytes();
+    list.push_back(Json{{"name", m->name + ":latest"},
+                        {"model", m->name + ":latest"},
+                        {"size", m->size_bytes + kv_bytes},
+                        {"digest", Digest(*m)},
+                        {"details", Details(*m)},
+                        {"expires_at", "9999-12-31T23:59:59Z"},  // served models stay loaded
+                        {"size_vram", 0},
+                        {"context_length", m->scheduler->max_context()},
+                        {"running_sequences", st.running}});
+  }
+  return JsonReply(Json{{"models", list}});
+}
+
+HttpReply HandleOllamaVersion(const std::string& version) {
+  return JsonReply(Json{{"version", version}});
+}
+
+}  // namespace tessera::server
