@@ -35,7 +35,8 @@ StatusOr<std::unique_ptr<Device>> Device::Open(Plugin* plugin, int32_t index) {
   if (api.buffer_type_props) {
     tsr_buffer_type_props bt{};
     bt.struct_size = sizeof(bt);
-    if (api.buffer_type_props(d->dev_, 0, &bt, nullptr) == TSR_OK) d->host_visible_ = bt.host_visible != 0;
+    if (api.buffer_type_props(d->dev_, 0, &bt, nullptr) == TSR_OK)
+      d->host_visible_ = bt.host_visible != 0;
   }
   return d;
 }
@@ -52,7 +53,8 @@ StatusOr<std::unique_ptr<DeviceBuffer>> Device::Alloc(uint64_t size) {
   TSR_RETURN_IF_ERROR(Check(api.buffer_alloc(dev_, 0, size, &b, &err), err));
   alloc_count_.fetch_add(1);
   void* host = nullptr;
-  if (host_visible_ && api.buffer_map && api.buffer_map(b, &host, nullptr) != TSR_OK) host = nullptr;
+  if (host_visible_ && api.buffer_map && api.buffer_map(b, &host, nullptr) != TSR_OK)
+    host = nullptr;
   return std::unique_ptr<DeviceBuffer>(new DeviceBuffer(this, b, size, host));
 }
 
@@ -99,8 +101,8 @@ StatusOr<bool> Device::SupportsOp(const tsr_graph_view& graph, int32_t node) {
 Status Device::Execute(const tsr_graph_view& graph, std::span<const int32_t> nodes) {
   if (!plugin_->api().execute) return Unimplemented(label_ + ": no execute");
   tsr_error err = NewError();
-  return Check(plugin_->api().execute(dev_, &graph, nodes.data(), static_cast<int32_t>(nodes.size()),
-                                      nullptr, &err),
+  return Check(plugin_->api().execute(dev_, &graph, nodes.data(),
+                                      static_cast<int32_t>(nodes.size()), nullptr, &err),
                err);
 }
 

@@ -82,7 +82,8 @@ StatusOr<tsr_executable*> ExecutionContext::CompiledFor(int32_t device, const st
   const tsr_plugin_api& api = dev->plugin().api();
   const char* compat = api.compat_string ? api.compat_string(dev->handle()) : "";
   std::string key = dev->label() + "|" + (compat ? compat : "") + "|" +
-                    std::to_string(std::hash<std::string>{}(proto)) + "|" + std::to_string(proto.size());
+                    std::to_string(std::hash<std::string>{}(proto)) + "|" +
+                    std::to_string(proto.size());
   auto it = compiled_.find(key);
   if (it != compiled_.end()) {
     ++compile_stats_.memory_hits;
@@ -93,7 +94,8 @@ StatusOr<tsr_executable*> ExecutionContext::CompiledFor(int32_t device, const st
   tsr_error err{};
   err.struct_size = sizeof(err);
   std::string blob_path;
-  if (!options_.compile_cache_dir.empty() && api.deserialize_executable && api.serialize_executable) {
+  if (!options_.compile_cache_dir.empty() && api.deserialize_executable &&
+      api.serialize_executable) {
     std::ostringstream name;
     name << std::hex << std::hash<std::string>{}(key) << ".blob";
     blob_path = (std::filesystem::path(options_.compile_cache_dir) / name.str()).string();
@@ -101,16 +103,19 @@ StatusOr<tsr_executable*> ExecutionContext::CompiledFor(int32_t device, const st
     if (in) {
       std::string blob((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
       if (api.deserialize_executable(dev->handle(), blob.data(), blob.size(), weights.data(),
-                                     static_cast<int32_t>(weights.size()), &entry->exe, &err) == TSR_OK) {
+                                     static_cast<int32_t>(weights.size()), &entry->exe,
+                                     &err) == TSR_OK) {
         ++compile_stats_.loaded_blobs;
       }
     }
   }
   if (!entry->exe) {
-    if (!api.compile) return Unimplemented(dev->label() + ": compile-style device without compile()");
-    TSR_RETURN_IF_ERROR(dev->Check(api.compile(dev->handle(), proto.data(), proto.size(), weights.data(),
-                                               static_cast<int32_t>(weights.size()), &entry->exe, &err),
-                                   err));
+    if (!api.compile)
+      return Unimplemented(dev->label() + ": compile-style device without compile()");
+    TSR_RETURN_IF_ERROR(
+        dev->Check(api.compile(dev->handle(), proto.data(), proto.size(), weights.data(),
+                               static_cast<int32_t>(weights.size()), &entry->exe, &err),
+                   err));
     ++compile_stats_.compiled;
     if (!blob_path.empty()) {
       void* blob = nullptr;
@@ -137,7 +142,8 @@ StatusOr<tsr_executable*> ExecutionContext::CompiledFor(int32_t device, const st
 
 Executable::~Executable() = default;
 
-StatusOr<std::unique_ptr<Executable>> Executable::Prepare(ExecutionContext& ctx, const Graph& graph) {
+StatusOr<std::unique_ptr<Executable>> Executable::Prepare(ExecutionContext& ctx,
+                                                          const Graph& graph) {
   TSR_RETURN_IF_ERROR(graph.Validate());
   auto exe = std::unique_ptr<Executable>(new Executable(ctx, graph));
   ScheduleOptions sopt;
@@ -153,7 +159,8 @@ StatusOr<std::unique_ptr<Executable>> Executable::Prepare(ExecutionContext& ctx,
   TSR_RETURN_IF_ERROR(exe->PlanArenas());
   TSR_RETURN_IF_ERROR(exe->BuildViews());
   for (size_t i = 0; i < exe->schedule_.steps.size(); ++i)
-    if (exe->schedule_.steps[i].kind == Step::Kind::kCompiled) TSR_RETURN_IF_ERROR(exe->PrepareCompiled(i));
+    if (exe->schedule_.steps[i].kind == Step::Kind::kCompiled)
+      TSR_RETURN_IF_ERROR(exe->PrepareCompiled(i));
   return exe;
 }
 
@@ -207,7 +214,8 @@ Status Executable::PlanArenas() {
     }
     plans_[d] = PlanArena(list, ctx_.options().arena_alignment);
     if (list.empty()) continue;
-    TSR_ASSIGN_OR_RETURN(DeviceBuffer * arena, ctx_.ArenaOn(static_cast<int32_t>(d), plans_[d].peak_bytes));
+    TSR_ASSIGN_OR_RETURN(DeviceBuffer * arena,
+                         ctx_.ArenaOn(static_cast<int32_t>(d), plans_[d].peak_bytes));
     for (size_t i = 0; i < ids.size(); ++i)
       placement_[d][ids[i]] = {arena, static_cast<uint64_t>(plans_[d].offsets[i]), true};
   }
@@ -225,7 +233,8 @@ Status Executable::PlanArenas() {
         if (d.kind == TensorKind::kWeight) {
           TSR_ASSIGN_OR_RETURN(DeviceBuffer * w, ctx_.WeightOn(d.name, st.device));
           if (static_cast<int64_t>(w->size()) < d.ContiguousBytes())
-            return InvalidArgument("weight '" + d.name + "' is bound with fewer bytes than its shape needs");
+            return InvalidArgument("weight '" + d.name +
+                                   "' is bound with fewer bytes than its shape needs");
           placement_[st.device][r] = {w, 0, false};
         } else if (d.kind == TensorKind::kState) {
           const auto& sb = ctx_.states_.at(d.name);
@@ -236,7 +245,8 @@ Status Executable::PlanArenas() {
   }
   int64_t max_copy = 0;
   for (const Step& st : steps)
-    if (st.kind == Step::Kind::kCopy) max_copy = std::max(max_copy, graph_.tensor(st.tensor).ContiguousBytes());
+    if (st.kind == Step::Kind::kCopy)
+      max_copy = std::max(max_copy, graph_.tensor(st.tensor).ContiguousBytes());
   staging_.resize(static_cast<size_t>(max_copy));
   return OkStatus();
 }
@@ -272,7 +282,8 @@ Status Executable::PrepareCompiled(size_t step_index) {
   TSR_ASSIGN_OR_RETURN(SerializedSubgraph sub, SerializeSubgraph(graph_, st.nodes));
   CompiledStep cs;
   std::vector<tsr_buffer*> weights;
-  for (TensorId w : sub.weights) weights.push_back(placement_[st.device][graph_.Root(w)].buffer->handle());
+  for (TensorId w : sub.weights)
+    weights.push_back(placement_[st.device][graph_.Root(w)].buffer->handle());
   TSR_ASSIGN_OR_RETURN(cs.exe, ctx_.CompiledFor(st.device, sub.proto, weights));
   cs.inputs = sub.inputs;
   cs.outputs = sub.outputs;
@@ -291,8 +302,8 @@ Status Executable::RunCopy(const Step& st) {
   if (&from->plugin() == &to->plugin() && from->plugin().api().buffer_copy) {
     tsr_error err{};
     err.struct_size = sizeof(err);
-    tsr_status code = from->plugin().api().buffer_copy(src.buffer->handle(), src.offset, dst.buffer->handle(),
-                                                       dst.offset, bytes, nullptr, &err);
+    tsr_status code = from->plugin().api().buffer_copy(
+        src.buffer->handle(), src.offset, dst.buffer->handle(), dst.offset, bytes, nullptr, &err);
     if (code == TSR_OK) return OkStatus();
     if (code != TSR_ERR_UNSUPPORTED && code != TSR_ERR_UNIMPLEMENTED) return from->Check(code, err);
   }
@@ -308,10 +319,9 @@ Status Executable::RunCompiled(size_t step_index) {
   Device* dev = ctx_.devices()[st.device];
   tsr_error err{};
   err.struct_size = sizeof(err);
-  return dev->Check(dev->plugin().api().run_executable(cs.exe, cs.in_views.data(),
-                                                        static_cast<int32_t>(cs.in_views.size()),
-                                                        cs.out_views.data(),
-                                                        static_cast<int32_t>(cs.out_views.size()), &err),
+  return dev->Check(dev->plugin().api().run_executable(
+                        cs.exe, cs.in_views.data(), static_cast<int32_t>(cs.in_views.size()),
+                        cs.out_views.data(), static_cast<int32_t>(cs.out_views.size()), &err),
                     err);
 }
 
@@ -328,12 +338,14 @@ Status Executable::Run(std::span<const HostTensor> inputs, std::span<const HostT
   }
   if (stale) TSR_RETURN_IF_ERROR(BuildViews());
   for (const HostTensor& in : inputs) {
-    if (in.id < 0 || in.id >= graph_.num_tensors() || graph_.tensor(in.id).kind != TensorKind::kInput)
+    if (in.id < 0 || in.id >= graph_.num_tensors() ||
+        graph_.tensor(in.id).kind != TensorKind::kInput)
       return InvalidArgument("Run: tensor " + std::to_string(in.id) + " is not a graph input");
     const TensorDesc& d = graph_.tensor(in.id);
     if (static_cast<int64_t>(in.bytes) != d.ContiguousBytes())
-      return InvalidArgument("Run: input '" + d.name + "' needs " + std::to_string(d.ContiguousBytes()) +
-                             " bytes, got " + std::to_string(in.bytes));
+      return InvalidArgument("Run: input '" + d.name + "' needs " +
+                             std::to_string(d.ContiguousBytes()) + " bytes, got " +
+                             std::to_string(in.bytes));
     int32_t home = schedule_.home[in.id];
     if (home < 0) continue;  // unused input
     const Placement& p = placement_[home][in.id];
@@ -362,8 +374,9 @@ Status Executable::Run(std::span<const HostTensor> inputs, std::span<const HostT
     const TensorDesc& d = graph_.tensor(out.id);
     if (!d.IsContiguous()) return InvalidArgument("Run: output '" + d.name + "' is not contiguous");
     if (static_cast<int64_t>(out.bytes) != d.ContiguousBytes())
-      return InvalidArgument("Run: output '" + d.name + "' has " + std::to_string(d.ContiguousBytes()) +
-                             " bytes, buffer given holds " + std::to_string(out.bytes));
+      return InvalidArgument("Run: output '" + d.name + "' has " +
+                             std::to_string(d.ContiguousBytes()) + " bytes, buffer given holds " +
+                             std::to_string(out.bytes));
     TensorId r = graph_.Root(out.id);
     int32_t home = schedule_.home[r];
     if (home < 0) return InvalidArgument("Run: output '" + d.name + "' is never produced");

@@ -21,7 +21,8 @@ void FillTensor(const Graph& g, TensorId id, TensorProto* t) {
 
 }  // namespace
 
-StatusOr<SerializedSubgraph> SerializeSubgraph(const Graph& graph, const std::vector<int32_t>& nodes) {
+StatusOr<SerializedSubgraph> SerializeSubgraph(const Graph& graph,
+                                               const std::vector<int32_t>& nodes) {
   SerializedSubgraph out;
   std::set<int32_t> in_group(nodes.begin(), nodes.end());
   std::set<TensorId> produced, seen_inputs, seen_weights;

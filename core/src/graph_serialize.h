@@ -19,7 +19,8 @@ struct SerializedSubgraph {
 
 // Tensors are named "t<id>" so names are unique. Inputs: read by the group but produced outside
 // it; outputs: produced by the group and read outside it, or graph outputs.
-StatusOr<SerializedSubgraph> SerializeSubgraph(const Graph& graph, const std::vector<int32_t>& nodes);
+StatusOr<SerializedSubgraph> SerializeSubgraph(const Graph& graph,
+                                               const std::vector<int32_t>& nodes);
 
 }  // namespace tessera
 

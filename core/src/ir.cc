@@ -23,15 +23,21 @@ const char* DTypeName(DType t) {
   return "?";
 }
 
-bool IsQuantized(DType t) { return t == DType::kQ8 || t == DType::kQ4; }
+bool IsQuantized(DType t) {
+  return t == DType::kQ8 || t == DType::kQ4;
+}
 
 int64_t ElementSize(DType t) {
   switch (t) {
-    case DType::kF32: case DType::kI32: return 4;
-    case DType::kF16: case DType::kBF16: return 2;
+    case DType::kF32:
+    case DType::kI32: return 4;
+    case DType::kF16:
+    case DType::kBF16: return 2;
     case DType::kI64: return 8;
-    case DType::kI8: case DType::kU8: return 1;
-    case DType::kQ8: case DType::kQ4: return 0;
+    case DType::kI8:
+    case DType::kU8: return 1;
+    case DType::kQ8:
+    case DType::kQ4: return 0;
   }
   return 0;
 }
@@ -43,13 +49,37 @@ int64_t RowBytes(DType t, int64_t n) {
 }
 
 const char* OpName(tsr_op op) {
-  static constexpr const char* kNames[TSR_OP_COUNT] = {
-      "none",      "matmul",     "add",         "sub",        "mul",       "div",
-      "scale",     "silu",       "gelu",        "gelu_tanh",  "relu",      "tanh",
-      "sigmoid",   "softcap",    "swiglu",      "geglu",      "rms_norm",  "layer_norm",
-      "rope",      "softmax",    "attention",   "kv_write",   "paged_attention",
-      "get_rows",  "copy",       "concat",      "conv1d",     "conv2d",    "sum",
-      "mean",      "max"};
+  static constexpr const char* kNames[TSR_OP_COUNT] = {"none",
+                                                       "matmul",
+                                                       "add",
+                                                       "sub",
+                                                       "mul",
+                                                       "div",
+                                                       "scale",
+                                                       "silu",
+                                                       "gelu",
+                                                       "gelu_tanh",
+                                                       "relu",
+                                                       "tanh",
+                                                       "sigmoid",
+                                                       "softcap",
+                                                       "swiglu",
+                                                       "geglu",
+                                                       "rms_norm",
+                                                       "layer_norm",
+                                                       "rope",
+                                                       "softmax",
+                                                       "attention",
+                                                       "kv_write",
+                                                       "paged_attention",
+                                                       "get_rows",
+                                                       "copy",
+                                                       "concat",
+                                                       "conv1d",
+                                                       "conv2d",
+                                                       "sum",
+                                                       "mean",
+                                                       "max"};
   if (op < 0 || op >= TSR_OP_COUNT) return "invalid";
   return kNames[op];
 }
@@ -84,7 +114,9 @@ int64_t TensorDesc::ContiguousBytes() const {
   return rows * RowBytes(dtype, shape.back());
 }
 
-bool TensorDesc::IsContiguous() const { return strides == ContiguousStrides(dtype, shape); }
+bool TensorDesc::IsContiguous() const {
+  return strides == ContiguousStrides(dtype, shape);
+}
 
 TensorId Graph::AddTensor(TensorDesc desc) {
   if (desc.strides.empty()) desc.strides = ContiguousStrides(desc.dtype, desc.shape);
@@ -122,7 +154,8 @@ TensorId Graph::AddNode(tsr_op op, std::vector<TensorId> inputs, DType dtype, Sh
                         OpParams params, std::string name) {
   if (!ValidShape(shape)) RecordError(std::string("node ") + OpName(op) + ": invalid output shape");
   if (name.empty()) name = std::string(OpName(op)) + "#" + std::to_string(nodes_.size());
-  TensorId out = AddTensor({std::move(name), dtype, std::move(shape), {}, TensorKind::kIntermediate});
+  TensorId out =
+      AddTensor({std::move(name), dtype, std::move(shape), {}, TensorKind::kIntermediate});
   nodes_.push_back({op, std::move(inputs), out, params});
   return out;
 }
@@ -152,14 +185,20 @@ TensorId Graph::AddView(TensorId src, Shape shape, std::vector<int64_t> strides,
   d.strides = std::move(strides);
   d.kind = TensorKind::kView;
   d.view_of = root;
-  d.view_offset = (tensors_[src].kind == TensorKind::kView ? tensors_[src].view_offset : 0) + offset;
+  d.view_offset =
+      (tensors_[src].kind == TensorKind::kView ? tensors_[src].view_offset : 0) + offset;
   return AddTensor(std::move(d));
 }
 
-static bool BadId(const Graph& g, TensorId t) { return t < 0 || t >= g.num_tensors(); }
+static bool BadId(const Graph& g, TensorId t) {
+  return t < 0 || t >= g.num_tensors();
+}
 
 TensorId Graph::Reshape(TensorId t, Shape shape) {
-  if (BadId(*this, t)) { RecordError("reshape of an invalid tensor id"); return 0; }
+  if (BadId(*this, t)) {
+    RecordError("reshape of an invalid tensor id");
+    return 0;
+  }
   const TensorDesc& s = tensors_[t];
   TensorDesc probe{"", s.dtype, shape};
   if (!ValidShape(shape) || probe.NumElements() != s.NumElements() || !s.IsContiguous() ||
@@ -171,14 +210,18 @@ TensorId Graph::Reshape(TensorId t, Shape shape) {
 }
 
 TensorId Graph::Permute(TensorId t, std::vector<int> axes) {
-  if (BadId(*this, t)) { RecordError("permute of an invalid tensor id"); return 0; }
+  if (BadId(*this, t)) {
+    RecordError("permute of an invalid tensor id");
+    return 0;
+  }
   const TensorDesc& s = tensors_[t];
   std::vector<int> sorted = axes;
   std::sort(sorted.begin(), sorted.end());
   bool ok = sorted.size() == s.shape.size();
   for (size_t i = 0; ok && i < sorted.size(); ++i) ok = sorted[i] == static_cast<int>(i);
   if (!ok || (IsQuantized(s.dtype) && axes.back() != static_cast<int>(s.shape.size()) - 1)) {
-    RecordError("permute of '" + s.name + "': axes are not a permutation (or move a quantized row)");
+    RecordError("permute of '" + s.name +
+                "': axes are not a permutation (or move a quantized row)");
     return AddView(t, s.shape, s.strides, 0);
   }
   Shape shape(axes.size());
@@ -191,7 +234,10 @@ TensorId Graph::Permute(TensorId t, std::vector<int> axes) {
 }
 
 TensorId Graph::Slice(TensorId t, int axis, int64_t start, int64_t length) {
-  if (BadId(*this, t)) { RecordError("slice of an invalid tensor id"); return 0; }
+  if (BadId(*this, t)) {
+    RecordError("slice of an invalid tensor id");
+    return 0;
+  }
   const TensorDesc& s = tensors_[t];
   int nd = static_cast<int>(s.shape.size());
   if (axis < 0) axis += nd;
@@ -206,7 +252,10 @@ TensorId Graph::Slice(TensorId t, int axis, int64_t start, int64_t length) {
 }
 
 void Graph::MarkOutput(TensorId t) {
-  if (BadId(*this, t)) { RecordError("output mark on an invalid tensor id"); return; }
+  if (BadId(*this, t)) {
+    RecordError("output mark on an invalid tensor id");
+    return;
+  }
   tensors_[Root(t)].is_output = true;
   tensors_[t].is_output = true;
 }
@@ -220,7 +269,8 @@ Status Graph::Validate() const {
   }
   std::unordered_set<std::string> leaf_names;
   for (const TensorDesc& t : tensors_) {
-    if (t.kind == TensorKind::kInput || t.kind == TensorKind::kWeight || t.kind == TensorKind::kState) {
+    if (t.kind == TensorKind::kInput || t.kind == TensorKind::kWeight ||
+        t.kind == TensorKind::kState) {
       if (!leaf_names.insert(t.name).second)
         return InvalidArgument("graph: two leaf tensors are named '" + t.name + "'");
     }
@@ -263,7 +313,8 @@ tsr_node ToAbiNode(const Node& node) {
   n.struct_size = sizeof(tsr_node);
   n.op = node.op;
   n.n_inputs = static_cast<int32_t>(node.inputs.size());
-  for (size_t i = 0; i < TSR_MAX_INPUTS; ++i) n.inputs[i] = i < node.inputs.size() ? node.inputs[i] : -1;
+  for (size_t i = 0; i < TSR_MAX_INPUTS; ++i)
+    n.inputs[i] = i < node.inputs.size() ? node.inputs[i] : -1;
   n.output = node.output;
   for (size_t i = 0; i < TSR_MAX_PARAMS; ++i) {
     n.iparams[i] = node.params.i[i];

@@ -89,7 +89,8 @@ TEST(Ir, IrCarriesPagedAttentionEncoderAttentionAndConvolutions) {
   TensorId kw = g.AddInPlaceNode(TSR_OP_KV_WRITE, {kc, k, slots}, kc);
   OpParams p;
   p.f[0] = 0.125f;
-  TensorId o = g.AddNode(TSR_OP_PAGED_ATTENTION, {q, kw, vc, table, lens, cu}, DType::kF32, {4, 8, 64}, p);
+  TensorId o =
+      g.AddNode(TSR_OP_PAGED_ATTENTION, {q, kw, vc, table, lens, cu}, DType::kF32, {4, 8, 64}, p);
   g.MarkOutput(o);
   // Encoder-style dense attention and a conv front-end.
   TensorId cuk = g.AddInput("cu_k", DType::kI32, {3});

@@ -26,7 +26,8 @@ class Checker {
       return InvalidArgument("takes " + std::to_string(required) + ".." + std::to_string(max) +
                              " inputs, got " + std::to_string(given));
     for (size_t i = 0; i < required; ++i)
-      if (n_.inputs[i] == kNoTensor) return InvalidArgument("input " + std::to_string(i) + " is required");
+      if (n_.inputs[i] == kNoTensor)
+        return InvalidArgument("input " + std::to_string(i) + " is required");
     return OkStatus();
   }
   Status DType(size_t i, tessera::DType t) const {
@@ -47,7 +48,8 @@ class Checker {
   }
   Status OutShape(const Shape& want) const {
     if (Out().shape != want)
-      return InvalidArgument("output shape " + ShapeStr(Out().shape) + " should be " + ShapeStr(want));
+      return InvalidArgument("output shape " + ShapeStr(Out().shape) + " should be " +
+                             ShapeStr(want));
     return OkStatus();
   }
 
@@ -101,7 +103,8 @@ Status CheckAttention(const Checker& c, bool paged) {
   const Shape& v = c.In(2).shape;
   size_t h = paged ? 2 : 1;
   int64_t hkv = k[h];
-  if (hkv <= 0 || q[1] % hkv != 0) return InvalidArgument("query heads must be a multiple of kv heads");
+  if (hkv <= 0 || q[1] % hkv != 0)
+    return InvalidArgument("query heads must be a multiple of kv heads");
   if (k.back() != q[2]) return InvalidArgument("q and k head dims differ");
   if (v[h] != hkv) return InvalidArgument("k and v head counts differ");
   return c.OutShape({q[0], q[1], v.back()});
@@ -184,15 +187,16 @@ Status CheckRest(const Checker& c, const Node& node) {
     }
     case TSR_OP_CONV1D: return CheckConv(c, p, false);
     case TSR_OP_CONV2D: return CheckConv(c, p, true);
-    case TSR_OP_SUM: case TSR_OP_MEAN: case TSR_OP_MAX: {
+    case TSR_OP_SUM:
+    case TSR_OP_MEAN:
+    case TSR_OP_MAX: {
       TSR_RETURN_IF_ERROR(c.Need(1, 1));
       Shape out = c.In(0).shape;
       if (out.empty()) return InvalidArgument("reduction of a scalar");
       out.back() = 1;
       return c.OutShape(out);
     }
-    default:
-      return InvalidArgument("unknown op");
+    default: return InvalidArgument("unknown op");
   }
 }
 
@@ -202,21 +206,30 @@ Status ValidateNode(const Graph& graph, const Node& node) {
   Checker c(graph, node);
   switch (node.op) {
     case TSR_OP_MATMUL: return CheckMatmul(c);
-    case TSR_OP_ADD: case TSR_OP_SUB: case TSR_OP_MUL: case TSR_OP_DIV:
+    case TSR_OP_ADD:
+    case TSR_OP_SUB:
+    case TSR_OP_MUL:
+    case TSR_OP_DIV:
       TSR_RETURN_IF_ERROR(c.Need(2, 2));
       if (!Broadcastable(c.In(0).shape, c.In(1).shape))
-        return InvalidArgument("second input " + ShapeStr(c.In(1).shape) + " does not broadcast to " +
-                               ShapeStr(c.In(0).shape));
+        return InvalidArgument("second input " + ShapeStr(c.In(1).shape) +
+                               " does not broadcast to " + ShapeStr(c.In(0).shape));
       return c.OutShape(c.In(0).shape);
-    case TSR_OP_SCALE: case TSR_OP_SILU: case TSR_OP_GELU: case TSR_OP_GELU_TANH:
-    case TSR_OP_RELU: case TSR_OP_TANH: case TSR_OP_SIGMOID: case TSR_OP_SOFTCAP:
-      TSR_RETURN_IF_ERROR(c.Need(1, 1));
-      return c.OutShape(c.In(0).shape);
-    case TSR_OP_SWIGLU: case TSR_OP_GEGLU:
+    case TSR_OP_SCALE:
+    case TSR_OP_SILU:
+    case TSR_OP_GELU:
+    case TSR_OP_GELU_TANH:
+    case TSR_OP_RELU:
+    case TSR_OP_TANH:
+    case TSR_OP_SIGMOID:
+    case TSR_OP_SOFTCAP: TSR_RETURN_IF_ERROR(c.Need(1, 1)); return c.OutShape(c.In(0).shape);
+    case TSR_OP_SWIGLU:
+    case TSR_OP_GEGLU:
       TSR_RETURN_IF_ERROR(c.Need(2, 2));
       if (c.In(0).shape != c.In(1).shape) return InvalidArgument("gate and up shapes differ");
       return c.OutShape(c.In(0).shape);
-    case TSR_OP_RMS_NORM: case TSR_OP_LAYER_NORM: {
+    case TSR_OP_RMS_NORM:
+    case TSR_OP_LAYER_NORM: {
       TSR_RETURN_IF_ERROR(c.Need(1, 3));
       if (c.In(0).shape.empty()) return InvalidArgument("norm of a scalar");
       Shape d = {c.In(0).shape.back()};
@@ -229,8 +242,7 @@ Status ValidateNode(const Graph& graph, const Node& node) {
       if (c.Has(1) && !Broadcastable(c.In(0).shape, c.In(1).shape))
         return InvalidArgument("mask does not broadcast");
       return c.OutShape(c.In(0).shape);
-    default:
-      return CheckRest(c, node);
+    default: return CheckRest(c, node);
   }
 }
 

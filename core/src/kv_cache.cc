@@ -6,7 +6,9 @@ int64_t KvCacheShape::BytesPerBlockPerLayer() const {
   return 2LL * block_size * num_kv_heads * head_dim * static_cast<int64_t>(sizeof(float));
 }
 
-int64_t KvCacheShape::TotalBytes() const { return BytesPerBlockPerLayer() * num_blocks * num_layers; }
+int64_t KvCacheShape::TotalBytes() const {
+  return BytesPerBlockPerLayer() * num_blocks * num_layers;
+}
 
 BlockAllocator::BlockAllocator(int32_t num_blocks) : refs_(num_blocks, 0) {
   free_.reserve(num_blocks);
@@ -14,7 +16,9 @@ BlockAllocator::BlockAllocator(int32_t num_blocks) : refs_(num_blocks, 0) {
 }
 
 StatusOr<int32_t> BlockAllocator::Allocate() {
-  if (free_.empty()) return ResourceExhausted("KV cache is full (" + std::to_string(refs_.size()) + " blocks in use)");
+  if (free_.empty())
+    return ResourceExhausted("KV cache is full (" + std::to_string(refs_.size()) +
+                             " blocks in use)");
   int32_t b = free_.back();
   free_.pop_back();
   refs_[b] = 1;
@@ -31,8 +35,12 @@ void BlockAllocator::Release(int32_t block) {
   if (--refs_[block] == 0) free_.push_back(block);
 }
 
-std::string KvCache::KName(int32_t layer) { return "kv." + std::to_string(layer) + ".k"; }
-std::string KvCache::VName(int32_t layer) { return "kv." + std::to_string(layer) + ".v"; }
+std::string KvCache::KName(int32_t layer) {
+  return "kv." + std::to_string(layer) + ".k";
+}
+std::string KvCache::VName(int32_t layer) {
+  return "kv." + std::to_string(layer) + ".v";
+}
 
 StatusOr<std::unique_ptr<KvCache>> KvCache::Create(const KvCacheShape& shape, ExecutionContext& ctx,
                                                    int32_t device_index) {
@@ -40,7 +48,8 @@ StatusOr<std::unique_ptr<KvCache>> KvCache::Create(const KvCacheShape& shape, Ex
     return InvalidArgument("KV cache needs at least one block, slot and layer");
   auto cache = std::unique_ptr<KvCache>(new KvCache(shape));
   Device* dev = ctx.devices().at(device_index);
-  const uint64_t pool_bytes = static_cast<uint64_t>(shape.BytesPerBlockPerLayer() / 2) * shape.num_blocks;
+  const uint64_t pool_bytes =
+      static_cast<uint64_t>(shape.BytesPerBlockPerLayer() / 2) * shape.num_blocks;
   for (int32_t l = 0; l < shape.num_layers; ++l) {
     for (int kv = 0; kv < 2; ++kv) {
       TSR_ASSIGN_OR_RETURN(auto buf, dev->Alloc(pool_bytes));
@@ -53,10 +62,12 @@ StatusOr<std::unique_ptr<KvCache>> KvCache::Create(const KvCacheShape& shape, Ex
 
 Status KvCache::Extend(SequenceBlocks& seq, int32_t n, std::vector<int32_t>* slots) {
   const int32_t bs = shape_.block_size;
-  int32_t need_blocks = (seq.num_tokens + n + bs - 1) / bs - static_cast<int32_t>(seq.blocks.size());
+  int32_t need_blocks =
+      (seq.num_tokens + n + bs - 1) / bs - static_cast<int32_t>(seq.blocks.size());
   if (need_blocks > blocks_.num_free())
-    return ResourceExhausted("KV cache is full: " + std::to_string(need_blocks) + " more blocks needed, " +
-                             std::to_string(blocks_.num_free()) + " free");
+    return ResourceExhausted("KV cache is full: " + std::to_string(need_blocks) +
+                             " more blocks needed, " + std::to_string(blocks_.num_free()) +
+                             " free");
   for (int32_t i = 0; i < need_blocks; ++i) seq.blocks.push_back(*blocks_.Allocate());
   for (int32_t i = 0; i < n; ++i) {
     int32_t pos = seq.num_tokens + i;

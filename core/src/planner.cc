@@ -5,7 +5,9 @@
 
 namespace tessera {
 
-static int64_t AlignUp(int64_t v, int64_t a) { return (v + a - 1) & ~(a - 1); }
+static int64_t AlignUp(int64_t v, int64_t a) {
+  return (v + a - 1) & ~(a - 1);
+}
 
 ArenaPlan PlanArena(const std::vector<ArenaItem>& items, int64_t alignment) {
   ArenaPlan plan;
@@ -26,7 +28,8 @@ ArenaPlan PlanArena(const std::vector<ArenaItem>& items, int64_t alignment) {
     for (size_t p : placed) {
       const ArenaItem& o = items[p];
       if (o.first <= it.last && it.first <= o.last)
-        busy.emplace_back(plan.offsets[p], plan.offsets[p] + AlignUp(std::max<int64_t>(o.size, 1), alignment));
+        busy.emplace_back(plan.offsets[p],
+                          plan.offsets[p] + AlignUp(std::max<int64_t>(o.size, 1), alignment));
     }
     std::sort(busy.begin(), busy.end());
     int64_t offset = 0;
@@ -47,7 +50,8 @@ std::vector<LiveRange> ComputeLiveness(const Graph& graph) {
   const int32_t n_nodes = static_cast<int32_t>(nodes.size());
   for (int32_t n = 0; n < n_nodes; ++n) {
     TensorId out = graph.Root(nodes[n].output);
-    if (live[out].first < 0 && graph.tensor(out).kind == TensorKind::kIntermediate) live[out].first = n;
+    if (live[out].first < 0 && graph.tensor(out).kind == TensorKind::kIntermediate)
+      live[out].first = n;
     live[out].last = std::max(live[out].last, n);
     for (TensorId in : nodes[n].inputs) {
       if (in == kNoTensor) continue;

@@ -38,7 +38,8 @@ TEST(Planner, RandomIntervalsNeverOverlapAndBeatNoReuse) {
     int n = 5 + static_cast<int>(rng() % 60);
     for (int i = 0; i < n; ++i) {
       int32_t first = static_cast<int32_t>(rng() % 40);
-      items.push_back({static_cast<int64_t>(1 + rng() % 5000), first, first + static_cast<int32_t>(rng() % 6)});
+      items.push_back(
+          {static_cast<int64_t>(1 + rng() % 5000), first, first + static_cast<int32_t>(rng() % 6)});
     }
     ArenaPlan plan = PlanArena(items, 256);
     ExpectNoOverlap(items, plan, 256);
@@ -49,10 +50,10 @@ TEST(Planner, RandomIntervalsNeverOverlapAndBeatNoReuse) {
 TEST(Planner, LivenessFollowsViewsAndOutputs) {
   Graph g;
   TensorId x = g.AddInput("x", DType::kF32, {4, 4});
-  TensorId a = g.AddNode(TSR_OP_SILU, {x}, DType::kF32, {4, 4});     // node 0
+  TensorId a = g.AddNode(TSR_OP_SILU, {x}, DType::kF32, {4, 4});  // node 0
   TensorId v = g.Reshape(a, {16});
-  TensorId b = g.AddNode(TSR_OP_RELU, {x}, DType::kF32, {4, 4});     // node 1
-  TensorId c = g.AddNode(TSR_OP_TANH, {v}, DType::kF32, {16});       // node 2: reads a via view
+  TensorId b = g.AddNode(TSR_OP_RELU, {x}, DType::kF32, {4, 4});  // node 1
+  TensorId c = g.AddNode(TSR_OP_TANH, {v}, DType::kF32, {16});    // node 2: reads a via view
   g.MarkOutput(c);
   auto live = ComputeLiveness(g);
   EXPECT_EQ(live[a].first, 0);

@@ -1,13 +1,13 @@
 #include "tessera/core/plugin_loader.h"
 
 #include <dlfcn.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <boost/dll/shared_library.hpp>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <spdlog/spdlog.h>
 
 namespace tessera {
 
@@ -67,8 +67,8 @@ bool IsPluginFileName(const fs::path& p) {
 }
 
 // Expands one search entry (file or folder) into candidate files, sorted for determinism.
-void Expand(const std::string& entry, const std::string& source,
-            std::vector<PluginCandidate>* out, std::vector<std::string>* searched) {
+void Expand(const std::string& entry, const std::string& source, std::vector<PluginCandidate>* out,
+            std::vector<std::string>* searched) {
   searched->push_back(entry + " (" + source + ")");
   std::error_code ec;
   fs::path p(entry);
@@ -123,8 +123,9 @@ std::string Plugin::absence_reason() const {
 }
 
 Status FromPluginError(std::string_view plugin_id, tsr_status code, const tsr_error& err) {
-  std::string msg = std::string(plugin_id) + ": " +
-                    (err.message[0] ? std::string(err.message) : "error code " + std::to_string(code));
+  std::string msg =
+      std::string(plugin_id) + ": " +
+      (err.message[0] ? std::string(err.message) : "error code " + std::to_string(code));
   switch (code) {
     case TSR_OK: return OkStatus();
     case TSR_ERR_UNIMPLEMENTED: return Unimplemented(msg);
@@ -141,12 +142,12 @@ namespace {
 
 // Loads and initializes one candidate; on failure fills cand->reason and returns false.
 bool LoadOne(PluginCandidate* cand, std::unique_ptr<LoadedLibrary>* lib_out,
-                                std::unique_ptr<PluginLogContext>* log_out,
-                                const tsr_plugin_api** api_out) {
+             std::unique_ptr<PluginLogContext>* log_out, const tsr_plugin_api** api_out) {
   auto lib = std::make_unique<LoadedLibrary>();
   boost::dll::fs::error_code ec;
   ::dlerror();
-  lib->lib.load(cand->path, boost::dll::load_mode::rtld_local | boost::dll::load_mode::rtld_now, ec);
+  lib->lib.load(cand->path, boost::dll::load_mode::rtld_local | boost::dll::load_mode::rtld_now,
+                ec);
   if (ec || !lib->lib.is_loaded()) {
     const char* why = ::dlerror();
     cand->reason = std::string("not a loadable shared library: ") + (why ? why : ec.message());
@@ -175,14 +176,17 @@ bool LoadOne(PluginCandidate* cand, std::unique_ptr<LoadedLibrary>* lib_out,
   host.log = &HostLog;
   tsr_error err{};
   err.struct_size = sizeof(err);
-  auto init = lib->lib.get<const tsr_plugin_api*(const tsr_host_api*, tsr_error*)>(TSR_PLUGIN_INIT_SYMBOL);
+  auto init =
+      lib->lib.get<const tsr_plugin_api*(const tsr_host_api*, tsr_error*)>(TSR_PLUGIN_INIT_SYMBOL);
   const tsr_plugin_api* table = init(&host, &err);
   if (!table) {
-    cand->reason = std::string("tsr_plugin_init refused: ") + (err.message[0] ? err.message : "no reason given");
+    cand->reason = std::string("tsr_plugin_init refused: ") +
+                   (err.message[0] ? err.message : "no reason given");
     return false;
   }
   if (table->struct_size < offsetof(tsr_plugin_api, create_context)) {
-    cand->reason = "its function table is truncated (struct_size " + std::to_string(table->struct_size) + ")";
+    cand->reason =
+        "its function table is truncated (struct_size " + std::to_string(table->struct_size) + ")";
     return false;
   }
   if (table->abi_major != TSR_ABI_MAJOR || table->abi_minor < TSR_ABI_MINOR_FLOOR) {
@@ -213,7 +217,8 @@ std::unique_ptr<PluginRegistry> PluginRegistry::Discover(const LoaderOptions& op
   auto reg = std::make_unique<PluginRegistry>();
   std::vector<PluginCandidate> cands;
   for (const auto& p : options.explicit_paths) Expand(p, "--backend-path", &cands, &reg->searched_);
-  for (const auto& p : options.env_paths) Expand(p, "TESSERA_BACKEND_PATH", &cands, &reg->searched_);
+  for (const auto& p : options.env_paths)
+    Expand(p, "TESSERA_BACKEND_PATH", &cands, &reg->searched_);
   if (!options.bundled_dir.empty()) Expand(options.bundled_dir, "bundled", &cands, &reg->searched_);
   if (!options.system_dir.empty() && options.system_dir != options.bundled_dir)
     Expand(options.system_dir, "system", &cands, &reg->searched_);
@@ -233,19 +238,22 @@ std::unique_ptr<PluginRegistry> PluginRegistry::Discover(const LoaderOptions& op
     if (!LoadOne(&cand, &plugin->lib_, &plugin->log_ctx_, &plugin->api_)) continue;
     plugin->id_ = cand.id;
     plugin->path_ = cand.path;
-    if (!options.only_ids.empty() &&
-        std::find(options.only_ids.begin(), options.only_ids.end(), cand.id) == options.only_ids.end()) {
+    if (!options.only_ids.empty() && std::find(options.only_ids.begin(), options.only_ids.end(),
+                                               cand.id) == options.only_ids.end()) {
       cand.reason = "filtered out by TESSERA_BACKENDS";
       continue;
     }
     auto prev = std::find_if(reg->plugins_.begin(), reg->plugins_.end(),
                              [&](const auto& p) { return p->id() == cand.id; });
     if (prev != reg->plugins_.end()) {
-      auto prev_cand = std::find_if(reg->candidates_.begin(), reg->candidates_.end(),
-                                    [&](const PluginCandidate& c) { return c.loaded && c.id == cand.id; });
+      auto prev_cand =
+          std::find_if(reg->candidates_.begin(), reg->candidates_.end(),
+                       [&](const PluginCandidate& c) { return c.loaded && c.id == cand.id; });
       if (cand.probe_score <= prev_cand->probe_score) {
-        cand.reason = "duplicate id '" + cand.id + "': " + prev_cand->path + " was found first with probe score " +
-                      std::to_string(prev_cand->probe_score) + " >= " + std::to_string(cand.probe_score);
+        cand.reason = "duplicate id '" + cand.id + "': " + prev_cand->path +
+                      " was found first with probe score " +
+                      std::to_string(prev_cand->probe_score) +
+                      " >= " + std::to_string(cand.probe_score);
         continue;
       }
       prev_cand->loaded = false;
@@ -270,7 +278,8 @@ std::unique_ptr<PluginRegistry> PluginRegistry::Discover(const LoaderOptions& op
     std::vector<tsr_option> opts;
     auto found = options.plugin_options.find(p.id());
     if (found != options.plugin_options.end())
-      for (const auto& [k, v] : found->second) opts.push_back({sizeof(tsr_option), k.c_str(), v.c_str()});
+      for (const auto& [k, v] : found->second)
+        opts.push_back({sizeof(tsr_option), k.c_str(), v.c_str()});
     tsr_error err{};
     err.struct_size = sizeof(err);
     tsr_status st = p.api_->create_context(opts.data(), opts.size(), &p.ctx_, &err);

@@ -6,8 +6,8 @@
 namespace tessera {
 
 int32_t Schedule::num_copies() const {
-  return static_cast<int32_t>(
-      std::count_if(steps.begin(), steps.end(), [](const Step& s) { return s.kind == Step::Kind::kCopy; }));
+  return static_cast<int32_t>(std::count_if(
+      steps.begin(), steps.end(), [](const Step& s) { return s.kind == Step::Kind::kCopy; }));
 }
 
 tsr_graph_view AbiGraph::view() const {
@@ -94,14 +94,16 @@ StatusOr<Schedule> ScheduleGraph(const Graph& graph, std::span<Device* const> de
     if (pin < 0) continue;
     TSR_ASSIGN_OR_RETURN(bool ok, devices[pin]->SupportsOp(view, n));
     if (!ok)
-      return Unsupported(std::string("node ") + std::to_string(n) + " (" + OpName(graph.nodes()[n].op) +
-                         ") touches state on " + devices[pin]->label() + ", which cannot run it");
+      return Unsupported(std::string("node ") + std::to_string(n) + " (" +
+                         OpName(graph.nodes()[n].op) + ") touches state on " +
+                         devices[pin]->label() + ", which cannot run it");
     s.node_device[n] = pin;
   }
   for (size_t d = 0; d < devices.size(); ++d) {
     Device* dev = devices[d];
     if (dev->compile_style()) {
-      TSR_RETURN_IF_ERROR(AssignCompiled(dev, static_cast<int32_t>(d), view, graph, &s.node_device, &group));
+      TSR_RETURN_IF_ERROR(
+          AssignCompiled(dev, static_cast<int32_t>(d), view, graph, &s.node_device, &group));
       continue;
     }
     for (int32_t n = 0; n < n_nodes; ++n) {
@@ -112,7 +114,8 @@ StatusOr<Schedule> ScheduleGraph(const Graph& graph, std::span<Device* const> de
   }
   for (int32_t n = 0; n < n_nodes; ++n) {
     if (s.node_device[n] != kUnassigned) continue;
-    std::string what = std::string("node ") + std::to_string(n) + " (" + OpName(graph.nodes()[n].op) + ")";
+    std::string what =
+        std::string("node ") + std::to_string(n) + " (" + OpName(graph.nodes()[n].op) + ")";
     if (cpu < 0) return Unsupported(what + ": no device supports it and no CPU device is loaded");
     return Unsupported(what + ": not supported by any device, the CPU fallback included");
   }
@@ -126,7 +129,8 @@ StatusOr<Schedule> ScheduleGraph(const Graph& graph, std::span<Device* const> de
     for (TensorId in : node.inputs) {
       if (in == kNoTensor) continue;
       TensorId r = graph.Root(in);
-      if (s.home[r] < 0 && graph.tensor(r).kind != TensorKind::kWeight) s.home[r] = s.node_device[n];
+      if (s.home[r] < 0 && graph.tensor(r).kind != TensorKind::kWeight)
+        s.home[r] = s.node_device[n];
     }
   }
   for (TensorId t = 0; t < graph.num_tensors(); ++t)
@@ -143,7 +147,8 @@ StatusOr<Schedule> ScheduleGraph(const Graph& graph, std::span<Device* const> de
     step.kind = compiled ? Step::Kind::kCompiled : Step::Kind::kKernels;
     step.device = d;
     int32_t m = n;
-    while (m < n_nodes && s.node_device[m] == d && (!compiled || group[m] == group[n])) step.nodes.push_back(m++);
+    while (m < n_nodes && s.node_device[m] == d && (!compiled || group[m] == group[n]))
+      step.nodes.push_back(m++);
     for (int32_t k : step.nodes) {
       for (TensorId in : graph.nodes()[k].inputs) {
         if (in == kNoTensor) continue;

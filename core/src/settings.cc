@@ -1,12 +1,12 @@
 #include "tessera/core/settings.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <fstream>
 #include <sstream>
-
-#include <fmt/format.h>
 
 namespace tessera {
 
@@ -14,50 +14,150 @@ namespace tessera {
 const std::vector<SettingDef>& SettingDefs() {
   static const std::vector<SettingDef> kDefs = {
       // Backends
-      {"backend", SettingType::kString, "", 0, 0, {},
+      {"backend",
+       SettingType::kString,
+       "",
+       0,
+       0,
+       {},
        "Preferred backend plugin id (cpu, cuda, vulkan, ...); empty = the best loaded device, "
        "CPU as fallback"},
-      {"backend_path", SettingType::kString, "", 0, 0, {},
+      {"backend_path",
+       SettingType::kString,
+       "",
+       0,
+       0,
+       {},
        "Extra plugin files or folders, ':'-separated, searched before everything else"},
-      {"backends", SettingType::kString, "", 0, 0, {},
+      {"backends",
+       SettingType::kString,
+       "",
+       0,
+       0,
+       {},
        "Only load these plugin ids (comma-separated); empty = all found"},
-      {"compile_cache_dir", SettingType::kString, "", 0, 0, {},
+      {"compile_cache_dir",
+       SettingType::kString,
+       "",
+       0,
+       0,
+       {},
        "Where compile-style backends (NPUs) cache compiled subgraphs; empty = "
        "$XDG_CACHE_HOME/tessera/compiled"},
-      {"threads", SettingType::kInt, "0", 0, 1024, {},
+      {"threads",
+       SettingType::kInt,
+       "0",
+       0,
+       1024,
+       {},
        "CPU backend worker threads; 0 = one per hardware thread"},
       // Logging
-      {"log_format", SettingType::kEnum, "text", 0, 0, {"text", "json"},
+      {"log_format",
+       SettingType::kEnum,
+       "text",
+       0,
+       0,
+       {"text", "json"},
        "Log line format on stderr: text for people, json (one object a line) for tools"},
-      {"log_level", SettingType::kEnum, "info", 0, 0, {"trace", "debug", "info", "warn", "error", "off"},
+      {"log_level",
+       SettingType::kEnum,
+       "info",
+       0,
+       0,
+       {"trace", "debug", "info", "warn", "error", "off"},
        "Least severe log level printed"},
       // Serving (engine serve; docs/server.md)
-      {"kv_budget", SettingType::kBytes, "0", 0, 0, {},
+      {"kv_budget",
+       SettingType::kBytes,
+       "0",
+       0,
+       0,
+       {},
        "KV cache bytes per served model; 0 = kv_budget_share of the device's free memory after "
        "weights, split between the models"},
-      {"kv_budget_share", SettingType::kFloat, "0.5", 0.01, 0.95, {},
+      {"kv_budget_share",
+       SettingType::kFloat,
+       "0.5",
+       0.01,
+       0.95,
+       {},
        "Share of free device memory (after weights) the KV caches may take when kv_budget is 0"},
-      {"max_batch_tokens", SettingType::kInt, "512", 1, 65536, {},
+      {"max_batch_tokens",
+       SettingType::kInt,
+       "512",
+       1,
+       65536,
+       {},
        "Most tokens one forward step runs (running decodes + prefill chunks)"},
-      {"max_queue", SettingType::kInt, "256", 0, 1000000, {},
+      {"max_queue",
+       SettingType::kInt,
+       "256",
+       0,
+       1000000,
+       {},
        "Requests per model waiting for admission before the server answers 503"},
-      {"max_running", SettingType::kInt, "0", 0, 65536, {},
+      {"max_running",
+       SettingType::kInt,
+       "0",
+       0,
+       65536,
+       {},
        "Sequences per model decoding at once; 0 = as many as the KV cache holds"},
-      {"prefix_caching", SettingType::kBool, "true", 0, 0, {},
+      {"prefix_caching",
+       SettingType::kBool,
+       "true",
+       0,
+       0,
+       {},
        "Share KV blocks of identical prompt prefixes between requests"},
-      {"server_body_timeout_ms", SettingType::kInt, "30000", 1, 3600000, {},
+      {"server_body_timeout_ms",
+       SettingType::kInt,
+       "30000",
+       1,
+       3600000,
+       {},
        "Time a client has to send a request body once its headers arrived"},
-      {"server_header_timeout_ms", SettingType::kInt, "10000", 1, 3600000, {},
+      {"server_header_timeout_ms",
+       SettingType::kInt,
+       "10000",
+       1,
+       3600000,
+       {},
        "Time a client has to send a request's headers (also the keep-alive idle time)"},
-      {"server_host", SettingType::kString, "127.0.0.1", 0, 0, {},
+      {"server_host",
+       SettingType::kString,
+       "127.0.0.1",
+       0,
+       0,
+       {},
        "Address engine serve listens on (0.0.0.0 for every interface)"},
-      {"server_max_body", SettingType::kBytes, "8MiB", 1, 1e10, {},
+      {"server_max_body",
+       SettingType::kBytes,
+       "8MiB",
+       1,
+       1e10,
+       {},
        "Largest request body; larger ones get 413"},
-      {"server_port", SettingType::kInt, "11435", 0, 65535, {},
+      {"server_port",
+       SettingType::kInt,
+       "11435",
+       0,
+       65535,
+       {},
        "TCP port engine serve listens on (0 = any free port, printed at start)"},
-      {"server_threads", SettingType::kInt, "2", 1, 256, {},
+      {"server_threads",
+       SettingType::kInt,
+       "2",
+       1,
+       256,
+       {},
        "HTTP I/O threads (parsing, tokenizing, streaming); the model runs on its own thread"},
-      {"server_write_timeout_ms", SettingType::kInt, "60000", 1, 3600000, {},
+      {"server_write_timeout_ms",
+       SettingType::kInt,
+       "60000",
+       1,
+       3600000,
+       {},
        "Time one response write may take before the client is dropped"},
   };
   return kDefs;
@@ -95,7 +195,8 @@ const char* TypeName(SettingType t) {
 
 std::string EnvName(const char* name) {
   std::string e = "TESSERA_";
-  for (const char* p = name; *p; ++p) e.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(*p))));
+  for (const char* p = name; *p; ++p)
+    e.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(*p))));
   return e;
 }
 
@@ -128,13 +229,24 @@ StatusOr<int64_t> ParseBytes(std::string_view text) {
   double num = std::stod(s.substr(0, i));
   std::string unit = s.substr(i);
   unit.erase(std::remove(unit.begin(), unit.end(), ' '), unit.end());
-  static const std::pair<const char*, double> kUnits[] = {
-      {"", 1},       {"B", 1},         {"K", 1e3},          {"KB", 1e3},         {"M", 1e6},
-      {"MB", 1e6},   {"G", 1e9},       {"GB", 1e9},         {"T", 1e12},         {"TB", 1e12},
-      {"KiB", 1024.}, {"MiB", 1048576.}, {"GiB", 1073741824.}, {"TiB", 1099511627776.}};
+  static const std::pair<const char*, double> kUnits[] = {{"", 1},
+                                                          {"B", 1},
+                                                          {"K", 1e3},
+                                                          {"KB", 1e3},
+                                                          {"M", 1e6},
+                                                          {"MB", 1e6},
+                                                          {"G", 1e9},
+                                                          {"GB", 1e9},
+                                                          {"T", 1e12},
+                                                          {"TB", 1e12},
+                                                          {"KiB", 1024.},
+                                                          {"MiB", 1048576.},
+                                                          {"GiB", 1073741824.},
+                                                          {"TiB", 1099511627776.}};
   for (const auto& [u, mul] : kUnits)
     if (unit == u) return static_cast<int64_t>(num * mul);
-  return InvalidArgument("'" + s + "': unknown size unit '" + unit + "' (use B, KB, MB, GB, KiB, MiB, GiB)");
+  return InvalidArgument("'" + s + "': unknown size unit '" + unit +
+                         "' (use B, KB, MB, GB, KiB, MiB, GiB)");
 }
 
 Settings::Settings() {
@@ -146,27 +258,37 @@ Settings::Settings() {
 
 Status Settings::Set(std::string_view name, std::string_view value, SettingSource source) {
   const SettingDef* d = FindDef(name);
-  if (!d) return InvalidArgument("unknown setting '" + std::string(name) + "' (see `engine config --list`)");
+  if (!d)
+    return InvalidArgument("unknown setting '" + std::string(name) +
+                           "' (see `engine config --list`)");
   Value v;
   v.text = std::string(value);
   v.source = source;
-  std::string where = std::string("setting ") + d->name + " (from " + SettingSourceName(source) + ")";
+  std::string where =
+      std::string("setting ") + d->name + " (from " + SettingSourceName(source) + ")";
   switch (d->type) {
-    case SettingType::kInt: case SettingType::kFloat: case SettingType::kBytes: {
+    case SettingType::kInt:
+    case SettingType::kFloat:
+    case SettingType::kBytes: {
       auto n = ParseNumber(*d, value);
       if (!n.ok()) return InvalidArgument(where + ": '" + v.text + "' is " + n.status().message());
       if (d->min < d->max && (*n < d->min || *n > d->max))
-        return InvalidArgument(fmt::format("{}: {} is outside [{}, {}]", where, v.text, d->min, d->max));
+        return InvalidArgument(
+            fmt::format("{}: {} is outside [{}, {}]", where, v.text, d->min, d->max));
       v.number = *n;
       break;
     }
     case SettingType::kBool:
-      if (value == "1" || value == "true" || value == "on" || value == "yes") v.number = 1;
-      else if (value == "0" || value == "false" || value == "off" || value == "no") v.number = 0;
-      else return InvalidArgument(where + ": '" + v.text + "' is not a boolean (true/false)");
+      if (value == "1" || value == "true" || value == "on" || value == "yes")
+        v.number = 1;
+      else if (value == "0" || value == "false" || value == "off" || value == "no")
+        v.number = 0;
+      else
+        return InvalidArgument(where + ": '" + v.text + "' is not a boolean (true/false)");
       break;
     case SettingType::kEnum: {
-      bool ok = std::any_of(d->choices.begin(), d->choices.end(), [&](const char* c) { return value == c; });
+      bool ok = std::any_of(d->choices.begin(), d->choices.end(),
+                            [&](const char* c) { return value == c; });
       if (!ok) {
         std::string list;
         for (const char* c : d->choices) list += std::string(list.empty() ? "" : ", ") + c;
@@ -196,7 +318,8 @@ Status Settings::LoadFile(const std::string& path) {
 Status Settings::LoadEnvironment(const std::function<const char*(const char*)>& getenv_fn) {
   for (const auto& d : SettingDefs()) {
     std::string env = EnvName(d.name);
-    if (const char* v = getenv_fn(env.c_str())) TSR_RETURN_IF_ERROR(Set(d.name, v, SettingSource::kEnvironment).WithContext(env));
+    if (const char* v = getenv_fn(env.c_str()))
+      TSR_RETURN_IF_ERROR(Set(d.name, v, SettingSource::kEnvironment).WithContext(env));
   }
   return OkStatus();
 }
@@ -206,8 +329,10 @@ std::string Settings::DefaultConfigPath(const std::string& flag_value,
   if (!flag_value.empty()) return flag_value;
   if (const char* p = getenv_fn("TESSERA_CONFIG")) return p;
   std::string base;
-  if (const char* x = getenv_fn("XDG_CONFIG_HOME")) base = x;
-  else if (const char* h = getenv_fn("HOME")) base = std::string(h) + "/.config";
+  if (const char* x = getenv_fn("XDG_CONFIG_HOME"))
+    base = x;
+  else if (const char* h = getenv_fn("HOME"))
+    base = std::string(h) + "/.config";
   if (base.empty()) return "";
   std::string path = base + "/tessera/config.json";
   return std::ifstream(path).good() ? path : "";
@@ -219,11 +344,21 @@ const Settings::Value& Settings::Get(std::string_view name) const {
   return it->second;
 }
 
-int64_t Settings::GetInt(std::string_view name) const { return static_cast<int64_t>(Get(name).number); }
-double Settings::GetFloat(std::string_view name) const { return Get(name).number; }
-bool Settings::GetBool(std::string_view name) const { return Get(name).number != 0; }
-const std::string& Settings::GetString(std::string_view name) const { return Get(name).text; }
-SettingSource Settings::SourceOf(std::string_view name) const { return Get(name).source; }
+int64_t Settings::GetInt(std::string_view name) const {
+  return static_cast<int64_t>(Get(name).number);
+}
+double Settings::GetFloat(std::string_view name) const {
+  return Get(name).number;
+}
+bool Settings::GetBool(std::string_view name) const {
+  return Get(name).number != 0;
+}
+const std::string& Settings::GetString(std::string_view name) const {
+  return Get(name).text;
+}
+SettingSource Settings::SourceOf(std::string_view name) const {
+  return Get(name).source;
+}
 
 nlohmann::json Settings::ToJson() const {
   nlohmann::json out = nlohmann::json::array();
@@ -233,10 +368,14 @@ nlohmann::json Settings::ToJson() const {
     e["name"] = d.name;
     e["type"] = TypeName(d.type);
     e["env"] = EnvName(d.name);
-    if (d.type == SettingType::kInt || d.type == SettingType::kBytes) e["value"] = static_cast<int64_t>(v.number);
-    else if (d.type == SettingType::kFloat) e["value"] = v.number;
-    else if (d.type == SettingType::kBool) e["value"] = v.number != 0;
-    else e["value"] = v.text;
+    if (d.type == SettingType::kInt || d.type == SettingType::kBytes)
+      e["value"] = static_cast<int64_t>(v.number);
+    else if (d.type == SettingType::kFloat)
+      e["value"] = v.number;
+    else if (d.type == SettingType::kBool)
+      e["value"] = v.number != 0;
+    else
+      e["value"] = v.text;
     e["default"] = d.default_value;
     e["source"] = SettingSourceName(v.source);
     if (d.min < d.max) {
@@ -258,12 +397,13 @@ std::string Settings::ToText() const {
     if (d.min < d.max) range = fmt::format(" [{}..{}]", d.min, d.max);
     if (!d.choices.empty()) {
       range = " {";
-      for (size_t i = 0; i < d.choices.size(); ++i) range += (i ? "|" : "") + std::string(d.choices[i]);
+      for (size_t i = 0; i < d.choices.size(); ++i)
+        range += (i ? "|" : "") + std::string(d.choices[i]);
       range += "}";
     }
     out += fmt::format("{:<18} = {:<12} ({}, {}{}; default '{}'; {})\n    {}\n", d.name,
-                       v.text.empty() ? "''" : v.text, SettingSourceName(v.source), TypeName(d.type), range,
-                       d.default_value, EnvName(d.name), d.help);
+                       v.text.empty() ? "''" : v.text, SettingSourceName(v.source),
+                       TypeName(d.type), range, d.default_value, EnvName(d.name), d.help);
   }
   return out;
 }

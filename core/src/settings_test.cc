@@ -42,11 +42,12 @@ TEST(Settings, PrecedenceDefaultFileEnvFlag) {
   ASSERT_TRUE(s.LoadFile(path).ok());
   EXPECT_EQ(s.GetInt("threads"), 3);
   EXPECT_EQ(s.SourceOf("threads"), SettingSource::kConfigFile);
-  std::map<std::string, std::string> env = {{"TESSERA_THREADS", "5"}, {"TESSERA_LOG_LEVEL", "warn"}};
+  std::map<std::string, std::string> env = {{"TESSERA_THREADS", "5"},
+                                            {"TESSERA_LOG_LEVEL", "warn"}};
   ASSERT_TRUE(s.LoadEnvironment([&](const char* n) -> const char* {
-    auto it = env.find(n);
-    return it == env.end() ? nullptr : it->second.c_str();
-  }).ok());
+                 auto it = env.find(n);
+                 return it == env.end() ? nullptr : it->second.c_str();
+               }).ok());
   EXPECT_EQ(s.GetInt("threads"), 5);
   EXPECT_EQ(s.GetString("backend"), "cpu");  // only in the file
   ASSERT_TRUE(s.Set("threads", "7", SettingSource::kCommandLine).ok());

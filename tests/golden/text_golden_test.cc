@@ -92,8 +92,9 @@ TEST_P(GoldenTest, TeacherForcedLogprobsMatchTransformers) {
       worst_at = i;
     }
   }
-  EXPECT_LE(worst, kLogprobTolerance) << "worst at position " << worst_at / vocab << ", token " << worst_at % vocab
-                                      << ": ours " << (*got)[worst_at] << ", transformers " << want[worst_at];
+  EXPECT_LE(worst, kLogprobTolerance)
+      << "worst at position " << worst_at / vocab << ", token " << worst_at % vocab << ": ours "
+      << (*got)[worst_at] << ", transformers " << want[worst_at];
   RecordProperty("max_abs_logprob_error", std::to_string(worst));
 }
 
@@ -109,8 +110,10 @@ TEST_P(GoldenTest, GreedyContinuationMatchesTransformers) {
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   ASSERT_EQ(r->tokens.size(), want.size());
   for (size_t i = 0; i < want.size(); ++i) {
-    if (r->tokens[i] != want[i] && gaps[i] < kLogprobTolerance) break;  // a near-tie: both are right
-    ASSERT_EQ(r->tokens[i], want[i]) << "step " << i << " (transformers' top-2 gap " << gaps[i] << ")";
+    if (r->tokens[i] != want[i] && gaps[i] < kLogprobTolerance)
+      break;  // a near-tie: both are right
+    ASSERT_EQ(r->tokens[i], want[i])
+        << "step " << i << " (transformers' top-2 gap " << gaps[i] << ")";
   }
 }
 
@@ -138,8 +141,9 @@ TEST(GoldenFixtures, EveryArchitectureHasOne) {
     std::ifstream in(FixtureDir() + "/" + n + "/expected.json");
     archs.insert(nlohmann::json::parse(in)["architecture"].get<std::string>());
   }
-  for (const char* a : {"LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM",
-                        "Gemma2ForCausalLM", "Gemma3ForCausalLM", "Phi3ForCausalLM"})
+  for (const char* a :
+       {"LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM",
+        "Gemma2ForCausalLM", "Gemma3ForCausalLM", "Phi3ForCausalLM"})
     EXPECT_TRUE(archs.count(a)) << a;
 }
 
@@ -149,7 +153,8 @@ TEST(GoldenFixtures, UnsupportedArchitectureIsAClearError) {
   ASSERT_TRUE(cfg.ok());
   auto spec = ArchitectureRegistry::Get().MakeSpec(*cfg);
   ASSERT_FALSE(spec.ok());
-  EXPECT_NE(spec.status().message().find("unsupported architecture [FalconForCausalLM]"), std::string::npos);
+  EXPECT_NE(spec.status().message().find("unsupported architecture [FalconForCausalLM]"),
+            std::string::npos);
   EXPECT_NE(spec.status().message().find("LlamaForCausalLM"), std::string::npos);
 }
 

@@ -1,5 +1,7 @@
 // Scheduler + executor tests on real plugins: the C test GPU plugin (add/mul/scale only), the
 // compile-style test NPU plugin and the CPU plugin as the fallback.
+#include "tessera/core/executor.h"
+
 #include <dlfcn.h>
 #include <gtest/gtest.h>
 
@@ -7,8 +9,6 @@
 #include <cstdlib>
 #include <filesystem>
 #include <random>
-
-#include "tessera/core/executor.h"
 
 namespace tessera {
 namespace {
@@ -48,7 +48,9 @@ std::vector<float> Random(size_t n, uint32_t seed) {
   return v;
 }
 
-float Silu(float x) { return x / (1.f + std::exp(-x)); }
+float Silu(float x) {
+  return x / (1.f + std::exp(-x));
+}
 
 // y = silu(x W^T + a) * a, x [M, K], W [N, K], a [M, N]
 struct Mlp {
@@ -129,7 +131,8 @@ TEST_F(ExecutorTest, NoDeviceForANodeIsAClearError) {
   ctx.BindWeight("w", mlp.wv.data(), mlp.wv.size() * 4);
   auto exe = Executable::Prepare(ctx, mlp.g);
   ASSERT_FALSE(exe.ok());
-  EXPECT_NE(exe.status().message().find("node 0 (matmul)"), std::string::npos) << exe.status().message();
+  EXPECT_NE(exe.status().message().find("node 0 (matmul)"), std::string::npos)
+      << exe.status().message();
 }
 
 TEST_F(ExecutorTest, UnboundWeightIsAClearError) {
@@ -166,7 +169,8 @@ int CompileCount() {
 
 TEST_F(ExecutorTest, CompileStyleDeviceClaimsCompilesRunsAndCachesBlobs) {
   Mlp mlp;
-  auto dir = std::filesystem::temp_directory_path() / ("tessera_npu_cache_" + std::to_string(::getpid()));
+  auto dir =
+      std::filesystem::temp_directory_path() / ("tessera_npu_cache_" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
   ExecutionOptions opt;
   opt.compile_cache_dir = dir.string();
@@ -202,7 +206,8 @@ TEST_F(ExecutorTest, CompileStyleDeviceClaimsCompilesRunsAndCachesBlobs) {
 TEST_F(ExecutorTest, CompiledGroupsMixWithCpuFallback) {
   // softmax is not claimed by the NPU: the graph splits NPU -> CPU.
   Mlp mlp;
-  TensorId sm = mlp.g.AddNode(TSR_OP_SOFTMAX, {mlp.out}, DType::kF32, {Mlp::M, Mlp::N}, OpParams{{}, {1.f}});
+  TensorId sm =
+      mlp.g.AddNode(TSR_OP_SOFTMAX, {mlp.out}, DType::kF32, {Mlp::M, Mlp::N}, OpParams{{}, {1.f}});
   mlp.g.MarkOutput(sm);
   ExecutionContext ctx({dev("testnpu"), dev("cpu")});
   ctx.BindWeight("w", mlp.wv.data(), mlp.wv.size() * 4);
@@ -210,7 +215,8 @@ TEST_F(ExecutorTest, CompiledGroupsMixWithCpuFallback) {
   ASSERT_TRUE(exe.ok()) << exe.status().ToString();
   EXPECT_EQ((*exe)->schedule().node_device.back(), 1);
   std::vector<float> y(Mlp::M * Mlp::N);
-  HostTensor ins[] = {{mlp.x, mlp.xv.data(), mlp.xv.size() * 4}, {mlp.a, mlp.av.data(), mlp.av.size() * 4}};
+  HostTensor ins[] = {{mlp.x, mlp.xv.data(), mlp.xv.size() * 4},
+                      {mlp.a, mlp.av.data(), mlp.av.size() * 4}};
   HostTensor outs[] = {{sm, y.data(), y.size() * 4}};
   ASSERT_TRUE((*exe)->Run(ins, outs).ok());
   auto e = mlp.Expected();

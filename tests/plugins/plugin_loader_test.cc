@@ -1,11 +1,11 @@
 // Loader tests: discovery order, rejection reasons, deduplication, filtering. Every bad plugin
 // must be rejected with a clear reason, never a crash.
+#include "tessera/core/plugin_loader.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdlib>
 #include <string>
-
-#include "tessera/core/plugin_loader.h"
 
 namespace tessera {
 namespace {
@@ -66,7 +66,8 @@ TEST(PluginLoader, MissingPathIsReportedNotFatal) {
   EXPECT_EQ(reg->candidates().at(0).reason, "no such file or directory");
   Status s = reg->ExplainMissing("cpu");
   EXPECT_EQ(s.code(), StatusCode::kNotFound);
-  EXPECT_NE(s.message().find("/nonexistent/libtessera_backend_x.so (--backend-path)"), std::string::npos)
+  EXPECT_NE(s.message().find("/nonexistent/libtessera_backend_x.so (--backend-path)"),
+            std::string::npos)
       << s.message();
 }
 
@@ -80,7 +81,8 @@ TEST(PluginLoader, DuplicateIdKeepsTheHighestProbeScore) {
   reg = PluginRegistry::Discover(Only({Env("TP_TESTGPU_BETTER"), Env("TP_TESTGPU")}));
   ASSERT_EQ(reg->plugins().size(), 1u);
   EXPECT_EQ(reg->Find("testgpu")->path(), Env("TP_TESTGPU_BETTER"));
-  EXPECT_NE(FindCandidate(*reg, Env("TP_TESTGPU"))->reason.find("duplicate id 'testgpu'"), std::string::npos);
+  EXPECT_NE(FindCandidate(*reg, Env("TP_TESTGPU"))->reason.find("duplicate id 'testgpu'"),
+            std::string::npos);
 }
 
 TEST(PluginLoader, FolderScanFindsOnlyPluginNamedFilesAndRejectsBadOnes) {

@@ -25,7 +25,11 @@ constexpr char kMagic[] = "TNPU1";
 
 bool Claimable(const tsr_graph_view* g, const tsr_node& n) {
   switch (n.op) {
-    case TSR_OP_ADD: case TSR_OP_MUL: case TSR_OP_SCALE: case TSR_OP_SILU: case TSR_OP_MATMUL: break;
+    case TSR_OP_ADD:
+    case TSR_OP_MUL:
+    case TSR_OP_SCALE:
+    case TSR_OP_SILU:
+    case TSR_OP_MATMUL: break;
     default: return false;
   }
   for (int i = 0; i < n.n_inputs; ++i) {
@@ -79,8 +83,8 @@ tsr_status Build(const void* bytes, size_t size, tsr_buffer* const* weights, int
   return TSR_OK;
 }
 
-tsr_status Run(tsr_executable* exe, const tsr_tensor* ins, int32_t n_in, const tsr_tensor* outs, int32_t n_out,
-               tsr_error* err) {
+tsr_status Run(tsr_executable* exe, const tsr_tensor* ins, int32_t n_in, const tsr_tensor* outs,
+               int32_t n_out, tsr_error* err) {
   const auto& p = exe->proto;
   if (n_in != p.inputs_size() || n_out != p.outputs_size()) {
     tp_set_error(err, TSR_ERR_INVALID_ARGUMENT, "input/output count mismatch");
@@ -90,19 +94,33 @@ tsr_status Run(tsr_executable* exe, const tsr_tensor* ins, int32_t n_in, const t
   for (int i = 0; i < n_in; ++i) ptr[p.inputs(i).name()] = tp_f32(&ins[i]);
   for (int i = 0; i < n_out; ++i) ptr[p.outputs(i).name()] = tp_f32(&outs[i]);
   for (int i = 0; i < p.weights_size(); ++i)
-    ptr[p.weights(i).tensor().name()] = reinterpret_cast<float*>(exe->weights[i]->data + p.weights(i).offset());
+    ptr[p.weights(i).tensor().name()] =
+        reinterpret_cast<float*>(exe->weights[i]->data + p.weights(i).offset());
   for (auto& [name, v] : exe->scratch) ptr[name] = v.data();
   std::map<std::string, std::vector<int64_t>> shapes;
-  for (const auto& w : p.weights()) shapes[w.tensor().name()].assign(w.tensor().shape().begin(), w.tensor().shape().end());
+  for (const auto& w : p.weights())
+    shapes[w.tensor().name()].assign(w.tensor().shape().begin(), w.tensor().shape().end());
   for (const auto& n : p.nodes()) {
     float* y = ptr[n.output()];
     const float* a = ptr[n.inputs(0)];
     int64_t len = exe->numel[n.output()];
     switch (n.op()) {
-      case TSR_OP_ADD: { const float* b = ptr[n.inputs(1)]; for (int64_t i = 0; i < len; ++i) y[i] = a[i] + b[i]; break; }
-      case TSR_OP_MUL: { const float* b = ptr[n.inputs(1)]; for (int64_t i = 0; i < len; ++i) y[i] = a[i] * b[i]; break; }
-      case TSR_OP_SCALE: for (int64_t i = 0; i < len; ++i) y[i] = a[i] * n.fparams(0) + n.fparams(1); break;
-      case TSR_OP_SILU: for (int64_t i = 0; i < len; ++i) y[i] = a[i] / (1.f + std::exp(-a[i])); break;
+      case TSR_OP_ADD: {
+        const float* b = ptr[n.inputs(1)];
+        for (int64_t i = 0; i < len; ++i) y[i] = a[i] + b[i];
+        break;
+      }
+      case TSR_OP_MUL: {
+        const float* b = ptr[n.inputs(1)];
+        for (int64_t i = 0; i < len; ++i) y[i] = a[i] * b[i];
+        break;
+      }
+      case TSR_OP_SCALE:
+        for (int64_t i = 0; i < len; ++i) y[i] = a[i] * n.fparams(0) + n.fparams(1);
+        break;
+      case TSR_OP_SILU:
+        for (int64_t i = 0; i < len; ++i) y[i] = a[i] / (1.f + std::exp(-a[i]));
+        break;
       case TSR_OP_MATMUL: {
         const auto& ws = shapes[n.inputs(1)];
         const float* w = ptr[n.inputs(1)];
@@ -129,10 +147,16 @@ tsr_plugin_api MakeApi() {
   a.id = "testnpu";
   a.name = "Tessera test NPU plugin";
   a.version = "test";
-  a.create_context = [](const tsr_option*, size_t, tsr_plugin_ctx** out, tsr_error*) { *out = &g_ctx; return TSR_OK; };
+  a.create_context = [](const tsr_option*, size_t, tsr_plugin_ctx** out, tsr_error*) {
+    *out = &g_ctx;
+    return TSR_OK;
+  };
   a.destroy_context = [](tsr_plugin_ctx*) {};
   a.absence_reason = [](tsr_plugin_ctx*) { return ""; };
-  a.device_count = [](tsr_plugin_ctx*, int32_t* n, tsr_error*) { *n = 1; return TSR_OK; };
+  a.device_count = [](tsr_plugin_ctx*, int32_t* n, tsr_error*) {
+    *n = 1;
+    return TSR_OK;
+  };
   a.device_props = [](tsr_plugin_ctx*, int32_t, tsr_device_props* p, tsr_error*) {
     p->name = "Test NPU";
     p->description = "compile-style test plugin";
@@ -141,7 +165,10 @@ tsr_plugin_api MakeApi() {
     p->exec_styles = TSR_EXEC_COMPILE;
     return TSR_OK;
   };
-  a.device_open = [](tsr_plugin_ctx*, int32_t, tsr_device** out, tsr_error*) { *out = &g_dev; return TSR_OK; };
+  a.device_open = [](tsr_plugin_ctx*, int32_t, tsr_device** out, tsr_error*) {
+    *out = &g_dev;
+    return TSR_OK;
+  };
   a.device_close = [](tsr_device*) {};
   a.buffer_type_count = tp_buffer_type_count;
   a.buffer_type_props = tp_buffer_type_props;
@@ -164,8 +191,8 @@ tsr_plugin_api MakeApi() {
     r->n_groups = group + 1;
     return TSR_OK;
   };
-  a.compile = [](tsr_device*, const void* b, size_t n, tsr_buffer* const* w, int32_t nw, tsr_executable** out,
-                 tsr_error* err) {
+  a.compile = [](tsr_device*, const void* b, size_t n, tsr_buffer* const* w, int32_t nw,
+                 tsr_executable** out, tsr_error* err) {
     ++g_compiles;
     return Build(b, n, w, nw, out, err);
   };
@@ -182,13 +209,14 @@ tsr_plugin_api MakeApi() {
     return TSR_OK;
   };
   a.free_blob = [](void* b) { std::free(b); };
-  a.deserialize_executable = [](tsr_device*, const void* blob, size_t size, tsr_buffer* const* w, int32_t nw,
-                                tsr_executable** out, tsr_error* err) {
+  a.deserialize_executable = [](tsr_device*, const void* blob, size_t size, tsr_buffer* const* w,
+                                int32_t nw, tsr_executable** out, tsr_error* err) {
     if (size < sizeof(kMagic) || std::memcmp(blob, kMagic, sizeof(kMagic)) != 0) {
       tp_set_error(err, TSR_ERR_INVALID_ARGUMENT, "not a test NPU blob");
       return TSR_ERR_INVALID_ARGUMENT;
     }
-    return Build(static_cast<const char*>(blob) + sizeof(kMagic), size - sizeof(kMagic), w, nw, out, err);
+    return Build(static_cast<const char*>(blob) + sizeof(kMagic), size - sizeof(kMagic), w, nw, out,
+                 err);
   };
   return a;
 }
@@ -198,6 +226,10 @@ tsr_plugin_api g_api = MakeApi();
 }  // namespace
 
 extern "C" {
-TSR_PLUGIN_EXPORT const tsr_plugin_api* tsr_plugin_init(const tsr_host_api*, tsr_error*) { return &g_api; }
-TSR_PLUGIN_EXPORT int tsr_test_npu_compile_count(void) { return g_compiles; }
+TSR_PLUGIN_EXPORT const tsr_plugin_api* tsr_plugin_init(const tsr_host_api*, tsr_error*) {
+  return &g_api;
+}
+TSR_PLUGIN_EXPORT int tsr_test_npu_compile_count(void) {
+  return g_compiles;
+}
 }

@@ -10,10 +10,12 @@ namespace tessera::cli {
 
 void AddGlobalFlags(CLI::App& app, GlobalFlags* f) {
   app.add_option("--backend", f->backend, "Backend plugin to run on (cpu, cuda, vulkan, ...)");
-  app.add_option("--backend-path", f->backend_paths, "Plugin file or folder searched first (repeatable)");
+  app.add_option("--backend-path", f->backend_paths,
+                 "Plugin file or folder searched first (repeatable)");
   app.add_option("--backend-opt", f->backend_opts, "Plugin option ID.KEY=VALUE (repeatable)");
   app.add_option("--config", f->config, "Settings file (JSON object of name: value)");
-  app.add_option("--set", f->sets, "Set a setting NAME=VALUE (repeatable; see `engine config --list`)");
+  app.add_option("--set", f->sets,
+                 "Set a setting NAME=VALUE (repeatable; see `engine config --list`)");
   app.add_option("--log-level", f->log_level, "trace, debug, info, warn, error or off");
   app.add_option("--log-format", f->log_format, "text or json");
   app.add_option("-t,--threads", f->threads, "CPU threads (0 = all)");
@@ -30,7 +32,8 @@ StatusOr<Settings> ResolveSettings(const GlobalFlags& f) {
   };
   for (const auto& kv : f.sets) {
     auto eq = kv.find('=');
-    if (eq == std::string::npos) return InvalidArgument("--set expects NAME=VALUE, got '" + kv + "'");
+    if (eq == std::string::npos)
+      return InvalidArgument("--set expects NAME=VALUE, got '" + kv + "'");
     TSR_RETURN_IF_ERROR(s.Set(kv.substr(0, eq), kv.substr(eq + 1), SettingSource::kCommandLine));
   }
   TSR_RETURN_IF_ERROR(cmd("backend", f.backend));
@@ -64,14 +67,16 @@ std::unique_ptr<PluginRegistry> LoadPlugins(const Settings& settings, const Glob
   if (settings.SourceOf("backend_path") != SettingSource::kEnvironment)
     o.explicit_paths = Split(settings.GetString("backend_path"), ':');
   o.only_ids = Split(settings.GetString("backends"), ',');
-  if (settings.GetInt("threads") > 0) o.plugin_options["cpu"].push_back({"threads", settings.GetString("threads")});
+  if (settings.GetInt("threads") > 0)
+    o.plugin_options["cpu"].push_back({"threads", settings.GetString("threads")});
   for (const auto& opt : flags.backend_opts) {
     auto dot = opt.find('.'), eq = opt.find('=');
     if (dot == std::string::npos || eq == std::string::npos || dot > eq) {
       spdlog::warn("ignoring --backend-opt '{}': expected ID.KEY=VALUE", opt);
       continue;
     }
-    o.plugin_options[opt.substr(0, dot)].push_back({opt.substr(dot + 1, eq - dot - 1), opt.substr(eq + 1)});
+    o.plugin_options[opt.substr(0, dot)].push_back(
+        {opt.substr(dot + 1, eq - dot - 1), opt.substr(eq + 1)});
   }
   return PluginRegistry::Discover(o);
 }
@@ -88,8 +93,10 @@ StatusOr<OpenedDevices> OpenDevices(const PluginRegistry& registry, const std::s
     order.push_back(p);
   }
   for (const auto& p : registry.plugins())
-    if (p->id() != "cpu" && std::find(order.begin(), order.end(), p.get()) == order.end()) order.push_back(p.get());
-  if (Plugin* cpu = registry.Find("cpu"); cpu && std::find(order.begin(), order.end(), cpu) == order.end())
+    if (p->id() != "cpu" && std::find(order.begin(), order.end(), p.get()) == order.end())
+      order.push_back(p.get());
+  if (Plugin* cpu = registry.Find("cpu");
+      cpu && std::find(order.begin(), order.end(), cpu) == order.end())
     order.push_back(cpu);
   for (Plugin* p : order) {
     for (int32_t i = 0; i < p->device_count(); ++i) {
@@ -102,7 +109,8 @@ StatusOr<OpenedDevices> OpenDevices(const PluginRegistry& registry, const std::s
       out.owned.push_back(std::move(d).value());
     }
   }
-  if (out.ordered.empty()) return NotFound("no backend has a usable device (run `engine devices -v`)");
+  if (out.ordered.empty())
+    return NotFound("no backend has a usable device (run `engine devices -v`)");
   return out;
 }
 

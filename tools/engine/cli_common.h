@@ -4,7 +4,6 @@
 #define TESSERA_TOOLS_ENGINE_CLI_COMMON_H_
 
 #include <CLI/CLI.hpp>
-
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,7 +20,7 @@ struct GlobalFlags {
   std::vector<std::string> backend_paths;
   std::vector<std::string> backend_opts;  // id.key=value
   std::string config;
-  std::vector<std::string> sets;          // name=value
+  std::vector<std::string> sets;  // name=value
   std::string log_level, log_format;
   int threads = -1;
 };

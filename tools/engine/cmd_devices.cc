@@ -21,16 +21,22 @@ const char* KindName(tsr_device_kind k) {
 
 std::string Caps(uint32_t c) {
   std::string s;
-  const std::pair<uint32_t, const char*> kCaps[] = {
-      {TSR_CAP_F16, "f16"},  {TSR_CAP_BF16, "bf16"}, {TSR_CAP_Q8, "q8"}, {TSR_CAP_Q4, "q4"},
-      {TSR_CAP_HOST_IMPORT, "host-import"}, {TSR_CAP_UNIFIED_MEMORY, "unified-memory"},
-      {TSR_CAP_STATIC_SHAPES, "static-shapes"}, {TSR_CAP_ASYNC, "async"}};
+  const std::pair<uint32_t, const char*> kCaps[] = {{TSR_CAP_F16, "f16"},
+                                                    {TSR_CAP_BF16, "bf16"},
+                                                    {TSR_CAP_Q8, "q8"},
+                                                    {TSR_CAP_Q4, "q4"},
+                                                    {TSR_CAP_HOST_IMPORT, "host-import"},
+                                                    {TSR_CAP_UNIFIED_MEMORY, "unified-memory"},
+                                                    {TSR_CAP_STATIC_SHAPES, "static-shapes"},
+                                                    {TSR_CAP_ASYNC, "async"}};
   for (const auto& [bit, name] : kCaps)
     if (c & bit) s += (s.empty() ? "" : " ") + std::string(name);
   return s;
 }
 
-std::string GiB(uint64_t b) { return b ? fmt::format("{:.1f} GiB", b / 1073741824.0) : "?"; }
+std::string GiB(uint64_t b) {
+  return b ? fmt::format("{:.1f} GiB", b / 1073741824.0) : "?";
+}
 
 nlohmann::json DeviceJson(const Plugin& p, int32_t i) {
   tsr_device_props props{};
@@ -56,7 +62,8 @@ int RunDevices(GlobalFlags* flags, bool verbose, bool json) {
   nlohmann::json out;
   out["backends"] = nlohmann::json::array();
   for (const auto& p : reg->plugins()) {
-    nlohmann::json b{{"id", p->id()}, {"name", p->api().name ? p->api().name : ""}, {"path", p->path()}};
+    nlohmann::json b{
+        {"id", p->id()}, {"name", p->api().name ? p->api().name : ""}, {"path", p->path()}};
     b["version"] = p->api().version ? p->api().version : "";
     b["devices"] = nlohmann::json::array();
     for (int32_t i = 0; i < p->device_count(); ++i) b["devices"].push_back(DeviceJson(*p, i));
@@ -65,20 +72,25 @@ int RunDevices(GlobalFlags* flags, bool verbose, bool json) {
   }
   out["candidates"] = nlohmann::json::array();
   for (const auto& c : reg->candidates())
-    out["candidates"].push_back({{"path", c.path}, {"source", c.source}, {"id", c.id}, {"loaded", c.loaded},
-                                 {"probe_score", c.probe_score}, {"reason", c.reason}});
+    out["candidates"].push_back({{"path", c.path},
+                                 {"source", c.source},
+                                 {"id", c.id},
+                                 {"loaded", c.loaded},
+                                 {"probe_score", c.probe_score},
+                                 {"reason", c.reason}});
   out["searched"] = reg->searched();
   if (json) {
     std::cout << out.dump(2) << "\n";
   } else {
     for (const auto& b : out["backends"]) {
-      std::cout << fmt::format("{} ({}) {}\n", b["id"].get<std::string>(), b["name"].get<std::string>(),
-                               b["path"].get<std::string>());
+      std::cout << fmt::format("{} ({}) {}\n", b["id"].get<std::string>(),
+                               b["name"].get<std::string>(), b["path"].get<std::string>());
       for (const auto& d : b["devices"])
-        std::cout << fmt::format("  {}  {}  [{}, {} total, {} free, {} units]\n      {}; caps: {}\n",
-                                 d["id"].get<std::string>(), d.value("name", ""), d.value("kind", ""),
-                                 GiB(d.value("memory_total", 0ull)), GiB(d.value("memory_free", 0ull)),
-                                 d.value("compute_units", 0), d.value("description", ""), d.value("capabilities", ""));
+        std::cout << fmt::format(
+            "  {}  {}  [{}, {} total, {} free, {} units]\n      {}; caps: {}\n",
+            d["id"].get<std::string>(), d.value("name", ""), d.value("kind", ""),
+            GiB(d.value("memory_total", 0ull)), GiB(d.value("memory_free", 0ull)),
+            d.value("compute_units", 0), d.value("description", ""), d.value("capabilities", ""));
       if (b.contains("absence_reason"))
         std::cout << "  no devices: " << b["absence_reason"].get<std::string>() << "\n";
     }
@@ -87,7 +99,8 @@ int RunDevices(GlobalFlags* flags, bool verbose, bool json) {
       for (const auto& s : reg->searched()) std::cout << "  " << s << "\n";
       std::cout << "Candidates:\n";
       for (const auto& c : reg->candidates())
-        std::cout << fmt::format("  {} {} [{}]: {}\n", c.loaded ? "+" : "-", c.path, c.source, c.reason);
+        std::cout << fmt::format("  {} {} [{}]: {}\n", c.loaded ? "+" : "-", c.path, c.source,
+                                 c.reason);
     }
   }
   if (reg->plugins().empty()) return Fail(reg->ExplainMissing(""));
@@ -102,13 +115,15 @@ Handler AddDevicesCommand(CLI::App& app, GlobalFlags* flags) {
   auto* cmd = app.add_subcommand("devices", "List backend plugins and their devices");
   auto verbose = std::make_shared<bool>(false);
   auto json = std::make_shared<bool>(false);
-  cmd->add_flag("-v,--verbose", *verbose, "Also list every plugin candidate and why it was or was not loaded");
+  cmd->add_flag("-v,--verbose", *verbose,
+                "Also list every plugin candidate and why it was or was not loaded");
   cmd->add_flag("--json", *json, "Machine-readable output");
   return [=]() { return cmd->parsed() ? RunDevices(flags, *verbose, *json) : -1; };
 }
 
 Handler AddConfigCommand(CLI::App& app, GlobalFlags* flags) {
-  auto* cmd = app.add_subcommand("config", "Show every runtime setting: value, default, range, source");
+  auto* cmd =
+      app.add_subcommand("config", "Show every runtime setting: value, default, range, source");
   auto list = std::make_shared<bool>(false);
   auto json = std::make_shared<bool>(false);
   cmd->add_flag("--list", *list, "List all settings (the default action)");
@@ -117,8 +132,10 @@ Handler AddConfigCommand(CLI::App& app, GlobalFlags* flags) {
     if (!cmd->parsed()) return -1;
     auto settings = ResolveSettings(*flags);
     if (!settings.ok()) return Fail(settings.status());
-    if (*json) std::cout << settings->ToJson().dump(2) << "\n";
-    else std::cout << settings->ToText();
+    if (*json)
+      std::cout << settings->ToJson().dump(2) << "\n";
+    else
+      std::cout << settings->ToText();
     return 0;
   };
 }

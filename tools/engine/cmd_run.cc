@@ -1,12 +1,11 @@
 // `engine run MODEL [PROMPT]`, `engine tokenize MODEL TEXT`, `engine detokenize MODEL '[ids]'`.
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
-
-#include <spdlog/spdlog.h>
 
 #include "commands.h"
 #include "tessera/text/generate.h"
@@ -50,7 +49,8 @@ StatusOr<std::string> ResolveModel(const std::string& model) {
   }
   std::error_code ec;
   if (!fs::is_directory(model, ec))
-    return NotFound("model '" + model + "' is not a folder (a Hugging Face model folder with config.json, "
+    return NotFound("model '" + model +
+                    "' is not a folder (a Hugging Face model folder with config.json, "
                     "*.safetensors and tokenizer.json)");
   return model;
 }
@@ -77,7 +77,8 @@ text::SamplingParams Sampling(const RunFlags& f, const text::TextModel& m) {
 
 // Renders the conversation through the chat template, or falls back to the plain text of the
 // last message when the model has none.
-StatusOr<std::vector<int32_t>> ChatPrompt(const text::TextModel& m, const nlohmann::ordered_json& messages) {
+StatusOr<std::vector<int32_t>> ChatPrompt(const text::TextModel& m,
+                                          const nlohmann::ordered_json& messages) {
   const text::ChatTemplate* t = m.chat_template();
   if (!t) return m.tokenizer().Encode(messages.back()["content"].get<std::string>(), true);
   text::ChatTemplateInputs in;
@@ -90,7 +91,8 @@ StatusOr<std::vector<int32_t>> ChatPrompt(const text::TextModel& m, const nlohma
   return m.tokenizer().Encode(rendered, false);
 }
 
-StatusOr<text::GenerateResult> Answer(text::TextModel& m, const RunFlags& f, std::vector<int32_t> prompt) {
+StatusOr<text::GenerateResult> Answer(text::TextModel& m, const RunFlags& f,
+                                      std::vector<int32_t> prompt) {
   text::GenerateRequest req;
   req.prompt = std::move(prompt);
   req.sampling = Sampling(f, m);
@@ -104,8 +106,10 @@ StatusOr<text::GenerateResult> Answer(text::TextModel& m, const RunFlags& f, std
   if (r.ok()) {
     std::fputc('\n', stdout);
     double tps = r->decode_seconds > 0 ? r->tokens.size() / r->decode_seconds : 0;
-    spdlog::info("{} prompt tokens in {:.2f}s, {} generated in {:.2f}s ({:.1f} tokens/s), finish: {}",
-                 req.prompt.size(), r->prefill_seconds, r->tokens.size(), r->decode_seconds, tps, r->finish_reason);
+    spdlog::info(
+        "{} prompt tokens in {:.2f}s, {} generated in {:.2f}s ({:.1f} tokens/s), finish: {}",
+        req.prompt.size(), r->prefill_seconds, r->tokens.size(), r->decode_seconds, tps,
+        r->finish_reason);
   }
   return r;
 }
@@ -147,7 +151,8 @@ int RunModel(GlobalFlags* g, const RunFlags& f) {
   if (f.prompt.empty()) return Chat(m, f);
   StatusOr<std::vector<int32_t>> prompt =
       f.raw ? m.tokenizer().Encode(f.prompt, true)
-            : ChatPrompt(m, nlohmann::ordered_json::array({{{"role", "user"}, {"content", f.prompt}}}));
+            : ChatPrompt(
+                  m, nlohmann::ordered_json::array({{{"role", "user"}, {"content", f.prompt}}}));
   if (!prompt.ok()) return Fail(prompt.status());
   auto r = Answer(m, f, std::move(prompt).value());
   return r.ok() ? 0 : Fail(r.status());
@@ -164,9 +169,12 @@ Handler AddRunCommand(CLI::App& app, GlobalFlags* g) {
   auto* cmd = app.add_subcommand("run", "Chat with a model, or answer one prompt");
   auto f = std::make_shared<RunFlags>();
   cmd->add_option("model", f->model, "Model folder (default: the bundled default model)");
-  cmd->add_option("prompt", f->prompt, "Prompt; without one, an interactive chat (/bye or Ctrl-D ends it)");
-  cmd->add_flag("--raw", f->raw, "Skip the chat template; encode the prompt as transformers does by default");
-  cmd->add_option("-n,--max-tokens", f->max_tokens, "Most tokens to generate (-1 = until EOS or context end)")
+  cmd->add_option("prompt", f->prompt,
+                  "Prompt; without one, an interactive chat (/bye or Ctrl-D ends it)");
+  cmd->add_flag("--raw", f->raw,
+                "Skip the chat template; encode the prompt as transformers does by default");
+  cmd->add_option("-n,--max-tokens", f->max_tokens,
+                  "Most tokens to generate (-1 = until EOS or context end)")
       ->check(CLI::Range(-1, 1 << 30));
   cmd->add_option("--temperature", f->temperature, "Sampling temperature; 0 = greedy");
   cmd->add_option("--top-p", f->top_p, "Nucleus sampling mass");
@@ -206,12 +214,15 @@ Handler AddTokenizeCommands(CLI::App& app, GlobalFlags* g) {
       return 0;
     }
     nlohmann::json j = nlohmann::json::parse(*ids, nullptr, false);
-    if (j.is_discarded() || !j.is_array()) return Fail(InvalidArgument("ids must be a JSON array of integers"));
+    if (j.is_discarded() || !j.is_array())
+      return Fail(InvalidArgument("ids must be a JSON array of integers"));
     std::vector<int32_t> v;
     for (const auto& e : j) {
-      if (!e.is_number_integer()) return Fail(InvalidArgument("ids must be a JSON array of integers"));
+      if (!e.is_number_integer())
+        return Fail(InvalidArgument("ids must be a JSON array of integers"));
       int64_t id = e.get<int64_t>();
-      if (id < 0 || id > INT32_MAX) return Fail(InvalidArgument("token id " + std::to_string(id) + " is out of range"));
+      if (id < 0 || id > INT32_MAX)
+        return Fail(InvalidArgument("token id " + std::to_string(id) + " is out of range"));
       v.push_back(static_cast<int32_t>(id));
     }
     auto out = (*t)->Decode(v, *skip_special);

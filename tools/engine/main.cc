@@ -1,7 +1,6 @@
 // engine: the Tessera command line. Subcommands live in cmd_*.cc; global flags (--backend,
 // --backend-path, ...) are accepted before or after the subcommand.
 #include <CLI/CLI.hpp>
-
 #include <cstdio>
 
 #include "commands.h"
@@ -18,8 +17,8 @@ int main(int argc, char** argv) {
   GlobalFlags flags;
   AddGlobalFlags(app, &flags);
   std::vector<Handler> handlers = {AddDevicesCommand(app, &flags), AddConfigCommand(app, &flags),
-                                   AddRunCommand(app, &flags), AddTokenizeCommands(app, &flags),
-                                   AddBenchCommand(app, &flags), AddServeCommand(app, &flags)};
+                                   AddRunCommand(app, &flags),     AddTokenizeCommands(app, &flags),
+                                   AddBenchCommand(app, &flags),   AddServeCommand(app, &flags)};
   for (CLI::App* sub : app.get_subcommands({})) sub->fallthrough();
   try {
     app.parse(argc, argv);

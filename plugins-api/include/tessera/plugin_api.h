@@ -154,25 +154,25 @@ typedef enum tsr_device_kind {
 } tsr_device_kind;
 
 /* Capability bits in tsr_device_props.caps. */
-#define TSR_CAP_F16 (1u << 0)        /* f16 arithmetic / storage */
-#define TSR_CAP_BF16 (1u << 1)       /* bf16 storage used in kernels */
-#define TSR_CAP_Q8 (1u << 2)         /* TSR_DTYPE_Q8_B32 weights */
-#define TSR_CAP_Q4 (1u << 3)         /* TSR_DTYPE_Q4_B32 weights */
-#define TSR_CAP_HOST_IMPORT (1u << 4)/* buffer_import_host works (zero-copy mmap'd weights) */
+#define TSR_CAP_F16 (1u << 0)         /* f16 arithmetic / storage */
+#define TSR_CAP_BF16 (1u << 1)        /* bf16 storage used in kernels */
+#define TSR_CAP_Q8 (1u << 2)          /* TSR_DTYPE_Q8_B32 weights */
+#define TSR_CAP_Q4 (1u << 3)          /* TSR_DTYPE_Q4_B32 weights */
+#define TSR_CAP_HOST_IMPORT (1u << 4) /* buffer_import_host works (zero-copy mmap'd weights) */
 #define TSR_CAP_UNIFIED_MEMORY (1u << 5)
 #define TSR_CAP_STATIC_SHAPES (1u << 6) /* compiled executables need fixed shapes (buckets) */
-#define TSR_CAP_ASYNC (1u << 7)      /* uploads/executions may complete after return */
+#define TSR_CAP_ASYNC (1u << 7)         /* uploads/executions may complete after return */
 
 typedef struct tsr_device_props {
   uint32_t struct_size;
   const char* name;        /* e.g. "AMD EPYC 9B14 (AVX-512)"; valid while the context lives */
   const char* description; /* free text: driver, ISA, compute capability */
   tsr_device_kind kind;
-  uint32_t caps;            /* TSR_CAP_* bits */
-  uint64_t memory_total;    /* bytes; 0 if unknown */
-  uint64_t memory_free;     /* bytes at the time of the call; 0 if unknown */
-  int32_t compute_units;    /* cores / SMs / EUs; 0 if unknown */
-  uint32_t exec_styles;     /* TSR_EXEC_* bits this device accepts */
+  uint32_t caps;         /* TSR_CAP_* bits */
+  uint64_t memory_total; /* bytes; 0 if unknown */
+  uint64_t memory_free;  /* bytes at the time of the call; 0 if unknown */
+  int32_t compute_units; /* cores / SMs / EUs; 0 if unknown */
+  uint32_t exec_styles;  /* TSR_EXEC_* bits this device accepts */
 } tsr_device_props;
 
 #define TSR_EXEC_KERNEL (1u << 0)  /* supports_op + execute */
@@ -254,8 +254,9 @@ typedef enum tsr_op {
   /* in0 x[B, Cin, L], in1 w[Cout, Cin/groups, K], in2 bias[Cout] optional -> out[B, Cout, Lout].
    * iparams: 0 stride, 1 padding (both sides), 2 dilation, 3 groups. */
   TSR_OP_CONV1D = 26,
-  /* in0 x[B, Cin, H, W], in1 w[Cout, Cin/groups, KH, KW], in2 bias optional -> out[B, Cout, Ho, Wo].
-   * iparams: 0 stride_h, 1 stride_w, 2 pad_h, 3 pad_w, 4 dilation_h, 5 dilation_w, 6 groups. */
+  /* in0 x[B, Cin, H, W], in1 w[Cout, Cin/groups, KH, KW], in2 bias optional -> out[B, Cout, Ho,
+   * Wo]. iparams: 0 stride_h, 1 stride_w, 2 pad_h, 3 pad_w, 4 dilation_h, 5 dilation_w, 6 groups.
+   */
   TSR_OP_CONV2D = 27,
   /* Reductions over the innermost dim, keeping it as size 1: out[..., 1]. */
   TSR_OP_SUM = 28,
@@ -268,22 +269,22 @@ typedef enum tsr_op {
 typedef struct tsr_tensor {
   uint32_t struct_size;
   tsr_dtype dtype;
-  int32_t ndim;                 /* 0..TSR_MAX_DIMS */
-  int64_t ne[TSR_MAX_DIMS];     /* shape, outermost first */
-  int64_t nb[TSR_MAX_DIMS];     /* strides in bytes (see the layout note above) */
-  tsr_buffer* buffer;           /* where the data lives; NULL when not materialized (claim) */
-  uint64_t offset;              /* byte offset of element [0,...,0] in buffer */
-  const char* name;             /* for logs; may be NULL */
+  int32_t ndim;             /* 0..TSR_MAX_DIMS */
+  int64_t ne[TSR_MAX_DIMS]; /* shape, outermost first */
+  int64_t nb[TSR_MAX_DIMS]; /* strides in bytes (see the layout note above) */
+  tsr_buffer* buffer;       /* where the data lives; NULL when not materialized (claim) */
+  uint64_t offset;          /* byte offset of element [0,...,0] in buffer */
+  const char* name;         /* for logs; may be NULL */
 } tsr_tensor;
 
 typedef struct tsr_node {
   uint32_t struct_size;
   tsr_op op;
   int32_t n_inputs;
-  int32_t inputs[TSR_MAX_INPUTS]; /* indices into tsr_graph_view.tensors; -1 = optional absent */
-  int32_t output;                 /* index into tensors */
-  int64_t iparams[TSR_MAX_PARAMS];/* op-specific, see tsr_op */
-  float fparams[TSR_MAX_PARAMS];  /* op-specific, see tsr_op */
+  int32_t inputs[TSR_MAX_INPUTS];  /* indices into tsr_graph_view.tensors; -1 = optional absent */
+  int32_t output;                  /* index into tensors */
+  int64_t iparams[TSR_MAX_PARAMS]; /* op-specific, see tsr_op */
+  float fparams[TSR_MAX_PARAMS];   /* op-specific, see tsr_op */
 } tsr_node;
 
 typedef struct tsr_graph_view {

@@ -12,8 +12,8 @@
  *   bytes 0-1   d      scale, binary16
  *   bytes 2-33  q[32]  int8, two's complement
  *   value[i] = d * q[i]
- *   Quantizing (reference): amax = max |x[i]|; d = amax / 127 (f32); q[i] = round_half_away(x[i] / d)
- *   (0 when d == 0), clamped to [-127, 127]; the stored scale is d rounded to binary16
+ *   Quantizing (reference): amax = max |x[i]|; d = amax / 127 (f32); q[i] = round_half_away(x[i] /
+ * d) (0 when d == 0), clamped to [-127, 127]; the stored scale is d rounded to binary16
  *   (round-to-nearest-even).
  *
  * TSR_DTYPE_Q4_B32 (18 bytes a block)

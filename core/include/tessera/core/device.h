@@ -31,7 +31,8 @@ class DeviceBuffer {
 
  private:
   friend class Device;
-  DeviceBuffer(Device* d, tsr_buffer* b, uint64_t size, void* host) : device_(d), buf_(b), size_(size), host_ptr_(host) {}
+  DeviceBuffer(Device* d, tsr_buffer* b, uint64_t size, void* host)
+      : device_(d), buf_(b), size_(size), host_ptr_(host) {}
   Device* device_;
   tsr_buffer* buf_;
   uint64_t size_;

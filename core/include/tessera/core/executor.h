@@ -132,12 +132,12 @@ class Executable {
   ExecutionContext& ctx_;
   const Graph& graph_;
   Schedule schedule_;
-  std::vector<ArenaPlan> plans_;                    // per device
-  std::vector<std::vector<Placement>> placement_;   // [device][root tensor]
-  std::vector<std::vector<tsr_tensor>> views_;      // [device][tensor]: the ABI tensors there
+  std::vector<ArenaPlan> plans_;                   // per device
+  std::vector<std::vector<Placement>> placement_;  // [device][root tensor]
+  std::vector<std::vector<tsr_tensor>> views_;     // [device][tensor]: the ABI tensors there
   std::vector<tsr_node> abi_nodes_;
-  std::map<size_t, CompiledStep> compiled_steps_;   // by step index
-  std::vector<uint8_t> staging_;                    // host bounce buffer for cross-device copies
+  std::map<size_t, CompiledStep> compiled_steps_;  // by step index
+  std::vector<uint8_t> staging_;                   // host bounce buffer for cross-device copies
 };
 
 }  // namespace tessera

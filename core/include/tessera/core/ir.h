@@ -59,12 +59,12 @@ using Shape = std::vector<int64_t>;
 struct TensorDesc {
   std::string name;
   DType dtype = DType::kF32;
-  Shape shape;                  // outermost first
-  std::vector<int64_t> strides; // bytes, one per dim (quantized: innermost is 0)
+  Shape shape;                   // outermost first
+  std::vector<int64_t> strides;  // bytes, one per dim (quantized: innermost is 0)
   TensorKind kind = TensorKind::kIntermediate;
-  bool is_output = false;       // read back by the caller after a run
-  TensorId view_of = kNoTensor; // kView: the tensor whose bytes this aliases (never a view)
-  int64_t view_offset = 0;      // kView: byte offset into view_of
+  bool is_output = false;        // read back by the caller after a run
+  TensorId view_of = kNoTensor;  // kView: the tensor whose bytes this aliases (never a view)
+  int64_t view_offset = 0;       // kView: byte offset into view_of
 
   int64_t NumElements() const;
   // Bytes spanned by a contiguous tensor of this shape (what an allocation must hold).

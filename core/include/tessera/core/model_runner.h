@@ -20,7 +20,7 @@ struct StepBatch {
   std::vector<int32_t> kv_lens;      // [S] cached tokens per sequence after this step
   std::vector<int32_t> block_table;  // [S * max_blocks], -1 padded
   int32_t max_blocks = 0;
-  std::vector<int32_t> logit_rows;   // rows of `tokens` whose logits are returned, in order
+  std::vector<int32_t> logit_rows;  // rows of `tokens` whose logits are returned, in order
 };
 
 class ModelRunner {

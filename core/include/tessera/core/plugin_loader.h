@@ -38,11 +38,11 @@ struct LoaderOptions {
 
 struct PluginCandidate {
   std::string path;
-  std::string source;   // "--backend-path", "TESSERA_BACKEND_PATH", "bundled", "system"
-  std::string id;       // "" when it never got far enough to tell
+  std::string source;  // "--backend-path", "TESSERA_BACKEND_PATH", "bundled", "system"
+  std::string id;      // "" when it never got far enough to tell
   int32_t probe_score = 0;
   bool loaded = false;
-  std::string reason;   // why rejected, or "loaded"
+  std::string reason;  // why rejected, or "loaded"
 };
 
 class LoadedLibrary;      // Boost.DLL handle, private

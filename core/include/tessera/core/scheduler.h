@@ -19,15 +19,15 @@ namespace tessera {
 struct Step {
   enum class Kind { kKernels, kCompiled, kCopy };
   Kind kind = Kind::kKernels;
-  int32_t device = 0;          // index into the device list; the destination for kCopy
-  std::vector<int32_t> nodes;  // kKernels/kCompiled: node indices in topological order
-  TensorId tensor = kNoTensor; // kCopy: the root tensor copied
-  int32_t from_device = -1;    // kCopy: where it lives
+  int32_t device = 0;           // index into the device list; the destination for kCopy
+  std::vector<int32_t> nodes;   // kKernels/kCompiled: node indices in topological order
+  TensorId tensor = kNoTensor;  // kCopy: the root tensor copied
+  int32_t from_device = -1;     // kCopy: where it lives
 };
 
 struct Schedule {
-  std::vector<int32_t> node_device;    // per node
-  std::vector<int32_t> home;           // per root tensor: the device holding its bytes; -1 none
+  std::vector<int32_t> node_device;  // per node
+  std::vector<int32_t> home;         // per root tensor: the device holding its bytes; -1 none
   std::vector<Step> steps;
   int32_t num_copies() const;
 };

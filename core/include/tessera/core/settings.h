@@ -26,10 +26,10 @@ enum class SettingSource { kDefault, kConfigFile, kEnvironment, kCommandLine };
 const char* SettingSourceName(SettingSource s);
 
 struct SettingDef {
-  const char* name;           // snake_case; env var is TESSERA_<NAME upper-cased>
+  const char* name;  // snake_case; env var is TESSERA_<NAME upper-cased>
   SettingType type;
-  const char* default_value;  // as text, parsed like any other value
-  double min = 0, max = 0;    // numeric range (inclusive) when min < max
+  const char* default_value;         // as text, parsed like any other value
+  double min = 0, max = 0;           // numeric range (inclusive) when min < max
   std::vector<const char*> choices;  // kEnum
   const char* help;
 };

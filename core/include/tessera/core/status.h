@@ -16,16 +16,16 @@ namespace tessera {
 
 enum class StatusCode : int {
   kOk = 0,
-  kInvalidArgument,  // the caller's input is bad (malformed file, bad flag, bad request)
-  kNotFound,         // a file, tensor, model or plugin is not there
-  kUnimplemented,    // a feature this build or this backend does not have
-  kUnsupported,      // a valid request this device cannot serve (the core falls back)
-  kOutOfRange,       // an index or size beyond a limit
-  kResourceExhausted,// out of memory, queue full, budget exceeded
+  kInvalidArgument,    // the caller's input is bad (malformed file, bad flag, bad request)
+  kNotFound,           // a file, tensor, model or plugin is not there
+  kUnimplemented,      // a feature this build or this backend does not have
+  kUnsupported,        // a valid request this device cannot serve (the core falls back)
+  kOutOfRange,         // an index or size beyond a limit
+  kResourceExhausted,  // out of memory, queue full, budget exceeded
   kFailedPrecondition,
-  kDeviceError,      // a backend or driver failed
-  kAbiMismatch,      // a plugin built for another ABI
-  kInternal,         // a bug: an invariant broke
+  kDeviceError,  // a backend or driver failed
+  kAbiMismatch,  // a plugin built for another ABI
+  kInternal,     // a bug: an invariant broke
 };
 
 // Returns a stable lower-case name ("invalid_argument", ...). Thread-safe.
@@ -51,16 +51,36 @@ class [[nodiscard]] Status {
   std::string message_;
 };
 
-inline Status OkStatus() { return Status(); }
-inline Status InvalidArgument(std::string m) { return Status(StatusCode::kInvalidArgument, std::move(m)); }
-inline Status NotFound(std::string m) { return Status(StatusCode::kNotFound, std::move(m)); }
-inline Status Unimplemented(std::string m) { return Status(StatusCode::kUnimplemented, std::move(m)); }
-inline Status Unsupported(std::string m) { return Status(StatusCode::kUnsupported, std::move(m)); }
-inline Status OutOfRange(std::string m) { return Status(StatusCode::kOutOfRange, std::move(m)); }
-inline Status ResourceExhausted(std::string m) { return Status(StatusCode::kResourceExhausted, std::move(m)); }
-inline Status FailedPrecondition(std::string m) { return Status(StatusCode::kFailedPrecondition, std::move(m)); }
-inline Status DeviceError(std::string m) { return Status(StatusCode::kDeviceError, std::move(m)); }
-inline Status Internal(std::string m) { return Status(StatusCode::kInternal, std::move(m)); }
+inline Status OkStatus() {
+  return Status();
+}
+inline Status InvalidArgument(std::string m) {
+  return Status(StatusCode::kInvalidArgument, std::move(m));
+}
+inline Status NotFound(std::string m) {
+  return Status(StatusCode::kNotFound, std::move(m));
+}
+inline Status Unimplemented(std::string m) {
+  return Status(StatusCode::kUnimplemented, std::move(m));
+}
+inline Status Unsupported(std::string m) {
+  return Status(StatusCode::kUnsupported, std::move(m));
+}
+inline Status OutOfRange(std::string m) {
+  return Status(StatusCode::kOutOfRange, std::move(m));
+}
+inline Status ResourceExhausted(std::string m) {
+  return Status(StatusCode::kResourceExhausted, std::move(m));
+}
+inline Status FailedPrecondition(std::string m) {
+  return Status(StatusCode::kFailedPrecondition, std::move(m));
+}
+inline Status DeviceError(std::string m) {
+  return Status(StatusCode::kDeviceError, std::move(m));
+}
+inline Status Internal(std::string m) {
+  return Status(StatusCode::kInternal, std::move(m));
+}
 
 // Either a T or a non-OK Status.
 template <typename T>
@@ -72,16 +92,25 @@ class [[nodiscard]] StatusOr {
   StatusOr(Status&& s) : status_(std::move(s)) {  // NOLINT
     if (status_.ok()) status_ = Internal("StatusOr constructed from an OK status without a value");
   }
-  StatusOr(const T& v) : value_(v) {}       // NOLINT
-  StatusOr(T&& v) : value_(std::move(v)) {} // NOLINT
+  StatusOr(const T& v) : value_(v) {}        // NOLINT
+  StatusOr(T&& v) : value_(std::move(v)) {}  // NOLINT
 
   bool ok() const { return status_.ok(); }
   const Status& status() const { return status_; }
 
   // REQUIRES: ok().
-  T& value() & { CheckOk(); return *value_; }
-  const T& value() const& { CheckOk(); return *value_; }
-  T&& value() && { CheckOk(); return std::move(*value_); }
+  T& value() & {
+    CheckOk();
+    return *value_;
+  }
+  const T& value() const& {
+    CheckOk();
+    return *value_;
+  }
+  T&& value() && {
+    CheckOk();
+    return std::move(*value_);
+  }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
   T* operator->() { return &value(); }
@@ -104,10 +133,10 @@ class [[nodiscard]] StatusOr {
 #define TSR_STATUS_CONCAT_(a, b) TSR_STATUS_CONCAT_INNER_(a, b)
 
 // Returns from the enclosing function if `expr` yields a non-OK Status.
-#define TSR_RETURN_IF_ERROR(expr)                      \
-  do {                                                 \
-    ::tessera::Status tsr_status_ = (expr);            \
-    if (!tsr_status_.ok()) return tsr_status_;         \
+#define TSR_RETURN_IF_ERROR(expr)              \
+  do {                                         \
+    ::tessera::Status tsr_status_ = (expr);    \
+    if (!tsr_status_.ok()) return tsr_status_; \
   } while (0)
 
 // `lhs = value of expr` or returns its error. lhs may declare a variable: `auto x`.

@@ -33,7 +33,8 @@ StatusOr<DecoderSpec> GemmaCommon(const ModelConfig& c) {
 
 StatusOr<DecoderSpec> Gemma2Spec(const ModelConfig& c) {
   TSR_ASSIGN_OR_RETURN(DecoderSpec s, GemmaCommon(c));
-  TSR_RETURN_IF_ERROR(ApplyLayerTypes(c, [](int64_t l) { return (l + 1) % 2 != 0; }, &s));
+  TSR_RETURN_IF_ERROR(ApplyLayerTypes(
+      c, [](int64_t l) { return (l + 1) % 2 != 0; }, &s));
   return s;
 }
 
@@ -42,7 +43,8 @@ StatusOr<DecoderSpec> Gemma3Spec(const ModelConfig& c) {
   s.qk_norm = true;
   const auto& raw = c.raw.contains("text_config") ? c.raw["text_config"] : c.raw;
   int64_t pattern = raw.value("sliding_window_pattern", 6);
-  TSR_RETURN_IF_ERROR(ApplyLayerTypes(c, [&](int64_t l) { return (l + 1) % pattern != 0; }, &s));
+  TSR_RETURN_IF_ERROR(ApplyLayerTypes(
+      c, [&](int64_t l) { return (l + 1) % pattern != 0; }, &s));
   return s;
 }
 

@@ -40,11 +40,13 @@ StatusOr<DecoderSpec> ArchitectureRegistry::MakeSpec(const ModelConfig& config) 
   std::string given, known;
   for (const auto& a : config.architectures) given += (given.empty() ? "" : ", ") + a;
   for (const auto& n : Names()) known += (known.empty() ? "" : ", ") + n;
-  return Unimplemented("unsupported architecture [" + (given.empty() ? std::string("none given") : given) +
+  return Unimplemented("unsupported architecture [" +
+                       (given.empty() ? std::string("none given") : given) +
                        "]; supported: " + known);
 }
 
-StatusOr<RopeInvFreq> RopeFor(const ModelConfig& config, const std::string& layer_type, int64_t head_dim) {
+StatusOr<RopeInvFreq> RopeFor(const ModelConfig& config, const std::string& layer_type,
+                              int64_t head_dim) {
   return ComputeRopeInvFreq(config.RopeFor(layer_type), static_cast<int>(head_dim));
 }
 
@@ -64,7 +66,8 @@ StatusOr<DecoderSpec> LlamaLikeSpec(const ModelConfig& c) {
   s.o_bias = c.attention_bias;
   s.mlp_bias = c.raw.value("mlp_bias", false);
   if (s.n_heads <= 0 || s.n_kv_heads <= 0 || s.n_heads % s.n_kv_heads != 0)
-    return InvalidArgument("config: num_attention_heads must be a positive multiple of num_key_value_heads");
+    return InvalidArgument(
+        "config: num_attention_heads must be a positive multiple of num_key_value_heads");
   TSR_ASSIGN_OR_RETURN(RopeInvFreq rope, RopeFor(c, "full_attention", s.head_dim));
   s.rotary_dim = static_cast<int32_t>(rope.inv_freq.size() * 2);
   s.ropes["global"] = std::move(rope);
@@ -111,8 +114,8 @@ namespace {
 
 class Builder {
  public:
-  Builder(const DecoderSpec& spec, const StepShape& shape, const std::function<DType(const std::string&)>& dt,
-          Graph* g)
+  Builder(const DecoderSpec& spec, const StepShape& shape,
+          const std::function<DType(const std::string&)>& dt, Graph* g)
       : s_(spec), sh_(shape), dt_(dt), g_(*g) {}
 
   TensorId Weight(const std::string& name, Shape shape) {
@@ -182,8 +185,9 @@ class Builder {
     ap.i[1] = la.sliding_window;
     ap.f[0] = s_.attn_scale > 0 ? s_.attn_scale : 1.f / std::sqrt(static_cast<float>(D));
     ap.f[1] = s_.attn_softcap;
-    TensorId o = g_.AddNode(TSR_OP_PAGED_ATTENTION, {q, kw, vw, in.block_table, in.kv_lens, in.cu_q}, DType::kF32,
-                            {T, H, D}, ap);
+    TensorId o =
+        g_.AddNode(TSR_OP_PAGED_ATTENTION, {q, kw, vw, in.block_table, in.kv_lens, in.cu_q},
+                   DType::kF32, {T, H, D}, ap);
     o = g_.Reshape(o, {T, H * D});
     return Linear(o, lw(s_.w_o), H * D, s_.hidden, s_.o_bias);
   }
@@ -206,7 +210,8 @@ class Builder {
   }
 
   TensorId KvState(const std::string& name) {
-    return g_.AddState(name, DType::kF32, {sh_.kv_blocks, sh_.block_size, s_.n_kv_heads, s_.head_dim});
+    return g_.AddState(name, DType::kF32,
+                       {sh_.kv_blocks, sh_.block_size, s_.n_kv_heads, s_.head_dim});
   }
 
   StatusOr<StepInputs> Build() {
@@ -229,11 +234,13 @@ class Builder {
     for (int64_t l = 0; l < s_.n_layers; ++l) {
       TensorId h = Norm(x, s_.LayerWeight(l, s_.w_pre_attn_norm), s_.hidden);
       h = Attention(l, h, in);
-      if (!s_.w_post_attn_norm.empty()) h = Norm(h, s_.LayerWeight(l, s_.w_post_attn_norm), s_.hidden);
+      if (!s_.w_post_attn_norm.empty())
+        h = Norm(h, s_.LayerWeight(l, s_.w_post_attn_norm), s_.hidden);
       x = g_.AddNode(TSR_OP_ADD, {x, h}, DType::kF32, {T, s_.hidden});
       h = Norm(x, s_.LayerWeight(l, s_.w_pre_mlp_norm), s_.hidden);
       h = Mlp(l, h);
-      if (!s_.w_post_mlp_norm.empty()) h = Norm(h, s_.LayerWeight(l, s_.w_post_mlp_norm), s_.hidden);
+      if (!s_.w_post_mlp_norm.empty())
+        h = Norm(h, s_.LayerWeight(l, s_.w_post_mlp_norm), s_.hidden);
       x = g_.AddNode(TSR_OP_ADD, {x, h}, DType::kF32, {T, s_.hidden});
     }
     // Only the rows whose logits are wanted go through the final norm and the LM head.
@@ -241,7 +248,8 @@ class Builder {
     x = g_.AddNode(TSR_OP_GET_ROWS, {x, in.logit_rows}, DType::kF32, {R, s_.hidden});
     x = Norm(x, s_.w_final_norm, s_.hidden);
     const std::string& head = s_.tie_embeddings ? s_.w_embed : s_.w_lm_head;
-    TensorId logits = g_.AddNode(TSR_OP_MATMUL, {x, Weight(head, {s_.vocab, s_.hidden})}, DType::kF32, {R, s_.vocab});
+    TensorId logits = g_.AddNode(TSR_OP_MATMUL, {x, Weight(head, {s_.vocab, s_.hidden})},
+                                 DType::kF32, {R, s_.vocab});
     if (s_.final_softcap > 0) {
       OpParams p;
       p.f[0] = s_.final_softcap;

@@ -22,10 +22,13 @@ class ScopedSequence {
 Status Step(TextModel& model, SequenceBlocks& seq, const std::vector<int32_t>& tokens, size_t begin,
             size_t end, const std::vector<int32_t>& want, std::vector<float>* logits) {
   StepBatch b;
-  b.tokens.assign(tokens.begin() + static_cast<std::ptrdiff_t>(begin), tokens.begin() + static_cast<std::ptrdiff_t>(end));
+  b.tokens.assign(tokens.begin() + static_cast<std::ptrdiff_t>(begin),
+                  tokens.begin() + static_cast<std::ptrdiff_t>(end));
   int32_t start = seq.num_tokens;
-  for (size_t i = 0; i < b.tokens.size(); ++i) b.positions.push_back(start + static_cast<int32_t>(i));
-  TSR_RETURN_IF_ERROR(model.kv_cache().Extend(seq, static_cast<int32_t>(b.tokens.size()), &b.slots));
+  for (size_t i = 0; i < b.tokens.size(); ++i)
+    b.positions.push_back(start + static_cast<int32_t>(i));
+  TSR_RETURN_IF_ERROR(
+      model.kv_cache().Extend(seq, static_cast<int32_t>(b.tokens.size()), &b.slots));
   b.cu_q = {0, static_cast<int32_t>(b.tokens.size())};
   b.kv_lens = {seq.num_tokens};
   // Round the block table width up so decode steps reuse one prepared graph for a while.
@@ -42,8 +45,9 @@ Status CheckFits(TextModel& model, size_t tokens) {
   int64_t ctx = model.spec().max_context > 0 ? model.spec().max_context : capacity;
   int64_t limit = std::min(capacity, ctx);
   if (static_cast<int64_t>(tokens) > limit)
-    return InvalidArgument("the prompt has " + std::to_string(tokens) + " tokens but the context holds " +
-                           std::to_string(limit) + " (model maximum " + std::to_string(ctx) + ", KV cache " +
+    return InvalidArgument("the prompt has " + std::to_string(tokens) +
+                           " tokens but the context holds " + std::to_string(limit) +
+                           " (model maximum " + std::to_string(ctx) + ", KV cache " +
                            std::to_string(capacity) + ")");
   return OkStatus();
 }
@@ -64,7 +68,8 @@ StatusOr<GenerateResult> Generate(TextModel& model, const GenerateRequest& req,
   const size_t chunk = static_cast<size_t>(std::max(1, req.prefill_chunk));
   for (size_t begin = 0; begin < req.prompt.size(); begin += chunk) {
     size_t end = std::min(req.prompt.size(), begin + chunk);
-    TSR_RETURN_IF_ERROR(Step(model, seq, req.prompt, begin, end, {static_cast<int32_t>(end - begin - 1)}, &logits));
+    TSR_RETURN_IF_ERROR(
+        Step(model, seq, req.prompt, begin, end, {static_cast<int32_t>(end - begin - 1)}, &logits));
   }
   auto t1 = Clock::now();
   result.prefill_seconds = std::chrono::duration<double>(t1 - t0).count();
@@ -80,7 +85,8 @@ StatusOr<GenerateResult> Generate(TextModel& model, const GenerateRequest& req,
     return text.empty() || on_text(text);
   };
   for (int32_t n = 0; req.max_tokens < 0 || n < req.max_tokens; ++n) {
-    SampledToken tok = sampler.Sample(std::span<const float>(logits.data(), static_cast<size_t>(vocab)));
+    SampledToken tok =
+        sampler.Sample(std::span<const float>(logits.data(), static_cast<size_t>(vocab)));
     if (!req.ignore_eos && std::find(eos.begin(), eos.end(), tok.id) != eos.end()) {
       result.finish_reason = "stop";
       break;
@@ -123,7 +129,8 @@ StatusOr<std::vector<float>> ScoreTokens(TextModel& model, const std::vector<int
   const size_t vocab = static_cast<size_t>(model.spec().vocab);
   std::vector<float> out(logits.size());
   for (size_t r = 0; r < tokens.size(); ++r)
-    LogSoftmax(std::span<const float>(logits.data() + r * vocab, vocab), std::span<float>(out.data() + r * vocab, vocab));
+    LogSoftmax(std::span<const float>(logits.data() + r * vocab, vocab),
+               std::span<float>(out.data() + r * vocab, vocab));
   return out;
 }
 

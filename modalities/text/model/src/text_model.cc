@@ -25,9 +25,12 @@ namespace {
 float HalfToFloat(uint16_t h) {
   uint32_t sign = (h >> 15) & 1, exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
   float v;
-  if (exp == 0) v = std::ldexp(static_cast<float>(mant), -24);
-  else if (exp == 31) v = mant ? NAN : INFINITY;
-  else v = std::ldexp(static_cast<float>(mant | 0x400), static_cast<int>(exp) - 25);
+  if (exp == 0)
+    v = std::ldexp(static_cast<float>(mant), -24);
+  else if (exp == 31)
+    v = mant ? NAN : INFINITY;
+  else
+    v = std::ldexp(static_cast<float>(mant | 0x400), static_cast<int>(exp) - 25);
   return sign ? -v : v;
 }
 
@@ -43,9 +46,21 @@ StatusOr<std::vector<float>> ToF32(const TensorInfo& t) {
   for (size_t i = 0; i < out.size(); ++i) {
     switch (t.dtype) {
       case StDType::kF32: std::memcpy(&out[i], t.data + 4 * i, 4); break;
-      case StDType::kF16: { uint16_t h; std::memcpy(&h, t.data + 2 * i, 2); out[i] = HalfToFloat(h); break; }
-      case StDType::kBF16: { uint16_t h; std::memcpy(&h, t.data + 2 * i, 2); out[i] = BF16ToFloat(h); break; }
-      default: return Unimplemented("tensor '" + t.name + "' has dtype " + StDTypeName(t.dtype) + ", not f32/f16/bf16");
+      case StDType::kF16: {
+        uint16_t h;
+        std::memcpy(&h, t.data + 2 * i, 2);
+        out[i] = HalfToFloat(h);
+        break;
+      }
+      case StDType::kBF16: {
+        uint16_t h;
+        std::memcpy(&h, t.data + 2 * i, 2);
+        out[i] = BF16ToFloat(h);
+        break;
+      }
+      default:
+        return Unimplemented("tensor '" + t.name + "' has dtype " + StDTypeName(t.dtype) +
+                             ", not f32/f16/bf16");
     }
   }
   return out;
@@ -56,12 +71,15 @@ StatusOr<DType> IrDType(const TensorInfo& t) {
     case StDType::kF32: return DType::kF32;
     case StDType::kF16: return DType::kF16;
     case StDType::kBF16: return DType::kBF16;
-    default: return Unimplemented("weight '" + t.name + "' has dtype " + StDTypeName(t.dtype) +
-                                  "; f32, f16 and bf16 checkpoints are supported");
+    default:
+      return Unimplemented("weight '" + t.name + "' has dtype " + StDTypeName(t.dtype) +
+                           "; f32, f16 and bf16 checkpoints are supported");
   }
 }
 
-std::vector<int32_t> ToI32(const std::vector<int64_t>& v) { return std::vector<int32_t>(v.begin(), v.end()); }
+std::vector<int32_t> ToI32(const std::vector<int64_t>& v) {
+  return std::vector<int32_t>(v.begin(), v.end());
+}
 
 }  // namespace
 
@@ -70,10 +88,12 @@ TextModel::~TextModel() {
   kv_.reset();
 }
 
-StatusOr<std::unique_ptr<TextModel>> TextModel::Load(const std::string& dir, std::vector<Device*> devices,
+StatusOr<std::unique_ptr<TextModel>> TextModel::Load(const std::string& dir,
+                                                     std::vector<Device*> devices,
                                                      const TextModelOptions& options) {
   if (devices.empty()) return FailedPrecondition("no device to load the model on");
-  if (!std::filesystem::is_directory(dir)) return NotFound("model folder '" + dir + "' does not exist");
+  if (!std::filesystem::is_directory(dir))
+    return NotFound("model folder '" + dir + "' does not exist");
   auto m = std::unique_ptr<TextModel>(new TextModel());
   m->dir_ = dir;
   TSR_ASSIGN_OR_RETURN(m->config_, LoadModelConfig(dir));
@@ -81,12 +101,17 @@ StatusOr<std::unique_ptr<TextModel>> TextModel::Load(const std::string& dir, std
   TSR_ASSIGN_OR_RETURN(m->checkpoint_, Checkpoint::Open(dir));
   TSR_ASSIGN_OR_RETURN(m->tokenizer_, Tokenizer::FromFile(dir + "/tokenizer.json"));
   auto tmpl = ChatTemplate::FromModelDir(dir);
-  if (tmpl.ok()) m->chat_template_ = std::move(tmpl).value();
-  else spdlog::debug("no chat template: {}", tmpl.status().message());
+  if (tmpl.ok())
+    m->chat_template_ = std::move(tmpl).value();
+  else
+    spdlog::debug("no chat template: {}", tmpl.status().message());
   auto gen = LoadGenerationConfig(dir);
-  if (gen.ok()) m->generation_ = *gen;
-  else if (gen.status().code() != StatusCode::kNotFound) return gen.status();
-  m->eos_ids_ = ToI32(!m->generation_.eos_token_ids.empty() ? m->generation_.eos_token_ids : m->config_.eos_token_ids);
+  if (gen.ok())
+    m->generation_ = *gen;
+  else if (gen.status().code() != StatusCode::kNotFound)
+    return gen.status();
+  m->eos_ids_ = ToI32(!m->generation_.eos_token_ids.empty() ? m->generation_.eos_token_ids
+                                                            : m->config_.eos_token_ids);
   if (m->eos_ids_.empty())
     if (auto id = m->tokenizer_->TokenToId("</s>")) m->eos_ids_.push_back(*id);
 
@@ -99,15 +124,17 @@ StatusOr<std::unique_ptr<TextModel>> TextModel::Load(const std::string& dir, std
   kv.head_dim = static_cast<int32_t>(m->spec_.head_dim);
   kv.block_size = options.kv_block_size;
   int64_t per_token = kv.BytesPerBlockPerLayer() / kv.block_size * kv.num_layers;
-  int64_t tokens = options.kv_tokens > 0 ? options.kv_tokens
-                                          : std::min<int64_t>(m->spec_.max_context > 0 ? m->spec_.max_context : 4096,
-                                                              options.kv_budget_bytes / per_token);
+  int64_t tokens = options.kv_tokens > 0
+                       ? options.kv_tokens
+                       : std::min<int64_t>(m->spec_.max_context > 0 ? m->spec_.max_context : 4096,
+                                           options.kv_budget_bytes / per_token);
   tokens = std::max<int64_t>(tokens, kv.block_size);
   kv.num_blocks = static_cast<int32_t>((tokens + kv.block_size - 1) / kv.block_size);
   TSR_ASSIGN_OR_RETURN(m->kv_, KvCache::Create(kv, *m->ctx_, 0));
-  spdlog::info("loaded {} ({} layers, hidden {}, vocab {}) from {}; KV cache {} tokens ({:.1f} MiB)",
-               m->spec_.architecture, m->spec_.n_layers, m->spec_.hidden, m->spec_.vocab, dir,
-               static_cast<int64_t>(kv.num_blocks) * kv.block_size, kv.TotalBytes() / 1048576.0);
+  spdlog::info(
+      "loaded {} ({} layers, hidden {}, vocab {}) from {}; KV cache {} tokens ({:.1f} MiB)",
+      m->spec_.architecture, m->spec_.n_layers, m->spec_.hidden, m->spec_.vocab, dir,
+      static_cast<int64_t>(kv.num_blocks) * kv.block_size, kv.TotalBytes() / 1048576.0);
   return m;
 }
 
@@ -128,8 +155,10 @@ Status TextModel::BindWeights() {
   for (const std::string& name : checkpoint_->TensorNames()) {
     const TensorInfo* t = checkpoint_->Find(name);
     std::vector<std::string> aliases = {name};
-    if (name.rfind("model.", 0) == 0) aliases.push_back(name.substr(6));
-    else aliases.push_back("model." + name);
+    if (name.rfind("model.", 0) == 0)
+      aliases.push_back(name.substr(6));
+    else
+      aliases.push_back("model." + name);
     if (t->shape.size() <= 1) {
       TSR_ASSIGN_OR_RETURN(auto v, ToF32(*t));
       auto& stored = f32_weights_[name];
@@ -171,7 +200,8 @@ Status TextModel::Forward(const StepBatch& b, std::vector<float>* logits) {
       b.block_table.size() != static_cast<size_t>(shape.seqs) * static_cast<size_t>(b.max_blocks))
     return InvalidArgument("inconsistent step batch");
   for (int32_t t : b.tokens)
-    if (t < 0 || t >= spec_.vocab) return OutOfRange("token id " + std::to_string(t) + " is outside the vocabulary");
+    if (t < 0 || t >= spec_.vocab)
+      return OutOfRange("token id " + std::to_string(t) + " is outside the vocabulary");
 
   if (!steps_.count(shape) && steps_.size() >= kMaxCachedSteps) {
     auto oldest = std::min_element(steps_.begin(), steps_.end(), [](const auto& x, const auto& y) {
@@ -187,7 +217,8 @@ Status TextModel::Forward(const StepBatch& b, std::vector<float>* logits) {
     TSR_ASSIGN_OR_RETURN(step->inputs, BuildDecoderGraph(spec_, shape, dtype, step->graph.get()));
     for (const TensorDesc& t : step->graph->tensors())
       if (t.kind == TensorKind::kWeight && !bound_dtypes_.count(t.name))
-        return NotFound("the checkpoint has no tensor '" + t.name + "' (needed by " + spec_.architecture + ")");
+        return NotFound("the checkpoint has no tensor '" + t.name + "' (needed by " +
+                        spec_.architecture + ")");
     auto exe = Executable::Prepare(*ctx_, *step->graph);
     if (!exe.ok()) {
       steps_.erase(shape);
@@ -201,9 +232,10 @@ Status TextModel::Forward(const StepBatch& b, std::vector<float>* logits) {
   auto host = [](TensorId id, const std::vector<int32_t>& v) {
     return HostTensor{id, const_cast<int32_t*>(v.data()), v.size() * sizeof(int32_t)};
   };
-  HostTensor inputs[] = {host(in.tokens, b.tokens),   host(in.positions, b.positions), host(in.slots, b.slots),
-                         host(in.block_table, b.block_table), host(in.kv_lens, b.kv_lens),
-                         host(in.cu_q, b.cu_q),       host(in.logit_rows, b.logit_rows)};
+  HostTensor inputs[] = {host(in.tokens, b.tokens),        host(in.positions, b.positions),
+                         host(in.slots, b.slots),          host(in.block_table, b.block_table),
+                         host(in.kv_lens, b.kv_lens),      host(in.cu_q, b.cu_q),
+                         host(in.logit_rows, b.logit_rows)};
   logits->resize(static_cast<size_t>(shape.logit_rows) * spec_.vocab);
   HostTensor outputs[] = {{in.logits, logits->data(), logits->size() * sizeof(float)}};
   return cached->exe->Run(inputs, outputs);

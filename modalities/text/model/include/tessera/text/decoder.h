@@ -43,16 +43,16 @@ struct DecoderSpec {
   float attn_softcap = 0.f;        // Gemma 2
   float final_softcap = 0.f;       // Gemma 2
   Activation act = Activation::kSilu;
-  bool qkv_bias = false;           // Qwen2 / attention_bias
+  bool qkv_bias = false;  // Qwen2 / attention_bias
   bool o_bias = false;
   bool mlp_bias = false;
-  bool qk_norm = false;            // Qwen3, Gemma 3
-  bool fused_qkv = false;          // Phi-3 qkv_proj
-  bool fused_gate_up = false;      // Phi-3 gate_up_proj
+  bool qk_norm = false;        // Qwen3, Gemma 3
+  bool fused_qkv = false;      // Phi-3 qkv_proj
+  bool fused_gate_up = false;  // Phi-3 gate_up_proj
   bool tie_embeddings = false;
-  std::vector<LayerAttention> layers;           // n_layers entries
-  std::map<std::string, RopeInvFreq> ropes;     // by LayerAttention::rope
-  int32_t rotary_dim = 0;                       // 2 * inv_freq size
+  std::vector<LayerAttention> layers;        // n_layers entries
+  std::map<std::string, RopeInvFreq> ropes;  // by LayerAttention::rope
+  int32_t rotary_dim = 0;                    // 2 * inv_freq size
 
   // Weight names.
   std::string w_embed = "model.embed_tokens.weight";
@@ -62,7 +62,7 @@ struct DecoderSpec {
   std::string w_pre_attn_norm = "input_layernorm.weight";
   std::string w_post_attn_norm;  // Gemma's sandwich norm after attention ("" = none)
   std::string w_pre_mlp_norm = "post_attention_layernorm.weight";
-  std::string w_post_mlp_norm;   // Gemma's sandwich norm after the MLP ("" = none)
+  std::string w_post_mlp_norm;  // Gemma's sandwich norm after the MLP ("" = none)
   std::string w_q = "self_attn.q_proj", w_k = "self_attn.k_proj", w_v = "self_attn.v_proj";
   std::string w_qkv = "self_attn.qkv_proj", w_o = "self_attn.o_proj";
   std::string w_q_norm = "self_attn.q_norm.weight", w_k_norm = "self_attn.k_norm.weight";
@@ -97,7 +97,8 @@ struct ArchitectureRegistration {
   static ::tessera::text::ArchitectureRegistration tsr_arch_registration_##factory(name, factory)
 
 // Shared helpers for arch files.
-StatusOr<RopeInvFreq> RopeFor(const ModelConfig& config, const std::string& layer_type, int64_t head_dim);
+StatusOr<RopeInvFreq> RopeFor(const ModelConfig& config, const std::string& layer_type,
+                              int64_t head_dim);
 // Fills the common Llama-family fields (sizes, eps, tie, rope for every layer, sliding window
 // from config for every layer).
 StatusOr<DecoderSpec> LlamaLikeSpec(const ModelConfig& config);
@@ -107,8 +108,8 @@ Status RequireActivation(const ModelConfig& config, std::initializer_list<const 
 // Sets each layer's window and RoPE from config.layer_types when present, else from
 // `default_is_sliding(layer)`; sliding layers use config.sliding_window and the
 // "sliding_attention" RoPE, the others are global with the "full_attention" RoPE.
-Status ApplyLayerTypes(const ModelConfig& config, const std::function<bool(int64_t)>& default_is_sliding,
-                       DecoderSpec* spec);
+Status ApplyLayerTypes(const ModelConfig& config,
+                       const std::function<bool(int64_t)>& default_is_sliding, DecoderSpec* spec);
 
 // The shapes of one forward step over a batch of sequences.
 struct StepShape {

@@ -13,9 +13,9 @@
 
 #include "tessera/core/executor.h"
 #include "tessera/core/kv_cache.h"
-#include "tessera/core/model_runner.h"
 #include "tessera/core/model/checkpoint.h"
 #include "tessera/core/model/hf_config.h"
+#include "tessera/core/model_runner.h"
 #include "tessera/text/chat_template.h"
 #include "tessera/text/decoder.h"
 #include "tessera/text/tokenizer.h"
@@ -35,7 +35,8 @@ using ::tessera::StepBatch;
 class TextModel final : public ModelRunner {
  public:
   // Loads `dir` (a Hugging Face model folder) to run on `devices` (priority order, not owned).
-  static StatusOr<std::unique_ptr<TextModel>> Load(const std::string& dir, std::vector<Device*> devices,
+  static StatusOr<std::unique_ptr<TextModel>> Load(const std::string& dir,
+                                                   std::vector<Device*> devices,
                                                    const TextModelOptions& options = {});
   ~TextModel();
 
