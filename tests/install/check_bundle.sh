@@ -110,6 +110,17 @@ else
   echo "check_bundle: note: the bundle has no CPU plugin (not built?); devices not required to list it"
 fi
 
+# The relocated engine chats with the bundled default model (share/tessera/models/default).
+if [ -f "$MOVED/lib/tessera/backends/libtessera_backend_cpu.so" ]; then
+  set +e
+  chat=$(printf 'In the beginning\n' | env -u TESSERA_BACKEND_PATH -u TESSERA_BACKENDS "$MOVED/bin/engine" run --max-tokens 8 --temperature 0 2>/dev/null)
+  crc=$?
+  set -e
+  echo "\$ echo 'In the beginning' | engine run   (exit $crc)"
+  echo "$chat"
+  [ "$crc" = 0 ] && [ -n "$chat" ] || err "the relocated engine cannot chat with the bundled default model"
+fi
+
 # Without its CPU plugin the engine must fail with a clear message naming where it looked, not crash.
 if [ -f "$MOVED/lib/tessera/backends/libtessera_backend_cpu.so" ]; then
   mv "$MOVED/lib/tessera/backends/libtessera_backend_cpu.so" "$TMP/cpu-plugin.moved"

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 
 #include "tessera/core/log.h"
 
@@ -112,6 +113,20 @@ StatusOr<OpenedDevices> OpenDevices(const PluginRegistry& registry, const std::s
   if (out.ordered.empty())
     return NotFound("no backend has a usable device (run `engine devices -v`)");
   return out;
+}
+
+std::string DefaultModelDir() {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  std::vector<fs::path> candidates;
+  if (!ec) candidates.push_back(exe.parent_path().parent_path() / "share/tessera/models/default");
+#ifdef TESSERA_SOURCE_DIR
+  candidates.push_back(fs::path(TESSERA_SOURCE_DIR) / "models/default");
+#endif
+  for (const auto& c : candidates)
+    if (fs::is_directory(c, ec)) return c.string();
+  return "";
 }
 
 int Fail(const Status& status) {

@@ -41,6 +41,10 @@ struct OpenedDevices {
 };
 StatusOr<OpenedDevices> OpenDevices(const PluginRegistry& registry, const std::string& backend);
 
+// The bundled default model: <prefix>/share/tessera/models/default next to the executable, or
+// the source tree's models/default in a build tree; "" when neither exists.
+std::string DefaultModelDir();
+
 // Prints "error: <message>" to stderr and returns the exit code for `status`.
 int Fail(const Status& status);
 

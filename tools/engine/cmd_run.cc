@@ -26,21 +26,6 @@ struct RunFlags {
   std::vector<std::string> stop;
 };
 
-// The bundled default model: <prefix>/share/tessera/models/default next to the executable, or
-// the source tree's models/default in a build tree.
-std::string DefaultModelDir() {
-  std::error_code ec;
-  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  std::vector<fs::path> candidates;
-  if (!ec) candidates.push_back(exe.parent_path().parent_path() / "share/tessera/models/default");
-#ifdef TESSERA_SOURCE_DIR
-  candidates.push_back(fs::path(TESSERA_SOURCE_DIR) / "models/default");
-#endif
-  for (const auto& c : candidates)
-    if (fs::is_directory(c, ec)) return c.string();
-  return "";
-}
-
 StatusOr<std::string> ResolveModel(const std::string& model) {
   if (model.empty()) {
     std::string d = DefaultModelDir();

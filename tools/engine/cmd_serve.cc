@@ -23,20 +23,6 @@ struct ServeFlags {
   std::string host, port, kv_budget, max_batch_tokens, max_queue, max_running;
 };
 
-// The bundled default model, as `engine run` finds it.
-std::string BundledModelDir() {
-  std::error_code ec;
-  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  std::vector<fs::path> candidates;
-  if (!ec) candidates.push_back(exe.parent_path().parent_path() / "share/tessera/models/default");
-#ifdef TESSERA_SOURCE_DIR
-  candidates.push_back(fs::path(TESSERA_SOURCE_DIR) / "models/default");
-#endif
-  for (const auto& c : candidates)
-    if (fs::is_directory(c, ec)) return c.string();
-  return "";
-}
-
 int ServeMain(GlobalFlags* g, const ServeFlags& f) {
   // SIGINT/SIGTERM are taken by server::Serve's sigwait(): block them before any thread starts
   // (the CPU plugin's pool starts when devices open) so no thread dies of the default action.
@@ -58,7 +44,7 @@ int ServeMain(GlobalFlags* g, const ServeFlags& f) {
   o.version = TESSERA_VERSION;
   o.model_dirs = f.models;
   if (o.model_dirs.empty()) {
-    std::string d = BundledModelDir();
+    std::string d = DefaultModelDir();
     if (d.empty())
       return Fail(NotFound("no --model given and the bundled default model is not installed"));
     o.model_dirs.push_back(d);

@@ -337,6 +337,9 @@ Value Renderer::InvokeMacro(const Node& def, const std::vector<MacroParam>& para
   scope->vars["varargs"] = Value::MakeList(std::move(varargs));
   scope->vars["kwargs"] = Value::MakeDict(std::move(kwargs));
   (void)def;
+  // Each call counts against the work budget: depth alone does not bound macros that call
+  // themselves several times (2^depth calls).
+  CountWork(1);
   ++call_depth_;
   std::string out;
   Exec(body, scope, &out);
