@@ -17,6 +17,9 @@ Handler AddRunCommand(CLI::App& app, GlobalFlags* flags);
 Handler AddBenchCommand(CLI::App& app, GlobalFlags* flags);
 Handler AddServeCommand(CLI::App& app, GlobalFlags* flags);
 Handler AddTokenizeCommands(CLI::App& app, GlobalFlags* flags);
+Handler AddBenchServeCommand(CLI::App& app, GlobalFlags* flags);  // cmd_bench_serve.cc
+Handler AddModelCommands(CLI::App& app, GlobalFlags* flags);      // pull/list/show/rm/ps
+Handler AddEmbedCommands(CLI::App& app, GlobalFlags* flags);      // embed/rerank
 
 }  // namespace tessera::cli
 

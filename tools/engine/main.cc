@@ -16,9 +16,12 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   GlobalFlags flags;
   AddGlobalFlags(app, &flags);
-  std::vector<Handler> handlers = {AddDevicesCommand(app, &flags), AddConfigCommand(app, &flags),
-                                   AddRunCommand(app, &flags),     AddTokenizeCommands(app, &flags),
-                                   AddBenchCommand(app, &flags),   AddServeCommand(app, &flags)};
+  std::vector<Handler> handlers = {
+      AddDevicesCommand(app, &flags),    AddConfigCommand(app, &flags),
+      AddRunCommand(app, &flags),        AddTokenizeCommands(app, &flags),
+      AddBenchCommand(app, &flags),      AddServeCommand(app, &flags),
+      AddBenchServeCommand(app, &flags), AddModelCommands(app, &flags),
+      AddEmbedCommands(app, &flags)};
   for (CLI::App* sub : app.get_subcommands({})) sub->fallthrough();
   try {
     app.parse(argc, argv);
