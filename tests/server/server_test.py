@@ -535,6 +535,39 @@ class LoadTest(ServerTestCase):
                          m['tessera_sequences_cancelled_total{model="default"}'], answered)
 
 
+class BenchServeTest(ServerTestCase):
+    def test_load_generator(self):
+        """`engine bench-serve` drives the server at two concurrency levels and reports each."""
+        s = self.server
+        r = subprocess.run([ENGINE, "bench-serve", "--url", "http://127.0.0.1:%d" % s.port, "-c", "1,4",
+                            "--requests", "6", "--prompt-tokens", "16", "--max-tokens", "8", "--json"],
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        levels = [json.loads(line) for line in r.stdout.splitlines()]
+        self.assertEqual([x["concurrency"] for x in levels], [1, 4])
+        for x in levels:
+            self.assertEqual((x["test"], x["requests"], x["failed"]), ("serve_c%d" % x["concurrency"], 6, 0))
+            self.assertGreater(x["output_tokens_per_s"], 0)
+            self.assertGreater(x["ttft_ms_p99"], 0)
+            self.assertGreaterEqual(x["itl_ms_p99"], x["itl_ms_p50"])
+        # 1 warm-up + 12 requests, each exactly max_tokens long (EOS ignored), nothing left behind.
+        m = s.wait_idle()
+        self.assertEqual(m['tessera_sequences_finished_total{model="default"}'], 13)
+        self.assertEqual(m['tessera_kv_blocks_used{model="default"}'], 0)
+
+    def test_no_server(self):
+        with socket.socket() as sock:  # a port nobody listens on
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        r = subprocess.run([ENGINE, "bench-serve", "--url", "http://127.0.0.1:%d" % port],
+                           capture_output=True, text=True, timeout=60)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("cannot connect", r.stderr)
+        r = subprocess.run([ENGINE, "bench-serve", "--url", "ftp://x"], capture_output=True, text=True, timeout=60)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("http://", r.stderr)
+
+
 class MultiModelTest(ServerTestCase):
     FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "models", "llama_f32_gqa")
     ARGS = ["--model", FIXTURE]

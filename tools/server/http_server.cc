@@ -222,30 +222,46 @@ net::awaitable<bool> HttpServer::Impl::Send(beast::tcp_stream& stream, unsigned 
 
 namespace {
 
-// Sleeps until the producer wakes the timer or the poll interval passes. Returns false when the
-// client has hung up.
-net::awaitable<bool> WaitForOutput(beast::tcp_stream& stream, net::steady_timer& timer,
+// A connection's wake-up: the producer sets `woken` and cancels the timer (both on the
+// connection's strand). The flag keeps a wake-up that arrives while the connection is busy
+// draining or writing, when no wait is pending for the cancel to hit: without it that output
+// would sit until the next poll.
+struct Wake {
+  explicit Wake(const net::any_io_executor& ex) : timer(ex) {}
+  net::steady_timer timer;
+  bool woken = false;
+};
+
+// Sleeps until the producer wakes the connection or the poll interval passes. Returns false when
+// the client has hung up.
+net::awaitable<bool> WaitForOutput(beast::tcp_stream& stream, Wake& wake,
                                    std::chrono::milliseconds poll) {
-  beast::error_code ec;
-  timer.expires_after(poll);
-  co_await timer.async_wait(net::redirect_error(net::use_awaitable, ec));
+  if (!wake.woken) {
+    beast::error_code ec;
+    wake.timer.expires_after(poll);
+    co_await wake.timer.async_wait(net::redirect_error(net::use_awaitable, ec));
+  }
+  wake.woken = false;
   co_return !PeerClosed(stream.socket());
 }
 
 // Ties a PendingBody to one connection for the life of a reply: the producer thread wakes the
-// timer by posting a cancel onto the connection's strand (posting keeps every timer operation on
+// connection by posting onto the connection's strand (posting keeps every timer operation on
 // the strand). The destructor, which also runs when a stopping server destroys a suspended
 // connection, unregisters the waker (it refers to this connection's executor) and cancels the
 // body unless it was completed, so the scheduler drops the sequences.
 class PendingLink {
  public:
   PendingLink(beast::tcp_stream& stream, std::shared_ptr<PendingBody> body)
-      : body_(std::move(body)), timer_(std::make_shared<net::steady_timer>(stream.get_executor())) {
+      : body_(std::move(body)), wake_(std::make_shared<Wake>(stream.get_executor())) {
     auto ex = stream.get_executor();
-    std::weak_ptr<net::steady_timer> weak = timer_;
+    std::weak_ptr<Wake> weak = wake_;
     body_->SetWaker([ex, weak] {
       net::post(ex, [weak] {
-        if (auto t = weak.lock()) t->cancel();
+        if (auto w = weak.lock()) {
+          w->woken = true;
+          w->timer.cancel();
+        }
       });
     });
   }
@@ -256,12 +272,12 @@ class PendingLink {
   PendingLink(const PendingLink&) = delete;
   PendingLink& operator=(const PendingLink&) = delete;
 
-  net::steady_timer& timer() { return *timer_; }
+  Wake& wake() { return *wake_; }
   void Complete() { complete_ = true; }
 
  private:
   std::shared_ptr<PendingBody> body_;
-  std::shared_ptr<net::steady_timer> timer_;
+  std::shared_ptr<Wake> wake_;
   bool complete_ = false;
 };
 
@@ -274,7 +290,7 @@ net::awaitable<bool> HttpServer::Impl::SendPending(beast::tcp_stream& stream, un
     PendingLink link(stream, reply.pending);
     stream.expires_never();  // generation may take long; disconnects are polled instead
     while (!reply.pending->Drain(&body))
-      if (stopped || !co_await WaitForOutput(stream, link.timer(), options.disconnect_poll))
+      if (stopped || !co_await WaitForOutput(stream, link.wake(), options.disconnect_poll))
         co_return false;
     link.Complete();
   }
@@ -313,7 +329,7 @@ net::awaitable<bool> HttpServer::Impl::SendStream(beast::tcp_stream& stream, uns
       co_await net::async_write(stream, http::make_chunk_last(), tok);
       co_return !ec;
     }
-    if (!co_await WaitForOutput(stream, link.timer(), options.disconnect_poll)) break;
+    if (!co_await WaitForOutput(stream, link.wake(), options.disconnect_poll)) break;
   }
   co_return false;  // the link cancels the body
 }
