@@ -1,0 +1,323 @@
+// Kernel lab for the CUDA backend's matmul paths: correctness against a double-precision host
+// reference, bit-exact batch invariance (GEMV at M = 1 vs GEMM at M = 2048 and at another tile
+// position), and timings against the card's measured copy bandwidth.
+//
+//   bench_cuda_kernels [--quick]
+// Prints one line per measurement, "name key=value ...", machine-readable. Exit code 1 if a
+// check fails.
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "backends/cuda/launch.h"
+
+namespace tessera::cuda {
+namespace {
+
+int g_failures = 0;
+
+void Check(cudaError_t e, const char* what) {
+  if (e != cudaSuccess) {
+    std::fprintf(stderr, "CUDA error in %s: %s\n", what, cudaGetErrorString(e));
+    std::exit(2);
+  }
+}
+
+uint16_t ToBf16(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  return static_cast<uint16_t>((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
+}
+float FromBf16(uint16_t b) {
+  const uint32_t x = static_cast<uint32_t>(b) << 16;
+  float f;
+  std::memcpy(&f, &x, 4);
+  return f;
+}
+
+template <typename T>
+cudaError_t Malloc(T** p, size_t bytes) {
+  return cudaMalloc(reinterpret_cast<void**>(p), bytes);
+}
+
+template <typename T>
+T* DeviceCopy(const std::vector<T>& v) {
+  T* p = nullptr;
+  Check(Malloc(&p, v.size() * sizeof(T)), "cudaMalloc");
+  Check(cudaMemcpy(p, v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice), "upload");
+  return p;
+}
+
+// Median milliseconds of `reps` timed batches of `iters` calls of fn(i).
+template <class Fn>
+double TimeMs(int reps, int iters, const Fn& fn) {
+  cudaEvent_t a, b;
+  Check(cudaEventCreate(&a), "event");
+  Check(cudaEventCreate(&b), "event");
+  for (int i = 0; i < 3; ++i) fn(i);  // warm-up
+  Check(cudaDeviceSynchronize(), "warm-up");
+  std::vector<double> t;
+  for (int r = 0; r < reps; ++r) {
+    Check(cudaEventRecord(a), "record");
+    for (int i = 0; i < iters; ++i) fn(i);
+    Check(cudaEventRecord(b), "record");
+    Check(cudaEventSynchronize(b), "sync");
+    float ms = 0;
+    Check(cudaEventElapsedTime(&ms, a, b), "elapsed");
+    t.push_back(ms / iters);
+  }
+  std::sort(t.begin(), t.end());
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  return t[t.size() / 2];
+}
+
+double CopyBandwidth() {
+  const size_t bytes = size_t{1} << 30;
+  void *src = nullptr, *dst = nullptr;
+  Check(cudaMalloc(&src, bytes), "malloc");
+  Check(cudaMalloc(&dst, bytes), "malloc");
+  Check(cudaMemset(src, 1, bytes), "memset");
+  const double ms = TimeMs(5, 5, [&](int) {
+    Check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, nullptr), "copy");
+  });
+  cudaFree(src);
+  cudaFree(dst);
+  const double gbs = 2.0 * bytes / (ms * 1e-3) / 1e9;
+  std::printf("copy bytes=%zu ms=%.3f GB/s=%.0f (read+write)\n", bytes, ms, gbs);
+  return gbs;
+}
+
+struct Problem {
+  int64_t M, N, K;
+  std::vector<float> x;     // [M, K]
+  std::vector<uint16_t> w;  // [N, K] bf16
+  std::vector<float> bias;  // [N]
+};
+
+Problem MakeProblem(int64_t M, int64_t N, int64_t K, uint32_t seed) {
+  Problem p{M, N, K, {}, {}, {}};
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  p.x.resize(M * K);
+  for (float& v : p.x) v = u(rng);
+  p.w.resize(N * K);
+  for (uint16_t& v : p.w) v = ToBf16(u(rng));
+  p.bias.resize(N);
+  for (float& v : p.bias) v = u(rng);
+  return p;
+}
+
+MatmulParams Params(const Problem& pr, const float* x, const uint16_t* w, const float* bias,
+                    float* out, int64_t M) {
+  MatmulParams p;
+  p.x = x;
+  p.x_row = pr.K;
+  p.M = M;
+  p.K = pr.K;
+  p.N = pr.N;
+  p.w = reinterpret_cast<const uint8_t*>(w);
+  p.w_row_bytes = pr.K * 2;
+  p.w_dtype = TSR_DTYPE_BF16;
+  p.bias = bias;
+  p.out = out;
+  p.out_row = pr.N;
+  p.out_col = 1;
+  return p;
+}
+
+// out[m, n] against a double reference for a sample of elements; returns the worst error over
+// the allowed (rtol * sum|x*w| + atol), the conformance suite's rule.
+double CheckSample(const Problem& pr, const std::vector<float>& out, int64_t rows, int64_t row0,
+                   double rtol) {
+  double worst = 0;
+  std::mt19937 rng(7);
+  for (int s = 0; s < 256; ++s) {
+    const int64_t m = rng() % rows, n = rng() % pr.N;
+    double ref = pr.bias[n], mag = std::fabs(pr.bias[n]);
+    for (int64_t k = 0; k < pr.K; ++k) {
+      const double t = double(pr.x[(row0 + m) * pr.K + k]) * FromBf16(pr.w[n * pr.K + k]);
+      ref += t;
+      mag += std::fabs(t);
+    }
+    const double err = std::fabs(out[m * pr.N + n] - ref);
+    worst = std::max(worst, err / (1e-6 + rtol * mag));
+  }
+  return worst;
+}
+
+void Expect(bool ok, const std::string& what) {
+  std::printf("check %s %s\n", what.c_str(), ok ? "ok" : "FAILED");
+  if (!ok) ++g_failures;
+}
+
+// Correctness and batch invariance of the GEMV and GEMM at one shape.
+void Correctness(int64_t N, int64_t K, int terms) {
+  const int64_t M = 2048;
+  Problem pr = MakeProblem(M, N, K, 1234 + static_cast<uint32_t>(N + K));
+  float* x = DeviceCopy(pr.x);
+  uint16_t* w = DeviceCopy(pr.w);
+  float* bias = DeviceCopy(pr.bias);
+  float* out = nullptr;
+  Check(Malloc(&out, M * N * 4), "malloc");
+  MatmulParams p = Params(pr, x, w, bias, out, M);
+  void* planes = nullptr;
+  Check(cudaMalloc(&planes, SplitPlaneBytes(p, terms)), "malloc");
+  Check(cudaMemset(out, 0xff, M * N * 4), "poison");
+  Check(LaunchGemmBf16(p, terms, static_cast<uint16_t*>(planes), nullptr), "gemm");
+  std::vector<float> big(M * N);
+  Check(cudaMemcpy(big.data(), out, big.size() * 4, cudaMemcpyDeviceToHost), "download");
+  const double rtol = terms == 3 ? 2e-6 : 1e-2;
+  const std::string tag =
+      "N" + std::to_string(N) + "_K" + std::to_string(K) + "_terms" + std::to_string(terms);
+  const double ratio = CheckSample(pr, big, M, 0, rtol);
+  std::printf("accuracy gemm %s worst_err_over_allowed=%.3f (rtol %.0e)\n", tag.c_str(), ratio,
+              rtol);
+  Expect(ratio <= 1.0, "gemm_accuracy_" + tag);
+
+  // GEMV at M = 1, 3, 8 for rows 5..: must equal the GEMM's rows bit for bit.
+  for (int64_t rows : {1, 3, 8}) {
+    MatmulParams q = Params(pr, x + 5 * K, w, bias, out, rows);
+    Check(cudaMemset(out, 0xff, rows * N * 4), "poison");
+    Check(LaunchGemvBf16(q, terms, nullptr), "gemv");
+    std::vector<float> small(rows * N);
+    Check(cudaMemcpy(small.data(), out, small.size() * 4, cudaMemcpyDeviceToHost), "download");
+    const bool same = std::memcmp(small.data(), big.data() + 5 * N, small.size() * 4) == 0;
+    Expect(same, "batch_invariance_gemv_M" + std::to_string(rows) + "_vs_gemm_M2048_" + tag);
+  }
+  // GEMM over rows [3, 103): row 5 sits at another tile position.
+  MatmulParams q = Params(pr, x + 3 * K, w, bias, out, 100);
+  Check(LaunchGemmBf16(q, terms, static_cast<uint16_t*>(planes), nullptr), "gemm");
+  std::vector<float> mid(100 * N);
+  Check(cudaMemcpy(mid.data(), out, mid.size() * 4, cudaMemcpyDeviceToHost), "download");
+  Expect(std::memcmp(mid.data(), big.data() + 3 * N, mid.size() * 4) == 0,
+         "batch_invariance_gemm_M100_offset3_vs_M2048_" + tag);
+  cudaFree(planes);
+  cudaFree(out);
+  cudaFree(bias);
+  cudaFree(w);
+  cudaFree(x);
+}
+
+// Decode GEMV timing: `copies` weight copies rotated so the 50 MB L2 cannot serve them.
+void TimeGemv(int64_t N, int64_t K, int64_t M, int terms, double copy_gbs) {
+  Problem pr = MakeProblem(M, N, K, 99);
+  const int copies = std::max<int>(2, static_cast<int>((256ll << 20) / (N * K * 2)) + 1);
+  std::vector<uint16_t*> ws;
+  for (int c = 0; c < copies; ++c) ws.push_back(DeviceCopy(pr.w));
+  float* x = DeviceCopy(pr.x);
+  float* out = nullptr;
+  Check(Malloc(&out, M * N * 4), "malloc");
+  const double ms = TimeMs(7, 50, [&](int i) {
+    MatmulParams p = Params(pr, x, ws[i % copies], nullptr, out, M);
+    Check(LaunchGemvBf16(p, terms, nullptr), "gemv");
+  });
+  const double gbs = N * K * 2.0 / (ms * 1e-3) / 1e9;
+  std::printf("gemv_bf16 N=%lld K=%lld M=%lld terms=%d us=%.2f weight_GB/s=%.0f of_copy=%.2f\n",
+              static_cast<long long>(N), static_cast<long long>(K), static_cast<long long>(M),
+              terms, ms * 1e3, gbs, gbs / copy_gbs);
+  for (uint16_t* w : ws) cudaFree(w);
+  cudaFree(x);
+  cudaFree(out);
+}
+
+void TimeGemm(int64_t M, int64_t N, int64_t K, int terms) {
+  Problem pr = MakeProblem(M, N, K, 77);
+  uint16_t* w = DeviceCopy(pr.w);
+  float* x = DeviceCopy(pr.x);
+  float* out = nullptr;
+  Check(Malloc(&out, M * N * 4), "malloc");
+  MatmulParams p = Params(pr, x, w, nullptr, out, M);
+  void* planes = nullptr;
+  Check(cudaMalloc(&planes, SplitPlaneBytes(p, terms)), "malloc");
+  const double ms = TimeMs(5, 10, [&](int) {
+    Check(LaunchGemmBf16(p, terms, static_cast<uint16_t*>(planes), nullptr), "gemm");
+  });
+  const double tflops = 2.0 * M * N * K / (ms * 1e-3) / 1e12;
+  std::printf("gemm_bf16 M=%lld N=%lld K=%lld terms=%d ms=%.3f TFLOP/s=%.1f (tensor work %.1f)\n",
+              static_cast<long long>(M), static_cast<long long>(N), static_cast<long long>(K),
+              terms, ms, tflops, tflops * terms);
+  cudaFree(planes);
+  cudaFree(out);
+  cudaFree(x);
+  cudaFree(w);
+}
+
+void TimeGenericDecode(int64_t N, int64_t K, tsr_dtype dt, double copy_gbs) {
+  const int64_t row_bytes = dt == TSR_DTYPE_Q8_B32 ? K / 32 * 34 : K / 32 * 18;
+  std::vector<uint8_t> w(N * row_bytes);
+  std::mt19937 rng(5);
+  for (uint8_t& b : w) b = static_cast<uint8_t>(rng());
+  for (int64_t r = 0; r < N * (K / 32); ++r) {  // sane scales (binary16 0.01)
+    const int64_t off = r * (row_bytes / (K / 32));
+    w[off] = 0x1f;
+    w[off + 1] = 0x21;
+  }
+  const int copies = 4;
+  std::vector<uint8_t*> ws;
+  for (int c = 0; c < copies; ++c) ws.push_back(DeviceCopy(w));
+  std::vector<float> xs(K, 0.5f);
+  float* x = DeviceCopy(xs);
+  float* out = nullptr;
+  Check(Malloc(&out, N * 4), "malloc");
+  const double ms = TimeMs(5, 20, [&](int i) {
+    MatmulParams p;
+    p.x = x;
+    p.M = 1;
+    p.K = K;
+    p.N = N;
+    p.w = ws[i % copies];
+    p.w_row_bytes = row_bytes;
+    p.w_dtype = dt;
+    p.out = out;
+    p.out_row = N;
+    Check(LaunchMatmulGeneric(p, nullptr), "generic");
+  });
+  const double gbs = N * row_bytes / (ms * 1e-3) / 1e9;
+  std::printf("gemv_generic dtype=%s N=%lld K=%lld us=%.2f weight_GB/s=%.0f of_copy=%.2f\n",
+              dt == TSR_DTYPE_Q8_B32 ? "q8" : "q4", static_cast<long long>(N),
+              static_cast<long long>(K), ms * 1e3, gbs, gbs / copy_gbs);
+  for (uint8_t* p : ws) cudaFree(p);
+  cudaFree(x);
+  cudaFree(out);
+}
+
+int Main(int argc, char** argv) {
+  const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  cudaDeviceProp prop{};
+  Check(cudaGetDeviceProperties(&prop, 0), "properties");
+  std::printf("device name=\"%s\" sm_%d%d sms=%d l2_MiB=%d\n", prop.name, prop.major, prop.minor,
+              prop.multiProcessorCount, prop.l2CacheSize >> 20);
+  for (int terms : {3, 1}) {
+    Correctness(4096, 4096, terms);
+    Correctness(1000, 1064, terms);  // ragged N, K % 32 != 0
+  }
+  const double copy = CopyBandwidth();
+  for (int terms : {3, 1}) {
+    TimeGemv(4096, 4096, 1, terms, copy);
+    TimeGemv(14336, 4096, 1, terms, copy);
+    TimeGemv(4096, 14336, 1, terms, copy);
+    if (!quick) TimeGemv(4096, 4096, 8, terms, copy);
+  }
+  TimeGemm(2048, 4096, 4096, 1);
+  TimeGemm(2048, 4096, 4096, 3);
+  if (!quick) TimeGemm(2048, 14336, 4096, 1);
+  TimeGenericDecode(4096, 4096, TSR_DTYPE_Q8_B32, copy);
+  TimeGenericDecode(4096, 4096, TSR_DTYPE_Q4_B32, copy);
+  std::printf("summary failures=%d\n", g_failures);
+  return g_failures == 0 ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace tessera::cuda
+
+int main(int argc, char** argv) {
+  return tessera::cuda::Main(argc, argv);
+}

@@ -1,0 +1,123 @@
+// Row-wise f32 ops over the innermost dim: RMS_NORM, LAYER_NORM, SOFTMAX (scale + broadcast
+// mask) and SUM/MEAN/MAX. One 256-thread block a row.
+//
+// Batch invariance: a row's sums run in one fixed order that depends only on its length (thread
+// t sums elements t, t + 256, ... in order; warps reduce by butterfly; warp 0 adds the eight
+// warp sums by butterfly), never on how many rows the call has.
+#include <cfloat>
+
+#include "backends/cuda/dev_common.cuh"
+
+namespace tessera::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+
+// The block's sum of v (every thread passes its partial); all threads get the result.
+__device__ float BlockSum(float v, float* red) {
+  v = WarpSum(v);
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  __syncthreads();  // `red` may still be read from a previous call
+  if (lane == 0) red[warp] = v;
+  __syncthreads();
+  float t = lane < kThreads / 32 ? red[lane] : 0.0f;
+  return WarpSum(t);
+}
+
+__device__ float BlockMax(float v, float* red) {
+  v = WarpMax(v);
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  __syncthreads();
+  if (lane == 0) red[warp] = v;
+  __syncthreads();
+  float t = lane < kThreads / 32 ? red[lane] : -INFINITY;
+  return WarpMax(t);
+}
+
+__global__ void __launch_bounds__(kThreads) RowKernel(RowParams p) {
+  __shared__ float red[kThreads / 32];
+  const int64_t row = blockIdx.x;
+  const float* x = reinterpret_cast<const float*>(p.x + WalkOffset(p.rows, 0, row));
+  float* out = reinterpret_cast<float*>(p.out + WalkOffset(p.rows, 1, row));
+  const int64_t n = p.n;
+  const int tid = threadIdx.x;
+  switch (p.op) {
+    case TSR_OP_RMS_NORM: {
+      float ss = 0.0f;
+      for (int64_t i = tid; i < n; i += kThreads) ss = fmaf(x[i * p.sx], x[i * p.sx], ss);
+      ss = BlockSum(ss, red);
+      const float r = 1.0f / sqrtf(ss / static_cast<float>(n) + p.eps);
+      for (int64_t i = tid; i < n; i += kThreads) {
+        float y = x[i * p.sx] * r;
+        if (p.weight != nullptr) y *= p.weight[i] + p.woff;
+        out[i * p.so] = y;
+      }
+      return;
+    }
+    case TSR_OP_LAYER_NORM: {
+      float s = 0.0f;
+      for (int64_t i = tid; i < n; i += kThreads) s += x[i * p.sx];
+      const float mean = BlockSum(s, red) / static_cast<float>(n);
+      float v = 0.0f;
+      for (int64_t i = tid; i < n; i += kThreads) {
+        const float d = x[i * p.sx] - mean;
+        v = fmaf(d, d, v);
+      }
+      const float var = BlockSum(v, red) / static_cast<float>(n);
+      const float r = 1.0f / sqrtf(var + p.eps);
+      for (int64_t i = tid; i < n; i += kThreads) {
+        float y = (x[i * p.sx] - mean) * r;
+        if (p.weight != nullptr) y *= p.weight[i];
+        if (p.bias != nullptr) y += p.bias[i];
+        out[i * p.so] = y;
+      }
+      return;
+    }
+    case TSR_OP_SOFTMAX: {
+      const float* m = p.mask != nullptr
+                           ? reinterpret_cast<const float*>(p.mask + WalkOffset(p.rows, 2, row))
+                           : nullptr;
+      auto logit = [&](int64_t i) {
+        return x[i * p.sx] * p.scale + (m != nullptr ? m[i * p.sm] : 0.0f);
+      };
+      float mx = -INFINITY;
+      for (int64_t i = tid; i < n; i += kThreads) mx = fmaxf(mx, logit(i));
+      mx = BlockMax(mx, red);
+      if (!(mx > -INFINITY)) {  // every logit masked: the row is all zero
+        for (int64_t i = tid; i < n; i += kThreads) out[i * p.so] = 0.0f;
+        return;
+      }
+      float s = 0.0f;
+      for (int64_t i = tid; i < n; i += kThreads) s += expf(logit(i) - mx);
+      const float inv = 1.0f / BlockSum(s, red);
+      for (int64_t i = tid; i < n; i += kThreads) out[i * p.so] = expf(logit(i) - mx) * inv;
+      return;
+    }
+    case TSR_OP_MAX: {
+      float mx = -INFINITY;
+      for (int64_t i = tid; i < n; i += kThreads) mx = fmaxf(mx, x[i * p.sx]);
+      mx = BlockMax(mx, red);
+      if (tid == 0) out[0] = mx;
+      return;
+    }
+    default: {  // SUM, MEAN
+      float s = 0.0f;
+      for (int64_t i = tid; i < n; i += kThreads) s += x[i * p.sx];
+      s = BlockSum(s, red);
+      if (tid == 0) out[0] = p.op == TSR_OP_MEAN ? s / static_cast<float>(n) : s;
+      return;
+    }
+  }
+}
+
+}  // namespace
+
+cudaError_t LaunchRowOp(const RowParams& p, cudaStream_t stream) {
+  const int64_t rows = p.rows.numel;
+  if (rows == 0) return cudaSuccess;
+  // One block a row; gridDim.x allows 2^31 - 1 blocks.
+  RowKernel<<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(p);
+  return cudaGetLastError();
+}
+
+}  // namespace tessera::cuda

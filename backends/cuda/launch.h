@@ -1,0 +1,202 @@
+// The contract between the CUDA backend's host code (.cc, compiled by the C++ compiler) and its
+// kernels (k_*.cu, compiled by nvcc): plain-data parameter structs and one launcher per kernel
+// family. Launchers only enqueue work on `stream` and return the launch's cudaError_t; they never
+// synchronize, allocate or validate (the host validated the node already).
+//
+// Every pointer here is device memory. Strides are in BYTES unless a name says otherwise.
+#ifndef TESSERA_BACKENDS_CUDA_LAUNCH_H_
+#define TESSERA_BACKENDS_CUDA_LAUNCH_H_
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+#include "tessera/plugin_api.h"
+
+namespace tessera::cuda {
+
+constexpr int kMaxDims = TSR_MAX_DIMS;
+
+// Up to three tensors walked in lock-step over a reference shape (numpy broadcasting: a stride
+// of 0 where a tensor's dimension is 1 or missing).
+struct Walk3 {
+  int ndim = 0;
+  int64_t ne[kMaxDims] = {};
+  int64_t s[3][kMaxDims] = {};  // byte strides of tensor k along reference dim d
+  int64_t numel = 0;
+};
+
+// Bits of the per-device error word that kernels set when data (not shapes) is invalid: the
+// host reads it at the next synchronization and reports it (checking eagerly would need a sync).
+enum DeviceErrorBits : int {
+  kErrIndexOutOfRange = 1,  // GET_ROWS ids, KV_WRITE slots
+  kErrBadSeqlens = 2,       // cu_q / cu_k / kv_lens inconsistent
+  kErrBadBlockTable = 4,    // a block id outside the cache
+};
+
+// ---- elementwise (k_elementwise.cu) ----
+// ADD/SUB/MUL/DIV/SWIGLU/GEGLU (two inputs) and SCALE/activations/SOFTCAP (one input, b unused).
+struct EltParams {
+  int op = 0;
+  float p0 = 0, p1 = 0;
+  const uint8_t* a = nullptr;
+  const uint8_t* b = nullptr;
+  uint8_t* out = nullptr;
+  Walk3 walk;               // tensors: 0 = a, 1 = b, 2 = out; reference shape = out
+  bool contiguous = false;  // a and out contiguous f32; b contiguous with b_period elements
+  int64_t b_period = 0;     // contiguous case: b[i % b_period] (numel of b)
+};
+cudaError_t LaunchElementwise(const EltParams& p, cudaStream_t stream);
+
+// ---- row ops (k_norm.cu) ----
+// Rows = every index of the outer dims; tensors: 0 = x, 1 = out, 2 = mask (SOFTMAX) .
+struct RowParams {
+  int op = 0;  // RMS_NORM, LAYER_NORM, SOFTMAX, SUM, MEAN, MAX
+  const uint8_t* x = nullptr;
+  uint8_t* out = nullptr;
+  const uint8_t* mask = nullptr;  // SOFTMAX; may be null
+  const float* weight = nullptr;  // norms; may be null
+  const float* bias = nullptr;    // LAYER_NORM; may be null
+  float eps = 0, woff = 0, scale = 1;
+  int64_t n = 0;                   // row length
+  int64_t sx = 0, so = 0, sm = 0;  // element strides (in elements) along the row
+  Walk3 rows;                      // outer dims only (ndim = rank - 1)
+};
+cudaError_t LaunchRowOp(const RowParams& p, cudaStream_t stream);
+
+// ---- attention (k_attention.cu) ----
+struct AttnParams {
+  const uint8_t* q = nullptr;  // f32 [T, Hq, D], inner contiguous
+  int64_t q_tok = 0, q_head = 0;
+  uint8_t* out = nullptr;  // f32 [T, Hq, Dv], inner contiguous
+  int64_t o_tok = 0, o_head = 0;
+  const uint8_t* k = nullptr;  // dense [Tk, Hkv, D] or paged [NB, BS, Hkv, D]
+  const uint8_t* v = nullptr;
+  int kv_dtype = TSR_DTYPE_F32;
+  int64_t k_tok = 0, k_head = 0, k_block = 0;
+  int64_t v_tok = 0, v_head = 0, v_block = 0;
+  const int32_t* cu_q = nullptr;   // [S + 1]
+  const int32_t* cu_k = nullptr;   // dense: [S + 1]
+  const int32_t* table = nullptr;  // paged: [S, MB] with row stride table_row (elements)
+  int64_t table_row = 0, max_blocks = 0;
+  const int32_t* kv_lens = nullptr;  // paged: [S]
+  int64_t block_size = 1, n_blocks = 0, n_kv_rows = 0;
+  int64_t T = 0, Hq = 0, Hkv = 0, D = 0, Dv = 0, S = 0;
+  float scale = 1, softcap = 0;
+  bool causal = false, paged = false;
+  int64_t window = 0;
+  int* err = nullptr;
+};
+constexpr int64_t kAttnMaxHeadDim = 256;
+cudaError_t LaunchAttention(const AttnParams& p, cudaStream_t stream);
+
+// ---- data movement (k_data.cu) ----
+struct RopeParams {
+  const uint8_t* x = nullptr;
+  uint8_t* out = nullptr;
+  int64_t x_tok = 0, x_head = 0, x_el = 0;  // byte strides of x
+  int64_t o_tok = 0, o_head = 0, o_el = 0;
+  const int32_t* pos = nullptr;
+  const float* inv_freq = nullptr;
+  int64_t T = 0, H = 0, D = 0, R = 0;
+  bool interleaved = false;
+  float attn_scale = 1;
+};
+cudaError_t LaunchRope(const RopeParams& p, cudaStream_t stream);
+
+// Element-wise conversion between plain dtypes (f32/f16/bf16/i32/i64/i8/u8 -> f32/f16/bf16/i32
+// or the same dtype). Same-shape copies walk both tensors with `walk` (0 = in, 2 = out); a
+// reshape (`flat`) walks each tensor in its own row-major order.
+struct ConvertParams {
+  const uint8_t* in = nullptr;
+  uint8_t* out = nullptr;
+  int in_dtype = 0, out_dtype = 0;
+  Walk3 walk;
+  bool flat = false;
+  Walk3 in_flat, out_flat;  // flat: tensor 0 of each holds that tensor's own shape/strides
+};
+cudaError_t LaunchConvert(const ConvertParams& p, cudaStream_t stream);
+
+// Rows of 32-value blocks: dequantize (quant -> f32/f16/bf16) or quantize (f32 -> quant).
+struct QuantRowsParams {
+  const uint8_t* in = nullptr;
+  uint8_t* out = nullptr;
+  int in_dtype = 0, out_dtype = 0;
+  int64_t rows = 0, n = 0;        // n values a row (multiple of 32)
+  Walk3 walk;                     // outer dims: 0 = in row offsets, 2 = out row offsets
+  int64_t in_el = 0, out_el = 0;  // element byte strides of the plain side
+};
+cudaError_t LaunchQuantRows(const QuantRowsParams& p, cudaStream_t stream);
+
+struct GetRowsParams {
+  const uint8_t* table = nullptr;
+  int dtype = 0;
+  int64_t row_bytes = 0, el_bytes = 0;  // table row stride; element stride (plain dtypes)
+  const uint8_t* ids = nullptr;
+  int64_t id_stride = 0;
+  uint8_t* out = nullptr;
+  int64_t o_row = 0, o_el = 0;
+  int64_t T = 0, V = 0, D = 0;
+  int* err = nullptr;
+};
+cudaError_t LaunchGetRows(const GetRowsParams& p, cudaStream_t stream);
+
+struct KvWriteParams {
+  uint8_t* cache = nullptr;  // the output (aliases the input cache)
+  int dtype = 0;
+  int64_t c_block = 0, c_slot = 0, c_head = 0, c_el = 0;
+  const uint8_t* rows = nullptr;
+  int64_t r_tok = 0, r_head = 0, r_el = 0;
+  const int32_t* slots = nullptr;
+  int64_t T = 0, H = 0, D = 0, block_size = 1, n_slots = 0;
+  int* err = nullptr;
+};
+cudaError_t LaunchKvWrite(const KvWriteParams& p, cudaStream_t stream);
+
+// ---- convolution (k_conv.cu): direct, one thread an output, fixed (ci, kh, kw) order ----
+struct ConvParams {
+  const uint8_t* x = nullptr;
+  int64_t xs[4] = {};  // byte strides of x [B, Cin, H, W] (1-D: H stride 0)
+  const uint8_t* w = nullptr;
+  int w_dtype = 0;
+  int64_t w_row_bytes = 0;  // bytes of one output channel's Cin/g * KH * KW weights
+  const float* bias = nullptr;
+  uint8_t* out = nullptr;
+  int64_t os[4] = {};
+  int64_t B = 0, Cin = 0, H = 0, W = 0, Cout = 0, KH = 0, KW = 0, Ho = 0, Wo = 0;
+  int64_t sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1, groups = 1;
+};
+cudaError_t LaunchConv(const ConvParams& p, cudaStream_t stream);
+
+// ---- matmul (k_matmul_*.cu) ----
+// out[m * out_row + n * out_col] = dot(x[m, :], w[n, :]) (+ bias[n]); element strides.
+struct MatmulParams {
+  const float* x = nullptr;
+  int64_t x_row = 0;  // elements
+  int64_t M = 0, K = 0, N = 0;
+  const uint8_t* w = nullptr;
+  int64_t w_row_bytes = 0;
+  int w_dtype = TSR_DTYPE_F32;
+  const float* bias = nullptr;
+  float* out = nullptr;
+  int64_t out_row = 0, out_col = 1;  // elements
+};
+// Any weight dtype: one warp a weight row, lanes stride K, butterfly sum (see the .cu file).
+cudaError_t LaunchMatmulGeneric(const MatmulParams& p, cudaStream_t stream);
+
+// The bf16 tensor-core paths (k_matmul_bf16.cu). `terms` is how many bf16 pieces x is split
+// into (3 = f32-exact activations, 1 = activations rounded to bf16). See the file's comment for
+// the canonical reduction order both kernels share.
+bool Bf16FastPathEligible(const MatmulParams& p);
+constexpr int64_t kGemvMaxRows = 8;  // M at or below this takes the GEMV
+cudaError_t LaunchGemvBf16(const MatmulParams& p, int terms, cudaStream_t stream);
+// planes: terms x [M, K] bf16 scratch of SplitPlaneBytes(p, terms) bytes (device memory).
+uint64_t SplitPlaneBytes(const MatmulParams& p, int terms);
+cudaError_t LaunchGemmBf16(const MatmulParams& p, int terms, uint16_t* planes, cudaStream_t stream);
+
+// Compiled-in kernel probe: cudaSuccess when this build has code for the current device.
+cudaError_t ProbeKernelImage();
+
+}  // namespace tessera::cuda
+
+#endif  // TESSERA_BACKENDS_CUDA_LAUNCH_H_

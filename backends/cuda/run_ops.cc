@@ -1,0 +1,469 @@
+// Runners: turn a validated node into launch parameters (launch.h) and enqueue its kernels on
+// the device's stream. No runner synchronizes; data-dependent errors surface through the device
+// error word (plugin.cc).
+#include <algorithm>
+#include <vector>
+
+#include "backends/cuda/ops.h"
+
+namespace tessera::cuda {
+namespace {
+
+const TensorRef* const kNoTensor = nullptr;
+
+// ---- MATMUL ----
+
+// Rows of a [..., M, K] tensor that can be addressed as one [S * M, K] matrix with a single row
+// stride (the leading dims nest exactly over the row dim).
+bool RowsMerge(const TensorRef& t) {
+  if (t.ndim <= 2) return true;
+  int64_t expect = t.nb[t.ndim - 2] * t.ne[t.ndim - 2];
+  for (int d = t.ndim - 3; d >= 0; --d) {
+    if (t.ne[d] > 1 && t.nb[d] != expect) return false;
+    expect *= t.ne[d];
+  }
+  return true;
+}
+
+// One [M, K] x [N, K]^T problem on the fastest path its weight allows. The path depends on the
+// weight only (plus M <= 8 between the two bf16 kernels, which share one reduction order), so a
+// row's result never depends on M.
+Status DispatchMatmul(MatmulParams p, RunContext* ctx) {
+  if (!Bf16FastPathEligible(p)) {
+    constexpr int64_t kMaxRows = 65535 * 8;
+    for (int64_t m0 = 0; m0 < p.M; m0 += kMaxRows) {
+      MatmulParams q = p;
+      q.x = p.x + m0 * p.x_row;
+      q.out = p.out + m0 * p.out_row;
+      q.M = std::min(kMaxRows, p.M - m0);
+      TSR_RETURN_IF_ERROR(CudaStatus(LaunchMatmulGeneric(q, ctx->stream), "matmul (generic)"));
+    }
+    return OkStatus();
+  }
+  if (p.M <= kGemvMaxRows) {
+    return CudaStatus(LaunchGemvBf16(p, ctx->matmul_terms, ctx->stream), "matmul (bf16 gemv)");
+  }
+  // Row blocks bound the split-activation scratch (terms x rows x K bf16).
+  const int64_t max_rows = std::max<int64_t>(64, (int64_t{256} << 20) / (6 * p.K) / 64 * 64);
+  for (int64_t m0 = 0; m0 < p.M; m0 += max_rows) {
+    MatmulParams q = p;
+    q.x = p.x + m0 * p.x_row;
+    q.out = p.out + m0 * p.out_row;
+    q.M = std::min(max_rows, p.M - m0);
+    TSR_ASSIGN_OR_RETURN(void* planes,
+                         ctx->scratch->Get(SplitPlaneBytes(q, ctx->matmul_terms), ctx->stream));
+    TSR_RETURN_IF_ERROR(CudaStatus(
+        LaunchGemmBf16(q, ctx->matmul_terms, static_cast<uint16_t*>(planes), ctx->stream),
+        "matmul (bf16 gemm)"));
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
+Status RunMatmul(const OpArgs& a) {
+  const TensorRef& x = *a.in[0];
+  const TensorRef& w = *a.in[1];
+  const TensorRef& out = *a.out;
+  const TensorRef* bias = a.input(2);
+  if (out.NumElements() == 0) return OkStatus();
+  MatmulParams base;
+  base.K = w.dim(-1);
+  base.N = w.dim(-2);
+  base.w_row_bytes = w.stride(-2);
+  base.w_dtype = w.dtype;
+  base.bias = bias != nullptr ? bias->As<const float>() : nullptr;
+  base.x_row = x.stride(-2) / 4;
+  base.out_row = out.stride(-2) / 4;
+  base.out_col = out.stride(-1) / 4;
+  const int64_t M = x.ndim >= 2 ? x.dim(-2) : 1;
+  if (w.ndim == 2 && RowsMerge(x) && RowsMerge(out)) {  // every slice in one problem
+    MatmulParams p = base;
+    p.x = x.As<const float>();
+    p.out = out.As<float>();
+    p.w = w.data;
+    p.M = x.Rows();
+    if (x.ndim < 2) p.x_row = 0, p.out_row = 0;
+    return DispatchMatmul(p, a.ctx);
+  }
+  int64_t S = 1;
+  for (int d = 0; d + 2 < x.ndim; ++d) S *= x.ne[d];
+  for (int64_t s = 0; s < S; ++s) {
+    int64_t xo = 0, oo = 0, rem = s;
+    for (int d = x.ndim - 3; d >= 0; --d) {
+      const int64_t i = rem % x.ne[d];
+      rem /= x.ne[d];
+      xo += i * x.nb[d];
+      oo += i * out.nb[d];
+    }
+    MatmulParams p = base;
+    p.x = reinterpret_cast<const float*>(x.data + xo);
+    p.out = reinterpret_cast<float*>(out.data + oo);
+    p.w = w.data + (w.ndim == 3 ? s * w.nb[0] : 0);
+    p.M = M;
+    TSR_RETURN_IF_ERROR(DispatchMatmul(p, a.ctx));
+  }
+  return OkStatus();
+}
+
+// ---- elementwise ----
+
+namespace {
+
+// b broadcasts to `out` as a repeated contiguous block: b's dims, leading 1s dropped, equal out's
+// trailing dims, so out's flat index i reads b[i % numel(b)].
+bool BroadcastsAsPeriod(const TensorRef& b, const TensorRef& out) {
+  if (!b.IsContiguous()) return false;
+  int first = 0;
+  while (first < b.ndim && b.ne[first] == 1) ++first;
+  const int keep = b.ndim - first;
+  for (int i = 0; i < keep; ++i) {
+    if (b.ne[b.ndim - 1 - i] != out.ne[out.ndim - 1 - i]) return false;
+  }
+  return true;
+}
+
+Status RunElementwise(const OpArgs& a, const TensorRef* b) {
+  const TensorRef& x = *a.in[0];
+  const TensorRef& out = *a.out;
+  EltParams p;
+  p.op = a.node->op;
+  p.p0 = a.fp(0);
+  p.p1 = a.fp(1);
+  p.a = x.data;
+  p.b = b != nullptr ? b->data : nullptr;
+  p.out = out.data;
+  const TensorRef* ts[3] = {&x, b, &out};
+  p.walk = MakeWalk(out, ts, 3, /*outer_only=*/false);
+  p.contiguous =
+      x.IsContiguous() && out.IsContiguous() && (b == nullptr || BroadcastsAsPeriod(*b, out));
+  p.b_period = b != nullptr ? std::max<int64_t>(1, b->NumElements()) : 1;
+  return CudaStatus(LaunchElementwise(p, a.ctx->stream), OpName(a.node->op));
+}
+
+}  // namespace
+
+Status RunBinary(const OpArgs& a) {
+  return RunElementwise(a, a.in[1]);
+}
+Status RunGated(const OpArgs& a) {
+  return RunElementwise(a, a.in[1]);
+}
+Status RunUnary(const OpArgs& a) {
+  return RunElementwise(a, nullptr);
+}
+
+// ---- row ops ----
+
+namespace {
+
+Status RunRows(const OpArgs& a, const TensorRef* mask) {
+  const TensorRef& x = *a.in[0];
+  const TensorRef& out = *a.out;
+  RowParams p;
+  p.op = a.node->op;
+  p.x = x.data;
+  p.out = out.data;
+  p.n = x.dim(-1);
+  p.sx = x.stride(-1) / 4;
+  p.so = out.stride(-1) / 4;
+  p.scale = a.fp(0);  // SOFTMAX's logit scale (unused by the reductions)
+  const TensorRef* ts[3] = {&x, &out, mask};
+  p.rows = MakeWalk(x, ts, 3, /*outer_only=*/true);
+  if (mask != nullptr) {
+    p.mask = mask->data;
+    p.sm = mask->dim(-1) == 1 ? 0 : mask->stride(-1) / 4;
+  }
+  return CudaStatus(LaunchRowOp(p, a.ctx->stream), OpName(a.node->op));
+}
+
+}  // namespace
+
+Status RunNorm(const OpArgs& a) {
+  if (a.out->NumElements() == 0) return OkStatus();
+  const TensorRef* w = a.input(1);
+  const TensorRef* b = a.input(2);
+  const TensorRef& x = *a.in[0];
+  const TensorRef& out = *a.out;
+  RowParams p;
+  p.op = a.node->op;
+  p.x = x.data;
+  p.out = out.data;
+  p.n = x.dim(-1);
+  p.sx = x.stride(-1) / 4;
+  p.so = out.stride(-1) / 4;
+  const TensorRef* ts[3] = {&x, &out, kNoTensor};
+  p.rows = MakeWalk(x, ts, 3, /*outer_only=*/true);
+  p.weight = w != nullptr ? w->As<const float>() : nullptr;
+  p.bias = b != nullptr ? b->As<const float>() : nullptr;
+  p.eps = a.fp(0);
+  p.woff = w != nullptr ? a.fp(1) : 0.0f;  // the offset applies to a weight only
+  return CudaStatus(LaunchRowOp(p, a.ctx->stream), OpName(a.node->op));
+}
+
+Status RunSoftmax(const OpArgs& a) {
+  if (a.out->NumElements() == 0) return OkStatus();
+  return RunRows(a, a.input(1));
+}
+
+Status RunReduce(const OpArgs& a) {
+  if (a.out->NumElements() == 0) return OkStatus();
+  return RunRows(a, nullptr);
+}
+
+// ---- ROPE ----
+
+Status RunRope(const OpArgs& a) {
+  const TensorRef& x = *a.in[0];
+  const TensorRef& out = *a.out;
+  RopeParams p;
+  p.x = x.data;
+  p.out = out.data;
+  p.x_tok = x.nb[0], p.x_head = x.nb[1], p.x_el = x.nb[2];
+  p.o_tok = out.nb[0], p.o_head = out.nb[1], p.o_el = out.nb[2];
+  p.pos = a.in[1]->As<const int32_t>();
+  p.inv_freq = a.in[2]->As<const float>();
+  p.T = x.ne[0], p.H = x.ne[1], p.D = x.ne[2];
+  p.R = a.ip(1) == 0 ? p.D : a.ip(1);
+  p.interleaved = a.ip(0) == 1;
+  p.attn_scale = a.fp(0);
+  return CudaStatus(LaunchRope(p, a.ctx->stream), "ROPE");
+}
+
+// ---- attention ----
+
+namespace {
+
+AttnParams AttnBase(const OpArgs& a) {
+  const TensorRef& q = *a.in[0];
+  const TensorRef& out = *a.out;
+  AttnParams p;
+  p.q = q.data;
+  p.q_tok = q.nb[0], p.q_head = q.nb[1];
+  p.out = out.data;
+  p.o_tok = out.nb[0], p.o_head = out.nb[1];
+  p.k = a.in[1]->data;
+  p.v = a.in[2]->data;
+  p.kv_dtype = a.in[1]->dtype;
+  p.T = q.ne[0], p.Hq = q.ne[1], p.D = q.ne[2], p.Dv = out.ne[2];
+  p.scale = a.fp(0);
+  p.softcap = a.fp(1);
+  p.causal = a.ip(0) != 0;
+  p.window = a.ip(1);
+  p.err = a.ctx->err_flag;
+  return p;
+}
+
+}  // namespace
+
+Status RunAttention(const OpArgs& a) {
+  const TensorRef& k = *a.in[1];
+  const TensorRef& v = *a.in[2];
+  AttnParams p = AttnBase(a);
+  p.k_tok = k.nb[0], p.k_head = k.nb[1];
+  p.v_tok = v.nb[0], p.v_head = v.nb[1];
+  p.Hkv = k.ne[1];
+  p.n_kv_rows = k.ne[0];
+  p.cu_q = a.in[3]->As<const int32_t>();
+  p.cu_k = a.in[4]->As<const int32_t>();
+  p.S = a.in[3]->ne[0] - 1;
+  return CudaStatus(LaunchAttention(p, a.ctx->stream), "ATTENTION");
+}
+
+Status RunPagedAttention(const OpArgs& a) {
+  const TensorRef& k = *a.in[1];
+  const TensorRef& v = *a.in[2];
+  const TensorRef& table = *a.in[3];
+  AttnParams p = AttnBase(a);
+  p.paged = true;
+  p.k_block = k.nb[0], p.k_tok = k.nb[1], p.k_head = k.nb[2];
+  p.v_block = v.nb[0], p.v_tok = v.nb[1], p.v_head = v.nb[2];
+  p.Hkv = k.ne[2];
+  p.n_blocks = k.ne[0];
+  p.block_size = k.ne[1];
+  p.table = table.As<const int32_t>();
+  p.table_row = table.nb[0] / 4;
+  p.max_blocks = table.ne[1];
+  p.kv_lens = a.in[4]->As<const int32_t>();
+  p.cu_q = a.in[5]->As<const int32_t>();
+  p.S = table.ne[0];
+  return CudaStatus(LaunchAttention(p, a.ctx->stream), "PAGED_ATTENTION");
+}
+
+Status RunKvWrite(const OpArgs& a) {
+  const TensorRef& cache = *a.in[0];
+  const TensorRef& rows = *a.in[1];
+  const TensorRef& out = *a.out;
+  if (out.data != cache.data) {  // not aliased: carry the cache over first
+    if (!out.IsContiguous() || !cache.IsContiguous())
+      return InvalidArgument("output must alias the cache (or both be contiguous)");
+    TSR_RETURN_IF_ERROR(CudaStatus(cudaMemcpyAsync(out.data, cache.data, cache.Extent(),
+                                                   cudaMemcpyDeviceToDevice, a.ctx->stream),
+                                   "KV_WRITE copy"));
+  }
+  KvWriteParams p;
+  p.cache = out.data;
+  p.dtype = out.dtype;
+  p.c_block = out.nb[0], p.c_slot = out.nb[1], p.c_head = out.nb[2], p.c_el = out.nb[3];
+  p.rows = rows.data;
+  p.r_tok = rows.nb[0], p.r_head = rows.nb[1], p.r_el = rows.nb[2];
+  p.slots = a.in[2]->As<const int32_t>();
+  p.T = rows.ne[0], p.H = rows.ne[1], p.D = rows.ne[2];
+  p.block_size = cache.ne[1];
+  p.n_slots = cache.ne[0] * cache.ne[1];
+  p.err = a.ctx->err_flag;
+  return CudaStatus(LaunchKvWrite(p, a.ctx->stream), "KV_WRITE");
+}
+
+// ---- data movement ----
+
+Status RunGetRows(const OpArgs& a) {
+  const TensorRef& table = *a.in[0];
+  const TensorRef& ids = *a.in[1];
+  const TensorRef& out = *a.out;
+  GetRowsParams p;
+  p.table = table.data;
+  p.dtype = table.dtype;
+  p.row_bytes = table.nb[0];
+  p.el_bytes = IsQuantized(table.dtype) ? 0 : table.nb[1];
+  p.ids = ids.data;
+  p.id_stride = ids.nb[0];
+  p.out = out.data;
+  p.o_row = out.nb[0], p.o_el = out.nb[1];
+  p.T = ids.ne[0], p.V = table.ne[0], p.D = table.ne[1];
+  p.err = a.ctx->err_flag;
+  return CudaStatus(LaunchGetRows(p, a.ctx->stream), "GET_ROWS");
+}
+
+namespace {
+
+// Same-shape conversion of `in` into `out` (any plain dtypes, any strides).
+Status ConvertSameShape(const TensorRef& in, const TensorRef& out, cudaStream_t stream) {
+  ConvertParams p;
+  p.in = in.data;
+  p.out = out.data;
+  p.in_dtype = in.dtype;
+  p.out_dtype = out.dtype;
+  const TensorRef* ts[3] = {&in, kNoTensor, &out};
+  p.walk = MakeWalk(out, ts, 3, /*outer_only=*/false);
+  return CudaStatus(LaunchConvert(p, stream), "COPY");
+}
+
+}  // namespace
+
+Status RunCopy(const OpArgs& a) {
+  const TensorRef& in = *a.in[0];
+  const TensorRef& out = *a.out;
+  const cudaStream_t stream = a.ctx->stream;
+  if (out.NumElements() == 0) return OkStatus();
+  if (in.dtype == out.dtype && in.IsContiguous() && out.IsContiguous() &&
+      in.Extent() == out.Extent()) {
+    return CudaStatus(
+        cudaMemcpyAsync(out.data, in.data, out.Extent(), cudaMemcpyDeviceToDevice, stream), "COPY");
+  }
+  if (IsQuantized(in.dtype) || IsQuantized(out.dtype)) {
+    QuantRowsParams p;
+    p.in = in.data;
+    p.out = out.data;
+    p.in_dtype = in.dtype;
+    p.out_dtype = out.dtype;
+    p.n = out.dim(-1);
+    const TensorRef* ts[3] = {&in, kNoTensor, &out};
+    p.walk = MakeWalk(out, ts, 3, /*outer_only=*/true);
+    p.rows = p.walk.numel;
+    p.in_el = IsQuantized(in.dtype) ? 0 : in.stride(-1);
+    p.out_el = IsQuantized(out.dtype) ? 0 : out.stride(-1);
+    return CudaStatus(LaunchQuantRows(p, stream), "COPY (quantized)");
+  }
+  if (SameShape(in, out)) return ConvertSameShape(in, out, stream);
+  // A reshape: both walked in their own row-major element order.
+  ConvertParams p;
+  p.in = in.data;
+  p.out = out.data;
+  p.in_dtype = in.dtype;
+  p.out_dtype = out.dtype;
+  p.flat = true;
+  const TensorRef* tin[1] = {&in};
+  const TensorRef* tout[1] = {&out};
+  p.in_flat = MakeWalk(in, tin, 1, false);
+  p.out_flat = MakeWalk(out, tout, 1, false);
+  p.walk.numel = out.NumElements();
+  return CudaStatus(LaunchConvert(p, stream), "COPY (reshape)");
+}
+
+Status RunConcat(const OpArgs& a) {
+  const TensorRef& x = *a.in[0];
+  const TensorRef& y = *a.in[1];
+  int64_t ax = a.ip(0);
+  if (ax < 0) ax += x.ndim;
+  TensorRef part = *a.out;
+  for (int i = 0; i < x.ndim; ++i) part.ne[i] = x.ne[i];
+  if (x.NumElements() > 0) TSR_RETURN_IF_ERROR(ConvertSameShape(x, part, a.ctx->stream));
+  part.data = a.out->data + x.ne[ax] * a.out->nb[ax];
+  part.ne[ax] = y.ne[ax];
+  if (y.NumElements() > 0) TSR_RETURN_IF_ERROR(ConvertSameShape(y, part, a.ctx->stream));
+  return OkStatus();
+}
+
+// ---- convolutions ----
+
+Status ConvShapeFor(const OpArgs& a, ConvParams* c) {
+  const TensorRef& x = *a.in[0];
+  const TensorRef& w = *a.in[1];
+  const TensorRef& out = *a.out;
+  const bool is2d = a.node->op == TSR_OP_CONV2D;
+  c->B = x.ne[0];
+  c->Cin = x.ne[1];
+  c->H = is2d ? x.ne[2] : 1;
+  c->W = x.dim(-1);
+  c->Cout = w.ne[0];
+  c->KH = is2d ? w.ne[2] : 1;
+  c->KW = w.dim(-1);
+  if (is2d) {
+    c->sh = a.ip(0), c->sw = a.ip(1), c->ph = a.ip(2), c->pw = a.ip(3);
+    c->dh = a.ip(4), c->dw = a.ip(5), c->groups = a.ip(6);
+  } else {
+    c->sh = 1, c->sw = a.ip(0), c->ph = 0, c->pw = a.ip(1), c->dh = 1, c->dw = a.ip(2);
+    c->groups = a.ip(3);
+  }
+  // Unset (zero) stride/dilation/groups mean 1.
+  c->sh = std::max<int64_t>(c->sh, 1), c->sw = std::max<int64_t>(c->sw, 1);
+  c->dh = std::max<int64_t>(c->dh, 1), c->dw = std::max<int64_t>(c->dw, 1);
+  c->groups = std::max<int64_t>(c->groups, 1);
+  c->Ho = (c->H + 2 * c->ph - c->dh * (c->KH - 1) - 1) / c->sh + 1;
+  c->Wo = (c->W + 2 * c->pw - c->dw * (c->KW - 1) - 1) / c->sw + 1;
+  if (c->H + 2 * c->ph - c->dh * (c->KH - 1) - 1 < 0 ||
+      c->W + 2 * c->pw - c->dw * (c->KW - 1) - 1 < 0 || c->Ho < 1 || c->Wo < 1)
+    return InvalidArgument("the kernel does not fit the padded input");
+  const bool shape_ok = out.ne[0] == c->B && out.ne[1] == c->Cout && out.dim(-1) == c->Wo &&
+                        (!is2d || out.ne[2] == c->Ho);
+  if (!shape_ok)
+    return InvalidArgument("output " + ShapeString(out) +
+                           " does not match the convolution's output shape");
+  return OkStatus();
+}
+
+Status RunConv(const OpArgs& a) {
+  const TensorRef& x = *a.in[0];
+  const TensorRef& w = *a.in[1];
+  const TensorRef& out = *a.out;
+  const TensorRef* bias = a.input(2);
+  ConvParams p;
+  TSR_RETURN_IF_ERROR(ConvShapeFor(a, &p));
+  const bool is2d = a.node->op == TSR_OP_CONV2D;
+  p.x = x.data;
+  p.xs[0] = x.nb[0], p.xs[1] = x.nb[1];
+  p.xs[2] = is2d ? x.nb[2] : 0, p.xs[3] = x.nb[x.ndim - 1];
+  p.os[0] = out.nb[0], p.os[1] = out.nb[1];
+  p.os[2] = is2d ? out.nb[2] : 0, p.os[3] = out.nb[out.ndim - 1];
+  p.out = out.data;
+  p.w = w.data;
+  p.w_dtype = w.dtype;
+  const int64_t kdim = p.Cin / p.groups * p.KH * p.KW;
+  p.w_row_bytes =
+      IsQuantized(w.dtype) ? kdim / TSR_QBLOCK * BlockBytes(w.dtype) : kdim * DtypeSize(w.dtype);
+  p.bias = bias != nullptr ? bias->As<const float>() : nullptr;
+  return CudaStatus(LaunchConv(p, a.ctx->stream), OpName(a.node->op));
+}
+
+}  // namespace tessera::cuda
