@@ -11,7 +11,7 @@ PKGS=(
   libprotobuf-dev protobuf-compiler
   libgtest-dev libgmock-dev libbenchmark-dev
   libhwy-dev libpcre2-dev libutf8proc-dev
-  libcurl4-openssl-dev libsndfile1-dev libsamplerate0-dev libstb-dev
+  libcurl4-openssl-dev libssl-dev libsndfile1-dev libsamplerate0-dev libstb-dev
   libvulkan-dev glslc mesa-vulkan-drivers
   ocl-icd-opencl-dev opencl-headers pocl-opencl-icd
   libze-dev

@@ -74,11 +74,14 @@ tsr_error NewError() {
 // A context + device with the given thread count, closed on destruction.
 class Device {
  public:
-  explicit Device(int threads) : api_(GetPlugin().api) {
+  // int8_dot: the context option of that name (off, on, portable), or null to leave it out.
+  explicit Device(int threads, const char* int8_dot = nullptr) : api_(GetPlugin().api) {
     const std::string t = std::to_string(threads);
-    tsr_option opt{sizeof(tsr_option), "threads", t.c_str()};
+    tsr_option opts[2] = {{sizeof(tsr_option), "threads", t.c_str()},
+                          {sizeof(tsr_option), "int8_dot", int8_dot}};
     tsr_error err = NewError();
-    EXPECT_EQ(api_->create_context(&opt, 1, &ctx_, &err), TSR_OK) << err.message;
+    EXPECT_EQ(api_->create_context(opts, int8_dot != nullptr ? 2 : 1, &ctx_, &err), TSR_OK)
+        << err.message;
     EXPECT_EQ(api_->device_open(ctx_, 0, &dev_, &err), TSR_OK) << err.message;
   }
   ~Device() {
@@ -964,6 +967,88 @@ std::vector<float> RunSimdMix(const Device& d) {
   EXPECT_EQ(g.Run(an), TSR_OK);
   append(g.Read(ao));
   return all;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Quantized weights: the int8 dot path (kernels_qmatmul.cc)
+// ---------------------------------------------------------------------------------------------
+
+// Value k of row n of Q8/Q4 weight bytes, decoded as the format specifies.
+double DequantWeight(const std::vector<uint8_t>& bytes, tsr_dtype dtype, int64_t K, int64_t n,
+                     int64_t k) {
+  const int64_t bb = dtype == TSR_DTYPE_Q8_B32 ? 34 : 18;
+  const uint8_t* block = bytes.data() + (n * (K / 32) + k / 32) * bb;
+  uint16_t h;
+  std::memcpy(&h, block, 2);
+  const int e = (h >> 10) & 31, mant = h & 1023;  // finite scales only
+  const double d =
+      (h & 0x8000 ? -1 : 1) * (e == 0 ? std::ldexp(mant, -24) : std::ldexp(1024 + mant, e - 25));
+  const int i = static_cast<int>(k % 32);
+  if (dtype == TSR_DTYPE_Q8_B32) return d * static_cast<int8_t>(block[2 + i]);
+  const uint8_t byte = block[2 + (i & 15)];
+  return d * ((i < 16 ? (byte & 15) : (byte >> 4)) - 8);
+}
+
+// Each output against two double references:
+//  (a) the exact dot of x with the dequantized weights, within the activation quantization's
+//      bound: x is rounded to dx / 2 (dx = block amax / 127), so the error is at most
+//      sum over blocks of (amax / 254) * sum |w| over the block, plus 1e-5 relative slack;
+//  (b) the same dot with x quantized exactly as documented (q = nearbyint(x * 127 / amax)),
+//      within f32 accumulation error: 2e-6 x sum |terms| + 1e-6.
+// Then the portable path must give the same bits as the default (VNNI) one, and single rows
+// the same bits as the batch.
+TEST_F(CpuBackendTest, QuantizedMatmulMatchesReferenceAndIsBatchInvariant) {
+  Device fast(2, "on"), portable(2, "portable");
+  for (tsr_dtype dtype : {TSR_DTYPE_Q8_B32, TSR_DTYPE_Q4_B32}) {
+    for (int64_t K : {int64_t{32}, int64_t{96}, int64_t{256}, int64_t{4864}}) {
+      SCOPED_TRACE(std::to_string(dtype) + " K=" + std::to_string(K));
+      const int64_t M = 37, N = 19;
+      const std::vector<float> xs = Random(M * K, 61, 2.0f), ws = Random(N * K, 62, 0.1f);
+      const std::vector<float> bs = Random(N, 63);
+      std::vector<float> results[2];
+      std::vector<uint8_t> wbytes;
+      for (int path = 0; path < 2; ++path) {
+        Graph g(path == 0 ? fast.dev() : portable.dev());
+        const int w = MakeWeight(g, dtype, N, K, ws);
+        wbytes = g.ReadBytes(w, N * K / 32 * (dtype == TSR_DTYPE_Q8_B32 ? 34 : 18));
+        const int x = g.F32({M, K}, xs), b = g.F32({N}, bs), out = g.ZerosF32({M, N});
+        ASSERT_EQ(g.Run(g.Node(TSR_OP_MATMUL, {x, w, b}, out)), TSR_OK);
+        results[path] = g.Read(out);
+        for (int64_t r : {int64_t{0}, int64_t{5}, M - 1}) {  // GEMV rows vs GEMM rows
+          const int x1 = g.F32({1, K}, {xs.begin() + r * K, xs.begin() + (r + 1) * K});
+          const int o1 = g.ZerosF32({1, N});
+          ASSERT_EQ(g.Run(g.Node(TSR_OP_MATMUL, {x1, w, b}, o1)), TSR_OK);
+          EXPECT_EQ(std::memcmp(g.Read(o1).data(), results[path].data() + r * N, N * 4), 0)
+              << "row " << r << " path " << path;
+        }
+      }
+      EXPECT_EQ(std::memcmp(results[0].data(), results[1].data(), M * N * 4), 0)
+          << "VNNI and portable int8 dots differ";
+      for (int64_t m = 0; m < M; ++m) {
+        for (int64_t n = 0; n < N; ++n) {
+          double exact = bs[n], emul = bs[n], bound = 0, mag = 0;
+          for (int64_t b0 = 0; b0 < K; b0 += 32) {
+            float amax = 0;
+            for (int64_t k = b0; k < b0 + 32; ++k) amax = std::max(amax, std::fabs(xs[m * K + k]));
+            const float inv = amax > 0 ? 127.0f / amax : 0.0f;
+            double wabs = 0, qdot = 0;
+            for (int64_t k = b0; k < b0 + 32; ++k) {
+              const double wv = DequantWeight(wbytes, dtype, K, n, k);
+              exact += xs[m * K + k] * wv;
+              wabs += std::fabs(wv);
+              mag += std::fabs(xs[m * K + k] * wv);
+              qdot += std::nearbyint(xs[m * K + k] * inv) * wv;
+            }
+            emul += static_cast<double>(amax / 127.0f) * qdot;
+            bound += amax / 254.0 * wabs;
+          }
+          const double got = results[0][m * N + n];
+          ASSERT_NEAR(got, exact, bound + 1e-5 * mag + 1e-6) << m << "," << n;
+          ASSERT_NEAR(got, emul, 2e-6 * mag + 1e-6) << m << "," << n;
+        }
+      }
+    }
+  }
 }
 
 // Every compiled SIMD target this CPU runs (forced through Highway's dispatch state, which the

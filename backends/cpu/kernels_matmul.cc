@@ -367,8 +367,10 @@ void MatmulColumnsImpl(const MatmulProblem& p, int64_t n0, int64_t n1, float* sc
     case TSR_DTYPE_F32: return Columns<RowF32>(p, n0, n1, scratch);
     case TSR_DTYPE_F16: return Columns<RowF16>(p, n0, n1, scratch);
     case TSR_DTYPE_BF16: return Columns<RowBF16>(p, n0, n1, scratch);
-    case TSR_DTYPE_Q8_B32: return Columns<RowQ8>(p, n0, n1, scratch);
-    case TSR_DTYPE_Q4_B32: return Columns<RowQ4>(p, n0, n1, scratch);
+    case TSR_DTYPE_Q8_B32:
+      return p.qx != nullptr ? QMatmulColumns(p, n0, n1) : Columns<RowQ8>(p, n0, n1, scratch);
+    case TSR_DTYPE_Q4_B32:
+      return p.qx != nullptr ? QMatmulColumns(p, n0, n1) : Columns<RowQ4>(p, n0, n1, scratch);
     default: return;  // rejected by validation
   }
 }
@@ -399,10 +401,40 @@ int64_t ColumnChunk(int64_t N, int threads) {
   return std::max<int64_t>(16, (chunk + 7) / 8 * 8);
 }
 
+// Q8/Q4 weights: quantizes every problem's activation rows once (rows split across the pool
+// when there are many) and points the problems at them. `storage` keeps them alive.
+void QuantizeActivations(MatmulProblem* problems, int64_t n_problems, ThreadPool* pool,
+                         std::vector<uint8_t>* storage, std::vector<QuantizedActs>* acts) {
+  const int64_t M = problems[0].M, K = problems[0].K;
+  const size_t per = QuantizedActBytes(M, K);
+  storage->resize(per * static_cast<size_t>(n_problems));
+  acts->resize(static_cast<size_t>(n_problems));
+  for (int64_t s = 0; s < n_problems; ++s) {
+    (*acts)[s] = LayoutQuantizedActs(storage->data() + per * s, M, K);
+    problems[s].qx = &(*acts)[s];
+  }
+  constexpr int64_t kRowsPerTask = 16;
+  const int64_t per_problem = (M + kRowsPerTask - 1) / kRowsPerTask;
+  auto run = [&](int64_t task, int) {
+    const int64_t s = task / per_problem, m0 = (task % per_problem) * kRowsPerTask;
+    QuantizeActRows(problems[s], (*acts)[s], m0, std::min(M, m0 + kRowsPerTask));
+  };
+  if (n_problems * per_problem == 1) {
+    run(0, 0);  // decode: not worth a pool round trip
+  } else {
+    pool->ParallelFor(n_problems * per_problem, run);
+  }
+}
+
 // Runs n_problems independent problems (batch slices) with their columns split across the pool.
-void RunProblems(const MatmulProblem* problems, int64_t n_problems, ThreadPool* pool,
-                 Workspace* ws) {
+void RunProblems(MatmulProblem* problems, int64_t n_problems, ThreadPool* pool, Workspace* ws) {
   if (n_problems == 0) return;
+  // Per calling thread: the activations of the running matmul, reused so decode never allocates.
+  thread_local std::vector<uint8_t> act_storage;
+  thread_local std::vector<QuantizedActs> acts;
+  if (problems[0].int8_dot != Int8Dot::kOff && IsQuantized(problems[0].w_dtype) &&
+      problems[0].K % TSR_QBLOCK == 0 && problems[0].M > 0)
+    QuantizeActivations(problems, n_problems, pool, &act_storage, &acts);
   const MatmulProblem& first = problems[0];
   const int64_t chunk = ColumnChunk(first.N, pool->num_threads());
   const int64_t per_problem = (first.N + chunk - 1) / chunk;
@@ -428,7 +460,8 @@ int64_t F32Stride(const TensorRef& t, int i) {
 }  // namespace
 
 void MatmulParallel(const MatmulProblem& p, ThreadPool* pool, Workspace* ws) {
-  RunProblems(&p, 1, pool, ws);
+  MatmulProblem copy = p;
+  RunProblems(&copy, 1, pool, ws);
 }
 
 Status ValidateMatmul(const OpArgs& a) {
@@ -501,6 +534,7 @@ Status RunMatmul(const OpArgs& a) {
     p.out = reinterpret_cast<float*>(out.data + oo);
     p.out_row_stride = F32Stride(out, -2);
     p.out_col_stride = F32Stride(out, -1);
+    p.int8_dot = a.int8_dot;
   }
   RunProblems(problems.data(), S, a.pool, a.ws);
   return OkStatus();

@@ -29,6 +29,14 @@ class Workspace {
   std::vector<std::vector<float>> per_thread_;
 };
 
+// How MATMUL treats f32 activations against Q8/Q4 weights (context option int8_dot):
+//   kOff (default): exact f32 activations, weights decoded to f32 (the ABI's semantics; the
+//     conformance suite checks it);
+//   kOn: activations quantized to int8 per 32-block and integer dots (VNNI where present) —
+//     lossy by design, chosen by a host that quantizes weights for speed (engine --quantize);
+//   kPortable: as kOn without VNNI (bit-identical to kOn; for tests).
+enum class Int8Dot { kOff, kOn, kPortable };
+
 struct OpArgs {
   const tsr_node* node = nullptr;
   int n_in = 0;                              // node->n_inputs, clamped to TSR_MAX_INPUTS
@@ -36,6 +44,7 @@ struct OpArgs {
   const TensorRef* out = nullptr;
   ThreadPool* pool = nullptr;  // null while only validating
   Workspace* ws = nullptr;     // null while only validating
+  Int8Dot int8_dot = Int8Dot::kOff;  // the context option of that name
 
   const TensorRef* input(int i) const { return i < n_in ? in[i] : nullptr; }
   int64_t ip(int i) const { return node->iparams[i]; }
@@ -85,6 +94,13 @@ TSR_CPU_DECLARE_OP(Conv)
 #undef TSR_CPU_DECLARE_OP
 
 // ---- the matmul core, shared with the convolutions ----
+// Activation rows quantized for the int8 dot of Q8/Q4 weights (kernels_qmatmul.cc), M rows of K.
+struct QuantizedActs {
+  const int8_t* q = nullptr;      // (M, K) int8 values
+  const int32_t* corr = nullptr;  // (M, K / 4) -offset x sum of each 4 values (offset 128 q8, 8 q4)
+  const float* dx = nullptr;      // (M, K / 4) the 32-value block's scale, once per 4 values
+};
+
 // out[m, n] = dot(x[m, :], w[n, :]) (+ bias[n]) for m < M, n0 <= n < n1. Element strides.
 // Every output element is reduced in one fixed order (see kernels_matmul.cc), whatever M, the
 // column range or the thread, so results are batch-invariant.
@@ -98,12 +114,22 @@ struct MatmulProblem {
   const float* bias = nullptr;  // (N) or null
   float* out = nullptr;         // out[m * out_row_stride + n * out_col_stride]
   int64_t out_row_stride = 0, out_col_stride = 1;
+  // Q8/Q4 weights: the quantized activations (x's rows); null = decode weights to f32 instead.
+  const QuantizedActs* qx = nullptr;
+  Int8Dot int8_dot = Int8Dot::kOff;  // see Int8Dot; kOff ignores qx
 };
 // Columns [n0, n1) of every row, on the calling thread. `scratch` holds >= MatmulScratchFloats(K).
 void MatmulColumns(const MatmulProblem& p, int64_t n0, int64_t n1, float* scratch);
 size_t MatmulScratchFloats(int64_t K);
 // All columns, split across the pool.
 void MatmulParallel(const MatmulProblem& p, ThreadPool* pool, Workspace* ws);
+// The int8 path (kernels_qmatmul.cc). QuantizedActBytes: storage for M rows of K;
+// LayoutQuantizedActs: views into it; QuantizeActRows: fills rows [m0, m1) from p.x (p.w_dtype
+// picks the offset); QMatmulColumns: like MatmulColumns, REQUIRES p.qx.
+size_t QuantizedActBytes(int64_t M, int64_t K);
+QuantizedActs LayoutQuantizedActs(uint8_t* storage, int64_t M, int64_t K);
+void QuantizeActRows(const MatmulProblem& p, const QuantizedActs& a, int64_t m0, int64_t m1);
+void QMatmulColumns(const MatmulProblem& p, int64_t n0, int64_t n1);
 
 }  // namespace tessera::cpu
 

@@ -30,6 +30,7 @@
 // Opaque handles of the ABI, defined here and only here.
 struct tsr_plugin_ctx {
   int threads = 1;
+  tessera::cpu::Int8Dot int8_dot = tessera::cpu::Int8Dot::kOff;  // option int8_dot (ops.h)
   std::string device_name;         // from /proc/cpuinfo
   std::string device_description;  // SIMD target, threads
 };
@@ -199,9 +200,23 @@ tsr_status CreateContext(const tsr_option* options, size_t n_options, tsr_plugin
         StatusOr<int> threads = ParseThreads(options[i].value);
         if (!threads.ok()) return FromStatus(threads.status(), err);
         ctx->threads = *threads;
+      } else if (std::strcmp(key, "int8_dot") == 0) {
+        const char* v = options[i].value != nullptr ? options[i].value : "";
+        if (std::strcmp(v, "off") == 0) {
+          ctx->int8_dot = Int8Dot::kOff;
+        } else if (std::strcmp(v, "on") == 0) {
+          ctx->int8_dot = Int8Dot::kOn;
+        } else if (std::strcmp(v, "portable") == 0) {
+          ctx->int8_dot = Int8Dot::kPortable;
+        } else {
+          return Fail(err, TSR_ERR_INVALID_ARGUMENT,
+                      std::string("option \"int8_dot\" must be off, on or portable, got \"") +
+                          v + "\"");
+        }
       } else {
         return Fail(err, TSR_ERR_INVALID_ARGUMENT,
-                    std::string("cpu backend: unknown option \"") + key + "\" (known: threads)");
+                    std::string("cpu backend: unknown option \"") + key +
+                        "\" (known: threads, int8_dot)");
       }
     }
     ctx->device_name = CpuModelName();
@@ -559,6 +574,7 @@ Status ExecuteNode(tsr_device* dev, const tsr_graph_view& g, int32_t node_index)
   TSR_RETURN_IF_ERROR(k->validate(ln->args));
   ln->args.pool = dev->pool.get();
   ln->args.ws = dev->ws.get();
+  ln->args.int8_dot = dev->ctx->int8_dot;
   return k->run(ln->args);
 }
 

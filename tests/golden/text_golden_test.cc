@@ -11,6 +11,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "tessera/testing/test_runtime.h"
 #include "tessera/text/generate.h"
 #include "tessera/text/text_model.h"
 
@@ -34,27 +35,7 @@ std::vector<std::string> FixtureNames() {
   return names;
 }
 
-class Runtime {
- public:
-  static Runtime& Get() {
-    static Runtime r;
-    return r;
-  }
-  std::vector<Device*> devices() { return {device_.get()}; }
-
- private:
-  Runtime() {
-    LoaderOptions o;
-    o.explicit_paths = {std::getenv("TESSERA_GOLDEN_PLUGINS")};
-    o.plugin_options["cpu"] = {{"threads", "2"}};
-    registry_ = PluginRegistry::Discover(o);
-    Plugin* cpu = registry_->Find("cpu");
-    TSR_CHECK(cpu != nullptr);
-    device_ = std::move(Device::Open(cpu, 0)).value();
-  }
-  std::unique_ptr<PluginRegistry> registry_;
-  std::unique_ptr<Device> device_;
-};
+using Runtime = ::tessera::testing::TestRuntime;
 
 class GoldenTest : public ::testing::TestWithParam<std::string> {
  protected:

@@ -121,19 +121,21 @@ if [ -f "$MOVED/lib/tessera/backends/libtessera_backend_cpu.so" ]; then
   [ "$crc" = 0 ] && [ -n "$chat" ] || err "the relocated engine cannot chat with the bundled default model"
 fi
 
-# Without its CPU plugin the engine must fail with a clear message naming where it looked, not crash.
-if [ -f "$MOVED/lib/tessera/backends/libtessera_backend_cpu.so" ]; then
-  mv "$MOVED/lib/tessera/backends/libtessera_backend_cpu.so" "$TMP/cpu-plugin.moved"
+# Without its plugins the engine must fail with a clear message naming where it looked, not crash.
+PLUGINS="$MOVED/lib/tessera/backends"
+if [ -f "$PLUGINS/libtessera_backend_cpu.so" ]; then
+  mkdir "$TMP/plugins.moved"
+  mv "$PLUGINS"/*.so "$TMP/plugins.moved/"
   set +e
   missing=$(env -u TESSERA_BACKEND_PATH -u TESSERA_BACKENDS "$MOVED/bin/engine" devices 2>&1)
   mrc=$?
   set -e
-  mv "$TMP/cpu-plugin.moved" "$MOVED/lib/tessera/backends/libtessera_backend_cpu.so"
-  echo "\$ engine devices   (CPU plugin deleted; exit $mrc)"
+  mv "$TMP/plugins.moved"/*.so "$PLUGINS/"
+  echo "\$ engine devices   (every plugin deleted; exit $mrc)"
   echo "$missing"
   case $mrc in 0|1) ;; *) err "engine without plugins exited $mrc (a crash?)";; esac
   [ "$mrc" = 1 ] || err "engine without plugins should exit 1"
-  grep -qF "no backend plugin could be loaded" <<< "$missing" && grep -qF "$MOVED/lib/tessera/backends (bundled)" <<< "$missing" ||
+  grep -qF "no backend plugin could be loaded" <<< "$missing" && grep -qF "$PLUGINS (bundled)" <<< "$missing" ||
     err "the missing-plugin error does not name where it looked"
 fi
 

@@ -12,33 +12,14 @@
 #include "tessera/core/batching/batch_scheduler.h"
 #include "tessera/core/device.h"
 #include "tessera/core/plugin_loader.h"
+#include "tessera/testing/test_runtime.h"
 #include "tessera/text/generate.h"
 #include "tessera/text/text_model.h"
 
 namespace tessera::batching {
 namespace {
 
-class Runtime {
- public:
-  static Runtime& Get() {
-    static Runtime r;
-    return r;
-  }
-  std::vector<Device*> devices() { return {device_.get()}; }
-
- private:
-  Runtime() {
-    LoaderOptions o;
-    o.explicit_paths = {std::getenv("TESSERA_TEST_PLUGINS")};
-    o.plugin_options["cpu"] = {{"threads", "2"}};
-    registry_ = PluginRegistry::Discover(o);
-    Plugin* cpu = registry_->Find("cpu");
-    TSR_CHECK(cpu != nullptr);
-    device_ = std::move(Device::Open(cpu, 0)).value();
-  }
-  std::unique_ptr<PluginRegistry> registry_;
-  std::unique_ptr<Device> device_;
-};
+using Runtime = ::tessera::testing::TestRuntime;
 
 std::unique_ptr<text::TextModel> LoadModel(int64_t kv_tokens) {
   text::TextModelOptions o;

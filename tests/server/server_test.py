@@ -23,15 +23,17 @@ import unittest
 
 ENGINE = None
 MODEL = None
+FAKE_HUB = None  # tools/hub's fake_hub_server: the stand-in Hugging Face Hub on loopback
 
 
 class Server:
     """An `engine serve` process on an ephemeral port."""
 
-    def __init__(self, *args, model=None, wait=True):
+    def __init__(self, *args, model=None, wait=True, env=None):
         self.log = tempfile.TemporaryFile()
         cmd = [ENGINE, "serve", "--port", "0", "--model", model or MODEL, *args]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.log)
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.log,
+                                     env={**os.environ, **(env or {})})
         line = self.proc.stdout.readline().decode()
         m = re.search(r"listening on http://[^:]+:(\d+)", line)
         if not m:
@@ -568,6 +570,239 @@ class BenchServeTest(ServerTestCase):
         self.assertIn("http://", r.stderr)
 
 
+EMBED_FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "embedding")
+
+
+def fixture(name):
+    with open(os.path.join(EMBED_FIXTURES, name, "expected.json")) as f:
+        return json.load(f)
+
+
+def cosine(a, b):
+    dot = sum(x * y for x, y in zip(a, b))
+    na = sum(x * x for x in a) ** 0.5
+    nb = sum(x * x for x in b) ** 0.5
+    return dot / (na * nb)
+
+
+class EncoderTest(ServerTestCase):
+    """Embeddings and reranking over HTTP against sentence-transformers' outputs
+    (tests/fixtures/embedding, made by make_fixtures.py)."""
+    EMBEDDERS = ["bert_mean", "roberta_max", "xlmr_cls", "qwen3_embed"]
+    RERANKERS = ["bert_ce", "xlmr_ce", "qwen3_reranker"]
+    ARGS = [a for name in EMBEDDERS + RERANKERS for a in ("--model", os.path.join(EMBED_FIXTURES, name))]
+
+    def test_embeddings_match_reference(self):
+        s = self.server
+        for name in self.EMBEDDERS:
+            exp = fixture(name)
+            want = exp.get("st_embeddings") or exp["embeddings"]
+            idx = [i for i, t in enumerate(exp["texts"]) if t]  # OpenAI refuses empty strings
+            # sentence-transformers cuts long inputs silently; here truncation must be asked for.
+            status, data, _ = s.post("/v1/embeddings", {"model": name, "input": [exp["texts"][i] for i in idx],
+                                                        "truncate": True})
+            self.assertEqual(status, 200, data)
+            self.assertEqual([d["index"] for d in data["data"]], list(range(len(idx))))
+            self.assertEqual(data["model"], name)
+            self.assertGreater(data["usage"]["prompt_tokens"], 0)
+            for d, i in zip(data["data"], idx):
+                self.assertGreaterEqual(cosine(d["embedding"], want[i]), 0.99999, (name, i))
+            # base64 is the same floats, little-endian float32.
+            status, b64, _ = s.post("/v1/embeddings", {"model": name, "input": exp["texts"][0],
+                                                       "encoding_format": "base64"})
+            raw = __import__("base64").b64decode(b64["data"][0]["embedding"])
+            floats = __import__("struct").unpack("<%df" % (len(raw) // 4), raw)
+            self.assertGreaterEqual(cosine(floats, want[idx[0]]), 0.99999)
+            # Ollama: /api/embed (list) and the older /api/embeddings (one prompt).
+            status, ol, _ = s.post("/api/embed", {"model": name, "input": [exp["texts"][0]]})
+            self.assertEqual(status, 200, ol)
+            self.assertGreaterEqual(cosine(ol["embeddings"][0], want[idx[0]]), 0.99999)
+            status, old, _ = s.post("/api/embeddings", {"model": name, "prompt": exp["texts"][0]})
+            self.assertEqual(status, 200, old)
+            self.assertGreaterEqual(cosine(old["embedding"], want[idx[0]]), 0.99999)
+
+    def test_embedding_options(self):
+        s = self.server
+        exp = fixture("bert_mean")
+        ids = exp["input_ids"][0][1:-1]  # token ids without [CLS]/[SEP]: the same embedding
+        status, by_text, _ = s.post("/v1/embeddings", {"model": "bert_mean", "input": exp["texts"][0]})
+        status2, by_ids, _ = s.post("/v1/embeddings", {"model": "bert_mean", "input": ids})
+        self.assertEqual((status, status2), (200, 200), by_ids)
+        self.assertGreaterEqual(cosine(by_text["data"][0]["embedding"], by_ids["data"][0]["embedding"]), 0.999999)
+        status, cut, _ = s.post("/v1/embeddings", {"model": "bert_mean", "input": "Hello", "dimensions": 8})
+        self.assertEqual(len(cut["data"][0]["embedding"]), 8)
+        self.assertAlmostEqual(sum(x * x for x in cut["data"][0]["embedding"]), 1.0, places=5)
+        # Too long: a 400 unless truncation is asked for (Ollama truncates by default).
+        status, err, _ = s.post("/v1/embeddings", {"model": "bert_mean", "input": exp["long_text"]})
+        self.assertEqual(status, 400, err)
+        self.assertIn("truncat", err["error"]["message"])
+        status, ok, _ = s.post("/v1/embeddings", {"model": "bert_mean", "input": exp["long_text"], "truncate": True})
+        self.assertEqual(status, 200, ok)
+        self.assertGreaterEqual(cosine(ok["data"][0]["embedding"], exp.get("st_long_embedding") or exp["long_embedding"]),
+                                0.99999)
+        status, ol, _ = s.post("/api/embed", {"model": "bert_mean", "input": exp["long_text"]})
+        self.assertEqual(status, 200, ol)
+        for body in [{"model": "bert_mean"}, {"model": "bert_mean", "input": ""}, {"model": "bert_mean", "input": []},
+                     {"model": "bert_mean", "input": [1.5]}, {"model": "bert_mean", "input": [10 ** 9]},
+                     {"model": "bert_mean", "input": "x", "encoding_format": "hex"},
+                     {"model": "bert_mean", "input": "x", "dimensions": 100000},
+                     {"model": "bert_ce", "input": "x"}, {"model": "nobody", "input": "x"}]:
+            status, err, _ = s.post("/v1/embeddings", body)
+            self.assertIn(status, (400, 404), (body, err))
+            self.assertIn("message", err["error"])
+
+    def test_rerank_matches_reference(self):
+        s = self.server
+        for name in self.RERANKERS:
+            exp = fixture(name)
+            want = exp.get("st_scores") or exp["scores"]
+            for path in ("/v1/rerank", "/rerank"):
+                status, data, _ = s.post(path, {"model": name, "query": exp["query"], "documents": exp["documents"]})
+                self.assertEqual(status, 200, (name, data))
+                got = {r["index"]: r["relevance_score"] for r in data["results"]}
+                self.assertEqual(sorted(got), list(range(len(exp["documents"]))))
+                for i, w in enumerate(want):
+                    self.assertLess(abs(got[i] - w), 1e-4, (name, i, got[i], w))
+                scores = [r["relevance_score"] for r in data["results"]]
+                self.assertEqual(scores, sorted(scores, reverse=True))
+                self.assertEqual(data["results"][0]["document"]["text"], exp["documents"][data["results"][0]["index"]])
+                self.assertGreater(data["usage"]["total_tokens"], 0)
+        status, data, _ = s.post("/v1/rerank", {"model": "bert_ce", "query": "q", "documents": [{"text": "a"}, "b", "c"],
+                                                "top_n": 2, "return_documents": False})
+        self.assertEqual((status, len(data["results"])), (200, 2), data)
+        self.assertNotIn("document", data["results"][0])
+        for body in [{"model": "bert_ce", "documents": ["a"]}, {"model": "bert_ce", "query": "q"},
+                     {"model": "bert_ce", "query": "q", "documents": []},
+                     {"model": "bert_ce", "query": "q", "documents": [1]},
+                     {"model": "bert_mean", "query": "q", "documents": ["a"]}]:
+            status, err, _ = s.post("/v1/rerank", body)
+            self.assertEqual(status, 400, (body, err))
+
+    def test_kinds_and_listing(self):
+        s = self.server
+        status, err, _ = s.post("/v1/chat/completions", {"model": "bert_mean",
+                                                         "messages": [{"role": "user", "content": "hi"}]})
+        self.assertEqual(status, 400)
+        self.assertIn("embedding", err["error"]["message"])
+        status, err, _ = s.post("/api/generate", {"model": "qwen3_reranker", "prompt": "hi"})
+        self.assertEqual(status, 400)
+        status, show, _ = s.post("/api/show", {"model": "qwen3_embed"})
+        self.assertEqual((status, show["capabilities"]), (200, ["embedding"]))
+        status, show, _ = s.post("/api/show", {"model": "xlmr_ce"})
+        self.assertEqual((status, show["capabilities"]), (200, ["rerank"]))
+        _, _, body = s.get("/api/ps")
+        self.assertEqual(len(json.loads(body)["models"]), 8)  # and the chat model
+        # Concurrent requests are all answered (forward passes run on worker threads).
+        exp = fixture("bert_mean")
+        res = run_parallel(lambda i: s.post("/v1/embeddings", {"model": "bert_mean", "input": exp["texts"][:2]})[0],
+                           list(range(16)))
+        self.assertEqual(res, [200] * 16)
+
+
+class ModelManagementTest(unittest.TestCase):
+    """Pull through the server from a stand-in Hub, load on first request, keep-alive unloading,
+    delete; `engine ps` against the running server."""
+    FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures")
+
+    @classmethod
+    def setUpClass(cls):
+        if not FAKE_HUB:
+            raise unittest.SkipTest("needs --fake-hub")
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.hub = subprocess.Popen(
+            [FAKE_HUB, "--repo", "tessera-test/llama=" + os.path.join(cls.FIXTURES, "models", "llama_f32_gqa"),
+             "--repo", "tessera-test/embed=" + os.path.join(cls.FIXTURES, "embedding", "bert_mean")],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        endpoint = cls.hub.stdout.readline().decode().strip()
+        cls.env = {"HF_ENDPOINT": endpoint, "HF_HOME": os.path.join(cls.tmp.name, "hf"),
+                   "TESSERA_KEEP_ALIVE": "2", "HF_HUB_OFFLINE": "", "HF_TOKEN": ""}
+        cls.server = Server(env=cls.env)
+
+    @classmethod
+    def tearDownClass(cls):
+        if not FAKE_HUB:
+            return
+        rc = cls.server.stop()
+        cls.hub.stdin.close()
+        cls.hub.wait(30)
+        cls.tmp.cleanup()
+        assert rc == 0, cls.server.logs()
+
+    def names(self, path):
+        _, _, body = self.server.get(path)
+        return [m["name"] for m in json.loads(body)["models"]]
+
+    def test_pull_load_unload_delete(self):
+        s = self.server
+        self.assertEqual(self.names("/api/tags"), ["default:latest"])
+        status, err, _ = s.post("/v1/completions", {"model": "tessera-test/llama", "prompt": "Hi", "max_tokens": 2})
+        self.assertEqual(status, 404, err)
+        self.assertIn("pull", err["error"]["message"])
+        status, err, _ = s.post("/v1/completions", {"model": "../llama", "prompt": "Hi", "max_tokens": 2})
+        self.assertEqual(status, 404, err)
+
+        # Streaming pull: Ollama's NDJSON progress, ending in success.
+        status, lines = s.stream("/api/pull", {"model": "tessera-test/llama"})
+        events = [json.loads(l) for l in lines]
+        self.assertEqual((status, events[0]["status"], events[-1]), (200, "pulling manifest", {"status": "success"}))
+        self.assertTrue(any(e["status"].startswith("pulling model.safetensors") and e.get("total") for e in events))
+        snap = os.path.join(self.env["HF_HOME"], "hub", "models--tessera-test--llama", "snapshots")
+        self.assertEqual(len(os.listdir(snap)), 1)
+        self.assertIn("tessera-test/llama:latest", self.names("/api/tags"))
+        _, _, body = s.get("/v1/models")
+        self.assertIn("tessera-test/llama", [m["id"] for m in json.loads(body)["data"]])
+
+        # Loaded on first request, unloaded after its keep-alive (2 s here).
+        status, data, _ = s.post("/v1/completions", {"model": "tessera-test/llama", "prompt": "Hi", "max_tokens": 3,
+                                                    "temperature": 0})
+        self.assertEqual((status, data["usage"]["completion_tokens"]), (200, 3), data)
+        self.assertIn("tessera-test/llama:latest", self.names("/api/ps"))
+        r = subprocess.run([ENGINE, "ps", "--port", str(s.port)], capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("tessera-test/llama", r.stdout)
+        deadline = time.time() + 20
+        while "tessera-test/llama:latest" in self.names("/api/ps") and time.time() < deadline:
+            time.sleep(0.2)
+        self.assertEqual(self.names("/api/ps"), ["default:latest"])  # the model named at start stays
+
+        # Ollama's load and unload calls.
+        status, data, _ = s.post("/api/generate", {"model": "tessera-test/llama"})
+        self.assertEqual((status, data["done_reason"]), (200, "load"))
+        status, data, _ = s.post("/api/generate", {"model": "tessera-test/llama", "keep_alive": 0})
+        self.assertEqual((status, data["done_reason"]), (200, "unload"))
+        self.assertEqual(self.names("/api/ps"), ["default:latest"])
+        status, err, _ = s.post("/api/generate", {"model": "tessera-test/llama", "keep_alive": "soon"})
+        self.assertEqual(status, 400, err)
+
+        # Non-streaming pull of an embedding model, then used by name.
+        status, data, _ = s.post("/api/pull", {"model": "tessera-test/embed", "stream": False})
+        self.assertEqual((status, data), (200, {"status": "success"}))
+        status, data, _ = s.post("/v1/embeddings", {"model": "tessera-test/embed", "input": "hello"})
+        self.assertEqual(status, 200, data)
+
+        # Delete: gone from the cache and the lists; again is a 404; only DELETE is allowed.
+        status, _, _ = s.request("DELETE", "/api/delete", {"model": "tessera-test/llama"})
+        self.assertEqual(status, 200)
+        self.assertFalse(os.path.exists(os.path.dirname(snap)))
+        self.assertNotIn("tessera-test/llama:latest", self.names("/api/tags"))
+        status, _, _ = s.request("DELETE", "/api/delete", {"model": "tessera-test/llama"})
+        self.assertEqual(status, 404)
+        status, _, _ = s.request("POST", "/api/delete", {"model": "tessera-test/embed"})
+        self.assertEqual(status, 405)
+        status, _, _ = s.request("DELETE", "/api/delete", {"model": "tessera-test/embed"})
+        self.assertEqual(status, 200)  # loaded but idle: unloaded, then removed
+        self.assertEqual(self.names("/api/ps"), ["default:latest"])
+
+        # A repository the Hub does not have: an error line in the stream, a 404 without one.
+        status, lines = s.stream("/api/pull", {"model": "tessera-test/missing"})
+        self.assertIn("error", json.loads(lines[-1]))
+        status, data, _ = s.post("/api/pull", {"model": "tessera-test/missing", "stream": False})
+        self.assertEqual(status, 404, data)
+        for body in [{}, {"model": "/etc"}, {"model": 5}]:
+            status, data, _ = s.post("/api/pull", body)
+            self.assertEqual(status, 400, (body, data))
+
+
 class MultiModelTest(ServerTestCase):
     FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "models", "llama_f32_gqa")
     ARGS = ["--model", FIXTURE]
@@ -706,12 +941,13 @@ class AbuseTest(ServerTestCase):
 
 
 def main():
-    global ENGINE, MODEL
+    global ENGINE, MODEL, FAKE_HUB
     parser = argparse.ArgumentParser()
     parser.add_argument("--engine", required=True)
+    parser.add_argument("--fake-hub")
     parser.add_argument("--model", default=os.path.join(os.path.dirname(__file__), "..", "..", "models", "default"))
     args, rest = parser.parse_known_args()
-    ENGINE, MODEL = args.engine, os.path.abspath(args.model)
+    ENGINE, MODEL, FAKE_HUB = args.engine, os.path.abspath(args.model), args.fake_hub
     unittest.main(argv=[sys.argv[0], "-v", *rest])
 
 

@@ -45,6 +45,11 @@ StatusOr<OpenedDevices> OpenDevices(const PluginRegistry& registry, const std::s
 // the source tree's models/default in a build tree; "" when neither exists.
 std::string DefaultModelDir();
 
+// Turns a MODEL argument into a folder (docs/models.md): a folder as is; an alias or
+// ORG/NAME[@REV] to its snapshot in the Hugging Face cache, pulling it first when missing and
+// `pull_if_missing` (asking "pull ORG/NAME (N GB)? [Y/n]" only on a terminal). In cmd_models.cc.
+StatusOr<std::string> ResolveModelDir(const std::string& name, bool pull_if_missing);
+
 // Prints "error: <message>" to stderr and returns the exit code for `status`.
 int Fail(const Status& status);
 

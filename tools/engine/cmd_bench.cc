@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "commands.h"
+#include "quantize_flag.h"
 #include "tessera/bench/probes.h"
 #include "tessera/text/text_model.h"
 
@@ -30,6 +31,7 @@ struct BenchFlags {
   bool json = false;
   int64_t probe_mib = 512;  // read-bandwidth buffer; must dwarf the last-level cache
   uint64_t seed = 1;
+  std::string quantize;  // --quantize: shorthand for the `quantize` setting
 };
 
 // What one token costs the model, from the checkpoint and the decoder spec.
@@ -54,12 +56,13 @@ ModelCost CostOf(const text::TextModel& m, const Checkpoint& ckpt) {
     if (t->shape.size() < 2) continue;
     const bool embed = same(name, s.w_embed);
     const bool head = s.tie_embeddings ? embed : same(name, s.w_lm_head);
+    const auto bytes = static_cast<int64_t>(m.WeightBytes(name));  // quantized size if so
     if (head) {
       c.head_params += t->numel();
-      c.weight_bytes += static_cast<int64_t>(t->nbytes);
+      c.weight_bytes += bytes;
     } else if (!embed) {
       c.layer_params += t->numel();
-      c.weight_bytes += static_cast<int64_t>(t->nbytes);
+      c.weight_bytes += bytes;
     }
   }
   // KV pools are f32 (kv_cache.h).
@@ -256,17 +259,23 @@ Status Measure(text::TextModel& m, const BenchFlags& f, const BenchContext& c,
 int RunBench(GlobalFlags* g, const BenchFlags& f) {
   auto settings = ResolveSettings(*g);
   if (!settings.ok()) return Fail(settings.status());
-  auto reg = LoadPlugins(*settings, *g);
+  // A folder, an alias or ORG/NAME[@REV], pulled first when missing (docs/models.md).
+  auto model_dir = ResolveModelDir(f.model, /*pull_if_missing=*/true);
+  if (!model_dir.ok()) return Fail(model_dir.status());
+  auto quant = QuantizeSetting(&*settings, f.quantize);
+  if (!quant.ok()) return Fail(quant.status());
+  auto reg = LoadPlugins(*settings, WithInt8Dot(*g, *quant));
   auto devs = OpenDevices(*reg, settings->GetString("backend"));
   if (!devs.ok()) return Fail(devs.status());
   text::TextModelOptions opt;
   opt.kv_tokens = std::max(f.prompt, f.generate) + 16;  // one sequence at a time
-  auto model = text::TextModel::Load(f.model, devs->ordered, opt);
+  opt.quantize = *quant;
+  auto model = text::TextModel::Load(*model_dir, devs->ordered, opt);
   if (!model.ok()) return Fail(model.status());
-  auto ckpt = Checkpoint::Open(f.model);
+  auto ckpt = Checkpoint::Open(*model_dir);
   if (!ckpt.ok()) return Fail(ckpt.status());
   BenchContext c;
-  c.model_dir = f.model;
+  c.model_dir = *model_dir;
   c.backend = devs->ordered.front()->label();
   const int64_t t = settings->GetInt("threads");
   c.threads = t > 0 ? static_cast<int>(t)
@@ -291,7 +300,7 @@ Handler AddBenchCommand(CLI::App& app, GlobalFlags* g) {
   auto* cmd =
       app.add_subcommand("bench", "Measure prompt processing (pp) and generation (tg) speed");
   auto f = std::make_shared<BenchFlags>();
-  cmd->add_option("model", f->model, "Model folder")->required();
+  cmd->add_option("model", f->model, "Model folder, alias or ORG/NAME[@REV]")->required();
   cmd->add_option("-p,--n-prompt", f->prompt, "Prompt tokens of the pp test (0 = skip)")
       ->check(CLI::Range(0, 1 << 20));
   cmd->add_option("-n,--n-gen", f->generate, "Tokens of the tg test (0 = skip)")
@@ -302,6 +311,8 @@ Handler AddBenchCommand(CLI::App& app, GlobalFlags* g) {
                   "Read-bandwidth probe buffer in MiB (>> last-level cache)")
       ->check(CLI::Range(1, 1 << 16));
   cmd->add_option("--seed", f->seed, "Seed of the random token ids");
+  cmd->add_option("--quantize", f->quantize,
+                  "Quantize weights at load: none, q8, q4 (setting quantize; cached)");
   cmd->add_flag("--json", f->json, "One JSON object per test (JSON Lines) instead of a table");
   return [=]() { return cmd->parsed() ? RunBench(g, *f) : -1; };
 }

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "quantize_flag.h"
 #include "tessera/text/generate.h"
 #include "tessera/text/text_model.h"
 
@@ -24,6 +25,7 @@ struct RunFlags {
   std::optional<int> top_k;
   std::optional<uint64_t> seed;
   std::vector<std::string> stop;
+  std::string quantize;  // --quantize: shorthand for the `quantize` setting
 };
 
 StatusOr<std::string> ResolveModel(const std::string& model) {
@@ -32,12 +34,8 @@ StatusOr<std::string> ResolveModel(const std::string& model) {
     if (d.empty()) return NotFound("no model given and the bundled default model is not installed");
     return d;
   }
-  std::error_code ec;
-  if (!fs::is_directory(model, ec))
-    return NotFound("model '" + model +
-                    "' is not a folder (a Hugging Face model folder with config.json, "
-                    "*.safetensors and tokenizer.json)");
-  return model;
+  // A folder, an alias or ORG/NAME[@REV] (pulled first when missing): docs/models.md.
+  return ResolveModelDir(model, /*pull_if_missing=*/true);
 }
 
 text::SamplingParams Sampling(const RunFlags& f, const text::TextModel& m) {
@@ -127,10 +125,14 @@ int RunModel(GlobalFlags* g, const RunFlags& f) {
   if (!settings.ok()) return Fail(settings.status());
   auto dir = ResolveModel(f.model);
   if (!dir.ok()) return Fail(dir.status());
-  auto reg = LoadPlugins(*settings, *g);
+  auto quant = QuantizeSetting(&*settings, f.quantize);
+  if (!quant.ok()) return Fail(quant.status());
+  auto reg = LoadPlugins(*settings, WithInt8Dot(*g, *quant));
   auto devs = OpenDevices(*reg, settings->GetString("backend"));
   if (!devs.ok()) return Fail(devs.status());
-  auto model = text::TextModel::Load(*dir, devs->ordered);
+  text::TextModelOptions opt;
+  opt.quantize = *quant;
+  auto model = text::TextModel::Load(*dir, devs->ordered, opt);
   if (!model.ok()) return Fail(model.status());
   text::TextModel& m = **model;
   if (f.prompt.empty()) return Chat(m, f);
@@ -153,7 +155,8 @@ StatusOr<std::unique_ptr<text::Tokenizer>> LoadTokenizer(const std::string& mode
 Handler AddRunCommand(CLI::App& app, GlobalFlags* g) {
   auto* cmd = app.add_subcommand("run", "Chat with a model, or answer one prompt");
   auto f = std::make_shared<RunFlags>();
-  cmd->add_option("model", f->model, "Model folder (default: the bundled default model)");
+  cmd->add_option("model", f->model,
+                  "Model folder, alias or ORG/NAME[@REV] (default: the bundled default model)");
   cmd->add_option("prompt", f->prompt,
                   "Prompt; without one, an interactive chat (/bye or Ctrl-D ends it)");
   cmd->add_flag("--raw", f->raw,
@@ -168,6 +171,8 @@ Handler AddRunCommand(CLI::App& app, GlobalFlags* g) {
   cmd->add_option("--repeat-penalty", f->repeat_penalty, "Repetition penalty (1 = off)");
   cmd->add_option("--seed", f->seed, "Random seed for reproducible sampling");
   cmd->add_option("--stop", f->stop, "Stop string (repeatable)");
+  cmd->add_option("--quantize", f->quantize,
+                  "Quantize weights at load: none, q8, q4 (setting quantize; cached)");
   return [=]() { return cmd->parsed() ? RunModel(g, *f) : -1; };
 }
 

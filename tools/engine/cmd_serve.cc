@@ -4,10 +4,13 @@
 #include <pthread.h>
 
 #include <csignal>
+#include <cstdlib>
 #include <filesystem>
 
 #include "commands.h"
+#include "quantize_flag.h"
 #include "server.h"
+#include "tessera/hub/options.h"
 
 #ifndef TESSERA_VERSION
 #define TESSERA_VERSION "0.0.0"
@@ -21,6 +24,7 @@ namespace fs = std::filesystem;
 struct ServeFlags {
   std::vector<std::string> models;
   std::string host, port, kv_budget, max_batch_tokens, max_queue, max_running;
+  std::string quantize;
 };
 
 int ServeMain(GlobalFlags* g, const ServeFlags& f) {
@@ -36,9 +40,10 @@ int ServeMain(GlobalFlags* g, const ServeFlags& f) {
   auto set = [&](const char* name, const std::string& v) {
     return v.empty() ? OkStatus() : settings->Set(name, v, SettingSource::kCommandLine);
   };
-  for (Status st : {set("server_host", f.host), set("server_port", f.port),
-                    set("kv_budget", f.kv_budget), set("max_batch_tokens", f.max_batch_tokens),
-                    set("max_queue", f.max_queue), set("max_running", f.max_running)})
+  for (Status st :
+       {set("server_host", f.host), set("server_port", f.port), set("kv_budget", f.kv_budget),
+        set("max_batch_tokens", f.max_batch_tokens), set("max_queue", f.max_queue),
+        set("max_running", f.max_running), set("quantize", f.quantize)})
     if (!st.ok()) return Fail(st);
   server::ServeOptions o = server::ServeOptionsFromSettings(*settings);
   o.version = TESSERA_VERSION;
@@ -49,13 +54,17 @@ int ServeMain(GlobalFlags* g, const ServeFlags& f) {
       return Fail(NotFound("no --model given and the bundled default model is not installed"));
     o.model_dirs.push_back(d);
   }
-  std::error_code ec;
-  for (const auto& d : o.model_dirs)
-    if (!fs::is_directory(d, ec))
-      return Fail(NotFound("model '" + d +
-                           "' is not a folder (a Hugging Face model folder with config.json, "
-                           "*.safetensors and tokenizer.json)"));
-  auto reg = LoadPlugins(*settings, *g);
+  for (auto& d : o.model_dirs) {  // folders, aliases or ORG/NAME[@REV] (docs/models.md)
+    auto dir = ResolveModelDir(d, /*pull_if_missing=*/true);
+    if (!dir.ok()) return Fail(dir.status());
+    std::error_code ec;
+    // A model named by alias or ORG/NAME is served under that name; a folder under its own.
+    o.model_names.push_back(fs::is_directory(d, ec) ? "" : d);
+    d = *dir;
+  }
+  // Requests may name any cached model; /api/pull and /api/delete manage the cache.
+  o.hub = hub::HubOptions::FromEnvironment([](const char* n) { return std::getenv(n); });
+  auto reg = LoadPlugins(*settings, WithInt8Dot(*g, o.quantize));
   auto devs = OpenDevices(*reg, settings->GetString("backend"));
   if (!devs.ok()) return Fail(devs.status());
   return server::Serve(o, devs->ordered);
@@ -81,6 +90,8 @@ Handler AddServeCommand(CLI::App& app, GlobalFlags* g) {
                   "Waiting requests per model before 503 (setting max_queue)");
   cmd->add_option("--max-running", f->max_running,
                   "Concurrent sequences per model; 0 = what the KV cache holds");
+  cmd->add_option("--quantize", f->quantize,
+                  "Quantize weights at load: none, q8, q4 (setting quantize; cached)");
   return [=]() { return cmd->parsed() ? ServeMain(g, *f) : -1; };
 }
 

@@ -3,7 +3,9 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <ctime>
+#include <optional>
 #include <random>
 
 #include "api_internal.h"
@@ -221,18 +223,71 @@ StatusOr<std::vector<int32_t>> ReadTokenIds(const Json& v, const char* what, int
 
 // ---- Models, prompts ----
 
-StatusOr<ServedModel*> FindModel(const std::vector<ServedModel*>& models, const Json& body,
-                                 const char* key) {
-  auto it = body.find(key);
-  if (it == body.end() || it->is_null()) {
-    if (models.size() == 1) return models[0];
-    return InvalidArgument(std::string("'") + key + "' is required (several models are served)");
+StatusOr<Seconds> ParseKeepAlive(const Json& v) {
+  auto bad = [] {
+    return InvalidArgument(
+        "'keep_alive' must be a number of seconds or a duration such as \"5m\" or \"1h\"");
+  };
+  if (v.is_number()) {
+    const double s = v.get<double>();
+    if (!std::isfinite(s) || std::abs(s) > 1e9) return bad();
+    return s < 0 ? kForever : Seconds(static_cast<int64_t>(s));
   }
+  if (!v.is_string()) return bad();
+  const std::string s = v.get<std::string>();
+  if (s.empty()) return bad();
+  if (s[0] == '-') return kForever;
+  double total = 0;
+  size_t i = 0;
+  while (i < s.size()) {
+    char* end = nullptr;
+    const double x = std::strtod(s.c_str() + i, &end);
+    const size_t used = static_cast<size_t>(end - (s.c_str() + i));
+    if (used == 0 || !std::isfinite(x)) return bad();
+    i += used;
+    if (i == s.size()) {  // a number without a unit: seconds, only on its own
+      if (used != s.size()) return bad();
+      total = x;
+      break;
+    }
+    const char unit = s[i++];
+    if (unit == 'm' && i < s.size() && s[i] == 's') {
+      total += x / 1000;
+      ++i;
+    } else if (unit == 'h') {
+      total += x * 3600;
+    } else if (unit == 'm') {
+      total += x * 60;
+    } else if (unit == 's') {
+      total += x;
+    } else {
+      return bad();
+    }
+  }
+  if (total > 1e9) return bad();
+  return Seconds(static_cast<int64_t>(total));
+}
+
+StatusOr<std::shared_ptr<ServedModel>> FindModel(ModelRegistry& models, const Json& body,
+                                                 const char* key) {
+  std::optional<Seconds> keep_alive;
+  if (auto ka = body.find("keep_alive"); ka != body.end() && !ka->is_null()) {
+    TSR_ASSIGN_OR_RETURN(keep_alive, ParseKeepAlive(*ka));
+  }
+  auto it = body.find(key);
+  if (it == body.end() || it->is_null()) return models.Acquire("", keep_alive);
   if (!it->is_string()) return WrongType(key, "a string", *it);
-  std::string name = it->get<std::string>();
-  for (ServedModel* m : models)
-    if (name == m->name || name == m->name + ":latest" || name == m->dir) return m;
-  return NotFound("model '" + name + "' is not served (GET /v1/models lists them)");
+  return models.Acquire(it->get<std::string>(), keep_alive);
+}
+
+StatusOr<std::shared_ptr<ServedModel>> FindTextModel(ModelRegistry& models, const Json& body,
+                                                     const char* key) {
+  TSR_ASSIGN_OR_RETURN(std::shared_ptr<ServedModel> m, FindModel(models, body, key));
+  if (m->modality != "text")
+    return InvalidArgument("model '" + m->name + "' is an " + m->modality +
+                           " model; it does not generate text (use " +
+                           (m->modality == "embedding" ? "/v1/embeddings" : "/v1/rerank") + ")");
+  return m;
 }
 
 text::SamplingParams DefaultSampling(const text::TextModel& m) {
@@ -322,12 +377,14 @@ Status CheckMaxTokens(const ServedModel& m, int64_t max_tokens) {
   return OkStatus();
 }
 
-HttpReply StartGeneration(ServedModel& m, Metrics& metrics,
+HttpReply StartGeneration(const std::shared_ptr<ServedModel>& served, Metrics& metrics,
                           const std::vector<std::vector<int32_t>>& prompts,
                           const GenerationParams& params, std::unique_ptr<ReplyFormatter> formatter,
                           bool stream, const std::string& stream_content_type, bool openai_errors) {
   const int32_t sequences = static_cast<int32_t>(prompts.size()) * params.n;
+  ServedModel& m = *served;
   auto job = std::make_shared<GenerationJob>(std::move(formatter), sequences, stream);
+  job->set_anchor(served);  // the model stays loaded until the reply is out
   Status st = SubmitJob(*m.scheduler, *m.model, &m.latency, job, prompts, params);
   if (!st.ok()) {
     metrics.CountRejected(st.code() == StatusCode::kResourceExhausted ? "queue_full"
@@ -372,10 +429,55 @@ std::string RandomId() {
 
 // ---- Router ----
 
-Api::Api(std::string version) : version_(std::move(version)) {}
+WorkerPool::WorkerPool(int threads) {
+  for (int i = 0; i < threads; ++i)
+    threads_.emplace_back([this] {
+      std::unique_lock<std::mutex> lock(mu_);
+      for (;;) {
+        cv_.wait(lock, [this] { return stopping_ || !tasks_.empty(); });
+        if (tasks_.empty()) return;  // stopping, nothing left
+        std::function<void()> task = std::move(tasks_.front());
+        tasks_.pop_front();
+        lock.unlock();
+        task();
+        lock.lock();
+      }
+    });
+}
 
-void Api::SetReady(std::vector<ServedModel*> models) {
-  models_ = std::move(models);
+WorkerPool::~WorkerPool() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  for (auto& t : threads_) t.join();
+}
+
+void WorkerPool::Post(std::function<void()> task) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    tasks_.push_back(std::move(task));
+  }
+  cv_.notify_one();
+}
+
+Api::Api(std::string version)
+    : version_(std::move(version)),
+      workers_(std::make_unique<WorkerPool>(2)),
+      pulls_(std::make_unique<WorkerPool>(4)),
+      pull_jobs_(std::make_unique<PullTracker>()) {}
+
+Api::~Api() = default;
+
+void Api::StopWorkers() {
+  pull_jobs_->CancelAll();  // downloads stop; their partial files stay resumable
+  pulls_.reset();
+  workers_.reset();
+}
+
+void Api::SetReady(ModelRegistry* models) {
+  models_ = models;
   ready_.store(true, std::memory_order_release);
 }
 
@@ -403,7 +505,8 @@ HttpReply Api::Route(const HttpRequest& req, std::string* endpoint) {
     std::vector<std::pair<std::string, batching::SchedulerStats>> stats;
     std::vector<std::pair<std::string, const ModelLatency*>> latency;
     if (ready)
-      for (ServedModel* m : models_) {
+      for (const auto& m : models_->Loaded()) {
+        if (!m->scheduler) continue;  // embedding and rerank models have no batch scheduler
         stats.push_back({m->name, m->scheduler->Stats()});
         latency.push_back({m->name, &m->latency});
       }
@@ -428,22 +531,32 @@ HttpReply Api::Route(const HttpRequest& req, std::string* endpoint) {
     bool is_post;
   };
   static const Route kRoutes[] = {
-      {"/v1/models", false}, {"/v1/chat/completions", true}, {"/v1/completions", true},
-      {"/tokenize", true},   {"/detokenize", true},          {"/api/generate", true},
-      {"/api/chat", true},   {"/api/tags", false},           {"/api/show", true},
-      {"/api/ps", false},
+      {"/v1/models", false},     {"/v1/chat/completions", true}, {"/v1/completions", true},
+      {"/tokenize", true},       {"/detokenize", true},          {"/api/generate", true},
+      {"/api/chat", true},       {"/api/tags", false},           {"/api/show", true},
+      {"/api/ps", false},        {"/v1/embeddings", true},       {"/api/embed", true},
+      {"/api/embeddings", true}, {"/v1/rerank", true},           {"/rerank", true},
+      {"/api/pull", true},
   };
   const bool ollama = p.rfind("/api/", 0) == 0;
+  if (p == "/api/delete") {  // Ollama's only DELETE
+    *endpoint = p;
+    if (req.method != "DELETE") {
+      HttpReply r = OllamaError(405, req.method + " is not allowed on " + p);
+      r.headers.push_back({"Allow", "DELETE"});
+      return r;
+    }
+  }
   const bool model_get = p.rfind("/v1/models/", 0) == 0 && get;
   const Route* route = nullptr;
   for (const Route& r : kRoutes)
     if (p == r.path) route = &r;
-  if (!route && !model_get) {
+  if (!route && !model_get && p != "/api/delete") {
     return ollama ? OllamaError(404, "no endpoint " + req.method + " " + p)
                   : OpenAiError(404, "no endpoint " + req.method + " " + p, "not_found_error",
                                 "unknown_endpoint");
   }
-  *endpoint = model_get ? "/v1/models/{id}" : route->path;
+  if (p != "/api/delete") *endpoint = model_get ? "/v1/models/{id}" : route->path;
   if (route && (route->is_post ? !post : !get)) {
     HttpReply r = ollama ? OllamaError(405, req.method + " is not allowed on " + p)
                          : OpenAiError(405, req.method + " is not allowed on " + p,
@@ -458,17 +571,24 @@ HttpReply Api::Route(const HttpRequest& req, std::string* endpoint) {
     r.headers.push_back({"Retry-After", "1"});
     return r;
   }
-  if (model_get) return HandleModelGet(models_, p.substr(std::string("/v1/models/").size()));
-  if (p == "/v1/models") return HandleModelsList(models_);
-  if (p == "/v1/chat/completions") return HandleChatCompletions(req, models_, metrics_);
-  if (p == "/v1/completions") return HandleCompletions(req, models_, metrics_);
-  if (p == "/tokenize") return HandleTokenize(req, models_);
-  if (p == "/detokenize") return HandleDetokenize(req, models_);
-  if (p == "/api/generate") return HandleOllamaGenerate(req, models_, metrics_);
-  if (p == "/api/chat") return HandleOllamaChat(req, models_, metrics_);
-  if (p == "/api/tags") return HandleOllamaTags(models_);
-  if (p == "/api/show") return HandleOllamaShow(req, models_);
-  return HandleOllamaPs(models_);
+  Context ctx{*models_, metrics_, *workers_, *pulls_, *pull_jobs_, hub_ ? &*hub_ : nullptr};
+  if (model_get) return HandleModelGet(*models_, p.substr(std::string("/v1/models/").size()));
+  if (p == "/v1/models") return HandleModelsList(ctx);
+  if (p == "/v1/chat/completions") return HandleChatCompletions(req, *models_, metrics_);
+  if (p == "/v1/completions") return HandleCompletions(req, *models_, metrics_);
+  if (p == "/tokenize") return HandleTokenize(req, *models_);
+  if (p == "/detokenize") return HandleDetokenize(req, *models_);
+  if (p == "/api/generate") return HandleOllamaGenerate(req, *models_, metrics_);
+  if (p == "/api/chat") return HandleOllamaChat(req, *models_, metrics_);
+  if (p == "/api/tags") return HandleOllamaTags(ctx);
+  if (p == "/api/pull") return HandleOllamaPull(req, ctx);
+  if (p == "/api/delete") return HandleOllamaDelete(req, ctx);
+  if (p == "/api/show") return HandleOllamaShow(req, *models_);
+  if (p == "/v1/embeddings") return HandleEmbeddings(req, ctx);
+  if (p == "/api/embed") return HandleOllamaEmbed(req, ctx, /*legacy=*/false);
+  if (p == "/api/embeddings") return HandleOllamaEmbed(req, ctx, /*legacy=*/true);
+  if (p == "/v1/rerank" || p == "/rerank") return HandleRerank(req, ctx);
+  return HandleOllamaPs(*models_);
 }
 
 }  // namespace tessera::server

@@ -7,40 +7,41 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "http_server.h"
 #include "metrics.h"
-#include "tessera/core/batching/batch_scheduler.h"
-#include "tessera/text/text_model.h"
+#include "registry.h"
+#include "tessera/hub/options.h"
 
 namespace tessera::server {
 
-// A loaded model and the scheduler that owns its forward passes.
-struct ServedModel {
-  std::string name;  // what requests name it by ("default"; Ollama's "default:latest" also works)
-  std::string dir;
-  std::unique_ptr<text::TextModel> model;
-  std::unique_ptr<batching::BatchScheduler> scheduler;
-  ModelLatency latency;
-  int64_t created_unix = 0;  // when it was loaded
-  int64_t size_bytes = 0;    // weight files
-  double load_seconds = 0;
-};
+class WorkerPool;
+class PullTracker;
 
 class Api {
  public:
   explicit Api(std::string version);
+  ~Api();
 
-  // Sets the served models and starts answering model requests (/health turns 200). Call once;
-  // the models must outlive the Api's use. Thread-safe against concurrent Handle().
-  void SetReady(std::vector<ServedModel*> models);
+  // The Hugging Face cache behind /api/pull, /api/delete and the model lists (unset: none).
+  // Call before SetReady.
+  void SetHub(std::optional<hub::HubOptions> hub) { hub_ = std::move(hub); }
+
+  // Sets the model registry and starts answering model requests (/health turns 200). Call once;
+  // the registry must outlive the Api's use. Thread-safe against concurrent Handle().
+  void SetReady(ModelRegistry* models);
 
   // The HttpHandler. Thread-safe.
   HttpReply Handle(const HttpRequest& req);
 
   Metrics& metrics() { return metrics_; }
+
+  // Finishes queued embedding/rerank work and stops the worker threads; call before the models
+  // go away. Handle() must no longer be called.
+  void StopWorkers();
 
   struct Context;  // what the endpoint handlers share (api_internal.h)
 
@@ -50,7 +51,10 @@ class Api {
   std::string version_;
   Metrics metrics_;
   std::atomic<bool> ready_{false};
-  std::vector<ServedModel*> models_;  // written once before ready_ is set
+  ModelRegistry* models_ = nullptr;  // written once before ready_ is set
+  std::unique_ptr<WorkerPool> workers_, pulls_;
+  std::unique_ptr<PullTracker> pull_jobs_;
+  std::optional<hub::HubOptions> hub_;
 };
 
 }  // namespace tessera::server

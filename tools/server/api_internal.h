@@ -3,17 +3,70 @@
 #ifndef TESSERA_TOOLS_SERVER_API_INTERNAL_H_
 #define TESSERA_TOOLS_SERVER_API_INTERNAL_H_
 
+#include <condition_variable>
+#include <deque>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "api.h"
 #include "generation.h"
+#include "tessera/hub/options.h"
 
 namespace tessera::server {
 
 using Json = nlohmann::ordered_json;
+
+// A few threads for work too long for an I/O thread (embedding and rerank forward passes).
+class WorkerPool {
+ public:
+  explicit WorkerPool(int threads);
+  ~WorkerPool();  // runs what is queued, then joins
+  WorkerPool(const WorkerPool&) = delete;
+  WorkerPool& operator=(const WorkerPool&) = delete;
+  void Post(std::function<void()> task);
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> tasks_;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
+class PullJob;  // api_models.cc
+
+// Pulls in flight, so that a stopping server can cancel them.
+class PullTracker {
+ public:
+  void Add(const std::shared_ptr<PullJob>& job);
+  void CancelAll();
+
+ private:
+  std::mutex mu_;
+  std::vector<std::weak_ptr<PullJob>> jobs_;
+};
+
+struct Api::Context {
+  ModelRegistry& models;
+  Metrics& metrics;
+  WorkerPool& workers;  // embedding / rerank forward passes
+  WorkerPool& pulls;    // downloads
+  PullTracker& pull_jobs;
+  const hub::HubOptions* hub;  // null: no model management
+};
+
+// A model in the Hugging Face cache that is not loaded (listed by /api/tags and /v1/models).
+struct CachedModel {
+  std::string name, dir;
+  int64_t size_bytes = 0, modified_unix = 0;
+  std::string architecture, family, modality;
+};
+std::vector<CachedModel> CachedModels(const Api::Context& ctx);
 
 // {"error": {"message", "type", "code"}} (OpenAI) and {"error": "message"} (Ollama).
 HttpReply OpenAiError(int status, const std::string& message, const std::string& type,
@@ -45,8 +98,12 @@ StatusOr<std::vector<int32_t>> ReadTokenIds(const Json& value, const char* what,
 
 // The model a request names in `key` (the only model when absent and there is just one).
 // NotFound -> 404.
-StatusOr<ServedModel*> FindModel(const std::vector<ServedModel*>& models, const Json& body,
-                                 const char* key);
+// Ollama's keep_alive: seconds as a number, or a Go duration ("5m", "1h30m", "45s"); negative
+// means forever (kForever).
+StatusOr<Seconds> ParseKeepAlive(const Json& value);
+// Loads it on first use (see ModelRegistry); Ollama's "keep_alive" field is honoured.
+StatusOr<std::shared_ptr<ServedModel>> FindModel(ModelRegistry& models, const Json& body,
+                                                 const char* key);
 
 // Sampling defaults from the model's generation_config.json (what transformers' generate would
 // do), before the request's own fields.
@@ -66,7 +123,7 @@ Status CheckMaxTokens(const ServedModel& m, int64_t max_tokens);
 
 // Submits a job and returns the streaming or pending reply, or the error reply (503 with
 // Retry-After when the queue is full). `openai_errors` picks the error shape.
-HttpReply StartGeneration(ServedModel& m, Metrics& metrics,
+HttpReply StartGeneration(const std::shared_ptr<ServedModel>& m, Metrics& metrics,
                           const std::vector<std::vector<int32_t>>& prompts,
                           const GenerationParams& params, std::unique_ptr<ReplyFormatter> formatter,
                           bool stream, const std::string& stream_content_type, bool openai_errors);
@@ -78,22 +135,28 @@ std::string IsoNow();
 std::string RandomId();
 
 // Endpoints.
-HttpReply HandleModelsList(const std::vector<ServedModel*>& models);
-HttpReply HandleModelGet(const std::vector<ServedModel*>& models, const std::string& id);
-HttpReply HandleChatCompletions(const HttpRequest& req, const std::vector<ServedModel*>& models,
-                                Metrics& metrics);
-HttpReply HandleCompletions(const HttpRequest& req, const std::vector<ServedModel*>& models,
-                            Metrics& metrics);
-HttpReply HandleTokenize(const HttpRequest& req, const std::vector<ServedModel*>& models);
-HttpReply HandleDetokenize(const HttpRequest& req, const std::vector<ServedModel*>& models);
-HttpReply HandleOllamaGenerate(const HttpRequest& req, const std::vector<ServedModel*>& models,
-                               Metrics& metrics);
-HttpReply HandleOllamaChat(const HttpRequest& req, const std::vector<ServedModel*>& models,
-                           Metrics& metrics);
-HttpReply HandleOllamaTags(const std::vector<ServedModel*>& models);
-HttpReply HandleOllamaShow(const HttpRequest& req, const std::vector<ServedModel*>& models);
-HttpReply HandleOllamaPs(const std::vector<ServedModel*>& models);
+HttpReply HandleModelsList(const Api::Context& ctx);
+HttpReply HandleModelGet(ModelRegistry& models, const std::string& id);
+HttpReply HandleChatCompletions(const HttpRequest& req, ModelRegistry& models, Metrics& metrics);
+HttpReply HandleCompletions(const HttpRequest& req, ModelRegistry& models, Metrics& metrics);
+HttpReply HandleTokenize(const HttpRequest& req, ModelRegistry& models);
+HttpReply HandleDetokenize(const HttpRequest& req, ModelRegistry& models);
+HttpReply HandleOllamaGenerate(const HttpRequest& req, ModelRegistry& models, Metrics& metrics);
+HttpReply HandleOllamaChat(const HttpRequest& req, ModelRegistry& models, Metrics& metrics);
+HttpReply HandleOllamaTags(const Api::Context& ctx);
+HttpReply HandleOllamaShow(const HttpRequest& req, ModelRegistry& models);
+HttpReply HandleOllamaPs(ModelRegistry& models);
 HttpReply HandleOllamaVersion(const std::string& version);
+// api_models.cc: Ollama's model management and the model lists.
+HttpReply HandleOllamaPull(const HttpRequest& req, Api::Context& ctx);
+HttpReply HandleOllamaDelete(const HttpRequest& req, Api::Context& ctx);
+// api_encoder.cc
+HttpReply HandleEmbeddings(const HttpRequest& req, Api::Context& ctx);
+HttpReply HandleOllamaEmbed(const HttpRequest& req, Api::Context& ctx, bool legacy);
+HttpReply HandleRerank(const HttpRequest& req, Api::Context& ctx);
+// The model a text endpoint names: InvalidArgument (400) for an embedding or rerank model.
+StatusOr<std::shared_ptr<ServedModel>> FindTextModel(ModelRegistry& models, const Json& body,
+                                                     const char* key);
 
 }  // namespace tessera::server
 

@@ -9,14 +9,13 @@ namespace tessera::server {
 namespace {
 
 Json Details(const ServedModel& m) {
-  const auto& spec = m.model->spec();
   return Json{{"parent_model", ""},
               {"format", "safetensors"},
-              {"family", m.model->config().model_type},
-              {"families", Json::array({m.model->config().model_type})},
+              {"family", m.family},
+              {"families", Json::array({m.family})},
               {"parameter_size", std::to_string(m.size_bytes) + "B weights"},
               {"quantization_level", "none"},
-              {"architecture", spec.architecture}};
+              {"architecture", m.architecture}};
 }
 
 std::string Digest(const ServedModel& m) {
@@ -26,6 +25,14 @@ std::string Digest(const ServedModel& m) {
   char buf[17];
   std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(h));
   return buf;
+}
+
+// Ollama names carry a tag ("llama3.2:latest"); ours get ":latest" unless they have one.
+std::string OllamaName(const std::string& name) {
+  const size_t slash = name.rfind('/');
+  const size_t colon = name.rfind(':');
+  const bool tagged = colon != std::string::npos && (slash == std::string::npos || colon > slash);
+  return tagged ? name : name + ":latest";
 }
 
 std::string Rfc3339(int64_t unix) {
@@ -144,24 +151,34 @@ class OllamaFormatter final : public ReplyFormatter {
   double first_t_ = -1, last_t_ = 0, end_t_ = 0;
 };
 
-HttpReply LoadedReply(const ServedModel& m, bool chat) {
-  Json j{{"model", m.name}, {"created_at", IsoNow()}};
+// Ollama's "load the model" call (no prompt, no messages); with keep_alive 0 it unloads instead.
+HttpReply LoadedReply(ModelRegistry& models, std::shared_ptr<ServedModel> m, const Json& body,
+                      bool chat) {
+  Json j{{"model", m->name}, {"created_at", IsoNow()}};
   if (chat)
     j["message"] = Json{{"role", "assistant"}, {"content", ""}};
   else
     j["response"] = "";
   j["done"] = true;
   j["done_reason"] = "load";
+  auto ka = body.find("keep_alive");
+  StatusOr<Seconds> keep = ka != body.end() && !ka->is_null() ? ParseKeepAlive(*ka) : kForever;
+  if (keep.ok() && *keep == Seconds(0)) {
+    const std::string name = m->name;
+    m.reset();
+    // Busy or pinned: it stays (a busy one goes once idle: its keep-alive is now 0).
+    (void)models.Unload(name);
+    j["done_reason"] = "unload";
+  }
   return JsonReply(j);
 }
 
 }  // namespace
 
-HttpReply HandleOllamaGenerate(const HttpRequest& req, const std::vector<ServedModel*>& models,
-                               Metrics& metrics) {
+HttpReply HandleOllamaGenerate(const HttpRequest& req, ModelRegistry& models, Metrics& metrics) {
   auto body = ParseObject(req.body);
   if (!body.ok()) return OllamaError(body.status());
-  auto m = FindModel(models, *body, "model");
+  auto m = FindTextModel(models, *body, "model");
   if (!m.ok()) return OllamaError(m.status());
   if (Status st = RejectUnsupported(*body); !st.ok()) return OllamaError(st);
   GenerationParams params;
@@ -178,7 +195,7 @@ HttpReply HandleOllamaGenerate(const HttpRequest& req, const std::vector<ServedM
     context = std::move(ids).value();
   }
   if (prompt.empty() && context.empty())
-    return LoadedReply(**m, false);  // Ollama's "load the model" call
+    return LoadedReply(models, std::move(*m), *body, false);  // Ollama's "load the model" call
   const text::TextModel& model = *(*m)->model;
   StatusOr<std::vector<int32_t>> ids = std::vector<int32_t>{};
   if (raw) {
@@ -195,15 +212,14 @@ HttpReply HandleOllamaGenerate(const HttpRequest& req, const std::vector<ServedM
   context.insert(context.end(), ids->begin(), ids->end());
   if (context.empty()) return OllamaError(400, "the prompt is empty");
   auto fmt = std::make_unique<OllamaFormatter>(**m, false, context, (*m)->load_seconds);
-  return StartGeneration(**m, metrics, {context}, params, std::move(fmt), stream,
+  return StartGeneration(*m, metrics, {context}, params, std::move(fmt), stream,
                          "application/x-ndjson", false);
 }
 
-HttpReply HandleOllamaChat(const HttpRequest& req, const std::vector<ServedModel*>& models,
-                           Metrics& metrics) {
+HttpReply HandleOllamaChat(const HttpRequest& req, ModelRegistry& models, Metrics& metrics) {
   auto body = ParseObject(req.body);
   if (!body.ok()) return OllamaError(body.status());
-  auto m = FindModel(models, *body, "model");
+  auto m = FindTextModel(models, *body, "model");
   if (!m.ok()) return OllamaError(m.status());
   if (Status st = RejectUnsupported(*body); !st.ok()) return OllamaError(st);
   GenerationParams params;
@@ -212,7 +228,7 @@ HttpReply HandleOllamaChat(const HttpRequest& req, const std::vector<ServedModel
   if (Status st = ReadBool(*body, "stream", &stream); !st.ok()) return OllamaError(st);
   auto messages = body->find("messages");
   if (messages == body->end() || messages->is_null() || (messages->is_array() && messages->empty()))
-    return LoadedReply(**m, true);
+    return LoadedReply(models, std::move(*m), *body, true);
   for (const auto& msg : *messages)
     if (msg.is_object() && msg.contains("images") && !msg["images"].is_null() &&
         !msg["images"].empty())
@@ -222,65 +238,85 @@ HttpReply HandleOllamaChat(const HttpRequest& req, const std::vector<ServedModel
       ChatPromptTokens(*(*m)->model, *messages, tools == body->end() ? Json(nullptr) : *tools);
   if (!ids.ok()) return OllamaError(ids.status());
   auto fmt = std::make_unique<OllamaFormatter>(**m, true, *ids, (*m)->load_seconds);
-  return StartGeneration(**m, metrics, {std::move(ids).value()}, params, std::move(fmt), stream,
+  return StartGeneration(*m, metrics, {std::move(ids).value()}, params, std::move(fmt), stream,
                          "application/x-ndjson", false);
 }
 
-HttpReply HandleOllamaTags(const std::vector<ServedModel*>& models) {
+HttpReply HandleOllamaTags(const Api::Context& ctx) {
   Json list = Json::array();
-  for (const ServedModel* m : models)
-    list.push_back(Json{{"name", m->name + ":latest"},
-                        {"model", m->name + ":latest"},
-                        {"modified_at", Rfc3339(m->created_unix)},
-                        {"size", m->size_bytes},
-                        {"digest", Digest(*m)},
-                        {"details", Details(*m)}});
+  auto add = [&](const ServedModel& m) {
+    list.push_back(Json{{"name", OllamaName(m.name)},
+                        {"model", OllamaName(m.name)},
+                        {"modified_at", Rfc3339(m.created_unix)},
+                        {"size", m.size_bytes},
+                        {"digest", Digest(m)},
+                        {"details", Details(m)}});
+  };
+  for (const auto& m : ctx.models.Loaded()) add(*m);
+  for (const CachedModel& c : CachedModels(ctx)) {  // pulled, not loaded
+    ServedModel m;
+    m.name = c.name;
+    m.dir = c.dir;
+    m.size_bytes = c.size_bytes;
+    m.created_unix = c.modified_unix;
+    m.architecture = c.architecture;
+    m.family = c.family;
+    add(m);
+  }
   return JsonReply(Json{{"models", list}});
 }
 
-HttpReply HandleOllamaShow(const HttpRequest& req, const std::vector<ServedModel*>& models) {
+HttpReply HandleOllamaShow(const HttpRequest& req, ModelRegistry& models) {
   auto body = ParseObject(req.body);
   if (!body.ok()) return OllamaError(body.status());
   // Ollama accepts "model" and the older "name".
   auto m = FindModel(models, *body, body->contains("model") ? "model" : "name");
   if (!m.ok()) return OllamaError(m.status());
   const ServedModel& sm = **m;
-  const auto& spec = sm.model->spec();
-  const std::string arch = sm.model->config().model_type;
-  Json info{{"general.architecture", arch},
-            {arch + ".block_count", spec.n_layers},
-            {arch + ".embedding_length", spec.hidden},
-            {arch + ".attention.head_count", spec.n_heads},
-            {arch + ".attention.head_count_kv", spec.n_kv_heads},
-            {arch + ".context_length", sm.scheduler->max_context()},
-            {arch + ".vocab_size", spec.vocab}};
-  Json params = Json::object();
-  const text::SamplingParams s = DefaultSampling(*sm.model);
-  std::string parameters =
-      "temperature " + Json(s.temperature).dump() + "\ntop_p " + Json(s.top_p).dump();
+  const std::string arch = sm.family;
+  Json info{{"general.architecture", arch}, {arch + ".context_length", sm.context_length}};
+  std::string parameters;
+  Json capabilities = Json::array();
+  if (sm.model) {
+    const auto& spec = sm.model->spec();
+    info[arch + ".block_count"] = spec.n_layers;
+    info[arch + ".embedding_length"] = spec.hidden;
+    info[arch + ".attention.head_count"] = spec.n_heads;
+    info[arch + ".attention.head_count_kv"] = spec.n_kv_heads;
+    info[arch + ".vocab_size"] = spec.vocab;
+    const text::SamplingParams s = DefaultSampling(*sm.model);
+    parameters = "temperature " + Json(s.temperature).dump() + "\ntop_p " + Json(s.top_p).dump();
+    capabilities.push_back("completion");
+  } else {
+    info[arch + ".embedding_length"] = sm.encoder->info().hidden;
+    capabilities.push_back(sm.modality == "embedding" ? "embedding" : "rerank");
+  }
   return JsonReply(Json{{"modelfile", "FROM " + sm.dir + "\n"},
                         {"parameters", parameters},
                         {"template", ""},
                         {"details", Details(sm)},
                         {"model_info", info},
-                        {"capabilities", Json::array({"completion"})},
+                        {"capabilities", capabilities},
                         {"modified_at", Rfc3339(sm.created_unix)}});
 }
 
-HttpReply HandleOllamaPs(const std::vector<ServedModel*>& models) {
+HttpReply HandleOllamaPs(ModelRegistry& models) {
   Json list = Json::array();
-  for (const ServedModel* m : models) {
-    const auto st = m->scheduler->Stats();
-    const int64_t kv_bytes = m->model->kv_cache().shape().TotalBytes();
-    list.push_back(Json{{"name", m->name + ":latest"},
-                        {"model", m->name + ":latest"},
-                        {"size", m->size_bytes + kv_bytes},
-                        {"digest", Digest(*m)},
-                        {"details", Details(*m)},
-                        {"expires_at", "9999-12-31T23:59:59Z"},  // served models stay loaded
-                        {"size_vram", 0},
-                        {"context_length", m->scheduler->max_context()},
-                        {"running_sequences", st.running}});
+  for (const auto& m : models.Loaded()) {
+    const int64_t running = m->scheduler ? m->scheduler->Stats().running : 0;
+    // Models that stay loaded (named at start, keep_alive -1) show Ollama's "forever".
+    const auto expires = models.ExpiresAt(*m);
+    list.push_back(
+        Json{{"name", OllamaName(m->name)},
+             {"model", OllamaName(m->name)},
+             {"size", m->memory_bytes},
+             {"digest", Digest(*m)},
+             {"details", Details(*m)},
+             {"expires_at", expires ? Rfc3339(std::chrono::system_clock::to_time_t(*expires))
+                                    : std::string("9999-12-31T23:59:59Z")},
+             {"size_vram", 0},
+             {"context_length", m->context_length},
+             {"running_sequences", running}});
   }
   return JsonReply(Json{{"models", list}});
 }

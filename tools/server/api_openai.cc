@@ -6,9 +6,8 @@ namespace tessera::server {
 namespace {
 
 Json ModelCard(const ServedModel& m) {
-  return Json{
-      {"id", m.name},          {"object", "model"}, {"created", m.created_unix},
-      {"owned_by", "tessera"}, {"root", m.dir},     {"max_model_len", m.scheduler->max_context()}};
+  return Json{{"id", m.name},          {"object", "model"}, {"created", m.created_unix},
+              {"owned_by", "tessera"}, {"root", m.dir},     {"max_model_len", m.context_length}};
 }
 
 // UTF-8 bytes of a token's text (OpenAI's "bytes" field).
@@ -437,23 +436,28 @@ Status ReadPrompts(const Json& body, const text::TextModel& m,
 
 }  // namespace
 
-HttpReply HandleModelsList(const std::vector<ServedModel*>& models) {
+HttpReply HandleModelsList(const Api::Context& ctx) {
   Json data = Json::array();
-  for (const ServedModel* m : models) data.push_back(ModelCard(*m));
+  for (const auto& m : ctx.models.Loaded()) data.push_back(ModelCard(*m));
+  for (const CachedModel& c : CachedModels(ctx))  // pulled, loaded on first request
+    data.push_back(Json{{"id", c.name},
+                        {"object", "model"},
+                        {"created", c.modified_unix},
+                        {"owned_by", "tessera"},
+                        {"root", c.dir}});
   return JsonReply(Json{{"object", "list"}, {"data", data}});
 }
 
-HttpReply HandleModelGet(const std::vector<ServedModel*>& models, const std::string& id) {
-  for (const ServedModel* m : models)
+HttpReply HandleModelGet(ModelRegistry& models, const std::string& id) {
+  for (const auto& m : models.Loaded())
     if (m->name == id) return JsonReply(ModelCard(*m));
   return OpenAiError(404, "model '" + id + "' is not served", "not_found_error", "model_not_found");
 }
 
-HttpReply HandleChatCompletions(const HttpRequest& req, const std::vector<ServedModel*>& models,
-                                Metrics& metrics) {
+HttpReply HandleChatCompletions(const HttpRequest& req, ModelRegistry& models, Metrics& metrics) {
   auto body = ParseObject(req.body);
   if (!body.ok()) return OpenAiError(body.status());
-  auto m = FindModel(models, *body, "model");
+  auto m = FindTextModel(models, *body, "model");
   if (!m.ok()) return OpenAiError(m.status());
   OpenAiRequest r;
   if (Status st = ReadOpenAiRequest(*body, **m, /*chat=*/true, &r); !st.ok())
@@ -466,15 +470,14 @@ HttpReply HandleChatCompletions(const HttpRequest& req, const std::vector<Served
   if (!prompt.ok()) return OpenAiError(prompt.status());
   const int64_t prompt_tokens = static_cast<int64_t>(prompt->size());
   auto fmt = std::make_unique<ChatFormatter>(**m, r.params.n, prompt_tokens, r);
-  return StartGeneration(**m, metrics, {std::move(prompt).value()}, r.params, std::move(fmt),
+  return StartGeneration(*m, metrics, {std::move(prompt).value()}, r.params, std::move(fmt),
                          r.stream, "text/event-stream", true);
 }
 
-HttpReply HandleCompletions(const HttpRequest& req, const std::vector<ServedModel*>& models,
-                            Metrics& metrics) {
+HttpReply HandleCompletions(const HttpRequest& req, ModelRegistry& models, Metrics& metrics) {
   auto body = ParseObject(req.body);
   if (!body.ok()) return OpenAiError(body.status());
-  auto m = FindModel(models, *body, "model");
+  auto m = FindTextModel(models, *body, "model");
   if (!m.ok()) return OpenAiError(m.status());
   OpenAiRequest r;
   if (Status st = ReadOpenAiRequest(*body, **m, /*chat=*/false, &r); !st.ok())
@@ -486,14 +489,14 @@ HttpReply HandleCompletions(const HttpRequest& req, const std::vector<ServedMode
   if (prompts.size() * static_cast<size_t>(r.params.n) > 64)
     return OpenAiError(InvalidArgument("prompts x n is larger than 64"));
   auto fmt = std::make_unique<CompletionFormatter>(**m, texts, prompts, r);
-  return StartGeneration(**m, metrics, prompts, r.params, std::move(fmt), r.stream,
+  return StartGeneration(*m, metrics, prompts, r.params, std::move(fmt), r.stream,
                          "text/event-stream", true);
 }
 
-HttpReply HandleTokenize(const HttpRequest& req, const std::vector<ServedModel*>& models) {
+HttpReply HandleTokenize(const HttpRequest& req, ModelRegistry& models) {
   auto body = ParseObject(req.body);
   if (!body.ok()) return OpenAiError(body.status());
-  auto m = FindModel(models, *body, "model");
+  auto m = FindTextModel(models, *body, "model");
   if (!m.ok()) return OpenAiError(m.status());
   const text::TextModel& model = *(*m)->model;
   StatusOr<std::vector<int32_t>> ids =
@@ -520,10 +523,10 @@ HttpReply HandleTokenize(const HttpRequest& req, const std::vector<ServedModel*>
                         {"token_strs", with_strs ? strs : Json(nullptr)}});
 }
 
-HttpReply HandleDetokenize(const HttpRequest& req, const std::vector<ServedModel*>& models) {
+HttpReply HandleDetokenize(const HttpRequest& req, ModelRegistry& models) {
   auto body = ParseObject(req.body);
   if (!body.ok()) return OpenAiError(body.status());
-  auto m = FindModel(models, *body, "model");
+  auto m = FindTextModel(models, *body, "model");
   if (!m.ok()) return OpenAiError(m.status());
   auto tokens = body->find("tokens");
   if (tokens == body->end()) return OpenAiError(InvalidArgument("'tokens' is required"));

@@ -88,6 +88,8 @@ class GenerationJob final : public PendingBody {
   void SetWaker(std::function<void()> waker) override;
   bool Drain(std::string* out) override;
   void Cancel() override;
+  // Something that must live as long as the job (the model it runs on).
+  void set_anchor(std::shared_ptr<const void> anchor) { anchor_ = std::move(anchor); }
   int final_status() const override { return formatter_->status(); }
 
   // Called by the scheduler's owner to make an idle scheduler notice a cancellation.
@@ -96,6 +98,7 @@ class GenerationJob final : public PendingBody {
  private:
   const std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
   std::unique_ptr<ReplyFormatter> formatter_;  // connection thread only
+  std::shared_ptr<const void> anchor_;
   const int32_t sequences_;
   const bool streaming_;
   int32_t finished_ = 0;  // connection thread only

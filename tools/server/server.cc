@@ -12,69 +12,10 @@
 
 #include "api.h"
 #include "api_internal.h"
+#include "tessera/hub/names.h"
 #include "tessera/text/decoder.h"
 
 namespace tessera::server {
-namespace {
-
-namespace fs = std::filesystem;
-
-int64_t WeightBytes(const std::string& dir) {
-  int64_t total = 0;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(dir, ec))
-    if (e.path().extension() == ".safetensors") total += static_cast<int64_t>(e.file_size(ec));
-  return total;
-}
-
-// KV bytes per token of `dir`'s model (K and V, every layer, f32 pools).
-StatusOr<int64_t> KvBytesPerToken(const std::string& dir, int64_t* max_context) {
-  TSR_ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(dir));
-  TSR_ASSIGN_OR_RETURN(text::DecoderSpec spec, text::ArchitectureRegistry::Get().MakeSpec(config));
-  *max_context = spec.max_context > 0 ? spec.max_context : 4096;
-  return 2 * spec.n_kv_heads * spec.head_dim * static_cast<int64_t>(sizeof(float)) * spec.n_layers;
-}
-
-std::string UniqueName(const std::string& dir,
-                       const std::vector<std::unique_ptr<ServedModel>>& models) {
-  std::string base = fs::path(dir).filename().string();
-  if (base.empty()) base = fs::path(dir).parent_path().filename().string();
-  if (base.empty()) base = "model";
-  std::string name = base;
-  for (int i = 2;; ++i) {
-    bool taken = false;
-    for (const auto& m : models) taken |= m->name == name;
-    if (!taken) return name;
-    name = base + "-" + std::to_string(i);
-  }
-}
-
-StatusOr<std::unique_ptr<ServedModel>> LoadServedModel(const ServeOptions& o,
-                                                       const std::string& dir,
-                                                       const std::vector<Device*>& devices,
-                                                       int64_t budget, std::mutex* forward_mutex) {
-  auto t0 = std::chrono::steady_clock::now();
-  int64_t max_context = 0;
-  TSR_ASSIGN_OR_RETURN(int64_t per_token, KvBytesPerToken(dir, &max_context));
-  text::TextModelOptions mo;
-  mo.kv_budget_bytes = budget;
-  mo.kv_tokens = std::max<int64_t>(
-      mo.kv_block_size,
-      std::min(budget / std::max<int64_t>(1, per_token), max_context * o.kv_max_sequences));
-  auto sm = std::make_unique<ServedModel>();
-  sm->dir = dir;
-  TSR_ASSIGN_OR_RETURN(sm->model, text::TextModel::Load(dir, devices, mo));
-  batching::SchedulerOptions so = o.scheduler;
-  so.forward_mutex = forward_mutex;
-  sm->scheduler = std::make_unique<batching::BatchScheduler>(*sm->model, so);
-  sm->created_unix = UnixNow();
-  sm->size_bytes = WeightBytes(dir);
-  sm->load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  return sm;
-}
-
-}  // namespace
-
 ServeOptions ServeOptionsFromSettings(const Settings& s) {
   ServeOptions o;
   o.http.host = s.GetString("server_host");
@@ -90,12 +31,15 @@ ServeOptions ServeOptionsFromSettings(const Settings& s) {
   o.scheduler.prefix_caching = s.GetBool("prefix_caching");
   o.kv_budget_bytes = s.GetInt("kv_budget");
   o.kv_budget_share = s.GetFloat("kv_budget_share");
+  if (auto q = ParseQuantKind(s.GetString("quantize")); q.ok()) o.quantize = *q;
+  o.memory_budget = s.GetInt("memory_budget");
+  o.keep_alive = Seconds(s.GetInt("keep_alive"));
   return o;
 }
 
 int Serve(const ServeOptions& o, const std::vector<Device*>& devices) {
-  if (o.model_dirs.empty() || devices.empty()) {
-    std::fprintf(stderr, "error: serve needs at least one model and one device\n");
+  if ((o.model_dirs.empty() && !o.hub) || devices.empty()) {
+    std::fprintf(stderr, "error: serve needs a model (or a way to load them) and a device\n");
     return 2;
   }
   // Signals go to sigwait() below, never to a handler on a random thread: block them before any
@@ -107,6 +51,7 @@ int Serve(const ServeOptions& o, const std::vector<Device*>& devices) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   Api api(o.version);
+  api.SetHub(o.hub);
   auto http = HttpServer::Start(o.http, [&api](const HttpRequest& r) { return api.Handle(r); });
   if (!http.ok()) {
     std::fprintf(stderr, "error: %s\n", http.status().message().c_str());
@@ -116,50 +61,45 @@ int Serve(const ServeOptions& o, const std::vector<Device*>& devices) {
               static_cast<unsigned>((*http)->port()));
   std::fflush(stdout);
 
-  // KV budget: a share of what the first device has free after the weights, split evenly.
-  int64_t weights = 0;
-  for (const auto& d : o.model_dirs) weights += WeightBytes(d);
-  const int64_t free_bytes = static_cast<int64_t>(devices[0]->props().memory_free);
-  int64_t budget = o.kv_budget_bytes;
-  if (budget <= 0) {
-    const int64_t after = std::max<int64_t>(0, free_bytes - weights);
-    budget = static_cast<int64_t>(o.kv_budget_share * static_cast<double>(after)) /
-             static_cast<int64_t>(o.model_dirs.size());
-    if (free_bytes == 0) budget = 1LL << 30;  // the device does not report memory
+  RegistryOptions ro;
+  ro.devices = devices;
+  ro.scheduler = o.scheduler;
+  ro.memory_budget = o.memory_budget;
+  ro.kv_budget_bytes = o.kv_budget_bytes;
+  ro.kv_budget_share = o.kv_budget_share;
+  ro.kv_max_sequences = o.kv_max_sequences;
+  ro.keep_alive = o.keep_alive;
+  ro.quantize = o.quantize;
+  if (o.hub) {
+    ro.resolve = [hub = *o.hub](const std::string& name) -> StatusOr<std::string> {
+      TSR_ASSIGN_OR_RETURN(hub::ResolvedModel r, hub::ResolveModel(name, hub));
+      if (r.kind == hub::ResolvedModel::Kind::kFolder)
+        return NotFound("model '" + name + "' is not served; requests name models, not folders");
+      if (!r.present())
+        return NotFound("model '" + name + "' is not downloaded; pull it first (`engine pull " +
+                        name + "` or POST /api/pull)");
+      return r.dir;
+    };
   }
-  std::mutex forward_mutex;  // models share devices: one forward pass at a time
-  std::vector<std::unique_ptr<ServedModel>> models;
-  for (const std::string& dir : o.model_dirs) {
-    auto m = LoadServedModel(o, dir, devices, budget, &forward_mutex);
-    if (!m.ok()) {
-      std::fprintf(stderr, "error: %s: %s\n", dir.c_str(), m.status().message().c_str());
-      (*http)->Stop();
-      return 1;
-    }
-    (*m)->name = UniqueName(dir, models);
-    const auto& kv = (*m)->model->kv_cache().shape();
-    spdlog::info(
-        "serving '{}': context {}, KV cache {} blocks x {} tokens ({:.1f} MiB), up to {} running "
-        "sequences",
-        (*m)->name, (*m)->scheduler->max_context(), kv.num_blocks, kv.block_size,
-        kv.TotalBytes() / 1048576.0, (*m)->scheduler->max_running());
-    models.push_back(std::move(m).value());
+  auto registry = std::make_unique<ModelRegistry>(std::move(ro));
+  if (Status st = registry->LoadPinned(o.model_dirs, o.model_names); !st.ok()) {
+    std::fprintf(stderr, "error: %s\n", st.message().c_str());
+    (*http)->Stop();
+    return 1;
   }
-  std::vector<ServedModel*> raw;
-  for (auto& m : models) {
-    m->scheduler->Start();
-    raw.push_back(m.get());
-  }
-  api.SetReady(raw);
-  spdlog::info("ready: {} model(s) on http://{}:{}", models.size(), o.http.host, (*http)->port());
+  api.SetReady(registry.get());
+  spdlog::info("ready: {} model(s) on http://{}:{} (memory budget {} MiB)",
+               registry->Loaded().size(), o.http.host, (*http)->port(),
+               registry->memory_budget() == INT64_MAX ? -1 : registry->memory_budget() >> 20);
 
   int sig = 0;
   sigwait(&signals, &sig);
   spdlog::info("signal {}: shutting down", sig);
   (*http)->Stop();
   (*http)->Wait();
-  http->reset();  // connections (and their jobs) go before the schedulers and models they use
-  for (auto& m : models) m->scheduler->Stop();
+  http->reset();      // connections (and their jobs) go before the schedulers and models they use
+  api.StopWorkers();  // embedding/rerank work still queued finishes
+  registry.reset();   // stops every scheduler
   return 0;
 }
 

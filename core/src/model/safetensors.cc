@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <bit>
 #include <cerrno>
 #include <cstring>
 #include <exception>
@@ -361,6 +362,41 @@ Status SafetensorsFile::Parse(const uint8_t* base, uint64_t size) {
   // Built last: the keys view strings owned by tensors_, which no longer reallocates.
   for (size_t i = 0; i < tensors_.size(); ++i) by_name_.emplace(tensors_[i].name, i);
   return OkStatus();
+}
+
+float F16BitsToF32(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
+  const uint32_t exp = (h >> 10) & 0x1fu, mant = h & 0x3ffu;
+  if (exp == 0) {
+    const float v = static_cast<float>(mant) * 5.9604644775390625e-8f;  // mant * 2^-24, exact
+    return sign ? -v : v;
+  }
+  if (exp == 31) return std::bit_cast<float>(sign | 0x7f800000u | (mant << 13));
+  return std::bit_cast<float>(sign | ((exp + 112u) << 23) | (mant << 13));
+}
+
+float BF16BitsToF32(uint16_t b) { return std::bit_cast<float>(static_cast<uint32_t>(b) << 16); }
+
+StatusOr<std::vector<float>> TensorToF32(const TensorInfo& t) {
+  std::vector<float> out(static_cast<size_t>(t.numel()));
+  uint16_t h = 0;
+  for (size_t i = 0; i < out.size(); ++i) {
+    switch (t.dtype) {
+      case StDType::kF32: std::memcpy(&out[i], t.data + 4 * i, 4); break;
+      case StDType::kF16:
+        std::memcpy(&h, t.data + 2 * i, 2);
+        out[i] = F16BitsToF32(h);
+        break;
+      case StDType::kBF16:
+        std::memcpy(&h, t.data + 2 * i, 2);
+        out[i] = BF16BitsToF32(h);
+        break;
+      default:
+        return Unimplemented("tensor '" + t.name + "' has dtype " + StDTypeName(t.dtype) +
+                             ", not f32/f16/bf16");
+    }
+  }
+  return out;
 }
 
 }  // namespace tessera

@@ -3,9 +3,14 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <tuple>
+
+#include "tessera/quant_formats.h"
 
 namespace tessera::text {
 
@@ -21,50 +26,6 @@ struct TextModel::CachedStep {
 constexpr size_t kMaxCachedSteps = 64;
 
 namespace {
-
-float HalfToFloat(uint16_t h) {
-  uint32_t sign = (h >> 15) & 1, exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
-  float v;
-  if (exp == 0)
-    v = std::ldexp(static_cast<float>(mant), -24);
-  else if (exp == 31)
-    v = mant ? NAN : INFINITY;
-  else
-    v = std::ldexp(static_cast<float>(mant | 0x400), static_cast<int>(exp) - 25);
-  return sign ? -v : v;
-}
-
-float BF16ToFloat(uint16_t b) {
-  uint32_t bits = static_cast<uint32_t>(b) << 16;
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
-
-StatusOr<std::vector<float>> ToF32(const TensorInfo& t) {
-  std::vector<float> out(static_cast<size_t>(t.numel()));
-  for (size_t i = 0; i < out.size(); ++i) {
-    switch (t.dtype) {
-      case StDType::kF32: std::memcpy(&out[i], t.data + 4 * i, 4); break;
-      case StDType::kF16: {
-        uint16_t h;
-        std::memcpy(&h, t.data + 2 * i, 2);
-        out[i] = HalfToFloat(h);
-        break;
-      }
-      case StDType::kBF16: {
-        uint16_t h;
-        std::memcpy(&h, t.data + 2 * i, 2);
-        out[i] = BF16ToFloat(h);
-        break;
-      }
-      default:
-        return Unimplemented("tensor '" + t.name + "' has dtype " + StDTypeName(t.dtype) +
-                             ", not f32/f16/bf16");
-    }
-  }
-  return out;
-}
 
 StatusOr<DType> IrDType(const TensorInfo& t) {
   switch (t.dtype) {
@@ -116,6 +77,7 @@ StatusOr<std::unique_ptr<TextModel>> TextModel::Load(const std::string& dir,
     if (auto id = m->tokenizer_->TokenToId("</s>")) m->eos_ids_.push_back(*id);
 
   m->ctx_ = std::make_unique<ExecutionContext>(std::move(devices));
+  TSR_RETURN_IF_ERROR(m->QuantizeWeights(options));
   TSR_RETURN_IF_ERROR(m->BindWeights());
 
   KvCacheShape kv;
@@ -149,6 +111,52 @@ DType TextModel::WeightDType(const std::string& name) const {
   return it == bound_dtypes_.end() ? DType::kF32 : it->second;
 }
 
+uint64_t TextModel::WeightBytes(const std::string& name) const {
+  auto it = bound_bytes_.find(name);
+  return it == bound_bytes_.end() ? 0 : it->second;
+}
+
+// Picks the matrices to quantize (2-D float tensors; the embedding / LM head only with
+// quantize_head) and maps their quantized copies from the cache, making them on a miss.
+Status TextModel::QuantizeWeights(const TextModelOptions& options) {
+  if (options.quantize == QuantKind::kNone) return OkStatus();
+  auto strip = [](const std::string& n) { return n.rfind("model.", 0) == 0 ? n.substr(6) : n; };
+  const std::string embed = strip(spec_.w_embed), head = strip(spec_.w_lm_head);
+  std::vector<std::string> names, head_names;
+  for (const std::string& name : checkpoint_->TensorNames()) {
+    const TensorInfo* t = checkpoint_->Find(name);
+    if (t->shape.size() != 2 || !IrDType(*t).ok()) continue;
+    const bool is_head = strip(name) == embed || strip(name) == head;
+    if (is_head && !options.quantize_head) continue;
+    if (t->shape[1] % TSR_QBLOCK != 0) {
+      spdlog::info("{} stays {}: rows of {} values are not a multiple of 32", name,
+                   StDTypeName(t->dtype), t->shape[1]);
+      continue;
+    }
+    (is_head ? head_names : names).push_back(name);
+  }
+  QuantCacheOptions qo;
+  qo.dir = !options.quant_cache_dir.empty() ? options.quant_cache_dir
+                                            : DefaultCacheRoot(std::getenv) + "/quant";
+  const auto t0 = std::chrono::steady_clock::now();
+  for (auto [list, kind, out] : {std::tuple{&names, options.quantize, &quantized_},
+                                 std::tuple{&head_names, QuantKind::kQ8, &quantized_head_}}) {
+    if (list->empty()) continue;
+    TSR_ASSIGN_OR_RETURN(*out, QuantizedWeights::Load(*checkpoint_, *list, kind, qo));
+    spdlog::info("{} {} matrices ({:.1f} MiB) {} {} in {:.2f} s", QuantKindName(kind),
+                 list->size(), (*out)->total_bytes() / 1048576.0,
+                 (*out)->from_cache() ? "mapped from" : "quantized into", (*out)->path(),
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  return OkStatus();
+}
+
+const QuantizedWeights* TextModel::QuantizedOf(const std::string& name) const {
+  for (const auto* q : {quantized_.get(), quantized_head_.get()})
+    if (q != nullptr && q->Find(name) != nullptr) return q;
+  return nullptr;
+}
+
 Status TextModel::BindWeights() {
   // Matrices are used in place from the mmap; vectors (norms, biases) are small and become f32
   // so kernels see one dtype for them.
@@ -160,12 +168,19 @@ Status TextModel::BindWeights() {
     else
       aliases.push_back("model." + name);
     if (t->shape.size() <= 1) {
-      TSR_ASSIGN_OR_RETURN(auto v, ToF32(*t));
+      TSR_ASSIGN_OR_RETURN(auto v, TensorToF32(*t));
       auto& stored = f32_weights_[name];
       stored = std::move(v);
       for (const auto& a : aliases) {
         ctx_->BindWeight(a, stored.data(), stored.size() * sizeof(float));
         bound_dtypes_[a] = DType::kF32;
+      }
+    } else if (const QuantizedWeights* qw = QuantizedOf(name)) {
+      const QuantizedWeights::Entry* q = qw->Find(name);
+      for (const auto& a : aliases) {
+        ctx_->BindWeight(a, q->data, q->nbytes);
+        bound_dtypes_[a] = qw->kind() == QuantKind::kQ8 ? DType::kQ8 : DType::kQ4;
+        bound_bytes_[a] = q->nbytes;
       }
     } else {
       auto dt = IrDType(*t);
@@ -173,6 +188,7 @@ Status TextModel::BindWeights() {
       for (const auto& a : aliases) {
         ctx_->BindWeight(a, t->data, t->nbytes);
         bound_dtypes_[a] = *dt;
+        bound_bytes_[a] = t->nbytes;
       }
     }
   }

@@ -51,6 +51,8 @@ class Normalizer {
 };
 // Returns nullptr for a JSON null.
 StatusOr<std::unique_ptr<Normalizer>> NormalizerFromJson(const nlohmann::json& j);
+// SentencePiece's precompiled_charsmap (precompiled.cc); nullptr for an empty map.
+StatusOr<std::unique_ptr<Normalizer>> PrecompiledFromJson(const nlohmann::json& j);
 
 // ---- Pre-tokenizers ----
 
@@ -115,11 +117,21 @@ class ReverseVocab {
 
 // ---- Post-processors ----
 
+// One sequence being post-processed: ids and the type (segment) id of each.
+struct IdSequence {
+  std::vector<int32_t> ids;
+  std::vector<int32_t> type_ids;
+};
+
 class PostProcessor {
  public:
   virtual ~PostProcessor() = default;
-  // Adds the special tokens around a single sequence when `add_special_tokens`.
-  virtual void Process(std::vector<int32_t>* ids, bool add_special_tokens) const = 0;
+  // tokenizers' process_encodings: rewrites the one or two sequences (type ids preset to 0 for
+  // the first and 1 for the second), adding special tokens when `add_special_tokens`; the
+  // caller concatenates what is left. InvalidArgument for a pair a template cannot join.
+  virtual Status Process(std::vector<IdSequence>* seqs, bool add_special_tokens) const = 0;
+  // tokenizers' added_tokens(is_pair): how many special tokens Process adds.
+  virtual int32_t AddedTokens(bool is_pair) const = 0;
 };
 StatusOr<std::unique_ptr<PostProcessor>> PostProcessorFromJson(const nlohmann::json& j);
 

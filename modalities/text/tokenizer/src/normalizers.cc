@@ -263,17 +263,7 @@ StatusOr<std::unique_ptr<Normalizer>> NormalizerFromJson(const nlohmann::json& j
     }
     n.reset(new SequenceNormalizer(std::move(parts)));
   } else if (type == "Precompiled") {
-    // SentencePiece's compiled char map (a Darts double-array of rewrite rules). Without a
-    // reference implementation to test against we refuse it rather than guess; an empty map
-    // (what converters write when the model had no rules) is the identity.
-    auto it = j.find("precompiled_charsmap");
-    const bool empty = it == j.end() || it->is_null() || (it->is_string() && it->empty()) ||
-                       (it->is_string() && it->get<std::string>().empty());
-    if (!empty) {
-      return Unimplemented(
-          "the Precompiled normalizer (SentencePiece precompiled_charsmap) is not supported");
-    }
-    n.reset(new SequenceNormalizer({}));
+    return PrecompiledFromJson(j);
   } else {
     return Unimplemented("normalizer type '" + type + "' is not supported");
   }

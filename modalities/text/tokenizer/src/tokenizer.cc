@@ -128,8 +128,7 @@ StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromFile(const std::string& path
   return tok;
 }
 
-StatusOr<std::vector<int32_t>> Tokenizer::Encode(std::string_view text,
-                                                 bool add_special_tokens) const {
+StatusOr<std::vector<int32_t>> Tokenizer::EncodeRaw(std::string_view text) const {
   if (!internal::IsValidUtf8(text)) return InvalidArgument("Encode: text is not valid UTF-8");
   EncodeScratch scratch;
   std::vector<int32_t> ids;
@@ -144,8 +143,47 @@ StatusOr<std::vector<int32_t>> Tokenizer::Encode(std::string_view text,
                                                &scratch, &ids));
     }
   }
-  if (impl_->post_processor) impl_->post_processor->Process(&ids, add_special_tokens);
   return ids;
+}
+
+StatusOr<std::vector<int32_t>> Tokenizer::Encode(std::string_view text,
+                                                 bool add_special_tokens) const {
+  TSR_ASSIGN_OR_RETURN(std::vector<int32_t> ids, EncodeRaw(text));
+  if (!impl_->post_processor) return ids;
+  TSR_ASSIGN_OR_RETURN(Encoding enc, PostProcess(ids, std::nullopt, add_special_tokens));
+  return std::move(enc.ids);
+}
+
+StatusOr<Encoding> Tokenizer::EncodePair(std::string_view a, std::string_view b,
+                                         bool add_special_tokens) const {
+  TSR_ASSIGN_OR_RETURN(std::vector<int32_t> ids_a, EncodeRaw(a));
+  TSR_ASSIGN_OR_RETURN(std::vector<int32_t> ids_b, EncodeRaw(b));
+  return PostProcess(ids_a, std::span<const int32_t>(ids_b), add_special_tokens);
+}
+
+StatusOr<Encoding> Tokenizer::PostProcess(std::span<const int32_t> a,
+                                          std::optional<std::span<const int32_t>> b,
+                                          bool add_special_tokens) const {
+  // As the library's encode_single_sequence: the first sequence has type 0, the pair type 1.
+  std::vector<internal::IdSequence> seqs(b ? 2 : 1);
+  seqs[0].ids.assign(a.begin(), a.end());
+  seqs[0].type_ids.assign(a.size(), 0);
+  if (b) {
+    seqs[1].ids.assign(b->begin(), b->end());
+    seqs[1].type_ids.assign(b->size(), 1);
+  }
+  if (impl_->post_processor)
+    TSR_RETURN_IF_ERROR(impl_->post_processor->Process(&seqs, add_special_tokens));
+  Encoding out;
+  for (auto& s : seqs) {
+    out.ids.insert(out.ids.end(), s.ids.begin(), s.ids.end());
+    out.type_ids.insert(out.type_ids.end(), s.type_ids.begin(), s.type_ids.end());
+  }
+  return out;
+}
+
+int32_t Tokenizer::NumSpecialTokensToAdd(bool is_pair) const {
+  return impl_->post_processor ? impl_->post_processor->AddedTokens(is_pair) : 0;
 }
 
 StatusOr<std::string> Tokenizer::Decode(std::span<const int32_t> ids,

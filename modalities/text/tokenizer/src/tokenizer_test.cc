@@ -22,7 +22,7 @@ TEST(Tokenizer, LoadErrors) {
       "normalizer":{"type":"Precompiled","precompiled_charsmap":"AAAA"}})")
                 .status()
                 .code(),
-            StatusCode::kUnimplemented);
+            StatusCode::kInvalidArgument);
   EXPECT_TRUE(Tokenizer::FromJson(R"({"model":{"type":"WordLevel","vocab":{"a":0}},
       "normalizer":{"type":"Precompiled","precompiled_charsmap":null}})")
                   .ok());

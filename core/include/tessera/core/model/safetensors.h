@@ -66,6 +66,13 @@ struct TensorInfo {
   int64_t numel() const;
 };
 
+// Exact decodes of binary16 and bfloat16 bit patterns.
+float F16BitsToF32(uint16_t h);
+float BF16BitsToF32(uint16_t b);
+
+// The values of an f32/f16/bf16 tensor as f32 (exact); Unimplemented for other dtypes.
+StatusOr<std::vector<float>> TensorToF32(const TensorInfo& tensor);
+
 // Unsupported (naming the file and tensor) when `tensor`'s dtype has no compute path.
 Status RequireComputeDType(const TensorInfo& tensor, std::string_view file_name);
 

@@ -15,6 +15,7 @@
 #include "tessera/core/kv_cache.h"
 #include "tessera/core/model/checkpoint.h"
 #include "tessera/core/model/hf_config.h"
+#include "tessera/core/model/quantize.h"
 #include "tessera/core/model_runner.h"
 #include "tessera/text/chat_template.h"
 #include "tessera/text/decoder.h"
@@ -28,6 +29,15 @@ struct TextModelOptions {
   int64_t kv_tokens = 0;
   int64_t kv_budget_bytes = 1LL << 30;
   int32_t kv_block_size = 16;
+  // Weight quantization at load (docs/quantization.md): the decoder blocks' matrices become
+  // Q8_B32 / Q4_B32, cached under quant_cache_dir; kNone keeps the checkpoint's own dtypes.
+  QuantKind quantize = QuantKind::kNone;
+  // Also quantize the LM head (with tied embeddings: the embedding table too), always to Q8
+  // (also in q4 mode): measured, it adds little KL for a large share of the bytes of small
+  // models (docs/quantization.md).
+  bool quantize_head = true;
+  // Folder of quantized weight files; empty = DefaultCacheRoot(getenv) + "/quant".
+  std::string quant_cache_dir;
 };
 
 using ::tessera::StepBatch;
@@ -51,6 +61,10 @@ class TextModel final : public ModelRunner {
   int64_t vocab_size() const override { return spec_.vocab; }
   int64_t max_context() const override;
   const std::string& dir() const { return dir_; }
+  // Bytes bound for weight `name` (quantized size when quantized); 0 when not bound.
+  uint64_t WeightBytes(const std::string& name) const;
+  // The quantized weights, or nullptr when the model runs unquantized.
+  const QuantizedWeights* quantized() const { return quantized_.get(); }
 
   // Runs one step; `logits` gets logit_rows.size() rows of vocab floats.
   Status Forward(const StepBatch& batch, std::vector<float>* logits) override;
@@ -58,6 +72,9 @@ class TextModel final : public ModelRunner {
  private:
   TextModel() = default;
   Status BindWeights();
+  // The quantized set holding `name`, or nullptr.
+  const QuantizedWeights* QuantizedOf(const std::string& name) const;
+  Status QuantizeWeights(const TextModelOptions& options);
   DType WeightDType(const std::string& name) const;
 
   std::string dir_;
@@ -73,6 +90,9 @@ class TextModel final : public ModelRunner {
   // f32 copies of small weights (norms, biases) and RoPE tables, bound by name.
   std::map<std::string, std::vector<float>> f32_weights_;
   std::map<std::string, DType> bound_dtypes_;
+  std::map<std::string, uint64_t> bound_bytes_;
+  std::unique_ptr<QuantizedWeights> quantized_;       // mapped cache file of the layers
+  std::unique_ptr<QuantizedWeights> quantized_head_;  // the LM head / tied embedding, Q8
   struct CachedStep;
   std::map<StepShape, std::unique_ptr<CachedStep>> steps_;  // LRU-bounded, see text_model.cc
   uint64_t step_clock_ = 0;

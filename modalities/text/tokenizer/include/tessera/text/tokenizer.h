@@ -5,11 +5,11 @@
 // pre-tokenized and run through the model, and the post-processor adds special tokens.
 //
 // Supported: models BPE / WordPiece / WordLevel / Unigram; normalizers NFC/NFD/NFKC/NFKD,
-// Lowercase, Strip, StripAccents, BertNormalizer, Nmt, Replace, Prepend, ByteLevel, Sequence
-// (Precompiled only with an empty charsmap); pre-tokenizers Split, ByteLevel, Metaspace, Digits,
+// Lowercase, Strip, StripAccents, BertNormalizer, Nmt, Replace, Prepend, ByteLevel, Sequence,
+// Precompiled (SentencePiece charsmaps); pre-tokenizers Split, ByteLevel, Metaspace, Digits,
 // Punctuation, Whitespace, WhitespaceSplit, BertPreTokenizer, CharDelimiterSplit, Sequence;
-// post-processors TemplateProcessing (single), ByteLevel, BertProcessing, RobertaProcessing,
-// Sequence; decoders ByteLevel, Metaspace, WordPiece, ByteFallback, Fuse, Strip, Replace,
+// post-processors TemplateProcessing, ByteLevel, BertProcessing, RobertaProcessing, Sequence
+// (single sequences and pairs, with type ids); decoders ByteLevel, Metaspace, WordPiece, ByteFallback, Fuse, Strip, Replace,
 // BPEDecoder, CTC, Sequence. `truncation` and `padding` settings in the file are ignored.
 #ifndef TESSERA_TEXT_TOKENIZER_H_
 #define TESSERA_TEXT_TOKENIZER_H_
@@ -26,6 +26,13 @@
 
 namespace tessera::text {
 
+// Ids of one sequence or a joined pair and the type (segment) id of each, as tokenizers'
+// Encoding.ids / Encoding.type_ids.
+struct Encoding {
+  std::vector<int32_t> ids;
+  std::vector<int32_t> type_ids;
+};
+
 class Tokenizer {
  public:
   // Loads a tokenizer.json. Errors: NotFound (no file), InvalidArgument (malformed JSON or
@@ -40,6 +47,22 @@ class Tokenizer {
   // As tokenizers' `encode(text, add_special_tokens=...).ids`. `text` must be valid UTF-8
   // (InvalidArgument otherwise). Thread-safe; a pure function of its arguments.
   StatusOr<std::vector<int32_t>> Encode(std::string_view text, bool add_special_tokens) const;
+
+  // As tokenizers' `encode(a, pair=b, add_special_tokens=...)`: the post-processor's pair form
+  // (BertProcessing, RobertaProcessing, TemplateProcessing "pair") joins the two and sets the
+  // type ids. Note: transformers' Python wrapper drops an empty `b` (encodes `a` alone); this
+  // follows the tokenizers library. Thread-safe.
+  StatusOr<Encoding> EncodePair(std::string_view a, std::string_view b,
+                                bool add_special_tokens) const;
+
+  // The post-processing step alone, for callers that tokenize and truncate the pieces
+  // themselves: `a` and the optional `b` are ids as Encode(text, false) returns them.
+  // InvalidArgument when a pair is given and the template has no pair form. Thread-safe.
+  StatusOr<Encoding> PostProcess(std::span<const int32_t> a,
+                                 std::optional<std::span<const int32_t>> b,
+                                 bool add_special_tokens) const;
+  // How many special tokens PostProcess adds (tokenizers' num_special_tokens_to_add).
+  int32_t NumSpecialTokensToAdd(bool is_pair) const;
 
   // As tokenizers' `decode(ids, skip_special_tokens=...)`, except that an id outside the
   // vocabulary is an OutOfRange error (the library silently drops it). Thread-safe.
@@ -58,6 +81,8 @@ class Tokenizer {
 
  private:
   explicit Tokenizer(std::unique_ptr<Impl> impl);
+  // Ids of `text` before post-processing.
+  StatusOr<std::vector<int32_t>> EncodeRaw(std::string_view text) const;
   std::unique_ptr<Impl> impl_;
 };
 
