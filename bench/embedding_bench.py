@@ -88,9 +88,7 @@ def bench_st(path, device, batches, seq_len, reps):
 
 def bench_tessera(engine, path, backend, batches, seq_len, reps):
     cmd = [engine, "bench-embed", path, "--batch", ",".join(map(str, batches)), "--seq-len", str(seq_len),
-           "-r", str(reps), "--json"]
-    if backend != "cpu":
-        cmd += ["--backend", backend]
+           "-r", str(reps), "--json", "--backend", backend]  # explicit: the default prefers a GPU
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     if r.returncode != 0:
         return [{"engine": "tessera", "device": backend, "error": r.stderr[-2000:]}]

@@ -27,6 +27,7 @@ struct ExecutionContext::CompiledEntry {
 ExecutionContext::ExecutionContext(std::vector<Device*> devices, ExecutionOptions options)
     : devices_(std::move(devices)), options_(std::move(options)) {
   arenas_.resize(devices_.size());
+  arena_generation_.resize(devices_.size());
 }
 
 ExecutionContext::~ExecutionContext() {
@@ -72,6 +73,7 @@ StatusOr<DeviceBuffer*> ExecutionContext::ArenaOn(int32_t device, int64_t bytes)
   if (!arena || static_cast<int64_t>(arena->size()) < bytes) {
     arena.reset();
     TSR_ASSIGN_OR_RETURN(arena, devices_[device]->Alloc(std::max<int64_t>(bytes, 1)));
+    ++arena_generation_[device];
   }
   return arena.get();
 }
@@ -219,6 +221,7 @@ Status Executable::PlanArenas() {
     for (size_t i = 0; i < ids.size(); ++i)
       placement_[d][ids[i]] = {arena, static_cast<uint64_t>(plans_[d].offsets[i]), true};
   }
+  arena_generation_ = ctx_.arena_generation_;  // every placement points at the current arenas
   // Weights and states.
   for (const Step& st : steps) {
     if (st.kind == Step::Kind::kCopy) continue;
@@ -329,12 +332,12 @@ Status Executable::Run(std::span<const HostTensor> inputs, std::span<const HostT
   // Arenas may have grown (and moved) since Prepare when another graph was prepared.
   bool stale = false;
   for (size_t d = 0; d < placement_.size(); ++d) {
+    if (arena_generation_[d] == ctx_.arena_generation_[d]) continue;
     DeviceBuffer* now = ctx_.arenas_[d].get();
     for (Placement& p : placement_[d])
-      if (p.in_arena && p.buffer != now) {
-        p.buffer = now;
-        stale = true;
-      }
+      if (p.in_arena) p.buffer = now;
+    arena_generation_[d] = ctx_.arena_generation_[d];
+    stale = true;
   }
   if (stale) TSR_RETURN_IF_ERROR(BuildViews());
   for (const HostTensor& in : inputs) {

@@ -333,7 +333,10 @@ StatusOr<std::vector<int32_t>> TokenPool(HttpClient& client, const std::string& 
       "carved valleys, forests grew, cities rose and fell. Numbers 0123456789, symbols (){}[]<>, "
       "and words from many fields: algebra, biology, chemistry, democracy, economics, furniture, "
       "geography, harmony, iteration, justice, kilometre, language, molecule, navigation.";
-  json body = {{"model", model}, {"prompt", kText}, {"add_special_tokens", false}};
+  // "t1 t2 ..." also covers the word-level vocabularies of bench/make_checkpoint.py's models.
+  std::string text = kText;
+  for (int i = 1; i <= 512; ++i) text += " t" + std::to_string(i);
+  json body = {{"model", model}, {"prompt", text}, {"add_special_tokens", false}};
   TSR_ASSIGN_OR_RETURN(std::string reply, client.Call(http::verb::post, "/tokenize", body.dump()));
   json j = json::parse(reply, nullptr, false);
   if (j.is_discarded() || !j.contains("tokens") || !j["tokens"].is_array() || j["tokens"].empty())

@@ -83,6 +83,9 @@ class ExecutionContext {
   std::map<std::pair<std::string, int32_t>, std::unique_ptr<DeviceBuffer>> weights_dev_;
   std::map<std::string, StateBinding> states_;
   std::vector<std::unique_ptr<DeviceBuffer>> arenas_;
+  // Bumped each time device d's arena is replaced. Executables compare generations, not
+  // pointers: a new arena's DeviceBuffer may reuse the freed one's address.
+  std::vector<uint64_t> arena_generation_;
   std::map<std::string, std::unique_ptr<CompiledEntry>> compiled_;
   CompileStats compile_stats_;
 };
@@ -134,6 +137,7 @@ class Executable {
   Schedule schedule_;
   std::vector<ArenaPlan> plans_;                   // per device
   std::vector<std::vector<Placement>> placement_;  // [device][root tensor]
+  std::vector<uint64_t> arena_generation_;         // [device] the arena the placements point at
   std::vector<std::vector<tsr_tensor>> views_;     // [device][tensor]: the ABI tensors there
   std::vector<tsr_node> abi_nodes_;
   std::map<size_t, CompiledStep> compiled_steps_;  // by step index
