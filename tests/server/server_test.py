@@ -412,11 +412,13 @@ class ApiTest(ServerTestCase):
             time.sleep(0.05)
         self.assertGreater(s.metric("tessera_sequences_cancelled_total"), before)
         s.wait_idle()
-        # A non-streaming request whose client hangs up is cancelled too.
+        # A non-streaming request whose client hangs up is cancelled too. (16 long choices: the
+        # bundled model is fast, and the request must still be running when the client leaves.)
         sock = socket.create_connection(("127.0.0.1", s.port))
-        body = json.dumps({"prompt": "Once", "max_tokens": 1000, "temperature": 0, "ignore_eos": True}).encode()
+        body = json.dumps({"prompt": "Once", "max_tokens": 1000, "temperature": 0, "ignore_eos": True,
+                           "n": 16}).encode()
         sock.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
-        time.sleep(0.3)
+        time.sleep(0.1)
         sock.close()
         deadline = time.time() + 30
         while time.time() < deadline and s.metric("tessera_sequences_cancelled_total") <= before + 1:
@@ -751,6 +753,15 @@ class ModelManagementTest(unittest.TestCase):
         self.assertIn("tessera-test/llama:latest", self.names("/api/tags"))
         _, _, body = s.get("/v1/models")
         self.assertIn("tessera-test/llama", [m["id"] for m in json.loads(body)["data"]])
+
+        # /api/show describes a cached model from its files, without loading it.
+        status, show, _ = s.post("/api/show", {"model": "tessera-test/llama"})
+        self.assertEqual((status, show["capabilities"]), (200, ["completion"]), show)
+        self.assertEqual(show["model_info"]["llama.context_length"], 256)
+        self.assertGreater(show["model_info"]["general.parameter_count"], 0)
+        self.assertEqual(self.names("/api/ps"), ["default:latest"])
+        status, _, _ = s.post("/api/show", {"model": "tessera-test/none"})
+        self.assertEqual(status, 404)
 
         # Loaded on first request, unloaded after its keep-alive (2 s here).
         status, data, _ = s.post("/v1/completions", {"model": "tessera-test/llama", "prompt": "Hi", "max_tokens": 3,

@@ -583,7 +583,7 @@ HttpReply Api::Route(const HttpRequest& req, std::string* endpoint) {
   if (p == "/api/tags") return HandleOllamaTags(ctx);
   if (p == "/api/pull") return HandleOllamaPull(req, ctx);
   if (p == "/api/delete") return HandleOllamaDelete(req, ctx);
-  if (p == "/api/show") return HandleOllamaShow(req, *models_);
+  if (p == "/api/show") return HandleOllamaShow(req, ctx);
   if (p == "/v1/embeddings") return HandleEmbeddings(req, ctx);
   if (p == "/api/embed") return HandleOllamaEmbed(req, ctx, /*legacy=*/false);
   if (p == "/api/embeddings") return HandleOllamaEmbed(req, ctx, /*legacy=*/true);

@@ -144,7 +144,9 @@ HttpReply HandleDetokenize(const HttpRequest& req, ModelRegistry& models);
 HttpReply HandleOllamaGenerate(const HttpRequest& req, ModelRegistry& models, Metrics& metrics);
 HttpReply HandleOllamaChat(const HttpRequest& req, ModelRegistry& models, Metrics& metrics);
 HttpReply HandleOllamaTags(const Api::Context& ctx);
-HttpReply HandleOllamaShow(const HttpRequest& req, ModelRegistry& models);
+HttpReply HandleOllamaShow(const HttpRequest& req, const Api::Context& ctx);
+// Ollama's parameter_size: "494.03M", "7.6B" ("" when unknown).
+std::string ParameterSize(int64_t parameters);
 HttpReply HandleOllamaPs(ModelRegistry& models);
 HttpReply HandleOllamaVersion(const std::string& version);
 // api_models.cc: Ollama's model management and the model lists.

@@ -4,6 +4,8 @@
 #include <cmath>
 
 #include "api_internal.h"
+#include "tessera/hub/models.h"
+#include "tessera/hub/names.h"
 
 namespace tessera::server {
 namespace {
@@ -13,7 +15,7 @@ Json Details(const ServedModel& m) {
               {"format", "safetensors"},
               {"family", m.family},
               {"families", Json::array({m.family})},
-              {"parameter_size", std::to_string(m.size_bytes) + "B weights"},
+              {"parameter_size", ParameterSize(m.parameters)},
               {"quantization_level", "none"},
               {"architecture", m.architecture}};
 }
@@ -26,6 +28,19 @@ std::string Digest(const ServedModel& m) {
   std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(h));
   return buf;
 }
+
+}  // namespace
+
+std::string ParameterSize(int64_t n) {
+  if (n <= 0) return "";
+  const char* unit = n >= 1000000000 ? "B" : n >= 1000000 ? "M" : "K";
+  const double div = n >= 1000000000 ? 1e9 : n >= 1000000 ? 1e6 : 1e3;
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.2f%s", static_cast<double>(n) / div, unit);
+  return buf;
+}
+
+namespace {
 
 // Ollama names carry a tag ("llama3.2:latest"); ours get ":latest" unless they have one.
 std::string OllamaName(const std::string& name) {
@@ -266,17 +281,20 @@ HttpReply HandleOllamaTags(const Api::Context& ctx) {
   return JsonReply(Json{{"models", list}});
 }
 
-HttpReply HandleOllamaShow(const HttpRequest& req, ModelRegistry& models) {
-  auto body = ParseObject(req.body);
-  if (!body.ok()) return OllamaError(body.status());
-  // Ollama accepts "model" and the older "name".
-  auto m = FindModel(models, *body, body->contains("model") ? "model" : "name");
-  if (!m.ok()) return OllamaError(m.status());
-  const ServedModel& sm = **m;
+namespace {
+
+Json CapabilitiesOf(const std::string& modality) {
+  if (modality == "embedding") return Json::array({"embedding"});
+  if (modality == "rerank") return Json::array({"rerank"});
+  return Json::array({"completion"});
+}
+
+HttpReply ShowLoaded(const ServedModel& sm) {
   const std::string arch = sm.family;
-  Json info{{"general.architecture", arch}, {arch + ".context_length", sm.context_length}};
+  Json info{{"general.architecture", arch},
+            {"general.parameter_count", sm.parameters},
+            {arch + ".context_length", sm.context_length}};
   std::string parameters;
-  Json capabilities = Json::array();
   if (sm.model) {
     const auto& spec = sm.model->spec();
     info[arch + ".block_count"] = spec.n_layers;
@@ -286,18 +304,65 @@ HttpReply HandleOllamaShow(const HttpRequest& req, ModelRegistry& models) {
     info[arch + ".vocab_size"] = spec.vocab;
     const text::SamplingParams s = DefaultSampling(*sm.model);
     parameters = "temperature " + Json(s.temperature).dump() + "\ntop_p " + Json(s.top_p).dump();
-    capabilities.push_back("completion");
   } else {
     info[arch + ".embedding_length"] = sm.encoder->info().hidden;
-    capabilities.push_back(sm.modality == "embedding" ? "embedding" : "rerank");
   }
   return JsonReply(Json{{"modelfile", "FROM " + sm.dir + "\n"},
                         {"parameters", parameters},
                         {"template", ""},
                         {"details", Details(sm)},
                         {"model_info", info},
-                        {"capabilities", capabilities},
+                        {"capabilities", CapabilitiesOf(sm.modality)},
                         {"modified_at", Rfc3339(sm.created_unix)}});
+}
+
+// A cached model that is not loaded: described from its files, without loading it.
+HttpReply ShowCached(const hub::ModelDetails& d) {
+  const std::string arch = d.info.model_type;
+  ServedModel m;  // for Details()
+  m.family = d.info.model_type;
+  m.architecture = d.info.architecture;
+  m.parameters = d.parameters;
+  Json info{{"general.architecture", arch},
+            {"general.parameter_count", d.parameters},
+            {arch + ".context_length", d.context_length},
+            {arch + ".embedding_length", d.hidden_size},
+            {arch + ".block_count", d.layers},
+            {arch + ".vocab_size", d.vocab_size}};
+  Json reply{{"modelfile", "FROM " + d.info.dir + "\n"},
+             {"parameters", ""},
+             {"template", d.chat_template_head},
+             {"details", Details(m)},
+             {"model_info", info},
+             {"capabilities", CapabilitiesOf(d.info.modality)},
+             {"modified_at", Rfc3339(d.info.modified_unix)}};
+  if (!d.license.empty()) reply["license"] = d.license;
+  return JsonReply(reply);
+}
+
+}  // namespace
+
+HttpReply HandleOllamaShow(const HttpRequest& req, const Api::Context& ctx) {
+  auto body = ParseObject(req.body);
+  if (!body.ok()) return OllamaError(body.status());
+  // Ollama accepts "model" and the older "name".
+  const char* key = body->contains("model") ? "model" : "name";
+  std::string name;
+  if (Status st = ReadString(*body, key, &name); !st.ok()) return OllamaError(st);
+  if (name.empty()) {
+    const auto loaded = ctx.models.Loaded();
+    if (loaded.size() == 1) return ShowLoaded(*loaded[0]);
+    return OllamaError(400, "'model' is required");
+  }
+  if (auto m = ctx.models.FindLoaded(name)) return ShowLoaded(*m);
+  if (!ctx.hub) return OllamaError(404, "model '" + name + "' not found");
+  // Names only: a request never makes the server read a folder it was not given.
+  auto resolved = hub::ResolveModel(name, *ctx.hub);
+  if (!resolved.ok() || resolved->kind == hub::ResolvedModel::Kind::kFolder)
+    return OllamaError(404, "model '" + name + "' not found");
+  auto d = hub::ShowModel(name, *ctx.hub);
+  if (!d.ok()) return OllamaError(404, "model '" + name + "' not found");
+  return ShowCached(*d);
 }
 
 HttpReply HandleOllamaPs(ModelRegistry& models) {

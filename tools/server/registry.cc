@@ -45,6 +45,11 @@ bool LooksLikePath(const std::string& name) {
          name.find('\0') != std::string::npos;
 }
 
+int64_t ParameterCount(const std::string& dir) {
+  auto d = hub::InspectFolder(dir);
+  return d.ok() ? d->parameters : 0;
+}
+
 // The name a folder is served under: ORG/NAME for a Hugging Face cache snapshot, else the
 // folder's own name.
 std::string NameFor(const std::string& dir) {
@@ -106,6 +111,7 @@ StatusOr<std::unique_ptr<ServedModel>> ModelRegistry::LoadEncoder(
   sm->context_length = sm->encoder->max_tokens();
   sm->created_unix = UnixSeconds();
   sm->size_bytes = weights;
+  sm->parameters = ParameterCount(dir);
   sm->memory_bytes = weights;
   sm->load_seconds = std::chrono::duration<double>(SteadyClock::now() - t0).count();
   sm->last_used = SteadyClock::now();
@@ -167,6 +173,7 @@ StatusOr<std::unique_ptr<ServedModel>> ModelRegistry::LoadModel(const std::strin
   sm->context_length = sm->scheduler->max_context();
   sm->created_unix = UnixSeconds();
   sm->size_bytes = weights;
+  sm->parameters = ParameterCount(dir);
   sm->memory_bytes = weights + sm->model->kv_cache().shape().TotalBytes();
   sm->load_seconds = std::chrono::duration<double>(SteadyClock::now() - t0).count();
   sm->last_used = SteadyClock::now();
@@ -290,6 +297,14 @@ Status ModelRegistry::Unload(const std::string& requested) {
   spdlog::info("unloading '{}'", victim->name);
   if (victim->scheduler) victim->scheduler->Stop();
   return OkStatus();
+}
+
+std::shared_ptr<ServedModel> ModelRegistry::FindLoaded(const std::string& requested) const {
+  const std::string name = StripLatest(requested);
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& m : models_)
+    if (m->name == name || m->dir == requested) return m;
+  return nullptr;
 }
 
 std::vector<std::shared_ptr<ServedModel>> ModelRegistry::Loaded() const {

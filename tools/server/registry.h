@@ -47,6 +47,7 @@ struct ServedModel {
   ModelLatency latency;
   int64_t created_unix = 0;  // when it was loaded
   int64_t size_bytes = 0;    // weight files
+  int64_t parameters = 0;    // from the safetensors headers (0 if unknown)
   int64_t memory_bytes = 0;  // what it holds against the budget: weights + KV cache
   double load_seconds = 0;
   bool pinned = false;  // named at start (--model): never unloaded for being idle
@@ -94,6 +95,9 @@ class ModelRegistry {
   Status Unload(const std::string& name);
 
   std::vector<std::shared_ptr<ServedModel>> Loaded() const;
+
+  // The loaded model `name` refers to (by name, NAME:latest or folder), or null; never loads.
+  std::shared_ptr<ServedModel> FindLoaded(const std::string& name) const;
 
   // When an idle model will be unloaded; nullopt = never.
   std::optional<std::chrono::system_clock::time_point> ExpiresAt(const ServedModel& m) const;
