@@ -189,75 +189,6 @@ HWY_EXPORT(AttendImpl);
 
 namespace {
 
-bool IsKvDtype(tsr_dtype t) {
-  return t == TSR_DTYPE_F32 || t == TSR_DTYPE_F16 || t == TSR_DTYPE_BF16;
-}
-
-Status RequireElemStrides(const TensorRef& t, const char* what) {
-  const int64_t es = DtypeSize(t.dtype);
-  for (int i = 0; i < t.ndim; ++i) {
-    if (es == 0 || t.nb[i] % es != 0)
-      return InvalidArgument(std::string(what) + " strides must be multiples of its element size");
-  }
-  return OkStatus();
-}
-
-// A 1-D contiguous i32 [n] tensor (n < 0: any length).
-Status RequireI32Vector(const TensorRef* t, int64_t n, const char* what) {
-  if (t == nullptr) return InvalidArgument(std::string("missing ") + what);
-  TSR_RETURN_IF_ERROR(RequireDtype(*t, TSR_DTYPE_I32, what));
-  if (t->ndim != 1 || (n >= 0 && t->ne[0] != n) || !t->InnerContiguous()) {
-    return InvalidArgument(std::string(what) + " must be contiguous i32 [" +
-                           (n >= 0 ? std::to_string(n) : "n") + "], got " + ShapeString(*t));
-  }
-  return OkStatus();
-}
-
-// q [T, Hq, D] f32 and out [T, Hq, Dv] f32; hkv/d/dv from the K/V tensors.
-Status CheckQueryAndOut(const OpArgs& a, int64_t hkv, int64_t d, int64_t dv) {
-  const TensorRef& q = *a.in[0];
-  const TensorRef& out = *a.out;
-  TSR_RETURN_IF_ERROR(RequireDtype(q, TSR_DTYPE_F32, "q"));
-  TSR_RETURN_IF_ERROR(RequireNdim(q, 3, "q"));
-  TSR_RETURN_IF_ERROR(RequireDtype(out, TSR_DTYPE_F32, "output"));
-  TSR_RETURN_IF_ERROR(RequireNdim(out, 3, "output"));
-  if (q.ne[2] != d)
-    return InvalidArgument("q " + ShapeString(q) + " head size differs from k's " +
-                           std::to_string(d));
-  if (hkv <= 0 || q.ne[1] % hkv != 0)
-    return InvalidArgument("q heads " + std::to_string(q.ne[1]) +
-                           " must be a multiple of kv heads " + std::to_string(hkv));
-  if (out.ne[0] != q.ne[0] || out.ne[1] != q.ne[1] || out.ne[2] != dv) {
-    return InvalidArgument("output " + ShapeString(out) + " must be [T, Hq, Dv] = [" +
-                           std::to_string(q.ne[0]) + ", " + std::to_string(q.ne[1]) + ", " +
-                           std::to_string(dv) + "]");
-  }
-  TSR_RETURN_IF_ERROR(RequireInnerContiguous(q, "q"));
-  TSR_RETURN_IF_ERROR(RequireInnerContiguous(out, "output"));
-  TSR_RETURN_IF_ERROR(RequireElemStrides(q, "q"));
-  TSR_RETURN_IF_ERROR(RequireElemStrides(out, "output"));
-  if (a.ip(1) < 0) return InvalidArgument("sliding window (iparams[1]) must be >= 0");
-  if (!(a.fp(1) >= 0.0f)) return InvalidArgument("soft-cap (fparams[1]) must be >= 0");
-  return OkStatus();
-}
-
-// K and V of one dtype (f32/f16/bf16), inner contiguous, `ndim` dims, head dim at ndim - 2.
-Status CheckKv(const TensorRef& k, const TensorRef& v, int ndim) {
-  if (!IsKvDtype(k.dtype) || k.dtype != v.dtype)
-    return InvalidArgument("k " + ShapeString(k) + " and v " + ShapeString(v) +
-                           " must share one of f32/f16/bf16");
-  TSR_RETURN_IF_ERROR(RequireNdim(k, ndim, "k"));
-  TSR_RETURN_IF_ERROR(RequireNdim(v, ndim, "v"));
-  for (int i = 0; i + 1 < ndim; ++i) {
-    if (k.ne[i] != v.ne[i])
-      return InvalidArgument("k " + ShapeString(k) + " and v " + ShapeString(v) + " disagree");
-  }
-  TSR_RETURN_IF_ERROR(RequireInnerContiguous(k, "k"));
-  TSR_RETURN_IF_ERROR(RequireInnerContiguous(v, "v"));
-  TSR_RETURN_IF_ERROR(RequireElemStrides(k, "k"));
-  return RequireElemStrides(v, "v");
-}
-
 // cu[0] == 0, non-decreasing, cu[S] == total (total < 0: cu[S] <= -total - 1 is enough).
 Status CheckCuSeqlens(const int32_t* cu, int64_t s_count, int64_t total, bool exact,
                       const char* what) {
@@ -322,19 +253,6 @@ void RunQueries(const OpArgs& a, const int32_t* cu_q, int64_t n_seq, int64_t hkv
 
 // ---- ATTENTION ----
 
-Status ValidateAttention(const OpArgs& a) {
-  for (int i = 0; i < 3; ++i)
-    TSR_RETURN_IF_ERROR(RequireInput(a, i, i == 0 ? "q" : (i == 1 ? "k" : "v")));
-  const TensorRef& k = *a.in[1];
-  const TensorRef& v = *a.in[2];
-  TSR_RETURN_IF_ERROR(CheckKv(k, v, 3));
-  TSR_RETURN_IF_ERROR(CheckQueryAndOut(a, k.ne[1], k.ne[2], v.ne[2]));
-  const TensorRef* cu_q = a.input(3);
-  TSR_RETURN_IF_ERROR(RequireI32Vector(cu_q, -1, "cu_q"));
-  if (cu_q->ne[0] < 1) return InvalidArgument("cu_q needs S + 1 >= 1 entries");
-  return RequireI32Vector(a.input(4), cu_q->ne[0], "cu_k");
-}
-
 Status RunAttention(const OpArgs& a) {
   const TensorRef& k = *a.in[1];
   const TensorRef& v = *a.in[2];
@@ -361,25 +279,6 @@ Status RunAttention(const OpArgs& a) {
 }
 
 // ---- PAGED_ATTENTION ----
-
-Status ValidatePagedAttention(const OpArgs& a) {
-  for (int i = 0; i < 3; ++i)
-    TSR_RETURN_IF_ERROR(RequireInput(a, i, i == 0 ? "q" : (i == 1 ? "k_cache" : "v_cache")));
-  const TensorRef& k = *a.in[1];
-  const TensorRef& v = *a.in[2];
-  TSR_RETURN_IF_ERROR(CheckKv(k, v, 4));
-  TSR_RETURN_IF_ERROR(CheckQueryAndOut(a, k.ne[2], k.ne[3], v.ne[3]));
-  if (k.ne[1] < 1) return InvalidArgument("cache block size must be >= 1");
-  const TensorRef* table = a.input(3);
-  if (table == nullptr) return InvalidArgument("missing block_table");
-  TSR_RETURN_IF_ERROR(RequireDtype(*table, TSR_DTYPE_I32, "block_table"));
-  TSR_RETURN_IF_ERROR(RequireNdim(*table, 2, "block_table"));
-  TSR_RETURN_IF_ERROR(RequireInnerContiguous(*table, "block_table"));
-  if (table->nb[0] % 4 != 0)
-    return InvalidArgument("block_table row stride must be a multiple of 4");
-  TSR_RETURN_IF_ERROR(RequireI32Vector(a.input(4), table->ne[0], "kv_lens"));
-  return RequireI32Vector(a.input(5), table->ne[0] + 1, "cu_q");
-}
 
 Status RunPagedAttention(const OpArgs& a) {
   const TensorRef& k = *a.in[1];
@@ -428,30 +327,6 @@ Status RunPagedAttention(const OpArgs& a) {
 
 // ---- KV_WRITE ----
 
-Status ValidateKvWrite(const OpArgs& a) {
-  TSR_RETURN_IF_ERROR(RequireInput(a, 0, "cache"));
-  TSR_RETURN_IF_ERROR(RequireInput(a, 1, "rows", TSR_DTYPE_F32));
-  const TensorRef& cache = *a.in[0];
-  const TensorRef& rows = *a.in[1];
-  if (!IsKvDtype(cache.dtype))
-    return InvalidArgument("cache must be f32/f16/bf16, got " + ShapeString(cache));
-  TSR_RETURN_IF_ERROR(RequireNdim(cache, 4, "cache"));
-  TSR_RETURN_IF_ERROR(RequireNdim(rows, 3, "rows"));
-  if (cache.ne[1] < 1) return InvalidArgument("cache block size must be >= 1");
-  if (rows.ne[1] != cache.ne[2] || rows.ne[2] != cache.ne[3]) {
-    return InvalidArgument("rows " + ShapeString(rows) + " do not match cache " +
-                           ShapeString(cache));
-  }
-  TSR_RETURN_IF_ERROR(RequireI32Vector(a.input(2), rows.ne[0], "slots"));
-  if (a.out->dtype != cache.dtype || !SameShape(*a.out, cache)) {
-    return InvalidArgument("output " + ShapeString(*a.out) + " must be the cache " +
-                           ShapeString(cache));
-  }
-  TSR_RETURN_IF_ERROR(RequireElemStrides(cache, "cache"));
-  TSR_RETURN_IF_ERROR(RequireElemStrides(*a.out, "output"));
-  return RequireElemStrides(rows, "rows");
-}
-
 Status RunKvWrite(const OpArgs& a) {
   const TensorRef& cache = *a.in[0];
   const TensorRef& rows = *a.in[1];
@@ -497,31 +372,6 @@ Status RunKvWrite(const OpArgs& a) {
 }
 
 // ---- ROPE ----
-
-Status ValidateRope(const OpArgs& a) {
-  TSR_RETURN_IF_ERROR(RequireInput(a, 0, "x", TSR_DTYPE_F32));
-  const TensorRef& x = *a.in[0];
-  TSR_RETURN_IF_ERROR(RequireNdim(x, 3, "x"));
-  TSR_RETURN_IF_ERROR(RequireI32Vector(a.input(1), x.ne[0], "positions"));
-  TSR_RETURN_IF_ERROR(RequireInput(a, 2, "inv_freq", TSR_DTYPE_F32));
-  const int64_t D = x.ne[2];
-  const int64_t R = a.ip(1) == 0 ? D : a.ip(1);
-  if (R < 0 || R > D || R % 2 != 0)
-    return InvalidArgument("rotated dims (iparams[1]) must be even and <= " + std::to_string(D));
-  if (a.ip(0) != 0 && a.ip(0) != 1)
-    return InvalidArgument("rope mode (iparams[0]) must be 0 (neox) or 1 (interleaved)");
-  const TensorRef& f = *a.in[2];
-  if (f.ndim != 1 || f.ne[0] != R / 2 || !f.InnerContiguous()) {
-    return InvalidArgument("inv_freq must be contiguous f32 [" + std::to_string(R / 2) + "], got " +
-                           ShapeString(f));
-  }
-  TSR_RETURN_IF_ERROR(RequireDtype(*a.out, TSR_DTYPE_F32, "output"));
-  if (!SameShape(x, *a.out))
-    return InvalidArgument("output " + ShapeString(*a.out) + " must have x's shape " +
-                           ShapeString(x));
-  TSR_RETURN_IF_ERROR(RequireElemStrides(x, "x"));
-  return RequireElemStrides(*a.out, "output");
-}
 
 Status RunRope(const OpArgs& a) {
   const TensorRef& x = *a.in[0];

@@ -8,41 +8,17 @@
 #include <vector>
 
 #include "backends/cpu/ops.h"
+#include "tessera/backend/validate.h"
 
 namespace tessera::cpu {
 namespace {
 
-// The convolution viewed as 2-D (1-D convs have H = KH = 1, no H stride/pad/dilation).
-struct ConvShape {
-  int64_t B, Cin, H, W, Cout, KH, KW, Ho, Wo;
-  int64_t sh, sw, ph, pw, dh, dw, groups;
-};
+using ConvShape = backend::ConvGeometry;
 
+// REQUIRES: a validated node (backend::ValidateNode checked the same geometry).
 ConvShape GetShape(const OpArgs& a) {
-  const TensorRef& x = *a.in[0];
-  const TensorRef& w = *a.in[1];
-  ConvShape c{};
-  const bool is2d = a.node->op == TSR_OP_CONV2D;
-  c.B = x.ne[0];
-  c.Cin = x.ne[1];
-  c.H = is2d ? x.ne[2] : 1;
-  c.W = x.dim(-1);
-  c.Cout = w.ne[0];
-  c.KH = is2d ? w.ne[2] : 1;
-  c.KW = w.dim(-1);
-  if (is2d) {
-    c.sh = a.ip(0), c.sw = a.ip(1), c.ph = a.ip(2), c.pw = a.ip(3), c.dh = a.ip(4), c.dw = a.ip(5);
-    c.groups = a.ip(6);
-  } else {
-    c.sh = 1, c.sw = a.ip(0), c.ph = 0, c.pw = a.ip(1), c.dh = 1, c.dw = a.ip(2),
-    c.groups = a.ip(3);
-  }
-  // Unset (zero) stride/dilation/groups mean 1.
-  c.sh = std::max<int64_t>(c.sh, 1), c.sw = std::max<int64_t>(c.sw, 1);
-  c.dh = std::max<int64_t>(c.dh, 1), c.dw = std::max<int64_t>(c.dw, 1);
-  c.groups = std::max<int64_t>(c.groups, 1);
-  c.Ho = (c.H + 2 * c.ph - c.dh * (c.KH - 1) - 1) / c.sh + 1;
-  c.Wo = (c.W + 2 * c.pw - c.dw * (c.KW - 1) - 1) / c.sw + 1;
+  ConvShape c;
+  backend::ConvGeometryFor(a, &c);
   return c;
 }
 
@@ -74,50 +50,12 @@ void Im2Col(const TensorRef& x, const ConvShape& c, int64_t b, int64_t g, float*
 
 }  // namespace
 
-Status ValidateConv(const OpArgs& a) {
-  const bool is2d = a.node->op == TSR_OP_CONV2D;
-  const int nd = is2d ? 4 : 3;
-  TSR_RETURN_IF_ERROR(RequireInput(a, 0, "x", TSR_DTYPE_F32));
-  TSR_RETURN_IF_ERROR(RequireInput(a, 1, "weight"));
-  const TensorRef& x = *a.in[0];
-  const TensorRef& w = *a.in[1];
-  const TensorRef& out = *a.out;
-  TSR_RETURN_IF_ERROR(RequireNdim(x, nd, "x"));
-  TSR_RETURN_IF_ERROR(RequireNdim(w, nd, "weight"));
-  TSR_RETURN_IF_ERROR(RequireDtype(out, TSR_DTYPE_F32, "output"));
-  TSR_RETURN_IF_ERROR(RequireNdim(out, nd, "output"));
-  const int n_params = is2d ? 7 : 4;
-  for (int i = 0; i < n_params; ++i) {
-    if (a.ip(i) < 0) return InvalidArgument("conv iparams must be >= 0");
-  }
-  if (!(w.dtype == TSR_DTYPE_F32 || w.dtype == TSR_DTYPE_F16 || w.dtype == TSR_DTYPE_BF16 ||
-        IsQuantized(w.dtype)) ||
-      !w.IsContiguous()) {
-    return InvalidArgument("weight must be contiguous f32/f16/bf16/q8/q4, got " + ShapeString(w));
-  }
+// Output positions are the matmul's rows: they need one stride across (H, W).
+Status ValidateConvLayout(const OpArgs& a) {
   const ConvShape c = GetShape(a);
-  if (c.Cin % c.groups != 0 || c.Cout % c.groups != 0 || w.ne[1] != c.Cin / c.groups) {
-    return InvalidArgument("channels do not split into " + std::to_string(c.groups) +
-                           " groups: x " + ShapeString(x) + ", weight " + ShapeString(w));
-  }
-  if (c.Ho < 1 || c.Wo < 1) return InvalidArgument("the kernel does not fit the padded input");
-  const bool shape_ok = out.ne[0] == c.B && out.ne[1] == c.Cout && out.dim(-1) == c.Wo &&
-                        (!is2d || out.ne[2] == c.Ho);
-  if (!shape_ok)
-    return InvalidArgument("output " + ShapeString(out) +
-                           " does not match the convolution's output shape");
-  for (int i = 0; i < nd; ++i) {
-    if (x.nb[i] % 4 != 0 || out.nb[i] % 4 != 0)
-      return InvalidArgument("f32 strides must be multiples of 4 bytes");
-  }
-  // Output positions are the matmul's rows: they need one stride across (H, W).
-  if (is2d && c.Ho > 1 && out.nb[2] != c.Wo * out.nb[3])
+  const TensorRef& out = *a.out;
+  if (out.ndim == 4 && c.Ho > 1 && out.nb[2] != c.Wo * out.nb[3])
     return InvalidArgument("output rows (H, W) must be contiguous together");
-  if (const TensorRef* bias = a.input(2)) {
-    TSR_RETURN_IF_ERROR(RequireDtype(*bias, TSR_DTYPE_F32, "bias"));
-    if (bias->ndim != 1 || bias->ne[0] != c.Cout || !bias->InnerContiguous())
-      return InvalidArgument("bias must be contiguous [Cout]");
-  }
   return OkStatus();
 }
 

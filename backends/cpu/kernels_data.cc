@@ -7,17 +7,10 @@
 
 #include "backends/cpu/convert.h"
 #include "backends/cpu/ops.h"
+#include "tessera/backend/validate.h"
 
 namespace tessera::cpu {
 namespace {
-
-// The plain (non-block) dtypes.
-bool IsPlain(tsr_dtype t) {
-  return DtypeSize(t) > 0;
-}
-bool IsFloatOut(tsr_dtype t) {
-  return t == TSR_DTYPE_F32 || t == TSR_DTYPE_F16 || t == TSR_DTYPE_BF16;
-}
 
 double ReadScalar(const uint8_t* p, tsr_dtype t) {
   switch (t) {
@@ -174,49 +167,9 @@ int64_t FlatOffset(const TensorRef& t, int64_t e) {
   return off;
 }
 
-Status RequireElemStrides(const TensorRef& t, const char* what) {
-  if (IsQuantized(t.dtype)) {
-    return t.IsContiguous() || t.ndim <= 1 || t.nb[t.ndim - 1] == 0
-               ? OkStatus()
-               : InvalidArgument(std::string(what) + ": quantized rows must be contiguous");
-  }
-  const int64_t es = DtypeSize(t.dtype);
-  for (int i = 0; i < t.ndim; ++i) {
-    if (t.nb[i] % es != 0)
-      return InvalidArgument(std::string(what) + " strides must be multiples of its element size");
-  }
-  return OkStatus();
-}
-
 }  // namespace
 
 // ---- COPY ----
-
-Status ValidateCopy(const OpArgs& a) {
-  TSR_RETURN_IF_ERROR(RequireInput(a, 0, "in0"));
-  const TensorRef& in = *a.in[0];
-  const TensorRef& out = *a.out;
-  TSR_RETURN_IF_ERROR(RequireElemStrides(in, "input"));
-  TSR_RETURN_IF_ERROR(RequireElemStrides(out, "output"));
-  const bool quant = IsQuantized(in.dtype) || IsQuantized(out.dtype);
-  if (quant) {
-    const bool ok = (in.dtype == out.dtype) || (IsQuantized(in.dtype) && IsFloatOut(out.dtype)) ||
-                    (in.dtype == TSR_DTYPE_F32 && IsQuantized(out.dtype));
-    if (!ok)
-      return InvalidArgument("cannot convert " + ShapeString(in) + " to " + ShapeString(out));
-    if (!SameShape(in, out))
-      return InvalidArgument("quantize/dequantize needs one shape: " + ShapeString(in) + " vs " +
-                             ShapeString(out));
-    return OkStatus();
-  }
-  if (!(out.dtype == in.dtype || IsFloatOut(out.dtype) || out.dtype == TSR_DTYPE_I32)) {
-    return InvalidArgument("cannot convert " + ShapeString(in) + " to " + ShapeString(out));
-  }
-  if (in.NumElements() != out.NumElements()) {
-    return InvalidArgument("element counts differ: " + ShapeString(in) + " vs " + ShapeString(out));
-  }
-  return OkStatus();
-}
 
 Status RunCopy(const OpArgs& a) {
   const TensorRef& in = *a.in[0];
@@ -242,25 +195,6 @@ Status RunCopy(const OpArgs& a) {
 }
 
 // ---- GET_ROWS ----
-
-Status ValidateGetRows(const OpArgs& a) {
-  TSR_RETURN_IF_ERROR(RequireInput(a, 0, "table"));
-  TSR_RETURN_IF_ERROR(RequireInput(a, 1, "ids", TSR_DTYPE_I32));
-  const TensorRef& table = *a.in[0];
-  const TensorRef& ids = *a.in[1];
-  const TensorRef& out = *a.out;
-  TSR_RETURN_IF_ERROR(RequireNdim(table, 2, "table"));
-  TSR_RETURN_IF_ERROR(RequireNdim(ids, 1, "ids"));
-  TSR_RETURN_IF_ERROR(RequireDtype(out, TSR_DTYPE_F32, "output"));
-  TSR_RETURN_IF_ERROR(RequireNdim(out, 2, "output"));
-  if (out.ne[0] != ids.ne[0] || out.ne[1] != table.ne[1]) {
-    return InvalidArgument("output " + ShapeString(out) + " must be [T, D] = [" +
-                           std::to_string(ids.ne[0]) + ", " + std::to_string(table.ne[1]) + "]");
-  }
-  if (ids.nb[0] % 4 != 0) return InvalidArgument("ids stride must be a multiple of 4");
-  TSR_RETURN_IF_ERROR(RequireElemStrides(table, "table"));
-  return RequireElemStrides(out, "output");
-}
 
 Status RunGetRows(const OpArgs& a) {
   const TensorRef& table = *a.in[0];
@@ -288,46 +222,12 @@ Status RunGetRows(const OpArgs& a) {
 
 // ---- CONCAT ----
 
-Status ValidateConcat(const OpArgs& a) {
-  TSR_RETURN_IF_ERROR(RequireInput(a, 0, "in0"));
-  TSR_RETURN_IF_ERROR(RequireInput(a, 1, "in1"));
-  const TensorRef& x = *a.in[0];
-  const TensorRef& y = *a.in[1];
-  const TensorRef& out = *a.out;
-  if (!IsPlain(x.dtype) || x.dtype != y.dtype || out.dtype != x.dtype) {
-    return InvalidArgument("concat needs one plain dtype: " + ShapeString(x) + ", " +
-                           ShapeString(y) + " -> " + ShapeString(out));
-  }
-  if (x.ndim != y.ndim || out.ndim != x.ndim || x.ndim == 0)
-    return InvalidArgument("concat needs equal ranks >= 1");
-  int64_t ax = a.ip(0);
-  if (ax < 0) ax += x.ndim;
-  if (ax < 0 || ax >= x.ndim)
-    return InvalidArgument("concat axis " + std::to_string(a.ip(0)) + " out of range");
-  for (int i = 0; i < x.ndim; ++i) {
-    const int64_t want = i == ax ? x.ne[i] + y.ne[i] : x.ne[i];
-    if ((i != ax && y.ne[i] != x.ne[i]) || out.ne[i] != want) {
-      return InvalidArgument("cannot concat " + ShapeString(x) + " and " + ShapeString(y) +
-                             " into " + ShapeString(out) + " along " + std::to_string(ax));
-    }
-  }
-  TSR_RETURN_IF_ERROR(RequireElemStrides(x, "in0"));
-  TSR_RETURN_IF_ERROR(RequireElemStrides(y, "in1"));
-  return RequireElemStrides(out, "output");
-}
-
 Status RunConcat(const OpArgs& a) {
-  const TensorRef& x = *a.in[0];
-  const TensorRef& y = *a.in[1];
-  int64_t ax = a.ip(0);
-  if (ax < 0) ax += x.ndim;
   // Each input is copied into the matching sub-view of the output.
-  TensorRef part = *a.out;
-  for (int i = 0; i < x.ndim; ++i) part.ne[i] = x.ne[i];
-  CopySameShape(x, part, a.pool);
-  part.data = a.out->data + x.ne[ax] * a.out->nb[ax];
-  part.ne[ax] = y.ne[ax];
-  CopySameShape(y, part, a.pool);
+  TensorRef first, second;
+  backend::ConcatParts(a, &first, &second);
+  CopySameShape(*a.in[0], first, a.pool);
+  CopySameShape(*a.in[1], second, a.pool);
   return OkStatus();
 }
 

@@ -153,14 +153,6 @@ HWY_EXPORT(UnaryRowImpl);
 
 namespace {
 
-Status RequireF32Strides(const TensorRef& t, const char* what) {
-  for (int i = 0; i < t.ndim; ++i) {
-    if (t.nb[i] % 4 != 0)
-      return InvalidArgument(std::string(what) + " strides must be multiples of 4 bytes");
-  }
-  return OkStatus();
-}
-
 // Splits `rows` rows of n elements into (row, column-range) tasks of roughly 32K elements and
 // runs fn(row, c0, c1) for each on the pool.
 void ForEachRowChunk(ThreadPool* pool, int64_t rows, int64_t n,
@@ -178,24 +170,6 @@ void ForEachRowChunk(ThreadPool* pool, int64_t rows, int64_t n,
 }
 
 }  // namespace
-
-// ADD/SUB/MUL/DIV: in1 broadcasts to in0; SWIGLU/GEGLU share the runner (same shapes).
-Status ValidateBinary(const OpArgs& a) {
-  TSR_RETURN_IF_ERROR(RequireInput(a, 0, "in0", TSR_DTYPE_F32));
-  TSR_RETURN_IF_ERROR(RequireInput(a, 1, "in1", TSR_DTYPE_F32));
-  TSR_RETURN_IF_ERROR(RequireDtype(*a.out, TSR_DTYPE_F32, "output"));
-  if (!SameShape(*a.in[0], *a.out)) {
-    return InvalidArgument("output " + ShapeString(*a.out) + " must have in0's shape " +
-                           ShapeString(*a.in[0]));
-  }
-  if (!BroadcastsTo(*a.in[1], *a.in[0])) {
-    return InvalidArgument("in1 " + ShapeString(*a.in[1]) + " does not broadcast to " +
-                           ShapeString(*a.in[0]));
-  }
-  TSR_RETURN_IF_ERROR(RequireF32Strides(*a.in[0], "in0"));
-  TSR_RETURN_IF_ERROR(RequireF32Strides(*a.in[1], "in1"));
-  return RequireF32Strides(*a.out, "output");
-}
 
 Status RunBinary(const OpArgs& a) {
   const TensorRef& x = *a.in[0];
@@ -216,31 +190,8 @@ Status RunBinary(const OpArgs& a) {
   return OkStatus();
 }
 
-Status ValidateGated(const OpArgs& a) {
-  TSR_RETURN_IF_ERROR(ValidateBinary(a));
-  if (!SameShape(*a.in[0], *a.in[1])) {
-    return InvalidArgument("gate " + ShapeString(*a.in[0]) + " and up " + ShapeString(*a.in[1]) +
-                           " must have one shape");
-  }
-  return OkStatus();
-}
-
 Status RunGated(const OpArgs& a) {
   return RunBinary(a);
-}
-
-Status ValidateUnary(const OpArgs& a) {
-  TSR_RETURN_IF_ERROR(RequireInput(a, 0, "in0", TSR_DTYPE_F32));
-  TSR_RETURN_IF_ERROR(RequireDtype(*a.out, TSR_DTYPE_F32, "output"));
-  if (!SameShape(*a.in[0], *a.out)) {
-    return InvalidArgument("output " + ShapeString(*a.out) + " must have in0's shape " +
-                           ShapeString(*a.in[0]));
-  }
-  if (a.node->op == TSR_OP_SOFTCAP && !(a.fp(0) != 0.0f && std::isfinite(a.fp(0)))) {
-    return InvalidArgument("SOFTCAP needs a finite non-zero cap in fparams[0]");
-  }
-  TSR_RETURN_IF_ERROR(RequireF32Strides(*a.in[0], "in0"));
-  return RequireF32Strides(*a.out, "output");
 }
 
 Status RunUnary(const OpArgs& a) {

@@ -447,11 +447,6 @@ void RunProblems(MatmulProblem* problems, int64_t n_problems, ThreadPool* pool, 
   });
 }
 
-bool IsWeightDtype(tsr_dtype t) {
-  return t == TSR_DTYPE_F32 || t == TSR_DTYPE_F16 || t == TSR_DTYPE_BF16 || t == TSR_DTYPE_Q8_B32 ||
-         t == TSR_DTYPE_Q4_B32;
-}
-
 // Element stride of dim i of an f32 tensor.
 int64_t F32Stride(const TensorRef& t, int i) {
   return t.stride(i) / 4;
@@ -464,43 +459,6 @@ void MatmulParallel(const MatmulProblem& p, ThreadPool* pool, Workspace* ws) {
   RunProblems(&copy, 1, pool, ws);
 }
 
-Status ValidateMatmul(const OpArgs& a) {
-  TSR_RETURN_IF_ERROR(RequireInput(a, 0, "x", TSR_DTYPE_F32));
-  TSR_RETURN_IF_ERROR(RequireInput(a, 1, "weight"));
-  const TensorRef& x = *a.in[0];
-  const TensorRef& w = *a.in[1];
-  const TensorRef& out = *a.out;
-  TSR_RETURN_IF_ERROR(RequireDtype(out, TSR_DTYPE_F32, "output"));
-  if (!IsWeightDtype(w.dtype)) return InvalidArgument("unsupported weight dtype " + ShapeString(w));
-  if (w.ndim != 2 && w.ndim != 3)
-    return InvalidArgument("weight must be [N, K] or [B, N, K], got " + ShapeString(w));
-  const int64_t N = w.dim(-2), K = w.dim(-1);
-  if (x.ndim < 1 || x.dim(-1) != K)
-    return InvalidArgument("x " + ShapeString(x) + " does not match weight " + ShapeString(w));
-  if (w.ndim == 3 && (x.ndim != 3 || x.ne[0] != w.ne[0])) {
-    return InvalidArgument("batched weight " + ShapeString(w) + " needs x [B, M, K], got " +
-                           ShapeString(x));
-  }
-  if (out.ndim != x.ndim || out.dim(-1) != N)
-    return InvalidArgument("output " + ShapeString(out) + " must be x's shape with N last");
-  for (int i = 0; i + 1 < x.ndim; ++i) {
-    if (out.ne[i] != x.ne[i])
-      return InvalidArgument("output " + ShapeString(out) + " does not match x " + ShapeString(x));
-  }
-  TSR_RETURN_IF_ERROR(RequireInnerContiguous(x, "x"));
-  TSR_RETURN_IF_ERROR(RequireInnerContiguous(w, "weight"));
-  for (int i = 0; i < out.ndim; ++i) {
-    if (out.nb[i] % 4 != 0 || x.nb[i] % 4 != 0)
-      return InvalidArgument("f32 strides must be multiples of 4 bytes");
-  }
-  if (const TensorRef* b = a.input(2)) {
-    TSR_RETURN_IF_ERROR(RequireDtype(*b, TSR_DTYPE_F32, "bias"));
-    if (b->ndim != 1 || b->ne[0] != N || !b->InnerContiguous())
-      return InvalidArgument("bias must be contiguous [N], got " + ShapeString(*b));
-  }
-  return OkStatus();
-}
-
 Status RunMatmul(const OpArgs& a) {
   const TensorRef& x = *a.in[0];
   const TensorRef& w = *a.in[1];
@@ -509,20 +467,11 @@ Status RunMatmul(const OpArgs& a) {
   // x is viewed as slices [S][M, K]: S = product of the dims above the last two.
   if (out.NumElements() == 0) return OkStatus();
   const int64_t M = x.ndim >= 2 ? x.dim(-2) : 1;
-  int64_t S = 1;
-  for (int d = 0; d + 2 < x.ndim; ++d) S *= x.ne[d];
+  const int64_t S = backend::NumMatrices(x);
   std::vector<MatmulProblem> problems(static_cast<size_t>(S));
   for (int64_t s = 0; s < S; ++s) {
-    // Byte offsets of slice s in x and out (row-major over dims [0, ndim - 2)).
-    int64_t xo = 0, oo = 0, rem = s;
-    for (int d = x.ndim - 3; d >= 0; --d) {
-      const int64_t i = rem % x.ne[d];
-      rem /= x.ne[d];
-      xo += i * x.nb[d];
-      oo += i * out.nb[d];
-    }
     MatmulProblem& p = problems[static_cast<size_t>(s)];
-    p.x = reinterpret_cast<const float*>(x.data + xo);
+    p.x = reinterpret_cast<const float*>(x.data + backend::MatrixOffset(x, x, s));
     p.x_row_stride = F32Stride(x, -2);
     p.M = M;
     p.K = w.dim(-1);
@@ -531,7 +480,7 @@ Status RunMatmul(const OpArgs& a) {
     p.w_row_bytes = w.stride(-2);
     p.w_dtype = w.dtype;
     p.bias = bias != nullptr ? bias->As<const float>() : nullptr;
-    p.out = reinterpret_cast<float*>(out.data + oo);
+    p.out = reinterpret_cast<float*>(out.data + backend::MatrixOffset(x, out, s));
     p.out_row_stride = F32Stride(out, -2);
     p.out_col_stride = F32Stride(out, -1);
     p.int8_dot = a.int8_dot;

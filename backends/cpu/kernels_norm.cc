@@ -162,14 +162,6 @@ HWY_EXPORT(ReduceRowImpl);
 
 namespace {
 
-Status RequireF32Strides(const TensorRef& t, const char* what) {
-  for (int i = 0; i < t.ndim; ++i) {
-    if (t.nb[i] % 4 != 0)
-      return InvalidArgument(std::string(what) + " strides must be multiples of 4 bytes");
-  }
-  return OkStatus();
-}
-
 // A row of n floats at p with element stride s, made contiguous in `scratch` if it is not.
 const float* Contiguous(const float* p, int64_t s, int64_t n, float* scratch) {
   if (s == 1) return p;
@@ -177,37 +169,7 @@ const float* Contiguous(const float* p, int64_t s, int64_t n, float* scratch) {
   return scratch;
 }
 
-// Optional 1-D contiguous [D] parameter (norm weight / bias).
-Status CheckVector(const OpArgs& a, int i, int64_t d, const char* what) {
-  const TensorRef* t = a.input(i);
-  if (t == nullptr) return OkStatus();
-  TSR_RETURN_IF_ERROR(RequireDtype(*t, TSR_DTYPE_F32, what));
-  if (t->ndim != 1 || t->ne[0] != d || !t->InnerContiguous()) {
-    return InvalidArgument(std::string(what) + " must be contiguous [" + std::to_string(d) +
-                           "], got " + ShapeString(*t));
-  }
-  return OkStatus();
-}
-
-Status ValidateRowOp(const OpArgs& a) {
-  TSR_RETURN_IF_ERROR(RequireInput(a, 0, "x", TSR_DTYPE_F32));
-  TSR_RETURN_IF_ERROR(RequireDtype(*a.out, TSR_DTYPE_F32, "output"));
-  TSR_RETURN_IF_ERROR(RequireF32Strides(*a.in[0], "x"));
-  return RequireF32Strides(*a.out, "output");
-}
-
 }  // namespace
-
-Status ValidateNorm(const OpArgs& a) {
-  TSR_RETURN_IF_ERROR(ValidateRowOp(a));
-  if (!SameShape(*a.in[0], *a.out) || a.in[0]->ndim < 1) {
-    return InvalidArgument("output " + ShapeString(*a.out) + " must have x's shape " +
-                           ShapeString(*a.in[0]));
-  }
-  const int64_t d = a.in[0]->dim(-1);
-  TSR_RETURN_IF_ERROR(CheckVector(a, 1, d, "weight"));
-  return CheckVector(a, 2, d, "bias");
-}
 
 Status RunNorm(const OpArgs& a) {
   const TensorRef& x = *a.in[0];
@@ -236,23 +198,6 @@ Status RunNorm(const OpArgs& a) {
                      }
                    }
                  });
-  return OkStatus();
-}
-
-Status ValidateSoftmax(const OpArgs& a) {
-  TSR_RETURN_IF_ERROR(ValidateRowOp(a));
-  if (!SameShape(*a.in[0], *a.out) || a.in[0]->ndim < 1) {
-    return InvalidArgument("output " + ShapeString(*a.out) + " must have x's shape " +
-                           ShapeString(*a.in[0]));
-  }
-  if (const TensorRef* mask = a.input(1)) {
-    TSR_RETURN_IF_ERROR(RequireDtype(*mask, TSR_DTYPE_F32, "mask"));
-    TSR_RETURN_IF_ERROR(RequireF32Strides(*mask, "mask"));
-    if (!BroadcastsTo(*mask, *a.in[0])) {
-      return InvalidArgument("mask " + ShapeString(*mask) + " does not broadcast to " +
-                             ShapeString(*a.in[0]));
-    }
-  }
   return OkStatus();
 }
 
@@ -290,20 +235,6 @@ Status RunSoftmax(const OpArgs& a) {
           }
         }
       });
-  return OkStatus();
-}
-
-Status ValidateReduce(const OpArgs& a) {
-  TSR_RETURN_IF_ERROR(ValidateRowOp(a));
-  const TensorRef& x = *a.in[0];
-  const TensorRef& out = *a.out;
-  bool ok = x.ndim >= 1 && out.ndim == x.ndim && out.ne[out.ndim - 1] == 1;
-  for (int i = 0; ok && i + 1 < x.ndim; ++i) ok = out.ne[i] == x.ne[i];
-  if (!ok)
-    return InvalidArgument("output " + ShapeString(out) + " must be x's shape " + ShapeString(x) +
-                           " with the last dim 1");
-  if (x.dim(-1) == 0 && a.node->op != TSR_OP_SUM)
-    return InvalidArgument("MEAN/MAX of an empty row");
   return OkStatus();
 }
 

@@ -1,5 +1,5 @@
-// The CPU backend's op registry: for every tsr_op a validator (shapes, dtypes, params; used by
-// supports_op and again before execute) and a runner. Runners assume a validated node whose
+// The CPU backend's op registry: for every tsr_op a runner, and the validator (shapes, dtypes,
+// params; used by supports_op and again before execute). Runners assume a validated node whose
 // tensors all have data.
 #ifndef TESSERA_BACKENDS_CPU_OPS_H_
 #define TESSERA_BACKENDS_CPU_OPS_H_
@@ -11,6 +11,7 @@
 
 #include "backends/cpu/tensor.h"
 #include "backends/cpu/thread_pool.h"
+#include "tessera/backend/node.h"
 #include "tessera/core/status.h"
 #include "tessera/plugin_api.h"
 
@@ -37,61 +38,35 @@ class Workspace {
 //   kPortable: as kOn without VNNI (bit-identical to kOn; for tests).
 enum class Int8Dot { kOff, kOn, kPortable };
 
-struct OpArgs {
-  const tsr_node* node = nullptr;
-  int n_in = 0;                              // node->n_inputs, clamped to TSR_MAX_INPUTS
-  const TensorRef* in[TSR_MAX_INPUTS] = {};  // nullptr where the input is absent
-  const TensorRef* out = nullptr;
-  ThreadPool* pool = nullptr;  // null while only validating
-  Workspace* ws = nullptr;     // null while only validating
+// A node with its tensors converted (backend::NodeArgs) plus what the CPU runners use.
+struct OpArgs : backend::NodeArgs {
+  ThreadPool* pool = nullptr;        // null while only validating
+  Workspace* ws = nullptr;           // null while only validating
   Int8Dot int8_dot = Int8Dot::kOff;  // the context option of that name
-
-  const TensorRef* input(int i) const { return i < n_in ? in[i] : nullptr; }
-  int64_t ip(int i) const { return node->iparams[i]; }
-  float fp(int i) const { return node->fparams[i]; }
 };
 
 using OpFn = Status (*)(const OpArgs&);
-struct OpKernel {
-  const char* name;
-  OpFn validate;  // OK = this backend runs the node as given
-  OpFn run;       // REQUIRES: validate returned OK and every tensor has data
-};
 
-// nullptr for TSR_OP_NONE and unknown values. Thread-safe.
-const OpKernel* FindOpKernel(int op);
-const char* OpName(int op);
+// The runner of `op`: REQUIRES ValidateOp returned OK and every tensor has data. nullptr for
+// TSR_OP_NONE and unknown values. Thread-safe.
+OpFn FindRunner(int op);
+using backend::OpName;
 
-// ---- validation helpers (ops.cc) ----
-// Input i must be present (and, if dtype >= 0, of that dtype).
-Status RequireInput(const OpArgs& a, int i, const char* what, int dtype = -1);
-Status RequireDtype(const TensorRef& t, tsr_dtype dtype, const char* what);
-Status RequireNdim(const TensorRef& t, int ndim, const char* what);
-Status RequireInnerContiguous(const TensorRef& t, const char* what);
+// OK = this backend runs the node as given: the shared ABI rules (backend::ValidateNode) plus
+// the CPU kernels' own layout limits.
+Status ValidateOp(const OpArgs& a);
+
 // Runs `fn(begin, end)` over [0, n) split into chunks of at least `grain` items on the pool.
 void ParallelRanges(ThreadPool* pool, int64_t n, int64_t grain,
                     const std::function<void(int64_t begin, int64_t end, int thread)>& fn);
 
 // ---- kernels (kernels_*.cc) ----
-#define TSR_CPU_DECLARE_OP(Name)          \
-  Status Validate##Name(const OpArgs& a); \
-  Status Run##Name(const OpArgs& a);
-TSR_CPU_DECLARE_OP(Matmul)
-TSR_CPU_DECLARE_OP(Binary)
-TSR_CPU_DECLARE_OP(Unary)
-TSR_CPU_DECLARE_OP(Gated)
-TSR_CPU_DECLARE_OP(Norm)
-TSR_CPU_DECLARE_OP(Softmax)
-TSR_CPU_DECLARE_OP(Reduce)
-TSR_CPU_DECLARE_OP(Rope)
-TSR_CPU_DECLARE_OP(Attention)
-TSR_CPU_DECLARE_OP(PagedAttention)
-TSR_CPU_DECLARE_OP(KvWrite)
-TSR_CPU_DECLARE_OP(GetRows)
-TSR_CPU_DECLARE_OP(Copy)
-TSR_CPU_DECLARE_OP(Concat)
-TSR_CPU_DECLARE_OP(Conv)
-#undef TSR_CPU_DECLARE_OP
+// Run<Family> for every op family (see TESSERA_BACKEND_OPS).
+#define TSR_CPU_DECLARE_RUNNER(Family) Status Run##Family(const OpArgs& a);
+TESSERA_BACKEND_OP_FAMILIES(TSR_CPU_DECLARE_RUNNER)
+#undef TSR_CPU_DECLARE_RUNNER
+// What the im2col convolution needs beyond the ABI rules (kernels_conv.cc).
+Status ValidateConvLayout(const OpArgs& a);
 
 // ---- the matmul core, shared with the convolutions ----
 // Activation rows quantized for the int8 dot of Q8/Q4 weights (kernels_qmatmul.cc), M rows of K.

@@ -30,6 +30,8 @@
 
 #include "backends/cuda/launch.h"
 #include "backends/cuda/ops.h"
+#include "tessera/backend/abi.h"
+#include "tessera/backend/node.h"
 #include "tessera/core/status.h"
 #include "tessera/plugin_api.h"
 
@@ -83,15 +85,10 @@ namespace {
 
 constexpr uint64_t kAlignment = 256;  // cudaMalloc's guarantee
 
-struct HostServices {
-  void* user = nullptr;
-  void (*log)(void* user, tsr_log_level level, const char* message) = nullptr;
-};
-HostServices g_host;
+constexpr char kBackend[] = "cuda backend";  // starts every error message
 
-void Log(tsr_log_level level, const std::string& message) {
-  if (g_host.log != nullptr) g_host.log(g_host.user, level, message.c_str());
-}
+using backend::Fail;
+using backend::Log;
 
 tsr_status ToTsrStatus(StatusCode code) {
   switch (code) {
@@ -110,21 +107,6 @@ tsr_status ToTsrStatus(StatusCode code) {
   return TSR_ERR_INTERNAL;
 }
 
-// Fills `err` without writing past the struct_size the host gave it. Never throws.
-tsr_status Fail(tsr_error* err, tsr_status code, std::string_view message) noexcept {
-  if (err == nullptr) return code;
-  const size_t have = err->struct_size == 0 ? sizeof(tsr_error) : err->struct_size;
-  if (have >= offsetof(tsr_error, code) + sizeof(err->code)) err->code = code;
-  if (have > offsetof(tsr_error, message)) {
-    const size_t cap =
-        std::min<size_t>(TSR_ERROR_MESSAGE_SIZE, have - offsetof(tsr_error, message));
-    const size_t n = std::min(cap - 1, message.size());
-    std::memcpy(err->message, message.data(), n);
-    err->message[n] = '\0';
-  }
-  return code;
-}
-
 tsr_status FromStatus(const Status& s, tsr_error* err) {
   if (s.ok()) return TSR_OK;
   return Fail(err, ToTsrStatus(s.code()), "cuda backend: " + s.message());
@@ -134,31 +116,15 @@ tsr_status FromCuda(cudaError_t e, const char* what, tsr_error* err) {
   return FromStatus(CudaStatus(e, what), err);
 }
 
+// Runs fn() and converts any escaping exception into an error status.
 template <typename Fn>
 tsr_status Guard(tsr_error* err, Fn&& fn) noexcept {
-  try {
-    return fn();
-  } catch (const std::bad_alloc&) {
-    return Fail(err, TSR_ERR_OUT_OF_MEMORY, "cuda backend: out of host memory");
-  } catch (const std::exception& e) {
-    char buf[TSR_ERROR_MESSAGE_SIZE];
-    std::snprintf(buf, sizeof(buf), "cuda backend: internal error: %s", e.what());
-    return Fail(err, TSR_ERR_INTERNAL, buf);
-  } catch (...) {
-    return Fail(err, TSR_ERR_INTERNAL, "cuda backend: internal error (unknown exception)");
-  }
+  return backend::Guard<kBackend>(err, std::forward<Fn>(fn));
 }
 
-// Guarded<F>::Call is F behind Guard; `err` is the last parameter of every such entry.
+// Guarded<F>::Call is F behind Guard (backend/abi.h).
 template <auto F>
-struct Guarded;
-template <typename... A, tsr_status (*F)(A...)>
-struct Guarded<F> {
-  static tsr_status Call(A... args) noexcept {
-    tsr_error* err = std::get<sizeof...(A) - 1>(std::tie(args...));
-    return Guard(err, [&] { return F(args...); });
-  }
-};
+using Guarded = backend::Guarded<kBackend, F>;
 
 template <typename T>
 void CopyOut(const T& value, T* out) {
@@ -441,16 +407,7 @@ void BufferFree(tsr_buffer* buf) {
   delete buf;
 }
 
-tsr_status CheckRange(const tsr_buffer* buf, uint64_t offset, uint64_t size, const char* what,
-                      tsr_error* err) {
-  if (offset > buf->size || size > buf->size - offset) {
-    return Fail(err, TSR_ERR_INVALID_ARGUMENT,
-                std::string(what) + ": range [" + std::to_string(offset) + ", +" +
-                    std::to_string(size) + ") exceeds the buffer size " +
-                    std::to_string(buf->size));
-  }
-  return TSR_OK;
-}
+using backend::CheckRange;
 
 // Either records `done` (async) or waits for the stream (sync).
 tsr_status Complete(tsr_device* dev, tsr_event* done, bool check_data, const char* what,
@@ -561,87 +518,15 @@ void EventDestroy(tsr_event* ev) {
 // Graph views: supports_op and execute
 // ---------------------------------------------------------------------------------------------
 
-// Element i of an array of ABI structs whose element size is the writer's struct_size.
-template <typename T>
-T ReadAbiStruct(const T* array, int32_t i) {
-  const uint32_t stride = array[0].struct_size == 0 ? sizeof(T) : array[0].struct_size;
-  const auto* p = reinterpret_cast<const uint8_t*>(array) + static_cast<size_t>(stride) * i;
-  T v{};
-  std::memcpy(&v, p, std::min<size_t>(stride, sizeof(T)));
-  return v;
-}
+using backend::RawEnum;
+using backend::ReadAbiStruct;
+using LoadedNode = backend::LoadedNode<OpArgs>;
 
-template <typename E>
-int32_t RawEnum(const E& field) {
-  static_assert(sizeof(E) == sizeof(int32_t));
-  int32_t v;
-  std::memcpy(&v, &field, sizeof(v));
-  return v;
-}
-
-Status LoadTensor(const tsr_device* dev, const tsr_graph_view& g, int32_t index, bool with_data,
-                  TensorRef* out) {
-  if (index < 0 || index >= g.n_tensors || g.tensors == nullptr)
-    return InvalidArgument("tensor index " + std::to_string(index) + " out of range");
-  const tsr_tensor t = ReadAbiStruct(g.tensors, index);
-  const int32_t dtype = RawEnum(t.dtype);
-  if (dtype < 0 || dtype >= TSR_DTYPE_COUNT)
-    return InvalidArgument("tensor " + std::to_string(index) + " has an invalid dtype");
-  if (t.ndim < 0 || t.ndim > TSR_MAX_DIMS)
-    return InvalidArgument("tensor " + std::to_string(index) + " has an invalid ndim");
-  out->dtype = static_cast<tsr_dtype>(dtype);
-  out->ndim = t.ndim;
-  out->name = t.name;
-  for (int i = 0; i < t.ndim; ++i) {
-    if (t.ne[i] < 0 || t.nb[i] < 0)
-      return InvalidArgument("tensor " + std::to_string(index) + " has a negative dim or stride");
-    out->ne[i] = t.ne[i];
-    out->nb[i] = t.nb[i];
-  }
-  if (IsQuantized(out->dtype) && (t.ndim == 0 || t.ne[t.ndim - 1] % TSR_QBLOCK != 0))
-    return InvalidArgument("tensor " + std::to_string(index) +
-                           ": quantized rows must be a multiple of 32");
-  if (!with_data) return OkStatus();
-  const int64_t extent = out->Extent();
-  if (extent == 0) return OkStatus();
-  if (t.buffer == nullptr)
-    return InvalidArgument("tensor " + std::to_string(index) + " is not materialized");
-  if (t.buffer->dev != dev)
-    return InvalidArgument("tensor " + std::to_string(index) + " lives in another device's buffer");
-  if (t.offset > t.buffer->size || uint64_t(extent) > t.buffer->size - t.offset) {
-    return InvalidArgument("tensor " + std::to_string(index) + " (" + ShapeString(*out) +
-                           " at offset " + std::to_string(t.offset) + ") overruns its buffer of " +
-                           std::to_string(t.buffer->size) + " bytes");
-  }
-  out->data = t.buffer->data + t.offset;
-  return OkStatus();
-}
-
-struct LoadedNode {
-  tsr_node node{};
-  TensorRef in[TSR_MAX_INPUTS];
-  TensorRef out;
-  OpArgs args;
-};
-
+// Everything a node touches, converted; `with_data` also resolves and range-checks the buffers.
 Status LoadNode(const tsr_device* dev, const tsr_graph_view& g, int32_t node_index, bool with_data,
                 LoadedNode* ln) {
-  if (g.nodes == nullptr || node_index < 0 || node_index >= g.n_nodes)
-    return InvalidArgument("node index " + std::to_string(node_index) + " out of range");
-  ln->node = ReadAbiStruct(g.nodes, node_index);
-  const tsr_node& n = ln->node;
-  if (n.n_inputs < 0 || n.n_inputs > TSR_MAX_INPUTS)
-    return InvalidArgument("invalid n_inputs " + std::to_string(n.n_inputs));
-  ln->args.node = &ln->node;
-  ln->args.n_in = n.n_inputs;
-  for (int i = 0; i < n.n_inputs; ++i) {
-    if (n.inputs[i] < 0) continue;
-    TSR_RETURN_IF_ERROR(LoadTensor(dev, g, n.inputs[i], with_data, &ln->in[i]));
-    ln->args.in[i] = &ln->in[i];
-  }
-  TSR_RETURN_IF_ERROR(LoadTensor(dev, g, n.output, with_data, &ln->out));
-  ln->args.out = &ln->out;
-  return OkStatus();
+  std::string e = backend::LoadNode<tsr_buffer>(dev, g, node_index, with_data, ln);
+  return e.empty() ? OkStatus() : InvalidArgument(std::move(e));
 }
 
 bool ViewOk(const tsr_graph_view* graph) {
@@ -657,9 +542,8 @@ tsr_status SupportsOp(tsr_device* dev, const tsr_graph_view* graph, int32_t node
   *out_supported = 0;
   auto ln = std::make_unique<LoadedNode>();
   if (!LoadNode(dev, *graph, node, /*with_data=*/false, ln.get()).ok()) return TSR_OK;
-  const OpKernel* k = FindOpKernel(RawEnum(ln->node.op));
-  if (k == nullptr) return TSR_OK;
-  const Status s = k->validate(ln->args);
+  if (FindRunner(RawEnum(ln->node.op)) == nullptr) return TSR_OK;
+  const Status s = ValidateOp(ln->args);
   *out_supported = s.ok() ? 1 : 0;
   if (!s.ok()) Fail(err, TSR_OK, s.message());  // why not, for logs; the call still succeeds
   return TSR_OK;
@@ -668,11 +552,11 @@ tsr_status SupportsOp(tsr_device* dev, const tsr_graph_view* graph, int32_t node
 Status ExecuteNode(tsr_device* dev, const tsr_graph_view& g, int32_t node_index) {
   auto ln = std::make_unique<LoadedNode>();
   TSR_RETURN_IF_ERROR(LoadNode(dev, g, node_index, /*with_data=*/true, ln.get()));
-  const OpKernel* k = FindOpKernel(RawEnum(ln->node.op));
-  if (k == nullptr) return InvalidArgument("unknown op " + std::to_string(RawEnum(ln->node.op)));
-  TSR_RETURN_IF_ERROR(k->validate(ln->args));
+  const OpFn run = FindRunner(RawEnum(ln->node.op));
+  if (run == nullptr) return InvalidArgument("unknown op " + std::to_string(RawEnum(ln->node.op)));
+  TSR_RETURN_IF_ERROR(ValidateOp(ln->args));
   ln->args.ctx = &dev->run;
-  return k->run(ln->args);
+  return run(ln->args);
 }
 
 tsr_status Execute(tsr_device* dev, const tsr_graph_view* graph, const int32_t* node_ids,
@@ -697,35 +581,8 @@ tsr_status Execute(tsr_device* dev, const tsr_graph_view* graph, const int32_t* 
 }
 
 tsr_plugin_api MakeApi() {
-  tsr_plugin_api api{};
-  api.struct_size = sizeof(api);
-  api.abi_major = TSR_ABI_MAJOR;
-  api.abi_minor = TSR_ABI_MINOR;
-  api.id = "cuda";
-  api.name = "Tessera CUDA backend";
-  api.version = "0.1.0";
-  api.create_context = Guarded<CreateContext>::Call;
-  api.destroy_context = DestroyContext;
-  api.absence_reason = AbsenceReason;
-  api.device_count = Guarded<DeviceCount>::Call;
-  api.device_props = Guarded<DeviceProps>::Call;
-  api.device_open = Guarded<DeviceOpen>::Call;
-  api.device_close = DeviceClose;
-  api.device_synchronize = Guarded<DeviceSynchronize>::Call;
-  api.buffer_type_count = Guarded<BufferTypeCount>::Call;
-  api.buffer_type_props = Guarded<BufferTypeProps>::Call;
-  api.buffer_alloc = Guarded<BufferAlloc>::Call;
-  api.buffer_import_host = Guarded<BufferImportHost>::Call;
-  api.buffer_free = BufferFree;
-  api.buffer_map = Guarded<BufferMap>::Call;
-  api.buffer_upload = Guarded<BufferUpload>::Call;
-  api.buffer_download = Guarded<BufferDownload>::Call;
-  api.buffer_copy = Guarded<BufferCopy>::Call;
-  api.event_create = Guarded<EventCreate>::Call;
-  api.event_wait = Guarded<EventWait>::Call;
-  api.event_destroy = EventDestroy;
-  api.supports_op = Guarded<SupportsOp>::Call;
-  api.execute = Guarded<Execute>::Call;
+  tsr_plugin_api api = backend::NewApiTable("cuda", "Tessera CUDA backend", "0.1.0");
+  TESSERA_BACKEND_FILL_DEVICE_API(api, Guarded);
   return api;
 }
 
@@ -737,30 +594,7 @@ const tsr_plugin_api kApi = MakeApi();
 extern "C" {
 
 TSR_PLUGIN_EXPORT const tsr_plugin_api* tsr_plugin_init(const tsr_host_api* host, tsr_error* err) {
-  using tessera::cuda::Fail;
-  try {
-    if (host == nullptr) {
-      Fail(err, TSR_ERR_INVALID_ARGUMENT, "cuda backend: host API is NULL");
-      return nullptr;
-    }
-    if (host->abi_major != TSR_ABI_MAJOR) {
-      Fail(err, TSR_ERR_INVALID_ARGUMENT,
-           "cuda backend speaks plugin ABI " + std::to_string(TSR_ABI_MAJOR) +
-               ".x; the host speaks " + std::to_string(host->abi_major) + "." +
-               std::to_string(host->abi_minor));
-      return nullptr;
-    }
-    tessera::cuda::g_host = {};
-    if (host->struct_size == 0 ||
-        host->struct_size >= offsetof(tsr_host_api, log) + sizeof(host->log)) {
-      tessera::cuda::g_host.user = host->user;
-      tessera::cuda::g_host.log = host->log;
-    }
-    return &tessera::cuda::kApi;
-  } catch (...) {
-    Fail(err, TSR_ERR_INTERNAL, "cuda backend: internal error in tsr_plugin_init");
-    return nullptr;
-  }
+  return tessera::backend::PluginInit(tessera::cuda::kBackend, host, &tessera::cuda::kApi, err);
 }
 
 // Touches no device and loads no driver: whether a GPU is usable is answered by device_count and

@@ -2,9 +2,12 @@
 // the device's stream. No runner synchronizes; data-dependent errors surface through the device
 // error word (plugin.cc).
 #include <algorithm>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "backends/cuda/ops.h"
+#include "tessera/backend/validate.h"
 
 namespace tessera::cuda {
 namespace {
@@ -86,19 +89,11 @@ Status RunMatmul(const OpArgs& a) {
     if (x.ndim < 2) p.x_row = 0, p.out_row = 0;
     return DispatchMatmul(p, a.ctx);
   }
-  int64_t S = 1;
-  for (int d = 0; d + 2 < x.ndim; ++d) S *= x.ne[d];
+  const int64_t S = backend::NumMatrices(x);
   for (int64_t s = 0; s < S; ++s) {
-    int64_t xo = 0, oo = 0, rem = s;
-    for (int d = x.ndim - 3; d >= 0; --d) {
-      const int64_t i = rem % x.ne[d];
-      rem /= x.ne[d];
-      xo += i * x.nb[d];
-      oo += i * out.nb[d];
-    }
     MatmulParams p = base;
-    p.x = reinterpret_cast<const float*>(x.data + xo);
-    p.out = reinterpret_cast<float*>(out.data + oo);
+    p.x = reinterpret_cast<const float*>(x.data + backend::MatrixOffset(x, x, s));
+    p.out = reinterpret_cast<float*>(out.data + backend::MatrixOffset(x, out, s));
     p.w = w.data + (w.ndim == 3 ? s * w.nb[0] : 0);
     p.M = M;
     TSR_RETURN_IF_ERROR(DispatchMatmul(p, a.ctx));
@@ -392,54 +387,25 @@ Status RunCopy(const OpArgs& a) {
 }
 
 Status RunConcat(const OpArgs& a) {
-  const TensorRef& x = *a.in[0];
-  const TensorRef& y = *a.in[1];
-  int64_t ax = a.ip(0);
-  if (ax < 0) ax += x.ndim;
-  TensorRef part = *a.out;
-  for (int i = 0; i < x.ndim; ++i) part.ne[i] = x.ne[i];
-  if (x.NumElements() > 0) TSR_RETURN_IF_ERROR(ConvertSameShape(x, part, a.ctx->stream));
-  part.data = a.out->data + x.ne[ax] * a.out->nb[ax];
-  part.ne[ax] = y.ne[ax];
-  if (y.NumElements() > 0) TSR_RETURN_IF_ERROR(ConvertSameShape(y, part, a.ctx->stream));
+  TensorRef first, second;  // the output's sub-views that receive in0 and in1
+  backend::ConcatParts(a, &first, &second);
+  if (a.in[0]->NumElements() > 0)
+    TSR_RETURN_IF_ERROR(ConvertSameShape(*a.in[0], first, a.ctx->stream));
+  if (a.in[1]->NumElements() > 0)
+    TSR_RETURN_IF_ERROR(ConvertSameShape(*a.in[1], second, a.ctx->stream));
   return OkStatus();
 }
 
 // ---- convolutions ----
 
 Status ConvShapeFor(const OpArgs& a, ConvParams* c) {
-  const TensorRef& x = *a.in[0];
-  const TensorRef& w = *a.in[1];
-  const TensorRef& out = *a.out;
-  const bool is2d = a.node->op == TSR_OP_CONV2D;
-  c->B = x.ne[0];
-  c->Cin = x.ne[1];
-  c->H = is2d ? x.ne[2] : 1;
-  c->W = x.dim(-1);
-  c->Cout = w.ne[0];
-  c->KH = is2d ? w.ne[2] : 1;
-  c->KW = w.dim(-1);
-  if (is2d) {
-    c->sh = a.ip(0), c->sw = a.ip(1), c->ph = a.ip(2), c->pw = a.ip(3);
-    c->dh = a.ip(4), c->dw = a.ip(5), c->groups = a.ip(6);
-  } else {
-    c->sh = 1, c->sw = a.ip(0), c->ph = 0, c->pw = a.ip(1), c->dh = 1, c->dw = a.ip(2);
-    c->groups = a.ip(3);
-  }
-  // Unset (zero) stride/dilation/groups mean 1.
-  c->sh = std::max<int64_t>(c->sh, 1), c->sw = std::max<int64_t>(c->sw, 1);
-  c->dh = std::max<int64_t>(c->dh, 1), c->dw = std::max<int64_t>(c->dw, 1);
-  c->groups = std::max<int64_t>(c->groups, 1);
-  c->Ho = (c->H + 2 * c->ph - c->dh * (c->KH - 1) - 1) / c->sh + 1;
-  c->Wo = (c->W + 2 * c->pw - c->dw * (c->KW - 1) - 1) / c->sw + 1;
-  if (c->H + 2 * c->ph - c->dh * (c->KH - 1) - 1 < 0 ||
-      c->W + 2 * c->pw - c->dw * (c->KW - 1) - 1 < 0 || c->Ho < 1 || c->Wo < 1)
-    return InvalidArgument("the kernel does not fit the padded input");
-  const bool shape_ok = out.ne[0] == c->B && out.ne[1] == c->Cout && out.dim(-1) == c->Wo &&
-                        (!is2d || out.ne[2] == c->Ho);
-  if (!shape_ok)
-    return InvalidArgument("output " + ShapeString(out) +
-                           " does not match the convolution's output shape");
+  backend::ConvGeometry g;
+  if (std::string e = backend::ConvGeometryFor(a, &g); !e.empty())
+    return InvalidArgument(std::move(e));
+  c->B = g.B, c->Cin = g.Cin, c->H = g.H, c->W = g.W, c->Cout = g.Cout;
+  c->KH = g.KH, c->KW = g.KW, c->Ho = g.Ho, c->Wo = g.Wo;
+  c->sh = g.sh, c->sw = g.sw, c->ph = g.ph, c->pw = g.pw, c->dh = g.dh, c->dw = g.dw;
+  c->groups = g.groups;
   return OkStatus();
 }
 

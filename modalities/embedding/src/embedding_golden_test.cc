@@ -16,6 +16,7 @@
 #include "tessera/core/plugin_loader.h"
 #include "tessera/embedding/embedding.h"
 #include "tessera/rerank/rerank.h"
+#include "tessera/testing/test_runtime.h"
 
 namespace tessera::embedding {
 namespace {
@@ -28,27 +29,7 @@ std::string FixtureDir() {
   return d ? d : "";
 }
 
-class Runtime {
- public:
-  static Runtime& Get() {
-    static Runtime r;
-    return r;
-  }
-  std::vector<Device*> devices() { return {device_.get()}; }
-
- private:
-  Runtime() {
-    LoaderOptions o;
-    o.explicit_paths = {std::getenv("TESSERA_GOLDEN_PLUGINS")};
-    o.plugin_options["cpu"] = {{"threads", "2"}};
-    registry_ = PluginRegistry::Discover(o);
-    Plugin* cpu = registry_->Find("cpu");
-    TSR_CHECK(cpu != nullptr);
-    device_ = std::move(Device::Open(cpu, 0)).value();
-  }
-  std::unique_ptr<PluginRegistry> registry_;
-  std::unique_ptr<Device> device_;
-};
+using Runtime = ::tessera::testing::TestRuntime;
 
 double Cosine(const std::vector<float>& a, const std::vector<double>& b) {
   double ab = 0, aa = 0, bb = 0;

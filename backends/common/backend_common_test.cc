@@ -1,0 +1,205 @@
+// Tests of the code the backend plugins share: tensor views, the ABI readers, the op validators
+// and the C ABI helpers. The plugins' own tests (cpu_backend_test, op_conformance_test) cover the
+// same rules end to end.
+#include <cstring>
+#include <string>
+
+#include "gtest/gtest.h"
+#include "tessera/backend/abi.h"
+#include "tessera/backend/node.h"
+#include "tessera/backend/tensor.h"
+#include "tessera/backend/validate.h"
+
+namespace tessera::backend {
+namespace {
+
+// A contiguous tensor of `dtype` with shape `ne`.
+TensorRef Contiguous(tsr_dtype dtype, std::initializer_list<int64_t> ne) {
+  TensorRef t;
+  t.dtype = dtype;
+  t.ndim = static_cast<int>(ne.size());
+  int i = 0;
+  for (int64_t n : ne) t.ne[i++] = n;
+  int64_t stride = DtypeSize(dtype);
+  for (int d = t.ndim - 1; d >= 0; --d) {
+    t.nb[d] = stride;
+    stride *= t.ne[d];
+  }
+  return t;
+}
+
+// A node of `op` over `ins` (nullptr = absent input) writing `out`.
+struct Node {
+  tsr_node raw{};
+  NodeArgs args;
+  Node(tsr_op op, std::initializer_list<const TensorRef*> ins, const TensorRef* out) {
+    raw.op = op;
+    raw.n_inputs = static_cast<int32_t>(ins.size());
+    args.node = &raw;
+    args.n_in = raw.n_inputs;
+    int i = 0;
+    for (const TensorRef* t : ins) args.in[i++] = t;
+    args.out = out;
+  }
+};
+
+TEST(BackendTensorTest, ShapesAndLayout) {
+  const TensorRef t = Contiguous(TSR_DTYPE_F32, {2, 3, 4});
+  EXPECT_EQ(ShapeString(t), "f32[2, 3, 4]");
+  EXPECT_EQ(t.NumElements(), 24);
+  EXPECT_EQ(t.Rows(), 6);
+  EXPECT_TRUE(t.IsContiguous());
+  EXPECT_EQ(t.Extent(), 96);
+  EXPECT_EQ(t.dim(-1), 4);
+  EXPECT_TRUE(BroadcastsTo(Contiguous(TSR_DTYPE_F32, {1, 4}), t));
+  EXPECT_FALSE(BroadcastsTo(Contiguous(TSR_DTYPE_F32, {2, 4}), t));
+  EXPECT_EQ(NumMatrices(t), 2);
+  EXPECT_EQ(MatrixOffset(t, t, 1), 48);
+  const TensorRef q = Contiguous(TSR_DTYPE_Q8_B32, {2, 64});
+  EXPECT_STREQ(DtypeName(q.dtype), "q8_b32");
+  EXPECT_TRUE(q.InnerContiguous());
+}
+
+TEST(BackendNodeTest, OpNames) {
+  EXPECT_STREQ(OpName(TSR_OP_MATMUL), "MATMUL");
+  EXPECT_STREQ(OpName(TSR_OP_MAX), "MAX");
+  EXPECT_STREQ(OpName(TSR_OP_NONE), "NONE");
+  EXPECT_STREQ(OpName(TSR_OP_COUNT), "UNKNOWN_OP");
+}
+
+TEST(BackendNodeTest, LoadTensorShapeRejectsMalformedTensors) {
+  tsr_tensor raw[2] = {};
+  raw[0].struct_size = sizeof(tsr_tensor);
+  raw[0].dtype = TSR_DTYPE_Q4_B32;
+  raw[0].ndim = 1;
+  raw[0].ne[0] = 33;  // not a whole number of 32-blocks
+  raw[0].nb[0] = 1;
+  raw[1] = raw[0];
+  raw[1].dtype = TSR_DTYPE_F32;
+  raw[1].nb[0] = 4;
+  tsr_graph_view g{};
+  g.tensors = raw;
+  g.n_tensors = 2;
+  TensorRef t;
+  tsr_tensor got;
+  EXPECT_NE(LoadTensorShape(g, 0, &t, &got).find("multiple of 32"), std::string::npos);
+  EXPECT_EQ(LoadTensorShape(g, 1, &t, &got), "");
+  EXPECT_EQ(ShapeString(t), "f32[33]");
+  EXPECT_NE(LoadTensorShape(g, 2, &t, &got).find("out of range"), std::string::npos);
+  EXPECT_EQ(CheckTensorRange(1, t, 0, 132), "");
+  EXPECT_NE(CheckTensorRange(1, t, 4, 132).find("overruns"), std::string::npos);
+}
+
+TEST(BackendValidateTest, MatmulAndBinary) {
+  const TensorRef x = Contiguous(TSR_DTYPE_F32, {3, 8});
+  const TensorRef w = Contiguous(TSR_DTYPE_F16, {5, 8});
+  const TensorRef out = Contiguous(TSR_DTYPE_F32, {3, 5});
+  EXPECT_EQ(ValidateNode(Node(TSR_OP_MATMUL, {&x, &w}, &out).args), "");
+  const TensorRef bad_out = Contiguous(TSR_DTYPE_F32, {3, 4});
+  EXPECT_NE(ValidateNode(Node(TSR_OP_MATMUL, {&x, &w}, &bad_out).args), "");
+  EXPECT_NE(ValidateNode(Node(TSR_OP_MATMUL, {&x}, &out).args).find("missing input 1"),
+            std::string::npos);
+  const TensorRef row = Contiguous(TSR_DTYPE_F32, {8});
+  EXPECT_EQ(ValidateNode(Node(TSR_OP_ADD, {&x, &row}, &x).args), "");
+  EXPECT_NE(ValidateNode(Node(TSR_OP_SWIGLU, {&x, &row}, &x).args), "");  // gated: no broadcast
+  EXPECT_NE(ValidateNode(Node(TSR_OP_NONE, {}, &x).args), "");
+}
+
+TEST(BackendValidateTest, AttentionHasNoHeadDimLimit) {
+  // Head dims above the CUDA backend's 256 are valid ABI; that cap is the CUDA plugin's own.
+  const TensorRef q = Contiguous(TSR_DTYPE_F32, {4, 2, 512});
+  const TensorRef kv = Contiguous(TSR_DTYPE_F16, {4, 1, 512});
+  const TensorRef cu = Contiguous(TSR_DTYPE_I32, {2});
+  const TensorRef out = Contiguous(TSR_DTYPE_F32, {4, 2, 512});
+  EXPECT_EQ(ValidateNode(Node(TSR_OP_ATTENTION, {&q, &kv, &kv, &cu, &cu}, &out).args), "");
+  const TensorRef bad_out = Contiguous(TSR_DTYPE_F32, {4, 2, 256});
+  EXPECT_NE(ValidateNode(Node(TSR_OP_ATTENTION, {&q, &kv, &kv, &cu, &cu}, &bad_out).args)
+                .find("must be [T, Hq, Dv] = [4, 2, 512]"),
+            std::string::npos);
+}
+
+TEST(BackendValidateTest, ConvGeometry) {
+  const TensorRef x = Contiguous(TSR_DTYPE_F32, {1, 2, 10});
+  const TensorRef w = Contiguous(TSR_DTYPE_F32, {4, 2, 3});
+  const TensorRef out = Contiguous(TSR_DTYPE_F32, {1, 4, 8});
+  Node n(TSR_OP_CONV1D, {&x, &w}, &out);
+  EXPECT_EQ(ValidateNode(n.args), "");
+  ConvGeometry c;
+  EXPECT_EQ(ConvGeometryFor(n.args, &c), "");
+  EXPECT_EQ(c.Wo, 8);
+  EXPECT_EQ(c.groups, 1);
+  // A kernel one wider than the input: the span -1 / stride 2 would truncate to 0, i.e. one
+  // output, so the span is checked before dividing.
+  const TensorRef wide = Contiguous(TSR_DTYPE_F32, {4, 2, 11});
+  const TensorRef one = Contiguous(TSR_DTYPE_F32, {1, 4, 1});
+  Node too_wide(TSR_OP_CONV1D, {&x, &wide}, &one);
+  too_wide.raw.iparams[0] = 2;  // stride
+  EXPECT_NE(ValidateNode(too_wide.args).find("does not fit"), std::string::npos);
+}
+
+TEST(BackendValidateTest, ConcatParts) {
+  TensorRef x = Contiguous(TSR_DTYPE_F32, {2, 3});
+  TensorRef y = Contiguous(TSR_DTYPE_F32, {2, 5});
+  TensorRef out = Contiguous(TSR_DTYPE_F32, {2, 8});
+  alignas(4) uint8_t storage[64] = {};
+  out.data = storage;
+  Node n(TSR_OP_CONCAT, {&x, &y}, &out);
+  n.raw.iparams[0] = -1;
+  EXPECT_EQ(ValidateNode(n.args), "");
+  TensorRef first, second;
+  ConcatParts(n.args, &first, &second);
+  EXPECT_EQ(ShapeString(first), "f32[2, 3]");
+  EXPECT_EQ(ShapeString(second), "f32[2, 5]");
+  EXPECT_EQ(first.data, storage);
+  EXPECT_EQ(second.data, storage + 12);
+  EXPECT_EQ(second.nb[0], 32);
+}
+
+TEST(BackendAbiTest, FailRespectsStructSize) {
+  tsr_error err{};
+  err.struct_size = sizeof(err);
+  EXPECT_EQ(Fail(&err, TSR_ERR_NOT_FOUND, "nope"), TSR_ERR_NOT_FOUND);
+  EXPECT_EQ(err.code, TSR_ERR_NOT_FOUND);
+  EXPECT_STREQ(err.message, "nope");
+  EXPECT_EQ(Fail(nullptr, TSR_ERR_INTERNAL, "x"), TSR_ERR_INTERNAL);
+  EXPECT_EQ(CheckBufferRange(16, 8, 8, "upload", &err), TSR_OK);
+  EXPECT_EQ(CheckBufferRange(16, 8, 9, "upload", &err), TSR_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::strstr(err.message, "upload: range [8, +9)"), nullptr);
+}
+
+constexpr char kTestBackend[] = "test backend";
+
+tsr_status Throws(int kind, tsr_error* /*err*/) {
+  if (kind == 0) throw std::bad_alloc();
+  if (kind == 1) throw std::runtime_error("boom");
+  throw 42;
+}
+
+TEST(BackendAbiTest, GuardedTurnsExceptionsIntoStatuses) {
+  tsr_error err{};
+  using G = Guarded<kTestBackend, Throws>;
+  EXPECT_EQ(G::Call(0, &err), TSR_ERR_OUT_OF_MEMORY);
+  EXPECT_STREQ(err.message, "test backend: out of host memory");
+  EXPECT_EQ(G::Call(1, &err), TSR_ERR_INTERNAL);
+  EXPECT_STREQ(err.message, "test backend: internal error: boom");
+  EXPECT_EQ(G::Call(2, &err), TSR_ERR_INTERNAL);
+  EXPECT_STREQ(err.message, "test backend: internal error (unknown exception)");
+}
+
+TEST(BackendAbiTest, PluginInitChecksTheHost) {
+  const tsr_plugin_api api = NewApiTable("x", "X backend", "1.0");
+  EXPECT_EQ(api.abi_major, TSR_ABI_MAJOR);
+  EXPECT_STREQ(api.id, "x");
+  tsr_error err{};
+  EXPECT_EQ(PluginInit("x backend", nullptr, &api, &err), nullptr);
+  EXPECT_STREQ(err.message, "x backend: host API is NULL");
+  tsr_host_api host{};
+  host.struct_size = sizeof(host);
+  host.abi_major = TSR_ABI_MAJOR + 1;
+  EXPECT_EQ(PluginInit("x backend", &host, &api, &err), nullptr);
+  host.abi_major = TSR_ABI_MAJOR;
+  EXPECT_EQ(PluginInit("x backend", &host, &api, &err), &api);
+}
+
+}  // namespace
+}  // namespace tessera::backend
