@@ -6,6 +6,7 @@
 //  - token ids equal to the tokenizers library's;
 //  - results independent of packing (alone vs packed with the others, and across budgets).
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdlib>
@@ -249,6 +250,27 @@ TEST(DetectModel, KindsAndErrors) {
   if (std::filesystem::exists(chat)) {
     EXPECT_EQ(DetectModel(chat).status().code(), StatusCode::kFailedPrecondition);
   }
+}
+
+// In the Hugging Face cache a snapshot folder is named by its commit: the repo name decides.
+TEST(DetectModel, RerankerInTheHubCacheIsKnownByItsRepoName) {
+  namespace fs = std::filesystem;
+  const fs::path root = fs::temp_directory_path() / ("tsr_detect_" + std::to_string(::getpid()));
+  const fs::path snap =
+      root / "models--Qwen--Qwen3-Reranker-0.6B" / "snapshots" / std::string(40, 'a');
+  const fs::path plain = root / "some-folder";
+  for (const fs::path& dir : {snap, plain}) {
+    fs::create_directories(dir);
+    nlohmann::json config;
+    std::ifstream(FixtureDir() + "/qwen3_reranker/config.json") >> config;
+    config.erase("_name_or_path");
+    std::ofstream(dir / "config.json") << config.dump();
+  }
+  auto info = DetectModel(snap.string());
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  EXPECT_EQ(info->kind, ModelKind::kYesNoReranker);
+  EXPECT_EQ(DetectModel(plain.string()).status().code(), StatusCode::kFailedPrecondition);
+  fs::remove_all(root);
 }
 
 }  // namespace

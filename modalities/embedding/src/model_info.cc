@@ -137,8 +137,12 @@ StatusOr<ModelInfo> DetectModel(const std::string& dir_str) {
                          "' is not a supported embedding or rerank model");
   info.hidden = c.hidden_size;
   const bool has_st = fs::exists(dir / "modules.json");
-  std::string name = Lower(fs::path(dir_str).lexically_normal().filename().string());
-  if (name.empty()) name = Lower(fs::path(dir_str).lexically_normal().parent_path().filename());
+  fs::path folder = fs::path(dir_str).lexically_normal();
+  if (folder.filename().empty()) folder = folder.parent_path();
+  std::string name = Lower(folder.filename().string());
+  // A Hugging Face cache snapshot (.../models--ORG--NAME/snapshots/<commit>) is named by its repo.
+  if (folder.parent_path().filename() == "snapshots")
+    name += " " + Lower(folder.parent_path().parent_path().filename().string());
   name += " " + Lower(raw.value("_name_or_path", std::string()));
 
   if (EndsWith(info.architecture, "ForSequenceClassification")) {
