@@ -40,12 +40,12 @@ std::vector<std::string> CandidatePaths() {
     return paths;
   }
   std::error_code ec;
-  std::filesystem::path dir = TESSERA_CONFORMANCE_DEFAULT_DIR;
-  if (dir.empty() || !std::filesystem::is_directory(dir, ec)) {
-    // Installed layout: <prefix>/bin/op_conformance_test next to <prefix>/lib/tessera/backends.
-    const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-    dir = exe.parent_path().parent_path() / "lib" / "tessera" / "backends";
-  }
+  // Installed layout first (<prefix>/bin/op_conformance_test next to
+  // <prefix>/lib/tessera/backends, also the build tree's layout), then the build tree's folder
+  // compiled in: an installed runner never scans a build tree that happens to exist.
+  const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  std::filesystem::path dir = exe.parent_path().parent_path() / "lib" / "tessera" / "backends";
+  if (!std::filesystem::is_directory(dir, ec)) dir = TESSERA_CONFORMANCE_DEFAULT_DIR;
   for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
     if (entry.path().extension() == ".so") paths.push_back(entry.path().string());
   }
