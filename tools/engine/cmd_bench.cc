@@ -156,35 +156,40 @@ struct BenchContext {
   ModelCost cost;
   std::string cpu, simd;
   bool bf16_dot = false;
+  // The probes measure the host CPU: they are the machine's limits only when the first device is
+  // the CPU. On a GPU the fractions are left out (null) rather than compared with the host.
+  bool host_probes = true;
 };
 
 nlohmann::json ResultJson(const BenchContext& c, const TestResult& r) {
   const Stats tps = Summarize(r.tps), probe = Summarize(r.probe), frac = Summarize(r.fraction);
-  nlohmann::json j = {{"test", r.name},
-                      {"model", c.model_dir},
-                      {"model_params", c.cost.total_params},
-                      {"weight_bytes_per_token", c.cost.weight_bytes},
-                      {"backend", c.backend},
-                      {"threads", c.threads},
-                      {"cpu", c.cpu},
-                      {"simd_target", c.simd},
-                      {"n_prompt", r.prefill ? r.tokens : 0},
-                      {"n_gen", r.prefill ? 0 : r.tokens},
-                      {"reps", r.tps.size()},
-                      {"tokens_per_s", tps.mean},
-                      {"stddev", tps.stddev},
-                      {"median", tps.median},
-                      {"min", tps.min},
-                      {"max", tps.max},
-                      {"samples", r.tps},
-                      {"fraction", frac.median}};
+  nlohmann::json j = {
+      {"test", r.name},
+      {"model", c.model_dir},
+      {"model_params", c.cost.total_params},
+      {"weight_bytes_per_token", c.cost.weight_bytes},
+      {"backend", c.backend},
+      {"threads", c.threads},
+      {"cpu", c.cpu},
+      {"simd_target", c.simd},
+      {"n_prompt", r.prefill ? r.tokens : 0},
+      {"n_gen", r.prefill ? 0 : r.tokens},
+      {"reps", r.tps.size()},
+      {"tokens_per_s", tps.mean},
+      {"stddev", tps.stddev},
+      {"median", tps.median},
+      {"min", tps.min},
+      {"max", tps.max},
+      {"samples", r.tps},
+      {"fraction", r.fraction.empty() ? nlohmann::json() : nlohmann::json(frac.median)}};
+  const nlohmann::json machine = r.probe.empty() ? nlohmann::json() : nlohmann::json(probe.median);
   if (r.prefill) {
     j["flops"] = r.work;
-    j["peak_flops"] = probe.median;
+    j["peak_flops"] = machine;
     j["peak_instruction"] = "f32 fma";
   } else {
     j["bytes_per_token"] = r.work;
-    j["bandwidth_bytes_per_s"] = probe.median;
+    j["bandwidth_bytes_per_s"] = machine;
   }
   return j;
 }
@@ -201,12 +206,16 @@ void PrintText(const BenchContext& c, const std::vector<TestResult>& results) {
   for (const TestResult& r : results) {
     const Stats tps = Summarize(r.tps), probe = Summarize(r.probe), frac = Summarize(r.fraction);
     char machine[64];
-    if (r.prefill)
+    if (r.probe.empty())
+      std::snprintf(machine, sizeof machine, "n/a (not the CPU)      ");
+    else if (r.prefill)
       std::snprintf(machine, sizeof machine, "%8.1f GFLOP/s f32 fma", probe.median / 1e9);
     else
       std::snprintf(machine, sizeof machine, "%8.2f GB/s read     ", probe.median / 1e9);
-    std::printf("| %-6s | %10.2f ± %10.2f | %8.2f | %s | %8.3f |\n", r.name.c_str(), tps.mean,
-                tps.stddev, tps.median, machine, frac.median);
+    char fraction[16] = "     n/a";
+    if (!r.fraction.empty()) std::snprintf(fraction, sizeof fraction, "%8.3f", frac.median);
+    std::printf("| %-6s | %10.2f ± %10.2f | %8.2f | %s | %s |\n", r.name.c_str(), tps.mean,
+                tps.stddev, tps.median, machine, fraction);
   }
 }
 
@@ -245,9 +254,10 @@ Status Measure(text::TextModel& m, const BenchFlags& f, const BenchContext& c,
   for (int r = 0; r < f.reps; ++r) {
     for (TestResult& t : tests) {
       TSR_ASSIGN_OR_RETURN(double s, RunTest(m, t.prefill, t.tokens, rng));
-      const double probe = t.prefill ? bench::MeasurePeakFmaF32(c.threads) : bw.Measure();
       const double tps = t.tokens / s;
       t.tps.push_back(tps);
+      if (!c.host_probes) continue;
+      const double probe = t.prefill ? bench::MeasurePeakFmaF32(c.threads) : bw.Measure();
       t.probe.push_back(probe);
       t.fraction.push_back(t.prefill ? t.work / s / probe : t.work * tps / probe);
     }
@@ -277,6 +287,12 @@ int RunBench(GlobalFlags* g, const BenchFlags& f) {
   BenchContext c;
   c.model_dir = *model_dir;
   c.backend = devs->ordered.front()->label();
+  c.host_probes = devs->ordered.front()->props().kind == TSR_DEVICE_CPU;
+  if (!c.host_probes)
+    std::fprintf(stderr,
+                 "note: %s is not the CPU; the host's bandwidth/FMA probes do not describe it, so "
+                 "no fractions are reported\n",
+                 c.backend.c_str());
   const int64_t t = settings->GetInt("threads");
   c.threads = t > 0 ? static_cast<int>(t)
                     : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
