@@ -13,11 +13,16 @@ declare -A CORPUS=(
   [safetensors_fuzz]=tests/fixtures/safetensors/corpus
   [jinja_fuzz]=modalities/text/jinja/fuzz_corpus
   [tokenizer_fuzz]=tests/fixtures/tokenizers/fuzz_corpus
+  [request_fuzz]=tools/server/fuzz_corpus
 )
 targets=()
+# The list is read once into a variable: `ninja ... | grep -q` under pipefail fails whenever grep
+# exits early and ninja gets SIGPIPE, which silently skipped targets.
+all_targets=$(ninja -C "$BUILD" -t targets all 2>/dev/null)
 for t in "${!CORPUS[@]}"; do
-  if ninja -C "$BUILD" -t targets all 2>/dev/null | grep -q "^$t:"; then targets+=("$t"); else echo "fuzz: no target $t"; fi
+  if grep -q "^$t:" <<< "$all_targets"; then targets+=("$t"); else echo "fuzz: no target $t"; fi
 done
+[ "${#targets[@]}" = "${#CORPUS[@]}" ] || { echo "fuzz: a fuzz target is missing"; exit 1; }
 cmake --build "$BUILD" -j "$(nproc)" --target "${targets[@]}"
 for t in "${targets[@]}"; do
   work=$(mktemp -d)

@@ -136,8 +136,9 @@ StatusOr<std::vector<CatalogueEntry>> LoadCatalogue(const HubOptions& options) {
   for (const auto& [alias, v] : aliases.items()) {
     CatalogueEntry e;
     TSR_RETURN_IF_ERROR(ParseUserEntry(options.catalogue_file, alias, v, &e));
+    // (e.alias, not the structured binding: clang 14 can not capture those in a lambda)
     auto same = std::find_if(out.begin(), out.end(),
-                             [&](const CatalogueEntry& x) { return x.alias == alias; });
+                             [&](const CatalogueEntry& x) { return x.alias == e.alias; });
     if (same != out.end())
       *same = e;
     else
