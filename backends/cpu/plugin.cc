@@ -33,8 +33,8 @@
 struct tsr_plugin_ctx {
   int threads = 1;
   tessera::cpu::Int8Dot int8_dot = tessera::cpu::Int8Dot::kOff;  // option int8_dot (ops.h)
-  std::string device_name;         // from /proc/cpuinfo
-  std::string device_description;  // SIMD target, threads
+  std::string device_name;                                       // from /proc/cpuinfo
+  std::string device_description;                                // SIMD target, threads
 };
 
 struct tsr_device {
@@ -171,14 +171,14 @@ tsr_status CreateContext(const tsr_option* options, size_t n_options, tsr_plugin
         } else if (std::strcmp(v, "portable") == 0) {
           ctx->int8_dot = Int8Dot::kPortable;
         } else {
-          return Fail(err, TSR_ERR_INVALID_ARGUMENT,
-                      std::string("option \"int8_dot\" must be off, on or portable, got \"") +
-                          v + "\"");
+          return Fail(
+              err, TSR_ERR_INVALID_ARGUMENT,
+              std::string("option \"int8_dot\" must be off, on or portable, got \"") + v + "\"");
         }
       } else {
-        return Fail(err, TSR_ERR_INVALID_ARGUMENT,
-                    std::string("cpu backend: unknown option \"") + key +
-                        "\" (known: threads, int8_dot)");
+        return Fail(
+            err, TSR_ERR_INVALID_ARGUMENT,
+            std::string("cpu backend: unknown option \"") + key + "\" (known: threads, int8_dot)");
       }
     }
     ctx->device_name = CpuModelName();

@@ -152,7 +152,9 @@ Status RunUnary(const OpArgs& a) {
 
 namespace {
 
-Status RunRows(const OpArgs& a, const TensorRef* mask) {
+// The row walk every row op shares: x [..., n] -> out [..., n] (or [..., 1] for reductions),
+// with an optional broadcast mask walked alongside.
+RowParams RowBase(const OpArgs& a, const TensorRef* mask) {
   const TensorRef& x = *a.in[0];
   const TensorRef& out = *a.out;
   RowParams p;
@@ -162,9 +164,14 @@ Status RunRows(const OpArgs& a, const TensorRef* mask) {
   p.n = x.dim(-1);
   p.sx = x.stride(-1) / 4;
   p.so = out.stride(-1) / 4;
-  p.scale = a.fp(0);  // SOFTMAX's logit scale (unused by the reductions)
   const TensorRef* ts[3] = {&x, &out, mask};
   p.rows = MakeWalk(x, ts, 3, /*outer_only=*/true);
+  return p;
+}
+
+Status RunRows(const OpArgs& a, const TensorRef* mask) {
+  RowParams p = RowBase(a, mask);
+  p.scale = a.fp(0);  // SOFTMAX's logit scale (unused by the reductions)
   if (mask != nullptr) {
     p.mask = mask->data;
     p.sm = mask->dim(-1) == 1 ? 0 : mask->stride(-1) / 4;
@@ -178,17 +185,7 @@ Status RunNorm(const OpArgs& a) {
   if (a.out->NumElements() == 0) return OkStatus();
   const TensorRef* w = a.input(1);
   const TensorRef* b = a.input(2);
-  const TensorRef& x = *a.in[0];
-  const TensorRef& out = *a.out;
-  RowParams p;
-  p.op = a.node->op;
-  p.x = x.data;
-  p.out = out.data;
-  p.n = x.dim(-1);
-  p.sx = x.stride(-1) / 4;
-  p.so = out.stride(-1) / 4;
-  const TensorRef* ts[3] = {&x, &out, kNoTensor};
-  p.rows = MakeWalk(x, ts, 3, /*outer_only=*/true);
+  RowParams p = RowBase(a, kNoTensor);
   p.weight = w != nullptr ? w->As<const float>() : nullptr;
   p.bias = b != nullptr ? b->As<const float>() : nullptr;
   p.eps = a.fp(0);

@@ -375,7 +375,9 @@ float F16BitsToF32(uint16_t h) {
   return std::bit_cast<float>(sign | ((exp + 112u) << 23) | (mant << 13));
 }
 
-float BF16BitsToF32(uint16_t b) { return std::bit_cast<float>(static_cast<uint32_t>(b) << 16); }
+float BF16BitsToF32(uint16_t b) {
+  return std::bit_cast<float>(static_cast<uint32_t>(b) << 16);
+}
 
 StatusOr<std::vector<float>> TensorToF32(const TensorInfo& t) {
   std::vector<float> out(static_cast<size_t>(t.numel()));

@@ -143,8 +143,8 @@ Status TextModel::QuantizeWeights(const TextModelOptions& options) {
                                  std::tuple{&head_names, QuantKind::kQ8, &quantized_head_}}) {
     if (list->empty()) continue;
     TSR_ASSIGN_OR_RETURN(*out, QuantizedWeights::Load(*checkpoint_, *list, kind, qo));
-    spdlog::info("{} {} matrices ({:.1f} MiB) {} {} in {:.2f} s", QuantKindName(kind),
-                 list->size(), (*out)->total_bytes() / 1048576.0,
+    spdlog::info("{} {} matrices ({:.1f} MiB) {} {} in {:.2f} s", QuantKindName(kind), list->size(),
+                 (*out)->total_bytes() / 1048576.0,
                  (*out)->from_cache() ? "mapped from" : "quantized into", (*out)->path(),
                  std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }

@@ -71,7 +71,8 @@ struct TemplatePiece {
 // Sequences take the template's type id even without special tokens, as the library does.
 class TemplateProcessor final : public PostProcessor {
  public:
-  TemplateProcessor(std::vector<TemplatePiece> single, std::optional<std::vector<TemplatePiece>> pair)
+  TemplateProcessor(std::vector<TemplatePiece> single,
+                    std::optional<std::vector<TemplatePiece>> pair)
       : single_(std::move(single)), pair_(std::move(pair)) {}
   Status Process(std::vector<IdSequence>* seqs, bool add_special_tokens) const override {
     const bool is_pair = seqs->size() > 1;
@@ -133,7 +134,7 @@ StatusOr<int32_t> TokenIdPair(const nlohmann::json& j, std::string_view key) {
 }
 
 StatusOr<std::vector<TemplatePiece>> TemplatePieces(const nlohmann::json& pieces,
-                                                   const nlohmann::json& specials) {
+                                                    const nlohmann::json& specials) {
   if (!pieces.is_array()) return InvalidArgument("template must be an array of pieces");
   std::vector<TemplatePiece> out;
   for (const auto& piece : pieces) {
@@ -188,7 +189,8 @@ StatusOr<std::unique_ptr<PostProcessor>> PostProcessorFromJson(const nlohmann::j
   if (type == "BertProcessing" || type == "RobertaProcessing") {
     TSR_ASSIGN_OR_RETURN(int32_t cls, TokenIdPair(j, "cls"));
     TSR_ASSIGN_OR_RETURN(int32_t sep, TokenIdPair(j, "sep"));
-    if (type == "BertProcessing") return std::unique_ptr<PostProcessor>(new BertProcessor(cls, sep));
+    if (type == "BertProcessing")
+      return std::unique_ptr<PostProcessor>(new BertProcessor(cls, sep));
     return std::unique_ptr<PostProcessor>(new RobertaProcessor(cls, sep));
   }
   if (type == "Sequence") {

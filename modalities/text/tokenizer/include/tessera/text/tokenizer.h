@@ -9,8 +9,9 @@
 // Precompiled (SentencePiece charsmaps); pre-tokenizers Split, ByteLevel, Metaspace, Digits,
 // Punctuation, Whitespace, WhitespaceSplit, BertPreTokenizer, CharDelimiterSplit, Sequence;
 // post-processors TemplateProcessing, ByteLevel, BertProcessing, RobertaProcessing, Sequence
-// (single sequences and pairs, with type ids); decoders ByteLevel, Metaspace, WordPiece, ByteFallback, Fuse, Strip, Replace,
-// BPEDecoder, CTC, Sequence. `truncation` and `padding` settings in the file are ignored.
+// (single sequences and pairs, with type ids); decoders ByteLevel, Metaspace, WordPiece,
+// ByteFallback, Fuse, Strip, Replace, BPEDecoder, CTC, Sequence. `truncation` and `padding`
+// settings in the file are ignored.
 #ifndef TESSERA_TEXT_TOKENIZER_H_
 #define TESSERA_TEXT_TOKENIZER_H_
 
