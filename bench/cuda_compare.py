@@ -315,11 +315,12 @@ def free_gpu():
 # ----------------------------------------------------------------------------- engine
 
 
-def run_engine(engine, folder, reps, timeout):
-    cmd = [engine, "bench", folder, "--backend", "cuda", "-p", str(PROMPT), "-n", str(GEN),
+def run_engine(engine, folder, reps, timeout, env=None, prompt=PROMPT, gen=GEN):
+    cmd = [engine, "bench", folder, "--backend", "cuda", "-p", str(prompt), "-n", str(gen),
            "-r", str(reps), "--json"]
     t0 = time.perf_counter()
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    run_env = dict(os.environ, **(env or {}))
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=run_env)
     res = {"cmd": " ".join(cmd), "rc": p.returncode, "wall_s": time.perf_counter() - t0}
     tests = {}
     for line in p.stdout.splitlines():
@@ -331,6 +332,9 @@ def run_engine(engine, folder, reps, timeout):
             except ValueError:
                 pass
     res["tests"] = tests
+    profile = [ln for ln in p.stderr.splitlines() if ln.startswith("cuda profile:")]
+    if profile:
+        res["profile"] = profile
     if p.returncode != 0 or not tests:
         res["error"] = f"rc {p.returncode}"
         res["stderr_tail"] = p.stderr[-3000:]
@@ -407,6 +411,7 @@ def summary_line(name, rec):
     hf = rec.get("transformers", {})
     tests = rec.get("tessera", {}).get("tests", {})
     a = rec.get("analysis", {})
+    ng = rec.get("tessera_no_graphs", {}).get("tests", {})
 
     def f(x, fmt="{:.1f}"):
         return fmt.format(x) if isinstance(x, (int, float)) else "-"
@@ -417,7 +422,9 @@ def summary_line(name, rec):
             f"compiled {f(hf.get('tg_compiled_tokens_per_s'))} | floor tg "
             f"{f(a.get('floor_tokens_per_s_tg128_f32kv'))} frac "
             f"{f(a.get('tessera_tg_fraction_of_floor'), '{:.2f}')} pp/matmul "
-            f"{f(a.get('tessera_pp_fraction_of_matmul'), '{:.2f}')}")
+            f"{f(a.get('tessera_pp_fraction_of_matmul'), '{:.2f}')}"
+            + (f" | no graphs: pp {f(ng.get(f'pp{PROMPT}', {}).get('tokens_per_s'))} "
+               f"tg {f(ng.get(f'tg{GEN}', {}).get('tokens_per_s'))}" if ng else ""))
 
 
 # ----------------------------------------------------------------------------- main
@@ -447,7 +454,7 @@ def run_shape(name, args, roof):
         log(f"{name}: {rec['params'] / 1e9:.2f}B params, saved in {rec['save_s']:.1f} s")
     except Exception as e:  # noqa: BLE001
         rec["checkpoint_error"] = repr(e)
-    if model is not None:
+    if model is not None and not args.skip_hf:
         try:
             run_transformers(model, cfg, args, rec)
         except Exception as e:  # noqa: BLE001
@@ -465,6 +472,20 @@ def run_shape(name, args, roof):
             rec["tessera"] = {"error": f"timeout after {timeout} s"}
         except Exception as e:  # noqa: BLE001
             rec["tessera"] = {"error": repr(e)}
+        extra = []
+        if args.no_graphs_too:
+            extra.append(("tessera_no_graphs", {"TESSERA_CUDA_GRAPHS": "0"}, 1, PROMPT, GEN))
+        if args.profile:
+            extra.append(("tessera_profile", {"TESSERA_CUDA_PROFILE": "1"}, 1, PROMPT, 32))
+            extra.append(("tessera_profile_exec", {"TESSERA_CUDA_PROFILE": "exec"}, 1, 16, GEN))
+        for key, env, r, pp, tg in extra:
+            try:
+                log(f"{name}: engine bench with {env}")
+                rec[key] = run_engine(args.engine, folder, r, timeout, env, pp, tg)
+                for ln in rec[key].get("profile", [])[:40]:
+                    log(ln)
+            except Exception as e:  # noqa: BLE001
+                rec[key] = {"error": repr(e)}
     try:
         rec["analysis"] = analyse(cfg, rec, roof)
     except Exception as e:  # noqa: BLE001
@@ -492,6 +513,13 @@ def main():
                     help="seconds per engine bench (doubled for the 8B)")
     ap.add_argument("--tmp", default="/tmp/tessera_cuda_compare", help="checkpoint folders")
     ap.add_argument("--keep", action="store_true", help="keep the checkpoint folders")
+    ap.add_argument("--skip-hf", action="store_true", help="skip transformers (engine only)")
+    ap.add_argument("--profile", action="store_true",
+                    help="also run the engine with TESSERA_CUDA_PROFILE=1 (per-op GPU time, "
+                         "-p 2048 -n 32) and =exec (GPU vs host time per execute, -p 16 "
+                         "-n 128) and print their tables")
+    ap.add_argument("--no-graphs-too", action="store_true",
+                    help="also run the engine with TESSERA_CUDA_GRAPHS=0 (CUDA graphs off)")
     args = ap.parse_args()
     args.engine = os.path.abspath(args.engine)
     os.makedirs(args.out, exist_ok=True)

@@ -13,7 +13,8 @@
 # Layout: bin/engine, lib/libtessera_core.so, lib/tessera/backends/libtessera_backend_<id>.so,
 # lib/<bundled third-party .so>, share/tessera/bundle-manifest.txt, share/doc/tessera/third-party.
 # Not bundled: the glibc family (must match the target's kernel/loader, and is on every system)
-# and vendor driver libraries (libcuda, libvulkan, ... belong to the target's installed driver).
+# and vendor driver libraries (libcuda, libvulkan, ... belong to the target's installed driver),
+# except the vendor-neutral ICD loaders the GPU plugins dlopen (bundle_loaders).
 set -euo pipefail
 
 die() { echo "bundle: error: $*" >&2; exit 1; }
@@ -120,6 +121,33 @@ collect_libs() {
   [ "$missing" = 0 ] || die "unresolved dependencies (see above)"
 }
 
+# The GPU plugins dlopen vendor-neutral ICD loaders (libvulkan.so.1 for Vulkan, ocl-icd's
+# libOpenCL.so.1 for OpenCL, libze_loader.so.1 for Level Zero), so ldd cannot see them, and GPU
+# servers without a desktop stack often lack them: the bundle carries this machine's copy next to
+# each plugin that is present. The plugins find them through their RUNPATH ($ORIGIN/../..); the
+# drivers themselves (ICD manifests + libraries) still come from the target system.
+elf_machine() { od -An -tx1 -j18 -N2 "$1" 2>/dev/null | tr -d ' \n'; }
+bundle_loader() {  # bundle_loader PLUGIN_ID SONAME
+  local plugin="$OUT_DIR/lib/tessera/backends/libtessera_backend_$1.so" soname=$2 path="" p
+  [ -f "$plugin" ] || return 0
+  for p in $(ldconfig -p 2>/dev/null | awk -v so="$soname" '$1 == so { print $NF }'); do
+    # The plugin's architecture (a cross build must not get the build machine's loader).
+    if [ -f "$p" ] && [ "$(elf_machine "$(readlink -f "$p")")" = "$(elf_machine "$plugin")" ]; then path=$p; break; fi
+  done
+  if [ -z "$path" ]; then
+    echo "bundle: note: no $soname on this machine; the $1 plugin will need the target's"
+    return 0
+  fi
+  BUNDLED[$soname]=$(readlink -f "$path")
+  cp -L "$path" "$OUT_DIR/lib/$soname"
+  chmod 0755 "$OUT_DIR/lib/$soname"
+}
+bundle_loaders() {
+  bundle_loader vulkan libvulkan.so.1
+  bundle_loader opencl libOpenCL.so.1
+  bundle_loader level-zero libze_loader.so.1
+}
+
 # Every RPATH entry must be relative to $ORIGIN. Our own targets already are (checked); bundled
 # libraries get RUNPATH $ORIGIN so their own dependencies resolve beside them. Strip first:
 # strip rewrites sections, and running it after patchelf can break patchelf's layout.
@@ -188,6 +216,7 @@ prepare_out_dir
 mkdir -p "$OUT_DIR/lib"
 install_components
 collect_libs
+bundle_loaders
 fix_elf_files
 write_manifest
 echo "bundle: $OUT_DIR"

@@ -1,11 +1,14 @@
 // Tests of the code the backend plugins share: tensor views, the ABI readers, the op validators
 // and the C ABI helpers. The plugins' own tests (cpu_backend_test, op_conformance_test) cover the
 // same rules end to end.
+#include <cstddef>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "tessera/backend/abi.h"
+#include "tessera/backend/device_ctx.h"
 #include "tessera/backend/node.h"
 #include "tessera/backend/tensor.h"
 #include "tessera/backend/validate.h"
@@ -118,6 +121,58 @@ TEST(BackendValidateTest, AttentionHasNoHeadDimLimit) {
             std::string::npos);
 }
 
+TEST(BackendValidateTest, KernelLimits) {
+  const TensorRef q = Contiguous(TSR_DTYPE_F32, {4, 2, 512});
+  const TensorRef k = Contiguous(TSR_DTYPE_F16, {4, 1, 512});
+  const TensorRef v = Contiguous(TSR_DTYPE_F16, {4, 1, 128});
+  const TensorRef cu = Contiguous(TSR_DTYPE_I32, {2});
+  const TensorRef out = Contiguous(TSR_DTYPE_F32, {4, 2, 128});
+  const Node attn(TSR_OP_ATTENTION, {&q, &k, &v, &cu, &cu}, &out);
+  bool unsupported = false;
+  // Both dims capped: the 512 query/key dim is over.
+  EXPECT_EQ(ValidateKernelNode(attn.args, {256, 256, "cuda attention"}, &unsupported),
+            "cuda attention supports head dims up to 256");
+  EXPECT_TRUE(unsupported);
+  // Only value dims capped: 128 fits.
+  EXPECT_EQ(ValidateKernelNode(attn.args, {0, 256, "attention"}, &unsupported), "");
+  EXPECT_FALSE(unsupported);
+  EXPECT_EQ(ValidateKernelNode(attn.args, {0, 64, "attention"}, &unsupported),
+            "attention supports value head dims up to 64");
+  EXPECT_TRUE(unsupported);
+  // A typed weight whose rows are not element-aligned is invalid, not unsupported.
+  const TensorRef x = Contiguous(TSR_DTYPE_F32, {3, 8});
+  TensorRef w = Contiguous(TSR_DTYPE_F16, {5, 8});
+  w.nb[0] = 17;
+  const TensorRef mm_out = Contiguous(TSR_DTYPE_F32, {3, 5});
+  EXPECT_EQ(ValidateKernelNode(Node(TSR_OP_MATMUL, {&x, &w}, &mm_out).args, {}, &unsupported),
+            "weight row stride must be a multiple of its element size");
+  EXPECT_FALSE(unsupported);
+  // ValidateNode's own rules come first.
+  EXPECT_NE(ValidateKernelNode(Node(TSR_OP_NONE, {}, &x).args, {}, &unsupported), "");
+  EXPECT_FALSE(unsupported);
+}
+
+TEST(BackendTensorTest, BroadcastWalk) {
+  struct Walk {
+    int ndim = 0;
+    int64_t numel = 0, ne[TSR_MAX_DIMS] = {}, s[3][TSR_MAX_DIMS] = {};
+  };
+  const TensorRef out = Contiguous(TSR_DTYPE_F32, {2, 3, 4});
+  const TensorRef row = Contiguous(TSR_DTYPE_F32, {4});
+  const TensorRef* ts[3] = {&out, &row, nullptr};
+  const Walk w = BroadcastWalk<Walk>(out, ts, 3, /*outer_only=*/false);
+  EXPECT_EQ(w.ndim, 3);
+  EXPECT_EQ(w.numel, 24);
+  EXPECT_EQ(w.s[0][0], 48);
+  EXPECT_EQ(w.s[1][0], 0);  // row is missing dims 0 and 1
+  EXPECT_EQ(w.s[1][1], 0);
+  EXPECT_EQ(w.s[1][2], 4);
+  EXPECT_EQ(w.s[2][2], 0);  // null slot
+  const Walk rows = BroadcastWalk<Walk>(out, ts, 3, /*outer_only=*/true);
+  EXPECT_EQ(rows.ndim, 2);
+  EXPECT_EQ(rows.numel, 6);
+}
+
 TEST(BackendValidateTest, ConvGeometry) {
   const TensorRef x = Contiguous(TSR_DTYPE_F32, {1, 2, 10});
   const TensorRef w = Contiguous(TSR_DTYPE_F32, {4, 2, 3});
@@ -153,6 +208,47 @@ TEST(BackendValidateTest, ConcatParts) {
   EXPECT_EQ(first.data, storage);
   EXPECT_EQ(second.data, storage + 12);
   EXPECT_EQ(second.nb[0], 32);
+}
+
+// A context of the shape device_ctx.h expects.
+struct FakeDevice {
+  std::string name, description;
+};
+struct FakeCtx {
+  std::string absence;
+  std::vector<FakeDevice> devices;
+};
+
+TEST(BackendDeviceCtxTest, ContextEntries) {
+  FakeCtx ctx;
+  ctx.absence = "no driver";
+  EXPECT_STREQ(AbsenceReason<FakeCtx>(&ctx), "no driver");
+  EXPECT_STREQ(AbsenceReason<FakeCtx>(nullptr), "");
+  tsr_error err{};
+  int32_t n = -1;
+  EXPECT_EQ(DeviceCount(&ctx, &n, &err), TSR_OK);
+  EXPECT_EQ(n, 0);
+  EXPECT_EQ(DeviceCount<FakeCtx>(nullptr, &n, &err), TSR_ERR_INVALID_ARGUMENT);
+  ctx.devices.push_back({"gpu0", "a test device"});
+  tsr_device_props props{};
+  EXPECT_EQ(CheckDeviceIndex(&ctx, 0, &props, "device_props", "Fake", &err), TSR_OK);
+  EXPECT_EQ(CheckDeviceIndex(&ctx, 1, &props, "device_props", "Fake", &err), TSR_ERR_NOT_FOUND);
+  EXPECT_STREQ(err.message, "device_props: no Fake device 1");
+  EXPECT_EQ(CheckDeviceIndex(&ctx, 0, nullptr, "device_open", "Fake", &err),
+            TSR_ERR_INVALID_ARGUMENT);
+  EXPECT_STREQ(err.message, "device_open: NULL argument");
+  const tsr_device_props p = KernelDeviceProps(ctx.devices[0]);
+  EXPECT_STREQ(p.name, "gpu0");
+  EXPECT_EQ(p.exec_styles, static_cast<uint32_t>(TSR_EXEC_KERNEL));
+  // CopyOut never writes past a shorter host struct.
+  tsr_device_props small{};
+  small.struct_size = offsetof(tsr_device_props, description);
+  small.description = "untouched";
+  CopyOut(p, &small);
+  EXPECT_STREQ(small.name, "gpu0");
+  EXPECT_STREQ(small.description, "untouched");
+  EXPECT_EQ(CheckSingleBufferType(&ctx, 1, &props, "buffer_alloc", &err), TSR_ERR_NOT_FOUND);
+  EXPECT_STREQ(err.message, "buffer_alloc: no buffer type 1");
 }
 
 TEST(BackendAbiTest, FailRespectsStructSize) {

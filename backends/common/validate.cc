@@ -471,6 +471,33 @@ std::string ValidateNode(const NodeArgs& a) {
   return kOps[op].validate(a);
 }
 
+std::string ValidateKernelNode(const NodeArgs& a, const KernelLimits& limits, bool* unsupported) {
+  *unsupported = false;
+  if (std::string e = ValidateNode(a); !e.empty()) return e;
+  switch (a.node->op) {
+    case TSR_OP_MATMUL: {
+      const TensorRef& w = *a.in[1];
+      if (!IsQuantized(w.dtype) && w.stride(-2) % DtypeSize(w.dtype) != 0)
+        return "weight row stride must be a multiple of its element size";
+      return {};
+    }
+    case TSR_OP_ATTENTION:
+    case TSR_OP_PAGED_ATTENTION: {
+      // One work group (or item) holds a query head's row in registers / shared memory.
+      const bool qk_capped = limits.max_qk_head_dim > 0;
+      if ((qk_capped && a.in[1]->dim(-1) > limits.max_qk_head_dim) ||
+          (limits.max_v_head_dim > 0 && a.in[2]->dim(-1) > limits.max_v_head_dim)) {
+        *unsupported = true;
+        return std::string(limits.attention) +
+               (qk_capped ? " supports head dims up to " : " supports value head dims up to ") +
+               std::to_string(qk_capped ? limits.max_qk_head_dim : limits.max_v_head_dim);
+      }
+      return {};
+    }
+    default: return {};
+  }
+}
+
 void ConcatParts(const NodeArgs& a, TensorRef* first, TensorRef* second) {
   const TensorRef& x = *a.in[0];
   const TensorRef& y = *a.in[1];

@@ -289,6 +289,106 @@ void TimeGenericDecode(int64_t N, int64_t K, tsr_dtype dt, double copy_gbs) {
   cudaFree(out);
 }
 
+// Causal prefill attention of one sequence (f32 q/k/v, dense layout) timed, plus a check that
+// decode calls (one query, its keys) reproduce the prefill rows bit for bit, and a float64
+// reference on a few rows.
+void Attention(int64_t T, int64_t Hq, int64_t Hkv, int64_t D) {
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  std::vector<float> q(T * Hq * D), k(T * Hkv * D), v(T * Hkv * D);
+  for (float& f : q) f = u(rng);
+  for (float& f : k) f = u(rng);
+  for (float& f : v) f = u(rng);
+  float* dq = DeviceCopy(q);
+  float* dk = DeviceCopy(k);
+  float* dv = DeviceCopy(v);
+  float* out = nullptr;
+  Check(Malloc(&out, T * Hq * D * 4), "malloc");
+  int32_t* cu = nullptr;
+  Check(Malloc(&cu, 4 * sizeof(int32_t)), "malloc");
+  AttnParams p;
+  p.q = reinterpret_cast<const uint8_t*>(dq), p.q_tok = Hq * D * 4, p.q_head = D * 4;
+  p.out = reinterpret_cast<uint8_t*>(out), p.o_tok = Hq * D * 4, p.o_head = D * 4;
+  p.k = reinterpret_cast<const uint8_t*>(dk), p.v = reinterpret_cast<const uint8_t*>(dv);
+  p.k_tok = p.v_tok = Hkv * D * 4, p.k_head = p.v_head = D * 4;
+  p.kv_dtype = TSR_DTYPE_F32;
+  p.n_kv_rows = T;
+  p.T = T, p.Hq = Hq, p.Hkv = Hkv, p.D = D, p.Dv = D, p.S = 1;
+  p.scale = 1.0f / std::sqrt(static_cast<float>(D));
+  p.causal = true;
+  const int32_t whole[2] = {0, static_cast<int32_t>(T)};  // one sequence: cu_q == cu_k
+  Check(cudaMemcpy(cu, whole, sizeof(whole), cudaMemcpyHostToDevice), "upload");
+  p.cu_q = cu, p.cu_k = cu;
+  Check(cudaMemset(out, 0xff, T * Hq * D * 4), "poison");
+  const double ms = TimeMs(3, 5, [&](int) { Check(LaunchAttention(p, nullptr), "attention"); });
+  const double flops = 4.0 * Hq * D * T * (T + 1) / 2.0;
+  std::printf("attention_prefill T=%lld Hq=%lld Hkv=%lld D=%lld ms=%.3f TFLOP/s=%.2f\n",
+              static_cast<long long>(T), static_cast<long long>(Hq), static_cast<long long>(Hkv),
+              static_cast<long long>(D), ms, flops / (ms * 1e-3) / 1e12);
+  std::vector<float> big(T * Hq * D);
+  Check(cudaMemcpy(big.data(), out, big.size() * 4, cudaMemcpyDeviceToHost), "download");
+  double worst = 0;
+  for (int64_t t : {int64_t{0}, T / 3, T - 1}) {
+    for (int64_t h : {int64_t{0}, Hq - 1}) {
+      const int64_t hk = h / (Hq / Hkv);
+      std::vector<double> sc(t + 1);
+      double mx = -1e300, l = 0;
+      for (int64_t j = 0; j <= t; ++j) {
+        double d = 0;
+        for (int64_t e = 0; e < D; ++e)
+          d += double(q[(t * Hq + h) * D + e]) * k[(j * Hkv + hk) * D + e];
+        sc[j] = d * p.scale;
+        mx = std::max(mx, sc[j]);
+      }
+      for (int64_t j = 0; j <= t; ++j) l += std::exp(sc[j] - mx);
+      for (int64_t e = 0; e < D; ++e) {
+        double o = 0;
+        for (int64_t j = 0; j <= t; ++j) o += std::exp(sc[j] - mx) * v[(j * Hkv + hk) * D + e];
+        o /= l;
+        worst = std::max(worst,
+                         std::fabs(o - big[(t * Hq + h) * D + e]) / (2e-5 + 2e-5 * std::fabs(o)));
+      }
+    }
+  }
+  std::printf("accuracy attention worst_err_over_allowed=%.3f\n", worst);
+  Expect(worst <= 1.0, "attention_accuracy");
+  // Decode: query t alone over keys [0, t] (q_len 1, k_len t + 1).
+  bool same = true;
+  for (int64_t t : {int64_t{0}, int64_t{63}, int64_t{64}, T / 2 + 7, T - 1}) {
+    AttnParams d = p;
+    d.q = p.q + t * p.q_tok;
+    d.out = reinterpret_cast<uint8_t*>(out);
+    d.T = 1;
+    const int32_t c[4] = {0, 1, 0, static_cast<int32_t>(t + 1)};
+    Check(cudaMemcpy(cu, c, sizeof(c), cudaMemcpyHostToDevice), "upload");
+    d.cu_q = cu, d.cu_k = cu + 2;
+    Check(cudaMemset(out, 0xff, Hq * D * 4), "poison");
+    Check(LaunchAttention(d, nullptr), "attention decode");
+    std::vector<float> row(Hq * D);
+    Check(cudaMemcpy(row.data(), out, row.size() * 4, cudaMemcpyDeviceToHost), "download");
+    same = same && std::memcmp(row.data(), big.data() + t * Hq * D, row.size() * 4) == 0;
+  }
+  Expect(same, "batch_invariance_attention_decode_vs_prefill");
+  for (int64_t keys : {int64_t{128}, T}) {  // one decode query over `keys` keys
+    AttnParams d = p;
+    d.q = p.q + (keys - 1) * p.q_tok;
+    d.T = 1;
+    const int32_t c[4] = {0, 1, 0, static_cast<int32_t>(keys)};
+    Check(cudaMemcpy(cu, c, sizeof(c), cudaMemcpyHostToDevice), "upload");
+    d.cu_q = cu, d.cu_k = cu + 2;
+    const double dms =
+        TimeMs(5, 20, [&](int) { Check(LaunchAttention(d, nullptr), "attention decode"); });
+    std::printf("attention_decode keys=%lld Hq=%lld Hkv=%lld D=%lld us=%.2f\n",
+                static_cast<long long>(keys), static_cast<long long>(Hq),
+                static_cast<long long>(Hkv), static_cast<long long>(D), dms * 1e3);
+  }
+  cudaFree(cu);
+  cudaFree(out);
+  cudaFree(dv);
+  cudaFree(dk);
+  cudaFree(dq);
+}
+
 int Main(int argc, char** argv) {
   const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
   cudaDeviceProp prop{};
@@ -309,6 +409,8 @@ int Main(int argc, char** argv) {
   TimeGemm(2048, 4096, 4096, 1);
   TimeGemm(2048, 4096, 4096, 3);
   if (!quick) TimeGemm(2048, 14336, 4096, 1);
+  Attention(2048, 32, 8, 128);
+  Attention(2048, 14, 2, 64);
   TimeGenericDecode(4096, 4096, TSR_DTYPE_Q8_B32, copy);
   TimeGenericDecode(4096, 4096, TSR_DTYPE_Q4_B32, copy);
   std::printf("summary failures=%d\n", g_failures);

@@ -6,23 +6,7 @@
 namespace tessera::cuda {
 
 Walk3 MakeWalk(const TensorRef& shape, const TensorRef* const* ts, int n, bool outer_only) {
-  Walk3 w;
-  w.ndim = outer_only ? std::max(0, shape.ndim - 1) : shape.ndim;
-  w.numel = 1;
-  for (int d = 0; d < w.ndim; ++d) {
-    w.ne[d] = shape.ne[d];
-    w.numel *= shape.ne[d];
-  }
-  for (int k = 0; k < n && k < 3; ++k) {
-    if (ts[k] == nullptr) continue;
-    const TensorRef& t = *ts[k];
-    const int shift = shape.ndim - t.ndim;  // t's dim j sits at shape dim j + shift
-    for (int d = 0; d < w.ndim; ++d) {
-      const int j = d - shift;
-      w.s[k][d] = (j < 0 || t.ne[j] == 1) ? 0 : t.nb[j];
-    }
-  }
-  return w;
+  return backend::BroadcastWalk<Walk3>(shape, ts, n, outer_only);
 }
 
 Scratch::~Scratch() {
@@ -31,6 +15,13 @@ Scratch::~Scratch() {
 
 StatusOr<void*> Scratch::Get(uint64_t bytes, cudaStream_t stream) {
   if (bytes <= size_) return ptr_;
+  // Growing needs a synchronization, which a stream being captured into a CUDA graph cannot do:
+  // the caller falls back to running the nodes directly, and the next capture finds room.
+  cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
+  if (cudaStreamIsCapturing(stream, &capturing) == cudaSuccess &&
+      capturing != cudaStreamCaptureStatusNone)
+    return FailedPrecondition("scratch must grow, which a graph capture cannot do");
+  ++generation_;
   // Kernels queued earlier may still read the old block: wait before freeing it.
   cudaError_t e = cudaStreamSynchronize(stream);
   if (e != cudaSuccess) return CudaStatus(e, "scratch: stream synchronize");

@@ -40,10 +40,13 @@ class Scratch {
  public:
   ~Scratch();
   StatusOr<void*> Get(uint64_t bytes, cudaStream_t stream);
+  // Bumped whenever the block moves: captured CUDA graphs hold its address (plugin.cc).
+  uint64_t generation() const { return generation_; }
 
  private:
   void* ptr_ = nullptr;
   uint64_t size_ = 0;
+  uint64_t generation_ = 0;
 };
 
 // What a runner needs from its device.

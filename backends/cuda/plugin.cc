@@ -6,8 +6,10 @@
 // executes are enqueued on it in call order. `execute` never waits: with done == NULL it still
 // returns once the work is queued, which the host cannot tell apart from finished work because
 // every later call that exposes memory (download, synchronize, event_wait) is ordered behind it
-// on the same stream. Uploads/downloads with done == NULL finish before returning (the host may
-// reuse its memory at once); with `done` they record the event and return.
+// on the same stream. Uploads/downloads with done == NULL leave the host's memory free to reuse
+// when they return: downloads and large uploads by waiting, small uploads by copying into a
+// pinned staging slot and enqueueing (UploadStaging); with `done` they record the event and
+// return. Repeated executes replay CUDA graphs (exec_graph.h).
 //
 // Data errors. Kernels never read out of bounds on bad ids, slots, sequence lengths or block
 // tables: they skip the element and set a bit in a per-device error word. device_synchronize and
@@ -19,8 +21,11 @@
 #include <dlfcn.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <new>
 #include <string>
@@ -28,9 +33,12 @@
 #include <tuple>
 #include <vector>
 
+#include "backends/common/status_abi.h"
+#include "backends/cuda/exec_graph.h"
 #include "backends/cuda/launch.h"
 #include "backends/cuda/ops.h"
 #include "tessera/backend/abi.h"
+#include "tessera/backend/device_ctx.h"
 #include "tessera/backend/node.h"
 #include "tessera/core/status.h"
 #include "tessera/plugin_api.h"
@@ -60,13 +68,51 @@ struct tsr_plugin_ctx {
   int matmul_terms = 3;
 };
 
+namespace tessera::cuda {
+namespace {
+
+// Small synchronous uploads (a decode step's token ids, positions, block table, ...) are copied
+// into pinned slots and enqueued without waiting: the host's memory is free again once the copy
+// into the slot returns, and the stream orders the transfer before later executes. A slot is
+// reused only after the event recorded behind its transfer completed.
+struct UploadStaging {
+  static constexpr int kSlots = 16;
+  static constexpr uint64_t kSlotBytes = 64 * 1024;
+  uint8_t* pinned = nullptr;  // kSlots * kSlotBytes, cudaHostAlloc
+  cudaEvent_t done[kSlots] = {};
+  int next = 0;
+};
+
+// Per-op GPU time when TESSERA_CUDA_PROFILE=1 (graphs off; one event pair a node and a stream
+// sync per execute, so only for finding where time goes). Printed to stderr at device close.
+struct OpProfile {
+  struct Row {
+    double gpu_ms = 0;
+    int64_t count = 0;
+  };
+  std::map<std::string, Row> rows;
+  std::vector<cudaEvent_t> events;
+  double host_ms = 0;  // wall time inside execute, the sync included
+  int64_t executes = 0;
+  bool whole_executes = false;  // TESSERA_CUDA_PROFILE=exec: one row per execute size
+};
+
+}  // namespace
+}  // namespace tessera::cuda
+
 struct tsr_device {
   tsr_plugin_ctx* ctx = nullptr;
   int ordinal = 0;
   cudaStream_t stream = nullptr;
   int* err_flag = nullptr;  // device memory, DeviceErrorBits
+  int* err_host = nullptr;  // pinned copy target of err_flag
   tessera::cuda::Scratch scratch;
   tessera::cuda::RunContext run;
+  tessera::cuda::UploadStaging staging;
+  bool use_graphs = true;  // TESSERA_CUDA_GRAPHS=0 turns capture off
+  tessera::cuda::GraphCache graphs;
+  tessera::cuda::ExecKey key;  // reused between executes (no allocation in steady state)
+  std::unique_ptr<tessera::cuda::OpProfile> profile;
 };
 
 struct tsr_buffer {
@@ -87,29 +133,12 @@ constexpr uint64_t kAlignment = 256;  // cudaMalloc's guarantee
 
 constexpr char kBackend[] = "cuda backend";  // starts every error message
 
+using backend::CopyOut;
 using backend::Fail;
 using backend::Log;
 
-tsr_status ToTsrStatus(StatusCode code) {
-  switch (code) {
-    case StatusCode::kOk: return TSR_OK;
-    case StatusCode::kInvalidArgument:
-    case StatusCode::kOutOfRange:
-    case StatusCode::kFailedPrecondition:
-    case StatusCode::kAbiMismatch: return TSR_ERR_INVALID_ARGUMENT;
-    case StatusCode::kNotFound: return TSR_ERR_NOT_FOUND;
-    case StatusCode::kUnimplemented: return TSR_ERR_UNIMPLEMENTED;
-    case StatusCode::kUnsupported: return TSR_ERR_UNSUPPORTED;
-    case StatusCode::kResourceExhausted: return TSR_ERR_OUT_OF_MEMORY;
-    case StatusCode::kDeviceError: return TSR_ERR_DEVICE;
-    case StatusCode::kInternal: return TSR_ERR_INTERNAL;
-  }
-  return TSR_ERR_INTERNAL;
-}
-
 tsr_status FromStatus(const Status& s, tsr_error* err) {
-  if (s.ok()) return TSR_OK;
-  return Fail(err, ToTsrStatus(s.code()), "cuda backend: " + s.message());
+  return backend::FromStatus(kBackend, s, err);
 }
 
 tsr_status FromCuda(cudaError_t e, const char* what, tsr_error* err) {
@@ -125,16 +154,6 @@ tsr_status Guard(tsr_error* err, Fn&& fn) noexcept {
 // Guarded<F>::Call is F behind Guard (backend/abi.h).
 template <auto F>
 using Guarded = backend::Guarded<kBackend, F>;
-
-template <typename T>
-void CopyOut(const T& value, T* out) {
-  // Never write past the host's struct (an older minor may have a shorter one).
-  const size_t n =
-      out->struct_size == 0 ? sizeof(T) : std::min<size_t>(out->struct_size, sizeof(T));
-  T v = value;
-  v.struct_size = static_cast<uint32_t>(n);
-  std::memcpy(out, &v, n);
-}
 
 // ---------------------------------------------------------------------------------------------
 // Context: driver and device discovery
@@ -211,9 +230,8 @@ void DiscoverDevices(tsr_plugin_ctx* ctx) {
 
 tsr_status CreateContext(const tsr_option* options, size_t n_options, tsr_plugin_ctx** out,
                          tsr_error* err) {
-  if (out == nullptr) return Fail(err, TSR_ERR_INVALID_ARGUMENT, "create_context: out is NULL");
-  if (n_options > 0 && options == nullptr)
-    return Fail(err, TSR_ERR_INVALID_ARGUMENT, "create_context: options is NULL");
+  if (tsr_status s = backend::CheckCreateContextArgs(options, n_options, out, err); s != TSR_OK)
+    return s;
   auto ctx = std::make_unique<tsr_plugin_ctx>();
   for (size_t i = 0; i < n_options; ++i) {
     const char* key = options[i].key != nullptr ? options[i].key : "";
@@ -239,41 +257,21 @@ tsr_status CreateContext(const tsr_option* options, size_t n_options, tsr_plugin
     }
   }
   DiscoverDevices(ctx.get());
-  if (ctx->devices.empty()) {
-    Log(TSR_LOG_DEBUG, "cuda backend: no devices: " + ctx->absence);
-  } else {
-    for (const DeviceInfo& d : ctx->devices)
-      Log(TSR_LOG_DEBUG, "cuda backend: " + d.name + " (" + d.description + ")");
-  }
+  backend::LogDiscovery(kBackend, *ctx);
   *out = ctx.release();
   return TSR_OK;
 }
 
-void DestroyContext(tsr_plugin_ctx* ctx) {
-  delete ctx;
-}
-
-const char* AbsenceReason(tsr_plugin_ctx* ctx) {
-  return ctx != nullptr ? ctx->absence.c_str() : "";
-}
-
-tsr_status DeviceCount(tsr_plugin_ctx* ctx, int32_t* out_count, tsr_error* err) {
-  if (ctx == nullptr || out_count == nullptr)
-    return Fail(err, TSR_ERR_INVALID_ARGUMENT, "device_count: NULL argument");
-  *out_count = static_cast<int32_t>(ctx->devices.size());
-  return TSR_OK;
-}
+constexpr auto DestroyContext = backend::DestroyContext<tsr_plugin_ctx>;
+constexpr auto AbsenceReason = backend::AbsenceReason<tsr_plugin_ctx>;
+constexpr auto DeviceCount = backend::DeviceCount<tsr_plugin_ctx>;
 
 tsr_status DeviceProps(tsr_plugin_ctx* ctx, int32_t index, tsr_device_props* out, tsr_error* err) {
-  if (ctx == nullptr || out == nullptr)
-    return Fail(err, TSR_ERR_INVALID_ARGUMENT, "device_props: NULL argument");
-  if (index < 0 || index >= static_cast<int32_t>(ctx->devices.size()))
-    return Fail(err, TSR_ERR_NOT_FOUND, "device_props: no CUDA device " + std::to_string(index));
+  if (tsr_status s = backend::CheckDeviceIndex(ctx, index, out, "device_props", "CUDA", err);
+      s != TSR_OK)
+    return s;
   const DeviceInfo& d = ctx->devices[static_cast<size_t>(index)];
-  tsr_device_props p{};
-  p.struct_size = sizeof(p);
-  p.name = d.name.c_str();
-  p.description = d.description.c_str();
+  tsr_device_props p = backend::KernelDeviceProps(d);
   p.kind = d.integrated ? TSR_DEVICE_GPU_INTEGRATED : TSR_DEVICE_GPU_DISCRETE;
   // buffer_import_host works but copies (upload once), so HOST_IMPORT (zero-copy) is not set.
   p.caps = TSR_CAP_F16 | TSR_CAP_BF16 | TSR_CAP_Q8 | TSR_CAP_Q4 | TSR_CAP_ASYNC;
@@ -284,47 +282,79 @@ tsr_status DeviceProps(tsr_plugin_ctx* ctx, int32_t index, tsr_device_props* out
   }
   cudaGetLastError();
   p.compute_units = d.sms;
-  p.exec_styles = TSR_EXEC_KERNEL;
   CopyOut(p, out);
   return TSR_OK;
 }
 
+static_assert(kErrIndexOutOfRange == backend::kDataErrIndex &&
+                  kErrBadSeqlens == backend::kDataErrSeqlens &&
+                  kErrBadBlockTable == backend::kDataErrBlockTable,
+              "the kernels' error bits are backend::kDataErr*");
+
 // Reads and clears the device error word (after the stream is drained).
 Status TakeDeviceErrors(tsr_device* dev) {
-  int bits = 0;
-  cudaError_t e = cudaMemcpy(&bits, dev->err_flag, sizeof(bits), cudaMemcpyDeviceToHost);
-  if (e != cudaSuccess) return CudaStatus(e, "reading the device error word");
+  const int bits = *dev->err_host;
   if (bits == 0) return OkStatus();
+  *dev->err_host = 0;
   cudaMemset(dev->err_flag, 0, sizeof(int));
-  std::string what;
-  if (bits & kErrIndexOutOfRange) what += " ids/slots out of range;";
-  if (bits & kErrBadSeqlens) what += " inconsistent cu_q/cu_k/kv_lens;";
-  if (bits & kErrBadBlockTable) what += " block table entries outside the cache;";
-  return InvalidArgument("an earlier execute was given invalid data:" + what +
-                         " affected outputs were zeroed or skipped");
+  return backend::DataErrorStatus(static_cast<uint32_t>(bits));
 }
 
-// Waits for everything queued on the device, then reports kernel faults and data errors.
+// Waits for everything queued on the device, then reports kernel faults and data errors. The
+// error word's copy rides on the stream, so this is one round trip.
 Status Drain(tsr_device* dev) {
-  cudaError_t e = cudaStreamSynchronize(dev->stream);
+  cudaError_t e = cudaMemcpyAsync(dev->err_host, dev->err_flag, sizeof(int), cudaMemcpyDeviceToHost,
+                                  dev->stream);
+  if (e != cudaSuccess) return CudaStatus(e, "reading the device error word");
+  e = cudaStreamSynchronize(dev->stream);
   if (e != cudaSuccess) return CudaStatus(e, "stream synchronize");
   return TakeDeviceErrors(dev);
+}
+
+void PrintProfile(const OpProfile& p) {
+  std::vector<std::pair<std::string, OpProfile::Row>> rows(p.rows.begin(), p.rows.end());
+  std::sort(rows.begin(), rows.end(),
+            [](const auto& a, const auto& b) { return a.second.gpu_ms > b.second.gpu_ms; });
+  double total = 0;
+  for (const auto& r : rows) total += r.second.gpu_ms;
+  std::fprintf(stderr, "cuda profile: %lld executes, host %.2f ms, gpu (sum of nodes) %.2f ms\n",
+               static_cast<long long>(p.executes), p.host_ms, total);
+  for (const auto& [name, r] : rows) {
+    std::fprintf(stderr, "cuda profile: %8.3f ms %5.1f%% %7lld x %8.2f us  %s\n", r.gpu_ms,
+                 total > 0 ? 100.0 * r.gpu_ms / total : 0.0, static_cast<long long>(r.count),
+                 r.count > 0 ? 1000.0 * r.gpu_ms / static_cast<double>(r.count) : 0.0,
+                 name.c_str());
+  }
 }
 
 void DeviceClose(tsr_device* dev) {
   if (dev == nullptr) return;
   cudaSetDevice(dev->ordinal);
   if (dev->stream != nullptr) cudaStreamSynchronize(dev->stream);
+  dev->graphs.Clear();
+  if (dev->profile != nullptr) {
+    PrintProfile(*dev->profile);
+    for (cudaEvent_t e : dev->profile->events) cudaEventDestroy(e);
+  }
+  for (cudaEvent_t e : dev->staging.done)
+    if (e != nullptr) cudaEventDestroy(e);
+  if (dev->staging.pinned != nullptr) cudaFreeHost(dev->staging.pinned);
+  if (dev->err_host != nullptr) cudaFreeHost(dev->err_host);
   if (dev->err_flag != nullptr) cudaFree(dev->err_flag);
   if (dev->stream != nullptr) cudaStreamDestroy(dev->stream);
   delete dev;
 }
 
+bool EnvFlag(const char* name, bool fallback) {
+  const char* v = std::getenv(name);
+  if (v == nullptr || *v == '\0') return fallback;
+  return std::strcmp(v, "0") != 0;
+}
+
 tsr_status DeviceOpen(tsr_plugin_ctx* ctx, int32_t index, tsr_device** out, tsr_error* err) {
-  if (ctx == nullptr || out == nullptr)
-    return Fail(err, TSR_ERR_INVALID_ARGUMENT, "device_open: NULL argument");
-  if (index < 0 || index >= static_cast<int32_t>(ctx->devices.size()))
-    return Fail(err, TSR_ERR_NOT_FOUND, "device_open: no CUDA device " + std::to_string(index));
+  if (tsr_status s = backend::CheckDeviceIndex(ctx, index, out, "device_open", "CUDA", err);
+      s != TSR_OK)
+    return s;
   std::unique_ptr<tsr_device, void (*)(tsr_device*)> dev(new tsr_device, DeviceClose);
   dev->ctx = ctx;
   dev->ordinal = ctx->devices[static_cast<size_t>(index)].ordinal;
@@ -332,7 +362,23 @@ tsr_status DeviceOpen(tsr_plugin_ctx* ctx, int32_t index, tsr_device** out, tsr_
   if (e == cudaSuccess) e = cudaStreamCreateWithFlags(&dev->stream, cudaStreamNonBlocking);
   if (e == cudaSuccess) e = cudaMalloc(reinterpret_cast<void**>(&dev->err_flag), sizeof(int));
   if (e == cudaSuccess) e = cudaMemset(dev->err_flag, 0, sizeof(int));
+  if (e == cudaSuccess) e = cudaHostAlloc(reinterpret_cast<void**>(&dev->err_host), sizeof(int), 0);
+  if (e == cudaSuccess) *dev->err_host = 0;
+  if (e == cudaSuccess) {
+    e = cudaHostAlloc(reinterpret_cast<void**>(&dev->staging.pinned),
+                      UploadStaging::kSlots * UploadStaging::kSlotBytes, 0);
+  }
+  for (int i = 0; e == cudaSuccess && i < UploadStaging::kSlots; ++i)
+    e = cudaEventCreateWithFlags(&dev->staging.done[i], cudaEventDisableTiming);
   if (e != cudaSuccess) return FromCuda(e, "device_open", err);
+  dev->use_graphs = EnvFlag("TESSERA_CUDA_GRAPHS", true);
+  if (EnvFlag("TESSERA_CUDA_PROFILE", false)) {
+    dev->profile = std::make_unique<OpProfile>();
+    // "exec": whole executes timed, graphs as configured; else every node, graphs off.
+    const char* mode = std::getenv("TESSERA_CUDA_PROFILE");
+    dev->profile->whole_executes = std::strcmp(mode, "exec") == 0;
+    if (!dev->profile->whole_executes) dev->use_graphs = false;
+  }
   dev->run.stream = dev->stream;
   dev->run.err_flag = dev->err_flag;
   dev->run.matmul_terms = ctx->matmul_terms;
@@ -352,20 +398,13 @@ tsr_status DeviceSynchronize(tsr_device* dev, tsr_error* err) {
 // Buffers and events
 // ---------------------------------------------------------------------------------------------
 
-tsr_status BufferTypeCount(tsr_device* dev, int32_t* out_count, tsr_error* err) {
-  if (dev == nullptr || out_count == nullptr)
-    return Fail(err, TSR_ERR_INVALID_ARGUMENT, "buffer_type_count: NULL argument");
-  *out_count = 1;
-  return TSR_OK;
-}
+constexpr auto BufferTypeCount = backend::SingleBufferTypeCount<tsr_device>;
 
 tsr_status BufferTypeProps(tsr_device* dev, int32_t type, tsr_buffer_type_props* out,
                            tsr_error* err) {
-  if (dev == nullptr || out == nullptr)
-    return Fail(err, TSR_ERR_INVALID_ARGUMENT, "buffer_type_props: NULL argument");
-  if (type != 0)
-    return Fail(err, TSR_ERR_NOT_FOUND,
-                "buffer_type_props: no buffer type " + std::to_string(type));
+  if (tsr_status s = backend::CheckSingleBufferType(dev, type, out, "buffer_type_props", err);
+      s != TSR_OK)
+    return s;
   tsr_buffer_type_props p{};
   p.struct_size = sizeof(p);
   p.name = "cuda_device";
@@ -378,10 +417,9 @@ tsr_status BufferTypeProps(tsr_device* dev, int32_t type, tsr_buffer_type_props*
 
 tsr_status BufferAlloc(tsr_device* dev, int32_t type, uint64_t size, tsr_buffer** out,
                        tsr_error* err) {
-  if (dev == nullptr || out == nullptr)
-    return Fail(err, TSR_ERR_INVALID_ARGUMENT, "buffer_alloc: NULL argument");
-  if (type != 0)
-    return Fail(err, TSR_ERR_NOT_FOUND, "buffer_alloc: no buffer type " + std::to_string(type));
+  if (tsr_status s = backend::CheckSingleBufferType(dev, type, out, "buffer_alloc", err);
+      s != TSR_OK)
+    return s;
   if (cudaError_t e = cudaSetDevice(dev->ordinal); e != cudaSuccess)
     return FromCuda(e, "buffer_alloc", err);
   void* p = nullptr;
@@ -424,6 +462,20 @@ tsr_status BufferUpload(tsr_buffer* dst, uint64_t dst_offset, const void* src, u
   if (tsr_status s = CheckRange(dst, dst_offset, size, "buffer_upload", err); s != TSR_OK) return s;
   tsr_device* dev = dst->dev;
   cudaError_t e = cudaSetDevice(dev->ordinal);
+  UploadStaging& st = dev->staging;
+  if (e == cudaSuccess && done == nullptr && size > 0 && size <= UploadStaging::kSlotBytes) {
+    const int slot = st.next;
+    st.next = (st.next + 1) % UploadStaging::kSlots;
+    uint8_t* pinned = st.pinned + slot * UploadStaging::kSlotBytes;
+    e = cudaEventSynchronize(st.done[slot]);  // the slot's last transfer (long done, normally)
+    if (e == cudaSuccess) {
+      std::memcpy(pinned, src, size);
+      e = cudaMemcpyAsync(dst->data + dst_offset, pinned, size, cudaMemcpyHostToDevice,
+                          dev->stream);
+    }
+    if (e == cudaSuccess) e = cudaEventRecord(st.done[slot], dev->stream);
+    return FromCuda(e, "buffer_upload", err);
+  }
   if (e == cudaSuccess && size > 0)
     e = cudaMemcpyAsync(dst->data + dst_offset, src, size, cudaMemcpyHostToDevice, dev->stream);
   if (e != cudaSuccess) return FromCuda(e, "buffer_upload", err);
@@ -434,16 +486,7 @@ tsr_status BufferUpload(tsr_buffer* dst, uint64_t dst_offset, const void* src, u
 // can be dropped after this returns).
 tsr_status BufferImportHost(tsr_device* dev, void* ptr, uint64_t size, tsr_buffer** out,
                             tsr_error* err) {
-  if (dev == nullptr || out == nullptr || (ptr == nullptr && size > 0))
-    return Fail(err, TSR_ERR_INVALID_ARGUMENT, "buffer_import_host: NULL argument");
-  tsr_buffer* buf = nullptr;
-  if (tsr_status s = BufferAlloc(dev, 0, size, &buf, err); s != TSR_OK) return s;
-  if (tsr_status s = BufferUpload(buf, 0, ptr, size, nullptr, err); s != TSR_OK) {
-    BufferFree(buf);
-    return s;
-  }
-  *out = buf;
-  return TSR_OK;
+  return backend::ImportHostByCopy<BufferAlloc, BufferUpload, BufferFree>(dev, ptr, size, out, err);
 }
 
 tsr_status BufferMap(tsr_buffer* buf, void** out_ptr, tsr_error* err) {
@@ -529,34 +572,192 @@ Status LoadNode(const tsr_device* dev, const tsr_graph_view& g, int32_t node_ind
   return e.empty() ? OkStatus() : InvalidArgument(std::move(e));
 }
 
-bool ViewOk(const tsr_graph_view* graph) {
-  return graph != nullptr && graph->n_tensors >= 0 && graph->n_nodes >= 0;
-}
+using backend::ViewOk;
+constexpr auto SupportsOp =
+    backend::SupportsOp<LoadedNode, LoadNode, FindRunner, ValidateOp, tsr_device>;
 
-tsr_status SupportsOp(tsr_device* dev, const tsr_graph_view* graph, int32_t node,
-                      tsr_bool* out_supported, tsr_error* err) {
-  if (dev == nullptr || out_supported == nullptr || !ViewOk(graph))
-    return Fail(err, TSR_ERR_INVALID_ARGUMENT, "supports_op: NULL or malformed argument");
-  if (graph->nodes == nullptr || node < 0 || node >= graph->n_nodes)
-    return Fail(err, TSR_ERR_INVALID_ARGUMENT, "supports_op: node index out of range");
-  *out_supported = 0;
-  auto ln = std::make_unique<LoadedNode>();
-  if (!LoadNode(dev, *graph, node, /*with_data=*/false, ln.get()).ok()) return TSR_OK;
-  if (FindRunner(RawEnum(ln->node.op)) == nullptr) return TSR_OK;
-  const Status s = ValidateOp(ln->args);
-  *out_supported = s.ok() ? 1 : 0;
-  if (!s.ok()) Fail(err, TSR_OK, s.message());  // why not, for logs; the call still succeeds
-  return TSR_OK;
-}
-
-Status ExecuteNode(tsr_device* dev, const tsr_graph_view& g, int32_t node_index) {
+// Loads, validates and enqueues one node. `label` (profiling only) gets the op's name with the
+// shape class that decides its kernel.
+Status ExecuteNode(tsr_device* dev, const tsr_graph_view& g, int32_t node_index,
+                   std::string* label = nullptr) {
   auto ln = std::make_unique<LoadedNode>();
   TSR_RETURN_IF_ERROR(LoadNode(dev, g, node_index, /*with_data=*/true, ln.get()));
-  const OpFn run = FindRunner(RawEnum(ln->node.op));
-  if (run == nullptr) return InvalidArgument("unknown op " + std::to_string(RawEnum(ln->node.op)));
+  const int op = RawEnum(ln->node.op);
+  const OpFn run = FindRunner(op);
+  if (run == nullptr) return InvalidArgument("unknown op " + std::to_string(op));
   TSR_RETURN_IF_ERROR(ValidateOp(ln->args));
+  if (label != nullptr) {
+    const TensorRef& out = ln->out;
+    const int64_t rows = out.Rows();
+    *label = OpName(op);
+    if (op == TSR_OP_MATMUL && ln->args.in[1] != nullptr) {
+      const TensorRef& w = *ln->args.in[1];
+      *label += std::string(" ") + DtypeName(w.dtype) + " N=" + std::to_string(w.dim(-2)) +
+                " K=" + std::to_string(w.dim(-1));
+    }
+    // The execute's phase is appended by the caller: a matmul with more than kGemvMaxRows rows
+    // marks a prefill.
+    if (op == TSR_OP_MATMUL && rows > kGemvMaxRows) *label += '+';
+  }
   ln->args.ctx = &dev->run;
   return run(ln->args);
+}
+
+Status ExecuteDirect(tsr_device* dev, const tsr_graph_view& g, const int32_t* ids, int32_t n) {
+  for (int32_t i = 0; i < n; ++i) {
+    const Status s = ExecuteNode(dev, g, ids[i]);
+    if (!s.ok()) return backend::NodeFailure(g, ids[i], s);
+  }
+  return OkStatus();
+}
+
+// Every node timed with an event pair; one sync at the end (TESSERA_CUDA_PROFILE).
+Status ExecuteProfiled(tsr_device* dev, const tsr_graph_view& g, const int32_t* ids, int32_t n) {
+  OpProfile& p = *dev->profile;
+  const auto t0 = std::chrono::steady_clock::now();
+  while (p.events.size() < 2 * static_cast<size_t>(n)) {
+    cudaEvent_t e = nullptr;
+    TSR_RETURN_IF_ERROR(CudaStatus(cudaEventCreate(&e), "profile event"));
+    p.events.push_back(e);
+  }
+  std::vector<std::string> labels(static_cast<size_t>(n));
+  bool prefill = false;
+  for (int32_t i = 0; i < n; ++i) {
+    cudaEventRecord(p.events[2 * i], dev->stream);
+    const Status s = ExecuteNode(dev, g, ids[i], &labels[i]);
+    if (!s.ok()) return backend::NodeFailure(g, ids[i], s);
+    cudaEventRecord(p.events[2 * i + 1], dev->stream);
+    if (!labels[i].empty() && labels[i].back() == '+') {
+      prefill = true;
+      labels[i].pop_back();
+    }
+  }
+  for (std::string& l : labels) l += prefill ? " [prefill]" : " [decode]";
+  TSR_RETURN_IF_ERROR(CudaStatus(cudaStreamSynchronize(dev->stream), "profile sync"));
+  for (int32_t i = 0; i < n; ++i) {
+    float ms = 0;
+    cudaEventElapsedTime(&ms, p.events[2 * i], p.events[2 * i + 1]);
+    OpProfile::Row& r = p.rows[labels[i]];
+    r.gpu_ms += ms;
+    ++r.count;
+  }
+  p.host_ms +=
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  ++p.executes;
+  return OkStatus();
+}
+
+// Appends one tensor's kernel-visible identity to the key; false if the view is malformed (the
+// direct path then reports why).
+bool KeyTensor(const tsr_device* dev, const tsr_graph_view& g, int32_t t, ExecKey* key) {
+  if (t < 0) {  // absent optional input
+    key->push_back(~uint64_t{0});
+    return true;
+  }
+  if (t >= g.n_tensors || g.tensors == nullptr) return false;
+  const tsr_tensor v = ReadAbiStruct(g.tensors, t);
+  if (v.ndim < 0 || v.ndim > TSR_MAX_DIMS) return false;
+  key->push_back(static_cast<uint32_t>(RawEnum(v.dtype)) | (static_cast<uint64_t>(v.ndim) << 32));
+  for (int d = 0; d < v.ndim; ++d) {
+    key->push_back(static_cast<uint64_t>(v.ne[d]));
+    key->push_back(static_cast<uint64_t>(v.nb[d]));
+  }
+  const tsr_buffer* b = v.buffer;
+  if (b != nullptr && b->dev != dev) return false;
+  key->push_back(b != nullptr ? reinterpret_cast<uintptr_t>(b->data) + v.offset : 0);
+  key->push_back(b != nullptr ? b->size : 0);
+  return true;
+}
+
+// Everything the kernels of these nodes are launched with (exec_graph.h): node ops and
+// parameters, then each tensor's dtype, shape, strides and device address.
+bool BuildExecKey(const tsr_device* dev, const tsr_graph_view& g, const int32_t* ids, int32_t n,
+                  ExecKey* key) {
+  key->clear();
+  key->push_back(static_cast<uint64_t>(n));
+  key->push_back(dev->scratch.generation());
+  if (g.nodes == nullptr) return false;
+  for (int32_t i = 0; i < n; ++i) {
+    if (ids[i] < 0 || ids[i] >= g.n_nodes) return false;
+    const tsr_node nd = ReadAbiStruct(g.nodes, ids[i]);
+    if (nd.n_inputs < 0 || nd.n_inputs > TSR_MAX_INPUTS) return false;
+    key->push_back(static_cast<uint32_t>(RawEnum(nd.op)) |
+                   (static_cast<uint64_t>(nd.n_inputs) << 32));
+    for (int k = 0; k < TSR_MAX_PARAMS; ++k) {
+      uint32_t f = 0;
+      std::memcpy(&f, &nd.fparams[k], sizeof(f));
+      key->push_back(static_cast<uint64_t>(nd.iparams[k]));
+      key->push_back(f);
+    }
+    if (!KeyTensor(dev, g, nd.output, key)) return false;
+    for (int k = 0; k < nd.n_inputs; ++k)
+      if (!KeyTensor(dev, g, nd.inputs[k], key)) return false;
+  }
+  return true;
+}
+
+// Executes shorter than this run directly: a single node gains nothing from a graph
+// (conformance runs one node an execute).
+constexpr int32_t kMinGraphNodes = 4;
+
+// Replays the graph captured for this exact execute, capturing it the second time it is seen
+// (GraphCache::MissedBefore). Whatever
+// cannot be captured (scratch that must grow, a node that fails) runs directly, which also
+// reports the failure exactly as without graphs.
+Status ExecuteGraph(tsr_device* dev, const tsr_graph_view& g, const int32_t* ids, int32_t n) {
+  if (!BuildExecKey(dev, g, ids, n, &dev->key)) return ExecuteDirect(dev, g, ids, n);
+  if (cudaGraphExec_t exec = dev->graphs.Find(dev->key))
+    return CudaStatus(cudaGraphLaunch(exec, dev->stream), "cudaGraphLaunch");
+  if (!dev->graphs.MissedBefore(dev->key)) return ExecuteDirect(dev, g, ids, n);
+  cudaError_t e = cudaStreamBeginCapture(dev->stream, cudaStreamCaptureModeThreadLocal);
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    return ExecuteDirect(dev, g, ids, n);
+  }
+  const Status captured = ExecuteDirect(dev, g, ids, n);
+  cudaGraph_t graph = nullptr;
+  e = cudaStreamEndCapture(dev->stream, &graph);
+  if (!captured.ok() || e != cudaSuccess || graph == nullptr) {
+    if (graph != nullptr) cudaGraphDestroy(graph);
+    cudaGetLastError();
+    return ExecuteDirect(dev, g, ids, n);
+  }
+  StatusOr<cudaGraphExec_t> exec = dev->graphs.Add(dev->key, graph);
+  if (!exec.ok()) {
+    cudaGetLastError();
+    return ExecuteDirect(dev, g, ids, n);
+  }
+  return CudaStatus(cudaGraphLaunch(*exec, dev->stream), "cudaGraphLaunch");
+}
+
+// One execute (graph or direct) between two events, synchronized (TESSERA_CUDA_PROFILE=exec):
+// GPU time per execute against the host's, to see what a step costs outside the kernels.
+Status ExecuteTimed(tsr_device* dev, const tsr_graph_view& g, const int32_t* ids, int32_t n) {
+  OpProfile& p = *dev->profile;
+  const auto t0 = std::chrono::steady_clock::now();
+  while (p.events.size() < 2) {
+    cudaEvent_t e = nullptr;
+    TSR_RETURN_IF_ERROR(CudaStatus(cudaEventCreate(&e), "profile event"));
+    p.events.push_back(e);
+  }
+  cudaEventRecord(p.events[0], dev->stream);
+  const bool graphs = dev->use_graphs && n >= kMinGraphNodes;
+  TSR_RETURN_IF_ERROR(graphs ? ExecuteGraph(dev, g, ids, n) : ExecuteDirect(dev, g, ids, n));
+  cudaEventRecord(p.events[1], dev->stream);
+  TSR_RETURN_IF_ERROR(CudaStatus(cudaStreamSynchronize(dev->stream), "profile sync"));
+  float ms = 0;
+  cudaEventElapsedTime(&ms, p.events[0], p.events[1]);
+  const double host =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  OpProfile::Row& r = p.rows["execute of " + std::to_string(n) + " nodes (gpu)"];
+  r.gpu_ms += ms;
+  ++r.count;
+  OpProfile::Row& h = p.rows["execute of " + std::to_string(n) + " nodes (host, sync incl.)"];
+  h.gpu_ms += host;
+  ++h.count;
+  p.host_ms += host;
+  ++p.executes;
+  return OkStatus();
 }
 
 tsr_status Execute(tsr_device* dev, const tsr_graph_view* graph, const int32_t* node_ids,
@@ -565,17 +766,17 @@ tsr_status Execute(tsr_device* dev, const tsr_graph_view* graph, const int32_t* 
     return Fail(err, TSR_ERR_INVALID_ARGUMENT, "execute: NULL or malformed argument");
   if (cudaError_t e = cudaSetDevice(dev->ordinal); e != cudaSuccess)
     return FromCuda(e, "execute", err);
-  for (int32_t i = 0; i < n_node_ids; ++i) {
-    const Status s = ExecuteNode(dev, *graph, node_ids[i]);
-    if (!s.ok()) {
-      int op = 0;
-      if (graph->nodes != nullptr && node_ids[i] >= 0 && node_ids[i] < graph->n_nodes)
-        op = RawEnum(ReadAbiStruct(graph->nodes, node_ids[i]).op);
-      return Fail(err, ToTsrStatus(s.code()),
-                  "cuda backend: node " + std::to_string(node_ids[i]) + " (" + OpName(op) +
-                      "): " + s.message());
-    }
+  Status s;
+  if (dev->profile != nullptr && !dev->profile->whole_executes) {
+    s = ExecuteProfiled(dev, *graph, node_ids, n_node_ids);
+  } else if (dev->profile != nullptr) {
+    s = ExecuteTimed(dev, *graph, node_ids, n_node_ids);
+  } else if (dev->use_graphs && n_node_ids >= kMinGraphNodes) {
+    s = ExecuteGraph(dev, *graph, node_ids, n_node_ids);
+  } else {
+    s = ExecuteDirect(dev, *graph, node_ids, n_node_ids);
   }
+  if (!s.ok()) return FromStatus(s, err);
   if (done != nullptr) return FromCuda(cudaEventRecord(done->ev, dev->stream), "execute", err);
   return TSR_OK;
 }
@@ -591,16 +792,6 @@ const tsr_plugin_api kApi = MakeApi();
 }  // namespace
 }  // namespace tessera::cuda
 
-extern "C" {
-
-TSR_PLUGIN_EXPORT const tsr_plugin_api* tsr_plugin_init(const tsr_host_api* host, tsr_error* err) {
-  return tessera::backend::PluginInit(tessera::cuda::kBackend, host, &tessera::cuda::kApi, err);
-}
-
 // Touches no device and loads no driver: whether a GPU is usable is answered by device_count and
 // absence_reason, which `engine devices -v` prints.
-TSR_PLUGIN_EXPORT int32_t tsr_plugin_probe(void) {
-  return 100;
-}
-
-}  // extern "C"
+TESSERA_BACKEND_PLUGIN_ENTRY_POINTS(tessera::cuda::kBackend, tessera::cuda::kApi, 100)

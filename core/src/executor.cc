@@ -12,6 +12,99 @@
 #include "graph_serialize.h"
 
 namespace tessera {
+namespace {
+
+float HalfToFloat(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
+  uint32_t exp = (h >> 10) & 0x1fu, mant = h & 0x3ffu, bits;
+  if (exp == 0x1f) {
+    bits = sign | 0x7f800000u | (mant << 13);
+  } else if (exp != 0) {
+    bits = sign | ((exp + 112) << 23) | (mant << 13);
+  } else if (mant == 0) {
+    bits = sign;
+  } else {  // subnormal: normalize
+    int e = -1;
+    do {
+      ++e;
+      mant <<= 1;
+    } while ((mant & 0x400u) == 0);
+    bits = sign | (static_cast<uint32_t>(112 - e) << 23) | ((mant & 0x3ffu) << 13);
+  }
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+// Round to nearest even, saturating to infinity like a hardware conversion.
+uint16_t FloatToHalf(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  const uint16_t sign = static_cast<uint16_t>((x >> 16) & 0x8000u);
+  const uint32_t ax = x & 0x7fffffffu;
+  if (ax >= 0x7f800000u) return sign | (ax > 0x7f800000u ? 0x7e00u : 0x7c00u);
+  if (ax >= 0x477ff000u) return sign | 0x7c00u;  // rounds to >= 65520: overflow
+  if (ax < 0x38800000u) {                        // subnormal or zero in f16
+    if (ax < 0x33000000u) return sign;
+    const uint32_t mant = (ax & 0x7fffffu) | 0x800000u;
+    const int shift = 126 - static_cast<int>(ax >> 23);  // 14..24
+    uint32_t q = mant >> shift;
+    const uint32_t rem = mant & ((1u << shift) - 1), half = 1u << (shift - 1);
+    if (rem > half || (rem == half && (q & 1u))) ++q;
+    return sign | static_cast<uint16_t>(q);
+  }
+  uint32_t q = ((ax >> 13) - (112u << 10));
+  const uint32_t rem = ax & 0x1fffu;
+  if (rem > 0x1000u || (rem == 0x1000u && (q & 1u))) ++q;
+  return sign | static_cast<uint16_t>(q);
+}
+
+float BF16ToFloat(uint16_t h) {
+  uint32_t bits = static_cast<uint32_t>(h) << 16;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+// Converts n values between the float dtypes a boundary can see (f32, f16, bf16).
+Status ConvertFloats(const void* src, DType from, void* dst, DType to, int64_t n) {
+  if (from == to) {
+    std::memcpy(dst, src, static_cast<size_t>(n * ElementSize(from)));
+    return OkStatus();
+  }
+  auto load = [&](int64_t i) {
+    switch (from) {
+      case DType::kF16: return HalfToFloat(static_cast<const uint16_t*>(src)[i]);
+      case DType::kBF16: return BF16ToFloat(static_cast<const uint16_t*>(src)[i]);
+      default: return static_cast<const float*>(src)[i];
+    }
+  };
+  if (to == DType::kF16) {
+    for (int64_t i = 0; i < n; ++i) static_cast<uint16_t*>(dst)[i] = FloatToHalf(load(i));
+  } else if (to == DType::kF32) {
+    for (int64_t i = 0; i < n; ++i) static_cast<float*>(dst)[i] = load(i);
+  } else {
+    return Internal(std::string("no conversion from ") + DTypeName(from) + " to " + DTypeName(to));
+  }
+  return OkStatus();
+}
+
+// `desc` as it is stored on a device: dtype `dt`, dim 0 padded to `rows` (0 = not padded).
+TensorDesc StoredDesc(const TensorDesc& desc, DType dt, int64_t rows) {
+  TensorDesc d = desc;
+  d.dtype = dt;
+  if (rows > 0 && !d.shape.empty()) d.shape[0] = std::max(d.shape[0], rows);
+  d.strides = ContiguousStrides(dt, d.shape);
+  return d;
+}
+
+// Scales a byte stride or offset of `from` elements to `to` elements.
+int64_t ScaleBytes(int64_t bytes, DType from, DType to) {
+  if (from == to || IsQuantized(from)) return bytes;
+  return bytes / ElementSize(from) * ElementSize(to);
+}
+
+}  // namespace
 
 // ---------------------------------------------------------------------------------------------
 // ExecutionContext
@@ -47,13 +140,31 @@ int64_t ExecutionContext::arena_bytes(int32_t d) const {
   return arenas_[d] ? static_cast<int64_t>(arenas_[d]->size()) : 0;
 }
 
-StatusOr<DeviceBuffer*> ExecutionContext::WeightOn(const std::string& name, int32_t device) {
+DType ExecutionContext::StorageDType(int32_t d, DType t) const {
+  const bool no_f32 = (devices_[d]->props().caps & TSR_CAP_NO_F32) != 0;
+  return no_f32 && (t == DType::kF32 || t == DType::kBF16) ? DType::kF16 : t;
+}
+
+StatusOr<DeviceBuffer*> ExecutionContext::WeightOn(const std::string& name, DType dtype,
+                                                   int32_t device) {
   auto key = std::make_pair(name, device);
   auto it = weights_dev_.find(key);
   if (it != weights_dev_.end()) return it->second.get();
   auto host = weights_host_.find(name);
   if (host == weights_host_.end()) return NotFound("weight '" + name + "' is not bound");
   Device* dev = devices_[device];
+  const DType stored = StorageDType(device, dtype);
+  if (stored != dtype) {
+    // An f16-only device: one converted copy, uploaded once (at load, never per step).
+    const int64_t n = static_cast<int64_t>(host->second.bytes) / ElementSize(dtype);
+    std::vector<uint16_t> converted(static_cast<size_t>(n));
+    TSR_RETURN_IF_ERROR(ConvertFloats(host->second.data, dtype, converted.data(), stored, n));
+    TSR_ASSIGN_OR_RETURN(auto buf, dev->Alloc(static_cast<uint64_t>(n) * 2));
+    TSR_RETURN_IF_ERROR(dev->Upload(*buf, 0, converted.data(), static_cast<uint64_t>(n) * 2));
+    DeviceBuffer* raw = buf.get();
+    weights_dev_[key] = std::move(buf);
+    return raw;
+  }
   // Zero-copy where the device can read host memory; else one upload.
   auto imported = dev->ImportHost(const_cast<void*>(host->second.data), host->second.bytes);
   std::unique_ptr<DeviceBuffer> buf;
@@ -158,12 +269,44 @@ StatusOr<std::unique_ptr<Executable>> Executable::Prepare(ExecutionContext& ctx,
     sopt.state_device[t] = it->second.device;
   }
   TSR_ASSIGN_OR_RETURN(exe->schedule_, ScheduleGraph(graph, ctx.devices(), sopt));
+  exe->PlanBuckets();
   TSR_RETURN_IF_ERROR(exe->PlanArenas());
   TSR_RETURN_IF_ERROR(exe->BuildViews());
   for (size_t i = 0; i < exe->schedule_.steps.size(); ++i)
     if (exe->schedule_.steps[i].kind == Step::Kind::kCompiled)
       TSR_RETURN_IF_ERROR(exe->PrepareCompiled(i));
   return exe;
+}
+
+void Executable::PlanBuckets() {
+  const size_t n_dev = ctx_.devices().size();
+  bucket_rows_.assign(n_dev, std::vector<int64_t>(graph_.num_tensors(), 0));
+  for (size_t i = 0; i < schedule_.steps.size(); ++i) {
+    const Step& st = schedule_.steps[i];
+    if (st.kind != Step::Kind::kCompiled ||
+        !(ctx_.devices()[st.device]->props().caps & TSR_CAP_STATIC_SHAPES))
+      continue;
+    const int64_t rows = BucketableRows(graph_, st.nodes);
+    if (rows <= 0) continue;  // not row-wise: compiled for its exact shapes
+    const int64_t bucket = ShapeBucket(rows);
+    step_bucket_[i] = bucket;
+    auto pad = [&](TensorId t) {
+      if (t == kNoTensor) return;
+      TensorId r = graph_.Root(t);
+      if (graph_.tensor(r).kind == TensorKind::kWeight) return;
+      int64_t& b = bucket_rows_[st.device][r];
+      b = std::max(b, bucket);
+    };
+    for (int32_t n : st.nodes) {
+      pad(graph_.nodes()[n].output);
+      for (TensorId in : graph_.nodes()[n].inputs) pad(in);
+    }
+  }
+}
+
+int64_t Executable::DeviceBytes(int32_t d, TensorId t) const {
+  const TensorDesc& desc = graph_.tensor(t);
+  return StoredDesc(desc, ctx_.StorageDType(d, desc.dtype), bucket_rows_[d][t]).ContiguousBytes();
 }
 
 Status Executable::PlanArenas() {
@@ -174,7 +317,7 @@ Status Executable::PlanArenas() {
   auto touch = [&](TensorId root, int32_t d, int32_t step) {
     const TensorDesc& t = graph_.tensor(root);
     if (t.kind == TensorKind::kWeight || t.kind == TensorKind::kState) return;
-    auto [it, fresh] = items[d].try_emplace(root, ArenaItem{t.ContiguousBytes(), step, step});
+    auto [it, fresh] = items[d].try_emplace(root, ArenaItem{DeviceBytes(d, root), step, step});
     if (!fresh) {
       it->second.first = std::min(it->second.first, step);
       it->second.last = std::max(it->second.last, step);
@@ -234,8 +377,8 @@ Status Executable::PlanArenas() {
         TensorId r = graph_.Root(t);
         const TensorDesc& d = graph_.tensor(r);
         if (d.kind == TensorKind::kWeight) {
-          TSR_ASSIGN_OR_RETURN(DeviceBuffer * w, ctx_.WeightOn(d.name, st.device));
-          if (static_cast<int64_t>(w->size()) < d.ContiguousBytes())
+          TSR_ASSIGN_OR_RETURN(DeviceBuffer * w, ctx_.WeightOn(d.name, d.dtype, st.device));
+          if (static_cast<int64_t>(w->size()) < DeviceBytes(st.device, r))
             return InvalidArgument("weight '" + d.name +
                                    "' is bound with fewer bytes than its shape needs");
           placement_[st.device][r] = {w, 0, false};
@@ -246,11 +389,20 @@ Status Executable::PlanArenas() {
       }
     }
   }
+  // Staging: cross-device copies, and graph inputs/outputs converted at an f16-only boundary.
   int64_t max_copy = 0;
   for (const Step& st : steps)
     if (st.kind == Step::Kind::kCopy)
       max_copy = std::max(max_copy, graph_.tensor(st.tensor).ContiguousBytes());
+  for (TensorId t = 0; t < graph_.num_tensors(); ++t) {
+    const TensorDesc& d = graph_.tensor(t);
+    int32_t home = schedule_.home[graph_.Root(t)];
+    if ((d.kind == TensorKind::kInput || d.is_output) && home >= 0 &&
+        ctx_.StorageDType(home, d.dtype) != d.dtype)
+      max_copy = std::max(max_copy, d.ContiguousBytes());
+  }
   staging_.resize(static_cast<size_t>(max_copy));
+  staging_converted_.resize(static_cast<size_t>(max_copy));
   return OkStatus();
 }
 
@@ -264,14 +416,22 @@ Status Executable::BuildViews() {
       TensorId r = graph_.Root(t);
       const Placement& p = placement_[d][r];
       if (!p.buffer) continue;
-      views_[d][t].buffer = p.buffer->handle();
-      views_[d][t].offset = p.offset + (desc.kind == TensorKind::kView ? desc.view_offset : 0);
+      tsr_tensor& v = views_[d][t];
+      // On an f16-only device strides and view offsets shrink with the element size.
+      const DType stored = ctx_.StorageDType(static_cast<int32_t>(d), desc.dtype);
+      v.dtype = static_cast<tsr_dtype>(stored);
+      for (int i = 0; i < v.ndim; ++i) v.nb[i] = ScaleBytes(v.nb[i], desc.dtype, stored);
+      v.buffer = p.buffer->handle();
+      v.offset =
+          p.offset +
+          (desc.kind == TensorKind::kView ? ScaleBytes(desc.view_offset, desc.dtype, stored) : 0);
     }
   }
   for (auto& [i, cs] : compiled_steps_) {
     int32_t d = schedule_.steps[i].device;
     for (size_t k = 0; k < cs.inputs.size(); ++k) cs.in_views[k] = views_[d][cs.inputs[k]];
     for (size_t k = 0; k < cs.outputs.size(); ++k) cs.out_views[k] = views_[d][cs.outputs[k]];
+    cs.ApplyBucket();
   }
   return OkStatus();
 }
@@ -282,8 +442,15 @@ std::pair<tsr_buffer*, uint64_t> Executable::Location(TensorId t, int32_t d) con
 
 Status Executable::PrepareCompiled(size_t step_index) {
   const Step& st = schedule_.steps[step_index];
-  TSR_ASSIGN_OR_RETURN(SerializedSubgraph sub, SerializeSubgraph(graph_, st.nodes));
+  SerializeOptions so;
+  so.storage_dtype = [this, &st](TensorId t) {
+    return ctx_.StorageDType(st.device, graph_.tensor(t).dtype);
+  };
+  auto bucket = step_bucket_.find(step_index);
+  so.bucket_rows = bucket == step_bucket_.end() ? 0 : bucket->second;
+  TSR_ASSIGN_OR_RETURN(SerializedSubgraph sub, SerializeSubgraph(graph_, st.nodes, so));
   CompiledStep cs;
+  cs.bucket_rows = so.bucket_rows;
   std::vector<tsr_buffer*> weights;
   for (TensorId w : sub.weights)
     weights.push_back(placement_[st.device][graph_.Root(w)].buffer->handle());
@@ -292,6 +459,7 @@ Status Executable::PrepareCompiled(size_t step_index) {
   cs.outputs = sub.outputs;
   for (TensorId t : cs.inputs) cs.in_views.push_back(views_[st.device][t]);
   for (TensorId t : cs.outputs) cs.out_views.push_back(views_[st.device][t]);
+  cs.ApplyBucket();
   compiled_steps_[step_index] = std::move(cs);
   return OkStatus();
 }
@@ -301,7 +469,21 @@ Status Executable::RunCopy(const Step& st) {
   Device* to = ctx_.devices()[st.device];
   const Placement& src = placement_[st.from_device][st.tensor];
   const Placement& dst = placement_[st.device][st.tensor];
-  uint64_t bytes = static_cast<uint64_t>(graph_.tensor(st.tensor).ContiguousBytes());
+  const TensorDesc& desc = graph_.tensor(st.tensor);
+  const DType src_dt = ctx_.StorageDType(st.from_device, desc.dtype);
+  const DType dst_dt = ctx_.StorageDType(st.device, desc.dtype);
+  if (src_dt != dst_dt) {
+    // Only the real rows travel: bucket padding is never read outside its device.
+    const int64_t n = desc.NumElements();
+    const uint64_t src_bytes = static_cast<uint64_t>(n * ElementSize(src_dt));
+    const uint64_t dst_bytes = static_cast<uint64_t>(n * ElementSize(dst_dt));
+    TSR_RETURN_IF_ERROR(from->Synchronize());
+    TSR_RETURN_IF_ERROR(from->Download(*src.buffer, src.offset, staging_.data(), src_bytes));
+    TSR_RETURN_IF_ERROR(
+        ConvertFloats(staging_.data(), src_dt, staging_converted_.data(), dst_dt, n));
+    return to->Upload(*dst.buffer, dst.offset, staging_converted_.data(), dst_bytes);
+  }
+  uint64_t bytes = static_cast<uint64_t>(StoredDesc(desc, src_dt, 0).ContiguousBytes());
   if (&from->plugin() == &to->plugin() && from->plugin().api().buffer_copy) {
     tsr_error err{};
     err.struct_size = sizeof(err);
@@ -352,6 +534,14 @@ Status Executable::Run(std::span<const HostTensor> inputs, std::span<const HostT
     int32_t home = schedule_.home[in.id];
     if (home < 0) continue;  // unused input
     const Placement& p = placement_[home][in.id];
+    const DType stored = ctx_.StorageDType(home, d.dtype);
+    if (stored != d.dtype) {
+      const int64_t n = d.NumElements();
+      TSR_RETURN_IF_ERROR(ConvertFloats(in.data, d.dtype, staging_.data(), stored, n));
+      TSR_RETURN_IF_ERROR(ctx_.devices()[home]->Upload(
+          *p.buffer, p.offset, staging_.data(), static_cast<uint64_t>(n * ElementSize(stored))));
+      continue;
+    }
     TSR_RETURN_IF_ERROR(ctx_.devices()[home]->Upload(*p.buffer, p.offset, in.data, in.bytes));
   }
   for (size_t i = 0; i < schedule_.steps.size(); ++i) {
@@ -385,9 +575,16 @@ Status Executable::Run(std::span<const HostTensor> inputs, std::span<const HostT
     if (home < 0) return InvalidArgument("Run: output '" + d.name + "' is never produced");
     Device* dev = ctx_.devices()[home];
     TSR_RETURN_IF_ERROR(dev->Synchronize());
-    const Placement& p = placement_[home][r];
-    uint64_t off = p.offset + (d.kind == TensorKind::kView ? d.view_offset : 0);
-    TSR_RETURN_IF_ERROR(dev->Download(*p.buffer, off, out.data, out.bytes));
+    const tsr_tensor& v = views_[home][out.id];
+    const DType stored = ctx_.StorageDType(home, d.dtype);
+    if (stored != d.dtype) {
+      const int64_t n = d.NumElements();
+      TSR_RETURN_IF_ERROR(dev->Download(*placement_[home][r].buffer, v.offset, staging_.data(),
+                                        static_cast<uint64_t>(n * ElementSize(stored))));
+      TSR_RETURN_IF_ERROR(ConvertFloats(staging_.data(), stored, out.data, d.dtype, n));
+      continue;
+    }
+    TSR_RETURN_IF_ERROR(dev->Download(*placement_[home][r].buffer, v.offset, out.data, out.bytes));
   }
   return OkStatus();
 }

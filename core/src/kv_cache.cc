@@ -47,7 +47,17 @@ StatusOr<std::unique_ptr<KvCache>> KvCache::Create(const KvCacheShape& shape, Ex
   if (shape.num_blocks <= 0 || shape.block_size <= 0 || shape.num_layers <= 0)
     return InvalidArgument("KV cache needs at least one block, slot and layer");
   auto cache = std::unique_ptr<KvCache>(new KvCache(shape));
-  Device* dev = ctx.devices().at(device_index);
+  // A compile-only device (an NPU) keeps whatever KV layout it wants inside its executables and
+  // cannot run the paged KV_WRITE / PAGED_ATTENTION kernels: the paged pool then lives on the
+  // first kernel-style device after it (the CPU fallback), where those nodes are pinned.
+  const auto& devices = ctx.devices();
+  for (size_t d = static_cast<size_t>(device_index); d < devices.size(); ++d) {
+    if (devices[d]->props().exec_styles & TSR_EXEC_KERNEL) {
+      device_index = static_cast<int32_t>(d);
+      break;
+    }
+  }
+  Device* dev = devices.at(device_index);
   const uint64_t pool_bytes =
       static_cast<uint64_t>(shape.BytesPerBlockPerLayer() / 2) * shape.num_blocks;
   for (int32_t l = 0; l < shape.num_layers; ++l) {

@@ -19,7 +19,15 @@ namespace tessera::text {
 namespace {
 
 namespace fs = std::filesystem;
-constexpr float kLogprobTolerance = 1e-3f;
+// 1e-3 for f32 backends (the CPU). A backend that computes in fp16 (npu-reference) is run with a
+// wider bound through TESSERA_GOLDEN_LOGPROB_TOLERANCE (set by its ctest entry).
+float LogprobTolerance() {
+  static const float tol = [] {
+    const char* v = std::getenv("TESSERA_GOLDEN_LOGPROB_TOLERANCE");
+    return v && *v ? std::strtof(v, nullptr) : 1e-3f;
+  }();
+  return tol;
+}
 
 std::string FixtureDir() {
   const char* d = std::getenv("TESSERA_MODEL_FIXTURES");
@@ -73,7 +81,7 @@ TEST_P(GoldenTest, TeacherForcedLogprobsMatchTransformers) {
       worst_at = i;
     }
   }
-  EXPECT_LE(worst, kLogprobTolerance)
+  EXPECT_LE(worst, LogprobTolerance())
       << "worst at position " << worst_at / vocab << ", token " << worst_at % vocab << ": ours "
       << (*got)[worst_at] << ", transformers " << want[worst_at];
   RecordProperty("max_abs_logprob_error", std::to_string(worst));
@@ -91,7 +99,7 @@ TEST_P(GoldenTest, GreedyContinuationMatchesTransformers) {
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   ASSERT_EQ(r->tokens.size(), want.size());
   for (size_t i = 0; i < want.size(); ++i) {
-    if (r->tokens[i] != want[i] && gaps[i] < kLogprobTolerance)
+    if (r->tokens[i] != want[i] && gaps[i] < LogprobTolerance())
       break;  // a near-tie: both are right
     ASSERT_EQ(r->tokens[i], want[i])
         << "step " << i << " (transformers' top-2 gap " << gaps[i] << ")";

@@ -78,7 +78,11 @@ cp -a "$BUNDLE" "$MOVED"
 MOVED=$(cd "$MOVED" && pwd -P)
 ENGINE="$MOVED/bin/engine"
 # A scrubbed environment: no LD_LIBRARY_PATH, no TESSERA_* settings, a HOME without config files.
-run_engine() { env -i PATH=/usr/bin:/bin HOME="$TMP" LANG=C LD_DEBUG=files LD_DEBUG_OUTPUT="$TMP/ld" "$ENGINE" "$@"; }
+# GPU drivers and their dependencies (Mesa's LLVM, libdrm, X11 ...) belong to the target system:
+# keep the ICD loaders (bundled, so they are checked) from loading any driver or implicit layer.
+run_engine() { env -i PATH=/usr/bin:/bin HOME="$TMP" LANG=C LD_DEBUG=files LD_DEBUG_OUTPUT="$TMP/ld" \
+  VK_DRIVER_FILES=/nonexistent/vulkan_icd.json VK_LOADER_LAYERS_DISABLE='~all~' \
+  OCL_ICD_VENDORS=/nonexistent/ OCL_ICD_FILENAMES= ZE_ENABLE_NULL_DRIVER=0 "$ENGINE" "$@"; }
 
 echo "check_bundle: running from '$MOVED'"
 if out=$(run_engine --version 2>&1); then echo "\$ engine --version"; echo "$out"

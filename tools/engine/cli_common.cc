@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <iterator>
 
 #include "tessera/core/log.h"
 
@@ -93,9 +94,23 @@ StatusOr<OpenedDevices> OpenDevices(const PluginRegistry& registry, const std::s
       return NotFound("backend '" + backend + "' has no usable device: " + p->absence_reason());
     order.push_back(p);
   }
-  for (const auto& p : registry.plugins())
-    if (p->id() != "cpu" && std::find(order.begin(), order.end(), p.get()) == order.end())
-      order.push_back(p.get());
+  if (order.empty()) {
+    // No backend named: the first accelerator plugin with a device, native APIs before portable
+    // ones. Only one: CUDA, Vulkan and OpenCL can all reach the same GPU, and opening it through
+    // each would cost a context (and memory) per API for no gain.
+    static const char* const kPreference[] = {"cuda", "level-zero", "vulkan", "opencl"};
+    auto rank = [](const std::string& id) {
+      for (size_t i = 0; i < std::size(kPreference); ++i)
+        if (id == kPreference[i]) return i;
+      return std::size(kPreference);  // out-of-tree plugins (NPUs...) after the known ones
+    };
+    Plugin* best = nullptr;
+    for (const auto& p : registry.plugins()) {
+      if (p->id() == "cpu" || p->device_count() == 0) continue;
+      if (!best || rank(p->id()) < rank(best->id())) best = p.get();
+    }
+    if (best) order.push_back(best);
+  }
   if (Plugin* cpu = registry.Find("cpu");
       cpu && std::find(order.begin(), order.end(), cpu) == order.end())
     order.push_back(cpu);

@@ -33,8 +33,10 @@ StatusOr<Settings> ResolveSettings(const GlobalFlags& flags);
 // Loads plugins as the settings say.
 std::unique_ptr<PluginRegistry> LoadPlugins(const Settings& settings, const GlobalFlags& flags);
 
-// Opens devices in priority order: the requested backend's devices first (error if it is
-// missing or has none), then every other loaded device, the CPU last as the fallback.
+// Opens devices in priority order: the requested backend's devices (error if it is missing or
+// has none) or, with none requested, those of the best accelerator plugin that has a device
+// (cuda, level-zero, vulkan, opencl, then others); the CPU last as the fallback for ops the
+// first cannot run. Other accelerator plugins stay closed (`--backends` limits what loads).
 struct OpenedDevices {
   std::vector<std::unique_ptr<Device>> owned;
   std::vector<Device*> ordered;

@@ -162,6 +162,10 @@ typedef enum tsr_device_kind {
 #define TSR_CAP_UNIFIED_MEMORY (1u << 5)
 #define TSR_CAP_STATIC_SHAPES (1u << 6) /* compiled executables need fixed shapes (buckets) */
 #define TSR_CAP_ASYNC (1u << 7)         /* uploads/executions may complete after return */
+/* Compile style: the device computes in f16/int8 only. The host stores every f32 (and bf16)
+ * tensor it places there as f16, converts at the boundary (copies, inputs, outputs, weights) and
+ * serializes such tensors as DT_F16; block-quantized weights keep their dtype. */
+#define TSR_CAP_NO_F32 (1u << 8)
 
 typedef struct tsr_device_props {
   uint32_t struct_size;

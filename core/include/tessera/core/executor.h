@@ -5,6 +5,13 @@
 // persistent state buffers (KV pools), one grow-only arena per device, and compiled executables
 // of compile-style devices (in memory and, with a cache dir, as blobs on disk).
 //
+// Devices with TSR_CAP_NO_F32 hold every f32/bf16 tensor as f16: the context converts weights
+// once when it places them there, and executables convert at each boundary (copies, inputs,
+// outputs). Devices with TSR_CAP_STATIC_SHAPES get shape buckets: a compiled step whose nodes all
+// work row by row is serialized with dim 0 padded to the next power of two, so token counts
+// 5..8 share one executable (the padding rows' bytes are planned in the arena and never read
+// back).
+//
 // Executable::Prepare schedules a graph, plans each device's arena from liveness and builds the
 // ABI views once; Run then uploads inputs, runs the steps and downloads outputs without
 // allocating device memory (Prepare may grow an arena; Run never does).
@@ -56,6 +63,9 @@ class ExecutionContext {
   const CompileStats& compile_stats() const { return compile_stats_; }
   // Bytes of the arena of device d (its peak need so far).
   int64_t arena_bytes(int32_t d) const;
+  // The dtype a tensor of dtype `t` has on device d (f16 for f32/bf16 on a TSR_CAP_NO_F32
+  // device, else `t`).
+  DType StorageDType(int32_t d, DType t) const;
 
  private:
   friend class Executable;
@@ -70,8 +80,9 @@ class ExecutionContext {
   };
   struct CompiledEntry;
 
-  // Returns the device copy of a weight, making it on first use.
-  StatusOr<DeviceBuffer*> WeightOn(const std::string& name, int32_t device);
+  // Returns the device copy of a weight of `dtype`, making it on first use (converted to the
+  // device's storage dtype).
+  StatusOr<DeviceBuffer*> WeightOn(const std::string& name, DType dtype, int32_t device);
   // Grows device d's arena to at least `bytes` (allocates only when it grows).
   StatusOr<DeviceBuffer*> ArenaOn(int32_t device, int64_t bytes);
   StatusOr<tsr_executable*> CompiledFor(int32_t device, const std::string& proto_bytes,
@@ -115,6 +126,9 @@ class Executable {
 
  private:
   Executable(ExecutionContext& ctx, const Graph& graph) : ctx_(ctx), graph_(graph) {}
+  void PlanBuckets();
+  // Bytes root tensor t takes on device d: its storage dtype, dim 0 padded to its bucket.
+  int64_t DeviceBytes(int32_t d, TensorId t) const;
   Status PlanArenas();
   Status BuildViews();
   Status PrepareCompiled(size_t step_index);
@@ -128,8 +142,15 @@ class Executable {
   };
   struct CompiledStep {
     tsr_executable* exe = nullptr;
+    int64_t bucket_rows = 0;  // > 0: dim 0 of the views handed to it
     std::vector<TensorId> inputs, outputs;
     std::vector<tsr_tensor> in_views, out_views;
+    // The views carry the bucket's dim 0 (the arena holds the padding rows).
+    void ApplyBucket() {
+      if (bucket_rows <= 0) return;
+      for (auto& v : in_views) v.ne[0] = bucket_rows;
+      for (auto& v : out_views) v.ne[0] = bucket_rows;
+    }
   };
 
   ExecutionContext& ctx_;
@@ -141,7 +162,10 @@ class Executable {
   std::vector<std::vector<tsr_tensor>> views_;     // [device][tensor]: the ABI tensors there
   std::vector<tsr_node> abi_nodes_;
   std::map<size_t, CompiledStep> compiled_steps_;  // by step index
-  std::vector<uint8_t> staging_;                   // host bounce buffer for cross-device copies
+  std::vector<std::vector<int64_t>> bucket_rows_;  // [device][root tensor]: padded dim 0, or 0
+  std::map<size_t, int64_t> step_bucket_;          // by step index: the bucket of a compiled step
+  // Host bounce buffers for cross-device copies and for dtype conversion at the boundary.
+  std::vector<uint8_t> staging_, staging_converted_;
 };
 
 }  // namespace tessera

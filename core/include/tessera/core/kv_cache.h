@@ -58,7 +58,8 @@ struct SequenceBlocks {
 class KvCache {
  public:
   // Allocates the pools on `device` (index `device_index` in ctx's device list) and binds them
-  // as state tensors in `ctx`. The context must outlive the cache.
+  // as state tensors in `ctx`. The context must outlive the cache. A compile-only device (no
+  // TSR_EXEC_KERNEL) cannot hold the paged pool: the first kernel-style device after it does.
   static StatusOr<std::unique_ptr<KvCache>> Create(const KvCacheShape& shape, ExecutionContext& ctx,
                                                    int32_t device_index);
 

@@ -101,4 +101,16 @@ tsr_plugin_api NewApiTable(const char* id, const char* name, const char* version
 
 }  // namespace tessera::backend
 
+// The two exported entry points of a plugin, written once at global scope: tsr_plugin_init
+// returns `api_table` (a tsr_plugin_api object) after PluginInit's checks, `backend_name` starting
+// its messages; tsr_plugin_probe returns the score `probe` and must touch no device or driver.
+#define TESSERA_BACKEND_PLUGIN_ENTRY_POINTS(backend_name, api_table, probe)                    \
+  extern "C" TSR_PLUGIN_EXPORT const tsr_plugin_api* tsr_plugin_init(const tsr_host_api* host, \
+                                                                     tsr_error* err) {         \
+    return ::tessera::backend::PluginInit((backend_name), host, &(api_table), err);            \
+  }                                                                                            \
+  extern "C" TSR_PLUGIN_EXPORT int32_t tsr_plugin_probe(void) {                                \
+    return (probe);                                                                            \
+  }
+
 #endif  // TESSERA_BACKEND_ABI_H_

@@ -4,6 +4,7 @@
 #ifndef TESSERA_BACKEND_TENSOR_H_
 #define TESSERA_BACKEND_TENSOR_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 
@@ -98,6 +99,31 @@ int64_t NumMatrices(const TensorRef& t);
 // Byte offset in `t` of matrix s of `shape` (row-major over shape's dims [0, ndim - 2)); `t` has
 // at least those leading dims (e.g. a matmul's output walked with its input's shape).
 int64_t MatrixOffset(const TensorRef& shape, const TensorRef& t, int64_t s);
+
+// A broadcast walk of up to three tensors (ts[k] in slot k; a null entry keeps zero strides) over
+// the dims of `shape` (all, or all but the innermost when `outer_only`), numpy-broadcasting: a
+// tensor's stride is 0 where its dim is 1 or missing. Walk is a kernel's parameter struct with
+// ndim, numel, ne[] and s[3][] (byte strides of tensor k along dim d), value-initialized here.
+template <typename Walk>
+Walk BroadcastWalk(const TensorRef& shape, const TensorRef* const* ts, int n, bool outer_only) {
+  Walk w{};
+  w.ndim = outer_only ? std::max(0, shape.ndim - 1) : shape.ndim;
+  w.numel = 1;
+  for (int d = 0; d < w.ndim; ++d) {
+    w.ne[d] = shape.ne[d];
+    w.numel *= shape.ne[d];
+  }
+  for (int k = 0; k < n && k < 3; ++k) {
+    if (ts[k] == nullptr) continue;
+    const TensorRef& t = *ts[k];
+    const int shift = shape.ndim - t.ndim;  // t's dim j sits at shape dim j + shift
+    for (int d = 0; d < w.ndim; ++d) {
+      const int j = d - shift;
+      w.s[k][d] = (j < 0 || t.ne[j] == 1) ? 0 : t.nb[j];
+    }
+  }
+  return w;
+}
 
 }  // namespace tessera::backend
 

@@ -17,6 +17,23 @@ namespace tessera::backend {
 // TSR_OP_NONE are invalid.
 std::string ValidateNode(const NodeArgs& a);
 
+// The limits a kernel-style (GPU) plugin adds to ValidateNode's rules.
+struct KernelLimits {
+  // Attention (ATTENTION, PAGED_ATTENTION) head dims above these are unsupported: query/key dims
+  // (in[1]) above max_qk_head_dim, value dims (in[2]) above max_v_head_dim; 0 = no cap.
+  int64_t max_qk_head_dim = 0;
+  int64_t max_v_head_dim = 0;
+  // Starts the attention message, e.g. "cuda attention" gives "cuda attention supports head dims
+  // up to 256" ("... value head dims ..." when only the value dims are capped).
+  const char* attention = "attention";
+};
+
+// Empty when ValidateNode accepts the node and it fits `limits`; otherwise why not.
+// *unsupported tells a device limit (report unsupported) from an invalid node (invalid argument).
+// Beyond the limits above, a MATMUL's typed (not quantized) weights need rows aligned to their
+// element size: the kernels load whole elements.
+std::string ValidateKernelNode(const NodeArgs& a, const KernelLimits& limits, bool* unsupported);
+
 // The convolution viewed as 2-D (1-D convs have H = KH = 1, no H stride/pad/dilation).
 struct ConvGeometry {
   int64_t B = 0, Cin = 0, H = 0, W = 0, Cout = 0, KH = 0, KW = 0, Ho = 0, Wo = 0;

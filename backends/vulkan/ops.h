@@ -1,0 +1,184 @@
+// The Vulkan backend's host-side op layer: the parameter blocks each compute shader reads (C
+// mirrors of the GLSL blocks in shaders/*.comp, std430 = C layout for these scalar members),
+// the recorder interface runners dispatch through, and the runner registry.
+//
+// Tensors are addressed by 64-bit device addresses (VK_KHR_buffer_device_address): a TensorRef's
+// `data` holds the device address of element [0, ..., 0], exactly as the CUDA backend's holds a
+// device pointer, so the shared helpers (MatrixOffset, ConcatParts) work unchanged.
+#ifndef TESSERA_BACKENDS_VULKAN_OPS_H_
+#define TESSERA_BACKENDS_VULKAN_OPS_H_
+
+#include <cstdint>
+#include <string>
+
+#include "tessera/backend/node.h"
+#include "tessera/backend/tensor.h"
+#include "tessera/core/status.h"
+#include "tessera/plugin_api.h"
+
+namespace tessera::vulkan {
+
+using backend::TensorRef;
+
+// One SPIR-V module each (shaders/*.comp; the matmul once per weight dtype).
+enum class Shader : int {
+  kElementwise,
+  kRows,
+  kMatmulF32,
+  kMatmulF16,
+  kMatmulBf16,
+  kMatmulQ8,
+  kMatmulQ4,
+  kAttention,
+  kConvert,
+  kQuant,
+  kRope,
+  kGetRows,
+  kKvWrite,
+  kConv,
+  kCount
+};
+
+// Up to three tensors walked in lock-step over a reference shape (GLSL `Walk`).
+struct WalkP {
+  int64_t ne[TSR_MAX_DIMS] = {};
+  int64_t s[3][TSR_MAX_DIMS] = {};  // byte strides of tensor k along reference dim d
+  int64_t numel = 0;
+  int32_t ndim = 0, pad = 0;
+};
+static_assert(sizeof(WalkP) == 208, "WalkP must match the GLSL Walk");
+
+// Every block starts with the device error word's address (filled by the recorder).
+struct EltP {
+  uint64_t err = 0;
+  uint64_t a = 0, b = 0, out = 0;
+  int64_t b_period = 0;
+  int32_t op = 0, contiguous = 0;
+  float p0 = 0, p1 = 0;
+  WalkP walk;
+};
+
+struct RowP {
+  uint64_t err = 0;
+  uint64_t x = 0, out = 0, mask = 0, weight = 0, bias = 0;
+  int64_t n = 0, sx = 0, so = 0, sm = 0;
+  int32_t op = 0, pad = 0;
+  float eps = 0, woff = 0, scale = 1, pad2 = 0;
+  WalkP rows;
+};
+
+struct MatmulP {
+  uint64_t err = 0;
+  uint64_t x = 0, w = 0, bias = 0, out = 0;
+  int64_t M = 0, K = 0, N = 0;
+  int64_t x_row = 0, w_row = 0, out_row = 0, out_col = 0;  // bytes
+  int32_t vec = 0, rows_per_group = 1;
+};
+
+struct AttnP {
+  uint64_t err = 0;
+  uint64_t q = 0, out = 0, k = 0, v = 0, cu_q = 0, cu_k = 0, table = 0, kv_lens = 0;
+  int64_t q_tok = 0, q_head = 0, o_tok = 0, o_head = 0;
+  int64_t k_tok = 0, k_head = 0, k_block = 0, v_tok = 0, v_head = 0, v_block = 0;
+  int64_t table_row = 0, max_blocks = 0, block_size = 1, n_blocks = 0, n_kv_rows = 0;
+  int64_t T = 0, Hq = 0, Hkv = 0, D = 0, Dv = 0, S = 0, window = 0;
+  int32_t kv_dtype = 0, causal = 0, paged = 0, pad = 0;
+  float scale = 1, softcap = 0;
+};
+constexpr int64_t kAttnMaxHeadDim = 256;
+
+struct ConvertP {
+  uint64_t err = 0;
+  uint64_t in = 0, out = 0;
+  int64_t numel = 0;
+  int32_t in_dtype = 0, out_dtype = 0;
+  WalkP win, wout;
+};
+
+struct QuantP {
+  uint64_t err = 0;
+  uint64_t in = 0, out = 0;
+  int64_t rows = 0, n = 0, in_el = 0, out_el = 0;
+  int32_t in_dtype = 0, out_dtype = 0;
+  WalkP walk;
+};
+
+struct RopeP {
+  uint64_t err = 0;
+  uint64_t x = 0, out = 0, pos = 0, inv_freq = 0;
+  int64_t x_tok = 0, x_head = 0, x_el = 0, o_tok = 0, o_head = 0, o_el = 0;
+  int64_t T = 0, H = 0, D = 0, R = 0;
+  int32_t interleaved = 0, pad = 0;
+  float attn_scale = 1, pad2 = 0;
+};
+
+struct GetRowsP {
+  uint64_t err = 0;
+  uint64_t table = 0, ids = 0, out = 0;
+  int64_t row_bytes = 0, el_bytes = 0, id_stride = 0, o_row = 0, o_el = 0;
+  int64_t T = 0, V = 0, D = 0;
+  int32_t dtype = 0, pad = 0;
+};
+
+struct KvWriteP {
+  uint64_t err = 0;
+  uint64_t cache = 0, rows = 0, slots = 0;
+  int64_t c_block = 0, c_slot = 0, c_head = 0, c_el = 0;
+  int64_t r_tok = 0, r_head = 0, r_el = 0;
+  int64_t T = 0, H = 0, D = 0, block_size = 1, n_slots = 0;
+  int32_t dtype = 0, pad = 0;
+};
+
+struct ConvP {
+  uint64_t err = 0;
+  uint64_t x = 0, w = 0, bias = 0, out = 0;
+  int64_t xs[4] = {}, os[4] = {};
+  int64_t w_row_bytes = 0;
+  int64_t B = 0, Cin = 0, H = 0, W = 0, Cout = 0, KH = 0, KW = 0, Ho = 0, Wo = 0;
+  int64_t sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1, groups = 1;
+  int32_t w_dtype = 0, pad = 0;
+};
+
+// Records dispatches into the device's command stream (plugin.cc). Work becomes visible to the
+// next dispatch through a barrier the recorder inserts after each one.
+class Recorder {
+ public:
+  virtual ~Recorder() = default;
+  // Copies `size` bytes of params (the error word address is patched in) and records a dispatch
+  // of groups_x * groups_y * groups_z workgroups.
+  virtual Status Dispatch(Shader shader, const void* params, size_t size, uint32_t groups_x,
+                          uint32_t groups_y, uint32_t groups_z) = 0;
+  // As above for a 1-D count of workgroups (spread over x and y; shaders use GroupIndex()).
+  Status Dispatch1D(Shader shader, const void* params, size_t size, uint64_t groups);
+
+  uint32_t subgroup_size = 32;  // the device's (shaders that map rows to subgroups need it)
+};
+
+// A node with its tensors converted plus the recorder it runs on (null while validating).
+struct OpArgs : backend::NodeArgs {
+  Recorder* rec = nullptr;
+};
+
+using OpFn = Status (*)(const OpArgs&);
+
+OpFn FindRunner(int op);
+using backend::OpName;
+
+// OK = this backend runs the node as given: the shared ABI rules plus the device's own limits.
+Status ValidateOp(const OpArgs& a);
+
+// Device address of a tensor's element [0, ..., 0] (0 for an empty tensor).
+inline uint64_t Addr(const TensorRef& t) {
+  return static_cast<uint64_t>(reinterpret_cast<uintptr_t>(t.data));
+}
+inline uint64_t Addr(const TensorRef* t) {
+  return t != nullptr ? Addr(*t) : 0;
+}
+
+#define TSR_VK_DECLARE_RUNNER(Family) Status Run##Family(const OpArgs& a);
+TESSERA_BACKEND_OP_FAMILIES(TSR_VK_DECLARE_RUNNER)
+#undef TSR_VK_DECLARE_RUNNER
+
+}  // namespace tessera::vulkan
+
+#endif  // TESSERA_BACKENDS_VULKAN_OPS_H_

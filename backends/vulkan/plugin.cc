@@ -1,0 +1,1006 @@
+// The Vulkan backend's C ABI: entry points, function table, context (loader, instance, device
+// discovery, the reason when there is none), devices (one compute queue each), buffers, events,
+// supports_op and execute.
+//
+// Execution model. Each device records dispatches into one command buffer; `execute` records
+// its nodes and submits them (with a fence) without waiting. Every later call that exposes
+// memory (download, map, upload into memory the GPU may still read, synchronize, event_wait)
+// first waits for that fence, so the host cannot tell queued work from finished work. A barrier
+// after each dispatch orders the nodes. Parameter blocks go to a host-visible ring that shaders
+// read through its device address; the ring is reused once the fence has signalled.
+//
+// Memory. Discrete GPUs: buffers in DEVICE_LOCAL memory (not the small host-visible BAR heap),
+// uploads/downloads through a host-visible staging buffer. Integrated GPUs and CPU devices
+// (unified memory, lavapipe): buffers in DEVICE_LOCAL|HOST_VISIBLE memory, mapped once, copied
+// with memcpy. Weights are uploaded once (buffer_import_host copies) in their checkpoint dtype:
+// bf16 stays bf16 and the 8/4-bit blocks stay packed; shaders unpack in registers.
+//
+// Data errors. Shaders never read out of bounds on bad ids, slots, sequence lengths or block
+// tables: they skip the element and set a bit in a per-device error word, which
+// device_synchronize and synchronous downloads read (and clear), as the CUDA backend does.
+//
+// Every table function catches all exceptions at the boundary: nothing C++ crosses into the host.
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "backends/common/status_abi.h"
+#include "backends/vulkan/ops.h"
+#include "backends/vulkan/shaders.h"
+#include "backends/vulkan/vk_api.h"
+#include "tessera/backend/abi.h"
+#include "tessera/backend/device_ctx.h"
+#include "tessera/backend/node.h"
+#include "tessera/core/status.h"
+#include "tessera/plugin_api.h"
+
+namespace tessera::vulkan {
+namespace {
+
+struct DeviceInfo {
+  VkPhysicalDevice pd = VK_NULL_HANDLE;
+  int vk_index = 0;  // position in vkEnumeratePhysicalDevices
+  std::string name, description;
+  tsr_device_kind kind = TSR_DEVICE_OTHER;
+  bool unified = false;   // integrated GPU or CPU device: device memory is host memory
+  bool software = false;  // a CPU implementation of Vulkan (lavapipe, SwiftShader)
+  uint32_t subgroup = 0;
+  uint32_t queue_family = 0;
+  uint64_t memory_total = 0;
+  int32_t compute_units = 0;
+  VkPhysicalDeviceMemoryProperties mem{};
+  uint8_t uuid[VK_UUID_SIZE] = {};
+  // VK_EXT_subgroup_size_control: pipelines can require the reported subgroup size (attention's
+  // lane layout depends on it; drivers such as AMD's may otherwise pick another).
+  bool size_control = false;
+};
+
+}  // namespace
+}  // namespace tessera::vulkan
+
+struct tsr_plugin_ctx {
+  std::string absence;  // why there are no devices; "" when there are
+  tessera::vulkan::VkApi vk;
+  VkInstance instance = VK_NULL_HANDLE;
+  std::vector<tessera::vulkan::DeviceInfo> devices;
+  ~tsr_plugin_ctx() {
+    if (instance != VK_NULL_HANDLE) vk.vkDestroyInstance(instance, nullptr);
+  }
+};
+
+struct tsr_buffer {
+  tsr_device* dev = nullptr;
+  uint8_t* data = nullptr;  // the buffer's device address (see ops.h)
+  uint64_t size = 0;
+  VkBuffer buf = VK_NULL_HANDLE;
+  VkDeviceMemory mem = VK_NULL_HANDLE;
+  uint8_t* mapped = nullptr;  // host view where the memory is host-visible
+};
+
+struct tsr_device : tessera::vulkan::Recorder {
+  tsr_plugin_ctx* ctx = nullptr;
+  const tessera::vulkan::DeviceInfo* info = nullptr;
+  const tessera::vulkan::VkApi* vk = nullptr;
+  VkDevice device = VK_NULL_HANDLE;
+  VkQueue queue = VK_NULL_HANDLE;
+  VkCommandPool pool = VK_NULL_HANDLE;
+  VkCommandBuffer cmd = VK_NULL_HANDLE;
+  VkFence fence = VK_NULL_HANDLE;
+  VkPipelineLayout layout = VK_NULL_HANDLE;
+  VkPipeline pipelines[static_cast<int>(tessera::vulkan::Shader::kCount)] = {};
+  bool recording = false;            // cmd is begun
+  bool pending = false;              // a submission's fence has not been waited for
+  std::unique_ptr<tsr_buffer> ring;  // parameter blocks; bytes [0, 64) = the error word
+  uint64_t ring_used = 0;
+  std::unique_ptr<tsr_buffer> staging;  // discrete GPUs: upload/download bounce buffer
+  uint64_t live_bytes = 0, peak_bytes = 0, imported_bytes = 0;
+  int64_t live_buffers = 0;
+
+  ~tsr_device() override;
+  tessera::Status Dispatch(tessera::vulkan::Shader shader, const void* params, size_t size,
+                           uint32_t gx, uint32_t gy, uint32_t gz) override;
+};
+
+struct tsr_event {
+  tsr_device* dev = nullptr;
+};
+
+namespace tessera::vulkan {
+namespace {
+
+constexpr char kBackend[] = "vulkan backend";
+constexpr uint64_t kAlignment = 256;
+constexpr uint64_t kRingBytes = 4ull << 20;
+constexpr uint64_t kRingFirst = 64;  // the error word lives before the first parameter block
+constexpr uint64_t kStagingBytes = 64ull << 20;
+
+using backend::CopyOut;
+using backend::Fail;
+using backend::Log;
+
+tsr_status FromStatus(const Status& s, tsr_error* err) {
+  return backend::FromStatus(kBackend, s, err);
+}
+
+Status VkStatus(VkResult r, const char* what) {
+  if (r == VK_SUCCESS) return OkStatus();
+  const std::string msg =
+      std::string(what) + ": " + VkResultName(r) + " (" + std::to_string(static_cast<int>(r)) + ")";
+  if (r == VK_ERROR_OUT_OF_DEVICE_MEMORY || r == VK_ERROR_OUT_OF_HOST_MEMORY)
+    return ResourceExhausted(msg);
+  return DeviceError(msg);
+}
+
+template <auto F>
+using Guarded = backend::Guarded<kBackend, F>;
+
+std::string Lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Context: loader, instance, device discovery
+// ---------------------------------------------------------------------------------------------
+
+std::string VersionString(uint32_t v) {
+  return std::to_string(VK_API_VERSION_MAJOR(v)) + "." + std::to_string(VK_API_VERSION_MINOR(v)) +
+         "." + std::to_string(VK_API_VERSION_PATCH(v));
+}
+
+// The NVIDIA container toolkit mounts the driver's ICD manifest outside the loader's default
+// search path; add it (only when the user has not pointed the loader anywhere).
+void AddKnownDriverManifests() {
+  if (std::getenv("VK_DRIVER_FILES") || std::getenv("VK_ICD_FILENAMES") ||
+      std::getenv("VK_ADD_DRIVER_FILES"))
+    return;
+  static const char* const kManifests[] = {
+      "/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json",
+  };
+  std::string add;
+  for (const char* m : kManifests) {
+    if (FILE* f = std::fopen(m, "r")) {
+      std::fclose(f);
+      add += (add.empty() ? "" : ":") + std::string(m);
+    }
+  }
+  if (!add.empty()) setenv("VK_ADD_DRIVER_FILES", add.c_str(), 0);
+}
+
+bool HasExtension(const VkApi& vk, VkPhysicalDevice pd, const char* name) {
+  uint32_t n = 0;
+  vk.vkEnumerateDeviceExtensionProperties(pd, nullptr, &n, nullptr);
+  std::vector<VkExtensionProperties> ext(n);
+  if (n > 0) vk.vkEnumerateDeviceExtensionProperties(pd, nullptr, &n, ext.data());
+  for (const VkExtensionProperties& e : ext) {
+    if (std::strcmp(e.extensionName, name) == 0) return true;
+  }
+  return false;
+}
+
+// Whether compute pipelines can require `size` subgroups (VK_EXT_subgroup_size_control).
+bool SupportsSizeControl(const VkApi& vk, VkPhysicalDevice pd, uint32_t size) {
+  if (!HasExtension(vk, pd, VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME)) return false;
+  VkPhysicalDeviceSubgroupSizeControlFeaturesEXT f{
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_FEATURES_EXT};
+  VkPhysicalDeviceFeatures2 f2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, &f};
+  vk.vkGetPhysicalDeviceFeatures2(pd, &f2);
+  VkPhysicalDeviceSubgroupSizeControlPropertiesEXT p{
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_PROPERTIES_EXT};
+  VkPhysicalDeviceProperties2 p2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, &p};
+  vk.vkGetPhysicalDeviceProperties2(pd, &p2);
+  return f.subgroupSizeControl && (p.requiredSubgroupSizeStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
+         p.minSubgroupSize <= size && size <= p.maxSubgroupSize &&
+         size * p.maxComputeWorkgroupSubgroups >= 128;
+}
+
+// Why `pd` cannot run this backend's shaders, or "" (fills `d` when it can).
+std::string CheckDevice(const VkApi& vk, VkPhysicalDevice pd, DeviceInfo* d) {
+  VkPhysicalDeviceIDProperties id{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_ID_PROPERTIES};
+  VkPhysicalDeviceSubgroupProperties sg{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES, &id};
+  VkPhysicalDeviceProperties2 p2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, &sg};
+  vk.vkGetPhysicalDeviceProperties2(pd, &p2);
+  const VkPhysicalDeviceProperties& p = p2.properties;
+  d->name = p.deviceName;
+  std::memcpy(d->uuid, id.deviceUUID, sizeof(d->uuid));
+  if (p.apiVersion < VK_API_VERSION_1_2)
+    return "Vulkan " + VersionString(p.apiVersion) + " (1.2 needed)";
+  VkPhysicalDeviceVulkan12Features f12{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES};
+  VkPhysicalDeviceVulkan11Features f11{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES, &f12};
+  VkPhysicalDeviceFeatures2 f2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, &f11};
+  vk.vkGetPhysicalDeviceFeatures2(pd, &f2);
+  std::string missing;
+  auto need = [&](VkBool32 have, const char* what) {
+    if (!have) missing += std::string(missing.empty() ? "" : ", ") + what;
+  };
+  need(f12.bufferDeviceAddress, "bufferDeviceAddress");
+  need(f2.features.shaderInt64, "shaderInt64");
+  need(f2.features.shaderInt16, "shaderInt16");
+  need(f12.shaderInt8, "shaderInt8");
+  need(f11.storageBuffer16BitAccess, "storageBuffer16BitAccess");
+  need(f12.storageBuffer8BitAccess, "storageBuffer8BitAccess");
+  need((sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) != 0, "compute subgroups");
+  need((sg.supportedOperations & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT) != 0, "subgroup arithmetic");
+  need(sg.subgroupSize >= 4 && sg.subgroupSize <= 128, "subgroup size 4..128");
+  if (!missing.empty()) return "lacks " + missing;
+  uint32_t nq = 0;
+  vk.vkGetPhysicalDeviceQueueFamilyProperties(pd, &nq, nullptr);
+  std::vector<VkQueueFamilyProperties> qf(nq);
+  vk.vkGetPhysicalDeviceQueueFamilyProperties(pd, &nq, qf.data());
+  bool found = false;
+  for (uint32_t i = 0; i < nq && !found; ++i) {
+    if (qf[i].queueFlags & VK_QUEUE_COMPUTE_BIT) d->queue_family = i, found = true;
+  }
+  if (!found) return "no compute queue";
+  VkPhysicalDeviceDriverProperties drv{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES};
+  VkPhysicalDeviceProperties2 pd2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, &drv};
+  vk.vkGetPhysicalDeviceProperties2(pd, &pd2);  // a 1.2 struct: asked only of 1.2 devices
+  d->pd = pd;
+  d->subgroup = sg.subgroupSize;
+  d->size_control = SupportsSizeControl(vk, pd, sg.subgroupSize);
+  vk.vkGetPhysicalDeviceMemoryProperties(pd, &d->mem);
+  for (uint32_t h = 0; h < d->mem.memoryHeapCount; ++h) {
+    if (d->mem.memoryHeaps[h].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT)
+      d->memory_total += d->mem.memoryHeaps[h].size;
+  }
+  const char* type = "other";
+  switch (p.deviceType) {
+    case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU:
+      d->kind = TSR_DEVICE_GPU_DISCRETE, type = "discrete GPU";
+      break;
+    case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU:
+      d->kind = TSR_DEVICE_GPU_INTEGRATED, d->unified = true, type = "integrated GPU";
+      break;
+    case VK_PHYSICAL_DEVICE_TYPE_CPU:
+      // Not TSR_DEVICE_CPU: the scheduler's CPU fallback must stay the real CPU plugin.
+      d->kind = TSR_DEVICE_OTHER, d->unified = true, d->software = true;
+      type = "CPU (software Vulkan)";
+      break;
+    default: d->kind = TSR_DEVICE_OTHER, type = "virtual GPU"; break;
+  }
+  d->description = std::string(type) + ", Vulkan " + VersionString(p.apiVersion) + ", " +
+                   drv.driverName + " " + drv.driverInfo + ", subgroup " +
+                   std::to_string(sg.subgroupSize) + (d->size_control ? " (required)" : "") +
+                   (d->unified ? ", unified memory" : "") +
+                   ", matmul: subgroup GEMV/GEMM (no cooperative-matrix path in this build)";
+  return "";
+}
+
+// Whether the user's `device` selector (comma list of indices or name substrings) keeps it.
+bool Selected(const std::string& selector, int index, const std::string& name) {
+  if (selector.empty()) return true;
+  size_t start = 0;
+  while (start <= selector.size()) {
+    const size_t end = std::min(selector.find(',', start), selector.size());
+    const std::string item = selector.substr(start, end - start);
+    start = end + 1;
+    if (item.empty()) continue;
+    if (std::all_of(item.begin(), item.end(),
+                    [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
+      if (std::stoi(item) == index) return true;
+    } else if (Lower(name).find(Lower(item)) != std::string::npos) {
+      return true;
+    }
+  }
+  return false;
+}
+
+int KindRank(tsr_device_kind k, bool unified) {
+  if (k == TSR_DEVICE_GPU_DISCRETE) return 0;
+  if (k == TSR_DEVICE_GPU_INTEGRATED) return 1;
+  return unified ? 3 : 2;
+}
+
+void DiscoverDevices(tsr_plugin_ctx* ctx, const std::string& selector) {
+  AddKnownDriverManifests();
+  if (std::string e = LoadVulkanLoader(&ctx->vk); !e.empty()) {
+    ctx->absence = e;
+    return;
+  }
+  uint32_t inst_version = VK_API_VERSION_1_0;
+  if (ctx->vk.vkEnumerateInstanceVersion) ctx->vk.vkEnumerateInstanceVersion(&inst_version);
+  if (inst_version < VK_API_VERSION_1_2) {
+    ctx->absence = "the Vulkan loader is version " + VersionString(inst_version) + " (1.2 needed)";
+    return;
+  }
+  VkApplicationInfo app{VK_STRUCTURE_TYPE_APPLICATION_INFO};
+  app.pApplicationName = "tessera";
+  app.pEngineName = "tessera";
+  app.apiVersion = VK_API_VERSION_1_2;
+  VkInstanceCreateInfo ci{VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO};
+  ci.pApplicationInfo = &app;
+  VkResult r = ctx->vk.vkCreateInstance(&ci, nullptr, &ctx->instance);
+  if (r != VK_SUCCESS) {
+    ctx->instance = VK_NULL_HANDLE;
+    ctx->absence = std::string("vkCreateInstance: ") + VkResultName(r) +
+                   (r == VK_ERROR_INCOMPATIBLE_DRIVER
+                        ? " (no Vulkan driver (ICD) could be loaded: none is installed, or its "
+                          "libraries are missing, e.g. NVIDIA's libGLX_nvidia.so.0 needs glvnd "
+                          "(libglvnd0, libglx0, libegl1); VK_LOADER_DEBUG=driver says which)"
+                        : "");
+    return;
+  }
+  if (std::string e = LoadInstanceFunctions(&ctx->vk, ctx->instance); !e.empty()) {
+    ctx->absence = e;
+    return;
+  }
+  uint32_t n = 0;
+  ctx->vk.vkEnumeratePhysicalDevices(ctx->instance, &n, nullptr);
+  std::vector<VkPhysicalDevice> pds(n);
+  if (n > 0) ctx->vk.vkEnumeratePhysicalDevices(ctx->instance, &n, pds.data());
+  if (n == 0) {
+    ctx->absence = "no Vulkan device (the loader found no driver (ICD) with a device)";
+    return;
+  }
+  std::string skipped;
+  for (uint32_t i = 0; i < n; ++i) {
+    DeviceInfo d;
+    d.vk_index = static_cast<int>(i);
+    const std::string why = CheckDevice(ctx->vk, pds[i], &d);
+    // Two manifests naming one driver (a container's mount plus the distribution's copy) list
+    // each GPU twice: keep the first.
+    const bool duplicate =
+        why.empty() &&
+        std::any_of(ctx->devices.begin(), ctx->devices.end(), [&](const DeviceInfo& o) {
+          return std::memcmp(o.uuid, d.uuid, sizeof(d.uuid)) == 0;
+        });
+    if (!why.empty()) {
+      skipped += "; device " + std::to_string(i) + " (" + d.name + "): " + why;
+    } else if (duplicate) {
+      skipped += "; device " + std::to_string(i) + " (" + d.name +
+                 "): the same device as an earlier one (a second manifest of its driver)";
+    } else if (selector.empty() && d.software) {
+      // Hosts list every non-CPU plugin's devices before the CPU plugin's, so a software Vulkan
+      // (lavapipe, SwiftShader) would silently replace the much faster CPU backend. Tests and
+      // users who want it name it.
+      skipped += "; device " + std::to_string(i) + " (" + d.name +
+                 "): a software (CPU) Vulkan implementation, used only when selected "
+                 "(option device=" +
+                 std::to_string(i) + " or TESSERA_VULKAN_DEVICE)";
+    } else if (!Selected(selector, static_cast<int>(i), d.name)) {
+      skipped +=
+          "; device " + std::to_string(i) + " (" + d.name + "): not selected by device=" + selector;
+    } else {
+      ctx->devices.push_back(std::move(d));
+    }
+  }
+  // Real GPUs first: index 0 is what `--backend=vulkan` runs on.
+  std::stable_sort(ctx->devices.begin(), ctx->devices.end(),
+                   [](const DeviceInfo& a, const DeviceInfo& b) {
+                     return KindRank(a.kind, a.unified) < KindRank(b.kind, b.unified);
+                   });
+  if (ctx->devices.empty()) ctx->absence = "no usable Vulkan device" + skipped;
+  if (!skipped.empty() && !ctx->devices.empty())
+    Log(TSR_LOG_DEBUG, "vulkan backend: skipped" + skipped);
+}
+
+tsr_status CreateContext(const tsr_option* options, size_t n_options, tsr_plugin_ctx** out,
+                         tsr_error* err) {
+  if (tsr_status s = backend::CheckCreateContextArgs(options, n_options, out, err); s != TSR_OK)
+    return s;
+  std::string selector;
+  if (const char* env = std::getenv("TESSERA_VULKAN_DEVICE")) selector = env;
+  for (size_t i = 0; i < n_options; ++i) {
+    const char* key = options[i].key != nullptr ? options[i].key : "";
+    const char* value = options[i].value != nullptr ? options[i].value : "";
+    if (std::strcmp(key, "device") == 0) {
+      // Which Vulkan devices to expose: a comma list of indices (vkEnumeratePhysicalDevices
+      // order) or case-insensitive name substrings, e.g. device=0 or device=nvidia,llvmpipe.
+      selector = value;
+    } else {
+      return Fail(err, TSR_ERR_INVALID_ARGUMENT,
+                  std::string("vulkan backend: unknown option \"") + key + "\" (known: device)");
+    }
+  }
+  auto ctx = std::make_unique<tsr_plugin_ctx>();
+  DiscoverDevices(ctx.get(), selector);
+  backend::LogDiscovery(kBackend, *ctx);
+  *out = ctx.release();
+  return TSR_OK;
+}
+
+constexpr auto DestroyContext = backend::DestroyContext<tsr_plugin_ctx>;
+constexpr auto AbsenceReason = backend::AbsenceReason<tsr_plugin_ctx>;
+constexpr auto DeviceCount = backend::DeviceCount<tsr_plugin_ctx>;
+
+tsr_status DeviceProps(tsr_plugin_ctx* ctx, int32_t index, tsr_device_props* out, tsr_error* err) {
+  if (tsr_status s = backend::CheckDeviceIndex(ctx, index, out, "device_props", "Vulkan", err);
+      s != TSR_OK)
+    return s;
+  const DeviceInfo& d = ctx->devices[static_cast<size_t>(index)];
+  tsr_device_props p = backend::KernelDeviceProps(d);
+  p.kind = d.kind;
+  p.caps = TSR_CAP_F16 | TSR_CAP_BF16 | TSR_CAP_Q8 | TSR_CAP_Q4 | TSR_CAP_ASYNC |
+           (d.unified ? TSR_CAP_UNIFIED_MEMORY : 0u);
+  p.memory_total = d.memory_total;
+  p.compute_units = d.compute_units;
+  CopyOut(p, out);
+  return TSR_OK;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Memory
+// ---------------------------------------------------------------------------------------------
+
+// The first memory type allowed by `bits` that has all of `want` and none of `avoid`.
+int FindMemoryType(const VkPhysicalDeviceMemoryProperties& mem, uint32_t bits,
+                   VkMemoryPropertyFlags want, VkMemoryPropertyFlags avoid) {
+  for (uint32_t i = 0; i < mem.memoryTypeCount; ++i) {
+    const VkMemoryPropertyFlags f = mem.memoryTypes[i].propertyFlags;
+    if ((bits & (1u << i)) && (f & want) == want && (f & avoid) == 0) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+enum class MemUse { kDevice, kHost };
+
+// Memory types in order of preference for `use` on this device.
+int ChooseMemoryType(const DeviceInfo& d, uint32_t bits, MemUse use) {
+  constexpr VkMemoryPropertyFlags kLocal = VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT;
+  constexpr VkMemoryPropertyFlags kHost =
+      VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
+  constexpr VkMemoryPropertyFlags kCached = VK_MEMORY_PROPERTY_HOST_CACHED_BIT;
+  int t = -1;
+  if (use == MemUse::kHost || d.unified) {
+    // Unified memory: device-local and host-visible are the same RAM; cached for readback.
+    if (d.unified) t = FindMemoryType(d.mem, bits, kLocal | kHost | kCached, 0);
+    if (t < 0 && d.unified) t = FindMemoryType(d.mem, bits, kLocal | kHost, 0);
+    if (t < 0) t = FindMemoryType(d.mem, bits, kHost | kCached, 0);
+    if (t < 0) t = FindMemoryType(d.mem, bits, kHost, 0);
+    return t;
+  }
+  // Discrete: VRAM, avoiding the small host-visible (BAR) heap where a plain one exists.
+  t = FindMemoryType(d.mem, bits, kLocal, VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT);
+  if (t < 0) t = FindMemoryType(d.mem, bits, kLocal, 0);
+  if (t < 0) t = FindMemoryType(d.mem, bits, 0, 0);
+  return t;
+}
+
+void DestroyBuffer(tsr_device* dev, tsr_buffer* b) {
+  if (b->mapped != nullptr) dev->vk->vkUnmapMemory(dev->device, b->mem);
+  if (b->buf != VK_NULL_HANDLE) dev->vk->vkDestroyBuffer(dev->device, b->buf, nullptr);
+  if (b->mem != VK_NULL_HANDLE) dev->vk->vkFreeMemory(dev->device, b->mem, nullptr);
+  b->buf = VK_NULL_HANDLE;
+  b->mem = VK_NULL_HANDLE;
+  b->mapped = nullptr;
+}
+
+StatusOr<std::unique_ptr<tsr_buffer>> CreateBuffer(tsr_device* dev, uint64_t size, MemUse use) {
+  const VkApi& vk = *dev->vk;
+  auto b = std::make_unique<tsr_buffer>();
+  b->dev = dev;
+  b->size = size;
+  VkBufferCreateInfo bi{VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO};
+  bi.size = std::max<uint64_t>(size, 16);  // Vulkan buffers cannot be empty
+  bi.usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT |
+             VK_BUFFER_USAGE_TRANSFER_DST_BIT | VK_BUFFER_USAGE_SHADER_DEVICE_ADDRESS_BIT;
+  bi.sharingMode = VK_SHARING_MODE_EXCLUSIVE;
+  TSR_RETURN_IF_ERROR(
+      VkStatus(vk.vkCreateBuffer(dev->device, &bi, nullptr, &b->buf), "vkCreateBuffer"));
+  VkMemoryRequirements req{};
+  vk.vkGetBufferMemoryRequirements(dev->device, b->buf, &req);
+  const int type = ChooseMemoryType(*dev->info, req.memoryTypeBits, use);
+  if (type < 0) {
+    DestroyBuffer(dev, b.get());
+    return Internal("no suitable Vulkan memory type");
+  }
+  VkMemoryAllocateFlagsInfo flags{VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_FLAGS_INFO};
+  flags.flags = VK_MEMORY_ALLOCATE_DEVICE_ADDRESS_BIT;
+  VkMemoryAllocateInfo ai{VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO, &flags};
+  ai.allocationSize = req.size;
+  ai.memoryTypeIndex = static_cast<uint32_t>(type);
+  VkResult r = vk.vkAllocateMemory(dev->device, &ai, nullptr, &b->mem);
+  if (r != VK_SUCCESS) {
+    b->mem = VK_NULL_HANDLE;
+    DestroyBuffer(dev, b.get());
+    return ResourceExhausted("cannot allocate " + std::to_string(size) + " bytes of " +
+                             (use == MemUse::kHost ? "host-visible" : "device") +
+                             " memory: " + VkResultName(r));
+  }
+  Status s = VkStatus(vk.vkBindBufferMemory(dev->device, b->buf, b->mem, 0), "vkBindBufferMemory");
+  const VkMemoryPropertyFlags f = dev->info->mem.memoryTypes[type].propertyFlags;
+  if (s.ok() && (f & VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT)) {
+    void* p = nullptr;
+    s = VkStatus(vk.vkMapMemory(dev->device, b->mem, 0, VK_WHOLE_SIZE, 0, &p), "vkMapMemory");
+    b->mapped = static_cast<uint8_t*>(p);
+  }
+  if (!s.ok()) {
+    DestroyBuffer(dev, b.get());
+    return s;
+  }
+  VkBufferDeviceAddressInfo di{VK_STRUCTURE_TYPE_BUFFER_DEVICE_ADDRESS_INFO};
+  di.buffer = b->buf;
+  b->data = reinterpret_cast<uint8_t*>(
+      static_cast<uintptr_t>(vk.vkGetBufferDeviceAddress(dev->device, &di)));
+  return b;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Command stream
+// ---------------------------------------------------------------------------------------------
+
+// Reads and clears the device error word (after the fence has signalled).
+Status TakeDeviceErrors(tsr_device* dev) {
+  uint32_t bits = 0;
+  std::memcpy(&bits, dev->ring->mapped, sizeof(bits));
+  if (bits == 0) return OkStatus();
+  std::memset(dev->ring->mapped, 0, sizeof(bits));
+  if (bits & 8) {
+    return Unsupported(
+        "the driver ran attention with a subgroup size other than the one it reports; "
+        "outputs were zeroed");
+  }
+  return backend::DataErrorStatus(static_cast<uint32_t>(bits));
+}
+
+Status Begin(tsr_device* dev);
+
+// Waits for the submitted work (if any); with `check_data`, reports data errors it flagged.
+Status Wait(tsr_device* dev, bool check_data) {
+  if (dev->pending) {
+    VkResult r = dev->vk->vkWaitForFences(dev->device, 1, &dev->fence, VK_TRUE, UINT64_MAX);
+    if (r != VK_SUCCESS) return VkStatus(r, "vkWaitForFences");
+    dev->pending = false;
+    dev->ring_used = kRingFirst;
+  }
+  return check_data ? TakeDeviceErrors(dev) : OkStatus();
+}
+
+// Ends and submits the recorded commands (if any); the fence signals when they are done.
+Status Flush(tsr_device* dev) {
+  if (!dev->recording) return OkStatus();
+  const VkApi& vk = *dev->vk;
+  // Make the results visible to host reads of mapped memory after the fence.
+  VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+  mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
+  mb.dstAccessMask = VK_ACCESS_HOST_READ_BIT;
+  vk.vkCmdPipelineBarrier(dev->cmd,
+                          VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
+                          VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, nullptr, 0, nullptr);
+  dev->recording = false;
+  TSR_RETURN_IF_ERROR(VkStatus(vk.vkEndCommandBuffer(dev->cmd), "vkEndCommandBuffer"));
+  TSR_RETURN_IF_ERROR(VkStatus(vk.vkResetFences(dev->device, 1, &dev->fence), "vkResetFences"));
+  VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
+  si.commandBufferCount = 1;
+  si.pCommandBuffers = &dev->cmd;
+  TSR_RETURN_IF_ERROR(VkStatus(vk.vkQueueSubmit(dev->queue, 1, &si, dev->fence), "vkQueueSubmit"));
+  dev->pending = true;
+  return OkStatus();
+}
+
+// Starts recording (after the previous submission is done: one command buffer per device).
+Status Begin(tsr_device* dev) {
+  if (dev->recording) return OkStatus();
+  TSR_RETURN_IF_ERROR(Wait(dev, /*check_data=*/false));
+  const VkApi& vk = *dev->vk;
+  TSR_RETURN_IF_ERROR(VkStatus(vk.vkResetCommandBuffer(dev->cmd, 0), "vkResetCommandBuffer"));
+  VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+  bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
+  TSR_RETURN_IF_ERROR(VkStatus(vk.vkBeginCommandBuffer(dev->cmd, &bi), "vkBeginCommandBuffer"));
+  dev->recording = true;
+  return OkStatus();
+}
+
+// Orders everything recorded so far before everything recorded next.
+void Barrier(tsr_device* dev) {
+  VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+  mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
+  mb.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT |
+                     VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
+  constexpr VkPipelineStageFlags kStages =
+      VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
+  dev->vk->vkCmdPipelineBarrier(dev->cmd, kStages, kStages, 0, 1, &mb, 0, nullptr, 0, nullptr);
+}
+
+StatusOr<VkPipeline> GetPipeline(tsr_device* dev, Shader shader) {
+  VkPipeline& p = dev->pipelines[static_cast<int>(shader)];
+  if (p != VK_NULL_HANDLE) return p;
+  const VkApi& vk = *dev->vk;
+  const SpirvModule& spv = GetSpirv(shader);
+  VkShaderModuleCreateInfo mi{VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO};
+  mi.codeSize = spv.words * sizeof(uint32_t);
+  mi.pCode = spv.code;
+  VkShaderModule module = VK_NULL_HANDLE;
+  TSR_RETURN_IF_ERROR(
+      VkStatus(vk.vkCreateShaderModule(dev->device, &mi, nullptr, &module), spv.name));
+  // Specialization constant 0: the subgroup size (attention's lane layout).
+  const int32_t sg = static_cast<int32_t>(dev->info->subgroup);
+  VkSpecializationMapEntry entry{0, 0, sizeof(int32_t)};
+  VkSpecializationInfo spec{1, &entry, sizeof(sg), &sg};
+  VkComputePipelineCreateInfo ci{VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO};
+  ci.stage.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO;
+  ci.stage.stage = VK_SHADER_STAGE_COMPUTE_BIT;
+  ci.stage.module = module;
+  ci.stage.pName = "main";
+  ci.stage.pSpecializationInfo = &spec;
+  VkPipelineShaderStageRequiredSubgroupSizeCreateInfoEXT required{
+      VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_REQUIRED_SUBGROUP_SIZE_CREATE_INFO_EXT};
+  required.requiredSubgroupSize = dev->info->subgroup;
+  if (dev->info->size_control && shader == Shader::kAttention) ci.stage.pNext = &required;
+  ci.layout = dev->layout;
+  VkResult r = vk.vkCreateComputePipelines(dev->device, VK_NULL_HANDLE, 1, &ci, nullptr, &p);
+  vk.vkDestroyShaderModule(dev->device, module, nullptr);
+  if (r != VK_SUCCESS) {
+    p = VK_NULL_HANDLE;
+    return VkStatus(r, spv.name);
+  }
+  return p;
+}
+
+}  // namespace
+}  // namespace tessera::vulkan
+
+tessera::Status tsr_device::Dispatch(tessera::vulkan::Shader shader, const void* params,
+                                     size_t size, uint32_t gx, uint32_t gy, uint32_t gz) {
+  using namespace tessera::vulkan;
+  if (gx == 0 || gy == 0 || gz == 0) return tessera::OkStatus();
+  TSR_ASSIGN_OR_RETURN(VkPipeline pipeline, GetPipeline(this, shader));
+  const uint64_t need = (size + 63) / 64 * 64;
+  if (ring_used + need > kRingBytes) {
+    // The ring is full: run what is recorded, then reuse it.
+    TSR_RETURN_IF_ERROR(Flush(this));
+    TSR_RETURN_IF_ERROR(Wait(this, /*check_data=*/false));
+  }
+  TSR_RETURN_IF_ERROR(Begin(this));
+  const uint64_t off = ring_used;
+  ring_used += need;
+  std::memcpy(ring->mapped + off, params, size);
+  const uint64_t err_addr = reinterpret_cast<uintptr_t>(ring->data);
+  std::memcpy(ring->mapped + off, &err_addr, sizeof(err_addr));  // every block starts with it
+  const uint64_t addr = err_addr + off;
+  vk->vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, pipeline);
+  vk->vkCmdPushConstants(cmd, layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof(addr), &addr);
+  vk->vkCmdDispatch(cmd, gx, gy, gz);
+  Barrier(this);
+  return tessera::OkStatus();
+}
+
+tsr_device::~tsr_device() {
+  using namespace tessera::vulkan;
+  if (device == VK_NULL_HANDLE) return;
+  vk->vkDeviceWaitIdle(device);
+  if (ring) DestroyBuffer(this, ring.get());
+  if (staging) DestroyBuffer(this, staging.get());
+  for (VkPipeline p : pipelines)
+    if (p != VK_NULL_HANDLE) vk->vkDestroyPipeline(device, p, nullptr);
+  if (layout != VK_NULL_HANDLE) vk->vkDestroyPipelineLayout(device, layout, nullptr);
+  if (fence != VK_NULL_HANDLE) vk->vkDestroyFence(device, fence, nullptr);
+  if (pool != VK_NULL_HANDLE) vk->vkDestroyCommandPool(device, pool, nullptr);
+  vk->vkDestroyDevice(device, nullptr);
+}
+
+namespace tessera::vulkan {
+namespace {
+
+Status CreateLogicalDevice(tsr_device* dev) {
+  const VkApi& vk = *dev->vk;
+  const float prio = 1.0f;
+  VkDeviceQueueCreateInfo qi{VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO};
+  qi.queueFamilyIndex = dev->info->queue_family;
+  qi.queueCount = 1;
+  qi.pQueuePriorities = &prio;
+  VkPhysicalDeviceVulkan12Features f12{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES};
+  f12.bufferDeviceAddress = VK_TRUE;
+  f12.storageBuffer8BitAccess = VK_TRUE;
+  f12.shaderInt8 = VK_TRUE;
+  VkPhysicalDeviceVulkan11Features f11{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES, &f12};
+  f11.storageBuffer16BitAccess = VK_TRUE;
+  VkPhysicalDeviceFeatures2 f2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, &f11};
+  f2.features.shaderInt64 = VK_TRUE;
+  f2.features.shaderInt16 = VK_TRUE;
+  VkPhysicalDeviceSubgroupSizeControlFeaturesEXT fsc{
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_FEATURES_EXT};
+  const char* extensions[] = {VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME};
+  VkDeviceCreateInfo di{VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, &f2};
+  if (dev->info->size_control) {
+    fsc.subgroupSizeControl = VK_TRUE;
+    f12.pNext = &fsc;
+    di.enabledExtensionCount = 1;
+    di.ppEnabledExtensionNames = extensions;
+  }
+  di.queueCreateInfoCount = 1;
+  di.pQueueCreateInfos = &qi;
+  TSR_RETURN_IF_ERROR(
+      VkStatus(vk.vkCreateDevice(dev->info->pd, &di, nullptr, &dev->device), "vkCreateDevice"));
+  vk.vkGetDeviceQueue(dev->device, dev->info->queue_family, 0, &dev->queue);
+  VkCommandPoolCreateInfo pi{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
+  pi.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
+  pi.queueFamilyIndex = dev->info->queue_family;
+  TSR_RETURN_IF_ERROR(VkStatus(vk.vkCreateCommandPool(dev->device, &pi, nullptr, &dev->pool),
+                               "vkCreateCommandPool"));
+  VkCommandBufferAllocateInfo ai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
+  ai.commandPool = dev->pool;
+  ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
+  ai.commandBufferCount = 1;
+  TSR_RETURN_IF_ERROR(VkStatus(vk.vkAllocateCommandBuffers(dev->device, &ai, &dev->cmd),
+                               "vkAllocateCommandBuffers"));
+  VkFenceCreateInfo fi{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+  TSR_RETURN_IF_ERROR(
+      VkStatus(vk.vkCreateFence(dev->device, &fi, nullptr, &dev->fence), "vkCreateFence"));
+  VkPushConstantRange range{VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof(uint64_t)};
+  VkPipelineLayoutCreateInfo li{VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO};
+  li.pushConstantRangeCount = 1;
+  li.pPushConstantRanges = &range;
+  TSR_RETURN_IF_ERROR(VkStatus(vk.vkCreatePipelineLayout(dev->device, &li, nullptr, &dev->layout),
+                               "vkCreatePipelineLayout"));
+  TSR_ASSIGN_OR_RETURN(dev->ring, CreateBuffer(dev, kRingBytes, MemUse::kHost));
+  std::memset(dev->ring->mapped, 0, kRingFirst);
+  dev->ring_used = kRingFirst;
+  return OkStatus();
+}
+
+std::string MiB(uint64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.1f MiB", static_cast<double>(bytes) / (1 << 20));
+  return buf;
+}
+
+void DeviceClose(tsr_device* dev) {
+  if (dev == nullptr) return;
+  if (dev->device != VK_NULL_HANDLE && dev->imported_bytes > 0) {
+    // Weights keep their checkpoint dtype on the device (bf16 is not widened, q8/q4 stay
+    // packed), so the first number is about the checkpoint's size.
+    Log(TSR_LOG_INFO, "vulkan backend: " + dev->info->name + ": weights uploaded " +
+                          MiB(dev->imported_bytes) +
+                          " (checkpoint dtypes kept), peak device memory " + MiB(dev->peak_bytes) +
+                          " in buffers");
+  }
+  if (dev->device != VK_NULL_HANDLE) {
+    (void)Flush(dev);
+    (void)Wait(dev, false);
+  }
+  delete dev;
+}
+
+tsr_status DeviceOpen(tsr_plugin_ctx* ctx, int32_t index, tsr_device** out, tsr_error* err) {
+  if (tsr_status s = backend::CheckDeviceIndex(ctx, index, out, "device_open", "Vulkan", err);
+      s != TSR_OK)
+    return s;
+  std::unique_ptr<tsr_device, void (*)(tsr_device*)> dev(new tsr_device, DeviceClose);
+  dev->ctx = ctx;
+  dev->info = &ctx->devices[static_cast<size_t>(index)];
+  dev->vk = &ctx->vk;
+  dev->subgroup_size = dev->info->subgroup;
+  if (Status s = CreateLogicalDevice(dev.get()); !s.ok()) return FromStatus(s, err);
+  *out = dev.release();
+  return TSR_OK;
+}
+
+tsr_status DeviceSynchronize(tsr_device* dev, tsr_error* err) {
+  if (dev == nullptr) return Fail(err, TSR_ERR_INVALID_ARGUMENT, "device_synchronize: NULL");
+  Status s = Flush(dev);
+  if (s.ok()) s = Wait(dev, /*check_data=*/true);
+  return FromStatus(s, err);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Buffers and events
+// ---------------------------------------------------------------------------------------------
+
+constexpr auto BufferTypeCount = backend::SingleBufferTypeCount<tsr_device>;
+
+tsr_status BufferTypeProps(tsr_device* dev, int32_t type, tsr_buffer_type_props* out,
+                           tsr_error* err) {
+  if (tsr_status s = backend::CheckSingleBufferType(dev, type, out, "buffer_type_props", err);
+      s != TSR_OK)
+    return s;
+  tsr_buffer_type_props p{};
+  p.struct_size = sizeof(p);
+  p.name = dev->info->unified ? "vulkan_unified" : "vulkan_device";
+  p.alignment = kAlignment;
+  p.max_size = 0;
+  p.host_visible = 0;  // mapped internally on unified memory, but the host never writes it
+  CopyOut(p, out);
+  return TSR_OK;
+}
+
+tsr_status BufferAlloc(tsr_device* dev, int32_t type, uint64_t size, tsr_buffer** out,
+                       tsr_error* err) {
+  if (tsr_status s = backend::CheckSingleBufferType(dev, type, out, "buffer_alloc", err);
+      s != TSR_OK)
+    return s;
+  StatusOr<std::unique_ptr<tsr_buffer>> b = CreateBuffer(dev, size, MemUse::kDevice);
+  if (!b.ok()) return FromStatus(b.status(), err);
+  dev->live_bytes += size;
+  dev->peak_bytes = std::max(dev->peak_bytes, dev->live_bytes);
+  ++dev->live_buffers;
+  *out = b->release();
+  return TSR_OK;
+}
+
+void BufferFree(tsr_buffer* buf) {
+  if (buf == nullptr) return;
+  tsr_device* dev = buf->dev;
+  // Work queued earlier may still use it.
+  (void)Flush(dev);
+  (void)Wait(dev, false);
+  dev->live_bytes -= buf->size;
+  --dev->live_buffers;
+  DestroyBuffer(dev, buf);
+  delete buf;
+}
+
+using backend::CheckRange;
+
+// Copies between host memory and a device-local buffer through the staging buffer, in chunks.
+Status StagedCopy(tsr_buffer* buf, uint64_t offset, void* host, uint64_t size, bool upload) {
+  tsr_device* dev = buf->dev;
+  if (!dev->staging) {
+    TSR_ASSIGN_OR_RETURN(dev->staging, CreateBuffer(dev, kStagingBytes, MemUse::kHost));
+  }
+  auto* bytes = static_cast<uint8_t*>(host);
+  for (uint64_t done = 0; done < size;) {
+    const uint64_t n = std::min(kStagingBytes, size - done);
+    TSR_RETURN_IF_ERROR(Begin(dev));  // waits for earlier work: staging is free
+    if (upload) std::memcpy(dev->staging->mapped, bytes + done, n);
+    VkBufferCopy region{upload ? 0 : offset + done, upload ? offset + done : 0, n};
+    Barrier(dev);
+    dev->vk->vkCmdCopyBuffer(dev->cmd, upload ? dev->staging->buf : buf->buf,
+                             upload ? buf->buf : dev->staging->buf, 1, &region);
+    Barrier(dev);
+    TSR_RETURN_IF_ERROR(Flush(dev));
+    TSR_RETURN_IF_ERROR(Wait(dev, false));
+    if (!upload) std::memcpy(bytes + done, dev->staging->mapped, n);
+    done += n;
+  }
+  return OkStatus();
+}
+
+tsr_status BufferUpload(tsr_buffer* dst, uint64_t dst_offset, const void* src, uint64_t size,
+                        tsr_event* done, tsr_error* err) {
+  if (dst == nullptr || (src == nullptr && size > 0))
+    return Fail(err, TSR_ERR_INVALID_ARGUMENT, "buffer_upload: NULL argument");
+  if (tsr_status s = CheckRange(dst, dst_offset, size, "buffer_upload", err); s != TSR_OK) return s;
+  if (size == 0) return TSR_OK;
+  tsr_device* dev = dst->dev;
+  Status s = Flush(dev);  // queued work may still read the old bytes
+  if (s.ok()) s = Wait(dev, false);
+  if (s.ok() && dst->mapped != nullptr) {
+    std::memcpy(dst->mapped + dst_offset, src, size);
+  } else if (s.ok()) {
+    s = StagedCopy(dst, dst_offset, const_cast<void*>(src), size, /*upload=*/true);
+  }
+  return FromStatus(s, err);
+}
+
+// Copies the host memory to the device once (weights stay resident in their checkpoint dtype;
+// the host's mmap can be dropped after this returns).
+tsr_status BufferImportHost(tsr_device* dev, void* ptr, uint64_t size, tsr_buffer** out,
+                            tsr_error* err) {
+  const tsr_status s =
+      backend::ImportHostByCopy<BufferAlloc, BufferUpload, BufferFree>(dev, ptr, size, out, err);
+  if (s == TSR_OK) dev->imported_bytes += size;
+  return s;
+}
+
+tsr_status BufferMap(tsr_buffer* buf, void** out_ptr, tsr_error* err) {
+  if (buf == nullptr || out_ptr == nullptr)
+    return Fail(err, TSR_ERR_INVALID_ARGUMENT, "buffer_map: NULL argument");
+  return Fail(err, TSR_ERR_UNSUPPORTED, "vulkan backend: buffers are not host-visible");
+}
+
+tsr_status BufferDownload(tsr_buffer* src, uint64_t src_offset, void* dst, uint64_t size,
+                          tsr_event* done, tsr_error* err) {
+  if (src == nullptr || (dst == nullptr && size > 0))
+    return Fail(err, TSR_ERR_INVALID_ARGUMENT, "buffer_download: NULL argument");
+  if (tsr_status s = CheckRange(src, src_offset, size, "buffer_download", err); s != TSR_OK)
+    return s;
+  tsr_device* dev = src->dev;
+  Status s = Flush(dev);
+  if (s.ok()) s = Wait(dev, /*check_data=*/true);
+  if (s.ok() && size > 0) {
+    if (src->mapped != nullptr) {
+      std::memcpy(dst, src->mapped + src_offset, size);
+    } else {
+      s = StagedCopy(src, src_offset, dst, size, /*upload=*/false);
+    }
+  }
+  return FromStatus(s, err);
+}
+
+tsr_status BufferCopy(tsr_buffer* src, uint64_t src_offset, tsr_buffer* dst, uint64_t dst_offset,
+                      uint64_t size, tsr_event* done, tsr_error* err) {
+  if (src == nullptr || dst == nullptr)
+    return Fail(err, TSR_ERR_INVALID_ARGUMENT, "buffer_copy: NULL buffer");
+  if (src->dev != dst->dev)
+    return Fail(err, TSR_ERR_UNSUPPORTED, "vulkan backend: buffer_copy across devices");
+  if (tsr_status s = CheckRange(src, src_offset, size, "buffer_copy (source)", err); s != TSR_OK)
+    return s;
+  if (tsr_status s = CheckRange(dst, dst_offset, size, "buffer_copy (destination)", err);
+      s != TSR_OK)
+    return s;
+  if (size == 0) return TSR_OK;
+  tsr_device* dev = src->dev;
+  // Stream-ordered like an execute: recorded now, run with the next submission.
+  Status s = Begin(dev);
+  if (s.ok()) {
+    VkBufferCopy region{src_offset, dst_offset, size};
+    dev->vk->vkCmdCopyBuffer(dev->cmd, src->buf, dst->buf, 1, &region);
+    Barrier(dev);
+    if (done != nullptr) s = Flush(dev);
+  }
+  return FromStatus(s, err);
+}
+
+tsr_status EventCreate(tsr_device* dev, tsr_event** out, tsr_error* err) {
+  if (dev == nullptr || out == nullptr)
+    return Fail(err, TSR_ERR_INVALID_ARGUMENT, "event_create: NULL argument");
+  auto ev = std::make_unique<tsr_event>();
+  ev->dev = dev;
+  *out = ev.release();
+  return TSR_OK;
+}
+
+// One submission is in flight per device, so an event is "everything submitted so far".
+tsr_status EventWait(tsr_event* ev, tsr_error* err) {
+  if (ev == nullptr) return Fail(err, TSR_ERR_INVALID_ARGUMENT, "event_wait: NULL event");
+  Status s = Flush(ev->dev);
+  if (s.ok()) s = Wait(ev->dev, false);
+  return FromStatus(s, err);
+}
+
+void EventDestroy(tsr_event* ev) {
+  delete ev;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Graph views: supports_op and execute
+// ---------------------------------------------------------------------------------------------
+
+using backend::RawEnum;
+using LoadedNode = backend::LoadedNode<OpArgs>;
+
+Status LoadNode(const tsr_device* dev, const tsr_graph_view& g, int32_t node_index, bool with_data,
+                LoadedNode* ln) {
+  std::string e = backend::LoadNode<tsr_buffer>(dev, g, node_index, with_data, ln);
+  return e.empty() ? OkStatus() : InvalidArgument(std::move(e));
+}
+
+using backend::ViewOk;
+constexpr auto SupportsOp =
+    backend::SupportsOp<LoadedNode, LoadNode, FindRunner, ValidateOp, tsr_device>;
+
+Status ExecuteNode(tsr_device* dev, const tsr_graph_view& g, int32_t node_index) {
+  auto ln = std::make_unique<LoadedNode>();
+  TSR_RETURN_IF_ERROR(LoadNode(dev, g, node_index, /*with_data=*/true, ln.get()));
+  const OpFn run = FindRunner(RawEnum(ln->node.op));
+  if (run == nullptr) return InvalidArgument("unknown op " + std::to_string(RawEnum(ln->node.op)));
+  TSR_RETURN_IF_ERROR(ValidateOp(ln->args));
+  ln->args.rec = dev;
+  return run(ln->args);
+}
+
+tsr_status Execute(tsr_device* dev, const tsr_graph_view* graph, const int32_t* node_ids,
+                   int32_t n_node_ids, tsr_event* done, tsr_error* err) {
+  if (dev == nullptr || !ViewOk(graph) || (node_ids == nullptr && n_node_ids > 0))
+    return Fail(err, TSR_ERR_INVALID_ARGUMENT, "execute: NULL or malformed argument");
+  for (int32_t i = 0; i < n_node_ids; ++i) {
+    const Status s = ExecuteNode(dev, *graph, node_ids[i]);
+    if (!s.ok()) {
+      (void)Flush(dev);  // what was recorded before the failing node still runs, in order
+      return FromStatus(backend::NodeFailure(*graph, node_ids[i], s), err);
+    }
+  }
+  return FromStatus(Flush(dev), err);
+}
+
+tsr_plugin_api MakeApi() {
+  tsr_plugin_api api = backend::NewApiTable("vulkan", "Tessera Vulkan backend", "0.1.0");
+  TESSERA_BACKEND_FILL_DEVICE_API(api, Guarded);
+  return api;
+}
+
+const tsr_plugin_api kApi = MakeApi();
+
+}  // namespace
+}  // namespace tessera::vulkan
+
+// Touches no device and loads no driver: whether a GPU is usable is answered by device_count and
+// absence_reason, which `engine devices -v` prints.
+TESSERA_BACKEND_PLUGIN_ENTRY_POINTS(tessera::vulkan::kBackend, tessera::vulkan::kApi, 100)

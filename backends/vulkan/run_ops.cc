@@ -1,0 +1,455 @@
+// Runners: turn a validated node into a parameter block (ops.h) and record its dispatches. No
+// runner waits; data-dependent errors surface through the device error word (plugin.cc).
+#include <algorithm>
+#include <string>
+#include <utility>
+
+#include "backends/vulkan/ops.h"
+#include "tessera/backend/validate.h"
+
+namespace tessera::vulkan {
+
+using backend::BlockBytes;
+using backend::DtypeSize;
+using backend::IsQuantized;
+using backend::SameShape;
+
+Status Recorder::Dispatch1D(Shader shader, const void* params, size_t size, uint64_t groups) {
+  if (groups == 0) return OkStatus();
+  constexpr uint64_t kMaxX = 65535;
+  const uint64_t y = (groups + kMaxX - 1) / kMaxX;
+  if (y > kMaxX) return InvalidArgument("dispatch of " + std::to_string(groups) + " workgroups");
+  const uint64_t x = std::min(groups, kMaxX);
+  return Dispatch(shader, params, size, static_cast<uint32_t>(x), static_cast<uint32_t>(y), 1);
+}
+
+namespace {
+
+uint64_t CeilDiv(uint64_t a, uint64_t b) {
+  return (a + b - 1) / b;
+}
+
+// Walks `ts` (up to three; slot k) over the dims of `shape` (all, or all but the innermost when
+// `outer_only`), numpy-broadcasting where a tensor's dim is 1 or missing.
+WalkP MakeWalk(const TensorRef& shape, const TensorRef* const* ts, int n, bool outer_only) {
+  return backend::BroadcastWalk<WalkP>(shape, ts, n, outer_only);
+}
+
+WalkP OwnWalk(const TensorRef& t) {
+  const TensorRef* ts[1] = {&t};
+  return MakeWalk(t, ts, 1, false);
+}
+
+template <typename P>
+Status Record(const OpArgs& a, Shader s, const P& p, uint64_t groups) {
+  return a.rec->Dispatch1D(s, &p, sizeof(P), groups);
+}
+
+// ---- MATMUL ----
+
+Shader MatmulShader(tsr_dtype dt) {
+  switch (dt) {
+    case TSR_DTYPE_F16: return Shader::kMatmulF16;
+    case TSR_DTYPE_BF16: return Shader::kMatmulBf16;
+    case TSR_DTYPE_Q8_B32: return Shader::kMatmulQ8;
+    case TSR_DTYPE_Q4_B32: return Shader::kMatmulQ4;
+    default: return Shader::kMatmulF32;
+  }
+}
+
+// Rows of a [..., M, K] tensor addressable as one [S * M, K] matrix with a single row stride.
+bool RowsMerge(const TensorRef& t) {
+  if (t.ndim <= 2) return true;
+  int64_t expect = t.nb[t.ndim - 2] * t.ne[t.ndim - 2];
+  for (int d = t.ndim - 3; d >= 0; --d) {
+    if (t.ne[d] > 1 && t.nb[d] != expect) return false;
+    expect *= t.ne[d];
+  }
+  return true;
+}
+
+// The vectorized inner loop (chunks of 8 values, or 32-value blocks) needs 16-byte aligned x and
+// weight chunks. It depends on the weight, K and the row strides only, never on M, so a row's
+// reduction order does not change with the batch.
+bool VecEligible(const MatmulP& p, tsr_dtype wdt) {
+  if (p.x % 16 != 0 || p.x_row % 16 != 0) return false;
+  if (IsQuantized(wdt)) return p.K % TSR_QBLOCK == 0 && p.w % 2 == 0 && p.w_row % 2 == 0;
+  return p.K % 8 == 0 && p.w % 16 == 0 && p.w_row % 16 == 0;
+}
+
+Status DispatchMatmul(const OpArgs& a, MatmulP p, tsr_dtype wdt) {
+  constexpr int64_t kRows = 8;
+  p.vec = VecEligible(p, wdt) ? 1 : 0;
+  constexpr int64_t kMaxZ = 65535;
+  for (int64_t m0 = 0; m0 < p.M; m0 += kMaxZ * kRows) {
+    MatmulP q = p;
+    q.x = p.x + m0 * p.x_row;
+    q.out = p.out + m0 * p.out_row;
+    q.M = std::min(kMaxZ * kRows, p.M - m0);
+    // One subgroup a weight row: a 128-invocation workgroup covers 128 / subgroup rows.
+    q.rows_per_group = static_cast<int32_t>(std::max<uint32_t>(1, 128 / a.rec->subgroup_size));
+    const uint64_t groups_n = CeilDiv(q.N, q.rows_per_group);
+    const uint64_t gx = std::min<uint64_t>(groups_n, 65535), gy = CeilDiv(groups_n, gx);
+    const uint64_t gz = CeilDiv(q.M, kRows);
+    TSR_RETURN_IF_ERROR(a.rec->Dispatch(MatmulShader(wdt), &q, sizeof(q), static_cast<uint32_t>(gx),
+                                        static_cast<uint32_t>(gy), static_cast<uint32_t>(gz)));
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
+Status RunMatmul(const OpArgs& a) {
+  const TensorRef& x = *a.in[0];
+  const TensorRef& w = *a.in[1];
+  const TensorRef& out = *a.out;
+  if (out.NumElements() == 0) return OkStatus();
+  MatmulP base;
+  base.K = w.dim(-1);
+  base.N = w.dim(-2);
+  base.w_row = w.stride(-2);
+  base.bias = Addr(a.input(2));
+  base.x_row = x.stride(-2);
+  base.out_row = out.stride(-2);
+  base.out_col = out.stride(-1);
+  const int64_t M = x.ndim >= 2 ? x.dim(-2) : 1;
+  if (w.ndim == 2 && RowsMerge(x) && RowsMerge(out)) {
+    MatmulP p = base;
+    p.x = Addr(x);
+    p.out = Addr(out);
+    p.w = Addr(w);
+    p.M = x.Rows();
+    if (x.ndim < 2) p.x_row = 0, p.out_row = 0;
+    return DispatchMatmul(a, p, w.dtype);
+  }
+  const int64_t S = backend::NumMatrices(x);
+  for (int64_t s = 0; s < S; ++s) {
+    MatmulP p = base;
+    p.x = Addr(x) + backend::MatrixOffset(x, x, s);
+    p.out = Addr(out) + backend::MatrixOffset(x, out, s);
+    p.w = Addr(w) + (w.ndim == 3 ? s * w.nb[0] : 0);
+    p.M = M;
+    TSR_RETURN_IF_ERROR(DispatchMatmul(a, p, w.dtype));
+  }
+  return OkStatus();
+}
+
+// ---- elementwise ----
+
+namespace {
+
+// b broadcasts to `out` as a repeated contiguous block (out's flat index i reads b[i % numel]).
+bool BroadcastsAsPeriod(const TensorRef& b, const TensorRef& out) {
+  if (!b.IsContiguous()) return false;
+  int first = 0;
+  while (first < b.ndim && b.ne[first] == 1) ++first;
+  const int keep = b.ndim - first;
+  for (int i = 0; i < keep; ++i) {
+    if (b.ne[b.ndim - 1 - i] != out.ne[out.ndim - 1 - i]) return false;
+  }
+  return true;
+}
+
+Status RunElementwise(const OpArgs& a, const TensorRef* b) {
+  const TensorRef& x = *a.in[0];
+  const TensorRef& out = *a.out;
+  EltP p;
+  p.op = a.node->op;
+  p.p0 = a.fp(0);
+  p.p1 = a.fp(1);
+  p.a = Addr(x);
+  p.b = Addr(b);
+  p.out = Addr(out);
+  const TensorRef* ts[3] = {&x, b, &out};
+  p.walk = MakeWalk(out, ts, 3, /*outer_only=*/false);
+  p.contiguous =
+      x.IsContiguous() && out.IsContiguous() && (b == nullptr || BroadcastsAsPeriod(*b, out));
+  p.b_period = b != nullptr ? std::max<int64_t>(1, b->NumElements()) : 1;
+  if (p.walk.numel == 0) return OkStatus();
+  return Record(a, Shader::kElementwise, p, CeilDiv(p.walk.numel, 256));
+}
+
+}  // namespace
+
+Status RunBinary(const OpArgs& a) {
+  return RunElementwise(a, a.in[1]);
+}
+Status RunGated(const OpArgs& a) {
+  return RunElementwise(a, a.in[1]);
+}
+Status RunUnary(const OpArgs& a) {
+  return RunElementwise(a, nullptr);
+}
+
+// ---- row ops ----
+
+namespace {
+
+RowP RowBase(const OpArgs& a, const TensorRef* mask) {
+  const TensorRef& x = *a.in[0];
+  const TensorRef& out = *a.out;
+  RowP p;
+  p.op = a.node->op;
+  p.x = Addr(x);
+  p.out = Addr(out);
+  p.n = x.dim(-1);
+  p.sx = x.stride(-1);
+  p.so = out.stride(-1);
+  const TensorRef* ts[3] = {&x, &out, mask};
+  p.rows = MakeWalk(x, ts, 3, /*outer_only=*/true);
+  return p;
+}
+
+Status RecordRows(const OpArgs& a, const RowP& p) {
+  return Record(a, Shader::kRows, p, static_cast<uint64_t>(p.rows.numel));
+}
+
+}  // namespace
+
+Status RunNorm(const OpArgs& a) {
+  if (a.out->NumElements() == 0) return OkStatus();
+  const TensorRef* w = a.input(1);
+  RowP p = RowBase(a, nullptr);
+  p.weight = Addr(w);
+  p.bias = Addr(a.input(2));
+  p.eps = a.fp(0);
+  p.woff = w != nullptr ? a.fp(1) : 0.0f;
+  return RecordRows(a, p);
+}
+
+Status RunSoftmax(const OpArgs& a) {
+  if (a.out->NumElements() == 0) return OkStatus();
+  const TensorRef* mask = a.input(1);
+  RowP p = RowBase(a, mask);
+  p.scale = a.fp(0);
+  if (mask != nullptr) {
+    p.mask = Addr(*mask);
+    p.sm = mask->dim(-1) == 1 ? 0 : mask->stride(-1);
+  }
+  return RecordRows(a, p);
+}
+
+Status RunReduce(const OpArgs& a) {
+  if (a.out->NumElements() == 0) return OkStatus();
+  return RecordRows(a, RowBase(a, nullptr));
+}
+
+// ---- ROPE ----
+
+Status RunRope(const OpArgs& a) {
+  const TensorRef& x = *a.in[0];
+  const TensorRef& out = *a.out;
+  RopeP p;
+  p.x = Addr(x);
+  p.out = Addr(out);
+  p.x_tok = x.nb[0], p.x_head = x.nb[1], p.x_el = x.nb[2];
+  p.o_tok = out.nb[0], p.o_head = out.nb[1], p.o_el = out.nb[2];
+  p.pos = Addr(a.in[1]);
+  p.inv_freq = Addr(a.in[2]);
+  p.T = x.ne[0], p.H = x.ne[1], p.D = x.ne[2];
+  p.R = a.ip(1) == 0 ? p.D : a.ip(1);
+  p.interleaved = a.ip(0) == 1;
+  p.attn_scale = a.fp(0);
+  const int64_t n = p.T * p.H * (p.R / 2 + (p.D - p.R));
+  if (n == 0) return OkStatus();
+  return Record(a, Shader::kRope, p, CeilDiv(n, 256));
+}
+
+// ---- attention ----
+
+namespace {
+
+AttnP AttnBase(const OpArgs& a) {
+  const TensorRef& q = *a.in[0];
+  const TensorRef& out = *a.out;
+  AttnP p;
+  p.q = Addr(q);
+  p.q_tok = q.nb[0], p.q_head = q.nb[1];
+  p.out = Addr(out);
+  p.o_tok = out.nb[0], p.o_head = out.nb[1];
+  p.k = Addr(a.in[1]);
+  p.v = Addr(a.in[2]);
+  p.kv_dtype = a.in[1]->dtype;
+  p.T = q.ne[0], p.Hq = q.ne[1], p.D = q.ne[2], p.Dv = out.ne[2];
+  p.scale = a.fp(0);
+  p.softcap = a.fp(1);
+  p.causal = a.ip(0) != 0;
+  p.window = a.ip(1);
+  return p;
+}
+
+}  // namespace
+
+Status RunAttention(const OpArgs& a) {
+  const TensorRef& k = *a.in[1];
+  const TensorRef& v = *a.in[2];
+  AttnP p = AttnBase(a);
+  p.k_tok = k.nb[0], p.k_head = k.nb[1];
+  p.v_tok = v.nb[0], p.v_head = v.nb[1];
+  p.Hkv = k.ne[1];
+  p.n_kv_rows = k.ne[0];
+  p.cu_q = Addr(a.in[3]);
+  p.cu_k = Addr(a.in[4]);
+  p.S = a.in[3]->ne[0] - 1;
+  return Record(a, Shader::kAttention, p, static_cast<uint64_t>(p.T * p.Hq));
+}
+
+Status RunPagedAttention(const OpArgs& a) {
+  const TensorRef& k = *a.in[1];
+  const TensorRef& v = *a.in[2];
+  const TensorRef& table = *a.in[3];
+  AttnP p = AttnBase(a);
+  p.paged = 1;
+  p.k_block = k.nb[0], p.k_tok = k.nb[1], p.k_head = k.nb[2];
+  p.v_block = v.nb[0], p.v_tok = v.nb[1], p.v_head = v.nb[2];
+  p.Hkv = k.ne[2];
+  p.n_blocks = k.ne[0];
+  p.block_size = k.ne[1];
+  p.table = Addr(table);
+  p.table_row = table.nb[0] / 4;
+  p.max_blocks = table.ne[1];
+  p.kv_lens = Addr(a.in[4]);
+  p.cu_q = Addr(a.in[5]);
+  p.S = table.ne[0];
+  return Record(a, Shader::kAttention, p, static_cast<uint64_t>(p.T * p.Hq));
+}
+
+// ---- data movement ----
+
+namespace {
+
+// Element i of `in` (its own row-major order) to element i of `out` (its order), converting.
+Status Convert(const OpArgs& a, const TensorRef& in, const TensorRef& out) {
+  ConvertP p;
+  p.in = Addr(in);
+  p.out = Addr(out);
+  p.in_dtype = in.dtype;
+  p.out_dtype = out.dtype;
+  p.numel = out.NumElements();
+  p.win = OwnWalk(in);
+  p.wout = OwnWalk(out);
+  if (p.numel == 0) return OkStatus();
+  return Record(a, Shader::kConvert, p, CeilDiv(p.numel, 256));
+}
+
+}  // namespace
+
+Status RunKvWrite(const OpArgs& a) {
+  const TensorRef& cache = *a.in[0];
+  const TensorRef& rows = *a.in[1];
+  const TensorRef& out = *a.out;
+  if (out.data != cache.data) {  // not aliased: carry the cache over first
+    if (!out.IsContiguous() || !cache.IsContiguous())
+      return InvalidArgument("output must alias the cache (or both be contiguous)");
+    TSR_RETURN_IF_ERROR(Convert(a, cache, out));
+  }
+  KvWriteP p;
+  p.cache = Addr(out);
+  p.dtype = out.dtype;
+  p.c_block = out.nb[0], p.c_slot = out.nb[1], p.c_head = out.nb[2], p.c_el = out.nb[3];
+  p.rows = Addr(rows);
+  p.r_tok = rows.nb[0], p.r_head = rows.nb[1], p.r_el = rows.nb[2];
+  p.slots = Addr(a.in[2]);
+  p.T = rows.ne[0], p.H = rows.ne[1], p.D = rows.ne[2];
+  p.block_size = cache.ne[1];
+  p.n_slots = cache.ne[0] * cache.ne[1];
+  const int64_t n = p.T * p.H * p.D;
+  if (n == 0) return OkStatus();
+  return Record(a, Shader::kKvWrite, p, CeilDiv(n, 256));
+}
+
+Status RunGetRows(const OpArgs& a) {
+  const TensorRef& table = *a.in[0];
+  const TensorRef& ids = *a.in[1];
+  const TensorRef& out = *a.out;
+  GetRowsP p;
+  p.table = Addr(table);
+  p.dtype = table.dtype;
+  p.row_bytes = table.nb[0];
+  p.el_bytes = IsQuantized(table.dtype) ? 0 : table.nb[1];
+  p.ids = Addr(ids);
+  p.id_stride = ids.nb[0];
+  p.out = Addr(out);
+  p.o_row = out.nb[0], p.o_el = out.nb[1];
+  p.T = ids.ne[0], p.V = table.ne[0], p.D = table.ne[1];
+  if (p.T * p.D == 0) return OkStatus();
+  return Record(a, Shader::kGetRows, p, CeilDiv(p.T * p.D, 256));
+}
+
+Status RunCopy(const OpArgs& a) {
+  const TensorRef& in = *a.in[0];
+  const TensorRef& out = *a.out;
+  if (out.NumElements() == 0) return OkStatus();
+  if (IsQuantized(in.dtype) || IsQuantized(out.dtype)) {
+    QuantP p;
+    p.in = Addr(in);
+    p.out = Addr(out);
+    p.in_dtype = in.dtype;
+    p.out_dtype = out.dtype;
+    p.n = out.dim(-1);
+    const TensorRef* ts[3] = {&in, nullptr, &out};
+    p.walk = MakeWalk(out, ts, 3, /*outer_only=*/true);
+    p.rows = p.walk.numel;
+    p.in_el = IsQuantized(in.dtype) ? 0 : in.stride(-1);
+    p.out_el = IsQuantized(out.dtype) ? 0 : out.stride(-1);
+    const bool quantize = IsQuantized(out.dtype);
+    const int64_t units = quantize ? p.rows * (p.n / TSR_QBLOCK) : p.rows * p.n;
+    if (units == 0) return OkStatus();
+    return Record(a, Shader::kQuant, p, CeilDiv(units, 256));
+  }
+  return Convert(a, in, out);
+}
+
+Status RunConcat(const OpArgs& a) {
+  TensorRef first, second;  // the output's sub-views that receive in0 and in1
+  backend::ConcatParts(a, &first, &second);
+  if (a.in[0]->NumElements() > 0) TSR_RETURN_IF_ERROR(Convert(a, *a.in[0], first));
+  if (a.in[1]->NumElements() > 0) TSR_RETURN_IF_ERROR(Convert(a, *a.in[1], second));
+  return OkStatus();
+}
+
+// ---- convolutions ----
+
+Status RunConv(const OpArgs& a) {
+  const TensorRef& x = *a.in[0];
+  const TensorRef& w = *a.in[1];
+  const TensorRef& out = *a.out;
+  backend::ConvGeometry g;
+  if (std::string e = backend::ConvGeometryFor(a, &g); !e.empty())
+    return InvalidArgument(std::move(e));
+  ConvP p;
+  p.B = g.B, p.Cin = g.Cin, p.H = g.H, p.W = g.W, p.Cout = g.Cout;
+  p.KH = g.KH, p.KW = g.KW, p.Ho = g.Ho, p.Wo = g.Wo;
+  p.sh = g.sh, p.sw = g.sw, p.ph = g.ph, p.pw = g.pw, p.dh = g.dh, p.dw = g.dw;
+  p.groups = g.groups;
+  const bool is2d = a.node->op == TSR_OP_CONV2D;
+  p.x = Addr(x);
+  p.xs[0] = x.nb[0], p.xs[1] = x.nb[1];
+  p.xs[2] = is2d ? x.nb[2] : 0, p.xs[3] = x.nb[x.ndim - 1];
+  p.os[0] = out.nb[0], p.os[1] = out.nb[1];
+  p.os[2] = is2d ? out.nb[2] : 0, p.os[3] = out.nb[out.ndim - 1];
+  p.out = Addr(out);
+  p.w = Addr(w);
+  p.w_dtype = w.dtype;
+  const int64_t kdim = p.Cin / p.groups * p.KH * p.KW;
+  p.w_row_bytes =
+      IsQuantized(w.dtype) ? kdim / TSR_QBLOCK * BlockBytes(w.dtype) : kdim * DtypeSize(w.dtype);
+  p.bias = Addr(a.input(2));
+  const int64_t total = p.B * p.Cout * p.Ho * p.Wo;
+  if (total == 0) return OkStatus();
+  return Record(a, Shader::kConv, p, CeilDiv(total, 128));
+}
+
+// ---- registry and validation ----
+
+TESSERA_BACKEND_DEFINE_FIND_RUNNER(OpFn)
+
+Status ValidateOp(const OpArgs& a) {
+  bool unsupported = false;
+  std::string e = backend::ValidateKernelNode(
+      a, {kAttnMaxHeadDim, kAttnMaxHeadDim, "vulkan attention"}, &unsupported);
+  if (e.empty()) return OkStatus();
+  return unsupported ? Unsupported(std::move(e)) : InvalidArgument(std::move(e));
+}
+
+}  // namespace tessera::vulkan

@@ -1,0 +1,82 @@
+// The embedded SPIR-V modules (each *.inc is glslc -mfmt=c output: a braced list of words).
+#include "backends/vulkan/shaders.h"
+
+#include <array>
+
+namespace tessera::vulkan {
+namespace {
+
+// clang-format off
+const uint32_t kElementwise[] =
+#include "elementwise.inc"
+;
+const uint32_t kRows[] =
+#include "rows.inc"
+;
+const uint32_t kMatmulF32[] =
+#include "matmul_f32.inc"
+;
+const uint32_t kMatmulF16[] =
+#include "matmul_f16.inc"
+;
+const uint32_t kMatmulBf16[] =
+#include "matmul_bf16.inc"
+;
+const uint32_t kMatmulQ8[] =
+#include "matmul_q8.inc"
+;
+const uint32_t kMatmulQ4[] =
+#include "matmul_q4.inc"
+;
+const uint32_t kAttention[] =
+#include "attention.inc"
+;
+const uint32_t kConvert[] =
+#include "convert.inc"
+;
+const uint32_t kQuant[] =
+#include "quant.inc"
+;
+const uint32_t kRope[] =
+#include "rope.inc"
+;
+const uint32_t kGetRows[] =
+#include "get_rows.inc"
+;
+const uint32_t kKvWrite[] =
+#include "kv_write.inc"
+;
+const uint32_t kConv[] =
+#include "conv.inc"
+;
+// clang-format on
+
+#define TSR_VK_MODULE(array, name)                \
+  SpirvModule {                                   \
+    array, sizeof(array) / sizeof(uint32_t), name \
+  }
+
+const std::array<SpirvModule, static_cast<size_t>(Shader::kCount)> kModules = {
+    TSR_VK_MODULE(kElementwise, "elementwise.comp"),
+    TSR_VK_MODULE(kRows, "rows.comp"),
+    TSR_VK_MODULE(kMatmulF32, "matmul.comp (f32)"),
+    TSR_VK_MODULE(kMatmulF16, "matmul.comp (f16)"),
+    TSR_VK_MODULE(kMatmulBf16, "matmul.comp (bf16)"),
+    TSR_VK_MODULE(kMatmulQ8, "matmul.comp (q8)"),
+    TSR_VK_MODULE(kMatmulQ4, "matmul.comp (q4)"),
+    TSR_VK_MODULE(kAttention, "attention.comp"),
+    TSR_VK_MODULE(kConvert, "convert.comp"),
+    TSR_VK_MODULE(kQuant, "quant.comp"),
+    TSR_VK_MODULE(kRope, "rope.comp"),
+    TSR_VK_MODULE(kGetRows, "get_rows.comp"),
+    TSR_VK_MODULE(kKvWrite, "kv_write.comp"),
+    TSR_VK_MODULE(kConv, "conv.comp"),
+};
+
+}  // namespace
+
+const SpirvModule& GetSpirv(Shader shader) {
+  return kModules[static_cast<size_t>(shader)];
+}
+
+}  // namespace tessera::vulkan

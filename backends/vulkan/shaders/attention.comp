@@ -1,0 +1,151 @@
+#version 460
+// Dense varlen ATTENTION and PAGED_ATTENTION (causal, sliding window, soft-cap, GQA), f32
+// arithmetic over f32/f16/bf16 K/V.
+//
+// One 128-invocation workgroup a (query, q head). Subgroup g takes the visible keys lo + g,
+// lo + g + NSG, ... with its own online-softmax state; the states are merged in subgroup order
+// at the end. Each score is one dot product: lane l sums dims l, l + SG, ... in order, then
+// subgroupAdd. Everything depends only on the query, its keys and the head: not on the other
+// sequences in the call, and not on whether the keys come from packed k/v or the paged cache.
+// SG (specialization constant 0) is the device's subgroup size, which the pipeline requires.
+#include "common.glsl"
+
+layout(local_size_x = 128) in;
+layout(constant_id = 0) const int SG = 32;
+const int NSG = 128 / SG;
+const int MAXD = 256;
+const int PER = MAXD / SG;
+
+layout(buffer_reference, std430, buffer_reference_align = 8) readonly buffer Params {
+  uint64_t err;
+  uint64_t q, out_, k, v, cu_q, cu_k, table, kv_lens;
+  int64_t q_tok, q_head, o_tok, o_head;
+  int64_t k_tok, k_head, k_block, v_tok, v_head, v_block;
+  int64_t table_row, max_blocks, block_size, n_blocks, n_kv_rows;
+  int64_t T, Hq, Hkv, D, Dv, S, window;
+  int kv_dtype, causal, paged, pad_;
+  float scale, softcap;
+};
+
+shared float sm_m[NSG], sm_l[NSG];
+shared float sm_acc[NSG][MAXD];
+
+int CuQ(Params P, int64_t i) { return LoadI32(P.cu_q + uint64_t(i * 4)); }
+
+void main() {
+  Params P = Params(pc.params);
+  const int64_t unit = int64_t(GroupIndex());
+  if (unit >= P.T * P.Hq) return;
+  const int64_t t = unit / P.Hq, h = unit % P.Hq;
+  const int64_t hk = h / (P.Hq / P.Hkv);
+  const int g = int(gl_SubgroupID), lane = int(gl_SubgroupInvocationID);
+  const int tid = int(gl_LocalInvocationID.x);
+  const uint64_t out_ = P.out_ + uint64_t(t * P.o_tok + h * P.o_head);
+  if (gl_SubgroupSize != SG) {  // the lane layout below would be wrong: say so, never guess
+    if (tid == 0) SetError(P.err, ERR_SUBGROUP);
+    for (int64_t d = tid; d < P.Dv; d += 128) StoreF32(out_ + uint64_t(d * 4), 0.0);
+    return;
+  }
+
+  // The sequence of token t: the last s with cu_q[s] <= t (cu_q is non-decreasing).
+  bool ok = P.S > 0;
+  int64_t s = 0, q_first = 0, q_len = 0, k_len = 0, k_first = 0;
+  if (ok) {
+    int64_t lo = 0, hi = P.S;
+    while (hi - lo > 1) {
+      const int64_t mid = (lo + hi) / 2;
+      if (CuQ(P, mid) <= t) lo = mid; else hi = mid;
+    }
+    s = lo;
+    q_first = CuQ(P, lo);
+    q_len = CuQ(P, lo + 1) - q_first;
+    ok = t >= q_first && t < q_first + q_len;
+    if (P.paged != 0) {
+      k_len = LoadI32(P.kv_lens + uint64_t(lo * 4));
+      ok = ok && k_len >= 0 && k_len <= P.max_blocks * P.block_size;
+    } else {
+      k_first = LoadI32(P.cu_k + uint64_t(lo * 4));
+      k_len = LoadI32(P.cu_k + uint64_t((lo + 1) * 4)) - k_first;
+      ok = ok && k_first >= 0 && k_len >= 0 && k_first + k_len <= P.n_kv_rows;
+    }
+  }
+  if (!ok) {
+    if (tid == 0) SetError(P.err, ERR_SEQLENS);
+    for (int64_t d = tid; d < P.Dv; d += 128) StoreF32(out_ + uint64_t(d * 4), 0.0);
+    return;
+  }
+  const int64_t pos = k_len - q_len + (t - q_first);
+  const int64_t hi = P.causal != 0 ? min(k_len, pos + 1) : k_len;
+  const int64_t lo = (P.window > 0 && pos - P.window + 1 > 0) ? pos - P.window + 1 : 0;
+  const int dt = P.kv_dtype;
+  const int64_t es = dt == DT_F32 ? 4 : 2;
+
+  const uint64_t qp = P.q + uint64_t(t * P.q_tok + h * P.q_head);
+  float qv[PER], acc[PER];
+  [[unroll]] for (int i = 0; i < PER; ++i) {
+    const int64_t d = lane + SG * i;
+    qv[i] = d < P.D ? LoadF32(qp + uint64_t(d * 4)) : 0.0;
+    acc[i] = 0.0;
+  }
+  float m = -1.0 / 0.0, l = 0.0;
+  for (int64_t j = lo + g; j < hi; j += NSG) {
+    int64_t kr, vr;
+    if (P.paged != 0) {
+      const int blk = LoadI32(P.table + uint64_t((s * P.table_row + j / P.block_size) * 4));
+      if (blk < 0 || blk >= P.n_blocks) {
+        if (lane == 0) SetError(P.err, ERR_BLOCK_TABLE);
+        continue;
+      }
+      const int64_t off = j % P.block_size;
+      kr = blk * P.k_block + off * P.k_tok;
+      vr = blk * P.v_block + off * P.v_tok;
+    } else {
+      kr = (k_first + j) * P.k_tok;
+      vr = (k_first + j) * P.v_tok;
+    }
+    const uint64_t krow = P.k + uint64_t(kr + hk * P.k_head);
+    float part = 0.0;
+    [[unroll]] for (int i = 0; i < PER; ++i) {
+      const int64_t d = lane + SG * i;
+      if (d < P.D) part = fma(qv[i], LoadFloat(krow + uint64_t(d * es), dt), part);
+    }
+    float x = subgroupAdd(part) * P.scale;
+    if (P.softcap > 0.0) x = P.softcap * Tanh(x / P.softcap);
+    const uint64_t vrow = P.v + uint64_t(vr + hk * P.v_head);
+    float w;
+    if (x > m) {
+      const float corr = m == -1.0 / 0.0 ? 0.0 : exp(m - x);
+      l = l * corr + 1.0;
+      [[unroll]] for (int i = 0; i < PER; ++i) acc[i] *= corr;
+      m = x;
+      w = 1.0;
+    } else {
+      w = exp(x - m);
+      l += w;
+    }
+    [[unroll]] for (int i = 0; i < PER; ++i) {
+      const int64_t d = lane + SG * i;
+      if (d < P.Dv) acc[i] = fma(w, LoadFloat(vrow + uint64_t(d * es), dt), acc[i]);
+    }
+  }
+  if (lane == 0) {
+    sm_m[g] = m;
+    sm_l[g] = l;
+  }
+  [[unroll]] for (int i = 0; i < PER; ++i) {
+    const int d = lane + SG * i;
+    if (d < P.Dv) sm_acc[g][d] = acc[i];
+  }
+  barrier();
+  float mx = -1.0 / 0.0;
+  for (int w = 0; w < NSG; ++w) mx = max(mx, sm_m[w]);
+  float total = 0.0;
+  for (int w = 0; w < NSG; ++w) total += sm_l[w] * (sm_m[w] == -1.0 / 0.0 ? 0.0 : exp(sm_m[w] - mx));
+  const float inv = total > 0.0 ? 1.0 / total : 0.0;
+  for (int d = tid; d < P.Dv; d += 128) {
+    float acc_d = 0.0;
+    for (int w = 0; w < NSG; ++w)
+      acc_d = fma(sm_acc[w][d], sm_m[w] == -1.0 / 0.0 ? 0.0 : exp(sm_m[w] - mx), acc_d);
+    StoreF32(out_ + uint64_t(d * 4), acc_d * inv);
+  }
+}
