@@ -4,7 +4,10 @@
 // (matmul rows and attention sequences are bit-identical whatever else is in the call).
 #include <dlfcn.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
@@ -995,20 +998,21 @@ double DequantWeight(const std::vector<uint8_t>& bytes, tsr_dtype dtype, int64_t
 //      sum over blocks of (amax / 254) * sum |w| over the block, plus 1e-5 relative slack;
 //  (b) the same dot with x quantized exactly as documented (q = nearbyint(x * 127 / amax)),
 //      within f32 accumulation error: 2e-6 x sum |terms| + 1e-6.
-// Then the portable path must give the same bits as the default (VNNI) one, and single rows
+// Then the portable path and VNNI without VBMI must give the same bits as the default (VNNI +
+// VBMI) one, and single rows
 // the same bits as the batch.
 TEST_F(CpuBackendTest, QuantizedMatmulMatchesReferenceAndIsBatchInvariant) {
-  Device fast(2, "on"), portable(2, "portable");
+  Device fast(2, "on"), portable(2, "portable"), novbmi(2, "vnni");
   for (tsr_dtype dtype : {TSR_DTYPE_Q8_B32, TSR_DTYPE_Q4_B32}) {
     for (int64_t K : {int64_t{32}, int64_t{96}, int64_t{256}, int64_t{4864}}) {
       SCOPED_TRACE(std::to_string(dtype) + " K=" + std::to_string(K));
       const int64_t M = 37, N = 19;
       const std::vector<float> xs = Random(M * K, 61, 2.0f), ws = Random(N * K, 62, 0.1f);
       const std::vector<float> bs = Random(N, 63);
-      std::vector<float> results[2];
+      std::vector<float> results[3];
       std::vector<uint8_t> wbytes;
-      for (int path = 0; path < 2; ++path) {
-        Graph g(path == 0 ? fast.dev() : portable.dev());
+      for (int path = 0; path < 3; ++path) {
+        Graph g(path == 0 ? fast.dev() : path == 1 ? portable.dev() : novbmi.dev());
         const int w = MakeWeight(g, dtype, N, K, ws);
         wbytes = g.ReadBytes(w, N * K / 32 * (dtype == TSR_DTYPE_Q8_B32 ? 34 : 18));
         const int x = g.F32({M, K}, xs), b = g.F32({N}, bs), out = g.ZerosF32({M, N});
@@ -1024,6 +1028,8 @@ TEST_F(CpuBackendTest, QuantizedMatmulMatchesReferenceAndIsBatchInvariant) {
       }
       EXPECT_EQ(std::memcmp(results[0].data(), results[1].data(), M * N * 4), 0)
           << "VNNI and portable int8 dots differ";
+      EXPECT_EQ(std::memcmp(results[0].data(), results[2].data(), M * N * 4), 0)
+          << "VNNI with and without VBMI differ";
       for (int64_t m = 0; m < M; ++m) {
         for (int64_t n = 0; n < N; ++n) {
           double exact = bs[n], emul = bs[n], bound = 0, mag = 0;
@@ -1067,6 +1073,55 @@ TEST_F(CpuBackendTest, EverySimdTargetAgrees) {
     ASSERT_EQ(got.size(), best.size());
     for (size_t i = 0; i < got.size(); ++i) {
       ASSERT_NEAR(got[i], best[i], 1e-5 + 1e-5 * std::fabs(best[i])) << "output " << i;
+    }
+  }
+}
+
+// Not a test: matmul timings on the Qwen2.5-0.5B layer shapes, minimum over repetitions (robust
+// on a shared machine). Run with --gtest_also_run_disabled_tests --gtest_filter='*Speed*'.
+// Decode (M = 1) against a matrix that stays in cache measures the kernel's instruction cost
+// (how many GB/s of weights it could consume); the LM-head-sized one measures DRAM streaming.
+TEST_F(CpuBackendTest, DISABLED_MatmulSpeed) {
+  struct Case {
+    const char* name;
+    int64_t M, N, K;
+  };
+  // "L2": one thread, a matrix that stays in L2 and many repetitions: the kernel's own cost
+  // per weight byte, nearly immune to other tenants (their slices rarely hit a 10 us call).
+  const Case cases[] = {
+      {"decode L2 (1 thread)", 1, 256, 1792}, {"prefill L2 (1 thread)", 64, 128, 1792},
+      {"decode up (cache)", 1, 4864, 896},    {"decode down (cache)", 1, 896, 4864},
+      {"decode head (DRAM)", 1, 151936, 896}, {"prefill up", 512, 4864, 896},
+      {"prefill down", 512, 896, 4864}};
+  for (const char* mode : {"off", "on"}) {
+    Device d(2, mode), d1(1, mode);
+    for (tsr_dtype dtype : {TSR_DTYPE_BF16, TSR_DTYPE_Q8_B32, TSR_DTYPE_Q4_B32}) {
+      if (std::string(mode) == "on" && dtype == TSR_DTYPE_BF16) continue;
+      if (std::string(mode) == "off" && dtype != TSR_DTYPE_BF16) continue;
+      for (const Case& c : cases) {
+        const bool l2 = std::strstr(c.name, "L2") != nullptr;
+        Graph g(l2 ? d1.dev() : d.dev());
+        const int w = MakeWeight(g, dtype, c.N, c.K, Random(c.N * c.K, 7, 0.05f));
+        const int x = g.F32({c.M, c.K}, Random(c.M * c.K, 8)), out = g.ZerosF32({c.M, c.N});
+        const tsr_node node = g.Node(TSR_OP_MATMUL, {x, w}, out);
+        const int reps = l2 ? 3000 / static_cast<int>(c.M) : c.M == 1 ? 30 : 5;
+        double best = 1e30;
+        for (int r = 0; r < reps; ++r) {
+          const auto t0 = std::chrono::steady_clock::now();
+          ASSERT_EQ(g.Run(node), TSR_OK);
+          best = std::min(
+              best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+        }
+        const double bytes =
+            static_cast<double>(c.N * c.K) * (dtype == TSR_DTYPE_BF16     ? 2.0
+                                              : dtype == TSR_DTYPE_Q8_B32 ? 34.0 / 32
+                                                                          : 18.0 / 32);
+        std::printf("%-8s %-22s %8.3f ms  %7.1f GB/s weights  %7.1f GFLOP/s\n",
+                    dtype == TSR_DTYPE_BF16     ? "bf16"
+                    : dtype == TSR_DTYPE_Q8_B32 ? "q8"
+                                                : "q4",
+                    c.name, best * 1e3, bytes / best * 1e-9, 2.0 * c.M * c.N * c.K / best * 1e-9);
+      }
     }
   }
 }

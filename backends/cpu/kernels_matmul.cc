@@ -42,6 +42,7 @@ constexpr int64_t kMatmulKBlock = 1024;
 
 #include "backends/cpu/convert.h"
 #include "backends/cpu/ops.h"
+#include "backends/cpu/tree_sum.h"
 #include "hwy/cache_control.h"
 #include "hwy/highway.h"
 
@@ -141,36 +142,6 @@ HWY_INLINE float TreeSum(DF df, VF v) {
   }
   return t[0];
 }
-
-#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
-// TreeSum of 16 accumulators at once: sums[4 i + j] = TreeSum(acc[i][j]). Each step adds the
-// same lane pairs as TreeSum (i + 8, then + 4, + 2, + 1) for four vectors per instruction, so
-// the results are bit-identical to 16 TreeSum calls at a quarter of the cost.
-HWY_INLINE void TreeSum4x4(const VF (&acc)[4][4], float* sums) {
-  __m512 v[16];  // v[4 c + b] ends up in lane 4 b + c
-  for (int i = 0; i < 4; ++i) {
-    for (int j = 0; j < 4; ++j) v[4 * j + i] = acc[i][j].raw;
-  }
-  __m512 r[8];  // lanes 0-7: v[2p] lane m + lane m + 8; lanes 8-15: the same for v[2p + 1]
-  for (int p = 0; p < 8; ++p) {
-    r[p] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * p], v[2 * p + 1], 0x44),
-                         _mm512_shuffle_f32x4(v[2 * p], v[2 * p + 1], 0xEE));
-  }
-  __m512 q[4];  // block b: v[4i + b]'s lanes m + m + 4 (m < 4)
-  for (int i = 0; i < 4; ++i) {
-    q[i] = _mm512_add_ps(_mm512_shuffle_f32x4(r[2 * i], r[2 * i + 1], 0x88),
-                         _mm512_shuffle_f32x4(r[2 * i], r[2 * i + 1], 0xDD));
-  }
-  __m512 u[2];  // block b: pairs (m, m + 2) of q[2o] then of q[2o + 1]
-  for (int o = 0; o < 2; ++o) {
-    u[o] = _mm512_add_ps(_mm512_shuffle_ps(q[2 * o], q[2 * o + 1], 0x44),
-                         _mm512_shuffle_ps(q[2 * o], q[2 * o + 1], 0xEE));
-  }
-  const __m512 w =
-      _mm512_add_ps(_mm512_shuffle_ps(u[0], u[1], 0x88), _mm512_shuffle_ps(u[0], u[1], 0xDD));
-  _mm512_storeu_ps(sums, w);
-}
-#endif
 
 // Step 3 of the canonical order for one element: the K % L tail, the bias, the store. `s` is
 // the total of the block sums (0 when K < L).
@@ -272,7 +243,9 @@ HWY_INLINE void GemmTile(const MatmulProblem& p, int64_t m0, int64_t n0, const P
   float sums[MR * NR];
 #if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
   if constexpr (MR == 4 && NR == 4) {
-    TreeSum4x4(acc, sums);
+    __m512 v[16];
+    for (int i = 0; i < 16; ++i) v[i] = acc[i / 4][i % 4].raw;
+    TreeSum16(v, sums);
   } else
 #endif
   {

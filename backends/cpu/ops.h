@@ -35,8 +35,9 @@ class Workspace {
 //     conformance suite checks it);
 //   kOn: activations quantized to int8 per 32-block and integer dots (VNNI where present) —
 //     lossy by design, chosen by a host that quantizes weights for speed (engine --quantize);
-//   kPortable: as kOn without VNNI (bit-identical to kOn; for tests).
-enum class Int8Dot { kOff, kOn, kPortable };
+//   kPortable: as kOn without VNNI (bit-identical to kOn; for tests);
+//   kVnniOnly: as kOn without the VBMI byte permutes, as on VNNI CPUs without VBMI (for tests).
+enum class Int8Dot { kOff, kOn, kPortable, kVnniOnly };
 
 // A node with its tensors converted (backend::NodeArgs) plus what the CPU runners use.
 struct OpArgs : backend::NodeArgs {
@@ -69,11 +70,14 @@ TESSERA_BACKEND_OP_FAMILIES(TSR_CPU_DECLARE_RUNNER)
 Status ValidateConvLayout(const OpArgs& a);
 
 // ---- the matmul core, shared with the convolutions ----
-// Activation rows quantized for the int8 dot of Q8/Q4 weights (kernels_qmatmul.cc), M rows of K.
+// Activation rows quantized for the int8 dot of Q8/Q4 weights (kernels_qmatmul.cc), M rows of
+// K, laid out per step of 128 values (4 blocks; a last partial step is zero-padded) in the lane
+// order of the int8 dot: see kernels_qmatmul.cc.
 struct QuantizedActs {
-  const int8_t* q = nullptr;      // (M, K) int8 values
-  const int32_t* corr = nullptr;  // (M, K / 4) -offset x sum of each 4 values (offset 128 q8, 8 q4)
-  const float* dx = nullptr;      // (M, K / 4) the 32-value block's scale, once per 4 values
+  const int8_t* q = nullptr;      // (M, steps, 128) int8 values, permuted
+  const int32_t* corr = nullptr;  // (M, steps, 16) -offset x sum of each lane's 8 values
+  const float* dx = nullptr;      // (M, steps, 16) the lane's block scale
+  int64_t steps = 0;              // ceil(K / 128)
 };
 
 // out[m, n] = dot(x[m, :], w[n, :]) (+ bias[n]) for m < M, n0 <= n < n1. Element strides.

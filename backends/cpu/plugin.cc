@@ -170,10 +170,12 @@ tsr_status CreateContext(const tsr_option* options, size_t n_options, tsr_plugin
           ctx->int8_dot = Int8Dot::kOn;
         } else if (std::strcmp(v, "portable") == 0) {
           ctx->int8_dot = Int8Dot::kPortable;
+        } else if (std::strcmp(v, "vnni") == 0) {
+          ctx->int8_dot = Int8Dot::kVnniOnly;
         } else {
-          return Fail(
-              err, TSR_ERR_INVALID_ARGUMENT,
-              std::string("option \"int8_dot\" must be off, on or portable, got \"") + v + "\"");
+          return Fail(err, TSR_ERR_INVALID_ARGUMENT,
+                      std::string("option \"int8_dot\" must be off, on, portable or vnni, got \"") +
+                          v + "\"");
         }
       } else {
         return Fail(
