@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# ARM64 (aarch64), the edge's main CPU: cross-builds the core, the CPU plugin and the unit,
+# op-conformance and golden tests with Debian's cross toolchain, then runs them under qemu-user
+# (ctest prefixes each test with qemu-aarch64 through CMAKE_CROSSCOMPILING_EMULATOR).
+#
+# Highway offers five aarch64 targets (NEON, SVE, SVE2, SVE_256, SVE2_128); the CPU plugin
+# dispatches at run time among those it compiles, so the emulated CPU picks the path. The whole
+# selection runs on QEMU_CPU=max; then the SIMD-heavy tests run again on each CPU in
+# TESSERA_ARM64_SIMD_CPUS whose pick differs from every earlier run's (default list: cortex-a72
+# = NEON, a64fx = SVE, max with 256-bit vectors = SVE_256, max with 128-bit = SVE2_128; max
+# itself = SVE2). The target the plugin picks on each CPU is logged (ci/arm64_simd_probe.cc).
+#
+# Usage: bash ci/arm64.sh                 (ci/test.sh runs it as its arm64 stage)
+# Env:   ARM64_BUILD_DIR (build/arm64), JOBS (nproc), TESSERA_ARM64_TIMEOUT (seconds for the
+#        whole script, default 1500), TESSERA_ARM64_SIMD_CPUS (QEMU_CPU values, space-separated)
+# Needs: ci/install-deps.sh --arm64 (cross compiler, qemu-user, arm64 -dev packages).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${ARM64_BUILD_DIR:-build/arm64}
+JOBS=${JOBS:-$(nproc)}
+BUDGET=${TESSERA_ARM64_TIMEOUT:-1500}
+SIMD_CPUS=${TESSERA_ARM64_SIMD_CPUS:-cortex-a72 a64fx max,sve-default-vector-length=32 max,sve-default-vector-length=16}
+T0=$(date +%s)
+
+# Unit tests of the core and the CPU plugin's neighbours, the op-conformance suite and the golden
+# tests. Left out: server/HTTP, hub (network), CLI and install tests (they drive host tools), and
+# python-driven references; they test no ARM-specific code.
+TESTS_RE='^(core_.*|tessera_model_io_test|tessera_quantize_test|backend_common_test|cpu_backend_test|plugin_loader_test|executor_test|sampler_test|tokenizer_components_test|jinja_test|quant_accuracy_test|op_conformance_test|conformance_reference_test|text_golden_test|tokenizer_golden_test|jinja_golden_test|embedding_golden_test)$'
+# The tests whose time goes into the CPU plugin's SIMD kernels: rerun on every SIMD_CPUS entry.
+SIMD_RE='^(cpu_backend_test|op_conformance_test|text_golden_test)$'
+
+die() { echo "arm64: error: $*" >&2; exit 1; }
+# step NAME CMD...: runs CMD within what is left of the time box and prints its duration.
+step() {
+  local name=$1; shift
+  local s left
+  s=$(date +%s)
+  left=$((BUDGET - (s - T0)))
+  [ "$left" -gt 0 ] || die "time box of ${BUDGET}s used up before '$name'"
+  echo "--- arm64: $name"
+  local rc=0
+  # bash -c: the command may be one of the exported functions below.
+  timeout --kill-after=30 "$left" bash -c '"$@"' _ "$@" || rc=$?
+  [ "$rc" != 124 ] && [ "$rc" != 137 ] || die "'$name' ran past the ${BUDGET}s time box"
+  [ "$rc" = 0 ] || die "'$name' failed (exit $rc)"
+  echo "--- arm64: $name took $(($(date +%s) - s))s (total $(($(date +%s) - T0))s)"
+}
+
+for tool in aarch64-linux-gnu-g++ qemu-aarch64 cmake ninja; do
+  command -v "$tool" >/dev/null || die "'$tool' not found (run: bash ci/install-deps.sh --arm64)"
+done
+[ -f /usr/lib/aarch64-linux-gnu/libhwy.so ] || die "arm64 libraries missing (run: bash ci/install-deps.sh --arm64)"
+
+step configure cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+  -DCMAKE_TOOLCHAIN_FILE="$PWD/cmake/toolchains/aarch64-linux-gnu.cmake" \
+  -DTESSERA_CUDA=OFF -DTESSERA_VULKAN=OFF -DTESSERA_OPENCL=OFF -DTESSERA_LEVEL_ZERO=OFF \
+  -DTESSERA_BUILD_TESTS=ON -DTESSERA_WERROR=ON -DTESSERA_SKIP_DIRS="cli;fuzz;install;server;npu-reference"
+
+# Build only what the selected tests need (not the engine, server or hub).
+TARGETS=$(ctest --test-dir "$BUILD" -N -R "$TESTS_RE" | sed -n 's/^ *Test *#[0-9]*: //p' | tr '\n' ' ')
+[ -n "$TARGETS" ] || die "no tests match the selection"
+echo "arm64: tests: $TARGETS"
+# shellcheck disable=SC2086
+step build cmake --build "$BUILD" -j "$JOBS" --target $TARGETS
+
+# The probe must see the CPU plugin's Highway definitions (HWY_DISABLED_TARGETS, ...) to compile
+# the same target set: take them from the plugin's own compile command.
+mapfile -t HWY_DEFS < <(python3 - "$BUILD/compile_commands.json" <<'PY'
+import json, shlex, sys
+for e in json.load(open(sys.argv[1])):
+    if e["file"].endswith("backends/cpu/kernels_matmul.cc"):
+        print("\n".join(t for t in shlex.split(e["command"]) if t.startswith("-DHWY_")))
+        break
+PY
+)
+echo "arm64: CPU plugin Highway definitions: ${HWY_DEFS[*]:-none}"
+step build-simd-probe aarch64-linux-gnu-g++ -std=c++20 -O1 -Wall -Wextra -Werror "${HWY_DEFS[@]}" \
+  ci/arm64_simd_probe.cc -lhwy -o "$BUILD/bin/arm64_simd_probe"
+file "$BUILD/lib/tessera/backends/libtessera_backend_cpu.so" | sed 's/^/arm64: /'
+
+# The SIMD target the CPU plugin dispatches to on QEMU_CPU=$1 (the probe's log goes to stderr).
+chosen_target() {
+  QEMU_CPU=$1 qemu-aarch64 "$BUILD/bin/arm64_simd_probe" | sed 's/^/arm64:   /' >&2
+  QEMU_CPU=$1 qemu-aarch64 "$BUILD/bin/arm64_simd_probe" | sed -n 's/^hwy chosen target[^:]*: //p'
+}
+run_tests() {  # run_tests QEMU_CPU REGEX
+  QEMU_CPU=$1 ctest --test-dir "$BUILD" -R "$2" -j "$JOBS" --output-on-failure --timeout 900
+}
+export -f run_tests
+export BUILD JOBS
+
+echo "arm64: QEMU_CPU=max"
+declare -A TESTED=([$(chosen_target max)]=max)
+step "test (QEMU_CPU=max)" run_tests max "$TESTS_RE"
+# Rerun the SIMD-heavy tests once per further target the plugin dispatches to; a CPU that picks
+# a target already tested is skipped (today every SVE CPU picks NEON: see docs/arm64.md).
+for cpu in $SIMD_CPUS; do
+  echo "arm64: QEMU_CPU=$cpu"
+  target=$(chosen_target "$cpu")
+  if [ -n "${TESTED[$target]:-}" ]; then
+    echo "arm64: skipping QEMU_CPU=$cpu: the plugin runs $target there, as on ${TESTED[$target]}"
+    continue
+  fi
+  TESTED[$target]=$cpu
+  step "simd tests ($target, QEMU_CPU=$cpu)" run_tests "$cpu" "$SIMD_RE"
+done
+echo "arm64: SIMD targets tested: $(for t in "${!TESTED[@]}"; do printf '%s (QEMU_CPU=%s) ' "$t" "${TESTED[$t]}"; done)"
+echo "arm64: passed in $(($(date +%s) - T0))s"
