@@ -1,0 +1,31 @@
+#!/bin/bash
+# One GPU-machine session over a relocatable bundle (bash ci/bundle.sh BUILD .dev/bundle, plus
+# op_conformance_test, text_golden_test, vulkan_backend_test and server_scheduler_test copied into
+# its bin/; carry .dev/bundle and .gl): CUDA conformance + golden, batch invariance on CUDA
+# (scheduler suite + HTTP BatchingTest), the Vulkan check (backends/vulkan/gpu_check.sh) and engine
+# bench with Vulkan and CUDA on the same checkpoints. Usage: bash ci/gpu_session.sh [BUNDLE]
+B=${1:-.dev/bundle}
+export LD_LIBRARY_PATH=$PWD/$B/lib
+export OUT=${OUT:-/tmp/out}; mkdir -p $OUT
+P=$PWD/$B/lib/tessera/backends
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+echo "=== CUDA conformance"
+TESSERA_CONFORMANCE_PLUGINS=$P/libtessera_backend_cuda.so timeout 200 $B/bin/op_conformance_test --gtest_brief=1 > $OUT/cc.log 2>&1
+echo "rc=$?"; grep -E "^\[  (PASSED|FAILED|SKIPPED) |FAILED TEST|Failure" $OUT/cc.log | head
+echo "=== CUDA golden"
+TESSERA_TEST_PLUGINS=$P/libtessera_backend_cuda.so:$P/libtessera_backend_cpu.so TESSERA_TEST_BACKEND=cuda \
+  TESSERA_MODEL_FIXTURES=$PWD/tests/fixtures/models timeout 200 $B/bin/text_golden_test --gtest_brief=1 > $OUT/cg.log 2>&1
+echo "rc=$?"; grep -E "^\[  (PASSED|FAILED) |FAILED TEST|Failure" $OUT/cg.log | head
+echo "=== default device choice"
+$B/bin/engine devices 2>&1 | head
+TESSERA_BUNDLE=$B BENCH_TIMEOUT=120 TG=128 bash backends/vulkan/gpu_check.sh
+echo "=== bench cuda, same checkpoint"
+timeout 120 $B/bin/engine bench --backend cuda /tmp/q05 -p 512 -n 128 -r 2 2>&1 | tail -6
+echo "=== llama-3.2-1b shape: vulkan vs cuda"
+timeout 90 python3 bench/make_checkpoint.py --shape llama-3.2-1b --out /tmp/l1b 2>&1 | tail -1
+for be in vulkan cuda; do timeout 120 $B/bin/engine bench --backend $be /tmp/l1b -p 512 -n 128 -r 2 2>&1 | tail -5; done
+echo "=== server_scheduler_test on cuda"
+TESSERA_TEST_PLUGINS=$P/libtessera_backend_cuda.so:$P/libtessera_backend_cpu.so TESSERA_TEST_BACKEND=cuda \
+  TESSERA_DEFAULT_MODEL=$PWD/models/default timeout 300 $B/bin/server_scheduler_test --gtest_brief=1 2>&1 | grep -E "PASSED|FAILED|Failure|device|cuda" | head -20
+echo "=== HTTP BatchingTest through engine serve on cuda"
+TESSERA_BACKEND=cuda timeout 300 python3 tests/server/server_test.py --engine $B/bin/engine BatchingTest 2>&1 | tail -15
