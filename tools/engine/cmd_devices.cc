@@ -28,7 +28,8 @@ std::string Caps(uint32_t c) {
                                                     {TSR_CAP_HOST_IMPORT, "host-import"},
                                                     {TSR_CAP_UNIFIED_MEMORY, "unified-memory"},
                                                     {TSR_CAP_STATIC_SHAPES, "static-shapes"},
-                                                    {TSR_CAP_ASYNC, "async"}};
+                                                    {TSR_CAP_ASYNC, "async"},
+                                                    {TSR_CAP_NO_F32, "no-f32"}};
   for (const auto& [bit, name] : kCaps)
     if (c & bit) s += (s.empty() ? "" : " ") + std::string(name);
   return s;
