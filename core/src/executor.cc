@@ -10,61 +10,11 @@
 #include <sstream>
 
 #include "graph_serialize.h"
+#include "tessera/core/model/quantize.h"
+#include "tessera/core/model/safetensors.h"
 
 namespace tessera {
 namespace {
-
-float HalfToFloat(uint16_t h) {
-  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
-  uint32_t exp = (h >> 10) & 0x1fu, mant = h & 0x3ffu, bits;
-  if (exp == 0x1f) {
-    bits = sign | 0x7f800000u | (mant << 13);
-  } else if (exp != 0) {
-    bits = sign | ((exp + 112) << 23) | (mant << 13);
-  } else if (mant == 0) {
-    bits = sign;
-  } else {  // subnormal: normalize
-    int e = -1;
-    do {
-      ++e;
-      mant <<= 1;
-    } while ((mant & 0x400u) == 0);
-    bits = sign | (static_cast<uint32_t>(112 - e) << 23) | ((mant & 0x3ffu) << 13);
-  }
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
-
-// Round to nearest even, saturating to infinity like a hardware conversion.
-uint16_t FloatToHalf(float f) {
-  uint32_t x;
-  std::memcpy(&x, &f, 4);
-  const uint16_t sign = static_cast<uint16_t>((x >> 16) & 0x8000u);
-  const uint32_t ax = x & 0x7fffffffu;
-  if (ax >= 0x7f800000u) return sign | (ax > 0x7f800000u ? 0x7e00u : 0x7c00u);
-  if (ax >= 0x477ff000u) return sign | 0x7c00u;  // rounds to >= 65520: overflow
-  if (ax < 0x38800000u) {                        // subnormal or zero in f16
-    if (ax < 0x33000000u) return sign;
-    const uint32_t mant = (ax & 0x7fffffu) | 0x800000u;
-    const int shift = 126 - static_cast<int>(ax >> 23);  // 14..24
-    uint32_t q = mant >> shift;
-    const uint32_t rem = mant & ((1u << shift) - 1), half = 1u << (shift - 1);
-    if (rem > half || (rem == half && (q & 1u))) ++q;
-    return sign | static_cast<uint16_t>(q);
-  }
-  uint32_t q = ((ax >> 13) - (112u << 10));
-  const uint32_t rem = ax & 0x1fffu;
-  if (rem > 0x1000u || (rem == 0x1000u && (q & 1u))) ++q;
-  return sign | static_cast<uint16_t>(q);
-}
-
-float BF16ToFloat(uint16_t h) {
-  uint32_t bits = static_cast<uint32_t>(h) << 16;
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
 
 // Converts n values between the float dtypes a boundary can see (f32, f16, bf16).
 Status ConvertFloats(const void* src, DType from, void* dst, DType to, int64_t n) {
@@ -74,13 +24,13 @@ Status ConvertFloats(const void* src, DType from, void* dst, DType to, int64_t n
   }
   auto load = [&](int64_t i) {
     switch (from) {
-      case DType::kF16: return HalfToFloat(static_cast<const uint16_t*>(src)[i]);
-      case DType::kBF16: return BF16ToFloat(static_cast<const uint16_t*>(src)[i]);
+      case DType::kF16: return F16BitsToF32(static_cast<const uint16_t*>(src)[i]);
+      case DType::kBF16: return BF16BitsToF32(static_cast<const uint16_t*>(src)[i]);
       default: return static_cast<const float*>(src)[i];
     }
   };
   if (to == DType::kF16) {
-    for (int64_t i = 0; i < n; ++i) static_cast<uint16_t*>(dst)[i] = FloatToHalf(load(i));
+    for (int64_t i = 0; i < n; ++i) static_cast<uint16_t*>(dst)[i] = F32ToF16Bits(load(i));
   } else if (to == DType::kF32) {
     for (int64_t i = 0; i < n; ++i) static_cast<float*>(dst)[i] = load(i);
   } else {
