@@ -130,4 +130,14 @@ std::string CheckTensorRange(int32_t index, const TensorRef& t, uint64_t offset,
   return {};
 }
 
+bool BroadcastsAsPeriod(const TensorRef& b, const TensorRef& out) {
+  if (!b.IsContiguous()) return false;
+  int first = 0;
+  while (first < b.ndim && b.ne[first] == 1) ++first;
+  for (int i = 0; i < b.ndim - first; ++i) {
+    if (b.ne[b.ndim - 1 - i] != out.ne[out.ndim - 1 - i]) return false;
+  }
+  return true;
+}
+
 }  // namespace tessera::backend

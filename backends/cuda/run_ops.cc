@@ -105,19 +105,6 @@ Status RunMatmul(const OpArgs& a) {
 
 namespace {
 
-// b broadcasts to `out` as a repeated contiguous block: b's dims, leading 1s dropped, equal out's
-// trailing dims, so out's flat index i reads b[i % numel(b)].
-bool BroadcastsAsPeriod(const TensorRef& b, const TensorRef& out) {
-  if (!b.IsContiguous()) return false;
-  int first = 0;
-  while (first < b.ndim && b.ne[first] == 1) ++first;
-  const int keep = b.ndim - first;
-  for (int i = 0; i < keep; ++i) {
-    if (b.ne[b.ndim - 1 - i] != out.ne[out.ndim - 1 - i]) return false;
-  }
-  return true;
-}
-
 Status RunElementwise(const OpArgs& a, const TensorRef* b) {
   const TensorRef& x = *a.in[0];
   const TensorRef& out = *a.out;
@@ -130,8 +117,8 @@ Status RunElementwise(const OpArgs& a, const TensorRef* b) {
   p.out = out.data;
   const TensorRef* ts[3] = {&x, b, &out};
   p.walk = MakeWalk(out, ts, 3, /*outer_only=*/false);
-  p.contiguous =
-      x.IsContiguous() && out.IsContiguous() && (b == nullptr || BroadcastsAsPeriod(*b, out));
+  p.contiguous = x.IsContiguous() && out.IsContiguous() &&
+                 (b == nullptr || backend::BroadcastsAsPeriod(*b, out));
   p.b_period = b != nullptr ? std::max<int64_t>(1, b->NumElements()) : 1;
   return CudaStatus(LaunchElementwise(p, a.ctx->stream), OpName(a.node->op));
 }

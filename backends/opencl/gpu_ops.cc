@@ -110,17 +110,6 @@ Status RunMatmul(const OpArgs& a) {
 
 namespace {
 
-// b broadcasts to `out` as a repeated contiguous block (out's flat i reads b[i % numel(b)]).
-bool BroadcastsAsPeriod(const TensorRef& b, const TensorRef& out) {
-  if (!b.IsContiguous()) return false;
-  int first = 0;
-  while (first < b.ndim && b.ne[first] == 1) ++first;
-  for (int i = 0; i < b.ndim - first; ++i) {
-    if (b.ne[b.ndim - 1 - i] != out.ne[out.ndim - 1 - i]) return false;
-  }
-  return true;
-}
-
 Status RunElementwise(const OpArgs& a, const TensorRef* b, const void* b_buf) {
   const TensorRef& x = *a.in[0];
   const TensorRef& out = *a.out;
@@ -132,8 +121,8 @@ Status RunElementwise(const OpArgs& a, const TensorRef* b, const void* b_buf) {
   p.a_off = Offset(x), p.b_off = Off(b), p.o_off = Offset(out);
   const TensorRef* ts[3] = {&x, b, &out};
   p.walk = MakeWalk(out, ts, 3, /*outer_only=*/false);
-  p.contiguous =
-      x.IsContiguous() && out.IsContiguous() && (b == nullptr || BroadcastsAsPeriod(*b, out));
+  p.contiguous = x.IsContiguous() && out.IsContiguous() &&
+                 (b == nullptr || backend::BroadcastsAsPeriod(*b, out));
   p.b_period = b != nullptr ? std::max<int64_t>(1, b->NumElements()) : 1;
   return Launch(a, Kernel::kElementwise, p.walk.numel, {a.in_buf[0], b_buf, a.out_buf}, p);
 }

@@ -25,9 +25,10 @@ namespace tessera::backend {
   X(DIV, Binary)                                                                                   \
   X(SCALE, Unary)                                                                                  \
   X(SILU, Unary)                                                                                   \
-  X(GELU, Unary) X(GELU_TANH, Unary) X(RELU, Unary) X(TANH, Unary) X(SIGMOID, Unary)               \
-      X(SOFTCAP, Unary) X(SWIGLU, Gated) X(GEGLU, Gated) X(RMS_NORM, Norm) X(LAYER_NORM, Norm)     \
-          X(ROPE, Rope) X(SOFTMAX, Softmax) X(ATTENTION, Attention) X(KV_WRITE, KvWrite)           \
+  X(GELU, Unary)                                                                                   \
+  X(GELU_TANH, Unary) X(RELU, Unary) X(TANH, Unary) X(SIGMOID, Unary) X(SOFTCAP, Unary)            \
+      X(SWIGLU, Gated) X(GEGLU, Gated) X(RMS_NORM, Norm) X(LAYER_NORM, Norm) X(ROPE, Rope)         \
+          X(SOFTMAX, Softmax) X(ATTENTION, Attention) X(KV_WRITE, KvWrite)                         \
               X(PAGED_ATTENTION, PagedAttention) X(GET_ROWS, GetRows) X(COPY, Copy)                \
                   X(CONCAT, Concat) X(CONV1D, Conv) X(CONV2D, Conv) X(SUM, Reduce) X(MEAN, Reduce) \
                       X(MAX, Reduce)

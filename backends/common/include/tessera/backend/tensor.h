@@ -100,6 +100,11 @@ int64_t NumMatrices(const TensorRef& t);
 // at least those leading dims (e.g. a matmul's output walked with its input's shape).
 int64_t MatrixOffset(const TensorRef& shape, const TensorRef& t, int64_t s);
 
+// Whether b broadcasts to `out` as a repeated contiguous block: b's dims, leading 1s dropped,
+// equal out's trailing dims, so out's flat index i reads b[i % numel(b)] (the fast elementwise
+// path of the GPU backends).
+bool BroadcastsAsPeriod(const TensorRef& b, const TensorRef& out);
+
 // A broadcast walk of up to three tensors (ts[k] in slot k; a null entry keeps zero strides) over
 // the dims of `shape` (all, or all but the innermost when `outer_only`), numpy-broadcasting: a
 // tensor's stride is 0 where its dim is 1 or missing. Walk is a kernel's parameter struct with
