@@ -237,6 +237,18 @@ tsr_status DeviceProps(tsr_plugin_ctx* ctx, int32_t index, tsr_device_props* out
   });
 }
 
+// ABI 1.1: the live form of DeviceProps' memory figures (system RAM; free = MemAvailable).
+tsr_status DeviceMemoryInfo(tsr_device* dev, uint64_t* out_free, uint64_t* out_total,
+                            tsr_error* err) {
+  if (dev == nullptr || out_free == nullptr || out_total == nullptr)
+    return Fail(err, TSR_ERR_INVALID_ARGUMENT, "device_memory_info: NULL argument");
+  const long pages = sysconf(_SC_PHYS_PAGES);
+  const long page_size = sysconf(_SC_PAGESIZE);
+  *out_total = pages > 0 && page_size > 0 ? uint64_t(pages) * uint64_t(page_size) : 0;
+  *out_free = MemAvailable();
+  return TSR_OK;
+}
+
 tsr_status DeviceOpen(tsr_plugin_ctx* ctx, int32_t index, tsr_device** out, tsr_error* err) {
   return Guard(err, [&]() -> tsr_status {
     if (ctx == nullptr || out == nullptr)
@@ -476,6 +488,7 @@ tsr_status Execute(tsr_device* dev, const tsr_graph_view* graph, const int32_t* 
 tsr_plugin_api MakeApi() {
   tsr_plugin_api api = backend::NewApiTable("cpu", "Tessera CPU backend (Highway SIMD)", "0.1.0");
   TESSERA_BACKEND_FILL_DEVICE_API(api, Guarded);
+  api.device_memory_info = Guarded<DeviceMemoryInfo>::Call;
   // Compile style (claim/compile/...) is for NPUs: left NULL.
   return api;
 }

@@ -195,8 +195,9 @@ static tsr_status DeserializeExecutable(tsr_device* dev, const void* blob, size_
 
 /* ---- Entry points ------------------------------------------------------------------------- */
 
-/* The table follows the ABI of the headers this plugin was built against: struct_size and
- * abi_minor tell a newer host which trailing fields exist. */
+/* The table follows the ABI of the headers this plugin was built against: struct_size tells the
+ * host which trailing entries exist (an older host ignores newer ones, a newer host reads the
+ * missing ones as NULL). */
 static const tsr_plugin_api kApi = {
     .struct_size = sizeof(tsr_plugin_api),
     .abi_major = TSR_ABI_MAJOR,
@@ -234,6 +235,8 @@ static const tsr_plugin_api kApi = {
     .serialize_executable = SerializeExecutable,
     .free_blob = FreeBlob,
     .deserialize_executable = DeserializeExecutable,
+    /* ABI 1.1, optional (NULL: the host keeps the device_props snapshot): FILL IN
+     * .device_memory_info = DeviceMemoryInfo, the free/total memory of an open device now. */
 };
 
 TSR_PLUGIN_EXPORT const tsr_plugin_api* tsr_plugin_init(const tsr_host_api* host, tsr_error* err) {

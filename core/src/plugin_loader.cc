@@ -85,11 +85,32 @@ void Expand(const std::string& entry, const std::string& source, std::vector<Plu
   }
 }
 
-// Copies a plugin's table into a zeroed host-sized one, so fields past its struct_size read as
-// NULL/0 (append-only ABI).
-struct TableCopy {
-  tsr_plugin_api table{};
-};
+std::string AbiString(unsigned major, unsigned minor) {
+  return std::to_string(major) + "." + std::to_string(minor);
+}
+
+// A function, not an inline `minor >= TSR_ABI_MINOR_FLOOR`: with a floor of 0, GCC warns that a
+// uint16_t is always >= 0.
+bool AtLeast(unsigned value, unsigned floor) {
+  return value >= floor;
+}
+
+// The ABI rule (plugin_api.h, "Versioning"): our major, any minor from the floor up, older or
+// newer than ours. Fills *reason and returns false for anything else.
+bool AbiAccepted(const tsr_plugin_api& table, std::string* reason) {
+  if (table.abi_major == TSR_ABI_MAJOR && AtLeast(table.abi_minor, TSR_ABI_MINOR_FLOOR))
+    return true;
+  *reason = "built for plugin ABI " + AbiString(table.abi_major, table.abi_minor) +
+            ", but this engine (ABI " + AbiString(TSR_ABI_MAJOR, TSR_ABI_MINOR) +
+            ") loads plugins of ABI " + AbiString(TSR_ABI_MAJOR, TSR_ABI_MINOR_FLOOR) +
+            " or any later " + std::to_string(TSR_ABI_MAJOR) + ".x only";
+  if (table.abi_major < TSR_ABI_MAJOR)
+    *reason +=
+        ": rebuild it against a Tessera plugin SDK of ABI " + std::to_string(TSR_ABI_MAJOR) + ".x";
+  else if (table.abi_major > TSR_ABI_MAJOR)
+    *reason += ": it needs a newer engine";
+  return false;
+}
 
 }  // namespace
 
@@ -120,6 +141,20 @@ std::string Plugin::absence_reason() const {
   if (!api_->absence_reason) return "";
   const char* r = api_->absence_reason(ctx_);
   return r ? r : "";
+}
+
+StatusOr<DeviceMemoryInfo> QueryDeviceMemory(const Plugin& plugin, tsr_device* dev) {
+  const tsr_plugin_api& api = plugin.api();
+  if (!api.device_memory_info)
+    return Unimplemented(plugin.id() + ": no live memory figure: the plugin (ABI " +
+                         AbiString(api.abi_major, api.abi_minor) +
+                         ") has no device_memory_info (ABI 1.1)");
+  DeviceMemoryInfo info;
+  tsr_error err{};
+  err.struct_size = sizeof(err);
+  tsr_status st = api.device_memory_info(dev, &info.free_bytes, &info.total_bytes, &err);
+  if (st != TSR_OK) return FromPluginError(plugin.id(), st, err);
+  return info;
 }
 
 Status FromPluginError(std::string_view plugin_id, tsr_status code, const tsr_error& err) {
@@ -189,15 +224,13 @@ bool LoadOne(PluginCandidate* cand, std::unique_ptr<LoadedLibrary>* lib_out,
         "its function table is truncated (struct_size " + std::to_string(table->struct_size) + ")";
     return false;
   }
-  if (table->abi_major != TSR_ABI_MAJOR || table->abi_minor < TSR_ABI_MINOR_FLOOR) {
-    cand->reason = "built for plugin ABI " + std::to_string(table->abi_major) + "." +
-                   std::to_string(table->abi_minor) + ", but this engine accepts " +
-                   std::to_string(TSR_ABI_MAJOR) + "." + std::to_string(TSR_ABI_MINOR_FLOOR) +
-                   " or a later minor of the same major";
-    return false;
-  }
+  if (!AbiAccepted(*table, &cand->reason)) return false;
+  // A zeroed host-sized copy: entries past an older plugin's struct_size read as NULL, a newer
+  // plugin's extra entries are left behind, and struct_size then describes the copy.
   auto* copy = new tsr_plugin_api{};
-  std::memcpy(copy, table, std::min<size_t>(table->struct_size, sizeof(tsr_plugin_api)));
+  const size_t known = std::min<size_t>(table->struct_size, sizeof(tsr_plugin_api));
+  std::memcpy(copy, table, known);
+  copy->struct_size = static_cast<uint32_t>(known);
   if (!copy->id || !copy->id[0] || !copy->create_context) {
     delete copy;
     cand->reason = "its function table has no id or no create_context";

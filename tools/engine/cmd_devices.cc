@@ -56,6 +56,31 @@ nlohmann::json DeviceJson(const Plugin& p, int32_t i) {
   return j;
 }
 
+// `-v`: the device's memory now, through device_memory_info (plugin ABI 1.1). It needs an open
+// device, so only verbose listings pay for opening one; a plugin built against ABI 1.0 has no
+// such entry and is reported as such.
+void AddLiveMemory(Plugin* p, int32_t i, nlohmann::json* d) {
+  const tsr_plugin_api& api = p->api();
+  if (!api.device_memory_info) {
+    (*d)["live_memory"] = fmt::format("not reported (plugin ABI {}.{} has no device_memory_info)",
+                                      api.abi_major, api.abi_minor);
+    return;
+  }
+  auto dev = Device::Open(p, i);
+  if (!dev.ok()) {
+    (*d)["live_memory"] = "device did not open: " + dev.status().message();
+    return;
+  }
+  auto mem = QueryDeviceMemory(*p, (*dev)->handle());
+  if (!mem.ok()) {
+    (*d)["live_memory"] = mem.status().message();
+    return;
+  }
+  (*d)["live_memory_free"] = mem->free_bytes;
+  (*d)["live_memory_total"] = mem->total_bytes;
+  (*d)["live_memory"] = fmt::format("{} free of {}", GiB(mem->free_bytes), GiB(mem->total_bytes));
+}
+
 int RunDevices(GlobalFlags* flags, bool verbose, bool json) {
   auto settings = ResolveSettings(*flags);
   if (!settings.ok()) return Fail(settings.status());
@@ -66,8 +91,13 @@ int RunDevices(GlobalFlags* flags, bool verbose, bool json) {
     nlohmann::json b{
         {"id", p->id()}, {"name", p->api().name ? p->api().name : ""}, {"path", p->path()}};
     b["version"] = p->api().version ? p->api().version : "";
+    b["abi"] = fmt::format("{}.{}", p->api().abi_major, p->api().abi_minor);
     b["devices"] = nlohmann::json::array();
-    for (int32_t i = 0; i < p->device_count(); ++i) b["devices"].push_back(DeviceJson(*p, i));
+    for (int32_t i = 0; i < p->device_count(); ++i) {
+      nlohmann::json d = DeviceJson(*p, i);
+      if (verbose) AddLiveMemory(p.get(), i, &d);
+      b["devices"].push_back(d);
+    }
     if (p->device_count() == 0) b["absence_reason"] = p->absence_reason();
     out["backends"].push_back(b);
   }
@@ -86,12 +116,16 @@ int RunDevices(GlobalFlags* flags, bool verbose, bool json) {
     for (const auto& b : out["backends"]) {
       std::cout << fmt::format("{} ({}) {}\n", b["id"].get<std::string>(),
                                b["name"].get<std::string>(), b["path"].get<std::string>());
-      for (const auto& d : b["devices"])
+      for (const auto& d : b["devices"]) {
         std::cout << fmt::format(
             "  {}  {}  [{}, {} total, {} free, {} units]\n      {}; caps: {}\n",
             d["id"].get<std::string>(), d.value("name", ""), d.value("kind", ""),
             GiB(d.value("memory_total", 0ull)), GiB(d.value("memory_free", 0ull)),
             d.value("compute_units", 0), d.value("description", ""), d.value("capabilities", ""));
+        if (d.contains("live_memory"))
+          std::cout << "      live memory: " << d["live_memory"].get<std::string>() << "\n";
+      }
+      if (verbose) std::cout << "  plugin ABI " << b["abi"].get<std::string>() << "\n";
       if (b.contains("absence_reason"))
         std::cout << "  no devices: " << b["absence_reason"].get<std::string>() << "\n";
     }

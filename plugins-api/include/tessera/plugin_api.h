@@ -5,12 +5,18 @@
  * opaque handles, plain-data views, an error struct. No C++ type, exception or core struct
  * layout crosses it.
  *
- * Versioning
+ * Versioning (stable since 1.0; docs/plugin-guide.md section 3)
  *   Every struct starts with `struct_size` (bytes, as the writer compiled it). Fields are only
- *   appended within a major version; a reader never reads past the `struct_size` it was handed
- *   and treats missing trailing fields as zero. The ABI stays 0.x until three backends pass the
- *   conformance suite; a host accepts any plugin of its major whose minor is at or above the
- *   host's floor (TSR_ABI_MINOR_FLOOR) and rejects another major with a readable reason.
+ *   appended within a major version, never removed, moved or retyped; a reader never reads past
+ *   the `struct_size` it was handed and treats missing trailing fields as zero/NULL.
+ *   A host loads a plugin whose table has the host's major and any minor >= TSR_ABI_MINOR_FLOOR
+ *   (0: every 1.x), older or newer than its own: an older plugin's newer entries read as NULL
+ *   (the host then does without them), a newer plugin's extra entries are not read. Another
+ *   major is rejected with a readable reason. Which optional entries exist is decided by
+ *   `struct_size` and NULL, not by comparing minors. tests/plugins/abi_compat keeps a plugin
+ *   built against the frozen 1.0 header loading and running.
+ *   1.0  the first stable ABI (the 0.x table, unchanged).
+ *   1.1  tsr_plugin_api.device_memory_info: live free/total memory of an open device.
  *
  * Entry points (exported with default visibility; everything else in a plugin is hidden)
  *   tsr_plugin_init   (required) host API in, function table out. See tsr_plugin_init_fn.
@@ -43,10 +49,10 @@
 extern "C" {
 #endif
 
-#define TSR_ABI_MAJOR 0
+#define TSR_ABI_MAJOR 1
 #define TSR_ABI_MINOR 1
-/* The oldest minor of this major the host still accepts. */
-#define TSR_ABI_MINOR_FLOOR 1
+/* The oldest minor of this major the host still accepts: every 1.x. */
+#define TSR_ABI_MINOR_FLOOR 0
 
 #if defined(_WIN32)
 #define TSR_PLUGIN_EXPORT __declspec(dllexport)
@@ -400,7 +406,20 @@ typedef struct tsr_plugin_api {
   tsr_status (*deserialize_executable)(tsr_device* dev, const void* blob, size_t size,
                                        tsr_buffer* const* weights, int32_t n_weights,
                                        tsr_executable** out, tsr_error* err);
+
+  /* ---- ABI 1.1 (NULL in tables built against 1.0) ---- */
+
+  /* Memory of an open device now: bytes free and in total (0 = unknown). tsr_device_props is a
+   * snapshot the host takes once, when it opens the device; this is the live figure for a
+   * long-running host deciding whether another model or a larger KV pool fits. Cheap, never
+   * blocks on queued work, no side effect. NULL: the host only knows the snapshot. */
+  tsr_status (*device_memory_info)(tsr_device* dev, uint64_t* out_free, uint64_t* out_total,
+                                   tsr_error* err);
 } tsr_plugin_api;
+
+/* sizeof(tsr_plugin_api) as ABI 1.0 defined it: a table whose struct_size is this has no 1.1
+ * entry. */
+#define TSR_PLUGIN_API_SIZE_1_0 offsetof(tsr_plugin_api, device_memory_info)
 
 /* Required export. Returns the plugin's table for the newest ABI it shares with `host`, or NULL
  * with `err` filled (e.g. the host's major is not one the plugin speaks). The table is static:

@@ -99,6 +99,16 @@ class PluginRegistry {
 // Converts a plugin's error to a Status ("<plugin id>: <message>").
 Status FromPluginError(std::string_view plugin_id, tsr_status code, const tsr_error& err);
 
+// Live memory of an open device (bytes; 0 = unknown).
+struct DeviceMemoryInfo {
+  uint64_t free_bytes = 0;
+  uint64_t total_bytes = 0;
+};
+
+// Asks the plugin's device_memory_info (ABI 1.1). Unimplemented, naming the plugin's ABI, when
+// the plugin has none (every 1.0 plugin): callers then fall back to the device_props snapshot.
+StatusOr<DeviceMemoryInfo> QueryDeviceMemory(const Plugin& plugin, tsr_device* dev);
+
 }  // namespace tessera
 
 #endif  // TESSERA_CORE_PLUGIN_LOADER_H_
