@@ -148,6 +148,25 @@ bool CanRun(const tsr_graph_view& g, const tsr_node& n) {
       for (int i = 3; i < 5; ++i)
         if (in(i) == nullptr || in(i)->dtype != TSR_DTYPE_I32) return false;
       return in(0)->ne[1] % in(1)->ne[1] == 0 && in(0)->ne[2] == in(1)->ne[2];
+    case TSR_OP_KV_WRITE: {  // into a pool the device holds (f16, its own layout)
+      const tsr_tensor *cache = in(0), *rows = in(1), *slots = in(2);
+      return cache->ndim == 4 && IsFloat(cache->dtype) && rows != nullptr && rows->ndim == 3 &&
+             IsFloat(rows->dtype) && rows->ne[1] == cache->ne[2] && rows->ne[2] == cache->ne[3] &&
+             slots != nullptr && slots->dtype == TSR_DTYPE_I32 && Numel(*slots) == rows->ne[0] &&
+             Numel(out) == Numel(*cache);
+    }
+    case TSR_OP_PAGED_ATTENTION: {
+      const tsr_tensor *q = in(0), *k = in(1), *v = in(2);
+      if (k == nullptr || v == nullptr || q->ndim != 3 || k->ndim != 4 || v->ndim != 4 ||
+          !IsFloat(q->dtype) || !IsFloat(k->dtype) || !IsFloat(v->dtype))
+        return false;
+      for (int i = 3; i < 6; ++i)
+        if (in(i) == nullptr || in(i)->dtype != TSR_DTYPE_I32) return false;
+      return in(3)->ndim == 2 && in(3)->ne[0] == Numel(*in(4)) &&
+             Numel(*in(5)) == Numel(*in(4)) + 1 && k->ne[2] > 0 && q->ne[1] % k->ne[2] == 0 &&
+             q->ne[2] == k->ne[3] && k->ne[0] == v->ne[0] && k->ne[1] == v->ne[1] &&
+             k->ne[2] == v->ne[2];
+    }
     default: return false;
   }
 }
@@ -232,6 +251,40 @@ bool CheckInstr(const Program& p, const Instr& ins, std::string* error) {
         if (!ok) return Fail(error, what + ": ATTENTION shapes q[T,Hq,D] k[Tk,Hkv,D] v[Tk,Hkv,Dv]");
       }
       return true;
+    case TSR_OP_KV_WRITE: {
+      const Slot *cache = slot(0), *rows = slot(1), *slots = slot(2);
+      const bool ok = ins.out == ins.in[0] && cache->dtype == TSR_DTYPE_F16 &&
+                      cache->shape.size() == 4 && rows != nullptr && rows->dtype == TSR_DTYPE_F16 &&
+                      rows->shape.size() == 3 && rows->shape[1] == cache->shape[2] &&
+                      rows->shape[2] == cache->shape[3] && slots != nullptr &&
+                      slots->dtype == TSR_DTYPE_I32 && slots->Numel() == rows->shape[0];
+      if (!ok)
+        return Fail(error, what +
+                               ": KV_WRITE writes rows[T,Hkv,D] f16 at slots[T] i32 into the "
+                               "f16 cache[NB,BS,Hkv,D] it names as its output (in place)");
+      return true;
+    }
+    case TSR_OP_PAGED_ATTENTION:
+      for (int i = 0; i < 6; ++i)
+        if (slot(i) == nullptr || slot(i)->dtype != (i < 3 ? TSR_DTYPE_F16 : TSR_DTYPE_I32))
+          return Fail(error, what +
+                                 ": PAGED_ATTENTION wants q, k/v caches f16 and block_table, "
+                                 "kv_lens, cu_q i32");
+      {
+        const Slot &q = *slot(0), &k = *slot(1), &v = *slot(2), &table = *slot(3);
+        const bool ok = q.shape.size() == 3 && k.shape.size() == 4 && v.shape.size() == 4 &&
+                        table.shape.size() == 2 && k.shape[2] > 0 && q.shape[1] % k.shape[2] == 0 &&
+                        q.shape[2] == k.shape[3] && k.shape[0] == v.shape[0] &&
+                        k.shape[1] == v.shape[1] && k.shape[2] == v.shape[2] &&
+                        table.shape[0] == slot(4)->Numel() &&
+                        slot(5)->Numel() == slot(4)->Numel() + 1 &&
+                        out.Numel() == q.shape[0] * q.shape[1] * v.shape[3];
+        if (!ok)
+          return Fail(error, what +
+                                 ": PAGED_ATTENTION shapes q[T,Hq,D] caches[NB,BS,Hkv,D] "
+                                 "block_table[S,MB] kv_lens[S] cu_q[S+1]");
+      }
+      return true;
     default:
       for (size_t i = 0; i < ins.in.size(); ++i)
         if (slot(static_cast<int>(i)) && slot(static_cast<int>(i))->dtype != TSR_DTYPE_F16)
@@ -308,6 +361,8 @@ bool Lower(const wire::GraphProto& g, Program* p, std::string* error) {
       case TSR_OP_ROPE:
       case TSR_OP_SOFTMAX:
       case TSR_OP_ATTENTION:
+      case TSR_OP_KV_WRITE:
+      case TSR_OP_PAGED_ATTENTION:
       case TSR_OP_COPY: break;
       default: return Fail(error, "op " + std::to_string(ins.op) + " is not in the NPU's opset");
     }
@@ -606,9 +661,39 @@ void Softmax(const Machine& m, const Instr& ins, std::vector<float>* y) {
   }
 }
 
+// One sequence's queries against its keys, both already in the NPU's contiguous head-major
+// layout: kp[Hkv][k_len][D], vp[Hkv][k_len][Dv] (one head's keys are one stream). Query i sits at
+// position k_len - q_len + i (causal alignment to the end of the keys).
+void AttendSequence(const Instr& ins, const std::vector<float>& q, int64_t q0, int64_t q_len,
+                    int64_t hq, int64_t hkv, int64_t d, int64_t dv, const std::vector<float>& kp,
+                    const std::vector<float>& vp, int64_t k_len, std::vector<float>* y) {
+  std::vector<float> score(static_cast<size_t>(k_len));
+  for (int64_t i = 0; i < q_len; ++i)
+    for (int64_t h = 0; h < hq; ++h) {
+      const int64_t g = h / (hq / hkv), p = k_len - q_len + i;
+      const float* qr = &q[((q0 + i) * hq + h) * d];
+      float mx = -INFINITY;
+      for (int64_t j = 0; j < k_len; ++j) {
+        const bool visible = (!ins.ip[0] || j <= p) && (ins.ip[1] <= 0 || p - j < ins.ip[1]);
+        float acc = 0;
+        for (int64_t c = 0; c < d; ++c) acc += qr[c] * kp[(g * k_len + j) * d + c];
+        acc *= ins.fp[0];
+        if (ins.fp[1] > 0) acc = ins.fp[1] * std::tanh(acc / ins.fp[1]);
+        score[j] = visible ? acc : -INFINITY;
+        mx = std::max(mx, score[j]);
+      }
+      float* o = &(*y)[((q0 + i) * hq + h) * dv];
+      if (mx == -INFINITY) continue;  // no visible key: zeros
+      float sum = 0;
+      for (int64_t j = 0; j < k_len; ++j) sum += (score[j] = std::exp(score[j] - mx));
+      for (int64_t j = 0; j < k_len; ++j)
+        for (int64_t c = 0; c < dv; ++c) o[c] += score[j] / sum * vp[(g * k_len + j) * dv + c];
+    }
+}
+
 // Dense varlen attention. K and V of each sequence are first packed into the NPU's own
-// contiguous layout [Hkv][Tk][D] (head-major, so one head's keys are one stream), then each query
-// row scans its head's stream.
+// contiguous layout [Hkv][Tk][D] (head-major) in scratch, then each query row scans its head's
+// stream.
 bool Attention(const Machine& m, const Instr& ins, std::vector<float>* y, std::string* error) {
   const Slot &qs = m.p.slots[ins.in[0]], &ks = m.p.slots[ins.in[1]], &vs = m.p.slots[ins.in[2]];
   const int64_t hq = qs.shape[1], d = qs.shape[2], hkv = ks.shape[1], dv = vs.shape[2];
@@ -616,7 +701,7 @@ bool Attention(const Machine& m, const Instr& ins, std::vector<float>* y, std::s
   const std::vector<float> q = m.Load(ins.in[0]), k = m.Load(ins.in[1]), v = m.Load(ins.in[2]);
   const int32_t *cu_q = m.Ints(ins.in[3]), *cu_k = m.Ints(ins.in[4]);
   y->assign(static_cast<size_t>(qs.shape[0] * hq * dv), 0.f);
-  std::vector<float> kp, vp, score;
+  std::vector<float> kp, vp;
   for (int64_t s = 0; s < n_seq; ++s) {
     const int64_t q0 = cu_q[s], q_len = cu_q[s + 1] - q0, k0 = cu_k[s], k_len = cu_k[s + 1] - k0;
     if (q_len < 0 || k_len < 0 || q0 + q_len > qs.shape[0] || k0 + k_len > ks.shape[0])
@@ -628,28 +713,80 @@ bool Attention(const Machine& m, const Instr& ins, std::vector<float>* y, std::s
         std::copy_n(&k[((k0 + j) * hkv + h) * d], d, &kp[(h * k_len + j) * d]);
         std::copy_n(&v[((k0 + j) * hkv + h) * dv], dv, &vp[(h * k_len + j) * dv]);
       }
-    score.resize(static_cast<size_t>(k_len));
-    for (int64_t i = 0; i < q_len; ++i)
-      for (int64_t h = 0; h < hq; ++h) {
-        const int64_t g = h / (hq / hkv), p = k_len - q_len + i;
-        const float* qr = &q[((q0 + i) * hq + h) * d];
-        float mx = -INFINITY;
-        for (int64_t j = 0; j < k_len; ++j) {
-          const bool visible = (!ins.ip[0] || j <= p) && (ins.ip[1] <= 0 || p - j < ins.ip[1]);
-          float acc = 0;
-          for (int64_t c = 0; c < d; ++c) acc += qr[c] * kp[(g * k_len + j) * d + c];
-          acc *= ins.fp[0];
-          if (ins.fp[1] > 0) acc = ins.fp[1] * std::tanh(acc / ins.fp[1]);
-          score[j] = visible ? acc : -INFINITY;
-          mx = std::max(mx, score[j]);
+    AttendSequence(ins, q, q0, q_len, hq, hkv, d, dv, kp, vp, k_len, y);
+  }
+  return true;
+}
+
+// Byte offset of token slot `o` of `block`, head `h`, in a pool of the NPU's own KV layout:
+// per block head-major [Hkv][BS][D] f16, so one head's keys of a block are one contiguous run.
+uint64_t KvOffset(const Slot& cache, int64_t block, int64_t h, int64_t o) {
+  const int64_t bs = cache.shape[1], hkv = cache.shape[2], d = cache.shape[3];
+  return static_cast<uint64_t>(((block * hkv + h) * bs + o) * d) * 2;
+}
+
+// KV_WRITE, in place into the pool (the host passes it by handle): row t goes to slot
+// slots[t] = block * BS + offset; -1 (bucket padding) is skipped. f16 rows are stored as they are.
+bool KvWrite(const Machine& m, const Instr& ins, std::string* error) {
+  const Slot &cache = m.p.slots[ins.in[0]], &rows = m.p.slots[ins.in[1]];
+  const int64_t t_len = rows.shape[0], hkv = rows.shape[1], d = rows.shape[2];
+  const int64_t n_slots = cache.shape[0] * cache.shape[1];
+  const int32_t* slots = m.Ints(ins.in[2]);
+  for (int64_t t = 0; t < t_len; ++t) {
+    if (slots[t] == -1) continue;
+    if (slots[t] < 0 || slots[t] >= n_slots)
+      return Fail(error, "KV_WRITE: slot " + std::to_string(slots[t]) + " is outside the " +
+                             std::to_string(n_slots) + "-slot cache");
+    const int64_t block = slots[t] / cache.shape[1], o = slots[t] % cache.shape[1];
+    for (int64_t h = 0; h < hkv; ++h)
+      std::memcpy(m.ptr[ins.out] + KvOffset(cache, block, h, o),
+                  m.ptr[ins.in[1]] + (t * hkv + h) * d * 2, static_cast<size_t>(d) * 2);
+  }
+  return true;
+}
+
+// PAGED_ATTENTION over pools in the NPU layout: each sequence's blocks are gathered head by head
+// (whole contiguous runs of BS keys) into scratch, then attended as dense attention. Sequences
+// with no query (bucket padding: cu_q repeats its last entry) are skipped.
+bool PagedAttention(const Machine& m, const Instr& ins, std::vector<float>* y, std::string* error) {
+  const Slot &qs = m.p.slots[ins.in[0]], &kc = m.p.slots[ins.in[1]], &vc = m.p.slots[ins.in[2]];
+  const Slot& table_slot = m.p.slots[ins.in[3]];
+  const int64_t hq = qs.shape[1], d = qs.shape[2], hkv = kc.shape[2], dv = vc.shape[3];
+  const int64_t n_blocks = kc.shape[0], bs = kc.shape[1];
+  const int64_t n_seq = table_slot.shape[0], max_blocks = table_slot.shape[1];
+  const std::vector<float> q = m.Load(ins.in[0]);
+  const int32_t *table = m.Ints(ins.in[3]), *kv_lens = m.Ints(ins.in[4]), *cu_q = m.Ints(ins.in[5]);
+  y->assign(static_cast<size_t>(qs.shape[0] * hq * dv), 0.f);
+  std::vector<float> kp, vp;
+  auto gather = [&](const uint8_t* pool, const Slot& cache, int64_t dim, int64_t k_len,
+                    const int32_t* row, std::vector<float>* out) {
+    out->assign(static_cast<size_t>(hkv * k_len * dim), 0.f);
+    for (int64_t h = 0; h < hkv; ++h)
+      for (int64_t j = 0; j < k_len; ++j) {
+        const uint8_t* src = pool + KvOffset(cache, row[j / bs], h, j % bs);
+        for (int64_t c = 0; c < dim; ++c) {
+          uint16_t x;
+          std::memcpy(&x, src + 2 * c, 2);
+          (*out)[(h * k_len + j) * dim + c] = HalfToFloat(x);
         }
-        float* o = &(*y)[((q0 + i) * hq + h) * dv];
-        if (mx == -INFINITY) continue;  // no visible key: zeros
-        float sum = 0;
-        for (int64_t j = 0; j < k_len; ++j) sum += (score[j] = std::exp(score[j] - mx));
-        for (int64_t j = 0; j < k_len; ++j)
-          for (int64_t c = 0; c < dv; ++c) o[c] += score[j] / sum * vp[(g * k_len + j) * dv + c];
       }
+  };
+  for (int64_t s = 0; s < n_seq; ++s) {
+    const int64_t q0 = cu_q[s], q_len = cu_q[s + 1] - q0, k_len = kv_lens[s];
+    if (q_len < 0 || q0 < 0 || q0 + q_len > qs.shape[0])
+      return Fail(error, "PAGED_ATTENTION: cu_q out of range");
+    if (q_len == 0) continue;
+    if (k_len < q_len || k_len > max_blocks * bs)
+      return Fail(error, "PAGED_ATTENTION: kv_lens[" + std::to_string(s) +
+                             "] = " + std::to_string(k_len) + " does not fit the block table");
+    const int32_t* row = table + s * max_blocks;
+    for (int64_t b = 0; b < (k_len + bs - 1) / bs; ++b)
+      if (row[b] < 0 || row[b] >= n_blocks)
+        return Fail(error, "PAGED_ATTENTION: block_table[" + std::to_string(s) + ", " +
+                               std::to_string(b) + "] is not a block of the cache");
+    gather(m.ptr[ins.in[1]], kc, d, k_len, row, &kp);
+    gather(m.ptr[ins.in[2]], vc, dv, k_len, row, &vp);
+    AttendSequence(ins, q, q0, q_len, hq, hkv, d, dv, kp, vp, k_len, y);
   }
   return true;
 }
@@ -664,6 +801,10 @@ bool Step(const Machine& m, const Instr& ins, std::string* error) {
     case TSR_OP_SOFTMAX: Softmax(m, ins, &y); break;
     case TSR_OP_ATTENTION:
       if (!Attention(m, ins, &y, error)) return false;
+      break;
+    case TSR_OP_KV_WRITE: return KvWrite(m, ins, error);  // in place: nothing to store
+    case TSR_OP_PAGED_ATTENTION:
+      if (!PagedAttention(m, ins, &y, error)) return false;
       break;
     case TSR_OP_COPY: y = m.Load(ins.in[0]); break;
     case TSR_OP_ADD:

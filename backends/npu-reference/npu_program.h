@@ -2,6 +2,11 @@
 // and the host-CPU simulator that runs it. Like a real NPU it only knows fixed shapes, f16
 // activations and weights (int8 Q8_B32 weights too) and int32 index tensors: an f32 tensor in a
 // GraphProto is an error, the host must convert at the boundary (TSR_CAP_NO_F32).
+//
+// KV pools (KV_WRITE / PAGED_ATTENTION) are runtime inputs the host passes by handle; KV_WRITE
+// names its pool as its output and writes it in place. Their bytes are the NPU's own layout, not
+// the host's [NB][BS][Hkv][D]: per block head-major [Hkv][BS][D] f16, so one head's keys of a
+// block are one contiguous run. Only these programs ever read or write a pool.
 #ifndef TESSERA_NPU_REFERENCE_NPU_PROGRAM_H_
 #define TESSERA_NPU_REFERENCE_NPU_PROGRAM_H_
 

@@ -2,12 +2,15 @@
 // simulator. See README.md for what it models and its options.
 //
 //   claim      groups of consecutive nodes it can run (matmul, norms, RoPE, elementwise/gated MLP
-//              ops, softmax, dense attention), within its device-memory cap;
+//              ops, softmax, dense attention, KV_WRITE + PAGED_ATTENTION over a KV pool it
+//              holds), within its device-memory cap;
 //   compile    GraphProto bytes -> npu_program.h's Program (fixed shapes, f16/int8 only), cached
 //              on disk as a blob keyed by a hash of the bytes + the compat string;
 //   run        the simulator over the device's own memory (buffers are not host-visible).
 #include <algorithm>
+#include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -28,7 +31,7 @@ namespace {
 constexpr char kBackend[] = "npu-reference";
 constexpr char kVersion[] = "0.1.0";
 // Everything a compiled blob depends on: the program format, the opset, the simulator build.
-constexpr char kCompat[] = "npu-reference 0.1.0; program v1; opset 0.x; f16/int8";
+constexpr char kCompat[] = "npu-reference 0.2.0; program v2 (paged KV); opset 1.x; f16/int8";
 
 using backend::Fail;
 template <auto F>
@@ -44,6 +47,9 @@ struct tsr_plugin_ctx {
   std::atomic<uint64_t> used{0};
   std::mutex stats_mu;
   int64_t compiled = 0, cache_hits = 0, cache_writes = 0;
+  // Instructions executed, by tsr_op: proof of what really ran on the device.
+  std::array<std::atomic<int64_t>, TSR_OP_COUNT> executed{};
+  std::chrono::steady_clock::time_point stats_written{};
 };
 
 struct tsr_device {
@@ -106,7 +112,13 @@ tsr_status CreateContext(const tsr_option* options, size_t n, tsr_plugin_ctx** o
   return TSR_OK;
 }
 
+void WriteStats(tsr_plugin_ctx* ctx);
+
 void DestroyContext(tsr_plugin_ctx* ctx) {
+  {
+    std::lock_guard<std::mutex> lock(ctx->stats_mu);
+    WriteStats(ctx);  // the final instruction counts
+  }
   delete ctx;
 }
 
@@ -114,14 +126,54 @@ const char* AbsenceReason(tsr_plugin_ctx*) {
   return "";
 }
 
-// The counters a test reads to prove a second start compiles nothing.
+// Names of the ops the device runs, for the "executed" counters.
+const char* OpLabel(int op) {
+  switch (op) {
+    case TSR_OP_MATMUL: return "MATMUL";
+    case TSR_OP_ADD: return "ADD";
+    case TSR_OP_SUB: return "SUB";
+    case TSR_OP_MUL: return "MUL";
+    case TSR_OP_DIV: return "DIV";
+    case TSR_OP_SCALE: return "SCALE";
+    case TSR_OP_SILU: return "SILU";
+    case TSR_OP_GELU: return "GELU";
+    case TSR_OP_GELU_TANH: return "GELU_TANH";
+    case TSR_OP_RELU: return "RELU";
+    case TSR_OP_TANH: return "TANH";
+    case TSR_OP_SIGMOID: return "SIGMOID";
+    case TSR_OP_SOFTCAP: return "SOFTCAP";
+    case TSR_OP_SWIGLU: return "SWIGLU";
+    case TSR_OP_GEGLU: return "GEGLU";
+    case TSR_OP_RMS_NORM: return "RMS_NORM";
+    case TSR_OP_LAYER_NORM: return "LAYER_NORM";
+    case TSR_OP_ROPE: return "ROPE";
+    case TSR_OP_SOFTMAX: return "SOFTMAX";
+    case TSR_OP_ATTENTION: return "ATTENTION";
+    case TSR_OP_KV_WRITE: return "KV_WRITE";
+    case TSR_OP_PAGED_ATTENTION: return "PAGED_ATTENTION";
+    case TSR_OP_COPY: return "COPY";
+    default: return nullptr;
+  }
+}
+
+// The counters a test reads to prove a second start compiles nothing, and which ops ran here.
+// REQUIRES: ctx->stats_mu held.
 void WriteStats(tsr_plugin_ctx* ctx) {
   if (ctx->stats_file.empty()) return;
+  ctx->stats_written = std::chrono::steady_clock::now();
   const std::string tmp = ctx->stats_file + ".tmp";
   {
     std::ofstream out(tmp, std::ios::trunc);
     out << "{\"compiled\": " << ctx->compiled << ", \"cache_hits\": " << ctx->cache_hits
-        << ", \"cache_writes\": " << ctx->cache_writes << "}\n";
+        << ", \"cache_writes\": " << ctx->cache_writes << ", \"executed\": {";
+    const char* sep = "";
+    for (int op = 0; op < TSR_OP_COUNT; ++op) {
+      const int64_t n = ctx->executed[op].load();
+      if (n == 0 || OpLabel(op) == nullptr) continue;
+      out << sep << "\"" << OpLabel(op) << "\": " << n;
+      sep = ", ";
+    }
+    out << "}}\n";
   }
   std::error_code ec;
   std::filesystem::rename(tmp, ctx->stats_file, ec);
@@ -283,8 +335,18 @@ uint64_t DeviceBytes(const tsr_tensor& t) {
   return static_cast<uint64_t>(n) * 8;
 }
 
-// Groups = runs of consecutive runnable nodes. Nodes whose weights and activations would push
-// the graph past the memory cap (kept at 3/4 for arenas and scratch) are left to the host.
+// Is input k (output: k == -1) of node n a KV pool (the cache of KV_WRITE, the caches of
+// PAGED_ATTENTION)?
+bool IsKvPool(const tsr_node& n, int k) {
+  return (n.op == TSR_OP_KV_WRITE && k <= 0) ||
+         (n.op == TSR_OP_PAGED_ATTENTION && (k == 1 || k == 2));
+}
+
+// Groups = runs of consecutive runnable nodes. Other nodes whose weights and activations would
+// push the graph past 3/4 of the memory cap are left to the host. KV pools are budgeted apart: the
+// host allocates them once (all layers') before any weight, so they may take the other quarter;
+// if they do not fit it, KV_WRITE / PAGED_ATTENTION are left to the host (and so is the pool:
+// the host asks this claim before placing it).
 tsr_status Claim(tsr_device* dev, const tsr_graph_view* g, tsr_claim_result* r, tsr_error* err) {
   if (g == nullptr || r == nullptr || r->group_of_node == nullptr)
     return Fail(err, TSR_ERR_INVALID_ARGUMENT, "npu-reference: claim: NULL argument");
@@ -292,19 +354,36 @@ tsr_status Claim(tsr_device* dev, const tsr_graph_view* g, tsr_claim_result* r, 
   for (int32_t i = 0; i < g->n_nodes; ++i) produced[g->nodes[i].output] = true;
   std::vector<bool> counted(static_cast<size_t>(g->n_tensors), false);
   const uint64_t budget = dev->ctx->memory_cap / 4 * 3;
+  uint64_t kv_bytes = 0;
+  for (int32_t i = 0; i < g->n_nodes; ++i)
+    for (int k = -1; k < g->nodes[i].n_inputs; ++k) {
+      const int32_t t = k < 0 ? g->nodes[i].output : g->nodes[i].inputs[k];
+      if (t < 0 || !IsKvPool(g->nodes[i], k) || produced[t] || counted[t]) continue;
+      counted[t] = true;
+      kv_bytes += DeviceBytes(g->tensors[t]);
+    }
+  const bool kv_fits = kv_bytes <= dev->ctx->memory_cap / 4;
   uint64_t used = 0;
   int32_t group = -1, over_cap = 0;
   bool prev = false;
   for (int32_t i = 0; i < g->n_nodes; ++i) {
     const tsr_node& n = g->nodes[i];
     bool take = CanRun(*g, n);
-    if (take) {
-      uint64_t more = counted[n.output] ? 0 : DeviceBytes(g->tensors[n.output]);
+    const bool kv_node = n.op == TSR_OP_KV_WRITE || n.op == TSR_OP_PAGED_ATTENTION;
+    if (take && kv_node && !kv_fits) {
+      take = false;
+      ++over_cap;
+    } else if (take) {
+      uint64_t more = counted[n.output] || IsKvPool(n, -1) ? 0 : DeviceBytes(g->tensors[n.output]);
       for (int k = 0; k < n.n_inputs; ++k) {
         const int32_t t = n.inputs[k];
-        if (t >= 0 && !produced[t] && !counted[t]) more += DeviceBytes(g->tensors[t]);
+        if (t >= 0 && !produced[t] && !counted[t] && !IsKvPool(n, k))
+          more += DeviceBytes(g->tensors[t]);
       }
-      if (used + more > budget) {
+      // KV nodes are never refused for the activation budget: the host placed the pool here
+      // on this claim's word (same answer for every graph: CanRun and the KV budget only), and
+      // their own activations are a few rows.
+      if (used + more > budget && !kv_node) {
         take = false;
         ++over_cap;
       } else {
@@ -461,6 +540,14 @@ tsr_status RunExecutable(tsr_executable* exe, const tsr_tensor* inputs, int32_t 
           RunProgram(p, in.data(), out.data(), w.data(), exe->scratch->data.get(), &error);
       st != TSR_OK)
     return Fail(err, st, "npu-reference: run: " + error);
+  tsr_plugin_ctx* ctx = exe->dev->ctx;
+  for (const Instr& ins : p.code)
+    if (ins.op >= 0 && ins.op < TSR_OP_COUNT) ctx->executed[ins.op].fetch_add(1);
+  if (!ctx->stats_file.empty()) {  // refreshed at most once a second, and at the end
+    std::lock_guard<std::mutex> lock(ctx->stats_mu);
+    if (std::chrono::steady_clock::now() - ctx->stats_written > std::chrono::seconds(1))
+      WriteStats(ctx);
+  }
   return TSR_OK;
 }
 

@@ -9,10 +9,12 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <set>
 
 #include "graph.pb.h"
 #include "tessera/core/device.h"
 #include "tessera/core/executor.h"
+#include "tessera/core/kv_cache.h"
 #include "tessera/core/model/quantize.h"
 #include "tessera/core/plugin_loader.h"
 #include "tessera/core/scheduler.h"
@@ -155,6 +157,13 @@ StatusOr<std::vector<float>> RunOn(ExecutionContext& ctx, Model& m) {
   HostTensor o{m.out, out.data(), out.size() * 4};
   TSR_RETURN_IF_ERROR(exe->Run(in, {&o, 1}));
   return out;
+}
+
+// The core's shape bucket (graph_serialize.h is internal): the next power of two.
+int64_t ShapeBucketForTest(int64_t n) {
+  int64_t b = 1;
+  while (b < n) b *= 2;
+  return b;
 }
 
 // Max |a - b| relative to max |b|.
@@ -395,6 +404,248 @@ TEST(NpuReference, MemoryCapIsHonoured) {
   auto got = RunOn(ctx, m);
   ASSERT_TRUE(got.ok()) << got.status().ToString();
   EXPECT_LE(RelError(*got, want), kFp16Tolerance);
+}
+
+// ---- paged attention with the KV pool on the device --------------------------------------------
+
+// One decoder layer's attention block over a paged KV cache: RMSNorm -> q/k/v -> RoPE ->
+// KV_WRITE k, v -> PAGED_ATTENTION -> o-proj + residual. Weights are made once and bound by name
+// in every context.
+struct PagedLayer {
+  static constexpr int64_t kHidden = 64, kHeads = 4, kKvHeads = 2, kDim = 16, kBlockSize = 4;
+  std::map<std::string, std::vector<float>> weights;
+  int32_t num_blocks;
+
+  explicit PagedLayer(int32_t blocks) : num_blocks(blocks) {
+    std::mt19937 rng(5);
+    std::normal_distribution<float> dist(0.f, 0.2f);
+    auto make = [&](const std::string& name, int64_t n) {
+      for (int64_t i = 0; i < n; ++i) weights[name].push_back(dist(rng));
+    };
+    make("wq", kHeads * kDim * kHidden);
+    make("wk", kKvHeads * kDim * kHidden);
+    make("wv", kKvHeads * kDim * kHidden);
+    make("wo", kHidden * kHeads * kDim);
+    make("n1", kHidden);
+    for (float& v : weights["n1"]) v += 1.f;
+    for (int64_t i = 0; i < kDim / 2; ++i)
+      weights["inv_freq"].push_back(std::pow(10000.f, -2.f * i / kDim));
+  }
+  void Bind(ExecutionContext& ctx) {
+    for (auto& [name, v] : weights) ctx.BindWeight(name, v.data(), v.size() * sizeof(float));
+  }
+  KvCacheShape CacheShape() const {
+    KvCacheShape s;
+    s.num_layers = 1;
+    s.num_kv_heads = kKvHeads;
+    s.head_dim = kDim;
+    s.block_size = kBlockSize;
+    s.num_blocks = num_blocks;
+    return s;
+  }
+
+  struct Step {
+    Graph g;
+    TensorId x, pos, slots, table, lens, cu, out, kv_write, attention;
+  };
+  std::unique_ptr<Step> Build(int64_t T, int64_t S, int64_t MB) const {
+    auto st = std::make_unique<Step>();
+    Graph& g = st->g;
+    const int64_t H = kHeads, KV = kKvHeads, D = kDim;
+    st->x = g.AddInput("x", DType::kF32, {T, kHidden});
+    st->pos = g.AddInput("positions", DType::kI32, {T});
+    st->slots = g.AddInput("slots", DType::kI32, {T});
+    st->table = g.AddInput("block_table", DType::kI32, {S, MB});
+    st->lens = g.AddInput("kv_lens", DType::kI32, {S});
+    st->cu = g.AddInput("cu_q", DType::kI32, {S + 1});
+    auto w = [&](const std::string& name, Shape shape) {
+      return g.AddWeight(name, DType::kF32, std::move(shape));
+    };
+    auto linear = [&](TensorId in, const std::string& name, int64_t k, int64_t n) {
+      return g.AddNode(TSR_OP_MATMUL, {in, w(name, {n, k})}, DType::kF32, {T, n});
+    };
+    OpParams np;
+    np.f[0] = 1e-6f;
+    TensorId h =
+        g.AddNode(TSR_OP_RMS_NORM, {st->x, w("n1", {kHidden})}, DType::kF32, {T, kHidden}, np);
+    TensorId q = g.Reshape(linear(h, "wq", kHidden, H * D), {T, H, D});
+    TensorId k = g.Reshape(linear(h, "wk", kHidden, KV * D), {T, KV, D});
+    TensorId v = g.Reshape(linear(h, "wv", kHidden, KV * D), {T, KV, D});
+    OpParams rp;
+    rp.i[1] = D;
+    rp.f[0] = 1.f;
+    TensorId inv = w("inv_freq", {D / 2});
+    q = g.AddNode(TSR_OP_ROPE, {q, st->pos, inv}, DType::kF32, {T, H, D}, rp);
+    k = g.AddNode(TSR_OP_ROPE, {k, st->pos, inv}, DType::kF32, {T, KV, D}, rp);
+    const Shape pool = {num_blocks, kBlockSize, KV, D};
+    TensorId kc = g.AddState(KvCache::KName(0), DType::kF32, pool);
+    TensorId vc = g.AddState(KvCache::VName(0), DType::kF32, pool);
+    st->kv_write = g.num_nodes();
+    TensorId kw = g.AddInPlaceNode(TSR_OP_KV_WRITE, {kc, k, st->slots}, kc);
+    TensorId vw = g.AddInPlaceNode(TSR_OP_KV_WRITE, {vc, v, st->slots}, vc);
+    OpParams ap;
+    ap.i[0] = 1;
+    ap.f[0] = 1.f / std::sqrt(static_cast<float>(D));
+    st->attention = g.num_nodes();
+    TensorId a = g.AddNode(TSR_OP_PAGED_ATTENTION, {q, kw, vw, st->table, st->lens, st->cu},
+                           DType::kF32, {T, H, D}, ap);
+    TensorId o = linear(g.Reshape(a, {T, H * D}), "wo", H * D, kHidden);
+    st->out = g.AddNode(TSR_OP_ADD, {st->x, o}, DType::kF32, {T, kHidden});
+    g.MarkOutput(st->out);
+    EXPECT_TRUE(g.Validate().ok()) << g.Validate().ToString();
+    return st;
+  }
+};
+
+// One engine-like context driving the layer: its own KV cache (placed by KvCache::Create).
+struct PagedContext {
+  ExecutionContext ctx;
+  std::unique_ptr<KvCache> cache;
+  std::vector<SequenceBlocks> seqs;
+  PagedContext(std::vector<Device*> devices, PagedLayer& layer) : ctx(std::move(devices)) {
+    layer.Bind(ctx);
+    auto c = KvCache::Create(layer.CacheShape(), ctx, 0);
+    EXPECT_TRUE(c.ok()) << c.status().ToString();
+    if (c.ok()) cache = std::move(c).value();
+  }
+};
+
+// What a run of steps showed: the worst relative error against the CPU, where the KV nodes ran.
+struct PagedResult {
+  float worst = 0;
+  std::set<int32_t> kv_devices;  // devices KV_WRITE and PAGED_ATTENTION were scheduled on
+  int64_t compiles = 0, distinct_buckets = 0;
+};
+
+// Prefill of two sequences, decode steps across several blocks, then a third sequence joins
+// (3 sequences: a padded sequence bucket). Each step runs on `devices` and on the CPU alone.
+PagedResult RunPagedSteps(Runtime& rt, PagedLayer& layer, std::vector<Device*> devices) {
+  using Plan = std::vector<std::pair<int, int32_t>>;  // (sequence, new tokens)
+  std::vector<Plan> plan = {{{0, 5}, {1, 3}}};
+  for (int i = 0; i < 6; ++i) plan.push_back({{0, 1}, {1, 1}});
+  plan.push_back({{0, 1}, {1, 1}, {2, 3}});
+  for (int i = 0; i < 2; ++i) plan.push_back({{0, 1}, {1, 1}, {2, 1}});
+  PagedContext dev(std::move(devices), layer), cpu({rt.cpu.get()}, layer);
+  PagedResult r;
+  std::set<std::tuple<int64_t, int64_t, int64_t>> buckets;
+  std::mt19937 rng(17);
+  std::normal_distribution<float> dist(0.f, 1.f);
+  for (const Plan& step : plan) {
+    std::vector<int32_t> pos, slots, lens, cu = {0}, table;
+    for (PagedContext* c : {&dev, &cpu}) c->seqs.resize(3);
+    int64_t mb = 0;
+    for (auto [s, n] : step) {
+      std::vector<int32_t> cpu_slots;
+      for (int32_t i = 0; i < n; ++i) pos.push_back(dev.seqs[s].num_tokens + i);
+      EXPECT_TRUE(dev.cache->Extend(dev.seqs[s], n, &slots).ok());
+      EXPECT_TRUE(cpu.cache->Extend(cpu.seqs[s], n, &cpu_slots).ok());
+      cu.push_back(cu.back() + n);
+      lens.push_back(dev.seqs[s].num_tokens);
+      mb = std::max<int64_t>(mb, static_cast<int64_t>(dev.seqs[s].blocks.size()));
+    }
+    for (auto [s, n] : step) {
+      std::vector<int32_t> row = dev.seqs[s].blocks;
+      row.resize(static_cast<size_t>(mb), -1);
+      table.insert(table.end(), row.begin(), row.end());
+    }
+    const int64_t T = static_cast<int64_t>(pos.size()), S = static_cast<int64_t>(step.size());
+    buckets.insert({ShapeBucketForTest(T), ShapeBucketForTest(S), ShapeBucketForTest(mb)});
+    std::vector<float> x(static_cast<size_t>(T * PagedLayer::kHidden));
+    for (float& v : x) v = dist(rng);
+    auto graph = layer.Build(T, S, mb);
+    std::vector<float> outs[2];
+    for (int which = 0; which < 2; ++which) {
+      PagedContext& c = which == 0 ? dev : cpu;
+      auto exe = Executable::Prepare(c.ctx, graph->g);
+      EXPECT_TRUE(exe.ok()) << exe.status().ToString();
+      if (!exe.ok()) return r;
+      if (which == 0)
+        for (int32_t n = graph->kv_write; n <= graph->attention; ++n)
+          r.kv_devices.insert((*exe)->schedule().node_device[n]);
+      auto i32 = [](TensorId id, std::vector<int32_t>& v) {
+        return HostTensor{id, v.data(), v.size() * 4};
+      };
+      std::vector<HostTensor> in = {
+          {graph->x, x.data(), x.size() * 4}, i32(graph->pos, pos),   i32(graph->slots, slots),
+          i32(graph->table, table),           i32(graph->lens, lens), i32(graph->cu, cu)};
+      outs[which].resize(x.size());
+      HostTensor o{graph->out, outs[which].data(), outs[which].size() * 4};
+      Status st = (*exe)->Run(in, {&o, 1});
+      EXPECT_TRUE(st.ok()) << st.ToString();
+    }
+    r.worst = std::max(r.worst, RelError(outs[0], outs[1]));
+  }
+  r.compiles = dev.ctx.compile_stats().compiled;
+  r.distinct_buckets = static_cast<int64_t>(buckets.size());
+  return r;
+}
+
+// KV_WRITE and PAGED_ATTENTION are claimed with the rest of the attention block: the KV pool
+// lives on the NPU (in its own layout), the whole block is one executable, decode steps across
+// several blocks and sequences match the CPU, and per-step metadata is bucketed (token and
+// sequence counts and block-table widths 3/4 share a program).
+TEST(NpuReference, PagedAttentionRunsOnTheNpuWithItsOwnKvPool) {
+  TempDir dir;
+  {
+    auto rt = Start({{"cache_dir", "none"}, {"stats_file", dir.str() + "/stats.json"}});
+    ASSERT_NE(rt, nullptr);
+    PagedLayer layer(16);
+    {
+      auto devices = rt->both();
+      auto step = layer.Build(4, 2, 2);
+      ExecutionContext ctx(devices);
+      layer.Bind(ctx);
+      auto cache = KvCache::Create(layer.CacheShape(), ctx, 0);
+      ASSERT_TRUE(cache.ok()) << cache.status().ToString();
+      auto exe = Executable::Prepare(ctx, step->g);
+      ASSERT_TRUE(exe.ok()) << exe.status().ToString();
+      for (int32_t n = 0; n < step->g.num_nodes(); ++n)
+        EXPECT_EQ((*exe)->schedule().node_device[n], 0)
+            << "node " << n << " " << OpName(step->g.nodes()[n].op);
+      int compiled_steps = 0;
+      for (const Step& st : (*exe)->schedule().steps)
+        compiled_steps += st.kind == Step::Kind::kCompiled;
+      EXPECT_EQ(compiled_steps, 1)
+          << "q/k/v, RoPE, KV write, paged attention and o-proj: one group";
+      // The pool is NPU memory (not host-visible), counted against the cap.
+      EXPECT_NE((*exe)->Location(step->g.nodes()[step->kv_write].inputs[0], 0).first, nullptr);
+      EXPECT_EQ((*exe)->Location(step->g.nodes()[step->kv_write].inputs[0], 1).first, nullptr);
+    }
+    PagedResult r = RunPagedSteps(*rt, layer, rt->both());
+    EXPECT_EQ(r.kv_devices, std::set<int32_t>{0});
+    EXPECT_LE(r.worst, kFp16Tolerance);
+    EXPECT_GT(r.worst, 0.f) << "the NPU really computed in f16";
+    EXPECT_EQ(r.compiles, r.distinct_buckets) << "one program per (tokens, seqs, width) bucket";
+  }
+  // The counters written at shutdown: attention really ran on the device.
+  const nlohmann::json stats = Stats(dir);
+  const nlohmann::json executed = stats.value("executed", nlohmann::json::object());
+  EXPECT_GT(executed.value("KV_WRITE", 0), 0) << stats.dump();
+  EXPECT_GT(executed.value("PAGED_ATTENTION", 0), 0) << stats.dump();
+}
+
+// A pool that does not fit the device leaves it on the CPU, and the NPU then does not run
+// KV_WRITE / PAGED_ATTENTION: (1) its claim refuses a pool over its KV budget (a quarter of
+// memory_mb), (2) a pool the claim takes but whose allocation fails falls back too.
+TEST(NpuReference, KvPoolFallsBackToTheCpuWhenItDoesNotFit) {
+  {
+    auto rt = Start({{"cache_dir", "none"}, {"memory_mb", "1"}});
+    ASSERT_NE(rt, nullptr);
+    PagedLayer layer(1024);  // 2 x 256 KiB of f16 pools: over the 256 KiB KV budget
+    PagedResult r = RunPagedSteps(*rt, layer, rt->both());
+    EXPECT_EQ(r.kv_devices, std::set<int32_t>{1});
+    EXPECT_LE(r.worst, kFp16Tolerance);
+  }
+  {
+    auto rt = Start({{"cache_dir", "none"}, {"memory_mb", "1"}});
+    ASSERT_NE(rt, nullptr);
+    auto hog = rt->npu->Alloc(900u << 10);  // the claim would take the pool, memory would not
+    ASSERT_TRUE(hog.ok());
+    PagedLayer layer(256);  // 2 x 64 KiB: within the KV budget, but only one pool fits
+    PagedResult r = RunPagedSteps(*rt, layer, rt->both());
+    EXPECT_EQ(r.kv_devices, std::set<int32_t>{1});
+    EXPECT_LE(r.worst, kFp16Tolerance);
+  }
 }
 
 TEST(NpuReference, UnknownOptionIsAnError) {

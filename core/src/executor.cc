@@ -39,11 +39,13 @@ Status ConvertFloats(const void* src, DType from, void* dst, DType to, int64_t n
   return OkStatus();
 }
 
-// `desc` as it is stored on a device: dtype `dt`, dim 0 padded to `rows` (0 = not padded).
-TensorDesc StoredDesc(const TensorDesc& desc, DType dt, int64_t rows) {
+// `desc` as it is stored on a device: dtype `dt`, dim 0 padded to `rows` and dim 1 to `cols`
+// (0 = not padded).
+TensorDesc StoredDesc(const TensorDesc& desc, DType dt, int64_t rows, int64_t cols = 0) {
   TensorDesc d = desc;
   d.dtype = dt;
   if (rows > 0 && !d.shape.empty()) d.shape[0] = std::max(d.shape[0], rows);
+  if (cols > 0 && d.shape.size() >= 2) d.shape[1] = std::max(d.shape[1], cols);
   d.strides = ContiguousStrides(dt, d.shape);
   return d;
 }
@@ -231,32 +233,107 @@ StatusOr<std::unique_ptr<Executable>> Executable::Prepare(ExecutionContext& ctx,
 void Executable::PlanBuckets() {
   const size_t n_dev = ctx_.devices().size();
   bucket_rows_.assign(n_dev, std::vector<int64_t>(graph_.num_tensors(), 0));
+  bucket_cols_.assign(n_dev, std::vector<int64_t>(graph_.num_tensors(), 0));
   for (size_t i = 0; i < schedule_.steps.size(); ++i) {
     const Step& st = schedule_.steps[i];
     if (st.kind != Step::Kind::kCompiled ||
         !(ctx_.devices()[st.device]->props().caps & TSR_CAP_STATIC_SHAPES))
       continue;
-    const int64_t rows = BucketableRows(graph_, st.nodes);
-    if (rows <= 0) continue;  // not row-wise: compiled for its exact shapes
-    const int64_t bucket = ShapeBucket(rows);
-    step_bucket_[i] = bucket;
-    auto pad = [&](TensorId t) {
-      if (t == kNoTensor) return;
-      TensorId r = graph_.Root(t);
-      if (graph_.tensor(r).kind == TensorKind::kWeight) return;
-      int64_t& b = bucket_rows_[st.device][r];
-      b = std::max(b, bucket);
-    };
-    for (int32_t n : st.nodes) {
-      pad(graph_.nodes()[n].output);
-      for (TensorId in : graph_.nodes()[n].inputs) pad(in);
+    std::map<TensorId, int64_t> cols;
+    std::map<TensorId, int64_t> rows = BucketRows(graph_, st.nodes, &cols);
+    if (rows.empty()) continue;  // not row-wise: compiled for its exact shapes
+    for (const auto& [t, width] : cols) {
+      int64_t& c = bucket_cols_[st.device][graph_.Root(t)];
+      c = std::max(c, width);
     }
+    step_cols_[i] = std::move(cols);
+    for (const auto& [t, bucket] : rows) {
+      int64_t& b = bucket_rows_[st.device][graph_.Root(t)];
+      b = std::max(b, bucket);
+    }
+    // Padded KV_WRITE slots are -1 (skip): padding rows must never land in the cache.
+    for (int32_t n : st.nodes)
+      if (graph_.nodes()[n].op == TSR_OP_KV_WRITE)
+        pad_skip_.insert(graph_.Root(graph_.nodes()[n].inputs[2]));
+    step_bucket_[i] = std::move(rows);
   }
+  KeepUploadedWidths();
+}
+
+void Executable::KeepUploadedWidths() {
+  // A padded width changes the row stride, so it is kept only for graph inputs that Run uploads
+  // straight to the device (no copy step moves them) and that every step there reads padded.
+  std::set<std::pair<int32_t, TensorId>> bad;
+  for (size_t i = 0; i < schedule_.steps.size(); ++i) {
+    const Step& st = schedule_.steps[i];
+    if (st.kind == Step::Kind::kCopy) {
+      bad.insert({st.device, st.tensor});
+      bad.insert({st.from_device, st.tensor});
+      continue;
+    }
+    auto cols = step_cols_.find(i);
+    for (int32_t n : st.nodes)
+      for (TensorId t : graph_.nodes()[n].inputs) {
+        if (t == kNoTensor) continue;
+        const TensorId r = graph_.Root(t);
+        if (bucket_cols_[st.device][r] <= 0) continue;
+        if (graph_.tensor(r).kind != TensorKind::kInput || schedule_.home[r] != st.device ||
+            cols == step_cols_.end() || !cols->second.count(t))
+          bad.insert({st.device, r});
+      }
+  }
+  for (const auto& [d, r] : bad) bucket_cols_[d][r] = 0;
+  for (auto& [i, cols] : step_cols_)
+    for (auto it = cols.begin(); it != cols.end();)
+      it = bucket_cols_[schedule_.steps[i].device][graph_.Root(it->first)] > 0 ? std::next(it)
+                                                                               : cols.erase(it);
+}
+
+Status Executable::FillPadding(int32_t d, TensorId root, const int32_t* host) {
+  const TensorDesc& desc = graph_.tensor(root);
+  const int64_t padded = bucket_rows_[d][root];
+  if (desc.dtype != DType::kI32 || desc.shape.empty() || padded <= desc.shape[0]) return OkStatus();
+  // Index padding must be inert: slots -1 (KV_WRITE skips them); anything else repeats its last
+  // real row (cu_q then closes empty sequences; kv_lens, block tables and positions of padding
+  // sequences and rows are never used for a real row).
+  const int64_t row = desc.NumElements() / desc.shape[0];
+  const int64_t n = (padded - desc.shape[0]) * row;
+  std::vector<int32_t> fill(static_cast<size_t>(n), -1);
+  const Placement& p = placement_[d][root];
+  if (!pad_skip_.count(root)) {
+    std::vector<int32_t> last(static_cast<size_t>(row));
+    if (host != nullptr) {
+      std::copy_n(host + desc.NumElements() - row, row, last.data());
+    } else {
+      TSR_RETURN_IF_ERROR(ctx_.devices()[d]->Synchronize());
+      TSR_RETURN_IF_ERROR(ctx_.devices()[d]->Download(
+          *p.buffer, p.offset + static_cast<uint64_t>((desc.NumElements() - row) * 4), last.data(),
+          static_cast<uint64_t>(row * 4)));
+    }
+    for (int64_t i = 0; i < n; ++i) fill[i] = last[i % row];
+  }
+  return ctx_.devices()[d]->Upload(*p.buffer,
+                                   p.offset + static_cast<uint64_t>(desc.NumElements() * 4),
+                                   fill.data(), static_cast<uint64_t>(n * 4));
+}
+
+Status Executable::UploadWidened(int32_t d, TensorId id, const int32_t* data) {
+  // A block table [S, MB] stored as [S_bucket, MB_bucket]: extra columns -1 (never read: kv_lens
+  // bounds them), extra rows repeat the last one (padding sequences have no query).
+  const TensorDesc& desc = graph_.tensor(id);
+  const int64_t rows = desc.shape[0], width = desc.shape[1];
+  const int64_t prow = std::max(rows, bucket_rows_[d][id]), pwidth = bucket_cols_[d][id];
+  std::vector<int32_t> out(static_cast<size_t>(prow * pwidth), -1);
+  for (int64_t r = 0; r < prow; ++r)
+    std::copy_n(data + std::min(r, rows - 1) * width, width, out.data() + r * pwidth);
+  const Placement& p = placement_[d][id];
+  return ctx_.devices()[d]->Upload(*p.buffer, p.offset, out.data(), out.size() * sizeof(int32_t));
 }
 
 int64_t Executable::DeviceBytes(int32_t d, TensorId t) const {
   const TensorDesc& desc = graph_.tensor(t);
-  return StoredDesc(desc, ctx_.StorageDType(d, desc.dtype), bucket_rows_[d][t]).ContiguousBytes();
+  return StoredDesc(desc, ctx_.StorageDType(d, desc.dtype), bucket_rows_[d][t], bucket_cols_[d][t])
+      .ContiguousBytes();
 }
 
 Status Executable::PlanArenas() {
@@ -397,10 +474,26 @@ Status Executable::PrepareCompiled(size_t step_index) {
     return ctx_.StorageDType(st.device, graph_.tensor(t).dtype);
   };
   auto bucket = step_bucket_.find(step_index);
-  so.bucket_rows = bucket == step_bucket_.end() ? 0 : bucket->second;
+  const std::map<TensorId, int64_t>* rows =
+      bucket == step_bucket_.end() ? nullptr : &bucket->second;
+  auto rows_of = [rows](TensorId t) -> int64_t {
+    if (rows == nullptr) return 0;
+    auto it = rows->find(t);
+    return it == rows->end() ? 0 : it->second;
+  };
+  auto step_cols = step_cols_.find(step_index);
+  auto cols_of = [&](TensorId t) -> int64_t {
+    if (step_cols == step_cols_.end()) return 0;
+    auto it = step_cols->second.find(t);
+    return it == step_cols->second.end() ? 0 : it->second;
+  };
+  if (rows != nullptr) so.bucket_rows = rows_of;
+  if (step_cols != step_cols_.end()) so.bucket_cols = cols_of;
   TSR_ASSIGN_OR_RETURN(SerializedSubgraph sub, SerializeSubgraph(graph_, st.nodes, so));
   CompiledStep cs;
-  cs.bucket_rows = so.bucket_rows;
+  for (TensorId t : sub.inputs) cs.in_cols.push_back(cols_of(t));
+  for (TensorId t : sub.inputs) cs.in_rows.push_back(rows_of(t));
+  for (TensorId t : sub.outputs) cs.out_rows.push_back(rows_of(t));
   std::vector<tsr_buffer*> weights;
   for (TensorId w : sub.weights)
     weights.push_back(placement_[st.device][graph_.Root(w)].buffer->handle());
@@ -492,12 +585,20 @@ Status Executable::Run(std::span<const HostTensor> inputs, std::span<const HostT
           *p.buffer, p.offset, staging_.data(), static_cast<uint64_t>(n * ElementSize(stored))));
       continue;
     }
+    if (bucket_cols_[home][in.id] > 0) {
+      TSR_RETURN_IF_ERROR(UploadWidened(home, in.id, static_cast<const int32_t*>(in.data)));
+      continue;
+    }
     TSR_RETURN_IF_ERROR(ctx_.devices()[home]->Upload(*p.buffer, p.offset, in.data, in.bytes));
+    TSR_RETURN_IF_ERROR(FillPadding(home, in.id, static_cast<const int32_t*>(in.data)));
   }
   for (size_t i = 0; i < schedule_.steps.size(); ++i) {
     const Step& st = schedule_.steps[i];
     switch (st.kind) {
-      case Step::Kind::kCopy: TSR_RETURN_IF_ERROR(RunCopy(st)); break;
+      case Step::Kind::kCopy:
+        TSR_RETURN_IF_ERROR(RunCopy(st));
+        TSR_RETURN_IF_ERROR(FillPadding(st.device, st.tensor));
+        break;
       case Step::Kind::kCompiled: TSR_RETURN_IF_ERROR(RunCompiled(i)); break;
       case Step::Kind::kKernels: {
         tsr_graph_view view{};

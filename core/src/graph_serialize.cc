@@ -1,5 +1,7 @@
 #include "graph_serialize.h"
 
+#include <algorithm>
+#include <map>
 #include <set>
 
 #include "graph.pb.h"
@@ -16,6 +18,22 @@ std::string Name(TensorId id) {
   return "t" + std::to_string(id);
 }
 
+// Is `t` the whole of a state tensor under another id (the output of an in-place node such as
+// KV_WRITE, or a reader of it)? Such aliases are serialized as the state itself: the state is a
+// runtime input passed by handle, and a node whose output names it writes it in place.
+bool IsStateAlias(const Graph& g, TensorId t) {
+  const TensorDesc& d = g.tensor(t);
+  if (d.kind != TensorKind::kView) return false;
+  const TensorDesc& root = g.tensor(d.view_of);
+  return root.kind == TensorKind::kState && d.view_offset == 0 && d.shape == root.shape &&
+         d.strides == root.strides;
+}
+
+// The id a tensor has in the serialized subgraph.
+TensorId ProtoId(const Graph& g, TensorId t) {
+  return IsStateAlias(g, t) ? g.Root(t) : t;
+}
+
 class ProtoBuilder {
  public:
   ProtoBuilder(const Graph& g, const SerializeOptions& o) : g_(g), opt_(o) {}
@@ -25,15 +43,18 @@ class ProtoBuilder {
     DType dt = opt_.storage_dtype ? opt_.storage_dtype(id) : d.dtype;
     t->set_name(Name(id));
     t->set_dtype(static_cast<wire::DataType>(static_cast<int>(dt)));
+    const int64_t rows = opt_.bucket_rows ? opt_.bucket_rows(id) : 0;
+    const int64_t cols = opt_.bucket_cols ? opt_.bucket_cols(id) : 0;
     for (size_t i = 0; i < d.shape.size(); ++i) {
-      bool bucketed = i == 0 && opt_.bucket_rows > 0 && d.kind != TensorKind::kWeight;
-      t->add_shape(bucketed ? opt_.bucket_rows : d.shape[i]);
+      const int64_t padded = i == 0 ? rows : i == 1 ? cols : 0;
+      t->add_shape(padded > 0 && d.kind != TensorKind::kWeight ? padded : d.shape[i]);
     }
   }
 
   // Registers input `in` of a group node: a weight, a runtime input, or (for a view of a tensor
   // the group produces) a reshaping COPY node emitted before the reader.
   Status AddInput(TensorId in, GraphProto* proto, SerializedSubgraph* out) {
+    in = ProtoId(g_, in);
     if (produced_.count(in) || registered_.count(in)) return OkStatus();
     const TensorDesc& d = g_.tensor(in);
     if (d.kind == TensorKind::kView) {
@@ -116,17 +137,22 @@ StatusOr<SerializedSubgraph> SerializeSubgraph(const Graph& graph,
   proto.set_opset_minor(TSR_ABI_MINOR);
   for (int32_t n : nodes) {
     const Node& node = graph.nodes()[n];
-    if (graph.tensor(node.output).kind == TensorKind::kView)
+    // In place into a state (KV_WRITE): the node's output is the state input itself, which the
+    // host passes by handle and which persists past the run (so it is not an output).
+    const bool in_place = IsStateAlias(graph, node.output);
+    if (graph.tensor(node.output).kind == TensorKind::kView && !in_place)
       return Unsupported(std::string("compiled subgraphs write no views (node ") + OpName(node.op) +
                          ")");
     for (TensorId in : node.inputs)
       if (in != kNoTensor) TSR_RETURN_IF_ERROR(b.AddInput(in, &proto, &out));
+    if (in_place) TSR_RETURN_IF_ERROR(b.AddInput(node.output, &proto, &out));
     NodeProto* np = proto.add_nodes();
     np->set_op(node.op);
-    for (TensorId in : node.inputs) np->add_inputs(in == kNoTensor ? "" : Name(in));
-    np->set_output(Name(node.output));
+    for (TensorId in : node.inputs) np->add_inputs(in == kNoTensor ? "" : Name(ProtoId(graph, in)));
+    np->set_output(Name(ProtoId(graph, node.output)));
     for (int64_t v : node.params.i) np->add_iparams(v);
     for (float v : node.params.f) np->add_fparams(v);
+    if (in_place) continue;
     b.produced_.insert(node.output);
     node_outputs.push_back(node.output);
   }
@@ -151,26 +177,78 @@ StatusOr<SerializedSubgraph> SerializeSubgraph(const Graph& graph,
   return out;
 }
 
-int64_t BucketableRows(const Graph& graph, const std::vector<int32_t>& nodes) {
-  int64_t rows = -1;
-  auto same_rows = [&](TensorId t) {
-    if (t == kNoTensor) return true;
+namespace {
+
+// Which padded dim a tensor's dim 0 is: the step's token count, its sequence count, or the
+// sequence count + 1 (cumulative offsets).
+enum class RowClass { kTokens, kSeqs, kSeqsPlusOne };
+
+// The class of input `k` of a node (and of its output for k == -1); false when the op is not
+// padded row by row. State tensors (KV pools) are never padded: `skip` is set for them.
+bool ClassOf(const Graph& g, const Node& n, int k, RowClass* c, bool* skip) {
+  *c = RowClass::kTokens;
+  *skip = false;
+  switch (n.op) {
+    case TSR_OP_KV_WRITE:  // cache (in place), rows[T], slots[T]
+      *skip = k <= 0;
+      return true;
+    case TSR_OP_PAGED_ATTENTION:  // q[T], k/v caches, block_table[S], kv_lens[S], cu_q[S+1]
+      *skip = k == 1 || k == 2;
+      if (k == 3 || k == 4) *c = RowClass::kSeqs;
+      if (k == 5) *c = RowClass::kSeqsPlusOne;
+      return true;
+    default: return RowWiseOp(g, n);
+  }
+}
+
+}  // namespace
+
+std::map<TensorId, int64_t> BucketRows(const Graph& graph, const std::vector<int32_t>& nodes,
+                                       std::map<TensorId, int64_t>* cols) {
+  int64_t dims[3] = {-1, -1, -1};  // by RowClass: the real size
+  std::map<TensorId, RowClass> cls;
+  auto visit = [&](TensorId t, RowClass c) {
+    if (t == kNoTensor || graph.tensor(graph.Root(t)).kind == TensorKind::kState) return true;
     for (TensorId x : {t, graph.Root(t)}) {
       const TensorDesc& d = graph.tensor(x);
       if (d.kind == TensorKind::kWeight) continue;
       if (d.shape.empty()) return false;
-      if (rows < 0) rows = d.shape[0];
-      if (d.shape[0] != rows) return false;
+      int64_t& want = dims[static_cast<int>(c)];
+      if (want < 0) want = d.shape[0];
+      auto [it, fresh] = cls.emplace(x, c);
+      if (d.shape[0] != want || (!fresh && it->second != c)) return false;
     }
     return true;
   };
   for (int32_t n : nodes) {
     const Node& node = graph.nodes()[n];
-    if (!RowWiseOp(graph, node) || !same_rows(node.output)) return 0;
-    for (TensorId in : node.inputs)
-      if (!same_rows(in)) return 0;
+    RowClass c;
+    bool skip;
+    for (int k = -1; k < static_cast<int>(node.inputs.size()); ++k) {
+      if (!ClassOf(graph, node, k, &c, &skip)) return {};
+      if (!skip && !visit(k < 0 ? node.output : node.inputs[k], c)) return {};
+    }
   }
-  return rows > 0 ? rows : 0;
+  const int64_t tokens = dims[0], seqs = std::max(dims[1], dims[2] - 1);
+  if (tokens <= 0 || (dims[1] > 0 && dims[2] > 0 && dims[2] != dims[1] + 1)) return {};
+  if (cols != nullptr) {
+    cols->clear();
+    for (int32_t n : nodes) {  // block tables [S, MB]: MB pads to its own power of two
+      const Node& node = graph.nodes()[n];
+      if (node.op != TSR_OP_PAGED_ATTENTION) continue;
+      const TensorId table = node.inputs[3];
+      const int64_t width = graph.tensor(table).shape[1];
+      for (TensorId x : {table, graph.Root(table)}) {
+        auto [it, fresh] = cols->emplace(x, ShapeBucket(width));
+        if (!fresh && it->second != ShapeBucket(width)) return {};
+      }
+    }
+  }
+  std::map<TensorId, int64_t> rows;
+  for (const auto& [t, c] : cls)
+    rows[t] = c == RowClass::kTokens ? ShapeBucket(tokens)
+                                     : ShapeBucket(seqs) + (c == RowClass::kSeqsPlusOne ? 1 : 0);
+  return rows;
 }
 
 int64_t ShapeBucket(int64_t rows) {

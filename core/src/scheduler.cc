@@ -46,8 +46,10 @@ int32_t PinnedDevice(const Graph& graph, const Node& node, const ScheduleOptions
   return pin;
 }
 
+// `pinned[n]`: the device node n must run on because it touches state there, or -1.
 Status AssignCompiled(Device* dev, int32_t d, const tsr_graph_view& view, const Graph& graph,
-                      std::vector<int32_t>* node_device, std::vector<int32_t>* group) {
+                      const std::vector<int32_t>& pinned, std::vector<int32_t>* node_device,
+                      std::vector<int32_t>* group) {
   if (!dev->plugin().api().claim) return OkStatus();
   std::vector<int32_t> claimed(graph.num_nodes(), -1);
   tsr_claim_result res{};
@@ -60,6 +62,7 @@ Status AssignCompiled(Device* dev, int32_t d, const tsr_graph_view& view, const 
   TSR_RETURN_IF_ERROR(dev->Check(st, err));
   for (int32_t n = 0; n < graph.num_nodes(); ++n) {
     if (claimed[n] < 0 || (*node_device)[n] != kUnassigned) continue;
+    if (pinned[n] >= 0 && pinned[n] != d) continue;  // its state lives elsewhere
     // Serialized subgraphs are contiguous: nodes reading or writing strided views stay out.
     const Node& node = graph.nodes()[n];
     bool plain = graph.tensor(node.output).IsContiguous();
@@ -88,10 +91,15 @@ StatusOr<Schedule> ScheduleGraph(const Graph& graph, std::span<Device* const> de
   for (size_t d = 0; d < devices.size(); ++d)
     if (cpu < 0 && devices[d]->props().kind == TSR_DEVICE_CPU) cpu = static_cast<int32_t>(d);
 
-  // Nodes pinned to a state's device go there first.
+  // Nodes pinned to a state's device go there first. A compile-style device (an NPU holding the
+  // KV pool) must claim its pinned nodes itself: they wait for its claim below, and no other
+  // device may take them.
+  std::vector<int32_t> pinned(n_nodes, -1);
   for (int32_t n = 0; n < n_nodes; ++n) {
     int32_t pin = PinnedDevice(graph, graph.nodes()[n], options);
     if (pin < 0) continue;
+    pinned[n] = pin;
+    if (devices[pin]->compile_style()) continue;
     TSR_ASSIGN_OR_RETURN(bool ok, devices[pin]->SupportsOp(view, n));
     if (!ok)
       return Unsupported(std::string("node ") + std::to_string(n) + " (" +
@@ -102,18 +110,22 @@ StatusOr<Schedule> ScheduleGraph(const Graph& graph, std::span<Device* const> de
   for (size_t d = 0; d < devices.size(); ++d) {
     Device* dev = devices[d];
     if (dev->compile_style()) {
-      TSR_RETURN_IF_ERROR(
-          AssignCompiled(dev, static_cast<int32_t>(d), view, graph, &s.node_device, &group));
+      TSR_RETURN_IF_ERROR(AssignCompiled(dev, static_cast<int32_t>(d), view, graph, pinned,
+                                         &s.node_device, &group));
       continue;
     }
     for (int32_t n = 0; n < n_nodes; ++n) {
-      if (s.node_device[n] != kUnassigned) continue;
+      if (s.node_device[n] != kUnassigned || pinned[n] >= 0) continue;
       TSR_ASSIGN_OR_RETURN(bool ok, dev->SupportsOp(view, n));
       if (ok) s.node_device[n] = static_cast<int32_t>(d);
     }
   }
   for (int32_t n = 0; n < n_nodes; ++n) {
     if (s.node_device[n] != kUnassigned) continue;
+    if (pinned[n] >= 0)
+      return Unsupported(std::string("node ") + std::to_string(n) + " (" +
+                         OpName(graph.nodes()[n].op) + ") touches state on " +
+                         devices[pinned[n]]->label() + ", which did not claim it");
     std::string what =
         std::string("node ") + std::to_string(n) + " (" + OpName(graph.nodes()[n].op) + ")";
     if (cpu < 0) return Unsupported(what + ": no device supports it and no CPU device is loaded");

@@ -6,7 +6,8 @@
 #   3. the result exports only the two entry points;
 #   4. npu_reference_test (claim, f16 boundary, buckets, blob cache, memory cap) on that build;
 #   5. the golden suite with --backend=npu-reference (CPU fallback) at fp16 tolerance, twice with
-#      one cache folder: the first start compiles, the second compiles nothing.
+#      one cache folder: the first start compiles (and runs paged attention on the NPU: its
+#      "executed" counters), the second compiles nothing.
 # usage: npu_sdk_test.sh <build dir> <source root> <cmake> <generator> <make program>
 #        <npu_reference_test> <text_golden_test> <cpu plugin> <fixtures dir> <tolerance>
 set -euo pipefail
@@ -61,6 +62,7 @@ golden_run "$tmp/stats1.json" >"$tmp/golden1.log" 2>&1 ||
 tail -n 3 "$tmp/golden1.log"
 cat "$tmp/stats1.json"
 grep -qE '"compiled": [1-9]' "$tmp/stats1.json" || fail "the first start compiled nothing"
+grep -qE '"PAGED_ATTENTION": [1-9]' "$tmp/stats1.json" || fail "attention did not run on the NPU"
 ls "$tmp/cache/tessera/npu/"*.npub >/dev/null || fail "no blob in \$XDG_CACHE_HOME/tessera/npu"
 
 step "golden suite, second start: every executable must come from the blob cache"

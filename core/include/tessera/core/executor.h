@@ -10,7 +10,9 @@
 // outputs). Devices with TSR_CAP_STATIC_SHAPES get shape buckets: a compiled step whose nodes all
 // work row by row is serialized with dim 0 padded to the next power of two, so token counts
 // 5..8 share one executable (the padding rows' bytes are planned in the arena and never read
-// back).
+// back). KV_WRITE / PAGED_ATTENTION count as row-wise: their per-sequence inputs pad the sequence
+// count (and a block table its width) to powers of two too, and Run writes inert index padding
+// (BucketRows in graph_serialize.h).
 //
 // Executable::Prepare schedules a graph, plans each device's arena from liveness and builds the
 // ABI views once; Run then uploads inputs, runs the steps and downloads outputs without
@@ -23,6 +25,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
 #include <span>
 #include <string>
 #include <vector>
@@ -132,6 +135,13 @@ class Executable {
   Status PlanArenas();
   Status BuildViews();
   Status PrepareCompiled(size_t step_index);
+  // Writes the bucket padding of an int32 root tensor on device d (see BucketRows); `host`, if
+  // given, is the tensor's data just uploaded.
+  Status FillPadding(int32_t d, TensorId root, const int32_t* host = nullptr);
+  // Uploads a width-padded int32 input (a block table) in its bucket's layout.
+  Status UploadWidened(int32_t d, TensorId id, const int32_t* data);
+  // Drops width padding the bytes could not follow (see the definition).
+  void KeepUploadedWidths();
   Status RunCopy(const Step& step);
   Status RunCompiled(size_t step_index);
 
@@ -142,14 +152,21 @@ class Executable {
   };
   struct CompiledStep {
     tsr_executable* exe = nullptr;
-    int64_t bucket_rows = 0;  // > 0: dim 0 of the views handed to it
     std::vector<TensorId> inputs, outputs;
+    std::vector<int64_t> in_rows, out_rows;  // > 0: dim 0 of the view handed to it (a bucket)
+    std::vector<int64_t> in_cols;            // > 0: dim 1 of a 2-D input view (a block table)
     std::vector<tsr_tensor> in_views, out_views;
-    // The views carry the bucket's dim 0 (the arena holds the padding rows).
+    // The views carry their bucket's dim 0 (the arena holds the padding rows).
     void ApplyBucket() {
-      if (bucket_rows <= 0) return;
-      for (auto& v : in_views) v.ne[0] = bucket_rows;
-      for (auto& v : out_views) v.ne[0] = bucket_rows;
+      for (size_t k = 0; k < in_views.size(); ++k) {
+        if (in_rows[k] > 0) in_views[k].ne[0] = in_rows[k];
+        if (in_cols[k] > 0 && in_views[k].ndim == 2) {
+          in_views[k].ne[1] = in_cols[k];
+          in_views[k].nb[0] = in_views[k].nb[1] * in_cols[k];
+        }
+      }
+      for (size_t k = 0; k < out_views.size(); ++k)
+        if (out_rows[k] > 0) out_views[k].ne[0] = out_rows[k];
     }
   };
 
@@ -163,7 +180,11 @@ class Executable {
   std::vector<tsr_node> abi_nodes_;
   std::map<size_t, CompiledStep> compiled_steps_;  // by step index
   std::vector<std::vector<int64_t>> bucket_rows_;  // [device][root tensor]: padded dim 0, or 0
-  std::map<size_t, int64_t> step_bucket_;          // by step index: the bucket of a compiled step
+  // By step index: the padded dim 0 of each tensor of a bucketed compiled step.
+  std::map<size_t, std::map<TensorId, int64_t>> step_bucket_;
+  std::set<TensorId> pad_skip_;                    // roots whose padding is -1 (KV_WRITE slots)
+  std::vector<std::vector<int64_t>> bucket_cols_;  // [device][root tensor]: padded dim 1, or 0
+  std::map<size_t, std::map<TensorId, int64_t>> step_cols_;  // by step index, as step_bucket_
   // Host bounce buffers for cross-device copies and for dtype conversion at the boundary.
   std::vector<uint8_t> staging_, staging_converted_;
 };

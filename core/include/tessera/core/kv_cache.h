@@ -1,6 +1,8 @@
 // Paged KV cache: fixed-size blocks of token slots in per-layer pools, handed to sequences on
 // demand (vLLM's PagedAttention layout). The pools are graph state tensors
-// "kv.<layer>.k" / "kv.<layer>.v" of shape (num_blocks, block_size, n_kv_heads, head_dim), f32.
+// "kv.<layer>.k" / "kv.<layer>.v" of shape (num_blocks, block_size, n_kv_heads, head_dim), f32
+// (stored as f16 on a TSR_CAP_NO_F32 device; on a compile-only device the bytes are in the
+// device's own layout, touched only by its executables).
 //
 // Block bookkeeping is host-side and cheap; blocks are reference-counted so sequences sharing a
 // prompt prefix can share blocks (copy-on-write is the caller's job: a shared block is never
@@ -59,7 +61,9 @@ class KvCache {
  public:
   // Allocates the pools on `device` (index `device_index` in ctx's device list) and binds them
   // as state tensors in `ctx`. The context must outlive the cache. A compile-only device (no
-  // TSR_EXEC_KERNEL) cannot hold the paged pool: the first kernel-style device after it does.
+  // TSR_EXEC_KERNEL, an NPU) holds the pool only when its claim takes KV_WRITE and
+  // PAGED_ATTENTION over it and the pool fits its memory (stored in its storage dtype, in a
+  // layout private to its executables); otherwise the first kernel-style device after it does.
   static StatusOr<std::unique_ptr<KvCache>> Create(const KvCacheShape& shape, ExecutionContext& ctx,
                                                    int32_t device_index);
 
@@ -76,6 +80,8 @@ class KvCache {
 
  private:
   KvCache(const KvCacheShape& shape) : shape_(shape), blocks_(shape.num_blocks) {}
+  // Allocates and binds every pool on ctx.devices()[device_index]; all or nothing.
+  static Status Place(KvCache& cache, ExecutionContext& ctx, int32_t device_index);
   KvCacheShape shape_;
   BlockAllocator blocks_;
   std::vector<std::unique_ptr<DeviceBuffer>> pools_;  // 2 per layer
