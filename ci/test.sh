@@ -33,7 +33,8 @@ fi
 if [ "${TESSERA_SKIP_FUZZ:-0}" != 1 ]; then
   stage fuzz bash ci/fuzz.sh "${TESSERA_FUZZ_SECONDS:-30}"
 fi
-# ARM64: cross-built core, CPU plugin and tests run under qemu-user (the NEON path; see docs/arm64.md).
+# ARM64: cross-built core, CPU plugin and tests run under qemu-user on NEON and SVE CPU models
+# (see docs/arm64.md).
 if [ "${TESSERA_SKIP_ARM64:-0}" != 1 ]; then
   stage arm64-deps bash ci/install-deps.sh --arm64
   stage arm64 bash ci/arm64.sh

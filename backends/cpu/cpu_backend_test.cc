@@ -1064,7 +1064,10 @@ TEST_F(CpuBackendTest, EverySimdTargetAgrees) {
   Device d(2);
   const std::vector<float> best = RunSimdMix(d);
   const int64_t supported = hwy::SupportedTargets();
-  for (int64_t target : {int64_t{HWY_AVX2}, int64_t{HWY_SSE4}, int64_t{0} /* scalar fallback */}) {
+  // x86: AVX2, SSE4; aarch64 (under qemu, ci/arm64.sh): NEON and the SVE targets the CPU has.
+  for (int64_t target : {int64_t{HWY_AVX2}, int64_t{HWY_SSE4}, int64_t{HWY_SVE2}, int64_t{HWY_SVE},
+                         int64_t{HWY_SVE_256}, int64_t{HWY_SVE2_128}, int64_t{HWY_NEON},
+                         int64_t{0} /* fallback */}) {
     if (target != 0 && (supported & target) == 0) continue;
     SCOPED_TRACE(target == 0 ? "fallback" : hwy::TargetName(target));
     hwy::GetChosenTarget().Update(target);

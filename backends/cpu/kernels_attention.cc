@@ -95,6 +95,31 @@ template <tsr_dtype T, int N>
 HWY_INLINE void Dots(const float* q, const uint8_t* const* rows, int64_t D, float* out) {
   const DF df;
   const int64_t L = static_cast<int64_t>(hn::Lanes(df));
+#if HWY_HAVE_SCALABLE
+  // SVE vectors are sizeless types, which cannot be array elements: named accumulators, the
+  // ones past N unused. Each key still gets one accumulator, then SumOfLanes, then the tail.
+  static_assert(N >= 1 && N <= 4, "Dots keeps at most 4 accumulators on SVE");
+  const VF z = hn::Zero(df);
+  [[maybe_unused]] VF a0 = z, a1 = z, a2 = z, a3 = z;
+  int64_t i = 0;
+  for (; i + L <= D; i += L) {
+    const VF qv = hn::LoadU(df, q + i);
+    a0 = hn::MulAdd(qv, LoadKv<T>(df, rows[0], i), a0);
+    if constexpr (N > 1) a1 = hn::MulAdd(qv, LoadKv<T>(df, rows[1], i), a1);
+    if constexpr (N > 2) a2 = hn::MulAdd(qv, LoadKv<T>(df, rows[2], i), a2);
+    if constexpr (N > 3) a3 = hn::MulAdd(qv, LoadKv<T>(df, rows[3], i), a3);
+  }
+  float sums[N];
+  sums[0] = hn::GetLane(hn::SumOfLanes(df, a0));
+  if constexpr (N > 1) sums[1] = hn::GetLane(hn::SumOfLanes(df, a1));
+  if constexpr (N > 2) sums[2] = hn::GetLane(hn::SumOfLanes(df, a2));
+  if constexpr (N > 3) sums[3] = hn::GetLane(hn::SumOfLanes(df, a3));
+  for (int j = 0; j < N; ++j) {
+    float s = sums[j];
+    for (int64_t ii = i; ii < D; ++ii) s = std::fma(q[ii], ElemKv<T>(rows[j], ii), s);
+    out[j] = s;
+  }
+#else
   VF acc[N];
   for (int j = 0; j < N; ++j) acc[j] = hn::Zero(df);
   int64_t i = 0;
@@ -107,6 +132,7 @@ HWY_INLINE void Dots(const float* q, const uint8_t* const* rows, int64_t D, floa
     for (int64_t ii = i; ii < D; ++ii) s = std::fma(q[ii], ElemKv<T>(rows[j], ii), s);
     out[j] = s;
   }
+#endif
 }
 
 #if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL

@@ -25,6 +25,16 @@ namespace hn = hwy::HWY_NAMESPACE;
 using DF = hn::ScalableTag<float>;
 using VF = hn::Vec<DF>;
 
+// How a lambda captures a vector: SVE vectors are sizeless types, which cannot be captured by
+// copy, so the SVE targets capture by reference (the other targets keep their copy captures and
+// thereby their exact code).
+#undef TSR_VCAP
+#if HWY_HAVE_SCALABLE
+#define TSR_VCAP(v) &v
+#else
+#define TSR_VCAP(v) v
+#endif
+
 // exp() is only valid up to ~104 in Highway; beyond 88 f32 overflows anyway.
 HWY_INLINE VF SafeExp(DF df, VF v) {
   return hn::Exp(df, hn::Min(v, hn::Set(df, 88.0f)));
@@ -123,7 +133,8 @@ void UnaryRowImpl(int op, float p0, float p1, const float* a, int64_t sa, float*
     case TSR_OP_SCALE: {
       const VF s = hn::Set(df, p0), t = hn::Set(df, p1);
       // Multiply, then add (two roundings), as the op's definition reads.
-      return Map1(a, sa, o, so, n, [s, t](VF x) { return hn::Add(hn::Mul(x, s), t); });
+      return Map1(a, sa, o, so, n,
+                  [TSR_VCAP(s), TSR_VCAP(t)](VF x) { return hn::Add(hn::Mul(x, s), t); });
     }
     case TSR_OP_SILU:
       return Map1(a, sa, o, so, n, [df](VF x) { return hn::Mul(x, Sigmoid(df, x)); });
@@ -134,8 +145,9 @@ void UnaryRowImpl(int op, float p0, float p1, const float* a, int64_t sa, float*
     case TSR_OP_SIGMOID: return Map1(a, sa, o, so, n, [df](VF x) { return Sigmoid(df, x); });
     case TSR_OP_SOFTCAP: {
       const VF cap = hn::Set(df, p0), inv = hn::Set(df, 1.0f / p0);
-      return Map1(a, sa, o, so, n,
-                  [df, cap, inv](VF x) { return hn::Mul(cap, hn::Tanh(df, hn::Mul(x, inv))); });
+      return Map1(a, sa, o, so, n, [df, TSR_VCAP(cap), TSR_VCAP(inv)](VF x) {
+        return hn::Mul(cap, hn::Tanh(df, hn::Mul(x, inv)));
+      });
     }
     default: return;
   }

@@ -153,6 +153,54 @@ HWY_INLINE void FinishElement(const MatmulProblem& p, const float* x, const Row&
   p.out[m * p.out_row_stride + n * p.out_col_stride] = s;
 }
 
+#if HWY_HAVE_SCALABLE
+// SVE vectors are sizeless types: they cannot be array elements or struct members, so the SVE
+// targets keep their tile accumulators in named variables (a0..a7, c00..c33) where the other
+// targets use arrays. An accumulator past the tile's size is never touched and compiles away.
+// Each element still walks the canonical order (one vector accumulator per K block, then
+// TreeSum), so these tiles give the same bits as the array tiles would on the same target.
+
+// GemvTile's work on one K block [k0, k1): block sums of rows[0, NR) (NR <= 8) into `sums`.
+// `step` and `pf_done` carry GemvTile's prefetch progress across blocks.
+template <int NR, class Row>
+HWY_INLINE void GemvBlockScalable(DF df, const float* x, const Row* rows, int64_t k0, int64_t k1,
+                                  const uint8_t* pf, int64_t pf_bytes, int64_t steps, int64_t* step,
+                                  int64_t* pf_done, float* sums) {
+  static_assert(NR >= 1 && NR <= 8, "GemvBlockScalable keeps at most 8 accumulators");
+  const int64_t L = static_cast<int64_t>(hn::Lanes(df));
+  const VF z = hn::Zero(df);
+  [[maybe_unused]] VF a0 = z, a1 = z, a2 = z, a3 = z, a4 = z, a5 = z, a6 = z, a7 = z;
+  for (int64_t k = k0; k < k1; k += L) {
+    for (const int64_t due = pf_bytes * ++*step / steps; *pf_done < due; *pf_done += 64) {
+      hwy::Prefetch(pf + *pf_done);
+    }
+    const VF xv = hn::LoadU(df, x + k);
+#define TSR_GEMV_ACC(j) \
+  if constexpr ((j) < NR) a##j = hn::MulAdd(xv, rows[j].Load(df, k), a##j)
+    TSR_GEMV_ACC(0);
+    TSR_GEMV_ACC(1);
+    TSR_GEMV_ACC(2);
+    TSR_GEMV_ACC(3);
+    TSR_GEMV_ACC(4);
+    TSR_GEMV_ACC(5);
+    TSR_GEMV_ACC(6);
+    TSR_GEMV_ACC(7);
+#undef TSR_GEMV_ACC
+  }
+#define TSR_GEMV_SUM(j) \
+  if constexpr ((j) < NR) sums[j] = TreeSum(df, a##j)
+  TSR_GEMV_SUM(0);
+  TSR_GEMV_SUM(1);
+  TSR_GEMV_SUM(2);
+  TSR_GEMV_SUM(3);
+  TSR_GEMV_SUM(4);
+  TSR_GEMV_SUM(5);
+  TSR_GEMV_SUM(6);
+  TSR_GEMV_SUM(7);
+#undef TSR_GEMV_SUM
+}
+#endif  // HWY_HAVE_SCALABLE
+
 // The GEMV tile: one row of x against NR weight rows streamed straight from memory. While it
 // works on rows [n, n + NR) it prefetches the next tile's bytes [pf, pf + pf_bytes) a few lines
 // per K step, so memory sees one long linear stream instead of NR short ones that the hardware
@@ -169,6 +217,11 @@ HWY_INLINE void GemvTile(const MatmulProblem& p, int64_t m, int64_t n0, const Ro
   int64_t pf_done = 0, step = 0;
   for (int64_t k0 = 0; k0 < kv; k0 += kMatmulKBlock) {
     const int64_t k1 = std::min(kv, k0 + kMatmulKBlock);
+#if HWY_HAVE_SCALABLE
+    float block[NR];
+    GemvBlockScalable<NR>(df, x, rows, k0, k1, pf, pf_bytes, steps, &step, &pf_done, block);
+    for (int j = 0; j < NR; ++j) total[j] = k0 == 0 ? block[j] : total[j] + block[j];
+#else
     VF acc[NR];
     for (int j = 0; j < NR; ++j) acc[j] = hn::Zero(df);
     for (int64_t k = k0; k < k1; k += L) {
@@ -182,6 +235,7 @@ HWY_INLINE void GemvTile(const MatmulProblem& p, int64_t m, int64_t n0, const Ro
       const float b = TreeSum(df, acc[j]);
       total[j] = k0 == 0 ? b : total[j] + b;
     }
+#endif
   }
   for (int j = 0; j < NR; ++j) FinishElement(p, x, rows[j], kv, total[j], m, n0 + j);
 }
@@ -218,6 +272,58 @@ struct PanelF32 {
   HWY_INLINE VF Load(DF df, int64_t k) const { return hn::LoadU(df, base + (k - k0)); }
 };
 
+#if HWY_HAVE_SCALABLE
+// GemmTile's block sums for the SVE targets (MR, NR in {1, 4}): sums[i * NR + j] = TreeSum of
+// the accumulator of x row i and weight row j over [k0, k1), accumulators c00..c33.
+template <int MR, int NR>
+HWY_INLINE void GemmSumsScalable(DF df, const float* const* x, const PanelF32* w, int64_t k0,
+                                 int64_t k1, float* sums) {
+  static_assert((MR == 1 || MR == 4) && (NR == 1 || NR == 4), "GemmTile shapes are 1 or 4");
+  const int64_t L = static_cast<int64_t>(hn::Lanes(df));
+  const VF z = hn::Zero(df);
+  [[maybe_unused]] VF c00 = z, c01 = z, c02 = z, c03 = z, c10 = z, c11 = z, c12 = z, c13 = z;
+  [[maybe_unused]] VF c20 = z, c21 = z, c22 = z, c23 = z, c30 = z, c31 = z, c32 = z, c33 = z;
+  for (int64_t k = k0; k < k1; k += L) {
+    const VF w0 = w[0].Load(df, k);
+    [[maybe_unused]] VF w1 = z, w2 = z, w3 = z;
+    if constexpr (NR == 4) {
+      w1 = w[1].Load(df, k);
+      w2 = w[2].Load(df, k);
+      w3 = w[3].Load(df, k);
+    }
+#define TSR_GEMM_ROW(i)                      \
+  if constexpr ((i) < MR) {                  \
+    const VF xv = hn::LoadU(df, x[i] + k);   \
+    c##i##0 = hn::MulAdd(xv, w0, c##i##0);   \
+    if constexpr (NR == 4) {                 \
+      c##i##1 = hn::MulAdd(xv, w1, c##i##1); \
+      c##i##2 = hn::MulAdd(xv, w2, c##i##2); \
+      c##i##3 = hn::MulAdd(xv, w3, c##i##3); \
+    }                                        \
+  }
+    TSR_GEMM_ROW(0)
+    TSR_GEMM_ROW(1)
+    TSR_GEMM_ROW(2)
+    TSR_GEMM_ROW(3)
+#undef TSR_GEMM_ROW
+  }
+#define TSR_GEMM_SUMS(i)                       \
+  if constexpr ((i) < MR) {                    \
+    sums[(i)*NR] = TreeSum(df, c##i##0);       \
+    if constexpr (NR == 4) {                   \
+      sums[(i)*NR + 1] = TreeSum(df, c##i##1); \
+      sums[(i)*NR + 2] = TreeSum(df, c##i##2); \
+      sums[(i)*NR + 3] = TreeSum(df, c##i##3); \
+    }                                          \
+  }
+  TSR_GEMM_SUMS(0)
+  TSR_GEMM_SUMS(1)
+  TSR_GEMM_SUMS(2)
+  TSR_GEMM_SUMS(3)
+#undef TSR_GEMM_SUMS
+}
+#endif  // HWY_HAVE_SCALABLE
+
 // x rows [m0, m0 + MR) against NR weight rows over one K block [k0, k1): the block sums go into
 // `out` (stored on the first block, added on later ones), and the last block finishes each
 // element (tail from the original rows `src`, bias).
@@ -228,6 +334,11 @@ HWY_INLINE void GemmTile(const MatmulProblem& p, int64_t m0, int64_t n0, const P
   const int64_t L = static_cast<int64_t>(hn::Lanes(df));
   const float* x[MR];
   for (int i = 0; i < MR; ++i) x[i] = p.x + (m0 + i) * p.x_row_stride;
+  float sums[MR * NR];
+#if HWY_HAVE_SCALABLE
+  (void)L;
+  GemmSumsScalable<MR, NR>(df, x, w, k0, k1, sums);
+#else
   VF acc[MR][NR];
   for (int i = 0; i < MR; ++i) {
     for (int j = 0; j < NR; ++j) acc[i][j] = hn::Zero(df);
@@ -240,7 +351,7 @@ HWY_INLINE void GemmTile(const MatmulProblem& p, int64_t m0, int64_t n0, const P
       for (int j = 0; j < NR; ++j) acc[i][j] = hn::MulAdd(xv, wv[j], acc[i][j]);
     }
   }
-  float sums[MR * NR];
+#endif
 #if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
   if constexpr (MR == 4 && NR == 4) {
     __m512 v[16];
@@ -248,11 +359,13 @@ HWY_INLINE void GemmTile(const MatmulProblem& p, int64_t m0, int64_t n0, const P
     TreeSum16(v, sums);
   } else
 #endif
+#if !HWY_HAVE_SCALABLE
   {
     for (int i = 0; i < MR; ++i) {
       for (int j = 0; j < NR; ++j) sums[i * NR + j] = TreeSum(df, acc[i][j]);
     }
   }
+#endif
   const int64_t kv = k1;  // the last block ends the vector part
   for (int i = 0; i < MR; ++i) {
     for (int j = 0; j < NR; ++j) {

@@ -90,10 +90,10 @@ void NormRowImpl(int op, const float* x, int64_t n, const float* w, const float*
                          x, n, [](VF v) { return v; }, [](float v) { return v; }) *
                      inv_n;
   const DF df;
-  const VF vm = hn::Set(df, mean);
+  const VF vm = hn::Set(df, mean);  // captured by reference: SVE vectors can't be copied in
   const float var = RowSum(
                         x, n,
-                        [vm](VF v) {
+                        [&vm](VF v) {
                           const VF d = hn::Sub(v, vm);
                           return hn::Mul(d, d);
                         },
