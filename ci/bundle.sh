@@ -14,7 +14,9 @@
 # lib/<bundled third-party .so>, share/tessera/bundle-manifest.txt, share/doc/tessera/third-party.
 # Not bundled: the glibc family (must match the target's kernel/loader, and is on every system)
 # and vendor driver libraries (libcuda, libvulkan, ... belong to the target's installed driver),
-# except the vendor-neutral ICD loaders the GPU plugins dlopen (bundle_loaders).
+# except the vendor-neutral ICD loaders the GPU plugins dlopen (bundle_loaders). Nor libcurl and
+# libcrypto: the engine dlopens the target's copies only when it downloads a model (`engine pull`;
+# tools/hub/runtime_libs.h), so ldd does not see them and a bundle without network needs neither.
 set -euo pipefail
 
 die() { echo "bundle: error: $*" >&2; exit 1; }

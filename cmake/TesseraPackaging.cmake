@@ -66,16 +66,25 @@ set(CPACK_DEBIAN_PACKAGE_SECTION misc)
 set(TESSERA_PACKAGE_GLIBC_FLOOR 2.36)  # Debian 12's libstdc++ needs GLIBC_2.36
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "libc6 (>= ${TESSERA_PACKAGE_GLIBC_FLOOR})")
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS OFF)
+# xz: the core .deb is 6.7 MB instead of 8.3 MB with gzip; every dpkg since Debian 6 reads it.
+set(CPACK_DEBIAN_COMPRESSION_TYPE xz)
 
 # Per-package Debian fields (CPack reads variables at include(CPack), so they come first).
 set(CPACK_DEBIAN_CORE_DESCRIPTION "Tessera LLM inference engine: engine CLI, core library, CPU backend
- Self-contained under /opt/tessera (bundled libraries, relative RPATHs); /opt/tessera/bin/engine.")
+ Self-contained under /opt/tessera (bundled libraries, relative RPATHs); /opt/tessera/bin/engine.
+ Downloading models (engine pull) uses the system's libcurl and libcrypto.")
+# `engine pull` dlopens libcurl.so.4 (or Debian's GnuTLS/NSS flavour) and libcrypto.so.3 from the
+# system (tools/hub/runtime_libs.h); the package bundles neither (with their dependencies they
+# were about 16 MB). Recommends, not Depends: everything else (local and cached models, the
+# server, bench) runs without them, apt installs Recommends by default, and a minimal or
+# air-gapped image can leave them out (--no-install-recommends). 7.85: CURLOPT_PROTOCOLS_STR.
+set(CPACK_DEBIAN_CORE_PACKAGE_RECOMMENDS "libcurl4 (>= 7.85.0) | libcurl3-gnutls (>= 7.85.0), libssl3")
 foreach(_b ${_tsr_pkg_backends})
   if(_b STREQUAL "cpu")
     continue()
   endif()
   string(TOUPPER ${_b} _B)
-  string(MAKE_C_IDENTIFIER ${_B} _B)  # level-zero -> LEVEL_ZERO (CPack's variable spelling)
+  # CPackDeb reads CPACK_DEBIAN_<TOUPPER(component)>_*, hyphen and all: LEVEL-ZERO, not LEVEL_ZERO.
   set(CPACK_DEBIAN_${_B}_PACKAGE_DEPENDS "tessera-core (= ${PROJECT_VERSION})")
   set(CPACK_DEBIAN_${_B}_DESCRIPTION "Tessera ${_b} backend plugin
  Loaded by the engine from /opt/tessera/lib/tessera/backends; the vendor driver comes from the system.")

@@ -143,5 +143,26 @@ if [ -f "$PLUGINS/libtessera_backend_cpu.so" ]; then
     err "the missing-plugin error does not name where it looked"
 fi
 
+# `engine pull` loads libcurl (and libcrypto) from the target system when it downloads; the bundle
+# carries neither. With no libcurl it must fail with what to install. With the system's libcurl
+# (if this machine has one) a file:// endpoint gets curl's own refusal (transfers are limited to
+# http/https): proof that the relocated engine loaded and ran it, with no network needed.
+pull() { env -i PATH=/usr/bin:/bin HOME="$TMP" LANG=C HF_HUB_CACHE="$TMP/hf" "$@" "$ENGINE" pull \
+  tessera-test/none 2>&1; }
+if nocurl=$(pull TESSERA_LIBCURL=libtessera-no-such-curl.so.4); then
+  err "engine pull succeeded without libcurl"
+fi
+echo "\$ engine pull tessera-test/none   (TESSERA_LIBCURL=<missing>)"
+echo "$nocurl"
+grep -qF "downloads need libcurl" <<< "$nocurl" || err "engine pull without libcurl does not say what it needs"
+if syscurl=$(pull HF_ENDPOINT=file:///nonexistent); then err "engine pull from a file:// endpoint succeeded"; fi
+echo "\$ engine pull tessera-test/none   (HF_ENDPOINT=file:///nonexistent)"
+echo "$syscurl"
+if grep -qF "downloads need libcurl" <<< "$syscurl"; then
+  echo "check_bundle: note: this system has no libcurl; engine pull says so"
+elif ! grep -qi "protocol" <<< "$syscurl"; then
+  err "engine pull with the system's libcurl: unexpected error"
+fi
+
 if [ "$ERRORS" -ne 0 ]; then echo "check_bundle: $ERRORS failure(s)"; exit 1; fi
 echo "check_bundle: OK ($BUNDLE is self-contained and relocatable)"

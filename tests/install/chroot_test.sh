@@ -169,4 +169,19 @@ if [ -f "$BUNDLE/lib/tessera/backends/libtessera_backend_cpu.so" ]; then
 else
   say "note: the bundle has no CPU plugin; devices exited $rc and is not required to list one"
 fi
+
+# libcurl is not bundled: `engine pull` dlopens the system's. A bare minbase has none, so pull
+# must say what to install and fail, not crash.
+if in_chroot /bin/sh -c "ls /usr/lib/*/libcurl*.so.4 /lib/*/libcurl*.so.4 >/dev/null 2>&1"; then
+  say "note: the chroot has a libcurl; the no-libcurl message is not checked"
+else
+  say "\$ engine pull tessera-test/none   (no libcurl in the chroot)"
+  set +e
+  out=$(in_chroot HF_HUB_CACHE=/tmp/hf "$ENGINE" pull tessera-test/none 2>&1)
+  rc=$?
+  set -e
+  echo "$out"
+  [ "$rc" -eq 1 ] || fail "engine pull without libcurl exited $rc (want 1)"
+  grep -qF "downloads need libcurl" <<< "$out" || fail "engine pull without libcurl does not say what it needs"
+fi
 say "PASS: the bundle runs in a bare $SUITE minbase chroot at '/$RUN_REL' (test took $(since "$T0")s)"

@@ -1,4 +1,5 @@
-// Streaming SHA-256 / SHA-1 over OpenSSL's EVP interface (private to tessera_hub).
+// Streaming SHA-256 / SHA-1 over OpenSSL's EVP interface (private to tessera_hub). libcrypto is
+// loaded at run time (runtime_libs.h), so making a Digest can fail.
 #ifndef TESSERA_HUB_DIGEST_H_
 #define TESSERA_HUB_DIGEST_H_
 
@@ -11,19 +12,24 @@ struct evp_md_ctx_st;
 
 namespace tessera::hub::internal {
 
+struct CryptoApi;
+
 class Digest {
  public:
-  static Digest Sha256();
-  static Digest Sha1();
+  static StatusOr<Digest> Sha256();
+  static StatusOr<Digest> Sha1();
   void Update(const void* data, size_t n);
   // Lower-case hex of the digest. The object is spent afterwards.
   std::string HexFinal();
 
  private:
   struct Free {
+    const CryptoApi* api;
     void operator()(evp_md_ctx_st* c) const;
   };
-  explicit Digest(bool sha256);
+  static StatusOr<Digest> Make(bool sha256);
+  Digest(const CryptoApi* api, evp_md_ctx_st* ctx) : api_(api), ctx_(ctx, Free{api}) {}
+  const CryptoApi* api_;
   std::unique_ptr<evp_md_ctx_st, Free> ctx_;
 };
 

@@ -1,23 +1,15 @@
 #include "http_client.h"
 
-#include <curl/curl.h>
-
 #include <algorithm>
 #include <cctype>
-#include <mutex>
 
+#include "runtime_libs.h"
 #include "tessera/hub/models.h"
 
 namespace tessera::hub::internal {
 namespace {
 
 constexpr size_t kMaxBody = 64u << 20;
-
-void GlobalInit() {
-  // curl_global_init is not thread-safe; every client runs it once through here.
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
 
 struct Transfer {
   const HttpRequest* request;
@@ -91,73 +83,75 @@ std::string HttpResponse::Header(const std::string& name) const {
 
 struct HttpClient::Impl {
   HubOptions options;
+  const CurlApi* api = nullptr;
   CURL* curl = nullptr;
 };
 
 HttpClient::HttpClient(const HubOptions& options) : impl_(std::make_unique<Impl>()) {
-  GlobalInit();
+  auto api = LoadCurl();
+  TSR_CHECK(api.ok());  // callers check DownloadSupport() / LoadCurl() first
+  impl_->api = *api;
   impl_->options = options;
-  impl_->curl = curl_easy_init();
+  impl_->curl = impl_->api->easy_init();
   TSR_CHECK(impl_->curl != nullptr);
 }
 
 HttpClient::~HttpClient() {
-  curl_easy_cleanup(impl_->curl);
+  impl_->api->easy_cleanup(impl_->curl);
 }
 
 HttpResponse HttpClient::Perform(const HttpRequest& request) {
   HttpResponse response;
   Transfer t{&request, &response};
   CURL* c = impl_->curl;
+  const CurlApi& api = *impl_->api;
   const HubOptions& o = impl_->options;
-  curl_easy_reset(c);
-  curl_easy_setopt(c, CURLOPT_URL, request.url.c_str());
-  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, request.follow_redirects ? 1L : 0L);
-  curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
+  api.easy_reset(c);
+  api.easy_setopt(c, CURLOPT_URL, request.url.c_str());
+  api.easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  api.easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+  api.easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  api.easy_setopt(c, CURLOPT_FOLLOWLOCATION, request.follow_redirects ? 1L : 0L);
+  api.easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
   // libcurl (>= 7.58) sends a custom Authorization header only to the host of the first URL, so
   // the token never reaches the CDN a /resolve/ URL redirects to -- as huggingface_hub drops
   // auth headers on cross-host redirects.
-  curl_easy_setopt(c, CURLOPT_UNRESTRICTED_AUTH, 0L);
-  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, static_cast<long>(o.connect_timeout_s));
-  curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-  curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, static_cast<long>(o.stall_timeout_s));
-  curl_easy_setopt(c, CURLOPT_USERAGENT, o.user_agent.c_str());
-  if (!o.ca_bundle.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, o.ca_bundle.c_str());
-  if (request.head) curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, &OnHeader);
-  curl_easy_setopt(c, CURLOPT_HEADERDATA, &t);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &OnBody);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
-  curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-  curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, &OnProgress);
-  curl_easy_setopt(c, CURLOPT_XFERINFODATA, &t);
-  std::unique_ptr<curl_slist, void (*)(curl_slist*)> list(nullptr, &curl_slist_free_all);
-  auto add = [&](const std::string& h) {
-    list.reset(curl_slist_append(list.release(), h.c_str()));
-  };
+  api.easy_setopt(c, CURLOPT_UNRESTRICTED_AUTH, 0L);
+  api.easy_setopt(c, CURLOPT_CONNECTTIMEOUT, static_cast<long>(o.connect_timeout_s));
+  api.easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  api.easy_setopt(c, CURLOPT_LOW_SPEED_TIME, static_cast<long>(o.stall_timeout_s));
+  api.easy_setopt(c, CURLOPT_USERAGENT, o.user_agent.c_str());
+  if (!o.ca_bundle.empty()) api.easy_setopt(c, CURLOPT_CAINFO, o.ca_bundle.c_str());
+  if (request.head) api.easy_setopt(c, CURLOPT_NOBODY, 1L);
+  api.easy_setopt(c, CURLOPT_HEADERFUNCTION, &OnHeader);
+  api.easy_setopt(c, CURLOPT_HEADERDATA, &t);
+  api.easy_setopt(c, CURLOPT_WRITEFUNCTION, &OnBody);
+  api.easy_setopt(c, CURLOPT_WRITEDATA, &t);
+  api.easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+  api.easy_setopt(c, CURLOPT_XFERINFOFUNCTION, &OnProgress);
+  api.easy_setopt(c, CURLOPT_XFERINFODATA, &t);
+  std::unique_ptr<curl_slist, void (*)(curl_slist*)> list(nullptr, api.slist_free_all);
+  auto add = [&](const std::string& h) { list.reset(api.slist_append(list.release(), h.c_str())); };
   // Sizes and hashes are of the stored bytes: never let a proxy or server compress them.
   add("Accept-Encoding: identity");
   if (request.auth && !o.token.empty()) add("Authorization: Bearer " + o.token);
   for (const auto& h : request.headers) add(h);
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, list.get());
+  api.easy_setopt(c, CURLOPT_HTTPHEADER, list.get());
   char error[CURL_ERROR_SIZE] = {0};
-  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error);
+  api.easy_setopt(c, CURLOPT_ERRORBUFFER, error);
 
-  CURLcode rc = curl_easy_perform(c);
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, nullptr);
+  CURLcode rc = api.easy_perform(c);
+  api.easy_setopt(c, CURLOPT_HTTPHEADER, nullptr);
   if (rc == CURLE_OK) {
     response.complete = true;
     long code = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+    api.easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
     if (code) response.status = code;
     return response;
   }
   response.cancelled = rc == CURLE_ABORTED_BY_CALLBACK;
   response.retryable = Retryable(rc);
-  response.transport_error = error[0] ? error : curl_easy_strerror(rc);
+  response.transport_error = error[0] ? error : api.easy_strerror(rc);
   return response;
 }
 
@@ -182,6 +176,9 @@ std::string UrlQuote(const std::string& s, bool keep_slash) {
 namespace tessera::hub {
 
 StatusOr<HttpGetResult> HttpGet(const std::string& url, int timeout_s) {
+  // Plain http (a local server, for `engine ps`) needs no libcurl.
+  if (url.rfind("http://", 0) == 0) return internal::PlainHttpGet(url, timeout_s);
+  TSR_RETURN_IF_ERROR(internal::LoadCurl().status());
   HubOptions o;
   o.connect_timeout_s = timeout_s;
   o.stall_timeout_s = timeout_s;

@@ -1,5 +1,6 @@
 // A small libcurl client for the Hub (private to tessera_hub). One HttpClient owns one curl easy
-// handle (connection reuse across requests); it is not thread-safe: use one per thread.
+// handle (connection reuse across requests); it is not thread-safe: use one per thread. libcurl
+// is loaded at run time (runtime_libs.h): check LoadCurl() or DownloadSupport() before making one.
 #ifndef TESSERA_HUB_HTTP_CLIENT_H_
 #define TESSERA_HUB_HTTP_CLIENT_H_
 
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "tessera/core/status.h"
+#include "tessera/hub/models.h"
 #include "tessera/hub/options.h"
 
 namespace tessera::hub::internal {
@@ -54,6 +56,10 @@ class HttpClient {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// GET of an http:// URL without libcurl (Boost.Beast): HTTP/1.1, no proxy, no redirects, one
+// deadline of `timeout_s` for the whole exchange, body capped at 64 MiB. For local servers.
+StatusOr<tessera::hub::HttpGetResult> PlainHttpGet(const std::string& url, int timeout_s);
 
 // Percent-encodes everything but unreserved characters; keeps '/' when `keep_slash`.
 std::string UrlQuote(const std::string& s, bool keep_slash);

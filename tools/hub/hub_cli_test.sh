@@ -41,10 +41,27 @@ case "$DIR" in "$HF_HOME"/hub/models--tessera-test--tiny-chat/snapshots/*) ;; *)
 "$ENGINE" pull tessera-test/tiny-chat 2>"$TMP/pull2.err" >/dev/null
 grep -q "up to date" "$TMP/pull2.err" || { cat "$TMP/pull2.err"; fail "second pull downloaded"; }
 
+# Without libcurl (TESSERA_LIBCURL names a library that does not exist): a cached model still
+# serves and local commands work; a download fails with what to install. The engine links
+# neither libcurl nor libcrypto: both are dlopen'ed for downloads only.
+if readelf -d "$ENGINE" | grep -E 'NEEDED.*(libcurl|libssl|libcrypto)'; then fail "engine links libcurl/OpenSSL"; fi
+NOCURL=(env TESSERA_LIBCURL=libtessera-test-no-curl.so.4)
+"${NOCURL[@]}" "$ENGINE" pull tessera-test/tiny-chat 2>"$TMP/err" >/dev/null ||
+  { cat "$TMP/err"; fail "cached pull without libcurl"; }
+grep -q "downloads need libcurl.*using the cached snapshot" "$TMP/err" || { cat "$TMP/err"; fail "no-libcurl warning"; }
+"${NOCURL[@]}" "$ENGINE" show tessera-test/tiny-chat >/dev/null || fail "show without libcurl"
+if "${NOCURL[@]}" "$ENGINE" pull tessera-test/tiny-embed 2>"$TMP/err"; then fail "pulled without libcurl"; fi
+grep -q "downloads need libcurl.*apt install libcurl4" "$TMP/err" || { cat "$TMP/err"; fail "no-libcurl message"; }
+if "${NOCURL[@]}" "$ENGINE" ps --port 1 2>"$TMP/err"; then fail "ps without a server"; fi
+grep -q "no Tessera server is listening" "$TMP/err" || fail "ps message without libcurl"
+# Debian's GnuTLS flavour of libcurl (what git installs) serves as well, where present.
+CURL_FLAVOUR=()
+if ldconfig -p | grep 'libcurl-gnutls\.so\.4 ' >/dev/null; then CURL_FLAVOUR=(env TESSERA_LIBCURL=libcurl-gnutls.so.4); fi
+
 # A user alias, then list / show.
 mkdir -p "$XDG_CONFIG_HOME/tessera"
 echo '{"tiny-embed": "tessera-test/tiny-embed"}' > "$XDG_CONFIG_HOME/tessera/models.json"
-"$ENGINE" pull tiny-embed >/dev/null 2>&1 || fail "pull by user alias"
+"${CURL_FLAVOUR[@]}" "$ENGINE" pull tiny-embed >/dev/null 2>&1 || fail "pull by user alias"
 "$ENGINE" list > "$TMP/list.out"
 grep -q "^tessera-test/tiny-chat .*LlamaForCausalLM .*text .*bfloat16" "$TMP/list.out" || { cat "$TMP/list.out"; fail "list"; }
 grep -q "^tessera-test/tiny-embed (tiny-embed) .*embedding" "$TMP/list.out" || { cat "$TMP/list.out"; fail "list embed"; }

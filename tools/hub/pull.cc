@@ -21,6 +21,7 @@
 #include "digest.h"
 #include "http_client.h"
 #include "pull_internal.h"
+#include "runtime_libs.h"
 
 namespace tessera::hub {
 
@@ -335,6 +336,13 @@ StatusOr<PullResult> Pull(const RepoRef& ref, const HubOptions& o, const PullOpt
     return result;
   };
   if (o.offline) return from_cache();
+  // Downloads load libcurl and libcrypto from the system (runtime_libs.h). Without them a cached
+  // snapshot still serves, as when the Hub is unreachable.
+  if (Status st = internal::DownloadSupport(); !st.ok()) {
+    if (FindSnapshot(ref, o).empty()) return st;
+    spdlog::warn("{}; using the cached snapshot", st.message());
+    return from_cache();
+  }
   auto cancelled = [&po] { return po.cancel && po.cancel->load(); };
   HttpClient http(o);
   bool unreachable = false;

@@ -16,6 +16,8 @@
 #include <thread>
 
 #include "fake_hub.h"
+#include "runtime_libs.h"
+#include "tessera/hub/models.h"
 #include "tessera/hub/names.h"
 
 namespace tessera::hub {
@@ -477,6 +479,33 @@ TEST_F(PullTest, RepoWithoutSafetensorsIsRefused) {
   auto r = DoPull("org/old");
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("no *.safetensors"), std::string::npos);
+}
+
+// HttpGet on http:// speaks HTTP itself (engine ps works where libcurl is missing).
+TEST_F(PullTest, PlainHttpGetNeedsNoLibcurl) {
+  auto r = HttpGet(hub_.endpoint() + "/api/models/org/tiny/revision/main", 5);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->status, 200);
+  auto j = nlohmann::json::parse(r->body, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << r->body;
+  EXPECT_EQ(j.value("sha", ""), repo_.commit);
+  EXPECT_EQ(hub_.Count("/revision/main", "GET"), 1);
+
+  auto missing = HttpGet(hub_.endpoint() + "/api/models/org/nothing/revision/main", 5);
+  ASSERT_TRUE(missing.ok()) << missing.status().ToString();
+  EXPECT_EQ(missing->status, 404);
+
+  EXPECT_FALSE(HttpGet("http://127.0.0.1:1/api/ps", 2).ok());  // nothing listens on port 1
+  EXPECT_EQ(HttpGet("http://[::1/api/ps", 2).status().code(), StatusCode::kInvalidArgument);
+}
+
+// libcurl and libcrypto come from the system at run time; this machine has both.
+TEST(RuntimeLibsTest, LoadsTheSystemLibraries) {
+  auto curl = internal::LoadCurl();
+  ASSERT_TRUE(curl.ok()) << curl.status().ToString();
+  EXPECT_GE((*curl)->version_info(CURLVERSION_NOW)->version_num, 0x075500u);
+  EXPECT_TRUE(internal::LoadCrypto().ok());
+  EXPECT_TRUE(internal::DownloadSupport().ok());
 }
 
 }  // namespace
