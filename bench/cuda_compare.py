@@ -475,6 +475,10 @@ def run_shape(name, args, roof):
         extra = []
         if args.no_graphs_too:
             extra.append(("tessera_no_graphs", {"TESSERA_CUDA_GRAPHS": "0"}, 1, PROMPT, GEN))
+        for spec in args.variant:  # NAME:K=V[,K=V...] -> rec["tessera_NAME"]
+            vname, _, kvs = spec.partition(":")
+            venv = dict(kv.split("=", 1) for kv in kvs.split(",") if "=" in kv)
+            extra.append(("tessera_" + vname, venv, 1, args.variant_prompt, GEN))
         if args.profile:
             extra.append(("tessera_profile", {"TESSERA_CUDA_PROFILE": "1"}, 1, PROMPT, 32))
             extra.append(("tessera_profile_exec", {"TESSERA_CUDA_PROFILE": "exec"}, 1, 16, GEN))
@@ -482,6 +486,10 @@ def run_shape(name, args, roof):
             try:
                 log(f"{name}: engine bench with {env}")
                 rec[key] = run_engine(args.engine, folder, r, timeout, env, pp, tg)
+                vt = rec[key].get("tests", {})
+                log(f"{name}: {key}: pp{pp} "
+                    f"{vt.get(f'pp{pp}', {}).get('tokens_per_s')} tg{tg} "
+                    f"{vt.get(f'tg{tg}', {}).get('tokens_per_s')}")
                 for ln in rec[key].get("profile", [])[:40]:
                     log(ln)
             except Exception as e:  # noqa: BLE001
@@ -518,6 +526,12 @@ def main():
                     help="also run the engine with TESSERA_CUDA_PROFILE=1 (per-op GPU time, "
                          "-p 2048 -n 32) and =exec (GPU vs host time per execute, -p 16 "
                          "-n 128) and print their tables")
+    ap.add_argument("--variant", action="append", default=[],
+                    help="NAME:K=V[,K=V]: also run the engine with these environment variables "
+                         "(one rep, -p --variant-prompt, -n 128), recorded as tessera_NAME; "
+                         "e.g. off:TESSERA_CUDA_GEMV=off or nopdl:TESSERA_CUDA_PDL=0")
+    ap.add_argument("--variant-prompt", type=int, default=PROMPT,
+                    help="prompt length of the --variant runs")
     ap.add_argument("--no-graphs-too", action="store_true",
                     help="also run the engine with TESSERA_CUDA_GRAPHS=0 (CUDA graphs off)")
     args = ap.parse_args()

@@ -16,84 +16,21 @@
 #include <string>
 #include <vector>
 
+#include "backends/cuda/lab/lab_util.h"
 #include "backends/cuda/launch.h"
 
 namespace tessera::cuda {
 namespace {
 
+using lab::Check;
+using lab::CopyBandwidth;
+using lab::DeviceCopy;
+using lab::FromBf16;
+using lab::Malloc;
+using lab::TimeMs;
+using lab::ToBf16;
+
 int g_failures = 0;
-
-void Check(cudaError_t e, const char* what) {
-  if (e != cudaSuccess) {
-    std::fprintf(stderr, "CUDA error in %s: %s\n", what, cudaGetErrorString(e));
-    std::exit(2);
-  }
-}
-
-uint16_t ToBf16(float f) {
-  uint32_t x;
-  std::memcpy(&x, &f, 4);
-  return static_cast<uint16_t>((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
-}
-float FromBf16(uint16_t b) {
-  const uint32_t x = static_cast<uint32_t>(b) << 16;
-  float f;
-  std::memcpy(&f, &x, 4);
-  return f;
-}
-
-template <typename T>
-cudaError_t Malloc(T** p, size_t bytes) {
-  return cudaMalloc(reinterpret_cast<void**>(p), bytes);
-}
-
-template <typename T>
-T* DeviceCopy(const std::vector<T>& v) {
-  T* p = nullptr;
-  Check(Malloc(&p, v.size() * sizeof(T)), "cudaMalloc");
-  Check(cudaMemcpy(p, v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice), "upload");
-  return p;
-}
-
-// Median milliseconds of `reps` timed batches of `iters` calls of fn(i).
-template <class Fn>
-double TimeMs(int reps, int iters, const Fn& fn) {
-  cudaEvent_t a, b;
-  Check(cudaEventCreate(&a), "event");
-  Check(cudaEventCreate(&b), "event");
-  for (int i = 0; i < 3; ++i) fn(i);  // warm-up
-  Check(cudaDeviceSynchronize(), "warm-up");
-  std::vector<double> t;
-  for (int r = 0; r < reps; ++r) {
-    Check(cudaEventRecord(a), "record");
-    for (int i = 0; i < iters; ++i) fn(i);
-    Check(cudaEventRecord(b), "record");
-    Check(cudaEventSynchronize(b), "sync");
-    float ms = 0;
-    Check(cudaEventElapsedTime(&ms, a, b), "elapsed");
-    t.push_back(ms / iters);
-  }
-  std::sort(t.begin(), t.end());
-  cudaEventDestroy(a);
-  cudaEventDestroy(b);
-  return t[t.size() / 2];
-}
-
-double CopyBandwidth() {
-  const size_t bytes = size_t{1} << 30;
-  void *src = nullptr, *dst = nullptr;
-  Check(cudaMalloc(&src, bytes), "malloc");
-  Check(cudaMalloc(&dst, bytes), "malloc");
-  Check(cudaMemset(src, 1, bytes), "memset");
-  const double ms = TimeMs(5, 5, [&](int) {
-    Check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, nullptr), "copy");
-  });
-  cudaFree(src);
-  cudaFree(dst);
-  const double gbs = 2.0 * bytes / (ms * 1e-3) / 1e9;
-  std::printf("copy bytes=%zu ms=%.3f GB/s=%.0f (read+write)\n", bytes, ms, gbs);
-  return gbs;
-}
 
 struct Problem {
   int64_t M, N, K;

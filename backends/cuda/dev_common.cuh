@@ -100,6 +100,43 @@ __device__ __forceinline__ float WarpMax(float v) {
   return v;
 }
 
+// Waits until the grid before this one (when this grid was launched with programmatic dependent
+// launch) has finished and its writes are visible; returns at once for a normal launch. Every
+// kernel calls it before touching memory another kernel may have written.
+__device__ __forceinline__ void GridDepWait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;\n" ::: "memory");
+#endif
+}
+
+// Lets a kernel launched after this one with programmatic dependent launch (the streaming GEMV)
+// start its prologue now; it still waits (griddepcontrol.wait) for this grid to finish before
+// touching anything this grid writes. A no-op for normally launched successors.
+__device__ __forceinline__ void AllowDependents() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#endif
+}
+
+// Launches kernel<<<grid, block, smem, stream>>>(args...), with programmatic dependent launch
+// when PdlLaunches() (launch.h): the kernel's blocks may then start while the previous kernel
+// drains, and wait in GridDepWait() for its results.
+template <class... KArgs, class... Args>
+cudaError_t LaunchK(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem,
+                    cudaStream_t stream, Args... args) {
+  cudaLaunchConfig_t cfg{};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = stream;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = PdlLaunches() ? 1 : 0;
+  return cudaLaunchKernelEx(&cfg, kernel, static_cast<KArgs>(args)...);
+}
+
 inline unsigned GridFor(int64_t n, int threads, int64_t cap = 65535LL * 16) {
   int64_t g = (n + threads - 1) / threads;
   if (g < 1) g = 1;

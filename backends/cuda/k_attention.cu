@@ -288,6 +288,8 @@ __device__ void ZeroRow(const AttnParams& p, int64_t t, int64_t h) {
 // in one tile are run as consecutive sub-tiles.
 template <int V4>
 __global__ void __launch_bounds__(kThreads, V4 <= 4 ? 2 : 1) AttnKernel(AttnParams p, int tile) {
+  GridDepWait();
+  AllowDependents();
   extern __shared__ float4 smem4[];
   float* smem = reinterpret_cast<float*>(smem4);
   const int64_t h = blockIdx.y, t_end = min(p.T, int64_t(blockIdx.x + 1) * tile);
@@ -325,7 +327,7 @@ cudaError_t LaunchWith(const AttnParams& p, cudaStream_t stream) {
   constexpr int64_t kDecodeMaxTokens = 16;
   const int tile = p.T <= kDecodeMaxTokens ? 1 : kBQ;
   const dim3 grid(static_cast<unsigned>((p.T + tile - 1) / tile), static_cast<unsigned>(p.Hq));
-  AttnKernel<V4><<<grid, kThreads, smem, stream>>>(p, tile);
+  LaunchK(AttnKernel<V4>, grid, kThreads, smem, stream, p, tile);
   return cudaGetLastError();
 }
 

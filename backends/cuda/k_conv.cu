@@ -8,6 +8,8 @@ namespace tessera::cuda {
 namespace {
 
 __global__ void ConvKernel(ConvParams p) {
+  GridDepWait();
+  AllowDependents();
   const int64_t total = p.B * p.Cout * p.Ho * p.Wo;
   const int64_t cg = p.Cin / p.groups, coutg = p.Cout / p.groups;
   for (int64_t u = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; u < total;
@@ -43,7 +45,7 @@ cudaError_t LaunchConv(const ConvParams& p, cudaStream_t stream) {
   const int64_t total = p.B * p.Cout * p.Ho * p.Wo;
   if (total == 0) return cudaSuccess;
   constexpr int kThreads = 128;
-  ConvKernel<<<GridFor(total, kThreads), kThreads, 0, stream>>>(p);
+  LaunchK(ConvKernel, GridFor(total, kThreads), kThreads, 0, stream, p);
   return cudaGetLastError();
 }
 

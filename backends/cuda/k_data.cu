@@ -68,33 +68,56 @@ __device__ void ConvertOne(const uint8_t* src, int st, uint8_t* dst, int dt) {
   }
 }
 
-__global__ void RopeKernel(RopeParams p) {
+__host__ __device__ inline int64_t RopeItems(const RopeParams& p) {
+  return p.T * p.H * (p.R / 2 + (p.D - p.R));
+}
+
+// Item u of a ROPE: one rotated pair (or one pass-through dim) of one token and head.
+__device__ __forceinline__ void RopeOne(const RopeParams& p, int64_t u) {
   const int64_t half = p.R / 2, per = half + (p.D - p.R);
-  TSR_GRID_STRIDE(u, p.T * p.H * per) {
-    const int64_t th = u / per, i = u % per;
-    const int64_t t = th / p.H, h = th % p.H;
-    const uint8_t* src = p.x + t * p.x_tok + h * p.x_head;
-    uint8_t* dst = p.out + t * p.o_tok + h * p.o_head;
-    if (i >= half) {  // a pass-through dim
-      const int64_t d = p.R + (i - half);
-      *reinterpret_cast<float*>(dst + d * p.o_el) =
-          *reinterpret_cast<const float*>(src + d * p.x_el);
-      continue;
+  const int64_t th = u / per, i = u % per;
+  const int64_t t = th / p.H, h = th % p.H;
+  const uint8_t* src = p.x + t * p.x_tok + h * p.x_head;
+  uint8_t* dst = p.out + t * p.o_tok + h * p.o_head;
+  if (i >= half) {  // a pass-through dim
+    const int64_t d = p.R + (i - half);
+    *reinterpret_cast<float*>(dst + d * p.o_el) = *reinterpret_cast<const float*>(src + d * p.x_el);
+    return;
+  }
+  const float angle = static_cast<float>(p.pos[t]) * p.inv_freq[i];  // f32, as HF forms it
+  float s, c;
+  sincosf(angle, &s, &c);
+  c *= p.attn_scale;
+  s *= p.attn_scale;
+  const int64_t i0 = p.interleaved ? 2 * i : i, i1 = p.interleaved ? 2 * i + 1 : i + half;
+  const float x0 = *reinterpret_cast<const float*>(src + i0 * p.x_el);
+  const float x1 = *reinterpret_cast<const float*>(src + i1 * p.x_el);
+  *reinterpret_cast<float*>(dst + i0 * p.o_el) = x0 * c - x1 * s;
+  *reinterpret_cast<float*>(dst + i1 * p.o_el) = x1 * c + x0 * s;
+}
+
+__global__ void RopeKernel(RopeParams p) {
+  GridDepWait();
+  AllowDependents();
+  TSR_GRID_STRIDE(u, RopeItems(p)) RopeOne(p, u);
+}
+
+// Two independent ROPEs (q and k of a layer) in one launch: items [0, na) are a's.
+__global__ void Rope2Kernel(RopeParams a, RopeParams b, int64_t na, int64_t n) {
+  GridDepWait();
+  AllowDependents();
+  TSR_GRID_STRIDE(u, n) {
+    if (u < na) {
+      RopeOne(a, u);
+    } else {
+      RopeOne(b, u - na);
     }
-    const float angle = static_cast<float>(p.pos[t]) * p.inv_freq[i];  // f32, as HF forms it
-    float s, c;
-    sincosf(angle, &s, &c);
-    c *= p.attn_scale;
-    s *= p.attn_scale;
-    const int64_t i0 = p.interleaved ? 2 * i : i, i1 = p.interleaved ? 2 * i + 1 : i + half;
-    const float x0 = *reinterpret_cast<const float*>(src + i0 * p.x_el);
-    const float x1 = *reinterpret_cast<const float*>(src + i1 * p.x_el);
-    *reinterpret_cast<float*>(dst + i0 * p.o_el) = x0 * c - x1 * s;
-    *reinterpret_cast<float*>(dst + i1 * p.o_el) = x1 * c + x0 * s;
   }
 }
 
 __global__ void ConvertKernel(ConvertParams p) {
+  GridDepWait();
+  AllowDependents();
   TSR_GRID_STRIDE(i, p.walk.numel) {
     const int64_t si = p.flat ? WalkOffset(p.in_flat, 0, i) : WalkOffset(p.walk, 0, i);
     const int64_t di = p.flat ? WalkOffset(p.out_flat, 0, i) : WalkOffset(p.walk, 2, i);
@@ -178,6 +201,8 @@ __device__ void QuantizeQ4(const float* x, uint8_t* blk) {
 }
 
 __global__ void QuantRowsKernel(QuantRowsParams p) {
+  GridDepWait();
+  AllowDependents();
   const int64_t blocks_per_row = p.n / TSR_QBLOCK;
   const bool quantize = p.out_dtype == TSR_DTYPE_Q8_B32 || p.out_dtype == TSR_DTYPE_Q4_B32;
   const bool same = p.in_dtype == p.out_dtype;
@@ -206,6 +231,8 @@ __global__ void QuantRowsKernel(QuantRowsParams p) {
 }
 
 __global__ void GetRowsKernel(GetRowsParams p) {
+  GridDepWait();
+  AllowDependents();
   const bool quant = p.dtype == TSR_DTYPE_Q8_B32 || p.dtype == TSR_DTYPE_Q4_B32;
   TSR_GRID_STRIDE(u, p.T * p.D) {
     const int64_t t = u / p.D, d = u % p.D;
@@ -222,56 +249,87 @@ __global__ void GetRowsKernel(GetRowsParams p) {
   }
 }
 
+// Element u of a KV_WRITE (token, head, dim) into its cache slot.
+__device__ __forceinline__ void KvWriteOne(const KvWriteParams& p, int64_t u) {
+  const int64_t d = u % p.D, th = u / p.D;
+  const int64_t t = th / p.H, h = th % p.H;
+  const int32_t slot = p.slots[t];
+  if (slot == -1) return;
+  if (slot < 0 || slot >= p.n_slots) {
+    if (d == 0 && h == 0) SetDeviceError(p.err, kErrIndexOutOfRange);
+    return;
+  }
+  const float x = *reinterpret_cast<const float*>(p.rows + t * p.r_tok + h * p.r_head + d * p.r_el);
+  uint8_t* dst = p.cache + (slot / p.block_size) * p.c_block + (slot % p.block_size) * p.c_slot +
+                 h * p.c_head + d * p.c_el;
+  WriteFloat(x, dst, p.dtype);
+}
+
 __global__ void KvWriteKernel(KvWriteParams p) {
-  TSR_GRID_STRIDE(u, p.T * p.H * p.D) {
-    const int64_t d = u % p.D, th = u / p.D;
-    const int64_t t = th / p.H, h = th % p.H;
-    const int32_t slot = p.slots[t];
-    if (slot == -1) continue;
-    if (slot < 0 || slot >= p.n_slots) {
-      if (d == 0 && h == 0) SetDeviceError(p.err, kErrIndexOutOfRange);
-      continue;
+  GridDepWait();
+  AllowDependents();
+  TSR_GRID_STRIDE(u, p.T * p.H * p.D) KvWriteOne(p, u);
+}
+
+// The K and V writes of a layer in one launch: elements [0, na) are a's.
+__global__ void KvWrite2Kernel(KvWriteParams a, KvWriteParams b, int64_t na, int64_t n) {
+  GridDepWait();
+  AllowDependents();
+  TSR_GRID_STRIDE(u, n) {
+    if (u < na) {
+      KvWriteOne(a, u);
+    } else {
+      KvWriteOne(b, u - na);
     }
-    const float x =
-        *reinterpret_cast<const float*>(p.rows + t * p.r_tok + h * p.r_head + d * p.r_el);
-    uint8_t* dst = p.cache + (slot / p.block_size) * p.c_block + (slot % p.block_size) * p.c_slot +
-                   h * p.c_head + d * p.c_el;
-    WriteFloat(x, dst, p.dtype);
   }
 }
 
 }  // namespace
 
 cudaError_t LaunchRope(const RopeParams& p, cudaStream_t stream) {
-  const int64_t n = p.T * p.H * (p.R / 2 + (p.D - p.R));
+  const int64_t n = RopeItems(p);
   if (n == 0) return cudaSuccess;
-  RopeKernel<<<GridFor(n, kThreads), kThreads, 0, stream>>>(p);
+  LaunchK(RopeKernel, GridFor(n, kThreads), kThreads, 0, stream, p);
   return cudaGetLastError();
 }
 
 cudaError_t LaunchConvert(const ConvertParams& p, cudaStream_t stream) {
   if (p.walk.numel == 0) return cudaSuccess;
-  ConvertKernel<<<GridFor(p.walk.numel, kThreads), kThreads, 0, stream>>>(p);
+  LaunchK(ConvertKernel, GridFor(p.walk.numel, kThreads), kThreads, 0, stream, p);
   return cudaGetLastError();
 }
 
 cudaError_t LaunchQuantRows(const QuantRowsParams& p, cudaStream_t stream) {
   const int64_t n = p.rows * p.n;
   if (n == 0) return cudaSuccess;
-  QuantRowsKernel<<<GridFor(n, kThreads), kThreads, 0, stream>>>(p);
+  LaunchK(QuantRowsKernel, GridFor(n, kThreads), kThreads, 0, stream, p);
   return cudaGetLastError();
 }
 
 cudaError_t LaunchGetRows(const GetRowsParams& p, cudaStream_t stream) {
   if (p.T * p.D == 0) return cudaSuccess;
-  GetRowsKernel<<<GridFor(p.T * p.D, kThreads), kThreads, 0, stream>>>(p);
+  LaunchK(GetRowsKernel, GridFor(p.T * p.D, kThreads), kThreads, 0, stream, p);
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchRope2(const RopeParams& a, const RopeParams& b, cudaStream_t stream) {
+  const int64_t na = RopeItems(a), n = na + RopeItems(b);
+  if (n == 0) return cudaSuccess;
+  LaunchK(Rope2Kernel, GridFor(n, kThreads), kThreads, 0, stream, a, b, na, n);
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchKvWrite2(const KvWriteParams& a, const KvWriteParams& b, cudaStream_t stream) {
+  const int64_t na = a.T * a.H * a.D, n = na + b.T * b.H * b.D;
+  if (n == 0) return cudaSuccess;
+  LaunchK(KvWrite2Kernel, GridFor(n, kThreads), kThreads, 0, stream, a, b, na, n);
   return cudaGetLastError();
 }
 
 cudaError_t LaunchKvWrite(const KvWriteParams& p, cudaStream_t stream) {
   const int64_t n = p.T * p.H * p.D;
   if (n == 0) return cudaSuccess;
-  KvWriteKernel<<<GridFor(n, kThreads), kThreads, 0, stream>>>(p);
+  LaunchK(KvWriteKernel, GridFor(n, kThreads), kThreads, 0, stream, p);
   return cudaGetLastError();
 }
 

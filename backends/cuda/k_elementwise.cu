@@ -4,6 +4,17 @@
 #include "backends/cuda/dev_common.cuh"
 
 namespace tessera::cuda {
+
+namespace {
+thread_local bool t_pdl = false;
+}  // namespace
+
+void SetPdlLaunches(bool on) {
+  t_pdl = on;
+}
+bool PdlLaunches() {
+  return t_pdl;
+}
 namespace {
 
 __device__ __forceinline__ float Sigmoid(float x) {
@@ -38,6 +49,8 @@ __device__ __forceinline__ float Apply(int op, float a, float b, float p0, float
 }
 
 __global__ void EltContiguous(EltParams p) {
+  GridDepWait();
+  AllowDependents();
   const auto* a = reinterpret_cast<const float*>(p.a);
   const auto* b = reinterpret_cast<const float*>(p.b);
   auto* o = reinterpret_cast<float*>(p.out);
@@ -50,6 +63,8 @@ __global__ void EltContiguous(EltParams p) {
 }
 
 __global__ void EltStrided(EltParams p) {
+  GridDepWait();
+  AllowDependents();
   const int64_t n = p.walk.numel;
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
        i += int64_t(gridDim.x) * blockDim.x) {
@@ -67,9 +82,9 @@ cudaError_t LaunchElementwise(const EltParams& p, cudaStream_t stream) {
   constexpr int kThreads = 256;
   const unsigned grid = GridFor(p.walk.numel, kThreads);
   if (p.contiguous) {
-    EltContiguous<<<grid, kThreads, 0, stream>>>(p);
+    LaunchK(EltContiguous, grid, kThreads, 0, stream, p);
   } else {
-    EltStrided<<<grid, kThreads, 0, stream>>>(p);
+    LaunchK(EltStrided, grid, kThreads, 0, stream, p);
   }
   return cudaGetLastError();
 }

@@ -14,6 +14,8 @@ constexpr int kWarps = 8;  // weight rows a block
 constexpr int kRows = 8;   // x rows a block
 
 __global__ void __launch_bounds__(kWarps * 32) MatmulGenericKernel(MatmulParams p) {
+  GridDepWait();
+  AllowDependents();
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int64_t n = blockIdx.x * int64_t(kWarps) + warp;
   if (n >= p.N) return;  // no block-wide barrier below
@@ -48,7 +50,7 @@ cudaError_t LaunchMatmulGeneric(const MatmulParams& p, cudaStream_t stream) {
   const int64_t gy = (p.M + kRows - 1) / kRows;
   if (gy > 65535) return cudaErrorInvalidConfiguration;  // 524k rows: split by the caller
   const dim3 grid(static_cast<unsigned>((p.N + kWarps - 1) / kWarps), static_cast<unsigned>(gy));
-  MatmulGenericKernel<<<grid, kWarps * 32, 0, stream>>>(p);
+  LaunchK(MatmulGenericKernel, grid, kWarps * 32, 0, stream, p);
   return cudaGetLastError();
 }
 

@@ -34,6 +34,13 @@ enum DeviceErrorBits : int {
   kErrBadBlockTable = 4,    // a block id outside the cache
 };
 
+// Programmatic dependent launch (sm_90+) for the launches of the calling thread: every kernel
+// waits for its predecessor in GridDepWait() (dev_common.cuh) before reading anything, so this
+// only lets launches overlap the previous kernel's tail. Off by default; the plugin sets it per
+// execute.
+void SetPdlLaunches(bool on);
+bool PdlLaunches();
+
 // ---- elementwise (k_elementwise.cu) ----
 // ADD/SUB/MUL/DIV/SWIGLU/GEGLU (two inputs) and SCALE/activations/SOFTCAP (one input, b unused).
 struct EltParams {
@@ -103,6 +110,8 @@ struct RopeParams {
   float attn_scale = 1;
 };
 cudaError_t LaunchRope(const RopeParams& p, cudaStream_t stream);
+// Two independent ROPEs (a layer's q and k) in one launch; each computes what LaunchRope would.
+cudaError_t LaunchRope2(const RopeParams& a, const RopeParams& b, cudaStream_t stream);
 
 // Element-wise conversion between plain dtypes (f32/f16/bf16/i32/i64/i8/u8 -> f32/f16/bf16/i32
 // or the same dtype). Same-shape copies walk both tensors with `walk` (0 = in, 2 = out); a
@@ -152,6 +161,8 @@ struct KvWriteParams {
   int* err = nullptr;
 };
 cudaError_t LaunchKvWrite(const KvWriteParams& p, cudaStream_t stream);
+// Two KV_WRITEs into different caches (a layer's K and V) in one launch.
+cudaError_t LaunchKvWrite2(const KvWriteParams& a, const KvWriteParams& b, cudaStream_t stream);
 
 // ---- convolution (k_conv.cu): direct, one thread an output, fixed (ci, kh, kw) order ----
 struct ConvParams {
@@ -190,6 +201,58 @@ cudaError_t LaunchMatmulGeneric(const MatmulParams& p, cudaStream_t stream);
 bool Bf16FastPathEligible(const MatmulParams& p);
 constexpr int64_t kGemvMaxRows = 8;  // M at or below this takes the GEMV
 cudaError_t LaunchGemvBf16(const MatmulParams& p, int terms, cudaStream_t stream);
+// The streaming decode GEMV (same bits as LaunchGemvBf16, scheduled over the whole card; see
+// k_matmul_bf16.cu). counters: n_counters zeroed words of device memory, one per 16-row group,
+// left zeroed by every launch; partials: GemvPartialBytes(p, group) bytes of device scratch.
+// Measured slower than the block kernel on every shape (instruction-bound; backends/cuda/lab/
+// NOTES.md), kept for the lab.
+constexpr int kGemvHalf = 5, kGemvFull = 6;
+struct GemvAux {
+  float* partials = nullptr;
+  unsigned* counters = nullptr;
+  int64_t n_counters = 0;
+  int sms = 0;            // multiprocessors of the device
+  int warps_per_sm = 16;  // grid size target
+  // 0: block per 16-row group, half-chunk loads for 145..1024 row groups, full chunks else;
+  // kGemvHalf / kGemvFull: always half / full chunks (kGemvFull is LaunchGemvBf16's kernel);
+  // 1..4: the streaming kernel with (warps a block, ring stages) = (4, 8), (4, 4), (8, 6),
+  // (4, 12).
+  int variant = 0;
+  bool pdl = false;  // with PdlLaunches(): fetch the first weight stages before the wait
+};
+bool GemvStreamEligible(const MatmulParams& p, const GemvAux& aux);  // variants 1..4 only
+inline bool GemvIsStream(const GemvAux& aux) {
+  return aux.variant >= 1 && aux.variant <= 4;
+}
+cudaError_t LaunchGemvBf16Stream(const MatmulParams& p, int terms, const GemvAux& aux,
+                                 cudaStream_t stream);
+
+// Fused decode launches (plugin.cc finds the node patterns): up to kGemvMaxGroup GEMVs over the
+// same x (q/k/v, gate/up projections) in one launch, and a MATMUL's following residual ADD in
+// its epilogue. Every member computes exactly what its own launch would (same bits); the ADD is
+// the same single f32 addition. x, x_row, M and K come from the MatmulParams; its w/N/bias/out
+// are ignored.
+struct GemvOut {
+  const uint8_t* w = nullptr;
+  int64_t w_row_bytes = 0, N = 0;
+  const float* bias = nullptr;
+  float* out = nullptr;
+  int64_t out_row = 0, out_col = 1;  // elements
+  // Optional residual: res_out[m * res_out_row + n] = res[m * res_row + n] + out[m, n].
+  const float* res = nullptr;
+  int64_t res_row = 0;
+  float* res_out = nullptr;
+  int64_t res_out_row = 0;
+};
+constexpr int kGemvMaxGroup = 3;
+struct GemvGroup {
+  int n = 0;
+  GemvOut o[kGemvMaxGroup];
+};
+GemvGroup GemvGroupOf(const MatmulParams& p);  // one member: p's own weight and output
+uint64_t GemvPartialBytes(const MatmulParams& p, const GemvGroup& grp);
+cudaError_t LaunchGemvBf16Group(const MatmulParams& p, const GemvGroup& grp, int terms,
+                                const GemvAux& aux, cudaStream_t stream);
 // planes: terms x [M, K] bf16 scratch of SplitPlaneBytes(p, terms) bytes (device memory).
 uint64_t SplitPlaneBytes(const MatmulParams& p, int terms);
 cudaError_t LaunchGemmBf16(const MatmulParams& p, int terms, uint16_t* planes, cudaStream_t stream);

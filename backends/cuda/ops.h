@@ -8,6 +8,8 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "backends/cuda/launch.h"
 #include "tessera/backend/node.h"
@@ -55,6 +57,14 @@ struct RunContext {
   int* err_flag = nullptr;  // device word of DeviceErrorBits
   int matmul_terms = 3;     // bf16 pieces of f32 activations on the tensor-core path
   Scratch* scratch = nullptr;
+  // Streaming decode GEMV (launch.h GemvAux): counters, SM count, variant, PDL. gemv.counters ==
+  // nullptr (or TESSERA_CUDA_GEMV=0) keeps the block-per-row-group GEMV.
+  GemvAux gemv;
+  // Device byte ranges the nodes of the current execute write ([begin, end) of each output's
+  // buffer): a matmul weight inside one is produced by this execute, so its GEMV must not fetch
+  // it before the previous kernel finished (no PDL prefetch).
+  std::vector<std::pair<const uint8_t*, const uint8_t*>> writes;
+  bool fuse = true;  // decode fusions (TESSERA_CUDA_FUSE=0: off)
 };
 
 // A node with its tensors converted (backend::NodeArgs) plus the device it runs on.
@@ -76,6 +86,16 @@ Status ValidateOp(const OpArgs& a);
 // The convolution's geometry (sizes, stride/pad/dilation, groups; not pointers or strides), and
 // whether `out` has the shape it produces.
 Status ConvShapeFor(const OpArgs& a, ConvParams* p);
+
+// Decode fusions (plugin.cc finds the patterns). GemvCandidate: the MATMUL node `a` (data
+// resolved) runs as one streaming bf16 GEMV problem; fills *p. RunGemvGroup launches the members
+// of `grp` over p's x in one kernel (launch.h LaunchGemvBf16Group).
+bool GemvCandidate(const OpArgs& a, MatmulParams* p);
+Status RunGemvGroup(RunContext* ctx, const MatmulParams& p, const GemvGroup& grp);
+// Two independent nodes of one kind in one launch (validated, data resolved; KV_WRITEs must
+// write their cache in place): a layer's q/k ROPEs, its K/V KV_WRITEs.
+Status RunRopePair(const OpArgs& a, const OpArgs& b);
+Status RunKvWritePair(const OpArgs& a, const OpArgs& b);
 
 // Turns a launch error into a Status naming the op.
 Status CudaStatus(cudaError_t e, const char* what);

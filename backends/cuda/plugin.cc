@@ -104,8 +104,9 @@ struct tsr_device {
   tsr_plugin_ctx* ctx = nullptr;
   int ordinal = 0;
   cudaStream_t stream = nullptr;
-  int* err_flag = nullptr;  // device memory, DeviceErrorBits
-  int* err_host = nullptr;  // pinned copy target of err_flag
+  int* err_flag = nullptr;            // device memory, DeviceErrorBits
+  int* err_host = nullptr;            // pinned copy target of err_flag
+  unsigned* gemv_counters = nullptr;  // device memory, zeroed (streaming GEMV row-group counts)
   tessera::cuda::Scratch scratch;
   tessera::cuda::RunContext run;
   tessera::cuda::UploadStaging staging;
@@ -113,6 +114,8 @@ struct tsr_device {
   tessera::cuda::GraphCache graphs;
   tessera::cuda::ExecKey key;  // reused between executes (no allocation in steady state)
   std::unique_ptr<tessera::cuda::OpProfile> profile;
+  // Scratch nodes of a fusion (plugin.cc ExecuteFused); allocated at first use.
+  std::unique_ptr<tessera::backend::LoadedNode<tessera::cuda::OpArgs>[]> fuse_nodes;
 };
 
 struct tsr_buffer {
@@ -286,6 +289,20 @@ tsr_status DeviceProps(tsr_plugin_ctx* ctx, int32_t index, tsr_device_props* out
   return TSR_OK;
 }
 
+// ABI 1.1: the live form of DeviceProps' memory figures (cudaMemGetInfo on the device).
+tsr_status DeviceMemoryInfo(tsr_device* dev, uint64_t* out_free, uint64_t* out_total,
+                            tsr_error* err) {
+  if (dev == nullptr || out_free == nullptr || out_total == nullptr)
+    return Fail(err, TSR_ERR_INVALID_ARGUMENT, "device_memory_info: NULL argument");
+  size_t free_b = 0, total_b = 0;
+  cudaError_t e = cudaSetDevice(dev->ordinal);
+  if (e == cudaSuccess) e = cudaMemGetInfo(&free_b, &total_b);
+  if (e != cudaSuccess) return FromCuda(e, "device_memory_info", err);
+  *out_free = free_b;
+  *out_total = total_b;
+  return TSR_OK;
+}
+
 static_assert(kErrIndexOutOfRange == backend::kDataErrIndex &&
                   kErrBadSeqlens == backend::kDataErrSeqlens &&
                   kErrBadBlockTable == backend::kDataErrBlockTable,
@@ -341,6 +358,7 @@ void DeviceClose(tsr_device* dev) {
   if (dev->staging.pinned != nullptr) cudaFreeHost(dev->staging.pinned);
   if (dev->err_host != nullptr) cudaFreeHost(dev->err_host);
   if (dev->err_flag != nullptr) cudaFree(dev->err_flag);
+  if (dev->gemv_counters != nullptr) cudaFree(dev->gemv_counters);
   if (dev->stream != nullptr) cudaStreamDestroy(dev->stream);
   delete dev;
 }
@@ -349,6 +367,38 @@ bool EnvFlag(const char* name, bool fallback) {
   const char* v = std::getenv(name);
   if (v == nullptr || *v == '\0') return fallback;
   return std::strcmp(v, "0") != 0;
+}
+
+// The decode GEMV's settings (launch.h GemvAux): kernel variant, zeroed row-group counters (the
+// streaming variants), the SM count, PDL on sm_90+. Kernel-lab knobs: TESSERA_CUDA_GEMV=off
+// (no fusion, no PDL: the launches of the previous release), "V" or "V:W" (variant, warps per
+// SM); TESSERA_CUDA_PDL=0 (programmatic dependent launch off), TESSERA_CUDA_FUSE=0 (decode
+// fusions off).
+constexpr int64_t kGemvCounters = 1 << 16;  // row groups of 16: N <= 1M rows
+
+cudaError_t SetUpGemv(tsr_device* dev) {
+  GemvAux& g = dev->run.gemv;
+  const char* v = std::getenv("TESSERA_CUDA_GEMV");
+  if (v != nullptr && std::strcmp(v, "off") == 0) return cudaSuccess;
+  int major = 0;
+  cudaError_t e = cudaDeviceGetAttribute(&g.sms, cudaDevAttrMultiProcessorCount, dev->ordinal);
+  if (e == cudaSuccess)
+    e = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev->ordinal);
+  const size_t bytes = kGemvCounters * sizeof(unsigned);
+  if (e == cudaSuccess) e = cudaMalloc(reinterpret_cast<void**>(&dev->gemv_counters), bytes);
+  if (e == cudaSuccess) e = cudaMemset(dev->gemv_counters, 0, bytes);
+  if (e != cudaSuccess) return e;
+  g.counters = dev->gemv_counters;
+  g.n_counters = kGemvCounters;
+  g.pdl = major >= 9 && EnvFlag("TESSERA_CUDA_PDL", true);
+  dev->run.fuse = EnvFlag("TESSERA_CUDA_FUSE", true);
+  if (v != nullptr && *v != '\0') {
+    int variant = 0, wps = 0;
+    const int n = std::sscanf(v, "%d:%d", &variant, &wps);
+    if (n >= 1 && variant >= 0 && variant <= kGemvFull) g.variant = variant;
+    if (n == 2 && wps > 0) g.warps_per_sm = wps;
+  }
+  return cudaSuccess;
 }
 
 tsr_status DeviceOpen(tsr_plugin_ctx* ctx, int32_t index, tsr_device** out, tsr_error* err) {
@@ -370,6 +420,7 @@ tsr_status DeviceOpen(tsr_plugin_ctx* ctx, int32_t index, tsr_device** out, tsr_
   }
   for (int i = 0; e == cudaSuccess && i < UploadStaging::kSlots; ++i)
     e = cudaEventCreateWithFlags(&dev->staging.done[i], cudaEventDisableTiming);
+  if (e == cudaSuccess) e = SetUpGemv(dev.get());
   if (e != cudaSuccess) return FromCuda(e, "device_open", err);
   dev->use_graphs = EnvFlag("TESSERA_CUDA_GRAPHS", true);
   if (EnvFlag("TESSERA_CUDA_PROFILE", false)) {
@@ -603,10 +654,171 @@ Status ExecuteNode(tsr_device* dev, const tsr_graph_view& g, int32_t node_index,
   return run(ln->args);
 }
 
-Status ExecuteDirect(tsr_device* dev, const tsr_graph_view& g, const int32_t* ids, int32_t n) {
+// The buffers the nodes of an execute write (RunContext::writes): whole buffers, conservatively.
+void CollectWrites(tsr_device* dev, const tsr_graph_view& g, const int32_t* ids, int32_t n) {
+  auto& w = dev->run.writes;
+  w.clear();
+  if (g.nodes == nullptr || g.tensors == nullptr) return;
   for (int32_t i = 0; i < n; ++i) {
+    if (ids[i] < 0 || ids[i] >= g.n_nodes) continue;  // reported by LoadNode
+    const tsr_node nd = ReadAbiStruct(g.nodes, ids[i]);
+    if (nd.output < 0 || nd.output >= g.n_tensors) continue;
+    const tsr_buffer* b = ReadAbiStruct(g.tensors, nd.output).buffer;
+    if (b == nullptr || b->dev != dev) continue;
+    if (!w.empty() && w.back().first == b->data) continue;  // consecutive writes, one buffer
+    w.emplace_back(b->data, b->data + b->size);
+  }
+}
+
+// [data, data + extent) of a resolved tensor.
+struct Range {
+  const uint8_t* b = nullptr;
+  const uint8_t* e = nullptr;
+  bool Overlaps(const Range& o) const { return b < o.e && o.b < e; }
+};
+Range RangeOf(const TensorRef& t) {
+  return {t.data, t.data + t.Extent()};
+}
+Range WeightRange(const GemvOut& o) {
+  return {o.w, o.w + o.N * o.w_row_bytes};
+}
+
+// Loads node ids[k] (data resolved, validated) into *ln for a fusion; false = not fusable here
+// (the node then runs alone, which also reports any error).
+bool LoadForFusion(tsr_device* dev, const tsr_graph_view& g, int32_t id, LoadedNode* ln) {
+  if (!LoadNode(dev, g, id, /*with_data=*/true, ln).ok() || !ValidateOp(ln->args).ok())
+    return false;
+  ln->args.ctx = &dev->run;
+  return true;
+}
+
+// The residual ADD after a lone GEMV: add(mm_out, res) or add(res, mm_out), no broadcasting,
+// writing neither the GEMV's input nor its weight. Fills o's residual fields.
+bool FuseResidual(tsr_device* dev, const tsr_graph_view& g, int32_t add_id, const LoadedNode& mm,
+                  LoadedNode* ln, GemvOut* o) {
+  if (RawEnum(ReadAbiStruct(g.nodes, add_id).op) != TSR_OP_ADD ||
+      !LoadForFusion(dev, g, add_id, ln) || ln->node.n_inputs != 2)
+    return false;
+  const int32_t h = mm.node.output;
+  const int which = ln->node.inputs[0] == h ? 0 : (ln->node.inputs[1] == h ? 1 : -1);
+  if (which < 0 || ln->node.inputs[1 - which] == h) return false;
+  const TensorRef& res = *ln->args.in[1 - which];
+  const TensorRef& out = *ln->args.out;
+  const TensorRef& mo = *mm.args.out;
+  for (const TensorRef* t : {&res, &out}) {
+    if (t->dtype != TSR_DTYPE_F32 || !SameShape(*t, mo) || t->stride(-1) != 4 ||
+        (t->ndim > 2 && !t->IsContiguous()))
+      return false;
+  }
+  const Range ro = RangeOf(out), rx = RangeOf(*mm.args.in[0]);
+  if (ro.Overlaps(rx) || ro.Overlaps(WeightRange(*o)) || RangeOf(res).Overlaps(RangeOf(mo)))
+    return false;
+  o->res = res.As<const float>();
+  o->res_row = res.ndim >= 2 ? res.stride(-2) / 4 : 0;
+  o->res_out = out.As<float>();
+  o->res_out_row = out.ndim >= 2 ? out.stride(-2) / 4 : 0;
+  return true;
+}
+
+// Decode fusions over consecutive nodes (RunContext::fuse): MATMULs over the same x run as one
+// grouped GEMV launch (q/k/v, gate/up); a lone MATMUL followed by the ADD of its output and a
+// residual writes both outputs in one launch (o/down projection + residual); two independent
+// ROPEs or KV_WRITEs run as one launch. Every node's output
+// is still written, so later consumers see the same tensors and bits. Returns how many nodes ran
+// (0: no pattern; the caller runs node i alone). `label` (profiling) names the fused launch.
+// Whether nodes a and b can run in either order (neither writes what the other reads or writes).
+bool Independent(const LoadedNode& a, const LoadedNode& b) {
+  const Range oa = RangeOf(*a.args.out), ob = RangeOf(*b.args.out);
+  if (oa.Overlaps(ob)) return false;
+  for (int k = 0; k < a.args.n_in; ++k) {
+    if (a.args.in[k] != nullptr && RangeOf(*a.args.in[k]).Overlaps(ob)) return false;
+  }
+  for (int k = 0; k < b.args.n_in; ++k) {
+    if (b.args.in[k] != nullptr && RangeOf(*b.args.in[k]).Overlaps(oa)) return false;
+  }
+  return true;
+}
+
+// A layer's two ROPEs (q, k) or two KV_WRITEs (K, V) in one launch. Returns 2 or 0.
+StatusOr<int> ExecutePair(tsr_device* dev, const tsr_graph_view& g, const int32_t* ids, int32_t n,
+                          int32_t i, int op, std::string* label) {
+  if (i + 1 >= n || ids[i + 1] < 0 || ids[i + 1] >= g.n_nodes ||
+      RawEnum(ReadAbiStruct(g.nodes, ids[i + 1]).op) != op)
+    return 0;
+  LoadedNode* ln = dev->fuse_nodes.get();
+  if (!LoadForFusion(dev, g, ids[i], &ln[0]) || !LoadForFusion(dev, g, ids[i + 1], &ln[1]))
+    return 0;
+  if (op == TSR_OP_KV_WRITE) {  // in place only (else the runner copies the cache first)
+    for (int j = 0; j < 2; ++j)
+      if (ln[j].args.in[0]->data != ln[j].args.out->data) return 0;
+  }
+  if (!Independent(ln[0], ln[1])) return 0;
+  if (label != nullptr) *label = op == TSR_OP_ROPE ? "ROPE x2 (fused)" : "KV_WRITE x2 (fused)";
+  TSR_RETURN_IF_ERROR(op == TSR_OP_ROPE ? RunRopePair(ln[0].args, ln[1].args)
+                                        : RunKvWritePair(ln[0].args, ln[1].args));
+  return 2;
+}
+
+StatusOr<int> ExecuteFused(tsr_device* dev, const tsr_graph_view& g, const int32_t* ids, int32_t n,
+                           int32_t i, std::string* label = nullptr) {
+  if (!dev->run.fuse || dev->run.gemv.counters == nullptr || g.nodes == nullptr) return 0;
+  if (ids[i] < 0 || ids[i] >= g.n_nodes) return 0;
+  if (dev->fuse_nodes == nullptr) dev->fuse_nodes = std::make_unique<LoadedNode[]>(4);
+  const int op_i = RawEnum(ReadAbiStruct(g.nodes, ids[i]).op);
+  if (op_i == TSR_OP_ROPE || op_i == TSR_OP_KV_WRITE)
+    return ExecutePair(dev, g, ids, n, i, op_i, label);
+  auto is_matmul = [&](int32_t k) {
+    return k < n && ids[k] >= 0 && ids[k] < g.n_nodes &&
+           RawEnum(ReadAbiStruct(g.nodes, ids[k]).op) == TSR_OP_MATMUL;
+  };
+  if (!is_matmul(i)) return 0;
+  LoadedNode* ln = dev->fuse_nodes.get();
+  MatmulParams p0;
+  if (!LoadForFusion(dev, g, ids[i], &ln[0]) || !GemvCandidate(ln[0].args, &p0)) return 0;
+  GemvGroup grp = GemvGroupOf(p0);
+  const Range rx = RangeOf(*ln[0].args.in[0]);
+  std::vector<Range> outs = {RangeOf(*ln[0].args.out)};
+  if (outs[0].Overlaps(rx)) return 0;
+  int32_t k = i + 1;
+  for (; grp.n < kGemvMaxGroup && is_matmul(k); ++k) {
+    MatmulParams pk;
+    LoadedNode& lk = ln[grp.n];
+    if (!LoadForFusion(dev, g, ids[k], &lk) || !GemvCandidate(lk.args, &pk)) break;
+    if (pk.x != p0.x || pk.M != p0.M || pk.K != p0.K || pk.x_row != p0.x_row) break;
+    const GemvOut o = GemvGroupOf(pk).o[0];
+    const Range ro = RangeOf(*lk.args.out);
+    bool clash = ro.Overlaps(rx);
+    for (const Range& r : outs) clash = clash || r.Overlaps(ro) || r.Overlaps(WeightRange(o));
+    if (clash) break;
+    outs.push_back(ro);
+    grp.o[grp.n++] = o;
+  }
+  int ran = grp.n;
+  if (grp.n == 1) {
+    if (k >= n || !FuseResidual(dev, g, ids[k], ln[0], &ln[1], &grp.o[0])) return 0;
+    ran = 2;
+  }
+  if (label != nullptr) {
+    *label = grp.n == 1 ? "MATMUL+ADD (fused)" : "MATMUL x" + std::to_string(grp.n) + " (fused)";
+    for (int j = 0; j < grp.n; ++j) *label += " N=" + std::to_string(grp.o[j].N);
+    *label += " K=" + std::to_string(p0.K);
+  }
+  TSR_RETURN_IF_ERROR(RunGemvGroup(&dev->run, p0, grp));
+  return ran;
+}
+
+Status ExecuteDirect(tsr_device* dev, const tsr_graph_view& g, const int32_t* ids, int32_t n) {
+  CollectWrites(dev, g, ids, n);
+  for (int32_t i = 0; i < n;) {
+    StatusOr<int> fused = ExecuteFused(dev, g, ids, n, i);
+    if (!fused.ok()) return backend::NodeFailure(g, ids[i], fused.status());
+    if (*fused > 0) {
+      i += *fused;
+      continue;
+    }
     const Status s = ExecuteNode(dev, g, ids[i]);
     if (!s.ok()) return backend::NodeFailure(g, ids[i], s);
+    ++i;
   }
   return OkStatus();
 }
@@ -622,19 +834,26 @@ Status ExecuteProfiled(tsr_device* dev, const tsr_graph_view& g, const int32_t* 
   }
   std::vector<std::string> labels(static_cast<size_t>(n));
   bool prefill = false;
-  for (int32_t i = 0; i < n; ++i) {
+  CollectWrites(dev, g, ids, n);
+  for (int32_t i = 0; i < n;) {  // a fused launch is timed (and labelled) at its first node
     cudaEventRecord(p.events[2 * i], dev->stream);
-    const Status s = ExecuteNode(dev, g, ids[i], &labels[i]);
-    if (!s.ok()) return backend::NodeFailure(g, ids[i], s);
+    StatusOr<int> fused = ExecuteFused(dev, g, ids, n, i, &labels[i]);
+    if (!fused.ok()) return backend::NodeFailure(g, ids[i], fused.status());
+    if (*fused == 0) {
+      const Status s = ExecuteNode(dev, g, ids[i], &labels[i]);
+      if (!s.ok()) return backend::NodeFailure(g, ids[i], s);
+    }
     cudaEventRecord(p.events[2 * i + 1], dev->stream);
     if (!labels[i].empty() && labels[i].back() == '+') {
       prefill = true;
       labels[i].pop_back();
     }
+    i += std::max(1, *fused);
   }
   for (std::string& l : labels) l += prefill ? " [prefill]" : " [decode]";
   TSR_RETURN_IF_ERROR(CudaStatus(cudaStreamSynchronize(dev->stream), "profile sync"));
   for (int32_t i = 0; i < n; ++i) {
+    if (labels[i] == " [prefill]" || labels[i] == " [decode]") continue;  // inside a fused launch
     float ms = 0;
     cudaEventElapsedTime(&ms, p.events[2 * i], p.events[2 * i + 1]);
     OpProfile::Row& r = p.rows[labels[i]];
@@ -766,6 +985,7 @@ tsr_status Execute(tsr_device* dev, const tsr_graph_view* graph, const int32_t* 
     return Fail(err, TSR_ERR_INVALID_ARGUMENT, "execute: NULL or malformed argument");
   if (cudaError_t e = cudaSetDevice(dev->ordinal); e != cudaSuccess)
     return FromCuda(e, "execute", err);
+  SetPdlLaunches(dev->run.gemv.pdl);  // this thread's launches, for this device
   Status s;
   if (dev->profile != nullptr && !dev->profile->whole_executes) {
     s = ExecuteProfiled(dev, *graph, node_ids, n_node_ids);
@@ -784,6 +1004,7 @@ tsr_status Execute(tsr_device* dev, const tsr_graph_view* graph, const int32_t* 
 tsr_plugin_api MakeApi() {
   tsr_plugin_api api = backend::NewApiTable("cuda", "Tessera CUDA backend", "0.1.0");
   TESSERA_BACKEND_FILL_DEVICE_API(api, Guarded);
+  api.device_memory_info = Guarded<DeviceMemoryInfo>::Call;
   return api;
 }
 

@@ -28,6 +28,13 @@ bool RowsMerge(const TensorRef& t) {
   return true;
 }
 
+// Whether [begin, end) overlaps memory a node of the current execute writes.
+bool WrittenInExecute(const RunContext& ctx, const uint8_t* begin, const uint8_t* end) {
+  for (const auto& [b, e] : ctx.writes)
+    if (begin < e && b < end) return true;
+  return false;
+}
+
 // One [M, K] x [N, K]^T problem on the fastest path its weight allows. The path depends on the
 // weight only (plus M <= 8 between the two bf16 kernels, which share one reduction order), so a
 // row's result never depends on M.
@@ -44,6 +51,8 @@ Status DispatchMatmul(MatmulParams p, RunContext* ctx) {
     return OkStatus();
   }
   if (p.M <= kGemvMaxRows) {
+    if (!GemvIsStream(ctx->gemv) || GemvStreamEligible(p, ctx->gemv))
+      return RunGemvGroup(ctx, p, GemvGroupOf(p));
     return CudaStatus(LaunchGemvBf16(p, ctx->matmul_terms, ctx->stream), "matmul (bf16 gemv)");
   }
   // Row blocks bound the split-activation scratch (terms x rows x K bf16).
@@ -63,6 +72,51 @@ Status DispatchMatmul(MatmulParams p, RunContext* ctx) {
 }
 
 }  // namespace
+
+bool GemvCandidate(const OpArgs& a, MatmulParams* p) {
+  if (a.node == nullptr || a.node->op != TSR_OP_MATMUL || a.ctx == nullptr || a.n_in < 2 ||
+      a.in[0] == nullptr || a.in[1] == nullptr || a.out == nullptr)
+    return false;
+  const TensorRef& x = *a.in[0];
+  const TensorRef& w = *a.in[1];
+  const TensorRef& out = *a.out;
+  const TensorRef* bias = a.input(2);
+  if (w.ndim != 2 || x.dtype != TSR_DTYPE_F32 || out.dtype != TSR_DTYPE_F32 || !RowsMerge(x) ||
+      !RowsMerge(out) || out.NumElements() == 0)
+    return false;
+  MatmulParams q;
+  q.K = w.dim(-1);
+  q.N = w.dim(-2);
+  q.w = w.data;
+  q.w_row_bytes = w.stride(-2);
+  q.w_dtype = w.dtype;
+  q.bias = bias != nullptr ? bias->As<const float>() : nullptr;
+  q.x = x.As<const float>();
+  q.x_row = x.ndim >= 2 ? x.stride(-2) / 4 : 0;
+  q.out = out.As<float>();
+  q.out_row = out.ndim >= 2 ? out.stride(-2) / 4 : 0;
+  q.out_col = out.stride(-1) / 4;
+  q.M = x.Rows();
+  if (!Bf16FastPathEligible(q) || q.M > kGemvMaxRows) return false;
+  if (GemvIsStream(a.ctx->gemv) && !GemvStreamEligible(q, a.ctx->gemv)) return false;
+  *p = q;
+  return true;
+}
+
+Status RunGemvGroup(RunContext* ctx, const MatmulParams& p, const GemvGroup& grp) {
+  GemvAux aux = ctx->gemv;
+  for (int j = 0; j < grp.n; ++j) {
+    const GemvOut& o = grp.o[j];
+    if (WrittenInExecute(*ctx, o.w, o.w + o.N * o.w_row_bytes)) aux.pdl = false;
+  }
+  const uint64_t bytes = GemvIsStream(aux) ? GemvPartialBytes(p, grp) : 0;
+  if (bytes > 0) {
+    TSR_ASSIGN_OR_RETURN(void* part, ctx->scratch->Get(bytes, ctx->stream));
+    aux.partials = static_cast<float*>(part);
+  }
+  return CudaStatus(LaunchGemvBf16Group(p, grp, ctx->matmul_terms, aux, ctx->stream),
+                    "matmul (bf16 gemv)");
+}
 
 Status RunMatmul(const OpArgs& a) {
   const TensorRef& x = *a.in[0];
@@ -192,7 +246,9 @@ Status RunReduce(const OpArgs& a) {
 
 // ---- ROPE ----
 
-Status RunRope(const OpArgs& a) {
+namespace {
+
+RopeParams RopeParamsOf(const OpArgs& a) {
   const TensorRef& x = *a.in[0];
   const TensorRef& out = *a.out;
   RopeParams p;
@@ -206,7 +262,17 @@ Status RunRope(const OpArgs& a) {
   p.R = a.ip(1) == 0 ? p.D : a.ip(1);
   p.interleaved = a.ip(0) == 1;
   p.attn_scale = a.fp(0);
-  return CudaStatus(LaunchRope(p, a.ctx->stream), "ROPE");
+  return p;
+}
+
+}  // namespace
+
+Status RunRope(const OpArgs& a) {
+  return CudaStatus(LaunchRope(RopeParamsOf(a), a.ctx->stream), "ROPE");
+}
+
+Status RunRopePair(const OpArgs& a, const OpArgs& b) {
+  return CudaStatus(LaunchRope2(RopeParamsOf(a), RopeParamsOf(b), a.ctx->stream), "ROPE (x2)");
 }
 
 // ---- attention ----
@@ -269,17 +335,12 @@ Status RunPagedAttention(const OpArgs& a) {
   return CudaStatus(LaunchAttention(p, a.ctx->stream), "PAGED_ATTENTION");
 }
 
-Status RunKvWrite(const OpArgs& a) {
+namespace {
+
+KvWriteParams KvWriteParamsOf(const OpArgs& a) {
   const TensorRef& cache = *a.in[0];
   const TensorRef& rows = *a.in[1];
   const TensorRef& out = *a.out;
-  if (out.data != cache.data) {  // not aliased: carry the cache over first
-    if (!out.IsContiguous() || !cache.IsContiguous())
-      return InvalidArgument("output must alias the cache (or both be contiguous)");
-    TSR_RETURN_IF_ERROR(CudaStatus(cudaMemcpyAsync(out.data, cache.data, cache.Extent(),
-                                                   cudaMemcpyDeviceToDevice, a.ctx->stream),
-                                   "KV_WRITE copy"));
-  }
   KvWriteParams p;
   p.cache = out.data;
   p.dtype = out.dtype;
@@ -291,7 +352,27 @@ Status RunKvWrite(const OpArgs& a) {
   p.block_size = cache.ne[1];
   p.n_slots = cache.ne[0] * cache.ne[1];
   p.err = a.ctx->err_flag;
-  return CudaStatus(LaunchKvWrite(p, a.ctx->stream), "KV_WRITE");
+  return p;
+}
+
+}  // namespace
+
+Status RunKvWrite(const OpArgs& a) {
+  const TensorRef& cache = *a.in[0];
+  const TensorRef& out = *a.out;
+  if (out.data != cache.data) {  // not aliased: carry the cache over first
+    if (!out.IsContiguous() || !cache.IsContiguous())
+      return InvalidArgument("output must alias the cache (or both be contiguous)");
+    TSR_RETURN_IF_ERROR(CudaStatus(cudaMemcpyAsync(out.data, cache.data, cache.Extent(),
+                                                   cudaMemcpyDeviceToDevice, a.ctx->stream),
+                                   "KV_WRITE copy"));
+  }
+  return CudaStatus(LaunchKvWrite(KvWriteParamsOf(a), a.ctx->stream), "KV_WRITE");
+}
+
+Status RunKvWritePair(const OpArgs& a, const OpArgs& b) {
+  return CudaStatus(LaunchKvWrite2(KvWriteParamsOf(a), KvWriteParamsOf(b), a.ctx->stream),
+                    "KV_WRITE (x2)");
 }
 
 // ---- data movement ----
