@@ -20,7 +20,7 @@ namespace tessera::vulkan {
 
 using backend::TensorRef;
 
-// One SPIR-V module each (shaders/*.comp; the matmul once per weight dtype).
+// One SPIR-V module each (shaders/*.comp; the matmuls once per weight dtype).
 enum class Shader : int {
   kElementwise,
   kRows,
@@ -29,7 +29,13 @@ enum class Shader : int {
   kMatmulBf16,
   kMatmulQ8,
   kMatmulQ4,
+  kGemmF32,  // the tiled GEMM for many rows (matmul_gemm.comp), same dtype order as kMatmul*
+  kGemmF16,
+  kGemmBf16,
+  kGemmQ8,
+  kGemmQ4,
   kAttention,
+  kAttentionTiled,  // prefill rows (attention_tiled.comp)
   kConvert,
   kQuant,
   kRope,
@@ -72,7 +78,7 @@ struct MatmulP {
   uint64_t x = 0, w = 0, bias = 0, out = 0;
   int64_t M = 0, K = 0, N = 0;
   int64_t x_row = 0, w_row = 0, out_row = 0, out_col = 0;  // bytes
-  int32_t vec = 0, rows_per_group = 1;
+  int32_t vec = 0, rows_per_group = 1;  // vec: bit 0 x, bit 1 w allow 16-byte loads
 };
 
 struct AttnP {
@@ -82,10 +88,13 @@ struct AttnP {
   int64_t k_tok = 0, k_head = 0, k_block = 0, v_tok = 0, v_head = 0, v_block = 0;
   int64_t table_row = 0, max_blocks = 0, block_size = 1, n_blocks = 0, n_kv_rows = 0;
   int64_t T = 0, Hq = 0, Hkv = 0, D = 0, Dv = 0, S = 0, window = 0;
-  int32_t kv_dtype = 0, causal = 0, paged = 0, pad = 0;
+  // route: attention_tiled.comp runs the rows of sequences with q_len >= 2 (attention.comp skips).
+  int32_t kv_dtype = 0, causal = 0, paged = 0, route = 0;
   float scale = 1, softcap = 0;
 };
 constexpr int64_t kAttnMaxHeadDim = 256;
+constexpr int64_t kAttnTiledMaxHeadDim = 128;  // attention_tiled.comp's MAXD
+constexpr int64_t kAttnTiledRows = 32;         // its BQ: query rows a workgroup
 
 struct ConvertP {
   uint64_t err = 0;
@@ -152,6 +161,9 @@ class Recorder {
   Status Dispatch1D(Shader shader, const void* params, size_t size, uint64_t groups);
 
   uint32_t subgroup_size = 32;  // the device's (shaders that map rows to subgroups need it)
+  // attention_tiled.comp can run here (its 32 KiB of shared memory);
+  // TESSERA_VULKAN_TILED_ATTENTION=0 turns it off.
+  bool tiled_attention = false;
 };
 
 // A node with its tensors converted plus the recorder it runs on (null while validating).

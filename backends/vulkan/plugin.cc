@@ -59,6 +59,30 @@ struct DeviceInfo {
   // VK_EXT_subgroup_size_control: pipelines can require the reported subgroup size (attention's
   // lane layout depends on it; drivers such as AMD's may otherwise pick another).
   bool size_control = false;
+  // Attention's workgroup: 16 subgroups where the device allows (more keys in flight per
+  // (query, head); decode has few of those), at least 128 invocations.
+  uint32_t attn_workgroup = 128;
+  // attention_tiled.comp fits: 32 KiB of shared memory and 128-invocation workgroups.
+  bool tiled_attention = false;
+  bool timestamps = false;     // the compute queue writes timestamps (TESSERA_VULKAN_PROFILE)
+  float timestamp_period = 1;  // ns a tick
+};
+
+// Address range [lo, hi) of device memory a dispatch reads or writes.
+struct Range {
+  uint64_t lo = 0, hi = 0;
+};
+
+// TESSERA_VULKAN_PROFILE=1: GPU time per shader from timestamps around every dispatch, and
+// the submissions' wall time (dispatches + barriers + gaps), logged when the device closes.
+struct Profile {
+  static constexpr uint32_t kQueries = 16384;
+  VkQueryPool pool = VK_NULL_HANDLE;
+  uint32_t used = 0;           // timestamps in the command buffer being recorded/run
+  std::vector<int> shader_of;  // per timed dispatch
+  static_assert(static_cast<int>(Shader::kCount) <= 64, "per-shader arrays below");
+  double busy_ns[64] = {}, calls[64] = {};
+  double span_ns = 0, submissions = 0;
 };
 
 }  // namespace
@@ -101,6 +125,11 @@ struct tsr_device : tessera::vulkan::Recorder {
   std::unique_ptr<tsr_buffer> staging;  // discrete GPUs: upload/download bounce buffer
   uint64_t live_bytes = 0, peak_bytes = 0, imported_bytes = 0;
   int64_t live_buffers = 0;
+  // Barriers go only where needed: between two nodes when one writes memory the other reads or
+  // writes (ranges touched since the last barrier), and between the dispatches of one node.
+  std::vector<tessera::vulkan::Range> reads_since, writes_since;
+  int node_dispatches = 0;  // dispatches the current node has recorded
+  std::unique_ptr<tessera::vulkan::Profile> prof;
 
   ~tsr_device() override;
   tessera::Status Dispatch(tessera::vulkan::Shader shader, const void* params, size_t size,
@@ -119,6 +148,7 @@ constexpr uint64_t kAlignment = 256;
 constexpr uint64_t kRingBytes = 4ull << 20;
 constexpr uint64_t kRingFirst = 64;  // the error word lives before the first parameter block
 constexpr uint64_t kStagingBytes = 64ull << 20;
+constexpr uint64_t kInlineUploadBytes = 65536;  // vkCmdUpdateBuffer's limit
 
 using backend::CopyOut;
 using backend::Fail;
@@ -184,8 +214,10 @@ bool HasExtension(const VkApi& vk, VkPhysicalDevice pd, const char* name) {
   return false;
 }
 
-// Whether compute pipelines can require `size` subgroups (VK_EXT_subgroup_size_control).
-bool SupportsSizeControl(const VkApi& vk, VkPhysicalDevice pd, uint32_t size) {
+// Whether compute pipelines can require `size` subgroups (VK_EXT_subgroup_size_control); then
+// `max_workgroup` is the largest workgroup such a pipeline may have.
+bool SupportsSizeControl(const VkApi& vk, VkPhysicalDevice pd, uint32_t size,
+                         uint32_t* max_workgroup) {
   if (!HasExtension(vk, pd, VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME)) return false;
   VkPhysicalDeviceSubgroupSizeControlFeaturesEXT f{
       VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_FEATURES_EXT};
@@ -195,6 +227,7 @@ bool SupportsSizeControl(const VkApi& vk, VkPhysicalDevice pd, uint32_t size) {
       VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_PROPERTIES_EXT};
   VkPhysicalDeviceProperties2 p2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, &p};
   vk.vkGetPhysicalDeviceProperties2(pd, &p2);
+  *max_workgroup = size * p.maxComputeWorkgroupSubgroups;
   return f.subgroupSizeControl && (p.requiredSubgroupSizeStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
          p.minSubgroupSize <= size && size <= p.maxSubgroupSize &&
          size * p.maxComputeWorkgroupSubgroups >= 128;
@@ -242,8 +275,17 @@ std::string CheckDevice(const VkApi& vk, VkPhysicalDevice pd, DeviceInfo* d) {
   VkPhysicalDeviceProperties2 pd2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, &drv};
   vk.vkGetPhysicalDeviceProperties2(pd, &pd2);  // a 1.2 struct: asked only of 1.2 devices
   d->pd = pd;
+  d->timestamps = qf[d->queue_family].timestampValidBits > 0 && p.limits.timestampPeriod > 0;
+  d->timestamp_period = p.limits.timestampPeriod;
   d->subgroup = sg.subgroupSize;
-  d->size_control = SupportsSizeControl(vk, pd, sg.subgroupSize);
+  uint32_t max_required = 0;
+  d->size_control = SupportsSizeControl(vk, pd, sg.subgroupSize, &max_required);
+  uint32_t wg = std::min({sg.subgroupSize * 16, p.limits.maxComputeWorkGroupInvocations,
+                          p.limits.maxComputeWorkGroupSize[0]});
+  if (d->size_control) wg = std::min(wg, max_required);
+  d->attn_workgroup = std::max(wg / sg.subgroupSize * sg.subgroupSize, 128u);
+  d->tiled_attention = p.limits.maxComputeSharedMemorySize >= 32768 &&
+                       (sg.supportedOperations & VK_SUBGROUP_FEATURE_SHUFFLE_BIT) != 0;
   vk.vkGetPhysicalDeviceMemoryProperties(pd, &d->mem);
   for (uint32_t h = 0; h < d->mem.memoryHeapCount; ++h) {
     if (d->mem.memoryHeaps[h].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT)
@@ -264,11 +306,12 @@ std::string CheckDevice(const VkApi& vk, VkPhysicalDevice pd, DeviceInfo* d) {
       break;
     default: d->kind = TSR_DEVICE_OTHER, type = "virtual GPU"; break;
   }
-  d->description = std::string(type) + ", Vulkan " + VersionString(p.apiVersion) + ", " +
-                   drv.driverName + " " + drv.driverInfo + ", subgroup " +
-                   std::to_string(sg.subgroupSize) + (d->size_control ? " (required)" : "") +
-                   (d->unified ? ", unified memory" : "") +
-                   ", matmul: subgroup GEMV/GEMM (no cooperative-matrix path in this build)";
+  d->description =
+      std::string(type) + ", Vulkan " + VersionString(p.apiVersion) + ", " + drv.driverName + " " +
+      drv.driverInfo + ", subgroup " + std::to_string(sg.subgroupSize) +
+      (d->size_control ? " (required)" : "") + (d->unified ? ", unified memory" : "") +
+      ", matmul: subgroup GEMV + tiled fp32 GEMM (no cooperative-matrix path in this build)" +
+      (d->tiled_attention ? ", attention: tiled prefill" : ", attention: per query row");
   return "";
 }
 
@@ -541,6 +584,27 @@ Status TakeDeviceErrors(tsr_device* dev) {
 
 Status Begin(tsr_device* dev);
 
+// Adds the finished submission's timestamps to the profile.
+void TakeProfile(tsr_device* dev) {
+  Profile& pr = *dev->prof;
+  if (pr.used < 2) return;
+  std::vector<uint64_t> t(pr.used);
+  const VkResult r = dev->vk->vkGetQueryPoolResults(
+      dev->device, pr.pool, 0, pr.used, t.size() * sizeof(uint64_t), t.data(), sizeof(uint64_t),
+      VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT);
+  if (r != VK_SUCCESS) return;
+  const double period = dev->info->timestamp_period;
+  for (size_t i = 0; i < pr.shader_of.size(); ++i) {
+    const int sh = pr.shader_of[i];
+    pr.busy_ns[sh] += static_cast<double>(t[2 * i + 1] - t[2 * i]) * period;
+    pr.calls[sh] += 1;
+  }
+  pr.span_ns += static_cast<double>(t[pr.used - 1] - t[0]) * period;
+  pr.submissions += 1;
+  pr.used = 0;
+  pr.shader_of.clear();
+}
+
 // Waits for the submitted work (if any); with `check_data`, reports data errors it flagged.
 Status Wait(tsr_device* dev, bool check_data) {
   if (dev->pending) {
@@ -548,6 +612,7 @@ Status Wait(tsr_device* dev, bool check_data) {
     if (r != VK_SUCCESS) return VkStatus(r, "vkWaitForFences");
     dev->pending = false;
     dev->ring_used = kRingFirst;
+    if (dev->prof) TakeProfile(dev);
   }
   return check_data ? TakeDeviceErrors(dev) : OkStatus();
 }
@@ -564,6 +629,8 @@ Status Flush(tsr_device* dev) {
                           VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
                           VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, nullptr, 0, nullptr);
   dev->recording = false;
+  dev->reads_since.clear();  // the next recording starts after this submission's fence
+  dev->writes_since.clear();
   TSR_RETURN_IF_ERROR(VkStatus(vk.vkEndCommandBuffer(dev->cmd), "vkEndCommandBuffer"));
   TSR_RETURN_IF_ERROR(VkStatus(vk.vkResetFences(dev->device, 1, &dev->fence), "vkResetFences"));
   VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
@@ -584,11 +651,21 @@ Status Begin(tsr_device* dev) {
   bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
   TSR_RETURN_IF_ERROR(VkStatus(vk.vkBeginCommandBuffer(dev->cmd, &bi), "vkBeginCommandBuffer"));
   dev->recording = true;
+  dev->reads_since.clear();  // the previous submission has finished
+  dev->writes_since.clear();
+  if (dev->prof) {
+    vk.vkCmdResetQueryPool(dev->cmd, dev->prof->pool, 0, Profile::kQueries);
+    dev->prof->used = 0;
+    dev->prof->shader_of.clear();
+  }
   return OkStatus();
 }
 
 // Orders everything recorded so far before everything recorded next.
 void Barrier(tsr_device* dev) {
+  dev->reads_since.clear();
+  dev->writes_since.clear();
+  if (!dev->recording) return;  // nothing recorded yet: the fence orders the earlier work
   VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
   mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
   mb.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT |
@@ -609,10 +686,13 @@ StatusOr<VkPipeline> GetPipeline(tsr_device* dev, Shader shader) {
   VkShaderModule module = VK_NULL_HANDLE;
   TSR_RETURN_IF_ERROR(
       VkStatus(vk.vkCreateShaderModule(dev->device, &mi, nullptr, &module), spv.name));
-  // Specialization constant 0: the subgroup size (attention's lane layout).
-  const int32_t sg = static_cast<int32_t>(dev->info->subgroup);
-  VkSpecializationMapEntry entry{0, 0, sizeof(int32_t)};
-  VkSpecializationInfo spec{1, &entry, sizeof(sg), &sg};
+  // Specialization constants: 0 the subgroup size (attention's lane layout), 1 attention's
+  // workgroup size.
+  const int32_t consts[2] = {static_cast<int32_t>(dev->info->subgroup),
+                             static_cast<int32_t>(dev->info->attn_workgroup)};
+  const VkSpecializationMapEntry entries[2] = {{0, 0, sizeof(int32_t)},
+                                               {1, sizeof(int32_t), sizeof(int32_t)}};
+  VkSpecializationInfo spec{2, entries, sizeof(consts), consts};
   VkComputePipelineCreateInfo ci{VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO};
   ci.stage.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO;
   ci.stage.stage = VK_SHADER_STAGE_COMPUTE_BIT;
@@ -622,7 +702,9 @@ StatusOr<VkPipeline> GetPipeline(tsr_device* dev, Shader shader) {
   VkPipelineShaderStageRequiredSubgroupSizeCreateInfoEXT required{
       VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_REQUIRED_SUBGROUP_SIZE_CREATE_INFO_EXT};
   required.requiredSubgroupSize = dev->info->subgroup;
-  if (dev->info->size_control && shader == Shader::kAttention) ci.stage.pNext = &required;
+  if (dev->info->size_control &&
+      (shader == Shader::kAttention || shader == Shader::kAttentionTiled))
+    ci.stage.pNext = &required;
   ci.layout = dev->layout;
   VkResult r = vk.vkCreateComputePipelines(dev->device, VK_NULL_HANDLE, 1, &ci, nullptr, &p);
   vk.vkDestroyShaderModule(dev->device, module, nullptr);
@@ -654,10 +736,20 @@ tessera::Status tsr_device::Dispatch(tessera::vulkan::Shader shader, const void*
   const uint64_t err_addr = reinterpret_cast<uintptr_t>(ring->data);
   std::memcpy(ring->mapped + off, &err_addr, sizeof(err_addr));  // every block starts with it
   const uint64_t addr = err_addr + off;
+  // A node's dispatches run in order (e.g. KV_WRITE's carry-over copy, then the rows); the
+  // barrier before a node's first one is ExecuteNode's call.
+  if (node_dispatches++ > 0) Barrier(this);
+  const bool timed = prof && prof->used + 2 <= Profile::kQueries;
+  if (timed) {
+    vk->vkCmdWriteTimestamp(cmd, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, prof->pool, prof->used++);
+    prof->shader_of.push_back(static_cast<int>(shader));
+  }
   vk->vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, pipeline);
   vk->vkCmdPushConstants(cmd, layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof(addr), &addr);
   vk->vkCmdDispatch(cmd, gx, gy, gz);
-  Barrier(this);
+  if (timed) {
+    vk->vkCmdWriteTimestamp(cmd, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, prof->pool, prof->used++);
+  }
   return tessera::OkStatus();
 }
 
@@ -669,6 +761,7 @@ tsr_device::~tsr_device() {
   if (staging) DestroyBuffer(this, staging.get());
   for (VkPipeline p : pipelines)
     if (p != VK_NULL_HANDLE) vk->vkDestroyPipeline(device, p, nullptr);
+  if (prof && prof->pool != VK_NULL_HANDLE) vk->vkDestroyQueryPool(device, prof->pool, nullptr);
   if (layout != VK_NULL_HANDLE) vk->vkDestroyPipelineLayout(device, layout, nullptr);
   if (fence != VK_NULL_HANDLE) vk->vkDestroyFence(device, fence, nullptr);
   if (pool != VK_NULL_HANDLE) vk->vkDestroyCommandPool(device, pool, nullptr);
@@ -677,6 +770,22 @@ tsr_device::~tsr_device() {
 
 namespace tessera::vulkan {
 namespace {
+
+// TESSERA_VULKAN_PROFILE=1 (and a queue that writes timestamps): time every dispatch.
+Status StartProfile(tsr_device* dev) {
+  const char* profile = std::getenv("TESSERA_VULKAN_PROFILE");
+  if (profile == nullptr || *profile == '\0' || *profile == '0' || !dev->info->timestamps)
+    return OkStatus();
+  auto prof = std::make_unique<Profile>();
+  VkQueryPoolCreateInfo pool_info{VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO};
+  pool_info.queryType = VK_QUERY_TYPE_TIMESTAMP;
+  pool_info.queryCount = Profile::kQueries;
+  TSR_RETURN_IF_ERROR(
+      VkStatus(dev->vk->vkCreateQueryPool(dev->device, &pool_info, nullptr, &prof->pool),
+               "vkCreateQueryPool"));
+  dev->prof = std::move(prof);
+  return OkStatus();
+}
 
 Status CreateLogicalDevice(tsr_device* dev) {
   const VkApi& vk = *dev->vk;
@@ -730,6 +839,7 @@ Status CreateLogicalDevice(tsr_device* dev) {
   TSR_RETURN_IF_ERROR(VkStatus(vk.vkCreatePipelineLayout(dev->device, &li, nullptr, &dev->layout),
                                "vkCreatePipelineLayout"));
   TSR_ASSIGN_OR_RETURN(dev->ring, CreateBuffer(dev, kRingBytes, MemUse::kHost));
+  TSR_RETURN_IF_ERROR(StartProfile(dev));
   std::memset(dev->ring->mapped, 0, kRingFirst);
   dev->ring_used = kRingFirst;
   return OkStatus();
@@ -739,6 +849,25 @@ std::string MiB(uint64_t bytes) {
   char buf[32];
   std::snprintf(buf, sizeof(buf), "%.1f MiB", static_cast<double>(bytes) / (1 << 20));
   return buf;
+}
+
+void LogProfile(const tsr_device& dev) {
+  const Profile& pr = *dev.prof;
+  double busy = 0;
+  std::string msg = "vulkan backend profile: " + std::to_string(static_cast<long>(pr.submissions)) +
+                    " submissions, " + std::to_string(pr.span_ns / 1e6) + " ms GPU wall time";
+  for (int s = 0; s < static_cast<int>(Shader::kCount); ++s) {
+    if (pr.calls[s] == 0) continue;
+    busy += pr.busy_ns[s];
+    char line[160];
+    std::snprintf(line, sizeof(line), "\n  %-24s %8.0f calls %10.3f ms %9.2f us/call",
+                  GetSpirv(static_cast<Shader>(s)).name, pr.calls[s], pr.busy_ns[s] / 1e6,
+                  pr.busy_ns[s] / 1e3 / pr.calls[s]);
+    msg += line;
+  }
+  msg += "\n  sum of dispatch times " + std::to_string(busy / 1e6) +
+         " ms (the rest of the wall time: barriers, launch gaps, copies)";
+  Log(TSR_LOG_INFO, msg);
 }
 
 void DeviceClose(tsr_device* dev) {
@@ -755,6 +884,7 @@ void DeviceClose(tsr_device* dev) {
     (void)Flush(dev);
     (void)Wait(dev, false);
   }
+  if (dev->prof) LogProfile(*dev);
   delete dev;
 }
 
@@ -767,6 +897,9 @@ tsr_status DeviceOpen(tsr_plugin_ctx* ctx, int32_t index, tsr_device** out, tsr_
   dev->info = &ctx->devices[static_cast<size_t>(index)];
   dev->vk = &ctx->vk;
   dev->subgroup_size = dev->info->subgroup;
+  const char* tiled = std::getenv("TESSERA_VULKAN_TILED_ATTENTION");
+  dev->tiled_attention =
+      dev->info->tiled_attention && (tiled == nullptr || std::string(tiled) != "0");
   if (Status s = CreateLogicalDevice(dev.get()); !s.ok()) return FromStatus(s, err);
   *out = dev.release();
   return TSR_OK;
@@ -829,6 +962,9 @@ void BufferFree(tsr_buffer* buf) {
 using backend::CheckRange;
 
 // Copies between host memory and a device-local buffer through the staging buffer, in chunks.
+// Stream-ordered: each copy is recorded after the work already recorded (the first one joins
+// the open command buffer, so an execute and the download of its result are one submission).
+// Every chunk is waited for, so the staging buffer is free whenever this starts.
 Status StagedCopy(tsr_buffer* buf, uint64_t offset, void* host, uint64_t size, bool upload) {
   tsr_device* dev = buf->dev;
   if (!dev->staging) {
@@ -837,7 +973,7 @@ Status StagedCopy(tsr_buffer* buf, uint64_t offset, void* host, uint64_t size, b
   auto* bytes = static_cast<uint8_t*>(host);
   for (uint64_t done = 0; done < size;) {
     const uint64_t n = std::min(kStagingBytes, size - done);
-    TSR_RETURN_IF_ERROR(Begin(dev));  // waits for earlier work: staging is free
+    TSR_RETURN_IF_ERROR(Begin(dev));
     if (upload) std::memcpy(dev->staging->mapped, bytes + done, n);
     VkBufferCopy region{upload ? 0 : offset + done, upload ? offset + done : 0, n};
     Barrier(dev);
@@ -859,11 +995,22 @@ tsr_status BufferUpload(tsr_buffer* dst, uint64_t dst_offset, const void* src, u
   if (tsr_status s = CheckRange(dst, dst_offset, size, "buffer_upload", err); s != TSR_OK) return s;
   if (size == 0) return TSR_OK;
   tsr_device* dev = dst->dev;
-  Status s = Flush(dev);  // queued work may still read the old bytes
-  if (s.ok()) s = Wait(dev, false);
-  if (s.ok() && dst->mapped != nullptr) {
-    std::memcpy(dst->mapped + dst_offset, src, size);
-  } else if (s.ok()) {
+  Status s;
+  if (dst->mapped != nullptr) {
+    s = Flush(dev);  // queued work may still read the old bytes
+    if (s.ok()) s = Wait(dev, false);
+    if (s.ok()) std::memcpy(dst->mapped + dst_offset, src, size);
+  } else if (size <= kInlineUploadBytes && size % 4 == 0 && dst_offset % 4 == 0) {
+    // Per-step inputs (token ids, positions, slots, block tables): the bytes ride in the
+    // command buffer (vkCmdUpdateBuffer copies them when recorded), ordered after the queued
+    // work that may still read the old ones. No submission and no wait.
+    s = Begin(dev);
+    if (s.ok()) {
+      Barrier(dev);
+      dev->vk->vkCmdUpdateBuffer(dev->cmd, dst->buf, dst_offset, size, src);
+      Barrier(dev);
+    }
+  } else {
     s = StagedCopy(dst, dst_offset, const_cast<void*>(src), size, /*upload=*/true);
   }
   return FromStatus(s, err);
@@ -892,14 +1039,15 @@ tsr_status BufferDownload(tsr_buffer* src, uint64_t src_offset, void* dst, uint6
   if (tsr_status s = CheckRange(src, src_offset, size, "buffer_download", err); s != TSR_OK)
     return s;
   tsr_device* dev = src->dev;
-  Status s = Flush(dev);
-  if (s.ok()) s = Wait(dev, /*check_data=*/true);
-  if (s.ok() && size > 0) {
-    if (src->mapped != nullptr) {
-      std::memcpy(dst, src->mapped + src_offset, size);
-    } else {
-      s = StagedCopy(src, src_offset, dst, size, /*upload=*/false);
-    }
+  Status s;
+  if (src->mapped != nullptr || size == 0) {
+    s = Flush(dev);
+    if (s.ok()) s = Wait(dev, /*check_data=*/true);
+    if (s.ok() && size > 0) std::memcpy(dst, src->mapped + src_offset, size);
+  } else {
+    // The copy joins the recorded work: one submission and one wait for execute + download.
+    s = StagedCopy(src, src_offset, dst, size, /*upload=*/false);
+    if (s.ok()) s = TakeDeviceErrors(dev);
   }
   return FromStatus(s, err);
 }
@@ -921,6 +1069,7 @@ tsr_status BufferCopy(tsr_buffer* src, uint64_t src_offset, tsr_buffer* dst, uin
   Status s = Begin(dev);
   if (s.ok()) {
     VkBufferCopy region{src_offset, dst_offset, size};
+    Barrier(dev);
     dev->vk->vkCmdCopyBuffer(dev->cmd, src->buf, dst->buf, 1, &region);
     Barrier(dev);
     if (done != nullptr) s = Flush(dev);
@@ -966,6 +1115,37 @@ using backend::ViewOk;
 constexpr auto SupportsOp =
     backend::SupportsOp<LoadedNode, LoadNode, FindRunner, ValidateOp, tsr_device>;
 
+// The bytes a tensor view can touch (everything, for a negative stride).
+Range Extent(const TensorRef& t) {
+  const uint64_t lo = Addr(t);
+  if (t.NumElements() == 0) return {lo, lo};
+  const bool quant = backend::IsQuantized(t.dtype);
+  const int last = t.ndim - 1;
+  uint64_t span = 0;
+  for (int d = 0; d < t.ndim; ++d) {
+    if (t.nb[d] < 0) return {0, UINT64_MAX};
+    if (!(quant && d == last)) span += static_cast<uint64_t>((t.ne[d] - 1) * t.nb[d]);
+  }
+  const uint64_t tail = quant ? static_cast<uint64_t>(t.dim(-1) / TSR_QBLOCK) *
+                                    static_cast<uint64_t>(backend::BlockBytes(t.dtype))
+                              : static_cast<uint64_t>(backend::DtypeSize(t.dtype));
+  return {lo, lo + span + tail};
+}
+
+bool Overlaps(const std::vector<Range>& rs, const Range& r) {
+  return std::any_of(rs.begin(), rs.end(),
+                     [&](const Range& o) { return o.lo < r.hi && r.lo < o.hi; });
+}
+
+// Whether a node reading `reads` and writing `write` must wait for the dispatches recorded since
+// the last barrier: it reads what they write, or writes what they read or write. Independent
+// nodes (q/k/v projections, gate/up, the two RoPEs) run without a barrier between them.
+bool NeedsBarrier(const tsr_device& dev, const std::vector<Range>& reads, const Range& write) {
+  if (Overlaps(dev.writes_since, write) || Overlaps(dev.reads_since, write)) return true;
+  return std::any_of(reads.begin(), reads.end(),
+                     [&](const Range& r) { return Overlaps(dev.writes_since, r); });
+}
+
 Status ExecuteNode(tsr_device* dev, const tsr_graph_view& g, int32_t node_index) {
   auto ln = std::make_unique<LoadedNode>();
   TSR_RETURN_IF_ERROR(LoadNode(dev, g, node_index, /*with_data=*/true, ln.get()));
@@ -973,7 +1153,17 @@ Status ExecuteNode(tsr_device* dev, const tsr_graph_view& g, int32_t node_index)
   if (run == nullptr) return InvalidArgument("unknown op " + std::to_string(RawEnum(ln->node.op)));
   TSR_RETURN_IF_ERROR(ValidateOp(ln->args));
   ln->args.rec = dev;
-  return run(ln->args);
+  std::vector<Range> reads;
+  for (int i = 0; i < ln->args.n_in; ++i) {
+    if (ln->args.in[i] != nullptr) reads.push_back(Extent(*ln->args.in[i]));
+  }
+  const Range write = Extent(*ln->args.out);
+  if (NeedsBarrier(*dev, reads, write)) Barrier(dev);
+  dev->node_dispatches = 0;
+  TSR_RETURN_IF_ERROR(run(ln->args));
+  dev->reads_since.insert(dev->reads_since.end(), reads.begin(), reads.end());
+  dev->writes_since.push_back(write);
+  return OkStatus();
 }
 
 tsr_status Execute(tsr_device* dev, const tsr_graph_view* graph, const int32_t* node_ids,

@@ -47,13 +47,13 @@ Status Record(const OpArgs& a, Shader s, const P& p, uint64_t groups) {
 
 // ---- MATMUL ----
 
-Shader MatmulShader(tsr_dtype dt) {
+Shader MatmulShader(tsr_dtype dt, bool gemm) {
   switch (dt) {
-    case TSR_DTYPE_F16: return Shader::kMatmulF16;
-    case TSR_DTYPE_BF16: return Shader::kMatmulBf16;
-    case TSR_DTYPE_Q8_B32: return Shader::kMatmulQ8;
-    case TSR_DTYPE_Q4_B32: return Shader::kMatmulQ4;
-    default: return Shader::kMatmulF32;
+    case TSR_DTYPE_F16: return gemm ? Shader::kGemmF16 : Shader::kMatmulF16;
+    case TSR_DTYPE_BF16: return gemm ? Shader::kGemmBf16 : Shader::kMatmulBf16;
+    case TSR_DTYPE_Q8_B32: return gemm ? Shader::kGemmQ8 : Shader::kMatmulQ8;
+    case TSR_DTYPE_Q4_B32: return gemm ? Shader::kGemmQ4 : Shader::kMatmulQ4;
+    default: return gemm ? Shader::kGemmF32 : Shader::kMatmulF32;
   }
 }
 
@@ -68,18 +68,25 @@ bool RowsMerge(const TensorRef& t) {
   return true;
 }
 
-// The vectorized inner loop (chunks of 8 values, or 32-value blocks) needs 16-byte aligned x and
-// weight chunks. It depends on the weight, K and the row strides only, never on M, so a row's
-// reduction order does not change with the batch.
-bool VecEligible(const MatmulP& p, tsr_dtype wdt) {
-  if (p.x % 16 != 0 || p.x_row % 16 != 0) return false;
-  if (IsQuantized(wdt)) return p.K % TSR_QBLOCK == 0 && p.w % 2 == 0 && p.w_row % 2 == 0;
-  return p.K % 8 == 0 && p.w % 16 == 0 && p.w_row % 16 == 0;
+// Which operands allow 16-byte loads (bit 0: x rows, bit 1: weight rows; q8/q4 blocks need only
+// 2-byte alignment). Only the loads change: both shaders sum in one canonical order whatever
+// the alignment (shaders/matmul_common.glsl).
+int32_t VecBits(const MatmulP& p, tsr_dtype wdt) {
+  int32_t bits = 0;
+  if (p.x % 16 == 0 && p.x_row % 16 == 0) bits |= 1;
+  if (IsQuantized(wdt) ? p.K % TSR_QBLOCK == 0 && p.w % 2 == 0 && p.w_row % 2 == 0
+                       : p.w % 16 == 0 && p.w_row % 16 == 0)
+    bits |= 2;
+  return bits;
 }
 
-Status DispatchMatmul(const OpArgs& a, MatmulP p, tsr_dtype wdt) {
+// Above this many rows the tiled GEMM (64 x 64 output tiles) is used; below, the GEMV (one
+// subgroup a weight row, 8 x rows a pass) keeps more of the GPU busy. Both give the same bits,
+// so the switch point is a speed choice only.
+constexpr int64_t kGemmMinRows = 33;
+
+Status DispatchGemv(const OpArgs& a, MatmulP p, tsr_dtype wdt) {
   constexpr int64_t kRows = 8;
-  p.vec = VecEligible(p, wdt) ? 1 : 0;
   constexpr int64_t kMaxZ = 65535;
   for (int64_t m0 = 0; m0 < p.M; m0 += kMaxZ * kRows) {
     MatmulP q = p;
@@ -91,10 +98,33 @@ Status DispatchMatmul(const OpArgs& a, MatmulP p, tsr_dtype wdt) {
     const uint64_t groups_n = CeilDiv(q.N, q.rows_per_group);
     const uint64_t gx = std::min<uint64_t>(groups_n, 65535), gy = CeilDiv(groups_n, gx);
     const uint64_t gz = CeilDiv(q.M, kRows);
-    TSR_RETURN_IF_ERROR(a.rec->Dispatch(MatmulShader(wdt), &q, sizeof(q), static_cast<uint32_t>(gx),
-                                        static_cast<uint32_t>(gy), static_cast<uint32_t>(gz)));
+    TSR_RETURN_IF_ERROR(a.rec->Dispatch(MatmulShader(wdt, false), &q, sizeof(q),
+                                        static_cast<uint32_t>(gx), static_cast<uint32_t>(gy),
+                                        static_cast<uint32_t>(gz)));
   }
   return OkStatus();
+}
+
+Status DispatchGemm(const OpArgs& a, MatmulP p, tsr_dtype wdt) {
+  constexpr int64_t kTile = 64;
+  constexpr int64_t kMaxRows = 65535 * kTile;
+  const uint64_t gx = CeilDiv(p.N, kTile);
+  if (gx > 65535) return InvalidArgument("matmul with " + std::to_string(p.N) + " output columns");
+  for (int64_t m0 = 0; m0 < p.M; m0 += kMaxRows) {
+    MatmulP q = p;
+    q.x = p.x + m0 * p.x_row;
+    q.out = p.out + m0 * p.out_row;
+    q.M = std::min(kMaxRows, p.M - m0);
+    TSR_RETURN_IF_ERROR(a.rec->Dispatch(MatmulShader(wdt, true), &q, sizeof(q),
+                                        static_cast<uint32_t>(gx),
+                                        static_cast<uint32_t>(CeilDiv(q.M, kTile)), 1));
+  }
+  return OkStatus();
+}
+
+Status DispatchMatmul(const OpArgs& a, MatmulP p, tsr_dtype wdt) {
+  p.vec = VecBits(p, wdt);
+  return p.M >= kGemmMinRows ? DispatchGemm(a, p, wdt) : DispatchGemv(a, p, wdt);
 }
 
 }  // namespace
@@ -266,6 +296,21 @@ AttnP AttnBase(const OpArgs& a) {
   return p;
 }
 
+// attention.comp for every row, or (where the device and head dims allow and some sequence may
+// have two or more query rows) attention_tiled.comp for the rows of such sequences and
+// attention.comp for the rest. The split is decided per sequence on the device, by that
+// sequence's own q_len: a row never changes kernel because of the other sequences in the call.
+Status RecordAttention(const OpArgs& a, AttnP p) {
+  p.route = a.rec->tiled_attention && p.T >= 2 && p.D <= kAttnTiledMaxHeadDim &&
+            p.Dv <= kAttnTiledMaxHeadDim;
+  TSR_RETURN_IF_ERROR(Record(a, Shader::kAttention, p, static_cast<uint64_t>(p.T * p.Hq)));
+  if (p.route == 0) return OkStatus();
+  // Tiles over the sequences with q_len >= 2: at most T / BQ full ones plus one partial each.
+  const uint64_t tiles = CeilDiv(static_cast<uint64_t>(p.T), kAttnTiledRows) +
+                         static_cast<uint64_t>(std::min(p.S, p.T / 2));
+  return Record(a, Shader::kAttentionTiled, p, tiles * static_cast<uint64_t>(p.Hq));
+}
+
 }  // namespace
 
 Status RunAttention(const OpArgs& a) {
@@ -279,7 +324,7 @@ Status RunAttention(const OpArgs& a) {
   p.cu_q = Addr(a.in[3]);
   p.cu_k = Addr(a.in[4]);
   p.S = a.in[3]->ne[0] - 1;
-  return Record(a, Shader::kAttention, p, static_cast<uint64_t>(p.T * p.Hq));
+  return RecordAttention(a, p);
 }
 
 Status RunPagedAttention(const OpArgs& a) {
@@ -299,7 +344,7 @@ Status RunPagedAttention(const OpArgs& a) {
   p.kv_lens = Addr(a.in[4]);
   p.cu_q = Addr(a.in[5]);
   p.S = table.ne[0];
-  return Record(a, Shader::kAttention, p, static_cast<uint64_t>(p.T * p.Hq));
+  return RecordAttention(a, p);
 }
 
 // ---- data movement ----

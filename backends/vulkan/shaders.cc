@@ -28,8 +28,26 @@ const uint32_t kMatmulQ8[] =
 const uint32_t kMatmulQ4[] =
 #include "matmul_q4.inc"
 ;
+const uint32_t kGemmF32[] =
+#include "gemm_f32.inc"
+;
+const uint32_t kGemmF16[] =
+#include "gemm_f16.inc"
+;
+const uint32_t kGemmBf16[] =
+#include "gemm_bf16.inc"
+;
+const uint32_t kGemmQ8[] =
+#include "gemm_q8.inc"
+;
+const uint32_t kGemmQ4[] =
+#include "gemm_q4.inc"
+;
 const uint32_t kAttention[] =
 #include "attention.inc"
+;
+const uint32_t kAttentionTiled[] =
+#include "attention_tiled.inc"
 ;
 const uint32_t kConvert[] =
 #include "convert.inc"
@@ -64,7 +82,13 @@ const std::array<SpirvModule, static_cast<size_t>(Shader::kCount)> kModules = {
     TSR_VK_MODULE(kMatmulBf16, "matmul.comp (bf16)"),
     TSR_VK_MODULE(kMatmulQ8, "matmul.comp (q8)"),
     TSR_VK_MODULE(kMatmulQ4, "matmul.comp (q4)"),
+    TSR_VK_MODULE(kGemmF32, "matmul_gemm.comp (f32)"),
+    TSR_VK_MODULE(kGemmF16, "matmul_gemm.comp (f16)"),
+    TSR_VK_MODULE(kGemmBf16, "matmul_gemm.comp (bf16)"),
+    TSR_VK_MODULE(kGemmQ8, "matmul_gemm.comp (q8)"),
+    TSR_VK_MODULE(kGemmQ4, "matmul_gemm.comp (q4)"),
     TSR_VK_MODULE(kAttention, "attention.comp"),
+    TSR_VK_MODULE(kAttentionTiled, "attention_tiled.comp"),
     TSR_VK_MODULE(kConvert, "convert.comp"),
     TSR_VK_MODULE(kQuant, "quant.comp"),
     TSR_VK_MODULE(kRope, "rope.comp"),

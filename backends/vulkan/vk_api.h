@@ -55,6 +55,7 @@ namespace tessera::vulkan {
   X(vkCmdDispatch)                 \
   X(vkCmdPipelineBarrier)          \
   X(vkCmdCopyBuffer)               \
+  X(vkCmdUpdateBuffer)             \
   X(vkCmdFillBuffer)               \
   X(vkQueueSubmit)                 \
   X(vkQueueWaitIdle)               \
@@ -62,7 +63,12 @@ namespace tessera::vulkan {
   X(vkCreateFence)                 \
   X(vkDestroyFence)                \
   X(vkWaitForFences)               \
-  X(vkResetFences)
+  X(vkResetFences)                 \
+  X(vkCreateQueryPool)             \
+  X(vkDestroyQueryPool)            \
+  X(vkCmdResetQueryPool)           \
+  X(vkCmdWriteTimestamp)           \
+  X(vkGetQueryPoolResults)
 
 // One table per process: instance- and device-level pointers are fetched through the loader's
 // trampolines (valid for every instance/device the loader serves).

@@ -5,9 +5,14 @@
 #include <dlfcn.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "tessera/plugin_api.h"
@@ -217,6 +222,287 @@ TEST_F(VulkanPluginTest, BadIdsAreReportedNotRead) {
   EXPECT_EQ(out[0], 0.0f);
   EXPECT_EQ(out[1], 0.0f);
   api_->buffer_free(buf);
+  api_->device_close(dev);
+  api_->destroy_context(ctx);
+}
+
+// MATMUL rows must not depend on the batch: out[m] computed with M = 70 (the tiled GEMM), with
+// M = 1 and with M = 7 (the GEMV) has the same bits, for 16-byte aligned rows and for rows that
+// are not (K = 100: scalar loads and a short last chunk), bf16 and q8 weights, with a bias. The
+// values are also checked against a double-precision reference.
+struct MatmulCase {
+  tsr_dtype wdt;
+  int64_t K;
+};
+
+// A [rows, K] weight in `wdt` (bf16 rounding of the given values, or q8 blocks with scale 2^-7)
+// and the f32 values it decodes to.
+std::vector<uint8_t> EncodeWeights(const MatmulCase& c, int64_t rows, std::mt19937* rng,
+                                   std::vector<float>* decoded) {
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  std::vector<uint8_t> bytes;
+  decoded->clear();
+  for (int64_t r = 0; r < rows; ++r) {
+    if (c.wdt == TSR_DTYPE_BF16) {
+      for (int64_t k = 0; k < c.K; ++k) {
+        uint32_t bits;
+        const float f = u(*rng);
+        std::memcpy(&bits, &f, 4);
+        bits &= 0xffff0000u;
+        float d;
+        std::memcpy(&d, &bits, 4);
+        decoded->push_back(d);
+        bytes.push_back(static_cast<uint8_t>(bits >> 16));
+        bytes.push_back(static_cast<uint8_t>(bits >> 24));
+      }
+    } else {  // Q8_B32: f16 scale 2^-7 (0x2000) then 32 int8
+      for (int64_t b = 0; b < c.K / 32; ++b) {
+        bytes.push_back(0x00);
+        bytes.push_back(0x20);
+        for (int i = 0; i < 32; ++i) {
+          const int q = static_cast<int>(std::lround(u(*rng) * 127.0f));
+          decoded->push_back(static_cast<float>(q) / 128.0f);
+          bytes.push_back(static_cast<uint8_t>(static_cast<int8_t>(q)));
+        }
+      }
+    }
+  }
+  return bytes;
+}
+
+TEST_F(VulkanPluginTest, MatmulRowsDoNotDependOnTheBatch) {
+  tsr_error err{sizeof(tsr_error), TSR_OK, {}};
+  tsr_plugin_ctx* ctx = Context();
+  ASSERT_NE(ctx, nullptr);
+  int32_t count = 0;
+  ASSERT_EQ(api_->device_count(ctx, &count, &err), TSR_OK);
+  if (count == 0) {
+    api_->destroy_context(ctx);
+    GTEST_SKIP() << "no Vulkan device";
+  }
+  tsr_device* dev = nullptr;
+  ASSERT_EQ(api_->device_open(ctx, 0, &dev, &err), TSR_OK) << err.message;
+  constexpr int64_t M = 70, N = 67, kFirst = 5;
+  std::mt19937 rng(7);
+  for (const MatmulCase c : {MatmulCase{TSR_DTYPE_BF16, 160}, MatmulCase{TSR_DTYPE_BF16, 100},
+                             MatmulCase{TSR_DTYPE_Q8_B32, 128}}) {
+    SCOPED_TRACE("dtype " + std::to_string(c.wdt) + ", K " + std::to_string(c.K));
+    std::vector<float> wf, x(M * c.K), bias(N);
+    const std::vector<uint8_t> w = EncodeWeights(c, N, &rng, &wf);
+    std::uniform_real_distribution<float> u(-2.0f, 2.0f);
+    for (float& v : x) v = u(rng);
+    for (float& v : bias) v = u(rng);
+    // Buffer: x | w | bias | out (M = 70) | out (M = 1) | out (M = 7), 256-byte aligned parts.
+    auto align = [](uint64_t v) { return (v + 255) / 256 * 256; };
+    const uint64_t ow = align(x.size() * 4), ob = ow + align(w.size()), oo = ob + align(N * 4);
+    const uint64_t out_bytes = align(M * N * 4), total = oo + 3 * out_bytes;
+    tsr_buffer* buf = nullptr;
+    ASSERT_EQ(api_->buffer_alloc(dev, 0, total, &buf, &err), TSR_OK) << err.message;
+    ASSERT_EQ(api_->buffer_upload(buf, 0, x.data(), x.size() * 4, nullptr, &err), TSR_OK);
+    ASSERT_EQ(api_->buffer_upload(buf, ow, w.data(), w.size(), nullptr, &err), TSR_OK);
+    ASSERT_EQ(api_->buffer_upload(buf, ob, bias.data(), N * 4, nullptr, &err), TSR_OK);
+    std::vector<std::vector<float>> outs;
+    for (const int64_t rows : {M, int64_t{1}, int64_t{7}}) {
+      const int64_t first = rows == M ? 0 : kFirst;
+      tsr_tensor t[4] = {};
+      for (tsr_tensor& ti : t) ti.struct_size = sizeof(tsr_tensor), ti.buffer = buf, ti.ndim = 2;
+      t[0].dtype = TSR_DTYPE_F32, t[0].ne[0] = rows, t[0].ne[1] = c.K;
+      t[0].nb[0] = c.K * 4, t[0].nb[1] = 4, t[0].offset = first * c.K * 4;
+      t[1].dtype = c.wdt, t[1].ne[0] = N, t[1].ne[1] = c.K, t[1].offset = ow;
+      t[1].nb[0] = static_cast<int64_t>(w.size()) / N;
+      t[1].nb[1] = c.wdt == TSR_DTYPE_BF16 ? 2 : 0;
+      t[2].dtype = TSR_DTYPE_F32, t[2].ndim = 1, t[2].ne[0] = N, t[2].nb[0] = 4, t[2].offset = ob;
+      const uint64_t oa = oo + outs.size() * out_bytes;
+      t[3].dtype = TSR_DTYPE_F32, t[3].ne[0] = rows, t[3].ne[1] = N;
+      t[3].nb[0] = N * 4, t[3].nb[1] = 4, t[3].offset = oa;
+      tsr_node node{};
+      node.struct_size = sizeof(node);
+      node.op = TSR_OP_MATMUL;
+      node.n_inputs = 3;
+      node.inputs[0] = 0, node.inputs[1] = 1, node.inputs[2] = 2;
+      node.output = 3;
+      const tsr_graph_view view{sizeof(tsr_graph_view), 4, t, 1, &node};
+      const int32_t id = 0;
+      ASSERT_EQ(api_->execute(dev, &view, &id, 1, nullptr, &err), TSR_OK) << err.message;
+      outs.emplace_back(rows * N);
+      ASSERT_EQ(api_->buffer_download(buf, oa, outs.back().data(), rows * N * 4, nullptr, &err),
+                TSR_OK)
+          << err.message;
+    }
+    for (int64_t n = 0; n < N; ++n) {
+      for (int64_t r = 0; r < 7; ++r) {
+        const float full = outs[0][(kFirst + r) * N + n];
+        EXPECT_EQ(std::memcmp(&full, &outs[2][r * N + n], 4), 0) << "row " << r << " col " << n;
+        if (r == 0) {
+          EXPECT_EQ(std::memcmp(&full, &outs[1][n], 4), 0) << "col " << n;
+        }
+      }
+      for (int64_t m = 0; m < M; ++m) {
+        double ref = bias[n];
+        for (int64_t k = 0; k < c.K; ++k)
+          ref += static_cast<double>(x[m * c.K + k]) * wf[n * c.K + k];
+        ASSERT_NEAR(outs[0][m * N + n], ref, 1e-4 * (1 + std::fabs(ref))) << m << "," << n;
+      }
+    }
+    api_->buffer_free(buf);
+  }
+  api_->device_close(dev);
+  api_->destroy_context(ctx);
+}
+
+// Prefill attention (attention_tiled.comp: sequences with two or more query rows) against a
+// double-precision reference, causal and not, GQA, a sliding window, several sequences and
+// lengths that are not multiples of the 32-row / 32-key tiles. Then batch invariance: the rows of
+// a sequence have the same bits whether it runs alone, next to other sequences, or as a later
+// prefill chunk (other query tiles), since each row's order depends only on its own keys.
+struct AttnRun {
+  std::vector<int32_t> q_lens, k_lens;  // per sequence
+  std::vector<int64_t> q_seq, k_seq;    // which sequence of the pool each one takes
+  std::vector<int64_t> q_skip;          // its first query row (a later chunk)
+};
+
+constexpr int64_t kHq = 4, kHkv = 2, kD = 64;
+
+// out[T, Hq, D] of one ATTENTION node over rows of the pools q[.., Hq, D], k/v[.., Hkv, D].
+std::vector<float> RunAttention(const tsr_plugin_api* api, tsr_device* dev, const AttnRun& r,
+                                const std::vector<std::vector<float>>& q,
+                                const std::vector<std::vector<float>>& kv, int causal, int window) {
+  std::vector<float> qs, ks, vs;
+  std::vector<int32_t> cu_q{0}, cu_k{0};
+  for (size_t i = 0; i < r.q_lens.size(); ++i) {
+    const auto& qp = q[r.q_seq[i]];
+    qs.insert(qs.end(), qp.begin() + r.q_skip[i] * kHq * kD,
+              qp.begin() + (r.q_skip[i] + r.q_lens[i]) * kHq * kD);
+    const auto& kp = kv[r.k_seq[i]];
+    const int64_t n = r.k_lens[i] * kHkv * kD;
+    ks.insert(ks.end(), kp.begin(), kp.begin() + n);
+    vs.insert(vs.end(), kp.begin() + kp.size() / 2, kp.begin() + kp.size() / 2 + n);
+    cu_q.push_back(cu_q.back() + r.q_lens[i]);
+    cu_k.push_back(cu_k.back() + r.k_lens[i]);
+  }
+  const int64_t T = cu_q.back(), K = cu_k.back(), S = static_cast<int64_t>(r.q_lens.size());
+  const uint64_t sizes[6] = {qs.size() * 4,   ks.size() * 4,   vs.size() * 4,
+                             cu_q.size() * 4, cu_k.size() * 4, qs.size() * 4};
+  uint64_t off[6], total = 0;
+  for (int i = 0; i < 6; ++i) off[i] = total, total += (sizes[i] + 255) / 256 * 256;
+  tsr_error err{sizeof(tsr_error), TSR_OK, {}};
+  tsr_buffer* buf = nullptr;
+  EXPECT_EQ(api->buffer_alloc(dev, 0, total, &buf, &err), TSR_OK) << err.message;
+  if (buf == nullptr) return {};
+  const void* src[5] = {qs.data(), ks.data(), vs.data(), cu_q.data(), cu_k.data()};
+  for (int i = 0; i < 5; ++i)
+    EXPECT_EQ(api->buffer_upload(buf, off[i], src[i], sizes[i], nullptr, &err), TSR_OK);
+  tsr_tensor t[6] = {};
+  const int64_t rows[6] = {T, K, K, S + 1, S + 1, T}, heads[6] = {kHq, kHkv, kHkv, 0, 0, kHq};
+  for (int i = 0; i < 6; ++i) {
+    t[i].struct_size = sizeof(tsr_tensor), t[i].buffer = buf, t[i].offset = off[i];
+    t[i].dtype = i == 3 || i == 4 ? TSR_DTYPE_I32 : TSR_DTYPE_F32;
+    t[i].ne[0] = rows[i];
+    if (heads[i] == 0) {
+      t[i].ndim = 1, t[i].nb[0] = 4;
+    } else {
+      t[i].ndim = 3, t[i].ne[1] = heads[i], t[i].ne[2] = kD;
+      t[i].nb[0] = heads[i] * kD * 4, t[i].nb[1] = kD * 4, t[i].nb[2] = 4;
+    }
+  }
+  tsr_node node{};
+  node.struct_size = sizeof(node);
+  node.op = TSR_OP_ATTENTION;
+  node.n_inputs = 5;
+  for (int i = 0; i < 5; ++i) node.inputs[i] = i;
+  node.output = 5;
+  node.iparams[0] = causal, node.iparams[1] = window;
+  node.fparams[0] = 0.125f;
+  const tsr_graph_view view{sizeof(tsr_graph_view), 6, t, 1, &node};
+  const int32_t id = 0;
+  EXPECT_EQ(api->execute(dev, &view, &id, 1, nullptr, &err), TSR_OK) << err.message;
+  std::vector<float> out(qs.size());
+  EXPECT_EQ(api->buffer_download(buf, off[5], out.data(), sizes[5], nullptr, &err), TSR_OK)
+      << err.message;
+  api->buffer_free(buf);
+  return out;
+}
+
+TEST_F(VulkanPluginTest, PrefillAttentionMatchesReferenceAndIsBatchInvariant) {
+  tsr_error err{sizeof(tsr_error), TSR_OK, {}};
+  tsr_plugin_ctx* ctx = Context();
+  ASSERT_NE(ctx, nullptr);
+  int32_t count = 0;
+  ASSERT_EQ(api_->device_count(ctx, &count, &err), TSR_OK);
+  if (count == 0) {
+    api_->destroy_context(ctx);
+    GTEST_SKIP() << "no Vulkan device";
+  }
+  tsr_device* dev = nullptr;
+  ASSERT_EQ(api_->device_open(ctx, 0, &dev, &err), TSR_OK) << err.message;
+  // Pools: sequence i has lens[i] query rows and keys (q, then k and v back to back).
+  const std::vector<int64_t> lens = {70, 33, 5, 100};
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  std::vector<std::vector<float>> q, kv;
+  for (int64_t n : lens) {
+    q.emplace_back(n * kHq * kD);
+    kv.emplace_back(2 * n * kHkv * kD);
+    for (float& x : q.back()) x = u(rng) * 2.0f;
+    for (float& x : kv.back()) x = u(rng);
+  }
+  for (const auto& [causal, window] : {std::pair{1, 0}, std::pair{0, 0}, std::pair{1, 40}}) {
+    SCOPED_TRACE("causal " + std::to_string(causal) + " window " + std::to_string(window));
+    // Batched: four sequences (one of them a decode row), then each alone, then later chunks.
+    const AttnRun batch{
+        {70, 33, 1, 100}, {70, 33, 5, 100}, {0, 1, 2, 3}, {0, 1, 2, 3}, {0, 0, 4, 0}};
+    const std::vector<float> all = RunAttention(api_, dev, batch, q, kv, causal, window);
+    ASSERT_EQ(all.size(), static_cast<size_t>(204 * kHq * kD));
+    int64_t row0 = 0;
+    for (size_t s = 0; s < batch.q_lens.size(); ++s) {
+      const int64_t ql = batch.q_lens[s], kl = batch.k_lens[s], skip = batch.q_skip[s];
+      for (int64_t i = 0; i < ql; ++i) {
+        const int64_t pos = kl - ql + i;
+        for (int64_t h = 0; h < kHq; ++h) {
+          const float* qr = &q[batch.q_seq[s]][((skip + i) * kHq + h) * kD];
+          const std::vector<float>& p = kv[batch.k_seq[s]];
+          std::vector<double> sc, acc(kD, 0.0);
+          double mx = -1e300, sum = 0;
+          for (int64_t j = 0; j < kl; ++j) {
+            const bool vis = (!causal || j <= pos) && (window == 0 || pos - j < window);
+            double x = -1e300;
+            if (vis) {
+              x = 0;
+              for (int64_t d = 0; d < kD; ++d) x += double(qr[d]) * p[(j * kHkv + h / 2) * kD + d];
+              x *= 0.125;
+            }
+            sc.push_back(x);
+            mx = std::max(mx, x);
+          }
+          for (int64_t j = 0; j < kl; ++j) {
+            if (sc[j] <= -1e300) continue;
+            const double w = std::exp(sc[j] - mx);
+            sum += w;
+            for (int64_t d = 0; d < kD; ++d)
+              acc[d] += w * p[p.size() / 2 + (j * kHkv + h / 2) * kD + d];
+          }
+          for (int64_t d = 0; d < kD; ++d) {
+            const double ref = sum > 0 ? acc[d] / sum : 0.0;
+            ASSERT_NEAR(all[((row0 + i) * kHq + h) * kD + d], ref, 2e-5)
+                << "seq " << s << " row " << i << " head " << h << " dim " << d;
+          }
+        }
+      }
+      row0 += ql;
+    }
+    // Sequence 0 (70 rows) alone, and its last 45 rows as a chunk after 25 cached keys, next to
+    // sequence 3: the same rows, other query tiles and batch, the same bits.
+    const std::vector<float> alone =
+        RunAttention(api_, dev, {{70}, {70}, {0}, {0}, {0}}, q, kv, causal, window);
+    EXPECT_EQ(std::memcmp(alone.data(), all.data(), alone.size() * 4), 0);
+    const std::vector<float> chunk = RunAttention(
+        api_, dev, {{100, 45}, {100, 70}, {3, 0}, {3, 0}, {0, 25}}, q, kv, causal, window);
+    ASSERT_EQ(chunk.size(), static_cast<size_t>(145 * kHq * kD));
+    EXPECT_EQ(std::memcmp(chunk.data(), all.data() + 104 * kHq * kD, 100 * kHq * kD * 4), 0);
+    EXPECT_EQ(
+        std::memcmp(chunk.data() + 100 * kHq * kD, all.data() + 25 * kHq * kD, 45 * kHq * kD * 4),
+        0);
+  }
   api_->device_close(dev);
   api_->destroy_context(ctx);
 }

@@ -2,17 +2,22 @@
 // Dense varlen ATTENTION and PAGED_ATTENTION (causal, sliding window, soft-cap, GQA), f32
 // arithmetic over f32/f16/bf16 K/V.
 //
-// One 128-invocation workgroup a (query, q head). Subgroup g takes the visible keys lo + g,
-// lo + g + NSG, ... with its own online-softmax state; the states are merged in subgroup order
-// at the end. Each score is one dot product: lane l sums dims l, l + SG, ... in order, then
+// One workgroup a (query, q head) of WG invocations (specialization constant 1: 16 subgroups
+// where the device allows, at least 128; decode has few (query, head) units, so each needs many
+// keys in flight). Subgroup g takes the visible keys lo + g, lo + g + NSG, ... with its own
+// online-softmax state; the states are merged in subgroup order at the end. Each score is one dot product: lane l sums dims l, l + SG, ... in order, then
 // subgroupAdd. Everything depends only on the query, its keys and the head: not on the other
 // sequences in the call, and not on whether the keys come from packed k/v or the paged cache.
 // SG (specialization constant 0) is the device's subgroup size, which the pipeline requires.
+// Results depend on the device (SG, WG), never on the batch. With `route` set (the host also
+// dispatched attention_tiled.comp) the rows of sequences with two or more query rows in the call
+// are left to the tiled kernel: which kernel runs a row depends only on its own sequence.
 #include "common.glsl"
 
-layout(local_size_x = 128) in;
+layout(local_size_x_id = 1) in;
 layout(constant_id = 0) const int SG = 32;
-const int NSG = 128 / SG;
+layout(constant_id = 1) const int WG = 128;
+const int NSG = WG / SG;
 const int MAXD = 256;
 const int PER = MAXD / SG;
 
@@ -23,7 +28,7 @@ layout(buffer_reference, std430, buffer_reference_align = 8) readonly buffer Par
   int64_t k_tok, k_head, k_block, v_tok, v_head, v_block;
   int64_t table_row, max_blocks, block_size, n_blocks, n_kv_rows;
   int64_t T, Hq, Hkv, D, Dv, S, window;
-  int kv_dtype, causal, paged, pad_;
+  int kv_dtype, causal, paged, route;
   float scale, softcap;
 };
 
@@ -43,7 +48,7 @@ void main() {
   const uint64_t out_ = P.out_ + uint64_t(t * P.o_tok + h * P.o_head);
   if (gl_SubgroupSize != SG) {  // the lane layout below would be wrong: say so, never guess
     if (tid == 0) SetError(P.err, ERR_SUBGROUP);
-    for (int64_t d = tid; d < P.Dv; d += 128) StoreF32(out_ + uint64_t(d * 4), 0.0);
+    for (int64_t d = tid; d < P.Dv; d += WG) StoreF32(out_ + uint64_t(d * 4), 0.0);
     return;
   }
 
@@ -71,9 +76,10 @@ void main() {
   }
   if (!ok) {
     if (tid == 0) SetError(P.err, ERR_SEQLENS);
-    for (int64_t d = tid; d < P.Dv; d += 128) StoreF32(out_ + uint64_t(d * 4), 0.0);
+    for (int64_t d = tid; d < P.Dv; d += WG) StoreF32(out_ + uint64_t(d * 4), 0.0);
     return;
   }
+  if (P.route != 0 && q_len >= 2) return;  // attention_tiled.comp runs this sequence's rows
   const int64_t pos = k_len - q_len + (t - q_first);
   const int64_t hi = P.causal != 0 ? min(k_len, pos + 1) : k_len;
   const int64_t lo = (P.window > 0 && pos - P.window + 1 > 0) ? pos - P.window + 1 : 0;
@@ -142,7 +148,7 @@ void main() {
   float total = 0.0;
   for (int w = 0; w < NSG; ++w) total += sm_l[w] * (sm_m[w] == -1.0 / 0.0 ? 0.0 : exp(sm_m[w] - mx));
   const float inv = total > 0.0 ? 1.0 / total : 0.0;
-  for (int d = tid; d < P.Dv; d += 128) {
+  for (int d = tid; d < P.Dv; d += WG) {
     float acc_d = 0.0;
     for (int w = 0; w < NSG; ++w)
       acc_d = fma(sm_acc[w][d], sm_m[w] == -1.0 / 0.0 ? 0.0 : exp(sm_m[w] - mx), acc_d);

@@ -1,0 +1,89 @@
+// Shared by the two MATMUL shaders (matmul.comp: GEMV for few rows, matmul_gemm.comp: tiled GEMM
+// for many), compiled once per weight dtype WDT. Both compute every output in one canonical
+// order, so a row's bits never depend on M or on which kernel ran (batch invariance):
+//
+//   chunk c = values [32c, 32c + 32) of K (the last one may be short);
+//   p_c     = 0, then p_c = fma(x[k], w[k], p_c) for k ascending in the chunk;
+//   out     = ((0 + p_0) + p_1) + ... + p_last, then + bias[n].
+//
+// Weights decode exactly to f32 (bf16 << 16, f16 bits, q8/q4 d * q is exact in f32), so the
+// dtype decides only how a chunk is loaded. A chunk is one q8/q4 block. Zero padding past K is
+// harmless: fma(0, 0, p) == p, and no partial or total is ever -0 (they start at +0).
+#include "common.glsl"
+
+layout(buffer_reference, std430, buffer_reference_align = 8) readonly buffer Params {
+  uint64_t err;
+  uint64_t x, w, bias, out_;  // bias = 0 when absent
+  int64_t M, K, N;
+  int64_t x_row, w_row, out_row, out_col;  // byte strides
+  int vec, rows_per_group;                 // vec: bit 0 x rows 16-byte aligned, bit 1 weights
+};
+
+layout(buffer_reference, std430, buffer_reference_align = 16) readonly buffer RoU32x4 { uvec4 v; };
+
+#define CHUNK 32
+#define VEC_X 1
+#define VEC_W 2
+
+#if WDT == DT_Q8 || WDT == DT_Q4
+#define QUANT 1
+#else
+#define QUANT 0
+#endif
+
+uvec4 Ld16(uint64_t a) { return RoU32x4(a).v; }
+
+// Weights [k0, k0 + 8) of a row (k0 a multiple of 8, all < K, the row allowing 16-byte loads):
+// 16-byte loads of plain dtypes, 16-bit loads of one block's eighth for q8/q4.
+void LoadW8(uint64_t wrow, int64_t k0, out float wv[8]) {
+#if QUANT
+  const int64_t b = k0 / QBLOCK;
+  const int q = int(k0 % QBLOCK) / 8;
+#if WDT == DT_Q8
+  const uint64_t blk = wrow + uint64_t(b * Q8_BYTES);
+  const float d = F16Bits(LoadU16(blk));
+  [[unroll]] for (int i = 0; i < 4; ++i) {
+    const uint h = LoadU16(blk + uint64_t(2 + q * 8 + 2 * i));
+    wv[2 * i] = d * float(int(h << 24) >> 24);
+    wv[2 * i + 1] = d * float(int(h << 16) >> 24);
+  }
+#else
+  // Value i < 16 is byte 2 + i's low nibble, value 16 + i its high nibble.
+  const uint64_t blk = wrow + uint64_t(b * Q4_BYTES);
+  const float d = F16Bits(LoadU16(blk));
+  const uint shift = q >= 2 ? 4u : 0u;
+  [[unroll]] for (int i = 0; i < 4; ++i) {
+    const uint h = LoadU16(blk + uint64_t(2 + (q & 1) * 8 + 2 * i));
+    wv[2 * i] = d * float(int((h >> shift) & 15u) - 8);
+    wv[2 * i + 1] = d * float(int((h >> (8u + shift)) & 15u) - 8);
+  }
+#endif
+#elif WDT == DT_F32
+  const vec4 a = uintBitsToFloat(Ld16(wrow + uint64_t(k0 * 4)));
+  const vec4 c = uintBitsToFloat(Ld16(wrow + uint64_t(k0 * 4 + 16)));
+  wv[0] = a.x, wv[1] = a.y, wv[2] = a.z, wv[3] = a.w;
+  wv[4] = c.x, wv[5] = c.y, wv[6] = c.z, wv[7] = c.w;
+#else
+  const uvec4 u = Ld16(wrow + uint64_t(k0 * 2));
+  [[unroll]] for (int i = 0; i < 4; ++i) {
+#if WDT == DT_BF16
+    wv[2 * i] = uintBitsToFloat(u[i] << 16);
+    wv[2 * i + 1] = uintBitsToFloat(u[i] & 0xffff0000u);
+#else
+    wv[2 * i] = F16Bits(u[i] & 0xffffu);
+    wv[2 * i + 1] = F16Bits(u[i] >> 16);
+#endif
+  }
+#endif
+}
+
+// x[k0, k0 + 4) of a 16-byte aligned row (k0 a multiple of 4).
+vec4 LoadX4(uint64_t xrow, int64_t k0) { return uintBitsToFloat(Ld16(xrow + uint64_t(k0 * 4))); }
+
+// Weight k of a row, 0 at or past K (the scalar paths: unaligned rows, the last short chunk).
+float WeightOr0(uint64_t wrow, int64_t k, int64_t K) {
+  return k < K ? WeightAt(wrow, WDT, k) : 0.0;
+}
+float XOr0(uint64_t xrow, int64_t k, int64_t K) {
+  return k < K ? LoadF32(xrow + uint64_t(k * 4)) : 0.0;
+}
