@@ -33,40 +33,6 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__))))
 import make_checkpoint  # noqa: E402  (SHAPES, tokenizer_json)
 
-# config.json of meta-llama/Llama-3.1-8B (make_checkpoint.py only has the two small shapes).
-LLAMA_31_8B = {
-    "architectures": ["LlamaForCausalLM"],
-    "attention_bias": False,
-    "attention_dropout": 0.0,
-    "bos_token_id": 128000,
-    "eos_token_id": 128001,
-    "head_dim": 128,
-    "hidden_act": "silu",
-    "hidden_size": 4096,
-    "initializer_range": 0.02,
-    "intermediate_size": 14336,
-    "max_position_embeddings": 131072,
-    "mlp_bias": False,
-    "model_type": "llama",
-    "num_attention_heads": 32,
-    "num_hidden_layers": 32,
-    "num_key_value_heads": 8,
-    "pretraining_tp": 1,
-    "rms_norm_eps": 1e-05,
-    "rope_scaling": {
-        "factor": 8.0,
-        "high_freq_factor": 4.0,
-        "low_freq_factor": 1.0,
-        "original_max_position_embeddings": 8192,
-        "rope_type": "llama3",
-    },
-    "rope_theta": 500000.0,
-    "tie_word_embeddings": False,
-    "torch_dtype": "bfloat16",
-    "use_cache": True,
-    "vocab_size": 128256,
-}
-
 PROMPT = 2048  # pp test length (both sides)
 GEN = 128  # tg test length (both sides)
 DECODE_PROMPT = 16  # transformers decode prompt: the engine's tg starts from an empty cache
@@ -87,8 +53,6 @@ def log(msg):
 
 
 def shape_config(name):
-    if name == "llama-3.1-8b":
-        return dict(LLAMA_31_8B)
     return dict(make_checkpoint.SHAPES[name])
 
 

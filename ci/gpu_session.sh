@@ -21,9 +21,15 @@ $B/bin/engine devices 2>&1 | head
 TESSERA_BUNDLE=$B BENCH_TIMEOUT=120 TG=128 bash backends/vulkan/gpu_check.sh
 echo "=== bench cuda, same checkpoint"
 timeout 120 $B/bin/engine bench --backend cuda /tmp/q05 -p 512 -n 128 -r 2 2>&1 | tail -6
-echo "=== llama-3.2-1b shape: vulkan vs cuda"
-timeout 90 python3 bench/make_checkpoint.py --shape llama-3.2-1b --out /tmp/l1b 2>&1 | tail -1
-for be in vulkan cuda; do timeout 120 $B/bin/engine bench --backend $be /tmp/l1b -p 512 -n 128 -r 2 2>&1 | tail -5; done
+for shape in llama-3.2-1b llama-3.1-8b; do
+  echo "=== $shape shape: vulkan vs cuda"
+  timeout 150 python3 bench/make_checkpoint.py --shape $shape --out /tmp/$shape 2>&1 | tail -1
+  for be in vulkan cuda; do
+    timeout 150 $B/bin/engine bench --backend $be /tmp/$shape -p 512 -n 128 -r 2 2>&1 | tail -5
+  done
+done
+echo "=== engine devices -v (plugin ABI, live memory)"
+$B/bin/engine devices -v 2>&1 | grep -iE "abi|memory|cuda|vulkan" | head -20
 echo "=== server_scheduler_test on cuda"
 TESSERA_TEST_PLUGINS=$P/libtessera_backend_cuda.so:$P/libtessera_backend_cpu.so TESSERA_TEST_BACKEND=cuda \
   TESSERA_DEFAULT_MODEL=$PWD/models/default timeout 300 $B/bin/server_scheduler_test --gtest_brief=1 2>&1 | grep -E "PASSED|FAILED|Failure|device|cuda" | head -20
