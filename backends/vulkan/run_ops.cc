@@ -85,6 +85,19 @@ int32_t VecBits(const MatmulP& p, tsr_dtype wdt) {
 // so the switch point is a speed choice only.
 constexpr int64_t kGemmMinRows = 33;
 
+// matmul.comp's decode path (DecodeRows: one subgroup a block of DecodeRowsPerSubgroup weight
+// rows, x's chunk loaded once for all of them, lane r folding row r): one x row, 16-byte aligned
+// rows, whole 32-value chunks, plain weights, a subgroup of at least that many lanes.
+constexpr int32_t kVecDecode = 4;
+int64_t DecodeRowsPerSubgroup(tsr_dtype wdt) {
+  return wdt == TSR_DTYPE_F32 ? 4 : 8;
+}
+bool UseDecodeRows(const MatmulP& p, tsr_dtype wdt, uint32_t subgroup) {
+  return p.M == 1 && (p.vec & 3) == 3 && p.K % 32 == 0 &&
+         (wdt == TSR_DTYPE_F32 || wdt == TSR_DTYPE_F16 || wdt == TSR_DTYPE_BF16) &&
+         subgroup >= DecodeRowsPerSubgroup(wdt);
+}
+
 Status DispatchGemv(const OpArgs& a, MatmulP p, tsr_dtype wdt) {
   constexpr int64_t kRows = 8;
   constexpr int64_t kMaxZ = 65535;
@@ -95,6 +108,10 @@ Status DispatchGemv(const OpArgs& a, MatmulP p, tsr_dtype wdt) {
     q.M = std::min(kMaxZ * kRows, p.M - m0);
     // One subgroup a weight row: a 128-invocation workgroup covers 128 / subgroup rows.
     q.rows_per_group = static_cast<int32_t>(std::max<uint32_t>(1, 128 / a.rec->subgroup_size));
+    if (UseDecodeRows(q, wdt, a.rec->subgroup_size)) {
+      q.vec |= kVecDecode;
+      q.rows_per_group *= static_cast<int32_t>(DecodeRowsPerSubgroup(wdt));  // = DROWS
+    }
     const uint64_t groups_n = CeilDiv(q.N, q.rows_per_group);
     const uint64_t gx = std::min<uint64_t>(groups_n, 65535), gy = CeilDiv(groups_n, gx);
     const uint64_t gz = CeilDiv(q.M, kRows);

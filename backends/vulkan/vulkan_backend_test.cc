@@ -228,8 +228,9 @@ TEST_F(VulkanPluginTest, BadIdsAreReportedNotRead) {
 
 // MATMUL rows must not depend on the batch: out[m] computed with M = 70 (the tiled GEMM), with
 // M = 1 and with M = 7 (the GEMV) has the same bits, for 16-byte aligned rows and for rows that
-// are not (K = 100: scalar loads and a short last chunk), bf16 and q8 weights, with a bias. The
-// values are also checked against a double-precision reference.
+// are not (K = 100: scalar loads and a short last chunk), bf16, f32 and q8 weights, with a bias.
+// M = 1 with aligned rows of bf16/f32 takes matmul.comp's decode path (DecodeRows). The values are
+// also checked against a double-precision reference.
 struct MatmulCase {
   tsr_dtype wdt;
   int64_t K;
@@ -254,6 +255,13 @@ std::vector<uint8_t> EncodeWeights(const MatmulCase& c, int64_t rows, std::mt199
         decoded->push_back(d);
         bytes.push_back(static_cast<uint8_t>(bits >> 16));
         bytes.push_back(static_cast<uint8_t>(bits >> 24));
+      }
+    } else if (c.wdt == TSR_DTYPE_F32) {
+      for (int64_t k = 0; k < c.K; ++k) {
+        const float f = u(*rng);
+        decoded->push_back(f);
+        const auto* p = reinterpret_cast<const uint8_t*>(&f);
+        bytes.insert(bytes.end(), p, p + 4);
       }
     } else {  // Q8_B32: f16 scale 2^-7 (0x2000) then 32 int8
       for (int64_t b = 0; b < c.K / 32; ++b) {
@@ -284,7 +292,10 @@ TEST_F(VulkanPluginTest, MatmulRowsDoNotDependOnTheBatch) {
   ASSERT_EQ(api_->device_open(ctx, 0, &dev, &err), TSR_OK) << err.message;
   constexpr int64_t M = 70, N = 67, kFirst = 5;
   std::mt19937 rng(7);
+  // K = 2080 (65 chunks): the M = 1 decode path of matmul.comp runs several prefetched batches
+  // and a partial last one (subgroup 8 or 32).
   for (const MatmulCase c : {MatmulCase{TSR_DTYPE_BF16, 160}, MatmulCase{TSR_DTYPE_BF16, 100},
+                             MatmulCase{TSR_DTYPE_BF16, 2080}, MatmulCase{TSR_DTYPE_F32, 2080},
                              MatmulCase{TSR_DTYPE_Q8_B32, 128}}) {
     SCOPED_TRACE("dtype " + std::to_string(c.wdt) + ", K " + std::to_string(c.K));
     std::vector<float> wf, x(M * c.K), bias(N);
@@ -310,7 +321,7 @@ TEST_F(VulkanPluginTest, MatmulRowsDoNotDependOnTheBatch) {
       t[0].nb[0] = c.K * 4, t[0].nb[1] = 4, t[0].offset = first * c.K * 4;
       t[1].dtype = c.wdt, t[1].ne[0] = N, t[1].ne[1] = c.K, t[1].offset = ow;
       t[1].nb[0] = static_cast<int64_t>(w.size()) / N;
-      t[1].nb[1] = c.wdt == TSR_DTYPE_BF16 ? 2 : 0;
+      t[1].nb[1] = c.wdt == TSR_DTYPE_BF16 ? 2 : c.wdt == TSR_DTYPE_F32 ? 4 : 0;
       t[2].dtype = TSR_DTYPE_F32, t[2].ndim = 1, t[2].ne[0] = N, t[2].nb[0] = 4, t[2].offset = ob;
       const uint64_t oa = oo + outs.size() * out_bytes;
       t[3].dtype = TSR_DTYPE_F32, t[3].ne[0] = rows, t[3].ne[1] = N;

@@ -8,6 +8,8 @@
 // 16-byte loads for bf16/f16, so a subgroup streams 2 KiB of a bf16 row per step, coalesced).
 // The partials go through shared memory, and lane r adds x row r's in chunk order: the sum is
 // a left fold, exactly as the GEMM's per-thread accumulation, so both give the same bits.
+// One x row with aligned rows (decode) takes DecodeRows below instead: several weight rows a
+// subgroup sharing x's loads, the same order.
 #include "matmul_common.glsl"
 
 layout(local_size_x = 128) in;
@@ -91,8 +93,126 @@ void MatmulRow(Params P, int64_t n) {
   }
 }
 
+#if !QUANT
+// ---- decode: one x row (M == 1), aligned rows, whole chunks, plain weight dtypes ----
+// Chosen by the host (P.vec & VEC_DECODE, only when SG >= DROWS; rows_per_group = DROWS rows a
+// subgroup, run_ops.cc's DecodeRowsPerSubgroup). One subgroup takes DROWS consecutive weight
+// rows: per step, lane l loads x's chunk c0 + l once into registers and multiplies it with
+// chunk c0 + l of each of the DROWS rows. Lane l's x chunk is
+// 128 bytes away from its neighbours', so an x load touches a different cache line per lane;
+// sharing it across DROWS rows (instead of re-reading it for every row, as MatmulRow does)
+// divides that load traffic by DROWS. The order is the canonical one: each chunk partial an
+// FMA chain from 0 (ChunkDot), and lane r < DROWS folds row r's partials left to right in chunk
+// order, so the bits are those of MatmulRow and the GEMM.
+#if WDT == DT_F32
+#define RAW 8    // 16-byte words a chunk (32 f32)
+#define DROWS 4  // weight rows a subgroup (RAW * DROWS words in flight a lane)
+#else
+#define RAW 4  // 32 bf16/f16
+#define DROWS 8
+#endif
+
+// [subgroup][row][lane], rows padded by 4 floats (the folding lanes read different rows); at
+// most (128 / SG) * DROWS * (SG + 4) <= 256 DROWS floats for SG >= 4.
+shared vec4 sm_fold[DROWS * 64];
+
+// Chunk partial of one weight row: fma(x[k], w[k], p) for k ascending, as LoadW8's order.
+float ChunkDot(uint64_t wchunk, vec4 xv[8]) {
+  float p = 0.0;
+#if WDT == DT_F32
+  [[unroll]] for (int i = 0; i < RAW; ++i) {
+    const vec4 a = xv[i];
+    const vec4 w = uintBitsToFloat(Ld16(wchunk + uint64_t(16 * i)));
+    p = fma(a.x, w.x, p);
+    p = fma(a.y, w.y, p);
+    p = fma(a.z, w.z, p);
+    p = fma(a.w, w.w, p);
+  }
+#else
+  [[unroll]] for (int i = 0; i < RAW; ++i) {
+    const uvec4 r = Ld16(wchunk + uint64_t(16 * i));
+    const vec4 a = xv[2 * i], b = xv[2 * i + 1];
+    float wv[8];
+    [[unroll]] for (int j = 0; j < 4; ++j) {
+#if WDT == DT_BF16
+      wv[2 * j] = uintBitsToFloat(r[j] << 16);
+      wv[2 * j + 1] = uintBitsToFloat(r[j] & 0xffff0000u);
+#else
+      wv[2 * j] = F16Bits(r[j] & 0xffffu);
+      wv[2 * j + 1] = F16Bits(r[j] >> 16);
+#endif
+    }
+    p = fma(a.x, wv[0], p);
+    p = fma(a.y, wv[1], p);
+    p = fma(a.z, wv[2], p);
+    p = fma(a.w, wv[3], p);
+    p = fma(b.x, wv[4], p);
+    p = fma(b.y, wv[5], p);
+    p = fma(b.z, wv[6], p);
+    p = fma(b.w, wv[7], p);
+  }
+#endif
+  return p;
+}
+
+void DecodeRows(Params P, int64_t n0) {
+  const int lane = int(gl_SubgroupInvocationID), SG = int(gl_SubgroupSize);
+  const uint stride = uint(SG + 4);
+  const uint base = gl_SubgroupID * uint(DROWS) * stride;
+  const int64_t nc = P.K / CHUNK;
+  const int rows = int(min(int64_t(DROWS), P.N - n0));
+  float total = 0.0;  // lane r < rows: the sum for weight row n0 + r
+  for (int64_t c0 = 0; c0 < nc; c0 += SG) {
+    const int64_t c = c0 + lane;
+    // Chunks past K contribute +0, which leaves the total unchanged.
+    vec4 xv[8];
+    if (c < nc) {
+      [[unroll]] for (int i = 0; i < 8; ++i) xv[i] = LoadX4(P.x, c * CHUNK + 4 * i);
+    }
+    [[unroll]] for (int r = 0; r < DROWS; ++r) {
+      float part = 0.0;
+      if (c < nc && r < rows) {
+        part = ChunkDot(P.w + uint64_t((n0 + r) * P.w_row + c * (RAW * 16)), xv);
+      }
+      const uint i = base + uint(r) * stride + uint(lane);
+      sm_fold[i / 4u][i % 4u] = part;
+    }
+    subgroupMemoryBarrierShared();
+    subgroupBarrier();
+    if (lane < rows) {
+      const uint first = (base + uint(lane) * stride) / 4u;
+      for (uint j = 0; j < uint(SG) / 4u; ++j) {
+        const vec4 v = sm_fold[first + j];
+        total += v.x;
+        total += v.y;
+        total += v.z;
+        total += v.w;
+      }
+    }
+    subgroupBarrier();
+  }
+  if (lane < rows) {
+    const int64_t n = n0 + lane;
+    if (P.bias != 0ul) total += LoadF32(P.bias + uint64_t(n * 4));
+    StoreF32(P.out_ + uint64_t(n * P.out_col), total);
+  }
+}
+#endif
+
 void main() {
   Params P = Params(pc.params);
+#if !QUANT
+  if ((P.vec & VEC_DECODE) != 0) {
+    // Subgroup-uniform loop over blocks of DROWS rows (rows_per_group a multiple of DROWS).
+    const int64_t first = int64_t(GroupIndex()) * P.rows_per_group;
+    const int64_t last = min(first + P.rows_per_group, P.N);
+    for (int64_t n = first + int64_t(gl_SubgroupID) * DROWS; n < last;
+         n += int64_t(gl_NumSubgroups) * DROWS) {
+      DecodeRows(P, n);
+    }
+    return;
+  }
+#endif
   const int64_t group = int64_t(GroupIndex());
   const int64_t first = group * P.rows_per_group;
   const int64_t last = min(first + P.rows_per_group, P.N);

@@ -16,7 +16,8 @@ layout(buffer_reference, std430, buffer_reference_align = 8) readonly buffer Par
   uint64_t x, w, bias, out_;  // bias = 0 when absent
   int64_t M, K, N;
   int64_t x_row, w_row, out_row, out_col;  // byte strides
-  int vec, rows_per_group;                 // vec: bit 0 x rows 16-byte aligned, bit 1 weights
+  int vec, rows_per_group;                 // vec: bit 0 x rows 16-byte aligned, bit 1 weights,
+                                           // bit 2 the decode path
 };
 
 layout(buffer_reference, std430, buffer_reference_align = 16) readonly buffer RoU32x4 { uvec4 v; };
@@ -24,6 +25,7 @@ layout(buffer_reference, std430, buffer_reference_align = 16) readonly buffer Ro
 #define CHUNK 32
 #define VEC_X 1
 #define VEC_W 2
+#define VEC_DECODE 4  // matmul.comp: the host chose DecodeRows (M == 1; see run_ops.cc)
 
 #if WDT == DT_Q8 || WDT == DT_Q4
 #define QUANT 1
