@@ -346,6 +346,7 @@ int Main(int argc, char** argv) {
   TimeGemm(2048, 4096, 4096, 1);
   TimeGemm(2048, 4096, 4096, 3);
   if (!quick) TimeGemm(2048, 14336, 4096, 1);
+  if (!quick) TimeGemm(2048, 14336, 4096, 3);
   Attention(2048, 32, 8, 128);
   Attention(2048, 14, 2, 64);
   TimeGenericDecode(4096, 4096, TSR_DTYPE_Q8_B32, copy);

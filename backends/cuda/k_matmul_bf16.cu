@@ -24,6 +24,8 @@
 // always takes this order.
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
+#include <cstring>
 
 #include "backends/cuda/dev_common.cuh"
 
@@ -37,6 +39,16 @@ __device__ __forceinline__ void Mma(float (&c)[4], uint32_t a0, uint32_t a1, uin
                                     uint32_t a3, uint32_t b0, uint32_t b1) {
   asm volatile(
       "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+      "{%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+// The same instruction without `volatile`: the compiler may interleave mma steps of different
+// accumulators (each accumulator's own sequence is fixed by its data dependence).
+__device__ __forceinline__ void MmaFree(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2,
+                                        uint32_t a3, uint32_t b0, uint32_t b1) {
+  asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
       "{%8,%9}, {%0,%1,%2,%3};\n"
       : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
       : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
@@ -460,6 +472,192 @@ __global__ void __launch_bounds__(kGemmThreads)
   }
 }
 
+// ---- GEMM, wide tiles: 128 weight rows x 128 tokens a block, 8 warps of 64 x 32 ----
+//
+// Same per-element sequence as GemmBf16Kernel (k32 blocks in order; per block mma step j = 0, 1,
+// pieces lo first; chunk sums of 8 blocks added in chunk order), so the same bits. What changes
+// is the work per shared-memory byte: a warp owns 4 x 4 mma tiles (64 rows x 32 tokens), so a
+// k32 block costs it 8 + 4 T 16-byte shared loads for 8 T mma steps per tile column instead of
+// 4 + 4 T for 4 T (the 32 x 32 warps were bound by shared-memory reads with T = 3). The token
+// columns are walked one at a time (jj outer), so only one column's pieces are live in registers.
+constexpr int kWBN = 128, kWBM = 128;
+constexpr int kWAChunks = kWBN * 4;  // 16-byte chunks of a stage's A tile
+constexpr int kWBChunks = kWBM * 4;  // ... of one piece's B tile
+
+template <int T>
+constexpr int WideStageChunks() {
+  return kWAChunks + T * kWBChunks;
+}
+
+template <int T>
+__device__ __forceinline__ void LoadWideStage(uint4* st, const MatmulParams& p,
+                                              const uint16_t* planes, int64_t n0, int64_t m0,
+                                              int64_t kb) {
+  const int tid = threadIdx.x;
+#pragma unroll
+  for (int i = 0; i < kWAChunks / kGemmThreads; ++i) {
+    const int c = tid + i * kGemmThreads, r = c / 4, cc = c % 4;
+    const int64_t n = n0 + r, k = kb * 32 + cc * 8;
+    const bool ok = n < p.N && k < p.K;
+    CpAsync16(st + c, ok ? p.w + n * p.w_row_bytes + k * 2 : p.w, ok ? 16 : 0);
+  }
+#pragma unroll
+  for (int t = 0; t < T; ++t) {
+#pragma unroll
+    for (int i = 0; i < kWBChunks / kGemmThreads; ++i) {
+      const int c = tid + i * kGemmThreads, r = c / 4, cc = c % 4;
+      const int64_t m = m0 + r, k = kb * 32 + cc * 8;
+      const bool ok = m < p.M && k < p.K;
+      CpAsync16(st + kWAChunks + t * kWBChunks + c, ok ? planes + (t * p.M + m) * p.K + k : planes,
+                ok ? 16 : 0);
+    }
+  }
+}
+
+// V (lab variants, same bits): 0 = jj-outer, volatile mma; 1 = jj-outer, free mma; 2 = chunk
+// totals in shared memory (frees 64 registers), every column's pieces loaded, steps ordered
+// (j, t) outer so 16 independent mma steps issue back to back.
+template <int T, int V>
+__global__ void __launch_bounds__(kGemmThreads, 1)
+    GemmWideBf16Kernel(MatmulParams p, const uint16_t* planes) {
+  GridDepWait();
+  AllowDependents();
+  extern __shared__ uint4 smem[];
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int g = lane / 4, q = lane % 4, wn = warp % 2, wm = warp / 2;
+  // V == 3: token tiles vary fastest over the grid, so the blocks in flight share weight tiles
+  // (a wave reads a few weight tiles once and the x pieces, instead of most of the weight).
+  const int64_t n0 = (V == 3 ? blockIdx.y : blockIdx.x) * int64_t(kWBN);
+  const int64_t m0 = (V == 3 ? blockIdx.x : blockIdx.y) * int64_t(kWBM);
+  const int64_t nkb = (p.K + 31) / 32;
+  constexpr bool kTotSmem = V >= 2;
+  constexpr int kTotRegs = kTotSmem ? 1 : 4;
+  float acc[4][4][4] = {}, tot[kTotRegs][4][4] = {};
+  // kTotSmem: [16 (i, jj)][256 threads] float4 after the pipeline stages (conflict-free).
+  float4* tot_s = reinterpret_cast<float4*>(smem + kStages * WideStageChunks<T>());
+#pragma unroll
+  for (int s = 0; s < kStages - 1; ++s) {
+    if (s < nkb) LoadWideStage<T>(smem + s * WideStageChunks<T>(), p, planes, n0, m0, s);
+    CpAsyncCommit();  // empty groups keep the wait count uniform
+  }
+  for (int64_t kb = 0; kb < nkb; ++kb) {
+    CpAsyncWait<kStages - 2>();
+    __syncthreads();  // stage kb landed for all; stage kb - 1 is free to overwrite
+    const int64_t pf = kb + kStages - 1;
+    if (pf < nkb)
+      LoadWideStage<T>(smem + (pf % kStages) * WideStageChunks<T>(), p, planes, n0, m0, pf);
+    CpAsyncCommit();
+    const uint4* st = smem + (kb % kStages) * WideStageChunks<T>();
+    uint4 ra[4][2];
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const int r = wn * 64 + i * 16 + g;
+      ra[i][0] = st[r * 4 + q];
+      ra[i][1] = st[(r + 8) * 4 + q];
+    }
+    if constexpr (kTotSmem) {
+      uint4 rb[T][4];
+#pragma unroll
+      for (int t = 0; t < T; ++t) {
+#pragma unroll
+        for (int jj = 0; jj < 4; ++jj)
+          rb[t][jj] = st[kWAChunks + t * kWBChunks + (wm * 32 + jj * 8 + g) * 4 + q];
+      }
+#pragma unroll
+      for (int j = 0; j < 2; ++j) {
+#pragma unroll
+        for (int t = T - 1; t >= 0; --t) {
+#pragma unroll
+          for (int i = 0; i < 4; ++i) {
+#pragma unroll
+            for (int jj = 0; jj < 4; ++jj) {
+              MmaFree(acc[i][jj], Word(ra[i][0], 2 * j), Word(ra[i][1], 2 * j),
+                      Word(ra[i][0], 2 * j + 1), Word(ra[i][1], 2 * j + 1), Word(rb[t][jj], 2 * j),
+                      Word(rb[t][jj], 2 * j + 1));
+            }
+          }
+        }
+      }
+    } else {
+#pragma unroll
+      for (int jj = 0; jj < 4; ++jj) {
+        uint4 rb[T];
+#pragma unroll
+        for (int t = 0; t < T; ++t)
+          rb[t] = st[kWAChunks + t * kWBChunks + (wm * 32 + jj * 8 + g) * 4 + q];
+#pragma unroll
+        for (int j = 0; j < 2; ++j) {
+#pragma unroll
+          for (int t = T - 1; t >= 0; --t) {
+#pragma unroll
+            for (int i = 0; i < 4; ++i) {
+              if constexpr (V == 0) {
+                Mma(acc[i][jj], Word(ra[i][0], 2 * j), Word(ra[i][1], 2 * j),
+                    Word(ra[i][0], 2 * j + 1), Word(ra[i][1], 2 * j + 1), Word(rb[t], 2 * j),
+                    Word(rb[t], 2 * j + 1));
+              } else {
+                MmaFree(acc[i][jj], Word(ra[i][0], 2 * j), Word(ra[i][1], 2 * j),
+                        Word(ra[i][0], 2 * j + 1), Word(ra[i][1], 2 * j + 1), Word(rb[t], 2 * j),
+                        Word(rb[t], 2 * j + 1));
+              }
+            }
+          }
+        }
+      }
+    }
+    if (kb % kBlocksPerChunk == kBlocksPerChunk - 1 || kb == nkb - 1) {  // end of a chunk
+      const bool first = kb < kBlocksPerChunk;
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+#pragma unroll
+        for (int jj = 0; jj < 4; ++jj) {
+          if constexpr (kTotSmem) {
+            float4* slot = tot_s + (i * 4 + jj) * kGemmThreads + threadIdx.x;
+            float4 v = make_float4(acc[i][jj][0], acc[i][jj][1], acc[i][jj][2], acc[i][jj][3]);
+            if (!first) {
+              const float4 o = *slot;
+              v = make_float4(o.x + v.x, o.y + v.y, o.z + v.z, o.w + v.w);
+            }
+            *slot = v;
+#pragma unroll
+            for (int e = 0; e < 4; ++e) acc[i][jj][e] = 0.0f;
+          } else {
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+              tot[i % kTotRegs][jj][e] =
+                  first ? acc[i][jj][e] : tot[i % kTotRegs][jj][e] + acc[i][jj][e];
+              acc[i][jj][e] = 0.0f;
+            }
+          }
+        }
+      }
+    }
+  }
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+#pragma unroll
+    for (int jj = 0; jj < 4; ++jj) {
+      float4 t4;
+      if constexpr (kTotSmem) {
+        t4 = tot_s[(i * 4 + jj) * kGemmThreads + threadIdx.x];  // this thread's own slots
+      } else {
+        t4 = make_float4(tot[i % kTotRegs][jj][0], tot[i % kTotRegs][jj][1],
+                         tot[i % kTotRegs][jj][2], tot[i % kTotRegs][jj][3]);
+      }
+      const float tv[4] = {t4.x, t4.y, t4.z, t4.w};
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int64_t n = n0 + wn * 64 + i * 16 + g + (e >= 2 ? 8 : 0);
+        const int64_t m = m0 + wm * 32 + jj * 8 + 2 * q + (e & 1);
+        if (n >= p.N || m >= p.M) continue;
+        float s = tv[e];
+        if (p.bias != nullptr) s += p.bias[n];
+        p.out[m * p.out_row + n * p.out_col] = s;
+      }
+    }
+  }
+}
+
 // cudaFuncSetAttribute once per (kernel, device): cheap to re-check, not free to re-set.
 template <class Kernel>
 cudaError_t AllowSmem(Kernel kernel, int bytes, std::atomic<uint64_t>* done_mask) {
@@ -472,6 +670,20 @@ cudaError_t AllowSmem(Kernel kernel, int bytes, std::atomic<uint64_t>* done_mask
   e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024);
   if (e == cudaSuccess) done_mask->fetch_or(bit, std::memory_order_acq_rel);
   return e;
+}
+
+template <int T, int V>
+cudaError_t LaunchWide(const MatmulParams& p, const uint16_t* planes, cudaStream_t stream) {
+  static std::atomic<uint64_t> smem_set{0};
+  const int smem = (kStages * WideStageChunks<T>() + (V >= 2 ? 16 * kGemmThreads : 0)) * 16;
+  cudaError_t e = AllowSmem(GemmWideBf16Kernel<T, V>, smem, &smem_set);
+  if (e != cudaSuccess) return e;
+  const int64_t gm = (p.M + kWBM - 1) / kWBM, gn = (p.N + kWBN - 1) / kWBN;
+  if ((V == 3 ? gn : gm) > 65535) return cudaErrorInvalidConfiguration;
+  const dim3 grid = V == 3 ? dim3(static_cast<unsigned>(gm), static_cast<unsigned>(gn))
+                           : dim3(static_cast<unsigned>(gn), static_cast<unsigned>(gm));
+  LaunchK(GemmWideBf16Kernel<T, V>, grid, kGemmThreads, smem, stream, p, planes);
+  return cudaGetLastError();
 }
 
 template <int T, bool HALF>
@@ -538,6 +750,45 @@ int64_t RowGroups(const GemvGroup& grp) {
   return r;
 }
 
+// GEMM kernel choice (same bits whichever runs): TESSERA_CUDA_GEMM=narrow (128 x 64 tiles),
+// wide0 .. wide3 (128 x 128 tile variants on every M); unset = auto: wide3 where it saves enough
+// waves (WideTilePays; never for M <= 64, the narrow tile's height), narrow otherwise.
+// Measured (H100, M = 2048, terms = 3): narrow 62.6 TFLOP/s; wide0/wide1 62 (255 registers,
+// spills); wide2/wide3 85-89; terms = 1: 105 -> 166-172 (README "Prefill pass").
+constexpr int kGemmAuto = 3, kGemmForce = 0x100;
+int GemmVariant() {
+  static const int variant = [] {
+    const char* v = std::getenv("TESSERA_CUDA_GEMM");
+    if (v == nullptr || *v == '\0') return kGemmAuto;
+    if (std::strcmp(v, "narrow") == 0) return -1;
+    if (std::strncmp(v, "wide", 4) == 0 && v[4] >= '0' && v[4] <= '3')
+      return kGemmForce | (v[4] - '0');
+    return kGemmAuto;
+  }();
+  return variant;
+}
+
+// Auto choice between the tiles by waves of blocks over the SMs: the wide tile does ~1.46x a
+// narrow block's time per block (H100, README "Prefill pass"), so it pays only when it saves
+// enough waves. Small M on a narrow weight (0.5B/1B at pp512: 28-64 wide blocks for 132 SMs)
+// stays narrow; 8B and long prompts go wide.
+bool WideTilePays(const MatmulParams& p) {
+  static const int sms = [] {
+    int dev = 0, n = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess)
+      return 0;
+    return n;
+  }();
+  if (p.M <= kBM) return false;
+  if (sms <= 0) return true;
+  const auto waves = [&](int64_t bm, int64_t bn) {
+    const int64_t blocks = ((p.M + bm - 1) / bm) * ((p.N + bn - 1) / bn);
+    return static_cast<double>((blocks + sms - 1) / sms);
+  };
+  return waves(kWBM, kWBN) * 1.46 <= waves(kBM, kBN);
+}
+
 template <int T>
 cudaError_t Gemm(const MatmulParams& p, uint16_t* planes, cudaStream_t stream) {
   static std::atomic<uint64_t> smem_set{0};
@@ -547,6 +798,15 @@ cudaError_t Gemm(const MatmulParams& p, uint16_t* planes, cudaStream_t stream) {
   const int64_t groups = p.M * (p.K / 8);
   LaunchK(SplitKernel<T>, GridFor(groups, 256), 256, 0, stream, p, planes);
   if ((e = cudaGetLastError()) != cudaSuccess) return e;
+  const int v = GemmVariant();
+  if (v >= 0 && ((v & kGemmForce) != 0 || WideTilePays(p))) {
+    switch (v & 0xff) {
+      case 0: return LaunchWide<T, 0>(p, planes, stream);
+      case 1: return LaunchWide<T, 1>(p, planes, stream);
+      case 2: return LaunchWide<T, 2>(p, planes, stream);
+      default: return LaunchWide<T, 3>(p, planes, stream);
+    }
+  }
   const int64_t gy = (p.M + kBM - 1) / kBM;
   if (gy > 65535) return cudaErrorInvalidConfiguration;
   const dim3 grid(static_cast<unsigned>((p.N + kBN - 1) / kBN), static_cast<unsigned>(gy));
