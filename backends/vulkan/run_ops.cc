@@ -90,7 +90,7 @@ constexpr int64_t kGemmMinRows = 33;
 // rows, whole 32-value chunks, plain weights, a subgroup of at least that many lanes.
 constexpr int32_t kVecDecode = 4;
 int64_t DecodeRowsPerSubgroup(tsr_dtype wdt) {
-  return wdt == TSR_DTYPE_F32 ? 4 : 8;
+  return wdt == TSR_DTYPE_F32 ? 2 : 4;  // = matmul.comp's DROWS
 }
 bool UseDecodeRows(const MatmulP& p, tsr_dtype wdt, uint32_t subgroup) {
   return p.M == 1 && (p.vec & 3) == 3 && p.K % 32 == 0 &&

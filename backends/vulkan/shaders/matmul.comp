@@ -106,10 +106,10 @@ void MatmulRow(Params P, int64_t n) {
 // order, so the bits are those of MatmulRow and the GEMM.
 #if WDT == DT_F32
 #define RAW 8    // 16-byte words a chunk (32 f32)
-#define DROWS 4  // weight rows a subgroup (RAW * DROWS words in flight a lane)
+#define DROWS 2  // weight rows a subgroup (RAW * DROWS words in flight a lane)
 #else
 #define RAW 4  // 32 bf16/f16
-#define DROWS 8
+#define DROWS 4  // 8 was slower on every shape on the H100 (too few workgroups for 896 rows)
 #endif
 
 // [subgroup][row][lane], rows padded by 4 floats (the folding lanes read different rows); at
