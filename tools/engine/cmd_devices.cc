@@ -62,8 +62,11 @@ nlohmann::json DeviceJson(const Plugin& p, int32_t i) {
 void AddLiveMemory(Plugin* p, int32_t i, nlohmann::json* d) {
   const tsr_plugin_api& api = p->api();
   if (!api.device_memory_info) {
-    (*d)["live_memory"] = fmt::format("not reported (plugin ABI {}.{} has no device_memory_info)",
-                                      api.abi_major, api.abi_minor);
+    (*d)["live_memory"] =
+        api.abi_minor >= 1
+            ? std::string("not reported (the plugin does not implement device_memory_info)")
+            : fmt::format("not reported (plugin ABI {}.{} has no device_memory_info)",
+                          api.abi_major, api.abi_minor);
     return;
   }
   auto dev = Device::Open(p, i);
