@@ -114,18 +114,27 @@ __device__ __forceinline__ void StoreOut(const GemvOut& o, int64_t n, int m, flo
 
 // ---- GEMV: 16 weight rows a block, chunks spread over the block's warps ----
 
-// One block per 16-row group (of any member of the group launch), its warps taking the chunks.
-// HALF loads a chunk in two halves of 4 k32 blocks (32 registers of loads instead of 64): two
-// blocks fit an SM, so a 256-group weight runs in one wave instead of two. Same mma sequence.
+// `splits` blocks per 16-row group (of any member of the group launch), each taking a contiguous
+// range of the chunks over its warps. HALF loads a chunk in two halves of 4 k32 blocks (32
+// registers of loads instead of 64): two blocks fit an SM, so a 256-group weight runs in one wave
+// instead of two. Same mma sequence.
+// Split-K (splits > 1, for grids with fewer row groups than the card has room for): each block
+// stores its chunk sums to gpart ([row group][n_chunks][16 rows][8 tokens]); the block that
+// finishes a row group last (one atomic counter per row group, reset by that block) adds the
+// n_chunks sums in chunk order, then the bias: the same order as splits == 1, so the same bits.
 template <int T, bool HALF>
 __global__ void __launch_bounds__(512, HALF ? 2 : 1)
-    GemvBf16Kernel(MatmulParams p, GemvGroupArgs grp, int n_chunks) {
+    GemvBf16Kernel(MatmulParams p, GemvGroupArgs grp, int n_chunks, int splits, float* gpart,
+                   unsigned* counters) {
   GridDepWait();
   AllowDependents();
-  extern __shared__ float part[];  // [n_chunks][16 rows][8 tokens]
+  extern __shared__ float part[];  // [this block's chunks][16 rows][8 tokens]
+  __shared__ bool last_block;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, nw = blockDim.x / 32;
   const int g = lane / 4, q = lane % 4;
-  const int64_t gr = blockIdx.x;
+  const int64_t gr = blockIdx.x / splits;
+  const int split = static_cast<int>(blockIdx.x % splits);
+  const int c_lo = split * n_chunks / splits, c_hi = (split + 1) * n_chunks / splits;
   const int jm = MemberOf(grp, gr);
   const int64_t n0 = (gr - (jm == 0 ? grp.g0[0] : (jm == 1 ? grp.g0[1] : grp.g0[2]))) * 16;
   const int64_t N = Pick(grp, jm, [](const GemvOut& x) { return x.N; });
@@ -138,7 +147,7 @@ __global__ void __launch_bounds__(512, HALF ? 2 : 1)
   const float* xr = p.x + (tok_ok ? g : 0) * p.x_row;
   const int64_t nkb = (p.K + 31) / 32;
   constexpr int kLoad = HALF ? kBlocksPerChunk / 2 : kBlocksPerChunk;
-  for (int c = warp; c < n_chunks; c += nw) {
+  for (int c = c_lo + warp; c < c_hi; c += nw) {
     float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
 #pragma unroll 1
     for (int h = 0; h < kBlocksPerChunk; h += kLoad) {
@@ -167,7 +176,7 @@ __global__ void __launch_bounds__(512, HALF ? 2 : 1)
         }
       }
     }
-    float* pc = part + c * 128;
+    float* pc = part + (c - c_lo) * 128;
     pc[g * 8 + 2 * q] = acc[0];
     pc[g * 8 + 2 * q + 1] = acc[1];
     pc[(g + 8) * 8 + 2 * q] = acc[2];
@@ -175,11 +184,49 @@ __global__ void __launch_bounds__(512, HALF ? 2 : 1)
   }
   __syncthreads();
   const GemvOut o = Pick(grp, jm, [](const GemvOut& x) { return x; });
+  if (splits == 1) {
+    for (int idx = threadIdx.x; idx < 128; idx += blockDim.x) {
+      const int r = idx / 8, m = idx % 8;
+      if (n0 + r >= o.N || m >= p.M) continue;
+      float s = part[idx];
+      for (int c = 1; c < n_chunks; ++c) s += part[c * 128 + idx];
+      if (o.bias != nullptr) s += o.bias[n0 + r];
+      StoreOut(o, n0 + r, m, s);
+    }
+    return;
+  }
+  float* gp = gpart + gr * n_chunks * 128;
+  for (int idx = threadIdx.x; idx < (c_hi - c_lo) * 128; idx += blockDim.x)
+    __stcg(gp + c_lo * 128 + idx, part[idx]);
+  // The cooperative-groups grid barrier's pattern: one thread fences (cumulative over the
+  // block's stores it synchronized with) and counts.
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    __threadfence();  // this block's sums are visible before its count
+    last_block = atomicAdd(counters + gr, 1u) == unsigned(splits - 1);
+    if (last_block) {
+      __threadfence();   // every block's sums of row group gr are visible now
+      counters[gr] = 0;  // ready for the next launch (stream-ordered)
+    }
+  }
+  __syncthreads();
+  if (!last_block) return;
   for (int idx = threadIdx.x; idx < 128; idx += blockDim.x) {
     const int r = idx / 8, m = idx % 8;
     if (n0 + r >= o.N || m >= p.M) continue;
-    float s = part[idx];
-    for (int c = 1; c < n_chunks; ++c) s += part[c * 128 + idx];
+    // Loads of 8 chunks in flight before their adds (one L2 round trip per 8 chunks, not per
+    // chunk); the adds stay in chunk order, starting from chunk 0's sum itself.
+    float s = 0.0f;
+    for (int c0 = 0; c0 < n_chunks; c0 += 8) {
+      float v[8];
+#pragma unroll
+      for (int u = 0; u < 8; ++u)
+        v[u] = c0 + u < n_chunks ? __ldcg(gp + (c0 + u) * 128 + idx) : 0.0f;
+#pragma unroll
+      for (int u = 0; u < 8; ++u) {
+        if (c0 + u < n_chunks) s = c0 + u == 0 ? v[u] : s + v[u];
+      }
+    }
     if (o.bias != nullptr) s += o.bias[n0 + r];
     StoreOut(o, n0 + r, m, s);
   }
@@ -687,19 +734,34 @@ cudaError_t LaunchWide(const MatmulParams& p, const uint16_t* planes, cudaStream
 }
 
 template <int T, bool HALF>
-cudaError_t Gemv(const MatmulParams& p, const GemvGroupArgs& b, cudaStream_t stream) {
+cudaError_t Gemv(const MatmulParams& p, const GemvGroupArgs& b, int splits, const GemvAux& aux,
+                 cudaStream_t stream) {
   static std::atomic<uint64_t> smem_set{0};
   const int n_chunks = static_cast<int>((p.K + 255) / 256);
-  const int smem = n_chunks * 128 * static_cast<int>(sizeof(float));
+  const int per_block = (n_chunks + splits - 1) / splits;  // most chunks a block takes
+  const int smem = per_block * 128 * static_cast<int>(sizeof(float));
   cudaError_t e = AllowSmem(GemvBf16Kernel<T, HALF>, smem, &smem_set);
   if (e != cudaSuccess) return e;
-  const int64_t blocks = b.g0[b.n];
+  const int64_t groups = b.g0[b.n];
   // Fewer row blocks than ~2 waves of SMs: more warps per block keep enough loads in flight.
-  const int warps = std::min(n_chunks, blocks < 264 ? 16 : 8);
-  if (blocks == 0) return cudaSuccess;
-  LaunchK(GemvBf16Kernel<T, HALF>, static_cast<unsigned>(blocks), warps * 32, smem, stream, p, b,
-          n_chunks);
+  const int warps = std::min(per_block, groups < 264 ? 16 : 8);
+  if (groups == 0) return cudaSuccess;
+  LaunchK(GemvBf16Kernel<T, HALF>, static_cast<unsigned>(groups * splits), warps * 32, smem, stream,
+          p, b, n_chunks, splits, aux.partials, aux.counters);
   return cudaGetLastError();
+}
+
+// Blocks per row group of the split-K block kernel: enough to reach aux.split_blocks blocks, at
+// least one chunk each; 1 (no split) without the counters or a target, and for K < 2048 (the
+// cross-block combine costs more than a few chunks a block save). The caller checks for the
+// partials scratch.
+int GemvSplits(const MatmulParams& p, int64_t groups, const GemvAux& aux) {
+  const int64_t n_chunks = (p.K + 255) / 256;
+  if (GemvIsStream(aux) || aux.split_blocks <= 0 || aux.counters == nullptr || groups <= 0 ||
+      groups >= aux.split_blocks || groups > aux.n_counters || n_chunks < 8 ||
+      (aux.split_max_groups > 0 && groups > aux.split_max_groups))
+    return 1;
+  return static_cast<int>(std::min<int64_t>(n_chunks, (aux.split_blocks + groups - 1) / groups));
 }
 
 // Grid of the streaming GEMV: about `warps_per_sm` warps on every SM, each taking an equal
@@ -852,6 +914,12 @@ uint64_t GemvPartialBytes(const MatmulParams& p, const GemvGroup& grp) {
   return chunks <= 1 ? 0 : static_cast<uint64_t>(RowGroups(grp)) * chunks * 16 * p.M * 4;
 }
 
+uint64_t GemvSplitPartialBytes(const MatmulParams& p, const GemvGroup& grp, const GemvAux& aux) {
+  const int64_t groups = RowGroups(grp);
+  if (GemvSplits(p, groups, aux) <= 1) return 0;
+  return static_cast<uint64_t>(groups) * static_cast<uint64_t>((p.K + 255) / 256) * 128 * 4;
+}
+
 cudaError_t LaunchGemvBf16Group(const MatmulParams& p, const GemvGroup& grp, int terms,
                                 const GemvAux& aux, cudaStream_t stream) {
   if (p.M == 0 || grp.n < 1 || grp.n > kGemvMaxGroup) return cudaSuccess;
@@ -873,8 +941,12 @@ cudaError_t LaunchGemvBf16Group(const MatmulParams& p, const GemvGroup& grp, int
     const int64_t groups = b.g0[b.n];
     const bool half =
         aux.variant == kGemvHalf || (aux.variant == 0 && groups > 144 && groups <= 1024);
-    if (terms == 1) return half ? Gemv<1, true>(p, b, stream) : Gemv<1, false>(p, b, stream);
-    return half ? Gemv<3, true>(p, b, stream) : Gemv<3, false>(p, b, stream);
+    const int splits = aux.partials != nullptr ? GemvSplits(p, groups, aux) : 1;
+    if (terms == 1)
+      return half ? Gemv<1, true>(p, b, splits, aux, stream)
+                  : Gemv<1, false>(p, b, splits, aux, stream);
+    return half ? Gemv<3, true>(p, b, splits, aux, stream)
+                : Gemv<3, false>(p, b, splits, aux, stream);
   }
   return terms == 1 ? GemvStreamVariant<1>(p, b, aux, stream)
                     : GemvStreamVariant<3>(p, b, aux, stream);

@@ -219,6 +219,12 @@ struct GemvAux {
   // (4, 12).
   int variant = 0;
   bool pdl = false;  // with PdlLaunches(): fetch the first weight stages before the wait
+  // Block kernel split-K: a grid of fewer row groups than this many blocks splits each row
+  // group's chunks over several blocks (ordered combine through `partials` and `counters`, same
+  // bits). 0: off. Needs partials of GemvSplitPartialBytes bytes. split_max_groups > 0: only
+  // grids of at most that many row groups split.
+  int split_blocks = 0;
+  int split_max_groups = 0;
 };
 bool GemvStreamEligible(const MatmulParams& p, const GemvAux& aux);  // variants 1..4 only
 inline bool GemvIsStream(const GemvAux& aux) {
@@ -251,6 +257,8 @@ struct GemvGroup {
 };
 GemvGroup GemvGroupOf(const MatmulParams& p);  // one member: p's own weight and output
 uint64_t GemvPartialBytes(const MatmulParams& p, const GemvGroup& grp);
+// Scratch the block kernel's split-K needs for this launch (0: it will not split).
+uint64_t GemvSplitPartialBytes(const MatmulParams& p, const GemvGroup& grp, const GemvAux& aux);
 cudaError_t LaunchGemvBf16Group(const MatmulParams& p, const GemvGroup& grp, int terms,
                                 const GemvAux& aux, cudaStream_t stream);
 // planes: terms x [M, K] bf16 scratch of SplitPlaneBytes(p, terms) bytes (device memory).

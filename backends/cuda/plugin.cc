@@ -392,6 +392,14 @@ cudaError_t SetUpGemv(tsr_device* dev) {
   g.n_counters = kGemvCounters;
   g.pdl = major >= 9 && EnvFlag("TESSERA_CUDA_PDL", true);
   dev->run.fuse = EnvFlag("TESSERA_CUDA_FUSE", true);
+  // Block-kernel split-K (lab/NOTES.md "Split-K"): by default only grids of at most half an SM
+  // count of row groups (0.5B down projection: +4..7% tg on H100; splitting the 1B/8B grids of
+  // 128-256 row groups was 5% slower), aiming at 2 blocks an SM. TESSERA_CUDA_SPLITK=F: every
+  // grid under F blocks an SM splits (lab knob; 0 = off).
+  const char* sk = std::getenv("TESSERA_CUDA_SPLITK");
+  const int factor = sk != nullptr && *sk != '\0' ? std::atoi(sk) : 2;
+  g.split_blocks = factor > 0 ? factor * g.sms : 0;
+  g.split_max_groups = sk != nullptr && *sk != '\0' ? 0 : g.sms / 2;
   if (v != nullptr && *v != '\0') {
     int variant = 0, wps = 0;
     const int n = std::sscanf(v, "%d:%d", &variant, &wps);

@@ -109,7 +109,8 @@ Status RunGemvGroup(RunContext* ctx, const MatmulParams& p, const GemvGroup& grp
     const GemvOut& o = grp.o[j];
     if (WrittenInExecute(*ctx, o.w, o.w + o.N * o.w_row_bytes)) aux.pdl = false;
   }
-  const uint64_t bytes = GemvIsStream(aux) ? GemvPartialBytes(p, grp) : 0;
+  const uint64_t bytes =
+      GemvIsStream(aux) ? GemvPartialBytes(p, grp) : GemvSplitPartialBytes(p, grp, aux);
   if (bytes > 0) {
     TSR_ASSIGN_OR_RETURN(void* part, ctx->scratch->Get(bytes, ctx->stream));
     aux.partials = static_cast<float*>(part);

@@ -79,7 +79,14 @@ struct MatmulP {
   int64_t M = 0, K = 0, N = 0;
   int64_t x_row = 0, w_row = 0, out_row = 0, out_col = 0;  // bytes
   int32_t vec = 0, rows_per_group = 1;  // vec: bit 0 x, bit 1 w allow 16-byte loads
+  // A decode group (matmul.comp DecodeRows; RunDecodeGroup): part j >= 1 is entry j - 1 of the
+  // g* arrays and owns the workgroups from group_start[j] on.
+  int32_t n_parts = 1, pad = 0;
+  int32_t group_start[4] = {};
+  uint64_t gw[2] = {}, gbias[2] = {}, gout[2] = {};
+  int64_t gN[2] = {}, gw_row[2] = {}, gout_col[2] = {};
 };
+static_assert(sizeof(MatmulP) == 224, "MatmulP must match matmul_common.glsl's Params");
 
 struct AttnP {
   uint64_t err = 0;
@@ -164,6 +171,9 @@ class Recorder {
   // attention_tiled.comp can run here (its 32 KiB of shared memory);
   // TESSERA_VULKAN_TILED_ATTENTION=0 turns it off.
   bool tiled_attention = false;
+  // Consecutive decode MATMULs over one x run as one dispatch (plugin.cc ExecuteDecodeGroup);
+  // TESSERA_VULKAN_FUSE=0 turns it off.
+  bool fuse_decode = true;
 };
 
 // A node with its tensors converted plus the recorder it runs on (null while validating).
@@ -172,6 +182,16 @@ struct OpArgs : backend::NodeArgs {
 };
 
 using OpFn = Status (*)(const OpArgs&);
+
+// Decode GEMV groups (plugin.cc): consecutive MATMULs over the same single x row run as one
+// matmul.comp dispatch, each output row summed exactly as when its node runs alone.
+constexpr int kMaxDecodeGroup = 3;
+// Fills *p and *wdt for a MATMUL node that would take matmul.comp's decode path (one x row,
+// aligned rows, whole chunks, plain weights); false for any other node. a.rec must be set.
+bool DecodeGroupPart(const OpArgs& a, MatmulP* p, tsr_dtype* wdt);
+// One dispatch for parts[0, n) (1 <= n <= kMaxDecodeGroup), all of DecodeGroupPart with the
+// same x, K and weight dtype.
+Status RunDecodeGroup(Recorder* rec, const MatmulP* parts, int n, tsr_dtype wdt);
 
 OpFn FindRunner(int op);
 using backend::OpName;

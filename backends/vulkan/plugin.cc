@@ -900,6 +900,8 @@ tsr_status DeviceOpen(tsr_plugin_ctx* ctx, int32_t index, tsr_device** out, tsr_
   const char* tiled = std::getenv("TESSERA_VULKAN_TILED_ATTENTION");
   dev->tiled_attention =
       dev->info->tiled_attention && (tiled == nullptr || std::string(tiled) != "0");
+  const char* fuse = std::getenv("TESSERA_VULKAN_FUSE");
+  dev->fuse_decode = fuse == nullptr || std::string(fuse) != "0";
   if (Status s = CreateLogicalDevice(dev.get()); !s.ok()) return FromStatus(s, err);
   *out = dev.release();
   return TSR_OK;
@@ -1146,6 +1148,21 @@ bool NeedsBarrier(const tsr_device& dev, const std::vector<Range>& reads, const 
                      [&](const Range& r) { return Overlaps(dev.writes_since, r); });
 }
 
+// Records what `run` dispatches for nodes reading `reads` and writing `writes`, after a barrier
+// when they need one, and notes the ranges for the next node's check.
+template <typename Fn>
+Status RunTracked(tsr_device* dev, const std::vector<Range>& reads,
+                  const std::vector<Range>& writes, Fn&& run) {
+  if (std::any_of(writes.begin(), writes.end(),
+                  [&](const Range& w) { return NeedsBarrier(*dev, reads, w); }))
+    Barrier(dev);
+  dev->node_dispatches = 0;
+  TSR_RETURN_IF_ERROR(run());
+  dev->reads_since.insert(dev->reads_since.end(), reads.begin(), reads.end());
+  dev->writes_since.insert(dev->writes_since.end(), writes.begin(), writes.end());
+  return OkStatus();
+}
+
 Status ExecuteNode(tsr_device* dev, const tsr_graph_view& g, int32_t node_index) {
   auto ln = std::make_unique<LoadedNode>();
   TSR_RETURN_IF_ERROR(LoadNode(dev, g, node_index, /*with_data=*/true, ln.get()));
@@ -1157,25 +1174,69 @@ Status ExecuteNode(tsr_device* dev, const tsr_graph_view& g, int32_t node_index)
   for (int i = 0; i < ln->args.n_in; ++i) {
     if (ln->args.in[i] != nullptr) reads.push_back(Extent(*ln->args.in[i]));
   }
-  const Range write = Extent(*ln->args.out);
-  if (NeedsBarrier(*dev, reads, write)) Barrier(dev);
-  dev->node_dispatches = 0;
-  TSR_RETURN_IF_ERROR(run(ln->args));
-  dev->reads_since.insert(dev->reads_since.end(), reads.begin(), reads.end());
-  dev->writes_since.push_back(write);
-  return OkStatus();
+  return RunTracked(dev, reads, {Extent(*ln->args.out)}, [&] { return run(ln->args); });
+}
+
+// Decode fusion (Recorder::fuse_decode): up to kMaxDecodeGroup consecutive MATMULs over the same
+// single x row (a layer's q/k/v, gate/up) run as one matmul.comp dispatch, which costs one
+// dispatch and no barrier between them. No node of the group writes what another reads or
+// writes, and each output row is summed exactly as when its node runs alone, so the outputs
+// have the same bits. Returns how many nodes ran (0: no group; the caller runs node i alone,
+// which also reports any error of it).
+StatusOr<int> ExecuteDecodeGroup(tsr_device* dev, const tsr_graph_view& g, const int32_t* ids,
+                                 int32_t n, int32_t i) {
+  auto is_matmul = [&](int32_t k) {
+    return k < n && g.nodes != nullptr && ids[k] >= 0 && ids[k] < g.n_nodes &&
+           RawEnum(backend::ReadAbiStruct(g.nodes, ids[k]).op) == TSR_OP_MATMUL;
+  };
+  if (!dev->fuse_decode || !is_matmul(i) || !is_matmul(i + 1)) return 0;
+  auto ln = std::make_unique<LoadedNode[]>(kMaxDecodeGroup);
+  MatmulP parts[kMaxDecodeGroup];
+  tsr_dtype wdt = TSR_DTYPE_F32;
+  std::vector<Range> reads, writes;
+  int count = 0;
+  for (int32_t k = i; count < kMaxDecodeGroup && is_matmul(k); ++k) {
+    LoadedNode& l = ln[count];
+    if (!LoadNode(dev, g, ids[k], /*with_data=*/true, &l).ok() || !ValidateOp(l.args).ok()) break;
+    l.args.rec = dev;
+    MatmulP p;
+    tsr_dtype dt = TSR_DTYPE_F32;
+    if (!DecodeGroupPart(l.args, &p, &dt)) break;
+    if (count > 0 && (p.x != parts[0].x || p.K != parts[0].K || dt != wdt)) break;
+    std::vector<Range> r;
+    for (int j = 0; j < l.args.n_in; ++j) {
+      if (l.args.in[j] != nullptr) r.push_back(Extent(*l.args.in[j]));
+    }
+    const Range w = Extent(*l.args.out);
+    const bool clash =
+        Overlaps(r, w) || Overlaps(reads, w) || Overlaps(writes, w) ||
+        std::any_of(r.begin(), r.end(), [&](const Range& x) { return Overlaps(writes, x); });
+    if (clash) break;
+    reads.insert(reads.end(), r.begin(), r.end());
+    writes.push_back(w);
+    parts[count++] = p;
+    wdt = dt;
+  }
+  if (count < 2) return 0;
+  TSR_RETURN_IF_ERROR(
+      RunTracked(dev, reads, writes, [&] { return RunDecodeGroup(dev, parts, count, wdt); }));
+  return count;
 }
 
 tsr_status Execute(tsr_device* dev, const tsr_graph_view* graph, const int32_t* node_ids,
                    int32_t n_node_ids, tsr_event* done, tsr_error* err) {
   if (dev == nullptr || !ViewOk(graph) || (node_ids == nullptr && n_node_ids > 0))
     return Fail(err, TSR_ERR_INVALID_ARGUMENT, "execute: NULL or malformed argument");
-  for (int32_t i = 0; i < n_node_ids; ++i) {
-    const Status s = ExecuteNode(dev, *graph, node_ids[i]);
+  for (int32_t i = 0; i < n_node_ids;) {
+    StatusOr<int> grouped = ExecuteDecodeGroup(dev, *graph, node_ids, n_node_ids, i);
+    Status s = grouped.status();
+    int ran = s.ok() ? *grouped : 0;
+    if (s.ok() && ran == 0) s = ExecuteNode(dev, *graph, node_ids[i]), ran = 1;
     if (!s.ok()) {
       (void)Flush(dev);  // what was recorded before the failing node still runs, in order
       return FromStatus(backend::NodeFailure(*graph, node_ids[i], s), err);
     }
+    i += ran;
   }
   return FromStatus(Flush(dev), err);
 }

@@ -181,6 +181,56 @@ Status RunMatmul(const OpArgs& a) {
   return OkStatus();
 }
 
+bool DecodeGroupPart(const OpArgs& a, MatmulP* p, tsr_dtype* wdt) {
+  if (a.rec == nullptr || a.node == nullptr || a.node->op != TSR_OP_MATMUL || a.n_in < 2 ||
+      a.in[0] == nullptr || a.in[1] == nullptr || a.out == nullptr)
+    return false;
+  const TensorRef& x = *a.in[0];
+  const TensorRef& w = *a.in[1];
+  const TensorRef& out = *a.out;
+  if (w.ndim != 2 || x.Rows() != 1 || out.NumElements() == 0 || !RowsMerge(x) || !RowsMerge(out))
+    return false;
+  MatmulP q;  // as RunMatmul's one-matrix path
+  q.K = w.dim(-1);
+  q.N = w.dim(-2);
+  q.w_row = w.stride(-2);
+  q.bias = Addr(a.input(2));
+  q.x_row = x.ndim >= 2 ? x.stride(-2) : 0;
+  q.out_row = out.ndim >= 2 ? out.stride(-2) : 0;
+  q.out_col = out.stride(-1);
+  q.x = Addr(x);
+  q.out = Addr(out);
+  q.w = Addr(w);
+  q.M = 1;
+  q.vec = VecBits(q, w.dtype);
+  if (!UseDecodeRows(q, w.dtype, a.rec->subgroup_size)) return false;
+  *p = q;
+  *wdt = w.dtype;
+  return true;
+}
+
+Status RunDecodeGroup(Recorder* rec, const MatmulP* parts, int n, tsr_dtype wdt) {
+  if (n < 1 || n > kMaxDecodeGroup) return InvalidArgument("decode group of " + std::to_string(n));
+  MatmulP q = parts[0];
+  q.vec |= kVecDecode;
+  // As DispatchGemv: a 128-invocation workgroup, DROWS weight rows a subgroup.
+  q.rows_per_group = static_cast<int32_t>(std::max<uint32_t>(1, 128 / rec->subgroup_size) *
+                                          DecodeRowsPerSubgroup(wdt));
+  q.n_parts = n;
+  uint64_t groups = CeilDiv(q.N, q.rows_per_group);
+  for (int j = 1; j < n; ++j) {
+    const MatmulP& pj = parts[j];
+    q.group_start[j] = static_cast<int32_t>(groups);
+    q.gw[j - 1] = pj.w, q.gbias[j - 1] = pj.bias, q.gout[j - 1] = pj.out;
+    q.gN[j - 1] = pj.N, q.gw_row[j - 1] = pj.w_row, q.gout_col[j - 1] = pj.out_col;
+    groups += CeilDiv(pj.N, q.rows_per_group);
+  }
+  if (groups > (uint64_t{1} << 31)) return InvalidArgument("decode group too large");
+  const uint64_t gx = std::min<uint64_t>(groups, 65535), gy = CeilDiv(groups, gx);
+  return rec->Dispatch(MatmulShader(wdt, false), &q, sizeof(q), static_cast<uint32_t>(gx),
+                       static_cast<uint32_t>(gy), 1);
+}
+
 // ---- elementwise ----
 
 namespace {

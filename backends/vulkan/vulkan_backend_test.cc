@@ -46,6 +46,22 @@ class VulkanPluginTest : public ::testing::Test {
     return ctx;
   }
 
+  // Opens device 0 of a fresh context; *dev stays nullptr (and the context is destroyed) when
+  // there is no Vulkan device, so the caller can skip.
+  void OpenFirstDevice(tsr_plugin_ctx** ctx, tsr_device** dev) {
+    tsr_error err{sizeof(tsr_error), TSR_OK, {}};
+    *ctx = Context();
+    ASSERT_NE(*ctx, nullptr);
+    int32_t count = 0;
+    ASSERT_EQ(api_->device_count(*ctx, &count, &err), TSR_OK);
+    if (count == 0) {
+      api_->destroy_context(*ctx);
+      *ctx = nullptr;
+      return;
+    }
+    ASSERT_EQ(api_->device_open(*ctx, 0, dev, &err), TSR_OK) << err.message;
+  }
+
   void* handle_ = nullptr;
   tsr_host_api host_{};
   const tsr_plugin_api* api_ = nullptr;
@@ -280,16 +296,10 @@ std::vector<uint8_t> EncodeWeights(const MatmulCase& c, int64_t rows, std::mt199
 
 TEST_F(VulkanPluginTest, MatmulRowsDoNotDependOnTheBatch) {
   tsr_error err{sizeof(tsr_error), TSR_OK, {}};
-  tsr_plugin_ctx* ctx = Context();
-  ASSERT_NE(ctx, nullptr);
-  int32_t count = 0;
-  ASSERT_EQ(api_->device_count(ctx, &count, &err), TSR_OK);
-  if (count == 0) {
-    api_->destroy_context(ctx);
-    GTEST_SKIP() << "no Vulkan device";
-  }
+  tsr_plugin_ctx* ctx = nullptr;
   tsr_device* dev = nullptr;
-  ASSERT_EQ(api_->device_open(ctx, 0, &dev, &err), TSR_OK) << err.message;
+  ASSERT_NO_FATAL_FAILURE(OpenFirstDevice(&ctx, &dev));
+  if (dev == nullptr) GTEST_SKIP() << "no Vulkan device";
   constexpr int64_t M = 70, N = 67, kFirst = 5;
   std::mt19937 rng(7);
   // K = 2080 (65 chunks): the M = 1 decode path of matmul.comp runs several prefetched batches
@@ -353,6 +363,112 @@ TEST_F(VulkanPluginTest, MatmulRowsDoNotDependOnTheBatch) {
         for (int64_t k = 0; k < c.K; ++k)
           ref += static_cast<double>(x[m * c.K + k]) * wf[n * c.K + k];
         ASSERT_NEAR(outs[0][m * N + n], ref, 1e-4 * (1 + std::fabs(ref))) << m << "," << n;
+      }
+    }
+    api_->buffer_free(buf);
+  }
+  api_->device_close(dev);
+  api_->destroy_context(ctx);
+}
+
+// Consecutive decode MATMULs over the same x row (q/k/v with biases, gate/up) run as one grouped
+// dispatch when executed together (plugin.cc ExecuteDecodeGroup); each output must have the bits
+// of its node run alone, which is one execute call a node. Row counts that are not multiples of
+// a workgroup's rows check the parts' boundaries; values are also checked against a reference.
+TEST_F(VulkanPluginTest, GroupedDecodeMatmulsMatchSeparateNodesBitForBit) {
+  tsr_error err{sizeof(tsr_error), TSR_OK, {}};
+  tsr_plugin_ctx* ctx = nullptr;
+  tsr_device* dev = nullptr;
+  ASSERT_NO_FATAL_FAILURE(OpenFirstDevice(&ctx, &dev));
+  if (dev == nullptr) GTEST_SKIP() << "no Vulkan device";
+  std::mt19937 rng(11);
+  struct GroupCase {
+    MatmulCase c;
+    std::vector<int64_t> ns;
+    bool bias;
+  };
+  for (const GroupCase& gc : {GroupCase{{TSR_DTYPE_BF16, 1024}, {72, 24, 24}, true},  // q/k/v
+                              GroupCase{{TSR_DTYPE_BF16, 160}, {200, 200}, false},    // gate/up
+                              GroupCase{{TSR_DTYPE_F32, 256}, {40, 8, 8}, true}}) {
+    const MatmulCase& c = gc.c;
+    const int parts = static_cast<int>(gc.ns.size());
+    SCOPED_TRACE("dtype " + std::to_string(c.wdt) + ", parts " + std::to_string(parts));
+    auto align = [](uint64_t v) { return (v + 255) / 256 * 256; };
+    std::uniform_real_distribution<float> u(-2.0f, 2.0f);
+    std::vector<float> x(c.K);
+    for (float& v : x) v = u(rng);
+    // Buffer: x | per part: w | bias | out (grouped) | out (alone).
+    std::vector<std::vector<uint8_t>> w(parts);
+    std::vector<std::vector<float>> wf(parts), bias(parts);
+    std::vector<uint64_t> ow(parts), ob(parts), oo(parts);
+    uint64_t total = align(x.size() * 4);
+    for (int j = 0; j < parts; ++j) {
+      w[j] = EncodeWeights(c, gc.ns[j], &rng, &wf[j]);
+      bias[j].resize(gc.ns[j]);
+      for (float& v : bias[j]) v = u(rng);
+      ow[j] = total, ob[j] = ow[j] + align(w[j].size()), oo[j] = ob[j] + align(gc.ns[j] * 4);
+      total = oo[j] + 2 * align(gc.ns[j] * 4);
+    }
+    tsr_buffer* buf = nullptr;
+    ASSERT_EQ(api_->buffer_alloc(dev, 0, total, &buf, &err), TSR_OK) << err.message;
+    ASSERT_EQ(api_->buffer_upload(buf, 0, x.data(), x.size() * 4, nullptr, &err), TSR_OK);
+    for (int j = 0; j < parts; ++j) {
+      ASSERT_EQ(api_->buffer_upload(buf, ow[j], w[j].data(), w[j].size(), nullptr, &err), TSR_OK);
+      ASSERT_EQ(api_->buffer_upload(buf, ob[j], bias[j].data(), gc.ns[j] * 4, nullptr, &err),
+                TSR_OK);
+    }
+    std::vector<std::vector<float>> outs[2];  // [grouped, alone][part]
+    for (int alone = 0; alone < 2; ++alone) {
+      // Tensors: x, then per part w, bias, out.
+      std::vector<tsr_tensor> t(1 + 3 * parts);
+      for (tsr_tensor& ti : t) ti.struct_size = sizeof(tsr_tensor), ti.buffer = buf, ti.ndim = 2;
+      t[0].dtype = TSR_DTYPE_F32, t[0].ne[0] = 1, t[0].ne[1] = c.K;
+      t[0].nb[0] = c.K * 4, t[0].nb[1] = 4;
+      std::vector<tsr_node> nodes(parts);
+      for (int j = 0; j < parts; ++j) {
+        const int64_t N = gc.ns[j];
+        tsr_tensor& tw = t[1 + 3 * j];
+        tsr_tensor& tb = t[2 + 3 * j];
+        tsr_tensor& to = t[3 + 3 * j];
+        tw.dtype = c.wdt, tw.ne[0] = N, tw.ne[1] = c.K, tw.offset = ow[j];
+        tw.nb[0] = static_cast<int64_t>(w[j].size()) / N;
+        tw.nb[1] = c.wdt == TSR_DTYPE_BF16 ? 2 : 4;
+        tb.dtype = TSR_DTYPE_F32, tb.ndim = 1, tb.ne[0] = N, tb.nb[0] = 4, tb.offset = ob[j];
+        to.dtype = TSR_DTYPE_F32, to.ne[0] = 1, to.ne[1] = N;
+        to.nb[0] = N * 4, to.nb[1] = 4, to.offset = oo[j] + alone * align(N * 4);
+        nodes[j].struct_size = sizeof(tsr_node);
+        nodes[j].op = TSR_OP_MATMUL;
+        nodes[j].n_inputs = gc.bias ? 3 : 2;
+        nodes[j].inputs[0] = 0, nodes[j].inputs[1] = 1 + 3 * j, nodes[j].inputs[2] = 2 + 3 * j;
+        nodes[j].output = 3 + 3 * j;
+      }
+      const tsr_graph_view view{sizeof(tsr_graph_view), static_cast<int32_t>(t.size()), t.data(),
+                                parts, nodes.data()};
+      std::vector<int32_t> ids(parts);
+      for (int j = 0; j < parts; ++j) ids[j] = j;
+      if (alone == 0) {
+        ASSERT_EQ(api_->execute(dev, &view, ids.data(), parts, nullptr, &err), TSR_OK)
+            << err.message;
+      } else {
+        for (int j = 0; j < parts; ++j) {
+          ASSERT_EQ(api_->execute(dev, &view, &ids[j], 1, nullptr, &err), TSR_OK) << err.message;
+        }
+      }
+      for (int j = 0; j < parts; ++j) {
+        outs[alone].emplace_back(gc.ns[j]);
+        ASSERT_EQ(api_->buffer_download(buf, t[3 + 3 * j].offset, outs[alone].back().data(),
+                                        gc.ns[j] * 4, nullptr, &err),
+                  TSR_OK)
+            << err.message;
+      }
+    }
+    for (int j = 0; j < parts; ++j) {
+      for (int64_t n = 0; n < gc.ns[j]; ++n) {
+        EXPECT_EQ(std::memcmp(&outs[0][j][n], &outs[1][j][n], 4), 0)
+            << "part " << j << " row " << n;
+        double ref = gc.bias ? bias[j][n] : 0.0;
+        for (int64_t k = 0; k < c.K; ++k) ref += static_cast<double>(x[k]) * wf[j][n * c.K + k];
+        ASSERT_NEAR(outs[0][j][n], ref, 1e-4 * (1 + std::fabs(ref))) << j << "," << n;
       }
     }
     api_->buffer_free(buf);
@@ -435,17 +551,10 @@ std::vector<float> RunAttention(const tsr_plugin_api* api, tsr_device* dev, cons
 }
 
 TEST_F(VulkanPluginTest, PrefillAttentionMatchesReferenceAndIsBatchInvariant) {
-  tsr_error err{sizeof(tsr_error), TSR_OK, {}};
-  tsr_plugin_ctx* ctx = Context();
-  ASSERT_NE(ctx, nullptr);
-  int32_t count = 0;
-  ASSERT_EQ(api_->device_count(ctx, &count, &err), TSR_OK);
-  if (count == 0) {
-    api_->destroy_context(ctx);
-    GTEST_SKIP() << "no Vulkan device";
-  }
+  tsr_plugin_ctx* ctx = nullptr;
   tsr_device* dev = nullptr;
-  ASSERT_EQ(api_->device_open(ctx, 0, &dev, &err), TSR_OK) << err.message;
+  ASSERT_NO_FATAL_FAILURE(OpenFirstDevice(&ctx, &dev));
+  if (dev == nullptr) GTEST_SKIP() << "no Vulkan device";
   // Pools: sequence i has lens[i] query rows and keys (q, then k and v back to back).
   const std::vector<int64_t> lens = {70, 33, 5, 100};
   std::mt19937 rng(11);

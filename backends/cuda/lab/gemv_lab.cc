@@ -58,10 +58,11 @@ struct Shape {
   int64_t N, K;
 };
 
+// v = 0 with wps > 0: the block kernel with split-K aiming at wps blocks an SM (split_blocks).
 struct Variant {
   int v, wps;
 };
-const Variant kVariants[] = {{0, 0}, {kGemvHalf, 0}, {1, 24}, {2, 32}};
+const Variant kVariants[] = {{0, 0}, {kGemvHalf, 0}, {0, 1}, {0, 2}, {0, 4}, {1, 24}, {2, 32}};
 
 struct Lab {
   GemvAux aux;  // counters, SM count; partials sized for the largest problem
@@ -71,10 +72,11 @@ struct Lab {
 
 cudaError_t Launch(const Lab& lab, const Variant& v, bool pdl, const MatmulParams& p, int terms) {
   SetPdlLaunches(pdl);
-  if (v.v == 0 && !pdl) return LaunchGemvBf16(p, terms, nullptr);
+  if (v.v == 0 && v.wps == 0 && !pdl) return LaunchGemvBf16(p, terms, nullptr);
   GemvAux a = lab.aux;
   a.variant = v.v;
   a.warps_per_sm = v.wps;
+  if (v.v == 0) a.split_blocks = v.wps * a.sms;
   a.pdl = pdl;
   a.partials = lab.partials;
   SetPdlLaunches(pdl);
@@ -187,18 +189,22 @@ void CheckGroup(const Lab& lab, int64_t K, int terms) {
   GemvAux a = lab.aux;
   a.partials = lab.partials;
   MatmulParams p = Params(Ns[0], K, dx, nullptr, nullptr, nullptr, M);
-  Check(LaunchGemvBf16Group(p, grp, terms, a, nullptr), "group");
-  Check(cudaDeviceSynchronize(), "group sync");
   bool same = true;
-  for (int j = 0; j < 3; ++j) {
-    const std::vector<float> got = Download(outs[j], M * Ns[j]);
-    const std::vector<float> want = Download(refs[j], M * Ns[j]);
-    same = same && std::memcmp(got.data(), want.data(), got.size() * 4) == 0;
-    if (j == 0) {
-      const std::vector<float> sum = Download(dsum, M * Ns[0]);
-      for (size_t e = 0; e < sum.size(); ++e) {
-        const float r = res[e] + want[e];
-        same = same && std::memcmp(&r, &sum[e], 4) == 0;
+  for (int split : {0, 2, 8}) {  // no split-K, and split-K over 2 / 8 blocks an SM
+    a.split_blocks = split * a.sms;
+    for (int j = 0; j < 3; ++j) Check(cudaMemset(outs[j], 0xff, M * Ns[j] * 4), "poison");
+    Check(LaunchGemvBf16Group(p, grp, terms, a, nullptr), "group");
+    Check(cudaDeviceSynchronize(), "group sync");
+    for (int j = 0; j < 3; ++j) {
+      const std::vector<float> got = Download(outs[j], M * Ns[j]);
+      const std::vector<float> want = Download(refs[j], M * Ns[j]);
+      same = same && std::memcmp(got.data(), want.data(), got.size() * 4) == 0;
+      if (j == 0) {
+        const std::vector<float> sum = Download(dsum, M * Ns[0]);
+        for (size_t e = 0; e < sum.size(); ++e) {
+          const float r = res[e] + want[e];
+          same = same && std::memcmp(&r, &sum[e], 4) == 0;
+        }
       }
     }
   }
@@ -242,7 +248,7 @@ Best TimeShape(const Lab& lab, const Shape& s, int64_t M, bool quick) {
       const double gbs = bytes / (ms * 1e-3) / 1e9;
       std::printf("gemv %s v=%d wps=%d pdl=%d us=%.2f GB/s=%.0f of_copy=%.2f\n", best.shape.c_str(),
                   v.v, v.wps, pdl ? 1 : 0, ms * 1e3, gbs, gbs / lab.copy_gbs);
-      if (v.v == 0 && !pdl) best.v0_us = ms * 1e3;
+      if (v.v == 0 && v.wps == 0 && !pdl) best.v0_us = ms * 1e3;
       if (ms * 1e3 < best.best_us) {
         best.best_us = ms * 1e3;
         best.best = "v" + std::to_string(v.v) + ":" + std::to_string(v.wps) + (pdl ? " pdl" : "");
@@ -279,10 +285,11 @@ void TimeGroup(const Lab& lab, const char* name, int64_t K, std::vector<int64_t>
     }
   }
   MatmulParams p = Params(Ns[0], K, dx, nullptr, nullptr, nullptr, 1);
-  for (int variant : {0, kGemvHalf}) {
+  for (int variant : {0, kGemvHalf, 0x100}) {  // 0x100: block kernel, split-K at 2 blocks an SM
     for (bool pdl : {false, true}) {
       GemvAux a = lab.aux;
-      a.variant = variant;
+      a.variant = variant & 0xff;
+      a.split_blocks = (variant >> 8) * 2 * a.sms;
       a.pdl = pdl;
       a.partials = lab.partials;
       SetPdlLaunches(pdl);
@@ -326,6 +333,7 @@ int Main(int argc, char** argv) {
     CheckShape(lab, 24, 200, terms);   // one chunk
     CheckGroup(lab, 896, terms);
     CheckGroup(lab, 200, terms);
+    CheckGroup(lab, 2048, terms);  // 8 chunks: the split-K runs split
   }
   std::printf("checks failures=%d\n", g_failures);
   lab.copy_gbs = CopyBandwidth();

@@ -155,12 +155,18 @@ float ChunkDot(uint64_t wchunk, vec4 xv[8]) {
   return p;
 }
 
-void DecodeRows(Params P, int64_t n0) {
+// One weight matrix of a decode group (Params' part 0 or gw/gbias/... entry j - 1).
+struct Part {
+  uint64_t w, bias, out_;
+  int64_t N, w_row, out_col;
+};
+
+void DecodeRows(Params P, Part T, int64_t n0) {
   const int lane = int(gl_SubgroupInvocationID), SG = int(gl_SubgroupSize);
   const uint stride = uint(SG + 4);
   const uint base = gl_SubgroupID * uint(DROWS) * stride;
   const int64_t nc = P.K / CHUNK;
-  const int rows = int(min(int64_t(DROWS), P.N - n0));
+  const int rows = int(min(int64_t(DROWS), T.N - n0));
   float total = 0.0;  // lane r < rows: the sum for weight row n0 + r
   for (int64_t c0 = 0; c0 < nc; c0 += SG) {
     const int64_t c = c0 + lane;
@@ -172,7 +178,7 @@ void DecodeRows(Params P, int64_t n0) {
     [[unroll]] for (int r = 0; r < DROWS; ++r) {
       float part = 0.0;
       if (c < nc && r < rows) {
-        part = ChunkDot(P.w + uint64_t((n0 + r) * P.w_row + c * (RAW * 16)), xv);
+        part = ChunkDot(T.w + uint64_t((n0 + r) * T.w_row + c * (RAW * 16)), xv);
       }
       const uint i = base + uint(r) * stride + uint(lane);
       sm_fold[i / 4u][i % 4u] = part;
@@ -193,8 +199,8 @@ void DecodeRows(Params P, int64_t n0) {
   }
   if (lane < rows) {
     const int64_t n = n0 + lane;
-    if (P.bias != 0ul) total += LoadF32(P.bias + uint64_t(n * 4));
-    StoreF32(P.out_ + uint64_t(n * P.out_col), total);
+    if (T.bias != 0ul) total += LoadF32(T.bias + uint64_t(n * 4));
+    StoreF32(T.out_ + uint64_t(n * T.out_col), total);
   }
 }
 #endif
@@ -203,12 +209,24 @@ void main() {
   Params P = Params(pc.params);
 #if !QUANT
   if ((P.vec & VEC_DECODE) != 0) {
-    // Subgroup-uniform loop over blocks of DROWS rows (rows_per_group a multiple of DROWS).
-    const int64_t first = int64_t(GroupIndex()) * P.rows_per_group;
-    const int64_t last = min(first + P.rows_per_group, P.N);
+    // The workgroup's part of the group (workgroup-uniform), then a subgroup-uniform loop over
+    // blocks of DROWS rows (rows_per_group a multiple of DROWS). A row's sum does not depend on
+    // the part it is in, so a grouped dispatch gives the bits of one dispatch a weight.
+    int64_t g = int64_t(GroupIndex());
+    Part T = Part(P.w, P.bias, P.out_, P.N, P.w_row, P.out_col);
+    int start = 0;
+    for (int j = 1; j < P.n_parts; ++j) {
+      if (g >= int64_t(P.group_start[j])) {
+        T = Part(P.gw[j - 1], P.gbias[j - 1], P.gout[j - 1], P.gN[j - 1], P.gw_row[j - 1],
+                 P.gout_col[j - 1]);
+        start = P.group_start[j];
+      }
+    }
+    const int64_t first = (g - int64_t(start)) * P.rows_per_group;
+    const int64_t last = min(first + P.rows_per_group, T.N);
     for (int64_t n = first + int64_t(gl_SubgroupID) * DROWS; n < last;
          n += int64_t(gl_NumSubgroups) * DROWS) {
-      DecodeRows(P, n);
+      DecodeRows(P, T, n);
     }
     return;
   }

@@ -18,6 +18,13 @@ layout(buffer_reference, std430, buffer_reference_align = 8) readonly buffer Par
   int64_t x_row, w_row, out_row, out_col;  // byte strides
   int vec, rows_per_group;                 // vec: bit 0 x rows 16-byte aligned, bit 1 weights,
                                            // bit 2 the decode path
+  // Decode group (matmul.comp's DecodeRows only): n_parts GEMVs over the same x in one dispatch
+  // (q/k/v, gate/up). Part 0 is w/bias/out_/N/w_row/out_col above; part j >= 1 is entry j - 1
+  // of the arrays below and owns the workgroups from group_start[j] on.
+  int n_parts, pad_;
+  int group_start[4];
+  uint64_t gw[2], gbias[2], gout[2];
+  int64_t gN[2], gw_row[2], gout_col[2];
 };
 
 layout(buffer_reference, std430, buffer_reference_align = 16) readonly buffer RoU32x4 { uvec4 v; };
