@@ -17,21 +17,38 @@ namespace tessera::backend {
 
 // X(op, Family) for every op of the ABI: Family names the validator (ValidateNode) and the
 // runner (Run<Family> in each plugin) that handle it.
-#define TESSERA_BACKEND_OPS(X)                                                                     \
-  X(MATMUL, Matmul)                                                                                \
-  X(ADD, Binary)                                                                                   \
-  X(SUB, Binary)                                                                                   \
-  X(MUL, Binary)                                                                                   \
-  X(DIV, Binary)                                                                                   \
-  X(SCALE, Unary)                                                                                  \
-  X(SILU, Unary)                                                                                   \
-  X(GELU, Unary)                                                                                   \
-  X(GELU_TANH, Unary) X(RELU, Unary) X(TANH, Unary) X(SIGMOID, Unary) X(SOFTCAP, Unary)            \
-      X(SWIGLU, Gated) X(GEGLU, Gated) X(RMS_NORM, Norm) X(LAYER_NORM, Norm) X(ROPE, Rope)         \
-          X(SOFTMAX, Softmax) X(ATTENTION, Attention) X(KV_WRITE, KvWrite)                         \
-              X(PAGED_ATTENTION, PagedAttention) X(GET_ROWS, GetRows) X(COPY, Copy)                \
-                  X(CONCAT, Concat) X(CONV1D, Conv) X(CONV2D, Conv) X(SUM, Reduce) X(MEAN, Reduce) \
-                      X(MAX, Reduce)
+// clang-format off
+#define TESSERA_BACKEND_OPS(X)       \
+  X(MATMUL, Matmul)                  \
+  X(ADD, Binary)                     \
+  X(SUB, Binary)                     \
+  X(MUL, Binary)                     \
+  X(DIV, Binary)                     \
+  X(SCALE, Unary)                    \
+  X(SILU, Unary)                     \
+  X(GELU, Unary)                     \
+  X(GELU_TANH, Unary)                \
+  X(RELU, Unary)                     \
+  X(TANH, Unary)                     \
+  X(SIGMOID, Unary)                  \
+  X(SOFTCAP, Unary)                  \
+  X(SWIGLU, Gated)                   \
+  X(GEGLU, Gated)                    \
+  X(RMS_NORM, Norm)                  \
+  X(LAYER_NORM, Norm)                \
+  X(ROPE, Rope)                      \
+  X(SOFTMAX, Softmax)                \
+  X(ATTENTION, Attention)            \
+  X(KV_WRITE, KvWrite)               \
+  X(PAGED_ATTENTION, PagedAttention) \
+  X(GET_ROWS, GetRows)               \
+  X(COPY, Copy)                      \
+  X(CONCAT, Concat)                  \
+  X(CONV1D, Conv)                    \
+  X(CONV2D, Conv)                    \
+  X(SUM, Reduce)                     \
+  X(MEAN, Reduce)                    \
+  X(MAX, Reduce)
 
 // X(Family) once for every family of TESSERA_BACKEND_OPS, e.g. to declare the runners.
 #define TESSERA_BACKEND_OP_FAMILIES(X) \
@@ -41,7 +58,16 @@ namespace tessera::backend {
   X(Gated)                             \
   X(Norm)                              \
   X(Softmax)                           \
-  X(Reduce) X(Rope) X(Attention) X(PagedAttention) X(KvWrite) X(GetRows) X(Copy) X(Concat) X(Conv)
+  X(Reduce)                            \
+  X(Rope)                              \
+  X(Attention)                         \
+  X(PagedAttention)                    \
+  X(KvWrite)                           \
+  X(GetRows)                           \
+  X(Copy)                              \
+  X(Concat)                            \
+  X(Conv)
+// clang-format on
 
 // Defines `FnType FindRunner(int op)` in the enclosing namespace: the plugin's Run<Family> for
 // every op of TESSERA_BACKEND_OPS; nullptr for TSR_OP_NONE and unknown values.
