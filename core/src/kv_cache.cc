@@ -145,6 +145,7 @@ Status KvCache::Place(KvCache& cache, ExecutionContext& ctx, int32_t device_inde
     const int32_t l = static_cast<int32_t>(i / 2);
     ctx.BindState(i % 2 == 0 ? KName(l) : VName(l), device_index, pools[i].get(), 0);
   }
+  cache.allocated_bytes_ = static_cast<int64_t>(pool_bytes) * static_cast<int64_t>(pools.size());
   cache.pools_ = std::move(pools);
   return OkStatus();
 }

@@ -174,7 +174,7 @@ StatusOr<std::unique_ptr<ServedModel>> ModelRegistry::LoadModel(const std::strin
   sm->created_unix = UnixSeconds();
   sm->size_bytes = weights;
   sm->parameters = ParameterCount(dir);
-  sm->memory_bytes = weights + sm->model->kv_cache().shape().TotalBytes();
+  sm->memory_bytes = weights + sm->model->kv_cache().allocated_bytes();
   sm->load_seconds = std::chrono::duration<double>(SteadyClock::now() - t0).count();
   sm->last_used = SteadyClock::now();
   sm->keep_alive = options_.keep_alive;
@@ -183,7 +183,7 @@ StatusOr<std::unique_ptr<ServedModel>> ModelRegistry::LoadModel(const std::strin
       "loaded '{}' in {:.2f}s: context {}, KV cache {} blocks x {} tokens ({:.1f} MiB), up to {} "
       "running sequences",
       name, sm->load_seconds, sm->scheduler->max_context(), shape.num_blocks, shape.block_size,
-      shape.TotalBytes() / 1048576.0, sm->scheduler->max_running());
+      sm->model->kv_cache().allocated_bytes() / 1048576.0, sm->scheduler->max_running());
   sm->scheduler->Start();
   return sm;
 }

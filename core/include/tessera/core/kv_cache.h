@@ -68,6 +68,9 @@ class KvCache {
                                                    int32_t device_index);
 
   const KvCacheShape& shape() const { return shape_; }
+  // Bytes actually allocated for the pools, in the holding device's storage dtype (f16 on an
+  // NPU pool, where shape().TotalBytes() counts f32).
+  int64_t allocated_bytes() const { return allocated_bytes_; }
   BlockAllocator& blocks() { return blocks_; }
   static std::string KName(int32_t layer);
   static std::string VName(int32_t layer);
@@ -85,6 +88,7 @@ class KvCache {
   KvCacheShape shape_;
   BlockAllocator blocks_;
   std::vector<std::unique_ptr<DeviceBuffer>> pools_;  // 2 per layer
+  int64_t allocated_bytes_ = 0;
 };
 
 }  // namespace tessera

@@ -96,7 +96,7 @@ StatusOr<std::unique_ptr<TextModel>> TextModel::Load(const std::string& dir,
   spdlog::info(
       "loaded {} ({} layers, hidden {}, vocab {}) from {}; KV cache {} tokens ({:.1f} MiB)",
       m->spec_.architecture, m->spec_.n_layers, m->spec_.hidden, m->spec_.vocab, dir,
-      static_cast<int64_t>(kv.num_blocks) * kv.block_size, kv.TotalBytes() / 1048576.0);
+      static_cast<int64_t>(kv.num_blocks) * kv.block_size, m->kv_->allocated_bytes() / 1048576.0);
   return m;
 }
 
