@@ -279,9 +279,9 @@ def free_gpu():
 # ----------------------------------------------------------------------------- engine
 
 
-def run_engine(engine, folder, reps, timeout, env=None, prompt=PROMPT, gen=GEN):
+def run_engine(engine, folder, reps, timeout, env=None, prompt=PROMPT, gen=GEN, extra_args=()):
     cmd = [engine, "bench", folder, "--backend", "cuda", "-p", str(prompt), "-n", str(gen),
-           "-r", str(reps), "--json"]
+           "-r", str(reps), "--json", *extra_args]
     t0 = time.perf_counter()
     run_env = dict(os.environ, **(env or {}))
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=run_env)
@@ -364,6 +364,20 @@ def analyse(cfg, rec, roof):
                 hf[k] / a["floor_tokens_per_s_tg128_bf16kv"])
     if pp and hf.get("pp_tokens_per_s"):
         a["ratio_pp_tessera_over_hf"] = pp / hf["pp_tokens_per_s"]
+    # Aggregate decode of N sequences in lockstep (engine bench --parallel N): a step reads the
+    # weights once and every sequence's KV, and does N tokens' matmuls and attention; its floor
+    # is the larger of the copy time and the bf16 matmul time.
+    par = rec.get("tessera_parallel", {})
+    n_par = par.get("parallel")
+    ptg = par.get("tests", {}).get(f"tg{GEN}x{n_par}", {}).get("tokens_per_s") if n_par else None
+    if n_par and bw and mm:
+        step_bytes = decode_weight_bytes + n_par * tg_keys * kv_f32
+        step_flops = n_par * (2.0 * (matmul_params + v * h) + L * 4.0 * heads * hd * tg_keys)
+        step_s = max(step_bytes / bw, step_flops / mm)
+        a[f"roofline_tokens_per_s_tg{GEN}x{n_par}"] = n_par / step_s
+        a["parallel_roofline_bound"] = "memory" if step_bytes / bw >= step_flops / mm else "compute"
+        if ptg:
+            a[f"tessera_tg{GEN}x{n_par}_fraction_of_roofline"] = ptg * step_s / n_par
     if tg and hf.get("tg_eager_tokens_per_s"):
         a["ratio_tg_tessera_over_hf_eager"] = tg / hf["tg_eager_tokens_per_s"]
     if tg and hf.get("tg_compiled_tokens_per_s"):
@@ -446,6 +460,16 @@ def run_shape(name, args, roof):
         if args.profile:
             extra.append(("tessera_profile", {"TESSERA_CUDA_PROFILE": "1"}, 1, PROMPT, 32))
             extra.append(("tessera_profile_exec", {"TESSERA_CUDA_PROFILE": "exec"}, 1, 16, GEN))
+        if args.parallel > 1:
+            try:
+                log(f"{name}: engine bench --parallel {args.parallel}")
+                rec["tessera_parallel"] = run_engine(args.engine, folder, 1, timeout, None, 0, GEN,
+                                                     ["--parallel", str(args.parallel)])
+                rec["tessera_parallel"]["parallel"] = args.parallel
+                t = rec["tessera_parallel"].get("tests", {}).get(f"tg{GEN}x{args.parallel}", {})
+                log(f"{name}: tg{GEN}x{args.parallel} {t.get('tokens_per_s')} t/s aggregate")
+            except Exception as e:  # noqa: BLE001
+                rec["tessera_parallel"] = {"error": repr(e)}
         for key, env, r, pp, tg in extra:
             try:
                 log(f"{name}: engine bench with {env}")
@@ -496,6 +520,9 @@ def main():
                          "e.g. off:TESSERA_CUDA_GEMV=off or nopdl:TESSERA_CUDA_PDL=0")
     ap.add_argument("--variant-prompt", type=int, default=PROMPT,
                     help="prompt length of the --variant runs")
+    ap.add_argument("--parallel", type=int, default=0,
+                    help="also measure aggregate decode of N sequences at once (engine bench "
+                         "--parallel N -p 0 -n 128) against its roofline")
     ap.add_argument("--no-graphs-too", action="store_true",
                     help="also run the engine with TESSERA_CUDA_GRAPHS=0 (CUDA graphs off)")
     args = ap.parse_args()

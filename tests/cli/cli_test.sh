@@ -76,6 +76,24 @@ expect_rc nz "negative max tokens" "$ENGINE" run "$MODEL" hi --max-tokens -5
 expect_rc 2 "bad temperature" "$ENGINE" run "$MODEL" hi --temperature -1
 expect_rc 2 "prompt longer than the context" "$ENGINE" run "$MODEL" "$(python3 -c 'print("word " * 3000)')" --raw
 err | grep -q "context holds" && ok || bad "overlong prompt error names the context"
+# engine bench: one JSON object per test with the documented keys; --parallel decodes N
+# sequences at once and reports their aggregate tokens/s.
+expect_rc 0 "bench --json" "$ENGINE" bench "$MODEL" -p 16 -n 8 -r 2 --probe-mib 16 --json -t 1
+out | python3 -c '
+import json, sys
+tests = [json.loads(l) for l in sys.stdin]
+assert [t["test"] for t in tests] == ["pp16", "tg8"], tests
+for t in tests:
+    assert t["tokens_per_s"] > 0 and t["stddev"] >= 0 and t["backend"] == "cpu:0" and t["threads"] == 1
+    assert t["parallel"] == 1 and len(t["samples"]) == 2 and t["fraction"] > 0
+' && ok || bad "bench --json keys"
+expect_rc 0 "bench --parallel" "$ENGINE" bench "$MODEL" -p 0 -n 8 -r 1 --parallel 4 --probe-mib 16 --json -t 1
+out | python3 -c '
+import json, sys
+t = json.loads(sys.stdin.readline())
+assert t["test"] == "tg8x4" and t["parallel"] == 4 and t["n_gen"] == 8 and t["tokens_per_s"] > 0, t
+' && ok || bad "bench --parallel reports tg8x4"
+expect_rc nz "bench --parallel 0" "$ENGINE" bench "$MODEL" --parallel 0
 rm -f /tmp/cli_*.$$
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -3,7 +3,14 @@
 // read bandwidth (STREAM-style) and the peak rate of the arithmetic instruction the kernels use,
 // and reports each test's achieved fraction of them:
 //   tg fraction = (weight bytes read per token + KV bytes read per token) * tok/s / bandwidth
+// With --parallel N the tg test decodes N sequences in lockstep (one batch of N tokens a step, as
+// a server with N streams does), reports their aggregate tokens/s and counts the weights once a
+// step: bytes per token = weight bytes / N + KV bytes per token.
 //   pp fraction = (2 * matmul params * tokens + attention flops) / seconds / peak flop/s
+// With --quantize q8|q4 on a CPU with AVX-512 VNNI the matmuls run vpdpbusd on int8 values, so
+// their 2 * params * tokens ops are held against that instruction's peak (int8 ops/s, a
+// multiply-add counting 2) and attention against the f32 FMA peak:
+//   pp fraction = (matmul ops / vpdpbusd peak + attention flops / f32 fma peak) / seconds
 // Token ids are random: speed does not depend on them.
 #include <algorithm>
 #include <chrono>
@@ -27,6 +34,7 @@ struct BenchFlags {
   std::string model;
   int prompt = 512;    // -p: tokens of the pp test (0 = skip)
   int generate = 128;  // -n: tokens of the tg test (0 = skip)
+  int parallel = 1;    // --parallel: sequences decoding at once in the tg test
   int reps = 5;
   bool json = false;
   int64_t probe_mib = 512;  // read-bandwidth buffer; must dwarf the last-level cache
@@ -101,6 +109,41 @@ Status Step(text::TextModel& m, SequenceBlocks& seq, std::vector<int32_t> tokens
   return m.Forward(b, logits);
 }
 
+// `tokens` steps of `n` sequences in lockstep from an empty cache: each step is one batch of n
+// single-token decodes (every row's logits returned, as a server's decode step). Seconds taken.
+StatusOr<double> RunParallelDecode(text::TextModel& m, int n, int tokens, std::mt19937_64& rng) {
+  std::uniform_int_distribution<int32_t> id(0, static_cast<int32_t>(m.vocab_size() - 1));
+  std::vector<SequenceBlocks> seqs(static_cast<size_t>(n));
+  std::vector<float> logits;
+  Status st;
+  const auto t0 = Clock::now();
+  for (int i = 0; i < tokens && st.ok(); ++i) {
+    StepBatch b;
+    b.cu_q.push_back(0);
+    int32_t width = 0;
+    for (int s = 0; s < n && st.ok(); ++s) {
+      b.tokens.push_back(id(rng));
+      b.positions.push_back(seqs[s].num_tokens);
+      st = m.kv_cache().Extend(seqs[s], 1, &b.slots);
+      b.cu_q.push_back(s + 1);
+      b.kv_lens.push_back(seqs[s].num_tokens);
+      b.logit_rows.push_back(s);
+      width = std::max(width, static_cast<int32_t>(seqs[s].blocks.size()));
+    }
+    if (!st.ok()) break;
+    b.max_blocks = (width + 15) / 16 * 16;
+    b.block_table.assign(static_cast<size_t>(n) * b.max_blocks, -1);
+    for (int s = 0; s < n; ++s)
+      std::copy(seqs[s].blocks.begin(), seqs[s].blocks.end(),
+                b.block_table.begin() + static_cast<ptrdiff_t>(s) * b.max_blocks);
+    st = m.Forward(b, &logits);
+  }
+  const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+  for (SequenceBlocks& q : seqs) m.kv_cache().Free(q);
+  TSR_RETURN_IF_ERROR(st);
+  return secs;
+}
+
 // Runs pp (one forward of p tokens) or tg (n single-token steps from an empty cache); returns
 // the seconds taken.
 StatusOr<double> RunTest(text::TextModel& m, bool prefill, int tokens, std::mt19937_64& rng) {
@@ -143,11 +186,14 @@ Stats Summarize(std::vector<double> v) {
 
 // One test's samples: tokens/s, the probe measured next to each run, and the fraction.
 struct TestResult {
-  std::string name;  // "pp512", "tg128"
+  std::string name;  // "pp512", "tg128", "tg128x64" (--parallel 64)
   bool prefill = false;
   int tokens = 0;
-  double work = 0;  // flops (pp) or bytes per token (tg)
+  int parallel = 1;  // sequences decoding at once (tg); tokens/s counts all of them
+  double work = 0;   // flops (pp) or bytes per token (tg)
+  double int8_ops = 0;  // pp: the part of `work` done by vpdpbusd (int8 matmuls), else 0
   std::vector<double> tps, probe, fraction;
+  std::vector<double> probe_int8;  // pp with int8_ops: the vpdpbusd peak next to each run
 };
 
 struct BenchContext {
@@ -156,6 +202,7 @@ struct BenchContext {
   ModelCost cost;
   std::string cpu, simd;
   bool bf16_dot = false;
+  bool int8_dot = false;  // quantized matmuls run vpdpbusd (--quantize, AVX-512 VNNI)
   // The probes measure the host CPU: they are the machine's limits only when the first device is
   // the CPU. On a GPU the fractions are left out (null) rather than compared with the host.
   bool host_probes = true;
@@ -174,6 +221,7 @@ nlohmann::json ResultJson(const BenchContext& c, const TestResult& r) {
       {"simd_target", c.simd},
       {"n_prompt", r.prefill ? r.tokens : 0},
       {"n_gen", r.prefill ? 0 : r.tokens},
+      {"parallel", r.parallel},
       {"reps", r.tps.size()},
       {"tokens_per_s", tps.mean},
       {"stddev", tps.stddev},
@@ -185,8 +233,12 @@ nlohmann::json ResultJson(const BenchContext& c, const TestResult& r) {
   const nlohmann::json machine = r.probe.empty() ? nlohmann::json() : nlohmann::json(probe.median);
   if (r.prefill) {
     j["flops"] = r.work;
-    j["peak_flops"] = machine;
-    j["peak_instruction"] = "f32 fma";
+    j["peak_flops"] = machine;  // f32 FMA (the attention part when int8_ops is set)
+    j["peak_instruction"] = r.int8_ops > 0 ? "vpdpbusd" : "f32 fma";
+    if (r.int8_ops > 0) {
+      j["int8_ops"] = r.int8_ops;
+      j["peak_int8_ops"] = Summarize(r.probe_int8).median;
+    }
   } else {
     j["bytes_per_token"] = r.work;
     j["bandwidth_bytes_per_s"] = machine;
@@ -200,21 +252,24 @@ void PrintText(const BenchContext& c, const std::vector<TestResult>& results) {
   std::printf("model: %s (%.1fM params, %.1f MiB matmul weights per token)\n\n",
               c.model_dir.c_str(), c.cost.total_params / 1e6, c.cost.weight_bytes / 1048576.0);
   std::printf(
-      "| test   |         t/s (mean ± sd) |   median | machine (median)        | fraction |\n");
+      "| test     |         t/s (mean ± sd) |   median | machine (median)        | fraction |\n");
   std::printf(
-      "| ------ | ----------------------- | -------- | ----------------------- | -------- |\n");
+      "| -------- | ----------------------- | -------- | ----------------------- | -------- |\n");
   for (const TestResult& r : results) {
     const Stats tps = Summarize(r.tps), probe = Summarize(r.probe), frac = Summarize(r.fraction);
     char machine[64];
     if (r.probe.empty())
       std::snprintf(machine, sizeof machine, "n/a (not the CPU)      ");
+    else if (r.prefill && r.int8_ops > 0)
+      std::snprintf(machine, sizeof machine, "%8.1f GOP/s vpdpbusd ",
+                    Summarize(r.probe_int8).median / 1e9);
     else if (r.prefill)
       std::snprintf(machine, sizeof machine, "%8.1f GFLOP/s f32 fma", probe.median / 1e9);
     else
       std::snprintf(machine, sizeof machine, "%8.2f GB/s read     ", probe.median / 1e9);
     char fraction[16] = "     n/a";
     if (!r.fraction.empty()) std::snprintf(fraction, sizeof fraction, "%8.3f", frac.median);
-    std::printf("| %-6s | %10.2f ± %10.2f | %8.2f | %s | %s |\n", r.name.c_str(), tps.mean,
+    std::printf("| %-8s | %10.2f ± %10.2f | %8.2f | %s | %s |\n", r.name.c_str(), tps.mean,
                 tps.stddev, tps.median, machine, fraction);
   }
 }
@@ -226,39 +281,52 @@ Status Measure(text::TextModel& m, const BenchFlags& f, const BenchContext& c,
   std::mt19937_64 rng(f.seed);
   bench::ReadBandwidthProbe bw(static_cast<size_t>(f.probe_mib) << 20, c.threads);
   std::vector<TestResult> tests;
-  if (f.prompt > 0)
-    tests.push_back({"pp" + std::to_string(f.prompt),
-                     true,
-                     f.prompt,
-                     PrefillFlops(m, c.cost, f.prompt),
-                     {},
-                     {},
-                     {}});
+  if (f.prompt > 0) {
+    TestResult pp;
+    pp.name = "pp" + std::to_string(f.prompt);
+    pp.prefill = true;
+    pp.tokens = f.prompt;
+    pp.work = PrefillFlops(m, c.cost, f.prompt);
+    if (c.int8_dot)
+      pp.int8_ops = 2.0 * (static_cast<double>(c.cost.layer_params) * f.prompt +
+                           static_cast<double>(c.cost.head_params));
+    tests.push_back(std::move(pp));
+  }
   if (f.generate > 0) {
-    // Mean KV bytes read per step: step i attends over i + 1 keys.
+    // Mean KV bytes read per step: step i attends over i + 1 keys. With --parallel the weights
+    // are read once a step for all sequences.
     const double keys = (f.generate + 1) / 2.0;
-    tests.push_back({"tg" + std::to_string(f.generate),
-                     false,
-                     f.generate,
-                     static_cast<double>(c.cost.weight_bytes) +
-                         keys * static_cast<double>(c.cost.kv_bytes_per_key),
-                     {},
-                     {},
-                     {}});
+    TestResult tg;
+    tg.name = "tg" + std::to_string(f.generate) +
+              (f.parallel > 1 ? "x" + std::to_string(f.parallel) : "");
+    tg.tokens = f.generate;
+    tg.parallel = f.parallel;
+    tg.work = static_cast<double>(c.cost.weight_bytes) / f.parallel +
+              keys * static_cast<double>(c.cost.kv_bytes_per_key);
+    tests.push_back(std::move(tg));
   }
   // Warm-up: prepares each step's graph and faults the weights in.
-  for (const TestResult& t : tests)
-    TSR_RETURN_IF_ERROR(RunTest(m, t.prefill, std::min(t.tokens, 16), rng).status());
-  for (const TestResult& t : tests)
-    TSR_RETURN_IF_ERROR(RunTest(m, t.prefill, t.tokens, rng).status());
+  auto run = [&](const TestResult& t, int tokens) {
+    return t.parallel > 1 ? RunParallelDecode(m, t.parallel, tokens, rng)
+                          : RunTest(m, t.prefill, tokens, rng);
+  };
+  for (const TestResult& t : tests) TSR_RETURN_IF_ERROR(run(t, std::min(t.tokens, 16)).status());
+  for (const TestResult& t : tests) TSR_RETURN_IF_ERROR(run(t, t.tokens).status());
   for (int r = 0; r < f.reps; ++r) {
     for (TestResult& t : tests) {
-      TSR_ASSIGN_OR_RETURN(double s, RunTest(m, t.prefill, t.tokens, rng));
-      const double tps = t.tokens / s;
+      TSR_ASSIGN_OR_RETURN(double s, run(t, t.tokens));
+      const double tps = static_cast<double>(t.tokens) * t.parallel / s;
       t.tps.push_back(tps);
       if (!c.host_probes) continue;
       const double probe = t.prefill ? bench::MeasurePeakFmaF32(c.threads) : bw.Measure();
       t.probe.push_back(probe);
+      if (t.int8_ops > 0) {
+        // The seconds each instruction's work takes at its peak, over the seconds taken.
+        const double int8_peak = bench::MeasurePeakVnniInt8(c.threads);
+        t.probe_int8.push_back(int8_peak);
+        t.fraction.push_back(((t.work - t.int8_ops) / probe + t.int8_ops / int8_peak) / s);
+        continue;
+      }
       t.fraction.push_back(t.prefill ? t.work / s / probe : t.work * tps / probe);
     }
   }
@@ -278,7 +346,9 @@ int RunBench(GlobalFlags* g, const BenchFlags& f) {
   auto devs = OpenDevices(*reg, settings->GetString("backend"));
   if (!devs.ok()) return Fail(devs.status());
   text::TextModelOptions opt;
-  opt.kv_tokens = std::max(f.prompt, f.generate) + 16;  // one sequence at a time
+  // One pp sequence, or --parallel tg sequences of a block-rounded n tokens each.
+  opt.kv_tokens = std::max<int64_t>(
+      f.prompt + 16, static_cast<int64_t>(f.parallel) * ((f.generate + 16) / 16 * 16 + 16));
   opt.quantize = *quant;
   auto model = text::TextModel::Load(*model_dir, devs->ordered, opt);
   if (!model.ok()) return Fail(model.status());
@@ -300,6 +370,7 @@ int RunBench(GlobalFlags* g, const BenchFlags& f) {
   c.cpu = bench::CpuModelName();
   c.simd = bench::SimdTargetName();
   c.bf16_dot = bench::HasAvx512Bf16();
+  c.int8_dot = *quant != QuantKind::kNone && c.host_probes && bench::HasAvx512Vnni();
   std::vector<TestResult> results;
   if (Status st = Measure(**model, f, c, &results); !st.ok()) return Fail(st);
   if (f.json) {
@@ -321,6 +392,9 @@ Handler AddBenchCommand(CLI::App& app, GlobalFlags* g) {
       ->check(CLI::Range(0, 1 << 20));
   cmd->add_option("-n,--n-gen", f->generate, "Tokens of the tg test (0 = skip)")
       ->check(CLI::Range(0, 1 << 20));
+  cmd->add_option("--parallel", f->parallel,
+                  "Sequences decoding at once in the tg test (aggregate tokens/s)")
+      ->check(CLI::Range(1, 4096));
   cmd->add_option("-r,--repetitions", f->reps, "Timed repetitions of each test")
       ->check(CLI::Range(1, 1000));
   cmd->add_option("--probe-mib", f->probe_mib,
