@@ -2,7 +2,7 @@
 // reference, bit-exact batch invariance (GEMV at M = 1 vs GEMM at M = 2048 and at another tile
 // position), and timings against the card's measured copy bandwidth.
 //
-//   bench_cuda_kernels [--quick]
+//   bench_cuda_kernels [--quick | --attention]
 // Prints one line per measurement, "name key=value ...", machine-readable. Exit code 1 if a
 // check fails.
 #include <cuda_runtime_api.h>
@@ -256,14 +256,44 @@ void Attention(int64_t T, int64_t Hq, int64_t Hkv, int64_t D) {
   const int32_t whole[2] = {0, static_cast<int32_t>(T)};  // one sequence: cu_q == cu_k
   Check(cudaMemcpy(cu, whole, sizeof(whole), cudaMemcpyHostToDevice), "upload");
   p.cu_q = cu, p.cu_k = cu;
-  Check(cudaMemset(out, 0xff, T * Hq * D * 4), "poison");
-  const double ms = TimeMs(3, 5, [&](int) { Check(LaunchAttention(p, nullptr), "attention"); });
   const double flops = 4.0 * Hq * D * T * (T + 1) / 2.0;
-  std::printf("attention_prefill T=%lld Hq=%lld Hkv=%lld D=%lld ms=%.3f TFLOP/s=%.2f\n",
-              static_cast<long long>(T), static_cast<long long>(Hq), static_cast<long long>(Hkv),
-              static_cast<long long>(D), ms, flops / (ms * 1e-3) / 1e12);
-  std::vector<float> big(T * Hq * D);
-  Check(cudaMemcpy(big.data(), out, big.size() * 4, cudaMemcpyDeviceToHost), "download");
+  std::vector<float> big(T * Hq * D), other(T * Hq * D);
+  // Variant 1 (the previous kernel) first, then the default: timings and bit equality, plain
+  // causal and with a sliding window + soft-cap.
+  for (int variant : {1, 2, 3, 0}) {
+    Check(cudaMemset(out, 0xff, T * Hq * D * 4), "poison");
+    const double ms =
+        TimeMs(3, 5, [&](int) { Check(LaunchAttentionWith(p, variant, nullptr), "attention"); });
+    std::printf("attention_prefill%s T=%lld Hq=%lld Hkv=%lld D=%lld ms=%.3f TFLOP/s=%.2f\n",
+                variant == 1   ? "_legacy"
+                : variant == 2 ? "_nocap"
+                : variant == 3 ? "_cap"
+                               : "",
+                static_cast<long long>(T), static_cast<long long>(Hq), static_cast<long long>(Hkv),
+                static_cast<long long>(D), ms, flops / (ms * 1e-3) / 1e12);
+    Check(cudaMemcpy((variant == 1 ? other : big).data(), out, big.size() * 4,
+                     cudaMemcpyDeviceToHost),
+          "download");
+    if (variant == 2 || variant == 3)
+      Expect(std::memcmp(big.data(), other.data(), big.size() * 4) == 0,
+             variant == 2 ? "attention_prefill_nocap_vs_legacy_bits"
+                          : "attention_prefill_cap_vs_legacy_bits");
+  }
+  Expect(std::memcmp(big.data(), other.data(), big.size() * 4) == 0,
+         "attention_prefill_tiled_vs_legacy_bits");
+  {
+    AttnParams w = p;
+    w.window = 300, w.softcap = 20.0f;
+    std::vector<float> a(big.size()), b(big.size());
+    for (int variant : {1, 0}) {
+      Check(cudaMemset(out, 0xff, T * Hq * D * 4), "poison");
+      Check(LaunchAttentionWith(w, variant, nullptr), "attention window");
+      Check(cudaMemcpy((variant == 1 ? a : b).data(), out, a.size() * 4, cudaMemcpyDeviceToHost),
+            "download");
+    }
+    Expect(std::memcmp(a.data(), b.data(), a.size() * 4) == 0,
+           "attention_prefill_window_softcap_tiled_vs_legacy_bits");
+  }
   double worst = 0;
   for (int64_t t : {int64_t{0}, T / 3, T - 1}) {
     for (int64_t h : {int64_t{0}, Hq - 1}) {
@@ -306,6 +336,22 @@ void Attention(int64_t T, int64_t Hq, int64_t Hkv, int64_t D) {
     same = same && std::memcmp(row.data(), big.data() + t * Hq * D, row.size() * 4) == 0;
   }
   Expect(same, "batch_invariance_attention_decode_vs_prefill");
+  // A decode-sized call of 3 consecutive queries (multi-query decode tiles) ending at t.
+  same = true;
+  for (int64_t t : {int64_t{2}, int64_t{65}, T / 2 + 7, T - 1}) {
+    AttnParams d = p;
+    d.q = p.q + (t - 2) * p.q_tok;
+    d.T = 3;
+    const int32_t c[4] = {0, 3, 0, static_cast<int32_t>(t + 1)};
+    Check(cudaMemcpy(cu, c, sizeof(c), cudaMemcpyHostToDevice), "upload");
+    d.cu_q = cu, d.cu_k = cu + 2;
+    Check(cudaMemset(out, 0xff, 3 * Hq * D * 4), "poison");
+    Check(LaunchAttention(d, nullptr), "attention decode3");
+    std::vector<float> rows(3 * Hq * D);
+    Check(cudaMemcpy(rows.data(), out, rows.size() * 4, cudaMemcpyDeviceToHost), "download");
+    same = same && std::memcmp(rows.data(), big.data() + (t - 2) * Hq * D, rows.size() * 4) == 0;
+  }
+  Expect(same, "batch_invariance_attention_decode3_vs_prefill");
   for (int64_t keys : {int64_t{128}, T}) {  // one decode query over `keys` keys
     AttnParams d = p;
     d.q = p.q + (keys - 1) * p.q_tok;
@@ -313,11 +359,14 @@ void Attention(int64_t T, int64_t Hq, int64_t Hkv, int64_t D) {
     const int32_t c[4] = {0, 1, 0, static_cast<int32_t>(keys)};
     Check(cudaMemcpy(cu, c, sizeof(c), cudaMemcpyHostToDevice), "upload");
     d.cu_q = cu, d.cu_k = cu + 2;
-    const double dms =
-        TimeMs(5, 20, [&](int) { Check(LaunchAttention(d, nullptr), "attention decode"); });
-    std::printf("attention_decode keys=%lld Hq=%lld Hkv=%lld D=%lld us=%.2f\n",
-                static_cast<long long>(keys), static_cast<long long>(Hq),
-                static_cast<long long>(Hkv), static_cast<long long>(D), dms * 1e3);
+    for (int variant : {1, 0}) {
+      const double dms = TimeMs(
+          5, 20, [&](int) { Check(LaunchAttentionWith(d, variant, nullptr), "attention decode"); });
+      std::printf("attention_decode%s keys=%lld Hq=%lld Hkv=%lld D=%lld us=%.2f\n",
+                  variant == 1 ? "_legacy" : "", static_cast<long long>(keys),
+                  static_cast<long long>(Hq), static_cast<long long>(Hkv),
+                  static_cast<long long>(D), dms * 1e3);
+    }
   }
   cudaFree(cu);
   cudaFree(out);
@@ -328,10 +377,18 @@ void Attention(int64_t T, int64_t Hq, int64_t Hkv, int64_t D) {
 
 int Main(int argc, char** argv) {
   const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  const bool attention_only = argc > 1 && std::strcmp(argv[1], "--attention") == 0;
   cudaDeviceProp prop{};
   Check(cudaGetDeviceProperties(&prop, 0), "properties");
   std::printf("device name=\"%s\" sm_%d%d sms=%d l2_MiB=%d\n", prop.name, prop.major, prop.minor,
               prop.multiProcessorCount, prop.l2CacheSize >> 20);
+  if (attention_only) {
+    Attention(2048, 32, 8, 128);
+    Attention(2048, 32, 8, 64);
+    Attention(2048, 14, 2, 64);
+    std::printf("summary failures=%d\n", g_failures);
+    return g_failures == 0 ? 0 : 1;
+  }
   for (int terms : {3, 1}) {
     Correctness(4096, 4096, terms);
     Correctness(1000, 1064, terms);  // ragged N, K % 32 != 0

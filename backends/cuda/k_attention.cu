@@ -15,14 +15,22 @@
 // its keys and the head: not on the other rows of its tile, the tile size, the other sequences
 // of the call, or whether the keys come from packed k/v or the paged cache (KeyRow()).
 //
-// One kernel: a block runs a tile of consecutive queries of one q head (32 for prefill, 1 for
-// decode-sized calls, chosen by T only), staging each K/V chunk in shared memory once for the
-// whole tile. Prefill and decode run the same per-row arithmetic, so they give identical bits
-// (checked in bench_cuda_kernels).
+// Default: the tiled kernel (TiledKernel, below): a block serves the q heads of one kv head
+// (GQA group) for a tile of queries, 64 rows for prefill, 8 rows (one query's group) for
+// decode-sized calls (chosen by T only); K/V chunks are staged once for the whole group with
+// batched loads; each thread owns a register tile of scores (4 rows x 4 keys) and of p.V
+// (4 rows x 4-16 columns). The previous kernel (AttnKernel: 32 queries of one q head, 1 for
+// decode) stays as lab variant 1 (TESSERA_CUDA_ATTN=legacy). Every variant and tile shape runs
+// the same per-element instruction sequence, so they give identical bits, and decode rows equal
+// prefill rows (checked in bench_cuda_kernels: tiled vs legacy, decode vs prefill).
 //
 // SIMT f32 rather than tensor cores: the conformance tolerance (2e-5) rules out tf32/bf16
-// products. Next: split-K decode across blocks for long contexts, one K/V read per GQA group.
+// products. Next: split-K decode across blocks for long contexts; the softmax of decode tiles
+// in registers (a row is one warp); prefetching the next chunk while computing this one.
+#include <algorithm>
 #include <atomic>
+#include <cstdlib>
+#include <cstring>
 
 #include "backends/cuda/dev_common.cuh"
 
@@ -107,7 +115,7 @@ __device__ __forceinline__ void VisibleRange(const AttnParams& p, const SeqInfo&
 // copies a row at a time, lanes along d. A block-table entry outside the cache zero-fills its
 // row.
 __device__ void LoadChunkKV(const AttnParams& p, const SeqInfo& si, int64_t hk, int64_t c0,
-                            int64_t j0, int64_t j1, const Geometry& geo, float* ks, float* vs) {
+                            int64_t j0, int64_t j1, int ld, int ldv, float* ks, float* vs) {
   const int es = p.kv_dtype == TSR_DTYPE_F32 ? 4 : 2;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, nw = blockDim.x / 32;
   // Lane i of warp w resolves row j0 + w + nw * i (nw * 32 >= kBK rows).
@@ -123,13 +131,13 @@ __device__ void LoadChunkKV(const AttnParams& p, const SeqInfo& si, int64_t hk, 
     const int64_t j = j0 + warp + int64_t(nw) * i;
     if (j >= j1) break;  // uniform across the warp
     const int64_t kr = __shfl_sync(0xffffffffu, kr_l, i), vr = __shfl_sync(0xffffffffu, vr_l, i);
-    float* krow = ks + (j - c0) * geo.ld;
-    float* vrow = vs + (j - c0) * geo.ldv;
+    float* krow = ks + (j - c0) * ld;
+    float* vrow = vs + (j - c0) * ldv;
     const uint8_t* kg = p.k + kr + hk * p.k_head;
     const uint8_t* vg = p.v + vr + hk * p.v_head;
-    for (int64_t d = lane; d < geo.ld; d += 32)
+    for (int64_t d = lane; d < ld; d += 32)
       krow[d] = (kr >= 0 && d < p.D) ? LoadFloat(kg + d * es, p.kv_dtype) : 0.0f;
-    for (int64_t d = lane; d < geo.ldv; d += 32)
+    for (int64_t d = lane; d < ldv; d += 32)
       vrow[d] = (vr >= 0 && d < p.Dv) ? LoadFloat(vg + d * es, p.kv_dtype) : 0.0f;
   }
 }
@@ -214,7 +222,7 @@ __device__ void RunTile(const AttnParams& p, const SeqInfo& si, int64_t t0, int 
   bool started = false;
   for (int64_t c0 = kmin / kBK * kBK; c0 < kmax; c0 += kBK) {
     __syncthreads();  // the previous chunk's K/V/scores are consumed
-    LoadChunkKV(p, si, hk, c0, max(c0, kmin), min(c0 + kBK, kmax), geo, ks, vs);
+    LoadChunkKV(p, si, hk, c0, max(c0, kmin), min(c0 + kBK, kmax), geo.ld, geo.ldv, ks, vs);
     __syncthreads();
     ChunkScores(p, geo, rows, qs, ks, sc);
     __syncthreads();
@@ -331,14 +339,495 @@ cudaError_t LaunchWith(const AttnParams& p, cudaStream_t stream) {
   return cudaGetLastError();
 }
 
-}  // namespace
-
-cudaError_t LaunchAttention(const AttnParams& p, cudaStream_t stream) {
-  if (p.T == 0 || p.Hq == 0) return cudaSuccess;
+cudaError_t LaunchLegacy(const AttnParams& p, cudaStream_t stream) {
   // 8 threads a row hold V4 float4s each: Dv <= 32 * V4.
   if (p.Dv <= 64) return LaunchWith<2>(p, stream);
   if (p.Dv <= 128) return LaunchWith<4>(p, stream);
   return LaunchWith<8>(p, stream);
+}
+
+// ---- Tiled kernel (the default): same per-row arithmetic, register tiles, GQA sharing ----
+//
+// A block serves `gb` q heads of one kv head for up to `bq` consecutive queries: R = bq * gb
+// rows (query-major, head-minor), so each K/V chunk is staged once for the whole GQA group.
+// Per chunk, the phases are separated by barriers:
+//   scores: thread (rg, cg) holds RT rows (rg * RT + a) x KT keys (cg + KG * b) in registers;
+//           each score is the fmaf chain over d in d order, 16-byte shared loads along d;
+//   store:  the scaled / soft-capped scores go to P[key][row] (aliasing K, which is dead then);
+//   softmax: TPR threads a row: chunk max over the row's visible keys, p = expf(s - max) in
+//           place (0 for keys the row does not see);
+//   p.V:    thread (rg, cg) holds RT rows x NV float4s of d (d = 4 * (cg + KG * i)); keys in
+//           order, l_c and acc_c as fmaf chains; chunks visible whole to every row skip the
+//           per-key visibility test; then the ordered merge.
+// Every score, p, l and acc element goes through exactly the instructions of the legacy kernel
+// in the same order, so the bits match it (and decode matches prefill) by construction.
+template <int RT_, int KG_, int NV_>
+struct Tiling {
+  static constexpr int RT = RT_;            // rows a thread
+  static constexpr int KG = KG_;            // key groups (scores) = d groups (p.V)
+  static constexpr int NV = NV_;            // float4s of d a thread a row (p.V)
+  static constexpr int RG = kThreads / KG;  // row groups
+  static constexpr int R = RG * RT;         // rows of a tile
+  static constexpr int KT = kBK / KG;       // keys a thread (scores)
+  static constexpr int TPR = kThreads / R;  // threads a row (softmax)
+  static constexpr int LDP = R + 8;         // P row stride: conflict-free softmax loads
+  static_assert(KG * RG == kThreads && kBK % KG == 0 && TPR >= 1 && TPR <= 32, "tiling");
+};
+using PrefillTiling1 = Tiling<4, 16, 1>;  // 64 rows, Dv <= 64
+using PrefillTiling2 = Tiling<4, 16, 2>;  // Dv <= 128
+using PrefillTiling4 = Tiling<4, 16, 4>;  // Dv <= 256
+using DecodeTiling1 = Tiling<1, 32, 1>;   // 8 rows, Dv <= 128
+using DecodeTiling2 = Tiling<1, 32, 2>;   // Dv <= 256
+
+struct TiledGeometry {
+  int ld = 0;   // q/k row stride (floats): odd number of float4s
+  int ldv = 0;  // v row stride
+  int kp = 0;   // floats of the K / P buffer
+  int rows = 0;
+  __host__ __device__ static TiledGeometry For(int64_t D, int64_t Dv, int rows, int ldp) {
+    const Geometry g = Geometry::For(D, Dv);
+    TiledGeometry t;
+    t.ld = g.ld;
+    t.ldv = g.ldv;
+    t.kp = kBK * (g.ld > ldp ? g.ld : ldp);
+    t.rows = rows;
+    return t;
+  }
+  // + the chunk maxima [rows] and the K/V row offsets (2 * kBK int64, 16-byte aligned).
+  __host__ __device__ int64_t Floats() const {
+    return int64_t(rows) * ld + kp + int64_t(kBK) * ldv + (rows + 3) / 4 * 4 + 4 * kBK;
+  }
+};
+
+// Elements d0 .. d0 + 3 of a K/V row (zeros past n, or for a row outside the cache). vec: the
+// unit is whole and aligned (one 16- or 8-byte load); same conversions as LoadFloat.
+__device__ __forceinline__ float4 Load4(const uint8_t* row, int64_t d0, int64_t n, int dt, int es,
+                                        bool vec) {
+  float4 r = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+  if (row == nullptr || d0 >= n) return r;
+  const uint8_t* src = row + d0 * es;
+  if (vec) {
+    if (dt == TSR_DTYPE_F32) return *reinterpret_cast<const float4*>(src);
+    const uint2 u = *reinterpret_cast<const uint2*>(src);
+    const uint16_t h[4] = {static_cast<uint16_t>(u.x & 0xffffu), static_cast<uint16_t>(u.x >> 16),
+                           static_cast<uint16_t>(u.y & 0xffffu), static_cast<uint16_t>(u.y >> 16)};
+    if (dt == TSR_DTYPE_F16)
+      return make_float4(F16Bits(h[0]), F16Bits(h[1]), F16Bits(h[2]), F16Bits(h[3]));
+    return make_float4(Bf16Bits(h[0]), Bf16Bits(h[1]), Bf16Bits(h[2]), Bf16Bits(h[3]));
+  }
+  r.x = LoadFloat(src, dt);
+  if (d0 + 1 < n) r.y = LoadFloat(src + es, dt);
+  if (d0 + 2 < n) r.z = LoadFloat(src + 2 * es, dt);
+  if (d0 + 3 < n) r.w = LoadFloat(src + 3 * es, dt);
+  return r;
+}
+
+// Stages keys [j0, j1) (at most kBK; chunk base c0) of kv head hk: K rows into kv[(j - c0) * ld],
+// V rows into kv[v_at + (j - c0) * ldv]: the same values LoadChunkKV stages, zeros in the
+// last float4 past D / Dv (the float4s past those are not written). The rows' cache offsets
+// (block-table lookups) go to roff first; then each thread loads UNITS 4-element units into
+// registers before it stores any, so a batch's loads are in flight together (interleaved load /
+// shared store serializes them on the memory latency).
+template <int UNITS>
+__device__ void StageKV(const AttnParams& p, const SeqInfo& si, int64_t hk, int64_t c0, int64_t j0,
+                        int64_t j1, int ld, int ldv, int v_at, float* kv, int64_t* roff) {
+  const int nrows = static_cast<int>(j1 - j0);
+  if (static_cast<int>(threadIdx.x) < nrows) {
+    const int64_t kr = KeyRow(p, si, j0 + threadIdx.x, false);
+    const int64_t vr = KeyRow(p, si, j0 + threadIdx.x, true);
+    if (kr < 0 || vr < 0) SetDeviceError(p.err, kErrBadBlockTable);
+    roff[threadIdx.x] = kr < 0 ? -1 : kr + hk * p.k_head;
+    roff[kBK + threadIdx.x] = vr < 0 ? -1 : vr + hk * p.v_head;
+  }
+  __syncthreads();
+  const int es = p.kv_dtype == TSR_DTYPE_F32 ? 4 : 2;
+  const int64_t al = 4 * es;
+  const bool vk = p.D % 4 == 0 &&
+                  ((reinterpret_cast<uintptr_t>(p.k) | p.k_tok | p.k_head | p.k_block) % al) == 0;
+  const bool vv = p.Dv % 4 == 0 &&
+                  ((reinterpret_cast<uintptr_t>(p.v) | p.v_tok | p.v_head | p.v_block) % al) == 0;
+  // Units the score and p.V loops read: ceil(D / 4) of a K row (the float4s past it are
+  // never read), ceil(Dv / 4) of a V row.
+  const int uk = static_cast<int>((p.D + 3) / 4), uv = static_cast<int>((p.Dv + 3) / 4);
+  const int nk = nrows * uk, total = nk + nrows * uv;
+  const int row0 = static_cast<int>(j0 - c0);
+  for (int base = 0; base < total; base += UNITS * kThreads) {
+    float4 buf[UNITS];
+    int dst[UNITS];
+#pragma unroll
+    for (int i = 0; i < UNITS; ++i) {
+      const int u = base + i * kThreads + static_cast<int>(threadIdx.x);
+      dst[i] = -1;
+      buf[i] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+      if (u >= total) continue;
+      const bool isv = u >= nk;
+      const int uu = isv ? u - nk : u, upr = isv ? uv : uk;
+      const int r = uu / upr, c = uu % upr;
+      const int64_t off = roff[(isv ? kBK : 0) + r];
+      const uint8_t* row = off < 0 ? nullptr : (isv ? p.v : p.k) + off;
+      buf[i] = Load4(row, 4 * c, isv ? p.Dv : p.D, p.kv_dtype, es, isv ? vv : vk);
+      dst[i] = isv ? v_at + (row0 + r) * ldv + 4 * c : (row0 + r) * ld + 4 * c;
+    }
+#pragma unroll
+    for (int i = 0; i < UNITS; ++i)
+      if (dst[i] >= 0) *reinterpret_cast<float4*>(kv + dst[i]) = buf[i];
+  }
+}
+
+// Loads RT consecutive floats (16-byte aligned when RT == 4).
+template <int RT>
+__device__ __forceinline__ void LoadRow(const float* src, float (&dst)[RT]) {
+  if constexpr (RT == 4) {
+    const float4 v = *reinterpret_cast<const float4*>(src);
+    dst[0] = v.x, dst[1] = v.y, dst[2] = v.z, dst[3] = v.w;
+  } else {
+#pragma unroll
+    for (int a = 0; a < RT; ++a) dst[a] = src[a];
+  }
+}
+
+template <class TL>
+__device__ __forceinline__ void TiledScores(const AttnParams& p, int ld, const float* qs,
+                                            const float* ks, float (&s)[TL::RT][TL::KT]) {
+  const int rg = threadIdx.x / TL::KG, cg = threadIdx.x % TL::KG;
+#pragma unroll
+  for (int a = 0; a < TL::RT; ++a)
+#pragma unroll
+    for (int b = 0; b < TL::KT; ++b) s[a][b] = 0.0f;
+  const int n4 = static_cast<int>((p.D + 3) / 4);
+  const float4* q4 = reinterpret_cast<const float4*>(qs + rg * TL::RT * ld);
+  const float4* k4 = reinterpret_cast<const float4*>(ks + cg * ld);
+  const int ld4 = ld / 4;
+  // Decode tiles (one row a thread): unrolled so the next steps' loads overlap the chains.
+#pragma unroll(TL::RT == 1 ? 4 : 1)
+  for (int d4 = 0; d4 < n4; ++d4) {
+    float4 qa[TL::RT], kb[TL::KT];
+#pragma unroll
+    for (int a = 0; a < TL::RT; ++a) qa[a] = q4[a * ld4 + d4];
+#pragma unroll
+    for (int b = 0; b < TL::KT; ++b) kb[b] = k4[b * TL::KG * ld4 + d4];
+#pragma unroll
+    for (int a = 0; a < TL::RT; ++a) {
+#pragma unroll
+      for (int b = 0; b < TL::KT; ++b) {
+        s[a][b] = fmaf(qa[a].x, kb[b].x, s[a][b]);
+        s[a][b] = fmaf(qa[a].y, kb[b].y, s[a][b]);
+        s[a][b] = fmaf(qa[a].z, kb[b].z, s[a][b]);
+        s[a][b] = fmaf(qa[a].w, kb[b].w, s[a][b]);
+      }
+    }
+  }
+}
+
+// The chunk's p.V for the thread's rows: keys [jb, je) (relative to the chunk) in order. MASKED:
+// row a takes key jj only when jl[a] <= jj < jh[a] (a select: the chain skips the key exactly).
+template <class TL, bool MASKED>
+__device__ __forceinline__ void TiledPv(const float* pt, const float* vs, int ldv, int jb, int je,
+                                        const int (&jl)[TL::RT], const int (&jh)[TL::RT],
+                                        const bool (&dok)[TL::NV], float (&lc)[TL::RT],
+                                        float4 (&accc)[TL::RT][TL::NV]) {
+  const int rg = threadIdx.x / TL::KG, cg = threadIdx.x % TL::KG;
+#pragma unroll(MASKED ? 1 : (TL::RT == 1 ? 4 : 2))
+  for (int jj = jb; jj < je; ++jj) {
+    float pr[TL::RT];
+    LoadRow<TL::RT>(pt + jj * TL::LDP + rg * TL::RT, pr);
+    const float4* vrow = reinterpret_cast<const float4*>(vs + jj * ldv);
+    float4 v[TL::NV];
+#pragma unroll
+    for (int i = 0; i < TL::NV; ++i)
+      v[i] = dok[i] ? vrow[cg + TL::KG * i] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+#pragma unroll
+    for (int a = 0; a < TL::RT; ++a) {
+      const float pj = pr[a];
+      const bool vis = !MASKED || (jj >= jl[a] && jj < jh[a]);
+      lc[a] = vis ? lc[a] + pj : lc[a];
+#pragma unroll
+      for (int i = 0; i < TL::NV; ++i) {
+        float4& c = accc[a][i];
+        c.x = vis ? fmaf(pj, v[i].x, c.x) : c.x;
+        c.y = vis ? fmaf(pj, v[i].y, c.y) : c.y;
+        c.z = vis ? fmaf(pj, v[i].z, c.z) : c.z;
+        c.w = vis ? fmaf(pj, v[i].w, c.w) : c.w;
+      }
+    }
+  }
+}
+
+// Row r of a tile: query t0 + r / gb, q head h0 + r % gb; live if both exist.
+struct TileRows {
+  int64_t t0 = 0, h0 = 0;
+  int nq = 0, gb = 1, gcount = 0;
+  __device__ bool Live(int r) const { return r / gb < nq && r % gb < gcount; }
+};
+
+// Scaled, soft-capped scores of the thread's rows x keys into P[key][row].
+template <class TL>
+__device__ __forceinline__ void StoreScores(const AttnParams& p, const float (&s)[TL::RT][TL::KT],
+                                            float* pt) {
+  const int rg = threadIdx.x / TL::KG, cg = threadIdx.x % TL::KG;
+#pragma unroll
+  for (int b = 0; b < TL::KT; ++b) {
+    float x[TL::RT];
+#pragma unroll
+    for (int a = 0; a < TL::RT; ++a) {
+      x[a] = s[a][b] * p.scale;
+      if (p.softcap > 0.0f) x[a] = p.softcap * tanhf(x[a] / p.softcap);
+    }
+    float* dst = pt + (cg + TL::KG * b) * TL::LDP + rg * TL::RT;
+    if constexpr (TL::RT == 4) {
+      *reinterpret_cast<float4*>(dst) = make_float4(x[0], x[1], x[2], x[3]);
+    } else {
+#pragma unroll
+      for (int a = 0; a < TL::RT; ++a) dst[a] = x[a];
+    }
+  }
+}
+
+// Softmax phase: row r's chunk max over its visible keys [jl, jh) (relative), p in place (0
+// elsewhere), the max into mrow[r].
+template <class TL>
+__device__ __forceinline__ void ChunkSoftmax(int r, int sub, bool live, int jl, int jh, float* pt,
+                                             float* mrow) {
+  const bool any = live && jl < jh;
+  float mc = -INFINITY;
+  if (any)
+    for (int jj = jl + sub; jj < jh; jj += TL::TPR) mc = fmaxf(mc, pt[jj * TL::LDP + r]);
+#pragma unroll
+  for (int o = TL::TPR / 2; o >= 1; o >>= 1) mc = fmaxf(mc, __shfl_xor_sync(0xffffffffu, mc, o));
+#pragma unroll 4
+  for (int jj = sub; jj < kBK; jj += TL::TPR) {
+    float* x = pt + jj * TL::LDP + r;
+    *x = (any && jj >= jl && jj < jh) ? expf(*x - mc) : 0.0f;
+  }
+  if (sub == 0) mrow[r] = mc;
+}
+
+template <class TL>
+__device__ void RunTiledTile(const AttnParams& p, const SeqInfo& si, const TileRows& tr, int64_t hk,
+                             float* smem) {
+  constexpr int RT = TL::RT, NV = TL::NV;
+  const TiledGeometry geo = TiledGeometry::For(p.D, p.Dv, TL::R, TL::LDP);
+  float* qs = smem;                  // [R][ld]
+  float* kp = qs + TL::R * geo.ld;   // K [kBK][ld], then P [kBK][LDP]
+  float* vs = kp + geo.kp;           // [kBK][ldv]
+  float* mrow = vs + kBK * geo.ldv;  // [R] chunk maxima
+  auto* roff = reinterpret_cast<int64_t*>(mrow + (TL::R + 3) / 4 * 4);  // [2][kBK]
+  // The tile's key span, and the range every row sees (rows of a query share its range).
+  int64_t kmin = int64_t{1} << 62, kmax = 0, maxlo = 0, minhi = int64_t{1} << 62;
+  for (int i = 0; i < tr.nq; ++i) {
+    int64_t l2, h2;
+    VisibleRange(p, si, tr.t0 + i, &l2, &h2);
+    if (h2 > l2) kmin = min(kmin, l2), kmax = max(kmax, h2);
+    maxlo = max(maxlo, l2), minhi = min(minhi, h2);
+  }
+  __syncthreads();  // the previous tile is done with shared memory
+  for (int r = threadIdx.x / 32; r < TL::R; r += kThreads / 32) {
+    const bool live = tr.Live(r);
+    const float* q = live ? reinterpret_cast<const float*>(p.q + (tr.t0 + r / tr.gb) * p.q_tok +
+                                                           (tr.h0 + r % tr.gb) * p.q_head)
+                          : nullptr;
+    for (int d = threadIdx.x % 32; d < geo.ld; d += 32)
+      qs[r * geo.ld + d] = (live && d < p.D) ? q[d] : 0.0f;
+  }
+  // p.V rows of this thread, and the softmax row.
+  const int rg = threadIdx.x / TL::KG, cg = threadIdx.x % TL::KG;
+  // Key indices fit in int32 (cu_k, kv_lens and block tables are int32).
+  bool rlive[RT];
+  int rlo[RT], rhi[RT];
+#pragma unroll
+  for (int a = 0; a < RT; ++a) {
+    const int r = rg * RT + a;
+    rlive[a] = tr.Live(r);
+    int64_t l2 = 0, h2 = 0;
+    if (rlive[a]) VisibleRange(p, si, tr.t0 + r / tr.gb, &l2, &h2);
+    rlo[a] = static_cast<int>(l2), rhi[a] = static_cast<int>(h2);
+  }
+  const int sr = threadIdx.x / TL::TPR, sub = threadIdx.x % TL::TPR;
+  const bool slive = tr.Live(sr);
+  int64_t slo = 0, shi = 0;
+  if (slive) VisibleRange(p, si, tr.t0 + sr / tr.gb, &slo, &shi);
+  bool dok[NV];
+#pragma unroll
+  for (int i = 0; i < NV; ++i) dok[i] = 4 * (cg + TL::KG * i) < p.Dv;
+  float4 acc[RT][NV];
+  float m[RT], l[RT];
+  bool started[RT];
+#pragma unroll
+  for (int a = 0; a < RT; ++a) {
+    m[a] = l[a] = 0.0f, started[a] = false;
+#pragma unroll
+    for (int i = 0; i < NV; ++i) acc[a][i] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+  }
+  for (int64_t c0 = kmin / kBK * kBK; c0 < kmax; c0 += kBK) {
+    const int64_t cl = max(c0, kmin), ch = min(c0 + kBK, kmax);
+    __syncthreads();  // the previous chunk's P and V are consumed
+    StageKV<TL::RT == 1 ? 16 : 4>(p, si, hk, c0, cl, ch, geo.ld, geo.ldv, geo.kp, kp, roff);
+    __syncthreads();
+    {
+      float s[RT][TL::KT];
+      TiledScores<TL>(p, geo.ld, qs, kp, s);
+      __syncthreads();  // K is consumed: P takes its place
+      StoreScores<TL>(p, s, kp);
+    }
+    __syncthreads();
+    ChunkSoftmax<TL>(sr, sub, slive, static_cast<int>(max(slo, c0) - c0),
+                     static_cast<int>(min(shi, c0 + kBK) - c0), kp, mrow);
+    __syncthreads();
+    int jl[RT], jh[RT];
+#pragma unroll
+    for (int a = 0; a < RT; ++a) {
+      jl[a] = rlive[a] ? max(rlo[a] - static_cast<int>(c0), 0) : 0;
+      jh[a] = rlive[a] ? min(rhi[a] - static_cast<int>(c0), kBK) : 0;
+    }
+    float lc[RT];
+    float4 accc[RT][NV];
+#pragma unroll
+    for (int a = 0; a < RT; ++a) {
+      lc[a] = 0.0f;
+#pragma unroll
+      for (int i = 0; i < NV; ++i) accc[a][i] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    }
+    const int jb = static_cast<int>(cl - c0), je = static_cast<int>(ch - c0);
+    if (maxlo <= cl && minhi >= ch)  // every live row sees [cl, ch) whole
+      TiledPv<TL, false>(kp, vs, geo.ldv, jb, je, jl, jh, dok, lc, accc);
+    else
+      TiledPv<TL, true>(kp, vs, geo.ldv, jb, je, jl, jh, dok, lc, accc);
+#pragma unroll
+    for (int a = 0; a < RT; ++a) {
+      if (!(rlive[a] && jl[a] < jh[a])) continue;
+      const float mc = mrow[rg * RT + a];
+      if (!started[a]) {
+        m[a] = mc, l[a] = lc[a], started[a] = true;
+#pragma unroll
+        for (int i = 0; i < NV; ++i) acc[a][i] = accc[a][i];
+      } else {
+        const float mn = fmaxf(m[a], mc);
+        const float fa = expf(m[a] - mn), fb = expf(mc - mn);
+        l[a] = fmaf(lc[a], fb, l[a] * fa);
+#pragma unroll
+        for (int i = 0; i < NV; ++i) {
+          acc[a][i].x = fmaf(accc[a][i].x, fb, acc[a][i].x * fa);
+          acc[a][i].y = fmaf(accc[a][i].y, fb, acc[a][i].y * fa);
+          acc[a][i].z = fmaf(accc[a][i].z, fb, acc[a][i].z * fa);
+          acc[a][i].w = fmaf(accc[a][i].w, fb, acc[a][i].w * fa);
+        }
+        m[a] = mn;
+      }
+    }
+  }
+#pragma unroll
+  for (int a = 0; a < RT; ++a) {
+    if (!rlive[a]) continue;
+    const int r = rg * RT + a;
+    auto* out = reinterpret_cast<float*>(p.out + (tr.t0 + r / tr.gb) * p.o_tok +
+                                         (tr.h0 + r % tr.gb) * p.o_head);
+    const float inv = started[a] && l[a] > 0.0f ? 1.0f / l[a] : 0.0f;
+#pragma unroll
+    for (int i = 0; i < NV; ++i) {
+      const int64_t d = 4 * (cg + TL::KG * i);
+      const float o[4] = {acc[a][i].x * inv, acc[a][i].y * inv, acc[a][i].z * inv,
+                          acc[a][i].w * inv};
+#pragma unroll
+      for (int e = 0; e < 4; ++e)
+        if (d + e < p.Dv) out[d + e] = o[e];
+    }
+  }
+}
+
+// blockIdx.x = a tile of bq queries (in reverse, so the long causal rows start first),
+// blockIdx.y = (kv head, group of gb of its q heads). Tokens of different sequences in one tile
+// run as consecutive sub-tiles.
+// MINB: blocks an SM the registers are capped for (2: <= 128 registers, some spills for 64-row
+// tiles; 1: no cap).
+template <class TL, int MINB>
+__global__ void __launch_bounds__(kThreads, MINB)
+    TiledKernel(AttnParams p, int bq, int gb, int nsplit) {
+  GridDepWait();
+  AllowDependents();
+  extern __shared__ float4 smem4[];
+  float* smem = reinterpret_cast<float*>(smem4);
+  const int64_t G = p.Hq / p.Hkv;
+  const int64_t hk = blockIdx.y / nsplit, g0 = int64_t(blockIdx.y % nsplit) * gb;
+  TileRows tr;
+  tr.gb = gb;
+  tr.gcount = static_cast<int>(min(int64_t(gb), G - g0));
+  tr.h0 = hk * G + g0;
+  const int64_t tile = gridDim.x - 1 - blockIdx.x;
+  const int64_t t_end = min(p.T, (tile + 1) * bq);
+  int64_t start = tile * bq;
+  while (start < t_end) {
+    const SeqInfo si = FindSequence(p, start);
+    if (!si.ok) {
+      for (int g = 0; g < tr.gcount; ++g) ZeroRow(p, start, tr.h0 + g);
+      ++start;
+      continue;
+    }
+    tr.t0 = start;
+    tr.nq = static_cast<int>(min(t_end, si.q_first + si.q_len) - start);
+    RunTiledTile<TL>(p, si, tr, hk, smem);
+    start += tr.nq;
+  }
+}
+
+template <class TL, int MINB>
+cudaError_t LaunchTiled(const AttnParams& p, cudaStream_t stream) {
+  static std::atomic<bool> allowed{false};
+  cudaError_t e = AllowSmem(TiledKernel<TL, MINB>, &allowed);
+  if (e != cudaSuccess) return e;
+  const int64_t G = p.Hq / p.Hkv;
+  const int gb = static_cast<int>(std::min<int64_t>(G, TL::R));
+  const int nsplit = static_cast<int>((G + gb - 1) / gb);
+  const int bq = TL::R / gb;
+  const int smem =
+      static_cast<int>(TiledGeometry::For(p.D, p.Dv, TL::R, TL::LDP).Floats() * sizeof(float));
+  const dim3 grid(static_cast<unsigned>((p.T + bq - 1) / bq),
+                  static_cast<unsigned>(p.Hkv * nsplit));
+  LaunchK(TiledKernel<TL, MINB>, grid, kThreads, smem, stream, p, bq, gb, nsplit);
+  return cudaGetLastError();
+}
+
+// Register cap of the prefill kernels: cap 0 = the default (Dv <= 64: 2 blocks an SM, no
+// spills; larger Dv: uncapped, 1 block an SM, which beat 2 blocks with spills on an H100:
+// 2.20 vs 2.33 ms at T=2048 32/8 heads D=128), 1 = uncapped (lab variant 2), 2 = capped to 2
+// blocks (lab variant 3). Decode grids hold about one block an SM: never capped.
+cudaError_t LaunchTiledFor(const AttnParams& p, int cap, cudaStream_t stream) {
+  // Decode-sized calls: 8-row tiles (one query's GQA group), for parallelism and latency.
+  constexpr int64_t kDecodeMaxTokens = 16;
+  if (p.T <= kDecodeMaxTokens)
+    return p.Dv <= 128 ? LaunchTiled<DecodeTiling1, 1>(p, stream)
+                       : LaunchTiled<DecodeTiling2, 1>(p, stream);
+  if (p.Dv <= 64)
+    return cap == 1 ? LaunchTiled<PrefillTiling1, 1>(p, stream)
+                    : LaunchTiled<PrefillTiling1, 2>(p, stream);
+  if (p.Dv <= 128)
+    return cap == 2 ? LaunchTiled<PrefillTiling2, 2>(p, stream)
+                    : LaunchTiled<PrefillTiling2, 1>(p, stream);
+  return LaunchTiled<PrefillTiling4, 1>(p, stream);
+}
+
+// TESSERA_CUDA_ATTN=legacy selects the previous kernel, =nocap / =cap the uncapped / capped
+// prefill tiles for every head dim (lab knobs; same bits).
+int DefaultVariant() {
+  static const int v = [] {
+    const char* s = std::getenv("TESSERA_CUDA_ATTN");
+    if (s == nullptr) return 0;
+    if (std::strcmp(s, "legacy") == 0) return 1;
+    if (std::strcmp(s, "nocap") == 0) return 2;
+    return std::strcmp(s, "cap") == 0 ? 3 : 0;
+  }();
+  return v;
+}
+
+}  // namespace
+
+cudaError_t LaunchAttentionWith(const AttnParams& p, int variant, cudaStream_t stream) {
+  if (p.T == 0 || p.Hq == 0) return cudaSuccess;
+  if (variant == 1) return LaunchLegacy(p, stream);
+  return LaunchTiledFor(p, variant == 2 ? 1 : variant == 3 ? 2 : 0, stream);
+}
+
+cudaError_t LaunchAttention(const AttnParams& p, cudaStream_t stream) {
+  return LaunchAttentionWith(p, DefaultVariant(), stream);
 }
 
 }  // namespace tessera::cuda

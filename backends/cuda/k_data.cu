@@ -7,6 +7,9 @@ namespace tessera::cuda {
 namespace {
 
 constexpr int kThreads = 256;
+// One block does a whole decode step's ROPE + KV_WRITE (RopeKvKernel): a quarter of an SM's
+// registers, so it can start on an SM that still runs the previous kernel's tail.
+constexpr int kRopeKvThreads = 256;
 
 #define TSR_GRID_STRIDE(i, n)                                               \
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < (n); \
@@ -72,16 +75,17 @@ __host__ __device__ inline int64_t RopeItems(const RopeParams& p) {
   return p.T * p.H * (p.R / 2 + (p.D - p.R));
 }
 
-// Item u of a ROPE: one rotated pair (or one pass-through dim) of one token and head.
-__device__ __forceinline__ void RopeOne(const RopeParams& p, int64_t u) {
+// Item u of a ROPE: one rotated pair (or one pass-through dim) of one token and head, handed
+// to store(t, h, d, value) (RopeOne: the op's output; RopeKvKernel: shared-memory staging).
+template <class Store>
+__device__ __forceinline__ void RopeItem(const RopeParams& p, int64_t u, Store store) {
   const int64_t half = p.R / 2, per = half + (p.D - p.R);
   const int64_t th = u / per, i = u % per;
   const int64_t t = th / p.H, h = th % p.H;
   const uint8_t* src = p.x + t * p.x_tok + h * p.x_head;
-  uint8_t* dst = p.out + t * p.o_tok + h * p.o_head;
   if (i >= half) {  // a pass-through dim
     const int64_t d = p.R + (i - half);
-    *reinterpret_cast<float*>(dst + d * p.o_el) = *reinterpret_cast<const float*>(src + d * p.x_el);
+    store(t, h, d, *reinterpret_cast<const float*>(src + d * p.x_el));
     return;
   }
   const float angle = static_cast<float>(p.pos[t]) * p.inv_freq[i];  // f32, as HF forms it
@@ -92,8 +96,14 @@ __device__ __forceinline__ void RopeOne(const RopeParams& p, int64_t u) {
   const int64_t i0 = p.interleaved ? 2 * i : i, i1 = p.interleaved ? 2 * i + 1 : i + half;
   const float x0 = *reinterpret_cast<const float*>(src + i0 * p.x_el);
   const float x1 = *reinterpret_cast<const float*>(src + i1 * p.x_el);
-  *reinterpret_cast<float*>(dst + i0 * p.o_el) = x0 * c - x1 * s;
-  *reinterpret_cast<float*>(dst + i1 * p.o_el) = x1 * c + x0 * s;
+  store(t, h, i0, x0 * c - x1 * s);
+  store(t, h, i1, x1 * c + x0 * s);
+}
+
+__device__ __forceinline__ void RopeOne(const RopeParams& p, int64_t u) {
+  RopeItem(p, u, [&](int64_t t, int64_t h, int64_t d, float v) {
+    *reinterpret_cast<float*>(p.out + t * p.o_tok + h * p.o_head + d * p.o_el) = v;
+  });
 }
 
 __global__ void RopeKernel(RopeParams p) {
@@ -249,8 +259,9 @@ __global__ void GetRowsKernel(GetRowsParams p) {
   }
 }
 
-// Element u of a KV_WRITE (token, head, dim) into its cache slot.
-__device__ __forceinline__ void KvWriteOne(const KvWriteParams& p, int64_t u) {
+// Element u of a KV_WRITE (token, head, dim) into its cache slot; x = the row's value (read by
+// the caller: KvWriteOne from the op's input, RopeKvKernel from its staging).
+__device__ __forceinline__ void KvWriteValue(const KvWriteParams& p, int64_t u, float x) {
   const int64_t d = u % p.D, th = u / p.D;
   const int64_t t = th / p.H, h = th % p.H;
   const int32_t slot = p.slots[t];
@@ -259,10 +270,55 @@ __device__ __forceinline__ void KvWriteOne(const KvWriteParams& p, int64_t u) {
     if (d == 0 && h == 0) SetDeviceError(p.err, kErrIndexOutOfRange);
     return;
   }
-  const float x = *reinterpret_cast<const float*>(p.rows + t * p.r_tok + h * p.r_head + d * p.r_el);
   uint8_t* dst = p.cache + (slot / p.block_size) * p.c_block + (slot % p.block_size) * p.c_slot +
                  h * p.c_head + d * p.c_el;
   WriteFloat(x, dst, p.dtype);
+}
+
+__device__ __forceinline__ float KvRow(const KvWriteParams& p, int64_t u) {
+  const int64_t d = u % p.D, th = u / p.D;
+  const int64_t t = th / p.H, h = th % p.H;
+  return *reinterpret_cast<const float*>(p.rows + t * p.r_tok + h * p.r_head + d * p.r_el);
+}
+
+__device__ __forceinline__ void KvWriteOne(const KvWriteParams& p, int64_t u) {
+  KvWriteValue(p, u, KvRow(p, u));
+}
+
+// A layer's ROPE q, ROPE k, KV_WRITE k (of the rotated k) and KV_WRITE v in one block: every
+// input is read and every result staged in shared memory ([q T x Hq x D][k T x Hk x D]
+// [v T x Hv x Dv]) before the first write, so the nodes' outputs may reuse each other's input
+// memory (the planner gives q's input to k's rotated output). Each value goes through the same
+// RopeItem / KvWriteValue arithmetic as the separate kernels.
+__global__ void __launch_bounds__(kRopeKvThreads)
+    RopeKvKernel(RopeParams q, RopeParams k, KvWriteParams kw, KvWriteParams vw) {
+  GridDepWait();
+  AllowDependents();
+  extern __shared__ float stage[];
+  const int64_t nq = q.T * q.H * q.D, nk = k.T * k.H * k.D, nv = vw.T * vw.H * vw.D;
+  float* sq = stage;
+  float* sk = stage + nq;
+  float* sv = sk + nk;
+  for (int64_t u = threadIdx.x; u < RopeItems(q); u += blockDim.x) {
+    RopeItem(q, u,
+             [&](int64_t t, int64_t h, int64_t d, float v) { sq[(t * q.H + h) * q.D + d] = v; });
+  }
+  for (int64_t u = threadIdx.x; u < RopeItems(k); u += blockDim.x) {
+    RopeItem(k, u,
+             [&](int64_t t, int64_t h, int64_t d, float v) { sk[(t * k.H + h) * k.D + d] = v; });
+  }
+  for (int64_t u = threadIdx.x; u < nv; u += blockDim.x) sv[u] = KvRow(vw, u);
+  __syncthreads();
+  for (int64_t u = threadIdx.x; u < nq; u += blockDim.x) {
+    const int64_t d = u % q.D, th = u / q.D, t = th / q.H, h = th % q.H;
+    *reinterpret_cast<float*>(q.out + t * q.o_tok + h * q.o_head + d * q.o_el) = sq[u];
+  }
+  for (int64_t u = threadIdx.x; u < nk; u += blockDim.x) {
+    const int64_t d = u % k.D, th = u / k.D, t = th / k.H, h = th % k.H;
+    *reinterpret_cast<float*>(k.out + t * k.o_tok + h * k.o_head + d * k.o_el) = sk[u];
+    KvWriteValue(kw, u, sk[u]);
+  }
+  for (int64_t u = threadIdx.x; u < nv; u += blockDim.x) KvWriteValue(vw, u, sv[u]);
 }
 
 __global__ void KvWriteKernel(KvWriteParams p) {
@@ -323,6 +379,19 @@ cudaError_t LaunchKvWrite2(const KvWriteParams& a, const KvWriteParams& b, cudaS
   const int64_t na = a.T * a.H * a.D, n = na + b.T * b.H * b.D;
   if (n == 0) return cudaSuccess;
   LaunchK(KvWrite2Kernel, GridFor(n, kThreads), kThreads, 0, stream, a, b, na, n);
+  return cudaGetLastError();
+}
+
+uint64_t RopeKvStageBytes(const RopeParams& q, const RopeParams& k, const KvWriteParams& v) {
+  return static_cast<uint64_t>(q.T * q.H * q.D + k.T * k.H * k.D + v.T * v.H * v.D) * 4;
+}
+
+cudaError_t LaunchRopeKv(const RopeParams& q, const RopeParams& k, const KvWriteParams& kw,
+                         const KvWriteParams& vw, cudaStream_t stream) {
+  const uint64_t bytes = RopeKvStageBytes(q, k, vw);
+  if (bytes > kRopeKvMaxStage) return cudaErrorInvalidValue;
+  if (bytes == 0) return cudaSuccess;
+  LaunchK(RopeKvKernel, 1, kRopeKvThreads, static_cast<size_t>(bytes), stream, q, k, kw, vw);
   return cudaGetLastError();
 }
 

@@ -1,7 +1,7 @@
 // Elementwise f32 ops: ADD/SUB/MUL/DIV (in1 broadcast numpy-style), SCALE, the activations,
 // SOFTCAP and the gated units SWIGLU/GEGLU. One thread an element; every element goes through
 // the same scalar formula whatever the layout, so results never depend on layout or grid.
-#include "backends/cuda/dev_common.cuh"
+#include "backends/cuda/fuse_math.cuh"
 
 namespace tessera::cuda {
 
@@ -18,8 +18,7 @@ bool PdlLaunches() {
 namespace {
 
 __device__ __forceinline__ float Sigmoid(float x) {
-  // exp overflows past 88; 1 / (1 + inf) = 0 is the right limit.
-  return 1.0f / (1.0f + expf(-x));
+  return SigmoidF(x);  // fuse_math.cuh: the down-projection GEMV's SWIGLU prologue shares it
 }
 
 __device__ __forceinline__ float GeluTanh(float x) {
@@ -42,7 +41,7 @@ __device__ __forceinline__ float Apply(int op, float a, float b, float p0, float
     case TSR_OP_TANH: return tanhf(a);
     case TSR_OP_SIGMOID: return Sigmoid(a);
     case TSR_OP_SOFTCAP: return p0 * tanhf(a / p0);
-    case TSR_OP_SWIGLU: return a * Sigmoid(a) * b;
+    case TSR_OP_SWIGLU: return SwiGluF(a, b);
     case TSR_OP_GEGLU: return GeluTanh(a) * b;
     default: return 0.0f;
   }

@@ -28,35 +28,14 @@
 #include <cstring>
 
 #include "backends/cuda/dev_common.cuh"
+#include "backends/cuda/fuse_math.cuh"
+#include "backends/cuda/mma_common.cuh"
 
 namespace tessera::cuda {
 namespace {
 
 constexpr int kBlocksPerChunk = 8;  // k32 blocks in a canonical chunk
 constexpr int64_t kMaxK = 98304;    // GEMV partials: 384 chunks x 512 B = 192 KiB of smem
-
-__device__ __forceinline__ void Mma(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2,
-                                    uint32_t a3, uint32_t b0, uint32_t b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
-      "{%8,%9}, {%0,%1,%2,%3};\n"
-      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-}
-
-// The same instruction without `volatile`: the compiler may interleave mma steps of different
-// accumulators (each accumulator's own sequence is fixed by its data dependence).
-__device__ __forceinline__ void MmaFree(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2,
-                                        uint32_t a3, uint32_t b0, uint32_t b1) {
-  asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
-      "{%8,%9}, {%0,%1,%2,%3};\n"
-      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-}
-
-__device__ __forceinline__ uint32_t Word(const uint4& v, int i) {
-  return i == 0 ? v.x : (i == 1 ? v.y : (i == 2 ? v.z : v.w));
-}
 
 // 8 floats -> T bf16 pieces, packed in pairs (word w holds elements 2w, 2w + 1; low half first).
 template <int T>
@@ -112,6 +91,67 @@ __device__ __forceinline__ void StoreOut(const GemvOut& o, int64_t n, int m, flo
   if (o.res_out != nullptr) o.res_out[m * o.res_out_row + n] = o.res[m * o.res_row + n] + s;
 }
 
+// ---- GEMV prologues (launch.h GemvPrologue): the op producing x, folded into the x load ----
+
+// rs[m] = RMS_NORM's 1 / rms of x row m (m < M): the norm kernel's reduction (fuse_math.cuh),
+// the block's warps taking its kRmsWarps x M warps of 32 threads; red holds kRmsWarps x M sums.
+__device__ __forceinline__ void GemvRmsScales(const MatmulParams& p, const GemvPrologue& pro,
+                                              float* red, float* rs) {
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, nw = blockDim.x / 32;
+  const int M = static_cast<int>(p.M);
+  for (int task = warp; task < M * kRmsWarps; task += nw) {
+    const int m = task / kRmsWarps, vw = task % kRmsWarps;
+    const float ss = WarpSum(RmsThreadPartial(p.x + m * p.x_row, 1, p.K, vw * 32 + lane));
+    if (lane == 0) red[task] = ss;
+  }
+  __syncthreads();
+  if (warp == 0) {
+    for (int m = 0; m < M; ++m) {
+      const float ss = RmsCombineWarps(lane < kRmsWarps ? red[m * kRmsWarps + lane] : 0.0f);
+      if (lane == 0) rs[m] = RmsInvScale(ss, p.K, pro.eps);
+    }
+  }
+  __syncthreads();
+}
+
+// The op's output rows, computed once per block by all its threads into shared memory
+// (xs[m * K + k], m < M) before the main loop, which then reads x from there with no per-lane
+// math (lanes of absent tokens would idle through it: 7/8 of a warp at M = 1). rs: RMS scales.
+// write_y (the first block of row group 0): also store the op's output y.
+template <int PRO>
+__device__ __forceinline__ void GemvStageX(const MatmulParams& p, const GemvPrologue& pro,
+                                           const float* rs, bool write_y, float* xs) {
+  const bool has_w = pro.weight != nullptr;
+  for (int m = 0; m < p.M; ++m) {
+    const float* xr = p.x + m * p.x_row;
+    const float* br = PRO == kGemvProSwiglu ? pro.b + m * pro.b_row : nullptr;
+    float* yr = write_y ? pro.y + m * pro.y_row : nullptr;
+#pragma unroll 4
+    for (int64_t k = threadIdx.x; k < p.K; k += blockDim.x) {
+      float v;
+      if constexpr (PRO == kGemvProRms) {
+        v = RmsApply(xr[k], rs[m], has_w, has_w ? pro.weight[k] : 0.0f, pro.woff);
+      } else {
+        v = SwiGluF(xr[k], br[k]);
+      }
+      xs[m * p.K + k] = v;
+      if (yr != nullptr) yr[k] = v;
+    }
+  }
+  __syncthreads();
+}
+
+// x[k .. k + 7] of a staged row (K % 8 == 0 and k % 8 == 0: all 8 in range when k < K).
+__device__ __forceinline__ void LoadX8Staged(const float* xs_row, int64_t k, int64_t K, bool valid,
+                                             float (&x)[8]) {
+  float4 a = make_float4(0, 0, 0, 0), b = a;
+  if (valid && k < K) {
+    a = *reinterpret_cast<const float4*>(xs_row + k);
+    b = *reinterpret_cast<const float4*>(xs_row + k + 4);
+  }
+  x[0] = a.x, x[1] = a.y, x[2] = a.z, x[3] = a.w, x[4] = b.x, x[5] = b.y, x[6] = b.z, x[7] = b.w;
+}
+
 // ---- GEMV: 16 weight rows a block, chunks spread over the block's warps ----
 
 // `splits` blocks per 16-row group (of any member of the group launch), each taking a contiguous
@@ -122,18 +162,19 @@ __device__ __forceinline__ void StoreOut(const GemvOut& o, int64_t n, int m, flo
 // stores its chunk sums to gpart ([row group][n_chunks][16 rows][8 tokens]); the block that
 // finishes a row group last (one atomic counter per row group, reset by that block) adds the
 // n_chunks sums in chunk order, then the bias: the same order as splits == 1, so the same bits.
-template <int T, bool HALF>
-__global__ void __launch_bounds__(512, HALF ? 2 : 1)
-    GemvBf16Kernel(MatmulParams p, GemvGroupArgs grp, int n_chunks, int splits, float* gpart,
-                   unsigned* counters) {
-  GridDepWait();
-  AllowDependents();
-  extern __shared__ float part[];  // [this block's chunks][16 rows][8 tokens]
-  __shared__ bool last_block;
+// PRO (launch.h kGemvPro*): the op folded into the x load (GemvStageX: x staged in shared memory
+// after the block's chunk sums; the first block of row group 0 also writes the op's output).
+// One task of the block kernel: split `task % splits` of row group `task / splits`. part: the
+// block's chunk sums (shared); xs: the staged x rows (PRO only); last_block: shared flag.
+template <int T, bool HALF, int PRO>
+__device__ __forceinline__ void GemvTask(const MatmulParams& p, const GemvGroupArgs& grp,
+                                         int n_chunks, int splits, float* gpart, unsigned* counters,
+                                         const float* xs, float* part, bool& last_block,
+                                         int64_t task) {
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, nw = blockDim.x / 32;
   const int g = lane / 4, q = lane % 4;
-  const int64_t gr = blockIdx.x / splits;
-  const int split = static_cast<int>(blockIdx.x % splits);
+  const int64_t gr = task / splits;
+  const int split = static_cast<int>(task % splits);
   const int c_lo = split * n_chunks / splits, c_hi = (split + 1) * n_chunks / splits;
   const int jm = MemberOf(grp, gr);
   const int64_t n0 = (gr - (jm == 0 ? grp.g0[0] : (jm == 1 ? grp.g0[1] : grp.g0[2]))) * 16;
@@ -144,7 +185,8 @@ __global__ void __launch_bounds__(512, HALF ? 2 : 1)
   const uint8_t* w0 = w + (v0 ? (n0 + g) * wrb : 0);
   const uint8_t* w1 = w + (v1 ? (n0 + g + 8) * wrb : 0);
   const bool tok_ok = g < p.M;
-  const float* xr = p.x + (tok_ok ? g : 0) * p.x_row;
+  const float* xr =
+      PRO == kGemvProNone ? p.x + (tok_ok ? g : 0) * p.x_row : xs + (tok_ok ? g : 0) * p.K;
   const int64_t nkb = (p.K + 31) / 32;
   constexpr int kLoad = HALF ? kBlocksPerChunk / 2 : kBlocksPerChunk;
   for (int c = c_lo + warp; c < c_hi; c += nw) {
@@ -163,7 +205,11 @@ __global__ void __launch_bounds__(512, HALF ? 2 : 1)
         const int64_t kb = int64_t(c) * kBlocksPerChunk + h + b;
         if (kb >= nkb) break;  // uniform across the warp
         float xv[8];
-        LoadX8(xr, kb * 32 + 8 * q, p.K, tok_ok, xv);
+        if constexpr (PRO == kGemvProNone) {
+          LoadX8(xr, kb * 32 + 8 * q, p.K, tok_ok, xv);
+        } else {
+          LoadX8Staged(xr, kb * 32 + 8 * q, p.K, tok_ok, xv);
+        }
         uint32_t bx[T][4];
         SplitPack<T>(xv, bx);
 #pragma unroll
@@ -232,6 +278,29 @@ __global__ void __launch_bounds__(512, HALF ? 2 : 1)
   }
 }
 
+// PRO (launch.h kGemvPro*): the op producing x folded into the launch. Its rows are staged once
+// per block in shared memory (GemvStageX, after the chunk sums; block 0 also writes the op's
+// output), so the grid is persistent: at most as many blocks as fit the card, each looping over
+// tasks (task = row group x split). Without a prologue the grid has one block per task.
+template <int T, bool HALF, int PRO>
+__global__ void __launch_bounds__(512, HALF ? 2 : 1)
+    GemvBf16Kernel(MatmulParams p, GemvGroupArgs grp, int n_chunks, int splits, float* gpart,
+                   unsigned* counters, GemvPrologue pro, int64_t n_tasks) {
+  extern __shared__ float part[];  // [this block's chunks][16 rows][8 tokens], then x (PRO)
+  __shared__ bool last_block;
+  __shared__ float pro_red[kGemvMaxRows * kRmsWarps], pro_rs[kGemvMaxRows];
+  GridDepWait();
+  AllowDependents();
+  float* xs = part + (n_chunks + splits - 1) / splits * 128;
+  if constexpr (PRO == kGemvProRms) GemvRmsScales(p, pro, pro_red, pro_rs);
+  if constexpr (PRO != kGemvProNone)
+    GemvStageX<PRO>(p, pro, pro_rs, blockIdx.x == 0 && pro.y != nullptr, xs);
+  for (int64_t task = blockIdx.x; task < n_tasks; task += gridDim.x) {
+    GemvTask<T, HALF, PRO>(p, grp, n_chunks, splits, gpart, counters, xs, part, last_block, task);
+    __syncthreads();  // part and last_block are the next task's
+  }
+}
+
 // ---- Streaming GEMV: (16-row group, chunk) tasks spread over every warp of the grid ----
 //
 // Same per-chunk arithmetic as GemvBf16Kernel (so the same bits), different schedule: the grid
@@ -244,18 +313,6 @@ __global__ void __launch_bounds__(512, HALF ? 2 : 1)
 // With PDL (sm_90) and GemvAux::pdl (the host checked that no node of the execute writes the
 // weight), the weight prologue is issued before griddepcontrol.wait: the first stages stream in
 // while the kernel before this one drains.
-
-__device__ __forceinline__ void CpAsync16(void* smem, const void* gmem, int bytes) {
-  const uint32_t s = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gmem), "r"(bytes));
-}
-__device__ __forceinline__ void CpAsyncCommit() {
-  asm volatile("cp.async.commit_group;\n" ::);
-}
-template <int N>
-__device__ __forceinline__ void CpAsyncWait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
-}
 
 __device__ __forceinline__ void CpAsync16Hint(void* smem, const void* gmem, int bytes) {
   const uint32_t s = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
@@ -733,22 +790,64 @@ cudaError_t LaunchWide(const MatmulParams& p, const uint16_t* planes, cudaStream
   return cudaGetLastError();
 }
 
-template <int T, bool HALF>
+// AllowSmem for the GEMV kernels: the dynamic limit is what the block's static shared memory
+// leaves of the opt-in maximum (the prologue variants have a few hundred static bytes).
+template <class Kernel>
+cudaError_t GemvAllowSmem(Kernel kernel, int bytes, std::atomic<uint64_t>* done_mask) {
+  if (bytes <= 48 * 1024) return cudaSuccess;
+  int dev = 0, optin = 0;
+  cudaError_t e = cudaGetDevice(&dev);
+  if (e != cudaSuccess) return e;
+  const uint64_t bit = uint64_t{1} << (dev & 63);
+  if (done_mask->load(std::memory_order_acquire) & bit) return cudaSuccess;
+  cudaFuncAttributes fa{};
+  e = cudaFuncGetAttributes(&fa, kernel);
+  if (e == cudaSuccess)
+    e = cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
+  if (e == cudaSuccess) {
+    e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                             optin - static_cast<int>(fa.sharedSizeBytes));
+  }
+  if (e == cudaSuccess) done_mask->fetch_or(bit, std::memory_order_acq_rel);
+  return e;
+}
+
+template <int T, bool HALF, int PRO>
 cudaError_t Gemv(const MatmulParams& p, const GemvGroupArgs& b, int splits, const GemvAux& aux,
-                 cudaStream_t stream) {
+                 const GemvPrologue& pro, cudaStream_t stream) {
   static std::atomic<uint64_t> smem_set{0};
   const int n_chunks = static_cast<int>((p.K + 255) / 256);
-  const int per_block = (n_chunks + splits - 1) / splits;  // most chunks a block takes
-  const int smem = per_block * 128 * static_cast<int>(sizeof(float));
-  cudaError_t e = AllowSmem(GemvBf16Kernel<T, HALF>, smem, &smem_set);
+  const int per_block = (n_chunks + splits - 1) / splits;      // most chunks a block takes
+  const int64_t staged = PRO == kGemvProNone ? 0 : p.M * p.K;  // GemvStageX's rows
+  const int smem = static_cast<int>((per_block * 128 + staged) * sizeof(float));
+  cudaError_t e = GemvAllowSmem(GemvBf16Kernel<T, HALF, PRO>, smem, &smem_set);
   if (e != cudaSuccess) return e;
   const int64_t groups = b.g0[b.n];
   // Fewer row blocks than ~2 waves of SMs: more warps per block keep enough loads in flight.
   const int warps = std::min(per_block, groups < 264 ? 16 : 8);
   if (groups == 0) return cudaSuccess;
-  LaunchK(GemvBf16Kernel<T, HALF>, static_cast<unsigned>(groups * splits), warps * 32, smem, stream,
-          p, b, n_chunks, splits, aux.partials, aux.counters);
+  const int64_t tasks = groups * splits;
+  int64_t grid = tasks;
+  if (PRO != kGemvProNone && aux.sms > 0) {  // persistent: the blocks that fit the card at once
+    int per_sm = 0;
+    e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, GemvBf16Kernel<T, HALF, PRO>,
+                                                      warps * 32, smem);
+    if (e != cudaSuccess) return e;
+    grid = std::min<int64_t>(tasks, int64_t{std::max(per_sm, 1)} * aux.sms);
+  }
+  LaunchK(GemvBf16Kernel<T, HALF, PRO>, static_cast<unsigned>(grid), warps * 32, smem, stream, p, b,
+          n_chunks, splits, aux.partials, aux.counters, pro, tasks);
   return cudaGetLastError();
+}
+
+template <int T, bool HALF>
+cudaError_t GemvPro(const MatmulParams& p, const GemvGroupArgs& b, int splits, const GemvAux& aux,
+                    const GemvPrologue& pro, cudaStream_t stream) {
+  switch (pro.kind) {
+    case kGemvProRms: return Gemv<T, HALF, kGemvProRms>(p, b, splits, aux, pro, stream);
+    case kGemvProSwiglu: return Gemv<T, HALF, kGemvProSwiglu>(p, b, splits, aux, pro, stream);
+    default: return Gemv<T, HALF, kGemvProNone>(p, b, splits, aux, pro, stream);
+  }
 }
 
 // Blocks per row group of the split-K block kernel: enough to reach aux.split_blocks blocks, at
@@ -813,18 +912,23 @@ int64_t RowGroups(const GemvGroup& grp) {
 }
 
 // GEMM kernel choice (same bits whichever runs): TESSERA_CUDA_GEMM=narrow (128 x 64 tiles),
-// wide0 .. wide3 (128 x 128 tile variants on every M); unset = auto: wide3 where it saves enough
-// waves (WideTilePays; never for M <= 64, the narrow tile's height), narrow otherwise.
-// Measured (H100, M = 2048, terms = 3): narrow 62.6 TFLOP/s; wide0/wide1 62 (255 registers,
-// spills); wide2/wide3 85-89; terms = 1: 105 -> 166-172 (README "Prefill pass").
-constexpr int kGemmAuto = 3, kGemmForce = 0x100;
+// wide0 .. wide3 (128 x 128 tile variants on every M), tiled0 .. tiled5 (k_gemm_bf16.cu's
+// configurations), old (the choice before k_gemm_bf16.cu); unset = auto: k_gemm_bf16.cu's choice
+// (GemmTiledAuto), else wide3 where it saves enough waves (WideTilePays; never for M <= 64, the
+// narrow tile's height), else narrow. Measured (H100, M = 2048, terms = 3): narrow 62.6 TFLOP/s;
+// wide0/wide1 62 (255 registers, spills); wide2/wide3 85-89; terms = 1: 105 -> 166-172 (README
+// "Prefill pass").
+constexpr int kGemmAuto = 3, kGemmForce = 0x100, kGemmTiled = 0x200;
 int GemmVariant() {
   static const int variant = [] {
     const char* v = std::getenv("TESSERA_CUDA_GEMM");
     if (v == nullptr || *v == '\0') return kGemmAuto;
     if (std::strcmp(v, "narrow") == 0) return -1;
+    if (std::strcmp(v, "old") == 0) return kGemmAuto + 1;  // wide3 / narrow by waves, no tiled
     if (std::strncmp(v, "wide", 4) == 0 && v[4] >= '0' && v[4] <= '3')
       return kGemmForce | (v[4] - '0');
+    if (std::strncmp(v, "tiled", 5) == 0 && v[5] >= '0' && v[5] <= '9')
+      return kGemmTiled | (v[5] - '0');
     return kGemmAuto;
   }();
   return variant;
@@ -834,7 +938,7 @@ int GemmVariant() {
 // narrow block's time per block (H100, README "Prefill pass"), so it pays only when it saves
 // enough waves. Small M on a narrow weight (0.5B/1B at pp512: 28-64 wide blocks for 132 SMs)
 // stays narrow; 8B and long prompts go wide.
-bool WideTilePays(const MatmulParams& p) {
+int DeviceSms() {
   static const int sms = [] {
     int dev = 0, n = 0;
     if (cudaGetDevice(&dev) != cudaSuccess ||
@@ -842,6 +946,11 @@ bool WideTilePays(const MatmulParams& p) {
       return 0;
     return n;
   }();
+  return sms;
+}
+
+bool WideTilePays(const MatmulParams& p) {
+  const int sms = DeviceSms();
   if (p.M <= kBM) return false;
   if (sms <= 0) return true;
   const auto waves = [&](int64_t bm, int64_t bn) {
@@ -861,6 +970,9 @@ cudaError_t Gemm(const MatmulParams& p, uint16_t* planes, cudaStream_t stream) {
   LaunchK(SplitKernel<T>, GridFor(groups, 256), 256, 0, stream, p, planes);
   if ((e = cudaGetLastError()) != cudaSuccess) return e;
   const int v = GemmVariant();
+  const int tiled =
+      (v & kGemmTiled) != 0 ? (v & 0xff) : (v == kGemmAuto ? GemmTiledAuto(p, T, DeviceSms()) : -1);
+  if (tiled >= 0) return LaunchGemmBf16Tiled(p, T, planes, tiled, stream);
   if (v >= 0 && ((v & kGemmForce) != 0 || WideTilePays(p))) {
     switch (v & 0xff) {
       case 0: return LaunchWide<T, 0>(p, planes, stream);
@@ -887,6 +999,17 @@ bool Bf16FastPathEligible(const MatmulParams& p) {
 
 uint64_t SplitPlaneBytes(const MatmulParams& p, int terms) {
   return static_cast<uint64_t>(terms) * p.M * p.K * 2;
+}
+
+cudaError_t LaunchSplitBf16(const MatmulParams& p, int terms, uint16_t* planes,
+                            cudaStream_t stream) {
+  if (p.M == 0) return cudaSuccess;
+  const unsigned grid = GridFor(p.M * (p.K / 8), 256);
+  if (terms == 1)
+    LaunchK(SplitKernel<1>, grid, 256, 0, stream, p, planes);
+  else
+    LaunchK(SplitKernel<3>, grid, 256, 0, stream, p, planes);
+  return cudaGetLastError();
 }
 
 cudaError_t LaunchGemvBf16(const MatmulParams& p, int terms, cudaStream_t stream) {
@@ -922,8 +1045,18 @@ uint64_t GemvSplitPartialBytes(const MatmulParams& p, const GemvGroup& grp, cons
 
 cudaError_t LaunchGemvBf16Group(const MatmulParams& p, const GemvGroup& grp, int terms,
                                 const GemvAux& aux, cudaStream_t stream) {
+  return LaunchGemvBf16Fused(p, grp, GemvPrologue{}, terms, aux, stream);
+}
+
+cudaError_t LaunchGemvBf16Fused(const MatmulParams& p, const GemvGroup& grp,
+                                const GemvPrologue& pro, int terms, const GemvAux& aux,
+                                cudaStream_t stream) {
   if (p.M == 0 || grp.n < 1 || grp.n > kGemvMaxGroup) return cudaSuccess;
   if (GemvIsStream(aux) && RowGroups(grp) > aux.n_counters) return cudaErrorInvalidValue;
+  // Prologues live in the block kernel only; M <= 8 bounds its per-row scales.
+  if (pro.kind != kGemvProNone &&
+      (GemvIsStream(aux) || p.M > kGemvMaxRows || !GemvPrologueFits(p.M, p.K)))
+    return cudaErrorInvalidValue;
   if (RowGroups(grp) > (int64_t{1} << 31) - 1) return cudaErrorInvalidConfiguration;
   GemvGroupArgs b;
   b.n = grp.n;
@@ -943,10 +1076,10 @@ cudaError_t LaunchGemvBf16Group(const MatmulParams& p, const GemvGroup& grp, int
         aux.variant == kGemvHalf || (aux.variant == 0 && groups > 144 && groups <= 1024);
     const int splits = aux.partials != nullptr ? GemvSplits(p, groups, aux) : 1;
     if (terms == 1)
-      return half ? Gemv<1, true>(p, b, splits, aux, stream)
-                  : Gemv<1, false>(p, b, splits, aux, stream);
-    return half ? Gemv<3, true>(p, b, splits, aux, stream)
-                : Gemv<3, false>(p, b, splits, aux, stream);
+      return half ? GemvPro<1, true>(p, b, splits, aux, pro, stream)
+                  : GemvPro<1, false>(p, b, splits, aux, pro, stream);
+    return half ? GemvPro<3, true>(p, b, splits, aux, pro, stream)
+                : GemvPro<3, false>(p, b, splits, aux, pro, stream);
   }
   return terms == 1 ? GemvStreamVariant<1>(p, b, aux, stream)
                     : GemvStreamVariant<3>(p, b, aux, stream);

@@ -6,12 +6,12 @@
 // warp sums by butterfly), never on how many rows the call has.
 #include <cfloat>
 
-#include "backends/cuda/dev_common.cuh"
+#include "backends/cuda/fuse_math.cuh"
 
 namespace tessera::cuda {
 namespace {
 
-constexpr int kThreads = 256;
+constexpr int kThreads = kRmsThreads;  // RMS_NORM's reduction shape (fuse_math.cuh)
 
 // The block's sum of v (every thread passes its partial); all threads get the result.
 __device__ float BlockSum(float v, float* red) {
@@ -20,8 +20,7 @@ __device__ float BlockSum(float v, float* red) {
   __syncthreads();  // `red` may still be read from a previous call
   if (lane == 0) red[warp] = v;
   __syncthreads();
-  float t = lane < kThreads / 32 ? red[lane] : 0.0f;
-  return WarpSum(t);
+  return RmsCombineWarps(lane < kThreads / 32 ? red[lane] : 0.0f);
 }
 
 __device__ float BlockMax(float v, float* red) {
@@ -55,16 +54,14 @@ __device__ __forceinline__ void RmsNormCached(const RowParams& p, const float* x
   float ss = 0.0f;
 #pragma unroll
   for (int j = 0; j < kCachePer; ++j)
-    if (tid + int64_t{j} * kThreads < n) ss = fmaf(xs[j], xs[j], ss);
+    if (tid + int64_t{j} * kThreads < n) ss = RmsAccum(ss, xs[j]);
   ss = BlockSum(ss, red);
-  const float r = 1.0f / sqrtf(ss / static_cast<float>(n) + p.eps);
+  const float r = RmsInvScale(ss, n, p.eps);
 #pragma unroll
   for (int j = 0; j < kCachePer; ++j) {
     const int64_t i = tid + int64_t{j} * kThreads;
     if (i >= n) continue;
-    float y = xs[j] * r;
-    if (p.weight != nullptr) y *= ws[j] + p.woff;
-    out[i * p.so] = y;
+    out[i * p.so] = RmsApply(xs[j], r, p.weight != nullptr, ws[j], p.woff);
   }
 }
 
@@ -83,14 +80,11 @@ __global__ void __launch_bounds__(kThreads) RowKernel(RowParams p) {
         RmsNormCached(p, x, out);
         return;
       }
-      float ss = 0.0f;
-      for (int64_t i = tid; i < n; i += kThreads) ss = fmaf(x[i * p.sx], x[i * p.sx], ss);
-      ss = BlockSum(ss, red);
-      const float r = 1.0f / sqrtf(ss / static_cast<float>(n) + p.eps);
+      const float ss = BlockSum(RmsThreadPartial(x, p.sx, n, tid), red);
+      const float r = RmsInvScale(ss, n, p.eps);
       for (int64_t i = tid; i < n; i += kThreads) {
-        float y = x[i * p.sx] * r;
-        if (p.weight != nullptr) y *= p.weight[i] + p.woff;
-        out[i * p.so] = y;
+        const bool has_w = p.weight != nullptr;
+        out[i * p.so] = RmsApply(x[i * p.sx], r, has_w, has_w ? p.weight[i] : 0.0f, p.woff);
       }
       return;
     }

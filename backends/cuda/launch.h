@@ -96,6 +96,10 @@ struct AttnParams {
 };
 constexpr int64_t kAttnMaxHeadDim = 256;
 cudaError_t LaunchAttention(const AttnParams& p, cudaStream_t stream);
+// Lab: variant 0 = the tiled kernels (default), 1 = the previous one-head-a-block kernel, 2 / 3
+// = tiled prefill uncapped / capped to 2 blocks an SM (same bits; TESSERA_CUDA_ATTN=legacy|
+// nocap|cap).
+cudaError_t LaunchAttentionWith(const AttnParams& p, int variant, cudaStream_t stream);
 
 // ---- data movement (k_data.cu) ----
 struct RopeParams {
@@ -163,6 +167,14 @@ struct KvWriteParams {
 cudaError_t LaunchKvWrite(const KvWriteParams& p, cudaStream_t stream);
 // Two KV_WRITEs into different caches (a layer's K and V) in one launch.
 cudaError_t LaunchKvWrite2(const KvWriteParams& a, const KvWriteParams& b, cudaStream_t stream);
+// A layer's ROPE q, ROPE k, KV_WRITE k (rows = k's ROPE output, same [T, H, D]) and KV_WRITE v
+// in one single-block launch that reads every input before writing anything (outputs may reuse
+// inputs' memory); same bits as the four kernels. Needs RopeKvStageBytes <= kRopeKvMaxStage
+// (the block's shared memory: decode-sized T).
+constexpr uint64_t kRopeKvMaxStage = 48 * 1024;
+uint64_t RopeKvStageBytes(const RopeParams& q, const RopeParams& k, const KvWriteParams& v);
+cudaError_t LaunchRopeKv(const RopeParams& q, const RopeParams& k, const KvWriteParams& kw,
+                         const KvWriteParams& vw, cudaStream_t stream);
 
 // ---- convolution (k_conv.cu): direct, one thread an output, fixed (ci, kh, kw) order ----
 struct ConvParams {
@@ -261,9 +273,43 @@ uint64_t GemvPartialBytes(const MatmulParams& p, const GemvGroup& grp);
 uint64_t GemvSplitPartialBytes(const MatmulParams& p, const GemvGroup& grp, const GemvAux& aux);
 cudaError_t LaunchGemvBf16Group(const MatmulParams& p, const GemvGroup& grp, int terms,
                                 const GemvAux& aux, cudaStream_t stream);
+// The op that produces the GEMV's x, folded into the GEMV's x load (decode fusion, plugin.cc):
+// p.x / p.x_row are then the op's first input, and x itself is computed per element with the
+// op kernel's own arithmetic (fuse_math.cuh), so the bits equal the op's launch + the GEMV.
+// The op's output y ([M, K], row stride y_row elements) is still written (by the blocks of row
+// group 0), so any other consumer of it sees the same tensor.
+//   kGemvProRms: RMS_NORM over each x row of K elements (eps, weight + woff; weight may be null).
+//   kGemvProSwiglu: SWIGLU(gate = p.x, up = b).
+constexpr int kGemvProNone = 0, kGemvProRms = 1, kGemvProSwiglu = 2;
+struct GemvPrologue {
+  int kind = kGemvProNone;
+  const float* weight = nullptr;
+  float eps = 0, woff = 0;
+  const float* b = nullptr;
+  int64_t b_row = 0;  // elements
+  float* y = nullptr;
+  int64_t y_row = 0;  // elements
+};
+// The op's rows are staged in each block's shared memory: M x K floats of at most this.
+constexpr int64_t kGemvProMaxStage = 64 * 1024;
+inline bool GemvPrologueFits(int64_t M, int64_t K) {
+  return M * K * 4 <= kGemvProMaxStage;
+}
+cudaError_t LaunchGemvBf16Fused(const MatmulParams& p, const GemvGroup& grp,
+                                const GemvPrologue& pro, int terms, const GemvAux& aux,
+                                cudaStream_t stream);
 // planes: terms x [M, K] bf16 scratch of SplitPlaneBytes(p, terms) bytes (device memory).
 uint64_t SplitPlaneBytes(const MatmulParams& p, int terms);
 cudaError_t LaunchGemmBf16(const MatmulParams& p, int terms, uint16_t* planes, cudaStream_t stream);
+// The prefill GEMM kernels of k_gemm_bf16.cu (LaunchGemmBf16 picks one; the lab sweeps them):
+// tile configurations 0 .. GemmTiledConfigs() - 1 per piece count, all with the canonical order.
+// They read planes that LaunchSplitBf16 wrote (x split into `terms` bf16 pieces).
+int GemmTiledConfigs();
+int GemmTiledAuto(const MatmulParams& p, int terms, int sms);  // config, or -1: the older kernels
+cudaError_t LaunchGemmBf16Tiled(const MatmulParams& p, int terms, const uint16_t* planes,
+                                int config, cudaStream_t stream);
+cudaError_t LaunchSplitBf16(const MatmulParams& p, int terms, uint16_t* planes,
+                            cudaStream_t stream);
 
 // Compiled-in kernel probe: cudaSuccess when this build has code for the current device.
 cudaError_t ProbeKernelImage();

@@ -65,6 +65,12 @@ struct RunContext {
   // it before the previous kernel finished (no PDL prefetch).
   std::vector<std::pair<const uint8_t*, const uint8_t*>> writes;
   bool fuse = true;  // decode fusions (TESSERA_CUDA_FUSE=0: off)
+  // Ops folded into the next decode GEMV's x load (launch.h GemvPrologue), with `fuse` on:
+  // RMS_NORM (default on; TESSERA_CUDA_FUSE_NORM=0: off), SWIGLU (default off, measured slower;
+  // TESSERA_CUDA_FUSE_SWIGLU=1: on).
+  bool fuse_norm = true;
+  bool fuse_swiglu = false;
+  bool fuse_rope_kv = false;  // ROPE q/k + KV_WRITE k/v in one launch (TESSERA_CUDA_FUSE_ROPEKV=1)
 };
 
 // A node with its tensors converted (backend::NodeArgs) plus the device it runs on.
@@ -91,11 +97,19 @@ Status ConvShapeFor(const OpArgs& a, ConvParams* p);
 // resolved) runs as one streaming bf16 GEMV problem; fills *p. RunGemvGroup launches the members
 // of `grp` over p's x in one kernel (launch.h LaunchGemvBf16Group).
 bool GemvCandidate(const OpArgs& a, MatmulParams* p);
-Status RunGemvGroup(RunContext* ctx, const MatmulParams& p, const GemvGroup& grp);
+Status RunGemvGroup(RunContext* ctx, const MatmulParams& p, const GemvGroup& grp,
+                    const GemvPrologue& pro = {});
+// The RMS_NORM or SWIGLU node `a` (data resolved) can be folded into a GEMV over its output:
+// fills *pro (kind, weight/eps/woff or b, y) and *in (x = the op's first input, x_row, M, K).
+bool GemvPrologueCandidate(const OpArgs& a, GemvPrologue* pro, MatmulParams* in);
 // Two independent nodes of one kind in one launch (validated, data resolved; KV_WRITEs must
 // write their cache in place): a layer's q/k ROPEs, its K/V KV_WRITEs.
 Status RunRopePair(const OpArgs& a, const OpArgs& b);
 Status RunKvWritePair(const OpArgs& a, const OpArgs& b);
+// A layer's ROPE q, ROPE k, KV_WRITE k (of k's ROPE output) and KV_WRITE v (in place) in one
+// launch (launch.h LaunchRopeKv), when its staging fits (RopeKvFits).
+bool RopeKvFits(const OpArgs& q, const OpArgs& k, const OpArgs& vw);
+Status RunRopeKv(const OpArgs& q, const OpArgs& k, const OpArgs& kw, const OpArgs& vw);
 
 // Turns a launch error into a Status naming the op.
 Status CudaStatus(cudaError_t e, const char* what);

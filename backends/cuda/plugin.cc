@@ -373,7 +373,7 @@ bool EnvFlag(const char* name, bool fallback) {
 // streaming variants), the SM count, PDL on sm_90+. Kernel-lab knobs: TESSERA_CUDA_GEMV=off
 // (no fusion, no PDL: the launches of the previous release), "V" or "V:W" (variant, warps per
 // SM); TESSERA_CUDA_PDL=0 (programmatic dependent launch off), TESSERA_CUDA_FUSE=0 (decode
-// fusions off).
+// fusions off), TESSERA_CUDA_FUSE_NORM / _SWIGLU / _ROPEKV=0|1 (each newer fusion on its own).
 constexpr int64_t kGemvCounters = 1 << 16;  // row groups of 16: N <= 1M rows
 
 cudaError_t SetUpGemv(tsr_device* dev) {
@@ -392,6 +392,13 @@ cudaError_t SetUpGemv(tsr_device* dev) {
   g.n_counters = kGemvCounters;
   g.pdl = major >= 9 && EnvFlag("TESSERA_CUDA_PDL", true);
   dev->run.fuse = EnvFlag("TESSERA_CUDA_FUSE", true);
+  dev->run.fuse_norm = EnvFlag("TESSERA_CUDA_FUSE_NORM", true);
+  // SWIGLU into the down GEMV: off by default (H100 lab: every block recomputing silu(g) * u over
+  // K = 4864..14336 costs more than the launch it saves; lab/NOTES.md "Decode fusions").
+  dev->run.fuse_swiglu = EnvFlag("TESSERA_CUDA_FUSE_SWIGLU", false);
+  // Off by default: the one-block launch measured slower than the three it replaces once PDL
+  // overlaps those (lab/NOTES.md "Decode fusions"); TESSERA_CUDA_FUSE_ROPEKV=1 turns it on.
+  dev->run.fuse_rope_kv = EnvFlag("TESSERA_CUDA_FUSE_ROPEKV", false);
   // Block-kernel split-K (lab/NOTES.md "Split-K"): by default only grids of at most half an SM
   // count of row groups (0.5B down projection: +4..7% tg on H100; splitting the 1B/8B grids of
   // 128-256 row groups was 5% slower), aiming at 2 blocks an SM. TESSERA_CUDA_SPLITK=F: every
@@ -767,27 +774,88 @@ StatusOr<int> ExecutePair(tsr_device* dev, const tsr_graph_view& g, const int32_
   return 2;
 }
 
+// ROPE q, ROPE k, KV_WRITE k (of ROPE k's output), KV_WRITE v in one launch that reads every
+// input before it writes anything (RunRopeKv). Sequential semantics it must keep: each node's
+// output may not touch what a later node of the four reads (KV_WRITE k's read of k's ROPE
+// output excepted: the kernel hands that value over directly), and the outputs are disjoint.
+// Returns 4 or 0.
+StatusOr<int> ExecuteRopeKv(tsr_device* dev, const tsr_graph_view& g, const int32_t* ids, int32_t n,
+                            int32_t i, std::string* label) {
+  static constexpr int kOps[4] = {TSR_OP_ROPE, TSR_OP_ROPE, TSR_OP_KV_WRITE, TSR_OP_KV_WRITE};
+  if (i + 4 > n) return 0;
+  for (int j = 0; j < 4; ++j) {
+    if (ids[i + j] < 0 || ids[i + j] >= g.n_nodes ||
+        RawEnum(ReadAbiStruct(g.nodes, ids[i + j]).op) != kOps[j])
+      return 0;
+  }
+  LoadedNode* ln = dev->fuse_nodes.get();
+  for (int j = 0; j < 4; ++j)
+    if (!LoadForFusion(dev, g, ids[i + j], &ln[j])) return 0;
+  for (int j = 2; j < 4; ++j)  // in place only (else the runner copies the cache first)
+    if (ln[j].args.in[0]->data != ln[j].args.out->data) return 0;
+  if (ln[2].node.inputs[1] != ln[1].node.output || ln[3].node.inputs[1] == ln[1].node.output ||
+      ln[3].node.inputs[1] == ln[0].node.output)
+    return 0;
+  for (int j = 0; j < 4; ++j) {
+    const Range out = RangeOf(*ln[j].args.out);
+    for (int l = j + 1; l < 4; ++l) {
+      if (out.Overlaps(RangeOf(*ln[l].args.out))) return 0;
+      for (int a = 0; a < ln[l].args.n_in; ++a) {
+        const TensorRef* t = ln[l].args.in[a];
+        if (t == nullptr || (l >= 2 && a == 0) || (l == 2 && a == 1 && j == 1)) continue;
+        if (out.Overlaps(RangeOf(*t))) return 0;
+      }
+    }
+  }
+  if (!RopeKvFits(ln[0].args, ln[1].args, ln[3].args)) return 0;
+  if (label != nullptr) *label = "ROPE x2 + KV_WRITE x2 (fused)";
+  TSR_RETURN_IF_ERROR(RunRopeKv(ln[0].args, ln[1].args, ln[2].args, ln[3].args));
+  return 4;
+}
+
 StatusOr<int> ExecuteFused(tsr_device* dev, const tsr_graph_view& g, const int32_t* ids, int32_t n,
                            int32_t i, std::string* label = nullptr) {
   if (!dev->run.fuse || dev->run.gemv.counters == nullptr || g.nodes == nullptr) return 0;
   if (ids[i] < 0 || ids[i] >= g.n_nodes) return 0;
-  if (dev->fuse_nodes == nullptr) dev->fuse_nodes = std::make_unique<LoadedNode[]>(4);
+  if (dev->fuse_nodes == nullptr) dev->fuse_nodes = std::make_unique<LoadedNode[]>(5);
   const int op_i = RawEnum(ReadAbiStruct(g.nodes, ids[i]).op);
+  if (op_i == TSR_OP_ROPE && dev->run.fuse_rope_kv) {
+    TSR_ASSIGN_OR_RETURN(const int ran, ExecuteRopeKv(dev, g, ids, n, i, label));
+    if (ran > 0) return ran;
+  }
   if (op_i == TSR_OP_ROPE || op_i == TSR_OP_KV_WRITE)
     return ExecutePair(dev, g, ids, n, i, op_i, label);
   auto is_matmul = [&](int32_t k) {
     return k < n && ids[k] >= 0 && ids[k] < g.n_nodes &&
            RawEnum(ReadAbiStruct(g.nodes, ids[k]).op) == TSR_OP_MATMUL;
   };
-  if (!is_matmul(i)) return 0;
   LoadedNode* ln = dev->fuse_nodes.get();
+  // RMS_NORM / SWIGLU right before the GEMV(s) over its output: folded into their x load.
+  GemvPrologue pro;
+  MatmulParams pin;
+  std::vector<Range> pro_reads;
+  if ((op_i == TSR_OP_RMS_NORM && dev->run.fuse_norm) ||
+      (op_i == TSR_OP_SWIGLU && dev->run.fuse_swiglu)) {
+    if (!is_matmul(i + 1) || !LoadForFusion(dev, g, ids[i], &ln[4]) ||
+        !GemvPrologueCandidate(ln[4].args, &pro, &pin))
+      return 0;
+    for (int j = 0; j < ln[4].args.n_in; ++j)
+      if (ln[4].args.in[j] != nullptr) pro_reads.push_back(RangeOf(*ln[4].args.in[j]));
+    for (const Range& r : pro_reads)
+      if (r.Overlaps(RangeOf(*ln[4].args.out))) return 0;
+  }
+  const int32_t first = pro.kind != kGemvProNone ? i + 1 : i;
+  if (!is_matmul(first)) return 0;
   MatmulParams p0;
-  if (!LoadForFusion(dev, g, ids[i], &ln[0]) || !GemvCandidate(ln[0].args, &p0)) return 0;
+  if (!LoadForFusion(dev, g, ids[first], &ln[0]) || !GemvCandidate(ln[0].args, &p0)) return 0;
+  if (pro.kind != kGemvProNone &&
+      (p0.x != pro.y || p0.x_row != pro.y_row || p0.M != pin.M || p0.K != pin.K))
+    return 0;
   GemvGroup grp = GemvGroupOf(p0);
   const Range rx = RangeOf(*ln[0].args.in[0]);
   std::vector<Range> outs = {RangeOf(*ln[0].args.out)};
   if (outs[0].Overlaps(rx)) return 0;
-  int32_t k = i + 1;
+  int32_t k = first + 1;
   for (; grp.n < kGemvMaxGroup && is_matmul(k); ++k) {
     MatmulParams pk;
     LoadedNode& lk = ln[grp.n];
@@ -801,17 +869,32 @@ StatusOr<int> ExecuteFused(tsr_device* dev, const tsr_graph_view& g, const int32
     outs.push_back(ro);
     grp.o[grp.n++] = o;
   }
-  int ran = grp.n;
-  if (grp.n == 1) {
-    if (k >= n || !FuseResidual(dev, g, ids[k], ln[0], &ln[1], &grp.o[0])) return 0;
-    ran = 2;
+  int ran = first - i + grp.n;
+  if (grp.n == 1 && k < n && FuseResidual(dev, g, ids[k], ln[0], &ln[1], &grp.o[0])) {
+    // The epilogue reads the residual while row group 0 writes the prologue's output (rx).
+    for (int j = 0; pro.kind != kGemvProNone && j < ln[1].args.n_in; ++j)
+      if (ln[1].args.in[j] != nullptr && RangeOf(*ln[1].args.in[j]).Overlaps(rx)) return 0;
+    ++ran;
+    outs.push_back(RangeOf(*ln[1].args.out));
+  } else if (grp.n == 1 && pro.kind == kGemvProNone) {
+    return 0;
   }
+  // The prologue's inputs are read by every block while row group 0 writes its output and the
+  // GEMVs write theirs: no output may touch them (the norm's y aliases nothing written either).
+  for (const Range& o : outs) {
+    for (const Range& r : pro_reads)
+      if (o.Overlaps(r)) return 0;
+  }
+  if (pro.kind != kGemvProNone) p0.x = pin.x, p0.x_row = pin.x_row;
   if (label != nullptr) {
     *label = grp.n == 1 ? "MATMUL+ADD (fused)" : "MATMUL x" + std::to_string(grp.n) + " (fused)";
+    if (grp.n == 1 && ran == first - i + 1) *label = "MATMUL (fused)";
+    if (pro.kind != kGemvProNone)
+      *label = (pro.kind == kGemvProRms ? "RMS_NORM+" : "SWIGLU+") + *label;
     for (int j = 0; j < grp.n; ++j) *label += " N=" + std::to_string(grp.o[j].N);
     *label += " K=" + std::to_string(p0.K);
   }
-  TSR_RETURN_IF_ERROR(RunGemvGroup(&dev->run, p0, grp));
+  TSR_RETURN_IF_ERROR(RunGemvGroup(&dev->run, p0, grp, pro));
   return ran;
 }
 

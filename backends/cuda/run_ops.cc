@@ -103,7 +103,57 @@ bool GemvCandidate(const OpArgs& a, MatmulParams* p) {
   return true;
 }
 
-Status RunGemvGroup(RunContext* ctx, const MatmulParams& p, const GemvGroup& grp) {
+namespace {
+
+// A decode-sized f32 [rows, n] operand of a fused prologue: rows addressable with one row stride,
+// unit element stride. Fills *row (elements).
+bool ProOperand(const TensorRef& t, const TensorRef& like, int64_t* row) {
+  if (t.dtype != TSR_DTYPE_F32 || !SameShape(t, like) || t.stride(-1) != 4 || !RowsMerge(t))
+    return false;
+  *row = t.ndim >= 2 ? t.stride(-2) / 4 : 0;
+  return true;
+}
+
+}  // namespace
+
+bool GemvPrologueCandidate(const OpArgs& a, GemvPrologue* pro, MatmulParams* in) {
+  if (a.node == nullptr || a.ctx == nullptr || a.out == nullptr || a.n_in < 1 || a.in[0] == nullptr)
+    return false;
+  const TensorRef& x = *a.in[0];
+  const TensorRef& out = *a.out;
+  GemvPrologue q;
+  MatmulParams m;
+  if (x.ndim < 1 || out.NumElements() == 0 || !ProOperand(x, out, &m.x_row) ||
+      !ProOperand(out, out, &q.y_row))
+    return false;
+  m.x = x.As<const float>();
+  m.K = x.dim(-1);
+  m.M = x.Rows();
+  if (m.M > kGemvMaxRows || !GemvPrologueFits(m.M, m.K)) return false;
+  q.y = out.As<float>();
+  if (a.node->op == TSR_OP_RMS_NORM) {
+    const TensorRef* w = a.input(1);
+    if (w != nullptr &&
+        (w->dtype != TSR_DTYPE_F32 || w->ndim != 1 || w->dim(0) != m.K || w->stride(0) != 4))
+      return false;
+    q.kind = kGemvProRms;
+    q.weight = w != nullptr ? w->As<const float>() : nullptr;
+    q.eps = a.fp(0);
+    q.woff = w != nullptr ? a.fp(1) : 0.0f;  // as RunNorm: the offset applies to a weight only
+  } else if (a.node->op == TSR_OP_SWIGLU) {
+    if (a.n_in < 2 || a.in[1] == nullptr || !ProOperand(*a.in[1], out, &q.b_row)) return false;
+    q.kind = kGemvProSwiglu;
+    q.b = a.in[1]->As<const float>();
+  } else {
+    return false;
+  }
+  *pro = q;
+  *in = m;
+  return true;
+}
+
+Status RunGemvGroup(RunContext* ctx, const MatmulParams& p, const GemvGroup& grp,
+                    const GemvPrologue& pro) {
   GemvAux aux = ctx->gemv;
   for (int j = 0; j < grp.n; ++j) {
     const GemvOut& o = grp.o[j];
@@ -115,7 +165,7 @@ Status RunGemvGroup(RunContext* ctx, const MatmulParams& p, const GemvGroup& grp
     TSR_ASSIGN_OR_RETURN(void* part, ctx->scratch->Get(bytes, ctx->stream));
     aux.partials = static_cast<float*>(part);
   }
-  return CudaStatus(LaunchGemvBf16Group(p, grp, ctx->matmul_terms, aux, ctx->stream),
+  return CudaStatus(LaunchGemvBf16Fused(p, grp, pro, ctx->matmul_terms, aux, ctx->stream),
                     "matmul (bf16 gemv)");
 }
 
@@ -374,6 +424,16 @@ Status RunKvWrite(const OpArgs& a) {
 Status RunKvWritePair(const OpArgs& a, const OpArgs& b) {
   return CudaStatus(LaunchKvWrite2(KvWriteParamsOf(a), KvWriteParamsOf(b), a.ctx->stream),
                     "KV_WRITE (x2)");
+}
+
+bool RopeKvFits(const OpArgs& q, const OpArgs& k, const OpArgs& vw) {
+  return RopeKvStageBytes(RopeParamsOf(q), RopeParamsOf(k), KvWriteParamsOf(vw)) <= kRopeKvMaxStage;
+}
+
+Status RunRopeKv(const OpArgs& q, const OpArgs& k, const OpArgs& kw, const OpArgs& vw) {
+  return CudaStatus(LaunchRopeKv(RopeParamsOf(q), RopeParamsOf(k), KvWriteParamsOf(kw),
+                                 KvWriteParamsOf(vw), q.ctx->stream),
+                    "ROPE x2 + KV_WRITE x2");
 }
 
 // ---- data movement ----

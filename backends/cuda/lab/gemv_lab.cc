@@ -214,6 +214,251 @@ void CheckGroup(const Lab& lab, int64_t K, int terms) {
   for (void* f : frees) cudaFree(f);
 }
 
+// The unfused launches a prologue replaces: RMS_NORM (k_norm.cu) or SWIGLU (k_elementwise.cu)
+// over [M, K] rows into y.
+void LaunchProOp(const GemvPrologue& pro, const float* x, int64_t M, int64_t K, float* y,
+                 cudaStream_t stream) {
+  if (pro.kind == kGemvProRms) {
+    RowParams r;
+    r.op = TSR_OP_RMS_NORM;
+    r.x = reinterpret_cast<const uint8_t*>(x);
+    r.out = reinterpret_cast<uint8_t*>(y);
+    r.weight = pro.weight, r.eps = pro.eps, r.woff = pro.woff;
+    r.n = K, r.sx = 1, r.so = 1;
+    r.rows.ndim = 1, r.rows.ne[0] = M, r.rows.numel = M;
+    r.rows.s[0][0] = K * 4, r.rows.s[1][0] = K * 4;
+    Check(LaunchRowOp(r, stream), "rms_norm");
+    return;
+  }
+  EltParams e;
+  e.op = TSR_OP_SWIGLU;
+  e.a = reinterpret_cast<const uint8_t*>(x);
+  e.b = reinterpret_cast<const uint8_t*>(pro.b);
+  e.out = reinterpret_cast<uint8_t*>(y);
+  e.walk.ndim = 1, e.walk.ne[0] = M * K, e.walk.numel = M * K;
+  e.walk.s[0][0] = e.walk.s[1][0] = e.walk.s[2][0] = 4;
+  e.contiguous = true, e.b_period = M * K;
+  Check(LaunchElementwise(e, stream), "swiglu");
+}
+
+// A prologue-fused launch (RMS_NORM or SWIGLU folded into the GEMV's x load, with a group of
+// `members` GEMVs and a residual on a lone one) against the op's own kernel followed by the
+// plain group launch: same GEMV bits and the same op output y, for M = 1, 3, 8, with split-K off
+// and on. Values span several magnitudes so the norm's scale is not a power of two.
+void CheckPrologue(const Lab& lab, int kind, int64_t K, int members, int terms) {
+  const int64_t MX = 8, Ns[3] = {896, 128, 200};
+  std::mt19937 rng(static_cast<uint32_t>(K * 7 + kind * 3 + members + terms));
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  std::vector<float> x(MX * K), b(MX * K), nw(K), res(MX * Ns[0]);
+  for (float& f : x) f = u(rng) * std::exp2(static_cast<float>(rng() % 9) - 4.0f);
+  for (float& f : b) f = u(rng) * 3.0f;
+  for (float& f : nw) f = u(rng) * 2.0f;
+  for (float& f : res) f = u(rng);
+  float *dx = Upload(x), *db = Upload(b), *dnw = Upload(nw), *dres = Upload(res);
+  float *y_ref = nullptr, *y_got = nullptr;
+  Check(cudaMalloc(reinterpret_cast<void**>(&y_ref), MX * K * 4), "malloc");
+  Check(cudaMalloc(reinterpret_cast<void**>(&y_got), MX * K * 4), "malloc");
+  std::vector<void*> frees = {dx, db, dnw, dres, y_ref, y_got};
+  GemvPrologue pro;
+  pro.kind = kind;
+  if (kind == kGemvProRms) {
+    pro.weight = dnw, pro.eps = 1e-6f, pro.woff = members == 2 ? 1.0f : 0.0f;
+  } else {
+    pro.b = db, pro.b_row = K;
+  }
+  GemvGroup grp, ref;
+  grp.n = ref.n = members;
+  for (int j = 0; j < members; ++j) {
+    std::vector<uint16_t> w(Ns[j] * K);
+    std::vector<float> bias(Ns[j]);
+    for (uint16_t& v : w) v = ToBf16(u(rng));
+    for (float& f : bias) f = u(rng);
+    uint16_t* dw = Upload(w);
+    float* dbias = Upload(bias);
+    float *o = nullptr, *r = nullptr;
+    Check(cudaMalloc(reinterpret_cast<void**>(&o), 2 * MX * Ns[j] * 4), "malloc");
+    Check(cudaMalloc(reinterpret_cast<void**>(&r), 2 * MX * Ns[j] * 4), "malloc");
+    grp.o[j] = GemvGroupOf(Params(Ns[j], K, dx, dw, dbias, o, MX)).o[0];
+    ref.o[j] = GemvGroupOf(Params(Ns[j], K, y_ref, dw, dbias, r, MX)).o[0];
+    frees.insert(frees.end(), {dw, dbias, o, r});
+  }
+  if (members == 1) {  // the o / down projection shape: residual in the epilogue
+    grp.o[0].res = ref.o[0].res = dres;
+    grp.o[0].res_row = ref.o[0].res_row = Ns[0];
+    grp.o[0].res_out = grp.o[0].out + MX * Ns[0];
+    ref.o[0].res_out = ref.o[0].out + MX * Ns[0];
+    grp.o[0].res_out_row = ref.o[0].res_out_row = Ns[0];
+  }
+  bool same = true;
+  for (int64_t M : {1, 3, 8}) {
+    if (!GemvPrologueFits(M, K)) continue;  // not fused (the engine checks the same)
+    for (int split : {0, 2, 8}) {
+      GemvAux a = lab.aux;
+      a.partials = lab.partials;
+      a.split_blocks = split * a.sms;
+      for (int j = 0; j < members; ++j) {
+        Check(cudaMemset(grp.o[j].out, 0xff, 2 * MX * Ns[j] * 4), "poison");
+        Check(cudaMemset(ref.o[j].out, 0xfe, 2 * MX * Ns[j] * 4), "poison");
+      }
+      Check(cudaMemset(y_got, 0xff, MX * K * 4), "poison");
+      LaunchProOp(pro, dx, M, K, y_ref, nullptr);
+      Check(LaunchGemvBf16Group(Params(Ns[0], K, y_ref, nullptr, nullptr, nullptr, M), ref, terms,
+                                a, nullptr),
+            "reference group");
+      GemvPrologue pm = pro;
+      pm.y = y_got, pm.y_row = K;
+      Check(LaunchGemvBf16Fused(Params(Ns[0], K, dx, nullptr, nullptr, nullptr, M), grp, pm, terms,
+                                a, nullptr),
+            "fused group");
+      Check(cudaDeviceSynchronize(), "prologue sync");
+      const auto yg = Download(y_got, M * K), yr = Download(y_ref, M * K);
+      same = same && std::memcmp(yg.data(), yr.data(), M * K * 4) == 0;
+      for (int j = 0; j < members; ++j) {
+        const auto got = Download(grp.o[j].out, 2 * MX * Ns[j]);
+        const auto want = Download(ref.o[j].out, 2 * MX * Ns[j]);
+        same = same && std::memcmp(got.data(), want.data(), M * Ns[j] * 4) == 0;
+        if (members == 1)
+          same = same &&
+                 std::memcmp(got.data() + MX * Ns[0], want.data() + MX * Ns[0], M * Ns[0] * 4) == 0;
+      }
+    }
+  }
+  const std::string tag = std::string(kind == kGemvProRms ? "rms" : "swiglu") + "_K" +
+                          std::to_string(K) + "_n" + std::to_string(members) + "_t" +
+                          std::to_string(terms);
+  Expect(same, "prologue_" + tag);
+  std::printf("checked prologue %s %s\n", tag.c_str(), same ? "same bits" : "DIFFERENT");
+  for (void* f : frees) cudaFree(f);
+}
+
+// ROPE q + ROPE k + KV_WRITE k + KV_WRITE v in one launch (LaunchRopeKv) against the four
+// kernels run in order, with k's rotated output in q's input memory (what the engine's planner
+// does): same q/k outputs and caches, bit for bit. R < D checks the pass-through dims.
+void CheckRopeKv(int64_t T, int64_t Hq, int64_t Hk, int64_t D, int64_t R) {
+  const int64_t BS = 16, NB = 4;
+  if (static_cast<uint64_t>(T * (Hq + 2 * Hk) * D * 4) > kRopeKvMaxStage) return;  // not fused
+  std::mt19937 rng(static_cast<uint32_t>(T * 131 + Hq * 7 + D + R));
+  std::uniform_real_distribution<float> u(-2.0f, 2.0f);
+  std::vector<float> q(T * Hq * D), k(T * Hk * D), v(T * Hk * D), inv(R / 2);
+  std::vector<float> cache(NB * BS * Hk * D);
+  for (float& f : q) f = u(rng);
+  for (float& f : k) f = u(rng);
+  for (float& f : v) f = u(rng);
+  for (float& f : cache) f = u(rng);
+  for (int64_t i = 0; i < R / 2; ++i) inv[i] = std::pow(10000.0f, -2.0f * i / R);
+  std::vector<int32_t> pos(T), slots(T);
+  for (int64_t t = 0; t < T; ++t) pos[t] = static_cast<int32_t>(rng() % 5000);
+  for (int64_t t = 0; t < T; ++t) slots[t] = static_cast<int32_t>((t * 7 + 3) % (NB * BS));
+  if (T > 1) slots[1] = -1;  // a padding token: skipped
+  int* err = nullptr;
+  Check(cudaMalloc(reinterpret_cast<void**>(&err), 4), "malloc");
+  Check(cudaMemset(err, 0, 4), "memset");
+  auto run = [&](bool fused, std::vector<float>* outs) {
+    float *dq = Upload(q), *dk = Upload(k), *dv = Upload(v), *dinv = Upload(inv);
+    float *kc = Upload(cache), *vc = Upload(cache), *qo = nullptr;
+    int32_t *dpos = Upload(pos), *dslots = Upload(slots);
+    Check(cudaMalloc(reinterpret_cast<void**>(&qo), q.size() * 4), "malloc");
+    RopeParams rq, rk;
+    for (RopeParams* r : {&rq, &rk}) {
+      r->pos = dpos, r->inv_freq = dinv, r->T = T, r->D = D, r->R = R, r->attn_scale = 1.0f;
+      r->x_el = r->o_el = 4;
+    }
+    rq.x = reinterpret_cast<const uint8_t*>(dq), rq.out = reinterpret_cast<uint8_t*>(qo);
+    rq.H = Hq, rq.x_tok = rq.o_tok = Hq * D * 4, rq.x_head = rq.o_head = D * 4;
+    // k's rotated output lives in q's input memory (dead once q's ROPE read it).
+    rk.x = reinterpret_cast<const uint8_t*>(dk), rk.out = reinterpret_cast<uint8_t*>(dq);
+    rk.H = Hk, rk.x_tok = rk.o_tok = Hk * D * 4, rk.x_head = rk.o_head = D * 4;
+    KvWriteParams kw, vw;
+    for (KvWriteParams* w : {&kw, &vw}) {
+      w->dtype = TSR_DTYPE_F32, w->c_block = BS * Hk * D * 4, w->c_slot = Hk * D * 4;
+      w->c_head = D * 4, w->c_el = 4, w->r_tok = Hk * D * 4, w->r_head = D * 4, w->r_el = 4;
+      w->slots = dslots, w->T = T, w->H = Hk, w->D = D, w->block_size = BS, w->n_slots = NB * BS;
+      w->err = err;
+    }
+    kw.cache = reinterpret_cast<uint8_t*>(kc), kw.rows = reinterpret_cast<const uint8_t*>(dq);
+    vw.cache = reinterpret_cast<uint8_t*>(vc), vw.rows = reinterpret_cast<const uint8_t*>(dv);
+    if (fused) {
+      Check(LaunchRopeKv(rq, rk, kw, vw, nullptr), "rope_kv");
+    } else {
+      Check(LaunchRope(rq, nullptr), "rope q");
+      Check(LaunchRope(rk, nullptr), "rope k");
+      Check(LaunchKvWrite2(kw, vw, nullptr), "kv");
+    }
+    Check(cudaDeviceSynchronize(), "rope_kv sync");
+    outs->clear();
+    for (auto [ptr, n] : {std::pair<float*, size_t>{qo, q.size()},
+                          {dq, k.size()},
+                          {kc, cache.size()},
+                          {vc, cache.size()}}) {
+      const auto h = Download(ptr, n);
+      outs->insert(outs->end(), h.begin(), h.end());
+    }
+    for (void* f : std::vector<void*>{dq, dk, dv, dinv, kc, vc, qo, dpos, dslots}) cudaFree(f);
+  };
+  std::vector<float> want, got;
+  run(false, &want);
+  run(true, &got);
+  const bool same =
+      want.size() == got.size() && std::memcmp(want.data(), got.data(), got.size() * 4) == 0;
+  const std::string tag = "T" + std::to_string(T) + "_Hq" + std::to_string(Hq) + "_Hk" +
+                          std::to_string(Hk) + "_D" + std::to_string(D) + "_R" + std::to_string(R);
+  Expect(same, "rope_kv_" + tag);
+  std::printf("checked rope_kv %s %s\n", tag.c_str(), same ? "same bits" : "DIFFERENT");
+  cudaFree(err);
+}
+
+// Decode-step shapes: the op's own launch + the GEMV group vs one prologue-fused launch (M = 1,
+// PDL on as in the engine, weights rotated past the L2).
+void TimePrologue(const Lab& lab, const char* name, int kind, int64_t K, std::vector<int64_t> Ns) {
+  std::mt19937 rng(11);
+  std::vector<float> x(K), b(K), nw(K);
+  for (float& f : x) f = static_cast<float>(rng() % 2001) / 1000.0f - 1.0f;
+  for (float& f : b) f = static_cast<float>(rng() % 2001) / 1000.0f - 1.0f;
+  for (float& f : nw) f = static_cast<float>(rng() % 2001) / 1000.0f;
+  float *dx = Upload(x), *db = Upload(b), *dnw = Upload(nw), *dy = nullptr;
+  Check(cudaMalloc(reinterpret_cast<void**>(&dy), K * 4), "malloc");
+  std::vector<void*> frees = {dx, db, dnw, dy};
+  int64_t bytes = 0;
+  for (int64_t N : Ns) bytes += N * K * 2;
+  const int copies = static_cast<int>(std::max<int64_t>(2, (int64_t{320} << 20) / bytes + 1));
+  std::vector<GemvGroup> groups(copies);
+  for (int c = 0; c < copies; ++c) {
+    groups[c].n = static_cast<int>(Ns.size());
+    for (size_t j = 0; j < Ns.size(); ++j) {
+      std::vector<uint16_t> w(Ns[j] * K, ToBf16(0.01f * static_cast<float>(j + 1)));
+      uint16_t* dw = Upload(w);
+      float* o = nullptr;
+      Check(cudaMalloc(reinterpret_cast<void**>(&o), Ns[j] * 4), "malloc");
+      groups[c].o[j] = GemvGroupOf(Params(Ns[j], K, dy, dw, nullptr, o, 1)).o[0];
+      frees.insert(frees.end(), {dw, o});
+    }
+  }
+  GemvPrologue pro;
+  pro.kind = kind;
+  pro.weight = dnw, pro.eps = 1e-6f, pro.b = db, pro.b_row = K, pro.y = dy, pro.y_row = K;
+  GemvAux a = lab.aux;
+  a.partials = lab.partials;
+  a.split_blocks = 2 * a.sms;
+  a.split_max_groups = a.sms / 2;  // the engine's default split-K
+  SetPdlLaunches(true);
+  const MatmulParams py = Params(Ns[0], K, dy, nullptr, nullptr, nullptr, 1);
+  const MatmulParams px = Params(Ns[0], K, dx, nullptr, nullptr, nullptr, 1);
+  const double apart = TimeMs(7, 40, [&](int i) {
+    LaunchProOp(pro, dx, 1, K, dy, nullptr);
+    Check(LaunchGemvBf16Group(py, groups[i % copies], 3, a, nullptr), "group");
+  });
+  const double fused = TimeMs(7, 40, [&](int i) {
+    Check(LaunchGemvBf16Fused(px, groups[i % copies], pro, 3, a, nullptr), "fused");
+  });
+  const double gemv_only = TimeMs(7, 40, [&](int i) {
+    Check(LaunchGemvBf16Group(py, groups[i % copies], 3, a, nullptr), "group");
+  });
+  SetPdlLaunches(false);
+  std::printf("prologue %s K=%lld op+gemv_us=%.2f fused_us=%.2f gemv_alone_us=%.2f\n", name,
+              static_cast<long long>(K), apart * 1e3, fused * 1e3, gemv_only * 1e3);
+  for (void* f : frees) cudaFree(f);
+}
+
 // Best time per shape, over the variants, printed as a table line at the end.
 struct Best {
   std::string shape;
@@ -334,6 +579,15 @@ int Main(int argc, char** argv) {
     CheckGroup(lab, 896, terms);
     CheckGroup(lab, 200, terms);
     CheckGroup(lab, 2048, terms);  // 8 chunks: the split-K runs split
+    for (int kind : {kGemvProRms, kGemvProSwiglu}) {
+      for (int64_t K : {896, 200, 1064, 2048, 4864}) {
+        for (int members : {1, 2, 3}) CheckPrologue(lab, kind, K, members, terms);
+      }
+    }
+  }
+  for (int64_t T : {1, 3, 8}) {
+    CheckRopeKv(T, 14, 2, 64, 64);   // Qwen2.5-0.5B
+    CheckRopeKv(T, 32, 8, 128, 96);  // 8B heads, partial rotary
   }
   std::printf("checks failures=%d\n", g_failures);
   lab.copy_gbs = CopyBandwidth();
@@ -342,6 +596,17 @@ int Main(int argc, char** argv) {
                           {"1B", 8192, 2048},    {"1B", 2048, 8192},    {"1B-kv", 512, 2048},
                           {"0.5B", 896, 896},    {"0.5B", 4864, 896},   {"0.5B", 896, 4864},
                           {"0.5B-kv", 128, 896}, {"0.5B", 151936, 896}};
+  TimePrologue(lab, "0.5B-norm-qkv", kGemvProRms, 896, {896, 128, 128});
+  TimePrologue(lab, "0.5B-norm-gate-up", kGemvProRms, 896, {4864, 4864});
+  TimePrologue(lab, "0.5B-swiglu-down", kGemvProSwiglu, 4864, {896});
+  TimePrologue(lab, "0.5B-norm-head", kGemvProRms, 896, {151936});
+  TimePrologue(lab, "1B-norm-qkv", kGemvProRms, 2048, {2048, 512, 512});
+  TimePrologue(lab, "1B-norm-gate-up", kGemvProRms, 2048, {8192, 8192});
+  TimePrologue(lab, "1B-swiglu-down", kGemvProSwiglu, 8192, {2048});
+  TimePrologue(lab, "8B-norm-qkv", kGemvProRms, 4096, {4096, 1024, 1024});
+  TimePrologue(lab, "8B-norm-gate-up", kGemvProRms, 4096, {14336, 14336});
+  TimePrologue(lab, "8B-swiglu-down", kGemvProSwiglu, 14336, {4096});
+  if (std::getenv("GEMV_LAB_PROLOGUE_ONLY") != nullptr) return g_failures == 0 ? 0 : 1;
   TimeGroup(lab, "8B-qkv", 4096, {4096, 1024, 1024});
   TimeGroup(lab, "8B-gate-up", 4096, {14336, 14336});
   TimeGroup(lab, "1B-qkv", 2048, {2048, 512, 512});

@@ -1,0 +1,212 @@
+// Prefill GEMM lab (target cuda_gemm_lab): every k_gemm_bf16.cu configuration bit-checked
+// against the decode GEMV (M <= 8 launches over all rows: the canonical order's reference) and
+// timed on the prefill shapes of the three benchmark models at M = 2048, next to the default
+// dispatch (LaunchGemmBf16, the split pre-pass included) and cuBLASLt (bf16 x bf16 -> f32,
+// dlopen'ed; see lab/cublaslt.h).
+//
+//   cuda_gemm_lab [--no-check] [--default-only]
+// TESSERA_CUDA_GEMM=old makes the default dispatch the previous kernels (the "before" column).
+// Lines are "name key=value ...". Exit code 1 if a check fails.
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "backends/cuda/lab/cublaslt.h"
+#include "backends/cuda/lab/lab_util.h"
+#include "backends/cuda/launch.h"
+
+namespace tessera::cuda {
+namespace {
+
+using lab::Check;
+using lab::DeviceCopy;
+using lab::Malloc;
+using lab::TimeMs;
+using lab::ToBf16;
+
+int g_failures = 0;
+
+// Device buffers of one problem: x [M, K] f32, w [N, K] bf16, bias [N], out [M, N], planes.
+struct Dev {
+  int64_t M = 0, N = 0, K = 0;
+  float* x = nullptr;
+  uint16_t* w = nullptr;
+  float* bias = nullptr;
+  float* out = nullptr;
+  uint16_t* planes = nullptr;  // room for 3 pieces
+  Dev(int64_t m, int64_t n, int64_t k, uint32_t seed) : M(m), N(n), K(k) {
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+    std::vector<float> xs(M * K), bs(N);
+    std::vector<uint16_t> ws(N * K);
+    for (float& v : xs) v = u(rng);
+    for (uint16_t& v : ws) v = ToBf16(u(rng));
+    for (float& v : bs) v = u(rng);
+    x = DeviceCopy(xs);
+    w = DeviceCopy(ws);
+    bias = DeviceCopy(bs);
+    Check(Malloc(&out, M * N * 4), "malloc");
+    Check(Malloc(&planes, 3 * M * K * 2), "malloc");
+  }
+  ~Dev() {
+    cudaFree(planes);
+    cudaFree(out);
+    cudaFree(bias);
+    cudaFree(w);
+    cudaFree(x);
+  }
+  MatmulParams Params(int64_t row0, int64_t rows, bool with_bias) const {
+    MatmulParams p;
+    p.x = x + row0 * K;
+    p.x_row = K;
+    p.M = rows;
+    p.K = K;
+    p.N = N;
+    p.w = reinterpret_cast<const uint8_t*>(w);
+    p.w_row_bytes = K * 2;
+    p.w_dtype = TSR_DTYPE_BF16;
+    p.bias = with_bias ? bias : nullptr;
+    p.out = out;
+    p.out_row = N;
+    p.out_col = 1;
+    return p;
+  }
+  std::vector<float> Download(int64_t rows) const {
+    std::vector<float> h(rows * N);
+    Check(cudaMemcpy(h.data(), out, h.size() * 4, cudaMemcpyDeviceToHost), "download");
+    return h;
+  }
+};
+
+void Expect(bool ok, const std::string& what) {
+  std::printf("check %s %s\n", what.c_str(), ok ? "ok" : "FAILED");
+  if (!ok) ++g_failures;
+}
+
+// The canonical reference: the GEMV over every row, 8 rows a launch.
+std::vector<float> GemvReference(Dev& d, int terms) {
+  for (int64_t r = 0; r < d.M; r += kGemvMaxRows) {
+    MatmulParams p = d.Params(r, std::min<int64_t>(kGemvMaxRows, d.M - r), true);
+    p.out = d.out + r * d.N;
+    Check(LaunchGemvBf16(p, terms, nullptr), "gemv");
+  }
+  return d.Download(d.M);
+}
+
+// Every configuration (and the default dispatch) at M = 2048 and at M = 100 from row 3 (other
+// tile positions, a partial tile) must equal the GEMV's rows bit for bit.
+void BitChecks(int64_t N, int64_t K, int terms) {
+  Dev d(2048, N, K, 4321 + static_cast<uint32_t>(N * 3 + K));
+  const std::vector<float> ref = GemvReference(d, terms);
+  const std::string tag =
+      "N" + std::to_string(N) + "_K" + std::to_string(K) + "_terms" + std::to_string(terms);
+  for (int c = -1; c < GemmTiledConfigs(); ++c) {
+    for (int64_t row0 : {int64_t{0}, int64_t{3}}) {
+      const int64_t rows = row0 == 0 ? d.M : 100;
+      const MatmulParams p = d.Params(row0, rows, true);
+      Check(cudaMemset(d.out, 0xff, d.M * d.N * 4), "poison");
+      if (c < 0) {
+        Check(LaunchGemmBf16(p, terms, d.planes, nullptr), "gemm");
+      } else {
+        Check(LaunchSplitBf16(p, terms, d.planes, nullptr), "split");
+        Check(LaunchGemmBf16Tiled(p, terms, d.planes, c, nullptr), "tiled");
+      }
+      const std::vector<float> got = d.Download(rows);
+      const bool same = std::memcmp(got.data(), ref.data() + row0 * N, got.size() * 4) == 0;
+      Expect(same, "gemv_vs_gemm_" + (c < 0 ? std::string("default") : "cfg" + std::to_string(c)) +
+                       "_M" + std::to_string(rows) + "_" + tag);
+    }
+  }
+}
+
+struct Shape {
+  const char* name;
+  int64_t N, K;
+};
+
+void TimeShape(const Shape& s, bool default_only, lab::CublasLt& lt) {
+  const int64_t M = 2048;
+  Dev d(M, s.N, s.K, 77);
+  const double flop = 2.0 * M * s.N * s.K;
+  const auto tf = [&](double ms) { return flop / (ms * 1e-3) / 1e12; };
+  double lt_tf = 0;
+  if (!default_only && lt.Available()) {
+    // cuBLASLt on x rounded to bf16 (the one-piece plane).
+    const MatmulParams p = d.Params(0, M, false);
+    Check(LaunchSplitBf16(p, 1, d.planes, nullptr), "split");
+    lab::CublasLt::Plan plan = lt.Make(M, s.N, s.K);
+    if (plan.ok && lt.Run(plan, d.w, d.planes, d.out, nullptr) == 0) {
+      lt_tf = tf(TimeMs(5, 10, [&](int) { lt.Run(plan, d.w, d.planes, d.out, nullptr); }));
+    } else {
+      std::printf("cublaslt no plan for %s\n", s.name);
+    }
+    lt.Free(plan);
+    Check(cudaDeviceSynchronize(), "cublaslt");
+  }
+  for (int terms : {3, 1}) {
+    const MatmulParams p = d.Params(0, M, false);
+    const double def_ms =
+        TimeMs(5, 10, [&](int) { Check(LaunchGemmBf16(p, terms, d.planes, nullptr), "gemm"); });
+    std::printf("gemm %s M=%lld N=%lld K=%lld terms=%d default_ms=%.3f TFLOP/s=%.1f", s.name,
+                static_cast<long long>(M), static_cast<long long>(s.N), static_cast<long long>(s.K),
+                terms, def_ms, tf(def_ms));
+    if (lt_tf > 0) std::printf(" cublaslt_TFLOP/s=%.1f ratio=%.3f", lt_tf, tf(def_ms) / lt_tf);
+    if (!default_only) {
+      const double split_ms =
+          TimeMs(5, 10, [&](int) { Check(LaunchSplitBf16(p, terms, d.planes, nullptr), "split"); });
+      std::printf(" split_us=%.1f kernel_TFLOP/s:", split_ms * 1e3);
+      for (int c = 0; c < GemmTiledConfigs(); ++c) {
+        const double ms = TimeMs(5, 10, [&](int) {
+          Check(LaunchGemmBf16Tiled(p, terms, d.planes, c, nullptr), "tiled");
+        });
+        std::printf(" cfg%d=%.1f", c, tf(ms));
+      }
+    }
+    std::printf("\n");
+    std::fflush(stdout);
+  }
+}
+
+int Main(int argc, char** argv) {
+  bool check = true, default_only = false;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--no-check") == 0) check = false;
+    if (std::strcmp(argv[i], "--default-only") == 0) default_only = true;
+  }
+  cudaDeviceProp prop{};
+  Check(cudaGetDeviceProperties(&prop, 0), "properties");
+  const char* env = std::getenv("TESSERA_CUDA_GEMM");
+  std::printf("device name=\"%s\" sm_%d%d sms=%d gemm_env=%s\n", prop.name, prop.major, prop.minor,
+              prop.multiProcessorCount, env != nullptr ? env : "(auto)");
+  if (check) {
+    for (int terms : {3, 1}) {
+      BitChecks(4096, 4096, terms);
+      BitChecks(1000, 1064, terms);  // ragged N, K % 32 != 0
+      BitChecks(384, 14336, terms);  // 56 chunks
+    }
+  }
+  lab::CublasLt lt;
+  // M = 2048 prefill shapes (N = output rows, K = input): q/o, k/v, gate/up, down.
+  const Shape shapes[] = {
+      {"0.5B.q_o", 896, 896},     {"0.5B.k_v", 128, 896},      {"0.5B.gate_up", 4864, 896},
+      {"0.5B.down", 896, 4864},   {"1B.q_o", 2048, 2048},      {"1B.k_v", 512, 2048},
+      {"1B.gate_up", 8192, 2048}, {"1B.down", 2048, 8192},     {"8B.q_o", 4096, 4096},
+      {"8B.k_v", 1024, 4096},     {"8B.gate_up", 14336, 4096}, {"8B.down", 4096, 14336},
+  };
+  for (const Shape& s : shapes) TimeShape(s, default_only, lt);
+  std::printf("summary failures=%d\n", g_failures);
+  return g_failures == 0 ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace tessera::cuda
+
+int main(int argc, char** argv) {
+  return tessera::cuda::Main(argc, argv);
+}
