@@ -359,13 +359,15 @@ void Attention(int64_t T, int64_t Hq, int64_t Hkv, int64_t D) {
     const int32_t c[4] = {0, 1, 0, static_cast<int32_t>(keys)};
     Check(cudaMemcpy(cu, c, sizeof(c), cudaMemcpyHostToDevice), "upload");
     d.cu_q = cu, d.cu_k = cu + 2;
-    for (int variant : {1, 0}) {
+    for (int variant : {1, 4, 0}) {  // 4: one block a decode tile (TESSERA_CUDA_ATTN=nosplit)
       const double dms = TimeMs(
           5, 20, [&](int) { Check(LaunchAttentionWith(d, variant, nullptr), "attention decode"); });
       std::printf("attention_decode%s keys=%lld Hq=%lld Hkv=%lld D=%lld us=%.2f\n",
-                  variant == 1 ? "_legacy" : "", static_cast<long long>(keys),
-                  static_cast<long long>(Hq), static_cast<long long>(Hkv),
-                  static_cast<long long>(D), dms * 1e3);
+                  variant == 1   ? "_legacy"
+                  : variant == 4 ? "_nosplit"
+                                 : "",
+                  static_cast<long long>(keys), static_cast<long long>(Hq),
+                  static_cast<long long>(Hkv), static_cast<long long>(D), dms * 1e3);
     }
   }
   cudaFree(cu);

@@ -24,15 +24,24 @@
 // the same per-element instruction sequence, so they give identical bits, and decode rows equal
 // prefill rows (checked in bench_cuda_kernels: tiled vs legacy, decode vs prefill).
 //
+// Decode tiles (T <= 16) on sm_90+ are split over a cluster of kSplit blocks (RunSplitTile):
+// each block computes whole chunks exactly as above, block 0 merges them in chunk order through
+// distributed shared memory with the same merge, so the bits do not change
+// (TESSERA_CUDA_ATTN=nosplit: one block a tile).
+//
 // SIMT f32 rather than tensor cores: the conformance tolerance (2e-5) rules out tf32/bf16
-// products. Next: split-K decode across blocks for long contexts; the softmax of decode tiles
-// in registers (a row is one warp); prefetching the next chunk while computing this one.
+// products. Next: the fixed latency of a decode call (dependent global round trips before the
+// first K/V load, 6 barriers a chunk, two cluster barriers); the softmax of decode tiles in
+// registers (a row is one warp); prefetching the next chunk while computing this one.
+#include <cooperative_groups.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
 
 #include "backends/cuda/dev_common.cuh"
+#include "backends/cuda/smem_optin.h"
 
 namespace tessera::cuda {
 namespace {
@@ -315,22 +324,12 @@ __global__ void __launch_bounds__(kThreads, V4 <= 4 ? 2 : 1) AttnKernel(AttnPara
   }
 }
 
-// Raises a kernel's dynamic shared-memory limit once (every launch would cost a driver call).
-template <class Kernel>
-cudaError_t AllowSmem(Kernel kernel, std::atomic<bool>* done) {
-  if (done->load(std::memory_order_acquire)) return cudaSuccess;
-  cudaError_t e =
-      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024);
-  if (e == cudaSuccess) done->store(true, std::memory_order_release);
-  return e;
-}
-
 template <int V4>
 cudaError_t LaunchWith(const AttnParams& p, cudaStream_t stream) {
-  static std::atomic<bool> allowed{false};
-  cudaError_t e = AllowSmem(AttnKernel<V4>, &allowed);
-  if (e != cudaSuccess) return e;
+  static std::atomic<uint64_t> allowed{0};
   const int smem = static_cast<int>(Geometry::For(p.D, p.Dv).Floats() * sizeof(float));
+  cudaError_t e = AllowDynamicSmem(AttnKernel<V4>, smem, &allowed);
+  if (e != cudaSuccess) return e;
   // Decode-sized calls: one query a block, for parallelism (same per-row arithmetic).
   constexpr int64_t kDecodeMaxTokens = 16;
   const int tile = p.T <= kDecodeMaxTokens ? 1 : kBQ;
@@ -602,23 +601,40 @@ __device__ __forceinline__ void ChunkSoftmax(int r, int sub, bool live, int jl, 
   if (sub == 0) mrow[r] = mc;
 }
 
+// Per-thread state of a tile that every chunk reuses: the thread's p.V rows (visible key
+// ranges), its softmax row, which of its float4s of d exist, and the shared-memory carve-up.
 template <class TL>
-__device__ void RunTiledTile(const AttnParams& p, const SeqInfo& si, const TileRows& tr, int64_t hk,
-                             float* smem) {
-  constexpr int RT = TL::RT, NV = TL::NV;
-  const TiledGeometry geo = TiledGeometry::For(p.D, p.Dv, TL::R, TL::LDP);
-  float* qs = smem;                  // [R][ld]
-  float* kp = qs + TL::R * geo.ld;   // K [kBK][ld], then P [kBK][LDP]
-  float* vs = kp + geo.kp;           // [kBK][ldv]
-  float* mrow = vs + kBK * geo.ldv;  // [R] chunk maxima
-  auto* roff = reinterpret_cast<int64_t*>(mrow + (TL::R + 3) / 4 * 4);  // [2][kBK]
+struct TileCtx {
+  TiledGeometry geo;
+  float *qs = nullptr, *kp = nullptr, *vs = nullptr, *mrow = nullptr;
+  int64_t* roff = nullptr;
+  bool rlive[TL::RT];
+  int rlo[TL::RT], rhi[TL::RT];
+  int sr = 0, sub = 0;
+  bool slive = false;
+  int64_t slo = 0, shi = 0;
+  bool dok[TL::NV];
   // The tile's key span, and the range every row sees (rows of a query share its range).
   int64_t kmin = int64_t{1} << 62, kmax = 0, maxlo = 0, minhi = int64_t{1} << 62;
+};
+
+// Fills ctx and stages the tile's queries (after a barrier: the previous tile is done with
+// shared memory).
+template <class TL>
+__device__ __forceinline__ void TileSetup(const AttnParams& p, const SeqInfo& si,
+                                          const TileRows& tr, float* smem, TileCtx<TL>& c) {
+  constexpr int RT = TL::RT, NV = TL::NV;
+  c.geo = TiledGeometry::For(p.D, p.Dv, TL::R, TL::LDP);
+  c.qs = smem;                      // [R][ld]
+  c.kp = c.qs + TL::R * c.geo.ld;   // K [kBK][ld], then P [kBK][LDP]
+  c.vs = c.kp + c.geo.kp;           // [kBK][ldv]
+  c.mrow = c.vs + kBK * c.geo.ldv;  // [R] chunk maxima
+  c.roff = reinterpret_cast<int64_t*>(c.mrow + (TL::R + 3) / 4 * 4);  // [2][kBK]
   for (int i = 0; i < tr.nq; ++i) {
     int64_t l2, h2;
     VisibleRange(p, si, tr.t0 + i, &l2, &h2);
-    if (h2 > l2) kmin = min(kmin, l2), kmax = max(kmax, h2);
-    maxlo = max(maxlo, l2), minhi = min(minhi, h2);
+    if (h2 > l2) c.kmin = min(c.kmin, l2), c.kmax = max(c.kmax, h2);
+    c.maxlo = max(c.maxlo, l2), c.minhi = min(c.minhi, h2);
   }
   __syncthreads();  // the previous tile is done with shared memory
   for (int r = threadIdx.x / 32; r < TL::R; r += kThreads / 32) {
@@ -626,104 +642,110 @@ __device__ void RunTiledTile(const AttnParams& p, const SeqInfo& si, const TileR
     const float* q = live ? reinterpret_cast<const float*>(p.q + (tr.t0 + r / tr.gb) * p.q_tok +
                                                            (tr.h0 + r % tr.gb) * p.q_head)
                           : nullptr;
-    for (int d = threadIdx.x % 32; d < geo.ld; d += 32)
-      qs[r * geo.ld + d] = (live && d < p.D) ? q[d] : 0.0f;
+    for (int d = threadIdx.x % 32; d < c.geo.ld; d += 32)
+      c.qs[r * c.geo.ld + d] = (live && d < p.D) ? q[d] : 0.0f;
   }
-  // p.V rows of this thread, and the softmax row.
   const int rg = threadIdx.x / TL::KG, cg = threadIdx.x % TL::KG;
   // Key indices fit in int32 (cu_k, kv_lens and block tables are int32).
-  bool rlive[RT];
-  int rlo[RT], rhi[RT];
 #pragma unroll
   for (int a = 0; a < RT; ++a) {
     const int r = rg * RT + a;
-    rlive[a] = tr.Live(r);
+    c.rlive[a] = tr.Live(r);
     int64_t l2 = 0, h2 = 0;
-    if (rlive[a]) VisibleRange(p, si, tr.t0 + r / tr.gb, &l2, &h2);
-    rlo[a] = static_cast<int>(l2), rhi[a] = static_cast<int>(h2);
+    if (c.rlive[a]) VisibleRange(p, si, tr.t0 + r / tr.gb, &l2, &h2);
+    c.rlo[a] = static_cast<int>(l2), c.rhi[a] = static_cast<int>(h2);
   }
-  const int sr = threadIdx.x / TL::TPR, sub = threadIdx.x % TL::TPR;
-  const bool slive = tr.Live(sr);
-  int64_t slo = 0, shi = 0;
-  if (slive) VisibleRange(p, si, tr.t0 + sr / tr.gb, &slo, &shi);
-  bool dok[NV];
+  c.sr = threadIdx.x / TL::TPR, c.sub = threadIdx.x % TL::TPR;
+  c.slive = tr.Live(c.sr);
+  if (c.slive) VisibleRange(p, si, tr.t0 + c.sr / tr.gb, &c.slo, &c.shi);
 #pragma unroll
-  for (int i = 0; i < NV; ++i) dok[i] = 4 * (cg + TL::KG * i) < p.Dv;
-  float4 acc[RT][NV];
-  float m[RT], l[RT];
-  bool started[RT];
+  for (int i = 0; i < NV; ++i) c.dok[i] = 4 * (cg + TL::KG * i) < p.Dv;
+}
+
+// Row a's visible keys of chunk c0, relative to it: [jl, jh) (empty for a dead row).
+template <class TL>
+__device__ __forceinline__ void ChunkRows(const TileCtx<TL>& c, int64_t c0, int (&jl)[TL::RT],
+                                          int (&jh)[TL::RT]) {
+#pragma unroll
+  for (int a = 0; a < TL::RT; ++a) {
+    jl[a] = c.rlive[a] ? max(c.rlo[a] - static_cast<int>(c0), 0) : 0;
+    jh[a] = c.rlive[a] ? min(c.rhi[a] - static_cast<int>(c0), kBK) : 0;
+  }
+}
+
+// Chunk c0 alone: its maxima into mrow, the thread's l_c and acc_c (block-uniform call).
+template <class TL>
+__device__ __forceinline__ void ChunkPartial(const AttnParams& p, const SeqInfo& si, int64_t hk,
+                                             const TileCtx<TL>& c, int64_t c0, float (&lc)[TL::RT],
+                                             float4 (&accc)[TL::RT][TL::NV]) {
+  constexpr int RT = TL::RT, NV = TL::NV;
+  const int64_t cl = max(c0, c.kmin), ch = min(c0 + kBK, c.kmax);
+  __syncthreads();  // the previous chunk's P and V are consumed
+  StageKV<TL::RT == 1 ? 16 : 4>(p, si, hk, c0, cl, ch, c.geo.ld, c.geo.ldv, c.geo.kp, c.kp, c.roff);
+  __syncthreads();
+  {
+    float s[RT][TL::KT];
+    TiledScores<TL>(p, c.geo.ld, c.qs, c.kp, s);
+    __syncthreads();  // K is consumed: P takes its place
+    StoreScores<TL>(p, s, c.kp);
+  }
+  __syncthreads();
+  ChunkSoftmax<TL>(c.sr, c.sub, c.slive, static_cast<int>(max(c.slo, c0) - c0),
+                   static_cast<int>(min(c.shi, c0 + kBK) - c0), c.kp, c.mrow);
+  __syncthreads();
+  int jl[RT], jh[RT];
+  ChunkRows<TL>(c, c0, jl, jh);
 #pragma unroll
   for (int a = 0; a < RT; ++a) {
-    m[a] = l[a] = 0.0f, started[a] = false;
+    lc[a] = 0.0f;
 #pragma unroll
-    for (int i = 0; i < NV; ++i) acc[a][i] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    for (int i = 0; i < NV; ++i) accc[a][i] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
   }
-  for (int64_t c0 = kmin / kBK * kBK; c0 < kmax; c0 += kBK) {
-    const int64_t cl = max(c0, kmin), ch = min(c0 + kBK, kmax);
-    __syncthreads();  // the previous chunk's P and V are consumed
-    StageKV<TL::RT == 1 ? 16 : 4>(p, si, hk, c0, cl, ch, geo.ld, geo.ldv, geo.kp, kp, roff);
-    __syncthreads();
-    {
-      float s[RT][TL::KT];
-      TiledScores<TL>(p, geo.ld, qs, kp, s);
-      __syncthreads();  // K is consumed: P takes its place
-      StoreScores<TL>(p, s, kp);
-    }
-    __syncthreads();
-    ChunkSoftmax<TL>(sr, sub, slive, static_cast<int>(max(slo, c0) - c0),
-                     static_cast<int>(min(shi, c0 + kBK) - c0), kp, mrow);
-    __syncthreads();
-    int jl[RT], jh[RT];
+  const int jb = static_cast<int>(cl - c0), je = static_cast<int>(ch - c0);
+  if (c.maxlo <= cl && c.minhi >= ch)  // every live row sees [cl, ch) whole
+    TiledPv<TL, false>(c.kp, c.vs, c.geo.ldv, jb, je, jl, jh, c.dok, lc, accc);
+  else
+    TiledPv<TL, true>(c.kp, c.vs, c.geo.ldv, jb, je, jl, jh, c.dok, lc, accc);
+}
+
+// The ordered merge of one chunk's (mc, lc, accc) into a row's running state.
+template <int NV>
+__device__ __forceinline__ void MergeChunk(float mc, float lc, const float4 (&accc)[NV], float& m,
+                                           float& l, bool& started, float4 (&acc)[NV]) {
+  if (!started) {
+    m = mc, l = lc, started = true;
 #pragma unroll
-    for (int a = 0; a < RT; ++a) {
-      jl[a] = rlive[a] ? max(rlo[a] - static_cast<int>(c0), 0) : 0;
-      jh[a] = rlive[a] ? min(rhi[a] - static_cast<int>(c0), kBK) : 0;
-    }
-    float lc[RT];
-    float4 accc[RT][NV];
-#pragma unroll
-    for (int a = 0; a < RT; ++a) {
-      lc[a] = 0.0f;
-#pragma unroll
-      for (int i = 0; i < NV; ++i) accc[a][i] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-    }
-    const int jb = static_cast<int>(cl - c0), je = static_cast<int>(ch - c0);
-    if (maxlo <= cl && minhi >= ch)  // every live row sees [cl, ch) whole
-      TiledPv<TL, false>(kp, vs, geo.ldv, jb, je, jl, jh, dok, lc, accc);
-    else
-      TiledPv<TL, true>(kp, vs, geo.ldv, jb, je, jl, jh, dok, lc, accc);
-#pragma unroll
-    for (int a = 0; a < RT; ++a) {
-      if (!(rlive[a] && jl[a] < jh[a])) continue;
-      const float mc = mrow[rg * RT + a];
-      if (!started[a]) {
-        m[a] = mc, l[a] = lc[a], started[a] = true;
-#pragma unroll
-        for (int i = 0; i < NV; ++i) acc[a][i] = accc[a][i];
-      } else {
-        const float mn = fmaxf(m[a], mc);
-        const float fa = expf(m[a] - mn), fb = expf(mc - mn);
-        l[a] = fmaf(lc[a], fb, l[a] * fa);
-#pragma unroll
-        for (int i = 0; i < NV; ++i) {
-          acc[a][i].x = fmaf(accc[a][i].x, fb, acc[a][i].x * fa);
-          acc[a][i].y = fmaf(accc[a][i].y, fb, acc[a][i].y * fa);
-          acc[a][i].z = fmaf(accc[a][i].z, fb, acc[a][i].z * fa);
-          acc[a][i].w = fmaf(accc[a][i].w, fb, acc[a][i].w * fa);
-        }
-        m[a] = mn;
-      }
-    }
+    for (int i = 0; i < NV; ++i) acc[i] = accc[i];
+    return;
   }
+  const float mn = fmaxf(m, mc);
+  const float fa = expf(m - mn), fb = expf(mc - mn);
+  l = fmaf(lc, fb, l * fa);
 #pragma unroll
-  for (int a = 0; a < RT; ++a) {
-    if (!rlive[a]) continue;
-    const int r = rg * RT + a;
+  for (int i = 0; i < NV; ++i) {
+    acc[i].x = fmaf(accc[i].x, fb, acc[i].x * fa);
+    acc[i].y = fmaf(accc[i].y, fb, acc[i].y * fa);
+    acc[i].z = fmaf(accc[i].z, fb, acc[i].z * fa);
+    acc[i].w = fmaf(accc[i].w, fb, acc[i].w * fa);
+  }
+  m = mn;
+}
+
+template <class TL>
+__device__ __forceinline__ void StoreRows(const AttnParams& p, const TileRows& tr,
+                                          const TileCtx<TL>& c, const bool (&started)[TL::RT],
+                                          const float (&l)[TL::RT],
+                                          const float4 (&acc)[TL::RT][TL::NV]) {
+  const int rg = threadIdx.x / TL::KG, cg = threadIdx.x % TL::KG;
+#pragma unroll
+  for (int a = 0; a < TL::RT; ++a) {
+    if (!c.rlive[a]) continue;
+    const int r = rg * TL::RT + a;
     auto* out = reinterpret_cast<float*>(p.out + (tr.t0 + r / tr.gb) * p.o_tok +
                                          (tr.h0 + r % tr.gb) * p.o_head);
     const float inv = started[a] && l[a] > 0.0f ? 1.0f / l[a] : 0.0f;
 #pragma unroll
-    for (int i = 0; i < NV; ++i) {
+    for (int i = 0; i < TL::NV; ++i) {
       const int64_t d = 4 * (cg + TL::KG * i);
       const float o[4] = {acc[a][i].x * inv, acc[a][i].y * inv, acc[a][i].z * inv,
                           acc[a][i].w * inv};
@@ -734,12 +756,125 @@ __device__ void RunTiledTile(const AttnParams& p, const SeqInfo& si, const TileR
   }
 }
 
-// blockIdx.x = a tile of bq queries (in reverse, so the long causal rows start first),
-// blockIdx.y = (kv head, group of gb of its q heads). Tokens of different sequences in one tile
-// run as consecutive sub-tiles.
+// A tile's running per-row state before its first chunk: nothing merged yet.
+template <int RT, int NV>
+__device__ __forceinline__ void ResetRows(float4 (&acc)[RT][NV], float (&m)[RT], float (&l)[RT],
+                                          bool (&started)[RT]) {
+#pragma unroll
+  for (int a = 0; a < RT; ++a) {
+    m[a] = l[a] = 0.0f, started[a] = false;
+#pragma unroll
+    for (int i = 0; i < NV; ++i) acc[a][i] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+  }
+}
+
+// One tile in one block: chunks in order, each merged as soon as it is done.
+template <class TL>
+__device__ void RunTiledTile(const AttnParams& p, const SeqInfo& si, const TileRows& tr, int64_t hk,
+                             float* smem) {
+  constexpr int RT = TL::RT, NV = TL::NV;
+  TileCtx<TL> c;
+  TileSetup<TL>(p, si, tr, smem, c);
+  float4 acc[RT][NV];
+  float m[RT], l[RT];
+  bool started[RT];
+  ResetRows<RT, NV>(acc, m, l, started);
+  const int rg = threadIdx.x / TL::KG;
+  for (int64_t c0 = c.kmin / kBK * kBK; c0 < c.kmax; c0 += kBK) {
+    float lc[RT];
+    float4 accc[RT][NV];
+    ChunkPartial<TL>(p, si, hk, c, c0, lc, accc);
+    int jl[RT], jh[RT];
+    ChunkRows<TL>(c, c0, jl, jh);
+#pragma unroll
+    for (int a = 0; a < RT; ++a)
+      if (c.rlive[a] && jl[a] < jh[a])
+        MergeChunk<NV>(c.mrow[rg * RT + a], lc[a], accc[a], m[a], l[a], started[a], acc[a]);
+  }
+  StoreRows<TL>(p, tr, c, started, l, acc);
+}
+
+// Split decode tile (sm_90 thread-block clusters): the CS blocks of a cluster take chunks
+// round-robin, CS at a time (block `rank` takes chunk CS * round + rank of the tile's span), each
+// leaves its chunk's maxima / l_c / acc_c in its shared memory, and block 0 merges the round's
+// chunks in chunk order through distributed shared memory, with the same MergeChunk: the
+// per-chunk values and the merge order are those of RunTiledTile, so are the bits.
+template <class TL, int CS>
+__device__ void RunSplitTile(const AttnParams& p, const SeqInfo& si, const TileRows& tr, int64_t hk,
+                             float* smem) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  namespace cgs = cooperative_groups;
+  constexpr int RT = TL::RT, NV = TL::NV;
+  const cgs::cluster_group cluster = cgs::this_cluster();
+  const int rank = static_cast<int>(cluster.block_rank());
+  TileCtx<TL> c;
+  TileSetup<TL>(p, si, tr, smem, c);
+  // Partials after the K/V offsets: l_c [R], acc_c [R][ldv].
+  float* pl = reinterpret_cast<float*>(c.roff + 2 * kBK);
+  float* pacc = pl + (TL::R + 3) / 4 * 4;
+  const int rg = threadIdx.x / TL::KG, cg = threadIdx.x % TL::KG;
+  float4 acc[RT][NV];
+  float m[RT], l[RT];
+  bool started[RT];
+  ResetRows<RT, NV>(acc, m, l, started);
+  const int64_t first = c.kmin / kBK * kBK;
+  for (int64_t r0 = first; r0 < c.kmax; r0 += int64_t{CS} * kBK) {
+    const int64_t c0 = r0 + int64_t{rank} * kBK;
+    if (c0 < c.kmax) {  // block-uniform
+      float lc[RT];
+      float4 accc[RT][NV];
+      ChunkPartial<TL>(p, si, hk, c, c0, lc, accc);
+#pragma unroll
+      for (int a = 0; a < RT; ++a) {
+        const int r = rg * RT + a;
+        if (cg == 0) pl[r] = lc[a];
+#pragma unroll
+        for (int i = 0; i < NV; ++i)
+          if (c.dok[i])
+            *reinterpret_cast<float4*>(pacc + r * c.geo.ldv + 4 * (cg + TL::KG * i)) = accc[a][i];
+      }
+    }
+    cluster.sync();  // the round's partials are complete
+    if (rank == 0) {
+      for (int k = 0; k < CS; ++k) {
+        const int64_t ck = r0 + int64_t{k} * kBK;
+        if (ck >= c.kmax) break;
+        const float* rm = cluster.map_shared_rank(c.mrow, k);
+        const float* rl = cluster.map_shared_rank(pl, k);
+        const float* ra = cluster.map_shared_rank(pacc, k);
+        int jl[RT], jh[RT];
+        ChunkRows<TL>(c, ck, jl, jh);
+#pragma unroll
+        for (int a = 0; a < RT; ++a) {
+          if (!(c.rlive[a] && jl[a] < jh[a])) continue;
+          const int r = rg * RT + a;
+          float4 accc[NV];
+#pragma unroll
+          for (int i = 0; i < NV; ++i)
+            accc[i] =
+                c.dok[i]
+                    ? *reinterpret_cast<const float4*>(ra + r * c.geo.ldv + 4 * (cg + TL::KG * i))
+                    : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+          MergeChunk<NV>(rm[r], rl[r], accc, m[a], l[a], started[a], acc[a]);
+        }
+      }
+    }
+    cluster.sync();  // block 0 is done reading: the next round may overwrite
+  }
+  if (rank == 0) StoreRows<TL>(p, tr, c, started, l, acc);
+#else
+  (void)p, (void)si, (void)tr, (void)hk, (void)smem;
+  __trap();  // launched only for sm_90+ binaries (SplitSupported)
+#endif
+}
+
+// blockIdx.x = a tile of bq queries (in reverse, so the long causal rows start first; CS > 1:
+// CS consecutive blocks, one cluster, split the tile's chunks), blockIdx.y = (kv head, group of
+// gb of its q heads). Tokens of different sequences in one tile run as consecutive sub-tiles
+// (the same ones in every block of a cluster, so their cluster barriers pair up).
 // MINB: blocks an SM the registers are capped for (2: <= 128 registers, some spills for 64-row
 // tiles; 1: no cap).
-template <class TL, int MINB>
+template <class TL, int MINB, int CS>
 __global__ void __launch_bounds__(kThreads, MINB)
     TiledKernel(AttnParams p, int bq, int gb, int nsplit) {
   GridDepWait();
@@ -752,50 +887,109 @@ __global__ void __launch_bounds__(kThreads, MINB)
   tr.gb = gb;
   tr.gcount = static_cast<int>(min(int64_t(gb), G - g0));
   tr.h0 = hk * G + g0;
-  const int64_t tile = gridDim.x - 1 - blockIdx.x;
+  const int64_t tile = gridDim.x / CS - 1 - blockIdx.x / CS;
   const int64_t t_end = min(p.T, (tile + 1) * bq);
   int64_t start = tile * bq;
   while (start < t_end) {
     const SeqInfo si = FindSequence(p, start);
     if (!si.ok) {
-      for (int g = 0; g < tr.gcount; ++g) ZeroRow(p, start, tr.h0 + g);
+      if (CS == 1 || blockIdx.x % CS == 0)
+        for (int g = 0; g < tr.gcount; ++g) ZeroRow(p, start, tr.h0 + g);
       ++start;
       continue;
     }
     tr.t0 = start;
     tr.nq = static_cast<int>(min(t_end, si.q_first + si.q_len) - start);
-    RunTiledTile<TL>(p, si, tr, hk, smem);
+    if constexpr (CS == 1)
+      RunTiledTile<TL>(p, si, tr, hk, smem);
+    else
+      RunSplitTile<TL, CS>(p, si, tr, hk, smem);
     start += tr.nq;
+  }
+}
+
+// Launches a tiled kernel: grid (tiles * CS, Hkv * nsplit), clusters of CS blocks along x.
+template <class TL, int MINB, int CS>
+cudaError_t LaunchTiledCS(const AttnParams& p, cudaStream_t stream) {
+  const int64_t G = p.Hq / p.Hkv;
+  const int gb = static_cast<int>(std::min<int64_t>(G, TL::R));
+  const int nsplit = static_cast<int>((G + gb - 1) / gb);
+  const int bq = TL::R / gb;
+  const TiledGeometry geo = TiledGeometry::For(p.D, p.Dv, TL::R, TL::LDP);
+  // CS > 1: + the partials l_c [R] and acc_c [R][ldv] (RunSplitTile).
+  const int64_t floats =
+      geo.Floats() + (CS > 1 ? (TL::R + 3) / 4 * 4 + int64_t{TL::R} * geo.ldv : 0);
+  const int smem = static_cast<int>(floats * sizeof(float));
+  static std::atomic<uint64_t> allowed{0};
+  cudaError_t e = AllowDynamicSmem(TiledKernel<TL, MINB, CS>, smem, &allowed);
+  if (e != cudaSuccess) return e;
+  const dim3 grid(static_cast<unsigned>((p.T + bq - 1) / bq * CS),
+                  static_cast<unsigned>(p.Hkv * nsplit));
+  if constexpr (CS == 1) {
+    return LaunchK(TiledKernel<TL, MINB, CS>, grid, kThreads, smem, stream, p, bq, gb, nsplit);
+  } else {
+    cudaLaunchConfig_t cfg{};
+    cfg.gridDim = grid;
+    cfg.blockDim = dim3(kThreads);
+    cfg.dynamicSmemBytes = static_cast<size_t>(smem);
+    cfg.stream = stream;
+    cudaLaunchAttribute attr[2];
+    attr[0].id = cudaLaunchAttributeClusterDimension;
+    attr[0].val.clusterDim.x = CS, attr[0].val.clusterDim.y = 1, attr[0].val.clusterDim.z = 1;
+    attr[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[1].val.programmaticStreamSerializationAllowed = 1;
+    cfg.attrs = attr;
+    cfg.numAttrs = PdlLaunches() ? 2 : 1;
+    return cudaLaunchKernelEx(&cfg, TiledKernel<TL, MINB, CS>, p, bq, gb, nsplit);
   }
 }
 
 template <class TL, int MINB>
 cudaError_t LaunchTiled(const AttnParams& p, cudaStream_t stream) {
-  static std::atomic<bool> allowed{false};
-  cudaError_t e = AllowSmem(TiledKernel<TL, MINB>, &allowed);
-  if (e != cudaSuccess) return e;
-  const int64_t G = p.Hq / p.Hkv;
-  const int gb = static_cast<int>(std::min<int64_t>(G, TL::R));
-  const int nsplit = static_cast<int>((G + gb - 1) / gb);
-  const int bq = TL::R / gb;
-  const int smem =
-      static_cast<int>(TiledGeometry::For(p.D, p.Dv, TL::R, TL::LDP).Floats() * sizeof(float));
-  const dim3 grid(static_cast<unsigned>((p.T + bq - 1) / bq),
-                  static_cast<unsigned>(p.Hkv * nsplit));
-  LaunchK(TiledKernel<TL, MINB>, grid, kThreads, smem, stream, p, bq, gb, nsplit);
-  return cudaGetLastError();
+  const cudaError_t e = LaunchTiledCS<TL, MINB, 1>(p, stream);
+  return e != cudaSuccess ? e : cudaGetLastError();
+}
+
+// Clusters of kSplit blocks for decode tiles: 8 chunks (512 keys) a round.
+constexpr int kSplit = 8;
+
+// Whether the split decode kernel's binary is sm_90+ (clusters, distributed shared memory) for
+// the current device; checked once.
+template <class TL>
+bool SplitSupported() {
+  static const bool ok = [] {
+    cudaFuncAttributes fa{};
+    if (cudaFuncGetAttributes(&fa, TiledKernel<TL, 1, kSplit>) != cudaSuccess) {
+      cudaGetLastError();
+      return false;
+    }
+    return fa.binaryVersion >= 90;
+  }();
+  return ok;
+}
+
+// Decode tiles, split across a cluster when the device can (split = false: one block a tile,
+// the lab's TESSERA_CUDA_ATTN=nosplit). A refused cluster launch falls back to one block a tile.
+template <class TL>
+cudaError_t LaunchDecode(const AttnParams& p, bool split, cudaStream_t stream) {
+  if (split && SplitSupported<TL>()) {
+    if (LaunchTiledCS<TL, 1, kSplit>(p, stream) == cudaSuccess && cudaGetLastError() == cudaSuccess)
+      return cudaSuccess;
+    cudaGetLastError();
+  }
+  return LaunchTiled<TL, 1>(p, stream);
 }
 
 // Register cap of the prefill kernels: cap 0 = the default (Dv <= 64: 2 blocks an SM, no
 // spills; larger Dv: uncapped, 1 block an SM, which beat 2 blocks with spills on an H100:
 // 2.20 vs 2.33 ms at T=2048 32/8 heads D=128), 1 = uncapped (lab variant 2), 2 = capped to 2
 // blocks (lab variant 3). Decode grids hold about one block an SM: never capped.
-cudaError_t LaunchTiledFor(const AttnParams& p, int cap, cudaStream_t stream) {
+cudaError_t LaunchTiledFor(const AttnParams& p, int cap, bool split, cudaStream_t stream) {
   // Decode-sized calls: 8-row tiles (one query's GQA group), for parallelism and latency.
   constexpr int64_t kDecodeMaxTokens = 16;
   if (p.T <= kDecodeMaxTokens)
-    return p.Dv <= 128 ? LaunchTiled<DecodeTiling1, 1>(p, stream)
-                       : LaunchTiled<DecodeTiling2, 1>(p, stream);
+    return p.Dv <= 128 ? LaunchDecode<DecodeTiling1>(p, split, stream)
+                       : LaunchDecode<DecodeTiling2>(p, split, stream);
   if (p.Dv <= 64)
     return cap == 1 ? LaunchTiled<PrefillTiling1, 1>(p, stream)
                     : LaunchTiled<PrefillTiling1, 2>(p, stream);
@@ -805,7 +999,8 @@ cudaError_t LaunchTiledFor(const AttnParams& p, int cap, cudaStream_t stream) {
   return LaunchTiled<PrefillTiling4, 1>(p, stream);
 }
 
-// TESSERA_CUDA_ATTN=legacy selects the previous kernel, =nocap / =cap the uncapped / capped
+// TESSERA_CUDA_ATTN=legacy selects the previous kernel, =nosplit the one-block decode tiles
+// (variant 4), =nocap / =cap the uncapped / capped
 // prefill tiles for every head dim (lab knobs; same bits).
 int DefaultVariant() {
   static const int v = [] {
@@ -813,6 +1008,7 @@ int DefaultVariant() {
     if (s == nullptr) return 0;
     if (std::strcmp(s, "legacy") == 0) return 1;
     if (std::strcmp(s, "nocap") == 0) return 2;
+    if (std::strcmp(s, "nosplit") == 0) return 4;
     return std::strcmp(s, "cap") == 0 ? 3 : 0;
   }();
   return v;
@@ -823,7 +1019,7 @@ int DefaultVariant() {
 cudaError_t LaunchAttentionWith(const AttnParams& p, int variant, cudaStream_t stream) {
   if (p.T == 0 || p.Hq == 0) return cudaSuccess;
   if (variant == 1) return LaunchLegacy(p, stream);
-  return LaunchTiledFor(p, variant == 2 ? 1 : variant == 3 ? 2 : 0, stream);
+  return LaunchTiledFor(p, variant == 2 ? 1 : variant == 3 ? 2 : 0, variant != 4, stream);
 }
 
 cudaError_t LaunchAttention(const AttnParams& p, cudaStream_t stream) {

@@ -24,6 +24,10 @@
 
 #include "backends/cuda/dev_common.cuh"
 #include "backends/cuda/mma_common.cuh"
+#include "backends/cuda/smem_optin.h"
+#ifdef TESSERA_CUDA_WGMMA
+#include "backends/cuda/gemm_wgmma.h"
+#endif
 
 namespace tessera::cuda {
 namespace {
@@ -354,15 +358,8 @@ template <class C, bool PIPE = false>
 cudaError_t LaunchCfg(const MatmulParams& p, const uint16_t* planes, cudaStream_t stream) {
   constexpr auto kKernel = KernelOf<C, PIPE>();
   static std::atomic<uint64_t> smem_set{0};
-  int dev = 0;
-  cudaError_t e = cudaGetDevice(&dev);
+  cudaError_t e = AllowDynamicSmem(kKernel, C::kSmem, &smem_set);
   if (e != cudaSuccess) return e;
-  const uint64_t bit = uint64_t{1} << (dev & 63);
-  if ((smem_set.load(std::memory_order_acquire) & bit) == 0) {
-    e = cudaFuncSetAttribute(kKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, C::kSmem);
-    if (e != cudaSuccess) return e;
-    smem_set.fetch_or(bit, std::memory_order_acq_rel);
-  }
   const int64_t gm = (p.M + C::kBM - 1) / C::kBM, gn = (p.N + C::kBN - 1) / C::kBN;
   if (gn > 65535 || gm > (int64_t{1} << 31) - 1) return cudaErrorInvalidConfiguration;
   const dim3 grid(static_cast<unsigned>(gm), static_cast<unsigned>(gn));
@@ -428,6 +425,49 @@ bool PipeAllowed() {
   return allowed;
 }
 
+// wgmma (k_gemm_wgmma.cu, sm_90 devices): GemmTiledAuto answers kWgmmaConfig + its config, and
+// LaunchGemmBf16Tiled re-splits x into the slot-permuted planes it reads (same pieces, same
+// buffer: K % 32 == 0, so no padding) and runs it. Same bits as every other configuration (lab
+// bit checks). TESSERA_CUDA_GEMM_WGMMA=0 turns it off, =1 takes it wherever it can run.
+#ifdef TESSERA_CUDA_WGMMA
+constexpr int kWgmmaConfig = 64;
+
+int WgmmaMode() {
+  static const int mode = [] {
+    const char* v = std::getenv("TESSERA_CUDA_GEMM_WGMMA");
+    if (v != nullptr && std::strcmp(v, "0") == 0) return 0;
+    if (v != nullptr && std::strcmp(v, "1") == 0) return 2;
+    return 1;  // auto
+  }();
+  return mode;
+}
+#endif
+
+// The wgmma configuration for p (or -1): sm_90 device, K % 32 == 0 (the planes buffer has no
+// room for padding), and the least estimated time of the candidates (same model as below), if
+// below `best_t` (always when forced).
+int WgmmaAuto(const MatmulParams& p, int terms, int sms, double best_t) {
+#ifdef TESSERA_CUDA_WGMMA
+  if (WgmmaMode() == 0 || p.K % 32 != 0 || !GemmWgmmaAvailable()) return -1;
+  const auto est = [&](int64_t bn, int64_t bm, double tflops) {
+    const int64_t blocks = ((p.M + bm - 1) / bm) * ((p.N + bn - 1) / bn);
+    return static_cast<double>((blocks + sms - 1) / sms) * static_cast<double>(bn * bm) / tflops;
+  };
+  const WgmmaCandidate* c = terms == 1 ? kWgmmaAuto1 : kWgmmaAuto3;
+  const int n = terms == 1 ? kWgmmaAuto1Count : kWgmmaAuto3Count;
+  int best = -1;
+  double t_best = 0.0;
+  for (int i = 0; i < n; ++i) {
+    const double t = est(c[i].bn, c[i].bm, c[i].tflops);
+    if (best < 0 || t < t_best) best = c[i].config, t_best = t;
+  }
+  if (WgmmaMode() == 2 || t_best < best_t) return kWgmmaConfig + best;
+#else
+  (void)p, (void)terms, (void)sms, (void)best_t;
+#endif
+  return -1;
+}
+
 }  // namespace
 
 int GemmTiledConfigs() {
@@ -450,12 +490,23 @@ int GemmTiledAuto(const MatmulParams& p, int terms, int sms) {
     const double t = est(c[i].bn, c[i].bm, c[i].tflops);
     if (t < best_t) best = c[i].config, best_t = t;
   }
-  return best;
+  const int wg = WgmmaAuto(p, terms, sms, best_t);
+  return wg >= 0 ? wg : best;
 }
 
 cudaError_t LaunchGemmBf16Tiled(const MatmulParams& p, int terms, const uint16_t* planes,
                                 int config, cudaStream_t stream) {
   if (p.M == 0 || p.N == 0) return cudaSuccess;
+#ifdef TESSERA_CUDA_WGMMA
+  if (config >= kWgmmaConfig) {
+    // The planes buffer is the caller's (sized terms x M x K); the natural-order split in it is
+    // replaced by the permuted one.
+    uint16_t* wplanes = const_cast<uint16_t*>(planes);
+    const cudaError_t e = LaunchSplitBf16Wgmma(p, terms, wplanes, stream);
+    if (e != cudaSuccess) return e;
+    return LaunchGemmWgmma(p, terms, wplanes, config - kWgmmaConfig, stream);
+  }
+#endif
   return terms == 1 ? LaunchConfig<1>(p, planes, config, stream)
                     : LaunchConfig<3>(p, planes, config, stream);
 }

@@ -30,6 +30,7 @@
 #include "backends/cuda/dev_common.cuh"
 #include "backends/cuda/fuse_math.cuh"
 #include "backends/cuda/mma_common.cuh"
+#include "backends/cuda/smem_optin.h"
 
 namespace tessera::cuda {
 namespace {
@@ -152,6 +153,37 @@ __device__ __forceinline__ void LoadX8Staged(const float* xs_row, int64_t k, int
   x[0] = a.x, x[1] = a.y, x[2] = a.z, x[3] = a.w, x[4] = b.x, x[5] = b.y, x[6] = b.z, x[7] = b.w;
 }
 
+// XP (x pre-split): uint4 row stride of the staged pieces, padded by 64 bytes for M > 1 so the
+// rows of a warp's 8 tokens fall in different banks.
+__host__ __device__ __forceinline__ int64_t GemvXpStride(int64_t M, int64_t K) {
+  return (K + 31) / 32 * 4 + (M > 1 ? 4 : 0);
+}
+
+// x split into its T bf16 pieces once per block, before any row group (XP): xp[(t * M + m) *
+// stride + 4 kb + q] holds piece t of x[m][32 kb + 8 q, + 8) as the 4 words SplitPack makes of
+// the very 8 floats GemvTask's loop would load (zeros past K), so its mma operands, hence the
+// bits, are those of the per-row-group split; the loop is then loads + mma.
+template <int T, int PRO>
+__device__ __forceinline__ void GemvSplitX(const MatmulParams& p, const float* xs, uint4* xp) {
+  const int64_t per_row = (p.K + 31) / 32 * 4, stride = GemvXpStride(p.M, p.K);
+  const int64_t units = p.M * per_row;
+  for (int64_t u = threadIdx.x; u < units; u += blockDim.x) {
+    const int64_t m = u / per_row, ku = u % per_row;
+    float xv[8];
+    if constexpr (PRO == kGemvProNone) {
+      LoadX8(p.x + m * p.x_row, ku * 8, p.K, true, xv);
+    } else {
+      LoadX8Staged(xs + m * p.K, ku * 8, p.K, true, xv);
+    }
+    uint32_t bx[T][4];
+    SplitPack<T>(xv, bx);
+#pragma unroll
+    for (int t = 0; t < T; ++t)
+      xp[(t * p.M + m) * stride + ku] = make_uint4(bx[t][0], bx[t][1], bx[t][2], bx[t][3]);
+  }
+  __syncthreads();
+}
+
 // ---- GEMV: 16 weight rows a block, chunks spread over the block's warps ----
 
 // `splits` blocks per 16-row group (of any member of the group launch), each taking a contiguous
@@ -166,11 +198,11 @@ __device__ __forceinline__ void LoadX8Staged(const float* xs_row, int64_t k, int
 // after the block's chunk sums; the first block of row group 0 also writes the op's output).
 // One task of the block kernel: split `task % splits` of row group `task / splits`. part: the
 // block's chunk sums (shared); xs: the staged x rows (PRO only); last_block: shared flag.
-template <int T, bool HALF, int PRO>
+template <int T, bool HALF, int PRO, bool XP>
 __device__ __forceinline__ void GemvTask(const MatmulParams& p, const GemvGroupArgs& grp,
                                          int n_chunks, int splits, float* gpart, unsigned* counters,
-                                         const float* xs, float* part, bool& last_block,
-                                         int64_t task) {
+                                         const float* xs, const uint4* xp, float* part,
+                                         bool& last_block, int64_t task) {
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, nw = blockDim.x / 32;
   const int g = lane / 4, q = lane % 4;
   const int64_t gr = task / splits;
@@ -188,6 +220,8 @@ __device__ __forceinline__ void GemvTask(const MatmulParams& p, const GemvGroupA
   const float* xr =
       PRO == kGemvProNone ? p.x + (tok_ok ? g : 0) * p.x_row : xs + (tok_ok ? g : 0) * p.K;
   const int64_t nkb = (p.K + 31) / 32;
+  const int64_t xps = GemvXpStride(p.M, p.K);
+  const uint4* xpr = XP ? xp + (tok_ok ? g : 0) * xps : nullptr;  // this lane's token, piece 0
   constexpr int kLoad = HALF ? kBlocksPerChunk / 2 : kBlocksPerChunk;
   for (int c = c_lo + warp; c < c_hi; c += nw) {
     float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
@@ -204,14 +238,30 @@ __device__ __forceinline__ void GemvTask(const MatmulParams& p, const GemvGroupA
       for (int b = 0; b < kLoad; ++b) {
         const int64_t kb = int64_t(c) * kBlocksPerChunk + h + b;
         if (kb >= nkb) break;  // uniform across the warp
-        float xv[8];
-        if constexpr (PRO == kGemvProNone) {
-          LoadX8(xr, kb * 32 + 8 * q, p.K, tok_ok, xv);
-        } else {
-          LoadX8Staged(xr, kb * 32 + 8 * q, p.K, tok_ok, xv);
+        if constexpr (XP) {
+          // The words of mma step j only (8-byte loads): fewer live registers for HALF's 64.
+          const uint2* x2 = reinterpret_cast<const uint2*>(xpr + kb * 4 + q);
+#pragma unroll
+          for (int j = 0; j < 2; ++j) {
+#pragma unroll
+            for (int t = T - 1; t >= 0; --t) {
+              const uint2 v = tok_ok ? x2[2 * t * p.M * xps + j] : make_uint2(0u, 0u);
+              Mma(acc, Word(wa[b][0], 2 * j), Word(wa[b][1], 2 * j), Word(wa[b][0], 2 * j + 1),
+                  Word(wa[b][1], 2 * j + 1), v.x, v.y);
+            }
+          }
+          continue;
         }
         uint32_t bx[T][4];
-        SplitPack<T>(xv, bx);
+        {
+          float xv[8];
+          if constexpr (PRO == kGemvProNone) {
+            LoadX8(xr, kb * 32 + 8 * q, p.K, tok_ok, xv);
+          } else {
+            LoadX8Staged(xr, kb * 32 + 8 * q, p.K, tok_ok, xv);
+          }
+          SplitPack<T>(xv, bx);
+        }
 #pragma unroll
         for (int j = 0; j < 2; ++j) {
 #pragma unroll
@@ -282,7 +332,8 @@ __device__ __forceinline__ void GemvTask(const MatmulParams& p, const GemvGroupA
 // per block in shared memory (GemvStageX, after the chunk sums; block 0 also writes the op's
 // output), so the grid is persistent: at most as many blocks as fit the card, each looping over
 // tasks (task = row group x split). Without a prologue the grid has one block per task.
-template <int T, bool HALF, int PRO>
+// XP: x's bf16 pieces staged once per block after x (GemvSplitX), read by every task.
+template <int T, bool HALF, int PRO, bool XP>
 __global__ void __launch_bounds__(512, HALF ? 2 : 1)
     GemvBf16Kernel(MatmulParams p, GemvGroupArgs grp, int n_chunks, int splits, float* gpart,
                    unsigned* counters, GemvPrologue pro, int64_t n_tasks) {
@@ -295,8 +346,12 @@ __global__ void __launch_bounds__(512, HALF ? 2 : 1)
   if constexpr (PRO == kGemvProRms) GemvRmsScales(p, pro, pro_red, pro_rs);
   if constexpr (PRO != kGemvProNone)
     GemvStageX<PRO>(p, pro, pro_rs, blockIdx.x == 0 && pro.y != nullptr, xs);
+  // 16-byte aligned: part and xs are multiples of 8 floats.
+  uint4* xp = reinterpret_cast<uint4*>(xs + (PRO == kGemvProNone ? 0 : p.M * p.K));
+  if constexpr (XP) GemvSplitX<T, PRO>(p, xs, xp);
   for (int64_t task = blockIdx.x; task < n_tasks; task += gridDim.x) {
-    GemvTask<T, HALF, PRO>(p, grp, n_chunks, splits, gpart, counters, xs, part, last_block, task);
+    GemvTask<T, HALF, PRO, XP>(p, grp, n_chunks, splits, gpart, counters, xs, xp, part, last_block,
+                               task);
     __syncthreads();  // part and last_block are the next task's
   }
 }
@@ -762,25 +817,11 @@ __global__ void __launch_bounds__(kGemmThreads, 1)
   }
 }
 
-// cudaFuncSetAttribute once per (kernel, device): cheap to re-check, not free to re-set.
-template <class Kernel>
-cudaError_t AllowSmem(Kernel kernel, int bytes, std::atomic<uint64_t>* done_mask) {
-  if (bytes <= 48 * 1024) return cudaSuccess;
-  int dev = 0;
-  cudaError_t e = cudaGetDevice(&dev);
-  if (e != cudaSuccess) return e;
-  const uint64_t bit = uint64_t{1} << (dev & 63);
-  if (done_mask->load(std::memory_order_acquire) & bit) return cudaSuccess;
-  e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024);
-  if (e == cudaSuccess) done_mask->fetch_or(bit, std::memory_order_acq_rel);
-  return e;
-}
-
 template <int T, int V>
 cudaError_t LaunchWide(const MatmulParams& p, const uint16_t* planes, cudaStream_t stream) {
   static std::atomic<uint64_t> smem_set{0};
   const int smem = (kStages * WideStageChunks<T>() + (V >= 2 ? 16 * kGemmThreads : 0)) * 16;
-  cudaError_t e = AllowSmem(GemmWideBf16Kernel<T, V>, smem, &smem_set);
+  cudaError_t e = AllowDynamicSmem(GemmWideBf16Kernel<T, V>, smem, &smem_set);
   if (e != cudaSuccess) return e;
   const int64_t gm = (p.M + kWBM - 1) / kWBM, gn = (p.N + kWBN - 1) / kWBN;
   if ((V == 3 ? gn : gm) > 65535) return cudaErrorInvalidConfiguration;
@@ -790,37 +831,23 @@ cudaError_t LaunchWide(const MatmulParams& p, const uint16_t* planes, cudaStream
   return cudaGetLastError();
 }
 
-// AllowSmem for the GEMV kernels: the dynamic limit is what the block's static shared memory
-// leaves of the opt-in maximum (the prologue variants have a few hundred static bytes).
-template <class Kernel>
-cudaError_t GemvAllowSmem(Kernel kernel, int bytes, std::atomic<uint64_t>* done_mask) {
-  if (bytes <= 48 * 1024) return cudaSuccess;
-  int dev = 0, optin = 0;
-  cudaError_t e = cudaGetDevice(&dev);
-  if (e != cudaSuccess) return e;
-  const uint64_t bit = uint64_t{1} << (dev & 63);
-  if (done_mask->load(std::memory_order_acquire) & bit) return cudaSuccess;
-  cudaFuncAttributes fa{};
-  e = cudaFuncGetAttributes(&fa, kernel);
-  if (e == cudaSuccess)
-    e = cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
-  if (e == cudaSuccess) {
-    e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                             optin - static_cast<int>(fa.sharedSizeBytes));
-  }
-  if (e == cudaSuccess) done_mask->fetch_or(bit, std::memory_order_acq_rel);
-  return e;
+// Dynamic shared memory of the block kernel: chunk sums, GemvStageX's rows (PRO), x's pieces
+// (XP, T pieces).
+int64_t GemvSmemBytes(const MatmulParams& p, int splits, int pro, int xp_terms) {
+  const int64_t n_chunks = (p.K + 255) / 256;
+  const int64_t per_block = (n_chunks + splits - 1) / splits;  // most chunks a block takes
+  const int64_t staged = pro == kGemvProNone ? 0 : p.M * p.K;  // GemvStageX's rows
+  return (per_block * 128 + staged) * 4 + xp_terms * p.M * GemvXpStride(p.M, p.K) * 16;
 }
 
-template <int T, bool HALF, int PRO>
+template <int T, bool HALF, int PRO, bool XP>
 cudaError_t Gemv(const MatmulParams& p, const GemvGroupArgs& b, int splits, const GemvAux& aux,
                  const GemvPrologue& pro, cudaStream_t stream) {
   static std::atomic<uint64_t> smem_set{0};
   const int n_chunks = static_cast<int>((p.K + 255) / 256);
-  const int per_block = (n_chunks + splits - 1) / splits;      // most chunks a block takes
-  const int64_t staged = PRO == kGemvProNone ? 0 : p.M * p.K;  // GemvStageX's rows
-  const int smem = static_cast<int>((per_block * 128 + staged) * sizeof(float));
-  cudaError_t e = GemvAllowSmem(GemvBf16Kernel<T, HALF, PRO>, smem, &smem_set);
+  const int per_block = (n_chunks + splits - 1) / splits;  // most chunks a block takes
+  const int smem = static_cast<int>(GemvSmemBytes(p, splits, PRO, XP ? T : 0));
+  cudaError_t e = AllowDynamicSmem(GemvBf16Kernel<T, HALF, PRO, XP>, smem, &smem_set);
   if (e != cudaSuccess) return e;
   const int64_t groups = b.g0[b.n];
   // Fewer row blocks than ~2 waves of SMs: more warps per block keep enough loads in flight.
@@ -830,23 +857,49 @@ cudaError_t Gemv(const MatmulParams& p, const GemvGroupArgs& b, int splits, cons
   int64_t grid = tasks;
   if (PRO != kGemvProNone && aux.sms > 0) {  // persistent: the blocks that fit the card at once
     int per_sm = 0;
-    e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, GemvBf16Kernel<T, HALF, PRO>,
+    e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, GemvBf16Kernel<T, HALF, PRO, XP>,
                                                       warps * 32, smem);
     if (e != cudaSuccess) return e;
     grid = std::min<int64_t>(tasks, int64_t{std::max(per_sm, 1)} * aux.sms);
   }
-  LaunchK(GemvBf16Kernel<T, HALF, PRO>, static_cast<unsigned>(grid), warps * 32, smem, stream, p, b,
-          n_chunks, splits, aux.partials, aux.counters, pro, tasks);
+  LaunchK(GemvBf16Kernel<T, HALF, PRO, XP>, static_cast<unsigned>(grid), warps * 32, smem, stream,
+          p, b, n_chunks, splits, aux.partials, aux.counters, pro, tasks);
   return cudaGetLastError();
+}
+
+// x pre-split once per block (XP, 3-piece GEMVs only: one piece costs a single cvt a pair):
+// TESSERA_CUDA_GEMV_XP=0 never, =1 whenever the pieces fit (the lab's bit checks), default for
+// full-chunk launches with K >= 4096 (8B gate/up 97.7 -> 87.1 us, head 377 -> 352 us on an
+// H100); not for half chunks (64 registers: the pieces' loads spill, and 8B q/k/v, o and down
+// got slower: engine tg128 132.4 -> 125.1 with XP everywhere); never when the pieces would cost
+// the half-chunk kernel its second block an SM.
+bool GemvXpOn(const MatmulParams& p, bool half, int splits, int pro) {
+  static const int mode = [] {
+    const char* v = std::getenv("TESSERA_CUDA_GEMV_XP");
+    return v == nullptr ? -1 : std::atoi(v);
+  }();
+  // Split-K blocks use a share of the chunks: staging all of x would not pay (0.5B down).
+  if (mode == 0 || (mode < 0 && (p.K < 4096 || half || splits > 1))) return false;
+  return GemvSmemBytes(p, splits, pro, 3) <= (half ? 112 : 200) * 1024;
+}
+
+template <int T, bool HALF, int PRO>
+cudaError_t GemvXp(const MatmulParams& p, const GemvGroupArgs& b, int splits, const GemvAux& aux,
+                   const GemvPrologue& pro, cudaStream_t stream) {
+  if constexpr (T == 3) {
+    if (GemvXpOn(p, HALF, splits, PRO))
+      return Gemv<T, HALF, PRO, true>(p, b, splits, aux, pro, stream);
+  }
+  return Gemv<T, HALF, PRO, false>(p, b, splits, aux, pro, stream);
 }
 
 template <int T, bool HALF>
 cudaError_t GemvPro(const MatmulParams& p, const GemvGroupArgs& b, int splits, const GemvAux& aux,
                     const GemvPrologue& pro, cudaStream_t stream) {
   switch (pro.kind) {
-    case kGemvProRms: return Gemv<T, HALF, kGemvProRms>(p, b, splits, aux, pro, stream);
-    case kGemvProSwiglu: return Gemv<T, HALF, kGemvProSwiglu>(p, b, splits, aux, pro, stream);
-    default: return Gemv<T, HALF, kGemvProNone>(p, b, splits, aux, pro, stream);
+    case kGemvProRms: return GemvXp<T, HALF, kGemvProRms>(p, b, splits, aux, pro, stream);
+    case kGemvProSwiglu: return GemvXp<T, HALF, kGemvProSwiglu>(p, b, splits, aux, pro, stream);
+    default: return GemvXp<T, HALF, kGemvProNone>(p, b, splits, aux, pro, stream);
   }
 }
 
@@ -870,7 +923,7 @@ cudaError_t GemvStream(const MatmulParams& p, const GemvGroupArgs& b, const Gemv
                        cudaStream_t stream) {
   static std::atomic<uint64_t> smem_set{0};
   constexpr int kSmem = WARPS * S * 64 * 16;
-  cudaError_t e = AllowSmem(GemvStreamKernel<T, WARPS, S>, kSmem, &smem_set);
+  cudaError_t e = AllowDynamicSmem(GemvStreamKernel<T, WARPS, S>, kSmem, &smem_set);
   if (e != cudaSuccess) return e;
   const int C = static_cast<int>((p.K + 255) / 256);
   const int64_t tasks = b.g0[b.n] * C;
@@ -964,7 +1017,7 @@ template <int T>
 cudaError_t Gemm(const MatmulParams& p, uint16_t* planes, cudaStream_t stream) {
   static std::atomic<uint64_t> smem_set{0};
   const int smem = kStages * StageChunks<T>() * 16;
-  cudaError_t e = AllowSmem(GemmBf16Kernel<T>, smem, &smem_set);
+  cudaError_t e = AllowDynamicSmem(GemmBf16Kernel<T>, smem, &smem_set);
   if (e != cudaSuccess) return e;
   const int64_t groups = p.M * (p.K / 8);
   LaunchK(SplitKernel<T>, GridFor(groups, 256), 256, 0, stream, p, planes);

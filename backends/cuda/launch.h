@@ -97,8 +97,8 @@ struct AttnParams {
 constexpr int64_t kAttnMaxHeadDim = 256;
 cudaError_t LaunchAttention(const AttnParams& p, cudaStream_t stream);
 // Lab: variant 0 = the tiled kernels (default), 1 = the previous one-head-a-block kernel, 2 / 3
-// = tiled prefill uncapped / capped to 2 blocks an SM (same bits; TESSERA_CUDA_ATTN=legacy|
-// nocap|cap).
+// = tiled prefill uncapped / capped to 2 blocks an SM, 4 = decode tiles one block each instead
+// of split over a cluster (same bits; TESSERA_CUDA_ATTN=legacy|nocap|cap|nosplit).
 cudaError_t LaunchAttentionWith(const AttnParams& p, int variant, cudaStream_t stream);
 
 // ---- data movement (k_data.cu) ----

@@ -4,7 +4,8 @@
 // dispatch (LaunchGemmBf16, the split pre-pass included) and cuBLASLt (bf16 x bf16 -> f32,
 // dlopen'ed; see lab/cublaslt.h).
 //
-//   cuda_gemm_lab [--no-check] [--default-only]
+//   cuda_gemm_lab [--no-check] [--default-only] [--wgmma-only]
+// With TESSERA_CUDA_WGMMA (sm_90 devices): the wgmma kernels (k_gemm_wgmma.cu) too, "wg<c>".
 // TESSERA_CUDA_GEMM=old makes the default dispatch the previous kernels (the "before" column).
 // Lines are "name key=value ...". Exit code 1 if a check fails.
 #include <cuda_runtime_api.h>
@@ -20,6 +21,9 @@
 #include "backends/cuda/lab/cublaslt.h"
 #include "backends/cuda/lab/lab_util.h"
 #include "backends/cuda/launch.h"
+#ifdef TESSERA_CUDA_WGMMA
+#include "backends/cuda/gemm_wgmma.h"
+#endif
 
 namespace tessera::cuda {
 namespace {
@@ -31,6 +35,8 @@ using lab::TimeMs;
 using lab::ToBf16;
 
 int g_failures = 0;
+bool g_wgmma = false;       // device is sm_90 and the wgmma kernels are linked in
+bool g_wgmma_only = false;  // --wgmma-only: skip the mma.sync configurations
 
 // Device buffers of one problem: x [M, K] f32, w [N, K] bf16, bias [N], out [M, N], planes.
 struct Dev {
@@ -39,7 +45,8 @@ struct Dev {
   uint16_t* w = nullptr;
   float* bias = nullptr;
   float* out = nullptr;
-  uint16_t* planes = nullptr;  // room for 3 pieces
+  uint16_t* planes = nullptr;   // room for 3 pieces
+  uint16_t* wplanes = nullptr;  // slot-permuted planes of the wgmma kernels (K padded to 32)
   Dev(int64_t m, int64_t n, int64_t k, uint32_t seed) : M(m), N(n), K(k) {
     std::mt19937 rng(seed);
     std::uniform_real_distribution<float> u(-1.0f, 1.0f);
@@ -53,8 +60,10 @@ struct Dev {
     bias = DeviceCopy(bs);
     Check(Malloc(&out, M * N * 4), "malloc");
     Check(Malloc(&planes, 3 * M * K * 2), "malloc");
+    Check(Malloc(&wplanes, 3 * M * ((K + 31) / 32 * 32) * 2), "malloc");
   }
   ~Dev() {
+    cudaFree(wplanes);
     cudaFree(planes);
     cudaFree(out);
     cudaFree(bias);
@@ -106,7 +115,7 @@ void BitChecks(int64_t N, int64_t K, int terms) {
   const std::vector<float> ref = GemvReference(d, terms);
   const std::string tag =
       "N" + std::to_string(N) + "_K" + std::to_string(K) + "_terms" + std::to_string(terms);
-  for (int c = -1; c < GemmTiledConfigs(); ++c) {
+  for (int c = -1; c < (g_wgmma_only ? 0 : GemmTiledConfigs()); ++c) {
     for (int64_t row0 : {int64_t{0}, int64_t{3}}) {
       const int64_t rows = row0 == 0 ? d.M : 100;
       const MatmulParams p = d.Params(row0, rows, true);
@@ -123,6 +132,31 @@ void BitChecks(int64_t N, int64_t K, int terms) {
                        "_M" + std::to_string(rows) + "_" + tag);
     }
   }
+#ifdef TESSERA_CUDA_WGMMA
+  for (int c = 0; g_wgmma && c < GemmWgmmaConfigs(); ++c) {
+    for (int64_t row0 : {int64_t{0}, int64_t{3}}) {
+      const int64_t rows = row0 == 0 ? d.M : 100;
+      const MatmulParams p = d.Params(row0, rows, true);
+      Check(cudaMemset(d.out, 0xff, d.M * d.N * 4), "poison");
+      Check(LaunchSplitBf16Wgmma(p, terms, d.wplanes, nullptr), "wgmma split");
+      Check(LaunchGemmWgmma(p, terms, d.wplanes, c, nullptr), "wgmma");
+      const std::vector<float> got = d.Download(rows);
+      int64_t differ = 0, first = -1;
+      for (size_t i = 0; i < got.size(); ++i) {
+        if (std::memcmp(&got[i], &ref[row0 * N + i], 4) == 0) continue;
+        if (first < 0) first = static_cast<int64_t>(i);
+        ++differ;
+      }
+      if (differ > 0) {
+        std::printf("wgmma differ=%lld of %zu first at m=%lld n=%lld: got %.9g want %.9g\n",
+                    static_cast<long long>(differ), got.size(), static_cast<long long>(first / N),
+                    static_cast<long long>(first % N), got[first], ref[row0 * N + first]);
+      }
+      Expect(differ == 0,
+             "gemv_vs_wgmma_cfg" + std::to_string(c) + "_M" + std::to_string(rows) + "_" + tag);
+    }
+  }
+#endif
 }
 
 struct Shape {
@@ -161,12 +195,26 @@ void TimeShape(const Shape& s, bool default_only, lab::CublasLt& lt) {
       const double split_ms =
           TimeMs(5, 10, [&](int) { Check(LaunchSplitBf16(p, terms, d.planes, nullptr), "split"); });
       std::printf(" split_us=%.1f kernel_TFLOP/s:", split_ms * 1e3);
-      for (int c = 0; c < GemmTiledConfigs(); ++c) {
+      for (int c = 0; c < (g_wgmma_only ? 0 : GemmTiledConfigs()); ++c) {
         const double ms = TimeMs(5, 10, [&](int) {
           Check(LaunchGemmBf16Tiled(p, terms, d.planes, c, nullptr), "tiled");
         });
         std::printf(" cfg%d=%.1f", c, tf(ms));
       }
+#ifdef TESSERA_CUDA_WGMMA
+      if (g_wgmma) {
+        const double wsplit_ms = TimeMs(5, 10, [&](int) {
+          Check(LaunchSplitBf16Wgmma(p, terms, d.wplanes, nullptr), "wgmma split");
+        });
+        std::printf(" wgmma_split_us=%.1f", wsplit_ms * 1e3);
+        for (int c = 0; c < GemmWgmmaConfigs(); ++c) {
+          const double ms = TimeMs(5, 10, [&](int) {
+            Check(LaunchGemmWgmma(p, terms, d.wplanes, c, nullptr), "wgmma");
+          });
+          std::printf(" wg%d=%.1f", c, tf(ms));
+        }
+      }
+#endif
     }
     std::printf("\n");
     std::fflush(stdout);
@@ -178,12 +226,17 @@ int Main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--no-check") == 0) check = false;
     if (std::strcmp(argv[i], "--default-only") == 0) default_only = true;
+    if (std::strcmp(argv[i], "--wgmma-only") == 0) g_wgmma_only = true;
   }
   cudaDeviceProp prop{};
   Check(cudaGetDeviceProperties(&prop, 0), "properties");
   const char* env = std::getenv("TESSERA_CUDA_GEMM");
   std::printf("device name=\"%s\" sm_%d%d sms=%d gemm_env=%s\n", prop.name, prop.major, prop.minor,
               prop.multiProcessorCount, env != nullptr ? env : "(auto)");
+#ifdef TESSERA_CUDA_WGMMA
+  g_wgmma = prop.major == 9 && prop.minor == 0;
+#endif
+  std::printf("wgmma %s\n", g_wgmma ? "on" : "off");
   if (check) {
     for (int terms : {3, 1}) {
       BitChecks(4096, 4096, terms);
