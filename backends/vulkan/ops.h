@@ -42,6 +42,12 @@ enum class Shader : int {
   kGetRows,
   kKvWrite,
   kConv,
+  kDecodeF32,  // matmul.comp's coalesced decode GEMV alone (DECODE=1), f32/f16/bf16 weights
+  kDecodeF16,
+  kDecodeBf16,
+  kDecodeNormF32,  // the same with the RMS_NORM prologue (NORM=1)
+  kDecodeNormF16,
+  kDecodeNormBf16,
   kCount
 };
 
@@ -81,12 +87,19 @@ struct MatmulP {
   int32_t vec = 0, rows_per_group = 1;  // vec: bit 0 x, bit 1 w allow 16-byte loads
   // A decode group (matmul.comp DecodeRows; RunDecodeGroup): part j >= 1 is entry j - 1 of the
   // g* arrays and owns the workgroups from group_start[j] on.
-  int32_t n_parts = 1, pad = 0;
+  int32_t n_parts = 1, decode_rows = 0;  // decode_rows: DecodeRows' weight rows a subgroup
   int32_t group_start[4] = {};
   uint64_t gw[2] = {}, gbias[2] = {}, gout[2] = {};
   int64_t gN[2] = {}, gw_row[2] = {}, gout_col[2] = {};
+  // The residual ADD fused into a lone decode GEMV (plugin.cc ExecuteDecodeResidual): also
+  // res_out[n] = out[n] + res[n] (f32, contiguous); res = 0 when absent.
+  uint64_t res = 0, res_out = 0;
+  // The RMS_NORM before a decode GEMV / group fused into it (plugin.cc ExecuteNormGemv): x is
+  // computed from the raw row norm_x as rows.comp would, and norm_out receives it; 0: absent.
+  uint64_t norm_x = 0, norm_w = 0, norm_out = 0;
+  float norm_eps = 0, norm_woff = 0;
 };
-static_assert(sizeof(MatmulP) == 224, "MatmulP must match matmul_common.glsl's Params");
+static_assert(sizeof(MatmulP) == 272, "MatmulP must match matmul_common.glsl's Params");
 
 struct AttnP {
   uint64_t err = 0;
@@ -124,9 +137,11 @@ struct RopeP {
   uint64_t x = 0, out = 0, pos = 0, inv_freq = 0;
   int64_t x_tok = 0, x_head = 0, x_el = 0, o_tok = 0, o_head = 0, o_el = 0;
   int64_t T = 0, H = 0, D = 0, R = 0;
-  int32_t interleaved = 0, pad = 0;
+  int32_t interleaved = 0;
+  int32_t pair_groups = 0;  // > 0: the first node's workgroups of a pair dispatch (RunPair)
   float attn_scale = 1, pad2 = 0;
 };
+static_assert(sizeof(RopeP) == 136, "rope.comp's PARAMS_BYTES");
 
 struct GetRowsP {
   uint64_t err = 0;
@@ -142,8 +157,10 @@ struct KvWriteP {
   int64_t c_block = 0, c_slot = 0, c_head = 0, c_el = 0;
   int64_t r_tok = 0, r_head = 0, r_el = 0;
   int64_t T = 0, H = 0, D = 0, block_size = 1, n_slots = 0;
-  int32_t dtype = 0, pad = 0;
+  int32_t dtype = 0;
+  int32_t pair_groups = 0;  // as RopeP's
 };
+static_assert(sizeof(KvWriteP) == 136, "kv_write.comp's PARAMS_BYTES");
 
 struct ConvP {
   uint64_t err = 0;
@@ -174,6 +191,12 @@ class Recorder {
   // Consecutive decode MATMULs over one x run as one dispatch (plugin.cc ExecuteDecodeGroup);
   // TESSERA_VULKAN_FUSE=0 turns it off.
   bool fuse_decode = true;
+  // Decode GEMVs load weight rows coalesced (matmul.comp DecodeRowsCoalesced);
+  // TESSERA_VULKAN_DECODE_COALESCE=0 keeps DecodeRows (one lane a chunk).
+  bool decode_coalesce = true;
+  // Weight rows a subgroup in the decode GEMV: 0 = the shader's DROWS (run_ops.cc
+  // DecodeRowsFor); TESSERA_VULKAN_DECODE_ROWS=1|2|4 forces fewer (a lab knob).
+  int decode_rows = 0;
 };
 
 // A node with its tensors converted plus the recorder it runs on (null while validating).
@@ -192,6 +215,12 @@ bool DecodeGroupPart(const OpArgs& a, MatmulP* p, tsr_dtype* wdt);
 // One dispatch for parts[0, n) (1 <= n <= kMaxDecodeGroup), all of DecodeGroupPart with the
 // same x, K and weight dtype.
 Status RunDecodeGroup(Recorder* rec, const MatmulP* parts, int n, tsr_dtype wdt);
+// Decode pairs (plugin.cc ExecuteDecodePair): two independent ROPE nodes, or two KV_WRITE nodes
+// writing their cache in place, as one dispatch (the q and k RoPEs, the k and v cache writes of
+// a layer). Each output element is computed as when its node runs alone. False (nothing
+// recorded) when the nodes do not qualify; the caller then runs them one by one.
+bool PairableOps(const OpArgs& a, const OpArgs& b);
+Status RunPair(const OpArgs& a, const OpArgs& b);
 
 OpFn FindRunner(int op);
 using backend::OpName;

@@ -64,6 +64,9 @@ struct DeviceInfo {
   uint32_t attn_workgroup = 128;
   // attention_tiled.comp fits: 32 KiB of shared memory and 128-invocation workgroups.
   bool tiled_attention = false;
+  // rows.comp and the decode GEMV with the RMS_NORM prologue can require the subgroup size, so
+  // an RMS_NORM folded into a decode GEMV sums exactly as rows.comp (ExecuteNormGemv).
+  bool norm_fusable = false;
   bool timestamps = false;     // the compute queue writes timestamps (TESSERA_VULKAN_PROFILE)
   float timestamp_period = 1;  // ns a tick
 };
@@ -118,8 +121,17 @@ struct tsr_device : tessera::vulkan::Recorder {
   VkFence fence = VK_NULL_HANDLE;
   VkPipelineLayout layout = VK_NULL_HANDLE;
   VkPipeline pipelines[static_cast<int>(tessera::vulkan::Shader::kCount)] = {};
-  bool recording = false;            // cmd is begun
-  bool pending = false;              // a submission's fence has not been waited for
+  bool recording = false;  // cmd is begun
+  bool pending = false;    // a submission's fence has not been waited for
+  // o/down GEMV + residual ADD as one dispatch (ExecuteDecodeResidual), unless
+  // TESSERA_VULKAN_FUSE=0 or TESSERA_VULKAN_FUSE_RESIDUAL=0.
+  bool fuse_residual = true;
+  // Two ROPEs / two in-place KV_WRITEs as one dispatch (ExecuteDecodePair), unless
+  // TESSERA_VULKAN_FUSE=0 or TESSERA_VULKAN_FUSE_PAIRS=0.
+  bool fuse_pairs = true;
+  // RMS_NORM folded into the decode GEMV(s) after it (ExecuteNormGemv), unless
+  // TESSERA_VULKAN_FUSE=0 or TESSERA_VULKAN_FUSE_NORM=0.
+  bool fuse_norm = true;
   std::unique_ptr<tsr_buffer> ring;  // parameter blocks; bytes [0, 64) = the error word
   uint64_t ring_used = 0;
   std::unique_ptr<tsr_buffer> staging;  // discrete GPUs: upload/download bounce buffer
@@ -284,6 +296,7 @@ std::string CheckDevice(const VkApi& vk, VkPhysicalDevice pd, DeviceInfo* d) {
                           p.limits.maxComputeWorkGroupSize[0]});
   if (d->size_control) wg = std::min(wg, max_required);
   d->attn_workgroup = std::max(wg / sg.subgroupSize * sg.subgroupSize, 128u);
+  d->norm_fusable = d->size_control && max_required >= 256;  // rows.comp's 256 invocations
   d->tiled_attention = p.limits.maxComputeSharedMemorySize >= 32768 &&
                        (sg.supportedOperations & VK_SUBGROUP_FEATURE_SHUFFLE_BIT) != 0;
   vk.vkGetPhysicalDeviceMemoryProperties(pd, &d->mem);
@@ -702,8 +715,12 @@ StatusOr<VkPipeline> GetPipeline(tsr_device* dev, Shader shader) {
   VkPipelineShaderStageRequiredSubgroupSizeCreateInfoEXT required{
       VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_REQUIRED_SUBGROUP_SIZE_CREATE_INFO_EXT};
   required.requiredSubgroupSize = dev->info->subgroup;
+  // rows.comp and the GEMV with its RMS_NORM prologue must sum a row in the same subgroups.
+  const bool norm_pair = shader == Shader::kRows || shader == Shader::kDecodeNormF32 ||
+                         shader == Shader::kDecodeNormF16 || shader == Shader::kDecodeNormBf16;
   if (dev->info->size_control &&
-      (shader == Shader::kAttention || shader == Shader::kAttentionTiled))
+      (shader == Shader::kAttention || shader == Shader::kAttentionTiled ||
+       (norm_pair && dev->info->norm_fusable && dev->fuse_norm)))
     ci.stage.pNext = &required;
   ci.layout = dev->layout;
   VkResult r = vk.vkCreateComputePipelines(dev->device, VK_NULL_HANDLE, 1, &ci, nullptr, &p);
@@ -902,6 +919,16 @@ tsr_status DeviceOpen(tsr_plugin_ctx* ctx, int32_t index, tsr_device** out, tsr_
       dev->info->tiled_attention && (tiled == nullptr || std::string(tiled) != "0");
   const char* fuse = std::getenv("TESSERA_VULKAN_FUSE");
   dev->fuse_decode = fuse == nullptr || std::string(fuse) != "0";
+  const char* residual = std::getenv("TESSERA_VULKAN_FUSE_RESIDUAL");
+  dev->fuse_residual = dev->fuse_decode && (residual == nullptr || std::string(residual) != "0");
+  const char* pairs = std::getenv("TESSERA_VULKAN_FUSE_PAIRS");
+  dev->fuse_pairs = dev->fuse_decode && (pairs == nullptr || std::string(pairs) != "0");
+  const char* fnorm = std::getenv("TESSERA_VULKAN_FUSE_NORM");
+  dev->fuse_norm = dev->fuse_decode && (fnorm == nullptr || std::string(fnorm) != "0");
+  const char* coalesce = std::getenv("TESSERA_VULKAN_DECODE_COALESCE");
+  dev->decode_coalesce = coalesce == nullptr || std::string(coalesce) != "0";
+  if (const char* rows = std::getenv("TESSERA_VULKAN_DECODE_ROWS"))
+    dev->decode_rows = std::atoi(rows);
   if (Status s = CreateLogicalDevice(dev.get()); !s.ok()) return FromStatus(s, err);
   *out = dev.release();
   return TSR_OK;
@@ -1183,44 +1210,201 @@ Status ExecuteNode(tsr_device* dev, const tsr_graph_view& g, int32_t node_index)
 // writes, and each output row is summed exactly as when its node runs alone, so the outputs
 // have the same bits. Returns how many nodes ran (0: no group; the caller runs node i alone,
 // which also reports any error of it).
-StatusOr<int> ExecuteDecodeGroup(tsr_device* dev, const tsr_graph_view& g, const int32_t* ids,
-                                 int32_t n, int32_t i) {
-  auto is_matmul = [&](int32_t k) {
-    return k < n && g.nodes != nullptr && ids[k] >= 0 && ids[k] < g.n_nodes &&
-           RawEnum(backend::ReadAbiStruct(g.nodes, ids[k]).op) == TSR_OP_MATMUL;
-  };
-  if (!dev->fuse_decode || !is_matmul(i) || !is_matmul(i + 1)) return 0;
-  auto ln = std::make_unique<LoadedNode[]>(kMaxDecodeGroup);
+// Consecutive decode MATMULs from ids[i] on that can share one dispatch (see below).
+struct DecodeGroup {
+  std::unique_ptr<LoadedNode[]> ln = std::make_unique<LoadedNode[]>(kMaxDecodeGroup);
   MatmulP parts[kMaxDecodeGroup];
   tsr_dtype wdt = TSR_DTYPE_F32;
   std::vector<Range> reads, writes;
   int count = 0;
-  for (int32_t k = i; count < kMaxDecodeGroup && is_matmul(k); ++k) {
-    LoadedNode& l = ln[count];
+};
+
+bool IsOp(const tsr_graph_view& g, const int32_t* ids, int32_t n, int32_t k, int op) {
+  return k < n && g.nodes != nullptr && ids[k] >= 0 && ids[k] < g.n_nodes &&
+         RawEnum(backend::ReadAbiStruct(g.nodes, ids[k]).op) == op;
+}
+
+void CollectDecodeGroup(tsr_device* dev, const tsr_graph_view& g, const int32_t* ids, int32_t n,
+                        int32_t i, DecodeGroup* grp) {
+  for (int32_t k = i; grp->count < kMaxDecodeGroup && IsOp(g, ids, n, k, TSR_OP_MATMUL); ++k) {
+    LoadedNode& l = grp->ln[grp->count];
     if (!LoadNode(dev, g, ids[k], /*with_data=*/true, &l).ok() || !ValidateOp(l.args).ok()) break;
     l.args.rec = dev;
     MatmulP p;
     tsr_dtype dt = TSR_DTYPE_F32;
     if (!DecodeGroupPart(l.args, &p, &dt)) break;
-    if (count > 0 && (p.x != parts[0].x || p.K != parts[0].K || dt != wdt)) break;
+    if (grp->count > 0 && (p.x != grp->parts[0].x || p.K != grp->parts[0].K || dt != grp->wdt))
+      break;
     std::vector<Range> r;
     for (int j = 0; j < l.args.n_in; ++j) {
       if (l.args.in[j] != nullptr) r.push_back(Extent(*l.args.in[j]));
     }
     const Range w = Extent(*l.args.out);
     const bool clash =
-        Overlaps(r, w) || Overlaps(reads, w) || Overlaps(writes, w) ||
-        std::any_of(r.begin(), r.end(), [&](const Range& x) { return Overlaps(writes, x); });
+        Overlaps(r, w) || Overlaps(grp->reads, w) || Overlaps(grp->writes, w) ||
+        std::any_of(r.begin(), r.end(), [&](const Range& x) { return Overlaps(grp->writes, x); });
     if (clash) break;
-    reads.insert(reads.end(), r.begin(), r.end());
-    writes.push_back(w);
-    parts[count++] = p;
-    wdt = dt;
+    grp->reads.insert(grp->reads.end(), r.begin(), r.end());
+    grp->writes.push_back(w);
+    grp->parts[grp->count++] = p;
+    grp->wdt = dt;
   }
-  if (count < 2) return 0;
+  if (!dev->fuse_decode) grp->count = std::min(grp->count, 1);
+}
+
+StatusOr<int> ExecuteDecodeGroup(tsr_device* dev, const tsr_graph_view& g, const int32_t* ids,
+                                 int32_t n, int32_t i) {
+  if (!dev->fuse_decode || !IsOp(g, ids, n, i, TSR_OP_MATMUL) ||
+      !IsOp(g, ids, n, i + 1, TSR_OP_MATMUL))
+    return 0;
+  DecodeGroup grp;
+  CollectDecodeGroup(dev, g, ids, n, i, &grp);
+  if (grp.count < 2) return 0;
+  TSR_RETURN_IF_ERROR(RunTracked(dev, grp.reads, grp.writes, [&] {
+    return RunDecodeGroup(dev, grp.parts, grp.count, grp.wdt);
+  }));
+  return grp.count;
+}
+
+// Whether t is one f32 row of n values, contiguous and 16-byte aligned (the fused norm's loads).
+bool NormRow(const TensorRef& t, int64_t n) {
+  return t.dtype == TSR_DTYPE_F32 && t.NumElements() == n && t.IsContiguous() && Addr(t) % 16 == 0;
+}
+
+// Decode fusion (Recorder::fuse_decode): an RMS_NORM of one row followed by the decode GEMVs that
+// read its output (a layer's q/k/v or gate/up group, the LM head) runs as one dispatch:
+// matmul.comp computes the norm's scale in every workgroup exactly as rows.comp sums the row
+// (both pipelines require the device's subgroup size), normalizes x on load, and workgroup 0
+// writes the norm's output, so both nodes' outputs have their unfused bits
+// (NormFusedIntoDecodeGemvMatchesSeparateNodes). Needs the coalesced GEMV; returns how many
+// nodes ran (0: no pattern).
+StatusOr<int> ExecuteNormGemv(tsr_device* dev, const tsr_graph_view& g, const int32_t* ids,
+                              int32_t n, int32_t i) {
+  if (!dev->fuse_norm || !dev->decode_coalesce || !dev->info->norm_fusable ||
+      !IsOp(g, ids, n, i, TSR_OP_RMS_NORM) || !IsOp(g, ids, n, i + 1, TSR_OP_MATMUL))
+    return 0;
+  auto norm = std::make_unique<LoadedNode>();
+  if (!LoadNode(dev, g, ids[i], /*with_data=*/true, norm.get()).ok() ||
+      !ValidateOp(norm->args).ok())
+    return 0;
+  const OpArgs& na = norm->args;
+  DecodeGroup grp;
+  CollectDecodeGroup(dev, g, ids, n, i + 1, &grp);
+  if (grp.count < 1) return 0;
+  const int64_t K = grp.parts[0].K;
+  const TensorRef* w = na.input(1);
+  if (na.input(2) != nullptr || !NormRow(*na.in[0], K) || !NormRow(*na.out, K) ||
+      (w != nullptr && !NormRow(*w, K)) || Addr(*na.out) != grp.parts[0].x)
+    return 0;
+  // The norm's x and weight are read by every workgroup while workgroup 0 writes its output,
+  // and the GEMVs' outputs are written meanwhile: none of these may overlap.
+  const Range rx = Extent(*na.in[0]), ro = Extent(*na.out);
+  std::vector<Range> norm_reads = {rx};
+  if (w != nullptr) norm_reads.push_back(Extent(*w));
+  if (Overlaps(norm_reads, ro) || Overlaps(grp.writes, ro) ||
+      std::any_of(norm_reads.begin(), norm_reads.end(),
+                  [&](const Range& r) { return Overlaps(grp.writes, r); }))
+    return 0;
+  MatmulP& p0 = grp.parts[0];
+  p0.norm_x = Addr(*na.in[0]);
+  p0.norm_w = Addr(w);
+  p0.norm_out = Addr(*na.out);
+  p0.norm_eps = na.fp(0);
+  p0.norm_woff = w != nullptr ? na.fp(1) : 0.0f;
+  std::vector<Range> reads = grp.reads, writes = grp.writes;
+  reads.insert(reads.end(), norm_reads.begin(), norm_reads.end());
+  writes.push_back(ro);
+  TSR_RETURN_IF_ERROR(RunTracked(
+      dev, reads, writes, [&] { return RunDecodeGroup(dev, grp.parts, grp.count, grp.wdt); }));
+  return 1 + grp.count;
+}
+
+// Decode fusion (Recorder::fuse_decode): a MATMUL that takes the decode GEMV followed by the ADD
+// of its output and a residual (o/down projection + residual) runs as one dispatch that writes
+// both outputs: the GEMV's row sum, then sum + residual, the ADD's own f32 addition, so both
+// tensors have the bits of the two nodes run apart. The ADD must not broadcast, and write
+// neither the GEMV's x, weight or output; the residual must not be the GEMV's output. Returns
+// how many nodes ran (0: no pattern).
+StatusOr<int> ExecuteDecodeResidual(tsr_device* dev, const tsr_graph_view& g, const int32_t* ids,
+                                    int32_t n, int32_t i) {
+  auto op_is = [&](int32_t k, int op) {
+    return k < n && g.nodes != nullptr && ids[k] >= 0 && ids[k] < g.n_nodes &&
+           RawEnum(backend::ReadAbiStruct(g.nodes, ids[k]).op) == op;
+  };
+  if (!dev->fuse_residual || !op_is(i, TSR_OP_MATMUL) || !op_is(i + 1, TSR_OP_ADD)) return 0;
+  auto ln = std::make_unique<LoadedNode[]>(2);
+  for (int j = 0; j < 2; ++j) {
+    if (!LoadNode(dev, g, ids[i + j], /*with_data=*/true, &ln[j]).ok() ||
+        !ValidateOp(ln[j].args).ok())
+      return 0;
+    ln[j].args.rec = dev;
+  }
+  MatmulP p;
+  tsr_dtype wdt = TSR_DTYPE_F32;
+  if (!DecodeGroupPart(ln[0].args, &p, &wdt)) return 0;
+  const LoadedNode& add = ln[1];
+  const int32_t h = ln[0].node.output;
+  if (add.node.n_inputs != 2 || add.args.n_in != 2) return 0;
+  const int which = add.node.inputs[0] == h ? 0 : (add.node.inputs[1] == h ? 1 : -1);
+  if (which < 0 || add.node.inputs[1 - which] == h) return 0;
+  const TensorRef& res = *add.args.in[1 - which];
+  const TensorRef& out = *add.args.out;
+  const TensorRef& mo = *ln[0].args.out;
+  if (mo.dtype != TSR_DTYPE_F32 || p.out_col != 4) return 0;
+  for (const TensorRef* t : {&res, &out}) {
+    if (t->dtype != TSR_DTYPE_F32 || !backend::SameShape(*t, mo) || !t->IsContiguous()) return 0;
+  }
+  std::vector<Range> reads;
+  for (int j = 0; j < ln[0].args.n_in; ++j) {
+    if (ln[0].args.in[j] != nullptr) reads.push_back(Extent(*ln[0].args.in[j]));
+  }
+  const Range ro = Extent(out), rm = Extent(mo), rr = Extent(res);
+  if (Overlaps(reads, ro) || Overlaps({rm}, ro) || Overlaps({rm}, rr)) return 0;
+  reads.push_back(rr);
+  p.res = Addr(res);
+  p.res_out = Addr(out);
   TSR_RETURN_IF_ERROR(
-      RunTracked(dev, reads, writes, [&] { return RunDecodeGroup(dev, parts, count, wdt); }));
-  return count;
+      RunTracked(dev, reads, {rm, ro}, [&] { return RunDecodeGroup(dev, &p, 1, wdt); }));
+  return 2;
+}
+
+// Decode pairs (Recorder::fuse_decode): two consecutive ROPE nodes (a layer's q and k) or two
+// KV_WRITE nodes writing their caches in place (k and v) run as one dispatch (run_ops.cc
+// RunPair) when neither writes what the other reads or writes; each output element is computed
+// as when its node runs alone. Returns how many nodes ran (0: no pair).
+StatusOr<int> ExecuteDecodePair(tsr_device* dev, const tsr_graph_view& g, const int32_t* ids,
+                                int32_t n, int32_t i) {
+  auto op_of = [&](int32_t k) {
+    return k < n && g.nodes != nullptr && ids[k] >= 0 && ids[k] < g.n_nodes
+               ? RawEnum(backend::ReadAbiStruct(g.nodes, ids[k]).op)
+               : -1;
+  };
+  const int op = op_of(i);
+  if (!dev->fuse_pairs || (op != TSR_OP_ROPE && op != TSR_OP_KV_WRITE) || op_of(i + 1) != op)
+    return 0;
+  auto ln = std::make_unique<LoadedNode[]>(2);
+  std::vector<Range> reads[2];
+  Range writes[2];
+  for (int j = 0; j < 2; ++j) {
+    if (!LoadNode(dev, g, ids[i + j], /*with_data=*/true, &ln[j]).ok() ||
+        !ValidateOp(ln[j].args).ok())
+      return 0;
+    ln[j].args.rec = dev;
+    for (int k = 0; k < ln[j].args.n_in; ++k) {
+      if (ln[j].args.in[k] != nullptr) reads[j].push_back(Extent(*ln[j].args.in[k]));
+    }
+    writes[j] = Extent(*ln[j].args.out);
+  }
+  const bool clash = Overlaps(reads[0], writes[1]) || Overlaps(reads[1], writes[0]) ||
+                     Overlaps({writes[0]}, writes[1]);
+  if (clash || !PairableOps(ln[0].args, ln[1].args)) return 0;
+  // A KV_WRITE reads its own cache (in place), which overlaps what it writes: fine within
+  // one node, as when it runs alone.
+  std::vector<Range> all = reads[0];
+  all.insert(all.end(), reads[1].begin(), reads[1].end());
+  TSR_RETURN_IF_ERROR(RunTracked(dev, all, {writes[0], writes[1]},
+                                 [&] { return RunPair(ln[0].args, ln[1].args); }));
+  return 2;
 }
 
 tsr_status Execute(tsr_device* dev, const tsr_graph_view* graph, const int32_t* node_ids,
@@ -1228,7 +1412,13 @@ tsr_status Execute(tsr_device* dev, const tsr_graph_view* graph, const int32_t* 
   if (dev == nullptr || !ViewOk(graph) || (node_ids == nullptr && n_node_ids > 0))
     return Fail(err, TSR_ERR_INVALID_ARGUMENT, "execute: NULL or malformed argument");
   for (int32_t i = 0; i < n_node_ids;) {
-    StatusOr<int> grouped = ExecuteDecodeGroup(dev, *graph, node_ids, n_node_ids, i);
+    StatusOr<int> grouped = ExecuteNormGemv(dev, *graph, node_ids, n_node_ids, i);
+    if (grouped.ok() && *grouped == 0)
+      grouped = ExecuteDecodeGroup(dev, *graph, node_ids, n_node_ids, i);
+    if (grouped.ok() && *grouped == 0)
+      grouped = ExecuteDecodeResidual(dev, *graph, node_ids, n_node_ids, i);
+    if (grouped.ok() && *grouped == 0)
+      grouped = ExecuteDecodePair(dev, *graph, node_ids, n_node_ids, i);
     Status s = grouped.status();
     int ran = s.ok() ? *grouped : 0;
     if (s.ok() && ran == 0) s = ExecuteNode(dev, *graph, node_ids[i]), ran = 1;

@@ -80,6 +80,18 @@ int32_t VecBits(const MatmulP& p, tsr_dtype wdt) {
   return bits;
 }
 
+// The module of a decode dispatch: the coalesced decode GEMV (with the RMS_NORM prologue when
+// the params carry one) has its own modules; DecodeRows stays in the per-row GEMV's.
+Shader DecodeShader(const Recorder& rec, const MatmulP& p, tsr_dtype wdt) {
+  if (!rec.decode_coalesce) return MatmulShader(wdt, false);
+  const bool norm = p.norm_x != 0;
+  switch (wdt) {
+    case TSR_DTYPE_F16: return norm ? Shader::kDecodeNormF16 : Shader::kDecodeF16;
+    case TSR_DTYPE_BF16: return norm ? Shader::kDecodeNormBf16 : Shader::kDecodeBf16;
+    default: return norm ? Shader::kDecodeNormF32 : Shader::kDecodeF32;
+  }
+}
+
 // Above this many rows the tiled GEMM (64 x 64 output tiles) is used; below, the GEMV (one
 // subgroup a weight row, 8 x rows a pass) keeps more of the GPU busy. Both give the same bits,
 // so the switch point is a speed choice only.
@@ -91,6 +103,16 @@ constexpr int64_t kGemmMinRows = 33;
 constexpr int32_t kVecDecode = 4;
 int64_t DecodeRowsPerSubgroup(tsr_dtype wdt) {
   return wdt == TSR_DTYPE_F32 ? 2 : 4;  // = matmul.comp's DROWS
+}
+// Weight rows a subgroup for a decode dispatch: DROWS (x's loads shared by the most rows) unless
+// the recorder forces fewer (TESSERA_VULKAN_DECODE_ROWS, a lab knob). Halving it for narrow
+// projections to get more workgroups was measured on the H100 (results/dec_call1_*.log): no
+// change on Qwen2.5-0.5B, 263 -> 241 t/s on Llama-3.2-1B, so it is not done. Only the work split
+// changes: every row is summed in the canonical order.
+int32_t DecodeRowsFor(const Recorder& rec, tsr_dtype wdt) {
+  const int64_t max_rows = DecodeRowsPerSubgroup(wdt);
+  return static_cast<int32_t>(rec.decode_rows > 0 ? std::min<int64_t>(rec.decode_rows, max_rows)
+                                                  : max_rows);
 }
 bool UseDecodeRows(const MatmulP& p, tsr_dtype wdt, uint32_t subgroup) {
   return p.M == 1 && (p.vec & 3) == 3 && p.K % 32 == 0 &&
@@ -110,14 +132,16 @@ Status DispatchGemv(const OpArgs& a, MatmulP p, tsr_dtype wdt) {
     q.rows_per_group = static_cast<int32_t>(std::max<uint32_t>(1, 128 / a.rec->subgroup_size));
     if (UseDecodeRows(q, wdt, a.rec->subgroup_size)) {
       q.vec |= kVecDecode;
-      q.rows_per_group *= static_cast<int32_t>(DecodeRowsPerSubgroup(wdt));  // = DROWS
+      q.decode_rows = DecodeRowsFor(*a.rec, wdt);
+      q.rows_per_group *= q.decode_rows;
     }
     const uint64_t groups_n = CeilDiv(q.N, q.rows_per_group);
     const uint64_t gx = std::min<uint64_t>(groups_n, 65535), gy = CeilDiv(groups_n, gx);
     const uint64_t gz = CeilDiv(q.M, kRows);
-    TSR_RETURN_IF_ERROR(a.rec->Dispatch(MatmulShader(wdt, false), &q, sizeof(q),
-                                        static_cast<uint32_t>(gx), static_cast<uint32_t>(gy),
-                                        static_cast<uint32_t>(gz)));
+    const Shader shader =
+        (q.vec & kVecDecode) != 0 ? DecodeShader(*a.rec, q, wdt) : MatmulShader(wdt, false);
+    TSR_RETURN_IF_ERROR(a.rec->Dispatch(shader, &q, sizeof(q), static_cast<uint32_t>(gx),
+                                        static_cast<uint32_t>(gy), static_cast<uint32_t>(gz)));
   }
   return OkStatus();
 }
@@ -213,9 +237,10 @@ Status RunDecodeGroup(Recorder* rec, const MatmulP* parts, int n, tsr_dtype wdt)
   if (n < 1 || n > kMaxDecodeGroup) return InvalidArgument("decode group of " + std::to_string(n));
   MatmulP q = parts[0];
   q.vec |= kVecDecode;
-  // As DispatchGemv: a 128-invocation workgroup, DROWS weight rows a subgroup.
-  q.rows_per_group = static_cast<int32_t>(std::max<uint32_t>(1, 128 / rec->subgroup_size) *
-                                          DecodeRowsPerSubgroup(wdt));
+  // As DispatchGemv: a 128-invocation workgroup, decode_rows weight rows a subgroup.
+  q.decode_rows = DecodeRowsFor(*rec, wdt);
+  q.rows_per_group =
+      static_cast<int32_t>(std::max<uint32_t>(1, 128 / rec->subgroup_size) * q.decode_rows);
   q.n_parts = n;
   uint64_t groups = CeilDiv(q.N, q.rows_per_group);
   for (int j = 1; j < n; ++j) {
@@ -227,7 +252,9 @@ Status RunDecodeGroup(Recorder* rec, const MatmulP* parts, int n, tsr_dtype wdt)
   }
   if (groups > (uint64_t{1} << 31)) return InvalidArgument("decode group too large");
   const uint64_t gx = std::min<uint64_t>(groups, 65535), gy = CeilDiv(groups, gx);
-  return rec->Dispatch(MatmulShader(wdt, false), &q, sizeof(q), static_cast<uint32_t>(gx),
+  if (q.norm_x != 0 && !rec->decode_coalesce)
+    return InvalidArgument("the fused RMS_NORM needs the coalesced decode GEMV");
+  return rec->Dispatch(DecodeShader(*rec, q, wdt), &q, sizeof(q), static_cast<uint32_t>(gx),
                        static_cast<uint32_t>(gy), 1);
 }
 
@@ -321,7 +348,9 @@ Status RunReduce(const OpArgs& a) {
 
 // ---- ROPE ----
 
-Status RunRope(const OpArgs& a) {
+namespace {
+
+RopeP RopeParams(const OpArgs& a) {
   const TensorRef& x = *a.in[0];
   const TensorRef& out = *a.out;
   RopeP p;
@@ -335,9 +364,18 @@ Status RunRope(const OpArgs& a) {
   p.R = a.ip(1) == 0 ? p.D : a.ip(1);
   p.interleaved = a.ip(0) == 1;
   p.attn_scale = a.fp(0);
-  const int64_t n = p.T * p.H * (p.R / 2 + (p.D - p.R));
-  if (n == 0) return OkStatus();
-  return Record(a, Shader::kRope, p, CeilDiv(n, 256));
+  return p;
+}
+
+uint64_t RopeGroups(const RopeP& p) {
+  return CeilDiv(p.T * p.H * (p.R / 2 + (p.D - p.R)), 256);
+}
+
+}  // namespace
+
+Status RunRope(const OpArgs& a) {
+  const RopeP p = RopeParams(a);
+  return Record(a, Shader::kRope, p, RopeGroups(p));
 }
 
 // ---- attention ----
@@ -432,17 +470,11 @@ Status Convert(const OpArgs& a, const TensorRef& in, const TensorRef& out) {
   return Record(a, Shader::kConvert, p, CeilDiv(p.numel, 256));
 }
 
-}  // namespace
-
-Status RunKvWrite(const OpArgs& a) {
+// As RunKvWrite after the carry-over copy: the rows go to the output cache in place.
+KvWriteP KvWriteParams(const OpArgs& a) {
   const TensorRef& cache = *a.in[0];
   const TensorRef& rows = *a.in[1];
   const TensorRef& out = *a.out;
-  if (out.data != cache.data) {  // not aliased: carry the cache over first
-    if (!out.IsContiguous() || !cache.IsContiguous())
-      return InvalidArgument("output must alias the cache (or both be contiguous)");
-    TSR_RETURN_IF_ERROR(Convert(a, cache, out));
-  }
   KvWriteP p;
   p.cache = Addr(out);
   p.dtype = out.dtype;
@@ -453,9 +485,62 @@ Status RunKvWrite(const OpArgs& a) {
   p.T = rows.ne[0], p.H = rows.ne[1], p.D = rows.ne[2];
   p.block_size = cache.ne[1];
   p.n_slots = cache.ne[0] * cache.ne[1];
-  const int64_t n = p.T * p.H * p.D;
-  if (n == 0) return OkStatus();
-  return Record(a, Shader::kKvWrite, p, CeilDiv(n, 256));
+  return p;
+}
+
+uint64_t KvWriteGroups(const KvWriteP& p) {
+  return CeilDiv(p.T * p.H * p.D, 256);
+}
+
+}  // namespace
+
+Status RunKvWrite(const OpArgs& a) {
+  const TensorRef& cache = *a.in[0];
+  const TensorRef& out = *a.out;
+  if (out.data != cache.data) {  // not aliased: carry the cache over first
+    if (!out.IsContiguous() || !cache.IsContiguous())
+      return InvalidArgument("output must alias the cache (or both be contiguous)");
+    TSR_RETURN_IF_ERROR(Convert(a, cache, out));
+  }
+  const KvWriteP p = KvWriteParams(a);
+  return Record(a, Shader::kKvWrite, p, KvWriteGroups(p));
+}
+
+namespace {
+
+// Both parameter blocks of a pair dispatch, back to back (the shaders' PairParams).
+template <typename P>
+Status RecordPair(const OpArgs& a, Shader s, P p0, const P& p1, uint64_t g0, uint64_t g1) {
+  if (g0 == 0 || g1 == 0 || g0 > (uint64_t{1} << 30) || g1 > (uint64_t{1} << 30))
+    return InvalidArgument("pair dispatch of " + std::to_string(g0) + " + " + std::to_string(g1));
+  p0.pair_groups = static_cast<int32_t>(g0);
+  P both[2] = {p0, p1};
+  both[1].pair_groups = 0;
+  return a.rec->Dispatch1D(s, both, sizeof(both), g0 + g1);
+}
+
+}  // namespace
+
+bool PairableOps(const OpArgs& a, const OpArgs& b) {
+  if (a.node == nullptr || b.node == nullptr || a.node->op != b.node->op || a.out == nullptr ||
+      b.out == nullptr)
+    return false;
+  if (a.node->op == TSR_OP_ROPE)
+    return RopeGroups(RopeParams(a)) > 0 && RopeGroups(RopeParams(b)) > 0;
+  if (a.node->op != TSR_OP_KV_WRITE) return false;
+  // In place only (no carry-over copy), and something to write.
+  return a.out->data == a.in[0]->data && b.out->data == b.in[0]->data &&
+         KvWriteGroups(KvWriteParams(a)) > 0 && KvWriteGroups(KvWriteParams(b)) > 0;
+}
+
+Status RunPair(const OpArgs& a, const OpArgs& b) {
+  if (!PairableOps(a, b)) return InvalidArgument("nodes cannot run as a pair");
+  if (a.node->op == TSR_OP_ROPE) {
+    const RopeP p0 = RopeParams(a), p1 = RopeParams(b);
+    return RecordPair(a, Shader::kRope, p0, p1, RopeGroups(p0), RopeGroups(p1));
+  }
+  const KvWriteP p0 = KvWriteParams(a), p1 = KvWriteParams(b);
+  return RecordPair(a, Shader::kKvWrite, p0, p1, KvWriteGroups(p0), KvWriteGroups(p1));
 }
 
 Status RunGetRows(const OpArgs& a) {

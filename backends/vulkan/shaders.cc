@@ -67,6 +67,24 @@ const uint32_t kKvWrite[] =
 const uint32_t kConv[] =
 #include "conv.inc"
 ;
+const uint32_t kDecodeF32[] =
+#include "decode_f32.inc"
+;
+const uint32_t kDecodeF16[] =
+#include "decode_f16.inc"
+;
+const uint32_t kDecodeBf16[] =
+#include "decode_bf16.inc"
+;
+const uint32_t kDecodeNormF32[] =
+#include "decode_norm_f32.inc"
+;
+const uint32_t kDecodeNormF16[] =
+#include "decode_norm_f16.inc"
+;
+const uint32_t kDecodeNormBf16[] =
+#include "decode_norm_bf16.inc"
+;
 // clang-format on
 
 #define TSR_VK_MODULE(array, name)                \
@@ -95,6 +113,12 @@ const std::array<SpirvModule, static_cast<size_t>(Shader::kCount)> kModules = {
     TSR_VK_MODULE(kGetRows, "get_rows.comp"),
     TSR_VK_MODULE(kKvWrite, "kv_write.comp"),
     TSR_VK_MODULE(kConv, "conv.comp"),
+    TSR_VK_MODULE(kDecodeF32, "matmul.comp decode (f32)"),
+    TSR_VK_MODULE(kDecodeF16, "matmul.comp decode (f16)"),
+    TSR_VK_MODULE(kDecodeBf16, "matmul.comp decode (bf16)"),
+    TSR_VK_MODULE(kDecodeNormF32, "matmul.comp decode+norm (f32)"),
+    TSR_VK_MODULE(kDecodeNormF16, "matmul.comp decode+norm (f16)"),
+    TSR_VK_MODULE(kDecodeNormBf16, "matmul.comp decode+norm (bf16)"),
 };
 
 }  // namespace

@@ -477,6 +477,283 @@ TEST_F(VulkanPluginTest, GroupedDecodeMatmulsMatchSeparateNodesBitForBit) {
   api_->destroy_context(ctx);
 }
 
+// The decode GEMV's variants (coalesced weight loads or one lane a chunk; 1, 2 or 4 weight rows
+// a subgroup) split the work differently but sum every row in the canonical order: the same
+// bits. The M = 70 GEMM against the default variant is MatmulRowsDoNotDependOnTheBatch's check.
+TEST_F(VulkanPluginTest, DecodeGemvVariantsMatchBitForBit) {
+  std::mt19937 rng(5);
+  constexpr int64_t N = 67;
+  for (const MatmulCase c : {MatmulCase{TSR_DTYPE_BF16, 2080}, MatmulCase{TSR_DTYPE_F32, 1056}}) {
+    SCOPED_TRACE("dtype " + std::to_string(c.wdt));
+    std::vector<float> wf, x(c.K);
+    const std::vector<uint8_t> w = EncodeWeights(c, N, &rng, &wf);
+    std::uniform_real_distribution<float> u(-2.0f, 2.0f);
+    for (float& v : x) v = u(rng);
+    std::vector<std::vector<float>> outs;
+    for (const char* coalesce : {"1", "0"}) {
+      for (const char* rows : {"1", "2", "4"}) {
+        SCOPED_TRACE(std::string("coalesce ") + coalesce + ", rows " + rows);
+        setenv("TESSERA_VULKAN_DECODE_COALESCE", coalesce, 1);
+        setenv("TESSERA_VULKAN_DECODE_ROWS", rows, 1);
+        tsr_error err{sizeof(tsr_error), TSR_OK, {}};
+        tsr_plugin_ctx* ctx = nullptr;
+        tsr_device* dev = nullptr;
+        OpenFirstDevice(&ctx, &dev);
+        unsetenv("TESSERA_VULKAN_DECODE_COALESCE");
+        unsetenv("TESSERA_VULKAN_DECODE_ROWS");
+        if (HasFatalFailure()) return;
+        if (dev == nullptr) GTEST_SKIP() << "no Vulkan device";
+        const uint64_t ow = 16384, oo = ow + (w.size() + 255) / 256 * 256;
+        tsr_buffer* buf = nullptr;
+        ASSERT_EQ(api_->buffer_alloc(dev, 0, oo + N * 4, &buf, &err), TSR_OK) << err.message;
+        ASSERT_EQ(api_->buffer_upload(buf, 0, x.data(), x.size() * 4, nullptr, &err), TSR_OK);
+        ASSERT_EQ(api_->buffer_upload(buf, ow, w.data(), w.size(), nullptr, &err), TSR_OK);
+        tsr_tensor t[3] = {};
+        for (tsr_tensor& ti : t) ti.struct_size = sizeof(tsr_tensor), ti.buffer = buf, ti.ndim = 2;
+        t[0].dtype = TSR_DTYPE_F32, t[0].ne[0] = 1, t[0].ne[1] = c.K;
+        t[0].nb[0] = c.K * 4, t[0].nb[1] = 4;
+        t[1].dtype = c.wdt, t[1].ne[0] = N, t[1].ne[1] = c.K, t[1].offset = ow;
+        t[1].nb[0] = static_cast<int64_t>(w.size()) / N;
+        t[1].nb[1] = c.wdt == TSR_DTYPE_BF16 ? 2 : 4;
+        t[2].dtype = TSR_DTYPE_F32, t[2].ne[0] = 1, t[2].ne[1] = N;
+        t[2].nb[0] = N * 4, t[2].nb[1] = 4, t[2].offset = oo;
+        tsr_node node{};
+        node.struct_size = sizeof(node);
+        node.op = TSR_OP_MATMUL;
+        node.n_inputs = 2;
+        node.inputs[0] = 0, node.inputs[1] = 1;
+        node.output = 2;
+        const tsr_graph_view view{sizeof(tsr_graph_view), 3, t, 1, &node};
+        const int32_t id = 0;
+        ASSERT_EQ(api_->execute(dev, &view, &id, 1, nullptr, &err), TSR_OK) << err.message;
+        outs.emplace_back(N);
+        ASSERT_EQ(api_->buffer_download(buf, oo, outs.back().data(), N * 4, nullptr, &err), TSR_OK)
+            << err.message;
+        api_->buffer_free(buf);
+        api_->device_close(dev);
+        api_->destroy_context(ctx);
+      }
+    }
+    for (size_t v = 1; v < outs.size(); ++v) {
+      for (int64_t n = 0; n < N; ++n) {
+        EXPECT_EQ(std::memcmp(&outs[0][n], &outs[v][n], 4), 0) << "variant " << v << " row " << n;
+      }
+    }
+    for (int64_t n = 0; n < N; ++n) {
+      double ref = 0.0;
+      for (int64_t k = 0; k < c.K; ++k) ref += static_cast<double>(x[k]) * wf[n * c.K + k];
+      ASSERT_NEAR(outs[0][n], ref, 1e-4 * (1 + std::fabs(ref))) << n;
+    }
+  }
+}
+
+// A decode MATMUL followed by the ADD of its output and a residual (o/down projection) runs as
+// one dispatch when executed together (plugin.cc ExecuteDecodeResidual): both outputs must have
+// the bits of the two nodes run one execute call each, with the GEMV output as either operand
+// and with the sum written over the residual (in place).
+TEST_F(VulkanPluginTest, DecodeMatmulWithResidualAddMatchesSeparateNodes) {
+  tsr_error err{sizeof(tsr_error), TSR_OK, {}};
+  tsr_plugin_ctx* ctx = nullptr;
+  tsr_device* dev = nullptr;
+  ASSERT_NO_FATAL_FAILURE(OpenFirstDevice(&ctx, &dev));
+  if (dev == nullptr) GTEST_SKIP() << "no Vulkan device";
+  std::mt19937 rng(13);
+  const MatmulCase c{TSR_DTYPE_BF16, 1024};
+  constexpr int64_t N = 200;
+  std::vector<float> wf, x(c.K), bias(N), res(N);
+  const std::vector<uint8_t> w = EncodeWeights(c, N, &rng, &wf);
+  std::uniform_real_distribution<float> u(-2.0f, 2.0f);
+  for (float& v : x) v = u(rng);
+  for (float& v : bias) v = u(rng);
+  for (float& v : res) v = u(rng);
+  // Buffer: x | w | bias | residual | out (matmul) | out (add), 256-byte aligned parts.
+  const uint64_t ow = 4096, ob = ow + w.size(), orr = ob + 1024, om = orr + 1024, oa = om + 1024;
+  for (int mm_first = 1; mm_first >= 0; --mm_first) {
+    for (int in_place = 0; in_place < 2; ++in_place) {
+      SCOPED_TRACE("matmul operand " + std::to_string(mm_first ? 0 : 1) + ", in place " +
+                   std::to_string(in_place));
+      std::vector<float> got[2][2];  // [fused, separate][matmul out, add out]
+      for (int separate = 0; separate < 2; ++separate) {
+        tsr_buffer* buf = nullptr;
+        ASSERT_EQ(api_->buffer_alloc(dev, 0, oa + 1024, &buf, &err), TSR_OK) << err.message;
+        ASSERT_EQ(api_->buffer_upload(buf, 0, x.data(), x.size() * 4, nullptr, &err), TSR_OK);
+        ASSERT_EQ(api_->buffer_upload(buf, ow, w.data(), w.size(), nullptr, &err), TSR_OK);
+        ASSERT_EQ(api_->buffer_upload(buf, ob, bias.data(), N * 4, nullptr, &err), TSR_OK);
+        ASSERT_EQ(api_->buffer_upload(buf, orr, res.data(), N * 4, nullptr, &err), TSR_OK);
+        // Tensors: x, w, bias, residual, matmul out, add out.
+        tsr_tensor t[6] = {};
+        for (tsr_tensor& ti : t) {
+          ti.struct_size = sizeof(tsr_tensor), ti.buffer = buf, ti.ndim = 2;
+          ti.dtype = TSR_DTYPE_F32, ti.ne[0] = 1, ti.ne[1] = N, ti.nb[0] = N * 4, ti.nb[1] = 4;
+        }
+        t[0].ne[1] = c.K, t[0].nb[0] = c.K * 4;
+        t[1].dtype = c.wdt, t[1].ne[0] = N, t[1].ne[1] = c.K, t[1].offset = ow;
+        t[1].nb[0] = c.K * 2, t[1].nb[1] = 2;
+        t[2].ndim = 1, t[2].ne[0] = N, t[2].nb[0] = 4, t[2].offset = ob;
+        t[3].offset = orr, t[4].offset = om, t[5].offset = in_place ? orr : oa;
+        tsr_node nodes[2] = {};
+        nodes[0].struct_size = nodes[1].struct_size = sizeof(tsr_node);
+        nodes[0].op = TSR_OP_MATMUL, nodes[0].n_inputs = 3;
+        nodes[0].inputs[0] = 0, nodes[0].inputs[1] = 1, nodes[0].inputs[2] = 2;
+        nodes[0].output = 4;
+        nodes[1].op = TSR_OP_ADD, nodes[1].n_inputs = 2;
+        nodes[1].inputs[0] = mm_first ? 4 : 3, nodes[1].inputs[1] = mm_first ? 3 : 4;
+        nodes[1].output = 5;
+        const tsr_graph_view view{sizeof(tsr_graph_view), 6, t, 2, nodes};
+        const int32_t ids[2] = {0, 1};
+        if (separate) {
+          ASSERT_EQ(api_->execute(dev, &view, &ids[0], 1, nullptr, &err), TSR_OK) << err.message;
+          ASSERT_EQ(api_->execute(dev, &view, &ids[1], 1, nullptr, &err), TSR_OK) << err.message;
+        } else {
+          ASSERT_EQ(api_->execute(dev, &view, ids, 2, nullptr, &err), TSR_OK) << err.message;
+        }
+        for (int o = 0; o < 2; ++o) {
+          got[separate][o].resize(N);
+          ASSERT_EQ(api_->buffer_download(buf, t[4 + o].offset, got[separate][o].data(), N * 4,
+                                          nullptr, &err),
+                    TSR_OK)
+              << err.message;
+        }
+        api_->buffer_free(buf);
+      }
+      for (int o = 0; o < 2; ++o) {
+        for (int64_t n = 0; n < N; ++n) {
+          EXPECT_EQ(std::memcmp(&got[0][o][n], &got[1][o][n], 4), 0) << "out " << o << " row " << n;
+        }
+      }
+      for (int64_t n = 0; n < N; ++n) {
+        double ref = bias[n];
+        for (int64_t k = 0; k < c.K; ++k) ref += static_cast<double>(x[k]) * wf[n * c.K + k];
+        ASSERT_NEAR(got[0][0][n], ref, 1e-4 * (1 + std::fabs(ref))) << n;
+        ASSERT_NEAR(got[0][1][n], ref + res[n], 1e-4 * (1 + std::fabs(ref))) << n;
+      }
+    }
+  }
+  api_->device_close(dev);
+  api_->destroy_context(ctx);
+}
+
+// An RMS_NORM of one row followed by the decode MATMULs that read its output (q/k/v, the LM head)
+// runs as one dispatch when executed together (plugin.cc ExecuteNormGemv): the GEMV computes the
+// norm's scale as rows.comp sums the row and normalizes x on load. Both the norm's output and
+// the GEMVs' outputs must have the bits of the nodes run one execute call each. K = 2080 leaves
+// a partial pass of rows.comp's 256 threads; the weight offset 1 is Gemma's form.
+TEST_F(VulkanPluginTest, NormFusedIntoDecodeGemvMatchesSeparateNodes) {
+  tsr_error err{sizeof(tsr_error), TSR_OK, {}};
+  tsr_plugin_ctx* ctx = nullptr;
+  tsr_device* dev = nullptr;
+  ASSERT_NO_FATAL_FAILURE(OpenFirstDevice(&ctx, &dev));
+  if (dev == nullptr) GTEST_SKIP() << "no Vulkan device";
+  std::mt19937 rng(17);
+  struct NormCase {
+    int64_t K;
+    std::vector<int64_t> ns;
+    bool weight;
+    float woff;
+  };
+  for (const NormCase& nc :
+       {NormCase{1024, {72, 40}, true, 0.0f}, NormCase{2080, {100}, true, 1.0f},
+        NormCase{896, {64, 16, 16}, false, 0.0f}}) {
+    const int64_t K = nc.K;
+    const int parts = static_cast<int>(nc.ns.size());
+    SCOPED_TRACE("K " + std::to_string(K) + ", parts " + std::to_string(parts));
+    auto align = [](uint64_t v) { return (v + 255) / 256 * 256; };
+    std::uniform_real_distribution<float> u(-2.0f, 2.0f);
+    std::vector<float> x(K), nw(K);
+    for (float& v : x) v = u(rng);
+    for (float& v : nw) v = u(rng);
+    // Buffer: x | norm weight | norm out | per part: w | out.
+    const uint64_t onw = align(K * 4), ono = onw + align(K * 4);
+    std::vector<std::vector<uint8_t>> w(parts);
+    std::vector<std::vector<float>> wf(parts);
+    std::vector<uint64_t> ow(parts), oo(parts);
+    uint64_t total = ono + align(K * 4);
+    for (int j = 0; j < parts; ++j) {
+      w[j] = EncodeWeights(MatmulCase{TSR_DTYPE_BF16, K}, nc.ns[j], &rng, &wf[j]);
+      ow[j] = total, oo[j] = ow[j] + align(w[j].size());
+      total = oo[j] + align(nc.ns[j] * 4);
+    }
+    std::vector<float> got[2][1 + 3];  // [fused, separate][norm out, part outs]
+    for (int separate = 0; separate < 2; ++separate) {
+      tsr_buffer* buf = nullptr;
+      ASSERT_EQ(api_->buffer_alloc(dev, 0, total, &buf, &err), TSR_OK) << err.message;
+      ASSERT_EQ(api_->buffer_upload(buf, 0, x.data(), K * 4, nullptr, &err), TSR_OK);
+      ASSERT_EQ(api_->buffer_upload(buf, onw, nw.data(), K * 4, nullptr, &err), TSR_OK);
+      for (int j = 0; j < parts; ++j) {
+        ASSERT_EQ(api_->buffer_upload(buf, ow[j], w[j].data(), w[j].size(), nullptr, &err), TSR_OK);
+      }
+      // Tensors: x, norm weight, norm out, then per part w, out.
+      std::vector<tsr_tensor> t(3 + 2 * parts);
+      for (tsr_tensor& ti : t) {
+        ti.struct_size = sizeof(tsr_tensor), ti.buffer = buf, ti.ndim = 2;
+        ti.dtype = TSR_DTYPE_F32, ti.ne[0] = 1, ti.ne[1] = K, ti.nb[0] = K * 4, ti.nb[1] = 4;
+      }
+      t[1].ndim = 1, t[1].ne[0] = K, t[1].nb[0] = 4, t[1].offset = onw;
+      t[2].offset = ono;
+      std::vector<tsr_node> nodes(1 + parts);
+      for (tsr_node& nd : nodes) nd.struct_size = sizeof(tsr_node);
+      nodes[0].op = TSR_OP_RMS_NORM;
+      nodes[0].n_inputs = nc.weight ? 2 : 1;
+      nodes[0].inputs[0] = 0, nodes[0].inputs[1] = nc.weight ? 1 : -1;
+      nodes[0].output = 2;
+      nodes[0].fparams[0] = 1e-6f, nodes[0].fparams[1] = nc.woff;
+      for (int j = 0; j < parts; ++j) {
+        tsr_tensor& tw = t[3 + 2 * j];
+        tsr_tensor& to = t[4 + 2 * j];
+        tw.dtype = TSR_DTYPE_BF16, tw.ne[0] = nc.ns[j], tw.ne[1] = K, tw.offset = ow[j];
+        tw.nb[0] = K * 2, tw.nb[1] = 2;
+        to.ne[1] = nc.ns[j], to.nb[0] = nc.ns[j] * 4, to.offset = oo[j];
+        nodes[1 + j].op = TSR_OP_MATMUL;
+        nodes[1 + j].n_inputs = 2;
+        nodes[1 + j].inputs[0] = 2, nodes[1 + j].inputs[1] = 3 + 2 * j;
+        nodes[1 + j].output = 4 + 2 * j;
+      }
+      const tsr_graph_view view{sizeof(tsr_graph_view), static_cast<int32_t>(t.size()), t.data(),
+                                1 + parts, nodes.data()};
+      std::vector<int32_t> ids(1 + parts);
+      for (int j = 0; j <= parts; ++j) ids[j] = j;
+      if (separate) {
+        for (int j = 0; j <= parts; ++j) {
+          ASSERT_EQ(api_->execute(dev, &view, &ids[j], 1, nullptr, &err), TSR_OK) << err.message;
+        }
+      } else {
+        ASSERT_EQ(api_->execute(dev, &view, ids.data(), 1 + parts, nullptr, &err), TSR_OK)
+            << err.message;
+      }
+      for (int o = 0; o <= parts; ++o) {
+        const tsr_tensor& to = t[o == 0 ? 2 : 2 + 2 * o];
+        got[separate][o].resize(to.ne[1]);
+        ASSERT_EQ(api_->buffer_download(buf, to.offset, got[separate][o].data(), to.ne[1] * 4,
+                                        nullptr, &err),
+                  TSR_OK)
+            << err.message;
+      }
+      api_->buffer_free(buf);
+    }
+    for (int o = 0; o <= parts; ++o) {
+      for (size_t k = 0; k < got[0][o].size(); ++k) {
+        EXPECT_EQ(std::memcmp(&got[0][o][k], &got[1][o][k], 4), 0) << "out " << o << " at " << k;
+      }
+    }
+    double ss = 0;
+    for (float v : x) ss += static_cast<double>(v) * v;
+    const double r = 1.0 / std::sqrt(ss / K + 1e-6);
+    for (int64_t k = 0; k < K; ++k) {
+      const double y = x[k] * r * (nc.weight ? nw[k] + nc.woff : 1.0);
+      ASSERT_NEAR(got[0][0][k], y, 1e-4 * (1 + std::fabs(y))) << k;
+    }
+    for (int j = 0; j < parts; ++j) {
+      for (int64_t n = 0; n < nc.ns[j]; ++n) {
+        double ref = 0;
+        for (int64_t k = 0; k < K; ++k) ref += static_cast<double>(got[1][0][k]) * wf[j][n * K + k];
+        ASSERT_NEAR(got[0][1 + j][n], ref, 1e-4 * (1 + std::fabs(ref))) << j << "," << n;
+      }
+    }
+  }
+  api_->device_close(dev);
+  api_->destroy_context(ctx);
+}
+
 // Prefill attention (attention_tiled.comp: sequences with two or more query rows) against a
 // double-precision reference, causal and not, GQA, a sliding window, several sequences and
 // lengths that are not multiples of the 32-row / 32-key tiles. Then batch invariance: the rows of

@@ -14,6 +14,14 @@
 
 layout(local_size_x = 128) in;
 
+#ifndef DECODE
+#define DECODE 0  // 1: the coalesced decode module (DecodeRowsCoalesced only; run_ops.cc)
+#endif
+#ifndef NORM
+#define NORM 0  // 1 (with DECODE): the RMS_NORM prologue too (plugin.cc ExecuteNormGemv)
+#endif
+
+#if !DECODE
 #define ROWS 8
 
 // [subgroup][row][lane] as vec4s (a row's partials are read back 4 at a time; SG >= 4).
@@ -93,11 +101,13 @@ void MatmulRow(Params P, int64_t n) {
   }
 }
 
+#endif  // !DECODE
+
 #if !QUANT
 // ---- decode: one x row (M == 1), aligned rows, whole chunks, plain weight dtypes ----
-// Chosen by the host (P.vec & VEC_DECODE, only when SG >= DROWS; rows_per_group = DROWS rows a
-// subgroup, run_ops.cc's DecodeRowsPerSubgroup). One subgroup takes DROWS consecutive weight
-// rows: per step, lane l loads x's chunk c0 + l once into registers and multiplies it with
+// Chosen by the host (P.vec & VEC_DECODE, only when SG >= DROWS; rows_per_group = decode_rows
+// (<= DROWS) rows a subgroup, run_ops.cc's DecodeRowsFor). One subgroup takes DROWS consecutive
+// weight rows: per step, lane l loads x's chunk c0 + l once into registers and multiplies it with
 // chunk c0 + l of each of the DROWS rows. Lane l's x chunk is
 // 128 bytes away from its neighbours', so an x load touches a different cache line per lane;
 // sharing it across DROWS rows (instead of re-reading it for every row, as MatmulRow does)
@@ -108,7 +118,7 @@ void MatmulRow(Params P, int64_t n) {
 #define RAW 8    // 16-byte words a chunk (32 f32)
 #define DROWS 2  // weight rows a subgroup (RAW * DROWS words in flight a lane)
 #else
-#define RAW 4  // 32 bf16/f16
+#define RAW 4    // 32 bf16/f16
 #define DROWS 4  // 8 was slower on every shape on the H100 (too few workgroups for 896 rows)
 #endif
 
@@ -116,6 +126,13 @@ void MatmulRow(Params P, int64_t n) {
 // most (128 / SG) * DROWS * (SG + 4) <= 256 DROWS floats for SG >= 4.
 shared vec4 sm_fold[DROWS * 64];
 
+// One weight matrix of a decode group (Params' part 0 or gw/gbias/... entry j - 1).
+struct Part {
+  uint64_t w, bias, out_;
+  int64_t N, w_row, out_col;
+};
+
+#if !DECODE
 // Chunk partial of one weight row: fma(x[k], w[k], p) for k ascending, as LoadW8's order.
 float ChunkDot(uint64_t wchunk, vec4 xv[8]) {
   float p = 0.0;
@@ -155,18 +172,12 @@ float ChunkDot(uint64_t wchunk, vec4 xv[8]) {
   return p;
 }
 
-// One weight matrix of a decode group (Params' part 0 or gw/gbias/... entry j - 1).
-struct Part {
-  uint64_t w, bias, out_;
-  int64_t N, w_row, out_col;
-};
-
 void DecodeRows(Params P, Part T, int64_t n0) {
   const int lane = int(gl_SubgroupInvocationID), SG = int(gl_SubgroupSize);
   const uint stride = uint(SG + 4);
   const uint base = gl_SubgroupID * uint(DROWS) * stride;
   const int64_t nc = P.K / CHUNK;
-  const int rows = int(min(int64_t(DROWS), T.N - n0));
+  const int rows = int(min(int64_t(P.decode_rows), T.N - n0));
   float total = 0.0;  // lane r < rows: the sum for weight row n0 + r
   for (int64_t c0 = 0; c0 < nc; c0 += SG) {
     const int64_t c = c0 + lane;
@@ -201,9 +212,216 @@ void DecodeRows(Params P, Part T, int64_t n0) {
     const int64_t n = n0 + lane;
     if (T.bias != 0ul) total += LoadF32(T.bias + uint64_t(n * 4));
     StoreF32(T.out_ + uint64_t(n * T.out_col), total);
+    // The ADD node's a + b (f32 addition commutes exactly, so either operand order).
+    if (P.res != 0ul)
+      StoreF32(P.res_out + uint64_t(n * 4), total + LoadF32(P.res + uint64_t(n * 4)));
   }
 }
+#endif  // !DECODE
+
+#if DECODE
+// ---- decode with coalesced weight loads (the host's default: its own module, so that its
+// registers and shared memory do not limit the occupancy of the per-row GEMV above) ----
+// DecodeRows reads a lane's own chunk, so lanes' 16-byte loads are 64 bytes apart (16 cache
+// lines an instruction, 4x the L1 requests of contiguous loads) and its x loads 128 bytes apart.
+// Here QL = 4 lanes share a chunk: per round i (IR rounds a step) lane l loads the 16 bytes at
+// 16 l + 512 i of a bf16/f16 row (32 for f32: two loads), i.e. quarter q = l % 4 of chunk
+// c0 + i * SG / 4 + l / 4, and x's matching 8 floats (32 bytes a lane, contiguous). A chunk
+// partial is still one FMA chain from 0 in k order: quarter 0's lane starts it, and in round
+// s = 1..3 the lanes of quarter s continue the chain handed over by their left neighbour
+// through shared memory (the other lanes' results are discarded). Quarter 3's lanes then hold
+// the chunk partials, which lane r folds in chunk order as DecodeRows does: same bits.
+#define QL 4                // lanes a chunk
+#define IR 4                // load rounds a step: SG chunks a step, as DecodeRows
+#define PIECE (CHUNK / QL)  // values a lane takes of a chunk
+
+// Chain hand-over: [subgroup][row * IR + round][lane], at most (128 / SG) * DROWS * IR * SG.
+shared float sm_chain[128 * DROWS * IR];
+
+// Continues p over one lane's PIECE values: fma(x[k], w[k], p) for k ascending.
+float PieceDot(float p, uvec4 wr[RAW / QL], vec4 xv[2]) {
+#if WDT == DT_F32
+  [[unroll]] for (int i = 0; i < 2; ++i) {
+    const vec4 w = uintBitsToFloat(wr[i]);
+    p = fma(xv[i].x, w.x, p);
+    p = fma(xv[i].y, w.y, p);
+    p = fma(xv[i].z, w.z, p);
+    p = fma(xv[i].w, w.w, p);
+  }
+#else
+  float wv[8];
+  [[unroll]] for (int j = 0; j < 4; ++j) {
+#if WDT == DT_BF16
+    wv[2 * j] = uintBitsToFloat(wr[0][j] << 16);
+    wv[2 * j + 1] = uintBitsToFloat(wr[0][j] & 0xffff0000u);
+#else
+    wv[2 * j] = F16Bits(wr[0][j] & 0xffffu);
+    wv[2 * j + 1] = F16Bits(wr[0][j] >> 16);
 #endif
+  }
+  p = fma(xv[0].x, wv[0], p);
+  p = fma(xv[0].y, wv[1], p);
+  p = fma(xv[0].z, wv[2], p);
+  p = fma(xv[0].w, wv[3], p);
+  p = fma(xv[1].x, wv[4], p);
+  p = fma(xv[1].y, wv[5], p);
+  p = fma(xv[1].z, wv[6], p);
+  p = fma(xv[1].w, wv[7], p);
+#endif
+  return p;
+}
+
+#if NORM
+// ---- RMS_NORM prologue (the NORM module; P.norm_x set) ----
+// rows.comp's RMS_NORM sums a row with 256 invocations: thread t takes elements t, t + 256, ...
+// (fma(v, v, ss)), subgroups reduce with subgroupAdd, and the subgroup sums are added in
+// subgroup order. This workgroup has 128 invocations (a whole number of subgroups of the same
+// size: both pipelines require the device's subgroup size, and the host fuses only then), so
+// invocation j plays threads j and j + 128: lane for lane the same subgroups, hence the same
+// sums, added in the same order. Every workgroup computes the scale itself; workgroup 0 also
+// writes the normed row (the RMS_NORM node's output).
+shared float sm_norm[64];
+
+float NormScale(Params P) {
+  const int tid = int(gl_LocalInvocationID.x);
+  const int64_t n = P.K;
+  float a = 0.0, b = 0.0;
+  for (int64_t i = tid; i < n; i += 256) {
+    const float v = LoadF32(P.norm_x + uint64_t(i * 4));
+    a = fma(v, v, a);
+  }
+  for (int64_t i = tid + 128; i < n; i += 256) {
+    const float v = LoadF32(P.norm_x + uint64_t(i * 4));
+    b = fma(v, v, b);
+  }
+  a = subgroupAdd(a);
+  b = subgroupAdd(b);
+  if (subgroupElect()) {
+    sm_norm[gl_SubgroupID] = a;
+    sm_norm[gl_SubgroupID + gl_NumSubgroups] = b;
+  }
+  barrier();
+  float t = 0.0;
+  for (uint s = 0; s < 2u * gl_NumSubgroups; ++s) t += sm_norm[s];
+  return 1.0 / sqrt(t / float(n) + P.norm_eps);
+}
+
+// Normed x[k, k + 4), as rows.comp computes each element.
+vec4 NormX4(Params P, int64_t k, float r) {
+  vec4 y = LoadX4(P.norm_x, k) * r;
+  if (P.norm_w != 0ul) y *= LoadX4(P.norm_w, k) + P.norm_woff;
+  return y;
+}
+
+void WriteNormed(Params P, float r) {
+  for (int64_t i = int64_t(gl_LocalInvocationID.x); i < P.K; i += 128) {
+    float y = LoadF32(P.norm_x + uint64_t(i * 4)) * r;
+    if (P.norm_w != 0ul) y *= LoadF32(P.norm_w + uint64_t(i * 4)) + P.norm_woff;
+    StoreF32(P.norm_out + uint64_t(i * 4), y);
+  }
+}
+
+#endif  // NORM
+
+void DecodeRowsCoalesced(Params P, Part T, int64_t n0, float nr) {
+  const int lane = int(gl_SubgroupInvocationID), SG = int(gl_SubgroupSize);
+  const int q = lane % QL;
+  const uint stride = uint(SG + 4);
+  const uint base = gl_SubgroupID * uint(DROWS) * stride;
+  const uint cbase = gl_SubgroupID * uint(DROWS * IR * SG);
+  const int64_t nc = P.K / CHUNK;
+  const int rows = int(min(int64_t(P.decode_rows), T.N - n0));
+  float total = 0.0;  // lane r < rows: the sum for weight row n0 + r
+  for (int64_t c0 = 0; c0 < nc; c0 += SG) {
+    // All loads of the step first (x once for the DROWS rows), then the chains.
+    vec4 xv[IR][2];
+    uvec4 wr[DROWS][IR][RAW / QL];
+    [[unroll]] for (int i = 0; i < IR; ++i) {
+      const int64_t c = c0 + i * (SG / QL) + lane / QL;
+      const int64_t k = c * CHUNK + q * PIECE;
+      xv[i][0] = vec4(0.0);
+      xv[i][1] = vec4(0.0);
+      if (c < nc) {
+#if NORM
+        xv[i][0] = NormX4(P, k, nr);
+        xv[i][1] = NormX4(P, k + 4, nr);
+#else
+        xv[i][0] = LoadX4(P.x, k);
+        xv[i][1] = LoadX4(P.x, k + 4);
+#endif
+      }
+      [[unroll]] for (int r = 0; r < DROWS; ++r) {
+        [[unroll]] for (int h = 0; h < RAW / QL; ++h) {
+          wr[r][i][h] = uvec4(0u);
+          if (c < nc && r < rows) {
+            wr[r][i][h] = Ld16(
+                T.w + uint64_t((n0 + r) * T.w_row + c * (RAW * 16) + q * (RAW / QL * 16) + 16 * h));
+          }
+        }
+      }
+    }
+    // Past nc or rows every value is 0, so those partials are +0 and change nothing.
+    float p[DROWS][IR];
+    [[unroll]] for (int r = 0; r < DROWS; ++r) {
+      [[unroll]] for (int i = 0; i < IR; ++i) p[r][i] = 0.0;
+      if (r < rows) {  // subgroup-uniform
+        [[unroll]] for (int i = 0; i < IR; ++i) p[r][i] = PieceDot(0.0, wr[r][i], xv[i]);
+      }
+    }
+    [[unroll]] for (int s = 1; s < QL; ++s) {
+      [[unroll]] for (int r = 0; r < DROWS; ++r) {
+        if (r < rows) {
+          [[unroll]] for (int i = 0; i < IR; ++i) {
+            sm_chain[cbase + uint((r * IR + i) * SG + lane)] = p[r][i];
+          }
+        }
+      }
+      subgroupMemoryBarrierShared();
+      subgroupBarrier();
+      if (q == s) {
+        [[unroll]] for (int r = 0; r < DROWS; ++r) {
+          if (r >= rows) continue;
+          [[unroll]] for (int i = 0; i < IR; ++i) {
+            const float prev = sm_chain[cbase + uint((r * IR + i) * SG + lane - 1)];
+            p[r][i] = PieceDot(prev, wr[r][i], xv[i]);
+          }
+        }
+      }
+      subgroupBarrier();
+    }
+    if (q == QL - 1) {
+      [[unroll]] for (int r = 0; r < DROWS; ++r) {
+        [[unroll]] for (int i = 0; i < IR; ++i) {
+          const uint j = base + uint(r) * stride + uint(i * (SG / QL) + lane / QL);
+          sm_fold[j / 4u][j % 4u] = p[r][i];
+        }
+      }
+    }
+    subgroupMemoryBarrierShared();
+    subgroupBarrier();
+    if (lane < rows) {
+      const uint first = (base + uint(lane) * stride) / 4u;
+      for (uint j = 0; j < uint(SG) / 4u; ++j) {
+        const vec4 v = sm_fold[first + j];
+        total += v.x;
+        total += v.y;
+        total += v.z;
+        total += v.w;
+      }
+    }
+    subgroupBarrier();
+  }
+  if (lane < rows) {
+    const int64_t n = n0 + lane;
+    if (T.bias != 0ul) total += LoadF32(T.bias + uint64_t(n * 4));
+    StoreF32(T.out_ + uint64_t(n * T.out_col), total);
+    // The ADD node's a + b (f32 addition commutes exactly, so either operand order).
+    if (P.res != 0ul)
+      StoreF32(P.res_out + uint64_t(n * 4), total + LoadF32(P.res + uint64_t(n * 4)));
+  }
+}
+#endif  // DECODE
+#endif  // !QUANT
 
 void main() {
   Params P = Params(pc.params);
@@ -222,18 +440,32 @@ void main() {
         start = P.group_start[j];
       }
     }
+    float nr = 1.0;
+#if NORM
+    nr = NormScale(P);
+    if (g == 0) WriteNormed(P, nr);
+#endif
     const int64_t first = (g - int64_t(start)) * P.rows_per_group;
     const int64_t last = min(first + P.rows_per_group, T.N);
-    for (int64_t n = first + int64_t(gl_SubgroupID) * DROWS; n < last;
-         n += int64_t(gl_NumSubgroups) * DROWS) {
+    // decode_rows (1..DROWS) rows a subgroup: the host takes fewer for narrow matrices, so
+    // that they still spread over enough workgroups.
+    const int dr = P.decode_rows;
+    for (int64_t n = first + int64_t(gl_SubgroupID) * dr; n < last;
+         n += int64_t(gl_NumSubgroups) * dr) {
+#if DECODE
+      DecodeRowsCoalesced(P, T, n, nr);
+#else
       DecodeRows(P, T, n);
+#endif
     }
     return;
   }
 #endif
+#if !DECODE
   const int64_t group = int64_t(GroupIndex());
   const int64_t first = group * P.rows_per_group;
   const int64_t last = min(first + P.rows_per_group, P.N);
   // Subgroup-uniform loop: correct whatever number of subgroups the driver formed.
   for (int64_t n = first + gl_SubgroupID; n < last; n += gl_NumSubgroups) MatmulRow(P, n);
+#endif
 }

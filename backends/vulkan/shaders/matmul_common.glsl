@@ -21,10 +21,18 @@ layout(buffer_reference, std430, buffer_reference_align = 8) readonly buffer Par
   // Decode group (matmul.comp's DecodeRows only): n_parts GEMVs over the same x in one dispatch
   // (q/k/v, gate/up). Part 0 is w/bias/out_/N/w_row/out_col above; part j >= 1 is entry j - 1
   // of the arrays below and owns the workgroups from group_start[j] on.
-  int n_parts, pad_;
+  int n_parts, decode_rows;  // decode_rows: weight rows a subgroup in DecodeRows* (<= DROWS)
   int group_start[4];
   uint64_t gw[2], gbias[2], gout[2];
   int64_t gN[2], gw_row[2], gout_col[2];
+  // Residual epilogue (DecodeRows*, a lone part only): res_out[n] = out[n] + res[n] as well
+  // (the ADD after an o/down projection); res = 0 when absent. f32, unit column stride.
+  uint64_t res, res_out;
+  // RMS_NORM prologue (DecodeRowsCoalesced only; plugin.cc ExecuteNormGemv): x = the norm of
+  // the raw row norm_x with weight norm_w (0: none), computed as rows.comp does; norm_out gets
+  // the normed row (the RMS_NORM node's output); norm_x = 0 when absent. f32, contiguous.
+  uint64_t norm_x, norm_w, norm_out;
+  float norm_eps, norm_woff;
 };
 
 layout(buffer_reference, std430, buffer_reference_align = 16) readonly buffer RoU32x4 { uvec4 v; };
