@@ -139,10 +139,13 @@ TSR_QK void TileVnni(const MatmulProblem& p, const Perms& pm, int64_t m0, int64_
   }
   const int64_t row_bytes = p.K / TSR_QBLOCK * bb;
   // GEMV (MR == 1): prefetch the next tile's rows a few lines per step, so memory sees one long
-  // stream instead of NR short ones (as the f32 GEMV does; short rows only).
+  // stream instead of NR short ones, with more lines in flight (as the f32 GEMV does; tiles up
+  // to TESSERA_CPU_GEMV_PREFETCH_MAX bytes, by default all).
   const int64_t next_rows = std::min<int64_t>(NR, p.N - n0 - NR);
   const int64_t pf_bytes =
-      MR == 1 && next_rows > 0 && NR * p.w_row_bytes <= 16384 ? next_rows * p.w_row_bytes : 0;
+      MR == 1 && next_rows > 0 && NR * p.w_row_bytes <= PrefetchPolicy().gemv_max_tile_bytes
+          ? next_rows * p.w_row_bytes
+          : 0;
   const char* pf = reinterpret_cast<const char*>(p.w + (n0 + NR) * p.w_row_bytes);
   int64_t pf_done = 0;
   const int64_t steps = a.steps;

@@ -97,6 +97,19 @@ struct MatmulProblem {
   const QuantizedActs* qx = nullptr;
   Int8Dot int8_dot = Int8Dot::kOff;  // see Int8Dot; kOff ignores qx
 };
+
+// Software prefetch policy of the matmul kernels, read once from the environment (lab switches
+// for A/B runs; the defaults are the tuned policy):
+//   TESSERA_CPU_GEMV_PREFETCH_MAX=BYTES  GEMV tiles larger than this are not prefetched
+//                                        (default: all; 16384 was the policy before 2026-11-26)
+//   TESSERA_CPU_GEMM_PREFETCH=0          no prefetch of the GEMM's next weight group
+struct MatmulPrefetchPolicy {
+  int64_t gemv_max_tile_bytes = INT64_MAX;
+  bool gemm = true;
+};
+
+const MatmulPrefetchPolicy& PrefetchPolicy();
+
 // Columns [n0, n1) of every row, on the calling thread. `scratch` holds >= MatmulScratchFloats(K).
 void MatmulColumns(const MatmulProblem& p, int64_t n0, int64_t n1, float* scratch);
 size_t MatmulScratchFloats(int64_t K);

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "tessera/plugin_api.h"
+#include "tessera/quant_formats.h"
 
 namespace {
 
@@ -40,6 +41,8 @@ struct Options {
   int threads = 2;
   int reps = 5;
   bool head = true;
+  std::string only;            // --only: one matmul kind (q k v o gate up down head), empty = all
+  std::string dtype = "bf16";  // --dtype: weights bf16, q8 or q4 (int8 dot products, int8_dot=on)
 };
 
 [[noreturn]] void Die(const std::string& why) {
@@ -79,8 +82,15 @@ Options Parse(int argc, char** argv) {
       o.reps = std::atoi(next());
     } else if (a == "--no-head") {
       o.head = false;
+    } else if (a == "--only") {
+      o.only = next();
+    } else if (a == "--dtype") {
+      o.dtype = next();
+      if (o.dtype != "bf16" && o.dtype != "q8" && o.dtype != "q4") Die("--dtype bf16|q8|q4");
     } else {
-      Die("unknown flag " + a + " (--shape S --rows M --threads T --reps R --no-head)");
+      Die("unknown flag " + a +
+          " (--shape S --rows M --threads T --reps R --no-head --only q|k|v|o|gate|up|down|head "
+          "--dtype bf16|q8|q4)");
     }
   }
   return o;
@@ -89,7 +99,7 @@ Options Parse(int argc, char** argv) {
 // The plugin, one device, and tensors in its buffers.
 class Lab {
  public:
-  explicit Lab(int threads) {
+  Lab(int threads, bool int8_dot) {
     const char* path = std::getenv("TESSERA_CPU_PLUGIN");
     if (path == nullptr) Die("set TESSERA_CPU_PLUGIN to libtessera_backend_cpu.so");
     void* h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
@@ -104,15 +114,19 @@ class Lab {
     api_ = init(&host, &err);
     if (api_ == nullptr) Die(err.message);
     const std::string t = std::to_string(threads);
-    tsr_option opt{sizeof(tsr_option), "threads", t.c_str()};
-    Check(api_->create_context(&opt, 1, &ctx_, &err), err, "create_context");
+    const tsr_option opts[2] = {{sizeof(tsr_option), "threads", t.c_str()},
+                                {sizeof(tsr_option), "int8_dot", "on"}};
+    Check(api_->create_context(opts, int8_dot ? 2 : 1, &ctx_, &err), err, "create_context");
     Check(api_->device_open(ctx_, 0, &dev_, &err), err, "device_open");
   }
 
   // A contiguous row-major tensor of `ne` (element size es) filled by repeating `pool`.
   int Add(tsr_dtype dtype, std::vector<int64_t> ne, size_t es, const std::vector<uint8_t>& pool) {
+    // Block-quantized rows: es is the bytes of a 32-value block (nb[-1] = 0, nb[-2] = row bytes).
+    const bool blocks = dtype == TSR_DTYPE_Q8_B32 || dtype == TSR_DTYPE_Q4_B32;
     size_t bytes = es;
-    for (int64_t d : ne) bytes *= static_cast<size_t>(d);
+    for (size_t i = 0; i < ne.size(); ++i)
+      bytes *= static_cast<size_t>(blocks && i + 1 == ne.size() ? ne[i] / TSR_QBLOCK : ne[i]);
     tsr_buffer* buf = nullptr;
     tsr_error err = NewError();
     Check(api_->buffer_alloc(dev_, 0, bytes, &buf, &err), err, "buffer_alloc");
@@ -127,8 +141,9 @@ class Lab {
     size_t stride = es;
     for (int i = t.ndim - 1; i >= 0; --i) {
       t.ne[i] = ne[static_cast<size_t>(i)];
-      t.nb[i] = static_cast<int64_t>(stride);
-      stride *= static_cast<size_t>(ne[static_cast<size_t>(i)]);
+      const bool inner_blocks = blocks && i == t.ndim - 1;
+      t.nb[i] = inner_blocks ? 0 : static_cast<int64_t>(stride);
+      stride *= static_cast<size_t>(inner_blocks ? t.ne[i] / TSR_QBLOCK : t.ne[i]);
     }
     t.buffer = buf;
     tensors_.push_back(t);
@@ -176,8 +191,27 @@ class Lab {
 int main(int argc, char** argv) {
   const Options o = Parse(argc, argv);
   const Shape& s = *o.shape;
-  Lab lab(o.threads);
   std::mt19937 rng(1);
+  const bool quant = o.dtype != "bf16";
+  Lab lab(o.threads, quant);
+  // Quantized blocks: an f16 scale of ~0.001 (0x1419), then random int8 values or nibbles.
+  const tsr_dtype wt = o.dtype == "q8"   ? TSR_DTYPE_Q8_B32
+                       : o.dtype == "q4" ? TSR_DTYPE_Q4_B32
+                                         : TSR_DTYPE_BF16;
+  const size_t wes = wt == TSR_DTYPE_Q8_B32   ? TSR_BLOCK_Q8_BYTES
+                     : wt == TSR_DTYPE_Q4_B32 ? TSR_BLOCK_Q4_BYTES
+                                              : 2;
+  auto blocks = [&](size_t block_bytes) {
+    std::vector<uint8_t> v(quant ? block_bytes * 30000 : 0);
+    for (size_t i = 0; i < v.size(); ++i) {
+      const size_t at = i % block_bytes;
+      v[i] = at == 0 ? 0x19 : at == 1 ? 0x14 : static_cast<uint8_t>(rng());
+    }
+    return v;
+  };
+  const std::vector<uint8_t> qblocks = blocks(wes);
+  // The engine's --quantize keeps the LM head (the tied embedding) in Q8 for q4 too.
+  const std::vector<uint8_t> qhead = blocks(TSR_BLOCK_Q8_BYTES);
   std::normal_distribution<float> dist(0.0f, 0.02f);
   std::vector<uint8_t> bf16(1 << 20), f32(1 << 20);
   for (size_t i = 0; i < bf16.size(); i += 2) {
@@ -195,6 +229,7 @@ int main(int argc, char** argv) {
                 kv = s.kv_heads * s.head_dim;
   // (N, K) of each matmul of one layer: q, k, v, o, gate, up, down.
   const int64_t mats[7][2] = {{q, H}, {kv, H}, {kv, H}, {H, q}, {I, H}, {I, H}, {H, I}};
+  const char* names[7] = {"q", "k", "v", "o", "gate", "up", "down"};
   // Activations are shared across layers (they live in cache in a real step too); weights are
   // not. The LM head runs on one row, as the decoder graph asks for the last row's logits only.
   std::map<int64_t, int> xs, outs;
@@ -206,21 +241,24 @@ int main(int argc, char** argv) {
     if (!outs.count(n)) outs[n] = lab.Add(TSR_DTYPE_F32, {M, n}, 4, f32);
     return outs[n];
   };
-  double params = 0, flops = 0;
+  double params = 0, head_params = 0, flops = 0;  // params: the layers' matmuls
   for (int64_t l = 0; l < s.layers; ++l) {
-    for (const auto& nk : mats) {
-      const int w = lab.Add(TSR_DTYPE_BF16, {nk[0], nk[1]}, 2, bf16);
+    for (int i = 0; i < 7; ++i) {
+      const auto& nk = mats[i];
+      if (!o.only.empty() && o.only != names[i]) continue;
+      const int w = lab.Add(wt, {nk[0], nk[1]}, wes, quant ? qblocks : bf16);
       lab.AddMatmul(x_for(nk[1]), w, out_for(nk[0]));
       params += static_cast<double>(nk[0] * nk[1]);
       flops += 2.0 * static_cast<double>(nk[0] * nk[1] * M);
     }
   }
-  if (o.head) {
+  if (o.head && (o.only.empty() || o.only == "head")) {
     const int x = lab.Add(TSR_DTYPE_F32, {1, H}, 4, f32);
-    const int w = lab.Add(TSR_DTYPE_BF16, {s.vocab, H}, 2, bf16);
+    const int w = quant ? lab.Add(TSR_DTYPE_Q8_B32, {s.vocab, H}, TSR_BLOCK_Q8_BYTES, qhead)
+                        : lab.Add(TSR_DTYPE_BF16, {s.vocab, H}, 2, bf16);
     lab.AddMatmul(x, w, lab.Add(TSR_DTYPE_F32, {1, s.vocab}, 4, f32));
-    params += static_cast<double>(s.vocab * H);
-    flops += 2.0 * static_cast<double>(s.vocab * H);
+    head_params = static_cast<double>(s.vocab * H);
+    flops += 2.0 * head_params;
   }
   lab.RunAll();  // warm-up: page faults, scratch growth
   // Process CPU time as well as wall time: on a shared machine GFLOP per CPU-second (per core)
@@ -232,13 +270,17 @@ int main(int argc, char** argv) {
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
   const double cpu = static_cast<double>(c1.tv_sec - c0.tv_sec) +
                      1e-9 * static_cast<double>(c1.tv_nsec - c0.tv_nsec);
+  const double wbytes =
+      quant ? (params * static_cast<double>(wes) + head_params * TSR_BLOCK_Q8_BYTES) / TSR_QBLOCK
+            : (params + head_params) * 2;
   std::sort(t.begin(), t.end());
   const double med = t[t.size() / 2];
   std::printf(
       "%s rows=%lld threads=%d: pass %.2f ms (min %.2f, max %.2f), %.2f GB/s weights, %.1f "
       "GFLOP/s, "
-      "%.1f GFLOP per CPU-second\n",
+      "%.1f GFLOP per CPU-second, %.1f GB of weights per CPU-second\n",
       s.name, static_cast<long long>(M), o.threads, med * 1e3, t.front() * 1e3, t.back() * 1e3,
-      params * 2 / med / 1e9, flops / med / 1e9, flops * o.reps / cpu / 1e9);
+      wbytes / med / 1e9, flops / med / 1e9, flops * o.reps / cpu / 1e9,
+      wbytes * o.reps / cpu / 1e9);
   return 0;
 }

@@ -1,5 +1,5 @@
 // Probe drivers: threads, timing, buffers and CPU identification. The SIMD loops live in
-// probes_simd.cc (Highway dispatch) and probes_bf16.cc (AVX-512 BF16 intrinsics).
+// probes_simd.cc (Highway dispatch) and probes_bf16.cc (AVX-512 BF16 and VNNI intrinsics).
 #include "tessera/bench/probes.h"
 
 #include <cpuid.h>
@@ -75,6 +75,14 @@ bool HasAvx512Bf16() {
   return (eax >> 5) & 1;
 }
 
+bool HasAvx512Vnni() {
+  // AVX512_VNNI is CPUID leaf 7, sub-leaf 0, ECX bit 11 (zmm state: Highway's AVX3 bit).
+  if ((hwy::SupportedTargets() & HWY_AVX3) == 0) return false;
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) == 0) return false;
+  return (ecx >> 11) & 1;
+}
+
 ReadBandwidthProbe::ReadBandwidthProbe(size_t bytes, int threads)
     : threads_(std::max(1, threads)), data_(nullptr) {
   const size_t per_thread = std::max(kPage, bytes / threads_ / kPage * kPage);
@@ -109,12 +117,15 @@ double ReadBandwidthProbe::Measure(int passes) {
   return best;
 }
 
-double MeasurePeakFmaF32(int threads, double seconds) {
+namespace {
+
+// Peak rate of a register-only loop: calibrates `chains(iters)`'s iteration count on one thread
+// to about `seconds`, then times all threads running it together. Returns ops/s.
+double MeasurePeak(int threads, double seconds, float (*chains)(int64_t), double ops_per_iter) {
   threads = std::max(1, threads);
-  // Calibrate the iteration count on one thread, then time all threads together.
   int64_t iters = 1 << 16;
   for (;;) {
-    const double s = TimeOnThreads(1, [&](int) { internal::Consume(internal::FmaChains(iters)); });
+    const double s = TimeOnThreads(1, [&](int) { internal::Consume(chains(iters)); });
     if (s >= seconds / 4 || iters > (int64_t{1} << 40)) {
       iters = static_cast<int64_t>(static_cast<double>(iters) * seconds / std::max(s, 1e-9));
       break;
@@ -122,30 +133,27 @@ double MeasurePeakFmaF32(int threads, double seconds) {
     iters *= 4;
   }
   iters = std::max<int64_t>(iters, 1024);
-  const double s =
-      TimeOnThreads(threads, [&](int) { internal::Consume(internal::FmaChains(iters)); });
-  return static_cast<double>(internal::FmaFlopsPerIteration()) * static_cast<double>(iters) *
-         threads / s;
+  const double s = TimeOnThreads(threads, [&](int) { internal::Consume(chains(iters)); });
+  return ops_per_iter * static_cast<double>(iters) * threads / s;
+}
+
+}  // namespace
+
+double MeasurePeakFmaF32(int threads, double seconds) {
+  return MeasurePeak(threads, seconds, internal::FmaChains,
+                     static_cast<double>(internal::FmaFlopsPerIteration()));
 }
 
 double MeasurePeakDpbf16(int threads, double seconds) {
   if (!HasAvx512Bf16()) return 0;
-  threads = std::max(1, threads);
-  int64_t iters = 1 << 16;
-  for (;;) {
-    const double s =
-        TimeOnThreads(1, [&](int) { internal::Consume(internal::Dpbf16Chains(iters)); });
-    if (s >= seconds / 4 || iters > (int64_t{1} << 40)) {
-      iters = static_cast<int64_t>(static_cast<double>(iters) * seconds / std::max(s, 1e-9));
-      break;
-    }
-    iters *= 4;
-  }
-  iters = std::max<int64_t>(iters, 1024);
-  const double s =
-      TimeOnThreads(threads, [&](int) { internal::Consume(internal::Dpbf16Chains(iters)); });
-  return static_cast<double>(internal::kDpbf16FlopsPerIteration) * static_cast<double>(iters) *
-         threads / s;
+  return MeasurePeak(threads, seconds, internal::Dpbf16Chains,
+                     static_cast<double>(internal::kDpbf16FlopsPerIteration));
+}
+
+double MeasurePeakVnniInt8(int threads, double seconds) {
+  if (!HasAvx512Vnni()) return 0;
+  return MeasurePeak(threads, seconds, internal::VnniChains,
+                     static_cast<double>(internal::kVnniOpsPerIteration));
 }
 
 }  // namespace tessera::bench

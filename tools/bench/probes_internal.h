@@ -26,6 +26,12 @@ float Dpbf16Chains(int64_t iters);
 // 16 chains x 16 lanes x 2 products x 2 flops.
 inline constexpr int64_t kDpbf16FlopsPerIteration = 16 * 16 * 2 * 2;
 
+// The same with vpdpbusd (AVX-512 VNNI: unsigned x signed bytes, 4 products a lane summed into
+// int32) on zmm registers. REQUIRES: HasAvx512Vnni().
+float VnniChains(int64_t iters);
+// 16 chains x 16 lanes x 4 products x 2 ops (a multiply-add counts as two, as for flops).
+inline constexpr int64_t kVnniOpsPerIteration = 16 * 16 * 4 * 2;
+
 // Makes `v` observable so loops producing it are not optimized away.
 void Consume(float v);
 

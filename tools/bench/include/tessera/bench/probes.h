@@ -24,6 +24,10 @@ std::string SimdTargetName();
 // True when the CPU and OS support AVX-512 BF16 (vdpbf16ps on zmm registers).
 bool HasAvx512Bf16();
 
+// True when the CPU and OS support AVX-512 VNNI (vpdpbusd on zmm registers), the instruction of
+// the CPU plugin's int8 matmuls (--quantize q8|q4).
+bool HasAvx512Vnni();
+
 // STREAM-style read bandwidth. Owns a buffer of `bytes` (pick it much larger than the last-level
 // cache), touched once at construction so page faults stay out of the timing.
 class ReadBandwidthProbe {
@@ -55,6 +59,12 @@ double MeasurePeakFmaF32(int threads, double seconds = 0.05);
 // Peak rate of AVX-512 BF16 dot products (vdpbf16ps: 32 bf16 products summed pairwise into 16
 // f32 lanes = 64 flops per instruction). Returns 0 when HasAvx512Bf16() is false.
 double MeasurePeakDpbf16(int threads, double seconds = 0.05);
+
+// Peak rate of AVX-512 VNNI int8 dot products (vpdpbusd: 64 byte products summed four at a time
+// into 16 int32 lanes). Returns int8 ops/s counting a multiply-add as 2 ops (128 per
+// instruction), the unit `engine bench` counts int8 matmul work in. 0 when HasAvx512Vnni() is
+// false.
+double MeasurePeakVnniInt8(int threads, double seconds = 0.05);
 
 }  // namespace tessera::bench
 
