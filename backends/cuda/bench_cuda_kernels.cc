@@ -352,6 +352,43 @@ void Attention(int64_t T, int64_t Hq, int64_t Hkv, int64_t D) {
     same = same && std::memcmp(rows.data(), big.data() + (t - 2) * Hq * D, rows.size() * 4) == 0;
   }
   Expect(same, "batch_invariance_attention_decode3_vs_prefill");
+  // A batch of S one-query sequences (lockstep decode: batch decode tiles, T > 16) must equal
+  // each sequence alone and the legacy kernel. Sequence s: query row s, keys [a_s, a_s+1).
+  {
+    constexpr int64_t S = 64;
+    std::vector<int32_t> c(2 * (S + 1));
+    for (int64_t i = 0; i <= S; ++i) c[i] = static_cast<int32_t>(i);
+    for (int64_t i = 0; i < S; ++i)
+      c[S + 1 + i + 1] = c[S + 1 + i] + static_cast<int32_t>(1 + (i * 7) % 29);
+    int32_t* cb = nullptr;
+    Check(Malloc(&cb, c.size() * sizeof(int32_t)), "malloc");
+    Check(cudaMemcpy(cb, c.data(), c.size() * 4, cudaMemcpyHostToDevice), "upload");
+    AttnParams b = p;
+    b.T = S, b.S = S, b.cu_q = cb, b.cu_k = cb + S + 1;
+    std::vector<float> got(S * Hq * D), leg(S * Hq * D), one(Hq * D);
+    for (int variant : {1, 0}) {
+      Check(cudaMemset(out, 0xff, S * Hq * D * 4), "poison");
+      Check(LaunchAttentionWith(b, variant, nullptr), "attention batch");
+      Check(cudaMemcpy((variant == 1 ? leg : got).data(), out, got.size() * 4,
+                       cudaMemcpyDeviceToHost),
+            "download");
+    }
+    same = std::memcmp(got.data(), leg.data(), got.size() * 4) == 0;
+    for (int64_t i = 0; i < S; i += 9) {
+      AttnParams d = p;
+      d.q = p.q + i * p.q_tok;
+      d.T = 1, d.S = 1;
+      const int32_t c1[4] = {0, 1, c[S + 1 + i], c[S + 1 + i + 1]};
+      Check(cudaMemcpy(cu, c1, sizeof(c1), cudaMemcpyHostToDevice), "upload");
+      d.cu_q = cu, d.cu_k = cu + 2;
+      Check(cudaMemset(out, 0xff, Hq * D * 4), "poison");
+      Check(LaunchAttention(d, nullptr), "attention decode");
+      Check(cudaMemcpy(one.data(), out, one.size() * 4, cudaMemcpyDeviceToHost), "download");
+      same = same && std::memcmp(one.data(), got.data() + i * Hq * D, one.size() * 4) == 0;
+    }
+    Expect(same, "batch_invariance_attention_batch64_vs_single_and_legacy");
+    cudaFree(cb);
+  }
   for (int64_t keys : {int64_t{128}, T}) {  // one decode query over `keys` keys
     AttnParams d = p;
     d.q = p.q + (keys - 1) * p.q_tok;

@@ -17,12 +17,12 @@
 //
 // Default: the tiled kernel (TiledKernel, below): a block serves the q heads of one kv head
 // (GQA group) for a tile of queries, 64 rows for prefill, 8 rows (one query's group) for
-// decode-sized calls (chosen by T only); K/V chunks are staged once for the whole group with
-// batched loads; each thread owns a register tile of scores (4 rows x 4 keys) and of p.V
-// (4 rows x 4-16 columns). The previous kernel (AttnKernel: 32 queries of one q head, 1 for
-// decode) stays as lab variant 1 (TESSERA_CUDA_ATTN=legacy). Every variant and tile shape runs
-// the same per-element instruction sequence, so they give identical bits, and decode rows equal
-// prefill rows (checked in bench_cuda_kernels: tiled vs legacy, decode vs prefill).
+// decode-sized calls (T <= 16, or T <= 2 S: a batch of one-query sequences); K/V chunks are staged
+// once for the whole group with batched loads; each thread owns a register tile of scores (4 rows x
+// 4 keys) and of p.V (4 rows x 4-16 columns). The previous kernel (AttnKernel: 32 queries of one q
+// head, 1 for decode) stays as lab variant 1 (TESSERA_CUDA_ATTN=legacy). Every variant and tile
+// shape runs the same per-element instruction sequence, so they give identical bits, and decode
+// rows equal prefill rows (checked in bench_cuda_kernels: tiled vs legacy, decode vs prefill).
 //
 // Decode tiles (T <= 16) on sm_90+ are split over a cluster of kSplit blocks (RunSplitTile):
 // each block computes whole chunks exactly as above, block 0 merges them in chunk order through
@@ -985,11 +985,24 @@ cudaError_t LaunchDecode(const AttnParams& p, bool split, cudaStream_t stream) {
 // 2.20 vs 2.33 ms at T=2048 32/8 heads D=128), 1 = uncapped (lab variant 2), 2 = capped to 2
 // blocks (lab variant 3). Decode grids hold about one block an SM: never capped.
 cudaError_t LaunchTiledFor(const AttnParams& p, int cap, bool split, cudaStream_t stream) {
-  // Decode-sized calls: 8-row tiles (one query's GQA group), for parallelism and latency.
+  // Decode-sized calls: 8-row tiles (one query's GQA group), for parallelism and latency. Also
+  // batches of mostly one-query sequences (T <= 2 S: lockstep decode of many sequences), which
+  // prefill tiles would serve a few sequences a block, one after another (64 x 1 query on the
+  // 1B shape: 32 blocks). Same per-row arithmetic in both tile kinds, so the same bits.
+  // TESSERA_CUDA_ATTN_BATCH=0: by T only (the choice before); =1: batches take the cluster-split
+  // decode tiles; =2 (default): one block a decode tile (a batch has blocks enough, and the
+  // cluster split idles 7 of 8 blocks on short contexts).
   constexpr int64_t kDecodeMaxTokens = 16;
-  if (p.T <= kDecodeMaxTokens)
-    return p.Dv <= 128 ? LaunchDecode<DecodeTiling1>(p, split, stream)
-                       : LaunchDecode<DecodeTiling2>(p, split, stream);
+  static const int batch_tiles = [] {
+    const char* v = std::getenv("TESSERA_CUDA_ATTN_BATCH");
+    return v == nullptr || *v == '\0' ? 2 : std::atoi(v);
+  }();
+  const bool batch = batch_tiles > 0 && p.S > 0 && p.T <= 2 * p.S;
+  if (p.T <= kDecodeMaxTokens || batch) {
+    const bool s = split && !(p.T > kDecodeMaxTokens && batch_tiles == 2);
+    return p.Dv <= 128 ? LaunchDecode<DecodeTiling1>(p, s, stream)
+                       : LaunchDecode<DecodeTiling2>(p, s, stream);
+  }
   if (p.Dv <= 64)
     return cap == 1 ? LaunchTiled<PrefillTiling1, 1>(p, stream)
                     : LaunchTiled<PrefillTiling1, 2>(p, stream);

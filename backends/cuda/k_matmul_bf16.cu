@@ -18,8 +18,10 @@
 //   - Blocks are grouped in chunks of 8 (256 k's). Each chunk starts from +0; chunk sums are
 //     added in chunk order (total = c0, total += c1, ...), then the bias is added.
 // The GEMV spreads chunks over warps (that is where its parallelism comes from) and combines
-// them in chunk order; the GEMM walks the chunks in order per tile. Neither order depends on M,
-// on the tile a row lands in, or on the grid: a row's bits are the same at M = 1 and M = 2048.
+// them in chunk order; the GEMM walks the chunks in order per tile (or, for grids much smaller
+// than the card, stores each chunk's sum and combines them in chunk order: GemmSplit). Neither
+// order depends on M, on the tile a row lands in, or on the grid: a row's bits are the same at
+// M = 1 and M = 2048.
 // Eligibility (Bf16FastPathEligible) depends only on the weight, never on M, so a given weight
 // always takes this order.
 #include <algorithm>
@@ -549,29 +551,39 @@ __device__ __forceinline__ void LoadStage(uint4* st, const MatmulParams& p, cons
   }
 }
 
-template <int T>
+// SPLIT (chunk-split GEMM for grids much smaller than the card): block z walks only the chunks
+// [z * chunks_per_block, + chunks_per_block) and stores each chunk's sum, started from +0 exactly
+// as the canonical order starts it, to part[chunk][M][N]; GemmCombineKernel then adds the chunk
+// sums in chunk order and the bias. Same sequence per element, so the same bits.
+template <int T, bool SPLIT = false>
 __global__ void __launch_bounds__(kGemmThreads)
-    GemmBf16Kernel(MatmulParams p, const uint16_t* planes) {
+    GemmBf16Kernel(MatmulParams p, const uint16_t* planes, float* part, int chunks_per_block) {
   GridDepWait();
   AllowDependents();
   extern __shared__ uint4 smem[];
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int g = lane / 4, q = lane % 4, wn = warp % 4, wm = warp / 4;
   const int64_t n0 = blockIdx.x * int64_t(kBN), m0 = blockIdx.y * int64_t(kBM);
-  const int64_t nkb = (p.K + 31) / 32;
+  const int64_t nkb_all = (p.K + 31) / 32;
+  // k32 blocks [kb0, nkb): all of K, or this block's chunks (SPLIT).
+  const int64_t kb0 = SPLIT ? int64_t(blockIdx.z) * chunks_per_block * kBlocksPerChunk : 0;
+  const int64_t nkb =
+      SPLIT ? std::min<int64_t>(nkb_all, kb0 + int64_t(chunks_per_block) * kBlocksPerChunk)
+            : nkb_all;
   float acc[2][4][4] = {}, tot[2][4][4] = {};
 #pragma unroll
   for (int s = 0; s < kStages - 1; ++s) {
-    if (s < nkb) LoadStage<T>(smem + s * StageChunks<T>(), p, planes, n0, m0, s);
+    if (kb0 + s < nkb) LoadStage<T>(smem + s * StageChunks<T>(), p, planes, n0, m0, kb0 + s);
     CpAsyncCommit();  // empty groups keep the wait count uniform
   }
-  for (int64_t kb = 0; kb < nkb; ++kb) {
+  for (int64_t kb = kb0; kb < nkb; ++kb) {
     CpAsyncWait<kStages - 2>();
     __syncthreads();  // stage kb landed for all; stage kb - 1 is free to overwrite
     const int64_t pf = kb + kStages - 1;
-    if (pf < nkb) LoadStage<T>(smem + (pf % kStages) * StageChunks<T>(), p, planes, n0, m0, pf);
+    if (pf < nkb)
+      LoadStage<T>(smem + ((pf - kb0) % kStages) * StageChunks<T>(), p, planes, n0, m0, pf);
     CpAsyncCommit();
-    const uint4* st = smem + (kb % kStages) * StageChunks<T>();
+    const uint4* st = smem + ((kb - kb0) % kStages) * StageChunks<T>();
     uint4 ra[2][2], rb[T][4];
 #pragma unroll
     for (int i = 0; i < 2; ++i) {
@@ -599,33 +611,43 @@ __global__ void __launch_bounds__(kGemmThreads)
         }
       }
     }
-    if (kb % kBlocksPerChunk == kBlocksPerChunk - 1 || kb == nkb - 1) {  // end of a chunk
+    if (kb % kBlocksPerChunk == kBlocksPerChunk - 1 || kb == nkb_all - 1) {  // end of a chunk
       const bool first = kb < kBlocksPerChunk;
+      const int64_t chunk = kb / kBlocksPerChunk;
+      (void)first, (void)chunk;  // one of the two is unused per instantiation
 #pragma unroll
       for (int i = 0; i < 2; ++i) {
 #pragma unroll
         for (int jj = 0; jj < 4; ++jj) {
 #pragma unroll
           for (int e = 0; e < 4; ++e) {
-            tot[i][jj][e] = first ? acc[i][jj][e] : tot[i][jj][e] + acc[i][jj][e];
+            if constexpr (SPLIT) {
+              const int64_t n = n0 + wn * 32 + i * 16 + g + (e >= 2 ? 8 : 0);
+              const int64_t m = m0 + wm * 32 + jj * 8 + 2 * q + (e & 1);
+              if (n < p.N && m < p.M) part[(chunk * p.M + m) * p.N + n] = acc[i][jj][e];
+            } else {
+              tot[i][jj][e] = first ? acc[i][jj][e] : tot[i][jj][e] + acc[i][jj][e];
+            }
             acc[i][jj][e] = 0.0f;
           }
         }
       }
     }
   }
+  if constexpr (!SPLIT) {  // SPLIT blocks stored their chunk sums above
 #pragma unroll
-  for (int i = 0; i < 2; ++i) {
+    for (int i = 0; i < 2; ++i) {
 #pragma unroll
-    for (int jj = 0; jj < 4; ++jj) {
+      for (int jj = 0; jj < 4; ++jj) {
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int64_t n = n0 + wn * 32 + i * 16 + g + (e >= 2 ? 8 : 0);
-        const int64_t m = m0 + wm * 32 + jj * 8 + 2 * q + (e & 1);
-        if (n >= p.N || m >= p.M) continue;
-        float s = tot[i][jj][e];
-        if (p.bias != nullptr) s += p.bias[n];
-        p.out[m * p.out_row + n * p.out_col] = s;
+        for (int e = 0; e < 4; ++e) {
+          const int64_t n = n0 + wn * 32 + i * 16 + g + (e >= 2 ? 8 : 0);
+          const int64_t m = m0 + wm * 32 + jj * 8 + 2 * q + (e & 1);
+          if (n >= p.N || m >= p.M) continue;
+          float s = tot[i][jj][e];
+          if (p.bias != nullptr) s += p.bias[n];
+          p.out[m * p.out_row + n * p.out_col] = s;
+        }
       }
     }
   }
@@ -1013,6 +1035,68 @@ bool WideTilePays(const MatmulParams& p) {
   return waves(kWBM, kWBN) * 1.46 <= waves(kBM, kBN);
 }
 
+// out[m, n] = ((c0 + c1) + c2 ...) + bias over the chunk sums part[c][m][n] (GemmBf16Kernel
+// SPLIT): the canonical order's combine, so the same bits as the unsplit kernels.
+__global__ void GemmCombineKernel(MatmulParams p, const float* part, int n_chunks) {
+  GridDepWait();
+  AllowDependents();
+  const int64_t mn = p.M * p.N;
+  for (int64_t u = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; u < mn;
+       u += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t m = u / p.N, n = u % p.N;
+    float s = part[u];
+    for (int c = 1; c < n_chunks; ++c) s += part[c * mn + u];
+    if (p.bias != nullptr) s += p.bias[n];
+    p.out[m * p.out_row + n * p.out_col] = s;
+  }
+}
+
+constexpr uint64_t kSplitPartialCap = uint64_t{64} << 20;  // bytes of chunk sums, else no split
+
+// Chunks a block of the split GEMM takes (0: no split). Splits when the narrow kernel's grid
+// fills under half the SMs (M = 16 .. 64 decode batches: 4 blocks for N = 512, each walking all
+// of K alone), aiming at ~4 blocks an SM; TESSERA_CUDA_GEMM_SPLITK=0 turns it off.
+int GemmSplitChunksPerBlock(const MatmulParams& p) {
+  static const bool on = [] {
+    const char* v = std::getenv("TESSERA_CUDA_GEMM_SPLITK");
+    return v == nullptr || std::strcmp(v, "0") != 0;
+  }();
+  const int sms = DeviceSms();
+  const int64_t n_chunks = (p.K + 255) / 256;
+  if (!on || sms <= 0 || p.M > kBM || n_chunks < 2) return 0;
+  const int64_t blocks = ((p.N + kBN - 1) / kBN) * ((p.M + kBM - 1) / kBM);
+  if (blocks * 2 > sms) return 0;
+  if (static_cast<uint64_t>(n_chunks * p.M * p.N) * 4 > kSplitPartialCap) return 0;
+  const int64_t splits = std::min<int64_t>(n_chunks, std::max<int64_t>(1, 4 * sms / blocks));
+  const int64_t per = (n_chunks + splits - 1) / splits;
+  return per >= n_chunks ? 0 : static_cast<int>(per);
+}
+
+// Offset of the chunk sums in the planes scratch (after the planes, 256-byte aligned).
+uint64_t SplitPartialOffset(const MatmulParams& p, int terms) {
+  return (static_cast<uint64_t>(terms) * p.M * p.K * 2 + 255) / 256 * 256;
+}
+
+template <int T>
+cudaError_t GemmSplit(const MatmulParams& p, uint16_t* planes, int per, cudaStream_t stream) {
+  static std::atomic<uint64_t> smem_set{0};
+  const int smem = kStages * StageChunks<T>() * 16;
+  cudaError_t e = AllowDynamicSmem(GemmBf16Kernel<T, true>, smem, &smem_set);
+  if (e != cudaSuccess) return e;
+  const int64_t n_chunks = (p.K + 255) / 256;
+  float* part =
+      reinterpret_cast<float*>(reinterpret_cast<uint8_t*>(planes) + SplitPartialOffset(p, T));
+  const dim3 grid(static_cast<unsigned>((p.N + kBN - 1) / kBN),
+                  static_cast<unsigned>((p.M + kBM - 1) / kBM),
+                  static_cast<unsigned>((n_chunks + per - 1) / per));
+  LaunchK(GemmBf16Kernel<T, true>, grid, kGemmThreads, smem, stream, p,
+          static_cast<const uint16_t*>(planes), part, per);
+  if ((e = cudaGetLastError()) != cudaSuccess) return e;
+  LaunchK(GemmCombineKernel, GridFor(p.M * p.N, 256), 256, 0, stream, p,
+          static_cast<const float*>(part), static_cast<int>(n_chunks));
+  return cudaGetLastError();
+}
+
 template <int T>
 cudaError_t Gemm(const MatmulParams& p, uint16_t* planes, cudaStream_t stream) {
   static std::atomic<uint64_t> smem_set{0};
@@ -1023,6 +1107,10 @@ cudaError_t Gemm(const MatmulParams& p, uint16_t* planes, cudaStream_t stream) {
   LaunchK(SplitKernel<T>, GridFor(groups, 256), 256, 0, stream, p, planes);
   if ((e = cudaGetLastError()) != cudaSuccess) return e;
   const int v = GemmVariant();
+  if (v == kGemmAuto) {
+    const int per = GemmSplitChunksPerBlock(p);
+    if (per > 0) return GemmSplit<T>(p, planes, per, stream);
+  }
   const int tiled =
       (v & kGemmTiled) != 0 ? (v & 0xff) : (v == kGemmAuto ? GemmTiledAuto(p, T, DeviceSms()) : -1);
   if (tiled >= 0) return LaunchGemmBf16Tiled(p, T, planes, tiled, stream);
@@ -1037,7 +1125,8 @@ cudaError_t Gemm(const MatmulParams& p, uint16_t* planes, cudaStream_t stream) {
   const int64_t gy = (p.M + kBM - 1) / kBM;
   if (gy > 65535) return cudaErrorInvalidConfiguration;
   const dim3 grid(static_cast<unsigned>((p.N + kBN - 1) / kBN), static_cast<unsigned>(gy));
-  LaunchK(GemmBf16Kernel<T>, grid, kGemmThreads, smem, stream, p, planes);
+  LaunchK(GemmBf16Kernel<T>, grid, kGemmThreads, smem, stream, p, planes,
+          static_cast<float*>(nullptr), 0);
   return cudaGetLastError();
 }
 
@@ -1051,6 +1140,9 @@ bool Bf16FastPathEligible(const MatmulParams& p) {
 }
 
 uint64_t SplitPlaneBytes(const MatmulParams& p, int terms) {
+  // Plus the split GEMM's chunk sums where it splits (GemmSplitChunksPerBlock).
+  if (GemmVariant() == kGemmAuto && p.M > kGemvMaxRows && GemmSplitChunksPerBlock(p) > 0)
+    return SplitPartialOffset(p, terms) + static_cast<uint64_t>((p.K + 255) / 256) * p.M * p.N * 4;
   return static_cast<uint64_t>(terms) * p.M * p.K * 2;
 }
 

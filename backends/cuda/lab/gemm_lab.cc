@@ -159,6 +159,29 @@ void BitChecks(int64_t N, int64_t K, int terms) {
 #endif
 }
 
+// Decode batches (M = 16, 64; from row 5 too): the default dispatch, which splits K over
+// blocks by chunks for these small grids (TESSERA_CUDA_GEMM_SPLITK), must equal the GEMV's rows.
+void SmallMChecks(int64_t N, int64_t K, int terms) {
+  Dev d(72, N, K, 977 + static_cast<uint32_t>(N * 5 + K));
+  const std::vector<float> ref = GemvReference(d, terms);
+  const std::string tag =
+      "N" + std::to_string(N) + "_K" + std::to_string(K) + "_terms" + std::to_string(terms);
+  for (int64_t rows : {int64_t{64}, int64_t{16}}) {
+    for (int64_t row0 : {int64_t{0}, int64_t{5}}) {
+      const MatmulParams p = d.Params(row0, rows, true);
+      void* planes = nullptr;
+      Check(cudaMalloc(&planes, SplitPlaneBytes(p, terms)), "malloc");
+      Check(cudaMemset(d.out, 0xff, d.M * d.N * 4), "poison");
+      Check(LaunchGemmBf16(p, terms, static_cast<uint16_t*>(planes), nullptr), "gemm");
+      const std::vector<float> got = d.Download(rows);
+      cudaFree(planes);
+      const bool same = std::memcmp(got.data(), ref.data() + row0 * N, got.size() * 4) == 0;
+      Expect(same, "gemv_vs_gemm_smallm_M" + std::to_string(rows) + "_row" + std::to_string(row0) +
+                       "_" + tag);
+    }
+  }
+}
+
 struct Shape {
   const char* name;
   int64_t N, K;
@@ -242,6 +265,10 @@ int Main(int argc, char** argv) {
       BitChecks(4096, 4096, terms);
       BitChecks(1000, 1064, terms);  // ragged N, K % 32 != 0
       BitChecks(384, 14336, terms);  // 56 chunks
+      SmallMChecks(512, 2048, terms);
+      SmallMChecks(2048, 8192, terms);
+      SmallMChecks(1000, 1064, terms);  // ragged N, partial last chunk
+      SmallMChecks(384, 14336, terms);
     }
   }
   lab::CublasLt lt;
