@@ -189,8 +189,8 @@ struct TestResult {
   std::string name;  // "pp512", "tg128", "tg128x64" (--parallel 64)
   bool prefill = false;
   int tokens = 0;
-  int parallel = 1;  // sequences decoding at once (tg); tokens/s counts all of them
-  double work = 0;   // flops (pp) or bytes per token (tg)
+  int parallel = 1;     // sequences decoding at once (tg); tokens/s counts all of them
+  double work = 0;      // flops (pp) or bytes per token (tg)
   double int8_ops = 0;  // pp: the part of `work` done by vpdpbusd (int8 matmuls), else 0
   std::vector<double> tps, probe, fraction;
   std::vector<double> probe_int8;  // pp with int8_ops: the vpdpbusd peak next to each run
