@@ -30,14 +30,36 @@ struct WgmmaCandidate {
   int64_t bn, bm;
   double tflops;
 };
-inline constexpr WgmmaCandidate kWgmmaAuto1[] = {
-    {5, 256, 128, 255.0}, {6, 256, 64, 220.0}, {0, 128, 128, 215.0}, {1, 128, 64, 158.0}};
-inline constexpr int kWgmmaAuto1Count = 4;
-inline constexpr WgmmaCandidate kWgmmaAuto3[] = {
-    {6, 256, 64, 110.0}, {0, 128, 128, 85.0}, {1, 128, 64, 74.0}};
-inline constexpr int kWgmmaAuto3Count = 3;
+// The TMA configurations (kTmaConfig0 + k_gemm_tma.cu's config;
+// lab/results/tma_h100_run{3,4}_lab.log) are ~2x the cp.async ones wherever they run, so they are
+// the only candidates: one piece the pipelined 128 x 128 tile (and 64 x 256), three pieces 128 x
+// 128 and 128 x 64 (pipelined) for narrow N. With TESSERA_CUDA_GEMM_TMA=0 LaunchGemmWgmma maps them
+// to configuration 5 / 6.
+inline constexpr WgmmaCandidate kWgmmaAuto1[] = {{12, 128, 128, 500.0}, {8, 64, 256, 420.0}};
+inline constexpr int kWgmmaAuto1Count = 2;
+inline constexpr WgmmaCandidate kWgmmaAuto3[] = {{7, 128, 128, 235.0}, {14, 128, 64, 190.0}};
+inline constexpr int kWgmmaAuto3Count = 2;
+// GemmTiledAuto / LaunchGemmBf16Tiled (k_gemm_bf16.cu) number the wgmma configurations from
+// kWgmmaConfig = 64 on; Gemm<T> (k_matmul_bf16.cu) skips its natural-order split for them.
+inline constexpr int kGemmTiledWgmma0 = 64;
+
+// Configurations kTmaConfig0 .. GemmWgmmaConfigs() - 1 are the TMA-fed kernels below (config -
+// kTmaConfig0); TESSERA_CUDA_GEMM_TMA=0 runs the best cp.async configuration instead (5 with one
+// piece, 6 with three), =1 (default) the TMA one.
 cudaError_t LaunchGemmWgmma(const MatmulParams& p, int terms, const uint16_t* planes, int config,
                             cudaStream_t stream);
+// Name of configuration `config` for the labs ("wg5", "tma128x128", ...).
+const char* GemmWgmmaName(int config, int terms);
+
+// TMA-fed wgmma GEMM (k_gemm_tma.cu): the same operands (planes from LaunchSplitBf16Wgmma, bf16
+// weights 16-byte aligned with 16-byte row strides), the same canonical order and bits;
+// cp.async.bulk.tensor loads with 128-byte swizzle, an mbarrier pipeline with one producer and two
+// consumer warpgroups. Config 0 .. GemmTmaConfigs() - 1 (tiles: see the .cu).
+inline constexpr int kTmaConfig0 = 7;
+int GemmTmaConfigs();
+const char* GemmTmaName(int config, int terms);
+cudaError_t LaunchGemmTma(const MatmulParams& p, int terms, const uint16_t* planes, int config,
+                          cudaStream_t stream);
 
 }  // namespace tessera::cuda
 

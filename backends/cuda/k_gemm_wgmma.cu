@@ -33,6 +33,7 @@
 #include <cuda_bf16.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 
 #include "backends/cuda/dev_common.cuh"
@@ -325,13 +326,34 @@ bool GemmWgmmaAvailable() {
 }
 
 int GemmWgmmaConfigs() {
-  return 7;
+  return kTmaConfig0 + GemmTmaConfigs();
 }
+
+const char* GemmWgmmaName(int config, int terms) {
+  static const char* const kNames[kTmaConfig0] = {"wg0", "wg1", "wg2", "wg3", "wg4", "wg5", "wg6"};
+  if (config >= 0 && config < kTmaConfig0) return kNames[config];
+  return GemmTmaName(config - kTmaConfig0, terms);
+}
+
+namespace {
+// TESSERA_CUDA_GEMM_TMA: 0 = the TMA configurations fall back to the cp.async ones.
+bool TmaAllowed() {
+  static const bool allowed = [] {
+    const char* v = std::getenv("TESSERA_CUDA_GEMM_TMA");
+    return v == nullptr || std::strcmp(v, "0") != 0;
+  }();
+  return allowed;
+}
+}  // namespace
 
 cudaError_t LaunchGemmWgmma(const MatmulParams& p, int terms, const uint16_t* planes, int config,
                             cudaStream_t stream) {
   if (!GemmWgmmaAvailable()) return cudaErrorNotSupported;
   if (p.M == 0 || p.N == 0) return cudaSuccess;
+  if (config >= kTmaConfig0) {
+    if (TmaAllowed()) return LaunchGemmTma(p, terms, planes, config - kTmaConfig0, stream);
+    config = terms == 1 ? 5 : 6;
+  }
   if (terms == 1) {
     switch (config) {  // tile = 128 weight rows x BM tokens; L = B layout
       case 0: return LaunchWCfg<WCfg<1, 128, 2, 4, 1>>(p, planes, stream);

@@ -31,6 +31,7 @@
 
 #include "backends/cuda/dev_common.cuh"
 #include "backends/cuda/fuse_math.cuh"
+#include "backends/cuda/gemm_wgmma.h"
 #include "backends/cuda/mma_common.cuh"
 #include "backends/cuda/smem_optin.h"
 
@@ -330,6 +331,50 @@ __device__ __forceinline__ void GemvTask(const MatmulParams& p, const GemvGroupA
   }
 }
 
+constexpr int kGemvPrefPlain = 1, kGemvPrefPro = 2, kGemvPrefNext = 4, kGemvPrefEvictFirst = 8;
+
+// Early weight fetch (TESSERA_CUDA_GEMV_PREF, cuda-dec): the weight rows of the block's first
+// task, chunks [c_lo, c_lo + rounds x warps) of its 16 rows (what its warps read first; all of
+// [c_lo, c_hi) for rounds <= 0), are asked into L2 with one bulk prefetch a row (sm_90
+// cp.async.bulk.prefetch: a hint, no registers, no completion to wait for) before
+// griddepcontrol.wait. With PDL the block is often resident while the previous kernel still
+// runs (attention before o, SwiGLU before down), so its weights stream in during that time; an
+// L2 prefetch cannot return stale data (L2 is where every SM's writes land), so it is safe even
+// where an earlier kernel wrote the weight. Arithmetic untouched: same bits.
+__device__ __forceinline__ void GemvPrefetchTask(const MatmulParams& p, const GemvGroupArgs& grp,
+                                                 int n_chunks, int splits, int64_t task, int rounds,
+                                                 bool evict_first) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  const int r = threadIdx.x;
+  if (r >= 16) return;
+  const int64_t gr = task / splits;
+  const int split = static_cast<int>(task % splits);
+  const int c_lo = split * n_chunks / splits;
+  int c_hi = (split + 1) * n_chunks / splits;
+  if (rounds > 0) c_hi = std::min(c_hi, c_lo + rounds * static_cast<int>(blockDim.x / 32));
+  const int jm = MemberOf(grp, gr);
+  const int64_t n0 = (gr - (jm == 0 ? grp.g0[0] : (jm == 1 ? grp.g0[1] : grp.g0[2]))) * 16;
+  const int64_t N = Pick(grp, jm, [](const GemvOut& x) { return x.N; });
+  if (n0 + r >= N) return;
+  const int64_t wrb = Pick(grp, jm, [](const GemvOut& x) { return x.w_row_bytes; });
+  const uint8_t* w = Pick(grp, jm, [](const GemvOut& x) { return x.w; });
+  const int64_t b0 = int64_t(c_lo) * 512, b1 = std::min<int64_t>(int64_t(c_hi) * 512, p.K * 2);
+  if (b1 <= b0) return;
+  const uint8_t* a = w + (n0 + r) * wrb + b0;  // 16-byte aligned: eligible rows, K % 8 == 0
+  if (evict_first) {  // like the loads' ld.global.cs: lines go before the KV cache and x
+    asm volatile(
+        "{\n .reg .b64 pol;\n createpolicy.fractional.L2::evict_first.b64 pol, 1.0;\n"
+        " cp.async.bulk.prefetch.L2.global.L2::cache_hint [%0], %1, pol;\n}\n" ::"l"(a),
+        "r"(static_cast<unsigned>(b1 - b0))
+        : "memory");
+  } else {
+    asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;\n" ::"l"(a),
+                 "r"(static_cast<unsigned>(b1 - b0))
+                 : "memory");
+  }
+#endif
+}
+
 // PRO (launch.h kGemvPro*): the op producing x folded into the launch. Its rows are staged once
 // per block in shared memory (GemvStageX, after the chunk sums; block 0 also writes the op's
 // output), so the grid is persistent: at most as many blocks as fit the card, each looping over
@@ -338,10 +383,13 @@ __device__ __forceinline__ void GemvTask(const MatmulParams& p, const GemvGroupA
 template <int T, bool HALF, int PRO, bool XP>
 __global__ void __launch_bounds__(512, HALF ? 2 : 1)
     GemvBf16Kernel(MatmulParams p, GemvGroupArgs grp, int n_chunks, int splits, float* gpart,
-                   unsigned* counters, GemvPrologue pro, int64_t n_tasks) {
+                   unsigned* counters, GemvPrologue pro, int64_t n_tasks, int pref) {
   extern __shared__ float part[];  // [this block's chunks][16 rows][8 tokens], then x (PRO)
   __shared__ bool last_block;
   __shared__ float pro_red[kGemvMaxRows * kRmsWarps], pro_rs[kGemvMaxRows];
+  const int pref_first = PRO == kGemvProNone ? kGemvPrefPlain : kGemvPrefPro;
+  const bool ef = (pref & kGemvPrefEvictFirst) != 0;
+  if (pref & pref_first) GemvPrefetchTask(p, grp, n_chunks, splits, blockIdx.x, 1, ef);
   GridDepWait();
   AllowDependents();
   float* xs = part + (n_chunks + splits - 1) / splits * 128;
@@ -352,6 +400,9 @@ __global__ void __launch_bounds__(512, HALF ? 2 : 1)
   uint4* xp = reinterpret_cast<uint4*>(xs + (PRO == kGemvProNone ? 0 : p.M * p.K));
   if constexpr (XP) GemvSplitX<T, PRO>(p, xs, xp);
   for (int64_t task = blockIdx.x; task < n_tasks; task += gridDim.x) {
+    // Persistent grids: the next task's first round streams into L2 while this one runs.
+    if ((pref & kGemvPrefNext) && task + gridDim.x < n_tasks)
+      GemvPrefetchTask(p, grp, n_chunks, splits, task + gridDim.x, 1, ef);
     GemvTask<T, HALF, PRO, XP>(p, grp, n_chunks, splits, gpart, counters, xs, xp, part, last_block,
                                task);
     __syncthreads();  // part and last_block are the next task's
@@ -862,6 +913,25 @@ int64_t GemvSmemBytes(const MatmulParams& p, int splits, int pro, int xp_terms) 
   return (per_block * 128 + staged) * 4 + xp_terms * p.M * GemvXpStride(p.M, p.K) * 16;
 }
 
+// TESSERA_CUDA_GEMV_PREF, a mask of kGemvPref* (GemvPrefetchTask of the warps' first round of
+// chunks): 1 the first task before the wait in launches without a prologue, 2 the same in
+// prologue (RMS_NORM / SWIGLU) launches, 4 the next task of a persistent block at the start of
+// each task, 8 with an L2 evict_first policy; unset: the rule below. Same bits whatever the mask.
+// Default (engine tg128 A/B, H100, 3 calls; lab/NOTES.md "Early weight fetch"): plain launches
+// gain where the grid is one wave of full-chunk blocks with K >= 2048 (1B o/down: tg128 +2-4%)
+// and lose elsewhere (8B half-chunk o/down -1%, 0.5B o and split-K down -3..-5%); prologue
+// launches gain at K >= 4096 (8B q/k/v, gate/up: +1.7%) and lose below (0.5B -5%, 1B -1..-4%).
+int GemvPref(const MatmulParams& p, bool half, int splits, int pro) {
+  static const int mode = [] {
+    const char* v = std::getenv("TESSERA_CUDA_GEMV_PREF");
+    return v == nullptr || *v == '\0' ? -1 : std::atoi(v);
+  }();
+  if (mode >= 0) return mode;
+  if (pro == kGemvProNone)
+    return !half && splits == 1 && p.K >= 2048 ? kGemvPrefPlain | kGemvPrefEvictFirst : 0;
+  return p.K >= 4096 ? kGemvPrefPro | kGemvPrefEvictFirst : 0;
+}
+
 template <int T, bool HALF, int PRO, bool XP>
 cudaError_t Gemv(const MatmulParams& p, const GemvGroupArgs& b, int splits, const GemvAux& aux,
                  const GemvPrologue& pro, cudaStream_t stream) {
@@ -885,7 +955,8 @@ cudaError_t Gemv(const MatmulParams& p, const GemvGroupArgs& b, int splits, cons
     grid = std::min<int64_t>(tasks, int64_t{std::max(per_sm, 1)} * aux.sms);
   }
   LaunchK(GemvBf16Kernel<T, HALF, PRO, XP>, static_cast<unsigned>(grid), warps * 32, smem, stream,
-          p, b, n_chunks, splits, aux.partials, aux.counters, pro, tasks);
+          p, b, n_chunks, splits, aux.partials, aux.counters, pro, tasks,
+          GemvPref(p, HALF, splits, PRO));
   return cudaGetLastError();
 }
 
@@ -1097,6 +1168,114 @@ cudaError_t GemmSplit(const MatmulParams& p, uint16_t* planes, int per, cudaStre
   return cudaGetLastError();
 }
 
+// ---- Decode batches, M = 9 .. 64 (cuda-batch): the GEMV per 8-token group, one launch ----
+//
+// Block (token group tg, row group): GemvTask (splits = 1) over tokens [8 tg, 8 tg + 8), i.e.
+// the GEMV's own code and order, so the GEMV's bits (which are the GEMM's). Token groups vary
+// fastest over the grid: the blocks reading one weight row group run together, so the weight
+// comes from DRAM about once and the other groups read it from L2. One launch, no split
+// pre-pass, no partials: what the small grids of a decode batch need (the chunk-split GEMM
+// takes 3 launches of ~5 us each for a 1-2 MiB weight). TESSERA_CUDA_GEMM_SMALLM=0 never takes
+// it, =1 for every 8 < M <= 64; default SmallMChoice.
+template <int T, bool HALF>
+__global__ void __launch_bounds__(512, HALF ? 2 : 1)
+    GemvRowsKernel(MatmulParams p, GemvGroupArgs grp, int n_chunks) {
+  extern __shared__ float part[];  // [chunks][16 rows][8 tokens]
+  __shared__ bool last_block;
+  GridDepWait();
+  AllowDependents();
+  const int64_t m0 = int64_t(blockIdx.x) * kGemvMaxRows;
+  MatmulParams q = p;
+  q.x = p.x + m0 * p.x_row;
+  q.M = p.M - m0 < kGemvMaxRows ? p.M - m0 : kGemvMaxRows;
+  GemvGroupArgs b = grp;
+  b.o[0].out = grp.o[0].out + m0 * grp.o[0].out_row;
+  GemvTask<T, HALF, kGemvProNone, false>(q, b, n_chunks, 1, nullptr, nullptr, nullptr, nullptr,
+                                         part, last_block, blockIdx.y);
+}
+
+int GemmSmallMMode() {
+  static const int mode = [] {
+    const char* v = std::getenv("TESSERA_CUDA_GEMM_SMALLM");
+    return v == nullptr || *v == '\0' ? -1 : std::atoi(v);
+  }();
+  return mode;
+}
+
+// The wgmma configuration called `name` (gemm_wgmma.h; looked up by name: the numbering is the
+// prefill GEMM's and may move), or -1.
+int WgmmaConfigNamed(const char* name, int terms) {
+#ifdef TESSERA_CUDA_WGMMA
+  for (int c = 0; c < GemmWgmmaConfigs(); ++c)
+    if (std::strcmp(GemmWgmmaName(c, terms), name) == 0) return c;
+#else
+  (void)name, (void)terms;
+#endif
+  return -1;
+}
+
+constexpr int kSmallMRows = -2;  // SmallMChoice: GemvRowsKernel
+
+// The kernel of a decode batch (M = 9 .. 64; same bits whichever runs): kSmallMRows, a
+// LaunchGemmBf16Tiled configuration (the TMA wgmma tiles), or -1 (the chunk-split / narrow GEMM).
+// From the H100 lab at M = 16 / 64, cold L2 (lab/NOTES.md "Decode batches, second pass";
+// results/batch_h100_run4_lab_smallm*.log): the 64-token TMA tiles stream wide weights at
+// 1-2.4 TB/s (1B head at M = 64: 562 -> 223 us, gate/up 56 -> 31 us) but have no split-K, so
+// narrow ones (N = 896 .. 2048) keep the chunk-split GEMM; GEMV rows win where the weight is
+// small (<= 2 MiB: one launch instead of three) or M <= 16 (two token groups: the weight is
+// read from L2 once more). TESSERA_CUDA_GEMM_SMALLM=0: always -1, =1: always GEMV rows.
+int SmallMChoice(const MatmulParams& p, int terms) {
+  const int mode = GemmSmallMMode();
+  if (mode == 0 || p.M <= kGemvMaxRows || p.M > 64) return -1;
+  if (mode == 1) return kSmallMRows;
+  // One piece (matmul_precision=bf16): only N >= 8192 gains, on the 128 x 128 tile (1B gate/up
+  // at M = 64: 41.5 -> 29.4 us; results/batch_h100_run7_lab_smallm_terms31.log).
+  const bool wide = p.N >= (p.M <= 16 || terms == 1 ? 8192 : 4096);
+#ifdef TESSERA_CUDA_WGMMA
+  if (wide && p.K % 32 == 0 && GemmWgmmaAvailable()) {
+    static const int tma[2][2] = {
+        {WgmmaConfigNamed("tma128x128", 1), WgmmaConfigNamed("tma256x64", 1)},
+        {WgmmaConfigNamed("tma128x64", 3), WgmmaConfigNamed("tma256x64", 3)}};
+    const int c = tma[terms == 1 ? 0 : 1][p.N >= 65536 ? 1 : 0];  // 256 rows for the heads
+    if (c >= 0) return kGemmTiledWgmma0 + c;
+  }
+#endif
+  const uint64_t wbytes = static_cast<uint64_t>(p.N) * p.K * 2;
+  if (!wide && (p.M <= 16 || wbytes <= (uint64_t{2} << 20))) return kSmallMRows;
+  return -1;
+}
+
+template <int T, bool HALF>
+cudaError_t GemvRowsLaunch(const MatmulParams& p, const GemvGroupArgs& b, int warps,
+                           cudaStream_t stream) {
+  static std::atomic<uint64_t> smem_set{0};
+  const int n_chunks = static_cast<int>((p.K + 255) / 256);
+  const int smem = n_chunks * 128 * 4;
+  cudaError_t e = AllowDynamicSmem(GemvRowsKernel<T, HALF>, smem, &smem_set);
+  if (e != cudaSuccess) return e;
+  const dim3 grid(static_cast<unsigned>((p.M + kGemvMaxRows - 1) / kGemvMaxRows),
+                  static_cast<unsigned>(b.g0[1]));
+  LaunchK(GemvRowsKernel<T, HALF>, grid, warps * 32, smem, stream, p, b, n_chunks);
+  return cudaGetLastError();
+}
+
+template <int T>
+cudaError_t GemvRows(const MatmulParams& p, cudaStream_t stream) {
+  GemvGroupArgs b;
+  b.n = 1;
+  b.o[0] = GemvGroupOf(p).o[0];
+  b.g0[1] = (p.N + 15) / 16;
+  for (int j = 1; j < kGemvMaxGroup; ++j) b.g0[j + 1] = b.g0[1];
+  if (b.g0[1] > 65535) return cudaErrorInvalidConfiguration;
+  const int n_chunks = static_cast<int>((p.K + 255) / 256);
+  const int64_t blocks = b.g0[1] * ((p.M + kGemvMaxRows - 1) / kGemvMaxRows);
+  // The GEMV's rules on the whole grid: more warps while it is under ~2 waves; half-chunk loads
+  // (two blocks an SM) from one to a few waves.
+  const int warps = std::min(n_chunks, blocks < 264 ? 16 : 8);
+  if (blocks > 144 && blocks <= 1024) return GemvRowsLaunch<T, true>(p, b, warps, stream);
+  return GemvRowsLaunch<T, false>(p, b, warps, stream);
+}
+
 template <int T>
 cudaError_t Gemm(const MatmulParams& p, uint16_t* planes, cudaStream_t stream) {
   static std::atomic<uint64_t> smem_set{0};
@@ -1104,15 +1283,24 @@ cudaError_t Gemm(const MatmulParams& p, uint16_t* planes, cudaStream_t stream) {
   cudaError_t e = AllowDynamicSmem(GemmBf16Kernel<T>, smem, &smem_set);
   if (e != cudaSuccess) return e;
   const int64_t groups = p.M * (p.K / 8);
-  LaunchK(SplitKernel<T>, GridFor(groups, 256), 256, 0, stream, p, planes);
-  if ((e = cudaGetLastError()) != cudaSuccess) return e;
   const int v = GemmVariant();
-  if (v == kGemmAuto) {
-    const int per = GemmSplitChunksPerBlock(p);
-    if (per > 0) return GemmSplit<T>(p, planes, per, stream);
+  if (v == kGemmAuto) {  // decode batches
+    const int sc = SmallMChoice(p, T);
+    if (sc == kSmallMRows) return GemvRows<T>(p, stream);
+    if (sc >= 0) return LaunchGemmBf16Tiled(p, T, planes, sc, stream);
   }
-  const int tiled =
-      (v & kGemmTiled) != 0 ? (v & 0xff) : (v == kGemmAuto ? GemmTiledAuto(p, T, DeviceSms()) : -1);
+  const int per = v == kGemmAuto ? GemmSplitChunksPerBlock(p) : 0;
+  const int tiled = per > 0 ? -1
+                    : (v & kGemmTiled) != 0
+                        ? (v & 0xff)
+                        : (v == kGemmAuto ? GemmTiledAuto(p, T, DeviceSms()) : -1);
+  // The wgmma configurations split x into their own slot-permuted planes (gemm_wgmma.h):
+  // the natural-order split would be thrown away.
+  if (tiled < kGemmTiledWgmma0) {
+    LaunchK(SplitKernel<T>, GridFor(groups, 256), 256, 0, stream, p, planes);
+    if ((e = cudaGetLastError()) != cudaSuccess) return e;
+  }
+  if (per > 0) return GemmSplit<T>(p, planes, per, stream);
   if (tiled >= 0) return LaunchGemmBf16Tiled(p, T, planes, tiled, stream);
   if (v >= 0 && ((v & kGemmForce) != 0 || WideTilePays(p))) {
     switch (v & 0xff) {
@@ -1141,7 +1329,8 @@ bool Bf16FastPathEligible(const MatmulParams& p) {
 
 uint64_t SplitPlaneBytes(const MatmulParams& p, int terms) {
   // Plus the split GEMM's chunk sums where it splits (GemmSplitChunksPerBlock).
-  if (GemmVariant() == kGemmAuto && p.M > kGemvMaxRows && GemmSplitChunksPerBlock(p) > 0)
+  if (GemmVariant() == kGemmAuto && p.M > kGemvMaxRows && SmallMChoice(p, terms) == -1 &&
+      GemmSplitChunksPerBlock(p) > 0)
     return SplitPartialOffset(p, terms) + static_cast<uint64_t>((p.K + 255) / 256) * p.M * p.N * 4;
   return static_cast<uint64_t>(terms) * p.M * p.K * 2;
 }

@@ -35,6 +35,7 @@
 
 #include "backends/common/status_abi.h"
 #include "backends/cuda/exec_graph.h"
+#include "backends/cuda/host_download.h"
 #include "backends/cuda/launch.h"
 #include "backends/cuda/ops.h"
 #include "tessera/backend/abi.h"
@@ -114,6 +115,11 @@ struct tsr_device {
   tessera::cuda::GraphCache graphs;
   tessera::cuda::ExecKey key;  // reused between executes (no allocation in steady state)
   std::unique_ptr<tessera::cuda::OpProfile> profile;
+  // Large synchronous downloads (a step's logits) through pinned memory; first use creates it.
+  // TESSERA_CUDA_PINNED_DOWNLOAD=0: the driver's pageable copy instead.
+  std::unique_ptr<tessera::cuda::HostDownload> download;
+  bool pinned_download = true;
+  int64_t graph_replays = 0;  // executes served by a cached graph (TESSERA_CUDA_PROFILE=exec)
   // Scratch nodes of a fusion (plugin.cc ExecuteFused); allocated at first use.
   std::unique_ptr<tessera::backend::LoadedNode<tessera::cuda::OpArgs>[]> fuse_nodes;
 };
@@ -356,6 +362,7 @@ void DeviceClose(tsr_device* dev) {
   for (cudaEvent_t e : dev->staging.done)
     if (e != nullptr) cudaEventDestroy(e);
   if (dev->staging.pinned != nullptr) cudaFreeHost(dev->staging.pinned);
+  dev->download.reset();  // joins its helper threads, frees its pinned buffer
   if (dev->err_host != nullptr) cudaFreeHost(dev->err_host);
   if (dev->err_flag != nullptr) cudaFree(dev->err_flag);
   if (dev->gemv_counters != nullptr) cudaFree(dev->gemv_counters);
@@ -438,6 +445,7 @@ tsr_status DeviceOpen(tsr_plugin_ctx* ctx, int32_t index, tsr_device** out, tsr_
   if (e == cudaSuccess) e = SetUpGemv(dev.get());
   if (e != cudaSuccess) return FromCuda(e, "device_open", err);
   dev->use_graphs = EnvFlag("TESSERA_CUDA_GRAPHS", true);
+  dev->pinned_download = EnvFlag("TESSERA_CUDA_PINNED_DOWNLOAD", true);
   if (EnvFlag("TESSERA_CUDA_PROFILE", false)) {
     dev->profile = std::make_unique<OpProfile>();
     // "exec": whole executes timed, graphs as configured; else every node, graphs off.
@@ -569,10 +577,47 @@ tsr_status BufferDownload(tsr_buffer* src, uint64_t src_offset, void* dst, uint6
     return s;
   tsr_device* dev = src->dev;
   cudaError_t e = cudaSetDevice(dev->ordinal);
-  if (e == cudaSuccess && size > 0)
+  // Profiled (TESSERA_CUDA_PROFILE): the wait for queued work and the copy timed apart.
+  const bool timed = dev->profile != nullptr && done == nullptr && size > 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  if (timed && e == cudaSuccess) e = cudaStreamSynchronize(dev->stream);
+  const auto t1 = std::chrono::steady_clock::now();
+  if (e == cudaSuccess && done == nullptr && dev->pinned_download && HostDownload::Wants(size)) {
+    if (dev->download == nullptr) {
+      // Helpers: one thread's memcpy (~14 GB/s) is a quarter of the pinned DMA rate. Lab knobs:
+      // TESSERA_CUDA_DL_THREADS (helpers), TESSERA_CUDA_DL_CHUNK_KIB.
+      const int cores = static_cast<int>(std::thread::hardware_concurrency());
+      const char* th = std::getenv("TESSERA_CUDA_DL_THREADS");
+      const char* ck = std::getenv("TESSERA_CUDA_DL_CHUNK_KIB");
+      dev->download = std::make_unique<HostDownload>(
+          th != nullptr ? std::atoi(th) : std::clamp(cores / 2 - 1, 0, 4),
+          ck != nullptr ? uint64_t(std::atoll(ck)) << 10 : HostDownload::kDefaultChunk);
+    }
+    e = dev->download->Run(dev->stream, dst, src->data + src_offset, size);
+    if (e == cudaErrorMemoryAllocation) {
+      // No pinned memory to be had (locked-memory limits): nothing was queued; copy directly
+      // from now on.
+      cudaGetLastError();
+      dev->pinned_download = false;
+      dev->download.reset();
+      e = cudaMemcpyAsync(dst, src->data + src_offset, size, cudaMemcpyDeviceToHost, dev->stream);
+    }
+  } else if (e == cudaSuccess && size > 0) {
     e = cudaMemcpyAsync(dst, src->data + src_offset, size, cudaMemcpyDeviceToHost, dev->stream);
+  }
   if (e != cudaSuccess) return FromCuda(e, "buffer_download", err);
-  return Complete(dev, done, true, "buffer_download", err);
+  const tsr_status s = Complete(dev, done, true, "buffer_download", err);
+  if (timed) {
+    using Ms = std::chrono::duration<double, std::milli>;
+    const std::string what = "download " + std::to_string(size >> 10) + " KiB";
+    OpProfile::Row& w = dev->profile->rows[what + " (host: wait for queued work)"];
+    w.gpu_ms += Ms(t1 - t0).count();
+    ++w.count;
+    OpProfile::Row& c = dev->profile->rows[what + " (host: copy)"];
+    c.gpu_ms += Ms(std::chrono::steady_clock::now() - t1).count();
+    ++c.count;
+  }
+  return s;
 }
 
 tsr_status BufferCopy(tsr_buffer* src, uint64_t src_offset, tsr_buffer* dst, uint64_t dst_offset,
@@ -1016,8 +1061,10 @@ constexpr int32_t kMinGraphNodes = 4;
 // reports the failure exactly as without graphs.
 Status ExecuteGraph(tsr_device* dev, const tsr_graph_view& g, const int32_t* ids, int32_t n) {
   if (!BuildExecKey(dev, g, ids, n, &dev->key)) return ExecuteDirect(dev, g, ids, n);
-  if (cudaGraphExec_t exec = dev->graphs.Find(dev->key))
+  if (cudaGraphExec_t exec = dev->graphs.Find(dev->key)) {
+    ++dev->graph_replays;
     return CudaStatus(cudaGraphLaunch(exec, dev->stream), "cudaGraphLaunch");
+  }
   if (!dev->graphs.MissedBefore(dev->key)) return ExecuteDirect(dev, g, ids, n);
   cudaError_t e = cudaStreamBeginCapture(dev->stream, cudaStreamCaptureModeThreadLocal);
   if (e != cudaSuccess) {
@@ -1052,7 +1099,12 @@ Status ExecuteTimed(tsr_device* dev, const tsr_graph_view& g, const int32_t* ids
   }
   cudaEventRecord(p.events[0], dev->stream);
   const bool graphs = dev->use_graphs && n >= kMinGraphNodes;
+  const int64_t replays = dev->graph_replays;
   TSR_RETURN_IF_ERROR(graphs ? ExecuteGraph(dev, g, ids, n) : ExecuteDirect(dev, g, ids, n));
+  OpProfile::Row& how =
+      p.rows["execute of " + std::to_string(n) +
+             " nodes: " + (dev->graph_replays != replays ? "graph replays" : "direct/capture")];
+  ++how.count;
   cudaEventRecord(p.events[1], dev->stream);
   TSR_RETURN_IF_ERROR(CudaStatus(cudaStreamSynchronize(dev->stream), "profile sync"));
   float ms = 0;

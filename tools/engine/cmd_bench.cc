@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
@@ -116,8 +117,14 @@ StatusOr<double> RunParallelDecode(text::TextModel& m, int n, int tokens, std::m
   std::vector<SequenceBlocks> seqs(static_cast<size_t>(n));
   std::vector<float> logits;
   Status st;
+  // TESSERA_BENCH_STEP_TIMES=1: the host's share of a step on stderr (building the batch vs the
+  // whole Forward: uploads, execute, wait, logits download), to find what a step costs outside
+  // the kernels.
+  static const bool step_times = std::getenv("TESSERA_BENCH_STEP_TIMES") != nullptr;
+  double build_s = 0, forward_s = 0;
   const auto t0 = Clock::now();
   for (int i = 0; i < tokens && st.ok(); ++i) {
+    const auto tb = Clock::now();
     StepBatch b;
     b.cu_q.push_back(0);
     int32_t width = 0;
@@ -136,9 +143,15 @@ StatusOr<double> RunParallelDecode(text::TextModel& m, int n, int tokens, std::m
     for (int s = 0; s < n; ++s)
       std::copy(seqs[s].blocks.begin(), seqs[s].blocks.end(),
                 b.block_table.begin() + static_cast<ptrdiff_t>(s) * b.max_blocks);
+    const auto tf = Clock::now();
     st = m.Forward(b, &logits);
+    build_s += std::chrono::duration<double>(tf - tb).count();
+    forward_s += std::chrono::duration<double>(Clock::now() - tf).count();
   }
   const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+  if (step_times && tokens > 0)
+    std::fprintf(stderr, "bench steps: %d x %d seqs: batch build %.1f us, forward %.1f us a step\n",
+                 tokens, n, 1e6 * build_s / tokens, 1e6 * forward_s / tokens);
   for (SequenceBlocks& q : seqs) m.kv_cache().Free(q);
   TSR_RETURN_IF_ERROR(st);
   return secs;

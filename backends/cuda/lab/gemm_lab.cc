@@ -4,8 +4,9 @@
 // dispatch (LaunchGemmBf16, the split pre-pass included) and cuBLASLt (bf16 x bf16 -> f32,
 // dlopen'ed; see lab/cublaslt.h).
 //
-//   cuda_gemm_lab [--no-check] [--default-only] [--wgmma-only]
-// With TESSERA_CUDA_WGMMA (sm_90 devices): the wgmma kernels (k_gemm_wgmma.cu) too, "wg<c>".
+//   cuda_gemm_lab [--no-check] [--default-only] [--wgmma-only] [--wg-from=C]
+// With TESSERA_CUDA_WGMMA (sm_90 devices): the wgmma kernels (k_gemm_wgmma.cu) too, "wg<c>", and
+// the TMA-fed ones (k_gemm_tma.cu, configurations >= kTmaConfig0), "tma<tile>".
 // TESSERA_CUDA_GEMM=old makes the default dispatch the previous kernels (the "before" column).
 // Lines are "name key=value ...". Exit code 1 if a check fails.
 #include <cuda_runtime_api.h>
@@ -14,6 +15,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <random>
 #include <string>
 #include <vector>
@@ -37,6 +39,7 @@ using lab::ToBf16;
 int g_failures = 0;
 bool g_wgmma = false;       // device is sm_90 and the wgmma kernels are linked in
 bool g_wgmma_only = false;  // --wgmma-only: skip the mma.sync configurations
+int g_wg_from = 0;          // --wg-from=C: only wgmma configurations >= C (C = 7: the TMA ones)
 
 // Device buffers of one problem: x [M, K] f32, w [N, K] bf16, bias [N], out [M, N], planes.
 struct Dev {
@@ -133,7 +136,7 @@ void BitChecks(int64_t N, int64_t K, int terms) {
     }
   }
 #ifdef TESSERA_CUDA_WGMMA
-  for (int c = 0; g_wgmma && c < GemmWgmmaConfigs(); ++c) {
+  for (int c = g_wg_from; g_wgmma && c < GemmWgmmaConfigs(); ++c) {
     for (int64_t row0 : {int64_t{0}, int64_t{3}}) {
       const int64_t rows = row0 == 0 ? d.M : 100;
       const MatmulParams p = d.Params(row0, rows, true);
@@ -152,8 +155,8 @@ void BitChecks(int64_t N, int64_t K, int terms) {
                     static_cast<long long>(differ), got.size(), static_cast<long long>(first / N),
                     static_cast<long long>(first % N), got[first], ref[row0 * N + first]);
       }
-      Expect(differ == 0,
-             "gemv_vs_wgmma_cfg" + std::to_string(c) + "_M" + std::to_string(rows) + "_" + tag);
+      Expect(differ == 0, "gemv_vs_wgmma_cfg" + std::to_string(c) + "_" + GemmWgmmaName(c, terms) +
+                              "_M" + std::to_string(rows) + "_" + tag);
     }
   }
 #endif
@@ -230,12 +233,15 @@ void TimeShape(const Shape& s, bool default_only, lab::CublasLt& lt) {
           Check(LaunchSplitBf16Wgmma(p, terms, d.wplanes, nullptr), "wgmma split");
         });
         std::printf(" wgmma_split_us=%.1f", wsplit_ms * 1e3);
-        for (int c = 0; c < GemmWgmmaConfigs(); ++c) {
+        double best = 0;
+        for (int c = g_wg_from; c < GemmWgmmaConfigs(); ++c) {
           const double ms = TimeMs(5, 10, [&](int) {
             Check(LaunchGemmWgmma(p, terms, d.wplanes, c, nullptr), "wgmma");
           });
-          std::printf(" wg%d=%.1f", c, tf(ms));
+          std::printf(" %s=%.1f", GemmWgmmaName(c, terms), tf(ms));
+          best = std::max(best, tf(ms));
         }
+        if (lt_tf > 0) std::printf(" best_vs_cublaslt=%.3f", best / lt_tf);
       }
 #endif
     }
@@ -244,12 +250,91 @@ void TimeShape(const Shape& s, bool default_only, lab::CublasLt& lt) {
   }
 }
 
+// ---- Decode batches (cuda-batch, 2026-11-26): --smallm times every kernel at M = 64 / 16 (3
+// and 1 pieces) on the decode shapes with a cold L2 (a 256 MiB memset before each call, outside
+// the timing; the engine walks ~1-16 GB of weights a step) and checks each against the GEMV's
+// rows bit for bit. GB/s = the weight bytes over the time.
+double ColdUs(void* flush, size_t flush_bytes, const std::function<void()>& fn) {
+  cudaEvent_t a, b;
+  Check(cudaEventCreate(&a), "event");
+  Check(cudaEventCreate(&b), "event");
+  fn();
+  std::vector<double> t;
+  for (int r = 0; r < 7; ++r) {
+    Check(cudaMemsetAsync(flush, r, flush_bytes, nullptr), "flush");
+    Check(cudaEventRecord(a), "record");
+    fn();
+    Check(cudaEventRecord(b), "record");
+    Check(cudaEventSynchronize(b), "sync");
+    float ms = 0;
+    Check(cudaEventElapsedTime(&ms, a, b), "elapsed");
+    t.push_back(ms * 1e3);
+  }
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+void SmallMTimes(int64_t M, int terms) {
+  const Shape shapes[] = {
+      {"0.5B.q_o", 896, 896},      {"0.5B.k_v", 128, 896},     {"0.5B.gate_up", 4864, 896},
+      {"0.5B.down", 896, 4864},    {"0.5B.head", 151936, 896}, {"1B.q_o", 2048, 2048},
+      {"1B.k_v", 512, 2048},       {"1B.gate_up", 8192, 2048}, {"1B.down", 2048, 8192},
+      {"1B.head", 128256, 2048},   {"8B.q_o", 4096, 4096},     {"8B.k_v", 1024, 4096},
+      {"8B.gate_up", 14336, 4096}, {"8B.down", 4096, 14336},
+  };
+  const size_t flush_bytes = size_t{256} << 20;
+  void* flush = nullptr;
+  Check(cudaMalloc(&flush, flush_bytes), "malloc");
+  for (const Shape& s : shapes) {
+    Dev d(M, s.N, s.K, 55 + static_cast<uint32_t>(s.N));
+    const std::vector<float> ref = GemvReference(d, terms);
+    const MatmulParams p = d.Params(0, M, true);
+    const double gb = 2.0 * s.N * s.K / 1e9;
+    std::printf("smallm %s M=%lld terms=%d", s.name, static_cast<long long>(M), terms);
+    const auto run = [&](const char* name, const std::function<void()>& fn) {
+      Check(cudaMemset(d.out, 0xff, d.M * d.N * 4), "poison");
+      fn();
+      Check(cudaDeviceSynchronize(), name);
+      const std::vector<float> got = d.Download(M);
+      const bool same = std::memcmp(got.data(), ref.data(), got.size() * 4) == 0;
+      if (!same) Expect(false, std::string("smallm_") + name + "_" + s.name);
+      const double us = ColdUs(flush, flush_bytes, fn);
+      std::printf(" %s=%.1fus/%.0fGB/s%s", name, us, gb / (us * 1e-6), same ? "" : "(BITS)");
+    };
+    void* planes = nullptr;
+    Check(cudaMalloc(&planes, SplitPlaneBytes(p, terms)), "malloc");
+    run("default",
+        [&] { Check(LaunchGemmBf16(p, terms, static_cast<uint16_t*>(planes), nullptr), "gemm"); });
+    for (int c = 0; c < GemmTiledConfigs(); ++c) {
+      run(("cfg" + std::to_string(c)).c_str(), [&] {
+        Check(LaunchSplitBf16(p, terms, d.planes, nullptr), "split");
+        Check(LaunchGemmBf16Tiled(p, terms, d.planes, c, nullptr), "tiled");
+      });
+    }
+#ifdef TESSERA_CUDA_WGMMA
+    for (int c = 0; g_wgmma && s.K % 32 == 0 && c < GemmWgmmaConfigs(); ++c) {
+      run(GemmWgmmaName(c, terms), [&] {
+        Check(LaunchSplitBf16Wgmma(p, terms, d.wplanes, nullptr), "wgmma split");
+        Check(LaunchGemmWgmma(p, terms, d.wplanes, c, nullptr), "wgmma");
+      });
+    }
+#endif
+    cudaFree(planes);
+    std::printf("\n");
+    std::fflush(stdout);
+  }
+  cudaFree(flush);
+}
+
 int Main(int argc, char** argv) {
   bool check = true, default_only = false;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--no-check") == 0) check = false;
     if (std::strcmp(argv[i], "--default-only") == 0) default_only = true;
     if (std::strcmp(argv[i], "--wgmma-only") == 0) g_wgmma_only = true;
+    if (std::strncmp(argv[i], "--wg-from=", 10) == 0) g_wg_from = std::atoi(argv[i] + 10);
   }
   cudaDeviceProp prop{};
   Check(cudaGetDeviceProperties(&prop, 0), "properties");
@@ -260,6 +345,14 @@ int Main(int argc, char** argv) {
   g_wgmma = prop.major == 9 && prop.minor == 0;
 #endif
   std::printf("wgmma %s\n", g_wgmma ? "on" : "off");
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--smallm") != 0) continue;
+    for (int terms : {3, 1}) {
+      for (int64_t m : {int64_t{64}, int64_t{16}}) SmallMTimes(m, terms);
+    }
+    std::printf("summary failures=%d\n", g_failures);
+    return g_failures == 0 ? 0 : 1;
+  }
   if (check) {
     for (int terms : {3, 1}) {
       BitChecks(4096, 4096, terms);

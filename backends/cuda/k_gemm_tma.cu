@@ -1,0 +1,521 @@
+// Prefill GEMM on wgmma fed by the tensor-memory accelerator (sm_90a only; part of the
+// tessera_cuda_wgmma library, reached through LaunchGemmWgmma's configurations >= kTmaConfig0,
+// see gemm_wgmma.h).
+//
+// Bits: the canonical order of k_matmul_bf16.cu, exactly as k_gemm_wgmma.cu runs it (read its
+// header first): per output element k32 blocks in order, per block the k16 steps j = 0, 1, per
+// step one wgmma per piece, lo piece first; chunks of 8 k32 blocks summed from +0 in registers,
+// chunk sums added in order into the totals, then the bias. Only the data movement differs.
+//
+// Operands: the weight rows are wgmma's M side (A, from registers, the mma.sync kernels' own A
+// fragments: lane (g, q) holds row g / g + 8, k's 8q .. 8q + 7 of the k32 block), the tokens its
+// N side (B, from shared memory through a descriptor). x is split by LaunchSplitBf16Wgmma into
+// slot-permuted planes, so a k16 step's 16 k's are 32 contiguous bytes of a plane row and B can
+// use the standard K-major 128-byte-swizzled layout.
+//
+// Pipeline (warp-specialized): warpgroup 0 is the producer (one thread issues, registers given
+// back with setmaxnreg), warpgroups 1 and 2 the consumers. A stage is 64 k's: the weight tile
+// [rows][64 k] and the planes [T][tokens][64 k], each row 128 bytes, loaded with
+// cp.async.bulk.tensor (128-byte swizzle, the pattern the wgmma descriptor reads) and completed
+// on the stage's "full" mbarrier (transaction bytes); the consumers read A fragments out of the
+// swizzled tile, run the stage's wgmmas, wait for them and arrive on the stage's "empty" mbarrier,
+// which the producer waits for before refilling the slot. Four stages are one canonical chunk.
+#include <cuda.h>  // CUtensorMap and its enums only: the driver is reached through cudart
+#include <cudaTypedefs.h>
+#include <cuda_bf16.h>
+
+#include <atomic>
+
+#include "backends/cuda/dev_common.cuh"
+#include "backends/cuda/gemm_wgmma.h"
+#include "backends/cuda/k_gemm_tma_ops.cuh"
+#include "backends/cuda/mma_common.cuh"
+#include "backends/cuda/smem_optin.h"
+#include "backends/cuda/wgmma_ops.cuh"
+
+namespace tessera::cuda {
+namespace {
+
+constexpr int kStageK = 64;      // k's a stage: one 128-byte swizzle row of bf16
+constexpr int kChunkStages = 4;  // stages in a canonical chunk (256 k's)
+
+// T pieces; MI m64 row blocks a consumer warpgroup; BM tokens a consumer warpgroup (the wgmma N);
+// TSPLIT: the two consumers take different tokens of the same rows (tile 64 MI x 2 BM) instead
+// of different rows of the same tokens (tile 128 MI x BM); S stages.
+// CL: CTAs a cluster along the tokens (1 or 2); they share the weight tile, each loading 1 / CL
+// of it and multicasting it to all. PIPE: a stage's wgmma group is waited for one stage later
+// (two register sets of A fragments), so the tensor pipe is not drained at every stage.
+// STAGGER: the second consumer starts once stage 2 has landed, so the two warpgroups' chunk-end
+// drains (wait for all wgmmas, totals += chunk sums) fall at different times.
+// TOTS: the chunk totals in shared memory ([consumer thread][MI x BM / 8] float4, each thread its
+// own slots) instead of registers, which leaves room for BM = 256.
+template <int T_, int MI_, int BM_, bool TSPLIT_, int S_, int CL_ = 1, bool PIPE_ = false,
+          bool STAGGER_ = false, bool TOTS_ = false>
+struct TCfg {
+  static constexpr int T = T_, MI = MI_, BM = BM_, S = S_, CL = CL_;
+  static constexpr bool TSPLIT = TSPLIT_, PIPE = PIPE_, STAGGER = STAGGER_, TOTS = TOTS_;
+  static constexpr int kRows = TSPLIT ? 64 * MI : 128 * MI;           // weight rows a CTA
+  static constexpr int kToks = TSPLIT ? 2 * BM : BM;                  // tokens a CTA
+  static constexpr int kABytes = kRows * 128, kBBytes = kToks * 128;  // a stage's tile, a plane
+  static constexpr int kStage = kABytes + T * kBBytes;
+  // Stages (1024-byte aligned for the swizzle: + 1024 of slack) and 2 S mbarriers.
+  static constexpr int kTotBytes = TOTS ? 256 * MI * BM * 2 : 0;  // BM / 2 floats a thread
+  static constexpr int kSmem = S * kStage + kTotBytes + 1024 + 2 * S * 8;
+  static constexpr int kThreads = 384;
+  static_assert(kRows <= 256 && kToks <= 256, "TMA box dimensions");
+  static_assert(kSmem <= 227 * 1024, "shared memory");
+  static_assert(BM % 8 == 0 && kToks % 8 == 0, "swizzle atoms of 8 rows");
+  static_assert((kRows / CL) % 8 == 0 && (CL == 1 || CL == 2), "whole atoms a multicast part");
+};
+
+__device__ __forceinline__ uint32_t SmemAddr(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+__device__ __forceinline__ void MbarInit(uint32_t bar, uint32_t count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
+}
+__device__ __forceinline__ void MbarExpectTx(uint32_t bar, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes)
+               : "memory");
+}
+__device__ __forceinline__ void MbarArrive(uint32_t bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
+}
+// Arrives on the barrier at the same shared-memory offset in cluster CTA `rank` (this CTA too).
+__device__ __forceinline__ void MbarArriveCluster(uint32_t bar, uint32_t rank) {
+  asm volatile(
+      "{\n.reg .b32 ra;\nmapa.shared::cluster.u32 ra, %0, %1;\n"
+      "mbarrier.arrive.release.cluster.shared::cluster.b64 _, [ra];\n}\n" ::"r"(bar),
+      "r"(rank)
+      : "memory");
+}
+__device__ __forceinline__ uint32_t ClusterRank() {
+  uint32_t r;
+  asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(r));
+  return r;
+}
+__device__ __forceinline__ void ClusterSync() {
+  asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;\n" ::
+                   : "memory");
+}
+// Spins until the phase of parity `parity` of the barrier has completed.
+__device__ __forceinline__ void MbarWait(uint32_t bar, uint32_t parity) {
+  asm volatile(
+      "{\n.reg .pred p;\nLAB_WAIT:\n"
+      "mbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\n"
+      "@!p bra LAB_WAIT;\n}\n" ::"r"(bar),
+      "r"(parity)
+      : "memory");
+}
+
+__device__ __forceinline__ void TmaLoad2D(uint32_t dst, const CUtensorMap* map, int c0, int c1,
+                                          uint32_t bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, "
+      "%3}], [%4];\n" ::"r"(dst),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(bar)
+      : "memory");
+}
+// The same box into every CTA of `mask` (same shared-memory offsets, each CTA's own barrier).
+__device__ __forceinline__ void TmaLoad2DMulticast(uint32_t dst, const CUtensorMap* map, int c0,
+                                                   int c1, uint32_t bar, uint16_t mask) {
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes.multicast::"
+      "cluster [%0], [%1, {%2, %3}], [%4], %5;\n" ::"r"(dst),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(bar), "h"(mask)
+      : "memory");
+}
+__device__ __forceinline__ void TmaLoad3D(uint32_t dst, const CUtensorMap* map, int c0, int c1,
+                                          int c2, uint32_t bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.3d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, "
+      "%3, %4}], [%5];\n" ::"r"(dst),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(c2), "r"(bar)
+      : "memory");
+}
+
+// K-major operand, 128-byte swizzle: 8-row atoms 1024 bytes apart (stride byte offset), the
+// leading byte offset unused; a k16 step inside the 128-byte row starts 32 bytes further.
+__device__ __forceinline__ uint64_t Sw128Desc(uint32_t addr) {
+  return static_cast<uint64_t>((addr & 0x3ffff) >> 4) | (uint64_t{1} << 16) |
+         (uint64_t{1024 >> 4} << 32) | (uint64_t{1} << 62);
+}
+
+// 16-byte chunk c (0 .. 7) of row r of a 128-byte-swizzled tile (1024-byte aligned).
+__device__ __forceinline__ uint4 SwzLoad(const uint8_t* tile, int r, int c) {
+  return *reinterpret_cast<const uint4*>(tile + r * 128 + ((c ^ (r & 7)) << 4));
+}
+
+// Stage st of a consumer: waits for its data, loads the A fragments into `ra`, issues its wgmmas
+// (one commit group). `sb`: the warpgroup's B tile in the stage's slot.
+template <class C>
+__device__ __forceinline__ void IssueStage(const uint8_t* sm, uint32_t base, uint32_t bars,
+                                           int row0, int tok0, int q, int st, int64_t nkb,
+                                           uint4 (&ra)[2][C::MI][2],
+                                           float (&acc)[C::MI][C::BM / 2]) {
+  const int s = st % C::S;
+  MbarWait(bars + 8 * s, (st / C::S) & 1);
+  const uint8_t* sa = sm + s * C::kStage;
+  // Lanes of odd g take the second k32 block first: a quarter-warp (g, g + 1) then reads both
+  // halves of the 128-byte rows instead of the same half of two rows (a 2-way bank conflict).
+  const int odd = row0 & 1;  // = g & 1
+#pragma unroll
+  for (int mi = 0; mi < C::MI; ++mi) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const uint4 v0 = SwzLoad(sa, row0 + 64 * mi + 8 * h, 4 * odd + q);
+      const uint4 v1 = SwzLoad(sa, row0 + 64 * mi + 8 * h, 4 * (odd ^ 1) + q);
+      ra[0][mi][h] = odd ? v1 : v0;
+      ra[1][mi][h] = odd ? v0 : v1;
+    }
+  }
+  const uint32_t sb = base + s * C::kStage + C::kABytes + tok0 * 128;
+  WgmmaFence();
+#pragma unroll
+  for (int b = 0; b < 2; ++b) {
+    if (2 * int64_t{st} + b >= nkb) break;  // uniform; never a block the GEMV does not run
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+#pragma unroll
+      for (int t = C::T - 1; t >= 0; --t) {
+        const uint64_t desc = Sw128Desc(sb + t * C::kBBytes + (2 * b + j) * 32);
+#pragma unroll
+        for (int mi = 0; mi < C::MI; ++mi) {
+          const uint4& r0 = ra[b][mi][0];
+          const uint4& r1 = ra[b][mi][1];
+          WgmmaRS<C::BM>(acc[mi], Word(r0, 2 * j), Word(r1, 2 * j), Word(r0, 2 * j + 1),
+                         Word(r1, 2 * j + 1), desc);
+        }
+      }
+    }
+  }
+  WgmmaCommit();
+}
+
+// Stage st's slot is free again, in every CTA of the cluster (their producers write into it too).
+// Called by each consumer warp after its wait for the stage's wgmma group.
+template <class C>
+__device__ __forceinline__ void ReleaseStage(uint32_t bars, int st, int lane) {
+  const int s = st % C::S;
+  __syncwarp();
+  if constexpr (C::CL == 1) {
+    if (lane == 0) MbarArrive(bars + 8 * (C::S + s));
+  } else {
+    if (lane < C::CL) MbarArriveCluster(bars + 8 * (C::S + s), lane);
+  }
+}
+
+// The consumer warpgroup `cw` (0, 1): all chunks of its part of the tile, then the epilogue.
+template <class C>
+__device__ __forceinline__ void Consume(const MatmulParams& p, const uint8_t* sm, uint32_t base,
+                                        uint32_t bars, int cw, int64_t nkb, int nst) {
+  const int warp = (threadIdx.x / 32) % 4, lane = threadIdx.x % 32;
+  const int g = lane / 4, q = lane % 4;
+  const int row0 = (C::TSPLIT ? 0 : cw * 64 * C::MI) + 16 * warp + g;  // + 64 mi (+ 8)
+  const int tok0 = C::TSPLIT ? cw * C::BM : 0;
+  const int64_t m0 = blockIdx.x * int64_t{C::kToks}, n0 = blockIdx.y * int64_t{C::kRows};
+  float acc[C::MI][C::BM / 2];
+  float tot[C::TOTS ? 1 : C::MI][C::TOTS ? 1 : C::BM / 2];
+  // [MI x BM / 8][256 consumer threads] float4: a warp's slots are 512 contiguous bytes.
+  float4* tot_s =
+      reinterpret_cast<float4*>(const_cast<uint8_t*>(sm) + C::S * C::kStage) + (threadIdx.x - 128);
+  uint4 ra0[2][C::MI][2], ra1[2][C::MI][2];
+  if (C::STAGGER && cw == 1) {
+    const int st = nst - 1 < 2 ? nst - 1 : 2;  // < S: the barrier's first phase
+    MbarWait(bars + 8 * st, 0);
+  }
+  for (int c0 = 0; c0 < nst; c0 += kChunkStages) {
+    // Zeroed only here, where no wgmma is in flight (ptxas serializes wgmma otherwise).
+#pragma unroll
+    for (int mi = 0; mi < C::MI; ++mi) {
+#pragma unroll
+      for (int i = 0; i < C::BM / 2; ++i) acc[mi][i] = 0.0f;
+    }
+    const int c1 = c0 + kChunkStages < nst ? c0 + kChunkStages : nst;
+    if constexpr (!C::PIPE) {
+      for (int st = c0; st < c1; ++st) {
+        IssueStage<C>(sm, base, bars, row0, tok0, q, st, nkb, ra0, acc);
+        WgmmaWait<0>();
+        ReleaseStage<C>(bars, st, lane);
+      }
+    } else {
+      // Stages in pairs, alternating A register sets: stage st + 2 overwrites the set of stage st
+      // only after wait_group 1 has seen st's group complete.
+      for (int st = c0; st < c1; st += 2) {
+        IssueStage<C>(sm, base, bars, row0, tok0, q, st, nkb, ra0, acc);
+        if (st > c0) {
+          WgmmaWait<1>();
+          ReleaseStage<C>(bars, st - 1, lane);
+        }
+        if (st + 1 < c1) {
+          IssueStage<C>(sm, base, bars, row0, tok0, q, st + 1, nkb, ra1, acc);
+          WgmmaWait<1>();
+          ReleaseStage<C>(bars, st, lane);
+        }
+      }
+      WgmmaWait<0>();
+      ReleaseStage<C>(bars, c1 - 1, lane);
+    }
+    const bool first = c0 == 0;  // end of a chunk: total (+)= its sum
+#pragma unroll
+    for (int mi = 0; mi < C::MI; ++mi) {
+      if constexpr (C::TOTS) {
+#pragma unroll
+        for (int i4 = 0; i4 < C::BM / 8; ++i4) {
+          float4* slot = tot_s + (mi * (C::BM / 8) + i4) * 256;
+          const float* a = &acc[mi][4 * i4];
+          float4 v = make_float4(a[0], a[1], a[2], a[3]);
+          if (!first) {
+            const float4 o = *slot;
+            v = make_float4(o.x + v.x, o.y + v.y, o.z + v.z, o.w + v.w);
+          }
+          *slot = v;
+        }
+      } else {
+#pragma unroll
+        for (int i = 0; i < C::BM / 2; ++i) {
+          tot[mi][i] = first ? acc[mi][i] : tot[mi][i] + acc[mi][i];
+        }
+      }
+    }
+  }
+  // Accumulator element 4j + e: weight row 16 warp + g (+ 8 for e >= 2), token 8j + 2q + e % 2.
+#pragma unroll
+  for (int mi = 0; mi < C::MI; ++mi) {
+#pragma unroll
+    for (int jj = 0; jj < C::BM / 8; ++jj) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int64_t n = n0 + row0 + 64 * mi + (e >= 2 ? 8 : 0);
+        const int64_t m = m0 + tok0 + jj * 8 + 2 * q + (e & 1);
+        if (n >= p.N || m >= p.M) continue;
+        float v;
+        if constexpr (C::TOTS) {
+          const float4 t4 = tot_s[(mi * (C::BM / 8) + jj) * 256];  // own slots
+          v = e == 0 ? t4.x : (e == 1 ? t4.y : (e == 2 ? t4.z : t4.w));
+        } else {
+          v = tot[mi][4 * jj + e];
+        }
+        if (p.bias != nullptr) v += p.bias[n];  // no "+ 0" without bias: -0 stays -0
+        p.out[m * p.out_row + n * p.out_col] = v;
+      }
+    }
+  }
+}
+
+template <class C>
+__global__ void __launch_bounds__(384, 1)
+    GemmTmaKernel(const __grid_constant__ CUtensorMap wmap,
+                  const __grid_constant__ CUtensorMap xmap, MatmulParams p) {
+  extern __shared__ uint8_t smem_raw[];
+  const uint32_t raw = SmemAddr(smem_raw);
+  const uint32_t base = (raw + 1023) & ~1023u;  // the 128-byte swizzle repeats every 1024 bytes
+  const uint8_t* sm = smem_raw + (base - raw);
+  // full[s] at + 8 s, empty[s] at + 8 (S + s), after the stages and the totals.
+  const uint32_t bars = base + C::S * C::kStage + C::kTotBytes;
+  const int wg = threadIdx.x / 128;
+  const int64_t nkb = (p.K + 31) / 32;
+  const int nst = static_cast<int>((nkb + 1) / 2);
+  if (threadIdx.x == 0) {
+    for (int s = 0; s < C::S; ++s) {
+      MbarInit(bars + 8 * s, 1);                   // the producer's expect_tx arrival + bytes
+      MbarInit(bars + 8 * (C::S + s), 8 * C::CL);  // every consumer warp of the cluster
+    }
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+  }
+  if constexpr (C::CL > 1) {
+    ClusterSync();  // the partner's barriers exist before anything reaches them
+  } else {
+    __syncthreads();
+  }
+  GridDepWait();  // the planes come from the split kernel launched just before
+  AllowDependents();
+  if (wg == 0) {
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n" ::: "memory");
+    if (threadIdx.x == 0) {
+      const int n0 = static_cast<int>(blockIdx.y) * C::kRows;
+      const int m0 = static_cast<int>(blockIdx.x) * C::kToks;
+      for (int st = 0; st < nst; ++st) {
+        const int s = st % C::S;
+        MbarWait(bars + 8 * (C::S + s), ((st / C::S) & 1) ^ 1);  // a fresh slot passes at once
+        const uint32_t full = bars + 8 * s, dst = base + s * C::kStage;
+        MbarExpectTx(full, C::kStage);  // whole boxes, zero-filled parts included
+        if constexpr (C::CL == 1) {
+          TmaLoad2D(dst, &wmap, st * kStageK, n0, full);
+        } else {
+          const uint32_t part = ClusterRank() * (C::kRows / C::CL);
+          TmaLoad2DMulticast(dst + part * 128, &wmap, st * kStageK, n0 + static_cast<int>(part),
+                             full, static_cast<uint16_t>((1u << C::CL) - 1));
+        }
+        TmaLoad3D(dst + C::kABytes, &xmap, st * kStageK, m0, 0, full);
+      }
+    }
+  } else {
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n" ::: "memory");
+    Consume<C>(p, sm, base, bars, wg - 1, nkb, nst);
+  }
+  // No CTA leaves while a partner may still arrive on its barriers.
+  if constexpr (C::CL > 1) ClusterSync();
+}
+
+// cuTensorMapEncodeTiled from the driver that cudart loaded (no link against libcuda).
+PFN_cuTensorMapEncodeTiled_v12000 Encoder() {
+  static const PFN_cuTensorMapEncodeTiled_v12000 fn = [] {
+    void* f = nullptr;
+    cudaDriverEntryPointQueryResult q{};
+#if CUDART_VERSION >= 12050
+    const cudaError_t e = cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &f, 12000,
+                                                           cudaEnableDefault, &q);
+#else
+    const cudaError_t e =
+        cudaGetDriverEntryPoint("cuTensorMapEncodeTiled", &f, cudaEnableDefault, &q);
+#endif
+    if (e != cudaSuccess || q != cudaDriverEntryPointSuccess) {
+      return static_cast<PFN_cuTensorMapEncodeTiled_v12000>(nullptr);
+    }
+    return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(f);
+  }();
+  return fn;
+}
+
+// Weights [N][K] bf16 (box 64 k x rows) and planes [T][M][K padded to 32] (box 64 k x toks x T),
+// both 128-byte swizzled; out-of-range elements read as zeros.
+cudaError_t EncodeMaps(const MatmulParams& p, int terms, const uint16_t* planes, int rows, int toks,
+                       CUtensorMap* wmap, CUtensorMap* xmap) {
+  const PFN_cuTensorMapEncodeTiled_v12000 enc = Encoder();
+  if (enc == nullptr) return cudaErrorNotSupported;
+  if (reinterpret_cast<uintptr_t>(p.w) % 16 != 0 || p.w_row_bytes % 16 != 0) {
+    return cudaErrorInvalidValue;
+  }
+  const cuuint32_t ones[3] = {1, 1, 1};
+  const cuuint64_t wdim[2] = {static_cast<cuuint64_t>(p.K), static_cast<cuuint64_t>(p.N)};
+  const cuuint64_t wstride[1] = {static_cast<cuuint64_t>(p.w_row_bytes)};
+  const cuuint32_t wbox[2] = {kStageK, static_cast<cuuint32_t>(rows)};
+  if (enc(wmap, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, const_cast<uint8_t*>(p.w), wdim, wstride, wbox,
+          ones, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+          CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) != CUDA_SUCCESS) {
+    return cudaErrorInvalidValue;
+  }
+  const int64_t kp = (p.K + 31) / 32 * 32;
+  const cuuint64_t xdim[3] = {static_cast<cuuint64_t>(kp), static_cast<cuuint64_t>(p.M),
+                              static_cast<cuuint64_t>(terms)};
+  const cuuint64_t xstride[2] = {static_cast<cuuint64_t>(kp * 2),
+                                 static_cast<cuuint64_t>(p.M * kp * 2)};
+  const cuuint32_t xbox[3] = {kStageK, static_cast<cuuint32_t>(toks),
+                              static_cast<cuuint32_t>(terms)};
+  if (enc(xmap, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 3, const_cast<uint16_t*>(planes), xdim, xstride,
+          xbox, ones, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+          CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) != CUDA_SUCCESS) {
+    return cudaErrorInvalidValue;
+  }
+  return cudaSuccess;
+}
+
+template <class C>
+cudaError_t LaunchTCfg(const MatmulParams& p, const uint16_t* planes, cudaStream_t stream) {
+  static_assert(C::T == 1 || C::T == 3, "pieces");
+  constexpr auto kKernel = GemmTmaKernel<C>;
+  static std::atomic<uint64_t> smem_set{0};
+  cudaError_t e = AllowDynamicSmem(kKernel, C::kSmem, &smem_set);
+  if (e != cudaSuccess) return e;
+  if (p.M > (int64_t{1} << 30) || p.N > (int64_t{1} << 30) || p.K > (int64_t{1} << 30)) {
+    return cudaErrorInvalidValue;  // TMA coordinates are 32-bit
+  }
+  CUtensorMap wmap, xmap;
+  e = EncodeMaps(p, C::T, planes, C::kRows / C::CL, C::kToks, &wmap, &xmap);
+  if (e != cudaSuccess) return e;
+  int64_t gm = (p.M + C::kToks - 1) / C::kToks;
+  gm = (gm + C::CL - 1) / C::CL * C::CL;  // whole clusters (a spare CTA loads zeros, stores none)
+  const int64_t gn = (p.N + C::kRows - 1) / C::kRows;
+  if (gn > 65535) return cudaErrorInvalidConfiguration;
+  cudaLaunchConfig_t cfg{};
+  cfg.gridDim = dim3(static_cast<unsigned>(gm), static_cast<unsigned>(gn));
+  cfg.blockDim = dim3(C::kThreads);
+  cfg.dynamicSmemBytes = C::kSmem;
+  cfg.stream = stream;
+  cudaLaunchAttribute attr[2];
+  unsigned n_attr = 0;
+  if (C::CL > 1) {
+    attr[n_attr].id = cudaLaunchAttributeClusterDimension;
+    attr[n_attr].val.clusterDim.x = C::CL;
+    attr[n_attr].val.clusterDim.y = 1;
+    attr[n_attr].val.clusterDim.z = 1;
+    ++n_attr;
+  }
+  if (PdlLaunches()) {
+    attr[n_attr].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[n_attr].val.programmaticStreamSerializationAllowed = 1;
+    ++n_attr;
+  }
+  cfg.attrs = attr;
+  cfg.numAttrs = n_attr;
+  e = cudaLaunchKernelEx(&cfg, kKernel, wmap, xmap, p);
+  return e != cudaSuccess ? e : cudaGetLastError();
+}
+
+}  // namespace
+
+int GemmTmaConfigs() {
+  return 12;
+}
+
+const char* GemmTmaName(int config, int terms) {
+  static const char* const kNames[2][12] = {
+      {"tma128x128", "tma64x256", "tma256x64", "tma128x128t", "tma128x128c2", "tma128x128p",
+       "tma128x192", "tma128x192p", "tma128x128ps", "tma128x192s", "tma128x256m", "tma128x256mp"},
+      {"tma128x128", "tma256x64", "tma128x64", "tma128x128t", "tma128x128c2", "tma128x128p",
+       "tma256x64p", "tma128x64p", "tma128x128s", "tma128x128ps", "tma128x128m", "tma128x128mp"}};
+  return config >= 0 && config < 12 ? kNames[terms == 1 ? 0 : 1][config] : "?";
+}
+
+// Tile (weight rows x tokens; t: the consumers split the tokens) by configuration and pieces:
+//   one piece:    0 128x128 (6 stages), 1 64x256 (5), 2 256x64 (5), 3 128x128t (6)
+//   three pieces: 0 128x128 (3 stages), 1 256x64 (4), 2 128x64 (5), 3 128x128t (3)
+//   4: 128x128 in clusters of 2 along the tokens, the weight tile multicast (c2)
+//   5 .. 7 (p: pipelined wgmma waits): one piece 128x128p, 128x192, 128x192p; three pieces
+//   128x128p, 256x64p, 128x64p
+//   8, 9 (s: staggered consumers): one piece 128x128ps, 128x192s; three pieces 128x128s,
+//   128x128ps
+//   10, 11 (m: chunk totals in shared memory, 2 stages): one piece 128x256m, 128x256mp; three
+//   pieces 128x128m, 128x128mp
+cudaError_t LaunchGemmTma(const MatmulParams& p, int terms, const uint16_t* planes, int config,
+                          cudaStream_t stream) {
+  if (p.M == 0 || p.N == 0) return cudaSuccess;
+  if (terms == 1) {
+    switch (config) {
+      case 0: return LaunchTCfg<TCfg<1, 1, 128, false, 6>>(p, planes, stream);
+      case 1: return LaunchTCfg<TCfg<1, 1, 128, true, 5>>(p, planes, stream);
+      case 2: return LaunchTCfg<TCfg<1, 2, 64, false, 5>>(p, planes, stream);
+      case 3: return LaunchTCfg<TCfg<1, 2, 64, true, 6>>(p, planes, stream);
+      case 4: return LaunchTCfg<TCfg<1, 1, 128, false, 6, 2>>(p, planes, stream);
+      case 5: return LaunchTCfg<TCfg<1, 1, 128, false, 6, 1, true>>(p, planes, stream);
+      case 6: return LaunchTCfg<TCfg<1, 1, 192, false, 5>>(p, planes, stream);
+      case 7: return LaunchTCfg<TCfg<1, 1, 192, false, 5, 1, true>>(p, planes, stream);
+      case 8: return LaunchTCfg<TCfg<1, 1, 128, false, 6, 1, true, true>>(p, planes, stream);
+      case 9: return LaunchTCfg<TCfg<1, 1, 192, false, 5, 1, false, true>>(p, planes, stream);
+      case 10:
+        return LaunchTCfg<TCfg<1, 1, 256, false, 2, 1, false, false, true>>(p, planes, stream);
+      case 11:
+        return LaunchTCfg<TCfg<1, 1, 256, false, 2, 1, true, false, true>>(p, planes, stream);
+      default: return cudaErrorInvalidValue;
+    }
+  }
+  switch (config) {
+    case 0: return LaunchTCfg<TCfg<3, 1, 128, false, 3>>(p, planes, stream);
+    case 1: return LaunchTCfg<TCfg<3, 2, 64, false, 4>>(p, planes, stream);
+    case 2: return LaunchTCfg<TCfg<3, 1, 64, false, 5>>(p, planes, stream);
+    case 3: return LaunchTCfg<TCfg<3, 2, 64, true, 3>>(p, planes, stream);
+    case 4: return LaunchTCfg<TCfg<3, 1, 128, false, 3, 2>>(p, planes, stream);
+    case 5: return LaunchTCfg<TCfg<3, 1, 128, false, 3, 1, true>>(p, planes, stream);
+    case 6: return LaunchTCfg<TCfg<3, 2, 64, false, 4, 1, true>>(p, planes, stream);
+    case 7: return LaunchTCfg<TCfg<3, 1, 64, false, 5, 1, true>>(p, planes, stream);
+    case 8: return LaunchTCfg<TCfg<3, 1, 128, false, 3, 1, false, true>>(p, planes, stream);
+    case 9: return LaunchTCfg<TCfg<3, 1, 128, false, 3, 1, true, true>>(p, planes, stream);
+    case 10: return LaunchTCfg<TCfg<3, 1, 128, false, 2, 1, false, false, true>>(p, planes, stream);
+    case 11: return LaunchTCfg<TCfg<3, 1, 128, false, 2, 1, true, false, true>>(p, planes, stream);
+    default: return cudaErrorInvalidValue;
+  }
+}
+
+}  // namespace tessera::cuda
