@@ -48,6 +48,12 @@ enum class Shader : int {
   kDecodeNormF32,  // the same with the RMS_NORM prologue (NORM=1)
   kDecodeNormF16,
   kDecodeNormBf16,
+  kDecodeSplitF32,  // the split decode GEMV (DECODE=2), then with the RMS_NORM prologue
+  kDecodeSplitF16,
+  kDecodeSplitBf16,
+  kDecodeSplitNormF32,
+  kDecodeSplitNormF16,
+  kDecodeSplitNormBf16,
   kCount
 };
 
@@ -139,7 +145,8 @@ struct RopeP {
   int64_t T = 0, H = 0, D = 0, R = 0;
   int32_t interleaved = 0;
   int32_t pair_groups = 0;  // > 0: the first node's workgroups of a pair dispatch (RunPair)
-  float attn_scale = 1, pad2 = 0;
+  float attn_scale = 1;
+  int32_t kv_fused = 0;  // 1: a RoPE + KV_WRITE dispatch (RunRopeKv)
 };
 static_assert(sizeof(RopeP) == 136, "rope.comp's PARAMS_BYTES");
 
@@ -197,6 +204,17 @@ class Recorder {
   // Weight rows a subgroup in the decode GEMV: 0 = the shader's DROWS (run_ops.cc
   // DecodeRowsFor); TESSERA_VULKAN_DECODE_ROWS=1|2|4 forces fewer (a lab knob).
   int decode_rows = 0;
+  // Weight rows a subgroup for decode GEMVs with K >= 8192 (the down projection of large models;
+  // 0 = as decode_rows). TESSERA_VULKAN_DECODE_ROWS_LONGK, a lab knob: fewer rows give those
+  // 256-workgroup dispatches more workgroups.
+  int decode_rows_longk = 0;
+  // Decode GEMVs take matmul.comp's DecodeSplit (the workgroup splits K; one fold at the end):
+  // 0 never (the default: slower than the subgroup kernels on the H100 but for K <= 1024),
+  // 2 where run_ops.cc UsesSplit allows, 1 wherever K fits its shared memory
+  // (TESSERA_VULKAN_DECODE_SPLIT). split_blocks: row blocks a workgroup (1, 2 or 4; 0 = by K;
+  // TESSERA_VULKAN_SPLIT_BLOCKS, a lab knob).
+  int decode_split = 0;
+  int split_blocks = 0;
 };
 
 // A node with its tensors converted plus the recorder it runs on (null while validating).
@@ -215,12 +233,21 @@ bool DecodeGroupPart(const OpArgs& a, MatmulP* p, tsr_dtype* wdt);
 // One dispatch for parts[0, n) (1 <= n <= kMaxDecodeGroup), all of DecodeGroupPart with the
 // same x, K and weight dtype.
 Status RunDecodeGroup(Recorder* rec, const MatmulP* parts, int n, tsr_dtype wdt);
+// Whether a decode group over K-long rows of `wdt` weights takes a GEMV module with the RMS_NORM
+// prologue (the coalesced or the split one), i.e. whether an RMS_NORM can fold into it.
+bool DecodeNormFusable(const Recorder& rec, int64_t K, tsr_dtype wdt);
 // Decode pairs (plugin.cc ExecuteDecodePair): two independent ROPE nodes, or two KV_WRITE nodes
 // writing their cache in place, as one dispatch (the q and k RoPEs, the k and v cache writes of
 // a layer). Each output element is computed as when its node runs alone. False (nothing
 // recorded) when the nodes do not qualify; the caller then runs them one by one.
 bool PairableOps(const OpArgs& a, const OpArgs& b);
 Status RunPair(const OpArgs& a, const OpArgs& b);
+// RoPE + KV_WRITE (plugin.cc ExecuteRopeKv): a ROPE node, the in-place KV_WRITE of its output
+// (the k cache) and optionally another in-place KV_WRITE (the v cache) as one rope.comp
+// dispatch; the RoPE's output is still written, and every element has the bits of its node run
+// alone. False (nothing recorded) when the nodes do not qualify.
+bool RopeKvFusable(const OpArgs& rope, const OpArgs& kv, const OpArgs* kv2);
+Status RunRopeKv(const OpArgs& rope, const OpArgs& kv, const OpArgs* kv2);
 
 OpFn FindRunner(int op);
 using backend::OpName;

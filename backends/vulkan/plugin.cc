@@ -2,12 +2,14 @@
 // discovery, the reason when there is none), devices (one compute queue each), buffers, events,
 // supports_op and execute.
 //
-// Execution model. Each device records dispatches into one command buffer; `execute` records
-// its nodes and submits them (with a fence) without waiting. Every later call that exposes
+// Execution model. Each device records dispatches into a ring of command buffers; `execute`
+// records its nodes, submitting every few dispatches (so the GPU starts while the host records
+// the rest) and at its end, with a fence each, without waiting. Every later call that exposes
 // memory (download, map, upload into memory the GPU may still read, synchronize, event_wait)
-// first waits for that fence, so the host cannot tell queued work from finished work. A barrier
-// after each dispatch orders the nodes. Parameter blocks go to a host-visible ring that shaders
-// read through its device address; the ring is reused once the fence has signalled.
+// first waits for all those fences, so the host cannot tell queued work from finished work.
+// Barriers order a node after the earlier ones it depends on (across command buffers too).
+// Parameter blocks go to a host-visible ring that shaders read through its device address; the
+// ring is reused once every fence has signalled.
 //
 // Memory. Discrete GPUs: buffers in DEVICE_LOCAL memory (not the small host-visible BAR heap),
 // uploads/downloads through a host-visible staging buffer. Integrated GPUs and CPU devices
@@ -59,8 +61,8 @@ struct DeviceInfo {
   // VK_EXT_subgroup_size_control: pipelines can require the reported subgroup size (attention's
   // lane layout depends on it; drivers such as AMD's may otherwise pick another).
   bool size_control = false;
-  // Attention's workgroup: 16 subgroups where the device allows (more keys in flight per
-  // (query, head); decode has few of those), at least 128 invocations.
+  // Attention's workgroup: 32 subgroups where the device allows (more keys in flight per
+  // (query, head); decode has few of those), at least 128 invocations (CheckDevice).
   uint32_t attn_workgroup = 128;
   // attention_tiled.comp fits: 32 KiB of shared memory and 128-invocation workgroups.
   bool tiled_attention = false;
@@ -117,8 +119,20 @@ struct tsr_device : tessera::vulkan::Recorder {
   VkDevice device = VK_NULL_HANDLE;
   VkQueue queue = VK_NULL_HANDLE;
   VkCommandPool pool = VK_NULL_HANDLE;
+  // Command buffers in a ring: an execute submits what it has recorded every `submit_every`
+  // dispatches (TESSERA_VULKAN_SUBMIT_EVERY; 0 = once at its end), so the GPU runs the first
+  // nodes while the host records the rest. cmd/fence are slot `slot`'s.
+  static constexpr int kCmdSlots = 16;
+  VkCommandBuffer cmds[kCmdSlots] = {};
+  VkFence fences[kCmdSlots] = {};
+  bool slot_pending[kCmdSlots] = {};  // submitted, fence not yet waited for
+  int slot = 0;
   VkCommandBuffer cmd = VK_NULL_HANDLE;
   VkFence fence = VK_NULL_HANDLE;
+  int submit_every = 32;
+  int cmd_dispatches = 0;         // dispatches recorded into cmd
+  int execute_submits = 0;        // partial submissions of the current execute
+  bool barrier_at_begin = false;  // a barrier was asked for while work was in flight unrecorded
   VkPipelineLayout layout = VK_NULL_HANDLE;
   VkPipeline pipelines[static_cast<int>(tessera::vulkan::Shader::kCount)] = {};
   bool recording = false;  // cmd is begun
@@ -132,6 +146,9 @@ struct tsr_device : tessera::vulkan::Recorder {
   // RMS_NORM folded into the decode GEMV(s) after it (ExecuteNormGemv), unless
   // TESSERA_VULKAN_FUSE=0 or TESSERA_VULKAN_FUSE_NORM=0.
   bool fuse_norm = true;
+  // ROPE + the KV_WRITE(s) after it as one dispatch (ExecuteRopeKv), unless
+  // TESSERA_VULKAN_FUSE=0 or TESSERA_VULKAN_FUSE_ROPE_KV=0.
+  bool fuse_rope_kv = true;
   std::unique_ptr<tsr_buffer> ring;  // parameter blocks; bytes [0, 64) = the error word
   uint64_t ring_used = 0;
   std::unique_ptr<tsr_buffer> staging;  // discrete GPUs: upload/download bounce buffer
@@ -292,7 +309,16 @@ std::string CheckDevice(const VkApi& vk, VkPhysicalDevice pd, DeviceInfo* d) {
   d->subgroup = sg.subgroupSize;
   uint32_t max_required = 0;
   d->size_control = SupportsSizeControl(vk, pd, sg.subgroupSize, &max_required);
-  uint32_t wg = std::min({sg.subgroupSize * 16, p.limits.maxComputeWorkGroupInvocations,
+  // Decode attention's subgroups (attention.comp: subgroup g takes every NSG-th key, the states
+  // merge in subgroup order): 32 where the device allows (on the H100 32 beat 16 by 1-2% tg128,
+  // 8 lost 7%: results/s6), TESSERA_VULKAN_ATTN_SUBGROUPS overrides (a lab knob). Also bounded
+  // by shared memory: the merge keeps NSG rows of 256 floats (+ 2 floats) a subgroup.
+  uint32_t nsg = 32;
+  if (const char* e = std::getenv("TESSERA_VULKAN_ATTN_SUBGROUPS");
+      e != nullptr && std::atoi(e) > 0)
+    nsg = static_cast<uint32_t>(std::atoi(e));
+  nsg = std::max(1u, std::min(nsg, p.limits.maxComputeSharedMemorySize / (258u * 4u)));
+  uint32_t wg = std::min({sg.subgroupSize * nsg, p.limits.maxComputeWorkGroupInvocations,
                           p.limits.maxComputeWorkGroupSize[0]});
   if (d->size_control) wg = std::min(wg, max_required);
   d->attn_workgroup = std::max(wg / sg.subgroupSize * sg.subgroupSize, 128u);
@@ -353,6 +379,47 @@ int KindRank(tsr_device_kind k, bool unified) {
   return unified ? 3 : 2;
 }
 
+// TESSERA_VULKAN_PROBE=1: logs whether the device offers cooperative matrices (and with which
+// types) and bf16 shaders, for the cooperative-matrix GEMM that this build's headers and glslc
+// cannot express yet. The KHR structure and enum values are spelled out here because Debian
+// 12's Vulkan headers (1.3.239) predate VK_KHR_cooperative_matrix.
+void ProbeCooperativeMatrix(const tsr_plugin_ctx& ctx, VkPhysicalDevice pd,
+                            const std::string& name) {
+  struct CoopProps {  // VkCooperativeMatrixPropertiesKHR
+    VkStructureType sType;
+    void* pNext;
+    uint32_t m, n, k;
+    int32_t a, b, c, result;
+    VkBool32 saturating;
+    int32_t scope;
+  };
+  using GetProps = VkResult(VKAPI_PTR*)(VkPhysicalDevice, uint32_t*, CoopProps*);
+  std::string msg = "vulkan backend probe: " + name + ":";
+  for (const char* ext :
+       {"VK_KHR_cooperative_matrix", "VK_NV_cooperative_matrix", "VK_NV_cooperative_matrix2",
+        "VK_KHR_shader_bfloat16", "VK_KHR_shader_float16_int8", "VK_EXT_shader_subgroup_ballot"})
+    msg += std::string(" ") + ext + "=" + (HasExtension(ctx.vk, pd, ext) ? "yes" : "no");
+  auto get = reinterpret_cast<GetProps>(ctx.vk.vkGetInstanceProcAddr(
+      ctx.instance, "vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR"));
+  uint32_t n = 0;
+  if (get != nullptr && HasExtension(ctx.vk, pd, "VK_KHR_cooperative_matrix") &&
+      get(pd, &n, nullptr) == VK_SUCCESS && n > 0) {
+    // Component types: 0 f16, 1 f32, 2 f64, 3..6 s8..s64, 7..10 u8..u64, 1000141000 bf16.
+    std::vector<CoopProps> props(n);
+    for (CoopProps& p : props) p = CoopProps{static_cast<VkStructureType>(1000506001), nullptr};
+    if (get(pd, &n, props.data()) == VK_SUCCESS) {
+      msg += "; KHR cooperative matrix shapes (M x N x K A/B/C/R types, scope):";
+      for (uint32_t i = 0; i < n; ++i) {
+        const CoopProps& p = props[i];
+        msg += " " + std::to_string(p.m) + "x" + std::to_string(p.n) + "x" + std::to_string(p.k) +
+               " " + std::to_string(p.a) + "/" + std::to_string(p.b) + "/" + std::to_string(p.c) +
+               "/" + std::to_string(p.result) + " s" + std::to_string(p.scope) + ";";
+      }
+    }
+  }
+  Log(TSR_LOG_INFO, msg);
+}
+
 void DiscoverDevices(tsr_plugin_ctx* ctx, const std::string& selector) {
   AddKnownDriverManifests();
   if (std::string e = LoadVulkanLoader(&ctx->vk); !e.empty()) {
@@ -399,6 +466,8 @@ void DiscoverDevices(tsr_plugin_ctx* ctx, const std::string& selector) {
     DeviceInfo d;
     d.vk_index = static_cast<int>(i);
     const std::string why = CheckDevice(ctx->vk, pds[i], &d);
+    if (const char* probe = std::getenv("TESSERA_VULKAN_PROBE"); probe != nullptr && *probe == '1')
+      ProbeCooperativeMatrix(*ctx, pds[i], d.name);
     // Two manifests naming one driver (a container's mount plus the distribution's copy) list
     // each GPU twice: keep the first.
     const bool duplicate =
@@ -618,19 +687,34 @@ void TakeProfile(tsr_device* dev) {
   pr.shader_of.clear();
 }
 
-// Waits for the submitted work (if any); with `check_data`, reports data errors it flagged.
+// Waits for all submitted work (if any); with `check_data`, reports data errors it flagged.
+// Afterwards nothing is in flight: the parameter ring and the barrier bookkeeping start over.
 Status Wait(tsr_device* dev, bool check_data) {
   if (dev->pending) {
-    VkResult r = dev->vk->vkWaitForFences(dev->device, 1, &dev->fence, VK_TRUE, UINT64_MAX);
+    VkFence wait[tsr_device::kCmdSlots];
+    uint32_t n = 0;
+    for (int i = 0; i < tsr_device::kCmdSlots; ++i) {
+      if (dev->slot_pending[i]) wait[n++] = dev->fences[i];
+    }
+    VkResult r =
+        n == 0 ? VK_SUCCESS : dev->vk->vkWaitForFences(dev->device, n, wait, VK_TRUE, UINT64_MAX);
     if (r != VK_SUCCESS) return VkStatus(r, "vkWaitForFences");
+    std::fill(std::begin(dev->slot_pending), std::end(dev->slot_pending), false);
     dev->pending = false;
     dev->ring_used = kRingFirst;
+    if (!dev->recording) {
+      dev->reads_since.clear();
+      dev->writes_since.clear();
+      dev->barrier_at_begin = false;
+    }
     if (dev->prof) TakeProfile(dev);
   }
   return check_data ? TakeDeviceErrors(dev) : OkStatus();
 }
 
-// Ends and submits the recorded commands (if any); the fence signals when they are done.
+// Ends and submits the recorded commands (if any) with the slot's fence, without waiting. The
+// ranges touched since the last barrier stay noted: later command buffers may run while this
+// one does, so the next node still gets its barrier when it needs one.
 Status Flush(tsr_device* dev) {
   if (!dev->recording) return OkStatus();
   const VkApi& vk = *dev->vk;
@@ -642,30 +726,55 @@ Status Flush(tsr_device* dev) {
                           VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
                           VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, nullptr, 0, nullptr);
   dev->recording = false;
-  dev->reads_since.clear();  // the next recording starts after this submission's fence
-  dev->writes_since.clear();
   TSR_RETURN_IF_ERROR(VkStatus(vk.vkEndCommandBuffer(dev->cmd), "vkEndCommandBuffer"));
   TSR_RETURN_IF_ERROR(VkStatus(vk.vkResetFences(dev->device, 1, &dev->fence), "vkResetFences"));
   VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
   si.commandBufferCount = 1;
   si.pCommandBuffers = &dev->cmd;
   TSR_RETURN_IF_ERROR(VkStatus(vk.vkQueueSubmit(dev->queue, 1, &si, dev->fence), "vkQueueSubmit"));
+  dev->slot_pending[dev->slot] = true;
   dev->pending = true;
+  dev->slot = (dev->slot + 1) % tsr_device::kCmdSlots;
+  dev->cmd = dev->cmds[dev->slot];
+  dev->fence = dev->fences[dev->slot];
   return OkStatus();
 }
 
-// Starts recording (after the previous submission is done: one command buffer per device).
+void RecordBarrier(tsr_device* dev) {
+  VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+  mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
+  mb.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT |
+                     VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
+  constexpr VkPipelineStageFlags kStages =
+      VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
+  dev->vk->vkCmdPipelineBarrier(dev->cmd, kStages, kStages, 0, 1, &mb, 0, nullptr, 0, nullptr);
+}
+
+// Starts recording into the next command buffer. With partial submissions on, earlier ones
+// may still run (only this slot's own earlier use is waited for); otherwise (and while
+// profiling, whose query pool one command buffer owns) everything submitted is waited for.
 Status Begin(tsr_device* dev) {
   if (dev->recording) return OkStatus();
-  TSR_RETURN_IF_ERROR(Wait(dev, /*check_data=*/false));
   const VkApi& vk = *dev->vk;
+  if (dev->submit_every == 0 || dev->prof) {
+    TSR_RETURN_IF_ERROR(Wait(dev, /*check_data=*/false));
+  } else if (dev->slot_pending[dev->slot]) {
+    VkResult r = vk.vkWaitForFences(dev->device, 1, &dev->fence, VK_TRUE, UINT64_MAX);
+    if (r != VK_SUCCESS) return VkStatus(r, "vkWaitForFences");
+    dev->slot_pending[dev->slot] = false;
+  }
   TSR_RETURN_IF_ERROR(VkStatus(vk.vkResetCommandBuffer(dev->cmd, 0), "vkResetCommandBuffer"));
   VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
   bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
   TSR_RETURN_IF_ERROR(VkStatus(vk.vkBeginCommandBuffer(dev->cmd, &bi), "vkBeginCommandBuffer"));
   dev->recording = true;
-  dev->reads_since.clear();  // the previous submission has finished
-  dev->writes_since.clear();
+  dev->cmd_dispatches = 0;
+  if (dev->barrier_at_begin) {
+    // Asked for while nothing was being recorded but work was in flight: a pipeline barrier
+    // orders everything earlier in submission order, the other command buffers included.
+    RecordBarrier(dev);
+    dev->barrier_at_begin = false;
+  }
   if (dev->prof) {
     vk.vkCmdResetQueryPool(dev->cmd, dev->prof->pool, 0, Profile::kQueries);
     dev->prof->used = 0;
@@ -674,18 +783,17 @@ Status Begin(tsr_device* dev) {
   return OkStatus();
 }
 
-// Orders everything recorded so far before everything recorded next.
+// Orders everything recorded (or submitted) so far before everything recorded next.
 void Barrier(tsr_device* dev) {
   dev->reads_since.clear();
   dev->writes_since.clear();
-  if (!dev->recording) return;  // nothing recorded yet: the fence orders the earlier work
-  VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
-  mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
-  mb.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT |
-                     VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
-  constexpr VkPipelineStageFlags kStages =
-      VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
-  dev->vk->vkCmdPipelineBarrier(dev->cmd, kStages, kStages, 0, 1, &mb, 0, nullptr, 0, nullptr);
+  if (!dev->recording) {
+    // Nothing in flight: the fence wait ordered the earlier work. Otherwise the next command
+    // buffer starts with the barrier.
+    dev->barrier_at_begin = dev->pending;
+    return;
+  }
+  RecordBarrier(dev);
 }
 
 StatusOr<VkPipeline> GetPipeline(tsr_device* dev, Shader shader) {
@@ -717,7 +825,10 @@ StatusOr<VkPipeline> GetPipeline(tsr_device* dev, Shader shader) {
   required.requiredSubgroupSize = dev->info->subgroup;
   // rows.comp and the GEMV with its RMS_NORM prologue must sum a row in the same subgroups.
   const bool norm_pair = shader == Shader::kRows || shader == Shader::kDecodeNormF32 ||
-                         shader == Shader::kDecodeNormF16 || shader == Shader::kDecodeNormBf16;
+                         shader == Shader::kDecodeNormF16 || shader == Shader::kDecodeNormBf16 ||
+                         shader == Shader::kDecodeSplitNormF32 ||
+                         shader == Shader::kDecodeSplitNormF16 ||
+                         shader == Shader::kDecodeSplitNormBf16;
   if (dev->info->size_control &&
       (shader == Shader::kAttention || shader == Shader::kAttentionTiled ||
        (norm_pair && dev->info->norm_fusable && dev->fuse_norm)))
@@ -764,6 +875,7 @@ tessera::Status tsr_device::Dispatch(tessera::vulkan::Shader shader, const void*
   vk->vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, pipeline);
   vk->vkCmdPushConstants(cmd, layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof(addr), &addr);
   vk->vkCmdDispatch(cmd, gx, gy, gz);
+  ++cmd_dispatches;
   if (timed) {
     vk->vkCmdWriteTimestamp(cmd, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, prof->pool, prof->used++);
   }
@@ -780,7 +892,8 @@ tsr_device::~tsr_device() {
     if (p != VK_NULL_HANDLE) vk->vkDestroyPipeline(device, p, nullptr);
   if (prof && prof->pool != VK_NULL_HANDLE) vk->vkDestroyQueryPool(device, prof->pool, nullptr);
   if (layout != VK_NULL_HANDLE) vk->vkDestroyPipelineLayout(device, layout, nullptr);
-  if (fence != VK_NULL_HANDLE) vk->vkDestroyFence(device, fence, nullptr);
+  for (VkFence f : fences)
+    if (f != VK_NULL_HANDLE) vk->vkDestroyFence(device, f, nullptr);
   if (pool != VK_NULL_HANDLE) vk->vkDestroyCommandPool(device, pool, nullptr);
   vk->vkDestroyDevice(device, nullptr);
 }
@@ -843,12 +956,15 @@ Status CreateLogicalDevice(tsr_device* dev) {
   VkCommandBufferAllocateInfo ai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
   ai.commandPool = dev->pool;
   ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
-  ai.commandBufferCount = 1;
-  TSR_RETURN_IF_ERROR(VkStatus(vk.vkAllocateCommandBuffers(dev->device, &ai, &dev->cmd),
+  ai.commandBufferCount = tsr_device::kCmdSlots;
+  TSR_RETURN_IF_ERROR(VkStatus(vk.vkAllocateCommandBuffers(dev->device, &ai, dev->cmds),
                                "vkAllocateCommandBuffers"));
   VkFenceCreateInfo fi{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
-  TSR_RETURN_IF_ERROR(
-      VkStatus(vk.vkCreateFence(dev->device, &fi, nullptr, &dev->fence), "vkCreateFence"));
+  for (VkFence& f : dev->fences) {
+    TSR_RETURN_IF_ERROR(VkStatus(vk.vkCreateFence(dev->device, &fi, nullptr, &f), "vkCreateFence"));
+  }
+  dev->cmd = dev->cmds[0];
+  dev->fence = dev->fences[0];
   VkPushConstantRange range{VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof(uint64_t)};
   VkPipelineLayoutCreateInfo li{VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO};
   li.pushConstantRangeCount = 1;
@@ -923,12 +1039,22 @@ tsr_status DeviceOpen(tsr_plugin_ctx* ctx, int32_t index, tsr_device** out, tsr_
   dev->fuse_residual = dev->fuse_decode && (residual == nullptr || std::string(residual) != "0");
   const char* pairs = std::getenv("TESSERA_VULKAN_FUSE_PAIRS");
   dev->fuse_pairs = dev->fuse_decode && (pairs == nullptr || std::string(pairs) != "0");
+  const char* frkv = std::getenv("TESSERA_VULKAN_FUSE_ROPE_KV");
+  dev->fuse_rope_kv = dev->fuse_decode && (frkv == nullptr || std::string(frkv) != "0");
   const char* fnorm = std::getenv("TESSERA_VULKAN_FUSE_NORM");
   dev->fuse_norm = dev->fuse_decode && (fnorm == nullptr || std::string(fnorm) != "0");
   const char* coalesce = std::getenv("TESSERA_VULKAN_DECODE_COALESCE");
   dev->decode_coalesce = coalesce == nullptr || std::string(coalesce) != "0";
   if (const char* rows = std::getenv("TESSERA_VULKAN_DECODE_ROWS"))
     dev->decode_rows = std::atoi(rows);
+  if (const char* rows = std::getenv("TESSERA_VULKAN_DECODE_ROWS_LONGK"))
+    dev->decode_rows_longk = std::atoi(rows);
+  const char* split = std::getenv("TESSERA_VULKAN_DECODE_SPLIT");
+  if (split != nullptr) dev->decode_split = std::atoi(split);
+  if (const char* blocks = std::getenv("TESSERA_VULKAN_SPLIT_BLOCKS"))
+    dev->split_blocks = std::atoi(blocks);
+  if (const char* every = std::getenv("TESSERA_VULKAN_SUBMIT_EVERY"))
+    dev->submit_every = std::max(0, std::atoi(every));
   if (Status s = CreateLogicalDevice(dev.get()); !s.ok()) return FromStatus(s, err);
   *out = dev.release();
   return TSR_OK;
@@ -1115,7 +1241,7 @@ tsr_status EventCreate(tsr_device* dev, tsr_event** out, tsr_error* err) {
   return TSR_OK;
 }
 
-// One submission is in flight per device, so an event is "everything submitted so far".
+// An event is "everything submitted so far" (all command buffers in flight).
 tsr_status EventWait(tsr_event* ev, tsr_error* err) {
   if (ev == nullptr) return Fail(err, TSR_ERR_INVALID_ARGUMENT, "event_wait: NULL event");
   Status s = Flush(ev->dev);
@@ -1276,12 +1402,12 @@ bool NormRow(const TensorRef& t, int64_t n) {
 // matmul.comp computes the norm's scale in every workgroup exactly as rows.comp sums the row
 // (both pipelines require the device's subgroup size), normalizes x on load, and workgroup 0
 // writes the norm's output, so both nodes' outputs have their unfused bits
-// (NormFusedIntoDecodeGemvMatchesSeparateNodes). Needs the coalesced GEMV; returns how many
-// nodes ran (0: no pattern).
+// (NormFusedIntoDecodeGemvMatchesSeparateNodes). Needs a GEMV module with the prologue
+// (DecodeNormFusable); returns how many nodes ran (0: no pattern).
 StatusOr<int> ExecuteNormGemv(tsr_device* dev, const tsr_graph_view& g, const int32_t* ids,
                               int32_t n, int32_t i) {
-  if (!dev->fuse_norm || !dev->decode_coalesce || !dev->info->norm_fusable ||
-      !IsOp(g, ids, n, i, TSR_OP_RMS_NORM) || !IsOp(g, ids, n, i + 1, TSR_OP_MATMUL))
+  if (!dev->fuse_norm || !dev->info->norm_fusable || !IsOp(g, ids, n, i, TSR_OP_RMS_NORM) ||
+      !IsOp(g, ids, n, i + 1, TSR_OP_MATMUL))
     return 0;
   auto norm = std::make_unique<LoadedNode>();
   if (!LoadNode(dev, g, ids[i], /*with_data=*/true, norm.get()).ok() ||
@@ -1292,6 +1418,7 @@ StatusOr<int> ExecuteNormGemv(tsr_device* dev, const tsr_graph_view& g, const in
   CollectDecodeGroup(dev, g, ids, n, i + 1, &grp);
   if (grp.count < 1) return 0;
   const int64_t K = grp.parts[0].K;
+  if (!DecodeNormFusable(*dev, K, grp.wdt)) return 0;
   const TensorRef* w = na.input(1);
   if (na.input(2) != nullptr || !NormRow(*na.in[0], K) || !NormRow(*na.out, K) ||
       (w != nullptr && !NormRow(*w, K)) || Addr(*na.out) != grp.parts[0].x)
@@ -1407,11 +1534,61 @@ StatusOr<int> ExecuteDecodePair(tsr_device* dev, const tsr_graph_view& g, const 
   return 2;
 }
 
+// Decode fusion (Recorder::fuse_decode): a ROPE (a layer's k), the in-place KV_WRITE of its
+// output into the k cache and, when it follows, the v cache's KV_WRITE run as one rope.comp
+// dispatch (run_ops.cc RunRopeKv): the RoPE stores each rotated value to its output and to the
+// cache, so both have the bits of the nodes run apart. No part may write what another reads or
+// writes (the RoPE's own in-place input and a cache's in-place read aside). Returns how many
+// nodes ran (0: no pattern).
+StatusOr<int> ExecuteRopeKv(tsr_device* dev, const tsr_graph_view& g, const int32_t* ids, int32_t n,
+                            int32_t i) {
+  if (!dev->fuse_rope_kv || !IsOp(g, ids, n, i, TSR_OP_ROPE) ||
+      !IsOp(g, ids, n, i + 1, TSR_OP_KV_WRITE))
+    return 0;
+  const int count = IsOp(g, ids, n, i + 2, TSR_OP_KV_WRITE) ? 3 : 2;
+  auto ln = std::make_unique<LoadedNode[]>(3);
+  for (int j = 0; j < count; ++j) {
+    if (!LoadNode(dev, g, ids[i + j], /*with_data=*/true, &ln[j]).ok() ||
+        !ValidateOp(ln[j].args).ok())
+      return 0;
+    ln[j].args.rec = dev;
+  }
+  const OpArgs* kv2 = count == 3 ? &ln[2].args : nullptr;
+  if (!RopeKvFusable(ln[0].args, ln[1].args, kv2)) return 0;
+  const OpArgs& r = ln[0].args;
+  const Range x = Extent(*r.in[0]), out = Extent(*r.out), ck = Extent(*ln[1].args.out);
+  std::vector<Range> small = {Extent(*r.in[1]), Extent(*r.in[2]), Extent(*ln[1].args.in[2])};
+  std::vector<Range> reads = small, writes = {out, ck};
+  reads.push_back(x);
+  reads.push_back(ck);
+  bool clash = Overlaps(small, out) || Overlaps(small, ck) || Overlaps({x, out}, ck);
+  if (kv2 != nullptr) {
+    const Range cv = Extent(*kv2->out), rv = Extent(*kv2->in[1]), sv = Extent(*kv2->in[2]);
+    clash = clash || Overlaps({rv, sv, cv}, out) || Overlaps({rv, sv, cv}, ck) ||
+            Overlaps(reads, cv) || Overlaps({out}, cv);
+    reads.insert(reads.end(), {rv, sv, cv});
+    writes.push_back(cv);
+  }
+  if (clash) return 0;
+  TSR_RETURN_IF_ERROR(
+      RunTracked(dev, reads, writes, [&] { return RunRopeKv(r, ln[1].args, kv2); }));
+  return count;
+}
+
 tsr_status Execute(tsr_device* dev, const tsr_graph_view* graph, const int32_t* node_ids,
                    int32_t n_node_ids, tsr_event* done, tsr_error* err) {
   if (dev == nullptr || !ViewOk(graph) || (node_ids == nullptr && n_node_ids > 0))
     return Fail(err, TSR_ERR_INVALID_ARGUMENT, "execute: NULL or malformed argument");
+  dev->execute_submits = 0;
   for (int32_t i = 0; i < n_node_ids;) {
+    // Partial submission: the GPU starts on the first nodes while the rest are recorded. The
+    // first one comes early (a quarter of the period), so the GPU waits little for the host.
+    const int period =
+        dev->execute_submits == 0 ? std::max(1, dev->submit_every / 4) : dev->submit_every;
+    if (dev->submit_every > 0 && !dev->prof && dev->recording && dev->cmd_dispatches >= period) {
+      if (Status s = Flush(dev); !s.ok()) return FromStatus(s, err);
+      ++dev->execute_submits;
+    }
     StatusOr<int> grouped = ExecuteNormGemv(dev, *graph, node_ids, n_node_ids, i);
     if (grouped.ok() && *grouped == 0)
       grouped = ExecuteDecodeGroup(dev, *graph, node_ids, n_node_ids, i);
@@ -1419,6 +1596,8 @@ tsr_status Execute(tsr_device* dev, const tsr_graph_view* graph, const int32_t* 
       grouped = ExecuteDecodeResidual(dev, *graph, node_ids, n_node_ids, i);
     if (grouped.ok() && *grouped == 0)
       grouped = ExecuteDecodePair(dev, *graph, node_ids, n_node_ids, i);
+    if (grouped.ok() && *grouped == 0)
+      grouped = ExecuteRopeKv(dev, *graph, node_ids, n_node_ids, i);
     Status s = grouped.status();
     int ran = s.ok() ? *grouped : 0;
     if (s.ok() && ran == 0) s = ExecuteNode(dev, *graph, node_ids[i]), ran = 1;

@@ -80,11 +80,48 @@ int32_t VecBits(const MatmulP& p, tsr_dtype wdt) {
   return bits;
 }
 
-// The module of a decode dispatch: the coalesced decode GEMV (with the RMS_NORM prologue when
+// matmul.comp's DecodeSplit: a 128-invocation workgroup takes `blocks` blocks of `rows` weight
+// rows, 128 / blocks invocations sharing a block's K, and keeps every chunk partial of its
+// rows in shared memory (SPLIT_FLOATS floats) until one fold at the end. The fewest blocks
+// (most invocations a row) that still leave no invocation idle on the first step: 32 a block
+// for K <= 1024, 64 up to 2048, else 128. 0 when the partials do not fit (the subgroup kernels
+// then run). Only the work split depends on this: every row is summed in the canonical order.
+constexpr int64_t kSplitFloats = 4096;  // = matmul.comp's SPLIT_FLOATS
+int32_t SplitBlocks(const Recorder& rec, int64_t K, int64_t rows) {
+  const int64_t nc = K / 32;
+  int32_t blocks = nc <= 32 ? 4 : (nc <= 64 ? 2 : 1);
+  if (rec.split_blocks == 1 || rec.split_blocks == 2 || rec.split_blocks == 4)
+    blocks = rec.split_blocks;                  // TESSERA_VULKAN_SPLIT_BLOCKS, a lab knob
+  const int64_t stride = (nc + 3) / 4 * 4 + 4;  // matmul.comp DecodeSplit's
+  while (blocks >= 1 && rows * blocks * stride > kSplitFloats) blocks /= 2;
+  return blocks;
+}
+// Whether a decode dispatch takes DecodeSplit: Recorder::decode_split 1 = always (where K fits),
+// 2 = K <= 1024 (Qwen2.5-0.5B's projections, the only shape where it beat the subgroup kernel
+// on the H100: +5% tg128; see README), 0 = never (the default).
+bool UsesSplit(const Recorder& rec, int64_t K, int32_t decode_rows) {
+  if (rec.decode_split == 0 || SplitBlocks(rec, K, decode_rows) == 0) return false;
+  return rec.decode_split == 1 || K <= 1024;
+}
+// Rows a workgroup for a decode dispatch of `decode_rows` rows a subgroup (or a split block).
+int32_t DecodeRowsPerGroup(const Recorder& rec, int64_t K, int32_t decode_rows) {
+  if (UsesSplit(rec, K, decode_rows)) return decode_rows * SplitBlocks(rec, K, decode_rows);
+  return static_cast<int32_t>(std::max<uint32_t>(1, 128 / rec.subgroup_size) * decode_rows);
+}
+
+// The module of a decode dispatch: the split GEMV where it applies (rows_per_group as
+// DecodeRowsPerGroup chose), else the coalesced decode GEMV (with the RMS_NORM prologue when
 // the params carry one) has its own modules; DecodeRows stays in the per-row GEMV's.
 Shader DecodeShader(const Recorder& rec, const MatmulP& p, tsr_dtype wdt) {
-  if (!rec.decode_coalesce) return MatmulShader(wdt, false);
   const bool norm = p.norm_x != 0;
+  if (UsesSplit(rec, p.K, p.decode_rows)) {
+    switch (wdt) {
+      case TSR_DTYPE_F16: return norm ? Shader::kDecodeSplitNormF16 : Shader::kDecodeSplitF16;
+      case TSR_DTYPE_BF16: return norm ? Shader::kDecodeSplitNormBf16 : Shader::kDecodeSplitBf16;
+      default: return norm ? Shader::kDecodeSplitNormF32 : Shader::kDecodeSplitF32;
+    }
+  }
+  if (!rec.decode_coalesce) return MatmulShader(wdt, false);
   switch (wdt) {
     case TSR_DTYPE_F16: return norm ? Shader::kDecodeNormF16 : Shader::kDecodeF16;
     case TSR_DTYPE_BF16: return norm ? Shader::kDecodeNormBf16 : Shader::kDecodeBf16;
@@ -109,10 +146,11 @@ int64_t DecodeRowsPerSubgroup(tsr_dtype wdt) {
 // projections to get more workgroups was measured on the H100 (results/dec_call1_*.log): no
 // change on Qwen2.5-0.5B, 263 -> 241 t/s on Llama-3.2-1B, so it is not done. Only the work split
 // changes: every row is summed in the canonical order.
-int32_t DecodeRowsFor(const Recorder& rec, tsr_dtype wdt) {
+int32_t DecodeRowsFor(const Recorder& rec, tsr_dtype wdt, int64_t K) {
   const int64_t max_rows = DecodeRowsPerSubgroup(wdt);
-  return static_cast<int32_t>(rec.decode_rows > 0 ? std::min<int64_t>(rec.decode_rows, max_rows)
-                                                  : max_rows);
+  const int32_t forced =
+      K >= 8192 && rec.decode_rows_longk > 0 ? rec.decode_rows_longk : rec.decode_rows;
+  return static_cast<int32_t>(forced > 0 ? std::min<int64_t>(forced, max_rows) : max_rows);
 }
 bool UseDecodeRows(const MatmulP& p, tsr_dtype wdt, uint32_t subgroup) {
   return p.M == 1 && (p.vec & 3) == 3 && p.K % 32 == 0 &&
@@ -132,8 +170,8 @@ Status DispatchGemv(const OpArgs& a, MatmulP p, tsr_dtype wdt) {
     q.rows_per_group = static_cast<int32_t>(std::max<uint32_t>(1, 128 / a.rec->subgroup_size));
     if (UseDecodeRows(q, wdt, a.rec->subgroup_size)) {
       q.vec |= kVecDecode;
-      q.decode_rows = DecodeRowsFor(*a.rec, wdt);
-      q.rows_per_group *= q.decode_rows;
+      q.decode_rows = DecodeRowsFor(*a.rec, wdt, q.K);
+      q.rows_per_group = DecodeRowsPerGroup(*a.rec, q.K, q.decode_rows);
     }
     const uint64_t groups_n = CeilDiv(q.N, q.rows_per_group);
     const uint64_t gx = std::min<uint64_t>(groups_n, 65535), gy = CeilDiv(groups_n, gx);
@@ -233,14 +271,17 @@ bool DecodeGroupPart(const OpArgs& a, MatmulP* p, tsr_dtype* wdt) {
   return true;
 }
 
+bool DecodeNormFusable(const Recorder& rec, int64_t K, tsr_dtype wdt) {
+  return rec.decode_coalesce || UsesSplit(rec, K, DecodeRowsFor(rec, wdt, K));
+}
+
 Status RunDecodeGroup(Recorder* rec, const MatmulP* parts, int n, tsr_dtype wdt) {
   if (n < 1 || n > kMaxDecodeGroup) return InvalidArgument("decode group of " + std::to_string(n));
   MatmulP q = parts[0];
   q.vec |= kVecDecode;
   // As DispatchGemv: a 128-invocation workgroup, decode_rows weight rows a subgroup.
-  q.decode_rows = DecodeRowsFor(*rec, wdt);
-  q.rows_per_group =
-      static_cast<int32_t>(std::max<uint32_t>(1, 128 / rec->subgroup_size) * q.decode_rows);
+  q.decode_rows = DecodeRowsFor(*rec, wdt, q.K);
+  q.rows_per_group = DecodeRowsPerGroup(*rec, q.K, q.decode_rows);
   q.n_parts = n;
   uint64_t groups = CeilDiv(q.N, q.rows_per_group);
   for (int j = 1; j < n; ++j) {
@@ -252,8 +293,8 @@ Status RunDecodeGroup(Recorder* rec, const MatmulP* parts, int n, tsr_dtype wdt)
   }
   if (groups > (uint64_t{1} << 31)) return InvalidArgument("decode group too large");
   const uint64_t gx = std::min<uint64_t>(groups, 65535), gy = CeilDiv(groups, gx);
-  if (q.norm_x != 0 && !rec->decode_coalesce)
-    return InvalidArgument("the fused RMS_NORM needs the coalesced decode GEMV");
+  if (q.norm_x != 0 && !DecodeNormFusable(*rec, q.K, wdt))
+    return InvalidArgument("the fused RMS_NORM needs the coalesced or split decode GEMV");
   return rec->Dispatch(DecodeShader(*rec, q, wdt), &q, sizeof(q), static_cast<uint32_t>(gx),
                        static_cast<uint32_t>(gy), 1);
 }
@@ -541,6 +582,36 @@ Status RunPair(const OpArgs& a, const OpArgs& b) {
   }
   const KvWriteP p0 = KvWriteParams(a), p1 = KvWriteParams(b);
   return RecordPair(a, Shader::kKvWrite, p0, p1, KvWriteGroups(p0), KvWriteGroups(p1));
+}
+
+bool RopeKvFusable(const OpArgs& rope, const OpArgs& kv, const OpArgs* kv2) {
+  if (rope.node == nullptr || kv.node == nullptr || rope.node->op != TSR_OP_ROPE ||
+      rope.out == nullptr || kv.node->n_inputs < 2 || kv.node->inputs[1] != rope.node->output ||
+      !PairableOps(kv, kv2 != nullptr ? *kv2 : kv))
+    return false;
+  const RopeP p = RopeParams(rope);
+  const KvWriteP k = KvWriteParams(kv);
+  // The KV_WRITE's row element (t, h, d) is the RoPE's output element (t, h, d).
+  return RopeGroups(p) > 0 && k.rows == p.out && k.T == p.T && k.H == p.H && k.D == p.D &&
+         k.r_tok == p.o_tok && k.r_head == p.o_head && k.r_el == p.o_el;
+}
+
+Status RunRopeKv(const OpArgs& rope, const OpArgs& kv, const OpArgs* kv2) {
+  if (!RopeKvFusable(rope, kv, kv2)) return InvalidArgument("nodes cannot run as RoPE + KV_WRITE");
+  struct Blocks {  // rope.comp's layout: [RopeP][KvWriteP k][KvWriteP v]
+    RopeP rope;
+    KvWriteP k, v;
+  } b;
+  static_assert(sizeof(Blocks) == 3 * 136, "rope.comp reads the blocks back to back");
+  b.rope = RopeParams(rope);
+  b.k = KvWriteParams(kv);
+  if (kv2 != nullptr) b.v = KvWriteParams(*kv2);
+  const uint64_t g0 = RopeGroups(b.rope), g1 = kv2 != nullptr ? KvWriteGroups(b.v) : 0;
+  if (g0 > (uint64_t{1} << 30) || g1 > (uint64_t{1} << 30))
+    return InvalidArgument("RoPE + KV_WRITE dispatch of " + std::to_string(g0 + g1));
+  b.rope.kv_fused = 1;
+  b.rope.pair_groups = static_cast<int32_t>(g0);
+  return rope.rec->Dispatch1D(Shader::kRope, &b, sizeof(b), g0 + g1);
 }
 
 Status RunGetRows(const OpArgs& a) {

@@ -85,6 +85,24 @@ const uint32_t kDecodeNormF16[] =
 const uint32_t kDecodeNormBf16[] =
 #include "decode_norm_bf16.inc"
 ;
+const uint32_t kDecodeSplitF32[] =
+#include "decode_split_f32.inc"
+;
+const uint32_t kDecodeSplitF16[] =
+#include "decode_split_f16.inc"
+;
+const uint32_t kDecodeSplitBf16[] =
+#include "decode_split_bf16.inc"
+;
+const uint32_t kDecodeSplitNormF32[] =
+#include "decode_split_norm_f32.inc"
+;
+const uint32_t kDecodeSplitNormF16[] =
+#include "decode_split_norm_f16.inc"
+;
+const uint32_t kDecodeSplitNormBf16[] =
+#include "decode_split_norm_bf16.inc"
+;
 // clang-format on
 
 #define TSR_VK_MODULE(array, name)                \
@@ -119,6 +137,12 @@ const std::array<SpirvModule, static_cast<size_t>(Shader::kCount)> kModules = {
     TSR_VK_MODULE(kDecodeNormF32, "matmul.comp decode+norm (f32)"),
     TSR_VK_MODULE(kDecodeNormF16, "matmul.comp decode+norm (f16)"),
     TSR_VK_MODULE(kDecodeNormBf16, "matmul.comp decode+norm (bf16)"),
+    TSR_VK_MODULE(kDecodeSplitF32, "matmul.comp split (f32)"),
+    TSR_VK_MODULE(kDecodeSplitF16, "matmul.comp split (f16)"),
+    TSR_VK_MODULE(kDecodeSplitBf16, "matmul.comp split (bf16)"),
+    TSR_VK_MODULE(kDecodeSplitNormF32, "matmul.comp split+norm (f32)"),
+    TSR_VK_MODULE(kDecodeSplitNormF16, "matmul.comp split+norm (f16)"),
+    TSR_VK_MODULE(kDecodeSplitNormBf16, "matmul.comp split+norm (bf16)"),
 };
 
 }  // namespace

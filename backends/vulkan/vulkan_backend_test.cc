@@ -477,72 +477,100 @@ TEST_F(VulkanPluginTest, GroupedDecodeMatmulsMatchSeparateNodesBitForBit) {
   api_->destroy_context(ctx);
 }
 
-// The decode GEMV's variants (coalesced weight loads or one lane a chunk; 1, 2 or 4 weight rows
-// a subgroup) split the work differently but sum every row in the canonical order: the same
-// bits. The M = 70 GEMM against the default variant is MatmulRowsDoNotDependOnTheBatch's check.
+// The decode GEMV's variants (the split kernel with 1, 2 or 4 row blocks a workgroup; coalesced
+// weight loads or one lane a chunk; 1, 2 or 4 weight rows a subgroup or split block) split the
+// work differently but sum every row in the canonical order: the same bits. K = 160 / 1056 /
+// 2080 / 14368 give the split kernel one to fourteen steps (a partial last one). The device is
+// opened once a variant (the NVIDIA driver stopped listing the GPU after ~40 instances in one
+// process). The M = 70 GEMM against the default variant is MatmulRowsDoNotDependOnTheBatch's.
 TEST_F(VulkanPluginTest, DecodeGemvVariantsMatchBitForBit) {
   std::mt19937 rng(5);
   constexpr int64_t N = 67;
-  for (const MatmulCase c : {MatmulCase{TSR_DTYPE_BF16, 2080}, MatmulCase{TSR_DTYPE_F32, 1056}}) {
-    SCOPED_TRACE("dtype " + std::to_string(c.wdt));
-    std::vector<float> wf, x(c.K);
-    const std::vector<uint8_t> w = EncodeWeights(c, N, &rng, &wf);
-    std::uniform_real_distribution<float> u(-2.0f, 2.0f);
-    for (float& v : x) v = u(rng);
-    std::vector<std::vector<float>> outs;
-    for (const char* coalesce : {"1", "0"}) {
-      for (const char* rows : {"1", "2", "4"}) {
-        SCOPED_TRACE(std::string("coalesce ") + coalesce + ", rows " + rows);
-        setenv("TESSERA_VULKAN_DECODE_COALESCE", coalesce, 1);
-        setenv("TESSERA_VULKAN_DECODE_ROWS", rows, 1);
-        tsr_error err{sizeof(tsr_error), TSR_OK, {}};
-        tsr_plugin_ctx* ctx = nullptr;
-        tsr_device* dev = nullptr;
-        OpenFirstDevice(&ctx, &dev);
-        unsetenv("TESSERA_VULKAN_DECODE_COALESCE");
-        unsetenv("TESSERA_VULKAN_DECODE_ROWS");
-        if (HasFatalFailure()) return;
-        if (dev == nullptr) GTEST_SKIP() << "no Vulkan device";
-        const uint64_t ow = 16384, oo = ow + (w.size() + 255) / 256 * 256;
-        tsr_buffer* buf = nullptr;
-        ASSERT_EQ(api_->buffer_alloc(dev, 0, oo + N * 4, &buf, &err), TSR_OK) << err.message;
-        ASSERT_EQ(api_->buffer_upload(buf, 0, x.data(), x.size() * 4, nullptr, &err), TSR_OK);
-        ASSERT_EQ(api_->buffer_upload(buf, ow, w.data(), w.size(), nullptr, &err), TSR_OK);
-        tsr_tensor t[3] = {};
-        for (tsr_tensor& ti : t) ti.struct_size = sizeof(tsr_tensor), ti.buffer = buf, ti.ndim = 2;
-        t[0].dtype = TSR_DTYPE_F32, t[0].ne[0] = 1, t[0].ne[1] = c.K;
-        t[0].nb[0] = c.K * 4, t[0].nb[1] = 4;
-        t[1].dtype = c.wdt, t[1].ne[0] = N, t[1].ne[1] = c.K, t[1].offset = ow;
-        t[1].nb[0] = static_cast<int64_t>(w.size()) / N;
-        t[1].nb[1] = c.wdt == TSR_DTYPE_BF16 ? 2 : 4;
-        t[2].dtype = TSR_DTYPE_F32, t[2].ne[0] = 1, t[2].ne[1] = N;
-        t[2].nb[0] = N * 4, t[2].nb[1] = 4, t[2].offset = oo;
-        tsr_node node{};
-        node.struct_size = sizeof(node);
-        node.op = TSR_OP_MATMUL;
-        node.n_inputs = 2;
-        node.inputs[0] = 0, node.inputs[1] = 1;
-        node.output = 2;
-        const tsr_graph_view view{sizeof(tsr_graph_view), 3, t, 1, &node};
-        const int32_t id = 0;
-        ASSERT_EQ(api_->execute(dev, &view, &id, 1, nullptr, &err), TSR_OK) << err.message;
-        outs.emplace_back(N);
-        ASSERT_EQ(api_->buffer_download(buf, oo, outs.back().data(), N * 4, nullptr, &err), TSR_OK)
-            << err.message;
-        api_->buffer_free(buf);
-        api_->device_close(dev);
-        api_->destroy_context(ctx);
-      }
+  const MatmulCase cases[] = {{TSR_DTYPE_BF16, 2080},
+                              {TSR_DTYPE_F32, 1056},
+                              {TSR_DTYPE_BF16, 160},
+                              {TSR_DTYPE_BF16, 14368}};
+  constexpr int kCases = 4;
+  std::vector<float> wf[kCases], x[kCases];
+  std::vector<uint8_t> w[kCases];
+  std::uniform_real_distribution<float> u(-2.0f, 2.0f);
+  for (int ci = 0; ci < kCases; ++ci) {
+    w[ci] = EncodeWeights(cases[ci], N, &rng, &wf[ci]);
+    x[ci].resize(cases[ci].K);
+    for (float& v : x[ci]) v = u(rng);
+  }
+  struct Variant {
+    const char *split, *blocks, *coalesce, *rows;
+  };
+  const Variant variants[] = {{"1", "0", "1", "4"}, {"1", "4", "1", "4"}, {"1", "2", "1", "2"},
+                              {"1", "1", "1", "1"}, {"0", "0", "1", "1"}, {"0", "0", "1", "2"},
+                              {"0", "0", "1", "4"}, {"0", "0", "0", "1"}, {"0", "0", "0", "2"},
+                              {"0", "0", "0", "4"}};
+  std::vector<std::vector<float>> outs[kCases];
+  for (const Variant& var : variants) {
+    SCOPED_TRACE(std::string("split ") + var.split + ", blocks " + var.blocks + ", coalesce " +
+                 var.coalesce + ", rows " + var.rows);
+    setenv("TESSERA_VULKAN_DECODE_SPLIT", var.split, 1);
+    setenv("TESSERA_VULKAN_SPLIT_BLOCKS", var.blocks, 1);
+    setenv("TESSERA_VULKAN_DECODE_COALESCE", var.coalesce, 1);
+    setenv("TESSERA_VULKAN_DECODE_ROWS", var.rows, 1);
+    tsr_error err{sizeof(tsr_error), TSR_OK, {}};
+    tsr_plugin_ctx* ctx = nullptr;
+    tsr_device* dev = nullptr;
+    OpenFirstDevice(&ctx, &dev);
+    for (const char* v : {"TESSERA_VULKAN_DECODE_SPLIT", "TESSERA_VULKAN_SPLIT_BLOCKS",
+                          "TESSERA_VULKAN_DECODE_COALESCE", "TESSERA_VULKAN_DECODE_ROWS"})
+      unsetenv(v);
+    if (HasFatalFailure()) return;
+    if (dev == nullptr) GTEST_SKIP() << "no Vulkan device";
+    for (int ci = 0; ci < kCases; ++ci) {
+      const MatmulCase& c = cases[ci];
+      SCOPED_TRACE("dtype " + std::to_string(c.wdt) + ", K " + std::to_string(c.K));
+      const uint64_t ow = (c.K * 4 + 255) / 256 * 256, oo = ow + (w[ci].size() + 255) / 256 * 256;
+      tsr_buffer* buf = nullptr;
+      ASSERT_EQ(api_->buffer_alloc(dev, 0, oo + N * 4, &buf, &err), TSR_OK) << err.message;
+      ASSERT_EQ(api_->buffer_upload(buf, 0, x[ci].data(), c.K * 4, nullptr, &err), TSR_OK);
+      ASSERT_EQ(api_->buffer_upload(buf, ow, w[ci].data(), w[ci].size(), nullptr, &err), TSR_OK);
+      tsr_tensor t[3] = {};
+      for (tsr_tensor& ti : t) ti.struct_size = sizeof(tsr_tensor), ti.buffer = buf, ti.ndim = 2;
+      t[0].dtype = TSR_DTYPE_F32, t[0].ne[0] = 1, t[0].ne[1] = c.K;
+      t[0].nb[0] = c.K * 4, t[0].nb[1] = 4;
+      t[1].dtype = c.wdt, t[1].ne[0] = N, t[1].ne[1] = c.K, t[1].offset = ow;
+      t[1].nb[0] = static_cast<int64_t>(w[ci].size()) / N;
+      t[1].nb[1] = c.wdt == TSR_DTYPE_BF16 ? 2 : 4;
+      t[2].dtype = TSR_DTYPE_F32, t[2].ne[0] = 1, t[2].ne[1] = N;
+      t[2].nb[0] = N * 4, t[2].nb[1] = 4, t[2].offset = oo;
+      tsr_node node{};
+      node.struct_size = sizeof(node);
+      node.op = TSR_OP_MATMUL;
+      node.n_inputs = 2;
+      node.inputs[0] = 0, node.inputs[1] = 1;
+      node.output = 2;
+      const tsr_graph_view view{sizeof(tsr_graph_view), 3, t, 1, &node};
+      const int32_t id = 0;
+      ASSERT_EQ(api_->execute(dev, &view, &id, 1, nullptr, &err), TSR_OK) << err.message;
+      outs[ci].emplace_back(N);
+      ASSERT_EQ(api_->buffer_download(buf, oo, outs[ci].back().data(), N * 4, nullptr, &err),
+                TSR_OK)
+          << err.message;
+      api_->buffer_free(buf);
     }
-    for (size_t v = 1; v < outs.size(); ++v) {
+    api_->device_close(dev);
+    api_->destroy_context(ctx);
+  }
+  for (int ci = 0; ci < kCases; ++ci) {
+    const MatmulCase& c = cases[ci];
+    SCOPED_TRACE("dtype " + std::to_string(c.wdt) + ", K " + std::to_string(c.K));
+    for (size_t v = 1; v < outs[ci].size(); ++v) {
       for (int64_t n = 0; n < N; ++n) {
-        EXPECT_EQ(std::memcmp(&outs[0][n], &outs[v][n], 4), 0) << "variant " << v << " row " << n;
+        EXPECT_EQ(std::memcmp(&outs[ci][0][n], &outs[ci][v][n], 4), 0)
+            << "variant " << v << " row " << n;
       }
     }
     for (int64_t n = 0; n < N; ++n) {
       double ref = 0.0;
-      for (int64_t k = 0; k < c.K; ++k) ref += static_cast<double>(x[k]) * wf[n * c.K + k];
-      ASSERT_NEAR(outs[0][n], ref, 1e-4 * (1 + std::fabs(ref))) << n;
+      for (int64_t k = 0; k < c.K; ++k) ref += static_cast<double>(x[ci][k]) * wf[ci][n * c.K + k];
+      ASSERT_NEAR(outs[ci][0][n], ref, 1e-4 * (1 + std::fabs(ref))) << n;
     }
   }
 }
@@ -899,6 +927,112 @@ TEST_F(VulkanPluginTest, PrefillAttentionMatchesReferenceAndIsBatchInvariant) {
     EXPECT_EQ(
         std::memcmp(chunk.data() + 100 * kHq * kD, all.data() + 25 * kHq * kD, 45 * kHq * kD * 4),
         0);
+  }
+  api_->device_close(dev);
+  api_->destroy_context(ctx);
+}
+
+// A ROPE, the in-place KV_WRITE of its output (k cache) and the v cache's KV_WRITE run as one
+// dispatch when executed together (plugin.cc ExecuteRopeKv): the RoPE's output and both caches
+// must have the bits of the three nodes run one execute call each, with a skipped slot (-1),
+// partial and full rotation, neox and interleaved pairs, and bf16/f16/f32 caches.
+TEST_F(VulkanPluginTest, RopeKvWriteFusedMatchesSeparateNodes) {
+  tsr_error err{sizeof(tsr_error), TSR_OK, {}};
+  tsr_plugin_ctx* ctx = nullptr;
+  tsr_device* dev = nullptr;
+  ASSERT_NO_FATAL_FAILURE(OpenFirstDevice(&ctx, &dev));
+  if (dev == nullptr) GTEST_SKIP() << "no Vulkan device";
+  constexpr int64_t T = 3, H = 2, D = 64, NB = 2, BS = 4;
+  struct Case {
+    int interleaved;
+    int64_t R;
+    tsr_dtype kdt, vdt;
+  };
+  std::mt19937 rng(17);
+  std::uniform_real_distribution<float> u(-2.0f, 2.0f);
+  for (const Case& c :
+       {Case{0, 48, TSR_DTYPE_BF16, TSR_DTYPE_F16}, Case{1, 64, TSR_DTYPE_F32, TSR_DTYPE_BF16}}) {
+    SCOPED_TRACE("interleaved " + std::to_string(c.interleaved) + ", R " + std::to_string(c.R));
+    std::vector<float> x(T * H * D), v(T * H * D), inv(c.R / 2);
+    for (float& f : x) f = u(rng);
+    for (float& f : v) f = u(rng);
+    for (size_t i = 0; i < inv.size(); ++i) inv[i] = std::pow(10000.0f, -2.0f * i / c.R);
+    const int32_t pos[T] = {7, 300, 12345}, slots[T] = {5, -1, 2};
+    auto esz = [](tsr_dtype d) { return d == TSR_DTYPE_F32 ? 4 : 2; };
+    const uint64_t kc_bytes = NB * BS * H * D * esz(c.kdt), vc_bytes = NB * BS * H * D * esz(c.vdt);
+    std::vector<uint8_t> kc0(kc_bytes), vc0(vc_bytes);
+    for (uint8_t& b : kc0) b = static_cast<uint8_t>(rng() & 0x3f);  // finite old contents
+    for (uint8_t& b : vc0) b = static_cast<uint8_t>(rng() & 0x3f);
+    // Buffer: x | pos | inv | out | k cache | slots | v rows | v cache, 4 KiB apart or more.
+    const uint64_t ox = 0, op = 4096, oi = 8192, oo = 12288, ok = 16384, os = ok + 8192,
+                   ov = os + 4096, ocv = ov + 4096, total = ocv + 8192;
+    std::vector<uint8_t> got[2][3];  // [fused, separate][out, k cache, v cache]
+    for (int separate = 0; separate < 2; ++separate) {
+      tsr_buffer* buf = nullptr;
+      ASSERT_EQ(api_->buffer_alloc(dev, 0, total, &buf, &err), TSR_OK) << err.message;
+      ASSERT_EQ(api_->buffer_upload(buf, ox, x.data(), x.size() * 4, nullptr, &err), TSR_OK);
+      ASSERT_EQ(api_->buffer_upload(buf, op, pos, sizeof(pos), nullptr, &err), TSR_OK);
+      ASSERT_EQ(api_->buffer_upload(buf, oi, inv.data(), inv.size() * 4, nullptr, &err), TSR_OK);
+      ASSERT_EQ(api_->buffer_upload(buf, ok, kc0.data(), kc_bytes, nullptr, &err), TSR_OK);
+      ASSERT_EQ(api_->buffer_upload(buf, os, slots, sizeof(slots), nullptr, &err), TSR_OK);
+      ASSERT_EQ(api_->buffer_upload(buf, ov, v.data(), v.size() * 4, nullptr, &err), TSR_OK);
+      ASSERT_EQ(api_->buffer_upload(buf, ocv, vc0.data(), vc_bytes, nullptr, &err), TSR_OK);
+      tsr_tensor t[8] = {};
+      for (tsr_tensor& ti : t) ti.struct_size = sizeof(tsr_tensor), ti.buffer = buf;
+      auto rows3 = [&](tsr_tensor& ti, uint64_t off) {
+        ti.dtype = TSR_DTYPE_F32, ti.ndim = 3, ti.offset = off;
+        ti.ne[0] = T, ti.ne[1] = H, ti.ne[2] = D;
+        ti.nb[0] = H * D * 4, ti.nb[1] = D * 4, ti.nb[2] = 4;
+      };
+      auto cache = [&](tsr_tensor& ti, uint64_t off, tsr_dtype dt) {
+        ti.dtype = dt, ti.ndim = 4, ti.offset = off;
+        ti.ne[0] = NB, ti.ne[1] = BS, ti.ne[2] = H, ti.ne[3] = D;
+        ti.nb[3] = esz(dt), ti.nb[2] = D * esz(dt), ti.nb[1] = H * D * esz(dt);
+        ti.nb[0] = BS * H * D * esz(dt);
+      };
+      auto vec1 = [&](tsr_tensor& ti, uint64_t off, tsr_dtype dt, int64_t n) {
+        ti.dtype = dt, ti.ndim = 1, ti.offset = off, ti.ne[0] = n, ti.nb[0] = 4;
+      };
+      rows3(t[0], ox);
+      vec1(t[1], op, TSR_DTYPE_I32, T);
+      vec1(t[2], oi, TSR_DTYPE_F32, c.R / 2);
+      rows3(t[3], oo);
+      cache(t[4], ok, c.kdt);
+      vec1(t[5], os, TSR_DTYPE_I32, T);
+      rows3(t[6], ov);
+      cache(t[7], ocv, c.vdt);
+      tsr_node nodes[3] = {};
+      for (tsr_node& nd : nodes) nd.struct_size = sizeof(tsr_node);
+      nodes[0].op = TSR_OP_ROPE, nodes[0].n_inputs = 3;
+      nodes[0].inputs[0] = 0, nodes[0].inputs[1] = 1, nodes[0].inputs[2] = 2, nodes[0].output = 3;
+      nodes[0].iparams[0] = c.interleaved, nodes[0].iparams[1] = c.R, nodes[0].fparams[0] = 0.75f;
+      nodes[1].op = TSR_OP_KV_WRITE, nodes[1].n_inputs = 3;
+      nodes[1].inputs[0] = 4, nodes[1].inputs[1] = 3, nodes[1].inputs[2] = 5, nodes[1].output = 4;
+      nodes[2].op = TSR_OP_KV_WRITE, nodes[2].n_inputs = 3;
+      nodes[2].inputs[0] = 7, nodes[2].inputs[1] = 6, nodes[2].inputs[2] = 5, nodes[2].output = 7;
+      const tsr_graph_view view{sizeof(tsr_graph_view), 8, t, 3, nodes};
+      const int32_t ids[3] = {0, 1, 2};
+      if (separate) {
+        for (int j = 0; j < 3; ++j)
+          ASSERT_EQ(api_->execute(dev, &view, &ids[j], 1, nullptr, &err), TSR_OK) << err.message;
+      } else {
+        ASSERT_EQ(api_->execute(dev, &view, ids, 3, nullptr, &err), TSR_OK) << err.message;
+      }
+      const uint64_t offs[3] = {oo, ok, ocv}, sizes[3] = {T * H * D * 4, kc_bytes, vc_bytes};
+      for (int o = 0; o < 3; ++o) {
+        got[separate][o].resize(sizes[o]);
+        ASSERT_EQ(
+            api_->buffer_download(buf, offs[o], got[separate][o].data(), sizes[o], nullptr, &err),
+            TSR_OK)
+            << err.message;
+      }
+      api_->buffer_free(buf);
+    }
+    for (int o = 0; o < 3; ++o) EXPECT_EQ(got[0][o], got[1][o]) << "output " << o;
+    // The caches changed where the slots point (5 and 2), and the RoPE rotated something.
+    EXPECT_NE(got[0][1], kc0);
+    EXPECT_NE(got[0][2], vc0);
+    EXPECT_NE(std::memcmp(got[0][0].data(), x.data(), x.size() * 4), 0);
   }
   api_->device_close(dev);
   api_->destroy_context(ctx);

@@ -2,7 +2,7 @@
 // Dense varlen ATTENTION and PAGED_ATTENTION (causal, sliding window, soft-cap, GQA), f32
 // arithmetic over f32/f16/bf16 K/V.
 //
-// One workgroup a (query, q head) of WG invocations (specialization constant 1: 16 subgroups
+// One workgroup a (query, q head) of WG invocations (specialization constant 1: 32 subgroups
 // where the device allows, at least 128; decode has few (query, head) units, so each needs many
 // keys in flight). Subgroup g takes the visible keys lo + g, lo + g + NSG, ... with its own
 // online-softmax state; the states are merged in subgroup order at the end. Each score is one dot product: lane l sums dims l, l + SG, ... in order, then

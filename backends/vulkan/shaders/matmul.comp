@@ -15,7 +15,8 @@
 layout(local_size_x = 128) in;
 
 #ifndef DECODE
-#define DECODE 0  // 1: the coalesced decode module (DecodeRowsCoalesced only; run_ops.cc)
+#define DECODE 0  // 1: the coalesced decode module (DecodeRowsCoalesced); 2: the split one
+                  // (DecodeSplit); run_ops.cc DecodeShader
 #endif
 #ifndef NORM
 #define NORM 0  // 1 (with DECODE): the RMS_NORM prologue too (plugin.cc ExecuteNormGemv)
@@ -124,7 +125,9 @@ void MatmulRow(Params P, int64_t n) {
 
 // [subgroup][row][lane], rows padded by 4 floats (the folding lanes read different rows); at
 // most (128 / SG) * DROWS * (SG + 4) <= 256 DROWS floats for SG >= 4.
+#if DECODE != 2
 shared vec4 sm_fold[DROWS * 64];
+#endif
 
 // One weight matrix of a decode group (Params' part 0 or gw/gbias/... entry j - 1).
 struct Part {
@@ -132,7 +135,7 @@ struct Part {
   int64_t N, w_row, out_col;
 };
 
-#if !DECODE
+#if DECODE != 1
 // Chunk partial of one weight row: fma(x[k], w[k], p) for k ascending, as LoadW8's order.
 float ChunkDot(uint64_t wchunk, vec4 xv[8]) {
   float p = 0.0;
@@ -171,6 +174,9 @@ float ChunkDot(uint64_t wchunk, vec4 xv[8]) {
 #endif
   return p;
 }
+#endif  // DECODE != 1
+
+#if !DECODE
 
 void DecodeRows(Params P, Part T, int64_t n0) {
   const int lane = int(gl_SubgroupInvocationID), SG = int(gl_SubgroupSize);
@@ -219,7 +225,7 @@ void DecodeRows(Params P, Part T, int64_t n0) {
 }
 #endif  // !DECODE
 
-#if DECODE
+#if DECODE == 1
 // ---- decode with coalesced weight loads (the host's default: its own module, so that its
 // registers and shared memory do not limit the occupancy of the per-row GEMV above) ----
 // DecodeRows reads a lane's own chunk, so lanes' 16-byte loads are 64 bytes apart (16 cache
@@ -270,8 +276,9 @@ float PieceDot(float p, uvec4 wr[RAW / QL], vec4 xv[2]) {
 #endif
   return p;
 }
+#endif  // DECODE == 1
 
-#if NORM
+#if DECODE && NORM
 // ---- RMS_NORM prologue (the NORM module; P.norm_x set) ----
 // rows.comp's RMS_NORM sums a row with 256 invocations: thread t takes elements t, t + 256, ...
 // (fma(v, v, ss)), subgroups reduce with subgroupAdd, and the subgroup sums are added in
@@ -321,8 +328,9 @@ void WriteNormed(Params P, float r) {
   }
 }
 
-#endif  // NORM
+#endif  // DECODE && NORM
 
+#if DECODE == 1
 void DecodeRowsCoalesced(Params P, Part T, int64_t n0, float nr) {
   const int lane = int(gl_SubgroupInvocationID), SG = int(gl_SubgroupSize);
   const int q = lane % QL;
@@ -420,7 +428,81 @@ void DecodeRowsCoalesced(Params P, Part T, int64_t n0, float nr) {
       StoreF32(P.res_out + uint64_t(n * 4), total + LoadF32(P.res + uint64_t(n * 4)));
   }
 }
-#endif  // DECODE
+#endif  // DECODE == 1
+
+#if DECODE == 2
+// ---- split decode GEMV (its own modules; TESSERA_VULKAN_DECODE_SPLIT, run_ops.cc) ----
+// The workgroup's 128 invocations share the K of its rows: rows_per_group rows in row blocks
+// of decode_rows (<= DROWS) rows, 128 / blocks invocations a block (the host picks the block
+// count so they cover a row's chunks in few steps). Invocation j of a block takes chunks
+// j, j + tpr, ...: it loads x's chunk once (32 floats) and multiplies it with that chunk of
+// each of the block's rows (ChunkDot: an FMA chain from 0 in k order), and keeps the partial in
+// shared memory. No barrier inside the loop, so an invocation's loads for all its rows are in
+// flight together and nothing waits for a fold between steps; one barrier after it, then
+// invocation t folds row t's partials in chunk order. Same order as DecodeRows (chunk
+// partials from 0, added left to right from 0, then bias), so the same bits.
+#define SPLIT_FLOATS 4096  // rows_per_group * (K / 32 + 4) <= this (the host checks); 32 KiB
+                           // cost a third of decode speed on the H100 (occupancy)
+shared vec4 sm_split[SPLIT_FLOATS / 4];
+
+void DecodeSplit(Params P, Part T, int64_t n0, float nr) {
+  const int t = int(gl_LocalInvocationID.x);
+  const int wr = P.decode_rows;
+  const int blocks = P.rows_per_group / wr;
+  const int tpr = 128 / blocks;  // invocations a row block
+  const int b = t / tpr, j = t % tpr;
+  const int64_t nc = P.K / CHUNK;
+  // A row's partials start 16-byte aligned (vec4 reads in the fold), padded by 4 floats so the
+  // folding invocations read different banks.
+  const uint stride = (uint(nc) + 3u) / 4u * 4u + 4u;
+  const int64_t nb = n0 + int64_t(b * wr);  // the block's first row
+  const int rows = int(clamp(T.N - nb, int64_t(0), int64_t(wr)));
+  for (int64_t c = j; rows > 0 && c < nc; c += tpr) {
+    vec4 xv[8];
+    [[unroll]] for (int i = 0; i < 8; ++i) {
+#if NORM
+      xv[i] = NormX4(P, c * CHUNK + 4 * i, nr);
+#else
+      xv[i] = LoadX4(P.x, c * CHUNK + 4 * i);
+#endif
+    }
+    // Every row's loads unconditional (rows past N re-read the block's last row, whose
+    // partial is dropped), so the compiler can issue them all before the first FMA.
+    [[unroll]] for (int r = 0; r < DROWS; ++r) {
+      const int64_t row = nb + int64_t(min(r, rows - 1));
+      const float part = ChunkDot(T.w + uint64_t(row * T.w_row + c * (RAW * 16)), xv);
+      const uint i = uint(b * wr + r) * stride + uint(c);
+      if (r < rows) sm_split[i / 4u][i % 4u] = part;
+    }
+  }
+  barrier();
+  const int64_t n = n0 + t;
+  if (t < P.rows_per_group && n < T.N) {
+    const uint base = uint(t) * stride / 4u;
+    float total = 0.0;  // (0 + p_0) + p_1 + ...: chunk order
+    // 8 partials' reads issued before their adds (a shared-memory round trip per 8, not per
+    // partial); the adds stay in chunk order. Slots past nc are never added.
+    const uint full = uint(nc) / 8u;
+    for (uint c8 = 0; c8 < full; ++c8) {
+      const vec4 a = sm_split[base + 2u * c8], b = sm_split[base + 2u * c8 + 1u];
+      total += a.x;
+      total += a.y;
+      total += a.z;
+      total += a.w;
+      total += b.x;
+      total += b.y;
+      total += b.z;
+      total += b.w;
+    }
+    for (uint c = full * 8u; c < uint(nc); ++c) total += sm_split[base + c / 4u][c % 4u];
+    if (T.bias != 0ul) total += LoadF32(T.bias + uint64_t(n * 4));
+    StoreF32(T.out_ + uint64_t(n * T.out_col), total);
+    // The ADD node's a + b (f32 addition commutes exactly, so either operand order).
+    if (P.res != 0ul)
+      StoreF32(P.res_out + uint64_t(n * 4), total + LoadF32(P.res + uint64_t(n * 4)));
+  }
+}
+#endif  // DECODE == 2
 #endif  // !QUANT
 
 void main() {
@@ -446,15 +528,19 @@ void main() {
     if (g == 0) WriteNormed(P, nr);
 #endif
     const int64_t first = (g - int64_t(start)) * P.rows_per_group;
+#if DECODE == 2
+    DecodeSplit(P, T, first, nr);
+    return;
+#endif
     const int64_t last = min(first + P.rows_per_group, T.N);
     // decode_rows (1..DROWS) rows a subgroup: the host takes fewer for narrow matrices, so
     // that they still spread over enough workgroups.
     const int dr = P.decode_rows;
     for (int64_t n = first + int64_t(gl_SubgroupID) * dr; n < last;
          n += int64_t(gl_NumSubgroups) * dr) {
-#if DECODE
+#if DECODE == 1
       DecodeRowsCoalesced(P, T, n, nr);
-#else
+#elif !DECODE
       DecodeRows(P, T, n);
 #endif
     }

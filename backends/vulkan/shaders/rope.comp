@@ -12,8 +12,45 @@ layout(buffer_reference, std430, buffer_reference_align = 8) readonly buffer Par
   int64_t T, H, D, R;
   int interleaved;
   int pair_groups;  // > 0: a pair dispatch (run_ops.cc RunPair); see PairParams
-  float attn_scale, pad2_;
+  float attn_scale;
+  int kv_fused;  // 1: a RoPE + KV_WRITE dispatch (run_ops.cc RunRopeKv); see KvFused
 };
+
+// KV_WRITE's parameter block (kv_write.comp's Params, ops.h KvWriteP).
+layout(buffer_reference, std430, buffer_reference_align = 8) readonly buffer KvParams {
+  uint64_t err;
+  uint64_t cache, rows, slots;
+  int64_t c_block, c_slot, c_head, c_el;
+  int64_t r_tok, r_head, r_el;
+  int64_t T, H, D, block_size, n_slots;
+  int dtype;
+  int pair_groups;
+};
+#define KV_BYTES 136  // sizeof(ops.h's KvWriteP)
+
+// The cache address of row t's element (h, d), or 0 to skip it: kv_write.comp's slot checks
+// (-1 skips; outside the cache sets the error word, reported once a row as there).
+uint64_t KvDst(KvParams K, uint64_t err, int64_t t, int64_t h, int64_t d, bool report) {
+  const int slot = LoadI32(K.slots + uint64_t(t * 4));
+  if (slot == -1) return 0ul;
+  if (slot < 0 || int64_t(slot) >= K.n_slots) {
+    if (report) SetError(err, ERR_INDEX);
+    return 0ul;
+  }
+  const int64_t sl = int64_t(slot);
+  return K.cache + uint64_t((sl / K.block_size) * K.c_block + (sl % K.block_size) * K.c_slot +
+                            h * K.c_head + d * K.c_el);
+}
+
+// kv_write.comp's element u of a KV_WRITE node (the v write of a fused dispatch).
+void KvWriteElement(KvParams K, uint64_t err, int64_t u) {
+  if (u >= K.T * K.H * K.D) return;
+  const int64_t d = u % K.D, th = u / K.D;
+  const int64_t t = th / K.H, h = th % K.H;
+  const uint64_t dst = KvDst(K, err, t, h, d, d == 0 && h == 0);
+  if (dst == 0ul) return;
+  StoreFloat(dst, LoadF32(K.rows + uint64_t(t * K.r_tok + h * K.r_head + d * K.r_el)), K.dtype);
+}
 
 // A pair dispatch (two independent nodes of this op in one dispatch, e.g. the q and k RoPEs of a
 // decode step) carries two parameter blocks back to back; the first pair_groups workgroups run
@@ -29,9 +66,23 @@ Params PairParams(out int64_t g) {
   return P;
 }
 
+// A RoPE + KV_WRITE dispatch (kv_fused; the k RoPE of a decode step, the KV_WRITE of its output
+// into the k cache, optionally the v cache's KV_WRITE): blocks [RopeP][KvWriteP k][KvWriteP v].
+// The first pair_groups workgroups run the RoPE and store each rotated value into the k cache
+// too (the value KV_WRITE would load from the RoPE's output: the same f32, the same conversion);
+// the rest run the v KV_WRITE. Each output element is computed as when its node runs alone.
 void main() {
-  int64_t g;
-  Params P = PairParams(g);
+  int64_t g = int64_t(GroupIndex());
+  Params P = Params(pc.params);
+  const bool kv = P.kv_fused != 0;
+  KvParams KK = KvParams(pc.params + uint64_t(PARAMS_BYTES));
+  if (!kv) {
+    P = PairParams(g);
+  } else if (g >= int64_t(P.pair_groups)) {
+    const int64_t u = (g - int64_t(P.pair_groups)) * 256 + int64_t(gl_LocalInvocationID.x);
+    KvWriteElement(KvParams(pc.params + uint64_t(PARAMS_BYTES + KV_BYTES)), P.err, u);
+    return;
+  }
   const int64_t half_ = P.R / 2, per = half_ + (P.D - P.R);
   const int64_t u = g * 256 + int64_t(gl_LocalInvocationID.x);
   if (u >= P.T * P.H * per) return;
@@ -41,7 +92,12 @@ void main() {
   const uint64_t dst = P.out_ + uint64_t(t * P.o_tok + h * P.o_head);
   if (i >= half_) {  // a pass-through dim
     const int64_t d = P.R + (i - half_);
-    StoreF32(dst + uint64_t(d * P.o_el), LoadF32(src + uint64_t(d * P.x_el)));
+    const float v = LoadF32(src + uint64_t(d * P.x_el));
+    StoreF32(dst + uint64_t(d * P.o_el), v);
+    if (kv) {
+      const uint64_t c = KvDst(KK, P.err, t, h, d, false);
+      if (c != 0ul) StoreFloat(c, v, KK.dtype);
+    }
     return;
   }
   precise float angle =
@@ -54,6 +110,14 @@ void main() {
   const int64_t i1 = P.interleaved != 0 ? 2 * i + 1 : i + half_;
   const float x0 = LoadF32(src + uint64_t(i0 * P.x_el));
   const float x1 = LoadF32(src + uint64_t(i1 * P.x_el));
-  StoreF32(dst + uint64_t(i0 * P.o_el), x0 * c - x1 * s);
-  StoreF32(dst + uint64_t(i1 * P.o_el), x1 * c + x0 * s);
+  const float y0 = x0 * c - x1 * s, y1 = x1 * c + x0 * s;
+  StoreF32(dst + uint64_t(i0 * P.o_el), y0);
+  StoreF32(dst + uint64_t(i1 * P.o_el), y1);
+  if (kv) {
+    const uint64_t c0 = KvDst(KK, P.err, t, h, i0, i == 0 && h == 0);
+    if (c0 != 0ul) {
+      StoreFloat(c0, y0, KK.dtype);
+      StoreFloat(KvDst(KK, P.err, t, h, i1, false), y1, KK.dtype);
+    }
+  }
 }
