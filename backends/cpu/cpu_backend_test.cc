@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <functional>
 #include <memory>
 #include <random>
@@ -1125,6 +1126,178 @@ TEST_F(CpuBackendTest, DISABLED_MatmulSpeed) {
                                                 : "q4",
                     c.name, best * 1e3, bytes / best * 1e-9, 2.0 * c.M * c.N * c.K / best * 1e-9);
       }
+    }
+  }
+}
+
+// Attention tiles (kernels_attention.cc): at a Qwen2.5-like GQA shape (7 query heads per kv
+// head, D = 64, several 32-key chunks) a prefill's rows equal, bit for bit, the same queries run
+// one token at a time (decode: other tile shapes, other causal diagonals) and in uneven chunks,
+// for f32 and bf16 K/V.
+TEST_F(CpuBackendTest, AttentionTilesAreBatchInvariant) {
+  Device d(2);
+  Graph g(d.dev());
+  const int64_t Hq = 14, Hkv = 2, D = 64, T = 75;
+  const auto qs = Random(T * Hq * D, 61), ks = Random(T * Hkv * D, 62),
+             vs = Random(T * Hkv * D, 63);
+  for (tsr_dtype kv_dtype : {TSR_DTYPE_F32, TSR_DTYPE_BF16}) {
+    SCOPED_TRACE(kv_dtype == TSR_DTYPE_F32 ? "f32 kv" : "bf16 kv");
+    int k = g.F32({T, Hkv, D}, ks), v = g.F32({T, Hkv, D}, vs);
+    if (kv_dtype == TSR_DTYPE_BF16) {
+      const int kb = g.Add(TSR_DTYPE_BF16, {T, Hkv, D}, std::vector<uint16_t>(T * Hkv * D));
+      const int vb = g.Add(TSR_DTYPE_BF16, {T, Hkv, D}, std::vector<uint16_t>(T * Hkv * D));
+      ASSERT_EQ(g.Run(g.Node(TSR_OP_COPY, {k}, kb)), TSR_OK);
+      ASSERT_EQ(g.Run(g.Node(TSR_OP_COPY, {v}, vb)), TSR_OK);
+      k = kb;
+      v = vb;
+    }
+    // Queries [t0, t1) against the first t1 keys (the keys a chunked prefill has by then).
+    auto run = [&](int64_t t0, int64_t t1) {
+      const int tq = g.F32({t1 - t0, Hq, D}, {qs.begin() + t0 * Hq * D, qs.begin() + t1 * Hq * D});
+      const int cq = g.I32({2}, {0, int32_t(t1 - t0)}), ckk = g.I32({2}, {0, int32_t(t1)});
+      const int out = g.ZerosF32({t1 - t0, Hq, D});
+      tsr_node n = g.Node(TSR_OP_ATTENTION, {tq, k, v, cq, ckk}, out);
+      n.iparams[0] = 1;
+      n.fparams[0] = 0.125f;
+      EXPECT_EQ(g.Run(n), TSR_OK);
+      return g.Read(out);
+    };
+    const std::vector<float> full = run(0, T);
+    const size_t row = Hq * D;
+    for (int64_t t : {0, 1, 31, 32, 33, 50, 74}) {
+      const std::vector<float> one = run(t, t + 1);
+      EXPECT_EQ(std::memcmp(one.data(), full.data() + t * row, row * 4), 0) << "token " << t;
+    }
+    for (int64_t t0 : {5, 37}) {
+      const std::vector<float> part = run(t0, T);
+      EXPECT_EQ(std::memcmp(part.data(), full.data() + t0 * row, (T - t0) * row * 4), 0)
+          << "chunk from " << t0;
+    }
+  }
+}
+
+// Not a test: prefill attention timing at the Qwen2.5-0.5B shape (one layer, 14 query heads, 2
+// kv heads, D = 64, causal, f32 K/V), one thread, minimum over repetitions. Run with
+// --gtest_also_run_disabled_tests --gtest_filter='*AttentionSpeed*'.
+TEST_F(CpuBackendTest, DISABLED_AttentionSpeed) {
+  Device d1(1);
+  Graph g(d1.dev());
+  const int64_t Hq = 14, Hkv = 2, D = 64;
+  for (int64_t T : {512, 2048}) {
+    const int tq = g.F32({T, Hq, D}, Random(T * Hq * D, 71));
+    const int tk = g.F32({T, Hkv, D}, Random(T * Hkv * D, 72));
+    const int tv = g.F32({T, Hkv, D}, Random(T * Hkv * D, 73));
+    const int cu = g.I32({2}, {0, int32_t(T)}), out = g.ZerosF32({T, Hq, D});
+    tsr_node n = g.Node(TSR_OP_ATTENTION, {tq, tk, tv, cu, cu}, out);
+    n.iparams[0] = 1;
+    n.fparams[0] = 0.125f;
+    double best = 1e30;
+    for (int r = 0; r < (T > 1024 ? 5 : 20); ++r) {
+      const auto t0 = std::chrono::steady_clock::now();
+      ASSERT_EQ(g.Run(n), TSR_OK);
+      best = std::min(best,
+                      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    const double flops = 4.0 * Hq * D * (T * (T + 1) / 2.0);
+    std::printf("attention pp%-5lld %8.3f ms  %7.1f GFLOP/s\n", static_cast<long long>(T),
+                best * 1e3, flops / best * 1e-9);
+  }
+}
+
+// Option repack=on (packed_weights.h): weights in imported host memory are repacked into the
+// GEMV's tile order on first use. GEMV rows (M = 1, 2) and GEMM rows (M = 7) give the same bits
+// as without the option, on the first call (which packs) and the next (which reuses the copy).
+TEST_F(CpuBackendTest, RepackedWeightsKeepBits) {
+  const int64_t N = 48, K = 2 * 1024 + 128;  // 6 tiles of 8 rows, several K blocks
+  // Pack tiles of any size (the default keeps tiles over 16 KiB row-major) and Q8 weights;
+  // both switches are read once, at the first packing decision, which no earlier test makes.
+  setenv("TESSERA_CPU_REPACK_MAX_TILE", "1000000000", 1);
+  setenv("TESSERA_CPU_REPACK_Q8", "1", 1);  // Q8 too (off by default)
+  for (tsr_dtype dtype : {TSR_DTYPE_BF16, TSR_DTYPE_Q8_B32, TSR_DTYPE_Q4_B32}) {
+    SCOPED_TRACE(dtype);
+    const bool quant = dtype != TSR_DTYPE_BF16;
+    const std::vector<float> ws = Random(N * K, 71, 0.1f), bs = Random(N, 72);
+    // The weight bytes, converted by the plugin (COPY) on a plain device.
+    const size_t wsize = quant ? N * K / 32 * (dtype == TSR_DTYPE_Q8_B32 ? 34 : 18) : N * K * 2;
+    std::vector<uint8_t> wbytes;
+    {
+      Device plain(1);
+      Graph g(plain.dev());
+      wbytes = g.ReadBytes(MakeWeight(g, dtype, N, K, ws), wsize);
+    }
+    std::vector<float> want[3], got[3];
+    const int64_t rows[3] = {1, 2, 7};
+    for (int repack = 0; repack < 2; ++repack) {
+      const tsr_option opts[3] = {{sizeof(tsr_option), "threads", "2"},
+                                  {sizeof(tsr_option), "int8_dot", quant ? "on" : "off"},
+                                  {sizeof(tsr_option), "repack", repack ? "on" : "off"}};
+      tsr_plugin_ctx* ctx = nullptr;
+      tsr_device* dev = nullptr;
+      tsr_error err = NewError();
+      ASSERT_EQ(api_->create_context(opts, 3, &ctx, &err), TSR_OK) << err.message;
+      ASSERT_EQ(api_->device_open(ctx, 0, &dev, &err), TSR_OK) << err.message;
+      {
+        Graph g(dev);
+        // An uploaded placeholder whose buffer is swapped for imported host memory.
+        const int w = g.AddRaw(dtype, {N, K}, {static_cast<int64_t>(wsize / N), quant ? 0 : 2},
+                               wbytes.data(), wsize);
+        tsr_buffer* imported = nullptr;
+        ASSERT_EQ(api_->buffer_import_host(dev, wbytes.data(), wsize, &imported, &err), TSR_OK);
+        g.tensor(w).buffer = imported;
+        const int b = g.F32({N}, bs);
+        for (int pass = 0; pass < 2; ++pass) {
+          for (int i = 0; i < 3; ++i) {
+            const int x = g.F32({rows[i], K}, Random(rows[i] * K, 73 + i));
+            const int out = g.ZerosF32({rows[i], N});
+            ASSERT_EQ(g.Run(g.Node(TSR_OP_MATMUL, {x, w, b}, out)), TSR_OK);
+            std::vector<float>& dst = repack ? got[i] : want[i];
+            if (pass == 0) dst = g.Read(out);
+            EXPECT_EQ(std::memcmp(g.Read(out).data(), dst.data(), dst.size() * 4), 0)
+                << "pass " << pass << " rows " << rows[i];
+          }
+        }
+        api_->buffer_free(imported);
+      }
+      api_->device_close(dev);
+      api_->destroy_context(ctx);
+    }
+    for (int i = 0; i < 3; ++i) {
+      ASSERT_EQ(got[i].size(), want[i].size());
+      EXPECT_EQ(std::memcmp(got[i].data(), want[i].data(), want[i].size() * 4), 0)
+          << "repacked weights changed the bits, rows " << rows[i];
+    }
+  }
+}
+
+// The int8 GEMM's tiles over unpacked weight groups (kernels_qmatmul-inl.h: 2 x 8 tiles, 3 x 4
+// for the columns left over, one-row tiles, ranges of steps): every row of a prefill-sized batch
+// equals, bit for bit, the same row alone (GEMV) and within a small batch, with a bias and with a
+// short last step (K % 128 != 0), for Q8 and Q4 weights.
+TEST_F(CpuBackendTest, QuantizedGemmTilesAreBatchInvariant) {
+  Device d(2, "on");
+  Graph g(d.dev());
+  for (tsr_dtype dtype : {TSR_DTYPE_Q8_B32, TSR_DTYPE_Q4_B32}) {
+    // 2080: two step ranges of the unpacked weights, the second only the short last step.
+    for (int64_t K : {int64_t{896}, int64_t{1056}, int64_t{2080}}) {
+      SCOPED_TRACE(std::to_string(dtype) + " K=" + std::to_string(K));
+      const int64_t M = 67, N = 45;
+      const std::vector<float> xs = Random(M * K, 81, 2.0f);
+      const int w = MakeWeight(g, dtype, N, K, Random(N * K, 82, 0.1f));
+      const int b = g.F32({N}, Random(N, 83));
+      const int x = g.F32({M, K}, xs), out = g.ZerosF32({M, N});
+      ASSERT_EQ(g.Run(g.Node(TSR_OP_MATMUL, {x, w, b}, out)), TSR_OK);
+      const std::vector<float> all = g.Read(out);
+      for (int64_t r : {int64_t{0}, int64_t{1}, int64_t{33}, M - 1}) {
+        const int x1 = g.F32({1, K}, {xs.begin() + r * K, xs.begin() + (r + 1) * K});
+        const int o1 = g.ZerosF32({1, N});
+        ASSERT_EQ(g.Run(g.Node(TSR_OP_MATMUL, {x1, w, b}, o1)), TSR_OK);
+        EXPECT_EQ(std::memcmp(g.Read(o1).data(), all.data() + r * N, N * 4), 0) << "row " << r;
+      }
+      const int64_t r0 = 30, rows = 5;  // rows 30..34 as a batch of their own
+      const int x5 = g.F32({rows, K}, {xs.begin() + r0 * K, xs.begin() + (r0 + rows) * K});
+      const int o5 = g.ZerosF32({rows, N});
+      ASSERT_EQ(g.Run(g.Node(TSR_OP_MATMUL, {x5, w, b}, o5)), TSR_OK);
+      EXPECT_EQ(std::memcmp(g.Read(o5).data(), all.data() + r0 * N, rows * N * 4), 0);
     }
   }
 }

@@ -1,10 +1,15 @@
 // ROPE, dense varlen ATTENTION, KV_WRITE and PAGED_ATTENTION.
 //
-// Attention batch invariance. One (query, head) is computed by Attend() alone: it walks the
-// query's visible keys in sequence-relative order, in chunks of 32 aligned to multiples of 32
-// (online softmax: one max/rescale per chunk), each score a dot product in one fixed order.
-// Nothing depends on other sequences, on how many queries of its own sequence are in the call,
-// or on the thread. Dense and paged attention share Attend(), so a query gets the same result
+// Attention batch invariance. Queries run in tiles (AttendTile): up to kMaxTile (token, head)
+// pairs of one sequence that share a kv head walk its keys together, so each K/V row is loaded
+// once per tile (a GQA group's heads and a few consecutive tokens), but everything a query's
+// result depends on is computed per query in a fixed order: it walks its visible keys in
+// sequence-relative order, in chunks of 32 aligned to multiples of 32 (online softmax: one
+// max/rescale per chunk), each score a dot product in one fixed order (Dots), the chunk's
+// weights from one vectorized exp and summed in one fixed order (SoftmaxChunk), each output
+// element one FMA per key in key order. Nothing depends on other sequences, on which or how
+// many queries share its tile, or on the thread, so prefill, chunked prefill and decode give the
+// same bits. Dense and paged attention share AttendTile, so a query gets the same result
 // whether its keys come from the packed k/v tensors or from the paged cache.
 // K/V may be f32, f16 or bf16 (decoded exactly to f32); q, out and all arithmetic are f32.
 
@@ -22,6 +27,8 @@
 #include "backends/cpu/ops.h"
 #include "backends/cpu/tree_sum.h"
 #include "hwy/highway.h"
+// Must come after highway.h.
+#include "hwy/contrib/math/math-inl.h"
 
 // Target-independent types: defined once although this file is compiled once per target.
 #ifndef TESSERA_BACKENDS_CPU_KERNELS_ATTENTION_TYPES_
@@ -41,6 +48,10 @@ struct KvView {
   int64_t block_size = 1;
   int64_t first = 0;  // dense: the sequence's first row
 };
+
+// Queries per tile: the (token, head) pairs of one sequence that share a kv head and walk its
+// keys together, so each K/V row is loaded once per tile rather than once per query.
+constexpr int kMaxTile = 32;
 
 struct AttnParams {
   int64_t D = 0, Dv = 0;
@@ -135,139 +146,280 @@ HWY_INLINE void Dots(const float* q, const uint8_t* const* rows, int64_t D, floa
 #endif
 }
 
-#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
-// Dots<T, 16> with the 16 lane sums from one shuffle network: SumOfLanes on AVX-512 is the
-// halving tree, and TreeSum16 adds exactly its pairs, so the scores are bit-identical to 16
-// Dots<T, 1> calls (which spend most of their time in the per-key lane sum for D = 64).
+// Scores of a block of 4 queries x 4 keys: out[a * ld + b] = dot(q[a], k_b), each in the
+// canonical order of Dots (one vector accumulator over D, the halving-tree lane sum, then the
+// tail in order), so a score's bits do not depend on which block computed it.
 template <tsr_dtype T>
-HWY_INLINE void Dots16(const float* q, const uint8_t* const* rows, int64_t D, float* out) {
+HWY_INLINE void Dots4x4(const float* const* q, const uint8_t* const* rows, int64_t D, float* out,
+                        int64_t ld) {
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+  // Each K vector feeds 4 queries and each q vector 4 keys (half the loads of one query
+  // against 16 keys), and TreeSum16 adds exactly the halving tree's pairs for all 16 sums.
   const DF df;
   const int64_t L = static_cast<int64_t>(hn::Lanes(df));
   VF acc[16];
   for (int j = 0; j < 16; ++j) acc[j] = hn::Zero(df);
   int64_t i = 0;
   for (; i + L <= D; i += L) {
-    const VF qv = hn::LoadU(df, q + i);
-    for (int j = 0; j < 16; ++j) acc[j] = hn::MulAdd(qv, LoadKv<T>(df, rows[j], i), acc[j]);
+    VF kv[4];
+    for (int b = 0; b < 4; ++b) kv[b] = LoadKv<T>(df, rows[b], i);
+    for (int a = 0; a < 4; ++a) {
+      const VF qv = hn::LoadU(df, q[a] + i);
+      for (int b = 0; b < 4; ++b) acc[4 * a + b] = hn::MulAdd(qv, kv[b], acc[4 * a + b]);
+    }
   }
   __m512 v[16];
   for (int j = 0; j < 16; ++j) v[j] = acc[j].raw;
   float sums[16];
   TreeSum16(v, sums);
-  for (int j = 0; j < 16; ++j) {
-    float s = sums[j];
-    for (int64_t ii = i; ii < D; ++ii) s = std::fma(q[ii], ElemKv<T>(rows[j], ii), s);
-    out[j] = s;
+  for (int a = 0; a < 4; ++a) {
+    for (int b = 0; b < 4; ++b) {
+      float s = sums[4 * a + b];
+      for (int64_t ii = i; ii < D; ++ii) s = std::fma(q[a][ii], ElemKv<T>(rows[b], ii), s);
+      out[a * ld + b] = s;
+    }
   }
-}
+#else
+  for (int a = 0; a < 4; ++a) Dots<T, 4>(q[a], rows, D, out + a * ld);
 #endif
+}
 
 constexpr int64_t kChunk = 32;
 
-// acc[0, Dv) += w[t] * v_t for t = 0, 1, ..., n - 1 in order, one fused multiply-add per
-// element and key: the element's sequence of operations does not depend on how the loop is
-// blocked. Four vectors of acc stay in registers across the chunk's keys.
-template <tsr_dtype T>
-HWY_INLINE void AccumulateValues(const uint8_t* const* vrows, const float* w, int64_t n, int64_t Dv,
-                                 float* acc) {
+// acc[q][0, Dv) += w[q][t] * v_t for t = 0, 1, ..., n - 1 in order, for NQ queries at once:
+// one fused multiply-add per element, key and query, so an element's sequence of operations
+// depends neither on the blocking nor on the other queries. Each V vector feeds NQ queries.
+template <tsr_dtype T, int NQ>
+HWY_INLINE void AccumulateValues(const uint8_t* const* vrows, const float* const* w, int64_t n,
+                                 int64_t Dv, float* const* acc) {
   const DF df;
   const int64_t L = static_cast<int64_t>(hn::Lanes(df));
   int64_t i = 0;
-  for (; i + 4 * L <= Dv; i += 4 * L) {
-    VF a0 = hn::LoadU(df, acc + i), a1 = hn::LoadU(df, acc + i + L);
-    VF a2 = hn::LoadU(df, acc + i + 2 * L), a3 = hn::LoadU(df, acc + i + 3 * L);
+#if !HWY_HAVE_SCALABLE
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+  constexpr int kV = 4;  // NQ x 4 accumulators + 4 V vectors fit the 32 zmm registers
+#else
+  constexpr int kV = 2;
+#endif
+  for (; i + kV * L <= Dv; i += kV * L) {
+    VF a[NQ][kV];
+    for (int q = 0; q < NQ; ++q)
+      for (int u = 0; u < kV; ++u) a[q][u] = hn::LoadU(df, acc[q] + i + u * L);
     for (int64_t t = 0; t < n; ++t) {
-      const VF vw = hn::Set(df, w[t]);
-      a0 = hn::MulAdd(vw, LoadKv<T>(df, vrows[t], i), a0);
-      a1 = hn::MulAdd(vw, LoadKv<T>(df, vrows[t], i + L), a1);
-      a2 = hn::MulAdd(vw, LoadKv<T>(df, vrows[t], i + 2 * L), a2);
-      a3 = hn::MulAdd(vw, LoadKv<T>(df, vrows[t], i + 3 * L), a3);
+      VF vv[kV];
+      for (int u = 0; u < kV; ++u) vv[u] = LoadKv<T>(df, vrows[t], i + u * L);
+      for (int q = 0; q < NQ; ++q) {
+        const VF vw = hn::Set(df, w[q][t]);
+        for (int u = 0; u < kV; ++u) a[q][u] = hn::MulAdd(vw, vv[u], a[q][u]);
+      }
     }
-    hn::StoreU(a0, df, acc + i);
-    hn::StoreU(a1, df, acc + i + L);
-    hn::StoreU(a2, df, acc + i + 2 * L);
-    hn::StoreU(a3, df, acc + i + 3 * L);
+    for (int q = 0; q < NQ; ++q)
+      for (int u = 0; u < kV; ++u) hn::StoreU(a[q][u], df, acc[q] + i + u * L);
   }
+#endif
   for (; i + L <= Dv; i += L) {
-    VF a0 = hn::LoadU(df, acc + i);
-    for (int64_t t = 0; t < n; ++t)
-      a0 = hn::MulAdd(hn::Set(df, w[t]), LoadKv<T>(df, vrows[t], i), a0);
-    hn::StoreU(a0, df, acc + i);
+    for (int q = 0; q < NQ; ++q) {
+      VF a0 = hn::LoadU(df, acc[q] + i);
+      for (int64_t t = 0; t < n; ++t)
+        a0 = hn::MulAdd(hn::Set(df, w[q][t]), LoadKv<T>(df, vrows[t], i), a0);
+      hn::StoreU(a0, df, acc[q] + i);
+    }
   }
   for (; i < Dv; ++i) {
-    for (int64_t t = 0; t < n; ++t) acc[i] = std::fma(w[t], ElemKv<T>(vrows[t], i), acc[i]);
+    for (int q = 0; q < NQ; ++q) {
+      for (int64_t t = 0; t < n; ++t)
+        acc[q][i] = std::fma(w[q][t], ElemKv<T>(vrows[t], i), acc[q][i]);
+    }
   }
 }
 
-// One query (q: D floats) of one head against keys [j_lo, j_hi) of kv head h; out: Dv floats.
-// scratch: Dv + kChunk floats.
+// The value step of one chunk for the nv active queries act[]: query i adds the weights
+// s[i][qa[i] - c, qe[i] - c) times V rows [qa[i], qe[i]). Queries that see the same keys (all
+// of them, away from the causal diagonal and the window's edge) share each V row load.
 template <tsr_dtype T>
-void Attend(const AttnParams& p, const KvView& kv, int64_t h, const float* q, int64_t j_lo,
-            int64_t j_hi, float* out, float* scratch) {
+HWY_INLINE void AccumulateChunk(const AttnParams& p, const KvView& kv, int64_t h, int64_t c,
+                                const int* act, int nv, const int64_t* qa, const int64_t* qe,
+                                float* const* s, float* const* acc) {
+  bool done[kMaxTile] = {};
+  const uint8_t* vrows[kChunk];
+  for (int u = 0; u < nv; ++u) {
+    if (done[u]) continue;
+    const int i = act[u];
+    int grp[kMaxTile];
+    int ng = 0;
+    for (int v = u; v < nv; ++v) {
+      if (done[v] || qa[act[v]] != qa[i] || qe[act[v]] != qe[i]) continue;
+      grp[ng++] = act[v];
+      done[v] = true;
+    }
+    const int64_t a = qa[i], nk = qe[i] - qa[i];
+    for (int64_t t = 0; t < nk; ++t)
+      vrows[t] = kv.v + RowOffset(kv, a + t, kv.v_tok, kv.v_block) + h * kv.v_head;
+    const float* w[4];
+    float* o[4];
+    for (int g = 0; g < ng; g += 4) {
+      const int k = std::min(4, ng - g);
+      for (int r = 0; r < k; ++r) {
+        w[r] = s[grp[g + r]] + (a - c);
+        o[r] = acc[grp[g + r]];
+      }
+      switch (k) {
+        case 4: AccumulateValues<T, 4>(vrows, w, nk, p.Dv, o); break;
+        case 3: AccumulateValues<T, 3>(vrows, w, nk, p.Dv, o); break;
+        case 2: AccumulateValues<T, 2>(vrows, w, nk, p.Dv, o); break;
+        default: AccumulateValues<T, 1>(vrows, w, nk, p.Dv, o); break;
+      }
+    }
+  }
+}
+
+// One query's online-softmax step over the n raw scores x[0, n) of a chunk: scales (and
+// soft-caps) them, turns them into weights exp(x - m_new) in place, rescales l and returns the
+// factor acc must be rescaled by (1 = none), or -1 when nothing in the chunk is visible. The
+// exponentials are vectorized (Highway's Exp, ~1 ulp); the weights are summed as vectors in
+// order, then one lane sum: the same for every query, whatever tile it is in.
+HWY_INLINE float SoftmaxChunk(const AttnParams& p, float* x, int64_t n, float* m, float* l) {
   const DF df;
   const int64_t L = static_cast<int64_t>(hn::Lanes(df));
-  float* acc = scratch;
-  float* s = scratch + p.Dv;
-  std::fill(acc, acc + p.Dv, 0.0f);
-  float m = -std::numeric_limits<float>::infinity();
-  float l = 0.0f;
-  for (int64_t c = j_lo / kChunk * kChunk; c < j_hi; c += kChunk) {
-    const int64_t a = std::max(c, j_lo), e = std::min(c + kChunk, j_hi);
-    const uint8_t* rows[16];
-    int64_t j = a;
-#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
-    for (; j + 16 <= e; j += 16) {
-      for (int t = 0; t < 16; ++t)
-        rows[t] = kv.k + RowOffset(kv, j + t, kv.k_tok, kv.k_block) + h * kv.k_head;
-      Dots16<T>(q, rows, p.D, s + (j - a));
+  const float ninf = -std::numeric_limits<float>::infinity();
+  const VF vscale = hn::Set(df, p.scale), vninf = hn::Set(df, ninf);
+  VF vmax = vninf;
+  for (int64_t t = 0; t < n; t += L) {
+    const auto mask = hn::FirstN(df, static_cast<size_t>(n - t));
+    VF v = hn::Mul(hn::LoadU(df, x + t), vscale);
+    if (p.softcap > 0.0f) {
+      hn::StoreU(v, df, x + t);
+      for (int64_t u = t; u < std::min(n, t + L); ++u)
+        x[u] = p.softcap * std::tanh(x[u] / p.softcap);
+      v = hn::LoadU(df, x + t);
     }
-#endif
-    for (; j + 4 <= e; j += 4) {
-      for (int t = 0; t < 4; ++t)
-        rows[t] = kv.k + RowOffset(kv, j + t, kv.k_tok, kv.k_block) + h * kv.k_head;
-      Dots<T, 4>(q, rows, p.D, s + (j - a));
-    }
-    for (; j < e; ++j) {
-      rows[0] = kv.k + RowOffset(kv, j, kv.k_tok, kv.k_block) + h * kv.k_head;
-      Dots<T, 1>(q, rows, p.D, s + (j - a));
-    }
-    float cm = -std::numeric_limits<float>::infinity();
-    for (int64_t t = 0; t < e - a; ++t) {
-      float x = s[t] * p.scale;
-      if (p.softcap > 0.0f) x = p.softcap * std::tanh(x / p.softcap);
-      s[t] = x;
-      cm = std::max(cm, x);
-    }
-    if (!(cm > -std::numeric_limits<float>::infinity())) continue;  // nothing visible here
-    const float m_new = std::max(m, cm);
-    const float corr = m == -std::numeric_limits<float>::infinity() ? 0.0f : std::exp(m - m_new);
-    if (corr != 1.0f) {
-      l *= corr;
-      const VF vc = hn::Set(df, corr);
-      int64_t i = 0;
-      for (; i + L <= p.Dv; i += L) hn::StoreU(hn::Mul(hn::LoadU(df, acc + i), vc), df, acc + i);
-      for (; i < p.Dv; ++i) acc[i] *= corr;
-    }
-    const uint8_t* vrows[kChunk];
-    for (int64_t t = 0; t < e - a; ++t) {
-      s[t] = std::exp(s[t] - m_new);  // the key's weight
-      l += s[t];
-      vrows[t] = kv.v + RowOffset(kv, a + t, kv.v_tok, kv.v_block) + h * kv.v_head;
-    }
-    AccumulateValues<T>(vrows, s, e - a, p.Dv, acc);
-    m = m_new;
+    hn::StoreU(v, df, x + t);
+    vmax = hn::Max(vmax, hn::IfThenElse(mask, v, vninf));
   }
-  const float inv = l > 0.0f ? 1.0f / l : 0.0f;
-  for (int64_t i = 0; i < p.Dv; ++i) out[i] = acc[i] * inv;
+  const float cm = hn::GetLane(hn::MaxOfLanes(df, vmax));
+  if (!(cm > ninf)) return -1.0f;
+  const float m_new = std::max(*m, cm);
+  const float corr = *m == ninf ? 0.0f : std::exp(*m - m_new);
+  const VF vm = hn::Set(df, m_new);
+  VF vsum = hn::Zero(df);
+  for (int64_t t = 0; t < n; t += L) {
+    const auto mask = hn::FirstN(df, static_cast<size_t>(n - t));
+    const VF wv = hn::IfThenElseZero(mask, hn::Exp(df, hn::Sub(hn::LoadU(df, x + t), vm)));
+    hn::StoreU(wv, df, x + t);
+    vsum = hn::Add(vsum, wv);
+  }
+  *l = *l * corr + hn::GetLane(hn::SumOfLanes(df, vsum));
+  *m = m_new;
+  return corr;
 }
 
-void AttendImpl(const AttnParams& p, const KvView& kv, int64_t h, const float* q, int64_t j_lo,
-                int64_t j_hi, float* out, float* scratch) {
-  switch (kv.dtype) {
-    case TSR_DTYPE_F16: return Attend<TSR_DTYPE_F16>(p, kv, h, q, j_lo, j_hi, out, scratch);
-    case TSR_DTYPE_BF16: return Attend<TSR_DTYPE_BF16>(p, kv, h, q, j_lo, j_hi, out, scratch);
-    default: return Attend<TSR_DTYPE_F32>(p, kv, h, q, j_lo, j_hi, out, scratch);
+// Floats between two queries' chunk scores: a chunk plus one vector of slack (SoftmaxChunk's
+// loads and stores may run past the chunk by less than a vector).
+inline int64_t SRowStride() {
+  return kChunk + static_cast<int64_t>(hn::Lanes(DF()));
+}
+
+// Raw scores of keys [ka, ke) against the na queries act[] of a tile, 4 x 4 at a time (blocks
+// padded with repeats of the last query/key, whose extra results are never read): query i's
+// score of key j goes to s[i][j - c].
+template <tsr_dtype T>
+HWY_INLINE void ChunkScores(const AttnParams& p, const KvView& kv, int64_t h, const float* const* q,
+                            const int* act, int na, int64_t c, int64_t ka, int64_t ke,
+                            float* const* s) {
+  const uint8_t* rows[4];
+  const float* qs[4];
+  float blk[16];
+  for (int a0 = 0; a0 < na; a0 += 4) {
+    for (int u = 0; u < 4; ++u) qs[u] = q[act[std::min(a0 + u, na - 1)]];
+    for (int64_t j = ka; j < ke; j += 4) {
+      for (int u = 0; u < 4; ++u) {
+        const int64_t jj = std::min(j + u, ke - 1);
+        rows[u] = kv.k + RowOffset(kv, jj, kv.k_tok, kv.k_block) + h * kv.k_head;
+      }
+      Dots4x4<T>(qs, rows, p.D, blk, 4);
+      for (int u = 0; u < 4 && a0 + u < na; ++u) {
+        float* dst = s[act[a0 + u]] + (j - c);
+        for (int b = 0; b < 4 && j + b < ke; ++b) dst[b] = blk[4 * u + b];
+      }
+    }
   }
+}
+
+// A tile of nq <= kMaxTile queries of one sequence against kv head h: query i (q[i]: D floats)
+// sees keys [lo[i], hi[i]); out[i]: Dv floats. Keys are walked in chunks of kChunk aligned to
+// multiples of kChunk (sequence-relative), with one online-softmax step per query and chunk.
+// Everything a query's result depends on is computed per query in a fixed order (scores in
+// Dots order, SoftmaxChunk, one FMA per element and key in key order), so its bits do not
+// depend on the tile it is in. scratch: AttendScratchFloats(nq, Dv) floats.
+template <tsr_dtype T>
+void AttendTile(const AttnParams& p, const KvView& kv, int64_t h, int nq, const float* const* q,
+                const int64_t* lo, const int64_t* hi, float* const* out, float* scratch) {
+  const DF df;
+  const int64_t L = static_cast<int64_t>(hn::Lanes(df));
+  const int64_t ss = SRowStride();
+  float* acc[kMaxTile];
+  float* s[kMaxTile];
+  float m[kMaxTile], l[kMaxTile];
+  int64_t c_lo = std::numeric_limits<int64_t>::max(), c_hi = 0;
+  for (int i = 0; i < nq; ++i) {
+    acc[i] = scratch + i * p.Dv;
+    s[i] = scratch + nq * p.Dv + i * ss;
+    std::fill(acc[i], acc[i] + p.Dv, 0.0f);
+    std::fill(s[i], s[i] + ss, 0.0f);
+    m[i] = -std::numeric_limits<float>::infinity();
+    l[i] = 0.0f;
+    if (lo[i] < hi[i]) c_lo = std::min(c_lo, lo[i]), c_hi = std::max(c_hi, hi[i]);
+  }
+  int act[kMaxTile];
+  int64_t qa[kMaxTile], qe[kMaxTile];
+  for (int64_t c = c_lo / kChunk * kChunk; c < c_hi; c += kChunk) {
+    // Queries that see part of this chunk, and the union of what they see.
+    int na = 0;
+    int64_t ka = c + kChunk, ke = c;
+    for (int i = 0; i < nq; ++i) {
+      qa[i] = std::max(c, lo[i]);
+      qe[i] = std::min(c + kChunk, hi[i]);
+      if (qa[i] >= qe[i]) continue;
+      act[na++] = i;
+      ka = std::min(ka, qa[i]);
+      ke = std::max(ke, qe[i]);
+    }
+    if (na == 0) continue;
+    ChunkScores<T>(p, kv, h, q, act, na, c, ka, ke, s);
+    // Per query: weights and rescaling.
+    int nv = 0;
+    for (int u = 0; u < na; ++u) {
+      const int i = act[u];
+      const float corr = SoftmaxChunk(p, s[i] + (qa[i] - c), qe[i] - qa[i], &m[i], &l[i]);
+      if (corr < 0.0f) continue;
+      if (corr != 1.0f) {
+        const VF vc = hn::Set(df, corr);
+        int64_t e = 0;
+        for (; e + L <= p.Dv; e += L)
+          hn::StoreU(hn::Mul(hn::LoadU(df, acc[i] + e), vc), df, acc[i] + e);
+        for (; e < p.Dv; ++e) acc[i][e] *= corr;
+      }
+      act[nv++] = i;
+    }
+    AccumulateChunk<T>(p, kv, h, c, act, nv, qa, qe, s, acc);
+  }
+  for (int i = 0; i < nq; ++i) {
+    const float inv = l[i] > 0.0f ? 1.0f / l[i] : 0.0f;
+    for (int64_t e = 0; e < p.Dv; ++e) out[i][e] = acc[i][e] * inv;
+  }
+}
+
+void AttendTileImpl(const AttnParams& p, const KvView& kv, int64_t h, int nq, const float* const* q,
+                    const int64_t* lo, const int64_t* hi, float* const* out, float* scratch) {
+  switch (kv.dtype) {
+    case TSR_DTYPE_F16: return AttendTile<TSR_DTYPE_F16>(p, kv, h, nq, q, lo, hi, out, scratch);
+    case TSR_DTYPE_BF16: return AttendTile<TSR_DTYPE_BF16>(p, kv, h, nq, q, lo, hi, out, scratch);
+    default: return AttendTile<TSR_DTYPE_F32>(p, kv, h, nq, q, lo, hi, out, scratch);
+  }
+}
+
+int64_t AttendScratchFloats(int nq, int64_t Dv) {
+  return nq * (Dv + SRowStride());
 }
 
 }  // namespace HWY_NAMESPACE
@@ -277,7 +429,8 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 namespace tessera::cpu {
 
-HWY_EXPORT(AttendImpl);
+HWY_EXPORT(AttendTileImpl);
+HWY_EXPORT(AttendScratchFloats);
 
 namespace {
 
@@ -303,12 +456,14 @@ void VisibleRange(int64_t pos, int64_t k_len, bool causal, int64_t window, int64
 }
 
 // Runs every (query, head) of the call; kv_of(s, &k_len) gives sequence s's KvView and key count.
+// A task is a tile: up to kMaxTile queries of one sequence that share a kv head (a few
+// consecutive tokens x the heads of a GQA group), which walk that head's keys together.
 template <class KvOf>
 void RunQueries(const OpArgs& a, const int32_t* cu_q, int64_t n_seq, int64_t hkv, int64_t dv,
                 const KvOf& kv_of) {
   const TensorRef& q = *a.in[0];
   const TensorRef& out = *a.out;
-  const int64_t T = q.ne[0], Hq = q.ne[1];
+  const int64_t Hq = q.ne[1];
   const int64_t group = Hq / hkv;
   AttnParams p;
   p.D = q.ne[2];
@@ -317,28 +472,50 @@ void RunQueries(const OpArgs& a, const int32_t* cu_q, int64_t n_seq, int64_t hkv
   p.softcap = a.fp(1);
   const bool causal = a.ip(0) != 0;
   const int64_t window = a.ip(1);
-  // token -> sequence, so tasks can be flat (token, head) pairs.
-  std::vector<int32_t> seq_of(static_cast<size_t>(T), 0);
+  const int64_t heads = std::min<int64_t>(group, kMaxTile);  // heads of a group per tile
+  const int64_t head_tiles = (group + heads - 1) / heads;
+  const int64_t tokens = std::max<int64_t>(1, kMaxTile / heads);  // tokens per tile
+  struct Tile {
+    int32_t s, t0, t1;
+  };
+  std::vector<Tile> tiles;
   for (int64_t s = 0; s < n_seq; ++s) {
-    for (int64_t t = cu_q[s]; t < cu_q[s + 1]; ++t)
-      seq_of[static_cast<size_t>(t)] = static_cast<int32_t>(s);
-  }
-  ParallelRanges(a.pool, T * Hq, 1, [&](int64_t begin, int64_t end, int thread) {
-    float* scratch = a.ws->Floats(thread, static_cast<size_t>(dv + 64));
-    for (int64_t task = begin; task < end; ++task) {
-      const int64_t t = task / Hq, h = task % Hq;
-      const int64_t s = seq_of[static_cast<size_t>(t)];
-      int64_t k_len = 0;
-      const KvView kv = kv_of(s, &k_len);
-      const int64_t q_len = cu_q[s + 1] - cu_q[s];
-      const int64_t pos = k_len - q_len + (t - cu_q[s]);
-      int64_t lo, hi;
-      VisibleRange(pos, k_len, causal, window, &lo, &hi);
-      const auto* qp = reinterpret_cast<const float*>(q.data + t * q.nb[0] + h * q.nb[1]);
-      auto* op = reinterpret_cast<float*>(out.data + t * out.nb[0] + h * out.nb[1]);
-      HWY_DYNAMIC_DISPATCH(AttendImpl)(p, kv, h / group, qp, lo, hi, op, scratch);
+    for (int64_t t = cu_q[s]; t < cu_q[s + 1]; t += tokens) {
+      tiles.push_back({static_cast<int32_t>(s), static_cast<int32_t>(t),
+                       static_cast<int32_t>(std::min<int64_t>(t + tokens, cu_q[s + 1]))});
     }
-  });
+  }
+  const int64_t per_tile = hkv * head_tiles;
+  const int64_t n_scratch = HWY_DYNAMIC_DISPATCH(AttendScratchFloats)(kMaxTile, dv);
+  ParallelRanges(
+      a.pool, static_cast<int64_t>(tiles.size()) * per_tile, 1,
+      [&](int64_t begin, int64_t end, int thread) {
+        float* scratch = a.ws->Floats(thread, static_cast<size_t>(n_scratch));
+        const float* qp[kMaxTile];
+        float* op[kMaxTile];
+        int64_t lo[kMaxTile], hi[kMaxTile];
+        for (int64_t task = begin; task < end; ++task) {
+          // Last tiles first: causal tiles late in a sequence cost the most, and the pool's
+          // threads balance better when the big tasks go out first.
+          const Tile& tile = tiles[tiles.size() - 1 - static_cast<size_t>(task / per_tile)];
+          const int64_t hk = task % per_tile / head_tiles;
+          const int64_t h0 = hk * group + task % head_tiles * heads;
+          const int64_t h1 = std::min(h0 + heads, (hk + 1) * group);
+          int64_t k_len = 0;
+          const KvView kv = kv_of(tile.s, &k_len);
+          const int64_t q_len = cu_q[tile.s + 1] - cu_q[tile.s];
+          int nq = 0;
+          for (int64_t t = tile.t0; t < tile.t1; ++t) {
+            const int64_t pos = k_len - q_len + (t - cu_q[tile.s]);
+            for (int64_t h = h0; h < h1; ++h, ++nq) {
+              VisibleRange(pos, k_len, causal, window, &lo[nq], &hi[nq]);
+              qp[nq] = reinterpret_cast<const float*>(q.data + t * q.nb[0] + h * q.nb[1]);
+              op[nq] = reinterpret_cast<float*>(out.data + t * out.nb[0] + h * out.nb[1]);
+            }
+          }
+          HWY_DYNAMIC_DISPATCH(AttendTileImpl)(p, kv, hk, nq, qp, lo, hi, op, scratch);
+        }
+      });
 }
 
 }  // namespace

@@ -86,6 +86,22 @@ struct RowBF16 {
   }
 };
 
+// bf16 rows in the packed tile order of packed_weights.h (decode GEMV, opt-in): `row` points at
+// the row's first 32-value chunk; its next chunk is a tile's 8 chunks (256 values) further. A
+// load of Lanes (<= 32, dividing 32: PackedRowsSupported) values never straddles a chunk.
+struct RowBF16Packed {
+  const hwy::bfloat16_t* row;
+  static HWY_INLINE int64_t At(int64_t k) { return (k >> 5) * 256 + (k & 31); }
+  HWY_INLINE VF Load(DF df, int64_t k) const {
+    return hn::PromoteTo(df, hn::LoadU(hn::Rebind<hwy::bfloat16_t, DF>(), row + At(k)));
+  }
+  HWY_INLINE float Scalar(int64_t k) const {
+    uint16_t bits;
+    std::memcpy(&bits, row + At(k), 2);
+    return Bf16ToF32(bits);
+  }
+};
+
 // A block's binary16 scale broadcast to all lanes, converted in-register (F16C where present)
 // rather than with the scalar bit-twiddling decode.
 HWY_INLINE VF BlockScale(DF df, const uint8_t* block) {
@@ -130,7 +146,13 @@ struct RowQ4 {
 
 template <class Row>
 Row MakeRow(const MatmulProblem& p, int64_t n) {
-  return Row{reinterpret_cast<decltype(Row::row)>(p.w + n * p.w_row_bytes)};
+  if constexpr (std::is_same_v<Row, RowBF16Packed>) {
+    // Row n's tile starts where the row-major tile did; its first chunk is the (n % 8)-th.
+    return Row{
+        reinterpret_cast<const hwy::bfloat16_t*>(p.w + n / 8 * 8 * p.w_row_bytes + n % 8 * 64)};
+  } else {
+    return Row{reinterpret_cast<decltype(Row::row)>(p.w + n * p.w_row_bytes)};
+  }
 }
 
 // The halving tree over one vector's lanes (step 1 of the canonical order): lane i += lane
@@ -439,6 +461,16 @@ HWY_INLINE GemmPrefetch NextGroup(const MatmulProblem& p, int64_t me, int64_t n,
   }
   if (pk >= kv || !PrefetchPolicy().gemm) return pf;
   const int64_t pk1 = std::min(kv, pk + kMatmulKBlock);
+  if (p.w_packed) {
+    // Packed bf16 (packed_weights.h): [pk, pk1) of the 8-row tile is one run of bytes, for the
+    // tile's first group of 4 rows (the second finds it in cache).
+    if (pn % 8 != 0) return pf;
+    pf.base = p.w + pn * p.w_row_bytes + pk * 16;
+    pf.row_bytes = (pk1 - pk) * 16;
+    pf.row_stride = pf.row_bytes;
+    pf.lines = (pf.row_bytes + 63) / 64;
+    return pf;
+  }
   // Byte range of [pk, pk1) in a row, any dtype (a hint: the quantized ones are rounded to
   // whole lines anyway).
   pf.base = p.w + pn * p.w_row_bytes + pk * p.w_row_bytes / p.K;
@@ -500,11 +532,17 @@ void Columns(const MatmulProblem& p, int64_t n0, int64_t n1, float* scratch) {
   }
 }
 
+size_t F32LanesImpl() {
+  return hn::Lanes(DF());
+}
+
 void MatmulColumnsImpl(const MatmulProblem& p, int64_t n0, int64_t n1, float* scratch) {
   switch (p.w_dtype) {
     case TSR_DTYPE_F32: return Columns<RowF32>(p, n0, n1, scratch);
     case TSR_DTYPE_F16: return Columns<RowF16>(p, n0, n1, scratch);
-    case TSR_DTYPE_BF16: return Columns<RowBF16>(p, n0, n1, scratch);
+    case TSR_DTYPE_BF16:
+      return p.w_packed ? Columns<RowBF16Packed>(p, n0, n1, scratch)
+                        : Columns<RowBF16>(p, n0, n1, scratch);
     case TSR_DTYPE_Q8_B32:
       return p.qx != nullptr ? QMatmulColumns(p, n0, n1) : Columns<RowQ8>(p, n0, n1, scratch);
     case TSR_DTYPE_Q4_B32:
@@ -521,6 +559,12 @@ HWY_AFTER_NAMESPACE();
 namespace tessera::cpu {
 
 HWY_EXPORT(MatmulColumnsImpl);
+HWY_EXPORT(F32LanesImpl);
+
+bool PackedRowsSupported() {
+  const size_t lanes = HWY_DYNAMIC_DISPATCH(F32LanesImpl)();
+  return lanes <= 32 && 32 % lanes == 0;
+}
 
 const MatmulPrefetchPolicy& PrefetchPolicy() {
   static const MatmulPrefetchPolicy policy = [] {
@@ -635,6 +679,10 @@ Status RunMatmul(const OpArgs& a) {
     p.out_row_stride = F32Stride(out, -2);
     p.out_col_stride = F32Stride(out, -1);
     p.int8_dot = a.int8_dot;
+    if (a.packed_w != nullptr && w.ndim == 2) {  // one weight matrix for every slice
+      p.w = a.packed_w;
+      p.w_packed = true;
+    }
   }
   RunProblems(problems.data(), S, a.pool, a.ws);
   return OkStatus();

@@ -88,9 +88,36 @@ TSR_QK inline StepW Unpack(const Perms& pm, const uint8_t* b, int64_t have) {
 
 // One step s of an MR x NR tile: weight bytes from offset `off` of each row (`have` of them
 // left), activations of step s.
+// One step s of an MR x NR GEMM tile over unpacked weights ws[0, NR) (UnpackGroup): the MR
+// activation rows' step (4 MR registers) stays in registers while each weight row's step is
+// loaded (3 registers) and meets all of them, so NR can exceed what 3 NR registers of weights
+// would allow.
+template <int MR, int NR>
+TSR_QK inline void PackedStep(const StepW* ws, const ActRow* x, int64_t s, __m512 (&acc)[MR][NR]) {
+  __m512i cv[MR], xlo[MR], xhi[MR];
+  __m512 dxv[MR];
+  for (int i = 0; i < MR; ++i) {
+    cv[i] = _mm512_loadu_si512(x[i].corr + kStepCorr * s);
+    xlo[i] = _mm512_loadu_si512(x[i].q + kStep * s);
+    xhi[i] = _mm512_loadu_si512(x[i].q + kStep * s + 64);
+    dxv[i] = _mm512_loadu_ps(x[i].dx + kStepCorr * s);
+  }
+  for (int j = 0; j < NR; ++j) {
+    const StepW& wj = ws[j];
+    for (int i = 0; i < MR; ++i) {
+      const __m512i isum =
+          _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(cv[i], wj.lo, xlo[i]), wj.hi, xhi[i]);
+      acc[i][j] =
+          _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(wj.dw, dxv[i]), acc[i][j]);
+    }
+  }
+}
+
+// `packed` (GEMM): the tile's weight steps already unpacked by UnpackGroup, NR per step.
 template <int MR, int NR, tsr_dtype WT, bool kTail>
 TSR_QK inline void TileStep(const Perms& pm, const uint8_t* const* w, const ActRow* x, int64_t off,
-                            int64_t have, int64_t s, __m512 (&acc)[MR][NR]) {
+                            int64_t have, int64_t s, __m512 (&acc)[MR][NR],
+                            const StepW* packed = nullptr) {
   if constexpr (MR == 1) {
     // GEMV: weight row by weight row, each unpacked step (3 registers) used right away.
     // Unpacking all NR rows first would need 3 NR registers next to the accumulators and spill.
@@ -103,6 +130,8 @@ TSR_QK inline void TileStep(const Perms& pm, const uint8_t* const* w, const ActR
       const __m512i isum = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(cv, wv.lo, xlo), wv.hi, xhi);
       acc[0][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(wv.dw, dxv), acc[0][j]);
     }
+  } else if (packed != nullptr) {
+    PackedStep<MR, NR>(packed + s * NR, x, s, acc);
   } else {
     // GEMM: the NR unpacked steps (3 NR registers) stay in registers while each activation
     // row's step (4 registers) meets them: MR x NR accumulators + 3 NR + 4 must fit in 32.
@@ -123,14 +152,65 @@ TSR_QK inline void TileStep(const Perms& pm, const uint8_t* const* w, const ActR
   }
 }
 
-// MR activation rows x NR weight rows over all of K, in the canonical order.
+// The end of an MR x NR tile: lane sums (the halving tree), bias, stores.
+template <int MR, int NR>
+TSR_QK inline void FinishTile(const MatmulProblem& p, int64_t m0, int64_t n0,
+                              const __m512 (&acc)[MR][NR]) {
+  // A short last step's missing lanes added fma(0, 0, acc) = acc (acc is never -0: it starts at
+  // +0 and a sum is -0 only if both terms are), the portable path's skipped lanes.
+  // The lane sums, 16 accumulators per shuffle network (bit-identical to TreeSumVec each).
+  if constexpr (MR * NR >= 8 && 16 % NR == 0) {
+    // Rows never straddle two networks (NR divides 16). Each row's NR sums are permuted out of
+    // the network's vector and stored (+ bias) at once when the output row is contiguous: a
+    // round trip through memory stalled on store forwarding (~6% of a K = 896 GEMM), and GCC
+    // 12 turns an element loop into scatters (~15%).
+    for (int base = 0; base < MR * NR; base += 16) {
+      __m512 v[16];
+      for (int t = 0; t < 16; ++t) {
+        const int k = base + t;
+        v[t] = k < MR * NR ? acc[k / NR][k % NR] : _mm512_setzero_ps();
+      }
+      const __m512 tw = TreeSum16Lanes(v);
+      const __mmask16 mk = static_cast<__mmask16>((1u << NR) - 1);
+      for (int i = base / NR; i < MR && i * NR < base + 16; ++i) {
+        const __m512 r =
+            _mm512_permutexvar_ps(_mm512_load_si512(kTreeLanes.idx[i * NR - base]), tw);
+        if (p.out_col_stride == 1) {
+          const __m512 b =
+              p.bias != nullptr ? _mm512_maskz_loadu_ps(mk, p.bias + n0) : _mm512_setzero_ps();
+          _mm512_mask_storeu_ps(p.out + (m0 + i) * p.out_row_stride + n0, mk,
+                                p.bias != nullptr ? _mm512_add_ps(r, b) : r);
+        } else {
+          alignas(64) float row[16];
+          _mm512_store_ps(row, r);
+          for (int j = 0; j < NR; ++j) Store(p, m0 + i, n0 + j, row[j]);
+        }
+      }
+    }
+  } else {
+    for (int i = 0; i < MR; ++i) {
+      for (int j = 0; j < NR; ++j) Store(p, m0 + i, n0 + j, TreeSumVec(acc[i][j]));
+    }
+  }
+}
+
+// MR activation rows x NR weight rows over all of K, in the canonical order. `packed`: the NR
+// rows' steps unpacked by UnpackGroup (GEMM), or null to unpack them here.
 template <int MR, int NR, tsr_dtype WT>
-TSR_QK void TileVnni(const MatmulProblem& p, const Perms& pm, int64_t m0, int64_t n0) {
+TSR_QK void TileVnni(const MatmulProblem& p, const Perms& pm, int64_t m0, int64_t n0,
+                     const StepW* packed = nullptr) {
   const QuantizedActs& a = *p.qx;
   constexpr int64_t bb = WT == TSR_DTYPE_Q8_B32 ? TSR_BLOCK_Q8_BYTES : TSR_BLOCK_Q4_BYTES;
   constexpr int64_t step_bytes = kStepBlocks * bb;
   const uint8_t* w[NR];
-  for (int j = 0; j < NR; ++j) w[j] = p.w + (n0 + j) * p.w_row_bytes;
+  // Packed weights (option repack, packed_weights.h; K % 128 == 0): a row's steps lie 8 steps
+  // apart, interleaved with the other rows of its 8-row tile.
+  const int64_t step_stride = p.w_packed ? 8 * step_bytes : step_bytes;
+  for (int j = 0; j < NR; ++j) {
+    const int64_t n = n0 + j;
+    w[j] =
+        p.w_packed ? p.w + n / 8 * 8 * p.w_row_bytes + n % 8 * step_bytes : p.w + n * p.w_row_bytes;
+  }
   ActRow x[MR];
   for (int i = 0; i < MR; ++i) x[i] = RowOf(a, m0 + i);
   __m512 acc[MR][NR];
@@ -154,43 +234,120 @@ TSR_QK void TileVnni(const MatmulProblem& p, const Perms& pm, int64_t m0, int64_
   for (int64_t s = 0; s < full; ++s) {
     for (const int64_t due = pf_bytes * (s + 1) / steps; pf_done < due; pf_done += 64)
       _mm_prefetch(pf + pf_done, _MM_HINT_T0);
-    TileStep<MR, NR, WT, false>(pm, w, x, s * step_bytes, row_bytes - s * step_bytes, s, acc);
+    TileStep<MR, NR, WT, false>(pm, w, x, s * step_stride, row_bytes - s * step_bytes, s, acc,
+                                packed);
   }
   if (full < steps) {
     TileStep<MR, NR, WT, true>(pm, w, x, full * step_bytes, row_bytes - full * step_bytes, full,
-                               acc);
+                               acc, packed);
   }
-  // A short last step's missing lanes added fma(0, 0, acc) = acc (acc is never -0: it starts at
-  // +0 and a sum is -0 only if both terms are), the portable path's skipped lanes.
-  // The lane sums, 16 accumulators per shuffle network (bit-identical to TreeSumVec each).
-  if constexpr (MR * NR >= 8) {
-    __m512 v[16];
-    float sums[16];
-    for (int base = 0; base < MR * NR; base += 16) {
-      for (int t = 0; t < 16; ++t) {
-        const int k = base + t;
-        v[t] = k < MR * NR ? acc[k / NR][k % NR] : _mm512_setzero_ps();
-      }
-      TreeSum16(v, sums);
-      for (int t = 0; t < 16 && base + t < MR * NR; ++t) {
-        const int k = base + t;
-        Store(p, m0 + k / NR, n0 + k % NR, sums[t]);
-      }
-    }
+  FinishTile<MR, NR>(p, m0, n0, acc);
+}
+
+// Steps [s0, s1) of weight rows [n0, n0 + NR), unpacked into out[(s - s0) * NR + j]: the
+// values TileStep would unpack (rows addressed as TileVnni does, packed weights included), so
+// no bit changes.
+template <int NR, tsr_dtype WT>
+TSR_QK void UnpackGroup(const MatmulProblem& p, const Perms& pm, int64_t n0, int64_t s0, int64_t s1,
+                        StepW* out) {
+  constexpr int64_t bb = WT == TSR_DTYPE_Q8_B32 ? TSR_BLOCK_Q8_BYTES : TSR_BLOCK_Q4_BYTES;
+  constexpr int64_t step_bytes = kStepBlocks * bb;
+  const int64_t row_bytes = p.K / TSR_QBLOCK * bb, full = p.K / kStep;
+  const int64_t step_stride = p.w_packed ? 8 * step_bytes : step_bytes;
+  for (int j = 0; j < NR; ++j) {
+    const int64_t n = n0 + j;
+    const uint8_t* w =
+        p.w_packed ? p.w + n / 8 * 8 * p.w_row_bytes + n % 8 * step_bytes : p.w + n * p.w_row_bytes;
+    for (int64_t s = s0; s < std::min(s1, full); ++s)
+      out[(s - s0) * NR + j] =
+          Unpack<WT, false>(pm, w + s * step_stride, row_bytes - s * step_bytes);
+    if (full >= s0 && full < s1)
+      out[(full - s0) * NR + j] =
+          Unpack<WT, true>(pm, w + full * step_bytes, row_bytes - full * step_bytes);
+  }
+}
+
+// Steps [s0, s1) of an MR x NR tile over unpacked weights ws (UnpackGroup of [s0, s1)). The
+// accumulators wait in `state` between step ranges (stored and reloaded exactly, so each lane's
+// sequence of FMAs is that of TileVnni); the last range finishes the tile.
+template <int MR, int NR>
+TSR_QK void TileRange(const MatmulProblem& p, int64_t m0, int64_t n0, const StepW* ws, int64_t s0,
+                      int64_t s1, __m512* state, bool first, bool last) {
+  ActRow x[MR];
+  for (int i = 0; i < MR; ++i) x[i] = RowOf(*p.qx, m0 + i);
+  __m512 acc[MR][NR];
+  for (int i = 0; i < MR; ++i) {
+    for (int j = 0; j < NR; ++j)
+      acc[i][j] = first ? _mm512_setzero_ps() : _mm512_load_ps(state + i * NR + j);
+  }
+  for (int64_t s = s0; s < s1; ++s) PackedStep<MR, NR>(ws + (s - s0) * NR, x, s, acc);
+  if (last) {
+    FinishTile<MR, NR>(p, m0, n0, acc);
   } else {
     for (int i = 0; i < MR; ++i) {
-      for (int j = 0; j < NR; ++j) Store(p, m0 + i, n0 + j, TreeSumVec(acc[i][j]));
+      for (int j = 0; j < NR; ++j) _mm512_store_ps(state + i * NR + j, acc[i][j]);
     }
   }
 }
 
-// Rows [m0, m1) x weight rows [n0, n1): NR-row groups, MR-row tiles, then the leftovers.
+// Steps per unpacked range: NR rows' worth that stay in L1 (24 KiB; 16 steps of 8 rows).
+template <int NR>
+constexpr int64_t kRangeSteps = (24 << 10) / (NR * static_cast<int64_t>(sizeof(StepW)));
+
+// Prefetches (into L2) the weight bytes of steps [s0, s1) of rows [n, n + nr), line `from` to
+// line `to` of that list (a row's step may straddle one more line than its size).
+template <tsr_dtype WT>
+TSR_QK inline void PrefetchSteps(const MatmulProblem& p, int64_t n, int64_t s0, int64_t s1,
+                                 int64_t from, int64_t to) {
+  constexpr int64_t bb = WT == TSR_DTYPE_Q8_B32 ? TSR_BLOCK_Q8_BYTES : TSR_BLOCK_Q4_BYTES;
+  constexpr int64_t step_bytes = kStepBlocks * bb, per_step = (step_bytes + 63) / 64 + 1;
+  const int64_t step_stride = p.w_packed ? 8 * step_bytes : step_bytes;
+  for (int64_t l = from; l < to; ++l) {
+    const int64_t row = l / ((s1 - s0) * per_step), rest = l % ((s1 - s0) * per_step);
+    const int64_t r = n + row, s = s0 + rest / per_step;
+    const uint8_t* w =
+        p.w_packed ? p.w + r / 8 * 8 * p.w_row_bytes + r % 8 * step_bytes : p.w + r * p.w_row_bytes;
+    _mm_prefetch(reinterpret_cast<const char*>(w + s * step_stride) + 64 * (rest % per_step),
+                 _MM_HINT_T1);
+  }
+}
+
+// Rows [m0, m1) x weight rows [n0, n1): NR-row groups, MR-row tiles, then the leftovers. With
+// `scratch` (>= kRangeSteps<NR> x NR StepW) and `state` (>= (m1 - m0) / MR x MR x NR vectors),
+// each group is unpacked once per panel, a range of steps at a time that stays in L1, and
+// reused by all the panel's rows: the unpacking (~13 instructions a weight row and step, as
+// many as three activation rows' dot products with it) no longer repeats for every MR rows.
+// Meanwhile the next range's bytes are prefetched into L2, a few lines per tile.
 template <int MR, int NR, tsr_dtype WT>
 TSR_QK void BlockVnni(const MatmulProblem& p, const Perms& pm, int64_t m0, int64_t m1, int64_t n0,
-                      int64_t n1) {
+                      int64_t n1, StepW* scratch = nullptr, __m512* state = nullptr) {
+  constexpr int64_t bb = WT == TSR_DTYPE_Q8_B32 ? TSR_BLOCK_Q8_BYTES : TSR_BLOCK_Q4_BYTES;
+  constexpr int64_t per_step = (kStepBlocks * bb + 63) / 64 + 1;
+  const int64_t steps = p.qx->steps, range = kRangeSteps<NR>;
   int64_t n = n0;
   for (; n + NR <= n1; n += NR) {
     int64_t m = m0;
+    if (scratch != nullptr && m1 - m0 >= MR) {
+      const int64_t tiles = (m1 - m0) / MR;
+      for (int64_t s0 = 0; s0 < steps; s0 += range) {
+        const int64_t s1 = std::min(steps, s0 + range);
+        UnpackGroup<NR, WT>(p, pm, n, s0, s1, scratch);
+        // What the next UnpackGroup reads: this group's next range, else the next group's first.
+        int64_t pn = n, ps0 = s1;
+        if (ps0 >= steps) pn = n + NR, ps0 = 0;
+        const int64_t ps1 = std::min(steps, ps0 + range);
+        const int64_t lines = pn + NR <= n1 ? NR * (ps1 - ps0) * per_step : 0;
+        int64_t done = 0;
+        for (int64_t t = 0; t < tiles; ++t) {
+          const int64_t due = lines * (t + 1) / tiles;
+          PrefetchSteps<WT>(p, pn, ps0, ps1, done, due);
+          done = due;
+          TileRange<MR, NR>(p, m0 + t * MR, n, scratch, s0, s1, state + t * MR * NR, s0 == 0,
+                            s1 == steps);
+        }
+      }
+      m = m0 + tiles * MR;
+    }
     for (; m + MR <= m1; m += MR) TileVnni<MR, NR, WT>(p, pm, m, n);
     for (; m < m1; ++m) TileVnni<1, NR, WT>(p, pm, m, n);
   }
@@ -204,6 +361,11 @@ TSR_QK void BlockVnni(const MatmulProblem& p, const Perms& pm, int64_t m0, int64
 // GEMM register tile: kGemmRows activation rows x 4 weight rows (12 accumulators + 12 unpacked
 // weight registers + 4 activation registers; 4 x 4 spilled and ran slower).
 constexpr int kGemmRows = 3;
+// GEMM tile over unpacked weights (UnpackGroup; the group stays in cache while a panel of
+// activation rows streams past it): 2 activation rows x 8 weight rows (16 accumulators, 8
+// activation registers, 3 for the weight row in flight) reads half the activation bytes per dot
+// product of the 3 x 4 tile (which was level with it at K = 896; 3 x 6 and 4 x 4 spill).
+constexpr int kPackedRows = 2, kPackedCols = 8;
 
 template <tsr_dtype WT>
 TSR_QK void ColumnsVnni(const MatmulProblem& p, int64_t n0, int64_t n1) {
@@ -213,10 +375,20 @@ TSR_QK void ColumnsVnni(const MatmulProblem& p, int64_t n0, int64_t n1) {
     return;
   }
   // Prefill: panels of activation rows that stay in L2 (~1.5 bytes a value: q, corr, dx) while
-  // each group of weight rows is swept past them.
-  const int64_t panel =
-      std::max<int64_t>(kGemmRows, (512 << 10) / (2 * p.K) / kGemmRows * kGemmRows);
+  // each group of weight rows is swept past them; a multiple of every tile's rows, so no row of
+  // a panel falls to the one-row tile.
+  constexpr int64_t kRows = 6;
+  const int64_t panel = std::max<int64_t>(kRows, (512 << 10) / (2 * p.K) / kRows * kRows);
+  const size_t range_w =
+      static_cast<size_t>(std::max(kRangeSteps<kPackedCols> * kPackedCols, kRangeSteps<4> * 4));
+  StepW* scratch = GroupScratch(range_w);
+  // Accumulators of every tile of a panel between step ranges (K > 16 x 128 only).
+  __m512* state = TileState(static_cast<size_t>(panel / kPackedRows * kPackedRows * kPackedCols +
+                                                panel / kGemmRows * kGemmRows * 4));
   for (int64_t m = 0; m < p.M; m += panel) {
-    BlockVnni<kGemmRows, 4, WT>(p, pm, m, std::min(p.M, m + panel), n0, n1);
+    const int64_t me = std::min(p.M, m + panel);
+    const int64_t nb = n0 + (n1 - n0) / kPackedCols * kPackedCols;
+    BlockVnni<kPackedRows, kPackedCols, WT>(p, pm, m, me, n0, nb, scratch, state);
+    BlockVnni<kGemmRows, 4, WT>(p, pm, m, me, nb, n1, scratch, state);
   }
 }

@@ -32,10 +32,16 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "backends/cpu/convert.h"
 #include "backends/cpu/ops.h"
+// GCC 12 may compile TreeSum16 out of line here and then flag its _mm512_undefined_ps() starts
+// as -Wuninitialized (GCC bug 105593; see below).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #include "backends/cpu/tree_sum.h"
+#pragma GCC diagnostic pop
 
 #if defined(__x86_64__) || defined(__i386__)
 #define TSR_CPU_X86 1
@@ -157,9 +163,11 @@ void ColumnsPortable(const MatmulProblem& p, int64_t n0, int64_t n1) {
 // ---- AVX-512 VNNI (+ VBMI where present) ----
 
 // GCC 12's AVX-512 headers start many intrinsics from _mm512_undefined_*() and then warn about
-// it at -O2+ (GCC bug 105593); the values are always fully written.
+// it at -O2+ (GCC bug 105593); the values are always fully written. (-Wuninitialized: the same
+// bug, where a tail unpack is compiled out of line for UnpackGroup.)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 
 #define TSR_VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,f16c,fma")))
 
@@ -215,6 +223,24 @@ struct StepW {
   __m512i lo, hi;
   __m512 dw;
 };
+
+// Per-thread room for one weight group's unpacked steps (the int8 GEMM's panel of weights):
+// 192 bytes a row and step, up to 24 KiB (a range of kRangeSteps steps).
+// (Bytes aligned by hand: std::vector<StepW> came back only 32-byte aligned here.)
+TSR_VNNI inline StepW* GroupScratch(size_t n) {
+  thread_local std::vector<uint8_t> buf;
+  if (buf.size() < (n + 1) * sizeof(StepW)) buf.resize((n + 1) * sizeof(StepW));
+  const uintptr_t p = reinterpret_cast<uintptr_t>(buf.data());
+  return reinterpret_cast<StepW*>((p + 63) & ~uintptr_t{63});
+}
+
+// Per-thread room for the int8 GEMM's accumulators between step ranges (TileRange).
+TSR_VNNI inline __m512* TileState(size_t n) {
+  thread_local std::vector<uint8_t> buf;
+  if (buf.size() < (n + 1) * sizeof(__m512)) buf.resize((n + 1) * sizeof(__m512));
+  const uintptr_t p = reinterpret_cast<uintptr_t>(buf.data());
+  return reinterpret_cast<__m512*>((p + 63) & ~uintptr_t{63});
+}
 
 // A step's 64-byte load at `p`. kTail (a last step with fewer than four blocks): byte
 // `have_bytes` and beyond read as zero and are not touched (a masked load does not fault).
@@ -274,6 +300,43 @@ TSR_VNNI inline __m512i Lanes4(__m128i a, __m128i b, __m128i c, __m128i d) {
   const __m512i ab = _mm512_inserti32x4(_mm512_castsi128_si512(a), b, 1);
   return _mm512_inserti32x4(_mm512_inserti32x4(ab, c, 2), d, 3);
 }
+
+// TreeSum16's network (tree_sum.h) with its result left in a register: lane 4 b + c holds the
+// halving-tree sum of v[4 c + b]. kTreeLanes.idx[t0][j] is the lane of sum t0 + j (j < 16 - t0),
+// for permuting a run of consecutive sums into lanes 0, 1, ...
+TSR_VNNI inline __m512 TreeSum16Lanes(const __m512 (&v)[16]) {
+  __m512 r[8];
+  for (int p = 0; p < 8; ++p) {
+    r[p] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * p], v[2 * p + 1], 0x44),
+                         _mm512_shuffle_f32x4(v[2 * p], v[2 * p + 1], 0xEE));
+  }
+  __m512 q[4];
+  for (int i = 0; i < 4; ++i) {
+    q[i] = _mm512_add_ps(_mm512_shuffle_f32x4(r[2 * i], r[2 * i + 1], 0x88),
+                         _mm512_shuffle_f32x4(r[2 * i], r[2 * i + 1], 0xDD));
+  }
+  __m512 u[2];
+  for (int o = 0; o < 2; ++o) {
+    u[o] = _mm512_add_ps(_mm512_shuffle_ps(q[2 * o], q[2 * o + 1], 0x44),
+                         _mm512_shuffle_ps(q[2 * o], q[2 * o + 1], 0xEE));
+  }
+  return _mm512_add_ps(_mm512_shuffle_ps(u[0], u[1], 0x88), _mm512_shuffle_ps(u[0], u[1], 0xDD));
+}
+
+struct TreeLanes {
+  alignas(64) int32_t idx[16][16];
+};
+constexpr TreeLanes MakeTreeLanes() {
+  TreeLanes l{};
+  for (int t0 = 0; t0 < 16; ++t0) {
+    for (int j = 0; j < 16; ++j) {
+      const int t = t0 + j < 16 ? t0 + j : t0;
+      l.idx[t0][j] = 4 * (t % 4) + t / 4;
+    }
+  }
+  return l;
+}
+alignas(64) constexpr TreeLanes kTreeLanes = MakeTreeLanes();
 
 TSR_VNNI inline float TreeSumVec(__m512 v) {
   alignas(64) float t[kLanes];

@@ -44,6 +44,8 @@ struct OpArgs : backend::NodeArgs {
   ThreadPool* pool = nullptr;        // null while only validating
   Workspace* ws = nullptr;           // null while only validating
   Int8Dot int8_dot = Int8Dot::kOff;  // the context option of that name
+  // MATMUL: the weights (in[1]) repacked in the GEMV tile order (packed_weights.h), or null.
+  const uint8_t* packed_w = nullptr;
 };
 
 using OpFn = Status (*)(const OpArgs&);
@@ -96,6 +98,10 @@ struct MatmulProblem {
   // Q8/Q4 weights: the quantized activations (x's rows); null = decode weights to f32 instead.
   const QuantizedActs* qx = nullptr;
   Int8Dot int8_dot = Int8Dot::kOff;  // see Int8Dot; kOff ignores qx
+  // Weights in the packed tile order of packed_weights.h (bf16, or Q8/Q4 with qx): w points at
+  // the packed copy, w_row_bytes is unchanged, row n's 8-row tile starts at
+  // w + n / 8 * 8 * w_row_bytes.
+  bool w_packed = false;
 };
 
 // Software prefetch policy of the matmul kernels, read once from the environment (lab switches
@@ -113,6 +119,9 @@ const MatmulPrefetchPolicy& PrefetchPolicy();
 // Columns [n0, n1) of every row, on the calling thread. `scratch` holds >= MatmulScratchFloats(K).
 void MatmulColumns(const MatmulProblem& p, int64_t n0, int64_t n1, float* scratch);
 size_t MatmulScratchFloats(int64_t K);
+// The packed bf16 rows of packed_weights.h work with the dispatched SIMD target (f32 lanes
+// divide the 32-value chunk).
+bool PackedRowsSupported();
 // All columns, split across the pool.
 void MatmulParallel(const MatmulProblem& p, ThreadPool* pool, Workspace* ws);
 // The int8 path (kernels_qmatmul.cc). QuantizedActBytes: storage for M rows of K;

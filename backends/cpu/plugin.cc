@@ -20,7 +20,9 @@
 #include <tuple>
 #include <vector>
 
+#include "backends/cpu/op_profile.h"
 #include "backends/cpu/ops.h"
+#include "backends/cpu/packed_weights.h"
 #include "backends/cpu/tensor.h"
 #include "backends/cpu/thread_pool.h"
 #include "hwy/targets.h"
@@ -33,14 +35,17 @@
 struct tsr_plugin_ctx {
   int threads = 1;
   tessera::cpu::Int8Dot int8_dot = tessera::cpu::Int8Dot::kOff;  // option int8_dot (ops.h)
-  std::string device_name;                                       // from /proc/cpuinfo
-  std::string device_description;                                // SIMD target, threads
+  bool repack = false;             // option repack=on: packed_weights.h
+  std::string device_name;         // from /proc/cpuinfo
+  std::string device_description;  // SIMD target, threads
 };
 
 struct tsr_device {
   tsr_plugin_ctx* ctx = nullptr;
   std::unique_ptr<tessera::cpu::ThreadPool> pool;
   std::unique_ptr<tessera::cpu::Workspace> ws;
+  std::unique_ptr<tessera::cpu::OpProfile> profile;     // TESSERA_CPU_PROFILE=1 only
+  std::shared_ptr<tessera::cpu::PackedWeights> packed;  // option repack=on only
 };
 
 struct tsr_buffer {
@@ -48,6 +53,9 @@ struct tsr_buffer {
   uint8_t* data = nullptr;
   uint64_t size = 0;
   bool owned = false;  // allocated by us (free it) vs imported host memory
+  // Imported with repack=on: the registry whose copies of this memory buffer_free drops (shared,
+  // as the host may free buffers after closing the device).
+  std::shared_ptr<tessera::cpu::PackedWeights> packed;
 };
 
 // Every copy and execution is synchronous, so an event is complete from birth.
@@ -177,10 +185,17 @@ tsr_status CreateContext(const tsr_option* options, size_t n_options, tsr_plugin
                       std::string("option \"int8_dot\" must be off, on, portable or vnni, got \"") +
                           v + "\"");
         }
+      } else if (std::strcmp(key, "repack") == 0) {
+        const char* v = options[i].value != nullptr ? options[i].value : "";
+        if (std::strcmp(v, "off") != 0 && std::strcmp(v, "on") != 0) {
+          return Fail(err, TSR_ERR_INVALID_ARGUMENT,
+                      std::string("option \"repack\" must be off or on, got \"") + v + "\"");
+        }
+        ctx->repack = std::strcmp(v, "on") == 0;
       } else {
-        return Fail(
-            err, TSR_ERR_INVALID_ARGUMENT,
-            std::string("cpu backend: unknown option \"") + key + "\" (known: threads, int8_dot)");
+        return Fail(err, TSR_ERR_INVALID_ARGUMENT,
+                    std::string("cpu backend: unknown option \"") + key +
+                        "\" (known: threads, int8_dot, repack)");
       }
     }
     ctx->device_name = CpuModelName();
@@ -259,12 +274,15 @@ tsr_status DeviceOpen(tsr_plugin_ctx* ctx, int32_t index, tsr_device** out, tsr_
     dev->ctx = ctx;
     dev->pool = std::make_unique<ThreadPool>(ctx->threads);
     dev->ws = std::make_unique<Workspace>(ctx->threads);
+    if (OpProfile::Enabled()) dev->profile = std::make_unique<OpProfile>();
+    if (ctx->repack && PackedRowsSupported()) dev->packed = std::make_shared<PackedWeights>();
     *out = dev.release();
     return TSR_OK;
   });
 }
 
 void DeviceClose(tsr_device* dev) {
+  if (dev != nullptr && dev->profile != nullptr) dev->profile->Print();
   delete dev;
 }
 
@@ -343,6 +361,7 @@ tsr_status BufferImportHost(tsr_device* dev, void* ptr, uint64_t size, tsr_buffe
     buf->data = static_cast<uint8_t*>(ptr);
     buf->size = size;
     buf->owned = false;
+    buf->packed = dev->packed;
     *out = buf.release();
     return TSR_OK;
   });
@@ -350,6 +369,7 @@ tsr_status BufferImportHost(tsr_device* dev, void* ptr, uint64_t size, tsr_buffe
 
 void BufferFree(tsr_buffer* buf) {
   if (buf == nullptr) return;
+  if (buf->packed != nullptr) buf->packed->Forget(buf->data, buf->data + buf->size);
   if (buf->owned) std::free(buf->data);
   delete buf;
 }
@@ -451,6 +471,19 @@ tsr_status SupportsOp(tsr_device* dev, const tsr_graph_view* graph, int32_t node
   });
 }
 
+// Option repack=on: the packed copy of a MATMUL's weights (packed_weights.h) when they qualify
+// and live in imported host memory, which the ABI keeps unchanged until buffer_free.
+const uint8_t* PackedWeightsFor(tsr_device* dev, const tsr_graph_view& g, const LoadedNode& ln) {
+  if (dev->packed == nullptr || RawEnum(ln.node.op) != TSR_OP_MATMUL || ln.args.n_in < 2 ||
+      ln.args.in[1] == nullptr)
+    return nullptr;
+  const int64_t chunk = PackedWeights::ChunkBytes(*ln.args.in[1], dev->ctx->int8_dot);
+  if (chunk == 0) return nullptr;
+  const tsr_tensor t = ReadAbiStruct(g.tensors, ln.node.inputs[1]);
+  if (t.buffer == nullptr || t.buffer->owned) return nullptr;
+  return dev->packed->Get(*ln.args.in[1], chunk, dev->pool.get());
+}
+
 Status ExecuteNode(tsr_device* dev, const tsr_graph_view& g, int32_t node_index) {
   auto ln = std::make_unique<LoadedNode>();
   TSR_RETURN_IF_ERROR(LoadNode(dev, g, node_index, /*with_data=*/true, ln.get()));
@@ -460,7 +493,13 @@ Status ExecuteNode(tsr_device* dev, const tsr_graph_view& g, int32_t node_index)
   ln->args.pool = dev->pool.get();
   ln->args.ws = dev->ws.get();
   ln->args.int8_dot = dev->ctx->int8_dot;
-  return run(ln->args);
+  ln->args.packed_w = PackedWeightsFor(dev, g, *ln);
+  if (dev->profile == nullptr) return run(ln->args);
+  const auto t0 = OpProfile::Clock::now();
+  Status s = run(ln->args);
+  dev->profile->Record(ln->args,
+                       std::chrono::duration<double>(OpProfile::Clock::now() - t0).count());
+  return s;
 }
 
 tsr_status Execute(tsr_device* dev, const tsr_graph_view* graph, const int32_t* node_ids,
@@ -469,6 +508,7 @@ tsr_status Execute(tsr_device* dev, const tsr_graph_view* graph, const int32_t* 
     if (dev == nullptr || CheckView(graph) == nullptr || (node_ids == nullptr && n_node_ids > 0)) {
       return Fail(err, TSR_ERR_INVALID_ARGUMENT, "execute: NULL or malformed argument");
     }
+    if (dev->profile != nullptr) dev->profile->BeginExecute();
     for (int32_t i = 0; i < n_node_ids; ++i) {
       const Status s = ExecuteNode(dev, *graph, node_ids[i]);
       if (!s.ok()) {
@@ -481,6 +521,7 @@ tsr_status Execute(tsr_device* dev, const tsr_graph_view* graph, const int32_t* 
                         "): " + s.message());
       }
     }
+    if (dev->profile != nullptr) dev->profile->EndExecute();
     return TSR_OK;  // synchronous: `done` is already complete
   });
 }

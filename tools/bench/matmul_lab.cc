@@ -16,6 +16,7 @@
 #include <cstring>
 #include <ctime>
 #include <map>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -43,6 +44,8 @@ struct Options {
   bool head = true;
   std::string only;            // --only: one matmul kind (q k v o gate up down head), empty = all
   std::string dtype = "bf16";  // --dtype: weights bf16, q8 or q4 (int8 dot products, int8_dot=on)
+  bool repack = false;         // --repack: weights imported as host memory, CPU option repack=on
+  bool ab = false;             // --ab: with --repack, alternate passes against a device without
 };
 
 [[noreturn]] void Die(const std::string& why) {
@@ -84,13 +87,17 @@ Options Parse(int argc, char** argv) {
       o.head = false;
     } else if (a == "--only") {
       o.only = next();
+    } else if (a == "--repack") {
+      o.repack = true;
+    } else if (a == "--ab") {
+      o.ab = true;
     } else if (a == "--dtype") {
       o.dtype = next();
       if (o.dtype != "bf16" && o.dtype != "q8" && o.dtype != "q4") Die("--dtype bf16|q8|q4");
     } else {
       Die("unknown flag " + a +
           " (--shape S --rows M --threads T --reps R --no-head --only q|k|v|o|gate|up|down|head "
-          "--dtype bf16|q8|q4)");
+          "--dtype bf16|q8|q4 --repack --ab)");
     }
   }
   return o;
@@ -99,7 +106,7 @@ Options Parse(int argc, char** argv) {
 // The plugin, one device, and tensors in its buffers.
 class Lab {
  public:
-  Lab(int threads, bool int8_dot) {
+  Lab(int threads, bool int8_dot, bool repack) : import_(repack) {
     const char* path = std::getenv("TESSERA_CPU_PLUGIN");
     if (path == nullptr) Die("set TESSERA_CPU_PLUGIN to libtessera_backend_cpu.so");
     void* h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
@@ -114,14 +121,17 @@ class Lab {
     api_ = init(&host, &err);
     if (api_ == nullptr) Die(err.message);
     const std::string t = std::to_string(threads);
-    const tsr_option opts[2] = {{sizeof(tsr_option), "threads", t.c_str()},
-                                {sizeof(tsr_option), "int8_dot", "on"}};
-    Check(api_->create_context(opts, int8_dot ? 2 : 1, &ctx_, &err), err, "create_context");
+    std::vector<tsr_option> opts = {{sizeof(tsr_option), "threads", t.c_str()}};
+    if (int8_dot) opts.push_back({sizeof(tsr_option), "int8_dot", "on"});
+    if (repack) opts.push_back({sizeof(tsr_option), "repack", "on"});
+    Check(api_->create_context(opts.data(), opts.size(), &ctx_, &err), err, "create_context");
     Check(api_->device_open(ctx_, 0, &dev_, &err), err, "device_open");
   }
 
-  // A contiguous row-major tensor of `ne` (element size es) filled by repeating `pool`.
-  int Add(tsr_dtype dtype, std::vector<int64_t> ne, size_t es, const std::vector<uint8_t>& pool) {
+  // A contiguous row-major tensor of `ne` (element size es) filled by repeating `pool`. Weights
+  // (`weight`) are imported host memory under --repack, as the engine imports its mmap.
+  int Add(tsr_dtype dtype, std::vector<int64_t> ne, size_t es, const std::vector<uint8_t>& pool,
+          bool weight = false) {
     // Block-quantized rows: es is the bytes of a 32-value block (nb[-1] = 0, nb[-2] = row bytes).
     const bool blocks = dtype == TSR_DTYPE_Q8_B32 || dtype == TSR_DTYPE_Q4_B32;
     size_t bytes = es;
@@ -129,11 +139,16 @@ class Lab {
       bytes *= static_cast<size_t>(blocks && i + 1 == ne.size() ? ne[i] / TSR_QBLOCK : ne[i]);
     tsr_buffer* buf = nullptr;
     tsr_error err = NewError();
-    Check(api_->buffer_alloc(dev_, 0, bytes, &buf, &err), err, "buffer_alloc");
     std::vector<uint8_t> data(bytes);
     for (size_t i = 0; i < bytes; i += pool.size())
       std::memcpy(&data[i], pool.data(), std::min(pool.size(), bytes - i));
-    Check(api_->buffer_upload(buf, 0, data.data(), bytes, nullptr, &err), err, "buffer_upload");
+    if (import_ && weight) {
+      Check(api_->buffer_import_host(dev_, data.data(), bytes, &buf, &err), err, "import");
+      imported_.push_back(std::move(data));
+    } else {
+      Check(api_->buffer_alloc(dev_, 0, bytes, &buf, &err), err, "buffer_alloc");
+      Check(api_->buffer_upload(buf, 0, data.data(), bytes, nullptr, &err), err, "buffer_upload");
+    }
     tsr_tensor t{};
     t.struct_size = sizeof(t);
     t.dtype = dtype;
@@ -147,10 +162,15 @@ class Lab {
     }
     t.buffer = buf;
     tensors_.push_back(t);
+    if (twin_ != nullptr) twin_->Add(dtype, ne, es, pool, weight);
     return static_cast<int>(tensors_.size()) - 1;
   }
 
+  // Every later Add / AddMatmul is repeated on `twin` (same indices): an A/B pair of devices.
+  void SetTwin(Lab* twin) { twin_ = twin; }
+
   void AddMatmul(int x, int w, int out) {
+    if (twin_ != nullptr) twin_->AddMatmul(x, w, out);
     tsr_node n{};
     n.struct_size = sizeof(n);
     n.op = TSR_OP_MATMUL;
@@ -184,6 +204,9 @@ class Lab {
   tsr_device* dev_ = nullptr;
   std::vector<tsr_tensor> tensors_;
   std::vector<tsr_node> nodes_;
+  bool import_ = false;
+  Lab* twin_ = nullptr;
+  std::vector<std::vector<uint8_t>> imported_;  // host memory of imported weights
 };
 
 }  // namespace
@@ -193,7 +216,14 @@ int main(int argc, char** argv) {
   const Shape& s = *o.shape;
   std::mt19937 rng(1);
   const bool quant = o.dtype != "bf16";
-  Lab lab(o.threads, quant);
+  Lab lab(o.threads, quant, o.repack);
+  // --ab: the same matmuls on a device without repack, run alternately with `lab`'s (pairs of
+  // adjacent passes see the same machine, which on a shared box drifts from minute to minute).
+  std::unique_ptr<Lab> ref;
+  if (o.ab) {
+    ref = std::make_unique<Lab>(o.threads, quant, false);
+    lab.SetTwin(ref.get());
+  }
   // Quantized blocks: an f16 scale of ~0.001 (0x1419), then random int8 values or nibbles.
   const tsr_dtype wt = o.dtype == "q8"   ? TSR_DTYPE_Q8_B32
                        : o.dtype == "q4" ? TSR_DTYPE_Q4_B32
@@ -246,7 +276,7 @@ int main(int argc, char** argv) {
     for (int i = 0; i < 7; ++i) {
       const auto& nk = mats[i];
       if (!o.only.empty() && o.only != names[i]) continue;
-      const int w = lab.Add(wt, {nk[0], nk[1]}, wes, quant ? qblocks : bf16);
+      const int w = lab.Add(wt, {nk[0], nk[1]}, wes, quant ? qblocks : bf16, /*weight=*/true);
       lab.AddMatmul(x_for(nk[1]), w, out_for(nk[0]));
       params += static_cast<double>(nk[0] * nk[1]);
       flops += 2.0 * static_cast<double>(nk[0] * nk[1] * M);
@@ -255,12 +285,35 @@ int main(int argc, char** argv) {
   if (o.head && (o.only.empty() || o.only == "head")) {
     const int x = lab.Add(TSR_DTYPE_F32, {1, H}, 4, f32);
     const int w = quant ? lab.Add(TSR_DTYPE_Q8_B32, {s.vocab, H}, TSR_BLOCK_Q8_BYTES, qhead)
-                        : lab.Add(TSR_DTYPE_BF16, {s.vocab, H}, 2, bf16);
+                        : lab.Add(TSR_DTYPE_BF16, {s.vocab, H}, 2, bf16, /*weight=*/true);
     lab.AddMatmul(x, w, lab.Add(TSR_DTYPE_F32, {1, s.vocab}, 4, f32));
     head_params = static_cast<double>(s.vocab * H);
     flops += 2.0 * head_params;
   }
-  lab.RunAll();  // warm-up: page faults, scratch growth
+  lab.RunAll();  // warm-up: page faults, scratch growth (and the repacking)
+  if (ref != nullptr) {
+    ref->RunAll();
+    std::vector<double> ta, tb, ratio;  // ta: without repack, tb: with
+    for (int r = 0; r < o.reps; ++r) {
+      const bool a_first = r % 2 == 0;
+      const double t1 = a_first ? ref->RunAll() : lab.RunAll();
+      const double t2 = a_first ? lab.RunAll() : ref->RunAll();
+      ta.push_back(a_first ? t1 : t2);
+      tb.push_back(a_first ? t2 : t1);
+      ratio.push_back(ta.back() / tb.back());
+    }
+    auto median = [](std::vector<double> v) {
+      std::sort(v.begin(), v.end());
+      return v[v.size() / 2];
+    };
+    std::printf(
+        "%s rows=%lld threads=%d A/B: pass %.2f ms without repack (min %.2f), %.2f ms with "
+        "(min %.2f); median speedup of adjacent pairs %.3f\n",
+        s.name, static_cast<long long>(M), o.threads, median(ta) * 1e3,
+        *std::min_element(ta.begin(), ta.end()) * 1e3, median(tb) * 1e3,
+        *std::min_element(tb.begin(), tb.end()) * 1e3, median(ratio));
+    return 0;
+  }
   // Process CPU time as well as wall time: on a shared machine GFLOP per CPU-second (per core)
   // measures the kernel, wall time measures the kernel plus whoever else runs.
   std::vector<double> t;

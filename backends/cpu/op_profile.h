@@ -1,0 +1,114 @@
+// A per-op time table for the CPU device, switched on with TESSERA_CPU_PROFILE=1 (read once per
+// process) and printed to stderr when the device closes. It answers "where does a decode step's
+// time go": wall time per op kind (MATMUL per weight shape and dtype, so the LM head stands
+// apart), the bytes the op's inputs span (for MATMUL: the weights) and so the rate it read them
+// at, and the host's time between execute calls. Off, it costs one predictable branch per node.
+#ifndef TESSERA_BACKENDS_CPU_OP_PROFILE_H_
+#define TESSERA_BACKENDS_CPU_OP_PROFILE_H_
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "backends/cpu/ops.h"
+
+namespace tessera::cpu {
+
+class OpProfile {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  // TESSERA_CPU_PROFILE set to anything but "" or "0".
+  static bool Enabled() {
+    static const bool on = [] {
+      const char* e = std::getenv("TESSERA_CPU_PROFILE");
+      return e != nullptr && *e != '\0' && std::string(e) != "0";
+    }();
+    return on;
+  }
+
+  // Brackets one execute call (the host's time between calls counts as "host gap").
+  void BeginExecute() {
+    const Clock::time_point now = Clock::now();
+    if (executes_ > 0) gap_s_ += Seconds(last_end_, now);
+    ++executes_;
+  }
+  void EndExecute() { last_end_ = Clock::now(); }
+
+  // One node that ran for `seconds`.
+  void Record(const OpArgs& a, double seconds) {
+    Entry& e = entries_[Key(a)];
+    ++e.calls;
+    e.seconds += seconds;
+    e.bytes += static_cast<double>(ReadBytes(a));
+  }
+
+  void Print() const {
+    if (executes_ == 0) return;
+    double total = 0;
+    for (const auto& [key, e] : entries_) total += e.seconds;
+    std::vector<std::pair<std::string, Entry>> rows(entries_.begin(), entries_.end());
+    std::sort(rows.begin(), rows.end(),
+              [](const auto& a, const auto& b) { return a.second.seconds > b.second.seconds; });
+    std::fprintf(stderr,
+                 "cpu profile: %lld execute calls, ops %.3f s, host gaps between calls %.3f s\n",
+                 static_cast<long long>(executes_), total, gap_s_);
+    std::fprintf(stderr, "%-44s %9s %10s %6s %10s %9s\n", "op", "calls", "ms", "share", "us/call",
+                 "GB/s in");
+    for (const auto& [key, e] : rows) {
+      std::fprintf(stderr, "%-44s %9lld %10.2f %5.1f%% %10.2f %9.2f\n", key.c_str(),
+                   static_cast<long long>(e.calls), e.seconds * 1e3, 100 * e.seconds / total,
+                   e.seconds / static_cast<double>(e.calls) * 1e6,
+                   e.seconds > 0 ? e.bytes / e.seconds / 1e9 : 0.0);
+    }
+  }
+
+ private:
+  struct Entry {
+    int64_t calls = 0;
+    double seconds = 0, bytes = 0;
+  };
+
+  static double Seconds(Clock::time_point a, Clock::time_point b) {
+    return std::chrono::duration<double>(b - a).count();
+  }
+
+  // The op's name; MATMUL adds "M=rows NxK dtype" so each weight shape (the LM head too) and
+  // decode (M = 1) versus prefill get their own line.
+  static std::string Key(const OpArgs& a) {
+    std::string key = OpName(a.node->op);
+    if (a.node->op == TSR_OP_MATMUL && a.n_in >= 2 && a.in[0] != nullptr && a.in[1] != nullptr) {
+      const TensorRef& x = *a.in[0];
+      const TensorRef& w = *a.in[1];
+      key += " M=" + std::to_string(x.dim(-2)) + " " + std::to_string(w.dim(-2)) + "x" +
+             std::to_string(w.dim(-1)) + " " + DtypeName(w.dtype);
+    } else if (a.out != nullptr) {
+      key += a.out->Rows() <= 64 ? " small" : " large";  // rough decode / prefill split
+    }
+    return key;
+  }
+
+  // MATMUL: the weights' bytes; other ops: every input's extent.
+  static int64_t ReadBytes(const OpArgs& a) {
+    if (a.node->op == TSR_OP_MATMUL && a.n_in >= 2 && a.in[1] != nullptr) return a.in[1]->Extent();
+    int64_t bytes = 0;
+    for (int i = 0; i < a.n_in; ++i) {
+      if (a.in[i] != nullptr) bytes += a.in[i]->Extent();
+    }
+    return bytes;
+  }
+
+  std::map<std::string, Entry> entries_;
+  int64_t executes_ = 0;
+  double gap_s_ = 0;
+  Clock::time_point last_end_;
+};
+
+}  // namespace tessera::cpu
+
+#endif  // TESSERA_BACKENDS_CPU_OP_PROFILE_H_
