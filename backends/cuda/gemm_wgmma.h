@@ -12,6 +12,19 @@
 
 namespace tessera::cuda {
 
+// SMs of the current device at first use (0 if unknown): the tile and split choices size their
+// grids in waves of it. Cached for the process (one device model a process in practice).
+inline int DeviceSms() {
+  static const int sms = [] {
+    int dev = 0, n = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess)
+      return 0;
+    return n;
+  }();
+  return sms;
+}
+
 // Bytes of the slot-permuted planes for p (terms x M rows x K rounded up to 32, bf16).
 int64_t WgmmaPlaneBytes(const MatmulParams& p, int terms);
 // x split into `terms` bf16 pieces (the same pieces as LaunchSplitBf16), each k32 block stored in
@@ -60,6 +73,13 @@ int GemmTmaConfigs();
 const char* GemmTmaName(int config, int terms);
 cudaError_t LaunchGemmTma(const MatmulParams& p, int terms, const uint16_t* planes, int config,
                           cudaStream_t stream);
+// Bytes the planes buffer of LaunchGemmTma(p, terms, planes, config) must hold: the planes, and
+// for the split-K configurations (12, 13: "tma128x64k", "tma128x64pk") where they split, the
+// chunk sums after them (K / 256 x M x N floats; cuda-splitk, lab/NOTES.md "Split-K").
+uint64_t GemmTmaScratchBytes(const MatmulParams& p, int terms, int config);
+// TESSERA_CUDA_GEMM_TMA_SPLITK=0: the split-K configurations run unsplit and SmallMChoice
+// (k_matmul_bf16.cu) does not pick them (the choice before them).
+bool GemmTmaSplitKEnabled();
 
 }  // namespace tessera::cuda
 

@@ -20,11 +20,20 @@
 // on the stage's "full" mbarrier (transaction bytes); the consumers read A fragments out of the
 // swizzled tile, run the stage's wgmmas, wait for them and arrive on the stage's "empty" mbarrier,
 // which the producer waits for before refilling the slot. Four stages are one canonical chunk.
+//
+// Split-K (SPLIT configurations, for decode batches whose tile grid fills few SMs; cuda-splitk):
+// block z of grid.z walks only the canonical chunks [z per, (z + 1) per) and stores each chunk's
+// sum, started from +0 as the canonical order starts it, to part[chunk][M][N] (after the planes
+// in the same scratch); TmaCombineKernel adds the chunk sums in chunk order, then the bias. The
+// same sequence per element, so the same bits (GemmSplit in k_matmul_bf16.cu does the same).
 #include <cuda.h>  // CUtensorMap and its enums only: the driver is reached through cudart
 #include <cudaTypedefs.h>
 #include <cuda_bf16.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstdlib>
+#include <cstring>
 
 #include "backends/cuda/dev_common.cuh"
 #include "backends/cuda/gemm_wgmma.h"
@@ -49,11 +58,15 @@ constexpr int kChunkStages = 4;  // stages in a canonical chunk (256 k's)
 // drains (wait for all wgmmas, totals += chunk sums) fall at different times.
 // TOTS: the chunk totals in shared memory ([consumer thread][MI x BM / 8] float4, each thread its
 // own slots) instead of registers, which leaves room for BM = 256.
+// SPLIT: split-K over grid.z (chunk sums to scratch, see above).
 template <int T_, int MI_, int BM_, bool TSPLIT_, int S_, int CL_ = 1, bool PIPE_ = false,
-          bool STAGGER_ = false, bool TOTS_ = false>
+          bool STAGGER_ = false, bool TOTS_ = false, bool SPLIT_ = false>
 struct TCfg {
   static constexpr int T = T_, MI = MI_, BM = BM_, S = S_, CL = CL_;
   static constexpr bool TSPLIT = TSPLIT_, PIPE = PIPE_, STAGGER = STAGGER_, TOTS = TOTS_;
+  static constexpr bool SPLIT = SPLIT_;
+  static_assert(!SPLIT || (!TOTS && CL == 1), "split-K keeps its chunk sums in registers");
+  using Unsplit = TCfg<T_, MI_, BM_, TSPLIT_, S_, CL_, PIPE_, STAGGER_, TOTS_, false>;
   static constexpr int kRows = TSPLIT ? 64 * MI : 128 * MI;           // weight rows a CTA
   static constexpr int kToks = TSPLIT ? 2 * BM : BM;                  // tokens a CTA
   static constexpr int kABytes = kRows * 128, kBBytes = kToks * 128;  // a stage's tile, a plane
@@ -151,7 +164,7 @@ __device__ __forceinline__ uint4 SwzLoad(const uint8_t* tile, int r, int c) {
 // (one commit group). `sb`: the warpgroup's B tile in the stage's slot.
 template <class C>
 __device__ __forceinline__ void IssueStage(const uint8_t* sm, uint32_t base, uint32_t bars,
-                                           int row0, int tok0, int q, int st, int64_t nkb,
+                                           int row0, int tok0, int q, int st, int st0, int64_t nkb,
                                            uint4 (&ra)[2][C::MI][2],
                                            float (&acc)[C::MI][C::BM / 2]) {
   const int s = st % C::S;
@@ -174,7 +187,9 @@ __device__ __forceinline__ void IssueStage(const uint8_t* sm, uint32_t base, uin
   WgmmaFence();
 #pragma unroll
   for (int b = 0; b < 2; ++b) {
-    if (2 * int64_t{st} + b >= nkb) break;  // uniform; never a block the GEMV does not run
+    // Uniform; never a block the GEMV does not run. st is the block's own stage index (slots and
+    // phases), st0 + st the stage of K (split-K).
+    if (2 * int64_t{st0 + st} + b >= nkb) break;
 #pragma unroll
     for (int j = 0; j < 2; ++j) {
 #pragma unroll
@@ -207,9 +222,11 @@ __device__ __forceinline__ void ReleaseStage(uint32_t bars, int st, int lane) {
 }
 
 // The consumer warpgroup `cw` (0, 1): all chunks of its part of the tile, then the epilogue.
+// Stages [st0, st0 + nst) of K (st0 a chunk boundary); split-K stores each chunk's sum to `part`.
 template <class C>
 __device__ __forceinline__ void Consume(const MatmulParams& p, const uint8_t* sm, uint32_t base,
-                                        uint32_t bars, int cw, int64_t nkb, int nst) {
+                                        uint32_t bars, int cw, int64_t nkb, int st0, int nst,
+                                        float* part) {
   const int warp = (threadIdx.x / 32) % 4, lane = threadIdx.x % 32;
   const int g = lane / 4, q = lane % 4;
   const int row0 = (C::TSPLIT ? 0 : cw * 64 * C::MI) + 16 * warp + g;  // + 64 mi (+ 8)
@@ -235,7 +252,7 @@ __device__ __forceinline__ void Consume(const MatmulParams& p, const uint8_t* sm
     const int c1 = c0 + kChunkStages < nst ? c0 + kChunkStages : nst;
     if constexpr (!C::PIPE) {
       for (int st = c0; st < c1; ++st) {
-        IssueStage<C>(sm, base, bars, row0, tok0, q, st, nkb, ra0, acc);
+        IssueStage<C>(sm, base, bars, row0, tok0, q, st, st0, nkb, ra0, acc);
         WgmmaWait<0>();
         ReleaseStage<C>(bars, st, lane);
       }
@@ -243,19 +260,35 @@ __device__ __forceinline__ void Consume(const MatmulParams& p, const uint8_t* sm
       // Stages in pairs, alternating A register sets: stage st + 2 overwrites the set of stage st
       // only after wait_group 1 has seen st's group complete.
       for (int st = c0; st < c1; st += 2) {
-        IssueStage<C>(sm, base, bars, row0, tok0, q, st, nkb, ra0, acc);
+        IssueStage<C>(sm, base, bars, row0, tok0, q, st, st0, nkb, ra0, acc);
         if (st > c0) {
           WgmmaWait<1>();
           ReleaseStage<C>(bars, st - 1, lane);
         }
         if (st + 1 < c1) {
-          IssueStage<C>(sm, base, bars, row0, tok0, q, st + 1, nkb, ra1, acc);
+          IssueStage<C>(sm, base, bars, row0, tok0, q, st + 1, st0, nkb, ra1, acc);
           WgmmaWait<1>();
           ReleaseStage<C>(bars, st, lane);
         }
       }
       WgmmaWait<0>();
       ReleaseStage<C>(bars, c1 - 1, lane);
+    }
+    if constexpr (C::SPLIT) {  // the chunk's sum, from +0, to part[chunk][m][n]
+      float* pc = part + ((st0 + c0) / kChunkStages) * p.M * p.N;
+#pragma unroll
+      for (int mi = 0; mi < C::MI; ++mi) {
+#pragma unroll
+        for (int jj = 0; jj < C::BM / 8; ++jj) {
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            const int64_t n = n0 + row0 + 64 * mi + (e >= 2 ? 8 : 0);
+            const int64_t m = m0 + tok0 + jj * 8 + 2 * q + (e & 1);
+            if (n < p.N && m < p.M) pc[m * p.N + n] = acc[mi][4 * jj + e];
+          }
+        }
+      }
+      continue;
     }
     const bool first = c0 == 0;  // end of a chunk: total (+)= its sum
 #pragma unroll
@@ -289,7 +322,7 @@ __device__ __forceinline__ void Consume(const MatmulParams& p, const uint8_t* sm
       for (int e = 0; e < 4; ++e) {
         const int64_t n = n0 + row0 + 64 * mi + (e >= 2 ? 8 : 0);
         const int64_t m = m0 + tok0 + jj * 8 + 2 * q + (e & 1);
-        if (n >= p.N || m >= p.M) continue;
+        if (C::SPLIT || n >= p.N || m >= p.M) continue;  // split-K: TmaCombineKernel finishes
         float v;
         if constexpr (C::TOTS) {
           const float4 t4 = tot_s[(mi * (C::BM / 8) + jj) * 256];  // own slots
@@ -307,7 +340,7 @@ __device__ __forceinline__ void Consume(const MatmulParams& p, const uint8_t* sm
 template <class C>
 __global__ void __launch_bounds__(384, 1)
     GemmTmaKernel(const __grid_constant__ CUtensorMap wmap,
-                  const __grid_constant__ CUtensorMap xmap, MatmulParams p) {
+                  const __grid_constant__ CUtensorMap xmap, MatmulParams p, float* part, int per) {
   extern __shared__ uint8_t smem_raw[];
   const uint32_t raw = SmemAddr(smem_raw);
   const uint32_t base = (raw + 1023) & ~1023u;  // the 128-byte swizzle repeats every 1024 bytes
@@ -316,7 +349,10 @@ __global__ void __launch_bounds__(384, 1)
   const uint32_t bars = base + C::S * C::kStage + C::kTotBytes;
   const int wg = threadIdx.x / 128;
   const int64_t nkb = (p.K + 31) / 32;
-  const int nst = static_cast<int>((nkb + 1) / 2);
+  const int nst_all = static_cast<int>((nkb + 1) / 2);
+  // This block's stages [st0, st0 + nst): all of K, or its chunks (split-K).
+  const int st0 = C::SPLIT ? static_cast<int>(blockIdx.z) * per * kChunkStages : 0;
+  const int nst = C::SPLIT ? min(nst_all - st0, per * kChunkStages) : nst_all;
   if (threadIdx.x == 0) {
     for (int s = 0; s < C::S; ++s) {
       MbarInit(bars + 8 * s, 1);                   // the producer's expect_tx arrival + bytes
@@ -342,18 +378,19 @@ __global__ void __launch_bounds__(384, 1)
         const uint32_t full = bars + 8 * s, dst = base + s * C::kStage;
         MbarExpectTx(full, C::kStage);  // whole boxes, zero-filled parts included
         if constexpr (C::CL == 1) {
-          TmaLoad2D(dst, &wmap, st * kStageK, n0, full);
+          TmaLoad2D(dst, &wmap, (st0 + st) * kStageK, n0, full);
         } else {
-          const uint32_t part = ClusterRank() * (C::kRows / C::CL);
-          TmaLoad2DMulticast(dst + part * 128, &wmap, st * kStageK, n0 + static_cast<int>(part),
-                             full, static_cast<uint16_t>((1u << C::CL) - 1));
+          const uint32_t own = ClusterRank() * (C::kRows / C::CL);  // this CTA's rows of the tile
+          TmaLoad2DMulticast(dst + own * 128, &wmap, (st0 + st) * kStageK,
+                             n0 + static_cast<int>(own), full,
+                             static_cast<uint16_t>((1u << C::CL) - 1));
         }
-        TmaLoad3D(dst + C::kABytes, &xmap, st * kStageK, m0, 0, full);
+        TmaLoad3D(dst + C::kABytes, &xmap, (st0 + st) * kStageK, m0, 0, full);
       }
     }
   } else {
     asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n" ::: "memory");
-    Consume<C>(p, sm, base, bars, wg - 1, nkb, nst);
+    Consume<C>(p, sm, base, bars, wg - 1, nkb, st0, nst, part);
   }
   // No CTA leaves while a partner may still arrive on its barriers.
   if constexpr (C::CL > 1) ClusterSync();
@@ -412,9 +449,62 @@ cudaError_t EncodeMaps(const MatmulParams& p, int terms, const uint16_t* planes,
   return cudaSuccess;
 }
 
+// out[m, n] = ((c0 + c1) + c2 ...) + bias over the chunk sums part[c][m][n]: the canonical
+// order's combine (as GemmCombineKernel in k_matmul_bf16.cu), so the unsplit kernel's bits.
+__global__ void TmaCombineKernel(MatmulParams p, const float* part, int n_chunks) {
+  GridDepWait();
+  AllowDependents();
+  const int64_t mn = p.M * p.N;
+  for (int64_t u = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; u < mn;
+       u += int64_t{gridDim.x} * blockDim.x) {
+    const int64_t m = u / p.N, n = u % p.N;
+    float s = part[u];
+    for (int c = 1; c < n_chunks; ++c) s += part[c * mn + u];
+    if (p.bias != nullptr) s += p.bias[n];  // no "+ 0" without bias: -0 stays -0
+    p.out[m * p.out_row + n * p.out_col] = s;
+  }
+}
+
+constexpr uint64_t kSplitPartCap = uint64_t{64} << 20;  // bytes of chunk sums, else no split
+
+// Chunks a block of a split-K configuration walks (0: no split): when the tile grid fills at
+// most half the SMs, K is cut so the grid is about one wave (one CTA an SM: 384 threads and
+// most of shared memory), the chunk sums capped at kSplitPartCap. TESSERA_CUDA_GEMM_TMA_SPLITK=0
+// never splits; =W (2, 3, ...) aims at W waves instead of one (a lab knob).
+int SplitChunksPerBlock(const MatmulParams& p, int64_t rows, int64_t toks) {
+  static const int waves = [] {
+    const char* v = std::getenv("TESSERA_CUDA_GEMM_TMA_SPLITK");
+    const int w = v != nullptr ? std::atoi(v) : 1;
+    return w > 1 ? w : 1;
+  }();
+  const bool on = GemmTmaSplitKEnabled();
+  const int sms = DeviceSms();
+  const int64_t n_chunks = (p.K + 255) / 256;
+  const int64_t blocks = ((p.M + toks - 1) / toks) * ((p.N + rows - 1) / rows);
+  if (!on || sms <= 0 || n_chunks < 2 || blocks * 2 > sms) return 0;
+  if (static_cast<uint64_t>(n_chunks * p.M * p.N) * 4 > kSplitPartCap) return 0;
+  const int64_t splits = std::min<int64_t>(n_chunks, int64_t{sms} * waves / blocks);
+  const int64_t per = (n_chunks + splits - 1) / splits;
+  return per >= n_chunks ? 0 : static_cast<int>(per);
+}
+
+// Offset of the chunk sums in the planes scratch (after the planes, 256-byte aligned).
+uint64_t PartOffset(const MatmulParams& p, int terms) {
+  return (static_cast<uint64_t>(terms) * p.M * ((p.K + 31) / 32 * 32) * 2 + 255) / 256 * 256;
+}
+
+template <class C>
+uint64_t TCfgScratch(const MatmulParams& p) {
+  const uint64_t planes = PartOffset(p, C::T);
+  if (!C::SPLIT || SplitChunksPerBlock(p, C::kRows, C::kToks) == 0) return planes;
+  return planes + static_cast<uint64_t>((p.K + 255) / 256) * p.M * p.N * 4;
+}
+
 template <class C>
 cudaError_t LaunchTCfg(const MatmulParams& p, const uint16_t* planes, cudaStream_t stream) {
   static_assert(C::T == 1 || C::T == 3, "pieces");
+  const int per = C::SPLIT ? SplitChunksPerBlock(p, C::kRows, C::kToks) : 0;
+  if (C::SPLIT && per == 0) return LaunchTCfg<typename C::Unsplit>(p, planes, stream);
   constexpr auto kKernel = GemmTmaKernel<C>;
   static std::atomic<uint64_t> smem_set{0};
   cudaError_t e = AllowDynamicSmem(kKernel, C::kSmem, &smem_set);
@@ -429,8 +519,16 @@ cudaError_t LaunchTCfg(const MatmulParams& p, const uint16_t* planes, cudaStream
   gm = (gm + C::CL - 1) / C::CL * C::CL;  // whole clusters (a spare CTA loads zeros, stores none)
   const int64_t gn = (p.N + C::kRows - 1) / C::kRows;
   if (gn > 65535) return cudaErrorInvalidConfiguration;
+  const int n_chunks = static_cast<int>((p.K + 255) / 256);
+  const int gz = per > 0 ? (n_chunks + per - 1) / per : 1;
+  // The chunk sums follow the planes in the caller's scratch (GemmTmaScratchBytes).
+  float* part =
+      per > 0 ? reinterpret_cast<float*>(reinterpret_cast<uint8_t*>(const_cast<uint16_t*>(planes)) +
+                                         PartOffset(p, C::T))
+              : nullptr;
   cudaLaunchConfig_t cfg{};
-  cfg.gridDim = dim3(static_cast<unsigned>(gm), static_cast<unsigned>(gn));
+  cfg.gridDim =
+      dim3(static_cast<unsigned>(gm), static_cast<unsigned>(gn), static_cast<unsigned>(gz));
   cfg.blockDim = dim3(C::kThreads);
   cfg.dynamicSmemBytes = C::kSmem;
   cfg.stream = stream;
@@ -450,23 +548,32 @@ cudaError_t LaunchTCfg(const MatmulParams& p, const uint16_t* planes, cudaStream
   }
   cfg.attrs = attr;
   cfg.numAttrs = n_attr;
-  e = cudaLaunchKernelEx(&cfg, kKernel, wmap, xmap, p);
-  return e != cudaSuccess ? e : cudaGetLastError();
+  e = cudaLaunchKernelEx(&cfg, kKernel, wmap, xmap, p, part, per);
+  if (e != cudaSuccess || !C::SPLIT) return e != cudaSuccess ? e : cudaGetLastError();
+  LaunchK(TmaCombineKernel, GridFor(p.M * p.N, 256), 256, 0, stream, p,
+          static_cast<const float*>(part), n_chunks);
+  return cudaGetLastError();
 }
+
+// The split-K tiles: 128 weight rows x 64 tokens (the decode-batch tile), 6 / 5 stages.
+template <int T, bool PIPE>
+using TSplitCfg = TCfg<T, 1, 64, false, T == 1 ? 6 : 5, 1, PIPE, false, false, true>;
 
 }  // namespace
 
 int GemmTmaConfigs() {
-  return 12;
+  return 14;
 }
 
 const char* GemmTmaName(int config, int terms) {
-  static const char* const kNames[2][12] = {
+  static const char* const kNames[2][14] = {
       {"tma128x128", "tma64x256", "tma256x64", "tma128x128t", "tma128x128c2", "tma128x128p",
-       "tma128x192", "tma128x192p", "tma128x128ps", "tma128x192s", "tma128x256m", "tma128x256mp"},
+       "tma128x192", "tma128x192p", "tma128x128ps", "tma128x192s", "tma128x256m", "tma128x256mp",
+       "tma128x64k", "tma128x64pk"},
       {"tma128x128", "tma256x64", "tma128x64", "tma128x128t", "tma128x128c2", "tma128x128p",
-       "tma256x64p", "tma128x64p", "tma128x128s", "tma128x128ps", "tma128x128m", "tma128x128mp"}};
-  return config >= 0 && config < 12 ? kNames[terms == 1 ? 0 : 1][config] : "?";
+       "tma256x64p", "tma128x64p", "tma128x128s", "tma128x128ps", "tma128x128m", "tma128x128mp",
+       "tma128x64k", "tma128x64pk"}};
+  return config >= 0 && config < 14 ? kNames[terms == 1 ? 0 : 1][config] : "?";
 }
 
 // Tile (weight rows x tokens; t: the consumers split the tokens) by configuration and pieces:
@@ -479,6 +586,9 @@ const char* GemmTmaName(int config, int terms) {
 //   128x128ps
 //   10, 11 (m: chunk totals in shared memory, 2 stages): one piece 128x256m, 128x256mp; three
 //   pieces 128x128m, 128x128mp
+//   12, 13 (k: split-K over grid.z where the tile grid fills at most half the SMs, else the
+//   plain tile): 128x64k, 128x64pk (pipelined), one and three pieces; the scratch must hold
+//   GemmTmaScratchBytes
 cudaError_t LaunchGemmTma(const MatmulParams& p, int terms, const uint16_t* planes, int config,
                           cudaStream_t stream) {
   if (p.M == 0 || p.N == 0) return cudaSuccess;
@@ -498,6 +608,8 @@ cudaError_t LaunchGemmTma(const MatmulParams& p, int terms, const uint16_t* plan
         return LaunchTCfg<TCfg<1, 1, 256, false, 2, 1, false, false, true>>(p, planes, stream);
       case 11:
         return LaunchTCfg<TCfg<1, 1, 256, false, 2, 1, true, false, true>>(p, planes, stream);
+      case 12: return LaunchTCfg<TSplitCfg<1, false>>(p, planes, stream);
+      case 13: return LaunchTCfg<TSplitCfg<1, true>>(p, planes, stream);
       default: return cudaErrorInvalidValue;
     }
   }
@@ -514,8 +626,25 @@ cudaError_t LaunchGemmTma(const MatmulParams& p, int terms, const uint16_t* plan
     case 9: return LaunchTCfg<TCfg<3, 1, 128, false, 3, 1, true, true>>(p, planes, stream);
     case 10: return LaunchTCfg<TCfg<3, 1, 128, false, 2, 1, false, false, true>>(p, planes, stream);
     case 11: return LaunchTCfg<TCfg<3, 1, 128, false, 2, 1, true, false, true>>(p, planes, stream);
+    case 12: return LaunchTCfg<TSplitCfg<3, false>>(p, planes, stream);
+    case 13: return LaunchTCfg<TSplitCfg<3, true>>(p, planes, stream);
     default: return cudaErrorInvalidValue;
   }
+}
+
+bool GemmTmaSplitKEnabled() {
+  static const bool on = [] {
+    const char* v = std::getenv("TESSERA_CUDA_GEMM_TMA_SPLITK");
+    return v == nullptr || std::strcmp(v, "0") != 0;
+  }();
+  return on;
+}
+
+uint64_t GemmTmaScratchBytes(const MatmulParams& p, int terms, int config) {
+  if (config == 12 || config == 13) {
+    return terms == 1 ? TCfgScratch<TSplitCfg<1, false>>(p) : TCfgScratch<TSplitCfg<3, false>>(p);
+  }
+  return PartOffset(p, terms);
 }
 
 }  // namespace tessera::cuda

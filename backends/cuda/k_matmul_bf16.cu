@@ -189,6 +189,85 @@ __device__ __forceinline__ void GemvSplitX(const MatmulParams& p, const float* x
 
 // ---- GEMV: 16 weight rows a block, chunks spread over the block's warps ----
 
+// Weights k0 + 32 b .. + 7 of a row for b < N (k0 = a unit's first k of this lane): one base
+// pointer and immediate offsets, 32-bit k (K <= kMaxK), so the loads issued between mma steps
+// add few live registers; the same values as LoadW8.
+template <int N>
+__device__ __forceinline__ void LoadUnit(const uint8_t* w0, const uint8_t* w1, bool v0, bool v1,
+                                         int k0, int K, uint4 (&wa)[N][2], int b) {
+  const uint4 z = make_uint4(0, 0, 0, 0);
+  const bool in = k0 + 32 * b < K;
+  wa[b][0] = v0 && in ? __ldcs(reinterpret_cast<const uint4*>(w0 + 2 * k0) + 4 * b) : z;
+  wa[b][1] = v1 && in ? __ldcs(reinterpret_cast<const uint4*>(w1 + 2 * k0) + 4 * b) : z;
+}
+
+// PIPE (cuda-gemv, TESSERA_CUDA_GEMV_PIPE): the warp's chunks [c, c_hi) step nw as GemvTask's
+// loop, same mma sequence per chunk (so the same bits), with the weight loads rolled: the chunks
+// are a stream of units of kLoad k32 blocks (a half or a whole chunk), and right after block
+// slot b of unit u is multiplied, slot b's load for unit u + 1 goes into the same registers. So
+// loads stay in flight while the warp multiplies, instead of the memory pipe draining between a
+// unit's compute and the next unit's loads; no more registers than the plain loop.
+template <int T, int kLoad, int PRO>
+__device__ __forceinline__ void GemvChunksRolled(const MatmulParams& p, const uint8_t* w0,
+                                                 const uint8_t* w1, bool v0, bool v1,
+                                                 const float* xr, bool tok_ok, int c, int c_lo,
+                                                 int c_hi, int nw, float* part) {
+  if (c >= c_hi) return;
+  const int lane = threadIdx.x % 32, g = lane / 4, q = lane % 4;
+  const int K = static_cast<int>(p.K), nkb = (K + 31) / 32;
+  constexpr int kUnits = kBlocksPerChunk / kLoad;  // units a chunk
+  constexpr int kUnitK = kLoad * 32;               // k's a unit
+  uint4 wa[kLoad][2];
+  int k0 = c * (kBlocksPerChunk * 32) + 8 * q;  // this lane's first k of the current unit
+#pragma unroll
+  for (int b = 0; b < kLoad; ++b) LoadUnit<kLoad>(w0, w1, v0, v1, k0, K, wa, b);
+  float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+  int h = 0;  // unit of chunk c
+#pragma unroll 1
+  for (;;) {
+    const bool wrap = h + 1 == kUnits;
+    const int cn = wrap ? c + nw : c;
+    const int kn = wrap ? cn * (kBlocksPerChunk * 32) + 8 * q : k0 + kUnitK;
+    const bool more = cn < c_hi;  // uniform across the warp
+    const int kb0 = c * kBlocksPerChunk + h * kLoad;
+#pragma unroll
+    for (int b = 0; b < kLoad; ++b) {
+      if (kb0 + b < nkb) {  // the plain loop's `break`: blocks past K are all at the end
+        uint32_t bx[T][4];
+        {
+          float xv[8];
+          if constexpr (PRO == kGemvProNone) {
+            LoadX8(xr, k0 + 32 * b, p.K, tok_ok, xv);
+          } else {
+            LoadX8Staged(xr, k0 + 32 * b, p.K, tok_ok, xv);
+          }
+          SplitPack<T>(xv, bx);
+        }
+#pragma unroll
+        for (int j = 0; j < 2; ++j) {
+#pragma unroll
+          for (int t = T - 1; t >= 0; --t) {
+            Mma(acc, Word(wa[b][0], 2 * j), Word(wa[b][1], 2 * j), Word(wa[b][0], 2 * j + 1),
+                Word(wa[b][1], 2 * j + 1), bx[t][2 * j], bx[t][2 * j + 1]);
+          }
+        }
+      }
+      if (more) LoadUnit<kLoad>(w0, w1, v0, v1, kn, K, wa, b);  // slot b is free: next unit's
+    }
+    if (wrap) {  // chunk c done: its sum, and the next chunk starts from +0
+      float* pc = part + (c - c_lo) * 128;
+      pc[g * 8 + 2 * q] = acc[0];
+      pc[g * 8 + 2 * q + 1] = acc[1];
+      pc[(g + 8) * 8 + 2 * q] = acc[2];
+      pc[(g + 8) * 8 + 2 * q + 1] = acc[3];
+#pragma unroll
+      for (int i = 0; i < 4; ++i) acc[i] = 0.0f;
+    }
+    if (!more) return;
+    c = cn, k0 = kn, h = wrap ? 0 : h + 1;
+  }
+}
+
 // `splits` blocks per 16-row group (of any member of the group launch), each taking a contiguous
 // range of the chunks over its warps. HALF loads a chunk in two halves of 4 k32 blocks (32
 // registers of loads instead of 64): two blocks fit an SM, so a 256-group weight runs in one wave
@@ -201,7 +280,7 @@ __device__ __forceinline__ void GemvSplitX(const MatmulParams& p, const float* x
 // after the block's chunk sums; the first block of row group 0 also writes the op's output).
 // One task of the block kernel: split `task % splits` of row group `task / splits`. part: the
 // block's chunk sums (shared); xs: the staged x rows (PRO only); last_block: shared flag.
-template <int T, bool HALF, int PRO, bool XP>
+template <int T, bool HALF, int PRO, bool XP, int PIPE = 0>
 __device__ __forceinline__ void GemvTask(const MatmulParams& p, const GemvGroupArgs& grp,
                                          int n_chunks, int splits, float* gpart, unsigned* counters,
                                          const float* xs, const uint4* xp, float* part,
@@ -226,7 +305,11 @@ __device__ __forceinline__ void GemvTask(const MatmulParams& p, const GemvGroupA
   const int64_t xps = GemvXpStride(p.M, p.K);
   const uint4* xpr = XP ? xp + (tok_ok ? g : 0) * xps : nullptr;  // this lane's token, piece 0
   constexpr int kLoad = HALF ? kBlocksPerChunk / 2 : kBlocksPerChunk;
-  for (int c = c_lo + warp; c < c_hi; c += nw) {
+  constexpr bool kRolled = (PIPE == 1 || PIPE == 2) && !XP;
+  if constexpr (kRolled)
+    GemvChunksRolled<T, kLoad, PRO>(p, w0, w1, v0, v1, xr, tok_ok, c_lo + warp, c_lo, c_hi, nw,
+                                    part);
+  for (int c = c_lo + warp; !kRolled && c < c_hi; c += nw) {
     float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
 #pragma unroll 1
     for (int h = 0; h < kBlocksPerChunk; h += kLoad) {
@@ -380,8 +463,11 @@ __device__ __forceinline__ void GemvPrefetchTask(const MatmulParams& p, const Ge
 // output), so the grid is persistent: at most as many blocks as fit the card, each looping over
 // tasks (task = row group x split). Without a prologue the grid has one block per task.
 // XP: x's bf16 pieces staged once per block after x (GemvSplitX), read by every task.
-template <int T, bool HALF, int PRO, bool XP>
-__global__ void __launch_bounds__(512, HALF ? 2 : 1)
+// PIPE (GemvPipeMode): 1 rolled weight loads, 2 the same in blocks of 8 warps, 3 an SM (85
+// registers: the rolled loop keeps its load registers live, which spills at 64), 3 the plain
+// loop in such blocks.
+template <int T, bool HALF, int PRO, bool XP, int PIPE = 0>
+__global__ void __launch_bounds__(PIPE >= 2 ? 256 : 512, HALF ? (PIPE >= 2 ? 3 : 2) : 1)
     GemvBf16Kernel(MatmulParams p, GemvGroupArgs grp, int n_chunks, int splits, float* gpart,
                    unsigned* counters, GemvPrologue pro, int64_t n_tasks, int pref) {
   extern __shared__ float part[];  // [this block's chunks][16 rows][8 tokens], then x (PRO)
@@ -403,8 +489,8 @@ __global__ void __launch_bounds__(512, HALF ? 2 : 1)
     // Persistent grids: the next task's first round streams into L2 while this one runs.
     if ((pref & kGemvPrefNext) && task + gridDim.x < n_tasks)
       GemvPrefetchTask(p, grp, n_chunks, splits, task + gridDim.x, 1, ef);
-    GemvTask<T, HALF, PRO, XP>(p, grp, n_chunks, splits, gpart, counters, xs, xp, part, last_block,
-                               task);
+    GemvTask<T, HALF, PRO, XP, PIPE>(p, grp, n_chunks, splits, gpart, counters, xs, xp, part,
+                                     last_block, task);
     __syncthreads();  // part and last_block are the next task's
   }
 }
@@ -932,30 +1018,30 @@ int GemvPref(const MatmulParams& p, bool half, int splits, int pro) {
   return p.K >= 4096 ? kGemvPrefPro | kGemvPrefEvictFirst : 0;
 }
 
-template <int T, bool HALF, int PRO, bool XP>
+template <int T, bool HALF, int PRO, bool XP, int PIPE = 0>
 cudaError_t Gemv(const MatmulParams& p, const GemvGroupArgs& b, int splits, const GemvAux& aux,
                  const GemvPrologue& pro, cudaStream_t stream) {
   static std::atomic<uint64_t> smem_set{0};
   const int n_chunks = static_cast<int>((p.K + 255) / 256);
   const int per_block = (n_chunks + splits - 1) / splits;  // most chunks a block takes
   const int smem = static_cast<int>(GemvSmemBytes(p, splits, PRO, XP ? T : 0));
-  cudaError_t e = AllowDynamicSmem(GemvBf16Kernel<T, HALF, PRO, XP>, smem, &smem_set);
+  cudaError_t e = AllowDynamicSmem(GemvBf16Kernel<T, HALF, PRO, XP, PIPE>, smem, &smem_set);
   if (e != cudaSuccess) return e;
   const int64_t groups = b.g0[b.n];
   // Fewer row blocks than ~2 waves of SMs: more warps per block keep enough loads in flight.
-  const int warps = std::min(per_block, groups < 264 ? 16 : 8);
+  const int warps = std::min(per_block, groups < 264 && PIPE < 2 ? 16 : 8);
   if (groups == 0) return cudaSuccess;
   const int64_t tasks = groups * splits;
   int64_t grid = tasks;
   if (PRO != kGemvProNone && aux.sms > 0) {  // persistent: the blocks that fit the card at once
     int per_sm = 0;
-    e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, GemvBf16Kernel<T, HALF, PRO, XP>,
-                                                      warps * 32, smem);
+    e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(
+        &per_sm, GemvBf16Kernel<T, HALF, PRO, XP, PIPE>, warps * 32, smem);
     if (e != cudaSuccess) return e;
     grid = std::min<int64_t>(tasks, int64_t{std::max(per_sm, 1)} * aux.sms);
   }
-  LaunchK(GemvBf16Kernel<T, HALF, PRO, XP>, static_cast<unsigned>(grid), warps * 32, smem, stream,
-          p, b, n_chunks, splits, aux.partials, aux.counters, pro, tasks,
+  LaunchK(GemvBf16Kernel<T, HALF, PRO, XP, PIPE>, static_cast<unsigned>(grid), warps * 32, smem,
+          stream, p, b, n_chunks, splits, aux.partials, aux.counters, pro, tasks,
           GemvPref(p, HALF, splits, PRO));
   return cudaGetLastError();
 }
@@ -976,9 +1062,50 @@ bool GemvXpOn(const MatmulParams& p, bool half, int splits, int pro) {
   return GemvSmemBytes(p, splits, pro, 3) <= (half ? 112 : 200) * 1024;
 }
 
+// Rolled weight loads (GemvChunksRolled), cuda-gemv: TESSERA_CUDA_GEMV_PIPE a mask, 1 half-chunk
+// launches, 2 full-chunk launches (in place of XP), 4 half-chunk launches in 8-warp blocks at 3
+// an SM (rolled with 1, plain without), 0 none; unset: the default below. Lab variants
+// kGemvHalfPipe / kGemvFullPipe / kGemvHalfPipe8 / kGemvHalf8 force them; kGemvHalf / kGemvFull
+// never use them. Same bits either way. Returns the kernel's PIPE: 0 plain, 1 rolled, 2 rolled
+// in 8-warp blocks, 3 plain in 8-warp blocks (2 and 3 half chunks only).
+// Default (lab + engine tg128, H100, lab/NOTES.md "Rolled weight loads"): only the half-chunk
+// RMS_NORM-prologue launches with K >= 4096 (8B norm + q/k/v: 29.7 -> 26.7 us) take the 8-warp
+// rolled kernel; everywhere else the rolled loop lost (8B o 19.0 -> 19.5-20.7 us, down 52.0 ->
+// 65.8-67.8, gate/up group 86 -> 102-121; 1B and 0.5B 0-15% slower).
+constexpr int kGemvHalfPipe = 7, kGemvFullPipe = 8, kGemvHalfPipe8 = 9, kGemvHalf8 = 10;
+constexpr int kGemvPipeHalf = 1, kGemvPipeFull = 2, kGemvPipeBlocks8 = 4;
+int GemvPipeMode(const MatmulParams& p, const GemvAux& aux, bool half, int pro) {
+  static const int mode = [] {
+    const char* v = std::getenv("TESSERA_CUDA_GEMV_PIPE");
+    return v == nullptr || *v == '\0' ? -1 : std::atoi(v);
+  }();
+  if (aux.variant == kGemvHalfPipe || aux.variant == kGemvFullPipe) return 1;
+  if (aux.variant == kGemvHalfPipe8) return half ? 2 : 1;
+  if (aux.variant == kGemvHalf8) return half ? 3 : 0;
+  if (aux.variant != 0) return 0;
+  const bool qkv8b = half && pro == kGemvProRms && p.K >= 4096;
+  const int m = mode >= 0 ? mode : (qkv8b ? kGemvPipeHalf | kGemvPipeBlocks8 : 0);
+  if (half && (m & kGemvPipeBlocks8) != 0) return (m & kGemvPipeHalf) != 0 ? 2 : 3;
+  return (m & (half ? kGemvPipeHalf : kGemvPipeFull)) != 0 ? 1 : 0;
+}
+
 template <int T, bool HALF, int PRO>
 cudaError_t GemvXp(const MatmulParams& p, const GemvGroupArgs& b, int splits, const GemvAux& aux,
                    const GemvPrologue& pro, cudaStream_t stream) {
+  switch (GemvPipeMode(p, aux, HALF, PRO)) {
+    case 1: return Gemv<T, HALF, PRO, false, 1>(p, b, splits, aux, pro, stream);
+    case 2:
+      if constexpr (HALF) return Gemv<T, HALF, PRO, false, 2>(p, b, splits, aux, pro, stream);
+      break;
+    case 3:  // the plain loop, XP as usual (never for half chunks by default)
+      if constexpr (HALF) {
+        if (T == 3 && GemvXpOn(p, HALF, splits, PRO))
+          return Gemv<T, HALF, PRO, true, 3>(p, b, splits, aux, pro, stream);
+        return Gemv<T, HALF, PRO, false, 3>(p, b, splits, aux, pro, stream);
+      }
+      break;
+    default: break;
+  }
   if constexpr (T == 3) {
     if (GemvXpOn(p, HALF, splits, PRO))
       return Gemv<T, HALF, PRO, true>(p, b, splits, aux, pro, stream);
@@ -1084,17 +1211,6 @@ int GemmVariant() {
 // narrow block's time per block (H100, README "Prefill pass"), so it pays only when it saves
 // enough waves. Small M on a narrow weight (0.5B/1B at pp512: 28-64 wide blocks for 132 SMs)
 // stays narrow; 8B and long prompts go wide.
-int DeviceSms() {
-  static const int sms = [] {
-    int dev = 0, n = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess ||
-        cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess)
-      return 0;
-    return n;
-  }();
-  return sms;
-}
-
 bool WideTilePays(const MatmulParams& p) {
   const int sms = DeviceSms();
   if (p.M <= kBM) return false;
@@ -1220,10 +1336,10 @@ constexpr int kSmallMRows = -2;  // SmallMChoice: GemvRowsKernel
 // LaunchGemmBf16Tiled configuration (the TMA wgmma tiles), or -1 (the chunk-split / narrow GEMM).
 // From the H100 lab at M = 16 / 64, cold L2 (lab/NOTES.md "Decode batches, second pass";
 // results/batch_h100_run4_lab_smallm*.log): the 64-token TMA tiles stream wide weights at
-// 1-2.4 TB/s (1B head at M = 64: 562 -> 223 us, gate/up 56 -> 31 us) but have no split-K, so
-// narrow ones (N = 896 .. 2048) keep the chunk-split GEMM; GEMV rows win where the weight is
-// small (<= 2 MiB: one launch instead of three) or M <= 16 (two token groups: the weight is
-// read from L2 once more). TESSERA_CUDA_GEMM_SMALLM=0: always -1, =1: always GEMV rows.
+// 1-2.4 TB/s (1B head at M = 64: 562 -> 223 us, gate/up 56 -> 31 us); narrow weights with long
+// K take their split-K variant (below), other narrow ones the chunk-split GEMM; GEMV rows win where
+// the weight is small (<= 2 MiB: one launch instead of three) or M <= 16 (two token groups: the
+// weight is read from L2 once more). TESSERA_CUDA_GEMM_SMALLM=0: always -1, =1: always GEMV rows.
 int SmallMChoice(const MatmulParams& p, int terms) {
   const int mode = GemmSmallMMode();
   if (mode == 0 || p.M <= kGemvMaxRows || p.M > 64) return -1;
@@ -1231,7 +1347,19 @@ int SmallMChoice(const MatmulParams& p, int terms) {
   // One piece (matmul_precision=bf16): only N >= 8192 gains, on the 128 x 128 tile (1B gate/up
   // at M = 64: 41.5 -> 29.4 us; results/batch_h100_run7_lab_smallm_terms31.log).
   const bool wide = p.N >= (p.M <= 16 || terms == 1 ? 8192 : 4096);
+  const uint64_t wbytes = static_cast<uint64_t>(p.N) * p.K * 2;
 #ifdef TESSERA_CUDA_WGMMA
+  // Long K on a narrow weight (8B q/o/k/v/down, 1B/0.5B down): the 128 x 64 TMA tile with split-K
+  // over the grid (cuda-splitk, lab/NOTES.md "Split-K on the TMA tiles"; same bits). H100, M = 64
+  // 3 pieces: 8B down 144 -> 105 us, q/o 52 -> 34, k/v 23 -> 18, 1B down 57 -> 37. At M <= 16
+  // the 8 MiB 8B k/v stays on the GEMV rows (14.7 vs 17 us: one chunk a block).
+  const uint64_t min_w = p.M <= 16 ? (uint64_t{8} << 20) + 1 : uint64_t{8} << 20;
+  if (p.K % 32 == 0 && p.K >= 4096 && p.N <= 8192 && wbytes >= min_w && GemmWgmmaAvailable() &&
+      GemmTmaSplitKEnabled()) {
+    // Pipelined with 3 pieces (~1% ahead on every shape), plain with one (a tie).
+    static const int k[2] = {WgmmaConfigNamed("tma128x64k", 1), WgmmaConfigNamed("tma128x64pk", 3)};
+    if (k[terms == 1 ? 0 : 1] >= 0) return kGemmTiledWgmma0 + k[terms == 1 ? 0 : 1];
+  }
   if (wide && p.K % 32 == 0 && GemmWgmmaAvailable()) {
     static const int tma[2][2] = {
         {WgmmaConfigNamed("tma128x128", 1), WgmmaConfigNamed("tma256x64", 1)},
@@ -1240,7 +1368,6 @@ int SmallMChoice(const MatmulParams& p, int terms) {
     if (c >= 0) return kGemmTiledWgmma0 + c;
   }
 #endif
-  const uint64_t wbytes = static_cast<uint64_t>(p.N) * p.K * 2;
   if (!wide && (p.M <= 16 || wbytes <= (uint64_t{2} << 20))) return kSmallMRows;
   return -1;
 }
@@ -1328,6 +1455,16 @@ bool Bf16FastPathEligible(const MatmulParams& p) {
 }
 
 uint64_t SplitPlaneBytes(const MatmulParams& p, int terms) {
+#ifdef TESSERA_CUDA_WGMMA
+  // Plus the TMA split-K tile's chunk sums where SmallMChoice takes it (GemmTmaScratchBytes).
+  if (GemmVariant() == kGemmAuto) {
+    const int c = SmallMChoice(p, terms) - kGemmTiledWgmma0 - kTmaConfig0;
+    if (c >= 0) {
+      return std::max<uint64_t>(static_cast<uint64_t>(terms) * p.M * p.K * 2,
+                                GemmTmaScratchBytes(p, terms, c));
+    }
+  }
+#endif
   // Plus the split GEMM's chunk sums where it splits (GemmSplitChunksPerBlock).
   if (GemmVariant() == kGemmAuto && p.M > kGemvMaxRows && SmallMChoice(p, terms) == -1 &&
       GemmSplitChunksPerBlock(p) > 0)
@@ -1406,8 +1543,9 @@ cudaError_t LaunchGemvBf16Fused(const MatmulParams& p, const GemvGroup& grp,
     // grid fits the SMs one block each (0.5B 896 rows: 5.1 vs 5.7 us) and from ~4 waves on
     // (14336 x 4096 x 2 gate/up: 0.84 vs 0.81; heads: 0.94 vs 0.88).
     const int64_t groups = b.g0[b.n];
-    const bool half =
-        aux.variant == kGemvHalf || (aux.variant == 0 && groups > 144 && groups <= 1024);
+    const bool half = aux.variant == kGemvHalf || aux.variant == kGemvHalfPipe ||
+                      aux.variant == kGemvHalfPipe8 || aux.variant == kGemvHalf8 ||
+                      (aux.variant == 0 && groups > 144 && groups <= 1024);
     const int splits = aux.partials != nullptr ? GemvSplits(p, groups, aux) : 1;
     if (terms == 1)
       return half ? GemvPro<1, true>(p, b, splits, aux, pro, stream)

@@ -5,6 +5,7 @@
 // dlopen'ed; see lab/cublaslt.h).
 //
 //   cuda_gemm_lab [--no-check] [--default-only] [--wgmma-only] [--wg-from=C]
+//   cuda_gemm_lab --smallm | --smallm-quick   (decode batches, see SmallMTimes)
 // With TESSERA_CUDA_WGMMA (sm_90 devices): the wgmma kernels (k_gemm_wgmma.cu) too, "wg<c>", and
 // the TMA-fed ones (k_gemm_tma.cu, configurations >= kTmaConfig0), "tma<tile>".
 // TESSERA_CUDA_GEMM=old makes the default dispatch the previous kernels (the "before" column).
@@ -37,9 +38,10 @@ using lab::TimeMs;
 using lab::ToBf16;
 
 int g_failures = 0;
-bool g_wgmma = false;       // device is sm_90 and the wgmma kernels are linked in
-bool g_wgmma_only = false;  // --wgmma-only: skip the mma.sync configurations
-int g_wg_from = 0;          // --wg-from=C: only wgmma configurations >= C (C = 7: the TMA ones)
+bool g_wgmma = false;         // device is sm_90 and the wgmma kernels are linked in
+bool g_wgmma_only = false;    // --wgmma-only: skip the mma.sync configurations
+int g_wg_from = 0;            // --wg-from=C: only wgmma configurations >= C (C = 7: the TMA ones)
+bool g_smallm_quick = false;  // --smallm-quick: no heads, only the decode-batch TMA tiles
 
 // Device buffers of one problem: x [M, K] f32, w [N, K] bf16, bias [N], out [M, N], planes.
 struct Dev {
@@ -63,7 +65,23 @@ struct Dev {
     bias = DeviceCopy(bs);
     Check(Malloc(&out, M * N * 4), "malloc");
     Check(Malloc(&planes, 3 * M * K * 2), "malloc");
-    Check(Malloc(&wplanes, 3 * M * ((K + 31) / 32 * 32) * 2), "malloc");
+    Check(Malloc(&wplanes, WplaneBytes()), "malloc");
+  }
+  // The wgmma planes, and room for the split-K tiles' chunk sums at every M a check uses.
+  int64_t WplaneBytes() const {
+    int64_t bytes = 3 * M * ((K + 31) / 32 * 32) * 2;
+#ifdef TESSERA_CUDA_WGMMA
+    for (int64_t rows : {M, int64_t{100}, int64_t{64}, int64_t{16}}) {
+      if (rows > M) continue;
+      MatmulParams p;
+      p.M = rows, p.N = N, p.K = K;
+      for (int c = 0; c < GemmTmaConfigs(); ++c) {
+        for (int terms : {1, 3})
+          bytes = std::max(bytes, static_cast<int64_t>(GemmTmaScratchBytes(p, terms, c)));
+      }
+    }
+#endif
+    return bytes;
   }
   ~Dev() {
     cudaFree(wplanes);
@@ -253,7 +271,8 @@ void TimeShape(const Shape& s, bool default_only, lab::CublasLt& lt) {
 // ---- Decode batches (cuda-batch, 2026-11-26): --smallm times every kernel at M = 64 / 16 (3
 // and 1 pieces) on the decode shapes with a cold L2 (a 256 MiB memset before each call, outside
 // the timing; the engine walks ~1-16 GB of weights a step) and checks each against the GEMV's
-// rows bit for bit. GB/s = the weight bytes over the time.
+// rows bit for bit. GB/s = the weight bytes over the time. The split-K TMA tiles (cuda-splitk,
+// "tma128x64k" / "tma128x64pk") are among the wgmma configurations.
 double ColdUs(void* flush, size_t flush_bytes, const std::function<void()>& fn) {
   cudaEvent_t a, b;
   Check(cudaEventCreate(&a), "event");
@@ -288,6 +307,7 @@ void SmallMTimes(int64_t M, int terms) {
   void* flush = nullptr;
   Check(cudaMalloc(&flush, flush_bytes), "malloc");
   for (const Shape& s : shapes) {
+    if (g_smallm_quick && s.N > 65536) continue;  // the heads: no split-K candidate
     Dev d(M, s.N, s.K, 55 + static_cast<uint32_t>(s.N));
     const std::vector<float> ref = GemvReference(d, terms);
     const MatmulParams p = d.Params(0, M, true);
@@ -307,7 +327,7 @@ void SmallMTimes(int64_t M, int terms) {
     Check(cudaMalloc(&planes, SplitPlaneBytes(p, terms)), "malloc");
     run("default",
         [&] { Check(LaunchGemmBf16(p, terms, static_cast<uint16_t*>(planes), nullptr), "gemm"); });
-    for (int c = 0; c < GemmTiledConfigs(); ++c) {
+    for (int c = 0; !g_smallm_quick && c < GemmTiledConfigs(); ++c) {
       run(("cfg" + std::to_string(c)).c_str(), [&] {
         Check(LaunchSplitBf16(p, terms, d.planes, nullptr), "split");
         Check(LaunchGemmBf16Tiled(p, terms, d.planes, c, nullptr), "tiled");
@@ -315,6 +335,8 @@ void SmallMTimes(int64_t M, int terms) {
     }
 #ifdef TESSERA_CUDA_WGMMA
     for (int c = 0; g_wgmma && s.K % 32 == 0 && c < GemmWgmmaConfigs(); ++c) {
+      const std::string name = GemmWgmmaName(c, terms);
+      if (g_smallm_quick && name.rfind("tma128x64", 0) != 0 && name != "tma128x128") continue;
       run(GemmWgmmaName(c, terms), [&] {
         Check(LaunchSplitBf16Wgmma(p, terms, d.wplanes, nullptr), "wgmma split");
         Check(LaunchGemmWgmma(p, terms, d.wplanes, c, nullptr), "wgmma");
@@ -346,7 +368,8 @@ int Main(int argc, char** argv) {
 #endif
   std::printf("wgmma %s\n", g_wgmma ? "on" : "off");
   for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--smallm") != 0) continue;
+    g_smallm_quick = std::strcmp(argv[i], "--smallm-quick") == 0;
+    if (std::strcmp(argv[i], "--smallm") != 0 && !g_smallm_quick) continue;
     for (int terms : {3, 1}) {
       for (int64_t m : {int64_t{64}, int64_t{16}}) SmallMTimes(m, terms);
     }

@@ -62,7 +62,38 @@ struct Shape {
 struct Variant {
   int v, wps;
 };
-const Variant kVariants[] = {{0, 0}, {kGemvHalf, 0}, {0, 1}, {0, 2}, {0, 4}, {1, 24}, {2, 32}};
+// k_matmul_bf16.cu's lab variants of the block kernel with rolled weight loads (GemvPipeOn):
+// half / full chunks, half chunks in 8-warp blocks at 3 an SM; kGemvHalf8: the plain loop in
+// such blocks. kGemvFull / kGemvFullPipe with wps >
+// 0: full chunks with split-K.
+constexpr int kGemvHalfPipe = 7, kGemvFullPipe = 8, kGemvHalfPipe8 = 9, kGemvHalf8 = 10;
+const Variant kVariants[] = {{0, 0},
+                             {kGemvHalf, 0},
+                             {0, 1},
+                             {0, 2},
+                             {0, 4},
+                             {1, 24},
+                             {2, 32},
+                             {kGemvHalfPipe, 0},
+                             {kGemvFullPipe, 0},
+                             {kGemvFull, 2},
+                             {kGemvFullPipe, 2},
+                             {kGemvHalfPipe, 2},
+                             {kGemvHalfPipe8, 0},
+                             {kGemvHalf8, 0}};
+// Group / prologue checks, (variant, split-K blocks an SM): the default with no split-K and
+// split-K over 2 / 8 blocks an SM, then the rolled-load variants.
+const int kRuns[][2] = {{0, 0},
+                        {0, 2},
+                        {0, 8},
+                        {kGemvHalfPipe, 0},
+                        {kGemvHalfPipe, 8},
+                        {kGemvFullPipe, 0},
+                        {kGemvFullPipe, 8},
+                        {kGemvHalfPipe8, 0},
+                        {kGemvHalfPipe8, 8},
+                        {kGemvHalf8, 0},
+                        {kGemvHalf8, 8}};
 
 struct Lab {
   GemvAux aux;  // counters, SM count; partials sized for the largest problem
@@ -76,7 +107,7 @@ cudaError_t Launch(const Lab& lab, const Variant& v, bool pdl, const MatmulParam
   GemvAux a = lab.aux;
   a.variant = v.v;
   a.warps_per_sm = v.wps;
-  if (v.v == 0) a.split_blocks = v.wps * a.sms;
+  if (v.v == 0 || v.v >= kGemvHalf) a.split_blocks = v.wps * a.sms;
   a.pdl = pdl;
   a.partials = lab.partials;
   SetPdlLaunches(pdl);
@@ -190,8 +221,9 @@ void CheckGroup(const Lab& lab, int64_t K, int terms) {
   a.partials = lab.partials;
   MatmulParams p = Params(Ns[0], K, dx, nullptr, nullptr, nullptr, M);
   bool same = true;
-  for (int split : {0, 2, 8}) {  // no split-K, and split-K over 2 / 8 blocks an SM
-    a.split_blocks = split * a.sms;
+  for (const auto& run : kRuns) {
+    a.variant = run[0];
+    a.split_blocks = run[1] * a.sms;
     for (int j = 0; j < 3; ++j) Check(cudaMemset(outs[j], 0xff, M * Ns[j] * 4), "poison");
     Check(LaunchGemvBf16Group(p, grp, terms, a, nullptr), "group");
     Check(cudaDeviceSynchronize(), "group sync");
@@ -292,10 +324,10 @@ void CheckPrologue(const Lab& lab, int kind, int64_t K, int members, int terms) 
   bool same = true;
   for (int64_t M : {1, 3, 8}) {
     if (!GemvPrologueFits(M, K)) continue;  // not fused (the engine checks the same)
-    for (int split : {0, 2, 8}) {
+    for (const auto& run : kRuns) {
       GemvAux a = lab.aux;
       a.partials = lab.partials;
-      a.split_blocks = split * a.sms;
+      a.split_blocks = run[1] * a.sms;
       for (int j = 0; j < members; ++j) {
         Check(cudaMemset(grp.o[j].out, 0xff, 2 * MX * Ns[j] * 4), "poison");
         Check(cudaMemset(ref.o[j].out, 0xfe, 2 * MX * Ns[j] * 4), "poison");
@@ -307,8 +339,10 @@ void CheckPrologue(const Lab& lab, int kind, int64_t K, int members, int terms) 
             "reference group");
       GemvPrologue pm = pro;
       pm.y = y_got, pm.y_row = K;
+      GemvAux af = a;  // the reference runs the default variant
+      af.variant = run[0];
       Check(LaunchGemvBf16Fused(Params(Ns[0], K, dx, nullptr, nullptr, nullptr, M), grp, pm, terms,
-                                a, nullptr),
+                                af, nullptr),
             "fused group");
       Check(cudaDeviceSynchronize(), "prologue sync");
       const auto yg = Download(y_got, M * K), yr = Download(y_ref, M * K);
@@ -453,9 +487,20 @@ void TimePrologue(const Lab& lab, const char* name, int kind, int64_t K, std::ve
   const double gemv_only = TimeMs(7, 40, [&](int i) {
     Check(LaunchGemvBf16Group(py, groups[i % copies], 3, a, nullptr), "group");
   });
-  SetPdlLaunches(false);
   std::printf("prologue %s K=%lld op+gemv_us=%.2f fused_us=%.2f gemv_alone_us=%.2f\n", name,
               static_cast<long long>(K), apart * 1e3, fused * 1e3, gemv_only * 1e3);
+  // The fused launch per block-kernel variant.
+  const int kFused[] = {kGemvHalf,  kGemvHalfPipe, kGemvHalfPipe8,
+                        kGemvHalf8, kGemvFull,     kGemvFullPipe};
+  for (int v : kFused) {
+    GemvAux av = a;
+    av.variant = v;
+    const double us = TimeMs(7, 40, [&](int i) {
+      Check(LaunchGemvBf16Fused(px, groups[i % copies], pro, 3, av, nullptr), "fused variant");
+    });
+    std::printf("prologue_v %s v=%d fused_us=%.2f\n", name, v, us * 1e3);
+  }
+  SetPdlLaunches(false);
   for (void* f : frees) cudaFree(f);
 }
 
@@ -485,7 +530,7 @@ Best TimeShape(const Lab& lab, const Shape& s, int64_t M, bool quick) {
                " M=" + std::to_string(M);
   for (const Variant& v : kVariants) {
     for (bool pdl : {false, true}) {
-      if (quick && v.v != 0 && v.v != kGemvHalf) continue;
+      if (quick && v.v >= 1 && v.v <= 4) continue;  // the streaming kernel: not used
       const double ms = TimeMs(7, 40, [&](int i) {
         Check(Launch(lab, v, pdl, Params(s.N, s.K, dx, ws[i % copies], nullptr, out, M), 3),
               "gemv");
@@ -530,7 +575,9 @@ void TimeGroup(const Lab& lab, const char* name, int64_t K, std::vector<int64_t>
     }
   }
   MatmulParams p = Params(Ns[0], K, dx, nullptr, nullptr, nullptr, 1);
-  for (int variant : {0, kGemvHalf, 0x100}) {  // 0x100: block kernel, split-K at 2 blocks an SM
+  // 0x100: block kernel, split-K at 2 blocks an SM
+  for (int variant :
+       {0, kGemvHalf, 0x100, kGemvHalfPipe, kGemvHalfPipe8, kGemvHalf8, kGemvFullPipe}) {
     for (bool pdl : {false, true}) {
       GemvAux a = lab.aux;
       a.variant = variant & 0xff;
