@@ -159,7 +159,17 @@ TSR_QK inline void FinishTile(const MatmulProblem& p, int64_t m0, int64_t n0,
   // A short last step's missing lanes added fma(0, 0, acc) = acc (acc is never -0: it starts at
   // +0 and a sum is -0 only if both terms are), the portable path's skipped lanes.
   // The lane sums, 16 accumulators per shuffle network (bit-identical to TreeSumVec each).
-  if constexpr (MR * NR >= 8 && 16 % NR == 0) {
+  if constexpr (MR == 1 && NR >= 8) {
+    // GEMV tiles: the sums through memory, one store each, as before the register-permute path
+    // below (written for the GEMM tiles; same bits).
+    __m512 v[16];
+    alignas(64) float sums[16];
+    for (int base = 0; base < NR; base += 16) {
+      for (int t = 0; t < 16; ++t) v[t] = base + t < NR ? acc[0][base + t] : _mm512_setzero_ps();
+      TreeSum16(v, sums);
+      for (int t = 0; t < 16 && base + t < NR; ++t) Store(p, m0, n0 + base + t, sums[t]);
+    }
+  } else if constexpr (MR * NR >= 8 && 16 % NR == 0) {
     // Rows never straddle two networks (NR divides 16). Each row's NR sums are permuted out of
     // the network's vector and stored (+ bias) at once when the output row is contiguous: a
     // round trip through memory stalled on store forwarding (~6% of a K = 896 GEMM), and GCC
@@ -196,20 +206,24 @@ TSR_QK inline void FinishTile(const MatmulProblem& p, int64_t m0, int64_t n0,
 
 // MR activation rows x NR weight rows over all of K, in the canonical order. `packed`: the NR
 // rows' steps unpacked by UnpackGroup (GEMM), or null to unpack them here.
-template <int MR, int NR, tsr_dtype WT>
-TSR_QK void TileVnni(const MatmulProblem& p, const Perms& pm, int64_t m0, int64_t n0,
-                     const StepW* packed = nullptr) {
+// kPacked: p.w_packed as a template argument (constant step offsets for row-major weights), and
+// always inlined: once the GEMM paths grew, GCC compiled the GEMV tile out of line with a runtime
+// stride and the q8 decode pass ran ~14% slower (matmul_lab --rows 1 --dtype q8, 22.1 -> 19.1 GB
+// of weights per CPU-second); this, with the GEMV finish below, brings back about half (20.7).
+template <int MR, int NR, tsr_dtype WT, bool kPacked = false>
+TSR_QK __attribute__((always_inline)) inline void TileVnni(const MatmulProblem& p, const Perms& pm,
+                                                           int64_t m0, int64_t n0,
+                                                           const StepW* packed = nullptr) {
   const QuantizedActs& a = *p.qx;
   constexpr int64_t bb = WT == TSR_DTYPE_Q8_B32 ? TSR_BLOCK_Q8_BYTES : TSR_BLOCK_Q4_BYTES;
   constexpr int64_t step_bytes = kStepBlocks * bb;
   const uint8_t* w[NR];
   // Packed weights (option repack, packed_weights.h; K % 128 == 0): a row's steps lie 8 steps
   // apart, interleaved with the other rows of its 8-row tile.
-  const int64_t step_stride = p.w_packed ? 8 * step_bytes : step_bytes;
+  constexpr int64_t step_stride = kPacked ? 8 * step_bytes : step_bytes;
   for (int j = 0; j < NR; ++j) {
     const int64_t n = n0 + j;
-    w[j] =
-        p.w_packed ? p.w + n / 8 * 8 * p.w_row_bytes + n % 8 * step_bytes : p.w + n * p.w_row_bytes;
+    w[j] = kPacked ? p.w + n / 8 * 8 * p.w_row_bytes + n % 8 * step_bytes : p.w + n * p.w_row_bytes;
   }
   ActRow x[MR];
   for (int i = 0; i < MR; ++i) x[i] = RowOf(a, m0 + i);
@@ -242,6 +256,15 @@ TSR_QK void TileVnni(const MatmulProblem& p, const Perms& pm, int64_t m0, int64_
                                acc, packed);
   }
   FinishTile<MR, NR>(p, m0, n0, acc);
+}
+
+// TileVnni for the layout of p's weights (row-major or packed).
+template <int MR, int NR, tsr_dtype WT>
+TSR_QK inline void TileVnniAny(const MatmulProblem& p, const Perms& pm, int64_t m0, int64_t n0) {
+  if (p.w_packed)
+    TileVnni<MR, NR, WT, true>(p, pm, m0, n0);
+  else
+    TileVnni<MR, NR, WT, false>(p, pm, m0, n0);
 }
 
 // Steps [s0, s1) of weight rows [n0, n0 + NR), unpacked into out[(s - s0) * NR + j]: the
@@ -348,13 +371,13 @@ TSR_QK void BlockVnni(const MatmulProblem& p, const Perms& pm, int64_t m0, int64
       }
       m = m0 + tiles * MR;
     }
-    for (; m + MR <= m1; m += MR) TileVnni<MR, NR, WT>(p, pm, m, n);
-    for (; m < m1; ++m) TileVnni<1, NR, WT>(p, pm, m, n);
+    for (; m + MR <= m1; m += MR) TileVnniAny<MR, NR, WT>(p, pm, m, n);
+    for (; m < m1; ++m) TileVnniAny<1, NR, WT>(p, pm, m, n);
   }
   for (; n < n1; ++n) {
     int64_t m = m0;
-    for (; m + MR <= m1; m += MR) TileVnni<MR, 1, WT>(p, pm, m, n);
-    for (; m < m1; ++m) TileVnni<1, 1, WT>(p, pm, m, n);
+    for (; m + MR <= m1; m += MR) TileVnniAny<MR, 1, WT>(p, pm, m, n);
+    for (; m < m1; ++m) TileVnniAny<1, 1, WT>(p, pm, m, n);
   }
 }
 
