@@ -301,28 +301,8 @@ TSR_VNNI inline __m512i Lanes4(__m128i a, __m128i b, __m128i c, __m128i d) {
   return _mm512_inserti32x4(_mm512_inserti32x4(ab, c, 2), d, 3);
 }
 
-// TreeSum16's network (tree_sum.h) with its result left in a register: lane 4 b + c holds the
-// halving-tree sum of v[4 c + b]. kTreeLanes.idx[t0][j] is the lane of sum t0 + j (j < 16 - t0),
-// for permuting a run of consecutive sums into lanes 0, 1, ...
-TSR_VNNI inline __m512 TreeSum16Lanes(const __m512 (&v)[16]) {
-  __m512 r[8];
-  for (int p = 0; p < 8; ++p) {
-    r[p] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * p], v[2 * p + 1], 0x44),
-                         _mm512_shuffle_f32x4(v[2 * p], v[2 * p + 1], 0xEE));
-  }
-  __m512 q[4];
-  for (int i = 0; i < 4; ++i) {
-    q[i] = _mm512_add_ps(_mm512_shuffle_f32x4(r[2 * i], r[2 * i + 1], 0x88),
-                         _mm512_shuffle_f32x4(r[2 * i], r[2 * i + 1], 0xDD));
-  }
-  __m512 u[2];
-  for (int o = 0; o < 2; ++o) {
-    u[o] = _mm512_add_ps(_mm512_shuffle_ps(q[2 * o], q[2 * o + 1], 0x44),
-                         _mm512_shuffle_ps(q[2 * o], q[2 * o + 1], 0xEE));
-  }
-  return _mm512_add_ps(_mm512_shuffle_ps(u[0], u[1], 0x88), _mm512_shuffle_ps(u[0], u[1], 0xDD));
-}
-
+// kTreeLanes.idx[t0][j]: the lane of TreeSum16Lanes' (tree_sum.h) sum t0 + j (j < 16 - t0), for
+// permuting a run of consecutive sums into lanes 0, 1, ...
 struct TreeLanes {
   alignas(64) int32_t idx[16][16];
 };

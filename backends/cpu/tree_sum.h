@@ -15,11 +15,11 @@ namespace tessera::cpu {
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
-// sums[i] = halving-tree sum of v[i]'s 16 lanes: lane l += lane l + 8, then + 4, + 2, + 1 (the
-// order of _mm512_reduce_add_ps, hence of Highway's SumOfLanes on AVX-512). Each step adds the
-// same lane pairs for four vectors per instruction, so the results are bit-identical to 16
-// separate sums at a quarter of the cost.
-__attribute__((target("avx512f"))) inline void TreeSum16(const __m512 (&v)[16], float* sums) {
+// The halving-tree lane sums of v[0..15] (lane l += lane l + 8, then + 4, + 2, + 1: the order of
+// _mm512_reduce_add_ps, hence of Highway's SumOfLanes on AVX-512), left in one register: lane
+// 4 b + c holds the sum of v[4 c + b]. Each step adds the same lane pairs for four vectors per
+// instruction, so the results are bit-identical to 16 separate sums at a quarter of the cost.
+__attribute__((target("avx512f"))) inline __m512 TreeSum16Lanes(const __m512 (&v)[16]) {
   __m512 r[8];  // lanes 0-7: v[2p] lane m + lane m + 8; lanes 8-15: the same for v[2p + 1]
   for (int p = 0; p < 8; ++p) {
     r[p] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * p], v[2 * p + 1], 0x44),
@@ -35,11 +35,13 @@ __attribute__((target("avx512f"))) inline void TreeSum16(const __m512 (&v)[16], 
     u[o] = _mm512_add_ps(_mm512_shuffle_ps(q[2 * o], q[2 * o + 1], 0x44),
                          _mm512_shuffle_ps(q[2 * o], q[2 * o + 1], 0xEE));
   }
-  // Lane 4 b + c holds the sum of v[4 c + b].
-  const __m512 w =
-      _mm512_add_ps(_mm512_shuffle_ps(u[0], u[1], 0x88), _mm512_shuffle_ps(u[0], u[1], 0xDD));
+  return _mm512_add_ps(_mm512_shuffle_ps(u[0], u[1], 0x88), _mm512_shuffle_ps(u[0], u[1], 0xDD));
+}
+
+// sums[i] = halving-tree sum of v[i]'s 16 lanes (TreeSum16Lanes, stored in order).
+__attribute__((target("avx512f"))) inline void TreeSum16(const __m512 (&v)[16], float* sums) {
   alignas(64) float t[16];
-  _mm512_store_ps(t, w);
+  _mm512_store_ps(t, TreeSum16Lanes(v));
   for (int i = 0; i < 16; ++i) sums[i] = t[4 * (i % 4) + i / 4];
 }
 
