@@ -1,5 +1,9 @@
 #include "tessera/core/device.h"
 
+#include <algorithm>
+#include <cstdlib>
+#include <utility>
+
 namespace tessera {
 namespace {
 
@@ -74,6 +78,63 @@ Status Device::Upload(DeviceBuffer& dst, uint64_t offset, const void* src, uint6
   if (offset + size > dst.size()) return OutOfRange(label_ + ": upload past the end of a buffer");
   tsr_error err = NewError();
   return Check(plugin_->api().buffer_upload(dst.handle(), offset, src, size, nullptr, &err), err);
+}
+
+bool Device::has_host_alloc() const {
+  const tsr_plugin_api& api = plugin_->api();
+  return api.host_alloc != nullptr && api.host_free != nullptr;
+}
+
+StatusOr<void*> Device::HostAlloc(uint64_t size) {
+  if (!has_host_alloc()) return Unimplemented(label_ + ": no host_alloc (plugin ABI 1.2)");
+  tsr_error err = NewError();
+  void* p = nullptr;
+  TSR_RETURN_IF_ERROR(Check(plugin_->api().host_alloc(dev_, size, &p, &err), err));
+  if (p == nullptr && size > 0) return Internal(label_ + ": host_alloc returned NULL");
+  return p;
+}
+
+void Device::HostFree(void* ptr) {
+  if (ptr != nullptr && has_host_alloc()) plugin_->api().host_free(dev_, ptr);
+}
+
+StatusOr<HostBuffer> HostBuffer::Allocate(Device* dev, uint64_t size) {
+  HostBuffer b;
+  b.size_ = size;
+  if (dev != nullptr && dev->has_host_alloc()) {
+    StatusOr<void*> p = dev->HostAlloc(size);
+    if (p.ok()) {
+      b.dev_ = dev;
+      b.ptr_ = *p;
+      return b;
+    }  // e.g. locked-memory limits: ordinary memory still works, only slower to fill
+  }
+  // 64-byte aligned like the plugin's; at least one byte so data() is never null.
+  b.ptr_ = std::aligned_alloc(64, (std::max<uint64_t>(size, 1) + 63) / 64 * 64);
+  if (b.ptr_ == nullptr)
+    return ResourceExhausted("host buffer of " + std::to_string(size) + " bytes");
+  return b;
+}
+
+HostBuffer& HostBuffer::operator=(HostBuffer&& o) noexcept {
+  if (this != &o) {
+    Reset();
+    dev_ = std::exchange(o.dev_, nullptr);
+    ptr_ = std::exchange(o.ptr_, nullptr);
+    size_ = std::exchange(o.size_, 0);
+  }
+  return *this;
+}
+
+void HostBuffer::Reset() {
+  if (dev_ != nullptr) {
+    dev_->HostFree(ptr_);
+  } else {
+    std::free(ptr_);
+  }
+  dev_ = nullptr;
+  ptr_ = nullptr;
+  size_ = 0;
 }
 
 Status Device::Download(const DeviceBuffer& src, uint64_t offset, void* dst, uint64_t size) {

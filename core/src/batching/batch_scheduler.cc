@@ -368,12 +368,16 @@ Status BatchScheduler::RunPlan(std::vector<Planned>& plan) {
   if (dummy_row) b.logit_rows.push_back(0);
   ++counters_.steps;
   counters_.step_tokens += static_cast<int64_t>(b.tokens.size());
-  std::vector<float> logits;
+  // The runner's own storage (page-locked on CUDA: the logits arrive by one DMA copy), valid
+  // until its next step: Deliver consumes it before this thread runs another.
+  std::span<const float> logits;
   Status st;
   {
     std::unique_lock<std::mutex> l;
     if (options_.forward_mutex) l = std::unique_lock<std::mutex>(*options_.forward_mutex);
-    st = runner_.Forward(b, &logits);
+    StatusOr<std::span<const float>> out = runner_.ForwardLogits(b);
+    st = out.status();
+    if (out.ok()) logits = *out;
   }
   if (!st.ok()) {
     for (Planned& p : plan) Finish(*p.seq, FinishCause::kError, st);
@@ -387,7 +391,7 @@ Status BatchScheduler::RunPlan(std::vector<Planned>& plan) {
   return OkStatus();
 }
 
-void BatchScheduler::Deliver(std::vector<Planned>& plan, const std::vector<float>& logits) {
+void BatchScheduler::Deliver(std::vector<Planned>& plan, std::span<const float> logits) {
   const size_t vocab = static_cast<size_t>(vocab_);
   for (Planned& p : plan) {
     Seq& s = *p.seq;

@@ -17,6 +17,8 @@
  *   built against the frozen 1.0 header loading and running.
  *   1.0  the first stable ABI (the 0.x table, unchanged).
  *   1.1  tsr_plugin_api.device_memory_info: live free/total memory of an open device.
+ *   1.2  tsr_plugin_api.host_alloc / host_free: host memory the device transfers fastest
+ *        (page-locked), for the host's large download/upload destinations.
  *
  * Entry points (exported with default visibility; everything else in a plugin is hidden)
  *   tsr_plugin_init   (required) host API in, function table out. See tsr_plugin_init_fn.
@@ -50,7 +52,7 @@ extern "C" {
 #endif
 
 #define TSR_ABI_MAJOR 1
-#define TSR_ABI_MINOR 1
+#define TSR_ABI_MINOR 2
 /* The oldest minor of this major the host still accepts: every 1.x. */
 #define TSR_ABI_MINOR_FLOOR 0
 
@@ -415,11 +417,23 @@ typedef struct tsr_plugin_api {
    * blocks on queued work, no side effect. NULL: the host only knows the snapshot. */
   tsr_status (*device_memory_info)(tsr_device* dev, uint64_t* out_free, uint64_t* out_total,
                                    tsr_error* err);
+
+  /* ---- ABI 1.2 (NULL in tables built against 1.0 / 1.1) ---- */
+
+  /* Host memory the device copies to and from fastest (e.g. page-locked), `size` bytes, aligned
+   * to at least 64; buffer_download / buffer_upload may move data straight between it and the
+   * device (no staging). The host uses it like any memory and frees it with host_free on the
+   * same device before device_close. May answer TSR_ERR_OUT_OF_MEMORY / TSR_ERR_UNSUPPORTED;
+   * NULL: the host uses ordinary memory. Never waits for queued work. */
+  tsr_status (*host_alloc)(tsr_device* dev, uint64_t size, void** out_ptr, tsr_error* err);
+  void (*host_free)(tsr_device* dev, void* ptr);
 } tsr_plugin_api;
 
 /* sizeof(tsr_plugin_api) as ABI 1.0 defined it: a table whose struct_size is this has no 1.1
  * entry. */
 #define TSR_PLUGIN_API_SIZE_1_0 offsetof(tsr_plugin_api, device_memory_info)
+/* sizeof(tsr_plugin_api) as ABI 1.1 defined it: no 1.2 entry (host_alloc / host_free). */
+#define TSR_PLUGIN_API_SIZE_1_1 offsetof(tsr_plugin_api, host_alloc)
 
 /* Required export. Returns the plugin's table for the newest ABI it shares with `host`, or NULL
  * with `err` filled (e.g. the host's major is not one the plugin speaks). The table is static:

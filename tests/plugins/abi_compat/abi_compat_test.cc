@@ -3,14 +3,18 @@
 // This engine is compiled against the live header (1.1 or later). The plugins under test:
 //   ABI_V1_0     test_kernel_plugin.c compiled against the frozen 1.0 header alone
 //   ABI_CURRENT  the same kernels against the live header, providing device_memory_info (1.1)
+//                and host_alloc / host_free (1.2)
 //   ABI_FUTURE   the same, claiming a newer minor with a larger table than this engine knows
 //   ABI_MAJOR0/2 tables claiming another major
 // A plugin built against an older minor must load, report its ABI, run graphs and have the newer
 // entries read as absent; another major must be rejected with a readable reason, never a crash.
+#include <dlfcn.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -23,6 +27,8 @@ namespace {
 
 static_assert(TSR_ABI_MAJOR == 1 && TSR_ABI_MINOR >= 1, "this test is about ABI 1.x");
 static_assert(TSR_PLUGIN_API_SIZE_1_0 < sizeof(tsr_plugin_api), "1.1 appended to the table");
+static_assert(TSR_ABI_MINOR >= 2 && TSR_PLUGIN_API_SIZE_1_1 < sizeof(tsr_plugin_api),
+              "1.2 appended to the table");
 
 std::string Env(const char* name) {
   const char* v = std::getenv(name);
@@ -129,6 +135,67 @@ TEST(PluginAbiCompat, CurrentPluginReportsLiveMemoryAndRuns) {
   EXPECT_EQ(mem->free_bytes, 768u << 20);  // the live figure, not the 1 GiB props snapshot
   EXPECT_EQ(mem->total_bytes, 1u << 30);
   SmallGraph().RunOn({dev->get()});
+}
+
+// The engine's host buffers (HostBuffer, used for a step's logits): from the plugin's host_alloc
+// when the table has it (1.2), ordinary memory otherwise, and downloads land in either.
+void ExpectHostBufferWorks(Device& dev, bool from_plugin) {
+  auto buf = dev.Alloc(256);
+  ASSERT_TRUE(buf.ok()) << buf.status().ToString();
+  std::vector<uint8_t> bytes(256);
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<uint8_t>(i * 7 + 3);
+  ASSERT_TRUE(dev.Upload(**buf, 0, bytes.data(), bytes.size()).ok());
+  auto host = HostBuffer::Allocate(&dev, 200);
+  ASSERT_TRUE(host.ok()) << host.status().ToString();
+  EXPECT_EQ(host->device_host_memory(), from_plugin);
+  EXPECT_EQ(host->size(), 200u);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(host->data()) % 64, 0u);
+  ASSERT_TRUE(dev.Download(**buf, 16, host->data(), 200).ok());
+  EXPECT_EQ(std::memcmp(host->data(), bytes.data() + 16, 200), 0);
+  HostBuffer moved = std::move(*host);  // ownership moves; the source is left empty
+  EXPECT_EQ(host->data(), nullptr);
+  EXPECT_EQ(moved.device_host_memory(), from_plugin);
+}
+
+TEST(PluginAbiCompat, HostBuffersFallBackToHeapMemoryWithout1_2) {
+  auto reg = Load({Env("ABI_V1_0")});
+  Plugin* p = reg->Find("abi10");
+  ASSERT_NE(p, nullptr) << reg->ExplainMissing("abi10").message();
+  EXPECT_EQ(p->api().host_alloc, nullptr);
+  EXPECT_EQ(p->api().host_free, nullptr);
+  auto dev = Device::Open(p, 0);
+  ASSERT_TRUE(dev.ok()) << dev.status().ToString();
+  EXPECT_FALSE((*dev)->has_host_alloc());
+  EXPECT_EQ((*dev)->HostAlloc(64).status().code(), StatusCode::kUnimplemented);
+  ExpectHostBufferWorks(**dev, false);
+  auto heap = HostBuffer::Allocate(nullptr, 0);  // no device at all: heap memory, never null
+  ASSERT_TRUE(heap.ok());
+  EXPECT_NE(heap->data(), nullptr);
+  EXPECT_FALSE(heap->device_host_memory());
+}
+
+TEST(PluginAbiCompat, HostBuffersComeFromThePluginsHostAlloc) {
+  auto reg = Load({Env("ABI_CURRENT")});
+  Plugin* p = reg->Find("abicurrent");
+  ASSERT_NE(p, nullptr) << reg->ExplainMissing("abicurrent").message();
+  void* lib = dlopen(Env("ABI_CURRENT").c_str(), RTLD_NOW | RTLD_NOLOAD);
+  ASSERT_NE(lib, nullptr);
+  auto live = reinterpret_cast<int (*)()>(dlsym(lib, "tp_host_live"));
+  ASSERT_NE(live, nullptr);
+  {
+    auto dev = Device::Open(p, 0);
+    ASSERT_TRUE(dev.ok()) << dev.status().ToString();
+    EXPECT_TRUE((*dev)->has_host_alloc());
+    const int before = live();
+    ExpectHostBufferWorks(**dev, true);
+    EXPECT_EQ(live(), before);  // every host_alloc was matched by a host_free
+    auto held = HostBuffer::Allocate(dev->get(), 1 << 20);
+    ASSERT_TRUE(held.ok());
+    EXPECT_EQ(live(), before + 1);
+    held->Reset();
+    EXPECT_EQ(live(), before);
+  }
+  dlclose(lib);
 }
 
 TEST(PluginAbiCompat, NewerMinorLoadsAndItsExtraEntriesAreLeftBehind) {

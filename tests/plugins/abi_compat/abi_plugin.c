@@ -2,6 +2,7 @@
  * renamed and wrapped, so the kernels are exactly those of the 1.0 build (test_kernel_plugin.c
  * compiled against tests/plugins/abi_v1_0), and only the table differs:
  *   default          a plugin of the current minor that provides the 1.1 entry device_memory_info
+ *                    and the 1.2 entries host_alloc / host_free (plain aligned heap memory)
  *   TP_FUTURE_MINOR  a plugin of a minor newer than the host's: a larger table (struct_size) with
  *                    a trailing entry the host does not know and must neither read nor call */
 #define tsr_plugin_init tp_kernel_plugin_init
@@ -27,6 +28,32 @@ static tsr_status device_memory_info(tsr_device* d, uint64_t* out_free, uint64_t
   return TSR_OK;
 }
 
+/* 1.2: host memory of the device (here ordinary memory; a GPU plugin gives page-locked memory).
+ * Live allocations are counted so a test can see the host free what it allocated. */
+static int g_host_live;
+static tsr_status host_alloc(tsr_device* d, uint64_t size, void** out_ptr, tsr_error* e) {
+  if (d != &g_dev || !out_ptr) {
+    tp_set_error(e, TSR_ERR_INVALID_ARGUMENT, "host_alloc: bad device or NULL output");
+    return TSR_ERR_INVALID_ARGUMENT;
+  }
+  *out_ptr = aligned_alloc(64, (size + 64) / 64 * 64);
+  if (!*out_ptr) {
+    tp_set_error(e, TSR_ERR_OUT_OF_MEMORY, "host_alloc: out of memory");
+    return TSR_ERR_OUT_OF_MEMORY;
+  }
+  ++g_host_live;
+  return TSR_OK;
+}
+static void host_free(tsr_device* d, void* ptr) {
+  if (d != &g_dev || !ptr) return;
+  --g_host_live;
+  free(ptr);
+}
+/* The live count, for the test (found with dlsym). */
+TSR_PLUGIN_EXPORT int tp_host_live(void) {
+  return g_host_live;
+}
+
 #ifdef TP_FUTURE_MINOR
 typedef struct tp_future_table {
   tsr_plugin_api known;                /* everything up to the host's minor */
@@ -42,6 +69,8 @@ static tsr_status from_the_future(void) {
 TSR_PLUGIN_EXPORT const tsr_plugin_api* tsr_plugin_init(const tsr_host_api* host, tsr_error* err) {
   if (!tp_kernel_plugin_init(host, err)) return NULL;
   g_api.device_memory_info = device_memory_info;
+  g_api.host_alloc = host_alloc;
+  g_api.host_free = host_free;
 #ifdef TP_FUTURE_MINOR
   g_future.known = g_api;
   g_future.known.struct_size = sizeof g_future;

@@ -7,6 +7,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "tessera/core/plugin_loader.h"
@@ -39,6 +40,34 @@ class DeviceBuffer {
   void* host_ptr_;
 };
 
+// Host memory for a device's large downloads / uploads (a step's logits): allocated through the
+// plugin's host_alloc (ABI 1.2; page-locked on CUDA, so buffer_download goes straight by DMA)
+// where the device offers it, else ordinary heap memory. Move-only; freed on destruction (the
+// Device must outlive it).
+class HostBuffer {
+ public:
+  HostBuffer() = default;
+  // `size` bytes (contents undefined). `dev` may be null: heap memory. Falls back to heap memory
+  // when the plugin has no host_alloc or it fails (the transfer then only runs slower).
+  static StatusOr<HostBuffer> Allocate(Device* dev, uint64_t size);
+  ~HostBuffer() { Reset(); }
+  HostBuffer(HostBuffer&& o) noexcept { *this = std::move(o); }
+  HostBuffer& operator=(HostBuffer&& o) noexcept;
+  HostBuffer(const HostBuffer&) = delete;
+  HostBuffer& operator=(const HostBuffer&) = delete;
+
+  void* data() const { return ptr_; }
+  uint64_t size() const { return size_; }
+  // True when the memory came from the device's host_alloc.
+  bool device_host_memory() const { return dev_ != nullptr; }
+  void Reset();
+
+ private:
+  Device* dev_ = nullptr;  // the allocating device (null: heap memory, freed with free)
+  void* ptr_ = nullptr;
+  uint64_t size_ = 0;
+};
+
 class Device {
  public:
   // Opens device `index` of `plugin`. The plugin must outlive the device.
@@ -60,6 +89,11 @@ class Device {
   Status Upload(DeviceBuffer& dst, uint64_t offset, const void* src, uint64_t size);
   Status Download(const DeviceBuffer& src, uint64_t offset, void* dst, uint64_t size);
   Status Synchronize();
+  // Host memory through the plugin's host_alloc (ABI 1.2): Unimplemented when the plugin lacks
+  // it. Prefer HostBuffer::Allocate, which falls back to heap memory and frees it.
+  bool has_host_alloc() const;
+  StatusOr<void*> HostAlloc(uint64_t size);
+  void HostFree(void* ptr);
 
   StatusOr<bool> SupportsOp(const tsr_graph_view& graph, int32_t node);
   Status Execute(const tsr_graph_view& graph, std::span<const int32_t> nodes);

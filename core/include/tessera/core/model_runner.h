@@ -4,6 +4,7 @@
 #define TESSERA_CORE_MODEL_RUNNER_H_
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "tessera/core/kv_cache.h"
@@ -30,11 +31,22 @@ class ModelRunner {
   // results do not depend on the other sequences in the batch (ARCHITECTURE.md kernel rule).
   // Not thread-safe: one scheduler thread calls it.
   virtual Status Forward(const StepBatch& batch, std::vector<float>* logits) = 0;
+  // The same step into storage the runner owns, valid until its next Forward / ForwardLogits:
+  // logit_rows.size() rows of vocab_size() floats. A runner may download straight into memory
+  // its device transfers fastest (TextModel: page-locked, HostBuffer); by default Forward into a
+  // vector kept here.
+  virtual StatusOr<std::span<const float>> ForwardLogits(const StepBatch& batch) {
+    TSR_RETURN_IF_ERROR(Forward(batch, &own_logits_));
+    return std::span<const float>(own_logits_);
+  }
   virtual int64_t vocab_size() const = 0;
   // Longest sequence (prompt + generated) the model supports.
   virtual int64_t max_context() const = 0;
   // The paged KV cache the batch's slots and block tables refer to.
   virtual KvCache& kv_cache() = 0;
+
+ private:
+  std::vector<float> own_logits_;  // ForwardLogits' default storage
 };
 
 }  // namespace tessera

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <string_view>
 #include <tuple>
 
 #include "tessera/quant_formats.h"
@@ -202,6 +203,36 @@ Status TextModel::BindWeights() {
 }
 
 Status TextModel::Forward(const StepBatch& b, std::vector<float>* logits) {
+  return RunStep(b, [logits](size_t n) -> StatusOr<float*> {
+    logits->resize(n);
+    return logits->data();
+  });
+}
+
+StatusOr<std::span<const float>> TextModel::ForwardLogits(const StepBatch& b) {
+  static const bool pinned = [] {
+    const char* v = std::getenv("TESSERA_PINNED_LOGITS");
+    return v == nullptr || std::string_view(v) != "0";
+  }();
+  float* data = nullptr;
+  size_t floats = 0;
+  TSR_RETURN_IF_ERROR(RunStep(b, [&](size_t n) -> StatusOr<float*> {
+    if (logits_host_.size() < n * sizeof(float)) {
+      logits_host_.Reset();  // grows only: a decode step's rows are the largest, and steady
+      // The first device that offers host memory (the preferred one, ahead of a CPU fallback).
+      Device* dev = nullptr;
+      for (Device* d : ctx_->devices())
+        if (pinned && dev == nullptr && d->has_host_alloc()) dev = d;
+      TSR_ASSIGN_OR_RETURN(logits_host_, HostBuffer::Allocate(dev, n * sizeof(float)));
+    }
+    data = static_cast<float*>(logits_host_.data());
+    floats = n;
+    return data;
+  }));
+  return std::span<const float>(data, floats);
+}
+
+Status TextModel::RunStep(const StepBatch& b, const std::function<StatusOr<float*>(size_t)>& out) {
   StepShape shape;
   shape.tokens = static_cast<int32_t>(b.tokens.size());
   shape.seqs = static_cast<int32_t>(b.kv_lens.size());
@@ -252,8 +283,9 @@ Status TextModel::Forward(const StepBatch& b, std::vector<float>* logits) {
                          host(in.slots, b.slots),          host(in.block_table, b.block_table),
                          host(in.kv_lens, b.kv_lens),      host(in.cu_q, b.cu_q),
                          host(in.logit_rows, b.logit_rows)};
-  logits->resize(static_cast<size_t>(shape.logit_rows) * spec_.vocab);
-  HostTensor outputs[] = {{in.logits, logits->data(), logits->size() * sizeof(float)}};
+  const size_t n = static_cast<size_t>(shape.logit_rows) * static_cast<size_t>(spec_.vocab);
+  TSR_ASSIGN_OR_RETURN(float* logits, out(n));
+  HostTensor outputs[] = {{in.logits, logits, n * sizeof(float)}};
   return cached->exe->Run(inputs, outputs);
 }
 

@@ -149,7 +149,7 @@ class BatchScheduler {
   bool ScheduleRunning(std::vector<Planned>* plan, int32_t* prefill_left);
   void Admit(std::vector<Planned>* plan, int32_t* prefill_left);
   Status RunPlan(std::vector<Planned>& plan);
-  void Deliver(std::vector<Planned>& plan, const std::vector<float>& logits);
+  void Deliver(std::vector<Planned>& plan, std::span<const float> logits);
   void CacheFullBlocks(Seq& s);
   void Finish(Seq& s, FinishCause cause, const Status& error);
   void PublishStats();

@@ -4,6 +4,7 @@
 #ifndef TESSERA_TEXT_TEXT_MODEL_H_
 #define TESSERA_TEXT_TEXT_MODEL_H_
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -11,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "tessera/core/device.h"
 #include "tessera/core/executor.h"
 #include "tessera/core/kv_cache.h"
 #include "tessera/core/model/checkpoint.h"
@@ -68,6 +70,10 @@ class TextModel final : public ModelRunner {
 
   // Runs one step; `logits` gets logit_rows.size() rows of vocab floats.
   Status Forward(const StepBatch& batch, std::vector<float>* logits) override;
+  // The same into a host buffer kept between steps: page-locked through the logits device's
+  // host_alloc (plugin ABI 1.2) where it has one, so the download is one DMA copy;
+  // TESSERA_PINNED_LOGITS=0 keeps it in ordinary memory (the A/B knob).
+  StatusOr<std::span<const float>> ForwardLogits(const StepBatch& batch) override;
 
  private:
   TextModel() = default;
@@ -75,6 +81,8 @@ class TextModel final : public ModelRunner {
   // The quantized set holding `name`, or nullptr.
   const QuantizedWeights* QuantizedOf(const std::string& name) const;
   Status QuantizeWeights(const TextModelOptions& options);
+  // Builds (or reuses) the step's graph, runs it and downloads its logits into out(n floats).
+  Status RunStep(const StepBatch& b, const std::function<StatusOr<float*>(size_t)>& out);
   DType WeightDType(const std::string& name) const;
 
   std::string dir_;
@@ -96,6 +104,7 @@ class TextModel final : public ModelRunner {
   struct CachedStep;
   std::map<StepShape, std::unique_ptr<CachedStep>> steps_;  // LRU-bounded, see text_model.cc
   uint64_t step_clock_ = 0;
+  HostBuffer logits_host_;  // ForwardLogits' buffer; declared last: freed before the devices
 };
 
 }  // namespace tessera::text
