@@ -10,6 +10,8 @@
 // Only the calling thread touches CUDA (copies, events); helpers only memcpy the chunks the
 // caller has published as landed. One download at a time (the device's calls are serialized by
 // the host, plugin_api.h). Plain bytes: the destination gets exactly the device's bytes.
+// A destination from the plugin's own host_alloc (ABI 1.2; the engine keeps a step's logits in
+// one) is already pinned: BufferDownload copies into it directly and skips this staging.
 #ifndef TESSERA_BACKENDS_CUDA_HOST_DOWNLOAD_H_
 #define TESSERA_BACKENDS_CUDA_HOST_DOWNLOAD_H_
 

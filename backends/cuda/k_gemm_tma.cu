@@ -26,6 +26,13 @@
 // sum, started from +0 as the canonical order starts it, to part[chunk][M][N] (after the planes
 // in the same scratch); TmaCombineKernel adds the chunk sums in chunk order, then the bias. The
 // same sequence per element, so the same bits (GemmSplit in k_matmul_bf16.cu does the same).
+// Prefix (cuda-agg, default): block z = 0's chunks are the canonical order's first ones, so it
+// totals them in registers exactly as the unsplit tile does (total = c0, total += c1, ...) and
+// stores only that total, in chunk 0's slot; the combine starts from it and adds chunks per ..
+// n - 1. The same sequence again, and 1 / splits fewer chunk sums written and read back
+// (TESSERA_CUDA_TMA_SPLIT_PREFIX=0: every chunk stored, as before). A combine fused into the
+// tile's last CTA (arrival counter) was measured and lost: that one CTA reads all the tile's
+// chunk sums alone (lab/NOTES.md "Aggregate decode").
 #include <cuda.h>  // CUtensorMap and its enums only: the driver is reached through cudart
 #include <cudaTypedefs.h>
 #include <cuda_bf16.h>
@@ -226,7 +233,7 @@ __device__ __forceinline__ void ReleaseStage(uint32_t bars, int st, int lane) {
 template <class C>
 __device__ __forceinline__ void Consume(const MatmulParams& p, const uint8_t* sm, uint32_t base,
                                         uint32_t bars, int cw, int64_t nkb, int st0, int nst,
-                                        float* part) {
+                                        float* part, bool prefix) {
   const int warp = (threadIdx.x / 32) % 4, lane = threadIdx.x % 32;
   const int g = lane / 4, q = lane % 4;
   const int row0 = (C::TSPLIT ? 0 : cw * 64 * C::MI) + 16 * warp + g;  // + 64 mi (+ 8)
@@ -274,7 +281,8 @@ __device__ __forceinline__ void Consume(const MatmulParams& p, const uint8_t* sm
       WgmmaWait<0>();
       ReleaseStage<C>(bars, c1 - 1, lane);
     }
-    if constexpr (C::SPLIT) {  // the chunk's sum, from +0, to part[chunk][m][n]
+    // The chunk's sum, from +0, to part[chunk][m][n]; block 0 with `prefix` totals its chunks.
+    if (C::SPLIT && !(prefix && blockIdx.z == 0)) {
       float* pc = part + ((st0 + c0) / kChunkStages) * p.M * p.N;
 #pragma unroll
       for (int mi = 0; mi < C::MI; ++mi) {
@@ -313,6 +321,9 @@ __device__ __forceinline__ void Consume(const MatmulParams& p, const uint8_t* sm
       }
     }
   }
+  if (C::SPLIT && !(prefix && blockIdx.z == 0)) {
+    return;  // its chunk sums are stored
+  }
   // Accumulator element 4j + e: weight row 16 warp + g (+ 8 for e >= 2), token 8j + 2q + e % 2.
 #pragma unroll
   for (int mi = 0; mi < C::MI; ++mi) {
@@ -322,13 +333,17 @@ __device__ __forceinline__ void Consume(const MatmulParams& p, const uint8_t* sm
       for (int e = 0; e < 4; ++e) {
         const int64_t n = n0 + row0 + 64 * mi + (e >= 2 ? 8 : 0);
         const int64_t m = m0 + tok0 + jj * 8 + 2 * q + (e & 1);
-        if (C::SPLIT || n >= p.N || m >= p.M) continue;  // split-K: TmaCombineKernel finishes
+        if (n >= p.N || m >= p.M) continue;
         float v;
         if constexpr (C::TOTS) {
           const float4 t4 = tot_s[(mi * (C::BM / 8) + jj) * 256];  // own slots
           v = e == 0 ? t4.x : (e == 1 ? t4.y : (e == 2 ? t4.z : t4.w));
         } else {
           v = tot[mi][4 * jj + e];
+        }
+        if constexpr (C::SPLIT) {  // block 0's prefix total to chunk 0's slot; the combine ends
+          part[m * p.N + n] = v;
+          continue;
         }
         if (p.bias != nullptr) v += p.bias[n];  // no "+ 0" without bias: -0 stays -0
         p.out[m * p.out_row + n * p.out_col] = v;
@@ -340,7 +355,8 @@ __device__ __forceinline__ void Consume(const MatmulParams& p, const uint8_t* sm
 template <class C>
 __global__ void __launch_bounds__(384, 1)
     GemmTmaKernel(const __grid_constant__ CUtensorMap wmap,
-                  const __grid_constant__ CUtensorMap xmap, MatmulParams p, float* part, int per) {
+                  const __grid_constant__ CUtensorMap xmap, MatmulParams p, float* part, int per,
+                  bool prefix) {
   extern __shared__ uint8_t smem_raw[];
   const uint32_t raw = SmemAddr(smem_raw);
   const uint32_t base = (raw + 1023) & ~1023u;  // the 128-byte swizzle repeats every 1024 bytes
@@ -390,7 +406,7 @@ __global__ void __launch_bounds__(384, 1)
     }
   } else {
     asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n" ::: "memory");
-    Consume<C>(p, sm, base, bars, wg - 1, nkb, st0, nst, part);
+    Consume<C>(p, sm, base, bars, wg - 1, nkb, st0, nst, part, prefix);
   }
   // No CTA leaves while a partner may still arrive on its barriers.
   if constexpr (C::CL > 1) ClusterSync();
@@ -451,7 +467,8 @@ cudaError_t EncodeMaps(const MatmulParams& p, int terms, const uint16_t* planes,
 
 // out[m, n] = ((c0 + c1) + c2 ...) + bias over the chunk sums part[c][m][n]: the canonical
 // order's combine (as GemmCombineKernel in k_matmul_bf16.cu), so the unsplit kernel's bits.
-__global__ void TmaCombineKernel(MatmulParams p, const float* part, int n_chunks) {
+// Slot 0 holds c0 or (prefix) the total of chunks 0 .. next - 1; chunks next .. n - 1 follow.
+__global__ void TmaCombineKernel(MatmulParams p, const float* part, int n_chunks, int next) {
   GridDepWait();
   AllowDependents();
   const int64_t mn = p.M * p.N;
@@ -459,13 +476,23 @@ __global__ void TmaCombineKernel(MatmulParams p, const float* part, int n_chunks
        u += int64_t{gridDim.x} * blockDim.x) {
     const int64_t m = u / p.N, n = u % p.N;
     float s = part[u];
-    for (int c = 1; c < n_chunks; ++c) s += part[c * mn + u];
+    for (int c = next; c < n_chunks; ++c) s += part[c * mn + u];
     if (p.bias != nullptr) s += p.bias[n];  // no "+ 0" without bias: -0 stays -0
     p.out[m * p.out_row + n * p.out_col] = s;
   }
 }
 
 constexpr uint64_t kSplitPartCap = uint64_t{64} << 20;  // bytes of chunk sums, else no split
+
+// Block 0 of a split tile stores its chunks' running total (the prefix) instead of each chunk's
+// sum; TESSERA_CUDA_TMA_SPLIT_PREFIX=0 stores every chunk (before).
+bool SplitPrefix() {
+  static const bool on = [] {
+    const char* v = std::getenv("TESSERA_CUDA_TMA_SPLIT_PREFIX");
+    return v == nullptr || std::strcmp(v, "0") != 0;
+  }();
+  return on;
+}
 
 // Chunks a block of a split-K configuration walks (0: no split): when the tile grid fills at
 // most half the SMs, K is cut so the grid is about one wave (one CTA an SM: 384 threads and
@@ -548,10 +575,11 @@ cudaError_t LaunchTCfg(const MatmulParams& p, const uint16_t* planes, cudaStream
   }
   cfg.attrs = attr;
   cfg.numAttrs = n_attr;
-  e = cudaLaunchKernelEx(&cfg, kKernel, wmap, xmap, p, part, per);
+  const bool prefix = per > 0 && SplitPrefix();
+  e = cudaLaunchKernelEx(&cfg, kKernel, wmap, xmap, p, part, per, prefix);
   if (e != cudaSuccess || !C::SPLIT) return e != cudaSuccess ? e : cudaGetLastError();
   LaunchK(TmaCombineKernel, GridFor(p.M * p.N, 256), 256, 0, stream, p,
-          static_cast<const float*>(part), n_chunks);
+          static_cast<const float*>(part), n_chunks, prefix ? per : 1);
   return cudaGetLastError();
 }
 

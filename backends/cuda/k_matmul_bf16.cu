@@ -78,6 +78,8 @@ struct GemvGroupArgs {
   int n = 0;
   int64_t g0[kGemvMaxGroup + 1] = {};
   GemvOut o[kGemvMaxGroup];
+  float* swiglu = nullptr;  // launch.h GemvGroup: members 0 and 1 paired, SWIGLU epilogue
+  int64_t swiglu_row = 0;
 };
 
 // Member of global row group gr (selects, not a dynamic index into the parameter space).
@@ -93,6 +95,29 @@ __device__ __forceinline__ auto Pick(const GemvGroupArgs& b, int j, F f) {
 __device__ __forceinline__ void StoreOut(const GemvOut& o, int64_t n, int m, float s) {
   o.out[m * o.out_row + n * o.out_col] = s;
   if (o.res_out != nullptr) o.res_out[m * o.res_out_row + n] = o.res[m * o.res_row + n] + s;
+}
+
+// SWIGLU epilogue (launch.h GemvGroup::swiglu): gate sums in part[0, n_chunks), up sums in
+// part[n_chunks, 2 n_chunks); each total is the canonical chunk-order sum plus bias (the plain
+// epilogue's), h = SwiGluF(g, u) as the SWIGLU kernel computes it from those stored values.
+__device__ __forceinline__ void GemvStoreSwiglu(const MatmulParams& p, const GemvGroupArgs& grp,
+                                                int n_chunks, const float* part, int64_t n0) {
+  for (int idx = threadIdx.x; idx < 128; idx += blockDim.x) {
+    const int r = idx / 8, m = idx % 8;
+    if (n0 + r >= grp.o[0].N || m >= p.M) continue;
+    float s[2];
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      const GemvOut& o = grp.o[j];
+      const float* pj = part + j * n_chunks * 128;
+      float v = pj[idx];
+      for (int c = 1; c < n_chunks; ++c) v += pj[c * 128 + idx];
+      if (o.bias != nullptr) v += o.bias[n0 + r];
+      if (o.out != nullptr) o.out[m * o.out_row + (n0 + r) * o.out_col] = v;
+      s[j] = v;
+    }
+    grp.swiglu[m * grp.swiglu_row + n0 + r] = SwiGluF(s[0], s[1]);
+  }
 }
 
 // ---- GEMV prologues (launch.h GemvPrologue): the op producing x, folded into the x load ----
@@ -156,6 +181,20 @@ __device__ __forceinline__ void LoadX8Staged(const float* xs_row, int64_t k, int
   x[0] = a.x, x[1] = a.y, x[2] = a.z, x[3] = a.w, x[4] = b.x, x[5] = b.y, x[6] = b.z, x[7] = b.w;
 }
 
+// x[k .. k + 7] of row xr (global x, or the prologue op's output staged in shared memory when
+// PRO != kGemvProNone) as its T bf16 pieces, packed for the mma by SplitPack.
+template <int T, int PRO>
+__device__ __forceinline__ void LoadSplitX8(const float* xr, int64_t k, int64_t K, bool valid,
+                                            uint32_t (&bx)[T][4]) {
+  float xv[8];
+  if constexpr (PRO == kGemvProNone) {
+    LoadX8(xr, k, K, valid, xv);
+  } else {
+    LoadX8Staged(xr, k, K, valid, xv);
+  }
+  SplitPack<T>(xv, bx);
+}
+
 // XP (x pre-split): uint4 row stride of the staged pieces, padded by 64 bytes for M > 1 so the
 // rows of a warp's 8 tokens fall in different banks.
 __host__ __device__ __forceinline__ int64_t GemvXpStride(int64_t M, int64_t K) {
@@ -172,14 +211,9 @@ __device__ __forceinline__ void GemvSplitX(const MatmulParams& p, const float* x
   const int64_t units = p.M * per_row;
   for (int64_t u = threadIdx.x; u < units; u += blockDim.x) {
     const int64_t m = u / per_row, ku = u % per_row;
-    float xv[8];
-    if constexpr (PRO == kGemvProNone) {
-      LoadX8(p.x + m * p.x_row, ku * 8, p.K, true, xv);
-    } else {
-      LoadX8Staged(xs + m * p.K, ku * 8, p.K, true, xv);
-    }
     uint32_t bx[T][4];
-    SplitPack<T>(xv, bx);
+    LoadSplitX8<T, PRO>(PRO == kGemvProNone ? p.x + m * p.x_row : xs + m * p.K, ku * 8, p.K, true,
+                        bx);
 #pragma unroll
     for (int t = 0; t < T; ++t)
       xp[(t * p.M + m) * stride + ku] = make_uint4(bx[t][0], bx[t][1], bx[t][2], bx[t][3]);
@@ -201,71 +235,183 @@ __device__ __forceinline__ void LoadUnit(const uint8_t* w0, const uint8_t* w1, b
   wa[b][1] = v1 && in ? __ldcs(reinterpret_cast<const uint4*>(w1 + 2 * k0) + 4 * b) : z;
 }
 
-// PIPE (cuda-gemv, TESSERA_CUDA_GEMV_PIPE): the warp's chunks [c, c_hi) step nw as GemvTask's
-// loop, same mma sequence per chunk (so the same bits), with the weight loads rolled: the chunks
-// are a stream of units of kLoad k32 blocks (a half or a whole chunk), and right after block
-// slot b of unit u is multiplied, slot b's load for unit u + 1 goes into the same registers. So
-// loads stay in flight while the warp multiplies, instead of the memory pipe draining between a
-// unit's compute and the next unit's loads; no more registers than the plain loop.
-template <int T, int kLoad, int PRO>
-__device__ __forceinline__ void GemvChunksRolled(const MatmulParams& p, const uint8_t* w0,
-                                                 const uint8_t* w1, bool v0, bool v1,
-                                                 const float* xr, bool tok_ok, int c, int c_lo,
-                                                 int c_hi, int nw, float* part) {
-  if (c >= c_hi) return;
-  const int lane = threadIdx.x % 32, g = lane / 4, q = lane % 4;
-  const int K = static_cast<int>(p.K), nkb = (K + 31) / 32;
-  constexpr int kUnits = kBlocksPerChunk / kLoad;  // units a chunk
-  constexpr int kUnitK = kLoad * 32;               // k's a unit
-  uint4 wa[kLoad][2];
-  int k0 = c * (kBlocksPerChunk * 32) + 8 * q;  // this lane's first k of the current unit
+// ---- Weights through a shared-memory ring filled by TMA bulk copies (PIPE kGemvPipeTma) ----
+//
+// cuda-gemv, TESSERA_CUDA_GEMV_TMA. The half-chunk kernel keeps a warp's weight loads in
+// registers, so at 64 registers a warp has one half chunk in flight and the memory pipe drains
+// while it multiplies (lab/NOTES.md "Rolled weight loads"). Here each warp streams its units (a
+// half or a whole chunk of its 16 rows: 16 x 256 or 16 x 512 bytes) through its own ring of
+// `stages` slots in shared memory: lanes 0..15 each issue one 1-D bulk copy of their row
+// (cp.async.bulk, completion counted in bytes on the slot's mbarrier), `stages` units ahead of
+// the unit the warp multiplies. The loads hold no registers, so stages x 4 - 8 KiB a warp stay
+// in flight. The warp's chunks, the mma sequence, the chunk sums and their combine are the plain
+// loop's: only where the weight words come from changes, so the bits are the same.
+constexpr int kGemvPipe8 = 3, kGemvPipeTma = 4;  // GemvBf16Kernel's PIPE (0: plain loop)
+constexpr int kTmaMaxWarps = 8, kTmaMaxStages = 8;
+// Stage rows padded by 64 bytes: the rows g, g + 1 a quarter warp reads fall in other banks.
+constexpr int kTmaRowPad = 64;
+__host__ __device__ constexpr int TmaRowStride(bool half) {
+  return (half ? 256 : 512) + kTmaRowPad;
+}
+__host__ __device__ constexpr int TmaStageBytes(bool half) {
+  return 16 * TmaRowStride(half);
+}
+
+struct GemvTmaState {
+  uint64_t bar[kTmaMaxWarps * kTmaMaxStages];  // warp w's slot s: bar[w * kTmaMaxStages + s]
+  uint32_t seq[kTmaMaxWarps];                  // units warp w has consumed (slot phases)
+  uint32_t stages, ring_off;                   // slots a warp; ring offset in dynamic smem
+};
+__device__ __forceinline__ GemvTmaState& TmaState() {
+  __shared__ GemvTmaState st;
+  return st;
+}
+__device__ __forceinline__ uint32_t SmemU32(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+// Once per block, before any task: each warp sets up its own slots' barriers (count 1: the
+// issuing lane's arrive.expect_tx; the bytes complete the phase).
+__device__ __forceinline__ void GemvTmaInit(int stages, int ring_off) {
+  GemvTmaState& st = TmaState();
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  if (lane < stages) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;\n" ::"r"(
+                     SmemU32(&st.bar[warp * kTmaMaxStages + lane]))
+                 : "memory");
+  }
+  if (lane == 0) st.seq[warp] = 0;
+  if (threadIdx.x == 0) st.stages = stages, st.ring_off = ring_off;
+  asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+  __syncthreads();
+}
+
+__device__ __forceinline__ void TmaWait(uint32_t bar, uint32_t parity) {
+  asm volatile(
+      "{\n.reg .pred p;\nGEMV_TMA_WAIT:\n"
+      "mbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\n"
+      "@!p bra GEMV_TMA_WAIT;\n}\n" ::"r"(bar),
+      "r"(parity)
+      : "memory");
+}
+
+// x and the mma of one k32 block given its weight words (the plain loop's body, same order).
+template <int T, int PRO, bool XP>
+__device__ __forceinline__ void GemvMmaBlock(const MatmulParams& p, float (&acc)[4],
+                                             const uint4& wa0, const uint4& wa1, const float* xr,
+                                             const uint4* xpr, int64_t xps, int64_t kb, int q,
+                                             bool tok_ok) {
+  if constexpr (XP) {
+    const uint2* x2 = reinterpret_cast<const uint2*>(xpr + kb * 4 + q);
 #pragma unroll
-  for (int b = 0; b < kLoad; ++b) LoadUnit<kLoad>(w0, w1, v0, v1, k0, K, wa, b);
+    for (int j = 0; j < 2; ++j) {
+#pragma unroll
+      for (int t = T - 1; t >= 0; --t) {
+        const uint2 v = tok_ok ? x2[2 * t * p.M * xps + j] : make_uint2(0u, 0u);
+        Mma(acc, Word(wa0, 2 * j), Word(wa1, 2 * j), Word(wa0, 2 * j + 1), Word(wa1, 2 * j + 1),
+            v.x, v.y);
+      }
+    }
+  } else {
+    uint32_t bx[T][4];
+    LoadSplitX8<T, PRO>(xr, kb * 32 + 8 * q, p.K, tok_ok, bx);
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+#pragma unroll
+      for (int t = T - 1; t >= 0; --t) {
+        Mma(acc, Word(wa0, 2 * j), Word(wa1, 2 * j), Word(wa0, 2 * j + 1), Word(wa1, 2 * j + 1),
+            bx[t][2 * j], bx[t][2 * j + 1]);
+      }
+    }
+  }
+}
+
+// The warp's chunks c_lo + warp, + nw, ... (< c_hi) of rows [n0, n0 + 16) of w (N rows of wrb
+// bytes), chunk sums into part as the plain loop stores them. ring: the block's ring (dynamic
+// shared memory), this warp's slots at warp x stages.
+template <int T, bool HALF, int PRO, bool XP>
+__device__ __forceinline__ void GemvChunksTma(const MatmulParams& p, const uint8_t* w, int64_t wrb,
+                                              int64_t n0, int64_t N, bool v0, bool v1, bool tok_ok,
+                                              const float* xr, const uint4* xpr, int64_t xps,
+                                              int c_lo, int c_hi, float* part) {
+  constexpr int kLoad = HALF ? kBlocksPerChunk / 2 : kBlocksPerChunk;  // k32 blocks a unit
+  constexpr int kUnits = kBlocksPerChunk / kLoad;                      // units a chunk
+  constexpr int kRow = TmaRowStride(HALF), kStage = TmaStageBytes(HALF);
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, nw = blockDim.x / 32;
+  const int g = lane / 4, q = lane % 4;
+  const int c0 = c_lo + warp;
+  const int n_units = c0 < c_hi ? ((c_hi - 1 - c0) / nw + 1) * kUnits : 0;
+  if (n_units == 0) return;
+  GemvTmaState& st = TmaState();
+  const int stages = static_cast<int>(st.stages);
+  const uint32_t seq = st.seq[warp];
+  uint8_t* ring = reinterpret_cast<uint8_t*>(part) + st.ring_off + warp * stages * kStage;
+  const uint32_t ring_s = SmemU32(ring);
+  const uint32_t bar0 = SmemU32(&st.bar[warp * kTmaMaxStages]);
+  const int rows = static_cast<int>(N - n0 < 16 ? N - n0 : 16);
+  const uint8_t* src = w + (n0 + (lane < rows ? lane : 0)) * wrb;  // lane r < rows: row n0 + r
+  const int64_t row_bytes = p.K * 2;
+  uint64_t pol;  // streamed once: evict first, like the plain loop's ld.global.cs
+  asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;\n" : "=l"(pol));
+  // Unit i of the warp: chunk c0 + (i / kUnits) nw, k32 blocks from (i % kUnits) kLoad.
+  auto issue = [&](int i) {
+    const int c = c0 + (i / kUnits) * nw, h = i % kUnits;
+    const int s = static_cast<int>((seq + i) % stages);
+    const int64_t off = int64_t(c) * (kBlocksPerChunk * 64) + h * (kLoad * 64);
+    const int64_t left = row_bytes - off;  // > 0 for h = 0; whole 16-byte pieces (K % 8 == 0)
+    const uint32_t bytes =
+        static_cast<uint32_t>(left <= 0 ? 0 : (left < kLoad * 64 ? left : kLoad * 64));
+    const uint32_t bar = bar0 + s * 8;
+    if (lane == 0) {
+      asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar),
+                   "r"(bytes * rows)
+                   : "memory");
+    }
+    __syncwarp();
+    if (lane < rows && bytes > 0) {
+      asm volatile(
+          "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.L2::cache_hint"
+          " [%0], [%1], %2, [%3], %4;\n" ::"r"(ring_s + s * kStage + lane * kRow),
+          "l"(src + off), "r"(bytes), "r"(bar), "l"(pol)
+          : "memory");
+    }
+  };
+  const int pre = n_units < stages ? n_units : stages;
+  for (int i = 0; i < pre; ++i) issue(i);
+  const int K = static_cast<int>(p.K), nkb = (K + 31) / 32;
+  const uint4 z = make_uint4(0, 0, 0, 0);
   float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-  int h = 0;  // unit of chunk c
 #pragma unroll 1
-  for (;;) {
-    const bool wrap = h + 1 == kUnits;
-    const int cn = wrap ? c + nw : c;
-    const int kn = wrap ? cn * (kBlocksPerChunk * 32) + 8 * q : k0 + kUnitK;
-    const bool more = cn < c_hi;  // uniform across the warp
-    const int kb0 = c * kBlocksPerChunk + h * kLoad;
+  for (int i = 0; i < n_units; ++i) {
+    const int c = c0 + (i / kUnits) * nw, h = i % kUnits;
+    const int s = static_cast<int>((seq + i) % stages);
+    TmaWait(bar0 + s * 8, ((seq + i) / stages) & 1);
+    const uint8_t* sw = ring + s * kStage;
 #pragma unroll
     for (int b = 0; b < kLoad; ++b) {
-      if (kb0 + b < nkb) {  // the plain loop's `break`: blocks past K are all at the end
-        uint32_t bx[T][4];
-        {
-          float xv[8];
-          if constexpr (PRO == kGemvProNone) {
-            LoadX8(xr, k0 + 32 * b, p.K, tok_ok, xv);
-          } else {
-            LoadX8Staged(xr, k0 + 32 * b, p.K, tok_ok, xv);
-          }
-          SplitPack<T>(xv, bx);
-        }
-#pragma unroll
-        for (int j = 0; j < 2; ++j) {
-#pragma unroll
-          for (int t = T - 1; t >= 0; --t) {
-            Mma(acc, Word(wa[b][0], 2 * j), Word(wa[b][1], 2 * j), Word(wa[b][0], 2 * j + 1),
-                Word(wa[b][1], 2 * j + 1), bx[t][2 * j], bx[t][2 * j + 1]);
-          }
-        }
-      }
-      if (more) LoadUnit<kLoad>(w0, w1, v0, v1, kn, K, wa, b);  // slot b is free: next unit's
+      const int kb = c * kBlocksPerChunk + h * kLoad + b;
+      if (kb >= nkb) break;                 // uniform across the warp
+      const bool in = kb * 32 + 8 * q < K;  // the plain loop's LoadW8 zeros past K
+      const uint4 wa0 =
+          v0 && in ? *reinterpret_cast<const uint4*>(sw + g * kRow + b * 64 + 16 * q) : z;
+      const uint4 wa1 =
+          v1 && in ? *reinterpret_cast<const uint4*>(sw + (g + 8) * kRow + b * 64 + 16 * q) : z;
+      GemvMmaBlock<T, PRO, XP>(p, acc, wa0, wa1, xr, xpr, xps, kb, q, tok_ok);
     }
-    if (wrap) {  // chunk c done: its sum, and the next chunk starts from +0
+    __syncwarp();  // every lane has read slot s before it is refilled
+    if (i + stages < n_units) issue(i + stages);
+    if (h == kUnits - 1) {  // chunk c done: its sum, and the next chunk starts from +0
       float* pc = part + (c - c_lo) * 128;
       pc[g * 8 + 2 * q] = acc[0];
       pc[g * 8 + 2 * q + 1] = acc[1];
       pc[(g + 8) * 8 + 2 * q] = acc[2];
       pc[(g + 8) * 8 + 2 * q + 1] = acc[3];
 #pragma unroll
-      for (int i = 0; i < 4; ++i) acc[i] = 0.0f;
+      for (int e = 0; e < 4; ++e) acc[e] = 0.0f;
     }
-    if (!more) return;
-    c = cn, k0 = kn, h = wrap ? 0 : h + 1;
   }
+  __syncwarp();
+  if (lane == 0) st.seq[warp] = seq + n_units;
 }
 
 // `splits` blocks per 16-row group (of any member of the group launch), each taking a contiguous
@@ -299,17 +445,32 @@ __device__ __forceinline__ void GemvTask(const MatmulParams& p, const GemvGroupA
   const uint8_t* w0 = w + (v0 ? (n0 + g) * wrb : 0);
   const uint8_t* w1 = w + (v1 ? (n0 + g + 8) * wrb : 0);
   const bool tok_ok = g < p.M;
+  // SWIGLU epilogue (grp.swiglu, splits == 1): the task also computes the same 16 rows of member
+  // 1 (the up projection) as chunks [n_chunks, 2 n_chunks), each with the unchanged per-chunk code.
+  const bool pair = grp.swiglu != nullptr;
   const float* xr =
       PRO == kGemvProNone ? p.x + (tok_ok ? g : 0) * p.x_row : xs + (tok_ok ? g : 0) * p.K;
   const int64_t nkb = (p.K + 31) / 32;
   const int64_t xps = GemvXpStride(p.M, p.K);
   const uint4* xpr = XP ? xp + (tok_ok ? g : 0) * xps : nullptr;  // this lane's token, piece 0
   constexpr int kLoad = HALF ? kBlocksPerChunk / 2 : kBlocksPerChunk;
-  constexpr bool kRolled = (PIPE == 1 || PIPE == 2) && !XP;
-  if constexpr (kRolled)
-    GemvChunksRolled<T, kLoad, PRO>(p, w0, w1, v0, v1, xr, tok_ok, c_lo + warp, c_lo, c_hi, nw,
+  constexpr bool kTma = PIPE == kGemvPipeTma;  // never paired (GemvXp)
+  if constexpr (kTma)
+    GemvChunksTma<T, HALF, PRO, XP>(p, w, wrb, n0, N, v0, v1, tok_ok, xr, xpr, xps, c_lo, c_hi,
                                     part);
-  for (int c = c_lo + warp; !kRolled && c < c_hi; c += nw) {
+  const int vc_hi = pair ? 2 * n_chunks : c_hi;  // pair: splits == 1, so c_lo = 0
+  for (int vc = c_lo + warp; !kTma && vc < vc_hi; vc += nw) {
+    const bool up = vc >= n_chunks;  // pair only: member 1's chunk vc - n_chunks
+    const int c = up ? vc - n_chunks : vc;
+    // Member 1's rows from the kernel parameters, not two more live pointers (the half-chunk
+    // kernel has 64 registers).
+    const uint8_t* r0 = w0;
+    const uint8_t* r1 = w1;
+    if (up) {
+      const int64_t wrb1 = grp.o[1].w_row_bytes;
+      r0 = grp.o[1].w + (v0 ? (n0 + g) * wrb1 : 0);
+      r1 = grp.o[1].w + (v1 ? (n0 + g + 8) * wrb1 : 0);
+    }
     float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
 #pragma unroll 1
     for (int h = 0; h < kBlocksPerChunk; h += kLoad) {
@@ -317,8 +478,8 @@ __device__ __forceinline__ void GemvTask(const MatmulParams& p, const GemvGroupA
 #pragma unroll
       for (int b = 0; b < kLoad; ++b) {  // every load of the (half) chunk in flight at once
         const int64_t k = (int64_t(c) * kBlocksPerChunk + h + b) * 32 + 8 * q;
-        wa[b][0] = LoadW8(w0, k, p.K, v0);
-        wa[b][1] = LoadW8(w1, k, p.K, v1);
+        wa[b][0] = LoadW8(r0, k, p.K, v0);
+        wa[b][1] = LoadW8(r1, k, p.K, v1);
       }
 #pragma unroll
       for (int b = 0; b < kLoad; ++b) {
@@ -339,15 +500,7 @@ __device__ __forceinline__ void GemvTask(const MatmulParams& p, const GemvGroupA
           continue;
         }
         uint32_t bx[T][4];
-        {
-          float xv[8];
-          if constexpr (PRO == kGemvProNone) {
-            LoadX8(xr, kb * 32 + 8 * q, p.K, tok_ok, xv);
-          } else {
-            LoadX8Staged(xr, kb * 32 + 8 * q, p.K, tok_ok, xv);
-          }
-          SplitPack<T>(xv, bx);
-        }
+        LoadSplitX8<T, PRO>(xr, kb * 32 + 8 * q, p.K, tok_ok, bx);
 #pragma unroll
         for (int j = 0; j < 2; ++j) {
 #pragma unroll
@@ -358,7 +511,7 @@ __device__ __forceinline__ void GemvTask(const MatmulParams& p, const GemvGroupA
         }
       }
     }
-    float* pc = part + (c - c_lo) * 128;
+    float* pc = part + (vc - c_lo) * 128;
     pc[g * 8 + 2 * q] = acc[0];
     pc[g * 8 + 2 * q + 1] = acc[1];
     pc[(g + 8) * 8 + 2 * q] = acc[2];
@@ -366,6 +519,10 @@ __device__ __forceinline__ void GemvTask(const MatmulParams& p, const GemvGroupA
   }
   __syncthreads();
   const GemvOut o = Pick(grp, jm, [](const GemvOut& x) { return x; });
+  if (pair) {
+    GemvStoreSwiglu(p, grp, n_chunks, part, n0);
+    return;
+  }
   if (splits == 1) {
     for (int idx = threadIdx.x; idx < 128; idx += blockDim.x) {
       const int r = idx / 8, m = idx % 8;
@@ -463,11 +620,13 @@ __device__ __forceinline__ void GemvPrefetchTask(const MatmulParams& p, const Ge
 // output), so the grid is persistent: at most as many blocks as fit the card, each looping over
 // tasks (task = row group x split). Without a prologue the grid has one block per task.
 // XP: x's bf16 pieces staged once per block after x (GemvSplitX), read by every task.
-// PIPE (GemvPipeMode): 1 rolled weight loads, 2 the same in blocks of 8 warps, 3 an SM (85
-// registers: the rolled loop keeps its load registers live, which spills at 64), 3 the plain
-// loop in such blocks.
+// PIPE (GemvPipeMode): 0 the plain loop, kGemvPipe8 the same in blocks of 8 warps, 3 an SM
+// (half chunks), kGemvPipeTma weights through the TMA ring (GemvChunksTma; pref >> 8 = slots a
+// warp, pref >> 12 = the ring's offset in dynamic shared memory, 16-byte units).
 template <int T, bool HALF, int PRO, bool XP, int PIPE = 0>
-__global__ void __launch_bounds__(PIPE >= 2 ? 256 : 512, HALF ? (PIPE >= 2 ? 3 : 2) : 1)
+__global__ void __launch_bounds__(PIPE >= kGemvPipe8 ? 256 : 512,
+                                  PIPE == kGemvPipeTma ? 2
+                                                       : (HALF ? (PIPE == kGemvPipe8 ? 3 : 2) : 1))
     GemvBf16Kernel(MatmulParams p, GemvGroupArgs grp, int n_chunks, int splits, float* gpart,
                    unsigned* counters, GemvPrologue pro, int64_t n_tasks, int pref) {
   extern __shared__ float part[];  // [this block's chunks][16 rows][8 tokens], then x (PRO)
@@ -476,9 +635,10 @@ __global__ void __launch_bounds__(PIPE >= 2 ? 256 : 512, HALF ? (PIPE >= 2 ? 3 :
   const int pref_first = PRO == kGemvProNone ? kGemvPrefPlain : kGemvPrefPro;
   const bool ef = (pref & kGemvPrefEvictFirst) != 0;
   if (pref & pref_first) GemvPrefetchTask(p, grp, n_chunks, splits, blockIdx.x, 1, ef);
+  if constexpr (PIPE == kGemvPipeTma) GemvTmaInit((pref >> 8) & 15, (pref >> 12) * 16);
   GridDepWait();
   AllowDependents();
-  float* xs = part + (n_chunks + splits - 1) / splits * 128;
+  float* xs = part + (n_chunks + splits - 1) / splits * 128 * (grp.swiglu != nullptr ? 2 : 1);
   if constexpr (PRO == kGemvProRms) GemvRmsScales(p, pro, pro_red, pro_rs);
   if constexpr (PRO != kGemvProNone)
     GemvStageX<PRO>(p, pro, pro_rs, blockIdx.x == 0 && pro.y != nullptr, xs);
@@ -991,10 +1151,10 @@ cudaError_t LaunchWide(const MatmulParams& p, const uint16_t* planes, cudaStream
 }
 
 // Dynamic shared memory of the block kernel: chunk sums, GemvStageX's rows (PRO), x's pieces
-// (XP, T pieces).
-int64_t GemvSmemBytes(const MatmulParams& p, int splits, int pro, int xp_terms) {
+// (XP, T pieces). pair (SWIGLU epilogue): the chunk sums of two members.
+int64_t GemvSmemBytes(const MatmulParams& p, int splits, int pro, int xp_terms, bool pair = false) {
   const int64_t n_chunks = (p.K + 255) / 256;
-  const int64_t per_block = (n_chunks + splits - 1) / splits;  // most chunks a block takes
+  const int64_t per_block = (n_chunks + splits - 1) / splits * (pair ? 2 : 1);
   const int64_t staged = pro == kGemvProNone ? 0 : p.M * p.K;  // GemvStageX's rows
   return (per_block * 128 + staged) * 4 + xp_terms * p.M * GemvXpStride(p.M, p.K) * 16;
 }
@@ -1018,20 +1178,54 @@ int GemvPref(const MatmulParams& p, bool half, int splits, int pro) {
   return p.K >= 4096 ? kGemvPrefPro | kGemvPrefEvictFirst : 0;
 }
 
+// Lab variants of the block kernel (aux.variant; the lab's own copies of the numbers): half
+// chunks in 8-warp blocks at 3 an SM (the plain loop), and the TMA weight ring with half / whole
+// chunk units (aux.warps_per_sm = its configuration as below, where valid).
+constexpr int kGemvHalf8 = 10, kGemvHalfTma = 11, kGemvFullTma = 12;
+
+// TMA ring configuration, warps a block x 16 + slots a warp: the lab variant's, else
+// TESSERA_CUDA_GEMV_TMA_CFG (e.g. 0x44), else 4 warps x 4 slots (half-chunk units, 80 KiB) or
+// 4 x 2 (whole chunks, 72 KiB).
+int GemvTmaCfg(const GemvAux& aux, bool half) {
+  static const int env = [] {
+    const char* v = std::getenv("TESSERA_CUDA_GEMV_TMA_CFG");
+    return v == nullptr || *v == '\0' ? -1 : static_cast<int>(std::strtol(v, nullptr, 0));
+  }();
+  const auto ok = [](int c) {
+    return c >= 0 && (c >> 4) >= 1 && (c >> 4) <= kTmaMaxWarps && (c & 15) >= 1 &&
+           (c & 15) <= kTmaMaxStages;
+  };
+  if ((aux.variant == kGemvHalfTma || aux.variant == kGemvFullTma) && ok(aux.warps_per_sm))
+    return aux.warps_per_sm;
+  if (ok(env)) return env;
+  return half ? 0x44 : 0x42;
+}
+
 template <int T, bool HALF, int PRO, bool XP, int PIPE = 0>
 cudaError_t Gemv(const MatmulParams& p, const GemvGroupArgs& b, int splits, const GemvAux& aux,
                  const GemvPrologue& pro, cudaStream_t stream) {
   static std::atomic<uint64_t> smem_set{0};
   const int n_chunks = static_cast<int>((p.K + 255) / 256);
-  const int per_block = (n_chunks + splits - 1) / splits;  // most chunks a block takes
-  const int smem = static_cast<int>(GemvSmemBytes(p, splits, PRO, XP ? T : 0));
-  cudaError_t e = AllowDynamicSmem(GemvBf16Kernel<T, HALF, PRO, XP, PIPE>, smem, &smem_set);
-  if (e != cudaSuccess) return e;
+  const bool pair = b.swiglu != nullptr;  // SWIGLU epilogue: a task takes both members' chunks
+  const int per_block = (n_chunks + splits - 1) / splits * (pair ? 2 : 1);  // most a block takes
   const int64_t groups = b.g0[b.n];
   // Fewer row blocks than ~2 waves of SMs: more warps per block keep enough loads in flight.
-  const int warps = std::min(per_block, groups < 264 && PIPE < 2 ? 16 : 8);
+  // Paired tasks keep the unpaired warps' chunks per warp: up to twice the warps.
+  // kGemvPipe8: 8 warps; kGemvPipeTma: GemvTmaCfg's.
+  const int warps = std::min(per_block, PIPE == kGemvPipeTma ? GemvTmaCfg(aux, HALF) >> 4
+                                        : (groups < 264 || pair) && PIPE == 0 ? 16
+                                                                              : 8);
+  int smem = static_cast<int>(GemvSmemBytes(p, splits, PRO, XP ? T : 0, pair));
+  int pref = GemvPref(p, HALF, splits, PRO);
+  if constexpr (PIPE == kGemvPipeTma) {  // the ring after the rest, 128-byte aligned
+    const int stages = GemvTmaCfg(aux, HALF) & 15, off = (smem + 127) / 128 * 128;
+    smem = off + warps * stages * TmaStageBytes(HALF);
+    pref |= stages << 8 | (off / 16) << 12;
+  }
+  cudaError_t e = AllowDynamicSmem(GemvBf16Kernel<T, HALF, PRO, XP, PIPE>, smem, &smem_set);
+  if (e != cudaSuccess) return e;
   if (groups == 0) return cudaSuccess;
-  const int64_t tasks = groups * splits;
+  const int64_t tasks = (pair ? b.g0[1] : groups) * splits;
   int64_t grid = tasks;
   if (PRO != kGemvProNone && aux.sms > 0) {  // persistent: the blocks that fit the card at once
     int per_sm = 0;
@@ -1041,8 +1235,7 @@ cudaError_t Gemv(const MatmulParams& p, const GemvGroupArgs& b, int splits, cons
     grid = std::min<int64_t>(tasks, int64_t{std::max(per_sm, 1)} * aux.sms);
   }
   LaunchK(GemvBf16Kernel<T, HALF, PRO, XP, PIPE>, static_cast<unsigned>(grid), warps * 32, smem,
-          stream, p, b, n_chunks, splits, aux.partials, aux.counters, pro, tasks,
-          GemvPref(p, HALF, splits, PRO));
+          stream, p, b, n_chunks, splits, aux.partials, aux.counters, pro, tasks, pref);
   return cudaGetLastError();
 }
 
@@ -1052,64 +1245,96 @@ cudaError_t Gemv(const MatmulParams& p, const GemvGroupArgs& b, int splits, cons
 // H100); not for half chunks (64 registers: the pieces' loads spill, and 8B q/k/v, o and down
 // got slower: engine tg128 132.4 -> 125.1 with XP everywhere); never when the pieces would cost
 // the half-chunk kernel its second block an SM.
-bool GemvXpOn(const MatmulParams& p, bool half, int splits, int pro) {
+bool GemvXpOn(const MatmulParams& p, bool half, int splits, int pro, bool pair = false) {
   static const int mode = [] {
     const char* v = std::getenv("TESSERA_CUDA_GEMV_XP");
     return v == nullptr ? -1 : std::atoi(v);
   }();
   // Split-K blocks use a share of the chunks: staging all of x would not pay (0.5B down).
   if (mode == 0 || (mode < 0 && (p.K < 4096 || half || splits > 1))) return false;
-  return GemvSmemBytes(p, splits, pro, 3) <= (half ? 112 : 200) * 1024;
+  return GemvSmemBytes(p, splits, pro, 3, pair) <= (half ? 112 : 200) * 1024;
 }
 
-// Rolled weight loads (GemvChunksRolled), cuda-gemv: TESSERA_CUDA_GEMV_PIPE a mask, 1 half-chunk
-// launches, 2 full-chunk launches (in place of XP), 4 half-chunk launches in 8-warp blocks at 3
-// an SM (rolled with 1, plain without), 0 none; unset: the default below. Lab variants
-// kGemvHalfPipe / kGemvFullPipe / kGemvHalfPipe8 / kGemvHalf8 force them; kGemvHalf / kGemvFull
-// never use them. Same bits either way. Returns the kernel's PIPE: 0 plain, 1 rolled, 2 rolled
-// in 8-warp blocks, 3 plain in 8-warp blocks (2 and 3 half chunks only).
-// Default (lab + engine tg128, H100, lab/NOTES.md "Rolled weight loads"): only the half-chunk
-// RMS_NORM-prologue launches with K >= 4096 (8B norm + q/k/v: 29.7 -> 26.7 us) take the 8-warp
-// rolled kernel; everywhere else the rolled loop lost (8B o 19.0 -> 19.5-20.7 us, down 52.0 ->
-// 65.8-67.8, gate/up group 86 -> 102-121; 1B and 0.5B 0-15% slower).
-constexpr int kGemvHalfPipe = 7, kGemvFullPipe = 8, kGemvHalfPipe8 = 9, kGemvHalf8 = 10;
-constexpr int kGemvPipeHalf = 1, kGemvPipeFull = 2, kGemvPipeBlocks8 = 4;
-int GemvPipeMode(const MatmulParams& p, const GemvAux& aux, bool half, int pro) {
+// Block-kernel choice per launch (cuda-gemv; same bits whichever runs). TESSERA_CUDA_GEMV_PIPE:
+// unset = the rule below; 0 = the plain kernels everywhere (half chunks for 145..1024 row
+// groups, 16-warp blocks under 264 of them); else a mask: 4 half-chunk launches in 8-warp
+// blocks at 3 an SM (kGemvPipe8), 8 half-chunk launches through the TMA ring (kGemvPipeTma),
+// 16 full-chunk launches through the TMA ring. Lab variants kGemvHalf / kGemvFull force the
+// plain kernels, kGemvHalf8 / kGemvHalfTma / kGemvFullTma theirs.
+// Rule (lab + engine tg128, H100, lab/NOTES.md "Rolled weight loads" and "TMA weight ring"):
+// kGemvPipe8 for RMS_NORM-prologue launches with half chunks (8B norm + q/k/v 29.8 -> 24.9 us,
+// 1B norm + q/k/v and + gate/up -5%, 0.5B norm + gate/up 15.2 -> 13.4), also made to take half
+// chunks where a full-chunk one would have K < 2048 and > 1024 row groups (0.5B norm + head);
+// for plain half-chunk launches with 4096 <= K < 8192 (8B o: 19.0 -> 18.2 us); the plain 16-warp
+// half kernel for long K (8B down, 1B down lost 4-20%) and SWIGLU prologues.
+constexpr int kGemvPipeBlocks8 = 4, kGemvPipeTmaHalf = 8, kGemvPipeTmaFull = 16;
+int GemvPipeEnv() {
   static const int mode = [] {
     const char* v = std::getenv("TESSERA_CUDA_GEMV_PIPE");
     return v == nullptr || *v == '\0' ? -1 : std::atoi(v);
   }();
-  if (aux.variant == kGemvHalfPipe || aux.variant == kGemvFullPipe) return 1;
-  if (aux.variant == kGemvHalfPipe8) return half ? 2 : 1;
-  if (aux.variant == kGemvHalf8) return half ? 3 : 0;
+  return mode;
+}
+
+// Half-chunk loads for this launch? (LaunchGemvBf16Fused; pair: the SWIGLU-epilogue group.)
+bool GemvHalfChunks(const MatmulParams& p, const GemvAux& aux, int64_t groups, int pro, bool pair) {
+  if (aux.variant == kGemvHalf || aux.variant == kGemvHalf8 || aux.variant == kGemvHalfTma)
+    return true;
+  if (aux.variant != 0) return false;
+  // Half-chunk loads (two blocks an SM) win while the grid is one to a few waves of SMs (lab,
+  // H100: 4096 x 4096 0.51 -> 0.64 of copy, 4096 x 14336 0.66 -> 0.76); full chunks when the
+  // grid fits the SMs one block each (0.5B 896 rows: 5.1 vs 5.7 us) and from ~4 waves on
+  // (14336 x 4096 x 2 gate/up: 0.84 vs 0.81; heads: 0.94 vs 0.88).
+  if (groups > 144 && groups <= 1024) return true;
+  return GemvPipeEnv() < 0 && !pair && pro == kGemvProRms && groups > 1024 && p.K < 2048;
+}
+
+// GemvBf16Kernel's PIPE for this launch (0, kGemvPipe8, kGemvPipeTma).
+int GemvPipeMode(const MatmulParams& p, const GemvAux& aux, bool half, int pro) {
+  if (aux.variant == kGemvHalf8) return half ? kGemvPipe8 : 0;
+  if (aux.variant == kGemvHalfTma || aux.variant == kGemvFullTma) return kGemvPipeTma;
   if (aux.variant != 0) return 0;
-  const bool qkv8b = half && pro == kGemvProRms && p.K >= 4096;
-  const int m = mode >= 0 ? mode : (qkv8b ? kGemvPipeHalf | kGemvPipeBlocks8 : 0);
-  if (half && (m & kGemvPipeBlocks8) != 0) return (m & kGemvPipeHalf) != 0 ? 2 : 3;
-  return (m & (half ? kGemvPipeHalf : kGemvPipeFull)) != 0 ? 1 : 0;
+  const int m = GemvPipeEnv();
+  if (m < 0) {
+    if (pro == kGemvProRms) return half ? kGemvPipe8 : 0;
+    return pro == kGemvProNone && half && p.K >= 4096 && p.K < 8192 ? kGemvPipe8 : 0;
+  }
+  if ((m & (half ? kGemvPipeTmaHalf : kGemvPipeTmaFull)) != 0) return kGemvPipeTma;
+  return half && (m & kGemvPipeBlocks8) != 0 ? kGemvPipe8 : 0;
+}
+
+// The TMA ring's launch fits the shared memory (else the plain kernel runs).
+bool GemvTmaFits(const MatmulParams& p, const GemvAux& aux, int splits, int pro, bool half,
+                 int xp_terms) {
+  const int64_t n_chunks = (p.K + 255) / 256, per_block = (n_chunks + splits - 1) / splits;
+  const int cfg = GemvTmaCfg(aux, half);
+  const int64_t warps = std::min<int64_t>(per_block, cfg >> 4);
+  const int64_t rest = (GemvSmemBytes(p, splits, pro, xp_terms) + 127) / 128 * 128;
+  return rest + warps * (cfg & 15) * TmaStageBytes(half) <= 220 * 1024;
 }
 
 template <int T, bool HALF, int PRO>
 cudaError_t GemvXp(const MatmulParams& p, const GemvGroupArgs& b, int splits, const GemvAux& aux,
                    const GemvPrologue& pro, cudaStream_t stream) {
-  switch (GemvPipeMode(p, aux, HALF, PRO)) {
-    case 1: return Gemv<T, HALF, PRO, false, 1>(p, b, splits, aux, pro, stream);
-    case 2:
-      if constexpr (HALF) return Gemv<T, HALF, PRO, false, 2>(p, b, splits, aux, pro, stream);
-      break;
-    case 3:  // the plain loop, XP as usual (never for half chunks by default)
+  const bool pair = b.swiglu != nullptr;  // the plain loop only (GemvTask's pairing)
+  const bool xp = T == 3 && GemvXpOn(p, HALF, splits, PRO, pair);
+  switch (pair ? 0 : GemvPipeMode(p, aux, HALF, PRO)) {
+    case kGemvPipe8:  // the plain loop, XP as usual (never for half chunks by default)
       if constexpr (HALF) {
-        if (T == 3 && GemvXpOn(p, HALF, splits, PRO))
-          return Gemv<T, HALF, PRO, true, 3>(p, b, splits, aux, pro, stream);
-        return Gemv<T, HALF, PRO, false, 3>(p, b, splits, aux, pro, stream);
+        if (xp) return Gemv<T, HALF, PRO, true, kGemvPipe8>(p, b, splits, aux, pro, stream);
+        return Gemv<T, HALF, PRO, false, kGemvPipe8>(p, b, splits, aux, pro, stream);
       }
       break;
+    case kGemvPipeTma:
+      // x pre-split wherever it fits: the ring holds no registers, so the pieces' loads cost
+      // none of the half-chunk kernel's (its 8-warp SMs need the fewer instructions more).
+      if (T == 3 && GemvTmaFits(p, aux, splits, PRO, HALF, 3))
+        return Gemv<T, HALF, PRO, true, kGemvPipeTma>(p, b, splits, aux, pro, stream);
+      if (!GemvTmaFits(p, aux, splits, PRO, HALF, 0)) break;
+      return Gemv<T, HALF, PRO, false, kGemvPipeTma>(p, b, splits, aux, pro, stream);
     default: break;
   }
-  if constexpr (T == 3) {
-    if (GemvXpOn(p, HALF, splits, PRO))
-      return Gemv<T, HALF, PRO, true>(p, b, splits, aux, pro, stream);
-  }
+  if (xp) return Gemv<T, HALF, PRO, true>(p, b, splits, aux, pro, stream);
   return Gemv<T, HALF, PRO, false>(p, b, splits, aux, pro, stream);
 }
 
@@ -1529,8 +1754,13 @@ cudaError_t LaunchGemvBf16Fused(const MatmulParams& p, const GemvGroup& grp,
       (GemvIsStream(aux) || p.M > kGemvMaxRows || !GemvPrologueFits(p.M, p.K)))
     return cudaErrorInvalidValue;
   if (RowGroups(grp) > (int64_t{1} << 31) - 1) return cudaErrorInvalidConfiguration;
+  const bool pair = grp.swiglu != nullptr;
+  if (pair && (grp.n != 2 || grp.o[0].N != grp.o[1].N || GemvIsStream(aux) ||
+               grp.o[0].res_out != nullptr || grp.o[1].res_out != nullptr))
+    return cudaErrorInvalidValue;
   GemvGroupArgs b;
   b.n = grp.n;
+  b.swiglu = grp.swiglu, b.swiglu_row = grp.swiglu_row;
   for (int j = 0; j < grp.n; ++j) {
     b.o[j] = grp.o[j];
     b.g0[j + 1] = b.g0[j] + (grp.o[j].N + 15) / 16;
@@ -1538,15 +1768,10 @@ cudaError_t LaunchGemvBf16Fused(const MatmulParams& p, const GemvGroup& grp,
   for (int j = grp.n; j < kGemvMaxGroup; ++j) b.g0[j + 1] = b.g0[grp.n];  // empty members
   if (b.g0[grp.n] == 0) return cudaSuccess;
   if (!GemvIsStream(aux)) {  // block per row group
-    // Half-chunk loads (two blocks an SM) win while the grid is one to a few waves of SMs (lab,
-    // H100: 4096 x 4096 0.51 -> 0.64 of copy, 4096 x 14336 0.66 -> 0.76); full chunks when the
-    // grid fits the SMs one block each (0.5B 896 rows: 5.1 vs 5.7 us) and from ~4 waves on
-    // (14336 x 4096 x 2 gate/up: 0.84 vs 0.81; heads: 0.94 vs 0.88).
     const int64_t groups = b.g0[b.n];
-    const bool half = aux.variant == kGemvHalf || aux.variant == kGemvHalfPipe ||
-                      aux.variant == kGemvHalfPipe8 || aux.variant == kGemvHalf8 ||
-                      (aux.variant == 0 && groups > 144 && groups <= 1024);
-    const int splits = aux.partials != nullptr ? GemvSplits(p, groups, aux) : 1;
+    const bool half = GemvHalfChunks(p, aux, groups, pro.kind, pair);  // half or whole chunks
+    // Paired tasks combine their chunk sums in one block (no split-K): same bits either way.
+    const int splits = aux.partials != nullptr && !pair ? GemvSplits(p, groups, aux) : 1;
     if (terms == 1)
       return half ? GemvPro<1, true>(p, b, splits, aux, pro, stream)
                   : GemvPro<1, false>(p, b, splits, aux, pro, stream);

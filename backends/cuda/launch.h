@@ -228,7 +228,8 @@ struct GemvAux {
   // 0: block per 16-row group, half-chunk loads for 145..1024 row groups, full chunks else;
   // kGemvHalf / kGemvFull: always half / full chunks (kGemvFull is LaunchGemvBf16's kernel);
   // 1..4: the streaming kernel with (warps a block, ring stages) = (4, 8), (4, 4), (8, 6),
-  // (4, 12).
+  // (4, 12). 10..12: the block kernel's lab variants (k_matmul_bf16.cu kGemvHalf8,
+  // kGemvHalfTma, kGemvFullTma; for the TMA ring warps_per_sm = warps x 16 + slots).
   int variant = 0;
   bool pdl = false;  // with PdlLaunches(): fetch the first weight stages before the wait
   // Block kernel split-K: a grid of fewer row groups than this many blocks splits each row
@@ -266,6 +267,13 @@ constexpr int kGemvMaxGroup = 3;
 struct GemvGroup {
   int n = 0;
   GemvOut o[kGemvMaxGroup];
+  // SWIGLU in the epilogue (plugin.cc, TESSERA_CUDA_FUSE_SWIGLU_EPI): n == 2, member 0 the gate
+  // and member 1 the up projection (same N, no residual); a task computes row group r of both
+  // and writes swiglu[m * swiglu_row + n] = SwiGluF(g, u) (fuse_math.cuh, the SWIGLU kernel's
+  // arithmetic on the same f32 sums). A member whose out is null is not stored (its tensor is
+  // the SWIGLU output's memory, overwritten anyway). Block kernel only, no split-K.
+  float* swiglu = nullptr;
+  int64_t swiglu_row = 0;  // elements
 };
 GemvGroup GemvGroupOf(const MatmulParams& p);  // one member: p's own weight and output
 uint64_t GemvPartialBytes(const MatmulParams& p, const GemvGroup& grp);

@@ -27,7 +27,9 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <new>
+#include <set>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -119,9 +121,15 @@ struct tsr_device {
   // TESSERA_CUDA_PINNED_DOWNLOAD=0: the driver's pageable copy instead.
   std::unique_ptr<tessera::cuda::HostDownload> download;
   bool pinned_download = true;
+  // host_alloc's page-locked ranges (ABI 1.2): start -> bytes. A download into one of them is
+  // one DMA copy, no staging.
+  std::mutex host_mu;
+  std::map<uintptr_t, uint64_t> host_allocs;
   int64_t graph_replays = 0;  // executes served by a cached graph (TESSERA_CUDA_PROFILE=exec)
   // Scratch nodes of a fusion (plugin.cc ExecuteFused); allocated at first use.
   std::unique_ptr<tessera::backend::LoadedNode<tessera::cuda::OpArgs>[]> fuse_nodes;
+  // SWIGLU in the gate/up GEMV group's epilogue (TESSERA_CUDA_FUSE_SWIGLU_EPI, FuseSwigluEpilogue).
+  bool fuse_swiglu_epi = false;
 };
 
 struct tsr_buffer {
@@ -309,6 +317,45 @@ tsr_status DeviceMemoryInfo(tsr_device* dev, uint64_t* out_free, uint64_t* out_t
   return TSR_OK;
 }
 
+// ABI 1.2: page-locked host memory (portable: pinned for every device), so a step's logits are
+// downloaded by one DMA copy straight into the engine's buffer (BufferDownload).
+tsr_status HostAlloc(tsr_device* dev, uint64_t size, void** out_ptr, tsr_error* err) {
+  if (dev == nullptr || out_ptr == nullptr)
+    return Fail(err, TSR_ERR_INVALID_ARGUMENT, "host_alloc: NULL argument");
+  void* p = nullptr;
+  cudaError_t e = cudaSetDevice(dev->ordinal);
+  if (e == cudaSuccess) e = cudaHostAlloc(&p, std::max<uint64_t>(size, 1), cudaHostAllocPortable);
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    return Fail(err, TSR_ERR_OUT_OF_MEMORY,
+                std::string("host_alloc: ") + cudaGetErrorString(e) + " (" + std::to_string(size) +
+                    " bytes)");
+  }
+  std::lock_guard<std::mutex> l(dev->host_mu);
+  dev->host_allocs[reinterpret_cast<uintptr_t>(p)] = size;
+  *out_ptr = p;
+  return TSR_OK;
+}
+
+void HostFree(tsr_device* dev, void* ptr) noexcept {
+  if (dev == nullptr || ptr == nullptr) return;
+  {
+    std::lock_guard<std::mutex> l(dev->host_mu);
+    if (dev->host_allocs.erase(reinterpret_cast<uintptr_t>(ptr)) == 0) return;  // not ours
+  }
+  cudaFreeHost(ptr);
+}
+
+// Whether [p, p + size) lies inside one of host_alloc's page-locked ranges.
+bool InHostAlloc(tsr_device* dev, const void* p, uint64_t size) {
+  const auto a = reinterpret_cast<uintptr_t>(p);
+  std::lock_guard<std::mutex> l(dev->host_mu);
+  auto it = dev->host_allocs.upper_bound(a);
+  if (it == dev->host_allocs.begin()) return false;
+  --it;
+  return a - it->first + size <= it->second;
+}
+
 static_assert(kErrIndexOutOfRange == backend::kDataErrIndex &&
                   kErrBadSeqlens == backend::kDataErrSeqlens &&
                   kErrBadBlockTable == backend::kDataErrBlockTable,
@@ -363,6 +410,7 @@ void DeviceClose(tsr_device* dev) {
     if (e != nullptr) cudaEventDestroy(e);
   if (dev->staging.pinned != nullptr) cudaFreeHost(dev->staging.pinned);
   dev->download.reset();  // joins its helper threads, frees its pinned buffer
+  for (const auto& [ptr, bytes] : dev->host_allocs) cudaFreeHost(reinterpret_cast<void*>(ptr));
   if (dev->err_host != nullptr) cudaFreeHost(dev->err_host);
   if (dev->err_flag != nullptr) cudaFree(dev->err_flag);
   if (dev->gemv_counters != nullptr) cudaFree(dev->gemv_counters);
@@ -406,6 +454,10 @@ cudaError_t SetUpGemv(tsr_device* dev) {
   // Off by default: the one-block launch measured slower than the three it replaces once PDL
   // overlaps those (lab/NOTES.md "Decode fusions"); TESSERA_CUDA_FUSE_ROPEKV=1 turns it on.
   dev->run.fuse_rope_kv = EnvFlag("TESSERA_CUDA_FUSE_ROPEKV", false);
+  // SWIGLU computed by the gate/up group launch from its own sums: one launch less a layer, but
+  // off by default (H100: the paired launch lost what the SWIGLU launch cost, tg128 0..-3%;
+  // lab/NOTES.md "Decode fusions, second pass").
+  dev->fuse_swiglu_epi = EnvFlag("TESSERA_CUDA_FUSE_SWIGLU_EPI", false);
   // Block-kernel split-K (lab/NOTES.md "Split-K"): by default only grids of at most half an SM
   // count of row groups (0.5B down projection: +4..7% tg on H100; splitting the 1B/8B grids of
   // 128-256 row groups was 5% slower), aiming at 2 blocks an SM. TESSERA_CUDA_SPLITK=F: every
@@ -582,7 +634,10 @@ tsr_status BufferDownload(tsr_buffer* src, uint64_t src_offset, void* dst, uint6
   const auto t0 = std::chrono::steady_clock::now();
   if (timed && e == cudaSuccess) e = cudaStreamSynchronize(dev->stream);
   const auto t1 = std::chrono::steady_clock::now();
-  if (e == cudaSuccess && done == nullptr && dev->pinned_download && HostDownload::Wants(size)) {
+  // Into host_alloc's memory (ABI 1.2): the direct copy below is already the pinned DMA.
+  const bool pinned_dst = size > 0 && InHostAlloc(dev, dst, size);
+  if (e == cudaSuccess && done == nullptr && dev->pinned_download && !pinned_dst &&
+      HostDownload::Wants(size)) {
     if (dev->download == nullptr) {
       // Helpers: one thread's memcpy (~14 GB/s) is a quarter of the pinned DMA rate. Lab knobs:
       // TESSERA_CUDA_DL_THREADS (helpers), TESSERA_CUDA_DL_CHUNK_KIB.
@@ -780,6 +835,82 @@ bool FuseResidual(tsr_device* dev, const tsr_graph_view& g, int32_t add_id, cons
   return true;
 }
 
+// TESSERA_CUDA_FUSE_DEBUG=1: why a matched fusion pattern was refused (stderr, once per
+// reason). Returns 0 (the callers' "not fused").
+int Refused(const char* why) {
+  static const bool on = EnvFlag("TESSERA_CUDA_FUSE_DEBUG", false);
+  if (!on) return 0;
+  static std::mutex mu;
+  static std::set<std::string> seen;
+  std::lock_guard<std::mutex> lock(mu);
+  if (seen.insert(why).second) std::fprintf(stderr, "cuda fuse: refused: %s\n", why);
+  return 0;
+}
+
+// Whether any node of the view other than ids[i .. i + count) reads tensor t.
+bool ReadElsewhere(const tsr_graph_view& g, const int32_t* ids, int32_t i, int32_t count,
+                   int32_t t) {
+  for (int32_t j = 0; j < g.n_nodes; ++j) {
+    bool fused = false;
+    for (int32_t k = i; k < i + count; ++k) fused = fused || ids[k] == j;
+    if (fused) continue;
+    const tsr_node nd = ReadAbiStruct(g.nodes, j);
+    for (int32_t a = 0; a < nd.n_inputs; ++a)
+      if (nd.inputs[a] == t) return true;
+  }
+  return false;
+}
+
+// The SWIGLU right after a gate/up group of two GEMVs (ln[0], ln[1]: its members in grp order)
+// joins the group's epilogue (launch.h GemvGroup::swiglu): swiglu(gate, up) of the two members'
+// outputs, same shapes, no broadcasting; members are reordered so the gate is member 0. The
+// output may be exactly one member's tensor (the planner's in-place reuse: that member's store
+// is dropped, SWIGLU overwrites it anyway) but may not touch anything else the launch reads or
+// writes (x, weights; the caller checks the prologue's inputs). x_dead: x is the RMS_NORM
+// prologue's output, which no other node reads: the output may then take its memory, and
+// *drop_y says the launch must not store it (block 0 would race the other blocks' SWIGLU
+// stores). Fills *h_range.
+bool FuseSwigluEpilogue(tsr_device* dev, const tsr_graph_view& g, int32_t id, const LoadedNode* mm,
+                        const Range& rx, bool x_dead, LoadedNode* ln, GemvGroup* grp,
+                        Range* h_range, bool* drop_y) {
+  if (grp->n != 2 || GemvIsStream(dev->run.gemv) ||
+      RawEnum(ReadAbiStruct(g.nodes, id).op) != TSR_OP_SWIGLU)
+    return false;
+  if (!LoadForFusion(dev, g, id, ln) || ln->node.n_inputs != 2) return Refused("swiglu: load");
+  const int32_t o0 = mm[0].node.output, o1 = mm[1].node.output;
+  const bool swap = ln->node.inputs[0] == o1 && ln->node.inputs[1] == o0;
+  if (o0 == o1 || (!swap && (ln->node.inputs[0] != o0 || ln->node.inputs[1] != o1)))
+    return Refused("swiglu: not over the group's outputs");
+  const TensorRef& h = *ln->args.out;
+  const TensorRef& t0 = *mm[0].args.out;
+  const TensorRef& t1 = *mm[1].args.out;
+  if (grp->o[0].N != grp->o[1].N || grp->o[0].res_out != nullptr || !SameShape(t0, t1))
+    return Refused("swiglu: member shapes");
+  if (h.dtype != TSR_DTYPE_F32 || !SameShape(h, t0) || h.stride(-1) != 4 ||
+      (h.ndim > 2 && !h.IsContiguous()))
+    return Refused("swiglu: output layout");
+  const Range rh = RangeOf(h);
+  if ((rh.Overlaps(rx) && !x_dead) || rh.Overlaps(WeightRange(grp->o[0])) ||
+      rh.Overlaps(WeightRange(grp->o[1])))
+    return Refused("swiglu: output overlaps x or a weight");
+  *drop_y = rh.Overlaps(rx);
+  GemvGroup q = *grp;
+  if (swap) std::swap(q.o[0], q.o[1]);
+  for (int j = 0; j < 2; ++j) {
+    const TensorRef& t = (j == 0) != swap ? t0 : t1;
+    if (!rh.Overlaps(RangeOf(t))) continue;
+    if (t.data != h.data || t.stride(-1) != h.stride(-1) ||
+        (t.ndim >= 2 && t.stride(-2) != h.stride(-2)))
+      return Refused("swiglu: output overlaps a member's output");
+    q.o[j].out = nullptr;  // in place: the SWIGLU output replaces it
+  }
+  q.swiglu = h.As<float>();
+  q.swiglu_row = h.ndim >= 2 ? h.stride(-2) / 4 : 0;
+  *grp = q;
+  *h_range = rh;
+  return true;
+}
+
 // Decode fusions over consecutive nodes (RunContext::fuse): MATMULs over the same x run as one
 // grouped GEMV launch (q/k/v, gate/up); a lone MATMUL followed by the ADD of its output and a
 // residual writes both outputs in one launch (o/down projection + residual); two independent
@@ -915,7 +1046,17 @@ StatusOr<int> ExecuteFused(tsr_device* dev, const tsr_graph_view& g, const int32
     grp.o[grp.n++] = o;
   }
   int ran = first - i + grp.n;
-  if (grp.n == 1 && k < n && FuseResidual(dev, g, ids[k], ln[0], &ln[1], &grp.o[0])) {
+  Range rh;
+  bool drop_y = false;
+  if (grp.n == 2 && dev->fuse_swiglu_epi && k < n &&
+      FuseSwigluEpilogue(
+          dev, g, ids[k], ln, rx,
+          pro.kind == kGemvProRms && !ReadElsewhere(g, ids, i, k + 1 - i, ln[4].node.output),
+          &ln[3], &grp, &rh, &drop_y)) {
+    ++ran;
+    outs.push_back(rh);
+    if (drop_y) pro.y = nullptr;  // dead, and in the SWIGLU output's memory
+  } else if (grp.n == 1 && k < n && FuseResidual(dev, g, ids[k], ln[0], &ln[1], &grp.o[0])) {
     // The epilogue reads the residual while row group 0 writes the prologue's output (rx).
     for (int j = 0; pro.kind != kGemvProNone && j < ln[1].args.n_in; ++j)
       if (ln[1].args.in[j] != nullptr && RangeOf(*ln[1].args.in[j]).Overlaps(rx)) return 0;
@@ -938,6 +1079,7 @@ StatusOr<int> ExecuteFused(tsr_device* dev, const tsr_graph_view& g, const int32
       *label = (pro.kind == kGemvProRms ? "RMS_NORM+" : "SWIGLU+") + *label;
     for (int j = 0; j < grp.n; ++j) *label += " N=" + std::to_string(grp.o[j].N);
     *label += " K=" + std::to_string(p0.K);
+    if (grp.swiglu != nullptr) *label += " +SWIGLU";
   }
   TSR_RETURN_IF_ERROR(RunGemvGroup(&dev->run, p0, grp, pro));
   return ran;
@@ -1148,6 +1290,8 @@ tsr_plugin_api MakeApi() {
   tsr_plugin_api api = backend::NewApiTable("cuda", "Tessera CUDA backend", "0.1.0");
   TESSERA_BACKEND_FILL_DEVICE_API(api, Guarded);
   api.device_memory_info = Guarded<DeviceMemoryInfo>::Call;
+  api.host_alloc = Guarded<HostAlloc>::Call;
+  api.host_free = HostFree;
   return api;
 }
 

@@ -39,13 +39,7 @@ if [ "${TESTS:-1}" = 1 ]; then
   for f in conformance golden scheduler; do cp "$OUT/tests/$f.log" "$OUT/dec2_$f.log"; done
   rm -rf "$OUT/tests"
 fi
-bench() {  # NAME DIR ENV...
-  local name=$1 dir=$2
-  shift 2
-  echo "--- $name: $*"
-  env "$@" timeout 120 "$B/bin/engine" bench --backend cuda "$dir" -p 16 -n 128 -r "${REPS:-3}" 2>&1 |
-    grep -E "tg128"
-}
+. backends/cuda/lab/lab_common.sh  # bench NAME DIR ENV...
 if [ "${ENGINE:-1}" = 1 ]; then
   for shape in ${SHAPES:-qwen2.5-0.5b llama-3.2-1b llama-3.1-8b}; do
     echo "=== $shape"

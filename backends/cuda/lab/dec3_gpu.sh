@@ -18,13 +18,7 @@ export LD_LIBRARY_PATH=$PWD/$B/lib
 export OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.mem --format=csv,noheader
-bench() {  # NAME DIR ENV...
-  local name=$1 dir=$2
-  shift 2
-  echo "--- $name: $*"
-  env "$@" timeout 120 "$B/bin/engine" bench --backend cuda "$dir" -p 16 -n 128 -r "${REPS:-3}" 2>&1 |
-    grep -E "tg128"
-}
+. backends/cuda/lab/lab_common.sh  # bench NAME DIR ENV...
 if [ "${ENGINE:-1}" = 1 ]; then
   for shape in ${SHAPES:-qwen2.5-0.5b llama-3.2-1b llama-3.1-8b}; do
     echo "=== $shape $(date +%T)"

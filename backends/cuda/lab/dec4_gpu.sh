@@ -29,13 +29,7 @@ if [ "${LAB:-1}" = 1 ]; then
   grep -E "^prologue.* (8B|1B)-|^group 8B|^group 1B" "$OUT/dec4_lab.log"
   sed -n '/^shape /,$p' "$OUT/dec4_lab.log" | head -16
 fi
-bench() {  # NAME DIR ENV...
-  local name=$1 dir=$2
-  shift 2
-  echo "--- $name: $*"
-  env "$@" timeout 120 "$B/bin/engine" bench --backend cuda "$dir" -p 16 -n 128 -r "${REPS:-3}" 2>&1 |
-    grep -E "tg128"
-}
+. backends/cuda/lab/lab_common.sh  # bench NAME DIR ENV...
 if [ "${ENGINE:-1}" = 1 ]; then
   for shape in ${SHAPES:-qwen2.5-0.5b llama-3.2-1b llama-3.1-8b}; do
     echo "=== $shape $(date +%T)"

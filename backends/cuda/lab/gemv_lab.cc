@@ -62,11 +62,14 @@ struct Shape {
 struct Variant {
   int v, wps;
 };
-// k_matmul_bf16.cu's lab variants of the block kernel with rolled weight loads (GemvPipeOn):
-// half / full chunks, half chunks in 8-warp blocks at 3 an SM; kGemvHalf8: the plain loop in
-// such blocks. kGemvFull / kGemvFullPipe with wps >
-// 0: full chunks with split-K.
-constexpr int kGemvHalfPipe = 7, kGemvFullPipe = 8, kGemvHalfPipe8 = 9, kGemvHalf8 = 10;
+// k_matmul_bf16.cu's lab variants of the block kernel: kGemvHalf8 the plain loop with half
+// chunks in 8-warp blocks at 3 an SM; kGemvHalfTma / kGemvFullTma the TMA weight ring with half /
+// whole-chunk units, wps = its configuration (warps a block x 16 + slots a warp, GemvTmaCfg).
+// kGemvFull with wps > 0: full chunks with split-K.
+constexpr int kGemvHalf8 = 10, kGemvHalfTma = 11, kGemvFullTma = 12;
+bool IsTma(int v) {  // a TMA variant: wps is its configuration
+  return v == kGemvHalfTma || v == kGemvFullTma;
+}
 const Variant kVariants[] = {{0, 0},
                              {kGemvHalf, 0},
                              {0, 1},
@@ -74,26 +77,41 @@ const Variant kVariants[] = {{0, 0},
                              {0, 4},
                              {1, 24},
                              {2, 32},
-                             {kGemvHalfPipe, 0},
-                             {kGemvFullPipe, 0},
                              {kGemvFull, 2},
-                             {kGemvFullPipe, 2},
-                             {kGemvHalfPipe, 2},
-                             {kGemvHalfPipe8, 0},
-                             {kGemvHalf8, 0}};
+                             {kGemvHalf8, 0},
+                             {kGemvHalfTma, 0x44},
+                             {kGemvHalfTma, 0x42},
+                             {kGemvHalfTma, 0x46},
+                             {kGemvHalfTma, 0x83},
+                             {kGemvHalfTma, 0x28},
+                             {kGemvFullTma, 0x42},
+                             {kGemvFullTma, 0x23},
+                             {kGemvFullTma, 0x82}};
 // Group / prologue checks, (variant, split-K blocks an SM): the default with no split-K and
-// split-K over 2 / 8 blocks an SM, then the rolled-load variants.
+// split-K over 2 / 8 blocks an SM, then the other block-kernel variants (TMA: default ring).
 const int kRuns[][2] = {{0, 0},
                         {0, 2},
                         {0, 8},
-                        {kGemvHalfPipe, 0},
-                        {kGemvHalfPipe, 8},
-                        {kGemvFullPipe, 0},
-                        {kGemvFullPipe, 8},
-                        {kGemvHalfPipe8, 0},
-                        {kGemvHalfPipe8, 8},
                         {kGemvHalf8, 0},
-                        {kGemvHalf8, 8}};
+                        {kGemvHalf8, 8},
+                        {kGemvHalfTma, 0},
+                        {kGemvHalfTma, 8},
+                        {kGemvFullTma, 0},
+                        {kGemvFullTma, 8}};
+// Timed fused / group launches: variant, TMA configuration, split-K (blocks an SM x 2).
+struct TimedVariant {
+  int v, cfg, split;
+};
+const TimedVariant kTimed[] = {{0, 0, 0},
+                               {kGemvHalf, 0, 0},
+                               {kGemvFull, 0, 0},
+                               {kGemvHalf8, 0, 0},
+                               {kGemvHalfTma, 0x44, 0},
+                               {kGemvHalfTma, 0x42, 0},
+                               {kGemvHalfTma, 0x83, 0},
+                               {kGemvHalfTma, 0x28, 0},
+                               {kGemvFullTma, 0x42, 0},
+                               {kGemvFullTma, 0x23, 0}};
 
 struct Lab {
   GemvAux aux;  // counters, SM count; partials sized for the largest problem
@@ -107,7 +125,7 @@ cudaError_t Launch(const Lab& lab, const Variant& v, bool pdl, const MatmulParam
   GemvAux a = lab.aux;
   a.variant = v.v;
   a.warps_per_sm = v.wps;
-  if (v.v == 0 || v.v >= kGemvHalf) a.split_blocks = v.wps * a.sms;
+  if (v.v == 0 || (v.v >= kGemvHalf && !IsTma(v.v))) a.split_blocks = v.wps * a.sms;
   a.pdl = pdl;
   a.partials = lab.partials;
   SetPdlLaunches(pdl);
@@ -365,6 +383,141 @@ void CheckPrologue(const Lab& lab, int kind, int64_t K, int members, int terms) 
   for (void* f : frees) cudaFree(f);
 }
 
+// The gate/up group with SWIGLU in its epilogue (GemvGroup::swiglu), optionally behind the
+// RMS_NORM prologue, against the unfused launches (norm kernel, group launch, SWIGLU kernel):
+// the same g, u, SWIGLU output and norm output bits, for M = 1, 3, 8 and every kRuns variant.
+// alias: the SWIGLU output in the gate's memory (the gate's store dropped, as the plugin does).
+void CheckSwigluEpi(const Lab& lab, int64_t K, int64_t N, bool rms, bool alias, int terms) {
+  const int64_t MX = 8;
+  std::mt19937 rng(static_cast<uint32_t>(K * 13 + N + (rms ? 7 : 0) + (alias ? 3 : 0) + terms));
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  std::vector<float> x(MX * K), nw(K);
+  for (float& f : x) f = u(rng) * std::exp2(static_cast<float>(rng() % 9) - 4.0f);
+  for (float& f : nw) f = u(rng) * 2.0f;
+  float *dx = Upload(x), *dnw = Upload(nw);
+  std::vector<float*> bufs;  // y_ref, y_got, g/u/h ref, g/u/h got
+  for (int j = 0; j < 8; ++j) {
+    float* d = nullptr;
+    Check(cudaMalloc(reinterpret_cast<void**>(&d), MX * std::max(K, N) * 4), "malloc");
+    bufs.push_back(d);
+  }
+  std::vector<void*> frees = {dx, dnw};
+  frees.insert(frees.end(), bufs.begin(), bufs.end());
+  float *y_ref = bufs[0], *y_got = bufs[1];
+  GemvPrologue pro;
+  if (rms) pro.kind = kGemvProRms, pro.weight = dnw, pro.eps = 1e-6f, pro.woff = 1.0f;
+  GemvGroup grp, ref;
+  grp.n = ref.n = 2;
+  for (int j = 0; j < 2; ++j) {
+    std::vector<uint16_t> w(N * K);
+    std::vector<float> bias(N);
+    for (uint16_t& v : w) v = ToBf16(u(rng));
+    for (float& f : bias) f = u(rng) * 4.0f;
+    uint16_t* dw = Upload(w);
+    float* dbias = Upload(bias);
+    frees.insert(frees.end(), {dw, dbias});
+    ref.o[j] = GemvGroupOf(Params(N, K, rms ? y_ref : dx, dw, dbias, bufs[2 + j], MX)).o[0];
+    grp.o[j] = GemvGroupOf(Params(N, K, dx, dw, dbias, bufs[5 + j], MX)).o[0];
+  }
+  float* h_got = alias ? bufs[5] : bufs[7];
+  grp.swiglu = h_got, grp.swiglu_row = N;
+  if (alias) grp.o[0].out = nullptr;
+  bool same = true;
+  for (int64_t M : {1, 3, 8}) {
+    if (rms && !GemvPrologueFits(M, K)) continue;
+    for (const auto& run : kRuns) {
+      GemvAux a = lab.aux;
+      a.partials = lab.partials;
+      a.split_blocks = run[1] * a.sms;
+      for (int j = 0; j < 8; ++j)
+        Check(cudaMemset(bufs[j], j < 5 ? 0xfe : 0xff, MX * std::max(K, N) * 4), "poison");
+      if (rms) LaunchProOp(pro, dx, M, K, y_ref, nullptr);
+      Check(LaunchGemvBf16Group(Params(N, K, rms ? y_ref : dx, nullptr, nullptr, nullptr, M), ref,
+                                terms, a, nullptr),
+            "reference group");
+      GemvPrologue sw;
+      sw.kind = kGemvProSwiglu, sw.b = bufs[3];
+      LaunchProOp(sw, bufs[2], M, N, bufs[4], nullptr);  // h = SWIGLU(g, u), [M, N] contiguous
+      GemvPrologue pm = pro;
+      pm.y = rms ? y_got : nullptr, pm.y_row = K;
+      GemvAux af = a;
+      af.variant = run[0];
+      Check(LaunchGemvBf16Fused(Params(N, K, dx, nullptr, nullptr, nullptr, M), grp, pm, terms, af,
+                                nullptr),
+            "swiglu epilogue group");
+      Check(cudaDeviceSynchronize(), "swiglu epilogue sync");
+      auto eq = [&](const float* got, const float* want, int64_t n) {
+        const auto gv = Download(got, n), wv = Download(want, n);
+        return std::memcmp(gv.data(), wv.data(), n * 4) == 0;
+      };
+      same = same && eq(h_got, bufs[4], M * N) && eq(bufs[6], bufs[3], M * N);
+      if (!alias) same = same && eq(bufs[5], bufs[2], M * N);
+      if (rms) same = same && eq(y_got, y_ref, M * K);
+    }
+  }
+  const std::string tag = std::string(rms ? "rms" : "plain") + (alias ? "_alias" : "") + "_K" +
+                          std::to_string(K) + "_N" + std::to_string(N) + "_t" +
+                          std::to_string(terms);
+  Expect(same, "swiglu_epi_" + tag);
+  std::printf("checked swiglu_epi %s %s\n", tag.c_str(), same ? "same bits" : "DIFFERENT");
+  for (void* f : frees) cudaFree(f);
+}
+
+// The gate/up launch (RMS_NORM prologue, as the engine runs it) followed by the SWIGLU kernel vs
+// the same launch with SWIGLU in its epilogue, PDL on, weights rotated past L2.
+void TimeSwigluEpi(const Lab& lab, const char* name, int64_t K, int64_t N) {
+  std::mt19937 rng(17);
+  std::vector<float> x(K), nw(K);
+  for (float& f : x) f = static_cast<float>(rng() % 2001) / 1000.0f - 1.0f;
+  for (float& f : nw) f = static_cast<float>(rng() % 2001) / 1000.0f;
+  float *dx = Upload(x), *dnw = Upload(nw), *dy = nullptr, *dh = nullptr;
+  Check(cudaMalloc(reinterpret_cast<void**>(&dy), K * 4), "malloc");
+  Check(cudaMalloc(reinterpret_cast<void**>(&dh), N * 4), "malloc");
+  std::vector<void*> frees = {dx, dnw, dy, dh};
+  const int copies = static_cast<int>(std::max<int64_t>(2, (int64_t{320} << 20) / (4 * N * K) + 1));
+  std::vector<GemvGroup> groups(copies);
+  for (int c = 0; c < copies; ++c) {
+    groups[c].n = 2;
+    for (int j = 0; j < 2; ++j) {
+      std::vector<uint16_t> w(N * K, ToBf16(0.01f * static_cast<float>(j + 1)));
+      uint16_t* dw = Upload(w);
+      float* o = nullptr;
+      Check(cudaMalloc(reinterpret_cast<void**>(&o), N * 4), "malloc");
+      groups[c].o[j] = GemvGroupOf(Params(N, K, dy, dw, nullptr, o, 1)).o[0];
+      frees.insert(frees.end(), {dw, o});
+    }
+  }
+  GemvPrologue pro;
+  pro.kind = kGemvProRms, pro.weight = dnw, pro.eps = 1e-6f, pro.y = dy, pro.y_row = K;
+  GemvAux a = lab.aux;
+  a.partials = lab.partials;
+  a.split_blocks = 2 * a.sms;
+  a.split_max_groups = a.sms / 2;
+  SetPdlLaunches(true);
+  const MatmulParams px = Params(N, K, dx, nullptr, nullptr, nullptr, 1);
+  for (bool norm : {true, false}) {
+    const GemvPrologue pn = norm ? pro : GemvPrologue{};
+    const MatmulParams pp = norm ? px : Params(N, K, dy, nullptr, nullptr, nullptr, 1);
+    const double apart = TimeMs(7, 40, [&](int i) {
+      const GemvGroup& gr = groups[i % copies];
+      Check(LaunchGemvBf16Fused(pp, gr, pn, 3, a, nullptr), "group");
+      GemvPrologue sw;
+      sw.kind = kGemvProSwiglu, sw.b = gr.o[1].out;
+      LaunchProOp(sw, gr.o[0].out, 1, N, dh, nullptr);
+    });
+    const double fused = TimeMs(7, 40, [&](int i) {
+      GemvGroup gr = groups[i % copies];
+      gr.swiglu = dh, gr.swiglu_row = N;
+      Check(LaunchGemvBf16Fused(pp, gr, pn, 3, a, nullptr), "group+swiglu");
+    });
+    std::printf("swiglu_epi %s norm=%d K=%lld N=%lld group+swiglu_us=%.2f fused_us=%.2f\n", name,
+                norm ? 1 : 0, static_cast<long long>(K), static_cast<long long>(N), apart * 1e3,
+                fused * 1e3);
+  }
+  SetPdlLaunches(false);
+  for (void* f : frees) cudaFree(f);
+}
+
 // ROPE q + ROPE k + KV_WRITE k + KV_WRITE v in one launch (LaunchRopeKv) against the four
 // kernels run in order, with k's rotated output in q's input memory (what the engine's planner
 // does): same q/k outputs and caches, bit for bit. R < D checks the pass-through dims.
@@ -489,16 +642,16 @@ void TimePrologue(const Lab& lab, const char* name, int kind, int64_t K, std::ve
   });
   std::printf("prologue %s K=%lld op+gemv_us=%.2f fused_us=%.2f gemv_alone_us=%.2f\n", name,
               static_cast<long long>(K), apart * 1e3, fused * 1e3, gemv_only * 1e3);
-  // The fused launch per block-kernel variant.
-  const int kFused[] = {kGemvHalf,  kGemvHalfPipe, kGemvHalfPipe8,
-                        kGemvHalf8, kGemvFull,     kGemvFullPipe};
-  for (int v : kFused) {
+  // The fused launch per block-kernel variant (v=0: the default rule).
+  for (const TimedVariant& tv : kTimed) {
     GemvAux av = a;
-    av.variant = v;
+    av.variant = tv.v;
+    av.warps_per_sm = tv.cfg;
     const double us = TimeMs(7, 40, [&](int i) {
       Check(LaunchGemvBf16Fused(px, groups[i % copies], pro, 3, av, nullptr), "fused variant");
     });
-    std::printf("prologue_v %s v=%d fused_us=%.2f\n", name, v, us * 1e3);
+    std::printf("prologue_v %s v=%d cfg=0x%x fused_us=%.2f of_copy=%.2f\n", name, tv.v, tv.cfg,
+                us * 1e3, bytes / (us * 1e-3) / 1e9 / lab.copy_gbs);
   }
   SetPdlLaunches(false);
   for (void* f : frees) cudaFree(f);
@@ -575,13 +728,13 @@ void TimeGroup(const Lab& lab, const char* name, int64_t K, std::vector<int64_t>
     }
   }
   MatmulParams p = Params(Ns[0], K, dx, nullptr, nullptr, nullptr, 1);
-  // 0x100: block kernel, split-K at 2 blocks an SM
-  for (int variant :
-       {0, kGemvHalf, 0x100, kGemvHalfPipe, kGemvHalfPipe8, kGemvHalf8, kGemvFullPipe}) {
+  for (const TimedVariant& tv : kTimed) {
     for (bool pdl : {false, true}) {
       GemvAux a = lab.aux;
-      a.variant = variant & 0xff;
-      a.split_blocks = (variant >> 8) * 2 * a.sms;
+      a.variant = tv.v;
+      a.warps_per_sm = tv.cfg;
+      a.split_blocks = tv.split * 2 * a.sms;
+      const int variant = tv.v * 256 + tv.cfg;
       a.pdl = pdl;
       a.partials = lab.partials;
       SetPdlLaunches(pdl);
@@ -596,9 +749,10 @@ void TimeGroup(const Lab& lab, const char* name, int64_t K, std::vector<int64_t>
           Check(LaunchGemvBf16Group(p, one, 3, a, nullptr), "member");
         }
       });
-      std::printf("group %s K=%lld v=%d pdl=%d fused_us=%.2f separate_us=%.2f of_copy=%.2f\n", name,
-                  static_cast<long long>(K), variant, pdl ? 1 : 0, fused * 1e3, apart * 1e3,
-                  bytes / (fused * 1e-3) / 1e9 / lab.copy_gbs);
+      std::printf(
+          "group %s K=%lld v=%d cfg=0x%x pdl=%d fused_us=%.2f separate_us=%.2f of_copy=%.2f\n",
+          name, static_cast<long long>(K), variant >> 8, variant & 0xff, pdl ? 1 : 0, fused * 1e3,
+          apart * 1e3, bytes / (fused * 1e-3) / 1e9 / lab.copy_gbs);
     }
   }
   SetPdlLaunches(false);
@@ -631,8 +785,17 @@ int Main(int argc, char** argv) {
         for (int members : {1, 2, 3}) CheckPrologue(lab, kind, K, members, terms);
       }
     }
+    for (bool rms : {true, false}) {
+      CheckSwigluEpi(lab, 896, 4864, rms, false, terms);  // 0.5B gate/up
+      CheckSwigluEpi(lab, 200, 200, rms, false, terms);   // one chunk, ragged N
+      CheckSwigluEpi(lab, 1064, 1000, rms, true, terms);  // partial chunk, in place
+      CheckSwigluEpi(lab, 2048, 512, rms, false, terms);  // the split-K runs would split
+      CheckSwigluEpi(lab, 4096, 1024, rms, true, terms);  // XP (terms 3), 16 chunks
+    }
   }
+  // GEMV_LAB_GEMV_ONLY: the GEMV checks above only (no ROPE / attention checks).
   for (int64_t T : {1, 3, 8}) {
+    if (std::getenv("GEMV_LAB_GEMV_ONLY") != nullptr) break;
     CheckRopeKv(T, 14, 2, 64, 64);   // Qwen2.5-0.5B
     CheckRopeKv(T, 32, 8, 128, 96);  // 8B heads, partial rotary
   }
@@ -643,6 +806,10 @@ int Main(int argc, char** argv) {
                           {"1B", 8192, 2048},    {"1B", 2048, 8192},    {"1B-kv", 512, 2048},
                           {"0.5B", 896, 896},    {"0.5B", 4864, 896},   {"0.5B", 896, 4864},
                           {"0.5B-kv", 128, 896}, {"0.5B", 151936, 896}};
+  TimeSwigluEpi(lab, "0.5B", 896, 4864);
+  TimeSwigluEpi(lab, "1B", 2048, 8192);
+  TimeSwigluEpi(lab, "8B", 4096, 14336);
+  if (std::getenv("GEMV_LAB_SWIGLU_ONLY") != nullptr) return g_failures == 0 ? 0 : 1;
   TimePrologue(lab, "0.5B-norm-qkv", kGemvProRms, 896, {896, 128, 128});
   TimePrologue(lab, "0.5B-norm-gate-up", kGemvProRms, 896, {4864, 4864});
   TimePrologue(lab, "0.5B-swiglu-down", kGemvProSwiglu, 4864, {896});
