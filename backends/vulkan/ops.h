@@ -54,6 +54,9 @@ enum class Shader : int {
   kDecodeSplitNormF32,
   kDecodeSplitNormF16,
   kDecodeSplitNormBf16,
+  kCoopSplit,        // x -> three bf16 planes for the cooperative-matrix GEMM (coop_split.comp)
+  kGemmCoopBf16,     // the cooperative-matrix GEMM, bf16 weights (matmul_coop.comp, KHR + bf16)
+  kGemmCoopBf16M64,  // the same with 64-row tiles (more workgroups for narrow projections)
   kCount
 };
 
@@ -106,6 +109,18 @@ struct MatmulP {
   float norm_eps = 0, norm_woff = 0;
 };
 static_assert(sizeof(MatmulP) == 272, "MatmulP must match matmul_common.glsl's Params");
+
+// coop_common.glsl's CoopParams: the cooperative-matrix GEMM and its split pre-pass.
+struct CoopP {
+  uint64_t err = 0;
+  uint64_t x = 0, planes = 0, w = 0, bias = 0, out = 0;
+  int64_t M = 0, K = 0, N = 0;
+  int64_t Mp = 0, Kp = 0;  // the planes: Mp x Kp bf16 each, zero past M and K
+  int64_t x_row = 0, w_row = 0, out_row = 0, out_col = 0;  // x/out bytes, w_row elements
+};
+static_assert(sizeof(CoopP) == 120, "CoopP must match coop_common.glsl's CoopParams");
+constexpr int64_t kCoopTileM = 128;  // COOP_BM of kGemmCoopBf16 (kGemmCoopBf16M64: 64)
+constexpr int64_t kCoopTileN = 64;   // COOP_BN
 
 struct AttnP {
   uint64_t err = 0;
@@ -215,6 +230,21 @@ class Recorder {
   // TESSERA_VULKAN_SPLIT_BLOCKS, a lab knob).
   int decode_split = 0;
   int split_blocks = 0;
+  // GEMMs (M >= 33) over bf16 weights run on cooperative matrices (matmul_coop.comp): set where
+  // the device offers bf16 x bf16 -> f32 16 x 16 x 16 subgroup matrices and
+  // TESSERA_VULKAN_COOPMAT=1 (opt-in; plugin.cc). Not the canonical order: see README.
+  bool coop_gemm = false;
+  // Rows a cooperative-matrix GEMM tile: 128 unless 64 (TESSERA_VULKAN_COOPMAT_TILE, a lab
+  // knob; run_ops.cc CoopTileRows).
+  int coop_tile = 0;
+  // Device memory for the cooperative-matrix GEMM's x planes, at least `bytes`, ordered after
+  // every earlier dispatch that used it; CoopScratchUsed() after the last dispatch that uses it
+  // (so the next user waits for it).
+  virtual StatusOr<uint64_t> CoopScratch(uint64_t bytes) {
+    (void)bytes;
+    return Unimplemented("no scratch memory");
+  }
+  virtual void CoopScratchUsed() {}
 };
 
 // A node with its tensors converted plus the recorder it runs on (null while validating).

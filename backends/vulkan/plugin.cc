@@ -71,6 +71,11 @@ struct DeviceInfo {
   bool norm_fusable = false;
   bool timestamps = false;     // the compute queue writes timestamps (TESSERA_VULKAN_PROFILE)
   float timestamp_period = 1;  // ns a tick
+  // The cooperative-matrix GEMM can run (CheckCoopMatrix): VK_KHR_cooperative_matrix and
+  // VK_KHR_shader_bfloat16 with bf16 x bf16 -> f32 16 x 16 x 16 subgroup matrices, the Vulkan
+  // memory model, subgroup 32. coop_note: what the description says about it.
+  bool coop_bf16 = false;
+  std::string coop_note;
 };
 
 // Address range [lo, hi) of device memory a dispatch reads or writes.
@@ -159,8 +164,11 @@ struct tsr_device : tessera::vulkan::Recorder {
   std::vector<tessera::vulkan::Range> reads_since, writes_since;
   int node_dispatches = 0;  // dispatches the current node has recorded
   std::unique_ptr<tessera::vulkan::Profile> prof;
+  std::unique_ptr<tsr_buffer> coop_scratch;  // the cooperative-matrix GEMM's x planes
 
   ~tsr_device() override;
+  tessera::StatusOr<uint64_t> CoopScratch(uint64_t bytes) override;
+  void CoopScratchUsed() override;
   tessera::Status Dispatch(tessera::vulkan::Shader shader, const void* params, size_t size,
                            uint32_t gx, uint32_t gy, uint32_t gz) override;
 };
@@ -262,8 +270,76 @@ bool SupportsSizeControl(const VkApi& vk, VkPhysicalDevice pd, uint32_t size,
          size * p.maxComputeWorkgroupSubgroups >= 128;
 }
 
+// VK_KHR_cooperative_matrix / VK_KHR_shader_bfloat16 as the Vulkan registry defines them:
+// Debian 12's headers (1.3.239) predate both, so the structures and values are spelled out here
+// (prefixed, so newer headers cannot clash).
+constexpr auto kTsrStypeCoopFeatures = static_cast<VkStructureType>(1000506000);
+constexpr auto kTsrStypeCoopProperties = static_cast<VkStructureType>(1000506001);
+constexpr auto kTsrStypeBf16Features = static_cast<VkStructureType>(1000141000);
+constexpr int32_t kTsrComponentF32 = 1;            // VK_COMPONENT_TYPE_FLOAT32_KHR
+constexpr int32_t kTsrComponentBf16 = 1000141000;  // VK_COMPONENT_TYPE_BFLOAT16_KHR
+constexpr int32_t kTsrScopeSubgroup = 3;           // VK_SCOPE_SUBGROUP_KHR
+struct TsrCoopMatrixFeatures {                     // VkPhysicalDeviceCooperativeMatrixFeaturesKHR
+  VkStructureType sType = kTsrStypeCoopFeatures;
+  void* pNext = nullptr;
+  VkBool32 cooperativeMatrix = VK_FALSE;
+  VkBool32 cooperativeMatrixRobustBufferAccess = VK_FALSE;
+};
+struct TsrBf16Features {  // VkPhysicalDeviceShaderBfloat16FeaturesKHR
+  VkStructureType sType = kTsrStypeBf16Features;
+  void* pNext = nullptr;
+  VkBool32 shaderBFloat16Type = VK_FALSE;
+  VkBool32 shaderBFloat16DotProduct = VK_FALSE;
+  VkBool32 shaderBFloat16CooperativeMatrix = VK_FALSE;
+};
+struct TsrCoopMatrixProperties {  // VkCooperativeMatrixPropertiesKHR
+  VkStructureType sType = kTsrStypeCoopProperties;
+  void* pNext = nullptr;
+  uint32_t m = 0, n = 0, k = 0;
+  int32_t a = 0, b = 0, c = 0, result = 0;
+  VkBool32 saturating = VK_FALSE;
+  int32_t scope = 0;
+};
+using TsrGetCoopProperties = VkResult(VKAPI_PTR*)(VkPhysicalDevice, uint32_t*,
+                                                  TsrCoopMatrixProperties*);
+constexpr const char* kCoopExtensions[] = {"VK_KHR_cooperative_matrix", "VK_KHR_shader_bfloat16"};
+
+// Whether the device offers what matmul_coop.comp needs; otherwise why not (the description
+// says so, and the fp32 GEMM runs).
+std::string CheckCoopMatrix(const VkApi& vk, VkInstance instance, VkPhysicalDevice pd,
+                            uint32_t subgroup) {
+  for (const char* ext : kCoopExtensions) {
+    if (!HasExtension(vk, pd, ext)) return std::string("no ") + ext;
+  }
+  TsrBf16Features bf16;
+  TsrCoopMatrixFeatures coop;
+  coop.pNext = &bf16;
+  VkPhysicalDeviceVulkan12Features f12{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES,
+                                       &coop};
+  VkPhysicalDeviceFeatures2 f2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, &f12};
+  vk.vkGetPhysicalDeviceFeatures2(pd, &f2);
+  if (!coop.cooperativeMatrix || !bf16.shaderBFloat16Type || !bf16.shaderBFloat16CooperativeMatrix)
+    return "cooperative-matrix / bf16 features off";
+  if (!f12.vulkanMemoryModel) return "no vulkanMemoryModel";
+  if (subgroup != 32) return "subgroup " + std::to_string(subgroup) + " (32 needed)";
+  auto get = reinterpret_cast<TsrGetCoopProperties>(
+      vk.vkGetInstanceProcAddr(instance, "vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR"));
+  uint32_t n = 0;
+  if (get == nullptr || get(pd, &n, nullptr) != VK_SUCCESS || n == 0) return "no matrix shapes";
+  std::vector<TsrCoopMatrixProperties> props(n);
+  if (get(pd, &n, props.data()) != VK_SUCCESS) return "no matrix shapes";
+  for (uint32_t i = 0; i < n; ++i) {
+    const TsrCoopMatrixProperties& p = props[i];
+    if (p.m == 16 && p.n == 16 && p.k == 16 && p.a == kTsrComponentBf16 &&
+        p.b == kTsrComponentBf16 && p.c == kTsrComponentF32 && p.result == kTsrComponentF32 &&
+        p.scope == kTsrScopeSubgroup)
+      return "";
+  }
+  return "no bf16 x bf16 -> f32 16x16x16 subgroup shape";
+}
+
 // Why `pd` cannot run this backend's shaders, or "" (fills `d` when it can).
-std::string CheckDevice(const VkApi& vk, VkPhysicalDevice pd, DeviceInfo* d) {
+std::string CheckDevice(const VkApi& vk, VkInstance instance, VkPhysicalDevice pd, DeviceInfo* d) {
   VkPhysicalDeviceIDProperties id{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_ID_PROPERTIES};
   VkPhysicalDeviceSubgroupProperties sg{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES, &id};
   VkPhysicalDeviceProperties2 p2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, &sg};
@@ -345,11 +421,16 @@ std::string CheckDevice(const VkApi& vk, VkPhysicalDevice pd, DeviceInfo* d) {
       break;
     default: d->kind = TSR_DEVICE_OTHER, type = "virtual GPU"; break;
   }
+  const std::string coop_why = CheckCoopMatrix(vk, instance, pd, sg.subgroupSize);
+  d->coop_bf16 = coop_why.empty();
+  d->coop_note = d->coop_bf16 ? "tiled fp32 GEMM; cooperative-matrix GEMM for bf16 weights with "
+                                "TESSERA_VULKAN_COOPMAT=1 (KHR bf16 x 3 pieces, f32 accumulate)"
+                              : "tiled fp32 GEMM (no cooperative-matrix path: " + coop_why + ")";
   d->description =
       std::string(type) + ", Vulkan " + VersionString(p.apiVersion) + ", " + drv.driverName + " " +
       drv.driverInfo + ", subgroup " + std::to_string(sg.subgroupSize) +
       (d->size_control ? " (required)" : "") + (d->unified ? ", unified memory" : "") +
-      ", matmul: subgroup GEMV + tiled fp32 GEMM (no cooperative-matrix path in this build)" +
+      ", matmul: subgroup GEMV + " + d->coop_note +
       (d->tiled_attention ? ", attention: tiled prefill" : ", attention: per query row");
   return "";
 }
@@ -465,7 +546,7 @@ void DiscoverDevices(tsr_plugin_ctx* ctx, const std::string& selector) {
   for (uint32_t i = 0; i < n; ++i) {
     DeviceInfo d;
     d.vk_index = static_cast<int>(i);
-    const std::string why = CheckDevice(ctx->vk, pds[i], &d);
+    const std::string why = CheckDevice(ctx->vk, ctx->instance, pds[i], &d);
     if (const char* probe = std::getenv("TESSERA_VULKAN_PROBE"); probe != nullptr && *probe == '1')
       ProbeCooperativeMatrix(*ctx, pds[i], d.name);
     // Two manifests naming one driver (a container's mount plus the distribution's copy) list
@@ -882,12 +963,42 @@ tessera::Status tsr_device::Dispatch(tessera::vulkan::Shader shader, const void*
   return tessera::OkStatus();
 }
 
+// One scratch buffer a device, grown (after everything in flight has finished) when a larger
+// one is asked for. Every user writes it first, so it must wait for the dispatches since the
+// last barrier that used it: CoopScratchUsed notes the range as written after a user's last
+// dispatch (a node's own dispatches are ordered anyway), and the next call sees the overlap
+// and records a barrier.
+tessera::StatusOr<uint64_t> tsr_device::CoopScratch(uint64_t bytes) {
+  using namespace tessera::vulkan;
+  if (!coop_scratch || coop_scratch->size < bytes) {
+    TSR_RETURN_IF_ERROR(Flush(this));
+    TSR_RETURN_IF_ERROR(Wait(this, /*check_data=*/false));
+    if (coop_scratch) DestroyBuffer(this, coop_scratch.get());
+    coop_scratch.reset();
+    TSR_ASSIGN_OR_RETURN(coop_scratch, CreateBuffer(this, bytes, MemUse::kDevice));
+  }
+  const uint64_t lo = reinterpret_cast<uintptr_t>(coop_scratch->data);
+  const Range r{lo, lo + coop_scratch->size};
+  auto overlaps = [&](const std::vector<Range>& rs) {
+    return std::any_of(rs.begin(), rs.end(),
+                       [&](const Range& o) { return o.lo < r.hi && r.lo < o.hi; });
+  };
+  if (overlaps(writes_since) || overlaps(reads_since)) Barrier(this);
+  return lo;
+}
+
+void tsr_device::CoopScratchUsed() {
+  const uint64_t lo = reinterpret_cast<uintptr_t>(coop_scratch->data);
+  writes_since.push_back(tessera::vulkan::Range{lo, lo + coop_scratch->size});
+}
+
 tsr_device::~tsr_device() {
   using namespace tessera::vulkan;
   if (device == VK_NULL_HANDLE) return;
   vk->vkDeviceWaitIdle(device);
   if (ring) DestroyBuffer(this, ring.get());
   if (staging) DestroyBuffer(this, staging.get());
+  if (coop_scratch) DestroyBuffer(this, coop_scratch.get());
   for (VkPipeline p : pipelines)
     if (p != VK_NULL_HANDLE) vk->vkDestroyPipeline(device, p, nullptr);
   if (prof && prof->pool != VK_NULL_HANDLE) vk->vkDestroyQueryPool(device, prof->pool, nullptr);
@@ -935,14 +1046,29 @@ Status CreateLogicalDevice(tsr_device* dev) {
   f2.features.shaderInt16 = VK_TRUE;
   VkPhysicalDeviceSubgroupSizeControlFeaturesEXT fsc{
       VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_FEATURES_EXT};
-  const char* extensions[] = {VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME};
+  std::vector<const char*> extensions;
   VkDeviceCreateInfo di{VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, &f2};
   if (dev->info->size_control) {
     fsc.subgroupSizeControl = VK_TRUE;
     f12.pNext = &fsc;
-    di.enabledExtensionCount = 1;
-    di.ppEnabledExtensionNames = extensions;
+    extensions.push_back(VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME);
   }
+  // The cooperative-matrix GEMM's extensions and features, only where it will run (a device
+  // that lacks them is created exactly as before).
+  TsrCoopMatrixFeatures coop;
+  TsrBf16Features bf16;
+  if (dev->coop_gemm) {
+    coop.cooperativeMatrix = VK_TRUE;
+    bf16.shaderBFloat16Type = VK_TRUE;
+    bf16.shaderBFloat16CooperativeMatrix = VK_TRUE;
+    f12.vulkanMemoryModel = VK_TRUE;  // glslang emits the Vulkan memory model with them
+    bf16.pNext = f12.pNext;
+    coop.pNext = &bf16;
+    f12.pNext = &coop;
+    for (const char* e : kCoopExtensions) extensions.push_back(e);
+  }
+  di.enabledExtensionCount = static_cast<uint32_t>(extensions.size());
+  di.ppEnabledExtensionNames = extensions.empty() ? nullptr : extensions.data();
   di.queueCreateInfoCount = 1;
   di.pQueueCreateInfos = &qi;
   TSR_RETURN_IF_ERROR(
@@ -1043,6 +1169,12 @@ tsr_status DeviceOpen(tsr_plugin_ctx* ctx, int32_t index, tsr_device** out, tsr_
   dev->fuse_rope_kv = dev->fuse_decode && (frkv == nullptr || std::string(frkv) != "0");
   const char* fnorm = std::getenv("TESSERA_VULKAN_FUSE_NORM");
   dev->fuse_norm = dev->fuse_decode && (fnorm == nullptr || std::string(fnorm) != "0");
+  // Opt-in (TESSERA_VULKAN_COOPMAT=1) while its sums are not in the canonical order: a row's
+  // bits would then depend on whether its MATMUL has >= 33 rows (README, vk-coop section).
+  const char* coopmat = std::getenv("TESSERA_VULKAN_COOPMAT");
+  dev->coop_gemm = dev->info->coop_bf16 && coopmat != nullptr && std::string(coopmat) == "1";
+  if (const char* tile = std::getenv("TESSERA_VULKAN_COOPMAT_TILE"))
+    dev->coop_tile = std::atoi(tile);
   const char* coalesce = std::getenv("TESSERA_VULKAN_DECODE_COALESCE");
   dev->decode_coalesce = coalesce == nullptr || std::string(coalesce) != "0";
   if (const char* rows = std::getenv("TESSERA_VULKAN_DECODE_ROWS"))

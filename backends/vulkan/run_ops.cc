@@ -201,8 +201,60 @@ Status DispatchGemm(const OpArgs& a, MatmulP p, tsr_dtype wdt) {
   return OkStatus();
 }
 
+// The cooperative-matrix GEMM (Recorder::coop_gemm) takes bf16 weights in whole 16-row tiles
+// and whole 32-value stages with 16-byte aligned rows (it copies stages with 16-byte loads);
+// anything else keeps the fp32 GEMM.
+bool UseCoopGemm(const Recorder& rec, const MatmulP& p, tsr_dtype wdt) {
+  return rec.coop_gemm && wdt == TSR_DTYPE_BF16 && p.M >= kGemmMinRows && p.N % 16 == 0 &&
+         p.K % 32 == 0 && p.w % 16 == 0 && p.w_row > 0 && p.w_row % 16 == 0 && p.x_row >= 0 &&
+         p.N <= 65535 * kCoopTileN;
+}
+
+// x rows in chunks whose three bf16 planes fit kCoopScratchBytes: per chunk coop_split.comp
+// writes the planes and matmul_coop.comp multiplies them (the recorder orders a node's
+// dispatches, and CoopScratch orders the planes' reuse across nodes).
+constexpr uint64_t kCoopScratchBytes = 64ull << 20;
+// 128-row tiles unless TESSERA_VULKAN_COOPMAT_TILE=64 (a lab knob). 128 is what was measured
+// on the H100 for this kernel (vk-coop call 2); 64 won only in the prefetching variant that
+// was slower overall (call 3; README).
+int64_t CoopTileRows(const Recorder& rec) {
+  return rec.coop_tile == 64 ? 64 : kCoopTileM;
+}
+
+Status DispatchCoopGemm(const OpArgs& a, const MatmulP& p) {
+  const int64_t Kp = p.K;  // a multiple of 32 (UseCoopGemm)
+  const int64_t tile = CoopTileRows(*a.rec);
+  const int64_t fit = static_cast<int64_t>(kCoopScratchBytes / (6 * static_cast<uint64_t>(Kp)));
+  const int64_t chunk = std::max<int64_t>(kCoopTileM, fit / kCoopTileM * kCoopTileM);
+  for (int64_t m0 = 0; m0 < p.M; m0 += chunk) {
+    CoopP q;
+    q.x = p.x + m0 * p.x_row;
+    q.out = p.out + m0 * p.out_row;
+    q.w = p.w;
+    q.bias = p.bias;
+    q.M = std::min(chunk, p.M - m0);
+    q.K = p.K;
+    q.N = p.N;
+    q.Mp = (q.M + tile - 1) / tile * tile;
+    q.Kp = Kp;
+    q.x_row = p.x_row;
+    q.w_row = p.w_row / 2;
+    q.out_row = p.out_row;
+    q.out_col = p.out_col;
+    const uint64_t bytes = 6 * static_cast<uint64_t>(q.Mp) * static_cast<uint64_t>(Kp);
+    TSR_ASSIGN_OR_RETURN(q.planes, a.rec->CoopScratch(bytes));
+    TSR_RETURN_IF_ERROR(Record(a, Shader::kCoopSplit, q, CeilDiv(bytes / 6, 256)));
+    TSR_RETURN_IF_ERROR(a.rec->Dispatch(
+        tile == 64 ? Shader::kGemmCoopBf16M64 : Shader::kGemmCoopBf16, &q, sizeof(q),
+        static_cast<uint32_t>(CeilDiv(q.N, kCoopTileN)), static_cast<uint32_t>(q.Mp / tile), 1));
+    a.rec->CoopScratchUsed();
+  }
+  return OkStatus();
+}
+
 Status DispatchMatmul(const OpArgs& a, MatmulP p, tsr_dtype wdt) {
   p.vec = VecBits(p, wdt);
+  if (UseCoopGemm(*a.rec, p, wdt)) return DispatchCoopGemm(a, p);
   return p.M >= kGemmMinRows ? DispatchGemm(a, p, wdt) : DispatchGemv(a, p, wdt);
 }
 

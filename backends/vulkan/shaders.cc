@@ -103,6 +103,17 @@ const uint32_t kDecodeSplitNormF16[] =
 const uint32_t kDecodeSplitNormBf16[] =
 #include "decode_split_norm_bf16.inc"
 ;
+const uint32_t kCoopSplit[] =
+#include "coop_split.inc"
+;
+// SPV_KHR_cooperative_matrix + SPV_KHR_bfloat16 (tools/coop_spirv.py); only created on devices
+// that offer both (plugin.cc).
+const uint32_t kGemmCoopBf16[] =
+#include "gemm_coop_bf16.inc"
+;
+const uint32_t kGemmCoopBf16M64[] =
+#include "gemm_coop_bf16_m64.inc"
+;
 // clang-format on
 
 #define TSR_VK_MODULE(array, name)                \
@@ -143,6 +154,9 @@ const std::array<SpirvModule, static_cast<size_t>(Shader::kCount)> kModules = {
     TSR_VK_MODULE(kDecodeSplitNormF32, "matmul.comp split+norm (f32)"),
     TSR_VK_MODULE(kDecodeSplitNormF16, "matmul.comp split+norm (f16)"),
     TSR_VK_MODULE(kDecodeSplitNormBf16, "matmul.comp split+norm (bf16)"),
+    TSR_VK_MODULE(kCoopSplit, "coop_split.comp"),
+    TSR_VK_MODULE(kGemmCoopBf16, "matmul_coop.comp (bf16, KHR)"),
+    TSR_VK_MODULE(kGemmCoopBf16M64, "matmul_coop.comp (bf16, KHR, 64 rows)"),
 };
 
 }  // namespace

@@ -62,6 +62,9 @@ class VulkanPluginTest : public ::testing::Test {
     ASSERT_EQ(api_->device_open(*ctx, 0, dev, &err), TSR_OK) << err.message;
   }
 
+  // CoopGemmMatchesAReference's shapes on an open device.
+  void CheckCoopShapes(tsr_device* dev);
+
   void* handle_ = nullptr;
   tsr_host_api host_{};
   const tsr_plugin_api* api_ = nullptr;
@@ -1039,3 +1042,97 @@ TEST_F(VulkanPluginTest, RopeKvWriteFusedMatchesSeparateNodes) {
 }
 
 }  // namespace
+
+// The cooperative-matrix GEMM (TESSERA_VULKAN_COOPMAT=1 on a device that offers bf16 matrices;
+// elsewhere the same calls run the fp32 GEMM): bf16 weights, several x-row tiles with a partial
+// last one, column tiles past N, bias, two MATMUL nodes of one execute over the same x (the x
+// planes' scratch reused by the second node) and, for K = 14336, more rows than one scratch
+// chunk holds (768). Checked against a double-precision reference with an f32-sum bound.
+TEST_F(VulkanPluginTest, CoopGemmMatchesAReference) {
+  for (const char* tile : {"64", "128"}) {
+    SCOPED_TRACE(std::string("tile rows ") + tile);
+    setenv("TESSERA_VULKAN_COOPMAT", "1", 1);
+    setenv("TESSERA_VULKAN_COOPMAT_TILE", tile, 1);
+    tsr_plugin_ctx* ctx = nullptr;
+    tsr_device* dev = nullptr;
+    OpenFirstDevice(&ctx, &dev);
+    unsetenv("TESSERA_VULKAN_COOPMAT");
+    unsetenv("TESSERA_VULKAN_COOPMAT_TILE");
+    if (HasFatalFailure()) return;
+    if (dev == nullptr) GTEST_SKIP() << "no Vulkan device";
+    CheckCoopShapes(dev);
+    api_->device_close(dev);
+    api_->destroy_context(ctx);
+    if (HasFatalFailure()) return;
+  }
+}
+
+void VulkanPluginTest::CheckCoopShapes(tsr_device* dev) {
+  struct Shape {
+    int64_t M, N, K;
+  };
+  tsr_error err{sizeof(tsr_error), TSR_OK, {}};
+  std::mt19937 rng(11);
+  for (const Shape s : {Shape{70, 80, 160}, Shape{200, 48, 2080}, Shape{800, 32, 14336}}) {
+    SCOPED_TRACE("M " + std::to_string(s.M) + ", N " + std::to_string(s.N) + ", K " +
+                 std::to_string(s.K));
+    const MatmulCase c{TSR_DTYPE_BF16, s.K};
+    std::vector<float> wf[2], x(s.M * s.K), bias(s.N);
+    std::vector<uint8_t> w[2] = {EncodeWeights(c, s.N, &rng, &wf[0]),
+                                 EncodeWeights(c, s.N, &rng, &wf[1])};
+    std::uniform_real_distribution<float> u(-2.0f, 2.0f);
+    for (float& v : x) v = u(rng);
+    for (float& v : bias) v = u(rng);
+    auto align = [](uint64_t v) { return (v + 255) / 256 * 256; };
+    const uint64_t ow0 = align(x.size() * 4), ow1 = ow0 + align(w[0].size());
+    const uint64_t ob = ow1 + align(w[1].size()), oo0 = ob + align(s.N * 4);
+    const uint64_t oo1 = oo0 + align(s.M * s.N * 4), total = oo1 + align(s.M * s.N * 4);
+    tsr_buffer* buf = nullptr;
+    ASSERT_EQ(api_->buffer_alloc(dev, 0, total, &buf, &err), TSR_OK) << err.message;
+    ASSERT_EQ(api_->buffer_upload(buf, 0, x.data(), x.size() * 4, nullptr, &err), TSR_OK);
+    ASSERT_EQ(api_->buffer_upload(buf, ow0, w[0].data(), w[0].size(), nullptr, &err), TSR_OK);
+    ASSERT_EQ(api_->buffer_upload(buf, ow1, w[1].data(), w[1].size(), nullptr, &err), TSR_OK);
+    ASSERT_EQ(api_->buffer_upload(buf, ob, bias.data(), s.N * 4, nullptr, &err), TSR_OK);
+    // Tensors: x, w0, w1, bias, out0, out1; node 0 = x w0^T + bias, node 1 = x w1^T.
+    tsr_tensor t[6] = {};
+    for (tsr_tensor& ti : t) ti.struct_size = sizeof(tsr_tensor), ti.buffer = buf, ti.ndim = 2;
+    t[0].dtype = TSR_DTYPE_F32, t[0].ne[0] = s.M, t[0].ne[1] = s.K;
+    t[0].nb[0] = s.K * 4, t[0].nb[1] = 4;
+    for (int j = 0; j < 2; ++j) {
+      t[1 + j].dtype = TSR_DTYPE_BF16, t[1 + j].ne[0] = s.N, t[1 + j].ne[1] = s.K;
+      t[1 + j].nb[0] = s.K * 2, t[1 + j].nb[1] = 2, t[1 + j].offset = j == 0 ? ow0 : ow1;
+      t[4 + j].dtype = TSR_DTYPE_F32, t[4 + j].ne[0] = s.M, t[4 + j].ne[1] = s.N;
+      t[4 + j].nb[0] = s.N * 4, t[4 + j].nb[1] = 4, t[4 + j].offset = j == 0 ? oo0 : oo1;
+    }
+    t[3].dtype = TSR_DTYPE_F32, t[3].ndim = 1, t[3].ne[0] = s.N, t[3].nb[0] = 4, t[3].offset = ob;
+    tsr_node nodes[2] = {};
+    for (int j = 0; j < 2; ++j) {
+      nodes[j].struct_size = sizeof(tsr_node);
+      nodes[j].op = TSR_OP_MATMUL;
+      nodes[j].n_inputs = j == 0 ? 3 : 2;
+      nodes[j].inputs[0] = 0, nodes[j].inputs[1] = 1 + j, nodes[j].inputs[2] = 3;
+      nodes[j].output = 4 + j;
+    }
+    const tsr_graph_view view{sizeof(tsr_graph_view), 6, t, 2, nodes};
+    const int32_t ids[2] = {0, 1};
+    ASSERT_EQ(api_->execute(dev, &view, ids, 2, nullptr, &err), TSR_OK) << err.message;
+    std::vector<float> out[2] = {std::vector<float>(s.M * s.N), std::vector<float>(s.M * s.N)};
+    ASSERT_EQ(api_->buffer_download(buf, oo0, out[0].data(), s.M * s.N * 4, nullptr, &err), TSR_OK);
+    ASSERT_EQ(api_->buffer_download(buf, oo1, out[1].data(), s.M * s.N * 4, nullptr, &err), TSR_OK);
+    for (int j = 0; j < 2; ++j) {
+      for (int64_t m = 0; m < s.M; ++m) {
+        for (int64_t n = 0; n < s.N; ++n) {
+          double ref = j == 0 ? bias[n] : 0.0, mag = std::fabs(ref);
+          for (int64_t k = 0; k < s.K; ++k) {
+            const double p = static_cast<double>(x[m * s.K + k]) * wf[j][n * s.K + k];
+            ref += p, mag += std::fabs(p);
+          }
+          // f32 sums; tensor cores may truncate their f32 additions (not round to nearest), so
+          // the bound is looser than the fp32 path needs (still far below a lost tile or piece).
+          ASSERT_NEAR(out[j][m * s.N + n], ref, 2e-6 * mag + 1e-30) << j << ": " << m << "," << n;
+        }
+      }
+    }
+    api_->buffer_free(buf);
+  }
+}
