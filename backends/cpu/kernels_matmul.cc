@@ -184,19 +184,16 @@ HWY_INLINE void FinishElement(const MatmulProblem& p, const float* x, const Row&
 // TreeSum), so these tiles give the same bits as the array tiles would on the same target.
 
 // GemvTile's work on one K block [k0, k1): block sums of rows[0, NR) (NR <= 8) into `sums`.
-// `step` and `pf_done` carry GemvTile's prefetch progress across blocks.
+// `pf` carries GemvTile's prefetch progress across blocks.
 template <int NR, class Row>
 HWY_INLINE void GemvBlockScalable(DF df, const float* x, const Row* rows, int64_t k0, int64_t k1,
-                                  const uint8_t* pf, int64_t pf_bytes, int64_t steps, int64_t* step,
-                                  int64_t* pf_done, float* sums) {
+                                  TilePrefetch* pf, float* sums) {
   static_assert(NR >= 1 && NR <= 8, "GemvBlockScalable keeps at most 8 accumulators");
   const int64_t L = static_cast<int64_t>(hn::Lanes(df));
   const VF z = hn::Zero(df);
   [[maybe_unused]] VF a0 = z, a1 = z, a2 = z, a3 = z, a4 = z, a5 = z, a6 = z, a7 = z;
   for (int64_t k = k0; k < k1; k += L) {
-    for (const int64_t due = pf_bytes * ++*step / steps; *pf_done < due; *pf_done += 64) {
-      hwy::Prefetch(pf + *pf_done);
-    }
+    pf->Step();
     const VF xv = hn::LoadU(df, x + k);
 #define TSR_GEMV_ACC(j) \
   if constexpr ((j) < NR) a##j = hn::MulAdd(xv, rows[j].Load(df, k), a##j)
@@ -237,20 +234,18 @@ HWY_INLINE void GemvTile(const MatmulProblem& p, int64_t m, int64_t n0, const Ro
   const float* x = p.x + m * p.x_row_stride;
   float total[NR] = {};
   const int64_t steps = std::max<int64_t>(1, kv / L);
-  int64_t pf_done = 0, step = 0;
+  TilePrefetch prefetch(pf, pf_bytes, steps);
   for (int64_t k0 = 0; k0 < kv; k0 += kMatmulKBlock) {
     const int64_t k1 = std::min(kv, k0 + kMatmulKBlock);
 #if HWY_HAVE_SCALABLE
     float block[NR];
-    GemvBlockScalable<NR>(df, x, rows, k0, k1, pf, pf_bytes, steps, &step, &pf_done, block);
+    GemvBlockScalable<NR>(df, x, rows, k0, k1, &prefetch, block);
     for (int j = 0; j < NR; ++j) total[j] = k0 == 0 ? block[j] : total[j] + block[j];
 #else
     VF acc[NR];
     for (int j = 0; j < NR; ++j) acc[j] = hn::Zero(df);
     for (int64_t k = k0; k < k1; k += L) {
-      for (const int64_t due = pf_bytes * ++step / steps; pf_done < due; pf_done += 64) {
-        hwy::Prefetch(pf + pf_done);
-      }
+      prefetch.Step();
       const VF xv = hn::LoadU(df, x + k);
       for (int j = 0; j < NR; ++j) acc[j] = hn::MulAdd(xv, rows[j].Load(df, k), acc[j]);
     }

@@ -210,6 +210,10 @@ TSR_QK inline void FinishTile(const MatmulProblem& p, int64_t m0, int64_t n0,
 // always inlined: once the GEMM paths grew, GCC compiled the GEMV tile out of line with a runtime
 // stride and the q8 decode pass ran ~14% slower (matmul_lab --rows 1 --dtype q8, 22.1 -> 19.1 GB
 // of weights per CPU-second); this, with the GEMV finish below, brings back about half (20.7).
+// The rest: TreeSum16Lanes compiled out of line (now always_inline) and, in the Q4 tile, loop
+// state spilled to the stack around the prefetch schedule (now TilePrefetch, ops.h): in-cache
+// passes (--only k) q8 38.7 -> 42.4, q4 25.9 -> 29.8 GB per CPU-second (the fifth session's
+// build: 43.9, 30.3).
 template <int MR, int NR, tsr_dtype WT, bool kPacked = false>
 TSR_QK __attribute__((always_inline)) inline void TileVnni(const MatmulProblem& p, const Perms& pm,
                                                            int64_t m0, int64_t n0,
@@ -240,14 +244,12 @@ TSR_QK __attribute__((always_inline)) inline void TileVnni(const MatmulProblem& 
       MR == 1 && next_rows > 0 && NR * p.w_row_bytes <= PrefetchPolicy().gemv_max_tile_bytes
           ? next_rows * p.w_row_bytes
           : 0;
-  const char* pf = reinterpret_cast<const char*>(p.w + (n0 + NR) * p.w_row_bytes);
-  int64_t pf_done = 0;
   const int64_t steps = a.steps;
+  TilePrefetch prefetch(p.w + (n0 + NR) * p.w_row_bytes, pf_bytes, steps);
   // Full steps, then (K % 128 != 0) the short last one with masked loads.
   const int64_t full = p.K / kStep;
   for (int64_t s = 0; s < full; ++s) {
-    for (const int64_t due = pf_bytes * (s + 1) / steps; pf_done < due; pf_done += 64)
-      _mm_prefetch(pf + pf_done, _MM_HINT_T0);
+    prefetch.Step();
     TileStep<MR, NR, WT, false>(pm, w, x, s * step_stride, row_bytes - s * step_bytes, s, acc,
                                 packed);
   }

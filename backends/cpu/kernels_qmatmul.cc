@@ -36,8 +36,8 @@
 
 #include "backends/cpu/convert.h"
 #include "backends/cpu/ops.h"
-// GCC 12 may compile TreeSum16 out of line here and then flag its _mm512_undefined_ps() starts
-// as -Wuninitialized (GCC bug 105593; see below).
+// GCC 12 may flag TreeSum16's _mm512_undefined_ps() starts as -Wuninitialized (GCC bug 105593;
+// see below; it did so while it compiled the function out of line here).
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #include "backends/cpu/tree_sum.h"

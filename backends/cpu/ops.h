@@ -4,6 +4,7 @@
 #ifndef TESSERA_BACKENDS_CPU_OPS_H_
 #define TESSERA_BACKENDS_CPU_OPS_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -115,6 +116,28 @@ struct MatmulPrefetchPolicy {
 };
 
 const MatmulPrefetchPolicy& PrefetchPolicy();
+
+// A GEMV tile's software prefetch of the next tile's bytes [base, base + bytes), spread over its
+// K steps: each Step() issues the next ceil(bytes / steps) bytes, rounded up to whole lines.
+// Three live values (position, end, bytes per step) and no division per step: the earlier
+// floor(bytes * s / steps) schedule kept a 64-bit division on every K step, and a quotient /
+// remainder form of it kept more registers live, which in the Q4 GEMV tile pushed its loop
+// counter and a weight load to the stack.
+class TilePrefetch {
+ public:
+  TilePrefetch(const void* base, int64_t bytes, int64_t steps)
+      : cur_(reinterpret_cast<uintptr_t>(base)),
+        end_(cur_ + static_cast<uintptr_t>(bytes > 0 ? bytes : 0)),
+        per_step_(static_cast<uintptr_t>(
+            bytes > 0 && steps > 0 ? ((bytes + steps - 1) / steps + 63) / 64 * 64 : 0)) {}
+  void Step() {
+    const uintptr_t stop = std::min(cur_ + per_step_, end_);
+    for (; cur_ < stop; cur_ += 64) __builtin_prefetch(reinterpret_cast<const void*>(cur_), 0, 3);
+  }
+
+ private:
+  uintptr_t cur_, end_, per_step_;
+};
 
 // Columns [n0, n1) of every row, on the calling thread. `scratch` holds >= MatmulScratchFloats(K).
 void MatmulColumns(const MatmulProblem& p, int64_t n0, int64_t n1, float* scratch);
