@@ -816,6 +816,108 @@ __global__ void SplitKernel(MatmulParams p, uint16_t* planes) {
   }
 }
 
+// ---- RMS_NORM folded into the GEMM's x split (decode batches, M = 9 .. 64; cuda-agg2) ----
+
+// Position s (0 .. 31) of a slot-permuted k32 block (LaunchSplitBf16Wgmma's planes, k_gemm_
+// wgmma.cu SlotK): chunk c = s / 8 = 2j + h holds k = 8 (e / 2) + 4j + 2h + e % 2, e = s % 8.
+__device__ __forceinline__ int PermSlotK(int s) {
+  const int c = s / 8, j = c / 2, h = c % 2, e = s % 8;
+  return 8 * (e / 2) + 4 * j + 2 * h + e % 2;
+}
+
+// One 256-thread block a row m, latency-bound (M <= 64 blocks): the row's sum of squares with the
+// norm kernel's reduction (k_norm.cu RowKernel: thread t sums elements t, t + 256, ... with one
+// fmaf chain, then BlockSum's two butterflies; for K <= kRmsSplitCached its RmsNormCached form,
+// every x and weight load issued before the first add), y = RmsApply per element, stored to pro.y
+// when set (the norm's other consumers read it) and staged in shared memory; then y split into the
+// T bf16 pieces SplitKernel makes (planes[t][m][k]) or, PERM, those of LaunchSplitBf16Wgmma
+// (slot-permuted k32 blocks, K padded to 32 with zeros). So y has the norm kernel's bits and the
+// planes are the split of that y: the GEMM after it computes the unfused bits.
+constexpr int kRmsSplitPer = 16;
+constexpr int64_t kRmsSplitCached = kRmsSplitPer * kRmsThreads;
+constexpr int64_t kRmsSplitMaxK = 8192;  // the staged row: 32 KiB of shared memory
+
+// The row's 1 / rms from thread partials (BlockSum of k_norm.cu, then RmsInvScale).
+__device__ __forceinline__ float RmsRowScale(float ss, int64_t n, float eps, float* red) {
+  const int lane = threadIdx.x % 32;
+  ss = WarpSum(ss);
+  if (lane == 0) red[threadIdx.x / 32] = ss;
+  __syncthreads();
+  return RmsInvScale(RmsCombineWarps(lane < kRmsWarps ? red[lane] : 0.0f), n, eps);
+}
+
+template <int T, bool PERM>
+__global__ void __launch_bounds__(kRmsThreads)
+    RmsSplitKernel(MatmulParams p, GemvPrologue pro, uint16_t* planes) {
+  __shared__ float red[kRmsWarps];
+  __shared__ __align__(16) float ys[kRmsSplitMaxK];
+  GridDepWait();
+  AllowDependents();
+  const int64_t m = blockIdx.x, K = p.K;
+  const int tid = threadIdx.x;
+  const float* xr = p.x + m * p.x_row;
+  const bool has_w = pro.weight != nullptr;
+  float* yr = pro.y != nullptr ? pro.y + m * pro.y_row : nullptr;
+  if (K <= kRmsSplitCached) {
+    float xs[kRmsSplitPer], ws[kRmsSplitPer];
+#pragma unroll
+    for (int j = 0; j < kRmsSplitPer; ++j) {
+      const int64_t i = tid + int64_t{j} * kRmsThreads;
+      xs[j] = i < K ? xr[i] : 0.0f;
+      ws[j] = (i < K && has_w) ? pro.weight[i] : 0.0f;
+    }
+    float ss = 0.0f;
+#pragma unroll
+    for (int j = 0; j < kRmsSplitPer; ++j)
+      if (tid + int64_t{j} * kRmsThreads < K) ss = RmsAccum(ss, xs[j]);
+    const float r = RmsRowScale(ss, K, pro.eps, red);
+#pragma unroll
+    for (int j = 0; j < kRmsSplitPer; ++j) {
+      const int64_t i = tid + int64_t{j} * kRmsThreads;
+      if (i >= K) continue;
+      const float y = RmsApply(xs[j], r, has_w, ws[j], pro.woff);
+      ys[i] = y;
+      if (yr != nullptr) yr[i] = y;
+    }
+  } else {
+    const float r = RmsRowScale(RmsThreadPartial(xr, 1, K, tid), K, pro.eps, red);
+    for (int64_t i = tid; i < K; i += kRmsThreads) {
+      const float y = RmsApply(xr[i], r, has_w, has_w ? pro.weight[i] : 0.0f, pro.woff);
+      ys[i] = y;
+      if (yr != nullptr) yr[i] = y;
+    }
+  }
+  const int64_t kp = PERM ? (K + 31) / 32 * 32 : K;  // plane row length
+  for (int64_t i = K + tid; i < kp; i += kRmsThreads) ys[i] = 0.0f;
+  __syncthreads();
+  for (int64_t u = tid; u < kp / 8; u += kRmsThreads) {  // 8 plane slots a unit
+    float v[8];
+#pragma unroll
+    for (int i = 0; i < 8; ++i)
+      v[i] = ys[PERM ? u / 4 * 32 + PermSlotK(static_cast<int>(u % 4) * 8 + i) : u * 8 + i];
+    uint32_t o[T][4];
+    SplitPack<T>(v, o);
+#pragma unroll
+    for (int t = 0; t < T; ++t) {
+      *reinterpret_cast<uint4*>(planes + (t * p.M + m) * kp + u * 8) =
+          make_uint4(o[t][0], o[t][1], o[t][2], o[t][3]);
+    }
+  }
+}
+
+template <int T>
+cudaError_t LaunchRmsSplit(const MatmulParams& p, const GemvPrologue& pro, bool perm,
+                           uint16_t* planes, cudaStream_t stream) {
+  if (p.M > 65535 || (p.K + 31) / 32 * 32 > kRmsSplitMaxK) return cudaErrorInvalidConfiguration;
+  if (perm)
+    LaunchK(RmsSplitKernel<T, true>, static_cast<unsigned>(p.M), kRmsThreads, 0, stream, p, pro,
+            planes);
+  else
+    LaunchK(RmsSplitKernel<T, false>, static_cast<unsigned>(p.M), kRmsThreads, 0, stream, p, pro,
+            planes);
+  return cudaGetLastError();
+}
+
 // ---- GEMM: 128 weight rows x 64 tokens a block, 8 warps of 32 x 32, 4-stage cp.async ----
 
 constexpr int kBN = 128, kBM = 64, kStages = 4, kGemmThreads = 256;
@@ -1628,8 +1730,12 @@ cudaError_t GemvRows(const MatmulParams& p, cudaStream_t stream) {
   return GemvRowsLaunch<T, false>(p, b, warps, stream);
 }
 
+// rms (LaunchGemmBf16Rms): p.x is RMS_NORM's input; the x split pre-pass becomes RmsSplitKernel
+// (the natural or the wgmma planes, whichever the chosen kernel reads). Nothing after the split
+// reads p.x.
 template <int T>
-cudaError_t Gemm(const MatmulParams& p, uint16_t* planes, cudaStream_t stream) {
+cudaError_t Gemm(const MatmulParams& p, uint16_t* planes, cudaStream_t stream,
+                 const GemvPrologue* rms = nullptr) {
   static std::atomic<uint64_t> smem_set{0};
   const int smem = kStages * StageChunks<T>() * 16;
   cudaError_t e = AllowDynamicSmem(GemmBf16Kernel<T>, smem, &smem_set);
@@ -1638,8 +1744,14 @@ cudaError_t Gemm(const MatmulParams& p, uint16_t* planes, cudaStream_t stream) {
   const int v = GemmVariant();
   if (v == kGemmAuto) {  // decode batches
     const int sc = SmallMChoice(p, T);
-    if (sc == kSmallMRows) return GemvRows<T>(p, stream);
-    if (sc >= 0) return LaunchGemmBf16Tiled(p, T, planes, sc, stream);
+    if (sc == kSmallMRows) return rms != nullptr ? cudaErrorInvalidValue : GemvRows<T>(p, stream);
+    if (sc >= 0 && rms == nullptr) return LaunchGemmBf16Tiled(p, T, planes, sc, stream);
+#ifdef TESSERA_CUDA_WGMMA
+    if (sc >= 0) {  // LaunchGemmBf16Tiled's two launches with the norm in the first
+      if ((e = LaunchRmsSplit<T>(p, *rms, true, planes, stream)) != cudaSuccess) return e;
+      return LaunchGemmWgmma(p, T, planes, sc - kGemmTiledWgmma0, stream);
+    }
+#endif
   }
   const int per = v == kGemmAuto ? GemmSplitChunksPerBlock(p) : 0;
   const int tiled = per > 0 ? -1
@@ -1648,7 +1760,14 @@ cudaError_t Gemm(const MatmulParams& p, uint16_t* planes, cudaStream_t stream) {
                         : (v == kGemmAuto ? GemmTiledAuto(p, T, DeviceSms()) : -1);
   // The wgmma configurations split x into their own slot-permuted planes (gemm_wgmma.h):
   // the natural-order split would be thrown away.
-  if (tiled < kGemmTiledWgmma0) {
+  if (rms != nullptr) {
+    if ((e = LaunchRmsSplit<T>(p, *rms, tiled >= kGemmTiledWgmma0, planes, stream)) != cudaSuccess)
+      return e;
+#ifdef TESSERA_CUDA_WGMMA
+    if (tiled >= kGemmTiledWgmma0)
+      return LaunchGemmWgmma(p, T, planes, tiled - kGemmTiledWgmma0, stream);
+#endif
+  } else if (tiled < kGemmTiledWgmma0) {
     LaunchK(SplitKernel<T>, GridFor(groups, 256), 256, 0, stream, p, planes);
     if ((e = cudaGetLastError()) != cudaSuccess) return e;
   }
@@ -1791,6 +1910,18 @@ cudaError_t LaunchGemmBf16(const MatmulParams& p, int terms, uint16_t* planes,
                            cudaStream_t stream) {
   if (p.M == 0 || p.N == 0) return cudaSuccess;
   return terms == 1 ? Gemm<1>(p, planes, stream) : Gemm<3>(p, planes, stream);
+}
+
+bool GemmRmsFusable(const MatmulParams& p, int terms) {
+  return p.M > kGemvMaxRows && p.M <= kGemmRmsMaxRows && Bf16FastPathEligible(p) && p.N > 0 &&
+         (p.K + 31) / 32 * 32 <= kRmsSplitMaxK &&
+         (GemmVariant() != kGemmAuto || SmallMChoice(p, terms) != kSmallMRows);
+}
+
+cudaError_t LaunchGemmBf16Rms(const MatmulParams& p, const GemvPrologue& pro, int terms,
+                              uint16_t* planes, cudaStream_t stream) {
+  if (pro.kind != kGemvProRms || !GemmRmsFusable(p, terms)) return cudaErrorInvalidValue;
+  return terms == 1 ? Gemm<1>(p, planes, stream, &pro) : Gemm<3>(p, planes, stream, &pro);
 }
 
 cudaError_t ProbeKernelImage() {

@@ -309,6 +309,18 @@ cudaError_t LaunchGemvBf16Fused(const MatmulParams& p, const GemvGroup& grp,
 // planes: terms x [M, K] bf16 scratch of SplitPlaneBytes(p, terms) bytes (device memory).
 uint64_t SplitPlaneBytes(const MatmulParams& p, int terms);
 cudaError_t LaunchGemmBf16(const MatmulParams& p, int terms, uint16_t* planes, cudaStream_t stream);
+// RMS_NORM folded into the x split pre-pass of a decode-batch GEMM (kGemvMaxRows < M <=
+// kGemmRmsMaxRows; cuda-agg2, TESSERA_CUDA_FUSE_NORM_SMALLM): pro is a kGemvProRms prologue as for
+// LaunchGemvBf16Fused (p.x / p.x_row are the norm's input; pro.y, if set, still receives the
+// norm's output), planes as for LaunchGemmBf16. The norm's row sums, scale and products are the
+// norm kernel's (fuse_math.cuh) and the split is of those values, so the bits equal RMS_NORM +
+// LaunchGemmBf16. GemmRmsFusable: LaunchGemmBf16 would split x first (not the GEMV rows kernel,
+// which has no split) and K rounded up to 32 is at most 8192 (the row is staged in shared
+// memory); otherwise LaunchGemmBf16Rms returns cudaErrorInvalidValue.
+constexpr int64_t kGemmRmsMaxRows = 64;
+bool GemmRmsFusable(const MatmulParams& p, int terms);
+cudaError_t LaunchGemmBf16Rms(const MatmulParams& p, const GemvPrologue& pro, int terms,
+                              uint16_t* planes, cudaStream_t stream);
 // The prefill GEMM kernels of k_gemm_bf16.cu (LaunchGemmBf16 picks one; the lab sweeps them):
 // tile configurations 0 .. GemmTiledConfigs() - 1 per piece count, all with the canonical order.
 // They read planes that LaunchSplitBf16 wrote (x split into `terms` bf16 pieces).

@@ -69,6 +69,9 @@ struct RunContext {
   // RMS_NORM (default on; TESSERA_CUDA_FUSE_NORM=0: off), SWIGLU (default off, measured slower;
   // TESSERA_CUDA_FUSE_SWIGLU=1: on).
   bool fuse_norm = true;
+  // RMS_NORM folded into a decode-batch GEMM's x split (M = 9 .. 64; GemmRmsCandidate):
+  // TESSERA_CUDA_FUSE_NORM_SMALLM=0 off.
+  bool fuse_norm_smallm = true;
   bool fuse_swiglu = false;
   bool fuse_rope_kv = false;  // ROPE q/k + KV_WRITE k/v in one launch (TESSERA_CUDA_FUSE_ROPEKV=1)
 };
@@ -101,7 +104,14 @@ Status RunGemvGroup(RunContext* ctx, const MatmulParams& p, const GemvGroup& grp
                     const GemvPrologue& pro = {});
 // The RMS_NORM or SWIGLU node `a` (data resolved) can be folded into a GEMV over its output:
 // fills *pro (kind, weight/eps/woff or b, y) and *in (x = the op's first input, x_row, M, K).
-bool GemvPrologueCandidate(const OpArgs& a, GemvPrologue* pro, MatmulParams* in);
+// max_rows: kGemmRmsMaxRows for the decode-batch GEMM's RMS_NORM fusion (GemmRmsCandidate).
+bool GemvPrologueCandidate(const OpArgs& a, GemvPrologue* pro, MatmulParams* in,
+                           int64_t max_rows = kGemvMaxRows);
+// Decode batches (kGemvMaxRows < M <= kGemmRmsMaxRows): the MATMUL node `a` runs on a GEMM that
+// splits x first (launch.h GemmRmsFusable), so an RMS_NORM before it folds into that split;
+// fills *p. RunGemmRms launches it (p.x = the norm's input, pro = its kGemvProRms prologue).
+bool GemmRmsCandidate(const OpArgs& a, MatmulParams* p);
+Status RunGemmRms(RunContext* ctx, const MatmulParams& p, const GemvPrologue& pro);
 // Two independent nodes of one kind in one launch (validated, data resolved; KV_WRITEs must
 // write their cache in place): a layer's q/k ROPEs, its K/V KV_WRITEs.
 Status RunRopePair(const OpArgs& a, const OpArgs& b);

@@ -448,6 +448,7 @@ cudaError_t SetUpGemv(tsr_device* dev) {
   g.pdl = major >= 9 && EnvFlag("TESSERA_CUDA_PDL", true);
   dev->run.fuse = EnvFlag("TESSERA_CUDA_FUSE", true);
   dev->run.fuse_norm = EnvFlag("TESSERA_CUDA_FUSE_NORM", true);
+  dev->run.fuse_norm_smallm = EnvFlag("TESSERA_CUDA_FUSE_NORM_SMALLM", true);
   // SWIGLU into the down GEMV: off by default (H100 lab: every block recomputing silu(g) * u over
   // K = 4864..14336 costs more than the launch it saves; lab/NOTES.md "Decode fusions").
   dev->run.fuse_swiglu = EnvFlag("TESSERA_CUDA_FUSE_SWIGLU", false);
@@ -989,6 +990,41 @@ StatusOr<int> ExecuteRopeKv(tsr_device* dev, const tsr_graph_view& g, const int3
   return 4;
 }
 
+// RMS_NORM right before a decode-batch MATMUL (M = 9 .. 64) over its output: the norm runs in
+// the GEMM's x split pre-pass (RunGemmRms, launch.h LaunchGemmBf16Rms), which still writes the
+// norm's output for the layer's other projections. The two stay in stream order (the split
+// finishes before the GEMM reads anything), so the only extra rule is the norm's own: its output
+// may not overlap its inputs (every block reads the whole row before writing). Returns 2 or 0.
+StatusOr<int> ExecuteNormSmallM(tsr_device* dev, const tsr_graph_view& g, const int32_t* ids,
+                                int32_t n, int32_t i, std::string* label) {
+  if (i + 1 >= n || ids[i + 1] < 0 || ids[i + 1] >= g.n_nodes ||
+      RawEnum(ReadAbiStruct(g.nodes, ids[i + 1]).op) != TSR_OP_MATMUL)
+    return 0;
+  LoadedNode* ln = dev->fuse_nodes.get();
+  GemvPrologue pro;
+  MatmulParams pin, p;
+  if (!LoadForFusion(dev, g, ids[i], &ln[4]) ||
+      !GemvPrologueCandidate(ln[4].args, &pro, &pin, kGemmRmsMaxRows) || pro.kind != kGemvProRms ||
+      pin.M <= kGemvMaxRows)
+    return 0;
+  const Range ry = RangeOf(*ln[4].args.out);
+  for (int j = 0; j < ln[4].args.n_in; ++j) {
+    if (ln[4].args.in[j] != nullptr && RangeOf(*ln[4].args.in[j]).Overlaps(ry))
+      return Refused("norm small-M: in place");
+  }
+  if (!LoadForFusion(dev, g, ids[i + 1], &ln[0])) return 0;
+  if (!GemmRmsCandidate(ln[0].args, &p)) return Refused("norm small-M: matmul (GEMV rows?)");
+  if (p.x != pro.y || p.x_row != pro.y_row || p.M != pin.M || p.K != pin.K)
+    return Refused("norm small-M: matmul not over the norm's output");
+  p.x = pin.x, p.x_row = pin.x_row;
+  if (label != nullptr) {
+    *label = "RMS_NORM+MATMUL (fused split) N=" + std::to_string(p.N) +
+             " K=" + std::to_string(p.K) + "+";
+  }
+  TSR_RETURN_IF_ERROR(RunGemmRms(&dev->run, p, pro));
+  return 2;
+}
+
 StatusOr<int> ExecuteFused(tsr_device* dev, const tsr_graph_view& g, const int32_t* ids, int32_t n,
                            int32_t i, std::string* label = nullptr) {
   if (!dev->run.fuse || dev->run.gemv.counters == nullptr || g.nodes == nullptr) return 0;
@@ -1006,6 +1042,10 @@ StatusOr<int> ExecuteFused(tsr_device* dev, const tsr_graph_view& g, const int32
            RawEnum(ReadAbiStruct(g.nodes, ids[k]).op) == TSR_OP_MATMUL;
   };
   LoadedNode* ln = dev->fuse_nodes.get();
+  if (op_i == TSR_OP_RMS_NORM && dev->run.fuse_norm_smallm) {
+    TSR_ASSIGN_OR_RETURN(const int ran, ExecuteNormSmallM(dev, g, ids, n, i, label));
+    if (ran > 0) return ran;
+  }
   // RMS_NORM / SWIGLU right before the GEMV(s) over its output: folded into their x load.
   GemvPrologue pro;
   MatmulParams pin;

@@ -73,7 +73,10 @@ Status DispatchMatmul(MatmulParams p, RunContext* ctx) {
 
 }  // namespace
 
-bool GemvCandidate(const OpArgs& a, MatmulParams* p) {
+namespace {
+
+// The MATMUL node `a` as one bf16 problem of at most max_rows rows (GemvCandidate's rules).
+bool MatmulCandidate(const OpArgs& a, int64_t max_rows, MatmulParams* p) {
   if (a.node == nullptr || a.node->op != TSR_OP_MATMUL || a.ctx == nullptr || a.n_in < 2 ||
       a.in[0] == nullptr || a.in[1] == nullptr || a.out == nullptr)
     return false;
@@ -97,10 +100,22 @@ bool GemvCandidate(const OpArgs& a, MatmulParams* p) {
   q.out_row = out.ndim >= 2 ? out.stride(-2) / 4 : 0;
   q.out_col = out.stride(-1) / 4;
   q.M = x.Rows();
-  if (!Bf16FastPathEligible(q) || q.M > kGemvMaxRows) return false;
-  if (GemvIsStream(a.ctx->gemv) && !GemvStreamEligible(q, a.ctx->gemv)) return false;
+  if (!Bf16FastPathEligible(q) || q.M > max_rows) return false;
+  if (q.M <= kGemvMaxRows && GemvIsStream(a.ctx->gemv) && !GemvStreamEligible(q, a.ctx->gemv))
+    return false;
   *p = q;
   return true;
+}
+
+}  // namespace
+
+bool GemvCandidate(const OpArgs& a, MatmulParams* p) {
+  return MatmulCandidate(a, kGemvMaxRows, p);
+}
+
+bool GemmRmsCandidate(const OpArgs& a, MatmulParams* p) {
+  return MatmulCandidate(a, kGemmRmsMaxRows, p) && p->M > kGemvMaxRows &&
+         GemmRmsFusable(*p, a.ctx->matmul_terms);
 }
 
 namespace {
@@ -116,7 +131,7 @@ bool ProOperand(const TensorRef& t, const TensorRef& like, int64_t* row) {
 
 }  // namespace
 
-bool GemvPrologueCandidate(const OpArgs& a, GemvPrologue* pro, MatmulParams* in) {
+bool GemvPrologueCandidate(const OpArgs& a, GemvPrologue* pro, MatmulParams* in, int64_t max_rows) {
   if (a.node == nullptr || a.ctx == nullptr || a.out == nullptr || a.n_in < 1 || a.in[0] == nullptr)
     return false;
   const TensorRef& x = *a.in[0];
@@ -129,7 +144,7 @@ bool GemvPrologueCandidate(const OpArgs& a, GemvPrologue* pro, MatmulParams* in)
   m.x = x.As<const float>();
   m.K = x.dim(-1);
   m.M = x.Rows();
-  if (m.M > kGemvMaxRows || !GemvPrologueFits(m.M, m.K)) return false;
+  if (m.M > max_rows || (m.M <= kGemvMaxRows && !GemvPrologueFits(m.M, m.K))) return false;
   q.y = out.As<float>();
   if (a.node->op == TSR_OP_RMS_NORM) {
     const TensorRef* w = a.input(1);
@@ -167,6 +182,14 @@ Status RunGemvGroup(RunContext* ctx, const MatmulParams& p, const GemvGroup& grp
   }
   return CudaStatus(LaunchGemvBf16Fused(p, grp, pro, ctx->matmul_terms, aux, ctx->stream),
                     "matmul (bf16 gemv)");
+}
+
+Status RunGemmRms(RunContext* ctx, const MatmulParams& p, const GemvPrologue& pro) {
+  TSR_ASSIGN_OR_RETURN(void* planes,
+                       ctx->scratch->Get(SplitPlaneBytes(p, ctx->matmul_terms), ctx->stream));
+  return CudaStatus(
+      LaunchGemmBf16Rms(p, pro, ctx->matmul_terms, static_cast<uint16_t*>(planes), ctx->stream),
+      "matmul (bf16 gemm, RMS_NORM)");
 }
 
 Status RunMatmul(const OpArgs& a) {

@@ -6,6 +6,7 @@
 //
 //   cuda_gemm_lab [--no-check] [--default-only] [--wgmma-only] [--wg-from=C]
 //   cuda_gemm_lab --smallm | --smallm-quick   (decode batches, see SmallMTimes)
+//   cuda_gemm_lab --normfuse   (RMS_NORM in the decode-batch GEMM's split, see NormFuseChecks)
 // With TESSERA_CUDA_WGMMA (sm_90 devices): the wgmma kernels (k_gemm_wgmma.cu) too, "wg<c>", and
 // the TMA-fed ones (k_gemm_tma.cu, configurations >= kTmaConfig0), "tma<tile>".
 // TESSERA_CUDA_GEMM=old makes the default dispatch the previous kernels (the "before" column).
@@ -350,6 +351,101 @@ void SmallMTimes(int64_t M, int terms) {
   cudaFree(flush);
 }
 
+// ---- RMS_NORM in the decode-batch GEMM's x split (cuda-agg2, 2026-11-26): --normfuse checks
+// LaunchGemmBf16Rms against the norm kernel (LaunchRowOp) + LaunchGemmBf16 over its output, bit for
+// bit (the norm output y and the GEMM output), at M = 9 / 16 / 33 / 64 on the norm consumers of
+// the three models (q and gate/up; the heads), and times both with a cold L2.
+void NormFuseShape(const Shape& s, int64_t M, int terms, float woff, void* flush,
+                   size_t flush_bytes) {
+  Dev d(M, s.N, s.K, 91 + static_cast<uint32_t>(s.N + M));
+  std::mt19937 rng(7 + static_cast<uint32_t>(M));
+  std::uniform_real_distribution<float> u(0.5f, 1.5f);
+  std::vector<float> wn(s.K);
+  for (float& v : wn) v = u(rng);
+  float* nw = DeviceCopy(wn);
+  float *y_ref = nullptr, *y = nullptr, *out_ref = nullptr;
+  Check(Malloc(&y_ref, M * s.K * 4), "malloc");
+  Check(Malloc(&y, M * s.K * 4), "malloc");
+  Check(Malloc(&out_ref, M * s.N * 4), "malloc");
+  RowParams rp;
+  rp.op = TSR_OP_RMS_NORM;
+  rp.x = reinterpret_cast<const uint8_t*>(d.x);
+  rp.out = reinterpret_cast<uint8_t*>(y_ref);
+  rp.weight = nw;
+  rp.eps = 1e-5f, rp.woff = woff;
+  rp.n = s.K, rp.sx = 1, rp.so = 1;
+  rp.rows.ndim = 1, rp.rows.ne[0] = M, rp.rows.numel = M;
+  rp.rows.s[0][0] = s.K * 4, rp.rows.s[1][0] = s.K * 4;
+  MatmulParams pu = d.Params(0, M, true);  // unfused GEMM: over y_ref
+  pu.x = y_ref;
+  pu.out = out_ref;
+  const MatmulParams pf = d.Params(0, M, true);  // fused: over the norm's input
+  GemvPrologue pro;
+  pro.kind = kGemvProRms;
+  pro.weight = nw, pro.eps = 1e-5f, pro.woff = woff;
+  pro.y = y, pro.y_row = s.K;
+  void* planes = nullptr;
+  Check(cudaMalloc(&planes, SplitPlaneBytes(pu, terms)), "malloc");
+  auto* pl = static_cast<uint16_t*>(planes);
+  const auto unfused = [&] {
+    Check(LaunchRowOp(rp, nullptr), "norm");
+    Check(LaunchGemmBf16(pu, terms, pl, nullptr), "gemm");
+  };
+  const auto fused = [&] { Check(LaunchGemmBf16Rms(pf, pro, terms, pl, nullptr), "gemm rms"); };
+  const std::string tag = std::string(s.name) + "_M" + std::to_string(M) + "_terms" +
+                          std::to_string(terms) + (woff != 0.0f ? "_woff" : "");
+  if (!GemmRmsFusable(pf, terms)) {
+    std::printf("normfuse %s not_fusable (GEMV rows)\n", tag.c_str());
+  } else {
+    Check(cudaMemset(y, 0xff, M * s.K * 4), "poison");
+    Check(cudaMemset(d.out, 0xff, M * s.N * 4), "poison");
+    unfused();
+    fused();
+    Check(cudaDeviceSynchronize(), "normfuse");
+    std::vector<float> a(M * s.K), b(M * s.K);
+    Check(cudaMemcpy(a.data(), y_ref, a.size() * 4, cudaMemcpyDeviceToHost), "download");
+    Check(cudaMemcpy(b.data(), y, b.size() * 4, cudaMemcpyDeviceToHost), "download");
+    const bool same_y = std::memcmp(a.data(), b.data(), a.size() * 4) == 0;
+    std::vector<float> r(M * s.N);
+    Check(cudaMemcpy(r.data(), out_ref, r.size() * 4, cudaMemcpyDeviceToHost), "download");
+    const std::vector<float> got = d.Download(M);
+    const bool same_out = std::memcmp(got.data(), r.data(), r.size() * 4) == 0;
+    Expect(same_y && same_out, "normfuse_" + tag);
+    const double us_u = ColdUs(flush, flush_bytes, unfused);
+    const double us_f = ColdUs(flush, flush_bytes, fused);
+    std::printf("normfuse %s y=%s out=%s unfused_us=%.1f fused_us=%.1f\n", tag.c_str(),
+                same_y ? "same" : "DIFF", same_out ? "same" : "DIFF", us_u, us_f);
+  }
+  std::fflush(stdout);
+  cudaFree(planes);
+  cudaFree(out_ref);
+  cudaFree(y);
+  cudaFree(y_ref);
+  cudaFree(nw);
+}
+
+void NormFuseChecks() {
+  // The heads (slow to fill on the host) at three pieces and M = 16 / 64 only.
+  const Shape shapes[] = {
+      {"0.5B.q", 896, 896},       {"0.5B.gate", 4864, 896},  {"1B.q", 2048, 2048},
+      {"1B.gate", 8192, 2048},    {"8B.q", 4096, 4096},      {"8B.gate", 14336, 4096},
+      {"0.5B.head", 151936, 896}, {"1B.head", 128256, 2048},
+  };
+  const size_t flush_bytes = size_t{256} << 20;
+  void* flush = nullptr;
+  Check(cudaMalloc(&flush, flush_bytes), "malloc");
+  for (int terms : {3, 1}) {
+    for (const Shape& s : shapes) {
+      for (int64_t m : {int64_t{9}, int64_t{16}, int64_t{33}, int64_t{64}}) {
+        if (s.N > 65536 && (terms == 1 || m == 9 || m == 33)) continue;
+        NormFuseShape(s, m, terms, 0.0f, flush, flush_bytes);
+      }
+    }
+  }
+  NormFuseShape({"1B.gate", 8192, 2048}, 33, 3, 1.0f, flush, flush_bytes);  // Gemma's w + 1
+  cudaFree(flush);
+}
+
 int Main(int argc, char** argv) {
   bool check = true, default_only = false;
   for (int i = 1; i < argc; ++i) {
@@ -367,6 +463,12 @@ int Main(int argc, char** argv) {
   g_wgmma = prop.major == 9 && prop.minor == 0;
 #endif
   std::printf("wgmma %s\n", g_wgmma ? "on" : "off");
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--normfuse") != 0) continue;
+    NormFuseChecks();
+    std::printf("summary failures=%d\n", g_failures);
+    return g_failures == 0 ? 0 : 1;
+  }
   for (int i = 1; i < argc; ++i) {
     g_smallm_quick = std::strcmp(argv[i], "--smallm-quick") == 0;
     if (std::strcmp(argv[i], "--smallm") != 0 && !g_smallm_quick) continue;
