@@ -16,23 +16,16 @@ nvidia-smi --query-gpu=name,clocks.sm,clocks.mem --format=csv,noheader
 (for s in llama-3.1-8b llama-3.2-1b qwen2.5-0.5b; do python3 bench/make_checkpoint.py --shape $s --out /tmp/$s > /dev/null 2>&1; touch /tmp/$s.done; done) &
 timeout 100 $B/bin/cuda_gemm_lab --normfuse > "$OUT/lab_normfuse.log" 2>&1; echo "lab normfuse rc=$?"
 grep -c " ok$" "$OUT/lab_normfuse.log"; grep -hE "FAILED|DIFF|not_fusable|summary" "$OUT/lab_normfuse.log" | head -20
-TESSERA_CONFORMANCE_PLUGINS=$P/libtessera_backend_cuda.so timeout 90 "$B/bin/op_conformance_test" --gtest_brief=1 > "$OUT/tests.log" 2>&1; echo "conf rc=$?"
-TESSERA_TEST_PLUGINS=$P/libtessera_backend_cuda.so:$P/libtessera_backend_cpu.so TESSERA_TEST_BACKEND=cuda TESSERA_MODEL_FIXTURES=$PWD/tests/fixtures/models timeout 90 "$B/bin/text_golden_test" --gtest_brief=1 >> "$OUT/tests.log" 2>&1; echo "golden rc=$?"
-TESSERA_TEST_PLUGINS=$P/libtessera_backend_cuda.so:$P/libtessera_backend_cpu.so TESSERA_TEST_BACKEND=cuda TESSERA_DEFAULT_MODEL=$PWD/models/default timeout 120 "$B/bin/server_scheduler_test" --gtest_brief=1 >> "$OUT/tests.log" 2>&1; echo "sched rc=$?"
-grep -hE "^\[  (PASSED|FAILED) |FAILED TEST" "$OUT/tests.log" | head
-bench() {
-  local label=$1 envs=$2; shift 2
-  echo "--- $label: $envs $*" | tee -a "$OUT/engine.log"
-  env $envs TESSERA_BENCH_STEP_TIMES=1 timeout 60 "$E" bench --backend cuda "$@" 2>&1 | grep -E "^\| (pp|tg)|error|bench steps|execute of|download" | tail -6 | tee -a "$OUT/engine.log"
-}
+. backends/cuda/lab/lab_common.sh  # cuda_suites, bench_steps
+cuda_suites
 while [ ! -f /tmp/llama-3.2-1b.done ]; do sleep 1; done
 TESSERA_CUDA_FUSE_DEBUG=1 TESSERA_CUDA_PROFILE=1 timeout 60 "$E" bench --backend cuda /tmp/llama-3.2-1b -p 0 -n 4 -r 1 --parallel 64 > "$OUT/ops_1b.log" 2>&1
 grep -E "refused|RMS_NORM" "$OUT/ops_1b.log" | head -12
 for m in llama-3.1-8b llama-3.2-1b qwen2.5-0.5b; do
   while [ ! -f /tmp/$m.done ]; do sleep 1; done
   for par in 64 16; do
-    bench "$m x$par off" "TESSERA_CUDA_FUSE_NORM_SMALLM=0" /tmp/$m -p 0 -n 64 -r 1 --parallel $par
-    bench "$m x$par on" "TESSERA_CUDA_FUSE_NORM_SMALLM=1" /tmp/$m -p 0 -n 64 -r 1 --parallel $par
+    bench_steps "$m x$par off" "TESSERA_CUDA_FUSE_NORM_SMALLM=0" /tmp/$m -p 0 -n 64 -r 1 --parallel $par
+    bench_steps "$m x$par on" "TESSERA_CUDA_FUSE_NORM_SMALLM=1" /tmp/$m -p 0 -n 64 -r 1 --parallel $par
   done
 done
 m=llama-3.1-8b
@@ -41,6 +34,6 @@ for v in 0 1; do
   TESSERA_CUDA_FUSE_NORM_SMALLM=$v TESSERA_CUDA_PROFILE=1 timeout 60 "$E" bench --backend cuda /tmp/$m -p 0 -n 4 -r 1 --parallel 64 > "$OUT/ops_8b_$v.log" 2>&1
   echo "8B x64 profile FUSE_NORM_SMALLM=$v"; grep -E "cuda profile" "$OUT/ops_8b_$v.log" | head -14
 done
-bench "$m x64 off (2)" "TESSERA_CUDA_FUSE_NORM_SMALLM=0" /tmp/$m -p 0 -n 64 -r 1 --parallel 64
-bench "$m x64 on (2)" "TESSERA_CUDA_FUSE_NORM_SMALLM=1" /tmp/$m -p 0 -n 64 -r 1 --parallel 64
+bench_steps "$m x64 off (2)" "TESSERA_CUDA_FUSE_NORM_SMALLM=0" /tmp/$m -p 0 -n 64 -r 1 --parallel 64
+bench_steps "$m x64 on (2)" "TESSERA_CUDA_FUSE_NORM_SMALLM=1" /tmp/$m -p 0 -n 64 -r 1 --parallel 64
 echo "=== end"

@@ -31,29 +31,22 @@ TESSERA_CUDA_TMA_SPLIT_PREFIX=0 timeout 60 $B/bin/cuda_gemm_lab --smallm-quick >
 timeout 60 $B/bin/cuda_gemm_lab --smallm-quick > "$OUT/lab_smallm_on.log" 2>&1; echo "lab smallm on rc=$?"
 timeout 90 $B/bin/cuda_gemm_lab --default-only > "$OUT/lab_checks.log" 2>&1; echo "lab checks rc=$?"
 grep -c "(BITS)" "$OUT"/lab_*.log; grep -hE "FAILED|summary" "$OUT"/lab_*.log | head
-TESSERA_CONFORMANCE_PLUGINS=$P/libtessera_backend_cuda.so timeout 90 "$B/bin/op_conformance_test" --gtest_brief=1 > "$OUT/tests.log" 2>&1; echo "conf rc=$?"
-TESSERA_TEST_PLUGINS=$P/libtessera_backend_cuda.so:$P/libtessera_backend_cpu.so TESSERA_TEST_BACKEND=cuda TESSERA_MODEL_FIXTURES=$PWD/tests/fixtures/models timeout 90 "$B/bin/text_golden_test" --gtest_brief=1 >> "$OUT/tests.log" 2>&1; echo "golden rc=$?"
-TESSERA_TEST_PLUGINS=$P/libtessera_backend_cuda.so:$P/libtessera_backend_cpu.so TESSERA_TEST_BACKEND=cuda TESSERA_DEFAULT_MODEL=$PWD/models/default timeout 120 "$B/bin/server_scheduler_test" --gtest_brief=1 >> "$OUT/tests.log" 2>&1; echo "sched rc=$?"
-grep -hE "^\[  (PASSED|FAILED) |FAILED TEST" "$OUT/tests.log" | head
-bench() {
-  local label=$1 envs=$2; shift 2
-  echo "--- $label: $envs $*" | tee -a "$OUT/engine.log"
-  env $envs TESSERA_BENCH_STEP_TIMES=1 timeout 60 "$E" bench --backend cuda "$@" 2>&1 | grep -E "^\| (pp|tg)|error|bench steps|execute of|download" | tail -6 | tee -a "$OUT/engine.log"
-}
+. backends/cuda/lab/lab_common.sh  # cuda_suites, bench_steps
+cuda_suites
 BASE="TESSERA_CUDA_TMA_SPLIT_PREFIX=0 TESSERA_PINNED_LOGITS=0"
 PREFIX="TESSERA_PINNED_LOGITS=0"
 for m in llama-3.1-8b llama-3.2-1b qwen2.5-0.5b; do
   while [ ! -f /tmp/$m.done ]; do sleep 1; done
   for par in 64 16; do
-    bench "$m x$par base" "$BASE" /tmp/$m -p 0 -n 64 -r 1 --parallel $par
-    bench "$m x$par prefix" "$PREFIX" /tmp/$m -p 0 -n 64 -r 1 --parallel $par
-    bench "$m x$par both" "" /tmp/$m -p 0 -n 64 -r 1 --parallel $par
+    bench_steps "$m x$par base" "$BASE" /tmp/$m -p 0 -n 64 -r 1 --parallel $par
+    bench_steps "$m x$par prefix" "$PREFIX" /tmp/$m -p 0 -n 64 -r 1 --parallel $par
+    bench_steps "$m x$par both" "" /tmp/$m -p 0 -n 64 -r 1 --parallel $par
   done
   if [ $m = llama-3.1-8b ]; then
     for cfg in BASE PREFIX; do
-      bench "$m x64 $cfg profile=exec" "${!cfg} TESSERA_CUDA_PROFILE=exec" /tmp/$m -p 0 -n 64 -r 1 --parallel 64
+      bench_steps "$m x64 $cfg profile=exec" "${!cfg} TESSERA_CUDA_PROFILE=exec" /tmp/$m -p 0 -n 64 -r 1 --parallel 64
     done
-    bench "$m x64 both profile=exec" "TESSERA_CUDA_PROFILE=exec" /tmp/$m -p 0 -n 64 -r 1 --parallel 64
+    bench_steps "$m x64 both profile=exec" "TESSERA_CUDA_PROFILE=exec" /tmp/$m -p 0 -n 64 -r 1 --parallel 64
   fi
 done
 echo "=== end"

@@ -10,3 +10,31 @@ bench() {
   env "$@" timeout 120 "$B/bin/engine" bench --backend cuda "$dir" -p 16 -n 128 -r "${REPS:-3}" 2>&1 |
     grep -E "tg128"
 }
+
+# cuda_suites: CUDA op conformance, text golden and server_scheduler_test (batch invariance) on
+# the bundle's plugin ($P: its backends folder), logs in $OUT/tests.log; one rc line each, then
+# the pass/fail lines.
+cuda_suites() {
+  local plugins=$P/libtessera_backend_cuda.so:$P/libtessera_backend_cpu.so
+  TESSERA_CONFORMANCE_PLUGINS=$P/libtessera_backend_cuda.so timeout 90 "$B/bin/op_conformance_test" \
+    --gtest_brief=1 > "$OUT/tests.log" 2>&1
+  echo "conf rc=$?"
+  TESSERA_TEST_PLUGINS=$plugins TESSERA_TEST_BACKEND=cuda TESSERA_MODEL_FIXTURES=$PWD/tests/fixtures/models \
+    timeout 90 "$B/bin/text_golden_test" --gtest_brief=1 >> "$OUT/tests.log" 2>&1
+  echo "golden rc=$?"
+  TESSERA_TEST_PLUGINS=$plugins TESSERA_TEST_BACKEND=cuda TESSERA_DEFAULT_MODEL=$PWD/models/default \
+    timeout 120 "$B/bin/server_scheduler_test" --gtest_brief=1 >> "$OUT/tests.log" 2>&1
+  echo "sched rc=$?"
+  grep -hE "^\[  (PASSED|FAILED) |FAILED TEST" "$OUT/tests.log" | head
+}
+
+# bench_steps LABEL "ENV..." ARGS...: `engine bench --backend cuda ARGS` ($E: the engine) with the
+# ENV assignments and TESSERA_BENCH_STEP_TIMES=1 (the step's host split), appended to
+# $OUT/engine.log.
+bench_steps() {
+  local label=$1 envs=$2
+  shift 2
+  echo "--- $label: $envs $*" | tee -a "$OUT/engine.log"
+  env $envs TESSERA_BENCH_STEP_TIMES=1 timeout 60 "$E" bench --backend cuda "$@" 2>&1 |
+    grep -E "^\| (pp|tg)|error|bench steps|execute of|download" | tail -6 | tee -a "$OUT/engine.log"
+}
