@@ -54,19 +54,9 @@ if [ "${ENGINE:-1}" = 1 ]; then
   done
 fi
 if [ "${KERNELS:-1}" = 1 ] && [ -x "$B/bin/bench_cuda_kernels" ]; then
-  echo "=== bench_cuda_kernels --quick (default) $(date +%T)"
-  timeout 150 "$B/bin/bench_cuda_kernels" --quick > "$OUT/dec5_kernels.log" 2>&1
-  echo "rc=$?"
-  grep -iE "fail|summary|mismatch" "$OUT/dec5_kernels.log" | head -10
+  kernels_quick dec5
 fi
 if [ "${TESTS:-1}" = 1 ]; then
-  for tp in ${TESTS_PIPES:-d}; do  # d: the default
-    [ "$tp" = d ] && tpv="" || tpv=$tp
-    echo "=== tests PIPE=$tp $(date +%T)"
-    TESSERA_CUDA_GEMV_PIPE=$tpv OUT=$OUT/tests TESSERA_BUNDLE=$B LAB=0 TESTS=1 SCHED=1 \
-      bash backends/cuda/lab/gpu_lab.sh 2>&1 | grep -v "^NVIDIA"
-    for f in conformance golden scheduler; do cp "$OUT/tests/$f.log" "$OUT/dec5_${f}_$tp.log"; done
-    rm -rf "$OUT/tests"
-  done
+  suites_per_pipe dec5  # TESTS_PIPES
 fi
 echo "=== end $(date +%T)"

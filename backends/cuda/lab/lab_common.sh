@@ -38,3 +38,26 @@ bench_steps() {
   env $envs TESSERA_BENCH_STEP_TIMES=1 timeout 60 "$E" bench --backend cuda "$@" 2>&1 |
     grep -E "^\| (pp|tg)|error|bench steps|execute of|download" | tail -6 | tee -a "$OUT/engine.log"
 }
+
+# kernels_quick TAG: bench_cuda_kernels --quick (its bit checks), log $OUT/TAG_kernels.log.
+kernels_quick() {
+  echo "=== bench_cuda_kernels --quick (default) $(date +%T)"
+  timeout 150 "$B/bin/bench_cuda_kernels" --quick > "$OUT/$1_kernels.log" 2>&1
+  echo "rc=$?"
+  grep -iE "fail|summary|mismatch" "$OUT/$1_kernels.log" | head -10
+}
+
+# suites_per_pipe TAG: CUDA conformance, golden and scheduler (gpu_lab.sh) once for each
+# TESSERA_CUDA_GEMV_PIPE value in ${TESTS_PIPES:-d} (d: unset, the default), logs
+# $OUT/TAG_{conformance,golden,scheduler}_<value>.log.
+suites_per_pipe() {
+  local tp tpv f
+  for tp in ${TESTS_PIPES:-d}; do
+    [ "$tp" = d ] && tpv="" || tpv=$tp
+    echo "=== tests PIPE=$tp $(date +%T)"
+    TESSERA_CUDA_GEMV_PIPE=$tpv OUT=$OUT/tests TESSERA_BUNDLE=$B LAB=0 TESTS=1 SCHED=1 \
+      bash backends/cuda/lab/gpu_lab.sh 2>&1 | grep -v "^NVIDIA"
+    for f in conformance golden scheduler; do cp "$OUT/tests/$f.log" "$OUT/$1_${f}_$tp.log"; done
+    rm -rf "$OUT/tests"
+  done
+}
