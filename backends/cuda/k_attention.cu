@@ -41,6 +41,7 @@
 #include <cstring>
 
 #include "backends/cuda/dev_common.cuh"
+#include "backends/cuda/env_knob.h"
 #include "backends/cuda/smem_optin.h"
 
 namespace tessera::cuda {
@@ -993,10 +994,7 @@ cudaError_t LaunchTiledFor(const AttnParams& p, int cap, bool split, cudaStream_
   // decode tiles; =2 (default): one block a decode tile (a batch has blocks enough, and the
   // cluster split idles 7 of 8 blocks on short contexts).
   constexpr int64_t kDecodeMaxTokens = 16;
-  static const int batch_tiles = [] {
-    const char* v = std::getenv("TESSERA_CUDA_ATTN_BATCH");
-    return v == nullptr || *v == '\0' ? 2 : std::atoi(v);
-  }();
+  static const int batch_tiles = EnvInt("TESSERA_CUDA_ATTN_BATCH", 2);
   const bool batch = batch_tiles > 0 && p.S > 0 && p.T <= 2 * p.S;
   if (p.T <= kDecodeMaxTokens || batch) {
     const bool s = split && !(p.T > kDecodeMaxTokens && batch_tiles == 2);

@@ -23,6 +23,7 @@
 #include <cstring>
 
 #include "backends/cuda/dev_common.cuh"
+#include "backends/cuda/env_knob.h"
 #include "backends/cuda/mma_common.cuh"
 #include "backends/cuda/smem_optin.h"
 #ifdef TESSERA_CUDA_WGMMA
@@ -418,10 +419,7 @@ constexpr Candidate kAuto3[] = {
 
 // TESSERA_CUDA_GEMM_PIPE=0: the auto choice skips the fragment-pipelined configurations.
 bool PipeAllowed() {
-  static const bool allowed = [] {
-    const char* v = std::getenv("TESSERA_CUDA_GEMM_PIPE");
-    return v == nullptr || std::strcmp(v, "0") != 0;
-  }();
+  static const bool allowed = EnvFlag("TESSERA_CUDA_GEMM_PIPE", true);
   return allowed;
 }
 

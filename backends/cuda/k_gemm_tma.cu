@@ -43,6 +43,7 @@
 #include <cstring>
 
 #include "backends/cuda/dev_common.cuh"
+#include "backends/cuda/env_knob.h"
 #include "backends/cuda/gemm_wgmma.h"
 #include "backends/cuda/k_gemm_tma_ops.cuh"
 #include "backends/cuda/mma_common.cuh"
@@ -487,10 +488,7 @@ constexpr uint64_t kSplitPartCap = uint64_t{64} << 20;  // bytes of chunk sums, 
 // Block 0 of a split tile stores its chunks' running total (the prefix) instead of each chunk's
 // sum; TESSERA_CUDA_TMA_SPLIT_PREFIX=0 stores every chunk (before).
 bool SplitPrefix() {
-  static const bool on = [] {
-    const char* v = std::getenv("TESSERA_CUDA_TMA_SPLIT_PREFIX");
-    return v == nullptr || std::strcmp(v, "0") != 0;
-  }();
+  static const bool on = EnvFlag("TESSERA_CUDA_TMA_SPLIT_PREFIX", true);
   return on;
 }
 
@@ -661,10 +659,7 @@ cudaError_t LaunchGemmTma(const MatmulParams& p, int terms, const uint16_t* plan
 }
 
 bool GemmTmaSplitKEnabled() {
-  static const bool on = [] {
-    const char* v = std::getenv("TESSERA_CUDA_GEMM_TMA_SPLITK");
-    return v == nullptr || std::strcmp(v, "0") != 0;
-  }();
+  static const bool on = EnvFlag("TESSERA_CUDA_GEMM_TMA_SPLITK", true);
   return on;
 }
 

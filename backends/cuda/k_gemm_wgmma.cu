@@ -37,6 +37,7 @@
 #include <cstring>
 
 #include "backends/cuda/dev_common.cuh"
+#include "backends/cuda/env_knob.h"
 #include "backends/cuda/gemm_wgmma.h"
 #include "backends/cuda/mma_common.cuh"
 #include "backends/cuda/smem_optin.h"
@@ -338,10 +339,7 @@ const char* GemmWgmmaName(int config, int terms) {
 namespace {
 // TESSERA_CUDA_GEMM_TMA: 0 = the TMA configurations fall back to the cp.async ones.
 bool TmaAllowed() {
-  static const bool allowed = [] {
-    const char* v = std::getenv("TESSERA_CUDA_GEMM_TMA");
-    return v == nullptr || std::strcmp(v, "0") != 0;
-  }();
+  static const bool allowed = EnvFlag("TESSERA_CUDA_GEMM_TMA", true);
   return allowed;
 }
 }  // namespace

@@ -30,6 +30,7 @@
 #include <cstring>
 
 #include "backends/cuda/dev_common.cuh"
+#include "backends/cuda/env_knob.h"
 #include "backends/cuda/fuse_math.cuh"
 #include "backends/cuda/gemm_wgmma.h"
 #include "backends/cuda/mma_common.cuh"
@@ -1270,10 +1271,7 @@ int64_t GemvSmemBytes(const MatmulParams& p, int splits, int pro, int xp_terms, 
 // and lose elsewhere (8B half-chunk o/down -1%, 0.5B o and split-K down -3..-5%); prologue
 // launches gain at K >= 4096 (8B q/k/v, gate/up: +1.7%) and lose below (0.5B -5%, 1B -1..-4%).
 int GemvPref(const MatmulParams& p, bool half, int splits, int pro) {
-  static const int mode = [] {
-    const char* v = std::getenv("TESSERA_CUDA_GEMV_PREF");
-    return v == nullptr || *v == '\0' ? -1 : std::atoi(v);
-  }();
+  static const int mode = EnvInt("TESSERA_CUDA_GEMV_PREF", -1);
   if (mode >= 0) return mode;
   if (pro == kGemvProNone)
     return !half && splits == 1 && p.K >= 2048 ? kGemvPrefPlain | kGemvPrefEvictFirst : 0;
@@ -1371,10 +1369,7 @@ bool GemvXpOn(const MatmulParams& p, bool half, int splits, int pro, bool pair =
 // half kernel for long K (8B down, 1B down lost 4-20%) and SWIGLU prologues.
 constexpr int kGemvPipeBlocks8 = 4, kGemvPipeTmaHalf = 8, kGemvPipeTmaFull = 16;
 int GemvPipeEnv() {
-  static const int mode = [] {
-    const char* v = std::getenv("TESSERA_CUDA_GEMV_PIPE");
-    return v == nullptr || *v == '\0' ? -1 : std::atoi(v);
-  }();
+  static const int mode = EnvInt("TESSERA_CUDA_GEMV_PIPE", -1);
   return mode;
 }
 
@@ -1571,10 +1566,7 @@ constexpr uint64_t kSplitPartialCap = uint64_t{64} << 20;  // bytes of chunk sum
 // fills under half the SMs (M = 16 .. 64 decode batches: 4 blocks for N = 512, each walking all
 // of K alone), aiming at ~4 blocks an SM; TESSERA_CUDA_GEMM_SPLITK=0 turns it off.
 int GemmSplitChunksPerBlock(const MatmulParams& p) {
-  static const bool on = [] {
-    const char* v = std::getenv("TESSERA_CUDA_GEMM_SPLITK");
-    return v == nullptr || std::strcmp(v, "0") != 0;
-  }();
+  static const bool on = EnvFlag("TESSERA_CUDA_GEMM_SPLITK", true);
   const int sms = DeviceSms();
   const int64_t n_chunks = (p.K + 255) / 256;
   if (!on || sms <= 0 || p.M > kBM || n_chunks < 2) return 0;
@@ -1638,10 +1630,7 @@ __global__ void __launch_bounds__(512, HALF ? 2 : 1)
 }
 
 int GemmSmallMMode() {
-  static const int mode = [] {
-    const char* v = std::getenv("TESSERA_CUDA_GEMM_SMALLM");
-    return v == nullptr || *v == '\0' ? -1 : std::atoi(v);
-  }();
+  static const int mode = EnvInt("TESSERA_CUDA_GEMM_SMALLM", -1);
   return mode;
 }
 

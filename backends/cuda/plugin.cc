@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "backends/common/status_abi.h"
+#include "backends/cuda/env_knob.h"
 #include "backends/cuda/exec_graph.h"
 #include "backends/cuda/host_download.h"
 #include "backends/cuda/launch.h"
@@ -416,12 +417,6 @@ void DeviceClose(tsr_device* dev) {
   if (dev->gemv_counters != nullptr) cudaFree(dev->gemv_counters);
   if (dev->stream != nullptr) cudaStreamDestroy(dev->stream);
   delete dev;
-}
-
-bool EnvFlag(const char* name, bool fallback) {
-  const char* v = std::getenv(name);
-  if (v == nullptr || *v == '\0') return fallback;
-  return std::strcmp(v, "0") != 0;
 }
 
 // The decode GEMV's settings (launch.h GemvAux): kernel variant, zeroed row-group counters (the
