@@ -251,6 +251,54 @@ TEST(BackendDeviceCtxTest, ContextEntries) {
   EXPECT_STREQ(err.message, "buffer_alloc: no buffer type 1");
 }
 
+// A device and buffer of the shape the buffer-entry checks expect.
+struct FakeGpu {
+  uint64_t max_alloc = 1024;
+};
+struct FakeBuffer {
+  FakeGpu* dev = nullptr;
+  uint64_t size = 0;
+};
+struct FakeEvent {
+  FakeGpu* dev = nullptr;
+};
+
+TEST(BackendDeviceCtxTest, BufferEntryChecks) {
+  FakeGpu gpu, other;
+  FakeBuffer a{&gpu, 16}, b{&gpu, 8}, c{&other, 8};
+  tsr_error err{};
+  char host[16] = {};
+  EXPECT_EQ(CheckTransferArgs(&a, 8, host, 8, "buffer_upload", &err), TSR_OK);
+  EXPECT_EQ(CheckTransferArgs(&a, 0, nullptr, 0, "buffer_upload", &err), TSR_OK);
+  EXPECT_EQ(CheckTransferArgs(&a, 0, nullptr, 4, "buffer_download", &err),
+            TSR_ERR_INVALID_ARGUMENT);
+  EXPECT_STREQ(err.message, "buffer_download: NULL argument");
+  EXPECT_EQ(CheckTransferArgs(&a, 8, host, 9, "buffer_upload", &err), TSR_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::strstr(err.message, "buffer_upload: range [8, +9)"), nullptr);
+  EXPECT_EQ(CheckCopyArgs(&a, 8, &b, 0, 8, "fake backend", &err), TSR_OK);
+  EXPECT_EQ(CheckCopyArgs(&a, 0, &c, 0, 8, "fake backend", &err), TSR_ERR_UNSUPPORTED);
+  EXPECT_STREQ(err.message, "fake backend: buffer_copy across devices");
+  EXPECT_EQ(CheckCopyArgs(&a, 0, &b, 4, 8, "fake backend", &err), TSR_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::strstr(err.message, "buffer_copy (destination)"), nullptr);
+  EXPECT_EQ(CheckCopyArgs<FakeBuffer>(nullptr, 0, &b, 0, 0, "fake backend", &err),
+            TSR_ERR_INVALID_ARGUMENT);
+  void* mapped = nullptr;
+  EXPECT_EQ(MapNotHostVisible(&a, &mapped, "fake backend", &err), TSR_ERR_UNSUPPORTED);
+  EXPECT_STREQ(err.message, "fake backend: device buffers are not host-visible");
+  FakeEvent* ev = nullptr;
+  ASSERT_EQ((NewDeviceEvent<FakeEvent, FakeGpu>(&gpu, &ev, &err)), TSR_OK);
+  EXPECT_EQ(ev->dev, &gpu);
+  delete ev;
+  tsr_buffer_type_props props{};
+  EXPECT_EQ(DeviceBufferTypeProps(&gpu, 0, &props, "fake_device", 256, gpu.max_alloc, &err),
+            TSR_OK);
+  EXPECT_STREQ(props.name, "fake_device");
+  EXPECT_EQ(props.alignment, 256u);
+  EXPECT_EQ(props.max_size, 1024u);
+  EXPECT_EQ(props.host_visible, 0);
+  EXPECT_EQ(DeviceBufferTypeProps(&gpu, 1, &props, "fake_device", 256, 0, &err), TSR_ERR_NOT_FOUND);
+}
+
 TEST(BackendAbiTest, FailRespectsStructSize) {
   tsr_error err{};
   err.struct_size = sizeof(err);

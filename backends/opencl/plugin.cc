@@ -621,17 +621,8 @@ constexpr auto BufferTypeCount = backend::SingleBufferTypeCount<tsr_device>;
 
 tsr_status BufferTypeProps(tsr_device* dev, int32_t type, tsr_buffer_type_props* out,
                            tsr_error* err) {
-  if (tsr_status s = backend::CheckSingleBufferType(dev, type, out, "buffer_type_props", err);
-      s != TSR_OK)
-    return s;
-  tsr_buffer_type_props p{};
-  p.struct_size = sizeof(p);
-  p.name = "opencl_device";
-  p.alignment = kAlignment;
-  p.max_size = dev->info.max_alloc;
-  p.host_visible = 0;
-  CopyOut(p, out);
-  return TSR_OK;
+  return backend::DeviceBufferTypeProps(dev, type, out, "opencl_device", kAlignment,
+                                        dev != nullptr ? dev->info.max_alloc : 0, err);
 }
 
 tsr_status BufferAlloc(tsr_device* dev, int32_t type, uint64_t size, tsr_buffer** out,
@@ -670,8 +661,6 @@ void BufferFree(tsr_buffer* buf) {
   delete buf;
 }
 
-using backend::CheckRange;
-
 // Replaces `done`'s event with `ev` (ownership moves).
 void SetEvent(tsr_event* done, cl_event ev) {
   if (done->ev != nullptr) done->dev->cl->clReleaseEvent(done->ev);
@@ -688,9 +677,9 @@ Status RecordMarker(tsr_device* dev, tsr_event* done) {
 
 tsr_status BufferUpload(tsr_buffer* dst, uint64_t dst_offset, const void* src, uint64_t size,
                         tsr_event* done, tsr_error* err) {
-  if (dst == nullptr || (src == nullptr && size > 0))
-    return Fail(err, TSR_ERR_INVALID_ARGUMENT, "buffer_upload: NULL argument");
-  if (tsr_status s = CheckRange(dst, dst_offset, size, "buffer_upload", err); s != TSR_OK) return s;
+  if (tsr_status s = backend::CheckTransferArgs(dst, dst_offset, src, size, "buffer_upload", err);
+      s != TSR_OK)
+    return s;
   tsr_device* dev = dst->dev;
   if (size == 0) return done != nullptr ? FromStatus(RecordMarker(dev, done), err) : TSR_OK;
   cl_event ev = nullptr;
@@ -712,16 +701,13 @@ tsr_status BufferImportHost(tsr_device* dev, void* ptr, uint64_t size, tsr_buffe
 }
 
 tsr_status BufferMap(tsr_buffer* buf, void** out_ptr, tsr_error* err) {
-  if (buf == nullptr || out_ptr == nullptr)
-    return Fail(err, TSR_ERR_INVALID_ARGUMENT, "buffer_map: NULL argument");
-  return Fail(err, TSR_ERR_UNSUPPORTED, "opencl backend: device buffers are not host-visible");
+  return backend::MapNotHostVisible(buf, out_ptr, "opencl backend", err);
 }
 
 tsr_status BufferDownload(tsr_buffer* src, uint64_t src_offset, void* dst, uint64_t size,
                           tsr_event* done, tsr_error* err) {
-  if (src == nullptr || (dst == nullptr && size > 0))
-    return Fail(err, TSR_ERR_INVALID_ARGUMENT, "buffer_download: NULL argument");
-  if (tsr_status s = CheckRange(src, src_offset, size, "buffer_download", err); s != TSR_OK)
+  if (tsr_status s = backend::CheckTransferArgs(src, src_offset, dst, size, "buffer_download", err);
+      s != TSR_OK)
     return s;
   tsr_device* dev = src->dev;
   if (done != nullptr) {
@@ -743,13 +729,8 @@ tsr_status BufferDownload(tsr_buffer* src, uint64_t src_offset, void* dst, uint6
 
 tsr_status BufferCopy(tsr_buffer* src, uint64_t src_offset, tsr_buffer* dst, uint64_t dst_offset,
                       uint64_t size, tsr_event* done, tsr_error* err) {
-  if (src == nullptr || dst == nullptr)
-    return Fail(err, TSR_ERR_INVALID_ARGUMENT, "buffer_copy: NULL buffer");
-  if (src->dev != dst->dev)
-    return Fail(err, TSR_ERR_UNSUPPORTED, "opencl backend: buffer_copy across devices");
-  if (tsr_status s = CheckRange(src, src_offset, size, "buffer_copy (source)", err); s != TSR_OK)
-    return s;
-  if (tsr_status s = CheckRange(dst, dst_offset, size, "buffer_copy (destination)", err);
+  if (tsr_status s =
+          backend::CheckCopyArgs(src, src_offset, dst, dst_offset, size, "opencl backend", err);
       s != TSR_OK)
     return s;
   tsr_device* dev = src->dev;
@@ -758,14 +739,7 @@ tsr_status BufferCopy(tsr_buffer* src, uint64_t src_offset, tsr_buffer* dst, uin
   return done != nullptr ? FromStatus(RecordMarker(dev, done), err) : TSR_OK;
 }
 
-tsr_status EventCreate(tsr_device* dev, tsr_event** out, tsr_error* err) {
-  if (dev == nullptr || out == nullptr)
-    return Fail(err, TSR_ERR_INVALID_ARGUMENT, "event_create: NULL argument");
-  auto ev = std::make_unique<tsr_event>();
-  ev->dev = dev;
-  *out = ev.release();
-  return TSR_OK;
-}
+constexpr auto EventCreate = backend::NewDeviceEvent<tsr_event, tsr_device>;
 
 tsr_status EventWait(tsr_event* ev, tsr_error* err) {
   if (ev == nullptr) return Fail(err, TSR_ERR_INVALID_ARGUMENT, "event_wait: NULL event");

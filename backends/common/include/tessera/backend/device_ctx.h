@@ -135,6 +135,68 @@ tsr_status ImportHostByCopy(Device* dev, void* ptr, uint64_t size, Buffer** out,
   return TSR_OK;
 }
 
+// buffer_type_props of a device whose one buffer type (type 0) the host cannot address.
+template <typename Device>
+tsr_status DeviceBufferTypeProps(Device* dev, int32_t type, tsr_buffer_type_props* out,
+                                 const char* name, uint64_t alignment, uint64_t max_size,
+                                 tsr_error* err) {
+  if (tsr_status s = CheckSingleBufferType(dev, type, out, "buffer_type_props", err); s != TSR_OK)
+    return s;
+  tsr_buffer_type_props p{};
+  p.struct_size = sizeof(p);
+  p.name = name;
+  p.alignment = alignment;
+  p.max_size = max_size;
+  p.host_visible = 0;
+  CopyOut(p, out);
+  return TSR_OK;
+}
+
+// The checks that open buffer_upload and buffer_download: the buffer set, the host pointer set
+// unless no bytes move, and [offset, offset + size) inside the buffer. `call` names the entry.
+template <typename Buffer>
+tsr_status CheckTransferArgs(const Buffer* buf, uint64_t offset, const void* host, uint64_t size,
+                             const char* call, tsr_error* err) {
+  if (buf == nullptr || (host == nullptr && size > 0))
+    return Fail(err, TSR_ERR_INVALID_ARGUMENT, std::string(call) + ": NULL argument");
+  return CheckRange(buf, offset, size, call, err);
+}
+
+// The checks that open buffer_copy on a plugin that copies within one device (buffers with a
+// `dev` member): both buffers set, on one device, both ranges inside. `backend` ("opencl
+// backend") starts the cross-device message.
+template <typename Buffer>
+tsr_status CheckCopyArgs(const Buffer* src, uint64_t src_offset, const Buffer* dst,
+                         uint64_t dst_offset, uint64_t size, const char* backend, tsr_error* err) {
+  if (src == nullptr || dst == nullptr)
+    return Fail(err, TSR_ERR_INVALID_ARGUMENT, "buffer_copy: NULL buffer");
+  if (src->dev != dst->dev)
+    return Fail(err, TSR_ERR_UNSUPPORTED, std::string(backend) + ": buffer_copy across devices");
+  if (tsr_status s = CheckRange(src, src_offset, size, "buffer_copy (source)", err); s != TSR_OK)
+    return s;
+  return CheckRange(dst, dst_offset, size, "buffer_copy (destination)", err);
+}
+
+// buffer_map for devices whose buffers the host cannot address.
+inline tsr_status MapNotHostVisible(const void* buf, void** out_ptr, const char* backend,
+                                    tsr_error* err) {
+  if (buf == nullptr || out_ptr == nullptr)
+    return Fail(err, TSR_ERR_INVALID_ARGUMENT, "buffer_map: NULL argument");
+  return Fail(err, TSR_ERR_UNSUPPORTED,
+              std::string(backend) + ": device buffers are not host-visible");
+}
+
+// event_create for plugins whose event starts as a bare struct bound to its device (`dev`).
+template <typename Event, typename Device>
+tsr_status NewDeviceEvent(Device* dev, Event** out, tsr_error* err) {
+  if (dev == nullptr || out == nullptr)
+    return Fail(err, TSR_ERR_INVALID_ARGUMENT, "event_create: NULL argument");
+  Event* ev = new Event{};
+  ev->dev = dev;
+  *out = ev;
+  return TSR_OK;
+}
+
 }  // namespace tessera::backend
 
 #endif  // TESSERA_BACKEND_DEVICE_CTX_H_
