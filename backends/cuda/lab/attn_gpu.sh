@@ -10,23 +10,14 @@ export LD_LIBRARY_PATH=$PWD/$B/lib
 export OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
 P=$PWD/$B/lib/tessera/backends
+. backends/cuda/lab/lab_common.sh  # conformance_golden
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 echo "=== bench_cuda_kernels --attention"
 timeout 240 "$B/bin/bench_cuda_kernels" --attention > "$OUT/attn_bench.log" 2>&1
 echo "bench rc=$?"
 cat "$OUT/attn_bench.log"
 if [ "${TESTS:-1}" = 1 ]; then
-  echo "=== CUDA conformance"
-  TESSERA_CONFORMANCE_PLUGINS=$P/libtessera_backend_cuda.so timeout 200 \
-    "$B/bin/op_conformance_test" --gtest_brief=1 > "$OUT/attn_conformance.log" 2>&1
-  echo "rc=$?"
-  grep -E "^\[  (PASSED|FAILED|SKIPPED) |FAILED TEST|Failure" "$OUT/attn_conformance.log" | head
-  echo "=== CUDA golden"
-  TESSERA_TEST_PLUGINS=$P/libtessera_backend_cuda.so:$P/libtessera_backend_cpu.so \
-    TESSERA_TEST_BACKEND=cuda TESSERA_MODEL_FIXTURES=$PWD/tests/fixtures/models timeout 200 \
-    "$B/bin/text_golden_test" --gtest_brief=1 > "$OUT/attn_golden.log" 2>&1
-  echo "rc=$?"
-  grep -E "^\[  (PASSED|FAILED) |FAILED TEST|Failure" "$OUT/attn_golden.log" | head
+  conformance_golden attn_
   if [ -x "$B/bin/cuda_backend_test" ]; then
     echo "=== cuda_backend_test"
     TESSERA_CUDA_PLUGIN=$P/libtessera_backend_cuda.so timeout 100 "$B/bin/cuda_backend_test" \

@@ -15,13 +15,9 @@ export LD_LIBRARY_PATH=$PWD/$B/lib
 export OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
 P=$PWD/$B/lib/tessera/backends
+. backends/cuda/lab/lab_common.sh  # conformance_golden, find_cublaslt
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader
-if [ -z "${TESSERA_CUBLASLT:-}" ]; then
-  sp=$(python3 -c 'import site; print(" ".join(site.getsitepackages()))' 2>/dev/null)
-  # shellcheck disable=SC2086
-  TESSERA_CUBLASLT=$(find $sp -name 'libcublasLt.so*' 2>/dev/null | head -1)
-  export TESSERA_CUBLASLT
-fi
+find_cublaslt
 echo "cublaslt: ${TESSERA_CUBLASLT:-none}"
 if [ "${LAB:-1}" = 1 ]; then
   echo "=== gemm lab"
@@ -54,17 +50,7 @@ if [ "${BENCH:-1}" = 1 ]; then
   grep -E "FAILED|summary|^gemm_bf16|^accuracy gemm" "$OUT/bench.log"
 fi
 if [ "${TESTS:-1}" = 1 ]; then
-  echo "=== CUDA conformance"
-  TESSERA_CONFORMANCE_PLUGINS=$P/libtessera_backend_cuda.so timeout 200 \
-    "$B/bin/op_conformance_test" --gtest_brief=1 > "$OUT/conformance.log" 2>&1
-  echo "rc=$?"
-  grep -E "^\[  (PASSED|FAILED|SKIPPED) |FAILED TEST|Failure" "$OUT/conformance.log" | head
-  echo "=== CUDA golden"
-  TESSERA_TEST_PLUGINS=$P/libtessera_backend_cuda.so:$P/libtessera_backend_cpu.so \
-    TESSERA_TEST_BACKEND=cuda TESSERA_MODEL_FIXTURES=$PWD/tests/fixtures/models timeout 200 \
-    "$B/bin/text_golden_test" --gtest_brief=1 > "$OUT/golden.log" 2>&1
-  echo "rc=$?"
-  grep -E "^\[  (PASSED|FAILED) |FAILED TEST|Failure" "$OUT/golden.log" | head
+  conformance_golden
 fi
 if [ "${ENGINE:-1}" = 1 ]; then
   for shape in ${SHAPES:-qwen2.5-0.5b llama-3.2-1b llama-3.1-8b}; do

@@ -10,6 +10,7 @@ export LD_LIBRARY_PATH=$PWD/$B/lib
 export OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
 P=$PWD/$B/lib/tessera/backends
+. backends/cuda/lab/lab_common.sh  # conformance_golden
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.mem --format=csv,noheader
 if [ "${LAB:-1}" != 0 ]; then
   echo "=== gemv lab"
@@ -19,17 +20,7 @@ if [ "${LAB:-1}" != 0 ]; then
   sed -n '/^shape /,$p' "$OUT/lab.log"
 fi
 if [ "${TESTS:-0}" = 1 ]; then
-  echo "=== CUDA conformance"
-  TESSERA_CONFORMANCE_PLUGINS=$P/libtessera_backend_cuda.so timeout 200 \
-    "$B/bin/op_conformance_test" --gtest_brief=1 > "$OUT/conformance.log" 2>&1
-  echo "rc=$?"
-  grep -E "^\[  (PASSED|FAILED|SKIPPED) |FAILED TEST|Failure" "$OUT/conformance.log" | head
-  echo "=== CUDA golden"
-  TESSERA_TEST_PLUGINS=$P/libtessera_backend_cuda.so:$P/libtessera_backend_cpu.so \
-    TESSERA_TEST_BACKEND=cuda TESSERA_MODEL_FIXTURES=$PWD/tests/fixtures/models timeout 200 \
-    "$B/bin/text_golden_test" --gtest_brief=1 > "$OUT/golden.log" 2>&1
-  echo "rc=$?"
-  grep -E "^\[  (PASSED|FAILED) |FAILED TEST|Failure" "$OUT/golden.log" | head
+  conformance_golden
 fi
 if [ "${SCHED:-0}" = 1 ]; then
   echo "=== server_scheduler_test on cuda (batch invariance)"

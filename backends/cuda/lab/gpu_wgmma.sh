@@ -14,13 +14,9 @@ export LD_LIBRARY_PATH=$PWD/$B/lib
 export OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
 P=$PWD/$B/lib/tessera/backends
+. backends/cuda/lab/lab_common.sh  # find_cublaslt
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader
-if [ -z "${TESSERA_CUBLASLT:-}" ]; then
-  sp=$(python3 -c 'import site; print(" ".join(site.getsitepackages()))' 2>/dev/null)
-  # shellcheck disable=SC2086
-  TESSERA_CUBLASLT=$(find $sp -name 'libcublasLt.so*' 2>/dev/null | head -1)
-  export TESSERA_CUBLASLT
-fi
+find_cublaslt
 if [ "${PROBE:-1}" = 1 ]; then
   echo "=== wgmma probe"
   timeout 90 "$B/bin/cuda_wgmma_probe" ${PROBE_ARGS:-512} > "$OUT/wgmma_probe.log" 2>&1

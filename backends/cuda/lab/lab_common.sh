@@ -28,6 +28,36 @@ cuda_suites() {
   grep -hE "^\[  (PASSED|FAILED) |FAILED TEST" "$OUT/tests.log" | head
 }
 
+# conformance_golden [PREFIX]: CUDA op conformance and the text golden suite on the bundle's
+# plugin ($P), logs $OUT/PREFIXconformance.log and $OUT/PREFIXgolden.log; a header, an rc line
+# and the pass/fail lines each.
+conformance_golden() {
+  local pre=${1:-}
+  echo "=== CUDA conformance"
+  TESSERA_CONFORMANCE_PLUGINS=$P/libtessera_backend_cuda.so timeout 200 \
+    "$B/bin/op_conformance_test" --gtest_brief=1 > "$OUT/${pre}conformance.log" 2>&1
+  echo "rc=$?"
+  grep -E "^\[  (PASSED|FAILED|SKIPPED) |FAILED TEST|Failure" "$OUT/${pre}conformance.log" | head
+  echo "=== CUDA golden"
+  TESSERA_TEST_PLUGINS=$P/libtessera_backend_cuda.so:$P/libtessera_backend_cpu.so \
+    TESSERA_TEST_BACKEND=cuda TESSERA_MODEL_FIXTURES=$PWD/tests/fixtures/models timeout 200 \
+    "$B/bin/text_golden_test" --gtest_brief=1 > "$OUT/${pre}golden.log" 2>&1
+  echo "rc=$?"
+  grep -E "^\[  (PASSED|FAILED) |FAILED TEST|Failure" "$OUT/${pre}golden.log" | head
+}
+
+# find_cublaslt: exports TESSERA_CUBLASLT (the lab's cuBLASLt yardstick, dlopen'ed) unless set:
+# the first libcublasLt.so* under python3's site-packages (torch's wheels bring one).
+find_cublaslt() {
+  if [ -z "${TESSERA_CUBLASLT:-}" ]; then
+    local sp
+    sp=$(python3 -c 'import site; print(" ".join(site.getsitepackages()))' 2>/dev/null)
+    # shellcheck disable=SC2086
+    TESSERA_CUBLASLT=$(find $sp -name 'libcublasLt.so*' 2>/dev/null | head -1)
+    export TESSERA_CUBLASLT
+  fi
+}
+
 # bench_steps LABEL "ENV..." ARGS...: `engine bench --backend cuda ARGS` ($E: the engine) with the
 # ENV assignments and TESSERA_BENCH_STEP_TIMES=1 (the step's host split), appended to
 # $OUT/engine.log.
