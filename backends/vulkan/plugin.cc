@@ -24,6 +24,7 @@
 // Every table function catches all exceptions at the boundary: nothing C++ crosses into the host.
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -85,9 +86,30 @@ struct Range {
 
 // TESSERA_VULKAN_PROFILE=1: GPU time per shader from timestamps around every dispatch, and
 // the submissions' wall time (dispatches + barriers + gaps), logged when the device closes.
+// TESSERA_VULKAN_PROFILE=2 (step mode): only a timestamp at the start and end of every command
+// buffer (dispatches are not serialized and partial submissions stay on), plus the host's time
+// recording (execute) and waiting on fences: where a decode step's wall time goes.
 struct Profile {
   static constexpr uint32_t kQueries = 16384;
   VkQueryPool pool = VK_NULL_HANDLE;
+  bool per_dispatch = true;  // false: step mode
+  // Step mode: per command buffer slot (queries 2 slot, 2 slot + 1), its submission number and
+  // kind, recorded as a CmdSpan (begin/end ticks) once its fence has been waited for. kind: 0
+  // not an execute's (downloads, uploads), 1 an execute's first, 2 its later ones. Command
+  // buffers before the first execute (weight uploads) are not recorded.
+  static constexpr int kSlots = 16;  // >= tsr_device::kCmdSlots
+  struct CmdSpan {
+    uint64_t seq, begin, end;
+    int kind;
+  };
+  uint64_t slot_seq[kSlots] = {};
+  int slot_kind[kSlots] = {};
+  bool slot_live[kSlots] = {};
+  uint64_t next_seq = 0;
+  bool in_execute = false, exec_start_pending = false;
+  std::vector<CmdSpan> spans;
+  std::vector<double> execute_ns;  // host time of each execute (recording + submissions)
+  double wait_ns = 0, executes = 0, barriers = 0, dispatches = 0;
   uint32_t used = 0;           // timestamps in the command buffer being recorded/run
   std::vector<int> shader_of;  // per timed dispatch
   static_assert(static_cast<int>(Shader::kCount) <= 64, "per-shader arrays below");
@@ -172,6 +194,8 @@ struct tsr_device : tessera::vulkan::Recorder {
   tessera::Status Dispatch(tessera::vulkan::Shader shader, const void* params, size_t size,
                            uint32_t gx, uint32_t gy, uint32_t gz) override;
 };
+
+static_assert(tsr_device::kCmdSlots <= tessera::vulkan::Profile::kSlots, "Profile's slot arrays");
 
 struct tsr_event {
   tsr_device* dev = nullptr;
@@ -768,6 +792,25 @@ void TakeProfile(tsr_device* dev) {
   pr.shader_of.clear();
 }
 
+// Step mode: reads the begin/end timestamps of command buffer slot `i` (its fence has signalled).
+void TakeStepSpan(tsr_device* dev, int i) {
+  Profile& pr = *dev->prof;
+  if (pr.per_dispatch || !pr.slot_live[i]) return;
+  pr.slot_live[i] = false;
+  uint64_t t[2] = {};
+  const VkResult r = dev->vk->vkGetQueryPoolResults(
+      dev->device, pr.pool, static_cast<uint32_t>(2 * i), 2, sizeof(t), t, sizeof(uint64_t),
+      VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT);
+  if (r == VK_SUCCESS && pr.executes > 0)
+    pr.spans.push_back({pr.slot_seq[i], t[0], t[1], pr.slot_kind[i]});
+}
+
+using TimePoint = std::chrono::steady_clock::time_point;
+
+double NsSince(TimePoint t0) {
+  return std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count();
+}
+
 // Waits for all submitted work (if any); with `check_data`, reports data errors it flagged.
 // Afterwards nothing is in flight: the parameter ring and the barrier bookkeeping start over.
 Status Wait(tsr_device* dev, bool check_data) {
@@ -777,9 +820,16 @@ Status Wait(tsr_device* dev, bool check_data) {
     for (int i = 0; i < tsr_device::kCmdSlots; ++i) {
       if (dev->slot_pending[i]) wait[n++] = dev->fences[i];
     }
+    const auto t0 = dev->prof ? std::chrono::steady_clock::now() : TimePoint{};
     VkResult r =
         n == 0 ? VK_SUCCESS : dev->vk->vkWaitForFences(dev->device, n, wait, VK_TRUE, UINT64_MAX);
     if (r != VK_SUCCESS) return VkStatus(r, "vkWaitForFences");
+    if (dev->prof) {
+      dev->prof->wait_ns += NsSince(t0);
+      for (int i = 0; i < tsr_device::kCmdSlots; ++i) {
+        if (dev->slot_pending[i]) TakeStepSpan(dev, i);
+      }
+    }
     std::fill(std::begin(dev->slot_pending), std::end(dev->slot_pending), false);
     dev->pending = false;
     dev->ring_used = kRingFirst;
@@ -788,7 +838,7 @@ Status Wait(tsr_device* dev, bool check_data) {
       dev->writes_since.clear();
       dev->barrier_at_begin = false;
     }
-    if (dev->prof) TakeProfile(dev);
+    if (dev->prof && dev->prof->per_dispatch) TakeProfile(dev);
   }
   return check_data ? TakeDeviceErrors(dev) : OkStatus();
 }
@@ -806,6 +856,15 @@ Status Flush(tsr_device* dev) {
   vk.vkCmdPipelineBarrier(dev->cmd,
                           VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
                           VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, nullptr, 0, nullptr);
+  if (dev->prof && !dev->prof->per_dispatch) {
+    Profile& pr = *dev->prof;
+    vk.vkCmdWriteTimestamp(dev->cmd, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, pr.pool,
+                           static_cast<uint32_t>(2 * dev->slot + 1));
+    pr.slot_seq[dev->slot] = pr.next_seq++;
+    pr.slot_kind[dev->slot] = !pr.in_execute ? 0 : (pr.exec_start_pending ? 1 : 2);
+    pr.slot_live[dev->slot] = true;
+    pr.exec_start_pending = false;
+  }
   dev->recording = false;
   TSR_RETURN_IF_ERROR(VkStatus(vk.vkEndCommandBuffer(dev->cmd), "vkEndCommandBuffer"));
   TSR_RETURN_IF_ERROR(VkStatus(vk.vkResetFences(dev->device, 1, &dev->fence), "vkResetFences"));
@@ -828,6 +887,7 @@ void RecordBarrier(tsr_device* dev) {
                      VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
   constexpr VkPipelineStageFlags kStages =
       VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
+  if (dev->prof) dev->prof->barriers += 1;
   dev->vk->vkCmdPipelineBarrier(dev->cmd, kStages, kStages, 0, 1, &mb, 0, nullptr, 0, nullptr);
 }
 
@@ -837,12 +897,17 @@ void RecordBarrier(tsr_device* dev) {
 Status Begin(tsr_device* dev) {
   if (dev->recording) return OkStatus();
   const VkApi& vk = *dev->vk;
-  if (dev->submit_every == 0 || dev->prof) {
+  if (dev->submit_every == 0 || (dev->prof && dev->prof->per_dispatch)) {
     TSR_RETURN_IF_ERROR(Wait(dev, /*check_data=*/false));
   } else if (dev->slot_pending[dev->slot]) {
+    const auto t0 = dev->prof ? std::chrono::steady_clock::now() : TimePoint{};
     VkResult r = vk.vkWaitForFences(dev->device, 1, &dev->fence, VK_TRUE, UINT64_MAX);
     if (r != VK_SUCCESS) return VkStatus(r, "vkWaitForFences");
     dev->slot_pending[dev->slot] = false;
+    if (dev->prof) {
+      dev->prof->wait_ns += NsSince(t0);
+      TakeStepSpan(dev, dev->slot);
+    }
   }
   TSR_RETURN_IF_ERROR(VkStatus(vk.vkResetCommandBuffer(dev->cmd, 0), "vkResetCommandBuffer"));
   VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
@@ -856,10 +921,14 @@ Status Begin(tsr_device* dev) {
     RecordBarrier(dev);
     dev->barrier_at_begin = false;
   }
-  if (dev->prof) {
+  if (dev->prof && dev->prof->per_dispatch) {
     vk.vkCmdResetQueryPool(dev->cmd, dev->prof->pool, 0, Profile::kQueries);
     dev->prof->used = 0;
     dev->prof->shader_of.clear();
+  } else if (dev->prof) {
+    const auto q = static_cast<uint32_t>(2 * dev->slot);
+    vk.vkCmdResetQueryPool(dev->cmd, dev->prof->pool, q, 2);
+    vk.vkCmdWriteTimestamp(dev->cmd, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, dev->prof->pool, q);
   }
   return OkStatus();
 }
@@ -948,7 +1017,7 @@ tessera::Status tsr_device::Dispatch(tessera::vulkan::Shader shader, const void*
   // A node's dispatches run in order (e.g. KV_WRITE's carry-over copy, then the rows); the
   // barrier before a node's first one is ExecuteNode's call.
   if (node_dispatches++ > 0) Barrier(this);
-  const bool timed = prof && prof->used + 2 <= Profile::kQueries;
+  const bool timed = prof && prof->per_dispatch && prof->used + 2 <= Profile::kQueries;
   if (timed) {
     vk->vkCmdWriteTimestamp(cmd, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, prof->pool, prof->used++);
     prof->shader_of.push_back(static_cast<int>(shader));
@@ -957,6 +1026,7 @@ tessera::Status tsr_device::Dispatch(tessera::vulkan::Shader shader, const void*
   vk->vkCmdPushConstants(cmd, layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof(addr), &addr);
   vk->vkCmdDispatch(cmd, gx, gy, gz);
   ++cmd_dispatches;
+  if (prof) prof->dispatches += 1;
   if (timed) {
     vk->vkCmdWriteTimestamp(cmd, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, prof->pool, prof->used++);
   }
@@ -1018,6 +1088,7 @@ Status StartProfile(tsr_device* dev) {
   if (profile == nullptr || *profile == '\0' || *profile == '0' || !dev->info->timestamps)
     return OkStatus();
   auto prof = std::make_unique<Profile>();
+  prof->per_dispatch = *profile != '2';
   VkQueryPoolCreateInfo pool_info{VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO};
   pool_info.queryType = VK_QUERY_TYPE_TIMESTAMP;
   pool_info.queryCount = Profile::kQueries;
@@ -1110,7 +1181,49 @@ std::string MiB(uint64_t bytes) {
   return buf;
 }
 
+// Step mode: the command buffers from the first execute on, in submission order. GPU busy = the
+// union of their [begin, end] spans; a gap = the GPU idle until the next one began, charged to
+// that one's kind: before an execute's first command buffer (the host between steps: fence
+// wait wake-up, logits download, sampling, the next step's first recording), before an
+// execute's later ones (the host's recording fell behind the GPU), before other ones
+// (downloads/uploads). Per step = per execute's first command buffer.
+void LogStepProfile(const tsr_device& dev) {
+  Profile pr = *dev.prof;
+  std::sort(pr.spans.begin(), pr.spans.end(),
+            [](const Profile::CmdSpan& a, const Profile::CmdSpan& b) { return a.seq < b.seq; });
+  const double period = dev.info->timestamp_period;
+  double busy = 0, gap[3] = {0, 0, 0}, steps = 0;
+  uint64_t prev_end = 0;
+  for (size_t i = 0; i < pr.spans.size(); ++i) {
+    const Profile::CmdSpan& c = pr.spans[i];
+    if (c.kind == 1) steps += 1;
+    if (i > 0 && c.begin > prev_end)
+      gap[c.kind] += static_cast<double>(c.begin - prev_end) * period;
+    const uint64_t from = i > 0 ? std::max(c.begin, prev_end) : c.begin;
+    if (c.end > from) busy += static_cast<double>(c.end - from) * period;
+    prev_end = std::max(prev_end, c.end);
+  }
+  const double span =
+      pr.spans.empty() ? 0 : static_cast<double>(prev_end - pr.spans.front().begin) * period;
+  std::vector<double> ex = pr.execute_ns;
+  std::sort(ex.begin(), ex.end());
+  const double median_ex = ex.empty() ? 0 : ex[ex.size() / 2];
+  const double per = steps > 0 ? 1e3 * steps : 1;  // ns -> us per step
+  char msg[768];
+  std::snprintf(msg, sizeof(msg),
+                "vulkan backend step profile: %.0f executes, %.0f dispatches, %.0f barriers, %zu "
+                "command buffers after the first execute; GPU span %.3f ms = busy %.3f + idle "
+                "%.3f (between executes) + %.3f (within) + %.3f (before downloads/uploads); per "
+                "execute: span %.1f us = busy %.1f + idle %.1f + %.1f + %.1f us; host: execute "
+                "median %.1f us (recording + submits), waiting on fences %.3f ms",
+                pr.executes, pr.dispatches, pr.barriers, pr.spans.size(), span / 1e6, busy / 1e6,
+                gap[1] / 1e6, gap[2] / 1e6, gap[0] / 1e6, span / per, busy / per, gap[1] / per,
+                gap[2] / per, gap[0] / per, median_ex / 1e3, pr.wait_ns / 1e6);
+  Log(TSR_LOG_INFO, msg);
+}
+
 void LogProfile(const tsr_device& dev) {
+  if (!dev.prof->per_dispatch) return LogStepProfile(dev);
   const Profile& pr = *dev.prof;
   double busy = 0;
   std::string msg = "vulkan backend profile: " + std::to_string(static_cast<long>(pr.submissions)) +
@@ -1207,17 +1320,9 @@ constexpr auto BufferTypeCount = backend::SingleBufferTypeCount<tsr_device>;
 
 tsr_status BufferTypeProps(tsr_device* dev, int32_t type, tsr_buffer_type_props* out,
                            tsr_error* err) {
-  if (tsr_status s = backend::CheckSingleBufferType(dev, type, out, "buffer_type_props", err);
-      s != TSR_OK)
-    return s;
-  tsr_buffer_type_props p{};
-  p.struct_size = sizeof(p);
-  p.name = dev->info->unified ? "vulkan_unified" : "vulkan_device";
-  p.alignment = kAlignment;
-  p.max_size = 0;
-  p.host_visible = 0;  // mapped internally on unified memory, but the host never writes it
-  CopyOut(p, out);
-  return TSR_OK;
+  // Mapped internally on unified memory, but the host never writes it: not host-visible.
+  const char* name = dev != nullptr && dev->info->unified ? "vulkan_unified" : "vulkan_device";
+  return backend::DeviceBufferTypeProps(dev, type, out, name, kAlignment, 0, err);
 }
 
 tsr_status BufferAlloc(tsr_device* dev, int32_t type, uint64_t size, tsr_buffer** out,
@@ -1245,8 +1350,6 @@ void BufferFree(tsr_buffer* buf) {
   DestroyBuffer(dev, buf);
   delete buf;
 }
-
-using backend::CheckRange;
 
 // Copies between host memory and a device-local buffer through the staging buffer, in chunks.
 // Stream-ordered: each copy is recorded after the work already recorded (the first one joins
@@ -1277,9 +1380,9 @@ Status StagedCopy(tsr_buffer* buf, uint64_t offset, void* host, uint64_t size, b
 
 tsr_status BufferUpload(tsr_buffer* dst, uint64_t dst_offset, const void* src, uint64_t size,
                         tsr_event* done, tsr_error* err) {
-  if (dst == nullptr || (src == nullptr && size > 0))
-    return Fail(err, TSR_ERR_INVALID_ARGUMENT, "buffer_upload: NULL argument");
-  if (tsr_status s = CheckRange(dst, dst_offset, size, "buffer_upload", err); s != TSR_OK) return s;
+  if (tsr_status s = backend::CheckTransferArgs(dst, dst_offset, src, size, "buffer_upload", err);
+      s != TSR_OK)
+    return s;
   if (size == 0) return TSR_OK;
   tsr_device* dev = dst->dev;
   Status s;
@@ -1314,16 +1417,13 @@ tsr_status BufferImportHost(tsr_device* dev, void* ptr, uint64_t size, tsr_buffe
 }
 
 tsr_status BufferMap(tsr_buffer* buf, void** out_ptr, tsr_error* err) {
-  if (buf == nullptr || out_ptr == nullptr)
-    return Fail(err, TSR_ERR_INVALID_ARGUMENT, "buffer_map: NULL argument");
-  return Fail(err, TSR_ERR_UNSUPPORTED, "vulkan backend: buffers are not host-visible");
+  return backend::MapNotHostVisible(buf, out_ptr, "vulkan backend", err);
 }
 
 tsr_status BufferDownload(tsr_buffer* src, uint64_t src_offset, void* dst, uint64_t size,
                           tsr_event* done, tsr_error* err) {
-  if (src == nullptr || (dst == nullptr && size > 0))
-    return Fail(err, TSR_ERR_INVALID_ARGUMENT, "buffer_download: NULL argument");
-  if (tsr_status s = CheckRange(src, src_offset, size, "buffer_download", err); s != TSR_OK)
+  if (tsr_status s = backend::CheckTransferArgs(src, src_offset, dst, size, "buffer_download", err);
+      s != TSR_OK)
     return s;
   tsr_device* dev = src->dev;
   Status s;
@@ -1341,13 +1441,8 @@ tsr_status BufferDownload(tsr_buffer* src, uint64_t src_offset, void* dst, uint6
 
 tsr_status BufferCopy(tsr_buffer* src, uint64_t src_offset, tsr_buffer* dst, uint64_t dst_offset,
                       uint64_t size, tsr_event* done, tsr_error* err) {
-  if (src == nullptr || dst == nullptr)
-    return Fail(err, TSR_ERR_INVALID_ARGUMENT, "buffer_copy: NULL buffer");
-  if (src->dev != dst->dev)
-    return Fail(err, TSR_ERR_UNSUPPORTED, "vulkan backend: buffer_copy across devices");
-  if (tsr_status s = CheckRange(src, src_offset, size, "buffer_copy (source)", err); s != TSR_OK)
-    return s;
-  if (tsr_status s = CheckRange(dst, dst_offset, size, "buffer_copy (destination)", err);
+  if (tsr_status s =
+          backend::CheckCopyArgs(src, src_offset, dst, dst_offset, size, "vulkan backend", err);
       s != TSR_OK)
     return s;
   if (size == 0) return TSR_OK;
@@ -1364,14 +1459,7 @@ tsr_status BufferCopy(tsr_buffer* src, uint64_t src_offset, tsr_buffer* dst, uin
   return FromStatus(s, err);
 }
 
-tsr_status EventCreate(tsr_device* dev, tsr_event** out, tsr_error* err) {
-  if (dev == nullptr || out == nullptr)
-    return Fail(err, TSR_ERR_INVALID_ARGUMENT, "event_create: NULL argument");
-  auto ev = std::make_unique<tsr_event>();
-  ev->dev = dev;
-  *out = ev.release();
-  return TSR_OK;
-}
+constexpr auto EventCreate = backend::NewDeviceEvent<tsr_event, tsr_device>;
 
 // An event is "everything submitted so far" (all command buffers in flight).
 tsr_status EventWait(tsr_event* ev, tsr_error* err) {
@@ -1712,12 +1800,18 @@ tsr_status Execute(tsr_device* dev, const tsr_graph_view* graph, const int32_t* 
   if (dev == nullptr || !ViewOk(graph) || (node_ids == nullptr && n_node_ids > 0))
     return Fail(err, TSR_ERR_INVALID_ARGUMENT, "execute: NULL or malformed argument");
   dev->execute_submits = 0;
+  const auto t0 = dev->prof ? std::chrono::steady_clock::now() : TimePoint{};
+  if (dev->prof) {
+    dev->prof->exec_start_pending = dev->prof->in_execute = true;
+    dev->prof->executes += 1;
+  }
   for (int32_t i = 0; i < n_node_ids;) {
     // Partial submission: the GPU starts on the first nodes while the rest are recorded. The
     // first one comes early (a quarter of the period), so the GPU waits little for the host.
     const int period =
         dev->execute_submits == 0 ? std::max(1, dev->submit_every / 4) : dev->submit_every;
-    if (dev->submit_every > 0 && !dev->prof && dev->recording && dev->cmd_dispatches >= period) {
+    if (dev->submit_every > 0 && !(dev->prof && dev->prof->per_dispatch) && dev->recording &&
+        dev->cmd_dispatches >= period) {
       if (Status s = Flush(dev); !s.ok()) return FromStatus(s, err);
       ++dev->execute_submits;
     }
@@ -1739,7 +1833,12 @@ tsr_status Execute(tsr_device* dev, const tsr_graph_view* graph, const int32_t* 
     }
     i += ran;
   }
-  return FromStatus(Flush(dev), err);
+  const Status flushed = Flush(dev);
+  if (dev->prof) {
+    dev->prof->execute_ns.push_back(NsSince(t0));
+    dev->prof->in_execute = false;
+  }
+  return FromStatus(flushed, err);
 }
 
 tsr_plugin_api MakeApi() {
