@@ -226,6 +226,107 @@ void TimeGenericDecode(int64_t N, int64_t K, tsr_dtype dt, double copy_gbs) {
   cudaFree(out);
 }
 
+// The prefill call `p` (one causal sequence, dense f32 K/V dk / dv) again (a) over a paged
+// cache (blocks of 16 keys, the block table a permutation) and (b) as two sequences in one call
+// (queries and keys [0, T/3) and [T/3, T): the second sequence's rows are checked against a
+// call of that sequence alone), every prefill variant bit for bit against `want` (the legacy
+// dense output) or the legacy split call.
+template <class Name>
+void AttentionLayouts(const AttnParams& p, const float* dk, const float* dv,
+                      const std::vector<float>& want, float* out, Name name) {
+  const int64_t T = p.T, Hq = p.Hq, Hkv = p.Hkv, D = p.D, bs = 16, nb = (T + bs - 1) / bs;
+  std::vector<float> hk(T * Hkv * D), hv(T * Hkv * D);
+  Check(cudaMemcpy(hk.data(), dk, hk.size() * 4, cudaMemcpyDeviceToHost), "download");
+  Check(cudaMemcpy(hv.data(), dv, hv.size() * 4, cudaMemcpyDeviceToHost), "download");
+  std::vector<float> pk(nb * bs * Hkv * D, 0.0f), pv(pk.size(), 0.0f);
+  std::vector<int32_t> table(nb), meta = {static_cast<int32_t>(T), 0, static_cast<int32_t>(T)};
+  for (int64_t i = 0; i < nb; ++i) table[i] = static_cast<int32_t>((i * 7 + 3) % nb);
+  for (int64_t j = 0; j < T; ++j) {
+    const int64_t dst = (table[j / bs] * bs + j % bs) * Hkv * D;
+    std::copy_n(hk.data() + j * Hkv * D, Hkv * D, pk.data() + dst);
+    std::copy_n(hv.data() + j * Hkv * D, Hkv * D, pv.data() + dst);
+  }
+  float* dpk = DeviceCopy(pk);
+  float* dpv = DeviceCopy(pv);
+  int32_t* dt = DeviceCopy(table);
+  int32_t* dm = DeviceCopy(meta);  // kv_lens [1], cu_q [2]
+  AttnParams g = p;
+  g.paged = true;
+  g.k = reinterpret_cast<const uint8_t*>(dpk), g.v = reinterpret_cast<const uint8_t*>(dpv);
+  g.k_block = g.v_block = bs * Hkv * D * 4;
+  g.n_blocks = nb, g.block_size = bs, g.table = dt, g.table_row = nb, g.max_blocks = nb;
+  g.kv_lens = dm, g.cu_q = dm + 1, g.cu_k = nullptr;
+  std::vector<float> got(T * Hq * D), leg(T * Hq * D);
+  for (int variant : {5, 6, 7, 0}) {
+    Check(cudaMemset(out, 0xff, got.size() * 4), "poison");
+    Check(LaunchAttentionWith(g, variant, nullptr), "attention paged");
+    Check(cudaMemcpy(got.data(), out, got.size() * 4, cudaMemcpyDeviceToHost), "download");
+    Expect(std::memcmp(got.data(), want.data(), got.size() * 4) == 0,
+           (std::string("attention_prefill_paged") + name(variant) + "_vs_legacy_bits").c_str());
+  }
+  // Batch decode over the paged cache: 64 one-query sequences (query row s) with 64 .. 200 keys
+  // each (their block tables are rotations of the one above), timed, every variant bit for bit
+  // against the legacy kernel.
+  {
+    constexpr int64_t S = 64;
+    std::vector<int32_t> bt(S * nb), lens(S), cq(S + 1);
+    for (int64_t s = 0; s < S; ++s) {
+      lens[s] = static_cast<int32_t>(64 + (s * 37) % 137);
+      cq[s + 1] = static_cast<int32_t>(s + 1);
+      for (int64_t i = 0; i < nb; ++i) bt[s * nb + i] = table[(s * 5 + i) % nb];
+    }
+    int32_t* dbt = DeviceCopy(bt);
+    int32_t* dl = DeviceCopy(lens);
+    int32_t* dq = DeviceCopy(cq);
+    AttnParams d = g;
+    d.T = S, d.S = S, d.table = dbt, d.kv_lens = dl, d.cu_q = dq;
+    std::vector<float> bl(S * Hq * D), bg(S * Hq * D);
+    for (int variant : {1, 5, 8, 0}) {
+      const double ms = TimeMs(
+          5, 20, [&](int) { Check(LaunchAttentionWith(d, variant, nullptr), "attention batch"); });
+      std::printf("attention_batch_decode%s seqs=64 keys=64..200 Hq=%lld Hkv=%lld D=%lld us=%.2f\n",
+                  variant == 8 ? "_batch1" : name(variant), static_cast<long long>(Hq),
+                  static_cast<long long>(Hkv), static_cast<long long>(D), ms * 1e3);
+      Check(cudaMemset(out, 0xff, bl.size() * 4), "poison");
+      Check(LaunchAttentionWith(d, variant, nullptr), "attention batch");
+      Check(cudaMemcpy((variant == 1 ? bl : bg).data(), out, bl.size() * 4, cudaMemcpyDeviceToHost),
+            "download");
+      if (variant != 1)
+        Expect(std::memcmp(bl.data(), bg.data(), bl.size() * 4) == 0,
+               std::string("attention_batch_decode") + (variant == 8 ? "_batch1" : name(variant)) +
+                   "_vs_legacy_bits");
+    }
+    cudaFree(dq);
+    cudaFree(dl);
+    cudaFree(dbt);
+  }
+  // Two sequences: [0, a) and [a, T), each over its own keys (cu_k == cu_q).
+  const int32_t a = static_cast<int32_t>(T / 3);
+  const std::vector<int32_t> cu = {0, a, static_cast<int32_t>(T)};
+  int32_t* dcu = DeviceCopy(cu);
+  AttnParams two = p;
+  two.S = 2, two.cu_q = dcu, two.cu_k = dcu;
+  for (int variant : {1, 5, 6, 7, 0}) {
+    Check(cudaMemset(out, 0xff, got.size() * 4), "poison");
+    Check(LaunchAttentionWith(two, variant, nullptr), "attention two");
+    Check(
+        cudaMemcpy((variant == 1 ? leg : got).data(), out, got.size() * 4, cudaMemcpyDeviceToHost),
+        "download");
+    if (variant != 1)
+      Expect(
+          std::memcmp(got.data(), leg.data(), got.size() * 4) == 0,
+          (std::string("attention_prefill_two_seqs") + name(variant) + "_vs_legacy_bits").c_str());
+  }
+  // The first sequence's rows equal the one-sequence call's (same keys, same positions).
+  Expect(std::memcmp(leg.data(), want.data(), int64_t{a} * Hq * D * 4) == 0,
+         "attention_prefill_two_seqs_first_vs_whole_bits");
+  cudaFree(dcu);
+  cudaFree(dm);
+  cudaFree(dt);
+  cudaFree(dpv);
+  cudaFree(dpk);
+}
+
 // Causal prefill attention of one sequence (f32 q/k/v, dense layout) timed, plus a check that
 // decode calls (one query, its keys) reproduce the prefill rows bit for bit, and a float64
 // reference on a few rows.
@@ -258,42 +359,47 @@ void Attention(int64_t T, int64_t Hq, int64_t Hkv, int64_t D) {
   p.cu_q = cu, p.cu_k = cu;
   const double flops = 4.0 * Hq * D * T * (T + 1) / 2.0;
   std::vector<float> big(T * Hq * D), other(T * Hq * D);
-  // Variant 1 (the previous kernel) first, then the default: timings and bit equality, plain
-  // causal and with a sliding window + soft-cap.
-  for (int variant : {1, 2, 3, 0}) {
+  // Variant 1 (the previous kernel) first, then the tiled (5) and pipelined (6, 7) prefill and
+  // the default (0): timings and bit equality with variant 1, plain causal, with a sliding
+  // window + soft-cap, over a paged cache, and as two sequences in one call.
+  const auto name = [](int variant) {
+    return variant == 1   ? "_legacy"
+           : variant == 5 ? "_tiled"
+           : variant == 6 ? "_pipe1"
+           : variant == 7 ? "_pipe2"
+                          : "";
+  };
+  for (int variant : {1, 5, 6, 7, 0}) {
     Check(cudaMemset(out, 0xff, T * Hq * D * 4), "poison");
     const double ms =
         TimeMs(3, 5, [&](int) { Check(LaunchAttentionWith(p, variant, nullptr), "attention"); });
     std::printf("attention_prefill%s T=%lld Hq=%lld Hkv=%lld D=%lld ms=%.3f TFLOP/s=%.2f\n",
-                variant == 1   ? "_legacy"
-                : variant == 2 ? "_nocap"
-                : variant == 3 ? "_cap"
-                               : "",
-                static_cast<long long>(T), static_cast<long long>(Hq), static_cast<long long>(Hkv),
-                static_cast<long long>(D), ms, flops / (ms * 1e-3) / 1e12);
+                name(variant), static_cast<long long>(T), static_cast<long long>(Hq),
+                static_cast<long long>(Hkv), static_cast<long long>(D), ms,
+                flops / (ms * 1e-3) / 1e12);
     Check(cudaMemcpy((variant == 1 ? other : big).data(), out, big.size() * 4,
                      cudaMemcpyDeviceToHost),
           "download");
-    if (variant == 2 || variant == 3)
+    if (variant != 1)
       Expect(std::memcmp(big.data(), other.data(), big.size() * 4) == 0,
-             variant == 2 ? "attention_prefill_nocap_vs_legacy_bits"
-                          : "attention_prefill_cap_vs_legacy_bits");
+             (std::string("attention_prefill") + name(variant) + "_vs_legacy_bits").c_str());
   }
-  Expect(std::memcmp(big.data(), other.data(), big.size() * 4) == 0,
-         "attention_prefill_tiled_vs_legacy_bits");
   {
     AttnParams w = p;
     w.window = 300, w.softcap = 20.0f;
     std::vector<float> a(big.size()), b(big.size());
-    for (int variant : {1, 0}) {
+    for (int variant : {1, 5, 6, 7, 0}) {
       Check(cudaMemset(out, 0xff, T * Hq * D * 4), "poison");
       Check(LaunchAttentionWith(w, variant, nullptr), "attention window");
       Check(cudaMemcpy((variant == 1 ? a : b).data(), out, a.size() * 4, cudaMemcpyDeviceToHost),
             "download");
+      if (variant != 1)
+        Expect(std::memcmp(a.data(), b.data(), a.size() * 4) == 0,
+               (std::string("attention_prefill_window_softcap") + name(variant) + "_vs_legacy_bits")
+                   .c_str());
     }
-    Expect(std::memcmp(a.data(), b.data(), a.size() * 4) == 0,
-           "attention_prefill_window_softcap_tiled_vs_legacy_bits");
   }
+  AttentionLayouts(p, dk, dv, other, out, name);
   double worst = 0;
   for (int64_t t : {int64_t{0}, T / 3, T - 1}) {
     for (int64_t h : {int64_t{0}, Hq - 1}) {

@@ -47,7 +47,8 @@ struct WgmmaCandidate {
 // lab/results/tma_h100_run{3,4}_lab.log) are ~2x the cp.async ones wherever they run, so they are
 // the only candidates: one piece the pipelined 128 x 128 tile (and 64 x 256), three pieces 128 x
 // 128 and 128 x 64 (pipelined) for narrow N. With TESSERA_CUDA_GEMM_TMA=0 LaunchGemmWgmma maps them
-// to configuration 5 / 6.
+// to configuration 5 / 6. LaunchGemmBf16Tiled runs them as their persistent twins at M > 64
+// (GemmTmaPersistTwin; TESSERA_CUDA_GEMM_PERSIST=0: the plain grid).
 inline constexpr WgmmaCandidate kWgmmaAuto1[] = {{12, 128, 128, 500.0}, {8, 64, 256, 420.0}};
 inline constexpr int kWgmmaAuto1Count = 2;
 inline constexpr WgmmaCandidate kWgmmaAuto3[] = {{7, 128, 128, 235.0}, {14, 128, 64, 190.0}};
@@ -77,6 +78,21 @@ cudaError_t LaunchGemmTma(const MatmulParams& p, int terms, const uint16_t* plan
 // for the split-K configurations (12, 13: "tma128x64k", "tma128x64pk") where they split, the
 // chunk sums after them (K / 256 x M x N floats; cuda-splitk, lab/NOTES.md "Split-K").
 uint64_t GemmTmaScratchBytes(const MatmulParams& p, int terms, int config);
+// Whether LaunchGemmWgmma(p, terms, planes, config) ends in TmaCombineKernel (a split-K
+// configuration that splits this p), whose last write can add p.res (cuda-agg3).
+bool GemmWgmmaSplitCombine(const MatmulParams& p, int terms, int config);
+// The x-splitting TMA configurations (14 .. 17: the producer splits x on the fly, no pre-pass,
+// `planes` unused; cuda-gemm3, lab/NOTES.md "x split in the TMA producer") run where x suits a
+// TMA map (GemmTmaXsplitFits: 16-byte-aligned base and row stride). GemmTmaXsplitTwin: the
+// x-splitting configuration with the tile of TMA configuration `config`, or -1.
+inline constexpr int kTmaXsplit0 = 14;
+bool GemmTmaXsplitFits(const MatmulParams& p);
+int GemmTmaXsplitTwin(int config, int terms);
+// The persistent configurations (18 .. 21: grid = min(tiles, SMs), the stage ring running on
+// across a CTA's tiles; cuda-gemm3): GemmTmaPersistTwin is the one with the tile of TMA
+// configuration `config`, or -1; pipe3: the three-piece 128 x 128 tile's pipelined one.
+inline constexpr int kTmaPersist0 = 18;
+int GemmTmaPersistTwin(int config, int terms, bool pipe3);
 // TESSERA_CUDA_GEMM_TMA_SPLITK=0: the split-K configurations run unsplit and SmallMChoice
 // (k_matmul_bf16.cu) does not pick them (the choice before them).
 bool GemmTmaSplitKEnabled();

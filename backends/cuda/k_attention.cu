@@ -24,6 +24,12 @@
 // shape runs the same per-element instruction sequence, so they give identical bits, and decode
 // rows equal prefill rows (checked in bench_cuda_kernels: tiled vs legacy, decode vs prefill).
 //
+// Prefill tiles with f32 K/V and D, Dv in {4, 8, ..., 128} (powers of two) run pipelined
+// (RunPipeTile): K/V chunks double-buffered through cp.async, the softmax on the score registers,
+// one block barrier a chunk (TESSERA_CUDA_ATTN=tiled: the tiled prefill as before; H100, T = 2048:
+// 2.19 -> 1.56 ms at 32/8 heads D = 128). Batch decode tiles (T <= 2 S) hold one query a block
+// where a tile would hold two GQA groups (G <= 4; TESSERA_CUDA_ATTN=tiled: two queries a block).
+//
 // Decode tiles (T <= 16) on sm_90+ are split over a cluster of kSplit blocks (RunSplitTile):
 // each block computes whole chunks exactly as above, block 0 merges them in chunk order through
 // distributed shared memory with the same merge, so the bits do not change
@@ -31,8 +37,8 @@
 //
 // SIMT f32 rather than tensor cores: the conformance tolerance (2e-5) rules out tf32/bf16
 // products. Next: the fixed latency of a decode call (dependent global round trips before the
-// first K/V load, 6 barriers a chunk, two cluster barriers); the softmax of decode tiles in
-// registers (a row is one warp); prefetching the next chunk while computing this one.
+// first K/V load, 6 barriers a chunk, two cluster barriers); the pipelined chunk loop for decode
+// tiles (its double buffers cost shared memory: 144 KB a decode tile at D = 128).
 #include <cooperative_groups.h>
 
 #include <algorithm>
@@ -42,6 +48,7 @@
 
 #include "backends/cuda/dev_common.cuh"
 #include "backends/cuda/env_knob.h"
+#include "backends/cuda/mma_common.cuh"
 #include "backends/cuda/smem_optin.h"
 
 namespace tessera::cuda {
@@ -474,19 +481,23 @@ __device__ void StageKV(const AttnParams& p, const SeqInfo& si, int64_t hk, int6
   }
 }
 
-// Loads RT consecutive floats (16-byte aligned when RT == 4).
+// Loads RT consecutive floats (16-byte aligned when RT % 4 == 0).
 template <int RT>
 __device__ __forceinline__ void LoadRow(const float* src, float (&dst)[RT]) {
-  if constexpr (RT == 4) {
-    const float4 v = *reinterpret_cast<const float4*>(src);
-    dst[0] = v.x, dst[1] = v.y, dst[2] = v.z, dst[3] = v.w;
+  if constexpr (RT % 4 == 0) {
+#pragma unroll
+    for (int i = 0; i < RT / 4; ++i) {
+      const float4 v = reinterpret_cast<const float4*>(src)[i];
+      dst[4 * i] = v.x, dst[4 * i + 1] = v.y, dst[4 * i + 2] = v.z, dst[4 * i + 3] = v.w;
+    }
   } else {
 #pragma unroll
     for (int a = 0; a < RT; ++a) dst[a] = src[a];
   }
 }
 
-template <class TL>
+// UNR: d4 steps unrolled (decode tiles: 4, so the next steps' loads overlap the chains).
+template <class TL, int UNR = (TL::RT == 1 ? 4 : 1)>
 __device__ __forceinline__ void TiledScores(const AttnParams& p, int ld, const float* qs,
                                             const float* ks, float (&s)[TL::RT][TL::KT]) {
   const int rg = threadIdx.x / TL::KG, cg = threadIdx.x % TL::KG;
@@ -498,8 +509,7 @@ __device__ __forceinline__ void TiledScores(const AttnParams& p, int ld, const f
   const float4* q4 = reinterpret_cast<const float4*>(qs + rg * TL::RT * ld);
   const float4* k4 = reinterpret_cast<const float4*>(ks + cg * ld);
   const int ld4 = ld / 4;
-  // Decode tiles (one row a thread): unrolled so the next steps' loads overlap the chains.
-#pragma unroll(TL::RT == 1 ? 4 : 1)
+#pragma unroll(UNR)
   for (int d4 = 0; d4 < n4; ++d4) {
     float4 qa[TL::RT], kb[TL::KT];
 #pragma unroll
@@ -869,13 +879,197 @@ __device__ void RunSplitTile(const AttnParams& p, const SeqInfo& si, const TileR
 #endif
 }
 
+// ---- Pipelined prefill tiles (the default; lab variants 6 / 7; same order, same bits) ----
+//
+// The tiled prefill tiling and per-element arithmetic, restructured around one block barrier a
+// chunk (the tiled kernel has six, and stages a chunk while the SM waits on it):
+//   - K/V chunks are double-buffered through cp.async: chunk c + 1 is in flight while chunk c
+//     is computed;
+//   - the softmax runs on the score registers: the KG threads of a row group (a half-warp) hold
+//     all kBK keys of their RT rows, so the chunk max is a shuffle reduction (a max is exact in
+//     any order), p = expf(x - max) goes to the half-warp's own rows of P, and p.V reads only
+//     those rows (a warp barrier, not a block one), with the chunk max still in registers;
+//   - the rows' cache offsets (block-table lookups) of chunk c + 2 are resolved during chunk c.
+// The products the tiled kernel stores before the subtraction (s * scale, the soft-cap) are
+// __fmul_rn here and the subtraction __fsub_rn, so no FMA contraction changes a rounding.
+// Needs f32 K/V with 16-byte aligned rows and 256 % (D / 4) == 0 (PipeSupported); other calls
+// take the tiled kernel.
+struct PipeGeometry {
+  int ld = 0, ldv = 0, rows = 0, ldp = 0;
+  __host__ __device__ static PipeGeometry For(int64_t D, int64_t Dv, int rows, int ldp) {
+    const Geometry g = Geometry::For(D, Dv);
+    PipeGeometry t;
+    t.ld = g.ld, t.ldv = g.ldv, t.rows = rows, t.ldp = ldp;
+    return t;
+  }
+  // Q [rows][ld], K [2][kBK][ld], V [2][kBK][ldv], P [kBK][ldp], then the row offsets
+  // (int64 [3][2][kBK]; every region is a multiple of 4 floats, so they stay 16-byte aligned).
+  __host__ __device__ int64_t Floats() const {
+    return int64_t(rows) * ld + 2 * kBK * int64_t(ld + ldv) + int64_t(kBK) * ldp + 2 * 3 * 2 * kBK;
+  }
+};
+
+// Cache offsets (bytes, head included; -1: outside the cache) of keys [j0, j1) of chunk c0 into
+// ro[j - c0] (K) and ro[kBK + j - c0] (V), one key a thread.
+__device__ __forceinline__ void PipeOffsets(const AttnParams& p, const SeqInfo& si, int64_t hk,
+                                            int64_t c0, int64_t j0, int64_t j1, int64_t* ro) {
+  const int t = static_cast<int>(threadIdx.x);
+  const int64_t j = c0 + t;
+  if (t >= kBK || j < j0 || j >= j1) return;
+  const int64_t kr = KeyRow(p, si, j, false), vr = KeyRow(p, si, j, true);
+  if (kr < 0 || vr < 0) SetDeviceError(p.err, kErrBadBlockTable);
+  ro[t] = kr < 0 ? -1 : kr + hk * p.k_head;
+  ro[kBK + t] = vr < 0 ? -1 : vr + hk * p.v_head;
+}
+
+// cp.async copies of rows [rb, re) (relative to the chunk) of one matrix: thread t copies the
+// 16-byte column t % u of rows t / u, t / u + kThreads / u, ... (u = 16-byte units a row,
+// dividing kThreads); a row outside the cache is zero-filled.
+__device__ __forceinline__ void PipeCopy(const uint8_t* base, const int64_t* ro, int u, int rb,
+                                         int re, int ld, float* dst) {
+  const int col = static_cast<int>(threadIdx.x) % u, step = kThreads / u;
+  for (int r = static_cast<int>(threadIdx.x) / u; r < re; r += step) {
+    if (r < rb) continue;
+    const int64_t off = ro[r];
+    CpAsync16(dst + r * ld + 4 * col, off < 0 ? base : base + off + 16 * col, off < 0 ? 0 : 16);
+  }
+}
+
+// The chunk's softmax on the score registers: x = s * scale (soft-capped), the row's max over
+// its visible keys [jl, jh) across the KG threads of the row group, p = expf(x - max) (0 for
+// keys the row does not see) into P[key][row].
+template <class TL>
+__device__ __forceinline__ void PipeSoftmax(const AttnParams& p, const int (&jl)[TL::RT],
+                                            const int (&jh)[TL::RT], float (&s)[TL::RT][TL::KT],
+                                            float (&mc)[TL::RT], float* pt) {
+  const int rg = threadIdx.x / TL::KG, cg = threadIdx.x % TL::KG;
+#pragma unroll
+  for (int a = 0; a < TL::RT; ++a) {
+    float mx = -INFINITY;
+#pragma unroll
+    for (int b = 0; b < TL::KT; ++b) {
+      float x = __fmul_rn(s[a][b], p.scale);
+      if (p.softcap > 0.0f) x = __fmul_rn(p.softcap, tanhf(x / p.softcap));
+      s[a][b] = x;
+      const int jj = cg + TL::KG * b;
+      if (jj >= jl[a] && jj < jh[a]) mx = fmaxf(mx, x);
+    }
+#pragma unroll
+    for (int o = TL::KG / 2; o >= 1; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+    mc[a] = mx;
+  }
+#pragma unroll
+  for (int b = 0; b < TL::KT; ++b) {
+    const int jj = cg + TL::KG * b;
+    float x[TL::RT];
+#pragma unroll
+    for (int a = 0; a < TL::RT; ++a)
+      x[a] = (jj >= jl[a] && jj < jh[a]) ? expf(__fsub_rn(s[a][b], mc[a])) : 0.0f;
+    float* dst = pt + jj * TL::LDP + rg * TL::RT;
+    if constexpr (TL::RT % 4 == 0) {
+#pragma unroll
+      for (int a = 0; a < TL::RT; a += 4)
+        *reinterpret_cast<float4*>(dst + a) = make_float4(x[a], x[a + 1], x[a + 2], x[a + 3]);
+    } else {
+#pragma unroll
+      for (int a = 0; a < TL::RT; ++a) dst[a] = x[a];
+    }
+  }
+}
+
+// Keys [lo, hi) of chunk i of a tile whose first chunk starts at `first` (clipped to its span).
+struct PipeSpan {
+  int64_t first = 0, kmin = 0, kmax = 0;
+  __device__ int64_t C0(int i) const { return first + int64_t{i} * kBK; }
+  __device__ int64_t Lo(int i) const { return max(C0(i), kmin); }
+  __device__ int64_t Hi(int i) const { return min(C0(i) + kBK, kmax); }
+};
+
+// Issues chunk i's copies into buffer i % 2 (offsets from slot i % 3).
+template <class TL>
+__device__ __forceinline__ void PipeIssue(const AttnParams& p, const PipeSpan& sp,
+                                          const PipeGeometry& g, int i, const int64_t* ro,
+                                          float* kb, float* vb) {
+  const int64_t c0 = sp.C0(i);
+  const int rb = static_cast<int>(sp.Lo(i) - c0), re = static_cast<int>(sp.Hi(i) - c0);
+  const int64_t* r = ro + (i % 3) * 2 * kBK;
+  PipeCopy(p.k, r, static_cast<int>(p.D / 4), rb, re, g.ld, kb + (i % 2) * kBK * g.ld);
+  PipeCopy(p.v, r + kBK, static_cast<int>(p.Dv / 4), rb, re, g.ldv, vb + (i % 2) * kBK * g.ldv);
+}
+
+// One tile, pipelined (see above). UNR: d4 steps of the score loop unrolled.
+template <class TL, int UNR>
+__device__ void RunPipeTile(const AttnParams& p, const SeqInfo& si, const TileRows& tr, int64_t hk,
+                            float* smem) {
+  constexpr int RT = TL::RT, NV = TL::NV;
+  TileCtx<TL> c;
+  TileSetup<TL>(p, si, tr, smem, c);  // stages Q at smem, as this layout wants it
+  const PipeGeometry g = PipeGeometry::For(p.D, p.Dv, TL::R, TL::LDP);
+  float* kb = smem + TL::R * g.ld;                               // [2][kBK][ld]
+  float* vb = kb + 2 * kBK * g.ld;                               // [2][kBK][ldv]
+  float* pt = vb + 2 * kBK * g.ldv;                              // [kBK][LDP]
+  int64_t* ro = reinterpret_cast<int64_t*>(pt + kBK * TL::LDP);  // [3][2][kBK]
+  float4 acc[RT][NV];
+  float m[RT], l[RT];
+  bool started[RT];
+  ResetRows<RT, NV>(acc, m, l, started);
+  PipeSpan sp;
+  sp.first = c.kmin / kBK * kBK, sp.kmin = c.kmin, sp.kmax = c.kmax;
+  const int n = c.kmax > c.kmin ? static_cast<int>((c.kmax - sp.first + kBK - 1) / kBK) : 0;
+  for (int i = 0; i < 2 && i < n; ++i)
+    PipeOffsets(p, si, hk, sp.C0(i), sp.Lo(i), sp.Hi(i), ro + i * 2 * kBK);
+  __syncthreads();  // Q and the first offsets are staged
+  if (n > 0) PipeIssue<TL>(p, sp, g, 0, ro, kb, vb);
+  CpAsyncCommit();
+  for (int i = 0; i < n; ++i) {
+    const int64_t c0 = sp.C0(i);
+    CpAsyncWait<0>();
+    // Chunk i is staged for every thread; every thread is done with chunk i - 1 (its K/V
+    // buffer, its offsets slot) and with its P rows.
+    __syncthreads();
+    if (i + 1 < n) PipeIssue<TL>(p, sp, g, i + 1, ro, kb, vb);
+    CpAsyncCommit();
+    if (i + 2 < n)
+      PipeOffsets(p, si, hk, sp.C0(i + 2), sp.Lo(i + 2), sp.Hi(i + 2), ro + (i + 2) % 3 * 2 * kBK);
+    int jl[RT], jh[RT];
+    ChunkRows<TL>(c, c0, jl, jh);
+    float mc[RT];
+    {
+      float s[RT][TL::KT];
+      TiledScores<TL, UNR>(p, g.ld, c.qs, kb + (i % 2) * kBK * g.ld, s);
+      PipeSoftmax<TL>(p, jl, jh, s, mc, pt);
+    }
+    __syncwarp();  // the half-warp's P rows are written
+    float lc[RT];
+    float4 accc[RT][NV];
+#pragma unroll
+    for (int a = 0; a < RT; ++a) {
+      lc[a] = 0.0f;
+#pragma unroll
+      for (int v = 0; v < NV; ++v) accc[a][v] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    }
+    const int jb = static_cast<int>(sp.Lo(i) - c0), je = static_cast<int>(sp.Hi(i) - c0);
+    const float* vs = vb + (i % 2) * kBK * g.ldv;
+    if (c.maxlo <= sp.Lo(i) && c.minhi >= sp.Hi(i))  // every live row sees the chunk's span
+      TiledPv<TL, false>(pt, vs, g.ldv, jb, je, jl, jh, c.dok, lc, accc);
+    else
+      TiledPv<TL, true>(pt, vs, g.ldv, jb, je, jl, jh, c.dok, lc, accc);
+#pragma unroll
+    for (int a = 0; a < RT; ++a)
+      if (c.rlive[a] && jl[a] < jh[a])
+        MergeChunk<NV>(mc[a], lc[a], accc[a], m[a], l[a], started[a], acc[a]);
+  }
+  StoreRows<TL>(p, tr, c, started, l, acc);
+}
+
 // blockIdx.x = a tile of bq queries (in reverse, so the long causal rows start first; CS > 1:
 // CS consecutive blocks, one cluster, split the tile's chunks), blockIdx.y = (kv head, group of
 // gb of its q heads). Tokens of different sequences in one tile run as consecutive sub-tiles
 // (the same ones in every block of a cluster, so their cluster barriers pair up).
 // MINB: blocks an SM the registers are capped for (2: <= 128 registers, some spills for 64-row
 // tiles; 1: no cap).
-template <class TL, int MINB, int CS>
+// PIPE > 0: the pipelined tiles (RunPipeTile, score loop unrolled PIPE times; CS == 1).
+template <class TL, int MINB, int CS, int PIPE = 0>
 __global__ void __launch_bounds__(kThreads, MINB)
     TiledKernel(AttnParams p, int bq, int gb, int nsplit) {
   GridDepWait();
@@ -901,7 +1095,9 @@ __global__ void __launch_bounds__(kThreads, MINB)
     }
     tr.t0 = start;
     tr.nq = static_cast<int>(min(t_end, si.q_first + si.q_len) - start);
-    if constexpr (CS == 1)
+    if constexpr (PIPE > 0)
+      RunPipeTile<TL, PIPE>(p, si, tr, hk, smem);
+    else if constexpr (CS == 1)
       RunTiledTile<TL>(p, si, tr, hk, smem);
     else
       RunSplitTile<TL, CS>(p, si, tr, hk, smem);
@@ -910,24 +1106,28 @@ __global__ void __launch_bounds__(kThreads, MINB)
 }
 
 // Launches a tiled kernel: grid (tiles * CS, Hkv * nsplit), clusters of CS blocks along x.
-template <class TL, int MINB, int CS>
-cudaError_t LaunchTiledCS(const AttnParams& p, cudaStream_t stream) {
+// one_query: tiles of one query (its GQA group) even where R holds more (batch decode: a block
+// a sequence instead of sequences one after another).
+template <class TL, int MINB, int CS, int PIPE = 0>
+cudaError_t LaunchTiledCS(const AttnParams& p, cudaStream_t stream, bool one_query = false) {
   const int64_t G = p.Hq / p.Hkv;
   const int gb = static_cast<int>(std::min<int64_t>(G, TL::R));
   const int nsplit = static_cast<int>((G + gb - 1) / gb);
-  const int bq = TL::R / gb;
+  const int bq = one_query ? 1 : TL::R / gb;
   const TiledGeometry geo = TiledGeometry::For(p.D, p.Dv, TL::R, TL::LDP);
   // CS > 1: + the partials l_c [R] and acc_c [R][ldv] (RunSplitTile).
   const int64_t floats =
-      geo.Floats() + (CS > 1 ? (TL::R + 3) / 4 * 4 + int64_t{TL::R} * geo.ldv : 0);
+      PIPE > 0 ? PipeGeometry::For(p.D, p.Dv, TL::R, TL::LDP).Floats()
+               : geo.Floats() + (CS > 1 ? (TL::R + 3) / 4 * 4 + int64_t{TL::R} * geo.ldv : 0);
   const int smem = static_cast<int>(floats * sizeof(float));
   static std::atomic<uint64_t> allowed{0};
-  cudaError_t e = AllowDynamicSmem(TiledKernel<TL, MINB, CS>, smem, &allowed);
+  cudaError_t e = AllowDynamicSmem(TiledKernel<TL, MINB, CS, PIPE>, smem, &allowed);
   if (e != cudaSuccess) return e;
   const dim3 grid(static_cast<unsigned>((p.T + bq - 1) / bq * CS),
                   static_cast<unsigned>(p.Hkv * nsplit));
   if constexpr (CS == 1) {
-    return LaunchK(TiledKernel<TL, MINB, CS>, grid, kThreads, smem, stream, p, bq, gb, nsplit);
+    return LaunchK(TiledKernel<TL, MINB, CS, PIPE>, grid, kThreads, smem, stream, p, bq, gb,
+                   nsplit);
   } else {
     cudaLaunchConfig_t cfg{};
     cfg.gridDim = grid;
@@ -948,6 +1148,38 @@ cudaError_t LaunchTiledCS(const AttnParams& p, cudaStream_t stream) {
 template <class TL, int MINB>
 cudaError_t LaunchTiled(const AttnParams& p, cudaStream_t stream) {
   const cudaError_t e = LaunchTiledCS<TL, MINB, 1>(p, stream);
+  return e != cudaSuccess ? e : cudaGetLastError();
+}
+
+// Whether a prefill call can take the pipelined tiles: f32 K/V, 16-byte aligned rows (cp.async),
+// 16-byte units a row dividing the block (PipeCopy), and the shared memory within the device's
+// opt-in limit (188 KB at D = 128: sm_80 / sm_90 only).
+bool PipeSupported(const AttnParams& p, int64_t smem_floats) {
+  static const int optin = [] {
+    int dev = 0, v = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess) {
+      cudaGetLastError();
+      return 0;
+    }
+    return v;
+  }();
+  const auto aligned = [](const void* b, int64_t tok, int64_t head, int64_t block) {
+    return ((reinterpret_cast<uintptr_t>(b) | tok | head | block) % 16) == 0;
+  };
+  const auto units_ok = [](int64_t d) { return d % 4 == 0 && d > 0 && kThreads % (d / 4) == 0; };
+  return p.kv_dtype == TSR_DTYPE_F32 && units_ok(p.D) && units_ok(p.Dv) &&
+         aligned(p.k, p.k_tok, p.k_head, p.k_block) && aligned(p.v, p.v_tok, p.v_head, p.v_block) &&
+         smem_floats * 4 <= optin - 1024;
+}
+
+// Pipelined prefill tiles (UNR: score-loop unroll); cudaErrorNotSupported (nothing launched,
+// no error state) unless PipeSupported: the caller then takes the tiled kernel (same bits).
+template <class TL, int MINB, int UNR>
+cudaError_t LaunchPipe(const AttnParams& p, cudaStream_t stream) {
+  if (!PipeSupported(p, PipeGeometry::For(p.D, p.Dv, TL::R, TL::LDP).Floats()))
+    return cudaErrorNotSupported;
+  const cudaError_t e = LaunchTiledCS<TL, MINB, 1, UNR>(p, stream);
   return e != cudaSuccess ? e : cudaGetLastError();
 }
 
@@ -985,7 +1217,10 @@ cudaError_t LaunchDecode(const AttnParams& p, bool split, cudaStream_t stream) {
 // spills; larger Dv: uncapped, 1 block an SM, which beat 2 blocks with spills on an H100:
 // 2.20 vs 2.33 ms at T=2048 32/8 heads D=128), 1 = uncapped (lab variant 2), 2 = capped to 2
 // blocks (lab variant 3). Decode grids hold about one block an SM: never capped.
-cudaError_t LaunchTiledFor(const AttnParams& p, int cap, bool split, cudaStream_t stream) {
+// pipe: prefill tiles pipelined (RunPipeTile) with the score loop unrolled `pipe` times; 0: the
+// tiled kernel (TESSERA_CUDA_ATTN=tiled).
+cudaError_t LaunchTiledFor(const AttnParams& p, int cap, bool split, int pipe, bool batch_one,
+                           cudaStream_t stream) {
   // Decode-sized calls: 8-row tiles (one query's GQA group), for parallelism and latency. Also
   // batches of mostly one-query sequences (T <= 2 S: lockstep decode of many sequences), which
   // prefill tiles would serve a few sequences a block, one after another (64 x 1 query on the
@@ -997,9 +1232,32 @@ cudaError_t LaunchTiledFor(const AttnParams& p, int cap, bool split, cudaStream_
   static const int batch_tiles = EnvInt("TESSERA_CUDA_ATTN_BATCH", 2);
   const bool batch = batch_tiles > 0 && p.S > 0 && p.T <= 2 * p.S;
   if (p.T <= kDecodeMaxTokens || batch) {
+    // batch_one (default; TESSERA_CUDA_ATTN=tiled: off): where a decode tile would hold two or
+    // more queries' GQA groups (G <= 4: Llama), batch decode tiles of one query each (a block a
+    // sequence, not two one after the other), 2 blocks an SM (123 registers, no spills). H100,
+    // 64 sequences x 64-200 keys, 32/8 heads: 121 -> 85 us (D = 128), 91 -> 65 us (D = 64).
+    // (Qwen2.5-0.5B, G = 7, has one query a tile either way: 29.6 vs 30.2 us with the cap.)
+    const int64_t G = p.Hq / p.Hkv;
+    if (batch_one && p.T > kDecodeMaxTokens && batch_tiles == 2 && p.Dv <= 128 &&
+        2 * G <= DecodeTiling1::R) {
+      const cudaError_t e = LaunchTiledCS<DecodeTiling1, 2, 1>(p, stream, true);
+      return e != cudaSuccess ? e : cudaGetLastError();
+    }
     const bool s = split && !(p.T > kDecodeMaxTokens && batch_tiles == 2);
     return p.Dv <= 128 ? LaunchDecode<DecodeTiling1>(p, s, stream)
                        : LaunchDecode<DecodeTiling2>(p, s, stream);
+  }
+  // Pipelined: D <= 64 at 2 blocks an SM (104 KB of shared memory each), D <= 128 at one
+  // (188 KB).
+  if (pipe > 0 && cap == 0 && p.Dv <= 128) {
+    cudaError_t e;
+    if (p.Dv > 64)
+      e = pipe == 1 ? LaunchPipe<PrefillTiling2, 1, 1>(p, stream)
+                    : LaunchPipe<PrefillTiling2, 1, 2>(p, stream);
+    else
+      e = pipe == 1 ? LaunchPipe<PrefillTiling1, 2, 1>(p, stream)
+                    : LaunchPipe<PrefillTiling1, 2, 2>(p, stream);
+    if (e != cudaErrorNotSupported) return e;
   }
   if (p.Dv <= 64)
     return cap == 1 ? LaunchTiled<PrefillTiling1, 1>(p, stream)
@@ -1010,17 +1268,25 @@ cudaError_t LaunchTiledFor(const AttnParams& p, int cap, bool split, cudaStream_
   return LaunchTiled<PrefillTiling4, 1>(p, stream);
 }
 
+// The prefill kernel of the default variant: pipelined tiles, score loop unrolled twice.
+constexpr int kDefaultPipe = 2;
+// Whether the default takes the one-query batch decode tiles (variant 8).
+constexpr bool kDefaultBatchOne = true;
+
 // TESSERA_CUDA_ATTN=legacy selects the previous kernel, =nosplit the one-block decode tiles
-// (variant 4), =nocap / =cap the uncapped / capped
-// prefill tiles for every head dim (lab knobs; same bits).
+// (variant 4), =nocap / =cap the uncapped / capped tiled prefill for every head dim, =tiled /
+// =pipe1 / =pipe2 the tiled / pipelined prefill (variants 5 / 6 / 7; =tiled also the two-query
+// batch decode tiles), =batch1 the one-query batch decode tiles (variant 8) (lab knobs; same
+// bits).
 int DefaultVariant() {
   static const int v = [] {
     const char* s = std::getenv("TESSERA_CUDA_ATTN");
     if (s == nullptr) return 0;
-    if (std::strcmp(s, "legacy") == 0) return 1;
-    if (std::strcmp(s, "nocap") == 0) return 2;
-    if (std::strcmp(s, "nosplit") == 0) return 4;
-    return std::strcmp(s, "cap") == 0 ? 3 : 0;
+    static const char* const kNames[] = {"",      "legacy", "nocap", "cap",   "nosplit",
+                                         "tiled", "pipe1",  "pipe2", "batch1"};
+    for (int i = 1; i < 9; ++i)
+      if (std::strcmp(s, kNames[i]) == 0) return i;
+    return 0;
   }();
   return v;
 }
@@ -1030,7 +1296,12 @@ int DefaultVariant() {
 cudaError_t LaunchAttentionWith(const AttnParams& p, int variant, cudaStream_t stream) {
   if (p.T == 0 || p.Hq == 0) return cudaSuccess;
   if (variant == 1) return LaunchLegacy(p, stream);
-  return LaunchTiledFor(p, variant == 2 ? 1 : variant == 3 ? 2 : 0, variant != 4, stream);
+  // Variants 2 / 3 force the tiled prefill's register cap; 5 / 6 / 7 pick the prefill kernel.
+  // 8 picks the one-query batch decode tiles.
+  const int pipe = variant == 5 ? 0 : variant == 6 ? 1 : variant == 7 ? 2 : kDefaultPipe;
+  const bool batch_one = variant == 8 || (variant == 0 && kDefaultBatchOne);
+  const int cap = variant == 2 ? 1 : variant == 3 ? 2 : 0;
+  return LaunchTiledFor(p, cap, variant != 4, pipe, batch_one, stream);
 }
 
 cudaError_t LaunchAttention(const AttnParams& p, cudaStream_t stream) {

@@ -439,6 +439,45 @@ int WgmmaMode() {
   }();
   return mode;
 }
+
+// TESSERA_CUDA_GEMM_XSPLIT: which modes run the TMA tiles' x-splitting twins (k_gemm_tma.cu
+// configurations 14 .. 17: x split in the producer warpgroup, no pre-pass; same bits): 0
+// (default) none, 1 both, 3 three pieces only. H100: 0.55-0.7x the plain tiles (the staged f32
+// tile adds shared-memory traffic; lab/NOTES.md "x split in the TMA producer").
+int XsplitMode() {
+  static const int mode = EnvInt("TESSERA_CUDA_GEMM_XSPLIT", 0);
+  return mode;
+}
+
+// TESSERA_CUDA_GEMM_PERSIST: 1 (default) the TMA auto tiles run as their persistent twins
+// (k_gemm_tma.cu configurations 18 .. 21; same bits), 0 the plain grid, 2 as 1 with the
+// three-piece 128 x 128 tile pipelined (a lab choice).
+int PersistMode() {
+  static const int mode = EnvInt("TESSERA_CUDA_GEMM_PERSIST", 1);
+  return mode;
+}
+
+// The wgmma configuration that replaces `config` (a LaunchGemmWgmma one) with x split on the fly,
+// or -1.
+int XsplitTwin(const MatmulParams& p, int terms, int config) {
+  const int mode = XsplitMode();
+  static const bool tma = EnvFlag("TESSERA_CUDA_GEMM_TMA", true);  // LaunchGemmWgmma's switch
+  // Prefill tiles only (M > 64): the decode batches keep their own kernel choice and fusions.
+  if (mode == 0 || (mode == 3 && terms != 3) || config < kTmaConfig0 || !tma || p.M <= 64) {
+    return -1;
+  }
+  if (!GemmTmaXsplitFits(p)) return -1;
+  const int twin = GemmTmaXsplitTwin(config - kTmaConfig0, terms);
+  return twin >= 0 ? kTmaConfig0 + twin : -1;
+}
+
+// The persistent twin of `config` (a LaunchGemmWgmma one; M > 64 as above), or `config`.
+int PersistTwin(const MatmulParams& p, int terms, int config) {
+  static const bool tma = EnvFlag("TESSERA_CUDA_GEMM_TMA", true);
+  if (PersistMode() == 0 || !tma || config < kTmaConfig0 || p.M <= 64) return config;
+  const int twin = GemmTmaPersistTwin(config - kTmaConfig0, terms, PersistMode() == 2);
+  return twin >= 0 ? kTmaConfig0 + twin : config;
+}
 #endif
 
 // The wgmma configuration for p (or -1): sm_90 device, K % 32 == 0 (the planes buffer has no
@@ -497,12 +536,15 @@ cudaError_t LaunchGemmBf16Tiled(const MatmulParams& p, int terms, const uint16_t
   if (p.M == 0 || p.N == 0) return cudaSuccess;
 #ifdef TESSERA_CUDA_WGMMA
   if (config >= kWgmmaConfig) {
+    // The TMA tile's x-splitting twin where it runs: no split pre-pass at all.
+    const int twin = XsplitTwin(p, terms, config - kWgmmaConfig);
+    if (twin >= 0) return LaunchGemmWgmma(p, terms, nullptr, twin, stream);
     // The planes buffer is the caller's (sized terms x M x K); the natural-order split in it is
     // replaced by the permuted one.
     uint16_t* wplanes = const_cast<uint16_t*>(planes);
     const cudaError_t e = LaunchSplitBf16Wgmma(p, terms, wplanes, stream);
     if (e != cudaSuccess) return e;
-    return LaunchGemmWgmma(p, terms, wplanes, config - kWgmmaConfig, stream);
+    return LaunchGemmWgmma(p, terms, wplanes, PersistTwin(p, terms, config - kWgmmaConfig), stream);
   }
 #endif
   return terms == 1 ? LaunchConfig<1>(p, planes, config, stream)

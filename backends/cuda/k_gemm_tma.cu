@@ -33,6 +33,12 @@
 // (TESSERA_CUDA_TMA_SPLIT_PREFIX=0: every chunk stored, as before). A combine fused into the
 // tile's last CTA (arrival counter) was measured and lost: that one CTA reads all the tile's
 // chunk sums alone (lab/NOTES.md "Aggregate decode").
+//
+// Persistent tiles (PERSIST, cuda-gemm3; the prefill default through LaunchGemmBf16Tiled's
+// PersistTwin): one CTA an SM walks a fixed list of tiles with the stage ring running on, so one
+// tile's epilogue overlaps the next one's loads; each tile's elements see the same sequence. The
+// x-splitting tiles (XS) split x in the producer instead of the pre-pass (same pieces, same
+// places; measured slower, lab/NOTES.md "x split in the TMA producer").
 #include <cuda.h>  // CUtensorMap and its enums only: the driver is reached through cudart
 #include <cudaTypedefs.h>
 #include <cuda_bf16.h>
@@ -67,25 +73,40 @@ constexpr int kChunkStages = 4;  // stages in a canonical chunk (256 k's)
 // TOTS: the chunk totals in shared memory ([consumer thread][MI x BM / 8] float4, each thread its
 // own slots) instead of registers, which leaves room for BM = 256.
 // SPLIT: split-K over grid.z (chunk sums to scratch, see above).
+// XS: x split on the fly (cuda-gemm3): the producer warpgroup loads f32 x ([tokens][32 k] a k32
+// block, TMA, 128-byte swizzle) into XS staging slots and writes its T bf16 pieces into the
+// stage's plane tiles itself (see ProduceSplit), so no split pre-pass and no planes in memory.
+// PERSIST: a persistent tile loop (cuda-gemm3): grid = min(tiles, SMs), CTA b takes tiles b,
+// b + grid, ... in the launch order of the plain grid (token tiles fastest), and the stage ring
+// runs on across tiles, so the producer loads the next tile while the consumers store this one.
 template <int T_, int MI_, int BM_, bool TSPLIT_, int S_, int CL_ = 1, bool PIPE_ = false,
-          bool STAGGER_ = false, bool TOTS_ = false, bool SPLIT_ = false>
+          bool STAGGER_ = false, bool TOTS_ = false, bool SPLIT_ = false, int XS_ = 0,
+          bool PERSIST_ = false>
 struct TCfg {
-  static constexpr int T = T_, MI = MI_, BM = BM_, S = S_, CL = CL_;
+  static constexpr int T = T_, MI = MI_, BM = BM_, S = S_, CL = CL_, XS = XS_;
   static constexpr bool TSPLIT = TSPLIT_, PIPE = PIPE_, STAGGER = STAGGER_, TOTS = TOTS_;
-  static constexpr bool SPLIT = SPLIT_;
+  static constexpr bool SPLIT = SPLIT_, PERSIST = PERSIST_;
   static_assert(!SPLIT || (!TOTS && CL == 1), "split-K keeps its chunk sums in registers");
-  using Unsplit = TCfg<T_, MI_, BM_, TSPLIT_, S_, CL_, PIPE_, STAGGER_, TOTS_, false>;
+  static_assert(XS == 0 || (!SPLIT && CL == 1 && !TOTS), "x split: plain tiles only");
+  static_assert(!PERSIST || (!SPLIT && CL == 1 && !STAGGER && XS == 0), "persistent: plain tiles");
+  using Unsplit =
+      TCfg<T_, MI_, BM_, TSPLIT_, S_, CL_, PIPE_, STAGGER_, TOTS_, false, XS_, PERSIST_>;
   static constexpr int kRows = TSPLIT ? 64 * MI : 128 * MI;           // weight rows a CTA
   static constexpr int kToks = TSPLIT ? 2 * BM : BM;                  // tokens a CTA
   static constexpr int kABytes = kRows * 128, kBBytes = kToks * 128;  // a stage's tile, a plane
   static constexpr int kStage = kABytes + T * kBBytes;
-  // Stages (1024-byte aligned for the swizzle: + 1024 of slack) and 2 S mbarriers.
+  static constexpr int kXBytes = kToks * 128;  // an f32 staging slot: [tokens][32 k]
+  // Stages (1024-byte aligned for the swizzle: + 1024 of slack), the totals, the x staging slots
+  // and 2 S + XS mbarriers.
   static constexpr int kTotBytes = TOTS ? 256 * MI * BM * 2 : 0;  // BM / 2 floats a thread
-  static constexpr int kSmem = S * kStage + kTotBytes + 1024 + 2 * S * 8;
+  static constexpr int kSmem = S * kStage + kTotBytes + XS * kXBytes + 1024 + (2 * S + XS) * 8;
   static constexpr int kThreads = 384;
+  // Registers a thread after setmaxnreg (the pool: 168 x 384): the splitting producer needs more.
+  static constexpr int kProdRegs = XS > 0 ? 56 : 40, kConsRegs = XS > 0 ? 224 : 232;
   static_assert(kRows <= 256 && kToks <= 256, "TMA box dimensions");
   static_assert(kSmem <= 227 * 1024, "shared memory");
   static_assert(BM % 8 == 0 && kToks % 8 == 0, "swizzle atoms of 8 rows");
+  static_assert(XS == 0 || kToks % 64 == 0, "x split: whole items a producer thread");
   static_assert((kRows / CL) % 8 == 0 && (CL == 1 || CL == 2), "whole atoms a multicast part");
 };
 
@@ -231,15 +252,19 @@ __device__ __forceinline__ void ReleaseStage(uint32_t bars, int st, int lane) {
 
 // The consumer warpgroup `cw` (0, 1): all chunks of its part of the tile, then the epilogue.
 // Stages [st0, st0 + nst) of K (st0 a chunk boundary); split-K stores each chunk's sum to `part`.
+// (bx, by): the tile (token tile, weight-row tile); ring0: the stage ring's position at its first
+// stage (persistent tiles; 0 otherwise): stage st of K uses ring index ring0 + st.
 template <class C>
 __device__ __forceinline__ void Consume(const MatmulParams& p, const uint8_t* sm, uint32_t base,
                                         uint32_t bars, int cw, int64_t nkb, int st0, int nst,
-                                        float* part, bool prefix) {
+                                        float* part, bool prefix, int bx, int by, int ring0) {
   const int warp = (threadIdx.x / 32) % 4, lane = threadIdx.x % 32;
   const int g = lane / 4, q = lane % 4;
   const int row0 = (C::TSPLIT ? 0 : cw * 64 * C::MI) + 16 * warp + g;  // + 64 mi (+ 8)
   const int tok0 = C::TSPLIT ? cw * C::BM : 0;
-  const int64_t m0 = blockIdx.x * int64_t{C::kToks}, n0 = blockIdx.y * int64_t{C::kRows};
+  const int64_t m0 = bx * int64_t{C::kToks}, n0 = by * int64_t{C::kRows};
+  // IssueStage / ReleaseStage take the ring index (slot, phase); st0 - ring0 + it is K's stage.
+  const int sk = st0 - ring0;
   float acc[C::MI][C::BM / 2];
   float tot[C::TOTS ? 1 : C::MI][C::TOTS ? 1 : C::BM / 2];
   // [MI x BM / 8][256 consumer threads] float4: a warp's slots are 512 contiguous bytes.
@@ -260,27 +285,27 @@ __device__ __forceinline__ void Consume(const MatmulParams& p, const uint8_t* sm
     const int c1 = c0 + kChunkStages < nst ? c0 + kChunkStages : nst;
     if constexpr (!C::PIPE) {
       for (int st = c0; st < c1; ++st) {
-        IssueStage<C>(sm, base, bars, row0, tok0, q, st, st0, nkb, ra0, acc);
+        IssueStage<C>(sm, base, bars, row0, tok0, q, ring0 + st, sk, nkb, ra0, acc);
         WgmmaWait<0>();
-        ReleaseStage<C>(bars, st, lane);
+        ReleaseStage<C>(bars, ring0 + st, lane);
       }
     } else {
       // Stages in pairs, alternating A register sets: stage st + 2 overwrites the set of stage st
       // only after wait_group 1 has seen st's group complete.
       for (int st = c0; st < c1; st += 2) {
-        IssueStage<C>(sm, base, bars, row0, tok0, q, st, st0, nkb, ra0, acc);
+        IssueStage<C>(sm, base, bars, row0, tok0, q, ring0 + st, sk, nkb, ra0, acc);
         if (st > c0) {
           WgmmaWait<1>();
-          ReleaseStage<C>(bars, st - 1, lane);
+          ReleaseStage<C>(bars, ring0 + st - 1, lane);
         }
         if (st + 1 < c1) {
-          IssueStage<C>(sm, base, bars, row0, tok0, q, st + 1, st0, nkb, ra1, acc);
+          IssueStage<C>(sm, base, bars, row0, tok0, q, ring0 + st + 1, sk, nkb, ra1, acc);
           WgmmaWait<1>();
-          ReleaseStage<C>(bars, st, lane);
+          ReleaseStage<C>(bars, ring0 + st, lane);
         }
       }
       WgmmaWait<0>();
-      ReleaseStage<C>(bars, c1 - 1, lane);
+      ReleaseStage<C>(bars, ring0 + c1 - 1, lane);
     }
     // The chunk's sum, from +0, to part[chunk][m][n]; block 0 with `prefix` totals its chunks.
     if (C::SPLIT && !(prefix && blockIdx.z == 0)) {
@@ -353,6 +378,124 @@ __device__ __forceinline__ void Consume(const MatmulParams& p, const uint8_t* sm
   }
 }
 
+// ---- x split in the producer (XS configurations; cuda-gemm3) ----
+// The pieces are those of LaunchSplitBf16Wgmma (a pure function of each f32 value: round to bf16,
+// keep the exact remainder, T times) at the positions its slot-permuted planes give them, written
+// into the stage's 128-byte-swizzled plane tiles exactly where the plane TMA would put them; the
+// consumers cannot tell the difference, so the bits are the same.
+
+__device__ __forceinline__ void ProducerSync() {  // named barrier 1: the producer warpgroup only
+  asm volatile("bar.sync 1, 128;\n" ::: "memory");
+}
+// Generic-proxy shared-memory accesses ordered before later async-proxy ones (wgmma, TMA).
+__device__ __forceinline__ void FenceProxyAsync() {
+  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+}
+
+// k32 block u of x (tokens m0 .. m0 + toks - 1) into staging slot u % XS; out-of-range k's and
+// tokens read as +0, as the pre-pass pads them.
+template <class C>
+__device__ __forceinline__ void LoadXBlock(const CUtensorMap* fmap, uint32_t xbase, uint32_t xbars,
+                                           int m0, int u) {
+  const int x = u % C::XS;
+  MbarExpectTx(xbars + 8 * x, C::kXBytes);
+  TmaLoad2D(xbase + x * C::kXBytes, fmap, u * 32, m0, xbars + 8 * x);
+}
+
+// Splits the staged k32 block (f32 [tokens][32 k], swizzled) into block b (0, 1) of the stage's T
+// plane tiles. Item (token, j): the f32 16-byte chunks 2i + j (i = 0 .. 3) hold k = 8i + 4j + 0..3,
+// whose pairs (0, 1) / (2, 3) are word i of the permuted chunks 2j / 2j + 1 (SlotK in
+// k_gemm_wgmma.cu). Eight consecutive threads take eight consecutive tokens: distinct banks for
+// both the swizzled reads and the swizzled writes.
+template <class C>
+__device__ __forceinline__ void SplitXBlock(const uint8_t* xs, uint8_t* planes, int b, int pt) {
+#pragma unroll
+  for (int it = 0; it < C::kToks * 2 / 128; ++it) {
+    const int idx = it * 128 + pt;
+    const int tok = idx % C::kToks, j = idx / C::kToks, sw = tok & 7;
+    float4 f[4];
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      f[i] = *reinterpret_cast<const float4*>(xs + tok * 128 + (((2 * i + j) ^ sw) << 4));
+    }
+#pragma unroll
+    for (int t = 0; t < C::T; ++t) {
+      uint32_t w[2][4];
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const __nv_bfloat162 h0 = __floats2bfloat162_rn(f[i].x, f[i].y);
+        const __nv_bfloat162 h1 = __floats2bfloat162_rn(f[i].z, f[i].w);
+        w[0][i] = *reinterpret_cast<const uint32_t*>(&h0);
+        w[1][i] = *reinterpret_cast<const uint32_t*>(&h1);
+        f[i].x = f[i].x - __low2float(h0);
+        f[i].y = f[i].y - __high2float(h0);
+        f[i].z = f[i].z - __low2float(h1);
+        f[i].w = f[i].w - __high2float(h1);
+      }
+      uint8_t* row = planes + t * C::kBBytes + tok * 128;
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        *reinterpret_cast<uint4*>(row + (((4 * b + 2 * j + h) ^ sw) << 4)) =
+            make_uint4(w[h][0], w[h][1], w[h][2], w[h][3]);
+      }
+    }
+  }
+}
+
+// The producer warpgroup of an XS configuration (all 128 threads): per stage, wait for the slot,
+// thread 0 loads the weight tile (TMA), everyone splits the stage's two k32 blocks of x from the
+// staging ring into the slot's planes; then a proxy fence and one arrival a thread on the stage's
+// full barrier (1 + 128 arrivals: thread 0's expect_tx, then everyone's). A staging slot is
+// refilled (block u + XS) once all threads are past the named barrier after block u.
+template <class C>
+__device__ __forceinline__ void ProduceSplit(const CUtensorMap* wmap, const CUtensorMap* fmap,
+                                             uint8_t* sm, uint32_t base, uint32_t bars, int64_t nkb,
+                                             int nst) {
+  const int pt = threadIdx.x;
+  const uint32_t xoff = C::S * C::kStage + C::kTotBytes;
+  const uint32_t xbase = base + xoff, xbars = bars + 16 * C::S;
+  const int n0 = static_cast<int>(blockIdx.y) * C::kRows;
+  const int m0 = static_cast<int>(blockIdx.x) * C::kToks;
+  const int nu = static_cast<int>(nkb);  // k32 blocks (no split-K with XS: the whole of K)
+  if (pt == 0) {
+    for (int u = 0; u < C::XS && u < nu; ++u) LoadXBlock<C>(fmap, xbase, xbars, m0, u);
+  }
+  for (int st = 0; st < nst; ++st) {
+    const int s = st % C::S;
+    MbarWait(bars + 8 * (C::S + s), ((st / C::S) & 1) ^ 1);  // a fresh slot passes at once
+    const uint32_t full = bars + 8 * s;
+    if (pt == 0) {
+      MbarExpectTx(full, C::kABytes);
+      TmaLoad2D(base + s * C::kStage, wmap, st * kStageK, n0, full);
+    }
+#pragma unroll 1
+    for (int b = 0; b < 2; ++b) {
+      const int u = 2 * st + b;
+      if (u >= nu) break;  // the last stage's second block when K has an odd number of blocks
+      MbarWait(xbars + 8 * (u % C::XS), (u / C::XS) & 1);
+      SplitXBlock<C>(sm + xoff + (u % C::XS) * C::kXBytes, sm + s * C::kStage + C::kABytes, b, pt);
+      ProducerSync();  // every thread is done with the staging slot
+      if (pt == 0 && u + C::XS < nu) {
+        FenceProxyAsync();
+        LoadXBlock<C>(fmap, xbase, xbars, m0, u + C::XS);
+      }
+    }
+    FenceProxyAsync();  // this thread's plane writes, visible to the consumers' wgmma
+    MbarArrive(full);
+  }
+}
+
+// Tile t's token tile and weight-row tile: the plain grid's blockIdx, or (persistent) t in the
+// plain grid's launch order, token tiles fastest (gm of them).
+template <class C>
+__device__ __forceinline__ int TileX(int t, int gm) {
+  return C::PERSIST ? t % gm : static_cast<int>(blockIdx.x);
+}
+template <class C>
+__device__ __forceinline__ int TileY(int t, int gm) {
+  return C::PERSIST ? t / gm : static_cast<int>(blockIdx.y);
+}
+
 template <class C>
 __global__ void __launch_bounds__(384, 1)
     GemmTmaKernel(const __grid_constant__ CUtensorMap wmap,
@@ -362,19 +505,27 @@ __global__ void __launch_bounds__(384, 1)
   const uint32_t raw = SmemAddr(smem_raw);
   const uint32_t base = (raw + 1023) & ~1023u;  // the 128-byte swizzle repeats every 1024 bytes
   const uint8_t* sm = smem_raw + (base - raw);
-  // full[s] at + 8 s, empty[s] at + 8 (S + s), after the stages and the totals.
-  const uint32_t bars = base + C::S * C::kStage + C::kTotBytes;
+  // full[s] at + 8 s, empty[s] at + 8 (S + s), x staged[x] at + 8 (2 S + x), after the stages,
+  // the totals and the x staging slots.
+  const uint32_t bars = base + C::S * C::kStage + C::kTotBytes + C::XS * C::kXBytes;
   const int wg = threadIdx.x / 128;
   const int64_t nkb = (p.K + 31) / 32;
   const int nst_all = static_cast<int>((nkb + 1) / 2);
   // This block's stages [st0, st0 + nst): all of K, or its chunks (split-K).
   const int st0 = C::SPLIT ? static_cast<int>(blockIdx.z) * per * kChunkStages : 0;
   const int nst = C::SPLIT ? min(nst_all - st0, per * kChunkStages) : nst_all;
+  // Tiles: the block's own (t = 0 only), or persistent: t = blockIdx.x, + gridDim.x, ... < tiles.
+  const int gm = static_cast<int>((p.M + C::kToks - 1) / C::kToks);
+  const int t_first = C::PERSIST ? static_cast<int>(blockIdx.x) : 0;
+  const int t_step = C::PERSIST ? static_cast<int>(gridDim.x) : 1;
+  const int t_end = C::PERSIST ? gm * static_cast<int>((p.N + C::kRows - 1) / C::kRows) : 1;
   if (threadIdx.x == 0) {
     for (int s = 0; s < C::S; ++s) {
-      MbarInit(bars + 8 * s, 1);                   // the producer's expect_tx arrival + bytes
+      // The producer's expect_tx arrival + bytes (+ every producer thread's with XS).
+      MbarInit(bars + 8 * s, C::XS > 0 ? 129 : 1);
       MbarInit(bars + 8 * (C::S + s), 8 * C::CL);  // every consumer warp of the cluster
     }
+    for (int x = 0; x < C::XS; ++x) MbarInit(bars + 8 * (2 * C::S + x), 1);  // staged x bytes
     asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
   }
   if constexpr (C::CL > 1) {
@@ -385,29 +536,37 @@ __global__ void __launch_bounds__(384, 1)
   GridDepWait();  // the planes come from the split kernel launched just before
   AllowDependents();
   if (wg == 0) {
-    asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n" ::: "memory");
-    if (threadIdx.x == 0) {
-      const int n0 = static_cast<int>(blockIdx.y) * C::kRows;
-      const int m0 = static_cast<int>(blockIdx.x) * C::kToks;
-      for (int st = 0; st < nst; ++st) {
-        const int s = st % C::S;
-        MbarWait(bars + 8 * (C::S + s), ((st / C::S) & 1) ^ 1);  // a fresh slot passes at once
-        const uint32_t full = bars + 8 * s, dst = base + s * C::kStage;
-        MbarExpectTx(full, C::kStage);  // whole boxes, zero-filled parts included
-        if constexpr (C::CL == 1) {
-          TmaLoad2D(dst, &wmap, (st0 + st) * kStageK, n0, full);
-        } else {
-          const uint32_t own = ClusterRank() * (C::kRows / C::CL);  // this CTA's rows of the tile
-          TmaLoad2DMulticast(dst + own * 128, &wmap, (st0 + st) * kStageK,
-                             n0 + static_cast<int>(own), full,
-                             static_cast<uint16_t>((1u << C::CL) - 1));
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(C::kProdRegs) : "memory");
+    if constexpr (C::XS > 0) {
+      ProduceSplit<C>(&wmap, &xmap, const_cast<uint8_t*>(sm), base, bars, nkb, nst);
+    } else if (threadIdx.x == 0) {
+      int ring = 0;  // the stage ring's position: runs on across a persistent CTA's tiles
+      for (int t = t_first; t < t_end; t += t_step) {
+        const int n0 = TileY<C>(t, gm) * C::kRows, m0 = TileX<C>(t, gm) * C::kToks;
+        for (int st = 0; st < nst; ++st, ++ring) {
+          const int s = ring % C::S;
+          MbarWait(bars + 8 * (C::S + s), ((ring / C::S) & 1) ^ 1);  // a fresh slot passes at once
+          const uint32_t full = bars + 8 * s, dst = base + s * C::kStage;
+          MbarExpectTx(full, C::kStage);  // whole boxes, zero-filled parts included
+          if constexpr (C::CL == 1) {
+            TmaLoad2D(dst, &wmap, (st0 + st) * kStageK, n0, full);
+          } else {
+            const uint32_t own = ClusterRank() * (C::kRows / C::CL);  // this CTA's rows of the tile
+            TmaLoad2DMulticast(dst + own * 128, &wmap, (st0 + st) * kStageK,
+                               n0 + static_cast<int>(own), full,
+                               static_cast<uint16_t>((1u << C::CL) - 1));
+          }
+          TmaLoad3D(dst + C::kABytes, &xmap, (st0 + st) * kStageK, m0, 0, full);
         }
-        TmaLoad3D(dst + C::kABytes, &xmap, (st0 + st) * kStageK, m0, 0, full);
       }
     }
   } else {
-    asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n" ::: "memory");
-    Consume<C>(p, sm, base, bars, wg - 1, nkb, st0, nst, part, prefix);
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(C::kConsRegs) : "memory");
+    int ring = 0;
+    for (int t = t_first; t < t_end; t += t_step, ring += nst) {
+      Consume<C>(p, sm, base, bars, wg - 1, nkb, st0, nst, part, prefix, TileX<C>(t, gm),
+                 TileY<C>(t, gm), ring);
+    }
   }
   // No CTA leaves while a partner may still arrive on its barriers.
   if constexpr (C::CL > 1) ClusterSync();
@@ -435,8 +594,9 @@ PFN_cuTensorMapEncodeTiled_v12000 Encoder() {
 
 // Weights [N][K] bf16 (box 64 k x rows) and planes [T][M][K padded to 32] (box 64 k x toks x T),
 // both 128-byte swizzled; out-of-range elements read as zeros.
+// XS configurations (xf32): instead of the planes, x itself [M][K] f32 (box 32 k x toks).
 cudaError_t EncodeMaps(const MatmulParams& p, int terms, const uint16_t* planes, int rows, int toks,
-                       CUtensorMap* wmap, CUtensorMap* xmap) {
+                       bool xf32, CUtensorMap* wmap, CUtensorMap* xmap) {
   const PFN_cuTensorMapEncodeTiled_v12000 enc = Encoder();
   if (enc == nullptr) return cudaErrorNotSupported;
   if (reinterpret_cast<uintptr_t>(p.w) % 16 != 0 || p.w_row_bytes % 16 != 0) {
@@ -450,6 +610,19 @@ cudaError_t EncodeMaps(const MatmulParams& p, int terms, const uint16_t* planes,
           ones, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
           CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) != CUDA_SUCCESS) {
     return cudaErrorInvalidValue;
+  }
+  if (xf32) {
+    if (!GemmTmaXsplitFits(p)) return cudaErrorInvalidValue;
+    const cuuint64_t fdim[2] = {static_cast<cuuint64_t>(p.K), static_cast<cuuint64_t>(p.M)};
+    const cuuint64_t fstride[1] = {static_cast<cuuint64_t>(p.x_row * 4)};
+    const cuuint32_t fbox[2] = {32, static_cast<cuuint32_t>(toks)};
+    if (enc(xmap, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 2, const_cast<float*>(p.x), fdim, fstride, fbox,
+            ones, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+            CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+            CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) != CUDA_SUCCESS) {
+      return cudaErrorInvalidValue;
+    }
+    return cudaSuccess;
   }
   const int64_t kp = (p.K + 31) / 32 * 32;
   const cuuint64_t xdim[3] = {static_cast<cuuint64_t>(kp), static_cast<cuuint64_t>(p.M),
@@ -480,6 +653,8 @@ __global__ void TmaCombineKernel(MatmulParams p, const float* part, int n_chunks
     for (int c = next; c < n_chunks; ++c) s += part[c * mn + u];
     if (p.bias != nullptr) s += p.bias[n];  // no "+ 0" without bias: -0 stays -0
     p.out[m * p.out_row + n * p.out_col] = s;
+    // The fused residual ADD (launch.h MatmulParams::res; cuda-agg3): the ADD kernel's one add.
+    if (p.res_out != nullptr) p.res_out[m * p.res_out_row + n] = p.res[m * p.res_row + n] + s;
   }
 }
 
@@ -538,12 +713,18 @@ cudaError_t LaunchTCfg(const MatmulParams& p, const uint16_t* planes, cudaStream
     return cudaErrorInvalidValue;  // TMA coordinates are 32-bit
   }
   CUtensorMap wmap, xmap;
-  e = EncodeMaps(p, C::T, planes, C::kRows / C::CL, C::kToks, &wmap, &xmap);
+  e = EncodeMaps(p, C::T, planes, C::kRows / C::CL, C::kToks, C::XS > 0, &wmap, &xmap);
   if (e != cudaSuccess) return e;
   int64_t gm = (p.M + C::kToks - 1) / C::kToks;
   gm = (gm + C::CL - 1) / C::CL * C::CL;  // whole clusters (a spare CTA loads zeros, stores none)
-  const int64_t gn = (p.N + C::kRows - 1) / C::kRows;
+  int64_t gn = (p.N + C::kRows - 1) / C::kRows;
   if (gn > 65535) return cudaErrorInvalidConfiguration;
+  if (C::PERSIST) {  // one CTA an SM (384 threads, most of shared memory), at most one a tile
+    if (gm * gn >= (int64_t{1} << 31)) return cudaErrorInvalidConfiguration;
+    const int sms = DeviceSms() > 0 ? DeviceSms() : 132;
+    gm = std::min<int64_t>(gm * gn, sms);
+    gn = 1;
+  }
   const int n_chunks = static_cast<int>((p.K + 255) / 256);
   const int gz = per > 0 ? (n_chunks + per - 1) / per : 1;
   // The chunk sums follow the planes in the caller's scratch (GemmTmaScratchBytes).
@@ -581,25 +762,38 @@ cudaError_t LaunchTCfg(const MatmulParams& p, const uint16_t* planes, cudaStream
   return cudaGetLastError();
 }
 
+// The x-splitting tiles: T pieces, MI, BM, TSPLIT, S stages, PIPE, XS staging slots.
+template <int T, int MI, int BM, bool TSPLIT, int S, bool PIPE, int XS>
+using TXCfg = TCfg<T, MI, BM, TSPLIT, S, 1, PIPE, false, false, false, XS>;
+
+// The persistent tiles: T pieces, MI, BM, TSPLIT, S stages, PIPE.
+template <int T, int MI, int BM, bool TSPLIT, int S, bool PIPE>
+using TQCfg = TCfg<T, MI, BM, TSPLIT, S, 1, PIPE, false, false, false, 0, true>;
+
 // The split-K tiles: 128 weight rows x 64 tokens (the decode-batch tile), 6 / 5 stages.
 template <int T, bool PIPE>
 using TSplitCfg = TCfg<T, 1, 64, false, T == 1 ? 6 : 5, 1, PIPE, false, false, true>;
 
 }  // namespace
 
+constexpr int kTmaConfigs = 22;
+
 int GemmTmaConfigs() {
-  return 14;
+  return kTmaConfigs;
 }
 
 const char* GemmTmaName(int config, int terms) {
-  static const char* const kNames[2][14] = {
-      {"tma128x128", "tma64x256", "tma256x64", "tma128x128t", "tma128x128c2", "tma128x128p",
-       "tma128x192", "tma128x192p", "tma128x128ps", "tma128x192s", "tma128x256m", "tma128x256mp",
-       "tma128x64k", "tma128x64pk"},
-      {"tma128x128", "tma256x64", "tma128x64", "tma128x128t", "tma128x128c2", "tma128x128p",
-       "tma256x64p", "tma128x64p", "tma128x128s", "tma128x128ps", "tma128x128m", "tma128x128mp",
-       "tma128x64k", "tma128x64pk"}};
-  return config >= 0 && config < 14 ? kNames[terms == 1 ? 0 : 1][config] : "?";
+  static const char* const kNames[2][kTmaConfigs] = {
+      {"tma128x128",    "tma64x256",    "tma256x64",   "tma128x128t",  "tma128x128c2",
+       "tma128x128p",   "tma128x192",   "tma128x192p", "tma128x128ps", "tma128x192s",
+       "tma128x256m",   "tma128x256mp", "tma128x64k",  "tma128x64pk",  "tma128x128px",
+       "tma128x128px4", "tma64x256x",   "tma128x128x", "tma128x128pq", "tma64x256q",
+       "tma128x192q",   "tma256x64q"},
+      {"tma128x128",  "tma256x64",   "tma128x64",   "tma128x128t",  "tma128x128c2", "tma128x128p",
+       "tma256x64p",  "tma128x64p",  "tma128x128s", "tma128x128ps", "tma128x128m",  "tma128x128mp",
+       "tma128x64k",  "tma128x64pk", "tma128x128x", "tma128x128x4", "tma128x64px",  "tma128x128px",
+       "tma128x128q", "tma128x64pq", "tma256x64q",  "tma128x128pq"}};
+  return config >= 0 && config < kTmaConfigs ? kNames[terms == 1 ? 0 : 1][config] : "?";
 }
 
 // Tile (weight rows x tokens; t: the consumers split the tokens) by configuration and pieces:
@@ -615,6 +809,13 @@ const char* GemmTmaName(int config, int terms) {
 //   12, 13 (k: split-K over grid.z where the tile grid fills at most half the SMs, else the
 //   plain tile): 128x64k, 128x64pk (pipelined), one and three pieces; the scratch must hold
 //   GemmTmaScratchBytes
+//   14 .. 17 (x: x split on the fly in the producer, `planes` unused; GemmTmaXsplitFits):
+//   one piece 128x128px (6 stages, 2 staging slots), 128x128px4 (4, 4), 64x256x (4, 2),
+//   128x128x (6, 2); three pieces 128x128x (3, 2), 128x128x4 (2, 4), 128x64px (5, 3),
+//   128x128px (3, 2)
+//   18 .. 21 (q: persistent tile loop, grid = min(tiles, SMs)): one piece 128x128pq, 64x256q,
+//   128x192q, 256x64q; three pieces 128x128q, 128x64pq, 256x64q, 128x128pq (the tiles of 5 / 1 /
+//   6 / 2 and 0 / 7 / 1 / 5)
 cudaError_t LaunchGemmTma(const MatmulParams& p, int terms, const uint16_t* planes, int config,
                           cudaStream_t stream) {
   if (p.M == 0 || p.N == 0) return cudaSuccess;
@@ -636,6 +837,14 @@ cudaError_t LaunchGemmTma(const MatmulParams& p, int terms, const uint16_t* plan
         return LaunchTCfg<TCfg<1, 1, 256, false, 2, 1, true, false, true>>(p, planes, stream);
       case 12: return LaunchTCfg<TSplitCfg<1, false>>(p, planes, stream);
       case 13: return LaunchTCfg<TSplitCfg<1, true>>(p, planes, stream);
+      case 14: return LaunchTCfg<TXCfg<1, 1, 128, false, 6, true, 2>>(p, planes, stream);
+      case 15: return LaunchTCfg<TXCfg<1, 1, 128, false, 4, true, 4>>(p, planes, stream);
+      case 16: return LaunchTCfg<TXCfg<1, 1, 128, true, 4, false, 2>>(p, planes, stream);
+      case 17: return LaunchTCfg<TXCfg<1, 1, 128, false, 6, false, 2>>(p, planes, stream);
+      case 18: return LaunchTCfg<TQCfg<1, 1, 128, false, 6, true>>(p, planes, stream);
+      case 19: return LaunchTCfg<TQCfg<1, 1, 128, true, 5, false>>(p, planes, stream);
+      case 20: return LaunchTCfg<TQCfg<1, 1, 192, false, 5, false>>(p, planes, stream);
+      case 21: return LaunchTCfg<TQCfg<1, 2, 64, false, 5, false>>(p, planes, stream);
       default: return cudaErrorInvalidValue;
     }
   }
@@ -654,13 +863,51 @@ cudaError_t LaunchGemmTma(const MatmulParams& p, int terms, const uint16_t* plan
     case 11: return LaunchTCfg<TCfg<3, 1, 128, false, 2, 1, true, false, true>>(p, planes, stream);
     case 12: return LaunchTCfg<TSplitCfg<3, false>>(p, planes, stream);
     case 13: return LaunchTCfg<TSplitCfg<3, true>>(p, planes, stream);
+    case 14: return LaunchTCfg<TXCfg<3, 1, 128, false, 3, false, 2>>(p, planes, stream);
+    case 15: return LaunchTCfg<TXCfg<3, 1, 128, false, 2, false, 4>>(p, planes, stream);
+    case 16: return LaunchTCfg<TXCfg<3, 1, 64, false, 5, true, 3>>(p, planes, stream);
+    case 17: return LaunchTCfg<TXCfg<3, 1, 128, false, 3, true, 2>>(p, planes, stream);
+    case 18: return LaunchTCfg<TQCfg<3, 1, 128, false, 3, false>>(p, planes, stream);
+    case 19: return LaunchTCfg<TQCfg<3, 1, 64, false, 5, true>>(p, planes, stream);
+    case 20: return LaunchTCfg<TQCfg<3, 2, 64, false, 4, false>>(p, planes, stream);
+    case 21: return LaunchTCfg<TQCfg<3, 1, 128, false, 3, true>>(p, planes, stream);
     default: return cudaErrorInvalidValue;
   }
+}
+
+bool GemmTmaXsplitFits(const MatmulParams& p) {
+  // TMA: a 16-byte-aligned base and row stride; 32-bit coordinates (LaunchTCfg checks M, K).
+  return p.x != nullptr && reinterpret_cast<uintptr_t>(p.x) % 16 == 0 && p.x_row >= p.K &&
+         (p.x_row * 4) % 16 == 0 && p.x_row < (int64_t{1} << 36);
+}
+
+int GemmTmaXsplitTwin(int config, int terms) {
+  // The auto candidates (gemm_wgmma.h kWgmmaAuto1 / kWgmmaAuto3) and their x-splitting tiles.
+  if (terms == 1) return config == 5 ? 14 : (config == 1 ? 16 : (config == 0 ? 17 : -1));
+  return config == 0 ? 14 : (config == 7 ? 16 : (config == 5 ? 17 : -1));
+}
+
+int GemmTmaPersistTwin(int config, int terms, bool pipe3) {
+  if (terms == 1) {
+    return config == 5 ? 18 : (config == 1 ? 19 : (config == 6 ? 20 : (config == 2 ? 21 : -1)));
+  }
+  if (config == 0) return pipe3 ? 21 : 18;  // the three-piece 128 x 128 tile, plain or pipelined
+  return config == 7 ? 19 : (config == 1 ? 20 : (config == 5 ? 21 : -1));
 }
 
 bool GemmTmaSplitKEnabled() {
   static const bool on = EnvFlag("TESSERA_CUDA_GEMM_TMA_SPLITK", true);
   return on;
+}
+
+bool GemmWgmmaSplitCombine(const MatmulParams& p, int terms, int config) {
+  static const bool tma = EnvFlag("TESSERA_CUDA_GEMM_TMA", true);  // LaunchGemmWgmma's switch
+  const int c = config - kTmaConfig0;
+  if (!tma || (c != 12 && c != 13)) return false;
+  using C1 = TSplitCfg<1, false>;
+  using C3 = TSplitCfg<3, false>;
+  return terms == 1 ? SplitChunksPerBlock(p, C1::kRows, C1::kToks) > 0
+                    : SplitChunksPerBlock(p, C3::kRows, C3::kToks) > 0;
 }
 
 uint64_t GemmTmaScratchBytes(const MatmulParams& p, int terms, int config) {

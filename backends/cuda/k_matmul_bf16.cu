@@ -919,6 +919,97 @@ cudaError_t LaunchRmsSplit(const MatmulParams& p, const GemvPrologue& pro, bool 
   return cudaGetLastError();
 }
 
+// ---- SWIGLU folded into the GEMM's x split (decode batches, M = 9 .. 64; cuda-agg3) ----
+
+// One thread a k32 block of a row (PERM: LaunchSplitBf16Wgmma's slot-permuted planes, K padded to
+// 32 with zeros; else SplitKernel's natural planes, rows of K): gate and up read in natural order
+// (float4 with VEC), x = SwiGluF(gate, up) per element, the SWIGLU kernel's own expression
+// (fuse_math.cuh; its last product is rounded, so the split's subtraction cannot contract into
+// it), stored to pro.y when set, then each 8-slot unit split by SplitPack from registers (the slot
+// permutation is unrolled: constant register indices). So the planes are the split of the SWIGLU
+// kernel's output and the GEMM after it computes the unfused bits. K % 8 == 0: a group of 4 k's
+// is wholly inside or outside the row.
+template <int T, bool PERM, bool VEC>
+__global__ void SwigluSplitKernel(MatmulParams p, GemvPrologue pro, uint16_t* planes) {
+  GridDepWait();
+  AllowDependents();
+  const int64_t K = p.K, kp = PERM ? (K + 31) / 32 * 32 : K, nb = (K + 31) / 32;
+  for (int64_t u = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; u < p.M * nb;
+       u += int64_t{gridDim.x} * blockDim.x) {
+    const int64_t m = u / nb, k0 = (u % nb) * 32;
+    const float* g = p.x + m * p.x_row + k0;
+    const float* up = pro.b + m * pro.b_row + k0;
+    float* yr = pro.y != nullptr ? pro.y + m * pro.y_row + k0 : nullptr;
+    float v[32];
+#pragma unroll
+    for (int q = 0; q < 8; ++q) {
+      const bool in = k0 + 4 * q < K;
+      float a[4] = {}, b[4] = {};
+      if (in && VEC) {
+        const float4 a4 = *reinterpret_cast<const float4*>(g + 4 * q);
+        const float4 b4 = *reinterpret_cast<const float4*>(up + 4 * q);
+        a[0] = a4.x, a[1] = a4.y, a[2] = a4.z, a[3] = a4.w;
+        b[0] = b4.x, b[1] = b4.y, b[2] = b4.z, b[3] = b4.w;
+      } else if (in) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) a[e] = g[4 * q + e], b[e] = up[4 * q + e];
+      }
+#pragma unroll
+      for (int e = 0; e < 4; ++e) v[4 * q + e] = in ? SwiGluF(a[e], b[e]) : 0.0f;
+      if (in && yr != nullptr) {
+        if (VEC) {
+          *reinterpret_cast<float4*>(yr + 4 * q) =
+              make_float4(v[4 * q], v[4 * q + 1], v[4 * q + 2], v[4 * q + 3]);
+        } else {
+#pragma unroll
+          for (int e = 0; e < 4; ++e) yr[4 * q + e] = v[4 * q + e];
+        }
+      }
+    }
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {  // the block's 8-slot units
+      if (!PERM && k0 + 8 * j >= K) break;
+      float w[8];
+#pragma unroll
+      for (int i = 0; i < 8; ++i) w[i] = v[PERM ? PermSlotK(j * 8 + i) : j * 8 + i];
+      uint32_t o[T][4];
+      SplitPack<T>(w, o);
+#pragma unroll
+      for (int t = 0; t < T; ++t) {
+        *reinterpret_cast<uint4*>(planes + (t * p.M + m) * kp + k0 + 8 * j) =
+            make_uint4(o[t][0], o[t][1], o[t][2], o[t][3]);
+      }
+    }
+  }
+}
+
+bool Aligned16(const void* ptr, int64_t row_elems) {
+  return ptr == nullptr || (reinterpret_cast<uintptr_t>(ptr) % 16 == 0 && row_elems % 4 == 0);
+}
+
+template <int T, bool PERM>
+void LaunchSwigluSplit(const MatmulParams& p, const GemvPrologue& pro, uint16_t* planes,
+                       cudaStream_t stream) {
+  const unsigned grid = GridFor(p.M * ((p.K + 31) / 32), 128);
+  if (Aligned16(p.x, p.x_row) && Aligned16(pro.b, pro.b_row) && Aligned16(pro.y, pro.y_row))
+    LaunchK(SwigluSplitKernel<T, PERM, true>, grid, 128, 0, stream, p, pro, planes);
+  else
+    LaunchK(SwigluSplitKernel<T, PERM, false>, grid, 128, 0, stream, p, pro, planes);
+}
+
+// The prologue op's x split: RMS_NORM (RmsSplitKernel) or SWIGLU (SwigluSplitKernel).
+template <int T>
+cudaError_t LaunchProSplit(const MatmulParams& p, const GemvPrologue& pro, bool perm,
+                           uint16_t* planes, cudaStream_t stream) {
+  if (pro.kind == kGemvProRms) return LaunchRmsSplit<T>(p, pro, perm, planes, stream);
+  if (pro.kind != kGemvProSwiglu) return cudaErrorInvalidValue;
+  if (perm)
+    LaunchSwigluSplit<T, true>(p, pro, planes, stream);
+  else
+    LaunchSwigluSplit<T, false>(p, pro, planes, stream);
+  return cudaGetLastError();
+}
+
 // ---- GEMM: 128 weight rows x 64 tokens a block, 8 warps of 32 x 32, 4-stage cp.async ----
 
 constexpr int kBN = 128, kBM = 64, kStages = 4, kGemmThreads = 256;
@@ -1557,6 +1648,8 @@ __global__ void GemmCombineKernel(MatmulParams p, const float* part, int n_chunk
     for (int c = 1; c < n_chunks; ++c) s += part[c * mn + u];
     if (p.bias != nullptr) s += p.bias[n];
     p.out[m * p.out_row + n * p.out_col] = s;
+    // The fused residual ADD (launch.h MatmulParams::res; cuda-agg3): the ADD kernel's one add.
+    if (p.res_out != nullptr) p.res_out[m * p.res_out_row + n] = p.res[m * p.res_row + n] + s;
   }
 }
 
@@ -1625,6 +1718,10 @@ __global__ void __launch_bounds__(512, HALF ? 2 : 1)
   q.M = p.M - m0 < kGemvMaxRows ? p.M - m0 : kGemvMaxRows;
   GemvGroupArgs b = grp;
   b.o[0].out = grp.o[0].out + m0 * grp.o[0].out_row;
+  if (b.o[0].res_out != nullptr) {  // the fused residual ADD (StoreOut), same token rows
+    b.o[0].res = grp.o[0].res + m0 * grp.o[0].res_row;
+    b.o[0].res_out = grp.o[0].res_out + m0 * grp.o[0].res_out_row;
+  }
   GemvTask<T, HALF, kGemvProNone, false>(q, b, n_chunks, 1, nullptr, nullptr, nullptr, nullptr,
                                          part, last_block, blockIdx.y);
 }
@@ -1719,12 +1816,12 @@ cudaError_t GemvRows(const MatmulParams& p, cudaStream_t stream) {
   return GemvRowsLaunch<T, false>(p, b, warps, stream);
 }
 
-// rms (LaunchGemmBf16Rms): p.x is RMS_NORM's input; the x split pre-pass becomes RmsSplitKernel
-// (the natural or the wgmma planes, whichever the chosen kernel reads). Nothing after the split
-// reads p.x.
+// pro (LaunchGemmBf16Fused): p.x is the RMS_NORM's / SWIGLU's input; the x split pre-pass
+// becomes LaunchProSplit (the natural or the wgmma planes, whichever the chosen kernel reads).
+// Nothing after the split reads p.x. p.res_out: the caller checked GemmFusable.
 template <int T>
 cudaError_t Gemm(const MatmulParams& p, uint16_t* planes, cudaStream_t stream,
-                 const GemvPrologue* rms = nullptr) {
+                 const GemvPrologue* pro = nullptr) {
   static std::atomic<uint64_t> smem_set{0};
   const int smem = kStages * StageChunks<T>() * 16;
   cudaError_t e = AllowDynamicSmem(GemmBf16Kernel<T>, smem, &smem_set);
@@ -1733,11 +1830,11 @@ cudaError_t Gemm(const MatmulParams& p, uint16_t* planes, cudaStream_t stream,
   const int v = GemmVariant();
   if (v == kGemmAuto) {  // decode batches
     const int sc = SmallMChoice(p, T);
-    if (sc == kSmallMRows) return rms != nullptr ? cudaErrorInvalidValue : GemvRows<T>(p, stream);
-    if (sc >= 0 && rms == nullptr) return LaunchGemmBf16Tiled(p, T, planes, sc, stream);
+    if (sc == kSmallMRows) return pro != nullptr ? cudaErrorInvalidValue : GemvRows<T>(p, stream);
+    if (sc >= 0 && pro == nullptr) return LaunchGemmBf16Tiled(p, T, planes, sc, stream);
 #ifdef TESSERA_CUDA_WGMMA
     if (sc >= 0) {  // LaunchGemmBf16Tiled's two launches with the norm in the first
-      if ((e = LaunchRmsSplit<T>(p, *rms, true, planes, stream)) != cudaSuccess) return e;
+      if ((e = LaunchProSplit<T>(p, *pro, true, planes, stream)) != cudaSuccess) return e;
       return LaunchGemmWgmma(p, T, planes, sc - kGemmTiledWgmma0, stream);
     }
 #endif
@@ -1749,8 +1846,8 @@ cudaError_t Gemm(const MatmulParams& p, uint16_t* planes, cudaStream_t stream,
                         : (v == kGemmAuto ? GemmTiledAuto(p, T, DeviceSms()) : -1);
   // The wgmma configurations split x into their own slot-permuted planes (gemm_wgmma.h):
   // the natural-order split would be thrown away.
-  if (rms != nullptr) {
-    if ((e = LaunchRmsSplit<T>(p, *rms, tiled >= kGemmTiledWgmma0, planes, stream)) != cudaSuccess)
+  if (pro != nullptr) {
+    if ((e = LaunchProSplit<T>(p, *pro, tiled >= kGemmTiledWgmma0, planes, stream)) != cudaSuccess)
       return e;
 #ifdef TESSERA_CUDA_WGMMA
     if (tiled >= kGemmTiledWgmma0)
@@ -1833,6 +1930,8 @@ GemvGroup GemvGroupOf(const MatmulParams& p) {
   GemvOut& o = g.o[0];
   o.w = p.w, o.w_row_bytes = p.w_row_bytes, o.N = p.N, o.bias = p.bias;
   o.out = p.out, o.out_row = p.out_row, o.out_col = p.out_col;
+  o.res = p.res, o.res_row = p.res_row;  // decode batches' fused residual (GemvRows)
+  o.res_out = p.res_out, o.res_out_row = p.res_out_row;
   return g;
 }
 
@@ -1898,19 +1997,82 @@ cudaError_t LaunchGemvBf16Stream(const MatmulParams& p, int terms, const GemvAux
 cudaError_t LaunchGemmBf16(const MatmulParams& p, int terms, uint16_t* planes,
                            cudaStream_t stream) {
   if (p.M == 0 || p.N == 0) return cudaSuccess;
+  if (p.res_out != nullptr) return LaunchGemmBf16Fused(p, GemvPrologue{}, terms, planes, stream);
   return terms == 1 ? Gemm<1>(p, planes, stream) : Gemm<3>(p, planes, stream);
 }
 
+bool GemmFusable(const MatmulParams& p, int terms, int pro_kind, bool residual) {
+  if (p.M <= kGemvMaxRows || p.M > kGemmRmsMaxRows || !Bf16FastPathEligible(p) || p.N <= 0)
+    return false;
+  if (pro_kind == kGemvProRms && (p.K + 31) / 32 * 32 > kRmsSplitMaxK) return false;
+  if (pro_kind != kGemvProNone && pro_kind != kGemvProRms && pro_kind != kGemvProSwiglu)
+    return false;
+  const bool automatic = GemmVariant() == kGemmAuto;
+  const int sc = automatic ? SmallMChoice(p, terms) : -1;
+  if (pro_kind != kGemvProNone && sc == kSmallMRows) return false;  // no split to fold into
+  if (!residual) return true;
+  // The last write: GEMV rows' StoreOut, TmaCombineKernel or GemmCombineKernel; the plain tiles
+  // store their own totals.
+  if (!automatic) return false;
+  if (sc == kSmallMRows) return true;
+#ifdef TESSERA_CUDA_WGMMA
+  if (sc >= kGemmTiledWgmma0) return GemmWgmmaSplitCombine(p, terms, sc - kGemmTiledWgmma0);
+#endif
+  return sc == -1 && GemmSplitChunksPerBlock(p) > 0;
+}
+
 bool GemmRmsFusable(const MatmulParams& p, int terms) {
+  return GemmFusable(p, terms, kGemvProRms, false);
+}
+
+cudaError_t LaunchGemmBf16Fused(const MatmulParams& p, const GemvPrologue& pro, int terms,
+                                uint16_t* planes, cudaStream_t stream) {
+  if (p.M == 0 || p.N == 0) return cudaSuccess;
+  if (!GemmFusable(p, terms, pro.kind, p.res_out != nullptr)) return cudaErrorInvalidValue;
+  const GemvPrologue* q = pro.kind != kGemvProNone ? &pro : nullptr;
+  return terms == 1 ? Gemm<1>(p, planes, stream, q) : Gemm<3>(p, planes, stream, q);
+}
+
+bool GemmSharesSplit(const MatmulParams& p, int terms) {
+#ifdef TESSERA_CUDA_WGMMA
   return p.M > kGemvMaxRows && p.M <= kGemmRmsMaxRows && Bf16FastPathEligible(p) && p.N > 0 &&
-         (p.K + 31) / 32 * 32 <= kRmsSplitMaxK &&
-         (GemmVariant() != kGemmAuto || SmallMChoice(p, terms) != kSmallMRows);
+         p.res_out == nullptr && GemmVariant() == kGemmAuto &&
+         SmallMChoice(p, terms) >= kGemmTiledWgmma0;
+#else
+  (void)p, (void)terms;
+  return false;
+#endif
+}
+
+cudaError_t LaunchGemmBf16Members(const MatmulParams* ps, int n, const GemvPrologue& pro, int terms,
+                                  uint16_t* planes, cudaStream_t stream) {
+#ifdef TESSERA_CUDA_WGMMA
+  if (n < 1 || n > kGemmMaxMembers) return cudaErrorInvalidValue;
+  for (int j = 0; j < n; ++j) {
+    if (!GemmSharesSplit(ps[j], terms) || ps[j].M != ps[0].M || ps[j].K != ps[0].K)
+      return cudaErrorInvalidValue;
+  }
+  if (pro.kind == kGemvProRms && (ps[0].K + 31) / 32 * 32 > kRmsSplitMaxK)
+    return cudaErrorInvalidValue;
+  cudaError_t e = pro.kind == kGemvProRms
+                      ? (terms == 1 ? LaunchRmsSplit<1>(ps[0], pro, true, planes, stream)
+                                    : LaunchRmsSplit<3>(ps[0], pro, true, planes, stream))
+                      : LaunchSplitBf16Wgmma(ps[0], terms, planes, stream);
+  for (int j = 0; j < n && e == cudaSuccess; ++j) {
+    e = LaunchGemmWgmma(ps[j], terms, planes, SmallMChoice(ps[j], terms) - kGemmTiledWgmma0,
+                        stream);
+  }
+  return e;
+#else
+  (void)ps, (void)n, (void)pro, (void)terms, (void)planes, (void)stream;
+  return cudaErrorNotSupported;
+#endif
 }
 
 cudaError_t LaunchGemmBf16Rms(const MatmulParams& p, const GemvPrologue& pro, int terms,
                               uint16_t* planes, cudaStream_t stream) {
-  if (pro.kind != kGemvProRms || !GemmRmsFusable(p, terms)) return cudaErrorInvalidValue;
-  return terms == 1 ? Gemm<1>(p, planes, stream, &pro) : Gemm<3>(p, planes, stream, &pro);
+  if (pro.kind != kGemvProRms) return cudaErrorInvalidValue;
+  return LaunchGemmBf16Fused(p, pro, terms, planes, stream);
 }
 
 cudaError_t ProbeKernelImage() {

@@ -96,9 +96,12 @@ struct AttnParams {
 };
 constexpr int64_t kAttnMaxHeadDim = 256;
 cudaError_t LaunchAttention(const AttnParams& p, cudaStream_t stream);
-// Lab: variant 0 = the tiled kernels (default), 1 = the previous one-head-a-block kernel, 2 / 3
-// = tiled prefill uncapped / capped to 2 blocks an SM, 4 = decode tiles one block each instead
-// of split over a cluster (same bits; TESSERA_CUDA_ATTN=legacy|nocap|cap|nosplit).
+// Lab: variant 0 = the default, 1 = the previous one-head-a-block kernel, 2 / 3 = tiled prefill
+// uncapped / capped to 2 blocks an SM, 4 = decode tiles one block each instead of split over a
+// cluster, 5 = the tiled prefill and two-query batch decode tiles (the default before the
+// pipelined prefill), 6 / 7 = pipelined prefill (score loop unrolled 1x / 2x), 8 = one-query
+// batch decode tiles (same bits; TESSERA_CUDA_ATTN=legacy|nocap|cap|nosplit|tiled|pipe1|pipe2|
+// batch1).
 cudaError_t LaunchAttentionWith(const AttnParams& p, int variant, cudaStream_t stream);
 
 // ---- data movement (k_data.cu) ----
@@ -203,6 +206,13 @@ struct MatmulParams {
   const float* bias = nullptr;
   float* out = nullptr;
   int64_t out_row = 0, out_col = 1;  // elements
+  // Optional residual ADD in the last write (decode batches, cuda-agg3; LaunchGemmBf16Fused):
+  // res_out[m * res_out_row + n] = res[m * res_row + n] + out[m, n], the ADD kernel's one f32
+  // add of the stored value. Only the kernels GemmFusable admits read these; null = none.
+  const float* res = nullptr;
+  int64_t res_row = 0;  // elements
+  float* res_out = nullptr;
+  int64_t res_out_row = 0;  // elements
 };
 // Any weight dtype: one warp a weight row, lanes stride K, butterfly sum (see the .cu file).
 cudaError_t LaunchMatmulGeneric(const MatmulParams& p, cudaStream_t stream);
@@ -321,6 +331,27 @@ constexpr int64_t kGemmRmsMaxRows = 64;
 bool GemmRmsFusable(const MatmulParams& p, int terms);
 cudaError_t LaunchGemmBf16Rms(const MatmulParams& p, const GemvPrologue& pro, int terms,
                               uint16_t* planes, cudaStream_t stream);
+// The decode-batch GEMM (kGemvMaxRows < M <= kGemmRmsMaxRows) with fusions (cuda-agg3): pro_kind
+// kGemvProRms (as LaunchGemmBf16Rms) or kGemvProSwiglu (SWIGLU(gate = p.x, up = pro.b) computed
+// per element with the SWIGLU kernel's SwiGluF in the x split, y still stored when pro.y is set)
+// or kGemvProNone, and/or p.res_out (the residual ADD in the kernel's last write: the TMA split-K
+// combine, the chunk-split combine or the GEMV rows epilogue). GemmFusable: the GEMM
+// LaunchGemmBf16 would run has such a split / such a last write (a plain tile has not);
+// otherwise LaunchGemmBf16Fused returns cudaErrorInvalidValue. Same bits as the op kernels +
+// LaunchGemmBf16 (cuda_gemm_lab --addfuse).
+bool GemmFusable(const MatmulParams& p, int terms, int pro_kind, bool residual);
+cudaError_t LaunchGemmBf16Fused(const MatmulParams& p, const GemvPrologue& pro, int terms,
+                                uint16_t* planes, cudaStream_t stream);
+// Decode-batch GEMMs over one x (a layer's q/k/v or gate/up after their RMS_NORM; cuda-agg3):
+// x is split once (the RMS_NORM split when pro.kind == kGemvProRms, else the plain one) into the
+// wgmma planes every member's TMA tile reads, then each member's GEMM runs in order on those
+// planes. GemmSharesSplit: LaunchGemmBf16 would run p on a wgmma configuration (the permuted
+// planes). Members: same x, x_row, M and K; planes: the largest SplitPlaneBytes of the members.
+// Same planes as each member's own split, so the same bits.
+bool GemmSharesSplit(const MatmulParams& p, int terms);
+constexpr int kGemmMaxMembers = 3;
+cudaError_t LaunchGemmBf16Members(const MatmulParams* ps, int n, const GemvPrologue& pro, int terms,
+                                  uint16_t* planes, cudaStream_t stream);
 // The prefill GEMM kernels of k_gemm_bf16.cu (LaunchGemmBf16 picks one; the lab sweeps them):
 // tile configurations 0 .. GemmTiledConfigs() - 1 per piece count, all with the canonical order.
 // They read planes that LaunchSplitBf16 wrote (x split into `terms` bf16 pieces).

@@ -72,6 +72,14 @@ struct RunContext {
   // RMS_NORM folded into a decode-batch GEMM's x split (M = 9 .. 64; GemmRmsCandidate):
   // TESSERA_CUDA_FUSE_NORM_SMALLM=0 off.
   bool fuse_norm_smallm = true;
+  // Decode batches (M = 9 .. 64; cuda-agg3, GemmFusedCandidate): the residual ADD after a MATMUL
+  // in the GEMM's last write (TESSERA_CUDA_FUSE_ADD_SMALLM=1 on; off by default: no engine gain),
+  // SWIGLU before a MATMUL in its x split (TESSERA_CUDA_FUSE_SWIGLU_SMALLM=1 on; off: slower).
+  bool fuse_add_smallm = false;
+  bool fuse_swiglu_smallm = false;
+  // The MATMULs after that RMS_NORM over its output (k/v after q, up after gate) read the q / gate
+  // GEMM's split planes instead of splitting x again (TESSERA_CUDA_FUSE_SPLIT_SHARE=0 off).
+  bool share_split_smallm = true;
   bool fuse_swiglu = false;
   bool fuse_rope_kv = false;  // ROPE q/k + KV_WRITE k/v in one launch (TESSERA_CUDA_FUSE_ROPEKV=1)
 };
@@ -112,6 +120,16 @@ bool GemvPrologueCandidate(const OpArgs& a, GemvPrologue* pro, MatmulParams* in,
 // fills *p. RunGemmRms launches it (p.x = the norm's input, pro = its kGemvProRms prologue).
 bool GemmRmsCandidate(const OpArgs& a, MatmulParams* p);
 Status RunGemmRms(RunContext* ctx, const MatmulParams& p, const GemvPrologue& pro);
+// Decode batches with the cuda-agg3 fusions: the MATMUL node `a` runs on a GEMM that
+// GemmFusable admits with prologue pro_kind (kGemvProNone / kGemvProSwiglu / kGemvProRms) and,
+// `residual`, an ADD in its last write; fills *p (no residual fields yet). RunGemmFused launches
+// p (p.x = the prologue's input, p.res* = the ADD's operands) with LaunchGemmBf16Fused.
+bool GemmFusedCandidate(const OpArgs& a, int pro_kind, bool residual, MatmulParams* p);
+Status RunGemmFused(RunContext* ctx, const MatmulParams& p, const GemvPrologue& pro);
+// GemmMemberCandidate: the MATMUL node `a` is a decode-batch GEMM on the wgmma planes (launch.h
+// GemmSharesSplit); fills *p. RunGemmMembers: LaunchGemmBf16Members over ps[0 .. n).
+bool GemmMemberCandidate(const OpArgs& a, MatmulParams* p);
+Status RunGemmMembers(RunContext* ctx, const MatmulParams* ps, int n, const GemvPrologue& pro);
 // Two independent nodes of one kind in one launch (validated, data resolved; KV_WRITEs must
 // write their cache in place): a layer's q/k ROPEs, its K/V KV_WRITEs.
 Status RunRopePair(const OpArgs& a, const OpArgs& b);

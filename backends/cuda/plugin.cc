@@ -129,6 +129,8 @@ struct tsr_device {
   int64_t graph_replays = 0;  // executes served by a cached graph (TESSERA_CUDA_PROFILE=exec)
   // Scratch nodes of a fusion (plugin.cc ExecuteFused); allocated at first use.
   std::unique_ptr<tessera::backend::LoadedNode<tessera::cuda::OpArgs>[]> fuse_nodes;
+  // The decode-batch GEMMs sharing one x split (plugin.cc SplitMembers).
+  tessera::cuda::MatmulParams split_members[tessera::cuda::kGemmMaxMembers];
   // SWIGLU in the gate/up GEMV group's epilogue (TESSERA_CUDA_FUSE_SWIGLU_EPI, FuseSwigluEpilogue).
   bool fuse_swiglu_epi = false;
 };
@@ -444,6 +446,12 @@ cudaError_t SetUpGemv(tsr_device* dev) {
   dev->run.fuse = EnvFlag("TESSERA_CUDA_FUSE", true);
   dev->run.fuse_norm = EnvFlag("TESSERA_CUDA_FUSE_NORM", true);
   dev->run.fuse_norm_smallm = EnvFlag("TESSERA_CUDA_FUSE_NORM_SMALLM", true);
+  // Decode batches (cuda-agg3, lab/NOTES.md "Decode-batch GEMMs: shared x split, residual ADD,
+  // SWIGLU"): q/k/v and gate/up read one x split (default on: 8B x64 +3%); the residual ADD in the
+  // GEMM's last write (bit-verified, off: no engine gain) and SWIGLU in its x split (off: slower).
+  dev->run.fuse_add_smallm = EnvFlag("TESSERA_CUDA_FUSE_ADD_SMALLM", false);
+  dev->run.fuse_swiglu_smallm = EnvFlag("TESSERA_CUDA_FUSE_SWIGLU_SMALLM", false);
+  dev->run.share_split_smallm = EnvFlag("TESSERA_CUDA_FUSE_SPLIT_SHARE", true);
   // SWIGLU into the down GEMV: off by default (H100 lab: every block recomputing silu(g) * u over
   // K = 4864..14336 costs more than the launch it saves; lab/NOTES.md "Decode fusions").
   dev->run.fuse_swiglu = EnvFlag("TESSERA_CUDA_FUSE_SWIGLU", false);
@@ -931,7 +939,7 @@ StatusOr<int> ExecutePair(tsr_device* dev, const tsr_graph_view& g, const int32_
                           int32_t i, int op, std::string* label) {
   if (i + 1 >= n || ids[i + 1] < 0 || ids[i + 1] >= g.n_nodes ||
       RawEnum(ReadAbiStruct(g.nodes, ids[i + 1]).op) != op)
-    return 0;
+    return Refused(op == TSR_OP_ROPE ? "rope pair: next node" : "kv_write pair: next node");
   LoadedNode* ln = dev->fuse_nodes.get();
   if (!LoadForFusion(dev, g, ids[i], &ln[0]) || !LoadForFusion(dev, g, ids[i + 1], &ln[1]))
     return 0;
@@ -939,7 +947,7 @@ StatusOr<int> ExecutePair(tsr_device* dev, const tsr_graph_view& g, const int32_
     for (int j = 0; j < 2; ++j)
       if (ln[j].args.in[0]->data != ln[j].args.out->data) return 0;
   }
-  if (!Independent(ln[0], ln[1])) return 0;
+  if (!Independent(ln[0], ln[1])) return Refused("rope / kv_write pair: not independent");
   if (label != nullptr) *label = op == TSR_OP_ROPE ? "ROPE x2 (fused)" : "KV_WRITE x2 (fused)";
   TSR_RETURN_IF_ERROR(op == TSR_OP_ROPE ? RunRopePair(ln[0].args, ln[1].args)
                                         : RunKvWritePair(ln[0].args, ln[1].args));
@@ -985,11 +993,42 @@ StatusOr<int> ExecuteRopeKv(tsr_device* dev, const tsr_graph_view& g, const int3
   return 4;
 }
 
+// The MATMULs at ids[k ..] after the norm's first one (*p0, already over the norm's input) that
+// can read its split planes (launch.h LaunchGemmBf16Members; cuda-agg3): over the same norm output
+// y, same M and K, each on a wgmma configuration, p0 too. The members run in node order and
+// write what they would; the only change is that they read y as split before the first GEMM, so
+// no member before the last may write into y (then a later one would have read the new values).
+// Fills dev->split_members (p0 first); returns how many (1: no sharing).
+int SplitMembers(tsr_device* dev, const tsr_graph_view& g, const int32_t* ids, int32_t n, int32_t k,
+                 const GemvPrologue& pro, const MatmulParams* p0) {
+  MatmulParams* ps = dev->split_members;
+  ps[0] = *p0;
+  LoadedNode* ln = dev->fuse_nodes.get();
+  const int terms = dev->run.matmul_terms;
+  if (!GemmSharesSplit(*p0, terms)) return 1;
+  const Range ry = {reinterpret_cast<const uint8_t*>(pro.y),
+                    reinterpret_cast<const uint8_t*>(pro.y + (p0->M - 1) * pro.y_row + p0->K)};
+  if (RangeOf(*ln[0].args.out).Overlaps(ry)) return 1;
+  int m = 1;
+  for (; m < kGemmMaxMembers && k < n && ids[k] >= 0 && ids[k] < g.n_nodes; ++k) {
+    if (RawEnum(ReadAbiStruct(g.nodes, ids[k]).op) != TSR_OP_MATMUL) break;
+    MatmulParams pk;
+    LoadedNode& lk = ln[m];
+    if (!LoadForFusion(dev, g, ids[k], &lk) || !GemmMemberCandidate(lk.args, &pk)) break;
+    if (pk.x != pro.y || pk.x_row != pro.y_row || pk.M != p0->M || pk.K != p0->K) break;
+    ps[m++] = pk;
+    if (RangeOf(*lk.args.out).Overlaps(ry)) break;  // it may be the last
+  }
+  return m;
+}
+
 // RMS_NORM right before a decode-batch MATMUL (M = 9 .. 64) over its output: the norm runs in
 // the GEMM's x split pre-pass (RunGemmRms, launch.h LaunchGemmBf16Rms), which still writes the
 // norm's output for the layer's other projections. The two stay in stream order (the split
 // finishes before the GEMM reads anything), so the only extra rule is the norm's own: its output
-// may not overlap its inputs (every block reads the whole row before writing). Returns 2 or 0.
+// may not overlap its inputs (every block reads the whole row before writing). With
+// share_split_smallm the MATMULs right after it over the same output (k/v, up) read the same
+// split (SplitMembers). Returns the nodes run (2 .. 4) or 0.
 StatusOr<int> ExecuteNormSmallM(tsr_device* dev, const tsr_graph_view& g, const int32_t* ids,
                                 int32_t n, int32_t i, std::string* label) {
   if (i + 1 >= n || ids[i + 1] < 0 || ids[i + 1] >= g.n_nodes ||
@@ -1012,12 +1051,102 @@ StatusOr<int> ExecuteNormSmallM(tsr_device* dev, const tsr_graph_view& g, const 
   if (p.x != pro.y || p.x_row != pro.y_row || p.M != pin.M || p.K != pin.K)
     return Refused("norm small-M: matmul not over the norm's output");
   p.x = pin.x, p.x_row = pin.x_row;
+  const int members =
+      dev->run.share_split_smallm ? SplitMembers(dev, g, ids, n, i + 2, pro, &p) : 1;
   if (label != nullptr) {
-    *label = "RMS_NORM+MATMUL (fused split) N=" + std::to_string(p.N) +
-             " K=" + std::to_string(p.K) + "+";
+    *label = "RMS_NORM+MATMUL" + (members > 1 ? " x" + std::to_string(members) : std::string()) +
+             " (fused split) N=" + std::to_string(p.N) + " K=" + std::to_string(p.K) + "+";
+  }
+  if (members > 1) {
+    TSR_RETURN_IF_ERROR(RunGemmMembers(&dev->run, dev->split_members, members, pro));
+    return 1 + members;
   }
   TSR_RETURN_IF_ERROR(RunGemmRms(&dev->run, p, pro));
   return 2;
+}
+
+// Whether the ADD's output `out` and an operand `t` are either disjoint or exactly the same
+// elements (one thread reads, then writes each element).
+bool DisjointOrSame(const TensorRef& out, const TensorRef& t) {
+  if (!RangeOf(out).Overlaps(RangeOf(t))) return true;
+  return out.data == t.data && out.stride(-1) == t.stride(-1) &&
+         (out.ndim < 2 || t.stride(-2) == out.stride(-2));
+}
+
+// Rows of node id's output (every dimension but the last), read from the view alone: a cheap
+// test before loading any node (batch-1 decode takes the GEMV's fusions instead).
+int64_t OutputRows(const tsr_graph_view& g, int32_t id) {
+  const tsr_node nd = ReadAbiStruct(g.nodes, id);
+  if (g.tensors == nullptr || nd.output < 0 || nd.output >= g.n_tensors) return 0;
+  const tsr_tensor t = ReadAbiStruct(g.tensors, nd.output);
+  int64_t rows = 1;
+  for (int d = 0; d + 1 < t.ndim && d < TSR_MAX_DIMS; ++d) rows *= t.ne[d];
+  return rows;
+}
+
+// Decode batches (M = 9 .. 64; cuda-agg3): a SWIGLU right before a MATMUL over its output runs in
+// the GEMM's x split (LaunchProSplit), and the ADD of the MATMUL's output and a residual right
+// after it in the GEMM's last write (TmaCombineKernel / GemmCombineKernel / the GEMV rows'
+// StoreOut), either or both (SWIGLU, down, ADD). The launches keep the nodes' order (split, GEMM,
+// combine), so the rules are the ops' own: SWIGLU's output may not overlap its inputs; the ADD's
+// output may not touch the MATMUL's x or weight (FuseResidual) and shares the residual or the
+// MATMUL's output only element for element. Returns the nodes run, or 0.
+StatusOr<int> ExecuteGemmSmallM(tsr_device* dev, const tsr_graph_view& g, const int32_t* ids,
+                                int32_t n, int32_t i, std::string* label) {
+  const int64_t rows = OutputRows(g, ids[i]);
+  if (rows <= kGemvMaxRows || rows > kGemmRmsMaxRows) return 0;
+  auto op_at = [&](int32_t k) {
+    return k < n && ids[k] >= 0 && ids[k] < g.n_nodes ? RawEnum(ReadAbiStruct(g.nodes, ids[k]).op)
+                                                      : -1;
+  };
+  const bool swiglu = op_at(i) == TSR_OP_SWIGLU;
+  const int32_t mi = swiglu ? i + 1 : i;
+  bool add = dev->run.fuse_add_smallm && op_at(mi + 1) == TSR_OP_ADD;
+  if (op_at(mi) != TSR_OP_MATMUL || (!swiglu && !add)) return 0;
+  LoadedNode* ln = dev->fuse_nodes.get();
+  GemvPrologue pro;
+  MatmulParams pin, p;
+  if (swiglu) {
+    if (!LoadForFusion(dev, g, ids[i], &ln[4]) ||
+        !GemvPrologueCandidate(ln[4].args, &pro, &pin, kGemmRmsMaxRows) ||
+        pro.kind != kGemvProSwiglu || pin.M <= kGemvMaxRows)
+      return 0;
+    const Range ry = RangeOf(*ln[4].args.out);
+    for (int j = 0; j < ln[4].args.n_in; ++j) {
+      if (ln[4].args.in[j] != nullptr && RangeOf(*ln[4].args.in[j]).Overlaps(ry))
+        return Refused("swiglu small-M: in place");
+    }
+  }
+  if (!LoadForFusion(dev, g, ids[mi], &ln[0])) return 0;
+  if (!GemmFusedCandidate(ln[0].args, pro.kind, add, &p)) {
+    if (ln[0].args.in[0]->Rows() <= kGemvMaxRows) return 0;  // the GEMV's fusions
+    if (!swiglu) return Refused("add small-M: matmul (plain tile?)");
+    add = false;
+    if (!GemmFusedCandidate(ln[0].args, pro.kind, false, &p))
+      return Refused("swiglu small-M: matmul (GEMV rows?)");
+  }
+  if (p.M <= kGemvMaxRows) return 0;
+  if (swiglu && (p.x != pro.y || p.x_row != pro.y_row || p.M != pin.M || p.K != pin.K))
+    return Refused("swiglu small-M: matmul not over the SWIGLU's output");
+  GemvOut o = GemvGroupOf(p).o[0];
+  if (add) {
+    add = FuseResidual(dev, g, ids[mi + 1], ln[0], &ln[1], &o) &&
+          DisjointOrSame(*ln[1].args.out, *ln[0].args.out);
+    for (int j = 0; add && j < ln[1].args.n_in; ++j)
+      add = ln[1].args.in[j] == nullptr || DisjointOrSame(*ln[1].args.out, *ln[1].args.in[j]);
+    if (!add && !swiglu) return Refused("add small-M: operands");
+  }
+  if (add) {
+    p.res = o.res, p.res_row = o.res_row;
+    p.res_out = o.res_out, p.res_out_row = o.res_out_row;
+  }
+  if (swiglu) p.x = pin.x, p.x_row = pin.x_row;
+  if (label != nullptr) {
+    *label = std::string(swiglu ? "SWIGLU+" : "") + "MATMUL" + (add ? "+ADD" : "") +
+             " (fused small-M) N=" + std::to_string(p.N) + " K=" + std::to_string(p.K) + "+";
+  }
+  TSR_RETURN_IF_ERROR(RunGemmFused(&dev->run, p, pro));
+  return (swiglu ? 1 : 0) + 1 + (add ? 1 : 0);
 }
 
 StatusOr<int> ExecuteFused(tsr_device* dev, const tsr_graph_view& g, const int32_t* ids, int32_t n,
@@ -1039,6 +1168,11 @@ StatusOr<int> ExecuteFused(tsr_device* dev, const tsr_graph_view& g, const int32
   LoadedNode* ln = dev->fuse_nodes.get();
   if (op_i == TSR_OP_RMS_NORM && dev->run.fuse_norm_smallm) {
     TSR_ASSIGN_OR_RETURN(const int ran, ExecuteNormSmallM(dev, g, ids, n, i, label));
+    if (ran > 0) return ran;
+  }
+  if ((op_i == TSR_OP_SWIGLU && dev->run.fuse_swiglu_smallm) ||
+      (op_i == TSR_OP_MATMUL && dev->run.fuse_add_smallm)) {
+    TSR_ASSIGN_OR_RETURN(const int ran, ExecuteGemmSmallM(dev, g, ids, n, i, label));
     if (ran > 0) return ran;
   }
   // RMS_NORM / SWIGLU right before the GEMV(s) over its output: folded into their x load.

@@ -118,6 +118,16 @@ bool GemmRmsCandidate(const OpArgs& a, MatmulParams* p) {
          GemmRmsFusable(*p, a.ctx->matmul_terms);
 }
 
+bool GemmMemberCandidate(const OpArgs& a, MatmulParams* p) {
+  return MatmulCandidate(a, kGemmRmsMaxRows, p) && p->M > kGemvMaxRows &&
+         GemmSharesSplit(*p, a.ctx->matmul_terms);
+}
+
+bool GemmFusedCandidate(const OpArgs& a, int pro_kind, bool residual, MatmulParams* p) {
+  return MatmulCandidate(a, kGemmRmsMaxRows, p) && p->M > kGemvMaxRows &&
+         GemmFusable(*p, a.ctx->matmul_terms, pro_kind, residual);
+}
+
 namespace {
 
 // A decode-sized f32 [rows, n] operand of a fused prologue: rows addressable with one row stride,
@@ -190,6 +200,23 @@ Status RunGemmRms(RunContext* ctx, const MatmulParams& p, const GemvPrologue& pr
   return CudaStatus(
       LaunchGemmBf16Rms(p, pro, ctx->matmul_terms, static_cast<uint16_t*>(planes), ctx->stream),
       "matmul (bf16 gemm, RMS_NORM)");
+}
+
+Status RunGemmMembers(RunContext* ctx, const MatmulParams* ps, int n, const GemvPrologue& pro) {
+  uint64_t bytes = 0;  // the planes, then the largest member's chunk sums
+  for (int j = 0; j < n; ++j) bytes = std::max(bytes, SplitPlaneBytes(ps[j], ctx->matmul_terms));
+  TSR_ASSIGN_OR_RETURN(void* planes, ctx->scratch->Get(bytes, ctx->stream));
+  return CudaStatus(LaunchGemmBf16Members(ps, n, pro, ctx->matmul_terms,
+                                          static_cast<uint16_t*>(planes), ctx->stream),
+                    "matmul (bf16 gemm, shared split)");
+}
+
+Status RunGemmFused(RunContext* ctx, const MatmulParams& p, const GemvPrologue& pro) {
+  TSR_ASSIGN_OR_RETURN(void* planes,
+                       ctx->scratch->Get(SplitPlaneBytes(p, ctx->matmul_terms), ctx->stream));
+  return CudaStatus(
+      LaunchGemmBf16Fused(p, pro, ctx->matmul_terms, static_cast<uint16_t*>(planes), ctx->stream),
+      "matmul (bf16 gemm, fused)");
 }
 
 Status RunMatmul(const OpArgs& a) {

@@ -13,10 +13,10 @@ P=$PWD/$B/lib/tessera/backends
 E=$PWD/$B/bin/engine
 mkdir -p "$OUT"
 nvidia-smi --query-gpu=name,clocks.sm,clocks.mem --format=csv,noheader
-(for s in llama-3.1-8b llama-3.2-1b qwen2.5-0.5b; do python3 bench/make_checkpoint.py --shape $s --out /tmp/$s > /dev/null 2>&1; touch /tmp/$s.done; done) &
+. backends/cuda/lab/lab_common.sh  # make_checkpoints, cuda_suites, bench_steps
+make_checkpoints llama-3.1-8b llama-3.2-1b qwen2.5-0.5b
 timeout 100 $B/bin/cuda_gemm_lab --normfuse > "$OUT/lab_normfuse.log" 2>&1; echo "lab normfuse rc=$?"
 grep -c " ok$" "$OUT/lab_normfuse.log"; grep -hE "FAILED|DIFF|not_fusable|summary" "$OUT/lab_normfuse.log" | head -20
-. backends/cuda/lab/lab_common.sh  # cuda_suites, bench_steps
 cuda_suites
 while [ ! -f /tmp/llama-3.2-1b.done ]; do sleep 1; done
 TESSERA_CUDA_FUSE_DEBUG=1 TESSERA_CUDA_PROFILE=1 timeout 60 "$E" bench --backend cuda /tmp/llama-3.2-1b -p 0 -n 4 -r 1 --parallel 64 > "$OUT/ops_1b.log" 2>&1

@@ -26,12 +26,12 @@ if [ "$1" = ops ]; then
   done
   exit 0
 fi
-(for s in llama-3.1-8b llama-3.2-1b qwen2.5-0.5b; do python3 bench/make_checkpoint.py --shape $s --out /tmp/$s > /dev/null 2>&1; touch /tmp/$s.done; done) &
+. backends/cuda/lab/lab_common.sh  # make_checkpoints, cuda_suites, bench_steps
+make_checkpoints llama-3.1-8b llama-3.2-1b qwen2.5-0.5b
 TESSERA_CUDA_TMA_SPLIT_PREFIX=0 timeout 60 $B/bin/cuda_gemm_lab --smallm-quick > "$OUT/lab_smallm_off.log" 2>&1; echo "lab smallm off rc=$?"
 timeout 60 $B/bin/cuda_gemm_lab --smallm-quick > "$OUT/lab_smallm_on.log" 2>&1; echo "lab smallm on rc=$?"
 timeout 90 $B/bin/cuda_gemm_lab --default-only > "$OUT/lab_checks.log" 2>&1; echo "lab checks rc=$?"
 grep -c "(BITS)" "$OUT"/lab_*.log; grep -hE "FAILED|summary" "$OUT"/lab_*.log | head
-. backends/cuda/lab/lab_common.sh  # cuda_suites, bench_steps
 cuda_suites
 BASE="TESSERA_CUDA_TMA_SPLIT_PREFIX=0 TESSERA_PINNED_LOGITS=0"
 PREFIX="TESSERA_PINNED_LOGITS=0"

@@ -7,6 +7,7 @@
 //   cuda_gemm_lab [--no-check] [--default-only] [--wgmma-only] [--wg-from=C]
 //   cuda_gemm_lab --smallm | --smallm-quick   (decode batches, see SmallMTimes)
 //   cuda_gemm_lab --normfuse   (RMS_NORM in the decode-batch GEMM's split, see NormFuseChecks)
+//   cuda_gemm_lab --addfuse    (residual ADD / SWIGLU in the decode-batch GEMM, AddFuseChecks)
 // With TESSERA_CUDA_WGMMA (sm_90 devices): the wgmma kernels (k_gemm_wgmma.cu) too, "wg<c>", and
 // the TMA-fed ones (k_gemm_tma.cu, configurations >= kTmaConfig0), "tma<tile>".
 // TESSERA_CUDA_GEMM=old makes the default dispatch the previous kernels (the "before" column).
@@ -18,6 +19,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -161,7 +163,9 @@ void BitChecks(int64_t N, int64_t K, int terms) {
       const MatmulParams p = d.Params(row0, rows, true);
       Check(cudaMemset(d.out, 0xff, d.M * d.N * 4), "poison");
       Check(LaunchSplitBf16Wgmma(p, terms, d.wplanes, nullptr), "wgmma split");
-      Check(LaunchGemmWgmma(p, terms, d.wplanes, c, nullptr), "wgmma");
+      // The x-splitting TMA tiles (cuda-gemm3) get no planes: they read x alone.
+      const bool xsplit = c >= kTmaConfig0 + kTmaXsplit0 && c < kTmaConfig0 + kTmaPersist0;
+      Check(LaunchGemmWgmma(p, terms, xsplit ? nullptr : d.wplanes, c, nullptr), "wgmma");
       const std::vector<float> got = d.Download(rows);
       int64_t differ = 0, first = -1;
       for (size_t i = 0; i < got.size(); ++i) {
@@ -446,6 +450,214 @@ void NormFuseChecks() {
   cudaFree(flush);
 }
 
+// ---- Residual ADD / SWIGLU in the decode-batch GEMM (cuda-agg3, 2026-11-26): --addfuse checks
+// LaunchGemmBf16Fused (SWIGLU in the x split and/or the ADD in the last write) against the op
+// kernels (LaunchElementwise SWIGLU and ADD) around LaunchGemmBf16, bit for bit (SWIGLU's output,
+// the GEMM's and the ADD's), and times both with a cold L2. in_place: the ADD writes its residual.
+float* DeviceRandom(int64_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(-2.0f, 2.0f);
+  std::vector<float> h(n);
+  for (float& v : h) v = u(rng);
+  return DeviceCopy(h);
+}
+
+EltParams Elt(int op, const float* a, const float* b, float* out, int64_t n) {
+  EltParams e;
+  e.op = op;
+  e.a = reinterpret_cast<const uint8_t*>(a);
+  e.b = reinterpret_cast<const uint8_t*>(b);
+  e.out = reinterpret_cast<uint8_t*>(out);
+  e.walk.ndim = 1, e.walk.ne[0] = n, e.walk.numel = n;
+  for (int t = 0; t < 3; ++t) e.walk.s[t][0] = 4;
+  e.contiguous = true, e.b_period = n;
+  return e;
+}
+
+bool SameDevice(const float* a, const float* b, int64_t n) {
+  std::vector<float> x(n), y(n);
+  Check(cudaMemcpy(x.data(), a, n * 4, cudaMemcpyDeviceToHost), "download");
+  Check(cudaMemcpy(y.data(), b, n * 4, cudaMemcpyDeviceToHost), "download");
+  return std::memcmp(x.data(), y.data(), n * 4) == 0;
+}
+
+void AddFuseShape(const Shape& s, int64_t M, int terms, bool swiglu, bool add, bool in_place,
+                  void* flush, size_t flush_bytes) {
+  Dev d(M, s.N, s.K, 57 + static_cast<uint32_t>(s.N + M));  // d.x: SWIGLU's gate, else x
+  const uint32_t seed = 5 + static_cast<uint32_t>(M * 7 + s.K);
+  float* up = DeviceRandom(M * s.K, seed);
+  float* res0 = DeviceRandom(M * s.N, seed + 1);
+  float *h_ref = nullptr, *h = nullptr, *out_ref = nullptr, *sum_ref = nullptr, *sum = nullptr;
+  for (float** b : {&h_ref, &h}) Check(Malloc(b, M * s.K * 4), "malloc");
+  for (float** b : {&out_ref, &sum_ref, &sum}) Check(Malloc(b, M * s.N * 4), "malloc");
+  const bool bias = M % 2 == 1;
+  MatmulParams pu = d.Params(0, M, bias);  // unfused GEMM: over h_ref (SWIGLU) or x
+  if (swiglu) pu.x = h_ref;
+  pu.out = out_ref;
+  MatmulParams pf = d.Params(0, M, bias);
+  GemvPrologue pro;
+  if (swiglu) pro.kind = kGemvProSwiglu, pro.b = up, pro.b_row = s.K, pro.y = h, pro.y_row = s.K;
+  if (add) {
+    pf.res = in_place ? sum : res0, pf.res_row = s.N;
+    pf.res_out = sum, pf.res_out_row = s.N;
+  }
+  void* planes = nullptr;
+  Check(cudaMalloc(&planes, SplitPlaneBytes(pu, terms)), "malloc");
+  auto* pl = static_cast<uint16_t*>(planes);
+  const auto reset = [&] {  // the in-place ADD's residual is its output buffer
+    Check(cudaMemcpy(sum_ref, res0, M * s.N * 4, cudaMemcpyDeviceToDevice), "copy");
+    Check(cudaMemcpy(sum, res0, M * s.N * 4, cudaMemcpyDeviceToDevice), "copy");
+  };
+  const auto unfused = [&] {
+    if (swiglu)
+      Check(LaunchElementwise(Elt(TSR_OP_SWIGLU, d.x, up, h_ref, M * s.K), nullptr), "sw");
+    Check(LaunchGemmBf16(pu, terms, pl, nullptr), "gemm");
+    if (add) {
+      const float* r = in_place ? sum_ref : res0;
+      Check(LaunchElementwise(Elt(TSR_OP_ADD, out_ref, r, sum_ref, M * s.N), nullptr), "add");
+    }
+  };
+  const auto fused = [&] { Check(LaunchGemmBf16Fused(pf, pro, terms, pl, nullptr), "fused"); };
+  const std::string tag = std::string(s.name) + "_M" + std::to_string(M) + "_terms" +
+                          std::to_string(terms) + (swiglu ? "_swiglu" : "") + (add ? "_add" : "") +
+                          (in_place ? "_inplace" : "") + (bias ? "_bias" : "");
+  if (!GemmFusable(pf, terms, pro.kind, add)) {
+    std::printf("addfuse %s not_fusable\n", tag.c_str());
+  } else {
+    Check(cudaMemset(h, 0xff, M * s.K * 4), "poison");
+    Check(cudaMemset(d.out, 0xff, M * s.N * 4), "poison");
+    reset();
+    unfused();
+    fused();
+    Check(cudaDeviceSynchronize(), "addfuse");
+    const bool same_h = !swiglu || SameDevice(h_ref, h, M * s.K);
+    const bool same_out = SameDevice(out_ref, d.out, M * s.N);
+    const bool same_sum = !add || SameDevice(sum_ref, sum, M * s.N);
+    Expect(same_h && same_out && same_sum, "addfuse_" + tag);
+    const double us_u = ColdUs(flush, flush_bytes, unfused);
+    const double us_f = ColdUs(flush, flush_bytes, fused);
+    std::printf("addfuse %s h=%s out=%s sum=%s unfused_us=%.1f fused_us=%.1f\n", tag.c_str(),
+                same_h ? "same" : "DIFF", same_out ? "same" : "DIFF", same_sum ? "same" : "DIFF",
+                us_u, us_f);
+  }
+  std::fflush(stdout);
+  cudaFree(planes);
+  for (float* b : {sum, sum_ref, out_ref, h, h_ref, res0, up}) cudaFree(b);
+}
+
+void AddFuseChecks() {
+  // The residual consumers (o, down) of the three models; SWIGLU feeds the downs.
+  const Shape shapes[] = {
+      {"0.5B.o", 896, 896},    {"0.5B.down", 896, 4864}, {"1B.o", 2048, 2048},
+      {"1B.down", 2048, 8192}, {"8B.o", 4096, 4096},     {"8B.down", 4096, 14336},
+  };
+  const size_t flush_bytes = size_t{256} << 20;
+  void* flush = nullptr;
+  Check(cudaMalloc(&flush, flush_bytes), "malloc");
+  for (int terms : {3, 1}) {
+    for (const Shape& s : shapes) {
+      const bool down = std::strstr(s.name, "down") != nullptr;
+      for (int64_t m : {int64_t{9}, int64_t{16}, int64_t{33}, int64_t{64}}) {
+        AddFuseShape(s, m, terms, down, true, m == 33, flush, flush_bytes);
+        if (down && terms == 3 && (m == 16 || m == 64))
+          AddFuseShape(s, m, terms, true, false, false, flush, flush_bytes);  // SWIGLU only
+      }
+    }
+  }
+  cudaFree(flush);
+}
+
+// LaunchGemmBf16Members (one RMS_NORM split read by a layer's q/k/v or gate/up GEMMs) against the
+// norm kernel + LaunchGemmBf16 per member over its output, bit for bit (y and every output).
+void MembersShape(const char* name, std::vector<int64_t> ns, int64_t K, int64_t M, int terms,
+                  void* flush, size_t flush_bytes) {
+  std::vector<std::unique_ptr<Dev>> d;
+  for (size_t j = 0; j < ns.size(); ++j)
+    d.push_back(std::make_unique<Dev>(M, ns[j], K, 31 + static_cast<uint32_t>(j * 7 + M)));
+  float* nw = DeviceRandom(K, 3 + static_cast<uint32_t>(M));
+  float *y_ref = nullptr, *y = nullptr;
+  Check(Malloc(&y_ref, M * K * 4), "malloc");
+  Check(Malloc(&y, M * K * 4), "malloc");
+  std::vector<float*> refs(ns.size());
+  for (size_t j = 0; j < ns.size(); ++j) Check(Malloc(&refs[j], M * ns[j] * 4), "malloc");
+  RowParams rp;
+  rp.op = TSR_OP_RMS_NORM;
+  rp.x = reinterpret_cast<const uint8_t*>(d[0]->x);
+  rp.out = reinterpret_cast<uint8_t*>(y_ref);
+  rp.weight = nw;
+  rp.eps = 1e-5f;
+  rp.n = K, rp.sx = 1, rp.so = 1;
+  rp.rows.ndim = 1, rp.rows.ne[0] = M, rp.rows.numel = M;
+  rp.rows.s[0][0] = K * 4, rp.rows.s[1][0] = K * 4;
+  GemvPrologue pro;
+  pro.kind = kGemvProRms, pro.weight = nw, pro.eps = 1e-5f, pro.y = y, pro.y_row = K;
+  std::vector<MatmulParams> pu, pf;
+  uint64_t bytes = 0;
+  bool shares = true;
+  for (size_t j = 0; j < ns.size(); ++j) {
+    MatmulParams q = d[j]->Params(0, M, false);
+    q.x = y_ref;
+    q.out = refs[j];
+    pu.push_back(q);
+    q = d[j]->Params(0, M, false);
+    q.x = d[0]->x;  // the norm's input (member 0's split reads it)
+    pf.push_back(q);
+    bytes = std::max(bytes, SplitPlaneBytes(q, terms));
+    shares = shares && GemmSharesSplit(q, terms);
+  }
+  void* planes = nullptr;
+  Check(cudaMalloc(&planes, bytes), "malloc");
+  auto* pl = static_cast<uint16_t*>(planes);
+  const auto unfused = [&] {
+    Check(LaunchRowOp(rp, nullptr), "norm");
+    for (const MatmulParams& q : pu) Check(LaunchGemmBf16(q, terms, pl, nullptr), "gemm");
+  };
+  const auto fused = [&] {
+    Check(LaunchGemmBf16Members(pf.data(), static_cast<int>(pf.size()), pro, terms, pl, nullptr),
+          "members");
+  };
+  const std::string tag =
+      std::string(name) + "_M" + std::to_string(M) + "_terms" + std::to_string(terms);
+  if (!shares) {
+    std::printf("members %s not_fusable\n", tag.c_str());
+  } else {
+    Check(cudaMemset(y, 0xff, M * K * 4), "poison");
+    for (auto& dj : d) Check(cudaMemset(dj->out, 0xff, M * dj->N * 4), "poison");
+    unfused();
+    fused();
+    Check(cudaDeviceSynchronize(), "members");
+    bool same = SameDevice(y_ref, y, M * K);
+    for (size_t j = 0; j < ns.size(); ++j) same = same && SameDevice(refs[j], d[j]->out, M * ns[j]);
+    Expect(same, "members_" + tag);
+    const double us_u = ColdUs(flush, flush_bytes, unfused);
+    const double us_f = ColdUs(flush, flush_bytes, fused);
+    std::printf("members %s bits=%s unfused_us=%.1f fused_us=%.1f\n", tag.c_str(),
+                same ? "same" : "DIFF", us_u, us_f);
+  }
+  std::fflush(stdout);
+  cudaFree(planes);
+  for (float* r : refs) cudaFree(r);
+  cudaFree(y);
+  cudaFree(y_ref);
+  cudaFree(nw);
+}
+
+void MembersChecks() {
+  const size_t flush_bytes = size_t{256} << 20;
+  void* flush = nullptr;
+  Check(cudaMalloc(&flush, flush_bytes), "malloc");
+  for (int terms : {3, 1}) {
+    for (int64_t m : {int64_t{16}, int64_t{33}, int64_t{64}}) {
+      if (terms == 1 && m != 64) continue;
+      MembersShape("8B.qkv", {4096, 1024, 1024}, 4096, m, terms, flush, flush_bytes);
+      MembersShape("8B.gateup", {14336, 14336}, 4096, m, terms, flush, flush_bytes);
+      MembersShape("1B.gateup", {8192, 8192}, 2048, m, terms, flush, flush_bytes);
+      MembersShape("0.5B.gateup", {4864, 4864}, 896, m, terms, flush, flush_bytes);
+    }
+  }
+  cudaFree(flush);
+}
+
 int Main(int argc, char** argv) {
   bool check = true, default_only = false;
   for (int i = 1; i < argc; ++i) {
@@ -463,6 +675,13 @@ int Main(int argc, char** argv) {
   g_wgmma = prop.major == 9 && prop.minor == 0;
 #endif
   std::printf("wgmma %s\n", g_wgmma ? "on" : "off");
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--addfuse") != 0) continue;
+    AddFuseChecks();
+    MembersChecks();
+    std::printf("summary failures=%d\n", g_failures);
+    return g_failures == 0 ? 0 : 1;
+  }
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--normfuse") != 0) continue;
     NormFuseChecks();
@@ -483,6 +702,7 @@ int Main(int argc, char** argv) {
       BitChecks(4096, 4096, terms);
       BitChecks(1000, 1064, terms);  // ragged N, K % 32 != 0
       BitChecks(384, 14336, terms);  // 56 chunks
+      BitChecks(2048, 1064, terms);  // persistent tiles: > 1 tile a CTA, 17 stages a tile
       SmallMChecks(512, 2048, terms);
       SmallMChecks(2048, 8192, terms);
       SmallMChecks(1000, 1064, terms);  // ragged N, partial last chunk

@@ -58,6 +58,18 @@ find_cublaslt() {
   fi
 }
 
+# make_checkpoints SHAPE...: bench/make_checkpoint.py for each shape into /tmp/SHAPE, in the
+# background (the lab runs meanwhile), touching /tmp/SHAPE.done as each is ready (markers are
+# cleared first: a warm machine may hold those of checkpoints an earlier call left half written).
+make_checkpoints() {
+  local s
+  for s in "$@"; do rm -f "/tmp/$s.done"; done
+  (for s in "$@"; do
+    python3 bench/make_checkpoint.py --shape "$s" --out "/tmp/$s" > "/tmp/$s.ckpt.log" 2>&1
+    touch "/tmp/$s.done"
+  done) &
+}
+
 # bench_steps LABEL "ENV..." ARGS...: `engine bench --backend cuda ARGS` ($E: the engine) with the
 # ENV assignments and TESSERA_BENCH_STEP_TIMES=1 (the step's host split), appended to
 # $OUT/engine.log.
