@@ -2,7 +2,11 @@
 // process) and printed to stderr when the device closes. It answers "where does a decode step's
 // time go": wall time per op kind (MATMUL per weight shape and dtype, so the LM head stands
 // apart), the bytes the op's inputs span (for MATMUL: the weights) and so the rate it read them
-// at, and the host's time between execute calls. Off, it costs one predictable branch per node.
+// at, and the host's time between execute calls. Each line also gives its first call's time and
+// the rate without it: a weight's first call pays the page faults of its mapping (the LM head's
+// 66k minor faults took ~250 ms of the pp warm-up call, so its per-call average over the 4-5
+// calls of `engine bench -p 512 -r 3` read 2-10 GB/s against 16-37 in decode, where 128+ calls
+// dilute it). Off, it costs one predictable branch per node.
 #ifndef TESSERA_BACKENDS_CPU_OP_PROFILE_H_
 #define TESSERA_BACKENDS_CPU_OP_PROFILE_H_
 
@@ -43,6 +47,7 @@ class OpProfile {
   // One node that ran for `seconds`.
   void Record(const OpArgs& a, double seconds) {
     Entry& e = entries_[Key(a)];
+    if (e.calls == 0) e.first_seconds = seconds;
     ++e.calls;
     e.seconds += seconds;
     e.bytes += static_cast<double>(ReadBytes(a));
@@ -58,20 +63,24 @@ class OpProfile {
     std::fprintf(stderr,
                  "cpu profile: %lld execute calls, ops %.3f s, host gaps between calls %.3f s\n",
                  static_cast<long long>(executes_), total, gap_s_);
-    std::fprintf(stderr, "%-44s %9s %10s %6s %10s %9s\n", "op", "calls", "ms", "share", "us/call",
-                 "GB/s in");
+    std::fprintf(stderr, "%-44s %9s %10s %6s %10s %9s %10s %9s\n", "op", "calls", "ms", "share",
+                 "us/call", "GB/s in", "1st ms", "GB/s rest");
     for (const auto& [key, e] : rows) {
-      std::fprintf(stderr, "%-44s %9lld %10.2f %5.1f%% %10.2f %9.2f\n", key.c_str(),
+      // The calls after the first (each call of a line reads the same bytes).
+      const double rest_s = e.seconds - e.first_seconds;
+      const double rest_bytes = e.bytes * static_cast<double>(e.calls - 1) / e.calls;
+      std::fprintf(stderr, "%-44s %9lld %10.2f %5.1f%% %10.2f %9.2f %10.2f %9.2f\n", key.c_str(),
                    static_cast<long long>(e.calls), e.seconds * 1e3, 100 * e.seconds / total,
                    e.seconds / static_cast<double>(e.calls) * 1e6,
-                   e.seconds > 0 ? e.bytes / e.seconds / 1e9 : 0.0);
+                   e.seconds > 0 ? e.bytes / e.seconds / 1e9 : 0.0, e.first_seconds * 1e3,
+                   rest_s > 0 ? rest_bytes / rest_s / 1e9 : 0.0);
     }
   }
 
  private:
   struct Entry {
     int64_t calls = 0;
-    double seconds = 0, bytes = 0;
+    double seconds = 0, bytes = 0, first_seconds = 0;
   };
 
   static double Seconds(Clock::time_point a, Clock::time_point b) {
