@@ -1204,69 +1204,71 @@ TEST_F(CpuBackendTest, DISABLED_AttentionSpeed) {
   }
 }
 
-// Option repack=on (packed_weights.h): weights in imported host memory are repacked into the
-// GEMV's tile order on first use. GEMV rows (M = 1, 2) and GEMM rows (M = 7) give the same bits
-// as without the option, on the first call (which packs) and the next (which reuses the copy).
+// Option repack=on (packed_weights.h): weights in imported host memory are repacked (bf16: the
+// GEMV's tile order; Q8/Q4: the int8 dot's operand order) on first use. GEMV rows (M = 1, 2) and
+// GEMM rows (M = 7) give the same bits as without the option, on the first call (which packs)
+// and the next (which reuses the copy): whole supersteps and a partial last one (K = 2176: a
+// quarter superstep; K = 608: three blocks, a short last step), 8-row tiles and one-row ones.
 TEST_F(CpuBackendTest, RepackedWeightsKeepBits) {
-  const int64_t N = 48, K = 2 * 1024 + 128;  // 6 tiles of 8 rows, several K blocks
-  // Pack tiles of any size (the default keeps tiles over 16 KiB row-major) and Q8 weights;
-  // both switches are read once, at the first packing decision, which no earlier test makes.
+  // Pack bf16 tiles of any size (the default keeps tiles over 16 KiB row-major); read once, at
+  // the first packing decision, which no earlier test makes.
   setenv("TESSERA_CPU_REPACK_MAX_TILE", "1000000000", 1);
-  setenv("TESSERA_CPU_REPACK_Q8", "1", 1);  // Q8 too (off by default)
-  for (tsr_dtype dtype : {TSR_DTYPE_BF16, TSR_DTYPE_Q8_B32, TSR_DTYPE_Q4_B32}) {
-    SCOPED_TRACE(dtype);
-    const bool quant = dtype != TSR_DTYPE_BF16;
-    const std::vector<float> ws = Random(N * K, 71, 0.1f), bs = Random(N, 72);
-    // The weight bytes, converted by the plugin (COPY) on a plain device.
-    const size_t wsize = quant ? N * K / 32 * (dtype == TSR_DTYPE_Q8_B32 ? 34 : 18) : N * K * 2;
-    std::vector<uint8_t> wbytes;
-    {
-      Device plain(1);
-      Graph g(plain.dev());
-      wbytes = g.ReadBytes(MakeWeight(g, dtype, N, K, ws), wsize);
-    }
-    std::vector<float> want[3], got[3];
-    const int64_t rows[3] = {1, 2, 7};
-    for (int repack = 0; repack < 2; ++repack) {
-      const tsr_option opts[3] = {{sizeof(tsr_option), "threads", "2"},
-                                  {sizeof(tsr_option), "int8_dot", quant ? "on" : "off"},
-                                  {sizeof(tsr_option), "repack", repack ? "on" : "off"}};
-      tsr_plugin_ctx* ctx = nullptr;
-      tsr_device* dev = nullptr;
-      tsr_error err = NewError();
-      ASSERT_EQ(api_->create_context(opts, 3, &ctx, &err), TSR_OK) << err.message;
-      ASSERT_EQ(api_->device_open(ctx, 0, &dev, &err), TSR_OK) << err.message;
+  for (const auto& [N, K] : {std::pair<int64_t, int64_t>{48, 2 * 1024 + 128}, {108, 608}})
+    for (tsr_dtype dtype : {TSR_DTYPE_BF16, TSR_DTYPE_Q8_B32, TSR_DTYPE_Q4_B32}) {
+      if (dtype == TSR_DTYPE_BF16 && K % 32 != 0) continue;
+      SCOPED_TRACE(testing::Message() << dtype << " N " << N << " K " << K);
+      const bool quant = dtype != TSR_DTYPE_BF16;
+      const std::vector<float> ws = Random(N * K, 71, 0.1f), bs = Random(N, 72);
+      // The weight bytes, converted by the plugin (COPY) on a plain device.
+      const size_t wsize = quant ? N * K / 32 * (dtype == TSR_DTYPE_Q8_B32 ? 34 : 18) : N * K * 2;
+      std::vector<uint8_t> wbytes;
       {
-        Graph g(dev);
-        // An uploaded placeholder whose buffer is swapped for imported host memory.
-        const int w = g.AddRaw(dtype, {N, K}, {static_cast<int64_t>(wsize / N), quant ? 0 : 2},
-                               wbytes.data(), wsize);
-        tsr_buffer* imported = nullptr;
-        ASSERT_EQ(api_->buffer_import_host(dev, wbytes.data(), wsize, &imported, &err), TSR_OK);
-        g.tensor(w).buffer = imported;
-        const int b = g.F32({N}, bs);
-        for (int pass = 0; pass < 2; ++pass) {
-          for (int i = 0; i < 3; ++i) {
-            const int x = g.F32({rows[i], K}, Random(rows[i] * K, 73 + i));
-            const int out = g.ZerosF32({rows[i], N});
-            ASSERT_EQ(g.Run(g.Node(TSR_OP_MATMUL, {x, w, b}, out)), TSR_OK);
-            std::vector<float>& dst = repack ? got[i] : want[i];
-            if (pass == 0) dst = g.Read(out);
-            EXPECT_EQ(std::memcmp(g.Read(out).data(), dst.data(), dst.size() * 4), 0)
-                << "pass " << pass << " rows " << rows[i];
-          }
-        }
-        api_->buffer_free(imported);
+        Device plain(1);
+        Graph g(plain.dev());
+        wbytes = g.ReadBytes(MakeWeight(g, dtype, N, K, ws), wsize);
       }
-      api_->device_close(dev);
-      api_->destroy_context(ctx);
+      std::vector<float> want[3], got[3];
+      const int64_t rows[3] = {1, 2, 7};
+      for (int repack = 0; repack < 2; ++repack) {
+        const tsr_option opts[3] = {{sizeof(tsr_option), "threads", "2"},
+                                    {sizeof(tsr_option), "int8_dot", quant ? "on" : "off"},
+                                    {sizeof(tsr_option), "repack", repack ? "on" : "off"}};
+        tsr_plugin_ctx* ctx = nullptr;
+        tsr_device* dev = nullptr;
+        tsr_error err = NewError();
+        ASSERT_EQ(api_->create_context(opts, 3, &ctx, &err), TSR_OK) << err.message;
+        ASSERT_EQ(api_->device_open(ctx, 0, &dev, &err), TSR_OK) << err.message;
+        {
+          Graph g(dev);
+          // An uploaded placeholder whose buffer is swapped for imported host memory.
+          const int w = g.AddRaw(dtype, {N, K}, {static_cast<int64_t>(wsize / N), quant ? 0 : 2},
+                                 wbytes.data(), wsize);
+          tsr_buffer* imported = nullptr;
+          ASSERT_EQ(api_->buffer_import_host(dev, wbytes.data(), wsize, &imported, &err), TSR_OK);
+          g.tensor(w).buffer = imported;
+          const int b = g.F32({N}, bs);
+          for (int pass = 0; pass < 2; ++pass) {
+            for (int i = 0; i < 3; ++i) {
+              const int x = g.F32({rows[i], K}, Random(rows[i] * K, 73 + i));
+              const int out = g.ZerosF32({rows[i], N});
+              ASSERT_EQ(g.Run(g.Node(TSR_OP_MATMUL, {x, w, b}, out)), TSR_OK);
+              std::vector<float>& dst = repack ? got[i] : want[i];
+              if (pass == 0) dst = g.Read(out);
+              EXPECT_EQ(std::memcmp(g.Read(out).data(), dst.data(), dst.size() * 4), 0)
+                  << "pass " << pass << " rows " << rows[i];
+            }
+          }
+          api_->buffer_free(imported);
+        }
+        api_->device_close(dev);
+        api_->destroy_context(ctx);
+      }
+      for (int i = 0; i < 3; ++i) {
+        ASSERT_EQ(got[i].size(), want[i].size());
+        EXPECT_EQ(std::memcmp(got[i].data(), want[i].data(), want[i].size() * 4), 0)
+            << "repacked weights changed the bits, rows " << rows[i];
+      }
     }
-    for (int i = 0; i < 3; ++i) {
-      ASSERT_EQ(got[i].size(), want[i].size());
-      EXPECT_EQ(std::memcmp(got[i].data(), want[i].data(), want[i].size() * 4), 0)
-          << "repacked weights changed the bits, rows " << rows[i];
-    }
-  }
 }
 
 // The int8 GEMM's tiles over unpacked weight groups (kernels_qmatmul-inl.h: 2 x 8 tiles, 3 x 4

@@ -600,7 +600,7 @@ void QuantizeActivations(MatmulProblem* problems, int64_t n_problems, ThreadPool
   storage->resize(per * static_cast<size_t>(n_problems));
   acts->resize(static_cast<size_t>(n_problems));
   for (int64_t s = 0; s < n_problems; ++s) {
-    (*acts)[s] = LayoutQuantizedActs(storage->data() + per * s, M, K);
+    (*acts)[s] = LayoutQuantizedActs(storage->data() + per * s, M, K, problems[s].w_packed);
     problems[s].qx = &(*acts)[s];
   }
   constexpr int64_t kRowsPerTask = 16;

@@ -14,7 +14,7 @@ TSR_QK inline StepW UnpackQ4(const Perms& pm, const uint8_t* b, int64_t have) {
   StepW w;
   w.lo = _mm512_and_si512(packed, mask);
   w.hi = _mm512_and_si512(_mm512_srli_epi16(packed, 4), mask);
-  w.dw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(pm.q4_scales, l0)));
+  w.dh = _mm512_castsi512_si256(_mm512_permutexvar_epi16(pm.q4_scales, l0));
   return w;
 }
 
@@ -27,7 +27,7 @@ TSR_QK inline StepW UnpackQ8(const Perms& pm, const uint8_t* b, int64_t have) {
   StepW w;
   w.lo = _mm512_xor_si512(_mm512_permutex2var_epi8(l0, pm.q8_lo, l1), flip);
   w.hi = _mm512_xor_si512(_mm512_permutex2var_epi8(l0b, pm.q8_hi, l2), flip);
-  w.dw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutex2var_epi16(l0, pm.q8_scales, l1)));
+  w.dh = _mm512_castsi512_si256(_mm512_permutex2var_epi16(l0, pm.q8_scales, l1));
   return w;
 }
 
@@ -45,7 +45,7 @@ TSR_QK inline StepW UnpackQ4Ins(const Perms& pm, const uint8_t* b, int64_t have)
   w.lo = _mm512_and_si512(packed, mask);
   w.hi = _mm512_and_si512(_mm512_srli_epi16(packed, 4), mask);
   const __m512i l0 = LoadBytes<kTail>(b, have);
-  w.dw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(pm.q4_scales, l0)));
+  w.dh = _mm512_castsi512_si256(_mm512_permutexvar_epi16(pm.q4_scales, l0));
   return w;
 }
 
@@ -65,7 +65,7 @@ TSR_QK inline StepW UnpackQ8Ins(const Perms& pm, const uint8_t* b, int64_t have)
              LoadHalf<kTail>(b + 3 * bb + 18, have > 3 * bb)),
       flip);
   const __m512i l0 = LoadBytes<kTail>(b, have), l1 = LoadBytes<kTail>(b + 64, have - 64);
-  w.dw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutex2var_epi16(l0, pm.q8_scales, l1)));
+  w.dh = _mm512_castsi512_si256(_mm512_permutex2var_epi16(l0, pm.q8_scales, l1));
   return w;
 }
 
@@ -86,80 +86,149 @@ TSR_QK inline StepW Unpack(const Perms& pm, const uint8_t* b, int64_t have) {
   }
 }
 
-// One step s of an MR x NR tile: weight bytes from offset `off` of each row (`have` of them
-// left), activations of step s.
-// One step s of an MR x NR GEMM tile over unpacked weights ws[0, NR) (UnpackGroup): the MR
-// activation rows' step (4 MR registers) stays in registers while each weight row's step is
-// loaded (3 registers) and meets all of them, so NR can exceed what 3 NR registers of weights
-// would allow.
-template <int MR, int NR>
-TSR_QK inline void PackedStep(const StepW* ws, const ActRow* x, int64_t s, __m512 (&acc)[MR][NR]) {
-  __m512i cv[MR], xlo[MR], xhi[MR];
-  __m512 dxv[MR];
-  for (int i = 0; i < MR; ++i) {
-    cv[i] = _mm512_loadu_si512(x[i].corr + kStepCorr * s);
-    xlo[i] = _mm512_loadu_si512(x[i].q + kStep * s);
-    xhi[i] = _mm512_loadu_si512(x[i].q + kStep * s + 64);
-    dxv[i] = _mm512_loadu_ps(x[i].dx + kStepCorr * s);
-  }
-  for (int j = 0; j < NR; ++j) {
-    const StepW& wj = ws[j];
-    for (int i = 0; i < MR; ++i) {
-      const __m512i isum =
-          _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(cv[i], wj.lo, xlo[i]), wj.hi, xhi[i]);
-      acc[i][j] =
-          _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(wj.dw, dxv[i]), acc[i][j]);
+// One 128-value step of one weight row against the activation step at xq: the 16 lanes'
+// 8-product sums (isum, from 0) and the step's block scales (dh, binary16, a block's four lanes).
+template <tsr_dtype WT, bool kTail>
+TSR_QK inline void RowStep(const Perms& pm, const uint8_t* w, int64_t have, const int8_t* xq,
+                           __m512i& isum, __m256i& dh) {
+  const StepW wv = Unpack<WT, kTail>(pm, w, have);
+  const __m512i xlo = _mm512_loadu_si512(xq), xhi = _mm512_loadu_si512(xq + 64);
+  isum = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), wv.lo, xlo), wv.hi, xhi);
+  dh = wv.dh;
+}
+
+// A superstep's float update: the four steps' sums folded per block (+ the activations'
+// correction), times dw x dx, into acc.
+TSR_QK inline __m512 SuperUpdate(const __m512i (&is)[kSuperSteps], const __m256i (&dh)[kSuperSteps],
+                                 __m512i cx, __m512 dxv, __m512 acc) {
+  const __m512i t = _mm512_add_epi32(TransposeSum(is), cx);
+  return _mm512_fmadd_ps(_mm512_cvtepi32_ps(t), _mm512_mul_ps(BlendScales(dh), dxv), acc);
+}
+
+// Operand-packed weights (option repack, packed_weights.h): each full superstep of a row is
+// its 8 vpdpbusd operands (operand k, lane l: values 4 k .. 4 k + 3 of block B(l), unsigned;
+// Q8 512 bytes, Q4 4 x 64 bytes with operand k in the low nibbles and k + 4 in the high ones)
+// and then the 16 block scales in lane order (binary16): the unpacking is loads, and for Q4 a
+// mask and a shift.
+template <tsr_dtype WT>
+TSR_QK inline void LoadOperands(const uint8_t* s, __m512i (&o)[8], __m512& dw) {
+  if constexpr (WT == TSR_DTYPE_Q8_B32) {
+    for (int k = 0; k < 8; ++k) o[k] = _mm512_loadu_si512(s + 64 * k);
+    dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + 512)));
+  } else {
+    const __m512i mask = _mm512_set1_epi8(0x0f);
+    for (int k = 0; k < 4; ++k) {
+      const __m512i v = _mm512_loadu_si512(s + 64 * k);
+      o[k] = _mm512_and_si512(v, mask);
+      o[k + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), mask);
     }
+    dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + 256)));
   }
 }
 
-// `packed` (GEMM): the tile's weight steps already unpacked by UnpackGroup, NR per step.
-template <int MR, int NR, tsr_dtype WT, bool kTail>
-TSR_QK inline void TileStep(const Perms& pm, const uint8_t* const* w, const ActRow* x, int64_t off,
-                            int64_t have, int64_t s, __m512 (&acc)[MR][NR],
-                            const StepW* packed = nullptr) {
-  if constexpr (MR == 1) {
-    // GEMV: weight row by weight row, each unpacked step (3 registers) used right away.
-    // Unpacking all NR rows first would need 3 NR registers next to the accumulators and spill.
-    const __m512i cv = _mm512_loadu_si512(x[0].corr + kStepCorr * s);
-    const __m512i xlo = _mm512_loadu_si512(x[0].q + kStep * s);
-    const __m512i xhi = _mm512_loadu_si512(x[0].q + kStep * s + 64);
-    const __m512 dxv = _mm512_loadu_ps(x[0].dx + kStepCorr * s);
-    for (int j = 0; j < NR; ++j) {
-      const StepW wv = Unpack<WT, kTail>(pm, w[j] + off, have);
-      const __m512i isum = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(cv, wv.lo, xlo), wv.hi, xhi);
-      acc[0][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(wv.dw, dxv), acc[0][j]);
-    }
-  } else if (packed != nullptr) {
-    PackedStep<MR, NR>(packed + s * NR, x, s, acc);
-  } else {
-    // GEMM: the NR unpacked steps (3 NR registers) stay in registers while each activation
-    // row's step (4 registers) meets them: MR x NR accumulators + 3 NR + 4 must fit in 32.
-    StepW wv[NR];
-    for (int j = 0; j < NR; ++j) wv[j] = Unpack<WT, kTail>(pm, w[j] + off, have);
-    for (int i = 0; i < MR; ++i) {
-      const __m512i cv = _mm512_loadu_si512(x[i].corr + kStepCorr * s);
-      const __m512i xlo = _mm512_loadu_si512(x[i].q + kStep * s);
-      const __m512i xhi = _mm512_loadu_si512(x[i].q + kStep * s + 64);
-      const __m512 dxv = _mm512_loadu_ps(x[i].dx + kStepCorr * s);
+// The operands of superstep S of the row-major (or operand-packed: a last partial superstep
+// keeps its block bytes) row w, unpacked from block bytes: steps past `steps` are zero.
+template <tsr_dtype WT>
+TSR_QK inline void BlockOperands(const Perms& pm, const uint8_t* w, int64_t S, int64_t row_bytes,
+                                 int64_t full, int64_t steps, __m512i* o, __m512& dw) {
+  constexpr int64_t step_bytes =
+      kStepBlocks * (WT == TSR_DTYPE_Q8_B32 ? TSR_BLOCK_Q8_BYTES : TSR_BLOCK_Q4_BYTES);
+  __m512i lo[kSuperSteps], hi[kSuperSteps];
+  __m256i dh[kSuperSteps];
+  for (int s = 0; s < kSuperSteps; ++s) {
+    const int64_t g = S * kSuperSteps + s;
+    StepW st{_mm512_setzero_si512(), _mm512_setzero_si512(), _mm256_setzero_si256()};
+    if (g < full)
+      st = Unpack<WT, false>(pm, w + g * step_bytes, row_bytes - g * step_bytes);
+    else if (g < steps)
+      st = Unpack<WT, true>(pm, w + g * step_bytes, row_bytes - g * step_bytes);
+    lo[s] = st.lo;
+    hi[s] = st.hi;
+    dh[s] = st.dh;
+  }
+  Transpose4(lo, o);
+  Transpose4(hi, o + 4);
+  dw = BlendScales(dh);
+}
+
+// One row's superstep update from its operands and the activation operands xk (blocked).
+TSR_QK __attribute__((always_inline)) inline __m512 OperandUpdate(const __m512i (&o)[8], __m512 dw,
+                                                                  const __m512i (&xk)[8],
+                                                                  __m512i cx, __m512 dxv,
+                                                                  __m512 acc) {
+  __m512i t = cx;
+  for (int k = 0; k < 8; ++k) t = _mm512_dpbusd_epi32(t, o[k], xk[k]);
+  return _mm512_fmadd_ps(_mm512_cvtepi32_ps(t), _mm512_mul_ps(dw, dxv), acc);
+}
+
+template <int MR, int NR, bool kGemv = false>
+TSR_QK inline void FinishTile(const MatmulProblem& p, int64_t m0, int64_t n0,
+                              const __m512 (&acc)[MR][NR]);
+
+// Bytes of the next NR-row tile that the GEMV tile at rows [n0, n0 + NR) prefetches: 0 past
+// the last rows or for tiles over TESSERA_CPU_GEMV_PREFETCH_MAX (PrefetchPolicy).
+template <int NR>
+inline int64_t NextTileBytes(const MatmulProblem& p, int64_t n0) {
+  const int64_t next_rows = std::min<int64_t>(NR, p.N - n0 - NR);
+  return next_rows > 0 && NR * p.w_row_bytes <= PrefetchPolicy().gemv_max_tile_bytes
+             ? next_rows * p.w_row_bytes
+             : 0;
+}
+
+// GEMV over operand-packed weights (activations quantized blocked): per row and superstep 8
+// loads (Q4: 4 + mask / shift), 8 vpdpbusd and one float update; no permutes, no fold. The
+// block sums start at the activations' correction (the same exact int32 as the fold + cx).
+template <int NR, tsr_dtype WT>
+TSR_QK __attribute__((always_inline)) inline void TileOperands(const MatmulProblem& p,
+                                                               const Perms& pm, int64_t m,
+                                                               int64_t n0) {
+  const QuantizedActs& a = *p.qx;
+  constexpr int64_t bb = WT == TSR_DTYPE_Q8_B32 ? TSR_BLOCK_Q8_BYTES : TSR_BLOCK_Q4_BYTES;
+  constexpr int64_t super_bytes = kSuperBlocks * bb;
+  const ActRow x = RowOf(a, m);
+  const uint8_t* w0 = p.w + n0 * p.w_row_bytes;
+  __m512 acc[1][NR];
+  for (int j = 0; j < NR; ++j) acc[0][j] = _mm512_setzero_ps();
+  const int64_t row_bytes = p.K / TSR_QBLOCK * bb;
+  const int64_t pf_bytes = NextTileBytes<NR>(p, n0);
+  TilePrefetch prefetch(p.w + (n0 + NR) * p.w_row_bytes, pf_bytes, a.supers * NR);
+  const int64_t full_supers = p.K / kSuper;
+  for (int64_t S = 0; S < a.supers; ++S) {
+    __m512i xk[8];
+    for (int k = 0; k < 8; ++k) xk[k] = _mm512_loadu_si512(x.q + kSuper * S + 64 * k);
+    const __m512i cx = _mm512_loadu_si512(x.corr + kLanes * S);
+    const __m512 dxv = _mm512_loadu_ps(x.dx + kLanes * S);
+    if (S < full_supers) {
+#pragma GCC unroll 16
       for (int j = 0; j < NR; ++j) {
-        const __m512i isum =
-            _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(cv, wv[j].lo, xlo), wv[j].hi, xhi);
-        acc[i][j] =
-            _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(wv[j].dw, dxv), acc[i][j]);
+        prefetch.Step();
+        __m512i o[8];
+        __m512 dw;
+        LoadOperands<WT>(w0 + j * p.w_row_bytes + S * super_bytes, o, dw);
+        acc[0][j] = OperandUpdate(o, dw, xk, cx, dxv, acc[0][j]);
+      }
+    } else {
+      for (int j = 0; j < NR; ++j) {
+        prefetch.Step();
+        __m512i o[8];
+        __m512 dw;
+        BlockOperands<WT>(pm, w0 + j * p.w_row_bytes, S, row_bytes, p.K / kStep, a.steps, o, dw);
+        acc[0][j] = OperandUpdate(o, dw, xk, cx, dxv, acc[0][j]);
       }
     }
   }
+  FinishTile<1, NR, true>(p, m, n0, acc);
 }
 
 // The end of an MR x NR tile: lane sums (the halving tree), bias, stores.
-template <int MR, int NR>
+// kGemv: the decode tiles' finish (sums through memory).
+template <int MR, int NR, bool kGemv>
 TSR_QK inline void FinishTile(const MatmulProblem& p, int64_t m0, int64_t n0,
                               const __m512 (&acc)[MR][NR]) {
   // A short last step's missing lanes added fma(0, 0, acc) = acc (acc is never -0: it starts at
   // +0 and a sum is -0 only if both terms are), the portable path's skipped lanes.
   // The lane sums, 16 accumulators per shuffle network (bit-identical to TreeSumVec each).
-  if constexpr (MR == 1 && NR >= 8) {
+  if constexpr (kGemv && NR >= 8) {
     // GEMV tiles: the sums through memory, one store each, as before the register-permute path
     // below (written for the GEMM tiles; same bits).
     __m512 v[16];
@@ -175,21 +244,40 @@ TSR_QK inline void FinishTile(const MatmulProblem& p, int64_t m0, int64_t n0,
     // round trip through memory stalled on store forwarding (~6% of a K = 896 GEMM), and GCC
     // 12 turns an element loop into scatters (~15%).
     for (int base = 0; base < MR * NR; base += 16) {
-      __m512 v[16];
-      for (int t = 0; t < 16; ++t) {
-        const int k = base + t;
-        v[t] = k < MR * NR ? acc[k / NR][k % NR] : _mm512_setzero_ps();
+      __m512 tw;
+      if constexpr (MR * NR == 8) {  // half a network (the 1 x 8 GEMM tile)
+        __m512 v[8];
+        for (int t = 0; t < 8; ++t) v[t] = acc[t / NR][t % NR];
+        tw = TreeSum8Lanes(v);
+      } else {
+        __m512 v[16];
+        for (int t = 0; t < 16; ++t) {
+          const int k = base + t;
+          v[t] = k < MR * NR ? acc[k / NR][k % NR] : _mm512_setzero_ps();
+        }
+        tw = TreeSum16Lanes(v);
       }
-      const __m512 tw = TreeSum16Lanes(v);
       const __mmask16 mk = static_cast<__mmask16>((1u << NR) - 1);
       for (int i = base / NR; i < MR && i * NR < base + 16; ++i) {
         const __m512 r =
             _mm512_permutexvar_ps(_mm512_load_si512(kTreeLanes.idx[i * NR - base]), tw);
         if (p.out_col_stride == 1) {
-          const __m512 b =
-              p.bias != nullptr ? _mm512_maskz_loadu_ps(mk, p.bias + n0) : _mm512_setzero_ps();
-          _mm512_mask_storeu_ps(p.out + (m0 + i) * p.out_row_stride + n0, mk,
-                                p.bias != nullptr ? _mm512_add_ps(r, b) : r);
+          float* o = p.out + (m0 + i) * p.out_row_stride + n0;
+          // Plain 128/256-bit loads and stores where NR allows: AVX-512 masked stores are slow
+          // on Zen (the 0xff-masked store of each 1 x 8 / 2 x 4 tile row cost ~10% of the GEMM).
+          if constexpr (NR == 8) {
+            __m256 v = _mm512_castps512_ps256(r);
+            if (p.bias != nullptr) v = _mm256_add_ps(v, _mm256_loadu_ps(p.bias + n0));
+            _mm256_storeu_ps(o, v);
+          } else if constexpr (NR == 4) {
+            __m128 v = _mm512_castps512_ps128(r);
+            if (p.bias != nullptr) v = _mm_add_ps(v, _mm_loadu_ps(p.bias + n0));
+            _mm_storeu_ps(o, v);
+          } else {
+            const __m512 b =
+                p.bias != nullptr ? _mm512_maskz_loadu_ps(mk, p.bias + n0) : _mm512_setzero_ps();
+            _mm512_mask_storeu_ps(o, mk, p.bias != nullptr ? _mm512_add_ps(r, b) : r);
+          }
         } else {
           alignas(64) float row[16];
           _mm512_store_ps(row, r);
@@ -204,100 +292,186 @@ TSR_QK inline void FinishTile(const MatmulProblem& p, int64_t m0, int64_t n0,
   }
 }
 
-// MR activation rows x NR weight rows over all of K, in the canonical order. `packed`: the NR
-// rows' steps unpacked by UnpackGroup (GEMM), or null to unpack them here.
-// kPacked: p.w_packed as a template argument (constant step offsets for row-major weights), and
-// always inlined: once the GEMM paths grew, GCC compiled the GEMV tile out of line with a runtime
-// stride and the q8 decode pass ran ~14% slower (matmul_lab --rows 1 --dtype q8, 22.1 -> 19.1 GB
-// of weights per CPU-second); this, with the GEMV finish below, brings back about half (20.7).
-// The rest: TreeSum16Lanes compiled out of line (now always_inline) and, in the Q4 tile, loop
-// state spilled to the stack around the prefetch schedule (now TilePrefetch, ops.h): in-cache
-// passes (--only k) q8 38.7 -> 42.4, q4 25.9 -> 29.8 GB per CPU-second (the fifth session's
-// build: 43.9, 30.3).
-template <int MR, int NR, tsr_dtype WT, bool kPacked = false>
+// Superstep S of the GEMV tile: kFull full steps, then (kTail) the short last step; the rest of
+// the superstep's steps do not exist (their sums are 0).
+template <int NR, tsr_dtype WT, int kFull, bool kTail>
+TSR_QK __attribute__((always_inline)) inline void SuperRows(const Perms& pm,
+                                                            const uint8_t* const* w,
+                                                            const ActRow& x, int64_t S,
+                                                            int64_t row_bytes, __m512 (&acc)[1][NR],
+                                                            TilePrefetch& prefetch) {
+  constexpr int64_t bb = WT == TSR_DTYPE_Q8_B32 ? TSR_BLOCK_Q8_BYTES : TSR_BLOCK_Q4_BYTES;
+  constexpr int64_t step_bytes = kStepBlocks * bb;
+  const __m512i cx = _mm512_loadu_si512(x.corr + kLanes * S);
+  const __m512 dxv = _mm512_loadu_ps(x.dx + kLanes * S);
+  const int64_t g0 = S * kSuperSteps;
+#pragma GCC unroll 16
+  for (int j = 0; j < NR; ++j) {
+    // The next tile's lines for this superstep's steps, spread over its first rows.
+    if (j < kFull + (kTail ? 1 : 0)) prefetch.Step();
+    __m512i is[kSuperSteps];
+    __m256i dh[kSuperSteps];
+#pragma GCC unroll 4
+    for (int s = 0; s < kSuperSteps; ++s) {
+      const int64_t g = g0 + s;
+      if (s < kFull) {
+        RowStep<WT, false>(pm, w[j] + g * step_bytes, row_bytes - g * step_bytes, x.q + kStep * g,
+                           is[s], dh[s]);
+      } else if (kTail && s == kFull) {
+        RowStep<WT, true>(pm, w[j] + g * step_bytes, row_bytes - g * step_bytes, x.q + kStep * g,
+                          is[s], dh[s]);
+      } else {
+        is[s] = _mm512_setzero_si512();
+        dh[s] = _mm256_setzero_si256();
+      }
+    }
+    acc[0][j] = SuperUpdate(is, dh, cx, dxv, acc[0][j]);
+  }
+}
+
+// GEMV: one activation row (step order) x NR weight rows over all of K, in the canonical order.
+// Weights as mapped (row-major ABI blocks; operand-packed ones: TileOperands). Always inlined: once
+// the GEMM paths grew, GCC compiled the GEMV tile out of line with a runtime stride and the q8
+// decode pass ran ~14% slower (matmul_lab --rows 1 --dtype q8, 22.1 -> 19.1 GB of weights per
+// CPU-second); this, with the GEMV finish, brings back about half (20.7). The rest: TreeSum16Lanes
+// compiled out of line (now always_inline) and, in the Q4 tile, loop state spilled to the stack
+// around the prefetch schedule (now TilePrefetch, ops.h).
+template <int NR, tsr_dtype WT>
 TSR_QK __attribute__((always_inline)) inline void TileVnni(const MatmulProblem& p, const Perms& pm,
-                                                           int64_t m0, int64_t n0,
-                                                           const StepW* packed = nullptr) {
+                                                           int64_t m, int64_t n0) {
   const QuantizedActs& a = *p.qx;
   constexpr int64_t bb = WT == TSR_DTYPE_Q8_B32 ? TSR_BLOCK_Q8_BYTES : TSR_BLOCK_Q4_BYTES;
-  constexpr int64_t step_bytes = kStepBlocks * bb;
   const uint8_t* w[NR];
-  // Packed weights (option repack, packed_weights.h; K % 128 == 0): a row's steps lie 8 steps
-  // apart, interleaved with the other rows of its 8-row tile.
-  constexpr int64_t step_stride = kPacked ? 8 * step_bytes : step_bytes;
-  for (int j = 0; j < NR; ++j) {
-    const int64_t n = n0 + j;
-    w[j] = kPacked ? p.w + n / 8 * 8 * p.w_row_bytes + n % 8 * step_bytes : p.w + n * p.w_row_bytes;
-  }
-  ActRow x[MR];
-  for (int i = 0; i < MR; ++i) x[i] = RowOf(a, m0 + i);
-  __m512 acc[MR][NR];
-  for (int i = 0; i < MR; ++i) {
-    for (int j = 0; j < NR; ++j) acc[i][j] = _mm512_setzero_ps();
-  }
+  for (int j = 0; j < NR; ++j) w[j] = p.w + (n0 + j) * p.w_row_bytes;
+  const ActRow x = RowOf(a, m);
+  __m512 acc[1][NR];
+  for (int j = 0; j < NR; ++j) acc[0][j] = _mm512_setzero_ps();
   const int64_t row_bytes = p.K / TSR_QBLOCK * bb;
-  // GEMV (MR == 1): prefetch the next tile's rows a few lines per step, so memory sees one long
-  // stream instead of NR short ones, with more lines in flight (as the f32 GEMV does; tiles up
-  // to TESSERA_CPU_GEMV_PREFETCH_MAX bytes, by default all).
-  const int64_t next_rows = std::min<int64_t>(NR, p.N - n0 - NR);
-  const int64_t pf_bytes =
-      MR == 1 && next_rows > 0 && NR * p.w_row_bytes <= PrefetchPolicy().gemv_max_tile_bytes
-          ? next_rows * p.w_row_bytes
-          : 0;
-  const int64_t steps = a.steps;
+  // Prefetch the next tile's rows a few lines per step, so memory sees one long stream instead
+  // of NR short ones, with more lines in flight (as the f32 GEMV does; tiles up to
+  // TESSERA_CPU_GEMV_PREFETCH_MAX bytes, by default all).
+  const int64_t pf_bytes = NextTileBytes<NR>(p, n0);
+  const int64_t steps = a.steps, full = p.K / kStep;
   TilePrefetch prefetch(p.w + (n0 + NR) * p.w_row_bytes, pf_bytes, steps);
-  // Full steps, then (K % 128 != 0) the short last one with masked loads.
-  const int64_t full = p.K / kStep;
-  for (int64_t s = 0; s < full; ++s) {
-    prefetch.Step();
-    TileStep<MR, NR, WT, false>(pm, w, x, s * step_stride, row_bytes - s * step_bytes, s, acc,
-                                packed);
+  // Whole supersteps of full steps, then the last one (missing steps add nothing; K % 128 != 0:
+  // a short last step with masked loads), each with its step count as template arguments so
+  // that every step is straight-line code (a runtime check per step ran the K = 896 GEMV ~40%
+  // slower).
+  int64_t S = 0;
+  for (; (S + 1) * kSuperSteps <= full; ++S)
+    SuperRows<NR, WT, kSuperSteps, false>(pm, w, x, S, row_bytes, acc, prefetch);
+  if (S < a.supers) {
+    switch ((full - S * kSuperSteps) * 2 + (full < steps ? 1 : 0)) {
+      case 1: SuperRows<NR, WT, 0, true>(pm, w, x, S, row_bytes, acc, prefetch); break;
+      case 2: SuperRows<NR, WT, 1, false>(pm, w, x, S, row_bytes, acc, prefetch); break;
+      case 3: SuperRows<NR, WT, 1, true>(pm, w, x, S, row_bytes, acc, prefetch); break;
+      case 4: SuperRows<NR, WT, 2, false>(pm, w, x, S, row_bytes, acc, prefetch); break;
+      case 5: SuperRows<NR, WT, 2, true>(pm, w, x, S, row_bytes, acc, prefetch); break;
+      case 6: SuperRows<NR, WT, 3, false>(pm, w, x, S, row_bytes, acc, prefetch); break;
+      default: SuperRows<NR, WT, 3, true>(pm, w, x, S, row_bytes, acc, prefetch); break;
+    }
   }
-  if (full < steps) {
-    TileStep<MR, NR, WT, true>(pm, w, x, full * step_bytes, row_bytes - full * step_bytes, full,
-                               acc, packed);
-  }
-  FinishTile<MR, NR>(p, m0, n0, acc);
+  FinishTile<1, NR, true>(p, m, n0, acc);
 }
 
-// TileVnni for the layout of p's weights (row-major or packed).
-template <int MR, int NR, tsr_dtype WT>
-TSR_QK inline void TileVnniAny(const MatmulProblem& p, const Perms& pm, int64_t m0, int64_t n0) {
-  if (p.w_packed)
-    TileVnni<MR, NR, WT, true>(p, pm, m0, n0);
-  else
-    TileVnni<MR, NR, WT, false>(p, pm, m0, n0);
-}
-
-// Steps [s0, s1) of weight rows [n0, n0 + NR), unpacked into out[(s - s0) * NR + j]: the
-// values TileStep would unpack (rows addressed as TileVnni does, packed weights included), so
-// no bit changes.
+// The GEMV tile for the layout of p's weights (row-major, or operand-packed: TileOperands).
 template <int NR, tsr_dtype WT>
-TSR_QK void UnpackGroup(const MatmulProblem& p, const Perms& pm, int64_t n0, int64_t s0, int64_t s1,
-                        StepW* out) {
+TSR_QK inline void TileVnniAny(const MatmulProblem& p, const Perms& pm, int64_t m, int64_t n0) {
+  if (p.w_packed)
+    TileOperands<NR, WT>(p, pm, m, n0);
+  else
+    TileVnni<NR, WT>(p, pm, m, n0);
+}
+
+// GEMM weights, unpacked: per row and superstep, the 8 vpdpbusd operands (operand k, lane l:
+// weights 4 k .. 4 k + 3 of block B(l), as unsigned bytes) and the 16 block scales.
+constexpr int kWVecs = 9;
+
+// Supersteps [S0, S1) of weight rows [n0, n0 + NR), unpacked into
+// out[((S - S0) * NR + j) * kWVecs + ...]: the steps TileVnni unpacks transposed as the
+// operands (operand-packed weights: their full supersteps as stored), so no bit changes.
+template <int NR, tsr_dtype WT>
+TSR_QK void UnpackGroup(const MatmulProblem& p, const Perms& pm, int64_t n0, int64_t S0, int64_t S1,
+                        __m512i* out) {
   constexpr int64_t bb = WT == TSR_DTYPE_Q8_B32 ? TSR_BLOCK_Q8_BYTES : TSR_BLOCK_Q4_BYTES;
   constexpr int64_t step_bytes = kStepBlocks * bb;
-  const int64_t row_bytes = p.K / TSR_QBLOCK * bb, full = p.K / kStep;
-  const int64_t step_stride = p.w_packed ? 8 * step_bytes : step_bytes;
+  const int64_t row_bytes = p.K / TSR_QBLOCK * bb, full = p.K / kStep, steps = p.qx->steps;
   for (int j = 0; j < NR; ++j) {
-    const int64_t n = n0 + j;
-    const uint8_t* w =
-        p.w_packed ? p.w + n / 8 * 8 * p.w_row_bytes + n % 8 * step_bytes : p.w + n * p.w_row_bytes;
-    for (int64_t s = s0; s < std::min(s1, full); ++s)
-      out[(s - s0) * NR + j] =
-          Unpack<WT, false>(pm, w + s * step_stride, row_bytes - s * step_bytes);
-    if (full >= s0 && full < s1)
-      out[(full - s0) * NR + j] =
-          Unpack<WT, true>(pm, w + full * step_bytes, row_bytes - full * step_bytes);
+    const uint8_t* w = p.w + (n0 + j) * p.w_row_bytes;
+    for (int64_t S = S0; S < S1; ++S) {
+      __m512i* o = out + ((S - S0) * NR + j) * kWVecs;
+      if ((S + 1) * kSuperSteps > full) {  // a partial last superstep (block bytes)
+        __m512 dw;
+        BlockOperands<WT>(pm, w, S, row_bytes, full, steps, o, dw);
+        o[8] = _mm512_castps_si512(dw);
+      } else if (p.w_packed) {
+        __m512i v[8];
+        __m512 dw;
+        LoadOperands<WT>(w + S * kSuperBlocks * bb, v, dw);
+        for (int k = 0; k < 8; ++k) o[k] = v[k];
+        o[8] = _mm512_castps_si512(dw);
+      } else {  // four full steps, straight into registers
+        __m512i lo[kSuperSteps], hi[kSuperSteps];
+        __m256i dh[kSuperSteps];
+        for (int s = 0; s < kSuperSteps; ++s) {
+          const int64_t g = S * kSuperSteps + s;
+          const StepW st = Unpack<WT, false>(pm, w + g * step_bytes, row_bytes - g * step_bytes);
+          lo[s] = st.lo;
+          hi[s] = st.hi;
+          dh[s] = st.dh;
+        }
+        Transpose4(lo, o);
+        Transpose4(hi, o + 4);
+        o[8] = _mm512_castps_si512(BlendScales(dh));
+      }
+    }
   }
 }
 
-// Steps [s0, s1) of an MR x NR tile over unpacked weights ws (UnpackGroup of [s0, s1)). The
-// accumulators wait in `state` between step ranges (stored and reloaded exactly, so each lane's
-// sequence of FMAs is that of TileVnni); the last range finishes the tile.
+// Rows [H, H + R) of an MR x NR GEMM tile, supersteps [S0, S1), over unpacked weights ws
+// (UnpackGroup of [S0, S1)) and activations in the operand order. Per superstep the R x NR block
+// sums run as independent vpdpbusd chains (operand k of every row meets operand k of every
+// weight row), then one float update each.
+template <int MR, int NR, int H, int R>
+TSR_QK __attribute__((always_inline)) inline void SubTileRange(const ActRow* x, const __m512i* ws,
+                                                               int64_t S0, int64_t S1,
+                                                               __m512 (&acc)[MR][NR]) {
+  for (int64_t S = S0; S < S1; ++S) {
+    const __m512i* wS = ws + (S - S0) * NR * kWVecs;
+    __m512i t[R][NR];
+    for (int i = 0; i < R; ++i) {
+      const __m512i c = _mm512_loadu_si512(x[H + i].corr + kLanes * S);
+      for (int j = 0; j < NR; ++j) t[i][j] = c;
+    }
+    for (int k = 0; k < 8; ++k) {
+      __m512i xa[R];
+      for (int i = 0; i < R; ++i) xa[i] = _mm512_loadu_si512(x[H + i].q + kSuper * S + 64 * k);
+      for (int j = 0; j < NR; ++j) {
+        const __m512i wb = _mm512_load_si512(wS + j * kWVecs + k);
+        for (int i = 0; i < R; ++i) t[i][j] = _mm512_dpbusd_epi32(t[i][j], wb, xa[i]);
+      }
+    }
+    for (int i = 0; i < R; ++i) {
+      const __m512 dxv = _mm512_loadu_ps(x[H + i].dx + kLanes * S);
+      for (int j = 0; j < NR; ++j) {
+        const __m512 dwv = _mm512_castsi512_ps(_mm512_load_si512(wS + j * kWVecs + 8));
+        acc[H + i][j] =
+            _mm512_fmadd_ps(_mm512_cvtepi32_ps(t[i][j]), _mm512_mul_ps(dwv, dxv), acc[H + i][j]);
+      }
+    }
+  }
+}
+
+// Supersteps [S0, S1) of an MR x NR GEMM tile (ColumnsVnni uses 1 x 8; up to 4 rows run as
+// 2-row sub-tiles one after another, their accumulators held for one shared finish). The
+// accumulators wait in `state` between ranges (stored and reloaded exactly, so each lane's
+// sequence of FMAs is the canonical one); the last range finishes the tile.
 template <int MR, int NR>
-TSR_QK void TileRange(const MatmulProblem& p, int64_t m0, int64_t n0, const StepW* ws, int64_t s0,
-                      int64_t s1, __m512* state, bool first, bool last) {
+TSR_QK __attribute__((always_inline)) inline void TileRange(const MatmulProblem& p, int64_t m0,
+                                                            int64_t n0, const __m512i* ws,
+                                                            int64_t S0, int64_t S1, __m512* state,
+                                                            bool first, bool last) {
+  static_assert(MR <= 4, "two sub-tiles of up to 2 rows");
   ActRow x[MR];
   for (int i = 0; i < MR; ++i) x[i] = RowOf(*p.qx, m0 + i);
   __m512 acc[MR][NR];
@@ -305,7 +479,9 @@ TSR_QK void TileRange(const MatmulProblem& p, int64_t m0, int64_t n0, const Step
     for (int j = 0; j < NR; ++j)
       acc[i][j] = first ? _mm512_setzero_ps() : _mm512_load_ps(state + i * NR + j);
   }
-  for (int64_t s = s0; s < s1; ++s) PackedStep<MR, NR>(ws + (s - s0) * NR, x, s, acc);
+  constexpr int R0 = MR < 2 ? MR : 2;
+  SubTileRange<MR, NR, 0, R0>(x, ws, S0, S1, acc);
+  if constexpr (MR > 2) SubTileRange<MR, NR, 2, MR - 2>(x, ws, S0, S1, acc);
   if (last) {
     FinishTile<MR, NR>(p, m0, n0, acc);
   } else {
@@ -315,105 +491,129 @@ TSR_QK void TileRange(const MatmulProblem& p, int64_t m0, int64_t n0, const Step
   }
 }
 
-// Steps per unpacked range: NR rows' worth that stay in L1 (24 KiB; 16 steps of 8 rows).
+// Supersteps per unpacked range: NR rows' worth that stay in L1 (24 KiB; 10 supersteps of 4
+// rows, K <= 5120 in one range).
 template <int NR>
-constexpr int64_t kRangeSteps = (24 << 10) / (NR * static_cast<int64_t>(sizeof(StepW)));
+constexpr int64_t kRangeSupers =
+    std::max<int64_t>(1, (24 << 10) / (NR * kWVecs * static_cast<int64_t>(sizeof(__m512i))));
 
-// Prefetches (into L2) the weight bytes of steps [s0, s1) of rows [n, n + nr), line `from` to
-// line `to` of that list (a row's step may straddle one more line than its size).
+// Walks the cache lines of steps [s0, s1) of weight rows n, n + 1, ... (a row's step may
+// straddle one more line than its size), prefetching them into L2 a few at a time; counters
+// instead of a division per line (two 64-bit divisions a line cost ~10% of a K = 4864 GEMM).
 template <tsr_dtype WT>
-TSR_QK inline void PrefetchSteps(const MatmulProblem& p, int64_t n, int64_t s0, int64_t s1,
-                                 int64_t from, int64_t to) {
-  constexpr int64_t bb = WT == TSR_DTYPE_Q8_B32 ? TSR_BLOCK_Q8_BYTES : TSR_BLOCK_Q4_BYTES;
-  constexpr int64_t step_bytes = kStepBlocks * bb, per_step = (step_bytes + 63) / 64 + 1;
-  const int64_t step_stride = p.w_packed ? 8 * step_bytes : step_bytes;
-  for (int64_t l = from; l < to; ++l) {
-    const int64_t row = l / ((s1 - s0) * per_step), rest = l % ((s1 - s0) * per_step);
-    const int64_t r = n + row, s = s0 + rest / per_step;
-    const uint8_t* w =
-        p.w_packed ? p.w + r / 8 * 8 * p.w_row_bytes + r % 8 * step_bytes : p.w + r * p.w_row_bytes;
-    _mm_prefetch(reinterpret_cast<const char*>(w + s * step_stride) + 64 * (rest % per_step),
-                 _MM_HINT_T1);
+class StepLines {
+ public:
+  static constexpr int64_t kStepBytes =
+      kStepBlocks * (WT == TSR_DTYPE_Q8_B32 ? TSR_BLOCK_Q8_BYTES : TSR_BLOCK_Q4_BYTES);
+  static constexpr int64_t kPerStep = (kStepBytes + 63) / 64 + 1;
+
+  StepLines(const MatmulProblem& p, int64_t n, int64_t s0, int64_t s1)
+      : p_(p), r_(n), s0_(s0), s1_(s1), s_(s0) {
+    row_ = RowBase();
+  }
+  void Issue(int64_t count) {
+    for (int64_t i = 0; i < count && s0_ < s1_; ++i) {
+      _mm_prefetch(reinterpret_cast<const char*>(row_ + s_ * kStepBytes) + 64 * l_, _MM_HINT_T1);
+      if (++l_ < kPerStep) continue;
+      l_ = 0;
+      if (++s_ < s1_) continue;
+      s_ = s0_;
+      ++r_;
+      row_ = RowBase();
+    }
+  }
+
+ private:
+  const uint8_t* RowBase() const {
+    return p_.w + r_ * p_.w_row_bytes;  // operand-packed rows keep their bytes in place
+  }
+  const MatmulProblem& p_;
+  int64_t r_, s0_, s1_, s_, l_ = 0;
+  const uint8_t* row_;
+};
+
+// `tiles` MR-row tiles from row m0 (TileRange each, in one call: the call, frame and pointer
+// set-up per 2 x 4 tile were ~8% of a K = 896 GEMM), issuing `per_tile` of the next weight
+// range's lines into L2 before each.
+template <int MR, int NR, tsr_dtype WT>
+TSR_QK void TilesRange(const MatmulProblem& p, int64_t m0, int64_t tiles, int64_t n0,
+                       const __m512i* ws, int64_t S0, int64_t S1, __m512* state, bool first,
+                       bool last, StepLines<WT>& next, int64_t per_tile) {
+  for (int64_t t = 0; t < tiles; ++t) {
+    next.Issue(per_tile);
+    TileRange<MR, NR>(p, m0 + t * MR, n0, ws, S0, S1, state + t * MR * NR, first, last);
   }
 }
 
-// Rows [m0, m1) x weight rows [n0, n1): NR-row groups, MR-row tiles, then the leftovers. With
-// `scratch` (>= kRangeSteps<NR> x NR StepW) and `state` (>= (m1 - m0) / MR x MR x NR vectors),
-// each group is unpacked once per panel, a range of steps at a time that stays in L1, and
-// reused by all the panel's rows: the unpacking (~13 instructions a weight row and step, as
-// many as three activation rows' dot products with it) no longer repeats for every MR rows.
-// Meanwhile the next range's bytes are prefetched into L2, a few lines per tile.
+// Rows [m0, m1) x weight rows [n0, n1) (GEMM, m1 - m0 >= 1): NR-row groups, each unpacked once
+// per panel a range of supersteps at a time (`scratch`, >= kRangeSupers<NR> x NR x kWVecs
+// vectors, stays in L1) and reused by all the panel's MR-row tiles (`state`: >= (m1 - m0) x NR
+// vectors), then the leftover rows and weight rows. Meanwhile the next range's weight bytes are
+// prefetched into L2, a few lines per tile.
 template <int MR, int NR, tsr_dtype WT>
 TSR_QK void BlockVnni(const MatmulProblem& p, const Perms& pm, int64_t m0, int64_t m1, int64_t n0,
-                      int64_t n1, StepW* scratch = nullptr, __m512* state = nullptr) {
-  constexpr int64_t bb = WT == TSR_DTYPE_Q8_B32 ? TSR_BLOCK_Q8_BYTES : TSR_BLOCK_Q4_BYTES;
-  constexpr int64_t per_step = (kStepBlocks * bb + 63) / 64 + 1;
-  const int64_t steps = p.qx->steps, range = kRangeSteps<NR>;
+                      int64_t n1, __m512i* scratch, __m512* state) {
+  const int64_t supers = p.qx->supers, steps = p.qx->steps, range = kRangeSupers<NR>;
+  const int64_t tiles = (m1 - m0) / MR, rest = (m1 - m0) % MR;
   int64_t n = n0;
   for (; n + NR <= n1; n += NR) {
-    int64_t m = m0;
-    if (scratch != nullptr && m1 - m0 >= MR) {
-      const int64_t tiles = (m1 - m0) / MR;
-      for (int64_t s0 = 0; s0 < steps; s0 += range) {
-        const int64_t s1 = std::min(steps, s0 + range);
-        UnpackGroup<NR, WT>(p, pm, n, s0, s1, scratch);
-        // What the next UnpackGroup reads: this group's next range, else the next group's first.
-        int64_t pn = n, ps0 = s1;
-        if (ps0 >= steps) pn = n + NR, ps0 = 0;
-        const int64_t ps1 = std::min(steps, ps0 + range);
-        const int64_t lines = pn + NR <= n1 ? NR * (ps1 - ps0) * per_step : 0;
-        int64_t done = 0;
-        for (int64_t t = 0; t < tiles; ++t) {
-          const int64_t due = lines * (t + 1) / tiles;
-          PrefetchSteps<WT>(p, pn, ps0, ps1, done, due);
-          done = due;
-          TileRange<MR, NR>(p, m0 + t * MR, n, scratch, s0, s1, state + t * MR * NR, s0 == 0,
-                            s1 == steps);
-        }
-      }
-      m = m0 + tiles * MR;
+    for (int64_t S0 = 0; S0 < supers; S0 += range) {
+      const int64_t S1 = std::min(supers, S0 + range);
+      UnpackGroup<NR, WT>(p, pm, n, S0, S1, scratch);
+      // What the next UnpackGroup reads: this group's next range, else the next group's first.
+      int64_t pn = n, pS0 = S1;
+      if (pS0 >= supers) pn = n + NR, pS0 = 0;
+      const int64_t ps0 = pS0 * kSuperSteps;
+      const int64_t ps1 = std::min(steps, (pS0 + range) * kSuperSteps);
+      const int64_t lines = pn + NR <= n1 ? NR * (ps1 - ps0) * StepLines<WT>::kPerStep : 0;
+      StepLines<WT> next(p, pn, ps0, ps1);
+      const int64_t per_tile = tiles > 0 ? (lines + tiles - 1) / tiles : 0;
+      TilesRange<MR, NR, WT>(p, m0, tiles, n, scratch, S0, S1, state, S0 == 0, S1 == supers, next,
+                             per_tile);
+      TilesRange<1, NR, WT>(p, m0 + tiles * MR, rest, n, scratch, S0, S1, state + tiles * MR * NR,
+                            S0 == 0, S1 == supers, next, 0);
     }
-    for (; m + MR <= m1; m += MR) TileVnniAny<MR, NR, WT>(p, pm, m, n);
-    for (; m < m1; ++m) TileVnniAny<1, NR, WT>(p, pm, m, n);
   }
-  for (; n < n1; ++n) {
-    int64_t m = m0;
-    for (; m + MR <= m1; m += MR) TileVnniAny<MR, 1, WT>(p, pm, m, n);
-    for (; m < m1; ++m) TileVnniAny<1, 1, WT>(p, pm, m, n);
+  if constexpr (NR > 1) {
+    if (n < n1) BlockVnni<MR, 1, WT>(p, pm, m0, m1, n, n1, scratch, state);
   }
 }
 
-// GEMM register tile: kGemmRows activation rows x 4 weight rows (12 accumulators + 12 unpacked
-// weight registers + 4 activation registers; 4 x 4 spilled and ran slower).
-constexpr int kGemmRows = 3;
-// GEMM tile over unpacked weights (UnpackGroup; the group stays in cache while a panel of
-// activation rows streams past it): 2 activation rows x 8 weight rows (16 accumulators, 8
-// activation registers, 3 for the weight row in flight) reads half the activation bytes per dot
-// product of the 3 x 4 tile (which was level with it at K = 896; 3 x 6 and 4 x 4 spill).
-constexpr int kPackedRows = 2, kPackedCols = 8;
+// GEMM register tile: 1 activation row x 8 weight rows: 8 block-sum chains + 8 accumulators + 1
+// activation and 1 weight operand in registers; each activation operand (from L2) meets 8 weight
+// rows (from L1). 2 x 4 ran level with it (matmul_lab, 272-288 vs 268-280 int8 GOP per
+// CPU-second), 4 x 4 as two 2 x 4 sub-tiles spilled its accumulators and ran slower.
+constexpr int kGemmRows = 1, kGemmCols = 8;
 
 template <tsr_dtype WT>
 TSR_QK void ColumnsVnni(const MatmulProblem& p, int64_t n0, int64_t n1) {
   const Perms pm = MakePerms();
   if (p.M <= 2) {  // decode: stream the weights once per row
-    for (int64_t m = 0; m < p.M; ++m) BlockVnni<1, 8, WT>(p, pm, m, m + 1, n0, n1);
+    for (int64_t m = 0; m < p.M; ++m) {
+      int64_t n = n0;
+      for (; n + 8 <= n1; n += 8) TileVnniAny<8, WT>(p, pm, m, n);
+      for (; n < n1; ++n) TileVnniAny<1, WT>(p, pm, m, n);
+    }
     return;
   }
-  // Prefill: panels of activation rows that stay in L2 (~1.5 bytes a value: q, corr, dx) while
-  // each group of weight rows is swept past them; a multiple of every tile's rows, so no row of
-  // a panel falls to the one-row tile.
-  constexpr int64_t kRows = 6;
-  const int64_t panel = std::max<int64_t>(kRows, (512 << 10) / (2 * p.K) / kRows * kRows);
-  const size_t range_w =
-      static_cast<size_t>(std::max(kRangeSteps<kPackedCols> * kPackedCols, kRangeSteps<4> * 4));
-  StepW* scratch = GroupScratch(range_w);
-  // Accumulators of every tile of a panel between step ranges (K > 16 x 128 only).
-  __m512* state = TileState(static_cast<size_t>(panel / kPackedRows * kPackedRows * kPackedCols +
-                                                panel / kGemmRows * kGemmRows * 4));
+  // Prefill: panels of activation rows that stay in L2 (1.25 bytes a value: q, corr, dx; up to
+  // 512 KiB) while each group of weight rows is swept past them.
+  const int64_t supers = p.qx->supers;
+  // TESSERA_CPU_QGEMM_PANEL_KB: lab switch for the panel's L2 budget (matmul_lab --only down,
+  // q8, one thread: 256 / 512 / 768 / 1024 KiB read 248-324 / 316-334 / 285-315 / 258-318 int8
+  // GOP per CPU-second; up level).
+  static const int64_t budget = [] {
+    const char* e = std::getenv("TESSERA_CPU_QGEMM_PANEL_KB");
+    return (e != nullptr && *e != '\0' ? std::atoll(e) : 512) << 10;
+  }();
+  const int64_t panel =
+      std::max<int64_t>(kGemmRows, budget / (supers * (kSuper + 128)) / kGemmRows * kGemmRows);
+  // (BlockVnni's leftover weight rows run as one-row groups with their own range.)
+  __m512i* scratch = GroupScratch(
+      static_cast<size_t>(std::max(kRangeSupers<kGemmCols> * kGemmCols, kRangeSupers<1>) * kWVecs));
+  __m512* state = TileState(static_cast<size_t>(panel * kGemmCols));
   for (int64_t m = 0; m < p.M; m += panel) {
     const int64_t me = std::min(p.M, m + panel);
-    const int64_t nb = n0 + (n1 - n0) / kPackedCols * kPackedCols;
-    BlockVnni<kPackedRows, kPackedCols, WT>(p, pm, m, me, n0, nb, scratch, state);
-    BlockVnni<kGemmRows, 4, WT>(p, pm, m, me, nb, n1, scratch, state);
+    BlockVnni<kGemmRows, kGemmCols, WT>(p, pm, m, me, n0, n1, scratch, state);
   }
 }

@@ -7,30 +7,42 @@
 //
 // The canonical order (every path computes exactly this, so results are batch-invariant and the
 // same on every CPU; see kernels_matmul.cc for the float dtypes):
-//   K is walked in steps of 128 values (four blocks, 4s .. 4s + 3). A step has 16 lanes; lane l
-//   belongs to block 4s + l / 4 and covers its values 4g .. 4g + 3 and 16 + 4g .. 16 + 4g + 3
-//   (g = l % 4). Per lane:
-//     isum = sum of the 8 products w[k] * q[k]            (exact, int32)
+//   K is walked in supersteps of 512 values (16 blocks, 16 S .. 16 S + 15). A superstep has 16
+//   lanes; lane l belongs to block 16 S + B(l), B(l) = 4 (l % 4) + l / 4. Per lane:
+//     isum = sum of the block's 32 products w[k] * q[k]     (exact, int32)
 //     acc[l] = fma(float(isum), dw[block] * dx[block], acc[l])
-//   (w is the signed weight: q8 value, or q4 nibble - 8). A last step with fewer than four blocks
-//   updates only the lanes of the blocks it has. Then the 16 lanes are summed by the halving
-//   tree (l += l + 8, + 4, + 2, + 1), then the bias is added.
-// This grouping is the one the weight bytes give cheaply: a Q4 block's byte i holds values i
-// (low nibble) and i + 16 (high nibble), so one byte permute of 72 bytes (four blocks) and a
-// mask/shift give both halves of a step; Q8 takes two permutes of 136 bytes. Each step's four
-// block scales come from the same loaded registers (a word permute), so a step costs ~13 vector
-// instructions per weight row instead of ~34 for two-block steps with scalar scale loads.
+//   (w is the signed weight: q8 value, or q4 nibble - 8). A last superstep with fewer than 16
+//   blocks updates only the lanes of the blocks it has. Then the 16 lanes are summed by the
+//   halving tree (l += l + 8, + 4, + 2, + 1), then the bias is added.
+// Why whole blocks: vpdpbusd, the f32 multiply and the FMA share the same two vector pipes
+// (Zen 5: a vpdpbusd + FMA pair issues at half the vpdpbusd rate), so the float update per
+// integer sum is what bounds the GEMM. Lanes of a quarter block (2 vpdpbusd + multiply + FMA per
+// lane, the order before 2026-11-26 evening) capped it at half the vpdpbusd peak; a whole block
+// per lane is 8 vpdpbusd + multiply + FMA (cap 0.8). B(l) is the order the GEMV gets for free:
+// it still unpacks 128-value steps, where lane 4 j + g holds values 4 g .. 4 g + 3 and
+// 16 + 4 g .. 16 + 4 g + 3 of the step's block j (one byte permute of 72 bytes for Q4: byte i
+// of a Q4 block holds values i and i + 16; two of 136 bytes for Q8; the four scales from the
+// same registers), takes the 8-product sums of four steps' lanes and adds each block's four
+// with one 4 x 4 in-lane transpose (TransposeSum): lane 4 j + s then holds step s's block j.
+// The GEMM unpacks each weight row once per activation panel into the same transposed
+// operands (operand k, lane l: values 4 k .. 4 k + 3 of block B(l)) and reads activations
+// quantized in that order (QuantizedActs::blocked). Weights stored in that operand order
+// (packed_weights.h, plugin option repack, by default on the VNNI path) need neither the
+// permutes, the fold nor the unpack: the GEMV reads 8 operands per row and superstep against
+// activations quantized blocked (TileOperands), the GEMM copies them into its panel.
 // vpdpbusd multiplies unsigned by signed bytes, so the VNNI path feeds it w + 128 (q8, a sign
-// flip) or the raw nibble (q4) and starts each lane at -128 (or -8) x the lane's sum of q,
-// precomputed with the activations: the integer result is the same sum of products.
-// The activations are stored in the lane order (QuantizedActs): per step, bytes [0, 64) hold
-// values 0-15 of each block (block j at 16 j), bytes [64, 128) values 16-31.
+// flip) or the raw nibble (q4) and starts each block's sum at -128 (or -8) x the block's sum of
+// q, precomputed with the activations: the integer result is the same sum of products.
+// The activations are stored per superstep: in the step order (GEMV), step s's bytes [0, 64)
+// hold values 0-15 of each of its blocks (block j at 16 j), bytes [64, 128) values 16-31; in the
+// operand order (GEMM, `blocked`), operand k's byte 4 l + b is value 4 k + b of block B(l).
 // The portable path (no VNNI, or the "int8_dot=portable" context option) computes the same
 // lanes with scalar code; every step is exact or one IEEE operation, so the bits agree.
 // The path is opt-in (context option int8_dot=on; engine --quantize sets it): the ABI's MATMUL
 // takes f32 activations, and by default Q8/Q4 weights are decoded to f32 (kernels_matmul.cc).
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -53,10 +65,12 @@
 namespace tessera::cpu {
 namespace {
 
-constexpr int kLanes = 16;         // lanes of the canonical order (one 512-bit vector)
-constexpr int kStep = 128;         // values per step
-constexpr int kStepBlocks = 4;     // blocks per step
-constexpr int kStepCorr = kLanes;  // corr / dx entries per step
+constexpr int kLanes = 16;                   // lanes of the canonical order (one 512-bit vector)
+constexpr int kStep = 128;                   // values per step
+constexpr int kStepBlocks = 4;               // blocks per step
+constexpr int kSuperSteps = 4;               // steps per superstep
+constexpr int kSuper = kSuperSteps * kStep;  // values per superstep
+constexpr int kSuperBlocks = kSuper / TSR_QBLOCK;
 
 int64_t WBlockBytes(tsr_dtype t) {
   return t == TSR_DTYPE_Q8_B32 ? TSR_BLOCK_Q8_BYTES : TSR_BLOCK_Q4_BYTES;
@@ -69,9 +83,16 @@ inline int WeightInt(const uint8_t* block, tsr_dtype t, int i) {
   return (i < 16 ? (byte & 0x0f) : (byte >> 4)) - 8;
 }
 
-// Value index (0..31 in its block) of byte `b` (0..127) of a step's activations.
-inline int StepValue(int b) {
-  return (b >= 64 ? 16 : 0) + b % 16;
+// The lane of block b (0..15) of a superstep, and (the same map: a 4 x 4 transpose) the block
+// of lane b.
+inline int LaneOfBlock(int b) {
+  return 4 * (b % 4) + b / 4;
+}
+
+// Byte of value v (0..31) of block b (0..15) in a superstep's 512 activation bytes.
+inline int QByte(bool blocked, int b, int v) {
+  if (blocked) return 64 * (v / 4) + 4 * LaneOfBlock(b) + v % 4;
+  return 128 * (b / 4) + (v >= 16 ? 64 : 0) + 16 * (b % 4) + v % 16;
 }
 
 // The halving tree over the 16 lanes.
@@ -95,55 +116,52 @@ struct ActRow {
 };
 
 inline ActRow RowOf(const QuantizedActs& a, int64_t m) {
-  return ActRow{a.q + m * a.steps * kStep, a.corr + m * a.steps * kStepCorr,
-                a.dx + m * a.steps * kStepCorr};
+  return ActRow{a.q + m * a.supers * kSuper, a.corr + m * a.supers * kLanes,
+                a.dx + m * a.supers * kLanes};
 }
 
 // ---- activation quantization ----
 
-// Fills one row: q in the step layout, zero padding, corr and dx per lane.
-void QuantizeActRowPortable(const float* x, int64_t K, int32_t offset, int64_t steps, int8_t* q,
-                            int32_t* corr, float* dx) {
-  std::memset(q, 0, static_cast<size_t>(steps * kStep));
-  std::memset(corr, 0, static_cast<size_t>(steps * kStepCorr) * sizeof(int32_t));
-  std::memset(dx, 0, static_cast<size_t>(steps * kStepCorr) * sizeof(float));
+// Fills one row: q in the superstep layout, zero padding, corr and dx per lane.
+void QuantizeActRowPortable(const float* x, int64_t K, int32_t offset, int64_t supers, bool blocked,
+                            int8_t* q, int32_t* corr, float* dx) {
+  std::memset(q, 0, static_cast<size_t>(supers * kSuper));
+  std::memset(corr, 0, static_cast<size_t>(supers * kLanes) * sizeof(int32_t));
+  std::memset(dx, 0, static_cast<size_t>(supers * kLanes) * sizeof(float));
   for (int64_t b = 0; b < K / TSR_QBLOCK; ++b) {
     const float* xb = x + b * TSR_QBLOCK;
     float amax = 0.0f;
     for (int i = 0; i < TSR_QBLOCK; ++i) amax = std::max(amax, std::fabs(xb[i]));
     const float d = amax / 127.0f;
     const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
-    const int64_t s = b / kStepBlocks;
-    const int j = static_cast<int>(b % kStepBlocks);
+    const int64_t S = b / kSuperBlocks;
+    const int j = static_cast<int>(b % kSuperBlocks);
+    int32_t sum = 0;
     for (int i = 0; i < TSR_QBLOCK; ++i) {
       const float r = std::clamp(std::nearbyint(xb[i] * inv), -127.0f, 127.0f);
-      const int byte = (i >= 16 ? 64 : 0) + 16 * j + i % 16;
-      q[s * kStep + byte] = static_cast<int8_t>(r);
-      const int lane = 4 * j + (i % 16) / 4;
-      corr[s * kStepCorr + lane] -= offset * static_cast<int32_t>(r);
+      q[S * kSuper + QByte(blocked, j, i)] = static_cast<int8_t>(r);
+      sum += static_cast<int32_t>(r);
     }
-    for (int g = 0; g < 4; ++g) dx[s * kStepCorr + 4 * j + g] = d;
+    corr[S * kLanes + LaneOfBlock(j)] = -offset * sum;
+    dx[S * kLanes + LaneOfBlock(j)] = d;
   }
 }
 
 // ---- portable dot (the canonical order, lane by lane) ----
 
-float DotPortable(const ActRow& a, const uint8_t* wrow, tsr_dtype wt, int64_t K) {
+float DotPortable(const ActRow& a, bool blocked, const uint8_t* wrow, tsr_dtype wt, int64_t K) {
   const int64_t bb = WBlockBytes(wt), nblocks = K / TSR_QBLOCK;
   float acc[kLanes] = {};
-  for (int64_t s = 0; s * kStepBlocks < nblocks; ++s) {
-    const int64_t have = std::min<int64_t>(kStepBlocks, nblocks - s * kStepBlocks);
-    for (int l = 0; l < 4 * have; ++l) {
-      const int64_t blk = s * kStepBlocks + l / 4;
+  for (int64_t S = 0; S * kSuperBlocks < nblocks; ++S) {
+    for (int l = 0; l < kLanes; ++l) {
+      const int j = LaneOfBlock(l);
+      const int64_t blk = S * kSuperBlocks + j;
+      if (blk >= nblocks) continue;
       const uint8_t* block = wrow + blk * bb;
       int32_t isum = 0;
-      for (int half = 0; half < 2; ++half) {
-        for (int i = 0; i < 4; ++i) {
-          const int byte = 64 * half + 4 * l + i;
-          isum += WeightInt(block, wt, StepValue(byte)) * a.q[s * kStep + byte];
-        }
-      }
-      const float sc = F16ToF32(LoadU16(block)) * a.dx[s * kStepCorr + l];
+      for (int i = 0; i < TSR_QBLOCK; ++i)
+        isum += WeightInt(block, wt, i) * a.q[S * kSuper + QByte(blocked, j, i)];
+      const float sc = F16ToF32(LoadU16(block)) * a.dx[S * kLanes + l];
       acc[l] = std::fma(static_cast<float>(isum), sc, acc[l]);
     }
   }
@@ -154,7 +172,7 @@ void ColumnsPortable(const MatmulProblem& p, int64_t n0, int64_t n1) {
   for (int64_t m = 0; m < p.M; ++m) {
     const ActRow a = RowOf(*p.qx, m);
     for (int64_t n = n0; n < n1; ++n) {
-      Store(p, m, n, DotPortable(a, p.w + n * p.w_row_bytes, p.w_dtype, p.K));
+      Store(p, m, n, DotPortable(a, p.qx->blocked, p.w + n * p.w_row_bytes, p.w_dtype, p.K));
     }
   }
 }
@@ -184,36 +202,80 @@ bool CpuHasVnni() {
   return has;
 }
 
-TSR_VNNI void QuantizeActRowVnni(const float* x, int64_t K, int32_t offset, int64_t steps,
-                                 int8_t* q, int32_t* corr, float* dx) {
+// R[g] lane 4 j + s = A[s] lane 4 j + g: the 4 x 4 transpose of dwords inside each 128-bit lane.
+TSR_VNNI inline void Transpose4(const __m512i (&A)[4], __m512i* R) {
+  const __m512i t0 = _mm512_unpacklo_epi32(A[0], A[1]), t1 = _mm512_unpackhi_epi32(A[0], A[1]);
+  const __m512i t2 = _mm512_unpacklo_epi32(A[2], A[3]), t3 = _mm512_unpackhi_epi32(A[2], A[3]);
+  R[0] = _mm512_unpacklo_epi64(t0, t2);
+  R[1] = _mm512_unpackhi_epi64(t0, t2);
+  R[2] = _mm512_unpacklo_epi64(t1, t3);
+  R[3] = _mm512_unpackhi_epi64(t1, t3);
+}
+
+// Lane 4 j + s = the sum of A[s]'s lanes 4 j .. 4 j + 3 (exact int32): the four steps' 8-product
+// sums of a superstep folded into one sum per block, in the canonical lane of the block.
+TSR_VNNI inline __m512i TransposeSum(const __m512i (&A)[4]) {
+  const __m512i ab =
+      _mm512_add_epi32(_mm512_unpacklo_epi32(A[0], A[1]), _mm512_unpackhi_epi32(A[0], A[1]));
+  const __m512i cd =
+      _mm512_add_epi32(_mm512_unpacklo_epi32(A[2], A[3]), _mm512_unpackhi_epi32(A[2], A[3]));
+  return _mm512_add_epi32(_mm512_unpacklo_epi64(ab, cd), _mm512_unpackhi_epi64(ab, cd));
+}
+
+// Lane 4 j + s = d[s] lane 4 j (each step's binary16 scales fill their block's four lanes), as
+// f32: one conversion per superstep.
+TSR_VNNI inline __m512 BlendScales(const __m256i (&d)[4]) {
+  __m256i r = _mm256_mask_blend_epi16(0x2222, d[0], d[1]);
+  r = _mm256_mask_blend_epi16(0x4444, r, d[2]);
+  return _mm512_cvtph_ps(_mm256_mask_blend_epi16(0x8888, r, d[3]));
+}
+
+TSR_VNNI void QuantizeActRowVnni(const float* x, int64_t K, int32_t offset, int64_t supers,
+                                 bool blocked, int8_t* q, int32_t* corr, float* dx) {
   const __m512 sign = _mm512_set1_ps(-0.0f);
+  const __m512i ones = _mm512_set1_epi8(1);
   const int64_t nblocks = K / TSR_QBLOCK;
-  for (int64_t s = 0; s < steps; ++s) {
-    alignas(64) int8_t lo[64] = {}, hi[64] = {};
-    alignas(64) float d4[kLanes] = {};
-    for (int j = 0; j < kStepBlocks && s * kStepBlocks + j < nblocks; ++j) {
-      const float* xb = x + (s * kStepBlocks + j) * TSR_QBLOCK;
-      const __m512 x0 = _mm512_loadu_ps(xb), x1 = _mm512_loadu_ps(xb + 16);
-      const float amax = _mm512_reduce_max_ps(
-          _mm512_max_ps(_mm512_andnot_ps(sign, x0), _mm512_andnot_ps(sign, x1)));
-      const __m512 inv = _mm512_set1_ps(amax > 0.0f ? 127.0f / amax : 0.0f);
-      constexpr int kRound = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
-      const __m512i i0 = _mm512_cvtps_epi32(_mm512_roundscale_ps(_mm512_mul_ps(x0, inv), kRound));
-      const __m512i i1 = _mm512_cvtps_epi32(_mm512_roundscale_ps(_mm512_mul_ps(x1, inv), kRound));
-      // Rounded values are within +-127: the saturating narrow matches the portable clamp.
-      _mm_store_si128(reinterpret_cast<__m128i*>(lo + 16 * j), _mm512_cvtsepi32_epi8(i0));
-      _mm_store_si128(reinterpret_cast<__m128i*>(hi + 16 * j), _mm512_cvtsepi32_epi8(i1));
-      _mm_store_ps(d4 + 4 * j, _mm_set1_ps(amax / 127.0f));
+  for (int64_t S = 0; S < supers; ++S) {
+    __m512i lo[kSuperSteps], hi[kSuperSteps], sums[kSuperSteps];
+    alignas(64) float d16[kLanes] = {};
+    for (int s = 0; s < kSuperSteps; ++s) {
+      alignas(64) int8_t lb[64] = {}, hb[64] = {};
+      const int64_t b0 = (S * kSuperSteps + s) * kStepBlocks;
+      for (int j = 0; j < kStepBlocks && b0 + j < nblocks; ++j) {
+        const float* xb = x + (b0 + j) * TSR_QBLOCK;
+        const __m512 x0 = _mm512_loadu_ps(xb), x1 = _mm512_loadu_ps(xb + 16);
+        const float amax = _mm512_reduce_max_ps(
+            _mm512_max_ps(_mm512_andnot_ps(sign, x0), _mm512_andnot_ps(sign, x1)));
+        const __m512 inv = _mm512_set1_ps(amax > 0.0f ? 127.0f / amax : 0.0f);
+        constexpr int kRound = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+        const __m512i i0 = _mm512_cvtps_epi32(_mm512_roundscale_ps(_mm512_mul_ps(x0, inv), kRound));
+        const __m512i i1 = _mm512_cvtps_epi32(_mm512_roundscale_ps(_mm512_mul_ps(x1, inv), kRound));
+        // Rounded values are within +-127: the saturating narrow matches the portable clamp.
+        _mm_store_si128(reinterpret_cast<__m128i*>(lb + 16 * j), _mm512_cvtsepi32_epi8(i0));
+        _mm_store_si128(reinterpret_cast<__m128i*>(hb + 16 * j), _mm512_cvtsepi32_epi8(i1));
+        d16[LaneOfBlock(4 * s + j)] = amax / 127.0f;
+      }
+      lo[s] = _mm512_load_si512(lb);
+      hi[s] = _mm512_load_si512(hb);
+      // Lane sums of q as 1 x q dot products.
+      sums[s] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, lo[s]), ones,
+                                    hi[s]);
     }
-    const __m512i qlo = _mm512_load_si512(lo), qhi = _mm512_load_si512(hi);
-    _mm512_storeu_si512(q + s * kStep, qlo);
-    _mm512_storeu_si512(q + s * kStep + 64, qhi);
-    // Lane sums of q as 1 x q dot products.
-    const __m512i ones = _mm512_set1_epi8(1);
-    const __m512i sums =
-        _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, qlo), ones, qhi);
-    _mm512_storeu_si512(corr + s * kStepCorr, _mm512_mullo_epi32(sums, _mm512_set1_epi32(-offset)));
-    _mm512_storeu_ps(dx + s * kStepCorr, _mm512_load_ps(d4));
+    int8_t* qs = q + S * kSuper;
+    if (blocked) {
+      __m512i r[8];
+      Transpose4(lo, r);
+      Transpose4(hi, r + 4);
+      for (int k = 0; k < 8; ++k) _mm512_storeu_si512(qs + 64 * k, r[k]);
+    } else {
+      for (int s = 0; s < kSuperSteps; ++s) {
+        _mm512_storeu_si512(qs + kStep * s, lo[s]);
+        _mm512_storeu_si512(qs + kStep * s + 64, hi[s]);
+      }
+    }
+    _mm512_storeu_si512(corr + S * kLanes,
+                        _mm512_mullo_epi32(TransposeSum(sums), _mm512_set1_epi32(-offset)));
+    _mm512_storeu_ps(dx + S * kLanes, _mm512_load_ps(d16));
   }
 }
 
@@ -221,17 +283,17 @@ TSR_VNNI void QuantizeActRowVnni(const float* x, int64_t K, int32_t offset, int6
 // order of the canonical order) and the four block scales, one per lane.
 struct StepW {
   __m512i lo, hi;
-  __m512 dw;
+  __m256i dh;  // binary16
 };
 
-// Per-thread room for one weight group's unpacked steps (the int8 GEMM's panel of weights):
-// 192 bytes a row and step, up to 24 KiB (a range of kRangeSteps steps).
-// (Bytes aligned by hand: std::vector<StepW> came back only 32-byte aligned here.)
-TSR_VNNI inline StepW* GroupScratch(size_t n) {
+// Per-thread room for one weight group's unpacked supersteps (the int8 GEMM's panel of
+// weights): kWVecs vectors a row and superstep, up to 24 KiB (a range of kRangeSupers).
+// (Bytes aligned by hand: std::vector<__m512i> need not come back 64-byte aligned.)
+TSR_VNNI inline __m512i* GroupScratch(size_t n) {
   thread_local std::vector<uint8_t> buf;
-  if (buf.size() < (n + 1) * sizeof(StepW)) buf.resize((n + 1) * sizeof(StepW));
+  if (buf.size() < (n + 1) * sizeof(__m512i)) buf.resize((n + 1) * sizeof(__m512i));
   const uintptr_t p = reinterpret_cast<uintptr_t>(buf.data());
-  return reinterpret_cast<StepW*>((p + 63) & ~uintptr_t{63});
+  return reinterpret_cast<__m512i*>((p + 63) & ~uintptr_t{63});
 }
 
 // Per-thread room for the int8 GEMM's accumulators between step ranges (TileRange).
@@ -349,16 +411,19 @@ namespace base {
 }  // namespace
 
 size_t QuantizedActBytes(int64_t M, int64_t K) {
-  const int64_t steps = (K + kStep - 1) / kStep;
-  return static_cast<size_t>(M * steps * (kStep + 2 * kStepCorr * 4));  // q, corr, dx
+  const int64_t supers = (K + kSuper - 1) / kSuper;
+  return static_cast<size_t>(M * supers * (kSuper + 2 * kLanes * 4));  // q, corr, dx
 }
 
-QuantizedActs LayoutQuantizedActs(uint8_t* storage, int64_t M, int64_t K) {
+QuantizedActs LayoutQuantizedActs(uint8_t* storage, int64_t M, int64_t K, bool operand_weights) {
   QuantizedActs a;
   a.steps = (K + kStep - 1) / kStep;
+  a.supers = (K + kSuper - 1) / kSuper;
+  // The operand order for the GEMM and for operand-packed weights (ColumnsVnni: decode below).
+  a.blocked = M > 2 || operand_weights;
   a.q = reinterpret_cast<int8_t*>(storage);
-  a.corr = reinterpret_cast<int32_t*>(storage + M * a.steps * kStep);
-  a.dx = reinterpret_cast<float*>(storage + M * a.steps * (kStep + kStepCorr * 4));
+  a.corr = reinterpret_cast<int32_t*>(storage + M * a.supers * kSuper);
+  a.dx = reinterpret_cast<float*>(storage + M * a.supers * (kSuper + kLanes * 4));
   return a;
 }
 
@@ -372,11 +437,11 @@ void QuantizeActRows(const MatmulProblem& p, const QuantizedActs& a, int64_t m0,
     const float* x = p.x + m * p.x_row_stride;
 #if TSR_CPU_X86
     if (p.int8_dot != Int8Dot::kPortable && CpuHasVnni()) {
-      QuantizeActRowVnni(x, p.K, offset, a.steps, q, corr, dx);
+      QuantizeActRowVnni(x, p.K, offset, a.supers, a.blocked, q, corr, dx);
       continue;
     }
 #endif
-    QuantizeActRowPortable(x, p.K, offset, a.steps, q, corr, dx);
+    QuantizeActRowPortable(x, p.K, offset, a.supers, a.blocked, q, corr, dx);
   }
 }
 

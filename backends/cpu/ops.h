@@ -39,13 +39,15 @@ class Workspace {
 //   kPortable: as kOn without VNNI (bit-identical to kOn; for tests);
 //   kVnniOnly: as kOn without the VBMI byte permutes, as on VNNI CPUs without VBMI (for tests).
 enum class Int8Dot { kOff, kOn, kPortable, kVnniOnly };
+// Context option repack (packed_weights.h): none, Q8/Q4 of the int8 dot only, or also bf16.
+enum class Repack { kOff, kInt8, kAll };
 
 // A node with its tensors converted (backend::NodeArgs) plus what the CPU runners use.
 struct OpArgs : backend::NodeArgs {
   ThreadPool* pool = nullptr;        // null while only validating
   Workspace* ws = nullptr;           // null while only validating
   Int8Dot int8_dot = Int8Dot::kOff;  // the context option of that name
-  // MATMUL: the weights (in[1]) repacked in the GEMV tile order (packed_weights.h), or null.
+  // MATMUL: the weights (in[1]) repacked by packed_weights.h, or null.
   const uint8_t* packed_w = nullptr;
 };
 
@@ -74,13 +76,17 @@ Status ValidateConvLayout(const OpArgs& a);
 
 // ---- the matmul core, shared with the convolutions ----
 // Activation rows quantized for the int8 dot of Q8/Q4 weights (kernels_qmatmul.cc), M rows of
-// K, laid out per step of 128 values (4 blocks; a last partial step is zero-padded) in the lane
-// order of the int8 dot: see kernels_qmatmul.cc.
+// K, laid out per superstep of 512 values (16 blocks; a last partial one is zero-padded) in the
+// lane order of the int8 dot: see kernels_qmatmul.cc.
 struct QuantizedActs {
-  const int8_t* q = nullptr;      // (M, steps, 128) int8 values, permuted
-  const int32_t* corr = nullptr;  // (M, steps, 16) -offset x sum of each lane's 8 values
-  const float* dx = nullptr;      // (M, steps, 16) the lane's block scale
+  const int8_t* q = nullptr;      // (M, supers, 512) int8 values, permuted
+  const int32_t* corr = nullptr;  // (M, supers, 16) -offset x sum of the lane's block's 32 values
+  const float* dx = nullptr;      // (M, supers, 16) the lane's block scale
   int64_t steps = 0;              // ceil(K / 128)
+  int64_t supers = 0;             // ceil(K / 512)
+  // q in the GEMM's operand order (M > 2) instead of the GEMV's step order (see
+  // kernels_qmatmul.cc); the values are the same.
+  bool blocked = false;
 };
 
 // out[m, n] = dot(x[m, :], w[n, :]) (+ bias[n]) for m < M, n0 <= n < n1. Element strides.
@@ -99,9 +105,9 @@ struct MatmulProblem {
   // Q8/Q4 weights: the quantized activations (x's rows); null = decode weights to f32 instead.
   const QuantizedActs* qx = nullptr;
   Int8Dot int8_dot = Int8Dot::kOff;  // see Int8Dot; kOff ignores qx
-  // Weights in the packed tile order of packed_weights.h (bf16, or Q8/Q4 with qx): w points at
-  // the packed copy, w_row_bytes is unchanged, row n's 8-row tile starts at
-  // w + n / 8 * 8 * w_row_bytes.
+  // Weights packed by packed_weights.h: w points at the copy, w_row_bytes is unchanged. bf16:
+  // the GEMV tile order (row n's 8-row tile starts at w + n / 8 * 8 * w_row_bytes); Q8/Q4 (with
+  // qx): rows in place, full supersteps in the int8 dot's operand order.
   bool w_packed = false;
 };
 
@@ -151,7 +157,9 @@ void MatmulParallel(const MatmulProblem& p, ThreadPool* pool, Workspace* ws);
 // LayoutQuantizedActs: views into it; QuantizeActRows: fills rows [m0, m1) from p.x (p.w_dtype
 // picks the offset); QMatmulColumns: like MatmulColumns, REQUIRES p.qx.
 size_t QuantizedActBytes(int64_t M, int64_t K);
-QuantizedActs LayoutQuantizedActs(uint8_t* storage, int64_t M, int64_t K);
+// operand_weights: the weights are operand-packed (packed_weights.h; VNNI path only).
+QuantizedActs LayoutQuantizedActs(uint8_t* storage, int64_t M, int64_t K,
+                                  bool operand_weights = false);
 void QuantizeActRows(const MatmulProblem& p, const QuantizedActs& a, int64_t m0, int64_t m1);
 void QMatmulColumns(const MatmulProblem& p, int64_t n0, int64_t n1);
 

@@ -1,21 +1,35 @@
-// Weights repacked at first use into the GEMV's tile order (plugin option repack=on, opt-in).
+// Weights repacked at first use (plugin option repack): Q8/Q4 weights of the int8 dot into its
+// operand order (repack=int8, the default), bf16 weights into the GEMV's tile order (repack=on,
+// opt-in; it also packs Q8/Q4); repack=off keeps every weight as imported.
 //
-// Why: a decode GEMV reads 8 weight rows at once. In the row-major layout that is 8 interleaved
-// streams of one row each (1792 B for bf16 K = 896, 952 B in Q8, 504 B in Q4): too short for
-// the hardware prefetchers, so one core keeps fewer cache-line misses in flight than a linear
-// read does. A read model on the Zen 5 dev box (one thread, GB per CPU-second, 512 MiB, the
-// kernel's loads + FMA): 8-row tiles with the next tile prefetched 17-22 (1792 B rows) and 17-18
-// (512-960 B rows), the same bytes in the packed order (one linear stream) 23-26. In the real
-// kernels (matmul_lab --ab, Qwen2.5-0.5B decode pass, adjacent-pair ratios) bf16 gained 4-16%
-// on one thread and 0-8% on two, Q4 3-10% / 0%; packing the K = 4864 down projection (76 KiB
-// tiles) lost 6-16%, hence tiles up to 16 KiB only; Q8 lost 7% and stays row-major unless
-// TESSERA_CPU_REPACK_Q8=1 (a lab switch; the int8 kernels read both layouts).
+// Q8/Q4, operand order (rows stay row-major, each keeps its bytes): the int8 dot's canonical
+// order (kernels_qmatmul.cc) gives lane l of a 512-value superstep block B(l) = 4 (l % 4) + l / 4,
+// and the vpdpbusd operands of a superstep are operand k (0..7), byte 4 l + b = value 4 k + b of
+// block B(l). Read from the ABI's block bytes, the decode GEMV needed byte permutes per 128-value
+// step plus a 4 x 4 shuffle fold per superstep, and the GEMM an unpack per panel; stored in that
+// order, both read 8 operand vectors (Q4: 4, split by a mask and a shift) and the 16 binary16
+// scales: per row and full superstep 512 + 32 bytes (Q8, = 16 blocks x 34) or 256 + 32 (Q4,
+// = 16 x 18), see PackInt8Row. A last partial superstep keeps its block bytes. Only for the
+// VNNI path (int8_dot=on|vnni on a VNNI CPU); the portable path reads the ABI blocks, and the
+// bits are the same (cpu_backend_test RepackedWeightsKeepBits). Measurements: docs/benchmarks.md
+// "CPU int8 weights in the operand order" (whole model against the quarter-block order: q8/q4
+// prefill +17-41%, decode +11-65%; the copy costs the first call ~1.3 s per GB on the dev VM).
 //
-// Packed order of an N x K matrix (N % 8 == 0, rows contiguous): tiles of 8 rows; inside a tile,
-// chunks in the order [chunk c][row j]. A chunk is what the GEMV reads of a row per step: bf16
-// 64 bytes (32 values; K % 32 == 0), Q8/Q4 one 128-value step of 4 blocks (136 / 72 bytes;
-// K % 128 == 0, and only for the int8 dot kernels, int8_dot=on|vnni on a VNNI CPU). The tile
-// keeps its 8 x row_bytes bytes, so row n's tile still starts at n / 8 * 8 * row_bytes.
+// bf16, why: a decode GEMV reads 8 weight rows at once. In the row-major layout that is 8
+// interleaved streams of one row each (1792 B for bf16 K = 896): too short for the hardware
+// prefetchers, so one core keeps fewer cache-line misses in flight than a linear read does. A
+// read model on the Zen 5 dev box (one thread, GB per CPU-second, 512 MiB, the kernel's loads +
+// FMA): 8-row tiles with the next tile prefetched 17-22 (1792 B rows) and 17-18 (512-960 B
+// rows), the same bytes in the packed order (one linear stream) 23-26. In the real kernels
+// (matmul_lab --ab, Qwen2.5-0.5B decode pass, adjacent-pair ratios) bf16 gained 4-16% on one
+// thread and 0-8% on two; packing the K = 4864 down projection (76 KiB tiles) lost 6-16%, hence
+// tiles up to 16 KiB only. (Q8/Q4 used the same tile order until the operand order replaced it:
+// Q4 gained 3-10% / 0%, Q8 lost 7%.)
+//
+// bf16 packed order of an N x K matrix (N % 8 == 0, rows contiguous, K % 32 == 0): tiles of 8
+// rows; inside a tile, chunks of 64 bytes (32 values, what the GEMV reads of a row per step) in
+// the order [chunk c][row j]. The tile keeps its 8 x row_bytes bytes, so row n's tile still
+// starts at n / 8 * 8 * row_bytes.
 //
 // Contract of the option: a weight is packed only when it lives in an imported host buffer
 // (buffer_import_host: the host's mmap of the checkpoint or quantized cache), which the host
@@ -53,20 +67,24 @@ class PackedWeights {
     for (auto& [ptr, e] : packed_) munmap(e.mem, e.bytes);
   }
 
-  // The chunk bytes of `w` if it can be packed (a 2-D matrix of contiguous rows, whole tiles
-  // and chunks, large enough to matter: small ones stay in cache anyway), else 0. `int8_dot`:
-  // the device's option (Q8/Q4 are packed only for the VNNI int8 dot kernels).
-  static int64_t ChunkBytes(const TensorRef& w, Int8Dot int8_dot) {
-    if (w.ndim != 2 || w.ne[0] % kTileRows != 0 || w.ne[0] * w.ne[1] < (1 << 16) ||
-        kTileRows * w.nb[0] > MaxTileBytes())
-      return 0;
+  // The chunk bytes of `w` if it can be packed (a 2-D matrix of contiguous rows, large enough
+  // to matter: small ones stay in cache anyway; bf16: whole tiles and chunks), else 0: bf16 64,
+  // Q8/Q4 a superstep's 544 / 288. `int8_dot`: the device's option (Q8/Q4 are packed only for
+  // the VNNI int8 dot kernels, with at least one whole superstep); `bf16`: repack=on.
+  static int64_t ChunkBytes(const TensorRef& w, Int8Dot int8_dot, bool bf16) {
+    if (w.ndim != 2 || w.ne[0] * w.ne[1] < (1 << 16)) return 0;
     const int64_t K = w.ne[1];
+    if (w.dtype == TSR_DTYPE_Q8_B32 || w.dtype == TSR_DTYPE_Q4_B32) {
+      // Operand order (the int8 dot's VNNI path only: the portable path reads row-major blocks).
+      const int64_t bb = w.dtype == TSR_DTYPE_Q8_B32 ? TSR_BLOCK_Q8_BYTES : TSR_BLOCK_Q4_BYTES;
+      const bool vnni_path =
+          (int8_dot == Int8Dot::kOn || int8_dot == Int8Dot::kVnniOnly) && CpuVnni();
+      return vnni_path && K >= kSuperValues && w.nb[0] == K / TSR_QBLOCK * bb ? kSuperBlocks * bb
+                                                                              : 0;
+    }
+    if (!bf16 || w.ne[0] % kTileRows != 0 || kTileRows * w.nb[0] > MaxTileBytes()) return 0;
     if (w.dtype == TSR_DTYPE_BF16) return w.nb[1] == 2 && w.nb[0] == K * 2 && K % 32 == 0 ? 64 : 0;
-    if (w.dtype != TSR_DTYPE_Q4_B32 && (w.dtype != TSR_DTYPE_Q8_B32 || !PackQ8())) return 0;
-    const int64_t bb = w.dtype == TSR_DTYPE_Q8_B32 ? TSR_BLOCK_Q8_BYTES : TSR_BLOCK_Q4_BYTES;
-    const bool vnni_path =
-        (int8_dot == Int8Dot::kOn || int8_dot == Int8Dot::kVnniOnly) && CpuVnni();
-    return vnni_path && K % 128 == 0 && w.nb[0] == K / 32 * bb ? 4 * bb : 0;
+    return 0;
   }
 
   // The packed copy of `w` (REQUIRES chunk = ChunkBytes(w, ...) > 0), made on first use with
@@ -79,7 +97,10 @@ class PackedWeights {
       return e.rows == w.ne[0] && e.cols == w.ne[1] ? static_cast<const uint8_t*>(e.mem) : nullptr;
     }
     const size_t bytes = static_cast<size_t>(w.ne[0] * w.nb[0]);
-    void* mem = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    // MAP_POPULATE: the copy's pages faulted in by the kernel at once, not one by one by the
+    // packing threads (Llama-3.2-1B q8, whole first use: ~3.1 -> ~2.1 s on the dev VM).
+    void* mem = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
     if (mem == MAP_FAILED) return nullptr;
     Pack(w, chunk, static_cast<uint8_t*>(mem), pool);
     Release(w.data, bytes);
@@ -115,15 +136,32 @@ class PackedWeights {
     return max;
   }
 
-  // Q8 stays row-major unless TESSERA_CPU_REPACK_Q8=1 (lab A/B runs): packed, its GEMV ran
-  // slower (whole Q8 decode pass, one thread, adjacent-pair ratio 0.93 twice), while Q4 gained
-  // (1.03-1.10 one thread, 1.00 two threads).
-  static bool PackQ8() {
-    static const bool on = [] {
-      const char* e = std::getenv("TESSERA_CPU_REPACK_Q8");
-      return e != nullptr && *e != '\0' && *e != '0';
-    }();
-    return on;
+  static constexpr int64_t kSuperValues = 512, kSuperBlocks = kSuperValues / TSR_QBLOCK;
+
+  // One Q8/Q4 row in the operand order (kernels_qmatmul-inl.h, LoadOperands): each full
+  // superstep of 16 blocks becomes operand k (0..7; Q4: 0..3), byte 4 l + b = value 4 k + b of
+  // block B(l) = 4 (l % 4) + l / 4 as the unsigned vpdpbusd operand (Q8: value + 128; Q4: the
+  // block's byte 4 k + b, i.e. values 4 k + b and 16 + 4 k + b in its nibbles), then the 16
+  // blocks' binary16 scales in lane order. A last partial superstep keeps its block bytes, so
+  // the row keeps its size and every superstep its offset.
+  static void PackInt8Row(const uint8_t* src, uint8_t* dst, int64_t K, bool q8) {
+    const int64_t bb = q8 ? TSR_BLOCK_Q8_BYTES : TSR_BLOCK_Q4_BYTES, super = kSuperBlocks * bb;
+    const int64_t supers = K / kSuperValues, operands = q8 ? 8 : 4;
+    for (int64_t S = 0; S < supers; ++S, src += super, dst += super) {
+      for (int l = 0; l < kSuperBlocks; ++l) {
+        const uint8_t* blk = src + (4 * (l % 4) + l / 4) * bb;
+        // One operand dword (4 values) at a time.
+        const uint32_t flip = q8 ? 0x80808080u : 0;
+        for (int64_t k = 0; k < operands; ++k) {
+          uint32_t v;
+          std::memcpy(&v, blk + 2 + 4 * k, 4);
+          v ^= flip;
+          std::memcpy(dst + 64 * k + 4 * l, &v, 4);
+        }
+        std::memcpy(dst + 64 * operands + 2 * l, blk, 2);
+      }
+    }
+    std::memcpy(dst, src, static_cast<size_t>((K - supers * kSuperValues) / TSR_QBLOCK * bb));
   }
 
   // Must match CpuHasVnni() of kernels_qmatmul.cc (the int8 dot's dispatch).
@@ -139,8 +177,18 @@ class PackedWeights {
 #endif
   }
 
-  // Tiles split across the pool; one copy per chunk.
+  // Tiles split across the pool; one copy per chunk (Q8/Q4: rows in the operand order).
   static void Pack(const TensorRef& w, int64_t chunk, uint8_t* dst, ThreadPool* pool) {
+    if (w.dtype == TSR_DTYPE_Q8_B32 || w.dtype == TSR_DTYPE_Q4_B32) {
+      constexpr int64_t kRowsPerTask = 64;
+      const int64_t rows = w.ne[0], row_bytes = w.nb[0];
+      pool->ParallelFor((rows + kRowsPerTask - 1) / kRowsPerTask, [&](int64_t task, int) {
+        for (int64_t r = task * kRowsPerTask; r < std::min(rows, (task + 1) * kRowsPerTask); ++r)
+          PackInt8Row(w.data + r * row_bytes, dst + r * row_bytes, w.ne[1],
+                      w.dtype == TSR_DTYPE_Q8_B32);
+      });
+      return;
+    }
     const int64_t row_bytes = w.nb[0], chunks = row_bytes / chunk;
     const int64_t tiles = w.ne[0] / kTileRows, tile_bytes = kTileRows * row_bytes;
     constexpr int64_t kTilesPerTask = 64;

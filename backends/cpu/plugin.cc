@@ -35,7 +35,9 @@
 struct tsr_plugin_ctx {
   int threads = 1;
   tessera::cpu::Int8Dot int8_dot = tessera::cpu::Int8Dot::kOff;  // option int8_dot (ops.h)
-  bool repack = false;             // option repack=on: packed_weights.h
+  // Option repack (packed_weights.h): "int8" (default) Q8/Q4 weights of the int8 dot into its
+  // operand order; "on" also bf16 tiles; "off" none.
+  tessera::cpu::Repack repack = tessera::cpu::Repack::kInt8;
   std::string device_name;         // from /proc/cpuinfo
   std::string device_description;  // SIMD target, threads
 };
@@ -45,7 +47,7 @@ struct tsr_device {
   std::unique_ptr<tessera::cpu::ThreadPool> pool;
   std::unique_ptr<tessera::cpu::Workspace> ws;
   std::unique_ptr<tessera::cpu::OpProfile> profile;     // TESSERA_CPU_PROFILE=1 only
-  std::shared_ptr<tessera::cpu::PackedWeights> packed;  // option repack=on only
+  std::shared_ptr<tessera::cpu::PackedWeights> packed;  // option repack != off only
 };
 
 struct tsr_buffer {
@@ -53,8 +55,8 @@ struct tsr_buffer {
   uint8_t* data = nullptr;
   uint64_t size = 0;
   bool owned = false;  // allocated by us (free it) vs imported host memory
-  // Imported with repack=on: the registry whose copies of this memory buffer_free drops (shared,
-  // as the host may free buffers after closing the device).
+  // Imported with repack != off: the registry whose copies of this memory buffer_free drops
+  // (shared, as the host may free buffers after closing the device).
   std::shared_ptr<tessera::cpu::PackedWeights> packed;
 };
 
@@ -187,11 +189,16 @@ tsr_status CreateContext(const tsr_option* options, size_t n_options, tsr_plugin
         }
       } else if (std::strcmp(key, "repack") == 0) {
         const char* v = options[i].value != nullptr ? options[i].value : "";
-        if (std::strcmp(v, "off") != 0 && std::strcmp(v, "on") != 0) {
+        if (std::strcmp(v, "off") == 0) {
+          ctx->repack = Repack::kOff;
+        } else if (std::strcmp(v, "int8") == 0) {
+          ctx->repack = Repack::kInt8;
+        } else if (std::strcmp(v, "on") == 0) {
+          ctx->repack = Repack::kAll;
+        } else {
           return Fail(err, TSR_ERR_INVALID_ARGUMENT,
-                      std::string("option \"repack\" must be off or on, got \"") + v + "\"");
+                      std::string("option \"repack\" must be off, int8 or on, got \"") + v + "\"");
         }
-        ctx->repack = std::strcmp(v, "on") == 0;
       } else {
         return Fail(err, TSR_ERR_INVALID_ARGUMENT,
                     std::string("cpu backend: unknown option \"") + key +
@@ -275,7 +282,7 @@ tsr_status DeviceOpen(tsr_plugin_ctx* ctx, int32_t index, tsr_device** out, tsr_
     dev->pool = std::make_unique<ThreadPool>(ctx->threads);
     dev->ws = std::make_unique<Workspace>(ctx->threads);
     if (OpProfile::Enabled()) dev->profile = std::make_unique<OpProfile>();
-    if (ctx->repack && PackedRowsSupported()) dev->packed = std::make_shared<PackedWeights>();
+    if (ctx->repack != Repack::kOff) dev->packed = std::make_shared<PackedWeights>();
     *out = dev.release();
     return TSR_OK;
   });
@@ -471,13 +478,15 @@ tsr_status SupportsOp(tsr_device* dev, const tsr_graph_view* graph, int32_t node
   });
 }
 
-// Option repack=on: the packed copy of a MATMUL's weights (packed_weights.h) when they qualify
-// and live in imported host memory, which the ABI keeps unchanged until buffer_free.
+// Option repack (int8 by default): the packed copy of a MATMUL's weights (packed_weights.h) when
+// they qualify and live in imported host memory, which the ABI keeps unchanged until buffer_free.
 const uint8_t* PackedWeightsFor(tsr_device* dev, const tsr_graph_view& g, const LoadedNode& ln) {
   if (dev->packed == nullptr || RawEnum(ln.node.op) != TSR_OP_MATMUL || ln.args.n_in < 2 ||
       ln.args.in[1] == nullptr)
     return nullptr;
-  const int64_t chunk = PackedWeights::ChunkBytes(*ln.args.in[1], dev->ctx->int8_dot);
+  const int64_t chunk =
+      PackedWeights::ChunkBytes(*ln.args.in[1], dev->ctx->int8_dot,
+                                dev->ctx->repack == Repack::kAll && PackedRowsSupported());
   if (chunk == 0) return nullptr;
   const tsr_tensor t = ReadAbiStruct(g.tensors, ln.node.inputs[1]);
   if (t.buffer == nullptr || t.buffer->owned) return nullptr;

@@ -41,6 +41,25 @@ __attribute__((target("avx512f"), always_inline)) inline __m512 TreeSum16Lanes(
   return _mm512_add_ps(_mm512_shuffle_ps(u[0], u[1], 0x88), _mm512_shuffle_ps(u[0], u[1], 0xDD));
 }
 
+// TreeSum16Lanes of v[0..7] alone (half the shuffles and adds): lane 4 b + c (c < 2) holds the
+// sum of v[4 c + b], as in TreeSum16Lanes; lanes 4 b + 2 and 4 b + 3 repeat them.
+__attribute__((target("avx512f"), always_inline)) inline __m512 TreeSum8Lanes(
+    const __m512 (&v)[8]) {
+  __m512 r[4];
+  for (int p = 0; p < 4; ++p) {
+    r[p] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * p], v[2 * p + 1], 0x44),
+                         _mm512_shuffle_f32x4(v[2 * p], v[2 * p + 1], 0xEE));
+  }
+  __m512 q[2];
+  for (int i = 0; i < 2; ++i) {
+    q[i] = _mm512_add_ps(_mm512_shuffle_f32x4(r[2 * i], r[2 * i + 1], 0x88),
+                         _mm512_shuffle_f32x4(r[2 * i], r[2 * i + 1], 0xDD));
+  }
+  const __m512 u =
+      _mm512_add_ps(_mm512_shuffle_ps(q[0], q[1], 0x44), _mm512_shuffle_ps(q[0], q[1], 0xEE));
+  return _mm512_add_ps(_mm512_shuffle_ps(u, u, 0x88), _mm512_shuffle_ps(u, u, 0xDD));
+}
+
 // sums[i] = halving-tree sum of v[i]'s 16 lanes (TreeSum16Lanes, stored in order).
 __attribute__((target("avx512f"), always_inline)) inline void TreeSum16(const __m512 (&v)[16],
                                                                         float* sums) {
