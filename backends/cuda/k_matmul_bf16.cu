@@ -287,15 +287,6 @@ __device__ __forceinline__ void GemvTmaInit(int stages, int ring_off) {
   __syncthreads();
 }
 
-__device__ __forceinline__ void TmaWait(uint32_t bar, uint32_t parity) {
-  asm volatile(
-      "{\n.reg .pred p;\nGEMV_TMA_WAIT:\n"
-      "mbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\n"
-      "@!p bra GEMV_TMA_WAIT;\n}\n" ::"r"(bar),
-      "r"(parity)
-      : "memory");
-}
-
 // x and the mma of one k32 block given its weight words (the plain loop's body, same order).
 template <int T, int PRO, bool XP>
 __device__ __forceinline__ void GemvMmaBlock(const MatmulParams& p, float (&acc)[4],
@@ -386,7 +377,7 @@ __device__ __forceinline__ void GemvChunksTma(const MatmulParams& p, const uint8
   for (int i = 0; i < n_units; ++i) {
     const int c = c0 + (i / kUnits) * nw, h = i % kUnits;
     const int s = static_cast<int>((seq + i) % stages);
-    TmaWait(bar0 + s * 8, ((seq + i) / stages) & 1);
+    MbarWait(bar0 + s * 8, ((seq + i) / stages) & 1);
     const uint8_t* sw = ring + s * kStage;
 #pragma unroll
     for (int b = 0; b < kLoad; ++b) {
