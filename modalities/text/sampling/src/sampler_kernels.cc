@@ -48,11 +48,18 @@ float RowMaxImpl(const float* x, size_t n) {
   size_t i = 0;
   if (n >= L) {
     VF a = hn::Set(df, m), b = a;
+    // NaN lanes become -inf first: hn::Max's NaN result differs between ISAs (x86 returns its
+    // second operand), and the greedy pick must not depend on where a NaN sits.
+    const VF ninf = hn::Set(df, m);
+    auto load = [&](size_t at) {
+      const VF v = hn::LoadU(df, x + at);
+      return hn::IfThenElse(hn::IsNaN(v), ninf, v);
+    };
     for (; i + 2 * L <= n; i += 2 * L) {  // two chains hide the max latency
-      a = hn::Max(a, hn::LoadU(df, x + i));
-      b = hn::Max(b, hn::LoadU(df, x + i + L));
+      a = hn::Max(a, load(i));
+      b = hn::Max(b, load(i + L));
     }
-    for (; i + L <= n; i += L) a = hn::Max(a, hn::LoadU(df, x + i));
+    for (; i + L <= n; i += L) a = hn::Max(a, load(i));
     m = hn::GetLane(hn::MaxOfLanes(df, hn::Max(a, b)));
   }
   for (; i < n; ++i) m = x[i] > m ? x[i] : m;

@@ -2,7 +2,7 @@
 //
 // Every function walks one (n,) f32 row. Sums are accumulated in double lanes so logprobs over a
 // 150k vocabulary keep full float precision. Rows hold finite values or -inf; NaN is not
-// supported. Thread-safe (pure functions of their arguments).
+// supported (RowMax alone skips it). Thread-safe (pure functions of their arguments).
 #ifndef TESSERA_TEXT_SAMPLING_SRC_SAMPLER_KERNELS_H_
 #define TESSERA_TEXT_SAMPLING_SRC_SAMPLER_KERNELS_H_
 
@@ -10,7 +10,8 @@
 
 namespace tessera::text::kernels {
 
-// max_i x[i]; -inf for n == 0.
+// max_i x[i] over the non-NaN values; -inf for n == 0 or a row of NaN (the greedy pick and the
+// ARGMAX op skip NaN alike).
 float RowMax(const float* x, size_t n);
 
 // x[i] /= divisor in place (division, not a reciprocal multiply, to round as vLLM does); returns

@@ -405,6 +405,25 @@ TEST(SamplerGreedy, ArgmaxLowestIdOnTies) {
   EXPECT_EQ(sampler.Sample(std::vector<float>{kNegInf, kNegInf, -7.0f}).id, 2);
 }
 
+TEST(SamplerGreedy, SkipsNanWhereverItSits) {
+  // The device ARGMAX skips NaN; the host pick must too, whatever lane or block the NaN is in.
+  SamplingParams p;
+  p.temperature = 0.0f;
+  Sampler sampler(p, {});
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (size_t n : {5u, 17u, 64u, 4099u, 9000u}) {
+    for (size_t at = 0; at < n; at += (n > 64 ? 517 : 1)) {
+      std::vector<float> row(n, -1.0f);
+      const size_t best = (at + n / 2) % n;  // never `at`: n >= 5
+      row[best] = 2.0f;
+      row[at] = nan;
+      EXPECT_EQ(sampler.Sample(row).id, static_cast<int32_t>(best))
+          << "n " << n << " nan at " << at;
+    }
+  }
+  EXPECT_EQ(sampler.Sample(std::vector<float>(40, nan)).id, 0);
+}
+
 TEST(SamplerGreedy, MatchesBruteForceAcrossBlocks) {
   // Many penalized tokens, some on the 4096-token block edges, and planted ties: the fused
   // block-wise pass must agree with argmax over ApplyPenalties() (lowest id on ties).
