@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -106,6 +107,60 @@ TEST(BackendValidateTest, MatmulAndBinary) {
   EXPECT_EQ(ValidateNode(Node(TSR_OP_ADD, {&x, &row}, &x).args), "");
   EXPECT_NE(ValidateNode(Node(TSR_OP_SWIGLU, {&x, &row}, &x).args), "");  // gated: no broadcast
   EXPECT_NE(ValidateNode(Node(TSR_OP_NONE, {}, &x).args), "");
+}
+
+TEST(BackendValidateTest, Argmax) {
+  const TensorRef x = Contiguous(TSR_DTYPE_F32, {2, 3, 7});
+  const TensorRef out = Contiguous(TSR_DTYPE_I32, {2, 3, 1});
+  EXPECT_STREQ(OpName(TSR_OP_ARGMAX), "ARGMAX");
+  EXPECT_EQ(ValidateNode(Node(TSR_OP_ARGMAX, {&x}, &out).args), "");
+  TensorRef strided = x;  // a transposed view: any f32 strides are allowed
+  std::swap(strided.nb[1], strided.nb[2]);
+  EXPECT_EQ(ValidateNode(Node(TSR_OP_ARGMAX, {&strided}, &out).args), "");
+  const TensorRef f32_out = Contiguous(TSR_DTYPE_F32, {2, 3, 1});
+  EXPECT_NE(ValidateNode(Node(TSR_OP_ARGMAX, {&x}, &f32_out).args).find("output must be i32"),
+            std::string::npos);
+  const TensorRef wide_out = Contiguous(TSR_DTYPE_I32, {2, 3, 2});
+  EXPECT_NE(ValidateNode(Node(TSR_OP_ARGMAX, {&x}, &wide_out).args).find("last dim 1"),
+            std::string::npos);
+  const TensorRef bf16 = Contiguous(TSR_DTYPE_BF16, {2, 3, 7});
+  EXPECT_NE(ValidateNode(Node(TSR_OP_ARGMAX, {&bf16}, &out).args), "");
+  const TensorRef empty = Contiguous(TSR_DTYPE_F32, {2, 3, 0});
+  EXPECT_NE(ValidateNode(Node(TSR_OP_ARGMAX, {&empty}, &out).args).find("1..2^31-1"),
+            std::string::npos);
+  EXPECT_NE(ValidateNode(Node(TSR_OP_ARGMAX, {}, &out).args).find("missing input 0"),
+            std::string::npos);
+}
+
+// The optional-op mechanism: FindRunner has ARGMAX only where the plugin passes it.
+using TestFn = int (*)();
+#define TSR_TEST_RUNNER(Family) \
+  int Run##Family() {           \
+    return 1;                   \
+  }
+TESSERA_BACKEND_OP_FAMILIES(TSR_TEST_RUNNER)
+#undef TSR_TEST_RUNNER
+int RunArgmax() {
+  return 2;
+}
+namespace without_optional {
+TESSERA_BACKEND_DEFINE_FIND_RUNNER(TestFn)
+}  // namespace without_optional
+namespace with_argmax {
+TESSERA_BACKEND_DEFINE_FIND_RUNNER_WITH(TestFn, TESSERA_BACKEND_OP_ARGMAX)
+}  // namespace with_argmax
+
+TEST(BackendNodeTest, OptionalOpsHaveRunnersOnlyWhereAPluginOptsIn) {
+  for (int op = TSR_OP_NONE + 1; op < TSR_OP_COUNT; ++op) {
+    if (op == TSR_OP_ARGMAX) continue;
+    EXPECT_NE(without_optional::FindRunner(op), nullptr) << OpName(op);
+    EXPECT_NE(with_argmax::FindRunner(op), nullptr) << OpName(op);
+  }
+  EXPECT_EQ(without_optional::FindRunner(TSR_OP_ARGMAX), nullptr);
+  ASSERT_NE(with_argmax::FindRunner(TSR_OP_ARGMAX), nullptr);
+  EXPECT_EQ(with_argmax::FindRunner(TSR_OP_ARGMAX)(), 2);
+  EXPECT_EQ(with_argmax::FindRunner(TSR_OP_NONE), nullptr);
+  EXPECT_EQ(with_argmax::FindRunner(TSR_OP_COUNT), nullptr);
 }
 
 TEST(BackendValidateTest, AttentionHasNoHeadDimLimit) {

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstdint>
 #include <string>
 
 namespace tessera::backend {
@@ -200,17 +201,34 @@ Error ValidateSoftmax(const NodeArgs& a) {
   return {};
 }
 
-Error ValidateReduce(const NodeArgs& a) {
-  TSR_BACKEND_TRY(ValidateRowOp(a));
-  const TensorRef& x = *a.in[0];
-  const TensorRef& out = *a.out;
+// A row reduction's output: x's shape with the last dim 1 (SUM/MEAN/MAX, ARGMAX).
+Error RequireKeepDimRows(const TensorRef& x, const TensorRef& out) {
   bool ok = x.ndim >= 1 && out.ndim == x.ndim && out.ne[out.ndim - 1] == 1;
   for (int i = 0; ok && i + 1 < x.ndim; ++i) ok = out.ne[i] == x.ne[i];
   if (!ok)
     return "output " + ShapeString(out) + " must be x's shape " + ShapeString(x) +
            " with the last dim 1";
+  return {};
+}
+
+Error ValidateReduce(const NodeArgs& a) {
+  TSR_BACKEND_TRY(ValidateRowOp(a));
+  const TensorRef& x = *a.in[0];
+  TSR_BACKEND_TRY(RequireKeepDimRows(x, *a.out));
   if (x.dim(-1) == 0 && a.node->op != TSR_OP_SUM) return "MEAN/MAX of an empty row";
   return {};
+}
+
+// ARGMAX: x f32 [..., N] (N >= 1, any element strides) -> out i32 [..., 1] (x's outer dims).
+Error ValidateArgmax(const NodeArgs& a) {
+  TSR_BACKEND_TRY(RequireInput(a, 0, "x", TSR_DTYPE_F32));
+  TSR_BACKEND_TRY(RequireDtype(*a.out, TSR_DTYPE_I32, "output"));
+  const TensorRef& x = *a.in[0];
+  TSR_BACKEND_TRY(RequireKeepDimRows(x, *a.out));
+  if (x.dim(-1) < 1 || x.dim(-1) > INT32_MAX)
+    return "ARGMAX rows must have 1..2^31-1 values (i32 indices), got " + ShapeString(x);
+  TSR_BACKEND_TRY(RequireF32Strides(x, "x"));
+  return RequireElemStrides(*a.out, "output");
 }
 
 // ---- ROPE ----
@@ -451,6 +469,7 @@ constexpr std::array<OpInfo, TSR_OP_COUNT> MakeOpTable() {
   t[TSR_OP_NONE].name = "NONE";
 #define TSR_BACKEND_OP_ENTRY(op, family) t[TSR_OP_##op] = {#op, Validate##family};
   TESSERA_BACKEND_OPS(TSR_BACKEND_OP_ENTRY)
+  TESSERA_BACKEND_OPTIONAL_OPS(TSR_BACKEND_OP_ENTRY)
 #undef TSR_BACKEND_OP_ENTRY
   return t;
 }

@@ -48,7 +48,7 @@ void ParallelRanges(ThreadPool* pool, int64_t n, int64_t grain,
   });
 }
 
-TESSERA_BACKEND_DEFINE_FIND_RUNNER(OpFn)
+TESSERA_BACKEND_DEFINE_FIND_RUNNER_WITH(OpFn, TESSERA_BACKEND_OP_ARGMAX)
 
 Status ValidateOp(const OpArgs& a) {
   if (std::string e = backend::ValidateNode(a); !e.empty()) return InvalidArgument(std::move(e));

@@ -71,6 +71,8 @@ void ParallelRanges(ThreadPool* pool, int64_t n, int64_t grain,
 #define TSR_CPU_DECLARE_RUNNER(Family) Status Run##Family(const OpArgs& a);
 TESSERA_BACKEND_OP_FAMILIES(TSR_CPU_DECLARE_RUNNER)
 #undef TSR_CPU_DECLARE_RUNNER
+// The optional ops this backend runs (TESSERA_BACKEND_OPTIONAL_OPS): ARGMAX (kernels_argmax.cc).
+Status RunArgmax(const OpArgs& a);
 // What the im2col convolution needs beyond the ABI rules (kernels_conv.cc).
 Status ValidateConvLayout(const OpArgs& a);
 

@@ -47,6 +47,6 @@ Status CudaStatus(cudaError_t e, const char* what) {
                      ")");
 }
 
-TESSERA_BACKEND_DEFINE_FIND_RUNNER(OpFn)
+TESSERA_BACKEND_DEFINE_FIND_RUNNER_WITH(OpFn, TESSERA_BACKEND_OP_ARGMAX)
 
 }  // namespace tessera::cuda

@@ -146,6 +146,8 @@ Status CudaStatus(cudaError_t e, const char* what);
 #define TSR_CUDA_DECLARE_RUNNER(Family) Status Run##Family(const OpArgs& a);
 TESSERA_BACKEND_OP_FAMILIES(TSR_CUDA_DECLARE_RUNNER)
 #undef TSR_CUDA_DECLARE_RUNNER
+// The optional ops this backend runs (TESSERA_BACKEND_OPTIONAL_OPS): ARGMAX (k_argmax.cu).
+Status RunArgmax(const OpArgs& a);
 
 }  // namespace tessera::cuda
 

@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "backends/cuda/k_argmax.h"
 #include "backends/cuda/ops.h"
 #include "tessera/backend/validate.h"
 
@@ -343,6 +344,21 @@ Status RunSoftmax(const OpArgs& a) {
 Status RunReduce(const OpArgs& a) {
   if (a.out->NumElements() == 0) return OkStatus();
   return RunRows(a, nullptr);
+}
+
+// ARGMAX (an optional op, k_argmax.cu): x [..., n] f32 -> out [..., 1] i32.
+Status RunArgmax(const OpArgs& a) {
+  if (a.out->NumElements() == 0) return OkStatus();
+  const TensorRef& x = *a.in[0];
+  const TensorRef& out = *a.out;
+  ArgmaxParams p;
+  p.x = x.data;
+  p.out = out.data;
+  p.n = x.dim(-1);
+  p.sx = x.stride(-1) / 4;
+  const TensorRef* ts[2] = {&x, &out};
+  p.rows = MakeWalk(x, ts, 2, /*outer_only=*/true);
+  return CudaStatus(LaunchArgmax(p, a.ctx->stream), "ARGMAX");
 }
 
 // ---- ROPE ----

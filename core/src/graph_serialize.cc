@@ -118,7 +118,10 @@ bool RowWiseOp(const Graph& g, const Node& n) {
     case TSR_OP_COPY:
     case TSR_OP_SUM:
     case TSR_OP_MEAN:
-    case TSR_OP_MAX: return true;
+    case TSR_OP_MAX:
+    // ARGMAX (ABI 1.3) serializes like any node (op 31, opset 1.3); only a compile-style plugin
+    // that claims it gets it. Its padding rows give indices no real row reads.
+    case TSR_OP_ARGMAX: return true;
     default: return false;
   }
 }

@@ -79,7 +79,8 @@ const char* OpName(tsr_op op) {
                                                        "conv2d",
                                                        "sum",
                                                        "mean",
-                                                       "max"};
+                                                       "max",
+                                                       "argmax"};
   if (op < 0 || op >= TSR_OP_COUNT) return "invalid";
   return kNames[op];
 }

@@ -46,6 +46,28 @@ TEST(Ir, RejectsShapeMismatchesWithTheNodeNamed) {
   EXPECT_NE(s.message().find("inner dims differ"), std::string::npos) << s.message();
 }
 
+TEST(Ir, ArgmaxTakesF32RowsAndGivesOneI32PerRow) {
+  Graph g;
+  TensorId x = g.AddInput("x", DType::kF32, {2, 3, 50});
+  g.MarkOutput(g.AddNode(TSR_OP_ARGMAX, {x}, DType::kI32, {2, 3, 1}));
+  EXPECT_TRUE(g.Validate().ok()) << g.Validate().ToString();
+  EXPECT_STREQ(OpName(TSR_OP_ARGMAX), "argmax");
+
+  auto error = [](DType in, Shape in_shape, DType out, Shape out_shape) {
+    Graph b;
+    TensorId t = b.AddInput("x", in, std::move(in_shape));
+    b.AddNode(TSR_OP_ARGMAX, {t}, out, std::move(out_shape));
+    return b.Validate().message();
+  };
+  EXPECT_NE(error(DType::kF32, {4, 8}, DType::kF32, {4, 1}).find("output must be i32"),
+            std::string::npos);
+  EXPECT_NE(error(DType::kBF16, {4, 8}, DType::kI32, {4, 1}).find("input 0 must be f32"),
+            std::string::npos);
+  EXPECT_NE(error(DType::kF32, {4, 8}, DType::kI32, {4}).find("should be [4, 1]"),
+            std::string::npos);
+  EXPECT_NE(error(DType::kF32, {4, 0}, DType::kI32, {4, 1}).find("rows of 1.."), std::string::npos);
+}
+
 TEST(Ir, RejectsBadViewsAndDuplicateLeafNames) {
   Graph g;
   TensorId x = g.AddInput("x", DType::kF32, {4, 6});

@@ -1,4 +1,5 @@
 // Per-op contracts of the IR (see the tsr_op comments in plugin_api.h).
+#include <cstdint>
 #include <string>
 
 #include "tessera/core/ir.h"
@@ -193,6 +194,16 @@ Status CheckRest(const Checker& c, const Node& node) {
       TSR_RETURN_IF_ERROR(c.Need(1, 1));
       Shape out = c.In(0).shape;
       if (out.empty()) return InvalidArgument("reduction of a scalar");
+      out.back() = 1;
+      return c.OutShape(out);
+    }
+    case TSR_OP_ARGMAX: {  // f32 [..., N] -> i32 [..., 1]: the index of each row's maximum
+      TSR_RETURN_IF_ERROR(c.Need(1, 1));
+      TSR_RETURN_IF_ERROR(c.DType(0, DType::kF32));
+      TSR_RETURN_IF_ERROR(c.OutDType(DType::kI32));
+      Shape out = c.In(0).shape;
+      if (out.empty() || out.back() < 1 || out.back() > INT32_MAX)
+        return InvalidArgument("ARGMAX needs rows of 1..2^31-1 values, got " + ShapeStr(out));
       out.back() = 1;
       return c.OutShape(out);
     }

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <numeric>
 
 namespace tessera::conformance {
@@ -124,7 +125,8 @@ const char* OpName(tsr_op op) {
                                        "CONV2D",
                                        "SUM",
                                        "MEAN",
-                                       "MAX"};
+                                       "MAX",
+                                       "ARGMAX"};
   return op >= 0 && op < TSR_OP_COUNT ? kNames[op] : "?";
 }
 
@@ -628,6 +630,76 @@ void ConvReduceCases(Catalogue* cat) {
   }
 }
 
+// ---- ARGMAX ----------------------------------------------------------------------------------
+
+// Row r of an ARGMAX case: pattern r % kArgmaxPatterns, covering the op's rules (lowest index on
+// ties, NaN never wins, 0 for a row with nothing above -inf) wherever they can sit in a row.
+constexpr int kArgmaxPatterns = 12;
+
+void FillArgmaxRow(CaseData* c, int pattern, float* row, int64_t n) {
+  const float inf = std::numeric_limits<float>::infinity();
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  std::vector<float> u = Uniform(c, n);
+  std::copy(u.begin(), u.end(), row);
+  const int64_t a = RandInt(c, 0, static_cast<int32_t>(n - 1));  // a planted position
+  const int64_t b = RandInt(c, 0, static_cast<int32_t>(n - 1));  // another (maybe == a)
+  switch (pattern) {
+    case 0: break;                             // random: ties improbable
+    case 1: row[a] = row[b] = 2.0f; break;     // a tie, wherever it falls
+    case 2: std::fill_n(row, n, -inf); break;  // -> 0
+    case 3: std::fill_n(row, n, nan); break;   // -> 0
+    case 4:                                    // NaN and -inf only -> 0
+      for (int64_t i = 0; i < n; ++i) row[i] = i % 3 == 1 ? nan : -inf;
+      break;
+    case 5:  // NaN every 7th value (also next to the max): they never win
+      for (int64_t i = 0; i < n; i += 7) row[i] = nan;
+      if (a % 7 != 0) row[a] = 3.0f;
+      break;
+    case 6:  // +inf twice, NaN before them: the first +inf
+      row[0] = nan;
+      row[a] = row[b] = inf;
+      break;
+    case 7: row[n - 1] = 2.0f; break;          // the last position
+    case 8: std::fill_n(row, n, 0.5f); break;  // all equal -> 0
+    case 9:                                    // small integers: ties everywhere
+      for (int64_t i = 0; i < n; ++i) row[i] = static_cast<float>(RandInt(c, -3, 3));
+      break;
+    case 10:  // -inf but for one very negative finite value
+      std::fill_n(row, n, -inf);
+      row[a] = -3.0e38f;
+      break;
+    default:  // -inf first, NaN elsewhere: the max among huge negatives
+      for (int64_t i = 0; i < n; ++i) row[i] = i % 5 == 0 ? nan : -3.0e38f * (0.5f + u[i]);
+      row[0] = -inf;
+      break;
+  }
+}
+
+void AddArgmax(Catalogue* cat, Shape s, Layout l = kContig) {
+  cat->Add("ARGMAX_" + Tag(s) + LayoutTag("x", l), TSR_OP_ARGMAX, l == kContig, [=](CaseData* c) {
+    c->spec.op = TSR_OP_ARGMAX;
+    const int64_t n = s.back(), rows = Numel(s) / n;
+    std::vector<float> v(static_cast<size_t>(Numel(s)));
+    for (int64_t r = 0; r < rows; ++r)
+      FillArgmaxRow(c, static_cast<int>(r % kArgmaxPatterns), v.data() + r * n, n);
+    c->Add(MakeF32(s, std::move(v)), l);
+  });
+}
+
+void ArgmaxCases(Catalogue* cat) {
+  AddArgmax(cat, {12, 37});
+  AddArgmax(cat, {12, 4133});
+  AddArgmax(cat, {12, 1});  // rows of 1
+  AddArgmax(cat, {1});
+  AddArgmax(cat, {4097});
+  AddArgmax(cat, {2, 6, 50});
+  AddArgmax(cat, {256, 997});    // a batch's worth of rows
+  AddArgmax(cat, {12, 151936});  // Qwen2 vocabulary
+  AddArgmax(cat, {12, 128256});  // Llama-3 vocabulary
+  AddArgmax(cat, {12, 33}, kTransposed);
+  AddArgmax(cat, {12, 4097}, kPadded);
+}
+
 }  // namespace
 
 const Tensor& CaseData::Add(Tensor t, Layout layout) {
@@ -659,6 +731,7 @@ const std::vector<OpCase>& AllCases() {
     AttentionCases(&cat);
     DataMovementCases(&cat);
     ConvReduceCases(&cat);
+    ArgmaxCases(&cat);
     return std::move(cat.cases);
   }();
   return cases;

@@ -773,6 +773,30 @@ RefResult Reduce(const RefNode& node) {
   return r;
 }
 
+// Two passes, unlike the kernels' single running compare: the largest non-NaN value of the row,
+// then the first position holding it. A row with nothing above -inf (all -inf or NaN) gives 0.
+RefResult Argmax(const RefNode& node) {
+  const Tensor* x = Input(node, 0);
+  if (!x || x->ndim() < 1 || x->dim(-1) < 1) return Fail("ARGMAX: bad input");
+  const int64_t n = x->dim(-1);
+  std::vector<int32_t> out(static_cast<size_t>(x->rows()), 0);
+  for (int64_t r = 0; r < x->rows(); ++r) {
+    const float* row = x->values.data() + r * n;
+    double top = -kInf;
+    for (int64_t i = 0; i < n; ++i)
+      if (!std::isnan(row[i])) top = std::max(top, static_cast<double>(row[i]));
+    if (top == -kInf) continue;
+    int64_t first = 0;
+    while (static_cast<double>(row[first]) != top) ++first;
+    out[r] = static_cast<int32_t>(first);
+  }
+  std::vector<int64_t> shape = x->shape;
+  shape.back() = 1;
+  RefResult r;
+  r.out = MakeI32(std::move(shape), out);
+  return r;
+}
+
 }  // namespace
 
 RefResult RunReference(const RefNode& node) {
@@ -813,6 +837,7 @@ RefResult RunReference(const RefNode& node) {
     case TSR_OP_SUM:
     case TSR_OP_MEAN:
     case TSR_OP_MAX: return Reduce(node);
+    case TSR_OP_ARGMAX: return Argmax(node);
     default: return Fail("no reference for op " + std::to_string(node.op));
   }
 }

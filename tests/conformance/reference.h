@@ -78,7 +78,7 @@ Tensor Decode(tsr_dtype dtype, std::vector<int64_t> shape, std::vector<uint8_t> 
 
 // One node, as the device sees it: the op, its params and its inputs (nullptr = optional input
 // absent). `out_dtype` matters for COPY only (every other op outputs F32, or the cache's dtype
-// for KV_WRITE).
+// for KV_WRITE, or I32 for ARGMAX).
 struct RefNode {
   tsr_op op = TSR_OP_NONE;
   std::vector<const Tensor*> inputs;

@@ -158,5 +158,23 @@ TEST(ReferenceTest, BroadcastAndConv) {
   EXPECT_EQ(RunReference(c).out.values, (std::vector<float>{3, 6, 5}));
 }
 
+TEST(ReferenceTest, ArgmaxTiesNanAndInfRows) {
+  const float inf = INFINITY, nan = NAN;
+  const Tensor x = MakeF32({6, 4}, {1,    3,    3,      2,     // tie: the first 3
+                                    nan,  1,    nan,    2,     // NaN never wins
+                                    -inf, -inf, -inf,   -inf,  // nothing above -inf: 0
+                                    nan,  -inf, nan,    nan,   // 0
+                                    -inf, inf,  5,      inf,   // the first +inf
+                                    -inf, -inf, -1e38f, nan});
+  RefNode n;
+  n.op = TSR_OP_ARGMAX;
+  n.inputs = {&x};
+  const RefResult r = RunReference(n);
+  ASSERT_TRUE(r.error.empty()) << r.error;
+  EXPECT_EQ(r.out.dtype, TSR_DTYPE_I32);
+  EXPECT_EQ(r.out.shape, (std::vector<int64_t>{6, 1}));
+  EXPECT_EQ(r.out.ints(), (std::vector<int32_t>{1, 3, 0, 0, 1, 2}));
+}
+
 }  // namespace
 }  // namespace tessera::conformance

@@ -5,6 +5,7 @@
 #include <dlfcn.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -105,6 +106,35 @@ TEST_F(ExecutorTest, SplitsAcrossDevicesFallsBackToCpuAndInsertsCopies) {
   std::vector<float> y;
   ASSERT_TRUE(mlp.Run(**exe, &y).ok());
   ExpectNear(y, mlp.Expected());
+}
+
+// ARGMAX (ABI 1.3) is optional: the test GPU and NPU plugins predate it and decline it, so it
+// falls back to the CPU after the nodes they run; its i32 output comes back per row.
+TEST_F(ExecutorTest, ArgmaxDeclinedByTheOtherDeviceRunsOnTheCpu) {
+  for (const char* first : {"testgpu", "testnpu"}) {
+    Mlp mlp;
+    const TensorId ids =
+        mlp.g.AddNode(TSR_OP_ARGMAX, {mlp.out}, DType::kI32, {Mlp::M, 1});  // [M, 1]
+    mlp.g.MarkOutput(ids);
+    ExecutionContext ctx({dev(first), dev("cpu")});
+    ctx.BindWeight("w", mlp.wv.data(), mlp.wv.size() * 4);
+    auto exe = Executable::Prepare(ctx, mlp.g);
+    ASSERT_TRUE(exe.ok()) << first << ": " << exe.status().ToString();
+    const std::vector<int32_t> want_devices = std::string(first) == "testgpu"
+                                                  ? std::vector<int32_t>{1, 0, 1, 0, 1}
+                                                  : std::vector<int32_t>{0, 0, 0, 0, 1};
+    EXPECT_EQ((*exe)->schedule().node_device, want_devices) << first;
+    std::vector<int32_t> got(Mlp::M, -1);
+    HostTensor ins[] = {{mlp.x, mlp.xv.data(), mlp.xv.size() * 4},
+                        {mlp.a, mlp.av.data(), mlp.av.size() * 4}};
+    HostTensor outs[] = {{ids, got.data(), got.size() * 4}};
+    ASSERT_TRUE((*exe)->Run(ins, outs).ok()) << first;
+    const std::vector<float> y = mlp.Expected();
+    for (int m = 0; m < Mlp::M; ++m) {
+      const auto row = y.begin() + m * Mlp::N;
+      EXPECT_EQ(got[m], std::max_element(row, row + Mlp::N) - row) << first << " row " << m;
+    }
+  }
 }
 
 TEST_F(ExecutorTest, RunAllocatesNothingAfterPrepare) {

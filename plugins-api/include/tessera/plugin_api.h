@@ -19,6 +19,8 @@
  *   1.1  tsr_plugin_api.device_memory_info: live free/total memory of an open device.
  *   1.2  tsr_plugin_api.host_alloc / host_free: host memory the device transfers fastest
  *        (page-locked), for the host's large download/upload destinations.
+ *   1.3  TSR_OP_ARGMAX (a new op; older plugins decline it in supports_op, and the host runs it
+ *        elsewhere).
  *
  * Entry points (exported with default visibility; everything else in a plugin is hidden)
  *   tsr_plugin_init   (required) host API in, function table out. See tsr_plugin_init_fn.
@@ -52,7 +54,7 @@ extern "C" {
 #endif
 
 #define TSR_ABI_MAJOR 1
-#define TSR_ABI_MINOR 2
+#define TSR_ABI_MINOR 3
 /* The oldest minor of this major the host still accepts: every 1.x. */
 #define TSR_ABI_MINOR_FLOOR 0
 
@@ -274,7 +276,11 @@ typedef enum tsr_op {
   TSR_OP_SUM = 28,
   TSR_OP_MEAN = 29,
   TSR_OP_MAX = 30,
-  TSR_OP_COUNT = 31
+  /* out[..., 1] i32 = index of the largest f32 in0[..., N] value (N >= 1) over the innermost dim:
+   * lowest index on ties, NaN skipped, 0 for a row with none above -inf (the host sampler's greedy
+   * pick). ABI 1.3: a host sends it only where supports_op accepts it. */
+  TSR_OP_ARGMAX = 31,
+  TSR_OP_COUNT = 32
 } tsr_op;
 
 /* A tensor as the plugin sees it. */

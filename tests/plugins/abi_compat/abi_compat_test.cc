@@ -21,6 +21,7 @@
 #include "tessera/core/device.h"
 #include "tessera/core/executor.h"
 #include "tessera/core/plugin_loader.h"
+#include "tessera/core/scheduler.h"
 
 namespace tessera {
 namespace {
@@ -270,6 +271,38 @@ TEST(PluginAbiCompat, OldAndCurrentPluginsWorkSideBySideWithTheCpuFallback) {
     const float a = 2 * xv[i];
     EXPECT_NEAR(got[i], a / (1 + std::exp(-a)) * xv[i], 1e-5f) << "at " << i;
   }
+}
+
+// ARGMAX (1.3) is an op number the 1.0 plugin has never heard of: it declines it in supports_op
+// (no error, no crash) and the node runs on the CPU.
+TEST(PluginAbiCompat, The1_3ArgmaxIsDeclinedBy1_0AndRunsOnTheCpu) {
+  if (Env("ABI_CPU").empty()) GTEST_SKIP() << "CPU plugin not built";
+  auto reg = Load({Env("ABI_V1_0"), Env("ABI_CPU")});
+  for (const char* id : {"abi10", "cpu"})
+    ASSERT_NE(reg->Find(id), nullptr) << reg->ExplainMissing(id).message();
+  auto old_dev = Device::Open(reg->Find("abi10"), 0);
+  auto cpu = Device::Open(reg->Find("cpu"), 0);
+  ASSERT_TRUE(old_dev.ok() && cpu.ok());
+  Graph g;
+  TensorId x = g.AddInput("x", DType::kF32, {3, 16});
+  TensorId s = g.AddNode(TSR_OP_ADD, {x, x}, DType::kF32, {3, 16});
+  TensorId ids = g.AddNode(TSR_OP_ARGMAX, {s}, DType::kI32, {3, 1});
+  g.MarkOutput(ids);
+  const AbiGraph abi = MakeAbiGraph(g);
+  auto supported = (*old_dev)->SupportsOp(abi.view(), 1);
+  ASSERT_TRUE(supported.ok()) << supported.status().ToString();
+  EXPECT_FALSE(*supported);
+  ExecutionContext ctx({old_dev->get(), cpu->get()});
+  auto exe = Executable::Prepare(ctx, g);
+  ASSERT_TRUE(exe.ok()) << exe.status().ToString();
+  EXPECT_EQ((*exe)->schedule().node_device, (std::vector<int32_t>{0, 1}));
+  std::vector<float> xv(48);
+  for (int i = 0; i < 48; ++i) xv[i] = static_cast<float>((i * 7) % 16);  // row max at 16k + 9
+  std::vector<int32_t> got(3, -1);
+  HostTensor ins[] = {{x, xv.data(), xv.size() * 4}};
+  HostTensor outs[] = {{ids, got.data(), got.size() * 4}};
+  ASSERT_TRUE((*exe)->Run(ins, outs).ok());
+  EXPECT_EQ(got, (std::vector<int32_t>{9, 9, 9}));
 }
 
 }  // namespace

@@ -50,6 +50,16 @@ namespace tessera::backend {
   X(MEAN, Reduce)                    \
   X(MAX, Reduce)
 
+// X(op, Family) for the optional ops: ops added after ABI 1.0 that a plugin runs only if it says
+// so. TESSERA_BACKEND_OPS lists what every plugin must run (each defines a runner per family);
+// an optional op is validated by ValidateNode like the others but has a runner only in plugins
+// that pass it to TESSERA_BACKEND_DEFINE_FIND_RUNNER_WITH, so elsewhere FindRunner returns
+// nullptr and supports_op declines it (the host places the node on another device). Each entry
+// has its own one-op list below for a plugin to pass.
+#define TESSERA_BACKEND_OPTIONAL_OPS(X) \
+  X(ARGMAX, Argmax)
+#define TESSERA_BACKEND_OP_ARGMAX(X) X(ARGMAX, Argmax)
+
 // X(Family) once for every family of TESSERA_BACKEND_OPS, e.g. to declare the runners.
 #define TESSERA_BACKEND_OP_FAMILIES(X) \
   X(Matmul)                            \
@@ -70,17 +80,24 @@ namespace tessera::backend {
 // clang-format on
 
 // Defines `FnType FindRunner(int op)` in the enclosing namespace: the plugin's Run<Family> for
-// every op of TESSERA_BACKEND_OPS; nullptr for TSR_OP_NONE and unknown values.
+// every op of TESSERA_BACKEND_OPS and of OPTIONAL_OPS, an X-list of the optional ops it implements
+// (e.g. TESSERA_BACKEND_OP_ARGMAX, or TESSERA_BACKEND_NO_OPTIONAL_OPS); nullptr for TSR_OP_NONE,
+// unknown values and the optional ops left out.
+#define TESSERA_BACKEND_NO_OPTIONAL_OPS(X)
 #define TESSERA_BACKEND_RUNNER_ENTRY_(op, family) t[TSR_OP_##op] = Run##family;
-#define TESSERA_BACKEND_DEFINE_FIND_RUNNER(FnType)                           \
+#define TESSERA_BACKEND_DEFINE_FIND_RUNNER_WITH(FnType, OPTIONAL_OPS)        \
   FnType FindRunner(int op) {                                                \
     static constexpr std::array<FnType, TSR_OP_COUNT> kRunners = [] {        \
       std::array<FnType, TSR_OP_COUNT> t{};                                  \
       TESSERA_BACKEND_OPS(TESSERA_BACKEND_RUNNER_ENTRY_)                     \
+      OPTIONAL_OPS(TESSERA_BACKEND_RUNNER_ENTRY_)                            \
       return t;                                                              \
     }();                                                                     \
     return op <= TSR_OP_NONE || op >= TSR_OP_COUNT ? nullptr : kRunners[op]; \
   }
+// FindRunner of a plugin that runs no optional op.
+#define TESSERA_BACKEND_DEFINE_FIND_RUNNER(FnType) \
+  TESSERA_BACKEND_DEFINE_FIND_RUNNER_WITH(FnType, TESSERA_BACKEND_NO_OPTIONAL_OPS)
 
 // "MATMUL", ...; "NONE" for TSR_OP_NONE and "UNKNOWN_OP" outside the enum.
 const char* OpName(int op);

@@ -1,0 +1,130 @@
+// ARGMAX on the CUDA plugin inside a captured CUDA graph, as the engine's greedy decode step runs
+// it: the same execute of SCALE x3 -> ARGMAX over [64, 128256] logits repeated with new data each
+// time (the plugin captures the third and replays from the fourth on; TESSERA_CUDA_PROFILE=exec
+// prints "graph replays"), every result checked against a host loop. Op-level cases (ties, NaN,
+// -inf rows, strides) are the conformance suite's. Without a GPU it skips.
+#include <dlfcn.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "tessera/plugin_api.h"
+
+namespace {
+
+constexpr int64_t kRows = 64, kVocab = 128256;
+
+// The op's rule: the lowest index of the largest value, NaN skipped, 0 when none is above -inf.
+int32_t HostArgmax(const float* row, int64_t n) {
+  float best = -std::numeric_limits<float>::infinity();
+  int32_t at = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    if (row[i] > best) {
+      best = row[i];
+      at = static_cast<int32_t>(i);
+    }
+  }
+  return at;
+}
+
+// Logits for step `step`: random rows with a planted tie, plus a NaN row, an all -inf row and a
+// row whose maximum is +inf twice.
+std::vector<float> StepLogits(int step) {
+  std::mt19937 rng(1234 + step);
+  std::uniform_real_distribution<float> u(-20.0f, 20.0f);
+  std::vector<float> x(static_cast<size_t>(kRows * kVocab));
+  for (float& v : x) v = u(rng);
+  for (int64_t r = 0; r < kRows; ++r) {
+    float* row = x.data() + r * kVocab;
+    const int64_t a = rng() % kVocab, b = rng() % kVocab;
+    row[a] = row[b] = 30.0f + static_cast<float>(step);
+  }
+  const float inf = std::numeric_limits<float>::infinity();
+  float* nan_row = x.data() + (step % kRows) * kVocab;
+  for (int64_t i = 0; i < kVocab; i += 3) nan_row[i] = std::numeric_limits<float>::quiet_NaN();
+  float* neg_row = x.data() + ((step + 1) % kRows) * kVocab;
+  for (int64_t i = 0; i < kVocab; ++i) neg_row[i] = -inf;
+  float* inf_row = x.data() + ((step + 2) % kRows) * kVocab;
+  inf_row[kVocab - 1] = inf_row[kVocab / 2 + step] = inf;
+  return x;
+}
+
+TEST(CudaArgmaxGraphTest, CapturedStepsMatchTheHost) {
+  const char* path = std::getenv("TESSERA_CUDA_PLUGIN");
+  ASSERT_NE(path, nullptr) << "set TESSERA_CUDA_PLUGIN to libtessera_backend_cuda.so";
+  void* handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  ASSERT_NE(handle, nullptr) << dlerror();
+  auto init = reinterpret_cast<tsr_plugin_init_fn>(dlsym(handle, TSR_PLUGIN_INIT_SYMBOL));
+  ASSERT_NE(init, nullptr);
+  tsr_host_api host{sizeof(tsr_host_api), TSR_ABI_MAJOR, TSR_ABI_MINOR, nullptr, nullptr};
+  tsr_error err{sizeof(tsr_error), TSR_OK, {}};
+  const tsr_plugin_api* api = init(&host, &err);
+  ASSERT_NE(api, nullptr) << err.message;
+  tsr_plugin_ctx* ctx = nullptr;
+  ASSERT_EQ(api->create_context(nullptr, 0, &ctx, &err), TSR_OK) << err.message;
+  int32_t count = 0;
+  ASSERT_EQ(api->device_count(ctx, &count, &err), TSR_OK);
+  if (count == 0) {
+    api->destroy_context(ctx);
+    dlclose(handle);
+    GTEST_SKIP() << "no CUDA device";
+  }
+  tsr_device* dev = nullptr;
+  ASSERT_EQ(api->device_open(ctx, 0, &dev, &err), TSR_OK) << err.message;
+
+  // Tensors 0..3: x, a, b, c f32 [R, V] in one buffer each; 4: ids i32 [R, 1].
+  const uint64_t bytes = static_cast<uint64_t>(kRows * kVocab) * 4;
+  tsr_buffer* bufs[5] = {};
+  tsr_tensor t[5] = {};
+  for (int i = 0; i < 5; ++i) {
+    const bool ids = i == 4;
+    ASSERT_EQ(api->buffer_alloc(dev, 0, ids ? kRows * 4 : bytes, &bufs[i], &err), TSR_OK)
+        << err.message;
+    t[i].struct_size = sizeof(tsr_tensor);
+    t[i].dtype = ids ? TSR_DTYPE_I32 : TSR_DTYPE_F32;
+    t[i].ndim = 2;
+    t[i].ne[0] = kRows;
+    t[i].ne[1] = ids ? 1 : kVocab;
+    t[i].nb[1] = 4;
+    t[i].nb[0] = ids ? 4 : kVocab * 4;
+    t[i].buffer = bufs[i];
+  }
+  tsr_node nodes[4] = {};
+  for (int i = 0; i < 4; ++i) {
+    nodes[i].struct_size = sizeof(tsr_node);
+    nodes[i].op = i < 3 ? TSR_OP_SCALE : TSR_OP_ARGMAX;
+    nodes[i].n_inputs = 1;
+    nodes[i].inputs[0] = i;
+    nodes[i].output = i + 1;
+    nodes[i].fparams[0] = 1.0f;  // SCALE: x * 1 + 0, exact
+  }
+  tsr_graph_view view{sizeof(view), 5, t, 4, nodes};
+  tsr_bool supported = 0;
+  ASSERT_EQ(api->supports_op(dev, &view, 3, &supported, &err), TSR_OK);
+  ASSERT_TRUE(supported) << err.message;
+  const int32_t ids[4] = {0, 1, 2, 3};
+  tsr_event* ev = nullptr;
+  ASSERT_EQ(api->event_create(dev, &ev, &err), TSR_OK);
+  for (int step = 0; step < 6; ++step) {
+    const std::vector<float> x = StepLogits(step);
+    ASSERT_EQ(api->buffer_upload(bufs[0], 0, x.data(), bytes, nullptr, &err), TSR_OK);
+    ASSERT_EQ(api->execute(dev, &view, ids, 4, ev, &err), TSR_OK) << err.message;
+    ASSERT_EQ(api->event_wait(ev, &err), TSR_OK) << err.message;
+    std::vector<int32_t> got(kRows, -1);
+    ASSERT_EQ(api->buffer_download(bufs[4], 0, got.data(), kRows * 4, nullptr, &err), TSR_OK);
+    for (int64_t r = 0; r < kRows; ++r)
+      ASSERT_EQ(got[r], HostArgmax(x.data() + r * kVocab, kVocab))
+          << "step " << step << " row " << r;
+  }
+  api->event_destroy(ev);
+  for (tsr_buffer* b : bufs) api->buffer_free(b);
+  api->device_close(dev);
+  api->destroy_context(ctx);
+  dlclose(handle);
+}
+
+}  // namespace
