@@ -298,6 +298,20 @@ class ApiTest(ServerTestCase):
         self.assertEqual(data["choices"][0]["finish_reason"], "stop")
         self.assertEqual(data["choices"][0]["text"], text[:text.index(stop)])
 
+    def test_greedy_on_device_matches_logits(self):
+        # temperature 0 alone is picked on the device (ForwardArgmax); with logprobs the same
+        # request goes through the downloaded logits. The text must not change, alone or next to
+        # sampled requests (whose steps keep the logits path).
+        s = self.server
+        prompts = ["The king said", "And it came to pass", "Once upon"]
+        fast = [completion(s, p, 16, ignore_eos=True) for p in prompts]
+        slow = [s.post("/v1/completions", {"prompt": p, "max_tokens": 16, "temperature": 0, "ignore_eos": True,
+                                           "logprobs": 1})[1]["choices"][0]["text"] for p in prompts]
+        self.assertEqual(fast, slow)
+        mixed = run_parallel(lambda i: completion(s, prompts[i % 3], 16, ignore_eos=True) if i < 3 else
+                             completion(s, prompts[i % 3], 16, temperature=0.8, seed=i), list(range(6)))
+        self.assertEqual(mixed[:3], fast)
+
     def test_seed_reproducible(self):
         body = {"prompt": "In the beginning", "max_tokens": 12, "temperature": 1.0, "seed": 1234}
         a = self.server.post("/v1/completions", body)[1]["choices"][0]["text"]

@@ -11,6 +11,9 @@
 // their 2 * params * tokens ops are held against that instruction's peak (int8 ops/s, a
 // multiply-add counting 2) and attention against the f32 FMA peak:
 //   pp fraction = (matmul ops / vpdpbusd peak + attention flops / f32 fma peak) / seconds
+// With --greedy the tg tests run as the server runs greedy requests: each step's tokens are
+// picked on the device (ForwardArgmax: TSR_OP_ARGMAX, one id a row downloaded instead of a
+// vocab of logits); their names get "-greedy" (tg128-greedy, tg128x64-greedy).
 // Token ids are random: speed does not depend on them.
 #include <algorithm>
 #include <chrono>
@@ -41,6 +44,7 @@ struct BenchFlags {
   int64_t probe_mib = 512;  // read-bandwidth buffer; must dwarf the last-level cache
   uint64_t seed = 1;
   std::string quantize;  // --quantize: shorthand for the `quantize` setting
+  bool greedy = false;   // --greedy: tg steps through ForwardArgmax
 };
 
 // What one token costs the model, from the checkpoint and the decoder spec.
@@ -93,9 +97,10 @@ double PrefillFlops(const text::TextModel& m, const ModelCost& c, int p) {
   return flops;
 }
 
-// One step of one fresh-or-growing sequence, as generate.cc builds it.
+// One step of one fresh-or-growing sequence, as generate.cc builds it; greedy: only the
+// argmax of its row comes back (ForwardArgmax).
 Status Step(text::TextModel& m, SequenceBlocks& seq, std::vector<int32_t> tokens,
-            std::vector<float>* logits) {
+            std::vector<float>* logits, bool greedy) {
   StepBatch b;
   b.tokens = std::move(tokens);
   const int32_t n = static_cast<int32_t>(b.tokens.size());
@@ -107,12 +112,15 @@ Status Step(text::TextModel& m, SequenceBlocks& seq, std::vector<int32_t> tokens
   b.block_table.assign(static_cast<size_t>(b.max_blocks), -1);
   std::copy(seq.blocks.begin(), seq.blocks.end(), b.block_table.begin());
   b.logit_rows = {n - 1};
+  if (greedy) return m.ForwardArgmax(b).status();
   return m.Forward(b, logits);
 }
 
 // `tokens` steps of `n` sequences in lockstep from an empty cache: each step is one batch of n
-// single-token decodes (every row's logits returned, as a server's decode step). Seconds taken.
-StatusOr<double> RunParallelDecode(text::TextModel& m, int n, int tokens, std::mt19937_64& rng) {
+// single-token decodes (every row's logits returned, as a server's decode step; greedy: every
+// row's argmax, as a server's step of greedy requests). Seconds taken.
+StatusOr<double> RunParallelDecode(text::TextModel& m, int n, int tokens, bool greedy,
+                                   std::mt19937_64& rng) {
   std::uniform_int_distribution<int32_t> id(0, static_cast<int32_t>(m.vocab_size() - 1));
   std::vector<SequenceBlocks> seqs(static_cast<size_t>(n));
   Status st;
@@ -143,8 +151,9 @@ StatusOr<double> RunParallelDecode(text::TextModel& m, int n, int tokens, std::m
       std::copy(seqs[s].blocks.begin(), seqs[s].blocks.end(),
                 b.block_table.begin() + static_cast<ptrdiff_t>(s) * b.max_blocks);
     const auto tf = Clock::now();
-    // As the server's scheduler runs a step: logits into the model's own (pinned) host buffer.
-    st = m.ForwardLogits(b).status();
+    // As the server's scheduler runs a step: logits (or ids) into the model's own (pinned) host
+    // buffer.
+    st = greedy ? m.ForwardArgmax(b).status() : m.ForwardLogits(b).status();
     build_s += std::chrono::duration<double>(tf - tb).count();
     forward_s += std::chrono::duration<double>(Clock::now() - tf).count();
   }
@@ -159,7 +168,8 @@ StatusOr<double> RunParallelDecode(text::TextModel& m, int n, int tokens, std::m
 
 // Runs pp (one forward of p tokens) or tg (n single-token steps from an empty cache); returns
 // the seconds taken.
-StatusOr<double> RunTest(text::TextModel& m, bool prefill, int tokens, std::mt19937_64& rng) {
+StatusOr<double> RunTest(text::TextModel& m, bool prefill, int tokens, bool greedy,
+                         std::mt19937_64& rng) {
   std::uniform_int_distribution<int32_t> id(0, static_cast<int32_t>(m.vocab_size() - 1));
   SequenceBlocks seq;
   std::vector<float> logits;
@@ -168,9 +178,9 @@ StatusOr<double> RunTest(text::TextModel& m, bool prefill, int tokens, std::mt19
   if (prefill) {
     std::vector<int32_t> prompt(static_cast<size_t>(tokens));
     for (auto& t : prompt) t = id(rng);
-    st = Step(m, seq, std::move(prompt), &logits);
+    st = Step(m, seq, std::move(prompt), &logits, /*greedy=*/false);
   } else {
-    for (int i = 0; i < tokens && st.ok(); ++i) st = Step(m, seq, {id(rng)}, &logits);
+    for (int i = 0; i < tokens && st.ok(); ++i) st = Step(m, seq, {id(rng)}, &logits, greedy);
   }
   const double s = std::chrono::duration<double>(Clock::now() - t0).count();
   m.kv_cache().Free(seq);
@@ -199,8 +209,9 @@ Stats Summarize(std::vector<double> v) {
 
 // One test's samples: tokens/s, the probe measured next to each run, and the fraction.
 struct TestResult {
-  std::string name;  // "pp512", "tg128", "tg128x64" (--parallel 64)
+  std::string name;  // "pp512", "tg128", "tg128x64" (--parallel 64), "tg128x64-greedy"
   bool prefill = false;
+  bool greedy = false;  // tg through ForwardArgmax (--greedy)
   int tokens = 0;
   int parallel = 1;     // sequences decoding at once (tg); tokens/s counts all of them
   double work = 0;      // flops (pp) or bytes per token (tg)
@@ -235,6 +246,7 @@ nlohmann::json ResultJson(const BenchContext& c, const TestResult& r) {
       {"n_prompt", r.prefill ? r.tokens : 0},
       {"n_gen", r.prefill ? 0 : r.tokens},
       {"parallel", r.parallel},
+      {"greedy", r.greedy},
       {"reps", r.tps.size()},
       {"tokens_per_s", tps.mean},
       {"stddev", tps.stddev},
@@ -264,10 +276,15 @@ void PrintText(const BenchContext& c, const std::vector<TestResult>& results) {
               c.simd.c_str(), c.threads, c.backend.c_str(), c.bf16_dot ? "yes" : "no");
   std::printf("model: %s (%.1fM params, %.1f MiB matmul weights per token)\n\n",
               c.model_dir.c_str(), c.cost.total_params / 1e6, c.cost.weight_bytes / 1048576.0);
+  // The test column fits the -greedy names; without them the table is as it always was.
+  int w = 8;
+  for (const TestResult& r : results)
+    if (r.greedy) w = std::max(w, static_cast<int>(r.name.size()));
   std::printf(
-      "| test     |         t/s (mean ± sd) |   median | machine (median)        | fraction |\n");
-  std::printf(
-      "| -------- | ----------------------- | -------- | ----------------------- | -------- |\n");
+      "| %-*s |         t/s (mean ± sd) |   median | machine (median)        | fraction |\n", w,
+      "test");
+  std::printf("| %s | ----------------------- | -------- | ----------------------- | -------- |\n",
+              std::string(static_cast<size_t>(w), '-').c_str());
   for (const TestResult& r : results) {
     const Stats tps = Summarize(r.tps), probe = Summarize(r.probe), frac = Summarize(r.fraction);
     char machine[64];
@@ -282,7 +299,7 @@ void PrintText(const BenchContext& c, const std::vector<TestResult>& results) {
       std::snprintf(machine, sizeof machine, "%8.2f GB/s read     ", probe.median / 1e9);
     char fraction[16] = "     n/a";
     if (!r.fraction.empty()) std::snprintf(fraction, sizeof fraction, "%8.3f", frac.median);
-    std::printf("| %-8s | %10.2f ± %10.2f | %8.2f | %s | %s |\n", r.name.c_str(), tps.mean,
+    std::printf("| %-*s | %10.2f ± %10.2f | %8.2f | %s | %s |\n", w, r.name.c_str(), tps.mean,
                 tps.stddev, tps.median, machine, fraction);
   }
 }
@@ -311,7 +328,9 @@ Status Measure(text::TextModel& m, const BenchFlags& f, const BenchContext& c,
     const double keys = (f.generate + 1) / 2.0;
     TestResult tg;
     tg.name = "tg" + std::to_string(f.generate) +
-              (f.parallel > 1 ? "x" + std::to_string(f.parallel) : "");
+              (f.parallel > 1 ? "x" + std::to_string(f.parallel) : "") +
+              (f.greedy ? "-greedy" : "");
+    tg.greedy = f.greedy;
     tg.tokens = f.generate;
     tg.parallel = f.parallel;
     tg.work = static_cast<double>(c.cost.weight_bytes) / f.parallel +
@@ -320,8 +339,8 @@ Status Measure(text::TextModel& m, const BenchFlags& f, const BenchContext& c,
   }
   // Warm-up: prepares each step's graph and faults the weights in.
   auto run = [&](const TestResult& t, int tokens) {
-    return t.parallel > 1 ? RunParallelDecode(m, t.parallel, tokens, rng)
-                          : RunTest(m, t.prefill, tokens, rng);
+    return t.parallel > 1 ? RunParallelDecode(m, t.parallel, tokens, t.greedy, rng)
+                          : RunTest(m, t.prefill, tokens, t.greedy, rng);
   };
   for (const TestResult& t : tests) TSR_RETURN_IF_ERROR(run(t, std::min(t.tokens, 16)).status());
   for (const TestResult& t : tests) TSR_RETURN_IF_ERROR(run(t, t.tokens).status());
@@ -416,6 +435,9 @@ Handler AddBenchCommand(CLI::App& app, GlobalFlags* g) {
   cmd->add_option("--seed", f->seed, "Seed of the random token ids");
   cmd->add_option("--quantize", f->quantize,
                   "Quantize weights at load: none, q8, q4 (setting quantize; cached)");
+  cmd->add_flag("--greedy", f->greedy,
+                "tg tests pick each token on the device (ForwardArgmax), as the server does for "
+                "greedy requests; their names get -greedy");
   cmd->add_flag("--json", f->json, "One JSON object per test (JSON Lines) instead of a table");
   return [=]() { return cmd->parsed() ? RunBench(g, *f) : -1; };
 }

@@ -84,6 +84,15 @@ text::SamplingParams ChoiceSampling(const GenerationParams& p, int32_t choice) {
   if (!p.logprobs) s.top_logprobs = 0;
   return s;
 }
+
+// Whether Sampler::Sample would return the plain argmax of the raw row (its GreedyPick with no
+// penalty = ArgmaxRow) and the sink would use nothing else of it. Top-k / top-p / min-p and the
+// seed do not matter to a greedy pick. When in doubt, not greedy-only.
+bool IsGreedyOnly(const GenerationParams& p, const text::SamplingParams& s) {
+  return p.max_tokens != 0 && s.temperature < text::kGreedyTemperatureEpsilon &&
+         s.repetition_penalty == 1.0f && s.presence_penalty == 0.0f &&
+         s.frequency_penalty == 0.0f && !p.logprobs && s.top_logprobs == 0;
+}
 }  // namespace
 
 TextSink::TextSink(std::shared_ptr<GenerationJob> job, int32_t choice, const text::TextModel& model,
@@ -96,6 +105,7 @@ TextSink::TextSink(std::shared_ptr<GenerationJob> job, int32_t choice, const tex
       prompt_(std::move(prompt)),
       latency_(latency),
       sampler_(ChoiceSampling(params, choice), prompt_),
+      greedy_only_(IsGreedyOnly(params, sampler_.params())),
       stops_(params.stop),
       detok_(model.tokenizer(), /*skip_special_tokens=*/true) {}
 
@@ -112,7 +122,22 @@ batching::NextToken TextSink::OnLogits(std::span<const float> logits) {
     finish_reason_ = "length";
     return {0, true};
   }
-  const text::SampledToken tok = sampler_.Sample(logits);
+  text::SampledToken tok = sampler_.Sample(logits);
+  return Emit(TokenInfo{tok.id, tok.logprob, std::move(tok.top)});
+}
+
+batching::NextToken TextSink::OnToken(int32_t id) {
+  if (params_.max_tokens == 0) {  // not greedy-only, so not called; as OnLogits would
+    finish_reason_ = "length";
+    return {0, true};
+  }
+  // The device's argmax is the sampler's greedy pick. The logprob is not computed (the row never
+  // left the device); it reaches no client: only requests with logprobs report it, and those
+  // are not greedy-only.
+  return Emit(TokenInfo{id, 0.0f, {}});
+}
+
+batching::NextToken TextSink::Emit(TokenInfo tok) {
   const double now = job_->Elapsed();
   if (latency_) {
     if (last_token_t_ < 0)
@@ -132,21 +157,20 @@ batching::NextToken TextSink::OnLogits(std::span<const float> logits) {
   auto piece = detok_.Step(tok.id);
   text::StopMatcher::Result r = stops_.Push(piece.ok() ? *piece : std::string());
   ev.text = std::move(r.emit);
-  if (params_.logprobs)
-    ev.token = TokenInfo{tok.id, tok.logprob, tok.top};
-  else
-    ev.token = TokenInfo{tok.id, tok.logprob, {}};
+  if (!params_.logprobs) tok.top.clear();
+  const int32_t id = tok.id;
+  ev.token = std::move(tok);
   job_->Push(std::move(ev));
   if (r.stopped) {
     stopped_by_string_ = true;
     finish_reason_ = "stop";
-    return {tok.id, true};
+    return {id, true};
   }
   if (params_.max_tokens >= 0 && generated_ >= params_.max_tokens) {
     finish_reason_ = "length";
-    return {tok.id, true};
+    return {id, true};
   }
-  return {tok.id, false};
+  return {id, false};
 }
 
 void TextSink::OnPromptLogits(int32_t first, int32_t n, std::span<const float> rows) {

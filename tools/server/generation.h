@@ -118,12 +118,20 @@ class TextSink final : public batching::SequenceSink {
            const GenerationParams& params, std::vector<int32_t> prompt, ModelLatency* latency);
 
   batching::NextToken OnLogits(std::span<const float> logits) override;
+  // True when the sampler would do a plain greedy pick and nothing else of the row is used:
+  // temperature below the greedy epsilon, no repetition / presence / frequency penalty, no
+  // logprobs, max_tokens != 0. Fixed for the request. Such a sequence is picked on the device.
+  bool GreedyOnly() const override { return greedy_only_; }
+  batching::NextToken OnToken(int32_t id) override;
   void OnPromptLogits(int32_t first, int32_t n, std::span<const float> rows) override;
   void OnFinished(batching::FinishCause cause, const Status& error) override;
   bool Cancelled() const override { return job_->cancelled(); }
 
  private:
   GenEvent Event(GenEvent::Kind kind) const;
+  // Everything after the pick: latency, EOS, Accept, detokenization, stop strings, the event,
+  // max_tokens.
+  batching::NextToken Emit(TokenInfo tok);
   std::string FlushText();
 
   std::shared_ptr<GenerationJob> job_;
@@ -133,6 +141,7 @@ class TextSink final : public batching::SequenceSink {
   std::vector<int32_t> prompt_;
   ModelLatency* latency_;
   text::Sampler sampler_;
+  const bool greedy_only_;
   text::StopMatcher stops_;
   text::DecodeStream detok_;
   int32_t generated_ = 0;

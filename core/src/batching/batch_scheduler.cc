@@ -366,18 +366,27 @@ Status BatchScheduler::RunPlan(std::vector<Planned>& plan) {
   // A step of unfinished prefill chunks wants no logits; the graph needs at least one row.
   const bool dummy_row = b.logit_rows.empty();
   if (dummy_row) b.logit_rows.push_back(0);
+  const bool greedy = GreedyStep(plan);
   ++counters_.steps;
+  counters_.argmax_steps += greedy;
   counters_.step_tokens += static_cast<int64_t>(b.tokens.size());
-  // The runner's own storage (page-locked on CUDA: the logits arrive by one DMA copy), valid
-  // until its next step: Deliver consumes it before this thread runs another.
+  // The runner's own storage (page-locked on CUDA: the logits or ids arrive by one DMA copy),
+  // valid until its next step: Deliver consumes it before this thread runs another.
   std::span<const float> logits;
+  std::span<const int32_t> ids;
   Status st;
   {
     std::unique_lock<std::mutex> l;
     if (options_.forward_mutex) l = std::unique_lock<std::mutex>(*options_.forward_mutex);
-    StatusOr<std::span<const float>> out = runner_.ForwardLogits(b);
-    st = out.status();
-    if (out.ok()) logits = *out;
+    if (greedy) {
+      StatusOr<std::span<const int32_t>> out = runner_.ForwardArgmax(b);
+      st = out.status();
+      if (out.ok()) ids = *out;
+    } else {
+      StatusOr<std::span<const float>> out = runner_.ForwardLogits(b);
+      st = out.status();
+      if (out.ok()) logits = *out;
+    }
   }
   if (!st.ok()) {
     for (Planned& p : plan) Finish(*p.seq, FinishCause::kError, st);
@@ -387,11 +396,23 @@ Status BatchScheduler::RunPlan(std::vector<Planned>& plan) {
     });
     return st;
   }
-  Deliver(plan, logits);
+  Deliver(plan, logits, ids);
   return OkStatus();
 }
 
-void BatchScheduler::Deliver(std::vector<Planned>& plan, std::span<const float> logits) {
+// Whether the step may run ForwardArgmax: no prompt logits wanted and every sequence that
+// samples in it greedy-only (a step of prefill chunks only samples nobody: its one dummy row is
+// never read, and 4 bytes download faster than a vocab of floats).
+bool BatchScheduler::GreedyStep(const std::vector<Planned>& plan) const {
+  for (const Planned& p : plan) {
+    if (p.prompt_row >= 0) return false;
+    if (p.sample_row >= 0 && !p.seq->sink->GreedyOnly()) return false;
+  }
+  return true;
+}
+
+void BatchScheduler::Deliver(std::vector<Planned>& plan, std::span<const float> logits,
+                             std::span<const int32_t> ids) {
   const size_t vocab = static_cast<size_t>(vocab_);
   for (Planned& p : plan) {
     Seq& s = *p.seq;
@@ -405,8 +426,9 @@ void BatchScheduler::Deliver(std::vector<Planned>& plan, std::span<const float> 
       s.prompt_logits_done = p.prompt_first + p.prompt_n;
     }
     if (p.sample_row < 0) continue;
-    NextToken next = s.sink->OnLogits(
-        std::span<const float>(logits.data() + static_cast<size_t>(p.sample_row) * vocab, vocab));
+    const size_t row = static_cast<size_t>(p.sample_row);
+    NextToken next = !ids.empty() ? s.sink->OnToken(ids[row])
+                                  : s.sink->OnLogits(logits.subspan(row * vocab, vocab));
     p.finished = true;
     if (next.finished) {
       Finish(s, FinishCause::kDone, OkStatus());

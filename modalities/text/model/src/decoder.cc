@@ -106,8 +106,9 @@ Status ApplyLayerTypes(const ModelConfig& c, const std::function<bool(int64_t)>&
 }
 
 bool StepShape::operator<(const StepShape& o) const {
-  return std::tie(tokens, seqs, max_blocks, logit_rows, kv_blocks, block_size) <
-         std::tie(o.tokens, o.seqs, o.max_blocks, o.logit_rows, o.kv_blocks, o.block_size);
+  return std::tie(tokens, seqs, max_blocks, logit_rows, kv_blocks, block_size, argmax) <
+         std::tie(o.tokens, o.seqs, o.max_blocks, o.logit_rows, o.kv_blocks, o.block_size,
+                  o.argmax);
 }
 
 namespace {
@@ -255,8 +256,14 @@ class Builder {
       p.f[0] = s_.final_softcap;
       logits = g_.AddNode(TSR_OP_SOFTCAP, {logits}, DType::kF32, {R, s_.vocab}, p);
     }
-    g_.MarkOutput(logits);
     in.logits = logits;
+    if (sh_.argmax) {
+      // Only the picks leave the device: 4 bytes a row instead of a vocab of floats.
+      in.ids = g_.AddNode(TSR_OP_ARGMAX, {logits}, DType::kI32, {R, 1});
+      g_.MarkOutput(in.ids);
+    } else {
+      g_.MarkOutput(logits);
+    }
     TSR_RETURN_IF_ERROR(g_.Validate());
     return in;
   }

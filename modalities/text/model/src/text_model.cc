@@ -78,6 +78,11 @@ StatusOr<std::unique_ptr<TextModel>> TextModel::Load(const std::string& dir,
     if (auto id = m->tokenizer_->TokenToId("</s>")) m->eos_ids_.push_back(*id);
 
   m->ctx_ = std::make_unique<ExecutionContext>(std::move(devices));
+  // TESSERA_DEVICE_ARGMAX=0: greedy picks on the host from the downloaded logits (the A/B knob
+  // of ForwardArgmax, and how tests reach the fallback).
+  if (const char* v = std::getenv("TESSERA_DEVICE_ARGMAX");
+      v != nullptr && std::string_view(v) == "0")
+    m->argmax_unavailable_ = true;
   TSR_RETURN_IF_ERROR(m->QuantizeWeights(options));
   TSR_RETURN_IF_ERROR(m->BindWeights());
 
@@ -203,36 +208,59 @@ Status TextModel::BindWeights() {
 }
 
 Status TextModel::Forward(const StepBatch& b, std::vector<float>* logits) {
-  return RunStep(b, [logits](size_t n) -> StatusOr<float*> {
-    logits->resize(n);
-    return logits->data();
-  });
+  TSR_ASSIGN_OR_RETURN(StepShape shape, ShapeOf(b, /*argmax=*/false));
+  TSR_ASSIGN_OR_RETURN(CachedStep * step, PrepareStep(shape));
+  logits->resize(b.logit_rows.size() * static_cast<size_t>(spec_.vocab));
+  return RunPrepared(*step, b, logits->data(), logits->size() * sizeof(float));
 }
 
-StatusOr<std::span<const float>> TextModel::ForwardLogits(const StepBatch& b) {
+StatusOr<void*> TextModel::HostOutput(HostBuffer* buf, size_t bytes) {
   static const bool pinned = [] {
     const char* v = std::getenv("TESSERA_PINNED_LOGITS");
     return v == nullptr || std::string_view(v) != "0";
   }();
-  float* data = nullptr;
-  size_t floats = 0;
-  TSR_RETURN_IF_ERROR(RunStep(b, [&](size_t n) -> StatusOr<float*> {
-    if (logits_host_.size() < n * sizeof(float)) {
-      logits_host_.Reset();  // grows only: a decode step's rows are the largest, and steady
-      // The first device that offers host memory (the preferred one, ahead of a CPU fallback).
-      Device* dev = nullptr;
-      for (Device* d : ctx_->devices())
-        if (pinned && dev == nullptr && d->has_host_alloc()) dev = d;
-      TSR_ASSIGN_OR_RETURN(logits_host_, HostBuffer::Allocate(dev, n * sizeof(float)));
-    }
-    data = static_cast<float*>(logits_host_.data());
-    floats = n;
-    return data;
-  }));
-  return std::span<const float>(data, floats);
+  if (buf->size() < bytes) {
+    buf->Reset();  // grows only: a decode step's rows are the largest, and steady
+    // The first device that offers host memory (the preferred one, ahead of a CPU fallback).
+    Device* dev = nullptr;
+    for (Device* d : ctx_->devices())
+      if (pinned && dev == nullptr && d->has_host_alloc()) dev = d;
+    TSR_ASSIGN_OR_RETURN(*buf, HostBuffer::Allocate(dev, bytes));
+  }
+  return buf->data();
 }
 
-Status TextModel::RunStep(const StepBatch& b, const std::function<StatusOr<float*>(size_t)>& out) {
+StatusOr<std::span<const float>> TextModel::ForwardLogits(const StepBatch& b) {
+  TSR_ASSIGN_OR_RETURN(StepShape shape, ShapeOf(b, /*argmax=*/false));
+  TSR_ASSIGN_OR_RETURN(CachedStep * step, PrepareStep(shape));
+  const size_t n = b.logit_rows.size() * static_cast<size_t>(spec_.vocab);
+  TSR_ASSIGN_OR_RETURN(void* data, HostOutput(&logits_host_, n * sizeof(float)));
+  TSR_RETURN_IF_ERROR(RunPrepared(*step, b, data, n * sizeof(float)));
+  return std::span<const float>(static_cast<const float*>(data), n);
+}
+
+StatusOr<std::span<const int32_t>> TextModel::ForwardArgmax(const StepBatch& b) {
+  // A bad batch fails here as it would on the logits path, before any fallback.
+  TSR_ASSIGN_OR_RETURN(StepShape shape, ShapeOf(b, /*argmax=*/true));
+  if (!argmax_unavailable_) {
+    StatusOr<CachedStep*> step = PrepareStep(shape);
+    if (step.ok()) {
+      const size_t n = b.logit_rows.size();
+      TSR_ASSIGN_OR_RETURN(void* data, HostOutput(&ids_host_, n * sizeof(int32_t)));
+      TSR_RETURN_IF_ERROR(RunPrepared(**step, b, data, n * sizeof(int32_t)));
+      return std::span<const int32_t>(static_cast<const int32_t*>(data), n);
+    }
+    // Most likely no device runs TSR_OP_ARGMAX (an older plugin): the devices do not change,
+    // so stop trying. The host argmax gives the same ids.
+    spdlog::info("greedy picks run on the host: the argmax step did not prepare ({})",
+                 step.status().message());
+    argmax_unavailable_ = true;
+  }
+  ++argmax_fallback_steps_;
+  return ModelRunner::ForwardArgmax(b);
+}
+
+StatusOr<StepShape> TextModel::ShapeOf(const StepBatch& b, bool argmax) const {
   StepShape shape;
   shape.tokens = static_cast<int32_t>(b.tokens.size());
   shape.seqs = static_cast<int32_t>(b.kv_lens.size());
@@ -240,6 +268,7 @@ Status TextModel::RunStep(const StepBatch& b, const std::function<StatusOr<float
   shape.logit_rows = static_cast<int32_t>(b.logit_rows.size());
   shape.kv_blocks = kv_->shape().num_blocks;
   shape.block_size = kv_->shape().block_size;
+  shape.argmax = argmax;
   if (shape.tokens == 0 || shape.seqs == 0 || shape.logit_rows == 0)
     return InvalidArgument("a step needs at least one token, sequence and logit row");
   if (b.positions.size() != b.tokens.size() || b.slots.size() != b.tokens.size() ||
@@ -249,33 +278,37 @@ Status TextModel::RunStep(const StepBatch& b, const std::function<StatusOr<float
   for (int32_t t : b.tokens)
     if (t < 0 || t >= spec_.vocab)
       return OutOfRange("token id " + std::to_string(t) + " is outside the vocabulary");
+  return shape;
+}
 
-  if (!steps_.count(shape) && steps_.size() >= kMaxCachedSteps) {
+StatusOr<TextModel::CachedStep*> TextModel::PrepareStep(const StepShape& shape) {
+  if (auto it = steps_.find(shape); it != steps_.end()) {
+    it->second->last_used = ++step_clock_;
+    return it->second.get();
+  }
+  if (steps_.size() >= kMaxCachedSteps) {
     auto oldest = std::min_element(steps_.begin(), steps_.end(), [](const auto& x, const auto& y) {
       return x.second->last_used < y.second->last_used;
     });
     steps_.erase(oldest);
   }
-  auto& cached = steps_[shape];
-  if (!cached) {
-    auto step = std::make_unique<CachedStep>();
-    step->graph = std::make_unique<Graph>();
-    auto dtype = [this](const std::string& n) { return WeightDType(n); };
-    TSR_ASSIGN_OR_RETURN(step->inputs, BuildDecoderGraph(spec_, shape, dtype, step->graph.get()));
-    for (const TensorDesc& t : step->graph->tensors())
-      if (t.kind == TensorKind::kWeight && !bound_dtypes_.count(t.name))
-        return NotFound("the checkpoint has no tensor '" + t.name + "' (needed by " +
-                        spec_.architecture + ")");
-    auto exe = Executable::Prepare(*ctx_, *step->graph);
-    if (!exe.ok()) {
-      steps_.erase(shape);
-      return exe.status();
-    }
-    step->exe = std::move(exe).value();
-    cached = std::move(step);
-  }
-  cached->last_used = ++step_clock_;
-  const StepInputs& in = cached->inputs;
+  auto step = std::make_unique<CachedStep>();
+  step->graph = std::make_unique<Graph>();
+  auto dtype = [this](const std::string& n) { return WeightDType(n); };
+  TSR_ASSIGN_OR_RETURN(step->inputs, BuildDecoderGraph(spec_, shape, dtype, step->graph.get()));
+  for (const TensorDesc& t : step->graph->tensors())
+    if (t.kind == TensorKind::kWeight && !bound_dtypes_.count(t.name))
+      return NotFound("the checkpoint has no tensor '" + t.name + "' (needed by " +
+                      spec_.architecture + ")");
+  TSR_ASSIGN_OR_RETURN(step->exe, Executable::Prepare(*ctx_, *step->graph));
+  step->last_used = ++step_clock_;
+  CachedStep* raw = step.get();
+  steps_[shape] = std::move(step);
+  return raw;
+}
+
+Status TextModel::RunPrepared(CachedStep& step, const StepBatch& b, void* out, size_t bytes) {
+  const StepInputs& in = step.inputs;
   auto host = [](TensorId id, const std::vector<int32_t>& v) {
     return HostTensor{id, const_cast<int32_t*>(v.data()), v.size() * sizeof(int32_t)};
   };
@@ -283,10 +316,8 @@ Status TextModel::RunStep(const StepBatch& b, const std::function<StatusOr<float
                          host(in.slots, b.slots),          host(in.block_table, b.block_table),
                          host(in.kv_lens, b.kv_lens),      host(in.cu_q, b.cu_q),
                          host(in.logit_rows, b.logit_rows)};
-  const size_t n = static_cast<size_t>(shape.logit_rows) * static_cast<size_t>(spec_.vocab);
-  TSR_ASSIGN_OR_RETURN(float* logits, out(n));
-  HostTensor outputs[] = {{in.logits, logits, n * sizeof(float)}};
-  return cached->exe->Run(inputs, outputs);
+  HostTensor outputs[] = {{in.ids != kNoTensor ? in.ids : in.logits, out, bytes}};
+  return step.exe->Run(inputs, outputs);
 }
 
 }  // namespace tessera::text

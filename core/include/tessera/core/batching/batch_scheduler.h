@@ -15,7 +15,11 @@
 //      cached full blocks of a shared prompt prefix;
 //   5. one ModelRunner::Forward; each sequence whose last token was computed gets its logits
 //      row through its SequenceSink, which picks the next token (sampling, stop strings and
-//      detokenization are the sink's business: the core knows no tokenizer).
+//      detokenization are the sink's business: the core knows no tokenizer). When every sink
+//      sampled in the step is GreedyOnly() and no prompt logits are wanted, the step runs
+//      ModelRunner::ForwardArgmax instead and each sink gets its row's argmax (OnToken): the
+//      device picks the tokens and only their ids are downloaded. A step is never split: one
+//      sink that needs its row keeps the whole step on ForwardLogits.
 //
 // Batch invariance: the scheduler decides only which tokens run in a step, never how a
 // sequence's numbers are computed; with batch-invariant kernels a sequence's output is the same
@@ -58,6 +62,13 @@ class SequenceSink {
   // logits: (vocab,) raw scores for the token after the sequence's last one. Returns the token
   // to append, or finished. Called exactly once per generated token, preemption or not.
   virtual NextToken OnLogits(std::span<const float> logits) = 0;
+  // True when the next token is the row's argmax and nothing else of the row is needed (the
+  // sampler would do a plain greedy pick: ArgmaxRow in model_runner.h); then the scheduler may
+  // call OnToken instead of OnLogits. Asked once per step in which the sequence samples.
+  virtual bool GreedyOnly() const { return false; }
+  // Instead of OnLogits, only after GreedyOnly() said true for this step: `id` is ArgmaxRow of
+  // the row OnLogits would have had. Same contract and result as OnLogits otherwise.
+  virtual NextToken OnToken(int32_t id) { return {id, false}; }
   // Only for requests with want_prompt_logits: rows (n, vocab) of raw logits at prompt positions
   // [first, first + n); the row at position p scores prompt token p + 1 (the last one scores the
   // first generated token). Every prompt position is delivered exactly once, in order.
@@ -98,6 +109,7 @@ struct SchedulerStats {
   int64_t max_running = 0;
   // Counters since start.
   int64_t steps = 0, step_tokens = 0;
+  int64_t argmax_steps = 0;            // steps run through ForwardArgmax (all greedy)
   int64_t prompt_tokens = 0;           // prompt tokens submitted
   int64_t prompt_tokens_computed = 0;  // prompt (and recomputed) tokens run through the model
   int64_t prefix_hit_tokens = 0;       // tokens whose K/V came from the prefix cache
@@ -149,7 +161,11 @@ class BatchScheduler {
   bool ScheduleRunning(std::vector<Planned>* plan, int32_t* prefill_left);
   void Admit(std::vector<Planned>* plan, int32_t* prefill_left);
   Status RunPlan(std::vector<Planned>& plan);
-  void Deliver(std::vector<Planned>& plan, std::span<const float> logits);
+  bool GreedyStep(const std::vector<Planned>& plan) const;
+  // Hands each planned sequence its rows: `logits` (rows x vocab) or, for a greedy step, `ids`
+  // (one per row).
+  void Deliver(std::vector<Planned>& plan, std::span<const float> logits,
+               std::span<const int32_t> ids);
   void CacheFullBlocks(Seq& s);
   void Finish(Seq& s, FinishCause cause, const Status& error);
   void PublishStats();

@@ -119,13 +119,17 @@ struct StepShape {
   int32_t logit_rows = 0;  // R: rows whose logits are wanted
   int32_t kv_blocks = 0;   // blocks in each layer's KV pool
   int32_t block_size = 0;
+  // The graph's output: false = the logits [R, vocab] f32; true = each row's argmax [R, 1] i32
+  // (TSR_OP_ARGMAX after the LM head, for steps whose every row is picked greedily).
+  bool argmax = false;
   bool operator<(const StepShape& o) const;
 };
 
 // Names of the step inputs the graph declares.
 struct StepInputs {
   TensorId tokens, positions, slots, block_table, kv_lens, cu_q, logit_rows;
-  TensorId logits;  // output [R, vocab] f32
+  TensorId logits;           // [R, vocab] f32: the output unless shape.argmax
+  TensorId ids = kNoTensor;  // [R, 1] i32: the output when shape.argmax
 };
 
 // Builds the forward graph of one step. Weights are declared under their checkpoint names (plus

@@ -74,6 +74,13 @@ class TextModel final : public ModelRunner {
   // host_alloc (plugin ABI 1.2) where it has one, so the download is one DMA copy;
   // TESSERA_PINNED_LOGITS=0 keeps it in ordinary memory (the A/B knob).
   StatusOr<std::span<const float>> ForwardLogits(const StepBatch& batch) override;
+  // Each logit row's argmax on the device (TSR_OP_ARGMAX after the LM head; ids downloaded into
+  // a page-locked buffer like the logits). When the devices can not run the op (the graph does
+  // not prepare) the model falls back, once and for good, to ModelRunner's ForwardLogits + host
+  // argmax: the same ids, only slower. TESSERA_DEVICE_ARGMAX=0 (read at Load) forces that path.
+  StatusOr<std::span<const int32_t>> ForwardArgmax(const StepBatch& batch) override;
+  // ForwardArgmax steps that took the host fallback (tests, diagnostics).
+  int64_t argmax_fallback_steps() const { return argmax_fallback_steps_; }
 
  private:
   TextModel() = default;
@@ -81,8 +88,16 @@ class TextModel final : public ModelRunner {
   // The quantized set holding `name`, or nullptr.
   const QuantizedWeights* QuantizedOf(const std::string& name) const;
   Status QuantizeWeights(const TextModelOptions& options);
-  // Builds (or reuses) the step's graph, runs it and downloads its logits into out(n floats).
-  Status RunStep(const StepBatch& b, const std::function<StatusOr<float*>(size_t)>& out);
+  struct CachedStep;
+  // The batch's step shape (argmax: the graph outputs each row's argmax); InvalidArgument /
+  // OutOfRange for an inconsistent batch.
+  StatusOr<StepShape> ShapeOf(const StepBatch& b, bool argmax) const;
+  // The shape's prepared graph, built on first use and kept in steps_ (LRU-bounded).
+  StatusOr<CachedStep*> PrepareStep(const StepShape& shape);
+  // Uploads the batch, runs the step and downloads its one output (`bytes` bytes) into `out`.
+  Status RunPrepared(CachedStep& step, const StepBatch& b, void* out, size_t bytes);
+  // `buf` grown to at least `bytes`: page-locked where a device offers host memory.
+  StatusOr<void*> HostOutput(HostBuffer* buf, size_t bytes);
   DType WeightDType(const std::string& name) const;
 
   std::string dir_;
@@ -99,12 +114,15 @@ class TextModel final : public ModelRunner {
   std::map<std::string, std::vector<float>> f32_weights_;
   std::map<std::string, DType> bound_dtypes_;
   std::map<std::string, uint64_t> bound_bytes_;
-  std::unique_ptr<QuantizedWeights> quantized_;       // mapped cache file of the layers
-  std::unique_ptr<QuantizedWeights> quantized_head_;  // the LM head / tied embedding, Q8
-  struct CachedStep;
+  std::unique_ptr<QuantizedWeights> quantized_;             // mapped cache file of the layers
+  std::unique_ptr<QuantizedWeights> quantized_head_;        // the LM head / tied embedding, Q8
   std::map<StepShape, std::unique_ptr<CachedStep>> steps_;  // LRU-bounded, see text_model.cc
   uint64_t step_clock_ = 0;
-  HostBuffer logits_host_;  // ForwardLogits' buffer; declared last: freed before the devices
+  bool argmax_unavailable_ = false;  // an argmax graph failed to prepare: use the fallback
+  int64_t argmax_fallback_steps_ = 0;
+  // ForwardLogits' / ForwardArgmax's buffers; declared last: freed before the devices.
+  HostBuffer logits_host_;
+  HostBuffer ids_host_;
 };
 
 }  // namespace tessera::text
