@@ -54,6 +54,12 @@ enum class Shader : int {
   kDecodeSplitNormF32,
   kDecodeSplitNormF16,
   kDecodeSplitNormBf16,
+  kDecodeSkewF32,  // the skewed coalesced decode GEMV (DECODE=3), then with the RMS_NORM prologue
+  kDecodeSkewF16,
+  kDecodeSkewBf16,
+  kDecodeSkewNormF32,
+  kDecodeSkewNormF16,
+  kDecodeSkewNormBf16,
   kCoopSplit,        // x -> three bf16 planes for the cooperative-matrix GEMM (coop_split.comp)
   kGemmCoopBf16,     // the cooperative-matrix GEMM, bf16 weights (matmul_coop.comp, KHR + bf16)
   kGemmCoopBf16M64,  // the same with 64-row tiles (more workgroups for narrow projections)
@@ -107,8 +113,13 @@ struct MatmulP {
   // computed from the raw row norm_x as rows.comp would, and norm_out receives it; 0: absent.
   uint64_t norm_x = 0, norm_w = 0, norm_out = 0;
   float norm_eps = 0, norm_woff = 0;
+  // A lone decode GEMV split over workgroups (matmul.comp DecodeRowsSkewed, run_ops.cc
+  // SplitAcrossGroups): xsplit pieces of xs_chunks chunks; partials at xs_part, counters at
+  // xs_count; xsplit <= 1: not split.
+  uint64_t xs_part = 0, xs_count = 0;
+  int32_t xsplit = 0, xs_chunks = 0;
 };
-static_assert(sizeof(MatmulP) == 272, "MatmulP must match matmul_common.glsl's Params");
+static_assert(sizeof(MatmulP) == 296, "MatmulP must match matmul_common.glsl's Params");
 
 // coop_common.glsl's CoopParams: the cooperative-matrix GEMM and its split pre-pass.
 struct CoopP {
@@ -194,6 +205,10 @@ struct ConvP {
   int32_t w_dtype = 0, pad = 0;
 };
 
+// The split decode GEMV's scratch starts with this many bytes of counters (one uint32 a subgroup
+// row block; each dispatch leaves them 0), its partials follow.
+constexpr uint64_t kXsplitCounterBytes = 256u << 10;
+
 // Records dispatches into the device's command stream (plugin.cc). Work becomes visible to the
 // next dispatch through a barrier the recorder inserts after each one.
 class Recorder {
@@ -216,6 +231,20 @@ class Recorder {
   // Decode GEMVs load weight rows coalesced (matmul.comp DecodeRowsCoalesced);
   // TESSERA_VULKAN_DECODE_COALESCE=0 keeps DecodeRows (one lane a chunk).
   bool decode_coalesce = true;
+  // The coalesced decode GEMV hands its chunk chains over in a skewed pipeline (matmul.comp
+  // DecodeRowsSkewed: one subgroupShuffle a stage, every issued PieceDot but the fill/drain
+  // useful) instead of QL predicated rounds through shared memory; same bits.
+  // TESSERA_VULKAN_DECODE_SKEW=1|2|0 (1: selects, the default where the device has subgroup
+  // shuffles; 2: skewed loads; matmul.comp SKEW_MODE; plugin.cc). Only the dispatches with the
+  // RMS_NORM prologue take it unless decode_skew_plain (run_ops.cc DecodeShader).
+  int decode_skew = 0;
+  // The skewed kernel for plain decode GEMVs too (no RMS_NORM prologue; o, down), not only the
+  // norm-fused ones (TESSERA_VULKAN_DECODE_SKEW_PLAIN=1, a lab knob: it lost there).
+  bool decode_skew_plain = false;
+  // Lone decode GEMVs (o, down: no RMS_NORM prologue) on the skewed kernel (so only with
+  // decode_skew_plain) split K over this many workgroups a row block, the last one folding the
+  // chunk partials in order (TESSERA_VULKAN_DECODE_XSPLIT, a lab knob; 0/1 = no split).
+  int decode_xsplit = 0;
   // Weight rows a subgroup in the decode GEMV: 0 = the shader's DROWS (run_ops.cc
   // DecodeRowsFor); TESSERA_VULKAN_DECODE_ROWS=1|2|4 forces fewer (a lab knob).
   int decode_rows = 0;
@@ -237,6 +266,13 @@ class Recorder {
   // Rows a cooperative-matrix GEMM tile: 128 unless 64 (TESSERA_VULKAN_COOPMAT_TILE, a lab
   // knob; run_ops.cc CoopTileRows).
   int coop_tile = 0;
+  // Device memory for the split decode GEMV (SplitAcrossGroups): kXsplitCounterBytes of zeroed
+  // counters, then at least `bytes` of partials; ordered after the earlier users as CoopScratch.
+  virtual StatusOr<uint64_t> SplitScratch(uint64_t bytes) {
+    (void)bytes;
+    return Unimplemented("split decode GEMV scratch");
+  }
+  virtual void SplitScratchUsed() {}
   // Device memory for the cooperative-matrix GEMM's x planes, at least `bytes`, ordered after
   // every earlier dispatch that used it; CoopScratchUsed() after the last dispatch that uses it
   // (so the next user waits for it).

@@ -67,6 +67,7 @@ struct DeviceInfo {
   uint32_t attn_workgroup = 128;
   // attention_tiled.comp fits: 32 KiB of shared memory and 128-invocation workgroups.
   bool tiled_attention = false;
+  bool shuffle = false;  // compute subgroups support subgroupShuffle (VK_SUBGROUP_FEATURE_SHUFFLE)
   // rows.comp and the decode GEMV with the RMS_NORM prologue can require the subgroup size, so
   // an RMS_NORM folded into a decode GEMV sums exactly as rows.comp (ExecuteNormGemv).
   bool norm_fusable = false;
@@ -189,6 +190,9 @@ struct tsr_device : tessera::vulkan::Recorder {
   std::unique_ptr<tsr_buffer> coop_scratch;  // the cooperative-matrix GEMM's x planes
 
   ~tsr_device() override;
+  std::unique_ptr<tsr_buffer> split_scratch;  // the split decode GEMV's counters + partials
+  tessera::StatusOr<uint64_t> SplitScratch(uint64_t bytes) override;
+  void SplitScratchUsed() override;
   tessera::StatusOr<uint64_t> CoopScratch(uint64_t bytes) override;
   void CoopScratchUsed() override;
   tessera::Status Dispatch(tessera::vulkan::Shader shader, const void* params, size_t size,
@@ -423,8 +427,8 @@ std::string CheckDevice(const VkApi& vk, VkInstance instance, VkPhysicalDevice p
   if (d->size_control) wg = std::min(wg, max_required);
   d->attn_workgroup = std::max(wg / sg.subgroupSize * sg.subgroupSize, 128u);
   d->norm_fusable = d->size_control && max_required >= 256;  // rows.comp's 256 invocations
-  d->tiled_attention = p.limits.maxComputeSharedMemorySize >= 32768 &&
-                       (sg.supportedOperations & VK_SUBGROUP_FEATURE_SHUFFLE_BIT) != 0;
+  d->shuffle = (sg.supportedOperations & VK_SUBGROUP_FEATURE_SHUFFLE_BIT) != 0;
+  d->tiled_attention = p.limits.maxComputeSharedMemorySize >= 32768 && d->shuffle;
   vk.vkGetPhysicalDeviceMemoryProperties(pd, &d->mem);
   for (uint32_t h = 0; h < d->mem.memoryHeapCount; ++h) {
     if (d->mem.memoryHeaps[h].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT)
@@ -958,12 +962,14 @@ StatusOr<VkPipeline> GetPipeline(tsr_device* dev, Shader shader) {
   TSR_RETURN_IF_ERROR(
       VkStatus(vk.vkCreateShaderModule(dev->device, &mi, nullptr, &module), spv.name));
   // Specialization constants: 0 the subgroup size (attention's lane layout), 1 attention's
-  // workgroup size.
-  const int32_t consts[2] = {static_cast<int32_t>(dev->info->subgroup),
-                             static_cast<int32_t>(dev->info->attn_workgroup)};
-  const VkSpecializationMapEntry entries[2] = {{0, 0, sizeof(int32_t)},
-                                               {1, sizeof(int32_t), sizeof(int32_t)}};
-  VkSpecializationInfo spec{2, entries, sizeof(consts), consts};
+  // workgroup size, 2 the skewed decode GEMV's mode (matmul.comp SKEW_MODE).
+  const int32_t consts[3] = {static_cast<int32_t>(dev->info->subgroup),
+                             static_cast<int32_t>(dev->info->attn_workgroup),
+                             std::max(1, dev->decode_skew)};
+  const VkSpecializationMapEntry entries[3] = {{0, 0, sizeof(int32_t)},
+                                               {1, sizeof(int32_t), sizeof(int32_t)},
+                                               {2, 2 * sizeof(int32_t), sizeof(int32_t)}};
+  VkSpecializationInfo spec{3, entries, sizeof(consts), consts};
   VkComputePipelineCreateInfo ci{VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO};
   ci.stage.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO;
   ci.stage.stage = VK_SHADER_STAGE_COMPUTE_BIT;
@@ -974,11 +980,12 @@ StatusOr<VkPipeline> GetPipeline(tsr_device* dev, Shader shader) {
       VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_REQUIRED_SUBGROUP_SIZE_CREATE_INFO_EXT};
   required.requiredSubgroupSize = dev->info->subgroup;
   // rows.comp and the GEMV with its RMS_NORM prologue must sum a row in the same subgroups.
-  const bool norm_pair = shader == Shader::kRows || shader == Shader::kDecodeNormF32 ||
-                         shader == Shader::kDecodeNormF16 || shader == Shader::kDecodeNormBf16 ||
-                         shader == Shader::kDecodeSplitNormF32 ||
-                         shader == Shader::kDecodeSplitNormF16 ||
-                         shader == Shader::kDecodeSplitNormBf16;
+  const bool norm_pair =
+      shader == Shader::kRows || shader == Shader::kDecodeNormF32 ||
+      shader == Shader::kDecodeNormF16 || shader == Shader::kDecodeNormBf16 ||
+      shader == Shader::kDecodeSplitNormF32 || shader == Shader::kDecodeSplitNormF16 ||
+      shader == Shader::kDecodeSplitNormBf16 || shader == Shader::kDecodeSkewNormF32 ||
+      shader == Shader::kDecodeSkewNormF16 || shader == Shader::kDecodeSkewNormBf16;
   if (dev->info->size_control &&
       (shader == Shader::kAttention || shader == Shader::kAttentionTiled ||
        (norm_pair && dev->info->norm_fusable && dev->fuse_norm)))
@@ -1057,6 +1064,37 @@ tessera::StatusOr<uint64_t> tsr_device::CoopScratch(uint64_t bytes) {
   return lo;
 }
 
+// The split decode GEMV's scratch: kXsplitCounterBytes of counters (zeroed once when the
+// buffer is made; every split dispatch leaves its counters 0 again), then the partials. Reuse is
+// ordered after the earlier users as CoopScratch's.
+tessera::StatusOr<uint64_t> tsr_device::SplitScratch(uint64_t bytes) {
+  using namespace tessera::vulkan;
+  const uint64_t need = kXsplitCounterBytes + bytes;
+  if (!split_scratch || split_scratch->size < need) {
+    TSR_RETURN_IF_ERROR(Flush(this));
+    TSR_RETURN_IF_ERROR(Wait(this, /*check_data=*/false));
+    if (split_scratch) DestroyBuffer(this, split_scratch.get());
+    split_scratch.reset();
+    TSR_ASSIGN_OR_RETURN(split_scratch, CreateBuffer(this, need, MemUse::kDevice));
+    TSR_RETURN_IF_ERROR(Begin(this));
+    vk->vkCmdFillBuffer(cmd, split_scratch->buf, 0, kXsplitCounterBytes, 0);
+    Barrier(this);
+  }
+  const uint64_t lo = reinterpret_cast<uintptr_t>(split_scratch->data);
+  const Range r{lo, lo + split_scratch->size};
+  auto overlaps = [&](const std::vector<Range>& rs) {
+    return std::any_of(rs.begin(), rs.end(),
+                       [&](const Range& o) { return o.lo < r.hi && r.lo < o.hi; });
+  };
+  if (overlaps(writes_since) || overlaps(reads_since)) Barrier(this);
+  return lo;
+}
+
+void tsr_device::SplitScratchUsed() {
+  const uint64_t lo = reinterpret_cast<uintptr_t>(split_scratch->data);
+  writes_since.push_back(tessera::vulkan::Range{lo, lo + split_scratch->size});
+}
+
 void tsr_device::CoopScratchUsed() {
   const uint64_t lo = reinterpret_cast<uintptr_t>(coop_scratch->data);
   writes_since.push_back(tessera::vulkan::Range{lo, lo + coop_scratch->size});
@@ -1069,6 +1107,7 @@ tsr_device::~tsr_device() {
   if (ring) DestroyBuffer(this, ring.get());
   if (staging) DestroyBuffer(this, staging.get());
   if (coop_scratch) DestroyBuffer(this, coop_scratch.get());
+  if (split_scratch) DestroyBuffer(this, split_scratch.get());
   for (VkPipeline p : pipelines)
     if (p != VK_NULL_HANDLE) vk->vkDestroyPipeline(device, p, nullptr);
   if (prof && prof->pool != VK_NULL_HANDLE) vk->vkDestroyQueryPool(device, prof->pool, nullptr);
@@ -1290,6 +1329,17 @@ tsr_status DeviceOpen(tsr_plugin_ctx* ctx, int32_t index, tsr_device** out, tsr_
     dev->coop_tile = std::atoi(tile);
   const char* coalesce = std::getenv("TESSERA_VULKAN_DECODE_COALESCE");
   dev->decode_coalesce = coalesce == nullptr || std::string(coalesce) != "0";
+  // The skewed hand-over (matmul.comp DecodeRowsSkewed; 1 or 2 = its SKEW_MODE) for the
+  // norm-fused decode GEMVs, where the device has subgroup shuffles: mode 1 by default (H100,
+  // vk-gemv4: tg128 +9% / +1-3% / +7-11% on Llama-3.1-8B / Qwen2.5-0.5B / Llama-3.2-1B, same
+  // bits); TESSERA_VULKAN_DECODE_SKEW=0 keeps the coalesced kernel everywhere.
+  const char* skew = std::getenv("TESSERA_VULKAN_DECODE_SKEW");
+  dev->decode_skew = dev->info->shuffle ? 1 : 0;
+  if (dev->info->shuffle && skew != nullptr) dev->decode_skew = std::clamp(std::atoi(skew), 0, 2);
+  const char* skew_plain = std::getenv("TESSERA_VULKAN_DECODE_SKEW_PLAIN");
+  dev->decode_skew_plain = skew_plain != nullptr && std::string(skew_plain) == "1";
+  if (const char* xsplit = std::getenv("TESSERA_VULKAN_DECODE_XSPLIT"))
+    dev->decode_xsplit = std::max(0, std::atoi(xsplit));
   if (const char* rows = std::getenv("TESSERA_VULKAN_DECODE_ROWS"))
     dev->decode_rows = std::atoi(rows);
   if (const char* rows = std::getenv("TESSERA_VULKAN_DECODE_ROWS_LONGK"))

@@ -122,6 +122,15 @@ Shader DecodeShader(const Recorder& rec, const MatmulP& p, tsr_dtype wdt) {
     }
   }
   if (!rec.decode_coalesce) return MatmulShader(wdt, false);
+  // The skewed kernel only where it won in vulkan_gemv_lab (H100, vk-gemv4): the dispatches
+  // with the RMS_NORM prologue; the plain ones (o, down: 56-256 workgroups) lost 15-60%.
+  if (rec.decode_skew != 0 && (norm || rec.decode_skew_plain)) {
+    switch (wdt) {
+      case TSR_DTYPE_F16: return norm ? Shader::kDecodeSkewNormF16 : Shader::kDecodeSkewF16;
+      case TSR_DTYPE_BF16: return norm ? Shader::kDecodeSkewNormBf16 : Shader::kDecodeSkewBf16;
+      default: return norm ? Shader::kDecodeSkewNormF32 : Shader::kDecodeSkewF32;
+    }
+  }
   switch (wdt) {
     case TSR_DTYPE_F16: return norm ? Shader::kDecodeNormF16 : Shader::kDecodeF16;
     case TSR_DTYPE_BF16: return norm ? Shader::kDecodeNormBf16 : Shader::kDecodeBf16;
@@ -138,6 +147,36 @@ constexpr int64_t kGemmMinRows = 33;
 // rows, x's chunk loaded once for all of them, lane r folding row r): one x row, 16-byte aligned
 // rows, whole 32-value chunks, plain weights, a subgroup of at least that many lanes.
 constexpr int32_t kVecDecode = 4;
+
+// A lone decode GEMV on the skewed kernel (no RMS_NORM prologue, one part: o, down with
+// TESSERA_VULKAN_DECODE_SKEW_PLAIN=1) split across workgroups (Recorder::decode_xsplit pieces of
+// K a row block; matmul.comp SplitFold), since o/down have only N / 16 workgroups. Each piece
+// writes its chunk partials; the last piece of a row block folds them in chunk order, so the
+// sums are the canonical ones. Multiplies *groups by the pieces and fills q's split fields;
+// leaves q alone when it does not apply. A lab knob: it lost on the H100 (README vk-gemv4).
+Status SplitAcrossGroups(Recorder* rec, Shader shader, MatmulP* q, uint64_t* groups) {
+  // The skewed modules only: compiled into the coalesced kernel, the split path cost it 5-9%
+  // even when not taken (vulkan_gemv_lab, H100), so that kernel is kept without it.
+  const bool fits = shader == Shader::kDecodeSkewF32 || shader == Shader::kDecodeSkewF16 ||
+                    shader == Shader::kDecodeSkewBf16;
+  if (rec->decode_xsplit < 2 || !fits || q->n_parts != 1 || q->norm_x != 0 || q->decode_rows < 1)
+    return OkStatus();
+  const int64_t nc = q->K / 32, sg = rec->subgroup_size;
+  const int64_t chunks = CeilDiv(CeilDiv(nc, rec->decode_xsplit), sg) * sg;
+  const int64_t pieces = CeilDiv(nc, chunks);
+  const int64_t counters = CeilDiv(q->N, q->decode_rows);
+  if (pieces < 2 || counters * 4 > static_cast<int64_t>(kXsplitCounterBytes)) return OkStatus();
+  const int64_t ncp = (nc + 3) / 4 * 4;
+  TSR_ASSIGN_OR_RETURN(const uint64_t base,
+                       rec->SplitScratch(static_cast<uint64_t>(q->N * ncp * 4)));
+  q->xs_count = base;
+  q->xs_part = base + kXsplitCounterBytes;
+  q->xsplit = static_cast<int32_t>(pieces);
+  q->xs_chunks = static_cast<int32_t>(chunks);
+  *groups *= static_cast<uint64_t>(pieces);
+  return OkStatus();
+}
+
 int64_t DecodeRowsPerSubgroup(tsr_dtype wdt) {
   return wdt == TSR_DTYPE_F32 ? 2 : 4;  // = matmul.comp's DROWS
 }
@@ -173,13 +212,16 @@ Status DispatchGemv(const OpArgs& a, MatmulP p, tsr_dtype wdt) {
       q.decode_rows = DecodeRowsFor(*a.rec, wdt, q.K);
       q.rows_per_group = DecodeRowsPerGroup(*a.rec, q.K, q.decode_rows);
     }
-    const uint64_t groups_n = CeilDiv(q.N, q.rows_per_group);
-    const uint64_t gx = std::min<uint64_t>(groups_n, 65535), gy = CeilDiv(groups_n, gx);
-    const uint64_t gz = CeilDiv(q.M, kRows);
+    uint64_t groups_n = CeilDiv(q.N, q.rows_per_group);
     const Shader shader =
         (q.vec & kVecDecode) != 0 ? DecodeShader(*a.rec, q, wdt) : MatmulShader(wdt, false);
+    if ((q.vec & kVecDecode) != 0)
+      TSR_RETURN_IF_ERROR(SplitAcrossGroups(a.rec, shader, &q, &groups_n));
+    const uint64_t gx = std::min<uint64_t>(groups_n, 65535), gy = CeilDiv(groups_n, gx);
+    const uint64_t gz = CeilDiv(q.M, kRows);
     TSR_RETURN_IF_ERROR(a.rec->Dispatch(shader, &q, sizeof(q), static_cast<uint32_t>(gx),
                                         static_cast<uint32_t>(gy), static_cast<uint32_t>(gz)));
+    if (q.xsplit > 1) a.rec->SplitScratchUsed();
   }
   return OkStatus();
 }
@@ -343,12 +385,16 @@ Status RunDecodeGroup(Recorder* rec, const MatmulP* parts, int n, tsr_dtype wdt)
     q.gN[j - 1] = pj.N, q.gw_row[j - 1] = pj.w_row, q.gout_col[j - 1] = pj.out_col;
     groups += CeilDiv(pj.N, q.rows_per_group);
   }
-  if (groups > (uint64_t{1} << 31)) return InvalidArgument("decode group too large");
-  const uint64_t gx = std::min<uint64_t>(groups, 65535), gy = CeilDiv(groups, gx);
   if (q.norm_x != 0 && !DecodeNormFusable(*rec, q.K, wdt))
     return InvalidArgument("the fused RMS_NORM needs the coalesced or split decode GEMV");
-  return rec->Dispatch(DecodeShader(*rec, q, wdt), &q, sizeof(q), static_cast<uint32_t>(gx),
-                       static_cast<uint32_t>(gy), 1);
+  const Shader shader = DecodeShader(*rec, q, wdt);
+  TSR_RETURN_IF_ERROR(SplitAcrossGroups(rec, shader, &q, &groups));
+  if (groups > (uint64_t{1} << 31)) return InvalidArgument("decode group too large");
+  const uint64_t gx = std::min<uint64_t>(groups, 65535), gy = CeilDiv(groups, gx);
+  TSR_RETURN_IF_ERROR(rec->Dispatch(shader, &q, sizeof(q), static_cast<uint32_t>(gx),
+                                    static_cast<uint32_t>(gy), 1));
+  if (q.xsplit > 1) rec->SplitScratchUsed();
+  return OkStatus();
 }
 
 // ---- elementwise ----

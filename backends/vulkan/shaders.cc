@@ -103,6 +103,24 @@ const uint32_t kDecodeSplitNormF16[] =
 const uint32_t kDecodeSplitNormBf16[] =
 #include "decode_split_norm_bf16.inc"
 ;
+const uint32_t kDecodeSkewF32[] =
+#include "decode_skew_f32.inc"
+;
+const uint32_t kDecodeSkewF16[] =
+#include "decode_skew_f16.inc"
+;
+const uint32_t kDecodeSkewBf16[] =
+#include "decode_skew_bf16.inc"
+;
+const uint32_t kDecodeSkewNormF32[] =
+#include "decode_skew_norm_f32.inc"
+;
+const uint32_t kDecodeSkewNormF16[] =
+#include "decode_skew_norm_f16.inc"
+;
+const uint32_t kDecodeSkewNormBf16[] =
+#include "decode_skew_norm_bf16.inc"
+;
 const uint32_t kCoopSplit[] =
 #include "coop_split.inc"
 ;
@@ -154,6 +172,12 @@ const std::array<SpirvModule, static_cast<size_t>(Shader::kCount)> kModules = {
     TSR_VK_MODULE(kDecodeSplitNormF32, "matmul.comp split+norm (f32)"),
     TSR_VK_MODULE(kDecodeSplitNormF16, "matmul.comp split+norm (f16)"),
     TSR_VK_MODULE(kDecodeSplitNormBf16, "matmul.comp split+norm (bf16)"),
+    TSR_VK_MODULE(kDecodeSkewF32, "matmul.comp skew (f32)"),
+    TSR_VK_MODULE(kDecodeSkewF16, "matmul.comp skew (f16)"),
+    TSR_VK_MODULE(kDecodeSkewBf16, "matmul.comp skew (bf16)"),
+    TSR_VK_MODULE(kDecodeSkewNormF32, "matmul.comp skew+norm (f32)"),
+    TSR_VK_MODULE(kDecodeSkewNormF16, "matmul.comp skew+norm (f16)"),
+    TSR_VK_MODULE(kDecodeSkewNormBf16, "matmul.comp skew+norm (bf16)"),
     TSR_VK_MODULE(kCoopSplit, "coop_split.comp"),
     TSR_VK_MODULE(kGemmCoopBf16, "matmul_coop.comp (bf16, KHR)"),
     TSR_VK_MODULE(kGemmCoopBf16M64, "matmul_coop.comp (bf16, KHR, 64 rows)"),

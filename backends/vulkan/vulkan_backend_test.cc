@@ -503,29 +503,49 @@ TEST_F(VulkanPluginTest, DecodeGemvVariantsMatchBitForBit) {
     for (float& v : x[ci]) v = u(rng);
   }
   struct Variant {
-    const char *split, *blocks, *coalesce, *rows;
+    const char *split, *blocks, *coalesce, *rows, *skew, *xsplit = "0";
   };
-  const Variant variants[] = {{"1", "0", "1", "4"}, {"1", "4", "1", "4"}, {"1", "2", "1", "2"},
-                              {"1", "1", "1", "1"}, {"0", "0", "1", "1"}, {"0", "0", "1", "2"},
-                              {"0", "0", "1", "4"}, {"0", "0", "0", "1"}, {"0", "0", "0", "2"},
-                              {"0", "0", "0", "4"}};
+  // skew "1" / "2": the skewed hand-over (DecodeRowsSkewed, SKEW_MODE 1 / 2) where the device
+  // has subgroup shuffles; xsplit: that kernel split over 3 / 4 workgroups a row block (K =
+  // 2080, 1056, 14368; K = 160 is one piece).
+  const Variant variants[] = {
+      {"1", "0", "1", "4", "0"},      {"1", "4", "1", "4", "0"},     {"1", "2", "1", "2", "0"},
+      {"1", "1", "1", "1", "0"},      {"0", "0", "1", "1", "0"},     {"0", "0", "1", "2", "0"},
+      {"0", "0", "1", "4", "0"},      {"0", "0", "0", "1", "0"},     {"0", "0", "0", "2", "0"},
+      {"0", "0", "0", "4", "0"},      {"0", "0", "1", "4", "1"},     {"0", "0", "1", "1", "1"},
+      {"0", "0", "1", "4", "2"},      {"0", "0", "1", "1", "2"},     {"0", "0", "1", "4", "1", "3"},
+      {"0", "0", "1", "1", "2", "4"}, {"0", "0", "1", "2", "1", "4"}};
   std::vector<std::vector<float>> outs[kCases];
+  // One context (one Vulkan instance) for all variants, a device a variant (the knobs are read
+  // when a device opens): NVIDIA's driver stops listing the GPU after ~40 instances in a process.
+  tsr_plugin_ctx* ctx = Context();
+  ASSERT_NE(ctx, nullptr);
+  int32_t count = 0;
+  ASSERT_EQ(api_->device_count(ctx, &count, nullptr), TSR_OK);
+  if (count == 0) {
+    api_->destroy_context(ctx);
+    GTEST_SKIP() << "no Vulkan device";
+  }
   for (const Variant& var : variants) {
     SCOPED_TRACE(std::string("split ") + var.split + ", blocks " + var.blocks + ", coalesce " +
-                 var.coalesce + ", rows " + var.rows);
+                 var.coalesce + ", rows " + var.rows + ", skew " + var.skew + ", xsplit " +
+                 var.xsplit);
     setenv("TESSERA_VULKAN_DECODE_SPLIT", var.split, 1);
     setenv("TESSERA_VULKAN_SPLIT_BLOCKS", var.blocks, 1);
     setenv("TESSERA_VULKAN_DECODE_COALESCE", var.coalesce, 1);
     setenv("TESSERA_VULKAN_DECODE_ROWS", var.rows, 1);
+    setenv("TESSERA_VULKAN_DECODE_SKEW", var.skew, 1);
+    setenv("TESSERA_VULKAN_DECODE_XSPLIT", var.xsplit, 1);
+    setenv("TESSERA_VULKAN_DECODE_SKEW_PLAIN", "1", 1);  // these are lone GEMVs
     tsr_error err{sizeof(tsr_error), TSR_OK, {}};
-    tsr_plugin_ctx* ctx = nullptr;
     tsr_device* dev = nullptr;
-    OpenFirstDevice(&ctx, &dev);
+    const tsr_status opened = api_->device_open(ctx, 0, &dev, &err);
     for (const char* v : {"TESSERA_VULKAN_DECODE_SPLIT", "TESSERA_VULKAN_SPLIT_BLOCKS",
-                          "TESSERA_VULKAN_DECODE_COALESCE", "TESSERA_VULKAN_DECODE_ROWS"})
+                          "TESSERA_VULKAN_DECODE_COALESCE", "TESSERA_VULKAN_DECODE_ROWS",
+                          "TESSERA_VULKAN_DECODE_SKEW", "TESSERA_VULKAN_DECODE_XSPLIT",
+                          "TESSERA_VULKAN_DECODE_SKEW_PLAIN"})
       unsetenv(v);
-    if (HasFatalFailure()) return;
-    if (dev == nullptr) GTEST_SKIP() << "no Vulkan device";
+    ASSERT_EQ(opened, TSR_OK) << err.message;
     for (int ci = 0; ci < kCases; ++ci) {
       const MatmulCase& c = cases[ci];
       SCOPED_TRACE("dtype " + std::to_string(c.wdt) + ", K " + std::to_string(c.K));
@@ -559,8 +579,8 @@ TEST_F(VulkanPluginTest, DecodeGemvVariantsMatchBitForBit) {
       api_->buffer_free(buf);
     }
     api_->device_close(dev);
-    api_->destroy_context(ctx);
   }
+  api_->destroy_context(ctx);
   for (int ci = 0; ci < kCases; ++ci) {
     const MatmulCase& c = cases[ci];
     SCOPED_TRACE("dtype " + std::to_string(c.wdt) + ", K " + std::to_string(c.K));
@@ -670,118 +690,135 @@ TEST_F(VulkanPluginTest, DecodeMatmulWithResidualAddMatchesSeparateNodes) {
 // the GEMVs' outputs must have the bits of the nodes run one execute call each. K = 2080 leaves
 // a partial pass of rows.comp's 256 threads; the weight offset 1 is Gemma's form.
 TEST_F(VulkanPluginTest, NormFusedIntoDecodeGemvMatchesSeparateNodes) {
-  tsr_error err{sizeof(tsr_error), TSR_OK, {}};
-  tsr_plugin_ctx* ctx = nullptr;
-  tsr_device* dev = nullptr;
-  ASSERT_NO_FATAL_FAILURE(OpenFirstDevice(&ctx, &dev));
-  if (dev == nullptr) GTEST_SKIP() << "no Vulkan device";
-  std::mt19937 rng(17);
-  struct NormCase {
-    int64_t K;
-    std::vector<int64_t> ns;
-    bool weight;
-    float woff;
-  };
-  for (const NormCase& nc :
-       {NormCase{1024, {72, 40}, true, 0.0f}, NormCase{2080, {100}, true, 1.0f},
-        NormCase{896, {64, 16, 16}, false, 0.0f}}) {
-    const int64_t K = nc.K;
-    const int parts = static_cast<int>(nc.ns.size());
-    SCOPED_TRACE("K " + std::to_string(K) + ", parts " + std::to_string(parts));
-    auto align = [](uint64_t v) { return (v + 255) / 256 * 256; };
-    std::uniform_real_distribution<float> u(-2.0f, 2.0f);
-    std::vector<float> x(K), nw(K);
-    for (float& v : x) v = u(rng);
-    for (float& v : nw) v = u(rng);
-    // Buffer: x | norm weight | norm out | per part: w | out.
-    const uint64_t onw = align(K * 4), ono = onw + align(K * 4);
-    std::vector<std::vector<uint8_t>> w(parts);
-    std::vector<std::vector<float>> wf(parts);
-    std::vector<uint64_t> ow(parts), oo(parts);
-    uint64_t total = ono + align(K * 4);
-    for (int j = 0; j < parts; ++j) {
-      w[j] = EncodeWeights(MatmulCase{TSR_DTYPE_BF16, K}, nc.ns[j], &rng, &wf[j]);
-      ow[j] = total, oo[j] = ow[j] + align(w[j].size());
-      total = oo[j] + align(nc.ns[j] * 4);
-    }
-    std::vector<float> got[2][1 + 3];  // [fused, separate][norm out, part outs]
-    for (int separate = 0; separate < 2; ++separate) {
-      tsr_buffer* buf = nullptr;
-      ASSERT_EQ(api_->buffer_alloc(dev, 0, total, &buf, &err), TSR_OK) << err.message;
-      ASSERT_EQ(api_->buffer_upload(buf, 0, x.data(), K * 4, nullptr, &err), TSR_OK);
-      ASSERT_EQ(api_->buffer_upload(buf, onw, nw.data(), K * 4, nullptr, &err), TSR_OK);
+  // Both decode modules with the prologue: the coalesced one and the skewed one (where the
+  // device has subgroup shuffles; else it runs the coalesced one again). One context (Vulkan
+  // instance), a device a module (see DecodeGemvVariantsMatchBitForBit).
+  tsr_plugin_ctx* ctx = Context();
+  ASSERT_NE(ctx, nullptr);
+  int32_t count = 0;
+  ASSERT_EQ(api_->device_count(ctx, &count, nullptr), TSR_OK);
+  if (count == 0) {
+    api_->destroy_context(ctx);
+    GTEST_SKIP() << "no Vulkan device";
+  }
+  for (const char* skew : {"0", "1", "2"}) {
+    SCOPED_TRACE(std::string("skew ") + skew);
+    setenv("TESSERA_VULKAN_DECODE_SKEW", skew, 1);
+    tsr_error err{sizeof(tsr_error), TSR_OK, {}};
+    tsr_device* dev = nullptr;
+    const tsr_status opened = api_->device_open(ctx, 0, &dev, &err);
+    unsetenv("TESSERA_VULKAN_DECODE_SKEW");
+    ASSERT_EQ(opened, TSR_OK) << err.message;
+    std::mt19937 rng(17);
+    struct NormCase {
+      int64_t K;
+      std::vector<int64_t> ns;
+      bool weight;
+      float woff;
+    };
+    for (const NormCase& nc :
+         {NormCase{1024, {72, 40}, true, 0.0f}, NormCase{2080, {100}, true, 1.0f},
+          NormCase{896, {64, 16, 16}, false, 0.0f}}) {
+      const int64_t K = nc.K;
+      const int parts = static_cast<int>(nc.ns.size());
+      SCOPED_TRACE("K " + std::to_string(K) + ", parts " + std::to_string(parts));
+      auto align = [](uint64_t v) { return (v + 255) / 256 * 256; };
+      std::uniform_real_distribution<float> u(-2.0f, 2.0f);
+      std::vector<float> x(K), nw(K);
+      for (float& v : x) v = u(rng);
+      for (float& v : nw) v = u(rng);
+      // Buffer: x | norm weight | norm out | per part: w | out.
+      const uint64_t onw = align(K * 4), ono = onw + align(K * 4);
+      std::vector<std::vector<uint8_t>> w(parts);
+      std::vector<std::vector<float>> wf(parts);
+      std::vector<uint64_t> ow(parts), oo(parts);
+      uint64_t total = ono + align(K * 4);
       for (int j = 0; j < parts; ++j) {
-        ASSERT_EQ(api_->buffer_upload(buf, ow[j], w[j].data(), w[j].size(), nullptr, &err), TSR_OK);
+        w[j] = EncodeWeights(MatmulCase{TSR_DTYPE_BF16, K}, nc.ns[j], &rng, &wf[j]);
+        ow[j] = total, oo[j] = ow[j] + align(w[j].size());
+        total = oo[j] + align(nc.ns[j] * 4);
       }
-      // Tensors: x, norm weight, norm out, then per part w, out.
-      std::vector<tsr_tensor> t(3 + 2 * parts);
-      for (tsr_tensor& ti : t) {
-        ti.struct_size = sizeof(tsr_tensor), ti.buffer = buf, ti.ndim = 2;
-        ti.dtype = TSR_DTYPE_F32, ti.ne[0] = 1, ti.ne[1] = K, ti.nb[0] = K * 4, ti.nb[1] = 4;
-      }
-      t[1].ndim = 1, t[1].ne[0] = K, t[1].nb[0] = 4, t[1].offset = onw;
-      t[2].offset = ono;
-      std::vector<tsr_node> nodes(1 + parts);
-      for (tsr_node& nd : nodes) nd.struct_size = sizeof(tsr_node);
-      nodes[0].op = TSR_OP_RMS_NORM;
-      nodes[0].n_inputs = nc.weight ? 2 : 1;
-      nodes[0].inputs[0] = 0, nodes[0].inputs[1] = nc.weight ? 1 : -1;
-      nodes[0].output = 2;
-      nodes[0].fparams[0] = 1e-6f, nodes[0].fparams[1] = nc.woff;
-      for (int j = 0; j < parts; ++j) {
-        tsr_tensor& tw = t[3 + 2 * j];
-        tsr_tensor& to = t[4 + 2 * j];
-        tw.dtype = TSR_DTYPE_BF16, tw.ne[0] = nc.ns[j], tw.ne[1] = K, tw.offset = ow[j];
-        tw.nb[0] = K * 2, tw.nb[1] = 2;
-        to.ne[1] = nc.ns[j], to.nb[0] = nc.ns[j] * 4, to.offset = oo[j];
-        nodes[1 + j].op = TSR_OP_MATMUL;
-        nodes[1 + j].n_inputs = 2;
-        nodes[1 + j].inputs[0] = 2, nodes[1 + j].inputs[1] = 3 + 2 * j;
-        nodes[1 + j].output = 4 + 2 * j;
-      }
-      const tsr_graph_view view{sizeof(tsr_graph_view), static_cast<int32_t>(t.size()), t.data(),
-                                1 + parts, nodes.data()};
-      std::vector<int32_t> ids(1 + parts);
-      for (int j = 0; j <= parts; ++j) ids[j] = j;
-      if (separate) {
-        for (int j = 0; j <= parts; ++j) {
-          ASSERT_EQ(api_->execute(dev, &view, &ids[j], 1, nullptr, &err), TSR_OK) << err.message;
+      std::vector<float> got[2][1 + 3];  // [fused, separate][norm out, part outs]
+      for (int separate = 0; separate < 2; ++separate) {
+        tsr_buffer* buf = nullptr;
+        ASSERT_EQ(api_->buffer_alloc(dev, 0, total, &buf, &err), TSR_OK) << err.message;
+        ASSERT_EQ(api_->buffer_upload(buf, 0, x.data(), K * 4, nullptr, &err), TSR_OK);
+        ASSERT_EQ(api_->buffer_upload(buf, onw, nw.data(), K * 4, nullptr, &err), TSR_OK);
+        for (int j = 0; j < parts; ++j) {
+          ASSERT_EQ(api_->buffer_upload(buf, ow[j], w[j].data(), w[j].size(), nullptr, &err),
+                    TSR_OK);
         }
-      } else {
-        ASSERT_EQ(api_->execute(dev, &view, ids.data(), 1 + parts, nullptr, &err), TSR_OK)
-            << err.message;
+        // Tensors: x, norm weight, norm out, then per part w, out.
+        std::vector<tsr_tensor> t(3 + 2 * parts);
+        for (tsr_tensor& ti : t) {
+          ti.struct_size = sizeof(tsr_tensor), ti.buffer = buf, ti.ndim = 2;
+          ti.dtype = TSR_DTYPE_F32, ti.ne[0] = 1, ti.ne[1] = K, ti.nb[0] = K * 4, ti.nb[1] = 4;
+        }
+        t[1].ndim = 1, t[1].ne[0] = K, t[1].nb[0] = 4, t[1].offset = onw;
+        t[2].offset = ono;
+        std::vector<tsr_node> nodes(1 + parts);
+        for (tsr_node& nd : nodes) nd.struct_size = sizeof(tsr_node);
+        nodes[0].op = TSR_OP_RMS_NORM;
+        nodes[0].n_inputs = nc.weight ? 2 : 1;
+        nodes[0].inputs[0] = 0, nodes[0].inputs[1] = nc.weight ? 1 : -1;
+        nodes[0].output = 2;
+        nodes[0].fparams[0] = 1e-6f, nodes[0].fparams[1] = nc.woff;
+        for (int j = 0; j < parts; ++j) {
+          tsr_tensor& tw = t[3 + 2 * j];
+          tsr_tensor& to = t[4 + 2 * j];
+          tw.dtype = TSR_DTYPE_BF16, tw.ne[0] = nc.ns[j], tw.ne[1] = K, tw.offset = ow[j];
+          tw.nb[0] = K * 2, tw.nb[1] = 2;
+          to.ne[1] = nc.ns[j], to.nb[0] = nc.ns[j] * 4, to.offset = oo[j];
+          nodes[1 + j].op = TSR_OP_MATMUL;
+          nodes[1 + j].n_inputs = 2;
+          nodes[1 + j].inputs[0] = 2, nodes[1 + j].inputs[1] = 3 + 2 * j;
+          nodes[1 + j].output = 4 + 2 * j;
+        }
+        const tsr_graph_view view{sizeof(tsr_graph_view), static_cast<int32_t>(t.size()), t.data(),
+                                  1 + parts, nodes.data()};
+        std::vector<int32_t> ids(1 + parts);
+        for (int j = 0; j <= parts; ++j) ids[j] = j;
+        if (separate) {
+          for (int j = 0; j <= parts; ++j) {
+            ASSERT_EQ(api_->execute(dev, &view, &ids[j], 1, nullptr, &err), TSR_OK) << err.message;
+          }
+        } else {
+          ASSERT_EQ(api_->execute(dev, &view, ids.data(), 1 + parts, nullptr, &err), TSR_OK)
+              << err.message;
+        }
+        for (int o = 0; o <= parts; ++o) {
+          const tsr_tensor& to = t[o == 0 ? 2 : 2 + 2 * o];
+          got[separate][o].resize(to.ne[1]);
+          ASSERT_EQ(api_->buffer_download(buf, to.offset, got[separate][o].data(), to.ne[1] * 4,
+                                          nullptr, &err),
+                    TSR_OK)
+              << err.message;
+        }
+        api_->buffer_free(buf);
       }
       for (int o = 0; o <= parts; ++o) {
-        const tsr_tensor& to = t[o == 0 ? 2 : 2 + 2 * o];
-        got[separate][o].resize(to.ne[1]);
-        ASSERT_EQ(api_->buffer_download(buf, to.offset, got[separate][o].data(), to.ne[1] * 4,
-                                        nullptr, &err),
-                  TSR_OK)
-            << err.message;
+        for (size_t k = 0; k < got[0][o].size(); ++k) {
+          EXPECT_EQ(std::memcmp(&got[0][o][k], &got[1][o][k], 4), 0) << "out " << o << " at " << k;
+        }
       }
-      api_->buffer_free(buf);
-    }
-    for (int o = 0; o <= parts; ++o) {
-      for (size_t k = 0; k < got[0][o].size(); ++k) {
-        EXPECT_EQ(std::memcmp(&got[0][o][k], &got[1][o][k], 4), 0) << "out " << o << " at " << k;
+      double ss = 0;
+      for (float v : x) ss += static_cast<double>(v) * v;
+      const double r = 1.0 / std::sqrt(ss / K + 1e-6);
+      for (int64_t k = 0; k < K; ++k) {
+        const double y = x[k] * r * (nc.weight ? nw[k] + nc.woff : 1.0);
+        ASSERT_NEAR(got[0][0][k], y, 1e-4 * (1 + std::fabs(y))) << k;
       }
-    }
-    double ss = 0;
-    for (float v : x) ss += static_cast<double>(v) * v;
-    const double r = 1.0 / std::sqrt(ss / K + 1e-6);
-    for (int64_t k = 0; k < K; ++k) {
-      const double y = x[k] * r * (nc.weight ? nw[k] + nc.woff : 1.0);
-      ASSERT_NEAR(got[0][0][k], y, 1e-4 * (1 + std::fabs(y))) << k;
-    }
-    for (int j = 0; j < parts; ++j) {
-      for (int64_t n = 0; n < nc.ns[j]; ++n) {
-        double ref = 0;
-        for (int64_t k = 0; k < K; ++k) ref += static_cast<double>(got[1][0][k]) * wf[j][n * K + k];
-        ASSERT_NEAR(got[0][1 + j][n], ref, 1e-4 * (1 + std::fabs(ref))) << j << "," << n;
+      for (int j = 0; j < parts; ++j) {
+        for (int64_t n = 0; n < nc.ns[j]; ++n) {
+          double ref = 0;
+          for (int64_t k = 0; k < K; ++k)
+            ref += static_cast<double>(got[1][0][k]) * wf[j][n * K + k];
+          ASSERT_NEAR(got[0][1 + j][n], ref, 1e-4 * (1 + std::fabs(ref))) << j << "," << n;
+        }
       }
     }
+    api_->device_close(dev);
   }
-  api_->device_close(dev);
   api_->destroy_context(ctx);
 }
 

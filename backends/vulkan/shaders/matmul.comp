@@ -10,14 +10,17 @@
 // a left fold, exactly as the GEMM's per-thread accumulation, so both give the same bits.
 // One x row with aligned rows (decode) takes DecodeRows below instead: several weight rows a
 // subgroup sharing x's loads, the same order.
+#ifndef DECODE
+#define DECODE 0  // 1: the coalesced decode module (DecodeRowsCoalesced); 2: the split one
+                  // (DecodeSplit); 3: the skewed coalesced one (DecodeRowsSkewed);
+                  // run_ops.cc DecodeShader
+#endif
+#if DECODE == 3
+#extension GL_KHR_shader_subgroup_shuffle : require
+#endif
 #include "matmul_common.glsl"
 
 layout(local_size_x = 128) in;
-
-#ifndef DECODE
-#define DECODE 0  // 1: the coalesced decode module (DecodeRowsCoalesced); 2: the split one
-                  // (DecodeSplit); run_ops.cc DecodeShader
-#endif
 #ifndef NORM
 #define NORM 0  // 1 (with DECODE): the RMS_NORM prologue too (plugin.cc ExecuteNormGemv)
 #endif
@@ -225,7 +228,7 @@ void DecodeRows(Params P, Part T, int64_t n0) {
 }
 #endif  // !DECODE
 
-#if DECODE == 1
+#if DECODE == 1 || DECODE == 3
 // ---- decode with coalesced weight loads (the host's default: its own module, so that its
 // registers and shared memory do not limit the occupancy of the per-row GEMV above) ----
 // DecodeRows reads a lane's own chunk, so lanes' 16-byte loads are 64 bytes apart (16 cache
@@ -241,8 +244,10 @@ void DecodeRows(Params P, Part T, int64_t n0) {
 #define IR 4                // load rounds a step: SG chunks a step, as DecodeRows
 #define PIECE (CHUNK / QL)  // values a lane takes of a chunk
 
+#if DECODE == 1
 // Chain hand-over: [subgroup][row * IR + round][lane], at most (128 / SG) * DROWS * IR * SG.
 shared float sm_chain[128 * DROWS * IR];
+#endif
 
 // Continues p over one lane's PIECE values: fma(x[k], w[k], p) for k ascending.
 float PieceDot(float p, uvec4 wr[RAW / QL], vec4 xv[2]) {
@@ -276,7 +281,44 @@ float PieceDot(float p, uvec4 wr[RAW / QL], vec4 xv[2]) {
 #endif
   return p;
 }
-#endif  // DECODE == 1
+#if DECODE == 3
+// The split's partials and counters, written and read by different workgroups: coherent (past
+// the non-coherent L1), ordered by memoryBarrierBuffer around the counter's atomicAdd.
+layout(buffer_reference, std430, buffer_reference_align = 4) coherent buffer CohF32 { float v; };
+layout(buffer_reference, std430, buffer_reference_align = 16) coherent buffer CohF32x4 { vec4 v; };
+layout(buffer_reference, std430, buffer_reference_align = 4) coherent buffer CohU32 { uint v; };
+
+// A split GEMV (P.xsplit > 1), after this piece's chunk partials are stored: counts the piece
+// done (after its partials are visible) and returns false unless it was the row block's last;
+// the last one folds all of the rows' partials left to right in chunk order (the canonical
+// order) into *total and resets the counter for the next dispatch.
+bool SplitFold(Params P, int64_t n0, int rows, int64_t nc, int lane, inout float total) {
+  memoryBarrierBuffer();
+  subgroupBarrier();
+  const uint64_t counter = P.xs_count + uint64_t(n0 / P.decode_rows * 4);
+  uint prior = 0u;
+  if (subgroupElect()) prior = atomicAdd(CohU32(counter).v, 1u);
+  prior = subgroupMax(prior);  // the elected lane's (the others hold 0)
+  if (prior != uint(P.xsplit - 1)) return false;
+  memoryBarrierBuffer();
+  if (lane < rows) {
+    const int64_t ncp = (nc + 3) / 4 * 4;
+    const uint64_t row = P.xs_part + uint64_t((n0 + lane) * ncp * 4);
+    int64_t c = 0;
+    for (; c + 4 <= nc; c += 4) {
+      const vec4 v = CohF32x4(row + uint64_t(c * 4)).v;
+      total += v.x;
+      total += v.y;
+      total += v.z;
+      total += v.w;
+    }
+    for (; c < nc; ++c) total += CohF32(row + uint64_t(c * 4)).v;
+  }
+  if (subgroupElect()) CohU32(counter).v = 0u;
+  return true;
+}
+#endif  // DECODE == 3
+#endif  // DECODE == 1 || DECODE == 3
 
 #if DECODE && NORM
 // ---- RMS_NORM prologue (the NORM module; P.norm_x set) ----
@@ -430,6 +472,174 @@ void DecodeRowsCoalesced(Params P, Part T, int64_t n0, float nr) {
 }
 #endif  // DECODE == 1
 
+#if DECODE == 3
+// ---- decode, coalesced loads with a skewed chain hand-over (TESSERA_VULKAN_DECODE_SKEW) ----
+// The loads are DecodeRowsCoalesced's (round i: lane l takes quarter q = l % QL of chunk
+// c0 + i * SG / QL + l / QL of each of the DROWS rows, contiguous across the subgroup), but its
+// hand-over issues every PieceDot QL times (all lanes from 0, then QL - 1 predicated rounds
+// through shared memory) for one useful one. Here the NIT = DROWS * IR (round, row) items of a
+// step form a software pipeline: at stage t the lane of quarter q works on item t - q, so
+// every issued PieceDot but the QL - 1 fill/drain stages is useful; it continues the chain its
+// left neighbour produced at stage t - 1 (same item, previous quarter), read with one
+// subgroupShuffle. The registers stay loaded in item order; stage t picks item t - q's with
+// selects (compile-time candidates t - 0 .. t - QL + 1). Quarter QL - 1's lanes end each
+// item's chain: the chunk partial, folded in chunk order exactly as DecodeRowsCoalesced does,
+// so the bits are the same (each chunk partial the same fma chain from 0 in k order).
+#define NIT (DROWS * IR)    // items a step: item j = round j / DROWS, row j % DROWS
+#define NST (NIT + QL - 1)  // pipeline stages a step
+// 1: registers loaded in item order, stage t selects item t - q's (coalesced loads);
+// 2: lane q loads item s - q into slot s (the loads of one instruction span QL items, so they
+// touch QL x more cache lines), no weight selects. Specialization constant 2
+// (TESSERA_VULKAN_DECODE_SKEW's value; plugin.cc GetPipeline).
+layout(constant_id = 2) const int SKEW_MODE = 1;
+
+// One pipeline stage t (a compile-time constant): item t - q's weights and x (quarter 0's
+// candidate, replaced by quarter d's), the chain handed over from the left neighbour's stage
+// t - 1, and the chunk partial kept on quarter QL - 1 (meaningful there only).
+#define SKEW_STAGE(T)                                                                      \
+  {                                                                                        \
+    const int t = (T);                                                                     \
+    const float prev = subgroupShuffle(carry, src);                                        \
+    const int j0 = min(t, NIT - 1);                                                        \
+    uvec4 w[RAW / QL];                                                                     \
+    [[unroll]] for (int h = 0; h < RAW / QL; ++h) w[h] = SKEW_MODE == 2 ? wr[t][h] : wr[j0][h]; \
+    vec4 xa[2] = vec4[2](xv[j0 / DROWS][0], xv[j0 / DROWS][1]);                            \
+    [[unroll]] for (int d = 1; d < QL; ++d) {                                              \
+      const int j = t - d;                                                                 \
+      if (j >= 0 && j < NIT) {                                                             \
+        const bvec4 is = bvec4(q == d);                                                    \
+        if (SKEW_MODE != 2) {                                                              \
+          [[unroll]] for (int h = 0; h < RAW / QL; ++h) w[h] = mix(w[h], wr[j][h], is);     \
+        }                                                                                  \
+        if (j / DROWS != j0 / DROWS) {                                                     \
+          xa[0] = mix(xa[0], xv[j / DROWS][0], is);                                        \
+          xa[1] = mix(xa[1], xv[j / DROWS][1], is);                                        \
+        }                                                                                  \
+      }                                                                                    \
+    }                                                                                      \
+    carry = PieceDot(q == 0 ? 0.0 : prev, w, xa);                                          \
+    if (t >= QL - 1) fin[max(t - (QL - 1), 0)] = carry;                                    \
+  }
+
+// piece: the workgroup's piece of K when P.xsplit > 1 (a lone GEMV split across workgroups).
+void DecodeRowsSkewed(Params P, Part T, int64_t n0, float nr, int piece) {
+  const int lane = int(gl_SubgroupInvocationID), SG = int(gl_SubgroupSize);
+  const int q = lane % QL;
+  const uint src = uint(max(lane - 1, 0));  // the left neighbour (unused by quarter 0)
+  const uint stride = uint(SG + 4);
+  const uint base = gl_SubgroupID * uint(DROWS) * stride;
+  const int64_t nc = P.K / CHUNK;
+  const int rows = int(min(int64_t(P.decode_rows), T.N - n0));
+  // This lane's bytes of row n0 at chunk lane / QL (quarter q): one 64-bit address a step, then
+  // a row's offset (computed once) and a round's (32-bit) a load.
+  const uint64_t wl = T.w + uint64_t(n0 * T.w_row) + uint64_t(lane * (RAW / QL * 16));
+  const uint round_bytes = uint(SG / QL) * uint(RAW * 16);
+  uint64_t roff[DROWS];
+  [[unroll]] for (int r = 0; r < DROWS; ++r) roff[r] = uint64_t(int64_t(r) * T.w_row);
+  float total = 0.0;  // lane r < rows: the sum for weight row n0 + r
+  // Chunks [cb, ce): all of them, or this workgroup's piece (a multiple of SG chunks long).
+  const bool split = P.xsplit > 1;
+  const int64_t cb = split ? int64_t(piece) * P.xs_chunks : 0;
+  const int64_t ce = split ? min(nc, cb + P.xs_chunks) : nc;
+  const int64_t ncp = (nc + 3) / 4 * 4;  // floats a row of partials
+  for (int64_t c0 = cb; c0 < ce; c0 += SG) {
+    const uint64_t ws = wl + uint64_t(c0 * (RAW * 16));
+    vec4 xv[IR][2];
+    uvec4 wr[NST][RAW / QL];
+    [[unroll]] for (int i = 0; i < IR; ++i) {
+      const int64_t c = c0 + i * (SG / QL) + lane / QL;
+      const int64_t k = c * CHUNK + q * PIECE;
+      xv[i][0] = vec4(0.0);
+      xv[i][1] = vec4(0.0);
+      if (c < ce) {
+#if NORM
+        xv[i][0] = NormX4(P, k, nr);
+        xv[i][1] = NormX4(P, k + 4, nr);
+#else
+        xv[i][0] = LoadX4(P.x, k);
+        xv[i][1] = LoadX4(P.x, k + 4);
+#endif
+      }
+      if (SKEW_MODE != 2) {
+        [[unroll]] for (int r = 0; r < DROWS; ++r) {
+          [[unroll]] for (int h = 0; h < RAW / QL; ++h) {
+            wr[i * DROWS + r][h] = uvec4(0u);
+            if (c < ce && r < rows)
+              wr[i * DROWS + r][h] = Ld16(ws + roff[r] + uint64_t(uint(i) * round_bytes + 16u * h));
+          }
+        }
+      }
+    }
+    if (SKEW_MODE == 2) {
+      [[unroll]] for (int t = 0; t < NST; ++t) {
+        const int j = t - q, jj = clamp(j, 0, NIT - 1), i = jj / DROWS, r = jj % DROWS;
+        const int64_t c = c0 + i * (SG / QL) + lane / QL;
+        const bool ok = j >= 0 && j < NIT && c < ce && r < rows;
+        const uint64_t a = ws + uint64_t(int64_t(r) * T.w_row) + uint64_t(uint(i) * round_bytes);
+        [[unroll]] for (int h = 0; h < RAW / QL; ++h) {
+          wr[t][h] = uvec4(0u);
+          if (ok) wr[t][h] = Ld16(a + uint64_t(16u * h));
+        }
+      }
+    }
+    // Past nc or rows every value is 0, so those items' partials are +0 and change nothing.
+    float fin[NIT];  // quarter QL - 1: item j's chunk partial
+    float carry = 0.0;
+    // Stages 0 .. NST - 1, unrolled by hand (glslc does not unroll this loop; each stage's
+    // candidates must be compile-time so that no register array is indexed dynamically).
+    SKEW_STAGE(0) SKEW_STAGE(1) SKEW_STAGE(2) SKEW_STAGE(3) SKEW_STAGE(4) SKEW_STAGE(5)
+    SKEW_STAGE(6) SKEW_STAGE(7) SKEW_STAGE(8) SKEW_STAGE(9) SKEW_STAGE(10)
+#if NST > 11
+    SKEW_STAGE(11) SKEW_STAGE(12) SKEW_STAGE(13) SKEW_STAGE(14) SKEW_STAGE(15) SKEW_STAGE(16)
+    SKEW_STAGE(17) SKEW_STAGE(18)
+#endif
+    if (split) {
+      // The chunk partials to memory; the fold waits for the last piece.
+      if (q == QL - 1) {
+        [[unroll]] for (int r = 0; r < DROWS; ++r) {
+          [[unroll]] for (int i = 0; i < IR; ++i) {
+            const int64_t c = c0 + i * (SG / QL) + lane / QL;
+            if (r < rows && c < ce)
+              CohF32(P.xs_part + uint64_t(((n0 + r) * ncp + c) * 4)).v = fin[i * DROWS + r];
+          }
+        }
+      }
+      continue;
+    }
+    if (q == QL - 1) {
+      [[unroll]] for (int r = 0; r < DROWS; ++r) {
+        [[unroll]] for (int i = 0; i < IR; ++i) {
+          const uint j = base + uint(r) * stride + uint(i * (SG / QL) + lane / QL);
+          sm_fold[j / 4u][j % 4u] = fin[i * DROWS + r];
+        }
+      }
+    }
+    subgroupMemoryBarrierShared();
+    subgroupBarrier();
+    if (lane < rows) {
+      const uint first = (base + uint(lane) * stride) / 4u;
+      for (uint j = 0; j < uint(SG) / 4u; ++j) {
+        const vec4 v = sm_fold[first + j];
+        total += v.x;
+        total += v.y;
+        total += v.z;
+        total += v.w;
+      }
+    }
+    subgroupBarrier();
+  }
+  if (split && !SplitFold(P, n0, rows, nc, lane, total)) return;
+  if (lane < rows) {
+    const int64_t n = n0 + lane;
+    if (T.bias != 0ul) total += LoadF32(T.bias + uint64_t(n * 4));
+    StoreF32(T.out_ + uint64_t(n * T.out_col), total);
+    // The ADD node's a + b (f32 addition commutes exactly, so either operand order).
+    if (P.res != 0ul)
+      StoreF32(P.res_out + uint64_t(n * 4), total + LoadF32(P.res + uint64_t(n * 4)));
+  }
+}
+#endif  // DECODE == 3
+
 #if DECODE == 2
 // ---- split decode GEMV (its own modules; TESSERA_VULKAN_DECODE_SPLIT, run_ops.cc) ----
 // The workgroup's 128 invocations share the K of its rows: rows_per_group rows in row blocks
@@ -513,6 +723,13 @@ void main() {
     // blocks of DROWS rows (rows_per_group a multiple of DROWS). A row's sum does not depend on
     // the part it is in, so a grouped dispatch gives the bits of one dispatch a weight.
     int64_t g = int64_t(GroupIndex());
+#if DECODE == 3
+    int piece = 0;  // DecodeRowsSkewed split across workgroups: g's piece of K, then its rows
+    if (P.xsplit > 1) {
+      piece = int(g % P.xsplit);
+      g /= P.xsplit;
+    }
+#endif
     Part T = Part(P.w, P.bias, P.out_, P.N, P.w_row, P.out_col);
     int start = 0;
     for (int j = 1; j < P.n_parts; ++j) {
@@ -540,6 +757,8 @@ void main() {
          n += int64_t(gl_NumSubgroups) * dr) {
 #if DECODE == 1
       DecodeRowsCoalesced(P, T, n, nr);
+#elif DECODE == 3
+      DecodeRowsSkewed(P, T, n, nr, piece);
 #elif !DECODE
       DecodeRows(P, T, n);
 #endif

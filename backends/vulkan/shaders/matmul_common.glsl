@@ -33,6 +33,12 @@ layout(buffer_reference, std430, buffer_reference_align = 8) readonly buffer Par
   // the normed row (the RMS_NORM node's output); norm_x = 0 when absent. f32, contiguous.
   uint64_t norm_x, norm_w, norm_out;
   float norm_eps, norm_woff;
+  // Cross-workgroup split of a lone decode GEMV (DecodeRowsSkewed only; run_ops.cc
+  // SplitAcrossGroups): xsplit > 1 pieces of xs_chunks chunks a row block, each piece's chunk
+  // partials to xs_part ([row][chunk], rows padded to 4 floats), one counter a subgroup row
+  // block at xs_count; the last piece to finish folds the row's partials in chunk order.
+  uint64_t xs_part, xs_count;
+  int xsplit, xs_chunks;
 };
 
 layout(buffer_reference, std430, buffer_reference_align = 16) readonly buffer RoU32x4 { uvec4 v; };
