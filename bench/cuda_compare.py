@@ -463,10 +463,15 @@ def run_shape(name, args, roof):
         if args.parallel > 1:
             try:
                 log(f"{name}: engine bench --parallel {args.parallel}")
-                rec["tessera_parallel"] = run_engine(args.engine, folder, 1, timeout, None, 0, GEN,
-                                                     ["--parallel", str(args.parallel)])
+                rec["tessera_parallel"] = run_engine(
+                    args.engine, folder, 1, timeout, None, 0, GEN,
+                    ["--parallel", str(args.parallel)] + (["--greedy"] if args.greedy else []))
                 rec["tessera_parallel"]["parallel"] = args.parallel
-                t = rec["tessera_parallel"].get("tests", {}).get(f"tg{GEN}x{args.parallel}", {})
+                tests = rec["tessera_parallel"].get("tests", {})
+                if args.greedy:  # the analysis reads tg{GEN}x{N}: greedy is that step's variant
+                    tests[f"tg{GEN}x{args.parallel}"] = tests.get(f"tg{GEN}x{args.parallel}-greedy", {})
+                    rec["tessera_parallel"]["greedy"] = True
+                t = tests.get(f"tg{GEN}x{args.parallel}", {})
                 log(f"{name}: tg{GEN}x{args.parallel} {t.get('tokens_per_s')} t/s aggregate")
             except Exception as e:  # noqa: BLE001
                 rec["tessera_parallel"] = {"error": repr(e)}
@@ -523,6 +528,9 @@ def main():
     ap.add_argument("--parallel", type=int, default=0,
                     help="also measure aggregate decode of N sequences at once (engine bench "
                          "--parallel N -p 0 -n 128) against its roofline")
+    ap.add_argument("--greedy", action="store_true",
+                    help="run the --parallel test as greedy requests (engine bench --greedy: the "
+                         "tokens picked on the device, one id a row downloaded)")
     ap.add_argument("--no-graphs-too", action="store_true",
                     help="also run the engine with TESSERA_CUDA_GRAPHS=0 (CUDA graphs off)")
     args = ap.parse_args()

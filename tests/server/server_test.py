@@ -304,7 +304,9 @@ class ApiTest(ServerTestCase):
         # sampled requests (whose steps keep the logits path).
         s = self.server
         prompts = ["The king said", "And it came to pass", "Once upon"]
+        argmax_steps = s.metric("tessera_argmax_steps_total")
         fast = [completion(s, p, 16, ignore_eos=True) for p in prompts]
+        self.assertGreaterEqual(s.metric("tessera_argmax_steps_total") - argmax_steps, 3 * 15)
         slow = [s.post("/v1/completions", {"prompt": p, "max_tokens": 16, "temperature": 0, "ignore_eos": True,
                                            "logprobs": 1})[1]["choices"][0]["text"] for p in prompts]
         self.assertEqual(fast, slow)
