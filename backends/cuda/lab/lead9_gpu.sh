@@ -4,7 +4,8 @@
 # .dev/old9.tar.xz (the eighth session's engine and CUDA / Vulkan / CPU plugins) and .gl (glvnd
 # debs for Vulkan). CUDA suites (ARGMAX conformance, greedy on the device, graph capture), the
 # GEMV lab's bit checks, the Vulkan lab's bit check and suites, then engine new vs old: CUDA tg128,
-# x64 (+ --greedy), 8B pp2048, Vulkan tg128. Steps stop starting past $DEADLINE s.
+# x64 (+ --greedy), 8B pp2048, Vulkan tg128. Steps stop starting past $DEADLINE s. Knobs: XN
+# (tokens of the x64 test, 64), PP=0 (no pp2048), VK=0 (no Vulkan part).
 set -u
 export OUT=${OUT:-/tmp/out}; mkdir -p $OUT
 T0=$(date +%s); DEADLINE=${DEADLINE:-480}
@@ -31,17 +32,19 @@ for s in llama-3.1-8b llama-3.2-1b qwen2.5-0.5b; do
   while [ ! -f /tmp/$s.done ]; do sleep 1; done
   left || break
   for r in 1 2; do for v in new old; do echo "=== $s tg128 $v r$r"; eb $v --backend cuda /tmp/$s -p 16 -n 128 -r 3; done; done
-  for v in new old; do echo "=== $s x64 $v"; eb $v --backend cuda /tmp/$s -p 0 -n 64 -r 2 --parallel 64; done
-  echo "=== $s x64 new --greedy"; eb new --backend cuda /tmp/$s -p 0 -n 64 -r 2 --parallel 64 --greedy
+  for v in new old; do echo "=== $s x64 $v"; eb $v --backend cuda /tmp/$s -p 0 -n ${XN:-64} -r 2 --parallel 64; done
+  echo "=== $s x64 new --greedy"; eb new --backend cuda /tmp/$s -p 0 -n ${XN:-64} -r 2 --parallel 64 --greedy
   echo "  t=$(( $(date +%s) - T0 )) s"
 done
-left && for v in new old; do echo "=== 8B pp2048 $v"; eb $v --backend cuda /tmp/llama-3.1-8b -p 2048 -n 0 -r 2; done
+[ "${PP:-1}" = 1 ] && left && for v in new old; do echo "=== 8B pp2048 $v"; eb $v --backend cuda /tmp/llama-3.1-8b -p 2048 -n 0 -r 2; done
+[ "${VK:-1}" = 1 ] || { echo "total $(( $(date +%s) - T0 )) s"; exit 0; }
 echo "=== Vulkan"
 for f in .gl/*.deb; do case $f in *libvulkan1*) ;; *) dpkg -x "$f" / ;; esac; done; ldconfig
 $B/bin/engine devices 2>&1 | grep -q "vulkan:0" || export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 export TESSERA_VULKAN_PLUGIN=$P/libtessera_backend_vulkan.so
 left && { TESSERA_VULKAN_DECODE_SKEW=0 timeout 60 $B/bin/vulkan_gemv_lab --reps 50 --dump /tmp/vbase.bin > $OUT/vlab0.log 2>&1; echo "vlab off rc=$?"
   timeout 60 $B/bin/vulkan_gemv_lab --reps 50 --check /tmp/vbase.bin > $OUT/vlab1.log 2>&1; echo "vlab default rc=$?"; tail -14 $OUT/vlab1.log; }
+left && { timeout 120 $B/bin/vulkan_backend_test --gtest_brief=1 2>&1 | grep -E "^\[ +(PASSED|FAILED|SKIPPED) |Failure" | head -6; }
 left && { TESSERA_BUNDLE=$B BENCH_TIMEOUT=60 PP=64 TG=16 OUT=$OUT/vk bash backends/vulkan/gpu_check.sh 2>&1 | grep -vE "^\[ +OK|RUN" | tail -14; }
 for s in llama-3.1-8b llama-3.2-1b qwen2.5-0.5b; do
   left || break
