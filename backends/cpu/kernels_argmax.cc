@@ -28,25 +28,22 @@ using DI = hn::RebindToSigned<DF>;
 using VF = hn::Vec<DF>;
 using VI = hn::Vec<DI>;
 
-// A lane-wise running (maximum, first index of it).
-struct Chain {
-  VF best;
-  VI index;
-};
-
-HWY_INLINE void Step(const DI di, VF v, VI idx, Chain& c) {
-  const auto gt = hn::Gt(v, c.best);  // false for NaN
-  c.best = hn::IfThenElse(gt, v, c.best);
-  c.index = hn::IfThenElse(hn::RebindMask(di, gt), idx, c.index);
+// A chain is a lane-wise running (maximum, first index of it): two vectors, not a struct (SVE
+// vectors cannot be members).
+HWY_INLINE void Step(const DI di, VF v, VI idx, VF& best, VI& index) {
+  const auto gt = hn::Gt(v, best);  // false for NaN
+  best = hn::IfThenElse(gt, v, best);
+  index = hn::IfThenElse(hn::RebindMask(di, gt), idx, index);
 }
 
-// Folds the lanes of `c` into (*best, *best_i) by (larger value, then lower index).
-HWY_INLINE void Merge(const DF df, const DI di, const Chain& c, float* best, int32_t* best_i) {
+// Folds the lanes of a chain into (*best, *best_i) by (larger value, then lower index).
+HWY_INLINE void Merge(const DF df, const DI di, VF chain_best, VI chain_index, float* best,
+                      int32_t* best_i) {
   constexpr size_t kMaxLanes = HWY_MAX_BYTES / sizeof(float);
   HWY_ALIGN float v[kMaxLanes];
   HWY_ALIGN int32_t i[kMaxLanes];
-  hn::Store(c.best, df, v);
-  hn::Store(c.index, di, i);
+  hn::Store(chain_best, df, v);
+  hn::Store(chain_index, di, i);
   for (size_t l = 0; l < hn::Lanes(df); ++l) {
     if (v[l] > *best || (v[l] == *best && i[l] < *best_i)) {
       *best = v[l];
@@ -63,17 +60,18 @@ int32_t ArgmaxRowImpl(const float* x, int64_t n) {
   int32_t best_i = 0;  // stays 0 when nothing is above -inf
   int64_t i = 0;
   if (n >= 2 * L) {
-    Chain a{hn::Set(df, best), hn::Zero(di)}, b = a;
+    VF a_best = hn::Set(df, best), b_best = a_best;
+    VI a_index = hn::Zero(di), b_index = a_index;
     VI idx = hn::Iota(di, 0);
     const VI step = hn::Set(di, static_cast<int32_t>(L));
     for (; i + 2 * L <= n; i += 2 * L) {  // two chains hide the compare latency
-      Step(di, hn::LoadU(df, x + i), idx, a);
+      Step(di, hn::LoadU(df, x + i), idx, a_best, a_index);
       idx = hn::Add(idx, step);
-      Step(di, hn::LoadU(df, x + i + L), idx, b);
+      Step(di, hn::LoadU(df, x + i + L), idx, b_best, b_index);
       idx = hn::Add(idx, step);
     }
-    Merge(df, di, a, &best, &best_i);
-    Merge(df, di, b, &best, &best_i);
+    Merge(df, di, a_best, a_index, &best, &best_i);
+    Merge(df, di, b_best, b_index, &best, &best_i);
     // Lanes that never left -inf report index 0; they matter only when every value so far is
     // -inf or NaN, and then the answer is 0 anyway (or a later, strictly larger value).
   }
