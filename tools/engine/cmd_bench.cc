@@ -276,10 +276,9 @@ void PrintText(const BenchContext& c, const std::vector<TestResult>& results) {
               c.simd.c_str(), c.threads, c.backend.c_str(), c.bf16_dot ? "yes" : "no");
   std::printf("model: %s (%.1fM params, %.1f MiB matmul weights per token)\n\n",
               c.model_dir.c_str(), c.cost.total_params / 1e6, c.cost.weight_bytes / 1048576.0);
-  // The test column fits the -greedy names; without them the table is as it always was.
+  // The test column fits the longest name (at least 8, as the table always was).
   int w = 8;
-  for (const TestResult& r : results)
-    if (r.greedy) w = std::max(w, static_cast<int>(r.name.size()));
+  for (const TestResult& r : results) w = std::max(w, static_cast<int>(r.name.size()));
   std::printf(
       "| %-*s |         t/s (mean ± sd) |   median | machine (median)        | fraction |\n", w,
       "test");
