@@ -99,8 +99,7 @@ double PrefillFlops(const text::TextModel& m, const ModelCost& c, int p) {
 
 // One step of one fresh-or-growing sequence, as generate.cc builds it; greedy: only the
 // argmax of its row comes back (ForwardArgmax).
-Status Step(text::TextModel& m, SequenceBlocks& seq, std::vector<int32_t> tokens,
-            std::vector<float>* logits, bool greedy) {
+Status Step(text::TextModel& m, SequenceBlocks& seq, std::vector<int32_t> tokens, bool greedy) {
   StepBatch b;
   b.tokens = std::move(tokens);
   const int32_t n = static_cast<int32_t>(b.tokens.size());
@@ -113,7 +112,8 @@ Status Step(text::TextModel& m, SequenceBlocks& seq, std::vector<int32_t> tokens
   std::copy(seq.blocks.begin(), seq.blocks.end(), b.block_table.begin());
   b.logit_rows = {n - 1};
   if (greedy) return m.ForwardArgmax(b).status();
-  return m.Forward(b, logits);
+  // As `engine run` and the server take a step's logits: into the model's own (pinned) buffer.
+  return m.ForwardLogits(b).status();
 }
 
 // `tokens` steps of `n` sequences in lockstep from an empty cache: each step is one batch of n
@@ -172,15 +172,14 @@ StatusOr<double> RunTest(text::TextModel& m, bool prefill, int tokens, bool gree
                          std::mt19937_64& rng) {
   std::uniform_int_distribution<int32_t> id(0, static_cast<int32_t>(m.vocab_size() - 1));
   SequenceBlocks seq;
-  std::vector<float> logits;
   Status st;
   const auto t0 = Clock::now();
   if (prefill) {
     std::vector<int32_t> prompt(static_cast<size_t>(tokens));
     for (auto& t : prompt) t = id(rng);
-    st = Step(m, seq, std::move(prompt), &logits, /*greedy=*/false);
+    st = Step(m, seq, std::move(prompt), /*greedy=*/false);
   } else {
-    for (int i = 0; i < tokens && st.ok(); ++i) st = Step(m, seq, {id(rng)}, &logits, greedy);
+    for (int i = 0; i < tokens && st.ok(); ++i) st = Step(m, seq, {id(rng)}, greedy);
   }
   const double s = std::chrono::duration<double>(Clock::now() - t0).count();
   m.kv_cache().Free(seq);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <span>
 
 namespace tessera::text {
 namespace {
@@ -18,9 +19,13 @@ class ScopedSequence {
   SequenceBlocks seq_;
 };
 
-// Runs tokens[begin, end) of one sequence; logits for the rows in `want` (relative to begin).
+// Runs tokens[begin, end) of one sequence. Without `id`: the logits of the rows in `want`
+// (relative to begin) into `logits`, in the model's own host buffer (pinned where a device offers
+// host memory), valid until the next step. With `id`: only the argmax of the one row in `want`
+// (TSR_OP_ARGMAX on the device where a plugin runs it, else the host's pick of the same row).
 Status Step(TextModel& model, SequenceBlocks& seq, const std::vector<int32_t>& tokens, size_t begin,
-            size_t end, const std::vector<int32_t>& want, std::vector<float>* logits) {
+            size_t end, const std::vector<int32_t>& want, std::span<const float>* logits,
+            int32_t* id = nullptr) {
   StepBatch b;
   b.tokens.assign(tokens.begin() + static_cast<std::ptrdiff_t>(begin),
                   tokens.begin() + static_cast<std::ptrdiff_t>(end));
@@ -36,7 +41,21 @@ Status Step(TextModel& model, SequenceBlocks& seq, const std::vector<int32_t>& t
   b.block_table.assign(static_cast<size_t>(b.max_blocks), -1);
   std::copy(seq.blocks.begin(), seq.blocks.end(), b.block_table.begin());
   b.logit_rows = want;
-  return model.Forward(b, logits);
+  if (id != nullptr) {
+    TSR_ASSIGN_OR_RETURN(std::span<const int32_t> ids, model.ForwardArgmax(b));
+    *id = ids[0];
+    return OkStatus();
+  }
+  TSR_ASSIGN_OR_RETURN(*logits, model.ForwardLogits(b));
+  return OkStatus();
+}
+
+// True when Sample() is a plain greedy pick of the raw row and nothing else of it is used (no
+// penalty reshapes it; temperature 0 ignores top-k / top-p / min-p): such a request asks the
+// model for each step's argmax only, which is the id Sample() would pick.
+bool GreedyOnly(const SamplingParams& s) {
+  return s.temperature < kGreedyTemperatureEpsilon && s.repetition_penalty == 1.0f &&
+         s.presence_penalty == 0.0f && s.frequency_penalty == 0.0f && s.top_logprobs == 0;
 }
 
 Status CheckFits(TextModel& model, size_t tokens) {
@@ -63,13 +82,16 @@ StatusOr<GenerateResult> Generate(TextModel& model, const GenerateRequest& req,
   GenerateResult result;
   ScopedSequence scoped(model.kv_cache());
   SequenceBlocks& seq = scoped.seq();
-  std::vector<float> logits;
+  std::span<const float> logits;
+  const bool greedy = GreedyOnly(req.sampling);
+  int32_t greedy_id = -1;  // greedy: the id the last step picked
   auto t0 = Clock::now();
   const size_t chunk = static_cast<size_t>(std::max(1, req.prefill_chunk));
   for (size_t begin = 0; begin < req.prompt.size(); begin += chunk) {
     size_t end = std::min(req.prompt.size(), begin + chunk);
-    TSR_RETURN_IF_ERROR(
-        Step(model, seq, req.prompt, begin, end, {static_cast<int32_t>(end - begin - 1)}, &logits));
+    TSR_RETURN_IF_ERROR(Step(model, seq, req.prompt, begin, end,
+                             {static_cast<int32_t>(end - begin - 1)}, &logits,
+                             greedy && end == req.prompt.size() ? &greedy_id : nullptr));
   }
   auto t1 = Clock::now();
   result.prefill_seconds = std::chrono::duration<double>(t1 - t0).count();
@@ -78,15 +100,18 @@ StatusOr<GenerateResult> Generate(TextModel& model, const GenerateRequest& req,
   StopMatcher stops(req.stop);
   DecodeStream stream(model.tokenizer(), /*skip_special_tokens=*/true);
   const auto& eos = model.eos_ids();
-  const int64_t vocab = model.spec().vocab;
   result.finish_reason = "length";
   auto emit = [&](const std::string& text) {
     result.text += text;
     return text.empty() || on_text(text);
   };
   for (int32_t n = 0; req.max_tokens < 0 || n < req.max_tokens; ++n) {
-    SampledToken tok =
-        sampler.Sample(std::span<const float>(logits.data(), static_cast<size_t>(vocab)));
+    SampledToken tok;
+    if (greedy) {
+      tok.id = greedy_id;
+    } else {
+      tok = sampler.Sample(logits);
+    }
     if (!req.ignore_eos && std::find(eos.begin(), eos.end(), tok.id) != eos.end()) {
       result.finish_reason = "stop";
       break;
@@ -106,7 +131,7 @@ StatusOr<GenerateResult> Generate(TextModel& model, const GenerateRequest& req,
     if (req.max_tokens >= 0 && n + 1 == req.max_tokens) break;
     if (!CheckFits(model, static_cast<size_t>(seq.num_tokens) + 1).ok()) break;  // context full
     std::vector<int32_t> next = {tok.id};
-    TSR_RETURN_IF_ERROR(Step(model, seq, next, 0, 1, {0}, &logits));
+    TSR_RETURN_IF_ERROR(Step(model, seq, next, 0, 1, {0}, &logits, greedy ? &greedy_id : nullptr));
   }
   if (result.finish_reason != "stop" || !stops.Flush().empty()) {
     TSR_ASSIGN_OR_RETURN(std::string tail, stream.Flush());
@@ -124,7 +149,7 @@ StatusOr<std::vector<float>> ScoreTokens(TextModel& model, const std::vector<int
   ScopedSequence scoped(model.kv_cache());
   std::vector<int32_t> rows(tokens.size());
   for (size_t i = 0; i < rows.size(); ++i) rows[i] = static_cast<int32_t>(i);
-  std::vector<float> logits;
+  std::span<const float> logits;
   TSR_RETURN_IF_ERROR(Step(model, scoped.seq(), tokens, 0, tokens.size(), rows, &logits));
   const size_t vocab = static_cast<size_t>(model.spec().vocab);
   std::vector<float> out(logits.size());
