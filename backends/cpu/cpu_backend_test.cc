@@ -1271,10 +1271,49 @@ TEST_F(CpuBackendTest, RepackedWeightsKeepBits) {
     }
 }
 
-// The int8 GEMM's tiles over unpacked weight groups (kernels_qmatmul-inl.h: 2 x 8 tiles, 3 x 4
-// for the columns left over, one-row tiles, ranges of steps): every row of a prefill-sized batch
-// equals, bit for bit, the same row alone (GEMV) and within a small batch, with a bias and with a
-// short last step (K % 128 != 0), for Q8 and Q4 weights.
+// The int8 GEMM's 3 x 4 register tile (kernels_qmatmul-inl.h GemmTileFor: K up to 2048) at the
+// longest K it takes by default, with rows left over from the 3-row tiles (M % 3 = 1, 2) and
+// weight rows left over from the 4-row groups (each thread's 8-aligned column chunk of N = 38):
+// the VNNI paths (with and without VBMI) equal the portable lane-by-lane path bit for bit, and
+// every checked row equals the same row alone (GEMV). (ctest's cpu_backend_test_qgemm_3x4 runs the
+// quantized tests again with 3 x 4 forced at every K and one-superstep ranges.)
+TEST_F(CpuBackendTest, QuantizedGemm3x4TileKeepsBits) {
+  Device fast(2, "on"), portable(2, "portable"), novbmi(2, "vnni");
+  for (tsr_dtype dtype : {TSR_DTYPE_Q8_B32, TSR_DTYPE_Q4_B32}) {
+    for (int64_t K : {int64_t{1536}, int64_t{2048}}) {
+      for (int64_t M : {int64_t{4}, int64_t{35}}) {
+        SCOPED_TRACE(testing::Message() << dtype << " K " << K << " M " << M);
+        const int64_t N = 38;
+        const std::vector<float> xs = Random(M * K, 91, 2.0f), ws = Random(N * K, 92, 0.1f);
+        const std::vector<float> bs = Random(N, 93);
+        std::vector<float> results[3];
+        for (int path = 0; path < 3; ++path) {
+          Graph g(path == 0 ? fast.dev() : path == 1 ? portable.dev() : novbmi.dev());
+          const int w = MakeWeight(g, dtype, N, K, ws);
+          const int x = g.F32({M, K}, xs), b = g.F32({N}, bs), out = g.ZerosF32({M, N});
+          ASSERT_EQ(g.Run(g.Node(TSR_OP_MATMUL, {x, w, b}, out)), TSR_OK);
+          results[path] = g.Read(out);
+          for (int64_t r : {int64_t{0}, M - 2, M - 1}) {
+            const int x1 = g.F32({1, K}, {xs.begin() + r * K, xs.begin() + (r + 1) * K});
+            const int o1 = g.ZerosF32({1, N});
+            ASSERT_EQ(g.Run(g.Node(TSR_OP_MATMUL, {x1, w, b}, o1)), TSR_OK);
+            EXPECT_EQ(std::memcmp(g.Read(o1).data(), results[path].data() + r * N, N * 4), 0)
+                << "row " << r << " path " << path;
+          }
+        }
+        EXPECT_EQ(std::memcmp(results[0].data(), results[1].data(), M * N * 4), 0)
+            << "VNNI and portable int8 dots differ";
+        EXPECT_EQ(std::memcmp(results[0].data(), results[2].data(), M * N * 4), 0)
+            << "VNNI with and without VBMI differ";
+      }
+    }
+  }
+}
+
+// The int8 GEMM's tiles over unpacked weight groups (kernels_qmatmul-inl.h: 3 x 4 or 1 x 8 tiles
+// by K, one-row groups for the weight rows left over, one-row tiles, ranges of steps): every row of
+// a prefill-sized batch equals, bit for bit, the same row alone (GEMV) and within a small batch,
+// with a bias and with a short last step (K % 128 != 0), for Q8 and Q4 weights.
 TEST_F(CpuBackendTest, QuantizedGemmTilesAreBatchInvariant) {
   Device d(2, "on");
   Graph g(d.dev());

@@ -462,10 +462,26 @@ TSR_QK __attribute__((always_inline)) inline void SubTileRange(const ActRow* x, 
   }
 }
 
-// Supersteps [S0, S1) of an MR x NR GEMM tile (ColumnsVnni uses 1 x 8; up to 4 rows run as
-// 2-row sub-tiles one after another, their accumulators held for one shared finish). The
-// accumulators wait in `state` between ranges (stored and reloaded exactly, so each lane's
-// sequence of FMAs is the canonical one); the last range finishes the tile.
+#if defined(TSR_QGEMM_TU)  // (the main unit keeps its code as it was: kernels_qgemm.cc)
+// Rows [H, MR) of an MR x NR tile as sub-tiles of kSub rows one after another (each
+// SubTileRange holds R x NR block-sum chains; all MR x NR accumulators stay in registers):
+// 8-column tiles run row by row (2 x 8 chains + 2 x 8 accumulators would not fit in 32
+// registers), up to 3 rows of narrower ones at once (3 x 4: 12 + 12 + 3 activation operands).
+template <int MR, int NR, int H>
+TSR_QK __attribute__((always_inline)) inline void SubTiles(const ActRow* x, const __m512i* ws,
+                                                           int64_t S0, int64_t S1,
+                                                           __m512 (&acc)[MR][NR]) {
+  constexpr int kSub = NR >= 8 ? 1 : (MR <= 3 ? MR : 2);
+  constexpr int R = MR - H < kSub ? MR - H : kSub;
+  SubTileRange<MR, NR, H, R>(x, ws, S0, S1, acc);
+  if constexpr (H + R < MR) SubTiles<MR, NR, H + R>(x, ws, S0, S1, acc);
+}
+#endif
+
+// Supersteps [S0, S1) of an MR x NR GEMM tile (ColumnsVnni: 3 x 4 or 1 x 8; sub-tiles: SubTiles,
+// their accumulators held for one shared finish). The accumulators wait in `state` between ranges
+// (stored and reloaded exactly, so each lane's sequence of FMAs is the canonical one); the last
+// range finishes the tile.
 template <int MR, int NR>
 TSR_QK __attribute__((always_inline)) inline void TileRange(const MatmulProblem& p, int64_t m0,
                                                             int64_t n0, const __m512i* ws,
@@ -479,9 +495,13 @@ TSR_QK __attribute__((always_inline)) inline void TileRange(const MatmulProblem&
     for (int j = 0; j < NR; ++j)
       acc[i][j] = first ? _mm512_setzero_ps() : _mm512_load_ps(state + i * NR + j);
   }
+#if defined(TSR_QGEMM_TU)
+  SubTiles<MR, NR, 0>(x, ws, S0, S1, acc);
+#else  // the 1 x 8 tile: one row
   constexpr int R0 = MR < 2 ? MR : 2;
   SubTileRange<MR, NR, 0, R0>(x, ws, S0, S1, acc);
   if constexpr (MR > 2) SubTileRange<MR, NR, 2, MR - 2>(x, ws, S0, S1, acc);
+#endif
   if (last) {
     FinishTile<MR, NR>(p, m0, n0, acc);
   } else {
@@ -492,10 +512,22 @@ TSR_QK __attribute__((always_inline)) inline void TileRange(const MatmulProblem&
 }
 
 // Supersteps per unpacked range: NR rows' worth that stay in L1 (24 KiB; 10 supersteps of 4
-// rows, K <= 5120 in one range).
+// rows, K <= 5120 in one range). Lab switch TESSERA_CPU_QGEMM_RANGE_KB, read once, for the 3 x 4
+// tiles only (kernels_qgemm.cc; the main unit keeps the constant: see there).
 template <int NR>
 constexpr int64_t kRangeSupers =
     std::max<int64_t>(1, (24 << 10) / (NR * kWVecs * static_cast<int64_t>(sizeof(__m512i))));
+#if defined(TSR_QGEMM_TU)
+template <int NR>
+inline int64_t RangeSupers() {
+  static const int64_t kb = [] {
+    const char* e = std::getenv("TESSERA_CPU_QGEMM_RANGE_KB");
+    return e != nullptr && *e != '\0' ? std::atoll(e) : 0;
+  }();
+  if (kb <= 0) return kRangeSupers<NR>;
+  return std::max<int64_t>(1, (kb << 10) / (NR * kWVecs * static_cast<int64_t>(sizeof(__m512i))));
+}
+#endif
 
 // Walks the cache lines of steps [s0, s1) of weight rows n, n + 1, ... (a row's step may
 // straddle one more line than its size), prefetching them into L2 a few at a time; counters
@@ -546,14 +578,18 @@ TSR_QK void TilesRange(const MatmulProblem& p, int64_t m0, int64_t tiles, int64_
 }
 
 // Rows [m0, m1) x weight rows [n0, n1) (GEMM, m1 - m0 >= 1): NR-row groups, each unpacked once
-// per panel a range of supersteps at a time (`scratch`, >= kRangeSupers<NR> x NR x kWVecs
+// per panel a range of supersteps at a time (`scratch`, >= RangeSupers<NR>() x NR x kWVecs
 // vectors, stays in L1) and reused by all the panel's MR-row tiles (`state`: >= (m1 - m0) x NR
 // vectors), then the leftover rows and weight rows. Meanwhile the next range's weight bytes are
 // prefetched into L2, a few lines per tile.
 template <int MR, int NR, tsr_dtype WT>
 TSR_QK void BlockVnni(const MatmulProblem& p, const Perms& pm, int64_t m0, int64_t m1, int64_t n0,
                       int64_t n1, __m512i* scratch, __m512* state) {
+#if defined(TSR_QGEMM_TU)
+  const int64_t supers = p.qx->supers, steps = p.qx->steps, range = RangeSupers<NR>();
+#else
   const int64_t supers = p.qx->supers, steps = p.qx->steps, range = kRangeSupers<NR>;
+#endif
   const int64_t tiles = (m1 - m0) / MR, rest = (m1 - m0) % MR;
   int64_t n = n0;
   for (; n + NR <= n1; n += NR) {
@@ -579,11 +615,41 @@ TSR_QK void BlockVnni(const MatmulProblem& p, const Perms& pm, int64_t m0, int64
   }
 }
 
-// GEMM register tile: 1 activation row x 8 weight rows: 8 block-sum chains + 8 accumulators + 1
-// activation and 1 weight operand in registers; each activation operand (from L2) meets 8 weight
-// rows (from L1). 2 x 4 ran level with it (matmul_lab, 272-288 vs 268-280 int8 GOP per
-// CPU-second), 4 x 4 as two 2 x 4 sub-tiles spilled its accumulators and ran slower.
-constexpr int kGemmRows = 1, kGemmCols = 8;
+// GEMM register tiles (QMatmulColumns picks by K, Int8GemmTile3x4). 1 x 8: 8 block-sum chains + 8
+// accumulators + 1 activation and 1 weight operand in registers; each activation operand (L2)
+// meets 8 weight rows (L1): 8 weight loads per activation load, ~1.1 loads per vpdpbusd. 3 x 4:
+// 12 chains + 12 accumulators + 3 activation operands, each weight operand feeding 3 rows: ~0.6
+// loads per vpdpbusd, and a tile's finish (one lane-sum network, three row stores) per 96
+// vpdpbusd a superstep instead of 64. int8_ladder (backends/cpu/lab): 1 x 8 0.52, 3 x 4 0.69 of
+// the probe's rate over a K = 896 panel; in the kernel 3 x 4 is +17-20% at K = 896 but level or
+// slower at K = 4864, so the long-K matmuls keep 1 x 8. (2 x 4 ran level with 1 x 8, 4 x 4 as
+// two 2 x 4 sub-tiles spilled its accumulators.)
+constexpr int kGemmRows = 1, kGemmCols = 8;  // the 1 x 8 tile (ColumnsVnni)
+
+#if defined(TSR_QGEMM_TU)
+// Prefill: panels of activation rows that stay in L2 (1.25 bytes a value: q, corr, dx; up to
+// 512 KiB) while each group of NR weight rows is swept past them in MR-row tiles.
+template <int MR, int NR, tsr_dtype WT>
+TSR_QK void GemmPanels(const MatmulProblem& p, const Perms& pm, int64_t n0, int64_t n1) {
+  const int64_t supers = p.qx->supers;
+  // TESSERA_CPU_QGEMM_PANEL_KB: lab switch for the panel's L2 budget (matmul_lab --only down,
+  // q8, one thread: 256 / 512 / 768 / 1024 KiB read 248-324 / 316-334 / 285-315 / 258-318 int8
+  // GOP per CPU-second; up level).
+  static const int64_t budget = [] {
+    const char* e = std::getenv("TESSERA_CPU_QGEMM_PANEL_KB");
+    return (e != nullptr && *e != '\0' ? std::atoll(e) : 512) << 10;
+  }();
+  const int64_t panel = std::max<int64_t>(MR, budget / (supers * (kSuper + 128)) / MR * MR);
+  // (BlockVnni's leftover weight rows run as one-row groups with their own range.)
+  __m512i* scratch = GroupScratch(
+      static_cast<size_t>(std::max(RangeSupers<NR>() * NR, RangeSupers<1>()) * kWVecs));
+  __m512* state = TileState(static_cast<size_t>(panel * NR));
+  for (int64_t m = 0; m < p.M; m += panel) {
+    const int64_t me = std::min(p.M, m + panel);
+    BlockVnni<MR, NR, WT>(p, pm, m, me, n0, n1, scratch, state);
+  }
+}
+#endif
 
 template <tsr_dtype WT>
 TSR_QK void ColumnsVnni(const MatmulProblem& p, int64_t n0, int64_t n1) {
