@@ -93,6 +93,28 @@ int GemmTmaXsplitTwin(int config, int terms);
 // configuration `config`, or -1; pipe3: the three-piece 128 x 128 tile's pipelined one.
 inline constexpr int kTmaPersist0 = 18;
 int GemmTmaPersistTwin(int config, int terms, bool pipe3);
+// Grouped stream-K decode GEMM (cuda-x64, lab/NOTES.md "Aggregate decode at M = 64, third
+// pass"): the GEMMs ps[0 .. n) over the same planes (same M <= 64 and K) in one launch of 128-row
+// x 64-token split-K tiles whose (tile, chunk) units are shared evenly by `ctas` CTAs (0: one an
+// SM), then one combine in chunk order: each output the bits of LaunchGemmWgmma. GemmTmaGroupFits:
+// the members suit it (their tiles fill at most half the SMs, or at most all of them with K of at
+// most 4 chunks; chunk sums within the split-K cap);
+// GemmTmaGroupScratchBytes: what `planes` must hold (the planes, then every member's chunk sums).
+bool GemmTmaGroupFits(const MatmulParams* ps, int n, int terms);
+uint64_t GemmTmaGroupScratchBytes(const MatmulParams* ps, int n, int terms);
+cudaError_t LaunchGemmTmaGroup(const MatmulParams* ps, int n, int terms, const uint16_t* planes,
+                               int ctas, cudaStream_t stream);
+// Decode-batch groups (k_matmul_bf16.cu): LaunchGemmBf16Members runs its members as one grouped
+// launch where GemmGroupFits: two or more GemmGroupMember MATMULs (M = 17 .. 64, bf16 weights, K
+// a multiple of 32; whatever kernel each would run alone) with outputs pairwise disjoint and
+// GemmTmaGroupFits; then they need not share a split otherwise (GemmSharesSplit), e.g. the 1B and
+// 0.5B q/k/v. TESSERA_CUDA_GEMM_GROUP=0: never (before). GemmMembersScratchBytes: the bytes the
+// planes buffer of LaunchGemmBf16Members must hold. SetGemmGroupMode: the lab's switch (0 off,
+// 1 on, -1 the environment's), ctas as above.
+bool GemmGroupMember(const MatmulParams& p, int terms);
+bool GemmGroupFits(const MatmulParams* ps, int n, int terms);
+uint64_t GemmMembersScratchBytes(const MatmulParams* ps, int n, int terms);
+void SetGemmGroupMode(int mode, int ctas);
 // TESSERA_CUDA_GEMM_TMA_SPLITK=0: the split-K configurations run unsplit and SmallMChoice
 // (k_matmul_bf16.cu) does not pick them (the choice before them).
 bool GemmTmaSplitKEnabled();

@@ -34,6 +34,10 @@
 // tile's last CTA (arrival counter) was measured and lost: that one CTA reads all the tile's
 // chunk sums alone (lab/NOTES.md "Aggregate decode").
 //
+// Grouped stream-K (cuda-x64, GemmTmaGroupKernel below): a decode batch's GEMMs over one x split
+// (q/k/v) in one launch of the split-K tiles, their (tile, chunk) units shared evenly by one CTA
+// an SM; the tile's lead segment keeps the prefix total, the others store chunk sums, one combine
+// adds them in chunk order: the same sequence again.
 // Persistent tiles (PERSIST, cuda-gemm3; the prefill default through LaunchGemmBf16Tiled's
 // PersistTwin): one CTA an SM walks a fixed list of tiles with the stage ring running on, so one
 // tile's epilogue overlaps the next one's loads; each tile's elements see the same sequence. The
@@ -245,10 +249,12 @@ __device__ __forceinline__ void ReleaseStage(uint32_t bars, int st, int lane) {
 // Stages [st0, st0 + nst) of K (st0 a chunk boundary); split-K stores each chunk's sum to `part`.
 // (bx, by): the tile (token tile, weight-row tile); ring0: the stage ring's position at its first
 // stage (persistent tiles; 0 otherwise): stage st of K uses ring index ring0 + st.
+// lead (split-K): these stages are the tile's first chunks and their running total goes to chunk
+// 0's slot (the prefix), instead of each chunk's sum.
 template <class C>
 __device__ __forceinline__ void Consume(const MatmulParams& p, const uint8_t* sm, uint32_t base,
                                         uint32_t bars, int cw, int64_t nkb, int st0, int nst,
-                                        float* part, bool prefix, int bx, int by, int ring0) {
+                                        float* part, bool lead, int bx, int by, int ring0) {
   const int warp = (threadIdx.x / 32) % 4, lane = threadIdx.x % 32;
   const int g = lane / 4, q = lane % 4;
   const int row0 = (C::TSPLIT ? 0 : cw * 64 * C::MI) + 16 * warp + g;  // + 64 mi (+ 8)
@@ -298,8 +304,8 @@ __device__ __forceinline__ void Consume(const MatmulParams& p, const uint8_t* sm
       WgmmaWait<0>();
       ReleaseStage<C>(bars, ring0 + c1 - 1, lane);
     }
-    // The chunk's sum, from +0, to part[chunk][m][n]; block 0 with `prefix` totals its chunks.
-    if (C::SPLIT && !(prefix && blockIdx.z == 0)) {
+    // The chunk's sum, from +0, to part[chunk][m][n]; the lead stages total their chunks.
+    if (C::SPLIT && !lead) {
       float* pc = part + ((st0 + c0) / kChunkStages) * p.M * p.N;
 #pragma unroll
       for (int mi = 0; mi < C::MI; ++mi) {
@@ -338,7 +344,7 @@ __device__ __forceinline__ void Consume(const MatmulParams& p, const uint8_t* sm
       }
     }
   }
-  if (C::SPLIT && !(prefix && blockIdx.z == 0)) {
+  if (C::SPLIT && !lead) {
     return;  // its chunk sums are stored
   }
   // Accumulator element 4j + e: weight row 16 warp + g (+ 8 for e >= 2), token 8j + 2q + e % 2.
@@ -555,12 +561,142 @@ __global__ void __launch_bounds__(384, 1)
     asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(C::kConsRegs) : "memory");
     int ring = 0;
     for (int t = t_first; t < t_end; t += t_step, ring += nst) {
-      Consume<C>(p, sm, base, bars, wg - 1, nkb, st0, nst, part, prefix, TileX<C>(t, gm),
-                 TileY<C>(t, gm), ring);
+      Consume<C>(p, sm, base, bars, wg - 1, nkb, st0, nst, part, prefix && blockIdx.z == 0,
+                 TileX<C>(t, gm), TileY<C>(t, gm), ring);
     }
   }
   // No CTA leaves while a partner may still arrive on its barriers.
   if constexpr (C::CL > 1) ClusterSync();
+}
+
+// ---- Grouped stream-K decode GEMM (cuda-x64): the GEMMs that share one x split (a layer's
+// q/k/v at M = 17 .. 64) in one launch. Their tiles (member by member, token tiles fastest) times
+// the chunks of K are "units", tile-major; CTA b takes units [UnitStart(b), UnitStart(b + 1)),
+// an even share of all members' work, as segments of consecutive chunks of one tile each. A
+// segment that starts at chunk 0 (the tile's lead) totals its chunks in registers exactly as the
+// unsplit tile does and stores the total in chunk 0's slot; every other segment stores each
+// chunk's sum. TmaGroupCombineKernel then adds, per element, the chunks after the lead segment in
+// chunk order, then the bias: TmaCombineKernel's sequence, so the same bits (and the GEMV's).
+
+// Members' data the kernel and the combine both read.
+struct TmaGroupMeta {
+  MatmulParams p[kGemmMaxMembers];
+  float* part[kGemmMaxMembers];                // member j's chunk sums [chunk][M][N_j]
+  int tile0[kGemmMaxMembers + 1] = {};         // member j's tiles: [tile0[j], tile0[j + 1])
+  int64_t e0[kGemmMaxMembers + 1] = {};        // member j's outputs: [e0[j], e0[j + 1]) of M N_j
+  int n = 0, gm = 0, n_chunks = 0, units = 0;  // members, token tiles, chunks of K, all units
+};
+struct TmaGroupArgs {
+  CUtensorMap wmap[kGemmMaxMembers];
+  TmaGroupMeta m;
+};
+
+// First unit of CTA b of `grid` (units spread as evenly as integers allow).
+__host__ __device__ __forceinline__ int UnitStart(int64_t b, int units, int grid) {
+  return static_cast<int>(b * units / grid);
+}
+
+struct TmaSeg {
+  int j, bx, by, c_lo, c_hi;  // member, token tile, weight-row tile, chunks [c_lo, c_hi)
+};
+// The segment that starts at unit u of a CTA whose units end at u1.
+__device__ __forceinline__ TmaSeg SegmentAt(const TmaGroupMeta& m, int u, int u1) {
+  const int t = u / m.n_chunks;
+  TmaSeg s;
+  s.c_lo = u - t * m.n_chunks;
+  s.c_hi = min(m.n_chunks, u1 - t * m.n_chunks);
+  s.j = 0;
+  while (s.j + 1 < m.n && t >= m.tile0[s.j + 1]) ++s.j;
+  const int lt = t - m.tile0[s.j];
+  s.bx = lt % m.gm;
+  s.by = lt / m.gm;
+  return s;
+}
+
+template <class C>
+__global__ void __launch_bounds__(384, 1)
+    GemmTmaGroupKernel(const __grid_constant__ TmaGroupArgs a,
+                       const __grid_constant__ CUtensorMap xmap) {
+  static_assert(C::SPLIT && C::CL == 1 && C::XS == 0 && !C::TOTS && !C::PERSIST, "split tiles");
+  extern __shared__ uint8_t smem_raw[];
+  const uint32_t raw = SmemAddr(smem_raw);
+  const uint32_t base = (raw + 1023) & ~1023u;
+  const uint8_t* sm = smem_raw + (base - raw);
+  const uint32_t bars = base + C::S * C::kStage;  // full[s], then empty[s]
+  const int wg = threadIdx.x / 128;
+  const TmaGroupMeta& m = a.m;
+  const int64_t nkb = (m.p[0].K + 31) / 32;
+  const int nst_all = static_cast<int>((nkb + 1) / 2);
+  const int u0 = UnitStart(blockIdx.x, m.units, gridDim.x);
+  const int u1 = UnitStart(int64_t{blockIdx.x} + 1, m.units, gridDim.x);
+  if (threadIdx.x == 0) {
+    for (int s = 0; s < C::S; ++s) {
+      MbarInit(bars + 8 * s, 1);
+      MbarInit(bars + 8 * (C::S + s), 8);  // every consumer warp
+    }
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+  }
+  __syncthreads();
+  GridDepWait();  // the planes come from the split kernel launched just before
+  AllowDependents();
+  if (wg == 0) {
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(C::kProdRegs) : "memory");
+    if (threadIdx.x != 0) return;
+    int ring = 0;  // runs on across the CTA's segments
+    for (int u = u0; u < u1;) {
+      const TmaSeg sg = SegmentAt(m, u, u1);
+      const int st0 = sg.c_lo * kChunkStages;
+      const int nst = min(nst_all - st0, (sg.c_hi - sg.c_lo) * kChunkStages);
+      const int n0 = sg.by * C::kRows, m0 = sg.bx * C::kToks;
+      for (int st = 0; st < nst; ++st, ++ring) {
+        const int s = ring % C::S;
+        MbarWait(bars + 8 * (C::S + s), ((ring / C::S) & 1) ^ 1);  // a fresh slot passes at once
+        const uint32_t full = bars + 8 * s, dst = base + s * C::kStage;
+        MbarExpectTx(full, C::kStage);
+        TmaLoad2D(dst, &a.wmap[sg.j], (st0 + st) * kStageK, n0, full);
+        TmaLoad3D(dst + C::kABytes, &xmap, (st0 + st) * kStageK, m0, 0, full);
+      }
+      u += sg.c_hi - sg.c_lo;
+    }
+  } else {
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(C::kConsRegs) : "memory");
+    int ring = 0;
+    for (int u = u0; u < u1;) {
+      const TmaSeg sg = SegmentAt(m, u, u1);
+      const int st0 = sg.c_lo * kChunkStages;
+      const int nst = min(nst_all - st0, (sg.c_hi - sg.c_lo) * kChunkStages);
+      Consume<C>(m.p[sg.j], sm, base, bars, wg - 1, nkb, st0, nst, m.part[sg.j], sg.c_lo == 0,
+                 sg.bx, sg.by, ring);
+      ring += nst;
+      u += sg.c_hi - sg.c_lo;
+    }
+  }
+}
+
+// Every member's out[m, n] = ((lead total + c_next) + ...) + bias (TmaCombineKernel's sequence);
+// next: the end of the tile's lead segment, i.e. of the CTA that owns the tile's chunk 0.
+template <int ROWS, int TOKS>
+__global__ void TmaGroupCombineKernel(const __grid_constant__ TmaGroupMeta m, int grid) {
+  GridDepWait();
+  AllowDependents();
+  const int64_t total = m.e0[m.n];
+  for (int64_t u = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; u < total;
+       u += int64_t{gridDim.x} * blockDim.x) {
+    int j = 0;
+    while (j + 1 < m.n && u >= m.e0[j + 1]) ++j;
+    const MatmulParams& p = m.p[j];
+    const int64_t v = u - m.e0[j], mn = p.M * p.N;
+    const int64_t row = v / p.N, n = v % p.N;
+    const int t = m.tile0[j] + static_cast<int>(n / ROWS) * m.gm + static_cast<int>(row / TOKS);
+    const int lead = t * m.n_chunks;
+    const int owner = static_cast<int>((int64_t{lead + 1} * grid - 1) / m.units);
+    const int next = min(m.n_chunks, UnitStart(int64_t{owner} + 1, m.units, grid) - lead);
+    const float* part = m.part[j];
+    float s = part[v];
+    for (int c = next; c < m.n_chunks; ++c) s += part[c * mn + v];
+    if (p.bias != nullptr) s += p.bias[n];  // no "+ 0" without bias: -0 stays -0
+    p.out[row * p.out_row + n * p.out_col] = s;
+  }
 }
 
 // cuTensorMapEncodeTiled from the driver that cudart loaded (no link against libcuda).
@@ -753,6 +889,73 @@ cudaError_t LaunchTCfg(const MatmulParams& p, const uint16_t* planes, cudaStream
   return cudaGetLastError();
 }
 
+// Bytes of member j's chunk sums in a grouped launch (256-byte aligned).
+uint64_t GroupPartBytes(const MatmulParams& p) {
+  return (static_cast<uint64_t>((p.K + 255) / 256) * p.M * p.N * 4 + 255) / 256 * 256;
+}
+
+// TESSERA_CUDA_GEMM_GROUP_CTAS: CTAs of a grouped launch (default: one an SM).
+int GroupCtas(int ctas) {
+  static const int env = [] {
+    const char* v = std::getenv("TESSERA_CUDA_GEMM_GROUP_CTAS");
+    return v != nullptr ? std::atoi(v) : 0;
+  }();
+  if (ctas > 0) return ctas;
+  if (env > 0) return env;
+  return DeviceSms() > 0 ? DeviceSms() : 132;
+}
+
+template <class C>
+cudaError_t LaunchTGroup(const MatmulParams* ps, int n, const uint16_t* planes, int ctas,
+                         cudaStream_t stream) {
+  constexpr auto kKernel = GemmTmaGroupKernel<C>;
+  static std::atomic<uint64_t> smem_set{0};
+  cudaError_t e = AllowDynamicSmem(kKernel, C::kSmem, &smem_set);
+  if (e != cudaSuccess) return e;
+  const MatmulParams& p0 = ps[0];
+  if (p0.M > (int64_t{1} << 20) || p0.K > (int64_t{1} << 30)) return cudaErrorInvalidValue;
+  TmaGroupArgs a;
+  TmaGroupMeta& m = a.m;
+  CUtensorMap xmap, unused;
+  m.n = n;
+  m.gm = static_cast<int>((p0.M + C::kToks - 1) / C::kToks);
+  m.n_chunks = static_cast<int>((p0.K + 255) / 256);
+  uint8_t* part = reinterpret_cast<uint8_t*>(const_cast<uint16_t*>(planes)) + PartOffset(p0, C::T);
+  int64_t tiles = 0;
+  for (int j = 0; j < n; ++j) {
+    const MatmulParams& p = ps[j];
+    if (p.M != p0.M || p.K != p0.K || p.N <= 0 || p.N > (int64_t{1} << 30) || p.res_out != nullptr)
+      return cudaErrorInvalidValue;
+    e = EncodeMaps(p, C::T, planes, C::kRows, C::kToks, false, &a.wmap[j],
+                   j == 0 ? &xmap : &unused);
+    if (e != cudaSuccess) return e;
+    m.p[j] = p;
+    m.part[j] = reinterpret_cast<float*>(part);
+    part += GroupPartBytes(p);
+    m.tile0[j] = static_cast<int>(tiles);
+    tiles += m.gm * ((p.N + C::kRows - 1) / C::kRows);
+    m.e0[j + 1] = m.e0[j] + p.M * p.N;
+  }
+  m.tile0[n] = static_cast<int>(tiles);
+  if (tiles * m.n_chunks >= (int64_t{1} << 30)) return cudaErrorInvalidConfiguration;
+  m.units = static_cast<int>(tiles * m.n_chunks);
+  const int grid = std::min(GroupCtas(ctas), m.units);
+  cudaLaunchConfig_t cfg{};
+  cfg.gridDim = dim3(static_cast<unsigned>(grid));
+  cfg.blockDim = dim3(C::kThreads);
+  cfg.dynamicSmemBytes = C::kSmem;
+  cfg.stream = stream;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = PdlLaunches() ? 1 : 0;
+  e = cudaLaunchKernelEx(&cfg, kKernel, a, xmap);
+  if (e != cudaSuccess) return e;
+  LaunchK(TmaGroupCombineKernel<C::kRows, C::kToks>, GridFor(m.e0[n], 256), 256, 0, stream, m, grid);
+  return cudaGetLastError();
+}
+
 // The x-splitting tiles: T pieces, MI, BM, TSPLIT, S stages, PIPE, XS staging slots.
 template <int T, int MI, int BM, bool TSPLIT, int S, bool PIPE, int XS>
 using TXCfg = TCfg<T, MI, BM, TSPLIT, S, 1, PIPE, false, false, false, XS>;
@@ -899,6 +1102,46 @@ bool GemmWgmmaSplitCombine(const MatmulParams& p, int terms, int config) {
   using C3 = TSplitCfg<3, false>;
   return terms == 1 ? SplitChunksPerBlock(p, C1::kRows, C1::kToks) > 0
                     : SplitChunksPerBlock(p, C3::kRows, C3::kToks) > 0;
+}
+
+bool GemmTmaGroupFits(const MatmulParams* ps, int n, int terms) {
+  if (n < 1 || n > kGemmMaxMembers || !GemmTmaSplitKEnabled()) return false;
+  using C = TSplitCfg<3, true>;  // both piece counts: 128 rows x 64 tokens
+  int64_t tiles = 0;
+  uint64_t part = 0;
+  for (int j = 0; j < n; ++j) {
+    const MatmulParams& p = ps[j];
+    if (p.M != ps[0].M || p.K != ps[0].K || p.M <= 0 || p.M > C::kToks || p.N <= 0 ||
+        p.K % 32 != 0 || p.res_out != nullptr)
+      return false;
+    tiles += (p.N + C::kRows - 1) / C::kRows;
+    part += GroupPartBytes(p);
+  }
+  (void)terms;
+  // Where the tiles alone fill at most half the SMs (as SplitChunksPerBlock) with K of at most 8
+  // chunks, or at most all of them with K of at most 4 chunks (the 0.5B gate/up: 76 tiles, 2
+  // launches of 38 CTAs before; H100 lab at M = 64: 35.6 -> 32.6 us; the 1B / 8B gate/up lose:
+  // 59 -> 65, 113 -> 147), and the chunk sums fit the split-K cap. Not the 8B q/k/v (16 chunks,
+  // 48 tiles, already one shared split): the lab has it 60.5 -> 52-54 us, but the engine's 8B
+  // x64 did not gain in three calls (flat; -2-3%; the lead's call: 5,904 -> 5,717 t/s).
+  const int sms = DeviceSms() > 0 ? DeviceSms() : 132;
+  const int64_t chunks = (ps[0].K + 255) / 256;
+  const bool few = (tiles * 2 <= sms && chunks <= 8) || (tiles <= sms && chunks <= 4);
+  return chunks >= 2 && few && part <= kSplitPartCap;
+}
+
+uint64_t GemmTmaGroupScratchBytes(const MatmulParams* ps, int n, int terms) {
+  uint64_t bytes = PartOffset(ps[0], terms);
+  for (int j = 0; j < n; ++j) bytes += GroupPartBytes(ps[j]);
+  return bytes;
+}
+
+cudaError_t LaunchGemmTmaGroup(const MatmulParams* ps, int n, int terms, const uint16_t* planes,
+                               int ctas, cudaStream_t stream) {
+  if (n < 1 || n > kGemmMaxMembers) return cudaErrorInvalidValue;
+  if (ps[0].M == 0) return cudaSuccess;
+  return terms == 1 ? LaunchTGroup<TSplitCfg<1, false>>(ps, n, planes, ctas, stream)
+                    : LaunchTGroup<TSplitCfg<3, true>>(ps, n, planes, ctas, stream);
 }
 
 uint64_t GemmTmaScratchBytes(const MatmulParams& p, int terms, int config) {

@@ -2035,12 +2035,82 @@ bool GemmSharesSplit(const MatmulParams& p, int terms) {
 #endif
 }
 
+namespace {
+
+std::atomic<int> g_group_mode{-1}, g_group_ctas{0};  // SetGemmGroupMode (-1: the environment's)
+
+int GroupMode() {
+  static const int env = EnvInt("TESSERA_CUDA_GEMM_GROUP", 1);
+  const int mode = g_group_mode.load();
+  return mode >= 0 ? mode : env;
+}
+
+// [first, last + 1) of p's outputs.
+bool OutputsOverlap(const MatmulParams& a, const MatmulParams& b) {
+  const float* a1 = a.out + (a.M - 1) * a.out_row + (a.N - 1) * a.out_col + 1;
+  const float* b1 = b.out + (b.M - 1) * b.out_row + (b.N - 1) * b.out_col + 1;
+  return a.out < b1 && b.out < a1;
+}
+
+// Whether LaunchGemmBf16Members runs ps as one grouped launch (gemm_wgmma.h LaunchGemmTmaGroup):
+// two or more group members whose tiles fill at most half the SMs, outputs pairwise disjoint
+// (the members write concurrently).
+bool MembersGrouped(const MatmulParams* ps, int n, int terms) {
+#ifdef TESSERA_CUDA_WGMMA
+  if (n < 2 || !GemmTmaGroupFits(ps, n, terms)) return false;
+  for (int j = 0; j < n; ++j) {
+    if (!GemmGroupMember(ps[j], terms)) return false;
+    for (int i = 0; i < j; ++i) {
+      if (OutputsOverlap(ps[i], ps[j])) return false;
+    }
+  }
+  return true;
+#else
+  (void)ps, (void)n, (void)terms;
+  return false;
+#endif
+}
+
+}  // namespace
+
+bool GemmGroupMember(const MatmulParams& p, int terms) {
+#ifdef TESSERA_CUDA_WGMMA
+  (void)terms;
+  return GroupMode() != 0 && p.M > 16 && p.M <= kGemmRmsMaxRows && Bf16FastPathEligible(p) &&
+         p.N > 0 && p.K % 32 == 0 && p.K <= kRmsSplitMaxK && p.res_out == nullptr &&
+         GemmVariant() == kGemmAuto && GemmWgmmaAvailable() && GemmTmaSplitKEnabled();
+#else
+  (void)p, (void)terms;
+  return false;
+#endif
+}
+
+bool GemmGroupFits(const MatmulParams* ps, int n, int terms) {
+  return MembersGrouped(ps, n, terms);
+}
+
+void SetGemmGroupMode(int mode, int ctas) {
+  g_group_mode.store(mode);
+  g_group_ctas.store(ctas);
+}
+
+uint64_t GemmMembersScratchBytes(const MatmulParams* ps, int n, int terms) {
+  uint64_t bytes = 0;  // the planes, then the largest member's chunk sums
+  for (int j = 0; j < n; ++j) bytes = std::max(bytes, SplitPlaneBytes(ps[j], terms));
+#ifdef TESSERA_CUDA_WGMMA
+  if (MembersGrouped(ps, n, terms))
+    bytes = std::max(bytes, GemmTmaGroupScratchBytes(ps, n, terms));  // every member's sums
+#endif
+  return bytes;
+}
+
 cudaError_t LaunchGemmBf16Members(const MatmulParams* ps, int n, const GemvPrologue& pro, int terms,
                                   uint16_t* planes, cudaStream_t stream) {
 #ifdef TESSERA_CUDA_WGMMA
   if (n < 1 || n > kGemmMaxMembers) return cudaErrorInvalidValue;
+  const bool grouped = MembersGrouped(ps, n, terms);
   for (int j = 0; j < n; ++j) {
-    if (!GemmSharesSplit(ps[j], terms) || ps[j].M != ps[0].M || ps[j].K != ps[0].K)
+    if ((!grouped && !GemmSharesSplit(ps[j], terms)) || ps[j].M != ps[0].M || ps[j].K != ps[0].K)
       return cudaErrorInvalidValue;
   }
   if (pro.kind == kGemvProRms && (ps[0].K + 31) / 32 * 32 > kRmsSplitMaxK)
@@ -2049,6 +2119,8 @@ cudaError_t LaunchGemmBf16Members(const MatmulParams* ps, int n, const GemvProlo
                       ? (terms == 1 ? LaunchRmsSplit<1>(ps[0], pro, true, planes, stream)
                                     : LaunchRmsSplit<3>(ps[0], pro, true, planes, stream))
                       : LaunchSplitBf16Wgmma(ps[0], terms, planes, stream);
+  if (e == cudaSuccess && grouped)
+    return LaunchGemmTmaGroup(ps, n, terms, planes, g_group_ctas.load(), stream);
   for (int j = 0; j < n && e == cudaSuccess; ++j) {
     e = LaunchGemmWgmma(ps[j], terms, planes, SmallMChoice(ps[j], terms) - kGemmTiledWgmma0,
                         stream);

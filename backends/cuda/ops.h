@@ -127,8 +127,11 @@ Status RunGemmRms(RunContext* ctx, const MatmulParams& p, const GemvPrologue& pr
 bool GemmFusedCandidate(const OpArgs& a, int pro_kind, bool residual, MatmulParams* p);
 Status RunGemmFused(RunContext* ctx, const MatmulParams& p, const GemvPrologue& pro);
 // GemmMemberCandidate: the MATMUL node `a` is a decode-batch GEMM on the wgmma planes (launch.h
-// GemmSharesSplit); fills *p. RunGemmMembers: LaunchGemmBf16Members over ps[0 .. n).
+// GemmSharesSplit) or a member of a grouped launch (gemm_wgmma.h GemmGroupMember); fills *p.
+// GemmMembersRunnable: LaunchGemmBf16Members takes ps[0 .. n) (all share the planes, or they
+// form a group). RunGemmMembers: LaunchGemmBf16Members over ps[0 .. n).
 bool GemmMemberCandidate(const OpArgs& a, MatmulParams* p);
+bool GemmMembersRunnable(const MatmulParams* ps, int n, int terms);
 Status RunGemmMembers(RunContext* ctx, const MatmulParams* ps, int n, const GemvPrologue& pro);
 // Two independent nodes of one kind in one launch (validated, data resolved; KV_WRITEs must
 // write their cache in place): a layer's q/k ROPEs, its K/V KV_WRITEs.

@@ -1005,7 +1005,8 @@ int SplitMembers(tsr_device* dev, const tsr_graph_view& g, const int32_t* ids, i
   ps[0] = *p0;
   LoadedNode* ln = dev->fuse_nodes.get();
   const int terms = dev->run.matmul_terms;
-  if (!GemmSharesSplit(*p0, terms)) return 1;
+  if (!GemmMemberCandidate(ln[0].args, &ps[0])) return 1;
+  ps[0].x = p0->x, ps[0].x_row = p0->x_row;  // the norm's input, as *p0
   const Range ry = {reinterpret_cast<const uint8_t*>(pro.y),
                     reinterpret_cast<const uint8_t*>(pro.y + (p0->M - 1) * pro.y_row + p0->K)};
   if (RangeOf(*ln[0].args.out).Overlaps(ry)) return 1;
@@ -1019,7 +1020,8 @@ int SplitMembers(tsr_device* dev, const tsr_graph_view& g, const int32_t* ids, i
     ps[m++] = pk;
     if (RangeOf(*lk.args.out).Overlaps(ry)) break;  // it may be the last
   }
-  return m;
+  // Members that need not share the planes alone run as one grouped launch (cuda-x64).
+  return m > 1 && GemmMembersRunnable(ps, m, terms) ? m : 1;
 }
 
 // RMS_NORM right before a decode-batch MATMUL (M = 9 .. 64) over its output: the norm runs in
@@ -1047,12 +1049,17 @@ StatusOr<int> ExecuteNormSmallM(tsr_device* dev, const tsr_graph_view& g, const 
       return Refused("norm small-M: in place");
   }
   if (!LoadForFusion(dev, g, ids[i + 1], &ln[0])) return 0;
-  if (!GemmRmsCandidate(ln[0].args, &p)) return Refused("norm small-M: matmul (GEMV rows?)");
+  // A MATMUL on the GEMV rows has no split to fold the norm into, unless it leads a grouped
+  // launch (SplitMembers; the 0.5B q/k/v).
+  const bool rms = GemmRmsCandidate(ln[0].args, &p);
+  if (!rms && !(dev->run.share_split_smallm && GemmMemberCandidate(ln[0].args, &p)))
+    return Refused("norm small-M: matmul (GEMV rows?)");
   if (p.x != pro.y || p.x_row != pro.y_row || p.M != pin.M || p.K != pin.K)
     return Refused("norm small-M: matmul not over the norm's output");
   p.x = pin.x, p.x_row = pin.x_row;
   const int members =
       dev->run.share_split_smallm ? SplitMembers(dev, g, ids, n, i + 2, pro, &p) : 1;
+  if (members <= 1 && !rms) return Refused("norm small-M: matmul (GEMV rows?), no group");
   if (label != nullptr) {
     *label = "RMS_NORM+MATMUL" + (members > 1 ? " x" + std::to_string(members) : std::string()) +
              " (fused split) N=" + std::to_string(p.N) + " K=" + std::to_string(p.K) + "+";

@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "backends/cuda/gemm_wgmma.h"
 #include "backends/cuda/k_argmax.h"
 #include "backends/cuda/ops.h"
 #include "tessera/backend/validate.h"
@@ -121,7 +122,13 @@ bool GemmRmsCandidate(const OpArgs& a, MatmulParams* p) {
 
 bool GemmMemberCandidate(const OpArgs& a, MatmulParams* p) {
   return MatmulCandidate(a, kGemmRmsMaxRows, p) && p->M > kGemvMaxRows &&
-         GemmSharesSplit(*p, a.ctx->matmul_terms);
+         (GemmSharesSplit(*p, a.ctx->matmul_terms) || GemmGroupMember(*p, a.ctx->matmul_terms));
+}
+
+bool GemmMembersRunnable(const MatmulParams* ps, int n, int terms) {
+  bool share = true;
+  for (int j = 0; j < n; ++j) share = share && GemmSharesSplit(ps[j], terms);
+  return share || GemmGroupFits(ps, n, terms);
 }
 
 bool GemmFusedCandidate(const OpArgs& a, int pro_kind, bool residual, MatmulParams* p) {
@@ -204,8 +211,8 @@ Status RunGemmRms(RunContext* ctx, const MatmulParams& p, const GemvPrologue& pr
 }
 
 Status RunGemmMembers(RunContext* ctx, const MatmulParams* ps, int n, const GemvPrologue& pro) {
-  uint64_t bytes = 0;  // the planes, then the largest member's chunk sums
-  for (int j = 0; j < n; ++j) bytes = std::max(bytes, SplitPlaneBytes(ps[j], ctx->matmul_terms));
+  // The planes, then the largest member's chunk sums (every member's when grouped).
+  const uint64_t bytes = GemmMembersScratchBytes(ps, n, ctx->matmul_terms);
   TSR_ASSIGN_OR_RETURN(void* planes, ctx->scratch->Get(bytes, ctx->stream));
   return CudaStatus(LaunchGemmBf16Members(ps, n, pro, ctx->matmul_terms,
                                           static_cast<uint16_t*>(planes), ctx->stream),

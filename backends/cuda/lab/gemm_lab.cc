@@ -8,6 +8,7 @@
 //   cuda_gemm_lab --smallm | --smallm-quick   (decode batches, see SmallMTimes)
 //   cuda_gemm_lab --normfuse   (RMS_NORM in the decode-batch GEMM's split, see NormFuseChecks)
 //   cuda_gemm_lab --addfuse    (residual ADD / SWIGLU in the decode-batch GEMM, AddFuseChecks)
+//   cuda_gemm_lab --group      (grouped stream-K decode GEMMs, GroupChecks)
 // With TESSERA_CUDA_WGMMA (sm_90 devices): the wgmma kernels (k_gemm_wgmma.cu) too, "wg<c>", and
 // the TMA-fed ones (k_gemm_tma.cu, configurations >= kTmaConfig0), "tma<tile>".
 // TESSERA_CUDA_GEMM=old makes the default dispatch the previous kernels (the "before" column).
@@ -605,6 +606,7 @@ void MembersShape(const char* name, std::vector<int64_t> ns, int64_t K, int64_t 
     bytes = std::max(bytes, SplitPlaneBytes(q, terms));
     shares = shares && GemmSharesSplit(q, terms);
   }
+  bytes = std::max(bytes, GemmMembersScratchBytes(pf.data(), static_cast<int>(pf.size()), terms));
   void* planes = nullptr;
   Check(cudaMalloc(&planes, bytes), "malloc");
   auto* pl = static_cast<uint16_t*>(planes);
@@ -658,6 +660,110 @@ void MembersChecks() {
   cudaFree(flush);
 }
 
+// ---- Grouped stream-K decode GEMM (cuda-x64, 2026-11-27): --group checks LaunchGemmTmaGroup
+// (members over one x split, rows [row0, row0 + M)) against the GEMV's rows of every member, bit
+// for bit, and times (cold L2) the members one launch each (LaunchGemmBf16Members with the group
+// off, where every member shares the split; else LaunchGemmBf16 per member with its own split)
+// against the grouped launch at several CTA counts (the split pre-pass included in both).
+void GroupShape(const char* name, const std::vector<int64_t>& ns, int64_t K, int64_t M,
+                int64_t row0, int terms, void* flush, size_t flush_bytes) {
+  const int n = static_cast<int>(ns.size());
+  std::vector<std::unique_ptr<Dev>> d;
+  for (int j = 0; j < n; ++j)
+    d.push_back(std::make_unique<Dev>(row0 + M, ns[j], K, 71 + static_cast<uint32_t>(j * 13 + M)));
+  std::vector<float*> refs(n);
+  std::vector<MatmulParams> ps(n);
+  uint64_t bytes = 0;
+  bool shares = true;
+  for (int j = 0; j < n; ++j) {
+    Check(Malloc(&refs[j], M * ns[j] * 4), "malloc");
+    for (int64_t r = 0; r < M; r += kGemvMaxRows) {  // the GEMV's rows over member 0's x
+      MatmulParams q = d[j]->Params(row0 + r, std::min<int64_t>(kGemvMaxRows, M - r), true);
+      q.x = d[0]->x + (row0 + r) * K;
+      q.out = refs[j] + r * ns[j];
+      Check(LaunchGemvBf16(q, terms, nullptr), "gemv");
+    }
+    ps[j] = d[j]->Params(row0, M, true);
+    ps[j].x = d[0]->x + row0 * K;
+    bytes = std::max(bytes, SplitPlaneBytes(ps[j], terms));
+    shares = shares && GemmSharesSplit(ps[j], terms);
+  }
+  bytes = std::max(bytes, GemmTmaGroupScratchBytes(ps.data(), n, terms));
+  bytes = std::max(bytes, GemmMembersScratchBytes(ps.data(), n, terms));
+  void* planes = nullptr;
+  Check(cudaMalloc(&planes, bytes), "malloc");
+  auto* pl = static_cast<uint16_t*>(planes);
+  const std::string tag = std::string(name) + "_M" + std::to_string(M) + "_row" +
+                          std::to_string(row0) + "_terms" + std::to_string(terms);
+  std::printf("group %s fits=%d shares=%d", tag.c_str(),
+              GemmTmaGroupFits(ps.data(), n, terms) ? 1 : 0, shares ? 1 : 0);
+  const auto run = [&](const std::string& what, const std::function<void()>& fn) {
+    for (auto& dj : d) Check(cudaMemset(dj->out, 0xff, dj->M * dj->N * 4), "poison");
+    fn();
+    Check(cudaDeviceSynchronize(), what.c_str());
+    bool same = true;
+    for (int j = 0; j < n; ++j) same = same && SameDevice(refs[j], d[j]->out, M * ns[j]);
+    Expect(same, "group_" + what + "_" + tag);
+    const double us = ColdUs(flush, flush_bytes, fn);
+    std::printf(" %s=%.1fus%s", what.c_str(), us, same ? "" : "(BITS)");
+  };
+  const GemvPrologue none;
+  if (shares) {
+    for (int mode : {0, 1}) {
+      run(mode == 0 ? "members" : "members_grouped", [&] {
+        SetGemmGroupMode(mode, 0);
+        Check(LaunchGemmBf16Members(ps.data(), n, none, terms, pl, nullptr), "members");
+      });
+    }
+    SetGemmGroupMode(-1, 0);
+  } else {
+    run("each", [&] {
+      for (const MatmulParams& q : ps) Check(LaunchGemmBf16(q, terms, pl, nullptr), "gemm");
+    });
+  }
+  for (int ctas : {0, 66, 96, 264}) {
+    run("group" + std::to_string(ctas), [&] {
+      Check(LaunchSplitBf16Wgmma(ps[0], terms, pl, nullptr), "wgmma split");
+      Check(LaunchGemmTmaGroup(ps.data(), n, terms, pl, ctas, nullptr), "group");
+    });
+  }
+  std::printf("\n");
+  std::fflush(stdout);
+  cudaFree(planes);
+  for (float* r : refs) cudaFree(r);
+}
+
+void GroupChecks() {
+  const size_t flush_bytes = size_t{256} << 20;
+  void* flush = nullptr;
+  Check(cudaMalloc(&flush, flush_bytes), "malloc");
+  struct G {
+    const char* name;
+    std::vector<int64_t> ns;
+    int64_t K;
+  };
+  const G gs[] = {{"8B.qkv", {4096, 1024, 1024}, 4096},
+                  {"1B.qkv", {2048, 512, 512}, 2048},
+                  {"0.5B.qkv", {896, 128, 128}, 896},
+                  {"8B.o", {4096}, 4096},
+                  {"8B.down", {4096}, 14336},
+                  {"1B.down", {2048}, 8192},
+                  {"1B.o", {2048}, 2048},
+                  {"ragged", {1000, 200}, 1056},
+                  {"8B.gateup", {14336, 14336}, 4096},
+                  {"1B.gateup", {8192, 8192}, 2048},
+                  {"0.5B.gateup", {4864, 4864}, 896}};
+  for (int terms : {3, 1}) {
+    for (const G& g : gs) {
+      for (int64_t m : {int64_t{64}, int64_t{33}, int64_t{17}}) {
+        if ((terms == 1 || g.ns[0] > 8192) && m != 64) continue;
+        GroupShape(g.name, g.ns, g.K, m, m == 33 ? 5 : 0, terms, flush, flush_bytes);
+      }
+    }
+  }
+  cudaFree(flush);
+}
+
 int Main(int argc, char** argv) {
   bool check = true, default_only = false;
   for (int i = 1; i < argc; ++i) {
@@ -679,6 +785,12 @@ int Main(int argc, char** argv) {
     if (std::strcmp(argv[i], "--addfuse") != 0) continue;
     AddFuseChecks();
     MembersChecks();
+    std::printf("summary failures=%d\n", g_failures);
+    return g_failures == 0 ? 0 : 1;
+  }
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--group") != 0) continue;
+    GroupChecks();
     std::printf("summary failures=%d\n", g_failures);
     return g_failures == 0 ? 0 : 1;
   }
