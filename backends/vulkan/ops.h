@@ -60,9 +60,26 @@ enum class Shader : int {
   kDecodeSkewNormF32,
   kDecodeSkewNormF16,
   kDecodeSkewNormBf16,
-  kCoopSplit,        // x -> three bf16 planes for the cooperative-matrix GEMM (coop_split.comp)
-  kGemmCoopBf16,     // the cooperative-matrix GEMM, bf16 weights (matmul_coop.comp, KHR + bf16)
-  kGemmCoopBf16M64,  // the same with 64-row tiles (more workgroups for narrow projections)
+  kDecodeSkewPairF32,  // the same with the paired SWIGLU / q RoPE epilogues (PAIRED=1)
+  kDecodeSkewPairF16,
+  kDecodeSkewPairBf16,
+  kCoopSplit,   // x -> three bf16 planes for the cooperative-matrix GEMM (coop_split.comp)
+  kGemmCoopV1,  // the cooperative-matrix GEMM, bf16 weights (matmul_coop.comp, KHR + bf16),
+  kGemmCoopV2,  // one module per tile variant (run_ops.cc kCoopKernels)
+  kGemmCoopV3,
+  kGemmCoopV4,
+  kGemmCoopV5,
+  kGemmCoopV6,
+  kGemmCoopV7,
+  kGemmCoopV8,
+  kGemmCoopV9,
+  kGemmCoopV10,
+  kGemmCoopV11,
+  kGemmCoopV12,
+  kGemmCoopV13,
+  kGemmCoopV14,
+  kGemmCoopV15,
+  kGemmCoopV16,
   kCount
 };
 
@@ -118,8 +135,17 @@ struct MatmulP {
   // xs_count; xsplit <= 1: not split.
   uint64_t xs_part = 0, xs_count = 0;
   int32_t xsplit = 0, xs_chunks = 0;
+  // Paired epilogues of a norm-fused decode group (plugin.cc ExecuteNormGemv; matmul.comp
+  // PairedGroup): the SWIGLU after gate/up (glu_out; part 0 = gate, part 1 = up) or the q ROPE
+  // after q/k/v (rope_*; part 0 = q, neox pairs of rope_D-row heads, rope_R = rope_D). A part
+  // with out = 0 is not stored (the epilogue's output takes its memory). 0: absent.
+  uint64_t glu_out = 0, rope_out = 0, rope_pos = 0, rope_freq = 0;
+  int64_t rope_o_head = 0, rope_o_el = 0;
+  int32_t rope_D = 0, rope_R = 0;
+  float rope_scale = 1;
+  int32_t pad_ = 0;
 };
-static_assert(sizeof(MatmulP) == 296, "MatmulP must match matmul_common.glsl's Params");
+static_assert(sizeof(MatmulP) == 360, "MatmulP must match matmul_common.glsl's Params");
 
 // coop_common.glsl's CoopParams: the cooperative-matrix GEMM and its split pre-pass.
 struct CoopP {
@@ -130,8 +156,6 @@ struct CoopP {
   int64_t x_row = 0, w_row = 0, out_row = 0, out_col = 0;  // x/out bytes, w_row elements
 };
 static_assert(sizeof(CoopP) == 120, "CoopP must match coop_common.glsl's CoopParams");
-constexpr int64_t kCoopTileM = 128;  // COOP_BM of kGemmCoopBf16 (kGemmCoopBf16M64: 64)
-constexpr int64_t kCoopTileN = 64;   // COOP_BN
 
 struct AttnP {
   uint64_t err = 0;
@@ -263,9 +287,10 @@ class Recorder {
   // the device offers bf16 x bf16 -> f32 16 x 16 x 16 subgroup matrices and
   // TESSERA_VULKAN_COOPMAT=1 (opt-in; plugin.cc). Not the canonical order: see README.
   bool coop_gemm = false;
-  // Rows a cooperative-matrix GEMM tile: 128 unless 64 (TESSERA_VULKAN_COOPMAT_TILE, a lab
-  // knob; run_ops.cc CoopTileRows).
-  int coop_tile = 0;
+  // The cooperative-matrix GEMM's tile choice (TESSERA_VULKAN_COOPMAT_TILE, a lab knob; empty =
+  // the default): "V" (a variant of run_ops.cc kCoopKernels; 64 = 8) or "V@T,V@T,...,V" (the
+  // first variant that makes at least T workgroups for the MATMUL, else the last).
+  std::string coop_tile;
   // Device memory for the split decode GEMV (SplitAcrossGroups): kXsplitCounterBytes of zeroed
   // counters, then at least `bytes` of partials; ordered after the earlier users as CoopScratch.
   virtual StatusOr<uint64_t> SplitScratch(uint64_t bytes) {
@@ -302,6 +327,16 @@ Status RunDecodeGroup(Recorder* rec, const MatmulP* parts, int n, tsr_dtype wdt)
 // Whether a decode group over K-long rows of `wdt` weights takes a GEMV module with the RMS_NORM
 // prologue (the coalesced or the split one), i.e. whether an RMS_NORM can fold into it.
 bool DecodeNormFusable(const Recorder& rec, int64_t K, tsr_dtype wdt);
+// Whether a norm-fused decode group (p0 = part 0 with norm_x and either glu_out or the rope_*
+// fields set; parts[0, n)) can take matmul.comp's paired epilogue: the coalesced or skewed
+// module (run as its paired twin), rows_per_group / 2 a multiple of decode_rows; SWIGLU: two parts
+// of equal N; q RoPE: full-width neox rotation, R / 2 a multiple of rows_per_group / 2 (plugin.cc
+// ExecuteNormGemv).
+bool DecodePairFits(const Recorder& rec, const MatmulP& p0, const MatmulP* parts, int n,
+                    tsr_dtype wdt);
+// Fills q's rope_* fields from a ROPE node over q's output (one token, neox, R = D, f32, the
+// q output read as [1, N / D, D] contiguous); false (q untouched) when it does not qualify.
+bool DecodeRopeFill(const OpArgs& rope, MatmulP* q);
 // Decode pairs (plugin.cc ExecuteDecodePair): two independent ROPE nodes, or two KV_WRITE nodes
 // writing their cache in place, as one dispatch (the q and k RoPEs, the k and v cache writes of
 // a layer). Each output element is computed as when its node runs alone. False (nothing
@@ -332,6 +367,7 @@ inline uint64_t Addr(const TensorRef* t) {
 #define TSR_VK_DECLARE_RUNNER(Family) Status Run##Family(const OpArgs& a);
 TESSERA_BACKEND_OP_FAMILIES(TSR_VK_DECLARE_RUNNER)
 #undef TSR_VK_DECLARE_RUNNER
+Status RunArgmax(const OpArgs& a);  // optional op (TESSERA_BACKEND_OP_ARGMAX)
 
 }  // namespace tessera::vulkan
 

@@ -28,9 +28,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "backends/common/status_abi.h"
@@ -111,6 +113,27 @@ struct Profile {
   std::vector<CmdSpan> spans;
   std::vector<double> execute_ns;  // host time of each execute (recording + submissions)
   double wait_ns = 0, executes = 0, barriers = 0, dispatches = 0;
+  // The host between steps (step mode): time blocked in device_synchronize; downloads (count,
+  // total, of which recording + submitting the copy, waiting on its fence, the memcpy out of
+  // host-visible memory; eager: served from the copy the execute recorded); from a download's
+  // return to the next execute's start (the engine's own work: sampling, the next batch, its
+  // uploads, of which the uploads' own time); from an execute's start to its first submission.
+  // One sample (ns) an event; the log gives medians, so that one-time costs (pipeline
+  // creation, the first steps) do not count.
+  struct Samples {
+    std::vector<double> v;
+    void Add(double ns) { v.push_back(ns); }
+    double MedianUs() const {
+      if (v.empty()) return 0;
+      std::vector<double> s = v;
+      std::nth_element(s.begin(), s.begin() + static_cast<ptrdiff_t>(s.size() / 2), s.end());
+      return s[s.size() / 2] / 1e3;
+    }
+  };
+  Samples sync, download, dl_record, dl_wait, dl_copy, between, step_uploads, first_submit;
+  double dl_eager = 0, upload_ns = 0;  // upload_ns: the uploads since the last download
+  bool after_download = false;
+  std::chrono::steady_clock::time_point download_end;
   uint32_t used = 0;           // timestamps in the command buffer being recorded/run
   std::vector<int> shader_of;  // per timed dispatch
   static_assert(static_cast<int>(Shader::kCount) <= 64, "per-shader arrays below");
@@ -147,9 +170,11 @@ struct tsr_device : tessera::vulkan::Recorder {
   VkDevice device = VK_NULL_HANDLE;
   VkQueue queue = VK_NULL_HANDLE;
   VkCommandPool pool = VK_NULL_HANDLE;
-  // Command buffers in a ring: an execute submits what it has recorded every `submit_every`
-  // dispatches (TESSERA_VULKAN_SUBMIT_EVERY; 0 = once at its end), so the GPU runs the first
-  // nodes while the host records the rest. cmd/fence are slot `slot`'s.
+  // Command buffers in a ring: an execute submits what it has recorded after `first_submit`
+  // dispatches, then after `submit_every` more (TESSERA_VULKAN_SUBMIT_EVERY; 0 = once at its
+  // end), then after periods `submit_ramp` times longer each, so the GPU runs the first nodes
+  // while the host records the rest, with few submissions (each costs the GPU ~20-50 us idle on
+  // NVIDIA's driver). cmd/fence are slot `slot`'s.
   static constexpr int kCmdSlots = 16;
   VkCommandBuffer cmds[kCmdSlots] = {};
   VkFence fences[kCmdSlots] = {};
@@ -157,7 +182,7 @@ struct tsr_device : tessera::vulkan::Recorder {
   int slot = 0;
   VkCommandBuffer cmd = VK_NULL_HANDLE;
   VkFence fence = VK_NULL_HANDLE;
-  int submit_every = 32;
+  int submit_every = 16;
   int cmd_dispatches = 0;         // dispatches recorded into cmd
   int execute_submits = 0;        // partial submissions of the current execute
   bool barrier_at_begin = false;  // a barrier was asked for while work was in flight unrecorded
@@ -177,9 +202,34 @@ struct tsr_device : tessera::vulkan::Recorder {
   // ROPE + the KV_WRITE(s) after it as one dispatch (ExecuteRopeKv), unless
   // TESSERA_VULKAN_FUSE=0 or TESSERA_VULKAN_FUSE_ROPE_KV=0.
   bool fuse_rope_kv = true;
+  // The SWIGLU after a norm-fused gate/up group, and the q ROPE after a norm-fused q/k/v group,
+  // in the group's epilogue (ExecuteNormGemv, FuseEpilogue), unless TESSERA_VULKAN_FUSE=0 or
+  // TESSERA_VULKAN_FUSE_SWIGLU=0 / TESSERA_VULKAN_FUSE_ROPE_Q=0 (H100 tg128: 8B +3%, 1B +9%,
+  // 0.5B +16% over the unfused dispatches; README, vk-fuse).
+  bool fuse_swiglu = true;
+  bool fuse_rope_q = true;
   std::unique_ptr<tsr_buffer> ring;  // parameter blocks; bytes [0, 64) = the error word
   uint64_t ring_used = 0;
   std::unique_ptr<tsr_buffer> staging;  // discrete GPUs: upload/download bounce buffer
+  // Eager download (discrete GPUs, unless TESSERA_VULKAN_EAGER_DOWNLOAD=0): once two downloads
+  // in a row read the same range (a decode step's logits), every execute ends with a copy of that
+  // range into `eager` (host-visible) in its last command buffer, so the download after it is the
+  // fence wait and a memcpy, not a second submission and wait. The copy is valid until anything
+  // else is recorded (Begin); a copy no download took stops the next ones until the range repeats.
+  bool eager_on = true;
+  bool unified = false;  // device buffers are mapped host memory (DeviceInfo::unified)
+  std::unique_ptr<tsr_buffer> eager;
+  const tsr_buffer* eager_src = nullptr;  // the predicted range: the last download's
+  uint64_t eager_offset = 0, eager_size = 0;
+  bool eager_confirmed = false;  // the last download read the range predicted before it
+  bool eager_ready = false;      // `eager` holds the range once the fences have signalled
+  bool eager_used = false;       // a download took it
+  // Partial submissions (above): TESSERA_VULKAN_FIRST_SUBMIT, TESSERA_VULKAN_SUBMIT_RAMP (1 =
+  // every submit_every). The defaults 2, 16, x4 (submissions after 2, 18, 82, 338 dispatches) are
+  // vk-idle's; the earlier 8, then every 32 is FIRST_SUBMIT=8 SUBMIT_EVERY=32 SUBMIT_RAMP=1.
+  int first_submit = 2;
+  int submit_ramp = 4;
+  int64_t spin_ns = 0;  // fence waits poll this long before blocking (WaitFences)
   uint64_t live_bytes = 0, peak_bytes = 0, imported_bytes = 0;
   int64_t live_buffers = 0;
   // Barriers go only where needed: between two nodes when one writes memory the other reads or
@@ -675,16 +725,16 @@ int FindMemoryType(const VkPhysicalDeviceMemoryProperties& mem, uint32_t bits,
 enum class MemUse { kDevice, kHost };
 
 // Memory types in order of preference for `use` on this device.
-int ChooseMemoryType(const DeviceInfo& d, uint32_t bits, MemUse use) {
+int ChooseMemoryType(const DeviceInfo& d, uint32_t bits, MemUse use, bool unified) {
   constexpr VkMemoryPropertyFlags kLocal = VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT;
   constexpr VkMemoryPropertyFlags kHost =
       VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
   constexpr VkMemoryPropertyFlags kCached = VK_MEMORY_PROPERTY_HOST_CACHED_BIT;
   int t = -1;
-  if (use == MemUse::kHost || d.unified) {
+  if (use == MemUse::kHost || unified) {
     // Unified memory: device-local and host-visible are the same RAM; cached for readback.
-    if (d.unified) t = FindMemoryType(d.mem, bits, kLocal | kHost | kCached, 0);
-    if (t < 0 && d.unified) t = FindMemoryType(d.mem, bits, kLocal | kHost, 0);
+    if (unified) t = FindMemoryType(d.mem, bits, kLocal | kHost | kCached, 0);
+    if (t < 0 && unified) t = FindMemoryType(d.mem, bits, kLocal | kHost, 0);
     if (t < 0) t = FindMemoryType(d.mem, bits, kHost | kCached, 0);
     if (t < 0) t = FindMemoryType(d.mem, bits, kHost, 0);
     return t;
@@ -719,7 +769,7 @@ StatusOr<std::unique_ptr<tsr_buffer>> CreateBuffer(tsr_device* dev, uint64_t siz
       VkStatus(vk.vkCreateBuffer(dev->device, &bi, nullptr, &b->buf), "vkCreateBuffer"));
   VkMemoryRequirements req{};
   vk.vkGetBufferMemoryRequirements(dev->device, b->buf, &req);
-  const int type = ChooseMemoryType(*dev->info, req.memoryTypeBits, use);
+  const int type = ChooseMemoryType(*dev->info, req.memoryTypeBits, use, dev->unified);
   if (type < 0) {
     DestroyBuffer(dev, b.get());
     return Internal("no suitable Vulkan memory type");
@@ -739,7 +789,9 @@ StatusOr<std::unique_ptr<tsr_buffer>> CreateBuffer(tsr_device* dev, uint64_t siz
   }
   Status s = VkStatus(vk.vkBindBufferMemory(dev->device, b->buf, b->mem, 0), "vkBindBufferMemory");
   const VkMemoryPropertyFlags f = dev->info->mem.memoryTypes[type].propertyFlags;
-  if (s.ok() && (f & VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT)) {
+  // Device buffers are mapped only on unified memory (TESSERA_VULKAN_STAGED=1: not even there).
+  if (s.ok() && (f & VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT) &&
+      (use == MemUse::kHost || dev->unified)) {
     void* p = nullptr;
     s = VkStatus(vk.vkMapMemory(dev->device, b->mem, 0, VK_WHOLE_SIZE, 0, &p), "vkMapMemory");
     b->mapped = static_cast<uint8_t*>(p);
@@ -815,6 +867,29 @@ double NsSince(TimePoint t0) {
   return std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// Waits for `n` fences: polling them for up to spin_ns (TESSERA_VULKAN_SPIN_US), which keeps a
+// host core busy but sees a decode step's fence signal at once (a blocking wait's wake-up cost
+// ~55-85 us on the H100 with NVIDIA's driver; vk-idle), then blocking in the driver for
+// whatever is left (long prefills).
+VkResult WaitFences(tsr_device* dev, uint32_t n, const VkFence* fences) {
+  uint32_t done = 0;
+  if (dev->spin_ns > 0 && n > 0) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::nanoseconds(dev->spin_ns);
+    while (done < n) {
+      const VkResult r = dev->vk->vkGetFenceStatus(dev->device, fences[done]);
+      if (r == VK_SUCCESS) {
+        ++done;
+      } else if (r != VK_NOT_READY) {
+        return r;
+      } else if (std::chrono::steady_clock::now() >= until) {
+        break;
+      }
+    }
+  }
+  if (done == n) return VK_SUCCESS;
+  return dev->vk->vkWaitForFences(dev->device, n - done, fences + done, VK_TRUE, UINT64_MAX);
+}
+
 // Waits for all submitted work (if any); with `check_data`, reports data errors it flagged.
 // Afterwards nothing is in flight: the parameter ring and the barrier bookkeeping start over.
 Status Wait(tsr_device* dev, bool check_data) {
@@ -825,8 +900,7 @@ Status Wait(tsr_device* dev, bool check_data) {
       if (dev->slot_pending[i]) wait[n++] = dev->fences[i];
     }
     const auto t0 = dev->prof ? std::chrono::steady_clock::now() : TimePoint{};
-    VkResult r =
-        n == 0 ? VK_SUCCESS : dev->vk->vkWaitForFences(dev->device, n, wait, VK_TRUE, UINT64_MAX);
+    VkResult r = WaitFences(dev, n, wait);
     if (r != VK_SUCCESS) return VkStatus(r, "vkWaitForFences");
     if (dev->prof) {
       dev->prof->wait_ns += NsSince(t0);
@@ -901,11 +975,16 @@ void RecordBarrier(tsr_device* dev) {
 Status Begin(tsr_device* dev) {
   if (dev->recording) return OkStatus();
   const VkApi& vk = *dev->vk;
+  if (dev->eager_ready) {
+    // What is recorded from here on may change the eagerly copied range.
+    if (!dev->eager_used) dev->eager_confirmed = false;
+    dev->eager_ready = false;
+  }
   if (dev->submit_every == 0 || (dev->prof && dev->prof->per_dispatch)) {
     TSR_RETURN_IF_ERROR(Wait(dev, /*check_data=*/false));
   } else if (dev->slot_pending[dev->slot]) {
     const auto t0 = dev->prof ? std::chrono::steady_clock::now() : TimePoint{};
-    VkResult r = vk.vkWaitForFences(dev->device, 1, &dev->fence, VK_TRUE, UINT64_MAX);
+    VkResult r = WaitFences(dev, 1, &dev->fence);
     if (r != VK_SUCCESS) return VkStatus(r, "vkWaitForFences");
     dev->slot_pending[dev->slot] = false;
     if (dev->prof) {
@@ -985,7 +1064,9 @@ StatusOr<VkPipeline> GetPipeline(tsr_device* dev, Shader shader) {
       shader == Shader::kDecodeNormF16 || shader == Shader::kDecodeNormBf16 ||
       shader == Shader::kDecodeSplitNormF32 || shader == Shader::kDecodeSplitNormF16 ||
       shader == Shader::kDecodeSplitNormBf16 || shader == Shader::kDecodeSkewNormF32 ||
-      shader == Shader::kDecodeSkewNormF16 || shader == Shader::kDecodeSkewNormBf16;
+      shader == Shader::kDecodeSkewNormF16 || shader == Shader::kDecodeSkewNormBf16 ||
+      shader == Shader::kDecodeSkewPairF32 || shader == Shader::kDecodeSkewPairF16 ||
+      shader == Shader::kDecodeSkewPairBf16;
   if (dev->info->size_control &&
       (shader == Shader::kAttention || shader == Shader::kAttentionTiled ||
        (norm_pair && dev->info->norm_fusable && dev->fuse_norm)))
@@ -1106,6 +1187,7 @@ tsr_device::~tsr_device() {
   vk->vkDeviceWaitIdle(device);
   if (ring) DestroyBuffer(this, ring.get());
   if (staging) DestroyBuffer(this, staging.get());
+  if (eager) DestroyBuffer(this, eager.get());
   if (coop_scratch) DestroyBuffer(this, coop_scratch.get());
   if (split_scratch) DestroyBuffer(this, split_scratch.get());
   for (VkPipeline p : pipelines)
@@ -1220,6 +1302,52 @@ std::string MiB(uint64_t bytes) {
   return buf;
 }
 
+// Step mode, per step: medians, so that one-time costs (pipeline creation, the first steps) do
+// not count. The GPU's idle before an execute's first command buffer, inside an execute (before
+// its later ones: submission boundaries), before a download's; the host's parts between steps.
+// The idle before an execute less the host's parts after the execute's fence (download wait
+// and memcpy, download -> next execute, its first submission) is the fence wake-up and the
+// driver's submit-to-start latency. `pr.spans` is in submission order.
+void LogStepMedians(const Profile& pr, double period) {
+  Profile::Samples before, within, before_dl, bounds;
+  double in_step = 0, n_bounds = 0;
+  bool open = false;
+  uint64_t prev_end = 0;
+  for (size_t i = 0; i < pr.spans.size(); ++i) {
+    const Profile::CmdSpan& c = pr.spans[i];
+    const double g =
+        i > 0 && c.begin > prev_end ? static_cast<double>(c.begin - prev_end) * period : 0;
+    if (c.kind == 1) {
+      if (open) within.Add(in_step), bounds.Add(n_bounds * 1e3);
+      in_step = n_bounds = 0;
+      open = true;
+      if (i > 0) before.Add(g);
+    } else if (c.kind == 2) {
+      in_step += g;
+      n_bounds += 1;
+    } else {
+      before_dl.Add(g);
+    }
+    prev_end = std::max(prev_end, c.end);
+  }
+  if (open) within.Add(in_step), bounds.Add(n_bounds * 1e3);
+  Profile::Samples ex;
+  ex.v = pr.execute_ns;
+  char msg[768];
+  std::snprintf(msg, sizeof(msg),
+                "vulkan backend step medians (us): GPU idle before an execute %.1f, inside one "
+                "%.1f (%.0f submission boundaries), before a download %.1f; host: synchronize "
+                "%.1f, download %.1f (%zu, %.0f eager; record + submit %.1f, wait %.1f, memcpy "
+                "%.1f), download -> next execute %.1f (its uploads %.1f), execute start -> first "
+                "submission %.1f, execute %.1f",
+                before.MedianUs(), within.MedianUs(), bounds.MedianUs(), before_dl.MedianUs(),
+                pr.sync.MedianUs(), pr.download.MedianUs(), pr.download.v.size(), pr.dl_eager,
+                pr.dl_record.MedianUs(), pr.dl_wait.MedianUs(), pr.dl_copy.MedianUs(),
+                pr.between.MedianUs(), pr.step_uploads.MedianUs(), pr.first_submit.MedianUs(),
+                ex.MedianUs());
+  Log(TSR_LOG_INFO, msg);
+}
+
 // Step mode: the command buffers from the first execute on, in submission order. GPU busy = the
 // union of their [begin, end] spans; a gap = the GPU idle until the next one began, charged to
 // that one's kind: before an execute's first command buffer (the host between steps: fence
@@ -1259,6 +1387,7 @@ void LogStepProfile(const tsr_device& dev) {
                 gap[1] / 1e6, gap[2] / 1e6, gap[0] / 1e6, span / per, busy / per, gap[1] / per,
                 gap[2] / per, gap[0] / per, median_ex / 1e3, pr.wait_ns / 1e6);
   Log(TSR_LOG_INFO, msg);
+  LogStepMedians(pr, period);
 }
 
 void LogProfile(const tsr_device& dev) {
@@ -1308,6 +1437,10 @@ tsr_status DeviceOpen(tsr_plugin_ctx* ctx, int32_t index, tsr_device** out, tsr_
   dev->info = &ctx->devices[static_cast<size_t>(index)];
   dev->vk = &ctx->vk;
   dev->subgroup_size = dev->info->subgroup;
+  // TESSERA_VULKAN_STAGED=1: a unified-memory device (lavapipe) moves data as a discrete GPU
+  // does (device buffers not mapped; staging, inline uploads, eager downloads), so CI covers it.
+  const char* staged = std::getenv("TESSERA_VULKAN_STAGED");
+  dev->unified = dev->info->unified && (staged == nullptr || std::string(staged) != "1");
   const char* tiled = std::getenv("TESSERA_VULKAN_TILED_ATTENTION");
   dev->tiled_attention =
       dev->info->tiled_attention && (tiled == nullptr || std::string(tiled) != "0");
@@ -1321,12 +1454,16 @@ tsr_status DeviceOpen(tsr_plugin_ctx* ctx, int32_t index, tsr_device** out, tsr_
   dev->fuse_rope_kv = dev->fuse_decode && (frkv == nullptr || std::string(frkv) != "0");
   const char* fnorm = std::getenv("TESSERA_VULKAN_FUSE_NORM");
   dev->fuse_norm = dev->fuse_decode && (fnorm == nullptr || std::string(fnorm) != "0");
+  const char* fglu = std::getenv("TESSERA_VULKAN_FUSE_SWIGLU");
+  dev->fuse_swiglu = dev->fuse_decode && (fglu == nullptr || std::string(fglu) != "0");
+  const char* fropeq = std::getenv("TESSERA_VULKAN_FUSE_ROPE_Q");
+  dev->fuse_rope_q = dev->fuse_decode && (fropeq == nullptr || std::string(fropeq) != "0");
   // Opt-in (TESSERA_VULKAN_COOPMAT=1) while its sums are not in the canonical order: a row's
   // bits would then depend on whether its MATMUL has >= 33 rows (README, vk-coop section).
   const char* coopmat = std::getenv("TESSERA_VULKAN_COOPMAT");
   dev->coop_gemm = dev->info->coop_bf16 && coopmat != nullptr && std::string(coopmat) == "1";
   if (const char* tile = std::getenv("TESSERA_VULKAN_COOPMAT_TILE"))
-    dev->coop_tile = std::atoi(tile);
+    dev->coop_tile = tile;
   const char* coalesce = std::getenv("TESSERA_VULKAN_DECODE_COALESCE");
   dev->decode_coalesce = coalesce == nullptr || std::string(coalesce) != "0";
   // The skewed hand-over (matmul.comp DecodeRowsSkewed; 1 or 2 = its SKEW_MODE) for the
@@ -1350,6 +1487,18 @@ tsr_status DeviceOpen(tsr_plugin_ctx* ctx, int32_t index, tsr_device** out, tsr_
     dev->split_blocks = std::atoi(blocks);
   if (const char* every = std::getenv("TESSERA_VULKAN_SUBMIT_EVERY"))
     dev->submit_every = std::max(0, std::atoi(every));
+  if (const char* first = std::getenv("TESSERA_VULKAN_FIRST_SUBMIT"))
+    dev->first_submit = std::max(1, std::atoi(first));
+  if (const char* ramp = std::getenv("TESSERA_VULKAN_SUBMIT_RAMP"))
+    dev->submit_ramp = std::clamp(std::atoi(ramp), 1, 64);
+  // Fence waits poll for up to 20 ms (a decode step) on discrete GPUs, as CUDA's default
+  // synchronization spins; not on CPU devices, whose work needs the host cores, nor on
+  // integrated GPUs, which share the CPU's power budget.
+  const char* spin = std::getenv("TESSERA_VULKAN_SPIN_US");
+  dev->spin_ns = dev->info->kind == TSR_DEVICE_GPU_DISCRETE ? 20'000'000 : 0;
+  if (spin != nullptr) dev->spin_ns = std::max<int64_t>(0, std::atoll(spin)) * 1000;
+  const char* eager = std::getenv("TESSERA_VULKAN_EAGER_DOWNLOAD");
+  dev->eager_on = !dev->unified && (eager == nullptr || std::string(eager) != "0");
   if (Status s = CreateLogicalDevice(dev.get()); !s.ok()) return FromStatus(s, err);
   *out = dev.release();
   return TSR_OK;
@@ -1357,8 +1506,12 @@ tsr_status DeviceOpen(tsr_plugin_ctx* ctx, int32_t index, tsr_device** out, tsr_
 
 tsr_status DeviceSynchronize(tsr_device* dev, tsr_error* err) {
   if (dev == nullptr) return Fail(err, TSR_ERR_INVALID_ARGUMENT, "device_synchronize: NULL");
+  const auto t0 = dev->prof ? std::chrono::steady_clock::now() : TimePoint{};
   Status s = Flush(dev);
   if (s.ok()) s = Wait(dev, /*check_data=*/true);
+  if (dev->prof) {
+    dev->prof->sync.Add(NsSince(t0));
+  }
   return FromStatus(s, err);
 }
 
@@ -1395,6 +1548,10 @@ void BufferFree(tsr_buffer* buf) {
   // Work queued earlier may still use it.
   (void)Flush(dev);
   (void)Wait(dev, false);
+  if (dev->eager_src == buf) {
+    dev->eager_src = nullptr;
+    dev->eager_ready = dev->eager_confirmed = false;
+  }
   dev->live_bytes -= buf->size;
   --dev->live_buffers;
   DestroyBuffer(dev, buf);
@@ -1411,8 +1568,10 @@ Status StagedCopy(tsr_buffer* buf, uint64_t offset, void* host, uint64_t size, b
     TSR_ASSIGN_OR_RETURN(dev->staging, CreateBuffer(dev, kStagingBytes, MemUse::kHost));
   }
   auto* bytes = static_cast<uint8_t*>(host);
+  Profile* pr = upload ? nullptr : dev->prof.get();  // step mode times a download's parts
   for (uint64_t done = 0; done < size;) {
     const uint64_t n = std::min(kStagingBytes, size - done);
+    auto t = pr ? std::chrono::steady_clock::now() : TimePoint{};
     TSR_RETURN_IF_ERROR(Begin(dev));
     if (upload) std::memcpy(dev->staging->mapped, bytes + done, n);
     VkBufferCopy region{upload ? 0 : offset + done, upload ? offset + done : 0, n};
@@ -1421,11 +1580,51 @@ Status StagedCopy(tsr_buffer* buf, uint64_t offset, void* host, uint64_t size, b
                              upload ? buf->buf : dev->staging->buf, 1, &region);
     Barrier(dev);
     TSR_RETURN_IF_ERROR(Flush(dev));
+    if (pr) pr->dl_record.Add(NsSince(t)), t = std::chrono::steady_clock::now();
     TSR_RETURN_IF_ERROR(Wait(dev, false));
+    if (pr) pr->dl_wait.Add(NsSince(t)), t = std::chrono::steady_clock::now();
     if (!upload) std::memcpy(bytes + done, dev->staging->mapped, n);
+    if (pr) pr->dl_copy.Add(NsSince(t));
     done += n;
   }
   return OkStatus();
+}
+
+// Execute's end: the eager download's copy (tsr_device::eager_on) of the predicted range,
+// ordered after the execute's work, into its last command buffer.
+Status RecordEagerCopy(tsr_device* dev) {
+  if (!dev->eager_on || !dev->eager_confirmed || dev->eager_src == nullptr) return OkStatus();
+  if (!dev->eager || dev->eager->size < dev->eager_size) {
+    // An earlier eager copy may still be writing the old buffer.
+    TSR_RETURN_IF_ERROR(Flush(dev));
+    TSR_RETURN_IF_ERROR(Wait(dev, false));
+    if (dev->eager) DestroyBuffer(dev, dev->eager.get());
+    dev->eager.reset();
+    TSR_ASSIGN_OR_RETURN(dev->eager, CreateBuffer(dev, dev->eager_size, MemUse::kHost));
+  }
+  TSR_RETURN_IF_ERROR(Begin(dev));
+  Barrier(dev);
+  const VkBufferCopy region{dev->eager_offset, 0, dev->eager_size};
+  dev->vk->vkCmdCopyBuffer(dev->cmd, dev->eager_src->buf, dev->eager->buf, 1, &region);
+  Barrier(dev);  // later work may overwrite the range (Flush makes the copy visible to the host)
+  dev->eager_ready = true;
+  dev->eager_used = false;
+  return OkStatus();
+}
+
+// A download of [offset, offset + size) of `src` that the last execute's eager copy holds.
+bool EagerHit(const tsr_device& dev, const tsr_buffer* src, uint64_t offset, uint64_t size) {
+  return dev.eager_ready && src == dev.eager_src && offset >= dev.eager_offset &&
+         offset + size <= dev.eager_offset + dev.eager_size;
+}
+
+// A download the eager copy did not serve: the next executes copy its range if it repeats.
+void PredictDownload(tsr_device* dev, const tsr_buffer* src, uint64_t offset, uint64_t size) {
+  dev->eager_confirmed = src == dev->eager_src && offset == dev->eager_offset &&
+                         size == dev->eager_size && size <= kStagingBytes;
+  dev->eager_src = src;
+  dev->eager_offset = offset;
+  dev->eager_size = size;
 }
 
 tsr_status BufferUpload(tsr_buffer* dst, uint64_t dst_offset, const void* src, uint64_t size,
@@ -1435,6 +1634,7 @@ tsr_status BufferUpload(tsr_buffer* dst, uint64_t dst_offset, const void* src, u
     return s;
   if (size == 0) return TSR_OK;
   tsr_device* dev = dst->dev;
+  const auto t0 = dev->prof ? std::chrono::steady_clock::now() : TimePoint{};
   Status s;
   if (dst->mapped != nullptr) {
     s = Flush(dev);  // queued work may still read the old bytes
@@ -1443,15 +1643,26 @@ tsr_status BufferUpload(tsr_buffer* dst, uint64_t dst_offset, const void* src, u
   } else if (size <= kInlineUploadBytes && size % 4 == 0 && dst_offset % 4 == 0) {
     // Per-step inputs (token ids, positions, slots, block tables): the bytes ride in the
     // command buffer (vkCmdUpdateBuffer copies them when recorded), ordered after the queued
-    // work that may still read the old ones. No submission and no wait.
+    // work that may still read the old ones. No submission and no wait. Tracked as a node that
+    // writes the range (RunTracked): a barrier before it only where work since the last one
+    // touches the range, and the nodes that read it get theirs, so a step's uploads share one.
     s = Begin(dev);
     if (s.ok()) {
-      Barrier(dev);
+      const uint64_t lo = reinterpret_cast<uintptr_t>(dst->data) + dst_offset;
+      const Range r{lo, lo + size};
+      auto overlaps = [&](const std::vector<Range>& rs) {
+        return std::any_of(rs.begin(), rs.end(),
+                           [&](const Range& o) { return o.lo < r.hi && r.lo < o.hi; });
+      };
+      if (overlaps(dev->writes_since) || overlaps(dev->reads_since)) Barrier(dev);
       dev->vk->vkCmdUpdateBuffer(dev->cmd, dst->buf, dst_offset, size, src);
-      Barrier(dev);
+      dev->writes_since.push_back(r);
     }
   } else {
     s = StagedCopy(dst, dst_offset, const_cast<void*>(src), size, /*upload=*/true);
+  }
+  if (dev->prof && dev->prof->after_download) {  // between a step's download and the next
+    dev->prof->upload_ns += NsSince(t0);
   }
   return FromStatus(s, err);
 }
@@ -1476,15 +1687,36 @@ tsr_status BufferDownload(tsr_buffer* src, uint64_t src_offset, void* dst, uint6
       s != TSR_OK)
     return s;
   tsr_device* dev = src->dev;
+  const auto t0 = dev->prof ? std::chrono::steady_clock::now() : TimePoint{};
   Status s;
   if (src->mapped != nullptr || size == 0) {
     s = Flush(dev);
     if (s.ok()) s = Wait(dev, /*check_data=*/true);
     if (s.ok() && size > 0) std::memcpy(dst, src->mapped + src_offset, size);
+  } else if (EagerHit(*dev, src, src_offset, size)) {
+    // The last execute copied the range: wait for it (nothing was recorded since).
+    s = Flush(dev);
+    if (s.ok()) s = Wait(dev, /*check_data=*/true);
+    const auto t1 = dev->prof ? std::chrono::steady_clock::now() : TimePoint{};
+    if (s.ok()) std::memcpy(dst, dev->eager->mapped + (src_offset - dev->eager_offset), size);
+    dev->eager_used = true;
+    if (dev->prof) {
+      dev->prof->dl_wait.Add(std::chrono::duration<double, std::nano>(t1 - t0).count());
+      dev->prof->dl_copy.Add(NsSince(t1));
+      dev->prof->dl_eager += 1;
+    }
   } else {
     // The copy joins the recorded work: one submission and one wait for execute + download.
+    PredictDownload(dev, src, src_offset, size);
     s = StagedCopy(src, src_offset, dst, size, /*upload=*/false);
     if (s.ok()) s = TakeDeviceErrors(dev);
+  }
+  if (dev->prof) {
+    Profile& pr = *dev->prof;
+    pr.download.Add(NsSince(t0));
+    if (!pr.after_download) pr.upload_ns = 0;
+    pr.after_download = true;
+    pr.download_end = std::chrono::steady_clock::now();
   }
   return FromStatus(s, err);
 }
@@ -1667,6 +1899,94 @@ bool NormRow(const TensorRef& t, int64_t n) {
   return t.dtype == TSR_DTYPE_F32 && t.NumElements() == n && t.IsContiguous() && Addr(t) % 16 == 0;
 }
 
+// Moves the RMS_NORM prologue's fields (which RunDecodeGroup reads from part 0) from *from to *to.
+void MoveNorm(MatmulP* from, MatmulP* to) {
+  to->norm_x = std::exchange(from->norm_x, 0);
+  to->norm_w = std::exchange(from->norm_w, 0);
+  to->norm_out = std::exchange(from->norm_out, 0);
+  to->norm_eps = std::exchange(from->norm_eps, 0.0f);
+  to->norm_woff = std::exchange(from->norm_woff, 0.0f);
+}
+
+// Decode fusion (tsr_device::fuse_swiglu / fuse_rope_q): node ids[k], right after a norm-fused
+// decode group (grp, its prologue set; ro = the norm output's range), joins the group's
+// epilogue (matmul.comp PairedGroup, the decode_skew_pair_* modules): a SWIGLU over a gate/up
+// group's two outputs (the parts swapped so that part 0 is its gate), or a ROPE over part 0's
+// output (q of q/k/v). Its output E is computed from the same f32 sums with the node's own
+// expression (elementwise.comp's, rope_common.glsl's), so it has the bits of the node run alone. E
+// may overlap nothing the dispatch reads (the norm's input and weight, weights, biases, the RoPE's
+// positions and frequencies; the GEMVs' x, the norm output, is never read: x is normalized on
+// load); it may cover the norm output (the engine's planner gives the SWIGLU that dead memory) or
+// be exactly a part's output (in place): sequentially E overwrites it, so that store is dropped
+// (workgroup 0's norm store would race the other workgroups' E stores). Adds E and the RoPE's
+// inputs to *writes / *reads; returns 1 when fused, else 0 (grp untouched).
+int FuseEpilogue(tsr_device* dev, const tsr_graph_view& g, const int32_t* ids, int32_t n, int32_t k,
+                 const Range& ro, DecodeGroup* grp, std::vector<Range>* reads,
+                 std::vector<Range>* writes) {
+  const bool glu = dev->fuse_swiglu && grp->count == 2 && IsOp(g, ids, n, k, TSR_OP_SWIGLU);
+  const bool rope = dev->fuse_rope_q && IsOp(g, ids, n, k, TSR_OP_ROPE);
+  if (!glu && !rope) return 0;
+  auto ln = std::make_unique<LoadedNode>();
+  if (!LoadNode(dev, g, ids[k], /*with_data=*/true, ln.get()).ok() || !ValidateOp(ln->args).ok())
+    return 0;
+  ln->args.rec = dev;
+  const OpArgs& a = ln->args;
+  MatmulP parts[kMaxDecodeGroup];
+  std::copy(grp->parts, grp->parts + grp->count, parts);
+  std::vector<Range> node_reads;  // the RoPE's positions and frequencies
+  bool swap = false;
+  if (glu) {
+    const int32_t o0 = grp->ln[0].node.output, o1 = grp->ln[1].node.output;
+    if (ln->node.n_inputs != 2 || a.n_in != 2 || o0 == o1) return 0;
+    swap = ln->node.inputs[0] == o1 && ln->node.inputs[1] == o0;
+    if (!swap && (ln->node.inputs[0] != o0 || ln->node.inputs[1] != o1)) return 0;
+    for (const TensorRef* t : {a.in[0], a.in[1], a.out}) {
+      if (t->dtype != TSR_DTYPE_F32 || t->NumElements() != parts[0].N || !t->IsContiguous())
+        return 0;
+    }
+    if (swap) {
+      std::swap(parts[0], parts[1]);
+      MoveNorm(&parts[1], &parts[0]);
+    }
+    parts[0].glu_out = Addr(*a.out);
+  } else {
+    // Its input is a view of q's output (the engine reshapes it into heads): matched by
+    // address and layout (DecodeRopeFill).
+    if (ln->node.n_inputs < 3 || !DecodeRopeFill(a, &parts[0])) return 0;
+    node_reads = {Extent(*a.in[1]), Extent(*a.in[2])};
+  }
+  if (!DecodePairFits(*dev, parts[0], parts, grp->count, grp->wdt)) return 0;
+  const Range re = Extent(*a.out);
+  std::vector<Range> real = node_reads;
+  for (const Range& r : *reads) {
+    if (r.lo != ro.lo || r.hi != ro.hi) real.push_back(r);
+  }
+  if (Overlaps(real, re) || std::any_of(node_reads.begin(), node_reads.end(),
+                                        [&](const Range& r) { return Overlaps(*writes, r); }))
+    return 0;
+  auto covers = [&](const Range& w) { return re.lo <= w.lo && w.hi <= re.hi; };
+  if (Overlaps({ro}, re)) {
+    if (!covers(ro)) return 0;
+    parts[0].norm_out = 0;  // matmul.comp skips WriteNormed
+  }
+  for (int j = 0; j < grp->count; ++j) {
+    const Range rj = grp->writes[j];  // node j's output; part (swap ? 1 - j : j) now
+    if (!Overlaps({rj}, re)) continue;
+    const int pj = swap ? 1 - j : j;
+    // Element for element the same place: the SWIGLU's contiguous output over a contiguous
+    // part output; the RoPE's (h, d) over q row h D + d.
+    const bool exact = rj.lo == re.lo && rj.hi == re.hi;
+    const bool layout = glu || (pj == 0 && parts[0].rope_o_el == 4 &&
+                                parts[0].rope_o_head == int64_t{parts[0].rope_D} * 4);
+    if (!exact || !layout) return 0;
+    parts[pj].out = 0;  // matmul.comp skips this part's store
+  }
+  std::copy(parts, parts + grp->count, grp->parts);
+  reads->insert(reads->end(), node_reads.begin(), node_reads.end());
+  writes->push_back(re);
+  return 1;
+}
+
 // Decode fusion (Recorder::fuse_decode): an RMS_NORM of one row followed by the decode GEMVs that
 // read its output (a layer's q/k/v or gate/up group, the LM head) runs as one dispatch:
 // matmul.comp computes the norm's scale in every workgroup exactly as rows.comp sums the row
@@ -1711,9 +2031,10 @@ StatusOr<int> ExecuteNormGemv(tsr_device* dev, const tsr_graph_view& g, const in
   std::vector<Range> reads = grp.reads, writes = grp.writes;
   reads.insert(reads.end(), norm_reads.begin(), norm_reads.end());
   writes.push_back(ro);
+  const int epi = FuseEpilogue(dev, g, ids, n, i + 1 + grp.count, ro, &grp, &reads, &writes);
   TSR_RETURN_IF_ERROR(RunTracked(
       dev, reads, writes, [&] { return RunDecodeGroup(dev, grp.parts, grp.count, grp.wdt); }));
-  return 1 + grp.count;
+  return 1 + grp.count + epi;
 }
 
 // Decode fusion (Recorder::fuse_decode): a MATMUL that takes the decode GEMV followed by the ADD
@@ -1852,17 +2173,31 @@ tsr_status Execute(tsr_device* dev, const tsr_graph_view* graph, const int32_t* 
   dev->execute_submits = 0;
   const auto t0 = dev->prof ? std::chrono::steady_clock::now() : TimePoint{};
   if (dev->prof) {
-    dev->prof->exec_start_pending = dev->prof->in_execute = true;
-    dev->prof->executes += 1;
+    Profile& pr = *dev->prof;
+    pr.exec_start_pending = pr.in_execute = true;
+    pr.executes += 1;
+    if (pr.after_download) {
+      pr.between.Add(std::chrono::duration<double, std::nano>(t0 - pr.download_end).count());
+      pr.step_uploads.Add(pr.upload_ns);
+      pr.after_download = false;
+    }
   }
+  // Partial submission: the GPU starts on the first nodes while the rest are recorded. The
+  // first one comes early, so the GPU waits little for the host; later periods grow (the host
+  // records ~8x faster than the GPU runs a decode step's dispatches, and every submission costs
+  // the GPU some idle).
+  int period = dev->first_submit;
   for (int32_t i = 0; i < n_node_ids;) {
-    // Partial submission: the GPU starts on the first nodes while the rest are recorded. The
-    // first one comes early (a quarter of the period), so the GPU waits little for the host.
-    const int period =
-        dev->execute_submits == 0 ? std::max(1, dev->submit_every / 4) : dev->submit_every;
     if (dev->submit_every > 0 && !(dev->prof && dev->prof->per_dispatch) && dev->recording &&
         dev->cmd_dispatches >= period) {
       if (Status s = Flush(dev); !s.ok()) return FromStatus(s, err);
+      if (dev->prof && dev->execute_submits == 0) {
+        dev->prof->first_submit.Add(NsSince(t0));
+      }
+      period = dev->execute_submits == 0
+                   ? dev->submit_every
+                   : static_cast<int>(std::min<int64_t>(int64_t{period} * dev->submit_ramp,
+                                                        std::numeric_limits<int>::max()));
       ++dev->execute_submits;
     }
     StatusOr<int> grouped = ExecuteNormGemv(dev, *graph, node_ids, n_node_ids, i);
@@ -1883,10 +2218,15 @@ tsr_status Execute(tsr_device* dev, const tsr_graph_view* graph, const int32_t* 
     }
     i += ran;
   }
-  const Status flushed = Flush(dev);
+  Status flushed = RecordEagerCopy(dev);
+  if (flushed.ok()) flushed = Flush(dev);
   if (dev->prof) {
-    dev->prof->execute_ns.push_back(NsSince(t0));
-    dev->prof->in_execute = false;
+    Profile& pr = *dev->prof;
+    pr.execute_ns.push_back(NsSince(t0));
+    pr.in_execute = false;
+    if (dev->execute_submits == 0) {
+      pr.first_submit.Add(pr.execute_ns.back());
+    }
   }
   return FromStatus(flushed, err);
 }

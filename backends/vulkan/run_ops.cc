@@ -1,6 +1,7 @@
 // Runners: turn a validated node into a parameter block (ops.h) and record its dispatches. No
 // runner waits; data-dependent errors surface through the device error word (plugin.cc).
 #include <algorithm>
+#include <cstdlib>
 #include <string>
 #include <utility>
 
@@ -243,31 +244,75 @@ Status DispatchGemm(const OpArgs& a, MatmulP p, tsr_dtype wdt) {
   return OkStatus();
 }
 
+// The cooperative-matrix GEMM's modules (matmul_coop.comp; CMakeLists.txt compiles each with
+// these tile sizes): Recorder::coop_tile picks one, 0 the default (vk-coop2 lab, README).
+struct CoopKernel {
+  Shader shader;
+  int64_t bm, bn;  // COOP_BM x COOP_BN output tile a workgroup
+  int64_t bk;      // k values a stage: K must be a multiple
+};
+constexpr CoopKernel kCoopKernels[] = {
+    {Shader::kGemmCoopV1, 128, 64, 32},   {Shader::kGemmCoopV2, 64, 128, 32},
+    {Shader::kGemmCoopV3, 128, 128, 32},  {Shader::kGemmCoopV4, 128, 128, 32},
+    {Shader::kGemmCoopV5, 64, 128, 64},   {Shader::kGemmCoopV6, 64, 64, 32},
+    {Shader::kGemmCoopV7, 64, 256, 32},   {Shader::kGemmCoopV8, 64, 64, 32},
+    {Shader::kGemmCoopV9, 128, 128, 32},  {Shader::kGemmCoopV10, 128, 256, 16},
+    {Shader::kGemmCoopV11, 128, 128, 16}, {Shader::kGemmCoopV12, 64, 128, 32},
+    {Shader::kGemmCoopV13, 128, 128, 32}, {Shader::kGemmCoopV14, 64, 128, 64},
+    {Shader::kGemmCoopV15, 64, 64, 64},   {Shader::kGemmCoopV16, 64, 128, 64}};
+constexpr int kCoopVariants = static_cast<int>(sizeof(kCoopKernels) / sizeof(kCoopKernels[0]));
+// The default choice (Recorder::coop_tile's grammar): 64 x 128 tiles of 8 subgroups with
+// 64-value stages where that makes at least 128 workgroups (about one an SM on the H100), else
+// 64 x 64 tiles of 4 (more workgroups for narrow projections). The fastest rule over the
+// 8B / 1B / 0.5B prefill shapes in the vk-coop2 lab (H100; README).
+constexpr const char* kCoopDefault = "16@128,15";
+
+const CoopKernel& CoopVariant(int v, int64_t K) {
+  if (v == 64) v = 8;  // the name of the 64-row tile before vk-coop2
+  if (v < 1 || v > kCoopVariants) v = 1;
+  // A variant whose stage does not divide K gives way to variant 2 (64 x 128, 32-value stages).
+  if (K % kCoopKernels[v - 1].bk != 0) v = 2;
+  return kCoopKernels[v - 1];
+}
+
+// "V@T,...,V": the first variant with at least T workgroups for this MATMUL, else the last.
+const CoopKernel& PickCoopKernel(const Recorder& rec, const MatmulP& p) {
+  const std::string& spec = rec.coop_tile.empty() ? std::string(kCoopDefault) : rec.coop_tile;
+  size_t pos = 0;
+  while (true) {
+    const size_t comma = spec.find(',', pos);
+    const std::string item = spec.substr(pos, comma == std::string::npos ? comma : comma - pos);
+    const size_t at = item.find('@');
+    const CoopKernel& k = CoopVariant(std::atoi(item.c_str()), p.K);
+    if (comma == std::string::npos || at == std::string::npos) return k;
+    const uint64_t groups = CeilDiv(p.N, k.bn) * CeilDiv(p.M, k.bm);
+    if (groups >= std::strtoull(item.c_str() + at + 1, nullptr, 10)) return k;
+    pos = comma + 1;
+  }
+}
+
 // The cooperative-matrix GEMM (Recorder::coop_gemm) takes bf16 weights in whole 16-row tiles
-// and whole 32-value stages with 16-byte aligned rows (it copies stages with 16-byte loads);
-// anything else keeps the fp32 GEMM.
+// and whole 32-value stages with 16-byte aligned rows (it copies
+// stages with 16-byte loads), weights under 4 GiB (32-bit offsets in the shader); anything else
+// keeps the fp32 GEMM.
 bool UseCoopGemm(const Recorder& rec, const MatmulP& p, tsr_dtype wdt) {
   return rec.coop_gemm && wdt == TSR_DTYPE_BF16 && p.M >= kGemmMinRows && p.N % 16 == 0 &&
          p.K % 32 == 0 && p.w % 16 == 0 && p.w_row > 0 && p.w_row % 16 == 0 && p.x_row >= 0 &&
-         p.N <= 65535 * kCoopTileN;
+         p.N <= 65535 * 64 &&
+         static_cast<uint64_t>(p.N) * static_cast<uint64_t>(p.w_row) < (4ull << 30);
 }
 
 // x rows in chunks whose three bf16 planes fit kCoopScratchBytes: per chunk coop_split.comp
 // writes the planes and matmul_coop.comp multiplies them (the recorder orders a node's
 // dispatches, and CoopScratch orders the planes' reuse across nodes).
 constexpr uint64_t kCoopScratchBytes = 64ull << 20;
-// 128-row tiles unless TESSERA_VULKAN_COOPMAT_TILE=64 (a lab knob). 128 is what was measured
-// on the H100 for this kernel (vk-coop call 2); 64 won only in the prefetching variant that
-// was slower overall (call 3; README).
-int64_t CoopTileRows(const Recorder& rec) {
-  return rec.coop_tile == 64 ? 64 : kCoopTileM;
-}
 
 Status DispatchCoopGemm(const OpArgs& a, const MatmulP& p) {
   const int64_t Kp = p.K;  // a multiple of 32 (UseCoopGemm)
-  const int64_t tile = CoopTileRows(*a.rec);
+  const CoopKernel& kern = PickCoopKernel(*a.rec, p);
+  const int64_t tile = kern.bm;
   const int64_t fit = static_cast<int64_t>(kCoopScratchBytes / (6 * static_cast<uint64_t>(Kp)));
-  const int64_t chunk = std::max<int64_t>(kCoopTileM, fit / kCoopTileM * kCoopTileM);
+  const int64_t chunk = std::max<int64_t>(128, fit / 128 * 128);
   for (int64_t m0 = 0; m0 < p.M; m0 += chunk) {
     CoopP q;
     q.x = p.x + m0 * p.x_row;
@@ -285,10 +330,11 @@ Status DispatchCoopGemm(const OpArgs& a, const MatmulP& p) {
     q.out_col = p.out_col;
     const uint64_t bytes = 6 * static_cast<uint64_t>(q.Mp) * static_cast<uint64_t>(Kp);
     TSR_ASSIGN_OR_RETURN(q.planes, a.rec->CoopScratch(bytes));
-    TSR_RETURN_IF_ERROR(Record(a, Shader::kCoopSplit, q, CeilDiv(bytes / 6, 256)));
-    TSR_RETURN_IF_ERROR(a.rec->Dispatch(
-        tile == 64 ? Shader::kGemmCoopBf16M64 : Shader::kGemmCoopBf16, &q, sizeof(q),
-        static_cast<uint32_t>(CeilDiv(q.N, kCoopTileN)), static_cast<uint32_t>(q.Mp / tile), 1));
+    // coop_split.comp: 4 elements an invocation.
+    TSR_RETURN_IF_ERROR(Record(a, Shader::kCoopSplit, q, CeilDiv(bytes / 6, 4 * 256)));
+    TSR_RETURN_IF_ERROR(a.rec->Dispatch(kern.shader, &q, sizeof(q),
+                                        static_cast<uint32_t>(CeilDiv(q.N, kern.bn)),
+                                        static_cast<uint32_t>(q.Mp / tile), 1));
     a.rec->CoopScratchUsed();
   }
   return OkStatus();
@@ -369,6 +415,28 @@ bool DecodeNormFusable(const Recorder& rec, int64_t K, tsr_dtype wdt) {
   return rec.decode_coalesce || UsesSplit(rec, K, DecodeRowsFor(rec, wdt, K));
 }
 
+bool DecodePairFits(const Recorder& rec, const MatmulP& p0, const MatmulP* parts, int n,
+                    tsr_dtype wdt) {
+  MatmulP q = p0;
+  q.decode_rows = DecodeRowsFor(rec, wdt, q.K);
+  q.rows_per_group = DecodeRowsPerGroup(rec, q.K, q.decode_rows);
+  const Shader s = DecodeShader(rec, q, wdt);
+  // Where the group would take the skewed module with the norm prologue, its paired twin
+  // (matmul.comp PairedGroup, decode_skew_pair_*) runs it.
+  const bool module =
+      q.norm_x != 0 && (s == Shader::kDecodeSkewNormF32 || s == Shader::kDecodeSkewNormF16 ||
+                        s == Shader::kDecodeSkewNormBf16);
+  const int32_t hv = q.rows_per_group / 2;  // rows of each set a workgroup (sm_pair: 128)
+  if (!module || q.decode_rows < 1 || q.rows_per_group > 128 || q.rows_per_group % 2 != 0 ||
+      hv % q.decode_rows != 0 || (q.glu_out != 0) == (q.rope_out != 0))
+    return false;
+  if (q.glu_out != 0) return n == 2 && parts[1].N == q.N;
+  // The q RoPE: every row of part 0 is in a rotated pair (R = D, heads of D rows), and a
+  // workgroup's pairs stay within one head.
+  return q.rope_R == q.rope_D && q.rope_D >= 2 && q.rope_D % 2 == 0 && q.N % q.rope_D == 0 &&
+         (q.rope_R / 2) % hv == 0;
+}
+
 Status RunDecodeGroup(Recorder* rec, const MatmulP* parts, int n, tsr_dtype wdt) {
   if (n < 1 || n > kMaxDecodeGroup) return InvalidArgument("decode group of " + std::to_string(n));
   MatmulP q = parts[0];
@@ -377,17 +445,28 @@ Status RunDecodeGroup(Recorder* rec, const MatmulP* parts, int n, tsr_dtype wdt)
   q.decode_rows = DecodeRowsFor(*rec, wdt, q.K);
   q.rows_per_group = DecodeRowsPerGroup(*rec, q.K, q.decode_rows);
   q.n_parts = n;
-  uint64_t groups = CeilDiv(q.N, q.rows_per_group);
+  const bool glu = q.glu_out != 0;
+  if ((glu || q.rope_out != 0) && !DecodePairFits(*rec, parts[0], parts, n, wdt))
+    return InvalidArgument("decode group: the paired epilogue does not fit");
+  // The SWIGLU epilogue: a workgroup takes rows_per_group / 2 rows of gate and of up, so the
+  // up part has no workgroups of its own (matmul.comp GluGroup). The q RoPE epilogue keeps
+  // part 0's workgroup count (rows_per_group rows each, paired within a head).
+  uint64_t groups = CeilDiv(q.N, glu ? q.rows_per_group / 2 : q.rows_per_group);
   for (int j = 1; j < n; ++j) {
     const MatmulP& pj = parts[j];
     q.group_start[j] = static_cast<int32_t>(groups);
     q.gw[j - 1] = pj.w, q.gbias[j - 1] = pj.bias, q.gout[j - 1] = pj.out;
     q.gN[j - 1] = pj.N, q.gw_row[j - 1] = pj.w_row, q.gout_col[j - 1] = pj.out_col;
-    groups += CeilDiv(pj.N, q.rows_per_group);
+    if (!glu) groups += CeilDiv(pj.N, q.rows_per_group);
   }
   if (q.norm_x != 0 && !DecodeNormFusable(*rec, q.K, wdt))
     return InvalidArgument("the fused RMS_NORM needs the coalesced or split decode GEMV");
-  const Shader shader = DecodeShader(*rec, q, wdt);
+  Shader shader = DecodeShader(*rec, q, wdt);
+  if (glu || q.rope_out != 0) {  // DecodePairFits: a skew+norm module, so its paired twin
+    shader = wdt == TSR_DTYPE_F16    ? Shader::kDecodeSkewPairF16
+             : wdt == TSR_DTYPE_BF16 ? Shader::kDecodeSkewPairBf16
+                                     : Shader::kDecodeSkewPairF32;
+  }
   TSR_RETURN_IF_ERROR(SplitAcrossGroups(rec, shader, &q, &groups));
   if (groups > (uint64_t{1} << 31)) return InvalidArgument("decode group too large");
   const uint64_t gx = std::min<uint64_t>(groups, 65535), gy = CeilDiv(groups, gx);
@@ -485,6 +564,12 @@ Status RunReduce(const OpArgs& a) {
   return RecordRows(a, RowBase(a, nullptr));
 }
 
+// ARGMAX (an optional op, plugin ABI 1.3): rows.comp op 31, x [..., n] f32 -> out [..., 1] i32.
+Status RunArgmax(const OpArgs& a) {
+  if (a.out->NumElements() == 0) return OkStatus();
+  return RecordRows(a, RowBase(a, nullptr));
+}
+
 // ---- ROPE ----
 
 namespace {
@@ -515,6 +600,29 @@ uint64_t RopeGroups(const RopeP& p) {
 Status RunRope(const OpArgs& a) {
   const RopeP p = RopeParams(a);
   return Record(a, Shader::kRope, p, RopeGroups(p));
+}
+
+bool DecodeRopeFill(const OpArgs& rope, MatmulP* q) {
+  if (rope.node == nullptr || rope.node->op != TSR_OP_ROPE || rope.n_in < 3 ||
+      rope.in[0] == nullptr || rope.in[1] == nullptr || rope.in[2] == nullptr ||
+      rope.out == nullptr)
+    return false;
+  const RopeP p = RopeParams(rope);
+  // One token; its (h, d) element is q row h D + d of the contiguous f32 q output.
+  if (p.T != 1 || p.interleaved != 0 || p.R != p.D || p.H * p.D != q->N || p.x != q->out ||
+      q->out_col != 4 || p.x_el != 4 || p.x_head != p.D * 4 || rope.in[0]->dtype != TSR_DTYPE_F32 ||
+      rope.out->dtype != TSR_DTYPE_F32 || rope.in[1]->dtype != TSR_DTYPE_I32 ||
+      rope.in[2]->dtype != TSR_DTYPE_F32 || p.D > (int64_t{1} << 30))
+    return false;
+  q->rope_out = p.out;
+  q->rope_pos = p.pos;
+  q->rope_freq = p.inv_freq;
+  q->rope_o_head = p.o_head;
+  q->rope_o_el = p.o_el;
+  q->rope_D = static_cast<int32_t>(p.D);
+  q->rope_R = static_cast<int32_t>(p.R);
+  q->rope_scale = p.attn_scale;
+  return true;
 }
 
 // ---- attention ----
@@ -796,7 +904,7 @@ Status RunConv(const OpArgs& a) {
 
 // ---- registry and validation ----
 
-TESSERA_BACKEND_DEFINE_FIND_RUNNER(OpFn)
+TESSERA_BACKEND_DEFINE_FIND_RUNNER_WITH(OpFn, TESSERA_BACKEND_OP_ARGMAX)
 
 Status ValidateOp(const OpArgs& a) {
   bool unsupported = false;

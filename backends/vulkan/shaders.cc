@@ -121,16 +121,67 @@ const uint32_t kDecodeSkewNormF16[] =
 const uint32_t kDecodeSkewNormBf16[] =
 #include "decode_skew_norm_bf16.inc"
 ;
+const uint32_t kDecodeSkewPairF32[] =
+#include "decode_skew_pair_f32.inc"
+;
+const uint32_t kDecodeSkewPairF16[] =
+#include "decode_skew_pair_f16.inc"
+;
+const uint32_t kDecodeSkewPairBf16[] =
+#include "decode_skew_pair_bf16.inc"
+;
 const uint32_t kCoopSplit[] =
 #include "coop_split.inc"
 ;
 // SPV_KHR_cooperative_matrix + SPV_KHR_bfloat16 (tools/coop_spirv.py); only created on devices
 // that offer both (plugin.cc).
-const uint32_t kGemmCoopBf16[] =
-#include "gemm_coop_bf16.inc"
+const uint32_t kGemmCoopV1[] =
+#include "gemm_coop_v1.inc"
 ;
-const uint32_t kGemmCoopBf16M64[] =
-#include "gemm_coop_bf16_m64.inc"
+const uint32_t kGemmCoopV2[] =
+#include "gemm_coop_v2.inc"
+;
+const uint32_t kGemmCoopV3[] =
+#include "gemm_coop_v3.inc"
+;
+const uint32_t kGemmCoopV4[] =
+#include "gemm_coop_v4.inc"
+;
+const uint32_t kGemmCoopV5[] =
+#include "gemm_coop_v5.inc"
+;
+const uint32_t kGemmCoopV6[] =
+#include "gemm_coop_v6.inc"
+;
+const uint32_t kGemmCoopV7[] =
+#include "gemm_coop_v7.inc"
+;
+const uint32_t kGemmCoopV8[] =
+#include "gemm_coop_v8.inc"
+;
+const uint32_t kGemmCoopV9[] =
+#include "gemm_coop_v9.inc"
+;
+const uint32_t kGemmCoopV10[] =
+#include "gemm_coop_v10.inc"
+;
+const uint32_t kGemmCoopV11[] =
+#include "gemm_coop_v11.inc"
+;
+const uint32_t kGemmCoopV12[] =
+#include "gemm_coop_v12.inc"
+;
+const uint32_t kGemmCoopV13[] =
+#include "gemm_coop_v13.inc"
+;
+const uint32_t kGemmCoopV14[] =
+#include "gemm_coop_v14.inc"
+;
+const uint32_t kGemmCoopV15[] =
+#include "gemm_coop_v15.inc"
+;
+const uint32_t kGemmCoopV16[] =
+#include "gemm_coop_v16.inc"
 ;
 // clang-format on
 
@@ -178,9 +229,26 @@ const std::array<SpirvModule, static_cast<size_t>(Shader::kCount)> kModules = {
     TSR_VK_MODULE(kDecodeSkewNormF32, "matmul.comp skew+norm (f32)"),
     TSR_VK_MODULE(kDecodeSkewNormF16, "matmul.comp skew+norm (f16)"),
     TSR_VK_MODULE(kDecodeSkewNormBf16, "matmul.comp skew+norm (bf16)"),
+    TSR_VK_MODULE(kDecodeSkewPairF32, "matmul.comp skew+norm+pair (f32)"),
+    TSR_VK_MODULE(kDecodeSkewPairF16, "matmul.comp skew+norm+pair (f16)"),
+    TSR_VK_MODULE(kDecodeSkewPairBf16, "matmul.comp skew+norm+pair (bf16)"),
     TSR_VK_MODULE(kCoopSplit, "coop_split.comp"),
-    TSR_VK_MODULE(kGemmCoopBf16, "matmul_coop.comp (bf16, KHR)"),
-    TSR_VK_MODULE(kGemmCoopBf16M64, "matmul_coop.comp (bf16, KHR, 64 rows)"),
+    TSR_VK_MODULE(kGemmCoopV1, "matmul_coop.comp v1 128x64"),
+    TSR_VK_MODULE(kGemmCoopV2, "matmul_coop.comp v2 64x128"),
+    TSR_VK_MODULE(kGemmCoopV3, "matmul_coop.comp v3 128x128 8w"),
+    TSR_VK_MODULE(kGemmCoopV4, "matmul_coop.comp v4 128x128 8w'"),
+    TSR_VK_MODULE(kGemmCoopV5, "matmul_coop.comp v5 64x128 bk64"),
+    TSR_VK_MODULE(kGemmCoopV6, "matmul_coop.comp v6 64x64 db"),
+    TSR_VK_MODULE(kGemmCoopV7, "matmul_coop.comp v7 64x256 8w"),
+    TSR_VK_MODULE(kGemmCoopV8, "matmul_coop.comp v8 64x64"),
+    TSR_VK_MODULE(kGemmCoopV9, "matmul_coop.comp v9 128x128 rp"),
+    TSR_VK_MODULE(kGemmCoopV10, "matmul_coop.comp v10 128x256 bk16 rp"),
+    TSR_VK_MODULE(kGemmCoopV11, "matmul_coop.comp v11 128x128 bk16 db rp"),
+    TSR_VK_MODULE(kGemmCoopV12, "matmul_coop.comp v12 64x128 rp"),
+    TSR_VK_MODULE(kGemmCoopV13, "matmul_coop.comp v13 128x128 8w rp"),
+    TSR_VK_MODULE(kGemmCoopV14, "matmul_coop.comp v14 64x128 bk64 rp"),
+    TSR_VK_MODULE(kGemmCoopV15, "matmul_coop.comp v15 64x64 bk64 rp"),
+    TSR_VK_MODULE(kGemmCoopV16, "matmul_coop.comp v16 64x128 bk64 8w rp"),
 };
 
 }  // namespace

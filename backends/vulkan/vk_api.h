@@ -63,6 +63,7 @@ namespace tessera::vulkan {
   X(vkCreateFence)                 \
   X(vkDestroyFence)                \
   X(vkWaitForFences)               \
+  X(vkGetFenceStatus)              \
   X(vkResetFences)                 \
   X(vkCreateQueryPool)             \
   X(vkDestroyQueryPool)            \

@@ -17,7 +17,6 @@
 //   TESSERA_VULKAN_PLUGIN=.../libtessera_backend_vulkan.so vulkan_gemv_lab [--reps N]
 //       [--shapes 8b,1b,05b] [--dump F] [--check F] [--copy-gbs 3006] [--l2-mb 256]
 // Knobs (TESSERA_VULKAN_DECODE_SKEW=1, ...) come from the environment as for the engine.
-#include <dlfcn.h>
 
 #include <chrono>
 #include <cmath>
@@ -30,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/vulkan/lab_plugin.h"
 #include "tessera/plugin_api.h"
 
 namespace {
@@ -59,11 +59,8 @@ std::vector<Shape> AllShapes() {
   };
 }
 
-std::string g_log;  // the plugin's log lines since the last clear
-void LogCb(void*, tsr_log_level, const char* message) {
-  g_log += message;
-  g_log += '\n';
-}
+namespace vlab = tessera::vulkan::lab;
+using vlab::LabLog;
 
 // Sum of the "matmul.comp ..." profile lines' (calls, ms) in the log; *modules: their names.
 bool ParseProfile(const std::string& log, double* calls, double* ms, std::string* modules) {
@@ -247,12 +244,12 @@ bool Lab::Run(const Shape& s, std::mt19937* rng) {
   outputs.push_back(got);
   for (tsr_buffer* b : wbuf) api->buffer_free(b);
   api->buffer_free(buf);
-  g_log.clear();
+  LabLog().clear();
   api->device_close(dev);  // logs the profile
   api->destroy_context(ctx);
   double calls = 0, ms = 0;
   std::string modules;
-  if (!ParseProfile(g_log, &calls, &ms, &modules) || calls <= 0) {
+  if (!ParseProfile(LabLog(), &calls, &ms, &modules) || calls <= 0) {
     std::printf(
         "%-4s %-40s no matmul profile (TESSERA_VULKAN_PROFILE=1 and timestamps needed); "
         "wall %.3f ms for %d reps\n",
@@ -298,25 +295,9 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  const char* path = std::getenv("TESSERA_VULKAN_PLUGIN");
-  if (path == nullptr) {
-    std::fprintf(stderr, "set TESSERA_VULKAN_PLUGIN to libtessera_backend_vulkan.so\n");
-    return 2;
-  }
-  setenv("TESSERA_VULKAN_PROFILE", "1", 1);
-  void* handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-  if (handle == nullptr) {
-    std::fprintf(stderr, "%s\n", dlerror());
-    return 2;
-  }
-  auto init = reinterpret_cast<tsr_plugin_init_fn>(dlsym(handle, TSR_PLUGIN_INIT_SYMBOL));
-  tsr_host_api host{sizeof(tsr_host_api), TSR_ABI_MAJOR, TSR_ABI_MINOR, nullptr, LogCb};
-  tsr_error err{sizeof(tsr_error), TSR_OK, {}};
-  lab.api = init != nullptr ? init(&host, &err) : nullptr;
-  if (lab.api == nullptr) {
-    std::fprintf(stderr, "plugin init failed: %s\n", err.message);
-    return 2;
-  }
+  const char* path = nullptr;
+  lab.api = vlab::OpenLabPlugin(&path);
+  if (lab.api == nullptr) return 2;
   std::printf("knobs:");
   for (const char* k : {"TESSERA_VULKAN_DECODE_SKEW", "TESSERA_VULKAN_DECODE_SKEW_PLAIN",
                         "TESSERA_VULKAN_DECODE_XSPLIT", "TESSERA_VULKAN_DECODE_COALESCE",

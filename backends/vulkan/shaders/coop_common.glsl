@@ -16,9 +16,11 @@ layout(buffer_reference, std430, buffer_reference_align = 8) readonly buffer Coo
   int64_t x_row, w_row, out_row, out_col;  // x/out: byte strides; w_row: elements
 };
 
-// Output rows a workgroup (128 or 64; 4 subgroups of 32 lanes in 2 x 2 blocks of COOP_BM / 2
-// rows x 32 columns), columns a workgroup.
+// Output rows and columns a workgroup of matmul_coop.comp (each module's -D; run_ops.cc
+// CoopKernels has the same numbers).
 #ifndef COOP_BM
 #define COOP_BM 128
 #endif
+#ifndef COOP_BN
 #define COOP_BN 64
+#endif

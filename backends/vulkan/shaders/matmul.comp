@@ -19,6 +19,12 @@
 #extension GL_KHR_shader_subgroup_shuffle : require
 #endif
 #include "matmul_common.glsl"
+#ifndef PAIRED
+#define PAIRED 0  // 1 (with DECODE == 3 and NORM): the paired epilogues (PairedGroup below)
+#endif
+#if PAIRED
+#include "rope_common.glsl"
+#endif
 
 layout(local_size_x = 128) in;
 #ifndef NORM
@@ -330,6 +336,10 @@ bool SplitFold(Params P, int64_t n0, int rows, int64_t nc, int lane, inout float
 // sums, added in the same order. Every workgroup computes the scale itself; workgroup 0 also
 // writes the normed row (the RMS_NORM node's output).
 shared float sm_norm[64];
+#if PAIRED
+// PairedGroup's row sums: [0, rows_per_group / 2) set A, then set B.
+shared float sm_pair[128];
+#endif
 
 float NormScale(Params P) {
   const int tid = int(gl_LocalInvocationID.x);
@@ -522,7 +532,12 @@ layout(constant_id = 2) const int SKEW_MODE = 1;
   }
 
 // piece: the workgroup's piece of K when P.xsplit > 1 (a lone GEMV split across workgroups).
+#if PAIRED
+// vrow >= 0: the rows' sums also go to sm_pair[vrow + r] (PairedGroup).
+void DecodeRowsSkewed(Params P, Part T, int64_t n0, float nr, int piece, int vrow) {
+#else
 void DecodeRowsSkewed(Params P, Part T, int64_t n0, float nr, int piece) {
+#endif
   const int lane = int(gl_SubgroupInvocationID), SG = int(gl_SubgroupSize);
   const int q = lane % QL;
   const uint src = uint(max(lane - 1, 0));  // the left neighbour (unused by quarter 0)
@@ -632,13 +647,84 @@ void DecodeRowsSkewed(Params P, Part T, int64_t n0, float nr, int piece) {
   if (lane < rows) {
     const int64_t n = n0 + lane;
     if (T.bias != 0ul) total += LoadF32(T.bias + uint64_t(n * 4));
+#if PAIRED
+    if (vrow >= 0) sm_pair[vrow + lane] = total;
+    if (T.out_ != 0ul) StoreF32(T.out_ + uint64_t(n * T.out_col), total);
+#else
     StoreF32(T.out_ + uint64_t(n * T.out_col), total);
+#endif
     // The ADD node's a + b (f32 addition commutes exactly, so either operand order).
     if (P.res != 0ul)
       StoreF32(P.res_out + uint64_t(n * 4), total + LoadF32(P.res + uint64_t(n * 4)));
   }
 }
 #endif  // DECODE == 3
+
+#if PAIRED
+// ---- paired epilogues (modules decode_skew_pair_*; P.glu_out / P.rope_*; plugin.cc
+// FuseEpilogue) ----
+// Separate modules: compiled into the skew+norm modules themselves, this code went with 8B
+// tg128 -7% against HEAD with the epilogues off (H100, vk-fuse call 1; attributed to the
+// kernel's resources, not profiled), so those modules stay as they were.
+// A paired workgroup sums rows_per_group / 2 rows of a set A (from a0) and as many of a set B
+// (from b0), each subgroup a block of decode_rows rows of one set (the host makes
+// rows_per_group / 2 a multiple of decode_rows), every row exactly as when the workgroups take
+// consecutive rows (a row's sum depends only on the row), leaves the sums in sm_pair, then
+// combines them:
+//  - SWIGLU (glu_out): A = rows [g h, g h + h) of the gate (part 0), B = the same rows of up
+//    (part 1), h = rows_per_group / 2; glu_out[n] = silu(gate[n]) * up[n], elementwise.comp's
+//    expression on the same two f32 sums.
+//  - q RoPE (rope_out): part 0's workgroups take pairs [i0, i0 + h) of head hd, A = rows
+//    hd D + i, B = rows hd D + i + R / 2 (the host makes R / 2 a multiple of h), rotated with
+//    rope.comp's RopeSinCos / RopeRotate; the other parts' (k, v) workgroups take consecutive rows as usual.
+
+// Part j of the group (0: Params' own fields).
+Part PartAt(Params P, int j) {
+  if (j == 0) return Part(P.w, P.bias, P.out_, P.N, P.w_row, P.out_col);
+  return Part(P.gw[j - 1], P.gbias[j - 1], P.gout[j - 1], P.gN[j - 1], P.gw_row[j - 1],
+              P.gout_col[j - 1]);
+}
+
+void PairedGroup(Params P, int64_t g, int part, int64_t start, float nr) {
+  const bool glu = P.glu_out != 0ul;
+  const bool paired = glu || part == 0;  // workgroup-uniform
+  const int hv = P.rows_per_group / 2, dr = P.decode_rows;
+  int64_t a0 = (g - start) * P.rows_per_group, b0 = 0, hd = 0, i0 = 0;
+  const int64_t rh = int64_t(P.rope_R / 2);
+  if (glu) {
+    a0 = g * hv;
+    b0 = a0;
+  } else if (paired) {
+    const int64_t per_head = rh / hv;
+    hd = g / per_head;
+    i0 = (g % per_head) * hv;
+    a0 = hd * int64_t(P.rope_D) + i0;
+    b0 = a0 + rh;
+  }
+  for (int v = int(gl_SubgroupID) * dr; v < P.rows_per_group; v += int(gl_NumSubgroups) * dr) {
+    const bool second = paired && v >= hv;
+    const Part T = PartAt(P, second && glu ? 1 : part);
+    const int64_t n = second ? b0 + int64_t(v - hv) : a0 + int64_t(v);
+    if (n < T.N) DecodeRowsSkewed(P, T, n, nr, 0, paired ? v : -1);
+  }
+  if (!paired) return;
+  barrier();
+  const int t = int(gl_LocalInvocationID.x);
+  if (t >= hv) return;
+  const float x0 = sm_pair[t], x1 = sm_pair[hv + t];
+  if (glu) {
+    if (a0 + t < P.N) StoreF32(P.glu_out + uint64_t((a0 + t) * 4), x0 * Sigmoid(x0) * x1);
+    return;
+  }
+  const int64_t i = i0 + t;
+  float s, c, y0, y1;
+  RopeSinCos(LoadI32(P.rope_pos), LoadF32(P.rope_freq + uint64_t(i * 4)), P.rope_scale, s, c);
+  RopeRotate(x0, x1, s, c, y0, y1);
+  const uint64_t dst = P.rope_out + uint64_t(hd * P.rope_o_head);
+  StoreF32(dst + uint64_t(i * P.rope_o_el), y0);
+  StoreF32(dst + uint64_t((i + rh) * P.rope_o_el), y1);
+}
+#endif  // PAIRED
 
 #if DECODE == 2
 // ---- split decode GEMV (its own modules; TESSERA_VULKAN_DECODE_SPLIT, run_ops.cc) ----
@@ -742,7 +828,17 @@ void main() {
     float nr = 1.0;
 #if NORM
     nr = NormScale(P);
+#if PAIRED
+    if (g == 0 && P.norm_out != 0ul) WriteNormed(P, nr);
+    int part = 0;
+    for (int j = 1; j < P.n_parts; ++j) {
+      if (g >= int64_t(P.group_start[j])) part = j;
+    }
+    PairedGroup(P, g, part, int64_t(start), nr);
+    return;
+#else
     if (g == 0) WriteNormed(P, nr);
+#endif
 #endif
     const int64_t first = (g - int64_t(start)) * P.rows_per_group;
 #if DECODE == 2
@@ -757,6 +853,8 @@ void main() {
          n += int64_t(gl_NumSubgroups) * dr) {
 #if DECODE == 1
       DecodeRowsCoalesced(P, T, n, nr);
+#elif DECODE == 3 && PAIRED
+      DecodeRowsSkewed(P, T, n, nr, piece, -1);  // not reached (PairedGroup above)
 #elif DECODE == 3
       DecodeRowsSkewed(P, T, n, nr, piece);
 #elif !DECODE

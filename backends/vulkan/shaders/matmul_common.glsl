@@ -39,6 +39,18 @@ layout(buffer_reference, std430, buffer_reference_align = 8) readonly buffer Par
   // block at xs_count; the last piece to finish folds the row's partials in chunk order.
   uint64_t xs_part, xs_count;
   int xsplit, xs_chunks;
+  // Paired epilogues (the PAIRED modules only, decode_skew_pair_*; plugin.cc FuseEpilogue,
+  // matmul.comp PairedGroup): a workgroup sums rows_per_group / 2 rows of two
+  // row sets and combines them. glu_out != 0: part 0 = gate, part 1 = up, glu_out[n] =
+  // silu(gate[n]) * up[n] as elementwise.comp computes it. rope_out != 0: part 0 = q, rotated
+  // as rope.comp (neox pairs i, i + rope_R / 2 of each rope_D-row head, position rope_pos[0],
+  // inv_freq rope_freq[i], attn scale rope_scale) into rope_out (byte strides rope_o_head /
+  // rope_o_el). A part whose out_ is 0 is not stored (the epilogue's output replaces it).
+  uint64_t glu_out, rope_out, rope_pos, rope_freq;
+  int64_t rope_o_head, rope_o_el;
+  int rope_D, rope_R;
+  float rope_scale;
+  int pad_;
 };
 
 layout(buffer_reference, std430, buffer_reference_align = 16) readonly buffer RoU32x4 { uvec4 v; };

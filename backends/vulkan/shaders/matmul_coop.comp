@@ -8,25 +8,64 @@
 // SPV_KHR_cooperative_matrix + SPV_KHR_bfloat16 (every float16 here is a bf16). Do not use
 // float16_t for anything but the two cooperative-matrix operands.
 //
-// A 128-invocation workgroup (4 subgroups of 32) computes a COOP_BM (m, 128 or 64) x 64 (n)
-// tile; subgroup g a COOP_BM / 2 x 32 block (TM x 2 accumulators) at rows COOP_BM / 2 (g / 2),
-// columns 32 (g % 2). K advances 32 values a stage: the stage's x planes (3 x COOP_BM rows) and
-// weight rows (64) are copied to shared memory with 16-byte loads, then each subgroup runs two
-// 16-value steps from there (per step: its 2 weight tiles and, for each piece lo, mid, hi, its
-// TM x tiles). A stage's products are
-// summed into a zeroed accumulator and then added to the total with an f32 add: the device's
-// matrix additions may truncate, and this keeps that to the 6 products of a stage.
+// One source, several tile shapes (CMakeLists.txt compiles one module per variant; run_ops.cc
+// CoopKernels lists them): a workgroup of WARPS_M x WARPS_N subgroups of 32 computes a COOP_BM
+// (m) x COOP_BN (n) tile, subgroup (gm, gn) a TM x TN block of 16 x 16 accumulators. K advances
+// BK values a stage: the stage's x planes (3 x COOP_BM rows) and weight rows (COOP_BN) are copied
+// to shared memory with 16-byte loads, then each subgroup runs BK / 16 steps from there (per
+// step: its TN weight tiles and, for each piece lo, mid, hi, its TM x tiles). With COOP_DB the
+// shared stage is double-buffered: the next stage's global loads are issued before the current
+// stage is multiplied and stored after it, one barrier a stage. With COOP_ROWPART a subgroup
+// finishes one row of its accumulators a stage at a time (below), so 4 x 4 blocks fit.
+//
+// A stage's products are summed into a zeroed accumulator and then added to the total with an
+// f32 add: the device's matrix additions may truncate, and this keeps that to the 3 x BK / 16
+// products of a stage (required for CoopGemmMatchesAReference's bound at K = 14336).
+//
+// Every subgroup runs the same straight-line matrix code: weight rows past N are clamped to the
+// last row (finite values, never stored) instead of branching around the MulAdds.
 #extension GL_NV_cooperative_matrix : require
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
 #include "coop_common.glsl"
 
-layout(local_size_x = 128) in;
+#ifndef WARPS_M
+#define WARPS_M 2
+#endif
+#ifndef WARPS_N
+#define WARPS_N 2
+#endif
+#ifndef BK
+#define BK 32
+#endif
+#ifndef COOP_DB
+#define COOP_DB 0
+#endif
+#ifndef COOP_ROWPART
+#define COOP_ROWPART 0
+#endif
+#define NT (32 * WARPS_M * WARPS_N)  // invocations
+layout(local_size_x = NT) in;
 
-#define TM (COOP_BM / 32)
-#define XLOADS (3 * COOP_BM * 4 / 128)  // 16-byte x loads an invocation a stage
-#define TN 2
-#define BK 32           // k values a stage
-#define ROW (BK / 8 + 1)  // shared row stride in uvec4 (8 bf16): one spare against bank conflicts
+#define TM (COOP_BM / (16 * WARPS_M))
+#define TN (COOP_BN / (16 * WARPS_N))
+#define QK (BK / 8)      // uvec4 (8 bf16) a row a stage
+#define ROW (QK + 1)     // shared row stride in uvec4: one spare, so 8 rows of a matrix load
+                         // fall in distinct 16-byte bank groups
+#define XV (3 * COOP_BM * QK)  // uvec4 of x planes a stage
+#define WV (COOP_BN * QK)      // uvec4 of weights a stage
+#define XLOADS (XV / NT)
+#define WLOADS (WV / NT)
+#if XLOADS * NT != XV || WLOADS * NT != WV || TM * 16 * WARPS_M != COOP_BM || \
+    TN * 16 * WARPS_N != COOP_BN
+#error "tile shape does not divide"
+#endif
+#define XS (3 * COOP_BM * ROW)  // one buffer's uvec4
+#define WS (COOP_BN * ROW)
+#if COOP_DB
+#define NBUF 2
+#else
+#define NBUF 1
+#endif
 
 // The weight tiles' row count (K) as a specialization constant of value 16: it makes the B
 // operand's type a different SPIR-V type from A's, which tools/coop_spirv.py needs to give the
@@ -38,86 +77,149 @@ const int kSubgroupScope = 3;  // gl_ScopeSubgroup, without GL_KHR_memory_scope_
 #define MatB fcoopmatNV<16, kSubgroupScope, kBRows, 16>
 #define MatC fcoopmatNV<32, kSubgroupScope, 16, 16>
 
-shared uvec4 sm_x[3 * COOP_BM * ROW];  // [piece][m][k / 8]
-shared uvec4 sm_w[COOP_BN * ROW];      // [n][k / 8]
-shared float sm_out[4][16 * 16];       // the epilogue: one accumulator at a time, per subgroup
+shared uvec4 sm_x[NBUF * XS];  // [buf][piece][m][k / 8]
+shared uvec4 sm_w[NBUF * WS];  // [buf][n][k / 8]
+// The epilogue stages one accumulator a subgroup (256 f32) through shared memory: its own array
+// where that fits the 48 KiB every Vulkan device offers, else sm_x, which the main loop no longer
+// reads by then (an f32 matrix stored to the uvec4 array: 64 uvec4 a subgroup).
+#if (NBUF * (XS + WS)) * 16 + WARPS_M * WARPS_N * 1024 <= 49152
+#define EPI_OWN 1
+shared float sm_out[WARPS_M * WARPS_N][256];
+#else
+#define EPI_OWN 0
+#if WARPS_M * WARPS_N * 64 > NBUF * XS
+#error "sm_x too small for the epilogue"
+#endif
+#endif
+
+// Per invocation: the byte offsets (at k = 0) of its stage loads and where they go in shared
+// memory. Planes are at most 64 MiB and weights under 4 GiB (run_ops.cc), so offsets fit 32 bits.
+uint xo[XLOADS], xs[XLOADS], wo[WLOADS], ws[WLOADS];
+
+void Fetch(CoopParams P, uint kb, out uvec4 lx[XLOADS], out uvec4 lw[WLOADS]) {
+  [[unroll]] for (int r = 0; r < XLOADS; ++r) lx[r] = RefU32x4(P.planes + uint64_t(xo[r] + kb)).v;
+  [[unroll]] for (int r = 0; r < WLOADS; ++r) lw[r] = RefU32x4(P.w + uint64_t(wo[r] + kb)).v;
+}
+
+void Put(uint buf, uvec4 lx[XLOADS], uvec4 lw[WLOADS]) {
+  [[unroll]] for (int r = 0; r < XLOADS; ++r) sm_x[buf * XS + xs[r]] = lx[r];
+  [[unroll]] for (int r = 0; r < WLOADS; ++r) sm_w[buf * WS + ws[r]] = lw[r];
+}
 
 void main() {
   CoopParams P = CoopParams(pc.params);
   const uint t = gl_LocalInvocationID.x;
   const uint g = gl_SubgroupID, lane = gl_SubgroupInvocationID;
   const int64_t wm0 = int64_t(gl_WorkGroupID.y) * COOP_BM, wn0 = int64_t(gl_WorkGroupID.x) * COOP_BN;
-  const uint sm0 = (g / 2u) * (TM * 16), sn0 = (g % 2u) * (TN * 16);  // the block in the tile
+  const uint sm0 = (g / WARPS_N) * (TM * 16), sn0 = (g % WARPS_N) * (TN * 16);  // block in tile
   const int64_t m0 = wm0 + int64_t(sm0), n0 = wn0 + int64_t(sn0);
-  // N is a multiple of 16 (run_ops.cc), so a 16-column tile is all in or all out.
-  int tn_live = 0;
-  [[unroll]] for (int j = 0; j < TN; ++j) tn_live += n0 + 16 * j < P.N ? 1 : 0;
+  const uint plane_bytes = uint(P.Mp * P.Kp) * 2u;
+  [[unroll]] for (int r = 0; r < XLOADS; ++r) {
+    const uint idx = t + NT * uint(r);
+    const uint piece = idx / (COOP_BM * QK), row = (idx / QK) % COOP_BM, q = idx % QK;
+    xo[r] = piece * plane_bytes + (uint(wm0) + row) * uint(P.Kp) * 2u + 16u * q;
+    xs[r] = (piece * COOP_BM + row) * ROW + q;
+  }
+  [[unroll]] for (int r = 0; r < WLOADS; ++r) {
+    const uint idx = t + NT * uint(r);
+    const uint row = idx / QK, q = idx % QK;
+    const uint n = uint(min(wn0 + int64_t(row), P.N - 1));  // past N: the last row, never stored
+    wo[r] = n * uint(P.w_row) * 2u + 16u * q;
+    ws[r] = row * ROW + q;
+  }
   MatC acc[TM][TN];
   [[unroll]] for (int i = 0; i < TM; ++i) {
     [[unroll]] for (int j = 0; j < TN; ++j) acc[i][j] = MatC(0.0);
   }
-  const uint64_t plane_bytes = uint64_t(P.Mp * P.Kp) * 2;
-  for (int64_t k0 = 0; k0 < P.Kp; k0 += BK) {
-    // Stage loads: x planes 3 x COOP_BM rows x 4 uvec4 (XLOADS an invocation), weights 64 x 4 (2).
-    uvec4 lx[XLOADS], lw[2];
-    [[unroll]] for (int r = 0; r < XLOADS; ++r) {
-      const uint idx = t + 128u * uint(r);
-      const uint piece = idx / (COOP_BM * 4), row = (idx / 4u) % COOP_BM, q = idx % 4u;
-      lx[r] = RefU32x4(P.planes + uint64_t(piece) * plane_bytes +
-                       uint64_t(((wm0 + row) * P.Kp + k0 + 8 * q) * 2)).v;
-    }
-    [[unroll]] for (int r = 0; r < 2; ++r) {
-      const uint idx = t + 128u * uint(r);
-      const uint row = idx / 4u, q = idx % 4u;
-      lw[r] = wn0 + row < P.N ? RefU32x4(P.w + uint64_t(((wn0 + row) * P.w_row + k0 + 8 * q) * 2)).v
-                              : uvec4(0u);
-    }
+  const uint kbytes = uint(P.Kp) * 2u;
+  uvec4 lx[XLOADS], lw[WLOADS];
+#if COOP_DB
+  Fetch(P, 0u, lx, lw);
+  Put(0u, lx, lw);
+  barrier();
+#endif
+  uint buf = 0u;
+  for (uint kb = 0u; kb < kbytes; kb += BK * 2u) {
+#if COOP_DB
+    const bool more = kb + BK * 2u < kbytes;
+    if (more) Fetch(P, kb + BK * 2u, lx, lw);  // in flight while this stage is multiplied
+#else
+    Fetch(P, kb, lx, lw);
     barrier();  // the previous stage's readers are done
-    [[unroll]] for (int r = 0; r < XLOADS; ++r) {
-      const uint idx = t + 128u * uint(r);
-      const uint piece = idx / (COOP_BM * 4), row = (idx / 4u) % COOP_BM, q = idx % 4u;
-      sm_x[(piece * COOP_BM + row) * ROW + q] = lx[r];
-    }
-    [[unroll]] for (int r = 0; r < 2; ++r) {
-      const uint idx = t + 128u * uint(r);
-      sm_w[(idx / 4u) * ROW + idx % 4u] = lw[r];
-    }
+    Put(0u, lx, lw);
     barrier();
-    if (tn_live == 0 || m0 >= P.Mp) continue;
+#endif
+#if COOP_ROWPART
+    // One row of accumulators at a time: the stage's weight tiles stay loaded, and the stage's
+    // partial sums need TN accumulators instead of TM x TN (the same per-element order).
+    MatB b[BK / 16][TN];
+    [[unroll]] for (uint kk = 0; kk < BK / 16; ++kk) {
+      [[unroll]] for (int j = 0; j < TN; ++j)
+        coopMatLoadNV(b[kk][j], sm_w, buf * WS + (sn0 + 16 * j) * ROW + 2 * kk, ROW, true);
+    }
+    [[unroll]] for (int i = 0; i < TM; ++i) {
+      MatC part[TN];
+      [[unroll]] for (int j = 0; j < TN; ++j) part[j] = MatC(0.0);
+      [[unroll]] for (uint kk = 0; kk < BK / 16; ++kk) {
+        [[unroll]] for (int piece = 2; piece >= 0; --piece) {  // lo, mid, hi
+          MatA a;
+          coopMatLoadNV(a, sm_x, buf * XS + (uint(piece) * COOP_BM + sm0 + 16 * i) * ROW + 2 * kk,
+                        ROW, false);
+          [[unroll]] for (int j = 0; j < TN; ++j) part[j] = coopMatMulAddNV(a, b[kk][j], part[j]);
+        }
+      }
+      [[unroll]] for (int j = 0; j < TN; ++j) acc[i][j] = acc[i][j] + part[j];
+    }
+#else
     MatC part[TM][TN];
     [[unroll]] for (int i = 0; i < TM; ++i) {
       [[unroll]] for (int j = 0; j < TN; ++j) part[i][j] = MatC(0.0);
     }
     [[unroll]] for (uint kk = 0; kk < BK / 16; ++kk) {
       MatB b[TN];
-      [[unroll]] for (int j = 0; j < TN; ++j) {
-        if (j < tn_live) coopMatLoadNV(b[j], sm_w, (sn0 + 16 * j) * ROW + 2 * kk, ROW, true);
-      }
+      [[unroll]] for (int j = 0; j < TN; ++j)
+        coopMatLoadNV(b[j], sm_w, buf * WS + (sn0 + 16 * j) * ROW + 2 * kk, ROW, true);
       [[unroll]] for (int piece = 2; piece >= 0; --piece) {  // lo, mid, hi
         [[unroll]] for (int i = 0; i < TM; ++i) {
           MatA a;
-          coopMatLoadNV(a, sm_x, (uint(piece) * COOP_BM + sm0 + 16 * i) * ROW + 2 * kk, ROW, false);
-          [[unroll]] for (int j = 0; j < TN; ++j) {
-            if (j < tn_live) part[i][j] = coopMatMulAddNV(a, b[j], part[i][j]);
-          }
+          coopMatLoadNV(a, sm_x, buf * XS + (uint(piece) * COOP_BM + sm0 + 16 * i) * ROW + 2 * kk,
+                        ROW, false);
+          [[unroll]] for (int j = 0; j < TN; ++j) part[i][j] = coopMatMulAddNV(a, b[j], part[i][j]);
         }
       }
     }
     [[unroll]] for (int i = 0; i < TM; ++i) {
       [[unroll]] for (int j = 0; j < TN; ++j) acc[i][j] = acc[i][j] + part[i][j];
     }
+#endif
+#if COOP_DB
+    if (more) Put(buf ^ 1u, lx, lw);  // the other buffer: its readers finished a barrier ago
+    barrier();
+    buf ^= 1u;
+#endif
   }
+#if !EPI_OWN
+  barrier();  // every subgroup is done with sm_x: the epilogue reuses it
+  const uint eo = g * 64u;
+#endif
   // Epilogue: each accumulator through shared memory, then bias and bounds per element.
   [[unroll]] for (int i = 0; i < TM; ++i) {
     [[unroll]] for (int j = 0; j < TN; ++j) {
-      if (j >= tn_live) continue;
+#if EPI_OWN
       coopMatStoreNV(acc[i][j], sm_out[g], 0, 16, false);
+#else
+      coopMatStoreNV(acc[i][j], sm_x, eo, 4, false);
+#endif
       subgroupMemoryBarrierShared();
       subgroupBarrier();
       for (uint e = lane; e < 256u; e += gl_SubgroupSize) {
         const int64_t m = m0 + 16 * i + int64_t(e / 16u), n = n0 + 16 * j + int64_t(e % 16u);
-        if (m >= P.M) continue;
+        if (m >= P.M || n >= P.N) continue;
+#if EPI_OWN
         float s = sm_out[g][e];
+#else
+        float s = uintBitsToFloat(sm_x[eo + e / 4u][e % 4u]);
+#endif
         if (P.bias != 0ul) s += LoadF32(P.bias + uint64_t(n * 4));
         StoreF32(P.out_ + uint64_t(m * P.out_row + n * P.out_col), s);
       }

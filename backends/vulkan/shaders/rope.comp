@@ -2,6 +2,7 @@
 // ROPE (neox / interleaved pairs, partial rotation, attention scaling): one invocation a rotated
 // pair or a pass-through dim. The angle is the f32 product pos * inv_freq, as HF forms it.
 #include "common.glsl"
+#include "rope_common.glsl"
 
 layout(local_size_x = 256) in;
 
@@ -100,17 +101,15 @@ void main() {
     }
     return;
   }
-  precise float angle =
-      float(LoadI32(P.pos + uint64_t(t * 4))) * LoadF32(P.inv_freq + uint64_t(i * 4));
   float s, c;
-  SinCos(angle, s, c);
-  c *= P.attn_scale;
-  s *= P.attn_scale;
+  RopeSinCos(LoadI32(P.pos + uint64_t(t * 4)), LoadF32(P.inv_freq + uint64_t(i * 4)),
+             P.attn_scale, s, c);
   const int64_t i0 = P.interleaved != 0 ? 2 * i : i;
   const int64_t i1 = P.interleaved != 0 ? 2 * i + 1 : i + half_;
   const float x0 = LoadF32(src + uint64_t(i0 * P.x_el));
   const float x1 = LoadF32(src + uint64_t(i1 * P.x_el));
-  const float y0 = x0 * c - x1 * s, y1 = x1 * c + x0 * s;
+  float y0, y1;
+  RopeRotate(x0, x1, s, c, y0, y1);
   StoreF32(dst + uint64_t(i0 * P.o_el), y0);
   StoreF32(dst + uint64_t(i1 * P.o_el), y1);
   if (kv) {

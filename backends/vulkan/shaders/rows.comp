@@ -1,6 +1,6 @@
 #version 460
 // Row-wise f32 ops over the innermost dim: RMS_NORM, LAYER_NORM, SOFTMAX (scale + broadcast
-// mask) and SUM/MEAN/MAX. One 256-invocation workgroup a row.
+// mask), SUM/MEAN/MAX and ARGMAX (i32 out). One 256-invocation workgroup a row.
 //
 // Batch invariance: a row's sums run in one fixed order that depends only on its length and the
 // device's subgroup size: invocation t sums elements t, t + 256, ... in order, subgroups reduce
@@ -20,6 +20,7 @@ layout(buffer_reference, std430, buffer_reference_align = 8) readonly buffer Par
 };
 
 shared float red[64];
+shared int redi[64];
 
 float BlockSum(float v) {
   v = subgroupAdd(v);
@@ -38,6 +39,16 @@ float BlockMax(float v) {
   barrier();
   float t = -1.0 / 0.0;
   for (uint s = 0; s < gl_NumSubgroups; ++s) t = max(t, red[s]);
+  return t;
+}
+
+int BlockMinInt(int v) {
+  v = subgroupMin(v);
+  barrier();
+  if (subgroupElect()) redi[gl_SubgroupID] = v;
+  barrier();
+  int t = 0x7fffffff;
+  for (uint s = 0; s < gl_NumSubgroups; ++s) t = min(t, redi[s]);
   return t;
 }
 
@@ -116,6 +127,19 @@ void main() {
       if (m != 0ul) l += LoadF32(m + uint64_t(i * P.sm));
       StoreF32(o + uint64_t(i * P.so), exp(l - mx) * inv);
     }
+  } else if (op == 31) {  // ARGMAX
+    // Each invocation keeps the first index of its largest value (NaN and -inf never replace
+    // the start), then the row's largest value and the lowest index holding it: exact, the
+    // lowest index on ties whatever the invocation count; 0 when nothing is above -inf.
+    float bv = -1.0 / 0.0;
+    int bi = 0x7fffffff;
+    for (int64_t i = tid; i < n; i += 256) {
+      const float v = LoadF32(x + uint64_t(i * P.sx));
+      if (v > bv) bv = v, bi = int(i);
+    }
+    const float mx = BlockMax(bv);
+    const int first = BlockMinInt(bv == mx ? bi : 0x7fffffff);
+    if (tid == 0) RefI32(o).v = mx > -1.0 / 0.0 ? first : 0;
   } else if (op == 30) {  // MAX
     float mx = -1.0 / 0.0;
     for (int64_t i = tid; i < n; i += 256) mx = max(mx, LoadF32(x + uint64_t(i * P.sx)));
