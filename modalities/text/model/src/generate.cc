@@ -19,13 +19,11 @@ class ScopedSequence {
   SequenceBlocks seq_;
 };
 
-// Runs tokens[begin, end) of one sequence. Without `id`: the logits of the rows in `want`
-// (relative to begin) into `logits`, in the model's own host buffer (pinned where a device offers
-// host memory), valid until the next step. With `id`: only the argmax of the one row in `want`
-// (TSR_OP_ARGMAX on the device where a plugin runs it, else the host's pick of the same row).
-Status Step(TextModel& model, SequenceBlocks& seq, const std::vector<int32_t>& tokens, size_t begin,
-            size_t end, const std::vector<int32_t>& want, std::span<const float>* logits,
-            int32_t* id = nullptr) {
+// The batch of tokens[begin, end) of one sequence, its KV slots taken; logits wanted for the rows
+// in `want` (relative to begin).
+StatusOr<StepBatch> MakeStep(TextModel& model, SequenceBlocks& seq,
+                             const std::vector<int32_t>& tokens, size_t begin, size_t end,
+                             const std::vector<int32_t>& want) {
   StepBatch b;
   b.tokens.assign(tokens.begin() + static_cast<std::ptrdiff_t>(begin),
                   tokens.begin() + static_cast<std::ptrdiff_t>(end));
@@ -41,6 +39,17 @@ Status Step(TextModel& model, SequenceBlocks& seq, const std::vector<int32_t>& t
   b.block_table.assign(static_cast<size_t>(b.max_blocks), -1);
   std::copy(seq.blocks.begin(), seq.blocks.end(), b.block_table.begin());
   b.logit_rows = want;
+  return b;
+}
+
+// One generation step: without `id`, the logits of the row in `want` into `logits`, in the
+// model's own host buffer (pinned where a device offers host memory, as the server takes them),
+// valid until the next step; with `id`, only that row's argmax (TSR_OP_ARGMAX on the device
+// where a plugin runs it, else the host's pick of the same row).
+Status Step(TextModel& model, SequenceBlocks& seq, const std::vector<int32_t>& tokens, size_t begin,
+            size_t end, const std::vector<int32_t>& want, std::span<const float>* logits,
+            int32_t* id) {
+  TSR_ASSIGN_OR_RETURN(StepBatch b, MakeStep(model, seq, tokens, begin, end, want));
   if (id != nullptr) {
     TSR_ASSIGN_OR_RETURN(std::span<const int32_t> ids, model.ForwardArgmax(b));
     *id = ids[0];
@@ -149,8 +158,11 @@ StatusOr<std::vector<float>> ScoreTokens(TextModel& model, const std::vector<int
   ScopedSequence scoped(model.kv_cache());
   std::vector<int32_t> rows(tokens.size());
   for (size_t i = 0; i < rows.size(); ++i) rows[i] = static_cast<int32_t>(i);
-  std::span<const float> logits;
-  TSR_RETURN_IF_ERROR(Step(model, scoped.seq(), tokens, 0, tokens.size(), rows, &logits));
+  // Every row's logits at once: into a vector of this call's own (freed on return), not the
+  // model's step buffer, which only grows and would keep [n, vocab] floats for the model's life.
+  TSR_ASSIGN_OR_RETURN(StepBatch b, MakeStep(model, scoped.seq(), tokens, 0, tokens.size(), rows));
+  std::vector<float> logits;
+  TSR_RETURN_IF_ERROR(model.Forward(b, &logits));
   const size_t vocab = static_cast<size_t>(model.spec().vocab);
   std::vector<float> out(logits.size());
   for (size_t r = 0; r < tokens.size(); ++r)
