@@ -940,19 +940,11 @@ cudaError_t LaunchTGroup(const MatmulParams* ps, int n, const uint16_t* planes, 
   if (tiles * m.n_chunks >= (int64_t{1} << 30)) return cudaErrorInvalidConfiguration;
   m.units = static_cast<int>(tiles * m.n_chunks);
   const int grid = std::min(GroupCtas(ctas), m.units);
-  cudaLaunchConfig_t cfg{};
-  cfg.gridDim = dim3(static_cast<unsigned>(grid));
-  cfg.blockDim = dim3(C::kThreads);
-  cfg.dynamicSmemBytes = C::kSmem;
-  cfg.stream = stream;
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr[0].val.programmaticStreamSerializationAllowed = 1;
-  cfg.attrs = attr;
-  cfg.numAttrs = PdlLaunches() ? 1 : 0;
-  e = cudaLaunchKernelEx(&cfg, kKernel, a, xmap);
+  e = LaunchK(kKernel, dim3(static_cast<unsigned>(grid)), dim3(C::kThreads), C::kSmem, stream, a,
+              xmap);
   if (e != cudaSuccess) return e;
-  LaunchK(TmaGroupCombineKernel<C::kRows, C::kToks>, GridFor(m.e0[n], 256), 256, 0, stream, m, grid);
+  LaunchK(TmaGroupCombineKernel<C::kRows, C::kToks>, GridFor(m.e0[n], 256), 256, 0, stream, m,
+          grid);
   return cudaGetLastError();
 }
 

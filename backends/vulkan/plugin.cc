@@ -1462,8 +1462,7 @@ tsr_status DeviceOpen(tsr_plugin_ctx* ctx, int32_t index, tsr_device** out, tsr_
   // bits would then depend on whether its MATMUL has >= 33 rows (README, vk-coop section).
   const char* coopmat = std::getenv("TESSERA_VULKAN_COOPMAT");
   dev->coop_gemm = dev->info->coop_bf16 && coopmat != nullptr && std::string(coopmat) == "1";
-  if (const char* tile = std::getenv("TESSERA_VULKAN_COOPMAT_TILE"))
-    dev->coop_tile = tile;
+  if (const char* tile = std::getenv("TESSERA_VULKAN_COOPMAT_TILE")) dev->coop_tile = tile;
   const char* coalesce = std::getenv("TESSERA_VULKAN_DECODE_COALESCE");
   dev->decode_coalesce = coalesce == nullptr || std::string(coalesce) != "0";
   // The skewed hand-over (matmul.comp DecodeRowsSkewed; 1 or 2 = its SKEW_MODE) for the

@@ -888,12 +888,12 @@ TEST_F(VulkanPluginTest, NormFusedIntoDecodeGemvMatchesSeparateNodes) {
 }
 
 // The SWIGLU after a norm-fused gate/up group and the q ROPE after a norm-fused q/k/v group run
-// in the group's epilogue (plugin.cc FuseEpilogue, matmul.comp PairedGroup; opt-in knobs, set
-// here): every byte of the buffer (all outputs, including where the epilogue's output takes the
-// norm output's memory or a part's output in place, as the engine's planner does) equals the
-// nodes run one by one. Skew 1: the paired module; skew 0 (the coalesced GEMV): not fused, the
-// same check of the unfused path. Bias-free bf16 and f32 weights; rows past a whole workgroup
-// (N = 100), swapped gate/up order, partial K steps (K = 2080), attention scale.
+// in the group's epilogue (plugin.cc FuseEpilogue, matmul.comp PairedGroup; on by default, the
+// knobs set here anyway): every byte of the buffer (all outputs, including where the epilogue's
+// output takes the norm output's memory or a part's output in place, as the engine's planner does)
+// equals the nodes run one by one. Skew 1: the paired module; skew 0 (the coalesced GEMV): not
+// fused, the same check of the unfused path. Bias-free bf16 and f32 weights; rows past a whole
+// workgroup (N = 100), swapped gate/up order, partial K steps (K = 2080), attention scale.
 TEST_F(VulkanPluginTest, EpiloguesFusedIntoDecodeGroupsMatchSeparateNodes) {
   tsr_plugin_ctx* ctx = Context();
   ASSERT_NE(ctx, nullptr);
