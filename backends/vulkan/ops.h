@@ -80,6 +80,8 @@ enum class Shader : int {
   kGemmCoopV14,
   kGemmCoopV15,
   kGemmCoopV16,
+  kGemmCoopV17,  // vk-coop3: COOP_PF (CMakeLists.txt)
+  kGemmCoopV18,
   kCount
 };
 
@@ -143,7 +145,7 @@ struct MatmulP {
   int64_t rope_o_head = 0, rope_o_el = 0;
   int32_t rope_D = 0, rope_R = 0;
   float rope_scale = 1;
-  int32_t pad_ = 0;
+  int32_t kpieces = 0;  // > 1: subgroups split K within the workgroup (run_ops.cc)
 };
 static_assert(sizeof(MatmulP) == 360, "MatmulP must match matmul_common.glsl's Params");
 
@@ -265,6 +267,14 @@ class Recorder {
   // The skewed kernel for plain decode GEMVs too (no RMS_NORM prologue; o, down), not only the
   // norm-fused ones (TESSERA_VULKAN_DECODE_SKEW_PLAIN=1, a lab knob: it lost there).
   bool decode_skew_plain = false;
+  // The RMS_NORM prologue's sum-of-squares loads batched (matmul.comp NORM_BATCH_ON,
+  // specialization constant 3; TESSERA_VULKAN_NORM_BATCH=0 = one at a time); same bits.
+  int norm_batch = 1;
+  // Lone plain decode GEMVs (o, down) with long K run on the skewed kernel with their K split
+  // within the workgroup in this many pieces: 0 = by shape (run_ops.cc KpiecesFor), 1 = never
+  // (the coalesced kernel unless decode_skew_plain), 2 / 4 = always where it fits
+  // (TESSERA_VULKAN_DECODE_KPIECES); same bits.
+  int decode_kpieces = 0;
   // Lone decode GEMVs (o, down: no RMS_NORM prologue) on the skewed kernel (so only with
   // decode_skew_plain) split K over this many workgroups a row block, the last one folding the
   // chunk partials in order (TESSERA_VULKAN_DECODE_XSPLIT, a lab knob; 0/1 = no split).

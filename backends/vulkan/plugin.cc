@@ -136,8 +136,8 @@ struct Profile {
   std::chrono::steady_clock::time_point download_end;
   uint32_t used = 0;           // timestamps in the command buffer being recorded/run
   std::vector<int> shader_of;  // per timed dispatch
-  static_assert(static_cast<int>(Shader::kCount) <= 64, "per-shader arrays below");
-  double busy_ns[64] = {}, calls[64] = {};
+  double busy_ns[static_cast<int>(Shader::kCount)] = {};
+  double calls[static_cast<int>(Shader::kCount)] = {};
   double span_ns = 0, submissions = 0;
 };
 
@@ -167,6 +167,10 @@ struct tsr_device : tessera::vulkan::Recorder {
   tsr_plugin_ctx* ctx = nullptr;
   const tessera::vulkan::DeviceInfo* info = nullptr;
   const tessera::vulkan::VkApi* vk = nullptr;
+  // TESSERA_VULKAN_PIPELINE_STATS=1 and VK_KHR_pipeline_executable_properties: every pipeline's
+  // driver statistics (registers, shared memory, ...) logged when it is created (vk-coop3; the
+  // gemm lab prints the matmul_coop.comp ones).
+  bool pipeline_stats = false;
   VkDevice device = VK_NULL_HANDLE;
   VkQueue queue = VK_NULL_HANDLE;
   VkCommandPool pool = VK_NULL_HANDLE;
@@ -1029,6 +1033,49 @@ void Barrier(tsr_device* dev) {
   RecordBarrier(dev);
 }
 
+// TESSERA_VULKAN_PIPELINE_STATS=1: logs the driver's statistics of a new pipeline, one line per
+// executable: "vulkan backend: pipeline stats <module> [<executable>]: name=value, ...".
+void LogPipelineStats(tsr_device* dev, VkPipeline p, const char* name) {
+  const VkDevice d = dev->device;
+  auto props = reinterpret_cast<PFN_vkGetPipelineExecutablePropertiesKHR>(
+      dev->vk->vkGetDeviceProcAddr(d, "vkGetPipelineExecutablePropertiesKHR"));
+  auto stats = reinterpret_cast<PFN_vkGetPipelineExecutableStatisticsKHR>(
+      dev->vk->vkGetDeviceProcAddr(d, "vkGetPipelineExecutableStatisticsKHR"));
+  if (props == nullptr || stats == nullptr) return;
+  VkPipelineInfoKHR pi{VK_STRUCTURE_TYPE_PIPELINE_INFO_KHR, nullptr, p};
+  uint32_t n = 0;
+  if (props(d, &pi, &n, nullptr) != VK_SUCCESS) return;
+  std::vector<VkPipelineExecutablePropertiesKHR> ex(
+      n, VkPipelineExecutablePropertiesKHR{VK_STRUCTURE_TYPE_PIPELINE_EXECUTABLE_PROPERTIES_KHR});
+  if (props(d, &pi, &n, ex.data()) != VK_SUCCESS) return;
+  for (uint32_t i = 0; i < n; ++i) {
+    VkPipelineExecutableInfoKHR ei{VK_STRUCTURE_TYPE_PIPELINE_EXECUTABLE_INFO_KHR, nullptr, p, i};
+    uint32_t m = 0;
+    if (stats(d, &ei, &m, nullptr) != VK_SUCCESS) continue;
+    std::vector<VkPipelineExecutableStatisticKHR> st(
+        m, VkPipelineExecutableStatisticKHR{VK_STRUCTURE_TYPE_PIPELINE_EXECUTABLE_STATISTIC_KHR});
+    if (stats(d, &ei, &m, st.data()) != VK_SUCCESS) continue;
+    std::string msg =
+        std::string("vulkan backend: pipeline stats ") + name + " [" + ex[i].name + "]:";
+    for (uint32_t j = 0; j < m; ++j) {
+      msg += std::string(j == 0 ? " " : ", ") + st[j].name + "=";
+      switch (st[j].format) {
+        case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_BOOL32_KHR:
+          msg += st[j].value.b32 ? "true" : "false";
+          break;
+        case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_INT64_KHR:
+          msg += std::to_string(st[j].value.i64);
+          break;
+        case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_UINT64_KHR:
+          msg += std::to_string(st[j].value.u64);
+          break;
+        default: msg += std::to_string(st[j].value.f64);
+      }
+    }
+    Log(TSR_LOG_INFO, msg);
+  }
+}
+
 StatusOr<VkPipeline> GetPipeline(tsr_device* dev, Shader shader) {
   VkPipeline& p = dev->pipelines[static_cast<int>(shader)];
   if (p != VK_NULL_HANDLE) return p;
@@ -1041,14 +1088,16 @@ StatusOr<VkPipeline> GetPipeline(tsr_device* dev, Shader shader) {
   TSR_RETURN_IF_ERROR(
       VkStatus(vk.vkCreateShaderModule(dev->device, &mi, nullptr, &module), spv.name));
   // Specialization constants: 0 the subgroup size (attention's lane layout), 1 attention's
-  // workgroup size, 2 the skewed decode GEMV's mode (matmul.comp SKEW_MODE).
-  const int32_t consts[3] = {static_cast<int32_t>(dev->info->subgroup),
+  // workgroup size, 2 the skewed decode GEMV's mode (matmul.comp SKEW_MODE), 3 the RMS_NORM
+  // prologue's batched loads (NORM_BATCH_ON).
+  const int32_t consts[4] = {static_cast<int32_t>(dev->info->subgroup),
                              static_cast<int32_t>(dev->info->attn_workgroup),
-                             std::max(1, dev->decode_skew)};
-  const VkSpecializationMapEntry entries[3] = {{0, 0, sizeof(int32_t)},
+                             std::max(1, dev->decode_skew), dev->norm_batch};
+  const VkSpecializationMapEntry entries[4] = {{0, 0, sizeof(int32_t)},
                                                {1, sizeof(int32_t), sizeof(int32_t)},
-                                               {2, 2 * sizeof(int32_t), sizeof(int32_t)}};
-  VkSpecializationInfo spec{3, entries, sizeof(consts), consts};
+                                               {2, 2 * sizeof(int32_t), sizeof(int32_t)},
+                                               {3, 3 * sizeof(int32_t), sizeof(int32_t)}};
+  VkSpecializationInfo spec{4, entries, sizeof(consts), consts};
   VkComputePipelineCreateInfo ci{VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO};
   ci.stage.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO;
   ci.stage.stage = VK_SHADER_STAGE_COMPUTE_BIT;
@@ -1072,12 +1121,14 @@ StatusOr<VkPipeline> GetPipeline(tsr_device* dev, Shader shader) {
        (norm_pair && dev->info->norm_fusable && dev->fuse_norm)))
     ci.stage.pNext = &required;
   ci.layout = dev->layout;
+  if (dev->pipeline_stats) ci.flags |= VK_PIPELINE_CREATE_CAPTURE_STATISTICS_BIT_KHR;
   VkResult r = vk.vkCreateComputePipelines(dev->device, VK_NULL_HANDLE, 1, &ci, nullptr, &p);
   vk.vkDestroyShaderModule(dev->device, module, nullptr);
   if (r != VK_SUCCESS) {
     p = VK_NULL_HANDLE;
     return VkStatus(r, spv.name);
   }
+  if (dev->pipeline_stats) LogPipelineStats(dev, p, spv.name);
   return p;
 }
 
@@ -1244,6 +1295,14 @@ Status CreateLogicalDevice(tsr_device* dev) {
     fsc.subgroupSizeControl = VK_TRUE;
     f12.pNext = &fsc;
     extensions.push_back(VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME);
+  }
+  VkPhysicalDevicePipelineExecutablePropertiesFeaturesKHR fexec{
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PIPELINE_EXECUTABLE_PROPERTIES_FEATURES_KHR};
+  if (dev->pipeline_stats) {
+    fexec.pipelineExecutableInfo = VK_TRUE;
+    fexec.pNext = f12.pNext;
+    f12.pNext = &fexec;
+    extensions.push_back(VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME);
   }
   // The cooperative-matrix GEMM's extensions and features, only where it will run (a device
   // that lacks them is created exactly as before).
@@ -1463,6 +1522,10 @@ tsr_status DeviceOpen(tsr_plugin_ctx* ctx, int32_t index, tsr_device** out, tsr_
   const char* coopmat = std::getenv("TESSERA_VULKAN_COOPMAT");
   dev->coop_gemm = dev->info->coop_bf16 && coopmat != nullptr && std::string(coopmat) == "1";
   if (const char* tile = std::getenv("TESSERA_VULKAN_COOPMAT_TILE")) dev->coop_tile = tile;
+  const char* pstats = std::getenv("TESSERA_VULKAN_PIPELINE_STATS");
+  dev->pipeline_stats =
+      pstats != nullptr && std::string(pstats) == "1" &&
+      HasExtension(*dev->vk, dev->info->pd, VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME);
   const char* coalesce = std::getenv("TESSERA_VULKAN_DECODE_COALESCE");
   dev->decode_coalesce = coalesce == nullptr || std::string(coalesce) != "0";
   // The skewed hand-over (matmul.comp DecodeRowsSkewed; 1 or 2 = its SKEW_MODE) for the
@@ -1474,6 +1537,13 @@ tsr_status DeviceOpen(tsr_plugin_ctx* ctx, int32_t index, tsr_device** out, tsr_
   if (dev->info->shuffle && skew != nullptr) dev->decode_skew = std::clamp(std::atoi(skew), 0, 2);
   const char* skew_plain = std::getenv("TESSERA_VULKAN_DECODE_SKEW_PLAIN");
   dev->decode_skew_plain = skew_plain != nullptr && std::string(skew_plain) == "1";
+  // The RMS_NORM prologue's batched loads (matmul.comp NORM_BATCH_ON; =0: one at a time) and
+  // the long-K plain decode GEMVs' kernel and K split (run_ops.cc KpiecesFor; 0 = by shape,
+  // 1 = the coalesced kernel as before, 2 / 4 = that split wherever it fits). Same bits.
+  const char* norm_batch = std::getenv("TESSERA_VULKAN_NORM_BATCH");
+  dev->norm_batch = norm_batch == nullptr || std::string(norm_batch) != "0" ? 1 : 0;
+  if (const char* kp = std::getenv("TESSERA_VULKAN_DECODE_KPIECES"))
+    dev->decode_kpieces = std::clamp(std::atoi(kp), 0, 8);
   if (const char* xsplit = std::getenv("TESSERA_VULKAN_DECODE_XSPLIT"))
     dev->decode_xsplit = std::max(0, std::atoi(xsplit));
   if (const char* rows = std::getenv("TESSERA_VULKAN_DECODE_ROWS"))

@@ -110,6 +110,40 @@ int32_t DecodeRowsPerGroup(const Recorder& rec, int64_t K, int32_t decode_rows) 
   return static_cast<int32_t>(std::max<uint32_t>(1, 128 / rec.subgroup_size) * decode_rows);
 }
 
+// Lone plain decode GEMVs (o, down) with long K: the skewed kernel instead of the coalesced one,
+// with K split within the workgroup where the partials fit (matmul.comp DecodeRowsSkewed with
+// P.kpieces: subgroup s takes row block s / pieces, piece s % pieces of K; the chunk partials
+// meet in shared memory and piece 0 folds them in chunk order, so the sums are the canonical
+// ones, on pieces x the workgroups). By shape (Recorder::decode_kpieces 0): where a subgroup
+// would take 5 or more steps (K > 4 * 32 * SG: the down projections), 2 pieces, 4 where the
+// dispatch has under 512 row blocks, unsplit where the partials do not fit; shorter K (o, 1-4
+// steps: 3-24% slower split, 2.7-24% with 2 or 4 chains a step) keeps the coalesced kernel.
+// vulkan_gemv_lab on the H100 (README, vk-gemv eleventh session): down 8B 58.3 -> 52.3 us
+// (unsplit), 1B 29.4 -> 24.8 (2 pieces), 0.5B 20.0 -> 16.2 (4). decode_kpieces 1: never (HEAD's
+// kernel choice), 2 / 4: that split wherever it fits, on the skewed kernel.
+constexpr int64_t kKpiecesFloats = 2048;  // = matmul.comp's XS_FLOATS
+bool LonePlainSkew(const Recorder& rec, const MatmulP& q) {
+  return rec.decode_skew != 0 && q.n_parts <= 1 && q.norm_x == 0 && q.xsplit <= 1 &&
+         q.decode_rows >= 1;
+}
+bool LongPlainSkew(const Recorder& rec, const MatmulP& q) {
+  return rec.decode_kpieces == 0 && LonePlainSkew(rec, q) &&
+         CeilDiv(q.K / 32, int64_t{rec.subgroup_size}) >= 5;
+}
+int64_t KpiecesFor(const Recorder& rec, const MatmulP& q) {
+  const int64_t sgs = std::max<int64_t>(1, 128 / rec.subgroup_size);  // subgroups a workgroup
+  int64_t kp = rec.decode_kpieces;
+  if (kp == 0) {
+    if (!LongPlainSkew(rec, q)) return 1;
+    kp = CeilDiv(q.N, int64_t{q.decode_rows}) < 512 ? 4 : 2;
+  }
+  kp = std::min(kp, sgs);
+  if (kp < 2 || sgs % kp != 0 || !LonePlainSkew(rec, q)) return 1;
+  // The partials: (sgs / kp) row blocks of up to 4 rows (matmul.comp's largest DROWS).
+  const int64_t ncp = (q.K / 32 + 3) / 4 * 4;
+  return (sgs / kp) * 4 * ncp <= kKpiecesFloats ? kp : 1;
+}
+
 // The module of a decode dispatch: the split GEMV where it applies (rows_per_group as
 // DecodeRowsPerGroup chose), else the coalesced decode GEMV (with the RMS_NORM prologue when
 // the params carry one) has its own modules; DecodeRows stays in the per-row GEMV's.
@@ -123,9 +157,11 @@ Shader DecodeShader(const Recorder& rec, const MatmulP& p, tsr_dtype wdt) {
     }
   }
   if (!rec.decode_coalesce) return MatmulShader(wdt, false);
-  // The skewed kernel only where it won in vulkan_gemv_lab (H100, vk-gemv4): the dispatches
-  // with the RMS_NORM prologue; the plain ones (o, down: 56-256 workgroups) lost 15-60%.
-  if (rec.decode_skew != 0 && (norm || rec.decode_skew_plain)) {
+  // The skewed kernel where it won in vulkan_gemv_lab (H100): the dispatches with the RMS_NORM
+  // prologue (vk-gemv4) and the plain ones with long K (down; LongPlainSkew, eleventh session);
+  // the short plain ones (o: 56-256 workgroups) keep the coalesced kernel.
+  if (rec.decode_skew != 0 &&
+      (norm || rec.decode_skew_plain || LongPlainSkew(rec, p) || KpiecesFor(rec, p) > 1)) {
     switch (wdt) {
       case TSR_DTYPE_F16: return norm ? Shader::kDecodeSkewNormF16 : Shader::kDecodeSkewF16;
       case TSR_DTYPE_BF16: return norm ? Shader::kDecodeSkewNormBf16 : Shader::kDecodeSkewBf16;
@@ -148,6 +184,19 @@ constexpr int64_t kGemmMinRows = 33;
 // rows, x's chunk loaded once for all of them, lane r folding row r): one x row, 16-byte aligned
 // rows, whole 32-value chunks, plain weights, a subgroup of at least that many lanes.
 constexpr int32_t kVecDecode = 4;
+
+// KpiecesFor's split on a lone plain decode GEMV on the skewed kernel: rows_per_group and the
+// workgroup count for it. Leaves q alone where it does not apply.
+void SplitWithinGroup(const Recorder& rec, Shader shader, MatmulP* q, uint64_t* groups) {
+  const bool plain_skew = shader == Shader::kDecodeSkewF32 || shader == Shader::kDecodeSkewF16 ||
+                          shader == Shader::kDecodeSkewBf16;
+  const int64_t kp = KpiecesFor(rec, *q);
+  if (!plain_skew || kp < 2) return;
+  const int64_t sgs = std::max<int64_t>(1, 128 / rec.subgroup_size);
+  q->kpieces = static_cast<int32_t>(kp);
+  q->rows_per_group = static_cast<int32_t>(sgs / kp * q->decode_rows);
+  *groups = CeilDiv(q->N, int64_t{q->rows_per_group});
+}
 
 // A lone decode GEMV on the skewed kernel (no RMS_NORM prologue, one part: o, down with
 // TESSERA_VULKAN_DECODE_SKEW_PLAIN=1) split across workgroups (Recorder::decode_xsplit pieces of
@@ -216,8 +265,10 @@ Status DispatchGemv(const OpArgs& a, MatmulP p, tsr_dtype wdt) {
     uint64_t groups_n = CeilDiv(q.N, q.rows_per_group);
     const Shader shader =
         (q.vec & kVecDecode) != 0 ? DecodeShader(*a.rec, q, wdt) : MatmulShader(wdt, false);
-    if ((q.vec & kVecDecode) != 0)
+    if ((q.vec & kVecDecode) != 0) {
       TSR_RETURN_IF_ERROR(SplitAcrossGroups(a.rec, shader, &q, &groups_n));
+      SplitWithinGroup(*a.rec, shader, &q, &groups_n);
+    }
     const uint64_t gx = std::min<uint64_t>(groups_n, 65535), gy = CeilDiv(groups_n, gx);
     const uint64_t gz = CeilDiv(q.M, kRows);
     TSR_RETURN_IF_ERROR(a.rec->Dispatch(shader, &q, sizeof(q), static_cast<uint32_t>(gx),
@@ -245,7 +296,8 @@ Status DispatchGemm(const OpArgs& a, MatmulP p, tsr_dtype wdt) {
 }
 
 // The cooperative-matrix GEMM's modules (matmul_coop.comp; CMakeLists.txt compiles each with
-// these tile sizes): Recorder::coop_tile picks one, 0 the default (vk-coop2 lab, README).
+// these tile sizes): Recorder::coop_tile picks one, 0 the default (vk-coop2 lab, README). 17 and
+// 18 are 16 and 15 with the next stage prefetched into registers (COOP_PF; vk-coop3).
 struct CoopKernel {
   Shader shader;
   int64_t bm, bn;  // COOP_BM x COOP_BN output tile a workgroup
@@ -259,13 +311,15 @@ constexpr CoopKernel kCoopKernels[] = {
     {Shader::kGemmCoopV9, 128, 128, 32},  {Shader::kGemmCoopV10, 128, 256, 16},
     {Shader::kGemmCoopV11, 128, 128, 16}, {Shader::kGemmCoopV12, 64, 128, 32},
     {Shader::kGemmCoopV13, 128, 128, 32}, {Shader::kGemmCoopV14, 64, 128, 64},
-    {Shader::kGemmCoopV15, 64, 64, 64},   {Shader::kGemmCoopV16, 64, 128, 64}};
+    {Shader::kGemmCoopV15, 64, 64, 64},   {Shader::kGemmCoopV16, 64, 128, 64},
+    {Shader::kGemmCoopV17, 64, 128, 64},  {Shader::kGemmCoopV18, 64, 64, 64}};
 constexpr int kCoopVariants = static_cast<int>(sizeof(kCoopKernels) / sizeof(kCoopKernels[0]));
 // The default choice (Recorder::coop_tile's grammar): 64 x 128 tiles of 8 subgroups with
-// 64-value stages where that makes at least 128 workgroups (about one an SM on the H100), else
-// 64 x 64 tiles of 4 (more workgroups for narrow projections). The fastest rule over the
-// 8B / 1B / 0.5B prefill shapes in the vk-coop2 lab (H100; README).
-constexpr const char* kCoopDefault = "16@128,15";
+// 64-value stages, the next stage prefetched, where that makes at least 128 workgroups (about
+// one an SM on the H100), else 64 x 64 tiles of 4, prefetched (more workgroups for narrow
+// projections). The fastest rule over the 8B / 1B / 0.5B prefill shapes in the vk-coop3 lab
+// (H100; README); vk-coop2's was "16@128,15" (the same 64-value stages: same bits).
+constexpr const char* kCoopDefault = "17@128,18";
 
 const CoopKernel& CoopVariant(int v, int64_t K) {
   if (v == 64) v = 8;  // the name of the 64-row tile before vk-coop2
@@ -468,6 +522,7 @@ Status RunDecodeGroup(Recorder* rec, const MatmulP* parts, int n, tsr_dtype wdt)
                                      : Shader::kDecodeSkewPairF32;
   }
   TSR_RETURN_IF_ERROR(SplitAcrossGroups(rec, shader, &q, &groups));
+  SplitWithinGroup(*rec, shader, &q, &groups);
   if (groups > (uint64_t{1} << 31)) return InvalidArgument("decode group too large");
   const uint64_t gx = std::min<uint64_t>(groups, 65535), gy = CeilDiv(groups, gx);
   TSR_RETURN_IF_ERROR(rec->Dispatch(shader, &q, sizeof(q), static_cast<uint32_t>(gx),

@@ -183,6 +183,12 @@ const uint32_t kGemmCoopV15[] =
 const uint32_t kGemmCoopV16[] =
 #include "gemm_coop_v16.inc"
 ;
+const uint32_t kGemmCoopV17[] =
+#include "gemm_coop_v17.inc"
+;
+const uint32_t kGemmCoopV18[] =
+#include "gemm_coop_v18.inc"
+;
 // clang-format on
 
 #define TSR_VK_MODULE(array, name)                \
@@ -249,6 +255,8 @@ const std::array<SpirvModule, static_cast<size_t>(Shader::kCount)> kModules = {
     TSR_VK_MODULE(kGemmCoopV14, "matmul_coop.comp v14 64x128 bk64 rp"),
     TSR_VK_MODULE(kGemmCoopV15, "matmul_coop.comp v15 64x64 bk64 rp"),
     TSR_VK_MODULE(kGemmCoopV16, "matmul_coop.comp v16 64x128 bk64 8w rp"),
+    TSR_VK_MODULE(kGemmCoopV17, "matmul_coop.comp v17 64x128 bk64 8w rp pf"),
+    TSR_VK_MODULE(kGemmCoopV18, "matmul_coop.comp v18 64x64 bk64 rp pf"),
 };
 
 }  // namespace

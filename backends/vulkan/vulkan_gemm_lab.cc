@@ -17,7 +17,9 @@
 //
 //   TESSERA_VULKAN_PLUGIN=.../libtessera_backend_vulkan.so vulkan_gemm_lab
 //       [--variants "0;16;16@128,15;off"] [--shapes 8b,1b,05b] [--m 512,2048] [--reps N]
-//       [--samples N]
+//       [--samples N] [--stats]
+// --stats (vk-coop3): TESSERA_VULKAN_PIPELINE_STATS=1, and the driver's statistics of each GEMM
+// module (VK_KHR_pipeline_executable_properties: registers, shared memory, ...) printed once.
 // Exit status 1 when a variant misses the bound (or fails to run).
 
 #include <algorithm>
@@ -28,6 +30,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <random>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -166,6 +169,13 @@ bool Lab::Run(const Shape& s, const Data& d, const std::string& variant, double*
     *worst = std::max(*worst, std::isfinite(got) ? e : INFINITY);
   }
   if (buf != nullptr) api->buffer_free(buf);
+  // --stats: the GEMM modules' pipeline statistics (plugin.cc LogPipelineStats), once each.
+  static std::set<std::string> seen;
+  std::istringstream lines(LabLog());
+  for (std::string line; std::getline(lines, line);) {
+    if (line.find("pipeline stats matmul_") != std::string::npos && seen.insert(line).second)
+      std::printf("  %s\n", line.c_str());
+  }
   LabLog().clear();
   api->device_close(dev);  // logs the profile
   // Per MATMUL, not per dispatch: x rows past the planes' scratch take several dispatches.
@@ -236,11 +246,13 @@ int main(int argc, char** argv) {
       ms = next();
     else if (a == "--samples")
       samples = std::max(2, std::atoi(next().c_str()));
+    else if (a == "--stats")
+      setenv("TESSERA_VULKAN_PIPELINE_STATS", "1", 1);
     else {
       std::fprintf(stderr,
                    "usage: %s [--variants \"0;16;16@128,15;off\"] [--shapes 8b,1b,05b] [--m "
                    "512,2048] [--reps N] "
-                   "[--samples N]\n",
+                   "[--samples N] [--stats]\n",
                    argv[0]);
       return 2;
     }

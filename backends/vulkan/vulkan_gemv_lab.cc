@@ -10,12 +10,15 @@
 // the weights never sit in L2. "norm" shapes are RMS_NORM + 1..3 MATMULs over the normed row
 // (the engine's q/k/v and gate/up: one fused dispatch); "plain" shapes a lone MATMUL (o, down).
 //
+// `--glu` adds the SWIGLU after the gate/up shapes (fused into their dispatch by default, the
+// paired module the engine runs; its output joins the dumped outputs).
+//
 // Same bits: `--dump FILE` writes every shape's outputs, `--check FILE` compares them with an
 // earlier run's bit for bit (e.g. knob off, then knob on). Outputs are also checked against a
 // double-precision reference (1e-4 relative).
 //
 //   TESSERA_VULKAN_PLUGIN=.../libtessera_backend_vulkan.so vulkan_gemv_lab [--reps N]
-//       [--shapes 8b,1b,05b] [--dump F] [--check F] [--copy-gbs 3006] [--l2-mb 256]
+//       [--shapes 8b,1b,05b] [--dump F] [--check F] [--copy-gbs 3006] [--l2-mb 256] [--glu]
 // Knobs (TESSERA_VULKAN_DECODE_SKEW=1, ...) come from the environment as for the engine.
 
 #include <chrono>
@@ -95,6 +98,7 @@ struct Lab {
   int reps = 100;
   double copy_gbs = 3006;                   // the H100's measured copy bandwidth (issue 6), GB/s
   uint64_t l2_mb = 256;                     // weight bytes cycled over, MiB (> the L2)
+  bool glu = false;                         // SWIGLU after the gate/up shapes
   std::vector<std::vector<float>> outputs;  // per shape: the parts' outputs (and norm out)
   int failures = 0;
 
@@ -125,6 +129,7 @@ bool Lab::Run(const Shape& s, std::mt19937* rng) {
   }
   const int64_t K = s.K;
   const int parts = static_cast<int>(s.ns.size());
+  const bool with_glu = glu && parts == 2 && s.norm && s.ns[0] == s.ns[1];
   uint64_t wbytes = 0;
   for (int64_t n : s.ns) wbytes += static_cast<uint64_t>(n * K * 2);
   // Enough copies of the weights that a repetition never finds them in L2 (50 MiB on the H100).
@@ -148,6 +153,8 @@ bool Lab::Run(const Shape& s, std::mt19937* rng) {
   const uint64_t onw = Align(K * 4), ono = onw + Align(K * 4);
   uint64_t total = ono + Align(K * 4);
   for (int j = 0; j < parts; ++j) oo[j] = total, total += Align(s.ns[j] * 4);
+  const uint64_t oglu = total;
+  if (with_glu) total += Align(s.ns[0] * 4);
   tsr_buffer* buf = nullptr;
   LAB_CHECK(api->buffer_alloc(dev, 0, total, &buf, &err) == TSR_OK, "alloc");
   LAB_CHECK(api->buffer_upload(buf, 0, x.data(), K * 4, nullptr, &err) == TSR_OK, "upload");
@@ -163,8 +170,9 @@ bool Lab::Run(const Shape& s, std::mt19937* rng) {
                 "upload weights");
     }
   }
-  // Tensors: 0 x, 1 norm weight, 2 norm out, 3.. outs, then per copy the parts' weights.
-  const int nt = 3 + parts + copies * parts;
+  // Tensors: 0 x, 1 norm weight, 2 norm out, 3.. outs, then per copy the parts' weights, then
+  // the SWIGLU's output.
+  const int nt = 3 + parts + copies * parts + (with_glu ? 1 : 0);
   std::vector<tsr_tensor> t(nt);
   for (tsr_tensor& ti : t) {
     ti.struct_size = sizeof(tsr_tensor), ti.buffer = buf, ti.ndim = 2;
@@ -181,6 +189,10 @@ bool Lab::Run(const Shape& s, std::mt19937* rng) {
       tw.nb[0] = K * 2, tw.nb[1] = 2, tw.offset = ow[j];
     }
   }
+  if (with_glu) {
+    tsr_tensor& tg = t[nt - 1];
+    tg.ne[1] = s.ns[0], tg.nb[0] = s.ns[0] * 4, tg.offset = oglu;
+  }
   std::vector<tsr_node> nodes;
   for (int r = 0; r < reps; ++r) {
     const int c = r % copies;
@@ -194,6 +206,12 @@ bool Lab::Run(const Shape& s, std::mt19937* rng) {
       tsr_node nd{};
       nd.struct_size = sizeof(tsr_node), nd.op = TSR_OP_MATMUL, nd.n_inputs = 2;
       nd.inputs[0] = s.norm ? 2 : 0, nd.inputs[1] = 3 + parts + c * parts + j, nd.output = 3 + j;
+      nodes.push_back(nd);
+    }
+    if (with_glu) {
+      tsr_node nd{};
+      nd.struct_size = sizeof(tsr_node), nd.op = TSR_OP_SWIGLU, nd.n_inputs = 2;
+      nd.inputs[0] = 3, nd.inputs[1] = 4, nd.output = nt - 1;
       nodes.push_back(nd);
     }
   }
@@ -218,6 +236,12 @@ bool Lab::Run(const Shape& s, std::mt19937* rng) {
         "download");
     got.insert(got.end(), v.begin(), v.end());
   }
+  std::vector<float> gl;
+  if (with_glu) {
+    gl.resize(s.ns[0]);
+    LAB_CHECK(api->buffer_download(buf, oglu, gl.data(), gl.size() * 4, nullptr, &err) == TSR_OK,
+              "download");
+  }
   // Reference: double sums over the normed row (the device's own norm output) or x.
   const float* xin = s.norm ? got.data() : x.data();
   size_t off = s.norm ? K : 0;
@@ -241,6 +265,7 @@ bool Lab::Run(const Shape& s, std::mt19937* rng) {
                  worst);
     ++failures;
   }
+  got.insert(got.end(), gl.begin(), gl.end());
   outputs.push_back(got);
   for (tsr_buffer* b : wbuf) api->buffer_free(b);
   api->buffer_free(buf);
@@ -287,10 +312,12 @@ int main(int argc, char** argv) {
       lab.copy_gbs = std::atof(next().c_str());
     else if (a == "--l2-mb")
       lab.l2_mb = std::max(1, std::atoi(next().c_str()));
+    else if (a == "--glu")
+      lab.glu = true;
     else {
       std::fprintf(stderr,
                    "usage: %s [--reps N] [--shapes 8b,1b,05b] [--dump F] [--check F] "
-                   "[--copy-gbs G] [--l2-mb M]\n",
+                   "[--copy-gbs G] [--l2-mb M] [--glu]\n",
                    argv[0]);
       return 2;
     }
@@ -301,7 +328,9 @@ int main(int argc, char** argv) {
   std::printf("knobs:");
   for (const char* k : {"TESSERA_VULKAN_DECODE_SKEW", "TESSERA_VULKAN_DECODE_SKEW_PLAIN",
                         "TESSERA_VULKAN_DECODE_XSPLIT", "TESSERA_VULKAN_DECODE_COALESCE",
-                        "TESSERA_VULKAN_DECODE_ROWS", "TESSERA_VULKAN_DECODE_SPLIT"}) {
+                        "TESSERA_VULKAN_DECODE_ROWS", "TESSERA_VULKAN_DECODE_SPLIT",
+                        "TESSERA_VULKAN_DECODE_KPIECES", "TESSERA_VULKAN_NORM_BATCH",
+                        "TESSERA_VULKAN_FUSE_SWIGLU"}) {
     if (const char* v = std::getenv(k)) std::printf(" %s=%s", k + 15, v);
   }
   std::printf("; reps %d\n", lab.reps);

@@ -336,6 +336,10 @@ bool SplitFold(Params P, int64_t n0, int rows, int64_t nc, int lane, inout float
 // sums, added in the same order. Every workgroup computes the scale itself; workgroup 0 also
 // writes the normed row (the RMS_NORM node's output).
 shared float sm_norm[64];
+// NormScale's loads: 1 = NORM_BATCH of each chain's loads issued before their FMAs, 0 = one at
+// a time (the loop before; a lab knob, TESSERA_VULKAN_NORM_BATCH=0). Same sums either way.
+layout(constant_id = 3) const int NORM_BATCH_ON = 1;
+#define NORM_BATCH 8
 #if PAIRED
 // PairedGroup's row sums: [0, rows_per_group / 2) set A, then set B.
 shared float sm_pair[128];
@@ -345,13 +349,29 @@ float NormScale(Params P) {
   const int tid = int(gl_LocalInvocationID.x);
   const int64_t n = P.K;
   float a = 0.0, b = 0.0;
-  for (int64_t i = tid; i < n; i += 256) {
-    const float v = LoadF32(P.norm_x + uint64_t(i * 4));
-    a = fma(v, v, a);
-  }
-  for (int64_t i = tid + 128; i < n; i += 256) {
-    const float v = LoadF32(P.norm_x + uint64_t(i * 4));
-    b = fma(v, v, b);
+  if (NORM_BATCH_ON != 0) {
+    // NORM_BATCH of each chain's loads issued before their FMAs: one L2 round trip per batch
+    // instead of per element. A chain's FMAs stay in element order, so the sums are rows.comp's
+    // (past n a value is 0, and fma(0, 0, s) == s for the chains' s >= +0).
+    for (int64_t i0 = tid; i0 < n; i0 += 256 * NORM_BATCH) {
+      float va[NORM_BATCH], vb[NORM_BATCH];
+      [[unroll]] for (int e = 0; e < NORM_BATCH; ++e) {
+        const int64_t i = i0 + 256 * e;
+        va[e] = i < n ? LoadF32(P.norm_x + uint64_t(i * 4)) : 0.0;
+        vb[e] = i + 128 < n ? LoadF32(P.norm_x + uint64_t((i + 128) * 4)) : 0.0;
+      }
+      [[unroll]] for (int e = 0; e < NORM_BATCH; ++e) a = fma(va[e], va[e], a);
+      [[unroll]] for (int e = 0; e < NORM_BATCH; ++e) b = fma(vb[e], vb[e], b);
+    }
+  } else {
+    for (int64_t i = tid; i < n; i += 256) {
+      const float v = LoadF32(P.norm_x + uint64_t(i * 4));
+      a = fma(v, v, a);
+    }
+    for (int64_t i = tid + 128; i < n; i += 256) {
+      const float v = LoadF32(P.norm_x + uint64_t(i * 4));
+      b = fma(v, v, b);
+    }
   }
   a = subgroupAdd(a);
   b = subgroupAdd(b);
@@ -531,7 +551,14 @@ layout(constant_id = 2) const int SKEW_MODE = 1;
     if (t >= QL - 1) fin[max(t - (QL - 1), 0)] = carry;                                    \
   }
 
-// piece: the workgroup's piece of K when P.xsplit > 1 (a lone GEMV split across workgroups).
+#if !NORM
+// P.kpieces > 1 (plain modules): [row block][row][chunk] chunk partials, a row
+// round_up(K / 32, 4) floats (run_ops.cc KpiecesFor checks that they fit).
+#define XS_FLOATS 2048  // = run_ops.cc kKpiecesFloats
+shared float sm_xs[XS_FLOATS];
+#endif
+// piece: the workgroup's piece of K when P.xsplit > 1 (a lone GEMV split across workgroups),
+// or the subgroup's when P.kpieces > 1 (split within the workgroup).
 #if PAIRED
 // vrow >= 0: the rows' sums also go to sm_pair[vrow + r] (PairedGroup).
 void DecodeRowsSkewed(Params P, Part T, int64_t n0, float nr, int piece, int vrow) {
@@ -552,11 +579,25 @@ void DecodeRowsSkewed(Params P, Part T, int64_t n0, float nr, int piece) {
   uint64_t roff[DROWS];
   [[unroll]] for (int r = 0; r < DROWS; ++r) roff[r] = uint64_t(int64_t(r) * T.w_row);
   float total = 0.0;  // lane r < rows: the sum for weight row n0 + r
-  // Chunks [cb, ce): all of them, or this workgroup's piece (a multiple of SG chunks long).
+  // Chunks [cb, ce): all of them, or this workgroup's / subgroup's piece (a multiple of SG
+  // chunks long).
   const bool split = P.xsplit > 1;
-  const int64_t cb = split ? int64_t(piece) * P.xs_chunks : 0;
-  const int64_t ce = split ? min(nc, cb + P.xs_chunks) : nc;
+#if NORM
+  const bool kps = false;
+#else
+  const bool kps = P.kpieces > 1;  // workgroup-uniform
+#endif
+  int64_t cb = split ? int64_t(piece) * P.xs_chunks : 0;
+  int64_t ce = split ? min(nc, cb + P.xs_chunks) : nc;
   const int64_t ncp = (nc + 3) / 4 * 4;  // floats a row of partials
+  uint xbase = 0u;
+  if (kps) {
+    const int64_t per = (nc + SG - 1) / SG;                      // subgroup steps a row
+    const int64_t pc = (per + P.kpieces - 1) / P.kpieces * SG;  // chunks a piece
+    cb = int64_t(piece) * pc;
+    ce = min(nc, cb + pc);
+    xbase = uint(int(gl_SubgroupID) / P.kpieces) * uint(DROWS) * uint(ncp);
+  }
   for (int64_t c0 = cb; c0 < ce; c0 += SG) {
     const uint64_t ws = wl + uint64_t(c0 * (RAW * 16));
     vec4 xv[IR][2];
@@ -621,6 +662,21 @@ void DecodeRowsSkewed(Params P, Part T, int64_t n0, float nr, int piece) {
       }
       continue;
     }
+#if !NORM
+    if (kps) {
+      // The chunk partials to shared memory; piece 0 folds them after the loop.
+      if (q == QL - 1) {
+        [[unroll]] for (int r = 0; r < DROWS; ++r) {
+          [[unroll]] for (int i = 0; i < IR; ++i) {
+            const int64_t c = c0 + i * (SG / QL) + lane / QL;
+            if (r < rows && c < ce)
+              sm_xs[xbase + uint(r) * uint(ncp) + uint(c)] = fin[i * DROWS + r];
+          }
+        }
+      }
+      continue;
+    }
+#endif
     if (q == QL - 1) {
       [[unroll]] for (int r = 0; r < DROWS; ++r) {
         [[unroll]] for (int i = 0; i < IR; ++i) {
@@ -644,6 +700,27 @@ void DecodeRowsSkewed(Params P, Part T, int64_t n0, float nr, int piece) {
     subgroupBarrier();
   }
   if (split && !SplitFold(P, n0, rows, nc, lane, total)) return;
+#if !NORM
+  if (kps) {
+    // Every subgroup of the workgroup gets here once (main), so the barrier is uniform; then
+    // piece 0's lane r folds row r's partials from 0 in chunk order (the canonical sum).
+    barrier();
+    if (piece != 0) return;
+    if (lane < rows) {
+      const uint row = xbase + uint(lane) * uint(ncp);
+      int64_t c = 0;
+      for (; c + 4 <= nc; c += 4) {
+        const float a0 = sm_xs[row + uint(c)], a1 = sm_xs[row + uint(c) + 1u];
+        const float a2 = sm_xs[row + uint(c) + 2u], a3 = sm_xs[row + uint(c) + 3u];
+        total += a0;
+        total += a1;
+        total += a2;
+        total += a3;
+      }
+      for (; c < nc; ++c) total += sm_xs[row + uint(c)];
+    }
+  }
+#endif
   if (lane < rows) {
     const int64_t n = n0 + lane;
     if (T.bias != 0ul) total += LoadF32(T.bias + uint64_t(n * 4));
@@ -841,6 +918,15 @@ void main() {
 #endif
 #endif
     const int64_t first = (g - int64_t(start)) * P.rows_per_group;
+#if DECODE == 3 && !NORM
+    if (P.kpieces > 1) {
+      // Subgroup s: row block s / kpieces of the workgroup, piece s % kpieces of K (one call
+      // each, uniform: DecodeRowsSkewed has a workgroup barrier).
+      const int s = int(gl_SubgroupID), kp = P.kpieces;
+      DecodeRowsSkewed(P, T, first + int64_t(s / kp) * P.decode_rows, nr, s % kp);
+      return;
+    }
+#endif
 #if DECODE == 2
     DecodeSplit(P, T, first, nr);
     return;

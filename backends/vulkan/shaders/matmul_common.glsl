@@ -50,7 +50,10 @@ layout(buffer_reference, std430, buffer_reference_align = 8) readonly buffer Par
   int64_t rope_o_head, rope_o_el;
   int rope_D, rope_R;
   float rope_scale;
-  int pad_;
+  // Lone plain decode GEMV on the skewed kernel (matmul.comp DecodeRowsSkewed, run_ops.cc
+  // SplitWithinGroup): > 1 = the workgroup's subgroups split K in kpieces pieces a row block,
+  // their chunk partials meet in shared memory and piece 0 folds them in chunk order.
+  int kpieces;
 };
 
 layout(buffer_reference, std430, buffer_reference_align = 16) readonly buffer RoU32x4 { uvec4 v; };

@@ -17,6 +17,10 @@
 // shared stage is double-buffered: the next stage's global loads are issued before the current
 // stage is multiplied and stored after it, one barrier a stage. With COOP_ROWPART a subgroup
 // finishes one row of its accumulators a stage at a time (below), so 4 x 4 blocks fit.
+// With COOP_PF (vk-coop3; single buffer) the next stage's global loads are issued into registers
+// right after this stage is in shared memory, so they are in flight during its MulAdds (stored
+// after them): the load latency hides behind the matrix work of the same subgroups. It changes
+// no product and no sum: same bits as without.
 //
 // A stage's products are summed into a zeroed accumulator and then added to the total with an
 // f32 add: the device's matrix additions may truncate, and this keeps that to the 3 x BK / 16
@@ -42,6 +46,12 @@
 #endif
 #ifndef COOP_ROWPART
 #define COOP_ROWPART 0
+#endif
+#ifndef COOP_PF
+#define COOP_PF 0
+#endif
+#if COOP_PF && COOP_DB
+#error "COOP_PF is the single-buffer form of COOP_DB"
 #endif
 #define NT (32 * WARPS_M * WARPS_N)  // invocations
 layout(local_size_x = NT) in;
@@ -137,12 +147,19 @@ void main() {
   Fetch(P, 0u, lx, lw);
   Put(0u, lx, lw);
   barrier();
+#elif COOP_PF
+  Fetch(P, 0u, lx, lw);
 #endif
   uint buf = 0u;
   for (uint kb = 0u; kb < kbytes; kb += BK * 2u) {
 #if COOP_DB
     const bool more = kb + BK * 2u < kbytes;
     if (more) Fetch(P, kb + BK * 2u, lx, lw);  // in flight while this stage is multiplied
+#elif COOP_PF
+    barrier();  // the previous stage's readers are done
+    Put(0u, lx, lw);
+    barrier();
+    if (kb + BK * 2u < kbytes) Fetch(P, kb + BK * 2u, lx, lw);  // in flight during the MulAdds
 #else
     Fetch(P, kb, lx, lw);
     barrier();  // the previous stage's readers are done
