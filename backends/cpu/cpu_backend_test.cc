@@ -3,6 +3,8 @@
 // ops against hand-computed values, supports_op robustness, and the batch-invariance rules
 // (matmul rows and attention sequences are bit-identical whatever else is in the call).
 #include <dlfcn.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -1268,6 +1270,69 @@ TEST_F(CpuBackendTest, RepackedWeightsKeepBits) {
         EXPECT_EQ(std::memcmp(got[i].data(), want[i].data(), want[i].size() * 4), 0)
             << "repacked weights changed the bits, rows " << rows[i];
       }
+    }
+}
+
+// The GEMV's prefetch inside its row streams (ops.h RowPrefetch, 512 bytes ahead, carried from
+// tile to tile, continuing in the next tile's rows past a row's end, hinting past the last row;
+// the f32/f16/bf16 tile and the int8 one): weights imported from host memory that ends where an
+// inaccessible page begins, in several 8-row tiles and a one-row remainder, with rows longer
+// and shorter than the prefetch distance. No fault, and the GEMV rows (M = 1, 2) equal the GEMM
+// rows (M = 5) bit for bit.
+TEST_F(CpuBackendTest, GemvRowPrefetchKeepsBitsAtTheEndOfMemory) {
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  for (const auto& [N, K] : {std::pair<int64_t, int64_t>{41, 896}, {43, 224}, {9, 2 * 1024 + 96}})
+    for (tsr_dtype dtype :
+         {TSR_DTYPE_F32, TSR_DTYPE_F16, TSR_DTYPE_BF16, TSR_DTYPE_Q8_B32, TSR_DTYPE_Q4_B32}) {
+      SCOPED_TRACE(testing::Message() << dtype << " N " << N << " K " << K);
+      const bool quant = dtype == TSR_DTYPE_Q8_B32 || dtype == TSR_DTYPE_Q4_B32;
+      const size_t es = dtype == TSR_DTYPE_F32 ? 4 : 2;
+      const size_t row_bytes = quant ? K / 32 * (dtype == TSR_DTYPE_Q8_B32 ? 34 : 18) : K * es;
+      const size_t wsize = static_cast<size_t>(N) * row_bytes;
+      const std::vector<float> ws = Random(N * K, 81), bs = Random(N, 82);
+      std::vector<uint8_t> wbytes;
+      {
+        Device plain(1);
+        Graph g(plain.dev());
+        wbytes = g.ReadBytes(MakeWeight(g, dtype, N, K, ws), wsize);
+      }
+      // The weights end exactly at a PROT_NONE page.
+      const size_t span = (wsize + page - 1) / page * page;
+      void* map =
+          mmap(nullptr, span + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      ASSERT_NE(map, MAP_FAILED);
+      uint8_t* end = static_cast<uint8_t*>(map) + span;
+      ASSERT_EQ(mprotect(end, page, PROT_NONE), 0);
+      uint8_t* host = end - wsize;
+      std::memcpy(host, wbytes.data(), wsize);
+      Device d(2, quant ? "on" : nullptr);
+      tsr_error err = NewError();
+      {
+        Graph g(d.dev());
+        const int w = g.AddRaw(
+            dtype, {N, K}, {static_cast<int64_t>(row_bytes), quant ? 0 : static_cast<int64_t>(es)},
+            host, wsize);
+        tsr_buffer* imported = nullptr;
+        ASSERT_EQ(api_->buffer_import_host(d.dev(), host, wsize, &imported, &err), TSR_OK);
+        g.tensor(w).buffer = imported;
+        const int b = g.F32({N}, bs);
+        const std::vector<float> xs = Random(5 * K, 83);
+        const int x = g.F32({5, K}, xs);
+        const int out = g.ZerosF32({5, N});
+        ASSERT_EQ(g.Run(g.Node(TSR_OP_MATMUL, {x, w, b}, out)), TSR_OK);
+        const std::vector<float> gemm = g.Read(out);
+        for (int64_t rows : {1, 2}) {
+          for (int64_t r0 = 0; r0 + rows <= 5; r0 += 3) {
+            const int xr = g.F32({rows, K}, {xs.begin() + r0 * K, xs.begin() + (r0 + rows) * K});
+            const int o = g.ZerosF32({rows, N});
+            ASSERT_EQ(g.Run(g.Node(TSR_OP_MATMUL, {xr, w, b}, o)), TSR_OK);
+            EXPECT_EQ(std::memcmp(g.Read(o).data(), gemm.data() + r0 * N, rows * N * 4), 0)
+                << rows << " rows from " << r0;
+          }
+        }
+        api_->buffer_free(imported);
+      }
+      munmap(map, span + page);
     }
 }
 

@@ -56,13 +56,17 @@ using DF = hn::ScalableTag<float>;
 using VF = hn::Vec<DF>;
 
 // Weight-row readers: Load returns weights [k, k + Lanes) as f32, Scalar one weight.
+// kDenseBytes: bytes per weight of rows stored as plain values (the GEMV prefetches inside their
+// streams, RowPrefetch), 0 for the others.
 struct RowF32 {
+  static constexpr int kDenseBytes = 4;
   const float* row;
   HWY_INLINE VF Load(DF df, int64_t k) const { return hn::LoadU(df, row + k); }
   HWY_INLINE float Scalar(int64_t k) const { return row[k]; }
 };
 
 struct RowF16 {
+  static constexpr int kDenseBytes = 2;
   const hwy::float16_t* row;
   HWY_INLINE VF Load(DF df, int64_t k) const {
     return hn::PromoteTo(df, hn::LoadU(hn::Rebind<hwy::float16_t, DF>(), row + k));
@@ -75,6 +79,7 @@ struct RowF16 {
 };
 
 struct RowBF16 {
+  static constexpr int kDenseBytes = 2;
   const hwy::bfloat16_t* row;
   HWY_INLINE VF Load(DF df, int64_t k) const {
     return hn::PromoteTo(df, hn::LoadU(hn::Rebind<hwy::bfloat16_t, DF>(), row + k));
@@ -90,6 +95,7 @@ struct RowBF16 {
 // the row's first 32-value chunk; its next chunk is a tile's 8 chunks (256 values) further. A
 // load of Lanes (<= 32, dividing 32: PackedRowsSupported) values never straddles a chunk.
 struct RowBF16Packed {
+  static constexpr int kDenseBytes = 0;  // one linear stream per tile: TilePrefetch
   const hwy::bfloat16_t* row;
   static HWY_INLINE int64_t At(int64_t k) { return (k >> 5) * 256 + (k & 31); }
   HWY_INLINE VF Load(DF df, int64_t k) const {
@@ -113,6 +119,7 @@ HWY_INLINE VF BlockScale(DF df, const uint8_t* block) {
 // Quantized rows: K is a multiple of 32 and Lanes divides 16, so a load never straddles a block
 // or a nibble half.
 struct RowQ8 {
+  static constexpr int kDenseBytes = 0;
   const uint8_t* row;
   HWY_INLINE VF Load(DF df, int64_t k) const {
     const uint8_t* block = row + (k / TSR_QBLOCK) * TSR_BLOCK_Q8_BYTES;
@@ -128,6 +135,7 @@ struct RowQ8 {
 };
 
 struct RowQ4 {
+  static constexpr int kDenseBytes = 0;
   const uint8_t* row;
   HWY_INLINE VF Load(DF df, int64_t k) const {
     const uint8_t* block = row + (k / TSR_QBLOCK) * TSR_BLOCK_Q4_BYTES;
@@ -185,15 +193,15 @@ HWY_INLINE void FinishElement(const MatmulProblem& p, const float* x, const Row&
 
 // GemvTile's work on one K block [k0, k1): block sums of rows[0, NR) (NR <= 8) into `sums`.
 // `pf` carries GemvTile's prefetch progress across blocks.
-template <int NR, class Row>
+template <int NR, class Row, class Prefetch>
 HWY_INLINE void GemvBlockScalable(DF df, const float* x, const Row* rows, int64_t k0, int64_t k1,
-                                  TilePrefetch* pf, float* sums) {
+                                  Prefetch* pf, float* sums) {
   static_assert(NR >= 1 && NR <= 8, "GemvBlockScalable keeps at most 8 accumulators");
   const int64_t L = static_cast<int64_t>(hn::Lanes(df));
   const VF z = hn::Zero(df);
   [[maybe_unused]] VF a0 = z, a1 = z, a2 = z, a3 = z, a4 = z, a5 = z, a6 = z, a7 = z;
   for (int64_t k = k0; k < k1; k += L) {
-    pf->Step();
+    pf->Step(k * Row::kDenseBytes);
     const VF xv = hn::LoadU(df, x + k);
 #define TSR_GEMV_ACC(j) \
   if constexpr ((j) < NR) a##j = hn::MulAdd(xv, rows[j].Load(df, k), a##j)
@@ -221,20 +229,24 @@ HWY_INLINE void GemvBlockScalable(DF df, const float* x, const Row* rows, int64_
 }
 #endif  // HWY_HAVE_SCALABLE
 
-// The GEMV tile: one row of x against NR weight rows streamed straight from memory. While it
-// works on rows [n, n + NR) it prefetches the next tile's bytes [pf, pf + pf_bytes) a few lines
-// per K step, so memory sees one long linear stream instead of NR short ones that the hardware
-// prefetcher keeps restarting on.
-template <int NR, class Row>
+// The next tile prefetched as one run of bytes (TilePrefetch), for the rows that are not plain
+// values (packed bf16, Q8/Q4 decoded to f32), or for all with TESSERA_CPU_GEMV_ROW_AHEAD=0.
+struct NextTilePrefetch {
+  TilePrefetch run;
+  HWY_INLINE void Step(int64_t /*at*/) { run.Step(); }
+};
+
+// The GEMV tile: one row of x against NR weight rows streamed straight from memory, issuing
+// `prefetch`'s hints as it goes (Step(byte position in the rows), once per K step): ahead in
+// the rows' own streams (RowPrefetch) or the next tile (NextTilePrefetch).
+template <int NR, class Row, class Prefetch>
 HWY_INLINE void GemvTile(const MatmulProblem& p, int64_t m, int64_t n0, const Row* rows,
-                         const uint8_t* pf, int64_t pf_bytes) {
+                         Prefetch& prefetch) {
   const DF df;
   const int64_t L = static_cast<int64_t>(hn::Lanes(df));
   const int64_t kv = p.K / L * L;
   const float* x = p.x + m * p.x_row_stride;
   float total[NR] = {};
-  const int64_t steps = std::max<int64_t>(1, kv / L);
-  TilePrefetch prefetch(pf, pf_bytes, steps);
   for (int64_t k0 = 0; k0 < kv; k0 += kMatmulKBlock) {
     const int64_t k1 = std::min(kv, k0 + kMatmulKBlock);
 #if HWY_HAVE_SCALABLE
@@ -245,7 +257,7 @@ HWY_INLINE void GemvTile(const MatmulProblem& p, int64_t m, int64_t n0, const Ro
     VF acc[NR];
     for (int j = 0; j < NR; ++j) acc[j] = hn::Zero(df);
     for (int64_t k = k0; k < k1; k += L) {
-      prefetch.Step();
+      prefetch.Step(k * Row::kDenseBytes);
       const VF xv = hn::LoadU(df, x + k);
       for (int j = 0; j < NR; ++j) acc[j] = hn::MulAdd(xv, rows[j].Load(df, k), acc[j]);
     }
@@ -258,14 +270,16 @@ HWY_INLINE void GemvTile(const MatmulProblem& p, int64_t m, int64_t n0, const Ro
   for (int j = 0; j < NR; ++j) FinishElement(p, x, rows[j], kv, total[j], m, n0 + j);
 }
 
-// Software prefetch of the next tile, whatever its size. On the Zen 5 dev box one core's GEMV is
-// bound by the cache-line misses it keeps in flight, not by arithmetic (the samples sit on the
-// prefetch instruction, waiting for a free line-fill buffer), and the next tile's linear stream
-// adds misses in flight to those the hardware prefetchers issue for the row streams. Measured
-// single-thread (GB of weights per CPU-second, Qwen2.5-0.5B down projections, K = 4864): bf16
-// +14%, q8 +30%, q4 +75%; Llama-3.2-1B layers +13%. The previous policy prefetched tiles up to
-// 16 KiB only (whole-tile prefetch of 32-128 KiB tiles had measured ~25% slower on Llama-3.2-1B
-// shapes, machine not recorded; not reproduced here): TESSERA_CPU_GEMV_PREFETCH_MAX=16384
+// Software prefetch. Plain f32/f16/bf16 rows: inside the tile's row streams, 512 bytes ahead
+// (RowPrefetch, ops.h): on the Zen 5 dev box 0.93-1.0 of the read probe per CPU-second against
+// 0.75-0.87 for the next-tile policy below (bf16, Qwen2.5-0.5B and Llama-3.2-1B decode passes,
+// one and two threads, backends/cpu/lab/bf16_gemv_lab.cc). Other rows: the next tile, whatever
+// its size. One core's GEMV is bound by the cache-line misses it keeps in flight, not by
+// arithmetic, and the next tile's linear stream adds misses in flight to those the hardware
+// prefetchers issue for the row streams. Measured single-thread (GB of weights per
+// CPU-second, Qwen2.5-0.5B down projections, K = 4864): bf16 +14%, q8 +30%, q4 +75%;
+// Llama-3.2-1B layers +13%. The policy before that prefetched tiles up to 16 KiB only:
+// TESSERA_CPU_GEMV_PREFETCH_MAX=16384 (with TESSERA_CPU_GEMV_ROW_AHEAD=0 for dense rows)
 // brings it back for A/B runs.
 
 // One row of x against weight rows [n0, n1), 8 at a time so eight accumulators hide the FMA
@@ -273,18 +287,30 @@ HWY_INLINE void GemvTile(const MatmulProblem& p, int64_t m, int64_t n0, const Ro
 template <class Row>
 void Gemv(const MatmulProblem& p, int64_t m, int64_t n0, int64_t n1) {
   constexpr int kNR = 8;
-  int64_t n = n0;
+  const int64_t ahead = Row::kDenseBytes > 0 ? PrefetchPolicy().gemv_row_ahead : 0;
+  int64_t n = n0, next = 0;  // next: RowPrefetch's position, carried from tile to tile
   for (; n + kNR <= n1; n += kNR) {
     Row rows[kNR];
     for (int j = 0; j < kNR; ++j) rows[j] = MakeRow<Row>(p, n + j);
-    const int64_t next = std::min<int64_t>(kNR, n1 - n - kNR);  // rows of the next tile
-    const int64_t pf_bytes = std::max<int64_t>(0, next) * p.w_row_bytes;
-    GemvTile<kNR>(p, m, n, rows, p.w + (n + kNR) * p.w_row_bytes,
-                  pf_bytes <= PrefetchPolicy().gemv_max_tile_bytes ? pf_bytes : 0);
+    if (ahead > 0) {
+      RowPrefetch<kNR> prefetch(p.w + n * p.w_row_bytes, p.w_row_bytes, p.K * Row::kDenseBytes,
+                                ahead, next);
+      GemvTile<kNR>(p, m, n, rows, prefetch);
+      next = prefetch.Next();
+      continue;
+    }
+    const int64_t rows_next = std::min<int64_t>(kNR, n1 - n - kNR);  // rows of the next tile
+    const int64_t pf_bytes = std::max<int64_t>(0, rows_next) * p.w_row_bytes;
+    const int64_t steps = std::max<int64_t>(1, p.K / static_cast<int64_t>(hn::Lanes(DF())));
+    NextTilePrefetch prefetch{
+        TilePrefetch(p.w + (n + kNR) * p.w_row_bytes,
+                     pf_bytes <= PrefetchPolicy().gemv_max_tile_bytes ? pf_bytes : 0, steps)};
+    GemvTile<kNR>(p, m, n, rows, prefetch);
   }
   for (; n < n1; ++n) {
     const Row row = MakeRow<Row>(p, n);
-    GemvTile<1>(p, m, n, &row, p.w, 0);
+    NextTilePrefetch none{TilePrefetch(p.w, 0, 1)};
+    GemvTile<1>(p, m, n, &row, none);
   }
 }
 
@@ -569,6 +595,8 @@ const MatmulPrefetchPolicy& PrefetchPolicy() {
     if (e != nullptr && *e != '\0') p.gemv_max_tile_bytes = std::atoll(e);
     e = std::getenv("TESSERA_CPU_GEMM_PREFETCH");
     if (e != nullptr && *e != '\0') p.gemm = std::atoi(e) != 0;
+    e = std::getenv("TESSERA_CPU_GEMV_ROW_AHEAD");
+    if (e != nullptr && *e != '\0') p.gemv_row_ahead = std::max<int64_t>(0, std::atoll(e));
     return p;
   }();
   return policy;

@@ -292,14 +292,27 @@ TSR_QK inline void FinishTile(const MatmulProblem& p, int64_t m0, int64_t n0,
   }
 }
 
+// The int8 GEMV tile's prefetch inside its row streams (RowPrefetch, ops.h): one step's bytes
+// further into the rows per Step(), SuperRows' once-per-step call.
+template <int NR>
+struct StepRowPrefetch {
+  RowPrefetch<NR> rows;
+  int64_t at, step_bytes;
+  void Step() {
+    rows.Step(at);
+    at += step_bytes;
+  }
+};
+
 // Superstep S of the GEMV tile: kFull full steps, then (kTail) the short last step; the rest of
-// the superstep's steps do not exist (their sums are 0).
-template <int NR, tsr_dtype WT, int kFull, bool kTail>
+// the superstep's steps do not exist (their sums are 0). Prefetch: TilePrefetch or
+// StepRowPrefetch (Step() once per step).
+template <int NR, tsr_dtype WT, int kFull, bool kTail, class Prefetch>
 TSR_QK __attribute__((always_inline)) inline void SuperRows(const Perms& pm,
                                                             const uint8_t* const* w,
                                                             const ActRow& x, int64_t S,
                                                             int64_t row_bytes, __m512 (&acc)[1][NR],
-                                                            TilePrefetch& prefetch) {
+                                                            Prefetch& prefetch) {
   constexpr int64_t bb = WT == TSR_DTYPE_Q8_B32 ? TSR_BLOCK_Q8_BYTES : TSR_BLOCK_Q4_BYTES;
   constexpr int64_t step_bytes = kStepBlocks * bb;
   const __m512i cx = _mm512_loadu_si512(x.corr + kLanes * S);
@@ -336,9 +349,10 @@ TSR_QK __attribute__((always_inline)) inline void SuperRows(const Perms& pm,
 // CPU-second); this, with the GEMV finish, brings back about half (20.7). The rest: TreeSum16Lanes
 // compiled out of line (now always_inline) and, in the Q4 tile, loop state spilled to the stack
 // around the prefetch schedule (now TilePrefetch, ops.h).
-template <int NR, tsr_dtype WT>
-TSR_QK __attribute__((always_inline)) inline void TileVnni(const MatmulProblem& p, const Perms& pm,
-                                                           int64_t m, int64_t n0) {
+template <int NR, tsr_dtype WT, class Prefetch>
+TSR_QK __attribute__((always_inline)) inline void TileVnniWith(const MatmulProblem& p,
+                                                               const Perms& pm, int64_t m,
+                                                               int64_t n0, Prefetch& prefetch) {
   const QuantizedActs& a = *p.qx;
   constexpr int64_t bb = WT == TSR_DTYPE_Q8_B32 ? TSR_BLOCK_Q8_BYTES : TSR_BLOCK_Q4_BYTES;
   const uint8_t* w[NR];
@@ -347,12 +361,7 @@ TSR_QK __attribute__((always_inline)) inline void TileVnni(const MatmulProblem& 
   __m512 acc[1][NR];
   for (int j = 0; j < NR; ++j) acc[0][j] = _mm512_setzero_ps();
   const int64_t row_bytes = p.K / TSR_QBLOCK * bb;
-  // Prefetch the next tile's rows a few lines per step, so memory sees one long stream instead
-  // of NR short ones, with more lines in flight (as the f32 GEMV does; tiles up to
-  // TESSERA_CPU_GEMV_PREFETCH_MAX bytes, by default all).
-  const int64_t pf_bytes = NextTileBytes<NR>(p, n0);
   const int64_t steps = a.steps, full = p.K / kStep;
-  TilePrefetch prefetch(p.w + (n0 + NR) * p.w_row_bytes, pf_bytes, steps);
   // Whole supersteps of full steps, then the last one (missing steps add nothing; K % 128 != 0:
   // a short last step with masked loads), each with its step count as template arguments so
   // that every step is straight-line code (a runtime check per step ran the K = 896 GEMV ~40%
@@ -374,13 +383,40 @@ TSR_QK __attribute__((always_inline)) inline void TileVnni(const MatmulProblem& 
   FinishTile<1, NR, true>(p, m, n0, acc);
 }
 
+// The GEMV tile over weights as mapped, with its prefetch: inside the NR row streams
+// TESSERA_CPU_GEMV_ROW_AHEAD bytes ahead (default 512; the position carries to the caller's
+// next tile through *pf_next, 0 for a range's first), or with TESSERA_CPU_GEMV_ROW_AHEAD=0 the
+// next tile's rows a few lines per step (TilePrefetch; tiles up to
+// TESSERA_CPU_GEMV_PREFETCH_MAX bytes, by default all), the policy before 2026-11-27. Row
+// streams vs next tile, one thread, GB of weights per CPU-second (matmul_lab --rows 1, whole
+// decode pass incl. the Q8 LM head, dev box): q8 Qwen2.5-0.5B 22-26 vs 14-16.6, Llama-3.2-1B
+// 18-23 vs 13-16; q4 Qwen 17-24 vs 14-16 (512 and 768-2048 bytes ahead within the noise).
+template <int NR, tsr_dtype WT>
+TSR_QK __attribute__((always_inline)) inline void TileVnni(const MatmulProblem& p, const Perms& pm,
+                                                           int64_t m, int64_t n0,
+                                                           int64_t* pf_next) {
+  constexpr int64_t bb = WT == TSR_DTYPE_Q8_B32 ? TSR_BLOCK_Q8_BYTES : TSR_BLOCK_Q4_BYTES;
+  const int64_t ahead = PrefetchPolicy().gemv_row_ahead;
+  if (ahead > 0) {
+    StepRowPrefetch<NR> prefetch{RowPrefetch<NR>(p.w + n0 * p.w_row_bytes, p.w_row_bytes,
+                                                 p.K / TSR_QBLOCK * bb, ahead, *pf_next),
+                                 0, kStepBlocks * bb};
+    TileVnniWith<NR, WT>(p, pm, m, n0, prefetch);
+    *pf_next = prefetch.rows.Next();
+    return;
+  }
+  TilePrefetch prefetch(p.w + (n0 + NR) * p.w_row_bytes, NextTileBytes<NR>(p, n0), p.qx->steps);
+  TileVnniWith<NR, WT>(p, pm, m, n0, prefetch);
+}
+
 // The GEMV tile for the layout of p's weights (row-major, or operand-packed: TileOperands).
 template <int NR, tsr_dtype WT>
-TSR_QK inline void TileVnniAny(const MatmulProblem& p, const Perms& pm, int64_t m, int64_t n0) {
+TSR_QK inline void TileVnniAny(const MatmulProblem& p, const Perms& pm, int64_t m, int64_t n0,
+                               int64_t* pf_next) {
   if (p.w_packed)
     TileOperands<NR, WT>(p, pm, m, n0);
   else
-    TileVnni<NR, WT>(p, pm, m, n0);
+    TileVnni<NR, WT>(p, pm, m, n0, pf_next);
 }
 
 // GEMM weights, unpacked: per row and superstep, the 8 vpdpbusd operands (operand k, lane l:
@@ -656,9 +692,9 @@ TSR_QK void ColumnsVnni(const MatmulProblem& p, int64_t n0, int64_t n1) {
   const Perms pm = MakePerms();
   if (p.M <= 2) {  // decode: stream the weights once per row
     for (int64_t m = 0; m < p.M; ++m) {
-      int64_t n = n0;
-      for (; n + 8 <= n1; n += 8) TileVnniAny<8, WT>(p, pm, m, n);
-      for (; n < n1; ++n) TileVnniAny<1, WT>(p, pm, m, n);
+      int64_t n = n0, pf8 = 0, pf1 = 0;  // the GEMV prefetch's position, carried tile to tile
+      for (; n + 8 <= n1; n += 8) TileVnniAny<8, WT>(p, pm, m, n, &pf8);
+      for (; n < n1; ++n) TileVnniAny<1, WT>(p, pm, m, n, &pf1);
     }
     return;
   }

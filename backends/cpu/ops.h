@@ -118,9 +118,14 @@ struct MatmulProblem {
 //   TESSERA_CPU_GEMV_PREFETCH_MAX=BYTES  GEMV tiles larger than this are not prefetched
 //                                        (default: all; 16384 was the policy before 2026-11-26)
 //   TESSERA_CPU_GEMM_PREFETCH=0          no prefetch of the GEMM's next weight group
+//   TESSERA_CPU_GEMV_ROW_AHEAD=BYTES     how far ahead in each row's stream the f32/f16/bf16
+//                                        and int8 GEMV tiles prefetch (RowPrefetch; default
+//                                        512; 0: the next tile as one run, TilePrefetch, the
+//                                        policy before 2026-11-27)
 struct MatmulPrefetchPolicy {
   int64_t gemv_max_tile_bytes = INT64_MAX;
   bool gemm = true;
+  int64_t gemv_row_ahead = 512;
 };
 
 const MatmulPrefetchPolicy& PrefetchPolicy();
@@ -145,6 +150,44 @@ class TilePrefetch {
 
  private:
   uintptr_t cur_, end_, per_step_;
+};
+
+// A GEMV tile's software prefetch inside its own NR row streams (plain f32/f16/bf16 rows, and
+// the int8 tile over Q8/Q4 rows as mapped): every row's lines up to `ahead` bytes in front of
+// where the tile reads, one line of all NR rows at a time; past a row's end the stream
+// continues in the same row of the next tile (NR rows further), so the next tile starts with
+// its first `ahead` bytes on the way. Rows are `stride` bytes apart and `row_bytes` of each are
+// read. The position carries from tile to tile (Next); the first tile of a range starts at 0.
+// Hints only: prefetches never fault, so the last tile may hint past the matrix.
+//
+// Why in the row streams rather than the next tile as one run (TilePrefetch): on the Zen 5 dev
+// box a bf16 GEMV that prefetches the next tile streams 0.71-0.87 of the read probe per
+// CPU-second, one that prefetches nothing ~0.75-0.8 (its widening and FMAs wait on the loads
+// and fill the scheduler before enough lines are in flight: the same 8-row pattern with loads
+// and adds alone reads at the probe's rate), one that prefetches 512 bytes ahead in each row
+// 0.93-1.0 (backends/cpu/lab/bf16_gemv_lab.cc, Qwen2.5-0.5B and Llama-3.2-1B decode passes, one
+// and two threads; 256 bytes and 2-4 KiB ahead less). The int8 GEMV gains the same way
+// (kernels_qmatmul-inl.h TileVnni).
+template <int NR>
+class RowPrefetch {
+ public:
+  RowPrefetch(const uint8_t* tile, int64_t stride, int64_t row_bytes, int64_t ahead, int64_t next)
+      : tile_(tile), stride_(stride), row_bytes_(row_bytes), ahead_(ahead), next_(next) {}
+  // Issues the lines that start less than `ahead` bytes past byte `at` of the rows.
+  void Step(int64_t at) {
+    for (; next_ < at + ahead_; next_ += 64) {
+      const uint8_t* q =
+          next_ < row_bytes_ ? tile_ + next_ : tile_ + NR * stride_ + (next_ - row_bytes_);
+      for (int j = 0; j < NR; ++j) __builtin_prefetch(q + j * stride_, 0, 3);
+    }
+  }
+  // Where the next tile's prefetch starts (its byte position, >= 0).
+  int64_t Next() const { return next_ > row_bytes_ ? next_ - row_bytes_ : 0; }
+
+ private:
+  const uint8_t* tile_;  // row 0 of the tile
+  int64_t stride_, row_bytes_, ahead_;
+  int64_t next_;  // byte position of the next line to issue
 };
 
 // Columns [n0, n1) of every row, on the calling thread. `scratch` holds >= MatmulScratchFloats(K).
