@@ -1323,7 +1323,7 @@ TEST_F(VulkanPluginTest, RopeKvWriteFusedMatchesSeparateNodes) {
 // chunk holds (768). Checked against a double-precision reference with an f32-sum bound, for
 // every tile variant (run_ops.cc kCoopKernels; 0 = the default, 64 = the old name of 8).
 TEST_F(VulkanPluginTest, CoopGemmMatchesAReference) {
-  for (const char* tile : {"0", "1",  "2",  "3",  "4",  "5",  "6",  "7",  "8", "9",
+  for (const char* tile : {"0",  "1",  "2",  "3",  "4",  "5",  "6",  "7",  "8",  "9",
                            "10", "11", "12", "13", "14", "15", "16", "17", "18", "64"}) {
     SCOPED_TRACE(std::string("coop variant ") + tile);
     setenv("TESSERA_VULKAN_COOPMAT", "1", 1);
