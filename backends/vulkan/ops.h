@@ -82,6 +82,7 @@ enum class Shader : int {
   kGemmCoopV16,
   kGemmCoopV17,  // vk-coop3: COOP_PF (CMakeLists.txt)
   kGemmCoopV18,
+  kL2Warm,  // reads the next decode GEMV's weights into L2 (l2_warm.comp; plugin.cc MaybeWarmL2)
   kCount
 };
 
@@ -230,6 +231,18 @@ struct ConvP {
   int64_t sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1, groups = 1;
   int32_t w_dtype = 0, pad = 0;
 };
+
+// l2_warm.comp's block: up to four byte ranges read one word every `stride` bytes (plugin.cc
+// MaybeWarmL2). It writes only `sink` (scratch nobody reads), and that only when the folded
+// words equal `magic`.
+struct L2WarmP {
+  uint64_t err = 0;
+  uint64_t base[4] = {};
+  uint64_t words[4] = {};
+  uint64_t sink = 0;
+  uint32_t n = 0, stride = 32, sink_mask = 0, magic = 0;
+};
+static_assert(sizeof(L2WarmP) == 96, "L2WarmP must match l2_warm.comp's Params");
 
 // The split decode GEMV's scratch starts with this many bytes of counters (one uint32 a subgroup
 // row block; each dispatch leaves them 0), its partials follow.

@@ -54,6 +54,7 @@ struct DeviceInfo {
   std::string name, description;
   tsr_device_kind kind = TSR_DEVICE_OTHER;
   bool unified = false;   // integrated GPU or CPU device: device memory is host memory
+  uint32_t vendor = 0;    // VkPhysicalDeviceProperties::vendorID (0x10de: NVIDIA)
   bool software = false;  // a CPU implementation of Vulkan (lavapipe, SwiftShader)
   uint32_t subgroup = 0;
   uint32_t queue_family = 0;
@@ -212,6 +213,26 @@ struct tsr_device : tessera::vulkan::Recorder {
   // 0.5B +16% over the unfused dispatches; README, vk-fuse).
   bool fuse_swiglu = true;
   bool fuse_rope_q = true;
+  // L2 warm-up (MaybeWarmL2, l2_warm.comp; TESSERA_VULKAN_L2_WARM): a mask of the dispatches
+  // after which the weights of the next decode GEMV(s) are read once, with no barrier between,
+  // so that the GEMV after the next barrier finds them in L2: 1 = after decode attention (DRAM
+  // idles there), 2 = after the other dispatches without a MATMUL (RoPE + KV writes, ...), 4 =
+  // after the grouped / norm-fused GEMVs, 8 = after the lone ones (o, down: the next GEMV's
+  // weights while a GEMV runs below copy bandwidth). No node's data changes. A warm covers
+  // at most l2_warm_bytes (l2_warm_small_bytes after mask-2 dispatches, whose successor waits
+  // for the warm at its barrier) of targets of at least l2_warm_min_bytes, l2_warm_groups
+  // workgroups of 256, a word every l2_warm_stride bytes. l2_warm_target / l2_warm_done: the
+  // last warm's first range and the bytes of it covered so far (a later trigger continues it
+  // instead of reading it again). Defaults: the H100's best (README, vk-l2): 20 MB of the 8B
+  // o projection's 33.5 MB (all of it outlasts the attention beside it), nothing for smaller
+  // targets (1B / 0.5B: their GEMVs gain ~1-2 us from L2, less than the extra dispatch costs).
+  int l2_warm = 0;
+  uint64_t l2_warm_bytes = uint64_t{20} << 20, l2_warm_small_bytes = uint64_t{8} << 20;
+  uint64_t l2_warm_min_bytes = uint64_t{16} << 20;
+  uint32_t l2_warm_groups = 64, l2_warm_stride = 32;
+  uint64_t l2_warm_target = 0, l2_warm_done = 0;
+  // l2_warm.comp's scratch words (nobody reads them).
+  std::unique_ptr<tsr_buffer> l2_sink;
   std::unique_ptr<tsr_buffer> ring;  // parameter blocks; bytes [0, 64) = the error word
   uint64_t ring_used = 0;
   std::unique_ptr<tsr_buffer> staging;  // discrete GPUs: upload/download bounce buffer
@@ -464,6 +485,7 @@ std::string CheckDevice(const VkApi& vk, VkInstance instance, VkPhysicalDevice p
   d->pd = pd;
   d->timestamps = qf[d->queue_family].timestampValidBits > 0 && p.limits.timestampPeriod > 0;
   d->timestamp_period = p.limits.timestampPeriod;
+  d->vendor = p.vendorID;
   d->subgroup = sg.subgroupSize;
   uint32_t max_required = 0;
   d->size_control = SupportsSizeControl(vk, pd, sg.subgroupSize, &max_required);
@@ -1241,6 +1263,7 @@ tsr_device::~tsr_device() {
   if (eager) DestroyBuffer(this, eager.get());
   if (coop_scratch) DestroyBuffer(this, coop_scratch.get());
   if (split_scratch) DestroyBuffer(this, split_scratch.get());
+  if (l2_sink) DestroyBuffer(this, l2_sink.get());
   for (VkPipeline p : pipelines)
     if (p != VK_NULL_HANDLE) vk->vkDestroyPipeline(device, p, nullptr);
   if (prof && prof->pool != VK_NULL_HANDLE) vk->vkDestroyQueryPool(device, prof->pool, nullptr);
@@ -1568,6 +1591,25 @@ tsr_status DeviceOpen(tsr_plugin_ctx* ctx, int32_t index, tsr_device** out, tsr_
   if (spin != nullptr) dev->spin_ns = std::max<int64_t>(0, std::atoll(spin)) * 1000;
   const char* eager = std::getenv("TESSERA_VULKAN_EAGER_DOWNLOAD");
   dev->eager_on = !dev->unified && (eager == nullptr || std::string(eager) != "0");
+  // L2 warm-up (MaybeWarmL2): after decode attention by default on the H100 (50 MB of L2; the
+  // only device it was measured on: README, vk-l2), elsewhere off unless
+  // TESSERA_VULKAN_L2_WARM=MASK (0 = off) asks. _MB, _SMALL_MB, _MIN_MB, _GROUPS and _STRIDE
+  // are lab knobs (tsr_device::l2_warm).
+  const bool h100 = dev->info->kind == TSR_DEVICE_GPU_DISCRETE && dev->info->vendor == 0x10de &&
+                    dev->info->name.find("H100") != std::string::npos;
+  dev->l2_warm = h100 ? 1 : 0;
+  if (const char* w = std::getenv("TESSERA_VULKAN_L2_WARM"))
+    dev->l2_warm = std::clamp(std::atoi(w), 0, 15);
+  if (const char* w = std::getenv("TESSERA_VULKAN_L2_WARM_MB"))
+    dev->l2_warm_bytes = static_cast<uint64_t>(std::clamp(std::atoi(w), 0, 4096)) << 20;
+  if (const char* w = std::getenv("TESSERA_VULKAN_L2_WARM_MIN_MB"))
+    dev->l2_warm_min_bytes = static_cast<uint64_t>(std::clamp(std::atoi(w), 0, 4096)) << 20;
+  if (const char* w = std::getenv("TESSERA_VULKAN_L2_WARM_SMALL_MB"))
+    dev->l2_warm_small_bytes = static_cast<uint64_t>(std::clamp(std::atoi(w), 0, 4096)) << 20;
+  if (const char* w = std::getenv("TESSERA_VULKAN_L2_WARM_GROUPS"))
+    dev->l2_warm_groups = static_cast<uint32_t>(std::clamp(std::atoi(w), 1, 65535));
+  if (const char* w = std::getenv("TESSERA_VULKAN_L2_WARM_STRIDE"))
+    dev->l2_warm_stride = static_cast<uint32_t>(std::clamp(std::atoi(w), 1, 1024) * 4);
   if (Status s = CreateLogicalDevice(dev.get()); !s.ok()) return FromStatus(s, err);
   *out = dev.release();
   return TSR_OK;
@@ -2235,6 +2277,92 @@ StatusOr<int> ExecuteRopeKv(tsr_device* dev, const tsr_graph_view& g, const int3
   return count;
 }
 
+// L2 warm-up (tsr_device::l2_warm): after the nodes [i, i + ran) were recorded, records
+// l2_warm.comp over the weights of the next decode MATMUL(s) (up to kMaxWarmRanges consecutive
+// ones, found within kWarmLookahead nodes, l2_warm_min_bytes together) with no barrier before it,
+// so it runs beside those nodes' dispatch and the MATMUL (after its own barrier, which waits for
+// all earlier work) reads them from L2. A hint only: it reads memory no node between writes (the
+// weights of MATMULs whose x is at most 32 rows: decode) and writes only the sink, which nothing
+// reads, so every node's output keeps its bits. Returns OK without recording where nothing
+// qualifies.
+Status MaybeWarmL2(tsr_device* dev, const tsr_graph_view& g, const int32_t* ids, int32_t n,
+                   int32_t i, int32_t ran) {
+  constexpr int kWarmLookahead = 4, kMaxWarmRanges = 4;
+  bool has_matmul = false;
+  for (int32_t k = i; k < i + ran; ++k)
+    has_matmul = has_matmul || IsOp(g, ids, n, k, TSR_OP_MATMUL);
+  const bool attention =
+      IsOp(g, ids, n, i, TSR_OP_ATTENTION) || IsOp(g, ids, n, i, TSR_OP_PAGED_ATTENTION);
+  // A lone GEMV (o, down; with its residual ADD): bit 8; other groups with a MATMUL: bit 4.
+  const bool lone = IsOp(g, ids, n, i, TSR_OP_MATMUL) &&
+                    (ran == 1 || (ran == 2 && IsOp(g, ids, n, i + 1, TSR_OP_ADD)));
+  const int bit = has_matmul ? (lone ? 8 : 4) : (attention ? 1 : 2);
+  if (has_matmul) dev->l2_warm_target = 0;  // a GEMV ran: the next warm starts afresh
+  if ((dev->l2_warm & bit) == 0) return OkStatus();
+  // Outputs of the nodes before the target: the weights must not be among them (nor among
+  // what the dispatches since the last barrier write: they may still be running).
+  std::vector<Range> written = dev->writes_since;
+  auto ln = std::make_unique<LoadedNode>();
+  int32_t k = i + ran;
+  for (; k < n && k < i + ran + kWarmLookahead && !IsOp(g, ids, n, k, TSR_OP_MATMUL); ++k) {
+    if (!LoadNode(dev, g, ids[k], /*with_data=*/true, ln.get()).ok() || ln->args.out == nullptr)
+      return OkStatus();
+    written.push_back(Extent(*ln->args.out));
+  }
+  Range ranges[kMaxWarmRanges];
+  int nr = 0;
+  for (; nr < kMaxWarmRanges && IsOp(g, ids, n, k + nr, TSR_OP_MATMUL); ++nr) {
+    if (!LoadNode(dev, g, ids[k + nr], /*with_data=*/true, ln.get()).ok()) break;
+    const OpArgs& a = ln->args;
+    if (a.n_in < 2 || a.in[0] == nullptr || a.in[1] == nullptr || a.out == nullptr ||
+        a.in[0]->Rows() > 32)
+      break;
+    const Range w = Extent(*a.in[1]);
+    if (w.hi == UINT64_MAX || w.hi <= w.lo || Overlaps(written, w)) break;
+    ranges[nr] = w;
+    written.push_back(Extent(*a.out));
+  }
+  uint64_t target_bytes = 0;
+  for (int j = 0; j < nr; ++j) target_bytes += ranges[j].hi - ranges[j].lo;
+  if (nr == 0 || target_bytes < dev->l2_warm_min_bytes) return OkStatus();
+  // A later trigger before the same target continues where the last warm stopped.
+  uint64_t skip = 0;
+  if (ranges[0].lo == dev->l2_warm_target) skip = dev->l2_warm_done;
+  uint64_t budget = bit == 2 ? dev->l2_warm_small_bytes : dev->l2_warm_bytes;
+  L2WarmP p;
+  p.stride = dev->l2_warm_stride;
+  uint64_t covered = skip;
+  for (int j = 0; j < nr && budget > 0; ++j) {
+    uint64_t lo = ranges[j].lo, hi = ranges[j].hi;
+    const uint64_t drop = std::min(skip, hi - lo);
+    skip -= drop;
+    lo += drop;
+    hi = std::min(hi, lo + budget);
+    if (hi <= lo) continue;
+    budget -= hi - lo;
+    covered += hi - lo;
+    const uint64_t lo4 = lo & ~uint64_t{3};  // buffers start aligned: still inside this one
+    if (hi - lo4 < 4) continue;
+    p.base[p.n] = lo4;
+    p.words[p.n] = (hi - lo4 - 4) / p.stride + 1;
+    ++p.n;
+  }
+  dev->l2_warm_target = ranges[0].lo;
+  dev->l2_warm_done = covered;
+  if (p.n == 0) return OkStatus();
+  if (!dev->l2_sink) {
+    TSR_ASSIGN_OR_RETURN(dev->l2_sink, CreateBuffer(dev, 4096 * 4, MemUse::kDevice));
+  }
+  p.sink = reinterpret_cast<uintptr_t>(dev->l2_sink->data);
+  p.sink_mask = 4095;
+  p.magic = 0x5eed1e55u;
+  dev->node_dispatches = 0;  // no barrier: it runs beside the dispatch just recorded
+  TSR_RETURN_IF_ERROR(dev->Dispatch(Shader::kL2Warm, &p, sizeof(p), dev->l2_warm_groups, 1, 1));
+  // Noted as read, so a node that writes the weights (none does) would wait for it.
+  for (int j = 0; j < nr; ++j) dev->reads_since.push_back(ranges[j]);
+  return OkStatus();
+}
+
 tsr_status Execute(tsr_device* dev, const tsr_graph_view* graph, const int32_t* node_ids,
                    int32_t n_node_ids, tsr_event* done, tsr_error* err) {
   if (dev == nullptr || !ViewOk(graph) || (node_ids == nullptr && n_node_ids > 0))
@@ -2281,6 +2409,7 @@ tsr_status Execute(tsr_device* dev, const tsr_graph_view* graph, const int32_t* 
     Status s = grouped.status();
     int ran = s.ok() ? *grouped : 0;
     if (s.ok() && ran == 0) s = ExecuteNode(dev, *graph, node_ids[i]), ran = 1;
+    if (s.ok() && dev->l2_warm != 0) s = MaybeWarmL2(dev, *graph, node_ids, n_node_ids, i, ran);
     if (!s.ok()) {
       (void)Flush(dev);  // what was recorded before the failing node still runs, in order
       return FromStatus(backend::NodeFailure(*graph, node_ids[i], s), err);

@@ -116,25 +116,30 @@ int32_t DecodeRowsPerGroup(const Recorder& rec, int64_t K, int32_t decode_rows) 
 // meet in shared memory and piece 0 folds them in chunk order, so the sums are the canonical
 // ones, on pieces x the workgroups). By shape (Recorder::decode_kpieces 0): where a subgroup
 // would take 5 or more steps (K > 4 * 32 * SG: the down projections), 2 pieces, 4 where the
-// dispatch has under 512 row blocks, unsplit where the partials do not fit; shorter K (o, 1-4
-// steps: 3-24% slower split, 2.7-24% with 2 or 4 chains a step) keeps the coalesced kernel.
+// dispatch has under 512 row blocks, unsplit where the partials do not fit; 4 steps (K = 4 * 32
+// * SG: Llama-3.1-8B's o) unsplit; shorter K (o, 1-3 steps: 9-19% slower on the skewed kernel,
+// split or not, 2.7-24% with 2 or 4 chains a step) keeps the coalesced kernel.
 // vulkan_gemv_lab on the H100 (README, vk-gemv eleventh session): down 8B 58.3 -> 52.3 us
-// (unsplit), 1B 29.4 -> 24.8 (2 pieces), 0.5B 20.0 -> 16.2 (4). decode_kpieces 1: never (HEAD's
-// kernel choice), 2 / 4: that split wherever it fits, on the skewed kernel.
+// (unsplit), 1B 29.4 -> 24.8 (2 pieces), 0.5B 20.0 -> 16.2 (4); vk-qkv (twelfth): 8B o 24.5 ->
+// 23.5 (unsplit; 25.4 split in 2), 8B tg128 +3-4% (README). decode_kpieces 1: never (the
+// coalesced kernel for all plain GEMVs), 2 / 4: that split wherever it fits, on the skewed
+// kernel.
 constexpr int64_t kKpiecesFloats = 2048;  // = matmul.comp's XS_FLOATS
 bool LonePlainSkew(const Recorder& rec, const MatmulP& q) {
   return rec.decode_skew != 0 && q.n_parts <= 1 && q.norm_x == 0 && q.xsplit <= 1 &&
          q.decode_rows >= 1;
 }
+int64_t PlainSteps(const Recorder& rec, const MatmulP& q) {  // a subgroup's steps along K
+  return CeilDiv(q.K / 32, int64_t{rec.subgroup_size});
+}
 bool LongPlainSkew(const Recorder& rec, const MatmulP& q) {
-  return rec.decode_kpieces == 0 && LonePlainSkew(rec, q) &&
-         CeilDiv(q.K / 32, int64_t{rec.subgroup_size}) >= 5;
+  return rec.decode_kpieces == 0 && LonePlainSkew(rec, q) && PlainSteps(rec, q) >= 4;
 }
 int64_t KpiecesFor(const Recorder& rec, const MatmulP& q) {
   const int64_t sgs = std::max<int64_t>(1, 128 / rec.subgroup_size);  // subgroups a workgroup
   int64_t kp = rec.decode_kpieces;
   if (kp == 0) {
-    if (!LongPlainSkew(rec, q)) return 1;
+    if (!LongPlainSkew(rec, q) || PlainSteps(rec, q) < 5) return 1;
     kp = CeilDiv(q.N, int64_t{q.decode_rows}) < 512 ? 4 : 2;
   }
   kp = std::min(kp, sgs);

@@ -133,6 +133,9 @@ const uint32_t kDecodeSkewPairBf16[] =
 const uint32_t kCoopSplit[] =
 #include "coop_split.inc"
 ;
+const uint32_t kL2Warm[] =
+#include "l2_warm.inc"
+;
 // SPV_KHR_cooperative_matrix + SPV_KHR_bfloat16 (tools/coop_spirv.py); only created on devices
 // that offer both (plugin.cc).
 const uint32_t kGemmCoopV1[] =
@@ -257,6 +260,7 @@ const std::array<SpirvModule, static_cast<size_t>(Shader::kCount)> kModules = {
     TSR_VK_MODULE(kGemmCoopV16, "matmul_coop.comp v16 64x128 bk64 8w rp"),
     TSR_VK_MODULE(kGemmCoopV17, "matmul_coop.comp v17 64x128 bk64 8w rp pf"),
     TSR_VK_MODULE(kGemmCoopV18, "matmul_coop.comp v18 64x64 bk64 rp pf"),
+    TSR_VK_MODULE(kL2Warm, "l2_warm.comp"),
 };
 
 }  // namespace

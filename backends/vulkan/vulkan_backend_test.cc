@@ -1314,6 +1314,114 @@ TEST_F(VulkanPluginTest, RopeKvWriteFusedMatchesSeparateNodes) {
   api_->destroy_context(ctx);
 }
 
+// The L2 warm-up (plugin.cc MaybeWarmL2, l2_warm.comp; on by default only on the H100) reads
+// the next decode GEMV's weights beside the dispatch before it and writes nothing a node reads.
+// A decode chain (ADD; MATMUL + residual ADD, one dispatch; a MATMUL over bf16 rows 2 bytes off
+// alignment) forced to warm after every dispatch (mask 15, no minimum size) must give the bits
+// of the same chain without it, and the warm must have run (its calls in the profile's log).
+std::string* g_l2_log = nullptr;
+void CaptureLog(void*, tsr_log_level, const char* message) {
+  if (g_l2_log != nullptr) *g_l2_log += message;
+}
+
+TEST_F(VulkanPluginTest, L2WarmKeepsEveryOutputsBits) {
+  std::string log;
+  g_l2_log = &log;
+  host_.log = CaptureLog;  // re-initialized so the plugin's log reaches this test
+  auto init = reinterpret_cast<tsr_plugin_init_fn>(dlsym(handle_, TSR_PLUGIN_INIT_SYMBOL));
+  tsr_error err{sizeof(tsr_error), TSR_OK, {}};
+  api_ = init(&host_, &err);
+  ASSERT_NE(api_, nullptr) << err.message;
+  std::mt19937 rng(29);
+  constexpr int64_t K = 256, N = 256;
+  std::vector<float> w1f, w2f, x(K), res(N);
+  const std::vector<uint8_t> w1 = EncodeWeights({TSR_DTYPE_BF16, K}, N, &rng, &w1f);
+  const std::vector<uint8_t> w2 = EncodeWeights({TSR_DTYPE_BF16, N}, N, &rng, &w2f);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  for (float& v : x) v = u(rng);
+  for (float& v : res) v = u(rng);
+  // Tensors: 0 x, 1 x + x, 2 w1, 3 y = MATMUL(1, 2), 4 res, 5 z = y + res, 6 w2 (offset 2 mod
+  // 16), 7 out = MATMUL(5, 6).
+  const uint64_t o1 = 4096, o2 = 8192, o3 = o2 + w1.size(), o4 = o3 + 4096, o5 = o4 + 4096,
+                 o6 = o5 + 4096 + 2, o7 = o6 + w2.size() + 254;
+  std::vector<float> got[2][3];  // [warm off, on][y, z, out]
+  for (int on = 0; on < 2; ++on) {
+    SCOPED_TRACE(on ? "warm on" : "warm off");
+    setenv("TESSERA_VULKAN_L2_WARM", on ? "15" : "0", 1);
+    setenv("TESSERA_VULKAN_L2_WARM_MIN_MB", "0", 1);
+    setenv("TESSERA_VULKAN_PROFILE", "1", 1);
+    tsr_plugin_ctx* ctx = nullptr;
+    tsr_device* dev = nullptr;
+    OpenFirstDevice(&ctx, &dev);
+    unsetenv("TESSERA_VULKAN_L2_WARM");
+    unsetenv("TESSERA_VULKAN_L2_WARM_MIN_MB");
+    unsetenv("TESSERA_VULKAN_PROFILE");
+    if (dev == nullptr) {
+      g_l2_log = nullptr;
+      GTEST_SKIP() << "no Vulkan device";
+    }
+    tsr_buffer* buf = nullptr;
+    ASSERT_EQ(api_->buffer_alloc(dev, 0, o7 + 4096, &buf, &err), TSR_OK) << err.message;
+    ASSERT_EQ(api_->buffer_upload(buf, 0, x.data(), K * 4, nullptr, &err), TSR_OK);
+    ASSERT_EQ(api_->buffer_upload(buf, o2, w1.data(), w1.size(), nullptr, &err), TSR_OK);
+    ASSERT_EQ(api_->buffer_upload(buf, o4, res.data(), N * 4, nullptr, &err), TSR_OK);
+    ASSERT_EQ(api_->buffer_upload(buf, o6, w2.data(), w2.size(), nullptr, &err), TSR_OK);
+    tsr_tensor t[8] = {};
+    const uint64_t offs[8] = {0, o1, o2, o3, o4, o5, o6, o7};
+    for (int i = 0; i < 8; ++i) {
+      t[i].struct_size = sizeof(tsr_tensor), t[i].buffer = buf, t[i].ndim = 2;
+      t[i].dtype = TSR_DTYPE_F32, t[i].ne[0] = 1, t[i].ne[1] = N, t[i].nb[0] = N * 4;
+      t[i].nb[1] = 4, t[i].offset = offs[i];
+    }
+    for (int i : {2, 6}) {
+      t[i].dtype = TSR_DTYPE_BF16, t[i].ne[0] = N, t[i].nb[0] = K * 2, t[i].nb[1] = 2;
+    }
+    tsr_node nodes[4] = {};
+    const tsr_op ops[4] = {TSR_OP_ADD, TSR_OP_MATMUL, TSR_OP_ADD, TSR_OP_MATMUL};
+    const int32_t ins[4][2] = {{0, 0}, {1, 2}, {3, 4}, {5, 6}};
+    for (int k = 0; k < 4; ++k) {
+      nodes[k].struct_size = sizeof(tsr_node), nodes[k].op = ops[k], nodes[k].n_inputs = 2;
+      nodes[k].inputs[0] = ins[k][0], nodes[k].inputs[1] = ins[k][1];
+      nodes[k].output = k == 0 ? 1 : 2 * k + 1;
+    }
+    const tsr_graph_view view{sizeof(tsr_graph_view), 8, t, 4, nodes};
+    const int32_t ids[4] = {0, 1, 2, 3};
+    ASSERT_EQ(api_->execute(dev, &view, ids, 4, nullptr, &err), TSR_OK) << err.message;
+    for (int o = 0; o < 3; ++o) {
+      got[on][o].resize(N);
+      ASSERT_EQ(
+          api_->buffer_download(buf, offs[3 + 2 * o], got[on][o].data(), N * 4, nullptr, &err),
+          TSR_OK)
+          << err.message;
+    }
+    api_->buffer_free(buf);
+    log.clear();
+    api_->device_close(dev);  // logs the profile
+    api_->destroy_context(ctx);
+    // Two warms (w1 after the first ADD, w2 after the MATMUL + ADD), where timestamps exist.
+    if (log.find("backend profile") != std::string::npos) {
+      const size_t at = log.find("l2_warm.comp");
+      if (on) {
+        ASSERT_NE(at, std::string::npos) << log;
+        EXPECT_EQ(std::atoi(log.c_str() + at + 12), 2) << log;
+      } else {
+        EXPECT_EQ(at, std::string::npos) << log;
+      }
+    }
+  }
+  g_l2_log = nullptr;
+  for (int o = 0; o < 3; ++o) {
+    for (int64_t n = 0; n < N; ++n)
+      ASSERT_EQ(std::memcmp(&got[0][o][n], &got[1][o][n], 4), 0) << "output " << o << " row " << n;
+  }
+  for (int64_t n = 0; n < N; ++n) {  // and the chain computed what it should
+    double y = 0;
+    for (int64_t k = 0; k < K; ++k) y += 2.0 * x[k] * w1f[n * K + k];
+    ASSERT_NEAR(got[0][0][n], y, 1e-4 * (1 + std::fabs(y))) << n;
+    ASSERT_NEAR(got[0][1][n], y + res[n], 1e-4 * (1 + std::fabs(y))) << n;
+  }
+}
+
 }  // namespace
 
 // The cooperative-matrix GEMM (TESSERA_VULKAN_COOPMAT=1 on a device that offers bf16 matrices;

@@ -11,7 +11,8 @@
 // (the engine's q/k/v and gate/up: one fused dispatch); "plain" shapes a lone MATMUL (o, down).
 //
 // `--glu` adds the SWIGLU after the gate/up shapes (fused into their dispatch by default, the
-// paired module the engine runs; its output joins the dumped outputs).
+// paired module the engine runs; its output joins the dumped outputs). `--rope` adds the q RoPE
+// after the q/k/v shapes (neox, the model's head dim, position 1000; fused the same way).
 //
 // Same bits: `--dump FILE` writes every shape's outputs, `--check FILE` compares them with an
 // earlier run's bit for bit (e.g. knob off, then knob on). Outputs are also checked against a
@@ -19,6 +20,7 @@
 //
 //   TESSERA_VULKAN_PLUGIN=.../libtessera_backend_vulkan.so vulkan_gemv_lab [--reps N]
 //       [--shapes 8b,1b,05b] [--dump F] [--check F] [--copy-gbs 3006] [--l2-mb 256] [--glu]
+//       [--rope]
 // Knobs (TESSERA_VULKAN_DECODE_SKEW=1, ...) come from the environment as for the engine.
 
 #include <chrono>
@@ -43,21 +45,22 @@ struct Shape {
   int64_t K;
   std::vector<int64_t> ns;  // output rows of each MATMUL (a group shares x)
   bool norm;                // RMS_NORM before (fused into the GEMV dispatch)
+  int64_t head_dim = 0;     // q/k/v: the q heads' size (--rope)
 };
 
 std::vector<Shape> AllShapes() {
   return {
       {"8b", "o 4096x4096", 4096, {4096}, false},
       {"8b", "down 4096x14336", 14336, {4096}, false},
-      {"8b", "qkv 6144x4096 (4096+1024+1024, norm)", 4096, {4096, 1024, 1024}, true},
+      {"8b", "qkv 6144x4096 (4096+1024+1024, norm)", 4096, {4096, 1024, 1024}, true, 128},
       {"8b", "gate/up 2x14336x4096 (norm)", 4096, {14336, 14336}, true},
       {"1b", "o 2048x2048", 2048, {2048}, false},
       {"1b", "down 2048x8192", 8192, {2048}, false},
-      {"1b", "qkv 3072x2048 (norm)", 2048, {2048, 512, 512}, true},
+      {"1b", "qkv 3072x2048 (norm)", 2048, {2048, 512, 512}, true, 64},
       {"1b", "gate/up 2x8192x2048 (norm)", 2048, {8192, 8192}, true},
       {"05b", "o 896x896", 896, {896}, false},
       {"05b", "down 896x4864", 4864, {896}, false},
-      {"05b", "qkv 1152x896 (norm)", 896, {896, 128, 128}, true},
+      {"05b", "qkv 1152x896 (norm)", 896, {896, 128, 128}, true, 64},
       {"05b", "gate/up 2x4864x896 (norm)", 896, {4864, 4864}, true},
   };
 }
@@ -99,6 +102,7 @@ struct Lab {
   double copy_gbs = 3006;                   // the H100's measured copy bandwidth (issue 6), GB/s
   uint64_t l2_mb = 256;                     // weight bytes cycled over, MiB (> the L2)
   bool glu = false;                         // SWIGLU after the gate/up shapes
+  bool rope = false;                        // q RoPE after the q/k/v shapes
   std::vector<std::vector<float>> outputs;  // per shape: the parts' outputs (and norm out)
   int failures = 0;
 
@@ -130,6 +134,8 @@ bool Lab::Run(const Shape& s, std::mt19937* rng) {
   const int64_t K = s.K;
   const int parts = static_cast<int>(s.ns.size());
   const bool with_glu = glu && parts == 2 && s.norm && s.ns[0] == s.ns[1];
+  const bool with_rope = rope && parts == 3 && s.norm && s.head_dim > 0;
+  const int64_t D = s.head_dim;
   uint64_t wbytes = 0;
   for (int64_t n : s.ns) wbytes += static_cast<uint64_t>(n * K * 2);
   // Enough copies of the weights that a repetition never finds them in L2 (50 MiB on the H100).
@@ -155,10 +161,22 @@ bool Lab::Run(const Shape& s, std::mt19937* rng) {
   for (int j = 0; j < parts; ++j) oo[j] = total, total += Align(s.ns[j] * 4);
   const uint64_t oglu = total;
   if (with_glu) total += Align(s.ns[0] * 4);
+  // The RoPE's output, position and inverse frequencies.
+  const uint64_t orope = total, opos = orope + Align(s.ns[0] * 4), oinv = opos + 256;
+  if (with_rope) total = oinv + Align(D / 2 * 4);
   tsr_buffer* buf = nullptr;
   LAB_CHECK(api->buffer_alloc(dev, 0, total, &buf, &err) == TSR_OK, "alloc");
   LAB_CHECK(api->buffer_upload(buf, 0, x.data(), K * 4, nullptr, &err) == TSR_OK, "upload");
   LAB_CHECK(api->buffer_upload(buf, onw, nw.data(), K * 4, nullptr, &err) == TSR_OK, "upload");
+  if (with_rope) {
+    const int32_t pos = 1000;
+    std::vector<float> inv(D / 2);
+    for (int64_t i = 0; i < D / 2; ++i)
+      inv[i] = static_cast<float>(std::pow(500000.0, -2.0 * static_cast<double>(i) / D));
+    LAB_CHECK(api->buffer_upload(buf, opos, &pos, 4, nullptr, &err) == TSR_OK, "upload");
+    LAB_CHECK(api->buffer_upload(buf, oinv, inv.data(), inv.size() * 4, nullptr, &err) == TSR_OK,
+              "upload");
+  }
   std::vector<uint64_t> ow(parts);
   uint64_t wtotal = 0;
   for (int j = 0; j < parts; ++j) ow[j] = wtotal, wtotal += Align(w[j].size() * 2);
@@ -171,8 +189,9 @@ bool Lab::Run(const Shape& s, std::mt19937* rng) {
     }
   }
   // Tensors: 0 x, 1 norm weight, 2 norm out, 3.. outs, then per copy the parts' weights, then
-  // the SWIGLU's output.
-  const int nt = 3 + parts + copies * parts + (with_glu ? 1 : 0);
+  // the SWIGLU's output or the RoPE's input view (q's output as heads), output, position,
+  // inverse frequencies.
+  const int nt = 3 + parts + copies * parts + (with_glu ? 1 : 0) + (with_rope ? 4 : 0);
   std::vector<tsr_tensor> t(nt);
   for (tsr_tensor& ti : t) {
     ti.struct_size = sizeof(tsr_tensor), ti.buffer = buf, ti.ndim = 2;
@@ -193,6 +212,18 @@ bool Lab::Run(const Shape& s, std::mt19937* rng) {
     tsr_tensor& tg = t[nt - 1];
     tg.ne[1] = s.ns[0], tg.nb[0] = s.ns[0] * 4, tg.offset = oglu;
   }
+  const int er = nt - 4;  // with_rope: the first RoPE tensor
+  if (with_rope) {
+    auto heads = [&](tsr_tensor& ti, uint64_t off) {
+      ti.ndim = 3, ti.offset = off, ti.ne[0] = 1, ti.ne[1] = s.ns[0] / D, ti.ne[2] = D;
+      ti.nb[0] = s.ns[0] * 4, ti.nb[1] = D * 4, ti.nb[2] = 4;
+    };
+    heads(t[er], oo[0]);
+    heads(t[er + 1], orope);
+    t[er + 2].ndim = 1, t[er + 2].dtype = TSR_DTYPE_I32, t[er + 2].ne[0] = 1;
+    t[er + 2].nb[0] = 4, t[er + 2].offset = opos;
+    t[er + 3].ndim = 1, t[er + 3].ne[0] = D / 2, t[er + 3].nb[0] = 4, t[er + 3].offset = oinv;
+  }
   std::vector<tsr_node> nodes;
   for (int r = 0; r < reps; ++r) {
     const int c = r % copies;
@@ -212,6 +243,13 @@ bool Lab::Run(const Shape& s, std::mt19937* rng) {
       tsr_node nd{};
       nd.struct_size = sizeof(tsr_node), nd.op = TSR_OP_SWIGLU, nd.n_inputs = 2;
       nd.inputs[0] = 3, nd.inputs[1] = 4, nd.output = nt - 1;
+      nodes.push_back(nd);
+    }
+    if (with_rope) {
+      tsr_node nd{};
+      nd.struct_size = sizeof(tsr_node), nd.op = TSR_OP_ROPE, nd.n_inputs = 3;
+      nd.inputs[0] = er, nd.inputs[1] = er + 2, nd.inputs[2] = er + 3, nd.output = er + 1;
+      nd.iparams[0] = 0, nd.iparams[1] = static_cast<int32_t>(D), nd.fparams[0] = 1.0f;
       nodes.push_back(nd);
     }
   }
@@ -237,9 +275,10 @@ bool Lab::Run(const Shape& s, std::mt19937* rng) {
     got.insert(got.end(), v.begin(), v.end());
   }
   std::vector<float> gl;
-  if (with_glu) {
+  if (with_glu || with_rope) {
     gl.resize(s.ns[0]);
-    LAB_CHECK(api->buffer_download(buf, oglu, gl.data(), gl.size() * 4, nullptr, &err) == TSR_OK,
+    LAB_CHECK(api->buffer_download(buf, with_glu ? oglu : orope, gl.data(), gl.size() * 4, nullptr,
+                                   &err) == TSR_OK,
               "download");
   }
   // Reference: double sums over the normed row (the device's own norm output) or x.
@@ -314,10 +353,12 @@ int main(int argc, char** argv) {
       lab.l2_mb = std::max(1, std::atoi(next().c_str()));
     else if (a == "--glu")
       lab.glu = true;
+    else if (a == "--rope")
+      lab.rope = true;
     else {
       std::fprintf(stderr,
                    "usage: %s [--reps N] [--shapes 8b,1b,05b] [--dump F] [--check F] "
-                   "[--copy-gbs G] [--l2-mb M] [--glu]\n",
+                   "[--copy-gbs G] [--l2-mb M] [--glu] [--rope]\n",
                    argv[0]);
       return 2;
     }
@@ -330,7 +371,7 @@ int main(int argc, char** argv) {
                         "TESSERA_VULKAN_DECODE_XSPLIT", "TESSERA_VULKAN_DECODE_COALESCE",
                         "TESSERA_VULKAN_DECODE_ROWS", "TESSERA_VULKAN_DECODE_SPLIT",
                         "TESSERA_VULKAN_DECODE_KPIECES", "TESSERA_VULKAN_NORM_BATCH",
-                        "TESSERA_VULKAN_FUSE_SWIGLU"}) {
+                        "TESSERA_VULKAN_FUSE_SWIGLU", "TESSERA_VULKAN_FUSE_ROPE_Q"}) {
     if (const char* v = std::getenv(k)) std::printf(" %s=%s", k + 15, v);
   }
   std::printf("; reps %d\n", lab.reps);
