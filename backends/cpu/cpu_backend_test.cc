@@ -1336,16 +1336,17 @@ TEST_F(CpuBackendTest, GemvRowPrefetchKeepsBitsAtTheEndOfMemory) {
     }
 }
 
-// The int8 GEMM's 3 x 4 register tile (kernels_qmatmul-inl.h GemmTileFor: K up to 2048) at the
-// longest K it takes by default, with rows left over from the 3-row tiles (M % 3 = 1, 2) and
-// weight rows left over from the 4-row groups (each thread's 8-aligned column chunk of N = 38):
-// the VNNI paths (with and without VBMI) equal the portable lane-by-lane path bit for bit, and
-// every checked row equals the same row alone (GEMV). (ctest's cpu_backend_test_qgemm_3x4 runs the
-// quantized tests again with 3 x 4 forced at every K and one-superstep ranges.)
+// The int8 GEMM's 3 x 4 register tile (kernels_qmatmul-inl.h GemmPanels) at K = 1536 / 2048 (one
+// range of supersteps), 4864 (two balanced ranges, the down projection's K, a half superstep
+// last) and 5664 (three ranges, a one-block last step), with rows left over from the 3-row
+// tiles (M % 3 = 1, 2) and weight rows left over from the 4-row groups (each thread's 8-aligned
+// column chunk of N = 38): the VNNI paths (with and without VBMI) equal the portable lane-by-lane
+// path bit for bit, and every checked row equals the same row alone (GEMV). (ctest's
+// cpu_backend_test_qgemm_3x4 runs the quantized tests again with one-superstep ranges.)
 TEST_F(CpuBackendTest, QuantizedGemm3x4TileKeepsBits) {
   Device fast(2, "on"), portable(2, "portable"), novbmi(2, "vnni");
   for (tsr_dtype dtype : {TSR_DTYPE_Q8_B32, TSR_DTYPE_Q4_B32}) {
-    for (int64_t K : {int64_t{1536}, int64_t{2048}}) {
+    for (int64_t K : {int64_t{1536}, int64_t{2048}, int64_t{4864}, int64_t{5664}}) {
       for (int64_t M : {int64_t{4}, int64_t{35}}) {
         SCOPED_TRACE(testing::Message() << dtype << " K " << K << " M " << M);
         const int64_t N = 38;

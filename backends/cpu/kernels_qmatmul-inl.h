@@ -554,14 +554,26 @@ template <int NR>
 constexpr int64_t kRangeSupers =
     std::max<int64_t>(1, (24 << 10) / (NR * kWVecs * static_cast<int64_t>(sizeof(__m512i))));
 #if defined(TSR_QGEMM_TU)
+// The 3 x 4 tiles' range budget: 12 KiB (5 supersteps of 4 rows; K <= 2560 in one range). At
+// long K the ranges are balanced (RangeFor): K = 4864 as 5 + 5 supersteps, 8192 as 4 x 4. One
+// 24 KiB range at K = 4864 (23 KiB of weights beside three 5 KiB activation rows a tile) ran
+// level to 25% slower than two; a short tail range costs (K = 2560 as 2 + 2 + 1 supersteps ran
+// ~20% slower than as one range). lab/qgemm_drv.cc; cpu-q8k in docs/benchmarks.md.
 template <int NR>
 inline int64_t RangeSupers() {
   static const int64_t kb = [] {
     const char* e = std::getenv("TESSERA_CPU_QGEMM_RANGE_KB");
-    return e != nullptr && *e != '\0' ? std::atoll(e) : 0;
+    return e != nullptr && *e != '\0' ? std::atoll(e) : 12;
   }();
-  if (kb <= 0) return kRangeSupers<NR>;
   return std::max<int64_t>(1, (kb << 10) / (NR * kWVecs * static_cast<int64_t>(sizeof(__m512i))));
+}
+
+// Supersteps per range for `supers` supersteps: as few ranges as RangeSupers allows, of equal
+// length (the last one up to one superstep shorter), so no range is a short tail.
+template <int NR>
+inline int64_t RangeFor(int64_t supers) {
+  const int64_t max = RangeSupers<NR>(), ranges = (supers + max - 1) / max;
+  return (supers + ranges - 1) / ranges;
 }
 #endif
 
@@ -622,7 +634,7 @@ template <int MR, int NR, tsr_dtype WT>
 TSR_QK void BlockVnni(const MatmulProblem& p, const Perms& pm, int64_t m0, int64_t m1, int64_t n0,
                       int64_t n1, __m512i* scratch, __m512* state) {
 #if defined(TSR_QGEMM_TU)
-  const int64_t supers = p.qx->supers, steps = p.qx->steps, range = RangeSupers<NR>();
+  const int64_t supers = p.qx->supers, steps = p.qx->steps, range = RangeFor<NR>(supers);
 #else
   const int64_t supers = p.qx->supers, steps = p.qx->steps, range = kRangeSupers<NR>;
 #endif
@@ -637,7 +649,15 @@ TSR_QK void BlockVnni(const MatmulProblem& p, const Perms& pm, int64_t m0, int64
       if (pS0 >= supers) pn = n + NR, pS0 = 0;
       const int64_t ps0 = pS0 * kSuperSteps;
       const int64_t ps1 = std::min(steps, (pS0 + range) * kSuperSteps);
+#if defined(TSR_QGEMM_TU)
+      // Only where K is one range: with several (K > 2560), any of these prefetches (the next
+      // range, the next group's first range or its whole rows) ran 3-15% slower than none
+      // (lab/qgemm_drv.cc, K = 4864 / 8192, q8 / q4; at K = 896 / 2048 none was level or -4%).
+      const int64_t lines =
+          pn + NR <= n1 && supers <= range ? NR * (ps1 - ps0) * StepLines<WT>::kPerStep : 0;
+#else
       const int64_t lines = pn + NR <= n1 ? NR * (ps1 - ps0) * StepLines<WT>::kPerStep : 0;
+#endif
       StepLines<WT> next(p, pn, ps0, ps1);
       const int64_t per_tile = tiles > 0 ? (lines + tiles - 1) / tiles : 0;
       TilesRange<MR, NR, WT>(p, m0, tiles, n, scratch, S0, S1, state, S0 == 0, S1 == supers, next,
@@ -651,15 +671,17 @@ TSR_QK void BlockVnni(const MatmulProblem& p, const Perms& pm, int64_t m0, int64
   }
 }
 
-// GEMM register tiles (QMatmulColumns picks by K, Int8GemmTile3x4). 1 x 8: 8 block-sum chains + 8
+// GEMM register tiles (QMatmulColumns picks, Int8GemmTile3x4). 1 x 8: 8 block-sum chains + 8
 // accumulators + 1 activation and 1 weight operand in registers; each activation operand (L2)
 // meets 8 weight rows (L1): 8 weight loads per activation load, ~1.1 loads per vpdpbusd. 3 x 4:
 // 12 chains + 12 accumulators + 3 activation operands, each weight operand feeding 3 rows: ~0.6
 // loads per vpdpbusd, and a tile's finish (one lane-sum network, three row stores) per 96
 // vpdpbusd a superstep instead of 64. int8_ladder (backends/cpu/lab): 1 x 8 0.52, 3 x 4 0.69 of
-// the probe's rate over a K = 896 panel; in the kernel 3 x 4 is +17-20% at K = 896 but level or
-// slower at K = 4864, so the long-K matmuls keep 1 x 8. (2 x 4 ran level with 1 x 8, 4 x 4 as
-// two 2 x 4 sub-tiles spilled its accumulators.)
+// the probe's rate over a K = 896 panel; in the kernel 3 x 4 is +17-20% at K = 896, and at
+// K = 4864 / 8192 +16-18% / +8-11% with balanced 12 KiB ranges (RangeFor) and no L2 prefetch
+// across ranges (with the 24 KiB range K = 4864 ran level or slower). 1 x 8 is left as the lab
+// switch's (TESSERA_CPU_QGEMM_TILE=18). (2 x 4 ran level with 1 x 8, 4 x 4 as two 2 x 4 sub-tiles
+// spilled its accumulators.)
 constexpr int kGemmRows = 1, kGemmCols = 8;  // the 1 x 8 tile (ColumnsVnni)
 
 #if defined(TSR_QGEMM_TU)

@@ -30,8 +30,8 @@
 // (packed_weights.h, plugin option repack, by default on the VNNI path) need neither the
 // permutes, the fold nor the unpack: the GEMV reads 8 operands per row and superstep against
 // activations quantized blocked (TileOperands), the GEMM copies them into its panel. The GEMM's
-// register tiles: 3 x 4 up to K = 2048 (compiled in kernels_qgemm.cc), 1 x 8 beyond
-// (kernels_qmatmul-inl.h, before GemmPanels); every tile computes each output's lanes alone.
+// register tiles: 3 x 4 at every K (compiled in kernels_qgemm.cc; 1 x 8 in this unit, a lab
+// switch: kernels_qmatmul-inl.h, before GemmPanels); every tile computes each output's lanes alone.
 // vpdpbusd multiplies unsigned by signed bytes, so the VNNI path feeds it w + 128 (q8, a sign
 // flip) or the raw nibble (q4) and starts each block's sum at -128 (or -8) x the block's sum of
 // q, precomputed with the activations: the integer result is the same sum of products.
@@ -67,8 +67,8 @@
 namespace tessera::cpu {
 
 // QMatmulColumns is defined where this file is compiled again as kernels_qgemm.cc
-// (TSR_QGEMM_TU): the int8 GEMM's 3 x 4 register tiles (GemmPanels<3, 4>) where K suits them
-// (Int8GemmTile3x4), else this unit's paths (the GEMV, the 1 x 8 GEMM tiles, portable).
+// (TSR_QGEMM_TU): the int8 GEMM's 3 x 4 register tiles (GemmPanels<3, 4>; Int8GemmTile3x4),
+// else this unit's paths (the GEMV, the 1 x 8 GEMM tiles, portable).
 void QMatmulColumnsMain(const MatmulProblem& p, int64_t n0, int64_t n1);
 
 namespace {
@@ -79,8 +79,6 @@ constexpr int kStepBlocks = 4;               // blocks per step
 constexpr int kSuperSteps = 4;               // steps per superstep
 constexpr int kSuper = kSuperSteps * kStep;  // values per superstep
 constexpr int kSuperBlocks = kSuper / TSR_QBLOCK;
-// The int8 GEMM's 3 x 4 tile up to this many supersteps of K, 1 x 8 beyond (Int8GemmTile3x4).
-constexpr int64_t kGemm3x4MaxSupers = 4;
 
 int64_t WBlockBytes(tsr_dtype t) {
   return t == TSR_DTYPE_Q8_B32 ? TSR_BLOCK_Q8_BYTES : TSR_BLOCK_Q4_BYTES;
@@ -424,16 +422,17 @@ namespace base {
 #if TSR_CPU_X86
 namespace {
 
-// The int8 GEMM's register tile for K (kernels_qmatmul-inl.h, before GemmPanels): 3 x 4 up to
-// kGemm3x4MaxSupers supersteps, 1 x 8 beyond. TESSERA_CPU_QGEMM_TILE=18|34 (lab switch, read
-// once) forces one.
-bool Int8GemmTile3x4(int64_t supers) {
+// The int8 GEMM's register tile (kernels_qmatmul-inl.h, before GemmPanels): 3 x 4 at every K.
+// (Up to 2026-11-27 K > 2048, the down projections, ran 1 x 8; with balanced 12 KiB ranges,
+// RangeFor, and no L2 prefetch across ranges, 3 x 4 is 16-18% faster at K = 4864 and 8-11% at
+// 8192: lab/qgemm_drv.cc, cpu-q8k in docs/benchmarks.md.) TESSERA_CPU_QGEMM_TILE=18 (lab
+// switch, read once) forces 1 x 8.
+bool Int8GemmTile3x4() {
   static const int forced = [] {
     const char* e = std::getenv("TESSERA_CPU_QGEMM_TILE");
     return e != nullptr && *e != '\0' ? std::atoi(e) : 0;
   }();
-  if (forced == 18 || forced == 34) return forced == 34;
-  return supers <= kGemm3x4MaxSupers;
+  return forced != 18;
 }
 
 }  // namespace
@@ -442,8 +441,7 @@ bool Int8GemmTile3x4(int64_t supers) {
 
 void QMatmulColumns(const MatmulProblem& p, int64_t n0, int64_t n1) {
 #if TSR_CPU_X86
-  if (p.M > 2 && p.int8_dot != Int8Dot::kPortable && CpuHasVnni() &&
-      Int8GemmTile3x4(p.qx->supers)) {
+  if (p.M > 2 && p.int8_dot != Int8Dot::kPortable && CpuHasVnni() && Int8GemmTile3x4()) {
     const Perms pm = MakePerms();
     const bool q8 = p.w_dtype == TSR_DTYPE_Q8_B32;
     if (CpuHasVbmi() && p.int8_dot != Int8Dot::kVnniOnly) {
