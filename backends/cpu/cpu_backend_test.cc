@@ -156,6 +156,14 @@ class Graph {
     for (int64_t d : ne) n *= d;
     return F32(ne, std::vector<float>(static_cast<size_t>(n), 0.0f));
   }
+  // The f32 tensor t (shape ne) copied into a new tensor of a 16-bit dtype (bf16, f16).
+  int Copied16(int t, tsr_dtype dtype, std::vector<int64_t> ne) {
+    int64_t n = 1;
+    for (int64_t d : ne) n *= d;
+    const int out = Add(dtype, ne, std::vector<uint16_t>(static_cast<size_t>(n)));
+    EXPECT_EQ(Run(Node(TSR_OP_COPY, {t}, out)), TSR_OK);
+    return out;
+  }
   // A contiguous block-quantized [rows, k] tensor from raw block bytes.
   int Quant(tsr_dtype dtype, int64_t rows, int64_t k, const std::vector<uint8_t>& bytes) {
     const int64_t row_bytes = k / 32 * (dtype == TSR_DTYPE_Q8_B32 ? 34 : 18);
@@ -1146,12 +1154,8 @@ TEST_F(CpuBackendTest, AttentionTilesAreBatchInvariant) {
     SCOPED_TRACE(kv_dtype == TSR_DTYPE_F32 ? "f32 kv" : "bf16 kv");
     int k = g.F32({T, Hkv, D}, ks), v = g.F32({T, Hkv, D}, vs);
     if (kv_dtype == TSR_DTYPE_BF16) {
-      const int kb = g.Add(TSR_DTYPE_BF16, {T, Hkv, D}, std::vector<uint16_t>(T * Hkv * D));
-      const int vb = g.Add(TSR_DTYPE_BF16, {T, Hkv, D}, std::vector<uint16_t>(T * Hkv * D));
-      ASSERT_EQ(g.Run(g.Node(TSR_OP_COPY, {k}, kb)), TSR_OK);
-      ASSERT_EQ(g.Run(g.Node(TSR_OP_COPY, {v}, vb)), TSR_OK);
-      k = kb;
-      v = vb;
+      k = g.Copied16(k, TSR_DTYPE_BF16, {T, Hkv, D});
+      v = g.Copied16(v, TSR_DTYPE_BF16, {T, Hkv, D});
     }
     // Queries [t0, t1) against the first t1 keys (the keys a chunked prefill has by then).
     auto run = [&](int64_t t0, int64_t t1) {
@@ -1176,6 +1180,152 @@ TEST_F(CpuBackendTest, AttentionTilesAreBatchInvariant) {
           << "chunk from " << t0;
     }
   }
+}
+
+// Attention's query-lane chunks (kernels_attention.cc, LaneChunk, AVX-512): a chunk takes that
+// path when each of its tile's active queries sees its keys from the chunk's start, the
+// per-query path otherwise. With a sliding window of 42 keys, the prefill tile of tokens 72-75
+// (first visible keys 31-34) runs chunk 32 per query, while tokens 72 and 73 alone (decode) run
+// it on the lane path; other tiles mix the paths likewise. Every row must equal its decode bit
+// for bit, for each K/V dtype and at head sizes with a tail (D = 72: 64 + 8; D = 40: 32 + 8) and
+// without (64), GQA and MHA, causal and not, with and without softcapping; and from a paged
+// cache (ChunkRows' walk over blocks) as from the dense tensors.
+TEST_F(CpuBackendTest, AttentionLaneChunksKeepBits) {
+  Device d(2);
+  Graph g(d.dev());
+  struct Case {
+    int64_t Hq, Hkv, D, window;
+    int causal;
+    float softcap;
+  };
+  const int64_t T = 100;
+  for (const Case& c :
+       {Case{14, 2, 64, 42, 1, 0.0f}, Case{4, 4, 72, 42, 1, 0.0f}, Case{6, 2, 40, 0, 1, 0.0f},
+        Case{14, 2, 64, 0, 0, 0.0f}, Case{8, 2, 64, 42, 1, 30.0f}})
+    for (tsr_dtype kv_dtype : {TSR_DTYPE_F32, TSR_DTYPE_BF16, TSR_DTYPE_F16}) {
+      SCOPED_TRACE(testing::Message()
+                   << "Hq " << c.Hq << " Hkv " << c.Hkv << " D " << c.D << " window " << c.window
+                   << " causal " << c.causal << " softcap " << c.softcap << " dtype " << kv_dtype);
+      const int64_t Hq = c.Hq, Hkv = c.Hkv, D = c.D;
+      const auto qs = Random(T * Hq * D, 81);
+      int k = g.F32({T, Hkv, D}, Random(T * Hkv * D, 82));
+      int v = g.F32({T, Hkv, D}, Random(T * Hkv * D, 83));
+      if (kv_dtype != TSR_DTYPE_F32) {
+        k = g.Copied16(k, kv_dtype, {T, Hkv, D});
+        v = g.Copied16(v, kv_dtype, {T, Hkv, D});
+      }
+      // Queries [t0, t1) against all T keys (causal: the ones up to each query's position).
+      auto run = [&](int64_t t0, int64_t t1) {
+        const int tq =
+            g.F32({t1 - t0, Hq, D}, {qs.begin() + t0 * Hq * D, qs.begin() + t1 * Hq * D});
+        const int cq = g.I32({2}, {0, int32_t(t1 - t0)});
+        const int ckk = g.I32({2}, {0, int32_t(c.causal ? t1 : T)});
+        const int out = g.ZerosF32({t1 - t0, Hq, D});
+        tsr_node n = g.Node(TSR_OP_ATTENTION, {tq, k, v, cq, ckk}, out);
+        n.iparams[0] = c.causal;
+        n.iparams[1] = c.window;
+        n.fparams[0] = 0.125f;
+        n.fparams[1] = c.softcap;
+        EXPECT_EQ(g.Run(n), TSR_OK);
+        return g.Read(out);
+      };
+      const std::vector<float> full = run(0, T);
+      const size_t row = Hq * D;
+      for (int64_t t = 0; t < T; ++t) {
+        const std::vector<float> one = run(t, t + 1);
+        EXPECT_EQ(std::memcmp(one.data(), full.data() + t * row, row * 4), 0) << "token " << t;
+      }
+      if (kv_dtype != TSR_DTYPE_F32 || !c.causal) continue;
+      // The same prefill from a paged cache (blocks of 12 slots, in reverse order: chunks of 32
+      // keys span block boundaries).
+      const int64_t BS = 12, NB = (T + BS - 1) / BS;
+      const int kc = g.ZerosF32({NB, BS, Hkv, D}), vc = g.ZerosF32({NB, BS, Hkv, D});
+      std::vector<int32_t> blocks(NB), slots(T);
+      for (int64_t b = 0; b < NB; ++b) blocks[b] = int32_t(NB - 1 - b);
+      for (int64_t j = 0; j < T; ++j) slots[j] = blocks[j / BS] * int32_t(BS) + int32_t(j % BS);
+      const int sl = g.I32({T}, slots);
+      ASSERT_EQ(g.Run(g.Node(TSR_OP_KV_WRITE, {kc, k, sl}, kc)), TSR_OK);
+      ASSERT_EQ(g.Run(g.Node(TSR_OP_KV_WRITE, {vc, v, sl}, vc)), TSR_OK);
+      const int tq = g.F32({T, Hq, D}, qs);
+      const int table = g.I32({1, NB}, blocks), lens = g.I32({1}, {int32_t(T)});
+      const int cu = g.I32({2}, {0, int32_t(T)}), out = g.ZerosF32({T, Hq, D});
+      tsr_node pn = g.Node(TSR_OP_PAGED_ATTENTION, {tq, kc, vc, table, lens, cu}, out);
+      pn.iparams[0] = 1;
+      pn.iparams[1] = c.window;
+      pn.fparams[0] = 0.125f;
+      pn.fparams[1] = c.softcap;
+      ASSERT_EQ(g.Run(pn), TSR_OK);
+      EXPECT_EQ(std::memcmp(g.Read(out).data(), full.data(), full.size() * 4), 0)
+          << "paged and dense attention differ";
+    }
+}
+
+// Not a test: a checksum of attention outputs over many shapes (GQA and MHA, head sizes with
+// and without a tail, windows, softcapping, f32 / bf16 / f16 K/V, prefill and decode lengths),
+// one line per case and SIMD target (the best one, then each other one this CPU runs), for
+// comparing two plugins' bits (TESSERA_CPU_PLUGIN=A, then B, diff). Run with
+// --gtest_also_run_disabled_tests --gtest_filter='*AttentionBitsDump*'.
+TEST_F(CpuBackendTest, DISABLED_AttentionBitsDump) {
+  Device d2(2);
+  struct Shape {
+    int64_t Hq, Hkv, D, Dv;
+  };
+  const int64_t supported = hwy::SupportedTargets();
+  for (int64_t target :
+       {supported, int64_t{HWY_AVX2}, int64_t{HWY_SSE4}, int64_t{HWY_SVE2}, int64_t{HWY_SVE},
+        int64_t{HWY_SVE_256}, int64_t{HWY_SVE2_128}, int64_t{HWY_NEON}, int64_t{0}}) {
+    if (target != supported && target != 0 && (supported & target) == 0) continue;
+    hwy::GetChosenTarget().Update(target);
+    const char* tname = target == supported ? "best"
+                        : target == 0       ? "fallback"
+                                            : hwy::TargetName(target);
+    for (const Shape& sh : {Shape{14, 2, 64, 64}, Shape{32, 8, 64, 64}, Shape{8, 8, 128, 128},
+                            Shape{6, 2, 72, 72}, Shape{4, 1, 40, 24}, Shape{16, 2, 256, 256}})
+      for (int64_t T : {1, 5, 33, 130, 300})
+        for (int64_t past : {0, 37})
+          for (int variant = 0; variant < 4; ++variant)
+            for (tsr_dtype dt : {TSR_DTYPE_F32, TSR_DTYPE_BF16, TSR_DTYPE_F16}) {
+              const int causal = variant != 3;
+              const int64_t window = variant == 1 ? 50 : 0;
+              const float softcap = variant == 2 ? 20.0f : 0.0f;
+              Graph g(d2.dev());
+              const int64_t Tk = T + past, Hq = sh.Hq, Hkv = sh.Hkv;
+              const uint32_t seed = static_cast<uint32_t>(T * 7 + past + variant * 3 + sh.D);
+              const int q = g.F32({T, Hq, sh.D}, Random(T * Hq * sh.D, seed));
+              int k = g.F32({Tk, Hkv, sh.D}, Random(Tk * Hkv * sh.D, seed + 1, 2.0f));
+              int v = g.F32({Tk, Hkv, sh.Dv}, Random(Tk * Hkv * sh.Dv, seed + 2));
+              if (dt != TSR_DTYPE_F32) {
+                const int kb = g.Add(dt, {Tk, Hkv, sh.D}, std::vector<uint16_t>(Tk * Hkv * sh.D));
+                const int vb = g.Add(dt, {Tk, Hkv, sh.Dv}, std::vector<uint16_t>(Tk * Hkv * sh.Dv));
+                ASSERT_EQ(g.Run(g.Node(TSR_OP_COPY, {k}, kb)), TSR_OK);
+                ASSERT_EQ(g.Run(g.Node(TSR_OP_COPY, {v}, vb)), TSR_OK);
+                k = kb;
+                v = vb;
+              }
+              const int cq = g.I32({2}, {0, int32_t(T)}), ck = g.I32({2}, {0, int32_t(Tk)});
+              const int out = g.ZerosF32({T, Hq, sh.Dv});
+              tsr_node n = g.Node(TSR_OP_ATTENTION, {q, k, v, cq, ck}, out);
+              n.iparams[0] = causal;
+              n.iparams[1] = window;
+              n.fparams[0] = 1.0f / std::sqrt(static_cast<float>(sh.D));
+              n.fparams[1] = softcap;
+              ASSERT_EQ(g.Run(n), TSR_OK);
+              const std::vector<float> o = g.Read(out);
+              uint64_t hsh = 1469598103934665603ull;
+              for (float x : o) {
+                uint32_t b;
+                std::memcpy(&b, &x, 4);
+                hsh = (hsh ^ b) * 1099511628211ull;
+              }
+              std::printf(
+                  "%s Hq %lld Hkv %lld D %lld T %lld past %lld variant %d dtype %d: %016llx\n",
+                  tname, static_cast<long long>(Hq), static_cast<long long>(Hkv),
+                  static_cast<long long>(sh.D), static_cast<long long>(T),
+                  static_cast<long long>(past), variant, static_cast<int>(dt),
+                  static_cast<unsigned long long>(hsh));
+            }
+  }
+  hwy::GetChosenTarget().Update(supported);
 }
 
 // Not a test: prefill attention timing at the Qwen2.5-0.5B shape (one layer, 14 query heads, 2
@@ -1203,6 +1353,35 @@ TEST_F(CpuBackendTest, DISABLED_AttentionSpeed) {
     const double flops = 4.0 * Hq * D * (T * (T + 1) / 2.0);
     std::printf("attention pp%-5lld %8.3f ms  %7.1f GFLOP/s\n", static_cast<long long>(T),
                 best * 1e3, flops / best * 1e-9);
+  }
+}
+
+// Not a test: decode attention timing (one query token against 4096 cached keys, f32 K/V) at
+// the Qwen2.5-0.5B (14 / 2 heads) and Llama-3.2-1B (32 / 8) shapes, D = 64, one thread, minimum
+// over repetitions. Run with --gtest_also_run_disabled_tests --gtest_filter='*DecodeSpeed*'.
+TEST_F(CpuBackendTest, DISABLED_AttentionDecodeSpeed) {
+  Device d1(1);
+  Graph g(d1.dev());
+  const int64_t D = 64, Tk = 4096;
+  for (const auto& [Hq, Hkv] : {std::pair<int64_t, int64_t>{14, 2}, {32, 8}}) {
+    const int tq = g.F32({1, Hq, D}, Random(Hq * D, 74));
+    const int tk = g.F32({Tk, Hkv, D}, Random(Tk * Hkv * D, 75));
+    const int tv = g.F32({Tk, Hkv, D}, Random(Tk * Hkv * D, 76));
+    const int cq = g.I32({2}, {0, 1}), ck = g.I32({2}, {0, int32_t(Tk)});
+    const int out = g.ZerosF32({1, Hq, D});
+    tsr_node n = g.Node(TSR_OP_ATTENTION, {tq, tk, tv, cq, ck}, out);
+    n.iparams[0] = 1;
+    n.fparams[0] = 0.125f;
+    double best = 1e30;
+    for (int r = 0; r < 50; ++r) {
+      const auto t0 = std::chrono::steady_clock::now();
+      ASSERT_EQ(g.Run(n), TSR_OK);
+      best = std::min(best,
+                      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    std::printf("attention decode Hq %lld Hkv %lld, %lld keys: %8.1f us\n",
+                static_cast<long long>(Hq), static_cast<long long>(Hkv), static_cast<long long>(Tk),
+                best * 1e6);
   }
 }
 

@@ -10,7 +10,10 @@
 // element one FMA per key in key order. Nothing depends on other sequences, on which or how
 // many queries share its tile, or on the thread, so prefill, chunked prefill and decode give the
 // same bits. Dense and paged attention share AttendTile, so a query gets the same result
-// whether its keys come from the packed k/v tensors or from the paged cache.
+// whether its keys come from the packed k/v tensors or from the paged cache. On AVX-512 most
+// chunks compute the same per-query sequence with the tile's queries in the vector lanes
+// (LaneChunk): scores from transposed queries times broadcast key elements, the softmax step on
+// whole vectors of queries.
 // K/V may be f32, f16 or bf16 (decoded exactly to f32); q, out and all arithmetic are f32.
 
 #undef HWY_TARGET_INCLUDE
@@ -73,6 +76,27 @@ using VF = hn::Vec<DF>;
 HWY_INLINE int64_t RowOffset(const KvView& kv, int64_t j, int64_t tok, int64_t block) {
   if (kv.table == nullptr) return (kv.first + j) * tok;
   return kv.table[j / kv.block_size] * block + (j % kv.block_size) * tok;
+}
+
+// Key and value rows of head h for keys [c, c + n): one division for the paged cache's block,
+// then a walk through the slots (RowOffset divides for every key).
+HWY_INLINE void ChunkRows(const KvView& kv, int64_t h, int64_t c, int64_t n, const uint8_t** k,
+                          const uint8_t** v) {
+  const uint8_t* kb = kv.k + h * kv.k_head;
+  const uint8_t* vb = kv.v + h * kv.v_head;
+  if (kv.table == nullptr) {
+    for (int64_t t = 0; t < n; ++t) {
+      k[t] = kb + (kv.first + c + t) * kv.k_tok;
+      v[t] = vb + (kv.first + c + t) * kv.v_tok;
+    }
+    return;
+  }
+  int64_t blk = c / kv.block_size, slot = c % kv.block_size;
+  for (int64_t t = 0; t < n; ++t) {
+    k[t] = kb + kv.table[blk] * kv.k_block + slot * kv.k_tok;
+    v[t] = vb + kv.table[blk] * kv.v_block + slot * kv.v_tok;
+    if (++slot == kv.block_size) slot = 0, ++blk;
+  }
 }
 
 // Loads [i, i + Lanes) of a K/V row as f32; Elem reads one element.
@@ -186,10 +210,10 @@ HWY_INLINE void Dots4x4(const float* const* q, const uint8_t* const* rows, int64
 
 constexpr int64_t kChunk = 32;
 
-// acc[q][0, Dv) += w[q][t] * v_t for t = 0, 1, ..., n - 1 in order, for NQ queries at once:
+// acc[q][0, Dv) += w[q][t * WS] * v_t for t = 0, 1, ..., n - 1 in order, for NQ queries at once:
 // one fused multiply-add per element, key and query, so an element's sequence of operations
 // depends neither on the blocking nor on the other queries. Each V vector feeds NQ queries.
-template <tsr_dtype T, int NQ>
+template <tsr_dtype T, int NQ, int WS>
 HWY_INLINE void AccumulateValues(const uint8_t* const* vrows, const float* const* w, int64_t n,
                                  int64_t Dv, float* const* acc) {
   const DF df;
@@ -209,7 +233,7 @@ HWY_INLINE void AccumulateValues(const uint8_t* const* vrows, const float* const
       VF vv[kV];
       for (int u = 0; u < kV; ++u) vv[u] = LoadKv<T>(df, vrows[t], i + u * L);
       for (int q = 0; q < NQ; ++q) {
-        const VF vw = hn::Set(df, w[q][t]);
+        const VF vw = hn::Set(df, w[q][t * WS]);
         for (int u = 0; u < kV; ++u) a[q][u] = hn::MulAdd(vw, vv[u], a[q][u]);
       }
     }
@@ -221,25 +245,26 @@ HWY_INLINE void AccumulateValues(const uint8_t* const* vrows, const float* const
     for (int q = 0; q < NQ; ++q) {
       VF a0 = hn::LoadU(df, acc[q] + i);
       for (int64_t t = 0; t < n; ++t)
-        a0 = hn::MulAdd(hn::Set(df, w[q][t]), LoadKv<T>(df, vrows[t], i), a0);
+        a0 = hn::MulAdd(hn::Set(df, w[q][t * WS]), LoadKv<T>(df, vrows[t], i), a0);
       hn::StoreU(a0, df, acc[q] + i);
     }
   }
   for (; i < Dv; ++i) {
     for (int q = 0; q < NQ; ++q) {
       for (int64_t t = 0; t < n; ++t)
-        acc[q][i] = std::fma(w[q][t], ElemKv<T>(vrows[t], i), acc[q][i]);
+        acc[q][i] = std::fma(w[q][t * WS], ElemKv<T>(vrows[t], i), acc[q][i]);
     }
   }
 }
 
 // The value step of one chunk for the nv active queries act[]: query i adds the weights
-// s[i][qa[i] - c, qe[i] - c) times V rows [qa[i], qe[i]). Queries that see the same keys (all
+// wb[i][(j - c) * WS] times V rows j in [qa[i], qe[i]). Queries that see the same keys (all
 // of them, away from the causal diagonal and the window's edge) share each V row load.
-template <tsr_dtype T>
+template <tsr_dtype T, int WS>
 HWY_INLINE void AccumulateChunk(const AttnParams& p, const KvView& kv, int64_t h, int64_t c,
                                 const int* act, int nv, const int64_t* qa, const int64_t* qe,
-                                float* const* s, float* const* acc) {
+                                const float* const* wb, float* const* acc,
+                                const uint8_t* const* chunk_v = nullptr) {
   bool done[kMaxTile] = {};
   const uint8_t* vrows[kChunk];
   for (int u = 0; u < nv; ++u) {
@@ -253,24 +278,35 @@ HWY_INLINE void AccumulateChunk(const AttnParams& p, const KvView& kv, int64_t h
       done[v] = true;
     }
     const int64_t a = qa[i], nk = qe[i] - qa[i];
-    for (int64_t t = 0; t < nk; ++t)
-      vrows[t] = kv.v + RowOffset(kv, a + t, kv.v_tok, kv.v_block) + h * kv.v_head;
+    for (int64_t t = 0; t < nk; ++t) {
+      vrows[t] = chunk_v != nullptr
+                     ? chunk_v[a - c + t]
+                     : kv.v + RowOffset(kv, a + t, kv.v_tok, kv.v_block) + h * kv.v_head;
+    }
     const float* w[4];
     float* o[4];
     for (int g = 0; g < ng; g += 4) {
       const int k = std::min(4, ng - g);
       for (int r = 0; r < k; ++r) {
-        w[r] = s[grp[g + r]] + (a - c);
+        w[r] = wb[grp[g + r]] + (a - c) * WS;
         o[r] = acc[grp[g + r]];
       }
       switch (k) {
-        case 4: AccumulateValues<T, 4>(vrows, w, nk, p.Dv, o); break;
-        case 3: AccumulateValues<T, 3>(vrows, w, nk, p.Dv, o); break;
-        case 2: AccumulateValues<T, 2>(vrows, w, nk, p.Dv, o); break;
-        default: AccumulateValues<T, 1>(vrows, w, nk, p.Dv, o); break;
+        case 4: AccumulateValues<T, 4, WS>(vrows, w, nk, p.Dv, o); break;
+        case 3: AccumulateValues<T, 3, WS>(vrows, w, nk, p.Dv, o); break;
+        case 2: AccumulateValues<T, 2, WS>(vrows, w, nk, p.Dv, o); break;
+        default: AccumulateValues<T, 1, WS>(vrows, w, nk, p.Dv, o); break;
       }
     }
   }
+}
+
+// l * corr + sum with the product rounded first, never contracted into one FMA: GCC contracts
+// a * b + c in C++ whenever the target has FMAs (-ffp-contract=fast), or not, depending on how
+// the code around it was inlined; the canonical order is the two roundings.
+HWY_INLINE float ScaleThenAdd(float l, float corr, float sum) {
+  volatile float prod = l * corr;
+  return prod + sum;
 }
 
 // One query's online-softmax step over the n raw scores x[0, n) of a chunk: scales (and
@@ -308,7 +344,7 @@ HWY_INLINE float SoftmaxChunk(const AttnParams& p, float* x, int64_t n, float* m
     hn::StoreU(wv, df, x + t);
     vsum = hn::Add(vsum, wv);
   }
-  *l = *l * corr + hn::GetLane(hn::SumOfLanes(df, vsum));
+  *l = ScaleThenAdd(*l, corr, hn::GetLane(hn::SumOfLanes(df, vsum)));
   *m = m_new;
   return corr;
 }
@@ -345,12 +381,237 @@ HWY_INLINE void ChunkScores(const AttnParams& p, const KvView& kv, int64_t h, co
   }
 }
 
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+// ---- Query-lane chunks (AVX-512) ----
+//
+// Where every active query of a chunk sees its keys from the chunk's start (causal attention
+// without a window: all chunks), the chunk runs with the tile's queries in the lanes instead of
+// one query at a time: scores S[t][i] (key t of the chunk, query i of the tile) come from the
+// transposed queries Qt[d][i] times broadcast K elements, and the online-softmax step runs on
+// whole vectors of queries. Each lane computes exactly its query's canonical sequence:
+// - a score's lane partials p_l = the FMA chain over d = l, l + 16, ... of q[d] k[d] (Dots'
+//   vector accumulator, lane l), then the halving tree ((p_l + p_l+8) + ...) as vertical adds
+//   (SumOfLanes' tree), then the tail's FMAs in order;
+// - scale, max, Exp and the masks per element as in SoftmaxChunk, the weight sum as its two
+//   vectors added lane by lane (w_t + w_t+16, the masked-out ones +0) and the same halving tree;
+// - corr from the same std::exp, l * corr + sum as in SoftmaxChunk (ScaleThenAdd), the value
+//   step unchanged (AccumulateChunk, reading the weights from S with a stride).
+// So a query's bits do not depend on the path its chunk took (AttentionLaneChunksKeepBits;
+// DISABLED_AttentionBitsDump compares whole plugins). Chunks where some active query starts
+// past c (the edge of a sliding window) and softcapped attention take the per-query path.
+constexpr int kQL = kMaxTile;        // floats per row of Qt and S (query lanes, two vectors)
+constexpr int kLaneMinQueries = 12;  // smaller tiles keep the per-query path
+
+// Leaf p_l of a lane score for NK keys x NV query vectors: the FMA chain over d = l, l + 16, ...
+// of Qt[d] (query lanes) times k[d] broadcast, from zero (Dots' vector accumulator, lane l).
+template <tsr_dtype T, int NK, int NV>
+HWY_INLINE void ScoreLeaf(const float* Qt, const uint8_t* const* krows, int64_t D16, int64_t l,
+                          VF (&r)[NK * NV]) {
+  const DF df;
+  for (int c = 0; c < NK * NV; ++c) r[c] = hn::Zero(df);
+  for (int64_t d = l; d < D16; d += 16) {
+    VF qv[NV];
+    for (int b = 0; b < NV; ++b) {
+      // One load per vector: GCC 12 would fold it into each key's FMA instead.
+      __m512 raw = _mm512_loadu_ps(Qt + d * kQL + 16 * b);
+      asm("" : "+v"(raw));
+      qv[b].raw = raw;
+    }
+    for (int a = 0; a < NK; ++a) {
+      const VF kv = hn::Set(df, ElemKv<T>(krows[a], d));
+      for (int b = 0; b < NV; ++b) r[a * NV + b] = hn::MulAdd(qv[b], kv, r[a * NV + b]);
+    }
+  }
+}
+
+// The halving-tree sum of the leaves p_l (l = 0..15) for NK x NV chains at once, evaluated depth
+// first so only a few partial sums per chain are live: node(l, h) = node(l, 2h) + node(l + h, 2h),
+// node(l, 8) = p_l + p_l+8; the root is node(0, 1) (SumOfLanes' pairs on AVX-512).
+template <int H, tsr_dtype T, int NK, int NV>
+HWY_INLINE void ScoreTree(const float* Qt, const uint8_t* const* krows, int64_t D16, int64_t l,
+                          VF (&out)[NK * NV]) {
+  VF a[NK * NV], b[NK * NV];
+  if constexpr (H == 8) {
+    ScoreLeaf<T, NK, NV>(Qt, krows, D16, l, a);
+    ScoreLeaf<T, NK, NV>(Qt, krows, D16, l + 8, b);
+  } else {
+    ScoreTree<2 * H, T, NK, NV>(Qt, krows, D16, l, a);
+    ScoreTree<2 * H, T, NK, NV>(Qt, krows, D16, l + H, b);
+  }
+  for (int c = 0; c < NK * NV; ++c) out[c] = hn::Add(a[c], b[c]);
+}
+
+// Scores of NK keys against NV vectors of query lanes: S row srow[a][i] = dot(q_i, k_a) in Dots'
+// canonical order (leaves, tree, then the tail's FMAs in order). Qt: D rows of kQL floats.
+template <tsr_dtype T, int NK, int NV>
+HWY_INLINE void LaneScores(const float* Qt, const uint8_t* const* krows, int64_t D,
+                           float* const* srow) {
+  const DF df;
+  const int64_t D16 = D / 16 * 16;
+  VF s[NK * NV];
+  ScoreTree<1, T, NK, NV>(Qt, krows, D16, 0, s);
+  for (int64_t d = D16; d < D; ++d) {
+    for (int a = 0; a < NK; ++a) {
+      const VF kv = hn::Set(df, ElemKv<T>(krows[a], d));
+      for (int b = 0; b < NV; ++b)
+        s[a * NV + b] = hn::MulAdd(hn::LoadU(df, Qt + d * kQL + 16 * b), kv, s[a * NV + b]);
+    }
+  }
+  for (int a = 0; a < NK; ++a)
+    for (int b = 0; b < NV; ++b) hn::StoreU(s[a * NV + b], df, srow[a] + 16 * b);
+}
+
+// GCC 12's AVX-512 headers start some intrinsics from _mm512_undefined_*() and then warn about
+// it at -O2+ (GCC bug 105593); the values are always fully written.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+// Qt[d][i] = q[i][d] for the nq queries, 0 in lanes [nq, 16 * nv). 16 x 16 blocks through the
+// shuffle network where D allows, element by element otherwise.
+HWY_INLINE void TransposeQueries(const float* const* q, int nq, int nv, int64_t D, float* Qt) {
+  for (int64_t d = 0; d < D; ++d) std::fill(Qt + d * kQL, Qt + d * kQL + 16 * nv, 0.0f);
+  int64_t d0 = 0;
+  for (; d0 + 16 <= D; d0 += 16) {
+    for (int b = 0; b < nv; ++b) {
+      __m512 r[16];
+      for (int j = 0; j < 16; ++j) {
+        const int i = 16 * b + j;
+        r[j] = i < nq ? _mm512_loadu_ps(q[i] + d0) : _mm512_setzero_ps();
+      }
+      __m512 t[16];
+      for (int j = 0; j < 8; ++j) {
+        t[2 * j] = _mm512_unpacklo_ps(r[2 * j], r[2 * j + 1]);
+        t[2 * j + 1] = _mm512_unpackhi_ps(r[2 * j], r[2 * j + 1]);
+      }
+      for (int j = 0; j < 4; ++j) {
+        r[4 * j] = _mm512_shuffle_ps(t[4 * j], t[4 * j + 2], 0x44);
+        r[4 * j + 1] = _mm512_shuffle_ps(t[4 * j], t[4 * j + 2], 0xEE);
+        r[4 * j + 2] = _mm512_shuffle_ps(t[4 * j + 1], t[4 * j + 3], 0x44);
+        r[4 * j + 3] = _mm512_shuffle_ps(t[4 * j + 1], t[4 * j + 3], 0xEE);
+      }
+      for (int j = 0; j < 4; ++j) {
+        t[j] = _mm512_shuffle_f32x4(r[j], r[j + 4], 0x88);
+        t[j + 4] = _mm512_shuffle_f32x4(r[j], r[j + 4], 0xDD);
+        t[j + 8] = _mm512_shuffle_f32x4(r[j + 8], r[j + 12], 0x88);
+        t[j + 12] = _mm512_shuffle_f32x4(r[j + 8], r[j + 12], 0xDD);
+      }
+      for (int j = 0; j < 8; ++j) {
+        r[j] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0x88);
+        r[j + 8] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0xDD);
+      }
+      for (int j = 0; j < 16; ++j) _mm512_storeu_ps(Qt + (d0 + j) * kQL + 16 * b, r[j]);
+    }
+  }
+  for (; d0 < D; ++d0)
+    for (int i = 0; i < nq; ++i) Qt[d0 * kQL + i] = q[i][d0];
+}
+#pragma GCC diagnostic pop
+
+// One chunk [c, c + kChunk) on the query-lane path, for the na active queries act[] of the tile,
+// each seeing keys [c, qe[i]) (ke: the largest qe). Scores go to S (row t: key c + t, lane i:
+// query i), are turned into weights in place, and the value step reads them from there. Updates
+// m, l, acc as SoftmaxChunk and AccumulateChunk do; act[] is left holding the queries that saw
+// a key (nv of them).
+template <tsr_dtype T, int NV>
+HWY_INLINE void LaneChunk(const AttnParams& p, const KvView& kv, int64_t h, const float* Qt,
+                          float* S, int64_t c, int* act, int na, const int64_t* qa,
+                          const int64_t* qe, int64_t ke, float* m, float* l, float* const* acc) {
+  const DF df;
+  const hn::RebindToSigned<DF> di;
+  const int64_t L = static_cast<int64_t>(hn::Lanes(df));
+  const int64_t nk = ke - c;
+  const uint8_t* krows[kChunk];
+  const uint8_t* vrows[kChunk];
+  ChunkRows(kv, h, c, nk, krows, vrows);
+  constexpr int kNK = 4;  // keys per LaneScores: 4 x 2 chains (2 and 3 keys measured slower)
+  const uint8_t* rows[kNK];
+  float* srow[kNK];
+  for (int64_t t = 0; t < nk; t += kNK) {
+    for (int a = 0; a < kNK; ++a) {
+      // Past the chunk's keys: the last key again, its scores to a spare row.
+      rows[a] = krows[std::min<int64_t>(t + a, nk - 1)];
+      srow[a] = S + (t + a < nk ? t + a : kChunk) * kQL;
+    }
+    LaneScores<T, kNK, NV>(Qt, rows, p.D, srow);
+  }
+  // Visible keys per lane (relative to c); 0 for queries not active in this chunk.
+  alignas(64) int32_t vis[kQL] = {};
+  for (int u = 0; u < na; ++u) vis[act[u]] = static_cast<int32_t>(qe[act[u]] - c);
+  const float ninf = -std::numeric_limits<float>::infinity();
+  const VF vscale = hn::Set(df, p.scale), vninf = hn::Set(df, ninf);
+  hn::Vec<decltype(di)> hv[NV];
+  VF vmax[NV];
+  for (int b = 0; b < NV; ++b) {
+    hv[b] = hn::LoadU(di, vis + 16 * b);
+    vmax[b] = vninf;
+  }
+  for (int64_t t = 0; t < nk; ++t) {
+    const auto vt = hn::Set(di, static_cast<int32_t>(t));
+    for (int b = 0; b < NV; ++b) {
+      float* x = S + t * kQL + 16 * b;
+      const VF v = hn::Mul(hn::LoadU(df, x), vscale);
+      hn::StoreU(v, df, x);
+      vmax[b] = hn::Max(vmax[b], hn::IfThenElse(hn::RebindMask(df, hn::Lt(vt, hv[b])), v, vninf));
+    }
+  }
+  alignas(64) float cm[kQL], mn[kQL] = {}, corr[kQL];
+  for (int b = 0; b < NV; ++b) hn::StoreU(vmax[b], df, cm + 16 * b);
+  int nv = 0;
+  for (int u = 0; u < na; ++u) {
+    const int i = act[u];
+    if (!(cm[i] > ninf)) continue;
+    mn[i] = std::max(m[i], cm[i]);
+    corr[i] = m[i] == ninf ? 0.0f : m[i] == mn[i] ? 1.0f : std::exp(m[i] - mn[i]);
+    act[nv++] = i;
+  }
+  VF vm[NV];
+  for (int b = 0; b < NV; ++b) vm[b] = hn::LoadU(df, mn + 16 * b);
+  for (int64_t t = 0; t < nk; ++t) {
+    const auto vt = hn::Set(di, static_cast<int32_t>(t));
+    for (int b = 0; b < NV; ++b) {
+      float* x = S + t * kQL + 16 * b;
+      const auto mask = hn::RebindMask(df, hn::Lt(vt, hv[b]));
+      hn::StoreU(hn::IfThenElseZero(mask, hn::Exp(df, hn::Sub(hn::LoadU(df, x), vm[b]))), df, x);
+    }
+  }
+  // Weight sums: SoftmaxChunk's two vectors added lane by lane (u_t = w_t + w_t+16, the
+  // missing ones zero), then its halving tree over t.
+  alignas(64) float sum[kQL];
+  for (int b = 0; b < NV; ++b) {
+    VF u[16];
+    for (int t = 0; t < 16; ++t) {
+      const VF w0 = t < nk ? hn::LoadU(df, S + t * kQL + 16 * b) : hn::Zero(df);
+      u[t] = t + 16 < nk ? hn::Add(w0, hn::LoadU(df, S + (t + 16) * kQL + 16 * b)) : w0;
+    }
+    for (int hh = 8; hh >= 1; hh /= 2)
+      for (int t = 0; t < hh; ++t) u[t] = hn::Add(u[t], u[t + hh]);
+    hn::StoreU(u[0], df, sum + 16 * b);
+  }
+  for (int u = 0; u < nv; ++u) {
+    const int i = act[u];
+    l[i] = ScaleThenAdd(l[i], corr[i], sum[i]);
+    m[i] = mn[i];
+    if (corr[i] != 1.0f) {
+      const VF vc = hn::Set(df, corr[i]);
+      int64_t e = 0;
+      for (; e + L <= p.Dv; e += L)
+        hn::StoreU(hn::Mul(hn::LoadU(df, acc[i] + e), vc), df, acc[i] + e);
+      for (; e < p.Dv; ++e) acc[i][e] *= corr[i];
+    }
+  }
+  const float* wb[kMaxTile];
+  for (int i = 0; i < kQL; ++i) wb[i] = S + i;
+  AccumulateChunk<T, kQL>(p, kv, h, c, act, nv, qa, qe, wb, acc, vrows);
+}
+#endif  // AVX3
+
 // A tile of nq <= kMaxTile queries of one sequence against kv head h: query i (q[i]: D floats)
 // sees keys [lo[i], hi[i]); out[i]: Dv floats. Keys are walked in chunks of kChunk aligned to
 // multiples of kChunk (sequence-relative), with one online-softmax step per query and chunk.
 // Everything a query's result depends on is computed per query in a fixed order (scores in
 // Dots order, SoftmaxChunk, one FMA per element and key in key order), so its bits do not
-// depend on the tile it is in. scratch: AttendScratchFloats(nq, Dv) floats.
+// depend on the tile it is in. On AVX-512, chunks whose active queries all see keys from the
+// chunk's start take the query-lane path (LaneChunk), which computes the same bits. scratch:
+// AttendScratchFloats(nq, D, Dv) floats.
 template <tsr_dtype T>
 void AttendTile(const AttnParams& p, const KvView& kv, int64_t h, int nq, const float* const* q,
                 const int64_t* lo, const int64_t* hi, float* const* out, float* scratch) {
@@ -370,6 +631,16 @@ void AttendTile(const AttnParams& p, const KvView& kv, int64_t h, int nq, const 
     l[i] = 0.0f;
     if (lo[i] < hi[i]) c_lo = std::min(c_lo, lo[i]), c_hi = std::max(c_hi, hi[i]);
   }
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+  // Softcapping keeps the per-query path (its tanh is scalar there), and so do small tiles
+  // (decode: a GQA group's heads of one token), where most of a lane vector would idle: at 4
+  // and 7 queries the lane path was 1.1-1.9x slower (DISABLED_AttentionDecodeSpeed).
+  const bool lanes = p.softcap == 0.0f && nq >= kLaneMinQueries;
+  const int nvq = (nq + 15) / 16;
+  float* Qt = scratch + nq * (p.Dv + ss);  // D rows of kQL floats
+  float* S = Qt + p.D * kQL;               // kChunk + 1 rows of kQL floats
+  if (lanes) TransposeQueries(q, nq, nvq, p.D, Qt);
+#endif
   int act[kMaxTile];
   int64_t qa[kMaxTile], qe[kMaxTile];
   for (int64_t c = c_lo / kChunk * kChunk; c < c_hi; c += kChunk) {
@@ -385,6 +656,18 @@ void AttendTile(const AttnParams& p, const KvView& kv, int64_t h, int nq, const 
       ke = std::max(ke, qe[i]);
     }
     if (na == 0) continue;
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+    bool from_start = lanes;
+    for (int u = 0; u < na && from_start; ++u) from_start = qa[act[u]] == c;
+    if (from_start) {
+      if (nvq == 1) {
+        LaneChunk<T, 1>(p, kv, h, Qt, S, c, act, na, qa, qe, ke, m, l, acc);
+      } else {
+        LaneChunk<T, 2>(p, kv, h, Qt, S, c, act, na, qa, qe, ke, m, l, acc);
+      }
+      continue;
+    }
+#endif
     ChunkScores<T>(p, kv, h, q, act, na, c, ka, ke, s);
     // Per query: weights and rescaling.
     int nv = 0;
@@ -401,7 +684,7 @@ void AttendTile(const AttnParams& p, const KvView& kv, int64_t h, int nq, const 
       }
       act[nv++] = i;
     }
-    AccumulateChunk<T>(p, kv, h, c, act, nv, qa, qe, s, acc);
+    AccumulateChunk<T, 1>(p, kv, h, c, act, nv, qa, qe, s, acc);
   }
   for (int i = 0; i < nq; ++i) {
     const float inv = l[i] > 0.0f ? 1.0f / l[i] : 0.0f;
@@ -418,8 +701,14 @@ void AttendTileImpl(const AttnParams& p, const KvView& kv, int64_t h, int nq, co
   }
 }
 
-int64_t AttendScratchFloats(int nq, int64_t Dv) {
-  return nq * (Dv + SRowStride());
+int64_t AttendScratchFloats(int nq, int64_t D, int64_t Dv) {
+  int64_t n = nq * (Dv + SRowStride());
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+  n += (D + kChunk + 1) * kQL;  // LaneChunk's Qt and S (a spare row)
+#else
+  (void)D;
+#endif
+  return n;
 }
 
 }  // namespace HWY_NAMESPACE
@@ -486,7 +775,7 @@ void RunQueries(const OpArgs& a, const int32_t* cu_q, int64_t n_seq, int64_t hkv
     }
   }
   const int64_t per_tile = hkv * head_tiles;
-  const int64_t n_scratch = HWY_DYNAMIC_DISPATCH(AttendScratchFloats)(kMaxTile, dv);
+  const int64_t n_scratch = HWY_DYNAMIC_DISPATCH(AttendScratchFloats)(kMaxTile, p.D, dv);
   ParallelRanges(
       a.pool, static_cast<int64_t>(tiles.size()) * per_tile, 1,
       [&](int64_t begin, int64_t end, int thread) {
