@@ -1600,12 +1600,13 @@ tsr_status DeviceOpen(tsr_plugin_ctx* ctx, int32_t index, tsr_device** out, tsr_
   dev->l2_warm = h100 ? 1 : 0;
   if (const char* w = std::getenv("TESSERA_VULKAN_L2_WARM"))
     dev->l2_warm = std::clamp(std::atoi(w), 0, 15);
-  if (const char* w = std::getenv("TESSERA_VULKAN_L2_WARM_MB"))
-    dev->l2_warm_bytes = static_cast<uint64_t>(std::clamp(std::atoi(w), 0, 4096)) << 20;
-  if (const char* w = std::getenv("TESSERA_VULKAN_L2_WARM_MIN_MB"))
-    dev->l2_warm_min_bytes = static_cast<uint64_t>(std::clamp(std::atoi(w), 0, 4096)) << 20;
-  if (const char* w = std::getenv("TESSERA_VULKAN_L2_WARM_SMALL_MB"))
-    dev->l2_warm_small_bytes = static_cast<uint64_t>(std::clamp(std::atoi(w), 0, 4096)) << 20;
+  auto env_mib = [](const char* name, uint64_t* bytes) {
+    if (const char* w = std::getenv(name))
+      *bytes = static_cast<uint64_t>(std::clamp(std::atoi(w), 0, 4096)) << 20;
+  };
+  env_mib("TESSERA_VULKAN_L2_WARM_MB", &dev->l2_warm_bytes);
+  env_mib("TESSERA_VULKAN_L2_WARM_MIN_MB", &dev->l2_warm_min_bytes);
+  env_mib("TESSERA_VULKAN_L2_WARM_SMALL_MB", &dev->l2_warm_small_bytes);
   if (const char* w = std::getenv("TESSERA_VULKAN_L2_WARM_GROUPS"))
     dev->l2_warm_groups = static_cast<uint32_t>(std::clamp(std::atoi(w), 1, 65535));
   if (const char* w = std::getenv("TESSERA_VULKAN_L2_WARM_STRIDE"))

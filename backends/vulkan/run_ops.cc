@@ -104,10 +104,14 @@ bool UsesSplit(const Recorder& rec, int64_t K, int32_t decode_rows) {
   if (rec.decode_split == 0 || SplitBlocks(rec, K, decode_rows) == 0) return false;
   return rec.decode_split == 1 || K <= 1024;
 }
+// Subgroups in the GEMVs' 128-invocation workgroups.
+int64_t SubgroupsPerGroup(const Recorder& rec) {
+  return std::max<int64_t>(1, 128 / rec.subgroup_size);
+}
 // Rows a workgroup for a decode dispatch of `decode_rows` rows a subgroup (or a split block).
 int32_t DecodeRowsPerGroup(const Recorder& rec, int64_t K, int32_t decode_rows) {
   if (UsesSplit(rec, K, decode_rows)) return decode_rows * SplitBlocks(rec, K, decode_rows);
-  return static_cast<int32_t>(std::max<uint32_t>(1, 128 / rec.subgroup_size) * decode_rows);
+  return static_cast<int32_t>(SubgroupsPerGroup(rec) * decode_rows);
 }
 
 // Lone plain decode GEMVs (o, down) with long K: the skewed kernel instead of the coalesced one,
@@ -136,7 +140,7 @@ bool LongPlainSkew(const Recorder& rec, const MatmulP& q) {
   return rec.decode_kpieces == 0 && LonePlainSkew(rec, q) && PlainSteps(rec, q) >= 4;
 }
 int64_t KpiecesFor(const Recorder& rec, const MatmulP& q) {
-  const int64_t sgs = std::max<int64_t>(1, 128 / rec.subgroup_size);  // subgroups a workgroup
+  const int64_t sgs = SubgroupsPerGroup(rec);
   int64_t kp = rec.decode_kpieces;
   if (kp == 0) {
     if (!LongPlainSkew(rec, q) || PlainSteps(rec, q) < 5) return 1;
@@ -197,7 +201,7 @@ void SplitWithinGroup(const Recorder& rec, Shader shader, MatmulP* q, uint64_t* 
                           shader == Shader::kDecodeSkewBf16;
   const int64_t kp = KpiecesFor(rec, *q);
   if (!plain_skew || kp < 2) return;
-  const int64_t sgs = std::max<int64_t>(1, 128 / rec.subgroup_size);
+  const int64_t sgs = SubgroupsPerGroup(rec);
   q->kpieces = static_cast<int32_t>(kp);
   q->rows_per_group = static_cast<int32_t>(sgs / kp * q->decode_rows);
   *groups = CeilDiv(q->N, int64_t{q->rows_per_group});
@@ -261,7 +265,7 @@ Status DispatchGemv(const OpArgs& a, MatmulP p, tsr_dtype wdt) {
     q.out = p.out + m0 * p.out_row;
     q.M = std::min(kMaxZ * kRows, p.M - m0);
     // One subgroup a weight row: a 128-invocation workgroup covers 128 / subgroup rows.
-    q.rows_per_group = static_cast<int32_t>(std::max<uint32_t>(1, 128 / a.rec->subgroup_size));
+    q.rows_per_group = static_cast<int32_t>(SubgroupsPerGroup(*a.rec));
     if (UseDecodeRows(q, wdt, a.rec->subgroup_size)) {
       q.vec |= kVecDecode;
       q.decode_rows = DecodeRowsFor(*a.rec, wdt, q.K);
