@@ -82,6 +82,14 @@ enum class Shader : int {
   kGemmCoopV16,
   kGemmCoopV17,  // vk-coop3: COOP_PF (CMakeLists.txt)
   kGemmCoopV18,
+  kGemvCoopV1,  // the cooperative-matrix GEMV, 1..32 rows (matmul_coop_gemv.comp; vk-coop13),
+  kGemvCoopV2,  // one module per variant (run_ops.cc kCoopGemvs)
+  kGemvCoopV3,
+  kGemvCoopV4,
+  kGemvCoopV5,
+  kGemvCoopV6,
+  kGemvCoopV7,
+  kGemvCoopV8,
   kL2Warm,  // reads the next decode GEMV's weights into L2 (l2_warm.comp; plugin.cc MaybeWarmL2)
   kCount
 };
@@ -314,6 +322,11 @@ class Recorder {
   // the default): "V" (a variant of run_ops.cc kCoopKernels; 64 = 8) or "V@T,V@T,...,V" (the
   // first variant that makes at least T workgroups for the MATMUL, else the last).
   std::string coop_tile;
+  // MATMULs with 1..32 rows over bf16 weights run the cooperative-matrix GEMV
+  // (matmul_coop_gemv.comp: each row the GEMM's bits) where coop_gemm is set and
+  // TESSERA_VULKAN_COOPGEMV=1 (a lab knob while the decode fusions do not use it; vk-coop13);
+  // 2 / 3: one-row MATMULs take variant 2 / 3 (run_ops.cc kCoopGemvs). 0: the plain GEMVs.
+  int coop_gemv = 0;
   // Device memory for the split decode GEMV (SplitAcrossGroups): kXsplitCounterBytes of zeroed
   // counters, then at least `bytes` of partials; ordered after the earlier users as CoopScratch.
   virtual StatusOr<uint64_t> SplitScratch(uint64_t bytes) {

@@ -1545,6 +1545,7 @@ tsr_status DeviceOpen(tsr_plugin_ctx* ctx, int32_t index, tsr_device** out, tsr_
   const char* coopmat = std::getenv("TESSERA_VULKAN_COOPMAT");
   dev->coop_gemm = dev->info->coop_bf16 && coopmat != nullptr && std::string(coopmat) == "1";
   if (const char* tile = std::getenv("TESSERA_VULKAN_COOPMAT_TILE")) dev->coop_tile = tile;
+  if (const char* gemv = std::getenv("TESSERA_VULKAN_COOPGEMV")) dev->coop_gemv = std::atoi(gemv);
   const char* pstats = std::getenv("TESSERA_VULKAN_PIPELINE_STATS");
   dev->pipeline_stats =
       pstats != nullptr && std::string(pstats) == "1" &&

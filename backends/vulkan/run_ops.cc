@@ -403,9 +403,59 @@ Status DispatchCoopGemm(const OpArgs& a, const MatmulP& p) {
   return OkStatus();
 }
 
+// The cooperative-matrix GEMV (matmul_coop_gemv.comp; vk-coop13): each output the bits the GEMM
+// above gives its row, for MATMULs of 1..32 rows. Modules as CMakeLists.txt compiles them: the
+// x rows they take, output columns a workgroup, k values a stage (the GEMM's BK for this K:
+// kCoopDefault's variants take 64, CoopVariant falls back to 32).
+struct CoopGemv {
+  Shader shader;
+  int64_t rows, bn, bk;
+};
+constexpr CoopGemv kCoopGemvs[] = {
+    {Shader::kGemvCoopV1, 1, 16, 64},  {Shader::kGemvCoopV2, 1, 32, 64},
+    {Shader::kGemvCoopV3, 1, 16, 64},  {Shader::kGemvCoopV4, 16, 16, 64},
+    {Shader::kGemvCoopV5, 32, 16, 64}, {Shader::kGemvCoopV6, 1, 16, 32},
+    {Shader::kGemvCoopV7, 16, 16, 32}, {Shader::kGemvCoopV8, 32, 16, 32}};
+
+// As UseCoopGemm for 1..32 rows with the default tile rule, plus f32 x rows on 16 bytes (the
+// GEMV loads x itself, 16 bytes at a time).
+bool UseCoopGemv(const Recorder& rec, const MatmulP& p, tsr_dtype wdt) {
+  return rec.coop_gemm && rec.coop_gemv > 0 && rec.coop_tile.empty() && wdt == TSR_DTYPE_BF16 &&
+         p.M >= 1 && p.M <= 32 && p.N % 16 == 0 && p.K % 32 == 0 && p.w % 16 == 0 &&
+         p.w_row > 0 && p.w_row % 16 == 0 && p.x % 16 == 0 && p.x_row % 16 == 0 &&
+         p.N <= 65535 * 16 &&
+         static_cast<uint64_t>(p.N) * static_cast<uint64_t>(p.w_row) < (4ull << 30);
+}
+
+Status DispatchCoopGemv(const OpArgs& a, const MatmulP& p) {
+  const int64_t bk = p.K % 64 == 0 ? 64 : 32;
+  int v = p.M == 1 ? 0 : p.M <= 16 ? 3 : 4;  // kCoopGemvs index
+  if (p.M == 1 && bk == 64 && (a.rec->coop_gemv == 2 || a.rec->coop_gemv == 3))
+    v = a.rec->coop_gemv - 1;
+  if (bk == 32) v = p.M == 1 ? 5 : p.M <= 16 ? 6 : 7;
+  const CoopGemv& kern = kCoopGemvs[v];
+  CoopP q;
+  q.x = p.x;
+  q.out = p.out;
+  q.w = p.w;
+  q.bias = p.bias;
+  q.M = p.M;
+  q.K = p.K;
+  q.N = p.N;
+  q.Mp = p.M;
+  q.Kp = p.K;
+  q.x_row = p.x_row;
+  q.w_row = p.w_row / 2;
+  q.out_row = p.out_row;
+  q.out_col = p.out_col;
+  return a.rec->Dispatch(kern.shader, &q, sizeof(q), static_cast<uint32_t>(CeilDiv(q.N, kern.bn)),
+                         1, 1);
+}
+
 Status DispatchMatmul(const OpArgs& a, MatmulP p, tsr_dtype wdt) {
   p.vec = VecBits(p, wdt);
   if (UseCoopGemm(*a.rec, p, wdt)) return DispatchCoopGemm(a, p);
+  if (UseCoopGemv(*a.rec, p, wdt)) return DispatchCoopGemv(a, p);
   return p.M >= kGemmMinRows ? DispatchGemm(a, p, wdt) : DispatchGemv(a, p, wdt);
 }
 

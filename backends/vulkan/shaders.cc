@@ -192,6 +192,30 @@ const uint32_t kGemmCoopV17[] =
 const uint32_t kGemmCoopV18[] =
 #include "gemm_coop_v18.inc"
 ;
+const uint32_t kGemvCoopV1[] =
+#include "gemv_coop_v1.inc"
+;
+const uint32_t kGemvCoopV2[] =
+#include "gemv_coop_v2.inc"
+;
+const uint32_t kGemvCoopV3[] =
+#include "gemv_coop_v3.inc"
+;
+const uint32_t kGemvCoopV4[] =
+#include "gemv_coop_v4.inc"
+;
+const uint32_t kGemvCoopV5[] =
+#include "gemv_coop_v5.inc"
+;
+const uint32_t kGemvCoopV6[] =
+#include "gemv_coop_v6.inc"
+;
+const uint32_t kGemvCoopV7[] =
+#include "gemv_coop_v7.inc"
+;
+const uint32_t kGemvCoopV8[] =
+#include "gemv_coop_v8.inc"
+;
 // clang-format on
 
 #define TSR_VK_MODULE(array, name)                \
@@ -260,6 +284,14 @@ const std::array<SpirvModule, static_cast<size_t>(Shader::kCount)> kModules = {
     TSR_VK_MODULE(kGemmCoopV16, "matmul_coop.comp v16 64x128 bk64 8w rp"),
     TSR_VK_MODULE(kGemmCoopV17, "matmul_coop.comp v17 64x128 bk64 8w rp pf"),
     TSR_VK_MODULE(kGemmCoopV18, "matmul_coop.comp v18 64x64 bk64 rp pf"),
+    TSR_VK_MODULE(kGemvCoopV1, "matmul_coop_gemv.comp v1 m1 8sg"),
+    TSR_VK_MODULE(kGemvCoopV2, "matmul_coop_gemv.comp v2 m1 4sg 32n"),
+    TSR_VK_MODULE(kGemvCoopV3, "matmul_coop_gemv.comp v3 m1 4sg"),
+    TSR_VK_MODULE(kGemvCoopV4, "matmul_coop_gemv.comp v4 m16"),
+    TSR_VK_MODULE(kGemvCoopV5, "matmul_coop_gemv.comp v5 m32"),
+    TSR_VK_MODULE(kGemvCoopV6, "matmul_coop_gemv.comp v6 m1 bk32"),
+    TSR_VK_MODULE(kGemvCoopV7, "matmul_coop_gemv.comp v7 m16 bk32"),
+    TSR_VK_MODULE(kGemvCoopV8, "matmul_coop_gemv.comp v8 m32 bk32"),
     TSR_VK_MODULE(kL2Warm, "l2_warm.comp"),
 };
 

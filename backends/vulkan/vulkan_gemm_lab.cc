@@ -40,6 +40,10 @@
 
 namespace {
 
+using tessera::vulkan::lab::Align;
+using tessera::vulkan::lab::Bf16;
+using tessera::vulkan::lab::Split;
+
 struct Shape {
   const char* model;  // 8b, 1b, 05b
   const char* name;
@@ -80,10 +84,6 @@ bool ProfileOf(const std::string& log, const std::string& prefix, double* calls,
   return any;
 }
 
-uint64_t Align(uint64_t v) {
-  return (v + 255) / 256 * 256;
-}
-
 struct Data {  // one shape's host data, shared by every variant
   int64_t M = 0;
   std::vector<float> x;         // [M, K]
@@ -91,13 +91,6 @@ struct Data {  // one shape's host data, shared by every variant
   std::vector<int64_t> sm, sn;  // sampled outputs
   std::vector<double> ref, mag;
 };
-
-float Bf16(uint16_t b) {
-  const uint32_t bits = static_cast<uint32_t>(b) << 16;
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
 
 struct Lab {
   const tsr_plugin_api* api = nullptr;
@@ -189,16 +182,6 @@ bool Lab::Run(const Shape& s, const Data& d, const std::string& variant, double*
   if (ProfileOf(LabLog(), "coop_split.comp", &calls, &ms) && calls > 0)
     *split_us = 1e3 * ms / matmuls;
   return ok;
-}
-
-std::vector<std::string> Split(const std::string& s, char sep) {
-  std::vector<std::string> v;
-  std::stringstream in(s);
-  std::string item;
-  while (std::getline(in, item, sep)) {
-    if (!item.empty()) v.push_back(item);
-  }
-  return v;
 }
 
 void MakeData(const Shape& s, int64_t M, int samples, std::mt19937* rng, Data* d) {

@@ -21,7 +21,8 @@
 //   TESSERA_VULKAN_PLUGIN=.../libtessera_backend_vulkan.so vulkan_gemv_lab [--reps N]
 //       [--shapes 8b,1b,05b] [--dump F] [--check F] [--copy-gbs 3006] [--l2-mb 256] [--glu]
 //       [--rope]
-// Knobs (TESSERA_VULKAN_DECODE_SKEW=1, ...) come from the environment as for the engine.
+// Knobs (TESSERA_VULKAN_DECODE_SKEW=1, ...) come from the environment as for the engine;
+// TESSERA_VULKAN_PIPELINE_STATS=1 also prints the driver's statistics of the GEMV modules.
 
 #include <chrono>
 #include <cmath>
@@ -38,6 +39,8 @@
 #include "tessera/plugin_api.h"
 
 namespace {
+
+using tessera::vulkan::lab::Align;
 
 struct Shape {
   const char* model;  // 8b, 1b, 05b
@@ -90,10 +93,6 @@ bool ParseProfile(const std::string& log, double* calls, double* ms, std::string
     pos = eol == std::string::npos ? log.size() : eol;
   }
   return any;
-}
-
-uint64_t Align(uint64_t v) {
-  return (v + 255) / 256 * 256;
 }
 
 struct Lab {
@@ -308,6 +307,14 @@ bool Lab::Run(const Shape& s, std::mt19937* rng) {
   outputs.push_back(got);
   for (tsr_buffer* b : wbuf) api->buffer_free(b);
   api->buffer_free(buf);
+  // TESSERA_VULKAN_PIPELINE_STATS=1: the driver's statistics of the shape's GEMV modules
+  // (registers, shared memory, ...), logged when their pipelines were created.
+  for (size_t pos = 0;
+       (pos = LabLog().find("pipeline stats matmul.comp", pos)) != std::string::npos;) {
+    const size_t eol = LabLog().find('\n', pos);
+    std::printf("%-4s %s\n", s.model, LabLog().substr(pos, eol - pos).c_str());
+    pos = eol == std::string::npos ? LabLog().size() : eol;
+  }
   LabLog().clear();
   api->device_close(dev);  // logs the profile
   api->destroy_context(ctx);
@@ -367,11 +374,12 @@ int main(int argc, char** argv) {
   lab.api = vlab::OpenLabPlugin(&path);
   if (lab.api == nullptr) return 2;
   std::printf("knobs:");
-  for (const char* k : {"TESSERA_VULKAN_DECODE_SKEW", "TESSERA_VULKAN_DECODE_SKEW_PLAIN",
-                        "TESSERA_VULKAN_DECODE_XSPLIT", "TESSERA_VULKAN_DECODE_COALESCE",
-                        "TESSERA_VULKAN_DECODE_ROWS", "TESSERA_VULKAN_DECODE_SPLIT",
-                        "TESSERA_VULKAN_DECODE_KPIECES", "TESSERA_VULKAN_NORM_BATCH",
-                        "TESSERA_VULKAN_FUSE_SWIGLU", "TESSERA_VULKAN_FUSE_ROPE_Q"}) {
+  for (const char* k :
+       {"TESSERA_VULKAN_DECODE_SKEW", "TESSERA_VULKAN_DECODE_SKEW_PLAIN",
+        "TESSERA_VULKAN_DECODE_XSPLIT", "TESSERA_VULKAN_DECODE_COALESCE",
+        "TESSERA_VULKAN_DECODE_ROWS", "TESSERA_VULKAN_DECODE_SPLIT",
+        "TESSERA_VULKAN_DECODE_KPIECES", "TESSERA_VULKAN_NORM_BATCH", "TESSERA_VULKAN_FUSE_NORM",
+        "TESSERA_VULKAN_FUSE_SWIGLU", "TESSERA_VULKAN_FUSE_ROPE_Q"}) {
     if (const char* v = std::getenv(k)) std::printf(" %s=%s", k + 15, v);
   }
   std::printf("; reps %d\n", lab.reps);
