@@ -13,7 +13,13 @@
 // repack=int8) with sane scales; activations random. ACT_MISALIGN=B puts the activation rows B
 // bytes past a 64-byte boundary (default 16, where glibc's large blocks put them before
 // LayoutQuantizedActs aligned them). The 1 x 8 / 3 x 4 switches of kernels_qgemm.cc
-// (TESSERA_CPU_QGEMM_TILE, _RANGE_KB, _PANEL_KB) apply.
+// (TESSERA_CPU_QGEMM_TILE, _RANGE_KB, _PANEL_KB) apply. OUT_STRIDE0=1 (a bound, wrong output):
+// every row's sums go to row 0, so the output stores hit one L1-resident row instead of [M, N]
+// (K = 896: +6-11%, cpu-q8pp13 in docs/benchmarks.md).
+//
+// Variants of the kernel without editing the tree: put edited copies of kernels_qgemm.cc,
+// kernels_qmatmul.cc and kernels_qmatmul-inl.h under DIR/backends/cpu/ and compile with -IDIR
+// before -I. (the quoted includes then find the copies first); lab/int8_unpack_*.diff.
 #include <time.h>
 
 #include <algorithm>
@@ -113,7 +119,7 @@ int main(int argc, char** argv) {
     p.w_row_bytes = row_bytes;
     p.w_dtype = q8 ? TSR_DTYPE_Q8_B32 : TSR_DTYPE_Q4_B32;
     p.out = out.data();
-    p.out_row_stride = N;
+    p.out_row_stride = std::getenv("OUT_STRIDE0") != nullptr ? 0 : N;
     p.qx = &a;
     p.int8_dot = Int8Dot::kOn;
     p.w_packed = true;
