@@ -1390,6 +1390,7 @@ TEST_F(CpuBackendTest, DISABLED_AttentionDecodeSpeed) {
 // GEMM rows (M = 7) give the same bits as without the option, on the first call (which packs)
 // and the next (which reuses the copy): whole supersteps and a partial last one (K = 2176: a
 // quarter superstep; K = 608: three blocks, a short last step), 8-row tiles and one-row ones.
+// GET_ROWS of the packed table (a tied embedding's rows, read back from the copy) too.
 TEST_F(CpuBackendTest, RepackedWeightsKeepBits) {
   // Pack bf16 tiles of any size (the default keeps tiles over 16 KiB row-major); read once, at
   // the first packing decision, which no earlier test makes.
@@ -1408,7 +1409,7 @@ TEST_F(CpuBackendTest, RepackedWeightsKeepBits) {
         Graph g(plain.dev());
         wbytes = g.ReadBytes(MakeWeight(g, dtype, N, K, ws), wsize);
       }
-      std::vector<float> want[3], got[3];
+      std::vector<float> want[3], got[3], want_gathered, got_gathered;
       const int64_t rows[3] = {1, 2, 7};
       for (int repack = 0; repack < 2; ++repack) {
         const tsr_option opts[3] = {{sizeof(tsr_option), "threads", "2"},
@@ -1439,6 +1440,12 @@ TEST_F(CpuBackendTest, RepackedWeightsKeepBits) {
                   << "pass " << pass << " rows " << rows[i];
             }
           }
+          // GET_ROWS of the packed table (a tied embedding) reads the copy: the same rows.
+          const int ids =
+              g.I32({4}, {static_cast<int32_t>(N - 1), 0, 5, static_cast<int32_t>(N / 2)});
+          const int gathered = g.ZerosF32({4, K});
+          ASSERT_EQ(g.Run(g.Node(TSR_OP_GET_ROWS, {w, ids}, gathered)), TSR_OK);
+          (repack ? got_gathered : want_gathered) = g.Read(gathered);
           api_->buffer_free(imported);
         }
         api_->device_close(dev);
@@ -1449,6 +1456,9 @@ TEST_F(CpuBackendTest, RepackedWeightsKeepBits) {
         EXPECT_EQ(std::memcmp(got[i].data(), want[i].data(), want[i].size() * 4), 0)
             << "repacked weights changed the bits, rows " << rows[i];
       }
+      ASSERT_EQ(got_gathered.size(), want_gathered.size());
+      EXPECT_EQ(std::memcmp(got_gathered.data(), want_gathered.data(), want_gathered.size() * 4), 0)
+          << "GET_ROWS of the repacked table changed the bits";
     }
 }
 

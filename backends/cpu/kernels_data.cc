@@ -4,9 +4,11 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 #include "backends/cpu/convert.h"
 #include "backends/cpu/ops.h"
+#include "backends/cpu/packed_weights.h"
 #include "tessera/backend/validate.h"
 
 namespace tessera::cpu {
@@ -105,6 +107,22 @@ void ConvertRow(const uint8_t* src, int64_t ss, tsr_dtype st, uint8_t* dst, int6
 void DequantRow(const uint8_t* src, tsr_dtype st, uint8_t* dst, int64_t ds, tsr_dtype dt,
                 int64_t n) {
   const int64_t bb = BlockBytes(st);
+  if (dt == TSR_DTYPE_F32 && ds == 4) {
+    // Contiguous f32 (GET_ROWS of an embedding): the same d * q products, one scale a block.
+    for (int64_t b = 0; b < n / TSR_QBLOCK; ++b) {
+      const uint8_t* block = src + b * bb;
+      const float d = F16ToF32(LoadU16(block));
+      float v[TSR_QBLOCK];
+      for (int i = 0; i < TSR_QBLOCK; ++i) {
+        const int q = st == TSR_DTYPE_Q8_B32
+                          ? static_cast<int8_t>(block[2 + i])
+                          : (i < 16 ? (block[2 + i] & 0x0f) : (block[2 + i - 16] >> 4)) - 8;
+        v[i] = d * static_cast<float>(q);
+      }
+      std::memcpy(dst + b * TSR_QBLOCK * 4, v, sizeof v);
+    }
+    return;
+  }
   for (int64_t b = 0; b < n / TSR_QBLOCK; ++b) {
     const uint8_t* block = src + b * bb;
     for (int i = 0; i < TSR_QBLOCK; ++i) {
@@ -210,11 +228,22 @@ Status RunGetRows(const OpArgs& a) {
                              " is outside the table's " + std::to_string(V) + " rows");
     }
   }
+  // A table a MATMUL repacked (a tied embedding): rows come back from the resident copy.
+  const uint8_t* packed = a.packed_w;
   ParallelRanges(a.pool, T, std::max<int64_t>(1, 16384 / std::max<int64_t>(D, 1)),
                  [&](int64_t t0, int64_t t1, int) {
+                   // One row's original bytes, per worker thread (no allocation per call).
+                   thread_local std::vector<uint8_t> row;
+                   if (packed != nullptr && row.size() < static_cast<size_t>(table.nb[0]))
+                     row.resize(table.nb[0]);
                    for (int64_t t = t0; t < t1; ++t) {
-                     AnyRow(table.data + id(t) * table.nb[0], table.stride(-1), table.dtype,
-                            out.data + t * out.nb[0], out.nb[1], TSR_DTYPE_F32, D);
+                     const uint8_t* src = table.data + id(t) * table.nb[0];
+                     if (packed != nullptr) {
+                       PackedWeights::UnpackRow(table, packed, id(t), row.data());
+                       src = row.data();
+                     }
+                     AnyRow(src, table.stride(-1), table.dtype, out.data + t * out.nb[0], out.nb[1],
+                            TSR_DTYPE_F32, D);
                    }
                  });
   return OkStatus();

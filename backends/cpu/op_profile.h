@@ -102,9 +102,12 @@ class OpProfile {
     return key;
   }
 
-  // MATMUL: the weights' bytes; other ops: every input's extent.
+  // MATMUL: the weights' bytes; GET_ROWS: the rows it gathers (not the whole table); other
+  // ops: every input's extent.
   static int64_t ReadBytes(const OpArgs& a) {
     if (a.node->op == TSR_OP_MATMUL && a.n_in >= 2 && a.in[1] != nullptr) return a.in[1]->Extent();
+    if (a.node->op == TSR_OP_GET_ROWS && a.n_in >= 2 && a.in[0] != nullptr && a.in[1] != nullptr)
+      return a.in[1]->ne[0] * a.in[0]->nb[0] + a.in[1]->Extent();
     int64_t bytes = 0;
     for (int i = 0; i < a.n_in; ++i) {
       if (a.in[i] != nullptr) bytes += a.in[i]->Extent();

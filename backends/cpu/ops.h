@@ -47,7 +47,8 @@ struct OpArgs : backend::NodeArgs {
   ThreadPool* pool = nullptr;        // null while only validating
   Workspace* ws = nullptr;           // null while only validating
   Int8Dot int8_dot = Int8Dot::kOff;  // the context option of that name
-  // MATMUL: the weights (in[1]) repacked by packed_weights.h, or null.
+  // MATMUL: the weights (in[1]) repacked by packed_weights.h, or null. GET_ROWS: the table
+  // (in[0]) if a MATMUL repacked it (a tied embedding), or null.
   const uint8_t* packed_w = nullptr;
 };
 

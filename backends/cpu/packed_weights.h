@@ -36,7 +36,7 @@
 // must not modify until buffer_free (the ABI's rule for imported memory). The copy is made the
 // first time a MATMUL uses the tensor as weights, and dropped when the buffer is freed. One copy
 // stays resident: the original range is handed back to the kernel with MADV_PAGEOUT (clean file
-// pages; a later read, e.g. GET_ROWS of a tied embedding, faults them back in).
+// pages; GET_ROWS of a tied embedding reads its rows from the copy: Find, UnpackRow).
 #ifndef TESSERA_BACKENDS_CPU_PACKED_WEIGHTS_H_
 #define TESSERA_BACKENDS_CPU_PACKED_WEIGHTS_H_
 
@@ -104,8 +104,36 @@ class PackedWeights {
     if (mem == MAP_FAILED) return nullptr;
     Pack(w, chunk, static_cast<uint8_t*>(mem), pool);
     Release(w.data, bytes);
-    packed_.emplace(w.data, Entry{mem, bytes, w.ne[0], w.ne[1]});
+    packed_.emplace(w.data, Entry{mem, bytes, w.ne[0], w.ne[1], w.dtype, w.nb[0]});
     return static_cast<const uint8_t*>(mem);
+  }
+
+  // The packed copy of `w` if a MATMUL made one (same address, shape, dtype and strides),
+  // else null; makes none. For GET_ROWS of a tied embedding: the original's pages went back to
+  // the kernel (Release), and gathering rows from them faulted every new row's page back in.
+  const uint8_t* Find(const TensorRef& w) const {
+    auto it = packed_.find(w.data);
+    if (it == packed_.end()) return nullptr;
+    const Entry& e = it->second;
+    const bool same = w.ndim == 2 && e.rows == w.ne[0] && e.cols == w.ne[1] && e.dtype == w.dtype &&
+                      e.row_bytes == w.nb[0] && (w.dtype != TSR_DTYPE_BF16 || w.nb[1] == 2);
+    return same ? static_cast<const uint8_t*>(e.mem) : nullptr;
+  }
+
+  // Row `r` of `w` as imported (its w.nb[0] original bytes) into `dst`, read from `packed`, the
+  // copy Get or Find returned for `w`: the exact inverse of Pack. Thread-safe.
+  static void UnpackRow(const TensorRef& w, const uint8_t* packed, int64_t r, uint8_t* dst) {
+    const int64_t row_bytes = w.nb[0];
+    if (w.dtype == TSR_DTYPE_Q8_B32 || w.dtype == TSR_DTYPE_Q4_B32) {
+      UnpackInt8Row(packed + r * row_bytes, dst, w.ne[1], w.dtype == TSR_DTYPE_Q8_B32);
+      return;
+    }
+    // bf16 tiles: chunk c of row j of a tile at [c][j] (64-byte chunks).
+    constexpr int64_t kChunk = 64;
+    const uint8_t* tile = packed + r / kTileRows * kTileRows * row_bytes;
+    const int64_t j = r % kTileRows;
+    for (int64_t c = 0; c < row_bytes / kChunk; ++c)
+      std::memcpy(dst + c * kChunk, tile + (c * kTileRows + j) * kChunk, kChunk);
   }
 
   // Drops the copies of weights inside [begin, end) (their buffer is being freed: the address
@@ -122,6 +150,8 @@ class PackedWeights {
     void* mem;
     size_t bytes;
     int64_t rows, cols;
+    tsr_dtype dtype;
+    int64_t row_bytes;
   };
 
   // Tiles above this stay row-major: long rows are 8 streams the hardware prefetchers follow,
@@ -159,6 +189,26 @@ class PackedWeights {
           std::memcpy(dst + 64 * k + 4 * l, &v, 4);
         }
         std::memcpy(dst + 64 * operands + 2 * l, blk, 2);
+      }
+    }
+    std::memcpy(dst, src, static_cast<size_t>((K - supers * kSuperValues) / TSR_QBLOCK * bb));
+  }
+
+  // The inverse of PackInt8Row: one row's block bytes back from the operand order.
+  static void UnpackInt8Row(const uint8_t* src, uint8_t* dst, int64_t K, bool q8) {
+    const int64_t bb = q8 ? TSR_BLOCK_Q8_BYTES : TSR_BLOCK_Q4_BYTES, super = kSuperBlocks * bb;
+    const int64_t supers = K / kSuperValues, operands = q8 ? 8 : 4;
+    const uint32_t flip = q8 ? 0x80808080u : 0;
+    for (int64_t S = 0; S < supers; ++S, src += super, dst += super) {
+      for (int l = 0; l < kSuperBlocks; ++l) {
+        uint8_t* blk = dst + (4 * (l % 4) + l / 4) * bb;
+        for (int64_t k = 0; k < operands; ++k) {
+          uint32_t v;
+          std::memcpy(&v, src + 64 * k + 4 * l, 4);
+          v ^= flip;
+          std::memcpy(blk + 2 + 4 * k, &v, 4);
+        }
+        std::memcpy(blk, src + 64 * operands + 2 * l, 2);
       }
     }
     std::memcpy(dst, src, static_cast<size_t>((K - supers * kSuperValues) / TSR_QBLOCK * bb));

@@ -480,7 +480,12 @@ tsr_status SupportsOp(tsr_device* dev, const tsr_graph_view* graph, int32_t node
 
 // Option repack (int8 by default): the packed copy of a MATMUL's weights (packed_weights.h) when
 // they qualify and live in imported host memory, which the ABI keeps unchanged until buffer_free.
+// GET_ROWS: the copy a MATMUL made of its table (a tied embedding, whose original pages went
+// back to the kernel), never a new one.
 const uint8_t* PackedWeightsFor(tsr_device* dev, const tsr_graph_view& g, const LoadedNode& ln) {
+  if (dev->packed != nullptr && RawEnum(ln.node.op) == TSR_OP_GET_ROWS && ln.args.n_in >= 1 &&
+      ln.args.in[0] != nullptr)
+    return dev->packed->Find(*ln.args.in[0]);
   if (dev->packed == nullptr || RawEnum(ln.node.op) != TSR_OP_MATMUL || ln.args.n_in < 2 ||
       ln.args.in[1] == nullptr)
     return nullptr;
