@@ -7,7 +7,19 @@
 // One "pass" runs every matmul of every layer plus the LM head once, each matrix its own
 // buffer, so the weights come from memory as in a real decode step (the whole set is far
 // larger than the last-level cache). Prints the median pass time, weight GB/s and GFLOP/s.
+//
+// --checkpoint FILE (bf16 weights): the real checkpoint's matrices instead of synthetic ones,
+// placed by --place: `mmap` imports them at their addresses in a read-only file mapping of the
+// safetensors file, as the engine binds them (page cache, the file's alignment); `mmap-huge`
+// the same mapping 2 MiB aligned with MADV_HUGEPAGE (core/src/model/weight_map.h: pages read
+// from disk through it come in 2 MiB folios; pages already cached keep theirs); `copy:OFF`
+// copies each matrix into its own anonymous mapping at OFF bytes past a 4 KiB boundary;
+// `huge:OFF` the same with MADV_HUGEPAGE. It separates where the weights live from the kernel.
 #include <dlfcn.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -46,6 +58,10 @@ struct Options {
   std::string dtype = "bf16";  // --dtype: weights bf16, q8 or q4 (int8 dot products, int8_dot=on)
   bool repack = false;         // --repack: weights imported as host memory, CPU option repack=on
   bool ab = false;             // --ab: with --repack, alternate passes against a device without
+  std::string checkpoint;      // --checkpoint: a bf16 safetensors file whose matrices are used
+  bool touch_x = false;        // --touch-x: a COPY rewrites x before each matmul (see below)
+  bool copy_other = false;     // --copy-other: the same COPY into another tensor (control)
+  std::string place = "mmap";  // --place: mmap | mmap-huge | copy:OFF | huge:OFF (the header)
 };
 
 [[noreturn]] void Die(const std::string& why) {
@@ -91,13 +107,21 @@ Options Parse(int argc, char** argv) {
       o.repack = true;
     } else if (a == "--ab") {
       o.ab = true;
+    } else if (a == "--checkpoint") {
+      o.checkpoint = next();
+    } else if (a == "--touch-x") {
+      o.touch_x = true;
+    } else if (a == "--copy-other") {
+      o.copy_other = true;
+    } else if (a == "--place") {
+      o.place = next();
     } else if (a == "--dtype") {
       o.dtype = next();
       if (o.dtype != "bf16" && o.dtype != "q8" && o.dtype != "q4") Die("--dtype bf16|q8|q4");
     } else {
       Die("unknown flag " + a +
           " (--shape S --rows M --threads T --reps R --no-head --only q|k|v|o|gate|up|down|head "
-          "--dtype bf16|q8|q4 --repack --ab)");
+          "--dtype bf16|q8|q4 --repack --ab --checkpoint FILE --place mmap|mmap-huge|copy:OFF|huge:OFF)");
     }
   }
   return o;
@@ -166,8 +190,42 @@ class Lab {
     return static_cast<int>(tensors_.size()) - 1;
   }
 
+  // A bf16 weight matrix (N, K) at `data` in host memory that outlives the lab, imported as the
+  // engine imports its weights (one buffer per tensor, no copy).
+  int AddHost(std::vector<int64_t> ne, const void* data) {
+    const size_t bytes = static_cast<size_t>(ne[0] * ne[1]) * 2;
+    tsr_buffer* buf = nullptr;
+    tsr_error err = NewError();
+    Check(api_->buffer_import_host(dev_, const_cast<void*>(data), bytes, &buf, &err), err,
+          "import");
+    tsr_tensor t{};
+    t.struct_size = sizeof(t);
+    t.dtype = TSR_DTYPE_BF16;
+    t.ndim = 2;
+    t.ne[0] = ne[0];
+    t.ne[1] = ne[1];
+    t.nb[1] = 2;
+    t.nb[0] = 2 * ne[1];
+    t.buffer = buf;
+    tensors_.push_back(t);
+    if (twin_ != nullptr) twin_->AddHost(ne, data);
+    return static_cast<int>(tensors_.size()) - 1;
+  }
+
   // Every later Add / AddMatmul is repeated on `twin` (same indices): an A/B pair of devices.
   void SetTwin(Lab* twin) { twin_ = twin; }
+
+  // A COPY node src -> dst (same shape, f32).
+  void AddCopy(int src, int dst) {
+    if (twin_ != nullptr) twin_->AddCopy(src, dst);
+    tsr_node n{};
+    n.struct_size = sizeof(n);
+    n.op = TSR_OP_COPY;
+    n.n_inputs = 1;
+    n.inputs[0] = src;
+    n.output = dst;
+    nodes_.push_back(n);
+  }
 
   void AddMatmul(int x, int w, int out) {
     if (twin_ != nullptr) twin_->AddMatmul(x, w, out);
@@ -207,6 +265,84 @@ class Lab {
   bool import_ = false;
   Lab* twin_ = nullptr;
   std::vector<std::vector<uint8_t>> imported_;  // host memory of imported weights
+};
+
+// The bf16 matrices of a safetensors file, found by name in its JSON header (a lab's parser:
+// it looks for "name":{... "data_offsets":[begin,end] ...}).
+class Checkpoint {
+ public:
+  Checkpoint(const std::string& path, const std::string& place) : place_(place) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) Die("cannot open " + path);
+    struct stat st {};
+    fstat(fd, &st);
+    size_ = static_cast<size_t>(st.st_size);
+    // As core/src/model/safetensors.cc maps it (mmap: HEAD e302fcc's way; mmap-huge: with
+    // weight_map.h's alignment and advice).
+    constexpr size_t kHuge = size_t{2} << 20;
+    void* m = MAP_FAILED;
+    if (place_ == "mmap-huge") {
+      void* r = mmap(nullptr, size_ + kHuge, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      const uintptr_t at = (reinterpret_cast<uintptr_t>(r) + kHuge - 1) & ~uintptr_t{kHuge - 1};
+      if (r != MAP_FAILED)
+        m = mmap(reinterpret_cast<void*>(at), size_, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, 0);
+      if (m != MAP_FAILED) madvise(m, size_, MADV_HUGEPAGE);
+    } else {
+      m = mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+    }
+    ::close(fd);
+    if (m == MAP_FAILED) Die("mmap failed: " + path);
+    base_ = static_cast<const uint8_t*>(m);
+    uint64_t n = 0;
+    std::memcpy(&n, base_, 8);
+    header_.assign(reinterpret_cast<const char*>(base_ + 8), n);
+    data_ = base_ + 8 + n;
+    if (place_ != "mmap" && place_ != "mmap-huge") {
+      const size_t colon = place_.find(':');
+      off_ = colon == std::string::npos ? 0 : std::strtoull(place_.c_str() + colon + 1, nullptr, 10);
+      huge_ = place_.rfind("huge", 0) == 0;
+      if (place_.rfind("copy", 0) != 0 && !huge_) Die("--place mmap|mmap-huge|copy:OFF|huge:OFF");
+    }
+  }
+
+  // Row-major (N, K) bf16 weights of tensor `name`, placed as --place says.
+  const void* Matrix(const std::string& name, int64_t N, int64_t K) {
+    const size_t at = header_.find("\"" + name + "\"");
+    if (at == std::string::npos) Die("no tensor " + name);
+    const size_t end = header_.find('}', at);
+    const size_t d = header_.find("\"data_offsets\":[", at);
+    if (d == std::string::npos || d > end) Die("no data_offsets for " + name);
+    const char* q = header_.c_str() + d + 16;
+    char* e = nullptr;
+    const uint64_t b0 = std::strtoull(q, &e, 10);
+    const uint64_t b1 = std::strtoull(e + 1, nullptr, 10);
+    const size_t bytes = static_cast<size_t>(N * K) * 2;
+    if (b1 - b0 != bytes) Die(name + ": not a bf16 matrix of the shape's size");
+    const uint8_t* src = data_ + b0;
+    if (place_.rfind("mmap", 0) == 0) return src;
+    const size_t len = (bytes + off_ + (2u << 20)) & ~size_t{(2u << 20) - 1};
+    void* m = mmap(nullptr, len + (2u << 20), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                   -1, 0);
+    if (m == MAP_FAILED) Die("anonymous mmap failed");
+    // 2 MiB aligned, so huge pages can back it whole.
+    uint8_t* a = reinterpret_cast<uint8_t*>(
+        (reinterpret_cast<uintptr_t>(m) + (2u << 20) - 1) & ~uintptr_t{(2u << 20) - 1});
+    madvise(a, len, huge_ ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
+    std::memcpy(a + off_, src, bytes);
+    return a + off_;
+  }
+
+  // Byte offset of the file's tensor data modulo 64 (the alignment of every row under mmap).
+  int DataMisalign() const { return static_cast<int>(reinterpret_cast<uintptr_t>(data_) % 64); }
+
+ private:
+  std::string place_;
+  const uint8_t* base_ = nullptr;
+  const uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+  std::string header_;
+  size_t off_ = 0;
+  bool huge_ = false;
 };
 
 }  // namespace
@@ -260,6 +396,16 @@ int main(int argc, char** argv) {
   // (N, K) of each matmul of one layer: q, k, v, o, gate, up, down.
   const int64_t mats[7][2] = {{q, H}, {kv, H}, {kv, H}, {H, q}, {I, H}, {I, H}, {H, I}};
   const char* names[7] = {"q", "k", "v", "o", "gate", "up", "down"};
+  const char* tensor_names[7] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
+                                 "self_attn.o_proj", "mlp.gate_proj",    "mlp.up_proj",
+                                 "mlp.down_proj"};
+  std::unique_ptr<Checkpoint> ckpt;
+  if (!o.checkpoint.empty()) {
+    if (quant || o.ab) Die("--checkpoint takes bf16 weights only, without --ab");
+    ckpt = std::make_unique<Checkpoint>(o.checkpoint, o.place);
+    std::printf("checkpoint %s, place %s, file data at %d mod 64\n", o.checkpoint.c_str(),
+                o.place.c_str(), ckpt->DataMisalign());
+  }
   // Activations are shared across layers (they live in cache in a real step too); weights are
   // not. The LM head runs on one row, as the decoder graph asks for the last row's logits only.
   std::map<int64_t, int> xs, outs;
@@ -276,7 +422,18 @@ int main(int argc, char** argv) {
     for (int i = 0; i < 7; ++i) {
       const auto& nk = mats[i];
       if (!o.only.empty() && o.only != names[i]) continue;
-      const int w = lab.Add(wt, {nk[0], nk[1]}, wes, quant ? qblocks : bf16, /*weight=*/true);
+      const int w =
+          ckpt != nullptr
+              ? lab.AddHost({nk[0], nk[1]},
+                            ckpt->Matrix("model.layers." + std::to_string(l) + "." +
+                                             tensor_names[i] + ".weight",
+                                         nk[0], nk[1]))
+              : lab.Add(wt, {nk[0], nk[1]}, wes, quant ? qblocks : bf16, /*weight=*/true);
+      // --touch-x: the calling thread writes x just before the matmul, as the op before a
+      // matmul does in the engine (the worker then reads x from the other core's cache).
+      if (o.touch_x || o.copy_other)
+        lab.AddCopy(lab.Add(TSR_DTYPE_F32, {M, nk[1]}, 4, f32),
+                    o.touch_x ? x_for(nk[1]) : lab.Add(TSR_DTYPE_F32, {M, nk[1]}, 4, f32));
       lab.AddMatmul(x_for(nk[1]), w, out_for(nk[0]));
       params += static_cast<double>(nk[0] * nk[1]);
       flops += 2.0 * static_cast<double>(nk[0] * nk[1] * M);
@@ -285,12 +442,24 @@ int main(int argc, char** argv) {
   if (o.head && (o.only.empty() || o.only == "head")) {
     const int x = lab.Add(TSR_DTYPE_F32, {1, H}, 4, f32);
     const int w = quant ? lab.Add(TSR_DTYPE_Q8_B32, {s.vocab, H}, TSR_BLOCK_Q8_BYTES, qhead)
-                        : lab.Add(TSR_DTYPE_BF16, {s.vocab, H}, 2, bf16, /*weight=*/true);
+                  : ckpt != nullptr
+                      ? lab.AddHost({s.vocab, H},
+                                    ckpt->Matrix("model.embed_tokens.weight", s.vocab, H))  // tied
+                      : lab.Add(TSR_DTYPE_BF16, {s.vocab, H}, 2, bf16, /*weight=*/true);
     lab.AddMatmul(x, w, lab.Add(TSR_DTYPE_F32, {1, s.vocab}, 4, f32));
     head_params = static_cast<double>(s.vocab * H);
     flops += 2.0 * head_params;
   }
   lab.RunAll();  // warm-up: page faults, scratch growth (and the repacking)
+  if (ckpt != nullptr) {
+    // How much of the file the kernel maps with 2 MiB entries (its page cache holds 2 MiB
+    // folios there): the whole process's FilePmdMapped, which only this mapping feeds.
+    FILE* f = std::fopen("/proc/self/smaps_rollup", "r");
+    char line[256];
+    while (f != nullptr && std::fgets(line, sizeof line, f) != nullptr)
+      if (std::strncmp(line, "FilePmdMapped:", 14) == 0) std::printf("after warm-up: %s", line);
+    if (f != nullptr) std::fclose(f);
+  }
   if (ref != nullptr) {
     ref->RunAll();
     std::vector<double> ta, tb, ratio;  // ta: without repack, tb: with

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "tessera/quant_formats.h"
+#include "weight_map.h"
 
 namespace tessera {
 namespace {
@@ -356,7 +357,9 @@ Status QuantizedWeights::MapAndValidate(const std::string& path, const std::stri
   if (fd < 0) return NotFound("no cache file '" + path + "'");
   struct stat st {};
   const bool sized = ::fstat(fd, &st) == 0 && static_cast<uint64_t>(st.st_size) >= kHeaderBytes;
-  void* m = sized ? ::mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_SHARED, fd, 0)
+  // 2 MiB aligned and MADV_HUGEPAGE (weight_map.h): decode streams these blocks every token.
+  void* m = sized ? model_internal::MapWeightsReadOnly(fd, static_cast<size_t>(st.st_size),
+                                                       MAP_SHARED)
                   : MAP_FAILED;
   ::close(fd);  // the mapping keeps the file
   if (m == MAP_FAILED) return InvalidArgument("cache file '" + path + "' is too short");

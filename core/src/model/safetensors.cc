@@ -16,6 +16,8 @@
 #include <unordered_set>
 #include <utility>
 
+#include "weight_map.h"
+
 namespace tessera {
 namespace {
 
@@ -282,7 +284,8 @@ StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(const std::stri
     return InvalidArgument(path + ": file is " + std::to_string(size) +
                            " bytes, too short for the 8-byte header length");
   }
-  void* addr = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  // 2 MiB aligned and MADV_HUGEPAGE: see weight_map.h.
+  void* addr = model_internal::MapWeightsReadOnly(fd, size, MAP_PRIVATE);
   int map_err = errno;
   // The mapping keeps the file alive; the descriptor is not needed any more.
   ::close(fd);
