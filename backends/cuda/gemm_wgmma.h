@@ -48,9 +48,15 @@ struct WgmmaCandidate {
 // the only candidates: one piece the pipelined 128 x 128 tile (and 64 x 256), three pieces 128 x
 // 128 and 128 x 64 (pipelined) for narrow N. With TESSERA_CUDA_GEMM_TMA=0 LaunchGemmWgmma maps them
 // to configuration 5 / 6. LaunchGemmBf16Tiled runs them as their persistent twins at M > 64
-// (GemmTmaPersistTwin; TESSERA_CUDA_GEMM_PERSIST=0: the plain grid).
-inline constexpr WgmmaCandidate kWgmmaAuto1[] = {{12, 128, 128, 500.0}, {8, 64, 256, 420.0}};
-inline constexpr int kWgmmaAuto1Count = 2;
+// (GemmTmaPersistTwin; TESSERA_CUDA_GEMM_PERSIST=0: the plain grid). One piece also the plain
+// 128 x 64 tile (config 19, "tma128x64k", unsplit at M > 64), for grids the 128 x 128 tile fills
+// badly: its rate makes the estimate pick it where it halves the waves' tile area, e.g. M = 512
+// on the 1B q/o, k/v, down and the 8B k/v, M = 2048 on the 1B / 0.5B k/v (cu-gemm13, H100 lab:
+// 1B down at M = 512 261 -> 328 TFLOP/s, 1B q/o 207 -> 263; lab/NOTES.md "Prefill GEMM,
+// thirteenth session"). TESSERA_CUDA_GEMM_NARROW=0 runs that choice as the 128 x 128 tile.
+inline constexpr WgmmaCandidate kWgmmaAuto1[] = {
+    {12, 128, 128, 500.0}, {8, 64, 256, 420.0}, {19, 128, 64, 310.0}};
+inline constexpr int kWgmmaAuto1Count = 3;
 inline constexpr WgmmaCandidate kWgmmaAuto3[] = {{7, 128, 128, 235.0}, {14, 128, 64, 190.0}};
 inline constexpr int kWgmmaAuto3Count = 2;
 // GemmTiledAuto / LaunchGemmBf16Tiled (k_gemm_bf16.cu) number the wgmma configurations from

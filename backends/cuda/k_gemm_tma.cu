@@ -129,10 +129,13 @@ __device__ __forceinline__ void MbarArrive(uint32_t bar) {
   asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
 }
 // Arrives on the barrier at the same shared-memory offset in cluster CTA `rank` (this CTA too).
+// Default semantics (release at CTA scope), as CUTLASS's ClusterBarrier::arrive(cta_id): with
+// `.release.cluster` the 2-CTA tile ran at 0.56x the plain tile, with this at 0.85-0.95x
+// (cu-gemm13, lab/NOTES.md "Prefill GEMM, thirteenth session").
 __device__ __forceinline__ void MbarArriveCluster(uint32_t bar, uint32_t rank) {
   asm volatile(
       "{\n.reg .b32 ra;\nmapa.shared::cluster.u32 ra, %0, %1;\n"
-      "mbarrier.arrive.release.cluster.shared::cluster.b64 _, [ra];\n}\n" ::"r"(bar),
+      "mbarrier.arrive.shared::cluster.b64 _, [ra];\n}\n" ::"r"(bar),
       "r"(rank)
       : "memory");
 }
@@ -794,10 +797,11 @@ bool SplitPrefix() {
   return on;
 }
 
-// Chunks a block of a split-K configuration walks (0: no split): when the tile grid fills at
-// most half the SMs, K is cut so the grid is about one wave (one CTA an SM: 384 threads and
-// most of shared memory), the chunk sums capped at kSplitPartCap. TESSERA_CUDA_GEMM_TMA_SPLITK=0
-// never splits; =W (2, 3, ...) aims at W waves instead of one (a lab knob).
+// Chunks a block of a split-K configuration walks (0: no split): at M <= 64 (decode batches),
+// when the tile grid fills at most half the SMs, K is cut so the grid is about one wave (one CTA
+// an SM: 384 threads and most of shared memory), the chunk sums capped at kSplitPartCap.
+// TESSERA_CUDA_GEMM_TMA_SPLITK=0 never splits; =W (2, 3, ...) aims at W waves instead of one (a
+// lab knob).
 int SplitChunksPerBlock(const MatmulParams& p, int64_t rows, int64_t toks) {
   static const int waves = [] {
     const char* v = std::getenv("TESSERA_CUDA_GEMM_TMA_SPLITK");
@@ -808,6 +812,9 @@ int SplitChunksPerBlock(const MatmulParams& p, int64_t rows, int64_t toks) {
   const int sms = DeviceSms();
   const int64_t n_chunks = (p.K + 255) / 256;
   const int64_t blocks = ((p.M + toks - 1) / toks) * ((p.N + rows - 1) / rows);
+  // Prefill (M > 64, where GemmTiledAuto may pick the 128 x 64 tile; cu-gemm13): never split,
+  // the caller's scratch (SplitPlaneBytes) holds the planes alone.
+  if (p.M > 64) return 0;
   if (!on || sms <= 0 || n_chunks < 2 || blocks * 2 > sms) return 0;
   if (static_cast<uint64_t>(n_chunks * p.M * p.N) * 4 > kSplitPartCap) return 0;
   const int64_t splits = std::min<int64_t>(n_chunks, int64_t{sms} * waves / blocks);
@@ -1073,8 +1080,19 @@ int GemmTmaXsplitTwin(int config, int terms) {
   return config == 0 ? 14 : (config == 7 ? 16 : (config == 5 ? 17 : -1));
 }
 
+namespace {
+// TESSERA_CUDA_GEMM_NARROW=0 (cu-gemm13): the one-piece auto candidate 128 x 64 (configuration
+// 12, gemm_wgmma.h kWgmmaAuto1) runs as the persistent 128 x 128 tile instead, i.e. the choice
+// before it (an A/B switch; default 1).
+bool NarrowTileAllowed() {
+  static const bool on = EnvFlag("TESSERA_CUDA_GEMM_NARROW", true);
+  return on;
+}
+}  // namespace
+
 int GemmTmaPersistTwin(int config, int terms, bool pipe3) {
   if (terms == 1) {
+    if (config == 12 && !NarrowTileAllowed()) return 18;
     return config == 5 ? 18 : (config == 1 ? 19 : (config == 6 ? 20 : (config == 2 ? 21 : -1)));
   }
   if (config == 0) return pipe3 ? 21 : 18;  // the three-piece 128 x 128 tile, plain or pipelined

@@ -1,7 +1,7 @@
 // Prefill GEMM lab (target cuda_gemm_lab): every k_gemm_bf16.cu configuration bit-checked
 // against the decode GEMV (M <= 8 launches over all rows: the canonical order's reference) and
-// timed on the prefill shapes of the three benchmark models at M = 2048, next to the default
-// dispatch (LaunchGemmBf16, the split pre-pass included) and cuBLASLt (bf16 x bf16 -> f32,
+// timed on the prefill shapes of the three benchmark models at M = 2048 and 512, next to the
+// default dispatch (LaunchGemmBf16, the split pre-pass included) and cuBLASLt (bf16 x bf16 -> f32,
 // dlopen'ed; see lab/cublaslt.h).
 //
 //   cuda_gemm_lab [--no-check] [--default-only] [--wgmma-only] [--wg-from=C]
@@ -214,8 +214,7 @@ struct Shape {
   int64_t N, K;
 };
 
-void TimeShape(const Shape& s, bool default_only, lab::CublasLt& lt) {
-  const int64_t M = 2048;
+void TimeShape(const Shape& s, int64_t M, bool default_only, lab::CublasLt& lt) {
   Dev d(M, s.N, s.K, 77);
   const double flop = 2.0 * M * s.N * s.K;
   const auto tf = [&](double ms) { return flop / (ms * 1e-3) / 1e12; };
@@ -822,14 +821,17 @@ int Main(int argc, char** argv) {
     }
   }
   lab::CublasLt lt;
-  // M = 2048 prefill shapes (N = output rows, K = input): q/o, k/v, gate/up, down.
+  // Prefill shapes at M = 2048, then M = 512 (N = output rows, K = input): q/o, k/v, gate/up,
+  // down.
   const Shape shapes[] = {
       {"0.5B.q_o", 896, 896},     {"0.5B.k_v", 128, 896},      {"0.5B.gate_up", 4864, 896},
       {"0.5B.down", 896, 4864},   {"1B.q_o", 2048, 2048},      {"1B.k_v", 512, 2048},
       {"1B.gate_up", 8192, 2048}, {"1B.down", 2048, 8192},     {"8B.q_o", 4096, 4096},
       {"8B.k_v", 1024, 4096},     {"8B.gate_up", 14336, 4096}, {"8B.down", 4096, 14336},
   };
-  for (const Shape& s : shapes) TimeShape(s, default_only, lt);
+  for (int64_t m : {int64_t{2048}, int64_t{512}}) {
+    for (const Shape& s : shapes) TimeShape(s, m, default_only, lt);
+  }
   std::printf("summary failures=%d\n", g_failures);
   return g_failures == 0 ? 0 : 1;
 }
