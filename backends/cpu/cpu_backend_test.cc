@@ -827,6 +827,76 @@ TEST_F(CpuBackendTest, MatmulRowsAreBatchInvariant) {
   }
 }
 
+// Sibling MATMULs of one x (q, k, v-like: different N, weights, biases and dtypes) in one
+// execute call run as one pool job (plugin.cc ExecuteFrom, RunMatmulGroup; int8 activations
+// quantized once where the members agree): the same bits as each node in its own call. A fourth
+// MATMUL on another x closes the group.
+TEST_F(CpuBackendTest, SiblingMatmulsInOneJobKeepBits) {
+  struct Case {
+    tsr_dtype dtypes[3];
+    const char* int8_dot;
+  };
+  const Case cases[] = {
+      {{TSR_DTYPE_F32, TSR_DTYPE_F32, TSR_DTYPE_F32}, nullptr},
+      {{TSR_DTYPE_BF16, TSR_DTYPE_BF16, TSR_DTYPE_BF16}, nullptr},
+      {{TSR_DTYPE_Q8_B32, TSR_DTYPE_Q8_B32, TSR_DTYPE_Q8_B32}, "on"},
+      {{TSR_DTYPE_Q4_B32, TSR_DTYPE_Q4_B32, TSR_DTYPE_Q4_B32}, "on"},
+      {{TSR_DTYPE_Q8_B32, TSR_DTYPE_Q4_B32, TSR_DTYPE_Q8_B32}, "on"},
+      {{TSR_DTYPE_Q4_B32, TSR_DTYPE_Q8_B32, TSR_DTYPE_Q4_B32}, "off"},
+      {{TSR_DTYPE_BF16, TSR_DTYPE_Q8_B32, TSR_DTYPE_F32}, "on"},
+  };
+  const int64_t ns[3] = {40, 16, 24};
+  for (const Case& c : cases) {
+    bool quant = false;
+    for (tsr_dtype t : c.dtypes) quant = quant || IsQuant(t);
+    const int64_t K = quant ? 160 : 101;  // 101: the scalar tail
+    Device d(2, c.int8_dot);
+    for (int64_t M : {int64_t{1}, int64_t{3}}) {
+      SCOPED_TRACE(testing::Message() << c.dtypes[0] << "," << c.dtypes[1] << "," << c.dtypes[2]
+                                      << " int8_dot " << (c.int8_dot ? c.int8_dot : "-") << " M "
+                                      << M);
+      Graph g(d.dev());
+      const int x = g.F32({M, K}, Random(M * K, 81));
+      const int x2 = g.F32({M, K}, Random(M * K, 82));
+      std::vector<tsr_node> nodes;
+      int outs[2][4];
+      int w[3], b[3];
+      for (int i = 0; i < 3; ++i) {
+        w[i] = MakeWeight(g, c.dtypes[i], ns[i], K, Random(ns[i] * K, 83 + i, 0.1f));
+        b[i] = g.F32({ns[i]}, Random(ns[i], 86 + i));
+      }
+      for (int pass = 0; pass < 2; ++pass) {
+        nodes.clear();
+        for (int i = 0; i < 3; ++i) {
+          outs[pass][i] = g.ZerosF32({M, ns[i]});
+          // The middle one without a bias.
+          nodes.push_back(i == 1 ? g.Node(TSR_OP_MATMUL, {x, w[i]}, outs[pass][i])
+                                 : g.Node(TSR_OP_MATMUL, {x, w[i], b[i]}, outs[pass][i]));
+        }
+        outs[pass][3] = g.ZerosF32({M, ns[0]});
+        nodes.push_back(g.Node(TSR_OP_MATMUL, {x2, w[0], b[0]}, outs[pass][3]));
+        const tsr_graph_view v = g.View(nodes);
+        tsr_error err = NewError();
+        if (pass == 0) {  // node by node
+          for (int32_t id = 0; id < 4; ++id)
+            ASSERT_EQ(api_->execute(d.dev(), &v, &id, 1, nullptr, &err), TSR_OK) << err.message;
+        } else {  // one call: the first three are one group
+          const int32_t ids[4] = {0, 1, 2, 3};
+          ASSERT_EQ(api_->execute(d.dev(), &v, ids, 4, nullptr, &err), TSR_OK) << err.message;
+        }
+      }
+      for (int i = 0; i < 4; ++i) {
+        const std::vector<float> a = g.Read(outs[0][i]), f = g.Read(outs[1][i]);
+        ASSERT_EQ(a.size(), f.size());
+        EXPECT_EQ(std::memcmp(a.data(), f.data(), a.size() * 4), 0) << "node " << i;
+        bool nonzero = false;
+        for (float v : f) nonzero = nonzero || v != 0.0f;
+        EXPECT_TRUE(nonzero) << "node " << i << " wrote nothing";
+      }
+    }
+  }
+}
+
 // K spanning several K blocks of the canonical order (1024) plus a SIMD tail: GEMV rows and
 // GEMM rows (4 x 4 tiles, partial sums kept in the output between blocks) stay bit-identical.
 TEST_F(CpuBackendTest, MatmulLongKIsBatchInvariant) {

@@ -619,49 +619,124 @@ int64_t ColumnChunk(int64_t N, int threads) {
   return std::max<int64_t>(16, (chunk + 7) / 8 * 8);
 }
 
+// Whether p runs on int8 activations (the int8 dot over Q8/Q4 weights).
+bool NeedsQuantizedActs(const MatmulProblem& p) {
+  return p.int8_dot != Int8Dot::kOff && IsQuantized(p.w_dtype) && p.K % TSR_QBLOCK == 0 &&
+         p.M > 0;
+}
+
+// Whether QuantizeActRows and LayoutQuantizedActs give a and b the same int8 rows: the same x,
+// rows, K, offset (w_dtype), operand order (w_packed) and int8 path.
+bool SameQuantizedActs(const MatmulProblem& a, const MatmulProblem& b) {
+  return a.x == b.x && a.x_row_stride == b.x_row_stride && a.M == b.M && a.K == b.K &&
+         a.w_dtype == b.w_dtype && a.w_packed == b.w_packed && a.int8_dot == b.int8_dot;
+}
+
 // Q8/Q4 weights: quantizes every problem's activation rows once (rows split across the pool
-// when there are many) and points the problems at them. `storage` keeps them alive.
+// when there are many) and points the problems at them. Problems that would quantize the same
+// rows identically (sibling matmuls of one x: SameQuantizedActs) share one copy. `storage`
+// keeps them alive.
 void QuantizeActivations(MatmulProblem* problems, int64_t n_problems, ThreadPool* pool,
                          std::vector<uint8_t>* storage, std::vector<QuantizedActs>* acts) {
-  const int64_t M = problems[0].M, K = problems[0].K;
-  const size_t per = QuantizedActBytes(M, K);
-  storage->resize(per * static_cast<size_t>(n_problems));
-  acts->resize(static_cast<size_t>(n_problems));
-  for (int64_t s = 0; s < n_problems; ++s) {
-    (*acts)[s] = LayoutQuantizedActs(storage->data() + per * s, M, K, problems[s].w_packed);
-    problems[s].qx = &(*acts)[s];
-  }
+  thread_local std::vector<int64_t> owner;  // the problem whose copy problem s reads, or -1
+  owner.assign(static_cast<size_t>(n_problems), -1);
+  size_t bytes = 0;
+  int64_t tasks = 0;
   constexpr int64_t kRowsPerTask = 16;
-  const int64_t per_problem = (M + kRowsPerTask - 1) / kRowsPerTask;
+  for (int64_t s = 0; s < n_problems; ++s) {
+    if (!NeedsQuantizedActs(problems[s])) continue;
+    owner[s] = s;
+    for (int64_t t = 0; t < s; ++t) {
+      if (owner[t] == t && SameQuantizedActs(problems[t], problems[s])) {
+        owner[s] = t;
+        break;
+      }
+    }
+    if (owner[s] != s) continue;
+    bytes += QuantizedActBytes(problems[s].M, problems[s].K);
+    tasks += (problems[s].M + kRowsPerTask - 1) / kRowsPerTask;
+  }
+  if (tasks == 0) return;
+  storage->resize(bytes);
+  acts->resize(static_cast<size_t>(n_problems));
+  // Owners, one entry per row task. (A reference: the pool's threads must see the caller's.)
+  thread_local std::vector<int64_t> task_problem_storage;
+  std::vector<int64_t>& task_problem = task_problem_storage;
+  task_problem.clear();
+  size_t at = 0;
+  for (int64_t s = 0; s < n_problems; ++s) {
+    if (owner[s] < 0) continue;
+    if (owner[s] == s) {
+      const MatmulProblem& p = problems[s];
+      (*acts)[s] = LayoutQuantizedActs(storage->data() + at, p.M, p.K, p.w_packed);
+      at += QuantizedActBytes(p.M, p.K);
+      for (int64_t m0 = 0; m0 < p.M; m0 += kRowsPerTask) task_problem.push_back(s);
+    }
+    problems[s].qx = &(*acts)[owner[s]];
+  }
+  // Task i: the owner task_problem[i], rows from the position of i among its owner's tasks.
   auto run = [&](int64_t task, int) {
-    const int64_t s = task / per_problem, m0 = (task % per_problem) * kRowsPerTask;
-    QuantizeActRows(problems[s], (*acts)[s], m0, std::min(M, m0 + kRowsPerTask));
+    const int64_t s = task_problem[task];
+    int64_t first = task;
+    while (first > 0 && task_problem[first - 1] == s) --first;
+    const int64_t m0 = (task - first) * kRowsPerTask;
+    QuantizeActRows(problems[s], (*acts)[s], m0, std::min(problems[s].M, m0 + kRowsPerTask));
   };
-  if (n_problems * per_problem == 1) {
+  if (tasks == 1) {
     run(0, 0);  // decode: not worth a pool round trip
   } else {
-    pool->ParallelFor(n_problems * per_problem, run);
+    pool->ParallelFor(tasks, run);
   }
 }
 
-// Runs n_problems independent problems (batch slices) with their columns split across the pool.
+// Runs n_problems independent problems (batch slices, or sibling matmuls of one x with their
+// own N, weights and dtypes) with all their columns split across the pool in one job. Problem
+// s's columns are cut into chunks of ColumnChunk(its N) exactly as when it runs alone; every
+// element is computed by the same code either way (the canonical order does not depend on the
+// chunk or the thread).
 void RunProblems(MatmulProblem* problems, int64_t n_problems, ThreadPool* pool, Workspace* ws) {
   if (n_problems == 0) return;
   // Per calling thread: the activations of the running matmul, reused so decode never allocates.
   thread_local std::vector<uint8_t> act_storage;
   thread_local std::vector<QuantizedActs> acts;
-  if (problems[0].int8_dot != Int8Dot::kOff && IsQuantized(problems[0].w_dtype) &&
-      problems[0].K % TSR_QBLOCK == 0 && problems[0].M > 0)
-    QuantizeActivations(problems, n_problems, pool, &act_storage, &acts);
+  QuantizeActivations(problems, n_problems, pool, &act_storage, &acts);
+  const int threads = pool->num_threads();
   const MatmulProblem& first = problems[0];
-  const int64_t chunk = ColumnChunk(first.N, pool->num_threads());
-  const int64_t per_problem = (first.N + chunk - 1) / chunk;
-  if (per_problem == 0) return;
-  const size_t scratch_floats = MatmulScratchFloats(first.K);
-  pool->ParallelFor(n_problems * per_problem, [&](int64_t task, int thread) {
-    const MatmulProblem& p = problems[task / per_problem];
-    const int64_t n0 = (task % per_problem) * chunk;
-    MatmulColumns(p, n0, std::min(p.N, n0 + chunk), ws->Floats(thread, scratch_floats));
+  bool uniform = true;  // every problem has first's N (batch slices): no task table
+  size_t scratch_floats = 0;
+  for (int64_t s = 0; s < n_problems; ++s) {
+    uniform = uniform && problems[s].N == first.N;
+    scratch_floats = std::max(scratch_floats, MatmulScratchFloats(problems[s].K));
+  }
+  if (uniform) {
+    const int64_t chunk = ColumnChunk(first.N, threads);
+    const int64_t per_problem = (first.N + chunk - 1) / chunk;
+    if (per_problem == 0) return;
+    pool->ParallelFor(n_problems * per_problem, [&](int64_t task, int thread) {
+      const MatmulProblem& p = problems[task / per_problem];
+      const int64_t n0 = (task % per_problem) * chunk;
+      MatmulColumns(p, n0, std::min(p.N, n0 + chunk), ws->Floats(thread, scratch_floats));
+    });
+    return;
+  }
+  // begin[s]: problem s's first task; its tasks cover its columns in chunks of chunk[s].
+  // (References: the pool's threads must see the caller's thread_local tables.)
+  thread_local std::vector<int64_t> begin_storage, chunk_storage;
+  std::vector<int64_t>& begin = begin_storage;
+  std::vector<int64_t>& chunk = chunk_storage;
+  begin.resize(static_cast<size_t>(n_problems) + 1);
+  chunk.resize(static_cast<size_t>(n_problems));
+  begin[0] = 0;
+  for (int64_t s = 0; s < n_problems; ++s) {
+    chunk[s] = ColumnChunk(problems[s].N, threads);
+    begin[s + 1] = begin[s] + (problems[s].N + chunk[s] - 1) / chunk[s];
+  }
+  if (begin[n_problems] == 0) return;
+  pool->ParallelFor(begin[n_problems], [&](int64_t task, int thread) {
+    const int64_t s = std::upper_bound(begin.begin(), begin.end(), task) - begin.begin() - 1;
+    const MatmulProblem& p = problems[s];
+    const int64_t n0 = (task - begin[s]) * chunk[s];
+    MatmulColumns(p, n0, std::min(p.N, n0 + chunk[s]), ws->Floats(thread, scratch_floats));
   });
 }
 
@@ -677,18 +752,20 @@ void MatmulParallel(const MatmulProblem& p, ThreadPool* pool, Workspace* ws) {
   RunProblems(&copy, 1, pool, ws);
 }
 
-Status RunMatmul(const OpArgs& a) {
+namespace {
+
+// a's problems (one per slice of x), appended to `problems`.
+void AddMatmulProblems(const OpArgs& a, std::vector<MatmulProblem>* problems) {
   const TensorRef& x = *a.in[0];
   const TensorRef& w = *a.in[1];
   const TensorRef& out = *a.out;
   const TensorRef* bias = a.input(2);
   // x is viewed as slices [S][M, K]: S = product of the dims above the last two.
-  if (out.NumElements() == 0) return OkStatus();
+  if (out.NumElements() == 0) return;
   const int64_t M = x.ndim >= 2 ? x.dim(-2) : 1;
   const int64_t S = backend::NumMatrices(x);
-  std::vector<MatmulProblem> problems(static_cast<size_t>(S));
   for (int64_t s = 0; s < S; ++s) {
-    MatmulProblem& p = problems[static_cast<size_t>(s)];
+    MatmulProblem& p = problems->emplace_back();
     p.x = reinterpret_cast<const float*>(x.data + backend::MatrixOffset(x, x, s));
     p.x_row_stride = F32Stride(x, -2);
     p.M = M;
@@ -707,7 +784,23 @@ Status RunMatmul(const OpArgs& a) {
       p.w_packed = true;
     }
   }
-  RunProblems(problems.data(), S, a.pool, a.ws);
+}
+
+}  // namespace
+
+Status RunMatmul(const OpArgs& a) {
+  std::vector<MatmulProblem> problems;
+  AddMatmulProblems(a, &problems);
+  RunProblems(problems.data(), static_cast<int64_t>(problems.size()), a.pool, a.ws);
+  return OkStatus();
+}
+
+Status RunMatmulGroup(const OpArgs* const* group, int n) {
+  thread_local std::vector<MatmulProblem> problems;  // decode: no allocation per step
+  problems.clear();
+  for (int i = 0; i < n; ++i) AddMatmulProblems(*group[i], &problems);
+  RunProblems(problems.data(), static_cast<int64_t>(problems.size()), group[0]->pool,
+              group[0]->ws);
   return OkStatus();
 }
 

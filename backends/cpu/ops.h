@@ -199,6 +199,12 @@ size_t MatmulScratchFloats(int64_t K);
 bool PackedRowsSupported();
 // All columns, split across the pool.
 void MatmulParallel(const MatmulProblem& p, ThreadPool* pool, Workspace* ws);
+// Several validated MATMUL nodes (sibling matmuls of one decode x: q, k, v; gate, up) as one
+// pool job over the union of their column tasks; the pool and workspace are group[0]'s. Every
+// element is computed exactly as RunMatmul computes it, and int8 activations are quantized once
+// for members that would quantize them identically. REQUIRES: no member's output overlaps any
+// member's input or another member's output (plugin.cc checks it).
+Status RunMatmulGroup(const OpArgs* const* group, int n);
 // The int8 path (kernels_qmatmul.cc). QuantizedActBytes: storage for M rows of K;
 // LayoutQuantizedActs: views into it; QuantizeActRows: fills rows [m0, m1) from p.x (p.w_dtype
 // picks the offset); QMatmulColumns: like MatmulColumns, REQUIRES p.qx.

@@ -498,21 +498,130 @@ const uint8_t* PackedWeightsFor(tsr_device* dev, const tsr_graph_view& g, const 
   return dev->packed->Get(*ln.args.in[1], chunk, dev->pool.get());
 }
 
-Status ExecuteNode(tsr_device* dev, const tsr_graph_view& g, int32_t node_index) {
-  auto ln = std::make_unique<LoadedNode>();
-  TSR_RETURN_IF_ERROR(LoadNode(dev, g, node_index, /*with_data=*/true, ln.get()));
-  const OpFn run = FindRunner(RawEnum(ln->node.op));
-  if (run == nullptr) return InvalidArgument("unknown op " + std::to_string(RawEnum(ln->node.op)));
+// Loads node_index into ln and makes it ready to run with *run.
+Status PrepareNode(tsr_device* dev, const tsr_graph_view& g, int32_t node_index, LoadedNode* ln,
+                   OpFn* run) {
+  TSR_RETURN_IF_ERROR(LoadNode(dev, g, node_index, /*with_data=*/true, ln));
+  *run = FindRunner(RawEnum(ln->node.op));
+  if (*run == nullptr)
+    return InvalidArgument("unknown op " + std::to_string(RawEnum(ln->node.op)));
   TSR_RETURN_IF_ERROR(ValidateOp(ln->args));
   ln->args.pool = dev->pool.get();
   ln->args.ws = dev->ws.get();
   ln->args.int8_dot = dev->ctx->int8_dot;
   ln->args.packed_w = PackedWeightsFor(dev, g, *ln);
-  if (dev->profile == nullptr) return run(ln->args);
+  return OkStatus();
+}
+
+Status RunPrepared(tsr_device* dev, const LoadedNode& ln, OpFn run) {
+  if (dev->profile == nullptr) return run(ln.args);
   const auto t0 = OpProfile::Clock::now();
-  Status s = run(ln->args);
-  dev->profile->Record(ln->args,
+  Status s = run(ln.args);
+  dev->profile->Record(ln.args,
                        std::chrono::duration<double>(OpProfile::Clock::now() - t0).count());
+  return s;
+}
+
+// Sibling matmuls (TESSERA_CPU_FUSE_SIBLINGS, on unless "0"): consecutive decode MATMUL nodes
+// that read the same x (q, k, v of a layer; gate and up) run as one pool job over the union of
+// their column tasks (RunMatmulGroup) instead of one job and barrier each. Every element is
+// computed by the same code as node by node, so the bits are the same either way.
+bool FuseSiblings() {
+  static const bool on = [] {
+    const char* e = std::getenv("TESSERA_CPU_FUSE_SIBLINGS");
+    return e == nullptr || std::string_view(e) != "0";
+  }();
+  return on;
+}
+
+constexpr int kMaxSiblings = 4;  // q, k, v; gate, up
+
+// A MATMUL that may join a group: decode rows (M <= 8), one slice, 2-D weights, a non-empty
+// output.
+bool GroupableMatmul(const LoadedNode& ln) {
+  const OpArgs& a = ln.args;
+  if (RawEnum(ln.node.op) != TSR_OP_MATMUL || a.n_in < 2 || a.in[0] == nullptr ||
+      a.in[1] == nullptr || a.out == nullptr)
+    return false;
+  const TensorRef& x = *a.in[0];
+  const int64_t M = x.ndim >= 2 ? x.dim(-2) : 1;
+  return M >= 1 && M <= 8 && backend::NumMatrices(x) == 1 && a.in[1]->ndim == 2 &&
+         a.out->NumElements() > 0;
+}
+
+bool SameView(const TensorRef& a, const TensorRef& b) {
+  if (a.data != b.data || a.dtype != b.dtype || a.ndim != b.ndim) return false;
+  for (int i = 0; i < a.ndim; ++i) {
+    if (a.ne[i] != b.ne[i] || a.nb[i] != b.nb[i]) return false;
+  }
+  return true;
+}
+
+bool Overlap(const TensorRef& a, const TensorRef& b) {
+  const int64_t ea = a.Extent(), eb = b.Extent();
+  return ea > 0 && eb > 0 && a.data < b.data + eb && b.data < a.data + ea;
+}
+
+// c's output overlaps none of c's and the members' inputs and outputs, and c's inputs overlap
+// no member's output: the members can run in any order, interleaved.
+bool Independent(const LoadedNode* const* members, int n, const LoadedNode& c) {
+  const OpArgs& ca = c.args;
+  for (int i = 0; i < ca.n_in; ++i) {
+    if (ca.in[i] != nullptr && Overlap(*ca.out, *ca.in[i])) return false;
+  }
+  for (int k = 0; k < n; ++k) {
+    const OpArgs& ma = members[k]->args;
+    if (Overlap(*ca.out, *ma.out)) return false;
+    for (int i = 0; i < ma.n_in; ++i) {
+      if (ma.in[i] != nullptr && Overlap(*ca.out, *ma.in[i])) return false;
+    }
+    for (int i = 0; i < ca.n_in; ++i) {
+      if (ca.in[i] != nullptr && Overlap(*ma.out, *ca.in[i])) return false;
+    }
+  }
+  return true;
+}
+
+// Runs node ids[0], or ids[0, *consumed) as one sibling group.
+Status ExecuteFrom(tsr_device* dev, const tsr_graph_view& g, const int32_t* ids, int32_t n,
+                   int32_t* consumed) {
+  *consumed = 1;
+  std::unique_ptr<LoadedNode> group[kMaxSiblings];
+  group[0] = std::make_unique<LoadedNode>();
+  OpFn run = nullptr;
+  TSR_RETURN_IF_ERROR(PrepareNode(dev, g, ids[0], group[0].get(), &run));
+  if (!FuseSiblings() || !GroupableMatmul(*group[0])) return RunPrepared(dev, *group[0], run);
+  const LoadedNode* members[kMaxSiblings] = {group[0].get()};
+  int n_group = 1;
+  while (n_group < kMaxSiblings && n_group < n) {
+    const int32_t id = ids[n_group];
+    if (g.nodes == nullptr || id < 0 || id >= g.n_nodes ||
+        RawEnum(ReadAbiStruct(g.nodes, id).op) != TSR_OP_MATMUL)
+      break;
+    auto c = std::make_unique<LoadedNode>();
+    OpFn c_run = nullptr;
+    // A node that fails here fails again, with its own message, when it runs alone.
+    if (!PrepareNode(dev, g, id, c.get(), &c_run).ok() || !GroupableMatmul(*c) ||
+        !SameView(*c->args.in[0], *group[0]->args.in[0]) || !Independent(members, n_group, *c))
+      break;
+    members[n_group] = c.get();
+    group[n_group++] = std::move(c);
+  }
+  if (n_group == 1) return RunPrepared(dev, *group[0], run);
+  *consumed = n_group;
+  const OpArgs* args[kMaxSiblings];
+  for (int k = 0; k < n_group; ++k) args[k] = &group[k]->args;
+  if (dev->profile == nullptr) return RunMatmulGroup(args, n_group);
+  const auto t0 = OpProfile::Clock::now();
+  Status s = RunMatmulGroup(args, n_group);
+  // The group's time split across its members by their weights' bytes.
+  const double seconds = std::chrono::duration<double>(OpProfile::Clock::now() - t0).count();
+  double bytes = 0;
+  for (int k = 0; k < n_group; ++k) bytes += static_cast<double>(args[k]->in[1]->Extent());
+  for (int k = 0; k < n_group; ++k) {
+    const double share = bytes > 0 ? args[k]->in[1]->Extent() / bytes : 1.0 / n_group;
+    dev->profile->Record(*args[k], seconds * share);
+  }
   return s;
 }
 
@@ -523,8 +632,8 @@ tsr_status Execute(tsr_device* dev, const tsr_graph_view* graph, const int32_t* 
       return Fail(err, TSR_ERR_INVALID_ARGUMENT, "execute: NULL or malformed argument");
     }
     if (dev->profile != nullptr) dev->profile->BeginExecute();
-    for (int32_t i = 0; i < n_node_ids; ++i) {
-      const Status s = ExecuteNode(dev, *graph, node_ids[i]);
+    for (int32_t i = 0, consumed = 1; i < n_node_ids; i += consumed) {
+      const Status s = ExecuteFrom(dev, *graph, node_ids + i, n_node_ids - i, &consumed);
       if (!s.ok()) {
         int op = 0;
         if (graph->nodes != nullptr && node_ids[i] >= 0 && node_ids[i] < graph->n_nodes) {
