@@ -852,9 +852,9 @@ TEST_F(CpuBackendTest, SiblingMatmulsInOneJobKeepBits) {
     const int64_t K = quant ? 160 : 101;  // 101: the scalar tail
     Device d(2, c.int8_dot);
     for (int64_t M : {int64_t{1}, int64_t{3}}) {
-      SCOPED_TRACE(testing::Message() << c.dtypes[0] << "," << c.dtypes[1] << "," << c.dtypes[2]
-                                      << " int8_dot " << (c.int8_dot ? c.int8_dot : "-") << " M "
-                                      << M);
+      SCOPED_TRACE(testing::Message()
+                   << c.dtypes[0] << "," << c.dtypes[1] << "," << c.dtypes[2] << " int8_dot "
+                   << (c.int8_dot ? c.int8_dot : "-") << " M " << M);
       Graph g(d.dev());
       const int x = g.F32({M, K}, Random(M * K, 81));
       const int x2 = g.F32({M, K}, Random(M * K, 82));

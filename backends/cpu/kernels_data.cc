@@ -108,17 +108,12 @@ void DequantRow(const uint8_t* src, tsr_dtype st, uint8_t* dst, int64_t ds, tsr_
                 int64_t n) {
   const int64_t bb = BlockBytes(st);
   if (dt == TSR_DTYPE_F32 && ds == 4) {
-    // Contiguous f32 (GET_ROWS of an embedding): the same d * q products, one scale a block.
+    // Contiguous f32 (GET_ROWS of an embedding): a block's values stored at once.
     for (int64_t b = 0; b < n / TSR_QBLOCK; ++b) {
       const uint8_t* block = src + b * bb;
-      const float d = F16ToF32(LoadU16(block));
       float v[TSR_QBLOCK];
-      for (int i = 0; i < TSR_QBLOCK; ++i) {
-        const int q = st == TSR_DTYPE_Q8_B32
-                          ? static_cast<int8_t>(block[2 + i])
-                          : (i < 16 ? (block[2 + i] & 0x0f) : (block[2 + i - 16] >> 4)) - 8;
-        v[i] = d * static_cast<float>(q);
-      }
+      for (int i = 0; i < TSR_QBLOCK; ++i)
+        v[i] = st == TSR_DTYPE_Q8_B32 ? DequantQ8(block, i) : DequantQ4(block, i);
       std::memcpy(dst + b * TSR_QBLOCK * 4, v, sizeof v);
     }
     return;

@@ -39,6 +39,7 @@ constexpr int64_t kMatmulKBlock = 1024;
 #include <cstdlib>
 #include <cstring>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "backends/cpu/convert.h"
@@ -621,8 +622,7 @@ int64_t ColumnChunk(int64_t N, int threads) {
 
 // Whether p runs on int8 activations (the int8 dot over Q8/Q4 weights).
 bool NeedsQuantizedActs(const MatmulProblem& p) {
-  return p.int8_dot != Int8Dot::kOff && IsQuantized(p.w_dtype) && p.K % TSR_QBLOCK == 0 &&
-         p.M > 0;
+  return p.int8_dot != Int8Dot::kOff && IsQuantized(p.w_dtype) && p.K % TSR_QBLOCK == 0 && p.M > 0;
 }
 
 // Whether QuantizeActRows and LayoutQuantizedActs give a and b the same int8 rows: the same x,
@@ -659,10 +659,10 @@ void QuantizeActivations(MatmulProblem* problems, int64_t n_problems, ThreadPool
   if (tasks == 0) return;
   storage->resize(bytes);
   acts->resize(static_cast<size_t>(n_problems));
-  // Owners, one entry per row task. (A reference: the pool's threads must see the caller's.)
-  thread_local std::vector<int64_t> task_problem_storage;
-  std::vector<int64_t>& task_problem = task_problem_storage;
-  task_problem.clear();
+  // Row tasks: (owner, first row). (A reference: the pool's threads must see the caller's.)
+  thread_local std::vector<std::pair<int64_t, int64_t>> task_rows_storage;
+  std::vector<std::pair<int64_t, int64_t>>& task_rows = task_rows_storage;
+  task_rows.clear();
   size_t at = 0;
   for (int64_t s = 0; s < n_problems; ++s) {
     if (owner[s] < 0) continue;
@@ -670,16 +670,12 @@ void QuantizeActivations(MatmulProblem* problems, int64_t n_problems, ThreadPool
       const MatmulProblem& p = problems[s];
       (*acts)[s] = LayoutQuantizedActs(storage->data() + at, p.M, p.K, p.w_packed);
       at += QuantizedActBytes(p.M, p.K);
-      for (int64_t m0 = 0; m0 < p.M; m0 += kRowsPerTask) task_problem.push_back(s);
+      for (int64_t m0 = 0; m0 < p.M; m0 += kRowsPerTask) task_rows.emplace_back(s, m0);
     }
     problems[s].qx = &(*acts)[owner[s]];
   }
-  // Task i: the owner task_problem[i], rows from the position of i among its owner's tasks.
   auto run = [&](int64_t task, int) {
-    const int64_t s = task_problem[task];
-    int64_t first = task;
-    while (first > 0 && task_problem[first - 1] == s) --first;
-    const int64_t m0 = (task - first) * kRowsPerTask;
+    const auto [s, m0] = task_rows[task];
     QuantizeActRows(problems[s], (*acts)[s], m0, std::min(problems[s].M, m0 + kRowsPerTask));
   };
   if (tasks == 1) {
@@ -701,24 +697,9 @@ void RunProblems(MatmulProblem* problems, int64_t n_problems, ThreadPool* pool, 
   thread_local std::vector<QuantizedActs> acts;
   QuantizeActivations(problems, n_problems, pool, &act_storage, &acts);
   const int threads = pool->num_threads();
-  const MatmulProblem& first = problems[0];
-  bool uniform = true;  // every problem has first's N (batch slices): no task table
   size_t scratch_floats = 0;
-  for (int64_t s = 0; s < n_problems; ++s) {
-    uniform = uniform && problems[s].N == first.N;
+  for (int64_t s = 0; s < n_problems; ++s)
     scratch_floats = std::max(scratch_floats, MatmulScratchFloats(problems[s].K));
-  }
-  if (uniform) {
-    const int64_t chunk = ColumnChunk(first.N, threads);
-    const int64_t per_problem = (first.N + chunk - 1) / chunk;
-    if (per_problem == 0) return;
-    pool->ParallelFor(n_problems * per_problem, [&](int64_t task, int thread) {
-      const MatmulProblem& p = problems[task / per_problem];
-      const int64_t n0 = (task % per_problem) * chunk;
-      MatmulColumns(p, n0, std::min(p.N, n0 + chunk), ws->Floats(thread, scratch_floats));
-    });
-    return;
-  }
   // begin[s]: problem s's first task; its tasks cover its columns in chunks of chunk[s].
   // (References: the pool's threads must see the caller's thread_local tables.)
   thread_local std::vector<int64_t> begin_storage, chunk_storage;
@@ -799,8 +780,7 @@ Status RunMatmulGroup(const OpArgs* const* group, int n) {
   thread_local std::vector<MatmulProblem> problems;  // decode: no allocation per step
   problems.clear();
   for (int i = 0; i < n; ++i) AddMatmulProblems(*group[i], &problems);
-  RunProblems(problems.data(), static_cast<int64_t>(problems.size()), group[0]->pool,
-              group[0]->ws);
+  RunProblems(problems.data(), static_cast<int64_t>(problems.size()), group[0]->pool, group[0]->ws);
   return OkStatus();
 }
 

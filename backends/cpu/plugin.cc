@@ -503,8 +503,7 @@ Status PrepareNode(tsr_device* dev, const tsr_graph_view& g, int32_t node_index,
                    OpFn* run) {
   TSR_RETURN_IF_ERROR(LoadNode(dev, g, node_index, /*with_data=*/true, ln));
   *run = FindRunner(RawEnum(ln->node.op));
-  if (*run == nullptr)
-    return InvalidArgument("unknown op " + std::to_string(RawEnum(ln->node.op)));
+  if (*run == nullptr) return InvalidArgument("unknown op " + std::to_string(RawEnum(ln->node.op)));
   TSR_RETURN_IF_ERROR(ValidateOp(ln->args));
   ln->args.pool = dev->pool.get();
   ln->args.ws = dev->ws.get();

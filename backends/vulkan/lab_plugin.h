@@ -51,7 +51,9 @@ inline const tsr_plugin_api* OpenLabPlugin(const char** path) {
 }
 
 // Buffer offsets rounded up to 256 bytes (every storage-buffer offset alignment seen).
-inline uint64_t Align(uint64_t v) { return (v + 255) / 256 * 256; }
+inline uint64_t Align(uint64_t v) {
+  return (v + 255) / 256 * 256;
+}
 
 inline float Bf16(uint16_t b) {
   const uint32_t bits = static_cast<uint32_t>(b) << 16;

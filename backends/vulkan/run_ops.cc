@@ -358,11 +358,35 @@ const CoopKernel& PickCoopKernel(const Recorder& rec, const MatmulP& p) {
 // and whole 32-value stages with 16-byte aligned rows (it copies
 // stages with 16-byte loads), weights under 4 GiB (32-bit offsets in the shader); anything else
 // keeps the fp32 GEMM.
-bool UseCoopGemm(const Recorder& rec, const MatmulP& p, tsr_dtype wdt) {
-  return rec.coop_gemm && wdt == TSR_DTYPE_BF16 && p.M >= kGemmMinRows && p.N % 16 == 0 &&
-         p.K % 32 == 0 && p.w % 16 == 0 && p.w_row > 0 && p.w_row % 16 == 0 && p.x_row >= 0 &&
-         p.N <= 65535 * 64 &&
+// The weight side both cooperative-matrix kernels take (the GEMM and matmul_coop_gemv.comp).
+bool CoopWeights(const MatmulP& p, tsr_dtype wdt) {
+  return wdt == TSR_DTYPE_BF16 && p.N % 16 == 0 && p.K % 32 == 0 && p.w % 16 == 0 && p.w_row > 0 &&
+         p.w_row % 16 == 0 &&
          static_cast<uint64_t>(p.N) * static_cast<uint64_t>(p.w_row) < (4ull << 30);
+}
+
+bool UseCoopGemm(const Recorder& rec, const MatmulP& p, tsr_dtype wdt) {
+  return rec.coop_gemm && CoopWeights(p, wdt) && p.M >= kGemmMinRows && p.x_row >= 0 &&
+         p.N <= 65535 * 64;
+}
+
+// The CoopP of rows [m0, m0 + M) of p (Mp: M padded to the kernel's row tile).
+CoopP CoopRows(const MatmulP& p, int64_t m0, int64_t M, int64_t Mp) {
+  CoopP q;
+  q.x = p.x + m0 * p.x_row;
+  q.out = p.out + m0 * p.out_row;
+  q.w = p.w;
+  q.bias = p.bias;
+  q.M = M;
+  q.K = p.K;
+  q.N = p.N;
+  q.Mp = Mp;
+  q.Kp = p.K;  // a multiple of 32 (CoopWeights)
+  q.x_row = p.x_row;
+  q.w_row = p.w_row / 2;
+  q.out_row = p.out_row;
+  q.out_col = p.out_col;
+  return q;
 }
 
 // x rows in chunks whose three bf16 planes fit kCoopScratchBytes: per chunk coop_split.comp
@@ -377,20 +401,8 @@ Status DispatchCoopGemm(const OpArgs& a, const MatmulP& p) {
   const int64_t fit = static_cast<int64_t>(kCoopScratchBytes / (6 * static_cast<uint64_t>(Kp)));
   const int64_t chunk = std::max<int64_t>(128, fit / 128 * 128);
   for (int64_t m0 = 0; m0 < p.M; m0 += chunk) {
-    CoopP q;
-    q.x = p.x + m0 * p.x_row;
-    q.out = p.out + m0 * p.out_row;
-    q.w = p.w;
-    q.bias = p.bias;
-    q.M = std::min(chunk, p.M - m0);
-    q.K = p.K;
-    q.N = p.N;
-    q.Mp = (q.M + tile - 1) / tile * tile;
-    q.Kp = Kp;
-    q.x_row = p.x_row;
-    q.w_row = p.w_row / 2;
-    q.out_row = p.out_row;
-    q.out_col = p.out_col;
+    const int64_t rows = std::min(chunk, p.M - m0);
+    CoopP q = CoopRows(p, m0, rows, (rows + tile - 1) / tile * tile);
     const uint64_t bytes = 6 * static_cast<uint64_t>(q.Mp) * static_cast<uint64_t>(Kp);
     TSR_ASSIGN_OR_RETURN(q.planes, a.rec->CoopScratch(bytes));
     // coop_split.comp: 4 elements an invocation.
@@ -420,11 +432,8 @@ constexpr CoopGemv kCoopGemvs[] = {
 // As UseCoopGemm for 1..32 rows with the default tile rule, plus f32 x rows on 16 bytes (the
 // GEMV loads x itself, 16 bytes at a time).
 bool UseCoopGemv(const Recorder& rec, const MatmulP& p, tsr_dtype wdt) {
-  return rec.coop_gemm && rec.coop_gemv > 0 && rec.coop_tile.empty() && wdt == TSR_DTYPE_BF16 &&
-         p.M >= 1 && p.M <= 32 && p.N % 16 == 0 && p.K % 32 == 0 && p.w % 16 == 0 &&
-         p.w_row > 0 && p.w_row % 16 == 0 && p.x % 16 == 0 && p.x_row % 16 == 0 &&
-         p.N <= 65535 * 16 &&
-         static_cast<uint64_t>(p.N) * static_cast<uint64_t>(p.w_row) < (4ull << 30);
+  return rec.coop_gemm && rec.coop_gemv > 0 && rec.coop_tile.empty() && CoopWeights(p, wdt) &&
+         p.M >= 1 && p.M <= 32 && p.x % 16 == 0 && p.x_row % 16 == 0 && p.N <= 65535 * 16;
 }
 
 Status DispatchCoopGemv(const OpArgs& a, const MatmulP& p) {
@@ -434,20 +443,7 @@ Status DispatchCoopGemv(const OpArgs& a, const MatmulP& p) {
     v = a.rec->coop_gemv - 1;
   if (bk == 32) v = p.M == 1 ? 5 : p.M <= 16 ? 6 : 7;
   const CoopGemv& kern = kCoopGemvs[v];
-  CoopP q;
-  q.x = p.x;
-  q.out = p.out;
-  q.w = p.w;
-  q.bias = p.bias;
-  q.M = p.M;
-  q.K = p.K;
-  q.N = p.N;
-  q.Mp = p.M;
-  q.Kp = p.K;
-  q.x_row = p.x_row;
-  q.w_row = p.w_row / 2;
-  q.out_row = p.out_row;
-  q.out_col = p.out_col;
+  const CoopP q = CoopRows(p, 0, p.M, p.M);
   return a.rec->Dispatch(kern.shader, &q, sizeof(q), static_cast<uint32_t>(CeilDiv(q.N, kern.bn)),
                          1, 1);
 }

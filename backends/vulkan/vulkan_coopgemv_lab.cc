@@ -55,13 +55,13 @@ struct Shape {
 
 std::vector<Shape> AllShapes() {
   return {
-      {"8b", "q/o 4096x4096", 4096, 4096},         {"8b", "k/v 1024x4096", 1024, 4096},
-      {"8b", "gate/up 14336x4096", 14336, 4096},   {"8b", "down 4096x14336", 4096, 14336},
-      {"1b", "q/o 2048x2048", 2048, 2048},         {"1b", "k/v 512x2048", 512, 2048},
-      {"1b", "gate/up 8192x2048", 8192, 2048},     {"1b", "down 2048x8192", 2048, 8192},
-      {"05b", "q/o 896x896", 896, 896},            {"05b", "k/v 128x896", 128, 896},
-      {"05b", "gate/up 4864x896", 4864, 896},      {"05b", "down 896x4864", 896, 4864},
-      {"rag", "592x1056 (BK 32)", 592, 1056},      {"rag", "592x4160", 592, 4160},
+      {"8b", "q/o 4096x4096", 4096, 4096},       {"8b", "k/v 1024x4096", 1024, 4096},
+      {"8b", "gate/up 14336x4096", 14336, 4096}, {"8b", "down 4096x14336", 4096, 14336},
+      {"1b", "q/o 2048x2048", 2048, 2048},       {"1b", "k/v 512x2048", 512, 2048},
+      {"1b", "gate/up 8192x2048", 8192, 2048},   {"1b", "down 2048x8192", 2048, 8192},
+      {"05b", "q/o 896x896", 896, 896},          {"05b", "k/v 128x896", 128, 896},
+      {"05b", "gate/up 4864x896", 4864, 896},    {"05b", "down 896x4864", 896, 4864},
+      {"rag", "592x1056 (BK 32)", 592, 1056},    {"rag", "592x4160", 592, 4160},
   };
 }
 
@@ -119,7 +119,7 @@ void MakeData(const Shape& s, std::mt19937* rng, Data* d) {
 struct Result {
   bool ok = false;
   double gemv_us = 0, gemm_us = 0, split_us = 0, plain_us = 0;  // a MATMUL
-  double worst = 0;  // over the samples in the first M rows, units of sum |x w|
+  double worst = 0;        // over the samples in the first M rows, units of sum |x w|
   std::vector<float> out;  // [M, N]
 };
 
@@ -134,8 +134,7 @@ struct Lab {
   Result Run(const Shape& s, const Data& d, int64_t M, const std::string& coopgemv, bool timed);
 };
 
-Result Lab::Run(const Shape& s, const Data& d, int64_t M, const std::string& coopgemv,
-                bool timed) {
+Result Lab::Run(const Shape& s, const Data& d, int64_t M, const std::string& coopgemv, bool timed) {
   Result res;
   setenv("TESSERA_VULKAN_COOPMAT", "1", 1);
   unsetenv("TESSERA_VULKAN_COOPMAT_TILE");
@@ -153,9 +152,9 @@ Result Lab::Run(const Shape& s, const Data& d, int64_t M, const std::string& coo
   }
   const int64_t N = s.N, K = s.K;
   const uint64_t wbytes = static_cast<uint64_t>(N * K * 2);
-  const int copies =
-      timed ? static_cast<int>(std::min<uint64_t>(256, std::max<uint64_t>(2, (l2_mb << 20) / wbytes + 1)))
-            : 1;
+  const int copies = timed ? static_cast<int>(std::min<uint64_t>(
+                                 256, std::max<uint64_t>(2, (l2_mb << 20) / wbytes + 1)))
+                           : 1;
   const int n_nodes = timed ? std::max(reps, copies) : 1;
   const uint64_t ox = 0, oo = Align(M * K * 4), total = oo + Align(M * N * 4);
   tsr_buffer* buf = nullptr;
@@ -264,10 +263,11 @@ int main(int argc, char** argv) {
     else if (a == "--stats")
       setenv("TESSERA_VULKAN_PIPELINE_STATS", "1", 1);
     else {
-      std::fprintf(stderr,
-                   "usage: %s [--shapes 8b,1b,05b,rag] [--m 1,3,8,17,32] [--m1 \"1;2;3\"] [--m8 \"1\"] "
-                   "[--reps N] [--l2-mb M] [--copy-gbs G] [--deadline S] [--plain-only] [--stats]\n",
-                   argv[0]);
+      std::fprintf(
+          stderr,
+          "usage: %s [--shapes 8b,1b,05b,rag] [--m 1,3,8,17,32] [--m1 \"1;2;3\"] [--m8 \"1\"] "
+          "[--reps N] [--l2-mb M] [--copy-gbs G] [--deadline S] [--plain-only] [--stats]\n",
+          argv[0]);
       return 2;
     }
   }
@@ -285,8 +285,8 @@ int main(int argc, char** argv) {
   };
   std::printf("plugin %s; reps %d; weights cycled over >= %llu MiB; bound %.1e of sum |x w|\n",
               path, lab.reps, static_cast<unsigned long long>(lab.l2_mb), bound);
-  std::printf("%-4s %-20s %3s %-12s %9s %8s %6s %10s %s\n", "", "shape", "M", "path", "us",
-              "GB/s", "copy", "err", "bits vs GEMM (M=512 run)");
+  std::printf("%-4s %-20s %3s %-12s %9s %8s %6s %10s %s\n", "", "shape", "M", "path", "us", "GB/s",
+              "copy", "err", "bits vs GEMM (M=512 run)");
   int failures = 0;
   size_t bit_cases = 0, bit_outputs = 0;
   std::mt19937 rng(13);

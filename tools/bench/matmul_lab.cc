@@ -121,7 +121,8 @@ Options Parse(int argc, char** argv) {
     } else {
       Die("unknown flag " + a +
           " (--shape S --rows M --threads T --reps R --no-head --only q|k|v|o|gate|up|down|head "
-          "--dtype bf16|q8|q4 --repack --ab --checkpoint FILE --place mmap|mmap-huge|copy:OFF|huge:OFF)");
+          "--dtype bf16|q8|q4 --repack --ab --checkpoint FILE --place "
+          "mmap|mmap-huge|copy:OFF|huge:OFF)");
     }
   }
   return o;
@@ -299,7 +300,8 @@ class Checkpoint {
     data_ = base_ + 8 + n;
     if (place_ != "mmap" && place_ != "mmap-huge") {
       const size_t colon = place_.find(':');
-      off_ = colon == std::string::npos ? 0 : std::strtoull(place_.c_str() + colon + 1, nullptr, 10);
+      off_ =
+          colon == std::string::npos ? 0 : std::strtoull(place_.c_str() + colon + 1, nullptr, 10);
       huge_ = place_.rfind("huge", 0) == 0;
       if (place_.rfind("copy", 0) != 0 && !huge_) Die("--place mmap|mmap-huge|copy:OFF|huge:OFF");
     }
@@ -321,12 +323,12 @@ class Checkpoint {
     const uint8_t* src = data_ + b0;
     if (place_.rfind("mmap", 0) == 0) return src;
     const size_t len = (bytes + off_ + (2u << 20)) & ~size_t{(2u << 20) - 1};
-    void* m = mmap(nullptr, len + (2u << 20), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                   -1, 0);
+    void* m =
+        mmap(nullptr, len + (2u << 20), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED) Die("anonymous mmap failed");
     // 2 MiB aligned, so huge pages can back it whole.
-    uint8_t* a = reinterpret_cast<uint8_t*>(
-        (reinterpret_cast<uintptr_t>(m) + (2u << 20) - 1) & ~uintptr_t{(2u << 20) - 1});
+    uint8_t* a = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(m) + (2u << 20) - 1) &
+                                            ~uintptr_t{(2u << 20) - 1});
     madvise(a, len, huge_ ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
     std::memcpy(a + off_, src, bytes);
     return a + off_;
@@ -424,10 +426,9 @@ int main(int argc, char** argv) {
       if (!o.only.empty() && o.only != names[i]) continue;
       const int w =
           ckpt != nullptr
-              ? lab.AddHost({nk[0], nk[1]},
-                            ckpt->Matrix("model.layers." + std::to_string(l) + "." +
-                                             tensor_names[i] + ".weight",
-                                         nk[0], nk[1]))
+              ? lab.AddHost({nk[0], nk[1]}, ckpt->Matrix("model.layers." + std::to_string(l) + "." +
+                                                             tensor_names[i] + ".weight",
+                                                         nk[0], nk[1]))
               : lab.Add(wt, {nk[0], nk[1]}, wes, quant ? qblocks : bf16, /*weight=*/true);
       // --touch-x: the calling thread writes x just before the matmul, as the op before a
       // matmul does in the engine (the worker then reads x from the other core's cache).

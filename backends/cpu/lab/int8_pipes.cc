@@ -21,24 +21,25 @@ double Cpu() {
   return t.tv_sec + 1e-9 * t.tv_nsec;
 }
 
-#define DP16                                                                                   \
-  "vpdpbusd %%zmm16,%%zmm17,%%zmm0\n vpdpbusd %%zmm16,%%zmm17,%%zmm1\n"                        \
-  "vpdpbusd %%zmm16,%%zmm17,%%zmm2\n vpdpbusd %%zmm16,%%zmm17,%%zmm3\n"                        \
-  "vpdpbusd %%zmm16,%%zmm17,%%zmm4\n vpdpbusd %%zmm16,%%zmm17,%%zmm5\n"                        \
-  "vpdpbusd %%zmm16,%%zmm17,%%zmm6\n vpdpbusd %%zmm16,%%zmm17,%%zmm7\n"                        \
-  "vpdpbusd %%zmm16,%%zmm17,%%zmm8\n vpdpbusd %%zmm16,%%zmm17,%%zmm9\n"                        \
-  "vpdpbusd %%zmm16,%%zmm17,%%zmm10\n vpdpbusd %%zmm16,%%zmm17,%%zmm11\n"                      \
-  "vpdpbusd %%zmm16,%%zmm17,%%zmm12\n vpdpbusd %%zmm16,%%zmm17,%%zmm13\n"                      \
+#define DP16                                                              \
+  "vpdpbusd %%zmm16,%%zmm17,%%zmm0\n vpdpbusd %%zmm16,%%zmm17,%%zmm1\n"   \
+  "vpdpbusd %%zmm16,%%zmm17,%%zmm2\n vpdpbusd %%zmm16,%%zmm17,%%zmm3\n"   \
+  "vpdpbusd %%zmm16,%%zmm17,%%zmm4\n vpdpbusd %%zmm16,%%zmm17,%%zmm5\n"   \
+  "vpdpbusd %%zmm16,%%zmm17,%%zmm6\n vpdpbusd %%zmm16,%%zmm17,%%zmm7\n"   \
+  "vpdpbusd %%zmm16,%%zmm17,%%zmm8\n vpdpbusd %%zmm16,%%zmm17,%%zmm9\n"   \
+  "vpdpbusd %%zmm16,%%zmm17,%%zmm10\n vpdpbusd %%zmm16,%%zmm17,%%zmm11\n" \
+  "vpdpbusd %%zmm16,%%zmm17,%%zmm12\n vpdpbusd %%zmm16,%%zmm17,%%zmm13\n" \
   "vpdpbusd %%zmm16,%%zmm17,%%zmm14\n vpdpbusd %%zmm16,%%zmm17,%%zmm15\n"
-#define CLOB                                                                                   \
-  "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", \
-      "xmm12", "xmm13", "xmm14", "xmm15", "xmm20", "xmm21", "xmm22", "xmm23"
-#define X4(op) op " %%zmm18,%%zmm20\n" op " %%zmm18,%%zmm21\n" op " %%zmm18,%%zmm22\n" op " %%zmm18,%%zmm23\n"
-#define Y4(op)                                                                               \
-  op " %%zmm18,%%zmm19,%%zmm20\n" op " %%zmm18,%%zmm19,%%zmm21\n" op " %%zmm18,%%zmm19,%%zmm22\n" op \
-     " %%zmm18,%%zmm19,%%zmm23\n"
-#define LOOP(name, extra)                                       \
-  __attribute__((noinline)) void name(int64_t n) {              \
+#define CLOB                                                                               \
+  "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", \
+      "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm20", "xmm21", "xmm22", "xmm23"
+#define X4(op) \
+  op " %%zmm18,%%zmm20\n" op " %%zmm18,%%zmm21\n" op " %%zmm18,%%zmm22\n" op " %%zmm18,%%zmm23\n"
+#define Y4(op)                                                       \
+  op " %%zmm18,%%zmm19,%%zmm20\n" op " %%zmm18,%%zmm19,%%zmm21\n" op \
+     " %%zmm18,%%zmm19,%%zmm22\n" op " %%zmm18,%%zmm19,%%zmm23\n"
+#define LOOP(name, extra)                                              \
+  __attribute__((noinline)) void name(int64_t n) {                     \
     for (int64_t i = 0; i < n; ++i) asm volatile(DP16 extra ::: CLOB); \
   }
 
@@ -61,9 +62,12 @@ LOOP(Pmaddwd4, Y4("vpmaddwd"))
 LOOP(Pshufd4, X4("vpshufd $0x24,"))
 LOOP(Pshufd8, X4("vpshufd $0x24,") X4("vpshufd $0x24,"))
 LOOP(Pshufd16, X4("vpshufd $0x24,") X4("vpshufd $0x24,") X4("vpshufd $0x24,") X4("vpshufd $0x24,"))
-LOOP(Pshufd24, X4("vpshufd $0x24,") X4("vpshufd $0x24,") X4("vpshufd $0x24,") X4("vpshufd $0x24,") X4("vpshufd $0x24,") X4("vpshufd $0x24,"))
+LOOP(Pshufd24, X4("vpshufd $0x24,") X4("vpshufd $0x24,") X4("vpshufd $0x24,") X4("vpshufd $0x24,")
+                   X4("vpshufd $0x24,") X4("vpshufd $0x24,"))
 #define B4(r) "vpblendmd %%zmm18,%%zmm19," r "%{%%k1%}\n"
-#define M4(imm) "vpshufd $" imm ",(%%rsp),%%zmm20\n vpshufd $" imm ",64(%%rsp),%%zmm21\n" \
+#define M4(imm)                                      \
+  "vpshufd $" imm ",(%%rsp),%%zmm20\n vpshufd $" imm \
+  ",64(%%rsp),%%zmm21\n"                             \
   "vpshufd $" imm ",128(%%rsp),%%zmm22\n vpshufd $" imm ",192(%%rsp),%%zmm23\n"
 LOOP(PshufdMem8, M4("0x24") M4("0x64"))
 LOOP(PshufdMem12, M4("0x24") M4("0x64") M4("0xa4"))
@@ -86,9 +90,10 @@ void T(const char* name, void (*f)(int64_t)) {
 }  // namespace
 
 int main() {
-  asm volatile("vpxord %%zmm16,%%zmm16,%%zmm16\n vpxord %%zmm17,%%zmm17,%%zmm17\n"
-               "vpxord %%zmm18,%%zmm18,%%zmm18\n vpxord %%zmm19,%%zmm19,%%zmm19\n" ::
-                   : "xmm16", "xmm17", "xmm18", "xmm19");
+  asm volatile(
+      "vpxord %%zmm16,%%zmm16,%%zmm16\n vpxord %%zmm17,%%zmm17,%%zmm17\n"
+      "vpxord %%zmm18,%%zmm18,%%zmm18\n vpxord %%zmm19,%%zmm19,%%zmm19\n" ::
+          : "xmm16", "xmm17", "xmm18", "xmm19");
   asm volatile("movl $0x5555, %%eax\n kmovw %%eax, %%k1\n" ::: "eax", "k1");
   T("16 vpdpbusd", Dp);
   T("+ 4 vcvtdq2ps", Cvt4);

@@ -358,9 +358,9 @@ Status QuantizedWeights::MapAndValidate(const std::string& path, const std::stri
   struct stat st {};
   const bool sized = ::fstat(fd, &st) == 0 && static_cast<uint64_t>(st.st_size) >= kHeaderBytes;
   // 2 MiB aligned and MADV_HUGEPAGE (weight_map.h): decode streams these blocks every token.
-  void* m = sized ? model_internal::MapWeightsReadOnly(fd, static_cast<size_t>(st.st_size),
-                                                       MAP_SHARED)
-                  : MAP_FAILED;
+  void* m =
+      sized ? model_internal::MapWeightsReadOnly(fd, static_cast<size_t>(st.st_size), MAP_SHARED)
+            : MAP_FAILED;
   ::close(fd);  // the mapping keeps the file
   if (m == MAP_FAILED) return InvalidArgument("cache file '" + path + "' is too short");
   map_ = m;

@@ -29,8 +29,8 @@ inline void* MapWeightsReadOnly(int fd, size_t size, int flags) {
   if (size < kHuge) return mmap(nullptr, size, PROT_READ, flags, fd, 0);
   // Reserve size + 2 MiB of address space, map the file at its first 2 MiB boundary, return
   // the slack on both sides.
-  void* r = mmap(nullptr, size + kHuge, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                 -1, 0);
+  void* r =
+      mmap(nullptr, size + kHuge, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (r == MAP_FAILED) return mmap(nullptr, size, PROT_READ, flags, fd, 0);
   const uintptr_t begin = reinterpret_cast<uintptr_t>(r), end = begin + size + kHuge;
   const uintptr_t at = (begin + kHuge - 1) & ~uintptr_t{kHuge - 1};
@@ -45,7 +45,7 @@ inline void* MapWeightsReadOnly(int fd, size_t size, int flags) {
   const uintptr_t tail = (at + size + page - 1) & ~(page - 1);  // the file mapping's end
   if (at > begin) munmap(r, at - begin);
   if (end > tail) munmap(reinterpret_cast<void*>(tail), end - tail);
-  // Advice only: without THP (or on a filesystem without large folios) it changes nothing.
+    // Advice only: without THP (or on a filesystem without large folios) it changes nothing.
 #ifdef MADV_HUGEPAGE
   madvise(m, size, MADV_HUGEPAGE);
 #endif
