@@ -6,6 +6,7 @@
 #include <dlfcn.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <limits>
@@ -53,29 +54,39 @@ std::vector<float> StepLogits(int step) {
   return x;
 }
 
-TEST(CudaArgmaxGraphTest, CapturedStepsMatchTheHost) {
-  const char* path = std::getenv("TESSERA_CUDA_PLUGIN");
-  ASSERT_NE(path, nullptr) << "set TESSERA_CUDA_PLUGIN to libtessera_backend_cuda.so";
-  void* handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-  ASSERT_NE(handle, nullptr) << dlerror();
-  auto init = reinterpret_cast<tsr_plugin_init_fn>(dlsym(handle, TSR_PLUGIN_INIT_SYMBOL));
-  ASSERT_NE(init, nullptr);
-  tsr_host_api host{sizeof(tsr_host_api), TSR_ABI_MAJOR, TSR_ABI_MINOR, nullptr, nullptr};
-  tsr_error err{sizeof(tsr_error), TSR_OK, {}};
-  const tsr_plugin_api* api = init(&host, &err);
-  ASSERT_NE(api, nullptr) << err.message;
-  tsr_plugin_ctx* ctx = nullptr;
-  ASSERT_EQ(api->create_context(nullptr, 0, &ctx, &err), TSR_OK) << err.message;
-  int32_t count = 0;
-  ASSERT_EQ(api->device_count(ctx, &count, &err), TSR_OK);
-  if (count == 0) {
-    api->destroy_context(ctx);
-    dlclose(handle);
-    GTEST_SKIP() << "no CUDA device";
+// The CUDA plugin (TESSERA_CUDA_PLUGIN) with device 0 open; skips without a GPU.
+class CudaArgmaxGraphTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const char* path = std::getenv("TESSERA_CUDA_PLUGIN");
+    ASSERT_NE(path, nullptr) << "set TESSERA_CUDA_PLUGIN to libtessera_backend_cuda.so";
+    handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    ASSERT_NE(handle, nullptr) << dlerror();
+    auto init = reinterpret_cast<tsr_plugin_init_fn>(dlsym(handle, TSR_PLUGIN_INIT_SYMBOL));
+    ASSERT_NE(init, nullptr);
+    tsr_host_api host{sizeof(tsr_host_api), TSR_ABI_MAJOR, TSR_ABI_MINOR, nullptr, nullptr};
+    api = init(&host, &err);
+    ASSERT_NE(api, nullptr) << err.message;
+    ASSERT_EQ(api->create_context(nullptr, 0, &ctx, &err), TSR_OK) << err.message;
+    int32_t count = 0;
+    ASSERT_EQ(api->device_count(ctx, &count, &err), TSR_OK);
+    if (count == 0) GTEST_SKIP() << "no CUDA device";
+    ASSERT_EQ(api->device_open(ctx, 0, &dev, &err), TSR_OK) << err.message;
   }
-  tsr_device* dev = nullptr;
-  ASSERT_EQ(api->device_open(ctx, 0, &dev, &err), TSR_OK) << err.message;
+  void TearDown() override {
+    if (dev != nullptr) api->device_close(dev);
+    if (ctx != nullptr) api->destroy_context(ctx);
+    if (handle != nullptr) dlclose(handle);
+  }
 
+  void* handle = nullptr;
+  const tsr_plugin_api* api = nullptr;
+  tsr_plugin_ctx* ctx = nullptr;
+  tsr_device* dev = nullptr;
+  tsr_error err{sizeof(tsr_error), TSR_OK, {}};
+};
+
+TEST_F(CudaArgmaxGraphTest, CapturedStepsMatchTheHost) {
   // Tensors 0..3: x, a, b, c f32 [R, V] in one buffer each; 4: ids i32 [R, 1].
   const uint64_t bytes = static_cast<uint64_t>(kRows * kVocab) * 4;
   tsr_buffer* bufs[5] = {};
@@ -122,9 +133,62 @@ TEST(CudaArgmaxGraphTest, CapturedStepsMatchTheHost) {
   }
   api->event_destroy(ev);
   for (tsr_buffer* b : bufs) api->buffer_free(b);
-  api->device_close(dev);
-  api->destroy_context(ctx);
-  dlclose(handle);
+}
+
+// Graph replays follow every change of the execute (plugin.cc ExecuteGraph: the key is skipped
+// while the view's bytes, the node ids and the buffers stay the same): SCALE x4 over a small
+// tensor, executed repeatedly (captured the second time, replayed after), then with a changed
+// factor in the same node array, then back, then with the output buffer freed and a new one
+// allocated in its place (the tsr_buffer may come back at the same address, so the view's bytes
+// may be identical); odd steps upload part of the input twice (small uploads are held and sent
+// as one batch: the later one must win). Every result is checked.
+TEST_F(CudaArgmaxGraphTest, ReplaysFollowViewAndBufferChanges) {
+  constexpr int64_t kN = 1000;  // tensors 0..4: f32 [kN], one buffer each
+  tsr_buffer* bufs[5] = {};
+  tsr_tensor t[5] = {};
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_EQ(api->buffer_alloc(dev, 0, kN * 4, &bufs[i], &err), TSR_OK) << err.message;
+    t[i].struct_size = sizeof(tsr_tensor);
+    t[i].dtype = TSR_DTYPE_F32;
+    t[i].ndim = 1;
+    t[i].ne[0] = kN;
+    t[i].nb[0] = 4;
+    t[i].buffer = bufs[i];
+  }
+  tsr_node nodes[4] = {};
+  for (int i = 0; i < 4; ++i) {
+    nodes[i].struct_size = sizeof(tsr_node);
+    nodes[i].op = TSR_OP_SCALE;
+    nodes[i].n_inputs = 1;
+    nodes[i].inputs[0] = i;
+    nodes[i].output = i + 1;
+    nodes[i].fparams[0] = 2.0f;  // x * 2 + 0: powers of two, exact
+  }
+  tsr_graph_view view{sizeof(view), 5, t, 4, nodes};
+  const int32_t ids[4] = {0, 1, 2, 3};
+  std::vector<float> x(kN), got(kN);
+  // 12 steps: factor 2 (0-3), 4 in node 1 (4-6), 2 again (7-8), new output buffer (9-11).
+  for (int step = 0; step < 12; ++step) {
+    nodes[1].fparams[0] = step >= 4 && step < 7 ? 4.0f : 2.0f;
+    if (step == 9) {
+      api->buffer_free(bufs[4]);
+      ASSERT_EQ(api->buffer_alloc(dev, 0, kN * 4, &bufs[4], &err), TSR_OK) << err.message;
+      t[4].buffer = bufs[4];
+    }
+    for (int64_t i = 0; i < kN; ++i) x[i] = static_cast<float>(i + step);
+    ASSERT_EQ(api->buffer_upload(bufs[0], 0, x.data(), kN * 4, nullptr, &err), TSR_OK);
+    if (step % 2 == 1) {  // a second small upload over part of the first: the later one wins
+      std::vector<float> y(kN / 2, static_cast<float>(-step));
+      ASSERT_EQ(api->buffer_upload(bufs[0], 400, y.data(), y.size() * 4, nullptr, &err), TSR_OK);
+      std::copy(y.begin(), y.end(), x.begin() + 100);
+    }
+    ASSERT_EQ(api->execute(dev, &view, ids, 4, nullptr, &err), TSR_OK) << err.message;
+    ASSERT_EQ(api->buffer_download(bufs[4], 0, got.data(), kN * 4, nullptr, &err), TSR_OK)
+        << err.message;
+    const float f = 8.0f * nodes[1].fparams[0];
+    for (int64_t i = 0; i < kN; ++i) ASSERT_EQ(got[i], x[i] * f) << "step " << step << " i " << i;
+  }
+  for (tsr_buffer* b : bufs) api->buffer_free(b);
 }
 
 }  // namespace

@@ -13,6 +13,7 @@ GraphCache::~GraphCache() {
 }
 
 void GraphCache::Clear() {
+  ++epoch_;
   for (Entry& e : entries_)
     if (e.exec != nullptr) cudaGraphExecDestroy(e.exec);
   entries_.clear();
@@ -27,6 +28,11 @@ cudaGraphExec_t GraphCache::Find(const ExecKey& key) {
     }
   }
   return nullptr;
+}
+
+void GraphCache::Touch(cudaGraphExec_t exec) {
+  for (Entry& e : entries_)
+    if (e.exec == exec) e.last_used = ++clock_;
 }
 
 bool GraphCache::MissedBefore(const ExecKey& key) {
@@ -45,6 +51,7 @@ StatusOr<cudaGraphExec_t> GraphCache::Add(const ExecKey& key, cudaGraph_t graph)
     cudaGraph_t g;
     ~GraphDeleter() { cudaGraphDestroy(g); }
   } owned{graph};
+  ++epoch_;
   if (entries_.size() >= kMaxEntries) {
     auto lru =
         std::min_element(entries_.begin(), entries_.end(),

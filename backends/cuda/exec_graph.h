@@ -34,6 +34,13 @@ class GraphCache {
   // The graph captured for exactly `key`, or nullptr.
   cudaGraphExec_t Find(const ExecKey& key);
 
+  // Marks `exec` (a graph of this cache) used now, as Find does on a hit.
+  void Touch(cudaGraphExec_t exec);
+
+  // Changes whenever an entry's key or executable may have changed (Add, Clear): a graph found
+  // for a key stays the graph of that key while the epoch is the same.
+  uint64_t epoch() const { return epoch_; }
+
   // Makes `graph` (captured for `key`; destroyed here) launchable: when the cache is full the
   // least recently used entry's executable is updated in place if the topology allows (cheaper
   // than instantiating; decode steps of one model differ only in arguments), else replaced.
@@ -61,6 +68,7 @@ class GraphCache {
   uint64_t misses_[kMissHistory] = {};
   size_t next_miss_ = 0;
   uint64_t clock_ = 0;
+  uint64_t epoch_ = 0;
 };
 
 }  // namespace tessera::cuda
