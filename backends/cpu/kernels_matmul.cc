@@ -613,10 +613,28 @@ size_t MatmulScratchFloats(int64_t /*K*/) {
 
 namespace {
 
-// Columns per task: a multiple of 8 (the GEMV group), about four tasks a thread.
-int64_t ColumnChunk(int64_t N, int threads) {
+// The most weight bytes one decode task reads (M <= 2, the GEMV path): 1 MiB, or
+// TESSERA_CPU_GEMV_TASK_BYTES (read once per process; 0 = no cap, the split before 2026-11-27).
+int64_t GemvTaskBytes() {
+  static const int64_t bytes = [] {
+    const char* e = std::getenv("TESSERA_CPU_GEMV_TASK_BYTES");
+    return e != nullptr && *e != '\0' ? std::max<int64_t>(0, std::atoll(e)) : int64_t{1} << 20;
+  }();
+  return bytes;
+}
+
+// Columns per task: a multiple of 8 (the GEMV group), about four tasks a thread, and for decode
+// rows at most GemvTaskBytes() of weights a task. Tasks are claimed dynamically, so a job ends
+// when the thread on the last task finishes it: with four 4-64 MB tasks a thread (Llama-3.2-1B's
+// gate/up/down and LM head) the other thread sat idle 10-13% of a decode step's pool time, with
+// 1 MiB tasks 4-6%, Llama bf16 tg64 +7% (cpu-tg14, docs/benchmarks.md). A task's start costs
+// ~0.5 us (its prefetch streams start cold): on one thread 1 MiB tasks read at the rate of 4 MiB
+// ones, 64 KiB ones 20-25% slower. The canonical order does not depend on the split: same bits.
+int64_t ColumnChunk(const MatmulProblem& p, int threads) {
   const int64_t want = static_cast<int64_t>(threads) * 4;
-  const int64_t chunk = (N + want - 1) / want;
+  int64_t chunk = (p.N + want - 1) / want;
+  const int64_t cap = GemvTaskBytes();
+  if (p.M <= 2 && cap > 0 && p.w_row_bytes > 0) chunk = std::min(chunk, cap / p.w_row_bytes);
   return std::max<int64_t>(16, (chunk + 7) / 8 * 8);
 }
 
@@ -709,7 +727,7 @@ void RunProblems(MatmulProblem* problems, int64_t n_problems, ThreadPool* pool, 
   chunk.resize(static_cast<size_t>(n_problems));
   begin[0] = 0;
   for (int64_t s = 0; s < n_problems; ++s) {
-    chunk[s] = ColumnChunk(problems[s].N, threads);
+    chunk[s] = ColumnChunk(problems[s], threads);
     begin[s + 1] = begin[s] + (problems[s].N + chunk[s] - 1) / chunk[s];
   }
   if (begin[n_problems] == 0) return;

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "backends/cpu/ops.h"
+#include "backends/cpu/thread_pool.h"
 
 namespace tessera::cpu {
 
@@ -53,7 +54,7 @@ class OpProfile {
     e.bytes += static_cast<double>(ReadBytes(a));
   }
 
-  void Print() const {
+  void Print(const ThreadPool& pool) const {
     if (executes_ == 0) return;
     double total = 0;
     for (const auto& [key, e] : entries_) total += e.seconds;
@@ -74,6 +75,20 @@ class OpProfile {
                    e.seconds / static_cast<double>(e.calls) * 1e6,
                    e.seconds > 0 ? e.bytes / e.seconds / 1e9 : 0.0, e.first_seconds * 1e3,
                    rest_s > 0 ? rest_bytes / rest_s / 1e9 : 0.0);
+    }
+    // The pool's jobs (every op that split across threads): how much of the threads' time in
+    // them was spent waiting (a worker joining late, one thread still on its last task).
+    const ThreadPool::Stats ps = pool.stats();
+    if (ps.jobs > 0) {
+      const double busy = ps.caller_busy_s + ps.worker_busy_s;
+      std::fprintf(stderr,
+                   "cpu profile: pool %lld jobs, %lld tasks, %.3f s wall; in tasks: caller %.3f s, "
+                   "workers %.3f s; idle %.1f%% of %d threads x wall (caller waiting for "
+                   "workers %.3f s)\n",
+                   static_cast<long long>(ps.jobs), static_cast<long long>(ps.tasks), ps.wall_s,
+                   ps.caller_busy_s, ps.worker_busy_s,
+                   100.0 * (1.0 - busy / (pool.num_threads() * ps.wall_s)), pool.num_threads(),
+                   ps.drain_s);
     }
   }
 

@@ -281,7 +281,10 @@ tsr_status DeviceOpen(tsr_plugin_ctx* ctx, int32_t index, tsr_device** out, tsr_
     dev->ctx = ctx;
     dev->pool = std::make_unique<ThreadPool>(ctx->threads);
     dev->ws = std::make_unique<Workspace>(ctx->threads);
-    if (OpProfile::Enabled()) dev->profile = std::make_unique<OpProfile>();
+    if (OpProfile::Enabled()) {
+      dev->profile = std::make_unique<OpProfile>();
+      dev->pool->EnableStats();
+    }
     if (ctx->repack != Repack::kOff) dev->packed = std::make_shared<PackedWeights>();
     *out = dev.release();
     return TSR_OK;
@@ -289,7 +292,7 @@ tsr_status DeviceOpen(tsr_plugin_ctx* ctx, int32_t index, tsr_device** out, tsr_
 }
 
 void DeviceClose(tsr_device* dev) {
-  if (dev != nullptr && dev->profile != nullptr) dev->profile->Print();
+  if (dev != nullptr && dev->profile != nullptr) dev->profile->Print(*dev->pool);
   delete dev;
 }
 

@@ -14,6 +14,10 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+double Seconds(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
 // Spins until pred() or `seconds` pass; returns pred()'s last value. The clock is read every
 // 64 spins only.
 template <class Pred>
@@ -92,7 +96,15 @@ void ThreadPool::WorkerLoop(int thread) {
     if (!AwaitJob(seen)) return;
     seen = static_cast<uint32_t>(state_.load() >> 32);
     if (!TryJoin(seen)) continue;  // closed already: every task was taken
-    RunTasks(thread);
+    if (stats_on_) {
+      const Clock::time_point t0 = Clock::now();
+      RunTasks(thread);
+      worker_busy_ns_.fetch_add(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count(),
+          std::memory_order_relaxed);
+    } else {
+      RunTasks(thread);
+    }
     Leave();
   }
 }
@@ -106,6 +118,8 @@ void ThreadPool::ParallelFor(int64_t n_tasks,
     for (int64_t t = 0; t < n_tasks; ++t) fn(t, 0);
     return;
   }
+  Clock::time_point t0, t1;
+  if (stats_on_) t0 = Clock::now();
   fn_ = &fn;
   n_tasks_ = n_tasks;
   next_task_.store(0, std::memory_order_relaxed);
@@ -116,6 +130,7 @@ void ThreadPool::ParallelFor(int64_t n_tasks,
     wake_.notify_all();
   }
   RunTasks(0);
+  if (stats_on_) t1 = Clock::now();
   // Every task is claimed: close the job and wait for the workers that joined it.
   auto drained = [&] { return (state_.load() & kJoinedMask) == 0; };
   state_.fetch_and(~kOpen);
@@ -125,6 +140,14 @@ void ThreadPool::ParallelFor(int64_t n_tasks,
     done_.wait(lock, drained);
     caller_waiting_.store(false);
   }
+  if (stats_on_) {
+    const Clock::time_point t2 = Clock::now();
+    ++stats_.jobs;
+    stats_.tasks += n_tasks;
+    stats_.wall_s += Seconds(t0, t2);
+    stats_.caller_busy_s += Seconds(t0, t1);
+    stats_.drain_s += Seconds(t1, t2);
+  }
   fn_ = nullptr;
   std::exception_ptr error;
   {
@@ -133,6 +156,12 @@ void ThreadPool::ParallelFor(int64_t n_tasks,
     error_ = nullptr;
   }
   if (error) std::rethrow_exception(error);
+}
+
+ThreadPool::Stats ThreadPool::stats() const {
+  Stats s = stats_;
+  s.worker_busy_s = 1e-9 * static_cast<double>(worker_busy_ns_.load());
+  return s;
 }
 
 }  // namespace tessera::cpu

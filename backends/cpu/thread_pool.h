@@ -33,6 +33,18 @@ class ThreadPool {
 
   int num_threads() const { return num_threads_; }
 
+  // Where the jobs that had workers spent their threads' time (TESSERA_CPU_PROFILE): wall from
+  // publishing to the last worker leaving, each participant's time inside its tasks, and the
+  // caller's wait for the workers after its last task. 1 - busy / (threads x wall) is the
+  // share the threads sat idle in jobs: a late join, or one thread still on its last task.
+  struct Stats {
+    int64_t jobs = 0, tasks = 0;
+    double wall_s = 0, caller_busy_s = 0, worker_busy_s = 0, drain_s = 0;
+  };
+  // Off by default (then a job costs one predictable branch more); call before any job.
+  void EnableStats() { stats_on_ = true; }
+  Stats stats() const;
+
   // Runs fn(task, thread) for every task in [0, n_tasks) and returns when all are done. `thread`
   // is in [0, num_threads()) and unique among concurrently running calls, so it can index
   // per-thread scratch. Tasks are handed out dynamically: which thread runs a task is
@@ -82,6 +94,10 @@ class ThreadPool {
   const std::function<void(int64_t, int)>* fn_ = nullptr;
   int64_t n_tasks_ = 0;
   std::atomic<int64_t> next_task_{0};
+
+  bool stats_on_ = false;
+  Stats stats_;                             // the caller's fields (worker_busy_s below)
+  std::atomic<int64_t> worker_busy_ns_{0};  // workers add their time inside tasks
 };
 
 }  // namespace tessera::cpu

@@ -459,9 +459,10 @@ LAB void PatternLinearPf(const Mat& m, const float* x, float* out, int64_t n0, i
 
 struct Variant {
   std::string name;
-  Kernel k;           // nullptr: the read probe over the same matrices
-  bool pool = false;  // "+pool" after the name: the engine's split (see main)
-  bool gemv = true;   // false: a read pattern (no output bits to check)
+  Kernel k;                // nullptr: the read probe over the same matrices
+  bool pool = false;       // "+pool" after the name: the engine's split (see main)
+  int64_t task_bytes = 0;  // "+pool:BYTES": ColumnChunk's tasks capped at BYTES of weights
+  bool gemv = true;        // false: a read pattern (no output bits to check)
 };
 
 std::vector<Variant> Variants() {
@@ -579,13 +580,28 @@ int main(int argc, char** argv) {
   for (auto& v : x) v = dist(rng) * 50;
 
   std::vector<Variant> vars;
-  for (const Variant& v : Variants()) {
-    const std::string list = "," + only + ",";
-    if (only.empty() || list.find("," + v.name + ",") != std::string::npos) vars.push_back(v);
-    if (list.find("," + v.name + "+pool,") != std::string::npos) {
-      vars.push_back(v);
-      vars.back().name += "+pool";
-      vars.back().pool = true;
+  if (only.empty()) {
+    vars = Variants();
+  } else {
+    // In the order listed: NAME, NAME+pool, NAME+pool:BYTES.
+    for (size_t at = 0; at <= only.size();) {
+      size_t end = only.find(',', at);
+      if (end == std::string::npos) end = only.size();
+      const std::string item = only.substr(at, end - at);
+      at = end + 1;
+      const size_t plus = item.find('+');
+      const std::string base = item.substr(0, plus);
+      for (const Variant& v : Variants()) {
+        if (v.name != base) continue;
+        vars.push_back(v);
+        if (plus != std::string::npos) {
+          vars.back().name = item;
+          vars.back().pool = true;
+          const size_t colon = item.find(':', plus);
+          if (colon != std::string::npos)
+            vars.back().task_bytes = std::atoll(item.c_str() + colon + 1);
+        }
+      }
     }
   }
 
@@ -618,14 +634,16 @@ int main(int argc, char** argv) {
   // ParallelFor (and its join) per matrix.
   tessera::cpu::ThreadPool tpool(threads);
   std::vector<std::vector<float>> tout(threads, std::vector<float>(V + 64));
-  auto chunk_of = [&](int64_t N) {
+  auto chunk_of = [&](const Mat& m, int64_t cap) {
     const int64_t want = static_cast<int64_t>(threads) * 4;
-    return std::max<int64_t>(16, ((N + want - 1) / want + 7) / 8 * 8);
+    int64_t chunk = (m.N + want - 1) / want;
+    if (cap > 0) chunk = std::min(chunk, cap / (m.K * 2));
+    return std::max<int64_t>(16, (chunk + 7) / 8 * 8);
   };
   auto run_pool = [&](const Variant& v) {
     for (int p = 0; p < passes; ++p) {
       for (const Mat& m : mats) {
-        const int64_t chunk = chunk_of(m.N), tasks = (m.N + chunk - 1) / chunk;
+        const int64_t chunk = chunk_of(m, v.task_bytes), tasks = (m.N + chunk - 1) / chunk;
         tpool.ParallelFor(tasks, [&](int64_t task, int th) {
           const int64_t a = task * chunk, b = std::min(m.N, (task + 1) * chunk);
           if (v.k == nullptr) {
