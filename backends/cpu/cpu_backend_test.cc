@@ -1459,13 +1459,15 @@ TEST_F(CpuBackendTest, DISABLED_AttentionDecodeSpeed) {
 // GEMV's tile order; Q8/Q4: the int8 dot's operand order) on first use. GEMV rows (M = 1, 2) and
 // GEMM rows (M = 7) give the same bits as without the option, on the first call (which packs)
 // and the next (which reuses the copy): whole supersteps and a partial last one (K = 2176: a
-// quarter superstep; K = 608: three blocks, a short last step), 8-row tiles and one-row ones.
+// quarter superstep; K = 608: three blocks, a short last step; K = 896 and 4864: 12 and 8
+// blocks, Qwen2.5-0.5B's), 8-row tiles and one-row ones.
 // GET_ROWS of the packed table (a tied embedding's rows, read back from the copy) too.
 TEST_F(CpuBackendTest, RepackedWeightsKeepBits) {
   // Pack bf16 tiles of any size (the default keeps tiles over 16 KiB row-major); read once, at
   // the first packing decision, which no earlier test makes.
   setenv("TESSERA_CPU_REPACK_MAX_TILE", "1000000000", 1);
-  for (const auto& [N, K] : {std::pair<int64_t, int64_t>{48, 2 * 1024 + 128}, {108, 608}})
+  for (const auto& [N, K] :
+       {std::pair<int64_t, int64_t>{48, 2 * 1024 + 128}, {108, 608}, {76, 896}, {20, 4864}})
     for (tsr_dtype dtype : {TSR_DTYPE_BF16, TSR_DTYPE_Q8_B32, TSR_DTYPE_Q4_B32}) {
       if (dtype == TSR_DTYPE_BF16 && K % 32 != 0) continue;
       SCOPED_TRACE(testing::Message() << dtype << " N " << N << " K " << K);

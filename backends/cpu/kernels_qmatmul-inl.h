@@ -126,8 +126,44 @@ TSR_QK inline void LoadOperands(const uint8_t* s, __m512i (&o)[8], __m512& dw) {
   }
 }
 
-// The operands of superstep S of the row-major (or operand-packed: a last partial superstep
-// keeps its block bytes) row w, unpacked from block bytes: steps past `steps` are zero.
+// An operand-packed row's last partial superstep of nb < 16 blocks at s (PackInt8Row: per
+// operand the dwords of its `lanes`, kPartialLanes.mask[nb], in lane order, then their nb
+// scales), expanded into those lanes; the other lanes are zero, as are their activations and
+// scales, so they add fma(0, 0, acc) = acc, as the row-major partial superstep does. Reads only
+// the superstep's nb x block bytes.
+template <tsr_dtype WT>
+TSR_QK __attribute__((always_inline)) inline void PartialOperands(const uint8_t* s, int64_t nb,
+                                                                  __mmask16 lanes, __m512i (&o)[8],
+                                                                  __m512& dw) {
+  const uint8_t* scales;
+  if constexpr (WT == TSR_DTYPE_Q8_B32) {
+    for (int k = 0; k < 8; ++k) o[k] = _mm512_maskz_expandloadu_epi32(lanes, s + 4 * nb * k);
+    scales = s + 32 * nb;
+  } else {
+    const __m512i mask = _mm512_set1_epi8(0x0f);
+    for (int k = 0; k < 4; ++k) {
+      const __m512i v = _mm512_maskz_expandloadu_epi32(lanes, s + 4 * nb * k);
+      o[k] = _mm512_and_si512(v, mask);
+      o[k + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), mask);
+    }
+    scales = s + 16 * nb;
+  }
+  const __mmask16 have = static_cast<__mmask16>((1u << nb) - 1);
+  dw = _mm512_maskz_expand_ps(lanes, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(have, scales)));
+}
+
+// PartialOperands for the GEMM's unpack (UnpackGroup), out of line: inline there it changed how
+// GCC inlined the main unit's GEMV tiles (objdump), which never take it.
+template <tsr_dtype WT>
+TSR_QK __attribute__((noinline)) void PartialOperandsOf(const uint8_t* s, int64_t nb, __m512i* o,
+                                                        __m512& dw) {
+  __m512i v[8];
+  PartialOperands<WT>(s, nb, kPartialLanes.mask[nb], v, dw);
+  for (int k = 0; k < 8; ++k) o[k] = v[k];
+}
+
+// The operands of superstep S of the row-major row w, unpacked from block bytes: steps past
+// `steps` are zero.
 template <tsr_dtype WT>
 TSR_QK inline void BlockOperands(const Perms& pm, const uint8_t* w, int64_t S, int64_t row_bytes,
                                  int64_t full, int64_t steps, __m512i* o, __m512& dw) {
@@ -178,6 +214,10 @@ inline int64_t NextTileBytes(const MatmulProblem& p, int64_t n0) {
 // GEMV over operand-packed weights (activations quantized blocked): per row and superstep 8
 // loads (Q4: 4 + mask / shift), 8 vpdpbusd and one float update; no permutes, no fold. The
 // block sums start at the activations' correction (the same exact int32 as the fold + cx).
+// K % 512 == 0 only: rows with a partial last superstep store it compacted and run
+// TilePartialOperands (QMatmulColumns sends them there), so the else branch below is never
+// taken; it is left as it was so that this tile, which the K % 512 == 0 shapes (Llama) run,
+// keeps its instructions (any edit here changes what GCC inlines into it).
 template <int NR, tsr_dtype WT>
 TSR_QK __attribute__((always_inline)) inline void TileOperands(const MatmulProblem& p,
                                                                const Perms& pm, int64_t m,
@@ -218,6 +258,69 @@ TSR_QK __attribute__((always_inline)) inline void TileOperands(const MatmulProbl
     }
   }
   FinishTile<1, NR, true>(p, m, n0, acc);
+}
+
+// TileOperands for K % 512 != 0 (operand-packed rows whose last superstep is partial: Qwen2.5's
+// K = 896 = 1 superstep + 12 blocks, 4864 = 9 + 8): the full supersteps as there, then the
+// partial one from its compacted operands (PartialOperands: 8 expanding loads, Q4 4 + mask /
+// shift, and one for the scales) instead of unpacking block bytes (3 steps of byte permutes,
+// two 4 x 4 transposes and the scale blend per row and call). Same lanes, same bits. Prefetch:
+// the next tile, as TileOperands (inside the row streams, RowPrefetch, 512 B ahead: 7-14% more
+// CPU time per pass, matmul_lab, cpu-q14 in docs/benchmarks.md).
+template <int NR, tsr_dtype WT>
+TSR_QK __attribute__((always_inline)) inline void TilePartialOperands(const MatmulProblem& p,
+                                                                      int64_t m, int64_t n0) {
+  const QuantizedActs& a = *p.qx;
+  constexpr int64_t bb = WT == TSR_DTYPE_Q8_B32 ? TSR_BLOCK_Q8_BYTES : TSR_BLOCK_Q4_BYTES;
+  constexpr int64_t super_bytes = kSuperBlocks * bb;
+  const ActRow x = RowOf(a, m);
+  const uint8_t* w0 = p.w + n0 * p.w_row_bytes;
+  __m512 acc[1][NR];
+  for (int j = 0; j < NR; ++j) acc[0][j] = _mm512_setzero_ps();
+  TilePrefetch prefetch(p.w + (n0 + NR) * p.w_row_bytes, NextTileBytes<NR>(p, n0), a.supers * NR);
+  const int64_t full_supers = p.K / kSuper;
+  for (int64_t S = 0; S < full_supers; ++S) {
+    __m512i xk[8];
+    for (int k = 0; k < 8; ++k) xk[k] = _mm512_loadu_si512(x.q + kSuper * S + 64 * k);
+    const __m512i cx = _mm512_loadu_si512(x.corr + kLanes * S);
+    const __m512 dxv = _mm512_loadu_ps(x.dx + kLanes * S);
+#pragma GCC unroll 16
+    for (int j = 0; j < NR; ++j) {
+      prefetch.Step();
+      __m512i o[8];
+      __m512 dw;
+      LoadOperands<WT>(w0 + j * p.w_row_bytes + S * super_bytes, o, dw);
+      acc[0][j] = OperandUpdate(o, dw, xk, cx, dxv, acc[0][j]);
+    }
+  }
+  {
+    const int64_t S = full_supers, nb = p.K / TSR_QBLOCK - S * kSuperBlocks;
+    const __mmask16 lanes = kPartialLanes.mask[nb];
+    __m512i xk[8];
+    for (int k = 0; k < 8; ++k) xk[k] = _mm512_loadu_si512(x.q + kSuper * S + 64 * k);
+    const __m512i cx = _mm512_loadu_si512(x.corr + kLanes * S);
+    const __m512 dxv = _mm512_loadu_ps(x.dx + kLanes * S);
+#pragma GCC unroll 16
+    for (int j = 0; j < NR; ++j) {
+      prefetch.Step();
+      __m512i o[8];
+      __m512 dw;
+      PartialOperands<WT>(w0 + j * p.w_row_bytes + S * super_bytes, nb, lanes, o, dw);
+      acc[0][j] = OperandUpdate(o, dw, xk, cx, dxv, acc[0][j]);
+    }
+  }
+  FinishTile<1, NR, true>(p, m, n0, acc);
+}
+
+// Decode rows over operand-packed weights with a partial last superstep (QMatmulColumns picks
+// it, in kernels_qgemm.cc's unit: see there).
+template <tsr_dtype WT>
+TSR_QK void GemvPartialOperands(const MatmulProblem& p, int64_t n0, int64_t n1) {
+  for (int64_t m = 0; m < p.M; ++m) {
+    int64_t n = n0;
+    for (; n + 8 <= n1; n += 8) TilePartialOperands<8, WT>(p, m, n);
+    for (; n < n1; ++n) TilePartialOperands<1, WT>(p, m, n);
+  }
 }
 
 // The end of an MR x NR tile: lane sums (the halving tree), bias, stores.
@@ -436,9 +539,14 @@ TSR_QK void UnpackGroup(const MatmulProblem& p, const Perms& pm, int64_t n0, int
     const uint8_t* w = p.w + (n0 + j) * p.w_row_bytes;
     for (int64_t S = S0; S < S1; ++S) {
       __m512i* o = out + ((S - S0) * NR + j) * kWVecs;
-      if ((S + 1) * kSuperSteps > full) {  // a partial last superstep (block bytes)
+      if ((S + 1) * kSuperSteps > full) {  // a partial last superstep
         __m512 dw;
-        BlockOperands<WT>(pm, w, S, row_bytes, full, steps, o, dw);
+        if (p.w_packed) {
+          PartialOperandsOf<WT>(w + S * kSuperBlocks * bb, p.K / TSR_QBLOCK - S * kSuperBlocks, o,
+                                dw);
+        } else {
+          BlockOperands<WT>(pm, w, S, row_bytes, full, steps, o, dw);
+        }
         o[8] = _mm512_castps_si512(dw);
       } else if (p.w_packed) {
         __m512i v[8];

@@ -93,7 +93,7 @@ inline int WeightInt(const uint8_t* block, tsr_dtype t, int i) {
 
 // The lane of block b (0..15) of a superstep, and (the same map: a 4 x 4 transpose) the block
 // of lane b.
-inline int LaneOfBlock(int b) {
+constexpr int LaneOfBlock(int b) {
   return 4 * (b % 4) + b / 4;
 }
 
@@ -388,6 +388,22 @@ constexpr TreeLanes MakeTreeLanes() {
 }
 alignas(64) constexpr TreeLanes kTreeLanes = MakeTreeLanes();
 
+// kPartialLanes[nb]: the lanes of a last partial superstep of nb blocks (those of blocks
+// B(l) < nb; operand-packed rows store only these, PartialOperands).
+struct PartialLanes {
+  uint16_t mask[kSuperBlocks];
+};
+constexpr PartialLanes MakePartialLanes() {
+  PartialLanes t{};
+  for (int nb = 0; nb < kSuperBlocks; ++nb) {
+    for (int l = 0; l < kLanes; ++l) {
+      if (LaneOfBlock(l) < nb) t.mask[nb] = static_cast<uint16_t>(t.mask[nb] | (1u << l));
+    }
+  }
+  return t;
+}
+constexpr PartialLanes kPartialLanes = MakePartialLanes();
+
 TSR_VNNI inline float TreeSumVec(__m512 v) {
   alignas(64) float t[kLanes];
   _mm512_store_ps(t, v);
@@ -441,6 +457,22 @@ bool Int8GemmTile3x4() {
 
 void QMatmulColumns(const MatmulProblem& p, int64_t n0, int64_t n1) {
 #if TSR_CPU_X86
+  // Decode rows over operand-packed weights whose last superstep is partial (K % 512 != 0:
+  // Qwen2.5's K = 896 and 4864): GemvPartialOperands, compiled here so that the main unit's
+  // GEMV tiles keep their code (with it beside them GCC inlined TilePrefetch::Step into the
+  // K % 512 == 0 tiles differently: Llama-3.2-1B q4 decode pass -3.5%, matmul_lab).
+  if (p.M <= 2 && p.w_packed && p.K % kSuper != 0 && p.int8_dot != Int8Dot::kPortable &&
+      CpuHasVnni()) {
+    const bool q8 = p.w_dtype == TSR_DTYPE_Q8_B32;
+    if (CpuHasVbmi() && p.int8_dot != Int8Dot::kVnniOnly) {
+      q8 ? vbmi::GemvPartialOperands<TSR_DTYPE_Q8_B32>(p, n0, n1)
+         : vbmi::GemvPartialOperands<TSR_DTYPE_Q4_B32>(p, n0, n1);
+    } else {
+      q8 ? base::GemvPartialOperands<TSR_DTYPE_Q8_B32>(p, n0, n1)
+         : base::GemvPartialOperands<TSR_DTYPE_Q4_B32>(p, n0, n1);
+    }
+    return;
+  }
   if (p.M > 2 && p.int8_dot != Int8Dot::kPortable && CpuHasVnni() && Int8GemmTile3x4()) {
     const Perms pm = MakePerms();
     const bool q8 = p.w_dtype == TSR_DTYPE_Q8_B32;

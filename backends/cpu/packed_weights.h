@@ -9,11 +9,14 @@
 // step plus a 4 x 4 shuffle fold per superstep, and the GEMM an unpack per panel; stored in that
 // order, both read 8 operand vectors (Q4: 4, split by a mask and a shift) and the 16 binary16
 // scales: per row and full superstep 512 + 32 bytes (Q8, = 16 blocks x 34) or 256 + 32 (Q4,
-// = 16 x 18), see PackInt8Row. A last partial superstep keeps its block bytes. Only for the
-// VNNI path (int8_dot=on|vnni on a VNNI CPU); the portable path reads the ABI blocks, and the
-// bits are the same (cpu_backend_test RepackedWeightsKeepBits). Measurements: docs/benchmarks.md
-// "CPU int8 weights in the operand order" (whole model against the quarter-block order: q8/q4
-// prefill +17-41%, decode +11-65%; the copy costs the first call ~1.3 s per GB on the dev VM).
+// = 16 x 18), see PackInt8Row; a last partial superstep (K = 896: 12 blocks) the same,
+// compacted to its blocks' lanes (until 2026-11-27 it kept its block bytes and every decode GEMV
+// call unpacked it with byte permutes and transposes: docs/benchmarks.md "CPU q8/q4 decode on the
+// Qwen shape"). Only for the VNNI path (int8_dot=on|vnni on a VNNI CPU); the portable path reads
+// the ABI blocks, and the bits are the same (cpu_backend_test RepackedWeightsKeepBits).
+// Measurements: docs/benchmarks.md "CPU int8 weights in the operand order" (whole model against the
+// quarter-block order: q8/q4 prefill +17-41%, decode +11-65%; the copy costs the first call ~1.3 s
+// per GB on the dev VM).
 //
 // bf16, why: a decode GEMV reads 8 weight rows at once. In the row-major layout that is 8
 // interleaved streams of one row each (1792 B for bf16 K = 896): too short for the hardware
@@ -172,8 +175,10 @@ class PackedWeights {
   // superstep of 16 blocks becomes operand k (0..7; Q4: 0..3), byte 4 l + b = value 4 k + b of
   // block B(l) = 4 (l % 4) + l / 4 as the unsigned vpdpbusd operand (Q8: value + 128; Q4: the
   // block's byte 4 k + b, i.e. values 4 k + b and 16 + 4 k + b in its nibbles), then the 16
-  // blocks' binary16 scales in lane order. A last partial superstep keeps its block bytes, so
-  // the row keeps its size and every superstep its offset.
+  // blocks' binary16 scales in lane order. A last partial superstep of nb < 16 blocks has nb
+  // lanes (those with B(l) < nb) and is stored compacted, the same bytes per lane: operand k's
+  // dwords of the present lanes in lane order (4 nb bytes), then their nb scales (2 nb), so the
+  // row keeps its size and every superstep its offset (kernels_qmatmul-inl.h, PartialOperands).
   static void PackInt8Row(const uint8_t* src, uint8_t* dst, int64_t K, bool q8) {
     const int64_t bb = q8 ? TSR_BLOCK_Q8_BYTES : TSR_BLOCK_Q4_BYTES, super = kSuperBlocks * bb;
     const int64_t supers = K / kSuperValues, operands = q8 ? 8 : 4;
@@ -191,7 +196,21 @@ class PackedWeights {
         std::memcpy(dst + 64 * operands + 2 * l, blk, 2);
       }
     }
-    std::memcpy(dst, src, static_cast<size_t>((K - supers * kSuperValues) / TSR_QBLOCK * bb));
+    const int64_t nb = (K - supers * kSuperValues) / TSR_QBLOCK;
+    const uint32_t flip = q8 ? 0x80808080u : 0;
+    for (int l = 0, r = 0; l < kSuperBlocks; ++l) {
+      const int b = 4 * (l % 4) + l / 4;
+      if (b >= nb) continue;
+      const uint8_t* blk = src + b * bb;
+      for (int64_t k = 0; k < operands; ++k) {
+        uint32_t v;
+        std::memcpy(&v, blk + 2 + 4 * k, 4);
+        v ^= flip;
+        std::memcpy(dst + 4 * nb * k + 4 * r, &v, 4);
+      }
+      std::memcpy(dst + 4 * nb * operands + 2 * r, blk, 2);
+      ++r;
+    }
   }
 
   // The inverse of PackInt8Row: one row's block bytes back from the operand order.
@@ -211,7 +230,20 @@ class PackedWeights {
         std::memcpy(blk, src + 64 * operands + 2 * l, 2);
       }
     }
-    std::memcpy(dst, src, static_cast<size_t>((K - supers * kSuperValues) / TSR_QBLOCK * bb));
+    const int64_t nb = (K - supers * kSuperValues) / TSR_QBLOCK;
+    for (int l = 0, r = 0; l < kSuperBlocks; ++l) {
+      const int b = 4 * (l % 4) + l / 4;
+      if (b >= nb) continue;
+      uint8_t* blk = dst + b * bb;
+      for (int64_t k = 0; k < operands; ++k) {
+        uint32_t v;
+        std::memcpy(&v, src + 4 * nb * k + 4 * r, 4);
+        v ^= flip;
+        std::memcpy(blk + 2 + 4 * k, &v, 4);
+      }
+      std::memcpy(blk, src + 4 * nb * operands + 2 * r, 2);
+      ++r;
+    }
   }
 
   // Must match CpuHasVnni() of kernels_qmatmul.cc (the int8 dot's dispatch).

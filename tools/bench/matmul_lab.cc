@@ -62,6 +62,8 @@ struct Options {
   bool touch_x = false;        // --touch-x: a COPY rewrites x before each matmul (see below)
   bool copy_other = false;     // --copy-other: the same COPY into another tensor (control)
   std::string place = "mmap";  // --place: mmap | mmap-huge | copy:OFF | huge:OFF (the header)
+  std::string plugin_b;        // --plugin-b: with --ab, A = TESSERA_CPU_PLUGIN, B = this plugin
+  bool import_head = false;    // --import-head: the LM head imported too (packed under --repack)
 };
 
 [[noreturn]] void Die(const std::string& why) {
@@ -107,6 +109,10 @@ Options Parse(int argc, char** argv) {
       o.repack = true;
     } else if (a == "--ab") {
       o.ab = true;
+    } else if (a == "--plugin-b") {
+      o.plugin_b = next();
+    } else if (a == "--import-head") {
+      o.import_head = true;
     } else if (a == "--checkpoint") {
       o.checkpoint = next();
     } else if (a == "--touch-x") {
@@ -121,7 +127,7 @@ Options Parse(int argc, char** argv) {
     } else {
       Die("unknown flag " + a +
           " (--shape S --rows M --threads T --reps R --no-head --only q|k|v|o|gate|up|down|head "
-          "--dtype bf16|q8|q4 --repack --ab --checkpoint FILE --place "
+          "--dtype bf16|q8|q4 --repack --ab --plugin-b SO --import-head --checkpoint FILE --place "
           "mmap|mmap-huge|copy:OFF|huge:OFF)");
     }
   }
@@ -131,8 +137,8 @@ Options Parse(int argc, char** argv) {
 // The plugin, one device, and tensors in its buffers.
 class Lab {
  public:
-  Lab(int threads, bool int8_dot, bool repack) : import_(repack) {
-    const char* path = std::getenv("TESSERA_CPU_PLUGIN");
+  Lab(int threads, bool int8_dot, bool repack, const char* path = nullptr) : import_(repack) {
+    if (path == nullptr) path = std::getenv("TESSERA_CPU_PLUGIN");
     if (path == nullptr) Die("set TESSERA_CPU_PLUGIN to libtessera_backend_cpu.so");
     void* h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (h == nullptr) Die(dlerror());
@@ -359,7 +365,11 @@ int main(int argc, char** argv) {
   // adjacent passes see the same machine, which on a shared box drifts from minute to minute).
   std::unique_ptr<Lab> ref;
   if (o.ab) {
-    ref = std::make_unique<Lab>(o.threads, quant, false);
+    // --plugin-b: two plugin builds with the same options (A/B of a kernel change in one
+    // process, passes alternated; CPU time per pass beside wall time).
+    ref = o.plugin_b.empty()
+              ? std::make_unique<Lab>(o.threads, quant, false)
+              : std::make_unique<Lab>(o.threads, quant, o.repack, o.plugin_b.c_str());
     lab.SetTwin(ref.get());
   }
   // Quantized blocks: an f16 scale of ~0.001 (0x1419), then random int8 values or nibbles.
@@ -442,11 +452,11 @@ int main(int argc, char** argv) {
   }
   if (o.head && (o.only.empty() || o.only == "head")) {
     const int x = lab.Add(TSR_DTYPE_F32, {1, H}, 4, f32);
-    const int w = quant ? lab.Add(TSR_DTYPE_Q8_B32, {s.vocab, H}, TSR_BLOCK_Q8_BYTES, qhead)
-                  : ckpt != nullptr
-                      ? lab.AddHost({s.vocab, H},
-                                    ckpt->Matrix("model.embed_tokens.weight", s.vocab, H))  // tied
-                      : lab.Add(TSR_DTYPE_BF16, {s.vocab, H}, 2, bf16, /*weight=*/true);
+    const int w =
+        quant ? lab.Add(TSR_DTYPE_Q8_B32, {s.vocab, H}, TSR_BLOCK_Q8_BYTES, qhead, o.import_head)
+        : ckpt != nullptr ? lab.AddHost({s.vocab, H}, ckpt->Matrix("model.embed_tokens.weight",
+                                                                   s.vocab, H))  // tied
+                          : lab.Add(TSR_DTYPE_BF16, {s.vocab, H}, 2, bf16, /*weight=*/true);
     lab.AddMatmul(x, w, lab.Add(TSR_DTYPE_F32, {1, s.vocab}, 4, f32));
     head_params = static_cast<double>(s.vocab * H);
     flops += 2.0 * head_params;
@@ -463,25 +473,40 @@ int main(int argc, char** argv) {
   }
   if (ref != nullptr) {
     ref->RunAll();
-    std::vector<double> ta, tb, ratio;  // ta: without repack, tb: with
+    // A and B: without / with repack, or (--plugin-b) TESSERA_CPU_PLUGIN / the --plugin-b build.
+    Lab* la = o.plugin_b.empty() ? ref.get() : &lab;
+    Lab* lb = o.plugin_b.empty() ? &lab : ref.get();
+    auto cpu_now = [] {
+      timespec c;
+      clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c);
+      return static_cast<double>(c.tv_sec) + 1e-9 * static_cast<double>(c.tv_nsec);
+    };
+    std::vector<double> ta, tb, ca, cb, ratio, cratio;
     for (int r = 0; r < o.reps; ++r) {
       const bool a_first = r % 2 == 0;
-      const double t1 = a_first ? ref->RunAll() : lab.RunAll();
-      const double t2 = a_first ? lab.RunAll() : ref->RunAll();
-      ta.push_back(a_first ? t1 : t2);
-      tb.push_back(a_first ? t2 : t1);
+      for (int k = 0; k < 2; ++k) {
+        const bool is_a = (k == 0) == a_first;
+        const double c0 = cpu_now();
+        const double t = (is_a ? la : lb)->RunAll();
+        (is_a ? ta : tb).push_back(t);
+        (is_a ? ca : cb).push_back(cpu_now() - c0);
+      }
       ratio.push_back(ta.back() / tb.back());
+      cratio.push_back(ca.back() / cb.back());
     }
     auto median = [](std::vector<double> v) {
       std::sort(v.begin(), v.end());
       return v[v.size() / 2];
     };
+    const char* na = o.plugin_b.empty() ? "without repack" : "A";
+    const char* nb = o.plugin_b.empty() ? "with" : "B";
     std::printf(
-        "%s rows=%lld threads=%d A/B: pass %.2f ms without repack (min %.2f), %.2f ms with "
-        "(min %.2f); median speedup of adjacent pairs %.3f\n",
-        s.name, static_cast<long long>(M), o.threads, median(ta) * 1e3,
-        *std::min_element(ta.begin(), ta.end()) * 1e3, median(tb) * 1e3,
-        *std::min_element(tb.begin(), tb.end()) * 1e3, median(ratio));
+        "%s rows=%lld threads=%d A/B: pass %.2f ms %s (min %.2f), %.2f ms %s (min %.2f); median "
+        "speedup of adjacent pairs %.3f; CPU ms a pass %.2f / %.2f, paired %.3f\n",
+        s.name, static_cast<long long>(M), o.threads, median(ta) * 1e3, na,
+        *std::min_element(ta.begin(), ta.end()) * 1e3, median(tb) * 1e3, nb,
+        *std::min_element(tb.begin(), tb.end()) * 1e3, median(ratio), median(ca) * 1e3,
+        median(cb) * 1e3, median(cratio));
     return 0;
   }
   // Process CPU time as well as wall time: on a shared machine GFLOP per CPU-second (per core)
