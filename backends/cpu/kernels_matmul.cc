@@ -634,7 +634,9 @@ int64_t ColumnChunk(const MatmulProblem& p, int threads) {
   const int64_t want = static_cast<int64_t>(threads) * 4;
   int64_t chunk = (p.N + want - 1) / want;
   const int64_t cap = GemvTaskBytes();
-  if (p.M <= 2 && cap > 0 && p.w_row_bytes > 0) chunk = std::min(chunk, cap / p.w_row_bytes);
+  // One thread has no other thread to wait for: its tasks stay large (each start costs).
+  if (p.M <= 2 && threads > 1 && cap > 0 && p.w_row_bytes > 0)
+    chunk = std::min(chunk, cap / p.w_row_bytes);
   return std::max<int64_t>(16, (chunk + 7) / 8 * 8);
 }
 
