@@ -266,7 +266,9 @@ TSR_QK __attribute__((always_inline)) inline void TileOperands(const MatmulProbl
 // shift, and one for the scales) instead of unpacking block bytes (3 steps of byte permutes,
 // two 4 x 4 transposes and the scale blend per row and call). Same lanes, same bits. Prefetch:
 // the next tile, as TileOperands (inside the row streams, RowPrefetch, 512 B ahead: 7-14% more
-// CPU time per pass, matmul_lab, cpu-q14 in docs/benchmarks.md).
+// CPU time per pass, matmul_lab, cpu-q14 in docs/benchmarks.md). The two superstep loops are
+// written out on purpose: one shared always_inline helper (if constexpr on the load) compiled
+// differently and ran 7% slower a Qwen q8 pass (matmul_lab --ab --plugin-b, 16.9 -> 18.4 ms).
 template <int NR, tsr_dtype WT>
 TSR_QK __attribute__((always_inline)) inline void TilePartialOperands(const MatmulProblem& p,
                                                                       int64_t m, int64_t n0) {
