@@ -99,6 +99,13 @@ int GemmTmaXsplitTwin(int config, int terms);
 // configuration `config`, or -1; pipe3: the three-piece 128 x 128 tile's pipelined one.
 inline constexpr int kTmaPersist0 = 18;
 int GemmTmaPersistTwin(int config, int terms, bool pipe3);
+// Split-K for prefill's small grids (cu-gemm15, lab/NOTES.md "Prefill GEMM, fifteenth session"):
+// where TMA configuration `config` is an auto 128 x 64 tile (one piece 12, three pieces 7 / 13 /
+// 19), M > 64 and its grid fills at most a quarter of the SMs (three pieces with K >= 8 chunks: at
+// most half; k_gemm_tma.cu SplitChunksPerBlock has the measurements), the split-K configuration
+// that runs it (12 / 13: chunk sums to the scratch after the planes, GemmTmaScratchBytes, then the
+// combine in chunk order; same bits), else -1. TESSERA_CUDA_GEMM_PREFILL_SPLIT=0: always -1.
+int GemmTmaPrefillSplit(const MatmulParams& p, int config, int terms);
 // Grouped stream-K decode GEMM (cuda-x64, lab/NOTES.md "Aggregate decode at M = 64, third
 // pass"): the GEMMs ps[0 .. n) over the same planes (same M <= 64 and K) in one launch of 128-row
 // x 64-token split-K tiles whose (tile, chunk) units are shared evenly by `ctas` CTAs (0: one an

@@ -471,10 +471,14 @@ int XsplitTwin(const MatmulParams& p, int terms, int config) {
   return twin >= 0 ? kTmaConfig0 + twin : -1;
 }
 
-// The persistent twin of `config` (a LaunchGemmWgmma one; M > 64 as above), or `config`.
+// The persistent twin of `config` (a LaunchGemmWgmma one; M > 64 as above), or `config`; before
+// that, a narrow tile's split-K twin where its grid fills at most half the SMs (cu-gemm15).
 int PersistTwin(const MatmulParams& p, int terms, int config) {
   static const bool tma = EnvFlag("TESSERA_CUDA_GEMM_TMA", true);
-  if (PersistMode() == 0 || !tma || config < kTmaConfig0 || p.M <= 64) return config;
+  if (!tma || config < kTmaConfig0 || p.M <= 64) return config;
+  const int split = GemmTmaPrefillSplit(p, config - kTmaConfig0, terms);
+  if (split >= 0) return kTmaConfig0 + split;
+  if (PersistMode() == 0) return config;
   const int twin = GemmTmaPersistTwin(config - kTmaConfig0, terms, PersistMode() == 2);
   return twin >= 0 ? kTmaConfig0 + twin : config;
 }

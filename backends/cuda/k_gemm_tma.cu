@@ -797,12 +797,25 @@ bool SplitPrefix() {
   return on;
 }
 
-// Chunks a block of a split-K configuration walks (0: no split): at M <= 64 (decode batches),
-// when the tile grid fills at most half the SMs, K is cut so the grid is about one wave (one CTA
-// an SM: 384 threads and most of shared memory), the chunk sums capped at kSplitPartCap.
+// TESSERA_CUDA_GEMM_PREFILL_SPLIT=0 (cu-gemm15): no split-K at M > 64 (before); default 1.
+bool PrefillSplitAllowed() {
+  static const bool on = EnvFlag("TESSERA_CUDA_GEMM_PREFILL_SPLIT", true);
+  return on;
+}
+
+// Chunks a block of a split-K configuration walks (0: no split): when the tile grid fills at most
+// half the SMs, K is cut so the grid is about one wave (one CTA an SM: 384 threads and most of
+// shared memory), the chunk sums capped at kSplitPartCap. Decode batches (M <= 64) and, since
+// cu-gemm15, prefill (M > 64: the 128 x 64 tile GemmTiledAuto picks for narrow weights; the
+// caller's scratch, SplitPlaneBytes, holds the chunk sums) where the split measured faster than
+// the unsplit tile (H100, default dispatch, pre-pass and combine included): at least 4 splits
+// (tiles at most a quarter of the SMs: 1B k_v at M = 512 20 -> 16 us one piece, 28 -> 19.5 three
+// pieces; 0.5B k_v), or three pieces with K of at least 8 chunks (8B k_v at M = 512 49 -> 46.5,
+// 0.5B down 58 -> 51.5). Two splits lost with one piece (8B k_v 32.5 -> 35.5, 0.5B down 37 -> 39,
+// 0.5B q_o 14 -> 17) and with three on 4 chunks (0.5B q_o 18 -> 19).
 // TESSERA_CUDA_GEMM_TMA_SPLITK=0 never splits; =W (2, 3, ...) aims at W waves instead of one (a
 // lab knob).
-int SplitChunksPerBlock(const MatmulParams& p, int64_t rows, int64_t toks) {
+int SplitChunksPerBlock(const MatmulParams& p, int terms, int64_t rows, int64_t toks) {
   static const int waves = [] {
     const char* v = std::getenv("TESSERA_CUDA_GEMM_TMA_SPLITK");
     const int w = v != nullptr ? std::atoi(v) : 1;
@@ -812,10 +825,9 @@ int SplitChunksPerBlock(const MatmulParams& p, int64_t rows, int64_t toks) {
   const int sms = DeviceSms();
   const int64_t n_chunks = (p.K + 255) / 256;
   const int64_t blocks = ((p.M + toks - 1) / toks) * ((p.N + rows - 1) / rows);
-  // Prefill (M > 64, where GemmTiledAuto may pick the 128 x 64 tile; cu-gemm13): never split,
-  // the caller's scratch (SplitPlaneBytes) holds the planes alone.
-  if (p.M > 64) return 0;
   if (!on || sms <= 0 || n_chunks < 2 || blocks * 2 > sms) return 0;
+  if (p.M > 64 && (!PrefillSplitAllowed() || (blocks * 4 > sms && (terms == 1 || n_chunks < 8))))
+    return 0;
   if (static_cast<uint64_t>(n_chunks * p.M * p.N) * 4 > kSplitPartCap) return 0;
   const int64_t splits = std::min<int64_t>(n_chunks, int64_t{sms} * waves / blocks);
   const int64_t per = (n_chunks + splits - 1) / splits;
@@ -830,14 +842,14 @@ uint64_t PartOffset(const MatmulParams& p, int terms) {
 template <class C>
 uint64_t TCfgScratch(const MatmulParams& p) {
   const uint64_t planes = PartOffset(p, C::T);
-  if (!C::SPLIT || SplitChunksPerBlock(p, C::kRows, C::kToks) == 0) return planes;
+  if (!C::SPLIT || SplitChunksPerBlock(p, C::T, C::kRows, C::kToks) == 0) return planes;
   return planes + static_cast<uint64_t>((p.K + 255) / 256) * p.M * p.N * 4;
 }
 
 template <class C>
 cudaError_t LaunchTCfg(const MatmulParams& p, const uint16_t* planes, cudaStream_t stream) {
   static_assert(C::T == 1 || C::T == 3, "pieces");
-  const int per = C::SPLIT ? SplitChunksPerBlock(p, C::kRows, C::kToks) : 0;
+  const int per = C::SPLIT ? SplitChunksPerBlock(p, C::T, C::kRows, C::kToks) : 0;
   if (C::SPLIT && per == 0) return LaunchTCfg<typename C::Unsplit>(p, planes, stream);
   constexpr auto kKernel = GemmTmaKernel<C>;
   static std::atomic<uint64_t> smem_set{0};
@@ -1099,6 +1111,16 @@ int GemmTmaPersistTwin(int config, int terms, bool pipe3) {
   return config == 7 ? 19 : (config == 1 ? 20 : (config == 5 ? 21 : -1));
 }
 
+int GemmTmaPrefillSplit(const MatmulParams& p, int config, int terms) {
+  // The auto 128 x 64 tiles (gemm_wgmma.h kWgmmaAuto1 / kWgmmaAuto3) and their split-K twins.
+  const bool narrow = terms == 1 ? config == 12 && NarrowTileAllowed()
+                                 : config == 7 || config == 13 || config == 19;
+  if (p.M <= 64 || !narrow || !GemmTmaSplitKEnabled()) return -1;
+  using C = TSplitCfg<3, true>;  // both piece counts: 128 rows x 64 tokens
+  if (SplitChunksPerBlock(p, terms, C::kRows, C::kToks) == 0) return -1;
+  return terms == 1 ? 12 : 13;
+}
+
 bool GemmTmaSplitKEnabled() {
   static const bool on = EnvFlag("TESSERA_CUDA_GEMM_TMA_SPLITK", true);
   return on;
@@ -1110,8 +1132,8 @@ bool GemmWgmmaSplitCombine(const MatmulParams& p, int terms, int config) {
   if (!tma || (c != 12 && c != 13)) return false;
   using C1 = TSplitCfg<1, false>;
   using C3 = TSplitCfg<3, false>;
-  return terms == 1 ? SplitChunksPerBlock(p, C1::kRows, C1::kToks) > 0
-                    : SplitChunksPerBlock(p, C3::kRows, C3::kToks) > 0;
+  return terms == 1 ? SplitChunksPerBlock(p, 1, C1::kRows, C1::kToks) > 0
+                    : SplitChunksPerBlock(p, 3, C3::kRows, C3::kToks) > 0;
 }
 
 bool GemmTmaGroupFits(const MatmulParams* ps, int n, int terms) {

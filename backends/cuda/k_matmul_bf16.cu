@@ -1886,6 +1886,18 @@ uint64_t SplitPlaneBytes(const MatmulParams& p, int terms) {
     }
   }
 #endif
+#ifdef TESSERA_CUDA_WGMMA
+  // Prefill: plus the TMA split-K tile's chunk sums where GemmTiledAuto's 128 x 64 tile splits
+  // (GemmTmaPrefillSplit, as LaunchGemmBf16Tiled runs it; cu-gemm15).
+  if (GemmVariant() == kGemmAuto && p.M > 64) {
+    const int c = GemmTiledAuto(p, terms, DeviceSms()) - kGemmTiledWgmma0 - kTmaConfig0;
+    const int split = c >= 0 ? GemmTmaPrefillSplit(p, c, terms) : -1;
+    if (split >= 0) {
+      return std::max<uint64_t>(static_cast<uint64_t>(terms) * p.M * p.K * 2,
+                                GemmTmaScratchBytes(p, terms, split));
+    }
+  }
+#endif
   // Plus the split GEMM's chunk sums where it splits (GemmSplitChunksPerBlock).
   if (GemmVariant() == kGemmAuto && p.M > kGemvMaxRows && SmallMChoice(p, terms) == -1 &&
       GemmSplitChunksPerBlock(p) > 0)

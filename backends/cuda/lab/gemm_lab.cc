@@ -68,8 +68,20 @@ struct Dev {
     w = DeviceCopy(ws);
     bias = DeviceCopy(bs);
     Check(Malloc(&out, M * N * 4), "malloc");
-    Check(Malloc(&planes, 3 * M * K * 2), "malloc");
+    Check(Malloc(&planes, PlaneBytes()), "malloc");
     Check(Malloc(&wplanes, WplaneBytes()), "malloc");
+  }
+  // The default dispatch's scratch at every M a check or timing uses: the planes, and the chunk
+  // sums of the split-K tiles where the dispatch splits (prefill too since cu-gemm15).
+  int64_t PlaneBytes() const {
+    int64_t bytes = 3 * M * K * 2;
+    for (int64_t rows : {M, int64_t{512}, int64_t{300}, int64_t{100}}) {
+      if (rows > M) continue;
+      MatmulParams p = Params(0, rows, true);
+      for (int terms : {1, 3})
+        bytes = std::max(bytes, static_cast<int64_t>(SplitPlaneBytes(p, terms)));
+    }
+    return bytes;
   }
   // The wgmma planes, and room for the split-K tiles' chunk sums at every M a check uses.
   int64_t WplaneBytes() const {
@@ -214,6 +226,43 @@ struct Shape {
   int64_t N, K;
 };
 
+// Prefill split-K (cu-gemm15): the default dispatch on the prefill shapes whose 128 x 64 tile grid
+// fills at most half the SMs (M = 512 from row 0, M = 300 from row 7: a partial token tile; 0.5B
+// k_v at M = 2048 too) must equal the GEMV's rows bit for bit; the line says which configuration
+// the auto choice took and whether it splits (GemmTmaPrefillSplit).
+void PrefillSplitChecks() {
+  const Shape shapes[] = {{"8B.k_v", 1024, 4096},  {"1B.k_v", 512, 2048},  {"1B.q_o", 2048, 2048},
+                          {"1B.down", 2048, 8192}, {"0.5B.q_o", 896, 896}, {"0.5B.k_v", 128, 896},
+                          {"0.5B.down", 896, 4864}};
+  for (const Shape& s : shapes) {
+    const int64_t mmax = s.N == 128 ? 2048 : 512;
+    Dev d(mmax, s.N, s.K, 31 + static_cast<uint32_t>(s.N + s.K));
+    for (int terms : {3, 1}) {
+      const std::vector<float> ref = GemvReference(d, terms);
+      for (int64_t rows : {mmax, int64_t{512}, int64_t{300}}) {
+        if (rows == 512 && mmax == 512) continue;
+        const int64_t row0 = rows == 300 ? 7 : 0;
+        const MatmulParams p = d.Params(row0, rows, true);
+        Check(cudaMemset(d.out, 0xff, d.M * d.N * 4), "poison");
+        Check(LaunchGemmBf16(p, terms, d.planes, nullptr), "gemm");
+        const std::vector<float> got = d.Download(rows);
+        const bool same = std::memcmp(got.data(), ref.data() + row0 * s.N, got.size() * 4) == 0;
+        std::string how = "auto=?";
+#ifdef TESSERA_CUDA_WGMMA
+        const int c = GemmTiledAuto(p, terms, DeviceSms()) - kGemmTiledWgmma0;
+        if (c >= 0) {
+          const int split = c >= kTmaConfig0 ? GemmTmaPrefillSplit(p, c - kTmaConfig0, terms) : -1;
+          how = std::string("auto=") + GemmWgmmaName(c, terms) +
+                (split >= 0 ? std::string("_split_") + GemmTmaName(split, terms) : "_unsplit");
+        }
+#endif
+        Expect(same, "prefill_split_" + std::string(s.name) + "_M" + std::to_string(rows) + "_row" +
+                         std::to_string(row0) + "_terms" + std::to_string(terms) + "_" + how);
+      }
+    }
+  }
+}
+
 void TimeShape(const Shape& s, int64_t M, bool default_only, lab::CublasLt& lt) {
   Dev d(M, s.N, s.K, 77);
   const double flop = 2.0 * M * s.N * s.K;
@@ -240,6 +289,16 @@ void TimeShape(const Shape& s, int64_t M, bool default_only, lab::CublasLt& lt) 
                 static_cast<long long>(M), static_cast<long long>(s.N), static_cast<long long>(s.K),
                 terms, def_ms, tf(def_ms));
     if (lt_tf > 0) std::printf(" cublaslt_TFLOP/s=%.1f ratio=%.3f", lt_tf, tf(def_ms) / lt_tf);
+#ifdef TESSERA_CUDA_WGMMA
+    {  // what the default ran (cu-gemm15): the auto configuration and its prefill split-K twin
+      const int c = GemmTiledAuto(p, terms, DeviceSms()) - kGemmTiledWgmma0;
+      if (c >= kTmaConfig0) {
+        const int split = GemmTmaPrefillSplit(p, c - kTmaConfig0, terms);
+        std::printf(" auto=%s%s", GemmWgmmaName(c, terms),
+                    split >= 0 ? (std::string("_split_") + GemmTmaName(split, terms)).c_str() : "");
+      }
+    }
+#endif
     if (!default_only) {
       const double split_ms =
           TimeMs(5, 10, [&](int) { Check(LaunchSplitBf16(p, terms, d.planes, nullptr), "split"); });
@@ -819,6 +878,7 @@ int Main(int argc, char** argv) {
       SmallMChecks(1000, 1064, terms);  // ragged N, partial last chunk
       SmallMChecks(384, 14336, terms);
     }
+    PrefillSplitChecks();
   }
   lab::CublasLt lt;
   // Prefill shapes at M = 2048, then M = 512 (N = output rows, K = input): q/o, k/v, gate/up,
