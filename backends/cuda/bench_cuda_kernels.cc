@@ -2,7 +2,7 @@
 // reference, bit-exact batch invariance (GEMV at M = 1 vs GEMM at M = 2048 and at another tile
 // position), and timings against the card's measured copy bandwidth.
 //
-//   bench_cuda_kernels [--quick | --attention]
+//   bench_cuda_kernels [--quick | --attention | --attention-tc]
 // Prints one line per measurement, "name key=value ...", machine-readable. Exit code 1 if a
 // check fails.
 #include <cuda_runtime_api.h>
@@ -257,7 +257,7 @@ void AttentionLayouts(const AttnParams& p, const float* dk, const float* dv,
   g.n_blocks = nb, g.block_size = bs, g.table = dt, g.table_row = nb, g.max_blocks = nb;
   g.kv_lens = dm, g.cu_q = dm + 1, g.cu_k = nullptr;
   std::vector<float> got(T * Hq * D), leg(T * Hq * D);
-  for (int variant : {5, 6, 7, 0}) {
+  for (int variant : {5, 6, 7, 9}) {
     Check(cudaMemset(out, 0xff, got.size() * 4), "poison");
     Check(LaunchAttentionWith(g, variant, nullptr), "attention paged");
     Check(cudaMemcpy(got.data(), out, got.size() * 4, cudaMemcpyDeviceToHost), "download");
@@ -281,7 +281,7 @@ void AttentionLayouts(const AttnParams& p, const float* dk, const float* dv,
     AttnParams d = g;
     d.T = S, d.S = S, d.table = dbt, d.kv_lens = dl, d.cu_q = dq;
     std::vector<float> bl(S * Hq * D), bg(S * Hq * D);
-    for (int variant : {1, 5, 8, 0}) {
+    for (int variant : {1, 5, 8, 9}) {
       const double ms = TimeMs(
           5, 20, [&](int) { Check(LaunchAttentionWith(d, variant, nullptr), "attention batch"); });
       std::printf("attention_batch_decode%s seqs=64 keys=64..200 Hq=%lld Hkv=%lld D=%lld us=%.2f\n",
@@ -306,7 +306,7 @@ void AttentionLayouts(const AttnParams& p, const float* dk, const float* dv,
   int32_t* dcu = DeviceCopy(cu);
   AttnParams two = p;
   two.S = 2, two.cu_q = dcu, two.cu_k = dcu;
-  for (int variant : {1, 5, 6, 7, 0}) {
+  for (int variant : {1, 5, 6, 7, 9}) {
     Check(cudaMemset(out, 0xff, got.size() * 4), "poison");
     Check(LaunchAttentionWith(two, variant, nullptr), "attention two");
     Check(
@@ -369,7 +369,7 @@ void Attention(int64_t T, int64_t Hq, int64_t Hkv, int64_t D) {
            : variant == 7 ? "_pipe2"
                           : "";
   };
-  for (int variant : {1, 5, 6, 7, 0}) {
+  for (int variant : {1, 5, 6, 7, 9}) {
     Check(cudaMemset(out, 0xff, T * Hq * D * 4), "poison");
     const double ms =
         TimeMs(3, 5, [&](int) { Check(LaunchAttentionWith(p, variant, nullptr), "attention"); });
@@ -388,7 +388,7 @@ void Attention(int64_t T, int64_t Hq, int64_t Hkv, int64_t D) {
     AttnParams w = p;
     w.window = 300, w.softcap = 20.0f;
     std::vector<float> a(big.size()), b(big.size());
-    for (int variant : {1, 5, 6, 7, 0}) {
+    for (int variant : {1, 5, 6, 7, 9}) {
       Check(cudaMemset(out, 0xff, T * Hq * D * 4), "poison");
       Check(LaunchAttentionWith(w, variant, nullptr), "attention window");
       Check(cudaMemcpy((variant == 1 ? a : b).data(), out, a.size() * 4, cudaMemcpyDeviceToHost),
@@ -436,7 +436,7 @@ void Attention(int64_t T, int64_t Hq, int64_t Hkv, int64_t D) {
     Check(cudaMemcpy(cu, c, sizeof(c), cudaMemcpyHostToDevice), "upload");
     d.cu_q = cu, d.cu_k = cu + 2;
     Check(cudaMemset(out, 0xff, Hq * D * 4), "poison");
-    Check(LaunchAttention(d, nullptr), "attention decode");
+    Check(LaunchAttentionWith(d, 9, nullptr), "attention decode");
     std::vector<float> row(Hq * D);
     Check(cudaMemcpy(row.data(), out, row.size() * 4, cudaMemcpyDeviceToHost), "download");
     same = same && std::memcmp(row.data(), big.data() + t * Hq * D, row.size() * 4) == 0;
@@ -452,7 +452,7 @@ void Attention(int64_t T, int64_t Hq, int64_t Hkv, int64_t D) {
     Check(cudaMemcpy(cu, c, sizeof(c), cudaMemcpyHostToDevice), "upload");
     d.cu_q = cu, d.cu_k = cu + 2;
     Check(cudaMemset(out, 0xff, 3 * Hq * D * 4), "poison");
-    Check(LaunchAttention(d, nullptr), "attention decode3");
+    Check(LaunchAttentionWith(d, 9, nullptr), "attention decode3");
     std::vector<float> rows(3 * Hq * D);
     Check(cudaMemcpy(rows.data(), out, rows.size() * 4, cudaMemcpyDeviceToHost), "download");
     same = same && std::memcmp(rows.data(), big.data() + (t - 2) * Hq * D, rows.size() * 4) == 0;
@@ -472,7 +472,7 @@ void Attention(int64_t T, int64_t Hq, int64_t Hkv, int64_t D) {
     AttnParams b = p;
     b.T = S, b.S = S, b.cu_q = cb, b.cu_k = cb + S + 1;
     std::vector<float> got(S * Hq * D), leg(S * Hq * D), one(Hq * D);
-    for (int variant : {1, 0}) {
+    for (int variant : {1, 9}) {
       Check(cudaMemset(out, 0xff, S * Hq * D * 4), "poison");
       Check(LaunchAttentionWith(b, variant, nullptr), "attention batch");
       Check(cudaMemcpy((variant == 1 ? leg : got).data(), out, got.size() * 4,
@@ -488,7 +488,7 @@ void Attention(int64_t T, int64_t Hq, int64_t Hkv, int64_t D) {
       Check(cudaMemcpy(cu, c1, sizeof(c1), cudaMemcpyHostToDevice), "upload");
       d.cu_q = cu, d.cu_k = cu + 2;
       Check(cudaMemset(out, 0xff, Hq * D * 4), "poison");
-      Check(LaunchAttention(d, nullptr), "attention decode");
+      Check(LaunchAttentionWith(d, 9, nullptr), "attention decode");
       Check(cudaMemcpy(one.data(), out, one.size() * 4, cudaMemcpyDeviceToHost), "download");
       same = same && std::memcmp(one.data(), got.data() + i * Hq * D, one.size() * 4) == 0;
     }
@@ -502,7 +502,7 @@ void Attention(int64_t T, int64_t Hq, int64_t Hkv, int64_t D) {
     const int32_t c[4] = {0, 1, 0, static_cast<int32_t>(keys)};
     Check(cudaMemcpy(cu, c, sizeof(c), cudaMemcpyHostToDevice), "upload");
     d.cu_q = cu, d.cu_k = cu + 2;
-    for (int variant : {1, 4, 0}) {  // 4: one block a decode tile (TESSERA_CUDA_ATTN=nosplit)
+    for (int variant : {1, 4, 9}) {  // 4: one block a decode tile (TESSERA_CUDA_ATTN=nosplit)
       const double dms = TimeMs(
           5, 20, [&](int) { Check(LaunchAttentionWith(d, variant, nullptr), "attention decode"); });
       std::printf("attention_decode%s keys=%lld Hq=%lld Hkv=%lld D=%lld us=%.2f\n",
@@ -520,6 +520,293 @@ void Attention(int64_t T, int64_t Hq, int64_t Hkv, int64_t D) {
   cudaFree(dq);
 }
 
+// The tensor-core order (variants 10 .. 15, TESSERA_CUDA_ATTN_TC): accuracy against float64;
+// every tile kind bit for bit against the 128-row prefill tiles (variant 11): dense and over a
+// paged cache with a permuted block table, decode calls of 1 and 3 queries ending at the chunk
+// and cluster-round boundaries, a sliding window, a batch of one-query sequences, two sequences
+// in one call; the default (variant 0) against the order the switch selects; times against
+// the f32 order's default (variant 9).
+void AttentionTc(int64_t T, int64_t Hq, int64_t Hkv, int64_t D) {
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  const int64_t G = Hq / Hkv, row = Hq * D;
+  std::vector<float> q(T * Hq * D), k(T * Hkv * D), v(T * Hkv * D);
+  for (float& f : q) f = u(rng);
+  for (float& f : k) f = u(rng);
+  for (float& f : v) f = u(rng);
+  float* dq = DeviceCopy(q);
+  float* dk = DeviceCopy(k);
+  float* dv = DeviceCopy(v);
+  float* out = nullptr;
+  Check(Malloc(&out, T * row * 4), "malloc");
+  int32_t* cu = nullptr;
+  Check(Malloc(&cu, 4 * sizeof(int32_t)), "malloc");
+  AttnParams p;
+  p.q = reinterpret_cast<const uint8_t*>(dq), p.q_tok = row * 4, p.q_head = D * 4;
+  p.out = reinterpret_cast<uint8_t*>(out), p.o_tok = row * 4, p.o_head = D * 4;
+  p.k = reinterpret_cast<const uint8_t*>(dk), p.v = reinterpret_cast<const uint8_t*>(dv);
+  p.k_tok = p.v_tok = Hkv * D * 4, p.k_head = p.v_head = D * 4;
+  p.kv_dtype = TSR_DTYPE_F32;
+  p.n_kv_rows = T;
+  p.T = T, p.Hq = Hq, p.Hkv = Hkv, p.D = D, p.Dv = D, p.S = 1;
+  p.scale = 1.0f / std::sqrt(static_cast<float>(D));
+  p.causal = true;
+  const int32_t whole[4] = {0, static_cast<int32_t>(T), 0, static_cast<int32_t>(T)};
+  Check(cudaMemcpy(cu, whole, sizeof(whole), cudaMemcpyHostToDevice), "upload");
+  p.cu_q = cu, p.cu_k = cu;
+  char shape[96];
+  std::snprintf(shape, sizeof(shape), "_Hq%lld_Hkv%lld_D%lld", static_cast<long long>(Hq),
+                static_cast<long long>(Hkv), static_cast<long long>(D));
+  const auto run = [&](const AttnParams& a, int variant, int64_t rows, std::vector<float>* dst) {
+    Check(cudaMemset(out, 0xff, rows * row * 4), "poison");
+    Check(LaunchAttentionWith(a, variant, nullptr), "attention tc");
+    dst->resize(rows * row);
+    Check(cudaMemcpy(dst->data(), out, rows * row * 4, cudaMemcpyDeviceToHost), "download");
+  };
+  const auto same = [&](const std::vector<float>& a, const float* b) {
+    return std::memcmp(a.data(), b, a.size() * 4) == 0;
+  };
+  const char* sw = std::getenv("TESSERA_CUDA_ATTN_TC");
+  const bool tc_on = sw == nullptr || *sw == '\0' || std::strcmp(sw, "0") != 0;
+  std::vector<float> want, got, old;
+  run(p, 11, T, &want);
+  run(p, 12, T, &got);
+  Expect(same(got, want.data()), std::string("tc_prefill_nw4_vs_nw8_bits") + shape);
+  run(p, 10, T, &got);
+  Expect(same(got, want.data()), std::string("tc_prefill_auto_vs_nw8_bits") + shape);
+  run(p, 9, T, &old);
+  run(p, 0, T, &got);
+  Expect(same(got, tc_on ? want.data() : old.data()),
+         std::string("tc_default_is_") + (tc_on ? "tc" : "f32") + shape);
+  {  // accuracy against float64 (the conformance ATTENTION rule), and the change against f32
+    double worst = 0, worst_old = 0, diff = 0;
+    for (int64_t t : {int64_t{0}, int64_t{1}, int64_t{63}, int64_t{64}, T / 3, T / 2 + 7, T - 1}) {
+      for (int64_t h : {int64_t{0}, G - 1, Hq - 1}) {
+        const int64_t hk = h / G;
+        std::vector<double> sc(t + 1);
+        double mx = -1e300, l = 0;
+        for (int64_t j = 0; j <= t; ++j) {
+          double d = 0;
+          for (int64_t e = 0; e < D; ++e)
+            d += double(q[(t * Hq + h) * D + e]) * k[(j * Hkv + hk) * D + e];
+          sc[j] = d * p.scale;
+          mx = std::max(mx, sc[j]);
+        }
+        for (int64_t j = 0; j <= t; ++j) l += std::exp(sc[j] - mx);
+        for (int64_t e = 0; e < D; ++e) {
+          double o = 0;
+          for (int64_t j = 0; j <= t; ++j) o += std::exp(sc[j] - mx) * v[(j * Hkv + hk) * D + e];
+          o /= l;
+          const double tol = 2e-5 + 2e-5 * std::fabs(o);
+          worst = std::max(worst, std::fabs(o - want[(t * Hq + h) * D + e]) / tol);
+          worst_old = std::max(worst_old, std::fabs(o - old[(t * Hq + h) * D + e]) / tol);
+        }
+      }
+    }
+    for (size_t i = 0; i < want.size(); ++i)
+      diff = std::max(diff, std::isfinite(want[i]) ? std::fabs(double(want[i]) - old[i]) : 1e30);
+    std::printf(
+        "accuracy attention_tc%s worst_err_over_allowed=%.4f f32_order=%.4f "
+        "all_rows_maxdiff_vs_f32=%.3e\n",
+        shape, worst, worst_old, diff);
+    Expect(worst <= 1.0 && diff < 1e-4, std::string("tc_attention_accuracy") + shape);
+  }
+  // The same keys over a paged cache: blocks of 16, the block table a permutation.
+  const int64_t bs = 16, nb = (T + bs - 1) / bs;
+  std::vector<float> pk(nb * bs * Hkv * D, 0.0f), pv(pk.size(), 0.0f);
+  std::vector<int32_t> table(nb);
+  for (int64_t i = 0; i < nb; ++i) table[i] = static_cast<int32_t>((i * 7 + 3) % nb);
+  for (int64_t j = 0; j < T; ++j) {
+    const int64_t dst = (table[j / bs] * bs + j % bs) * Hkv * D;
+    std::copy_n(k.data() + j * Hkv * D, Hkv * D, pk.data() + dst);
+    std::copy_n(v.data() + j * Hkv * D, Hkv * D, pv.data() + dst);
+  }
+  float* dpk = DeviceCopy(pk);
+  float* dpv = DeviceCopy(pv);
+  int32_t* dt = DeviceCopy(table);
+  int32_t* dm = nullptr;  // kv_lens [1], cu_q [2]
+  Check(Malloc(&dm, 3 * sizeof(int32_t)), "malloc");
+  AttnParams g = p;
+  g.paged = true;
+  g.k = reinterpret_cast<const uint8_t*>(dpk), g.v = reinterpret_cast<const uint8_t*>(dpv);
+  g.k_block = g.v_block = bs * Hkv * D * 4;
+  g.n_blocks = nb, g.block_size = bs, g.table = dt, g.table_row = nb, g.max_blocks = nb;
+  g.kv_lens = dm, g.cu_q = dm + 1, g.cu_k = nullptr;
+  const int32_t meta[3] = {static_cast<int32_t>(T), 0, static_cast<int32_t>(T)};
+  Check(cudaMemcpy(dm, meta, sizeof(meta), cudaMemcpyHostToDevice), "upload");
+  for (int variant : {10, 11, 12}) {
+    run(g, variant, T, &got);
+    Expect(same(got, want.data()),
+           "tc_prefill_paged_v" + std::to_string(variant) + "_vs_dense_bits" + shape);
+  }
+  // Decode calls: nq queries ending at query t over keys [0, t], dense and paged; every tile
+  // kind (13: cluster split, 14: one block, 15: batch tiles, 10: auto, 0: default) against the
+  // prefill rows.
+  std::vector<int> decode_variants = {13, 14, 15, 10};
+  if (tc_on) decode_variants.push_back(0);
+  int checked = 0;
+  for (int paged = 0; paged < 2; ++paged) {
+    for (int64_t nq : {int64_t{1}, int64_t{3}}) {
+      std::vector<int> bad(16, 0);
+      for (int64_t t :
+           {int64_t{0}, int64_t{15}, int64_t{63}, int64_t{64}, int64_t{143}, int64_t{255},
+            int64_t{256}, int64_t{511}, int64_t{512}, int64_t{1031}, T - 1}) {
+        if (t + 1 < nq || t >= T) continue;
+        AttnParams d = paged ? g : p;
+        d.q = p.q + (t - nq + 1) * p.q_tok;
+        d.T = nq, d.S = 1;
+        if (paged) {
+          const int32_t m3[3] = {static_cast<int32_t>(t + 1), 0, static_cast<int32_t>(nq)};
+          Check(cudaMemcpy(dm, m3, sizeof(m3), cudaMemcpyHostToDevice), "upload");
+        } else {
+          const int32_t c4[4] = {0, static_cast<int32_t>(nq), 0, static_cast<int32_t>(t + 1)};
+          Check(cudaMemcpy(cu, c4, sizeof(c4), cudaMemcpyHostToDevice), "upload");
+          d.cu_q = cu, d.cu_k = cu + 2;
+        }
+        for (int variant : decode_variants) {
+          run(d, variant, nq, &got);
+          bad[variant] += !same(got, want.data() + (t - nq + 1) * row);
+          ++checked;
+        }
+      }
+      for (int variant : decode_variants)
+        Expect(bad[variant] == 0, std::string("tc_decode") + (paged ? "_paged" : "_dense") + "_q" +
+                                      std::to_string(nq) + "_v" + std::to_string(variant) +
+                                      "_vs_prefill_bits" + shape);
+    }
+  }
+  std::printf("tc_decode_cases%s memcmp_checks=%d\n", shape, checked);
+  Check(cudaMemcpy(cu, whole, sizeof(whole), cudaMemcpyHostToDevice), "upload");
+  {  // sliding window 300: decode rows against the window prefill's
+    AttnParams w = p;
+    w.window = 300;
+    std::vector<float> ww;
+    run(w, 11, T, &ww);
+    run(w, 12, T, &got);
+    int bad = !same(got, ww.data());
+    for (int64_t t : {int64_t{143}, int64_t{700}, T - 1}) {
+      AttnParams d = w;
+      d.q = p.q + t * p.q_tok;
+      d.T = 1;
+      const int32_t c4[4] = {0, 1, 0, static_cast<int32_t>(t + 1)};
+      Check(cudaMemcpy(cu, c4, sizeof(c4), cudaMemcpyHostToDevice), "upload");
+      d.cu_q = cu, d.cu_k = cu + 2;
+      for (int variant : {13, 14, 15}) {
+        run(d, variant, 1, &got);
+        bad += !same(got, ww.data() + t * row);
+      }
+    }
+    Check(cudaMemcpy(cu, whole, sizeof(whole), cudaMemcpyHostToDevice), "upload");
+    Expect(bad == 0, std::string("tc_window300_decode_vs_prefill_bits") + shape);
+  }
+  {  // two sequences [0, a), [a, T) in one call: the first's rows are the whole call's
+    const int32_t a = static_cast<int32_t>(T / 3);
+    const std::vector<int32_t> c2 = {0, a, static_cast<int32_t>(T)};
+    int32_t* dcu = DeviceCopy(c2);
+    AttnParams two = p;
+    two.S = 2, two.cu_q = dcu, two.cu_k = dcu;
+    int bad = 0;
+    for (int variant : {10, 11, 12}) {
+      run(two, variant, T, &got);
+      bad += std::memcmp(got.data(), want.data(), int64_t{a} * row * 4) != 0;
+    }
+    Expect(bad == 0, std::string("tc_two_seqs_first_vs_whole_bits") + shape);
+    cudaFree(dcu);
+  }
+  // A batch of 64 one-query sequences over the paged cache (64 .. 200 keys, rotated tables):
+  // the batch tiles (auto) against each sequence alone (cluster split, one block).
+  constexpr int64_t S = 64;
+  std::vector<int32_t> bt(S * nb), lens(S), cq(S + 1);
+  for (int64_t s = 0; s < S; ++s) {
+    lens[s] = static_cast<int32_t>(64 + (s * 37) % 137);
+    cq[s + 1] = static_cast<int32_t>(s + 1);
+    for (int64_t i = 0; i < nb; ++i) bt[s * nb + i] = table[(s * 5 + i) % nb];
+  }
+  int32_t* dbt = DeviceCopy(bt);
+  int32_t* dl = DeviceCopy(lens);
+  int32_t* dcq = DeviceCopy(cq);
+  AttnParams b = g;
+  b.T = S, b.S = S, b.table = dbt, b.kv_lens = dl, b.cu_q = dcq;
+  {
+    std::vector<float> batch;
+    run(b, 10, S, &batch);
+    int bad = 0;
+    for (int64_t s = 0; s < S; s += 3) {
+      AttnParams d = g;
+      d.q = p.q + s * p.q_tok;
+      d.T = 1, d.S = 1, d.table = dbt + s * nb;
+      const int32_t m3[3] = {lens[s], 0, 1};
+      Check(cudaMemcpy(dm, m3, sizeof(m3), cudaMemcpyHostToDevice), "upload");
+      for (int variant : {13, 14}) {
+        run(d, variant, 1, &got);
+        bad += !same(got, batch.data() + s * row);
+      }
+    }
+    Expect(bad == 0, std::string("tc_batch64_vs_single_bits") + shape);
+  }
+  // Times (us / ms a call), f32 order's default (9) against the tensor-core order (10),
+  // interleaved rounds.
+  const double flops = 4.0 * Hq * D * T * (T + 1) / 2.0;
+  for (int round = 0; round < 2; ++round) {
+    for (int variant : {9, 10, 11, 12}) {  // f32, tc auto, tc 128-row / 64-row blocks
+      const double ms =
+          TimeMs(3, 5, [&](int) { Check(LaunchAttentionWith(p, variant, nullptr), "attention"); });
+      std::printf("time attention_prefill_%s T=%lld%s round=%d ms=%.4f TFLOP/s=%.1f\n",
+                  variant == 9    ? "f32"
+                  : variant == 10 ? "tc"
+                  : variant == 11 ? "tc_rows128"
+                                  : "tc_rows64",
+                  static_cast<long long>(T), shape, round, ms, flops / (ms * 1e-3) / 1e12);
+    }
+    if (D == 128) {  // timing-only diagnostics: without the K / V splits, score mma, p.V
+      for (int variant : {16, 17, 18}) {
+        const double ms = TimeMs(
+            3, 5, [&](int) { Check(LaunchAttentionWith(p, variant, nullptr), "attention"); });
+        std::printf("time attention_prefill_tc_diag%d T=%lld%s round=%d ms=%.4f\n",
+                    variant == 16   ? 1
+                    : variant == 17 ? 2
+                                    : 4,
+                    static_cast<long long>(T), shape, round, ms);
+      }
+    }
+    for (int64_t keys : {int64_t{16}, int64_t{144}, int64_t{1024}, T}) {
+      AttnParams d = g;
+      d.q = p.q + (keys - 1) * p.q_tok;
+      d.T = 1, d.S = 1;
+      const int32_t m3[3] = {static_cast<int32_t>(keys), 0, 1};
+      Check(cudaMemcpy(dm, m3, sizeof(m3), cudaMemcpyHostToDevice), "upload");
+      for (int variant : {9, 10, 14}) {
+        const double ms =
+            TimeMs(5, 20, [&](int) { Check(LaunchAttentionWith(d, variant, nullptr), "decode"); });
+        std::printf("time attention_decode_paged_%s keys=%lld%s round=%d us=%.2f\n",
+                    variant == 9    ? "f32"
+                    : variant == 10 ? "tc"
+                                    : "tc_nosplit",
+                    static_cast<long long>(keys), shape, round, ms * 1e3);
+      }
+    }
+    for (int variant : {9, 10}) {
+      const double ms =
+          TimeMs(5, 20, [&](int) { Check(LaunchAttentionWith(b, variant, nullptr), "batch"); });
+      std::printf("time attention_batch_decode_%s seqs=64 keys=64..200%s round=%d us=%.2f\n",
+                  variant == 9 ? "f32" : "tc", shape, round, ms * 1e3);
+    }
+  }
+  std::fflush(stdout);
+  cudaFree(dcq);
+  cudaFree(dl);
+  cudaFree(dbt);
+  cudaFree(dm);
+  cudaFree(dt);
+  cudaFree(dpv);
+  cudaFree(dpk);
+  cudaFree(cu);
+  cudaFree(out);
+  cudaFree(dv);
+  cudaFree(dk);
+  cudaFree(dq);
+}
+
 int Main(int argc, char** argv) {
   const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
   const bool attention_only = argc > 1 && std::strcmp(argv[1], "--attention") == 0;
@@ -527,10 +814,20 @@ int Main(int argc, char** argv) {
   Check(cudaGetDeviceProperties(&prop, 0), "properties");
   std::printf("device name=\"%s\" sm_%d%d sms=%d l2_MiB=%d\n", prop.name, prop.major, prop.minor,
               prop.multiProcessorCount, prop.l2CacheSize >> 20);
+  if (argc > 1 && std::strcmp(argv[1], "--attention-tc") == 0) {
+    AttentionTc(2048, 32, 8, 128);
+    AttentionTc(2048, 32, 8, 64);
+    AttentionTc(2048, 14, 2, 64);
+    std::printf("summary failures=%d\n", g_failures);
+    return g_failures == 0 ? 0 : 1;
+  }
   if (attention_only) {
     Attention(2048, 32, 8, 128);
     Attention(2048, 32, 8, 64);
     Attention(2048, 14, 2, 64);
+    AttentionTc(2048, 32, 8, 128);
+    AttentionTc(2048, 32, 8, 64);
+    AttentionTc(2048, 14, 2, 64);
     std::printf("summary failures=%d\n", g_failures);
     return g_failures == 0 ? 0 : 1;
   }

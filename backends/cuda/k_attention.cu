@@ -36,10 +36,14 @@
 // (TESSERA_CUDA_ATTN=nosplit: one block a tile).
 //
 // SIMT f32 rather than tensor cores: the conformance tolerance (2e-5) rules out tf32/bf16
-// products. Next: the fixed latency of a decode call (dependent global round trips before the
-// first K/V load, 6 barriers a chunk, two cluster barriers); the pipelined chunk loop for decode
-// tiles (its double buffers cost shared memory: 144 KB a decode tile at D = 128).
+// products of unsplit operands. The tensor-core order (namespace tc, TESSERA_CUDA_ATTN_TC, on by
+// default) splits every operand into three bf16 pieces instead and takes every call of the
+// models it covers (D = Dv in {64, 128}, causal, no soft-cap, f32 K/V). Next: the fixed latency of
+// a decode call (dependent global round trips before the first K/V load, 6 barriers a chunk, two
+// cluster barriers); the pipelined chunk loop for decode tiles (its double buffers cost shared
+// memory: 144 KB a decode tile at D = 128).
 #include <cooperative_groups.h>
+#include <cuda_bf16.h>
 
 #include <algorithm>
 #include <atomic>
@@ -875,7 +879,7 @@ __device__ void RunSplitTile(const AttnParams& p, const SeqInfo& si, const TileR
   if (rank == 0) StoreRows<TL>(p, tr, c, started, l, acc);
 #else
   (void)p, (void)si, (void)tr, (void)hk, (void)smem;
-  __trap();  // launched only for sm_90+ binaries (SplitSupported)
+  __trap();      // launched only for sm_90+ binaries (SplitSupported)
 #endif
 }
 
@@ -1291,10 +1295,782 @@ int DefaultVariant() {
   return v;
 }
 
+// Whether TESSERA_CUDA_ATTN_TC defaults to on.
+constexpr bool kDefaultTc = true;
+// PvMerge's column blocks a group in the prefill tiles.
+constexpr int kDefaultDnb = 2;
+
+// ---- Tensor-core order (TESSERA_CUDA_ATTN_TC; 2026-11-27, fifteenth session) ----
+//
+// A second canonical order, for models with D = Dv in {64, 128}, causal, no soft-cap, f32 K/V
+// (TcCovers; a model's every attention call takes it or none does). The keys are cut into the
+// same absolute 64-key chunks; per chunk and row (query, q head):
+//   - q, k, v are cut into bf16 pieces hi + mid + lo (each the rounding of the rest);
+//   - s = one m16n8k16 accumulator from zero over the D / 16 k-steps in order, the six terms of
+//     a k-step hi*lo, lo*hi, mid*mid, hi*mid, mid*hi, hi*hi in that order; x = s * scale;
+//   - m_c = max of x over the row's visible keys of the chunk, p = expf(x - m_c) (0 elsewhere);
+//     l_c = the lane's 16 keys (8n + 2t + e, n = 0..7, e = 0..1) summed in that order, then the
+//     xor-1 and xor-2 lane sums;
+//   - p is cut into three bf16 pieces in registers; acc_c = one accumulator from zero per
+//     8 columns over the chunk's 4 key k-steps in order, the same six terms;
+//   - merged in chunk order with MergeChunk's formula; out = acc * (1 / l).
+// An mma's result for a row depends only on that row's A and the B operand (checked in
+// lab/attn_tc_lab.cu: rows of any slot, tile or call give the same bits), so prefill tiles
+// (16 rows a warp), decode tiles (one 16-row tile spread over 4 warps: keys for s, columns for
+// acc_c) and the cluster-split decode (block r takes chunks r, r + 8, ...; block 0 merges in
+// chunk order) give every row the same bits. K/V pieces are cut while staging: chunk rows go
+// f32 -> shared through cp.async, then one pass splits them into swizzled bf16 planes.
+namespace tc {
+
+constexpr int kNP = 3;     // pieces of every operand
+constexpr int kTerms = 6;  // products a k-step, smallest first
+__host__ __device__ constexpr int TermA(int j) {
+  return j == 0 ? 0 : j == 1 ? 2 : j == 2 ? 1 : j == 3 ? 0 : j == 4 ? 1 : 0;
+}
+__host__ __device__ constexpr int TermB(int j) {
+  return j == 0 ? 2 : j == 1 ? 0 : j == 2 ? 1 : j == 3 ? 1 : j == 4 ? 0 : 0;
+}
+
+// RT 16-row tiles a block, NW warps (RT == NW, a tile a warp; or RT == 1, NW == 4: the tile
+// spread over the warps), CS blocks a cluster splitting the chunks.
+template <int D, int RT, int NW, int CS>
+struct Cfg {
+  static constexpr int kRows = 16 * RT;
+  static constexpr int kNT = NW * 32;
+  static constexpr bool kSpread = RT == 1 && NW == 4;
+  static constexpr int kCH = D / 8;                        // 16-byte bf16 units a row
+  static constexpr int kNCols = kSpread ? D / 32 : D / 8;  // n8 column tiles of acc a warp
+  static constexpr int kQBytes = kNP * kRows * D * 2;
+  static constexpr int kKVBytes = kNP * kBK * D * 2;
+  static constexpr int kFBytes = kBK * D * 4;
+  static constexpr int kRoBytes = 2 * 2 * kBK * 4;  // int32 16-byte units [slot][K, V][key]
+  static constexpr int kSBytes = kSpread ? 8 * 32 * 16 : 0;
+  static constexpr int kPartBytes = CS > 1 ? NW * 32 * 16 * (kNCols + 1) : 0;
+  // CS == 1: K and V pieces share one buffer (K's are dead after the scores, V's after p.V, and
+  // a block barrier separates each from the split that overwrites it): the batch decode tiles
+  // fit 2 blocks an SM (H100, 64 sequences, D = 128: 105 -> 67 us). The cluster-split decode
+  // keeps two buffers (one block an SM): with one buffer, Llama-3.1-8B tg128 fell from 142.3 to
+  // 129.2 t/s (HEAD's plugin 140.4 / 140.0; the kernel alone unchanged), lab/attn15b_gpu.sh.
+  static constexpr bool kAlias = CS == 1;
+  static constexpr int kSmem =
+      kQBytes + (kAlias ? 1 : 2) * kKVBytes + kFBytes + kRoBytes + kSBytes + kPartBytes;
+  static_assert(RT == NW || kSpread, "tile layout");
+};
+
+__device__ __forceinline__ uint32_t SmemAddr(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+__device__ __forceinline__ void Ldsm4(uint32_t (&r)[4], const void* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(SmemAddr(p)));
+}
+__device__ __forceinline__ void Ldsm4T(uint32_t (&r)[4], const void* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(SmemAddr(p)));
+}
+// Byte offset of 16-byte unit c of row r in a swizzled [rows][D] bf16 plane (unit c ^ (r & 7):
+// the 8 rows of an ldmatrix 8x8 hit 8 bank groups).
+template <int D>
+__device__ __forceinline__ int SwzOff(int r, int c) {
+  return r * D * 2 + ((c ^ (r & 7)) << 4);
+}
+__device__ __forceinline__ uint32_t PackBf16(float lo, float hi) {
+  const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<const uint32_t*>(&v);
+}
+
+// 8 floats -> the 16-byte unit of each of the three pieces.
+__device__ __forceinline__ void Split8(const float4& a, const float4& b, uint4 (&u)[kNP]) {
+  float r[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
+  uint32_t w[kNP][4];
+#pragma unroll
+  for (int pc = 0; pc < kNP; ++pc) {
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      w[pc][i] = PackBf16(r[2 * i], r[2 * i + 1]);
+      r[2 * i] = __fsub_rn(r[2 * i], __uint_as_float(w[pc][i] << 16));
+      r[2 * i + 1] = __fsub_rn(r[2 * i + 1], __uint_as_float(w[pc][i] & 0xffff0000u));
+    }
+    u[pc] = make_uint4(w[pc][0], w[pc][1], w[pc][2], w[pc][3]);
+  }
+}
+
+// f32 staging [kBK][D] -> the three swizzled planes of dst ([kNP][kBK][D] bf16).
+template <int D, int NT>
+__device__ __forceinline__ void SplitStaged(const float* sf, unsigned char* dst) {
+  constexpr int CH = D / 8;
+  for (int i = threadIdx.x; i < kBK * CH; i += NT) {
+    const int r = i / CH, c = i % CH;
+    const float4* src = reinterpret_cast<const float4*>(sf + r * D + 8 * c);
+    uint4 u[kNP];
+    Split8(src[0], src[1], u);
+#pragma unroll
+    for (int pc = 0; pc < kNP; ++pc)
+      *reinterpret_cast<uint4*>(dst + pc * kBK * D * 2 + SwzOff<D>(r, c)) = u[pc];
+  }
+}
+
+// The K (kv = 0) and V (kv = 1) cache offsets of keys [cl, ch) of chunk c0 in 16-byte units
+// (head included; -1 outside the span or the cache) into ro[kv * kBK + j], one key a thread.
+__device__ __forceinline__ void Offsets(const AttnParams& p, const SeqInfo& si, int64_t hk,
+                                        int64_t c0, int64_t cl, int64_t ch, int32_t* ro) {
+  const int j = threadIdx.x;
+  if (j >= kBK) return;
+  int32_t ko = -1, vo = -1;
+  if (c0 + j >= cl && c0 + j < ch) {
+    const int64_t kr = KeyRow(p, si, c0 + j, false), vr = KeyRow(p, si, c0 + j, true);
+    if (kr < 0 || vr < 0) SetDeviceError(p.err, kErrBadBlockTable);
+    if (kr >= 0) ko = static_cast<int32_t>((kr + hk * p.k_head) / 16);
+    if (vr >= 0) vo = static_cast<int32_t>((vr + hk * p.v_head) / 16);
+  }
+  ro[j] = ko, ro[kBK + j] = vo;
+}
+
+// cp.async of one matrix's chunk rows into the f32 staging; rows without an offset zero-fill
+// (a V row must be finite: p = 0 times it must be 0).
+template <int D, int NT>
+__device__ __forceinline__ void Issue(const uint8_t* base, const int32_t* ro, float* sf) {
+  constexpr int U = D / 4;
+  for (int i = threadIdx.x; i < kBK * U; i += NT) {
+    const int r = i / U, c = i % U;
+    const int32_t o = ro[r];
+    CpAsync16(sf + r * D + 4 * c, o < 0 ? base : base + int64_t{o} * 16 + 16 * c, o < 0 ? 0 : 16);
+  }
+}
+
+// Scores of n8 tiles 2 np, 2 np + 1 (keys 16 np .. 16 np + 15) of the warp's 16 rows (Q plane
+// rows rb ..).
+template <int D, int ROWS>
+__device__ __forceinline__ void ScorePair(const unsigned char* sq, const unsigned char* sk, int rb,
+                                          int np, float (&s0)[4], float (&s1)[4]) {
+  const int lane = threadIdx.x & 31;
+#pragma unroll
+  for (int e = 0; e < 4; ++e) s0[e] = s1[e] = 0.0f;
+#pragma unroll
+  for (int ks = 0; ks < D / 16; ++ks) {
+    uint32_t qa[kNP][4], kb[kNP][4];
+#pragma unroll
+    for (int a = 0; a < kNP; ++a)
+      Ldsm4(qa[a], sq + a * ROWS * D * 2 +
+                       SwzOff<D>(rb + (lane & 7) + ((lane >> 3) & 1) * 8, ks * 2 + (lane >> 4)));
+#pragma unroll
+    for (int b = 0; b < kNP; ++b)
+      Ldsm4(kb[b],
+            sk + b * kBK * D * 2 +
+                SwzOff<D>(np * 16 + (lane & 7) + (lane >> 4) * 8, ks * 2 + ((lane >> 3) & 1)));
+#pragma unroll
+    for (int j = 0; j < kTerms; ++j) {
+      const int a = TermA(j), b = TermB(j);
+      MmaFree(s0, qa[a][0], qa[a][1], qa[a][2], qa[a][3], kb[b][0], kb[b][1]);
+      MmaFree(s1, qa[a][0], qa[a][1], qa[a][2], qa[a][3], kb[b][2], kb[b][3]);
+    }
+  }
+}
+
+// All 8 n8 score tiles of the warp's rows: Q fragments loaded once a k-step (the same
+// per-accumulator order as ScorePair).
+template <int D, int ROWS>
+__device__ __forceinline__ void ScoreAll(const unsigned char* sq, const unsigned char* sk, int rb,
+                                         float (&s)[8][4]) {
+  const int lane = threadIdx.x & 31;
+#pragma unroll
+  for (int n = 0; n < 8; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
+#pragma unroll
+  for (int ks = 0; ks < D / 16; ++ks) {
+    uint32_t qa[kNP][4];
+#pragma unroll
+    for (int a = 0; a < kNP; ++a)
+      Ldsm4(qa[a], sq + a * ROWS * D * 2 +
+                       SwzOff<D>(rb + (lane & 7) + ((lane >> 3) & 1) * 8, ks * 2 + (lane >> 4)));
+#pragma unroll
+    for (int np = 0; np < 4; ++np) {
+      uint32_t kb[kNP][4];
+#pragma unroll
+      for (int b = 0; b < kNP; ++b)
+        Ldsm4(kb[b],
+              sk + b * kBK * D * 2 +
+                  SwzOff<D>(np * 16 + (lane & 7) + (lane >> 4) * 8, ks * 2 + ((lane >> 3) & 1)));
+#pragma unroll
+      for (int j = 0; j < kTerms; ++j) {
+        const int a = TermA(j), b = TermB(j);
+        MmaFree(s[2 * np], qa[a][0], qa[a][1], qa[a][2], qa[a][3], kb[b][0], kb[b][1]);
+        MmaFree(s[2 * np + 1], qa[a][0], qa[a][1], qa[a][2], qa[a][3], kb[b][2], kb[b][3]);
+      }
+    }
+  }
+}
+
+// The chunk softmax of the thread's rows g (h = 0) and g + 8 (h = 1) in place: s -> p;
+// visible keys [lo[h], hi[h]) (absolute; chunk base c0). mc = chunk max (-inf: none visible),
+// lc = the p sum in the documented order.
+__device__ __forceinline__ void Softmax(float (&s)[8][4], int64_t c0, const int (&lo)[2],
+                                        const int (&hi)[2], float scale, float (&mc)[2],
+                                        float (&lc)[2]) {
+  const int t = threadIdx.x & 3;
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int jl = lo[h] - static_cast<int>(c0), jh = hi[h] - static_cast<int>(c0);
+    float mx = -INFINITY;
+#pragma unroll
+    for (int n = 0; n < 8; ++n)
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        const int jj = 8 * n + 2 * t + e;
+        const float x = __fmul_rn(s[n][2 * h + e], scale);
+        s[n][2 * h + e] = x;
+        if (jj >= jl && jj < jh) mx = fmaxf(mx, x);
+      }
+    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+    float sum = 0.0f;
+#pragma unroll
+    for (int n = 0; n < 8; ++n)
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        const int jj = 8 * n + 2 * t + e;
+        const float pj = (jj >= jl && jj < jh) ? expf(__fsub_rn(s[n][2 * h + e], mx)) : 0.0f;
+        s[n][2 * h + e] = pj;
+        sum = __fadd_rn(sum, pj);
+      }
+    sum = __fadd_rn(sum, __shfl_xor_sync(0xffffffffu, sum, 1));
+    sum = __fadd_rn(sum, __shfl_xor_sync(0xffffffffu, sum, 2));
+    mc[h] = mx, lc[h] = sum;
+  }
+}
+
+// acc_c of n8 column tiles 2 dn0 .. 2 (dn0 + NC / 2) - 1 from zero: P (the C layout of s) cut
+// into pieces as A fragments, V pieces through ldmatrix.trans.
+template <int D, int NC>
+__device__ __forceinline__ void Pv(const float (&s)[8][4], const unsigned char* sv, int dn0,
+                                   float (&oc)[NC][4]) {
+  const int lane = threadIdx.x & 31;
+#pragma unroll
+  for (int n = 0; n < NC; ++n) oc[n][0] = oc[n][1] = oc[n][2] = oc[n][3] = 0.0f;
+#pragma unroll
+  for (int kk = 0; kk < kBK / 16; ++kk) {
+    uint32_t pa[kNP][4];
+    float rem[4][2];
+    const float* src[4] = {&s[2 * kk][0], &s[2 * kk][2], &s[2 * kk + 1][0], &s[2 * kk + 1][2]};
+#pragma unroll
+    for (int i = 0; i < 4; ++i) rem[i][0] = src[i][0], rem[i][1] = src[i][1];
+#pragma unroll
+    for (int a = 0; a < kNP; ++a)
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        pa[a][i] = PackBf16(rem[i][0], rem[i][1]);
+        rem[i][0] = __fsub_rn(rem[i][0], __uint_as_float(pa[a][i] << 16));
+        rem[i][1] = __fsub_rn(rem[i][1], __uint_as_float(pa[a][i] & 0xffff0000u));
+      }
+#pragma unroll
+    for (int d = 0; d < NC / 2; ++d) {
+      const int dn = dn0 + d;
+      uint32_t vb[kNP][4];
+#pragma unroll
+      for (int b = 0; b < kNP; ++b)
+        Ldsm4T(vb[b],
+               sv + b * kBK * D * 2 +
+                   SwzOff<D>(kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8, dn * 2 + (lane >> 4)));
+#pragma unroll
+      for (int j = 0; j < kTerms; ++j) {
+        const int a = TermA(j), b = TermB(j);
+        MmaFree(oc[2 * d], pa[a][0], pa[a][1], pa[a][2], pa[a][3], vb[b][0], vb[b][1]);
+        MmaFree(oc[2 * d + 1], pa[a][0], pa[a][1], pa[a][2], pa[a][3], vb[b][2], vb[b][3]);
+      }
+    }
+  }
+}
+
+// A chunk's merge into a row half (MergeChunk's formula), split so that acc can be merged one
+// column block at a time: the row's m / l / started move now, coef says how acc moves.
+struct MergeCoef {
+  bool vis = false, copy = false;
+  float fa = 1.0f, fb = 0.0f;
+};
+__device__ __forceinline__ MergeCoef MergeRow(bool vis, float mc, float lc, float& m, float& l,
+                                              bool& started) {
+  MergeCoef k;
+  k.vis = vis;
+  if (!vis) return k;
+  if (!started) {
+    m = mc, l = lc, started = true, k.copy = true;
+    return k;
+  }
+  const float mn = fmaxf(m, mc);
+  k.fa = expf(__fsub_rn(m, mn)), k.fb = expf(__fsub_rn(mc, mn));
+  l = fmaf(lc, k.fb, __fmul_rn(l, k.fa));
+  m = mn;
+  return k;
+}
+__device__ __forceinline__ float MergeAcc(const MergeCoef& k, float oc, float o) {
+  return !k.vis ? o : k.copy ? oc : fmaf(oc, k.fb, __fmul_rn(o, k.fa));
+}
+
+// Pv with acc_c computed DNB 16-column blocks at a time and merged into acc as soon as they are
+// complete (the same per-element values as Pv then Merge; 16 DNB acc_c registers live instead
+// of 4 D; DNB independent accumulator pairs in flight).
+template <int D, int NC, int DNB>
+__device__ __forceinline__ void PvMerge(const float (&s)[8][4], const unsigned char* sv, int dn0,
+                                        const MergeCoef (&mk)[2], float (&o)[NC][4]) {
+  const int lane = threadIdx.x & 31;
+  uint32_t pa[kBK / 16][kNP][4];
+#pragma unroll
+  for (int kk = 0; kk < kBK / 16; ++kk) {
+    float rem[4][2];
+    const float* src[4] = {&s[2 * kk][0], &s[2 * kk][2], &s[2 * kk + 1][0], &s[2 * kk + 1][2]};
+#pragma unroll
+    for (int i = 0; i < 4; ++i) rem[i][0] = src[i][0], rem[i][1] = src[i][1];
+#pragma unroll
+    for (int a = 0; a < kNP; ++a)
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        pa[kk][a][i] = PackBf16(rem[i][0], rem[i][1]);
+        rem[i][0] = __fsub_rn(rem[i][0], __uint_as_float(pa[kk][a][i] << 16));
+        rem[i][1] = __fsub_rn(rem[i][1], __uint_as_float(pa[kk][a][i] & 0xffff0000u));
+      }
+  }
+#pragma unroll
+  for (int d0 = 0; d0 < NC / 2; d0 += DNB) {
+    float oc[2 * DNB][4];
+#pragma unroll
+    for (int n = 0; n < 2 * DNB; ++n) oc[n][0] = oc[n][1] = oc[n][2] = oc[n][3] = 0.0f;
+#pragma unroll
+    for (int kk = 0; kk < kBK / 16; ++kk) {
+#pragma unroll
+      for (int d = 0; d < DNB; ++d) {
+        const int dn = dn0 + d0 + d;
+        uint32_t vb[kNP][4];
+#pragma unroll
+        for (int b = 0; b < kNP; ++b)
+          Ldsm4T(vb[b],
+                 sv + b * kBK * D * 2 +
+                     SwzOff<D>(kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8, dn * 2 + (lane >> 4)));
+#pragma unroll
+        for (int j = 0; j < kTerms; ++j) {
+          const int a = TermA(j), b = TermB(j);
+          const uint32_t(&pk)[4] = pa[kk][a];
+          MmaFree(oc[2 * d], pk[0], pk[1], pk[2], pk[3], vb[b][0], vb[b][1]);
+          MmaFree(oc[2 * d + 1], pk[0], pk[1], pk[2], pk[3], vb[b][2], vb[b][3]);
+        }
+      }
+    }
+#pragma unroll
+    for (int n = 0; n < 2 * DNB; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e)
+        o[2 * d0 + n][e] = MergeAcc(mk[e / 2], oc[n][e], o[2 * d0 + n][e]);
+  }
+}
+
+// MergeChunk's formula for one row half (h) of the thread's column tiles.
+template <int NC>
+__device__ __forceinline__ void Merge(int h, float mc, float lc, const float (&oc)[NC][4],
+                                      float (&m)[2], float (&l)[2], bool (&started)[2],
+                                      float (&o)[NC][4]) {
+  if (!started[h]) {
+    m[h] = mc, l[h] = lc, started[h] = true;
+#pragma unroll
+    for (int n = 0; n < NC; ++n) o[n][2 * h] = oc[n][2 * h], o[n][2 * h + 1] = oc[n][2 * h + 1];
+    return;
+  }
+  const float mn = fmaxf(m[h], mc);
+  const float fa = expf(__fsub_rn(m[h], mn)), fb = expf(__fsub_rn(mc, mn));
+  l[h] = fmaf(lc, fb, __fmul_rn(l[h], fa));
+#pragma unroll
+  for (int n = 0; n < NC; ++n)
+#pragma unroll
+    for (int e = 0; e < 2; ++e)
+      o[n][2 * h + e] = fmaf(oc[n][2 * h + e], fb, __fmul_rn(o[n][2 * h + e], fa));
+  m[h] = mn;
+}
+
+// Rows of a tile: row r = query t0 + r / G, q head hk * G + r % G; live if r < nq * G.
+// One sub-tile (queries of one sequence) of the block: see the section comment.
+// DG (lab timing only, wrong results): 1 skips the K / V splits, 2 the score mma, 4 p.V.
+template <int D, int RT, int NW, int CS, int DNB, int DG = 0>
+__device__ void RunTile(const AttnParams& p, const SeqInfo& si, int64_t t0, int nq, int64_t hk,
+                        int G, unsigned char* smem) {
+  using C = Cfg<D, RT, NW, CS>;
+  constexpr int NC = C::kNCols;
+  unsigned char* sq = smem;
+  unsigned char* sk = sq + C::kQBytes;
+  unsigned char* sv = C::kAlias ? sk : sk + C::kKVBytes;  // Cfg::kSmem
+  float* sf = reinterpret_cast<float*>(sv + C::kKVBytes);
+  int32_t* ro = reinterpret_cast<int32_t*>(sf + kBK * D);  // [2 slots][K, V][kBK]
+  float4* ss = reinterpret_cast<float4*>(ro + 4 * kBK);    // spread: [8 tiles][32 lanes]
+  float4* part = ss + (C::kSpread ? 8 * 32 : 0);           // CS > 1: [NW][NC + 1][32]
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
+  const int rb = C::kSpread ? 0 : 16 * warp;         // the warp's rows
+  const int dn0 = C::kSpread ? warp * (NC / 2) : 0;  // its first 16-column block of acc
+  int rank = 0;
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  if constexpr (CS > 1) rank = static_cast<int>(cooperative_groups::this_cluster().block_rank());
+#endif
+  // The tile's key span.
+  int64_t kmin = int64_t{1} << 62, kmax = 0;
+  for (int i = 0; i < nq; ++i) {
+    int64_t l2, h2;
+    VisibleRange(p, si, t0 + i, &l2, &h2);
+    if (h2 > l2) kmin = min(kmin, l2), kmax = max(kmax, h2);
+  }
+  int lo[2], hi[2];
+  bool live[2];
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int r = rb + g + 8 * h;
+    live[h] = r < nq * G;
+    int64_t l2 = 0, h2 = 0;
+    if (live[h]) VisibleRange(p, si, t0 + r / G, &l2, &h2);
+    lo[h] = static_cast<int>(l2), hi[h] = static_cast<int>(h2);
+  }
+  __syncthreads();  // the previous sub-tile is done with shared memory
+  // Q pieces.
+  for (int i = threadIdx.x; i < C::kRows * C::kCH; i += C::kNT) {
+    const int r = i / C::kCH, c = i % C::kCH;
+    float4 a = make_float4(0.0f, 0.0f, 0.0f, 0.0f), b = a;
+    if (r < nq * G) {
+      const float4* q = reinterpret_cast<const float4*>(p.q + (t0 + r / G) * p.q_tok +
+                                                        (hk * G + r % G) * p.q_head) +
+                        2 * c;
+      a = q[0], b = q[1];
+    }
+    uint4 u[kNP];
+    Split8(a, b, u);
+#pragma unroll
+    for (int pc = 0; pc < kNP; ++pc)
+      *reinterpret_cast<uint4*>(sq + pc * C::kRows * D * 2 + SwzOff<D>(r, c)) = u[pc];
+  }
+  const int64_t first = kmin / kBK * kBK;
+  const int nch = kmax > kmin ? static_cast<int>((kmax - first + kBK - 1) / kBK) : 0;
+  const int rounds = (nch + CS - 1) / CS;
+  // The block's chunks: i-th = chunk i * CS + rank of the span.
+  const int mine = nch > rank ? (nch - rank + CS - 1) / CS : 0;
+  const auto c0_of = [&](int i) { return first + (int64_t{i} * CS + rank) * kBK; };
+  const auto offsets = [&](int i) {
+    const int64_t c0 = c0_of(i);
+    Offsets(p, si, hk, c0, max(c0, kmin), min(c0 + kBK, kmax), ro + (i % 2) * 2 * kBK);
+  };
+  if (mine > 0) offsets(0);
+  __syncthreads();  // Q pieces and the first offsets
+  if (mine > 0) Issue<D, C::kNT>(p.k, ro, sf);
+  CpAsyncCommit();
+  if (mine > 1) offsets(1);
+  float o[NC][4], m[2] = {0.0f, 0.0f}, l[2] = {0.0f, 0.0f};
+  bool started[2] = {false, false};
+#pragma unroll
+  for (int n = 0; n < NC; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
+  for (int ri = 0; ri < rounds; ++ri) {
+    float mc[2] = {-INFINITY, -INFINITY}, lc[2] = {0.0f, 0.0f}, oc[NC][4];
+    const bool has = ri < mine;  // block-uniform
+    if (has) {
+      const int i = ri;
+      const int64_t c0 = c0_of(i);
+      CpAsyncWait<0>();
+      __syncthreads();  // K_i staged; every warp is done with the previous K / V pieces
+      if constexpr ((DG & 1) == 0) SplitStaged<D, C::kNT>(sf, sk);
+      __syncthreads();  // K pieces ready, staging free
+      Issue<D, C::kNT>(p.v, ro + (i % 2) * 2 * kBK + kBK, sf);
+      CpAsyncCommit();
+      float s[8][4];
+      if constexpr (C::kSpread) {
+        float s0[4], s1[4];
+        ScorePair<D, C::kRows>(sq, sk, rb, warp, s0, s1);
+        ss[(2 * warp) * 32 + lane] = make_float4(s0[0], s0[1], s0[2], s0[3]);
+        ss[(2 * warp + 1) * 32 + lane] = make_float4(s1[0], s1[1], s1[2], s1[3]);
+        __syncthreads();
+#pragma unroll
+        for (int n = 0; n < 8; ++n) {
+          const float4 v = ss[n * 32 + lane];
+          s[n][0] = v.x, s[n][1] = v.y, s[n][2] = v.z, s[n][3] = v.w;
+        }
+      } else if constexpr ((DG & 2) == 0) {
+        ScoreAll<D, C::kRows>(sq, sk, rb, s);
+      } else {
+#pragma unroll
+        for (int n = 0; n < 8; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
+      }
+      Softmax(s, c0, lo, hi, p.scale, mc, lc);
+      CpAsyncWait<0>();
+      __syncthreads();  // V_i staged; every warp is done with the K pieces (and ss)
+      if constexpr ((DG & 1) == 0) SplitStaged<D, C::kNT>(sf, sv);
+      __syncthreads();  // V pieces ready, staging and offsets slot i % 2 free
+      if (i + 2 < mine) offsets(i + 2);
+      if (i + 1 < mine) Issue<D, C::kNT>(p.k, ro + ((i + 1) % 2) * 2 * kBK, sf);
+      CpAsyncCommit();
+      if constexpr (CS == 1) {
+        MergeCoef mk[2];
+#pragma unroll
+        for (int h = 0; h < 2; ++h)
+          mk[h] = MergeRow(max(int64_t{lo[h]}, c0) < min(int64_t{hi[h]}, c0 + kBK), mc[h], lc[h],
+                           m[h], l[h], started[h]);
+        if constexpr ((DG & 4) == 0)
+          PvMerge<D, NC, (DNB < NC / 2 ? DNB : NC / 2)>(s, sv, dn0, mk, o);
+      } else {
+        Pv<D, NC>(s, sv, dn0, oc);
+      }
+    }
+    if constexpr (CS > 1) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+      namespace cgs = cooperative_groups;
+      const cgs::cluster_group cluster = cgs::this_cluster();
+      float4* mine_part = part + warp * (NC + 1) * 32;  // the warp's partial slot
+      if (has) {
+#pragma unroll
+        for (int n = 0; n < NC; ++n)
+          mine_part[n * 32 + lane] = make_float4(oc[n][0], oc[n][1], oc[n][2], oc[n][3]);
+        mine_part[NC * 32 + lane] = make_float4(mc[0], lc[0], mc[1], lc[1]);
+      }
+      cluster.sync();  // the round's partials are complete
+      if (rank == 0) {
+        for (int k = 0; k < CS; ++k) {
+          const int ci = ri * CS + k;
+          if (ci >= nch) break;
+          const int64_t ck = first + int64_t{ci} * kBK;
+          const float4* rp = cluster.map_shared_rank(mine_part, k);
+          float pc[NC][4];
+#pragma unroll
+          for (int n = 0; n < NC; ++n) {
+            const float4 v = rp[n * 32 + lane];
+            pc[n][0] = v.x, pc[n][1] = v.y, pc[n][2] = v.z, pc[n][3] = v.w;
+          }
+          const float4 ml = rp[NC * 32 + lane];
+#pragma unroll
+          for (int h = 0; h < 2; ++h)
+            if (max(int64_t{lo[h]}, ck) < min(int64_t{hi[h]}, ck + kBK))
+              Merge<NC>(h, h ? ml.z : ml.x, h ? ml.w : ml.y, pc, m, l, started, o);
+        }
+      }
+      cluster.sync();  // block 0 is done reading: the next round may overwrite
+#else
+      __trap();  // launched only for sm_90+ binaries
+#endif
+    }
+  }
+  CpAsyncWait<0>();
+  if (CS > 1 && rank != 0) return;
+  // Store: row halves h, columns 8 (col0 + n) + 2t, + 1.
+  const int col0 = C::kSpread ? warp * NC : 0;
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    if (!live[h]) continue;
+    const int r = rb + g + 8 * h;
+    float* out =
+        reinterpret_cast<float*>(p.out + (t0 + r / G) * p.o_tok + (hk * G + r % G) * p.o_head);
+    const float inv = started[h] && l[h] > 0.0f ? 1.0f / l[h] : 0.0f;
+#pragma unroll
+    for (int n = 0; n < NC; ++n)
+      *reinterpret_cast<float2*>(out + 8 * (col0 + n) + 2 * t) =
+          make_float2(__fmul_rn(o[n][2 * h], inv), __fmul_rn(o[n][2 * h + 1], inv));
+  }
+}
+
+__host__ __device__ constexpr int MinBlocks(int D, int NW) {
+  return NW == 4 ? 1 : (D == 64 ? 2 : 1);
+}
+
+// blockIdx.x = a tile of qpt queries (longest first; CS consecutive blocks = one cluster),
+// blockIdx.y = the kv head. Tokens of different sequences in a tile run as sub-tiles.
+template <int D, int RT, int NW, int CS, int DNB, int DG = 0>
+__global__ void __launch_bounds__(NW * 32, MinBlocks(D, NW)) Kernel(AttnParams p, int qpt) {
+  GridDepWait();
+  AllowDependents();
+  extern __shared__ float4 tc_smem4[];
+  unsigned char* smem = reinterpret_cast<unsigned char*>(tc_smem4);
+  const int G = static_cast<int>(p.Hq / p.Hkv);
+  const int64_t hk = blockIdx.y;
+  const int64_t tile = gridDim.x / CS - 1 - blockIdx.x / CS;
+  const int64_t t_end = min(p.T, (tile + 1) * qpt);
+  int64_t start = tile * qpt;
+  while (start < t_end) {
+    const SeqInfo si = FindSequence(p, start);
+    if (!si.ok) {
+      if (CS == 1 || blockIdx.x % CS == 0)
+        for (int g = 0; g < G; ++g) ZeroRow(p, start, hk * G + g);
+      ++start;
+      continue;
+    }
+    const int nq = static_cast<int>(min(t_end, si.q_first + si.q_len) - start);
+    RunTile<D, RT, NW, CS, DNB, DG>(p, si, start, nq, hk, G, smem);
+    start += nq;
+  }
+}
+
+int OptinSmem() {
+  static const int optin = [] {
+    int dev = 0, v = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess) {
+      cudaGetLastError();
+      return 0;
+    }
+    return v;
+  }();
+  return optin;
+}
+
+// Whether the model's calls take this order: a property of the head dims, dtype and features
+// (and of the buffers' alignment and the device), never of T or the batch.
+bool Covers(const AttnParams& p) {
+  if (p.Hkv <= 0 || p.Hq % p.Hkv != 0 || p.Hq / p.Hkv > 16) return false;
+  if (p.D != p.Dv || (p.D != 64 && p.D != 128) || !p.causal || p.softcap > 0.0f) return false;
+  if (p.kv_dtype != TSR_DTYPE_F32) return false;
+  const auto a16 = [](const void* b, int64_t x, int64_t y, int64_t z) {
+    return ((reinterpret_cast<uintptr_t>(b) | x | y | z) % 16) == 0;
+  };
+  if (!a16(p.q, p.q_tok, p.q_head, 0) || !a16(p.k, p.k_tok, p.k_head, p.k_block) ||
+      !a16(p.v, p.v_tok, p.v_head, p.v_block) || !a16(p.out, p.o_tok, p.o_head, 0))
+    return false;
+  // Cache offsets fit int32 16-byte units.
+  const int64_t kspan = p.paged ? p.n_blocks * std::max(p.k_block, p.v_block)
+                                : p.n_kv_rows * std::max(p.k_tok, p.v_tok);
+  if (kspan / 16 >= (int64_t{1} << 31) - 1) return false;
+  // The prefill tile of this D must fit the device (sm_80+ mma / cp.async, opt-in shared memory).
+  static const int major = [] {
+    int dev = 0, v = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&v, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess) {
+      cudaGetLastError();
+      return 0;
+    }
+    return v;
+  }();
+  const int need = p.D == 64 ? Cfg<64, 8, 8, 1>::kSmem : Cfg<128, 8, 8, 1>::kSmem;
+  return major >= 8 && need <= OptinSmem();
+}
+
+template <int D, int RT, int NW, int CS, int DNB = 2, int DG = 0>
+cudaError_t Launch(const AttnParams& p, int qpt, cudaStream_t stream) {
+  using C = Cfg<D, RT, NW, CS>;
+  static std::atomic<uint64_t> allowed{0};
+  cudaError_t e = AllowDynamicSmem(Kernel<D, RT, NW, CS, DNB, DG>, C::kSmem, &allowed);
+  if (e != cudaSuccess) return e;
+  const dim3 grid(static_cast<unsigned>((p.T + qpt - 1) / qpt * CS), static_cast<unsigned>(p.Hkv));
+  if constexpr (CS == 1) {
+    e = LaunchK(Kernel<D, RT, NW, CS, DNB, DG>, grid, C::kNT, C::kSmem, stream, p, qpt);
+  } else {
+    cudaLaunchConfig_t cfg{};
+    cfg.gridDim = grid;
+    cfg.blockDim = dim3(C::kNT);
+    cfg.dynamicSmemBytes = static_cast<size_t>(C::kSmem);
+    cfg.stream = stream;
+    cudaLaunchAttribute attr[2];
+    attr[0].id = cudaLaunchAttributeClusterDimension;
+    attr[0].val.clusterDim.x = CS, attr[0].val.clusterDim.y = 1, attr[0].val.clusterDim.z = 1;
+    attr[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[1].val.programmaticStreamSerializationAllowed = 1;
+    cfg.attrs = attr;
+    cfg.numAttrs = PdlLaunches() ? 2 : 1;
+    e = cudaLaunchKernelEx(&cfg, Kernel<D, RT, NW, CS, DNB, DG>, p, qpt);
+  }
+  return e != cudaSuccess ? e : cudaGetLastError();
+}
+
+template <int D>
+bool ClusterSupported() {
+  static const bool ok = [] {
+    cudaFuncAttributes fa{};
+    if (cudaFuncGetAttributes(&fa, Kernel<D, 1, 4, kSplit, 2>) != cudaSuccess) {
+      cudaGetLastError();
+      return false;
+    }
+    return fa.binaryVersion >= 90;
+  }();
+  return ok;
+}
+
+// Tile kinds (the same bits in every one): kAuto picks by the call's size, the rest are lab
+// variants. kPrefill8 / kPrefill4: 128 / 64 rows a block (a 16-row tile a warp); kDecodeSplit /
+// kDecode: one 16-row tile (16 / G queries) spread over 4 warps, split over a cluster of
+// kSplit blocks / one block; kBatch: one query a block.
+// kDiag1 / 2 / 4: kPrefill8 at D = 128 without the splits / score mma / p.V (timing only).
+enum Kind { kAuto, kPrefill8, kPrefill4, kDecodeSplit, kDecode, kBatch, kDiag1, kDiag2, kDiag4 };
+
+template <int D>
+cudaError_t LaunchKind(const AttnParams& p, Kind kind, cudaStream_t stream) {
+  const int G = static_cast<int>(p.Hq / p.Hkv);
+  // Prefill tiles: 16-column blocks of acc_c a group in p.V (1, 2 or 4; lab knob
+  // TESSERA_CUDA_ATTN_TC_DNB; same bits).
+  static const int dnb = EnvInt("TESSERA_CUDA_ATTN_TC_DNB", kDefaultDnb);
+  if (kind == kAuto) {
+    constexpr int64_t kDecodeMaxTokens = 16;
+    if (p.T <= kDecodeMaxTokens)
+      kind = kDecodeSplit;
+    else if (p.S > 0 && p.T <= 2 * p.S)
+      kind = kBatch;
+    else if (D == 128)
+      kind = kPrefill8;
+    else {
+      // D = 64: 128-row blocks where they fill two waves, else 64-row ones (H100, T = 2048,
+      // lab/attn15b_gpu.sh: 32/8 heads 0.598 vs 0.626 ms; 14/2 heads (228 blocks) 0.360 vs
+      // 0.259 ms).
+      static const int sms = [] {
+        int dev = 0, v = 0;
+        if (cudaGetDevice(&dev) != cudaSuccess ||
+            cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) {
+          cudaGetLastError();
+          return 132;
+        }
+        return v;
+      }();
+      const int64_t blocks8 = (p.T + 128 / G - 1) / (128 / G) * p.Hkv;
+      kind = blocks8 >= 2 * sms ? kPrefill8 : kPrefill4;
+    }
+  }
+  switch (kind) {
+    case kPrefill8:
+      return dnb == 1   ? Launch<D, 8, 8, 1, 1>(p, 128 / G, stream)
+             : dnb == 4 ? Launch<D, 8, 8, 1, 4>(p, 128 / G, stream)
+                        : Launch<D, 8, 8, 1, 2>(p, 128 / G, stream);
+    case kPrefill4:
+      return dnb == 1   ? Launch<D, 4, 4, 1, 1>(p, 64 / G, stream)
+             : dnb == 4 ? Launch<D, 4, 4, 1, 4>(p, 64 / G, stream)
+                        : Launch<D, 4, 4, 1, 2>(p, 64 / G, stream);
+    case kDecodeSplit:
+      if (ClusterSupported<D>()) {
+        if (Launch<D, 1, 4, kSplit>(p, 16 / G, stream) == cudaSuccess) return cudaSuccess;
+        cudaGetLastError();
+      }
+      return Launch<D, 1, 4, 1>(p, 16 / G, stream);
+    case kDecode: return Launch<D, 1, 4, 1>(p, 16 / G, stream);
+    case kBatch: return Launch<D, 1, 4, 1>(p, 1, stream);
+    case kDiag1:
+      if constexpr (D == 128) return Launch<D, 8, 8, 1, 2, 1>(p, 128 / G, stream);
+      return cudaErrorNotSupported;
+    case kDiag2:
+      if constexpr (D == 128) return Launch<D, 8, 8, 1, 2, 2>(p, 128 / G, stream);
+      return cudaErrorNotSupported;
+    case kDiag4:
+      if constexpr (D == 128) return Launch<D, 8, 8, 1, 2, 4>(p, 128 / G, stream);
+      return cudaErrorNotSupported;
+    default: return cudaErrorInvalidValue;
+  }
+}
+
+cudaError_t LaunchTc(const AttnParams& p, Kind kind, cudaStream_t stream) {
+  if (!Covers(p)) return cudaErrorNotSupported;
+  return p.D == 64 ? LaunchKind<64>(p, kind, stream) : LaunchKind<128>(p, kind, stream);
+}
+
+}  // namespace tc
+
+// TESSERA_CUDA_ATTN_TC=0|1: the tensor-core order for the models it covers (tc::Covers).
+bool TcEnabled() {
+  static const bool on = EnvFlag("TESSERA_CUDA_ATTN_TC", kDefaultTc);
+  return on;
+}
+
 }  // namespace
 
 cudaError_t LaunchAttentionWith(const AttnParams& p, int variant, cudaStream_t stream) {
   if (p.T == 0 || p.Hq == 0) return cudaSuccess;
+  // 10 .. 15: the tensor-core order's tile kinds (16 .. 18: timing-only diagnostics)
+  // (cudaErrorNotSupported where it does not cover the call); 0: it where TESSERA_CUDA_ATTN_TC and
+  // tc::Covers say so; 9: the f32 order's default.
+  if (variant >= 10 && variant <= 18)
+    return tc::LaunchTc(p, static_cast<tc::Kind>(variant - 10), stream);
+  if (variant == 0 && TcEnabled() && tc::Covers(p)) return tc::LaunchTc(p, tc::kAuto, stream);
+  if (variant == 9) variant = 0;
   if (variant == 1) return LaunchLegacy(p, stream);
   // Variants 2 / 3 force the tiled prefill's register cap; 5 / 6 / 7 pick the prefill kernel.
   // 8 picks the one-query batch decode tiles.
@@ -1305,7 +2081,12 @@ cudaError_t LaunchAttentionWith(const AttnParams& p, int variant, cudaStream_t s
 }
 
 cudaError_t LaunchAttention(const AttnParams& p, cudaStream_t stream) {
-  return LaunchAttentionWith(p, DefaultVariant(), stream);
+  // The tensor-core order wins over the f32 order's lab knobs (TESSERA_CUDA_ATTN) for the
+  // models it covers: a model's calls all take one order.
+  if (p.T > 0 && p.Hq > 0 && TcEnabled() && tc::Covers(p))
+    return tc::LaunchTc(p, tc::kAuto, stream);
+  const int v = DefaultVariant();
+  return LaunchAttentionWith(p, v == 0 ? 9 : v, stream);
 }
 
 }  // namespace tessera::cuda
