@@ -272,23 +272,39 @@ HWY_INLINE void GemvTile(const MatmulProblem& p, int64_t m, int64_t n0, const Ro
 }
 
 // Software prefetch. Plain f32/f16/bf16 rows: inside the tile's row streams, 512 bytes ahead
-// (RowPrefetch, ops.h): on the Zen 5 dev box 0.93-1.0 of the read probe per CPU-second against
-// 0.75-0.87 for the next-tile policy below (bf16, Qwen2.5-0.5B and Llama-3.2-1B decode passes,
-// one and two threads, backends/cpu/lab/bf16_gemv_lab.cc). Other rows: the next tile, whatever
-// its size. One core's GEMV is bound by the cache-line misses it keeps in flight, not by
-// arithmetic, and the next tile's linear stream adds misses in flight to those the hardware
-// prefetchers issue for the row streams. Measured single-thread (GB of weights per
-// CPU-second, Qwen2.5-0.5B down projections, K = 4864): bf16 +14%, q8 +30%, q4 +75%;
-// Llama-3.2-1B layers +13%. The policy before that prefetched tiles up to 16 KiB only:
-// TESSERA_CPU_GEMV_PREFETCH_MAX=16384 (with TESSERA_CPU_GEMV_ROW_AHEAD=0 for dense rows)
-// brings it back for A/B runs.
+// (RowPrefetch, ops.h; rows over 4 KiB further, DenseRowAhead below): on the Zen 5 dev box
+// 0.93-1.0 of the read probe per CPU-second against 0.75-0.87 for the next-tile policy below
+// (bf16, Qwen2.5-0.5B and Llama-3.2-1B decode passes, one and two threads,
+// backends/cpu/lab/bf16_gemv_lab.cc). Other rows: the next tile, whatever its size. One
+// core's GEMV is bound by the cache-line misses it keeps in flight, not by arithmetic, and the
+// next tile's linear stream adds misses in flight to those the hardware prefetchers issue for
+// the row streams. Measured single-thread (GB of weights per CPU-second, Qwen2.5-0.5B down
+// projections, K = 4864): bf16 +14%, q8 +30%, q4 +75%; Llama-3.2-1B layers +13%. The policy
+// before that prefetched tiles up to 16 KiB only: TESSERA_CPU_GEMV_PREFETCH_MAX=16384 (with
+// TESSERA_CPU_GEMV_ROW_AHEAD=0 for dense rows) brings it back for A/B runs.
+
+// The row streams' prefetch distance for dense rows of `row_bytes`: an eighth of a row, 512 to
+// 2048 bytes, or TESSERA_CPU_GEMV_ROW_AHEAD when set (read once per process; 0 = the next-tile
+// policy). Long rows want more: Llama-3.2-1B's down projection (rows of 16 KiB, 8 row streams
+// 128 KiB apart) read 42-44 GB/s at 512 bytes and 45-47 at 1536-2048 with two threads, where
+// rows of 4 KiB (its gate/up/q/o, the LM head) were level from 512 to 2048 and Qwen2.5-0.5B's
+// down (9.5 KiB) level from 512 to 2048 (cpu-tg15, docs/benchmarks.md). Hints only: any
+// distance gives the same bits.
+HWY_INLINE int64_t DenseRowAhead(int64_t row_bytes) {
+  static const bool fixed = [] {
+    const char* e = std::getenv("TESSERA_CPU_GEMV_ROW_AHEAD");
+    return e != nullptr && *e != '\0';
+  }();
+  if (fixed) return PrefetchPolicy().gemv_row_ahead;
+  return std::clamp<int64_t>(row_bytes / 8 / 64 * 64, 512, 2048);
+}
 
 // One row of x against weight rows [n0, n1), 8 at a time so eight accumulators hide the FMA
 // latency.
 template <class Row>
 void Gemv(const MatmulProblem& p, int64_t m, int64_t n0, int64_t n1) {
   constexpr int kNR = 8;
-  const int64_t ahead = Row::kDenseBytes > 0 ? PrefetchPolicy().gemv_row_ahead : 0;
+  const int64_t ahead = Row::kDenseBytes > 0 ? DenseRowAhead(p.w_row_bytes) : 0;
   int64_t n = n0, next = 0;  // next: RowPrefetch's position, carried from tile to tile
   for (; n + kNR <= n1; n += kNR) {
     Row rows[kNR];

@@ -42,12 +42,26 @@ class OpProfile {
     const Clock::time_point now = Clock::now();
     if (executes_ > 0) gap_s_ += Seconds(last_end_, now);
     ++executes_;
+    begin_ = now;
   }
-  void EndExecute() { last_end_ = Clock::now(); }
+  void EndExecute() {
+    last_end_ = Clock::now();
+    execute_s_ += Seconds(begin_, last_end_);
+    calls_s_.push_back(Seconds(begin_, last_end_));
+  }
 
-  // One node that ran for `seconds`.
-  void Record(const OpArgs& a, double seconds) {
+  // One node that ran for `seconds`; `pool_share` of the pool's stats between before and after
+  // (the share of a group's time that is this node's) adds to the line's idle share.
+  void Record(const OpArgs& a, double seconds, const ThreadPool::Stats* before = nullptr,
+              const ThreadPool::Stats* after = nullptr, double pool_share = 1.0) {
     Entry& e = entries_[Key(a)];
+    if (before != nullptr && after != nullptr) {
+      e.pool_wall += pool_share * (after->wall_s - before->wall_s);
+      e.pool_busy += pool_share * (after->caller_busy_s - before->caller_busy_s +
+                                   after->worker_busy_s - before->worker_busy_s);
+      e.pool_join += pool_share * (after->join_s - before->join_s);
+      e.pool_drain += pool_share * (after->drain_s - before->drain_s);
+    }
     if (e.calls == 0) e.first_seconds = seconds;
     ++e.calls;
     e.seconds += seconds;
@@ -61,20 +75,49 @@ class OpProfile {
     std::vector<std::pair<std::string, Entry>> rows(entries_.begin(), entries_.end());
     std::sort(rows.begin(), rows.end(),
               [](const auto& a, const auto& b) { return a.second.seconds > b.second.seconds; });
+    // Inside execute but outside the ops: loading, validating and grouping the nodes.
     std::fprintf(stderr,
-                 "cpu profile: %lld execute calls, ops %.3f s, host gaps between calls %.3f s\n",
-                 static_cast<long long>(executes_), total, gap_s_);
-    std::fprintf(stderr, "%-44s %9s %10s %6s %10s %9s %10s %9s\n", "op", "calls", "ms", "share",
-                 "us/call", "GB/s in", "1st ms", "GB/s rest");
+                 "cpu profile: %lld execute calls, ops %.3f s, execute outside ops %.3f s, host "
+                 "gaps between calls %.3f s\n",
+                 static_cast<long long>(executes_), total, execute_s_ - total, gap_s_);
+    // Decode: one execute call a token. The calls' mean over their median is what
+    // interruptions cost the steps: another tenant, or under SCHED_FIFO the kernel's RT
+    // throttling (each CPU stopped ~50 ms a second; a step whose other thread is stopped waits).
+    // Calls under half the median (not steps) are left out; so are failed calls.
+    std::vector<double> steps = calls_s_;
+    std::sort(steps.begin(), steps.end());
+    if (!steps.empty()) {
+      const double half = 0.5 * steps[steps.size() / 2];
+      steps.erase(steps.begin(), std::lower_bound(steps.begin(), steps.end(), half));
+    }
+    if (!steps.empty()) {
+      double mean = 0;
+      for (double c : steps) mean += c / static_cast<double>(steps.size());
+      const double med = steps[steps.size() / 2];
+      std::fprintf(stderr,
+                   "cpu profile: %zu execute calls of >= half the median: median %.3f ms, mean "
+                   "%.3f ms (mean / median %.3f), max %.3f ms\n",
+                   steps.size(), med * 1e3, mean * 1e3, mean / med, steps.back() * 1e3);
+    }
+    std::fprintf(stderr, "%-44s %9s %10s %6s %10s %9s %10s %9s %6s %6s %6s\n", "op", "calls", "ms",
+                 "share", "us/call", "GB/s in", "1st ms", "GB/s rest", "idle", "join", "drain");
     for (const auto& [key, e] : rows) {
       // The calls after the first (each call of a line reads the same bytes).
       const double rest_s = e.seconds - e.first_seconds;
       const double rest_bytes = e.bytes * static_cast<double>(e.calls - 1) / e.calls;
-      std::fprintf(stderr, "%-44s %9lld %10.2f %5.1f%% %10.2f %9.2f %10.2f %9.2f\n", key.c_str(),
-                   static_cast<long long>(e.calls), e.seconds * 1e3, 100 * e.seconds / total,
-                   e.seconds / static_cast<double>(e.calls) * 1e6,
+      // idle: the pool's idle share in this line's jobs (2 threads x their wall).
+      const double idle =
+          e.pool_wall > 0 ? 100.0 * (1.0 - e.pool_busy / (pool.num_threads() * e.pool_wall)) : 0;
+      // join: the workers' delay from publish to joining; drain: the caller's wait after its
+      // last task; both as shares of 2 threads x the line's pool wall.
+      const double tw = pool.num_threads() * e.pool_wall;
+      std::fprintf(stderr,
+                   "%-44s %9lld %10.2f %5.1f%% %10.2f %9.2f %10.2f %9.2f %5.1f%% %5.1f%% %5.1f%%\n",
+                   key.c_str(), static_cast<long long>(e.calls), e.seconds * 1e3,
+                   100 * e.seconds / total, e.seconds / static_cast<double>(e.calls) * 1e6,
                    e.seconds > 0 ? e.bytes / e.seconds / 1e9 : 0.0, e.first_seconds * 1e3,
-                   rest_s > 0 ? rest_bytes / rest_s / 1e9 : 0.0);
+                   rest_s > 0 ? rest_bytes / rest_s / 1e9 : 0.0, idle,
+                   tw > 0 ? 100 * e.pool_join / tw : 0.0, tw > 0 ? 100 * e.pool_drain / tw : 0.0);
     }
     // The pool's jobs (every op that split across threads): how much of the threads' time in
     // them was spent waiting (a worker joining late, one thread still on its last task).
@@ -95,7 +138,8 @@ class OpProfile {
  private:
   struct Entry {
     int64_t calls = 0;
-    double seconds = 0, bytes = 0, first_seconds = 0;
+    double seconds = 0, bytes = 0, first_seconds = 0, pool_wall = 0, pool_busy = 0, pool_join = 0,
+           pool_drain = 0;
   };
 
   static double Seconds(Clock::time_point a, Clock::time_point b) {
@@ -132,8 +176,9 @@ class OpProfile {
 
   std::map<std::string, Entry> entries_;
   int64_t executes_ = 0;
-  double gap_s_ = 0;
-  Clock::time_point last_end_;
+  double gap_s_ = 0, execute_s_ = 0;
+  std::vector<double> calls_s_;  // each execute call's seconds
+  Clock::time_point last_end_, begin_;
 };
 
 }  // namespace tessera::cpu

@@ -517,10 +517,12 @@ Status PrepareNode(tsr_device* dev, const tsr_graph_view& g, int32_t node_index,
 
 Status RunPrepared(tsr_device* dev, const LoadedNode& ln, OpFn run) {
   if (dev->profile == nullptr) return run(ln.args);
+  const ThreadPool::Stats p0 = dev->pool->stats();
   const auto t0 = OpProfile::Clock::now();
   Status s = run(ln.args);
-  dev->profile->Record(ln.args,
-                       std::chrono::duration<double>(OpProfile::Clock::now() - t0).count());
+  const double seconds = std::chrono::duration<double>(OpProfile::Clock::now() - t0).count();
+  const ThreadPool::Stats p1 = dev->pool->stats();
+  dev->profile->Record(ln.args, seconds, &p0, &p1);
   return s;
 }
 
@@ -614,15 +616,17 @@ Status ExecuteFrom(tsr_device* dev, const tsr_graph_view& g, const int32_t* ids,
   const OpArgs* args[kMaxSiblings];
   for (int k = 0; k < n_group; ++k) args[k] = &group[k]->args;
   if (dev->profile == nullptr) return RunMatmulGroup(args, n_group);
+  const ThreadPool::Stats p0 = dev->pool->stats();
   const auto t0 = OpProfile::Clock::now();
   Status s = RunMatmulGroup(args, n_group);
+  const ThreadPool::Stats p1 = dev->pool->stats();
   // The group's time split across its members by their weights' bytes.
   const double seconds = std::chrono::duration<double>(OpProfile::Clock::now() - t0).count();
   double bytes = 0;
   for (int k = 0; k < n_group; ++k) bytes += static_cast<double>(args[k]->in[1]->Extent());
   for (int k = 0; k < n_group; ++k) {
     const double share = bytes > 0 ? args[k]->in[1]->Extent() / bytes : 1.0 / n_group;
-    dev->profile->Record(*args[k], seconds * share);
+    dev->profile->Record(*args[k], seconds * share, &p0, &p1, share);
   }
   return s;
 }

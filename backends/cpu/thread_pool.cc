@@ -98,6 +98,9 @@ void ThreadPool::WorkerLoop(int thread) {
     if (!TryJoin(seen)) continue;  // closed already: every task was taken
     if (stats_on_) {
       const Clock::time_point t0 = Clock::now();
+      join_ns_.fetch_add(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(t0 - published_).count(),
+          std::memory_order_relaxed);
       RunTasks(thread);
       worker_busy_ns_.fetch_add(
           std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count(),
@@ -119,7 +122,7 @@ void ThreadPool::ParallelFor(int64_t n_tasks,
     return;
   }
   Clock::time_point t0, t1;
-  if (stats_on_) t0 = Clock::now();
+  if (stats_on_) t0 = published_ = Clock::now();
   fn_ = &fn;
   n_tasks_ = n_tasks;
   next_task_.store(0, std::memory_order_relaxed);
@@ -161,6 +164,7 @@ void ThreadPool::ParallelFor(int64_t n_tasks,
 ThreadPool::Stats ThreadPool::stats() const {
   Stats s = stats_;
   s.worker_busy_s = 1e-9 * static_cast<double>(worker_busy_ns_.load());
+  s.join_s = 1e-9 * static_cast<double>(join_ns_.load());
   return s;
 }
 

@@ -12,6 +12,7 @@
 #define TESSERA_BACKENDS_CPU_THREAD_POOL_H_
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
@@ -40,6 +41,7 @@ class ThreadPool {
   struct Stats {
     int64_t jobs = 0, tasks = 0;
     double wall_s = 0, caller_busy_s = 0, worker_busy_s = 0, drain_s = 0;
+    double join_s = 0;  // from publishing to each joining worker's first claim, summed
   };
   // Off by default (then a job costs one predictable branch more); call before any job.
   void EnableStats() { stats_on_ = true; }
@@ -98,6 +100,9 @@ class ThreadPool {
   bool stats_on_ = false;
   Stats stats_;                             // the caller's fields (worker_busy_s below)
   std::atomic<int64_t> worker_busy_ns_{0};  // workers add their time inside tasks
+  std::atomic<int64_t> join_ns_{0};         // workers add their delay from publish to join
+  // The open job's publish time (stats on only); workers read it after joining.
+  std::chrono::steady_clock::time_point published_;
 };
 
 }  // namespace tessera::cpu

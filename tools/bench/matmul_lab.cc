@@ -64,6 +64,14 @@ struct Options {
   std::string place = "mmap";  // --place: mmap | mmap-huge | copy:OFF | huge:OFF (the header)
   std::string plugin_b;        // --plugin-b: with --ab, A = TESSERA_CPU_PLUGIN, B = this plugin
   bool import_head = false;    // --import-head: the LM head imported too (packed under --repack)
+  // --layout plain|engine|both: plain = every matmul of a layer back to back, outputs shared
+  // by shape (the plugin groups sibling MATMULs of one x whose outputs do not overlap: {q, k},
+  // {v, o, gate}, {up}, {down} for Llama-3.2-1B); engine = the decoder's job structure: a COPY
+  // written by the calling thread (the op before each group: RMSNorm, attention, RMSNorm,
+  // SwiGLU) gives {q, k, v}, {o}, {gate, up} and {down} their own x, each matmul its own
+  // output; both = the two graphs alternated pass by pass on one device (A = plain, B =
+  // engine).
+  std::string layout = "plain";
 };
 
 [[noreturn]] void Die(const std::string& why) {
@@ -119,6 +127,10 @@ Options Parse(int argc, char** argv) {
       o.touch_x = true;
     } else if (a == "--copy-other") {
       o.copy_other = true;
+    } else if (a == "--layout") {
+      o.layout = next();
+      if (o.layout != "plain" && o.layout != "engine" && o.layout != "both")
+        Die("--layout plain|engine|both");
     } else if (a == "--place") {
       o.place = next();
     } else if (a == "--dtype") {
@@ -128,7 +140,7 @@ Options Parse(int argc, char** argv) {
       Die("unknown flag " + a +
           " (--shape S --rows M --threads T --reps R --no-head --only q|k|v|o|gate|up|down|head "
           "--dtype bf16|q8|q4 --repack --ab --plugin-b SO --import-head --checkpoint FILE --place "
-          "mmap|mmap-huge|copy:OFF|huge:OFF)");
+          "mmap|mmap-huge|copy:OFF|huge:OFF --layout plain|engine|both)");
     }
   }
   return o;
@@ -158,6 +170,14 @@ class Lab {
     Check(api_->create_context(opts.data(), opts.size(), &ctx_, &err), err, "create_context");
     Check(api_->device_open(ctx_, 0, &dev_, &err), err, "device_open");
   }
+  // Closes the device (the CPU plugin prints its TESSERA_CPU_PROFILE table then); the buffers
+  // go with the process.
+  ~Lab() {
+    api_->device_close(dev_);
+    api_->destroy_context(ctx_);
+  }
+  Lab(const Lab&) = delete;
+  Lab& operator=(const Lab&) = delete;
 
   // A contiguous row-major tensor of `ne` (element size es) filled by repeating `pool`. Weights
   // (`weight`) are imported host memory under --repack, as the engine imports its mmap.
@@ -231,7 +251,7 @@ class Lab {
     n.n_inputs = 1;
     n.inputs[0] = src;
     n.output = dst;
-    nodes_.push_back(n);
+    nodes_[graph_].push_back(n);
   }
 
   void AddMatmul(int x, int w, int out) {
@@ -243,18 +263,23 @@ class Lab {
     n.inputs[0] = x;
     n.inputs[1] = w;
     n.output = out;
-    nodes_.push_back(n);
+    nodes_[graph_].push_back(n);
   }
 
-  // Runs every node once (one execute call, as the executor issues a step); returns seconds.
-  double RunAll() {
+  // Later AddCopy / AddMatmul calls append to graph g (0 or 1; tensors are shared).
+  void SetGraph(int g) { graph_ = g; }
+
+  // Runs every node of graph g once (one execute call, as the executor issues a step); returns
+  // seconds.
+  double RunAll(int g = 0) {
+    const std::vector<tsr_node>& nodes = nodes_[g];
     tsr_graph_view v{};
     v.struct_size = sizeof(v);
     v.n_tensors = static_cast<int32_t>(tensors_.size());
     v.tensors = tensors_.data();
-    v.n_nodes = static_cast<int32_t>(nodes_.size());
-    v.nodes = nodes_.data();
-    std::vector<int32_t> ids(nodes_.size());
+    v.n_nodes = static_cast<int32_t>(nodes.size());
+    v.nodes = nodes.data();
+    std::vector<int32_t> ids(nodes.size());
     for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int32_t>(i);
     tsr_error err = NewError();
     const auto t0 = std::chrono::steady_clock::now();
@@ -268,7 +293,8 @@ class Lab {
   tsr_plugin_ctx* ctx_ = nullptr;
   tsr_device* dev_ = nullptr;
   std::vector<tsr_tensor> tensors_;
-  std::vector<tsr_node> nodes_;
+  std::vector<tsr_node> nodes_[2];
+  int graph_ = 0;
   bool import_ = false;
   Lab* twin_ = nullptr;
   std::vector<std::vector<uint8_t>> imported_;  // host memory of imported weights
@@ -413,7 +439,8 @@ int main(int argc, char** argv) {
                                  "mlp.down_proj"};
   std::unique_ptr<Checkpoint> ckpt;
   if (!o.checkpoint.empty()) {
-    if (quant || o.ab) Die("--checkpoint takes bf16 weights only, without --ab");
+    if (quant || (o.ab && o.plugin_b.empty()))
+      Die("--checkpoint takes bf16 weights only, --ab only with --plugin-b");
     ckpt = std::make_unique<Checkpoint>(o.checkpoint, o.place);
     std::printf("checkpoint %s, place %s, file data at %d mod 64\n", o.checkpoint.c_str(),
                 o.place.c_str(), ckpt->DataMisalign());
@@ -430,24 +457,56 @@ int main(int argc, char** argv) {
     return outs[n];
   };
   double params = 0, head_params = 0, flops = 0;  // params: the layers' matmuls
+  const bool plain = o.layout != "engine", engine = o.layout != "plain";
+  // --layout engine: x of each group written by the calling thread just before it (COPY from a
+  // source the graph never writes), as the decoder's RMSNorm / attention / SwiGLU do.
+  std::map<int64_t, int> srcs, xe, oute;
+  auto fresh_x = [&](int64_t k, int slot) {
+    const int64_t key = k * 4 + slot;
+    if (!srcs.count(k)) srcs[k] = lab.Add(TSR_DTYPE_F32, {M, k}, 4, f32);
+    if (!xe.count(key)) xe[key] = lab.Add(TSR_DTYPE_F32, {M, k}, 4, f32);
+    lab.AddCopy(srcs[k], xe[key]);
+    return xe[key];
+  };
   for (int64_t l = 0; l < s.layers; ++l) {
+    int w_of[7] = {-1, -1, -1, -1, -1, -1, -1};
     for (int i = 0; i < 7; ++i) {
       const auto& nk = mats[i];
       if (!o.only.empty() && o.only != names[i]) continue;
-      const int w =
+      w_of[i] =
           ckpt != nullptr
               ? lab.AddHost({nk[0], nk[1]}, ckpt->Matrix("model.layers." + std::to_string(l) + "." +
                                                              tensor_names[i] + ".weight",
                                                          nk[0], nk[1]))
               : lab.Add(wt, {nk[0], nk[1]}, wes, quant ? qblocks : bf16, /*weight=*/true);
-      // --touch-x: the calling thread writes x just before the matmul, as the op before a
-      // matmul does in the engine (the worker then reads x from the other core's cache).
-      if (o.touch_x || o.copy_other)
-        lab.AddCopy(lab.Add(TSR_DTYPE_F32, {M, nk[1]}, 4, f32),
-                    o.touch_x ? x_for(nk[1]) : lab.Add(TSR_DTYPE_F32, {M, nk[1]}, 4, f32));
-      lab.AddMatmul(x_for(nk[1]), w, out_for(nk[0]));
       params += static_cast<double>(nk[0] * nk[1]);
       flops += 2.0 * static_cast<double>(nk[0] * nk[1] * M);
+    }
+    if (plain) {
+      lab.SetGraph(0);
+      for (int i = 0; i < 7; ++i) {
+        if (w_of[i] < 0) continue;
+        const auto& nk = mats[i];
+        // --touch-x: the calling thread writes x just before the matmul, as the op before a
+        // matmul does in the engine (the worker then reads x from the other core's cache).
+        if (o.touch_x || o.copy_other)
+          lab.AddCopy(lab.Add(TSR_DTYPE_F32, {M, nk[1]}, 4, f32),
+                      o.touch_x ? x_for(nk[1]) : lab.Add(TSR_DTYPE_F32, {M, nk[1]}, 4, f32));
+        lab.AddMatmul(x_for(nk[1]), w_of[i], out_for(nk[0]));
+      }
+    }
+    if (engine) {
+      lab.SetGraph(o.layout == "both" ? 1 : 0);
+      // Groups {q, k, v}, {o}, {gate, up}, {down}, each after its own x is written.
+      const int group_of[7] = {0, 0, 0, 1, 2, 2, 3};
+      int x = -1;
+      for (int i = 0; i < 7; ++i) {
+        if (w_of[i] < 0) continue;
+        const auto& nk = mats[i];
+        if (i == 0 || group_of[i] != group_of[i - 1] || x < 0) x = fresh_x(nk[1], group_of[i]);
+        if (!oute.count(i)) oute[i] = lab.Add(TSR_DTYPE_F32, {M, nk[0]}, 4, f32);
+        lab.AddMatmul(x, w_of[i], oute[i]);  // each its own output, as in the decoder
+      }
     }
   }
   if (o.head && (o.only.empty() || o.only == "head")) {
@@ -457,11 +516,22 @@ int main(int argc, char** argv) {
         : ckpt != nullptr ? lab.AddHost({s.vocab, H}, ckpt->Matrix("model.embed_tokens.weight",
                                                                    s.vocab, H))  // tied
                           : lab.Add(TSR_DTYPE_BF16, {s.vocab, H}, 2, bf16, /*weight=*/true);
-    lab.AddMatmul(x, w, lab.Add(TSR_DTYPE_F32, {1, s.vocab}, 4, f32));
+    const int out = lab.Add(TSR_DTYPE_F32, {1, s.vocab}, 4, f32);
+    lab.SetGraph(0);
+    lab.AddMatmul(x, w, out);
+    if (o.layout == "both") {
+      lab.SetGraph(1);
+      lab.AddMatmul(x, w, out);
+    }
     head_params = static_cast<double>(s.vocab * H);
     flops += 2.0 * head_params;
   }
   lab.RunAll();  // warm-up: page faults, scratch growth (and the repacking)
+  const bool two_layouts = o.layout == "both";
+  if (two_layouts) {
+    if (ref != nullptr) Die("--layout both takes no --ab");
+    lab.RunAll(1);
+  }
   if (ckpt != nullptr) {
     // How much of the file the kernel maps with 2 MiB entries (its page cache holds 2 MiB
     // folios there): the whole process's FilePmdMapped, which only this mapping feeds.
@@ -471,11 +541,12 @@ int main(int argc, char** argv) {
       if (std::strncmp(line, "FilePmdMapped:", 14) == 0) std::printf("after warm-up: %s", line);
     if (f != nullptr) std::fclose(f);
   }
-  if (ref != nullptr) {
-    ref->RunAll();
-    // A and B: without / with repack, or (--plugin-b) TESSERA_CPU_PLUGIN / the --plugin-b build.
-    Lab* la = o.plugin_b.empty() ? ref.get() : &lab;
-    Lab* lb = o.plugin_b.empty() ? &lab : ref.get();
+  if (ref != nullptr || two_layouts) {
+    if (ref != nullptr) ref->RunAll();
+    // A and B: without / with repack, or (--plugin-b) TESSERA_CPU_PLUGIN / the --plugin-b build,
+    // or (--layout both) the plain / the engine layout on one device.
+    Lab* la = two_layouts ? &lab : o.plugin_b.empty() ? ref.get() : &lab;
+    Lab* lb = two_layouts ? &lab : o.plugin_b.empty() ? &lab : ref.get();
     auto cpu_now = [] {
       timespec c;
       clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c);
@@ -487,7 +558,7 @@ int main(int argc, char** argv) {
       for (int k = 0; k < 2; ++k) {
         const bool is_a = (k == 0) == a_first;
         const double c0 = cpu_now();
-        const double t = (is_a ? la : lb)->RunAll();
+        const double t = (is_a ? la : lb)->RunAll(two_layouts && !is_a ? 1 : 0);
         (is_a ? ta : tb).push_back(t);
         (is_a ? ca : cb).push_back(cpu_now() - c0);
       }
@@ -498,8 +569,8 @@ int main(int argc, char** argv) {
       std::sort(v.begin(), v.end());
       return v[v.size() / 2];
     };
-    const char* na = o.plugin_b.empty() ? "without repack" : "A";
-    const char* nb = o.plugin_b.empty() ? "with" : "B";
+    const char* na = two_layouts ? "plain" : o.plugin_b.empty() ? "without repack" : "A";
+    const char* nb = two_layouts ? "engine layout" : o.plugin_b.empty() ? "with" : "B";
     std::printf(
         "%s rows=%lld threads=%d A/B: pass %.2f ms %s (min %.2f), %.2f ms %s (min %.2f); median "
         "speedup of adjacent pairs %.3f; CPU ms a pass %.2f / %.2f, paired %.3f\n",
@@ -521,14 +592,18 @@ int main(int argc, char** argv) {
   const double wbytes =
       quant ? (params * static_cast<double>(wes) + head_params * TSR_BLOCK_Q8_BYTES) / TSR_QBLOCK
             : (params + head_params) * 2;
+  // The mean counts every pass, the median leaves out the ones another tenant (or, under
+  // SCHED_FIFO, the kernel's RT throttling: 50 ms a second per CPU) interrupted.
+  double mean = 0;
+  for (double x : t) mean += x / static_cast<double>(t.size());
   std::sort(t.begin(), t.end());
   const double med = t[t.size() / 2];
   std::printf(
-      "%s rows=%lld threads=%d: pass %.2f ms (min %.2f, max %.2f), %.2f GB/s weights, %.1f "
-      "GFLOP/s, "
+      "%s rows=%lld threads=%d: pass %.2f ms (min %.2f, max %.2f, mean %.2f), %.2f GB/s weights, "
+      "%.1f GFLOP/s, "
       "%.1f GFLOP per CPU-second, %.1f GB of weights per CPU-second\n",
       s.name, static_cast<long long>(M), o.threads, med * 1e3, t.front() * 1e3, t.back() * 1e3,
-      wbytes / med / 1e9, flops / med / 1e9, flops * o.reps / cpu / 1e9,
+      mean * 1e3, wbytes / med / 1e9, flops / med / 1e9, flops * o.reps / cpu / 1e9,
       wbytes * o.reps / cpu / 1e9);
   return 0;
 }

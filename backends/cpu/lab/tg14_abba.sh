@@ -12,6 +12,8 @@
 # average is 5-13; memory bandwidth is still shared with the host's other VMs (the probe moved
 # 39-65 GB/s). Keep such runs short: every other process on the box stalls while they run.
 # cpu-tg14, 2026-11-27: docs/benchmarks.md, "CPU bf16 decode on the Llama shape".
+# cpu-tg15: also the profile's steps' mean / median (what interruptions cost the run: under
+# chrt the RT throttling stops each CPU ~50 ms a second, backends/cpu/lab/rt_gaps.cc).
 set -u
 ENGINE=$1 MODEL=$2 A=$3 B=$4 ROUNDS=${5:-2}
 shift 4; [ $# -gt 0 ] && shift
@@ -22,7 +24,8 @@ one() {
   out=$(TESSERA_BACKEND_PATH=$dir TESSERA_CPU_PROFILE=1 timeout 300 $PREFIX "$ENGINE" bench \
         "$MODEL" -p 0 -n 64 -r 3 -t 2 "$@" 2>&1)
   echo "$(date -u +%H:%M:%S) $(basename "$dir") load $l0 |$(echo "$out" | grep tg64 |
-        awk -F'|' '{print $3 "|" $4 "|" $5 "|" $6}') $(echo "$out" | grep -o 'idle [0-9.]*%')"
+        awk -F'|' '{print $3 "|" $4 "|" $5 "|" $6}') $(echo "$out" | grep -o 'idle [0-9.]*%' |
+        tail -1) $(echo "$out" | grep -o 'mean / median [0-9.]*')"
 }
 for r in $(seq "$ROUNDS"); do
   one "$A" "$@"; one "$B" "$@"; one "$B" "$@"; one "$A" "$@"
