@@ -535,6 +535,16 @@ int GemmTiledAuto(const MatmulParams& p, int terms, int sms) {
   return wg >= 0 ? wg : best;
 }
 
+int GemmTiledWgmmaRun(const MatmulParams& p, int terms, int config) {
+#ifdef TESSERA_CUDA_WGMMA
+  if (config >= kWgmmaConfig) return PersistTwin(p, terms, config - kWgmmaConfig);
+#else
+  (void)p, (void)terms;
+#endif
+  (void)config;
+  return -1;
+}
+
 cudaError_t LaunchGemmBf16Tiled(const MatmulParams& p, int terms, const uint16_t* planes,
                                 int config, cudaStream_t stream) {
   if (p.M == 0 || p.N == 0) return cudaSuccess;
@@ -548,7 +558,7 @@ cudaError_t LaunchGemmBf16Tiled(const MatmulParams& p, int terms, const uint16_t
     uint16_t* wplanes = const_cast<uint16_t*>(planes);
     const cudaError_t e = LaunchSplitBf16Wgmma(p, terms, wplanes, stream);
     if (e != cudaSuccess) return e;
-    return LaunchGemmWgmma(p, terms, wplanes, PersistTwin(p, terms, config - kWgmmaConfig), stream);
+    return LaunchGemmWgmma(p, terms, wplanes, GemmTiledWgmmaRun(p, terms, config), stream);
   }
 #endif
   return terms == 1 ? LaunchConfig<1>(p, planes, config, stream)

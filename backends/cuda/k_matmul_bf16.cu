@@ -988,13 +988,75 @@ void LaunchSwigluSplit(const MatmulParams& p, const GemvPrologue& pro, uint16_t*
     LaunchK(SwigluSplitKernel<T, PERM, false>, grid, 128, 0, stream, p, pro, planes);
 }
 
-// The prologue op's x split: RMS_NORM (RmsSplitKernel) or SWIGLU (SwigluSplitKernel).
+// SWIGLU folded into a prefill GEMM's wgmma-plane split (M > kGemmRmsMaxRows; cu-xsplit15):
+// SplitPermKernel's shape (k_gemm_wgmma.cu: one thread a token's 8-slot unit, a k32 block's 4
+// units in adjacent threads, so a warp reads 1 KiB of gate and of up in one run and writes
+// 512-byte runs of each plane; the decode kernel above gives a thread a whole k32 block, not
+// timed at prefill) with x = SwiGluF(gate, up) per element, the SWIGLU kernel's expression,
+// stored to pro.y when set. Slots 2w, 2w + 1 of a unit are adjacent k's (float2 with VEC); K % 8
+// == 0, so a pair is wholly inside or outside the row. Same planes as SplitPermKernel over the
+// SWIGLU kernel's output.
+template <int T, bool VEC>
+__global__ void SwigluSplitPermKernel(MatmulParams p, GemvPrologue pro, uint16_t* planes) {
+  GridDepWait();
+  AllowDependents();
+  const int64_t K = p.K, kp = (K + 31) / 32 * 32, nb = kp / 32;
+  const int64_t u = blockIdx.x * int64_t{blockDim.x} + threadIdx.x;
+  if (u >= p.M * nb * 4) return;
+  const int c = static_cast<int>(u % 4);
+  const int64_t b = (u / 4) % nb, m = u / (4 * nb);
+  const float* g = p.x + m * p.x_row;
+  const float* up = pro.b + m * pro.b_row;
+  float* yr = pro.y != nullptr ? pro.y + m * pro.y_row : nullptr;
+  float v[8];
+#pragma unroll
+  for (int w = 0; w < 4; ++w) {
+    const int64_t k = b * 32 + PermSlotK(c * 8 + 2 * w);
+    float a0 = 0.0f, a1 = 0.0f, b0 = 0.0f, b1 = 0.0f;
+    if (k < K && VEC) {
+      const float2 a2 = *reinterpret_cast<const float2*>(g + k);
+      const float2 b2 = *reinterpret_cast<const float2*>(up + k);
+      a0 = a2.x, a1 = a2.y, b0 = b2.x, b1 = b2.y;
+    } else if (k < K) {
+      a0 = g[k], a1 = g[k + 1], b0 = up[k], b1 = up[k + 1];
+    }
+    v[2 * w] = k < K ? SwiGluF(a0, b0) : 0.0f;
+    v[2 * w + 1] = k < K ? SwiGluF(a1, b1) : 0.0f;
+    if (k < K && yr != nullptr) {
+      if (VEC) {
+        *reinterpret_cast<float2*>(yr + k) = make_float2(v[2 * w], v[2 * w + 1]);
+      } else {
+        yr[k] = v[2 * w], yr[k + 1] = v[2 * w + 1];
+      }
+    }
+  }
+  uint32_t o[T][4];
+  SplitPack<T>(v, o);
+#pragma unroll
+  for (int t = 0; t < T; ++t) {
+    *reinterpret_cast<uint4*>(planes + (t * p.M + m) * kp + b * 32 + c * 8) =
+        make_uint4(o[t][0], o[t][1], o[t][2], o[t][3]);
+  }
+}
+
+bool Aligned8(const void* ptr, int64_t row_elems) {
+  return ptr == nullptr || (reinterpret_cast<uintptr_t>(ptr) % 8 == 0 && row_elems % 2 == 0);
+}
+
+// The prologue op's x split: RMS_NORM (RmsSplitKernel) or SWIGLU (SwigluSplitKernel; at prefill
+// onto the wgmma planes SwigluSplitPermKernel).
 template <int T>
 cudaError_t LaunchProSplit(const MatmulParams& p, const GemvPrologue& pro, bool perm,
                            uint16_t* planes, cudaStream_t stream) {
   if (pro.kind == kGemvProRms) return LaunchRmsSplit<T>(p, pro, perm, planes, stream);
   if (pro.kind != kGemvProSwiglu) return cudaErrorInvalidValue;
-  if (perm)
+  if (perm && p.M > kGemmRmsMaxRows) {
+    const unsigned grid = static_cast<unsigned>((p.M * ((p.K + 31) / 32) * 4 + 255) / 256);
+    if (Aligned8(p.x, p.x_row) && Aligned8(pro.b, pro.b_row) && Aligned8(pro.y, pro.y_row))
+      LaunchK(SwigluSplitPermKernel<T, true>, grid, 256, 0, stream, p, pro, planes);
+    else
+      LaunchK(SwigluSplitPermKernel<T, false>, grid, 256, 0, stream, p, pro, planes);
+  } else if (perm)
     LaunchSwigluSplit<T, true>(p, pro, planes, stream);
   else
     LaunchSwigluSplit<T, false>(p, pro, planes, stream);
@@ -1841,8 +1903,8 @@ cudaError_t Gemm(const MatmulParams& p, uint16_t* planes, cudaStream_t stream,
     if ((e = LaunchProSplit<T>(p, *pro, tiled >= kGemmTiledWgmma0, planes, stream)) != cudaSuccess)
       return e;
 #ifdef TESSERA_CUDA_WGMMA
-    if (tiled >= kGemmTiledWgmma0)
-      return LaunchGemmWgmma(p, T, planes, tiled - kGemmTiledWgmma0, stream);
+    if (tiled >= kGemmTiledWgmma0)  // as LaunchGemmBf16Tiled runs it (prefill: its twins)
+      return LaunchGemmWgmma(p, T, planes, GemmTiledWgmmaRun(p, T, tiled), stream);
 #endif
   } else if (tiled < kGemmTiledWgmma0) {
     LaunchK(SplitKernel<T>, GridFor(groups, 256), 256, 0, stream, p, planes);
@@ -2005,12 +2067,15 @@ cudaError_t LaunchGemmBf16(const MatmulParams& p, int terms, uint16_t* planes,
 }
 
 bool GemmFusable(const MatmulParams& p, int terms, int pro_kind, bool residual) {
-  if (p.M <= kGemvMaxRows || p.M > kGemmRmsMaxRows || !Bf16FastPathEligible(p) || p.N <= 0)
+  if (p.M <= kGemvMaxRows || p.M > kGemmFuseMaxRows || !Bf16FastPathEligible(p) || p.N <= 0)
     return false;
   if (pro_kind == kGemvProRms && (p.K + 31) / 32 * 32 > kRmsSplitMaxK) return false;
   if (pro_kind != kGemvProNone && pro_kind != kGemvProRms && pro_kind != kGemvProSwiglu)
     return false;
   const bool automatic = GemmVariant() == kGemmAuto;
+  // Prefill (cu-xsplit15): Gemm<T> splits x on every path it takes there (the prologue's split
+  // into the planes its tile reads); no residual (the persistent tiles store their own totals).
+  if (p.M > kGemmRmsMaxRows) return automatic && !residual;
   const int sc = automatic ? SmallMChoice(p, terms) : -1;
   if (pro_kind != kGemvProNone && sc == kSmallMRows) return false;  // no split to fold into
   if (!residual) return true;
@@ -2036,11 +2101,29 @@ cudaError_t LaunchGemmBf16Fused(const MatmulParams& p, const GemvPrologue& pro, 
   return terms == 1 ? Gemm<1>(p, planes, stream, q) : Gemm<3>(p, planes, stream, q);
 }
 
+namespace {
+
+// The LaunchGemmWgmma configuration a member of LaunchGemmBf16Members runs on the shared planes:
+// SmallMChoice's at M <= kGemmRmsMaxRows, at prefill GemmTiledAuto's as LaunchGemmBf16Tiled runs
+// it (cu-xsplit15); -1 where the default dispatch reads no wgmma planes.
+int SharedSplitConfig(const MatmulParams& p, int terms) {
+#ifdef TESSERA_CUDA_WGMMA
+  if (p.M > kGemmRmsMaxRows)
+    return GemmTiledWgmmaRun(p, terms, GemmTiledAuto(p, terms, DeviceSms()));
+  const int sc = SmallMChoice(p, terms);
+  return sc >= kGemmTiledWgmma0 ? sc - kGemmTiledWgmma0 : -1;
+#else
+  (void)p, (void)terms;
+  return -1;
+#endif
+}
+
+}  // namespace
+
 bool GemmSharesSplit(const MatmulParams& p, int terms) {
 #ifdef TESSERA_CUDA_WGMMA
-  return p.M > kGemvMaxRows && p.M <= kGemmRmsMaxRows && Bf16FastPathEligible(p) && p.N > 0 &&
-         p.res_out == nullptr && GemmVariant() == kGemmAuto &&
-         SmallMChoice(p, terms) >= kGemmTiledWgmma0;
+  return p.M > kGemvMaxRows && p.M <= kGemmFuseMaxRows && Bf16FastPathEligible(p) && p.N > 0 &&
+         p.res_out == nullptr && GemmVariant() == kGemmAuto && SharedSplitConfig(p, terms) >= 0;
 #else
   (void)p, (void)terms;
   return false;
@@ -2133,10 +2216,8 @@ cudaError_t LaunchGemmBf16Members(const MatmulParams* ps, int n, const GemvProlo
                       : LaunchSplitBf16Wgmma(ps[0], terms, planes, stream);
   if (e == cudaSuccess && grouped)
     return LaunchGemmTmaGroup(ps, n, terms, planes, g_group_ctas.load(), stream);
-  for (int j = 0; j < n && e == cudaSuccess; ++j) {
-    e = LaunchGemmWgmma(ps[j], terms, planes, SmallMChoice(ps[j], terms) - kGemmTiledWgmma0,
-                        stream);
-  }
+  for (int j = 0; j < n && e == cudaSuccess; ++j)
+    e = LaunchGemmWgmma(ps[j], terms, planes, SharedSplitConfig(ps[j], terms), stream);
   return e;
 #else
   (void)ps, (void)n, (void)pro, (void)terms, (void)planes, (void)stream;

@@ -101,7 +101,11 @@ cudaError_t LaunchAttention(const AttnParams& p, cudaStream_t stream);
 // cluster, 5 = the tiled prefill and two-query batch decode tiles (the default before the
 // pipelined prefill), 6 / 7 = pipelined prefill (score loop unrolled 1x / 2x), 8 = one-query
 // batch decode tiles (same bits; TESSERA_CUDA_ATTN=legacy|nocap|cap|nosplit|tiled|pipe1|pipe2|
-// batch1).
+// batch1). The tensor-core order (TESSERA_CUDA_ATTN_TC, default on, k_attention.cu namespace tc)
+// takes variant 0 for the calls it covers; 9 = the f32 order's default; 10 .. 15 = the
+// tensor-core tile kinds (auto, 128-row / 64-row prefill, cluster-split / one-block decode,
+// one-query batch tiles; same bits; cudaErrorNotSupported where not covered); 16 .. 18 =
+// timing-only diagnostics (wrong results).
 cudaError_t LaunchAttentionWith(const AttnParams& p, int variant, cudaStream_t stream);
 
 // ---- data movement (k_data.cu) ----
@@ -350,6 +354,12 @@ cudaError_t LaunchGemmBf16Fused(const MatmulParams& p, const GemvPrologue& pro, 
 // Same planes as each member's own split, so the same bits.
 bool GemmSharesSplit(const MatmulParams& p, int terms);
 constexpr int kGemmMaxMembers = 3;
+// Prefill (M > kGemmRmsMaxRows, at most kGemmFuseMaxRows rows; cu-xsplit15): the same entries
+// (LaunchGemmBf16Fused with an RMS_NORM or SWIGLU prologue and no residual; LaunchGemmBf16Members
+// where GemmSharesSplit: the default dispatch's wgmma tile) run the prefill GEMM LaunchGemmBf16
+// would (GemmTiledAuto's tile, its persistent / split-K twin) on planes the prologue split wrote:
+// same planes, same bits. The caller bounds M by its scratch (run_ops.cc GemmRowBlock).
+constexpr int64_t kGemmFuseMaxRows = 65535;
 cudaError_t LaunchGemmBf16Members(const MatmulParams* ps, int n, const GemvPrologue& pro, int terms,
                                   uint16_t* planes, cudaStream_t stream);
 // The prefill GEMM kernels of k_gemm_bf16.cu (LaunchGemmBf16 picks one; the lab sweeps them):
@@ -359,6 +369,10 @@ int GemmTiledConfigs();
 int GemmTiledAuto(const MatmulParams& p, int terms, int sms);  // config, or -1: the older kernels
 cudaError_t LaunchGemmBf16Tiled(const MatmulParams& p, int terms, const uint16_t* planes,
                                 int config, cudaStream_t stream);
+// The LaunchGemmWgmma configuration LaunchGemmBf16Tiled runs for a wgmma `config` (>=
+// kGemmTiledWgmma0, gemm_wgmma.h) once x is split into the slot-permuted planes: at M > 64 the
+// prefill split-K or persistent twin. -1 for the natural-plane configurations.
+int GemmTiledWgmmaRun(const MatmulParams& p, int terms, int config);
 cudaError_t LaunchSplitBf16(const MatmulParams& p, int terms, uint16_t* planes,
                             cudaStream_t stream);
 

@@ -80,6 +80,12 @@ struct RunContext {
   // The MATMULs after that RMS_NORM over its output (k/v after q, up after gate) read the q / gate
   // GEMM's split planes instead of splitting x again (TESSERA_CUDA_FUSE_SPLIT_SHARE=0 off).
   bool share_split_smallm = true;
+  // Prefill (M > 64; cu-xsplit15): the same split fusions where the prefill GEMM reads planes:
+  // q/k/v and gate/up share one split with RMS_NORM in it, SWIGLU in the down projection's split
+  // (TESSERA_CUDA_FUSE_PREFILL=0 off: every prefill MATMUL splits its own x). 2: a lab level that
+  // also skips storing the norm's / SWIGLU's output where no other node of the view reads it (not
+  // the default: the view does not say which tensors the host reads back).
+  int fuse_prefill = 1;
   bool fuse_swiglu = false;
   bool fuse_rope_kv = false;  // ROPE q/k + KV_WRITE k/v in one launch (TESSERA_CUDA_FUSE_ROPEKV=1)
 };

@@ -554,6 +554,10 @@ cudaError_t SetUpGemv(tsr_device* dev) {
   dev->run.fuse_add_smallm = EnvFlag("TESSERA_CUDA_FUSE_ADD_SMALLM", false);
   dev->run.fuse_swiglu_smallm = EnvFlag("TESSERA_CUDA_FUSE_SWIGLU_SMALLM", false);
   dev->run.share_split_smallm = EnvFlag("TESSERA_CUDA_FUSE_SPLIT_SHARE", true);
+  // Prefill (cu-xsplit15, lab/NOTES.md "Prefill: one x split"): the shared split, the norm and
+  // SWIGLU in it also at M > 64, where the x split pre-pass is the GEMM's largest extra cost
+  // (H100 engine pp512 / pp2048 +3-8%; same bits).
+  dev->run.fuse_prefill = EnvInt("TESSERA_CUDA_FUSE_PREFILL", 1);
   // SWIGLU into the down GEMV: off by default (H100 lab: every block recomputing silu(g) * u over
   // K = 4864..14336 costs more than the launch it saves; lab/NOTES.md "Decode fusions").
   dev->run.fuse_swiglu = EnvFlag("TESSERA_CUDA_FUSE_SWIGLU", false);
@@ -1130,6 +1134,20 @@ StatusOr<int> ExecuteRopeKv(tsr_device* dev, const tsr_graph_view& g, const int3
   return 4;
 }
 
+// Rows up to which the split fusions below look at a node: decode batches, and prefill with
+// fuse_prefill (the MATMUL candidates then also bound M by DispatchMatmul's row block).
+int64_t FuseMaxRows(const tsr_device* dev) {
+  return dev->run.fuse_prefill != 0 ? kGemmFuseMaxRows : kGemmRmsMaxRows;
+}
+
+// TESSERA_CUDA_FUSE_PREFILL=2 (lab): the prologue's output at prefill is not stored when no node
+// of the view but the `count` fused ones from ids[i] reads it.
+void DropDeadY(const tsr_device* dev, const tsr_graph_view& g, const int32_t* ids, int32_t i,
+               int32_t count, int64_t rows, int32_t y, GemvPrologue* pro) {
+  if (dev->run.fuse_prefill == 2 && rows > kGemmRmsMaxRows && !ReadElsewhere(g, ids, i, count, y))
+    pro->y = nullptr;
+}
+
 // The MATMULs at ids[k ..] after the norm's first one (*p0, already over the norm's input) that
 // can read its split planes (launch.h LaunchGemmBf16Members; cuda-agg3): over the same norm output
 // y, same M and K, each on a wgmma configuration, p0 too. The members run in node order and
@@ -1177,7 +1195,7 @@ StatusOr<int> ExecuteNormSmallM(tsr_device* dev, const tsr_graph_view& g, const 
   GemvPrologue pro;
   MatmulParams pin, p;
   if (!LoadForFusion(dev, g, ids[i], &ln[4]) ||
-      !GemvPrologueCandidate(ln[4].args, &pro, &pin, kGemmRmsMaxRows) || pro.kind != kGemvProRms ||
+      !GemvPrologueCandidate(ln[4].args, &pro, &pin, FuseMaxRows(dev)) || pro.kind != kGemvProRms ||
       pin.M <= kGemvMaxRows)
     return 0;
   const Range ry = RangeOf(*ln[4].args.out);
@@ -1201,6 +1219,7 @@ StatusOr<int> ExecuteNormSmallM(tsr_device* dev, const tsr_graph_view& g, const 
     *label = "RMS_NORM+MATMUL" + (members > 1 ? " x" + std::to_string(members) : std::string()) +
              " (fused split) N=" + std::to_string(p.N) + " K=" + std::to_string(p.K) + "+";
   }
+  DropDeadY(dev, g, ids, i, 1 + std::max(members, 1), p.M, ln[4].node.output, &pro);
   if (members > 1) {
     TSR_RETURN_IF_ERROR(RunGemmMembers(&dev->run, dev->split_members, members, pro));
     return 1 + members;
@@ -1238,21 +1257,23 @@ int64_t OutputRows(const tsr_graph_view& g, int32_t id) {
 StatusOr<int> ExecuteGemmSmallM(tsr_device* dev, const tsr_graph_view& g, const int32_t* ids,
                                 int32_t n, int32_t i, std::string* label) {
   const int64_t rows = OutputRows(g, ids[i]);
-  if (rows <= kGemvMaxRows || rows > kGemmRmsMaxRows) return 0;
+  const bool prefill = rows > kGemmRmsMaxRows;  // SWIGLU only (cu-xsplit15)
+  if (rows <= kGemvMaxRows || rows > FuseMaxRows(dev)) return 0;
   auto op_at = [&](int32_t k) {
     return k < n && ids[k] >= 0 && ids[k] < g.n_nodes ? RawEnum(ReadAbiStruct(g.nodes, ids[k]).op)
                                                       : -1;
   };
-  const bool swiglu = op_at(i) == TSR_OP_SWIGLU;
+  const bool swiglu =
+      op_at(i) == TSR_OP_SWIGLU && (prefill ? dev->run.fuse_prefill : dev->run.fuse_swiglu_smallm);
   const int32_t mi = swiglu ? i + 1 : i;
-  bool add = dev->run.fuse_add_smallm && op_at(mi + 1) == TSR_OP_ADD;
+  bool add = dev->run.fuse_add_smallm && !prefill && op_at(mi + 1) == TSR_OP_ADD;
   if (op_at(mi) != TSR_OP_MATMUL || (!swiglu && !add)) return 0;
   LoadedNode* ln = dev->fuse_nodes.get();
   GemvPrologue pro;
   MatmulParams pin, p;
   if (swiglu) {
     if (!LoadForFusion(dev, g, ids[i], &ln[4]) ||
-        !GemvPrologueCandidate(ln[4].args, &pro, &pin, kGemmRmsMaxRows) ||
+        !GemvPrologueCandidate(ln[4].args, &pro, &pin, FuseMaxRows(dev)) ||
         pro.kind != kGemvProSwiglu || pin.M <= kGemvMaxRows)
       return 0;
     const Range ry = RangeOf(*ln[4].args.out);
@@ -1284,7 +1305,10 @@ StatusOr<int> ExecuteGemmSmallM(tsr_device* dev, const tsr_graph_view& g, const 
     p.res = o.res, p.res_row = o.res_row;
     p.res_out = o.res_out, p.res_out_row = o.res_out_row;
   }
-  if (swiglu) p.x = pin.x, p.x_row = pin.x_row;
+  if (swiglu) {
+    p.x = pin.x, p.x_row = pin.x_row;
+    DropDeadY(dev, g, ids, i, 2 + (add ? 1 : 0), p.M, ln[4].node.output, &pro);
+  }
   if (label != nullptr) {
     *label = std::string(swiglu ? "SWIGLU+" : "") + "MATMUL" + (add ? "+ADD" : "") +
              " (fused small-M) N=" + std::to_string(p.N) + " K=" + std::to_string(p.K) + "+";
@@ -1314,7 +1338,7 @@ StatusOr<int> ExecuteFused(tsr_device* dev, const tsr_graph_view& g, const int32
     TSR_ASSIGN_OR_RETURN(const int ran, ExecuteNormSmallM(dev, g, ids, n, i, label));
     if (ran > 0) return ran;
   }
-  if ((op_i == TSR_OP_SWIGLU && dev->run.fuse_swiglu_smallm) ||
+  if ((op_i == TSR_OP_SWIGLU && (dev->run.fuse_swiglu_smallm || dev->run.fuse_prefill)) ||
       (op_i == TSR_OP_MATMUL && dev->run.fuse_add_smallm)) {
     TSR_ASSIGN_OR_RETURN(const int ran, ExecuteGemmSmallM(dev, g, ids, n, i, label));
     if (ran > 0) return ran;

@@ -37,6 +37,11 @@ bool WrittenInExecute(const RunContext& ctx, const uint8_t* begin, const uint8_t
   return false;
 }
 
+// Rows of one prefill GEMM launch: they bound the split-activation scratch (terms x rows x K bf16).
+int64_t GemmRowBlock(int64_t K) {
+  return std::max<int64_t>(64, (int64_t{256} << 20) / (6 * K) / 64 * 64);
+}
+
 // One [M, K] x [N, K]^T problem on the fastest path its weight allows. The path depends on the
 // weight only (plus M <= 8 between the two bf16 kernels, which share one reduction order), so a
 // row's result never depends on M.
@@ -57,8 +62,7 @@ Status DispatchMatmul(MatmulParams p, RunContext* ctx) {
       return RunGemvGroup(ctx, p, GemvGroupOf(p));
     return CudaStatus(LaunchGemvBf16(p, ctx->matmul_terms, ctx->stream), "matmul (bf16 gemv)");
   }
-  // Row blocks bound the split-activation scratch (terms x rows x K bf16).
-  const int64_t max_rows = std::max<int64_t>(64, (int64_t{256} << 20) / (6 * p.K) / 64 * 64);
+  const int64_t max_rows = GemmRowBlock(p.K);
   for (int64_t m0 = 0; m0 < p.M; m0 += max_rows) {
     MatmulParams q = p;
     q.x = p.x + m0 * p.x_row;
@@ -77,7 +81,8 @@ Status DispatchMatmul(MatmulParams p, RunContext* ctx) {
 
 namespace {
 
-// The MATMUL node `a` as one bf16 problem of at most max_rows rows (GemvCandidate's rules).
+// The MATMUL node `a` as one bf16 problem of at most max_rows rows (GemvCandidate's rules); past
+// kGemmRmsMaxRows (prefill) only with fuse_prefill and in one DispatchMatmul row block.
 bool MatmulCandidate(const OpArgs& a, int64_t max_rows, MatmulParams* p) {
   if (a.node == nullptr || a.node->op != TSR_OP_MATMUL || a.ctx == nullptr || a.n_in < 2 ||
       a.in[0] == nullptr || a.in[1] == nullptr || a.out == nullptr)
@@ -103,6 +108,7 @@ bool MatmulCandidate(const OpArgs& a, int64_t max_rows, MatmulParams* p) {
   q.out_col = out.stride(-1) / 4;
   q.M = x.Rows();
   if (!Bf16FastPathEligible(q) || q.M > max_rows) return false;
+  if (q.M > kGemmRmsMaxRows && (!a.ctx->fuse_prefill || q.M > GemmRowBlock(q.K))) return false;
   if (q.M <= kGemvMaxRows && GemvIsStream(a.ctx->gemv) && !GemvStreamEligible(q, a.ctx->gemv))
     return false;
   *p = q;
@@ -116,12 +122,12 @@ bool GemvCandidate(const OpArgs& a, MatmulParams* p) {
 }
 
 bool GemmRmsCandidate(const OpArgs& a, MatmulParams* p) {
-  return MatmulCandidate(a, kGemmRmsMaxRows, p) && p->M > kGemvMaxRows &&
+  return MatmulCandidate(a, kGemmFuseMaxRows, p) && p->M > kGemvMaxRows &&
          GemmRmsFusable(*p, a.ctx->matmul_terms);
 }
 
 bool GemmMemberCandidate(const OpArgs& a, MatmulParams* p) {
-  return MatmulCandidate(a, kGemmRmsMaxRows, p) && p->M > kGemvMaxRows &&
+  return MatmulCandidate(a, kGemmFuseMaxRows, p) && p->M > kGemvMaxRows &&
          (GemmSharesSplit(*p, a.ctx->matmul_terms) || GemmGroupMember(*p, a.ctx->matmul_terms));
 }
 
@@ -132,7 +138,7 @@ bool GemmMembersRunnable(const MatmulParams* ps, int n, int terms) {
 }
 
 bool GemmFusedCandidate(const OpArgs& a, int pro_kind, bool residual, MatmulParams* p) {
-  return MatmulCandidate(a, kGemmRmsMaxRows, p) && p->M > kGemvMaxRows &&
+  return MatmulCandidate(a, kGemmFuseMaxRows, p) && p->M > kGemvMaxRows &&
          GemmFusable(*p, a.ctx->matmul_terms, pro_kind, residual);
 }
 

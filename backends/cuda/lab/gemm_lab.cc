@@ -8,6 +8,7 @@
 //   cuda_gemm_lab --smallm | --smallm-quick   (decode batches, see SmallMTimes)
 //   cuda_gemm_lab --normfuse   (RMS_NORM in the decode-batch GEMM's split, see NormFuseChecks)
 //   cuda_gemm_lab --addfuse    (residual ADD / SWIGLU in the decode-batch GEMM, AddFuseChecks)
+//   cuda_gemm_lab --prefillfuse (the shared split, RMS_NORM / SWIGLU in it at prefill M)
 //   cuda_gemm_lab --group      (grouped stream-K decode GEMMs, GroupChecks)
 // With TESSERA_CUDA_WGMMA (sm_90 devices): the wgmma kernels (k_gemm_wgmma.cu) too, "wg<c>", and
 // the TMA-fed ones (k_gemm_tma.cu, configurations >= kTmaConfig0), "tma<tile>".
@@ -718,6 +719,42 @@ void MembersChecks() {
   cudaFree(flush);
 }
 
+// ---- Prefill split fusions (cu-xsplit15, 2026-11-27): --prefillfuse runs the checks above at
+// prefill M (300: a partial token tile, 512: the server's chunk, 2048: `bench -p 2048`): one
+// RMS_NORM split shared by q/k/v and by gate/up (LaunchGemmBf16Members), SWIGLU in the down
+// projection's split and RMS_NORM in a lone GEMM's split (LaunchGemmBf16Fused), each against the
+// op kernel + LaunchGemmBf16 (its own split) bit for bit, and times both with a cold L2, serial
+// launches and then with programmatic dependent launch (the engine's launches; "pdl" lines).
+void PrefillFuseChecks() {
+  const size_t flush_bytes = size_t{256} << 20;
+  void* flush = nullptr;
+  Check(cudaMalloc(&flush, flush_bytes), "malloc");
+  for (bool pdl : {false, true}) {
+    SetPdlLaunches(pdl);
+    std::printf("prefillfuse pdl=%d\n", pdl ? 1 : 0);
+    for (int terms : {3, 1}) {
+      for (int64_t m : {int64_t{2048}, int64_t{512}, int64_t{300}}) {
+        if (pdl && m != 2048) continue;  // bits: once is enough
+        MembersShape("8B.qkv", {4096, 1024, 1024}, 4096, m, terms, flush, flush_bytes);
+        MembersShape("8B.gateup", {14336, 14336}, 4096, m, terms, flush, flush_bytes);
+        MembersShape("1B.qkv", {2048, 512, 512}, 2048, m, terms, flush, flush_bytes);
+        MembersShape("1B.gateup", {8192, 8192}, 2048, m, terms, flush, flush_bytes);
+        MembersShape("0.5B.qkv", {896, 128, 128}, 896, m, terms, flush, flush_bytes);
+        MembersShape("0.5B.gateup", {4864, 4864}, 896, m, terms, flush, flush_bytes);
+        AddFuseShape({"8B.down", 4096, 14336}, m, terms, true, false, false, flush, flush_bytes);
+        AddFuseShape({"1B.down", 2048, 8192}, m, terms, true, false, false, flush, flush_bytes);
+        AddFuseShape({"0.5B.down", 896, 4864}, m, terms, true, false, false, flush, flush_bytes);
+        if (m == 300) {
+          NormFuseShape({"1B.q", 2048, 2048}, m, terms, 0.0f, flush, flush_bytes);
+          NormFuseShape({"0.5B.gate", 4864, 896}, m, terms, 1.0f, flush, flush_bytes);
+        }
+      }
+    }
+  }
+  SetPdlLaunches(false);
+  cudaFree(flush);
+}
+
 // ---- Grouped stream-K decode GEMM (cuda-x64, 2026-11-27): --group checks LaunchGemmTmaGroup
 // (members over one x split, rows [row0, row0 + M)) against the GEMV's rows of every member, bit
 // for bit, and times (cold L2) the members one launch each (LaunchGemmBf16Members with the group
@@ -843,6 +880,12 @@ int Main(int argc, char** argv) {
     if (std::strcmp(argv[i], "--addfuse") != 0) continue;
     AddFuseChecks();
     MembersChecks();
+    std::printf("summary failures=%d\n", g_failures);
+    return g_failures == 0 ? 0 : 1;
+  }
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--prefillfuse") != 0) continue;
+    PrefillFuseChecks();
     std::printf("summary failures=%d\n", g_failures);
     return g_failures == 0 ? 0 : 1;
   }
