@@ -226,6 +226,29 @@ void TimeGenericDecode(int64_t N, int64_t K, tsr_dtype dt, double copy_gbs) {
   cudaFree(out);
 }
 
+// Causal attention of query t, q head h over keys 0..t in float64 (q / k / v: [T, H, D] rows),
+// the reference the accuracy checks measure against: D outputs.
+std::vector<double> RefAttentionRow(const std::vector<float>& q, const std::vector<float>& k,
+                                    const std::vector<float>& v, int64_t t, int64_t h, int64_t Hq,
+                                    int64_t Hkv, int64_t D, double scale) {
+  const int64_t hk = h / (Hq / Hkv);
+  std::vector<double> sc(t + 1), o(D, 0.0);
+  double mx = -1e300, l = 0;
+  for (int64_t j = 0; j <= t; ++j) {
+    double d = 0;
+    for (int64_t e = 0; e < D; ++e)
+      d += double(q[(t * Hq + h) * D + e]) * k[(j * Hkv + hk) * D + e];
+    sc[j] = d * scale;
+    mx = std::max(mx, sc[j]);
+  }
+  for (int64_t j = 0; j <= t; ++j) l += std::exp(sc[j] - mx);
+  for (int64_t e = 0; e < D; ++e) {
+    for (int64_t j = 0; j <= t; ++j) o[e] += std::exp(sc[j] - mx) * v[(j * Hkv + hk) * D + e];
+    o[e] /= l;
+  }
+  return o;
+}
+
 // The prefill call `p` (one causal sequence, dense f32 K/V dk / dv) again (a) over a paged
 // cache (blocks of 16 keys, the block table a permutation) and (b) as two sequences in one call
 // (queries and keys [0, T/3) and [T/3, T): the second sequence's rows are checked against a
@@ -403,21 +426,9 @@ void Attention(int64_t T, int64_t Hq, int64_t Hkv, int64_t D) {
   double worst = 0;
   for (int64_t t : {int64_t{0}, T / 3, T - 1}) {
     for (int64_t h : {int64_t{0}, Hq - 1}) {
-      const int64_t hk = h / (Hq / Hkv);
-      std::vector<double> sc(t + 1);
-      double mx = -1e300, l = 0;
-      for (int64_t j = 0; j <= t; ++j) {
-        double d = 0;
-        for (int64_t e = 0; e < D; ++e)
-          d += double(q[(t * Hq + h) * D + e]) * k[(j * Hkv + hk) * D + e];
-        sc[j] = d * p.scale;
-        mx = std::max(mx, sc[j]);
-      }
-      for (int64_t j = 0; j <= t; ++j) l += std::exp(sc[j] - mx);
+      const std::vector<double> ref = RefAttentionRow(q, k, v, t, h, Hq, Hkv, D, p.scale);
       for (int64_t e = 0; e < D; ++e) {
-        double o = 0;
-        for (int64_t j = 0; j <= t; ++j) o += std::exp(sc[j] - mx) * v[(j * Hkv + hk) * D + e];
-        o /= l;
+        const double o = ref[e];
         worst = std::max(worst,
                          std::fabs(o - big[(t * Hq + h) * D + e]) / (2e-5 + 2e-5 * std::fabs(o)));
       }
@@ -582,21 +593,9 @@ void AttentionTc(int64_t T, int64_t Hq, int64_t Hkv, int64_t D) {
     double worst = 0, worst_old = 0, diff = 0;
     for (int64_t t : {int64_t{0}, int64_t{1}, int64_t{63}, int64_t{64}, T / 3, T / 2 + 7, T - 1}) {
       for (int64_t h : {int64_t{0}, G - 1, Hq - 1}) {
-        const int64_t hk = h / G;
-        std::vector<double> sc(t + 1);
-        double mx = -1e300, l = 0;
-        for (int64_t j = 0; j <= t; ++j) {
-          double d = 0;
-          for (int64_t e = 0; e < D; ++e)
-            d += double(q[(t * Hq + h) * D + e]) * k[(j * Hkv + hk) * D + e];
-          sc[j] = d * p.scale;
-          mx = std::max(mx, sc[j]);
-        }
-        for (int64_t j = 0; j <= t; ++j) l += std::exp(sc[j] - mx);
+        const std::vector<double> ref = RefAttentionRow(q, k, v, t, h, Hq, Hkv, D, p.scale);
         for (int64_t e = 0; e < D; ++e) {
-          double o = 0;
-          for (int64_t j = 0; j <= t; ++j) o += std::exp(sc[j] - mx) * v[(j * Hkv + hk) * D + e];
-          o /= l;
+          const double o = ref[e];
           const double tol = 2e-5 + 2e-5 * std::fabs(o);
           worst = std::max(worst, std::fabs(o - want[(t * Hq + h) * D + e]) / tol);
           worst_old = std::max(worst_old, std::fabs(o - old[(t * Hq + h) * D + e]) / tol);

@@ -1440,32 +1440,53 @@ __device__ __forceinline__ void Issue(const uint8_t* base, const int32_t* ro, fl
   }
 }
 
-// Scores of n8 tiles 2 np, 2 np + 1 (keys 16 np .. 16 np + 15) of the warp's 16 rows (Q plane
-// rows rb ..).
+// The kTerms piece products of one k-step, smallest first, into two n8 accumulators (A
+// fragments fa, B fragments fb: tile 0 from fb[.][0..1], tile 1 from fb[.][2..3]).
+__device__ __forceinline__ void MmaTerms(const uint32_t (&fa)[kNP][4], const uint32_t (&fb)[kNP][4],
+                                         float (&o0)[4], float (&o1)[4]) {
+#pragma unroll
+  for (int j = 0; j < kTerms; ++j) {
+    const int a = TermA(j), b = TermB(j);
+    MmaFree(o0, fa[a][0], fa[a][1], fa[a][2], fa[a][3], fb[b][0], fb[b][1]);
+    MmaFree(o1, fa[a][0], fa[a][1], fa[a][2], fa[a][3], fb[b][2], fb[b][3]);
+  }
+}
+
+// Q's piece fragments of k-step ks for the warp's 16 rows (Q plane rows rb ..).
+template <int D, int ROWS>
+__device__ __forceinline__ void LoadQ(const unsigned char* sq, int rb, int ks,
+                                      uint32_t (&qa)[kNP][4]) {
+  const int lane = threadIdx.x & 31;
+#pragma unroll
+  for (int a = 0; a < kNP; ++a)
+    Ldsm4(qa[a], sq + a * ROWS * D * 2 +
+                     SwzOff<D>(rb + (lane & 7) + ((lane >> 3) & 1) * 8, ks * 2 + (lane >> 4)));
+}
+
+// k-step ks of the scores of n8 tiles 2 np, 2 np + 1 (keys 16 np .. 16 np + 15).
+template <int D>
+__device__ __forceinline__ void ScoreStep(const uint32_t (&qa)[kNP][4], const unsigned char* sk,
+                                          int ks, int np, float (&s0)[4], float (&s1)[4]) {
+  const int lane = threadIdx.x & 31;
+  uint32_t kb[kNP][4];
+#pragma unroll
+  for (int b = 0; b < kNP; ++b)
+    Ldsm4(kb[b], sk + b * kBK * D * 2 +
+                     SwzOff<D>(np * 16 + (lane & 7) + (lane >> 4) * 8, ks * 2 + ((lane >> 3) & 1)));
+  MmaTerms(qa, kb, s0, s1);
+}
+
+// Scores of n8 tiles 2 np, 2 np + 1 of the warp's 16 rows (Q plane rows rb ..).
 template <int D, int ROWS>
 __device__ __forceinline__ void ScorePair(const unsigned char* sq, const unsigned char* sk, int rb,
                                           int np, float (&s0)[4], float (&s1)[4]) {
-  const int lane = threadIdx.x & 31;
 #pragma unroll
   for (int e = 0; e < 4; ++e) s0[e] = s1[e] = 0.0f;
 #pragma unroll
   for (int ks = 0; ks < D / 16; ++ks) {
-    uint32_t qa[kNP][4], kb[kNP][4];
-#pragma unroll
-    for (int a = 0; a < kNP; ++a)
-      Ldsm4(qa[a], sq + a * ROWS * D * 2 +
-                       SwzOff<D>(rb + (lane & 7) + ((lane >> 3) & 1) * 8, ks * 2 + (lane >> 4)));
-#pragma unroll
-    for (int b = 0; b < kNP; ++b)
-      Ldsm4(kb[b],
-            sk + b * kBK * D * 2 +
-                SwzOff<D>(np * 16 + (lane & 7) + (lane >> 4) * 8, ks * 2 + ((lane >> 3) & 1)));
-#pragma unroll
-    for (int j = 0; j < kTerms; ++j) {
-      const int a = TermA(j), b = TermB(j);
-      MmaFree(s0, qa[a][0], qa[a][1], qa[a][2], qa[a][3], kb[b][0], kb[b][1]);
-      MmaFree(s1, qa[a][0], qa[a][1], qa[a][2], qa[a][3], kb[b][2], kb[b][3]);
-    }
+    uint32_t qa[kNP][4];
+    LoadQ<D, ROWS>(sq, rb, ks, qa);
+    ScoreStep<D>(qa, sk, ks, np, s0, s1);
   }
 }
 
@@ -1474,31 +1495,14 @@ __device__ __forceinline__ void ScorePair(const unsigned char* sq, const unsigne
 template <int D, int ROWS>
 __device__ __forceinline__ void ScoreAll(const unsigned char* sq, const unsigned char* sk, int rb,
                                          float (&s)[8][4]) {
-  const int lane = threadIdx.x & 31;
 #pragma unroll
   for (int n = 0; n < 8; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
 #pragma unroll
   for (int ks = 0; ks < D / 16; ++ks) {
     uint32_t qa[kNP][4];
+    LoadQ<D, ROWS>(sq, rb, ks, qa);
 #pragma unroll
-    for (int a = 0; a < kNP; ++a)
-      Ldsm4(qa[a], sq + a * ROWS * D * 2 +
-                       SwzOff<D>(rb + (lane & 7) + ((lane >> 3) & 1) * 8, ks * 2 + (lane >> 4)));
-#pragma unroll
-    for (int np = 0; np < 4; ++np) {
-      uint32_t kb[kNP][4];
-#pragma unroll
-      for (int b = 0; b < kNP; ++b)
-        Ldsm4(kb[b],
-              sk + b * kBK * D * 2 +
-                  SwzOff<D>(np * 16 + (lane & 7) + (lane >> 4) * 8, ks * 2 + ((lane >> 3) & 1)));
-#pragma unroll
-      for (int j = 0; j < kTerms; ++j) {
-        const int a = TermA(j), b = TermB(j);
-        MmaFree(s[2 * np], qa[a][0], qa[a][1], qa[a][2], qa[a][3], kb[b][0], kb[b][1]);
-        MmaFree(s[2 * np + 1], qa[a][0], qa[a][1], qa[a][2], qa[a][3], kb[b][2], kb[b][3]);
-      }
-    }
+    for (int np = 0; np < 4; ++np) ScoreStep<D>(qa, sk, ks, np, s[2 * np], s[2 * np + 1]);
   }
 }
 
@@ -1540,45 +1544,51 @@ __device__ __forceinline__ void Softmax(float (&s)[8][4], int64_t c0, const int 
   }
 }
 
-// acc_c of n8 column tiles 2 dn0 .. 2 (dn0 + NC / 2) - 1 from zero: P (the C layout of s) cut
-// into pieces as A fragments, V pieces through ldmatrix.trans.
+// P's pieces (hi, mid, lo) for the keys of k-step kk (the C layout of s as A fragments), each
+// the bf16 rounding of what the pieces before it left.
+__device__ __forceinline__ void CutP(const float (&s)[8][4], int kk, uint32_t (&pa)[kNP][4]) {
+  float rem[4][2];
+  const float* src[4] = {&s[2 * kk][0], &s[2 * kk][2], &s[2 * kk + 1][0], &s[2 * kk + 1][2]};
+#pragma unroll
+  for (int i = 0; i < 4; ++i) rem[i][0] = src[i][0], rem[i][1] = src[i][1];
+#pragma unroll
+  for (int a = 0; a < kNP; ++a)
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      pa[a][i] = PackBf16(rem[i][0], rem[i][1]);
+      rem[i][0] = __fsub_rn(rem[i][0], __uint_as_float(pa[a][i] << 16));
+      rem[i][1] = __fsub_rn(rem[i][1], __uint_as_float(pa[a][i] & 0xffff0000u));
+    }
+}
+
+// One k-step (16 keys) of P V into the two n8 column tiles of block dn: V's pieces through
+// ldmatrix.trans, the kTerms products in order into each tile's accumulator.
+template <int D>
+__device__ __forceinline__ void PvStep(const uint32_t (&pa)[kNP][4], const unsigned char* sv,
+                                       int kk, int dn, float (&o0)[4], float (&o1)[4]) {
+  const int lane = threadIdx.x & 31;
+  uint32_t vb[kNP][4];
+#pragma unroll
+  for (int b = 0; b < kNP; ++b)
+    Ldsm4T(vb[b],
+           sv + b * kBK * D * 2 +
+               SwzOff<D>(kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8, dn * 2 + (lane >> 4)));
+  MmaTerms(pa, vb, o0, o1);
+}
+
+// acc_c of n8 column tiles 2 dn0 .. 2 (dn0 + NC / 2) - 1 from zero: P cut into pieces as A
+// fragments, V pieces through ldmatrix.trans.
 template <int D, int NC>
 __device__ __forceinline__ void Pv(const float (&s)[8][4], const unsigned char* sv, int dn0,
                                    float (&oc)[NC][4]) {
-  const int lane = threadIdx.x & 31;
 #pragma unroll
   for (int n = 0; n < NC; ++n) oc[n][0] = oc[n][1] = oc[n][2] = oc[n][3] = 0.0f;
 #pragma unroll
   for (int kk = 0; kk < kBK / 16; ++kk) {
     uint32_t pa[kNP][4];
-    float rem[4][2];
-    const float* src[4] = {&s[2 * kk][0], &s[2 * kk][2], &s[2 * kk + 1][0], &s[2 * kk + 1][2]};
+    CutP(s, kk, pa);
 #pragma unroll
-    for (int i = 0; i < 4; ++i) rem[i][0] = src[i][0], rem[i][1] = src[i][1];
-#pragma unroll
-    for (int a = 0; a < kNP; ++a)
-#pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        pa[a][i] = PackBf16(rem[i][0], rem[i][1]);
-        rem[i][0] = __fsub_rn(rem[i][0], __uint_as_float(pa[a][i] << 16));
-        rem[i][1] = __fsub_rn(rem[i][1], __uint_as_float(pa[a][i] & 0xffff0000u));
-      }
-#pragma unroll
-    for (int d = 0; d < NC / 2; ++d) {
-      const int dn = dn0 + d;
-      uint32_t vb[kNP][4];
-#pragma unroll
-      for (int b = 0; b < kNP; ++b)
-        Ldsm4T(vb[b],
-               sv + b * kBK * D * 2 +
-                   SwzOff<D>(kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8, dn * 2 + (lane >> 4)));
-#pragma unroll
-      for (int j = 0; j < kTerms; ++j) {
-        const int a = TermA(j), b = TermB(j);
-        MmaFree(oc[2 * d], pa[a][0], pa[a][1], pa[a][2], pa[a][3], vb[b][0], vb[b][1]);
-        MmaFree(oc[2 * d + 1], pa[a][0], pa[a][1], pa[a][2], pa[a][3], vb[b][2], vb[b][3]);
-      }
-    }
+    for (int d = 0; d < NC / 2; ++d) PvStep<D>(pa, sv, kk, dn0 + d, oc[2 * d], oc[2 * d + 1]);
   }
 }
 
@@ -1613,48 +1623,19 @@ __device__ __forceinline__ float MergeAcc(const MergeCoef& k, float oc, float o)
 template <int D, int NC, int DNB>
 __device__ __forceinline__ void PvMerge(const float (&s)[8][4], const unsigned char* sv, int dn0,
                                         const MergeCoef (&mk)[2], float (&o)[NC][4]) {
-  const int lane = threadIdx.x & 31;
   uint32_t pa[kBK / 16][kNP][4];
 #pragma unroll
-  for (int kk = 0; kk < kBK / 16; ++kk) {
-    float rem[4][2];
-    const float* src[4] = {&s[2 * kk][0], &s[2 * kk][2], &s[2 * kk + 1][0], &s[2 * kk + 1][2]};
-#pragma unroll
-    for (int i = 0; i < 4; ++i) rem[i][0] = src[i][0], rem[i][1] = src[i][1];
-#pragma unroll
-    for (int a = 0; a < kNP; ++a)
-#pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        pa[kk][a][i] = PackBf16(rem[i][0], rem[i][1]);
-        rem[i][0] = __fsub_rn(rem[i][0], __uint_as_float(pa[kk][a][i] << 16));
-        rem[i][1] = __fsub_rn(rem[i][1], __uint_as_float(pa[kk][a][i] & 0xffff0000u));
-      }
-  }
+  for (int kk = 0; kk < kBK / 16; ++kk) CutP(s, kk, pa[kk]);
 #pragma unroll
   for (int d0 = 0; d0 < NC / 2; d0 += DNB) {
     float oc[2 * DNB][4];
 #pragma unroll
     for (int n = 0; n < 2 * DNB; ++n) oc[n][0] = oc[n][1] = oc[n][2] = oc[n][3] = 0.0f;
 #pragma unroll
-    for (int kk = 0; kk < kBK / 16; ++kk) {
+    for (int kk = 0; kk < kBK / 16; ++kk)
 #pragma unroll
-      for (int d = 0; d < DNB; ++d) {
-        const int dn = dn0 + d0 + d;
-        uint32_t vb[kNP][4];
-#pragma unroll
-        for (int b = 0; b < kNP; ++b)
-          Ldsm4T(vb[b],
-                 sv + b * kBK * D * 2 +
-                     SwzOff<D>(kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8, dn * 2 + (lane >> 4)));
-#pragma unroll
-        for (int j = 0; j < kTerms; ++j) {
-          const int a = TermA(j), b = TermB(j);
-          const uint32_t(&pk)[4] = pa[kk][a];
-          MmaFree(oc[2 * d], pk[0], pk[1], pk[2], pk[3], vb[b][0], vb[b][1]);
-          MmaFree(oc[2 * d + 1], pk[0], pk[1], pk[2], pk[3], vb[b][2], vb[b][3]);
-        }
-      }
-    }
+      for (int d = 0; d < DNB; ++d)
+        PvStep<D>(pa[kk], sv, kk, dn0 + d0 + d, oc[2 * d], oc[2 * d + 1]);
 #pragma unroll
     for (int n = 0; n < 2 * DNB; ++n)
 #pragma unroll
