@@ -1299,6 +1299,8 @@ int DefaultVariant() {
 constexpr bool kDefaultTc = true;
 // PvMerge's column blocks a group in the prefill tiles.
 constexpr int kDefaultDnb = 2;
+// Prefill tiles' block order: longest tile first over every kv head (TESSERA_CUDA_ATTN_TC_LPT).
+constexpr int kDefaultLpt = 1;
 
 // ---- Tensor-core order (TESSERA_CUDA_ATTN_TC; 2026-11-27, fifteenth session) ----
 //
@@ -1851,16 +1853,28 @@ __host__ __device__ constexpr int MinBlocks(int D, int NW) {
 }
 
 // blockIdx.x = a tile of qpt queries (longest first; CS consecutive blocks = one cluster),
-// blockIdx.y = the kv head. Tokens of different sequences in a tile run as sub-tiles.
+// blockIdx.y = the kv head (prefill tiles under lpt: the block's linear index picks both, below).
+// Tokens of different sequences in a tile run as sub-tiles.
 template <int D, int RT, int NW, int CS, int DNB, int DG = 0>
-__global__ void __launch_bounds__(NW * 32, MinBlocks(D, NW)) Kernel(AttnParams p, int qpt) {
+__global__ void __launch_bounds__(NW * 32, MinBlocks(D, NW))
+    Kernel(AttnParams p, int qpt, bool lpt) {
   GridDepWait();
   AllowDependents();
   extern __shared__ float4 tc_smem4[];
   unsigned char* smem = reinterpret_cast<unsigned char*>(tc_smem4);
   const int G = static_cast<int>(p.Hq / p.Hkv);
-  const int64_t hk = blockIdx.y;
-  const int64_t tile = gridDim.x / CS - 1 - blockIdx.x / CS;
+  int64_t hk = blockIdx.y;
+  int64_t tile = gridDim.x / CS - 1 - blockIdx.x / CS;
+  if constexpr (CS == 1 && RT == NW) {
+    // lpt (prefill tiles): blocks start longest tile first over every kv head (block b: tile
+    // ntiles - 1 - b / Hkv, head b % Hkv) instead of one head's tiles after another's, so the
+    // longest causal tiles of the last heads do not start in the last wave. Which block computes
+    // a tile changes nothing in its rows.
+    if (lpt) {
+      const int64_t b = int64_t{blockIdx.y} * gridDim.x + blockIdx.x;
+      tile = gridDim.x - 1 - b / gridDim.y, hk = b % gridDim.y;
+    }
+  }
   const int64_t t_end = min(p.T, (tile + 1) * qpt);
   int64_t start = tile * qpt;
   while (start < t_end) {
@@ -1927,8 +1941,12 @@ cudaError_t Launch(const AttnParams& p, int qpt, cudaStream_t stream) {
   cudaError_t e = AllowDynamicSmem(Kernel<D, RT, NW, CS, DNB, DG>, C::kSmem, &allowed);
   if (e != cudaSuccess) return e;
   const dim3 grid(static_cast<unsigned>((p.T + qpt - 1) / qpt * CS), static_cast<unsigned>(p.Hkv));
+  // Prefill tiles: longest first over every kv head (1) or each head's tiles in turn (0); lab
+  // knob TESSERA_CUDA_ATTN_TC_LPT, same bits (H100, lab/attn15c_gpu.sh call 2, T = 2048:
+  // 32/8 D 128 0.98 -> 0.82 ms, 32/8 D 64 0.60 -> 0.42 ms, 14/2 D 64 (< 2 waves) 0.26 -> 0.26).
+  static const bool lpt = EnvInt("TESSERA_CUDA_ATTN_TC_LPT", kDefaultLpt) != 0;
   if constexpr (CS == 1) {
-    e = LaunchK(Kernel<D, RT, NW, CS, DNB, DG>, grid, C::kNT, C::kSmem, stream, p, qpt);
+    e = LaunchK(Kernel<D, RT, NW, CS, DNB, DG>, grid, C::kNT, C::kSmem, stream, p, qpt, lpt);
   } else {
     cudaLaunchConfig_t cfg{};
     cfg.gridDim = grid;
@@ -1942,7 +1960,7 @@ cudaError_t Launch(const AttnParams& p, int qpt, cudaStream_t stream) {
     attr[1].val.programmaticStreamSerializationAllowed = 1;
     cfg.attrs = attr;
     cfg.numAttrs = PdlLaunches() ? 2 : 1;
-    e = cudaLaunchKernelEx(&cfg, Kernel<D, RT, NW, CS, DNB, DG>, p, qpt);
+    e = cudaLaunchKernelEx(&cfg, Kernel<D, RT, NW, CS, DNB, DG>, p, qpt, false);
   }
   return e != cudaSuccess ? e : cudaGetLastError();
 }
