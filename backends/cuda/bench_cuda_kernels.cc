@@ -226,6 +226,39 @@ void TimeGenericDecode(int64_t N, int64_t K, tsr_dtype dt, double copy_gbs) {
   cudaFree(out);
 }
 
+// 64 one-query sequences over a paged cache of nb blocks (query row s): sequence s has 64 +
+// (37 s mod 137) keys and the rotation of `table` by 5 s blocks; device copies, freed on scope
+// exit. Apply() makes a call of them.
+struct BatchDecodeTables {
+  static constexpr int64_t kS = 64;
+  std::vector<int32_t> bt, lens, cq;
+  int32_t* dbt = nullptr;
+  int32_t* dl = nullptr;
+  int32_t* dcq = nullptr;
+  BatchDecodeTables(const std::vector<int32_t>& table, int64_t nb)
+      : bt(kS * nb), lens(kS), cq(kS + 1) {
+    for (int64_t s = 0; s < kS; ++s) {
+      lens[s] = static_cast<int32_t>(64 + (s * 37) % 137);
+      cq[s + 1] = static_cast<int32_t>(s + 1);
+      for (int64_t i = 0; i < nb; ++i) bt[s * nb + i] = table[(s * 5 + i) % nb];
+    }
+    dbt = DeviceCopy(bt);
+    dl = DeviceCopy(lens);
+    dcq = DeviceCopy(cq);
+  }
+  ~BatchDecodeTables() {
+    cudaFree(dcq);
+    cudaFree(dl);
+    cudaFree(dbt);
+  }
+  BatchDecodeTables(const BatchDecodeTables&) = delete;
+  BatchDecodeTables& operator=(const BatchDecodeTables&) = delete;
+  AttnParams Apply(AttnParams p) const {
+    p.T = kS, p.S = kS, p.table = dbt, p.kv_lens = dl, p.cu_q = dcq;
+    return p;
+  }
+};
+
 // Causal attention of query t, q head h over keys 0..t in float64 (q / k / v: [T, H, D] rows),
 // the reference the accuracy checks measure against: D outputs.
 std::vector<double> RefAttentionRow(const std::vector<float>& q, const std::vector<float>& k,
@@ -291,18 +324,9 @@ void AttentionLayouts(const AttnParams& p, const float* dk, const float* dv,
   // each (their block tables are rotations of the one above), timed, every variant bit for bit
   // against the legacy kernel.
   {
-    constexpr int64_t S = 64;
-    std::vector<int32_t> bt(S * nb), lens(S), cq(S + 1);
-    for (int64_t s = 0; s < S; ++s) {
-      lens[s] = static_cast<int32_t>(64 + (s * 37) % 137);
-      cq[s + 1] = static_cast<int32_t>(s + 1);
-      for (int64_t i = 0; i < nb; ++i) bt[s * nb + i] = table[(s * 5 + i) % nb];
-    }
-    int32_t* dbt = DeviceCopy(bt);
-    int32_t* dl = DeviceCopy(lens);
-    int32_t* dq = DeviceCopy(cq);
-    AttnParams d = g;
-    d.T = S, d.S = S, d.table = dbt, d.kv_lens = dl, d.cu_q = dq;
+    constexpr int64_t S = BatchDecodeTables::kS;
+    const BatchDecodeTables bd(table, nb);
+    const AttnParams d = bd.Apply(g);
     std::vector<float> bl(S * Hq * D), bg(S * Hq * D);
     for (int variant : {1, 5, 8, 9}) {
       const double ms = TimeMs(
@@ -319,9 +343,6 @@ void AttentionLayouts(const AttnParams& p, const float* dk, const float* dv,
                std::string("attention_batch_decode") + (variant == 8 ? "_batch1" : name(variant)) +
                    "_vs_legacy_bits");
     }
-    cudaFree(dq);
-    cudaFree(dl);
-    cudaFree(dbt);
   }
   // Two sequences: [0, a) and [a, T), each over its own keys (cu_k == cu_q).
   const int32_t a = static_cast<int32_t>(T / 3);
@@ -714,18 +735,11 @@ void AttentionTc(int64_t T, int64_t Hq, int64_t Hkv, int64_t D) {
   }
   // A batch of 64 one-query sequences over the paged cache (64 .. 200 keys, rotated tables):
   // the batch tiles (auto) against each sequence alone (cluster split, one block).
-  constexpr int64_t S = 64;
-  std::vector<int32_t> bt(S * nb), lens(S), cq(S + 1);
-  for (int64_t s = 0; s < S; ++s) {
-    lens[s] = static_cast<int32_t>(64 + (s * 37) % 137);
-    cq[s + 1] = static_cast<int32_t>(s + 1);
-    for (int64_t i = 0; i < nb; ++i) bt[s * nb + i] = table[(s * 5 + i) % nb];
-  }
-  int32_t* dbt = DeviceCopy(bt);
-  int32_t* dl = DeviceCopy(lens);
-  int32_t* dcq = DeviceCopy(cq);
-  AttnParams b = g;
-  b.T = S, b.S = S, b.table = dbt, b.kv_lens = dl, b.cu_q = dcq;
+  constexpr int64_t S = BatchDecodeTables::kS;
+  const BatchDecodeTables bd(table, nb);
+  const std::vector<int32_t>& lens = bd.lens;
+  int32_t* const dbt = bd.dbt;
+  const AttnParams b = bd.Apply(g);
   {
     std::vector<float> batch;
     run(b, 10, S, &batch);
@@ -792,9 +806,6 @@ void AttentionTc(int64_t T, int64_t Hq, int64_t Hkv, int64_t D) {
     }
   }
   std::fflush(stdout);
-  cudaFree(dcq);
-  cudaFree(dl);
-  cudaFree(dbt);
   cudaFree(dm);
   cudaFree(dt);
   cudaFree(dpv);

@@ -1155,10 +1155,8 @@ cudaError_t LaunchTiled(const AttnParams& p, cudaStream_t stream) {
   return e != cudaSuccess ? e : cudaGetLastError();
 }
 
-// Whether a prefill call can take the pipelined tiles: f32 K/V, 16-byte aligned rows (cp.async),
-// 16-byte units a row dividing the block (PipeCopy), and the shared memory within the device's
-// opt-in limit (188 KB at D = 128: sm_80 / sm_90 only).
-bool PipeSupported(const AttnParams& p, int64_t smem_floats) {
+// The device's opt-in shared memory a block (bytes; 0 if it cannot be read).
+int OptinSmem() {
   static const int optin = [] {
     int dev = 0, v = 0;
     if (cudaGetDevice(&dev) != cudaSuccess ||
@@ -1168,6 +1166,14 @@ bool PipeSupported(const AttnParams& p, int64_t smem_floats) {
     }
     return v;
   }();
+  return optin;
+}
+
+// Whether a prefill call can take the pipelined tiles: f32 K/V, 16-byte aligned rows (cp.async),
+// 16-byte units a row dividing the block (PipeCopy), and the shared memory within the device's
+// opt-in limit (188 KB at D = 128: sm_80 / sm_90 only).
+bool PipeSupported(const AttnParams& p, int64_t smem_floats) {
+  const int optin = OptinSmem();
   const auto aligned = [](const void* b, int64_t tok, int64_t head, int64_t block) {
     return ((reinterpret_cast<uintptr_t>(b) | tok | head | block) % 16) == 0;
   };
@@ -1889,19 +1895,6 @@ __global__ void __launch_bounds__(NW * 32, MinBlocks(D, NW))
     RunTile<D, RT, NW, CS, DNB, DG>(p, si, start, nq, hk, G, smem);
     start += nq;
   }
-}
-
-int OptinSmem() {
-  static const int optin = [] {
-    int dev = 0, v = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess ||
-        cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess) {
-      cudaGetLastError();
-      return 0;
-    }
-    return v;
-  }();
-  return optin;
 }
 
 // Whether the model's calls take this order: a property of the head dims, dtype and features
