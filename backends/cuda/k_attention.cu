@@ -1155,20 +1155,6 @@ cudaError_t LaunchTiled(const AttnParams& p, cudaStream_t stream) {
   return e != cudaSuccess ? e : cudaGetLastError();
 }
 
-// The device's opt-in shared memory a block (bytes; 0 if it cannot be read).
-int OptinSmem() {
-  static const int optin = [] {
-    int dev = 0, v = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess ||
-        cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess) {
-      cudaGetLastError();
-      return 0;
-    }
-    return v;
-  }();
-  return optin;
-}
-
 // Whether a prefill call can take the pipelined tiles: f32 K/V, 16-byte aligned rows (cp.async),
 // 16-byte units a row dividing the block (PipeCopy), and the shared memory within the device's
 // opt-in limit (188 KB at D = 128: sm_80 / sm_90 only).
@@ -1914,15 +1900,7 @@ bool Covers(const AttnParams& p) {
                                 : p.n_kv_rows * std::max(p.k_tok, p.v_tok);
   if (kspan / 16 >= (int64_t{1} << 31) - 1) return false;
   // The prefill tile of this D must fit the device (sm_80+ mma / cp.async, opt-in shared memory).
-  static const int major = [] {
-    int dev = 0, v = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess ||
-        cudaDeviceGetAttribute(&v, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess) {
-      cudaGetLastError();
-      return 0;
-    }
-    return v;
-  }();
+  static const int major = CurrentDeviceAttr(cudaDevAttrComputeCapabilityMajor);
   const int need = p.D == 64 ? Cfg<64, 8, 8, 1>::kSmem : Cfg<128, 8, 8, 1>::kSmem;
   return major >= 8 && need <= OptinSmem();
 }
@@ -1997,13 +1975,8 @@ cudaError_t LaunchKind(const AttnParams& p, Kind kind, cudaStream_t stream) {
       // lab/attn15b_gpu.sh: 32/8 heads 0.598 vs 0.626 ms; 14/2 heads (228 blocks) 0.360 vs
       // 0.259 ms).
       static const int sms = [] {
-        int dev = 0, v = 0;
-        if (cudaGetDevice(&dev) != cudaSuccess ||
-            cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) {
-          cudaGetLastError();
-          return 132;
-        }
-        return v;
+        const int v = CurrentDeviceAttr(cudaDevAttrMultiProcessorCount);
+        return v > 0 ? v : 132;
       }();
       const int64_t blocks8 = (p.T + 128 / G - 1) / (128 / G) * p.Hkv;
       kind = blocks8 >= 2 * sms ? kPrefill8 : kPrefill4;

@@ -11,6 +11,22 @@
 
 namespace tessera::cuda {
 
+// An attribute of the current device (0 if it cannot be read; the CUDA error is cleared).
+inline int CurrentDeviceAttr(cudaDeviceAttr attr) {
+  int dev = 0, v = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&v, attr, dev) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return v;
+}
+
+// The current device's opt-in shared memory a block in bytes, read once a process (0 if unknown).
+inline int OptinSmem() {
+  static const int optin = CurrentDeviceAttr(cudaDevAttrMaxSharedMemoryPerBlockOptin);
+  return optin;
+}
+
 // Raises `kernel`'s dynamic shared-memory limit on the current device to what its static shared
 // memory leaves of the opt-in maximum, unless `bytes` fits the default (static + dynamic within
 // 48 KiB: 1 KiB is left for the few hundred static bytes some kernels have). `done_mask`

@@ -1,5 +1,6 @@
 #!/bin/bash
-# The lead's last GPU call of the fifteenth session: after moving OptinSmem (k_attention.cu) and
+# The lead's last GPU calls of the fifteenth session: after moving OptinSmem (k_attention.cu, then
+# smem_optin.h with CurrentDeviceAttr) and
 # the batch-decode tables into shared helpers (bench_cuda_kernels.cc), the CUDA suites, the
 # attention bit checks and greedy md5 against HEAD 0441dff's plugin.
 set -u
