@@ -226,6 +226,46 @@ void TimeGenericDecode(int64_t N, int64_t K, tsr_dtype dt, double copy_gbs) {
   cudaFree(out);
 }
 
+// K/V rows (f32 [T, row]) over a paged cache of kBlock-key blocks whose block table is the
+// permutation (7 i + 3) mod nb; device copies, freed on scope exit. Apply() points a call's K/V
+// at it (kv_lens / cu_q stay the caller's).
+struct PagedKvCache {
+  static constexpr int64_t kBlock = 16;
+  int64_t row, nb;
+  std::vector<int32_t> table;
+  float* dk = nullptr;
+  float* dv = nullptr;
+  int32_t* dt = nullptr;
+  PagedKvCache(const std::vector<float>& k, const std::vector<float>& v, int64_t T, int64_t row_)
+      : row(row_), nb((T + kBlock - 1) / kBlock), table(nb) {
+    std::vector<float> pk(nb * kBlock * row, 0.0f), pv(pk.size(), 0.0f);
+    for (int64_t i = 0; i < nb; ++i) table[i] = static_cast<int32_t>((i * 7 + 3) % nb);
+    for (int64_t j = 0; j < T; ++j) {
+      const int64_t dst = (table[j / kBlock] * kBlock + j % kBlock) * row;
+      std::copy_n(k.data() + j * row, row, pk.data() + dst);
+      std::copy_n(v.data() + j * row, row, pv.data() + dst);
+    }
+    dk = DeviceCopy(pk);
+    dv = DeviceCopy(pv);
+    dt = DeviceCopy(table);
+  }
+  ~PagedKvCache() {
+    cudaFree(dt);
+    cudaFree(dv);
+    cudaFree(dk);
+  }
+  PagedKvCache(const PagedKvCache&) = delete;
+  PagedKvCache& operator=(const PagedKvCache&) = delete;
+  AttnParams Apply(AttnParams p) const {
+    p.paged = true;
+    p.k = reinterpret_cast<const uint8_t*>(dk), p.v = reinterpret_cast<const uint8_t*>(dv);
+    p.k_block = p.v_block = kBlock * row * 4;
+    p.n_blocks = nb, p.block_size = kBlock, p.table = dt, p.table_row = nb, p.max_blocks = nb;
+    p.cu_k = nullptr;
+    return p;
+  }
+};
+
 // 64 one-query sequences over a paged cache of nb blocks (query row s): sequence s has 64 +
 // (37 s mod 137) keys and the rotation of `table` by 5 s blocks; device copies, freed on scope
 // exit. Apply() makes a call of them.
@@ -290,28 +330,15 @@ std::vector<double> RefAttentionRow(const std::vector<float>& q, const std::vect
 template <class Name>
 void AttentionLayouts(const AttnParams& p, const float* dk, const float* dv,
                       const std::vector<float>& want, float* out, Name name) {
-  const int64_t T = p.T, Hq = p.Hq, Hkv = p.Hkv, D = p.D, bs = 16, nb = (T + bs - 1) / bs;
+  const int64_t T = p.T, Hq = p.Hq, Hkv = p.Hkv, D = p.D;
   std::vector<float> hk(T * Hkv * D), hv(T * Hkv * D);
   Check(cudaMemcpy(hk.data(), dk, hk.size() * 4, cudaMemcpyDeviceToHost), "download");
   Check(cudaMemcpy(hv.data(), dv, hv.size() * 4, cudaMemcpyDeviceToHost), "download");
-  std::vector<float> pk(nb * bs * Hkv * D, 0.0f), pv(pk.size(), 0.0f);
-  std::vector<int32_t> table(nb), meta = {static_cast<int32_t>(T), 0, static_cast<int32_t>(T)};
-  for (int64_t i = 0; i < nb; ++i) table[i] = static_cast<int32_t>((i * 7 + 3) % nb);
-  for (int64_t j = 0; j < T; ++j) {
-    const int64_t dst = (table[j / bs] * bs + j % bs) * Hkv * D;
-    std::copy_n(hk.data() + j * Hkv * D, Hkv * D, pk.data() + dst);
-    std::copy_n(hv.data() + j * Hkv * D, Hkv * D, pv.data() + dst);
-  }
-  float* dpk = DeviceCopy(pk);
-  float* dpv = DeviceCopy(pv);
-  int32_t* dt = DeviceCopy(table);
+  const PagedKvCache pc(hk, hv, T, Hkv * D);
+  const std::vector<int32_t> meta = {static_cast<int32_t>(T), 0, static_cast<int32_t>(T)};
   int32_t* dm = DeviceCopy(meta);  // kv_lens [1], cu_q [2]
-  AttnParams g = p;
-  g.paged = true;
-  g.k = reinterpret_cast<const uint8_t*>(dpk), g.v = reinterpret_cast<const uint8_t*>(dpv);
-  g.k_block = g.v_block = bs * Hkv * D * 4;
-  g.n_blocks = nb, g.block_size = bs, g.table = dt, g.table_row = nb, g.max_blocks = nb;
-  g.kv_lens = dm, g.cu_q = dm + 1, g.cu_k = nullptr;
+  AttnParams g = pc.Apply(p);
+  g.kv_lens = dm, g.cu_q = dm + 1;
   std::vector<float> got(T * Hq * D), leg(T * Hq * D);
   for (int variant : {5, 6, 7, 9}) {
     Check(cudaMemset(out, 0xff, got.size() * 4), "poison");
@@ -325,7 +352,7 @@ void AttentionLayouts(const AttnParams& p, const float* dk, const float* dv,
   // against the legacy kernel.
   {
     constexpr int64_t S = BatchDecodeTables::kS;
-    const BatchDecodeTables bd(table, nb);
+    const BatchDecodeTables bd(pc.table, pc.nb);
     const AttnParams d = bd.Apply(g);
     std::vector<float> bl(S * Hq * D), bg(S * Hq * D);
     for (int variant : {1, 5, 8, 9}) {
@@ -366,9 +393,6 @@ void AttentionLayouts(const AttnParams& p, const float* dk, const float* dv,
          "attention_prefill_two_seqs_first_vs_whole_bits");
   cudaFree(dcu);
   cudaFree(dm);
-  cudaFree(dt);
-  cudaFree(dpv);
-  cudaFree(dpk);
 }
 
 // Causal prefill attention of one sequence (f32 q/k/v, dense layout) timed, plus a check that
@@ -632,26 +656,12 @@ void AttentionTc(int64_t T, int64_t Hq, int64_t Hkv, int64_t D) {
     Expect(worst <= 1.0 && diff < 1e-4, std::string("tc_attention_accuracy") + shape);
   }
   // The same keys over a paged cache: blocks of 16, the block table a permutation.
-  const int64_t bs = 16, nb = (T + bs - 1) / bs;
-  std::vector<float> pk(nb * bs * Hkv * D, 0.0f), pv(pk.size(), 0.0f);
-  std::vector<int32_t> table(nb);
-  for (int64_t i = 0; i < nb; ++i) table[i] = static_cast<int32_t>((i * 7 + 3) % nb);
-  for (int64_t j = 0; j < T; ++j) {
-    const int64_t dst = (table[j / bs] * bs + j % bs) * Hkv * D;
-    std::copy_n(k.data() + j * Hkv * D, Hkv * D, pk.data() + dst);
-    std::copy_n(v.data() + j * Hkv * D, Hkv * D, pv.data() + dst);
-  }
-  float* dpk = DeviceCopy(pk);
-  float* dpv = DeviceCopy(pv);
-  int32_t* dt = DeviceCopy(table);
+  const PagedKvCache pc(k, v, T, Hkv * D);
+  const int64_t nb = pc.nb;
   int32_t* dm = nullptr;  // kv_lens [1], cu_q [2]
   Check(Malloc(&dm, 3 * sizeof(int32_t)), "malloc");
-  AttnParams g = p;
-  g.paged = true;
-  g.k = reinterpret_cast<const uint8_t*>(dpk), g.v = reinterpret_cast<const uint8_t*>(dpv);
-  g.k_block = g.v_block = bs * Hkv * D * 4;
-  g.n_blocks = nb, g.block_size = bs, g.table = dt, g.table_row = nb, g.max_blocks = nb;
-  g.kv_lens = dm, g.cu_q = dm + 1, g.cu_k = nullptr;
+  AttnParams g = pc.Apply(p);
+  g.kv_lens = dm, g.cu_q = dm + 1;
   const int32_t meta[3] = {static_cast<int32_t>(T), 0, static_cast<int32_t>(T)};
   Check(cudaMemcpy(dm, meta, sizeof(meta), cudaMemcpyHostToDevice), "upload");
   for (int variant : {10, 11, 12}) {
@@ -736,7 +746,7 @@ void AttentionTc(int64_t T, int64_t Hq, int64_t Hkv, int64_t D) {
   // A batch of 64 one-query sequences over the paged cache (64 .. 200 keys, rotated tables):
   // the batch tiles (auto) against each sequence alone (cluster split, one block).
   constexpr int64_t S = BatchDecodeTables::kS;
-  const BatchDecodeTables bd(table, nb);
+  const BatchDecodeTables bd(pc.table, nb);
   const std::vector<int32_t>& lens = bd.lens;
   int32_t* const dbt = bd.dbt;
   const AttnParams b = bd.Apply(g);
@@ -807,9 +817,6 @@ void AttentionTc(int64_t T, int64_t Hq, int64_t Hkv, int64_t D) {
   }
   std::fflush(stdout);
   cudaFree(dm);
-  cudaFree(dt);
-  cudaFree(dpv);
-  cudaFree(dpk);
   cudaFree(cu);
   cudaFree(out);
   cudaFree(dv);

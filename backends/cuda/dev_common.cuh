@@ -118,23 +118,41 @@ __device__ __forceinline__ void AllowDependents() {
 #endif
 }
 
-// Launches kernel<<<grid, block, smem, stream>>>(args...), with programmatic dependent launch
-// when PdlLaunches() (launch.h): the kernel's blocks may then start while the previous kernel
-// drains, and wait in GridDepWait() for its results.
+// Launches kernel<<<grid, block, smem, stream>>>(args...) in clusters of `cluster_x` blocks along x
+// (1: no cluster attribute), with programmatic dependent launch when PdlLaunches() (launch.h):
+// the kernel's blocks may then start while the previous kernel drains, and wait in
+// GridDepWait() for its results.
 template <class... KArgs, class... Args>
-cudaError_t LaunchK(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem,
-                    cudaStream_t stream, Args... args) {
+cudaError_t LaunchClusterK(unsigned cluster_x, void (*kernel)(KArgs...), dim3 grid, dim3 block,
+                           size_t smem, cudaStream_t stream, Args... args) {
   cudaLaunchConfig_t cfg{};
   cfg.gridDim = grid;
   cfg.blockDim = block;
   cfg.dynamicSmemBytes = smem;
   cfg.stream = stream;
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cudaLaunchAttribute attr[2];
+  unsigned n = 0;
+  if (cluster_x > 1) {
+    attr[n].id = cudaLaunchAttributeClusterDimension;
+    attr[n].val.clusterDim.x = cluster_x, attr[n].val.clusterDim.y = 1;
+    attr[n].val.clusterDim.z = 1;
+    ++n;
+  }
+  if (PdlLaunches()) {
+    attr[n].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[n].val.programmaticStreamSerializationAllowed = 1;
+    ++n;
+  }
   cfg.attrs = attr;
-  cfg.numAttrs = PdlLaunches() ? 1 : 0;
+  cfg.numAttrs = n;
   return cudaLaunchKernelEx(&cfg, kernel, static_cast<KArgs>(args)...);
+}
+
+// LaunchClusterK without clusters.
+template <class... KArgs, class... Args>
+cudaError_t LaunchK(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem,
+                    cudaStream_t stream, Args... args) {
+  return LaunchClusterK(1, kernel, grid, block, smem, stream, args...);
 }
 
 // sm_90 (TMA rings): spins until the phase of parity `parity` of the shared-memory mbarrier at

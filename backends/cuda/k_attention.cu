@@ -1129,24 +1129,8 @@ cudaError_t LaunchTiledCS(const AttnParams& p, cudaStream_t stream, bool one_que
   if (e != cudaSuccess) return e;
   const dim3 grid(static_cast<unsigned>((p.T + bq - 1) / bq * CS),
                   static_cast<unsigned>(p.Hkv * nsplit));
-  if constexpr (CS == 1) {
-    return LaunchK(TiledKernel<TL, MINB, CS, PIPE>, grid, kThreads, smem, stream, p, bq, gb,
-                   nsplit);
-  } else {
-    cudaLaunchConfig_t cfg{};
-    cfg.gridDim = grid;
-    cfg.blockDim = dim3(kThreads);
-    cfg.dynamicSmemBytes = static_cast<size_t>(smem);
-    cfg.stream = stream;
-    cudaLaunchAttribute attr[2];
-    attr[0].id = cudaLaunchAttributeClusterDimension;
-    attr[0].val.clusterDim.x = CS, attr[0].val.clusterDim.y = 1, attr[0].val.clusterDim.z = 1;
-    attr[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attr[1].val.programmaticStreamSerializationAllowed = 1;
-    cfg.attrs = attr;
-    cfg.numAttrs = PdlLaunches() ? 2 : 1;
-    return cudaLaunchKernelEx(&cfg, TiledKernel<TL, MINB, CS>, p, bq, gb, nsplit);
-  }
+  return LaunchClusterK(CS, TiledKernel<TL, MINB, CS, PIPE>, grid, kThreads, smem, stream, p, bq,
+                        gb, nsplit);
 }
 
 template <class TL, int MINB>
@@ -1916,23 +1900,9 @@ cudaError_t Launch(const AttnParams& p, int qpt, cudaStream_t stream) {
   // knob TESSERA_CUDA_ATTN_TC_LPT, same bits (H100, lab/attn15c_gpu.sh call 2, T = 2048:
   // 32/8 D 128 0.98 -> 0.82 ms, 32/8 D 64 0.60 -> 0.42 ms, 14/2 D 64 (< 2 waves) 0.26 -> 0.26).
   static const bool lpt = EnvInt("TESSERA_CUDA_ATTN_TC_LPT", kDefaultLpt) != 0;
-  if constexpr (CS == 1) {
-    e = LaunchK(Kernel<D, RT, NW, CS, DNB, DG>, grid, C::kNT, C::kSmem, stream, p, qpt, lpt);
-  } else {
-    cudaLaunchConfig_t cfg{};
-    cfg.gridDim = grid;
-    cfg.blockDim = dim3(C::kNT);
-    cfg.dynamicSmemBytes = static_cast<size_t>(C::kSmem);
-    cfg.stream = stream;
-    cudaLaunchAttribute attr[2];
-    attr[0].id = cudaLaunchAttributeClusterDimension;
-    attr[0].val.clusterDim.x = CS, attr[0].val.clusterDim.y = 1, attr[0].val.clusterDim.z = 1;
-    attr[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attr[1].val.programmaticStreamSerializationAllowed = 1;
-    cfg.attrs = attr;
-    cfg.numAttrs = PdlLaunches() ? 2 : 1;
-    e = cudaLaunchKernelEx(&cfg, Kernel<D, RT, NW, CS, DNB, DG>, p, qpt, false);
-  }
+  // The cluster-split tiles (CS > 1) keep the head-major order.
+  e = LaunchClusterK(CS, Kernel<D, RT, NW, CS, DNB, DG>, grid, C::kNT, C::kSmem, stream, p, qpt,
+                     CS == 1 && lpt);
   return e != cudaSuccess ? e : cudaGetLastError();
 }
 

@@ -878,30 +878,11 @@ cudaError_t LaunchTCfg(const MatmulParams& p, const uint16_t* planes, cudaStream
       per > 0 ? reinterpret_cast<float*>(reinterpret_cast<uint8_t*>(const_cast<uint16_t*>(planes)) +
                                          PartOffset(p, C::T))
               : nullptr;
-  cudaLaunchConfig_t cfg{};
-  cfg.gridDim =
-      dim3(static_cast<unsigned>(gm), static_cast<unsigned>(gn), static_cast<unsigned>(gz));
-  cfg.blockDim = dim3(C::kThreads);
-  cfg.dynamicSmemBytes = C::kSmem;
-  cfg.stream = stream;
-  cudaLaunchAttribute attr[2];
-  unsigned n_attr = 0;
-  if (C::CL > 1) {
-    attr[n_attr].id = cudaLaunchAttributeClusterDimension;
-    attr[n_attr].val.clusterDim.x = C::CL;
-    attr[n_attr].val.clusterDim.y = 1;
-    attr[n_attr].val.clusterDim.z = 1;
-    ++n_attr;
-  }
-  if (PdlLaunches()) {
-    attr[n_attr].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attr[n_attr].val.programmaticStreamSerializationAllowed = 1;
-    ++n_attr;
-  }
-  cfg.attrs = attr;
-  cfg.numAttrs = n_attr;
   const bool prefix = per > 0 && SplitPrefix();
-  e = cudaLaunchKernelEx(&cfg, kKernel, wmap, xmap, p, part, per, prefix);
+  e = LaunchClusterK(
+      C::CL, kKernel,
+      dim3(static_cast<unsigned>(gm), static_cast<unsigned>(gn), static_cast<unsigned>(gz)),
+      C::kThreads, C::kSmem, stream, wmap, xmap, p, part, per, prefix);
   if (e != cudaSuccess || !C::SPLIT) return e != cudaSuccess ? e : cudaGetLastError();
   LaunchK(TmaCombineKernel, GridFor(p.M * p.N, 256), 256, 0, stream, p,
           static_cast<const float*>(part), n_chunks, prefix ? per : 1);
