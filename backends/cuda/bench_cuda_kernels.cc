@@ -2,7 +2,7 @@
 // reference, bit-exact batch invariance (GEMV at M = 1 vs GEMM at M = 2048 and at another tile
 // position), and timings against the card's measured copy bandwidth.
 //
-//   bench_cuda_kernels [--quick | --attention | --attention-tc]
+//   bench_cuda_kernels [--quick | --attention | --attention-tc [T]]
 // Prints one line per measurement, "name key=value ...", machine-readable. Exit code 1 if a
 // check fails.
 #include <cuda_runtime_api.h>
@@ -630,6 +630,12 @@ void AttentionTc(int64_t T, int64_t Hq, int64_t Hkv, int64_t D) {
   Expect(same(got, want.data()), std::string("tc_prefill_nw4_vs_nw8_bits") + shape);
   run(p, 10, T, &got);
   Expect(same(got, want.data()), std::string("tc_prefill_auto_vs_nw8_bits") + shape);
+  // HEAD fee64b5's prefill tiles (19: 128 rows, 20: 64 rows; no warp-uniform paths).
+  for (int variant : {19, 20}) {
+    run(p, variant, T, &got);
+    Expect(same(got, want.data()),
+           "tc_prefill_v" + std::to_string(variant) + "_head_vs_nw8_bits" + shape);
+  }
   run(p, 9, T, &old);
   run(p, 0, T, &got);
   Expect(same(got, tc_on ? want.data() : old.data()),
@@ -664,7 +670,7 @@ void AttentionTc(int64_t T, int64_t Hq, int64_t Hkv, int64_t D) {
   g.kv_lens = dm, g.cu_q = dm + 1;
   const int32_t meta[3] = {static_cast<int32_t>(T), 0, static_cast<int32_t>(T)};
   Check(cudaMemcpy(dm, meta, sizeof(meta), cudaMemcpyHostToDevice), "upload");
-  for (int variant : {10, 11, 12}) {
+  for (int variant : {10, 11, 12, 19, 20}) {
     run(g, variant, T, &got);
     Expect(same(got, want.data()),
            "tc_prefill_paged_v" + std::to_string(variant) + "_vs_dense_bits" + shape);
@@ -714,7 +720,12 @@ void AttentionTc(int64_t T, int64_t Hq, int64_t Hkv, int64_t D) {
     run(w, 11, T, &ww);
     run(w, 12, T, &got);
     int bad = !same(got, ww.data());
+    for (int variant : {19, 20}) {
+      run(w, variant, T, &got);
+      bad += !same(got, ww.data());
+    }
     for (int64_t t : {int64_t{143}, int64_t{700}, T - 1}) {
+      if (t >= T) continue;
       AttnParams d = w;
       d.q = p.q + t * p.q_tok;
       d.T = 1;
@@ -736,7 +747,7 @@ void AttentionTc(int64_t T, int64_t Hq, int64_t Hkv, int64_t D) {
     AttnParams two = p;
     two.S = 2, two.cu_q = dcu, two.cu_k = dcu;
     int bad = 0;
-    for (int variant : {10, 11, 12}) {
+    for (int variant : {10, 11, 12, 19, 20}) {
       run(two, variant, T, &got);
       bad += std::memcmp(got.data(), want.data(), int64_t{a} * row * 4) != 0;
     }
@@ -771,14 +782,17 @@ void AttentionTc(int64_t T, int64_t Hq, int64_t Hkv, int64_t D) {
   // interleaved rounds.
   const double flops = 4.0 * Hq * D * T * (T + 1) / 2.0;
   for (int round = 0; round < 2; ++round) {
-    for (int variant : {9, 10, 11, 12}) {  // f32, tc auto, tc 128-row / 64-row blocks
+    // f32, tc auto, tc 128-row / 64-row blocks, HEAD fee64b5's 128-row / 64-row blocks
+    for (int variant : {9, 10, 11, 12, 19, 20}) {
       const double ms =
           TimeMs(3, 5, [&](int) { Check(LaunchAttentionWith(p, variant, nullptr), "attention"); });
       std::printf("time attention_prefill_%s T=%lld%s round=%d ms=%.4f TFLOP/s=%.1f\n",
                   variant == 9    ? "f32"
                   : variant == 10 ? "tc"
                   : variant == 11 ? "tc_rows128"
-                                  : "tc_rows64",
+                  : variant == 12 ? "tc_rows64"
+                  : variant == 19 ? "tc_rows128_head"
+                                  : "tc_rows64_head",
                   static_cast<long long>(T), shape, round, ms, flops / (ms * 1e-3) / 1e12);
     }
     if (D == 128) {  // timing-only diagnostics: without the K / V splits, score mma, p.V
@@ -793,6 +807,7 @@ void AttentionTc(int64_t T, int64_t Hq, int64_t Hkv, int64_t D) {
       }
     }
     for (int64_t keys : {int64_t{16}, int64_t{144}, int64_t{1024}, T}) {
+      if (keys > T) continue;
       AttnParams d = g;
       d.q = p.q + (keys - 1) * p.q_tok;
       d.T = 1, d.S = 1;
@@ -832,9 +847,10 @@ int Main(int argc, char** argv) {
   std::printf("device name=\"%s\" sm_%d%d sms=%d l2_MiB=%d\n", prop.name, prop.major, prop.minor,
               prop.multiProcessorCount, prop.l2CacheSize >> 20);
   if (argc > 1 && std::strcmp(argv[1], "--attention-tc") == 0) {
-    AttentionTc(2048, 32, 8, 128);
-    AttentionTc(2048, 32, 8, 64);
-    AttentionTc(2048, 14, 2, 64);
+    const int64_t T = argc > 2 ? std::atoll(argv[2]) : 2048;  // a multiple of 64, >= 256
+    AttentionTc(T, 32, 8, 128);
+    AttentionTc(T, 32, 8, 64);
+    AttentionTc(T, 14, 2, 64);
     std::printf("summary failures=%d\n", g_failures);
     return g_failures == 0 ? 0 : 1;
   }

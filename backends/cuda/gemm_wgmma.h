@@ -96,7 +96,11 @@ bool GemmTmaXsplitFits(const MatmulParams& p);
 int GemmTmaXsplitTwin(int config, int terms);
 // The persistent configurations (18 .. 21: grid = min(tiles, SMs), the stage ring running on
 // across a CTA's tiles; cuda-gemm3): GemmTmaPersistTwin is the one with the tile of TMA
-// configuration `config`, or -1; pipe3: the three-piece 128 x 128 tile's pipelined one.
+// configuration `config`, or -1; pipe3: the three-piece 128 x 128 tile's pipelined one. One
+// piece, the 128 x 128 tile's twin is 23 (cu-gemm16): the persistent 128 x 256 tile (22) where
+// its grid fills the SMs and K >= 4096, else the persistent 128 x 128 one (18);
+// TESSERA_CUDA_GEMM_WIDE=0: always 18. 24 / 25 (and three-piece 23 / 24) are the lab's "nochunk"
+// timing diagnostics (not the canonical order).
 inline constexpr int kTmaPersist0 = 18;
 int GemmTmaPersistTwin(int config, int terms, bool pipe3);
 // Split-K for prefill's small grids (cu-gemm15, lab/NOTES.md "Prefill GEMM, fifteenth session"):

@@ -38,7 +38,8 @@
 // SIMT f32 rather than tensor cores: the conformance tolerance (2e-5) rules out tf32/bf16
 // products of unsplit operands. The tensor-core order (namespace tc, TESSERA_CUDA_ATTN_TC, on by
 // default) splits every operand into three bf16 pieces instead and takes every call of the
-// models it covers (D = Dv in {64, 128}, causal, no soft-cap, f32 K/V). Next: the fixed latency of
+// models it covers (D = Dv in {64, 128}, causal, no soft-cap, f32 K/V); its prefill tiles take
+// warp-uniform paths where every row of a warp sees a whole chunk. Next: the fixed latency of
 // a decode call (dependent global round trips before the first K/V load, 6 barriers a chunk, two
 // cluster barriers); the pipelined chunk loop for decode tiles (its double buffers cost shared
 // memory: 144 KB a decode tile at D = 128).
@@ -1487,13 +1488,16 @@ __device__ __forceinline__ void ScoreAll(const unsigned char* sq, const unsigned
 // The chunk softmax of the thread's rows g (h = 0) and g + 8 (h = 1) in place: s -> p;
 // visible keys [lo[h], hi[h]) (absolute; chunk base c0). mc = chunk max (-inf: none visible),
 // lc = the p sum in the documented order.
+// ALL: every key of the chunk is visible to both rows (the masks are no-ops: the same values).
+template <bool ALL = false>
 __device__ __forceinline__ void Softmax(float (&s)[8][4], int64_t c0, const int (&lo)[2],
                                         const int (&hi)[2], float scale, float (&mc)[2],
                                         float (&lc)[2]) {
   const int t = threadIdx.x & 3;
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
-    const int jl = lo[h] - static_cast<int>(c0), jh = hi[h] - static_cast<int>(c0);
+    const int jl = ALL ? 0 : lo[h] - static_cast<int>(c0);
+    const int jh = ALL ? kBK : hi[h] - static_cast<int>(c0);
     float mx = -INFINITY;
 #pragma unroll
     for (int n = 0; n < 8; ++n)
@@ -1523,12 +1527,17 @@ __device__ __forceinline__ void Softmax(float (&s)[8][4], int64_t c0, const int 
 }
 
 // P's pieces (hi, mid, lo) for the keys of k-step kk (the C layout of s as A fragments), each
-// the bf16 rounding of what the pieces before it left.
+// the bf16 rounding of what the pieces before it left. OPAQUE: the compiler may not reuse an
+// earlier cut of the same keys (PvMerge's RECUT: cutting again is cheaper than keeping them).
+template <bool OPAQUE = false>
 __device__ __forceinline__ void CutP(const float (&s)[8][4], int kk, uint32_t (&pa)[kNP][4]) {
   float rem[4][2];
   const float* src[4] = {&s[2 * kk][0], &s[2 * kk][2], &s[2 * kk + 1][0], &s[2 * kk + 1][2]};
 #pragma unroll
-  for (int i = 0; i < 4; ++i) rem[i][0] = src[i][0], rem[i][1] = src[i][1];
+  for (int i = 0; i < 4; ++i) {
+    rem[i][0] = src[i][0], rem[i][1] = src[i][1];
+    if constexpr (OPAQUE) asm volatile("" : "+f"(rem[i][0]), "+f"(rem[i][1]));
+  }
 #pragma unroll
   for (int a = 0; a < kNP; ++a)
 #pragma unroll
@@ -1597,28 +1606,47 @@ __device__ __forceinline__ float MergeAcc(const MergeCoef& k, float oc, float o)
 
 // Pv with acc_c computed DNB 16-column blocks at a time and merged into acc as soon as they are
 // complete (the same per-element values as Pv then Merge; 16 DNB acc_c registers live instead
-// of 4 D; DNB independent accumulator pairs in flight).
-template <int D, int NC, int DNB>
+// of 4 D; DNB independent accumulator pairs in flight). RECUT: P's pieces cut in each group's
+// k-step loop (12 registers live instead of 48; one group: cut once). UNIFORM: where every row
+// of the warp merges with the plain formula (visible, started), the merge runs without
+// MergeAcc's selects (the same values).
+template <int D, int NC, int DNB, bool RECUT = false, bool UNIFORM = false>
 __device__ __forceinline__ void PvMerge(const float (&s)[8][4], const unsigned char* sv, int dn0,
                                         const MergeCoef (&mk)[2], float (&o)[NC][4]) {
-  uint32_t pa[kBK / 16][kNP][4];
+  bool plain = false;
+  if constexpr (UNIFORM)
+    plain = __all_sync(0xffffffffu, mk[0].vis && !mk[0].copy && mk[1].vis && !mk[1].copy);
+  uint32_t pa[RECUT ? 1 : kBK / 16][kNP][4];
+  if constexpr (!RECUT) {
 #pragma unroll
-  for (int kk = 0; kk < kBK / 16; ++kk) CutP(s, kk, pa[kk]);
+    for (int kk = 0; kk < kBK / 16; ++kk) CutP(s, kk, pa[kk]);
+  }
 #pragma unroll
   for (int d0 = 0; d0 < NC / 2; d0 += DNB) {
     float oc[2 * DNB][4];
 #pragma unroll
     for (int n = 0; n < 2 * DNB; ++n) oc[n][0] = oc[n][1] = oc[n][2] = oc[n][3] = 0.0f;
 #pragma unroll
-    for (int kk = 0; kk < kBK / 16; ++kk)
+    for (int kk = 0; kk < kBK / 16; ++kk) {
+      if constexpr (RECUT) CutP<true>(s, kk, pa[0]);
 #pragma unroll
       for (int d = 0; d < DNB; ++d)
-        PvStep<D>(pa[kk], sv, kk, dn0 + d0 + d, oc[2 * d], oc[2 * d + 1]);
+        PvStep<D>(pa[RECUT ? 0 : kk], sv, kk, dn0 + d0 + d, oc[2 * d], oc[2 * d + 1]);
+    }
+    if (plain) {
 #pragma unroll
-    for (int n = 0; n < 2 * DNB; ++n)
+      for (int n = 0; n < 2 * DNB; ++n)
 #pragma unroll
-      for (int e = 0; e < 4; ++e)
-        o[2 * d0 + n][e] = MergeAcc(mk[e / 2], oc[n][e], o[2 * d0 + n][e]);
+        for (int e = 0; e < 4; ++e)
+          o[2 * d0 + n][e] =
+              fmaf(oc[n][e], mk[e / 2].fb, __fmul_rn(o[2 * d0 + n][e], mk[e / 2].fa));
+    } else {
+#pragma unroll
+      for (int n = 0; n < 2 * DNB; ++n)
+#pragma unroll
+        for (int e = 0; e < 4; ++e)
+          o[2 * d0 + n][e] = MergeAcc(mk[e / 2], oc[n][e], o[2 * d0 + n][e]);
+    }
   }
 }
 
@@ -1644,10 +1672,15 @@ __device__ __forceinline__ void Merge(int h, float mc, float lc, const float (&o
   m[h] = mn;
 }
 
+// RunTile's OPT bits (the same bits in every one): kOptRecut = PvMerge's RECUT, kOptUniform =
+// the warp-uniform paths where every row of the warp sees the whole chunk (Softmax without the
+// masks, PvMerge's plain merge without the selects).
+constexpr int kOptRecut = 1, kOptUniform = 2;
+
 // Rows of a tile: row r = query t0 + r / G, q head hk * G + r % G; live if r < nq * G.
 // One sub-tile (queries of one sequence) of the block: see the section comment.
 // DG (lab timing only, wrong results): 1 skips the K / V splits, 2 the score mma, 4 p.V.
-template <int D, int RT, int NW, int CS, int DNB, int DG = 0>
+template <int D, int RT, int NW, int CS, int DNB, int DG = 0, int OPT = 0>
 __device__ void RunTile(const AttnParams& p, const SeqInfo& si, int64_t t0, int nq, int64_t hk,
                         int G, unsigned char* smem) {
   using C = Cfg<D, RT, NW, CS>;
@@ -1749,7 +1782,16 @@ __device__ void RunTile(const AttnParams& p, const SeqInfo& si, int64_t t0, int 
 #pragma unroll
         for (int n = 0; n < 8; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
       }
-      Softmax(s, c0, lo, hi, p.scale, mc, lc);
+      if constexpr ((OPT & kOptUniform) != 0) {
+        // Warp-uniform: every row of the warp sees the whole chunk.
+        if (__all_sync(0xffffffffu,
+                       lo[0] <= c0 && c0 + kBK <= hi[0] && lo[1] <= c0 && c0 + kBK <= hi[1]))
+          Softmax<true>(s, c0, lo, hi, p.scale, mc, lc);
+        else
+          Softmax(s, c0, lo, hi, p.scale, mc, lc);
+      } else {
+        Softmax(s, c0, lo, hi, p.scale, mc, lc);
+      }
       CpAsyncWait<0>();
       __syncthreads();  // V_i staged; every warp is done with the K pieces (and ss)
       if constexpr ((DG & 1) == 0) SplitStaged<D, C::kNT>(sf, sv);
@@ -1764,7 +1806,8 @@ __device__ void RunTile(const AttnParams& p, const SeqInfo& si, int64_t t0, int 
           mk[h] = MergeRow(max(int64_t{lo[h]}, c0) < min(int64_t{hi[h]}, c0 + kBK), mc[h], lc[h],
                            m[h], l[h], started[h]);
         if constexpr ((DG & 4) == 0)
-          PvMerge<D, NC, (DNB < NC / 2 ? DNB : NC / 2)>(s, sv, dn0, mk, o);
+          PvMerge<D, NC, (DNB < NC / 2 ? DNB : NC / 2), (OPT & kOptRecut) != 0,
+                  (OPT & kOptUniform) != 0>(s, sv, dn0, mk, o);
       } else {
         Pv<D, NC>(s, sv, dn0, oc);
       }
@@ -1831,7 +1874,7 @@ __host__ __device__ constexpr int MinBlocks(int D, int NW) {
 // blockIdx.x = a tile of qpt queries (longest first; CS consecutive blocks = one cluster),
 // blockIdx.y = the kv head (prefill tiles under lpt: the block's linear index picks both, below).
 // Tokens of different sequences in a tile run as sub-tiles.
-template <int D, int RT, int NW, int CS, int DNB, int DG = 0>
+template <int D, int RT, int NW, int CS, int DNB, int DG = 0, int OPT = 0>
 __global__ void __launch_bounds__(NW * 32, MinBlocks(D, NW))
     Kernel(AttnParams p, int qpt, bool lpt) {
   GridDepWait();
@@ -1862,7 +1905,7 @@ __global__ void __launch_bounds__(NW * 32, MinBlocks(D, NW))
       continue;
     }
     const int nq = static_cast<int>(min(t_end, si.q_first + si.q_len) - start);
-    RunTile<D, RT, NW, CS, DNB, DG>(p, si, start, nq, hk, G, smem);
+    RunTile<D, RT, NW, CS, DNB, DG, OPT>(p, si, start, nq, hk, G, smem);
     start += nq;
   }
 }
@@ -1889,11 +1932,11 @@ bool Covers(const AttnParams& p) {
   return major >= 8 && need <= OptinSmem();
 }
 
-template <int D, int RT, int NW, int CS, int DNB = 2, int DG = 0>
+template <int D, int RT, int NW, int CS, int DNB = 2, int DG = 0, int OPT = 0>
 cudaError_t Launch(const AttnParams& p, int qpt, cudaStream_t stream) {
   using C = Cfg<D, RT, NW, CS>;
   static std::atomic<uint64_t> allowed{0};
-  cudaError_t e = AllowDynamicSmem(Kernel<D, RT, NW, CS, DNB, DG>, C::kSmem, &allowed);
+  cudaError_t e = AllowDynamicSmem(Kernel<D, RT, NW, CS, DNB, DG, OPT>, C::kSmem, &allowed);
   if (e != cudaSuccess) return e;
   const dim3 grid(static_cast<unsigned>((p.T + qpt - 1) / qpt * CS), static_cast<unsigned>(p.Hkv));
   // Prefill tiles: longest first over every kv head (1) or each head's tiles in turn (0); lab
@@ -1901,8 +1944,8 @@ cudaError_t Launch(const AttnParams& p, int qpt, cudaStream_t stream) {
   // 32/8 D 128 0.98 -> 0.82 ms, 32/8 D 64 0.60 -> 0.42 ms, 14/2 D 64 (< 2 waves) 0.26 -> 0.26).
   static const bool lpt = EnvInt("TESSERA_CUDA_ATTN_TC_LPT", kDefaultLpt) != 0;
   // The cluster-split tiles (CS > 1) keep the head-major order.
-  e = LaunchClusterK(CS, Kernel<D, RT, NW, CS, DNB, DG>, grid, C::kNT, C::kSmem, stream, p, qpt,
-                     CS == 1 && lpt);
+  e = LaunchClusterK(CS, Kernel<D, RT, NW, CS, DNB, DG, OPT>, grid, C::kNT, C::kSmem, stream, p,
+                     qpt, CS == 1 && lpt);
   return e != cudaSuccess ? e : cudaGetLastError();
 }
 
@@ -1923,13 +1966,27 @@ bool ClusterSupported() {
 // variants. kPrefill8 / kPrefill4: 128 / 64 rows a block (a 16-row tile a warp); kDecodeSplit /
 // kDecode: one 16-row tile (16 / G queries) spread over 4 warps, split over a cluster of
 // kSplit blocks / one block; kBatch: one query a block.
-// kDiag1 / 2 / 4: kPrefill8 at D = 128 without the splits / score mma / p.V (timing only).
-enum Kind { kAuto, kPrefill8, kPrefill4, kDecodeSplit, kDecode, kBatch, kDiag1, kDiag2, kDiag4 };
+// kDiag1 / 2 / 4: kPrefill8Head at D = 128 without the splits / score mma / p.V (timing only).
+// kPrefill8Head / kPrefill4Head: kPrefill8 / kPrefill4 without the warp-uniform paths (HEAD
+// fee64b5's tiles).
+enum Kind {
+  kAuto,
+  kPrefill8,
+  kPrefill4,
+  kDecodeSplit,
+  kDecode,
+  kBatch,
+  kDiag1,
+  kDiag2,
+  kDiag4,
+  kPrefill8Head,
+  kPrefill4Head
+};
 
 template <int D>
 cudaError_t LaunchKind(const AttnParams& p, Kind kind, cudaStream_t stream) {
   const int G = static_cast<int>(p.Hq / p.Hkv);
-  // Prefill tiles: 16-column blocks of acc_c a group in p.V (1, 2 or 4; lab knob
+  // kPrefill8Head / kPrefill4Head: 16-column blocks of acc_c a group in p.V (1, 2 or 4; lab knob
   // TESSERA_CUDA_ATTN_TC_DNB; same bits).
   static const int dnb = EnvInt("TESSERA_CUDA_ATTN_TC_DNB", kDefaultDnb);
   if (kind == kAuto) {
@@ -1952,12 +2009,21 @@ cudaError_t LaunchKind(const AttnParams& p, Kind kind, cudaStream_t stream) {
       kind = blocks8 >= 2 * sms ? kPrefill8 : kPrefill4;
     }
   }
+  // Prefill tiles: the warp-uniform paths (kOptUniform; 64-row D = 64 tiles: every column block
+  // in one group, P cut once); kPrefill8Head / kPrefill4Head = HEAD fee64b5's tiles (DNB above;
+  // same bits). H100, lab/attn16_gpu.sh call 2, T = 2048: 32/8 D 128 0.826 -> 0.660 ms, 32/8
+  // D 64 0.416 -> 0.361, 14/2 D 64 (64-row tiles) 0.255 -> 0.243.
   switch (kind) {
-    case kPrefill8:
+    case kPrefill8: return Launch<D, 8, 8, 1, 2, 0, kOptUniform>(p, 128 / G, stream);
+    case kPrefill4:
+      if constexpr (D == 64)
+        return Launch<D, 4, 4, 1, 4, 0, kOptRecut | kOptUniform>(p, 64 / G, stream);
+      return Launch<D, 4, 4, 1, 2, 0, kOptUniform>(p, 64 / G, stream);
+    case kPrefill8Head:
       return dnb == 1   ? Launch<D, 8, 8, 1, 1>(p, 128 / G, stream)
              : dnb == 4 ? Launch<D, 8, 8, 1, 4>(p, 128 / G, stream)
                         : Launch<D, 8, 8, 1, 2>(p, 128 / G, stream);
-    case kPrefill4:
+    case kPrefill4Head:
       return dnb == 1   ? Launch<D, 4, 4, 1, 1>(p, 64 / G, stream)
              : dnb == 4 ? Launch<D, 4, 4, 1, 4>(p, 64 / G, stream)
                         : Launch<D, 4, 4, 1, 2>(p, 64 / G, stream);
@@ -1999,10 +2065,10 @@ bool TcEnabled() {
 
 cudaError_t LaunchAttentionWith(const AttnParams& p, int variant, cudaStream_t stream) {
   if (p.T == 0 || p.Hq == 0) return cudaSuccess;
-  // 10 .. 15: the tensor-core order's tile kinds (16 .. 18: timing-only diagnostics)
+  // 10 .. 15, 19, 20: the tensor-core order's tile kinds (16 .. 18: timing-only diagnostics)
   // (cudaErrorNotSupported where it does not cover the call); 0: it where TESSERA_CUDA_ATTN_TC and
   // tc::Covers say so; 9: the f32 order's default.
-  if (variant >= 10 && variant <= 18)
+  if (variant >= 10 && variant <= 20)
     return tc::LaunchTc(p, static_cast<tc::Kind>(variant - 10), stream);
   if (variant == 0 && TcEnabled() && tc::Covers(p)) return tc::LaunchTc(p, tc::kAuto, stream);
   if (variant == 9) variant = 0;

@@ -43,6 +43,9 @@
 // tile's epilogue overlaps the next one's loads; each tile's elements see the same sequence. The
 // x-splitting tiles (XS) split x in the producer instead of the pre-pass (same pieces, same
 // places; measured slower, lab/NOTES.md "x split in the TMA producer").
+// The 128 x 256 tile (MODE 1, ConsumeWide; cu-gemm16): each consumer 64 weight rows x 256
+// tokens, the chunk totals of its first 128 tokens in registers and of the others in shared
+// memory; the one-piece default where its grid fills the SMs with K >= 4096 (WideFits).
 #include <cuda.h>  // CUtensorMap and its enums only: the driver is reached through cudart
 #include <cudaTypedefs.h>
 #include <cuda_bf16.h>
@@ -83,18 +86,26 @@ constexpr int kChunkStages = 4;  // stages in a canonical chunk (256 k's)
 // PERSIST: a persistent tile loop (cuda-gemm3): grid = min(tiles, SMs), CTA b takes tiles b,
 // b + grid, ... in the launch order of the plain grid (token tiles fastest), and the stage ring
 // runs on across tiles, so the producer loads the next tile while the consumers store this one.
+// MODE (cu-gemm16): 1 = the 128 x 256 tile (ConsumeWide: a consumer's chunk totals half in
+// registers, half in shared memory); -1 = the lab's "nochunk" diagnostic (all of K summed as one
+// chunk, no totals: NOT the canonical order, wrong bits; it times what the chunk ends cost and
+// bounds the tiles whose totals do not fit in registers).
 template <int T_, int MI_, int BM_, bool TSPLIT_, int S_, int CL_ = 1, bool PIPE_ = false,
           bool STAGGER_ = false, bool TOTS_ = false, bool SPLIT_ = false, int XS_ = 0,
-          bool PERSIST_ = false>
+          bool PERSIST_ = false, int MODE_ = 0>
 struct TCfg {
-  static constexpr int T = T_, MI = MI_, BM = BM_, S = S_, CL = CL_, XS = XS_;
+  static constexpr int T = T_, MI = MI_, BM = BM_, S = S_, CL = CL_, XS = XS_, MODE = MODE_;
   static constexpr bool TSPLIT = TSPLIT_, PIPE = PIPE_, STAGGER = STAGGER_, TOTS = TOTS_;
   static constexpr bool SPLIT = SPLIT_, PERSIST = PERSIST_;
   static_assert(!SPLIT || (!TOTS && CL == 1), "split-K keeps its chunk sums in registers");
   static_assert(XS == 0 || (!SPLIT && CL == 1 && !TOTS), "x split: plain tiles only");
-  static_assert(!PERSIST || (!SPLIT && CL == 1 && !STAGGER && XS == 0), "persistent: plain tiles");
+  static_assert(!PERSIST || (!SPLIT && CL == 1 && XS == 0), "persistent: plain tiles");
+  static_assert(MODE != 1 ||
+                    (PERSIST && MI == 1 && !TSPLIT && BM == 256 && T == 1 && !TOTS && !STAGGER),
+                "the 128 x 256 tile: persistent, one piece (see ConsumeWide)");
+  static_assert(MODE >= 0 || (PERSIST && !TOTS), "nochunk: persistent diagnostic tiles");
   using Unsplit =
-      TCfg<T_, MI_, BM_, TSPLIT_, S_, CL_, PIPE_, STAGGER_, TOTS_, false, XS_, PERSIST_>;
+      TCfg<T_, MI_, BM_, TSPLIT_, S_, CL_, PIPE_, STAGGER_, TOTS_, false, XS_, PERSIST_, MODE_>;
   static constexpr int kRows = TSPLIT ? 64 * MI : 128 * MI;           // weight rows a CTA
   static constexpr int kToks = TSPLIT ? 2 * BM : BM;                  // tokens a CTA
   static constexpr int kABytes = kRows * 128, kBBytes = kToks * 128;  // a stage's tile, a plane
@@ -102,7 +113,8 @@ struct TCfg {
   static constexpr int kXBytes = kToks * 128;  // an f32 staging slot: [tokens][32 k]
   // Stages (1024-byte aligned for the swizzle: + 1024 of slack), the totals, the x staging slots
   // and 2 S + XS mbarriers.
-  static constexpr int kTotBytes = TOTS ? 256 * MI * BM * 2 : 0;  // BM / 2 floats a thread
+  // TOTS: BM / 2 floats a thread; MODE 1: the second half of them (BM / 4).
+  static constexpr int kTotBytes = TOTS ? 256 * MI * BM * 2 : (MODE == 1 ? 256 * MI * BM : 0);
   static constexpr int kSmem = S * kStage + kTotBytes + XS * kXBytes + 1024 + (2 * S + XS) * 8;
   static constexpr int kThreads = 384;
   // Registers a thread after setmaxnreg (the pool: 168 x 384): the splitting producer needs more.
@@ -192,9 +204,13 @@ __device__ __forceinline__ uint4 SwzLoad(const uint8_t* tile, int r, int c) {
 template <class C>
 __device__ __forceinline__ void IssueStage(const uint8_t* sm, uint32_t base, uint32_t bars,
                                            int row0, int tok0, int q, int st, int st0, int64_t nkb,
-                                           uint4 (&ra)[2][C::MI][2],
-                                           float (&acc)[C::MI][C::BM / 2]) {
+                                           uint4 (&ra)[2][C::MI][2], float (&acc)[C::MI][C::BM / 2],
+                                           int pre = -1) {
   const int s = st % C::S;
+  if constexpr (C::STAGGER) {  // first the stage `pre` (ring index; -1: none), see Consume
+    const int w = pre < 0 ? st : pre;
+    MbarWait(bars + 8 * (w % C::S), (w / C::S) & 1);
+  }
   MbarWait(bars + 8 * s, (st / C::S) & 1);
   const uint8_t* sa = sm + s * C::kStage;
   // Lanes of odd g take the second k32 block first: a quarter-warp (g, g + 1) then reads both
@@ -266,26 +282,31 @@ __device__ __forceinline__ void Consume(const MatmulParams& p, const uint8_t* sm
   // IssueStage / ReleaseStage take the ring index (slot, phase); st0 - ring0 + it is K's stage.
   const int sk = st0 - ring0;
   float acc[C::MI][C::BM / 2];
-  float tot[C::TOTS ? 1 : C::MI][C::TOTS ? 1 : C::BM / 2];
+  constexpr bool kRegTots = !C::TOTS && C::MODE >= 0;
+  float tot[kRegTots ? C::MI : 1][kRegTots ? C::BM / 2 : 1];
   // [MI x BM / 8][256 consumer threads] float4: a warp's slots are 512 contiguous bytes.
   float4* tot_s =
       reinterpret_cast<float4*>(const_cast<uint8_t*>(sm) + C::S * C::kStage) + (threadIdx.x - 128);
   uint4 ra0[2][C::MI][2], ra1[2][C::MI][2];
-  if (C::STAGGER && cw == 1) {
-    const int st = nst - 1 < 2 ? nst - 1 : 2;  // < S: the barrier's first phase
-    MbarWait(bars + 8 * st, 0);
-  }
-  for (int c0 = 0; c0 < nst; c0 += kChunkStages) {
+  // STAGGER: consumer 1 starts the CTA's first tile once stage 2 has landed (persistent tiles: the
+  // first tile only); the wait sits in IssueStage, which every thread runs (ptxas serializes
+  // every wgmma of a kernel with this wait on a consumer-1-only path: C7520, the cause of the
+  // staggered tiles' 15-25% loss before cu-gemm16).
+  const int pre = C::STAGGER && ring0 == 0 && cw == 1 ? (nst - 1 < 2 ? nst - 1 : 2) : -1;
+  // The chunk's stages: kChunkStages, or all of K (nochunk diagnostic).
+  const int cs = C::MODE < 0 ? nst : kChunkStages;
+  for (int c0 = 0; c0 < nst; c0 += cs) {
     // Zeroed only here, where no wgmma is in flight (ptxas serializes wgmma otherwise).
 #pragma unroll
     for (int mi = 0; mi < C::MI; ++mi) {
 #pragma unroll
       for (int i = 0; i < C::BM / 2; ++i) acc[mi][i] = 0.0f;
     }
-    const int c1 = c0 + kChunkStages < nst ? c0 + kChunkStages : nst;
+    const int c1 = c0 + cs < nst ? c0 + cs : nst;
     if constexpr (!C::PIPE) {
       for (int st = c0; st < c1; ++st) {
-        IssueStage<C>(sm, base, bars, row0, tok0, q, ring0 + st, sk, nkb, ra0, acc);
+        IssueStage<C>(sm, base, bars, row0, tok0, q, ring0 + st, sk, nkb, ra0, acc,
+                      st == 0 ? pre : -1);
         WgmmaWait<0>();
         ReleaseStage<C>(bars, ring0 + st, lane);
       }
@@ -293,7 +314,8 @@ __device__ __forceinline__ void Consume(const MatmulParams& p, const uint8_t* sm
       // Stages in pairs, alternating A register sets: stage st + 2 overwrites the set of stage st
       // only after wait_group 1 has seen st's group complete.
       for (int st = c0; st < c1; st += 2) {
-        IssueStage<C>(sm, base, bars, row0, tok0, q, ring0 + st, sk, nkb, ra0, acc);
+        IssueStage<C>(sm, base, bars, row0, tok0, q, ring0 + st, sk, nkb, ra0, acc,
+                      st == 0 ? pre : -1);
         if (st > c0) {
           WgmmaWait<1>();
           ReleaseStage<C>(bars, ring0 + st - 1, lane);
@@ -324,6 +346,8 @@ __device__ __forceinline__ void Consume(const MatmulParams& p, const uint8_t* sm
       }
       continue;
     }
+    // nochunk: the epilogue reads acc.
+    if constexpr (C::MODE < 0) continue;
     const bool first = c0 == 0;  // end of a chunk: total (+)= its sum
 #pragma unroll
     for (int mi = 0; mi < C::MI; ++mi) {
@@ -364,6 +388,8 @@ __device__ __forceinline__ void Consume(const MatmulParams& p, const uint8_t* sm
         if constexpr (C::TOTS) {
           const float4 t4 = tot_s[(mi * (C::BM / 8) + jj) * 256];  // own slots
           v = e == 0 ? t4.x : (e == 1 ? t4.y : (e == 2 ? t4.z : t4.w));
+        } else if constexpr (C::MODE < 0) {
+          v = acc[mi][4 * jj + e];
         } else {
           v = tot[mi][4 * jj + e];
         }
@@ -374,6 +400,99 @@ __device__ __forceinline__ void Consume(const MatmulParams& p, const uint8_t* sm
         if (p.bias != nullptr) v += p.bias[n];  // no "+ 0" without bias: -0 stays -0
         p.out[m * p.out_row + n * p.out_col] = v;
       }
+    }
+  }
+}
+
+// ---- The 128 x 256 tile (MODE 1; cu-gemm16) ----
+// A consumer warpgroup holds a 64 x 256 accumulator (128 floats a thread: one m64n256k16 chain a
+// k16 step), so the chunk totals do not fit next to it in registers: the totals of tokens 0 ..
+// 127 stay in registers (64 floats), those of tokens 128 .. 255 in shared memory (each thread its
+// own 16 float4 slots, [slot][256 consumer threads]: conflict-free), added at chunk ends. The A
+// fragments come a k32 block at a time (two sets of 8 registers instead of two stages' 32): each
+// block is one commit group and wait_group 1 frees the set the next block loads into, so the
+// tensor pipe is drained only at chunk ends, as in the pipelined tiles. Per element the same
+// sequence as Consume (k32 blocks, k16 steps and the piece in order, chunks from +0, chunk sums
+// added in order, then the bias): the same bits. One piece only (a three-piece stage would fill
+// shared memory alone).
+template <class C>
+__device__ __forceinline__ void ConsumeWide(const MatmulParams& p, const uint8_t* sm, uint32_t base,
+                                            uint32_t bars, int cw, int64_t nkb, int nst, int bx,
+                                            int by, int ring0) {
+  constexpr int kRegTot = C::BM / 4;  // totals in registers: tokens 0 .. BM / 2 - 1
+  const int warp = (threadIdx.x / 32) % 4, lane = threadIdx.x % 32;
+  const int g = lane / 4, q = lane % 4;
+  const int row0 = cw * 64 + 16 * warp + g;  // (+ 8)
+  const int64_t m0 = bx * int64_t{C::kToks}, n0 = by * int64_t{C::kRows};
+  float acc[C::BM / 2], tot[kRegTot];
+  // [BM / 16 slots][256 consumer threads] float4: the totals of tokens BM / 2 ..
+  float4* tot_s =
+      reinterpret_cast<float4*>(const_cast<uint8_t*>(sm) + C::S * C::kStage) + (threadIdx.x - 128);
+  uint4 ra[2][2];  // [k32 block][row g / g + 8]
+  for (int c0 = 0; c0 < nst; c0 += kChunkStages) {
+#pragma unroll
+    for (int i = 0; i < C::BM / 2; ++i) acc[i] = 0.0f;  // nothing in flight here
+    const int c1 = c0 + kChunkStages < nst ? c0 + kChunkStages : nst;
+    for (int st = c0; st < c1; ++st) {
+      const int r = ring0 + st;
+      const int s = r % C::S;
+      MbarWait(bars + 8 * s, (r / C::S) & 1);
+      const uint8_t* sa = sm + s * C::kStage;
+      const uint32_t sb = base + s * C::kStage + C::kABytes;
+#pragma unroll
+      for (int b = 0; b < 2; ++b) {
+        // Set b was last read by the previous stage's block b: done once at most one group (the
+        // previous stage's block 1 / this stage's block 0) is pending.
+        WgmmaWait<1>();
+        if (b == 1 && st > c0) ReleaseStage<C>(bars, r - 1, lane);  // the previous stage is done
+#pragma unroll
+        for (int h = 0; h < 2; ++h) ra[b][h] = SwzLoad(sa, row0 + 8 * h, 4 * b + q);
+        WgmmaFence();
+        if (2 * int64_t{st} + b < nkb) {  // uniform; never a block the GEMV does not run
+#pragma unroll
+          for (int j = 0; j < 2; ++j) {
+            const uint64_t desc = Sw128Desc(sb + (2 * b + j) * 32);
+            WgmmaRS<C::BM>(acc, Word(ra[b][0], 2 * j), Word(ra[b][1], 2 * j),
+                           Word(ra[b][0], 2 * j + 1), Word(ra[b][1], 2 * j + 1), desc);
+          }
+        }
+        WgmmaCommit();  // one group a block (empty past K)
+      }
+    }
+    WgmmaWait<0>();
+    ReleaseStage<C>(bars, ring0 + c1 - 1, lane);
+    const bool first = c0 == 0;  // end of a chunk: total (+)= its sum
+#pragma unroll
+    for (int i = 0; i < kRegTot; ++i) tot[i] = first ? acc[i] : tot[i] + acc[i];
+#pragma unroll
+    for (int i4 = 0; i4 < C::BM / 16; ++i4) {
+      float4* slot = tot_s + i4 * 256;
+      const float* a = &acc[kRegTot + 4 * i4];
+      float4 v = make_float4(a[0], a[1], a[2], a[3]);
+      if (!first) {
+        const float4 o = *slot;
+        v = make_float4(o.x + v.x, o.y + v.y, o.z + v.z, o.w + v.w);
+      }
+      *slot = v;
+    }
+  }
+  // Accumulator element 4j + e: weight row 16 warp + g (+ 8 for e >= 2), token 8j + 2q + e % 2.
+#pragma unroll
+  for (int jj = 0; jj < C::BM / 8; ++jj) {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int64_t n = n0 + row0 + (e >= 2 ? 8 : 0);
+      const int64_t m = m0 + jj * 8 + 2 * q + (e & 1);
+      if (n >= p.N || m >= p.M) continue;
+      float v;
+      if (jj < C::BM / 16) {
+        v = tot[4 * jj + e];
+      } else {
+        const float4 t4 = tot_s[(jj - C::BM / 16) * 256];  // own slots
+        v = e == 0 ? t4.x : (e == 1 ? t4.y : (e == 2 ? t4.z : t4.w));
+      }
+      if (p.bias != nullptr) v += p.bias[n];  // no "+ 0" without bias: -0 stays -0
+      p.out[m * p.out_row + n * p.out_col] = v;
     }
   }
 }
@@ -564,8 +683,12 @@ __global__ void __launch_bounds__(384, 1)
     asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(C::kConsRegs) : "memory");
     int ring = 0;
     for (int t = t_first; t < t_end; t += t_step, ring += nst) {
-      Consume<C>(p, sm, base, bars, wg - 1, nkb, st0, nst, part, prefix && blockIdx.z == 0,
-                 TileX<C>(t, gm), TileY<C>(t, gm), ring);
+      if constexpr (C::MODE == 1) {
+        ConsumeWide<C>(p, sm, base, bars, wg - 1, nkb, nst, TileX<C>(t, gm), TileY<C>(t, gm), ring);
+      } else {
+        Consume<C>(p, sm, base, bars, wg - 1, nkb, st0, nst, part, prefix && blockIdx.z == 0,
+                   TileX<C>(t, gm), TileY<C>(t, gm), ring);
+      }
     }
   }
   // No CTA leaves while a partner may still arrive on its barriers.
@@ -956,20 +1079,38 @@ using TXCfg = TCfg<T, MI, BM, TSPLIT, S, 1, PIPE, false, false, false, XS>;
 template <int T, int MI, int BM, bool TSPLIT, int S, bool PIPE>
 using TQCfg = TCfg<T, MI, BM, TSPLIT, S, 1, PIPE, false, false, false, 0, true>;
 
+// The one-piece 128 x 256 tile (configuration 22) where its grid fills the SMs (at least one
+// tile an SM) and K is at least 16 chunks: the 8B q_o, gate_up and down at M = 2048, gate_up at
+// M = 512. H100, cu-gemm16 (lab/NOTES.md "Prefill GEMM, sixteenth session"): kernel alone 1.04 -
+// 1.15x the persistent 128 x 128 tile on the big shapes, 0.5-0.6x on grids of fewer tiles than
+// SMs, 0.87x on the 0.5B gate_up (K = 896); engine pp2048 bf16 8B +0.5-1.6% (noise level), but
+// the 1B (q_o, gate_up, down with K = 2048 / 8192 on 128 - 512 tiles) lost 3% with the tile, so
+// it stays off there. TESSERA_CUDA_GEMM_WIDE=0: never (the persistent 128 x 128 tile, before).
+bool WideFits(const MatmulParams& p) {
+  static const bool on = EnvFlag("TESSERA_CUDA_GEMM_WIDE", true);
+  const int sms = DeviceSms() > 0 ? DeviceSms() : 132;
+  const int64_t tiles = ((p.M + 255) / 256) * ((p.N + 127) / 128);
+  return on && tiles >= sms && p.K >= 4096;
+}
+
+// cu-gemm16's persistent 128-row tiles: T pieces, BM tokens, S stages, PIPE, MODE.
+template <int T, int BM, int S, bool PIPE, int MODE>
+using TQxCfg = TCfg<T, 1, BM, false, S, 1, PIPE, false, false, false, 0, true, MODE>;
+
 // The split-K tiles: 128 weight rows x 64 tokens (the decode-batch tile), 6 / 5 stages.
 template <int T, bool PIPE>
 using TSplitCfg = TCfg<T, 1, 64, false, T == 1 ? 6 : 5, 1, PIPE, false, false, true>;
 
 }  // namespace
 
-constexpr int kTmaConfigs = 22;
+constexpr int kTmaConfigs = 26;
 
 int GemmTmaConfigs() {
   return kTmaConfigs;
 }
 
 const char* GemmTmaName(int config, int terms) {
-  static const char* const kNames[2][kTmaConfigs] = {
+  static const char* const kNames[2][22] = {
       {"tma128x128",    "tma64x256",    "tma256x64",   "tma128x128t",  "tma128x128c2",
        "tma128x128p",   "tma128x192",   "tma128x192p", "tma128x128ps", "tma128x192s",
        "tma128x256m",   "tma128x256mp", "tma128x64k",  "tma128x64pk",  "tma128x128px",
@@ -979,7 +1120,13 @@ const char* GemmTmaName(int config, int terms) {
        "tma256x64p",  "tma128x64p",  "tma128x128s", "tma128x128ps", "tma128x128m",  "tma128x128mp",
        "tma128x64k",  "tma128x64pk", "tma128x128x", "tma128x128x4", "tma128x64px",  "tma128x128px",
        "tma128x128q", "tma128x64pq", "tma256x64q",  "tma128x128pq"}};
-  return config >= 0 && config < kTmaConfigs ? kNames[terms == 1 ? 0 : 1][config] : "?";
+  static const char* const kNames16[2][kTmaConfigs - 22] = {
+      // cu-gemm16's
+      {"tma128x256wq", "tma128x128pwq", "tma128x128pq_nochunk", "tma128x256pq_nochunk"},
+      {"tma128x128q2", "tma128x128pq_nochunk", "tma128x128q_nochunk", "tma128x128q3"}};
+  if (config < 0 || config >= kTmaConfigs) return "?";
+  return config < 22 ? kNames[terms == 1 ? 0 : 1][config]
+                     : kNames16[terms == 1 ? 0 : 1][config - 22];
 }
 
 // Tile (weight rows x tokens; t: the consumers split the tokens) by configuration and pieces:
@@ -1002,6 +1149,11 @@ const char* GemmTmaName(int config, int terms) {
 //   18 .. 21 (q: persistent tile loop, grid = min(tiles, SMs)): one piece 128x128pq, 64x256q,
 //   128x192q, 256x64q; three pieces 128x128q, 128x64pq, 256x64q, 128x128pq (the tiles of 5 / 1 /
 //   6 / 2 and 0 / 7 / 1 / 5)
+//   22 .. 25 (cu-gemm16, persistent): one piece 22 128x256wq (the 128 x 256 tile, 3 stages:
+//   ConsumeWide), 23 128x128pwq (22 where WideFits, else 18: the one-piece default's persistent
+//   twin), and the nochunk diagnostics (wrong bits, timing only) 24 128x128pq, 25 128x256pq;
+//   three pieces 22 / 25 128x128q2 / q3 (= 18: the lab's A / A reference), the nochunk
+//   diagnostics 23 128x128pq, 24 128x128q
 cudaError_t LaunchGemmTma(const MatmulParams& p, int terms, const uint16_t* planes, int config,
                           cudaStream_t stream) {
   if (p.M == 0 || p.N == 0) return cudaSuccess;
@@ -1031,6 +1183,12 @@ cudaError_t LaunchGemmTma(const MatmulParams& p, int terms, const uint16_t* plan
       case 19: return LaunchTCfg<TQCfg<1, 1, 128, true, 5, false>>(p, planes, stream);
       case 20: return LaunchTCfg<TQCfg<1, 1, 192, false, 5, false>>(p, planes, stream);
       case 21: return LaunchTCfg<TQCfg<1, 2, 64, false, 5, false>>(p, planes, stream);
+      case 22: return LaunchTCfg<TQxCfg<1, 256, 3, false, 1>>(p, planes, stream);
+      case 23:
+        return WideFits(p) ? LaunchTCfg<TQxCfg<1, 256, 3, false, 1>>(p, planes, stream)
+                           : LaunchTCfg<TQCfg<1, 1, 128, false, 6, true>>(p, planes, stream);
+      case 24: return LaunchTCfg<TQxCfg<1, 128, 6, true, -1>>(p, planes, stream);
+      case 25: return LaunchTCfg<TQxCfg<1, 256, 4, true, -1>>(p, planes, stream);
       default: return cudaErrorInvalidValue;
     }
   }
@@ -1057,6 +1215,10 @@ cudaError_t LaunchGemmTma(const MatmulParams& p, int terms, const uint16_t* plan
     case 19: return LaunchTCfg<TQCfg<3, 1, 64, false, 5, true>>(p, planes, stream);
     case 20: return LaunchTCfg<TQCfg<3, 2, 64, false, 4, false>>(p, planes, stream);
     case 21: return LaunchTCfg<TQCfg<3, 1, 128, false, 3, true>>(p, planes, stream);
+    case 22:
+    case 25: return LaunchTCfg<TQCfg<3, 1, 128, false, 3, false>>(p, planes, stream);
+    case 23: return LaunchTCfg<TQxCfg<3, 128, 3, true, -1>>(p, planes, stream);
+    case 24: return LaunchTCfg<TQxCfg<3, 128, 3, false, -1>>(p, planes, stream);
     default: return cudaErrorInvalidValue;
   }
 }
@@ -1086,7 +1248,8 @@ bool NarrowTileAllowed() {
 int GemmTmaPersistTwin(int config, int terms, bool pipe3) {
   if (terms == 1) {
     if (config == 12 && !NarrowTileAllowed()) return 18;
-    return config == 5 ? 18 : (config == 1 ? 19 : (config == 6 ? 20 : (config == 2 ? 21 : -1)));
+    // 128x128p: the persistent 128 x 128 tile, or the 128 x 256 one where WideFits (23).
+    return config == 5 ? 23 : (config == 1 ? 19 : (config == 6 ? 20 : (config == 2 ? 21 : -1)));
   }
   if (config == 0) return pipe3 ? 21 : 18;  // the three-piece 128 x 128 tile, plain or pipelined
   return config == 7 ? 19 : (config == 1 ? 20 : (config == 5 ? 21 : -1));

@@ -1517,11 +1517,23 @@ int GemvPipeEnv() {
   return mode;
 }
 
+// Whole chunks (and so, by GemvXpOn, x pre-split) for plain launches with K >= 8192 and one wave
+// of 16-warp blocks (145 .. 263 row groups: the 8B down projection, 256). cu-dec16, H100 lab
+// (M = 1, PDL, weights past L2): 8B down 53.1 us (half chunks, 2 blocks an SM) -> 49.8 us (whole
+// chunks + XP, one 16-warp block an SM, two waves). TESSERA_CUDA_GEMV_DOWNFULL=0: half chunks as
+// before. Same bits (the block kernel's chunk order whichever loads it takes).
+bool GemvDownFull(const MatmulParams& p, int64_t groups, int pro, bool pair) {
+  static const int mode = EnvInt("TESSERA_CUDA_GEMV_DOWNFULL", 1);
+  return mode != 0 && GemvPipeEnv() < 0 && !pair && pro == kGemvProNone && p.K >= 8192 &&
+         groups > 144 && groups < 264 && GemvXpOn(p, false, 1, pro);  // only with the XP
+}
+
 // Half-chunk loads for this launch? (LaunchGemvBf16Fused; pair: the SWIGLU-epilogue group.)
 bool GemvHalfChunks(const MatmulParams& p, const GemvAux& aux, int64_t groups, int pro, bool pair) {
   if (aux.variant == kGemvHalf || aux.variant == kGemvHalf8 || aux.variant == kGemvHalfTma)
     return true;
   if (aux.variant != 0) return false;
+  if (GemvDownFull(p, groups, pro, pair)) return false;
   // Half-chunk loads (two blocks an SM) win while the grid is one to a few waves of SMs (lab,
   // H100: 4096 x 4096 0.51 -> 0.64 of copy, 4096 x 14336 0.66 -> 0.76); full chunks when the
   // grid fits the SMs one block each (0.5B 896 rows: 5.1 vs 5.7 us) and from ~4 waves on
@@ -1554,13 +1566,29 @@ bool GemvTmaFits(const MatmulParams& p, const GemvAux& aux, int splits, int pro,
   return rest + warps * (cfg & 15) * TmaStageBytes(half) <= 220 * 1024;
 }
 
+// x pre-split also for plain launches (no prologue, no split-K) of the 8-warp half-chunk kernel
+// with K >= 4096 (the 8B o projection): 85 registers leave room for the pieces' loads (the
+// 64-register 16-warp half kernel spills: 8B down 53 -> 64 us with XP). cu-dec16, H100 lab (M =
+// 1, PDL): 8B o 19.5 -> 18.4 us. (Whole-chunk launches from K = 2048, 1B o 9.1 -> 7.4 us in the
+// lab, measured level on the 1B's tg128 over four rounds: not taken.) TESSERA_CUDA_GEMV_XP2=0:
+// off; TESSERA_CUDA_GEMV_XP set: GemvXpOn alone decides. Same words, same bits (GemvSplitX).
+bool GemvXpPlain(const MatmulParams& p, bool half, int splits, int pro, bool pair, int pipe) {
+  static const int env_xp = EnvInt("TESSERA_CUDA_GEMV_XP", -1);
+  static const int mode = EnvInt("TESSERA_CUDA_GEMV_XP2", 1);
+  if (mode == 0 || env_xp >= 0 || pair || pro != kGemvProNone || splits > 1) return false;
+  if (!half || pipe != kGemvPipe8 || p.K < 4096) return false;
+  return GemvSmemBytes(p, splits, pro, 3, pair) <= 64 * 1024;  // keeps 3 blocks an SM
+}
+
 template <int T, bool HALF, int PRO>
 cudaError_t GemvXp(const MatmulParams& p, const GemvGroupArgs& b, int splits, const GemvAux& aux,
                    const GemvPrologue& pro, cudaStream_t stream) {
   const bool pair = b.swiglu != nullptr;  // the plain loop only (GemvTask's pairing)
-  const bool xp = T == 3 && GemvXpOn(p, HALF, splits, PRO, pair);
-  switch (pair ? 0 : GemvPipeMode(p, aux, HALF, PRO)) {
-    case kGemvPipe8:  // the plain loop, XP as usual (never for half chunks by default)
+  const int pipe = pair ? 0 : GemvPipeMode(p, aux, HALF, PRO);
+  const bool xp = T == 3 && (GemvXpOn(p, HALF, splits, PRO, pair) ||
+                             (aux.variant == 0 && GemvXpPlain(p, HALF, splits, PRO, pair, pipe)));
+  switch (pipe) {
+    case kGemvPipe8:  // the plain loop; XP by default only where GemvXpPlain takes it (8B o)
       if constexpr (HALF) {
         if (xp) return Gemv<T, HALF, PRO, true, kGemvPipe8>(p, b, splits, aux, pro, stream);
         return Gemv<T, HALF, PRO, false, kGemvPipe8>(p, b, splits, aux, pro, stream);
@@ -1930,6 +1958,113 @@ cudaError_t Gemm(const MatmulParams& p, uint16_t* planes, cudaStream_t stream,
 
 __global__ void ProbeKernel() {}
 
+// ---- Read-rate lab (cu-dec16; cuda_gemv_lab --dec16): what a plain streaming read and the
+// decode GEMV's own weight-load pattern (no x, no mma) reach on the card ----
+
+// Every thread keeps 8 coalesced 16-byte streaming loads in flight (grid-stride).
+__global__ void __launch_bounds__(1024)
+    ReadPlainKernel(const uint4* w, int64_t n16, uint32_t* sink) {
+  uint32_t acc = 0;
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  for (; i + 7 * stride < n16; i += 8 * stride) {
+    uint4 v[8];
+#pragma unroll
+    for (int u = 0; u < 8; ++u) v[u] = __ldcs(w + i + u * stride);
+#pragma unroll
+    for (int u = 0; u < 8; ++u) acc ^= v[u].x ^ v[u].y ^ v[u].z ^ v[u].w;
+  }
+  for (; i < n16; i += stride) {
+    const uint4 v = __ldcs(w + i);
+    acc ^= v.x ^ v.y ^ v.z ^ v.w;
+  }
+  if (acc == 0x9e3779b9u) sink[0] = acc;
+}
+
+// GemvTask's weight loads exactly (a block a 16-row group, the warps' chunks strided or, CONTIG,
+// contiguous ranges, half or whole chunks a round, LoadW8's addresses and predicates), each
+// round's words folded by XOR instead of multiplied. Occupancy is set by the dynamic shared
+// memory the launcher asks for (blocks an SM as the GEMV's).
+template <bool HALF, bool CONTIG>
+__global__ void __launch_bounds__(512)
+    ReadPatternKernel(const uint8_t* w, int64_t N, int64_t K, uint32_t* sink) {
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, nw = blockDim.x / 32;
+  const int g = lane / 4, q = lane % 4;
+  const int n_chunks = static_cast<int>((K + 255) / 256);
+  const int64_t n0 = int64_t(blockIdx.x) * 16, wrb = K * 2;
+  const bool v0 = n0 + g < N, v1 = n0 + g + 8 < N;
+  const uint8_t* w0 = w + (v0 ? (n0 + g) * wrb : 0);
+  const uint8_t* w1 = w + (v1 ? (n0 + g + 8) * wrb : 0);
+  constexpr int kLoad = HALF ? kBlocksPerChunk / 2 : kBlocksPerChunk;
+  const int per = (n_chunks + nw - 1) / nw;
+  const int c0 = CONTIG ? warp * per : warp, step = CONTIG ? 1 : nw;
+  const int c1 = CONTIG ? min(n_chunks, c0 + per) : n_chunks;
+  uint32_t acc = 0;
+  for (int c = c0; c < c1; c += step) {
+#pragma unroll 1
+    for (int h = 0; h < kBlocksPerChunk; h += kLoad) {
+      uint4 wa[kLoad][2];
+#pragma unroll
+      for (int b = 0; b < kLoad; ++b) {
+        const int64_t k = (int64_t(c) * kBlocksPerChunk + h + b) * 32 + 8 * q;
+        wa[b][0] = LoadW8(w0, k, K, v0);
+        wa[b][1] = LoadW8(w1, k, K, v1);
+      }
+#pragma unroll
+      for (int b = 0; b < kLoad; ++b)
+        acc ^= wa[b][0].x ^ wa[b][0].y ^ wa[b][0].z ^ wa[b][0].w ^ wa[b][1].x ^ wa[b][1].y ^
+               wa[b][1].z ^ wa[b][1].w;
+    }
+  }
+  if (acc == 0x9e3779b9u) sink[blockIdx.x] = acc;
+}
+
+// The same bytes a round as ReadPatternKernel (a warp: its chunk's half or whole, 16 rows), but
+// each load instruction takes whole 128-byte lines: lanes along one row's 256 / 512 bytes, 2 / 1
+// rows an instruction (not the mma's 8 rows x 64 bytes). What a GEMV whose loads were line-shaped
+// (then moved into the mma layout) could stream.
+// LaunchReadLab kinds 5 / 6 (launch.h lists 0 .. 4).
+constexpr int kReadHalfLines = 5, kReadFullLines = 6;
+template <bool HALF>
+__global__ void __launch_bounds__(512)
+    ReadLinesKernel(const uint8_t* w, int64_t N, int64_t K, uint32_t* sink) {
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, nw = blockDim.x / 32;
+  const int n_chunks = static_cast<int>((K + 255) / 256);
+  const int64_t n0 = int64_t(blockIdx.x) * 16, wrb = K * 2;
+  constexpr int kLoad = HALF ? kBlocksPerChunk / 2 : kBlocksPerChunk;
+  constexpr int kLpr = kLoad * 4, kRpi = 32 / kLpr, kInstr = 16 / kRpi;  // lanes a row, ...
+  const int rr = lane / kLpr, cb = (lane % kLpr) * 16;
+  uint32_t acc = 0;
+  for (int c = warp; c < n_chunks; c += nw) {
+#pragma unroll 1
+    for (int h = 0; h < kBlocksPerChunk; h += kLoad) {
+      uint4 wa[kInstr];
+      const int64_t kbyte = int64_t(c) * 512 + h * 64 + cb;
+#pragma unroll
+      for (int i = 0; i < kInstr; ++i) {
+        const int64_t row = n0 + i * kRpi + rr;
+        const uint4* a = reinterpret_cast<const uint4*>(w + row * wrb + kbyte);
+        wa[i] = row < N && kbyte < wrb ? __ldcs(a) : make_uint4(0, 0, 0, 0);
+      }
+#pragma unroll
+      for (int i = 0; i < kInstr; ++i) acc ^= wa[i].x ^ wa[i].y ^ wa[i].z ^ wa[i].w;
+    }
+  }
+  if (acc == 0x9e3779b9u) sink[blockIdx.x] = acc;
+}
+
+template <class K>
+cudaError_t LaunchReadLabK(K kernel, unsigned grid, int threads, int per_sm, const void* w,
+                           int64_t N, int64_t Kd, uint32_t* sink, cudaStream_t stream) {
+  // Blocks an SM capped by shared memory: 228 KiB an SM, 1 KiB reserved a block.
+  const int smem = per_sm > 0 ? (228 / per_sm - 2) * 1024 : 0;
+  cudaError_t e =
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024);
+  if (e != cudaSuccess) return e;
+  kernel<<<grid, threads, smem, stream>>>(static_cast<const uint8_t*>(w), N, Kd, sink);
+  return cudaGetLastError();
+}
+
 }  // namespace
 
 bool Bf16FastPathEligible(const MatmulParams& p) {
@@ -2229,6 +2364,40 @@ cudaError_t LaunchGemmBf16Rms(const MatmulParams& p, const GemvPrologue& pro, in
                               uint16_t* planes, cudaStream_t stream) {
   if (pro.kind != kGemvProRms) return cudaErrorInvalidValue;
   return LaunchGemmBf16Fused(p, pro, terms, planes, stream);
+}
+
+cudaError_t LaunchReadLab(int kind, const void* w, int64_t N, int64_t K, int warps, int per_sm,
+                          int sms, uint32_t* sink, cudaStream_t stream) {
+  const int threads = warps * 32;
+  const unsigned groups = static_cast<unsigned>((N + 15) / 16);
+  switch (kind) {
+    case kReadPlain: {
+      const int smem = per_sm > 0 ? (228 / per_sm - 2) * 1024 : 0;
+      cudaError_t e = cudaFuncSetAttribute(ReadPlainKernel,
+                                           cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024);
+      if (e != cudaSuccess) return e;
+      ReadPlainKernel<<<static_cast<unsigned>(sms * per_sm), threads, smem, stream>>>(
+          static_cast<const uint4*>(w), N * K * 2 / 16, sink);
+      return cudaGetLastError();
+    }
+    case kReadHalf:
+      return LaunchReadLabK(ReadPatternKernel<true, false>, groups, threads, per_sm, w, N, K, sink,
+                            stream);
+    case kReadHalfContig:
+      return LaunchReadLabK(ReadPatternKernel<true, true>, groups, threads, per_sm, w, N, K, sink,
+                            stream);
+    case kReadFull:
+      return LaunchReadLabK(ReadPatternKernel<false, false>, groups, threads, per_sm, w, N, K, sink,
+                            stream);
+    case kReadFullContig:
+      return LaunchReadLabK(ReadPatternKernel<false, true>, groups, threads, per_sm, w, N, K, sink,
+                            stream);
+    case kReadHalfLines:
+      return LaunchReadLabK(ReadLinesKernel<true>, groups, threads, per_sm, w, N, K, sink, stream);
+    case kReadFullLines:
+      return LaunchReadLabK(ReadLinesKernel<false>, groups, threads, per_sm, w, N, K, sink, stream);
+    default: return cudaErrorInvalidValue;
+  }
 }
 
 cudaError_t ProbeKernelImage() {

@@ -376,6 +376,17 @@ int GemmTiledWgmmaRun(const MatmulParams& p, int terms, int config);
 cudaError_t LaunchSplitBf16(const MatmulParams& p, int terms, uint16_t* planes,
                             cudaStream_t stream);
 
+// Read-rate lab (cuda_gemv_lab --dec16, cu-dec16): kReadPlain streams N x K bf16 (grid sms x
+// per_sm blocks of warps x 32 threads, 8 16-byte loads in flight a thread); the others issue the
+// decode GEMV's weight loads for an N x K weight (a block a 16-row group; half or whole chunks a
+// round; chunks strided over the warps as GemvTask, or contiguous ranges) with no x and no mma.
+// per_sm > 0 caps the blocks an SM through dynamic shared memory. sink: never written in
+// practice (keeps the loads alive); one word a block.
+constexpr int kReadPlain = 0, kReadHalf = 1, kReadHalfContig = 2, kReadFull = 3,
+              kReadFullContig = 4;
+cudaError_t LaunchReadLab(int kind, const void* w, int64_t N, int64_t K, int warps, int per_sm,
+                          int sms, uint32_t* sink, cudaStream_t stream);
+
 // Compiled-in kernel probe: cudaSuccess when this build has code for the current device.
 cudaError_t ProbeKernelImage();
 

@@ -13,10 +13,12 @@
 // With TESSERA_CUDA_WGMMA (sm_90 devices): the wgmma kernels (k_gemm_wgmma.cu) too, "wg<c>", and
 // the TMA-fed ones (k_gemm_tma.cu, configurations >= kTmaConfig0), "tma<tile>".
 // TESSERA_CUDA_GEMM=old makes the default dispatch the previous kernels (the "before" column).
+// TESSERA_LAB_TMA=c,c,...: only those TMA configurations in the prefill checks and timings.
 // Lines are "name key=value ...". Exit code 1 if a check fails.
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -47,6 +49,34 @@ bool g_wgmma = false;         // device is sm_90 and the wgmma kernels are linke
 bool g_wgmma_only = false;    // --wgmma-only: skip the mma.sync configurations
 int g_wg_from = 0;            // --wg-from=C: only wgmma configurations >= C (C = 7: the TMA ones)
 bool g_smallm_quick = false;  // --smallm-quick: no heads, only the decode-batch TMA tiles
+
+// TESSERA_LAB_TMA=c,c,...: only these TMA configurations (k_gemm_tma.cu numbers) in the prefill
+// checks and timings (cu-gemm16; unset: all).
+bool TmaSelected(int wg_config) {
+  static const std::vector<int> sel = [] {
+    std::vector<int> v;
+    const char* e = std::getenv("TESSERA_LAB_TMA");
+    for (const char* c = e; c != nullptr && *c != 0;) {
+      v.push_back(std::atoi(c));
+      c = std::strchr(c, ',');
+      if (c != nullptr) ++c;
+    }
+    return v;
+  }();
+#ifdef TESSERA_CUDA_WGMMA
+  if (sel.empty() || wg_config < kTmaConfig0) return true;
+  return std::find(sel.begin(), sel.end(), wg_config - kTmaConfig0) != sel.end();
+#else
+  (void)wg_config;
+  return true;
+#endif
+}
+
+// Diagnostic tiles that leave the canonical order ("nochunk": all of K as one chunk) are only
+// timed.
+bool Diagnostic(const char* name) {
+  return std::strstr(name, "nochunk") != nullptr;
+}
 
 // Device buffers of one problem: x [M, K] f32, w [N, K] bf16, bias [N], out [M, N], planes.
 struct Dev {
@@ -172,6 +202,7 @@ void BitChecks(int64_t N, int64_t K, int terms) {
   }
 #ifdef TESSERA_CUDA_WGMMA
   for (int c = g_wg_from; g_wgmma && c < GemmWgmmaConfigs(); ++c) {
+    if (!TmaSelected(c) || Diagnostic(GemmWgmmaName(c, terms))) continue;
     for (int64_t row0 : {int64_t{0}, int64_t{3}}) {
       const int64_t rows = row0 == 0 ? d.M : 100;
       const MatmulParams p = d.Params(row0, rows, true);
@@ -195,6 +226,64 @@ void BitChecks(int64_t N, int64_t K, int terms) {
       Expect(differ == 0, "gemv_vs_wgmma_cfg" + std::to_string(c) + "_" + GemmWgmmaName(c, terms) +
                               "_M" + std::to_string(rows) + "_" + tag);
     }
+  }
+#endif
+}
+
+// Zero sums (cu-gemm16): x rows of zeros against all-negative weight rows (every product -0) and
+// mixed rows, no bias, K of 33 k32 blocks (5 chunks, the last one partial, a last stage of one
+// block): every TMA configuration's outputs (the sign of each zero included) must equal the
+// GEMV's (a chunk started other than from +0 registers, e.g. by a scale-d = 0 wgmma, could differ
+// in the sign of a zero chunk sum).
+void ZeroChecks(int terms) {
+  const int64_t M = 256, N = 256, K = 1056;
+  Dev d(M, N, K, 2468);
+  std::vector<float> xs(M * K);
+  std::vector<uint16_t> ws(N * K);
+  Check(cudaMemcpy(xs.data(), d.x, xs.size() * 4, cudaMemcpyDeviceToHost), "download");
+  Check(cudaMemcpy(ws.data(), d.w, ws.size() * 2, cudaMemcpyDeviceToHost), "download");
+  for (int64_t m = 0; m < M; ++m) {
+    for (int64_t k = 0; k < K; ++k) {
+      float& v = xs[m * K + k];
+      if (m % 4 == 0) v = 0.0f;                                      // a zero row
+      if (m % 4 == 1) v = k < 256 ? 0.0f : v;                        // a zero first chunk
+      if (m % 4 == 2) v = (k / 256) % 2 == 1 ? 0.0f : std::fabs(v);  // zero odd chunks
+    }
+  }
+  for (int64_t n = 0; n < N / 2; ++n) {
+    for (int64_t k = 0; k < K; ++k) ws[n * K + k] |= 0x8000;  // all-negative rows
+  }
+  Check(cudaMemcpy(d.x, xs.data(), xs.size() * 4, cudaMemcpyHostToDevice), "upload");
+  Check(cudaMemcpy(d.w, ws.data(), ws.size() * 2, cudaMemcpyHostToDevice), "upload");
+  for (int64_t r = 0; r < M; r += kGemvMaxRows) {
+    MatmulParams p = d.Params(r, std::min<int64_t>(kGemvMaxRows, M - r), false);
+    p.out = d.out + r * N;
+    Check(LaunchGemvBf16(p, terms, nullptr), "gemv");
+  }
+  const std::vector<float> ref = d.Download(M);
+  int64_t neg = 0, pos = 0;
+  for (float v : ref) {
+    if (v == 0.0f) ++(std::signbit(v) ? neg : pos);
+  }
+  std::printf("zero_checks terms=%d reference zeros: -0 %lld, +0 %lld\n", terms,
+              static_cast<long long>(neg), static_cast<long long>(pos));
+#ifdef TESSERA_CUDA_WGMMA
+  for (int c = -1; c < (g_wgmma ? GemmWgmmaConfigs() : 0); ++c) {
+    if (c >= 0 && (c < g_wg_from || !TmaSelected(c) || Diagnostic(GemmWgmmaName(c, terms))))
+      continue;
+    const MatmulParams p = d.Params(0, M, false);
+    Check(cudaMemset(d.out, 0xff, M * N * 4), "poison");
+    if (c < 0) {
+      Check(LaunchGemmBf16(p, terms, d.planes, nullptr), "gemm");
+    } else {
+      Check(LaunchSplitBf16Wgmma(p, terms, d.wplanes, nullptr), "wgmma split");
+      const bool xsplit = c >= kTmaConfig0 + kTmaXsplit0 && c < kTmaConfig0 + kTmaPersist0;
+      Check(LaunchGemmWgmma(p, terms, xsplit ? nullptr : d.wplanes, c, nullptr), "wgmma");
+    }
+    const std::vector<float> got = d.Download(M);
+    const bool same = std::memcmp(got.data(), ref.data(), got.size() * 4) == 0;
+    Expect(same, std::string("zero_") + (c < 0 ? "default" : GemmWgmmaName(c, terms)) + "_terms" +
+                     std::to_string(terms));
   }
 #endif
 }
@@ -318,11 +407,12 @@ void TimeShape(const Shape& s, int64_t M, bool default_only, lab::CublasLt& lt) 
         std::printf(" wgmma_split_us=%.1f", wsplit_ms * 1e3);
         double best = 0;
         for (int c = g_wg_from; c < GemmWgmmaConfigs(); ++c) {
+          if (!TmaSelected(c)) continue;
           const double ms = TimeMs(5, 10, [&](int) {
             Check(LaunchGemmWgmma(p, terms, d.wplanes, c, nullptr), "wgmma");
           });
           std::printf(" %s=%.1f", GemmWgmmaName(c, terms), tf(ms));
-          best = std::max(best, tf(ms));
+          if (!Diagnostic(GemmWgmmaName(c, terms))) best = std::max(best, tf(ms));
         }
         if (lt_tf > 0) std::printf(" best_vs_cublaslt=%.3f", best / lt_tf);
       }
@@ -916,6 +1006,7 @@ int Main(int argc, char** argv) {
       BitChecks(1000, 1064, terms);  // ragged N, K % 32 != 0
       BitChecks(384, 14336, terms);  // 56 chunks
       BitChecks(2048, 1064, terms);  // persistent tiles: > 1 tile a CTA, 17 stages a tile
+      ZeroChecks(terms);
       SmallMChecks(512, 2048, terms);
       SmallMChecks(2048, 8192, terms);
       SmallMChecks(1000, 1064, terms);  // ragged N, partial last chunk

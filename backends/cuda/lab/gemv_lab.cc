@@ -4,6 +4,11 @@
 // configurations at several grid sizes (warps per SM), each with and without PDL.
 //
 //   cuda_gemv_lab [--quick]
+//   cuda_gemv_lab --dec16      (cu-dec16) plain streaming reads vs the GEMV's own weight-load
+//                              pattern (no math; mma-shaped and line-shaped) at the 8B weights'
+//                              bytes, then the engine's 8B / 1B GEMV launches; no checks.
+//                              GEMV_LAB_DEC16_GEMV_ONLY=1: the GEMV launches only.
+//   cuda_gemv_lab --dec16-ncu  one launch each of the read and 8B o / down kernels (for ncu).
 // Checks first (exit code 1 on any failure): every variant bit-identical to variant 0 and to the
 // GEMM's rows (batch invariance), and a float64 reference on a sample. Then a timing sweep:
 // "gemv shape=... v=V wps=W pdl=P us=... GB/s=... of_copy=...", weights rotated through enough
@@ -759,6 +764,152 @@ void TimeGroup(const Lab& lab, const char* name, int64_t K, std::vector<int64_t>
   for (void* f : frees) cudaFree(f);
 }
 
+// ---- cu-dec16: read rates next to the 8B decode GEMVs (--dec16, --dec16-ncu) ----
+
+// LaunchReadLab's line-shaped kinds (k_matmul_bf16.cu): kReadHalf / kReadFull's bytes a warp and
+// round, each load instruction along whole 128-byte lines of one or two rows.
+constexpr int kReadHalfLines = 5, kReadFullLines = 6;
+
+// A device pool of at least `bytes` x copies (the 320 MB L2-rotation rule), every byte 0x3c
+// (bf16 0x3c3c: 0.0115): the read kernels and the timed GEMVs only need real-looking weights.
+struct Pool {
+  uint8_t* base = nullptr;
+  int copies = 0;
+  int64_t bytes = 0;
+  Pool(int64_t b) : bytes(b) {
+    copies = static_cast<int>(std::max<int64_t>(2, (int64_t{320} << 20) / b + 1));
+    Check(cudaMalloc(reinterpret_cast<void**>(&base), static_cast<size_t>(b) * copies), "pool");
+    Check(cudaMemset(base, 0x3c, static_cast<size_t>(b) * copies), "pool memset");
+  }
+  ~Pool() { cudaFree(base); }
+  const uint8_t* at(int i) const { return base + static_cast<int64_t>(i % copies) * bytes; }
+};
+
+struct ReadCfg {
+  int kind, warps, per_sm;
+  const char* what;
+};
+
+// One weight's shape: the plain read and the GEMV load patterns at the same bytes (us, GB/s,
+// fraction of copy).
+void TimeReads(const Lab& lab, const char* name, int64_t N, int64_t K, uint32_t* sink,
+               std::vector<ReadCfg> cfgs) {
+  Pool pool(N * K * 2);
+  for (const ReadCfg& c : cfgs) {
+    const double ms = TimeMs(7, 20, [&](int i) {
+      Check(LaunchReadLab(c.kind, pool.at(i), N, K, c.warps, c.per_sm, lab.aux.sms, sink, nullptr),
+            "read");
+    });
+    const double gbs = N * K * 2 / (ms * 1e-3) / 1e9;
+    std::printf(
+        "read %s N=%lld K=%lld MB=%.1f kind=%d warps=%d per_sm=%d (%s) us=%.2f GB/s=%.0f "
+        "of_copy=%.3f\n",
+        name, static_cast<long long>(N), static_cast<long long>(K), N * K * 2 / 1e6, c.kind,
+        c.warps, c.per_sm, c.what, ms * 1e3, gbs, gbs / lab.copy_gbs);
+  }
+}
+
+// The engine's launch of a plain decode GEMV (v = 0: the rule, split-K as the engine sets it, PDL)
+// next to the block kernel's lab variants, weights rotated past L2.
+void TimeEngineGemv(const Lab& lab, const char* name, int64_t N, int64_t K) {
+  Pool pool(N * K * 2);
+  std::vector<float> x(K, 0.5f);
+  float* dx = Upload(x);
+  float* out = nullptr;
+  Check(cudaMalloc(reinterpret_cast<void**>(&out), N * 4), "malloc");
+  for (const Variant v : {Variant{0, 0}, Variant{kGemvFullTma, 0x42}, Variant{kGemvFullTma, 0x43},
+                          Variant{kGemvFullTma, 0x82}, Variant{kGemvHalf8, 0},
+                          Variant{kGemvHalf, 0}, Variant{kGemvFull, 0}}) {
+    GemvAux a = lab.aux;
+    a.partials = lab.partials;
+    a.split_blocks = 2 * a.sms;
+    a.split_max_groups = a.sms / 2;
+    a.variant = v.v;
+    a.warps_per_sm = v.wps;
+    a.pdl = true;
+    SetPdlLaunches(true);
+    const double ms = TimeMs(7, 40, [&](int i) {
+      Check(LaunchGemvBf16Stream(
+                Params(N, K, dx, reinterpret_cast<const uint16_t*>(pool.at(i)), nullptr, out, 1), 3,
+                a, nullptr),
+            "gemv");
+    });
+    SetPdlLaunches(false);
+    const double gbs = N * K * 2 / (ms * 1e-3) / 1e9;
+    std::printf("engine_gemv %s N=%lld K=%lld v=%d cfg=0x%x pdl=1 us=%.2f GB/s=%.0f of_copy=%.3f\n",
+                name, static_cast<long long>(N), static_cast<long long>(K), v.v, v.wps, ms * 1e3,
+                gbs, gbs / lab.copy_gbs);
+  }
+  cudaFree(dx);
+  cudaFree(out);
+}
+
+int Dec16(Lab& lab, bool ncu) {
+  uint32_t* sink = nullptr;
+  Check(cudaMalloc(reinterpret_cast<void**>(&sink), 1 << 20), "sink");
+  if (!ncu) lab.copy_gbs = CopyBandwidth();
+  struct W {
+    const char* name;
+    int64_t N, K;
+  };
+  const W ws[] = {{"8B-o", 4096, 4096},
+                  {"8B-qkv", 6144, 4096},
+                  {"8B-down", 4096, 14336},
+                  {"8B-gate-up", 28672, 4096},
+                  {"8B-head", 128256, 4096}};
+  if (ncu) {
+    // One launch each (ncu flushes the caches itself): plain read, the engine's o / down, the
+    // load pattern of down, then the prologue launches below.
+    Pool pool(int64_t{4096} * 14336 * 2);
+    Check(LaunchReadLab(kReadPlain, pool.at(0), 4096, 14336, 16, 2, lab.aux.sms, sink, nullptr),
+          "read");
+    Check(LaunchReadLab(kReadHalf, pool.at(0), 4096, 14336, 16, 2, lab.aux.sms, sink, nullptr),
+          "read");
+    std::vector<float> x(14336, 0.5f);
+    float* dx = Upload(x);
+    float* out = nullptr;
+    Check(cudaMalloc(reinterpret_cast<void**>(&out), 14336 * 4), "malloc");
+    GemvAux a = lab.aux;
+    a.partials = lab.partials;
+    a.split_blocks = 2 * a.sms;
+    a.split_max_groups = a.sms / 2;
+    const uint16_t* w0 = reinterpret_cast<const uint16_t*>(pool.at(0));
+    for (const W& w : {ws[0], ws[2]}) {
+      Check(LaunchGemvBf16Stream(Params(w.N, w.K, dx, w0, nullptr, out, 1), 3, a, nullptr), "gemv");
+    }
+    Check(cudaDeviceSynchronize(), "ncu launches");
+    std::printf("dec16-ncu launches done\n");
+    return 0;
+  }
+  // GEMV_LAB_DEC16_GEMV_ONLY: the GEMV launches only (e.g. again under another env knob).
+  for (const W& w : ws) {
+    if (std::getenv("GEMV_LAB_DEC16_GEMV_ONLY") != nullptr) break;
+    std::vector<ReadCfg> cfgs = {{kReadPlain, 32, 2, "plain 64 warps/SM"},
+                                 {kReadPlain, 16, 2, "plain 32 warps/SM"},
+                                 {kReadPlain, 16, 1, "plain 16 warps/SM"},
+                                 {kReadHalf, 16, 2, "half 16w x2 (8B down's)"},
+                                 {kReadHalfContig, 16, 2, "half 16w x2 contiguous chunks"},
+                                 {kReadHalf, 8, 3, "half 8w x3 (8B o / q/k/v's)"},
+                                 {kReadHalfContig, 8, 3, "half 8w x3 contiguous"},
+                                 {kReadFull, 16, 1, "full 16w x1 (gate/up, head)"},
+                                 {kReadFullContig, 16, 1, "full 16w x1 contiguous"},
+                                 {kReadHalfLines, 16, 2, "half 16w x2, line-shaped loads"},
+                                 {kReadHalfLines, 8, 3, "half 8w x3, line-shaped loads"},
+                                 {kReadFullLines, 16, 1, "full 16w x1, line-shaped loads"},
+                                 {kReadHalf, 16, 3, "half 16w x3 (no GEMV fits)"}};
+    TimeReads(lab, w.name, w.N, w.K, sink, cfgs);
+  }
+  TimeEngineGemv(lab, "8B-o", 4096, 4096);
+  TimeEngineGemv(lab, "8B-down", 4096, 14336);
+  TimeEngineGemv(lab, "1B-o", 2048, 2048);
+  TimeEngineGemv(lab, "1B-down", 2048, 8192);
+  TimePrologue(lab, "8B-norm-qkv", kGemvProRms, 4096, {4096, 1024, 1024});
+  TimePrologue(lab, "8B-norm-gate-up", kGemvProRms, 4096, {14336, 14336});
+  TimePrologue(lab, "8B-norm-head", kGemvProRms, 4096, {128256});
+  cudaFree(sink);
+  return 0;
+}
+
 int Main(int argc, char** argv) {
   const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
   cudaDeviceProp prop{};
@@ -771,9 +922,13 @@ int Main(int argc, char** argv) {
   Check(cudaMalloc(reinterpret_cast<void**>(&lab.aux.counters), lab.aux.n_counters * 4), "malloc");
   Check(cudaMemset(lab.aux.counters, 0, lab.aux.n_counters * 4), "memset");
   Check(cudaMalloc(reinterpret_cast<void**>(&lab.partials), size_t{80} << 20), "malloc");
+  if (argc > 1 && std::strncmp(argv[1], "--dec16", 7) == 0)
+    return Dec16(lab, std::strcmp(argv[1], "--dec16-ncu") == 0);
   for (int terms : {3, 1}) {
     CheckShape(lab, 4096, 4096, terms);
-    CheckShape(lab, 1000, 1064, terms);  // ragged N, K % 32 != 0, last chunk partial
+    CheckShape(lab, 4096, 14336, terms);  // 8B down: whole chunks + XP at M = 1 (cu-dec16)
+    CheckShape(lab, 2048, 2048, terms);   // 1B o: whole chunks + XP from K = 2048 (cu-dec16)
+    CheckShape(lab, 1000, 1064, terms);   // ragged N, K % 32 != 0, last chunk partial
     CheckShape(lab, 896, 896, terms);
     CheckShape(lab, 64, 4864, terms);  // fewer row groups than SMs
     CheckShape(lab, 24, 200, terms);   // one chunk
