@@ -327,6 +327,14 @@ bool Lab::Run(const Shape& s, std::mt19937* rng) {
         s.model, s.name, wall_ms, reps);
     return true;
   }
+  // The shape's other dispatches (a separate RMS_NORM, SWIGLU, RoPE: not in the time above).
+  for (size_t pos = 0; (pos = LabLog().find("\n  ", pos)) != std::string::npos;) {
+    const size_t eol = LabLog().find('\n', pos + 1);
+    const std::string line = LabLog().substr(pos + 3, eol - pos - 3);
+    if (line.find(" calls ") != std::string::npos && line.rfind("matmul.comp", 0) != 0)
+      std::printf("%-4s   also %s\n", s.model, line.c_str());
+    pos = eol == std::string::npos ? LabLog().size() : eol;
+  }
   const double us = 1e3 * ms / calls;
   const double dispatch_bytes = static_cast<double>(wbytes) * reps / calls;
   const double gbs = dispatch_bytes / us / 1e3;
