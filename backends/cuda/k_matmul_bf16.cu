@@ -81,6 +81,7 @@ struct GemvGroupArgs {
   GemvOut o[kGemvMaxGroup];
   float* swiglu = nullptr;  // launch.h GemvGroup: members 0 and 1 paired, SWIGLU epilogue
   int64_t swiglu_row = 0;
+  int rg2 = 0;  // GemvDown2 (PIPE kGemvPipeTwo): task t is row groups 2 t and 2 t + 1
 };
 
 // Member of global row group gr (selects, not a dynamic index into the parameter space).
@@ -247,7 +248,9 @@ __device__ __forceinline__ void LoadUnit(const uint8_t* w0, const uint8_t* w1, b
 // the unit the warp multiplies. The loads hold no registers, so stages x 4 - 8 KiB a warp stay
 // in flight. The warp's chunks, the mma sequence, the chunk sums and their combine are the plain
 // loop's: only where the weight words come from changes, so the bits are the same.
-constexpr int kGemvPipe8 = 3, kGemvPipeTma = 4;  // GemvBf16Kernel's PIPE (0: plain loop)
+// GemvBf16Kernel's PIPE (0: plain loop); kGemvPipeTwo: the plain loop over two row groups a task
+// (GemvDown2; its own instantiation, so the other launches keep their code).
+constexpr int kGemvPipe8 = 3, kGemvPipeTma = 4, kGemvPipeTwo = 5;
 constexpr int kTmaMaxWarps = 8, kTmaMaxStages = 8;
 // Stage rows padded by 64 bytes: the rows g, g + 1 a quarter warp reads fall in other banks.
 constexpr int kTmaRowPad = 64;
@@ -425,7 +428,11 @@ __device__ __forceinline__ void GemvTask(const MatmulParams& p, const GemvGroupA
                                          bool& last_block, int64_t task) {
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, nw = blockDim.x / 32;
   const int g = lane / 4, q = lane % 4;
-  const int64_t gr = task / splits;
+  // GemvDown2 (kGemvPipeTwo: whole chunks, no prologue, one member, splits == 1): the task takes
+  // row groups 2 task and 2 task + 1, the second's chunks as chunks [n_chunks, 2 n_chunks) like
+  // the SWIGLU pairing's member 1, each with the unchanged per-chunk code.
+  constexpr bool two = PIPE == kGemvPipeTwo;
+  const int64_t gr = two ? 2 * task : task / splits;
   const int split = static_cast<int>(task % splits);
   const int c_lo = split * n_chunks / splits, c_hi = (split + 1) * n_chunks / splits;
   const int jm = MemberOf(grp, gr);
@@ -450,15 +457,21 @@ __device__ __forceinline__ void GemvTask(const MatmulParams& p, const GemvGroupA
   if constexpr (kTma)
     GemvChunksTma<T, HALF, PRO, XP>(p, w, wrb, n0, N, v0, v1, tok_ok, xr, xpr, xps, c_lo, c_hi,
                                     part);
-  const int vc_hi = pair ? 2 * n_chunks : c_hi;  // pair: splits == 1, so c_lo = 0
+  const int vc_hi = pair || two ? 2 * n_chunks : c_hi;  // pair, two: splits == 1, so c_lo = 0
   for (int vc = c_lo + warp; !kTma && vc < vc_hi; vc += nw) {
-    const bool up = vc >= n_chunks;  // pair only: member 1's chunk vc - n_chunks
+    // pair: member 1's chunk vc - n_chunks; two: that chunk of row group gr + 1.
+    const bool up = vc >= n_chunks;
     const int c = up ? vc - n_chunks : vc;
     // Member 1's rows from the kernel parameters, not two more live pointers (the half-chunk
     // kernel has 64 registers).
     const uint8_t* r0 = w0;
     const uint8_t* r1 = w1;
-    if (up) {
+    bool u0 = v0, u1 = v1;
+    if (up && two) {
+      u0 = n0 + 16 + g < N, u1 = n0 + 24 + g < N;
+      r0 = w + (u0 ? (n0 + 16 + g) * wrb : 0);
+      r1 = w + (u1 ? (n0 + 24 + g) * wrb : 0);
+    } else if (up) {
       const int64_t wrb1 = grp.o[1].w_row_bytes;
       r0 = grp.o[1].w + (v0 ? (n0 + g) * wrb1 : 0);
       r1 = grp.o[1].w + (v1 ? (n0 + g + 8) * wrb1 : 0);
@@ -470,8 +483,8 @@ __device__ __forceinline__ void GemvTask(const MatmulParams& p, const GemvGroupA
 #pragma unroll
       for (int b = 0; b < kLoad; ++b) {  // every load of the (half) chunk in flight at once
         const int64_t k = (int64_t(c) * kBlocksPerChunk + h + b) * 32 + 8 * q;
-        wa[b][0] = LoadW8(r0, k, p.K, v0);
-        wa[b][1] = LoadW8(r1, k, p.K, v1);
+        wa[b][0] = LoadW8(r0, k, p.K, u0);
+        wa[b][1] = LoadW8(r1, k, p.K, u1);
       }
 #pragma unroll
       for (int b = 0; b < kLoad; ++b) {
@@ -513,6 +526,18 @@ __device__ __forceinline__ void GemvTask(const MatmulParams& p, const GemvGroupA
   const GemvOut o = Pick(grp, jm, [](const GemvOut& x) { return x; });
   if (pair) {
     GemvStoreSwiglu(p, grp, n_chunks, part, n0);
+    return;
+  }
+  if (two) {  // each row group's chunk sums in chunk order, as splits == 1 below
+    for (int idx = threadIdx.x; idx < 256; idx += blockDim.x) {
+      const int h = idx / 128, i = idx % 128, r = 16 * h + i / 8, m = i % 8;
+      if (n0 + r >= o.N || m >= p.M) continue;
+      const float* ph = part + h * n_chunks * 128;
+      float s = ph[i];
+      for (int c = 1; c < n_chunks; ++c) s += ph[c * 128 + i];
+      if (o.bias != nullptr) s += o.bias[n0 + r];
+      StoreOut(o, n0 + r, m, s);
+    }
     return;
   }
   if (splits == 1) {
@@ -575,12 +600,13 @@ constexpr int kGemvPrefPlain = 1, kGemvPrefPro = 2, kGemvPrefNext = 4, kGemvPref
 // where an earlier kernel wrote the weight. Arithmetic untouched: same bits.
 __device__ __forceinline__ void GemvPrefetchTask(const MatmulParams& p, const GemvGroupArgs& grp,
                                                  int n_chunks, int splits, int64_t task, int rounds,
-                                                 bool evict_first) {
+                                                 bool evict_first, bool two = false) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   const int r = threadIdx.x;
   if (r >= 16) return;
-  const int64_t gr = task / splits;
-  const int split = static_cast<int>(task % splits);
+  // two (GemvDown2): the warps' first round is all in the task's first row group, 2 task.
+  const int64_t gr = two ? 2 * task : task / splits;
+  const int split = two ? 0 : static_cast<int>(task % splits);
   const int c_lo = split * n_chunks / splits;
   int c_hi = (split + 1) * n_chunks / splits;
   if (rounds > 0) c_hi = std::min(c_hi, c_lo + rounds * static_cast<int>(blockDim.x / 32));
@@ -616,7 +642,7 @@ __device__ __forceinline__ void GemvPrefetchTask(const MatmulParams& p, const Ge
 // (half chunks), kGemvPipeTma weights through the TMA ring (GemvChunksTma; pref >> 8 = slots a
 // warp, pref >> 12 = the ring's offset in dynamic shared memory, 16-byte units).
 template <int T, bool HALF, int PRO, bool XP, int PIPE = 0>
-__global__ void __launch_bounds__(PIPE >= kGemvPipe8 ? 256 : 512,
+__global__ void __launch_bounds__(PIPE == kGemvPipe8 || PIPE == kGemvPipeTma ? 256 : 512,
                                   PIPE == kGemvPipeTma ? 2
                                                        : (HALF ? (PIPE == kGemvPipe8 ? 3 : 2) : 1))
     GemvBf16Kernel(MatmulParams p, GemvGroupArgs grp, int n_chunks, int splits, float* gpart,
@@ -626,11 +652,13 @@ __global__ void __launch_bounds__(PIPE >= kGemvPipe8 ? 256 : 512,
   __shared__ float pro_red[kGemvMaxRows * kRmsWarps], pro_rs[kGemvMaxRows];
   const int pref_first = PRO == kGemvProNone ? kGemvPrefPlain : kGemvPrefPro;
   const bool ef = (pref & kGemvPrefEvictFirst) != 0;
-  if (pref & pref_first) GemvPrefetchTask(p, grp, n_chunks, splits, blockIdx.x, 1, ef);
+  constexpr bool two = PIPE == kGemvPipeTwo;  // GemvDown2: two row groups a task
+  if (pref & pref_first) GemvPrefetchTask(p, grp, n_chunks, splits, blockIdx.x, 1, ef, two);
   if constexpr (PIPE == kGemvPipeTma) GemvTmaInit((pref >> 8) & 15, (pref >> 12) * 16);
   GridDepWait();
   AllowDependents();
-  float* xs = part + (n_chunks + splits - 1) / splits * 128 * (grp.swiglu != nullptr ? 2 : 1);
+  const int per_task = grp.swiglu != nullptr || two ? 2 : 1;  // chunk sums a task keeps
+  float* xs = part + (n_chunks + splits - 1) / splits * 128 * per_task;
   if constexpr (PRO == kGemvProRms) GemvRmsScales(p, pro, pro_red, pro_rs);
   if constexpr (PRO != kGemvProNone)
     GemvStageX<PRO>(p, pro, pro_rs, blockIdx.x == 0 && pro.y != nullptr, xs);
@@ -1450,15 +1478,16 @@ cudaError_t Gemv(const MatmulParams& p, const GemvGroupArgs& b, int splits, cons
                  const GemvPrologue& pro, cudaStream_t stream) {
   static std::atomic<uint64_t> smem_set{0};
   const int n_chunks = static_cast<int>((p.K + 255) / 256);
-  const bool pair = b.swiglu != nullptr;  // SWIGLU epilogue: a task takes both members' chunks
+  const bool pair = b.swiglu != nullptr || b.rg2 != 0;  // a task takes twice the chunks
   const int per_block = (n_chunks + splits - 1) / splits * (pair ? 2 : 1);  // most a block takes
   const int64_t groups = b.g0[b.n];
   // Fewer row blocks than ~2 waves of SMs: more warps per block keep enough loads in flight.
   // Paired tasks keep the unpaired warps' chunks per warp: up to twice the warps.
   // kGemvPipe8: 8 warps; kGemvPipeTma: GemvTmaCfg's.
+  constexpr bool kPlain = PIPE == 0 || PIPE == kGemvPipeTwo;
   const int warps = std::min(per_block, PIPE == kGemvPipeTma ? GemvTmaCfg(aux, HALF) >> 4
-                                        : (groups < 264 || pair) && PIPE == 0 ? 16
-                                                                              : 8);
+                                        : (groups < 264 || pair) && kPlain ? 16
+                                                                           : 8);
   int smem = static_cast<int>(GemvSmemBytes(p, splits, PRO, XP ? T : 0, pair));
   int pref = GemvPref(p, HALF, splits, PRO);
   if constexpr (PIPE == kGemvPipeTma) {  // the ring after the rest, 128-byte aligned
@@ -1469,7 +1498,7 @@ cudaError_t Gemv(const MatmulParams& p, const GemvGroupArgs& b, int splits, cons
   cudaError_t e = AllowDynamicSmem(GemvBf16Kernel<T, HALF, PRO, XP, PIPE>, smem, &smem_set);
   if (e != cudaSuccess) return e;
   if (groups == 0) return cudaSuccess;
-  const int64_t tasks = (pair ? b.g0[1] : groups) * splits;
+  const int64_t tasks = b.rg2 != 0 ? (groups + 1) / 2 : (pair ? b.g0[1] : groups) * splits;
   int64_t grid = tasks;
   if (PRO != kGemvProNone && aux.sms > 0) {  // persistent: the blocks that fit the card at once
     int per_sm = 0;
@@ -1526,6 +1555,22 @@ bool GemvDownFull(const MatmulParams& p, int64_t groups, int pro, bool pair) {
   static const int mode = EnvInt("TESSERA_CUDA_GEMV_DOWNFULL", 1);
   return mode != 0 && GemvPipeEnv() < 0 && !pair && pro == kGemvProNone && p.K >= 8192 &&
          groups > 144 && groups < 264 && GemvXpOn(p, false, 1, pro);  // only with the XP
+}
+
+// Two row groups a block for GemvDownFull's launches at M = 1 (GemvGroupArgs::rg2, PIPE
+// kGemvPipeTwo): the 8B down's 56 chunks a row group left the last of a 16-warp block's 4 rounds
+// on half its warps, and its 256 blocks ran in two waves (132 + 124: 8 rounds an SM); 112 chunks
+// a block are 7 rounds on every warp, 128 blocks one wave (7 rounds an SM). Needs the doubled
+// chunk sums next to the x pieces in shared memory (M = 1: 140 KiB). cu-dec16b, H100 lab (M = 1,
+// PDL): 8B down 50.0 -> 46.1 us; engine 8B tg128 +1.8%. TESSERA_CUDA_GEMV_DOWN2=0: one row group
+// a block as before. Same bits: each chunk's code and each row group's chunk-order combine
+// unchanged. (As a runtime branch inside the shared whole-chunk kernel it cost the 1B's down
+// 16.9 -> 17.4 us: hence its own instantiation.)
+bool GemvDown2(const MatmulParams& p, const GemvAux& aux, int64_t groups, int pro, bool pair,
+               int members, int splits) {
+  static const int mode = EnvInt("TESSERA_CUDA_GEMV_DOWN2", 1);
+  return mode != 0 && aux.variant == 0 && members == 1 && splits == 1 &&
+         GemvDownFull(p, groups, pro, pair) && GemvXpOn(p, false, 1, pro, true);
 }
 
 // Half-chunk loads for this launch? (LaunchGemvBf16Fused; pair: the SWIGLU-epilogue group.)
@@ -1602,6 +1647,11 @@ cudaError_t GemvXp(const MatmulParams& p, const GemvGroupArgs& b, int splits, co
       if (!GemvTmaFits(p, aux, splits, PRO, HALF, 0)) break;
       return Gemv<T, HALF, PRO, false, kGemvPipeTma>(p, b, splits, aux, pro, stream);
     default: break;
+  }
+  if constexpr (!HALF && PRO == kGemvProNone) {  // GemvDown2's launches (b.rg2)
+    if (b.rg2 != 0 && xp)
+      return Gemv<T, HALF, PRO, true, kGemvPipeTwo>(p, b, splits, aux, pro, stream);
+    if (b.rg2 != 0) return Gemv<T, HALF, PRO, false, kGemvPipeTwo>(p, b, splits, aux, pro, stream);
   }
   if (xp) return Gemv<T, HALF, PRO, true>(p, b, splits, aux, pro, stream);
   return Gemv<T, HALF, PRO, false>(p, b, splits, aux, pro, stream);
@@ -2179,6 +2229,7 @@ cudaError_t LaunchGemvBf16Fused(const MatmulParams& p, const GemvGroup& grp,
     const bool half = GemvHalfChunks(p, aux, groups, pro.kind, pair);  // half or whole chunks
     // Paired tasks combine their chunk sums in one block (no split-K): same bits either way.
     const int splits = aux.partials != nullptr && !pair ? GemvSplits(p, groups, aux) : 1;
+    if (!half && GemvDown2(p, aux, groups, pro.kind, pair, b.n, splits)) b.rg2 = 1;
     if (terms == 1)
       return half ? GemvPro<1, true>(p, b, splits, aux, pro, stream)
                   : GemvPro<1, false>(p, b, splits, aux, pro, stream);
