@@ -9,6 +9,10 @@
 //                              bytes, then the engine's 8B / 1B GEMV launches; no checks.
 //                              GEMV_LAB_DEC16_GEMV_ONLY=1: the GEMV launches only.
 //   cuda_gemv_lab --dec16-ncu  one launch each of the read and 8B o / down kernels (for ncu).
+//   cuda_gemv_lab --dec17      (cu-dec17) the engine's decode GEMV launches of the 8B and 1B
+//                              (v = 0, M = 1, PDL, weights past L2), one "dec17" line each, tagged
+//                              with $GEMV_LAB_TAG: A/B of launch-rule knobs (read once a
+//                              process) across processes; no checks.
 // Checks first (exit code 1 on any failure): every variant bit-identical to variant 0 and to the
 // GEMM's rows (batch invariance), and a float64 reference on a sample. Then a timing sweep:
 // "gemv shape=... v=V wps=W pdl=P us=... GB/s=... of_copy=...", weights rotated through enough
@@ -910,6 +914,68 @@ int Dec16(Lab& lab, bool ncu) {
   return 0;
 }
 
+// ---- cu-dec17: the engine's decode GEMV launches, one line each (--dec17) ----
+
+// One launch of the engine's rule (v = 0, split-K as the engine sets it, PDL): a group of Ns over
+// K behind the prologue `kind` (RMS_NORM) or plain (kGemvProNone), weights rotated past L2.
+void Dec17Time(const Lab& lab, const char* name, int kind, int64_t K, std::vector<int64_t> Ns) {
+  std::mt19937 rng(23);
+  std::vector<float> x(K), nw(K);
+  for (float& f : x) f = static_cast<float>(rng() % 2001) / 1000.0f - 1.0f;
+  for (float& f : nw) f = static_cast<float>(rng() % 2001) / 1000.0f;
+  float *dx = Upload(x), *dnw = Upload(nw), *dy = nullptr;
+  Check(cudaMalloc(reinterpret_cast<void**>(&dy), K * 4), "malloc");
+  std::vector<void*> frees = {dx, dnw, dy};
+  int64_t bytes = 0;
+  for (int64_t N : Ns) bytes += N * K * 2;
+  const int copies = static_cast<int>(std::max<int64_t>(2, (int64_t{320} << 20) / bytes + 1));
+  std::vector<GemvGroup> groups(copies);
+  for (int c = 0; c < copies; ++c) {
+    groups[c].n = static_cast<int>(Ns.size());
+    for (size_t j = 0; j < Ns.size(); ++j) {
+      uint16_t* dw = nullptr;
+      Check(cudaMalloc(reinterpret_cast<void**>(&dw), Ns[j] * K * 2), "malloc");
+      Check(cudaMemset(dw, 0x3c, Ns[j] * K * 2), "memset");
+      float* o = nullptr;
+      Check(cudaMalloc(reinterpret_cast<void**>(&o), Ns[j] * 4), "malloc");
+      groups[c].o[j] = GemvGroupOf(Params(Ns[j], K, dx, dw, nullptr, o, 1)).o[0];
+      frees.insert(frees.end(), {dw, o});
+    }
+  }
+  GemvPrologue pro;
+  pro.kind = kind;
+  pro.weight = dnw, pro.eps = 1e-6f, pro.y = dy, pro.y_row = K;
+  GemvAux a = lab.aux;
+  a.partials = lab.partials;
+  a.split_blocks = 2 * a.sms;
+  a.split_max_groups = a.sms / 2;  // the engine's default split-K
+  a.pdl = true;
+  SetPdlLaunches(true);
+  const MatmulParams px = Params(Ns[0], K, dx, nullptr, nullptr, nullptr, 1);
+  const double ms = TimeMs(9, 40, [&](int i) {
+    Check(LaunchGemvBf16Fused(px, groups[i % copies], pro, 3, a, nullptr), "dec17 launch");
+  });
+  SetPdlLaunches(false);
+  const double gbs = bytes / (ms * 1e-3) / 1e9;
+  const char* tag = std::getenv("GEMV_LAB_TAG");
+  std::printf("dec17 %-18s tag=%s us=%.2f GB/s=%.0f of_copy=%.3f\n", name,
+              tag != nullptr ? tag : "-", ms * 1e3, gbs, gbs / lab.copy_gbs);
+  for (void* f : frees) cudaFree(f);
+}
+
+int Dec17(Lab& lab) {
+  lab.copy_gbs = CopyBandwidth();
+  Dec17Time(lab, "8B-o", kGemvProNone, 4096, {4096});
+  Dec17Time(lab, "8B-norm-qkv", kGemvProRms, 4096, {4096, 1024, 1024});
+  Dec17Time(lab, "8B-norm-gate-up", kGemvProRms, 4096, {14336, 14336});
+  Dec17Time(lab, "8B-down", kGemvProNone, 14336, {4096});
+  Dec17Time(lab, "1B-o", kGemvProNone, 2048, {2048});
+  Dec17Time(lab, "1B-norm-qkv", kGemvProRms, 2048, {2048, 512, 512});
+  Dec17Time(lab, "1B-norm-gate-up", kGemvProRms, 2048, {8192, 8192});
+  Dec17Time(lab, "1B-down", kGemvProNone, 8192, {2048});
+  return 0;
+}
+
 int Main(int argc, char** argv) {
   const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
   cudaDeviceProp prop{};
@@ -922,6 +988,7 @@ int Main(int argc, char** argv) {
   Check(cudaMalloc(reinterpret_cast<void**>(&lab.aux.counters), lab.aux.n_counters * 4), "malloc");
   Check(cudaMemset(lab.aux.counters, 0, lab.aux.n_counters * 4), "memset");
   Check(cudaMalloc(reinterpret_cast<void**>(&lab.partials), size_t{80} << 20), "malloc");
+  if (argc > 1 && std::strcmp(argv[1], "--dec17") == 0) return Dec17(lab);
   if (argc > 1 && std::strncmp(argv[1], "--dec16", 7) == 0)
     return Dec16(lab, std::strcmp(argv[1], "--dec16-ncu") == 0);
   for (int terms : {3, 1}) {
