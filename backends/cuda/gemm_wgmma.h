@@ -100,7 +100,10 @@ int GemmTmaXsplitTwin(int config, int terms);
 // piece, the 128 x 128 tile's twin is 23 (cu-gemm16): the persistent 128 x 256 tile (22) where
 // its grid fills the SMs and K >= 4096, else the persistent 128 x 128 one (18);
 // TESSERA_CUDA_GEMM_WIDE=0: always 18. 24 / 25 (and three-piece 23 / 24) are the lab's "nochunk"
-// timing diagnostics (not the canonical order).
+// timing diagnostics (not the canonical order). cu-gemm17: 26 (the 128 x 256 tile without the
+// dummy wgmma ptxas adds after a conditional one; 23 takes it where 22 fitted, default
+// TESSERA_CUDA_GEMM_WIDE=2) and 27 (18 without it; 23's other tile, default
+// TESSERA_CUDA_GEMM_PQU=1), same bits; 28 / 29 diagnostics.
 inline constexpr int kTmaPersist0 = 18;
 int GemmTmaPersistTwin(int config, int terms, bool pipe3);
 // Split-K for prefill's small grids (cu-gemm15, lab/NOTES.md "Prefill GEMM, fifteenth session"):

@@ -46,6 +46,12 @@
 // The 128 x 256 tile (MODE 1, ConsumeWide; cu-gemm16): each consumer 64 weight rows x 256
 // tokens, the chunk totals of its first 128 tokens in registers and of the others in shared
 // memory; the one-piece default where its grid fills the SMs with K >= 4096 (WideFits).
+// A note on ptxas (cu-gemm17, lab/NOTES.md "seventeenth session"): a wgmma.commit_group that
+// follows wgmmas issued under a branch (a block past K) is closed with a dummy wgmma
+// (HGMMA.64x8x16 RZ, gsb0) on every path, so each block or stage is two groups and a
+// wait_group 1 waits for the real wgmmas: the "pipelined" tiles drain the tensor pipe at every
+// group. ConsumePre (MODE 6) and Consume's MODE 8 issue every block unconditionally (a block past
+// K runs on TMA's zero fill: +0 products, every total unchanged) and have no dummy wgmma.
 #include <cuda.h>  // CUtensorMap and its enums only: the driver is reached through cudart
 #include <cudaTypedefs.h>
 #include <cuda_bf16.h>
@@ -89,7 +95,10 @@ constexpr int kChunkStages = 4;  // stages in a canonical chunk (256 k's)
 // MODE (cu-gemm16): 1 = the 128 x 256 tile (ConsumeWide: a consumer's chunk totals half in
 // registers, half in shared memory); -1 = the lab's "nochunk" diagnostic (all of K summed as one
 // chunk, no totals: NOT the canonical order, wrong bits; it times what the chunk ends cost and
-// bounds the tiles whose totals do not fit in registers).
+// bounds the tiles whose totals do not fit in registers). cu-gemm17: 6 = the 128 x 256 tile as
+// ConsumePre (no dummy wgmma, A fragments a block ahead, the shared totals in one batch); 8 =
+// Consume with every block issued unconditionally (no dummy wgmma); -2 = ConsumeWide without
+// the shared-memory half of its chunk totals (a diagnostic: wrong bits).
 template <int T_, int MI_, int BM_, bool TSPLIT_, int S_, int CL_ = 1, bool PIPE_ = false,
           bool STAGGER_ = false, bool TOTS_ = false, bool SPLIT_ = false, int XS_ = 0,
           bool PERSIST_ = false, int MODE_ = 0>
@@ -100,9 +109,11 @@ struct TCfg {
   static_assert(!SPLIT || (!TOTS && CL == 1), "split-K keeps its chunk sums in registers");
   static_assert(XS == 0 || (!SPLIT && CL == 1 && !TOTS), "x split: plain tiles only");
   static_assert(!PERSIST || (!SPLIT && CL == 1 && XS == 0), "persistent: plain tiles");
-  static_assert(MODE != 1 ||
+  static constexpr bool kWide = MODE == 1 || MODE == 6 || MODE == -2;  // the 128 x 256 tiles
+  static_assert(!kWide ||
                     (PERSIST && MI == 1 && !TSPLIT && BM == 256 && T == 1 && !TOTS && !STAGGER),
                 "the 128 x 256 tile: persistent, one piece (see ConsumeWide)");
+  static_assert(MODE != 8 || (PERSIST && !SPLIT && !TOTS), "MODE 8: the persistent tiles");
   static_assert(MODE >= 0 || (PERSIST && !TOTS), "nochunk: persistent diagnostic tiles");
   using Unsplit =
       TCfg<T_, MI_, BM_, TSPLIT_, S_, CL_, PIPE_, STAGGER_, TOTS_, false, XS_, PERSIST_, MODE_>;
@@ -114,7 +125,7 @@ struct TCfg {
   // Stages (1024-byte aligned for the swizzle: + 1024 of slack), the totals, the x staging slots
   // and 2 S + XS mbarriers.
   // TOTS: BM / 2 floats a thread; MODE 1: the second half of them (BM / 4).
-  static constexpr int kTotBytes = TOTS ? 256 * MI * BM * 2 : (MODE == 1 ? 256 * MI * BM : 0);
+  static constexpr int kTotBytes = TOTS ? 256 * MI * BM * 2 : (kWide ? 256 * MI * BM : 0);
   static constexpr int kSmem = S * kStage + kTotBytes + XS * kXBytes + 1024 + (2 * S + XS) * 8;
   static constexpr int kThreads = 384;
   // Registers a thread after setmaxnreg (the pool: 168 x 384): the splitting producer needs more.
@@ -232,7 +243,7 @@ __device__ __forceinline__ void IssueStage(const uint8_t* sm, uint32_t base, uin
   for (int b = 0; b < 2; ++b) {
     // Uniform; never a block the GEMV does not run. st is the block's own stage index (slots and
     // phases), st0 + st the stage of K (split-K).
-    if (2 * int64_t{st0 + st} + b >= nkb) break;
+    if (C::MODE != 8 && 2 * int64_t{st0 + st} + b >= nkb) break;  // MODE 8: none (see top)
 #pragma unroll
     for (int j = 0; j < 2; ++j) {
 #pragma unroll
@@ -448,7 +459,9 @@ __device__ __forceinline__ void ConsumeWide(const MatmulParams& p, const uint8_t
 #pragma unroll
         for (int h = 0; h < 2; ++h) ra[b][h] = SwzLoad(sa, row0 + 8 * h, 4 * b + q);
         WgmmaFence();
-        if (2 * int64_t{st} + b < nkb) {  // uniform; never a block the GEMV does not run
+        // Uniform; never a block the GEMV does not run. (This branch costs a dummy wgmma a block,
+        // see the top of the file; ConsumePre has none.)
+        if (2 * int64_t{st} + b < nkb) {
 #pragma unroll
           for (int j = 0; j < 2; ++j) {
             const uint64_t desc = Sw128Desc(sb + (2 * b + j) * 32);
@@ -465,7 +478,7 @@ __device__ __forceinline__ void ConsumeWide(const MatmulParams& p, const uint8_t
 #pragma unroll
     for (int i = 0; i < kRegTot; ++i) tot[i] = first ? acc[i] : tot[i] + acc[i];
 #pragma unroll
-    for (int i4 = 0; i4 < C::BM / 16; ++i4) {
+    for (int i4 = 0; i4 < (C::MODE == -2 ? 0 : C::BM / 16); ++i4) {  // -2: diagnostic, none
       float4* slot = tot_s + i4 * 256;
       const float* a = &acc[kRegTot + 4 * i4];
       float4 v = make_float4(a[0], a[1], a[2], a[3]);
@@ -495,6 +508,133 @@ __device__ __forceinline__ void ConsumeWide(const MatmulParams& p, const uint8_t
       p.out[m * p.out_row + n * p.out_col] = v;
     }
   }
+}
+
+// ---- The 128 x 256 tile, pipelined (MODE 6; cu-gemm17) ----
+// A chunk end of the 128 x 256 tile in ConsumePre: total (+)= the chunk's sum,
+// tokens 0 .. 127 in registers, 128 .. 255 in the thread's own shared-memory slots. ConsumeWide
+// reads and writes the slots two float4 at a time behind a branch on `first` (ptxas keeps only 8
+// registers for them: 8 round trips of shared-memory latency a chunk, the largest stall of its ncu
+// source counters' short-scoreboard stalls); here the branch is hoisted and all 16 slots are read
+// before any add, into the registers of tokens 0 .. 127 (free once their totals are taken). The
+// same adds in the same order: the same bits.
+template <class C>
+__device__ __forceinline__ void WideChunkEnd(float (&acc)[C::BM / 2], float (&tot)[C::BM / 4],
+                                             float4* tot_s, bool first) {
+  constexpr int kRegTot = C::BM / 4;
+  if (first) {
+#pragma unroll
+    for (int i = 0; i < kRegTot; ++i) tot[i] = acc[i];
+#pragma unroll
+    for (int i4 = 0; i4 < C::BM / 16; ++i4) {
+      const float* a = &acc[kRegTot + 4 * i4];
+      tot_s[i4 * 256] = make_float4(a[0], a[1], a[2], a[3]);
+    }
+  } else {
+#pragma unroll
+    for (int i = 0; i < kRegTot; ++i) tot[i] = tot[i] + acc[i];
+    float4 o[C::BM / 16];
+#pragma unroll
+    for (int i4 = 0; i4 < C::BM / 16; ++i4) o[i4] = tot_s[i4 * 256];
+#pragma unroll
+    for (int i4 = 0; i4 < C::BM / 16; ++i4) {
+      const float* a = &acc[kRegTot + 4 * i4];
+      tot_s[i4 * 256] = make_float4(o[i4].x + a[0], o[i4].y + a[1], o[i4].z + a[2], o[i4].w + a[3]);
+    }
+  }
+}
+
+// The epilogue of the 128 x 256 tiles: totals + bias to out.
+template <class C>
+__device__ __forceinline__ void WideEpilogue(const MatmulParams& p, const float (&tot)[C::BM / 4],
+                                             const float4* tot_s, int64_t m0, int64_t n0, int row0,
+                                             int q) {
+  // Accumulator element 4j + e: weight row 16 warp + g (+ 8 for e >= 2), token 8j + 2q + e % 2.
+#pragma unroll
+  for (int jj = 0; jj < C::BM / 8; ++jj) {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int64_t n = n0 + row0 + (e >= 2 ? 8 : 0);
+      const int64_t m = m0 + jj * 8 + 2 * q + (e & 1);
+      if (n >= p.N || m >= p.M) continue;
+      float v;
+      if (jj < C::BM / 16) {
+        v = tot[4 * jj + e];
+      } else {
+        const float4 t4 = tot_s[(jj - C::BM / 16) * 256];  // own slots
+        v = e == 0 ? t4.x : (e == 1 ? t4.y : (e == 2 ? t4.z : t4.w));
+      }
+      if (p.bias != nullptr) v += p.bias[n];  // no "+ 0" without bias: -0 stays -0
+      p.out[m * p.out_row + n * p.out_col] = v;
+    }
+  }
+}
+
+// ConsumeWide (the same tile, totals and per-element sequence, so the same bits) with
+// - every block's wgmmas issued unconditionally (a block past K, the last stage's second one when
+//   K has an odd number of k32 blocks, runs on TMA's zero fill: its products are +0, and adding
+//   +0 leaves a total as it is, a canonical chunk sum starting from +0 is never -0), so ptxas adds
+//   no dummy wgmma and wait_group 1 leaves the block in flight (see the top of the file);
+// - the A fragments of block k + 1 loaded while block k's wgmmas run: issue block k (set k % 2),
+//   wait_group 1 (block k - 1 done: its set is free, and its stage's slot if it was the stage's
+//   second block), then block k + 1's stage barrier and A loads (in this order ptxas neither
+//   serializes nor injects waits; loading before the issue, as ConsumeWide does, gets C7513
+//   without the branch);
+// - WideChunkEnd (all 16 shared totals read before any add).
+// One commit group a block. Compiled and bit-reasoned, not yet timed without the branch (the lab
+// calls of cu-gemm17 timed it with the branch: 0.95x ConsumeWide).
+template <class C>
+__device__ __forceinline__ void ConsumePre(const MatmulParams& p, const uint8_t* sm, uint32_t base,
+                                           uint32_t bars, int cw, int64_t nkb, int nst, int bx,
+                                           int by, int ring0) {
+  constexpr int kChunk = 2 * kChunkStages;  // blocks a canonical chunk
+  const int warp = (threadIdx.x / 32) % 4, lane = threadIdx.x % 32;
+  const int g = lane / 4, q = lane % 4;
+  const int row0 = cw * 64 + 16 * warp + g;  // (+ 8)
+  const int64_t m0 = bx * int64_t{C::kToks}, n0 = by * int64_t{C::kRows};
+  float acc[C::BM / 2], tot[C::BM / 4];
+  float4* tot_s =
+      reinterpret_cast<float4*>(const_cast<uint8_t*>(sm) + C::S * C::kStage) + (threadIdx.x - 128);
+  uint4 ra[2][2];  // [block % 2][row g / g + 8]
+  (void)nkb;       // blocks past K run on zeros (above)
+  const int nb = 2 * nst;  // blocks of the stages
+  // Block k's A fragments into set `set`, after waiting for its stage when it starts one.
+  const auto load_a = [&](int k, int set) {
+    const int r = ring0 + k / 2;
+    const int s = r % C::S;
+    if (k % 2 == 0) MbarWait(bars + 8 * s, (r / C::S) & 1);
+    const uint8_t* sa = sm + s * C::kStage;
+#pragma unroll
+    for (int h = 0; h < 2; ++h) ra[set][h] = SwzLoad(sa, row0 + 8 * h, 4 * (k % 2) + q);
+  };
+  load_a(0, 0);
+  for (int c0 = 0; c0 < nb; c0 += kChunk) {
+#pragma unroll
+    for (int i = 0; i < C::BM / 2; ++i) acc[i] = 0.0f;  // nothing in flight here
+    const int c1 = c0 + kChunk < nb ? c0 + kChunk : nb;  // c1 - c0 is even
+    for (int k0 = c0; k0 < c1; k0 += 2) {                // stage k0 / 2
+      const int r = ring0 + k0 / 2;
+      const uint32_t sb = base + (r % C::S) * C::kStage + C::kABytes;
+#pragma unroll
+      for (int b = 0; b < 2; ++b) {  // block k0 + b, set b
+        WgmmaFence();
+#pragma unroll
+        for (int j = 0; j < 2; ++j) {
+          const uint64_t desc = Sw128Desc(sb + (2 * b + j) * 32);
+          WgmmaRS<C::BM>(acc, Word(ra[b][0], 2 * j), Word(ra[b][1], 2 * j),
+                         Word(ra[b][0], 2 * j + 1), Word(ra[b][1], 2 * j + 1), desc);
+        }
+        WgmmaCommit();
+        WgmmaWait<1>();  // block k0 + b - 1 is done
+        if (b == 0 && k0 > c0) ReleaseStage<C>(bars, r - 1, lane);  // its stage, last block
+        if (k0 + b + 1 < nb) load_a(k0 + b + 1, b ^ 1);  // set b ^ 1: block k0 + b - 1's
+      }
+    }
+    WgmmaWait<0>();
+    ReleaseStage<C>(bars, ring0 + (c1 - 1) / 2, lane);  // the chunk's last stage
+    WideChunkEnd<C>(acc, tot, tot_s, c0 == 0);
+  }
+  WideEpilogue<C>(p, tot, tot_s, m0, n0, row0, q);
 }
 
 // ---- x split in the producer (XS configurations; cuda-gemm3) ----
@@ -683,8 +823,10 @@ __global__ void __launch_bounds__(384, 1)
     asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(C::kConsRegs) : "memory");
     int ring = 0;
     for (int t = t_first; t < t_end; t += t_step, ring += nst) {
-      if constexpr (C::MODE == 1) {
+      if constexpr (C::MODE == 1 || C::MODE == -2) {
         ConsumeWide<C>(p, sm, base, bars, wg - 1, nkb, nst, TileX<C>(t, gm), TileY<C>(t, gm), ring);
+      } else if constexpr (C::MODE == 6) {
+        ConsumePre<C>(p, sm, base, bars, wg - 1, nkb, nst, TileX<C>(t, gm), TileY<C>(t, gm), ring);
       } else {
         Consume<C>(p, sm, base, bars, wg - 1, nkb, st0, nst, part, prefix && blockIdx.z == 0,
                    TileX<C>(t, gm), TileY<C>(t, gm), ring);
@@ -1086,11 +1228,26 @@ using TQCfg = TCfg<T, MI, BM, TSPLIT, S, 1, PIPE, false, false, false, 0, true>;
 // SMs, 0.87x on the 0.5B gate_up (K = 896); engine pp2048 bf16 8B +0.5-1.6% (noise level), but
 // the 1B (q_o, gate_up, down with K = 2048 / 8192 on 128 - 512 tiles) lost 3% with the tile, so
 // it stays off there. TESSERA_CUDA_GEMM_WIDE=0: never (the persistent 128 x 128 tile, before).
+// TESSERA_CUDA_GEMM_WIDE=2 (cu-gemm17, the default): ConsumePre (configuration 26) instead of
+// ConsumeWide (1) where WideFits: same bits, no dummy wgmma (see the top of the file); H100 lab
+// 1.126x configuration 22 on the 8B shapes, engine 8B pp2048 bf16 mode +7%.
+int WideMode() {
+  static const int mode = EnvInt("TESSERA_CUDA_GEMM_WIDE", 2);
+  return mode;
+}
 bool WideFits(const MatmulParams& p) {
-  static const bool on = EnvFlag("TESSERA_CUDA_GEMM_WIDE", true);
   const int sms = DeviceSms() > 0 ? DeviceSms() : 132;
   const int64_t tiles = ((p.M + 255) / 256) * ((p.N + 127) / 128);
-  return on && tiles >= sms && p.K >= 4096;
+  return WideMode() != 0 && tiles >= sms && p.K >= 4096;
+}
+
+// TESSERA_CUDA_GEMM_PQU=1 (cu-gemm17, the default; 0 = configuration 18): the one-piece
+// persistent 128 x 128 tile without its per-block branch (configuration 27, Consume's MODE 8: no
+// dummy wgmma, same bits) wherever configuration 18 would run for the default dispatch (23's
+// other tile). H100 lab: 1.06x configuration 18 on the 1B shapes.
+bool PquOn() {
+  static const bool on = EnvFlag("TESSERA_CUDA_GEMM_PQU", true);
+  return on;
 }
 
 // cu-gemm16's persistent 128-row tiles: T pieces, BM tokens, S stages, PIPE, MODE.
@@ -1103,7 +1260,7 @@ using TSplitCfg = TCfg<T, 1, 64, false, T == 1 ? 6 : 5, 1, PIPE, false, false, t
 
 }  // namespace
 
-constexpr int kTmaConfigs = 26;
+constexpr int kTmaConfigs = 30;
 
 int GemmTmaConfigs() {
   return kTmaConfigs;
@@ -1122,8 +1279,10 @@ const char* GemmTmaName(int config, int terms) {
        "tma128x128q", "tma128x64pq", "tma256x64q",  "tma128x128pq"}};
   static const char* const kNames16[2][kTmaConfigs - 22] = {
       // cu-gemm16's
-      {"tma128x256wq", "tma128x128pwq", "tma128x128pq_nochunk", "tma128x256pq_nochunk"},
-      {"tma128x128q2", "tma128x128pq_nochunk", "tma128x128q_nochunk", "tma128x128q3"}};
+      {"tma128x256wq", "tma128x128pwq", "tma128x128pq_nochunk", "tma128x256pq_nochunk",
+       "tma128x256wpq", "tma128x128pqu", "tma128x256pq3_nochunk", "tma128x256wq_nosmem_diag"},
+      {"tma128x128q2", "tma128x128pq_nochunk", "tma128x128q_nochunk", "tma128x128q3",
+       "tma128x128q4", "tma128x128q5", "tma128x128q6", "tma128x128q7"}};
   if (config < 0 || config >= kTmaConfigs) return "?";
   return config < 22 ? kNames[terms == 1 ? 0 : 1][config]
                      : kNames16[terms == 1 ? 0 : 1][config - 22];
@@ -1154,6 +1313,10 @@ const char* GemmTmaName(int config, int terms) {
 //   twin), and the nochunk diagnostics (wrong bits, timing only) 24 128x128pq, 25 128x256pq;
 //   three pieces 22 / 25 128x128q2 / q3 (= 18: the lab's A / A reference), the nochunk
 //   diagnostics 23 128x128pq, 24 128x128q
+//   26 .. 29 (cu-gemm17): one piece 26 128x256wpq (ConsumePre: 22 without dummy wgmmas, A a
+//   block ahead, batched totals), 27 128x128pqu (18 without dummy wgmmas: Consume's MODE 8),
+//   the diagnostics (wrong bits, timing only) 28 128x256pq3_nochunk (25 with 22's 3 stages) and
+//   29 128x256wq_nosmem_diag (22 without the shared half of its totals); three pieces = 18
 cudaError_t LaunchGemmTma(const MatmulParams& p, int terms, const uint16_t* planes, int config,
                           cudaStream_t stream) {
   if (p.M == 0 || p.N == 0) return cudaSuccess;
@@ -1185,10 +1348,18 @@ cudaError_t LaunchGemmTma(const MatmulParams& p, int terms, const uint16_t* plan
       case 21: return LaunchTCfg<TQCfg<1, 2, 64, false, 5, false>>(p, planes, stream);
       case 22: return LaunchTCfg<TQxCfg<1, 256, 3, false, 1>>(p, planes, stream);
       case 23:
-        return WideFits(p) ? LaunchTCfg<TQxCfg<1, 256, 3, false, 1>>(p, planes, stream)
-                           : LaunchTCfg<TQCfg<1, 1, 128, false, 6, true>>(p, planes, stream);
+        if (WideFits(p)) {
+          return WideMode() == 2 ? LaunchTCfg<TQxCfg<1, 256, 3, false, 6>>(p, planes, stream)
+                                 : LaunchTCfg<TQxCfg<1, 256, 3, false, 1>>(p, planes, stream);
+        }
+        return PquOn() ? LaunchTCfg<TQxCfg<1, 128, 6, true, 8>>(p, planes, stream)
+                       : LaunchTCfg<TQCfg<1, 1, 128, false, 6, true>>(p, planes, stream);
       case 24: return LaunchTCfg<TQxCfg<1, 128, 6, true, -1>>(p, planes, stream);
       case 25: return LaunchTCfg<TQxCfg<1, 256, 4, true, -1>>(p, planes, stream);
+      case 26: return LaunchTCfg<TQxCfg<1, 256, 3, false, 6>>(p, planes, stream);
+      case 27: return LaunchTCfg<TQxCfg<1, 128, 6, true, 8>>(p, planes, stream);
+      case 28: return LaunchTCfg<TQxCfg<1, 256, 3, true, -1>>(p, planes, stream);
+      case 29: return LaunchTCfg<TQxCfg<1, 256, 3, false, -2>>(p, planes, stream);
       default: return cudaErrorInvalidValue;
     }
   }
@@ -1216,7 +1387,11 @@ cudaError_t LaunchGemmTma(const MatmulParams& p, int terms, const uint16_t* plan
     case 20: return LaunchTCfg<TQCfg<3, 2, 64, false, 4, false>>(p, planes, stream);
     case 21: return LaunchTCfg<TQCfg<3, 1, 128, false, 3, true>>(p, planes, stream);
     case 22:
-    case 25: return LaunchTCfg<TQCfg<3, 1, 128, false, 3, false>>(p, planes, stream);
+    case 25:
+    case 26:
+    case 27:
+    case 28:
+    case 29: return LaunchTCfg<TQCfg<3, 1, 128, false, 3, false>>(p, planes, stream);
     case 23: return LaunchTCfg<TQxCfg<3, 128, 3, true, -1>>(p, planes, stream);
     case 24: return LaunchTCfg<TQxCfg<3, 128, 3, false, -1>>(p, planes, stream);
     default: return cudaErrorInvalidValue;

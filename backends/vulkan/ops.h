@@ -155,8 +155,11 @@ struct MatmulP {
   int32_t rope_D = 0, rope_R = 0;
   float rope_scale = 1;
   int32_t kpieces = 0;  // > 1: subgroups split K within the workgroup (run_ops.cc)
+  // The norm-fused decode group's workgroup count when the dispatch launches fewer, persistent
+  // ones (matmul.comp PERSIST; run_ops.cc RunDecodeGroup); 0: as launched.
+  int32_t ptotal = 0;
 };
-static_assert(sizeof(MatmulP) == 360, "MatmulP must match matmul_common.glsl's Params");
+static_assert(sizeof(MatmulP) == 368, "MatmulP must match matmul_common.glsl's Params");
 
 // coop_common.glsl's CoopParams: the cooperative-matrix GEMM and its split pre-pass.
 struct CoopP {
@@ -288,6 +291,12 @@ class Recorder {
   // The skewed kernel for plain decode GEMVs too (no RMS_NORM prologue; o, down), not only the
   // norm-fused ones (TESSERA_VULKAN_DECODE_SKEW_PLAIN=1, a lab knob: it lost there).
   bool decode_skew_plain = false;
+  // The norm-fused decode groups (the skew+norm modules) on persistent workgroups: at most
+  // decode_persist launched, each computing the RMS_NORM scale once and taking the workgroup
+  // indices g, g + launched, ... (matmul.comp NormGroups, its PERSIST specialization constant;
+  // 0 = a workgroup an index, as before). Default on the H100 3 an SM (plugin.cc);
+  // TESSERA_VULKAN_PERSIST=N overrides (0 = off). Same bits. vk-dec17.
+  int decode_persist = 0;
   // The RMS_NORM prologue's sum-of-squares loads batched (matmul.comp NORM_BATCH_ON,
   // specialization constant 3; TESSERA_VULKAN_NORM_BATCH=0 = one at a time); same bits.
   int norm_batch = 1;

@@ -483,6 +483,14 @@ std::string CheckDevice(const VkApi& vk, VkInstance instance, VkPhysicalDevice p
   VkPhysicalDeviceProperties2 pd2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, &drv};
   vk.vkGetPhysicalDeviceProperties2(pd, &pd2);  // a 1.2 struct: asked only of 1.2 devices
   d->pd = pd;
+  // The SM count where the driver reports it (NVIDIA; 0 = unknown elsewhere).
+  if (HasExtension(vk, pd, VK_NV_SHADER_SM_BUILTINS_EXTENSION_NAME)) {
+    VkPhysicalDeviceShaderSMBuiltinsPropertiesNV sm{
+        VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_SM_BUILTINS_PROPERTIES_NV};
+    VkPhysicalDeviceProperties2 ps{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, &sm};
+    vk.vkGetPhysicalDeviceProperties2(pd, &ps);
+    d->compute_units = static_cast<int32_t>(sm.shaderSMCount);
+  }
   d->timestamps = qf[d->queue_family].timestampValidBits > 0 && p.limits.timestampPeriod > 0;
   d->timestamp_period = p.limits.timestampPeriod;
   d->vendor = p.vendorID;
@@ -1111,15 +1119,16 @@ StatusOr<VkPipeline> GetPipeline(tsr_device* dev, Shader shader) {
       VkStatus(vk.vkCreateShaderModule(dev->device, &mi, nullptr, &module), spv.name));
   // Specialization constants: 0 the subgroup size (attention's lane layout), 1 attention's
   // workgroup size, 2 the skewed decode GEMV's mode (matmul.comp SKEW_MODE), 3 the RMS_NORM
-  // prologue's batched loads (NORM_BATCH_ON).
-  const int32_t consts[4] = {static_cast<int32_t>(dev->info->subgroup),
-                             static_cast<int32_t>(dev->info->attn_workgroup),
-                             std::max(1, dev->decode_skew), dev->norm_batch};
-  const VkSpecializationMapEntry entries[4] = {{0, 0, sizeof(int32_t)},
+  // prologue's batched loads (NORM_BATCH_ON), 4 the persistent norm-fused groups (PERSIST).
+  const int32_t consts[5] = {
+      static_cast<int32_t>(dev->info->subgroup), static_cast<int32_t>(dev->info->attn_workgroup),
+      std::max(1, dev->decode_skew), dev->norm_batch, dev->decode_persist > 0 ? 1 : 0};
+  const VkSpecializationMapEntry entries[5] = {{0, 0, sizeof(int32_t)},
                                                {1, sizeof(int32_t), sizeof(int32_t)},
                                                {2, 2 * sizeof(int32_t), sizeof(int32_t)},
-                                               {3, 3 * sizeof(int32_t), sizeof(int32_t)}};
-  VkSpecializationInfo spec{4, entries, sizeof(consts), consts};
+                                               {3, 3 * sizeof(int32_t), sizeof(int32_t)},
+                                               {4, 4 * sizeof(int32_t), sizeof(int32_t)}};
+  VkSpecializationInfo spec{5, entries, sizeof(consts), consts};
   VkComputePipelineCreateInfo ci{VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO};
   ci.stage.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO;
   ci.stage.stage = VK_SHADER_STAGE_COMPUTE_BIT;
@@ -1601,6 +1610,13 @@ tsr_status DeviceOpen(tsr_plugin_ctx* ctx, int32_t index, tsr_device** out, tsr_
   dev->l2_warm = h100 ? 1 : 0;
   if (const char* w = std::getenv("TESSERA_VULKAN_L2_WARM"))
     dev->l2_warm = std::clamp(std::atoi(w), 0, 15);
+  // Persistent norm-fused decode groups (run_ops.cc RunDecodeGroup, matmul.comp NormGroups): on
+  // the H100 (the only device measured: 8B tg128 +3.0%, vk-dec17) 3 workgroups an SM (the
+  // skew+norm modules' occupancy: 168 registers x 128 invocations), the SMs from
+  // VK_NV_shader_sm_builtins; elsewhere off. TESSERA_VULKAN_PERSIST=N: at most N (0 = off).
+  dev->decode_persist = h100 ? 3 * dev->info->compute_units : 0;
+  if (const char* persist = std::getenv("TESSERA_VULKAN_PERSIST"))
+    dev->decode_persist = std::max(0, std::atoi(persist));
   auto env_mib = [](const char* name, uint64_t* bytes) {
     if (const char* w = std::getenv(name))
       *bytes = static_cast<uint64_t>(std::clamp(std::atoi(w), 0, 4096)) << 20;

@@ -579,6 +579,18 @@ Status RunDecodeGroup(Recorder* rec, const MatmulP* parts, int n, tsr_dtype wdt)
   TSR_RETURN_IF_ERROR(SplitAcrossGroups(rec, shader, &q, &groups));
   SplitWithinGroup(*rec, shader, &q, &groups);
   if (groups > (uint64_t{1} << 31)) return InvalidArgument("decode group too large");
+  // Persistent norm-fused groups (matmul.comp NormGroups; vk-dec17): at most decode_persist
+  // workgroups, each taking the indices g, g + launched, ... below ptotal. The skew+norm
+  // modules never split K (xsplit / kpieces), which NormGroups does not handle.
+  const bool skew_norm =
+      shader == Shader::kDecodeSkewNormF32 || shader == Shader::kDecodeSkewNormF16 ||
+      shader == Shader::kDecodeSkewNormBf16 || shader == Shader::kDecodeSkewPairF32 ||
+      shader == Shader::kDecodeSkewPairF16 || shader == Shader::kDecodeSkewPairBf16;
+  if (skew_norm && rec->decode_persist > 0 && q.xsplit <= 1 && q.kpieces <= 1 &&
+      groups > static_cast<uint64_t>(rec->decode_persist)) {
+    q.ptotal = static_cast<int32_t>(groups);
+    groups = static_cast<uint64_t>(rec->decode_persist);
+  }
   const uint64_t gx = std::min<uint64_t>(groups, 65535), gy = CeilDiv(groups, gx);
   TSR_RETURN_IF_ERROR(rec->Dispatch(shader, &q, sizeof(q), static_cast<uint32_t>(gx),
                                     static_cast<uint32_t>(gy), 1));

@@ -766,13 +766,17 @@ TEST_F(VulkanPluginTest, NormFusedIntoDecodeGemvMatchesSeparateNodes) {
     api_->destroy_context(ctx);
     GTEST_SKIP() << "no Vulkan device";
   }
-  for (const char* skew : {"0", "1", "2"}) {
-    SCOPED_TRACE(std::string("skew ") + skew);
-    setenv("TESSERA_VULKAN_DECODE_SKEW", skew, 1);
+  // "1p": the skewed module on 2 persistent workgroups (TESSERA_VULKAN_PERSIST, matmul.comp
+  // NormGroups: each takes every other workgroup index); the others with it off.
+  for (const char* mode : {"0", "1", "2", "1p"}) {
+    SCOPED_TRACE(std::string("skew ") + mode);
+    setenv("TESSERA_VULKAN_DECODE_SKEW", std::string(mode, 1).c_str(), 1);
+    setenv("TESSERA_VULKAN_PERSIST", mode[1] == 'p' ? "2" : "0", 1);
     tsr_error err{sizeof(tsr_error), TSR_OK, {}};
     tsr_device* dev = nullptr;
     const tsr_status opened = api_->device_open(ctx, 0, &dev, &err);
     unsetenv("TESSERA_VULKAN_DECODE_SKEW");
+    unsetenv("TESSERA_VULKAN_PERSIST");
     ASSERT_EQ(opened, TSR_OK) << err.message;
     std::mt19937 rng(17);
     struct NormCase {
@@ -922,15 +926,18 @@ TEST_F(VulkanPluginTest, EpiloguesFusedIntoDecodeGroupsMatchSeparateNodes) {
                            {true, 512, {2 * D, D, D}, 1, false},
                            {false, 1024, {72, 72}, 0, true, TSR_DTYPE_F32},
                            {true, 512, {2 * D, D, D}, 0, false, TSR_DTYPE_F32}};
-  for (const char* skew : {"0", "1"}) {
-    SCOPED_TRACE(std::string("skew ") + skew);
-    setenv("TESSERA_VULKAN_DECODE_SKEW", skew, 1);
+  // "1p": the paired modules on 3 persistent workgroups (TESSERA_VULKAN_PERSIST).
+  for (const char* mode : {"0", "1", "1p"}) {
+    SCOPED_TRACE(std::string("skew ") + mode);
+    setenv("TESSERA_VULKAN_DECODE_SKEW", std::string(mode, 1).c_str(), 1);
+    setenv("TESSERA_VULKAN_PERSIST", mode[1] == 'p' ? "3" : "0", 1);
     setenv("TESSERA_VULKAN_FUSE_SWIGLU", "1", 1);
     setenv("TESSERA_VULKAN_FUSE_ROPE_Q", "1", 1);
     tsr_error err{sizeof(tsr_error), TSR_OK, {}};
     tsr_device* dev = nullptr;
     const tsr_status opened = api_->device_open(ctx, 0, &dev, &err);
     unsetenv("TESSERA_VULKAN_DECODE_SKEW");
+    unsetenv("TESSERA_VULKAN_PERSIST");
     unsetenv("TESSERA_VULKAN_FUSE_SWIGLU");
     unsetenv("TESSERA_VULKAN_FUSE_ROPE_Q");
     ASSERT_EQ(opened, TSR_OK) << err.message;

@@ -72,10 +72,23 @@ bool TmaSelected(int wg_config) {
 #endif
 }
 
+// TESSERA_LAB_SHAPES=name,name,... / TESSERA_LAB_TERMS=1|3 (cu-gemm17): only those prefill
+// shapes / that piece count in the timings (unset: all).
+bool ShapeSelected(const char* name) {
+  const char* e = std::getenv("TESSERA_LAB_SHAPES");
+  if (e == nullptr || *e == 0) return true;
+  const std::string list = std::string(",") + e + ",";
+  return list.find(std::string(",") + name + ",") != std::string::npos;
+}
+bool TermsSelected(int terms) {
+  const char* e = std::getenv("TESSERA_LAB_TERMS");
+  return e == nullptr || *e == 0 || std::atoi(e) == terms;
+}
+
 // Diagnostic tiles that leave the canonical order ("nochunk": all of K as one chunk) are only
 // timed.
 bool Diagnostic(const char* name) {
-  return std::strstr(name, "nochunk") != nullptr;
+  return std::strstr(name, "nochunk") != nullptr || std::strstr(name, "_diag") != nullptr;
 }
 
 // Device buffers of one problem: x [M, K] f32, w [N, K] bf16, bias [N], out [M, N], planes.
@@ -372,6 +385,7 @@ void TimeShape(const Shape& s, int64_t M, bool default_only, lab::CublasLt& lt) 
     Check(cudaDeviceSynchronize(), "cublaslt");
   }
   for (int terms : {3, 1}) {
+    if (!TermsSelected(terms)) continue;
     const MatmulParams p = d.Params(0, M, false);
     const double def_ms =
         TimeMs(5, 10, [&](int) { Check(LaunchGemmBf16(p, terms, d.planes, nullptr), "gemm"); });
@@ -1024,7 +1038,9 @@ int Main(int argc, char** argv) {
       {"8B.k_v", 1024, 4096},     {"8B.gate_up", 14336, 4096}, {"8B.down", 4096, 14336},
   };
   for (int64_t m : {int64_t{2048}, int64_t{512}}) {
-    for (const Shape& s : shapes) TimeShape(s, m, default_only, lt);
+    for (const Shape& s : shapes) {
+      if (ShapeSelected(s.name)) TimeShape(s, m, default_only, lt);
+    }
   }
   std::printf("summary failures=%d\n", g_failures);
   return g_failures == 0 ? 0 : 1;

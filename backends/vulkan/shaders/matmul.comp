@@ -803,6 +803,58 @@ void PairedGroup(Params P, int64_t g, int part, int64_t start, float nr) {
 }
 #endif  // PAIRED
 
+#if DECODE == 3 && NORM
+// ---- persistent norm-fused groups (vk-dec17) ----
+// PERSIST (specialization constant 4; plugin.cc, TESSERA_VULKAN_PERSIST): 0 = main's code as
+// before; 1 = NormGroups: the workgroup computes the RMS_NORM scale once and then takes the
+// workgroup indices g, g + G, ... below P.ptotal (G launched: the host launches fewer than the
+// group's workgroups, about as many as are resident at once), each exactly as a workgroup of
+// that index does (the same rows, the same nr, the same code: the same bits). The prologue's
+// latency (NormScale's two dependent L2 round trips and a barrier before the first weight load)
+// is paid once a workgroup instead of once a wave of workgroups (vk-dec16b): on the H100 (396
+// launched) 8B gate/up (1792 workgroups, ~4.5 waves at 3 an SM) 104.8 -> 102.7 us; the
+// skipped-out main() code also compiles smaller (q/k/v, one wave: 37.5 -> 36.6 us).
+layout(constant_id = 4) const int PERSIST = 0;
+
+void NormGroups(Params P) {
+  const int64_t g0 = int64_t(GroupIndex());
+  const int64_t G = int64_t(gl_NumWorkGroups.x) * int64_t(gl_NumWorkGroups.y);
+  const int64_t total = P.ptotal > 0 ? int64_t(P.ptotal) : G;
+  const float nr = NormScale(P);
+#if PAIRED
+  if (g0 == 0 && P.norm_out != 0ul) WriteNormed(P, nr);
+#else
+  if (g0 == 0) WriteNormed(P, nr);
+#endif
+  for (int64_t g = g0; g < total; g += G) {
+    // The index's part (workgroup-uniform) and the part's first index.
+    int part = 0, start = 0;
+    for (int j = 1; j < P.n_parts; ++j) {
+      if (g >= int64_t(P.group_start[j])) {
+        part = j;
+        start = P.group_start[j];
+      }
+    }
+#if PAIRED
+    if (g != g0) barrier();  // every invocation is done with the previous index's sm_pair
+    PairedGroup(P, g, part, int64_t(start), nr);
+#else
+    Part T = Part(P.w, P.bias, P.out_, P.N, P.w_row, P.out_col);
+    if (part > 0) {
+      T = Part(P.gw[part - 1], P.gbias[part - 1], P.gout[part - 1], P.gN[part - 1],
+               P.gw_row[part - 1], P.gout_col[part - 1]);
+    }
+    const int64_t first = (g - int64_t(start)) * P.rows_per_group;
+    const int64_t last = min(first + P.rows_per_group, T.N);
+    const int dr = P.decode_rows;
+    for (int64_t n = first + int64_t(gl_SubgroupID) * dr; n < last;
+         n += int64_t(gl_NumSubgroups) * dr)
+      DecodeRowsSkewed(P, T, n, nr, 0);
+#endif
+  }
+}
+#endif  // DECODE == 3 && NORM
+
 #if DECODE == 2
 // ---- split decode GEMV (its own modules; TESSERA_VULKAN_DECODE_SPLIT, run_ops.cc) ----
 // The workgroup's 128 invocations share the K of its rows: rows_per_group rows in row blocks
@@ -882,6 +934,12 @@ void main() {
   Params P = Params(pc.params);
 #if !QUANT
   if ((P.vec & VEC_DECODE) != 0) {
+#if DECODE == 3 && NORM
+    if (PERSIST != 0) {
+      NormGroups(P);
+      return;
+    }
+#endif
     // The workgroup's part of the group (workgroup-uniform), then a subgroup-uniform loop over
     // blocks of DROWS rows (rows_per_group a multiple of DROWS). A row's sum does not depend on
     // the part it is in, so a grouped dispatch gives the bits of one dispatch a weight.

@@ -54,6 +54,10 @@ layout(buffer_reference, std430, buffer_reference_align = 8) readonly buffer Par
   // SplitWithinGroup): > 1 = the workgroup's subgroups split K in kpieces pieces a row block,
   // their chunk partials meet in shared memory and piece 0 folds them in chunk order.
   int kpieces;
+  // Persistent norm-fused decode groups (matmul.comp PERSIST, the skew+norm modules only): the
+  // group's workgroup count; the dispatch may launch fewer, each taking workgroup indices g,
+  // g + launched, ... after one RMS_NORM prologue. 0: as launched.
+  int ptotal;
 };
 
 layout(buffer_reference, std430, buffer_reference_align = 16) readonly buffer RoU32x4 { uvec4 v; };
