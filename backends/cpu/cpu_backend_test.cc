@@ -772,10 +772,12 @@ int MakeWeight(Graph& g, tsr_dtype dtype, int64_t n, int64_t k, const std::vecto
   return dst;
 }
 
+// M = 136: two x panels of the GEMM (128 rows, then 8), x packed in its tiles' order by several
+// pool tasks (16 tiles each).
 TEST_F(CpuBackendTest, MatmulRowsAreBatchInvariant) {
   Device d2(2);
   Device d1(1);
-  const int64_t M = 64, N = 45;
+  const int64_t M = 136, N = 45;
   for (tsr_dtype dtype :
        {TSR_DTYPE_F32, TSR_DTYPE_F16, TSR_DTYPE_BF16, TSR_DTYPE_Q8_B32, TSR_DTYPE_Q4_B32}) {
     // K not a multiple of the SIMD width for the plain types exercises the scalar tail.
@@ -808,7 +810,7 @@ TEST_F(CpuBackendTest, MatmulRowsAreBatchInvariant) {
       ASSERT_EQ(g.Run(g.Node(TSR_OP_MATMUL, {x1, w, b}, o1)), TSR_OK);
       const std::vector<float> alone = g.Read(o1);
       EXPECT_EQ(std::memcmp(alone.data(), batched.data() + r * N, N * 4), 0)
-          << "row " << r << " differs alone (GEMV) vs in a 64-row call";
+          << "row " << r << " differs alone (GEMV) vs in a 136-row call";
     }
     // Three rows (GEMM path, narrow tiles) and a one-thread device give the same bits too.
     const std::vector<float> three(xs.begin() + 5 * K, xs.begin() + 8 * K);
@@ -851,7 +853,7 @@ TEST_F(CpuBackendTest, SiblingMatmulsInOneJobKeepBits) {
     for (tsr_dtype t : c.dtypes) quant = quant || IsQuant(t);
     const int64_t K = quant ? 160 : 101;  // 101: the scalar tail
     Device d(2, c.int8_dot);
-    for (int64_t M : {int64_t{1}, int64_t{3}}) {
+    for (int64_t M : {int64_t{1}, int64_t{3}, int64_t{70}}) {
       SCOPED_TRACE(testing::Message()
                    << c.dtypes[0] << "," << c.dtypes[1] << "," << c.dtypes[2] << " int8_dot "
                    << (c.int8_dot ? c.int8_dot : "-") << " M " << M);
@@ -899,21 +901,39 @@ TEST_F(CpuBackendTest, SiblingMatmulsInOneJobKeepBits) {
 
 // K spanning several K blocks of the canonical order (1024) plus a SIMD tail: GEMV rows and
 // GEMM rows (4 x 4 tiles, partial sums kept in the output between blocks) stay bit-identical.
+// K = 2 * 1024 + 64 and 896 (no tail: the 4 x 4 tiles' vector epilogue finishes the last block)
+// and 1024 + 512 + 5 (one block and a short one), with and without a bias. M = 70: 17 whole
+// tiles of x packed over several K blocks by two pool tasks, and two rows past them.
 TEST_F(CpuBackendTest, MatmulLongKIsBatchInvariant) {
   Device d(2);
-  const int64_t M = 9, N = 13, K = 2 * 1024 + 37;
-  for (tsr_dtype dtype : {TSR_DTYPE_F32, TSR_DTYPE_BF16}) {
-    SCOPED_TRACE(dtype);
+  const int64_t M = 70, N = 13;
+  struct Case {
+    int64_t K;
+    bool bias;
+    tsr_dtype dtype;
+  };
+  std::vector<Case> cases;
+  for (const int64_t K :
+       {int64_t{2 * 1024 + 37}, int64_t{2 * 1024 + 64}, int64_t{896}, int64_t{1024 + 512 + 5}}) {
+    for (const bool bias : {true, false}) {
+      for (const tsr_dtype dt : {TSR_DTYPE_F32, TSR_DTYPE_BF16}) cases.push_back({K, bias, dt});
+    }
+  }
+  for (const Case& c : cases) {
+    const int64_t K = c.K;
+    SCOPED_TRACE(testing::Message() << c.dtype << " K " << K << " bias " << c.bias);
     Graph g(d.dev());
     const std::vector<float> xs = Random(M * K, 21);
     const std::vector<float> ws = Random(N * K, 22);
-    const int w = MakeWeight(g, dtype, N, K, ws);
-    const int b = g.F32({N}, Random(N, 23));
+    const int w = MakeWeight(g, c.dtype, N, K, ws);
+    const int b = c.bias ? g.F32({N}, Random(N, 23)) : g.ZerosF32({N});
     const int x = g.F32({M, K}, xs);
     const int out = g.ZerosF32({M, N});
-    ASSERT_EQ(g.Run(g.Node(TSR_OP_MATMUL, {x, w, b}, out)), TSR_OK);
+    ASSERT_EQ(
+        g.Run(c.bias ? g.Node(TSR_OP_MATMUL, {x, w, b}, out) : g.Node(TSR_OP_MATMUL, {x, w}, out)),
+        TSR_OK);
     const std::vector<float> batched = g.Read(out);
-    if (dtype == TSR_DTYPE_F32) {
+    if (c.dtype == TSR_DTYPE_F32 && K == 2 * 1024 + 37 && c.bias) {
       for (int64_t n = 0; n < N; ++n) {
         double s = 0;
         for (int64_t k = 0; k < K; ++k) s += double(xs[k]) * ws[n * K + k];
@@ -923,10 +943,43 @@ TEST_F(CpuBackendTest, MatmulLongKIsBatchInvariant) {
     for (int64_t r = 0; r < M; ++r) {
       const int x1 = g.F32({1, K}, {xs.begin() + r * K, xs.begin() + (r + 1) * K});
       const int o1 = g.ZerosF32({1, N});
-      ASSERT_EQ(g.Run(g.Node(TSR_OP_MATMUL, {x1, w, b}, o1)), TSR_OK);
+      ASSERT_EQ(g.Run(c.bias ? g.Node(TSR_OP_MATMUL, {x1, w, b}, o1)
+                             : g.Node(TSR_OP_MATMUL, {x1, w}, o1)),
+                TSR_OK);
       EXPECT_EQ(std::memcmp(g.Read(o1).data(), batched.data() + r * N, N * 4), 0) << "row " << r;
     }
   }
+}
+
+// The GEMM (x packed in its tiles' order, 4 x 4 tiles) against the GEMV, row by row, bit for bit,
+// on every SIMD target of this CPU (their lane counts give the packed layout its step).
+TEST_F(CpuBackendTest, GemmRowsMatchGemvOnEveryTarget) {
+  Device d(2);
+  const int64_t M = 70, N = 13;
+  const int64_t supported = hwy::SupportedTargets();
+  for (int64_t target : {supported, int64_t{HWY_AVX2}, int64_t{HWY_SSE4}, int64_t{HWY_SVE2},
+                         int64_t{HWY_SVE}, int64_t{HWY_NEON}, int64_t{0} /* fallback */}) {
+    if (target != 0 && (supported & target) == 0) continue;
+    SCOPED_TRACE(target == 0 ? "fallback" : target == supported ? "best" : hwy::TargetName(target));
+    hwy::GetChosenTarget().Update(target);
+    for (const int64_t K : {int64_t{101}, int64_t{2 * 1024 + 64}}) {
+      SCOPED_TRACE(testing::Message() << "K " << K);
+      Graph g(d.dev());
+      const std::vector<float> xs = Random(M * K, 31);
+      const int w = MakeWeight(g, TSR_DTYPE_BF16, N, K, Random(N * K, 32));
+      const int b = g.F32({N}, Random(N, 33));
+      const int out = g.ZerosF32({M, N});
+      ASSERT_EQ(g.Run(g.Node(TSR_OP_MATMUL, {g.F32({M, K}, xs), w, b}, out)), TSR_OK);
+      const std::vector<float> batched = g.Read(out);
+      for (int64_t r = 0; r < M; ++r) {
+        const int x1 = g.F32({1, K}, {xs.begin() + r * K, xs.begin() + (r + 1) * K});
+        const int o1 = g.ZerosF32({1, N});
+        ASSERT_EQ(g.Run(g.Node(TSR_OP_MATMUL, {x1, w, b}, o1)), TSR_OK);
+        EXPECT_EQ(std::memcmp(g.Read(o1).data(), batched.data() + r * N, N * 4), 0) << "row " << r;
+      }
+    }
+  }
+  hwy::GetChosenTarget().Update(supported);
 }
 
 TEST_F(CpuBackendTest, AttentionIsBatchInvariant) {

@@ -27,6 +27,11 @@ namespace tessera::cpu {
 // The K block of the canonical order: a multiple of every target's f32 lane count (and of the
 // 32-weight quantization block), small enough that 4 decoded weight rows stay in L1.
 constexpr int64_t kMatmulKBlock = 1024;
+// Rows of the GEMM's x panel (a K block of them stays in L2: 128 x 1024 floats = 512 KiB).
+constexpr int64_t kRowBlock = 128;
+// Whether the GEMM reads x packed in its tiles' order (PackGemmXImpl): on unless
+// TESSERA_CPU_GEMM_PACK_X=0 (read once per process; for A/B runs: the bits are the same).
+bool PackGemmXEnabled();
 }  // namespace tessera::cpu
 #endif
 
@@ -390,12 +395,19 @@ HWY_INLINE void GemmSumsScalable(DF df, const float* const* x, const PanelF32* w
 }
 #endif  // HWY_HAVE_SCALABLE
 
+// GCC 12's AVX-512 headers start some intrinsics from _mm512_undefined_*() and then warn about
+// it at -O2+ (GCC bug 105593); the values are always fully written.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 // x rows [m0, m0 + MR) against NR weight rows over one K block [k0, k1): the block sums go into
 // `out` (stored on the first block, added on later ones), and the last block finishes each
 // element (tail from the original rows `src`, bias).
+// xt: the tile's rows of this K block in the packed order (PackGemmXImpl: the MR rows' vectors of
+// step k next to each other), or null to read them from x. Same values, same operations.
 template <int MR, int NR, class Row>
 HWY_INLINE void GemmTile(const MatmulProblem& p, int64_t m0, int64_t n0, const PanelF32* w,
-                         const Row* src, int64_t k0, int64_t k1, bool first, bool last) {
+                         const Row* src, int64_t k0, int64_t k1, bool first, bool last,
+                         const float* xt = nullptr) {
   const DF df;
   const int64_t L = static_cast<int64_t>(hn::Lanes(df));
   const float* x[MR];
@@ -403,18 +415,30 @@ HWY_INLINE void GemmTile(const MatmulProblem& p, int64_t m0, int64_t n0, const P
   float sums[MR * NR];
 #if HWY_HAVE_SCALABLE
   (void)L;
+  (void)xt;
   GemmSumsScalable<MR, NR>(df, x, w, k0, k1, sums);
 #else
   VF acc[MR][NR];
   for (int i = 0; i < MR; ++i) {
     for (int j = 0; j < NR; ++j) acc[i][j] = hn::Zero(df);
   }
-  for (int64_t k = k0; k < k1; k += L) {
-    VF wv[NR];
-    for (int j = 0; j < NR; ++j) wv[j] = w[j].Load(df, k);
-    for (int i = 0; i < MR; ++i) {
-      const VF xv = hn::LoadU(df, x[i] + k);
-      for (int j = 0; j < NR; ++j) acc[i][j] = hn::MulAdd(xv, wv[j], acc[i][j]);
+  if (xt != nullptr) {
+    for (int64_t k = k0; k < k1; k += L, xt += MR * L) {
+      VF wv[NR];
+      for (int j = 0; j < NR; ++j) wv[j] = w[j].Load(df, k);
+      for (int i = 0; i < MR; ++i) {
+        const VF xv = hn::Load(df, xt + i * L);
+        for (int j = 0; j < NR; ++j) acc[i][j] = hn::MulAdd(xv, wv[j], acc[i][j]);
+      }
+    }
+  } else {
+    for (int64_t k = k0; k < k1; k += L) {
+      VF wv[NR];
+      for (int j = 0; j < NR; ++j) wv[j] = w[j].Load(df, k);
+      for (int i = 0; i < MR; ++i) {
+        const VF xv = hn::LoadU(df, x[i] + k);
+        for (int j = 0; j < NR; ++j) acc[i][j] = hn::MulAdd(xv, wv[j], acc[i][j]);
+      }
     }
   }
 #endif
@@ -422,6 +446,33 @@ HWY_INLINE void GemmTile(const MatmulProblem& p, int64_t m0, int64_t n0, const P
   if constexpr (MR == 4 && NR == 4) {
     __m512 v[16];
     for (int i = 0; i < 16; ++i) v[i] = acc[i / 4][i % 4].raw;
+    // Row-contiguous outputs and nothing left of K past this block: the 16 sums stay in one
+    // register, row i's four in its 128-bit lane i, and each row's (out +) sums (+ bias) is one
+    // 4-lane add and store. Each lane is the scalar path's operation (the same operands, the
+    // same order: the block sums added to the earlier total, then the bias), so the bits are
+    // those of the loop below. Stored to the stack and read back one float at a time (16
+    // narrow reloads of a 64-byte store, then 16 scalar stores), the epilogue drew ~25% of the
+    // GEMM's perf samples at K = 896; this alone: +2-11% flops per CPU-second (cpu-pp17,
+    // docs/benchmarks.md).
+    if (p.out_col_stride == 1 && (!last || k1 == p.K)) {
+      const __m512 t = _mm512_permutexvar_ps(
+          _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15),
+          TreeSum16Lanes(v));
+      const bool bias = last && p.bias != nullptr;
+      const __m128 b = bias ? _mm_loadu_ps(p.bias + n0) : _mm_setzero_ps();
+      float* o = p.out + m0 * p.out_row_stride + n0;
+      const auto row = [&](__m128 s) {
+        if (!first) s = _mm_add_ps(_mm_loadu_ps(o), s);
+        if (bias) s = _mm_add_ps(s, b);
+        _mm_storeu_ps(o, s);
+        o += p.out_row_stride;
+      };
+      row(_mm512_castps512_ps128(t));
+      row(_mm512_extractf32x4_ps(t, 1));
+      row(_mm512_extractf32x4_ps(t, 2));
+      row(_mm512_extractf32x4_ps(t, 3));
+      return;
+    }
     TreeSum16(v, sums);
   } else
 #endif
@@ -445,12 +496,13 @@ HWY_INLINE void GemmTile(const MatmulProblem& p, int64_t m0, int64_t n0, const P
     }
   }
 }
+#pragma GCC diagnostic pop
 
-// The weight bytes the GEMM decodes next (its next group of rows), prefetched into L2 a few
-// lines per register tile while the current group runs. Without it each group's decode waits
-// for DRAM: ~11% of a bf16 prefill's kernel samples sat on the decode's loads; with it the
-// prefill GEMM does 4-5% more flops per CPU-second (single thread, Qwen2.5-0.5B, 512 rows).
-// L2, not L1: the x panel streams through L1 between now and the decode.
+// The weight bytes the GEMM decodes soon (a later group of rows: kGemmPrefetchGroups),
+// prefetched into L2 a few lines per register tile while the current group runs. Without it
+// each group's decode waits for DRAM: ~11% of a bf16 prefill's kernel samples sat on the
+// decode's loads; with it the prefill GEMM does 4-5% more flops per CPU-second (single thread,
+// Qwen2.5-0.5B, 512 rows). L2, not L1: the x panel streams through L1 between now and the decode.
 struct GemmPrefetch {
   const uint8_t* base = nullptr;  // the first row's first byte
   int64_t row_stride = 0, row_bytes = 0;
@@ -465,36 +517,91 @@ struct GemmPrefetch {
   }
 };
 
-// Rows [m0, m1) against nr (<= 4) weight rows over one K block.
+// Rows [m0, m1) against nr (<= 4) weight rows over one K block. xp: the panel's whole 4-row
+// tiles packed (PackGemmXImpl), or null.
 template <class Row>
 void GemmBlock(const MatmulProblem& p, int64_t m0, int64_t m1, int64_t n, int nr, const PanelF32* w,
-               const Row* src, int64_t k0, int64_t k1, bool first, bool last, GemmPrefetch* pf) {
+               const Row* src, int64_t k0, int64_t k1, bool first, bool last, GemmPrefetch* pf,
+               const float* xp) {
+  const int64_t tile_floats = 4 * (k1 - k0);  // one packed tile
   if (nr == 4) {
     const int64_t tiles = (m1 - m0) / 4;
     int64_t m = m0, t = 0;
     for (; m + 4 <= m1; m += 4) {
       pf->Advance(++t, tiles);
-      GemmTile<4, 4>(p, m, n, w, src, k0, k1, first, last);
+      GemmTile<4, 4>(p, m, n, w, src, k0, k1, first, last,
+                     xp != nullptr ? xp + (t - 1) * tile_floats : nullptr);
     }
     for (; m < m1; ++m) GemmTile<1, 4>(p, m, n, w, src, k0, k1, first, last);
     return;
   }
   for (int j = 0; j < nr; ++j) {
     int64_t m = m0;
-    for (; m + 4 <= m1; m += 4) GemmTile<4, 1>(p, m, n + j, w + j, src + j, k0, k1, first, last);
+    for (int64_t t = 0; m + 4 <= m1; m += 4, ++t) {
+      GemmTile<4, 1>(p, m, n + j, w + j, src + j, k0, k1, first, last,
+                     xp != nullptr ? xp + t * tile_floats : nullptr);
+    }
     for (; m < m1; ++m) GemmTile<1, 1>(p, m, n + j, w + j, src + j, k0, k1, first, last);
   }
 }
 
-// What Gemm decodes after group n of the panel ending at row me in K block [k0, k1): the next rows
-// of the chunk [n0, n1), else the chunk's first rows for the next panel or, after the last panel,
-// for the next K block. None past the last block (or with TESSERA_CPU_GEMM_PREFETCH=0).
+// The GEMM's x packed in its tiles' order (here the tiles [t0, t1)), so a 4 x 4 tile's loads
+// are one sequential stream: for K block [k0, k1) and the 4-row tile t (rows 4t..4t+3 of the
+// Mt = M / 4 * 4 whole-tile rows), step s (k = k0 + s L) holds the four rows' vectors
+// [k, k + L) one after another at Mt k0 + t 4 (k1 - k0) + s 4 L; a panel of rows [mb, ...)
+// starts at Mt k0 + mb (k1 - k0). Read from four rows of x at once (four streams 3.5-19 KiB
+// apart), the tile's loop ran ~25% slower than from this order (Zen 5, K = 896, a lab loop
+// without the epilogue; cpu-pp17, docs/benchmarks.md). Copies only: the tiles' arithmetic and
+// bits are the same either way. Packed once per matmul (or group of sibling matmuls of one x)
+// and shared by every column task: packed per task (each task its panel), the copies and the
+// original rows crowded L2 and the weight decode's prefetched lines (+7.5% against +13% for
+// the shared copy, Qwen down projection, one thread).
+void PackGemmXImpl(const MatmulProblem& p, int64_t t0, int64_t t1, float* xp) {
+  const DF df;
+  const int64_t L = static_cast<int64_t>(hn::Lanes(df));
+  const int64_t kv = p.K / L * L, mt = p.M / 4 * 4;
+  for (int64_t k0 = 0; k0 < kv; k0 += kMatmulKBlock) {
+    const int64_t k1 = std::min(kv, k0 + kMatmulKBlock);
+    for (int64_t t = t0; t < t1; ++t) {
+      for (int i = 0; i < 4; ++i) {
+        const float* x = p.x + (4 * t + i) * p.x_row_stride;
+        float* d = xp + mt * k0 + t * 4 * (k1 - k0) + i * L;
+        for (int64_t k = k0; k < k1; k += L, d += 4 * L) hn::Store(hn::LoadU(df, x + k), df, d);
+      }
+    }
+  }
+}
+
+// Floats of PackGemmXImpl's copy of p.x; 0 where the GEMM reads x itself (SVE targets: their
+// tiles keep named accumulators, GemmSumsScalable).
+size_t GemmPackedXFloatsImpl(int64_t M, int64_t K) {
+#if HWY_HAVE_SCALABLE
+  (void)M;
+  (void)K;
+  return 0;
+#else
+  const int64_t L = static_cast<int64_t>(hn::Lanes(DF()));
+  return static_cast<size_t>(M / 4 * 4 * (K / L * L));
+#endif
+}
+
+// Groups of 4 weight rows between the one the GEMM decodes and the one it prefetches. With x
+// packed (PackGemmXImpl) a group's tiles run faster, and the next group's lines were not in L2
+// in time: on the Qwen2.5-0.5B gate GEMM an L1 hint 1 group ahead gave +3% flops per
+// CPU-second over the L2 hint 1 group ahead, and the L2 hint 2 groups ahead +6% over that
+// (the down projection level) (cpu-pp17, docs/benchmarks.md).
+constexpr int64_t kGemmPrefetchGroups = 2;
+
+// What Gemm decodes kGemmPrefetchGroups groups after group n of the panel ending at row me in K
+// block [k0, k1): later rows of the chunk [n0, n1), else (wrapping) the chunk's first rows for
+// the next panel or, after the last panel, for the next K block. None past the last block (or
+// with TESSERA_CPU_GEMM_PREFETCH=0).
 HWY_INLINE GemmPrefetch NextGroup(const MatmulProblem& p, int64_t me, int64_t n, int64_t n0,
                                   int64_t n1, int64_t k0, int64_t k1, int64_t kv) {
   GemmPrefetch pf;
-  int64_t pn = n + 4, pk = k0;
+  int64_t pn = n + 4 * kGemmPrefetchGroups, pk = k0;
   if (pn >= n1) {
-    pn = n0;
+    pn = n0 + std::min(pn - n1, n1 - n0 - 1) / 4 * 4;
     if (me >= p.M) pk = k1;
   }
   if (pk >= kv || !PrefetchPolicy().gemm) return pf;
@@ -523,7 +630,6 @@ HWY_INLINE GemmPrefetch NextGroup(const MatmulProblem& p, int64_t me, int64_t n,
 // rows; partial sums wait in `out` between K blocks.
 template <class Row>
 void Gemm(const MatmulProblem& p, int64_t n0, int64_t n1, float* scratch) {
-  constexpr int64_t kRowBlock = 128;  // x panel: 128 rows x 1024 floats = 512 KiB
   const DF df;
   const int64_t L = static_cast<int64_t>(hn::Lanes(df));
   const int64_t kv = p.K / L * L;
@@ -539,6 +645,7 @@ void Gemm(const MatmulProblem& p, int64_t n0, int64_t n1, float* scratch) {
     const int64_t k1 = std::min(kv, k0 + kMatmulKBlock);
     for (int64_t mb = 0; mb < p.M; mb += kRowBlock) {
       const int64_t me = std::min(p.M, mb + kRowBlock);
+      const float* xp = p.xp != nullptr ? p.xp + p.M / 4 * 4 * k0 + mb * (k1 - k0) : nullptr;
       for (int64_t n = n0; n < n1; n += 4) {
         const int nr = static_cast<int>(std::min<int64_t>(4, n1 - n));
         Row src[4];
@@ -554,7 +661,7 @@ void Gemm(const MatmulProblem& p, int64_t n0, int64_t n1, float* scratch) {
           }
         }
         GemmPrefetch pf = NextGroup(p, me, n, n0, n1, k0, k1, kv);
-        GemmBlock(p, mb, me, n, nr, w, src, k0, k1, k0 == 0, k1 == kv, &pf);
+        GemmBlock(p, mb, me, n, nr, w, src, k0, k1, k0 == 0, k1 == kv, &pf, xp);
       }
     }
   }
@@ -598,6 +705,16 @@ namespace tessera::cpu {
 
 HWY_EXPORT(MatmulColumnsImpl);
 HWY_EXPORT(F32LanesImpl);
+HWY_EXPORT(PackGemmXImpl);
+HWY_EXPORT(GemmPackedXFloatsImpl);
+
+bool PackGemmXEnabled() {
+  static const bool on = [] {
+    const char* e = std::getenv("TESSERA_CPU_GEMM_PACK_X");
+    return e == nullptr || *e == '\0' || std::atoi(e) != 0;
+  }();
+  return on;
+}
 
 bool PackedRowsSupported() {
   const size_t lanes = HWY_DYNAMIC_DISPATCH(F32LanesImpl)();
@@ -721,6 +838,70 @@ void QuantizeActivations(MatmulProblem* problems, int64_t n_problems, ThreadPool
   }
 }
 
+// The GEMM path's x (M >= 4 rows, f32 activations): packed in the tiles' order once for every
+// problem that runs the GEMM (PackGemmXImpl), rows split across the pool, and shared by the
+// problems of one x (q, k, v; gate, up). `storage` keeps it alive (and its capacity, like the
+// int8 activations'). A copy over kMaxPackedXBytes (e.g. a 2048-row prefill step's down
+// projection of an 8B model) is not made: those GEMMs read x itself (same bits).
+constexpr size_t kMaxPackedXBytes = size_t{64} << 20;
+void PackActivations(MatmulProblem* problems, int64_t n_problems, ThreadPool* pool,
+                     std::vector<float>* storage) {
+  if (!PackGemmXEnabled()) return;
+  // The problem whose copy s reads; its offset. (References: the pool's threads must see the
+  // caller's thread_local tables.)
+  thread_local std::vector<int64_t> owner_storage, at_storage;
+  std::vector<int64_t>& owner = owner_storage;
+  std::vector<int64_t>& at = at_storage;
+  owner.assign(static_cast<size_t>(n_problems), -1);
+  at.assign(static_cast<size_t>(n_problems), 0);
+  size_t floats = 0;
+  for (int64_t s = 0; s < n_problems; ++s) {
+    const MatmulProblem& p = problems[s];
+    if (p.M < 4 || p.qx != nullptr) continue;  // the GEMV (M <= 2), or the int8 path
+    const size_t n = HWY_DYNAMIC_DISPATCH(GemmPackedXFloatsImpl)(p.M, p.K);
+    if (n == 0 || n * sizeof(float) > kMaxPackedXBytes) continue;
+    owner[s] = s;
+    for (int64_t t = 0; t < s; ++t) {
+      const MatmulProblem& o = problems[t];
+      if (owner[t] == t && o.x == p.x && o.x_row_stride == p.x_row_stride && o.M == p.M &&
+          o.K == p.K) {
+        owner[s] = t;
+        break;
+      }
+    }
+    if (owner[s] != s) continue;
+    at[s] = static_cast<int64_t>(floats);
+    floats += (n + 15) / 16 * 16;  // each copy 64-byte aligned
+  }
+  if (floats == 0) return;
+  storage->resize(floats + 16);
+  float* base = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(storage->data()) + 63) &
+                                         ~uintptr_t{63});
+  // Tasks: (owner, first tile), 16 tiles (64 rows) each. (A reference: the pool's threads must
+  // see the caller's.)
+  constexpr int64_t kTilesPerTask = 16;
+  thread_local std::vector<std::pair<int64_t, int64_t>> task_storage;
+  std::vector<std::pair<int64_t, int64_t>>& tasks = task_storage;
+  tasks.clear();
+  for (int64_t s = 0; s < n_problems; ++s) {
+    if (owner[s] < 0) continue;
+    if (owner[s] == s) {
+      for (int64_t t0 = 0; t0 < problems[s].M / 4; t0 += kTilesPerTask) tasks.emplace_back(s, t0);
+    }
+    problems[s].xp = base + at[owner[s]];
+  }
+  auto run = [&](int64_t task, int) {
+    const auto [s, t0] = tasks[task];
+    const int64_t t1 = std::min(problems[s].M / 4, t0 + kTilesPerTask);
+    HWY_DYNAMIC_DISPATCH(PackGemmXImpl)(problems[s], t0, t1, base + at[s]);
+  };
+  if (tasks.size() == 1) {
+    run(0, 0);
+  } else {
+    pool->ParallelFor(static_cast<int64_t>(tasks.size()), run);
+  }
+}
+
 // Runs n_problems independent problems (batch slices, or sibling matmuls of one x with their
 // own N, weights and dtypes) with all their columns split across the pool in one job. Problem
 // s's columns are cut into chunks of ColumnChunk(its N) exactly as when it runs alone; every
@@ -732,6 +913,8 @@ void RunProblems(MatmulProblem* problems, int64_t n_problems, ThreadPool* pool, 
   thread_local std::vector<uint8_t> act_storage;
   thread_local std::vector<QuantizedActs> acts;
   QuantizeActivations(problems, n_problems, pool, &act_storage, &acts);
+  thread_local std::vector<float> xpack_storage;
+  PackActivations(problems, n_problems, pool, &xpack_storage);
   const int threads = pool->num_threads();
   size_t scratch_floats = 0;
   for (int64_t s = 0; s < n_problems; ++s)

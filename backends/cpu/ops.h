@@ -112,6 +112,8 @@ struct MatmulProblem {
   // the GEMV tile order (row n's 8-row tile starts at w + n / 8 * 8 * w_row_bytes); Q8/Q4 (with
   // qx): rows in place, full supersteps in the int8 dot's operand order.
   bool w_packed = false;
+  // The GEMM's x (M > 2, f32 path) packed by PackGemmX (kernels_matmul.cc), or null to read x.
+  const float* xp = nullptr;
 };
 
 // Software prefetch policy of the matmul kernels, read once from the environment (lab switches

@@ -595,8 +595,8 @@ __device__ __forceinline__ void ConsumePre(const MatmulParams& p, const uint8_t*
   float acc[C::BM / 2], tot[C::BM / 4];
   float4* tot_s =
       reinterpret_cast<float4*>(const_cast<uint8_t*>(sm) + C::S * C::kStage) + (threadIdx.x - 128);
-  uint4 ra[2][2];  // [block % 2][row g / g + 8]
-  (void)nkb;       // blocks past K run on zeros (above)
+  uint4 ra[2][2];          // [block % 2][row g / g + 8]
+  (void)nkb;               // blocks past K run on zeros (above)
   const int nb = 2 * nst;  // blocks of the stages
   // Block k's A fragments into set `set`, after waiting for its stage when it starts one.
   const auto load_a = [&](int k, int set) {
@@ -610,7 +610,7 @@ __device__ __forceinline__ void ConsumePre(const MatmulParams& p, const uint8_t*
   load_a(0, 0);
   for (int c0 = 0; c0 < nb; c0 += kChunk) {
 #pragma unroll
-    for (int i = 0; i < C::BM / 2; ++i) acc[i] = 0.0f;  // nothing in flight here
+    for (int i = 0; i < C::BM / 2; ++i) acc[i] = 0.0f;   // nothing in flight here
     const int c1 = c0 + kChunk < nb ? c0 + kChunk : nb;  // c1 - c0 is even
     for (int k0 = c0; k0 < c1; k0 += 2) {                // stage k0 / 2
       const int r = ring0 + k0 / 2;
@@ -625,9 +625,9 @@ __device__ __forceinline__ void ConsumePre(const MatmulParams& p, const uint8_t*
                          Word(ra[b][0], 2 * j + 1), Word(ra[b][1], 2 * j + 1), desc);
         }
         WgmmaCommit();
-        WgmmaWait<1>();  // block k0 + b - 1 is done
+        WgmmaWait<1>();                                             // block k0 + b - 1 is done
         if (b == 0 && k0 > c0) ReleaseStage<C>(bars, r - 1, lane);  // its stage, last block
-        if (k0 + b + 1 < nb) load_a(k0 + b + 1, b ^ 1);  // set b ^ 1: block k0 + b - 1's
+        if (k0 + b + 1 < nb) load_a(k0 + b + 1, b ^ 1);             // set b ^ 1: block k0 + b - 1's
       }
     }
     WgmmaWait<0>();
