@@ -415,6 +415,32 @@ __device__ __forceinline__ void Consume(const MatmulParams& p, const uint8_t* sm
   }
 }
 
+// The epilogue of the 128 x 256 tiles: totals + bias to out.
+template <class C>
+__device__ __forceinline__ void WideEpilogue(const MatmulParams& p, const float (&tot)[C::BM / 4],
+                                             const float4* tot_s, int64_t m0, int64_t n0, int row0,
+                                             int q) {
+  // Accumulator element 4j + e: weight row 16 warp + g (+ 8 for e >= 2), token 8j + 2q + e % 2.
+#pragma unroll
+  for (int jj = 0; jj < C::BM / 8; ++jj) {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int64_t n = n0 + row0 + (e >= 2 ? 8 : 0);
+      const int64_t m = m0 + jj * 8 + 2 * q + (e & 1);
+      if (n >= p.N || m >= p.M) continue;
+      float v;
+      if (jj < C::BM / 16) {
+        v = tot[4 * jj + e];
+      } else {
+        const float4 t4 = tot_s[(jj - C::BM / 16) * 256];  // own slots
+        v = e == 0 ? t4.x : (e == 1 ? t4.y : (e == 2 ? t4.z : t4.w));
+      }
+      if (p.bias != nullptr) v += p.bias[n];  // no "+ 0" without bias: -0 stays -0
+      p.out[m * p.out_row + n * p.out_col] = v;
+    }
+  }
+}
+
 // ---- The 128 x 256 tile (MODE 1; cu-gemm16) ----
 // A consumer warpgroup holds a 64 x 256 accumulator (128 floats a thread: one m64n256k16 chain a
 // k16 step), so the chunk totals do not fit next to it in registers: the totals of tokens 0 ..
@@ -489,25 +515,7 @@ __device__ __forceinline__ void ConsumeWide(const MatmulParams& p, const uint8_t
       *slot = v;
     }
   }
-  // Accumulator element 4j + e: weight row 16 warp + g (+ 8 for e >= 2), token 8j + 2q + e % 2.
-#pragma unroll
-  for (int jj = 0; jj < C::BM / 8; ++jj) {
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      const int64_t n = n0 + row0 + (e >= 2 ? 8 : 0);
-      const int64_t m = m0 + jj * 8 + 2 * q + (e & 1);
-      if (n >= p.N || m >= p.M) continue;
-      float v;
-      if (jj < C::BM / 16) {
-        v = tot[4 * jj + e];
-      } else {
-        const float4 t4 = tot_s[(jj - C::BM / 16) * 256];  // own slots
-        v = e == 0 ? t4.x : (e == 1 ? t4.y : (e == 2 ? t4.z : t4.w));
-      }
-      if (p.bias != nullptr) v += p.bias[n];  // no "+ 0" without bias: -0 stays -0
-      p.out[m * p.out_row + n * p.out_col] = v;
-    }
-  }
+  WideEpilogue<C>(p, tot, tot_s, m0, n0, row0, q);
 }
 
 // ---- The 128 x 256 tile, pipelined (MODE 6; cu-gemm17) ----
@@ -544,32 +552,6 @@ __device__ __forceinline__ void WideChunkEnd(float (&acc)[C::BM / 2], float (&to
   }
 }
 
-// The epilogue of the 128 x 256 tiles: totals + bias to out.
-template <class C>
-__device__ __forceinline__ void WideEpilogue(const MatmulParams& p, const float (&tot)[C::BM / 4],
-                                             const float4* tot_s, int64_t m0, int64_t n0, int row0,
-                                             int q) {
-  // Accumulator element 4j + e: weight row 16 warp + g (+ 8 for e >= 2), token 8j + 2q + e % 2.
-#pragma unroll
-  for (int jj = 0; jj < C::BM / 8; ++jj) {
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      const int64_t n = n0 + row0 + (e >= 2 ? 8 : 0);
-      const int64_t m = m0 + jj * 8 + 2 * q + (e & 1);
-      if (n >= p.N || m >= p.M) continue;
-      float v;
-      if (jj < C::BM / 16) {
-        v = tot[4 * jj + e];
-      } else {
-        const float4 t4 = tot_s[(jj - C::BM / 16) * 256];  // own slots
-        v = e == 0 ? t4.x : (e == 1 ? t4.y : (e == 2 ? t4.z : t4.w));
-      }
-      if (p.bias != nullptr) v += p.bias[n];  // no "+ 0" without bias: -0 stays -0
-      p.out[m * p.out_row + n * p.out_col] = v;
-    }
-  }
-}
-
 // ConsumeWide (the same tile, totals and per-element sequence, so the same bits) with
 // - every block's wgmmas issued unconditionally (a block past K, the last stage's second one when
 //   K has an odd number of k32 blocks, runs on TMA's zero fill: its products are +0, and adding
@@ -581,8 +563,8 @@ __device__ __forceinline__ void WideEpilogue(const MatmulParams& p, const float 
 //   serializes nor injects waits; loading before the issue, as ConsumeWide does, gets C7513
 //   without the branch);
 // - WideChunkEnd (all 16 shared totals read before any add).
-// One commit group a block. Compiled and bit-reasoned, not yet timed without the branch (the lab
-// calls of cu-gemm17 timed it with the branch: 0.95x ConsumeWide).
+// One commit group a block. H100 (lab/NOTES.md "Call 3 of gemm17_gpu.sh"): 1.12x ConsumeWide on
+// the 8B shapes, the GEMV's bits (with the branch, cu-gemm17's earlier calls: 0.95x).
 template <class C>
 __device__ __forceinline__ void ConsumePre(const MatmulParams& p, const uint8_t* sm, uint32_t base,
                                            uint32_t bars, int cw, int64_t nkb, int nst, int bx,
