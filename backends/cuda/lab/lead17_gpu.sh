@@ -10,7 +10,8 @@
 #      vulkan_backend_test, op conformance and golden with --backend=vulkan
 #   3. greedy 48-token md5 per side on CUDA (0.5B, 1B, 8B) and 16 tokens on Vulkan (1B, 8B)
 #   4. interleaved prev / new: CUDA pp2048 exact and bf16 mode, tg128; Vulkan tg128 (8B, 1B)
-# No step starts past $DEADLINE s; logs in $OUT.
+# No step starts past $DEADLINE s; logs in $OUT. (The 20:33 UTC call ran without
+# TESSERA_VULKAN_PLUGIN on vulkan_backend_test, fixed here; results/lead17/console2.log is its rerun.)
 set -u
 export OUT=${OUT:-/tmp/out}; mkdir -p $OUT
 T0=$(date +%s); DEADLINE=${DEADLINE:-330}
@@ -41,7 +42,7 @@ TESSERA_VULKAN_PIPELINE_STATS=1 TESSERA_VULKAN_PLUGIN=$P/libtessera_backend_vulk
   $B/bin/vulkan_gemv_lab --reps 50 --glu --rope --shapes 8b > $OUT/vk_lab.log 2>&1
 echo "vulkan_gemv_lab rc=$?"; grep -E "us/dispatch" $OUT/vk_lab.log | cut -c1-110 | head -8
 grep "pipeline stats matmul.comp skew" $OUT/vk_lab.log | sort -u | sed -E 's/.*stats (matmul[^[]*).*(Register Count=[0-9]+), (Binary Size=[0-9]+).*(Shared Memory Size=[0-9]+).*/    \1 \2 \3 \4/' | head -6
-timeout 150 $B/bin/vulkan_backend_test --gtest_brief=1 > $OUT/vk_unit.log 2>&1
+TESSERA_VULKAN_PLUGIN=$P/libtessera_backend_vulkan.so timeout 150 $B/bin/vulkan_backend_test --gtest_brief=1 > $OUT/vk_unit.log 2>&1
 echo "vulkan_backend_test rc=$? $(grep -E '^\[  (PASSED|FAILED)' $OUT/vk_unit.log | tr '\n' ' ')"
 TESSERA_CONFORMANCE_PLUGINS=$P/libtessera_backend_vulkan.so timeout 150 $B/bin/op_conformance_test \
   --gtest_brief=1 > $OUT/vk_conf.log 2>&1
