@@ -7,8 +7,19 @@
 namespace tessera::text::internal {
 
 void ReverseVocab::Build(const Vocab& vocab) {
-  int32_t limit = 0;
-  for (const auto& [token, id] : vocab) limit = std::max(limit, id + 1);
+  int64_t limit = 0;
+  for (const auto& [token, id] : vocab) limit = std::max<int64_t>(limit, int64_t{id} + 1);
+  limit_ = static_cast<int32_t>(std::min<int64_t>(limit, INT32_MAX));
+  tokens_.clear();
+  present_.clear();
+  sparse_.clear();
+  // Dense unless the table would be mostly holes (more than 2 slots an entry past 64Ki).
+  if (limit > 2 * static_cast<int64_t>(vocab.size()) + 65536) {
+    for (const auto& [token, id] : vocab) {
+      if (id >= 0) sparse_[id] = token;
+    }
+    return;
+  }
   tokens_.assign(static_cast<size_t>(limit), std::string());
   present_.assign(static_cast<size_t>(limit), false);
   for (const auto& [token, id] : vocab) {

@@ -100,19 +100,28 @@ StatusOr<std::unique_ptr<Model>> UnigramFromJson(const nlohmann::json& j);
 // Reads {"token": id, ...} into *vocab.
 Status VocabFromJson(const nlohmann::json& j, Vocab* vocab);
 
-// Dense id -> token table shared by the models.
+// id -> token table shared by the models: dense where the ids are (nearly) dense, as in every
+// published tokenizer.json; a map where they are sparse (ids up to INT32_MAX are valid JSON, and
+// tokenizers keeps a hash map too), so a few huge ids cannot make it allocate gigabytes.
 class ReverseVocab {
  public:
   void Build(const Vocab& vocab);
   const std::string* Get(int32_t id) const {
-    if (id < 0 || static_cast<size_t>(id) >= tokens_.size() || !present_[id]) return nullptr;
-    return &tokens_[id];
+    if (id < 0 || id >= limit_) return nullptr;
+    if (!sparse_.empty()) {
+      auto it = sparse_.find(id);
+      return it == sparse_.end() ? nullptr : &it->second;
+    }
+    return present_[id] ? &tokens_[id] : nullptr;
   }
-  int32_t size() const { return static_cast<int32_t>(tokens_.size()); }
+  // One past the largest id.
+  int32_t size() const { return limit_; }
 
  private:
+  int32_t limit_ = 0;
   std::vector<std::string> tokens_;
   std::vector<bool> present_;
+  std::unordered_map<int32_t, std::string> sparse_;
 };
 
 // ---- Post-processors ----

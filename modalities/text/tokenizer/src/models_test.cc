@@ -93,6 +93,26 @@ TEST(WordLevel, LooksUpWholeWords) {
   EXPECT_EQ(TokenizeWith(*m, "ho"), (Ids{0}));
 }
 
+// ids up to INT32_MAX are valid JSON and tokenizers keeps them in a hash map: a sparse vocab
+// must neither allocate a dense table of 2^31 entries (the fuzzer's out-of-memory input) nor
+// lose its ids.
+TEST(WordLevel, SparseIdsStayCheap) {
+  auto m = Make(R"({"type":"WordLevel","vocab":{"<unk>":0,"hi":2147483646},"unk_token":"<unk>"})");
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(TokenizeWith(*m, "hi"), (Ids{2147483646}));
+  EXPECT_EQ(m->IdLimit(), 2147483647);
+  ASSERT_NE(m->IdToToken(2147483646), nullptr);
+  EXPECT_EQ(*m->IdToToken(2147483646), "hi");
+  EXPECT_EQ(*m->IdToToken(0), "<unk>");
+  EXPECT_EQ(m->IdToToken(1), nullptr);
+  EXPECT_EQ(m->IdToToken(-1), nullptr);
+  auto b = Make(R"({"type":"BPE","vocab":{"a":0,"b":1,"ab":100000000},"merges":["a b"]})");
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(TokenizeWith(*b, "ab"), (Ids{100000000}));
+  EXPECT_EQ(*b->IdToToken(100000000), "ab");
+  EXPECT_EQ(b->IdLimit(), 100000001);
+}
+
 TEST(Unigram, ViterbiPicksBestScore) {
   auto m = Make(R"({"type":"Unigram","unk_id":0,"vocab":[["<unk>",0.0],["a",-1.0],["b",-1.0],
     ["ab",-1.5],["abc",-5.0],["c",-2.0]]})");
