@@ -785,6 +785,19 @@ bool SameQuantizedActs(const MatmulProblem& a, const MatmulProblem& b) {
          a.w_dtype == b.w_dtype && a.w_packed == b.w_packed && a.int8_dot == b.int8_dot;
 }
 
+// Problem s's owner among problems [0, s]: the first earlier owner t with same(problems[t],
+// problems[s]) (sibling matmuls of one x share t's copy), else s itself; -1 where s needs no copy
+// (!needs). Call in order s = 0, 1, ...: it reads the owners already set.
+template <class Same>
+int64_t CopyOwner(const MatmulProblem* problems, int64_t s, bool needs,
+                  const std::vector<int64_t>& owner, Same same) {
+  if (!needs) return -1;
+  for (int64_t t = 0; t < s; ++t) {
+    if (owner[t] == t && same(problems[t], problems[s])) return t;
+  }
+  return s;
+}
+
 // Q8/Q4 weights: quantizes every problem's activation rows once (rows split across the pool
 // when there are many) and points the problems at them. Problems that would quantize the same
 // rows identically (sibling matmuls of one x: SameQuantizedActs) share one copy. `storage`
@@ -797,14 +810,7 @@ void QuantizeActivations(MatmulProblem* problems, int64_t n_problems, ThreadPool
   int64_t tasks = 0;
   constexpr int64_t kRowsPerTask = 16;
   for (int64_t s = 0; s < n_problems; ++s) {
-    if (!NeedsQuantizedActs(problems[s])) continue;
-    owner[s] = s;
-    for (int64_t t = 0; t < s; ++t) {
-      if (owner[t] == t && SameQuantizedActs(problems[t], problems[s])) {
-        owner[s] = t;
-        break;
-      }
-    }
+    owner[s] = CopyOwner(problems, s, NeedsQuantizedActs(problems[s]), owner, SameQuantizedActs);
     if (owner[s] != s) continue;
     bytes += QuantizedActBytes(problems[s].M, problems[s].K);
     tasks += (problems[s].M + kRowsPerTask - 1) / kRowsPerTask;
@@ -857,18 +863,14 @@ void PackActivations(MatmulProblem* problems, int64_t n_problems, ThreadPool* po
   size_t floats = 0;
   for (int64_t s = 0; s < n_problems; ++s) {
     const MatmulProblem& p = problems[s];
-    if (p.M < 4 || p.qx != nullptr) continue;  // the GEMV (M <= 2), or the int8 path
-    const size_t n = HWY_DYNAMIC_DISPATCH(GemmPackedXFloatsImpl)(p.M, p.K);
-    if (n == 0 || n * sizeof(float) > kMaxPackedXBytes) continue;
-    owner[s] = s;
-    for (int64_t t = 0; t < s; ++t) {
-      const MatmulProblem& o = problems[t];
-      if (owner[t] == t && o.x == p.x && o.x_row_stride == p.x_row_stride && o.M == p.M &&
-          o.K == p.K) {
-        owner[s] = t;
-        break;
-      }
-    }
+    // Not the GEMV (M <= 2) nor the int8 path.
+    const size_t n =
+        p.M < 4 || p.qx != nullptr ? 0 : HWY_DYNAMIC_DISPATCH(GemmPackedXFloatsImpl)(p.M, p.K);
+    owner[s] = CopyOwner(problems, s, n > 0 && n * sizeof(float) <= kMaxPackedXBytes, owner,
+                         [](const MatmulProblem& o, const MatmulProblem& q) {
+                           return o.x == q.x && o.x_row_stride == q.x_row_stride && o.M == q.M &&
+                                  o.K == q.K;
+                         });
     if (owner[s] != s) continue;
     at[s] = static_cast<int64_t>(floats);
     floats += (n + 15) / 16 * 16;  // each copy 64-byte aligned
