@@ -297,6 +297,10 @@ class Recorder {
   // 0 = a workgroup an index, as before). Default on the H100 3 an SM (plugin.cc);
   // TESSERA_VULKAN_PERSIST=N overrides (0 = off). Same bits. vk-dec17.
   int decode_persist = 0;
+  // Lab bound (vulkan_gemv_lab, WRONG outputs): every decode GEMV dispatch (lone or grouped)
+  // becomes a plain read of its weights instead, l2_warm.comp over the same bytes with this many
+  // workgroups of 256 (TESSERA_VULKAN_LAB_READ=G; 0 = off). vk-dec18.
+  int lab_read = 0;
   // The RMS_NORM prologue's sum-of-squares loads batched (matmul.comp NORM_BATCH_ON,
   // specialization constant 3; TESSERA_VULKAN_NORM_BATCH=0 = one at a time); same bits.
   int norm_batch = 1;

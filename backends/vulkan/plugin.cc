@@ -1617,6 +1617,10 @@ tsr_status DeviceOpen(tsr_plugin_ctx* ctx, int32_t index, tsr_device** out, tsr_
   dev->decode_persist = h100 ? 3 * dev->info->compute_units : 0;
   if (const char* persist = std::getenv("TESSERA_VULKAN_PERSIST"))
     dev->decode_persist = std::max(0, std::atoi(persist));
+  // Lab bound (vulkan_gemv_lab; WRONG outputs): decode GEMVs become plain reads of their weights
+  // (run_ops.cc LabRead; Recorder::lab_read). vk-dec18.
+  if (const char* r = std::getenv("TESSERA_VULKAN_LAB_READ"))
+    dev->lab_read = std::clamp(std::atoi(r), 0, 65535);
   auto env_mib = [](const char* name, uint64_t* bytes) {
     if (const char* w = std::getenv(name))
       *bytes = static_cast<uint64_t>(std::clamp(std::atoi(w), 0, 4096)) << 20;

@@ -256,7 +256,27 @@ bool UseDecodeRows(const MatmulP& p, tsr_dtype wdt, uint32_t subgroup) {
          subgroup >= DecodeRowsPerSubgroup(wdt);
 }
 
+// Recorder::lab_read (a lab bound, WRONG outputs): the decode GEMV's weights read by l2_warm.comp
+// (a 32-bit word every 32-byte sector) with lab_read workgroups of 256 instead of the GEMV: the
+// time a plain read of the same bytes takes as one dispatch. Its sink is word 0 of part 0's
+// output (written only in the all but impossible case that the fold equals the magic).
+Status LabRead(Recorder* rec, const MatmulP* parts, int n) {
+  L2WarmP p;
+  for (int j = 0; j < n && j < 4; ++j) {
+    const uint64_t bytes = static_cast<uint64_t>(parts[j].N * parts[j].w_row);
+    if (bytes < 4) continue;
+    p.base[p.n] = parts[j].w & ~uint64_t{3};
+    p.words[p.n] = (bytes - 4) / p.stride + 1;
+    ++p.n;
+  }
+  p.sink = parts[0].out;
+  p.magic = 0x5eed1e55u;
+  return rec->Dispatch(Shader::kL2Warm, &p, sizeof(p), static_cast<uint32_t>(rec->lab_read), 1, 1);
+}
+
 Status DispatchGemv(const OpArgs& a, MatmulP p, tsr_dtype wdt) {
+  if (a.rec->lab_read > 0 && p.M == 1 && UseDecodeRows(p, wdt, a.rec->subgroup_size))
+    return LabRead(a.rec, &p, 1);
   constexpr int64_t kRows = 8;
   constexpr int64_t kMaxZ = 65535;
   for (int64_t m0 = 0; m0 < p.M; m0 += kMaxZ * kRows) {
@@ -548,6 +568,7 @@ bool DecodePairFits(const Recorder& rec, const MatmulP& p0, const MatmulP* parts
 
 Status RunDecodeGroup(Recorder* rec, const MatmulP* parts, int n, tsr_dtype wdt) {
   if (n < 1 || n > kMaxDecodeGroup) return InvalidArgument("decode group of " + std::to_string(n));
+  if (rec->lab_read > 0) return LabRead(rec, parts, n);
   MatmulP q = parts[0];
   q.vec |= kVecDecode;
   // As DispatchGemv: a 128-invocation workgroup, decode_rows weight rows a subgroup.

@@ -19,10 +19,13 @@
 // double-precision reference (1e-4 relative).
 //
 //   TESSERA_VULKAN_PLUGIN=.../libtessera_backend_vulkan.so vulkan_gemv_lab [--reps N]
-//       [--shapes 8b,1b,05b] [--dump F] [--check F] [--copy-gbs 3006] [--l2-mb 256] [--glu]
+//       [--shapes 8b,1b,05b,lm8b] [--dump F] [--check F] [--copy-gbs 3006] [--l2-mb 256] [--glu]
 //       [--rope]
 // Knobs (TESSERA_VULKAN_DECODE_SKEW=1, ...) come from the environment as for the engine;
 // TESSERA_VULKAN_PIPELINE_STATS=1 also prints the driver's statistics of the GEMV modules.
+// TESSERA_VULKAN_LAB_READ=G times a plain read of the same weight bytes instead (every decode
+// GEMV dispatch becomes l2_warm.comp over its weights, G workgroups of 256; the outputs are
+// wrong, so the reference check fails by design): the bound each dispatch is compared with.
 
 #include <chrono>
 #include <cmath>
@@ -65,19 +68,24 @@ std::vector<Shape> AllShapes() {
       {"05b", "down 896x4864", 4864, {896}, false},
       {"05b", "qkv 1152x896 (norm)", 896, {896, 128, 128}, true, 64},
       {"05b", "gate/up 2x4864x896 (norm)", 896, {4864, 4864}, true},
+      // Llama-3.1-8B's LM head (the final norm + vocabulary projection, 1 GB a copy): only when
+      // asked for (--shapes lm8b).
+      {"lm8b", "lm 128256x4096 (norm)", 4096, {128256}, true},
   };
 }
 
 namespace vlab = tessera::vulkan::lab;
 using vlab::LabLog;
 
-// Sum of the "matmul.comp ..." profile lines' (calls, ms) in the log; *modules: their names.
-bool ParseProfile(const std::string& log, double* calls, double* ms, std::string* modules) {
+// Sum of the "<shader> ..." profile lines' (calls, ms) in the log (shader "matmul.comp", or
+// "l2_warm.comp" for TESSERA_VULKAN_LAB_READ's plain reads); *modules: their names.
+bool ParseProfile(const std::string& log, const std::string& shader, double* calls, double* ms,
+                  std::string* modules) {
   *calls = 0, *ms = 0;
   modules->clear();
   size_t pos = 0;
   bool any = false;
-  while ((pos = log.find("\n  matmul.comp", pos)) != std::string::npos) {
+  while ((pos = log.find("\n  " + shader, pos)) != std::string::npos) {
     const size_t eol = log.find('\n', pos + 1);
     const std::string line = log.substr(pos + 3, eol - pos - 3);
     const size_t c = line.find(" calls ");
@@ -86,7 +94,9 @@ bool ParseProfile(const std::string& log, double* calls, double* ms, std::string
       const size_t start = line.rfind(' ', line.find_last_not_of(' ', c - 1));
       *calls += std::atof(line.c_str() + start + 1);
       const std::string name = line.substr(0, line.find_last_not_of(' ', start) + 1);
-      *modules += (modules->empty() ? "" : ", ") + name.substr(name.find("matmul.comp ") + 12);
+      const size_t m = name.find("matmul.comp ");
+      *modules +=
+          (modules->empty() ? "" : ", ") + (m == std::string::npos ? name : name.substr(m + 12));
       *ms += std::atof(line.c_str() + c + 7);
       any = true;
     }
@@ -320,7 +330,9 @@ bool Lab::Run(const Shape& s, std::mt19937* rng) {
   api->destroy_context(ctx);
   double calls = 0, ms = 0;
   std::string modules;
-  if (!ParseProfile(LabLog(), &calls, &ms, &modules) || calls <= 0) {
+  if ((!ParseProfile(LabLog(), "matmul.comp", &calls, &ms, &modules) &&
+       !ParseProfile(LabLog(), "l2_warm.comp", &calls, &ms, &modules)) ||
+      calls <= 0) {
     std::printf(
         "%-4s %-40s no matmul profile (TESSERA_VULKAN_PROFILE=1 and timestamps needed); "
         "wall %.3f ms for %d reps\n",
@@ -331,7 +343,8 @@ bool Lab::Run(const Shape& s, std::mt19937* rng) {
   for (size_t pos = 0; (pos = LabLog().find("\n  ", pos)) != std::string::npos;) {
     const size_t eol = LabLog().find('\n', pos + 1);
     const std::string line = LabLog().substr(pos + 3, eol - pos - 3);
-    if (line.find(" calls ") != std::string::npos && line.rfind("matmul.comp", 0) != 0)
+    if (line.find(" calls ") != std::string::npos && line.rfind("matmul.comp", 0) != 0 &&
+        line.rfind("l2_warm.comp", 0) != 0)
       std::printf("%-4s   also %s\n", s.model, line.c_str());
     pos = eol == std::string::npos ? LabLog().size() : eol;
   }
@@ -372,7 +385,7 @@ int main(int argc, char** argv) {
       lab.rope = true;
     else {
       std::fprintf(stderr,
-                   "usage: %s [--reps N] [--shapes 8b,1b,05b] [--dump F] [--check F] "
+                   "usage: %s [--reps N] [--shapes 8b,1b,05b,lm8b] [--dump F] [--check F] "
                    "[--copy-gbs G] [--l2-mb M] [--glu] [--rope]\n",
                    argv[0]);
       return 2;
@@ -387,7 +400,8 @@ int main(int argc, char** argv) {
         "TESSERA_VULKAN_DECODE_XSPLIT", "TESSERA_VULKAN_DECODE_COALESCE",
         "TESSERA_VULKAN_DECODE_ROWS", "TESSERA_VULKAN_DECODE_SPLIT",
         "TESSERA_VULKAN_DECODE_KPIECES", "TESSERA_VULKAN_NORM_BATCH", "TESSERA_VULKAN_FUSE_NORM",
-        "TESSERA_VULKAN_FUSE_SWIGLU", "TESSERA_VULKAN_FUSE_ROPE_Q"}) {
+        "TESSERA_VULKAN_FUSE_SWIGLU", "TESSERA_VULKAN_FUSE_ROPE_Q", "TESSERA_VULKAN_PERSIST",
+        "TESSERA_VULKAN_LAB_READ"}) {
     if (const char* v = std::getenv(k)) std::printf(" %s=%s", k + 15, v);
   }
   std::printf("; reps %d\n", lab.reps);
