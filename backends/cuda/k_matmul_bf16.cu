@@ -172,6 +172,54 @@ __device__ __forceinline__ void GemvStageX(const MatmulParams& p, const GemvProl
   __syncthreads();
 }
 
+// GemvRmsScales + GemvStageX<kGemvProRms> in one memory round trip (cu-dec18), for M = 1 in a
+// block of exactly kRmsThreads threads with K <= kRmsRegK: thread t is the norm's thread t, so
+// the elements its reduction reads (t, t + 256, ...) are the ones it stages; it loads them and
+// their norm weights at once, keeps them in registers and stages from there (the two-step form
+// loads x twice and goes to memory 2 + K / 1024 times, one round trip after another, before
+// the block's first weight load: ncu, 8B norm + q/k/v: 40% of the warps' stall samples). Same
+// sums in the same order (RmsThreadPartial's chain over t, t + 256, ...; WarpSum; the warp sums
+// by RmsCombineWarps; RmsInvScale) and the same RmsApply: the same bits.
+constexpr int kRmsRegPer = 16;
+constexpr int64_t kRmsRegK = int64_t{kRmsRegPer} * kRmsThreads;  // 4096
+
+__device__ __forceinline__ void GemvRmsStageRegs(const MatmulParams& p, const GemvPrologue& pro,
+                                                 float* red, float* rs, bool write_y, float* xs) {
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+  const bool has_w = pro.weight != nullptr;
+  float xv[kRmsRegPer], wv[kRmsRegPer];
+#pragma unroll
+  for (int j = 0; j < kRmsRegPer; ++j) {
+    const int64_t k = tid + int64_t{j} * kRmsThreads;
+    xv[j] = k < p.K ? p.x[k] : 0.0f;
+    wv[j] = has_w && k < p.K ? pro.weight[k] : 0.0f;
+  }
+  float ss = 0.0f;
+#pragma unroll
+  for (int j = 0; j < kRmsRegPer; ++j)
+    if (tid + int64_t{j} * kRmsThreads < p.K) ss = RmsAccum(ss, xv[j]);
+  ss = WarpSum(ss);
+  if (lane == 0) red[warp] = ss;
+  __syncthreads();
+  if (warp == 0) {
+    const float tot = RmsCombineWarps(lane < kRmsWarps ? red[lane] : 0.0f);
+    if (lane == 0) rs[0] = RmsInvScale(tot, p.K, pro.eps);
+  }
+  __syncthreads();
+  const float r = rs[0];
+  float* yr = write_y ? pro.y : nullptr;
+#pragma unroll
+  for (int j = 0; j < kRmsRegPer; ++j) {
+    const int64_t k = tid + int64_t{j} * kRmsThreads;
+    if (k < p.K) {
+      const float v = RmsApply(xv[j], r, has_w, wv[j], pro.woff);
+      xs[k] = v;
+      if (yr != nullptr) yr[k] = v;
+    }
+  }
+  __syncthreads();
+}
+
 // x[k .. k + 7] of a staged row (K % 8 == 0 and k % 8 == 0: all 8 in range when k < K).
 __device__ __forceinline__ void LoadX8Staged(const float* xs_row, int64_t k, int64_t K, bool valid,
                                              float (&x)[8]) {
@@ -589,6 +637,8 @@ __device__ __forceinline__ void GemvTask(const MatmulParams& p, const GemvGroupA
 }
 
 constexpr int kGemvPrefPlain = 1, kGemvPrefPro = 2, kGemvPrefNext = 4, kGemvPrefEvictFirst = 8;
+// Not a prefetch: the RMS_NORM prologue in one round trip where it fits (GemvRmsStageRegs).
+constexpr int kGemvPrefRmsRegs = 16;
 
 // Early weight fetch (TESSERA_CUDA_GEMV_PREF, cuda-dec): the weight rows of the block's first
 // task, chunks [c_lo, c_lo + rounds x warps) of its 16 rows (what its warps read first; all of
@@ -659,9 +709,16 @@ __global__ void __launch_bounds__(PIPE == kGemvPipe8 || PIPE == kGemvPipeTma ? 2
   AllowDependents();
   const int per_task = grp.swiglu != nullptr || two ? 2 : 1;  // chunk sums a task keeps
   float* xs = part + (n_chunks + splits - 1) / splits * 128 * per_task;
-  if constexpr (PRO == kGemvProRms) GemvRmsScales(p, pro, pro_red, pro_rs);
-  if constexpr (PRO != kGemvProNone)
+  if constexpr (PRO == kGemvProRms) {
+    if ((pref & kGemvPrefRmsRegs) && p.M == 1 && blockDim.x == kRmsThreads && p.K <= kRmsRegK) {
+      GemvRmsStageRegs(p, pro, pro_red, pro_rs, blockIdx.x == 0 && pro.y != nullptr, xs);
+    } else {
+      GemvRmsScales(p, pro, pro_red, pro_rs);
+      GemvStageX<PRO>(p, pro, pro_rs, blockIdx.x == 0 && pro.y != nullptr, xs);
+    }
+  } else if constexpr (PRO != kGemvProNone) {
     GemvStageX<PRO>(p, pro, pro_rs, blockIdx.x == 0 && pro.y != nullptr, xs);
+  }
   // 16-byte aligned: part and xs are multiples of 8 floats.
   uint4* xp = reinterpret_cast<uint4*>(xs + (PRO == kGemvProNone ? 0 : p.M * p.K));
   if constexpr (XP) GemvSplitX<T, PRO>(p, xs, xp);
@@ -1450,6 +1507,14 @@ int GemvPref(const MatmulParams& p, bool half, int splits, int pro) {
   return p.K >= 4096 ? kGemvPrefPro | kGemvPrefEvictFirst : 0;
 }
 
+// The RMS_NORM prologue from registers in one memory round trip (GemvRmsStageRegs: M = 1,
+// 256-thread blocks, K <= 4096; same bits). cu-dec18: TESSERA_CUDA_GEMV_RMSREG=0 = the two-step
+// prologue (GemvRmsScales + GemvStageX) as before.
+bool GemvRmsRegs() {
+  static const bool on = EnvInt("TESSERA_CUDA_GEMV_RMSREG", 1) != 0;
+  return on;
+}
+
 // Lab variants of the block kernel (aux.variant; the lab's own copies of the numbers): half
 // chunks in 8-warp blocks at 3 an SM (the plain loop), and the TMA weight ring with half / whole
 // chunk units (aux.warps_per_sm = its configuration as below, where valid).
@@ -1490,6 +1555,7 @@ cudaError_t Gemv(const MatmulParams& p, const GemvGroupArgs& b, int splits, cons
                                                                            : 8);
   int smem = static_cast<int>(GemvSmemBytes(p, splits, PRO, XP ? T : 0, pair));
   int pref = GemvPref(p, HALF, splits, PRO);
+  if (PRO == kGemvProRms && GemvRmsRegs()) pref |= kGemvPrefRmsRegs;
   if constexpr (PIPE == kGemvPipeTma) {  // the ring after the rest, 128-byte aligned
     const int stages = GemvTmaCfg(aux, HALF) & 15, off = (smem + 127) / 128 * 128;
     smem = off + warps * stages * TmaStageBytes(HALF);

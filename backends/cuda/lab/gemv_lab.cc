@@ -13,6 +13,9 @@
 //                              (v = 0, M = 1, PDL, weights past L2), one "dec17" line each, tagged
 //                              with $GEMV_LAB_TAG: A/B of launch-rule knobs (read once a
 //                              process) across processes; no checks.
+//   cuda_gemv_lab --ropekv     (cu-dec18) the one-launch ROPE q + ROPE k + KV_WRITE k/v against
+//                              the separate kernels (bits; T = 1, 2, 3, 4, 8; 0.5B / 1B / 8B heads,
+//                              partial, scaled, interleaved) and, at T = 1, both timed with PDL.
 // Checks first (exit code 1 on any failure): every variant bit-identical to variant 0 and to the
 // GEMM's rows (batch invariance), and a float64 reference on a sample. Then a timing sweep:
 // "gemv shape=... v=V wps=W pdl=P us=... GB/s=... of_copy=...", weights rotated through enough
@@ -304,8 +307,12 @@ void LaunchProOp(const GemvPrologue& pro, const float* x, int64_t M, int64_t K, 
 // `members` GEMVs and a residual on a lone one) against the op's own kernel followed by the
 // plain group launch: same GEMV bits and the same op output y, for M = 1, 3, 8, with split-K off
 // and on. Values span several magnitudes so the norm's scale is not a power of two.
-void CheckPrologue(const Lab& lab, int kind, int64_t K, int members, int terms) {
-  const int64_t MX = 8, Ns[3] = {896, 128, 200};
+// ns (cu-dec18): the members' rows instead of 896 / 128 / 200 (the engine's 8B / 1B launches).
+void CheckPrologue(const Lab& lab, int kind, int64_t K, int members, int terms,
+                   const int64_t* ns = nullptr) {
+  const int64_t MX = 8;
+  int64_t Ns[3] = {896, 128, 200};
+  for (int j = 0; ns != nullptr && j < members; ++j) Ns[j] = ns[j];
   std::mt19937 rng(static_cast<uint32_t>(K * 7 + kind * 3 + members + terms));
   std::uniform_real_distribution<float> u(-1.0f, 1.0f);
   std::vector<float> x(MX * K), b(MX * K), nw(K), res(MX * Ns[0]);
@@ -386,7 +393,7 @@ void CheckPrologue(const Lab& lab, int kind, int64_t K, int members, int terms) 
   }
   const std::string tag = std::string(kind == kGemvProRms ? "rms" : "swiglu") + "_K" +
                           std::to_string(K) + "_n" + std::to_string(members) + "_t" +
-                          std::to_string(terms);
+                          std::to_string(terms) + (ns != nullptr ? "_N" + std::to_string(Ns[0]) : "");
   Expect(same, "prologue_" + tag);
   std::printf("checked prologue %s %s\n", tag.c_str(), same ? "same bits" : "DIFFERENT");
   for (void* f : frees) cudaFree(f);
@@ -529,10 +536,14 @@ void TimeSwigluEpi(const Lab& lab, const char* name, int64_t K, int64_t N) {
 
 // ROPE q + ROPE k + KV_WRITE k + KV_WRITE v in one launch (LaunchRopeKv) against the four
 // kernels run in order, with k's rotated output in q's input memory (what the engine's planner
-// does): same q/k outputs and caches, bit for bit. R < D checks the pass-through dims.
-void CheckRopeKv(int64_t T, int64_t Hq, int64_t Hk, int64_t D, int64_t R) {
+// does): same q/k outputs and caches, bit for bit. R < D checks the pass-through dims; scale and
+// interleaved the other RopeParams paths. time (cu-dec18): both forms back to back with PDL, us a
+// layer ("time rope_kv ... four=.. fused=..": ROPE q, ROPE k, KV_WRITE x2 as the engine launches
+// them without the fusion, vs the one launch).
+void CheckRopeKv(int64_t T, int64_t Hq, int64_t Hk, int64_t D, int64_t R, float scale = 1.0f,
+                 bool interleaved = false, bool time = false) {
   const int64_t BS = 16, NB = 4;
-  if (static_cast<uint64_t>(T * (Hq + 2 * Hk) * D * 4) > kRopeKvMaxStage) return;  // not fused
+  if (static_cast<uint64_t>(T * (Hq + 2 * Hk) * D * 4 + 8 * T) > kRopeKvMaxStage) return;  // not fused
   std::mt19937 rng(static_cast<uint32_t>(T * 131 + Hq * 7 + D + R));
   std::uniform_real_distribution<float> u(-2.0f, 2.0f);
   std::vector<float> q(T * Hq * D), k(T * Hk * D), v(T * Hk * D), inv(R / 2);
@@ -544,6 +555,7 @@ void CheckRopeKv(int64_t T, int64_t Hq, int64_t Hk, int64_t D, int64_t R) {
   for (int64_t i = 0; i < R / 2; ++i) inv[i] = std::pow(10000.0f, -2.0f * i / R);
   std::vector<int32_t> pos(T), slots(T);
   for (int64_t t = 0; t < T; ++t) pos[t] = static_cast<int32_t>(rng() % 5000);
+  double us[2] = {0, 0};
   for (int64_t t = 0; t < T; ++t) slots[t] = static_cast<int32_t>((t * 7 + 3) % (NB * BS));
   if (T > 1) slots[1] = -1;  // a padding token: skipped
   int* err = nullptr;
@@ -556,7 +568,8 @@ void CheckRopeKv(int64_t T, int64_t Hq, int64_t Hk, int64_t D, int64_t R) {
     Check(cudaMalloc(reinterpret_cast<void**>(&qo), q.size() * 4), "malloc");
     RopeParams rq, rk;
     for (RopeParams* r : {&rq, &rk}) {
-      r->pos = dpos, r->inv_freq = dinv, r->T = T, r->D = D, r->R = R, r->attn_scale = 1.0f;
+      r->pos = dpos, r->inv_freq = dinv, r->T = T, r->D = D, r->R = R, r->attn_scale = scale;
+      r->interleaved = interleaved;
       r->x_el = r->o_el = 4;
     }
     rq.x = reinterpret_cast<const uint8_t*>(dq), rq.out = reinterpret_cast<uint8_t*>(qo);
@@ -573,13 +586,16 @@ void CheckRopeKv(int64_t T, int64_t Hq, int64_t Hk, int64_t D, int64_t R) {
     }
     kw.cache = reinterpret_cast<uint8_t*>(kc), kw.rows = reinterpret_cast<const uint8_t*>(dq);
     vw.cache = reinterpret_cast<uint8_t*>(vc), vw.rows = reinterpret_cast<const uint8_t*>(dv);
-    if (fused) {
-      Check(LaunchRopeKv(rq, rk, kw, vw, nullptr), "rope_kv");
-    } else {
-      Check(LaunchRope(rq, nullptr), "rope q");
-      Check(LaunchRope(rk, nullptr), "rope k");
-      Check(LaunchKvWrite2(kw, vw, nullptr), "kv");
-    }
+    auto launch = [&] {
+      if (fused) {
+        Check(LaunchRopeKv(rq, rk, kw, vw, nullptr), "rope_kv");
+      } else {
+        Check(LaunchRope(rq, nullptr), "rope q");
+        Check(LaunchRope(rk, nullptr), "rope k");
+        Check(LaunchKvWrite2(kw, vw, nullptr), "kv");
+      }
+    };
+    launch();
     Check(cudaDeviceSynchronize(), "rope_kv sync");
     outs->clear();
     for (auto [ptr, n] : {std::pair<float*, size_t>{qo, q.size()},
@@ -589,6 +605,11 @@ void CheckRopeKv(int64_t T, int64_t Hq, int64_t Hk, int64_t D, int64_t R) {
       const auto h = Download(ptr, n);
       outs->insert(outs->end(), h.begin(), h.end());
     }
+    if (time) {  // the buffers' values no longer matter
+      SetPdlLaunches(true);
+      us[fused ? 1 : 0] = 1e3 * TimeMs(7, 200, [&](int) { launch(); });
+      SetPdlLaunches(false);
+    }
     for (void* f : std::vector<void*>{dq, dk, dv, dinv, kc, vc, qo, dpos, dslots}) cudaFree(f);
   };
   std::vector<float> want, got;
@@ -597,9 +618,11 @@ void CheckRopeKv(int64_t T, int64_t Hq, int64_t Hk, int64_t D, int64_t R) {
   const bool same =
       want.size() == got.size() && std::memcmp(want.data(), got.data(), got.size() * 4) == 0;
   const std::string tag = "T" + std::to_string(T) + "_Hq" + std::to_string(Hq) + "_Hk" +
-                          std::to_string(Hk) + "_D" + std::to_string(D) + "_R" + std::to_string(R);
+                          std::to_string(Hk) + "_D" + std::to_string(D) + "_R" + std::to_string(R) +
+                          (scale != 1.0f ? "_scaled" : "") + (interleaved ? "_il" : "");
   Expect(same, "rope_kv_" + tag);
   std::printf("checked rope_kv %s %s\n", tag.c_str(), same ? "same bits" : "DIFFERENT");
+  if (time) std::printf("time rope_kv %s four=%.2f fused=%.2f us\n", tag.c_str(), us[0], us[1]);
   cudaFree(err);
 }
 
@@ -919,6 +942,11 @@ int Dec16(Lab& lab, bool ncu) {
 // One launch of the engine's rule (v = 0, split-K as the engine sets it, PDL): a group of Ns over
 // K behind the prologue `kind` (RMS_NORM) or plain (kGemvProNone), weights rotated past L2.
 void Dec17Time(const Lab& lab, const char* name, int kind, int64_t K, std::vector<int64_t> Ns) {
+  // cu-dec18, for ncu: GEMV_LAB_DEC17_ONLY=NAME times that launch only; GEMV_LAB_NCU=1 makes it
+  // 3 warm-up + 2 launches (profile the 4th: `ncu --launch-skip 3 --launch-count 1`).
+  const char* only = std::getenv("GEMV_LAB_DEC17_ONLY");
+  if (only != nullptr && std::strcmp(only, name) != 0) return;
+  const bool few = std::getenv("GEMV_LAB_NCU") != nullptr;
   std::mt19937 rng(23);
   std::vector<float> x(K), nw(K);
   for (float& f : x) f = static_cast<float>(rng() % 2001) / 1000.0f - 1.0f;
@@ -952,7 +980,7 @@ void Dec17Time(const Lab& lab, const char* name, int kind, int64_t K, std::vecto
   a.pdl = true;
   SetPdlLaunches(true);
   const MatmulParams px = Params(Ns[0], K, dx, nullptr, nullptr, nullptr, 1);
-  const double ms = TimeMs(9, 40, [&](int i) {
+  const double ms = TimeMs(few ? 1 : 9, few ? 2 : 40, [&](int i) {
     Check(LaunchGemvBf16Fused(px, groups[i % copies], pro, 3, a, nullptr), "dec17 launch");
   });
   SetPdlLaunches(false);
@@ -989,6 +1017,19 @@ int Main(int argc, char** argv) {
   Check(cudaMemset(lab.aux.counters, 0, lab.aux.n_counters * 4), "memset");
   Check(cudaMalloc(reinterpret_cast<void**>(&lab.partials), size_t{80} << 20), "malloc");
   if (argc > 1 && std::strcmp(argv[1], "--dec17") == 0) return Dec17(lab);
+  if (argc > 1 && std::strcmp(argv[1], "--ropekv") == 0) {  // cu-dec18: the fused ROPE + KV_WRITE
+    for (int64_t T : {1, 2, 3, 4, 8}) {
+      const bool t1 = T == 1;
+      CheckRopeKv(T, 14, 2, 64, 64, 1.0f, false, t1);    // Qwen2.5-0.5B
+      CheckRopeKv(T, 32, 8, 64, 64, 1.0f, false, t1);    // Llama-3.2-1B
+      CheckRopeKv(T, 32, 8, 128, 128, 1.0f, false, t1);  // Llama-3.1-8B
+      CheckRopeKv(T, 32, 8, 128, 96);                    // partial rotary
+      CheckRopeKv(T, 14, 2, 64, 64, 0.75f, true);        // scaled, interleaved pairs
+      CheckRopeKv(T, 14, 2, 64, 48, 1.0f, true);         // interleaved, partial
+    }
+    std::printf("checks failures=%d\n", g_failures);
+    return g_failures == 0 ? 0 : 1;
+  }
   if (argc > 1 && std::strncmp(argv[1], "--dec16", 7) == 0)
     return Dec16(lab, std::strcmp(argv[1], "--dec16-ncu") == 0);
   for (int terms : {3, 1}) {
@@ -1007,6 +1048,14 @@ int Main(int argc, char** argv) {
         for (int members : {1, 2, 3}) CheckPrologue(lab, kind, K, members, terms);
       }
     }
+    // The engine's RMS_NORM launches at M = 1 (GemvRmsStageRegs, cu-dec18): 8B q/k/v, gate/up,
+    // 1B q/k/v, gate/up; K = 4096 is the register path's limit.
+    const int64_t qkv8[3] = {4096, 1024, 1024}, gu8[3] = {14336, 14336, 0};
+    const int64_t qkv1[3] = {2048, 512, 512}, gu1[3] = {8192, 8192, 0};
+    CheckPrologue(lab, kGemvProRms, 4096, 3, terms, qkv8);
+    CheckPrologue(lab, kGemvProRms, 4096, 2, terms, gu8);
+    CheckPrologue(lab, kGemvProRms, 2048, 3, terms, qkv1);
+    CheckPrologue(lab, kGemvProRms, 2048, 2, terms, gu1);
     for (bool rms : {true, false}) {
       CheckSwigluEpi(lab, 896, 4864, rms, false, terms);  // 0.5B gate/up
       CheckSwigluEpi(lab, 200, 200, rms, false, terms);   // one chunk, ragged N
