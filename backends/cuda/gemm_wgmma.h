@@ -103,7 +103,9 @@ int GemmTmaXsplitTwin(int config, int terms);
 // timing diagnostics (not the canonical order). cu-gemm17: 26 (the 128 x 256 tile without the
 // dummy wgmma ptxas adds after a conditional one; 23 takes it where 22 fitted, default
 // TESSERA_CUDA_GEMM_WIDE=2) and 27 (18 without it; 23's other tile, default
-// TESSERA_CUDA_GEMM_PQU=1), same bits; 28 / 29 diagnostics.
+// TESSERA_CUDA_GEMM_PQU=1), same bits; 28 / 29 diagnostics. cu-gemm18: 30 (26 with A fragment
+// loads free of bank conflicts, same bits; 23 takes it where 26 fitted, default
+// TESSERA_CUDA_GEMM_WIDE=3; 2 = 26).
 inline constexpr int kTmaPersist0 = 18;
 int GemmTmaPersistTwin(int config, int terms, bool pipe3);
 // Split-K for prefill's small grids (cu-gemm15, lab/NOTES.md "Prefill GEMM, fifteenth session"):

@@ -52,6 +52,8 @@
 // wait_group 1 waits for the real wgmmas: the "pipelined" tiles drain the tensor pipe at every
 // group. ConsumePre (MODE 6) and Consume's MODE 8 issue every block unconditionally (a block past
 // K runs on TMA's zero fill: +0 products, every total unchanged) and have no dummy wgmma.
+// cu-gemm18: ConsumePre's MODE 11 gives each lane the weight rows of its warp in a permuted order,
+// so its A fragment loads are free of bank conflicts (see ConsumePre); the 8B default.
 #include <cuda.h>  // CUtensorMap and its enums only: the driver is reached through cudart
 #include <cudaTypedefs.h>
 #include <cuda_bf16.h>
@@ -98,7 +100,8 @@ constexpr int kChunkStages = 4;  // stages in a canonical chunk (256 k's)
 // bounds the tiles whose totals do not fit in registers). cu-gemm17: 6 = the 128 x 256 tile as
 // ConsumePre (no dummy wgmma, A fragments a block ahead, the shared totals in one batch); 8 =
 // Consume with every block issued unconditionally (no dummy wgmma); -2 = ConsumeWide without
-// the shared-memory half of its chunk totals (a diagnostic: wrong bits).
+// the shared-memory half of its chunk totals (a diagnostic: wrong bits). cu-gemm18: 11 = 6 with
+// a warp's weight rows permuted over its lanes (A fragment loads without bank conflicts).
 template <int T_, int MI_, int BM_, bool TSPLIT_, int S_, int CL_ = 1, bool PIPE_ = false,
           bool STAGGER_ = false, bool TOTS_ = false, bool SPLIT_ = false, int XS_ = 0,
           bool PERSIST_ = false, int MODE_ = 0>
@@ -109,7 +112,9 @@ struct TCfg {
   static_assert(!SPLIT || (!TOTS && CL == 1), "split-K keeps its chunk sums in registers");
   static_assert(XS == 0 || (!SPLIT && CL == 1 && !TOTS), "x split: plain tiles only");
   static_assert(!PERSIST || (!SPLIT && CL == 1 && XS == 0), "persistent: plain tiles");
-  static constexpr bool kWide = MODE == 1 || MODE == 6 || MODE == -2;  // the 128 x 256 tiles
+  static constexpr bool kWide =
+      MODE == 1 || MODE == 6 || MODE == -2 || MODE == 11;  // the 128 x 256 tiles
+  static constexpr bool kPermRows = MODE == 11;  // ConsumePre's lanes own permuted rows
   static_assert(!kWide ||
                     (PERSIST && MI == 1 && !TSPLIT && BM == 256 && T == 1 && !TOTS && !STAGGER),
                 "the 128 x 256 tile: persistent, one piece (see ConsumeWide)");
@@ -562,7 +567,15 @@ __device__ __forceinline__ void WideChunkEnd(float (&acc)[C::BM / 2], float (&to
 //   second block), then block k + 1's stage barrier and A loads (in this order ptxas neither
 //   serializes nor injects waits; loading before the issue, as ConsumeWide does, gets C7513
 //   without the branch);
-// - WideChunkEnd (all 16 shared totals read before any add).
+// - WideChunkEnd (all 16 shared totals read before any add);
+// - (MODE 11, cu-gemm18) lane (g, q) owning weight row gp (and gp + 8) of its warp's 16, gp = g
+//   with bits 0 and 2 swapped. An LDS.128 is served 8 lanes at a time, g = 2i and 2i + 1; with
+//   rows g and g + 1 the 128-byte swizzle (chunk c of row r at c ^ (r & 7)) puts the k32 block of
+//   both rows in the same half of the banks: a 2-way conflict on every A fragment load (ncu of
+//   configuration 26: half of its shared wavefronts excessive). Rows gp differ in bit 2, so the
+//   two halves. The accumulator's row g is then weight row gp, and the epilogue writes it there:
+//   per element the same wgmmas in the same order, the same bits. H100 (lab/NOTES.md "Prefill
+//   GEMM, eighteenth session"): 1.011x configuration 26 on the 8B shapes, no excessive wavefronts.
 // One commit group a block. H100 (lab/NOTES.md "Call 3 of gemm17_gpu.sh"): 1.12x ConsumeWide on
 // the 8B shapes, the GEMV's bits (with the branch, cu-gemm17's earlier calls: 0.95x).
 template <class C>
@@ -572,12 +585,13 @@ __device__ __forceinline__ void ConsumePre(const MatmulParams& p, const uint8_t*
   constexpr int kChunk = 2 * kChunkStages;  // blocks a canonical chunk
   const int warp = (threadIdx.x / 32) % 4, lane = threadIdx.x % 32;
   const int g = lane / 4, q = lane % 4;
-  const int row0 = cw * 64 + 16 * warp + g;  // (+ 8)
+  const int gp = C::kPermRows ? ((g & 1) << 2) | (g & 2) | (g >> 2) : g;  // MODE 11: see above
+  const int row0 = cw * 64 + 16 * warp + gp;  // (+ 8)
   const int64_t m0 = bx * int64_t{C::kToks}, n0 = by * int64_t{C::kRows};
   float acc[C::BM / 2], tot[C::BM / 4];
   float4* tot_s =
       reinterpret_cast<float4*>(const_cast<uint8_t*>(sm) + C::S * C::kStage) + (threadIdx.x - 128);
-  uint4 ra[2][2];          // [block % 2][row g / g + 8]
+  uint4 ra[2][2];          // [block % 2][row gp / gp + 8]
   (void)nkb;               // blocks past K run on zeros (above)
   const int nb = 2 * nst;  // blocks of the stages
   // Block k's A fragments into set `set`, after waiting for its stage when it starts one.
@@ -807,7 +821,7 @@ __global__ void __launch_bounds__(384, 1)
     for (int t = t_first; t < t_end; t += t_step, ring += nst) {
       if constexpr (C::MODE == 1 || C::MODE == -2) {
         ConsumeWide<C>(p, sm, base, bars, wg - 1, nkb, nst, TileX<C>(t, gm), TileY<C>(t, gm), ring);
-      } else if constexpr (C::MODE == 6) {
+      } else if constexpr (C::MODE == 6 || C::MODE == 11) {
         ConsumePre<C>(p, sm, base, bars, wg - 1, nkb, nst, TileX<C>(t, gm), TileY<C>(t, gm), ring);
       } else {
         Consume<C>(p, sm, base, bars, wg - 1, nkb, st0, nst, part, prefix && blockIdx.z == 0,
@@ -1210,11 +1224,13 @@ using TQCfg = TCfg<T, MI, BM, TSPLIT, S, 1, PIPE, false, false, false, 0, true>;
 // SMs, 0.87x on the 0.5B gate_up (K = 896); engine pp2048 bf16 8B +0.5-1.6% (noise level), but
 // the 1B (q_o, gate_up, down with K = 2048 / 8192 on 128 - 512 tiles) lost 3% with the tile, so
 // it stays off there. TESSERA_CUDA_GEMM_WIDE=0: never (the persistent 128 x 128 tile, before).
-// TESSERA_CUDA_GEMM_WIDE=2 (cu-gemm17, the default): ConsumePre (configuration 26) instead of
-// ConsumeWide (1) where WideFits: same bits, no dummy wgmma (see the top of the file); H100 lab
-// 1.126x configuration 22 on the 8B shapes, engine 8B pp2048 bf16 mode +7%.
+// TESSERA_CUDA_GEMM_WIDE=2 (cu-gemm17; the default until cu-gemm18): ConsumePre (configuration
+// 26) instead of ConsumeWide (1) where WideFits: same bits, no dummy wgmma (see the top of the
+// file); H100 lab 1.126x configuration 22 on the 8B shapes, engine 8B pp2048 bf16 mode +7%.
+// TESSERA_CUDA_GEMM_WIDE=3 (cu-gemm18, the default): configuration 30 (26 with conflict-free A
+// fragment loads, same bits): H100 lab 1.011x configuration 26 on the 8B shapes (interleaved).
 int WideMode() {
-  static const int mode = EnvInt("TESSERA_CUDA_GEMM_WIDE", 2);
+  static const int mode = EnvInt("TESSERA_CUDA_GEMM_WIDE", 3);
   return mode;
 }
 bool WideFits(const MatmulParams& p) {
@@ -1242,7 +1258,7 @@ using TSplitCfg = TCfg<T, 1, 64, false, T == 1 ? 6 : 5, 1, PIPE, false, false, t
 
 }  // namespace
 
-constexpr int kTmaConfigs = 30;
+constexpr int kTmaConfigs = 31;
 
 int GemmTmaConfigs() {
   return kTmaConfigs;
@@ -1262,9 +1278,10 @@ const char* GemmTmaName(int config, int terms) {
   static const char* const kNames16[2][kTmaConfigs - 22] = {
       // cu-gemm16's
       {"tma128x256wq", "tma128x128pwq", "tma128x128pq_nochunk", "tma128x256pq_nochunk",
-       "tma128x256wpq", "tma128x128pqu", "tma128x256pq3_nochunk", "tma128x256wq_nosmem_diag"},
+       "tma128x256wpq", "tma128x128pqu", "tma128x256pq3_nochunk", "tma128x256wq_nosmem_diag",
+       "tma128x256wpqx"},
       {"tma128x128q2", "tma128x128pq_nochunk", "tma128x128q_nochunk", "tma128x128q3",
-       "tma128x128q4", "tma128x128q5", "tma128x128q6", "tma128x128q7"}};
+       "tma128x128q4", "tma128x128q5", "tma128x128q6", "tma128x128q7", "tma128x128q8"}};
   if (config < 0 || config >= kTmaConfigs) return "?";
   return config < 22 ? kNames[terms == 1 ? 0 : 1][config]
                      : kNames16[terms == 1 ? 0 : 1][config - 22];
@@ -1299,6 +1316,8 @@ const char* GemmTmaName(int config, int terms) {
 //   block ahead, batched totals), 27 128x128pqu (18 without dummy wgmmas: Consume's MODE 8),
 //   the diagnostics (wrong bits, timing only) 28 128x256pq3_nochunk (25 with 22's 3 stages) and
 //   29 128x256wq_nosmem_diag (22 without the shared half of its totals); three pieces = 18
+//   30 (cu-gemm18): one piece 128x256wpqx (26 with a warp's weight rows permuted over its lanes:
+//   A fragment loads without bank conflicts; 23 takes it where WideFits); three pieces = 18
 cudaError_t LaunchGemmTma(const MatmulParams& p, int terms, const uint16_t* planes, int config,
                           cudaStream_t stream) {
   if (p.M == 0 || p.N == 0) return cudaSuccess;
@@ -1331,8 +1350,11 @@ cudaError_t LaunchGemmTma(const MatmulParams& p, int terms, const uint16_t* plan
       case 22: return LaunchTCfg<TQxCfg<1, 256, 3, false, 1>>(p, planes, stream);
       case 23:
         if (WideFits(p)) {
-          return WideMode() == 2 ? LaunchTCfg<TQxCfg<1, 256, 3, false, 6>>(p, planes, stream)
-                                 : LaunchTCfg<TQxCfg<1, 256, 3, false, 1>>(p, planes, stream);
+          switch (WideMode()) {
+            case 1: return LaunchTCfg<TQxCfg<1, 256, 3, false, 1>>(p, planes, stream);
+            case 2: return LaunchTCfg<TQxCfg<1, 256, 3, false, 6>>(p, planes, stream);
+            default: return LaunchTCfg<TQxCfg<1, 256, 3, false, 11>>(p, planes, stream);
+          }
         }
         return PquOn() ? LaunchTCfg<TQxCfg<1, 128, 6, true, 8>>(p, planes, stream)
                        : LaunchTCfg<TQCfg<1, 1, 128, false, 6, true>>(p, planes, stream);
@@ -1342,6 +1364,7 @@ cudaError_t LaunchGemmTma(const MatmulParams& p, int terms, const uint16_t* plan
       case 27: return LaunchTCfg<TQxCfg<1, 128, 6, true, 8>>(p, planes, stream);
       case 28: return LaunchTCfg<TQxCfg<1, 256, 3, true, -1>>(p, planes, stream);
       case 29: return LaunchTCfg<TQxCfg<1, 256, 3, false, -2>>(p, planes, stream);
+      case 30: return LaunchTCfg<TQxCfg<1, 256, 3, false, 11>>(p, planes, stream);
       default: return cudaErrorInvalidValue;
     }
   }
@@ -1373,7 +1396,8 @@ cudaError_t LaunchGemmTma(const MatmulParams& p, int terms, const uint16_t* plan
     case 26:
     case 27:
     case 28:
-    case 29: return LaunchTCfg<TQCfg<3, 1, 128, false, 3, false>>(p, planes, stream);
+    case 29:
+    case 30: return LaunchTCfg<TQCfg<3, 1, 128, false, 3, false>>(p, planes, stream);
     case 23: return LaunchTCfg<TQxCfg<3, 128, 3, true, -1>>(p, planes, stream);
     case 24: return LaunchTCfg<TQxCfg<3, 128, 3, false, -1>>(p, planes, stream);
     default: return cudaErrorInvalidValue;

@@ -14,6 +14,7 @@
 // the TMA-fed ones (k_gemm_tma.cu, configurations >= kTmaConfig0), "tma<tile>".
 // TESSERA_CUDA_GEMM=old makes the default dispatch the previous kernels (the "before" column).
 // TESSERA_LAB_TMA=c,c,...: only those TMA configurations in the prefill checks and timings.
+// TESSERA_LAB_ORDER=1: the timings in the order of TESSERA_LAB_TMA (cu-gemm18).
 // Lines are "name key=value ...". Exit code 1 if a check fails.
 #include <cuda_runtime_api.h>
 
@@ -70,6 +71,31 @@ bool TmaSelected(int wg_config) {
   (void)wg_config;
   return true;
 #endif
+}
+
+// The wgmma configurations TimeShape times, in order: g_wg_from .. GemmWgmmaConfigs() - 1 that
+// TmaSelected takes, or (TESSERA_LAB_ORDER=1, cu-gemm18) those of TESSERA_LAB_TMA in the order
+// listed there, so a second pass can time them in reverse (within a shape the later
+// configurations of a long sequence can read low: the clock under sustained load).
+std::vector<int> TimeOrder() {
+  std::vector<int> v;
+#ifdef TESSERA_CUDA_WGMMA
+  const char* o = std::getenv("TESSERA_LAB_ORDER");
+  const char* e = std::getenv("TESSERA_LAB_TMA");
+  if (o != nullptr && std::atoi(o) == 1 && e != nullptr && *e != 0) {
+    for (const char* c = e; c != nullptr && *c != 0;) {
+      const int wc = std::atoi(c) + kTmaConfig0;
+      if (wc >= g_wg_from && wc < GemmWgmmaConfigs()) v.push_back(wc);
+      c = std::strchr(c, ',');
+      if (c != nullptr) ++c;
+    }
+    return v;
+  }
+  for (int c = g_wg_from; c < GemmWgmmaConfigs(); ++c) {
+    if (TmaSelected(c)) v.push_back(c);
+  }
+#endif
+  return v;
 }
 
 // TESSERA_LAB_SHAPES=name,name,... / TESSERA_LAB_TERMS=1|3 (cu-gemm17): only those prefill
@@ -420,8 +446,7 @@ void TimeShape(const Shape& s, int64_t M, bool default_only, lab::CublasLt& lt) 
         });
         std::printf(" wgmma_split_us=%.1f", wsplit_ms * 1e3);
         double best = 0;
-        for (int c = g_wg_from; c < GemmWgmmaConfigs(); ++c) {
-          if (!TmaSelected(c)) continue;
+        for (const int c : TimeOrder()) {
           const double ms = TimeMs(5, 10, [&](int) {
             Check(LaunchGemmWgmma(p, terms, d.wplanes, c, nullptr), "wgmma");
           });
