@@ -677,13 +677,13 @@ void AttentionTc(int64_t T, int64_t Hq, int64_t Hkv, int64_t D) {
   }
   // Decode calls: nq queries ending at query t over keys [0, t], dense and paged; every tile
   // kind (13: cluster split, 14: one block, 15: batch tiles, 10: auto, 0: default) against the
-  // prefill rows.
-  std::vector<int> decode_variants = {13, 14, 15, 10};
+  // prefill rows; 21: HEAD 0a00b9a's cluster split (without kOptDecode).
+  std::vector<int> decode_variants = {13, 14, 15, 10, 21};
   if (tc_on) decode_variants.push_back(0);
   int checked = 0;
   for (int paged = 0; paged < 2; ++paged) {
     for (int64_t nq : {int64_t{1}, int64_t{3}}) {
-      std::vector<int> bad(16, 0);
+      std::vector<int> bad(32, 0);
       for (int64_t t :
            {int64_t{0}, int64_t{15}, int64_t{63}, int64_t{64}, int64_t{143}, int64_t{255},
             int64_t{256}, int64_t{511}, int64_t{512}, int64_t{1031}, T - 1}) {
@@ -712,6 +712,39 @@ void AttentionTc(int64_t T, int64_t Hq, int64_t Hkv, int64_t D) {
     }
   }
   std::printf("tc_decode_cases%s memcmp_checks=%d\n", shape, checked);
+  {  // cu-attn18: every key count 1 .. T (paged, one query) and 2 .. T in 3-query calls (dense,
+     // a stride of 7), the cluster split with kOptDecode (13) and without it (21) vs the prefill
+     // rows, memcmp.
+    int bad13 = 0, bad21 = 0, n = 0;
+    for (int64_t t = 0; t < T; ++t) {
+      AttnParams d = g;
+      d.q = p.q + t * p.q_tok;
+      d.T = 1, d.S = 1;
+      const int32_t m3[3] = {static_cast<int32_t>(t + 1), 0, 1};
+      Check(cudaMemcpy(dm, m3, sizeof(m3), cudaMemcpyHostToDevice), "upload");
+      run(d, 13, 1, &got);
+      bad13 += !same(got, want.data() + t * row);
+      run(d, 21, 1, &got);
+      bad21 += !same(got, want.data() + t * row);
+      ++n;
+    }
+    for (int64_t t = 2; t < T; t += 7) {
+      AttnParams d = p;
+      d.q = p.q + (t - 2) * p.q_tok;
+      d.T = 3, d.S = 1;
+      const int32_t c4[4] = {0, 3, 0, static_cast<int32_t>(t + 1)};
+      Check(cudaMemcpy(cu, c4, sizeof(c4), cudaMemcpyHostToDevice), "upload");
+      d.cu_q = cu, d.cu_k = cu + 2;
+      run(d, 13, 3, &got);
+      bad13 += !same(got, want.data() + (t - 2) * row);
+      run(d, 21, 3, &got);
+      bad21 += !same(got, want.data() + (t - 2) * row);
+      ++n;
+    }
+    Check(cudaMemcpy(cu, whole, sizeof(whole), cudaMemcpyHostToDevice), "upload");
+    std::printf("tc_decode_sweep%s cases=%d bad_v13=%d bad_v21=%d\n", shape, n, bad13, bad21);
+    Expect(bad13 == 0 && bad21 == 0, std::string("tc_decode_sweep_1_to_T_vs_prefill_bits") + shape);
+  }
   Check(cudaMemcpy(cu, whole, sizeof(whole), cudaMemcpyHostToDevice), "upload");
   {  // sliding window 300: decode rows against the window prefill's
     AttnParams w = p;
@@ -777,6 +810,18 @@ void AttentionTc(int64_t T, int64_t Hq, int64_t Hkv, int64_t D) {
       }
     }
     Expect(bad == 0, std::string("tc_batch64_vs_single_bits") + shape);
+    // cu-attn18: the first n of those sequences in one decode call (T = n <= 16: the cluster
+    // split, tiles of 16 / G queries cut into one sub-tile a sequence), 13 and 21, vs the batch.
+    int badn = 0;
+    for (int64_t n : {int64_t{2}, int64_t{5}, int64_t{13}, int64_t{16}}) {
+      AttnParams d = b;
+      d.T = n, d.S = n;
+      for (int variant : {13, 21, 10}) {
+        run(d, variant, n, &got);
+        badn += std::memcmp(got.data(), batch.data(), n * row * 4) != 0;
+      }
+    }
+    Expect(badn == 0, std::string("tc_decode_split_batched_vs_batch_bits") + shape);
   }
   // Times (us / ms a call), f32 order's default (9) against the tensor-core order (10),
   // interleaved rounds.
@@ -813,12 +858,13 @@ void AttentionTc(int64_t T, int64_t Hq, int64_t Hkv, int64_t D) {
       d.T = 1, d.S = 1;
       const int32_t m3[3] = {static_cast<int32_t>(keys), 0, 1};
       Check(cudaMemcpy(dm, m3, sizeof(m3), cudaMemcpyHostToDevice), "upload");
-      for (int variant : {9, 10, 14}) {
+      for (int variant : {9, 21, 13, 14, 21, 13}) {
         const double ms =
             TimeMs(5, 20, [&](int) { Check(LaunchAttentionWith(d, variant, nullptr), "decode"); });
         std::printf("time attention_decode_paged_%s keys=%lld%s round=%d us=%.2f\n",
                     variant == 9    ? "f32"
-                    : variant == 10 ? "tc"
+                    : variant == 13 ? "tc_split"
+                    : variant == 21 ? "tc_split_head"
                                     : "tc_nosplit",
                     static_cast<long long>(keys), shape, round, ms * 1e3);
       }

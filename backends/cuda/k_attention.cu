@@ -1278,6 +1278,8 @@ constexpr bool kDefaultTc = true;
 constexpr int kDefaultDnb = 2;
 // Prefill tiles' block order: longest tile first over every kv head (TESSERA_CUDA_ATTN_TC_LPT).
 constexpr int kDefaultLpt = 1;
+// TESSERA_CUDA_ATTN_TC_DEC: the cluster-split decode tiles' variant (cu-attn18; LaunchKind).
+constexpr int kDefaultTcDec = 1;
 
 // ---- Tensor-core order (TESSERA_CUDA_ATTN_TC; 2026-11-27, fifteenth session) ----
 //
@@ -1416,6 +1418,21 @@ __device__ __forceinline__ void Issue(const uint8_t* base, const int32_t* ro, fl
     const int r = i / U, c = i % U;
     const int32_t o = ro[r];
     CpAsync16(sf + r * D + 4 * c, o < 0 ? base : base + int64_t{o} * 16 + 16 * c, o < 0 ? 0 : 16);
+  }
+}
+
+// Issue with SplitStaged's unit map: the thread copies the 8-float units it splits itself, so
+// after its own cp.async.wait_group it may split them (and reuse their staging) without a block
+// barrier. Same rows, same zero-fill.
+template <int D, int NT>
+__device__ __forceinline__ void IssueOwn(const uint8_t* base, const int32_t* ro, float* sf) {
+  constexpr int CH = D / 8;
+  for (int i = threadIdx.x; i < kBK * CH; i += NT) {
+    const int r = i / CH, c = i % CH;
+    const int32_t o = ro[r];
+    const uint8_t* src = o < 0 ? base : base + int64_t{o} * 16 + 32 * c;
+    CpAsync16(sf + r * D + 8 * c, src, o < 0 ? 0 : 16);
+    CpAsync16(sf + r * D + 8 * c + 4, o < 0 ? base : src + 16, o < 0 ? 0 : 16);
   }
 }
 
@@ -1675,7 +1692,19 @@ __device__ __forceinline__ void Merge(int h, float mc, float lc, const float (&o
 // RunTile's OPT bits (the same bits in every one): kOptRecut = PvMerge's RECUT, kOptUniform =
 // the warp-uniform paths where every row of the warp sees the whole chunk (Softmax without the
 // masks, PvMerge's plain merge without the selects).
-constexpr int kOptRecut = 1, kOptUniform = 2;
+// kOptDecode (cluster-split decode tiles, cu-attn18): each thread splits the K / V units it
+// copied itself (IssueOwn: no block barrier between the copy and the split) and copies V's units
+// into the staging as soon as it has split its K units; the first two chunks' block-table
+// lookups run under the q loads; 3 block barriers a chunk instead of 5. kOptDecodeKV (lab): V
+// copied together with K into a second f32 staging (+kFBytes of shared memory: H100, 8B tg128
+// -2.3%, lab/dattn18_gpu.sh call 1). kOptPad (lab diagnostic): HEAD's tiles with that extra
+// shared memory. The same per-chunk functions in the same order: the same bits.
+constexpr int kOptRecut = 1, kOptUniform = 2, kOptDecode = 4, kOptDecodeKV = 8, kOptPad = 16;
+template <int D, int RT, int NW, int CS, int OPT>
+constexpr int SmemOf() {
+  using C = Cfg<D, RT, NW, CS>;
+  return C::kSmem + ((OPT & (kOptDecodeKV | kOptPad)) != 0 ? C::kFBytes : 0);
+}
 
 // Rows of a tile: row r = query t0 + r / G, q head hk * G + r % G; live if r < nq * G.
 // One sub-tile (queries of one sequence) of the block: see the section comment.
@@ -1692,6 +1721,11 @@ __device__ void RunTile(const AttnParams& p, const SeqInfo& si, int64_t t0, int 
   int32_t* ro = reinterpret_cast<int32_t*>(sf + kBK * D);  // [2 slots][K, V][kBK]
   float4* ss = reinterpret_cast<float4*>(ro + 4 * kBK);    // spread: [8 tiles][32 lanes]
   float4* part = ss + (C::kSpread ? 8 * 32 : 0);           // CS > 1: [NW][NC + 1][32]
+  constexpr bool kDec = (OPT & kOptDecode) != 0;
+  static_assert(!kDec || (C::kSpread && CS > 1 && DG == 0), "kOptDecode: split decode tiles");
+  constexpr bool kKV = kDec && (OPT & kOptDecodeKV) != 0;
+  // V's f32 staging: kOptDecodeKV's own after the partials (SmemOf), else K's.
+  float* sfv = kKV ? reinterpret_cast<float*>(part + (CS > 1 ? NW * (NC + 1) * 32 : 0)) : sf;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
   const int rb = C::kSpread ? 0 : 16 * warp;         // the warp's rows
   const int dn0 = C::kSpread ? warp * (NC / 2) : 0;  // its first 16-column block of acc
@@ -1717,22 +1751,6 @@ __device__ void RunTile(const AttnParams& p, const SeqInfo& si, int64_t t0, int 
     lo[h] = static_cast<int>(l2), hi[h] = static_cast<int>(h2);
   }
   __syncthreads();  // the previous sub-tile is done with shared memory
-  // Q pieces.
-  for (int i = threadIdx.x; i < C::kRows * C::kCH; i += C::kNT) {
-    const int r = i / C::kCH, c = i % C::kCH;
-    float4 a = make_float4(0.0f, 0.0f, 0.0f, 0.0f), b = a;
-    if (r < nq * G) {
-      const float4* q = reinterpret_cast<const float4*>(p.q + (t0 + r / G) * p.q_tok +
-                                                        (hk * G + r % G) * p.q_head) +
-                        2 * c;
-      a = q[0], b = q[1];
-    }
-    uint4 u[kNP];
-    Split8(a, b, u);
-#pragma unroll
-    for (int pc = 0; pc < kNP; ++pc)
-      *reinterpret_cast<uint4*>(sq + pc * C::kRows * D * 2 + SwzOff<D>(r, c)) = u[pc];
-  }
   const int64_t first = kmin / kBK * kBK;
   const int nch = kmax > kmin ? static_cast<int>((kmax - first + kBK - 1) / kBK) : 0;
   const int rounds = (nch + CS - 1) / CS;
@@ -1743,11 +1761,62 @@ __device__ void RunTile(const AttnParams& p, const SeqInfo& si, int64_t t0, int 
     const int64_t c0 = c0_of(i);
     Offsets(p, si, hk, c0, max(c0, kmin), min(c0 + kBK, kmax), ro + (i % 2) * 2 * kBK);
   };
-  if (mine > 0) offsets(0);
-  __syncthreads();  // Q pieces and the first offsets
-  if (mine > 0) Issue<D, C::kNT>(p.k, ro, sf);
-  CpAsyncCommit();
-  if (mine > 1) offsets(1);
+  // Q's 8-float unit i -> its three pieces in sq (zero rows past nq * G).
+  const auto store_q = [&](int i, const float4& a, const float4& b) {
+    const int r = i / C::kCH, c = i % C::kCH;
+    uint4 u[kNP];
+    Split8(a, b, u);
+#pragma unroll
+    for (int pc = 0; pc < kNP; ++pc)
+      *reinterpret_cast<uint4*>(sq + pc * C::kRows * D * 2 + SwzOff<D>(r, c)) = u[pc];
+  };
+  const auto load_q = [&](int i, float4& a, float4& b) {
+    const int r = i / C::kCH, c = i % C::kCH;
+    a = make_float4(0.0f, 0.0f, 0.0f, 0.0f), b = a;
+    if (r < nq * G) {
+      const float4* q = reinterpret_cast<const float4*>(p.q + (t0 + r / G) * p.q_tok +
+                                                        (hk * G + r % G) * p.q_head) +
+                        2 * c;
+      a = q[0], b = q[1];
+    }
+  };
+  if constexpr (kDec) {
+    // q loads first, then the first two chunks' block-table lookups, then the splits: the
+    // three round trips overlap.
+    constexpr int QU = (C::kRows * C::kCH + C::kNT - 1) / C::kNT;
+    float4 qa[QU], qb[QU];
+#pragma unroll
+    for (int u = 0; u < QU; ++u) {
+      const int i = threadIdx.x + u * C::kNT;
+      if (i < C::kRows * C::kCH) load_q(i, qa[u], qb[u]);
+    }
+    if (mine > 0) offsets(0);
+    if (mine > 1) offsets(1);
+#pragma unroll
+    for (int u = 0; u < QU; ++u) {
+      const int i = threadIdx.x + u * C::kNT;
+      if (i < C::kRows * C::kCH) store_q(i, qa[u], qb[u]);
+    }
+    __syncthreads();  // Q pieces and the first two chunks' offsets
+    if (mine > 0) IssueOwn<D, C::kNT>(p.k, ro, sf);
+    CpAsyncCommit();
+    if constexpr (kKV) {
+      if (mine > 0) IssueOwn<D, C::kNT>(p.v, ro + kBK, sfv);
+      CpAsyncCommit();
+    }
+  } else {
+    // Q pieces.
+    for (int i = threadIdx.x; i < C::kRows * C::kCH; i += C::kNT) {
+      float4 a, b;
+      load_q(i, a, b);
+      store_q(i, a, b);
+    }
+    if (mine > 0) offsets(0);
+    __syncthreads();  // Q pieces and the first offsets
+    if (mine > 0) Issue<D, C::kNT>(p.k, ro, sf);
+    CpAsyncCommit();
+    if (mine > 1) offsets(1);
+  }
   float o[NC][4], m[2] = {0.0f, 0.0f}, l[2] = {0.0f, 0.0f};
   bool started[2] = {false, false};
 #pragma unroll
@@ -1755,7 +1824,48 @@ __device__ void RunTile(const AttnParams& p, const SeqInfo& si, int64_t t0, int 
   for (int ri = 0; ri < rounds; ++ri) {
     float mc[2] = {-INFINITY, -INFINITY}, lc[2] = {0.0f, 0.0f}, oc[NC][4];
     const bool has = ri < mine;  // block-uniform
-    if (has) {
+    if (kDec && has) {
+      // Groups in flight here: K_i (kOptDecodeKV: K_i, V_i), each thread's own units.
+      const int i = ri;
+      const int64_t c0 = c0_of(i);
+      if constexpr (kKV) CpAsyncWait<1>(); else CpAsyncWait<0>();  // the thread's K_i units
+      SplitStaged<D, C::kNT>(sf, sk);     // sk: every warp passed a barrier since its last scores
+      if constexpr (!kKV) {               // V_i into the units the thread just split
+        IssueOwn<D, C::kNT>(p.v, ro + (i % 2) * 2 * kBK + kBK, sf);
+        CpAsyncCommit();
+      }
+      __syncthreads();                    // K pieces ready; offsets(i + 1) visible
+      if constexpr (kKV) {
+        if (i + 1 < mine) IssueOwn<D, C::kNT>(p.k, ro + ((i + 1) % 2) * 2 * kBK, sf);
+        CpAsyncCommit();                  // K_{i+1} (empty past the last chunk)
+      }
+      float s[8][4];
+      float s0[4], s1[4];
+      ScorePair<D, C::kRows>(sq, sk, rb, warp, s0, s1);
+      ss[(2 * warp) * 32 + lane] = make_float4(s0[0], s0[1], s0[2], s0[3]);
+      ss[(2 * warp + 1) * 32 + lane] = make_float4(s1[0], s1[1], s1[2], s1[3]);
+      __syncthreads();
+#pragma unroll
+      for (int n = 0; n < 8; ++n) {
+        const float4 v = ss[n * 32 + lane];
+        s[n][0] = v.x, s[n][1] = v.y, s[n][2] = v.z, s[n][3] = v.w;
+      }
+      Softmax(s, c0, lo, hi, p.scale, mc, lc);
+      // The thread's V_i units landed (kOptDecodeKV: K_{i+1} may fly).
+      if constexpr (kKV) CpAsyncWait<1>(); else CpAsyncWait<0>();
+      SplitStaged<D, C::kNT>(sfv, sv);    // sv: every warp passed a barrier since its last p.V
+      if constexpr (!kKV) {               // K_{i+1} into the units the thread just split
+        if (i + 1 < mine) IssueOwn<D, C::kNT>(p.k, ro + ((i + 1) % 2) * 2 * kBK, sf);
+        CpAsyncCommit();
+      }
+      __syncthreads();                    // V pieces ready; ss and offsets slot i % 2 free
+      if (i + 2 < mine) offsets(i + 2);
+      if constexpr (kKV) {
+        if (i + 1 < mine) IssueOwn<D, C::kNT>(p.v, ro + ((i + 1) % 2) * 2 * kBK + kBK, sfv);
+        CpAsyncCommit();                  // V_{i+1}
+      }
+      Pv<D, NC>(s, sv, dn0, oc);
+    } else if (has) {
       const int i = ri;
       const int64_t c0 = c0_of(i);
       CpAsyncWait<0>();
@@ -1935,8 +2045,9 @@ bool Covers(const AttnParams& p) {
 template <int D, int RT, int NW, int CS, int DNB = 2, int DG = 0, int OPT = 0>
 cudaError_t Launch(const AttnParams& p, int qpt, cudaStream_t stream) {
   using C = Cfg<D, RT, NW, CS>;
+  constexpr int kSmem = SmemOf<D, RT, NW, CS, OPT>();
   static std::atomic<uint64_t> allowed{0};
-  cudaError_t e = AllowDynamicSmem(Kernel<D, RT, NW, CS, DNB, DG, OPT>, C::kSmem, &allowed);
+  cudaError_t e = AllowDynamicSmem(Kernel<D, RT, NW, CS, DNB, DG, OPT>, kSmem, &allowed);
   if (e != cudaSuccess) return e;
   const dim3 grid(static_cast<unsigned>((p.T + qpt - 1) / qpt * CS), static_cast<unsigned>(p.Hkv));
   // Prefill tiles: longest first over every kv head (1) or each head's tiles in turn (0); lab
@@ -1944,7 +2055,7 @@ cudaError_t Launch(const AttnParams& p, int qpt, cudaStream_t stream) {
   // 32/8 D 128 0.98 -> 0.82 ms, 32/8 D 64 0.60 -> 0.42 ms, 14/2 D 64 (< 2 waves) 0.26 -> 0.26).
   static const bool lpt = EnvInt("TESSERA_CUDA_ATTN_TC_LPT", kDefaultLpt) != 0;
   // The cluster-split tiles (CS > 1) keep the head-major order.
-  e = LaunchClusterK(CS, Kernel<D, RT, NW, CS, DNB, DG, OPT>, grid, C::kNT, C::kSmem, stream, p,
+  e = LaunchClusterK(CS, Kernel<D, RT, NW, CS, DNB, DG, OPT>, grid, C::kNT, kSmem, stream, p,
                      qpt, CS == 1 && lpt);
   return e != cudaSuccess ? e : cudaGetLastError();
 }
@@ -1968,7 +2079,7 @@ bool ClusterSupported() {
 // kSplit blocks / one block; kBatch: one query a block.
 // kDiag1 / 2 / 4: kPrefill8Head at D = 128 without the splits / score mma / p.V (timing only).
 // kPrefill8Head / kPrefill4Head: kPrefill8 / kPrefill4 without the warp-uniform paths (HEAD
-// fee64b5's tiles).
+// fee64b5's tiles). kDecodeSplitHead: kDecodeSplit without kOptDecode (HEAD 0a00b9a's).
 enum Kind {
   kAuto,
   kPrefill8,
@@ -1980,7 +2091,8 @@ enum Kind {
   kDiag2,
   kDiag4,
   kPrefill8Head,
-  kPrefill4Head
+  kPrefill4Head,
+  kDecodeSplitHead
 };
 
 template <int D>
@@ -2028,8 +2140,18 @@ cudaError_t LaunchKind(const AttnParams& p, Kind kind, cudaStream_t stream) {
              : dnb == 4 ? Launch<D, 4, 4, 1, 4>(p, 64 / G, stream)
                         : Launch<D, 4, 4, 1, 2>(p, 64 / G, stream);
     case kDecodeSplit:
+    case kDecodeSplitHead:
       if (ClusterSupported<D>()) {
-        if (Launch<D, 1, 4, kSplit>(p, 16 / G, stream) == cudaSuccess) return cudaSuccess;
+        // TESSERA_CUDA_ATTN_TC_DEC: 1 kOptDecode, 0 HEAD 0a00b9a's tiles (also the lab's head
+        // kind), 2 kOptDecode + kOptDecodeKV, 3 HEAD's tiles + kOptPad (same bits in all).
+        static const int dec = EnvInt("TESSERA_CUDA_ATTN_TC_DEC", kDefaultTcDec);
+        const int m = kind == kDecodeSplit ? dec : 0;
+        const cudaError_t e =
+            m == 1   ? Launch<D, 1, 4, kSplit, 2, 0, kOptDecode>(p, 16 / G, stream)
+            : m == 2 ? Launch<D, 1, 4, kSplit, 2, 0, kOptDecode | kOptDecodeKV>(p, 16 / G, stream)
+            : m == 3 ? Launch<D, 1, 4, kSplit, 2, 0, kOptPad>(p, 16 / G, stream)
+                     : Launch<D, 1, 4, kSplit>(p, 16 / G, stream);
+        if (e == cudaSuccess) return cudaSuccess;
         cudaGetLastError();
       }
       return Launch<D, 1, 4, 1>(p, 16 / G, stream);
@@ -2065,10 +2187,10 @@ bool TcEnabled() {
 
 cudaError_t LaunchAttentionWith(const AttnParams& p, int variant, cudaStream_t stream) {
   if (p.T == 0 || p.Hq == 0) return cudaSuccess;
-  // 10 .. 15, 19, 20: the tensor-core order's tile kinds (16 .. 18: timing-only diagnostics)
+  // 10 .. 15, 19 .. 21: the tensor-core order's tile kinds (16 .. 18: timing-only diagnostics)
   // (cudaErrorNotSupported where it does not cover the call); 0: it where TESSERA_CUDA_ATTN_TC and
   // tc::Covers say so; 9: the f32 order's default.
-  if (variant >= 10 && variant <= 20)
+  if (variant >= 10 && variant <= 21)
     return tc::LaunchTc(p, static_cast<tc::Kind>(variant - 10), stream);
   if (variant == 0 && TcEnabled() && tc::Covers(p)) return tc::LaunchTc(p, tc::kAuto, stream);
   if (variant == 9) variant = 0;
