@@ -1279,7 +1279,10 @@ constexpr int kDefaultDnb = 2;
 // Prefill tiles' block order: longest tile first over every kv head (TESSERA_CUDA_ATTN_TC_LPT).
 constexpr int kDefaultLpt = 1;
 // TESSERA_CUDA_ATTN_TC_DEC: the cluster-split decode tiles' variant (cu-attn18; LaunchKind).
-constexpr int kDefaultTcDec = 1;
+// 4 (cu-attn18b: K / V through registers, no f32 staging; H100, lab/dattn18b_gpu.sh, tg128 vs
+// 1: 8B 151.6 -> 152.2, 1B 619.7 -> 636.7, 0.5B 681.8 -> 683.4 t/s; call 9.5 vs 10.5 us at
+// 16 keys, 8B shape).
+constexpr int kDefaultTcDec = 4;
 
 // ---- Tensor-core order (TESSERA_CUDA_ATTN_TC; 2026-11-27, fifteenth session) ----
 //
@@ -1433,6 +1436,45 @@ __device__ __forceinline__ void IssueOwn(const uint8_t* base, const int32_t* ro,
     const uint8_t* src = o < 0 ? base : base + int64_t{o} * 16 + 32 * c;
     CpAsync16(sf + r * D + 8 * c, src, o < 0 ? 0 : 16);
     CpAsync16(sf + r * D + 8 * c + 4, o < 0 ? base : src + 16, o < 0 ? 0 : 16);
+  }
+}
+
+// IssueOwn / SplitStaged through registers instead of the f32 staging (kOptRegStage): the
+// thread's own 8-float units of one matrix's chunk rows (the units SplitStaged gives it), loaded
+// L2-only; rows without an offset are zeros (IssueOwn's zero-fill). Same floats, same Split8.
+template <int D, int NT>
+struct OwnRegs {
+  static constexpr int kU = kBK * (D / 8) / NT;
+  static_assert(kBK * (D / 8) % NT == 0, "whole units a thread");
+  float4 a[kU], b[kU];
+};
+template <int D, int NT>
+__device__ __forceinline__ void LoadOwn(const uint8_t* base, const int32_t* ro,
+                                        OwnRegs<D, NT>& rg) {
+  constexpr int CH = D / 8;
+#pragma unroll
+  for (int u = 0; u < OwnRegs<D, NT>::kU; ++u) {
+    const int i = threadIdx.x + u * NT;
+    const int32_t o = ro[i / CH];
+    rg.a[u] = rg.b[u] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    if (o >= 0) {
+      const float4* src = reinterpret_cast<const float4*>(base + int64_t{o} * 16 + 32 * (i % CH));
+      rg.a[u] = __ldcg(src), rg.b[u] = __ldcg(src + 1);
+    }
+  }
+}
+template <int D, int NT>
+__device__ __forceinline__ void SplitOwn(const OwnRegs<D, NT>& rg, unsigned char* dst) {
+  constexpr int CH = D / 8;
+#pragma unroll
+  for (int u = 0; u < OwnRegs<D, NT>::kU; ++u) {
+    const int i = threadIdx.x + u * NT;
+    const int r = i / CH, c = i % CH;
+    uint4 w[kNP];
+    Split8(rg.a[u], rg.b[u], w);
+#pragma unroll
+    for (int pc = 0; pc < kNP; ++pc)
+      *reinterpret_cast<uint4*>(dst + pc * kBK * D * 2 + SwzOff<D>(r, c)) = w[pc];
   }
 }
 
@@ -1699,11 +1741,22 @@ __device__ __forceinline__ void Merge(int h, float mc, float lc, const float (&o
 // copied together with K into a second f32 staging (+kFBytes of shared memory: H100, 8B tg128
 // -2.3%, lab/dattn18_gpu.sh call 1). kOptPad (lab diagnostic): HEAD's tiles with that extra
 // shared memory. The same per-chunk functions in the same order: the same bits.
-constexpr int kOptRecut = 1, kOptUniform = 2, kOptDecode = 4, kOptDecodeKV = 8, kOptPad = 16;
+// kOptRegStage (with kOptDecode, cu-attn18b): no f32 staging; each thread's own K / V units
+// travel through registers (LoadOwn / SplitOwn, -kFBytes of shared memory: 155 -> 123 KB a block
+// at D = 128, 81 -> 65 KB at D = 64; 255 / 213 registers, no spills). kOptPartInK (lab, with
+// kOptDecode): the cluster partials live in the K pieces' buffer (dead from the scores' barrier
+// until the next round's K split, which follows the round's last cluster barrier; -kPartBytes).
+// Not kept: a block small enough in shared memory AND registers for one more block an SM lets
+// a cluster put two (three) of its blocks on one SM: kOptPartInK with kOptRegStage (113 KB at
+// D = 128) 8B tg128 -8%, kOptPartInK alone (75 KB, 140 registers at D = 64) 1B -6%.
+constexpr int kOptRecut = 1, kOptUniform = 2, kOptDecode = 4, kOptDecodeKV = 8, kOptPad = 16,
+              kOptRegStage = 32, kOptPartInK = 64;
 template <int D, int RT, int NW, int CS, int OPT>
 constexpr int SmemOf() {
   using C = Cfg<D, RT, NW, CS>;
-  return C::kSmem + ((OPT & (kOptDecodeKV | kOptPad)) != 0 ? C::kFBytes : 0);
+  return C::kSmem + ((OPT & (kOptDecodeKV | kOptPad)) != 0 ? C::kFBytes : 0) -
+         ((OPT & kOptRegStage) != 0 ? C::kFBytes : 0) -
+         ((OPT & kOptPartInK) != 0 ? C::kPartBytes : 0);
 }
 
 // Rows of a tile: row r = query t0 + r / G, q head hk * G + r % G; live if r < nq * G.
@@ -1717,13 +1770,17 @@ __device__ void RunTile(const AttnParams& p, const SeqInfo& si, int64_t t0, int 
   unsigned char* sq = smem;
   unsigned char* sk = sq + C::kQBytes;
   unsigned char* sv = C::kAlias ? sk : sk + C::kKVBytes;  // Cfg::kSmem
-  float* sf = reinterpret_cast<float*>(sv + C::kKVBytes);
-  int32_t* ro = reinterpret_cast<int32_t*>(sf + kBK * D);  // [2 slots][K, V][kBK]
-  float4* ss = reinterpret_cast<float4*>(ro + 4 * kBK);    // spread: [8 tiles][32 lanes]
-  float4* part = ss + (C::kSpread ? 8 * 32 : 0);           // CS > 1: [NW][NC + 1][32]
   constexpr bool kDec = (OPT & kOptDecode) != 0;
   static_assert(!kDec || (C::kSpread && CS > 1 && DG == 0), "kOptDecode: split decode tiles");
   constexpr bool kKV = kDec && (OPT & kOptDecodeKV) != 0;
+  constexpr bool kReg = (OPT & kOptRegStage) != 0, kPartK = (OPT & kOptPartInK) != 0;
+  static_assert((!kReg && !kPartK) || (kDec && !kKV), "kOptRegStage / kOptPartInK: kOptDecode");
+  float* sf = reinterpret_cast<float*>(sv + C::kKVBytes);  // kReg: none (SmemOf)
+  int32_t* ro = reinterpret_cast<int32_t*>(sf + (kReg ? 0 : kBK * D));  // [2 slots][K, V][kBK]
+  float4* ss = reinterpret_cast<float4*>(ro + 4 * kBK);    // spread: [8 tiles][32 lanes]
+  // CS > 1: [NW][NC + 1][32]; kPartK: in sk.
+  float4* part = kPartK ? reinterpret_cast<float4*>(sk) : ss + (C::kSpread ? 8 * 32 : 0);
+  OwnRegs<D, C::kNT> rg;  // kReg: the thread's K or V units in flight
   // V's f32 staging: kOptDecodeKV's own after the partials (SmemOf), else K's.
   float* sfv = kKV ? reinterpret_cast<float*>(part + (CS > 1 ? NW * (NC + 1) * 32 : 0)) : sf;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
@@ -1798,8 +1855,12 @@ __device__ void RunTile(const AttnParams& p, const SeqInfo& si, int64_t t0, int 
       if (i < C::kRows * C::kCH) store_q(i, qa[u], qb[u]);
     }
     __syncthreads();  // Q pieces and the first two chunks' offsets
-    if (mine > 0) IssueOwn<D, C::kNT>(p.k, ro, sf);
-    CpAsyncCommit();
+    if constexpr (kReg) {
+      if (mine > 0) LoadOwn<D, C::kNT>(p.k, ro, rg);
+    } else {
+      if (mine > 0) IssueOwn<D, C::kNT>(p.k, ro, sf);
+      CpAsyncCommit();
+    }
     if constexpr (kKV) {
       if (mine > 0) IssueOwn<D, C::kNT>(p.v, ro + kBK, sfv);
       CpAsyncCommit();
@@ -1828,9 +1889,14 @@ __device__ void RunTile(const AttnParams& p, const SeqInfo& si, int64_t t0, int 
       // Groups in flight here: K_i (kOptDecodeKV: K_i, V_i), each thread's own units.
       const int i = ri;
       const int64_t c0 = c0_of(i);
-      if constexpr (kKV) CpAsyncWait<1>(); else CpAsyncWait<0>();  // the thread's K_i units
-      SplitStaged<D, C::kNT>(sf, sk);     // sk: every warp passed a barrier since its last scores
-      if constexpr (!kKV) {               // V_i into the units the thread just split
+      if constexpr (kReg) {               // K_i's registers -> sk (as below), V_i into them
+        SplitOwn<D, C::kNT>(rg, sk);
+        LoadOwn<D, C::kNT>(p.v, ro + (i % 2) * 2 * kBK + kBK, rg);
+      } else {
+        if constexpr (kKV) CpAsyncWait<1>(); else CpAsyncWait<0>();  // the thread's K_i units
+        SplitStaged<D, C::kNT>(sf, sk);     // sk: every warp passed a barrier since its last scores
+      }
+      if constexpr (!kKV && !kReg) {      // V_i into the units the thread just split
         IssueOwn<D, C::kNT>(p.v, ro + (i % 2) * 2 * kBK + kBK, sf);
         CpAsyncCommit();
       }
@@ -1852,9 +1918,14 @@ __device__ void RunTile(const AttnParams& p, const SeqInfo& si, int64_t t0, int 
       }
       Softmax(s, c0, lo, hi, p.scale, mc, lc);
       // The thread's V_i units landed (kOptDecodeKV: K_{i+1} may fly).
-      if constexpr (kKV) CpAsyncWait<1>(); else CpAsyncWait<0>();
-      SplitStaged<D, C::kNT>(sfv, sv);    // sv: every warp passed a barrier since its last p.V
-      if constexpr (!kKV) {               // K_{i+1} into the units the thread just split
+      if constexpr (kReg) {               // V_i's registers -> sv, K_{i+1} into them
+        SplitOwn<D, C::kNT>(rg, sv);
+        if (i + 1 < mine) LoadOwn<D, C::kNT>(p.k, ro + ((i + 1) % 2) * 2 * kBK, rg);
+      } else {
+        if constexpr (kKV) CpAsyncWait<1>(); else CpAsyncWait<0>();
+        SplitStaged<D, C::kNT>(sfv, sv);    // sv: every warp passed a barrier since its last p.V
+      }
+      if constexpr (!kKV && !kReg) {      // K_{i+1} into the units the thread just split
         if (i + 1 < mine) IssueOwn<D, C::kNT>(p.k, ro + ((i + 1) % 2) * 2 * kBK, sf);
         CpAsyncCommit();
       }
@@ -2143,11 +2214,17 @@ cudaError_t LaunchKind(const AttnParams& p, Kind kind, cudaStream_t stream) {
     case kDecodeSplitHead:
       if (ClusterSupported<D>()) {
         // TESSERA_CUDA_ATTN_TC_DEC: 1 kOptDecode, 0 HEAD 0a00b9a's tiles (also the lab's head
-        // kind), 2 kOptDecode + kOptDecodeKV, 3 HEAD's tiles + kOptPad (same bits in all).
+        // kind), 2 kOptDecode + kOptDecodeKV, 3 HEAD's tiles + kOptPad, 4 (the default)
+        // kOptDecode + kOptRegStage, 5 4 + kOptPartInK, 6 kOptDecode + kOptPartInK (lab; same
+        // bits in all).
         static const int dec = EnvInt("TESSERA_CUDA_ATTN_TC_DEC", kDefaultTcDec);
         const int m = kind == kDecodeSplit ? dec : 0;
+        constexpr int kDR = kOptDecode | kOptRegStage;
         const cudaError_t e =
             m == 1   ? Launch<D, 1, 4, kSplit, 2, 0, kOptDecode>(p, 16 / G, stream)
+            : m == 4 ? Launch<D, 1, 4, kSplit, 2, 0, kDR>(p, 16 / G, stream)
+            : m == 5 ? Launch<D, 1, 4, kSplit, 2, 0, kDR | kOptPartInK>(p, 16 / G, stream)
+            : m == 6 ? Launch<D, 1, 4, kSplit, 2, 0, kOptDecode | kOptPartInK>(p, 16 / G, stream)
             : m == 2 ? Launch<D, 1, 4, kSplit, 2, 0, kOptDecode | kOptDecodeKV>(p, 16 / G, stream)
             : m == 3 ? Launch<D, 1, 4, kSplit, 2, 0, kOptPad>(p, 16 / G, stream)
                      : Launch<D, 1, 4, kSplit>(p, 16 / G, stream);
