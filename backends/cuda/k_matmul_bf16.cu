@@ -220,6 +220,65 @@ __device__ __forceinline__ void GemvRmsStageRegs(const MatmulParams& p, const Ge
   __syncthreads();
 }
 
+// The same for blocks of 128 .. 255 threads with K <= kRmsRegK / 2 (cu-dec18b: the 0.5B norm +
+// q/k/v and norm + head launches, 4 warps): thread t stands for the norm's threads vt = t and
+// t + blockDim (those below kRmsThreads), keeping 8 elements of each in registers. blockDim is a
+// multiple of 32, so vt's warp is vt / 32 with the same lane: RmsThreadPartial's chain over vt,
+// vt + 256, ..., WarpSum over the norm's warp, RmsCombineWarps, RmsInvScale and RmsApply as in
+// GemvRmsScales + GemvStageX: the same bits. (A separate function: folding it into the one above
+// as a template added spills to the 64-register half-chunk kernel.)
+__device__ __forceinline__ void GemvRmsStageRegs2(const MatmulParams& p, const GemvPrologue& pro,
+                                                  float* red, float* rs, bool write_y, float* xs) {
+  constexpr int kV = 2, kPer = kRmsRegPer / kV;
+  const int tid = threadIdx.x, lane = tid % 32, nb = blockDim.x;
+  const bool has_w = pro.weight != nullptr;
+  float xv[kV][kPer], wv[kV][kPer];
+#pragma unroll
+  for (int i = 0; i < kV; ++i) {
+    const int vt = tid + i * nb;
+#pragma unroll
+    for (int j = 0; j < kPer; ++j) {
+      const int64_t k = vt + int64_t{j} * kRmsThreads;
+      const bool in = vt < kRmsThreads && k < p.K;
+      xv[i][j] = in ? p.x[k] : 0.0f;
+      wv[i][j] = has_w && in ? pro.weight[k] : 0.0f;
+    }
+  }
+#pragma unroll
+  for (int i = 0; i < kV; ++i) {
+    const int vt = tid + i * nb;
+    if (vt >= kRmsThreads) continue;  // whole warps (nb % 32 == 0)
+    float ss = 0.0f;
+#pragma unroll
+    for (int j = 0; j < kPer; ++j)
+      if (vt + int64_t{j} * kRmsThreads < p.K) ss = RmsAccum(ss, xv[i][j]);
+    ss = WarpSum(ss);
+    if (lane == 0) red[vt / 32] = ss;
+  }
+  __syncthreads();
+  if (tid < 32) {
+    const float tot = RmsCombineWarps(lane < kRmsWarps ? red[lane] : 0.0f);
+    if (lane == 0) rs[0] = RmsInvScale(tot, p.K, pro.eps);
+  }
+  __syncthreads();
+  const float r = rs[0];
+  float* yr = write_y ? pro.y : nullptr;
+#pragma unroll
+  for (int i = 0; i < kV; ++i) {
+    const int vt = tid + i * nb;
+#pragma unroll
+    for (int j = 0; j < kPer; ++j) {
+      const int64_t k = vt + int64_t{j} * kRmsThreads;
+      if (vt < kRmsThreads && k < p.K) {
+        const float v = RmsApply(xv[i][j], r, has_w, wv[i][j], pro.woff);
+        xs[k] = v;
+        if (yr != nullptr) yr[k] = v;
+      }
+    }
+  }
+  __syncthreads();
+}
+
 // x[k .. k + 7] of a staged row (K % 8 == 0 and k % 8 == 0: all 8 in range when k < K).
 __device__ __forceinline__ void LoadX8Staged(const float* xs_row, int64_t k, int64_t K, bool valid,
                                              float (&x)[8]) {
@@ -639,6 +698,8 @@ __device__ __forceinline__ void GemvTask(const MatmulParams& p, const GemvGroupA
 constexpr int kGemvPrefPlain = 1, kGemvPrefPro = 2, kGemvPrefNext = 4, kGemvPrefEvictFirst = 8;
 // Not a prefetch: the RMS_NORM prologue in one round trip where it fits (GemvRmsStageRegs).
 constexpr int kGemvPrefRmsRegs = 16;
+// ... also for blocks of 128 .. 255 threads (GemvRmsStageRegs2, cu-dec18b).
+constexpr int kGemvPrefRmsRegs2 = 32;
 
 // Early weight fetch (TESSERA_CUDA_GEMV_PREF, cuda-dec): the weight rows of the block's first
 // task, chunks [c_lo, c_lo + rounds x warps) of its 16 rows (what its warps read first; all of
@@ -710,8 +771,15 @@ __global__ void __launch_bounds__(PIPE == kGemvPipe8 || PIPE == kGemvPipeTma ? 2
   const int per_task = grp.swiglu != nullptr || two ? 2 : 1;  // chunk sums a task keeps
   float* xs = part + (n_chunks + splits - 1) / splits * 128 * per_task;
   if constexpr (PRO == kGemvProRms) {
-    if ((pref & kGemvPrefRmsRegs) && p.M == 1 && blockDim.x == kRmsThreads && p.K <= kRmsRegK) {
+    // GemvRmsStageRegs2 not in the 64-register half-chunk kernel (PIPE 0 with half chunks: the
+    // paired SWIGLU-epilogue launches, 8 warps and more from K = 513): it adds spills there.
+    constexpr bool kRegs2 = !(HALF && (PIPE == 0 || PIPE == kGemvPipeTwo));
+    const bool regs = (pref & kGemvPrefRmsRegs) && p.M == 1;
+    if (regs && blockDim.x == kRmsThreads && p.K <= kRmsRegK) {
       GemvRmsStageRegs(p, pro, pro_red, pro_rs, blockIdx.x == 0 && pro.y != nullptr, xs);
+    } else if (kRegs2 && regs && blockDim.x >= kRmsThreads / 2 && blockDim.x < kRmsThreads &&
+               p.K <= kRmsRegK / 2 && (pref & kGemvPrefRmsRegs2)) {
+      GemvRmsStageRegs2(p, pro, pro_red, pro_rs, blockIdx.x == 0 && pro.y != nullptr, xs);
     } else {
       GemvRmsScales(p, pro, pro_red, pro_rs);
       GemvStageX<PRO>(p, pro, pro_rs, blockIdx.x == 0 && pro.y != nullptr, xs);
@@ -1507,12 +1575,14 @@ int GemvPref(const MatmulParams& p, bool half, int splits, int pro) {
   return p.K >= 4096 ? kGemvPrefPro | kGemvPrefEvictFirst : 0;
 }
 
-// The RMS_NORM prologue from registers in one memory round trip (GemvRmsStageRegs: M = 1,
-// 256-thread blocks, K <= 4096; same bits). cu-dec18: TESSERA_CUDA_GEMV_RMSREG=0 = the two-step
-// prologue (GemvRmsScales + GemvStageX) as before.
-bool GemvRmsRegs() {
-  static const bool on = EnvInt("TESSERA_CUDA_GEMV_RMSREG", 1) != 0;
-  return on;
+// The RMS_NORM prologue from registers in one memory round trip (M = 1; GemvRmsStageRegs: blocks
+// of 256 threads with K <= 4096, cu-dec18; GemvRmsStageRegs2: blocks of 128 .. 255 threads with
+// K <= 2048, cu-dec18b: the 0.5B norm + q/k/v and norm + head; same bits).
+// TESSERA_CUDA_GEMV_RMSREG=0 = the two-step prologue (GemvRmsScales + GemvStageX) everywhere,
+// 1 = cu-dec18's rule (256 threads only), 2 (default) = both.
+int GemvRmsRegs() {
+  static const int mode = EnvInt("TESSERA_CUDA_GEMV_RMSREG", 2);
+  return mode;
 }
 
 // Lab variants of the block kernel (aux.variant; the lab's own copies of the numbers): half
@@ -1555,7 +1625,8 @@ cudaError_t Gemv(const MatmulParams& p, const GemvGroupArgs& b, int splits, cons
                                                                            : 8);
   int smem = static_cast<int>(GemvSmemBytes(p, splits, PRO, XP ? T : 0, pair));
   int pref = GemvPref(p, HALF, splits, PRO);
-  if (PRO == kGemvProRms && GemvRmsRegs()) pref |= kGemvPrefRmsRegs;
+  if (PRO == kGemvProRms && GemvRmsRegs() >= 1) pref |= kGemvPrefRmsRegs;
+  if (PRO == kGemvProRms && GemvRmsRegs() >= 2) pref |= kGemvPrefRmsRegs2;
   if constexpr (PIPE == kGemvPipeTma) {  // the ring after the rest, 128-byte aligned
     const int stages = GemvTmaCfg(aux, HALF) & 15, off = (smem + 127) / 128 * 128;
     smem = off + warps * stages * TmaStageBytes(HALF);

@@ -10,6 +10,7 @@
 //                              GEMV_LAB_DEC16_GEMV_ONLY=1: the GEMV launches only.
 //   cuda_gemv_lab --dec16-ncu  one launch each of the read and 8B o / down kernels (for ncu).
 //   cuda_gemv_lab --dec17      (cu-dec17) the engine's decode GEMV launches of the 8B and 1B
+//                              and (cu-dec18b) the 0.5B's norm + q/k/v and norm + head
 //                              (v = 0, M = 1, PDL, weights past L2), one "dec17" line each, tagged
 //                              with $GEMV_LAB_TAG: A/B of launch-rule knobs (read once a
 //                              process) across processes; no checks.
@@ -1001,6 +1002,9 @@ int Dec17(Lab& lab) {
   Dec17Time(lab, "1B-norm-qkv", kGemvProRms, 2048, {2048, 512, 512});
   Dec17Time(lab, "1B-norm-gate-up", kGemvProRms, 2048, {8192, 8192});
   Dec17Time(lab, "1B-down", kGemvProNone, 8192, {2048});
+  // cu-dec18b: the 0.5B's RMS launches in 4-warp blocks (GemvRmsStageRegs<2>).
+  Dec17Time(lab, "05B-norm-qkv", kGemvProRms, 896, {896, 128, 128});
+  Dec17Time(lab, "05B-norm-head", kGemvProRms, 896, {151936});
   return 0;
 }
 
@@ -1056,6 +1060,14 @@ int Main(int argc, char** argv) {
     CheckPrologue(lab, kGemvProRms, 4096, 2, terms, gu8);
     CheckPrologue(lab, kGemvProRms, 2048, 3, terms, qkv1);
     CheckPrologue(lab, kGemvProRms, 2048, 2, terms, gu1);
+    // cu-dec18b: GemvRmsStageRegs2 (4-warp blocks): the 0.5B q/k/v (72 row groups, whole
+    // chunks) and a head-like launch (1250 row groups, half chunks, persistent); (the loop above
+    // takes it for K = 896 and, in 5-warp blocks, K = 1064); K = 4096 in 16-warp blocks (77 row
+    // groups: the two-step prologue).
+    const int64_t qkv05[3] = {896, 128, 128}, head05[3] = {20000, 0, 0};
+    CheckPrologue(lab, kGemvProRms, 896, 3, terms, qkv05);
+    CheckPrologue(lab, kGemvProRms, 896, 1, terms, head05);
+    for (int members : {1, 3}) CheckPrologue(lab, kGemvProRms, 4096, members, terms);
     for (bool rms : {true, false}) {
       CheckSwigluEpi(lab, 896, 4864, rms, false, terms);  // 0.5B gate/up
       CheckSwigluEpi(lab, 200, 200, rms, false, terms);   // one chunk, ragged N
