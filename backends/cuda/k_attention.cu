@@ -1775,9 +1775,9 @@ __device__ void RunTile(const AttnParams& p, const SeqInfo& si, int64_t t0, int 
   constexpr bool kKV = kDec && (OPT & kOptDecodeKV) != 0;
   constexpr bool kReg = (OPT & kOptRegStage) != 0, kPartK = (OPT & kOptPartInK) != 0;
   static_assert((!kReg && !kPartK) || (kDec && !kKV), "kOptRegStage / kOptPartInK: kOptDecode");
-  float* sf = reinterpret_cast<float*>(sv + C::kKVBytes);  // kReg: none (SmemOf)
+  float* sf = reinterpret_cast<float*>(sv + C::kKVBytes);               // kReg: none (SmemOf)
   int32_t* ro = reinterpret_cast<int32_t*>(sf + (kReg ? 0 : kBK * D));  // [2 slots][K, V][kBK]
-  float4* ss = reinterpret_cast<float4*>(ro + 4 * kBK);    // spread: [8 tiles][32 lanes]
+  float4* ss = reinterpret_cast<float4*>(ro + 4 * kBK);  // spread: [8 tiles][32 lanes]
   // CS > 1: [NW][NC + 1][32]; kPartK: in sk.
   float4* part = kPartK ? reinterpret_cast<float4*>(sk) : ss + (C::kSpread ? 8 * 32 : 0);
   OwnRegs<D, C::kNT> rg;  // kReg: the thread's K or V units in flight
@@ -1889,21 +1889,21 @@ __device__ void RunTile(const AttnParams& p, const SeqInfo& si, int64_t t0, int 
       // Groups in flight here: K_i (kOptDecodeKV: K_i, V_i), each thread's own units.
       const int i = ri;
       const int64_t c0 = c0_of(i);
-      if constexpr (kReg) {               // K_i's registers -> sk (as below), V_i into them
+      if constexpr (kReg) {  // K_i's registers -> sk (as below), V_i into them
         SplitOwn<D, C::kNT>(rg, sk);
         LoadOwn<D, C::kNT>(p.v, ro + (i % 2) * 2 * kBK + kBK, rg);
       } else {
-        if constexpr (kKV) CpAsyncWait<1>(); else CpAsyncWait<0>();  // the thread's K_i units
-        SplitStaged<D, C::kNT>(sf, sk);     // sk: every warp passed a barrier since its last scores
+        CpAsyncWait<kKV ? 1 : 0>();      // the thread's K_i units
+        SplitStaged<D, C::kNT>(sf, sk);  // sk: every warp passed a barrier since its last scores
       }
-      if constexpr (!kKV && !kReg) {      // V_i into the units the thread just split
+      if constexpr (!kKV && !kReg) {  // V_i into the units the thread just split
         IssueOwn<D, C::kNT>(p.v, ro + (i % 2) * 2 * kBK + kBK, sf);
         CpAsyncCommit();
       }
-      __syncthreads();                    // K pieces ready; offsets(i + 1) visible
+      __syncthreads();  // K pieces ready; offsets(i + 1) visible
       if constexpr (kKV) {
         if (i + 1 < mine) IssueOwn<D, C::kNT>(p.k, ro + ((i + 1) % 2) * 2 * kBK, sf);
-        CpAsyncCommit();                  // K_{i+1} (empty past the last chunk)
+        CpAsyncCommit();  // K_{i+1} (empty past the last chunk)
       }
       float s[8][4];
       float s0[4], s1[4];
@@ -1918,22 +1918,22 @@ __device__ void RunTile(const AttnParams& p, const SeqInfo& si, int64_t t0, int 
       }
       Softmax(s, c0, lo, hi, p.scale, mc, lc);
       // The thread's V_i units landed (kOptDecodeKV: K_{i+1} may fly).
-      if constexpr (kReg) {               // V_i's registers -> sv, K_{i+1} into them
+      if constexpr (kReg) {  // V_i's registers -> sv, K_{i+1} into them
         SplitOwn<D, C::kNT>(rg, sv);
         if (i + 1 < mine) LoadOwn<D, C::kNT>(p.k, ro + ((i + 1) % 2) * 2 * kBK, rg);
       } else {
-        if constexpr (kKV) CpAsyncWait<1>(); else CpAsyncWait<0>();
-        SplitStaged<D, C::kNT>(sfv, sv);    // sv: every warp passed a barrier since its last p.V
+        CpAsyncWait<kKV ? 1 : 0>();
+        SplitStaged<D, C::kNT>(sfv, sv);  // sv: every warp passed a barrier since its last p.V
       }
-      if constexpr (!kKV && !kReg) {      // K_{i+1} into the units the thread just split
+      if constexpr (!kKV && !kReg) {  // K_{i+1} into the units the thread just split
         if (i + 1 < mine) IssueOwn<D, C::kNT>(p.k, ro + ((i + 1) % 2) * 2 * kBK, sf);
         CpAsyncCommit();
       }
-      __syncthreads();                    // V pieces ready; ss and offsets slot i % 2 free
+      __syncthreads();  // V pieces ready; ss and offsets slot i % 2 free
       if (i + 2 < mine) offsets(i + 2);
       if constexpr (kKV) {
         if (i + 1 < mine) IssueOwn<D, C::kNT>(p.v, ro + ((i + 1) % 2) * 2 * kBK + kBK, sfv);
-        CpAsyncCommit();                  // V_{i+1}
+        CpAsyncCommit();  // V_{i+1}
       }
       Pv<D, NC>(s, sv, dn0, oc);
     } else if (has) {
@@ -2126,8 +2126,8 @@ cudaError_t Launch(const AttnParams& p, int qpt, cudaStream_t stream) {
   // 32/8 D 128 0.98 -> 0.82 ms, 32/8 D 64 0.60 -> 0.42 ms, 14/2 D 64 (< 2 waves) 0.26 -> 0.26).
   static const bool lpt = EnvInt("TESSERA_CUDA_ATTN_TC_LPT", kDefaultLpt) != 0;
   // The cluster-split tiles (CS > 1) keep the head-major order.
-  e = LaunchClusterK(CS, Kernel<D, RT, NW, CS, DNB, DG, OPT>, grid, C::kNT, kSmem, stream, p,
-                     qpt, CS == 1 && lpt);
+  e = LaunchClusterK(CS, Kernel<D, RT, NW, CS, DNB, DG, OPT>, grid, C::kNT, kSmem, stream, p, qpt,
+                     CS == 1 && lpt);
   return e != cudaSuccess ? e : cudaGetLastError();
 }
 

@@ -114,7 +114,7 @@ struct TCfg {
   static_assert(!PERSIST || (!SPLIT && CL == 1 && XS == 0), "persistent: plain tiles");
   static constexpr bool kWide =
       MODE == 1 || MODE == 6 || MODE == -2 || MODE == 11;  // the 128 x 256 tiles
-  static constexpr bool kPermRows = MODE == 11;  // ConsumePre's lanes own permuted rows
+  static constexpr bool kPermRows = MODE == 11;            // ConsumePre's lanes own permuted rows
   static_assert(!kWide ||
                     (PERSIST && MI == 1 && !TSPLIT && BM == 256 && T == 1 && !TOTS && !STAGGER),
                 "the 128 x 256 tile: persistent, one piece (see ConsumeWide)");
@@ -586,7 +586,7 @@ __device__ __forceinline__ void ConsumePre(const MatmulParams& p, const uint8_t*
   const int warp = (threadIdx.x / 32) % 4, lane = threadIdx.x % 32;
   const int g = lane / 4, q = lane % 4;
   const int gp = C::kPermRows ? ((g & 1) << 2) | (g & 2) | (g >> 2) : g;  // MODE 11: see above
-  const int row0 = cw * 64 + 16 * warp + gp;  // (+ 8)
+  const int row0 = cw * 64 + 16 * warp + gp;                              // (+ 8)
   const int64_t m0 = bx * int64_t{C::kToks}, n0 = by * int64_t{C::kRows};
   float acc[C::BM / 2], tot[C::BM / 4];
   float4* tot_s =

@@ -394,7 +394,8 @@ void CheckPrologue(const Lab& lab, int kind, int64_t K, int members, int terms,
   }
   const std::string tag = std::string(kind == kGemvProRms ? "rms" : "swiglu") + "_K" +
                           std::to_string(K) + "_n" + std::to_string(members) + "_t" +
-                          std::to_string(terms) + (ns != nullptr ? "_N" + std::to_string(Ns[0]) : "");
+                          std::to_string(terms) +
+                          (ns != nullptr ? "_N" + std::to_string(Ns[0]) : "");
   Expect(same, "prologue_" + tag);
   std::printf("checked prologue %s %s\n", tag.c_str(), same ? "same bits" : "DIFFERENT");
   for (void* f : frees) cudaFree(f);
@@ -544,7 +545,8 @@ void TimeSwigluEpi(const Lab& lab, const char* name, int64_t K, int64_t N) {
 void CheckRopeKv(int64_t T, int64_t Hq, int64_t Hk, int64_t D, int64_t R, float scale = 1.0f,
                  bool interleaved = false, bool time = false) {
   const int64_t BS = 16, NB = 4;
-  if (static_cast<uint64_t>(T * (Hq + 2 * Hk) * D * 4 + 8 * T) > kRopeKvMaxStage) return;  // not fused
+  if (static_cast<uint64_t>(T * (Hq + 2 * Hk) * D * 4 + 8 * T) > kRopeKvMaxStage)
+    return;  // not fused
   std::mt19937 rng(static_cast<uint32_t>(T * 131 + Hq * 7 + D + R));
   std::uniform_real_distribution<float> u(-2.0f, 2.0f);
   std::vector<float> q(T * Hq * D), k(T * Hk * D), v(T * Hk * D), inv(R / 2);
