@@ -301,6 +301,11 @@ class Recorder {
   // becomes a plain read of its weights instead, l2_warm.comp over the same bytes with this many
   // workgroups of 256 (TESSERA_VULKAN_LAB_READ=G; 0 = off). vk-dec18.
   int lab_read = 0;
+  // Lab bound (WRONG outputs; TESSERA_VULKAN_LAB_EMPTY=MASK, 0 = off): bit 1 the RoPE + KV_WRITE
+  // dispatch (run_ops.cc RunRopeKv), bit 2 every attention.comp dispatch (RecordAttention)
+  // becomes an empty l2_warm.comp dispatch (one workgroup, nothing read): what such a dispatch
+  // and its barrier cost without the work. vk19.
+  int lab_empty = 0;
   // The RMS_NORM prologue's sum-of-squares loads batched (matmul.comp NORM_BATCH_ON,
   // specialization constant 3; TESSERA_VULKAN_NORM_BATCH=0 = one at a time); same bits.
   int norm_batch = 1;

@@ -274,6 +274,15 @@ Status LabRead(Recorder* rec, const MatmulP* parts, int n) {
   return rec->Dispatch(Shader::kL2Warm, &p, sizeof(p), static_cast<uint32_t>(rec->lab_read), 1, 1);
 }
 
+// Recorder::lab_empty (a lab bound, WRONG outputs): an l2_warm.comp dispatch of one workgroup
+// that loads its parameter block and returns (n = 0), recorded instead of a node's dispatch.
+Status LabEmpty(Recorder* rec, uint64_t sink) {
+  L2WarmP p;
+  p.sink = sink;
+  p.magic = 0x5eed1e55u;
+  return rec->Dispatch(Shader::kL2Warm, &p, sizeof(p), 1, 1, 1);
+}
+
 Status DispatchGemv(const OpArgs& a, MatmulP p, tsr_dtype wdt) {
   if (a.rec->lab_read > 0 && p.M == 1 && UseDecodeRows(p, wdt, a.rec->subgroup_size))
     return LabRead(a.rec, &p, 1);
@@ -798,6 +807,7 @@ AttnP AttnBase(const OpArgs& a) {
 Status RecordAttention(const OpArgs& a, AttnP p) {
   p.route = a.rec->tiled_attention && p.T >= 2 && p.D <= kAttnTiledMaxHeadDim &&
             p.Dv <= kAttnTiledMaxHeadDim;
+  if ((a.rec->lab_empty & 2) != 0) return LabEmpty(a.rec, p.out);
   TSR_RETURN_IF_ERROR(Record(a, Shader::kAttention, p, static_cast<uint64_t>(p.T * p.Hq)));
   if (p.route == 0) return OkStatus();
   // Tiles over the sequences with q_len >= 2: at most T / BQ full ones plus one partial each.
@@ -960,6 +970,7 @@ Status RunRopeKv(const OpArgs& rope, const OpArgs& kv, const OpArgs* kv2) {
     return InvalidArgument("RoPE + KV_WRITE dispatch of " + std::to_string(g0 + g1));
   b.rope.kv_fused = 1;
   b.rope.pair_groups = static_cast<int32_t>(g0);
+  if ((rope.rec->lab_empty & 1) != 0) return LabEmpty(rope.rec, b.k.cache);
   return rope.rec->Dispatch1D(Shader::kRope, &b, sizeof(b), g0 + g1);
 }
 
