@@ -189,6 +189,8 @@ struct tsr_device {
   // ExecuteGraph's fast path (TESSERA_CUDA_GRAPH_FASTKEY=0 turns it off: the key every time).
   bool fast_key = true;
   tessera::cuda::LastReplay last_replay;
+  // TESSERA_CUDA_LAB_SKIP (lab only: WRONG OUTPUTS): launches to leave out (LabSkipped).
+  std::vector<std::string> lab_skip;
 };
 
 struct tsr_buffer {
@@ -608,6 +610,13 @@ tsr_status DeviceOpen(tsr_plugin_ctx* ctx, int32_t index, tsr_device** out, tsr_
   if (e != cudaSuccess) return FromCuda(e, "device_open", err);
   dev->use_graphs = EnvFlag("TESSERA_CUDA_GRAPHS", true);
   dev->fast_key = EnvFlag("TESSERA_CUDA_GRAPH_FASTKEY", true);
+  if (const char* sk = std::getenv("TESSERA_CUDA_LAB_SKIP"); sk != nullptr) {
+    for (std::string_view v(sk); !v.empty();) {
+      const size_t bar = v.find('|');
+      if (bar != 0) dev->lab_skip.emplace_back(v.substr(0, bar));
+      v = bar == std::string_view::npos ? std::string_view() : v.substr(bar + 1);
+    }
+  }
   dev->batch_uploads = EnvFlag("TESSERA_CUDA_UPLOAD_BATCH", true);
   dev->pinned_download = EnvFlag("TESSERA_CUDA_PINNED_DOWNLOAD", true);
   if (EnvFlag("TESSERA_CUDA_PROFILE", false)) {
@@ -887,6 +896,22 @@ using backend::ViewOk;
 constexpr auto SupportsOp =
     backend::SupportsOp<LoadedNode, LoadNode, FindRunner, ValidateOp, tsr_device>;
 
+// TESSERA_CUDA_LAB_SKIP="A|B|...", a kernel-lab knob that gives WRONG OUTPUTS: a launch whose
+// profile label (as TESSERA_CUDA_PROFILE=1 prints it, less " [decode]" / " [prefill]"; a prefill
+// MATMUL's ends in '+') contains one of the strings, or equals one written "=LABEL", is not
+// enqueued (a fused launch as a whole; not the decode-batch GEMM fusions, M > 8). With graphs +
+// PDL the drop in step time is that launch's cost on the critical path (cu-small19, lab/NOTES.md
+// "Where a small model's decode step goes"). Data-dependent kernels may change speed on the
+// garbage left behind (skipping GET_ROWS made the 0.5B slower).
+bool LabSkipped(const tsr_device* dev, const std::string* label) {
+  if (label == nullptr || dev->lab_skip.empty()) return false;
+  for (const std::string& s : dev->lab_skip) {
+    if (s[0] == '=' ? *label == std::string_view(s).substr(1) : label->find(s) != std::string::npos)
+      return true;
+  }
+  return false;
+}
+
 // Loads, validates and enqueues one node. `label` (profiling only) gets the op's name with the
 // shape class that decides its kernel.
 Status ExecuteNode(tsr_device* dev, const tsr_graph_view& g, int32_t node_index,
@@ -909,6 +934,7 @@ Status ExecuteNode(tsr_device* dev, const tsr_graph_view& g, int32_t node_index,
     // The execute's phase is appended by the caller: a matmul with more than kGemvMaxRows rows
     // marks a prefill.
     if (op == TSR_OP_MATMUL && rows > kGemvMaxRows) *label += '+';
+    if (LabSkipped(dev, label)) return OkStatus();
   }
   ln->args.ctx = &dev->run;
   return run(ln->args);
@@ -1090,6 +1116,7 @@ StatusOr<int> ExecutePair(tsr_device* dev, const tsr_graph_view& g, const int32_
   }
   if (!Independent(ln[0], ln[1])) return Refused("rope / kv_write pair: not independent");
   if (label != nullptr) *label = op == TSR_OP_ROPE ? "ROPE x2 (fused)" : "KV_WRITE x2 (fused)";
+  if (LabSkipped(dev, label)) return 2;
   TSR_RETURN_IF_ERROR(op == TSR_OP_ROPE ? RunRopePair(ln[0].args, ln[1].args)
                                         : RunKvWritePair(ln[0].args, ln[1].args));
   return 2;
@@ -1130,6 +1157,7 @@ StatusOr<int> ExecuteRopeKv(tsr_device* dev, const tsr_graph_view& g, const int3
   }
   if (!RopeKvFits(ln[0].args, ln[1].args, ln[3].args)) return 0;
   if (label != nullptr) *label = "ROPE x2 + KV_WRITE x2 (fused)";
+  if (LabSkipped(dev, label)) return 4;
   TSR_RETURN_IF_ERROR(RunRopeKv(ln[0].args, ln[1].args, ln[2].args, ln[3].args));
   return 4;
 }
@@ -1417,6 +1445,7 @@ StatusOr<int> ExecuteFused(tsr_device* dev, const tsr_graph_view& g, const int32
     for (int j = 0; j < grp.n; ++j) *label += " N=" + std::to_string(grp.o[j].N);
     *label += " K=" + std::to_string(p0.K);
     if (grp.swiglu != nullptr) *label += " +SWIGLU";
+    if (LabSkipped(dev, label)) return ran;
   }
   TSR_RETURN_IF_ERROR(RunGemvGroup(&dev->run, p0, grp, pro));
   return ran;
@@ -1424,14 +1453,16 @@ StatusOr<int> ExecuteFused(tsr_device* dev, const tsr_graph_view& g, const int32
 
 Status ExecuteDirect(tsr_device* dev, const tsr_graph_view& g, const int32_t* ids, int32_t n) {
   CollectWrites(dev, g, ids, n);
+  std::string lab;  // labels only for TESSERA_CUDA_LAB_SKIP
+  std::string* const lp = dev->lab_skip.empty() ? nullptr : &lab;
   for (int32_t i = 0; i < n;) {
-    StatusOr<int> fused = ExecuteFused(dev, g, ids, n, i);
+    StatusOr<int> fused = ExecuteFused(dev, g, ids, n, i, lp);
     if (!fused.ok()) return backend::NodeFailure(g, ids[i], fused.status());
     if (*fused > 0) {
       i += *fused;
       continue;
     }
-    const Status s = ExecuteNode(dev, g, ids[i]);
+    const Status s = ExecuteNode(dev, g, ids[i], lp);
     if (!s.ok()) return backend::NodeFailure(g, ids[i], s);
     ++i;
   }

@@ -1007,6 +1007,9 @@ int Dec17(Lab& lab) {
   // cu-dec18b: the 0.5B's RMS launches in 4-warp blocks (GemvRmsStageRegs<2>).
   Dec17Time(lab, "05B-norm-qkv", kGemvProRms, 896, {896, 128, 128});
   Dec17Time(lab, "05B-norm-head", kGemvProRms, 896, {151936});
+  // cu-small19: the 0.5B's plain launches (register preload before the PDL wait, kGemvPipePre).
+  Dec17Time(lab, "05B-o", kGemvProNone, 896, {896});
+  Dec17Time(lab, "05B-down", kGemvProNone, 4864, {896});
   return 0;
 }
 
@@ -1045,6 +1048,7 @@ int Main(int argc, char** argv) {
     CheckShape(lab, 1000, 1064, terms);   // ragged N, K % 32 != 0, last chunk partial
     CheckShape(lab, 896, 896, terms);
     CheckShape(lab, 64, 4864, terms);  // fewer row groups than SMs
+    CheckShape(lab, 896, 4864, terms);  // 0.5B down: split-K, register preload (cu-small19)
     CheckShape(lab, 24, 200, terms);   // one chunk
     CheckGroup(lab, 896, terms);
     CheckGroup(lab, 200, terms);
