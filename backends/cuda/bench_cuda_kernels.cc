@@ -2,7 +2,8 @@
 // reference, bit-exact batch invariance (GEMV at M = 1 vs GEMM at M = 2048 and at another tile
 // position), and timings against the card's measured copy bandwidth.
 //
-//   bench_cuda_kernels [--quick | --attention | --attention-tc [T]]
+//   bench_cuda_kernels [--quick | --attention | --attention-tc [T [checks]] |
+//                       --attention-dec-ncu]
 // Prints one line per measurement, "name key=value ...", machine-readable. Exit code 1 if a
 // check fails.
 #include <cuda_runtime_api.h>
@@ -30,7 +31,32 @@ using lab::Malloc;
 using lab::TimeMs;
 using lab::ToBf16;
 
+// lab::TimeMs on `stream` (events recorded there): median ms a call of fn over `reps` batches.
+template <class Fn>
+double TimeMsOn(cudaStream_t stream, int reps, int iters, const Fn& fn) {
+  cudaEvent_t a, b;
+  Check(cudaEventCreate(&a), "event");
+  Check(cudaEventCreate(&b), "event");
+  for (int i = 0; i < 3; ++i) fn(i);  // warm-up
+  Check(cudaStreamSynchronize(stream), "warm-up");
+  std::vector<double> t;
+  for (int r = 0; r < reps; ++r) {
+    Check(cudaEventRecord(a, stream), "record");
+    for (int i = 0; i < iters; ++i) fn(i);
+    Check(cudaEventRecord(b, stream), "record");
+    Check(cudaEventSynchronize(b), "sync");
+    float ms = 0;
+    Check(cudaEventElapsedTime(&ms, a, b), "elapsed");
+    t.push_back(ms / iters);
+  }
+  std::sort(t.begin(), t.end());
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  return t[t.size() / 2];
+}
+
 int g_failures = 0;
+bool g_skip_times = false;  // --attention-tc T checks: the checks only
 
 struct Problem {
   int64_t M, N, K;
@@ -823,6 +849,86 @@ void AttentionTc(int64_t T, int64_t Hq, int64_t Hkv, int64_t D) {
     }
     Expect(badn == 0, std::string("tc_decode_split_batched_vs_batch_bits") + shape);
   }
+  cudaStream_t st = nullptr;
+  Check(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking), "stream");
+  const auto copy_kernel = [&](const float* src, float* dst, int64_t n) {
+    EltParams e;  // SCALE by 1 + 0: a copy of finite values (+0 pads stay +0)
+    e.op = TSR_OP_SCALE, e.p0 = 1.0f, e.p1 = 0.0f, e.contiguous = true;
+    e.a = reinterpret_cast<const uint8_t*>(src), e.out = reinterpret_cast<uint8_t*>(dst);
+    e.walk.numel = n;
+    Check(LaunchElementwise(e, st), "copy kernel");
+  };
+  {  // cu-dattn19: under PDL, q / K / V poisoned (NaN), then restored by three copy kernels
+     // launched just before the decode call (each waits for the one before it, so the last is
+     // the one still running while the call's blocks start; which tensor is copied last rotates
+     // by case): the call may read them only after griddepcontrol.wait (the guard for any work
+     // moved before the wait). Variant 13 (the knob's tiles) vs the prefill rows (one query,
+     // paged) and the batch rows (n one-query sequences), memcmp.
+    const int64_t qn = T * row, kvn = nb * PagedKvCache::kBlock * Hkv * D;
+    float* q0 = DeviceCopy(q);
+    float *k0 = nullptr, *v0 = nullptr;
+    Check(Malloc(&k0, kvn * 4), "malloc");
+    Check(Malloc(&v0, kvn * 4), "malloc");
+    Check(cudaMemcpy(k0, pc.dk, kvn * 4, cudaMemcpyDeviceToDevice), "copy");
+    Check(cudaMemcpy(v0, pc.dv, kvn * 4, cudaMemcpyDeviceToDevice), "copy");
+    std::vector<float> batch;
+    run(b, 10, S, &batch);
+    SetPdlLaunches(true);
+    int bad = 0, n = 0;
+    const auto run_pdl = [&](const AttnParams& a, int64_t rows, std::vector<float>* dst) {
+      Check(cudaMemsetAsync(out, 0xff, rows * row * 4, st), "poison");
+      Check(cudaMemsetAsync(dq, 0xff, qn * 4, st), "poison");
+      Check(cudaMemsetAsync(pc.dk, 0xff, kvn * 4, st), "poison");
+      Check(cudaMemsetAsync(pc.dv, 0xff, kvn * 4, st), "poison");
+      for (int j = 0; j < 3; ++j) {
+        const int w = (n + j + 1) % 3;  // case n: q, K, V last in turn
+        if (w == 0) copy_kernel(q0, dq, qn);
+        if (w == 1) copy_kernel(k0, pc.dk, kvn);
+        if (w == 2) copy_kernel(v0, pc.dv, kvn);
+      }
+      Check(LaunchAttentionWith(a, 13, st), "attention pdl");
+      dst->resize(rows * row);
+      Check(cudaMemcpyAsync(dst->data(), out, rows * row * 4, cudaMemcpyDeviceToHost, st), "dl");
+      Check(cudaStreamSynchronize(st), "sync");
+      ++n;
+    };
+    for (int64_t t : {0,   1,   2,   15,  16,  63,  64,  65,   127,  128,  143,  200,
+                      255, 256, 320, 511, 512, 513, 777, 1023, 1024, 1031, 1500, 2047}) {
+      if (t >= T) continue;
+      AttnParams d = g;
+      d.q = p.q + t * p.q_tok;
+      d.T = 1, d.S = 1;
+      const int32_t m3[3] = {static_cast<int32_t>(t + 1), 0, 1};
+      Check(cudaMemcpy(dm, m3, sizeof(m3), cudaMemcpyHostToDevice), "upload");
+      run_pdl(d, 1, &got);
+      bad += !same(got, want.data() + t * row);
+    }
+    for (int64_t m : {int64_t{2}, int64_t{5}, int64_t{13}, int64_t{16}}) {
+      AttnParams d = b;
+      d.T = m, d.S = m;
+      run_pdl(d, m, &got);
+      bad += std::memcmp(got.data(), batch.data(), m * row * 4) != 0;
+    }
+    SetPdlLaunches(false);
+    Check(cudaMemcpy(dq, q0, qn * 4, cudaMemcpyDeviceToDevice), "restore");
+    Check(cudaMemcpy(pc.dk, k0, kvn * 4, cudaMemcpyDeviceToDevice), "restore");
+    Check(cudaMemcpy(pc.dv, v0, kvn * 4, cudaMemcpyDeviceToDevice), "restore");
+    cudaFree(v0);
+    cudaFree(k0);
+    cudaFree(q0);
+    std::printf("tc_decode_pdl%s cases=%d bad=%d\n", shape, n, bad);
+    Expect(bad == 0, std::string("tc_decode_pdl_poisoned_inputs_bits") + shape);
+  }
+  if (g_skip_times) {
+    cudaStreamDestroy(st);
+    cudaFree(dm);
+    cudaFree(cu);
+    cudaFree(out);
+    cudaFree(dv);
+    cudaFree(dk);
+    cudaFree(dq);
+    return;
+  }
   // Times (us / ms a call), f32 order's default (9) against the tensor-core order (10),
   // interleaved rounds.
   const double flops = 4.0 * Hq * D * T * (T + 1) / 2.0;
@@ -858,16 +964,40 @@ void AttentionTc(int64_t T, int64_t Hq, int64_t Hkv, int64_t D) {
       d.T = 1, d.S = 1;
       const int32_t m3[3] = {static_cast<int32_t>(keys), 0, 1};
       Check(cudaMemcpy(dm, m3, sizeof(m3), cudaMemcpyHostToDevice), "upload");
-      for (int variant : {9, 21, 13, 14, 21, 13}) {
+      // 9: the f32 order, 21: HEAD 0a00b9a's split tiles, 13: the knob's, 14: one block a
+      // tile, 22 / 23 (cu-dattn19): empty launches of 13's grid with / without its clusters and
+      // shared memory. Back to back on the null stream; then (pdl) 13, 22, 23 back to back on a
+      // stream under PDL (a call's blocks start while the one before drains), and (pair) each
+      // call after a copy kernel of one q row (the engine's KV_WRITE before it), under PDL;
+      // pair_copy_only: the copy alone.
+      const auto name = [](int variant) {
+        return variant == 9    ? "f32"
+               : variant == 13 ? "tc_split"
+               : variant == 21 ? "tc_split_head"
+               : variant == 14 ? "tc_nosplit"
+               : variant == 22 ? "empty_cluster"
+                               : "empty_flat";
+      };
+      for (int variant : {9, 21, 13, 14, 21, 13, 22, 23}) {
         const double ms =
             TimeMs(5, 20, [&](int) { Check(LaunchAttentionWith(d, variant, nullptr), "decode"); });
-        std::printf("time attention_decode_paged_%s keys=%lld%s round=%d us=%.2f\n",
-                    variant == 9    ? "f32"
-                    : variant == 13 ? "tc_split"
-                    : variant == 21 ? "tc_split_head"
-                                    : "tc_nosplit",
+        std::printf("time attention_decode_paged_%s keys=%lld%s round=%d us=%.2f\n", name(variant),
                     static_cast<long long>(keys), shape, round, ms * 1e3);
       }
+      SetPdlLaunches(true);
+      for (int pair = 0; pair < 3; ++pair) {
+        for (int variant : {13, 22, 23}) {
+          if (pair == 2 && variant != 13) continue;  // pair == 2: the copy kernel alone
+          const double ms = TimeMsOn(st, 5, 20, [&](int) {
+            if (pair > 0) copy_kernel(reinterpret_cast<const float*>(d.q), out + row, row);
+            if (pair < 2) Check(LaunchAttentionWith(d, variant, st), "decode");
+          });
+          std::printf("time attention_decode_paged_%s_%s keys=%lld%s round=%d us=%.2f\n",
+                      pair == 0 ? "pdl" : "pair", pair == 2 ? "copy_only" : name(variant),
+                      static_cast<long long>(keys), shape, round, ms * 1e3);
+        }
+      }
+      SetPdlLaunches(false);
     }
     for (int variant : {9, 10}) {
       const double ms =
@@ -877,11 +1007,51 @@ void AttentionTc(int64_t T, int64_t Hq, int64_t Hkv, int64_t D) {
     }
   }
   std::fflush(stdout);
+  cudaStreamDestroy(st);
   cudaFree(dm);
   cudaFree(cu);
   cudaFree(out);
   cudaFree(dv);
   cudaFree(dk);
+  cudaFree(dq);
+}
+
+// The ncu target (--attention-dec-ncu): one paged one-query decode call at 16, 144 and 1024
+// keys (the knob's tiles, variant 13); nothing checked or timed.
+void DecodeNcu(int64_t Hq, int64_t Hkv, int64_t D) {
+  constexpr int64_t T = 1024;
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  const int64_t row = Hq * D;
+  std::vector<float> q(T * row), k(T * Hkv * D), v(T * Hkv * D);
+  for (float& f : q) f = u(rng);
+  for (float& f : k) f = u(rng);
+  for (float& f : v) f = u(rng);
+  float* dq = DeviceCopy(q);
+  float* out = nullptr;
+  Check(Malloc(&out, row * 4), "malloc");
+  const PagedKvCache pc(k, v, T, Hkv * D);
+  int32_t* dm = nullptr;  // kv_lens [1], cu_q [2]
+  Check(Malloc(&dm, 3 * sizeof(int32_t)), "malloc");
+  AttnParams p;
+  p.q_tok = row * 4, p.q_head = D * 4;
+  p.out = reinterpret_cast<uint8_t*>(out), p.o_tok = row * 4, p.o_head = D * 4;
+  p.k_tok = p.v_tok = Hkv * D * 4, p.k_head = p.v_head = D * 4;
+  p.kv_dtype = TSR_DTYPE_F32;
+  p.T = 1, p.S = 1, p.Hq = Hq, p.Hkv = Hkv, p.D = D, p.Dv = D;
+  p.scale = 1.0f / std::sqrt(static_cast<float>(D));
+  p.causal = true;
+  AttnParams g = pc.Apply(p);
+  g.kv_lens = dm, g.cu_q = dm + 1;
+  for (int64_t keys : {int64_t{16}, int64_t{144}, int64_t{1024}}) {
+    g.q = reinterpret_cast<const uint8_t*>(dq + (keys - 1) * row);
+    const int32_t m3[3] = {static_cast<int32_t>(keys), 0, 1};
+    Check(cudaMemcpy(dm, m3, sizeof(m3), cudaMemcpyHostToDevice), "upload");
+    Check(LaunchAttentionWith(g, 13, nullptr), "decode");
+    Check(cudaDeviceSynchronize(), "sync");
+  }
+  cudaFree(dm);
+  cudaFree(out);
   cudaFree(dq);
 }
 
@@ -892,8 +1062,14 @@ int Main(int argc, char** argv) {
   Check(cudaGetDeviceProperties(&prop, 0), "properties");
   std::printf("device name=\"%s\" sm_%d%d sms=%d l2_MiB=%d\n", prop.name, prop.major, prop.minor,
               prop.multiProcessorCount, prop.l2CacheSize >> 20);
+  if (argc > 1 && std::strcmp(argv[1], "--attention-dec-ncu") == 0) {
+    DecodeNcu(32, 8, 128);
+    DecodeNcu(14, 2, 64);
+    return 0;
+  }
   if (argc > 1 && std::strcmp(argv[1], "--attention-tc") == 0) {
     const int64_t T = argc > 2 ? std::atoll(argv[2]) : 2048;  // a multiple of 64, >= 256
+    g_skip_times = argc > 3 && std::strcmp(argv[3], "checks") == 0;
     AttentionTc(T, 32, 8, 128);
     AttentionTc(T, 32, 8, 64);
     AttentionTc(T, 14, 2, 64);

@@ -2151,6 +2151,9 @@ bool ClusterSupported() {
 // kDiag1 / 2 / 4: kPrefill8Head at D = 128 without the splits / score mma / p.V (timing only).
 // kPrefill8Head / kPrefill4Head: kPrefill8 / kPrefill4 without the warp-uniform paths (HEAD
 // fee64b5's tiles). kDecodeSplitHead: kDecodeSplit without kOptDecode (HEAD 0a00b9a's).
+// kDiagEmpty / kDiagEmptyFlat (timing only, no output): kDecodeSplit's grid of blocks that only
+// pass griddepcontrol.wait, in its clusters with its shared memory / neither (the launch floor;
+// H100, lab/dattn19_gpu.sh: ~4.2 us a call back to back, ~3.5 us under PDL, either way).
 enum Kind {
   kAuto,
   kPrefill8,
@@ -2163,8 +2166,30 @@ enum Kind {
   kDiag4,
   kPrefill8Head,
   kPrefill4Head,
-  kDecodeSplitHead
+  kDecodeSplitHead,
+  kDiagEmpty,
+  kDiagEmptyFlat
 };
+
+__global__ void EmptyKernel(AttnParams, int, bool) {
+  GridDepWait();
+  AllowDependents();
+}
+
+// kDiagEmpty / kDiagEmptyFlat: the decode tiles' launch without their work.
+template <int D>
+cudaError_t LaunchEmpty(const AttnParams& p, bool cluster, cudaStream_t stream) {
+  constexpr int kSmem = SmemOf<D, 1, 4, kSplit, kOptDecode | kOptRegStage>();
+  static std::atomic<uint64_t> allowed{0};
+  cudaError_t e = AllowDynamicSmem(EmptyKernel, kSmem, &allowed);
+  if (e != cudaSuccess) return e;
+  const int qpt = 16 / static_cast<int>(p.Hq / p.Hkv);
+  const dim3 grid(static_cast<unsigned>((p.T + qpt - 1) / qpt * kSplit),
+                  static_cast<unsigned>(p.Hkv));
+  e = LaunchClusterK(cluster ? kSplit : 1, EmptyKernel, grid, 128, cluster ? kSmem : 0, stream, p,
+                     qpt, false);
+  return e != cudaSuccess ? e : cudaGetLastError();
+}
 
 template <int D>
 cudaError_t LaunchKind(const AttnParams& p, Kind kind, cudaStream_t stream) {
@@ -2210,6 +2235,8 @@ cudaError_t LaunchKind(const AttnParams& p, Kind kind, cudaStream_t stream) {
       return dnb == 1   ? Launch<D, 4, 4, 1, 1>(p, 64 / G, stream)
              : dnb == 4 ? Launch<D, 4, 4, 1, 4>(p, 64 / G, stream)
                         : Launch<D, 4, 4, 1, 2>(p, 64 / G, stream);
+    case kDiagEmpty:
+    case kDiagEmptyFlat: return LaunchEmpty<D>(p, kind == kDiagEmpty, stream);
     case kDecodeSplit:
     case kDecodeSplitHead:
       if (ClusterSupported<D>()) {
@@ -2264,10 +2291,10 @@ bool TcEnabled() {
 
 cudaError_t LaunchAttentionWith(const AttnParams& p, int variant, cudaStream_t stream) {
   if (p.T == 0 || p.Hq == 0) return cudaSuccess;
-  // 10 .. 15, 19 .. 21: the tensor-core order's tile kinds (16 .. 18: timing-only diagnostics)
-  // (cudaErrorNotSupported where it does not cover the call); 0: it where TESSERA_CUDA_ATTN_TC and
-  // tc::Covers say so; 9: the f32 order's default.
-  if (variant >= 10 && variant <= 21)
+  // 10 .. 15, 19 .. 21: the tensor-core order's tile kinds (16 .. 18, 22, 23: timing-only
+  // diagnostics) (cudaErrorNotSupported where it does not cover the call); 0: it where
+  // TESSERA_CUDA_ATTN_TC and tc::Covers say so; 9: the f32 order's default.
+  if (variant >= 10 && variant <= 23)
     return tc::LaunchTc(p, static_cast<tc::Kind>(variant - 10), stream);
   if (variant == 0 && TcEnabled() && tc::Covers(p)) return tc::LaunchTc(p, tc::kAuto, stream);
   if (variant == 9) variant = 0;
