@@ -552,8 +552,9 @@ cudaError_t SetUpGemv(tsr_device* dev) {
   dev->run.fuse_norm_smallm = EnvFlag("TESSERA_CUDA_FUSE_NORM_SMALLM", true);
   // Decode batches (cuda-agg3, lab/NOTES.md "Decode-batch GEMMs: shared x split, residual ADD,
   // SWIGLU"): q/k/v and gate/up read one x split (default on: 8B x64 +3%); the residual ADD in the
-  // GEMM's last write (bit-verified, off: no engine gain) and SWIGLU in its x split (off: slower).
-  dev->run.fuse_add_smallm = EnvFlag("TESSERA_CUDA_FUSE_ADD_SMALLM", false);
+  // GEMM's last write (same bits; on: x64 greedy +0.7-1.9%, nineteenth session, "Aggregate decode
+  // at M = 64, fourth pass") and SWIGLU in its x split (off: slower).
+  dev->run.fuse_add_smallm = EnvFlag("TESSERA_CUDA_FUSE_ADD_SMALLM", true);
   dev->run.fuse_swiglu_smallm = EnvFlag("TESSERA_CUDA_FUSE_SWIGLU_SMALLM", false);
   dev->run.share_split_smallm = EnvFlag("TESSERA_CUDA_FUSE_SPLIT_SHARE", true);
   // Prefill (cu-xsplit15, lab/NOTES.md "Prefill: one x split"): the shared split, the norm and
