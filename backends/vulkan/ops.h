@@ -91,6 +91,7 @@ enum class Shader : int {
   kGemvCoopV7,
   kGemvCoopV8,
   kL2Warm,  // reads the next decode GEMV's weights into L2 (l2_warm.comp; plugin.cc MaybeWarmL2)
+  kAttentionSplit,  // attention.comp's rows over attn_parts workgroups each (SPLIT=1)
   kCount
 };
 
@@ -181,6 +182,9 @@ struct AttnP {
   // route: attention_tiled.comp runs the rows of sequences with q_len >= 2 (attention.comp skips).
   int32_t kv_dtype = 0, causal = 0, paged = 0, route = 0;
   float scale = 1, softcap = 0;
+  // attention_split: the SplitScratch partials (each (query, head)'s NSG (m, l, acc[Dv])) and
+  // counters (one uint32 a (query, head)).
+  uint64_t part = 0, count = 0;
 };
 constexpr int64_t kAttnMaxHeadDim = 256;
 constexpr int64_t kAttnTiledMaxHeadDim = 128;  // attention_tiled.comp's MAXD
@@ -275,6 +279,13 @@ class Recorder {
   // attention_tiled.comp can run here (its 32 KiB of shared memory);
   // TESSERA_VULKAN_TILED_ATTENTION=0 turns it off.
   bool tiled_attention = false;
+  // attention.comp's rows run on the attention_split module (same bits) where the grid has at
+  // most attn_split_groups workgroups after the split: each (query, head)'s NSG subgroups over
+  // attn_parts workgroups (1 = unsplit; plugin.cc: defaults, TESSERA_VULKAN_ATTN_PARTS /
+  // _SPLIT_GROUPS). vk19b.
+  int attn_parts = 1;
+  int attn_nsg = 1;  // attention.comp's subgroups a (query, head) (its scratch rows)
+  int64_t attn_split_groups = 0;
   // Consecutive decode MATMULs over one x run as one dispatch (plugin.cc ExecuteDecodeGroup);
   // TESSERA_VULKAN_FUSE=0 turns it off.
   bool fuse_decode = true;

@@ -1130,16 +1130,18 @@ StatusOr<VkPipeline> GetPipeline(tsr_device* dev, Shader shader) {
       VkStatus(vk.vkCreateShaderModule(dev->device, &mi, nullptr, &module), spv.name));
   // Specialization constants: 0 the subgroup size (attention's lane layout), 1 attention's
   // workgroup size, 2 the skewed decode GEMV's mode (matmul.comp SKEW_MODE), 3 the RMS_NORM
-  // prologue's batched loads (NORM_BATCH_ON), 4 the persistent norm-fused groups (PERSIST).
-  const int32_t consts[5] = {
-      static_cast<int32_t>(dev->info->subgroup), static_cast<int32_t>(dev->info->attn_workgroup),
-      std::max(1, dev->decode_skew), dev->norm_batch, dev->decode_persist > 0 ? 1 : 0};
-  const VkSpecializationMapEntry entries[5] = {{0, 0, sizeof(int32_t)},
-                                               {1, sizeof(int32_t), sizeof(int32_t)},
-                                               {2, 2 * sizeof(int32_t), sizeof(int32_t)},
-                                               {3, 3 * sizeof(int32_t), sizeof(int32_t)},
-                                               {4, 4 * sizeof(int32_t), sizeof(int32_t)}};
-  VkSpecializationInfo spec{5, entries, sizeof(consts), consts};
+  // prologue's batched loads (NORM_BATCH_ON), 4 the persistent norm-fused groups (PERSIST),
+  // 5, 6 attention_split's workgroups a row (PARTS) and their size (WL).
+  const int32_t consts[7] = {static_cast<int32_t>(dev->info->subgroup),
+                             static_cast<int32_t>(dev->info->attn_workgroup),
+                             std::max(1, dev->decode_skew),
+                             dev->norm_batch,
+                             dev->decode_persist > 0 ? 1 : 0,
+                             dev->attn_parts,
+                             static_cast<int32_t>(dev->info->attn_workgroup) / dev->attn_parts};
+  VkSpecializationMapEntry entries[7];
+  for (uint32_t i = 0; i < 7; ++i) entries[i] = {i, i * 4u, sizeof(int32_t)};
+  VkSpecializationInfo spec{7, entries, sizeof(consts), consts};
   VkComputePipelineCreateInfo ci{VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO};
   ci.stage.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO;
   ci.stage.stage = VK_SHADER_STAGE_COMPUTE_BIT;
@@ -1160,6 +1162,7 @@ StatusOr<VkPipeline> GetPipeline(tsr_device* dev, Shader shader) {
       shader == Shader::kDecodeSkewPairBf16;
   if (dev->info->size_control &&
       (shader == Shader::kAttention || shader == Shader::kAttentionTiled ||
+       shader == Shader::kAttentionSplit ||
        (norm_pair && dev->info->norm_fusable && dev->fuse_norm)))
     ci.stage.pNext = &required;
   ci.layout = dev->layout;
@@ -1647,6 +1650,19 @@ tsr_status DeviceOpen(tsr_plugin_ctx* ctx, int32_t index, tsr_device** out, tsr_
   // empty ones (Recorder::lab_empty). vk19.
   if (const char* e = std::getenv("TESSERA_VULKAN_LAB_EMPTY"))
     dev->lab_empty = std::clamp(std::atoi(e), 0, 3);
+  // Decode attention's rows split over workgroups (attention_split; same bits, vk19b): each
+  // (query, head)'s NSG subgroups over attn_parts workgroups where the split grid has at most
+  // attn_split_groups workgroups. On the H100 (the only device measured: 8B us a call at 144 /
+  // 512 / 2048 keys 29.9 / 84.2 / 324 -> 29.3 / 51.9 / 151) 4 parts, elsewhere off.
+  // TESSERA_VULKAN_ATTN_PARTS (dividing NSG; 1 = off), _SPLIT_GROUPS (0 = never).
+  dev->attn_parts = h100 ? 4 : 1;
+  dev->attn_split_groups = 4 * std::max(dev->info->compute_units, 32);
+  if (const char* e = std::getenv("TESSERA_VULKAN_ATTN_PARTS")) dev->attn_parts = std::atoi(e);
+  if (const char* e = std::getenv("TESSERA_VULKAN_ATTN_SPLIT_GROUPS"))
+    dev->attn_split_groups = std::max(0, std::atoi(e));
+  const int attn_nsg = static_cast<int>(dev->info->attn_workgroup / dev->info->subgroup);
+  if (dev->attn_parts < 1 || attn_nsg % dev->attn_parts != 0) dev->attn_parts = 1;
+  dev->attn_nsg = attn_nsg;
   const char* ring_vram = std::getenv("TESSERA_VULKAN_RING_VRAM");
   dev->ring_vram = ring_vram == nullptr || std::string(ring_vram) != "0";
   auto env_mib = [](const char* name, uint64_t* bytes) {

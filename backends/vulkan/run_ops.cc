@@ -808,7 +808,22 @@ Status RecordAttention(const OpArgs& a, AttnP p) {
   p.route = a.rec->tiled_attention && p.T >= 2 && p.D <= kAttnTiledMaxHeadDim &&
             p.Dv <= kAttnTiledMaxHeadDim;
   if ((a.rec->lab_empty & 2) != 0) return LabEmpty(a.rec, p.out);
-  TSR_RETURN_IF_ERROR(Record(a, Shader::kAttention, p, static_cast<uint64_t>(p.T * p.Hq)));
+  // Decode-sized grids: attention_split, the same rows' bits over `parts` times the workgroups
+  // (its scratch: each (query, head)'s NSG (m, l, acc[Dv]); one counter a (query, head)).
+  const int64_t units = p.T * p.Hq, parts = a.rec->attn_parts;
+  if (parts > 1 && units * parts <= a.rec->attn_split_groups &&
+      units * 4 <= static_cast<int64_t>(kXsplitCounterBytes)) {
+    TSR_ASSIGN_OR_RETURN(
+        const uint64_t base,
+        a.rec->SplitScratch(static_cast<uint64_t>(units * a.rec->attn_nsg * (p.Dv + 2) * 4)));
+    p.count = base;
+    p.part = base + kXsplitCounterBytes;
+    TSR_RETURN_IF_ERROR(
+        Record(a, Shader::kAttentionSplit, p, static_cast<uint64_t>(units * parts)));
+    a.rec->SplitScratchUsed();
+  } else {
+    TSR_RETURN_IF_ERROR(Record(a, Shader::kAttention, p, static_cast<uint64_t>(units)));
+  }
   if (p.route == 0) return OkStatus();
   // Tiles over the sequences with q_len >= 2: at most T / BQ full ones plus one partial each.
   const uint64_t tiles = CeilDiv(static_cast<uint64_t>(p.T), kAttnTiledRows) +

@@ -136,6 +136,9 @@ const uint32_t kCoopSplit[] =
 const uint32_t kL2Warm[] =
 #include "l2_warm.inc"
 ;
+const uint32_t kAttentionSplit[] =
+#include "attention_split.inc"
+;
 // SPV_KHR_cooperative_matrix + SPV_KHR_bfloat16 (tools/coop_spirv.py); only created on devices
 // that offer both (plugin.cc).
 const uint32_t kGemmCoopV1[] =
@@ -293,6 +296,7 @@ const std::array<SpirvModule, static_cast<size_t>(Shader::kCount)> kModules = {
     TSR_VK_MODULE(kGemvCoopV7, "matmul_coop_gemv.comp v7 m16 bk32"),
     TSR_VK_MODULE(kGemvCoopV8, "matmul_coop_gemv.comp v8 m32 bk32"),
     TSR_VK_MODULE(kL2Warm, "l2_warm.comp"),
+    TSR_VK_MODULE(kAttentionSplit, "attention.comp split"),
 };
 
 }  // namespace

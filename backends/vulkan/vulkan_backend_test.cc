@@ -1215,6 +1215,81 @@ TEST_F(VulkanPluginTest, PrefillAttentionMatchesReferenceAndIsBatchInvariant) {
   api_->destroy_context(ctx);
 }
 
+// attention.comp's rows split over workgroups (attention_split: TESSERA_VULKAN_ATTN_PARTS
+// workgroups a (query, head), the last to finish merging the subgroups' states in subgroup
+// order) keep every row's bits: decode rows of 1..300 keys beside a prefill sequence, batched and
+// alone, causal, full and windowed, 16 subgroups a row split 2, 4 and 16 ways. vk19b.
+TEST_F(VulkanPluginTest, AttentionSplitOverWorkgroupsKeepsTheBits) {
+  const std::vector<int32_t> lens = {1, 2, 15, 16, 17, 33, 300, 129, 64};
+  std::mt19937 rng(19);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  std::vector<std::vector<float>> q, kv;
+  for (int32_t n : lens) {
+    q.emplace_back(5 * kHq * kD);
+    kv.emplace_back(2 * n * kHkv * kD);
+    for (float& x : q.back()) x = u(rng) * 2.0f;
+    for (float& x : kv.back()) x = u(rng);
+  }
+  // Sequence 7 (129 keys) is a 5-row prefill chunk; the others one decode row each.
+  AttnRun batch;
+  for (size_t i = 0; i < lens.size(); ++i) {
+    batch.q_lens.push_back(i == 7 ? 5 : 1);
+    batch.k_lens.push_back(lens[i]);
+    batch.q_seq.push_back(static_cast<int64_t>(i));
+    batch.k_seq.push_back(static_cast<int64_t>(i));
+    batch.q_skip.push_back(0);
+  }
+  const AttnRun alone{{1}, {300}, {6}, {6}, {0}};
+  setenv("TESSERA_VULKAN_ATTN_SUBGROUPS", "16", 1);  // read when the context lists devices
+  tsr_plugin_ctx* ctx = Context();
+  unsetenv("TESSERA_VULKAN_ATTN_SUBGROUPS");
+  ASSERT_NE(ctx, nullptr);
+  int32_t count = 0;
+  ASSERT_EQ(api_->device_count(ctx, &count, nullptr), TSR_OK);
+  if (count == 0) {
+    api_->destroy_context(ctx);
+    GTEST_SKIP() << "no Vulkan device";
+  }
+  std::vector<std::vector<float>> outs;
+  for (const char* parts : {"1", "2", "4", "16"}) {
+    SCOPED_TRACE(std::string("parts ") + parts);
+    setenv("TESSERA_VULKAN_ATTN_PARTS", parts, 1);  // read when a device opens
+    setenv("TESSERA_VULKAN_ATTN_SPLIT_GROUPS", "100000", 1);
+    tsr_error err{sizeof(tsr_error), TSR_OK, {}};
+    tsr_device* dev = nullptr;
+    const tsr_status opened = api_->device_open(ctx, 0, &dev, &err);
+    unsetenv("TESSERA_VULKAN_ATTN_PARTS");
+    unsetenv("TESSERA_VULKAN_ATTN_SPLIT_GROUPS");
+    ASSERT_EQ(opened, TSR_OK) << err.message;
+    std::vector<float> all;
+    for (const auto& [causal, window] : {std::pair{1, 0}, std::pair{0, 0}, std::pair{1, 40}}) {
+      for (const AttnRun* r : {static_cast<const AttnRun*>(&batch), &alone}) {
+        const std::vector<float> o = RunAttention(api_, dev, *r, q, kv, causal, window);
+        all.insert(all.end(), o.begin(), o.end());
+      }
+    }
+    api_->device_close(dev);
+    outs.push_back(all);
+  }
+  api_->destroy_context(ctx);
+  ASSERT_EQ(outs[0].size(), static_cast<size_t>(3 * (13 + 1) * kHq * kD));
+  for (size_t v = 1; v < outs.size(); ++v) {
+    ASSERT_EQ(outs[v].size(), outs[0].size());
+    size_t diff = 0;
+    for (size_t i = 0; i < outs[0].size(); ++i)
+      diff += std::memcmp(&outs[0][i], &outs[v][i], 4) != 0;
+    EXPECT_EQ(diff, 0u) << "variant " << v;
+  }
+  // The 300-key row alone has the batch's bits (each pass: the batch's rows, then it).
+  for (int pass = 0; pass < 3; ++pass) {
+    const size_t base = static_cast<size_t>(pass * 14 * kHq * kD);
+    EXPECT_EQ(std::memcmp(outs[0].data() + base + 13 * kHq * kD,
+                          outs[0].data() + base + 6 * kHq * kD, kHq * kD * 4),
+              0)
+        << "pass " << pass;
+  }
+}
+
 // A ROPE, the in-place KV_WRITE of its output (k cache) and the v cache's KV_WRITE run as one
 // dispatch when executed together (plugin.cc ExecuteRopeKv): the RoPE's output and both caches
 // must have the bits of the three nodes run one execute call each, with a skipped slot (-1),

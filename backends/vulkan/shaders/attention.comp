@@ -12,12 +12,31 @@
 // Results depend on the device (SG, WG), never on the batch. With `route` set (the host also
 // dispatched attention_tiled.comp) the rows of sequences with two or more query rows in the call
 // are left to the tiled kernel: which kernel runs a row depends only on its own sequence.
+//
+// SPLIT=1 (the attention_split module, for decode-sized grids: run_ops.cc RecordAttention): the
+// same NSG subgroups of a (query, head), the same keys each and the same merge, spread over PARTS
+// workgroups of WL = WG / PARTS invocations (specialization constants 5 and 6): part p runs the
+// row's subgroups p LSG .. (p + 1) LSG - 1, writes their (m, l, acc) to scratch, and the last part
+// to count loads all NSG states into shared memory and runs the merge: no operation or its order
+// changes, so every row keeps this kernel's bits (vk19b; `lab/vk19b_gpu.sh`).
+#if SPLIT
+#extension GL_KHR_memory_scope_semantics : require
+#endif
 #include "common.glsl"
 
-layout(local_size_x_id = 1) in;
 layout(constant_id = 0) const int SG = 32;
 layout(constant_id = 1) const int WG = 128;
-const int NSG = WG / SG;
+#if SPLIT
+layout(local_size_x_id = 6) in;
+layout(constant_id = 5) const int PARTS = 1;
+layout(constant_id = 6) const int WL = 128;
+#else
+layout(local_size_x_id = 1) in;
+const int PARTS = 1;
+const int WL = WG;
+#endif
+const int NSG = WG / SG;  // subgroups of a (query, head): its key interleave and merge order
+const int LSG = WL / SG;  // a workgroup's
 const int MAXD = 256;
 const int PER = MAXD / SG;
 
@@ -30,25 +49,67 @@ layout(buffer_reference, std430, buffer_reference_align = 8) readonly buffer Par
   int64_t T, Hq, Hkv, D, Dv, S, window;
   int kv_dtype, causal, paged, route;
   float scale, softcap;
+  uint64_t part, count;  // SPLIT: scratch for each unit's NSG (m, l, acc[Dv]); a counter a unit
 };
+
+#if SPLIT
+// Written and read by different workgroups: coherent (past the non-coherent L1), ordered by
+// memoryBarrierBuffer around the counter's acq_rel atomicAdd.
+layout(buffer_reference, std430, buffer_reference_align = 4) coherent buffer CohF32 { float v; };
+layout(buffer_reference, std430, buffer_reference_align = 4) coherent buffer CohU32 { uint v; };
+shared bool sm_last;
+#endif
 
 shared float sm_m[NSG], sm_l[NSG];
 shared float sm_acc[NSG][MAXD];
 
 int CuQ(Params P, int64_t i) { return LoadI32(P.cu_q + uint64_t(i * 4)); }
 
+#if SPLIT
+// This lane's K and V elements (dims lane + SG i) of key j of sequence s; false (reported) where
+// the block table names no block.
+bool LoadKey(Params P, int64_t s, int64_t k_first, int64_t hk, int64_t j, int lane,
+             out float kx[PER], out float vx[PER]) {
+  const int dt = P.kv_dtype;
+  const int64_t es = dt == DT_F32 ? 4 : 2;
+  int64_t kr, vr;
+  bool ok = true;
+  if (P.paged != 0) {
+    const int blk = LoadI32(P.table + uint64_t((s * P.table_row + j / P.block_size) * 4));
+    ok = blk >= 0 && blk < P.n_blocks;
+    if (!ok && lane == 0) SetError(P.err, ERR_BLOCK_TABLE);
+    const int64_t off = j % P.block_size;
+    kr = blk * P.k_block + off * P.k_tok;
+    vr = blk * P.v_block + off * P.v_tok;
+  } else {
+    kr = (k_first + j) * P.k_tok;
+    vr = (k_first + j) * P.v_tok;
+  }
+  const uint64_t krow = P.k + uint64_t(kr + hk * P.k_head);
+  const uint64_t vrow = P.v + uint64_t(vr + hk * P.v_head);
+  [[unroll]] for (int i = 0; i < PER; ++i) {
+    const int64_t d = lane + SG * i;
+    kx[i] = ok && d < P.D ? LoadFloat(krow + uint64_t(d * es), dt) : 0.0;
+    vx[i] = ok && d < P.Dv ? LoadFloat(vrow + uint64_t(d * es), dt) : 0.0;
+  }
+  return ok;
+}
+#endif
+
 void main() {
   Params P = Params(pc.params);
-  const int64_t unit = int64_t(GroupIndex());
+  const int64_t unit = int64_t(GroupIndex() / PARTS);
   if (unit >= P.T * P.Hq) return;
   const int64_t t = unit / P.Hq, h = unit % P.Hq;
   const int64_t hk = h / (P.Hq / P.Hkv);
-  const int g = int(gl_SubgroupID), lane = int(gl_SubgroupInvocationID);
+  // g: the subgroup's place among the row's NSG (its keys, its turn in the merge).
+  const int g = int(GroupIndex() % PARTS) * LSG + int(gl_SubgroupID);
+  const int lane = int(gl_SubgroupInvocationID);
   const int tid = int(gl_LocalInvocationID.x);
   const uint64_t out_ = P.out_ + uint64_t(t * P.o_tok + h * P.o_head);
   if (gl_SubgroupSize != SG) {  // the lane layout below would be wrong: say so, never guess
     if (tid == 0) SetError(P.err, ERR_SUBGROUP);
-    for (int64_t d = tid; d < P.Dv; d += WG) StoreF32(out_ + uint64_t(d * 4), 0.0);
+    for (int64_t d = tid; d < P.Dv; d += WL) StoreF32(out_ + uint64_t(d * 4), 0.0);
     return;
   }
 
@@ -76,7 +137,7 @@ void main() {
   }
   if (!ok) {
     if (tid == 0) SetError(P.err, ERR_SEQLENS);
-    for (int64_t d = tid; d < P.Dv; d += WG) StoreF32(out_ + uint64_t(d * 4), 0.0);
+    for (int64_t d = tid; d < P.Dv; d += WL) StoreF32(out_ + uint64_t(d * 4), 0.0);
     return;
   }
   if (P.route != 0 && q_len >= 2) return;  // attention_tiled.comp runs this sequence's rows
@@ -94,6 +155,15 @@ void main() {
     acc[i] = 0.0;
   }
   float m = -1.0 / 0.0, l = 0.0;
+#if SPLIT
+  for (int64_t j = lo + g; j < hi; j += NSG) {
+    float kx[PER], vx[PER];
+    if (!LoadKey(P, s, k_first, hk, j, lane, kx, vx)) continue;
+    float part = 0.0;
+    [[unroll]] for (int i = 0; i < PER; ++i) {
+      if (lane + SG * i < P.D) part = fma(qv[i], kx[i], part);
+    }
+#else
   for (int64_t j = lo + g; j < hi; j += NSG) {
     int64_t kr, vr;
     if (P.paged != 0) {
@@ -115,9 +185,12 @@ void main() {
       const int64_t d = lane + SG * i;
       if (d < P.D) part = fma(qv[i], LoadFloat(krow + uint64_t(d * es), dt), part);
     }
+#endif
     float x = subgroupAdd(part) * P.scale;
     if (P.softcap > 0.0) x = P.softcap * Tanh(x / P.softcap);
+#if !SPLIT
     const uint64_t vrow = P.v + uint64_t(vr + hk * P.v_head);
+#endif
     float w;
     if (x > m) {
       const float corr = m == -1.0 / 0.0 ? 0.0 : exp(m - x);
@@ -131,16 +204,57 @@ void main() {
     }
     [[unroll]] for (int i = 0; i < PER; ++i) {
       const int64_t d = lane + SG * i;
+#if SPLIT
+      if (d < P.Dv) acc[i] = fma(w, vx[i], acc[i]);
+#else
       if (d < P.Dv) acc[i] = fma(w, LoadFloat(vrow + uint64_t(d * es), dt), acc[i]);
+#endif
     }
   }
-  if (lane == 0) {
-    sm_m[g] = m;
-    sm_l[g] = l;
-  }
-  [[unroll]] for (int i = 0; i < PER; ++i) {
-    const int d = lane + SG * i;
-    if (d < P.Dv) sm_acc[g][d] = acc[i];
+#if SPLIT
+  if (PARTS > 1) {  // this part's states to scratch; the last part to count merges them all
+    const int64_t stride = P.Dv + 2;  // floats a state
+    const uint64_t row = P.part + uint64_t(unit * NSG * stride * 4);
+    const uint64_t st = row + uint64_t(g * stride * 4);
+    if (lane == 0) {
+      CohF32(st).v = m;
+      CohF32(st + 4ul).v = l;
+    }
+    [[unroll]] for (int i = 0; i < PER; ++i) {
+      const int d = lane + SG * i;
+      if (d < P.Dv) CohF32(st + uint64_t((2 + d) * 4)).v = acc[i];
+    }
+    memoryBarrierBuffer();
+    barrier();
+    if (tid == 0) {
+      const uint64_t counter = P.count + uint64_t(unit * 4);
+      const uint prior = atomicAdd(CohU32(counter).v, 1u, gl_ScopeDevice,
+                                   gl_StorageSemanticsBuffer, gl_SemanticsAcquireRelease);
+      sm_last = prior == uint(PARTS - 1);
+      if (sm_last) CohU32(counter).v = 0u;  // every part has counted: ready for the next call
+    }
+    barrier();
+    if (!sm_last) return;
+    memoryBarrierBuffer();
+    for (int w = tid; w < NSG; w += WL) {
+      sm_m[w] = CohF32(row + uint64_t(w * stride * 4)).v;
+      sm_l[w] = CohF32(row + uint64_t((w * stride + 1) * 4)).v;
+    }
+    for (int64_t e = tid; e < NSG * P.Dv; e += WL) {
+      const int64_t w = e / P.Dv, d = e % P.Dv;
+      sm_acc[int(w)][int(d)] = CohF32(row + uint64_t((w * stride + 2 + d) * 4)).v;
+    }
+  } else
+#endif
+  {
+    if (lane == 0) {
+      sm_m[g] = m;
+      sm_l[g] = l;
+    }
+    [[unroll]] for (int i = 0; i < PER; ++i) {
+      const int d = lane + SG * i;
+      if (d < P.Dv) sm_acc[g][d] = acc[i];
+    }
   }
   barrier();
   float mx = -1.0 / 0.0;
@@ -148,7 +262,7 @@ void main() {
   float total = 0.0;
   for (int w = 0; w < NSG; ++w) total += sm_l[w] * (sm_m[w] == -1.0 / 0.0 ? 0.0 : exp(sm_m[w] - mx));
   const float inv = total > 0.0 ? 1.0 / total : 0.0;
-  for (int d = tid; d < P.Dv; d += WG) {
+  for (int d = tid; d < P.Dv; d += WL) {
     float acc_d = 0.0;
     for (int w = 0; w < NSG; ++w)
       acc_d = fma(sm_acc[w][d], sm_m[w] == -1.0 / 0.0 ? 0.0 : exp(sm_m[w] - mx), acc_d);
