@@ -94,6 +94,15 @@ t = json.loads(sys.stdin.readline())
 assert t["test"] == "tg8x4" and t["parallel"] == 4 and t["n_gen"] == 8 and t["tokens_per_s"] > 0, t
 ' && ok || bad "bench --parallel reports tg8x4"
 expect_rc nz "bench --parallel 0" "$ENGINE" bench "$MODEL" --parallel 0
+# -d D: every test on top of D cached tokens (llama-bench's --n-depth), named "... @ dD".
+expect_rc 0 "bench -d" "$ENGINE" bench "$MODEL" -p 8 -n 4 -d 24 -r 1 --probe-mib 16 --json -t 1
+out | python3 -c '
+import json, sys
+tests = [json.loads(l) for l in sys.stdin]
+assert [t["test"] for t in tests] == ["pp8 @ d24", "tg4 @ d24"], tests
+assert all(t["n_depth"] == 24 and t["tokens_per_s"] > 0 for t in tests), tests
+' && ok || bad "bench -d reports pp8 @ d24 and tg4 @ d24"
+expect_rc nz "bench -d -1" "$ENGINE" bench "$MODEL" -d -1
 rm -f /tmp/cli_*.$$
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

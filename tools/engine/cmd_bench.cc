@@ -14,6 +14,9 @@
 // With --greedy the tg tests run as the server runs greedy requests: each step's tokens are
 // picked on the device (ForwardArgmax: TSR_OP_ARGMAX, one id a row downloaded instead of a
 // vocab of logits); their names get "-greedy" (tg128-greedy, tg128x64-greedy).
+// With -d D (llama-bench's --n-depth) every test runs on top of D tokens already in the cache
+// (an untimed prefill of D random tokens a sequence first): "pp512 @ d4096", "tg128 @ d4096",
+// so decode and prefill speed can be read at long contexts.
 // Token ids are random: speed does not depend on them.
 #include <algorithm>
 #include <chrono>
@@ -39,6 +42,7 @@ struct BenchFlags {
   int prompt = 512;    // -p: tokens of the pp test (0 = skip)
   int generate = 128;  // -n: tokens of the tg test (0 = skip)
   int parallel = 1;    // --parallel: sequences decoding at once in the tg test
+  int depth = 0;       // -d: tokens already in each sequence's cache before a test
   int reps = 5;
   bool json = false;
   int64_t probe_mib = 512;  // read-bandwidth buffer; must dwarf the last-level cache
@@ -83,15 +87,19 @@ ModelCost CostOf(const text::TextModel& m, const Checkpoint& ckpt) {
   return c;
 }
 
-// Flops of one prefill of `p` tokens (logits for the last row only, as the graph computes).
-double PrefillFlops(const text::TextModel& m, const ModelCost& c, int p) {
+// Flops of one prefill of `p` tokens after `depth` cached ones (logits for the last row only, as
+// the graph computes).
+double PrefillFlops(const text::TextModel& m, const ModelCost& c, int p, int depth) {
   const text::DecoderSpec& s = m.spec();
   double flops =
       2.0 * static_cast<double>(c.layer_params) * p + 2.0 * static_cast<double>(c.head_params);
   for (int64_t l = 0; l < s.n_layers; ++l) {
     const int64_t window = s.layers[static_cast<size_t>(l)].sliding_window;
-    double keys = 0;  // causal: query i sees i + 1 keys, at most the window
-    for (int i = 0; i < p; ++i) keys += window > 0 ? std::min<int64_t>(i + 1, window) : i + 1;
+    double keys = 0;  // causal: query i sees depth + i + 1 keys, at most the window
+    for (int i = 0; i < p; ++i) {
+      const int64_t k = static_cast<int64_t>(depth) + i + 1;
+      keys += static_cast<double>(window > 0 ? std::min<int64_t>(k, window) : k);
+    }
     flops += 4.0 * static_cast<double>(s.n_heads * s.head_dim) * keys;  // QK^T and PV
   }
   return flops;
@@ -116,14 +124,25 @@ Status Step(text::TextModel& m, SequenceBlocks& seq, std::vector<int32_t> tokens
   return m.ForwardLogits(b).status();
 }
 
-// `tokens` steps of `n` sequences in lockstep from an empty cache: each step is one batch of n
-// single-token decodes (every row's logits returned, as a server's decode step; greedy: every
-// row's argmax, as a server's step of greedy requests). Seconds taken.
-StatusOr<double> RunParallelDecode(text::TextModel& m, int n, int tokens, bool greedy,
+// A prompt of `tokens` random ids.
+std::vector<int32_t> RandomTokens(const text::TextModel& m, int tokens, std::mt19937_64& rng) {
+  std::uniform_int_distribution<int32_t> id(0, static_cast<int32_t>(m.vocab_size() - 1));
+  std::vector<int32_t> v(static_cast<size_t>(tokens));
+  for (auto& t : v) t = id(rng);
+  return v;
+}
+
+// `tokens` steps of `n` sequences in lockstep, each from `depth` cached tokens (an untimed
+// prefill a sequence): each step is one batch of n single-token decodes (every row's logits
+// returned, as a server's decode step; greedy: every row's argmax, as a server's step of greedy
+// requests). Seconds taken.
+StatusOr<double> RunParallelDecode(text::TextModel& m, int n, int tokens, bool greedy, int depth,
                                    std::mt19937_64& rng) {
   std::uniform_int_distribution<int32_t> id(0, static_cast<int32_t>(m.vocab_size() - 1));
   std::vector<SequenceBlocks> seqs(static_cast<size_t>(n));
   Status st;
+  for (int s = 0; s < n && depth > 0 && st.ok(); ++s)
+    st = Step(m, seqs[static_cast<size_t>(s)], RandomTokens(m, depth, rng), /*greedy=*/false);
   // TESSERA_BENCH_STEP_TIMES=1: the host's share of a step on stderr (building the batch vs the
   // whole Forward: uploads, execute, wait, logits download), to find what a step costs outside
   // the kernels.
@@ -166,18 +185,17 @@ StatusOr<double> RunParallelDecode(text::TextModel& m, int n, int tokens, bool g
   return secs;
 }
 
-// Runs pp (one forward of p tokens) or tg (n single-token steps from an empty cache); returns
-// the seconds taken.
-StatusOr<double> RunTest(text::TextModel& m, bool prefill, int tokens, bool greedy,
+// Runs pp (one forward of p tokens) or tg (n single-token steps) on a sequence holding `depth`
+// cached tokens (an untimed prefill first; 0: an empty cache); returns the seconds taken.
+StatusOr<double> RunTest(text::TextModel& m, bool prefill, int tokens, bool greedy, int depth,
                          std::mt19937_64& rng) {
   std::uniform_int_distribution<int32_t> id(0, static_cast<int32_t>(m.vocab_size() - 1));
   SequenceBlocks seq;
   Status st;
+  if (depth > 0) st = Step(m, seq, RandomTokens(m, depth, rng), /*greedy=*/false);
   const auto t0 = Clock::now();
-  if (prefill) {
-    std::vector<int32_t> prompt(static_cast<size_t>(tokens));
-    for (auto& t : prompt) t = id(rng);
-    st = Step(m, seq, std::move(prompt), /*greedy=*/false);
+  if (st.ok() && prefill) {
+    st = Step(m, seq, RandomTokens(m, tokens, rng), /*greedy=*/false);
   } else {
     for (int i = 0; i < tokens && st.ok(); ++i) st = Step(m, seq, {id(rng)}, greedy);
   }
@@ -208,11 +226,13 @@ Stats Summarize(std::vector<double> v) {
 
 // One test's samples: tokens/s, the probe measured next to each run, and the fraction.
 struct TestResult {
-  std::string name;  // "pp512", "tg128", "tg128x64" (--parallel 64), "tg128x64-greedy"
+  std::string name;  // "pp512", "tg128", "tg128x64" (--parallel 64), "tg128x64-greedy",
+                     // "tg128 @ d4096" (-d 4096)
   bool prefill = false;
   bool greedy = false;  // tg through ForwardArgmax (--greedy)
   int tokens = 0;
   int parallel = 1;     // sequences decoding at once (tg); tokens/s counts all of them
+  int depth = 0;        // tokens in each sequence's cache before the test (-d)
   double work = 0;      // flops (pp) or bytes per token (tg)
   double int8_ops = 0;  // pp: the part of `work` done by vpdpbusd (int8 matmuls), else 0
   std::vector<double> tps, probe, fraction;
@@ -245,6 +265,7 @@ nlohmann::json ResultJson(const BenchContext& c, const TestResult& r) {
       {"n_prompt", r.prefill ? r.tokens : 0},
       {"n_gen", r.prefill ? 0 : r.tokens},
       {"parallel", r.parallel},
+      {"n_depth", r.depth},
       {"greedy", r.greedy},
       {"reps", r.tps.size()},
       {"tokens_per_s", tps.mean},
@@ -309,25 +330,28 @@ Status Measure(text::TextModel& m, const BenchFlags& f, const BenchContext& c,
   std::mt19937_64 rng(f.seed);
   bench::ReadBandwidthProbe bw(static_cast<size_t>(f.probe_mib) << 20, c.threads);
   std::vector<TestResult> tests;
+  const std::string at = f.depth > 0 ? " @ d" + std::to_string(f.depth) : "";
   if (f.prompt > 0) {
     TestResult pp;
-    pp.name = "pp" + std::to_string(f.prompt);
+    pp.name = "pp" + std::to_string(f.prompt) + at;
     pp.prefill = true;
     pp.tokens = f.prompt;
-    pp.work = PrefillFlops(m, c.cost, f.prompt);
+    pp.depth = f.depth;
+    pp.work = PrefillFlops(m, c.cost, f.prompt, f.depth);
     if (c.int8_dot)
       pp.int8_ops = 2.0 * (static_cast<double>(c.cost.layer_params) * f.prompt +
                            static_cast<double>(c.cost.head_params));
     tests.push_back(std::move(pp));
   }
   if (f.generate > 0) {
-    // Mean KV bytes read per step: step i attends over i + 1 keys. With --parallel the weights
-    // are read once a step for all sequences.
-    const double keys = (f.generate + 1) / 2.0;
+    // Mean KV bytes read per step: step i attends over depth + i + 1 keys. With --parallel the
+    // weights are read once a step for all sequences.
+    const double keys = f.depth + (f.generate + 1) / 2.0;
     TestResult tg;
     tg.name = "tg" + std::to_string(f.generate) +
               (f.parallel > 1 ? "x" + std::to_string(f.parallel) : "") +
-              (f.greedy ? "-greedy" : "");
+              (f.greedy ? "-greedy" : "") + at;
+    tg.depth = f.depth;
     tg.greedy = f.greedy;
     tg.tokens = f.generate;
     tg.parallel = f.parallel;
@@ -337,8 +361,8 @@ Status Measure(text::TextModel& m, const BenchFlags& f, const BenchContext& c,
   }
   // Warm-up: prepares each step's graph and faults the weights in.
   auto run = [&](const TestResult& t, int tokens) {
-    return t.parallel > 1 ? RunParallelDecode(m, t.parallel, tokens, t.greedy, rng)
-                          : RunTest(m, t.prefill, tokens, t.greedy, rng);
+    return t.parallel > 1 ? RunParallelDecode(m, t.parallel, tokens, t.greedy, t.depth, rng)
+                          : RunTest(m, t.prefill, tokens, t.greedy, t.depth, rng);
   };
   for (const TestResult& t : tests) TSR_RETURN_IF_ERROR(run(t, std::min(t.tokens, 16)).status());
   for (const TestResult& t : tests) TSR_RETURN_IF_ERROR(run(t, t.tokens).status());
@@ -376,9 +400,11 @@ int RunBench(GlobalFlags* g, const BenchFlags& f) {
   auto devs = OpenDevices(*reg, settings->GetString("backend"));
   if (!devs.ok()) return Fail(devs.status());
   text::TextModelOptions opt;
-  // One pp sequence, or --parallel tg sequences of a block-rounded n tokens each.
+  // One pp sequence, or --parallel tg sequences of a block-rounded depth + n tokens each.
   opt.kv_tokens = std::max<int64_t>(
-      f.prompt + 16, static_cast<int64_t>(f.parallel) * ((f.generate + 16) / 16 * 16 + 16));
+      static_cast<int64_t>(f.depth) + f.prompt + 16,
+      static_cast<int64_t>(f.parallel) *
+          ((static_cast<int64_t>(f.depth) + f.generate + 16) / 16 * 16 + 16));
   opt.quantize = *quant;
   auto model = text::TextModel::Load(*model_dir, devs->ordered, opt);
   if (!model.ok()) return Fail(model.status());
@@ -421,6 +447,9 @@ Handler AddBenchCommand(CLI::App& app, GlobalFlags* g) {
   cmd->add_option("-p,--n-prompt", f->prompt, "Prompt tokens of the pp test (0 = skip)")
       ->check(CLI::Range(0, 1 << 20));
   cmd->add_option("-n,--n-gen", f->generate, "Tokens of the tg test (0 = skip)")
+      ->check(CLI::Range(0, 1 << 20));
+  cmd->add_option("-d,--n-depth", f->depth,
+                  "Tokens already in each sequence's cache before a test (untimed prefill)")
       ->check(CLI::Range(0, 1 << 20));
   cmd->add_option("--parallel", f->parallel,
                   "Sequences decoding at once in the tg test (aggregate tokens/s)")
