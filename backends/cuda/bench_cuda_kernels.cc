@@ -31,30 +31,6 @@ using lab::Malloc;
 using lab::TimeMs;
 using lab::ToBf16;
 
-// lab::TimeMs on `stream` (events recorded there): median ms a call of fn over `reps` batches.
-template <class Fn>
-double TimeMsOn(cudaStream_t stream, int reps, int iters, const Fn& fn) {
-  cudaEvent_t a, b;
-  Check(cudaEventCreate(&a), "event");
-  Check(cudaEventCreate(&b), "event");
-  for (int i = 0; i < 3; ++i) fn(i);  // warm-up
-  Check(cudaStreamSynchronize(stream), "warm-up");
-  std::vector<double> t;
-  for (int r = 0; r < reps; ++r) {
-    Check(cudaEventRecord(a, stream), "record");
-    for (int i = 0; i < iters; ++i) fn(i);
-    Check(cudaEventRecord(b, stream), "record");
-    Check(cudaEventSynchronize(b), "sync");
-    float ms = 0;
-    Check(cudaEventElapsedTime(&ms, a, b), "elapsed");
-    t.push_back(ms / iters);
-  }
-  std::sort(t.begin(), t.end());
-  cudaEventDestroy(a);
-  cudaEventDestroy(b);
-  return t[t.size() / 2];
-}
-
 int g_failures = 0;
 bool g_skip_times = false;  // --attention-tc T checks: the checks only
 
@@ -851,6 +827,15 @@ void AttentionTc(int64_t T, int64_t Hq, int64_t Hkv, int64_t D) {
   }
   cudaStream_t st = nullptr;
   Check(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking), "stream");
+  const auto release = [&] {
+    cudaStreamDestroy(st);
+    cudaFree(dm);
+    cudaFree(cu);
+    cudaFree(out);
+    cudaFree(dv);
+    cudaFree(dk);
+    cudaFree(dq);
+  };
   const auto copy_kernel = [&](const float* src, float* dst, int64_t n) {
     EltParams e;  // SCALE by 1 + 0: a copy of finite values (+0 pads stay +0)
     e.op = TSR_OP_SCALE, e.p0 = 1.0f, e.p1 = 0.0f, e.contiguous = true;
@@ -920,13 +905,7 @@ void AttentionTc(int64_t T, int64_t Hq, int64_t Hkv, int64_t D) {
     Expect(bad == 0, std::string("tc_decode_pdl_poisoned_inputs_bits") + shape);
   }
   if (g_skip_times) {
-    cudaStreamDestroy(st);
-    cudaFree(dm);
-    cudaFree(cu);
-    cudaFree(out);
-    cudaFree(dv);
-    cudaFree(dk);
-    cudaFree(dq);
+    release();
     return;
   }
   // Times (us / ms a call), f32 order's default (9) against the tensor-core order (10),
@@ -988,10 +967,13 @@ void AttentionTc(int64_t T, int64_t Hq, int64_t Hkv, int64_t D) {
       for (int pair = 0; pair < 3; ++pair) {
         for (int variant : {13, 22, 23}) {
           if (pair == 2 && variant != 13) continue;  // pair == 2: the copy kernel alone
-          const double ms = TimeMsOn(st, 5, 20, [&](int) {
-            if (pair > 0) copy_kernel(reinterpret_cast<const float*>(d.q), out + row, row);
-            if (pair < 2) Check(LaunchAttentionWith(d, variant, st), "decode");
-          });
+          const double ms = TimeMs(
+              5, 20,
+              [&](int) {
+                if (pair > 0) copy_kernel(reinterpret_cast<const float*>(d.q), out + row, row);
+                if (pair < 2) Check(LaunchAttentionWith(d, variant, st), "decode");
+              },
+              st);
           std::printf("time attention_decode_paged_%s_%s keys=%lld%s round=%d us=%.2f\n",
                       pair == 0 ? "pdl" : "pair", pair == 2 ? "copy_only" : name(variant),
                       static_cast<long long>(keys), shape, round, ms * 1e3);
@@ -1007,13 +989,7 @@ void AttentionTc(int64_t T, int64_t Hq, int64_t Hkv, int64_t D) {
     }
   }
   std::fflush(stdout);
-  cudaStreamDestroy(st);
-  cudaFree(dm);
-  cudaFree(cu);
-  cudaFree(out);
-  cudaFree(dv);
-  cudaFree(dk);
-  cudaFree(dq);
+  release();
 }
 
 // The ncu target (--attention-dec-ncu): one paged one-query decode call at 16, 144 and 1024
