@@ -832,7 +832,9 @@ TEST_F(CpuBackendTest, MatmulRowsAreBatchInvariant) {
 // Sibling MATMULs of one x (q, k, v-like: different N, weights, biases and dtypes) in one
 // execute call run as one pool job (plugin.cc ExecuteFrom, RunMatmulGroup; int8 activations
 // quantized once where the members agree): the same bits as each node in its own call. A fourth
-// MATMUL on another x closes the group.
+// MATMUL on another x closes the group. M = 1 and 3 are decode rows (the GEMV); M = 70 is the
+// prefill GEMM path (groups there since cpu-q19 when every member has block-quantized weights:
+// one int8 x for the members).
 TEST_F(CpuBackendTest, SiblingMatmulsInOneJobKeepBits) {
   struct Case {
     tsr_dtype dtypes[3];

@@ -43,11 +43,13 @@ class OpProfile {
     if (executes_ > 0) gap_s_ += Seconds(last_end_, now);
     ++executes_;
     begin_ = now;
+    ops_at_begin_ = ops_s_;
   }
   void EndExecute() {
     last_end_ = Clock::now();
     execute_s_ += Seconds(begin_, last_end_);
     calls_s_.push_back(Seconds(begin_, last_end_));
+    outside_s_.push_back(Seconds(begin_, last_end_) - (ops_s_ - ops_at_begin_));
   }
 
   // One node that ran for `seconds`; `pool_share` of the pool's stats between before and after
@@ -65,6 +67,7 @@ class OpProfile {
     if (e.calls == 0) e.first_seconds = seconds;
     ++e.calls;
     e.seconds += seconds;
+    ops_s_ += seconds;
     e.bytes += static_cast<double>(ReadBytes(a));
   }
 
@@ -80,6 +83,11 @@ class OpProfile {
                  "cpu profile: %lld execute calls, ops %.3f s, execute outside ops %.3f s, host "
                  "gaps between calls %.3f s\n",
                  static_cast<long long>(executes_), total, execute_s_ - total, gap_s_);
+    // Each call's wall and its part outside the ops (the first use of a weight packs it there).
+    std::fprintf(stderr, "cpu profile: calls (ms, outside ops ms):");
+    for (size_t i = 0; i < calls_s_.size() && i < 8; ++i)
+      std::fprintf(stderr, " %.1f/%.1f", calls_s_[i] * 1e3, outside_s_[i] * 1e3);
+    std::fprintf(stderr, "\n");
     // Decode: one execute call a token. The calls' mean over their median is what
     // interruptions cost the steps: another tenant, or under SCHED_FIFO the kernel's RT
     // throttling (each CPU stopped ~50 ms a second; a step whose other thread is stopped waits).
@@ -177,7 +185,9 @@ class OpProfile {
   std::map<std::string, Entry> entries_;
   int64_t executes_ = 0;
   double gap_s_ = 0, execute_s_ = 0;
-  std::vector<double> calls_s_;  // each execute call's seconds
+  std::vector<double> calls_s_;    // each execute call's seconds
+  std::vector<double> outside_s_;  // each execute call's seconds outside the ops
+  double ops_s_ = 0, ops_at_begin_ = 0;
   Clock::time_point last_end_, begin_;
 };
 
