@@ -401,10 +401,10 @@ int RunBench(GlobalFlags* g, const BenchFlags& f) {
   if (!devs.ok()) return Fail(devs.status());
   text::TextModelOptions opt;
   // One pp sequence, or --parallel tg sequences of a block-rounded depth + n tokens each.
-  opt.kv_tokens = std::max<int64_t>(
-      static_cast<int64_t>(f.depth) + f.prompt + 16,
-      static_cast<int64_t>(f.parallel) *
-          ((static_cast<int64_t>(f.depth) + f.generate + 16) / 16 * 16 + 16));
+  opt.kv_tokens =
+      std::max<int64_t>(static_cast<int64_t>(f.depth) + f.prompt + 16,
+                        static_cast<int64_t>(f.parallel) *
+                            ((static_cast<int64_t>(f.depth) + f.generate + 16) / 16 * 16 + 16));
   opt.quantize = *quant;
   auto model = text::TextModel::Load(*model_dir, devs->ordered, opt);
   if (!model.ok()) return Fail(model.status());

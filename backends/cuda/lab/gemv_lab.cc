@@ -1047,9 +1047,9 @@ int Main(int argc, char** argv) {
     CheckShape(lab, 2048, 2048, terms);   // 1B o: whole chunks + XP from K = 2048 (cu-dec16)
     CheckShape(lab, 1000, 1064, terms);   // ragged N, K % 32 != 0, last chunk partial
     CheckShape(lab, 896, 896, terms);
-    CheckShape(lab, 64, 4864, terms);  // fewer row groups than SMs
+    CheckShape(lab, 64, 4864, terms);   // fewer row groups than SMs
     CheckShape(lab, 896, 4864, terms);  // 0.5B down: split-K, register preload (cu-small19)
-    CheckShape(lab, 24, 200, terms);   // one chunk
+    CheckShape(lab, 24, 200, terms);    // one chunk
     CheckGroup(lab, 896, terms);
     CheckGroup(lab, 200, terms);
     CheckGroup(lab, 2048, terms);  // 8 chunks: the split-K runs split
