@@ -91,7 +91,11 @@ enum class Shader : int {
   kGemvCoopV7,
   kGemvCoopV8,
   kL2Warm,  // reads the next decode GEMV's weights into L2 (l2_warm.comp; plugin.cc MaybeWarmL2)
-  kAttentionSplit,  // attention.comp's rows over attn_parts workgroups each (SPLIT=1)
+  kAttentionSplit,   // attention.comp's rows over attn_parts workgroups each (SPLIT=1)
+  kAttentionF32D64,  // attention.comp for f32 K/V, D = Dv = 64 / 128 (FIXD; same bits; vk20-attn)
+  kAttentionF32D128,
+  kAttentionSplitF32D64,  // and their SPLIT twins
+  kAttentionSplitF32D128,
   kCount
 };
 
@@ -285,6 +289,9 @@ class Recorder {
   // _SPLIT_GROUPS). vk19b.
   int attn_parts = 1;
   int attn_nsg = 1;  // attention.comp's subgroups a (query, head) (its scratch rows)
+  // attention.comp's fixed-shape modules (FIXD: f32 K/V, D = Dv = 64 / 128; same bits) run such
+  // rows; false: the generic modules (plugin.cc: TESSERA_VULKAN_ATTN_FAST=0). vk20-attn.
+  bool attn_fast = true;
   int64_t attn_split_groups = 0;
   // Consecutive decode MATMULs over one x run as one dispatch (plugin.cc ExecuteDecodeGroup);
   // TESSERA_VULKAN_FUSE=0 turns it off.

@@ -1162,7 +1162,9 @@ StatusOr<VkPipeline> GetPipeline(tsr_device* dev, Shader shader) {
       shader == Shader::kDecodeSkewPairBf16;
   if (dev->info->size_control &&
       (shader == Shader::kAttention || shader == Shader::kAttentionTiled ||
-       shader == Shader::kAttentionSplit ||
+       shader == Shader::kAttentionSplit || shader == Shader::kAttentionF32D64 ||
+       shader == Shader::kAttentionF32D128 || shader == Shader::kAttentionSplitF32D64 ||
+       shader == Shader::kAttentionSplitF32D128 ||
        (norm_pair && dev->info->norm_fusable && dev->fuse_norm)))
     ci.stage.pNext = &required;
   ci.layout = dev->layout;
@@ -1663,6 +1665,10 @@ tsr_status DeviceOpen(tsr_plugin_ctx* ctx, int32_t index, tsr_device** out, tsr_
   const int attn_nsg = static_cast<int>(dev->info->attn_workgroup / dev->info->subgroup);
   if (dev->attn_parts < 1 || attn_nsg % dev->attn_parts != 0) dev->attn_parts = 1;
   dev->attn_nsg = attn_nsg;
+  // attention.comp's fixed-shape modules for f32 K/V with D = Dv = 64 / 128 (the same bits; H100
+  // 8B head us a call at 16 / 144 / 2048 keys 20.7 / 29.0 / 151 -> 10.8 / 13.1 / 59; vk20-attn).
+  // TESSERA_VULKAN_ATTN_FAST=0: the generic modules only (a lab knob).
+  if (const char* e = std::getenv("TESSERA_VULKAN_ATTN_FAST")) dev->attn_fast = std::atoi(e) != 0;
   const char* ring_vram = std::getenv("TESSERA_VULKAN_RING_VRAM");
   dev->ring_vram = ring_vram == nullptr || std::string(ring_vram) != "0";
   auto env_mib = [](const char* name, uint64_t* bytes) {

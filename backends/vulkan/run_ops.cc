@@ -811,6 +811,9 @@ Status RecordAttention(const OpArgs& a, AttnP p) {
   // Decode-sized grids: attention_split, the same rows' bits over `parts` times the workgroups
   // (its scratch: each (query, head)'s NSG (m, l, acc[Dv]); one counter a (query, head)).
   const int64_t units = p.T * p.Hq, parts = a.rec->attn_parts;
+  // f32 K/V with D = Dv = 64 / 128: the same kernel specialized to that shape (same bits).
+  const bool fixed = a.rec->attn_fast && p.kv_dtype == TSR_DTYPE_F32 && p.D == p.Dv &&
+                     (p.D == 64 || p.D == 128) && p.D % a.rec->subgroup_size == 0;
   if (parts > 1 && units * parts <= a.rec->attn_split_groups &&
       units * 4 <= static_cast<int64_t>(kXsplitCounterBytes)) {
     TSR_ASSIGN_OR_RETURN(
@@ -818,11 +821,16 @@ Status RecordAttention(const OpArgs& a, AttnP p) {
         a.rec->SplitScratch(static_cast<uint64_t>(units * a.rec->attn_nsg * (p.Dv + 2) * 4)));
     p.count = base;
     p.part = base + kXsplitCounterBytes;
-    TSR_RETURN_IF_ERROR(
-        Record(a, Shader::kAttentionSplit, p, static_cast<uint64_t>(units * parts)));
+    const Shader split = !fixed      ? Shader::kAttentionSplit
+                         : p.D == 64 ? Shader::kAttentionSplitF32D64
+                                     : Shader::kAttentionSplitF32D128;
+    TSR_RETURN_IF_ERROR(Record(a, split, p, static_cast<uint64_t>(units * parts)));
     a.rec->SplitScratchUsed();
   } else {
-    TSR_RETURN_IF_ERROR(Record(a, Shader::kAttention, p, static_cast<uint64_t>(units)));
+    const Shader one = !fixed      ? Shader::kAttention
+                       : p.D == 64 ? Shader::kAttentionF32D64
+                                   : Shader::kAttentionF32D128;
+    TSR_RETURN_IF_ERROR(Record(a, one, p, static_cast<uint64_t>(units)));
   }
   if (p.route == 0) return OkStatus();
   // Tiles over the sequences with q_len >= 2: at most T / BQ full ones plus one partial each.

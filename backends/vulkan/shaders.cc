@@ -139,6 +139,18 @@ const uint32_t kL2Warm[] =
 const uint32_t kAttentionSplit[] =
 #include "attention_split.inc"
 ;
+const uint32_t kAttentionF32D64[] =
+#include "attention_f32_d64.inc"
+;
+const uint32_t kAttentionF32D128[] =
+#include "attention_f32_d128.inc"
+;
+const uint32_t kAttentionSplitF32D64[] =
+#include "attention_split_f32_d64.inc"
+;
+const uint32_t kAttentionSplitF32D128[] =
+#include "attention_split_f32_d128.inc"
+;
 // SPV_KHR_cooperative_matrix + SPV_KHR_bfloat16 (tools/coop_spirv.py); only created on devices
 // that offer both (plugin.cc).
 const uint32_t kGemmCoopV1[] =
@@ -297,6 +309,10 @@ const std::array<SpirvModule, static_cast<size_t>(Shader::kCount)> kModules = {
     TSR_VK_MODULE(kGemvCoopV8, "matmul_coop_gemv.comp v8 m32 bk32"),
     TSR_VK_MODULE(kL2Warm, "l2_warm.comp"),
     TSR_VK_MODULE(kAttentionSplit, "attention.comp split"),
+    TSR_VK_MODULE(kAttentionF32D64, "attention.comp f32 d64"),
+    TSR_VK_MODULE(kAttentionF32D128, "attention.comp f32 d128"),
+    TSR_VK_MODULE(kAttentionSplitF32D64, "attention.comp split f32 d64"),
+    TSR_VK_MODULE(kAttentionSplitF32D128, "attention.comp split f32 d128"),
 };
 
 }  // namespace

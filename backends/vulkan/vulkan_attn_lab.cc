@@ -182,6 +182,18 @@ bool Lab::Job(const Shape& s, const Data& d, int64_t row0, const std::vector<int
   if (buf) api->buffer_free(buf);
   if (kb) api->buffer_free(kb);
   if (vb) api->buffer_free(vb);
+  // TESSERA_VULKAN_PIPELINE_STATS=1: the attention modules' statistics, each line once.
+  static std::string seen;
+  for (size_t pos = 0;
+       (pos = LabLog().find("pipeline stats attention", pos)) != std::string::npos;) {
+    const size_t eol = LabLog().find('\n', pos);
+    const std::string line = LabLog().substr(pos, eol - pos);
+    if (seen.find(line) == std::string::npos) {
+      std::printf("%s\n", line.c_str());
+      seen += line + "\n";
+    }
+    pos = eol;
+  }
   LabLog().clear();
   api->device_close(dev);  // logs the profile
   api->destroy_context(ctx);
@@ -349,7 +361,7 @@ int main(int argc, char** argv) {
   if (lab.api == nullptr) return 2;
   std::printf("knobs:");
   for (const char* k : {"TESSERA_VULKAN_ATTN_PARTS", "TESSERA_VULKAN_ATTN_SPLIT_GROUPS",
-                        "TESSERA_VULKAN_ATTN_SUBGROUPS"}) {
+                        "TESSERA_VULKAN_ATTN_SUBGROUPS", "TESSERA_VULKAN_ATTN_FAST"}) {
     if (const char* v = std::getenv(k)) std::printf(" %s=%s", k + 15, v);
   }
   std::printf("; reps %d, kv %s, 1..%d keys in batches of %d\n", lab.reps,

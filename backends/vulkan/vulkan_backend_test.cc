@@ -1218,7 +1218,9 @@ TEST_F(VulkanPluginTest, PrefillAttentionMatchesReferenceAndIsBatchInvariant) {
 // attention.comp's rows split over workgroups (attention_split: TESSERA_VULKAN_ATTN_PARTS
 // workgroups a (query, head), the last to finish merging the subgroups' states in subgroup
 // order) keep every row's bits: decode rows of 1..300 keys beside a prefill sequence, batched and
-// alone, causal, full and windowed, 16 subgroups a row split 2, 4 and 16 ways. vk19b.
+// alone, causal, full and windowed, 16 subgroups a row split 2, 4 and 16 ways. vk19b. The f32
+// D = 64 rows run the fixed-shape modules (FIXD) unless TESSERA_VULKAN_ATTN_FAST=0: they keep
+// the generic module's bits too (vk20-attn; paged rows: vulkan_attn_lab).
 TEST_F(VulkanPluginTest, AttentionSplitOverWorkgroupsKeepsTheBits) {
   const std::vector<int32_t> lens = {1, 2, 15, 16, 17, 33, 300, 129, 64};
   std::mt19937 rng(19);
@@ -1251,15 +1253,20 @@ TEST_F(VulkanPluginTest, AttentionSplitOverWorkgroupsKeepsTheBits) {
     GTEST_SKIP() << "no Vulkan device";
   }
   std::vector<std::vector<float>> outs;
-  for (const char* parts : {"1", "2", "4", "16"}) {
-    SCOPED_TRACE(std::string("parts ") + parts);
+  // Parts, and TESSERA_VULKAN_ATTN_FAST: the generic module first ("0"), then the f32 D = 64
+  // fixed-shape modules (vk20-attn, the default).
+  for (const auto& [parts, fast] : {std::pair{"1", "0"}, std::pair{"1", ""}, std::pair{"2", ""},
+                                    std::pair{"4", ""}, std::pair{"16", ""}, std::pair{"4", "0"}}) {
+    SCOPED_TRACE(std::string("parts ") + parts + " fast " + fast);
     setenv("TESSERA_VULKAN_ATTN_PARTS", parts, 1);  // read when a device opens
     setenv("TESSERA_VULKAN_ATTN_SPLIT_GROUPS", "100000", 1);
+    if (*fast != '\0') setenv("TESSERA_VULKAN_ATTN_FAST", fast, 1);
     tsr_error err{sizeof(tsr_error), TSR_OK, {}};
     tsr_device* dev = nullptr;
     const tsr_status opened = api_->device_open(ctx, 0, &dev, &err);
     unsetenv("TESSERA_VULKAN_ATTN_PARTS");
     unsetenv("TESSERA_VULKAN_ATTN_SPLIT_GROUPS");
+    unsetenv("TESSERA_VULKAN_ATTN_FAST");
     ASSERT_EQ(opened, TSR_OK) << err.message;
     std::vector<float> all;
     for (const auto& [causal, window] : {std::pair{1, 0}, std::pair{0, 0}, std::pair{1, 40}}) {

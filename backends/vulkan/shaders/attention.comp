@@ -19,6 +19,15 @@
 // row's subgroups p LSG .. (p + 1) LSG - 1, writes their (m, l, acc) to scratch, and the last part
 // to count loads all NSG states into shared memory and runs the merge: no operation or its order
 // changes, so every row keeps this kernel's bits (vk19b; `lab/vk19b_gpu.sh`).
+//
+// FIXD (the attention_f32_d64 / _d128 modules and their SPLIT twins; vk20-attn): the same rows,
+// keys, operations and order for f32 K/V with D = Dv = FIXD, a multiple of SG (run_ops.cc
+// RecordAttention picks them): each lane loads exactly FIXD / SG f32 elements of K and of V, with
+// no bounds test or dtype switch per element, 32-bit key counters, q loaded before the sequence
+// lookup. On the H100 a key step of a split row costs ~0.6-0.8 us instead of ~2.1 (8B head, 89
+// -> 64 registers); most likely the generic module's per-element branches kept the driver from
+// issuing a key's loads together. Every row keeps the generic module's bits (lab/vk20attn_gpu.sh,
+// vulkan_backend_test).
 #if SPLIT
 #extension GL_KHR_memory_scope_semantics : require
 #endif
@@ -37,7 +46,11 @@ const int WL = WG;
 #endif
 const int NSG = WG / SG;  // subgroups of a (query, head): its key interleave and merge order
 const int LSG = WL / SG;  // a workgroup's
+#ifdef FIXD
+const int MAXD = FIXD;
+#else
 const int MAXD = 256;
+#endif
 const int PER = MAXD / SG;
 
 layout(buffer_reference, std430, buffer_reference_align = 8) readonly buffer Params {
@@ -96,6 +109,172 @@ bool LoadKey(Params P, int64_t s, int64_t k_first, int64_t hk, int64_t j, int la
 }
 #endif
 
+#ifdef FIXD
+// One key of the row (its K and V rows at krow, vrow): the generic module's score and
+// online-softmax update, operation for operation, over all FIXD dims.
+void Key(Params P, uint64_t krow, uint64_t vrow, int lane, float qv[PER], inout float m,
+         inout float l, inout float acc[PER]) {
+  float kx[PER], vx[PER];
+  [[unroll]] for (int i = 0; i < PER; ++i) {
+    kx[i] = LoadF32(krow + uint64_t((lane + SG * i) * 4));
+    vx[i] = LoadF32(vrow + uint64_t((lane + SG * i) * 4));
+  }
+  float part = 0.0;
+  [[unroll]] for (int i = 0; i < PER; ++i) part = fma(qv[i], kx[i], part);
+  float x = subgroupAdd(part) * P.scale;
+  if (P.softcap > 0.0) x = P.softcap * Tanh(x / P.softcap);
+  float w;
+  if (x > m) {
+    const float corr = m == -1.0 / 0.0 ? 0.0 : exp(m - x);
+    l = l * corr + 1.0;
+    [[unroll]] for (int i = 0; i < PER; ++i) acc[i] *= corr;
+    m = x;
+    w = 1.0;
+  } else {
+    w = exp(x - m);
+    l += w;
+  }
+  [[unroll]] for (int i = 0; i < PER; ++i) acc[i] = fma(w, vx[i], acc[i]);
+}
+
+void main() {
+  Params P = Params(pc.params);
+  const int64_t unit = int64_t(GroupIndex() / PARTS);
+  if (unit >= P.T * P.Hq) return;
+  const int64_t t = unit / P.Hq, h = unit % P.Hq;
+  const int64_t hk = h / (P.Hq / P.Hkv);
+  const int g = int(GroupIndex() % PARTS) * LSG + int(gl_SubgroupID);
+  const int lane = int(gl_SubgroupInvocationID);
+  const int tid = int(gl_LocalInvocationID.x);
+  const uint64_t out_ = P.out_ + uint64_t(t * P.o_tok + h * P.o_head);
+  if (gl_SubgroupSize != SG) {
+    if (tid == 0) SetError(P.err, ERR_SUBGROUP);
+    for (int d = tid; d < FIXD; d += WL) StoreF32(out_ + uint64_t(d * 4), 0.0);
+    return;
+  }
+  // q first: its address needs only (t, h), so its loads overlap the sequence lookup's.
+  const uint64_t qp = P.q + uint64_t(t * P.q_tok + h * P.q_head);
+  float qv[PER], acc[PER];
+  [[unroll]] for (int i = 0; i < PER; ++i) {
+    qv[i] = LoadF32(qp + uint64_t((lane + SG * i) * 4));
+    acc[i] = 0.0;
+  }
+
+  bool ok = P.S > 0;
+  int64_t s = 0, q_first = 0, q_len = 0, k_len = 0, k_first = 0;
+  if (ok) {
+    int64_t lo = 0, hi = P.S;
+    while (hi - lo > 1) {
+      const int64_t mid = (lo + hi) / 2;
+      if (CuQ(P, mid) <= t) lo = mid; else hi = mid;
+    }
+    s = lo;
+    q_first = CuQ(P, lo);
+    q_len = CuQ(P, lo + 1) - q_first;
+    ok = t >= q_first && t < q_first + q_len;
+    if (P.paged != 0) {
+      k_len = LoadI32(P.kv_lens + uint64_t(lo * 4));
+      ok = ok && k_len >= 0 && k_len <= P.max_blocks * P.block_size;
+    } else {
+      k_first = LoadI32(P.cu_k + uint64_t(lo * 4));
+      k_len = LoadI32(P.cu_k + uint64_t((lo + 1) * 4)) - k_first;
+      ok = ok && k_first >= 0 && k_len >= 0 && k_first + k_len <= P.n_kv_rows;
+    }
+  }
+  if (!ok) {
+    if (tid == 0) SetError(P.err, ERR_SEQLENS);
+    for (int d = tid; d < FIXD; d += WL) StoreF32(out_ + uint64_t(d * 4), 0.0);
+    return;
+  }
+  if (P.route != 0 && q_len >= 2) return;
+  const int64_t pos = k_len - q_len + (t - q_first);
+  // Key indices fit 32 bits: k_len is an int32.
+  const int hi = int(P.causal != 0 ? min(k_len, pos + 1) : k_len);
+  const int lo = int((P.window > 0 && pos - P.window + 1 > 0) ? pos - P.window + 1 : 0);
+
+  float m = -1.0 / 0.0, l = 0.0;
+  const uint64_t k_hd = P.k + uint64_t(hk * P.k_head), v_hd = P.v + uint64_t(hk * P.v_head);
+  if (P.paged != 0) {
+    const int bs = int(P.block_size);
+    const uint64_t trow = P.table + uint64_t(s * P.table_row * 4);
+    int j = lo + g;
+    int jb = j / bs, off = j - (j / bs) * bs;  // key j's block and place in it, kept as j steps
+    const int qb = NSG / bs, rb = NSG - (NSG / bs) * bs;
+    for (; j < hi; j += NSG) {
+      const int blk = LoadI32(trow + uint64_t(jb * 4));
+      if (blk >= 0 && blk < P.n_blocks) {
+        Key(P, k_hd + uint64_t(blk * P.k_block + off * P.k_tok),
+            v_hd + uint64_t(blk * P.v_block + off * P.v_tok), lane, qv, m, l, acc);
+      } else if (lane == 0) {
+        SetError(P.err, ERR_BLOCK_TABLE);
+      }
+      jb += qb;
+      off += rb;
+      if (off >= bs) {
+        off -= bs;
+        ++jb;
+      }
+    }
+  } else {
+    for (int j = lo + g; j < hi; j += NSG)
+      Key(P, k_hd + uint64_t((k_first + j) * P.k_tok), v_hd + uint64_t((k_first + j) * P.v_tok),
+          lane, qv, m, l, acc);
+  }
+#if SPLIT
+  if (PARTS > 1) {  // as the generic module: states to scratch, the last part merges
+    const int stride = FIXD + 2;
+    const uint64_t row = P.part + uint64_t(unit * NSG * stride * 4);
+    const uint64_t st = row + uint64_t(g * stride * 4);
+    if (lane == 0) {
+      CohF32(st).v = m;
+      CohF32(st + 4ul).v = l;
+    }
+    [[unroll]] for (int i = 0; i < PER; ++i)
+      CohF32(st + uint64_t((2 + lane + SG * i) * 4)).v = acc[i];
+    memoryBarrierBuffer();
+    barrier();
+    if (tid == 0) {
+      const uint64_t counter = P.count + uint64_t(unit * 4);
+      const uint prior = atomicAdd(CohU32(counter).v, 1u, gl_ScopeDevice,
+                                   gl_StorageSemanticsBuffer, gl_SemanticsAcquireRelease);
+      sm_last = prior == uint(PARTS - 1);
+      if (sm_last) CohU32(counter).v = 0u;
+    }
+    barrier();
+    if (!sm_last) return;
+    memoryBarrierBuffer();
+    for (int w = tid; w < NSG; w += WL) {
+      sm_m[w] = CohF32(row + uint64_t(w * stride * 4)).v;
+      sm_l[w] = CohF32(row + uint64_t((w * stride + 1) * 4)).v;
+    }
+    for (int e = tid; e < NSG * FIXD; e += WL) {
+      const int w = e / FIXD, d = e % FIXD;
+      sm_acc[w][d] = CohF32(row + uint64_t((w * stride + 2 + d) * 4)).v;
+    }
+  } else
+#endif
+  {
+    if (lane == 0) {
+      sm_m[g] = m;
+      sm_l[g] = l;
+    }
+    [[unroll]] for (int i = 0; i < PER; ++i) sm_acc[g][lane + SG * i] = acc[i];
+  }
+  barrier();
+  float mx = -1.0 / 0.0;
+  for (int w = 0; w < NSG; ++w) mx = max(mx, sm_m[w]);
+  float total = 0.0;
+  for (int w = 0; w < NSG; ++w)
+    total += sm_l[w] * (sm_m[w] == -1.0 / 0.0 ? 0.0 : exp(sm_m[w] - mx));
+  const float inv = total > 0.0 ? 1.0 / total : 0.0;
+  for (int d = tid; d < FIXD; d += WL) {
+    float acc_d = 0.0;
+    for (int w = 0; w < NSG; ++w)
+      acc_d = fma(sm_acc[w][d], sm_m[w] == -1.0 / 0.0 ? 0.0 : exp(sm_m[w] - mx), acc_d);
+    StoreF32(out_ + uint64_t(d * 4), acc_d * inv);
+  }
+}
+#else  // the generic modules: any head dims and K/V dtype
 void main() {
   Params P = Params(pc.params);
   const int64_t unit = int64_t(GroupIndex() / PARTS);
@@ -269,3 +448,4 @@ void main() {
     StoreF32(out_ + uint64_t(d * 4), acc_d * inv);
   }
 }
+#endif  // FIXD
