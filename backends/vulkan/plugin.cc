@@ -29,7 +29,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -133,6 +135,7 @@ struct Profile {
   };
   Samples sync, download, dl_record, dl_wait, dl_copy, between, step_uploads, first_submit;
   double dl_eager = 0, upload_ns = 0;  // upload_ns: the uploads since the last download
+  double dl_direct = 0;  // downloads straight into host_alloc memory (eager ones included)
   bool after_download = false;
   std::chrono::steady_clock::time_point download_end;
   uint32_t used = 0;           // timestamps in the command buffer being recorded/run
@@ -253,6 +256,28 @@ struct tsr_device : tessera::vulkan::Recorder {
   bool eager_confirmed = false;  // the last download read the range predicted before it
   bool eager_ready = false;      // `eager` holds the range once the fences have signalled
   bool eager_used = false;       // a download took it
+  // Eager copies straight into host_alloc memory (ABI 1.2; unless
+  // TESSERA_VULKAN_EAGER_DIRECT=0): the contract at RecordEagerCopy. eager_dst: the predicted
+  // range's destination (the last download's); eager_sig: the execute before that download;
+  // eager_direct: the last two downloads of the range went to eager_dst, each after an execute
+  // with signature eager_sig; eager_into: the ready copy went there (nullptr: into `eager`).
+  struct ExecSig {
+    const void* tensors = nullptr;
+    const void* nodes = nullptr;
+    const int32_t* ids = nullptr;
+    int32_t n = -1;
+    bool operator==(const ExecSig&) const = default;
+  };
+  bool eager_direct_on = true;
+  uint8_t* eager_dst = nullptr;
+  ExecSig eager_sig, exec_sig;  // exec_sig: the last execute's (graph view arrays, node list)
+  bool eager_direct = false;
+  uint8_t* eager_into = nullptr;
+  // host_alloc's memory (ABI 1.2): host-visible (host-cached where the device has it) buffers,
+  // one VkBuffer each, by mapped address. A download into one is one vkCmdCopyBuffer straight
+  // into it (no staging buffer, no memcpy). host_mu guards the map (as CUDA's host_allocs).
+  std::map<uintptr_t, std::unique_ptr<tsr_buffer>> host_allocs;
+  std::mutex host_mu;
   // Partial submissions (above): TESSERA_VULKAN_FIRST_SUBMIT, TESSERA_VULKAN_SUBMIT_RAMP (1 =
   // every submit_every). The defaults 2, 16, x4 (submissions after 2, 18, 82, 338 dispatches) are
   // vk-idle's; the earlier 8, then every 32 is FIRST_SUBMIT=8 SUBMIT_EVERY=32 SUBMIT_RAMP=1.
@@ -1286,6 +1311,7 @@ tsr_device::~tsr_device() {
   if (ring) DestroyBuffer(this, ring.get());
   if (staging) DestroyBuffer(this, staging.get());
   if (eager) DestroyBuffer(this, eager.get());
+  for (auto& [addr, b] : host_allocs) DestroyBuffer(this, b.get());
   if (coop_scratch) DestroyBuffer(this, coop_scratch.get());
   if (split_scratch) DestroyBuffer(this, split_scratch.get());
   if (l2_sink) DestroyBuffer(this, l2_sink.get());
@@ -1455,12 +1481,13 @@ void LogStepMedians(const Profile& pr, double period) {
   std::snprintf(msg, sizeof(msg),
                 "vulkan backend step medians (us): GPU idle before an execute %.1f, inside one "
                 "%.1f (%.0f submission boundaries), before a download %.1f; host: synchronize "
-                "%.1f, download %.1f (%zu, %.0f eager; record + submit %.1f, wait %.1f, memcpy "
+                "%.1f, download %.1f (%zu, %.0f eager, %.0f direct; record + submit %.1f, wait "
+                "%.1f, memcpy "
                 "%.1f), download -> next execute %.1f (its uploads %.1f), execute start -> first "
                 "submission %.1f, execute %.1f",
                 before.MedianUs(), within.MedianUs(), bounds.MedianUs(), before_dl.MedianUs(),
                 pr.sync.MedianUs(), pr.download.MedianUs(), pr.download.v.size(), pr.dl_eager,
-                pr.dl_record.MedianUs(), pr.dl_wait.MedianUs(), pr.dl_copy.MedianUs(),
+                pr.dl_direct, pr.dl_record.MedianUs(), pr.dl_wait.MedianUs(), pr.dl_copy.MedianUs(),
                 pr.between.MedianUs(), pr.step_uploads.MedianUs(), pr.first_submit.MedianUs(),
                 ex.MedianUs());
   Log(TSR_LOG_INFO, msg);
@@ -1628,6 +1655,8 @@ tsr_status DeviceOpen(tsr_plugin_ctx* ctx, int32_t index, tsr_device** out, tsr_
   if (spin != nullptr) dev->spin_ns = std::max<int64_t>(0, std::atoll(spin)) * 1000;
   const char* eager = std::getenv("TESSERA_VULKAN_EAGER_DOWNLOAD");
   dev->eager_on = !dev->unified && (eager == nullptr || std::string(eager) != "0");
+  const char* direct = std::getenv("TESSERA_VULKAN_EAGER_DIRECT");
+  dev->eager_direct_on = direct == nullptr || std::string(direct) != "0";
   // L2 warm-up (MaybeWarmL2): after decode attention by default on the H100 (50 MB of L2; the
   // only device it was measured on: README, vk-l2), elsewhere off unless
   // TESSERA_VULKAN_L2_WARM=MASK (0 = off) asks. _MB, _SMALL_MB, _MIN_MB, _GROUPS and _STRIDE
@@ -1773,10 +1802,88 @@ Status StagedCopy(tsr_buffer* buf, uint64_t offset, void* host, uint64_t size, b
   return OkStatus();
 }
 
+// ABI 1.2: host-visible memory (host-cached where the device has it: the host reads what the
+// device copies into it), one VkBuffer each, so that a download into it is a device copy
+// straight into the caller's bytes (BufferDownload, RecordEagerCopy). Never waits.
+tsr_status HostAlloc(tsr_device* dev, uint64_t size, void** out_ptr, tsr_error* err) {
+  if (dev == nullptr || out_ptr == nullptr)
+    return Fail(err, TSR_ERR_INVALID_ARGUMENT, "host_alloc: NULL argument");
+  StatusOr<std::unique_ptr<tsr_buffer>> b = CreateBuffer(dev, size, MemUse::kHost);
+  if (!b.ok()) return FromStatus(b.status(), err);
+  uint8_t* p = (*b)->mapped;
+  if (p == nullptr || reinterpret_cast<uintptr_t>(p) % 64 != 0) {
+    DestroyBuffer(dev, b->get());
+    return Fail(err, TSR_ERR_UNSUPPORTED, "host_alloc: no 64-byte aligned host-visible memory");
+  }
+  std::lock_guard<std::mutex> l(dev->host_mu);
+  dev->host_allocs[reinterpret_cast<uintptr_t>(p)] = std::move(*b);
+  *out_ptr = p;
+  return TSR_OK;
+}
+
+// The host_alloc buffer holding all of [p, p + size) (nullptr: none), and p's offset in it.
+tsr_buffer* HostAllocAt(tsr_device* dev, const void* p, uint64_t size, uint64_t* offset) {
+  const auto a = reinterpret_cast<uintptr_t>(p);
+  std::lock_guard<std::mutex> l(dev->host_mu);
+  auto it = dev->host_allocs.upper_bound(a);
+  if (it == dev->host_allocs.begin()) return nullptr;
+  --it;
+  if (a - it->first > it->second->size || size > it->second->size - (a - it->first)) return nullptr;
+  *offset = a - it->first;
+  return it->second.get();
+}
+
+void HostFree(tsr_device* dev, void* ptr) noexcept {
+  if (dev == nullptr || ptr == nullptr) return;
+  std::unique_ptr<tsr_buffer> b;
+  {
+    std::lock_guard<std::mutex> l(dev->host_mu);
+    auto it = dev->host_allocs.find(reinterpret_cast<uintptr_t>(ptr));
+    if (it == dev->host_allocs.end()) return;  // not ours
+    b = std::move(it->second);
+    dev->host_allocs.erase(it);
+  }
+  // An eager copy into it may be in flight; none goes there any more.
+  (void)Flush(dev);
+  (void)Wait(dev, false);
+  auto inside = [&](const uint8_t* q) { return q >= b->mapped && q < b->mapped + b->size; };
+  if (dev->eager_dst != nullptr && inside(dev->eager_dst)) {
+    dev->eager_dst = nullptr;
+    dev->eager_direct = false;
+  }
+  if (dev->eager_into != nullptr && inside(dev->eager_into)) {
+    dev->eager_into = nullptr;
+    dev->eager_ready = false;
+  }
+  DestroyBuffer(dev, b.get());
+}
+
 // Execute's end: the eager download's copy (tsr_device::eager_on) of the predicted range,
-// ordered after the execute's work, into its last command buffer.
+// ordered after the execute's work, into its last command buffer: into `eager`, or straight
+// into the predicted destination where that is host_alloc memory and the prediction holds for
+// it (eager_direct: the last two downloads of the range went there, each after an execute like
+// this one: same graph view arrays and node list; TESSERA_VULKAN_EAGER_DIRECT=0: never).
+// Contract (the engine's: TextModel's logits / ids span is valid until its next step, which
+// executes first): the host does not read or write those destination bytes from such an
+// execute until its download of the range returns; if no such download comes, they hold the
+// range's bytes at the execute's end once the work has completed (synchronize / a later wait).
 Status RecordEagerCopy(tsr_device* dev) {
   if (!dev->eager_on || !dev->eager_confirmed || dev->eager_src == nullptr) return OkStatus();
+  uint64_t into_offset = 0;
+  tsr_buffer* into = dev->eager_direct_on && dev->eager_direct && dev->exec_sig == dev->eager_sig
+                         ? HostAllocAt(dev, dev->eager_dst, dev->eager_size, &into_offset)
+                         : nullptr;
+  if (into != nullptr) {
+    TSR_RETURN_IF_ERROR(Begin(dev));
+    Barrier(dev);
+    const VkBufferCopy region{dev->eager_offset, into_offset, dev->eager_size};
+    dev->vk->vkCmdCopyBuffer(dev->cmd, dev->eager_src->buf, into->buf, 1, &region);
+    Barrier(dev);
+    dev->eager_ready = true;
+    dev->eager_used = false;
+    dev->eager_into = dev->eager_dst;
+    return OkStatus();
+  }
   if (!dev->eager || dev->eager->size < dev->eager_size) {
     // An earlier eager copy may still be writing the old buffer.
     TSR_RETURN_IF_ERROR(Flush(dev));
@@ -1792,22 +1899,60 @@ Status RecordEagerCopy(tsr_device* dev) {
   Barrier(dev);  // later work may overwrite the range (Flush makes the copy visible to the host)
   dev->eager_ready = true;
   dev->eager_used = false;
+  dev->eager_into = nullptr;
   return OkStatus();
 }
 
-// A download of [offset, offset + size) of `src` that the last execute's eager copy holds.
-bool EagerHit(const tsr_device& dev, const tsr_buffer* src, uint64_t offset, uint64_t size) {
-  return dev.eager_ready && src == dev.eager_src && offset >= dev.eager_offset &&
-         offset + size <= dev.eager_offset + dev.eager_size;
+// A download of [offset, offset + size) of `src` into `dst` that the last execute's eager copy
+// holds: in `eager`, or already at `dst` (eager_into).
+bool EagerHit(const tsr_device& dev, const tsr_buffer* src, uint64_t offset, uint64_t size,
+              const void* dst) {
+  if (!dev.eager_ready || src != dev.eager_src || offset < dev.eager_offset ||
+      offset + size > dev.eager_offset + dev.eager_size)
+    return false;
+  return dev.eager_into == nullptr || dst == dev.eager_into + (offset - dev.eager_offset);
+}
+
+// Notes a download's destination for the direct eager copy: confirmed when the predicted range
+// went to the same host_alloc bytes after an execute like the one before the last download.
+void PredictDestination(tsr_device* dev, bool whole_range, void* dst) {
+  uint64_t unused = 0;
+  auto* d = static_cast<uint8_t*>(dst);
+  dev->eager_direct = whole_range && d == dev->eager_dst && dev->exec_sig == dev->eager_sig &&
+                      HostAllocAt(dev, d, dev->eager_size, &unused) != nullptr;
+  dev->eager_dst = whole_range ? d : nullptr;
+  dev->eager_sig = dev->exec_sig;
 }
 
 // A download the eager copy did not serve: the next executes copy its range if it repeats.
-void PredictDownload(tsr_device* dev, const tsr_buffer* src, uint64_t offset, uint64_t size) {
-  dev->eager_confirmed = src == dev->eager_src && offset == dev->eager_offset &&
-                         size == dev->eager_size && size <= kStagingBytes;
+void PredictDownload(tsr_device* dev, const tsr_buffer* src, uint64_t offset, uint64_t size,
+                     void* dst) {
+  const bool same = src == dev->eager_src && offset == dev->eager_offset && size == dev->eager_size;
+  dev->eager_confirmed = same && size <= kStagingBytes;
   dev->eager_src = src;
   dev->eager_offset = offset;
   dev->eager_size = size;
+  if (!same) dev->eager_dst = nullptr;
+  PredictDestination(dev, true, dst);
+}
+
+// A download into host_alloc memory (`host` at `host_offset`): one copy straight into it,
+// ordered after the recorded work; one submission and one wait.
+Status DirectDownload(tsr_buffer* src, uint64_t offset, tsr_buffer* host, uint64_t host_offset,
+                      uint64_t size) {
+  tsr_device* dev = src->dev;
+  Profile* pr = dev->prof.get();
+  auto t = pr ? std::chrono::steady_clock::now() : TimePoint{};
+  TSR_RETURN_IF_ERROR(Begin(dev));
+  const VkBufferCopy region{offset, host_offset, size};
+  Barrier(dev);
+  dev->vk->vkCmdCopyBuffer(dev->cmd, src->buf, host->buf, 1, &region);
+  Barrier(dev);
+  TSR_RETURN_IF_ERROR(Flush(dev));
+  if (pr) pr->dl_record.Add(NsSince(t)), t = std::chrono::steady_clock::now();
+  TSR_RETURN_IF_ERROR(Wait(dev, false));
+  if (pr) pr->dl_wait.Add(NsSince(t)), pr->dl_copy.Add(0), pr->dl_direct += 1;
+  return OkStatus();
 }
 
 tsr_status BufferUpload(tsr_buffer* dst, uint64_t dst_offset, const void* src, uint64_t size,
@@ -1876,22 +2021,31 @@ tsr_status BufferDownload(tsr_buffer* src, uint64_t src_offset, void* dst, uint6
     s = Flush(dev);
     if (s.ok()) s = Wait(dev, /*check_data=*/true);
     if (s.ok() && size > 0) std::memcpy(dst, src->mapped + src_offset, size);
-  } else if (EagerHit(*dev, src, src_offset, size)) {
-    // The last execute copied the range: wait for it (nothing was recorded since).
+  } else if (EagerHit(*dev, src, src_offset, size, dst)) {
+    // The last execute copied the range (into `eager`, or straight to `dst`): wait for it
+    // (nothing was recorded since).
     s = Flush(dev);
     if (s.ok()) s = Wait(dev, /*check_data=*/true);
     const auto t1 = dev->prof ? std::chrono::steady_clock::now() : TimePoint{};
-    if (s.ok()) std::memcpy(dst, dev->eager->mapped + (src_offset - dev->eager_offset), size);
+    const bool direct = dev->eager_into != nullptr;
+    if (s.ok() && !direct)
+      std::memcpy(dst, dev->eager->mapped + (src_offset - dev->eager_offset), size);
     dev->eager_used = true;
+    PredictDestination(dev, src_offset == dev->eager_offset && size == dev->eager_size, dst);
     if (dev->prof) {
       dev->prof->dl_wait.Add(std::chrono::duration<double, std::nano>(t1 - t0).count());
       dev->prof->dl_copy.Add(NsSince(t1));
       dev->prof->dl_eager += 1;
+      if (direct) dev->prof->dl_direct += 1;
     }
   } else {
     // The copy joins the recorded work: one submission and one wait for execute + download.
-    PredictDownload(dev, src, src_offset, size);
-    s = StagedCopy(src, src_offset, dst, size, /*upload=*/false);
+    PredictDownload(dev, src, src_offset, size, dst);
+    uint64_t host_offset = 0;
+    if (tsr_buffer* host = HostAllocAt(dev, dst, size, &host_offset); host != nullptr)
+      s = DirectDownload(src, src_offset, host, host_offset, size);
+    else
+      s = StagedCopy(src, src_offset, dst, size, /*upload=*/false);
     if (s.ok()) s = TakeDeviceErrors(dev);
   }
   if (dev->prof) {
@@ -2440,6 +2594,7 @@ tsr_status Execute(tsr_device* dev, const tsr_graph_view* graph, const int32_t* 
   if (dev == nullptr || !ViewOk(graph) || (node_ids == nullptr && n_node_ids > 0))
     return Fail(err, TSR_ERR_INVALID_ARGUMENT, "execute: NULL or malformed argument");
   dev->execute_submits = 0;
+  dev->exec_sig = {graph->tensors, graph->nodes, node_ids, n_node_ids};
   const auto t0 = dev->prof ? std::chrono::steady_clock::now() : TimePoint{};
   if (dev->prof) {
     Profile& pr = *dev->prof;
@@ -2504,6 +2659,8 @@ tsr_status Execute(tsr_device* dev, const tsr_graph_view* graph, const int32_t* 
 tsr_plugin_api MakeApi() {
   tsr_plugin_api api = backend::NewApiTable("vulkan", "Tessera Vulkan backend", "0.1.0");
   TESSERA_BACKEND_FILL_DEVICE_API(api, Guarded);
+  api.host_alloc = Guarded<HostAlloc>::Call;
+  api.host_free = HostFree;
   return api;
 }
 

@@ -310,6 +310,155 @@ TEST_F(VulkanPluginTest, EagerDownloadsSeeTheLatestBytes) {
   api_->destroy_context(ctx);
 }
 
+// host_alloc memory (ABI 1.2) as download destinations, on the discrete path
+// (TESSERA_VULKAN_STAGED=1): a download into it is one device copy straight there, and once the
+// same range went to the same host_alloc bytes in the last two downloads, each after an execute
+// of the same graph, the next executes of that graph copy it straight there (the direct eager
+// copy; the contract at plugin.cc RecordEagerCopy: those bytes are the download's from the
+// execute on, whatever the next download is). Steps downloading into host_alloc memory and into
+// plain memory, alternating, in runs, with another graph's steps between: every download has
+// the latest bytes, and every byte of the host_alloc memory is checked after each step: the
+// destination holds the last download into it, or the range's bytes after the execute where
+// the direct copy was armed, and nothing else ever changes.
+TEST_F(VulkanPluginTest, HostAllocDownloadsSeeTheLatestBytes) {
+  tsr_error err{sizeof(tsr_error), TSR_OK, {}};
+  const char* was = std::getenv("TESSERA_VULKAN_STAGED");
+  const std::string before = was != nullptr ? was : "";
+  setenv("TESSERA_VULKAN_STAGED", "1", 1);
+  tsr_plugin_ctx* ctx = nullptr;
+  tsr_device* dev = nullptr;
+  OpenFirstDevice(&ctx, &dev);
+  if (was != nullptr)
+    setenv("TESSERA_VULKAN_STAGED", before.c_str(), 1);
+  else
+    unsetenv("TESSERA_VULKAN_STAGED");
+  if (HasFatalFailure()) return;
+  if (dev == nullptr) GTEST_SKIP() << "no Vulkan device";
+  ASSERT_NE(api_->host_alloc, nullptr);
+  ASSERT_NE(api_->host_free, nullptr);
+  constexpr size_t kHost = 4096;
+  void* hp = nullptr;
+  ASSERT_EQ(api_->host_alloc(dev, kHost, &hp, &err), TSR_OK) << err.message;
+  ASSERT_NE(hp, nullptr);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(hp) % 64, 0u);
+  auto* host = static_cast<uint8_t*>(hp);
+  std::vector<uint8_t> want(kHost);  // what `host` must hold
+  for (size_t i = 0; i < kHost; ++i) want[i] = static_cast<uint8_t>(i * 7 + 3);
+  std::memcpy(host, want.data(), kHost);
+  tsr_buffer* buf = nullptr;
+  ASSERT_EQ(api_->buffer_alloc(dev, 0, 64, &buf, &err), TSR_OK) << err.message;
+  const float a[4] = {1, 2, 3, 4};
+  ASSERT_EQ(api_->buffer_upload(buf, 0, a, 16, nullptr, &err), TSR_OK) << err.message;
+  OneNode n(TSR_OP_ADD, buf);   // out (offset 32) = a (0) + b (16)
+  OneNode n2(TSR_OP_MUL, buf);  // another graph: out (offset 48) = a * b
+  n2.t[2].offset = 48;
+  const int32_t id = 0;
+  constexpr size_t kAt = 256;  // the logits' place in `host`
+  // The downloads so far: the graph executed before each, and whether it went to `host` + kAt
+  // (all of the graph's output); {nullptr, false} for any other download.
+  std::vector<std::pair<const OneNode*, bool>> hist;
+  bool freed = false;
+  auto armed = [&](const OneNode& g) {
+    const size_t k = hist.size();
+    return !freed && k >= 2 && hist[k - 1] == std::make_pair(&g, true) &&
+           hist[k - 2] == std::make_pair(&g, true);
+  };
+  auto check = [&](const char* what) {
+    if (!freed) {
+      EXPECT_EQ(std::memcmp(host, want.data(), kHost), 0) << what << hist.size();
+    }
+  };
+  // One step of graph `g` (upload b, execute, synchronize), its output downloaded into
+  // `host` + kAt or `plain`; checked.
+  float plain[4] = {};
+  int step_no = 0;
+  auto step = [&](OneNode& g, bool to_host) {
+    const float base = 10.0f * static_cast<float>(++step_no);
+    const float b[4] = {base, base + 1, base + 2, base + 3};
+    const bool direct = armed(g);
+    ASSERT_EQ(api_->buffer_upload(buf, 16, b, 16, nullptr, &err), TSR_OK) << err.message;
+    ASSERT_EQ(api_->execute(dev, &g.view, &id, 1, nullptr, &err), TSR_OK) << err.message;
+    ASSERT_EQ(api_->device_synchronize(dev, &err), TSR_OK) << err.message;
+    float* dst = to_host ? reinterpret_cast<float*>(host + kAt) : plain;
+    ASSERT_EQ(api_->buffer_download(buf, g.t[2].offset, dst, 16, nullptr, &err), TSR_OK)
+        << err.message;
+    float expect[4];
+    for (int i = 0; i < 4; ++i) expect[i] = g.node.op == TSR_OP_ADD ? a[i] + b[i] : a[i] * b[i];
+    if (to_host || direct) std::memcpy(want.data() + kAt, expect, 16);
+    if (!to_host) {
+      EXPECT_EQ(std::memcmp(plain, expect, 16), 0) << "step " << step_no;
+    }
+    hist.emplace_back(&g, to_host);
+    check("step ");
+  };
+  // Runs into `host` (the direct eager copy from the third on), alternating with plain memory,
+  // and runs into plain memory.
+  const char* pattern = "HHHHHHPHPHHHPPPHHHHPPPPHPHPPHHHHP";
+  for (const char* c = pattern; *c != 0; ++c) {
+    step(n, *c == 'H');
+    if (HasFatalFailure()) return;
+  }
+  // Another graph's steps: not armed for them (the destination keeps its bytes), then armed.
+  for (int s = 0; s < 3; ++s) step(n, true);
+  for (int s = 0; s < 3; ++s) step(n2, false);
+  for (int s = 0; s < 4; ++s) step(n2, true);
+  for (int s = 0; s < 4; ++s) step(n, true);
+  for (int s = 0; s < 2; ++s) step(n2, false);
+  if (HasFatalFailure()) return;
+  // Armed: an execute, then a part of the range into its place in `host` (served by the direct
+  // copy), then steps, an execute and the whole range into another place.
+  for (int s = 0; s < 3; ++s) step(n, true);
+  const float b3[4] = {500, 501, 502, 503};
+  float sum3[4];
+  for (int i = 0; i < 4; ++i) sum3[i] = a[i] + b3[i];
+  ASSERT_EQ(api_->buffer_upload(buf, 16, b3, 16, nullptr, &err), TSR_OK) << err.message;
+  ASSERT_EQ(api_->execute(dev, &n.view, &id, 1, nullptr, &err), TSR_OK) << err.message;
+  ASSERT_EQ(api_->buffer_download(buf, 36, host + kAt + 4, 8, nullptr, &err), TSR_OK)
+      << err.message;
+  std::memcpy(want.data() + kAt, sum3, 16);  // the direct copy wrote all of the range
+  hist.emplace_back(nullptr, false);
+  check("part ");
+  for (int s = 0; s < 3; ++s) step(n, true);
+  if (HasFatalFailure()) return;
+  ASSERT_EQ(api_->buffer_upload(buf, 16, b3, 16, nullptr, &err), TSR_OK) << err.message;
+  ASSERT_EQ(api_->execute(dev, &n.view, &id, 1, nullptr, &err), TSR_OK) << err.message;
+  ASSERT_EQ(api_->buffer_download(buf, 32, host + 1024, 16, nullptr, &err), TSR_OK) << err.message;
+  std::memcpy(want.data() + kAt, sum3, 16);  // armed again
+  std::memcpy(want.data() + 1024, sum3, 16);
+  hist.emplace_back(nullptr, false);
+  check("elsewhere ");
+  // After steps: an upload into the range, its download into `host` (no execute between);
+  // a larger range into `host`.
+  for (int s = 0; s < 3; ++s) step(n, true);
+  if (HasFatalFailure()) return;
+  const float u[4] = {-1, -2, -3, -4};
+  ASSERT_EQ(api_->buffer_upload(buf, 32, u, 16, nullptr, &err), TSR_OK) << err.message;
+  ASSERT_EQ(api_->buffer_download(buf, 32, host + kAt, 16, nullptr, &err), TSR_OK) << err.message;
+  std::memcpy(want.data() + kAt, u, 16);
+  hist.emplace_back(nullptr, false);
+  check("upload ");
+  float b_plain[4] = {};
+  ASSERT_EQ(api_->buffer_download(buf, 16, b_plain, 16, nullptr, &err), TSR_OK) << err.message;
+  ASSERT_EQ(api_->buffer_download(buf, 0, host + 2048, 48, nullptr, &err), TSR_OK) << err.message;
+  std::memcpy(want.data() + 2048, a, 16);
+  std::memcpy(want.data() + 2064, b_plain, 16);
+  std::memcpy(want.data() + 2080, u, 16);
+  hist.emplace_back(nullptr, false);
+  check("larger ");
+  // Freed while armed: the steps go on into plain memory.
+  for (int s = 0; s < 3; ++s) step(n, true);
+  if (HasFatalFailure()) return;
+  api_->host_free(dev, hp);
+  freed = true;
+  for (int s = 0; s < 4; ++s) step(n, false);
+  api_->host_free(dev, nullptr);
+  int not_ours = 0;
+  api_->host_free(dev, &not_ours);  // not host_alloc's: ignored
+  api_->buffer_free(buf);
+  api_->device_close(dev);
+  api_->destroy_context(ctx);
+}
+
 // MATMUL rows must not depend on the batch: out[m] computed with M = 70 (the tiled GEMM), with
 // M = 1 and with M = 7 (the GEMV) has the same bits, for 16-byte aligned rows and for rows that
 // are not (K = 100: scalar loads and a short last chunk), bf16, f32 and q8 weights, with a bias.
