@@ -15,7 +15,8 @@
 // LayoutQuantizedActs aligned them). The 1 x 8 / 3 x 4 switches of kernels_qgemm.cc
 // (TESSERA_CPU_QGEMM_TILE, _RANGE_KB, _PANEL_KB) apply. OUT_STRIDE0=1 (a bound, wrong output):
 // every row's sums go to row 0, so the output stores hit one L1-resident row instead of [M, N]
-// (K = 896: +6-11%, cpu-q8pp13 in docs/benchmarks.md).
+// (K = 896: +6-11%, cpu-q8pp13 in docs/benchmarks.md). QG_CHUNK=C: tasks of C columns instead of
+// ColumnChunk's (the task split; cpu-q20).
 //
 // Variants of the kernel without editing the tree: put edited copies of kernels_qgemm.cc,
 // kernels_qmatmul.cc and kernels_qmatmul-inl.h under DIR/backends/cpu/ and compile with -IDIR
@@ -126,7 +127,9 @@ int main(int argc, char** argv) {
   }
   // RunProblems' split: ColumnChunk (four chunks a thread, multiples of 8, >= 16).
   const int64_t want = 4 * threads, c0 = (N + want - 1) / want;
-  const int64_t chunk = std::max<int64_t>(16, (c0 + 7) / 8 * 8);
+  int64_t chunk = std::max<int64_t>(16, (c0 + 7) / 8 * 8);
+  // QG_CHUNK=C: C columns a task instead (the task split's lab switch).
+  if (const char* e = std::getenv("QG_CHUNK"); e != nullptr && *e != '\0') chunk = std::atoll(e);
   const int64_t tasks = (N + chunk - 1) / chunk;
   auto run = [&](const MatmulProblem& p) {
     if (threads == 1) {
