@@ -96,6 +96,7 @@ enum class Shader : int {
   kAttentionF32D128,
   kAttentionSplitF32D64,  // and their SPLIT twins
   kAttentionSplitF32D128,
+  kRopeKvF32,  // rope.comp's kv_fused dispatch for f32 caches, 32-bit indices (KVF32; vk20-rope)
   kCount
 };
 
@@ -292,6 +293,10 @@ class Recorder {
   // attention.comp's fixed-shape modules (FIXD: f32 K/V, D = Dv = 64 / 128; same bits) run such
   // rows; false: the generic modules (plugin.cc: TESSERA_VULKAN_ATTN_FAST=0). vk20-attn.
   bool attn_fast = true;
+  // RunRopeKv's dispatch runs rope.comp's KVF32 module (f32 caches, 32-bit index math; same
+  // bits) where the shapes allow; false: the generic module (TESSERA_VULKAN_ROPE_FAST=0).
+  // vk20-rope.
+  bool rope_fast = true;
   int64_t attn_split_groups = 0;
   // Consecutive decode MATMULs over one x run as one dispatch (plugin.cc ExecuteDecodeGroup);
   // TESSERA_VULKAN_FUSE=0 turns it off.

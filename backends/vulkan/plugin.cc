@@ -1698,6 +1698,10 @@ tsr_status DeviceOpen(tsr_plugin_ctx* ctx, int32_t index, tsr_device** out, tsr_
   // 8B head us a call at 16 / 144 / 2048 keys 20.7 / 29.0 / 151 -> 10.8 / 13.1 / 59; vk20-attn).
   // TESSERA_VULKAN_ATTN_FAST=0: the generic modules only (a lab knob).
   if (const char* e = std::getenv("TESSERA_VULKAN_ATTN_FAST")) dev->attn_fast = std::atoi(e) != 0;
+  // The RoPE + KV_WRITE dispatch's KVF32 module (rope.comp: f32 caches, 32-bit index math; the
+  // same bits; H100 8B us a layer 9.2 -> 6.7; vk20-rope).
+  // TESSERA_VULKAN_ROPE_FAST=0: the generic module (a lab knob).
+  if (const char* e = std::getenv("TESSERA_VULKAN_ROPE_FAST")) dev->rope_fast = std::atoi(e) != 0;
   const char* ring_vram = std::getenv("TESSERA_VULKAN_RING_VRAM");
   dev->ring_vram = ring_vram == nullptr || std::string(ring_vram) != "0";
   auto env_mib = [](const char* name, uint64_t* bytes) {

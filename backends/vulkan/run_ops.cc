@@ -994,7 +994,17 @@ Status RunRopeKv(const OpArgs& rope, const OpArgs& kv, const OpArgs* kv2) {
   b.rope.kv_fused = 1;
   b.rope.pair_groups = static_cast<int32_t>(g0);
   if ((rope.rec->lab_empty & 1) != 0) return LabEmpty(rope.rec, b.k.cache);
-  return rope.rec->Dispatch1D(Shader::kRope, &b, sizeof(b), g0 + g1);
+  // rope.comp's KVF32 module: f32 caches and every index of its 32-bit math in range (the same
+  // bits as the generic module).
+  constexpr int64_t kMax = int64_t{1} << 30;
+  const KvWriteP& v = kv2 != nullptr ? b.v : b.k;
+  const bool fast = rope.rec->rope_fast && b.k.dtype == TSR_DTYPE_F32 && v.dtype == TSR_DTYPE_F32 &&
+                    b.rope.T <= kMax && b.rope.H <= kMax && b.rope.D <= kMax &&
+                    b.rope.T * b.rope.H * b.rope.D <= kMax && v.T * v.H * v.D <= kMax &&
+                    v.H <= kMax && v.D <= kMax && v.T <= kMax && b.k.n_slots < kMax &&
+                    v.n_slots < kMax && b.k.block_size >= 1 && b.k.block_size <= kMax &&
+                    v.block_size >= 1 && v.block_size <= kMax;
+  return rope.rec->Dispatch1D(fast ? Shader::kRopeKvF32 : Shader::kRope, &b, sizeof(b), g0 + g1);
 }
 
 Status RunGetRows(const OpArgs& a) {

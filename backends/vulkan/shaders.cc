@@ -148,6 +148,9 @@ const uint32_t kAttentionF32D128[] =
 const uint32_t kAttentionSplitF32D64[] =
 #include "attention_split_f32_d64.inc"
 ;
+const uint32_t kRopeKvF32[] =
+#include "rope_kv_f32.inc"
+;
 const uint32_t kAttentionSplitF32D128[] =
 #include "attention_split_f32_d128.inc"
 ;
@@ -313,6 +316,7 @@ const std::array<SpirvModule, static_cast<size_t>(Shader::kCount)> kModules = {
     TSR_VK_MODULE(kAttentionF32D128, "attention.comp f32 d128"),
     TSR_VK_MODULE(kAttentionSplitF32D64, "attention.comp split f32 d64"),
     TSR_VK_MODULE(kAttentionSplitF32D128, "attention.comp split f32 d128"),
+    TSR_VK_MODULE(kRopeKvF32, "rope.comp kv f32"),
 };
 
 }  // namespace

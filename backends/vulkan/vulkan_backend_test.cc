@@ -1552,6 +1552,143 @@ TEST_F(VulkanPluginTest, RopeKvWriteFusedMatchesSeparateNodes) {
   api_->destroy_context(ctx);
 }
 
+// The RoPE + KV_WRITE dispatch's KVF32 module (rope.comp, f32 caches, 32-bit index math;
+// vk20-rope) must store the generic module's bits (TESSERA_VULKAN_ROPE_FAST=0) and those of the
+// three nodes run one execute call each: odd head counts and widths (partial groups), partial and
+// full rotation, neox and interleaved pairs, a skipped slot (-1), slots in several blocks, with
+// and without the v write; bf16 / f16 caches keep the generic module (the same check).
+TEST_F(VulkanPluginTest, RopeKvF32ModuleMatchesGeneric) {
+  tsr_plugin_ctx* ctx = Context();
+  ASSERT_NE(ctx, nullptr);
+  int32_t count = 0;
+  ASSERT_EQ(api_->device_count(ctx, &count, nullptr), TSR_OK);
+  if (count == 0) {
+    api_->destroy_context(ctx);
+    GTEST_SKIP() << "no Vulkan device";
+  }
+  struct Case {
+    int64_t T, H, D, R;
+    int interleaved;
+    tsr_dtype kdt, vdt;
+    bool with_v;
+  };
+  constexpr int64_t NB = 3, BS = 4;
+  const Case cases[] = {{5, 3, 80, 48, 1, TSR_DTYPE_F32, TSR_DTYPE_F32, true},
+                        {5, 3, 80, 80, 0, TSR_DTYPE_F32, TSR_DTYPE_F32, true},
+                        {1, 8, 128, 128, 0, TSR_DTYPE_F32, TSR_DTYPE_F32, true},
+                        {3, 5, 64, 32, 0, TSR_DTYPE_F32, TSR_DTYPE_F32, false},
+                        {2, 7, 96, 64, 1, TSR_DTYPE_F32, TSR_DTYPE_F32, true},
+                        {5, 3, 80, 48, 0, TSR_DTYPE_BF16, TSR_DTYPE_F32, true},
+                        {4, 2, 64, 64, 1, TSR_DTYPE_F32, TSR_DTYPE_F16, true}};
+  auto esz = [](tsr_dtype d) { return d == TSR_DTYPE_F32 ? 4 : 2; };
+  // [case][mode: fast fused, generic fused, separate][out, k cache, v cache]
+  std::vector<std::vector<uint8_t>> got[std::size(cases)][3];
+  for (int mode = 0; mode < 3; ++mode) {
+    setenv("TESSERA_VULKAN_ROPE_FAST", mode == 0 ? "1" : "0", 1);  // read when a device opens
+    tsr_error err{sizeof(tsr_error), TSR_OK, {}};
+    tsr_device* dev = nullptr;
+    const tsr_status opened = api_->device_open(ctx, 0, &dev, &err);
+    unsetenv("TESSERA_VULKAN_ROPE_FAST");
+    ASSERT_EQ(opened, TSR_OK) << err.message;
+    for (size_t ci = 0; ci < std::size(cases); ++ci) {
+      const Case& c = cases[ci];
+      SCOPED_TRACE("mode " + std::to_string(mode) + ", case " + std::to_string(ci));
+      const int64_t T = c.T, H = c.H, D = c.D, n = T * H * D;
+      std::mt19937 rng(static_cast<uint32_t>(29 + ci));
+      std::uniform_real_distribution<float> u(-2.0f, 2.0f);
+      std::vector<float> x(n), v(n), inv(c.R / 2);
+      for (float& f : x) f = u(rng);
+      for (float& f : v) f = u(rng);
+      for (size_t i = 0; i < inv.size(); ++i) inv[i] = std::pow(10000.0f, -2.0f * i / c.R);
+      const int32_t pos_all[5] = {7, 300, 12345, 1, 77}, slots_all[5] = {5, -1, 2, 11, 8};
+      std::vector<int32_t> pos(pos_all, pos_all + T), slots(slots_all, slots_all + T);
+      const uint64_t kc_bytes = NB * BS * H * D * esz(c.kdt),
+                     vc_bytes = NB * BS * H * D * esz(c.vdt);
+      std::vector<uint8_t> kc0(kc_bytes), vc0(vc_bytes);
+      for (uint8_t& b : kc0) b = static_cast<uint8_t>(rng() & 0x3f);  // finite old contents
+      for (uint8_t& b : vc0) b = static_cast<uint8_t>(rng() & 0x3f);
+      // Buffer: x | pos | inv | out | k cache | slots | v rows | v cache, 64 KiB apart.
+      constexpr uint64_t kS = 65536;
+      const uint64_t ox = 0, op = kS, oi = 2 * kS, oo = 3 * kS, ok = 4 * kS, os = 6 * kS,
+                     ov = 7 * kS, ocv = 8 * kS, total = 10 * kS;
+      tsr_buffer* buf = nullptr;
+      ASSERT_EQ(api_->buffer_alloc(dev, 0, total, &buf, &err), TSR_OK) << err.message;
+      ASSERT_EQ(api_->buffer_upload(buf, ox, x.data(), n * 4, nullptr, &err), TSR_OK);
+      ASSERT_EQ(api_->buffer_upload(buf, op, pos.data(), T * 4, nullptr, &err), TSR_OK);
+      ASSERT_EQ(api_->buffer_upload(buf, oi, inv.data(), inv.size() * 4, nullptr, &err), TSR_OK);
+      ASSERT_EQ(api_->buffer_upload(buf, ok, kc0.data(), kc_bytes, nullptr, &err), TSR_OK);
+      ASSERT_EQ(api_->buffer_upload(buf, os, slots.data(), T * 4, nullptr, &err), TSR_OK);
+      ASSERT_EQ(api_->buffer_upload(buf, ov, v.data(), n * 4, nullptr, &err), TSR_OK);
+      ASSERT_EQ(api_->buffer_upload(buf, ocv, vc0.data(), vc_bytes, nullptr, &err), TSR_OK);
+      tsr_tensor t[8] = {};
+      for (tsr_tensor& ti : t) ti.struct_size = sizeof(tsr_tensor), ti.buffer = buf;
+      auto rows3 = [&](tsr_tensor& ti, uint64_t off) {
+        ti.dtype = TSR_DTYPE_F32, ti.ndim = 3, ti.offset = off;
+        ti.ne[0] = T, ti.ne[1] = H, ti.ne[2] = D;
+        ti.nb[0] = H * D * 4, ti.nb[1] = D * 4, ti.nb[2] = 4;
+      };
+      auto cache = [&](tsr_tensor& ti, uint64_t off, tsr_dtype dt) {
+        ti.dtype = dt, ti.ndim = 4, ti.offset = off;
+        ti.ne[0] = NB, ti.ne[1] = BS, ti.ne[2] = H, ti.ne[3] = D;
+        ti.nb[3] = esz(dt), ti.nb[2] = D * esz(dt), ti.nb[1] = H * D * esz(dt);
+        ti.nb[0] = BS * H * D * esz(dt);
+      };
+      auto vec1 = [&](tsr_tensor& ti, uint64_t off, tsr_dtype dt, int64_t len) {
+        ti.dtype = dt, ti.ndim = 1, ti.offset = off, ti.ne[0] = len, ti.nb[0] = 4;
+      };
+      rows3(t[0], ox);
+      vec1(t[1], op, TSR_DTYPE_I32, T);
+      vec1(t[2], oi, TSR_DTYPE_F32, c.R / 2);
+      rows3(t[3], oo);
+      cache(t[4], ok, c.kdt);
+      vec1(t[5], os, TSR_DTYPE_I32, T);
+      rows3(t[6], ov);
+      cache(t[7], ocv, c.vdt);
+      tsr_node nodes[3] = {};
+      for (tsr_node& nd : nodes) nd.struct_size = sizeof(tsr_node);
+      nodes[0].op = TSR_OP_ROPE, nodes[0].n_inputs = 3;
+      nodes[0].inputs[0] = 0, nodes[0].inputs[1] = 1, nodes[0].inputs[2] = 2, nodes[0].output = 3;
+      nodes[0].iparams[0] = c.interleaved, nodes[0].iparams[1] = c.R, nodes[0].fparams[0] = 0.75f;
+      nodes[1].op = TSR_OP_KV_WRITE, nodes[1].n_inputs = 3;
+      nodes[1].inputs[0] = 4, nodes[1].inputs[1] = 3, nodes[1].inputs[2] = 5, nodes[1].output = 4;
+      nodes[2].op = TSR_OP_KV_WRITE, nodes[2].n_inputs = 3;
+      nodes[2].inputs[0] = 7, nodes[2].inputs[1] = 6, nodes[2].inputs[2] = 5, nodes[2].output = 7;
+      const int32_t n_nodes = c.with_v ? 3 : 2;
+      const tsr_graph_view view{sizeof(tsr_graph_view), 8, t, n_nodes, nodes};
+      const int32_t ids[3] = {0, 1, 2};
+      if (mode == 2) {
+        for (int j = 0; j < n_nodes; ++j)
+          ASSERT_EQ(api_->execute(dev, &view, &ids[j], 1, nullptr, &err), TSR_OK) << err.message;
+      } else {
+        ASSERT_EQ(api_->execute(dev, &view, ids, n_nodes, nullptr, &err), TSR_OK) << err.message;
+      }
+      const uint64_t offs[3] = {oo, ok, ocv};
+      const uint64_t sizes[3] = {static_cast<uint64_t>(n) * 4, kc_bytes, vc_bytes};
+      got[ci][mode].resize(3);
+      for (int o = 0; o < 3; ++o) {
+        got[ci][mode][o].resize(sizes[o]);
+        ASSERT_EQ(
+            api_->buffer_download(buf, offs[o], got[ci][mode][o].data(), sizes[o], nullptr, &err),
+            TSR_OK)
+            << err.message;
+      }
+      api_->buffer_free(buf);
+      if (mode == 0) {  // the caches changed where the slots point, the RoPE rotated something
+        EXPECT_NE(got[ci][0][1], kc0);
+        if (c.with_v) EXPECT_NE(got[ci][0][2], vc0);
+        EXPECT_NE(std::memcmp(got[ci][0][0].data(), x.data(), n * 4), 0);
+      }
+    }
+    api_->device_close(dev);
+  }
+  for (size_t ci = 0; ci < std::size(cases); ++ci)
+    for (int mode = 1; mode < 3; ++mode)
+      for (int o = 0; o < 3; ++o)
+        EXPECT_EQ(got[ci][0][o], got[ci][mode][o])
+            << "case " << ci << " mode " << mode << " output " << o;
+  api_->destroy_context(ctx);
+}
+
 // The L2 warm-up (plugin.cc MaybeWarmL2, l2_warm.comp; on by default only on the H100) reads
 // the next decode GEMV's weights beside the dispatch before it and writes nothing a node reads.
 // A decode chain (ADD; MATMUL + residual ADD, one dispatch; a MATMUL over bf16 rows 2 bytes off

@@ -67,6 +67,85 @@ Params PairParams(out int64_t g) {
   return P;
 }
 
+#ifdef KVF32
+// The kv_fused dispatch specialized (module rope_kv_f32; run_ops.cc RunRopeKv picks it where the
+// host has checked: both caches f32, T H per and T H D at most 2^30, block_size and n_slots below
+// 2^31): 32-bit index math, each cache row's slot loaded and checked once, f32 stores without
+// the dtype switch. Every stored value and address is main()'s below: the same RopeSinCos /
+// RopeRotate of the same loads, the same slot checks and error reports.
+
+// Row t's slot, or -1 to skip it (kv_write.comp's checks; KvDst's report).
+int Slot32(KvParams K, uint64_t err, int t, bool report) {
+  const int slot = LoadI32(K.slots + uint64_t(t) * 4ul);
+  if (slot == -1) return -1;
+  if (slot < 0 || int64_t(slot) >= K.n_slots) {
+    if (report) SetError(err, ERR_INDEX);
+    return -1;
+  }
+  return slot;
+}
+
+// The cache address of (slot, h, 0) (KvDst without the d term).
+uint64_t KvRow32(KvParams K, int slot, int h) {
+  const int bs = int(K.block_size);
+  return K.cache + uint64_t(int64_t(slot / bs) * K.c_block + int64_t(slot % bs) * K.c_slot +
+                            int64_t(h) * K.c_head);
+}
+
+void main() {
+  const int g = int(GroupIndex()), lane = int(gl_LocalInvocationID.x);
+  Params P = Params(pc.params);
+  const int pg = P.pair_groups;
+  if (g >= pg) {  // the v KV_WRITE (KvWriteElement)
+    KvParams V = KvParams(pc.params + uint64_t(PARAMS_BYTES + KV_BYTES));
+    const int D = int(V.D), H = int(V.H);
+    const int u = (g - pg) * 256 + lane;
+    if (u >= int(V.T) * H * D) return;
+    const int d = u % D, th = u / D;
+    const int t = th / H, h = th % H;
+    const int slot = Slot32(V, P.err, t, d == 0 && h == 0);
+    if (slot < 0) return;
+    const float v = LoadF32(V.rows + uint64_t(int64_t(t) * V.r_tok + int64_t(h) * V.r_head +
+                                              int64_t(d) * V.r_el));
+    StoreF32(KvRow32(V, slot, h) + uint64_t(int64_t(d) * V.c_el), v);
+    return;
+  }
+  KvParams KK = KvParams(pc.params + uint64_t(PARAMS_BYTES));
+  const int R = int(P.R), D = int(P.D), H = int(P.H);
+  const int half_ = R / 2, per = half_ + (D - R);
+  const int u = g * 256 + lane;
+  if (u >= int(P.T) * H * per) return;
+  const int th = u / per, i = u % per;
+  const int t = th / H, h = th % H;
+  const uint64_t src = P.x + uint64_t(int64_t(t) * P.x_tok + int64_t(h) * P.x_head);
+  const uint64_t dst = P.out_ + uint64_t(int64_t(t) * P.o_tok + int64_t(h) * P.o_head);
+  if (i >= half_) {  // a pass-through dim
+    const int d = R + (i - half_);
+    const float v = LoadF32(src + uint64_t(int64_t(d) * P.x_el));
+    StoreF32(dst + uint64_t(int64_t(d) * P.o_el), v);
+    const int slot = Slot32(KK, P.err, t, false);
+    if (slot >= 0) StoreF32(KvRow32(KK, slot, h) + uint64_t(int64_t(d) * KK.c_el), v);
+    return;
+  }
+  float s, c;
+  RopeSinCos(LoadI32(P.pos + uint64_t(t) * 4ul), LoadF32(P.inv_freq + uint64_t(i) * 4ul),
+             P.attn_scale, s, c);
+  const int i0 = P.interleaved != 0 ? 2 * i : i;
+  const int i1 = P.interleaved != 0 ? 2 * i + 1 : i + half_;
+  const float x0 = LoadF32(src + uint64_t(int64_t(i0) * P.x_el));
+  const float x1 = LoadF32(src + uint64_t(int64_t(i1) * P.x_el));
+  float y0, y1;
+  RopeRotate(x0, x1, s, c, y0, y1);
+  StoreF32(dst + uint64_t(int64_t(i0) * P.o_el), y0);
+  StoreF32(dst + uint64_t(int64_t(i1) * P.o_el), y1);
+  const int slot = Slot32(KK, P.err, t, i == 0 && h == 0);
+  if (slot >= 0) {
+    const uint64_t row = KvRow32(KK, slot, h);
+    StoreF32(row + uint64_t(int64_t(i0) * KK.c_el), y0);
+    StoreF32(row + uint64_t(int64_t(i1) * KK.c_el), y1);
+  }
+}
+#else
 // A RoPE + KV_WRITE dispatch (kv_fused; the k RoPE of a decode step, the KV_WRITE of its output
 // into the k cache, optionally the v cache's KV_WRITE): blocks [RopeP][KvWriteP k][KvWriteP v].
 // The first pair_groups workgroups run the RoPE and store each rotated value into the k cache
@@ -120,3 +199,4 @@ void main() {
     }
   }
 }
+#endif

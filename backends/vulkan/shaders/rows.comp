@@ -72,7 +72,31 @@ void main() {
   const int64_t n = P.n;
   const int tid = int(gl_LocalInvocationID.x);
   const int op = P.op;
-  if (op == 16) {  // RMS_NORM
+  if (op == 16 && n < 0x40000000l) {  // RMS_NORM: 32-bit counters, addresses stepped (vk20-rope)
+    // The same elements in the same order as the generic loops below (the same bits).
+    const int n32 = int(n);
+    const int64_t sx = P.sx, so = P.so;
+    const uint64_t xs = uint64_t(256l * sx);
+    float ss = 0.0;
+    uint64_t a = x + uint64_t(int64_t(tid) * sx);
+    for (int i = tid; i < n32; i += 256, a += xs) {
+      const float v = LoadF32(a);
+      ss = fma(v, v, ss);
+    }
+    ss = BlockSum(ss);
+    const float r = 1.0 / sqrt(ss / float(n) + P.eps);
+    const uint64_t w = P.weight;
+    const float woff = P.woff;
+    a = x + uint64_t(int64_t(tid) * sx);
+    uint64_t b = o + uint64_t(int64_t(tid) * so);
+    const uint64_t os = uint64_t(256l * so);
+    if (w != 0ul) {
+      for (int i = tid; i < n32; i += 256, a += xs, b += os)
+        StoreF32(b, (LoadF32(a) * r) * (LoadF32(w + uint64_t(i) * 4ul) + woff));
+    } else {
+      for (int i = tid; i < n32; i += 256, a += xs, b += os) StoreF32(b, LoadF32(a) * r);
+    }
+  } else if (op == 16) {  // RMS_NORM
     float ss = 0.0;
     for (int64_t i = tid; i < n; i += 256) {
       const float v = LoadF32(x + uint64_t(i * P.sx));
@@ -133,9 +157,19 @@ void main() {
     // lowest index on ties whatever the invocation count; 0 when nothing is above -inf.
     float bv = -1.0 / 0.0;
     int bi = 0x7fffffff;
-    for (int64_t i = tid; i < n; i += 256) {
-      const float v = LoadF32(x + uint64_t(i * P.sx));
-      if (v > bv) bv = v, bi = int(i);
+    if (n < 0x40000000l) {  // 32-bit counter, address stepped (vk20-rope): the same loads
+      const int n32 = int(n);
+      const uint64_t xs = uint64_t(256l * P.sx);
+      uint64_t a = x + uint64_t(int64_t(tid) * P.sx);
+      for (int i = tid; i < n32; i += 256, a += xs) {
+        const float v = LoadF32(a);
+        if (v > bv) bv = v, bi = i;
+      }
+    } else {
+      for (int64_t i = tid; i < n; i += 256) {
+        const float v = LoadF32(x + uint64_t(i * P.sx));
+        if (v > bv) bv = v, bi = int(i);
+      }
     }
     const float mx = BlockMax(bv);
     const int first = BlockMinInt(bv == mx ? bi : 0x7fffffff);
