@@ -1675,7 +1675,9 @@ TEST_F(VulkanPluginTest, RopeKvF32ModuleMatchesGeneric) {
       api_->buffer_free(buf);
       if (mode == 0) {  // the caches changed where the slots point, the RoPE rotated something
         EXPECT_NE(got[ci][0][1], kc0);
-        if (c.with_v) EXPECT_NE(got[ci][0][2], vc0);
+        if (c.with_v) {
+          EXPECT_NE(got[ci][0][2], vc0);
+        }
         EXPECT_NE(std::memcmp(got[ci][0][0].data(), x.data(), n * 4), 0);
       }
     }
