@@ -62,6 +62,20 @@ class VulkanPluginTest : public ::testing::Test {
     ASSERT_EQ(api_->device_open(*ctx, 0, dev, &err), TSR_OK) << err.message;
   }
 
+  // OpenFirstDevice with TESSERA_VULKAN_STAGED=1 (read when the device opens; restored after):
+  // a unified-memory device (lavapipe) then moves data as a discrete GPU does (staging, inline
+  // uploads, eager and direct downloads).
+  void OpenFirstDeviceStaged(tsr_plugin_ctx** ctx, tsr_device** dev) {
+    const char* was = std::getenv("TESSERA_VULKAN_STAGED");  // vulkan_backend_staged_test sets it
+    const std::string before = was != nullptr ? was : "";
+    setenv("TESSERA_VULKAN_STAGED", "1", 1);
+    OpenFirstDevice(ctx, dev);
+    if (was != nullptr)
+      setenv("TESSERA_VULKAN_STAGED", before.c_str(), 1);
+    else
+      unsetenv("TESSERA_VULKAN_STAGED");
+  }
+
   // CoopGemmMatchesAReference's shapes on an open device.
   void CheckCoopShapes(tsr_device* dev);
 
@@ -253,16 +267,9 @@ TEST_F(VulkanPluginTest, BadIdsAreReportedNotRead) {
 // execute copied), for a sub-range and for another range.
 TEST_F(VulkanPluginTest, EagerDownloadsSeeTheLatestBytes) {
   tsr_error err{sizeof(tsr_error), TSR_OK, {}};
-  const char* was = std::getenv("TESSERA_VULKAN_STAGED");  // vulkan_backend_staged_test sets it
-  const std::string before = was != nullptr ? was : "";
-  setenv("TESSERA_VULKAN_STAGED", "1", 1);
   tsr_plugin_ctx* ctx = nullptr;
   tsr_device* dev = nullptr;
-  OpenFirstDevice(&ctx, &dev);
-  if (was != nullptr)
-    setenv("TESSERA_VULKAN_STAGED", before.c_str(), 1);
-  else
-    unsetenv("TESSERA_VULKAN_STAGED");
+  OpenFirstDeviceStaged(&ctx, &dev);
   if (HasFatalFailure()) return;
   if (dev == nullptr) GTEST_SKIP() << "no Vulkan device";
   tsr_buffer* buf = nullptr;
@@ -322,16 +329,9 @@ TEST_F(VulkanPluginTest, EagerDownloadsSeeTheLatestBytes) {
 // the direct copy was armed, and nothing else ever changes.
 TEST_F(VulkanPluginTest, HostAllocDownloadsSeeTheLatestBytes) {
   tsr_error err{sizeof(tsr_error), TSR_OK, {}};
-  const char* was = std::getenv("TESSERA_VULKAN_STAGED");
-  const std::string before = was != nullptr ? was : "";
-  setenv("TESSERA_VULKAN_STAGED", "1", 1);
   tsr_plugin_ctx* ctx = nullptr;
   tsr_device* dev = nullptr;
-  OpenFirstDevice(&ctx, &dev);
-  if (was != nullptr)
-    setenv("TESSERA_VULKAN_STAGED", before.c_str(), 1);
-  else
-    unsetenv("TESSERA_VULKAN_STAGED");
+  OpenFirstDeviceStaged(&ctx, &dev);
   if (HasFatalFailure()) return;
   if (dev == nullptr) GTEST_SKIP() << "no Vulkan device";
   ASSERT_NE(api_->host_alloc, nullptr);
@@ -1446,6 +1446,54 @@ TEST_F(VulkanPluginTest, AttentionSplitOverWorkgroupsKeepsTheBits) {
   }
 }
 
+// A decode step's k RoPE + KV writes as the RopeKv tests build them, over one buffer at
+// off[0..7] = x | pos | inv | out | k cache | slots | v rows | v cache: tensors t[0..7] in that
+// order, nodes ROPE (x -> out), KV_WRITE k (out into the k cache, in place) and KV_WRITE v (v
+// rows into the v cache), the caches NB blocks of BS slots of [H, D] in kdt / vdt.
+struct RopeKvGraph {
+  tsr_tensor t[8] = {};
+  tsr_node nodes[3] = {};
+};
+
+void MakeRopeKvGraph(tsr_buffer* buf, const uint64_t off[8], int64_t T, int64_t H, int64_t D,
+                     int64_t NB, int64_t BS, int64_t R, int interleaved, tsr_dtype kdt,
+                     tsr_dtype vdt, RopeKvGraph* g) {
+  tsr_tensor* t = g->t;
+  for (int i = 0; i < 8; ++i) t[i].struct_size = sizeof(tsr_tensor), t[i].buffer = buf;
+  auto esz = [](tsr_dtype d) { return d == TSR_DTYPE_F32 ? 4 : 2; };
+  auto rows3 = [&](tsr_tensor& ti, uint64_t o) {
+    ti.dtype = TSR_DTYPE_F32, ti.ndim = 3, ti.offset = o;
+    ti.ne[0] = T, ti.ne[1] = H, ti.ne[2] = D;
+    ti.nb[0] = H * D * 4, ti.nb[1] = D * 4, ti.nb[2] = 4;
+  };
+  auto cache = [&](tsr_tensor& ti, uint64_t o, tsr_dtype dt) {
+    ti.dtype = dt, ti.ndim = 4, ti.offset = o;
+    ti.ne[0] = NB, ti.ne[1] = BS, ti.ne[2] = H, ti.ne[3] = D;
+    ti.nb[3] = esz(dt), ti.nb[2] = D * esz(dt), ti.nb[1] = H * D * esz(dt);
+    ti.nb[0] = BS * H * D * esz(dt);
+  };
+  auto vec1 = [&](tsr_tensor& ti, uint64_t o, tsr_dtype dt, int64_t len) {
+    ti.dtype = dt, ti.ndim = 1, ti.offset = o, ti.ne[0] = len, ti.nb[0] = 4;
+  };
+  rows3(t[0], off[0]);
+  vec1(t[1], off[1], TSR_DTYPE_I32, T);
+  vec1(t[2], off[2], TSR_DTYPE_F32, R / 2);
+  rows3(t[3], off[3]);
+  cache(t[4], off[4], kdt);
+  vec1(t[5], off[5], TSR_DTYPE_I32, T);
+  rows3(t[6], off[6]);
+  cache(t[7], off[7], vdt);
+  tsr_node* nodes = g->nodes;
+  for (int i = 0; i < 3; ++i) nodes[i].struct_size = sizeof(tsr_node);
+  nodes[0].op = TSR_OP_ROPE, nodes[0].n_inputs = 3;
+  nodes[0].inputs[0] = 0, nodes[0].inputs[1] = 1, nodes[0].inputs[2] = 2, nodes[0].output = 3;
+  nodes[0].iparams[0] = interleaved, nodes[0].iparams[1] = R, nodes[0].fparams[0] = 0.75f;
+  nodes[1].op = TSR_OP_KV_WRITE, nodes[1].n_inputs = 3;
+  nodes[1].inputs[0] = 4, nodes[1].inputs[1] = 3, nodes[1].inputs[2] = 5, nodes[1].output = 4;
+  nodes[2].op = TSR_OP_KV_WRITE, nodes[2].n_inputs = 3;
+  nodes[2].inputs[0] = 7, nodes[2].inputs[1] = 6, nodes[2].inputs[2] = 5, nodes[2].output = 7;
+}
+
 // A ROPE, the in-place KV_WRITE of its output (k cache) and the v cache's KV_WRITE run as one
 // dispatch when executed together (plugin.cc ExecuteRopeKv): the RoPE's output and both caches
 // must have the bits of the three nodes run one execute call each, with a skipped slot (-1),
@@ -1491,40 +1539,10 @@ TEST_F(VulkanPluginTest, RopeKvWriteFusedMatchesSeparateNodes) {
       ASSERT_EQ(api_->buffer_upload(buf, os, slots, sizeof(slots), nullptr, &err), TSR_OK);
       ASSERT_EQ(api_->buffer_upload(buf, ov, v.data(), v.size() * 4, nullptr, &err), TSR_OK);
       ASSERT_EQ(api_->buffer_upload(buf, ocv, vc0.data(), vc_bytes, nullptr, &err), TSR_OK);
-      tsr_tensor t[8] = {};
-      for (tsr_tensor& ti : t) ti.struct_size = sizeof(tsr_tensor), ti.buffer = buf;
-      auto rows3 = [&](tsr_tensor& ti, uint64_t off) {
-        ti.dtype = TSR_DTYPE_F32, ti.ndim = 3, ti.offset = off;
-        ti.ne[0] = T, ti.ne[1] = H, ti.ne[2] = D;
-        ti.nb[0] = H * D * 4, ti.nb[1] = D * 4, ti.nb[2] = 4;
-      };
-      auto cache = [&](tsr_tensor& ti, uint64_t off, tsr_dtype dt) {
-        ti.dtype = dt, ti.ndim = 4, ti.offset = off;
-        ti.ne[0] = NB, ti.ne[1] = BS, ti.ne[2] = H, ti.ne[3] = D;
-        ti.nb[3] = esz(dt), ti.nb[2] = D * esz(dt), ti.nb[1] = H * D * esz(dt);
-        ti.nb[0] = BS * H * D * esz(dt);
-      };
-      auto vec1 = [&](tsr_tensor& ti, uint64_t off, tsr_dtype dt, int64_t n) {
-        ti.dtype = dt, ti.ndim = 1, ti.offset = off, ti.ne[0] = n, ti.nb[0] = 4;
-      };
-      rows3(t[0], ox);
-      vec1(t[1], op, TSR_DTYPE_I32, T);
-      vec1(t[2], oi, TSR_DTYPE_F32, c.R / 2);
-      rows3(t[3], oo);
-      cache(t[4], ok, c.kdt);
-      vec1(t[5], os, TSR_DTYPE_I32, T);
-      rows3(t[6], ov);
-      cache(t[7], ocv, c.vdt);
-      tsr_node nodes[3] = {};
-      for (tsr_node& nd : nodes) nd.struct_size = sizeof(tsr_node);
-      nodes[0].op = TSR_OP_ROPE, nodes[0].n_inputs = 3;
-      nodes[0].inputs[0] = 0, nodes[0].inputs[1] = 1, nodes[0].inputs[2] = 2, nodes[0].output = 3;
-      nodes[0].iparams[0] = c.interleaved, nodes[0].iparams[1] = c.R, nodes[0].fparams[0] = 0.75f;
-      nodes[1].op = TSR_OP_KV_WRITE, nodes[1].n_inputs = 3;
-      nodes[1].inputs[0] = 4, nodes[1].inputs[1] = 3, nodes[1].inputs[2] = 5, nodes[1].output = 4;
-      nodes[2].op = TSR_OP_KV_WRITE, nodes[2].n_inputs = 3;
-      nodes[2].inputs[0] = 7, nodes[2].inputs[1] = 6, nodes[2].inputs[2] = 5, nodes[2].output = 7;
-      const tsr_graph_view view{sizeof(tsr_graph_view), 8, t, 3, nodes};
+      const uint64_t off[8] = {ox, op, oi, oo, ok, os, ov, ocv};
+      RopeKvGraph g;
+      MakeRopeKvGraph(buf, off, T, H, D, NB, BS, c.R, c.interleaved, c.kdt, c.vdt, &g);
+      const tsr_graph_view view{sizeof(tsr_graph_view), 8, g.t, 3, g.nodes};
       const int32_t ids[3] = {0, 1, 2};
       if (separate) {
         for (int j = 0; j < 3; ++j)
@@ -1620,41 +1638,11 @@ TEST_F(VulkanPluginTest, RopeKvF32ModuleMatchesGeneric) {
       ASSERT_EQ(api_->buffer_upload(buf, os, slots.data(), T * 4, nullptr, &err), TSR_OK);
       ASSERT_EQ(api_->buffer_upload(buf, ov, v.data(), n * 4, nullptr, &err), TSR_OK);
       ASSERT_EQ(api_->buffer_upload(buf, ocv, vc0.data(), vc_bytes, nullptr, &err), TSR_OK);
-      tsr_tensor t[8] = {};
-      for (tsr_tensor& ti : t) ti.struct_size = sizeof(tsr_tensor), ti.buffer = buf;
-      auto rows3 = [&](tsr_tensor& ti, uint64_t off) {
-        ti.dtype = TSR_DTYPE_F32, ti.ndim = 3, ti.offset = off;
-        ti.ne[0] = T, ti.ne[1] = H, ti.ne[2] = D;
-        ti.nb[0] = H * D * 4, ti.nb[1] = D * 4, ti.nb[2] = 4;
-      };
-      auto cache = [&](tsr_tensor& ti, uint64_t off, tsr_dtype dt) {
-        ti.dtype = dt, ti.ndim = 4, ti.offset = off;
-        ti.ne[0] = NB, ti.ne[1] = BS, ti.ne[2] = H, ti.ne[3] = D;
-        ti.nb[3] = esz(dt), ti.nb[2] = D * esz(dt), ti.nb[1] = H * D * esz(dt);
-        ti.nb[0] = BS * H * D * esz(dt);
-      };
-      auto vec1 = [&](tsr_tensor& ti, uint64_t off, tsr_dtype dt, int64_t len) {
-        ti.dtype = dt, ti.ndim = 1, ti.offset = off, ti.ne[0] = len, ti.nb[0] = 4;
-      };
-      rows3(t[0], ox);
-      vec1(t[1], op, TSR_DTYPE_I32, T);
-      vec1(t[2], oi, TSR_DTYPE_F32, c.R / 2);
-      rows3(t[3], oo);
-      cache(t[4], ok, c.kdt);
-      vec1(t[5], os, TSR_DTYPE_I32, T);
-      rows3(t[6], ov);
-      cache(t[7], ocv, c.vdt);
-      tsr_node nodes[3] = {};
-      for (tsr_node& nd : nodes) nd.struct_size = sizeof(tsr_node);
-      nodes[0].op = TSR_OP_ROPE, nodes[0].n_inputs = 3;
-      nodes[0].inputs[0] = 0, nodes[0].inputs[1] = 1, nodes[0].inputs[2] = 2, nodes[0].output = 3;
-      nodes[0].iparams[0] = c.interleaved, nodes[0].iparams[1] = c.R, nodes[0].fparams[0] = 0.75f;
-      nodes[1].op = TSR_OP_KV_WRITE, nodes[1].n_inputs = 3;
-      nodes[1].inputs[0] = 4, nodes[1].inputs[1] = 3, nodes[1].inputs[2] = 5, nodes[1].output = 4;
-      nodes[2].op = TSR_OP_KV_WRITE, nodes[2].n_inputs = 3;
-      nodes[2].inputs[0] = 7, nodes[2].inputs[1] = 6, nodes[2].inputs[2] = 5, nodes[2].output = 7;
+      const uint64_t off[8] = {ox, op, oi, oo, ok, os, ov, ocv};
+      RopeKvGraph g;
+      MakeRopeKvGraph(buf, off, T, H, D, NB, BS, c.R, c.interleaved, c.kdt, c.vdt, &g);
       const int32_t n_nodes = c.with_v ? 3 : 2;
-      const tsr_graph_view view{sizeof(tsr_graph_view), 8, t, n_nodes, nodes};
+      const tsr_graph_view view{sizeof(tsr_graph_view), 8, g.t, n_nodes, g.nodes};
       const int32_t ids[3] = {0, 1, 2};
       if (mode == 2) {
         for (int j = 0; j < n_nodes; ++j)
