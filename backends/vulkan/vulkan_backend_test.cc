@@ -62,6 +62,19 @@ class VulkanPluginTest : public ::testing::Test {
     ASSERT_EQ(api_->device_open(*ctx, 0, dev, &err), TSR_OK) << err.message;
   }
 
+  // A context with at least one device (*ctx = nullptr when there is none): for tests that open
+  // devices themselves (knobs read at device_open).
+  void ContextWithDevices(tsr_plugin_ctx** ctx) {
+    *ctx = Context();
+    ASSERT_NE(*ctx, nullptr);
+    int32_t count = 0;
+    ASSERT_EQ(api_->device_count(*ctx, &count, nullptr), TSR_OK);
+    if (count == 0) {
+      api_->destroy_context(*ctx);
+      *ctx = nullptr;
+    }
+  }
+
   // OpenFirstDevice with TESSERA_VULKAN_STAGED=1 (read when the device opens; restored after):
   // a unified-memory device (lavapipe) then moves data as a discrete GPU does (staging, inline
   // uploads, eager and direct downloads).
@@ -732,14 +745,9 @@ TEST_F(VulkanPluginTest, DecodeGemvVariantsMatchBitForBit) {
   std::vector<std::vector<float>> outs[kCases];
   // One context (one Vulkan instance) for all variants, a device a variant (the knobs are read
   // when a device opens): NVIDIA's driver stops listing the GPU after ~40 instances in a process.
-  tsr_plugin_ctx* ctx = Context();
-  ASSERT_NE(ctx, nullptr);
-  int32_t count = 0;
-  ASSERT_EQ(api_->device_count(ctx, &count, nullptr), TSR_OK);
-  if (count == 0) {
-    api_->destroy_context(ctx);
-    GTEST_SKIP() << "no Vulkan device";
-  }
+  tsr_plugin_ctx* ctx = nullptr;
+  ASSERT_NO_FATAL_FAILURE(ContextWithDevices(&ctx));
+  if (ctx == nullptr) GTEST_SKIP() << "no Vulkan device";
   for (const Variant& var : variants) {
     SCOPED_TRACE(std::string("split ") + var.split + ", blocks " + var.blocks + ", coalesce " +
                  var.coalesce + ", rows " + var.rows + ", skew " + var.skew + ", xsplit " +
@@ -907,14 +915,9 @@ TEST_F(VulkanPluginTest, NormFusedIntoDecodeGemvMatchesSeparateNodes) {
   // Both decode modules with the prologue: the coalesced one and the skewed one (where the
   // device has subgroup shuffles; else it runs the coalesced one again). One context (Vulkan
   // instance), a device a module (see DecodeGemvVariantsMatchBitForBit).
-  tsr_plugin_ctx* ctx = Context();
-  ASSERT_NE(ctx, nullptr);
-  int32_t count = 0;
-  ASSERT_EQ(api_->device_count(ctx, &count, nullptr), TSR_OK);
-  if (count == 0) {
-    api_->destroy_context(ctx);
-    GTEST_SKIP() << "no Vulkan device";
-  }
+  tsr_plugin_ctx* ctx = nullptr;
+  ASSERT_NO_FATAL_FAILURE(ContextWithDevices(&ctx));
+  if (ctx == nullptr) GTEST_SKIP() << "no Vulkan device";
   // "1p": the skewed module on 2 persistent workgroups (TESSERA_VULKAN_PERSIST, matmul.comp
   // NormGroups: each takes every other workgroup index); the others with it off.
   for (const char* mode : {"0", "1", "2", "1p"}) {
@@ -1048,14 +1051,9 @@ TEST_F(VulkanPluginTest, NormFusedIntoDecodeGemvMatchesSeparateNodes) {
 // fused, the same check of the unfused path. Bias-free bf16 and f32 weights; rows past a whole
 // workgroup (N = 100), swapped gate/up order, partial K steps (K = 2080), attention scale.
 TEST_F(VulkanPluginTest, EpiloguesFusedIntoDecodeGroupsMatchSeparateNodes) {
-  tsr_plugin_ctx* ctx = Context();
-  ASSERT_NE(ctx, nullptr);
-  int32_t count = 0;
-  ASSERT_EQ(api_->device_count(ctx, &count, nullptr), TSR_OK);
-  if (count == 0) {
-    api_->destroy_context(ctx);
-    GTEST_SKIP() << "no Vulkan device";
-  }
+  tsr_plugin_ctx* ctx = nullptr;
+  ASSERT_NO_FATAL_FAILURE(ContextWithDevices(&ctx));
+  if (ctx == nullptr) GTEST_SKIP() << "no Vulkan device";
   struct EpiCase {
     bool rope;
     int64_t K;
@@ -1576,14 +1574,9 @@ TEST_F(VulkanPluginTest, RopeKvWriteFusedMatchesSeparateNodes) {
 // full rotation, neox and interleaved pairs, a skipped slot (-1), slots in several blocks, with
 // and without the v write; bf16 / f16 caches keep the generic module (the same check).
 TEST_F(VulkanPluginTest, RopeKvF32ModuleMatchesGeneric) {
-  tsr_plugin_ctx* ctx = Context();
-  ASSERT_NE(ctx, nullptr);
-  int32_t count = 0;
-  ASSERT_EQ(api_->device_count(ctx, &count, nullptr), TSR_OK);
-  if (count == 0) {
-    api_->destroy_context(ctx);
-    GTEST_SKIP() << "no Vulkan device";
-  }
+  tsr_plugin_ctx* ctx = nullptr;
+  ASSERT_NO_FATAL_FAILURE(ContextWithDevices(&ctx));
+  if (ctx == nullptr) GTEST_SKIP() << "no Vulkan device";
   struct Case {
     int64_t T, H, D, R;
     int interleaved;
