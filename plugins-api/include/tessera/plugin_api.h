@@ -430,7 +430,13 @@ typedef struct tsr_plugin_api {
    * to at least 64; buffer_download / buffer_upload may move data straight between it and the
    * device (no staging). The host uses it like any memory and frees it with host_free on the
    * same device before device_close. May answer TSR_ERR_OUT_OF_MEMORY / TSR_ERR_UNSUPPORTED;
-   * NULL: the host uses ordinary memory. Never waits for queued work. */
+   * NULL: the host uses ordinary memory. Never waits for queued work.
+   * Where the host downloads the same buffer range into the same host_alloc bytes after each
+   * execute of the same graph view and node list (a decode step's logits), a plugin may copy
+   * that range there at the end of the next such execute, ahead of the download (the Vulkan
+   * plugin does): from such an execute until that download returns, the host neither reads nor
+   * writes those bytes; if no such download comes, they hold the range's bytes at the execute's
+   * end once its work has completed. */
   tsr_status (*host_alloc)(tsr_device* dev, uint64_t size, void** out_ptr, tsr_error* err);
   void (*host_free)(tsr_device* dev, void* ptr);
 } tsr_plugin_api;
