@@ -120,8 +120,11 @@ int GemmTmaPrefillSplit(const MatmulParams& p, int config, int terms);
 // x 64-token split-K tiles whose (tile, chunk) units are shared evenly by `ctas` CTAs (0: one an
 // SM), then one combine in chunk order: each output the bits of LaunchGemmWgmma. GemmTmaGroupFits:
 // the members suit it (their tiles fill at most half the SMs, or at most all of them with K of at
-// most 4 chunks; chunk sums within the split-K cap);
-// GemmTmaGroupScratchBytes: what `planes` must hold (the planes, then every member's chunk sums).
+// most 4 chunks; chunk sums within the split-K cap), or their 128 x 64 tiles fill more than half
+// the SMs in one wave: then (ctas = 0) one launch of whole tiles, a tile a CTA, no chunk sums or
+// combine (cu21-x64, k_gemm_tma.cu GroupPlain; TESSERA_CUDA_GEMM_GROUP_PLAIN=0: never);
+// GemmTmaGroupScratchBytes: what `planes` must hold (the planes, then every member's chunk sums;
+// the planes alone for whole tiles).
 bool GemmTmaGroupFits(const MatmulParams* ps, int n, int terms);
 uint64_t GemmTmaGroupScratchBytes(const MatmulParams* ps, int n, int terms);
 cudaError_t LaunchGemmTmaGroup(const MatmulParams* ps, int n, int terms, const uint16_t* planes,

@@ -877,11 +877,15 @@ __device__ __forceinline__ TmaSeg SegmentAt(const TmaGroupMeta& m, int u, int u1
   return s;
 }
 
+// C unsplit (cu21-x64, LaunchTGroupPlain): one whole tile a CTA (grid = tiles, so every CTA's
+// units are one tile's chunks 0 .. n_chunks - 1), stored with its bias as the plain tile stores
+// it; no chunk sums, no combine.
 template <class C>
 __global__ void __launch_bounds__(384, 1)
     GemmTmaGroupKernel(const __grid_constant__ TmaGroupArgs a,
                        const __grid_constant__ CUtensorMap xmap) {
-  static_assert(C::SPLIT && C::CL == 1 && C::XS == 0 && !C::TOTS && !C::PERSIST, "split tiles");
+  static_assert(C::CL == 1 && C::XS == 0 && !C::TOTS && !C::PERSIST && C::MODE == 0,
+                "split tiles, or unsplit ones a tile a CTA");
   extern __shared__ uint8_t smem_raw[];
   const uint32_t raw = SmemAddr(smem_raw);
   const uint32_t base = (raw + 1023) & ~1023u;
@@ -1166,18 +1170,16 @@ int GroupCtas(int ctas) {
   return DeviceSms() > 0 ? DeviceSms() : 132;
 }
 
+// Fills a group launch's arguments for the members ps[0 .. n) (same M and K): their weight maps,
+// the x map, tile offsets and element offsets; with `split`, each member's chunk sums in `planes`
+// after the planes (GroupPartBytes each), else none (whole tiles).
 template <class C>
-cudaError_t LaunchTGroup(const MatmulParams* ps, int n, const uint16_t* planes, int ctas,
-                         cudaStream_t stream) {
-  constexpr auto kKernel = GemmTmaGroupKernel<C>;
-  static std::atomic<uint64_t> smem_set{0};
-  cudaError_t e = AllowDynamicSmem(kKernel, C::kSmem, &smem_set);
-  if (e != cudaSuccess) return e;
+cudaError_t SetUpTGroup(const MatmulParams* ps, int n, const uint16_t* planes, bool split,
+                        TmaGroupArgs* a, CUtensorMap* xmap) {
   const MatmulParams& p0 = ps[0];
   if (p0.M > (int64_t{1} << 20) || p0.K > (int64_t{1} << 30)) return cudaErrorInvalidValue;
-  TmaGroupArgs a;
-  TmaGroupMeta& m = a.m;
-  CUtensorMap xmap, unused;
+  TmaGroupMeta& m = a->m;
+  CUtensorMap unused;
   m.n = n;
   m.gm = static_cast<int>((p0.M + C::kToks - 1) / C::kToks);
   m.n_chunks = static_cast<int>((p0.K + 255) / 256);
@@ -1187,12 +1189,12 @@ cudaError_t LaunchTGroup(const MatmulParams* ps, int n, const uint16_t* planes, 
     const MatmulParams& p = ps[j];
     if (p.M != p0.M || p.K != p0.K || p.N <= 0 || p.N > (int64_t{1} << 30) || p.res_out != nullptr)
       return cudaErrorInvalidValue;
-    e = EncodeMaps(p, C::T, planes, C::kRows, C::kToks, false, &a.wmap[j],
-                   j == 0 ? &xmap : &unused);
+    cudaError_t e = EncodeMaps(p, C::T, planes, C::kRows, C::kToks, false, &a->wmap[j],
+                               j == 0 ? xmap : &unused);
     if (e != cudaSuccess) return e;
     m.p[j] = p;
-    m.part[j] = reinterpret_cast<float*>(part);
-    part += GroupPartBytes(p);
+    m.part[j] = split ? reinterpret_cast<float*>(part) : nullptr;
+    if (split) part += GroupPartBytes(p);
     m.tile0[j] = static_cast<int>(tiles);
     tiles += m.gm * ((p.N + C::kRows - 1) / C::kRows);
     m.e0[j + 1] = m.e0[j] + p.M * p.N;
@@ -1200,6 +1202,21 @@ cudaError_t LaunchTGroup(const MatmulParams* ps, int n, const uint16_t* planes, 
   m.tile0[n] = static_cast<int>(tiles);
   if (tiles * m.n_chunks >= (int64_t{1} << 30)) return cudaErrorInvalidConfiguration;
   m.units = static_cast<int>(tiles * m.n_chunks);
+  return cudaSuccess;
+}
+
+template <class C>
+cudaError_t LaunchTGroup(const MatmulParams* ps, int n, const uint16_t* planes, int ctas,
+                         cudaStream_t stream) {
+  constexpr auto kKernel = GemmTmaGroupKernel<C>;
+  static std::atomic<uint64_t> smem_set{0};
+  cudaError_t e = AllowDynamicSmem(kKernel, C::kSmem, &smem_set);
+  if (e != cudaSuccess) return e;
+  TmaGroupArgs a;
+  CUtensorMap xmap;
+  e = SetUpTGroup<C>(ps, n, planes, true, &a, &xmap);
+  if (e != cudaSuccess) return e;
+  const TmaGroupMeta& m = a.m;
   const int grid = std::min(GroupCtas(ctas), m.units);
   e = LaunchK(kKernel, dim3(static_cast<unsigned>(grid)), dim3(C::kThreads), C::kSmem, stream, a,
               xmap);
@@ -1207,6 +1224,27 @@ cudaError_t LaunchTGroup(const MatmulParams* ps, int n, const uint16_t* planes, 
   LaunchK(TmaGroupCombineKernel<C::kRows, C::kToks>, GridFor(m.e0[n], 256), 256, 0, stream, m,
           grid);
   return cudaGetLastError();
+}
+
+// The members' unsplit tiles in one launch, a tile a CTA, member by member, token tiles fastest
+// (GemmTmaGroupKernel with C unsplit): each output stored by its tile as LaunchTCfg<C> stores it.
+template <class C>
+cudaError_t LaunchTGroupPlain(const MatmulParams* ps, int n, const uint16_t* planes,
+                              cudaStream_t stream) {
+  static_assert(!C::SPLIT, "whole tiles");
+  constexpr auto kKernel = GemmTmaGroupKernel<C>;
+  static std::atomic<uint64_t> smem_set{0};
+  cudaError_t e = AllowDynamicSmem(kKernel, C::kSmem, &smem_set);
+  if (e != cudaSuccess) return e;
+  TmaGroupArgs a;
+  CUtensorMap xmap;
+  e = SetUpTGroup<C>(ps, n, planes, false, &a, &xmap);
+  if (e != cudaSuccess) return e;
+  const int tiles = a.m.tile0[n];
+  if (tiles > 65535) return cudaErrorInvalidConfiguration;
+  e = LaunchK(kKernel, dim3(static_cast<unsigned>(tiles)), dim3(C::kThreads), C::kSmem, stream, a,
+              xmap);
+  return e != cudaSuccess ? e : cudaGetLastError();
 }
 
 // The x-splitting tiles: T pieces, MI, BM, TSPLIT, S stages, PIPE, XS staging slots.
@@ -1461,8 +1499,41 @@ bool GemmWgmmaSplitCombine(const MatmulParams& p, int terms, int config) {
                     : SplitChunksPerBlock(p, 3, C3::kRows, C3::kToks) > 0;
 }
 
+namespace {
+// TESSERA_CUDA_GEMM_GROUP_PLAIN (cu21-x64): a decode-batch group of two or more members whose
+// 128 x 64 tiles fill more than half the SMs in one wave runs as one launch of their unsplit
+// tiles, a tile a CTA, without chunk sums or combine (LaunchTGroupPlain; the same tiles and bits
+// as each member's own launch): the 0.5B gate/up (76 tiles, before the stream-K group) and the 1B
+// gate/up (2 x 64 tiles, before 2 launches of 64 CTAs) at M = 17 .. 64. H100 lab at M = 64, three
+// pieces (norm split included): 0.5B 32.0 -> 22.9 us, 1B 59.5 -> 43.9; tg64x64 greedy +11% on
+// both (lab/NOTES.md "Aggregate decode at M = 64, fifth pass"). =0: never (before); =1 (a lab
+// value): only where K has more than 4 chunks (the 1B, not the 0.5B).
+int GroupPlainMode() {
+  static const int mode = EnvInt("TESSERA_CUDA_GEMM_GROUP_PLAIN", 2);
+  return mode;
+}
+
+bool GroupPlain(const MatmulParams* ps, int n) {
+  const int mode = GroupPlainMode();
+  if (mode <= 0 || n < 2 || n > kGemmMaxMembers) return false;
+  using C = TSplitCfg<3, true>;  // both piece counts: 128 rows x 64 tokens
+  int64_t tiles = 0;
+  for (int j = 0; j < n; ++j) {
+    const MatmulParams& p = ps[j];
+    if (p.M != ps[0].M || p.K != ps[0].K || p.M <= 0 || p.M > C::kToks || p.N <= 0 ||
+        p.K % 32 != 0 || p.res_out != nullptr)
+      return false;
+    tiles += (p.N + C::kRows - 1) / C::kRows;
+  }
+  const int sms = DeviceSms() > 0 ? DeviceSms() : 132;
+  const int64_t chunks = (ps[0].K + 255) / 256;
+  return tiles * 2 > sms && tiles <= sms && (mode >= 2 || chunks > 4);
+}
+}  // namespace
+
 bool GemmTmaGroupFits(const MatmulParams* ps, int n, int terms) {
   if (n < 1 || n > kGemmMaxMembers || !GemmTmaSplitKEnabled()) return false;
+  if (GroupPlain(ps, n)) return true;
   using C = TSplitCfg<3, true>;  // both piece counts: 128 rows x 64 tokens
   int64_t tiles = 0;
   uint64_t part = 0;
@@ -1489,6 +1560,7 @@ bool GemmTmaGroupFits(const MatmulParams* ps, int n, int terms) {
 
 uint64_t GemmTmaGroupScratchBytes(const MatmulParams* ps, int n, int terms) {
   uint64_t bytes = PartOffset(ps[0], terms);
+  if (GroupPlain(ps, n)) return bytes;  // the planes alone
   for (int j = 0; j < n; ++j) bytes += GroupPartBytes(ps[j]);
   return bytes;
 }
@@ -1497,6 +1569,10 @@ cudaError_t LaunchGemmTmaGroup(const MatmulParams* ps, int n, int terms, const u
                                int ctas, cudaStream_t stream) {
   if (n < 1 || n > kGemmMaxMembers) return cudaErrorInvalidValue;
   if (ps[0].M == 0) return cudaSuccess;
+  if (ctas <= 0 && GroupPlain(ps, n)) {  // ctas > 0: the lab's stream-K at that many CTAs
+    return terms == 1 ? LaunchTGroupPlain<TSplitCfg<1, false>::Unsplit>(ps, n, planes, stream)
+                      : LaunchTGroupPlain<TSplitCfg<3, true>::Unsplit>(ps, n, planes, stream);
+  }
   return terms == 1 ? LaunchTGroup<TSplitCfg<1, false>>(ps, n, planes, ctas, stream)
                     : LaunchTGroup<TSplitCfg<3, true>>(ps, n, planes, ctas, stream);
 }

@@ -2034,8 +2034,13 @@ int SmallMChoice(const MatmulParams& p, int terms) {
   // over the grid (cuda-splitk, lab/NOTES.md "Split-K on the TMA tiles"; same bits). H100, M = 64
   // 3 pieces: 8B down 144 -> 105 us, q/o 52 -> 34, k/v 23 -> 18, 1B down 57 -> 37. At M <= 16
   // the 8 MiB 8B k/v stays on the GEMV rows (14.7 vs 17 us: one chunk a block).
+  // cu21-x64: with 3 pieces narrow weights take it from K = 2048 (the 1B o at M = 17 .. 64, 8 MiB:
+  // H100 lab at M = 64 21.2 -> 17.4 us, tg64x64 +2.7%); TESSERA_CUDA_GEMM_TMA_SPLITK_MINK=4096
+  // = before (the K from which narrow three-piece weights split).
+  static const int64_t narrow_k = EnvInt("TESSERA_CUDA_GEMM_TMA_SPLITK_MINK", 2048);
+  const int64_t min_k = wide || terms == 1 ? 4096 : narrow_k;
   const uint64_t min_w = p.M <= 16 ? (uint64_t{8} << 20) + 1 : uint64_t{8} << 20;
-  if (p.K % 32 == 0 && p.K >= 4096 && p.N <= 8192 && wbytes >= min_w && GemmWgmmaAvailable() &&
+  if (p.K % 32 == 0 && p.K >= min_k && p.N <= 8192 && wbytes >= min_w && GemmWgmmaAvailable() &&
       GemmTmaSplitKEnabled()) {
     // Pipelined with 3 pieces (~1% ahead on every shape), plain with one (a tie).
     static const int k[2] = {WgmmaConfigNamed("tma128x64k", 1), WgmmaConfigNamed("tma128x64pk", 3)};
@@ -2471,8 +2476,9 @@ bool OutputsOverlap(const MatmulParams& a, const MatmulParams& b) {
 }
 
 // Whether LaunchGemmBf16Members runs ps as one grouped launch (gemm_wgmma.h LaunchGemmTmaGroup):
-// two or more group members whose tiles fill at most half the SMs, outputs pairwise disjoint
-// (the members write concurrently).
+// two or more group members that GemmTmaGroupFits takes (the stream-K group where their tiles fill
+// at most half the SMs; since cu21-x64 one launch of whole tiles where they fill more than half in
+// one wave, k_gemm_tma.cu GroupPlain), outputs pairwise disjoint (the members write concurrently).
 bool MembersGrouped(const MatmulParams* ps, int n, int terms) {
 #ifdef TESSERA_CUDA_WGMMA
   if (n < 2 || !GemmTmaGroupFits(ps, n, terms)) return false;

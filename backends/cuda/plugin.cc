@@ -900,7 +900,8 @@ constexpr auto SupportsOp =
 // TESSERA_CUDA_LAB_SKIP="A|B|...", a kernel-lab knob that gives WRONG OUTPUTS: a launch whose
 // profile label (as TESSERA_CUDA_PROFILE=1 prints it, less " [decode]" / " [prefill]"; a prefill
 // MATMUL's ends in '+') contains one of the strings, or equals one written "=LABEL", is not
-// enqueued (a fused launch as a whole; not the decode-batch GEMM fusions, M > 8). With graphs +
+// enqueued (a fused launch as a whole; the decode-batch GEMM fusions, M = 9 .. 64, too since
+// cu21-x64; not the prefill ones). With graphs +
 // PDL the drop in step time is that launch's cost on the critical path (cu-small19, lab/NOTES.md
 // "Where a small model's decode step goes"). Data-dependent kernels may change speed on the
 // garbage left behind (skipping GET_ROWS made the 0.5B slower).
@@ -1247,6 +1248,7 @@ StatusOr<int> ExecuteNormSmallM(tsr_device* dev, const tsr_graph_view& g, const 
   if (label != nullptr) {
     *label = "RMS_NORM+MATMUL" + (members > 1 ? " x" + std::to_string(members) : std::string()) +
              " (fused split) N=" + std::to_string(p.N) + " K=" + std::to_string(p.K) + "+";
+    if (LabSkipped(dev, label)) return 1 + std::max(members, 1);
   }
   DropDeadY(dev, g, ids, i, 1 + std::max(members, 1), p.M, ln[4].node.output, &pro);
   if (members > 1) {
@@ -1341,6 +1343,7 @@ StatusOr<int> ExecuteGemmSmallM(tsr_device* dev, const tsr_graph_view& g, const 
   if (label != nullptr) {
     *label = std::string(swiglu ? "SWIGLU+" : "") + "MATMUL" + (add ? "+ADD" : "") +
              " (fused small-M) N=" + std::to_string(p.N) + " K=" + std::to_string(p.K) + "+";
+    if (LabSkipped(dev, label)) return (swiglu ? 1 : 0) + 1 + (add ? 1 : 0);
   }
   TSR_RETURN_IF_ERROR(RunGemmFused(&dev->run, p, pro));
   return (swiglu ? 1 : 0) + 1 + (add ? 1 : 0);

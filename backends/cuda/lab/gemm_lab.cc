@@ -15,6 +15,9 @@
 // TESSERA_CUDA_GEMM=old makes the default dispatch the previous kernels (the "before" column).
 // TESSERA_LAB_TMA=c,c,...: only those TMA configurations in the prefill checks and timings.
 // TESSERA_LAB_ORDER=1: the timings in the order of TESSERA_LAB_TMA (cu-gemm18).
+// TESSERA_LAB_SHAPES=a,b,...: only those shapes (prefill, --smallm, --group, --addfuse, the members
+// checks); TESSERA_LAB_TERMS=3|1
+// and (--smallm) TESSERA_LAB_M=64|16: only those (cu21-x64).
 // Lines are "name key=value ...". Exit code 1 if a check fails.
 #include <cuda_runtime_api.h>
 
@@ -502,6 +505,7 @@ void SmallMTimes(int64_t M, int terms) {
   Check(cudaMalloc(&flush, flush_bytes), "malloc");
   for (const Shape& s : shapes) {
     if (g_smallm_quick && s.N > 65536) continue;  // the heads: no split-K candidate
+    if (!ShapeSelected(s.name)) continue;         // TESSERA_LAB_SHAPES (cu21-x64)
     Dev d(M, s.N, s.K, 55 + static_cast<uint32_t>(s.N));
     const std::vector<float> ref = GemvReference(d, terms);
     const MatmulParams p = d.Params(0, M, true);
@@ -745,6 +749,7 @@ void AddFuseChecks() {
   Check(cudaMalloc(&flush, flush_bytes), "malloc");
   for (int terms : {3, 1}) {
     for (const Shape& s : shapes) {
+      if (!ShapeSelected(s.name)) continue;  // TESSERA_LAB_SHAPES (cu21-x64)
       const bool down = std::strstr(s.name, "down") != nullptr;
       for (int64_t m : {int64_t{9}, int64_t{16}, int64_t{33}, int64_t{64}}) {
         AddFuseShape(s, m, terms, down, true, m == 33, flush, flush_bytes);
@@ -760,6 +765,7 @@ void AddFuseChecks() {
 // norm kernel + LaunchGemmBf16 per member over its output, bit for bit (y and every output).
 void MembersShape(const char* name, std::vector<int64_t> ns, int64_t K, int64_t M, int terms,
                   void* flush, size_t flush_bytes) {
+  if (!ShapeSelected(name)) return;  // TESSERA_LAB_SHAPES (cu21-x64)
   std::vector<std::unique_ptr<Dev>> d;
   for (size_t j = 0; j < ns.size(); ++j)
     d.push_back(std::make_unique<Dev>(M, ns[j], K, 31 + static_cast<uint32_t>(j * 7 + M)));
@@ -914,6 +920,12 @@ void GroupShape(const char* name, const std::vector<int64_t>& ns, int64_t K, int
   }
   bytes = std::max(bytes, GemmTmaGroupScratchBytes(ps.data(), n, terms));
   bytes = std::max(bytes, GemmMembersScratchBytes(ps.data(), n, terms));
+  // The stream-K runs below (ctas > 0) hold every member's chunk sums after the planes, also where
+  // the rule runs the members as one plain launch (TESSERA_CUDA_GEMM_GROUP_PLAIN; no chunk sums).
+  uint64_t sk = (static_cast<uint64_t>(terms) * M * ((K + 31) / 32 * 32) * 2 + 255) / 256 * 256;
+  for (int j = 0; j < n; ++j)
+    sk += (static_cast<uint64_t>((K + 255) / 256) * M * ns[j] * 4 + 255) / 256 * 256;
+  bytes = std::max(bytes, sk);
   void* planes = nullptr;
   Check(cudaMalloc(&planes, bytes), "malloc");
   auto* pl = static_cast<uint16_t*>(planes);
@@ -945,7 +957,7 @@ void GroupShape(const char* name, const std::vector<int64_t>& ns, int64_t K, int
       for (const MatmulParams& q : ps) Check(LaunchGemmBf16(q, terms, pl, nullptr), "gemm");
     });
   }
-  for (int ctas : {0, 66, 96, 264}) {
+  for (int ctas : {0, 66, 96, 128, 264}) {
     run("group" + std::to_string(ctas), [&] {
       Check(LaunchSplitBf16Wgmma(ps[0], terms, pl, nullptr), "wgmma split");
       Check(LaunchGemmTmaGroup(ps.data(), n, terms, pl, ctas, nullptr), "group");
@@ -976,9 +988,14 @@ void GroupChecks() {
                   {"ragged", {1000, 200}, 1056},
                   {"8B.gateup", {14336, 14336}, 4096},
                   {"1B.gateup", {8192, 8192}, 2048},
-                  {"0.5B.gateup", {4864, 4864}, 896}};
+                  {"0.5B.gateup", {4864, 4864}, 896},
+                  // cu21-x64: 40 + 33 tiles over 5 chunks (the plain group: ragged N, a partial
+                  // last chunk)
+                  {"ragged_plain", {5000, 4100}, 1056}};
   for (int terms : {3, 1}) {
+    if (!TermsSelected(terms)) continue;
     for (const G& g : gs) {
+      if (!ShapeSelected(g.name)) continue;
       for (int64_t m : {int64_t{64}, int64_t{33}, int64_t{17}}) {
         if ((terms == 1 || g.ns[0] > 8192) && m != 64) continue;
         GroupShape(g.name, g.ns, g.K, m, m == 33 ? 5 : 0, terms, flush, flush_bytes);
@@ -1033,8 +1050,12 @@ int Main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     g_smallm_quick = std::strcmp(argv[i], "--smallm-quick") == 0;
     if (std::strcmp(argv[i], "--smallm") != 0 && !g_smallm_quick) continue;
+    const char* only_m = std::getenv("TESSERA_LAB_M");  // cu21-x64: one M (64 or 16)
     for (int terms : {3, 1}) {
-      for (int64_t m : {int64_t{64}, int64_t{16}}) SmallMTimes(m, terms);
+      if (!TermsSelected(terms)) continue;
+      for (int64_t m : {int64_t{64}, int64_t{16}}) {
+        if (only_m == nullptr || std::atoll(only_m) == m) SmallMTimes(m, terms);
+      }
     }
     std::printf("summary failures=%d\n", g_failures);
     return g_failures == 0 ? 0 : 1;
