@@ -99,6 +99,13 @@ __device__ __forceinline__ void StoreOut(const GemvOut& o, int64_t n, int m, flo
   if (o.res_out != nullptr) o.res_out[m * o.res_out_row + n] = o.res[m * o.res_row + n] + s;
 }
 
+// StoreOut with res[m, n] loaded ahead (rv; plugin.cc FuseResidual: res never overlaps out, so the
+// load may precede out's store): the same add, one memory round trip less after the sum.
+__device__ __forceinline__ void StoreOutRes(const GemvOut& o, int64_t n, int m, float s, float rv) {
+  o.out[m * o.out_row + n * o.out_col] = s;
+  if (o.res_out != nullptr) o.res_out[m * o.res_out_row + n] = rv + s;
+}
+
 // SWIGLU epilogue (launch.h GemvGroup::swiglu): gate sums in part[0, n_chunks), up sums in
 // part[n_chunks, 2 n_chunks); each total is the canonical chunk-order sum plus bias (the plain
 // epilogue's), h = SwiGluF(g, u) as the SWIGLU kernel computes it from those stored values.
@@ -314,12 +321,16 @@ __host__ __device__ __forceinline__ int64_t GemvXpStride(int64_t M, int64_t K) {
 // stride + 4 kb + q] holds piece t of x[m][32 kb + 8 q, + 8) as the 4 words SplitPack makes of
 // the very 8 floats GemvTask's loop would load (zeros past K), so its mma operands, hence the
 // bits, are those of the per-row-group split; the loop is then loads + mma.
+// [ku_lo, ku_hi): the 8-k units to stage (cu21-gemv: a split-K block's own chunks only, 32 units
+// a chunk, at their usual places); default all of them.
 template <int T, int PRO>
-__device__ __forceinline__ void GemvSplitX(const MatmulParams& p, const float* xs, uint4* xp) {
+__device__ __forceinline__ void GemvSplitX(const MatmulParams& p, const float* xs, uint4* xp,
+                                           int64_t ku_lo = 0, int64_t ku_hi = int64_t{1} << 62) {
   const int64_t per_row = (p.K + 31) / 32 * 4, stride = GemvXpStride(p.M, p.K);
-  const int64_t units = p.M * per_row;
+  const int64_t span = std::max<int64_t>(0, std::min(ku_hi, per_row) - ku_lo);
+  const int64_t units = p.M * span;
   for (int64_t u = threadIdx.x; u < units; u += blockDim.x) {
-    const int64_t m = u / per_row, ku = u % per_row;
+    const int64_t m = u / span, ku = ku_lo + u % span;
     uint32_t bx[T][4];
     LoadSplitX8<T, PRO>(PRO == kGemvProNone ? p.x + m * p.x_row : xs + m * p.K, ku * 8, p.K, true,
                         bx);
@@ -651,47 +662,57 @@ __device__ __forceinline__ void GemvTask(const MatmulParams& p, const GemvGroupA
     for (int idx = threadIdx.x; idx < 128; idx += blockDim.x) {
       const int r = idx / 8, m = idx % 8;
       if (n0 + r >= o.N || m >= p.M) continue;
+      // Whole-chunk kernels: the residual loaded ahead of the sum (half-chunk ones as before).
+      const float rv = !HALF && o.res_out != nullptr ? o.res[m * o.res_row + n0 + r] : 0.0f;
       float s = part[idx];
       for (int c = 1; c < n_chunks; ++c) s += part[c * 128 + idx];
       if (o.bias != nullptr) s += o.bias[n0 + r];
-      StoreOut(o, n0 + r, m, s);
+      if constexpr (HALF)
+        StoreOut(o, n0 + r, m, s);
+      else
+        StoreOutRes(o, n0 + r, m, s, rv);
     }
     return;
   }
   float* gp = gpart + gr * n_chunks * 128;
   for (int idx = threadIdx.x; idx < (c_hi - c_lo) * 128; idx += blockDim.x)
     __stcg(gp + c_lo * 128 + idx, part[idx]);
-  // The cooperative-groups grid barrier's pattern: one thread fences (cumulative over the
-  // block's stores it synchronized with) and counts.
   __syncthreads();
   if (threadIdx.x == 0) {
-    __threadfence();  // this block's sums are visible before its count
-    last_block = atomicAdd(counters + gr, 1u) == unsigned(splits - 1);
-    if (last_block) {
-      __threadfence();   // every block's sums of row group gr are visible now
-      counters[gr] = 0;  // ready for the next launch (stream-ordered)
-    }
+    // cu21-gemv: one acq_rel atomic instead of fence.sc + atomic (+ fence.sc in the last block).
+    // Release (cumulative over the block's stores the barrier ordered before it): this block's
+    // sums are visible before its count; acquire: the last block sees every block's sums, and
+    // the barrier below orders its threads' loads after that.
+    unsigned prev;
+    asm volatile("atom.acq_rel.gpu.global.add.u32 %0, [%1], 1;\n"
+                 : "=r"(prev)
+                 : "l"(counters + gr)
+                 : "memory");
+    last_block = prev == unsigned(splits - 1);
+    if (last_block) counters[gr] = 0;  // ready for the next launch (stream-ordered)
   }
   __syncthreads();
   if (!last_block) return;
+  // Whole-chunk kernels: every chunk sum (up to 32) and the residual in one L2 round trip; the
+  // adds stay in chunk order, starting from chunk 0's sum itself.
+  constexpr int kBatch = HALF ? 8 : 32;
   for (int idx = threadIdx.x; idx < 128; idx += blockDim.x) {
     const int r = idx / 8, m = idx % 8;
     if (n0 + r >= o.N || m >= p.M) continue;
-    // Loads of 8 chunks in flight before their adds (one L2 round trip per 8 chunks, not per
-    // chunk); the adds stay in chunk order, starting from chunk 0's sum itself.
+    const float rv = o.res_out != nullptr ? o.res[m * o.res_row + n0 + r] : 0.0f;
     float s = 0.0f;
-    for (int c0 = 0; c0 < n_chunks; c0 += 8) {
-      float v[8];
+    for (int c0 = 0; c0 < n_chunks; c0 += kBatch) {
+      float v[kBatch];
 #pragma unroll
-      for (int u = 0; u < 8; ++u)
+      for (int u = 0; u < kBatch; ++u)
         v[u] = c0 + u < n_chunks ? __ldcg(gp + (c0 + u) * 128 + idx) : 0.0f;
 #pragma unroll
-      for (int u = 0; u < 8; ++u) {
+      for (int u = 0; u < kBatch; ++u) {
         if (c0 + u < n_chunks) s = c0 + u == 0 ? v[u] : s + v[u];
       }
     }
     if (o.bias != nullptr) s += o.bias[n0 + r];
-    StoreOut(o, n0 + r, m, s);
+    StoreOutRes(o, n0 + r, m, s, rv);
   }
 }
 
@@ -789,7 +810,15 @@ __global__ void __launch_bounds__(PIPE == kGemvPipe8 || PIPE == kGemvPipeTma ? 2
   }
   // 16-byte aligned: part and xs are multiples of 8 floats.
   uint4* xp = reinterpret_cast<uint4*>(xs + (PRO == kGemvProNone ? 0 : p.M * p.K));
-  if constexpr (XP) GemvSplitX<T, PRO>(p, xs, xp);
+  if constexpr (XP) {
+    if (PRO == kGemvProNone && splits > 1) {  // one task a block: its split's chunks only
+      const int split = static_cast<int>(blockIdx.x % splits);
+      GemvSplitX<T, PRO>(p, xs, xp, int64_t{32} * (split * n_chunks / splits),
+                         int64_t{32} * ((split + 1) * n_chunks / splits));
+    } else {
+      GemvSplitX<T, PRO>(p, xs, xp);
+    }
+  }
   for (int64_t task = blockIdx.x; task < n_tasks; task += gridDim.x) {
     // Persistent grids: the next task's first round streams into L2 while this one runs.
     if ((pref & kGemvPrefNext) && task + gridDim.x < n_tasks)
@@ -1650,18 +1679,28 @@ cudaError_t Gemv(const MatmulParams& p, const GemvGroupArgs& b, int splits, cons
 }
 
 // x pre-split once per block (XP, 3-piece GEMVs only: one piece costs a single cvt a pair):
-// TESSERA_CUDA_GEMV_XP=0 never, =1 whenever the pieces fit (the lab's bit checks), default for
-// full-chunk launches with K >= 4096 (8B gate/up 97.7 -> 87.1 us, head 377 -> 352 us on an
-// H100); not for half chunks (64 registers: the pieces' loads spill, and 8B q/k/v, o and down
-// got slower: engine tg128 132.4 -> 125.1 with XP everywhere); never when the pieces would cost
-// the half-chunk kernel its second block an SM.
+// TESSERA_CUDA_GEMV_XP=0 never, =1 whenever the pieces fit (the lab's bit checks), =2 the default
+// and plain whole-chunk launches at any K; default for full-chunk launches with K >= 4096 (8B
+// gate/up 97.7 -> 87.1 us, head 377 -> 352 us on an H100) and, cu21-gemv, plain whole-chunk ones
+// below K = 2048 or with split-K (without XP each warp splits its x into pieces itself, ~1,460
+// instructions a warp for one chunk at 1 warp a scheduler: the 0.5B o / down's fixed cost; lab
+// 0.5B o + residual 6.0 -> 5.2 us, down + residual 12.0 -> 9.5 us); not for half chunks (64
+// registers: the pieces' loads spill, and 8B q/k/v, o and down got slower: engine tg128 132.4 ->
+// 125.1 with XP everywhere); never when the pieces would cost the half-chunk kernel its second
+// block an SM.
 bool GemvXpOn(const MatmulParams& p, bool half, int splits, int pro, bool pair = false) {
   static const int mode = [] {
     const char* v = std::getenv("TESSERA_CUDA_GEMV_XP");
     return v == nullptr ? -1 : std::atoi(v);
   }();
+  // cu21-gemv: also plain whole-chunk launches below K = 2048 and split-K ones, each split-K
+  // block staging only its own chunks' share (the 0.5B o, down and head: engine 0.5B tg128
+  // +4.5%); =2: at any K (also the 1B o: lab 9.5 -> 7.8 us, 1B tg128 level).
+  if ((mode < 0 || mode == 2) && !half && !pair && pro == kGemvProNone &&
+      (mode == 2 || splits > 1 || p.K < 2048))
+    return GemvSmemBytes(p, splits, pro, 3, pair) <= 200 * 1024;
   // Split-K blocks use a share of the chunks: staging all of x would not pay (0.5B down).
-  if (mode == 0 || (mode < 0 && (p.K < 4096 || half || splits > 1))) return false;
+  if (mode == 0 || ((mode < 0 || mode == 2) && (p.K < 4096 || half || splits > 1))) return false;
   return GemvSmemBytes(p, splits, pro, 3, pair) <= (half ? 112 : 200) * 1024;
 }
 
@@ -1757,7 +1796,8 @@ bool GemvTmaFits(const MatmulParams& p, const GemvAux& aux, int splits, int pro,
 bool GemvXpPlain(const MatmulParams& p, bool half, int splits, int pro, bool pair, int pipe) {
   static const int env_xp = EnvInt("TESSERA_CUDA_GEMV_XP", -1);
   static const int mode = EnvInt("TESSERA_CUDA_GEMV_XP2", 1);
-  if (mode == 0 || env_xp >= 0 || pair || pro != kGemvProNone || splits > 1) return false;
+  if (mode == 0 || (env_xp >= 0 && env_xp != 2) || pair || pro != kGemvProNone || splits > 1)
+    return false;
   if (!half || pipe != kGemvPipe8 || p.K < 4096) return false;
   return GemvSmemBytes(p, splits, pro, 3, pair) <= 64 * 1024;  // keeps 3 blocks an SM
 }

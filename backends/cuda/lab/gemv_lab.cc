@@ -13,7 +13,9 @@
 //                              and (cu-dec18b) the 0.5B's norm + q/k/v and norm + head
 //                              (v = 0, M = 1, PDL, weights past L2), one "dec17" line each, tagged
 //                              with $GEMV_LAB_TAG: A/B of launch-rule knobs (read once a
-//                              process) across processes; no checks.
+//                              process) across processes; no checks. (cu21-gemv) also the 0.5B
+//                              norm + gate/up and the 0.5B / 1B o and down with the residual
+//                              ("-res"); GEMV_LAB_DEC17_ONLY=NAME[,NAME...] times those only.
 //   cuda_gemv_lab --ropekv     (cu-dec18) the one-launch ROPE q + ROPE k + KV_WRITE k/v against
 //                              the separate kernels (bits; T = 1, 2, 3, 4, 8; 0.5B / 1B / 8B heads,
 //                              partial, scaled, interleaved) and, at T = 1, both timed with PDL.
@@ -944,11 +946,16 @@ int Dec16(Lab& lab, bool ncu) {
 
 // One launch of the engine's rule (v = 0, split-K as the engine sets it, PDL): a group of Ns over
 // K behind the prologue `kind` (RMS_NORM) or plain (kGemvProNone), weights rotated past L2.
-void Dec17Time(const Lab& lab, const char* name, int kind, int64_t K, std::vector<int64_t> Ns) {
+// res (cu21-gemv): member 0 also adds a residual (res_out = res + out, GemvOut::res).
+void Dec17Time(const Lab& lab, const char* name, int kind, int64_t K, std::vector<int64_t> Ns,
+               bool res = false) {
   // cu-dec18, for ncu: GEMV_LAB_DEC17_ONLY=NAME times that launch only; GEMV_LAB_NCU=1 makes it
   // 3 warm-up + 2 launches (profile the 4th: `ncu --launch-skip 3 --launch-count 1`).
+  // (cu21-gemv: or a comma-separated list of names.)
   const char* only = std::getenv("GEMV_LAB_DEC17_ONLY");
-  if (only != nullptr && std::strcmp(only, name) != 0) return;
+  if (only != nullptr &&
+      (std::string(",") + only + ",").find(std::string(",") + name + ",") == std::string::npos)
+    return;
   const bool few = std::getenv("GEMV_LAB_NCU") != nullptr;
   std::mt19937 rng(23);
   std::vector<float> x(K), nw(K);
@@ -971,6 +978,15 @@ void Dec17Time(const Lab& lab, const char* name, int kind, int64_t K, std::vecto
       Check(cudaMalloc(reinterpret_cast<void**>(&o), Ns[j] * 4), "malloc");
       groups[c].o[j] = GemvGroupOf(Params(Ns[j], K, dx, dw, nullptr, o, 1)).o[0];
       frees.insert(frees.end(), {dw, o});
+      if (res && j == 0) {
+        float *r = nullptr, *ro = nullptr;
+        Check(cudaMalloc(reinterpret_cast<void**>(&r), Ns[j] * 4), "malloc");
+        Check(cudaMalloc(reinterpret_cast<void**>(&ro), Ns[j] * 4), "malloc");
+        Check(cudaMemset(r, 0, Ns[j] * 4), "memset");
+        groups[c].o[0].res = r, groups[c].o[0].res_out = ro;
+        groups[c].o[0].res_row = groups[c].o[0].res_out_row = Ns[j];
+        frees.insert(frees.end(), {r, ro});
+      }
     }
   }
   GemvPrologue pro;
@@ -1010,6 +1026,13 @@ int Dec17(Lab& lab) {
   // cu-small19: the 0.5B's plain launches (register preload before the PDL wait, kGemvPipePre).
   Dec17Time(lab, "05B-o", kGemvProNone, 896, {896});
   Dec17Time(lab, "05B-down", kGemvProNone, 4864, {896});
+  // cu21-gemv: the 0.5B's norm + gate/up group (two 4864-row members), and the o / down with the
+  // fused residual ADD as the engine launches them (GemvOut::res, res_out).
+  Dec17Time(lab, "05B-norm-gate-up", kGemvProRms, 896, {4864, 4864});
+  Dec17Time(lab, "05B-o-res", kGemvProNone, 896, {896}, true);
+  Dec17Time(lab, "05B-down-res", kGemvProNone, 4864, {896}, true);
+  Dec17Time(lab, "1B-o-res", kGemvProNone, 2048, {2048}, true);
+  Dec17Time(lab, "1B-down-res", kGemvProNone, 8192, {2048}, true);
   return 0;
 }
 
@@ -1053,6 +1076,9 @@ int Main(int argc, char** argv) {
     CheckGroup(lab, 896, terms);
     CheckGroup(lab, 200, terms);
     CheckGroup(lab, 2048, terms);  // 8 chunks: the split-K runs split
+    // cu21-gemv: the split-K combine's one-batch loads (19 chunks: the 0.5B down; 36: two batches)
+    CheckGroup(lab, 4864, terms);
+    CheckGroup(lab, 9216, terms);
     for (int kind : {kGemvProRms, kGemvProSwiglu}) {
       for (int64_t K : {896, 200, 1064, 2048, 4864}) {
         for (int members : {1, 2, 3}) CheckPrologue(lab, kind, K, members, terms);
