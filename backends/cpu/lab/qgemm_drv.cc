@@ -16,7 +16,10 @@
 // (TESSERA_CPU_QGEMM_TILE, _RANGE_KB, _PANEL_KB) apply. OUT_STRIDE0=1 (a bound, wrong output):
 // every row's sums go to row 0, so the output stores hit one L1-resident row instead of [M, N]
 // (K = 896: +6-11%, cpu-q8pp13 in docs/benchmarks.md). QG_CHUNK=C: tasks of C columns instead of
-// ColumnChunk's (the task split; cpu-q20).
+// ColumnChunk's (the task split; cpu-q20). QG_DUMP=FILE writes the output [M, N] (f32) after
+// the last run, so two variants' bits can be compared with cmp (cpu-q21: the weights' partial
+// superstep scales and the activations' padding lanes are set as the engine's are, so no output
+// is NaN).
 //
 // Variants of the kernel without editing the tree: put edited copies of kernels_qgemm.cc,
 // kernels_qmatmul.cc and kernels_qmatmul-inl.h under DIR/backends/cpu/ and compile with -IDIR
@@ -74,7 +77,7 @@ int main(int argc, char** argv) {
   const int64_t supers = (K + 511) / 512, full = K / 512;
   std::mt19937 rng(7);
   // Weights: random bytes, then the scales made sane (0x1419, ~0.001): a full superstep's 16
-  // binary16 scales follow its operands; the partial one keeps block bytes (scale first).
+  // binary16 scales follow its operands, as do the partial one's nb.
   std::vector<std::vector<uint8_t>> ws(copies);
   for (auto& w : ws) {
     w.resize(static_cast<size_t>(N * row_bytes) + 64);
@@ -85,7 +88,11 @@ int main(int argc, char** argv) {
         uint8_t* sc = r + S * 16 * bb + (q8 ? 512 : 256);
         for (int l = 0; l < 16; ++l) sc[2 * l] = 0x19, sc[2 * l + 1] = 0x14;
       }
-      for (int64_t b = full * 16; b < K / TSR_QBLOCK; ++b) r[b * bb] = 0x19, r[b * bb + 1] = 0x14;
+      // The partial last superstep, operand-packed (PartialOperands): nb blocks' operands, then
+      // their nb scales.
+      const int64_t nb = K / TSR_QBLOCK - full * 16;
+      uint8_t* ps = r + full * 16 * bb + (q8 ? 32 : 16) * nb;
+      for (int64_t l = 0; l < nb; ++l) ps[2 * l] = 0x19, ps[2 * l + 1] = 0x14;
     }
   }
   // Activations at `act_misalign` bytes past a 64-byte boundary (glibc's large blocks: 16).
@@ -104,6 +111,18 @@ int main(int argc, char** argv) {
     dx[i] = 0.01f + 0.001f * static_cast<float>(rng() % 10);
   }
   // Padding lanes of a partial last superstep: zero, as the quantizer leaves them.
+  if (const int64_t nb = K / TSR_QBLOCK - full * 16; nb > 0) {
+    for (int64_t m = 0; m < M; ++m) {
+      for (int l = 0; l < 16; ++l) {
+        if (LaneOfBlock(l) < nb) continue;
+        const int64_t lane = (m * supers + full) * 16 + l;
+        for (int k = 0; k < 8; ++k)
+          for (int b = 0; b < 4; ++b) q[(m * supers + full) * 512 + 64 * k + 4 * l + b] = 0;
+        corr[lane] = 0;
+        dx[lane] = 0.0f;
+      }
+    }
+  }
   QuantizedActs a;
   a.q = q.data();
   a.corr = corr.data();
@@ -156,6 +175,13 @@ int main(int argc, char** argv) {
     const double cs = CpuSeconds() - c, wsec = WallSeconds() - w;
     rate.push_back(2.0 * M * N * K * copies / cs * 1e-9);
     best_wall = std::min(best_wall, wsec);
+  }
+  // QG_DUMP=FILE: the output [M, N] after the last run, for comparing variants' bits (cmp).
+  if (const char* e = std::getenv("QG_DUMP"); e != nullptr && *e != '\0') {
+    if (FILE* f = std::fopen(e, "wb")) {
+      std::fwrite(out.data(), sizeof(float), out.size(), f);
+      std::fclose(f);
+    }
   }
   std::sort(rate.begin(), rate.end());
   std::printf(
