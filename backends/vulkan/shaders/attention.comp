@@ -27,7 +27,9 @@
 // lookup. On the H100 a key step of a split row costs ~0.6-0.8 us instead of ~2.1 (8B head, 89
 // -> 64 registers); most likely the generic module's per-element branches kept the driver from
 // issuing a key's loads together. Every row keeps the generic module's bits (lab/vk20attn_gpu.sh,
-// vulkan_backend_test).
+// vulkan_backend_test). One main() serves every module (vk21-share): the sequence lookup, an
+// invalid row's zeros, the score, the online-softmax update and the split merge are written once;
+// only the key loops differ.
 #if SPLIT
 #extension GL_KHR_memory_scope_semantics : require
 #endif
@@ -76,8 +78,6 @@ shared bool sm_last;
 shared float sm_m[NSG], sm_l[NSG];
 shared float sm_acc[NSG][MAXD];
 
-int CuQ(Params P, int64_t i) { return LoadI32(P.cu_q + uint64_t(i * 4)); }
-
 #if SPLIT
 // This lane's K and V elements (dims lane + SG i) of key j of sequence s; false (reported) where
 // the block table names no block.
@@ -109,57 +109,38 @@ bool LoadKey(Params P, int64_t s, int64_t k_first, int64_t hk, int64_t j, int la
 }
 #endif
 
+// What every module shares is written once below (the same operations in the same order in
+// every module). FIXD modules know Dv = FIXD at compile time, count dims in 32 bits and test no
+// dim against Dv (lane + SG i < FIXD always); the generic modules read P.Dv, count as they always
+// have and test. IF_DV expands to nothing where FIXD: even an `if (true)` changed glslc's block
+// order in these modules. Checked with lab/vk21share_spirv.sh: every module's code is the code the
+// per-module copies compiled to (the order of a few phi nodes aside), but for the split FIXD
+// modules' scratch address of acc[i], 2 + (lane + SG i), added in the other order.
 #ifdef FIXD
-// One key of the row (its K and V rows at krow, vrow): the generic module's score and
-// online-softmax update, operation for operation, over all FIXD dims.
-void Key(Params P, uint64_t krow, uint64_t vrow, int lane, float qv[PER], inout float m,
-         inout float l, inout float acc[PER]) {
-  float kx[PER], vx[PER];
-  [[unroll]] for (int i = 0; i < PER; ++i) {
-    kx[i] = LoadF32(krow + uint64_t((lane + SG * i) * 4));
-    vx[i] = LoadF32(vrow + uint64_t((lane + SG * i) * 4));
-  }
-  float part = 0.0;
-  [[unroll]] for (int i = 0; i < PER; ++i) part = fma(qv[i], kx[i], part);
-  float x = subgroupAdd(part) * P.scale;
-  if (P.softcap > 0.0) x = P.softcap * Tanh(x / P.softcap);
-  float w;
-  if (x > m) {
-    const float corr = m == -1.0 / 0.0 ? 0.0 : exp(m - x);
-    l = l * corr + 1.0;
-    [[unroll]] for (int i = 0; i < PER; ++i) acc[i] *= corr;
-    m = x;
-    w = 1.0;
-  } else {
-    w = exp(x - m);
-    l += w;
-  }
-  [[unroll]] for (int i = 0; i < PER; ++i) acc[i] = fma(w, vx[i], acc[i]);
+#define DV(P) FIXD
+#define DIDX int
+#define IF_DV(P, d)
+#else
+#define DV(P) P.Dv
+#define DIDX int64_t
+#define IF_DV(P, d) if (d < P.Dv)
+#endif
+
+int CuQ(Params P, int64_t i) { return LoadI32(P.cu_q + uint64_t(i * 4)); }
+
+// A row that cannot be computed: the error bit (once a row), the row's Dv outputs zero.
+void FailRow(Params P, uint64_t out_, int tid, uint bit) {
+  if (tid == 0) SetError(P.err, bit);
+  for (DIDX d = tid; d < DV(P); d += WL) StoreF32(out_ + uint64_t(d * 4), 0.0);
 }
 
-void main() {
-  Params P = Params(pc.params);
-  const int64_t unit = int64_t(GroupIndex() / PARTS);
-  if (unit >= P.T * P.Hq) return;
-  const int64_t t = unit / P.Hq, h = unit % P.Hq;
-  const int64_t hk = h / (P.Hq / P.Hkv);
-  const int g = int(GroupIndex() % PARTS) * LSG + int(gl_SubgroupID);
-  const int lane = int(gl_SubgroupInvocationID);
-  const int tid = int(gl_LocalInvocationID.x);
-  const uint64_t out_ = P.out_ + uint64_t(t * P.o_tok + h * P.o_head);
-  if (gl_SubgroupSize != SG) {
-    if (tid == 0) SetError(P.err, ERR_SUBGROUP);
-    for (int d = tid; d < FIXD; d += WL) StoreF32(out_ + uint64_t(d * 4), 0.0);
-    return;
-  }
-  // q first: its address needs only (t, h), so its loads overlap the sequence lookup's.
-  const uint64_t qp = P.q + uint64_t(t * P.q_tok + h * P.q_head);
-  float qv[PER], acc[PER];
-  [[unroll]] for (int i = 0; i < PER; ++i) {
-    qv[i] = LoadF32(qp + uint64_t((lane + SG * i) * 4));
-    acc[i] = 0.0;
-  }
-
+// The sequence of token t: the last s with cu_q[s] <= t (cu_q is non-decreasing), its query rows
+// q_first .. q_first + q_len - 1 and its keys (k_first .. k_first + k_len - 1 of packed k/v;
+// k_first 0 when paged). False where t is outside them or the lengths are not valid. Locals
+// copied out at the end: writing the out parameters directly made glslc keep branches where the
+// inline lookup had OpLogicalAnd.
+bool FindSequence(Params P, int64_t t, out int64_t s_, out int64_t q_first_, out int64_t q_len_,
+                  out int64_t k_first_, out int64_t k_len_) {
   bool ok = P.S > 0;
   int64_t s = 0, q_first = 0, q_len = 0, k_len = 0, k_first = 0;
   if (ok) {
@@ -181,13 +162,136 @@ void main() {
       ok = ok && k_first >= 0 && k_len >= 0 && k_first + k_len <= P.n_kv_rows;
     }
   }
-  if (!ok) {
-    if (tid == 0) SetError(P.err, ERR_SEQLENS);
-    for (int d = tid; d < FIXD; d += WL) StoreF32(out_ + uint64_t(d * 4), 0.0);
+  s_ = s;
+  q_first_ = q_first;
+  q_len_ = q_len;
+  k_first_ = k_first;
+  k_len_ = k_len;
+  return ok;
+}
+
+// A key's score from this lane's partial dot product: the subgroup's sum, scaled, soft-capped.
+float Score(Params P, float part) {
+  float x = subgroupAdd(part) * P.scale;
+  if (P.softcap > 0.0) x = P.softcap * Tanh(x / P.softcap);
+  return x;
+}
+
+// The online-softmax update of (m, l, acc[PER]) by score x; sets w, the weight of the key's V
+// row (the caller adds w V to acc). A macro, not a function: glslc -O keeps a function's copy in
+// and out of an array parameter (acc, whose size depends on the spec constant SG), in the key loop.
+#define ONLINE_UPDATE(x, m, l, acc, w)                                  \
+  if (x > m) {                                                          \
+    const float corr = m == -1.0 / 0.0 ? 0.0 : exp(m - x);              \
+    l = l * corr + 1.0;                                                 \
+    [[unroll]] for (int i = 0; i < PER; ++i) acc[i] *= corr;            \
+    m = x;                                                              \
+    w = 1.0;                                                            \
+  } else {                                                              \
+    w = exp(x - m);                                                     \
+    l += w;                                                             \
+  }
+
+#if SPLIT
+// PARTS > 1, once this part's states are in the unit's scratch row: counts the part; true in the
+// last part to count (it merges; the others are done).
+bool LastPart(Params P, int64_t unit, int tid) {
+  memoryBarrierBuffer();
+  barrier();
+  if (tid == 0) {
+    const uint64_t counter = P.count + uint64_t(unit * 4);
+    const uint prior = atomicAdd(CohU32(counter).v, 1u, gl_ScopeDevice,
+                                 gl_StorageSemanticsBuffer, gl_SemanticsAcquireRelease);
+    sm_last = prior == uint(PARTS - 1);
+    if (sm_last) CohU32(counter).v = 0u;  // every part has counted: ready for the next call
+  }
+  barrier();
+  return sm_last;
+}
+
+// The last part: all NSG states of the unit's scratch row (stride floats a state: m, l,
+// acc[Dv]) into shared memory for MergeStates.
+void ScratchToShared(Params P, uint64_t row, DIDX stride, int tid) {
+  memoryBarrierBuffer();
+  for (int w = tid; w < NSG; w += WL) {
+    sm_m[w] = CohF32(row + uint64_t(w * stride * 4)).v;
+    sm_l[w] = CohF32(row + uint64_t((w * stride + 1) * 4)).v;
+  }
+  for (DIDX e = tid; e < NSG * DV(P); e += WL) {
+    const DIDX w = e / DV(P), d = e % DV(P);
+    sm_acc[int(w)][int(d)] = CohF32(row + uint64_t((w * stride + 2 + d) * 4)).v;
+  }
+}
+#endif
+
+// The row's output from the NSG states in shared memory, merged in subgroup order.
+void MergeStates(Params P, uint64_t out_, int tid) {
+  barrier();
+  float mx = -1.0 / 0.0;
+  for (int w = 0; w < NSG; ++w) mx = max(mx, sm_m[w]);
+  float total = 0.0;
+  for (int w = 0; w < NSG; ++w)
+    total += sm_l[w] * (sm_m[w] == -1.0 / 0.0 ? 0.0 : exp(sm_m[w] - mx));
+  const float inv = total > 0.0 ? 1.0 / total : 0.0;
+  for (int d = tid; d < DV(P); d += WL) {
+    float acc_d = 0.0;
+    for (int w = 0; w < NSG; ++w)
+      acc_d = fma(sm_acc[w][d], sm_m[w] == -1.0 / 0.0 ? 0.0 : exp(sm_m[w] - mx), acc_d);
+    StoreF32(out_ + uint64_t(d * 4), acc_d * inv);
+  }
+}
+
+#ifdef FIXD
+// One key of the row (its K and V rows at krow, vrow) over all FIXD dims: no bounds test or
+// dtype switch per element.
+void Key(Params P, uint64_t krow, uint64_t vrow, int lane, float qv[PER], inout float m,
+         inout float l, inout float acc[PER]) {
+  float kx[PER], vx[PER];
+  [[unroll]] for (int i = 0; i < PER; ++i) {
+    kx[i] = LoadF32(krow + uint64_t((lane + SG * i) * 4));
+    vx[i] = LoadF32(vrow + uint64_t((lane + SG * i) * 4));
+  }
+  float part = 0.0;
+  [[unroll]] for (int i = 0; i < PER; ++i) part = fma(qv[i], kx[i], part);
+  const float x = Score(P, part);
+  float w;
+  ONLINE_UPDATE(x, m, l, acc, w)
+  [[unroll]] for (int i = 0; i < PER; ++i) acc[i] = fma(w, vx[i], acc[i]);
+}
+#endif
+
+void main() {
+  Params P = Params(pc.params);
+  const int64_t unit = int64_t(GroupIndex() / PARTS);
+  if (unit >= P.T * P.Hq) return;
+  const int64_t t = unit / P.Hq, h = unit % P.Hq;
+  const int64_t hk = h / (P.Hq / P.Hkv);
+  // g: the subgroup's place among the row's NSG (its keys, its turn in the merge).
+  const int g = int(GroupIndex() % PARTS) * LSG + int(gl_SubgroupID);
+  const int lane = int(gl_SubgroupInvocationID);
+  const int tid = int(gl_LocalInvocationID.x);
+  const uint64_t out_ = P.out_ + uint64_t(t * P.o_tok + h * P.o_head);
+  if (gl_SubgroupSize != SG) {  // the lane layout below would be wrong: say so, never guess
+    FailRow(P, out_, tid, ERR_SUBGROUP);
     return;
   }
-  if (P.route != 0 && q_len >= 2) return;
+#ifdef FIXD
+  // q first: its address needs only (t, h), so its loads overlap the sequence lookup's.
+  const uint64_t qp = P.q + uint64_t(t * P.q_tok + h * P.q_head);
+  float qv[PER], acc[PER];
+  [[unroll]] for (int i = 0; i < PER; ++i) {
+    qv[i] = LoadF32(qp + uint64_t((lane + SG * i) * 4));
+    acc[i] = 0.0;
+  }
+#endif
+  int64_t s, q_first, q_len, k_first, k_len;
+  if (!FindSequence(P, t, s, q_first, q_len, k_first, k_len)) {
+    FailRow(P, out_, tid, ERR_SEQLENS);
+    return;
+  }
+  if (P.route != 0 && q_len >= 2) return;  // attention_tiled.comp runs this sequence's rows
   const int64_t pos = k_len - q_len + (t - q_first);
+#ifdef FIXD
   // Key indices fit 32 bits: k_len is an int32.
   const int hi = int(P.causal != 0 ? min(k_len, pos + 1) : k_len);
   const int lo = int((P.window > 0 && pos - P.window + 1 > 0) ? pos - P.window + 1 : 0);
@@ -220,107 +324,7 @@ void main() {
       Key(P, k_hd + uint64_t((k_first + j) * P.k_tok), v_hd + uint64_t((k_first + j) * P.v_tok),
           lane, qv, m, l, acc);
   }
-#if SPLIT
-  if (PARTS > 1) {  // as the generic module: states to scratch, the last part merges
-    const int stride = FIXD + 2;
-    const uint64_t row = P.part + uint64_t(unit * NSG * stride * 4);
-    const uint64_t st = row + uint64_t(g * stride * 4);
-    if (lane == 0) {
-      CohF32(st).v = m;
-      CohF32(st + 4ul).v = l;
-    }
-    [[unroll]] for (int i = 0; i < PER; ++i)
-      CohF32(st + uint64_t((2 + lane + SG * i) * 4)).v = acc[i];
-    memoryBarrierBuffer();
-    barrier();
-    if (tid == 0) {
-      const uint64_t counter = P.count + uint64_t(unit * 4);
-      const uint prior = atomicAdd(CohU32(counter).v, 1u, gl_ScopeDevice,
-                                   gl_StorageSemanticsBuffer, gl_SemanticsAcquireRelease);
-      sm_last = prior == uint(PARTS - 1);
-      if (sm_last) CohU32(counter).v = 0u;
-    }
-    barrier();
-    if (!sm_last) return;
-    memoryBarrierBuffer();
-    for (int w = tid; w < NSG; w += WL) {
-      sm_m[w] = CohF32(row + uint64_t(w * stride * 4)).v;
-      sm_l[w] = CohF32(row + uint64_t((w * stride + 1) * 4)).v;
-    }
-    for (int e = tid; e < NSG * FIXD; e += WL) {
-      const int w = e / FIXD, d = e % FIXD;
-      sm_acc[w][d] = CohF32(row + uint64_t((w * stride + 2 + d) * 4)).v;
-    }
-  } else
-#endif
-  {
-    if (lane == 0) {
-      sm_m[g] = m;
-      sm_l[g] = l;
-    }
-    [[unroll]] for (int i = 0; i < PER; ++i) sm_acc[g][lane + SG * i] = acc[i];
-  }
-  barrier();
-  float mx = -1.0 / 0.0;
-  for (int w = 0; w < NSG; ++w) mx = max(mx, sm_m[w]);
-  float total = 0.0;
-  for (int w = 0; w < NSG; ++w)
-    total += sm_l[w] * (sm_m[w] == -1.0 / 0.0 ? 0.0 : exp(sm_m[w] - mx));
-  const float inv = total > 0.0 ? 1.0 / total : 0.0;
-  for (int d = tid; d < FIXD; d += WL) {
-    float acc_d = 0.0;
-    for (int w = 0; w < NSG; ++w)
-      acc_d = fma(sm_acc[w][d], sm_m[w] == -1.0 / 0.0 ? 0.0 : exp(sm_m[w] - mx), acc_d);
-    StoreF32(out_ + uint64_t(d * 4), acc_d * inv);
-  }
-}
 #else  // the generic modules: any head dims and K/V dtype
-void main() {
-  Params P = Params(pc.params);
-  const int64_t unit = int64_t(GroupIndex() / PARTS);
-  if (unit >= P.T * P.Hq) return;
-  const int64_t t = unit / P.Hq, h = unit % P.Hq;
-  const int64_t hk = h / (P.Hq / P.Hkv);
-  // g: the subgroup's place among the row's NSG (its keys, its turn in the merge).
-  const int g = int(GroupIndex() % PARTS) * LSG + int(gl_SubgroupID);
-  const int lane = int(gl_SubgroupInvocationID);
-  const int tid = int(gl_LocalInvocationID.x);
-  const uint64_t out_ = P.out_ + uint64_t(t * P.o_tok + h * P.o_head);
-  if (gl_SubgroupSize != SG) {  // the lane layout below would be wrong: say so, never guess
-    if (tid == 0) SetError(P.err, ERR_SUBGROUP);
-    for (int64_t d = tid; d < P.Dv; d += WL) StoreF32(out_ + uint64_t(d * 4), 0.0);
-    return;
-  }
-
-  // The sequence of token t: the last s with cu_q[s] <= t (cu_q is non-decreasing).
-  bool ok = P.S > 0;
-  int64_t s = 0, q_first = 0, q_len = 0, k_len = 0, k_first = 0;
-  if (ok) {
-    int64_t lo = 0, hi = P.S;
-    while (hi - lo > 1) {
-      const int64_t mid = (lo + hi) / 2;
-      if (CuQ(P, mid) <= t) lo = mid; else hi = mid;
-    }
-    s = lo;
-    q_first = CuQ(P, lo);
-    q_len = CuQ(P, lo + 1) - q_first;
-    ok = t >= q_first && t < q_first + q_len;
-    if (P.paged != 0) {
-      k_len = LoadI32(P.kv_lens + uint64_t(lo * 4));
-      ok = ok && k_len >= 0 && k_len <= P.max_blocks * P.block_size;
-    } else {
-      k_first = LoadI32(P.cu_k + uint64_t(lo * 4));
-      k_len = LoadI32(P.cu_k + uint64_t((lo + 1) * 4)) - k_first;
-      ok = ok && k_first >= 0 && k_len >= 0 && k_first + k_len <= P.n_kv_rows;
-    }
-  }
-  if (!ok) {
-    if (tid == 0) SetError(P.err, ERR_SEQLENS);
-    for (int64_t d = tid; d < P.Dv; d += WL) StoreF32(out_ + uint64_t(d * 4), 0.0);
-    return;
-  }
-  if (P.route != 0 && q_len >= 2) return;  // attention_tiled.comp runs this sequence's rows
-  const int64_t pos = k_len - q_len + (t - q_first);
   const int64_t hi = P.causal != 0 ? min(k_len, pos + 1) : k_len;
   const int64_t lo = (P.window > 0 && pos - P.window + 1 > 0) ? pos - P.window + 1 : 0;
   const int dt = P.kv_dtype;
@@ -342,6 +346,14 @@ void main() {
     [[unroll]] for (int i = 0; i < PER; ++i) {
       if (lane + SG * i < P.D) part = fma(qv[i], kx[i], part);
     }
+    const float x = Score(P, part);
+    float w;
+    ONLINE_UPDATE(x, m, l, acc, w)
+    [[unroll]] for (int i = 0; i < PER; ++i) {
+      const int64_t d = lane + SG * i;
+      if (d < P.Dv) acc[i] = fma(w, vx[i], acc[i]);
+    }
+  }
 #else
   for (int64_t j = lo + g; j < hi; j += NSG) {
     int64_t kr, vr;
@@ -364,35 +376,20 @@ void main() {
       const int64_t d = lane + SG * i;
       if (d < P.D) part = fma(qv[i], LoadFloat(krow + uint64_t(d * es), dt), part);
     }
-#endif
-    float x = subgroupAdd(part) * P.scale;
-    if (P.softcap > 0.0) x = P.softcap * Tanh(x / P.softcap);
-#if !SPLIT
+    const float x = Score(P, part);
     const uint64_t vrow = P.v + uint64_t(vr + hk * P.v_head);
-#endif
     float w;
-    if (x > m) {
-      const float corr = m == -1.0 / 0.0 ? 0.0 : exp(m - x);
-      l = l * corr + 1.0;
-      [[unroll]] for (int i = 0; i < PER; ++i) acc[i] *= corr;
-      m = x;
-      w = 1.0;
-    } else {
-      w = exp(x - m);
-      l += w;
-    }
+    ONLINE_UPDATE(x, m, l, acc, w)
     [[unroll]] for (int i = 0; i < PER; ++i) {
       const int64_t d = lane + SG * i;
-#if SPLIT
-      if (d < P.Dv) acc[i] = fma(w, vx[i], acc[i]);
-#else
       if (d < P.Dv) acc[i] = fma(w, LoadFloat(vrow + uint64_t(d * es), dt), acc[i]);
-#endif
     }
   }
+#endif
+#endif  // FIXD
 #if SPLIT
   if (PARTS > 1) {  // this part's states to scratch; the last part to count merges them all
-    const int64_t stride = P.Dv + 2;  // floats a state
+    const DIDX stride = DV(P) + 2;  // floats a state
     const uint64_t row = P.part + uint64_t(unit * NSG * stride * 4);
     const uint64_t st = row + uint64_t(g * stride * 4);
     if (lane == 0) {
@@ -401,28 +398,10 @@ void main() {
     }
     [[unroll]] for (int i = 0; i < PER; ++i) {
       const int d = lane + SG * i;
-      if (d < P.Dv) CohF32(st + uint64_t((2 + d) * 4)).v = acc[i];
+      IF_DV(P, d) CohF32(st + uint64_t((2 + d) * 4)).v = acc[i];
     }
-    memoryBarrierBuffer();
-    barrier();
-    if (tid == 0) {
-      const uint64_t counter = P.count + uint64_t(unit * 4);
-      const uint prior = atomicAdd(CohU32(counter).v, 1u, gl_ScopeDevice,
-                                   gl_StorageSemanticsBuffer, gl_SemanticsAcquireRelease);
-      sm_last = prior == uint(PARTS - 1);
-      if (sm_last) CohU32(counter).v = 0u;  // every part has counted: ready for the next call
-    }
-    barrier();
-    if (!sm_last) return;
-    memoryBarrierBuffer();
-    for (int w = tid; w < NSG; w += WL) {
-      sm_m[w] = CohF32(row + uint64_t(w * stride * 4)).v;
-      sm_l[w] = CohF32(row + uint64_t((w * stride + 1) * 4)).v;
-    }
-    for (int64_t e = tid; e < NSG * P.Dv; e += WL) {
-      const int64_t w = e / P.Dv, d = e % P.Dv;
-      sm_acc[int(w)][int(d)] = CohF32(row + uint64_t((w * stride + 2 + d) * 4)).v;
-    }
+    if (!LastPart(P, unit, tid)) return;
+    ScratchToShared(P, row, stride, tid);
   } else
 #endif
   {
@@ -432,20 +411,8 @@ void main() {
     }
     [[unroll]] for (int i = 0; i < PER; ++i) {
       const int d = lane + SG * i;
-      if (d < P.Dv) sm_acc[g][d] = acc[i];
+      IF_DV(P, d) sm_acc[g][d] = acc[i];
     }
   }
-  barrier();
-  float mx = -1.0 / 0.0;
-  for (int w = 0; w < NSG; ++w) mx = max(mx, sm_m[w]);
-  float total = 0.0;
-  for (int w = 0; w < NSG; ++w) total += sm_l[w] * (sm_m[w] == -1.0 / 0.0 ? 0.0 : exp(sm_m[w] - mx));
-  const float inv = total > 0.0 ? 1.0 / total : 0.0;
-  for (int d = tid; d < P.Dv; d += WL) {
-    float acc_d = 0.0;
-    for (int w = 0; w < NSG; ++w)
-      acc_d = fma(sm_acc[w][d], sm_m[w] == -1.0 / 0.0 ? 0.0 : exp(sm_m[w] - mx), acc_d);
-    StoreF32(out_ + uint64_t(d * 4), acc_d * inv);
-  }
+  MergeStates(P, out_, tid);
 }
-#endif  // FIXD

@@ -52,6 +52,22 @@ int BlockMinInt(int v) {
   return t;
 }
 
+// rows_loops.glsl's loops: 32-bit counters where the row is shorter than 2^30, 64-bit beyond.
+#define IDX int
+#define RmsNormRow RmsNormRow32
+#define ArgmaxScan ArgmaxScan32
+#include "rows_loops.glsl"
+#undef IDX
+#undef RmsNormRow
+#undef ArgmaxScan
+#define IDX int64_t
+#define RmsNormRow RmsNormRow64
+#define ArgmaxScan ArgmaxScan64
+#include "rows_loops.glsl"
+#undef IDX
+#undef RmsNormRow
+#undef ArgmaxScan
+
 int64_t Offset(Params P, int k, int64_t i) {
   int64_t off = 0;
   for (int d = P.rows.ndim - 1; d >= 0; --d) {
@@ -72,43 +88,10 @@ void main() {
   const int64_t n = P.n;
   const int tid = int(gl_LocalInvocationID.x);
   const int op = P.op;
-  if (op == 16 && n < 0x40000000l) {  // RMS_NORM: 32-bit counters, addresses stepped (vk20-rope)
-    // The same elements in the same order as the generic loops below (the same bits).
-    const int n32 = int(n);
-    const int64_t sx = P.sx, so = P.so;
-    const uint64_t xs = uint64_t(256l * sx);
-    float ss = 0.0;
-    uint64_t a = x + uint64_t(int64_t(tid) * sx);
-    for (int i = tid; i < n32; i += 256, a += xs) {
-      const float v = LoadF32(a);
-      ss = fma(v, v, ss);
-    }
-    ss = BlockSum(ss);
-    const float r = 1.0 / sqrt(ss / float(n) + P.eps);
-    const uint64_t w = P.weight;
-    const float woff = P.woff;
-    a = x + uint64_t(int64_t(tid) * sx);
-    uint64_t b = o + uint64_t(int64_t(tid) * so);
-    const uint64_t os = uint64_t(256l * so);
-    if (w != 0ul) {
-      for (int i = tid; i < n32; i += 256, a += xs, b += os)
-        StoreF32(b, (LoadF32(a) * r) * (LoadF32(w + uint64_t(i) * 4ul) + woff));
-    } else {
-      for (int i = tid; i < n32; i += 256, a += xs, b += os) StoreF32(b, LoadF32(a) * r);
-    }
-  } else if (op == 16) {  // RMS_NORM
-    float ss = 0.0;
-    for (int64_t i = tid; i < n; i += 256) {
-      const float v = LoadF32(x + uint64_t(i * P.sx));
-      ss = fma(v, v, ss);
-    }
-    ss = BlockSum(ss);
-    const float r = 1.0 / sqrt(ss / float(n) + P.eps);
-    for (int64_t i = tid; i < n; i += 256) {
-      float y = LoadF32(x + uint64_t(i * P.sx)) * r;
-      if (P.weight != 0ul) y *= LoadF32(P.weight + uint64_t(i * 4)) + P.woff;
-      StoreF32(o + uint64_t(i * P.so), y);
-    }
+  if (op == 16 && n < 0x40000000l) {  // RMS_NORM
+    RmsNormRow32(P, x, o, tid, n);
+  } else if (op == 16) {
+    RmsNormRow64(P, x, o, tid, n);
   } else if (op == 17) {  // LAYER_NORM
     float s = 0.0;
     for (int64_t i = tid; i < n; i += 256) s += LoadF32(x + uint64_t(i * P.sx));
@@ -157,19 +140,10 @@ void main() {
     // lowest index on ties whatever the invocation count; 0 when nothing is above -inf.
     float bv = -1.0 / 0.0;
     int bi = 0x7fffffff;
-    if (n < 0x40000000l) {  // 32-bit counter, address stepped (vk20-rope): the same loads
-      const int n32 = int(n);
-      const uint64_t xs = uint64_t(256l * P.sx);
-      uint64_t a = x + uint64_t(int64_t(tid) * P.sx);
-      for (int i = tid; i < n32; i += 256, a += xs) {
-        const float v = LoadF32(a);
-        if (v > bv) bv = v, bi = i;
-      }
+    if (n < 0x40000000l) {
+      ArgmaxScan32(P, x, tid, n, bv, bi);
     } else {
-      for (int64_t i = tid; i < n; i += 256) {
-        const float v = LoadF32(x + uint64_t(i * P.sx));
-        if (v > bv) bv = v, bi = int(i);
-      }
+      ArgmaxScan64(P, x, tid, n, bv, bi);
     }
     const float mx = BlockMax(bv);
     const int first = BlockMinInt(bv == mx ? bi : 0x7fffffff);
