@@ -10,6 +10,7 @@
 //   cuda_gemm_lab --addfuse    (residual ADD / SWIGLU in the decode-batch GEMM, AddFuseChecks)
 //   cuda_gemm_lab --prefillfuse (the shared split, RMS_NORM / SWIGLU in it at prefill M)
 //   cuda_gemm_lab --group      (grouped stream-K decode GEMMs, GroupChecks)
+//   cuda_gemm_lab --splitk     (SmallMChecks and PrefillSplitChecks alone: the split-K tiles)
 // With TESSERA_CUDA_WGMMA (sm_90 devices): the wgmma kernels (k_gemm_wgmma.cu) too, "wg<c>", and
 // the TMA-fed ones (k_gemm_tma.cu, configurations >= kTmaConfig0), "tma<tile>".
 // TESSERA_CUDA_GEMM=old makes the default dispatch the previous kernels (the "before" column).
@@ -1038,6 +1039,18 @@ int Main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--group") != 0) continue;
     GroupChecks();
+    std::printf("summary failures=%d\n", g_failures);
+    return g_failures == 0 ? 0 : 1;
+  }
+  for (int i = 1; i < argc; ++i) {  // cu21-x64b: the split-K tiles' checks alone (no timings)
+    if (std::strcmp(argv[i], "--splitk") != 0) continue;
+    for (int terms : {3, 1}) {
+      SmallMChecks(512, 2048, terms);
+      SmallMChecks(2048, 8192, terms);
+      SmallMChecks(1000, 1064, terms);  // ragged N, partial last chunk
+      SmallMChecks(384, 14336, terms);
+    }
+    PrefillSplitChecks();
     std::printf("summary failures=%d\n", g_failures);
     return g_failures == 0 ? 0 : 1;
   }
