@@ -1699,6 +1699,13 @@ bool GemvXpOn(const MatmulParams& p, bool half, int splits, int pro, bool pair =
   if ((mode < 0 || mode == 2) && !half && !pair && pro == kGemvProNone &&
       (mode == 2 || splits > 1 || p.K < 2048))
     return GemvSmemBytes(p, splits, pro, 3, pair) <= 200 * 1024;
+  // cu21-qkv: and whole-chunk RMS_NORM-prologue launches below K = 2048 (the 0.5B norm + q/k/v,
+  // 4 chunks, one a warp): without XP each warp splits its x per k32 block, a long unrolled
+  // chain that a cold SM's instruction cache fetches piece by piece (ncu: 31% of that launch's
+  // stall samples were no_inst); with it the loop is loads + mma. The kernel instantiation is
+  // the one the 8B gate/up already runs (its code unchanged); same mma operands, same bits.
+  if ((mode < 0 || mode == 2) && !half && !pair && pro == kGemvProRms && splits == 1 && p.K < 2048)
+    return GemvSmemBytes(p, splits, pro, 3, pair) <= 200 * 1024;
   // Split-K blocks use a share of the chunks: staging all of x would not pay (0.5B down).
   if (mode == 0 || ((mode < 0 || mode == 2) && (p.K < 4096 || half || splits > 1))) return false;
   return GemvSmemBytes(p, splits, pro, 3, pair) <= (half ? 112 : 200) * 1024;
