@@ -825,6 +825,59 @@ void AttentionTc(int64_t T, int64_t Hq, int64_t Hkv, int64_t D) {
     }
     Expect(badn == 0, std::string("tc_decode_split_batched_vs_batch_bits") + shape);
   }
+  {  // cu22-xattn: the batch tiles, 15 (kBatch: BatchKernel under the default knob) and 24
+     // (RunTile's one-query tiles, before), against the auto rows above and each other: 64
+     // sequences of k keys each (the tg64x64 steps), mixed 1 .. 64 keys, a window of 20 (spans
+     // not from chunk 0), cu_q that miss the one-query guess (a two-query and an empty
+     // sequence: FindSequence); sequence 5 also against its one-query decode (13).
+    std::vector<float> batch, g24, one;
+    run(b, 10, S, &batch);
+    int bad = 0, n = 0;
+    for (int variant : {15, 24}) {
+      run(b, variant, S, &got);
+      bad += !same(got, batch.data()), ++n;
+    }
+    std::vector<int32_t> ln(S), cq(S + 1);
+    int32_t* dl2 = nullptr;
+    int32_t* dcq2 = nullptr;
+    Check(Malloc(&dl2, S * 4), "malloc");
+    Check(Malloc(&dcq2, (S + 1) * 4), "malloc");
+    AttnParams e = b;
+    e.kv_lens = dl2;
+    const auto pair = [&](const AttnParams& a, int64_t rows) {
+      run(a, 15, rows, &got);
+      run(a, 24, rows, &g24);
+      bad += !same(got, g24.data()), ++n;
+    };
+    for (int keys : {1, 2, 15, 16, 17, 33, 63, 64, 65, 129, 0}) {
+      for (int64_t s = 0; s < S; ++s)
+        ln[s] = keys > 0 ? keys : static_cast<int32_t>(1 + (s * 29) % 64);
+      Check(cudaMemcpy(dl2, ln.data(), S * 4, cudaMemcpyHostToDevice), "upload");
+      pair(e, S);
+      AttnParams d = g;
+      d.q = p.q + 5 * p.q_tok;
+      d.T = 1, d.S = 1, d.table = dbt + 5 * nb;
+      const int32_t m3[3] = {ln[5], 0, 1};
+      Check(cudaMemcpy(dm, m3, sizeof(m3), cudaMemcpyHostToDevice), "upload");
+      run(d, 13, 1, &one);
+      bad += std::memcmp(one.data(), got.data() + 5 * row, row * 4) != 0, ++n;
+      AttnParams w = e;
+      w.window = 20;
+      pair(w, S);
+    }
+    // Guess misses: sequence 1 has two queries, sequence 2 none (T = S = 64).
+    for (int64_t s = 0; s < S; ++s) cq[s + 1] = cq[s] + (s == 1 ? 2 : s == 2 ? 0 : 1);
+    ln[1] = std::max(ln[1], 2);
+    Check(cudaMemcpy(dl2, ln.data(), S * 4, cudaMemcpyHostToDevice), "upload");
+    Check(cudaMemcpy(dcq2, cq.data(), (S + 1) * 4, cudaMemcpyHostToDevice), "upload");
+    AttnParams mq = e;
+    mq.cu_q = dcq2, mq.T = cq[S];
+    pair(mq, mq.T);
+    cudaFree(dcq2);
+    cudaFree(dl2);
+    std::printf("tc_batch_tiles%s cases=%d bad=%d\n", shape, n, bad);
+    Expect(bad == 0, std::string("tc_batch_kernel_vs_runtile_bits") + shape);
+  }
   cudaStream_t st = nullptr;
   Check(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking), "stream");
   const auto release = [&] {
@@ -860,7 +913,8 @@ void AttentionTc(int64_t T, int64_t Hq, int64_t Hkv, int64_t D) {
     run(b, 10, S, &batch);
     SetPdlLaunches(true);
     int bad = 0, n = 0;
-    const auto run_pdl = [&](const AttnParams& a, int64_t rows, std::vector<float>* dst) {
+    const auto run_pdl = [&](const AttnParams& a, int64_t rows, std::vector<float>* dst,
+                             int variant = 13) {
       Check(cudaMemsetAsync(out, 0xff, rows * row * 4, st), "poison");
       Check(cudaMemsetAsync(dq, 0xff, qn * 4, st), "poison");
       Check(cudaMemsetAsync(pc.dk, 0xff, kvn * 4, st), "poison");
@@ -871,7 +925,7 @@ void AttentionTc(int64_t T, int64_t Hq, int64_t Hkv, int64_t D) {
         if (w == 1) copy_kernel(k0, pc.dk, kvn);
         if (w == 2) copy_kernel(v0, pc.dv, kvn);
       }
-      Check(LaunchAttentionWith(a, 13, st), "attention pdl");
+      Check(LaunchAttentionWith(a, variant, st), "attention pdl");
       dst->resize(rows * row);
       Check(cudaMemcpyAsync(dst->data(), out, rows * row * 4, cudaMemcpyDeviceToHost, st), "dl");
       Check(cudaStreamSynchronize(st), "sync");
@@ -893,6 +947,10 @@ void AttentionTc(int64_t T, int64_t Hq, int64_t Hkv, int64_t D) {
       d.T = m, d.S = m;
       run_pdl(d, m, &got);
       bad += std::memcmp(got.data(), batch.data(), m * row * 4) != 0;
+    }
+    for (int rep = 0; rep < 3; ++rep) {  // cu22-xattn: the batch tiles (15), all 64 sequences
+      run_pdl(b, S, &got, 15);
+      bad += !same(got, batch.data());
     }
     SetPdlLaunches(false);
     Check(cudaMemcpy(dq, q0, qn * 4, cudaMemcpyDeviceToDevice), "restore");
@@ -981,11 +1039,14 @@ void AttentionTc(int64_t T, int64_t Hq, int64_t Hkv, int64_t D) {
       }
       SetPdlLaunches(false);
     }
-    for (int variant : {9, 10}) {
+    for (int variant : {9, 10, 24}) {
       const double ms =
           TimeMs(5, 20, [&](int) { Check(LaunchAttentionWith(b, variant, nullptr), "batch"); });
       std::printf("time attention_batch_decode_%s seqs=64 keys=64..200%s round=%d us=%.2f\n",
-                  variant == 9 ? "f32" : "tc", shape, round, ms * 1e3);
+                  variant == 9    ? "f32"
+                  : variant == 10 ? "tc"
+                                  : "tc_head",
+                  shape, round, ms * 1e3);
     }
   }
   std::fflush(stdout);
@@ -1031,6 +1092,73 @@ void DecodeNcu(int64_t Hq, int64_t Hkv, int64_t D) {
   cudaFree(dq);
 }
 
+// cu22-xattn (--attention-batch [ncu]): 64 one-query sequences of k keys each over a paged cache
+// (the tg64x64 decode step's call), the batch tiles before (24: RunTile's) and now (15), us a
+// call: back to back on the null stream, then back to back on a stream under PDL; two
+// interleaved rounds. ncu: one call of each at 33 keys, nothing timed.
+void BatchTimes(int64_t Hq, int64_t Hkv, int64_t D, bool ncu) {
+  constexpr int64_t T = 1024, S = BatchDecodeTables::kS;
+  std::mt19937 rng(13);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  const int64_t row = Hq * D;
+  std::vector<float> q(S * row), k(T * Hkv * D), v(T * Hkv * D);
+  for (float& f : q) f = u(rng);
+  for (float& f : k) f = u(rng);
+  for (float& f : v) f = u(rng);
+  float* dq = DeviceCopy(q);
+  float* out = nullptr;
+  Check(Malloc(&out, S * row * 4), "malloc");
+  const PagedKvCache pc(k, v, T, Hkv * D);
+  const BatchDecodeTables bd(pc.table, pc.nb);
+  AttnParams p;
+  p.q = reinterpret_cast<const uint8_t*>(dq), p.q_tok = row * 4, p.q_head = D * 4;
+  p.out = reinterpret_cast<uint8_t*>(out), p.o_tok = row * 4, p.o_head = D * 4;
+  p.k_tok = p.v_tok = Hkv * D * 4, p.k_head = p.v_head = D * 4;
+  p.kv_dtype = TSR_DTYPE_F32;
+  p.Hq = Hq, p.Hkv = Hkv, p.D = D, p.Dv = D;
+  p.scale = 1.0f / std::sqrt(static_cast<float>(D));
+  p.causal = true;
+  const AttnParams b = bd.Apply(pc.Apply(p));
+  std::vector<int32_t> ln(S);
+  cudaStream_t st = nullptr;
+  Check(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking), "stream");
+  const auto lens = [&](int32_t keys) {
+    std::fill(ln.begin(), ln.end(), keys);
+    Check(cudaMemcpy(bd.dl, ln.data(), S * 4, cudaMemcpyHostToDevice), "upload");
+  };
+  if (ncu) {
+    lens(33);
+    for (int variant : {24, 15}) Check(LaunchAttentionWith(b, variant, nullptr), "batch");
+    Check(cudaDeviceSynchronize(), "sync");
+  } else {
+    for (int round = 0; round < 2; ++round) {
+      for (int32_t keys : {1, 33, 64, 128}) {
+        lens(keys);
+        for (int variant : {24, 15, 15, 24}) {
+          const double ms =
+              TimeMs(5, 20, [&](int) { Check(LaunchAttentionWith(b, variant, nullptr), "batch"); });
+          std::printf("time batch64_%s keys=%d Hq=%lld Hkv=%lld D=%lld round=%d us=%.2f\n",
+                      variant == 24 ? "old" : "new", keys, static_cast<long long>(Hq),
+                      static_cast<long long>(Hkv), static_cast<long long>(D), round, ms * 1e3);
+        }
+        SetPdlLaunches(true);
+        for (int variant : {24, 15, 15, 24}) {
+          const double ms = TimeMs(
+              5, 20, [&](int) { Check(LaunchAttentionWith(b, variant, st), "batch pdl"); }, st);
+          std::printf("time batch64_pdl_%s keys=%d Hq=%lld Hkv=%lld D=%lld round=%d us=%.2f\n",
+                      variant == 24 ? "old" : "new", keys, static_cast<long long>(Hq),
+                      static_cast<long long>(Hkv), static_cast<long long>(D), round, ms * 1e3);
+        }
+        SetPdlLaunches(false);
+      }
+    }
+  }
+  std::fflush(stdout);
+  cudaStreamDestroy(st);
+  cudaFree(out);
+  cudaFree(dq);
+}
+
 int Main(int argc, char** argv) {
   const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
   const bool attention_only = argc > 1 && std::strcmp(argv[1], "--attention") == 0;
@@ -1041,6 +1169,13 @@ int Main(int argc, char** argv) {
   if (argc > 1 && std::strcmp(argv[1], "--attention-dec-ncu") == 0) {
     DecodeNcu(32, 8, 128);
     DecodeNcu(14, 2, 64);
+    return 0;
+  }
+  if (argc > 1 && std::strcmp(argv[1], "--attention-batch") == 0) {
+    const bool ncu = argc > 2 && std::strcmp(argv[2], "ncu") == 0;
+    BatchTimes(14, 2, 64, ncu);
+    BatchTimes(32, 8, 64, ncu);
+    BatchTimes(32, 8, 128, ncu);
     return 0;
   }
   if (argc > 1 && std::strcmp(argv[1], "--attention-tc") == 0) {

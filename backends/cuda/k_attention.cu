@@ -29,6 +29,10 @@
 // one block barrier a chunk (TESSERA_CUDA_ATTN=tiled: the tiled prefill as before; H100, T = 2048:
 // 2.19 -> 1.56 ms at 32/8 heads D = 128). Batch decode tiles (T <= 2 S) hold one query a block
 // where a tile would hold two GQA groups (G <= 4; TESSERA_CUDA_ATTN=tiled: two queries a block).
+// In the tensor-core order they run as tc::BatchKernel (two global round trips before the first
+// chunk's math, 3 barriers a chunk, 4 blocks an SM at D = 64; TESSERA_CUDA_ATTN_TC_BATCH=0: the
+// RunTile tiles; H100, 64 sequences x 33 keys: 10.6 / 19.5 / 24.4 -> 8.1 / 11.1 / 19.0 us at
+// 14/2 D 64, 32/8 D 64, 32/8 D 128).
 //
 // Decode tiles (T <= 16) on sm_90+ are split over a cluster of kSplit blocks (RunSplitTile):
 // each block computes whole chunks exactly as above, block 0 merges them in chunk order through
@@ -1283,6 +1287,9 @@ constexpr int kDefaultLpt = 1;
 // 1: 8B 151.6 -> 152.2, 1B 619.7 -> 636.7, 0.5B 681.8 -> 683.4 t/s; call 9.5 vs 10.5 us at
 // 16 keys, 8B shape).
 constexpr int kDefaultTcDec = 4;
+// TESSERA_CUDA_ATTN_TC_BATCH: the one-query batch decode tiles (kBatch) as BatchKernel (1;
+// cu22-xattn), BatchKernel at D = 64 only (2) or RunTile's (0).
+constexpr int kDefaultTcBatch = 1;
 
 // ---- Tensor-core order (TESSERA_CUDA_ATTN_TC; 2026-11-27, fifteenth session) ----
 //
@@ -2091,6 +2098,314 @@ __global__ void __launch_bounds__(NW * 32, MinBlocks(D, NW))
   }
 }
 
+// One-query batch decode tiles with a short chain (kBatch, cu22-xattn; the default,
+// TESSERA_CUDA_ATTN_TC_BATCH=0: Kernel<D, 1, 4, 1> as before). A block = one query t (qpt = 1)
+// x one kv head, the 16-row tile spread over 4 warps as in RunTile. What RunTile's CS == 1 path
+// does in ~11 dependent global round trips and 5-6 block barriers a chunk, this does in 2 round
+// trips before the first chunk's math and 3 barriers a chunk:
+//   1. one round trip: cu_q[t], cu_q[t + 1] and kv_lens[t] (cu_k[t], cu_k[t + 1]) on the guess
+//      that query t is sequence t (a batch of one-query sequences; the guess holds iff
+//      cu_q[t] <= t < cu_q[t + 1], and then FindSequence's binary search over a non-decreasing
+//      cu_q returns t too: same SeqInfo; else FindSequence), the tile's q units, and (paged) the
+//      block-table entry of chunk 0 for the lane's band row (used only where the guess held and
+//      the span starts at chunk 0; in-bounds either way: row t < S, entry < max_blocks);
+//   2. one round trip: K (registers) and V (cp.async into the f32 staging) of the chunk
+//      together, each warp a band of 16 key rows in 512-byte loads (Band); each thread splits
+//      its own float4s (Split8's arithmetic, no barrier between copy and split). Later chunks:
+//      their table entries load during the chunk before, K / V of chunk i + 1 are issued as
+//      soon as chunk i's V pieces are split.
+// Per-chunk math (Split8, ScorePair, Softmax, MergeRow + PvMerge, the store) is RunTile's, on the
+// same floats in the same order: the same bits (bench_cuda_kernels --attention-tc).
+// D = 64 blocks are held to 128 registers (4 blocks an SM: 64 sequences x 8 kv heads = 512
+// blocks in one wave on 132 SMs; RunTile's tiles fit 3); no block-table offsets in shared
+// memory (lanes 0 .. 15 of a warp resolve its band's rows, the loads take them by shuffle).
+// H100, 64 sequences x 33 keys, lab/xattn22_gpu.sh call 2: 10.6 -> 8.1 us (14/2 D 64), 19.5 ->
+// 11.1 (32/8 D 64), 24.4 -> 19.0 (32/8 D 128); tg64x64 0.5B / 1B / 8B +3.6% / +4.9% / +0.7%.
+
+// FindSequence's result for query t given that sequence s holds it (q0 = cu_q[s],
+// q1 = cu_q[s + 1]; paged: k0 = kv_lens[s]; dense: k0, k1 = cu_k[s], cu_k[s + 1]): its tail.
+__device__ __forceinline__ SeqInfo SeqAt(const AttnParams& p, int64_t t, int64_t s, int32_t q0,
+                                         int32_t q1, int32_t k0, int32_t k1) {
+  SeqInfo r;
+  r.s = s;
+  r.q_first = q0;
+  r.q_len = int64_t{q1} - r.q_first;
+  if (t < r.q_first || t >= r.q_first + r.q_len) return r;
+  if (p.paged) {
+    r.k_len = k0;
+    if (r.k_len < 0 || r.k_len > p.max_blocks * p.block_size) return r;
+  } else {
+    r.k_first = k0;
+    r.k_len = int64_t{k1} - r.k_first;
+    if (r.k_first < 0 || r.k_len < 0 || r.k_first + r.k_len > p.n_kv_rows) return r;
+  }
+  r.ok = true;
+  return r;
+}
+
+// KeyRow with the row's block-table entry already loaded (paged).
+__device__ __forceinline__ int64_t KeyRowAt(const AttnParams& p, int64_t k_first, int64_t j,
+                                            int32_t blk, bool is_v) {
+  const int64_t tok = is_v ? p.v_tok : p.k_tok;
+  if (!p.paged) return (k_first + j) * tok;
+  if (blk < 0 || blk >= p.n_blocks) return -1;
+  return blk * (is_v ? p.v_block : p.k_block) + (j % p.block_size) * tok;
+}
+
+// BatchKernel's K / V map ("band"): warp w owns key rows 16 w .. 16 w + 15 of a chunk; its
+// u-th 16-byte piece is row 16 w + u kRpi + lane / kF4, float4 lane % kF4 (kF4 = D / 4 float4s
+// a row, kRpi = 32 / kF4 rows an instruction): a warp's load is 512 contiguous bytes. (LoadOwn's
+// 32-byte units a thread read each sector half in two instructions: twice the L2 traffic.)
+// Lane j < 16 resolves row 16 w + j's offsets; the loads take them by shuffle.
+template <int D>
+struct Band {
+  static constexpr int kF4 = D / 4, kRpi = 32 / kF4, kU = 16 / kRpi;
+  float4 a[kU];
+};
+template <int D>
+__device__ __forceinline__ int BandRow(int u) {
+  return (threadIdx.x >> 5) * 16 + u * Band<D>::kRpi + (threadIdx.x & 31) / Band<D>::kF4;
+}
+template <int D>
+__device__ __forceinline__ int BandCol() {
+  return (threadIdx.x & 31) % Band<D>::kF4;
+}
+// Row offset (16-byte units, -1: none) of the band's piece u from the lanes' own rows' `ol`.
+template <int D>
+__device__ __forceinline__ int32_t BandOff(int32_t ol, int u) {
+  return __shfl_sync(0xffffffffu, ol, u * Band<D>::kRpi + (threadIdx.x & 31) / Band<D>::kF4);
+}
+template <int D>
+__device__ __forceinline__ void LoadBand(const uint8_t* base, int32_t ol, Band<D>& rg) {
+#pragma unroll
+  for (int u = 0; u < Band<D>::kU; ++u) {
+    const int32_t o = BandOff<D>(ol, u);
+    rg.a[u] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    if (o >= 0)
+      rg.a[u] = __ldcg(reinterpret_cast<const float4*>(base + int64_t{o} * 16) + BandCol<D>());
+  }
+}
+// cp.async of the band's pieces into the f32 staging (rows without an offset zero-filled).
+template <int D>
+__device__ __forceinline__ void IssueBand(const uint8_t* base, int32_t ol, float* sf) {
+#pragma unroll
+  for (int u = 0; u < Band<D>::kU; ++u) {
+    const int32_t o = BandOff<D>(ol, u);
+    const int c4 = BandCol<D>();
+    CpAsync16(sf + BandRow<D>(u) * D + 4 * c4, o < 0 ? base : base + int64_t{o} * 16 + 16 * c4,
+              o < 0 ? 0 : 16);
+  }
+}
+// Split8's arithmetic on 4 floats (pairs (x, y), (z, w)): the pieces' words 2 h, 2 h + 1 of the
+// 8-float unit whose half h they are.
+__device__ __forceinline__ void Split4(const float4& a, uint2 (&u)[kNP]) {
+  float r[4] = {a.x, a.y, a.z, a.w};
+#pragma unroll
+  for (int pc = 0; pc < kNP; ++pc) {
+    uint32_t w[2];
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      w[i] = PackBf16(r[2 * i], r[2 * i + 1]);
+      r[2 * i] = __fsub_rn(r[2 * i], __uint_as_float(w[i] << 16));
+      r[2 * i + 1] = __fsub_rn(r[2 * i + 1], __uint_as_float(w[i] & 0xffff0000u));
+    }
+    u[pc] = make_uint2(w[0], w[1]);
+  }
+}
+// The band's pieces (registers, or the thread's own staged float4s) -> the three swizzled planes.
+template <int D>
+__device__ __forceinline__ void StoreBand(const float4& a, int u, unsigned char* dst) {
+  const int r = BandRow<D>(u), c4 = BandCol<D>();
+  uint2 w[kNP];
+  Split4(a, w);
+#pragma unroll
+  for (int pc = 0; pc < kNP; ++pc)
+    *reinterpret_cast<uint2*>(dst + pc * kBK * D * 2 + SwzOff<D>(r, c4 >> 1) + 8 * (c4 & 1)) =
+        w[pc];
+}
+template <int D>
+__device__ __forceinline__ void SplitBand(const Band<D>& rg, unsigned char* dst) {
+#pragma unroll
+  for (int u = 0; u < Band<D>::kU; ++u) StoreBand<D>(rg.a[u], u, dst);
+}
+template <int D>
+__device__ __forceinline__ void SplitBandStaged(const float* sf, unsigned char* dst) {
+#pragma unroll
+  for (int u = 0; u < Band<D>::kU; ++u)
+    StoreBand<D>(*reinterpret_cast<const float4*>(sf + BandRow<D>(u) * D + 4 * BandCol<D>()), u,
+                 dst);
+}
+
+// Shared memory of BatchKernel: Q pieces, one K / V pieces buffer, the f32 staging (V), the
+// score exchange (RunTile's CS == 1 layout without the offsets).
+template <int D>
+constexpr int BatchSmem() {
+  using C = Cfg<D, 1, 4, 1>;
+  return C::kQBytes + C::kKVBytes + C::kFBytes + C::kSBytes;
+}
+
+template <int D>
+__host__ __device__ constexpr int BatchMinBlocks() {
+  return D == 64 ? 4 : 2;
+}
+
+// blockIdx.x = the query (last first, as Kernel's tiles), blockIdx.y = the kv head.
+template <int D>
+__global__ void __launch_bounds__(128, BatchMinBlocks<D>()) BatchKernel(AttnParams p) {
+  using C = Cfg<D, 1, 4, 1>;
+  constexpr int NT = C::kNT, CH = C::kCH, NC = C::kNCols;
+  constexpr int QU = (C::kRows * CH + NT - 1) / NT;
+  constexpr int DNB = 2 < NC / 2 ? 2 : NC / 2;  // RunTile's under Launch's DNB = 2
+  GridDepWait();
+  AllowDependents();
+  extern __shared__ float4 tc_smem4[];
+  unsigned char* sq = reinterpret_cast<unsigned char*>(tc_smem4);
+  unsigned char* sk = sq + C::kQBytes;  // K pieces, then V pieces (Cfg's kAlias)
+  float* sf = reinterpret_cast<float*>(sk + C::kKVBytes);
+  float4* ss = reinterpret_cast<float4*>(sf + kBK * D);
+  const int G = static_cast<int>(p.Hq / p.Hkv);
+  const int64_t t = gridDim.x - 1 - blockIdx.x, hk = blockIdx.y;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, tq = lane & 3;
+  // Round trip 1: the sequence guess, q, chunk 0's table entries.
+  const bool guess = t < p.S;
+  int32_t q0 = 0, q1 = 0, k0 = 0, k1 = 0;
+  if (guess) {
+    q0 = p.cu_q[t], q1 = p.cu_q[t + 1];
+    if (p.paged) {
+      k0 = p.kv_lens[t];
+    } else {
+      k0 = p.cu_k[t], k1 = p.cu_k[t + 1];
+    }
+  }
+  const int jrow = warp * 16 + (lane & 15);  // the lane's band row (Band)
+  int32_t ent = -1;
+  {
+    const int64_t e = jrow / p.block_size;
+    if (guess && p.paged && e < p.max_blocks) ent = p.table[t * p.table_row + e];
+  }
+  float4 qa[QU], qb[QU];
+#pragma unroll
+  for (int u = 0; u < QU; ++u) {
+    const int i = threadIdx.x + u * NT, r = i / CH, c = i % CH;
+    qa[u] = qb[u] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    if (i < C::kRows * CH && r < G) {
+      const float4* q =
+          reinterpret_cast<const float4*>(p.q + t * p.q_tok + (hk * G + r) * p.q_head) + 2 * c;
+      qa[u] = q[0], qb[u] = q[1];
+    }
+  }
+  const bool hit = guess && q0 <= t && t < q1;
+  const SeqInfo si = hit ? SeqAt(p, t, t, q0, q1, k0, k1) : FindSequence(p, t);
+  if (!si.ok) {
+    for (int h = 0; h < G; ++h) ZeroRow(p, t, hk * G + h);
+    return;
+  }
+  // The query's visible keys (every live row: the same query); RunTile's lo / hi / span (keys
+  // fit int: k_len <= max_blocks * block_size or the dense rows, as RunTile's int lo / hi).
+  int64_t l2 = 0, h2 = 0;
+  VisibleRange(p, si, t, &l2, &h2);
+  const int kmin = h2 > l2 ? static_cast<int>(l2) : 0, kmax = h2 > l2 ? static_cast<int>(h2) : 0;
+  int lo[2], hi[2];
+  bool live[2];
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    live[h] = g + 8 * h < G;
+    lo[h] = live[h] ? static_cast<int>(l2) : 0, hi[h] = live[h] ? static_cast<int>(h2) : 0;
+  }
+  const int first = kmin / kBK * kBK;
+  const int nch = kmax > kmin ? (kmax - first + kBK - 1) / kBK : 0;
+  const int32_t* const trow = p.table + (p.paged ? si.s * p.table_row : 0);
+  const int64_t kfirst = si.k_first;
+  // The table entry of the lane's band row of chunk c0 if inside the span (Offsets' [cl, ch)).
+  const auto load_ent = [&](int c0) {
+    const int j = c0 + jrow;
+    ent = p.paged && j >= max(c0, kmin) && j < min(c0 + kBK, kmax) ? trow[j / p.block_size] : -1;
+  };
+  int32_t ko = -1, vo = -1;  // Offsets' values for the lane's band row
+  const auto offsets = [&](int c0) {
+    const int j = c0 + jrow;
+    ko = vo = -1;
+    if (j >= max(c0, kmin) && j < min(c0 + kBK, kmax)) {
+      const int64_t kr = KeyRowAt(p, kfirst, j, ent, false), vr = KeyRowAt(p, kfirst, j, ent, true);
+      if (kr < 0 || vr < 0) SetDeviceError(p.err, kErrBadBlockTable);
+      if (kr >= 0) ko = static_cast<int32_t>((kr + hk * p.k_head) / 16);
+      if (vr >= 0) vo = static_cast<int32_t>((vr + hk * p.v_head) / 16);
+    }
+  };
+  Band<D> rg;
+  if (nch > 0) {
+    if (!(hit && first == 0)) load_ent(first);
+    offsets(first);
+    LoadBand<D>(p.k, ko, rg);
+    IssueBand<D>(p.v, vo, sf);
+    CpAsyncCommit();
+  }
+  // Q pieces (rows past G zero).
+#pragma unroll
+  for (int u = 0; u < QU; ++u) {
+    const int i = threadIdx.x + u * NT;
+    if (i < C::kRows * CH) {
+      const int r = i / CH, c = i % CH;
+      uint4 w[kNP];
+      Split8(qa[u], qb[u], w);
+#pragma unroll
+      for (int pc = 0; pc < kNP; ++pc)
+        *reinterpret_cast<uint4*>(sq + pc * C::kRows * D * 2 + SwzOff<D>(r, c)) = w[pc];
+    }
+  }
+  float o[NC][4], m[2] = {0.0f, 0.0f}, l[2] = {0.0f, 0.0f};
+  bool started[2] = {false, false};
+#pragma unroll
+  for (int n = 0; n < NC; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
+  for (int i = 0; i < nch; ++i) {
+    const int c0 = first + i * kBK;
+    const bool more = i + 1 < nch;
+    if (more) load_ent(c0 + kBK);
+    SplitBand<D>(rg, sk);  // sk: every warp passed a barrier since its last p.V
+    __syncthreads();       // K pieces (and Q pieces) ready
+    float s0[4], s1[4], s[8][4], mc[2] = {-INFINITY, -INFINITY}, lc[2] = {0.0f, 0.0f};
+    ScorePair<D, C::kRows>(sq, sk, 0, warp, s0, s1);
+    ss[(2 * warp) * 32 + lane] = make_float4(s0[0], s0[1], s0[2], s0[3]);
+    ss[(2 * warp + 1) * 32 + lane] = make_float4(s1[0], s1[1], s1[2], s1[3]);
+    __syncthreads();  // scores exchanged; every warp is done with the K pieces
+#pragma unroll
+    for (int n = 0; n < 8; ++n) {
+      const float4 v = ss[n * 32 + lane];
+      s[n][0] = v.x, s[n][1] = v.y, s[n][2] = v.z, s[n][3] = v.w;
+    }
+    Softmax(s, c0, lo, hi, p.scale, mc, lc);
+    CpAsyncWait<0>();            // the thread's V_i pieces
+    SplitBandStaged<D>(sf, sk);  // its own pieces: V pieces over the dead K pieces
+    if (more) {                  // chunk i + 1: K into the registers, V into the pieces just split
+      offsets(c0 + kBK);
+      LoadBand<D>(p.k, ko, rg);
+      IssueBand<D>(p.v, vo, sf);
+    }
+    CpAsyncCommit();
+    __syncthreads();  // V pieces ready; ss free
+    MergeCoef mk[2];
+#pragma unroll
+    for (int h = 0; h < 2; ++h)
+      mk[h] = MergeRow(max(lo[h], c0) < min(hi[h], c0 + kBK), mc[h], lc[h], m[h], l[h], started[h]);
+    PvMerge<D, NC, DNB, D == 64>(s, sk, warp * (NC / 2), mk, o);
+    if (more) __syncthreads();  // every warp is done with the V pieces
+  }
+  CpAsyncWait<0>();
+  // Store: RunTile's (row halves h, columns 8 (col0 + n) + 2 tq, + 1).
+  const int col0 = warp * NC;
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    if (!live[h]) continue;
+    const int r = g + 8 * h;
+    float* out = reinterpret_cast<float*>(p.out + t * p.o_tok + (hk * G + r) * p.o_head);
+    const float inv = started[h] && l[h] > 0.0f ? 1.0f / l[h] : 0.0f;
+#pragma unroll
+    for (int n = 0; n < NC; ++n)
+      *reinterpret_cast<float2*>(out + 8 * (col0 + n) + 2 * tq) =
+          make_float2(__fmul_rn(o[n][2 * h], inv), __fmul_rn(o[n][2 * h + 1], inv));
+  }
+}
+
 // Whether the model's calls take this order: a property of the head dims, dtype and features
 // (and of the buffers' alignment and the device), never of T or the batch.
 bool Covers(const AttnParams& p) {
@@ -2131,6 +2446,18 @@ cudaError_t Launch(const AttnParams& p, int qpt, cudaStream_t stream) {
   return e != cudaSuccess ? e : cudaGetLastError();
 }
 
+// kBatch (TESSERA_CUDA_ATTN_TC_BATCH=1): BatchKernel, a block a query and kv head.
+template <int D>
+cudaError_t LaunchBatch(const AttnParams& p, cudaStream_t stream) {
+  constexpr int kSmem = BatchSmem<D>();
+  static std::atomic<uint64_t> allowed{0};
+  cudaError_t e = AllowDynamicSmem(BatchKernel<D>, kSmem, &allowed);
+  if (e != cudaSuccess) return e;
+  const dim3 grid(static_cast<unsigned>(p.T), static_cast<unsigned>(p.Hkv));
+  e = LaunchK(BatchKernel<D>, grid, 128, kSmem, stream, p);
+  return e != cudaSuccess ? e : cudaGetLastError();
+}
+
 template <int D>
 bool ClusterSupported() {
   static const bool ok = [] {
@@ -2154,6 +2481,7 @@ bool ClusterSupported() {
 // kDiagEmpty / kDiagEmptyFlat (timing only, no output): kDecodeSplit's grid of blocks that only
 // pass griddepcontrol.wait, in its clusters with its shared memory / neither (the launch floor;
 // H100, lab/dattn19_gpu.sh: ~4.2 us a call back to back, ~3.5 us under PDL, either way).
+// kBatchHead: kBatch's tiles before cu22-xattn (Kernel<D, 1, 4, 1>, RunTile), whatever the knob.
 enum Kind {
   kAuto,
   kPrefill8,
@@ -2168,7 +2496,8 @@ enum Kind {
   kPrefill4Head,
   kDecodeSplitHead,
   kDiagEmpty,
-  kDiagEmptyFlat
+  kDiagEmptyFlat,
+  kBatchHead
 };
 
 __global__ void EmptyKernel(AttnParams, int, bool) {
@@ -2260,7 +2589,14 @@ cudaError_t LaunchKind(const AttnParams& p, Kind kind, cudaStream_t stream) {
       }
       return Launch<D, 1, 4, 1>(p, 16 / G, stream);
     case kDecode: return Launch<D, 1, 4, 1>(p, 16 / G, stream);
-    case kBatch: return Launch<D, 1, 4, 1>(p, 1, stream);
+    case kBatch: {
+      // TESSERA_CUDA_ATTN_TC_BATCH: 1 BatchKernel, 2 BatchKernel at D = 64 only, 0 RunTile's
+      // one-query tiles (same bits).
+      static const int batch = EnvInt("TESSERA_CUDA_ATTN_TC_BATCH", kDefaultTcBatch);
+      if (batch == 1 || (batch == 2 && D == 64)) return LaunchBatch<D>(p, stream);
+      return Launch<D, 1, 4, 1>(p, 1, stream);
+    }
+    case kBatchHead: return Launch<D, 1, 4, 1>(p, 1, stream);
     case kDiag1:
       if constexpr (D == 128) return Launch<D, 8, 8, 1, 2, 1>(p, 128 / G, stream);
       return cudaErrorNotSupported;
@@ -2291,10 +2627,10 @@ bool TcEnabled() {
 
 cudaError_t LaunchAttentionWith(const AttnParams& p, int variant, cudaStream_t stream) {
   if (p.T == 0 || p.Hq == 0) return cudaSuccess;
-  // 10 .. 15, 19 .. 21: the tensor-core order's tile kinds (16 .. 18, 22, 23: timing-only
+  // 10 .. 15, 19 .. 21, 24: the tensor-core order's tile kinds (16 .. 18, 22, 23: timing-only
   // diagnostics) (cudaErrorNotSupported where it does not cover the call); 0: it where
   // TESSERA_CUDA_ATTN_TC and tc::Covers say so; 9: the f32 order's default.
-  if (variant >= 10 && variant <= 23)
+  if (variant >= 10 && variant <= 24)
     return tc::LaunchTc(p, static_cast<tc::Kind>(variant - 10), stream);
   if (variant == 0 && TcEnabled() && tc::Covers(p)) return tc::LaunchTc(p, tc::kAuto, stream);
   if (variant == 9) variant = 0;

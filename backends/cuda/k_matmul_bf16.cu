@@ -26,8 +26,10 @@
 // always takes this order.
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "backends/cuda/dev_common.cuh"
 #include "backends/cuda/env_knob.h"
@@ -721,6 +723,28 @@ constexpr int kGemvPrefPlain = 1, kGemvPrefPro = 2, kGemvPrefNext = 4, kGemvPref
 constexpr int kGemvPrefRmsRegs = 16;
 // ... also for blocks of 128 .. 255 threads (GemvRmsStageRegs2, cu-dec18b).
 constexpr int kGemvPrefRmsRegs2 = 32;
+#ifdef TESSERA_GEMV_STAMPS
+// Lab build only (CMake -DTESSERA_CUDA_GEMV_STAMPS=ON; never in a release plugin): thread 0 of
+// every GemvBf16Kernel block records %globaltimer at entry, after griddepcontrol.wait, after the
+// prologue / x pre-split and after its last task into a ring of kGemvStampCap records in device
+// memory (SetupGemvStamps at device open when TESSERA_GEMV_STAMP_OUT names a file; DumpGemvStamps
+// at device close writes the ring there; lab/stamps22.py reads it). The ring slot is claimed at
+// entry, so the atomic's latency is not on the block's path.
+struct GemvStamp {
+  unsigned long long t[4];
+  unsigned long long seq;  // 1 + the claim order
+  unsigned k, n, wlo, block, grid, sm;
+};
+constexpr unsigned long long kGemvStampCap = 1ull << 20;
+__device__ GemvStamp* g_gemv_stamps = nullptr;
+__device__ unsigned long long g_gemv_stamp_seq = 0;
+GemvStamp* g_stamp_host_ptr = nullptr;  // the ring (host's copy of g_gemv_stamps)
+__device__ __forceinline__ unsigned long long GemvTimer() {
+  unsigned long long t;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+  return t;
+}
+#endif
 
 // Early weight fetch (TESSERA_CUDA_GEMV_PREF, cuda-dec): the weight rows of the block's first
 // task, chunks [c_lo, c_lo + rounds x warps) of its 16 rows (what its warps read first; all of
@@ -785,10 +809,21 @@ __global__ void __launch_bounds__(PIPE == kGemvPipe8 || PIPE == kGemvPipeTma ? 2
   const int pref_first = PRO == kGemvProNone ? kGemvPrefPlain : kGemvPrefPro;
   const bool ef = (pref & kGemvPrefEvictFirst) != 0;
   constexpr bool two = PIPE == kGemvPipeTwo;  // GemvDown2: two row groups a task
+#ifdef TESSERA_GEMV_STAMPS
+  GemvStamp* stamps = g_gemv_stamps;
+  unsigned long long st_seq = 0, st_t[4] = {};
+  if (threadIdx.x == 0 && stamps != nullptr) {
+    st_t[0] = GemvTimer();
+    st_seq = atomicAdd(&g_gemv_stamp_seq, 1ull);  // used at the end: off the block's path
+  }
+#endif
   if (pref & pref_first) GemvPrefetchTask(p, grp, n_chunks, splits, blockIdx.x, 1, ef, two);
   if constexpr (PIPE == kGemvPipeTma) GemvTmaInit((pref >> 8) & 15, (pref >> 12) * 16);
   GridDepWait();
   AllowDependents();
+#ifdef TESSERA_GEMV_STAMPS
+  if (threadIdx.x == 0 && stamps != nullptr) st_t[1] = GemvTimer();
+#endif
   const int per_task = grp.swiglu != nullptr || two ? 2 : 1;  // chunk sums a task keeps
   float* xs = part + (n_chunks + splits - 1) / splits * 128 * per_task;
   if constexpr (PRO == kGemvProRms) {
@@ -819,6 +854,9 @@ __global__ void __launch_bounds__(PIPE == kGemvPipe8 || PIPE == kGemvPipeTma ? 2
       GemvSplitX<T, PRO>(p, xs, xp);
     }
   }
+#ifdef TESSERA_GEMV_STAMPS
+  if (threadIdx.x == 0 && stamps != nullptr) st_t[2] = GemvTimer();
+#endif
   for (int64_t task = blockIdx.x; task < n_tasks; task += gridDim.x) {
     // Persistent grids: the next task's first round streams into L2 while this one runs.
     if ((pref & kGemvPrefNext) && task + gridDim.x < n_tasks)
@@ -827,6 +865,20 @@ __global__ void __launch_bounds__(PIPE == kGemvPipe8 || PIPE == kGemvPipeTma ? 2
                                      last_block, task);
     __syncthreads();  // part and last_block are the next task's
   }
+#ifdef TESSERA_GEMV_STAMPS
+  if (threadIdx.x == 0 && stamps != nullptr) {
+    st_t[3] = GemvTimer();
+    unsigned sm;
+    asm volatile("mov.u32 %0, %%smid;" : "=r"(sm));
+    GemvStamp& r = stamps[st_seq % kGemvStampCap];
+    for (int i = 0; i < 4; ++i) r.t[i] = st_t[i];
+    r.seq = st_seq + 1;
+    r.k = static_cast<unsigned>(p.K);
+    r.n = static_cast<unsigned>(grp.o[0].N) | (static_cast<unsigned>(grp.n) << 28);
+    r.wlo = static_cast<unsigned>(reinterpret_cast<uintptr_t>(grp.o[0].w) >> 4);
+    r.block = blockIdx.x, r.grid = gridDim.x | (blockDim.x / 32) << 20, r.sm = sm;
+  }
+#endif
 }
 
 // ---- Streaming GEMV: (16-row group, chunk) tasks spread over every warp of the grid ----
@@ -1637,6 +1689,13 @@ int GemvTmaCfg(const GemvAux& aux, bool half) {
   return half ? 0x44 : 0x42;
 }
 
+// cu22-8b (defined below, with the other launch rules).
+int GemvWholeMode(const MatmulParams& p, const GemvAux& aux, int64_t groups, int pro, bool pair,
+                  int members, int terms);
+int GemvO2Env();
+bool GemvPbal();
+constexpr int kWholeTwo = 1, kWholeW8 = 2;
+
 template <int T, bool HALF, int PRO, bool XP, int PIPE = 0>
 cudaError_t Gemv(const MatmulParams& p, const GemvGroupArgs& b, int splits, const GemvAux& aux,
                  const GemvPrologue& pro, cudaStream_t stream) {
@@ -1649,11 +1708,17 @@ cudaError_t Gemv(const MatmulParams& p, const GemvGroupArgs& b, int splits, cons
   // Paired tasks keep the unpaired warps' chunks per warp: up to twice the warps.
   // kGemvPipe8: 8 warps; kGemvPipeTma: GemvTmaCfg's.
   constexpr bool kPlain = PIPE == 0 || PIPE == kGemvPipeTwo;
+  // cu22-8b: whole chunks, one row group a block of 8 warps (GemvWholeMode kWholeW8).
+  const bool w8 = PIPE == 0 && !HALF && PRO == kGemvProNone && !pair &&
+                  GemvWholeMode(p, aux, groups, PRO, pair, b.n, T) == kWholeW8;
   const int warps = std::min(per_block, PIPE == kGemvPipeTma ? GemvTmaCfg(aux, HALF) >> 4
-                                        : (groups < 264 || pair) && kPlain ? 16
-                                                                           : 8);
+                                        : (groups < 264 || pair) && kPlain && !w8 ? 16
+                                                                                  : 8);
   int smem = static_cast<int>(GemvSmemBytes(p, splits, PRO, XP ? T : 0, pair));
   int pref = GemvPref(p, HALF, splits, PRO);
+  // cu22-8b: TESSERA_CUDA_GEMV_O2=2: the o's two-row-group blocks without the first round's L2
+  // prefetch before the PDL wait.
+  if (PIPE == kGemvPipeTwo && p.K < 8192 && GemvO2Env() == 2) pref &= ~kGemvPrefPlain;
   if (PRO == kGemvProRms && GemvRmsRegs() >= 1) pref |= kGemvPrefRmsRegs;
   if (PRO == kGemvProRms && GemvRmsRegs() >= 2) pref |= kGemvPrefRmsRegs2;
   if constexpr (PIPE == kGemvPipeTma) {  // the ring after the rest, 128-byte aligned
@@ -1671,7 +1736,16 @@ cudaError_t Gemv(const MatmulParams& p, const GemvGroupArgs& b, int splits, cons
     e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(
         &per_sm, GemvBf16Kernel<T, HALF, PRO, XP, PIPE>, warps * 32, smem);
     if (e != cudaSuccess) return e;
-    grid = std::min<int64_t>(tasks, int64_t{std::max(per_sm, 1)} * aux.sms);
+    const int64_t cap = int64_t{std::max(per_sm, 1)} * aux.sms;
+    grid = std::min<int64_t>(tasks, cap);
+    // cu22-8b, GemvPbal (M = 1, exact mode, K >= 4096: the 8B's prologue launches, as measured):
+    // as many blocks as give every block the same number of tasks (+-1) in the fewest rounds (8B
+    // norm + gate/up 1792 tasks: 256 blocks x 7 instead of 264, 208 of them with 7 and 56 with 6;
+    // norm + head 259 x 31).
+    if (GemvPbal() && T == 3 && p.M == 1 && p.K >= 4096 && tasks > cap) {
+      const int64_t rounds = (tasks + cap - 1) / cap;
+      grid = (tasks + rounds - 1) / rounds;
+    }
   }
   LaunchK(GemvBf16Kernel<T, HALF, PRO, XP, PIPE>, static_cast<unsigned>(grid), warps * 32, smem,
           stream, p, b, n_chunks, splits, aux.partials, aux.counters, pro, tasks, pref);
@@ -1695,9 +1769,15 @@ bool GemvXpOn(const MatmulParams& p, bool half, int splits, int pro, bool pair =
   }();
   // cu21-gemv: also plain whole-chunk launches below K = 2048 and split-K ones, each split-K
   // block staging only its own chunks' share (the 0.5B o, down and head: engine 0.5B tg128
-  // +4.5%); =2: at any K (also the 1B o: lab 9.5 -> 7.8 us, 1B tg128 level).
+  // +4.5%); =2: at any K (also the 1B o, and the 1B head: see below).
+  // cu22-small: and below K = 4096 where the grid is one wave (fewer than 264 row groups: the 1B
+  // o). Time stamps in the engine (lab/NOTES.md, twenty-second session): XP takes the 1B o from
+  // 8.1 to 6.5 us there too; =2 also put the 1B head (8,016 blocks, many waves) on XP, +25 us,
+  // which is why =2 measured level. TESSERA_CUDA_GEMV_XP1W=0: without this clause.
+  static const int one_wave = EnvInt("TESSERA_CUDA_GEMV_XP1W", 1);
+  const bool wave1 = one_wave != 0 && p.K < 4096 && (p.N + 15) / 16 < 264;
   if ((mode < 0 || mode == 2) && !half && !pair && pro == kGemvProNone &&
-      (mode == 2 || splits > 1 || p.K < 2048))
+      (mode == 2 || splits > 1 || p.K < 2048 || wave1))
     return GemvSmemBytes(p, splits, pro, 3, pair) <= 200 * 1024;
   // cu21-qkv: and whole-chunk RMS_NORM-prologue launches below K = 2048 (the 0.5B norm + q/k/v,
   // 4 chunks, one a warp): without XP each warp splits its x per k32 block, a long unrolled
@@ -1756,12 +1836,53 @@ bool GemvDown2(const MatmulParams& p, const GemvAux& aux, int64_t groups, int pr
          GemvDownFull(p, groups, pro, pair) && GemvXpOn(p, false, 1, pro, true);
 }
 
+// cu22-8b: whole chunks for the 8B o at M = 1 in exact mode (3 pieces: the x pre-split; plain,
+// one member, 4096 <= K < 8192, 145 .. 263 row groups, the engine's rule: aux.variant 0,
+// TESSERA_CUDA_GEMV_PIPE unset). Same bits whichever is taken: the block kernel's per-chunk code
+// and each row group's chunk-order combine, whatever block or warp takes a chunk (GemvDown2's
+// argument). TESSERA_CUDA_GEMV_O2: 0 = half chunks in 8-warp blocks, 3 an SM (GemvPipeMode's
+// kGemvPipe8 + GemvXpPlain, before); 1 (default) = two row groups a 16-warp block with x pre-split
+// (GemvDown2's kernel, kWholeTwo: 128 blocks, 2 chunks a warp) and, as every plain whole-chunk
+// launch from K = 2048, the first row group's weights asked into L2 before the PDL wait; 2 = the
+// same without that prefetch; 3 = whole chunks, one row group a block of 8 warps (kWholeW8: 256
+// blocks, 2 an SM). H100, lab (M = 1, PDL, residual, weights past L2): 8B o + residual 18.9 -> 16.8
+// us (2: 18.4, 3: 16.7); engine 8B tg128 +0.9% (1) / +0.4% (3) over two -r 1 runs each, +0.2-0.4%
+// in old / new pairs with TESSERA_CUDA_GEMV_PBAL=1 beside it (lab/NOTES.md, cu22-8b).
+int GemvO2Env() {
+  static const int mode = EnvInt("TESSERA_CUDA_GEMV_O2", 1);
+  return mode;
+}
+
+int GemvWholeMode(const MatmulParams& p, const GemvAux& aux, int64_t groups, int pro, bool pair,
+                  int members, int terms) {
+  const int o2 = GemvO2Env();
+  if (o2 < 1 || o2 > 3 || terms != 3 || aux.variant != 0 || GemvPipeEnv() >= 0 || pair ||
+      pro != kGemvProNone || members != 1 || p.M != 1 || groups <= 144 || groups >= 264 ||
+      p.K < 4096 || p.K >= 8192)
+    return 0;
+  if (!GemvXpOn(p, false, 1, pro, o2 != 3)) return 0;  // x pre-split (and, 1/2, 2 x chunk sums)
+  return o2 == 3 ? kWholeW8 : kWholeTwo;
+}
+
+// cu22-8b, TESSERA_CUDA_GEMV_PBAL=1 (lab knob, default 0 = the grid as before): persistent
+// (prologue) grids at M = 1 in exact mode with K >= 4096 get as many blocks as give every block
+// the same number of tasks (+-1) in the fewest rounds (Gemv). Same bits (a task's code does not
+// depend on its block). H100: 8B norm + gate/up 86.3 -> 85.6-86.0 us, norm + head 362.6 -> 362.0
+// in the lab; engine 8B tg128 +0.5% alone over two -r 1 runs, and O2 + PBAL measured no better
+// than O2 alone: not on by default (lab/NOTES.md, cu22-8b).
+bool GemvPbal() {
+  static const int mode = EnvInt("TESSERA_CUDA_GEMV_PBAL", 0);
+  return mode == 1;
+}
+
 // Half-chunk loads for this launch? (LaunchGemvBf16Fused; pair: the SWIGLU-epilogue group.)
-bool GemvHalfChunks(const MatmulParams& p, const GemvAux& aux, int64_t groups, int pro, bool pair) {
+bool GemvHalfChunks(const MatmulParams& p, const GemvAux& aux, int64_t groups, int pro, bool pair,
+                    int members, int terms) {
   if (aux.variant == kGemvHalf || aux.variant == kGemvHalf8 || aux.variant == kGemvHalfTma)
     return true;
   if (aux.variant != 0) return false;
   if (GemvDownFull(p, groups, pro, pair)) return false;
+  if (GemvWholeMode(p, aux, groups, pro, pair, members, terms) != 0) return false;
   // Half-chunk loads (two blocks an SM) win while the grid is one to a few waves of SMs (lab,
   // H100: 4096 x 4096 0.51 -> 0.64 of copy, 4096 x 14336 0.66 -> 0.76); full chunks when the
   // grid fits the SMs one block each (0.5B 896 rows: 5.1 vs 5.7 us) and from ~4 waves on
@@ -2415,10 +2536,14 @@ cudaError_t LaunchGemvBf16Fused(const MatmulParams& p, const GemvGroup& grp,
   if (b.g0[grp.n] == 0) return cudaSuccess;
   if (!GemvIsStream(aux)) {  // block per row group
     const int64_t groups = b.g0[b.n];
-    const bool half = GemvHalfChunks(p, aux, groups, pro.kind, pair);  // half or whole chunks
+    const bool half = GemvHalfChunks(p, aux, groups, pro.kind, pair, b.n, terms);  // or whole
     // Paired tasks combine their chunk sums in one block (no split-K): same bits either way.
     const int splits = aux.partials != nullptr && !pair ? GemvSplits(p, groups, aux) : 1;
     if (!half && GemvDown2(p, aux, groups, pro.kind, pair, b.n, splits)) b.rg2 = 1;
+    // cu22-8b: the 8B o, two row groups a block (TESSERA_CUDA_GEMV_O2 = 1, 2).
+    if (!half && splits == 1 &&
+        GemvWholeMode(p, aux, groups, pro.kind, pair, b.n, terms) == kWholeTwo)
+      b.rg2 = 1;
     if (terms == 1)
       return half ? GemvPro<1, true>(p, b, splits, aux, pro, stream)
                   : GemvPro<1, false>(p, b, splits, aux, pro, stream);
@@ -2644,6 +2769,36 @@ cudaError_t LaunchReadLab(int kind, const void* w, int64_t N, int64_t K, int war
 cudaError_t ProbeKernelImage() {
   cudaFuncAttributes attr;
   return cudaFuncGetAttributes(&attr, ProbeKernel);
+}
+
+void SetupGemvStamps() {
+#ifdef TESSERA_GEMV_STAMPS
+  if (g_stamp_host_ptr != nullptr || std::getenv("TESSERA_GEMV_STAMP_OUT") == nullptr) return;
+  void* d = nullptr;
+  if (cudaMalloc(&d, kGemvStampCap * sizeof(GemvStamp)) != cudaSuccess) return;
+  cudaMemset(d, 0, kGemvStampCap * sizeof(GemvStamp));
+  g_stamp_host_ptr = static_cast<GemvStamp*>(d);
+  cudaMemcpyToSymbol(g_gemv_stamps, &g_stamp_host_ptr, sizeof(g_stamp_host_ptr));
+  cudaDeviceSynchronize();
+#endif
+}
+
+void DumpGemvStamps() {
+#ifdef TESSERA_GEMV_STAMPS
+  const char* path = std::getenv("TESSERA_GEMV_STAMP_OUT");
+  if (path == nullptr || g_stamp_host_ptr == nullptr) return;
+  cudaDeviceSynchronize();
+  unsigned long long n = 0;
+  cudaMemcpyFromSymbol(&n, g_gemv_stamp_seq, sizeof(n));
+  const unsigned long long m = std::min(n, kGemvStampCap);
+  std::vector<GemvStamp> h(kGemvStampCap);
+  cudaMemcpy(h.data(), g_stamp_host_ptr, kGemvStampCap * sizeof(GemvStamp), cudaMemcpyDeviceToHost);
+  if (FILE* f = std::fopen(path, "wb")) {  // in claim order, oldest first
+    for (unsigned long long i = n - m; i < n; ++i)
+      std::fwrite(&h[i % kGemvStampCap], sizeof(GemvStamp), 1, f);
+    std::fclose(f);
+  }
+#endif
 }
 
 }  // namespace tessera::cuda

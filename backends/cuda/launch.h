@@ -105,7 +105,8 @@ cudaError_t LaunchAttention(const AttnParams& p, cudaStream_t stream);
 // takes variant 0 for the calls it covers; 9 = the f32 order's default; 10 .. 15 = the
 // tensor-core tile kinds (auto, 128-row / 64-row prefill, cluster-split / one-block decode,
 // one-query batch tiles; same bits; cudaErrorNotSupported where not covered); 16 .. 18 =
-// timing-only diagnostics (wrong results).
+// timing-only diagnostics (wrong results); 24 = the one-query batch tiles before cu22-xattn
+// (RunTile's, whatever TESSERA_CUDA_ATTN_TC_BATCH says; same bits).
 cudaError_t LaunchAttentionWith(const AttnParams& p, int variant, cudaStream_t stream);
 
 // ---- data movement (k_data.cu) ----
@@ -389,6 +390,12 @@ cudaError_t LaunchReadLab(int kind, const void* w, int64_t N, int64_t K, int war
 
 // Compiled-in kernel probe: cudaSuccess when this build has code for the current device.
 cudaError_t ProbeKernelImage();
+
+// Lab build only (CMake TESSERA_CUDA_GEMV_STAMPS): the decode GEMV's per-block time stamps
+// (k_matmul_bf16.cu GemvStamp), set up at device open when $TESSERA_GEMV_STAMP_OUT is set and
+// written there at device close; no-ops in every other build.
+void SetupGemvStamps();
+void DumpGemvStamps();
 
 }  // namespace tessera::cuda
 

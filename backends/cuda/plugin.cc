@@ -509,6 +509,7 @@ void DeviceClose(tsr_device* dev) {
     cudaStreamSynchronize(dev->stream);
   }
   dev->graphs.Clear();
+  DumpGemvStamps();  // lab stamp builds only
   if (dev->profile != nullptr) {
     PrintProfile(*dev->profile);
     for (cudaEvent_t e : dev->profile->events) cudaEventDestroy(e);
@@ -546,6 +547,7 @@ cudaError_t SetUpGemv(tsr_device* dev) {
   if (e != cudaSuccess) return e;
   g.counters = dev->gemv_counters;
   g.n_counters = kGemvCounters;
+  SetupGemvStamps();  // lab stamp builds only
   g.pdl = major >= 9 && EnvFlag("TESSERA_CUDA_PDL", true);
   dev->run.fuse = EnvFlag("TESSERA_CUDA_FUSE", true);
   dev->run.fuse_norm = EnvFlag("TESSERA_CUDA_FUSE_NORM", true);

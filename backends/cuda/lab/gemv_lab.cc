@@ -1033,6 +1033,11 @@ int Dec17(Lab& lab) {
   Dec17Time(lab, "05B-down-res", kGemvProNone, 4864, {896}, true);
   Dec17Time(lab, "1B-o-res", kGemvProNone, 2048, {2048}, true);
   Dec17Time(lab, "1B-down-res", kGemvProNone, 8192, {2048}, true);
+  // cu22-8b: the 8B's o / down with the fused residual ADD and the norm + head, as the engine
+  // launches them (TESSERA_CUDA_GEMV_O2 / _PBAL).
+  Dec17Time(lab, "8B-o-res", kGemvProNone, 4096, {4096}, true);
+  Dec17Time(lab, "8B-down-res", kGemvProNone, 14336, {4096}, true);
+  Dec17Time(lab, "8B-norm-head", kGemvProRms, 4096, {128256});
   return 0;
 }
 
