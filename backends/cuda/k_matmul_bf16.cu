@@ -1695,6 +1695,11 @@ int GemvWholeMode(const MatmulParams& p, const GemvAux& aux, int64_t groups, int
 int GemvO2Env();
 bool GemvPbal();
 constexpr int kWholeTwo = 1, kWholeW8 = 2;
+// cu22-head (defined below, with the other launch rules).
+int GemvHeadMode(const MatmulParams& p, const GemvAux& aux, int64_t groups, int pro, bool pair,
+                 int members, int terms, int splits);
+int GemvHeadBps();
+constexpr int kHeadPers = 1, kHeadNext = 2, kHeadTwo = 3, kHeadNoXp = 4;
 
 template <int T, bool HALF, int PRO, bool XP, int PIPE = 0>
 cudaError_t Gemv(const MatmulParams& p, const GemvGroupArgs& b, int splits, const GemvAux& aux,
@@ -1716,6 +1721,11 @@ cudaError_t Gemv(const MatmulParams& p, const GemvGroupArgs& b, int splits, cons
                                                                                   : 8);
   int smem = static_cast<int>(GemvSmemBytes(p, splits, PRO, XP ? T : 0, pair));
   int pref = GemvPref(p, HALF, splits, PRO);
+  // cu22-head: the small models' LM heads on a persistent grid (GemvHeadMode).
+  const int head = T == 3 && !HALF && PRO == kGemvProNone && kPlain
+                       ? GemvHeadMode(p, aux, groups, PRO, b.swiglu != nullptr, b.n, T, splits)
+                       : 0;
+  if (head == kHeadNext) pref |= kGemvPrefNext;
   // cu22-8b: TESSERA_CUDA_GEMV_O2=2: the o's two-row-group blocks without the first round's L2
   // prefetch before the PDL wait.
   if (PIPE == kGemvPipeTwo && p.K < 8192 && GemvO2Env() == 2) pref &= ~kGemvPrefPlain;
@@ -1731,11 +1741,12 @@ cudaError_t Gemv(const MatmulParams& p, const GemvGroupArgs& b, int splits, cons
   if (groups == 0) return cudaSuccess;
   const int64_t tasks = b.rg2 != 0 ? (groups + 1) / 2 : (pair ? b.g0[1] : groups) * splits;
   int64_t grid = tasks;
-  if (PRO != kGemvProNone && aux.sms > 0) {  // persistent: the blocks that fit the card at once
+  if ((PRO != kGemvProNone || head != 0) && aux.sms > 0) {  // persistent: the blocks that fit
     int per_sm = 0;
     e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(
         &per_sm, GemvBf16Kernel<T, HALF, PRO, XP, PIPE>, warps * 32, smem);
     if (e != cudaSuccess) return e;
+    if (head != 0 && GemvHeadBps() > 0) per_sm = std::min(per_sm, GemvHeadBps());
     const int64_t cap = int64_t{std::max(per_sm, 1)} * aux.sms;
     grid = std::min<int64_t>(tasks, cap);
     // cu22-8b, GemvPbal (M = 1, exact mode, K >= 4096: the 8B's prologue launches, as measured):
@@ -1875,6 +1886,40 @@ bool GemvPbal() {
   return mode == 1;
 }
 
+// cu22-head: the LM heads of the small models (plain launches, one member, M <= 8, exact mode,
+// whole chunks, no split-K, N >= 32768: the 0.5B's 151,936 x 896 and the 1B's 128,256 x 2048; the
+// 8B's head is a norm + head prologue launch, persistent already). Before, such a launch was one
+// block a row group (0.5B 9,496 blocks of 4 warps, 1B 8,016 of 8: ~18 / ~30 waves), each block
+// loading one round of chunks and then combining and storing, and the 1B's without the x
+// pre-split (XP staged per block in each of 30 waves cost +25 us, cu22-small). Modes
+// (TESSERA_CUDA_GEMV_HEAD): 0 = before; 1 = a persistent grid (the blocks that fit the card, each
+// looping over row groups like the prologue launches) with x pre-split once per block; 2 = 1 and
+// the next task's first round asked into L2 at each task's start (kGemvPrefNext); 3 = 1 with two
+// row groups a task (GemvDown2's kernel, b.rg2); 4 = 1 without forcing XP (the 1B's K = 2048 keeps
+// its plain x split). Unset: 2 from K = 2048 (the 1B head), 0 below (the 0.5B head, already at
+// 0.95 of copy in the lab, lost 4-13 us under 1-3). H100 (lab/NOTES.md, cu22-head): lab 1B head
+// 204.6 us (0.86 of copy) -> 187.4 (1), 193.6 (2), 190.4 (3), 202.8 (4); engine 1B tg128 over
+// two -r 2 runs each: before 639.1, 1: 634.8, 2: 653.0, 3: 650.6 t/s. TESSERA_CUDA_GEMV_HEAD_BPS=B
+// (lab knob): at most B blocks an SM. Same bits whichever: a task's code does not depend on its
+// block (the prologue launches' argument), and every kernel instantiation here is one that other
+// launches already run.
+int GemvHeadMode(const MatmulParams& p, const GemvAux& aux, int64_t groups, int pro, bool pair,
+                 int members, int terms, int splits) {
+  static const int env = EnvInt("TESSERA_CUDA_GEMV_HEAD", -1);
+  const int mode = env >= 0 ? env : (p.K >= 2048 ? kHeadNext : 0);
+  if (mode < kHeadPers || mode > kHeadNoXp || terms != 3 || aux.variant != 0 || aux.sms <= 0 ||
+      GemvPipeEnv() >= 0 || pair || pro != kGemvProNone || members != 1 || splits != 1 ||
+      p.M > kGemvMaxRows || p.N < 32768 || groups * 16 < 32768)
+    return 0;
+  if (mode != kHeadNoXp && GemvSmemBytes(p, 1, pro, 3, mode == kHeadTwo) > 200 * 1024) return 0;
+  return mode;
+}
+
+int GemvHeadBps() {
+  static const int bps = EnvInt("TESSERA_CUDA_GEMV_HEAD_BPS", 0);
+  return bps;
+}
+
 // Half-chunk loads for this launch? (LaunchGemvBf16Fused; pair: the SWIGLU-epilogue group.)
 bool GemvHalfChunks(const MatmulParams& p, const GemvAux& aux, int64_t groups, int pro, bool pair,
                     int members, int terms) {
@@ -1935,8 +1980,11 @@ cudaError_t GemvXp(const MatmulParams& p, const GemvGroupArgs& b, int splits, co
                    const GemvPrologue& pro, cudaStream_t stream) {
   const bool pair = b.swiglu != nullptr;  // the plain loop only (GemvTask's pairing)
   const int pipe = pair ? 0 : GemvPipeMode(p, aux, HALF, PRO);
+  const int head =
+      HALF ? 0 : GemvHeadMode(p, aux, b.g0[b.n], PRO, pair, b.n, T, splits);  // cu22-head
   const bool xp = T == 3 && (GemvXpOn(p, HALF, splits, PRO, pair) ||
-                             (aux.variant == 0 && GemvXpPlain(p, HALF, splits, PRO, pair, pipe)));
+                             (aux.variant == 0 && GemvXpPlain(p, HALF, splits, PRO, pair, pipe)) ||
+                             (head != 0 && head != kHeadNoXp));
   switch (pipe) {
     case kGemvPipe8:  // the plain loop; XP by default only where GemvXpPlain takes it (8B o)
       if constexpr (HALF) {
@@ -2543,6 +2591,9 @@ cudaError_t LaunchGemvBf16Fused(const MatmulParams& p, const GemvGroup& grp,
     // cu22-8b: the 8B o, two row groups a block (TESSERA_CUDA_GEMV_O2 = 1, 2).
     if (!half && splits == 1 &&
         GemvWholeMode(p, aux, groups, pro.kind, pair, b.n, terms) == kWholeTwo)
+      b.rg2 = 1;
+    // cu22-head: TESSERA_CUDA_GEMV_HEAD=3, the heads' persistent grid in two-row-group tasks.
+    if (!half && GemvHeadMode(p, aux, groups, pro.kind, pair, b.n, terms, splits) == kHeadTwo)
       b.rg2 = 1;
     if (terms == 1)
       return half ? GemvPro<1, true>(p, b, splits, aux, pro, stream)

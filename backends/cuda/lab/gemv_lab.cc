@@ -16,6 +16,8 @@
 //                              process) across processes; no checks. (cu21-gemv) also the 0.5B
 //                              norm + gate/up and the 0.5B / 1B o and down with the residual
 //                              ("-res"); GEMV_LAB_DEC17_ONLY=NAME[,NAME...] times those only.
+//   cuda_gemv_lab --head22     (cu22-head) plain reads of the 0.5B / 1B / 8B heads' bytes and the
+//                              heads' launches, plain and norm + head ("dec17" lines).
 //   cuda_gemv_lab --ropekv     (cu-dec18) the one-launch ROPE q + ROPE k + KV_WRITE k/v against
 //                              the separate kernels (bits; T = 1, 2, 3, 4, 8; 0.5B / 1B / 8B heads,
 //                              partial, scaled, interleaved) and, at T = 1, both timed with PDL.
@@ -1041,6 +1043,36 @@ int Dec17(Lab& lab) {
   return 0;
 }
 
+// ---- cu22-head: the LM heads against a plain read of their bytes (--head22) ----
+// Plain reads (64 / 32 / 16 warps an SM) of each head's bytes, then the engine's launches of the
+// 0.5B / 1B heads (plain, as the engine runs them: no norm + head fusion there) and, for
+// comparison, the norm + head prologue launches (the 8B's path), all "dec17" lines (tag
+// $GEMV_LAB_TAG). GEMV_LAB_HEAD_GEMV_ONLY=1: the GEMV lines only (A/B of the launch knobs).
+int Head22(Lab& lab) {
+  lab.copy_gbs = CopyBandwidth();
+  std::printf("copy GB/s=%.0f\n", lab.copy_gbs);
+  if (std::getenv("GEMV_LAB_HEAD_GEMV_ONLY") == nullptr) {
+    uint32_t* sink = nullptr;
+    Check(cudaMalloc(reinterpret_cast<void**>(&sink), 1 << 20), "sink");
+    const std::vector<ReadCfg> cfgs = {{kReadPlain, 32, 2, "plain 64 warps/SM"},
+                                       {kReadPlain, 16, 2, "plain 32 warps/SM"},
+                                       {kReadPlain, 16, 1, "plain 16 warps/SM"},
+                                       {kReadFull, 16, 1, "full 16w x1"},
+                                       {kReadFull, 8, 2, "full 8w x2 (1B head's)"}};
+    TimeReads(lab, "05B-head", 151936, 896, sink, cfgs);
+    TimeReads(lab, "1B-head", 128256, 2048, sink, cfgs);
+    TimeReads(lab, "8B-head", 128256, 4096, sink, cfgs);
+    cudaFree(sink);
+  }
+  Dec17Time(lab, "05B-head", kGemvProNone, 896, {151936});
+  Dec17Time(lab, "1B-head", kGemvProNone, 2048, {128256});
+  Dec17Time(lab, "8B-head", kGemvProNone, 4096, {128256});
+  Dec17Time(lab, "05B-norm-head", kGemvProRms, 896, {151936});
+  Dec17Time(lab, "1B-norm-head", kGemvProRms, 2048, {128256});
+  Dec17Time(lab, "8B-norm-head", kGemvProRms, 4096, {128256});
+  return 0;
+}
+
 int Main(int argc, char** argv) {
   const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
   cudaDeviceProp prop{};
@@ -1054,6 +1086,7 @@ int Main(int argc, char** argv) {
   Check(cudaMemset(lab.aux.counters, 0, lab.aux.n_counters * 4), "memset");
   Check(cudaMalloc(reinterpret_cast<void**>(&lab.partials), size_t{80} << 20), "malloc");
   if (argc > 1 && std::strcmp(argv[1], "--dec17") == 0) return Dec17(lab);
+  if (argc > 1 && std::strcmp(argv[1], "--head22") == 0) return Head22(lab);
   if (argc > 1 && std::strcmp(argv[1], "--ropekv") == 0) {  // cu-dec18: the fused ROPE + KV_WRITE
     for (int64_t T : {1, 2, 3, 4, 8}) {
       const bool t1 = T == 1;
@@ -1078,6 +1111,9 @@ int Main(int argc, char** argv) {
     CheckShape(lab, 64, 4864, terms);   // fewer row groups than SMs
     CheckShape(lab, 896, 4864, terms);  // 0.5B down: split-K, register preload (cu-small19)
     CheckShape(lab, 24, 200, terms);    // one chunk
+    // cu22-head: head-sized launches (N >= 32768: TESSERA_CUDA_GEMV_HEAD's persistent grid).
+    CheckShape(lab, 33000, 896, terms);   // 2,063 row groups (odd: rg2's last task half empty)
+    CheckShape(lab, 32768, 2048, terms);  // the 1B head's K
     CheckGroup(lab, 896, terms);
     CheckGroup(lab, 200, terms);
     CheckGroup(lab, 2048, terms);  // 8 chunks: the split-K runs split
