@@ -1372,6 +1372,15 @@ __device__ __forceinline__ uint32_t PackBf16(float lo, float hi) {
   return *reinterpret_cast<const uint32_t*>(&v);
 }
 
+// One pair's word of the current piece (lo, hi rounded to bf16 and packed); lo and hi become
+// what is left for the next piece.
+__device__ __forceinline__ uint32_t SplitPair(float& lo, float& hi) {
+  const uint32_t w = PackBf16(lo, hi);
+  lo = __fsub_rn(lo, __uint_as_float(w << 16));
+  hi = __fsub_rn(hi, __uint_as_float(w & 0xffff0000u));
+  return w;
+}
+
 // 8 floats -> the 16-byte unit of each of the three pieces.
 __device__ __forceinline__ void Split8(const float4& a, const float4& b, uint4 (&u)[kNP]) {
   float r[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
@@ -1379,11 +1388,7 @@ __device__ __forceinline__ void Split8(const float4& a, const float4& b, uint4 (
 #pragma unroll
   for (int pc = 0; pc < kNP; ++pc) {
 #pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      w[pc][i] = PackBf16(r[2 * i], r[2 * i + 1]);
-      r[2 * i] = __fsub_rn(r[2 * i], __uint_as_float(w[pc][i] << 16));
-      r[2 * i + 1] = __fsub_rn(r[2 * i + 1], __uint_as_float(w[pc][i] & 0xffff0000u));
-    }
+    for (int i = 0; i < 4; ++i) w[pc][i] = SplitPair(r[2 * i], r[2 * i + 1]);
     u[pc] = make_uint4(w[pc][0], w[pc][1], w[pc][2], w[pc][3]);
   }
 }
@@ -2202,14 +2207,8 @@ __device__ __forceinline__ void Split4(const float4& a, uint2 (&u)[kNP]) {
   float r[4] = {a.x, a.y, a.z, a.w};
 #pragma unroll
   for (int pc = 0; pc < kNP; ++pc) {
-    uint32_t w[2];
-#pragma unroll
-    for (int i = 0; i < 2; ++i) {
-      w[i] = PackBf16(r[2 * i], r[2 * i + 1]);
-      r[2 * i] = __fsub_rn(r[2 * i], __uint_as_float(w[i] << 16));
-      r[2 * i + 1] = __fsub_rn(r[2 * i + 1], __uint_as_float(w[i] & 0xffff0000u));
-    }
-    u[pc] = make_uint2(w[0], w[1]);
+    const uint32_t w0 = SplitPair(r[0], r[1]);
+    u[pc] = make_uint2(w0, SplitPair(r[2], r[3]));
   }
 }
 // The band's pieces (registers, or the thread's own staged float4s) -> the three swizzled planes.
