@@ -122,9 +122,11 @@ int GemmTmaPrefillSplit(const MatmulParams& p, int config, int terms);
 // the members suit it (their tiles fill at most half the SMs, or at most all of them with K of at
 // most 4 chunks; chunk sums within the split-K cap), or their 128 x 64 tiles fill more than half
 // the SMs in one wave: then (ctas = 0) one launch of whole tiles, a tile a CTA, no chunk sums or
-// combine (cu21-x64, k_gemm_tma.cu GroupPlain; TESSERA_CUDA_GEMM_GROUP_PLAIN=0: never);
-// GemmTmaGroupScratchBytes: what `planes` must hold (the planes, then every member's chunk sums;
-// the planes alone for whole tiles).
+// combine (cu21-x64, k_gemm_tma.cu GroupPlain; TESSERA_CUDA_GEMM_GROUP_PLAIN=0: never); or, three
+// pieces on a card of at least 4 TB/s, where their 128 x 64 tiles overflow one wave but 256 x 64
+// tiles fill more than half of it: one launch of whole 256-row tiles (cu23-x64, GroupWide: the 8B
+// gate/up; TESSERA_CUDA_GEMM_GROUP_WIDE=0: never); GemmTmaGroupScratchBytes: what `planes` must
+// hold (the planes, then every member's chunk sums; the planes alone for whole tiles).
 bool GemmTmaGroupFits(const MatmulParams* ps, int n, int terms);
 uint64_t GemmTmaGroupScratchBytes(const MatmulParams* ps, int n, int terms);
 cudaError_t LaunchGemmTmaGroup(const MatmulParams* ps, int n, int terms, const uint16_t* planes,

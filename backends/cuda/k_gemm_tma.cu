@@ -1529,11 +1529,59 @@ bool GroupPlain(const MatmulParams* ps, int n) {
   const int64_t chunks = (ps[0].K + 255) / 256;
   return tiles * 2 > sms && tiles <= sms && (mode >= 2 || chunks > 4);
 }
+
+// Peak DRAM bandwidth of the current device in GB/s from the driver's memory clock and bus width
+// (2 transfers a clock; 0 if unknown). Cached for the process like DeviceSms. H100 80GB HBM3
+// 2,619 MHz x 5,120 bits: ~3,350; H200 3,201 MHz x 6,144 bits: ~4,920.
+int DeviceDramGBs() {
+  static const int gbs = [] {
+    int dev = 0, khz = 0, bits = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&khz, cudaDevAttrMemoryClockRate, dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&bits, cudaDevAttrGlobalMemoryBusWidth, dev) != cudaSuccess)
+      return 0;
+    return static_cast<int>(2.0 * khz * 1e3 * (bits / 8) / 1e9);
+  }();
+  return gbs;
+}
+
+// TESSERA_CUDA_GEMM_GROUP_WIDE (cu23-x64): a three-piece decode-batch group of two or more members
+// whose 128 x 64 tiles overflow one wave but whose 256 x 64 tiles fill more than half of it (the 8B
+// gate/up at M = 17 .. 64: 224 -> 112 tiles on 132 SMs) runs as one launch of whole 256-row tiles
+// (LaunchTGroupPlain on tma256x64 / tma256x64p; the same per-element sequence as every TMA tile,
+// so the same bits), instead of the members' own launches (two launches of 112 CTAs, ~0.85 of a
+// wave each). Each CTA reads the x planes once for 256 weight rows instead of 128. Default (-1): on
+// where the card's DRAM is at least 4 TB/s (DeviceDramGBs: the H200), off below it (the H100's
+// choice, not measured there this session). 0: never (before); 1: tma256x64 (4 stages); 2:
+// tma256x64p (pipelined, 4 stages); either on any card.
+int GroupWideMode() {
+  static const int mode = [] {
+    const int m = EnvInt("TESSERA_CUDA_GEMM_GROUP_WIDE", -1);
+    return m >= 0 ? m : (DeviceDramGBs() >= 4000 ? 1 : 0);
+  }();
+  return mode;
+}
+
+bool GroupWide(const MatmulParams* ps, int n, int terms) {
+  if (terms != 3 || GroupWideMode() <= 0 || n < 2 || n > kGemmMaxMembers) return false;
+  using C = TSplitCfg<3, true>;  // 128 rows x 64 tokens
+  int64_t tiles = 0, wide = 0;
+  for (int j = 0; j < n; ++j) {
+    const MatmulParams& p = ps[j];
+    if (p.M != ps[0].M || p.K != ps[0].K || p.M <= 0 || p.M > C::kToks || p.N <= 0 ||
+        p.K % 32 != 0 || p.res_out != nullptr)
+      return false;
+    tiles += (p.N + C::kRows - 1) / C::kRows;
+    wide += (p.N + 2 * C::kRows - 1) / (2 * C::kRows);
+  }
+  const int sms = DeviceSms() > 0 ? DeviceSms() : 132;
+  return tiles > sms && wide <= sms && wide * 2 > sms;
+}
 }  // namespace
 
 bool GemmTmaGroupFits(const MatmulParams* ps, int n, int terms) {
   if (n < 1 || n > kGemmMaxMembers || !GemmTmaSplitKEnabled()) return false;
-  if (GroupPlain(ps, n)) return true;
+  if (GroupPlain(ps, n) || GroupWide(ps, n, terms)) return true;
   using C = TSplitCfg<3, true>;  // both piece counts: 128 rows x 64 tokens
   int64_t tiles = 0;
   uint64_t part = 0;
@@ -1560,7 +1608,7 @@ bool GemmTmaGroupFits(const MatmulParams* ps, int n, int terms) {
 
 uint64_t GemmTmaGroupScratchBytes(const MatmulParams* ps, int n, int terms) {
   uint64_t bytes = PartOffset(ps[0], terms);
-  if (GroupPlain(ps, n)) return bytes;  // the planes alone
+  if (GroupPlain(ps, n) || GroupWide(ps, n, terms)) return bytes;  // the planes alone
   for (int j = 0; j < n; ++j) bytes += GroupPartBytes(ps[j]);
   return bytes;
 }
@@ -1572,6 +1620,11 @@ cudaError_t LaunchGemmTmaGroup(const MatmulParams* ps, int n, int terms, const u
   if (ctas <= 0 && GroupPlain(ps, n)) {  // ctas > 0: the lab's stream-K at that many CTAs
     return terms == 1 ? LaunchTGroupPlain<TSplitCfg<1, false>::Unsplit>(ps, n, planes, stream)
                       : LaunchTGroupPlain<TSplitCfg<3, true>::Unsplit>(ps, n, planes, stream);
+  }
+  if (ctas <= 0 && GroupWide(ps, n, terms)) {  // tma256x64p / tma256x64 (configurations 6 / 1)
+    return GroupWideMode() == 2
+               ? LaunchTGroupPlain<TCfg<3, 2, 64, false, 4, 1, true>>(ps, n, planes, stream)
+               : LaunchTGroupPlain<TCfg<3, 2, 64, false, 4>>(ps, n, planes, stream);
   }
   return terms == 1 ? LaunchTGroup<TSplitCfg<1, false>>(ps, n, planes, ctas, stream)
                     : LaunchTGroup<TSplitCfg<3, true>>(ps, n, planes, ctas, stream);
