@@ -317,7 +317,7 @@ class Recorder {
   // The norm-fused decode groups (the skew+norm modules) on persistent workgroups: at most
   // decode_persist launched, each computing the RMS_NORM scale once and taking the workgroup
   // indices g, g + launched, ... (matmul.comp NormGroups, its PERSIST specialization constant;
-  // 0 = a workgroup an index, as before). Default on the H100 3 an SM (plugin.cc);
+  // 0 = a workgroup an index, as before). Default 3 an SM on the HBM class (plugin.cc hbm_class);
   // TESSERA_VULKAN_PERSIST=N overrides (0 = off). Same bits. vk-dec17.
   int decode_persist = 0;
   // Lab bound (vulkan_gemv_lab, WRONG outputs): every decode GEMV dispatch (lone or grouped)

@@ -1657,20 +1657,31 @@ tsr_status DeviceOpen(tsr_plugin_ctx* ctx, int32_t index, tsr_device** out, tsr_
   dev->eager_on = !dev->unified && (eager == nullptr || std::string(eager) != "0");
   const char* direct = std::getenv("TESSERA_VULKAN_EAGER_DIRECT");
   dev->eager_direct_on = direct == nullptr || std::string(direct) != "0";
-  // L2 warm-up (MaybeWarmL2): after decode attention by default on the H100 (50 MB of L2; the
-  // only device it was measured on: README, vk-l2), elsewhere off unless
-  // TESSERA_VULKAN_L2_WARM=MASK (0 = off) asks. _MB, _SMALL_MB, _MIN_MB, _GROUPS and _STRIDE
-  // are lab knobs (tsr_device::l2_warm).
-  const bool h100 = dev->info->kind == TSR_DEVICE_GPU_DISCRETE && dev->info->vendor == 0x10de &&
-                    dev->info->name.find("H100") != std::string::npos;
-  dev->l2_warm = h100 ? 1 : 0;
+  // The decode defaults measured on the H100 (L2 warm-up, persistent norm-fused groups, split
+  // decode attention: vk-l2, vk-dec17, vk19b) apply to every GPU of its class, told by what the
+  // driver reports rather than by the product name (which kept them off the H200 until vk23-dec):
+  // an NVIDIA discrete GPU with at least 100 SMs (VK_NV_shader_sm_builtins; 0 where absent) and
+  // at least 64 GiB of device-local memory, i.e. the HBM datacenter parts: H100 PCIe / SXM / NVL
+  // (114-132 SMs, 80-94 GB: on as before), H200 (132 SMs, 141 GB; README vk23-dec: 8B tg128
+  // 146.5 -> 151.2 t/s, +3.2%, same bits); A100 80GB (108 SMs) and later parts qualify too,
+  // unmeasured. Workstation and consumer cards (<= 48 GB) keep them off.
+  // TESSERA_VULKAN_HBM_CLASS=0: off on every device (the tree before vk23-dec on a non-H100),
+  // 1: on (the persistent groups only where the SM count is known).
+  bool hbm_class = dev->info->kind == TSR_DEVICE_GPU_DISCRETE && dev->info->vendor == 0x10de &&
+                   dev->info->compute_units >= 100 &&
+                   dev->info->memory_total >= (uint64_t{64} << 30);
+  if (const char* e = std::getenv("TESSERA_VULKAN_HBM_CLASS")) hbm_class = std::atoi(e) != 0;
+  // L2 warm-up (MaybeWarmL2): after decode attention by default on the HBM class above (the H100:
+  // 50 MB of L2, README vk-l2), elsewhere off unless TESSERA_VULKAN_L2_WARM=MASK (0 = off) asks.
+  // _MB, _SMALL_MB, _MIN_MB, _GROUPS and _STRIDE are lab knobs (tsr_device::l2_warm).
+  dev->l2_warm = hbm_class ? 1 : 0;
   if (const char* w = std::getenv("TESSERA_VULKAN_L2_WARM"))
     dev->l2_warm = std::clamp(std::atoi(w), 0, 15);
   // Persistent norm-fused decode groups (run_ops.cc RunDecodeGroup, matmul.comp NormGroups): on
-  // the H100 (the only device measured: 8B tg128 +3.0%, vk-dec17) 3 workgroups an SM (the
-  // skew+norm modules' occupancy: 168 registers x 128 invocations), the SMs from
+  // the HBM class (the H100: 8B tg128 +3.0%, vk-dec17) 3 workgroups an SM (the skew+norm
+  // modules' occupancy: 168 registers x 128 invocations), the SMs from
   // VK_NV_shader_sm_builtins; elsewhere off. TESSERA_VULKAN_PERSIST=N: at most N (0 = off).
-  dev->decode_persist = h100 ? 3 * dev->info->compute_units : 0;
+  dev->decode_persist = hbm_class ? 3 * dev->info->compute_units : 0;
   if (const char* persist = std::getenv("TESSERA_VULKAN_PERSIST"))
     dev->decode_persist = std::max(0, std::atoi(persist));
   // Lab bound (vulkan_gemv_lab; WRONG outputs): decode GEMVs become plain reads of their weights
@@ -1683,10 +1694,10 @@ tsr_status DeviceOpen(tsr_plugin_ctx* ctx, int32_t index, tsr_device** out, tsr_
     dev->lab_empty = std::clamp(std::atoi(e), 0, 3);
   // Decode attention's rows split over workgroups (attention_split; same bits, vk19b): each
   // (query, head)'s NSG subgroups over attn_parts workgroups where the split grid has at most
-  // attn_split_groups workgroups. On the H100 (the only device measured: 8B us a call at 144 /
-  // 512 / 2048 keys 29.9 / 84.2 / 324 -> 29.3 / 51.9 / 151) 4 parts, elsewhere off.
+  // attn_split_groups workgroups. On the HBM class (the H100: 8B us a call at 144 / 512 / 2048
+  // keys 29.9 / 84.2 / 324 -> 29.3 / 51.9 / 151) 4 parts, elsewhere off.
   // TESSERA_VULKAN_ATTN_PARTS (dividing NSG; 1 = off), _SPLIT_GROUPS (0 = never).
-  dev->attn_parts = h100 ? 4 : 1;
+  dev->attn_parts = hbm_class ? 4 : 1;
   dev->attn_split_groups = 4 * std::max(dev->info->compute_units, 32);
   if (const char* e = std::getenv("TESSERA_VULKAN_ATTN_PARTS")) dev->attn_parts = std::atoi(e);
   if (const char* e = std::getenv("TESSERA_VULKAN_ATTN_SPLIT_GROUPS"))
