@@ -25,6 +25,22 @@ inline int DeviceSms() {
   return sms;
 }
 
+// Peak DRAM bandwidth of the current device in GB/s from the driver's memory clock and bus width
+// (2 transfers a clock; 0 if unknown), cached like DeviceSms: the launch rules that were sized on
+// the H100 (2,619 MHz x 5,120 bits: ~3,350) and re-sized on the H200 (3,201 MHz x 6,016 bits:
+// ~4,810) tell the two apart by it (cu23-x64, cu23-b8).
+inline int DevicePeakDramGBs() {
+  static const int gbs = [] {
+    int dev = 0, khz = 0, bits = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&khz, cudaDevAttrMemoryClockRate, dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&bits, cudaDevAttrGlobalMemoryBusWidth, dev) != cudaSuccess)
+      return 0;
+    return static_cast<int>(int64_t{khz} * 2 * (bits / 8) / 1000000);
+  }();
+  return gbs;
+}
+
 // Bytes of the slot-permuted planes for p (terms x M rows x K rounded up to 32, bf16).
 int64_t WgmmaPlaneBytes(const MatmulParams& p, int terms);
 // x split into `terms` bf16 pieces (the same pieces as LaunchSplitBf16), each k32 block stored in

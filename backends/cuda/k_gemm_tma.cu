@@ -1530,34 +1530,19 @@ bool GroupPlain(const MatmulParams* ps, int n) {
   return tiles * 2 > sms && tiles <= sms && (mode >= 2 || chunks > 4);
 }
 
-// Peak DRAM bandwidth of the current device in GB/s from the driver's memory clock and bus width
-// (2 transfers a clock; 0 if unknown). Cached for the process like DeviceSms. H100 80GB HBM3
-// 2,619 MHz x 5,120 bits: ~3,350; H200 3,201 MHz x 6,144 bits: ~4,920.
-int DeviceDramGBs() {
-  static const int gbs = [] {
-    int dev = 0, khz = 0, bits = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess ||
-        cudaDeviceGetAttribute(&khz, cudaDevAttrMemoryClockRate, dev) != cudaSuccess ||
-        cudaDeviceGetAttribute(&bits, cudaDevAttrGlobalMemoryBusWidth, dev) != cudaSuccess)
-      return 0;
-    return static_cast<int>(2.0 * khz * 1e3 * (bits / 8) / 1e9);
-  }();
-  return gbs;
-}
-
 // TESSERA_CUDA_GEMM_GROUP_WIDE (cu23-x64): a three-piece decode-batch group of two or more members
 // whose 128 x 64 tiles overflow one wave but whose 256 x 64 tiles fill more than half of it (the 8B
 // gate/up at M = 17 .. 64: 224 -> 112 tiles on 132 SMs) runs as one launch of whole 256-row tiles
 // (LaunchTGroupPlain on tma256x64 / tma256x64p; the same per-element sequence as every TMA tile,
 // so the same bits), instead of the members' own launches (two launches of 112 CTAs, ~0.85 of a
 // wave each). Each CTA reads the x planes once for 256 weight rows instead of 128. Default (-1): on
-// where the card's DRAM is at least 4 TB/s (DeviceDramGBs: the H200), off below it (the H100's
+// where the card's DRAM is at least 4 TB/s (DevicePeakDramGBs: the H200), off below it (the H100's
 // choice, not measured there this session). 0: never (before); 1: tma256x64 (4 stages); 2:
 // tma256x64p (pipelined, 4 stages); either on any card.
 int GroupWideMode() {
   static const int mode = [] {
     const int m = EnvInt("TESSERA_CUDA_GEMM_GROUP_WIDE", -1);
-    return m >= 0 ? m : (DeviceDramGBs() >= 4000 ? 1 : 0);
+    return m >= 0 ? m : (DevicePeakDramGBs() >= 4000 ? 1 : 0);
   }();
   return mode;
 }

@@ -357,6 +357,64 @@ __device__ __forceinline__ void LoadUnit(const uint8_t* w0, const uint8_t* w1, b
   wa[b][1] = v1 && in ? __ldcs(reinterpret_cast<const uint4*>(w1 + 2 * k0) + 4 * b) : z;
 }
 
+// cu23-b8: a warp's (half) chunk of weights in the mma layout, loaded along whole 128-byte lines
+// (GemvTask's LINES; GemvLinesOn says where). The plain loads (LoadW8) take 8 rows x 64 bytes an
+// instruction: each 128-byte line is asked for in two halves by two instructions. On the H200
+// (4.2 TB/s copy) that load pattern alone streams the 8B down / gate/up / head bytes at 0.58-0.68
+// of copy, a read of whole lines (one row's 512 bytes an instruction) at 0.87-0.98 (lab/NOTES.md,
+// cu23-b8; this path's own pattern, ReadLines4Kernel, not measured yet). Here k32 blocks 2s and
+// 2s + 1 (one line of each row) come in 4 instructions of 4 rows x 128 bytes: lane (g, q) loads
+// row slot (g & 3) + 4 j + 8 e of block 2s + (g >> 2), 16 bytes at 16 q, into wa[2s + j][e].
+// Lanes g and g ^ 4 (lane ^ 16) then hold each other's other block: each sends the block it does
+// not own (wa[2s + 1 - hi]) and puts what comes back in its place. After that every lane holds
+// exactly LoadW8's words (row slots g and g + 8 of each block, zero for rows >= N and k >= K):
+// the mma operands, their order and so the bits are the plain loop's. Warp-uniform (the shuffles
+// need every lane): GemvTask's chunk loop is.
+template <int NB>
+__device__ __forceinline__ void GemvLoadLines(const uint8_t* w, int64_t wrb, int64_t n0, int64_t N,
+                                              int64_t kb0, int64_t K, uint4 (&wa)[NB][2]) {
+  static_assert(NB % 2 == 0, "whole lines: k32 blocks in pairs");
+  const int lane = threadIdx.x % 32, g = lane / 4, q = lane % 4, hi = g >> 2;
+  const int64_t r = n0 + (g & 3);
+  // Row slot (g & 3) + dr is valid for dr < rows (may be <= 0); k of segment s: k0 + 64 s.
+  const int rows = static_cast<int>(N - r < 16 ? N - r : 16);
+  const int64_t k0 = (kb0 + hi) * 32 + 8 * q;
+  const int klim = static_cast<int>(K - k0 < 1024 ? K - k0 : 1024);  // k0 + 64 s < K: 64 s < klim
+  const uint8_t* base = w + r * wrb + k0 * 2;
+  const uint32_t w4 = static_cast<uint32_t>(wrb) * 4;  // 4 rows (K <= kMaxK: 32 bits)
+  const uint4 z = make_uint4(0, 0, 0, 0);
+#pragma unroll
+  for (int s = 0; s < NB / 2; ++s) {
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        const int dr = 4 * j + 8 * e;
+        const uint8_t* a = base + (j + 2 * e) * w4 + 128 * s;
+        wa[2 * s + j][e] =
+            dr < rows && 64 * s < klim ? __ldcs(reinterpret_cast<const uint4*>(a)) : z;
+      }
+    }
+  }
+#pragma unroll
+  for (int s = 0; s < NB / 2; ++s) {
+#pragma unroll
+    for (int e = 0; e < 2; ++e) {
+      const uint4 out = hi ? wa[2 * s][e] : wa[2 * s + 1][e];
+      uint4 in;
+      in.x = __shfl_xor_sync(0xffffffffu, out.x, 16);
+      in.y = __shfl_xor_sync(0xffffffffu, out.y, 16);
+      in.z = __shfl_xor_sync(0xffffffffu, out.z, 16);
+      in.w = __shfl_xor_sync(0xffffffffu, out.w, 16);
+      if (hi) {
+        wa[2 * s][e] = in;
+      } else {
+        wa[2 * s + 1][e] = in;
+      }
+    }
+  }
+}
+
 // ---- Weights through a shared-memory ring filled by TMA bulk copies (PIPE kGemvPipeTma) ----
 //
 // cuda-gemv, TESSERA_CUDA_GEMV_TMA. The half-chunk kernel keeps a warp's weight loads in
@@ -541,7 +599,7 @@ __device__ __forceinline__ void GemvChunksTma(const MatmulParams& p, const uint8
 // after the block's chunk sums; the first block of row group 0 also writes the op's output).
 // One task of the block kernel: split `task % splits` of row group `task / splits`. part: the
 // block's chunk sums (shared); xs: the staged x rows (PRO only); last_block: shared flag.
-template <int T, bool HALF, int PRO, bool XP, int PIPE = 0>
+template <int T, bool HALF, int PRO, bool XP, int PIPE = 0, bool LINES = false>
 __device__ __forceinline__ void GemvTask(const MatmulParams& p, const GemvGroupArgs& grp,
                                          int n_chunks, int splits, float* gpart, unsigned* counters,
                                          const float* xs, const uint4* xp, float* part,
@@ -600,11 +658,24 @@ __device__ __forceinline__ void GemvTask(const MatmulParams& p, const GemvGroupA
 #pragma unroll 1
     for (int h = 0; h < kBlocksPerChunk; h += kLoad) {
       uint4 wa[kLoad][2];
+      if constexpr (LINES) {
+        // cu23-b8 (GemvLinesOn): the same words in every lane, loaded along whole lines.
+        const uint8_t* lw = w;
+        int64_t lwrb = wrb, ln0 = n0;
+        if (up && two) {
+          ln0 = n0 + 16;
+        } else if (up) {
+          lw = grp.o[1].w, lwrb = grp.o[1].w_row_bytes;
+        }
+        GemvLoadLines<kLoad>(lw, lwrb, ln0, N, int64_t(c) * kBlocksPerChunk + h, p.K, wa);
+        (void)r0, (void)r1, (void)u0, (void)u1;
+      } else {
 #pragma unroll
-      for (int b = 0; b < kLoad; ++b) {  // every load of the (half) chunk in flight at once
-        const int64_t k = (int64_t(c) * kBlocksPerChunk + h + b) * 32 + 8 * q;
-        wa[b][0] = LoadW8(r0, k, p.K, u0);
-        wa[b][1] = LoadW8(r1, k, p.K, u1);
+        for (int b = 0; b < kLoad; ++b) {  // every load of the (half) chunk in flight at once
+          const int64_t k = (int64_t(c) * kBlocksPerChunk + h + b) * 32 + 8 * q;
+          wa[b][0] = LoadW8(r0, k, p.K, u0);
+          wa[b][1] = LoadW8(r1, k, p.K, u1);
+        }
       }
 #pragma unroll
       for (int b = 0; b < kLoad; ++b) {
@@ -797,7 +868,7 @@ __device__ __forceinline__ void GemvPrefetchTask(const MatmulParams& p, const Ge
 // PIPE (GemvPipeMode): 0 the plain loop, kGemvPipe8 the same in blocks of 8 warps, 3 an SM
 // (half chunks), kGemvPipeTma weights through the TMA ring (GemvChunksTma; pref >> 8 = slots a
 // warp, pref >> 12 = the ring's offset in dynamic shared memory, 16-byte units).
-template <int T, bool HALF, int PRO, bool XP, int PIPE = 0>
+template <int T, bool HALF, int PRO, bool XP, int PIPE = 0, bool LINES = false>
 __global__ void __launch_bounds__(PIPE == kGemvPipe8 || PIPE == kGemvPipeTma ? 256 : 512,
                                   PIPE == kGemvPipeTma ? 2
                                                        : (HALF ? (PIPE == kGemvPipe8 ? 3 : 2) : 1))
@@ -861,8 +932,8 @@ __global__ void __launch_bounds__(PIPE == kGemvPipe8 || PIPE == kGemvPipeTma ? 2
     // Persistent grids: the next task's first round streams into L2 while this one runs.
     if ((pref & kGemvPrefNext) && task + gridDim.x < n_tasks)
       GemvPrefetchTask(p, grp, n_chunks, splits, task + gridDim.x, 1, ef);
-    GemvTask<T, HALF, PRO, XP, PIPE>(p, grp, n_chunks, splits, gpart, counters, xs, xp, part,
-                                     last_block, task);
+    GemvTask<T, HALF, PRO, XP, PIPE, LINES>(p, grp, n_chunks, splits, gpart, counters, xs, xp, part,
+                                            last_block, task);
     __syncthreads();  // part and last_block are the next task's
   }
 #ifdef TESSERA_GEMV_STAMPS
@@ -1701,7 +1772,7 @@ int GemvHeadMode(const MatmulParams& p, const GemvAux& aux, int64_t groups, int 
 int GemvHeadBps();
 constexpr int kHeadPers = 1, kHeadNext = 2, kHeadTwo = 3, kHeadNoXp = 4;
 
-template <int T, bool HALF, int PRO, bool XP, int PIPE = 0>
+template <int T, bool HALF, int PRO, bool XP, int PIPE = 0, bool LINES = false>
 cudaError_t Gemv(const MatmulParams& p, const GemvGroupArgs& b, int splits, const GemvAux& aux,
                  const GemvPrologue& pro, cudaStream_t stream) {
   static std::atomic<uint64_t> smem_set{0};
@@ -1736,7 +1807,7 @@ cudaError_t Gemv(const MatmulParams& p, const GemvGroupArgs& b, int splits, cons
     smem = off + warps * stages * TmaStageBytes(HALF);
     pref |= stages << 8 | (off / 16) << 12;
   }
-  cudaError_t e = AllowDynamicSmem(GemvBf16Kernel<T, HALF, PRO, XP, PIPE>, smem, &smem_set);
+  cudaError_t e = AllowDynamicSmem(GemvBf16Kernel<T, HALF, PRO, XP, PIPE, LINES>, smem, &smem_set);
   if (e != cudaSuccess) return e;
   if (groups == 0) return cudaSuccess;
   const int64_t tasks = b.rg2 != 0 ? (groups + 1) / 2 : (pair ? b.g0[1] : groups) * splits;
@@ -1744,7 +1815,7 @@ cudaError_t Gemv(const MatmulParams& p, const GemvGroupArgs& b, int splits, cons
   if ((PRO != kGemvProNone || head != 0) && aux.sms > 0) {  // persistent: the blocks that fit
     int per_sm = 0;
     e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(
-        &per_sm, GemvBf16Kernel<T, HALF, PRO, XP, PIPE>, warps * 32, smem);
+        &per_sm, GemvBf16Kernel<T, HALF, PRO, XP, PIPE, LINES>, warps * 32, smem);
     if (e != cudaSuccess) return e;
     if (head != 0 && GemvHeadBps() > 0) per_sm = std::min(per_sm, GemvHeadBps());
     const int64_t cap = int64_t{std::max(per_sm, 1)} * aux.sms;
@@ -1758,8 +1829,8 @@ cudaError_t Gemv(const MatmulParams& p, const GemvGroupArgs& b, int splits, cons
       grid = (tasks + rounds - 1) / rounds;
     }
   }
-  LaunchK(GemvBf16Kernel<T, HALF, PRO, XP, PIPE>, static_cast<unsigned>(grid), warps * 32, smem,
-          stream, p, b, n_chunks, splits, aux.partials, aux.counters, pro, tasks, pref);
+  LaunchK(GemvBf16Kernel<T, HALF, PRO, XP, PIPE, LINES>, static_cast<unsigned>(grid), warps * 32,
+          smem, stream, p, b, n_chunks, splits, aux.partials, aux.counters, pro, tasks, pref);
   return cudaGetLastError();
 }
 
@@ -1975,6 +2046,40 @@ bool GemvXpPlain(const MatmulParams& p, bool half, int splits, int pro, bool pai
   return GemvSmemBytes(p, splits, pro, 3, pair) <= 64 * 1024;  // keeps 3 blocks an SM
 }
 
+// cu23-b8: the weights loaded along whole lines (GemvLoadLines; GemvTask's LINES) in the 8B's
+// batch-1 decode launches. TESSERA_CUDA_GEMV_LINES: unset = 0 (off: no engine run has measured it
+// yet; the intended default is 32); 32 = the card rule: 15 on cards whose peak DRAM bandwidth is
+// at least 4,400 GB/s (DevicePeakDramGBs: the H200, not the H100 SXM / NVL at 3,350-3,900, whose
+// launches stay as they were), else 0; otherwise a mask of launch kinds, in exact mode (3 pieces)
+// with the engine's rule (aux.variant 0), M = 1 and K >= 4096 unless 16 is set: 1 the plain
+// two-row-group launches (GemvDown2 / GemvWholeMode kWholeTwo: the 8B o and down), 2 whole-chunk
+// RMS_NORM + SWIGLU-pair launches (the 8B norm + gate/up), 4 half-chunk RMS_NORM launches in
+// 8-warp blocks (the 8B norm + q/k/v; ptxas: 64 bytes of spill stores at the 80-register cap), 8
+// other whole-chunk RMS_NORM launches with x pre-split (the 8B norm + head); 16 any M and K (the
+// lab's bit checks). Same bits whichever: every lane ends with LoadW8's words.
+int GemvLinesMode() {
+  static const int mode = [] {
+    const int env = EnvInt("TESSERA_CUDA_GEMV_LINES", 0);
+    if (env != 32) return env < 0 ? 0 : env;
+    return DevicePeakDramGBs() >= 4400 ? 15 : 0;
+  }();
+  return mode;
+}
+
+bool GemvLinesOn(const MatmulParams& p, const GemvGroupArgs& b, const GemvAux& aux, bool half,
+                 int pro, bool pair, bool xp, int pipe) {
+  const int m = GemvLinesMode();
+  if (m == 0 || aux.variant != 0 || ((m & 16) == 0 && (p.M != 1 || p.K < 4096))) return false;
+  for (int j = 0; j < b.n; ++j) {  // GemvLoadLines' 32-bit row offsets (12 rows)
+    if (b.o[j].w_row_bytes > (int64_t{1} << 26)) return false;
+  }
+  const bool rg2 = b.rg2 != 0;
+  if (!half && pro == kGemvProNone) return (m & 1) != 0 && rg2 && xp && pipe == 0;
+  if (pro != kGemvProRms) return false;
+  if (half) return (m & 4) != 0 && pipe == kGemvPipe8 && !xp;
+  return pipe == 0 && xp && (m & (pair ? 2 : 8)) != 0;
+}
+
 template <int T, bool HALF, int PRO>
 cudaError_t GemvXp(const MatmulParams& p, const GemvGroupArgs& b, int splits, const GemvAux& aux,
                    const GemvPrologue& pro, cudaStream_t stream) {
@@ -1985,9 +2090,16 @@ cudaError_t GemvXp(const MatmulParams& p, const GemvGroupArgs& b, int splits, co
   const bool xp = T == 3 && (GemvXpOn(p, HALF, splits, PRO, pair) ||
                              (aux.variant == 0 && GemvXpPlain(p, HALF, splits, PRO, pair, pipe)) ||
                              (head != 0 && head != kHeadNoXp));
+  // cu23-b8: whole-line weight loads (GemvLinesOn), their own instantiations (the other
+  // launches keep their code).
+  const bool lines = T == 3 && GemvLinesOn(p, b, aux, HALF, PRO, pair, xp, pipe);
   switch (pipe) {
     case kGemvPipe8:  // the plain loop; XP by default only where GemvXpPlain takes it (8B o)
       if constexpr (HALF) {
+        if constexpr (T == 3 && PRO == kGemvProRms) {
+          if (lines)
+            return Gemv<T, HALF, PRO, false, kGemvPipe8, true>(p, b, splits, aux, pro, stream);
+        }
         if (xp) return Gemv<T, HALF, PRO, true, kGemvPipe8>(p, b, splits, aux, pro, stream);
         return Gemv<T, HALF, PRO, false, kGemvPipe8>(p, b, splits, aux, pro, stream);
       }
@@ -2002,9 +2114,16 @@ cudaError_t GemvXp(const MatmulParams& p, const GemvGroupArgs& b, int splits, co
     default: break;
   }
   if constexpr (!HALF && PRO == kGemvProNone) {  // GemvDown2's launches (b.rg2)
+    if constexpr (T == 3) {
+      if (lines)
+        return Gemv<T, HALF, PRO, true, kGemvPipeTwo, true>(p, b, splits, aux, pro, stream);
+    }
     if (b.rg2 != 0 && xp)
       return Gemv<T, HALF, PRO, true, kGemvPipeTwo>(p, b, splits, aux, pro, stream);
     if (b.rg2 != 0) return Gemv<T, HALF, PRO, false, kGemvPipeTwo>(p, b, splits, aux, pro, stream);
+  }
+  if constexpr (T == 3 && !HALF && PRO == kGemvProRms) {
+    if (lines) return Gemv<T, HALF, PRO, true, 0, true>(p, b, splits, aux, pro, stream);
   }
   if (xp) return Gemv<T, HALF, PRO, true>(p, b, splits, aux, pro, stream);
   return Gemv<T, HALF, PRO, false>(p, b, splits, aux, pro, stream);
@@ -2461,6 +2580,32 @@ __global__ void __launch_bounds__(512)
   if (acc == 0x9e3779b9u) sink[blockIdx.x] = acc;
 }
 
+// cu23-b8: ReadPatternKernel's bytes a warp and round loaded as the GEMV's LINES path loads them
+// (GemvLoadLines: 4 rows x 128 bytes an instruction, then the lane ^ 16 exchange), words XORed.
+// LaunchReadLab kinds 7 (half chunks) / 8 (whole).
+constexpr int kReadHalfLines4 = 7, kReadFullLines4 = 8;
+template <bool HALF>
+__global__ void __launch_bounds__(512)
+    ReadLines4Kernel(const uint8_t* w, int64_t N, int64_t K, uint32_t* sink) {
+  const int warp = threadIdx.x / 32, nw = blockDim.x / 32;
+  const int n_chunks = static_cast<int>((K + 255) / 256);
+  const int64_t n0 = int64_t(blockIdx.x) * 16, wrb = K * 2;
+  constexpr int kLoad = HALF ? kBlocksPerChunk / 2 : kBlocksPerChunk;
+  uint32_t acc = 0;
+  for (int c = warp; c < n_chunks; c += nw) {
+#pragma unroll 1
+    for (int h = 0; h < kBlocksPerChunk; h += kLoad) {
+      uint4 wa[kLoad][2];
+      GemvLoadLines<kLoad>(w, wrb, n0, N, int64_t(c) * kBlocksPerChunk + h, K, wa);
+#pragma unroll
+      for (int b = 0; b < kLoad; ++b)
+        acc ^= wa[b][0].x ^ wa[b][0].y ^ wa[b][0].z ^ wa[b][0].w ^ wa[b][1].x ^ wa[b][1].y ^
+               wa[b][1].z ^ wa[b][1].w;
+    }
+  }
+  if (acc == 0x9e3779b9u) sink[blockIdx.x] = acc;
+}
+
 template <class K>
 cudaError_t LaunchReadLabK(K kernel, unsigned grid, int threads, int per_sm, const void* w,
                            int64_t N, int64_t Kd, uint32_t* sink, cudaStream_t stream) {
@@ -2813,6 +2958,11 @@ cudaError_t LaunchReadLab(int kind, const void* w, int64_t N, int64_t K, int war
       return LaunchReadLabK(ReadLinesKernel<true>, groups, threads, per_sm, w, N, K, sink, stream);
     case kReadFullLines:
       return LaunchReadLabK(ReadLinesKernel<false>, groups, threads, per_sm, w, N, K, sink, stream);
+    case kReadHalfLines4:
+      return LaunchReadLabK(ReadLines4Kernel<true>, groups, threads, per_sm, w, N, K, sink, stream);
+    case kReadFullLines4:
+      return LaunchReadLabK(ReadLines4Kernel<false>, groups, threads, per_sm, w, N, K, sink,
+                            stream);
     default: return cudaErrorInvalidValue;
   }
 }

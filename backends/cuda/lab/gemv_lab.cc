@@ -803,6 +803,8 @@ void TimeGroup(const Lab& lab, const char* name, int64_t K, std::vector<int64_t>
 // LaunchReadLab's line-shaped kinds (k_matmul_bf16.cu): kReadHalf / kReadFull's bytes a warp and
 // round, each load instruction along whole 128-byte lines of one or two rows.
 constexpr int kReadHalfLines = 5, kReadFullLines = 6;
+// cu23-b8: the GEMV's whole-line loads (GemvLoadLines: 4 rows x 128 bytes, then the exchange).
+constexpr int kReadHalfLines4 = 7, kReadFullLines4 = 8;
 
 // A device pool of at least `bytes` x copies (the 320 MB L2-rotation rule), every byte 0x3c
 // (bf16 0x3c3c: 0.0115): the read kernels and the timed GEMVs only need real-looking weights.
@@ -930,7 +932,10 @@ int Dec16(Lab& lab, bool ncu) {
                                  {kReadHalfLines, 16, 2, "half 16w x2, line-shaped loads"},
                                  {kReadHalfLines, 8, 3, "half 8w x3, line-shaped loads"},
                                  {kReadFullLines, 16, 1, "full 16w x1, line-shaped loads"},
-                                 {kReadHalf, 16, 3, "half 16w x3 (no GEMV fits)"}};
+                                 {kReadHalf, 16, 3, "half 16w x3 (no GEMV fits)"},
+                                 {kReadFullLines4, 16, 1, "full 16w x1, GemvLoadLines"},
+                                 {kReadHalfLines4, 8, 3, "half 8w x3, GemvLoadLines"},
+                                 {kReadHalfLines4, 16, 2, "half 16w x2, GemvLoadLines"}};
     TimeReads(lab, w.name, w.N, w.K, sink, cfgs);
   }
   TimeEngineGemv(lab, "8B-o", 4096, 4096);
