@@ -190,18 +190,46 @@ __device__ __forceinline__ void GemvStageX(const MatmulParams& p, const GemvProl
 // sums in the same order (RmsThreadPartial's chain over t, t + 256, ...; WarpSum; the warp sums
 // by RmsCombineWarps; RmsInvScale) and the same RmsApply: the same bits.
 constexpr int kRmsRegPer = 16;
+
+// cu23-small: the register prologues' norm weight may be loaded before griddepcontrol.wait
+// (kGemvPrefRmsEarly, bit 6 of the kernel's pref word beside the kGemvPref* bits below; the host
+// sets it only where no node of the execute writes that weight, GemvRmsPre), x after it, so one
+// round trip is left after the wait.
+constexpr int kGemvPrefRmsEarly = 64;
+
+// The norm's 1 / rms from the kRmsWarps warp sums in red[] (after the barrier that follows their
+// stores), computed by every warp itself (cu23-small): RmsCombineWarps over the same red[] words
+// (the same butterfly), RmsInvScale of lane 0's sum, as warp 0's lane 0 computed it into rs[0]
+// before, behind a second barrier and an rs[] round trip. Same bits. (As a runtime choice beside
+// the old form it grew every prologue kernel by ~2.3 KB of SASS: no knob.)
+__device__ __forceinline__ float GemvRmsCombine(const MatmulParams& p, const GemvPrologue& pro,
+                                                const float* red) {
+  const int lane = threadIdx.x % 32;
+  const float tot = RmsCombineWarps(lane < kRmsWarps ? red[lane] : 0.0f);
+  return __shfl_sync(0xffffffffu, RmsInvScale(tot, p.K, pro.eps), 0);
+}
 constexpr int64_t kRmsRegK = int64_t{kRmsRegPer} * kRmsThreads;  // 4096
 
+template <class Wait>
 __device__ __forceinline__ void GemvRmsStageRegs(const MatmulParams& p, const GemvPrologue& pro,
-                                                 float* red, float* rs, bool write_y, float* xs) {
+                                                 float* red, bool write_y, float* xs, bool early,
+                                                 Wait&& wait) {
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
   const bool has_w = pro.weight != nullptr;
   float xv[kRmsRegPer], wv[kRmsRegPer];
+  // cu23-small: early, the norm weight (a constant) is asked for while the kernel before still
+  // runs; only the wait moves (one copy of the loads: the kernel's code stays compact).
+  if (!early) wait();
+#pragma unroll
+  for (int j = 0; j < kRmsRegPer; ++j) {
+    const int64_t k = tid + int64_t{j} * kRmsThreads;
+    wv[j] = has_w && k < p.K ? pro.weight[k] : 0.0f;
+  }
+  if (early) wait();
 #pragma unroll
   for (int j = 0; j < kRmsRegPer; ++j) {
     const int64_t k = tid + int64_t{j} * kRmsThreads;
     xv[j] = k < p.K ? p.x[k] : 0.0f;
-    wv[j] = has_w && k < p.K ? pro.weight[k] : 0.0f;
   }
   float ss = 0.0f;
 #pragma unroll
@@ -210,12 +238,7 @@ __device__ __forceinline__ void GemvRmsStageRegs(const MatmulParams& p, const Ge
   ss = WarpSum(ss);
   if (lane == 0) red[warp] = ss;
   __syncthreads();
-  if (warp == 0) {
-    const float tot = RmsCombineWarps(lane < kRmsWarps ? red[lane] : 0.0f);
-    if (lane == 0) rs[0] = RmsInvScale(tot, p.K, pro.eps);
-  }
-  __syncthreads();
-  const float r = rs[0];
+  const float r = GemvRmsCombine(p, pro, red);
   float* yr = write_y ? pro.y : nullptr;
 #pragma unroll
   for (int j = 0; j < kRmsRegPer; ++j) {
@@ -236,21 +259,32 @@ __device__ __forceinline__ void GemvRmsStageRegs(const MatmulParams& p, const Ge
 // vt + 256, ..., WarpSum over the norm's warp, RmsCombineWarps, RmsInvScale and RmsApply as in
 // GemvRmsScales + GemvStageX: the same bits. (A separate function: folding it into the one above
 // as a template added spills to the 64-register half-chunk kernel.)
+template <class Wait>
 __device__ __forceinline__ void GemvRmsStageRegs2(const MatmulParams& p, const GemvPrologue& pro,
-                                                  float* red, float* rs, bool write_y, float* xs) {
+                                                  float* red, bool write_y, float* xs, bool early,
+                                                  Wait&& wait) {
   constexpr int kV = 2, kPer = kRmsRegPer / kV;
   const int tid = threadIdx.x, lane = tid % 32, nb = blockDim.x;
   const bool has_w = pro.weight != nullptr;
   float xv[kV][kPer], wv[kV][kPer];
+  if (!early) wait();  // cu23-small: as in GemvRmsStageRegs
 #pragma unroll
   for (int i = 0; i < kV; ++i) {
     const int vt = tid + i * nb;
 #pragma unroll
     for (int j = 0; j < kPer; ++j) {
       const int64_t k = vt + int64_t{j} * kRmsThreads;
-      const bool in = vt < kRmsThreads && k < p.K;
-      xv[i][j] = in ? p.x[k] : 0.0f;
-      wv[i][j] = has_w && in ? pro.weight[k] : 0.0f;
+      wv[i][j] = has_w && vt < kRmsThreads && k < p.K ? pro.weight[k] : 0.0f;
+    }
+  }
+  if (early) wait();
+#pragma unroll
+  for (int i = 0; i < kV; ++i) {
+    const int vt = tid + i * nb;
+#pragma unroll
+    for (int j = 0; j < kPer; ++j) {
+      const int64_t k = vt + int64_t{j} * kRmsThreads;
+      xv[i][j] = vt < kRmsThreads && k < p.K ? p.x[k] : 0.0f;
     }
   }
 #pragma unroll
@@ -265,12 +299,7 @@ __device__ __forceinline__ void GemvRmsStageRegs2(const MatmulParams& p, const G
     if (lane == 0) red[vt / 32] = ss;
   }
   __syncthreads();
-  if (tid < 32) {
-    const float tot = RmsCombineWarps(lane < kRmsWarps ? red[lane] : 0.0f);
-    if (lane == 0) rs[0] = RmsInvScale(tot, p.K, pro.eps);
-  }
-  __syncthreads();
-  const float r = rs[0];
+  const float r = GemvRmsCombine(p, pro, red);
   float* yr = write_y ? pro.y : nullptr;
 #pragma unroll
   for (int i = 0; i < kV; ++i) {
@@ -890,23 +919,38 @@ __global__ void __launch_bounds__(PIPE == kGemvPipe8 || PIPE == kGemvPipeTma ? 2
 #endif
   if (pref & pref_first) GemvPrefetchTask(p, grp, n_chunks, splits, blockIdx.x, 1, ef, two);
   if constexpr (PIPE == kGemvPipeTma) GemvTmaInit((pref >> 8) & 15, (pref >> 12) * 16);
-  GridDepWait();
-  AllowDependents();
+  const auto wait = [&] {
+    GridDepWait();
+    AllowDependents();
 #ifdef TESSERA_GEMV_STAMPS
-  if (threadIdx.x == 0 && stamps != nullptr) st_t[1] = GemvTimer();
+    if (threadIdx.x == 0 && stamps != nullptr) st_t[1] = GemvTimer();
 #endif
+  };
+  // The register prologues (M = 1) and which of them: 1 GemvRmsStageRegs, 2 GemvRmsStageRegs2.
+  // GemvRmsStageRegs2 not in the 64-register half-chunk kernel (PIPE 0 with half chunks: the
+  // paired SWIGLU-epilogue launches, 8 warps and more from K = 513): it adds spills there.
+  constexpr bool kRegs2 = !(HALF && (PIPE == 0 || PIPE == kGemvPipeTwo));
+  int rms_regs = 0;
+  if constexpr (PRO == kGemvProRms) {
+    if ((pref & kGemvPrefRmsRegs) && p.M == 1) {
+      if (blockDim.x == kRmsThreads && p.K <= kRmsRegK) {
+        rms_regs = 1;
+      } else if (kRegs2 && blockDim.x >= kRmsThreads / 2 && blockDim.x < kRmsThreads &&
+                 p.K <= kRmsRegK / 2 && (pref & kGemvPrefRmsRegs2)) {
+        rms_regs = 2;
+      }
+    }
+  }
+  // A register prologue waits itself (after its norm weight loads with kGemvPrefRmsEarly).
+  const bool early = (pref & kGemvPrefRmsEarly) != 0;
+  if (rms_regs == 0) wait();
   const int per_task = grp.swiglu != nullptr || two ? 2 : 1;  // chunk sums a task keeps
   float* xs = part + (n_chunks + splits - 1) / splits * 128 * per_task;
   if constexpr (PRO == kGemvProRms) {
-    // GemvRmsStageRegs2 not in the 64-register half-chunk kernel (PIPE 0 with half chunks: the
-    // paired SWIGLU-epilogue launches, 8 warps and more from K = 513): it adds spills there.
-    constexpr bool kRegs2 = !(HALF && (PIPE == 0 || PIPE == kGemvPipeTwo));
-    const bool regs = (pref & kGemvPrefRmsRegs) && p.M == 1;
-    if (regs && blockDim.x == kRmsThreads && p.K <= kRmsRegK) {
-      GemvRmsStageRegs(p, pro, pro_red, pro_rs, blockIdx.x == 0 && pro.y != nullptr, xs);
-    } else if (kRegs2 && regs && blockDim.x >= kRmsThreads / 2 && blockDim.x < kRmsThreads &&
-               p.K <= kRmsRegK / 2 && (pref & kGemvPrefRmsRegs2)) {
-      GemvRmsStageRegs2(p, pro, pro_red, pro_rs, blockIdx.x == 0 && pro.y != nullptr, xs);
+    if (rms_regs == 1) {  // calls wait() itself
+      GemvRmsStageRegs(p, pro, pro_red, blockIdx.x == 0 && pro.y != nullptr, xs, early, wait);
+    } else if (kRegs2 && rms_regs == 2) {
+      GemvRmsStageRegs2(p, pro, pro_red, blockIdx.x == 0 && pro.y != nullptr, xs, early, wait);
     } else {
       GemvRmsScales(p, pro, pro_red, pro_rs);
       GemvStageX<PRO>(p, pro, pro_rs, blockIdx.x == 0 && pro.y != nullptr, xs);
@@ -1737,6 +1781,14 @@ int GemvRmsRegs() {
   return mode;
 }
 
+// cu23-small: the register prologues' norm weight before griddepcontrol.wait
+// (kGemvPrefRmsEarly; only with GemvAux::pdl, which RunGemvGroup clears where a node of the
+// execute writes the norm weight). TESSERA_CUDA_GEMV_RMSPRE=0: after the wait, as before.
+bool GemvRmsPre() {
+  static const int mode = EnvInt("TESSERA_CUDA_GEMV_RMSPRE", 1);
+  return mode != 0;
+}
+
 // Lab variants of the block kernel (aux.variant; the lab's own copies of the numbers): half
 // chunks in 8-warp blocks at 3 an SM (the plain loop), and the TMA weight ring with half / whole
 // chunk units (aux.warps_per_sm = its configuration as below, where valid).
@@ -1765,6 +1817,7 @@ int GemvWholeMode(const MatmulParams& p, const GemvAux& aux, int64_t groups, int
                   int members, int terms);
 int GemvO2Env();
 bool GemvPbal();
+bool GemvPbalSmall();
 constexpr int kWholeTwo = 1, kWholeW8 = 2;
 // cu22-head (defined below, with the other launch rules).
 int GemvHeadMode(const MatmulParams& p, const GemvAux& aux, int64_t groups, int pro, bool pair,
@@ -1802,6 +1855,7 @@ cudaError_t Gemv(const MatmulParams& p, const GemvGroupArgs& b, int splits, cons
   if (PIPE == kGemvPipeTwo && p.K < 8192 && GemvO2Env() == 2) pref &= ~kGemvPrefPlain;
   if (PRO == kGemvProRms && GemvRmsRegs() >= 1) pref |= kGemvPrefRmsRegs;
   if (PRO == kGemvProRms && GemvRmsRegs() >= 2) pref |= kGemvPrefRmsRegs2;
+  if (PRO == kGemvProRms && GemvRmsPre() && aux.pdl) pref |= kGemvPrefRmsEarly;
   if constexpr (PIPE == kGemvPipeTma) {  // the ring after the rest, 128-byte aligned
     const int stages = GemvTmaCfg(aux, HALF) & 15, off = (smem + 127) / 128 * 128;
     smem = off + warps * stages * TmaStageBytes(HALF);
@@ -1824,7 +1878,10 @@ cudaError_t Gemv(const MatmulParams& p, const GemvGroupArgs& b, int splits, cons
     // as many blocks as give every block the same number of tasks (+-1) in the fewest rounds (8B
     // norm + gate/up 1792 tasks: 256 blocks x 7 instead of 264, 208 of them with 7 and 56 with 6;
     // norm + head 259 x 31).
-    if (GemvPbal() && T == 3 && p.M == 1 && p.K >= 4096 && tasks > cap) {
+    // cu23-small (GemvPbalSmall): also RMS_NORM-prologue launches with 2048 <= K < 4096.
+    if (T == 3 && p.M == 1 && tasks > cap &&
+        ((GemvPbal() && p.K >= 4096) ||
+         (GemvPbalSmall() && PRO == kGemvProRms && p.K >= 2048 && p.K < 4096))) {
       const int64_t rounds = (tasks + cap - 1) / cap;
       grid = (tasks + rounds - 1) / rounds;
     }
@@ -1946,15 +2003,25 @@ int GemvWholeMode(const MatmulParams& p, const GemvAux& aux, int64_t groups, int
   return o2 == 3 ? kWholeW8 : kWholeTwo;
 }
 
-// cu22-8b, TESSERA_CUDA_GEMV_PBAL=1 (lab knob, default 0 = the grid as before): persistent
-// (prologue) grids at M = 1 in exact mode with K >= 4096 get as many blocks as give every block
-// the same number of tasks (+-1) in the fewest rounds (Gemv). Same bits (a task's code does not
-// depend on its block). H100: 8B norm + gate/up 86.3 -> 85.6-86.0 us, norm + head 362.6 -> 362.0
-// in the lab; engine 8B tg128 +0.5% alone over two -r 1 runs, and O2 + PBAL measured no better
-// than O2 alone: not on by default (lab/NOTES.md, cu22-8b).
+// cu22-8b, TESSERA_CUDA_GEMV_PBAL=1 (lab knob; unset = the 8B grid as before, 0 = also cu23-small's
+// off): persistent (prologue) grids at M = 1 in exact mode with K >= 4096 get as many blocks as
+// give every block the same number of tasks (+-1) in the fewest rounds (Gemv). Same bits (a task's
+// code does not depend on its block). H100: 8B norm + gate/up 86.3 -> 85.6-86.0 us, norm + head
+// 362.6 -> 362.0 in the lab; engine 8B tg128 +0.5% alone over two -r 1 runs, and O2 + PBAL measured
+// no better than O2 alone: not on by default (lab/NOTES.md, cu22-8b).
 bool GemvPbal() {
   static const int mode = EnvInt("TESSERA_CUDA_GEMV_PBAL", 0);
   return mode == 1;
+}
+
+// cu23-small: the same balance for RMS_NORM-prologue launches with 2048 <= K < 4096 (M = 1, exact
+// mode: the 1B norm + gate/up, 1,024 tasks: 342 blocks x 3 instead of 396 blocks of which 232
+// take a third task alone at the end; no 0.5B or 8B launch). H200: time stamps in the engine
+// 27.7 -> 26.5 us (tail 4.2 -> 2.5), lab 27.3 -> 26.2 us, 1B tg128 +1.6% (lab/NOTES.md,
+// cu23-small). On by default; TESSERA_CUDA_GEMV_PBAL=0: the grid as before. Same bits.
+bool GemvPbalSmall() {
+  static const int mode = EnvInt("TESSERA_CUDA_GEMV_PBAL", -1);
+  return mode != 0;
 }
 
 // cu22-head: the LM heads of the small models (plain launches, one member, M <= 8, exact mode,

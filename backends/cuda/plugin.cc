@@ -1383,25 +1383,29 @@ StatusOr<int> ExecuteFused(tsr_device* dev, const tsr_graph_view& g, const int32
   std::vector<Range> pro_reads;
   if ((op_i == TSR_OP_RMS_NORM && dev->run.fuse_norm) ||
       (op_i == TSR_OP_SWIGLU && dev->run.fuse_swiglu)) {
-    if (!is_matmul(i + 1) || !LoadForFusion(dev, g, ids[i], &ln[4]) ||
-        !GemvPrologueCandidate(ln[4].args, &pro, &pin))
-      return 0;
+    // cu23-small: TESSERA_CUDA_FUSE_DEBUG lines for the decode prologue's refusals too.
+    if (!is_matmul(i + 1)) return 0;
+    if (!LoadForFusion(dev, g, ids[i], &ln[4])) return Refused("gemv prologue: load");
+    if (!GemvPrologueCandidate(ln[4].args, &pro, &pin))
+      return Refused("gemv prologue: operands (GemvPrologueCandidate)");
     for (int j = 0; j < ln[4].args.n_in; ++j)
       if (ln[4].args.in[j] != nullptr) pro_reads.push_back(RangeOf(*ln[4].args.in[j]));
     for (const Range& r : pro_reads)
-      if (r.Overlaps(RangeOf(*ln[4].args.out))) return 0;
+      if (r.Overlaps(RangeOf(*ln[4].args.out))) return Refused("gemv prologue: in place");
   }
   const int32_t first = pro.kind != kGemvProNone ? i + 1 : i;
   if (!is_matmul(first)) return 0;
   MatmulParams p0;
-  if (!LoadForFusion(dev, g, ids[first], &ln[0]) || !GemvCandidate(ln[0].args, &p0)) return 0;
+  if (!LoadForFusion(dev, g, ids[first], &ln[0]) || !GemvCandidate(ln[0].args, &p0))
+    return pro.kind != kGemvProNone ? Refused("gemv prologue: matmul not a GEMV candidate") : 0;
   if (pro.kind != kGemvProNone &&
       (p0.x != pro.y || p0.x_row != pro.y_row || p0.M != pin.M || p0.K != pin.K))
-    return 0;
+    return Refused("gemv prologue: matmul not over the op's output");
   GemvGroup grp = GemvGroupOf(p0);
   const Range rx = RangeOf(*ln[0].args.in[0]);
   std::vector<Range> outs = {RangeOf(*ln[0].args.out)};
-  if (outs[0].Overlaps(rx)) return 0;
+  if (outs[0].Overlaps(rx))
+    return pro.kind != kGemvProNone ? Refused("gemv prologue: matmul output overlaps x") : 0;
   int32_t k = first + 1;
   for (; grp.n < kGemvMaxGroup && is_matmul(k); ++k) {
     MatmulParams pk;
@@ -1430,7 +1434,8 @@ StatusOr<int> ExecuteFused(tsr_device* dev, const tsr_graph_view& g, const int32
   } else if (grp.n == 1 && k < n && FuseResidual(dev, g, ids[k], ln[0], &ln[1], &grp.o[0])) {
     // The epilogue reads the residual while row group 0 writes the prologue's output (rx).
     for (int j = 0; pro.kind != kGemvProNone && j < ln[1].args.n_in; ++j)
-      if (ln[1].args.in[j] != nullptr && RangeOf(*ln[1].args.in[j]).Overlaps(rx)) return 0;
+      if (ln[1].args.in[j] != nullptr && RangeOf(*ln[1].args.in[j]).Overlaps(rx))
+        return Refused("gemv prologue: residual overlaps the op's output");
     ++ran;
     outs.push_back(RangeOf(*ln[1].args.out));
   } else if (grp.n == 1 && pro.kind == kGemvProNone) {
@@ -1440,7 +1445,7 @@ StatusOr<int> ExecuteFused(tsr_device* dev, const tsr_graph_view& g, const int32
   // GEMVs write theirs: no output may touch them (the norm's y aliases nothing written either).
   for (const Range& o : outs) {
     for (const Range& r : pro_reads)
-      if (o.Overlaps(r)) return 0;
+      if (o.Overlaps(r)) return Refused("gemv prologue: an output overlaps the op's inputs");
   }
   if (pro.kind != kGemvProNone) p0.x = pin.x, p0.x_row = pin.x_row;
   if (label != nullptr) {

@@ -198,6 +198,11 @@ Status RunGemvGroup(RunContext* ctx, const MatmulParams& p, const GemvGroup& grp
     const GemvOut& o = grp.o[j];
     if (WrittenInExecute(*ctx, o.w, o.w + o.N * o.w_row_bytes)) aux.pdl = false;
   }
+  // The RMS_NORM prologue's weight may be loaded before the PDL wait too (cu23-small).
+  if (pro.kind == kGemvProRms && pro.weight != nullptr && p.K > 0) {
+    const auto* nw = reinterpret_cast<const uint8_t*>(pro.weight);
+    if (WrittenInExecute(*ctx, nw, nw + p.K * 4)) aux.pdl = false;
+  }
   const uint64_t bytes =
       GemvIsStream(aux) ? GemvPartialBytes(p, grp) : GemvSplitPartialBytes(p, grp, aux);
   if (bytes > 0) {
