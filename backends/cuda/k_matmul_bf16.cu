@@ -2114,8 +2114,9 @@ bool GemvXpPlain(const MatmulParams& p, bool half, int splits, int pro, bool pai
 }
 
 // cu23-b8: the weights loaded along whole lines (GemvLoadLines; GemvTask's LINES) in the 8B's
-// batch-1 decode launches. TESSERA_CUDA_GEMV_LINES: unset = 0 (off: no engine run has measured it
-// yet; the intended default is 32); 32 = the card rule: 15 on cards whose peak DRAM bandwidth is
+// batch-1 decode launches. TESSERA_CUDA_GEMV_LINES: unset = 32, the card rule (the lead's H200
+// call, lab/lead23b_gpu.sh: 8B tg128 187.9 -> 192.2 t/s, +2.3%, same bits); 0 = off (before);
+// 32 = the card rule: 15 on cards whose peak DRAM bandwidth is
 // at least 4,400 GB/s (DevicePeakDramGBs: the H200, not the H100 SXM / NVL at 3,350-3,900, whose
 // launches stay as they were), else 0; otherwise a mask of launch kinds, in exact mode (3 pieces)
 // with the engine's rule (aux.variant 0), M = 1 and K >= 4096 unless 16 is set: 1 the plain
@@ -2126,7 +2127,7 @@ bool GemvXpPlain(const MatmulParams& p, bool half, int splits, int pro, bool pai
 // lab's bit checks). Same bits whichever: every lane ends with LoadW8's words.
 int GemvLinesMode() {
   static const int mode = [] {
-    const int env = EnvInt("TESSERA_CUDA_GEMV_LINES", 0);
+    const int env = EnvInt("TESSERA_CUDA_GEMV_LINES", 32);
     if (env != 32) return env < 0 ? 0 : env;
     return DevicePeakDramGBs() >= 4400 ? 15 : 0;
   }();
