@@ -573,7 +573,10 @@ void DecodeRowsSkewed(Params P, Part T, int64_t n0, float nr, int piece) {
   const int64_t nc = P.K / CHUNK;
   const int rows = int(min(int64_t(P.decode_rows), T.N - n0));
   // This lane's bytes of row n0 at chunk lane / QL (quarter q): one 64-bit address a step, then
-  // a row's offset (computed once) and a round's (32-bit) a load.
+  // a row's offset (computed once) and a round's (32-bit) a load. For bf16 / f16 (RAW / QL = 1)
+  // one load instruction (fixed r, i) asks 16 l + [0, 16) of 512 contiguous bytes of one row:
+  // four whole 128-byte lines, the shape CUDA's GemvLoadLines builds with shuffles (vk23-lines,
+  // lab/vk23lines_shape.py; f32 weights ask half lines, h = 0 / 1, as x's LoadX4 / NormX4 do).
   const uint64_t wl = T.w + uint64_t(n0 * T.w_row) + uint64_t(lane * (RAW / QL * 16));
   const uint round_bytes = uint(SG / QL) * uint(RAW * 16);
   uint64_t roff[DROWS];
