@@ -1513,18 +1513,28 @@ int GroupPlainMode() {
   return mode;
 }
 
-bool GroupPlain(const MatmulParams* ps, int n) {
-  const int mode = GroupPlainMode();
-  if (mode <= 0 || n < 2 || n > kGemmMaxMembers) return false;
-  using C = TSplitCfg<3, true>;  // both piece counts: 128 rows x 64 tokens
+// The tiles of `rows` weight rows a decode-batch group's members take, or -1 where the members
+// cannot run as one launch of whole tiles (the same M and K, M <= 64 tokens, K a multiple of 32, no
+// residual epilogue): GroupPlain's and GroupWide's shared test.
+int64_t GroupWholeTiles(const MatmulParams* ps, int n, int64_t rows) {
+  using C = TSplitCfg<3, true>;  // both piece counts: 64 tokens
   int64_t tiles = 0;
   for (int j = 0; j < n; ++j) {
     const MatmulParams& p = ps[j];
     if (p.M != ps[0].M || p.K != ps[0].K || p.M <= 0 || p.M > C::kToks || p.N <= 0 ||
         p.K % 32 != 0 || p.res_out != nullptr)
-      return false;
-    tiles += (p.N + C::kRows - 1) / C::kRows;
+      return -1;
+    tiles += (p.N + rows - 1) / rows;
   }
+  return tiles;
+}
+
+bool GroupPlain(const MatmulParams* ps, int n) {
+  const int mode = GroupPlainMode();
+  if (mode <= 0 || n < 2 || n > kGemmMaxMembers) return false;
+  using C = TSplitCfg<3, true>;  // both piece counts: 128 rows x 64 tokens
+  const int64_t tiles = GroupWholeTiles(ps, n, C::kRows);
+  if (tiles < 0) return false;
   const int sms = DeviceSms() > 0 ? DeviceSms() : 132;
   const int64_t chunks = (ps[0].K + 255) / 256;
   return tiles * 2 > sms && tiles <= sms && (mode >= 2 || chunks > 4);
@@ -1550,15 +1560,9 @@ int GroupWideMode() {
 bool GroupWide(const MatmulParams* ps, int n, int terms) {
   if (terms != 3 || GroupWideMode() <= 0 || n < 2 || n > kGemmMaxMembers) return false;
   using C = TSplitCfg<3, true>;  // 128 rows x 64 tokens
-  int64_t tiles = 0, wide = 0;
-  for (int j = 0; j < n; ++j) {
-    const MatmulParams& p = ps[j];
-    if (p.M != ps[0].M || p.K != ps[0].K || p.M <= 0 || p.M > C::kToks || p.N <= 0 ||
-        p.K % 32 != 0 || p.res_out != nullptr)
-      return false;
-    tiles += (p.N + C::kRows - 1) / C::kRows;
-    wide += (p.N + 2 * C::kRows - 1) / (2 * C::kRows);
-  }
+  const int64_t tiles = GroupWholeTiles(ps, n, C::kRows);
+  if (tiles < 0) return false;
+  const int64_t wide = GroupWholeTiles(ps, n, 2 * C::kRows);
   const int sms = DeviceSms() > 0 ? DeviceSms() : 132;
   return tiles > sms && wide <= sms && wide * 2 > sms;
 }
