@@ -18,6 +18,9 @@
 //                              ("-res"); GEMV_LAB_DEC17_ONLY=NAME[,NAME...] times those only.
 //   cuda_gemv_lab --head22     (cu22-head) plain reads of the 0.5B / 1B / 8B heads' bytes and the
 //                              heads' launches, plain and norm + head ("dec17" lines).
+//   cuda_gemv_lab --pair24     (cu24-b8) the 8B decode attention (one query, L = 80 / 144 keys)
+//                              alone, the 8B o + residual alone, and the two back to back (PDL):
+//                              A/B of TESSERA_CUDA_GEMV_PREFALL across processes; no checks.
 //   cuda_gemv_lab --ropekv     (cu-dec18) the one-launch ROPE q + ROPE k + KV_WRITE k/v against
 //                              the separate kernels (bits; T = 1, 2, 3, 4, 8; 0.5B / 1B / 8B heads,
 //                              partial, scaled, interleaved) and, at T = 1, both timed with PDL.
@@ -32,6 +35,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <random>
 #include <string>
 #include <vector>
@@ -954,8 +958,9 @@ int Dec16(Lab& lab, bool ncu) {
 // One launch of the engine's rule (v = 0, split-K as the engine sets it, PDL): a group of Ns over
 // K behind the prologue `kind` (RMS_NORM) or plain (kGemvProNone), weights rotated past L2.
 // res (cu21-gemv): member 0 also adds a residual (res_out = res + out, GemvOut::res).
+// before (cu24-b8, --pair24): launched ahead of each GEMV launch (both in the timed loop).
 void Dec17Time(const Lab& lab, const char* name, int kind, int64_t K, std::vector<int64_t> Ns,
-               bool res = false) {
+               bool res = false, const std::function<void()>& before = nullptr) {
   // cu-dec18, for ncu: GEMV_LAB_DEC17_ONLY=NAME times that launch only; GEMV_LAB_NCU=1 makes it
   // 3 warm-up + 2 launches (profile the 4th: `ncu --launch-skip 3 --launch-count 1`).
   // (cu21-gemv: or a comma-separated list of names.)
@@ -1007,6 +1012,7 @@ void Dec17Time(const Lab& lab, const char* name, int kind, int64_t K, std::vecto
   SetPdlLaunches(true);
   const MatmulParams px = Params(Ns[0], K, dx, nullptr, nullptr, nullptr, 1);
   const double ms = TimeMs(few ? 1 : 9, few ? 2 : 40, [&](int i) {
+    if (before) before();
     Check(LaunchGemvBf16Fused(px, groups[i % copies], pro, 3, a, nullptr), "dec17 launch");
   });
   SetPdlLaunches(false);
@@ -1045,6 +1051,54 @@ int Dec17(Lab& lab) {
   Dec17Time(lab, "8B-o-res", kGemvProNone, 4096, {4096}, true);
   Dec17Time(lab, "8B-down-res", kGemvProNone, 14336, {4096}, true);
   Dec17Time(lab, "8B-norm-head", kGemvProRms, 4096, {128256});
+  return 0;
+}
+
+// ---- cu24-b8: the 8B decode attention + o pair (--pair24) ----
+// One query over L keys (32 / 8 heads, D = 128, dense f32 K / V: a stand-in for the engine's
+// paged cache, which the attention reads alone, leaving the DRAM mostly idle), then the 8B o +
+// residual as the engine launches it (PDL, weights rotated past L2): the o's blocks that find an
+// SM free ask weights into L2 while the attention runs (TESSERA_CUDA_GEMV_PREFALL). "pair24" lines:
+// the attention alone, then "dec17" lines of the o alone and of the pair (tag $GEMV_LAB_TAG).
+int Pair24(Lab& lab) {
+  lab.copy_gbs = CopyBandwidth();
+  constexpr int64_t Hq = 32, Hkv = 8, D = 128;
+  const char* tag = std::getenv("GEMV_LAB_TAG");
+  for (int64_t L : {80, 144}) {
+    std::mt19937 rng(24);
+    std::vector<float> q(Hq * D), kv(L * Hkv * D);
+    for (float& f : q) f = static_cast<float>(rng() % 2001) / 1000.0f - 1.0f;
+    for (float& f : kv) f = static_cast<float>(rng() % 2001) / 1000.0f - 1.0f;
+    float *dq = Upload(q), *dk = Upload(kv), *dv = Upload(kv), *out = nullptr;
+    int32_t* cu = nullptr;
+    Check(cudaMalloc(reinterpret_cast<void**>(&out), Hq * D * 4), "malloc");
+    Check(cudaMalloc(reinterpret_cast<void**>(&cu), 4 * sizeof(int32_t)), "malloc");
+    const int32_t c[4] = {0, 1, 0, static_cast<int32_t>(L)};
+    Check(cudaMemcpy(cu, c, sizeof(c), cudaMemcpyHostToDevice), "upload");
+    AttnParams p;
+    p.q = reinterpret_cast<const uint8_t*>(dq), p.q_tok = Hq * D * 4, p.q_head = D * 4;
+    p.out = reinterpret_cast<uint8_t*>(out), p.o_tok = Hq * D * 4, p.o_head = D * 4;
+    p.k = reinterpret_cast<const uint8_t*>(dk), p.v = reinterpret_cast<const uint8_t*>(dv);
+    p.k_tok = p.v_tok = Hkv * D * 4, p.k_head = p.v_head = D * 4;
+    p.kv_dtype = TSR_DTYPE_F32;
+    p.n_kv_rows = L;
+    p.T = 1, p.Hq = Hq, p.Hkv = Hkv, p.D = D, p.Dv = D, p.S = 1;
+    p.scale = 1.0f / std::sqrt(static_cast<float>(D));
+    p.causal = true;
+    p.cu_q = cu, p.cu_k = cu + 2;
+    const auto attn = [&] { Check(LaunchAttentionWith(p, 0, nullptr), "pair24 attention"); };
+    SetPdlLaunches(true);
+    const double ms = TimeMs(9, 40, [&](int) { attn(); });
+    SetPdlLaunches(false);
+    std::printf("pair24 attention L=%lld tag=%s us=%.2f\n", static_cast<long long>(L),
+                tag != nullptr ? tag : "-", ms * 1e3);
+    const std::string name = "8B-attn" + std::to_string(L) + "-o-res";
+    Dec17Time(lab, name.c_str(), kGemvProNone, 4096, {4096}, true, attn);
+    if (L == 80) Dec17Time(lab, "8B-o-res", kGemvProNone, 4096, {4096}, true);
+    for (void* f : {static_cast<void*>(dq), static_cast<void*>(dk), static_cast<void*>(dv),
+                    static_cast<void*>(out), static_cast<void*>(cu)})
+      cudaFree(f);
+  }
   return 0;
 }
 
@@ -1091,6 +1145,7 @@ int Main(int argc, char** argv) {
   Check(cudaMemset(lab.aux.counters, 0, lab.aux.n_counters * 4), "memset");
   Check(cudaMalloc(reinterpret_cast<void**>(&lab.partials), size_t{80} << 20), "malloc");
   if (argc > 1 && std::strcmp(argv[1], "--dec17") == 0) return Dec17(lab);
+  if (argc > 1 && std::strcmp(argv[1], "--pair24") == 0) return Pair24(lab);
   if (argc > 1 && std::strcmp(argv[1], "--head22") == 0) return Head22(lab);
   if (argc > 1 && std::strcmp(argv[1], "--ropekv") == 0) {  // cu-dec18: the fused ROPE + KV_WRITE
     for (int64_t T : {1, 2, 3, 4, 8}) {
