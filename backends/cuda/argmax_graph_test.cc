@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <vector>
@@ -188,6 +189,83 @@ TEST_F(CudaArgmaxGraphTest, ReplaysFollowViewAndBufferChanges) {
     const float f = 8.0f * nodes[1].fparams[0];
     for (int64_t i = 0; i < kN; ++i) ASSERT_EQ(got[i], x[i] * f) << "step " << step << " i " << i;
   }
+  for (tsr_buffer* b : bufs) api->buffer_free(b);
+}
+
+// The eager download (plugin.cc EagerDownload) as the engine's decode steps use it: small uploads
+// (held, sent as one batch at the execute), execute (a replayed graph from the third
+// step), device_synchronize, then the output downloaded into host_alloc memory; from the third
+// such step on the execute enqueues the copy itself and the download returns at once. In between:
+// a step that downloads only half the range (the prediction breaks, then rebuilds), a step whose
+// output is overwritten by an upload after the execute (the eager copy must not be served), and a
+// step whose host_alloc destination is freed and allocated again. Odd steps also upload 7 bytes at
+// an unaligned offset over the held pieces. Every result is checked.
+TEST_F(CudaArgmaxGraphTest, EagerDownloadsFollowTheSteps) {
+  if (api->host_alloc == nullptr) GTEST_SKIP() << "no host_alloc";
+  constexpr int64_t kN = 1000;  // tensors 0..4: f32 [kN], one buffer each
+  tsr_buffer* bufs[5] = {};
+  tsr_tensor t[5] = {};
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_EQ(api->buffer_alloc(dev, 0, kN * 4, &bufs[i], &err), TSR_OK) << err.message;
+    t[i].struct_size = sizeof(tsr_tensor);
+    t[i].dtype = TSR_DTYPE_F32;
+    t[i].ndim = 1;
+    t[i].ne[0] = kN;
+    t[i].nb[0] = 4;
+    t[i].buffer = bufs[i];
+  }
+  tsr_node nodes[4] = {};
+  for (int i = 0; i < 4; ++i) {
+    nodes[i].struct_size = sizeof(tsr_node);
+    nodes[i].op = TSR_OP_SCALE;
+    nodes[i].n_inputs = 1;
+    nodes[i].inputs[0] = i;
+    nodes[i].output = i + 1;
+    nodes[i].fparams[0] = 2.0f;  // x * 16 in all: exact
+  }
+  tsr_graph_view view{sizeof(view), 5, t, 4, nodes};
+  const int32_t ids[4] = {0, 1, 2, 3};
+  void* host = nullptr;
+  ASSERT_EQ(api->host_alloc(dev, kN * 4, &host, &err), TSR_OK) << err.message;
+  std::vector<float> x(kN);
+  for (int step = 0; step < 16; ++step) {
+    if (step == 11) {
+      api->host_free(dev, host);
+      ASSERT_EQ(api->host_alloc(dev, kN * 4, &host, &err), TSR_OK) << err.message;
+    }
+    // Poisoned before the step (not after its execute: from there until the download returns the
+    // bytes are the plugin's, tsr_plugin_api.host_alloc).
+    std::memset(host, 0xff, kN * 4);
+    for (int64_t i = 0; i < kN; ++i) x[i] = static_cast<float>((i * 7 + step * 13) % 1001);
+    // Small uploads (held, then one batch at the execute): the input in four pieces.
+    for (int q = 0; q < 4; ++q)
+      ASSERT_EQ(api->buffer_upload(bufs[0], q * kN, x.data() + q * kN / 4, kN, nullptr, &err),
+                TSR_OK);
+    if (step % 2 == 1) {  // 7 bytes at an odd offset, over the pieces: the later bytes win
+      const uint8_t raw[7] = {1, 2, 3, 4, 5, 6, static_cast<uint8_t>(step)};
+      ASSERT_EQ(api->buffer_upload(bufs[0], 401, raw, 7, nullptr, &err), TSR_OK);
+      std::memcpy(reinterpret_cast<uint8_t*>(x.data()) + 401, raw, 7);
+    }
+    ASSERT_EQ(api->execute(dev, &view, ids, 4, nullptr, &err), TSR_OK) << err.message;
+    std::vector<float> want(kN);
+    for (int64_t i = 0; i < kN; ++i) want[i] = x[i] * 16.0f;
+    if (step == 8) {  // the output is overwritten after the execute: the download sees that
+      const std::vector<float> z(kN, 3.0f);
+      ASSERT_EQ(api->buffer_upload(bufs[4], 0, z.data(), kN * 4, nullptr, &err), TSR_OK);
+      want = z;
+    }
+    ASSERT_EQ(api->device_synchronize(dev, &err), TSR_OK) << err.message;
+    const int64_t n = step == 5 ? kN / 2 : kN;  // step 5: half the range
+    ASSERT_EQ(api->buffer_download(bufs[4], 0, host, n * 4, nullptr, &err), TSR_OK) << err.message;
+    const auto* got = static_cast<const float*>(host);
+    for (int64_t i = 0; i < n; ++i) {
+      uint32_t a = 0, b = 0;
+      std::memcpy(&a, &got[i], 4);
+      std::memcpy(&b, &want[i], 4);
+      ASSERT_EQ(a, b) << "step " << step << " i " << i;
+    }
+  }
+  api->host_free(dev, host);
   for (tsr_buffer* b : bufs) api->buffer_free(b);
 }
 

@@ -138,6 +138,59 @@ struct LastReplay {
   cudaGraphExec_t exec = nullptr;  // nullptr: nothing remembered
 };
 
+// The eager download (cu24-step; the contract at tsr_plugin_api.host_alloc, as the Vulkan plugin's
+// RecordEagerCopy): where the last two synchronous downloads read the same range into the same
+// host_alloc bytes, each after an execute of the same graph view and node list (a decode step's
+// logits or ids), the next such execute enqueues that copy right behind its kernels, so the
+// device_synchronize that follows waits for the copy too and the download returns at once: one
+// wait a step instead of two (each a round trip through the host while the GPU idles).
+// TESSERA_CUDA_EAGER_DOWNLOAD=0: every download copies when called, as before.
+struct EagerDownload {
+  struct Sig {  // an execute: the view's arrays and the node list (the engine's are stable)
+    const void* tensors = nullptr;
+    const void* nodes = nullptr;
+    const int32_t* ids = nullptr;
+    int32_t n = -1;
+    bool operator==(const Sig&) const = default;
+  };
+  bool on = true;
+  Sig exec;  // the last execute's
+  // The last synchronous download into host_alloc memory and the execute before it.
+  const void* src = nullptr;  // tsr_buffer*
+  uint64_t offset = 0, size = 0;
+  uint8_t* dst = nullptr;
+  Sig sig;
+  bool confirmed = false;  // the last two downloads were this one, each after an execute `sig`
+  bool pending = false;    // the last execute enqueued the copy; nothing touched the range since
+  int64_t served = 0;      // downloads served (TESSERA_CUDA_STEP_TIMES)
+};
+
+// TESSERA_CUDA_STEP_TIMES=1 (lab; cu24-step): host time stamps of each decode step's boundary
+// (the calls between two graph replays) and the GPU time of each replay (two timing events), as
+// medians on stderr at device close. A step: execute [flush held uploads, graph key, launch,
+// eager copy] -> device_synchronize -> download -> the host's own work -> the next execute.
+struct StepTimes {
+  using Tp = std::chrono::steady_clock::time_point;
+  Tp exec0, flushed, keyed, launched, exec_end, sync0, sync1, dl0, dl1;
+  bool replay = false;  // the last execute replayed a graph
+  bool synced = false, downloaded = false;
+  cudaEvent_t ev[2] = {};
+  std::vector<std::vector<double>> cols;  // us, one vector a column (kStepCols)
+};
+constexpr const char* kStepCols[] = {"step (execute to execute)",
+                                     "execute: flush held uploads",
+                                     "execute: graph key",
+                                     "execute: cudaGraphLaunch",
+                                     "execute: eager copy + return",
+                                     "execute end -> synchronize",
+                                     "synchronize (wait incl.)",
+                                     "synchronize end -> download",
+                                     "download",
+                                     "download end -> next execute (host: engine)",
+                                     "GPU: replay start -> end (events)",
+                                     "step - GPU replay"};
+constexpr int kStepColCount = sizeof(kStepCols) / sizeof(kStepCols[0]);
+
 // Counts BufferFree calls of every device (a freed tsr_buffer's address may come back for a new
 // buffer; LastReplay is only trusted while this has not moved).
 std::atomic<uint64_t> g_buffer_frees{0};
@@ -189,6 +242,9 @@ struct tsr_device {
   // ExecuteGraph's fast path (TESSERA_CUDA_GRAPH_FASTKEY=0 turns it off: the key every time).
   bool fast_key = true;
   tessera::cuda::LastReplay last_replay;
+  tessera::cuda::EagerDownload eager;  // TESSERA_CUDA_EAGER_DOWNLOAD (EagerDownload)
+  bool drained = false;  // nothing enqueued since the last Drain (which found no error)
+  std::unique_ptr<tessera::cuda::StepTimes> step_times;  // TESSERA_CUDA_STEP_TIMES
   // TESSERA_CUDA_LAB_SKIP (lab only: WRONG OUTPUTS): launches to leave out (LabSkipped).
   std::vector<std::string> lab_skip;
 };
@@ -400,9 +456,22 @@ tsr_status HostAlloc(tsr_device* dev, uint64_t size, void** out_ptr, tsr_error* 
 
 void HostFree(tsr_device* dev, void* ptr) noexcept {
   if (dev == nullptr || ptr == nullptr) return;
+  uint64_t bytes = 0;
   {
     std::lock_guard<std::mutex> l(dev->host_mu);
-    if (dev->host_allocs.erase(reinterpret_cast<uintptr_t>(ptr)) == 0) return;  // not ours
+    auto it = dev->host_allocs.find(reinterpret_cast<uintptr_t>(ptr));
+    if (it == dev->host_allocs.end()) return;  // not ours
+    bytes = it->second;
+    dev->host_allocs.erase(it);
+  }
+  EagerDownload& g = dev->eager;
+  const auto* p = static_cast<const uint8_t*>(ptr);
+  if (g.dst != nullptr && g.dst >= p && g.dst < p + bytes) {
+    // An eager copy into it may be in flight; none goes there any more.
+    cudaSetDevice(dev->ordinal);
+    cudaStreamSynchronize(dev->stream);
+    g.dst = nullptr;
+    g.confirmed = g.pending = false;
   }
   cudaFreeHost(ptr);
 }
@@ -436,6 +505,7 @@ Status TakeDeviceErrors(tsr_device* dev) {
 Status FlushUploads(tsr_device* dev) {
   PendingUploads& p = dev->pending;
   if (p.n == 0) return OkStatus();
+  dev->drained = false;
   const auto t0 = std::chrono::steady_clock::now();
   cudaMemcpyAttributes attr{};
   attr.srcAccessOrder = cudaMemcpySrcAccessOrderDuringApiCall;
@@ -482,7 +552,9 @@ Status Drain(tsr_device* dev) {
   if (e != cudaSuccess) return CudaStatus(e, "reading the device error word");
   e = cudaStreamSynchronize(dev->stream);
   if (e != cudaSuccess) return CudaStatus(e, "stream synchronize");
-  return TakeDeviceErrors(dev);
+  Status s = TakeDeviceErrors(dev);
+  dev->drained = s.ok();
+  return s;
 }
 
 void PrintProfile(const OpProfile& p) {
@@ -501,6 +573,20 @@ void PrintProfile(const OpProfile& p) {
   }
 }
 
+void PrintStepTimes(const StepTimes& t, int64_t eager_served) {
+  const size_t n = t.cols.empty() ? 0 : t.cols[0].size();
+  std::fprintf(stderr, "cuda step times: %zu steps between graph replays, %lld eager downloads\n",
+               n, static_cast<long long>(eager_served));
+  for (int c = 0; c < kStepColCount && n > 0; ++c) {
+    std::vector<double> v = t.cols[static_cast<size_t>(c)];
+    std::sort(v.begin(), v.end());
+    double mean = 0;
+    for (double x : v) mean += x;
+    std::fprintf(stderr, "cuda step times: median %8.2f us  mean %8.2f us  %s\n", v[v.size() / 2],
+                 mean / static_cast<double>(v.size()), kStepCols[c]);
+  }
+}
+
 void DeviceClose(tsr_device* dev) {
   if (dev == nullptr) return;
   cudaSetDevice(dev->ordinal);
@@ -510,6 +596,11 @@ void DeviceClose(tsr_device* dev) {
   }
   dev->graphs.Clear();
   DumpGemvStamps();  // lab stamp builds only
+  if (dev->step_times != nullptr) {
+    PrintStepTimes(*dev->step_times, dev->eager.served);
+    for (cudaEvent_t e : dev->step_times->ev)
+      if (e != nullptr) cudaEventDestroy(e);
+  }
   if (dev->profile != nullptr) {
     PrintProfile(*dev->profile);
     for (cudaEvent_t e : dev->profile->events) cudaEventDestroy(e);
@@ -598,6 +689,20 @@ tsr_status DeviceOpen(tsr_plugin_ctx* ctx, int32_t index, tsr_device** out, tsr_
   dev->ctx = ctx;
   dev->ordinal = ctx->devices[static_cast<size_t>(index)].ordinal;
   cudaError_t e = cudaSetDevice(dev->ordinal);
+  // Lab knob TESSERA_CUDA_SYNC=spin|yield|blocking: how the host waits in a synchronize (the
+  // context's schedule flag; unset: the driver's automatic choice, which spins while the process
+  // has fewer active contexts than the machine has cores).
+  if (const char* sync = std::getenv("TESSERA_CUDA_SYNC"); e == cudaSuccess && sync != nullptr) {
+    const std::string_view v(sync);
+    const unsigned flag = v == "spin"       ? cudaDeviceScheduleSpin
+                          : v == "yield"    ? cudaDeviceScheduleYield
+                          : v == "blocking" ? cudaDeviceScheduleBlockingSync
+                                            : cudaDeviceScheduleAuto;
+    if (cudaSetDeviceFlags(flag) != cudaSuccess) {
+      cudaGetLastError();
+      std::fprintf(stderr, "cuda backend: TESSERA_CUDA_SYNC=%s not applied\n", sync);
+    }
+  }
   if (e == cudaSuccess) e = cudaStreamCreateWithFlags(&dev->stream, cudaStreamNonBlocking);
   if (e == cudaSuccess) e = cudaMalloc(reinterpret_cast<void**>(&dev->err_flag), sizeof(int));
   if (e == cudaSuccess) e = cudaMemset(dev->err_flag, 0, sizeof(int));
@@ -621,6 +726,14 @@ tsr_status DeviceOpen(tsr_plugin_ctx* ctx, int32_t index, tsr_device** out, tsr_
     }
   }
   dev->batch_uploads = EnvFlag("TESSERA_CUDA_UPLOAD_BATCH", true);
+  dev->eager.on = EnvFlag("TESSERA_CUDA_EAGER_DOWNLOAD", true);
+  if (EnvFlag("TESSERA_CUDA_STEP_TIMES", false)) {
+    dev->step_times = std::make_unique<StepTimes>();
+    dev->step_times->cols.resize(kStepColCount);
+    for (cudaEvent_t& ev : dev->step_times->ev)
+      if (cudaEventCreate(&ev) != cudaSuccess)
+        return FromCuda(cudaGetLastError(), "step times", err);
+  }
   dev->pinned_download = EnvFlag("TESSERA_CUDA_PINNED_DOWNLOAD", true);
   if (EnvFlag("TESSERA_CUDA_PROFILE", false)) {
     dev->profile = std::make_unique<OpProfile>();
@@ -645,6 +758,11 @@ tsr_status DeviceSynchronize(tsr_device* dev, tsr_error* err) {
   Status s = FlushUploads(dev);
   if (s.ok()) s = Drain(dev);
   AddHostRow(dev->profile.get(), "device_synchronize (host, wait incl.)", t0);
+  if (StepTimes* t = dev->step_times.get(); t != nullptr && t->replay && !t->synced) {
+    t->sync0 = t0;
+    t->sync1 = std::chrono::steady_clock::now();
+    t->synced = true;
+  }
   return FromStatus(s, err);
 }
 
@@ -696,7 +814,11 @@ void BufferFree(tsr_buffer* buf) {
   if (buf == nullptr) return;
   cudaSetDevice(buf->dev->ordinal);
   (void)FlushUploads(buf->dev);  // a held upload may target this buffer: it lands, then the free
-  cudaFree(buf->data);           // implicitly waits for work that may still use it
+  if (buf->dev->eager.src == buf) {
+    buf->dev->eager.src = nullptr;
+    buf->dev->eager.confirmed = buf->dev->eager.pending = false;
+  }
+  cudaFree(buf->data);  // implicitly waits for work that may still use it
   g_buffer_frees.fetch_add(1, std::memory_order_relaxed);
   delete buf;
 }
@@ -718,6 +840,7 @@ tsr_status BufferUpload(tsr_buffer* dst, uint64_t dst_offset, const void* src, u
   if (tsr_status s = CheckRange(dst, dst_offset, size, "buffer_upload", err); s != TSR_OK) return s;
   tsr_device* dev = dst->dev;
   cudaError_t e = cudaSetDevice(dev->ordinal);
+  dev->eager.pending = false;  // the eager copy's range may change
   UploadStaging& st = dev->staging;
   const auto t_up = std::chrono::steady_clock::now();
   struct TimeUpload {  // profile only: the host's cost of a step's small uploads
@@ -745,14 +868,17 @@ tsr_status BufferUpload(tsr_buffer* dst, uint64_t dst_offset, const void* src, u
     e = cudaEventSynchronize(st.done[slot]);  // the slot's last transfer (long done, normally)
     if (e == cudaSuccess) {
       std::memcpy(pinned, src, size);
+      dev->drained = false;
       e = cudaMemcpyAsync(dst->data + dst_offset, pinned, size, cudaMemcpyHostToDevice,
                           dev->stream);
     }
     if (e == cudaSuccess) e = cudaEventRecord(st.done[slot], dev->stream);
     return FromCuda(e, "buffer_upload", err);
   }
-  if (e == cudaSuccess && size > 0)
+  if (e == cudaSuccess && size > 0) {
+    dev->drained = false;
     e = cudaMemcpyAsync(dst->data + dst_offset, src, size, cudaMemcpyHostToDevice, dev->stream);
+  }
   if (e != cudaSuccess) return FromCuda(e, "buffer_upload", err);
   return Complete(dev, done, false, "buffer_upload", err);
 }
@@ -778,10 +904,28 @@ tsr_status BufferDownload(tsr_buffer* src, uint64_t src_offset, void* dst, uint6
     return s;
   tsr_device* dev = src->dev;
   cudaError_t e = cudaSetDevice(dev->ordinal);
+  StepTimes* stamps = dev->step_times.get();
+  if (stamps != nullptr && !(stamps->replay && stamps->synced && !stamps->downloaded))
+    stamps = nullptr;  // a step's first download after its synchronize only
+  if (stamps != nullptr) stamps->dl0 = std::chrono::steady_clock::now();
+  EagerDownload& g = dev->eager;
+  if (e == cudaSuccess && done == nullptr && g.pending && src == g.src && src_offset == g.offset &&
+      size == g.size && dst == g.dst) {
+    // The last execute's eager copy: in dst once the stream drained (no error) after it.
+    g.pending = false;
+    ++g.served;
+    tsr_status s = dev->drained ? TSR_OK : FromStatus(Drain(dev), err);
+    if (stamps != nullptr) {
+      stamps->dl1 = std::chrono::steady_clock::now();
+      stamps->downloaded = true;
+    }
+    return s;
+  }
   if (e == cudaSuccess) {
     const Status flushed = FlushUploads(dev);
     if (!flushed.ok()) return FromStatus(flushed, err);
   }
+  if (size > 0) dev->drained = false;
   // Profiled (TESSERA_CUDA_PROFILE): the wait for queued work and the copy timed apart.
   const bool timed = dev->profile != nullptr && done == nullptr && size > 0;
   const auto t0 = std::chrono::steady_clock::now();
@@ -815,6 +959,21 @@ tsr_status BufferDownload(tsr_buffer* src, uint64_t src_offset, void* dst, uint6
   }
   if (e != cudaSuccess) return FromCuda(e, "buffer_download", err);
   const tsr_status s = Complete(dev, done, true, "buffer_download", err);
+  if (s == TSR_OK && done == nullptr && pinned_dst && g.on) {
+    // The next executes copy this range eagerly if it repeats (EagerDownload).
+    const bool same =
+        src == g.src && src_offset == g.offset && size == g.size && dst == g.dst && g.exec == g.sig;
+    g.confirmed = same;
+    g.src = src;
+    g.offset = src_offset;
+    g.size = size;
+    g.dst = static_cast<uint8_t*>(dst);
+    g.sig = g.exec;
+  }
+  if (stamps != nullptr) {
+    stamps->dl1 = std::chrono::steady_clock::now();
+    stamps->downloaded = true;
+  }
   if (timed) {
     using Ms = std::chrono::duration<double, std::milli>;
     const std::string what = "download " + std::to_string(size >> 10) + " KiB";
@@ -845,7 +1004,9 @@ tsr_status BufferCopy(tsr_buffer* src, uint64_t src_offset, tsr_buffer* dst, uin
     const Status flushed = FlushUploads(dev);
     if (!flushed.ok()) return FromStatus(flushed, err);
   }
+  dev->eager.pending = false;  // the eager copy's range may change
   if (e == cudaSuccess && size > 0) {
+    dev->drained = false;
     e = cudaMemcpyAsync(dst->data + dst_offset, src->data + src_offset, size,
                         cudaMemcpyDeviceToDevice, dev->stream);
   }
@@ -1619,10 +1780,21 @@ void RememberReplay(tsr_device* dev, const tsr_graph_view& g, const int32_t* ids
   r.exec = exec;
 }
 
-// cudaGraphLaunch, its host time in the profile (TESSERA_CUDA_PROFILE=exec).
-Status LaunchGraph(tsr_device* dev, cudaGraphExec_t exec) {
+// cudaGraphLaunch, its host time in the profile (TESSERA_CUDA_PROFILE=exec); `replay`: a
+// cached graph (TESSERA_CUDA_STEP_TIMES stamps it and times it on the GPU).
+Status LaunchGraph(tsr_device* dev, cudaGraphExec_t exec, bool replay = false) {
   const auto t0 = std::chrono::steady_clock::now();
+  StepTimes* t = replay ? dev->step_times.get() : nullptr;
+  if (t != nullptr) {
+    t->keyed = t0;
+    cudaEventRecord(t->ev[0], dev->stream);
+  }
   const cudaError_t e = cudaGraphLaunch(exec, dev->stream);
+  if (t != nullptr) {
+    t->launched = std::chrono::steady_clock::now();
+    cudaEventRecord(t->ev[1], dev->stream);
+    t->replay = true;
+  }
   AddHostRow(dev->profile.get(), "cudaGraphLaunch (host)", t0);
   return CudaStatus(e, "cudaGraphLaunch");
 }
@@ -1647,14 +1819,14 @@ Status ExecuteGraph(tsr_device* dev, const tsr_graph_view& g, const int32_t* ids
     AddHostRow(dev->profile.get(), "graph key: same view as the last replay (host)", t0);
     dev->graphs.Touch(dev->last_replay.exec);
     ++dev->graph_replays;
-    return LaunchGraph(dev, dev->last_replay.exec);
+    return LaunchGraph(dev, dev->last_replay.exec, true);
   }
   if (!BuildExecKey(dev, g, ids, n, &dev->key)) return ExecuteDirect(dev, g, ids, n);
   if (cudaGraphExec_t exec = dev->graphs.Find(dev->key)) {
     AddHostRow(dev->profile.get(), "graph key: built and found (host)", t0);
     RememberReplay(dev, g, ids, n, exec);
     ++dev->graph_replays;
-    return LaunchGraph(dev, exec);
+    return LaunchGraph(dev, exec, true);
   }
   if (!dev->graphs.MissedBefore(dev->key)) return ExecuteDirect(dev, g, ids, n);
   cudaError_t e = cudaStreamBeginCapture(dev->stream, cudaStreamCaptureModeThreadLocal);
@@ -1718,6 +1890,36 @@ Status ExecuteTimed(tsr_device* dev, const tsr_graph_view& g, const int32_t* ids
   return OkStatus();
 }
 
+// TESSERA_CUDA_STEP_TIMES: an execute begins; the step before it (a graph replay, then its
+// synchronize and download) becomes one row of the columns (kStepCols).
+void StepBegin(tsr_device* dev, std::chrono::steady_clock::time_point now) {
+  StepTimes& t = *dev->step_times;
+  if (t.replay && t.synced && t.downloaded) {
+    auto us = [](auto a, auto b) {
+      return std::chrono::duration<double, std::micro>(b - a).count();
+    };
+    float gpu_ms = 0;
+    const bool timed = cudaEventElapsedTime(&gpu_ms, t.ev[0], t.ev[1]) == cudaSuccess;
+    cudaGetLastError();
+    const double step = us(t.exec0, now);
+    const double row[kStepColCount] = {step,
+                                       us(t.exec0, t.flushed),
+                                       us(t.flushed, t.keyed),
+                                       us(t.keyed, t.launched),
+                                       us(t.launched, t.exec_end),
+                                       us(t.exec_end, t.sync0),
+                                       us(t.sync0, t.sync1),
+                                       us(t.sync1, t.dl0),
+                                       us(t.dl0, t.dl1),
+                                       us(t.dl1, now),
+                                       timed ? 1000.0 * gpu_ms : 0.0,
+                                       timed ? step - 1000.0 * gpu_ms : 0.0};
+    for (int c = 0; c < kStepColCount; ++c) t.cols[static_cast<size_t>(c)].push_back(row[c]);
+  }
+  t.replay = t.synced = t.downloaded = false;
+  t.exec0 = now;
+}
+
 tsr_status Execute(tsr_device* dev, const tsr_graph_view* graph, const int32_t* node_ids,
                    int32_t n_node_ids, tsr_event* done, tsr_error* err) {
   if (dev == nullptr || !ViewOk(graph) || (node_ids == nullptr && n_node_ids > 0))
@@ -1725,7 +1927,13 @@ tsr_status Execute(tsr_device* dev, const tsr_graph_view* graph, const int32_t* 
   if (cudaError_t e = cudaSetDevice(dev->ordinal); e != cudaSuccess)
     return FromCuda(e, "execute", err);
   SetPdlLaunches(dev->run.gemv.pdl);  // this thread's launches, for this device
-  Status s = FlushUploads(dev);       // the step's inputs, before its kernels
+  if (dev->step_times != nullptr) StepBegin(dev, std::chrono::steady_clock::now());
+  EagerDownload& eager = dev->eager;
+  eager.pending = false;
+  eager.exec = EagerDownload::Sig{graph->tensors, graph->nodes, node_ids, n_node_ids};
+  dev->drained = false;
+  Status s = FlushUploads(dev);  // the step's inputs, before its kernels
+  if (dev->step_times != nullptr) dev->step_times->flushed = std::chrono::steady_clock::now();
   if (!s.ok()) return FromStatus(s, err);
   if (dev->profile != nullptr && !dev->profile->whole_executes) {
     s = ExecuteProfiled(dev, *graph, node_ids, n_node_ids);
@@ -1737,6 +1945,15 @@ tsr_status Execute(tsr_device* dev, const tsr_graph_view* graph, const int32_t* 
     s = ExecuteDirect(dev, *graph, node_ids, n_node_ids);
   }
   if (!s.ok()) return FromStatus(s, err);
+  if (eager.on && eager.confirmed && eager.exec == eager.sig && eager.src != nullptr) {
+    // The download that followed the last two such executes, enqueued now (EagerDownload).
+    const auto* b = static_cast<const tsr_buffer*>(eager.src);
+    const cudaError_t e = cudaMemcpyAsync(eager.dst, b->data + eager.offset, eager.size,
+                                          cudaMemcpyDeviceToHost, dev->stream);
+    if (e != cudaSuccess) return FromCuda(e, "execute (eager download)", err);
+    eager.pending = true;
+  }
+  if (dev->step_times != nullptr) dev->step_times->exec_end = std::chrono::steady_clock::now();
   if (done != nullptr) return FromCuda(cudaEventRecord(done->ev, dev->stream), "execute", err);
   return TSR_OK;
 }
