@@ -80,6 +80,36 @@ class CudaArgmaxGraphTest : public ::testing::Test {
     if (handle != nullptr) dlclose(handle);
   }
 
+  // SCALE x4 (x * 2 each) over f32 [kN] tensors 0..4, one buffer each.
+  struct ScaleChain {
+    static constexpr int64_t kN = 1000;
+    tsr_buffer* bufs[5] = {};
+    tsr_tensor t[5] = {};
+    tsr_node nodes[4] = {};
+    tsr_graph_view view{sizeof(tsr_graph_view), 5, t, 4, nodes};
+    int32_t ids[4] = {0, 1, 2, 3};
+  };
+  void MakeScaleChain(ScaleChain* c) {
+    for (int i = 0; i < 5; ++i) {
+      ASSERT_EQ(api->buffer_alloc(dev, 0, ScaleChain::kN * 4, &c->bufs[i], &err), TSR_OK)
+          << err.message;
+      c->t[i].struct_size = sizeof(tsr_tensor);
+      c->t[i].dtype = TSR_DTYPE_F32;
+      c->t[i].ndim = 1;
+      c->t[i].ne[0] = ScaleChain::kN;
+      c->t[i].nb[0] = 4;
+      c->t[i].buffer = c->bufs[i];
+    }
+    for (int i = 0; i < 4; ++i) {
+      c->nodes[i].struct_size = sizeof(tsr_node);
+      c->nodes[i].op = TSR_OP_SCALE;
+      c->nodes[i].n_inputs = 1;
+      c->nodes[i].inputs[0] = i;
+      c->nodes[i].output = i + 1;
+      c->nodes[i].fparams[0] = 2.0f;  // x * 2 + 0: powers of two, exact
+    }
+  }
+
   void* handle = nullptr;
   const tsr_plugin_api* api = nullptr;
   tsr_plugin_ctx* ctx = nullptr;
@@ -144,52 +174,32 @@ TEST_F(CudaArgmaxGraphTest, CapturedStepsMatchTheHost) {
 // may be identical); odd steps upload part of the input twice (small uploads are held and sent
 // as one batch: the later one must win). Every result is checked.
 TEST_F(CudaArgmaxGraphTest, ReplaysFollowViewAndBufferChanges) {
-  constexpr int64_t kN = 1000;  // tensors 0..4: f32 [kN], one buffer each
-  tsr_buffer* bufs[5] = {};
-  tsr_tensor t[5] = {};
-  for (int i = 0; i < 5; ++i) {
-    ASSERT_EQ(api->buffer_alloc(dev, 0, kN * 4, &bufs[i], &err), TSR_OK) << err.message;
-    t[i].struct_size = sizeof(tsr_tensor);
-    t[i].dtype = TSR_DTYPE_F32;
-    t[i].ndim = 1;
-    t[i].ne[0] = kN;
-    t[i].nb[0] = 4;
-    t[i].buffer = bufs[i];
-  }
-  tsr_node nodes[4] = {};
-  for (int i = 0; i < 4; ++i) {
-    nodes[i].struct_size = sizeof(tsr_node);
-    nodes[i].op = TSR_OP_SCALE;
-    nodes[i].n_inputs = 1;
-    nodes[i].inputs[0] = i;
-    nodes[i].output = i + 1;
-    nodes[i].fparams[0] = 2.0f;  // x * 2 + 0: powers of two, exact
-  }
-  tsr_graph_view view{sizeof(view), 5, t, 4, nodes};
-  const int32_t ids[4] = {0, 1, 2, 3};
+  ScaleChain c;
+  ASSERT_NO_FATAL_FAILURE(MakeScaleChain(&c));
+  constexpr int64_t kN = ScaleChain::kN;
   std::vector<float> x(kN), got(kN);
   // 12 steps: factor 2 (0-3), 4 in node 1 (4-6), 2 again (7-8), new output buffer (9-11).
   for (int step = 0; step < 12; ++step) {
-    nodes[1].fparams[0] = step >= 4 && step < 7 ? 4.0f : 2.0f;
+    c.nodes[1].fparams[0] = step >= 4 && step < 7 ? 4.0f : 2.0f;
     if (step == 9) {
-      api->buffer_free(bufs[4]);
-      ASSERT_EQ(api->buffer_alloc(dev, 0, kN * 4, &bufs[4], &err), TSR_OK) << err.message;
-      t[4].buffer = bufs[4];
+      api->buffer_free(c.bufs[4]);
+      ASSERT_EQ(api->buffer_alloc(dev, 0, kN * 4, &c.bufs[4], &err), TSR_OK) << err.message;
+      c.t[4].buffer = c.bufs[4];
     }
     for (int64_t i = 0; i < kN; ++i) x[i] = static_cast<float>(i + step);
-    ASSERT_EQ(api->buffer_upload(bufs[0], 0, x.data(), kN * 4, nullptr, &err), TSR_OK);
+    ASSERT_EQ(api->buffer_upload(c.bufs[0], 0, x.data(), kN * 4, nullptr, &err), TSR_OK);
     if (step % 2 == 1) {  // a second small upload over part of the first: the later one wins
       std::vector<float> y(kN / 2, static_cast<float>(-step));
-      ASSERT_EQ(api->buffer_upload(bufs[0], 400, y.data(), y.size() * 4, nullptr, &err), TSR_OK);
+      ASSERT_EQ(api->buffer_upload(c.bufs[0], 400, y.data(), y.size() * 4, nullptr, &err), TSR_OK);
       std::copy(y.begin(), y.end(), x.begin() + 100);
     }
-    ASSERT_EQ(api->execute(dev, &view, ids, 4, nullptr, &err), TSR_OK) << err.message;
-    ASSERT_EQ(api->buffer_download(bufs[4], 0, got.data(), kN * 4, nullptr, &err), TSR_OK)
+    ASSERT_EQ(api->execute(dev, &c.view, c.ids, 4, nullptr, &err), TSR_OK) << err.message;
+    ASSERT_EQ(api->buffer_download(c.bufs[4], 0, got.data(), kN * 4, nullptr, &err), TSR_OK)
         << err.message;
-    const float f = 8.0f * nodes[1].fparams[0];
+    const float f = 8.0f * c.nodes[1].fparams[0];
     for (int64_t i = 0; i < kN; ++i) ASSERT_EQ(got[i], x[i] * f) << "step " << step << " i " << i;
   }
-  for (tsr_buffer* b : bufs) api->buffer_free(b);
+  for (tsr_buffer* b : c.bufs) api->buffer_free(b);
 }
 
 // The eager download (plugin.cc EagerDownload) as the engine's decode steps use it: small uploads
@@ -202,29 +212,9 @@ TEST_F(CudaArgmaxGraphTest, ReplaysFollowViewAndBufferChanges) {
 // an unaligned offset over the held pieces. Every result is checked.
 TEST_F(CudaArgmaxGraphTest, EagerDownloadsFollowTheSteps) {
   if (api->host_alloc == nullptr) GTEST_SKIP() << "no host_alloc";
-  constexpr int64_t kN = 1000;  // tensors 0..4: f32 [kN], one buffer each
-  tsr_buffer* bufs[5] = {};
-  tsr_tensor t[5] = {};
-  for (int i = 0; i < 5; ++i) {
-    ASSERT_EQ(api->buffer_alloc(dev, 0, kN * 4, &bufs[i], &err), TSR_OK) << err.message;
-    t[i].struct_size = sizeof(tsr_tensor);
-    t[i].dtype = TSR_DTYPE_F32;
-    t[i].ndim = 1;
-    t[i].ne[0] = kN;
-    t[i].nb[0] = 4;
-    t[i].buffer = bufs[i];
-  }
-  tsr_node nodes[4] = {};
-  for (int i = 0; i < 4; ++i) {
-    nodes[i].struct_size = sizeof(tsr_node);
-    nodes[i].op = TSR_OP_SCALE;
-    nodes[i].n_inputs = 1;
-    nodes[i].inputs[0] = i;
-    nodes[i].output = i + 1;
-    nodes[i].fparams[0] = 2.0f;  // x * 16 in all: exact
-  }
-  tsr_graph_view view{sizeof(view), 5, t, 4, nodes};
-  const int32_t ids[4] = {0, 1, 2, 3};
+  ScaleChain c;
+  ASSERT_NO_FATAL_FAILURE(MakeScaleChain(&c));
+  constexpr int64_t kN = ScaleChain::kN;
   void* host = nullptr;
   ASSERT_EQ(api->host_alloc(dev, kN * 4, &host, &err), TSR_OK) << err.message;
   std::vector<float> x(kN);
@@ -239,24 +229,25 @@ TEST_F(CudaArgmaxGraphTest, EagerDownloadsFollowTheSteps) {
     for (int64_t i = 0; i < kN; ++i) x[i] = static_cast<float>((i * 7 + step * 13) % 1001);
     // Small uploads (held, then one batch at the execute): the input in four pieces.
     for (int q = 0; q < 4; ++q)
-      ASSERT_EQ(api->buffer_upload(bufs[0], q * kN, x.data() + q * kN / 4, kN, nullptr, &err),
+      ASSERT_EQ(api->buffer_upload(c.bufs[0], q * kN, x.data() + q * kN / 4, kN, nullptr, &err),
                 TSR_OK);
     if (step % 2 == 1) {  // 7 bytes at an odd offset, over the pieces: the later bytes win
       const uint8_t raw[7] = {1, 2, 3, 4, 5, 6, static_cast<uint8_t>(step)};
-      ASSERT_EQ(api->buffer_upload(bufs[0], 401, raw, 7, nullptr, &err), TSR_OK);
+      ASSERT_EQ(api->buffer_upload(c.bufs[0], 401, raw, 7, nullptr, &err), TSR_OK);
       std::memcpy(reinterpret_cast<uint8_t*>(x.data()) + 401, raw, 7);
     }
-    ASSERT_EQ(api->execute(dev, &view, ids, 4, nullptr, &err), TSR_OK) << err.message;
+    ASSERT_EQ(api->execute(dev, &c.view, c.ids, 4, nullptr, &err), TSR_OK) << err.message;
     std::vector<float> want(kN);
     for (int64_t i = 0; i < kN; ++i) want[i] = x[i] * 16.0f;
     if (step == 8) {  // the output is overwritten after the execute: the download sees that
       const std::vector<float> z(kN, 3.0f);
-      ASSERT_EQ(api->buffer_upload(bufs[4], 0, z.data(), kN * 4, nullptr, &err), TSR_OK);
+      ASSERT_EQ(api->buffer_upload(c.bufs[4], 0, z.data(), kN * 4, nullptr, &err), TSR_OK);
       want = z;
     }
     ASSERT_EQ(api->device_synchronize(dev, &err), TSR_OK) << err.message;
     const int64_t n = step == 5 ? kN / 2 : kN;  // step 5: half the range
-    ASSERT_EQ(api->buffer_download(bufs[4], 0, host, n * 4, nullptr, &err), TSR_OK) << err.message;
+    ASSERT_EQ(api->buffer_download(c.bufs[4], 0, host, n * 4, nullptr, &err), TSR_OK)
+        << err.message;
     const auto* got = static_cast<const float*>(host);
     for (int64_t i = 0; i < n; ++i) {
       uint32_t a = 0, b = 0;
@@ -266,7 +257,7 @@ TEST_F(CudaArgmaxGraphTest, EagerDownloadsFollowTheSteps) {
     }
   }
   api->host_free(dev, host);
-  for (tsr_buffer* b : bufs) api->buffer_free(b);
+  for (tsr_buffer* b : c.bufs) api->buffer_free(b);
 }
 
 }  // namespace
