@@ -29,6 +29,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "backends/cuda/dev_common.cuh"
@@ -128,6 +129,143 @@ __device__ __forceinline__ void GemvStoreSwiglu(const MatmulParams& p, const Gem
       s[j] = v;
     }
     grp.swiglu[m * grp.swiglu_row + n0 + r] = SwiGluF(s[0], s[1]);
+  }
+}
+
+// ---- cu24-chain: ROPE q/k + KV_WRITE k/v in the norm + q/k/v epilogue (launch.h GemvRopeKv) ----
+
+// The kernel argument of the ROPE instantiations; the others take an empty one after the same
+// parameters as before.
+struct GemvNoRope {};
+template <bool ROPE>
+using GemvRopeArg = std::conditional_t<ROPE, GemvRopeKv, GemvNoRope>;
+
+// x0 c - x1 s of k_data.cu's RopeItem (PTX: mul, mul, sub, which ptxas may contract either way;
+// GemvRopeKv::form says which one the ROPE kernel runs), and x1 c + x0 s (PTX: mul, fma.rn).
+__device__ __forceinline__ float RopeLoF(float x0, float x1, float c, float s, int form) {
+  if (form == 0) return __fmaf_rn(x0, c, -__fmul_rn(x1, s));
+  if (form == 1) return __fmaf_rn(-x1, s, __fmul_rn(x0, c));
+  return __fsub_rn(__fmul_rn(x0, c), __fmul_rn(x1, s));
+}
+__device__ __forceinline__ float RopeHiF(float x0, float x1, float c, float s) {
+  return __fmaf_rn(x1, c, __fmul_rn(x0, s));
+}
+
+// The epilogue's operands of threads 0 .. 15 (8 words each: slot, pos, inv_freq, bias of the
+// thread's two rows), copied global -> shared by cp.async when the task starts (GemvRopeIssue), so
+// their latency passes under the chunk loop with no registers held; each thread reads back only
+// its own words (after cp.async.wait_all).
+__device__ __forceinline__ uint32_t* GemvRopeSmem() {
+  __shared__ uint32_t s[16 * 8];
+  return s;
+}
+__device__ __forceinline__ void GemvCpAsync4(uint32_t* smem, const void* gmem) {
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(
+                   static_cast<uint32_t>(__cvta_generic_to_shared(smem))),
+               "l"(gmem)
+               : "memory");
+}
+__device__ __forceinline__ void GemvRopeIssue(const GemvRopeKv& rk, const float* bias, int jm,
+                                              int64_t n0, int64_t N) {
+  const int r = threadIdx.x;
+  uint32_t* w = GemvRopeSmem() + r * 8;
+  GemvCpAsync4(w, rk.slots);
+  if (jm < 2) {
+    if (r < 8) {
+      const int64_t i = (n0 % rk.D) / 2 + r, nlo = n0 / rk.D * rk.D + i;
+      GemvCpAsync4(w + 1, rk.pos);
+      GemvCpAsync4(w + 2, rk.inv_freq + i);
+      if (bias != nullptr) {
+        GemvCpAsync4(w + 3, bias + nlo);
+        GemvCpAsync4(w + 4, bias + nlo + rk.D / 2);
+      }
+    }
+  } else if (bias != nullptr && n0 + r < N) {
+    GemvCpAsync4(w + 3, bias + n0 + r);
+  }
+  asm volatile("cp.async.commit_group;\n" ::: "memory");
+}
+
+// Before the task's chunk-sum barrier (threads 0 .. 15): the slot, the rows' biases and, for the
+// q / k members' threads 0 .. 7, cos / sin of pair (n0 % D) / 2 + thread, as RopeItem forms them.
+__device__ __forceinline__ void GemvRopePre(const GemvRopeKv& rk, int jm, float& c, float& s,
+                                            int32_t& slot, float& b_lo, float& b_hi) {
+  asm volatile("cp.async.wait_all;\n" ::: "memory");
+  const uint32_t* w = GemvRopeSmem() + threadIdx.x * 8;
+  slot = static_cast<int32_t>(w[0]);
+  b_lo = __uint_as_float(w[3]);
+  b_hi = __uint_as_float(w[4]);
+  if (jm < 2 && threadIdx.x < 8) {
+    const float angle =
+        __fmul_rn(static_cast<float>(static_cast<int32_t>(w[1])), __uint_as_float(w[2]));
+    sincosf(angle, &s, &c);
+    c = __fmul_rn(c, rk.attn_scale);
+    s = __fmul_rn(s, rk.attn_scale);
+  }
+}
+
+// KvWriteValue of element (h, d) into cache kv (0 K, 1 V) at `slot`.
+__device__ __forceinline__ void GemvKvPut(const GemvRopeKv& rk, int kv, int64_t h, int64_t d,
+                                          float x, int32_t slot) {
+  if (slot == -1) return;
+  if (slot < 0 || slot >= rk.n_slots) {
+    if (d == 0 && h == 0) SetDeviceError(rk.err, kErrIndexOutOfRange);
+    return;
+  }
+  uint8_t* dst = rk.cache[kv] + (slot / rk.block_size) * rk.c_block[kv] +
+                 (slot % rk.block_size) * rk.c_slot[kv] + h * rk.c_head[kv] + d * rk.c_el[kv];
+  switch (rk.dtype[kv]) {
+    case TSR_DTYPE_F32: *reinterpret_cast<float*>(dst) = x; return;
+    case TSR_DTYPE_F16: *reinterpret_cast<uint16_t*>(dst) = F32ToF16Bits(x); return;
+    case TSR_DTYPE_BF16: *reinterpret_cast<uint16_t*>(dst) = F32ToBf16Bits(x); return;
+    default: return;
+  }
+}
+
+// The epilogue of a rope task (M = 1, one task a row group): each row's total as the plain
+// epilogue forms it (chunk order, then the bias), the raw output stored outside skip[jm], then
+// for q / k (threads 0 .. 7: pair i, rows i and i + D / 2 of head n0 / D) the rotation into
+// q_rot / k_rot and k's cache rows, for v (threads 0 .. 15) the cache rows.
+__device__ __forceinline__ void GemvRopeStore(const GemvRopeKv& rk, const GemvOut& o, int jm,
+                                              int64_t n0, int n_chunks, const float* part, float c,
+                                              float s, int32_t slot, float b_lo, float b_hi) {
+  const int r = threadIdx.x;
+  const auto total = [&](int row, float b) {  // b: the row's bias (GemvRopePre)
+    float v = part[row * 8];
+    for (int ch = 1; ch < n_chunks; ++ch) v += part[ch * 128 + row * 8];
+    if (o.bias != nullptr) v += b;
+    return v;
+  };
+  const float* lo = jm == 0 ? rk.skip_lo[0] : (jm == 1 ? rk.skip_lo[1] : rk.skip_lo[2]);
+  const float* hi = jm == 0 ? rk.skip_hi[0] : (jm == 1 ? rk.skip_hi[1] : rk.skip_hi[2]);
+  const auto raw = [&](int64_t n, float v) {
+    float* a = o.out + n * o.out_col;
+    if (o.out != nullptr && (a < lo || a >= hi)) *a = v;
+  };
+  if (jm == 2) {
+    const int64_t n = n0 + r;
+    if (r >= 16 || n >= o.N) return;
+    const float v = total(r, b_lo);
+    raw(n, v);
+    GemvKvPut(rk, 1, n / rk.Dv, n % rk.Dv, v, slot);
+    return;
+  }
+  if (r >= 8) return;
+  const int64_t half = rk.D / 2, head = n0 / rk.D, i = (n0 % rk.D) / 2 + r;
+  const int64_t nlo = head * rk.D + i, nhi = nlo + half;
+  const float x0 = total(r, b_lo), x1 = total(r + 8, b_hi);
+  raw(nlo, x0);
+  raw(nhi, x1);
+  const float y0 = RopeLoF(x0, x1, c, s, rk.form), y1 = RopeHiF(x0, x1, c, s);
+  float* rot = jm == 0 ? rk.q_rot + head * rk.q_head
+                       : (rk.k_rot != nullptr ? rk.k_rot + head * rk.k_head : nullptr);
+  if (rot != nullptr) {
+    rot[i] = y0;
+    rot[i + half] = y1;
+  }
+  if (jm == 1) {
+    GemvKvPut(rk, 0, head, i, y0, slot);
+    GemvKvPut(rk, 0, head, i + half, y1, slot);
   }
 }
 
@@ -628,11 +766,12 @@ __device__ __forceinline__ void GemvChunksTma(const MatmulParams& p, const uint8
 // after the block's chunk sums; the first block of row group 0 also writes the op's output).
 // One task of the block kernel: split `task % splits` of row group `task / splits`. part: the
 // block's chunk sums (shared); xs: the staged x rows (PRO only); last_block: shared flag.
-template <int T, bool HALF, int PRO, bool XP, int PIPE = 0, bool LINES = false>
+template <int T, bool HALF, int PRO, bool XP, int PIPE = 0, bool LINES = false, bool ROPE = false>
 __device__ __forceinline__ void GemvTask(const MatmulParams& p, const GemvGroupArgs& grp,
                                          int n_chunks, int splits, float* gpart, unsigned* counters,
                                          const float* xs, const uint4* xp, float* part,
-                                         bool& last_block, int64_t task) {
+                                         bool& last_block, int64_t task,
+                                         const GemvRopeArg<ROPE>& rk) {
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, nw = blockDim.x / 32;
   const int g = lane / 4, q = lane % 4;
   // GemvDown2 (kGemvPipeTwo: whole chunks, no prologue, one member, splits == 1): the task takes
@@ -647,9 +786,22 @@ __device__ __forceinline__ void GemvTask(const MatmulParams& p, const GemvGroupA
   const int64_t N = Pick(grp, jm, [](const GemvOut& x) { return x.N; });
   const int64_t wrb = Pick(grp, jm, [](const GemvOut& x) { return x.w_row_bytes; });
   const uint8_t* w = Pick(grp, jm, [](const GemvOut& x) { return x.w; });
-  const bool v0 = n0 + g < N, v1 = n0 + g + 8 < N;
-  const uint8_t* w0 = w + (v0 ? (n0 + g) * wrb : 0);
-  const uint8_t* w1 = w + (v1 ? (n0 + g + 8) * wrb : 0);
+  // cu24-chain: a q / k rope task takes rows d0 + g and d0 + D / 2 + g of head n0 / D, d0 =
+  // (n0 % D) / 2 (GemvRopeKv): both rows of each rotate_half pair it sums.
+  int64_t nlo = n0 + g, nhi = n0 + g + 8;
+  if constexpr (ROPE) {
+    if (jm < 2) {
+      nlo = n0 / rk.D * rk.D + (n0 % rk.D) / 2 + g;
+      nhi = nlo + rk.D / 2;
+    }
+  }
+  const bool v0 = nlo < N, v1 = nhi < N;
+  const uint8_t* w0 = w + (v0 ? nlo * wrb : 0);
+  const uint8_t* w1 = w + (v1 ? nhi * wrb : 0);
+  if constexpr (ROPE) {
+    if (threadIdx.x < 16)
+      GemvRopeIssue(rk, Pick(grp, jm, [](const GemvOut& x) { return x.bias; }), jm, n0, N);
+  }
   const bool tok_ok = g < p.M;
   // SWIGLU epilogue (grp.swiglu, splits == 1): the task also computes the same 16 rows of member
   // 1 (the up projection) as chunks [n_chunks, 2 n_chunks), each with the unchanged per-chunk code.
@@ -742,8 +894,18 @@ __device__ __forceinline__ void GemvTask(const MatmulParams& p, const GemvGroupA
     pc[(g + 8) * 8 + 2 * q] = acc[2];
     pc[(g + 8) * 8 + 2 * q + 1] = acc[3];
   }
+  // cu24-chain: slot, biases (GemvRopeIssue's copies) and cos / sin while the other warps finish.
+  float rope_c = 0.0f, rope_s = 0.0f, rope_blo = 0.0f, rope_bhi = 0.0f;
+  int32_t rope_slot = -1;
+  if constexpr (ROPE) {
+    if (threadIdx.x < 16) GemvRopePre(rk, jm, rope_c, rope_s, rope_slot, rope_blo, rope_bhi);
+  }
   __syncthreads();
   const GemvOut o = Pick(grp, jm, [](const GemvOut& x) { return x; });
+  if constexpr (ROPE) {  // the host's GemvRopeKvConfig: one task a row group, M = 1
+    GemvRopeStore(rk, o, jm, n0, n_chunks, part, rope_c, rope_s, rope_slot, rope_blo, rope_bhi);
+    return;
+  }
   if (pair) {
     GemvStoreSwiglu(p, grp, n_chunks, part, n0);
     return;
@@ -897,12 +1059,13 @@ __device__ __forceinline__ void GemvPrefetchTask(const MatmulParams& p, const Ge
 // PIPE (GemvPipeMode): 0 the plain loop, kGemvPipe8 the same in blocks of 8 warps, 3 an SM
 // (half chunks), kGemvPipeTma weights through the TMA ring (GemvChunksTma; pref >> 8 = slots a
 // warp, pref >> 12 = the ring's offset in dynamic shared memory, 16-byte units).
-template <int T, bool HALF, int PRO, bool XP, int PIPE = 0, bool LINES = false>
+template <int T, bool HALF, int PRO, bool XP, int PIPE = 0, bool LINES = false, bool ROPE = false>
 __global__ void __launch_bounds__(PIPE == kGemvPipe8 || PIPE == kGemvPipeTma ? 256 : 512,
                                   PIPE == kGemvPipeTma ? 2
                                                        : (HALF ? (PIPE == kGemvPipe8 ? 3 : 2) : 1))
     GemvBf16Kernel(MatmulParams p, GemvGroupArgs grp, int n_chunks, int splits, float* gpart,
-                   unsigned* counters, GemvPrologue pro, int64_t n_tasks, int pref) {
+                   unsigned* counters, GemvPrologue pro, int64_t n_tasks, int pref,
+                   GemvRopeArg<ROPE> rk) {
   extern __shared__ float part[];  // [this block's chunks][16 rows][8 tokens], then x (PRO)
   __shared__ bool last_block;
   __shared__ float pro_red[kGemvMaxRows * kRmsWarps], pro_rs[kGemvMaxRows];
@@ -976,8 +1139,8 @@ __global__ void __launch_bounds__(PIPE == kGemvPipe8 || PIPE == kGemvPipeTma ? 2
     // Persistent grids: the next task's first round streams into L2 while this one runs.
     if ((pref & kGemvPrefNext) && task + gridDim.x < n_tasks)
       GemvPrefetchTask(p, grp, n_chunks, splits, task + gridDim.x, 1, ef);
-    GemvTask<T, HALF, PRO, XP, PIPE, LINES>(p, grp, n_chunks, splits, gpart, counters, xs, xp, part,
-                                            last_block, task);
+    GemvTask<T, HALF, PRO, XP, PIPE, LINES, ROPE>(p, grp, n_chunks, splits, gpart, counters, xs, xp,
+                                                  part, last_block, task, rk);
     __syncthreads();  // part and last_block are the next task's
   }
 #ifdef TESSERA_GEMV_STAMPS
@@ -1825,9 +1988,9 @@ int GemvHeadMode(const MatmulParams& p, const GemvAux& aux, int64_t groups, int 
 int GemvHeadBps();
 constexpr int kHeadPers = 1, kHeadNext = 2, kHeadTwo = 3, kHeadNoXp = 4;
 
-template <int T, bool HALF, int PRO, bool XP, int PIPE = 0, bool LINES = false>
+template <int T, bool HALF, int PRO, bool XP, int PIPE = 0, bool LINES = false, bool ROPE = false>
 cudaError_t Gemv(const MatmulParams& p, const GemvGroupArgs& b, int splits, const GemvAux& aux,
-                 const GemvPrologue& pro, cudaStream_t stream) {
+                 const GemvPrologue& pro, cudaStream_t stream, const GemvRopeKv* rk = nullptr) {
   static std::atomic<uint64_t> smem_set{0};
   const int n_chunks = static_cast<int>((p.K + 255) / 256);
   const bool pair = b.swiglu != nullptr || b.rg2 != 0;  // a task takes twice the chunks
@@ -1861,15 +2024,15 @@ cudaError_t Gemv(const MatmulParams& p, const GemvGroupArgs& b, int splits, cons
     smem = off + warps * stages * TmaStageBytes(HALF);
     pref |= stages << 8 | (off / 16) << 12;
   }
-  cudaError_t e = AllowDynamicSmem(GemvBf16Kernel<T, HALF, PRO, XP, PIPE, LINES>, smem, &smem_set);
+  const auto kernel = GemvBf16Kernel<T, HALF, PRO, XP, PIPE, LINES, ROPE>;
+  cudaError_t e = AllowDynamicSmem(kernel, smem, &smem_set);
   if (e != cudaSuccess) return e;
   if (groups == 0) return cudaSuccess;
   const int64_t tasks = b.rg2 != 0 ? (groups + 1) / 2 : (pair ? b.g0[1] : groups) * splits;
   int64_t grid = tasks;
   if ((PRO != kGemvProNone || head != 0) && aux.sms > 0) {  // persistent: the blocks that fit
     int per_sm = 0;
-    e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(
-        &per_sm, GemvBf16Kernel<T, HALF, PRO, XP, PIPE, LINES>, warps * 32, smem);
+    e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, warps * 32, smem);
     if (e != cudaSuccess) return e;
     if (head != 0 && GemvHeadBps() > 0) per_sm = std::min(per_sm, GemvHeadBps());
     const int64_t cap = int64_t{std::max(per_sm, 1)} * aux.sms;
@@ -1886,8 +2049,11 @@ cudaError_t Gemv(const MatmulParams& p, const GemvGroupArgs& b, int splits, cons
       grid = (tasks + rounds - 1) / rounds;
     }
   }
-  LaunchK(GemvBf16Kernel<T, HALF, PRO, XP, PIPE, LINES>, static_cast<unsigned>(grid), warps * 32,
-          smem, stream, p, b, n_chunks, splits, aux.partials, aux.counters, pro, tasks, pref);
+  GemvRopeArg<ROPE> ra{};
+  if constexpr (ROPE) ra = *rk;
+  (void)rk;
+  LaunchK(kernel, static_cast<unsigned>(grid), warps * 32, smem, stream, p, b, n_chunks, splits,
+          aux.partials, aux.counters, pro, tasks, pref, ra);
   return cudaGetLastError();
 }
 
@@ -2150,7 +2316,20 @@ bool GemvLinesOn(const MatmulParams& p, const GemvGroupArgs& b, const GemvAux& a
 
 template <int T, bool HALF, int PRO>
 cudaError_t GemvXp(const MatmulParams& p, const GemvGroupArgs& b, int splits, const GemvAux& aux,
-                   const GemvPrologue& pro, cudaStream_t stream) {
+                   const GemvPrologue& pro, cudaStream_t stream, const GemvRopeKv* rk = nullptr) {
+  // cu24-chain: the rope epilogue's two instantiations (LaunchGemvBf16Fused checked
+  // GemvRopeKvConfig: the kernel the launch would run without it, plus the epilogue).
+  if constexpr (T == 3 && PRO == kGemvProRms) {
+    if (rk != nullptr) {
+      if constexpr (HALF) {
+        return Gemv<T, HALF, PRO, false, kGemvPipe8, false, true>(p, b, splits, aux, pro, stream,
+                                                                  rk);
+      } else {
+        return Gemv<T, HALF, PRO, true, 0, false, true>(p, b, splits, aux, pro, stream, rk);
+      }
+    }
+  }
+  if (rk != nullptr) return cudaErrorNotSupported;
   const bool pair = b.swiglu != nullptr;  // the plain loop only (GemvTask's pairing)
   const int pipe = pair ? 0 : GemvPipeMode(p, aux, HALF, PRO);
   const int head =
@@ -2199,9 +2378,10 @@ cudaError_t GemvXp(const MatmulParams& p, const GemvGroupArgs& b, int splits, co
 
 template <int T, bool HALF>
 cudaError_t GemvPro(const MatmulParams& p, const GemvGroupArgs& b, int splits, const GemvAux& aux,
-                    const GemvPrologue& pro, cudaStream_t stream) {
+                    const GemvPrologue& pro, cudaStream_t stream, const GemvRopeKv* rk = nullptr) {
+  if (rk != nullptr && pro.kind != kGemvProRms) return cudaErrorNotSupported;
   switch (pro.kind) {
-    case kGemvProRms: return GemvXp<T, HALF, kGemvProRms>(p, b, splits, aux, pro, stream);
+    case kGemvProRms: return GemvXp<T, HALF, kGemvProRms>(p, b, splits, aux, pro, stream, rk);
     case kGemvProSwiglu: return GemvXp<T, HALF, kGemvProSwiglu>(p, b, splits, aux, pro, stream);
     default: return GemvXp<T, HALF, kGemvProNone>(p, b, splits, aux, pro, stream);
   }
@@ -2394,7 +2574,7 @@ __global__ void __launch_bounds__(512, HALF ? 2 : 1)
     b.o[0].res_out = grp.o[0].res_out + m0 * grp.o[0].res_out_row;
   }
   GemvTask<T, HALF, kGemvProNone, false>(q, b, n_chunks, 1, nullptr, nullptr, nullptr, nullptr,
-                                         part, last_block, blockIdx.y);
+                                         part, last_block, blockIdx.y, GemvNoRope{});
 }
 
 int GemmSmallMMode() {
@@ -2772,6 +2952,62 @@ cudaError_t LaunchGemvBf16Group(const MatmulParams& p, const GemvGroup& grp, int
   return LaunchGemvBf16Fused(p, grp, GemvPrologue{}, terms, aux, stream);
 }
 
+namespace {
+
+// cu24-chain: the launch rule LaunchGemvBf16Fused follows for grp without its rope epilogue,
+// where that is one of the two kernels with a rope twin: 1 = whole chunks, x pre-split, plain
+// loop (the 0.5B norm + q/k/v), 2 = half chunks in 8-warp blocks, plain loads (the 1B's); else 0.
+int GemvRopeKvConfig(const MatmulParams& p, const GemvGroup& grp, const GemvPrologue& pro,
+                     int terms, const GemvAux& aux) {
+  const GemvRopeKv* rk = grp.rope;
+  // K < 4096: the small models' launches, as measured (on the H200 the 8B's takes the
+  // whole-line loads anyway; on an H100 it would take config 2, not measured there).
+  if (rk == nullptr || p.M != 1 || terms != 3 || grp.n != 3 || grp.swiglu != nullptr ||
+      pro.kind != kGemvProRms || GemvIsStream(aux) || aux.variant != 0 || p.K >= 4096 ||
+      !GemvPrologueFits(p.M, p.K))
+    return 0;
+  if (rk->D <= 0 || rk->D % 16 != 0 || rk->Dv <= 0 || grp.o[0].N % rk->D != 0 ||
+      grp.o[1].N % rk->D != 0 || grp.o[2].N % rk->Dv != 0)
+    return 0;
+  for (int j = 0; j < 3; ++j) {
+    if (grp.o[j].res_out != nullptr || grp.o[j].out_col != 1) return 0;
+  }
+  GemvGroupArgs b;
+  b.n = grp.n;
+  for (int j = 0; j < grp.n; ++j) {
+    b.o[j] = grp.o[j];
+    b.g0[j + 1] = b.g0[j] + (grp.o[j].N + 15) / 16;
+  }
+  const int64_t groups = b.g0[b.n];
+  const bool half = GemvHalfChunks(p, aux, groups, pro.kind, false, b.n, terms);
+  if (GemvSplits(p, groups, aux) != 1) return 0;
+  if (!half && (GemvDown2(p, aux, groups, pro.kind, false, b.n, 1) ||
+                GemvWholeMode(p, aux, groups, pro.kind, false, b.n, terms) != 0 ||
+                GemvHeadMode(p, aux, groups, pro.kind, false, b.n, terms, 1) != 0))
+    return 0;
+  const int pipe = GemvPipeMode(p, aux, half, pro.kind);
+  const bool xp = GemvXpOn(p, half, 1, pro.kind) || GemvXpPlain(p, half, 1, pro.kind, false, pipe);
+  if (GemvLinesOn(p, b, aux, half, pro.kind, false, xp, pipe)) return 0;
+  if (!half && pipe == 0 && xp) return 1;
+  if (half && pipe == kGemvPipe8 && !xp) return 2;
+  return 0;
+}
+
+// TESSERA_CUDA_ROPE_EPI_FORM (lab): GemvRopeKv::form where the caller left -1; unset = 0, the
+// rounding k_data.cu's ROPE kernel runs on sm_90 (its SASS: FFMA c x0 - (FMUL s x1); lab/NOTES.md,
+// cu24-chain; cuda_gemv_lab --rope24 / --quick check it against the kernel).
+int GemvRopeForm(int form) {
+  static const int env = EnvInt("TESSERA_CUDA_ROPE_EPI_FORM", 0);
+  return form >= 0 && form <= 2 ? form : (env >= 0 && env <= 2 ? env : 0);
+}
+
+}  // namespace
+
+bool GemvRopeKvFits(const MatmulParams& p, const GemvGroup& grp, const GemvPrologue& pro, int terms,
+                    const GemvAux& aux) {
+  return GemvRopeKvConfig(p, grp, pro, terms, aux) != 0;
+}
+
 cudaError_t LaunchGemvBf16Fused(const MatmulParams& p, const GemvGroup& grp,
                                 const GemvPrologue& pro, int terms, const GemvAux& aux,
                                 cudaStream_t stream) {
@@ -2782,6 +3018,14 @@ cudaError_t LaunchGemvBf16Fused(const MatmulParams& p, const GemvGroup& grp,
       (GemvIsStream(aux) || p.M > kGemvMaxRows || !GemvPrologueFits(p.M, p.K)))
     return cudaErrorInvalidValue;
   if (RowGroups(grp) > (int64_t{1} << 31) - 1) return cudaErrorInvalidConfiguration;
+  // cu24-chain: the rope epilogue only on the kernel the launch would run anyway (its twin).
+  GemvRopeKv rk;
+  const int rope = grp.rope != nullptr ? GemvRopeKvConfig(p, grp, pro, terms, aux) : 0;
+  if (grp.rope != nullptr) {
+    if (rope == 0) return cudaErrorNotSupported;
+    rk = *grp.rope;
+    rk.form = GemvRopeForm(rk.form);
+  }
   const bool pair = grp.swiglu != nullptr;
   if (pair && (grp.n != 2 || grp.o[0].N != grp.o[1].N || GemvIsStream(aux) ||
                grp.o[0].res_out != nullptr || grp.o[1].res_out != nullptr))
@@ -2808,6 +3052,11 @@ cudaError_t LaunchGemvBf16Fused(const MatmulParams& p, const GemvGroup& grp,
     // cu22-head: TESSERA_CUDA_GEMV_HEAD=3, the heads' persistent grid in two-row-group tasks.
     if (!half && GemvHeadMode(p, aux, groups, pro.kind, pair, b.n, terms, splits) == kHeadTwo)
       b.rg2 = 1;
+    if (rope != 0) {  // GemvRopeKvConfig: terms 3, splits 1, rope 2 = half chunks
+      if (splits != 1 || half != (rope == 2) || b.rg2 != 0) return cudaErrorNotSupported;
+      return half ? GemvPro<3, true>(p, b, 1, aux, pro, stream, &rk)
+                  : GemvPro<3, false>(p, b, 1, aux, pro, stream, &rk);
+    }
     if (terms == 1)
       return half ? GemvPro<1, true>(p, b, splits, aux, pro, stream)
                   : GemvPro<1, false>(p, b, splits, aux, pro, stream);

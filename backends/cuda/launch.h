@@ -279,6 +279,38 @@ struct GemvOut {
   int64_t res_out_row = 0;
 };
 constexpr int kGemvMaxGroup = 3;
+// cu24-chain: a layer's ROPE q, ROPE k, KV_WRITE k (of the rotated k) and KV_WRITE v done by the
+// epilogue of its norm + q/k/v group launch at M = 1 (GemvGroup::rope; plugin.cc
+// FuseRopeKvEpilogue), members 0 / 1 / 2 = q / k / v. The q and k members compute each head's
+// rotate_half pairs (d, d + D / 2) in one 16-row task (rows d .. d + 7 and d + D / 2 .. + 7 as the
+// mma's row halves; each row's chunk sums and their chunk-order total are the plain launch's), so
+// the task that sums a pair rotates it with the ROPE kernel's arithmetic (k_data.cu RopeItem) and
+// stores q_rot / k_rot and the K / V cache rows as KV_WRITE does (KvWriteValue). Every node's
+// output is still written (the raw member outputs too, except their elements inside skip[j],
+// which a later output of the group overwrites in node order). Full rotary, rotate_half pairs,
+// one token (pos[0], slots[0]).
+struct GemvRopeKv {
+  const int32_t* pos = nullptr;
+  const float* inv_freq = nullptr;  // [D / 2]
+  float attn_scale = 1;
+  int64_t D = 0;           // q / k head dim (all of it rotated); a multiple of 16
+  int64_t Dv = 0;          // v head dim
+  float* q_rot = nullptr;  // element (h, d) at q_rot[h * q_head + d]
+  float* k_rot = nullptr;
+  int64_t q_head = 0, k_head = 0;  // elements
+  const float* skip_lo[3] = {};    // member j's raw elements in [skip_lo, skip_hi) not stored
+  const float* skip_hi[3] = {};
+  uint8_t* cache[2] = {};  // K, V (KV_WRITE's KvWriteParams layout, byte strides)
+  int dtype[2] = {TSR_DTYPE_F32, TSR_DTYPE_F32};
+  int64_t c_block[2] = {}, c_slot[2] = {}, c_head[2] = {}, c_el[2] = {};
+  const int32_t* slots = nullptr;
+  int64_t block_size = 1, n_slots = 0;
+  int* err = nullptr;
+  // Lab: how x0 c - x1 s is rounded (0 fma(x0, c, -(x1 s)), 1 fma(-x1, s, x0 c), 2 no fma;
+  // -1 = TESSERA_CUDA_ROPE_EPI_FORM if set, else 0: what ptxas made of the ROPE kernel's mul,
+  // mul, sub on sm_90 (its SASS; cuda_gemv_lab's rope_epi checks fail if that ever changes).
+  int form = -1;
+};
 struct GemvGroup {
   int n = 0;
   GemvOut o[kGemvMaxGroup];
@@ -288,7 +320,8 @@ struct GemvGroup {
   // arithmetic on the same f32 sums). A member whose out is null is not stored (its tensor is
   // the SWIGLU output's memory, overwritten anyway). Block kernel only, no split-K.
   float* swiglu = nullptr;
-  int64_t swiglu_row = 0;  // elements
+  int64_t swiglu_row = 0;            // elements
+  const GemvRopeKv* rope = nullptr;  // cu24-chain: ROPE + KV_WRITE epilogue (n == 3, M = 1)
 };
 GemvGroup GemvGroupOf(const MatmulParams& p);  // one member: p's own weight and output
 uint64_t GemvPartialBytes(const MatmulParams& p, const GemvGroup& grp);
@@ -321,6 +354,13 @@ inline bool GemvPrologueFits(int64_t M, int64_t K) {
 cudaError_t LaunchGemvBf16Fused(const MatmulParams& p, const GemvGroup& grp,
                                 const GemvPrologue& pro, int terms, const GemvAux& aux,
                                 cudaStream_t stream);
+// Whether LaunchGemvBf16Fused runs grp with its `rope` epilogue (else it returns
+// cudaErrorNotSupported): an RMS_NORM prologue, M = 1, exact mode (3 pieces), the engine's
+// launch rule (aux.variant 0), one task a row group (no split-K), K < 4096 (the small models'
+// launches, as measured), the plain weight loads of the 0.5B's whole-chunk kernel with x
+// pre-split or the 1B's half-chunk 8-warp kernel, q / k rows a multiple of D, D % 16 == 0.
+bool GemvRopeKvFits(const MatmulParams& p, const GemvGroup& grp, const GemvPrologue& pro, int terms,
+                    const GemvAux& aux);
 // planes: terms x [M, K] bf16 scratch of SplitPlaneBytes(p, terms) bytes (device memory).
 uint64_t SplitPlaneBytes(const MatmulParams& p, int terms);
 cudaError_t LaunchGemmBf16(const MatmulParams& p, int terms, uint16_t* planes, cudaStream_t stream);

@@ -239,6 +239,10 @@ struct tsr_device {
   tessera::cuda::MatmulParams split_members[tessera::cuda::kGemmMaxMembers];
   // SWIGLU in the gate/up GEMV group's epilogue (TESSERA_CUDA_FUSE_SWIGLU_EPI, FuseSwigluEpilogue).
   bool fuse_swiglu_epi = false;
+  // ROPE q/k + KV_WRITE k/v in the norm + q/k/v GEMV's epilogue (TESSERA_CUDA_FUSE_ROPE_EPI,
+  // FuseRopeKvEpilogue) and its arguments for the launch.
+  bool fuse_rope_epi = true;
+  tessera::cuda::GemvRopeKv rope_kv;
   // ExecuteGraph's fast path (TESSERA_CUDA_GRAPH_FASTKEY=0 turns it off: the key every time).
   bool fast_key = true;
   tessera::cuda::LastReplay last_replay;
@@ -664,6 +668,10 @@ cudaError_t SetUpGemv(tsr_device* dev) {
   // off by default (H100: the paired launch lost what the SWIGLU launch cost, tg128 0..-3%;
   // lab/NOTES.md "Decode fusions, second pass").
   dev->fuse_swiglu_epi = EnvFlag("TESSERA_CUDA_FUSE_SWIGLU_EPI", false);
+  // cu24-chain: a layer's ROPE q/k + KV_WRITE k/v done by its norm + q/k/v launch at M = 1 (three
+  // launches fewer before the attention: ROPE q, ROPE k, KV_WRITE x2; same bits; H200 tg128 0.5B
+  // +0.6%, 1B +0.8%, lab/NOTES.md cu24-chain). TESSERA_CUDA_FUSE_ROPE_EPI=0: as before.
+  dev->fuse_rope_epi = EnvFlag("TESSERA_CUDA_FUSE_ROPE_EPI", true);
   // Block-kernel split-K (lab/NOTES.md "Split-K"): by default only grids of at most half an SM
   // count of row groups (0.5B down projection: +4..7% tg on H100; splitting the 1B/8B grids of
   // 128-256 row groups was 5% slower), aiming at 2 blocks an SM. TESSERA_CUDA_SPLITK=F: every
@@ -1247,6 +1255,163 @@ bool FuseSwigluEpilogue(tsr_device* dev, const tsr_graph_view& g, int32_t id, co
   return true;
 }
 
+// cu24-chain: ROPE q, ROPE k, KV_WRITE k (of k's rotated rows), KV_WRITE v at ids[k .. k + 4),
+// right after a norm + q/k/v group (ln[0 .. 2]: its members' nodes, q / k / v) at M = 1, by the
+// group launch's epilogue (launch.h GemvRopeKv, k_matmul_bf16.cu GemvRopeStore). The four nodes
+// must read the members' outputs (the ROPEs their [1, H, D] views, KV_WRITE v the v rows) and k's
+// rotated rows (KV_WRITE k), write their caches in place, and rotate all of D in rotate_half
+// pairs with one pos / inv_freq / scale. Every output is still written; since the launch has all
+// values in registers, the sequential semantics it must keep are: no node's output touches what a
+// later node of the seven reads (the hand-overs above excepted) or what the launch reads (x, the
+// norm's input and weight, weights, biases), outputs are disjoint except that q_rot or k_rot may
+// take a member output's memory (that member's store then skips those elements: skip_lo/hi,
+// overwritten later in node order anyway). x_dead: the norm's output rx (the group's x, which the
+// launch only writes, from block 0) is read by no other node: an output may then take its memory
+// and *drop_y says the launch must not store it. ln[5 .. 8] receive the nodes. Fills *rk and
+// adds the outputs to *outs.
+bool FuseRopeKvEpilogue(tsr_device* dev, const tsr_graph_view& g, const int32_t* ids, int32_t n,
+                        int32_t k, LoadedNode* ln, const GemvGroup& grp, const Range& rx,
+                        bool x_dead, const std::vector<Range>& pro_reads, GemvRopeKv* rk,
+                        std::vector<Range>* outs, bool* drop_y) {
+  static constexpr int kOps[4] = {TSR_OP_ROPE, TSR_OP_ROPE, TSR_OP_KV_WRITE, TSR_OP_KV_WRITE};
+  if (k + 4 > n) return false;
+  for (int j = 0; j < 4; ++j) {
+    if (ids[k + j] < 0 || ids[k + j] >= g.n_nodes ||
+        RawEnum(ReadAbiStruct(g.nodes, ids[k + j]).op) != kOps[j])
+      return false;
+  }
+  LoadedNode* rn = ln + 5;
+  for (int j = 0; j < 4; ++j)
+    if (!LoadForFusion(dev, g, ids[k + j], &rn[j])) return Refused("rope epilogue: load");
+  const OpArgs& aq = rn[0].args;
+  const OpArgs& ak = rn[1].args;
+  const OpArgs& akw = rn[2].args;
+  const OpArgs& avw = rn[3].args;
+  if (aq.n_in < 3 || ak.n_in < 3 || akw.n_in < 3 || avw.n_in < 3)
+    return Refused("rope epilogue: operands");
+  const TensorRef& xq = *aq.in[0];
+  const TensorRef& xk = *ak.in[0];
+  const TensorRef& rq = *aq.out;
+  const TensorRef& rkt = *ak.out;
+  const int64_t D = xq.dim(-1);
+  // A ROPE over member j's output rows: [1, H, D] contiguous in that memory, all of D rotated
+  // in rotate_half pairs, output [1, H, D] with contiguous heads.
+  const auto rope_ok = [&](const OpArgs& a, int j) {
+    const TensorRef& x = *a.in[0];
+    const TensorRef& o = *a.out;
+    const GemvOut& m = grp.o[j];
+    return x.ndim == 3 && o.ndim == 3 && x.ne[0] == 1 && o.ne[0] == 1 && x.ne[2] == D &&
+           o.ne[1] == x.ne[1] && o.ne[2] == D && x.nb[2] == 4 && x.nb[1] == D * 4 && o.nb[2] == 4 &&
+           o.nb[1] % 4 == 0 && o.dtype == TSR_DTYPE_F32 &&
+           x.data == reinterpret_cast<const uint8_t*>(m.out) && x.ne[1] * D == m.N &&
+           m.out_col == 1 && a.ip(0) == 0 && (a.ip(1) == 0 || a.ip(1) == D) &&
+           a.in[1]->dtype == TSR_DTYPE_I32 && a.in[2]->dtype == TSR_DTYPE_F32;
+  };
+  if (!rope_ok(aq, 0) || !rope_ok(ak, 1)) return Refused("rope epilogue: rope operands");
+  if (aq.in[1]->data != ak.in[1]->data || aq.in[2]->data != ak.in[2]->data ||
+      aq.fp(0) != ak.fp(0) || xk.dim(-1) != D)
+    return Refused("rope epilogue: q and k rotate differently");
+  // KV_WRITEs in place, one slot each of one token, over k_rot and v's rows.
+  const auto kv_ok = [&](const OpArgs& a, const TensorRef& rows_of, int64_t H, int64_t d) {
+    const TensorRef& c = *a.in[0];
+    const TensorRef& r = *a.in[1];
+    const TensorRef& o = *a.out;
+    return c.data == o.data && o.ndim == 4 && r.ndim == 3 && r.ne[0] == 1 && r.ne[1] == H &&
+           r.ne[2] == d && o.ne[2] == H && o.ne[3] == d && r.data == rows_of.data && r.nb[2] == 4 &&
+           r.nb[1] == rows_of.nb[1] && r.dtype == TSR_DTYPE_F32 &&
+           (o.dtype == TSR_DTYPE_F32 || o.dtype == TSR_DTYPE_F16 || o.dtype == TSR_DTYPE_BF16) &&
+           a.in[2]->dtype == TSR_DTYPE_I32 && a.in[2]->NumElements() == 1;
+  };
+  const TensorRef& rv = *avw.in[1];
+  const int64_t Hk = xk.ne[1], Dv = rv.dim(-1);
+  TensorRef v_rows;  // the v member's rows as [1, Hk, Dv]
+  v_rows.data = reinterpret_cast<uint8_t*>(grp.o[2].out);
+  v_rows.nb[1] = Dv * 4;
+  if (rn[2].node.inputs[1] != rn[1].node.output || !kv_ok(akw, rkt, Hk, D) ||
+      !kv_ok(avw, v_rows, Hk, Dv) || Hk * Dv != grp.o[2].N || grp.o[2].out_col != 1 ||
+      akw.in[2]->data != avw.in[2]->data)
+    return Refused("rope epilogue: kv_write operands");
+  // Writers in node order: raw q, k, v, q_rot, k_rot, K cache, V cache.
+  const Range w[7] = {RangeOf(*ln[0].args.out),
+                      RangeOf(*ln[1].args.out),
+                      RangeOf(*ln[2].args.out),
+                      RangeOf(rq),
+                      RangeOf(rkt),
+                      RangeOf(*akw.out),
+                      RangeOf(*avw.out)};
+  // What each of the four nodes reads besides its hand-over (position in w of its first
+  // writer after it): pos, inv_freq (ROPEs), slots (KV_WRITEs); the caches' own in-place input
+  // is checked with the outputs.
+  const Range r_pos = RangeOf(*aq.in[1]), r_inv = RangeOf(*aq.in[2]), r_slots = RangeOf(*akw.in[2]);
+  bool over_y = false;
+  for (int a = 0; a < 7; ++a) {
+    for (const Range& r : {r_pos, r_inv, r_slots})
+      if (w[a].Overlaps(r)) return Refused("rope epilogue: an output overlaps an input");
+    if (w[a].Overlaps(rx)) {
+      if (a < 3 || !x_dead) return Refused("rope epilogue: an output overlaps the norm's output");
+      over_y = true;
+    }
+    for (const Range& r : pro_reads)
+      if (w[a].Overlaps(r)) return Refused("rope epilogue: an output overlaps the norm's inputs");
+    for (int j = 0; j < 3; ++j) {
+      const GemvOut& o = grp.o[j];
+      const Range rb = {
+          reinterpret_cast<const uint8_t*>(o.bias),
+          reinterpret_cast<const uint8_t*>(o.bias != nullptr ? o.bias + o.N : o.bias)};
+      if (w[a].Overlaps(WeightRange(o)) || w[a].Overlaps(rb))
+        return Refused("rope epilogue: an output overlaps a weight");
+    }
+  }
+  // Hand-overs read after later writers: raw k (ROPE k) after q_rot; k_rot (KV_WRITE k) and raw v
+  // (KV_WRITE v) after everything before them.
+  if (w[3].Overlaps(w[1]) || w[3].Overlaps(w[2]) || w[4].Overlaps(w[2]) || w[5].Overlaps(w[4]) ||
+      w[5].Overlaps(w[2]) || w[6].Overlaps(w[2]))
+    return Refused("rope epilogue: a later output overlaps an input");
+  // Outputs disjoint, except q_rot / k_rot over a member's raw output (one of them at most).
+  for (int a = 0; a < 7; ++a) {
+    for (int b = a + 1; b < 7; ++b) {
+      if (!w[a].Overlaps(w[b])) continue;
+      if (a < 3 && (b == 3 || b == 4)) continue;
+      return Refused("rope epilogue: outputs overlap");
+    }
+  }
+  GemvRopeKv r;
+  for (int j = 0; j < 3; ++j) {
+    const bool q_over = w[j].Overlaps(w[3]), k_over = w[j].Overlaps(w[4]);
+    if (q_over && k_over) return Refused("rope epilogue: q_rot and k_rot over one member output");
+    if (q_over || k_over) {
+      const Range& s = q_over ? w[3] : w[4];
+      r.skip_lo[j] = reinterpret_cast<const float*>(s.b);
+      r.skip_hi[j] = reinterpret_cast<const float*>(s.e);
+    }
+  }
+  r.pos = aq.in[1]->As<const int32_t>();
+  r.inv_freq = aq.in[2]->As<const float>();
+  r.attn_scale = aq.fp(0);
+  r.D = D;
+  r.Dv = Dv;
+  r.q_rot = rq.As<float>();
+  r.k_rot = rkt.As<float>();
+  r.q_head = rq.nb[1] / 4;
+  r.k_head = rkt.nb[1] / 4;
+  for (int c = 0; c < 2; ++c) {
+    const TensorRef& o = *(c == 0 ? akw : avw).out;
+    r.cache[c] = o.data;
+    r.dtype[c] = o.dtype;
+    r.c_block[c] = o.nb[0], r.c_slot[c] = o.nb[1], r.c_head[c] = o.nb[2], r.c_el[c] = o.nb[3];
+  }
+  r.slots = akw.in[2]->As<const int32_t>();
+  r.block_size = akw.in[0]->ne[1];
+  r.n_slots = akw.in[0]->ne[0] * akw.in[0]->ne[1];
+  if (avw.in[0]->ne[1] != r.block_size || avw.in[0]->ne[0] * avw.in[0]->ne[1] != r.n_slots)
+    return Refused("rope epilogue: cache shapes");
+  r.err = akw.ctx != nullptr ? akw.ctx->err_flag : nullptr;
+  *rk = r;
+  *drop_y = over_y;
+  for (int a = 3; a < 7; ++a) outs->push_back(w[a]);
+  return true;
+}
+
 // Decode fusions over consecutive nodes (RunContext::fuse): MATMULs over the same x run as one
 // grouped GEMV launch (q/k/v, gate/up); a lone MATMUL followed by the ADD of its output and a
 // residual writes both outputs in one launch (o/down projection + residual); two independent
@@ -1516,7 +1681,7 @@ StatusOr<int> ExecuteFused(tsr_device* dev, const tsr_graph_view& g, const int32
                            int32_t i, std::string* label = nullptr) {
   if (!dev->run.fuse || dev->run.gemv.counters == nullptr || g.nodes == nullptr) return 0;
   if (ids[i] < 0 || ids[i] >= g.n_nodes) return 0;
-  if (dev->fuse_nodes == nullptr) dev->fuse_nodes = std::make_unique<LoadedNode[]>(5);
+  if (dev->fuse_nodes == nullptr) dev->fuse_nodes = std::make_unique<LoadedNode[]>(9);
   const int op_i = RawEnum(ReadAbiStruct(g.nodes, ids[i]).op);
   if (op_i == TSR_OP_ROPE && dev->run.fuse_rope_kv) {
     TSR_ASSIGN_OR_RETURN(const int ran, ExecuteRopeKv(dev, g, ids, n, i, label));
@@ -1584,11 +1749,32 @@ StatusOr<int> ExecuteFused(tsr_device* dev, const tsr_graph_view& g, const int32
   int ran = first - i + grp.n;
   Range rh;
   bool drop_y = false;
-  if (grp.n == 2 && dev->fuse_swiglu_epi && k < n &&
-      FuseSwigluEpilogue(
-          dev, g, ids[k], ln, rx,
-          pro.kind == kGemvProRms && !ReadElsewhere(g, ids, i, k + 1 - i, ln[4].node.output),
-          &ln[3], &grp, &rh, &drop_y)) {
+  // cu24-chain: the layer's ROPEs and KV_WRITEs in the norm + q/k/v launch's epilogue.
+  GemvGroup rope_grp = grp;
+  rope_grp.rope = &dev->rope_kv;
+  bool rope_drop_y = false;
+  if (grp.n == 3 && pro.kind == kGemvProRms && dev->fuse_rope_epi && p0.M == 1 &&
+      FuseRopeKvEpilogue(dev, g, ids, n, k, ln, grp, rx,
+                         !ReadElsewhere(g, ids, i, k + 4 - i, ln[4].node.output), pro_reads,
+                         &dev->rope_kv, &outs, &rope_drop_y)) {
+    MatmulParams pr = p0;
+    pr.x = pin.x, pr.x_row = pin.x_row;
+    if (GemvRopeKvFits(pr, rope_grp, pro, dev->run.matmul_terms, dev->run.gemv)) {
+      grp.rope = &dev->rope_kv;
+      ran += 4;
+      if (rope_drop_y) pro.y = nullptr;  // dead, and in a rotated output's memory
+    } else {
+      outs.resize(outs.size() - 4);
+      Refused("rope epilogue: launch (GemvRopeKvFits)");
+    }
+  }
+  if (grp.rope != nullptr) {
+    // ROPE + KV_WRITE epilogue: no SWIGLU / residual pattern applies to a three-member group.
+  } else if (grp.n == 2 && dev->fuse_swiglu_epi && k < n &&
+             FuseSwigluEpilogue(
+                 dev, g, ids[k], ln, rx,
+                 pro.kind == kGemvProRms && !ReadElsewhere(g, ids, i, k + 1 - i, ln[4].node.output),
+                 &ln[3], &grp, &rh, &drop_y)) {
     ++ran;
     outs.push_back(rh);
     if (drop_y) pro.y = nullptr;  // dead, and in the SWIGLU output's memory
@@ -1617,6 +1803,7 @@ StatusOr<int> ExecuteFused(tsr_device* dev, const tsr_graph_view& g, const int32
     for (int j = 0; j < grp.n; ++j) *label += " N=" + std::to_string(grp.o[j].N);
     *label += " K=" + std::to_string(p0.K);
     if (grp.swiglu != nullptr) *label += " +SWIGLU";
+    if (grp.rope != nullptr) *label += " +ROPE x2 +KV_WRITE x2";
     if (LabSkipped(dev, label)) return ran;
   }
   TSR_RETURN_IF_ERROR(RunGemvGroup(&dev->run, p0, grp, pro));

@@ -637,6 +637,165 @@ void CheckRopeKv(int64_t T, int64_t Hq, int64_t Hk, int64_t D, int64_t R, float 
   cudaFree(err);
 }
 
+// cu24-chain: the norm + q/k/v launch with ROPE q/k + KV_WRITE k/v in its epilogue
+// (GemvGroup::rope) against the engine's unfused launches (norm + q/k/v group launch, ROPE x2,
+// KV_WRITE x2): the same raw q/k/v, norm output, q_rot, k_rot and K / V caches, bit for bit, at
+// M = 1 for several positions (sincosf's slow path too) and slots (a padding slot -1 too), for
+// every rounding form of x0 c - x1 s (GemvRopeKv::form; the default form must match). time:
+// both back to back with PDL, us a layer.
+void CheckRopeEpi(const Lab& lab, int64_t K, int64_t Hq, int64_t Hk, int64_t D, bool time) {
+  const int64_t BS = 16, NB = 8, Nq = Hq * D, Nk = Hk * D;
+  const int64_t Ns[3] = {Nq, Nk, Nk};
+  std::mt19937 rng(static_cast<uint32_t>(K * 17 + Hq * 5 + Hk + D));
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  std::vector<float> x(K), nw(K), inv(D / 2), cache(NB * BS * Nk);
+  for (float& f : x) f = u(rng) * std::exp2(static_cast<float>(rng() % 9) - 4.0f);
+  for (float& f : nw) f = u(rng) * 2.0f;
+  for (float& f : cache) f = u(rng);
+  for (int64_t i = 0; i < D / 2; ++i) inv[i] = std::pow(500000.0f, -2.0f * i / D);
+  float *dx = Upload(x), *dnw = Upload(nw), *dinv = Upload(inv);
+  std::vector<void*> frees = {dx, dnw, dinv};
+  auto alloc = [&](int64_t n) {
+    float* d = nullptr;
+    Check(cudaMalloc(reinterpret_cast<void**>(&d), n * 4), "malloc");
+    frees.push_back(d);
+    return d;
+  };
+  int32_t *dpos = nullptr, *dslot = nullptr;
+  int* err = nullptr;
+  Check(cudaMalloc(reinterpret_cast<void**>(&dpos), 4), "malloc");
+  Check(cudaMalloc(reinterpret_cast<void**>(&dslot), 4), "malloc");
+  Check(cudaMalloc(reinterpret_cast<void**>(&err), 4), "malloc");
+  Check(cudaMemset(err, 0, 4), "memset");
+  frees.insert(frees.end(), {dpos, dslot, err});
+  GemvGroup grp, ref;
+  grp.n = ref.n = 3;
+  for (int j = 0; j < 3; ++j) {
+    std::vector<uint16_t> w(Ns[j] * K);
+    std::vector<float> bias(Ns[j]);
+    for (uint16_t& v : w) v = ToBf16(u(rng));
+    for (float& f : bias) f = u(rng);
+    uint16_t* dw = Upload(w);
+    float* dbias = Upload(bias);
+    frees.insert(frees.end(), {dw, dbias});
+    grp.o[j] = GemvGroupOf(Params(Ns[j], K, dx, dw, dbias, alloc(Ns[j]), 1)).o[0];
+    ref.o[j] = GemvGroupOf(Params(Ns[j], K, dx, dw, dbias, alloc(Ns[j]), 1)).o[0];
+  }
+  GemvPrologue pro;
+  pro.kind = kGemvProRms, pro.weight = dnw, pro.eps = 1e-6f, pro.woff = 0.0f, pro.y_row = K;
+  float *y_ref = alloc(K), *y_got = alloc(K);
+  float *q_ref = alloc(Nq), *k_ref = alloc(Nk), *q_got = alloc(Nq), *k_got = alloc(Nk);
+  float *kc_ref = alloc(cache.size()), *vc_ref = alloc(cache.size());
+  float *kc_got = alloc(cache.size()), *vc_got = alloc(cache.size());
+  GemvAux a = lab.aux;
+  a.partials = lab.partials;
+  a.split_blocks = 2 * a.sms, a.split_max_groups = a.sms / 2;  // the engine's rule
+  const MatmulParams p = Params(Nq, K, dx, nullptr, nullptr, nullptr, 1);
+  GemvRopeKv rk;
+  rk.pos = dpos, rk.inv_freq = dinv, rk.attn_scale = 1.0f, rk.D = D, rk.Dv = D;
+  rk.q_rot = q_got, rk.k_rot = k_got, rk.q_head = D, rk.k_head = D;
+  for (int c = 0; c < 2; ++c) {
+    rk.cache[c] = reinterpret_cast<uint8_t*>(c == 0 ? kc_got : vc_got);
+    rk.c_block[c] = BS * Nk * 4, rk.c_slot[c] = Nk * 4, rk.c_head[c] = D * 4, rk.c_el[c] = 4;
+  }
+  rk.slots = dslot, rk.block_size = BS, rk.n_slots = NB * BS, rk.err = err;
+  grp.rope = &rk;
+  const std::string tag = "K" + std::to_string(K) + "_Hq" + std::to_string(Hq) + "_Hk" +
+                          std::to_string(Hk) + "_D" + std::to_string(D);
+  if (!GemvRopeKvFits(p, grp, pro, 3, a)) {
+    std::printf("checked rope_epi %s not fused (GemvRopeKvFits)\n", tag.c_str());
+    for (void* f : frees) cudaFree(f);
+    return;
+  }
+  RopeParams rq, rkp;
+  for (RopeParams* r : {&rq, &rkp}) {
+    r->pos = dpos, r->inv_freq = dinv, r->T = 1, r->D = D, r->R = D, r->attn_scale = 1.0f;
+    r->x_el = r->o_el = 4, r->x_head = r->o_head = D * 4;
+  }
+  rq.x = reinterpret_cast<const uint8_t*>(ref.o[0].out), rq.out = reinterpret_cast<uint8_t*>(q_ref);
+  rq.H = Hq, rq.x_tok = rq.o_tok = Nq * 4;
+  rkp.x = reinterpret_cast<const uint8_t*>(ref.o[1].out);
+  rkp.out = reinterpret_cast<uint8_t*>(k_ref);
+  rkp.H = Hk, rkp.x_tok = rkp.o_tok = Nk * 4;
+  KvWriteParams kw, vw;
+  for (KvWriteParams* w : {&kw, &vw}) {
+    w->dtype = TSR_DTYPE_F32, w->c_block = BS * Nk * 4, w->c_slot = Nk * 4, w->c_head = D * 4;
+    w->c_el = 4, w->r_tok = Nk * 4, w->r_head = D * 4, w->r_el = 4, w->slots = dslot, w->T = 1;
+    w->H = Hk, w->D = D, w->block_size = BS, w->n_slots = NB * BS, w->err = err;
+  }
+  kw.cache = reinterpret_cast<uint8_t*>(kc_ref), kw.rows = reinterpret_cast<const uint8_t*>(k_ref);
+  vw.cache = reinterpret_cast<uint8_t*>(vc_ref);
+  vw.rows = reinterpret_cast<const uint8_t*>(ref.o[2].out);
+  GemvPrologue pr = pro, pg = pro;
+  pr.y = y_ref, pg.y = y_got;
+  auto unfused = [&] {
+    Check(LaunchGemvBf16Fused(p, ref, pr, 3, a, nullptr), "norm + q/k/v");
+    Check(LaunchRope2(rq, rkp, nullptr), "rope x2");
+    Check(LaunchKvWrite2(kw, vw, nullptr), "kv_write x2");
+  };
+  auto fused = [&] { Check(LaunchGemvBf16Fused(p, grp, pg, 3, a, nullptr), "fused"); };
+  bool same_default = true;
+  int forms_ok = 0;
+  for (int form = -1; form <= 2; ++form) {
+    rk.form = form;
+    bool same = true;
+    for (const auto& [pos, slot] : {std::pair<int32_t, int32_t>{0, 5},
+                                    {17, 37},
+                                    {1000, 127},
+                                    {4097, 64},
+                                    {120000, 3},
+                                    {31, -1}}) {
+      Check(cudaMemcpy(dpos, &pos, 4, cudaMemcpyHostToDevice), "pos");
+      Check(cudaMemcpy(dslot, &slot, 4, cudaMemcpyHostToDevice), "slot");
+      for (float* c : {kc_ref, vc_ref, kc_got, vc_got})
+        Check(cudaMemcpy(c, cache.data(), cache.size() * 4, cudaMemcpyHostToDevice), "cache");
+      for (int j = 0; j < 3; ++j) {
+        Check(cudaMemset(grp.o[j].out, 0xff, Ns[j] * 4), "poison");
+        Check(cudaMemset(ref.o[j].out, 0xfe, Ns[j] * 4), "poison");
+      }
+      Check(cudaMemset(q_got, 0xff, Nq * 4), "poison");
+      Check(cudaMemset(k_got, 0xff, Nk * 4), "poison");
+      Check(cudaMemset(y_got, 0xff, K * 4), "poison");
+      unfused();
+      fused();
+      Check(cudaDeviceSynchronize(), "rope_epi sync");
+      const auto eq = [&](const float* g, const float* r, int64_t n) {
+        const auto hg = Download(g, n), hr = Download(r, n);
+        return std::memcmp(hg.data(), hr.data(), n * 4) == 0;
+      };
+      bool raw = eq(y_got, y_ref, K);
+      for (int j = 0; j < 3; ++j) raw = raw && eq(grp.o[j].out, ref.o[j].out, Ns[j]);
+      const bool rot = eq(q_got, q_ref, Nq) && eq(k_got, k_ref, Nk) &&
+                       eq(kc_got, kc_ref, cache.size()) && eq(vc_got, vc_ref, cache.size());
+      if (!raw) std::printf("rope_epi %s form=%d pos=%d: raw DIFFERENT\n", tag.c_str(), form, pos);
+      same = same && raw && rot;
+    }
+    int e = 0;
+    Check(cudaMemcpy(&e, err, 4, cudaMemcpyDeviceToHost), "err");
+    // Only the default form must match; the others are reported as "no match" (not a failure).
+    std::printf("checked rope_epi %s form=%d %s%s\n", tag.c_str(), form,
+                same ? "same bits" : (form == -1 ? "DIFFERENT" : "no match"),
+                e != 0 ? " (device error set)" : "");
+    if (form == -1) same_default = same;
+    if (form >= 0 && same) ++forms_ok;
+  }
+  Expect(same_default, "rope_epi_" + tag);
+  std::printf("rope_epi %s forms matching: %d\n", tag.c_str(), forms_ok);
+  if (time) {
+    rk.form = -1;
+    SetPdlLaunches(true);
+    a.pdl = true;
+    const double t0 = 1e3 * TimeMs(7, 200, [&](int) { unfused(); });
+    const double t1 = 1e3 * TimeMs(7, 200, [&](int) { fused(); });
+    const double t2 = 1e3 * TimeMs(7, 200, [&](int) { unfused(); });
+    const double t3 = 1e3 * TimeMs(7, 200, [&](int) { fused(); });
+    SetPdlLaunches(false);
+    std::printf("time rope_epi %s unfused=%.2f,%.2f fused=%.2f,%.2f us\n", tag.c_str(), t0, t2, t1,
+                t3);
+  }
+  for (void* f : frees) cudaFree(f);
+}
+
 // Decode-step shapes: the op's own launch + the GEMV group vs one prologue-fused launch (M = 1,
 // PDL on as in the engine, weights rotated past the L2).
 void TimePrologue(const Lab& lab, const char* name, int kind, int64_t K, std::vector<int64_t> Ns) {
@@ -1147,6 +1306,14 @@ int Main(int argc, char** argv) {
   if (argc > 1 && std::strcmp(argv[1], "--dec17") == 0) return Dec17(lab);
   if (argc > 1 && std::strcmp(argv[1], "--pair24") == 0) return Pair24(lab);
   if (argc > 1 && std::strcmp(argv[1], "--head22") == 0) return Head22(lab);
+  if (argc > 1 && std::strcmp(argv[1], "--rope24") == 0) {  // cu24-chain: the rope epilogue
+    CheckRopeEpi(lab, 896, 14, 2, 64, true);                // Qwen2.5-0.5B
+    CheckRopeEpi(lab, 2048, 32, 8, 64, true);               // Llama-3.2-1B
+    CheckRopeEpi(lab, 896, 7, 1, 128, false);               // D = 128 on the 0.5B's kernel
+    CheckRopeEpi(lab, 4096, 32, 8, 128, true);  // Llama-3.1-8B (whole-line loads: not fused)
+    std::printf("checks failures=%d\n", g_failures);
+    return g_failures == 0 ? 0 : 1;
+  }
   if (argc > 1 && std::strcmp(argv[1], "--ropekv") == 0) {  // cu-dec18: the fused ROPE + KV_WRITE
     for (int64_t T : {1, 2, 3, 4, 8}) {
       const bool t1 = T == 1;
@@ -1209,6 +1376,9 @@ int Main(int argc, char** argv) {
       CheckSwigluEpi(lab, 4096, 1024, rms, true, terms);  // XP (terms 3), 16 chunks
     }
   }
+  // cu24-chain: the norm + q/k/v launch with the ROPE + KV_WRITE epilogue (0.5B, 1B shapes).
+  CheckRopeEpi(lab, 896, 14, 2, 64, false);
+  CheckRopeEpi(lab, 2048, 32, 8, 64, false);
   // GEMV_LAB_GEMV_ONLY: the GEMV checks above only (no ROPE / attention checks).
   for (int64_t T : {1, 3, 8}) {
     if (std::getenv("GEMV_LAB_GEMV_ONLY") != nullptr) break;
