@@ -97,6 +97,9 @@ enum class Shader : int {
   kAttentionSplitF32D64,  // and their SPLIT twins
   kAttentionSplitF32D128,
   kRopeKvF32,  // rope.comp's kv_fused dispatch for f32 caches, 32-bit indices (KVF32; vk20-rope)
+  kDecodeSkewPrefF32,  // the plain skewed module with PREF=1 (matmul.comp PREF_MODE: the next
+  kDecodeSkewPrefF16,  // step's loads before this step's math; vk23-pref, vk24-pref)
+  kDecodeSkewPrefBf16,
   kCount
 };
 
@@ -324,6 +327,17 @@ class Recorder {
   // becomes a plain read of its weights instead, l2_warm.comp over the same bytes with this many
   // workgroups of 256 (TESSERA_VULKAN_LAB_READ=G; 0 = off). vk-dec18.
   int lab_read = 0;
+  // The plain skewed decode module's PREF twin (decode_skew_pref_*, matmul.comp PREF_MODE;
+  // vk23-pref, vk24-pref; run_ops.cc PrefTwin, plugin.cc TESSERA_VULKAN_DECODE_PREF). decode_pref
+  // > 0 (a lab knob): every plain skewed dispatch takes the twin with PREF_MODE = decode_pref & 15
+  // (16: the twin with the default load order). 0: those of at most decode_pref_groups
+  // workgroups with K unsplit in the workgroup (the 8B o and down: one wave at the twin's 2
+  // workgroups an SM) take it with PREF_MODE 10 (the next step's weights and x at this step's
+  // top), the others (the LM head; the 1B / 0.5B down, split in 2 / 4 K pieces: slower on the
+  // twin) the default module; decode_pref_groups 0 = never. Same bits unless PREF_MODE & 4
+  // (LOADS ONLY, WRONG outputs).
+  int decode_pref = 0;
+  int64_t decode_pref_groups = 0;
   // Lab bound (WRONG outputs; TESSERA_VULKAN_LAB_EMPTY=MASK, 0 = off): bit 1 the RoPE + KV_WRITE
   // dispatch (run_ops.cc RunRopeKv), bit 2 every attention.comp dispatch (RecordAttention)
   // becomes an empty l2_warm.comp dispatch (one workgroup, nothing read): what such a dispatch
@@ -391,6 +405,10 @@ struct OpArgs : backend::NodeArgs {
 };
 
 using OpFn = Status (*)(const OpArgs&);
+
+// The PREF_MODE specialization constant of a decode_skew_pref_* module (matmul.comp;
+// Recorder::decode_pref) under rec's knobs; 0 for every other module.
+int PrefModeOf(const Recorder& rec, Shader s);
 
 // Decode GEMV groups (plugin.cc): consecutive MATMULs over the same single x row run as one
 // matmul.comp dispatch, each output row summed exactly as when its node runs alone.

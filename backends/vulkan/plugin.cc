@@ -1156,17 +1156,20 @@ StatusOr<VkPipeline> GetPipeline(tsr_device* dev, Shader shader) {
   // Specialization constants: 0 the subgroup size (attention's lane layout), 1 attention's
   // workgroup size, 2 the skewed decode GEMV's mode (matmul.comp SKEW_MODE), 3 the RMS_NORM
   // prologue's batched loads (NORM_BATCH_ON), 4 the persistent norm-fused groups (PERSIST),
-  // 5, 6 attention_split's workgroups a row (PARTS) and their size (WL).
-  const int32_t consts[7] = {static_cast<int32_t>(dev->info->subgroup),
+  // 5, 6 attention_split's workgroups a row (PARTS) and their size (WL), 8 the decode_skew_pref
+  // modules' PREF_MODE (vk23-pref; 7 is the cooperative-matrix modules' own, not set here).
+  const int32_t consts[8] = {static_cast<int32_t>(dev->info->subgroup),
                              static_cast<int32_t>(dev->info->attn_workgroup),
                              std::max(1, dev->decode_skew),
                              dev->norm_batch,
                              dev->decode_persist > 0 ? 1 : 0,
                              dev->attn_parts,
-                             static_cast<int32_t>(dev->info->attn_workgroup) / dev->attn_parts};
-  VkSpecializationMapEntry entries[7];
+                             static_cast<int32_t>(dev->info->attn_workgroup) / dev->attn_parts,
+                             PrefModeOf(*dev, shader)};
+  VkSpecializationMapEntry entries[8];
   for (uint32_t i = 0; i < 7; ++i) entries[i] = {i, i * 4u, sizeof(int32_t)};
-  VkSpecializationInfo spec{7, entries, sizeof(consts), consts};
+  entries[7] = {8u, 7u * 4u, sizeof(int32_t)};
+  VkSpecializationInfo spec{8, entries, sizeof(consts), consts};
   VkComputePipelineCreateInfo ci{VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO};
   ci.stage.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO;
   ci.stage.stage = VK_SHADER_STAGE_COMPUTE_BIT;
@@ -1688,6 +1691,30 @@ tsr_status DeviceOpen(tsr_plugin_ctx* ctx, int32_t index, tsr_device** out, tsr_
   // (run_ops.cc LabRead; Recorder::lab_read). vk-dec18.
   if (const char* r = std::getenv("TESSERA_VULKAN_LAB_READ"))
     dev->lab_read = std::clamp(std::atoi(r), 0, 65535);
+  // The plain skewed decode GEMVs' PREF twin (matmul.comp PREF_MODE; Recorder::decode_pref;
+  // vk24-pref): PREF_MODE 10 (the next step's weights and x loaded at the top of this step, 255
+  // registers: 2 workgroups an SM where the default module has 3) on the dispatches of at most 2
+  // workgroups an SM whose K is not split within the workgroup (SplitWithinGroup), i.e. the 8B o
+  // and down (256 workgroups on 132 SMs), the default module elsewhere: the LM head (8,016
+  // workgroups; with every plain dispatch on the twin, the LM head's included, the 8B tg128 did
+  // not move) and the 1B / 0.5B down (256 / 224 workgroups, K in 2 / 4 pieces; with them on the
+  // twin 1B tg128 513.8 -> 499.1 and the 0.5B lower too, while the 8B gained 149.4 -> 152.9:
+  // README vk24-pref). By default only on the HBM class with at least 100 GiB of device-local
+  // memory (the H200: 141 GB; vulkan_gemv_lab o + down 58.7 -> 53.8 us a layer); the H100 (80-94
+  // GB) keeps the default module: the twin was never run there. TESSERA_VULKAN_DECODE_PREF=0:
+  // off (the tree before vk24-pref); =M (lab): every plain skewed dispatch on the twin with
+  // PREF_MODE M (1 = half, 2 = full, + 8 = x with them, + 4 = LOADS ONLY: a lab bound, WRONG
+  // outputs; 16 = the twin with the default order). TESSERA_VULKAN_DECODE_PREF_GROUPS=G (lab):
+  // the rule's workgroup limit (0 = never).
+  dev->decode_pref_groups = hbm_class && dev->info->memory_total >= (uint64_t{100} << 30)
+                                ? 2 * int64_t{dev->info->compute_units}
+                                : 0;
+  if (const char* pf = std::getenv("TESSERA_VULKAN_DECODE_PREF")) {
+    dev->decode_pref = std::clamp(std::atoi(pf), 0, 31);
+    if (dev->decode_pref == 0) dev->decode_pref_groups = 0;
+  }
+  if (const char* pg = std::getenv("TESSERA_VULKAN_DECODE_PREF_GROUPS"))
+    dev->decode_pref_groups = std::max(0, std::atoi(pg));
   // Lab bound (WRONG outputs): the k RoPE + KV writes and / or the attention dispatches become
   // empty ones (Recorder::lab_empty). vk19.
   if (const char* e = std::getenv("TESSERA_VULKAN_LAB_EMPTY"))

@@ -184,6 +184,26 @@ Shader DecodeShader(const Recorder& rec, const MatmulP& p, tsr_dtype wdt) {
   }
 }
 
+// Recorder::decode_pref / decode_pref_groups (vk24-pref): the plain
+// skewed module's decode_skew_pref twin (matmul.comp PREF_MODE; same bits) for a dispatch of
+// `groups` workgroups. Only on SKEW_MODE 1 (the twin does not have SKEW_MODE 2's loads).
+bool IsPrefTwin(Shader s) {
+  return s == Shader::kDecodeSkewPrefF32 || s == Shader::kDecodeSkewPrefF16 ||
+         s == Shader::kDecodeSkewPrefBf16;
+}
+Shader PrefTwin(const Recorder& rec, Shader s, uint64_t groups, int32_t kpieces) {
+  if (rec.decode_skew != 1) return s;
+  if (rec.decode_pref == 0 &&
+      (groups > static_cast<uint64_t>(rec.decode_pref_groups) || kpieces > 1))
+    return s;
+  switch (s) {
+    case Shader::kDecodeSkewF32: return Shader::kDecodeSkewPrefF32;
+    case Shader::kDecodeSkewF16: return Shader::kDecodeSkewPrefF16;
+    case Shader::kDecodeSkewBf16: return Shader::kDecodeSkewPrefBf16;
+    default: return s;
+  }
+}
+
 // Above this many rows the tiled GEMM (64 x 64 output tiles) is used; below, the GEMV (one
 // subgroup a weight row, 8 x rows a pass) keeps more of the GPU busy. Both give the same bits,
 // so the switch point is a speed choice only.
@@ -309,7 +329,8 @@ Status DispatchGemv(const OpArgs& a, MatmulP p, tsr_dtype wdt) {
     }
     const uint64_t gx = std::min<uint64_t>(groups_n, 65535), gy = CeilDiv(groups_n, gx);
     const uint64_t gz = CeilDiv(q.M, kRows);
-    TSR_RETURN_IF_ERROR(a.rec->Dispatch(shader, &q, sizeof(q), static_cast<uint32_t>(gx),
+    TSR_RETURN_IF_ERROR(a.rec->Dispatch(PrefTwin(*a.rec, shader, gx * gy * gz, q.kpieces), &q,
+                                        sizeof(q), static_cast<uint32_t>(gx),
                                         static_cast<uint32_t>(gy), static_cast<uint32_t>(gz)));
     if (q.xsplit > 1) a.rec->SplitScratchUsed();
   }
@@ -622,8 +643,8 @@ Status RunDecodeGroup(Recorder* rec, const MatmulP* parts, int n, tsr_dtype wdt)
     groups = static_cast<uint64_t>(rec->decode_persist);
   }
   const uint64_t gx = std::min<uint64_t>(groups, 65535), gy = CeilDiv(groups, gx);
-  TSR_RETURN_IF_ERROR(rec->Dispatch(shader, &q, sizeof(q), static_cast<uint32_t>(gx),
-                                    static_cast<uint32_t>(gy), 1));
+  TSR_RETURN_IF_ERROR(rec->Dispatch(PrefTwin(*rec, shader, gx * gy, q.kpieces), &q, sizeof(q),
+                                    static_cast<uint32_t>(gx), static_cast<uint32_t>(gy), 1));
   if (q.xsplit > 1) rec->SplitScratchUsed();
   return OkStatus();
 }
@@ -1099,6 +1120,11 @@ Status ValidateOp(const OpArgs& a) {
       a, {kAttnMaxHeadDim, kAttnMaxHeadDim, "vulkan attention"}, &unsupported);
   if (e.empty()) return OkStatus();
   return unsupported ? Unsupported(std::move(e)) : InvalidArgument(std::move(e));
+}
+
+int PrefModeOf(const Recorder& rec, Shader s) {
+  if (!IsPrefTwin(s)) return 0;
+  return rec.decode_pref > 0 ? rec.decode_pref & 15 : 10;
 }
 
 }  // namespace tessera::vulkan

@@ -154,6 +154,15 @@ const uint32_t kRopeKvF32[] =
 const uint32_t kAttentionSplitF32D128[] =
 #include "attention_split_f32_d128.inc"
 ;
+const uint32_t kDecodeSkewPrefF32[] =
+#include "decode_skew_pref_f32.inc"
+;
+const uint32_t kDecodeSkewPrefF16[] =
+#include "decode_skew_pref_f16.inc"
+;
+const uint32_t kDecodeSkewPrefBf16[] =
+#include "decode_skew_pref_bf16.inc"
+;
 // SPV_KHR_cooperative_matrix + SPV_KHR_bfloat16 (tools/coop_spirv.py); only created on devices
 // that offer both (plugin.cc).
 const uint32_t kGemmCoopV1[] =
@@ -317,6 +326,9 @@ const std::array<SpirvModule, static_cast<size_t>(Shader::kCount)> kModules = {
     TSR_VK_MODULE(kAttentionSplitF32D64, "attention.comp split f32 d64"),
     TSR_VK_MODULE(kAttentionSplitF32D128, "attention.comp split f32 d128"),
     TSR_VK_MODULE(kRopeKvF32, "rope.comp kv f32"),
+    TSR_VK_MODULE(kDecodeSkewPrefF32, "matmul.comp skew+pref (f32)"),
+    TSR_VK_MODULE(kDecodeSkewPrefF16, "matmul.comp skew+pref (f16)"),
+    TSR_VK_MODULE(kDecodeSkewPrefBf16, "matmul.comp skew+pref (bf16)"),
 };
 
 }  // namespace

@@ -730,18 +730,38 @@ TEST_F(VulkanPluginTest, DecodeGemvVariantsMatchBitForBit) {
     for (float& v : x[ci]) v = u(rng);
   }
   struct Variant {
-    const char *split, *blocks, *coalesce, *rows, *skew, *xsplit = "0";
+    const char *split, *blocks, *coalesce, *rows, *skew, *xsplit = "0", *pref = "0",
+                                                         *pref_groups = "0";
   };
   // skew "1" / "2": the skewed hand-over (DecodeRowsSkewed, SKEW_MODE 1 / 2) where the device
   // has subgroup shuffles; xsplit: that kernel split over 3 / 4 workgroups a row block (K =
-  // 2080, 1056, 14368; K = 160 is one piece).
-  const Variant variants[] = {
-      {"1", "0", "1", "4", "0"},      {"1", "4", "1", "4", "0"},     {"1", "2", "1", "2", "0"},
-      {"1", "1", "1", "1", "0"},      {"0", "0", "1", "1", "0"},     {"0", "0", "1", "2", "0"},
-      {"0", "0", "1", "4", "0"},      {"0", "0", "0", "1", "0"},     {"0", "0", "0", "2", "0"},
-      {"0", "0", "0", "4", "0"},      {"0", "0", "1", "4", "1"},     {"0", "0", "1", "1", "1"},
-      {"0", "0", "1", "4", "2"},      {"0", "0", "1", "1", "2"},     {"0", "0", "1", "4", "1", "3"},
-      {"0", "0", "1", "1", "2", "4"}, {"0", "0", "1", "2", "1", "4"}};
+  // 2080, 1056, 14368; K = 160 is one piece); pref: its PREF twin on every dispatch
+  // (TESSERA_VULKAN_DECODE_PREF: matmul.comp PREF_MODE 9 = half + x, 10 = full + x, 2 = full);
+  // pref_groups: the default rule (the twin with PREF_MODE 10 on dispatches of at most that many
+  // workgroups, TESSERA_VULKAN_DECODE_PREF_GROUPS): 65536 all of them, 4 those of few workgroups
+  // (which ones depends on the subgroup size).
+  const Variant variants[] = {{"1", "0", "1", "4", "0"},
+                              {"1", "4", "1", "4", "0"},
+                              {"1", "2", "1", "2", "0"},
+                              {"1", "1", "1", "1", "0"},
+                              {"0", "0", "1", "1", "0"},
+                              {"0", "0", "1", "2", "0"},
+                              {"0", "0", "1", "4", "0"},
+                              {"0", "0", "0", "1", "0"},
+                              {"0", "0", "0", "2", "0"},
+                              {"0", "0", "0", "4", "0"},
+                              {"0", "0", "1", "4", "1"},
+                              {"0", "0", "1", "1", "1"},
+                              {"0", "0", "1", "4", "2"},
+                              {"0", "0", "1", "1", "2"},
+                              {"0", "0", "1", "4", "1", "3"},
+                              {"0", "0", "1", "1", "2", "4"},
+                              {"0", "0", "1", "2", "1", "4"},
+                              {"0", "0", "1", "4", "1", "0", "9"},
+                              {"0", "0", "1", "2", "1", "0", "10"},
+                              {"0", "0", "1", "4", "1", "3", "2"},
+                              {"0", "0", "1", "4", "1", "0", "0", "4"},
+                              {"0", "0", "1", "1", "1", "0", "0", "65536"}};
   std::vector<std::vector<float>> outs[kCases];
   // One context (one Vulkan instance) for all variants, a device a variant (the knobs are read
   // when a device opens): NVIDIA's driver stops listing the GPU after ~40 instances in a process.
@@ -751,13 +771,15 @@ TEST_F(VulkanPluginTest, DecodeGemvVariantsMatchBitForBit) {
   for (const Variant& var : variants) {
     SCOPED_TRACE(std::string("split ") + var.split + ", blocks " + var.blocks + ", coalesce " +
                  var.coalesce + ", rows " + var.rows + ", skew " + var.skew + ", xsplit " +
-                 var.xsplit);
+                 var.xsplit + ", pref " + var.pref + ", pref groups " + var.pref_groups);
     setenv("TESSERA_VULKAN_DECODE_SPLIT", var.split, 1);
     setenv("TESSERA_VULKAN_SPLIT_BLOCKS", var.blocks, 1);
     setenv("TESSERA_VULKAN_DECODE_COALESCE", var.coalesce, 1);
     setenv("TESSERA_VULKAN_DECODE_ROWS", var.rows, 1);
     setenv("TESSERA_VULKAN_DECODE_SKEW", var.skew, 1);
     setenv("TESSERA_VULKAN_DECODE_XSPLIT", var.xsplit, 1);
+    setenv("TESSERA_VULKAN_DECODE_PREF", var.pref, 1);
+    setenv("TESSERA_VULKAN_DECODE_PREF_GROUPS", var.pref_groups, 1);
     setenv("TESSERA_VULKAN_DECODE_SKEW_PLAIN", "1", 1);  // these are lone GEMVs
     tsr_error err{sizeof(tsr_error), TSR_OK, {}};
     tsr_device* dev = nullptr;
@@ -765,6 +787,7 @@ TEST_F(VulkanPluginTest, DecodeGemvVariantsMatchBitForBit) {
     for (const char* v : {"TESSERA_VULKAN_DECODE_SPLIT", "TESSERA_VULKAN_SPLIT_BLOCKS",
                           "TESSERA_VULKAN_DECODE_COALESCE", "TESSERA_VULKAN_DECODE_ROWS",
                           "TESSERA_VULKAN_DECODE_SKEW", "TESSERA_VULKAN_DECODE_XSPLIT",
+                          "TESSERA_VULKAN_DECODE_PREF", "TESSERA_VULKAN_DECODE_PREF_GROUPS",
                           "TESSERA_VULKAN_DECODE_SKEW_PLAIN"})
       unsetenv(v);
     ASSERT_EQ(opened, TSR_OK) << err.message;

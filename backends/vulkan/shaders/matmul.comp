@@ -22,6 +22,10 @@
 #ifndef PAIRED
 #define PAIRED 0  // 1 (with DECODE == 3 and NORM): the paired epilogues (PairedGroup below)
 #endif
+#ifndef PREF
+#define PREF 0  // 1 (with DECODE == 3): DecodeRowsSkewed's PREF_MODE loop (the decode_*_pref
+                // modules, a lab candidate; vk23-pref)
+#endif
 #if PAIRED
 #include "rope_common.glsl"
 #endif
@@ -557,6 +561,99 @@ layout(constant_id = 2) const int SKEW_MODE = 1;
 #define XS_FLOATS 2048  // = run_ops.cc kKpiecesFloats
 shared float sm_xs[XS_FLOATS];
 #endif
+#if PREF
+// ---- the next step's loads before this step's math (the decode_*_pref modules; vk23-pref) ----
+// A candidate and a lab bound for issue 6, in modules of their own so that the default modules'
+// SPIR-V stays as it was (plugin.cc: TESSERA_VULKAN_DECODE_PREF). The loads, the stages and the
+// fold are DecodeRowsSkewed's (SKEW_MODE 1 only); PREF_MODE (specialization constant 8) moves
+// where the weight (and x) loads are issued, the arithmetic and its order stay the same, so the
+// bits stay the same:
+//   & 3 = 0: the default order (a step's loads, then its 19 stages and the fold: step s + 1's
+//            first load waits for step s's math);
+//       = 1: half: the step's items [0, NIT / 2) (rounds [0, IR / 2)) are loaded during the
+//            previous step, right after its last stage that reads those slots (stage NIT / 2 +
+//            QL - 2), so they fly during its remaining stages and fold; items [NIT / 2, NIT) at
+//            the step's top, during stages [0, NIT / 2). The same registers as the default
+//            (each slot reloaded once it is dead);
+//       = 2: full: the next step's weights at the top of this step (a second register set,
+//            +16 uvec4 a lane for bf16 / f16: +64 registers);
+//   & 8: x (normed for NORM) loaded with the weights of its round (half: rounds [0, IR / 2) of
+//        the next step in the previous step; full: the next step's x, +32 registers); else x at
+//        the step's top as in the default;
+//   & 4: LOADS ONLY (a lab bound, WRONG outputs): the same loads in the same order, the stages
+//        replaced by an XOR of every loaded word (chained over the quarter's lanes by 3
+//        shuffles so no lane's loads are dead), the fold unchanged: what the steps cost
+//        without their math.
+layout(constant_id = 8) const int PREF_MODE = 1;
+// Stage after which the half schedule reloads items [0, NIT / 2): item j is last read at stage
+// j + QL - 1 (quarter QL - 1).
+#define PREF_MID (NIT / 2 + QL - 2)
+// Round I's x of the step at chunk C0 into XV[I] (DecodeRowsSkewed's x loads).
+#if NORM
+#define PREF_X(C0, I, XV)                                  \
+  {                                                        \
+    const int64_t c = (C0) + (I) * (SG / QL) + lane / QL;  \
+    const int64_t k = c * CHUNK + q * PIECE;               \
+    XV[I][0] = vec4(0.0);                                  \
+    XV[I][1] = vec4(0.0);                                  \
+    if (c < ce) {                                          \
+      XV[I][0] = NormX4(P, k, nr);                         \
+      XV[I][1] = NormX4(P, k + 4, nr);                     \
+    }                                                      \
+  }
+#else
+#define PREF_X(C0, I, XV)                                  \
+  {                                                        \
+    const int64_t c = (C0) + (I) * (SG / QL) + lane / QL;  \
+    const int64_t k = c * CHUNK + q * PIECE;               \
+    XV[I][0] = vec4(0.0);                                  \
+    XV[I][1] = vec4(0.0);                                  \
+    if (c < ce) {                                          \
+      XV[I][0] = LoadX4(P.x, k);                           \
+      XV[I][1] = LoadX4(P.x, k + 4);                       \
+    }                                                      \
+  }
+#endif
+// Round I's weights of the step at chunk C0 into W[I * DROWS + r] (DecodeRowsSkewed's loads).
+#define PREF_W(C0, I, W)                                                                   \
+  {                                                                                        \
+    const int64_t c = (C0) + (I) * (SG / QL) + lane / QL;                                  \
+    const uint64_t ws = wl + uint64_t((C0) * (RAW * 16));                                  \
+    [[unroll]] for (int r = 0; r < DROWS; ++r) {                                           \
+      [[unroll]] for (int h = 0; h < RAW / QL; ++h) {                                      \
+        W[(I) * DROWS + r][h] = uvec4(0u);                                                 \
+        if (c < ce && r < rows)                                                            \
+          W[(I) * DROWS + r][h] = Ld16(ws + roff[r] + uint64_t(uint(I) * round_bytes + 16u * h)); \
+      }                                                                                    \
+    }                                                                                      \
+  }
+// LOADS ONLY: item J's words and round J / DROWS's x (once a round) into acc / hs[J].
+#define PREF_HASH(J)                                                                  \
+  {                                                                                   \
+    uint hw = 0u;                                                                     \
+    [[unroll]] for (int h = 0; h < RAW / QL; ++h)                                     \
+      hw ^= wr[J][h].x ^ wr[J][h].y ^ wr[J][h].z ^ wr[J][h].w;                         \
+    if ((J) % DROWS == 0) {                                                           \
+      const uvec4 xb = floatBitsToUint(xv[(J) / DROWS][0]) ^ floatBitsToUint(xv[(J) / DROWS][1]); \
+      hw ^= xb.x ^ xb.y ^ xb.z ^ xb.w;                                                \
+    }                                                                                 \
+    hs[J] = hw;                                                                       \
+    acc ^= hw;                                                                        \
+  }
+// One stage, and after PREF_MID the half schedule's reload of items [0, NIT / 2) (and their x).
+#define PREF_STAGE(T)                                                         \
+  if (lonly) {                                                                \
+    if ((T) < NIT) PREF_HASH(min(T, NIT - 1))                                 \
+  } else                                                                      \
+    SKEW_STAGE(T)                                                             \
+  if ((T) == PREF_MID && wsched == 1) {                                       \
+    [[unroll]] for (int i = 0; i < IR / 2; ++i) {                             \
+      if (xpre) PREF_X(c0 + SG, i, xv)                                        \
+      PREF_W(c0 + SG, i, wr)                                                  \
+    }                                                                         \
+  }
+#endif  // PREF
+
 // piece: the workgroup's piece of K when P.xsplit > 1 (a lone GEMV split across workgroups),
 // or the subgroup's when P.kpieces > 1 (split within the workgroup).
 #if PAIRED
@@ -601,6 +698,68 @@ void DecodeRowsSkewed(Params P, Part T, int64_t n0, float nr, int piece) {
     ce = min(nc, cb + pc);
     xbase = uint(int(gl_SubgroupID) / P.kpieces) * uint(DROWS) * uint(ncp);
   }
+#if PREF
+  // PREF_MODE's schedule (above): the slots live across steps; what the first step needs of
+  // the early loads is loaded here.
+  const int wsched = PREF_MODE & 3;
+  const bool lonly = (PREF_MODE & 4) != 0, xpre = (PREF_MODE & 8) != 0 && wsched != 0;
+  vec4 xv[IR][2], xn[IR][2];
+  uvec4 wr[NST][RAW / QL], wn[NIT][RAW / QL];
+  if (wsched == 1) {
+    [[unroll]] for (int i = 0; i < IR / 2; ++i) {
+      if (xpre) PREF_X(cb, i, xv)
+      PREF_W(cb, i, wr)
+    }
+  } else if (wsched == 2) {
+    [[unroll]] for (int i = 0; i < IR; ++i) {
+      if (xpre) PREF_X(cb, i, xn)
+      PREF_W(cb, i, wn)
+    }
+  }
+  for (int64_t c0 = cb; c0 < ce; c0 += SG) {
+    if (wsched == 0) {  // the default order
+      [[unroll]] for (int i = 0; i < IR; ++i) {
+        PREF_X(c0, i, xv)
+        PREF_W(c0, i, wr)
+      }
+    } else if (wsched == 1) {  // rounds [0, IR / 2) came with the previous step
+      [[unroll]] for (int i = 0; i < IR; ++i) {
+        if (i >= IR / 2 || !xpre) PREF_X(c0, i, xv)
+        if (i >= IR / 2) PREF_W(c0, i, wr)
+      }
+    } else {  // full: this step's slots from the previous step's loads, then the next step's
+      [[unroll]] for (int j = 0; j < NIT; ++j) {
+        [[unroll]] for (int h = 0; h < RAW / QL; ++h) wr[j][h] = wn[j][h];
+      }
+      if (xpre) {
+        [[unroll]] for (int i = 0; i < IR; ++i) xv[i] = xn[i];
+      }
+      [[unroll]] for (int i = 0; i < IR; ++i) {
+        if (xpre) PREF_X(c0 + SG, i, xn)
+        PREF_W(c0 + SG, i, wn)
+      }
+      if (!xpre) {
+        [[unroll]] for (int i = 0; i < IR; ++i) PREF_X(c0, i, xv)
+      }
+    }
+    float fin[NIT];  // quarter QL - 1: item j's chunk partial
+    float carry = 0.0;
+    uint acc = 0u, hs[NIT];  // LOADS ONLY
+    PREF_STAGE(0) PREF_STAGE(1) PREF_STAGE(2) PREF_STAGE(3) PREF_STAGE(4) PREF_STAGE(5)
+    PREF_STAGE(6) PREF_STAGE(7) PREF_STAGE(8) PREF_STAGE(9) PREF_STAGE(10)
+#if NST > 11
+    PREF_STAGE(11) PREF_STAGE(12) PREF_STAGE(13) PREF_STAGE(14) PREF_STAGE(15) PREF_STAGE(16)
+    PREF_STAGE(17) PREF_STAGE(18)
+#endif
+    if (lonly) {
+      // The quarter's lanes' XORs chained to quarter QL - 1 (lane q gets lanes q - QL + 1 .. q),
+      // each item's value in [1, 2).
+      uint a = acc;
+      [[unroll]] for (int s = 1; s < QL; ++s) a = acc ^ subgroupShuffle(a, src);
+      [[unroll]] for (int j = 0; j < NIT; ++j)
+        fin[j] = uintBitsToFloat(((hs[j] ^ a) & 0x007fffffu) | 0x3f800000u);
+    }
+#else
   for (int64_t c0 = cb; c0 < ce; c0 += SG) {
     const uint64_t ws = wl + uint64_t(c0 * (RAW * 16));
     vec4 xv[IR][2];
@@ -652,6 +811,7 @@ void DecodeRowsSkewed(Params P, Part T, int64_t n0, float nr, int piece) {
     SKEW_STAGE(11) SKEW_STAGE(12) SKEW_STAGE(13) SKEW_STAGE(14) SKEW_STAGE(15) SKEW_STAGE(16)
     SKEW_STAGE(17) SKEW_STAGE(18)
 #endif
+#endif  // PREF
     if (split) {
       // The chunk partials to memory; the fold waits for the last piece.
       if (q == QL - 1) {
