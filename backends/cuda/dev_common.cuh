@@ -33,6 +33,15 @@ __device__ __forceinline__ uint16_t F32ToBf16Bits(float f) {
   if ((x & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((x >> 16) | 0x40u);
   return static_cast<uint16_t>((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
 }
+// f stored at p as dtype t (f32 / f16 / bf16; other dtypes: nothing written).
+__device__ __forceinline__ void WriteFloat(float f, uint8_t* p, int t) {
+  switch (t) {
+    case TSR_DTYPE_F32: *reinterpret_cast<float*>(p) = f; return;
+    case TSR_DTYPE_F16: *reinterpret_cast<uint16_t*>(p) = F32ToF16Bits(f); return;
+    case TSR_DTYPE_BF16: *reinterpret_cast<uint16_t*>(p) = F32ToBf16Bits(f); return;
+    default: return;
+  }
+}
 
 __device__ __forceinline__ int64_t BlockBytesDev(int dt) {
   return dt == TSR_DTYPE_Q8_B32 ? TSR_BLOCK_Q8_BYTES : TSR_BLOCK_Q4_BYTES;

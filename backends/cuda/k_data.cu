@@ -52,15 +52,6 @@ __device__ int32_t ReadAsI32(const uint8_t* p, int t) {
   return static_cast<int32_t>(c);
 }
 
-__device__ void WriteFloat(float f, uint8_t* p, int t) {
-  switch (t) {
-    case TSR_DTYPE_F32: *reinterpret_cast<float*>(p) = f; return;
-    case TSR_DTYPE_F16: *reinterpret_cast<uint16_t*>(p) = F32ToF16Bits(f); return;
-    case TSR_DTYPE_BF16: *reinterpret_cast<uint16_t*>(p) = F32ToBf16Bits(f); return;
-    default: return;
-  }
-}
-
 __device__ void ConvertOne(const uint8_t* src, int st, uint8_t* dst, int dt) {
   if (st == dt) {
     for (int64_t b = 0; b < DtypeSizeDev(st); ++b) dst[b] = src[b];

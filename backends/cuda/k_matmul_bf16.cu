@@ -212,14 +212,10 @@ __device__ __forceinline__ void GemvKvPut(const GemvRopeKv& rk, int kv, int64_t 
     if (d == 0 && h == 0) SetDeviceError(rk.err, kErrIndexOutOfRange);
     return;
   }
-  uint8_t* dst = rk.cache[kv] + (slot / rk.block_size) * rk.c_block[kv] +
-                 (slot % rk.block_size) * rk.c_slot[kv] + h * rk.c_head[kv] + d * rk.c_el[kv];
-  switch (rk.dtype[kv]) {
-    case TSR_DTYPE_F32: *reinterpret_cast<float*>(dst) = x; return;
-    case TSR_DTYPE_F16: *reinterpret_cast<uint16_t*>(dst) = F32ToF16Bits(x); return;
-    case TSR_DTYPE_BF16: *reinterpret_cast<uint16_t*>(dst) = F32ToBf16Bits(x); return;
-    default: return;
-  }
+  WriteFloat(x,
+             rk.cache[kv] + (slot / rk.block_size) * rk.c_block[kv] +
+                 (slot % rk.block_size) * rk.c_slot[kv] + h * rk.c_head[kv] + d * rk.c_el[kv],
+             rk.dtype[kv]);
 }
 
 // The epilogue of a rope task (M = 1, one task a row group): each row's total as the plain
