@@ -1,5 +1,5 @@
 #!/bin/bash
-# vk24-qkv (twenty-fourth session; NOT RUN: no device time was left). Measures the skew+norm+pair
+# vk24-qkv (twenty-fourth session; run in the twenty-fifth by lab/lead25a_gpu.sh: every mode lost, README). Measures the skew+norm+pair
 # modules' PREF twin (results/vk24qkv/pair_pref_not_measured.diff, applies at HEAD 9e7e11b;
 # matmul.comp PREF_MODE 32 EARLY, 64 CROSS, 128 XSHARED; TESSERA_VULKAN_DECODE_PREF_PAIR=M, off
 # by default) on the H200's 8B q/k/v + RoPE and gate/up + SWIGLU dispatches, and in the engine.
