@@ -1053,8 +1053,10 @@ void EventDestroy(tsr_event* ev) {
 // Graph views: supports_op and execute
 // ---------------------------------------------------------------------------------------------
 
+using backend::AbiArrayBytes;
 using backend::RawEnum;
 using backend::ReadAbiStruct;
+using backend::SameBytes;
 using LoadedNode = backend::LoadedNode<OpArgs>;
 
 // Everything a node touches, converted; `with_data` also resolves and range-checks the buffers.
@@ -1923,19 +1925,6 @@ bool BuildExecKey(const tsr_device* dev, const tsr_graph_view& g, const int32_t*
 // Executes shorter than this run directly: a single node gains nothing from a graph
 // (conformance runs one node an execute).
 constexpr int32_t kMinGraphNodes = 4;
-
-// Bytes of an ABI struct array of n elements (stride = element 0's struct_size, as
-// ReadAbiStruct reads it); 0 for an empty or absent array.
-template <typename T>
-size_t AbiArrayBytes(const T* array, int32_t n) {
-  if (array == nullptr || n <= 0) return 0;
-  const uint32_t stride = array[0].struct_size == 0 ? sizeof(T) : array[0].struct_size;
-  return static_cast<size_t>(stride) * static_cast<size_t>(n);
-}
-
-bool SameBytes(const std::vector<uint8_t>& v, const void* p, size_t bytes) {
-  return v.size() == bytes && (bytes == 0 || std::memcmp(v.data(), p, bytes) == 0);
-}
 
 // Whether this execute is byte for byte the last one a graph served (LastReplay).
 bool SameAsLastReplay(const tsr_device* dev, const tsr_graph_view& g, const int32_t* ids,

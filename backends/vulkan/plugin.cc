@@ -4,7 +4,9 @@
 //
 // Execution model. Each device records dispatches into a ring of command buffers; `execute`
 // records its nodes, submitting every few dispatches (so the GPU starts while the host records
-// the rest) and at its end, with a fence each, without waiting. Every later call that exposes
+// the rest) and at its end, with a fence each, without waiting. An execute that repeats one seen
+// before (a decode step) replays a secondary command buffer recorded once instead
+// (tsr_device::ReplayEntry): one submission, nothing recorded. Every later call that exposes
 // memory (download, map, upload into memory the GPU may still read, synchronize, event_wait)
 // first waits for all those fences, so the host cannot tell queued work from finished work.
 // Barriers order a node after the earlier ones it depends on (across command buffers too).
@@ -134,6 +136,8 @@ struct Profile {
     }
   };
   Samples sync, download, dl_record, dl_wait, dl_copy, between, step_uploads, first_submit;
+  Samples key_pass;    // the replay's key pass (tsr_device::ReplayEntry), an execute with one
+  Samples fast_check;  // the replay's view fast path check, an execute
   double dl_eager = 0, upload_ns = 0;  // upload_ns: the uploads since the last download
   double dl_direct = 0;  // downloads straight into host_alloc memory (eager ones included)
   bool after_download = false;
@@ -292,6 +296,61 @@ struct tsr_device : tessera::vulkan::Recorder {
   int node_dispatches = 0;  // dispatches the current node has recorded
   std::unique_ptr<tessera::vulkan::Profile> prof;
   std::unique_ptr<tsr_buffer> coop_scratch;  // the cooperative-matrix GEMM's x planes
+  // Command-buffer replay (README vk25-replay; TESSERA_VULKAN_REPLAY=0: off; off while
+  // TESSERA_VULKAN_PROFILE=1 times every dispatch). The key pass runs an execute's host logic in
+  // key-only mode (`keying`: Dispatch and Barrier append to `key` and record nothing), so the
+  // key is the exact list of what a direct execute records: per dispatch its shader, group
+  // counts and parameter block bytes (device addresses included; the error word's address is
+  // the ring's base, the same every step), and the barriers. An entry holds a secondary command
+  // buffer recorded from its key, reading its parameter blocks from its own host-visible buffer
+  // (not the ring); a replay executes it inside the live command buffer (after the step's
+  // inline uploads, before the eager download's copy): one submission, nothing recorded a
+  // dispatch. An execute that is byte for byte the view an entry was keyed from (same tracking
+  // state, same replay_gen) replays it at once (the view fast path); any other runs directly
+  // and is keyed after its last submission, from the state it started in; a key gets an entry
+  // the second time it is seen (CUDA's MissedBefore rule), so one-off executes (prefill) only
+  // cost a key pass while the GPU runs them.
+  struct ReplayEntry {
+    std::vector<uint64_t> key;
+    VkCommandBuffer cmd = VK_NULL_HANDLE;  // secondary
+    std::unique_ptr<tsr_buffer> params;
+    uint64_t last_used = 0;
+    int slot = -1;        // the command buffer slot whose submission last executed it
+    uint64_t serial = 0;  // that submission's slot_serial (pending while its fence is unwaited)
+    double dispatches = 0, barriers = 0;
+    // The view fast path (TryReplay): the last execute this entry served, byte for byte (its
+    // node and tensor arrays, node list), the tracking state before it and after it, and
+    // replay_gen then. The same view, state and generation give the same key (the key pass
+    // reads nothing else), so the key pass is skipped.
+    std::vector<uint8_t> nodes, tensors;
+    std::vector<int32_t> ids;
+    std::vector<tessera::vulkan::Range> reads0, writes0, reads1, writes1;
+    uint64_t l2_target0 = 0, l2_done0 = 0, l2_target1 = 0, l2_done1 = 0, gen = 0;
+    bool fast = false;
+  };
+  bool replay_on = true;
+  // The view fast path; false (TESSERA_VULKAN_REPLAY=2, a test knob): the key pass comes first
+  // and a found key replays.
+  bool replay_fast_on = true;
+  bool keying = false;      // the key pass runs: record nothing, append to `key`
+  bool key_broken = false;  // the key pass met something it cannot key (scratch growth)
+  std::vector<uint64_t> key;
+  std::vector<ReplayEntry> replays;
+  static constexpr size_t kMaxReplays = 8;
+  static constexpr size_t kReplayMissHistory = 64;
+  uint64_t replay_misses[kReplayMissHistory] = {};
+  size_t replay_next_miss = 0;
+  uint64_t replay_clock = 0;
+  uint64_t slot_serial[kCmdSlots] = {};  // per command buffer slot: its submissions so far
+  int64_t replay_hits = 0, replay_recorded = 0, replay_direct = 0, replay_pending = 0;
+  int64_t replay_fast = 0, replay_skipped = 0;
+  int replay_last = -1;  // the entry of the last replay (its view fast path), -1: none
+  // Changes whenever what the key pass reads besides the view and the tracking state may have
+  // changed: a buffer freed (another may take its handle with another address), scratch grown.
+  uint64_t replay_gen = 0;
+  // Key passes that ended direct in a row (keys that do not come back: prefill, changing
+  // batches); from 4 on, the next 2^(n - 4) (at most 64) executes skip the key pass.
+  int replay_fails = 0, replay_backoff = 0;
 
   ~tsr_device() override;
   std::unique_ptr<tsr_buffer> split_scratch;  // the split decode GEMV's counters + partials
@@ -1020,6 +1079,7 @@ Status Flush(tsr_device* dev) {
   si.commandBufferCount = 1;
   si.pCommandBuffers = &dev->cmd;
   TSR_RETURN_IF_ERROR(VkStatus(vk.vkQueueSubmit(dev->queue, 1, &si, dev->fence), "vkQueueSubmit"));
+  ++dev->slot_serial[dev->slot];
   dev->slot_pending[dev->slot] = true;
   dev->pending = true;
   dev->slot = (dev->slot + 1) % tsr_device::kCmdSlots;
@@ -1028,15 +1088,19 @@ Status Flush(tsr_device* dev) {
   return OkStatus();
 }
 
-void RecordBarrier(tsr_device* dev) {
+void RecordBarrierInto(tsr_device* dev, VkCommandBuffer cmd) {
   VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
   mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
   mb.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT |
                      VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
   constexpr VkPipelineStageFlags kStages =
       VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
+  dev->vk->vkCmdPipelineBarrier(cmd, kStages, kStages, 0, 1, &mb, 0, nullptr, 0, nullptr);
+}
+
+void RecordBarrier(tsr_device* dev) {
   if (dev->prof) dev->prof->barriers += 1;
-  dev->vk->vkCmdPipelineBarrier(dev->cmd, kStages, kStages, 0, 1, &mb, 0, nullptr, 0, nullptr);
+  RecordBarrierInto(dev, dev->cmd);
 }
 
 // Starts recording into the next command buffer. With partial submissions on, earlier ones
@@ -1090,6 +1154,10 @@ Status Begin(tsr_device* dev) {
 void Barrier(tsr_device* dev) {
   dev->reads_since.clear();
   dev->writes_since.clear();
+  if (dev->keying) {  // the replay's key pass: a barrier at this place of the command list
+    dev->key.push_back(uint64_t{2} << 56);
+    return;
+  }
   if (!dev->recording) {
     // Nothing in flight: the fence wait ordered the earlier work. Otherwise the next command
     // buffer starts with the barrier.
@@ -1215,6 +1283,21 @@ tessera::Status tsr_device::Dispatch(tessera::vulkan::Shader shader, const void*
   using namespace tessera::vulkan;
   if (gx == 0 || gy == 0 || gz == 0) return tessera::OkStatus();
   TSR_ASSIGN_OR_RETURN(VkPipeline pipeline, GetPipeline(this, shader));
+  if (keying) {
+    // The replay's key pass: what this dispatch would record, the parameter block as the ring
+    // would hold it (the error word's address first), nothing recorded.
+    if (node_dispatches++ > 0) Barrier(this);
+    key.push_back((uint64_t{1} << 56) | static_cast<uint64_t>(shader));
+    key.push_back(uint64_t{gx} | (uint64_t{gy} << 32));
+    key.push_back(uint64_t{gz} | (static_cast<uint64_t>(size) << 32));
+    const size_t at = key.size();
+    key.resize(at + (std::max<size_t>(size, 8) + 7) / 8, 0);
+    auto* bytes = reinterpret_cast<uint8_t*>(key.data() + at);
+    std::memcpy(bytes, params, size);
+    const uint64_t err_addr = reinterpret_cast<uintptr_t>(ring->data);
+    std::memcpy(bytes, &err_addr, sizeof(err_addr));
+    return tessera::OkStatus();
+  }
   const uint64_t need = (size + 63) / 64 * 64;
   if (ring_used + need > kRingBytes) {
     // The ring is full: run what is recorded, then reuse it.
@@ -1255,10 +1338,15 @@ tessera::Status tsr_device::Dispatch(tessera::vulkan::Shader shader, const void*
 tessera::StatusOr<uint64_t> tsr_device::CoopScratch(uint64_t bytes) {
   using namespace tessera::vulkan;
   if (!coop_scratch || coop_scratch->size < bytes) {
+    if (keying) {  // grows only on a direct execute (it waits and records a fill)
+      key_broken = true;
+      return tessera::Internal("replay key: scratch grows");
+    }
     TSR_RETURN_IF_ERROR(Flush(this));
     TSR_RETURN_IF_ERROR(Wait(this, /*check_data=*/false));
     if (coop_scratch) DestroyBuffer(this, coop_scratch.get());
     coop_scratch.reset();
+    ++replay_gen;
     TSR_ASSIGN_OR_RETURN(coop_scratch, CreateBuffer(this, bytes, MemUse::kDevice));
   }
   const uint64_t lo = reinterpret_cast<uintptr_t>(coop_scratch->data);
@@ -1278,10 +1366,15 @@ tessera::StatusOr<uint64_t> tsr_device::SplitScratch(uint64_t bytes) {
   using namespace tessera::vulkan;
   const uint64_t need = kXsplitCounterBytes + bytes;
   if (!split_scratch || split_scratch->size < need) {
+    if (keying) {
+      key_broken = true;
+      return tessera::Internal("replay key: scratch grows");
+    }
     TSR_RETURN_IF_ERROR(Flush(this));
     TSR_RETURN_IF_ERROR(Wait(this, /*check_data=*/false));
     if (split_scratch) DestroyBuffer(this, split_scratch.get());
     split_scratch.reset();
+    ++replay_gen;
     TSR_ASSIGN_OR_RETURN(split_scratch, CreateBuffer(this, need, MemUse::kDevice));
     TSR_RETURN_IF_ERROR(Begin(this));
     vk->vkCmdFillBuffer(cmd, split_scratch->buf, 0, kXsplitCounterBytes, 0);
@@ -1318,6 +1411,9 @@ tsr_device::~tsr_device() {
   if (coop_scratch) DestroyBuffer(this, coop_scratch.get());
   if (split_scratch) DestroyBuffer(this, split_scratch.get());
   if (l2_sink) DestroyBuffer(this, l2_sink.get());
+  for (ReplayEntry& e : replays) {
+    if (e.params) DestroyBuffer(this, e.params.get());
+  }
   for (VkPipeline p : pipelines)
     if (p != VK_NULL_HANDLE) vk->vkDestroyPipeline(device, p, nullptr);
   if (prof && prof->pool != VK_NULL_HANDLE) vk->vkDestroyQueryPool(device, prof->pool, nullptr);
@@ -1487,12 +1583,12 @@ void LogStepMedians(const Profile& pr, double period) {
                 "%.1f, download %.1f (%zu, %.0f eager, %.0f direct; record + submit %.1f, wait "
                 "%.1f, memcpy "
                 "%.1f), download -> next execute %.1f (its uploads %.1f), execute start -> first "
-                "submission %.1f, execute %.1f",
+                "submission %.1f, execute %.1f; replay: fast path check %.1f, key pass %.1f",
                 before.MedianUs(), within.MedianUs(), bounds.MedianUs(), before_dl.MedianUs(),
                 pr.sync.MedianUs(), pr.download.MedianUs(), pr.download.v.size(), pr.dl_eager,
                 pr.dl_direct, pr.dl_record.MedianUs(), pr.dl_wait.MedianUs(), pr.dl_copy.MedianUs(),
                 pr.between.MedianUs(), pr.step_uploads.MedianUs(), pr.first_submit.MedianUs(),
-                ex.MedianUs());
+                ex.MedianUs(), pr.fast_check.MedianUs(), pr.key_pass.MedianUs());
   Log(TSR_LOG_INFO, msg);
 }
 
@@ -1573,6 +1669,15 @@ void DeviceClose(tsr_device* dev) {
     (void)Wait(dev, false);
   }
   if (dev->prof) LogProfile(*dev);
+  if (dev->replay_hits + dev->replay_direct + dev->replay_pending + dev->replay_skipped > 0) {
+    Log(dev->prof ? TSR_LOG_INFO : TSR_LOG_DEBUG,
+        "vulkan backend: replay: " + std::to_string(dev->replay_hits) + " executes replayed (" +
+            std::to_string(dev->replay_recorded) + " entries recorded, " +
+            std::to_string(dev->replay_fast) + " by the view fast path), " +
+            std::to_string(dev->replay_direct) + " direct, " + std::to_string(dev->replay_pending) +
+            " direct while their entry was pending, " + std::to_string(dev->replay_skipped) +
+            " direct without a key pass (backoff)");
+  }
   delete dev;
 }
 
@@ -1740,6 +1845,11 @@ tsr_status DeviceOpen(tsr_plugin_ctx* ctx, int32_t index, tsr_device** out, tsr_
   // same bits; H100 8B us a layer 9.2 -> 6.7; vk20-rope).
   // TESSERA_VULKAN_ROPE_FAST=0: the generic module (a lab knob).
   if (const char* e = std::getenv("TESSERA_VULKAN_ROPE_FAST")) dev->rope_fast = std::atoi(e) != 0;
+  // Command-buffer replay (tsr_device::ReplayEntry; README vk25-replay): on unless
+  // TESSERA_VULKAN_REPLAY=0; off while TESSERA_VULKAN_PROFILE=1 times every dispatch.
+  const char* replay = std::getenv("TESSERA_VULKAN_REPLAY");
+  dev->replay_on = replay == nullptr || std::string(replay) != "0";
+  dev->replay_fast_on = replay == nullptr || std::string(replay) != "2";
   const char* ring_vram = std::getenv("TESSERA_VULKAN_RING_VRAM");
   dev->ring_vram = ring_vram == nullptr || std::string(ring_vram) != "0";
   auto env_mib = [](const char* name, uint64_t* bytes) {
@@ -1754,6 +1864,7 @@ tsr_status DeviceOpen(tsr_plugin_ctx* ctx, int32_t index, tsr_device** out, tsr_
   if (const char* w = std::getenv("TESSERA_VULKAN_L2_WARM_STRIDE"))
     dev->l2_warm_stride = static_cast<uint32_t>(std::clamp(std::atoi(w), 1, 1024) * 4);
   if (Status s = CreateLogicalDevice(dev.get()); !s.ok()) return FromStatus(s, err);
+  if (dev->prof && dev->prof->per_dispatch) dev->replay_on = false;
   *out = dev.release();
   return TSR_OK;
 }
@@ -1808,6 +1919,7 @@ void BufferFree(tsr_buffer* buf) {
   }
   dev->live_bytes -= buf->size;
   --dev->live_buffers;
+  ++dev->replay_gen;
   DestroyBuffer(dev, buf);
   delete buf;
 }
@@ -2138,7 +2250,9 @@ void EventDestroy(tsr_event* ev) {
 // Graph views: supports_op and execute
 // ---------------------------------------------------------------------------------------------
 
+using backend::AbiArrayBytes;
 using backend::RawEnum;
+using backend::SameBytes;
 using LoadedNode = backend::LoadedNode<OpArgs>;
 
 Status LoadNode(const tsr_device* dev, const tsr_graph_view& g, int32_t node_index, bool with_data,
@@ -2619,6 +2733,7 @@ Status MaybeWarmL2(tsr_device* dev, const tsr_graph_view& g, const int32_t* ids,
   dev->l2_warm_done = covered;
   if (p.n == 0) return OkStatus();
   if (!dev->l2_sink) {
+    ++dev->replay_gen;
     TSR_ASSIGN_OR_RETURN(dev->l2_sink, CreateBuffer(dev, 4096 * 4, MemUse::kDevice));
   }
   p.sink = reinterpret_cast<uintptr_t>(dev->l2_sink->data);
@@ -2628,6 +2743,265 @@ Status MaybeWarmL2(tsr_device* dev, const tsr_graph_view& g, const int32_t* ids,
   TSR_RETURN_IF_ERROR(dev->Dispatch(Shader::kL2Warm, &p, sizeof(p), dev->l2_warm_groups, 1, 1));
   // Noted as read, so a node that writes the weights (none does) would wait for it.
   for (int j = 0; j < nr; ++j) dev->reads_since.push_back(ranges[j]);
+  return OkStatus();
+}
+
+// An execute's node loop: recorded directly (with partial submissions: the GPU starts on the
+// first nodes while the rest are recorded; the first one comes early, so the GPU waits little
+// for the host; later periods grow, since the host records ~8x faster than the GPU runs a
+// decode step's dispatches and every submission costs the GPU some idle), or the replay's key
+// pass (dev->keying: nothing recorded or submitted).
+Status RunNodes(tsr_device* dev, const tsr_graph_view& g, const int32_t* ids, int32_t n,
+                TimePoint t0) {
+  int period = dev->first_submit;
+  for (int32_t i = 0; i < n;) {
+    if (!dev->keying && dev->submit_every > 0 && !(dev->prof && dev->prof->per_dispatch) &&
+        dev->recording && dev->cmd_dispatches >= period) {
+      TSR_RETURN_IF_ERROR(Flush(dev));
+      if (dev->prof && dev->execute_submits == 0) {
+        dev->prof->first_submit.Add(NsSince(t0));
+      }
+      period = dev->execute_submits == 0
+                   ? dev->submit_every
+                   : static_cast<int>(std::min<int64_t>(int64_t{period} * dev->submit_ramp,
+                                                        std::numeric_limits<int>::max()));
+      ++dev->execute_submits;
+    }
+    StatusOr<int> grouped = ExecuteNormGemv(dev, g, ids, n, i);
+    if (grouped.ok() && *grouped == 0) grouped = ExecuteDecodeGroup(dev, g, ids, n, i);
+    if (grouped.ok() && *grouped == 0) grouped = ExecuteDecodeResidual(dev, g, ids, n, i);
+    if (grouped.ok() && *grouped == 0) grouped = ExecuteDecodePair(dev, g, ids, n, i);
+    if (grouped.ok() && *grouped == 0) grouped = ExecuteRopeKv(dev, g, ids, n, i);
+    Status s = grouped.status();
+    int ran = s.ok() ? *grouped : 0;
+    if (s.ok() && ran == 0) s = ExecuteNode(dev, g, ids[i]), ran = 1;
+    if (s.ok() && dev->l2_warm != 0) s = MaybeWarmL2(dev, g, ids, n, i, ran);
+    if (!s.ok()) {
+      // What was recorded before the failing node still runs, in order.
+      if (!dev->keying) (void)Flush(dev);
+      return backend::NodeFailure(g, ids[i], s);
+    }
+    i += ran;
+  }
+  return OkStatus();
+}
+
+// Replay (tsr_device::ReplayEntry): whether `e` may still run on the GPU (its submission's fence
+// not yet waited for, or not yet submitted).
+bool ReplayPending(const tsr_device& dev, const tsr_device::ReplayEntry& e) {
+  if (e.slot < 0) return false;
+  const uint64_t done = dev.slot_serial[e.slot];
+  return (dev.slot_pending[e.slot] && e.serial == done) ||
+         (dev.recording && e.slot == dev.slot && e.serial == done + 1);
+}
+
+void DestroyReplay(tsr_device* dev, tsr_device::ReplayEntry* e) {
+  if (e->cmd != VK_NULL_HANDLE) dev->vk->vkFreeCommandBuffers(dev->device, dev->pool, 1, &e->cmd);
+  e->cmd = VK_NULL_HANDLE;
+  if (e->params) DestroyBuffer(dev, e->params.get());
+  e->params.reset();
+}
+
+// Whether dev->key missed before recently (remembered by hash; records it): only a key that
+// comes back (a decode step) gets an entry.
+bool ReplayMissedBefore(tsr_device* dev) {
+  uint64_t h = 1469598103934665603ull;  // FNV-1a over the words
+  for (uint64_t w : dev->key) h = (h ^ w) * 1099511628211ull;
+  h |= 1;  // 0 marks an empty slot
+  for (uint64_t m : dev->replay_misses)
+    if (m == h) return true;
+  dev->replay_misses[dev->replay_next_miss] = h;
+  dev->replay_next_miss = (dev->replay_next_miss + 1) % tsr_device::kReplayMissHistory;
+  return false;
+}
+
+// Records dev->key's commands into a new entry's secondary command buffer, the parameter blocks
+// in the entry's own host-visible buffer (device-local where the ring is). Replaces the least
+// recently used entry when full (none that may still run: then nothing is added).
+StatusOr<tsr_device::ReplayEntry*> AddReplay(tsr_device* dev) {
+  const std::vector<uint64_t>& key = dev->key;
+  uint64_t bytes = 0;
+  for (size_t i = 0; i < key.size();) {
+    if ((key[i] >> 56) == 2) {
+      ++i;
+      continue;
+    }
+    const uint64_t size = key[i + 2] >> 32;
+    bytes += (size + 63) / 64 * 64;
+    i += 3 + (std::max<uint64_t>(size, 8) + 7) / 8;
+  }
+  if (dev->replays.size() >= tsr_device::kMaxReplays) {
+    auto lru =
+        std::min_element(dev->replays.begin(), dev->replays.end(),
+                         [](const tsr_device::ReplayEntry& a, const tsr_device::ReplayEntry& b) {
+                           return a.last_used < b.last_used;
+                         });
+    if (ReplayPending(*dev, *lru)) return Internal("replay: every entry may still run");
+    DestroyReplay(dev, &*lru);
+    dev->replays.erase(lru);
+    dev->replay_last = -1;
+  }
+  tsr_device::ReplayEntry e;
+  const VkApi& vk = *dev->vk;
+  auto fail = [&](Status s) {
+    DestroyReplay(dev, &e);
+    return s;
+  };
+  const bool vram = (dev->ring->flags & VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT) != 0;
+  auto params = CreateBuffer(dev, std::max<uint64_t>(bytes, 64),
+                             vram ? MemUse::kHostToDevice : MemUse::kHost);
+  if (!params.ok() && vram)
+    params = CreateBuffer(dev, std::max<uint64_t>(bytes, 64), MemUse::kHost);
+  if (!params.ok()) return params.status();
+  e.params = std::move(*params);
+  VkCommandBufferAllocateInfo ai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
+  ai.commandPool = dev->pool;
+  ai.level = VK_COMMAND_BUFFER_LEVEL_SECONDARY;
+  ai.commandBufferCount = 1;
+  if (Status s = VkStatus(vk.vkAllocateCommandBuffers(dev->device, &ai, &e.cmd),
+                          "vkAllocateCommandBuffers");
+      !s.ok()) {
+    e.cmd = VK_NULL_HANDLE;
+    return fail(s);
+  }
+  VkCommandBufferInheritanceInfo inherit{VK_STRUCTURE_TYPE_COMMAND_BUFFER_INHERITANCE_INFO};
+  VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+  bi.pInheritanceInfo = &inherit;
+  if (Status s = VkStatus(vk.vkBeginCommandBuffer(e.cmd, &bi), "vkBeginCommandBuffer"); !s.ok())
+    return fail(s);
+  uint64_t off = 0;
+  for (size_t i = 0; i < key.size();) {
+    if ((key[i] >> 56) == 2) {
+      RecordBarrierInto(dev, e.cmd);
+      e.barriers += 1;
+      ++i;
+      continue;
+    }
+    const auto shader = static_cast<Shader>(key[i] & 0xffffffffu);
+    const auto gx = static_cast<uint32_t>(key[i + 1]), gy = static_cast<uint32_t>(key[i + 1] >> 32);
+    const auto gz = static_cast<uint32_t>(key[i + 2]);
+    const uint64_t size = key[i + 2] >> 32;
+    StatusOr<VkPipeline> pipeline = GetPipeline(dev, shader);
+    if (!pipeline.ok()) return fail(pipeline.status());
+    // As Dispatch fills the ring: the block's bytes, at least the error word's address.
+    std::memcpy(e.params->mapped + off, key.data() + i + 3, std::max<uint64_t>(size, 8));
+    const uint64_t addr = reinterpret_cast<uintptr_t>(e.params->data) + off;
+    off += (size + 63) / 64 * 64;
+    vk.vkCmdBindPipeline(e.cmd, VK_PIPELINE_BIND_POINT_COMPUTE, *pipeline);
+    vk.vkCmdPushConstants(e.cmd, dev->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof(addr), &addr);
+    vk.vkCmdDispatch(e.cmd, gx, gy, gz);
+    e.dispatches += 1;
+    i += 3 + (std::max<uint64_t>(size, 8) + 7) / 8;
+  }
+  if (Status s = VkStatus(vk.vkEndCommandBuffer(e.cmd), "vkEndCommandBuffer"); !s.ok())
+    return fail(s);
+  e.key = key;
+  dev->replays.push_back(std::move(e));
+  return &dev->replays.back();
+}
+
+bool SameRanges(const std::vector<Range>& a, const std::vector<Range>& b) {
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(),
+                    [](const Range& x, const Range& y) { return x.lo == y.lo && x.hi == y.hi; });
+}
+
+// Whether this execute is, byte for byte, the one entry `e` was keyed from, from the same
+// tracking state and buffer generation (ReplayEntry::fast).
+bool SameAsKeyed(const tsr_device& dev, const tsr_device::ReplayEntry& e, const tsr_graph_view& g,
+                 const int32_t* ids, int32_t n) {
+  return e.fast && e.gen == dev.replay_gen && e.ids.size() == static_cast<size_t>(n) &&
+         e.l2_target0 == dev.l2_warm_target && e.l2_done0 == dev.l2_warm_done &&
+         std::memcmp(e.ids.data(), ids, sizeof(int32_t) * static_cast<size_t>(n)) == 0 &&
+         SameRanges(e.reads0, dev.reads_since) && SameRanges(e.writes0, dev.writes_since) &&
+         SameBytes(e.nodes, g.nodes, AbiArrayBytes(g.nodes, g.n_nodes)) &&
+         SameBytes(e.tensors, g.tensors, AbiArrayBytes(g.tensors, g.n_tensors));
+}
+
+// The tracking state an execute starts from and leaves (what the key pass reads and changes
+// besides the key).
+struct TrackState {
+  std::vector<Range> reads, writes;
+  uint64_t l2_target = 0, l2_done = 0;
+};
+
+TrackState SaveTrack(const tsr_device& dev) {
+  return {dev.reads_since, dev.writes_since, dev.l2_warm_target, dev.l2_warm_done};
+}
+
+void LoadTrack(tsr_device* dev, TrackState t) {
+  dev->reads_since = std::move(t.reads);
+  dev->writes_since = std::move(t.writes);
+  dev->l2_warm_target = t.l2_target;
+  dev->l2_warm_done = t.l2_done;
+}
+
+// The key pass from the current tracking state: dev->key, and the state after it. Whether the
+// key is usable (every node keyed, no scratch growth on the way).
+bool KeyPass(tsr_device* dev, const tsr_graph_view& g, const int32_t* ids, int32_t n) {
+  const auto t0 = dev->prof ? std::chrono::steady_clock::now() : TimePoint{};
+  dev->key.clear();
+  dev->key_broken = false;
+  dev->keying = true;
+  const Status keyed = RunNodes(dev, g, ids, n, t0);
+  dev->keying = false;
+  if (dev->prof) dev->prof->key_pass.Add(NsSince(t0));
+  return keyed.ok() && !dev->key_broken && !dev->key.empty();
+}
+
+// The entry of dev->key: found, or recorded now where the key missed before (ReplayMissedBefore);
+// nullptr otherwise (also where every entry may still run and none can be replaced).
+tsr_device::ReplayEntry* EntryForKey(tsr_device* dev) {
+  for (tsr_device::ReplayEntry& c : dev->replays) {
+    if (c.key.size() == dev->key.size() &&
+        std::memcmp(c.key.data(), dev->key.data(), dev->key.size() * sizeof(uint64_t)) == 0)
+      return &c;
+  }
+  if (!ReplayMissedBefore(dev)) return nullptr;
+  StatusOr<tsr_device::ReplayEntry*> made = AddReplay(dev);
+  if (!made.ok()) return nullptr;
+  ++dev->replay_recorded;
+  return *made;
+}
+
+// Makes `e` the fast path's entry for this view from state s0 (leaving s1).
+void SetFast(tsr_device* dev, tsr_device::ReplayEntry* e, const tsr_graph_view& g,
+             const int32_t* ids, int32_t n, TrackState s0, TrackState s1) {
+  const auto* nb = reinterpret_cast<const uint8_t*>(g.nodes);
+  const auto* tb = reinterpret_cast<const uint8_t*>(g.tensors);
+  e->nodes.assign(nb, nb + AbiArrayBytes(g.nodes, g.n_nodes));
+  e->tensors.assign(tb, tb + AbiArrayBytes(g.tensors, g.n_tensors));
+  e->ids.assign(ids, ids + n);
+  e->reads0 = std::move(s0.reads), e->writes0 = std::move(s0.writes);
+  e->l2_target0 = s0.l2_target, e->l2_done0 = s0.l2_done;
+  e->reads1 = std::move(s1.reads), e->writes1 = std::move(s1.writes);
+  e->l2_target1 = s1.l2_target, e->l2_done1 = s1.l2_done;
+  e->gen = dev->replay_gen;
+  e->fast = true;
+}
+
+// A key pass that found no entry (a key that may not come back): from 4 in a row on, the next
+// 2^(n - 4) (at most 64) executes skip it.
+void KeyFailed(tsr_device* dev) {
+  ++dev->replay_direct;
+  if (++dev->replay_fails >= 4) dev->replay_backoff = 1 << std::min(dev->replay_fails - 4, 6);
+}
+
+// Executes entry `e` in the live command buffer, leaving the tracking state `after`.
+Status ReplayEntryNow(tsr_device* dev, tsr_device::ReplayEntry* e, TrackState after) {
+  TSR_RETURN_IF_ERROR(Begin(dev));  // open since the execute's start: a no-op
+  dev->vk->vkCmdExecuteCommands(dev->cmd, 1, &e->cmd);
+  LoadTrack(dev, std::move(after));
+  e->slot = dev->slot;
+  e->serial = dev->slot_serial[dev->slot] + 1;  // the live buffer's coming submission
+  e->last_used = ++dev->replay_clock;
+  dev->replay_last = static_cast<int>(e - dev->replays.data());
+  dev->replay_fails = 0;
+  ++dev->replay_hits;
+  if (dev->prof) {
+    dev->prof->dispatches += e->dispatches;
+    dev->prof->barriers += e->barriers;
+  }
   return OkStatus();
 }
 
@@ -2648,42 +3022,61 @@ tsr_status Execute(tsr_device* dev, const tsr_graph_view* graph, const int32_t* 
       pr.after_download = false;
     }
   }
-  // Partial submission: the GPU starts on the first nodes while the rest are recorded. The
-  // first one comes early, so the GPU waits little for the host; later periods grow (the host
-  // records ~8x faster than the GPU runs a decode step's dispatches, and every submission costs
-  // the GPU some idle).
-  int period = dev->first_submit;
-  for (int32_t i = 0; i < n_node_ids;) {
-    if (dev->submit_every > 0 && !(dev->prof && dev->prof->per_dispatch) && dev->recording &&
-        dev->cmd_dispatches >= period) {
-      if (Status s = Flush(dev); !s.ok()) return FromStatus(s, err);
-      if (dev->prof && dev->execute_submits == 0) {
-        dev->prof->first_submit.Add(NsSince(t0));
+  // Replay (tsr_device::ReplayEntry). The fast path: an entry keyed from this very view, state
+  // and generation replays at once. Otherwise the execute runs directly (the GPU starts on its
+  // first nodes at once) and its key pass follows the last submission, from the state the
+  // execute started in, while the GPU runs: the entry found or recorded for that key takes the
+  // fast path from then on. TESSERA_VULKAN_REPLAY=2 (a test knob): no fast path; the key pass
+  // comes first and a found key replays.
+  bool replayed = false, key_after = false;
+  TrackState s0;
+  if (dev->replay_on && n_node_ids > 0) {
+    if (Status s = Begin(dev); !s.ok()) return FromStatus(s, err);
+    s0 = SaveTrack(*dev);
+    tsr_device::ReplayEntry* e = nullptr;
+    if (dev->replay_fast_on) {
+      const auto tf = dev->prof ? std::chrono::steady_clock::now() : TimePoint{};
+      const int last = dev->replay_last;
+      if (last >= 0 &&
+          SameAsKeyed(*dev, dev->replays[static_cast<size_t>(last)], *graph, node_ids, n_node_ids))
+        e = &dev->replays[static_cast<size_t>(last)];
+      for (size_t k = 0; e == nullptr && k < dev->replays.size(); ++k) {
+        if (static_cast<int>(k) != last &&
+            SameAsKeyed(*dev, dev->replays[k], *graph, node_ids, n_node_ids))
+          e = &dev->replays[k];
       }
-      period = dev->execute_submits == 0
-                   ? dev->submit_every
-                   : static_cast<int>(std::min<int64_t>(int64_t{period} * dev->submit_ramp,
-                                                        std::numeric_limits<int>::max()));
-      ++dev->execute_submits;
+      if (dev->prof) dev->prof->fast_check.Add(NsSince(tf));
+      if (e != nullptr && ReplayPending(*dev, *e)) {
+        ++dev->replay_pending;  // direct; its key is e's already
+      } else if (e != nullptr) {
+        TrackState s1{e->reads1, e->writes1, e->l2_target1, e->l2_done1};
+        if (Status s = ReplayEntryNow(dev, e, std::move(s1)); !s.ok()) return FromStatus(s, err);
+        ++dev->replay_fast;
+        replayed = true;
+      } else if (dev->replay_backoff > 0) {
+        --dev->replay_backoff;
+        ++dev->replay_skipped;
+      } else {
+        key_after = true;
+      }
+    } else if (KeyPass(dev, *graph, node_ids, n_node_ids)) {
+      e = EntryForKey(dev);
+      if (e != nullptr && ReplayPending(*dev, *e)) e = nullptr, ++dev->replay_pending;
+      if (e != nullptr) {
+        if (Status s = ReplayEntryNow(dev, e, SaveTrack(*dev)); !s.ok()) return FromStatus(s, err);
+        replayed = true;
+      } else {
+        LoadTrack(dev, s0);
+        ++dev->replay_direct;
+      }
+    } else {
+      LoadTrack(dev, s0);
+      KeyFailed(dev);
     }
-    StatusOr<int> grouped = ExecuteNormGemv(dev, *graph, node_ids, n_node_ids, i);
-    if (grouped.ok() && *grouped == 0)
-      grouped = ExecuteDecodeGroup(dev, *graph, node_ids, n_node_ids, i);
-    if (grouped.ok() && *grouped == 0)
-      grouped = ExecuteDecodeResidual(dev, *graph, node_ids, n_node_ids, i);
-    if (grouped.ok() && *grouped == 0)
-      grouped = ExecuteDecodePair(dev, *graph, node_ids, n_node_ids, i);
-    if (grouped.ok() && *grouped == 0)
-      grouped = ExecuteRopeKv(dev, *graph, node_ids, n_node_ids, i);
-    Status s = grouped.status();
-    int ran = s.ok() ? *grouped : 0;
-    if (s.ok() && ran == 0) s = ExecuteNode(dev, *graph, node_ids[i]), ran = 1;
-    if (s.ok() && dev->l2_warm != 0) s = MaybeWarmL2(dev, *graph, node_ids, n_node_ids, i, ran);
-    if (!s.ok()) {
-      (void)Flush(dev);  // what was recorded before the failing node still runs, in order
-      return FromStatus(backend::NodeFailure(*graph, node_ids[i], s), err);
-    }
-    i += ran;
+  }
+  if (!replayed) {
+    if (Status s = RunNodes(dev, *graph, node_ids, n_node_ids, t0); !s.ok())
+      return FromStatus(s, err);
   }
   Status flushed = RecordEagerCopy(dev);
   if (flushed.ok()) flushed = Flush(dev);
@@ -2693,6 +3086,21 @@ tsr_status Execute(tsr_device* dev, const tsr_graph_view* graph, const int32_t* 
     pr.in_execute = false;
     if (dev->execute_submits == 0) {
       pr.first_submit.Add(pr.execute_ns.back());
+    }
+  }
+  if (flushed.ok() && key_after) {
+    // The key pass from the execute's starting state, after its last submission.
+    TrackState now = SaveTrack(*dev);
+    LoadTrack(dev, s0);
+    const bool keyed = KeyPass(dev, *graph, node_ids, n_node_ids);
+    TrackState s1 = SaveTrack(*dev);
+    LoadTrack(dev, std::move(now));
+    tsr_device::ReplayEntry* e = keyed ? EntryForKey(dev) : nullptr;
+    if (e != nullptr) {
+      SetFast(dev, e, *graph, node_ids, n_node_ids, std::move(s0), std::move(s1));
+      dev->replay_fails = 0;
+    } else {
+      KeyFailed(dev);
     }
   }
   return FromStatus(flushed, err);

@@ -47,12 +47,14 @@ namespace tessera::vulkan {
   X(vkCreateCommandPool)           \
   X(vkDestroyCommandPool)          \
   X(vkAllocateCommandBuffers)      \
+  X(vkFreeCommandBuffers)          \
   X(vkBeginCommandBuffer)          \
   X(vkEndCommandBuffer)            \
   X(vkResetCommandBuffer)          \
   X(vkCmdBindPipeline)             \
   X(vkCmdPushConstants)            \
   X(vkCmdDispatch)                 \
+  X(vkCmdExecuteCommands)          \
   X(vkCmdPipelineBarrier)          \
   X(vkCmdCopyBuffer)               \
   X(vkCmdUpdateBuffer)             \

@@ -19,6 +19,12 @@
 
 namespace {
 
+// Where CaptureLog appends the plugin's log lines (VulkanPluginTest::CaptureLogInto).
+std::string* g_l2_log = nullptr;
+void CaptureLog(void*, tsr_log_level, const char* message) {
+  if (g_l2_log != nullptr) *g_l2_log += message;
+}
+
 class VulkanPluginTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -35,6 +41,16 @@ class VulkanPluginTest : public ::testing::Test {
   }
   void TearDown() override {
     if (handle_ != nullptr) dlclose(handle_);
+  }
+
+  // Initializes the plugin again with its log appended to `*log` (for tests that read it).
+  void CaptureLogInto(std::string* log) {
+    g_l2_log = log;
+    host_.log = CaptureLog;
+    auto init = reinterpret_cast<tsr_plugin_init_fn>(dlsym(handle_, TSR_PLUGIN_INIT_SYMBOL));
+    tsr_error err{sizeof(tsr_error), TSR_OK, {}};
+    api_ = init(&host_, &err);
+    ASSERT_NE(api_, nullptr) << err.message;
   }
 
   // A context with `options`; nullptr (and a test failure) if it cannot be made.
@@ -1700,19 +1716,10 @@ TEST_F(VulkanPluginTest, RopeKvF32ModuleMatchesGeneric) {
 // A decode chain (ADD; MATMUL + residual ADD, one dispatch; a MATMUL over bf16 rows 2 bytes off
 // alignment) forced to warm after every dispatch (mask 15, no minimum size) must give the bits
 // of the same chain without it, and the warm must have run (its calls in the profile's log).
-std::string* g_l2_log = nullptr;
-void CaptureLog(void*, tsr_log_level, const char* message) {
-  if (g_l2_log != nullptr) *g_l2_log += message;
-}
-
 TEST_F(VulkanPluginTest, L2WarmKeepsEveryOutputsBits) {
   std::string log;
-  g_l2_log = &log;
-  host_.log = CaptureLog;  // re-initialized so the plugin's log reaches this test
-  auto init = reinterpret_cast<tsr_plugin_init_fn>(dlsym(handle_, TSR_PLUGIN_INIT_SYMBOL));
+  ASSERT_NO_FATAL_FAILURE(CaptureLogInto(&log));
   tsr_error err{sizeof(tsr_error), TSR_OK, {}};
-  api_ = init(&host_, &err);
-  ASSERT_NE(api_, nullptr) << err.message;
   std::mt19937 rng(29);
   constexpr int64_t K = 256, N = 256;
   std::vector<float> w1f, w2f, x(K), res(N);
@@ -1801,6 +1808,181 @@ TEST_F(VulkanPluginTest, L2WarmKeepsEveryOutputsBits) {
     ASSERT_NEAR(got[0][0][n], y, 1e-4 * (1 + std::fabs(y))) << n;
     ASSERT_NEAR(got[0][1][n], y + res[n], 1e-4 * (1 + std::fabs(y))) << n;
   }
+}
+
+// Command-buffer replay (plugin.cc tsr_device::ReplayEntry; README vk25-replay): a decode-like
+// graph (GET_ROWS of an uploaded id, RMS_NORM, MATMUL, ADD of an uploaded bias, ROPE at an
+// uploaded position, an in-place accumulation of every step's result) run for many steps with
+// new inputs each step, on a device with replay off (TESSERA_VULKAN_REPLAY=0), one with the
+// default and one with the key pass every step (=2: no view fast path): every step's outputs
+// and the accumulator must have the same bits on all three. Between
+// the steps: another node list of the same view (a new key: direct), the input buffer freed and
+// allocated again, two executes without a wait between (the second finds its entry pending on
+// the discrete path, TESSERA_VULKAN_STAGED=1: direct), and a bad id (the error is reported by
+// the synchronize of all, as without replay). The replaying devices must have replayed steps.
+TEST_F(VulkanPluginTest, ReplayedStepsMatchDirectExecutes) {
+  std::string log;
+  ASSERT_NO_FATAL_FAILURE(CaptureLogInto(&log));
+  tsr_error err{sizeof(tsr_error), TSR_OK, {}};
+  constexpr int64_t V = 8, D = 64, H = 2;
+  std::mt19937 rng(41);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  std::vector<float> table(V * D), nw(D), w(D * D), inv_freq(D / H / 2);
+  for (float& v : table) v = u(rng);
+  for (float& v : nw) v = 1.0f + 0.25f * u(rng);
+  for (float& v : w) v = u(rng);
+  for (size_t i = 0; i < inv_freq.size(); ++i)
+    inv_freq[i] = std::pow(10000.0f, -2.0f * static_cast<float>(i) / (D / H));
+  // buf: 0 table, 2048 x, 2304 nw, 2560 xn, 4096 w, 20480 y, 20736 z, 20992 inv_freq,
+  // 21248 r, 21504 acc. io (per-step inputs): 0 id, 64 position, 256 bias.
+  const uint64_t o_x = 2048, o_nw = 2304, o_xn = 2560, o_w = 4096, o_y = 20480, o_z = 20736,
+                 o_f = 20992, o_r = 21248, o_acc = 21504, kBuf = 22016;
+  struct Step {
+    int kind;  // 0 graph A, 1 graph B (no ROPE / accumulation), 2 A twice without a wait
+    int32_t id, pos;
+  };
+  std::vector<Step> steps;
+  for (int s = 0; s < 8; ++s) steps.push_back({0, s % static_cast<int32_t>(V), s});
+  steps.push_back({1, 3, 8});
+  steps.push_back({1, 4, 9});
+  for (int s = 10; s < 13; ++s) steps.push_back({0, s % static_cast<int32_t>(V), s});
+  steps.push_back({-1, 0, 0});  // io freed and allocated again
+  for (int s = 13; s < 17; ++s) steps.push_back({0, (3 * s) % static_cast<int32_t>(V), s});
+  steps.push_back({2, 5, 17});
+  steps.push_back({0, 99, 19});  // a bad id: reported, its row skipped
+  for (int s = 20; s < 24; ++s) steps.push_back({0, s % static_cast<int32_t>(V), s});
+  std::vector<std::vector<uint8_t>> got[3];
+  std::vector<tsr_status> status[3];
+  for (int on = 0; on < 3; ++on) {
+    SCOPED_TRACE(on == 0 ? "replay off" : on == 1 ? "replay on" : "replay, key pass always");
+    if (on != 1) setenv("TESSERA_VULKAN_REPLAY", on == 0 ? "0" : "2", 1);
+    tsr_plugin_ctx* ctx = nullptr;
+    tsr_device* dev = nullptr;
+    OpenFirstDevice(&ctx, &dev);
+    unsetenv("TESSERA_VULKAN_REPLAY");
+    if (HasFatalFailure()) return;
+    if (dev == nullptr) {
+      g_l2_log = nullptr;
+      GTEST_SKIP() << "no Vulkan device";
+    }
+    tsr_buffer *buf = nullptr, *io = nullptr;
+    ASSERT_EQ(api_->buffer_alloc(dev, 0, kBuf, &buf, &err), TSR_OK) << err.message;
+    ASSERT_EQ(api_->buffer_alloc(dev, 0, 512, &io, &err), TSR_OK) << err.message;
+    const std::vector<uint8_t> zero(kBuf, 0);
+    ASSERT_EQ(api_->buffer_upload(buf, 0, zero.data(), kBuf, nullptr, &err), TSR_OK);
+    ASSERT_EQ(api_->buffer_upload(buf, 0, table.data(), V * D * 4, nullptr, &err), TSR_OK);
+    ASSERT_EQ(api_->buffer_upload(buf, o_nw, nw.data(), D * 4, nullptr, &err), TSR_OK);
+    ASSERT_EQ(api_->buffer_upload(buf, o_w, w.data(), D * D * 4, nullptr, &err), TSR_OK);
+    ASSERT_EQ(api_->buffer_upload(buf, o_f, inv_freq.data(), inv_freq.size() * 4, nullptr, &err),
+              TSR_OK);
+    // Tensors: 0 table, 1 id, 2 x, 3 nw, 4 xn, 5 w, 6 y, 7 bias, 8 z, 9 z as [1, H, D / H],
+    // 10 position, 11 inv_freq, 12 r, 13 acc (as r).
+    tsr_tensor t[14] = {};
+    auto row = [&](int i, tsr_buffer* b, uint64_t off, int64_t n) {
+      t[i].struct_size = sizeof(tsr_tensor), t[i].dtype = TSR_DTYPE_F32, t[i].ndim = 2;
+      t[i].ne[0] = 1, t[i].ne[1] = n, t[i].nb[0] = n * 4, t[i].nb[1] = 4;
+      t[i].buffer = b, t[i].offset = off;
+    };
+    auto heads = [&](int i, uint64_t off) {
+      t[i].struct_size = sizeof(tsr_tensor), t[i].dtype = TSR_DTYPE_F32, t[i].ndim = 3;
+      t[i].ne[0] = 1, t[i].ne[1] = H, t[i].ne[2] = D / H;
+      t[i].nb[0] = D * 4, t[i].nb[1] = D / H * 4, t[i].nb[2] = 4;
+      t[i].buffer = buf, t[i].offset = off;
+    };
+    row(0, buf, 0, D), t[0].ne[0] = V;
+    row(1, io, 0, 1), t[1].dtype = TSR_DTYPE_I32, t[1].ndim = 1, t[1].ne[0] = 1, t[1].nb[0] = 4;
+    row(2, buf, o_x, D), row(3, buf, o_nw, D), t[3].ndim = 1, t[3].ne[0] = D, t[3].nb[0] = 4;
+    row(4, buf, o_xn, D), row(5, buf, o_w, D), t[5].ne[0] = D;
+    row(6, buf, o_y, D), row(7, io, 256, D), row(8, buf, o_z, D);
+    heads(9, o_z);
+    row(10, io, 64, 1), t[10].dtype = TSR_DTYPE_I32, t[10].ndim = 1, t[10].ne[0] = 1;
+    t[10].nb[0] = 4;
+    row(11, buf, o_f, D / H / 2), t[11].ndim = 1, t[11].ne[0] = D / H / 2, t[11].nb[0] = 4;
+    heads(12, o_r), heads(13, o_acc);
+    tsr_node nodes[6] = {};
+    auto node = [&](int k, tsr_op op, std::vector<int32_t> in, int32_t out) {
+      nodes[k].struct_size = sizeof(tsr_node), nodes[k].op = op;
+      nodes[k].n_inputs = static_cast<int32_t>(in.size());
+      for (size_t j = 0; j < in.size(); ++j) nodes[k].inputs[j] = in[j];
+      nodes[k].output = out;
+    };
+    node(0, TSR_OP_GET_ROWS, {0, 1}, 2);
+    node(1, TSR_OP_RMS_NORM, {2, 3}, 4), nodes[1].fparams[0] = 1e-5f;
+    node(2, TSR_OP_MATMUL, {4, 5}, 6);
+    node(3, TSR_OP_ADD, {6, 7}, 8);
+    node(4, TSR_OP_ROPE, {9, 10, 11}, 12), nodes[4].iparams[1] = D / H, nodes[4].fparams[0] = 1;
+    node(5, TSR_OP_ADD, {13, 12}, 13);  // acc += r, in place
+    const tsr_graph_view view{sizeof(tsr_graph_view), 14, t, 6, nodes};
+    const int32_t ids_a[6] = {0, 1, 2, 3, 4, 5}, ids_b[4] = {0, 1, 2, 3};
+    auto inputs = [&](const Step& s) {
+      std::vector<float> bias(D);
+      for (int64_t i = 0; i < D; ++i) bias[i] = 0.01f * static_cast<float>(s.pos * 7 + i) - 0.3f;
+      ASSERT_EQ(api_->buffer_upload(io, 0, &s.id, 4, nullptr, &err), TSR_OK) << err.message;
+      ASSERT_EQ(api_->buffer_upload(io, 64, &s.pos, 4, nullptr, &err), TSR_OK) << err.message;
+      ASSERT_EQ(api_->buffer_upload(io, 256, bias.data(), D * 4, nullptr, &err), TSR_OK);
+    };
+    for (const Step& s : steps) {
+      SCOPED_TRACE("step position " + std::to_string(s.pos));
+      if (s.kind == -1) {
+        // Another size: likely the freed handle's address (the same view bytes) with other
+        // device memory, which only replay_gen tells apart.
+        api_->buffer_free(io);
+        ASSERT_EQ(api_->buffer_alloc(dev, 0, 8192, &io, &err), TSR_OK) << err.message;
+        t[1].buffer = t[7].buffer = t[10].buffer = io;
+        continue;
+      }
+      ASSERT_NO_FATAL_FAILURE(inputs(s));
+      const bool b = s.kind == 1;
+      ASSERT_EQ(api_->execute(dev, &view, b ? ids_b : ids_a, b ? 4 : 6, nullptr, &err), TSR_OK)
+          << err.message;
+      if (s.kind == 2) {
+        const Step next{0, (s.id + 1) % static_cast<int32_t>(V), s.pos + 1};
+        ASSERT_NO_FATAL_FAILURE(inputs(next));
+        ASSERT_EQ(api_->execute(dev, &view, ids_a, 6, nullptr, &err), TSR_OK) << err.message;
+      }
+      status[on].push_back(api_->device_synchronize(dev, &err));
+      std::vector<uint8_t> out(kBuf - o_x);
+      ASSERT_EQ(api_->buffer_download(buf, o_x, out.data(), out.size(), nullptr, &err), TSR_OK)
+          << err.message;
+      got[on].push_back(std::move(out));
+    }
+    api_->buffer_free(io);
+    api_->buffer_free(buf);
+    log.clear();
+    api_->device_close(dev);  // logs the replay counts (debug)
+    api_->destroy_context(ctx);
+    const size_t at = log.find("replay: ");
+    if (on == 0) {
+      EXPECT_EQ(at, std::string::npos) << log;
+    } else {
+      ASSERT_NE(at, std::string::npos) << log;
+      EXPECT_GE(std::atoi(log.c_str() + at + 8), 10) << log;  // executes replayed
+      const char* staged = std::getenv("TESSERA_VULKAN_STAGED");
+      if (staged != nullptr && std::string(staged) == "1") {  // inline uploads: no wait between
+        EXPECT_NE(log.find(", 1 direct while their entry was pending"), std::string::npos) << log;
+      }
+    }
+  }
+  g_l2_log = nullptr;
+  for (int on = 1; on < 3; ++on) {
+    ASSERT_EQ(got[0].size(), got[on].size());
+    for (size_t s = 0; s < got[0].size(); ++s) {
+      EXPECT_EQ(status[0][s], status[on][s]) << "step " << s << " replay " << on;
+      ASSERT_EQ(got[0][s], got[on][s]) << "step " << s << " replay " << on;
+    }
+  }
+  // The bad id was reported (the step after the two executes without a wait).
+  const size_t bad = got[0].size() - 5;
+  EXPECT_EQ(status[0][bad], TSR_ERR_INVALID_ARGUMENT);
+  for (size_t s = 0; s < got[0].size(); ++s)
+    if (s != bad) {
+      EXPECT_EQ(status[0][s], TSR_OK) << "step " << s;
+    }
+  // And the accumulator moved every step of graph A.
+  float acc0 = 0, acc1 = 0;
+  std::memcpy(&acc0, got[0][0].data() + (o_acc - o_x), 4);
+  std::memcpy(&acc1, got[0].back().data() + (o_acc - o_x), 4);
+  EXPECT_NE(acc0, acc1);
 }
 
 }  // namespace

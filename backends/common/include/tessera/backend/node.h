@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "tessera/backend/tensor.h"
 #include "tessera/plugin_api.h"
@@ -123,6 +124,21 @@ T ReadAbiStruct(const T* array, int32_t i) {
   T v{};
   std::memcpy(&v, p, std::min<size_t>(stride, sizeof(T)));
   return v;
+}
+
+// Bytes of an ABI struct array of n elements (stride = element 0's struct_size, as
+// ReadAbiStruct reads it); 0 for an empty or absent array. The CUDA graphs' and the Vulkan
+// replay's view fast paths compare a view's node and tensor arrays byte for byte with these.
+template <typename T>
+size_t AbiArrayBytes(const T* array, int32_t n) {
+  if (array == nullptr || n <= 0) return 0;
+  const uint32_t stride = array[0].struct_size == 0 ? sizeof(T) : array[0].struct_size;
+  return static_cast<size_t>(stride) * static_cast<size_t>(n);
+}
+
+// Whether `v` holds exactly the `bytes` bytes at `p`.
+inline bool SameBytes(const std::vector<uint8_t>& v, const void* p, size_t bytes) {
+  return v.size() == bytes && (bytes == 0 || std::memcmp(v.data(), p, bytes) == 0);
 }
 
 // An enum field as the host wrote it. A C host may store any int there; loading an out-of-range
