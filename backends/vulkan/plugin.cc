@@ -90,7 +90,21 @@ struct DeviceInfo {
 // Address range [lo, hi) of device memory a dispatch reads or writes.
 struct Range {
   uint64_t lo = 0, hi = 0;
+  bool operator==(const Range&) const = default;
 };
+
+// The replay key's encoding (tsr_device::ReplayEntry): a barrier is the one word kKeyBarrier; a
+// dispatch is kKeyDispatch | shader, gx | gy << 32, gz | block size << 32, then its parameter
+// block in KeyParamWords(size) words (at least the error word's address).
+constexpr uint64_t kKeyDispatch = uint64_t{1} << 56;
+constexpr uint64_t kKeyBarrier = uint64_t{2} << 56;
+constexpr size_t KeyParamWords(uint64_t size) {
+  return (std::max<uint64_t>(size, 8) + 7) / 8;
+}
+// A parameter block's footprint in the ring or an entry's buffer (64-byte aligned blocks).
+constexpr uint64_t ParamBlockBytes(uint64_t size) {
+  return (size + 63) / 64 * 64;
+}
 
 // TESSERA_VULKAN_PROFILE=1: GPU time per shader from timestamps around every dispatch, and
 // the submissions' wall time (dispatches + barriers + gaps), logged when the device closes.
@@ -1155,7 +1169,7 @@ void Barrier(tsr_device* dev) {
   dev->reads_since.clear();
   dev->writes_since.clear();
   if (dev->keying) {  // the replay's key pass: a barrier at this place of the command list
-    dev->key.push_back(uint64_t{2} << 56);
+    dev->key.push_back(kKeyBarrier);
     return;
   }
   if (!dev->recording) {
@@ -1287,18 +1301,18 @@ tessera::Status tsr_device::Dispatch(tessera::vulkan::Shader shader, const void*
     // The replay's key pass: what this dispatch would record, the parameter block as the ring
     // would hold it (the error word's address first), nothing recorded.
     if (node_dispatches++ > 0) Barrier(this);
-    key.push_back((uint64_t{1} << 56) | static_cast<uint64_t>(shader));
+    key.push_back(kKeyDispatch | static_cast<uint64_t>(shader));
     key.push_back(uint64_t{gx} | (uint64_t{gy} << 32));
     key.push_back(uint64_t{gz} | (static_cast<uint64_t>(size) << 32));
     const size_t at = key.size();
-    key.resize(at + (std::max<size_t>(size, 8) + 7) / 8, 0);
+    key.resize(at + KeyParamWords(size), 0);
     auto* bytes = reinterpret_cast<uint8_t*>(key.data() + at);
     std::memcpy(bytes, params, size);
     const uint64_t err_addr = reinterpret_cast<uintptr_t>(ring->data);
     std::memcpy(bytes, &err_addr, sizeof(err_addr));
     return tessera::OkStatus();
   }
-  const uint64_t need = (size + 63) / 64 * 64;
+  const uint64_t need = ParamBlockBytes(size);
   if (ring_used + need > kRingBytes) {
     // The ring is full: run what is recorded, then reuse it.
     TSR_RETURN_IF_ERROR(Flush(this));
@@ -2822,13 +2836,13 @@ StatusOr<tsr_device::ReplayEntry*> AddReplay(tsr_device* dev) {
   const std::vector<uint64_t>& key = dev->key;
   uint64_t bytes = 0;
   for (size_t i = 0; i < key.size();) {
-    if ((key[i] >> 56) == 2) {
+    if (key[i] == kKeyBarrier) {
       ++i;
       continue;
     }
     const uint64_t size = key[i + 2] >> 32;
-    bytes += (size + 63) / 64 * 64;
-    i += 3 + (std::max<uint64_t>(size, 8) + 7) / 8;
+    bytes += ParamBlockBytes(size);
+    i += 3 + KeyParamWords(size);
   }
   if (dev->replays.size() >= tsr_device::kMaxReplays) {
     auto lru =
@@ -2871,7 +2885,7 @@ StatusOr<tsr_device::ReplayEntry*> AddReplay(tsr_device* dev) {
     return fail(s);
   uint64_t off = 0;
   for (size_t i = 0; i < key.size();) {
-    if ((key[i] >> 56) == 2) {
+    if (key[i] == kKeyBarrier) {
       RecordBarrierInto(dev, e.cmd);
       e.barriers += 1;
       ++i;
@@ -2886,24 +2900,18 @@ StatusOr<tsr_device::ReplayEntry*> AddReplay(tsr_device* dev) {
     // As Dispatch fills the ring: the block's bytes, at least the error word's address.
     std::memcpy(e.params->mapped + off, key.data() + i + 3, std::max<uint64_t>(size, 8));
     const uint64_t addr = reinterpret_cast<uintptr_t>(e.params->data) + off;
-    off += (size + 63) / 64 * 64;
+    off += ParamBlockBytes(size);
     vk.vkCmdBindPipeline(e.cmd, VK_PIPELINE_BIND_POINT_COMPUTE, *pipeline);
     vk.vkCmdPushConstants(e.cmd, dev->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof(addr), &addr);
     vk.vkCmdDispatch(e.cmd, gx, gy, gz);
     e.dispatches += 1;
-    i += 3 + (std::max<uint64_t>(size, 8) + 7) / 8;
+    i += 3 + KeyParamWords(size);
   }
   if (Status s = VkStatus(vk.vkEndCommandBuffer(e.cmd), "vkEndCommandBuffer"); !s.ok())
     return fail(s);
   e.key = key;
   dev->replays.push_back(std::move(e));
   return &dev->replays.back();
-}
-
-bool SameRanges(const std::vector<Range>& a, const std::vector<Range>& b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(),
-                    [](const Range& x, const Range& y) { return x.lo == y.lo && x.hi == y.hi; });
 }
 
 // Whether this execute is, byte for byte, the one entry `e` was keyed from, from the same
@@ -2913,7 +2921,7 @@ bool SameAsKeyed(const tsr_device& dev, const tsr_device::ReplayEntry& e, const 
   return e.fast && e.gen == dev.replay_gen && e.ids.size() == static_cast<size_t>(n) &&
          e.l2_target0 == dev.l2_warm_target && e.l2_done0 == dev.l2_warm_done &&
          std::memcmp(e.ids.data(), ids, sizeof(int32_t) * static_cast<size_t>(n)) == 0 &&
-         SameRanges(e.reads0, dev.reads_since) && SameRanges(e.writes0, dev.writes_since) &&
+         e.reads0 == dev.reads_since && e.writes0 == dev.writes_since &&
          SameBytes(e.nodes, g.nodes, AbiArrayBytes(g.nodes, g.n_nodes)) &&
          SameBytes(e.tensors, g.tensors, AbiArrayBytes(g.tensors, g.n_tensors));
 }
