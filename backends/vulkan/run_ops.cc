@@ -276,6 +276,31 @@ bool UseDecodeRows(const MatmulP& p, tsr_dtype wdt, uint32_t subgroup) {
          subgroup >= DecodeRowsPerSubgroup(wdt);
 }
 
+// matmul.comp's MultiRows (Recorder::multi): 2..32 x rows, 16-byte aligned rows, whole chunks,
+// plain weights, a lone MATMUL (no decode-group, residual or RMS_NORM fields), subgroups of 8..32
+// (its fold and x tile; where the driver forms others the module runs MatmulRow instead).
+bool UseMultiRows(const Recorder& rec, const MatmulP& p, tsr_dtype wdt) {
+  return rec.multi && p.M >= 2 && p.M < kGemmMinRows && (p.vec & 3) == 3 && p.K % 32 == 0 &&
+         (wdt == TSR_DTYPE_F32 || wdt == TSR_DTYPE_F16 || wdt == TSR_DTYPE_BF16) &&
+         rec.subgroup_size >= 8 && rec.subgroup_size <= 32 && p.n_parts == 1 && p.res == 0 &&
+         p.norm_x == 0;
+}
+Shader MultiShader(tsr_dtype wdt) {
+  switch (wdt) {
+    case TSR_DTYPE_F16: return Shader::kMultiF16;
+    case TSR_DTYPE_BF16: return Shader::kMultiBf16;
+    default: return Shader::kMultiF32;
+  }
+}
+// MultiRows' weight rows a subgroup: DROWS (the x tile and its loads shared by the most rows:
+// on the H200 the 8B's tg32x8 took 436.6 t/s with 4 on every projection, 264.0 with 2 and 148.1
+// with 1; halving the rows of narrow projections (k / v) to fill the SMs with workgroups, 238.6),
+// or the lab knob's.
+int32_t MultiRowsFor(const Recorder& rec, tsr_dtype wdt) {
+  const int64_t dr = DecodeRowsPerSubgroup(wdt);
+  return static_cast<int32_t>(rec.multi_rows > 0 ? std::min<int64_t>(rec.multi_rows, dr) : dr);
+}
+
 // Recorder::lab_read (a lab bound, WRONG outputs): the decode GEMV's weights read by l2_warm.comp
 // (a 32-bit word every 32-byte sector) with lab_read workgroups of 256 instead of the GEMV: the
 // time a plain read of the same bytes takes as one dispatch. Its sink is word 0 of part 0's
@@ -315,14 +340,19 @@ Status DispatchGemv(const OpArgs& a, MatmulP p, tsr_dtype wdt) {
     q.M = std::min(kMaxZ * kRows, p.M - m0);
     // One subgroup a weight row: a 128-invocation workgroup covers 128 / subgroup rows.
     q.rows_per_group = static_cast<int32_t>(SubgroupsPerGroup(*a.rec));
+    const bool multi = UseMultiRows(*a.rec, q, wdt);
     if (UseDecodeRows(q, wdt, a.rec->subgroup_size)) {
       q.vec |= kVecDecode;
       q.decode_rows = DecodeRowsFor(*a.rec, wdt, q.K);
       q.rows_per_group = DecodeRowsPerGroup(*a.rec, q.K, q.decode_rows);
+    } else if (multi) {
+      q.decode_rows = MultiRowsFor(*a.rec, wdt);
+      q.rows_per_group = static_cast<int32_t>(SubgroupsPerGroup(*a.rec) * q.decode_rows);
     }
     uint64_t groups_n = CeilDiv(q.N, q.rows_per_group);
-    const Shader shader =
-        (q.vec & kVecDecode) != 0 ? DecodeShader(*a.rec, q, wdt) : MatmulShader(wdt, false);
+    const Shader shader = (q.vec & kVecDecode) != 0 ? DecodeShader(*a.rec, q, wdt)
+                          : multi                   ? MultiShader(wdt)
+                                                    : MatmulShader(wdt, false);
     if ((q.vec & kVecDecode) != 0) {
       TSR_RETURN_IF_ERROR(SplitAcrossGroups(a.rec, shader, &q, &groups_n));
       SplitWithinGroup(*a.rec, shader, &q, &groups_n);

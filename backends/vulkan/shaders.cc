@@ -163,6 +163,15 @@ const uint32_t kDecodeSkewPrefF16[] =
 const uint32_t kDecodeSkewPrefBf16[] =
 #include "decode_skew_pref_bf16.inc"
 ;
+const uint32_t kMultiF32[] =
+#include "multi_f32.inc"
+;
+const uint32_t kMultiF16[] =
+#include "multi_f16.inc"
+;
+const uint32_t kMultiBf16[] =
+#include "multi_bf16.inc"
+;
 // SPV_KHR_cooperative_matrix + SPV_KHR_bfloat16 (tools/coop_spirv.py); only created on devices
 // that offer both (plugin.cc).
 const uint32_t kGemmCoopV1[] =
@@ -329,6 +338,9 @@ const std::array<SpirvModule, static_cast<size_t>(Shader::kCount)> kModules = {
     TSR_VK_MODULE(kDecodeSkewPrefF32, "matmul.comp skew+pref (f32)"),
     TSR_VK_MODULE(kDecodeSkewPrefF16, "matmul.comp skew+pref (f16)"),
     TSR_VK_MODULE(kDecodeSkewPrefBf16, "matmul.comp skew+pref (bf16)"),
+    TSR_VK_MODULE(kMultiF32, "matmul.comp multi (f32)"),
+    TSR_VK_MODULE(kMultiF16, "matmul.comp multi (f16)"),
+    TSR_VK_MODULE(kMultiBf16, "matmul.comp multi (bf16)"),
 };
 
 }  // namespace

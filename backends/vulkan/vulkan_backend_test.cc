@@ -43,6 +43,9 @@ class VulkanPluginTest : public ::testing::Test {
     if (handle_ != nullptr) dlclose(handle_);
   }
 
+  // MatmulRowsDoNotDependOnTheBatch on a device opened with the environment as it is.
+  void CheckMatmulRowsDoNotDependOnTheBatch();
+
   // Initializes the plugin again with its log appended to `*log` (for tests that read it).
   void CaptureLogInto(std::string* log) {
     g_l2_log = log;
@@ -489,10 +492,12 @@ TEST_F(VulkanPluginTest, HostAllocDownloadsSeeTheLatestBytes) {
 }
 
 // MATMUL rows must not depend on the batch: out[m] computed with M = 70 (the tiled GEMM), with
-// M = 1 and with M = 7 (the GEMV) has the same bits, for 16-byte aligned rows and for rows that
-// are not (K = 100: scalar loads and a short last chunk), bf16, f32 and q8 weights, with a bias.
-// M = 1 with aligned rows of bf16/f32 takes matmul.comp's decode path (DecodeRows). The values are
-// also checked against a double-precision reference.
+// M = 1 and with M = 7 / 13 / 32 (the GEMV: one, two and four x-row tiles) has the same bits, for
+// 16-byte aligned rows and for rows that are not (K = 100: scalar loads and a short last chunk),
+// bf16, f32 and q8 weights, with a bias. M = 1 with aligned rows of bf16/f32 takes matmul.comp's
+// decode path (DecodeRows); M = 2..32 with aligned rows and whole chunks MultiRows (where the
+// device fits it), here with its weight rows a subgroup by shape and forced to 4 / 2 / 1, and
+// with it off (MatmulRow). The values are also checked against a double-precision reference.
 struct MatmulCase {
   tsr_dtype wdt;
   int64_t K;
@@ -541,12 +546,35 @@ std::vector<uint8_t> EncodeWeights(const MatmulCase& c, int64_t rows, std::mt199
 }
 
 TEST_F(VulkanPluginTest, MatmulRowsDoNotDependOnTheBatch) {
+  // {TESSERA_VULKAN_MULTI, TESSERA_VULKAN_MULTI_ROWS}; nullptr = unset.
+  const std::pair<const char*, const char*> variants[] = {
+      {nullptr, nullptr}, {nullptr, "4"}, {nullptr, "2"}, {nullptr, "1"}, {"0", nullptr}};
+  for (const auto& [multi, multi_rows] : variants) {
+    SCOPED_TRACE(std::string("MULTI ") + (multi ? multi : "-") + ", MULTI_ROWS " +
+                 (multi_rows ? multi_rows : "-"));
+    const auto set = [](const char* name, const char* value) {
+      if (value != nullptr) {
+        setenv(name, value, 1);
+      } else {
+        unsetenv(name);
+      }
+    };
+    set("TESSERA_VULKAN_MULTI", multi);
+    set("TESSERA_VULKAN_MULTI_ROWS", multi_rows);
+    ASSERT_NO_FATAL_FAILURE(CheckMatmulRowsDoNotDependOnTheBatch());
+    unsetenv("TESSERA_VULKAN_MULTI");
+    unsetenv("TESSERA_VULKAN_MULTI_ROWS");
+  }
+}
+
+void VulkanPluginTest::CheckMatmulRowsDoNotDependOnTheBatch() {
   tsr_error err{sizeof(tsr_error), TSR_OK, {}};
   tsr_plugin_ctx* ctx = nullptr;
   tsr_device* dev = nullptr;
   ASSERT_NO_FATAL_FAILURE(OpenFirstDevice(&ctx, &dev));
   if (dev == nullptr) GTEST_SKIP() << "no Vulkan device";
   constexpr int64_t M = 70, N = 67, kFirst = 5;
+  const int64_t kRows[] = {M, 1, 7, 13, 32};
   std::mt19937 rng(7);
   // K = 2080 (65 chunks): the M = 1 decode path of matmul.comp runs several prefetched batches
   // and a partial last one (subgroup 8 or 32).
@@ -559,17 +587,17 @@ TEST_F(VulkanPluginTest, MatmulRowsDoNotDependOnTheBatch) {
     std::uniform_real_distribution<float> u(-2.0f, 2.0f);
     for (float& v : x) v = u(rng);
     for (float& v : bias) v = u(rng);
-    // Buffer: x | w | bias | out (M = 70) | out (M = 1) | out (M = 7), 256-byte aligned parts.
+    // Buffer: x | w | bias | out (M = 70) | out (each of kRows' others), 256-byte aligned parts.
     auto align = [](uint64_t v) { return (v + 255) / 256 * 256; };
     const uint64_t ow = align(x.size() * 4), ob = ow + align(w.size()), oo = ob + align(N * 4);
-    const uint64_t out_bytes = align(M * N * 4), total = oo + 3 * out_bytes;
+    const uint64_t out_bytes = align(M * N * 4), total = oo + std::size(kRows) * out_bytes;
     tsr_buffer* buf = nullptr;
     ASSERT_EQ(api_->buffer_alloc(dev, 0, total, &buf, &err), TSR_OK) << err.message;
     ASSERT_EQ(api_->buffer_upload(buf, 0, x.data(), x.size() * 4, nullptr, &err), TSR_OK);
     ASSERT_EQ(api_->buffer_upload(buf, ow, w.data(), w.size(), nullptr, &err), TSR_OK);
     ASSERT_EQ(api_->buffer_upload(buf, ob, bias.data(), N * 4, nullptr, &err), TSR_OK);
     std::vector<std::vector<float>> outs;
-    for (const int64_t rows : {M, int64_t{1}, int64_t{7}}) {
+    for (const int64_t rows : kRows) {
       const int64_t first = rows == M ? 0 : kFirst;
       tsr_tensor t[4] = {};
       for (tsr_tensor& ti : t) ti.struct_size = sizeof(tsr_tensor), ti.buffer = buf, ti.ndim = 2;
@@ -597,11 +625,11 @@ TEST_F(VulkanPluginTest, MatmulRowsDoNotDependOnTheBatch) {
           << err.message;
     }
     for (int64_t n = 0; n < N; ++n) {
-      for (int64_t r = 0; r < 7; ++r) {
-        const float full = outs[0][(kFirst + r) * N + n];
-        EXPECT_EQ(std::memcmp(&full, &outs[2][r * N + n], 4), 0) << "row " << r << " col " << n;
-        if (r == 0) {
-          EXPECT_EQ(std::memcmp(&full, &outs[1][n], 4), 0) << "col " << n;
+      for (size_t i = 1; i < std::size(kRows); ++i) {
+        for (int64_t r = 0; r < kRows[i]; ++r) {
+          const float full = outs[0][(kFirst + r) * N + n];
+          EXPECT_EQ(std::memcmp(&full, &outs[i][r * N + n], 4), 0)
+              << "M " << kRows[i] << " row " << r << " col " << n;
         }
       }
       for (int64_t m = 0; m < M; ++m) {

@@ -13,7 +13,8 @@
 #ifndef DECODE
 #define DECODE 0  // 1: the coalesced decode module (DecodeRowsCoalesced); 2: the split one
                   // (DecodeSplit); 3: the skewed coalesced one (DecodeRowsSkewed);
-                  // run_ops.cc DecodeShader
+                  // run_ops.cc DecodeShader; 4: few x rows (MultiRows; run_ops.cc
+                  // UseMultiRows)
 #endif
 #if DECODE == 3
 #extension GL_KHR_shader_subgroup_shuffle : require
@@ -35,11 +36,18 @@ layout(local_size_x = 128) in;
 #define NORM 0  // 1 (with DECODE): the RMS_NORM prologue too (plugin.cc ExecuteNormGemv)
 #endif
 
-#if !DECODE
+#if !DECODE || DECODE == 4
 #define ROWS 8
 
 // [subgroup][row][lane] as vec4s (a row's partials are read back 4 at a time; SG >= 4).
+#if DECODE == 4
+// MultiRows' x tile (see there: ROWS x rows x 32 chunks x 8 slots); the module's MatmulRow, its
+// fallback, runs alone in a workgroup and borrows it, so the module needs 32 KiB.
+shared vec4 sm_multi[ROWS * 32 * 8];
+#define sm_part sm_multi
+#else
 shared vec4 sm_part[128 * ROWS / 4];
+#endif
 
 void MatmulRow(Params P, int64_t n) {
   const int64_t m0 = int64_t(gl_WorkGroupID.z) * ROWS;
@@ -115,7 +123,7 @@ void MatmulRow(Params P, int64_t n) {
   }
 }
 
-#endif  // !DECODE
+#endif  // !DECODE || DECODE == 4
 
 #if !QUANT
 // ---- decode: one x row (M == 1), aligned rows, whole chunks, plain weight dtypes ----
@@ -138,7 +146,7 @@ void MatmulRow(Params P, int64_t n) {
 
 // [subgroup][row][lane], rows padded by 4 floats (the folding lanes read different rows); at
 // most (128 / SG) * DROWS * (SG + 4) <= 256 DROWS floats for SG >= 4.
-#if DECODE != 2
+#if DECODE != 2 && DECODE != 4
 shared vec4 sm_fold[DROWS * 64];
 #endif
 
@@ -1091,10 +1099,183 @@ void DecodeSplit(Params P, Part T, int64_t n0, float nr) {
   }
 }
 #endif  // DECODE == 2
+#if DECODE == 4
+// ---- few x rows (M = 2..32: batched decode, short prompts; run_ops.cc UseMultiRows): aligned
+// rows, whole chunks, plain weight dtypes ----
+// MatmulRow reads a weight row once for its 8 x rows but loads every x row's chunk again for
+// each weight row, one lane a chunk (lanes' loads 128 bytes apart: 32 cache lines an
+// instruction). Here a workgroup steps through K in steps of SG chunks, all its subgroups
+// together: per step the workgroup copies the x tile (up to MR rows x SG chunks, coalesced) into
+// shared memory once, then each subgroup takes its decode_rows (<= DROWS) weight rows, lane l
+// chunk c0 + l of each weight row and of each x row (from shared memory, conflict-free), and
+// keeps the DROWS x MR chunk partials, each an FMA chain from 0 in k order. Lane j then folds
+// pair j (weight row j / MR, x row j % MR) left to right in chunk order: the canonical order, so
+// the bits of MatmulRow, DecodeRows and the GEMM.
+#define MR ROWS  // x rows a tile, as MatmulRow's (the host's z tiles)
+#define MPAIRS (DROWS * MR)
+#define MSG 32   // the largest subgroup the shared tile holds (run_ops.cc: subgroups 8..32)
+#define MTOT ((MPAIRS + 7) / 8)  // pairs a lane folds (subgroups of >= 8)
+// The x tile, [x row][chunk][16-byte slot], slot q of chunk j at q ^ (j & 7) (lane j reads slot
+// q of its chunk: 8 lanes in a row cover all 32 banks); after the step's math the same memory
+// holds the subgroups' chunk partials for the fold, [subgroup][pair][lane] with rows padded by 4
+// floats ((128 / SG) * MPAIRS * (SG + 4) floats <= MR * MSG * 32 for SG >= 8). sm_multi is
+// declared above MatmulRow, MR * MSG * 8 vec4s.
+
+void MultiRows(Params P, int64_t n0, int rows, int64_t m0) {
+  const int lane = int(gl_SubgroupInvocationID), SG = int(gl_SubgroupSize);
+  const uint tid = gl_LocalInvocationIndex;
+  const uint stride = uint(SG + 4);
+  const uint base = gl_SubgroupID * uint(MPAIRS) * stride;
+  const int64_t nc = P.K / CHUNK;
+  const int mrows = int(min(int64_t(MR), P.M - m0));
+  const uint sw = uint(lane & 7);
+  float tot[MTOT];  // pair lane + t * SG's sum
+  [[unroll]] for (int t = 0; t < MTOT; ++t) tot[t] = 0.0;
+  const uint lg = uint(findLSB(uint(SG)));  // SG is a power of two
+  const uint nslots = uint(MR * 8) << lg;     // the x tile's 16-byte slots
+  // Workgroup-uniform loop (its barriers): every subgroup runs every step, rows 0 included.
+  for (int64_t c0 = 0; c0 < nc; c0 += SG) {
+    const int64_t c = c0 + lane;
+    // This lane's weights for the step first (row r's chunk c, RAW 16-byte words), so that
+    // their loads are in flight while the x tile is copied.
+    uvec4 wr[DROWS][RAW];
+    [[unroll]] for (int r = 0; r < DROWS; ++r) {
+      [[unroll]] for (int i = 0; i < RAW; ++i) {
+        wr[r][i] = uvec4(0u);
+        if (c < nc && r < rows)
+          wr[r][i] = Ld16(P.w + uint64_t((n0 + r) * P.w_row + c * (RAW * 16) + 16 * i));
+      }
+    }
+    // The x tile: slot s = (m, j, q) of the step's chunks, in two halves (each half's loads
+    // before its stores, a barrier between: on the H200 3.5% faster on the 8B's tg32x8 than all
+    // 16 loads a thread at once); past M or K: zeros (never read into a kept sum: a chunk past K
+    // has its weights 0 too, so fma(0, 0, p) == p).
+    [[unroll]] for (int h = 0; h < 2; ++h) {
+      vec4 xs[MR * MSG * 8 / 256];
+      [[unroll]] for (int i = 0; i < MR * MSG * 8 / 256; ++i) {
+        const uint sl = tid + uint(128 * (i + h * MR * MSG * 8 / 256));
+        const uint m = sl >> (lg + 3u), j = (sl >> 3u) & uint(SG - 1), q = sl & 7u;
+        xs[i] = vec4(0.0);
+        if (sl < nslots && int(m) < mrows && c0 + int64_t(j) < nc)
+          xs[i] = LoadX4(P.x + uint64_t((m0 + int64_t(m)) * P.x_row), (c0 + int64_t(j)) * CHUNK + 4 * q);
+      }
+      [[unroll]] for (int i = 0; i < MR * MSG * 8 / 256; ++i) {
+        const uint sl = tid + uint(128 * (i + h * MR * MSG * 8 / 256));
+        const uint j = (sl >> 3u) & uint(SG - 1), q = sl & 7u;
+        if (sl < nslots) sm_multi[(sl & ~7u) + (q ^ (j & 7u))] = xs[i];
+      }
+      if (h == 0) barrier();
+    }
+    barrier();
+    float part[DROWS][MR];
+    [[unroll]] for (int r = 0; r < DROWS; ++r) {
+      [[unroll]] for (int m = 0; m < MR; ++m) part[r][m] = 0.0;
+    }
+    // Chunks past K contribute +0, which leaves the totals unchanged.
+    if (c < nc && rows > 0) {
+      [[unroll]] for (int e = 0; e < CHUNK / 8; ++e) {
+        // Values 8e .. 8e + 7 of each row's chunk, decoded as LoadW8 does.
+        float wv[DROWS][8];
+        [[unroll]] for (int r = 0; r < DROWS; ++r) {
+#if WDT == DT_F32
+          const vec4 lo = uintBitsToFloat(wr[r][2 * e]), hi = uintBitsToFloat(wr[r][2 * e + 1]);
+          wv[r][0] = lo.x, wv[r][1] = lo.y, wv[r][2] = lo.z, wv[r][3] = lo.w;
+          wv[r][4] = hi.x, wv[r][5] = hi.y, wv[r][6] = hi.z, wv[r][7] = hi.w;
+#else
+          const uvec4 u = wr[r][e];
+          [[unroll]] for (int i = 0; i < 4; ++i) {
+#if WDT == DT_BF16
+            wv[r][2 * i] = uintBitsToFloat(u[i] << 16);
+            wv[r][2 * i + 1] = uintBitsToFloat(u[i] & 0xffff0000u);
+#else
+            wv[r][2 * i] = F16Bits(u[i] & 0xffffu);
+            wv[r][2 * i + 1] = F16Bits(u[i] >> 16);
+#endif
+          }
+#endif
+        }
+        [[unroll]] for (int m = 0; m < MR; ++m) {
+          if (m < mrows) {
+            const uint row = (uint(m) << lg) + uint(lane);
+            const vec4 a = sm_multi[row * 8u + (uint(2 * e) ^ sw)];
+            const vec4 b = sm_multi[row * 8u + (uint(2 * e + 1) ^ sw)];
+            [[unroll]] for (int r = 0; r < DROWS; ++r) {
+              float p = part[r][m];
+              p = fma(a.x, wv[r][0], p);
+              p = fma(a.y, wv[r][1], p);
+              p = fma(a.z, wv[r][2], p);
+              p = fma(a.w, wv[r][3], p);
+              p = fma(b.x, wv[r][4], p);
+              p = fma(b.y, wv[r][5], p);
+              p = fma(b.z, wv[r][6], p);
+              p = fma(b.w, wv[r][7], p);
+              part[r][m] = p;
+            }
+          }
+        }
+      }
+    }
+    barrier();  // every subgroup done with the x tile before the partials take its memory
+    [[unroll]] for (int r = 0; r < DROWS; ++r) {
+      [[unroll]] for (int m = 0; m < MR; ++m) {
+        const uint i = base + uint(r * MR + m) * stride + uint(lane);
+        sm_multi[i / 4u][i % 4u] = part[r][m];
+      }
+    }
+    subgroupMemoryBarrierShared();
+    subgroupBarrier();
+    [[unroll]] for (int t = 0; t < MTOT; ++t) {
+      const int j = lane + t * SG;
+      if (j < MPAIRS && j / MR < rows && j % MR < mrows) {
+        const uint first = (base + uint(j) * stride) / 4u;
+        float s = tot[t];
+        for (uint q = 0; q < uint(SG) / 4u; ++q) {
+          const vec4 v = sm_multi[first + q];
+          s += v.x;
+          s += v.y;
+          s += v.z;
+          s += v.w;
+        }
+        tot[t] = s;
+      }
+    }
+    barrier();  // the fold done before the next step's x tile
+  }
+  [[unroll]] for (int t = 0; t < MTOT; ++t) {
+    const int j = lane + t * SG;
+    if (j < MPAIRS && j / MR < rows && j % MR < mrows) {
+      const int64_t n = n0 + j / MR, m = m0 + j % MR;
+      float total = tot[t];
+      if (P.bias != 0ul) total += LoadF32(P.bias + uint64_t(n * 4));
+      StoreF32(P.out_ + uint64_t(m * P.out_row + n * P.out_col), total);
+    }
+  }
+}
+#endif  // DECODE == 4
 #endif  // !QUANT
 
 void main() {
   Params P = Params(pc.params);
+#if DECODE == 4
+  {
+    // As MatmulRow's grid: rows_per_group weight rows a workgroup, x rows tile z. MultiRows'
+    // barriers need the same trip count in every subgroup: each takes decode_rows rows a trip
+    // (fewer or none at the edge) in as many trips as the driver's subgroup count needs.
+    const int64_t first = int64_t(GroupIndex()) * P.rows_per_group;
+    const int64_t last = min(first + P.rows_per_group, P.N);
+    if (gl_SubgroupSize < 8u || gl_SubgroupSize > uint(MSG)) {  // its tile's range; same bits
+      for (int64_t n = first + gl_SubgroupID; n < last; n += gl_NumSubgroups) MatmulRow(P, n);
+      return;
+    }
+    const int64_t m0 = int64_t(gl_WorkGroupID.z) * MR;
+    const int64_t dr = P.decode_rows, span = int64_t(gl_NumSubgroups) * dr;
+    for (int64_t b = first; b < last; b += span) {
+      const int64_t n = b + int64_t(gl_SubgroupID) * dr;
+      MultiRows(P, n, int(clamp(last - n, int64_t(0), dr)), m0);
+    }
+    return;
+  }
+#endif
 #if !QUANT
   if ((P.vec & VEC_DECODE) != 0) {
 #if DECODE == 3 && NORM
