@@ -103,6 +103,8 @@ enum class Shader : int {
   kMultiF32,  // matmul.comp DECODE 4: MultiRows (few x rows; run_ops.cc UseMultiRows)
   kMultiF16,
   kMultiBf16,
+  kMultiQ8,
+  kMultiQ4,
   kCount
 };
 
@@ -365,12 +367,12 @@ class Recorder {
   // 0 = as decode_rows). TESSERA_VULKAN_DECODE_ROWS_LONGK, a lab knob: fewer rows give those
   // 256-workgroup dispatches more workgroups.
   int decode_rows_longk = 0;
-  // MATMULs of 2..32 x rows (batched decode, short prompts) on matmul.comp's MultiRows (the
-  // multi_* modules: the x tile in shared memory once a step for the workgroup, a subgroup's
-  // weight rows sharing its reads and the tile's x rows the weight loads; same bits as MatmulRow)
-  // where run_ops.cc UseMultiRows allows; plugin.cc turns it on where the device has 32 KiB of
-  // shared memory and subgroups of 8..32 (TESSERA_VULKAN_MULTI=0: MatmulRow, the tree before).
-  // multi_rows: weight rows a subgroup (0 = DROWS, run_ops.cc MultiRowsFor;
+  // MATMULs of 2..32 x rows (batched decode, short prompts; plain and q8 / q4 weights) on
+  // matmul.comp's MultiRows (the multi_* modules: the x tile in shared memory once a step for the
+  // workgroup, a subgroup's weight rows sharing its reads and the tile's x rows the weight loads;
+  // same bits as MatmulRow) where run_ops.cc UseMultiRows allows; plugin.cc turns it on where the
+  // device has 32 KiB of shared memory and subgroups of 8..32 (TESSERA_VULKAN_MULTI=0: MatmulRow,
+  // the tree before). multi_rows: weight rows a subgroup (0 = DROWS, run_ops.cc MultiRowsFor;
   // TESSERA_VULKAN_MULTI_ROWS=1|2|4, a lab knob).
   bool multi = false;
   int multi_rows = 0;

@@ -276,12 +276,14 @@ bool UseDecodeRows(const MatmulP& p, tsr_dtype wdt, uint32_t subgroup) {
          subgroup >= DecodeRowsPerSubgroup(wdt);
 }
 
-// matmul.comp's MultiRows (Recorder::multi): 2..32 x rows, 16-byte aligned rows, whole chunks,
-// plain weights, a lone MATMUL (no decode-group, residual or RMS_NORM fields), subgroups of 8..32
-// (its fold and x tile; where the driver forms others the module runs MatmulRow instead).
+// matmul.comp's MultiRows (Recorder::multi): 2..32 x rows, 16-byte aligned x rows, weights as
+// VecBits' bit 1 (16-byte aligned rows; q8 / q4: whole blocks on 2 bytes), K whole chunks, a lone
+// MATMUL (no decode-group, residual or RMS_NORM fields), subgroups of 8..32 (its fold and x tile;
+// where the driver forms others the module runs MatmulRow instead).
 bool UseMultiRows(const Recorder& rec, const MatmulP& p, tsr_dtype wdt) {
   return rec.multi && p.M >= 2 && p.M < kGemmMinRows && (p.vec & 3) == 3 && p.K % 32 == 0 &&
-         (wdt == TSR_DTYPE_F32 || wdt == TSR_DTYPE_F16 || wdt == TSR_DTYPE_BF16) &&
+         (wdt == TSR_DTYPE_F32 || wdt == TSR_DTYPE_F16 || wdt == TSR_DTYPE_BF16 ||
+          wdt == TSR_DTYPE_Q8_B32 || wdt == TSR_DTYPE_Q4_B32) &&
          rec.subgroup_size >= 8 && rec.subgroup_size <= 32 && p.n_parts == 1 && p.res == 0 &&
          p.norm_x == 0;
 }
@@ -289,6 +291,8 @@ Shader MultiShader(tsr_dtype wdt) {
   switch (wdt) {
     case TSR_DTYPE_F16: return Shader::kMultiF16;
     case TSR_DTYPE_BF16: return Shader::kMultiBf16;
+    case TSR_DTYPE_Q8_B32: return Shader::kMultiQ8;
+    case TSR_DTYPE_Q4_B32: return Shader::kMultiQ4;
     default: return Shader::kMultiF32;
   }
 }

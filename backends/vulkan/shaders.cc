@@ -172,6 +172,12 @@ const uint32_t kMultiF16[] =
 const uint32_t kMultiBf16[] =
 #include "multi_bf16.inc"
 ;
+const uint32_t kMultiQ8[] =
+#include "multi_q8.inc"
+;
+const uint32_t kMultiQ4[] =
+#include "multi_q4.inc"
+;
 // SPV_KHR_cooperative_matrix + SPV_KHR_bfloat16 (tools/coop_spirv.py); only created on devices
 // that offer both (plugin.cc).
 const uint32_t kGemmCoopV1[] =
@@ -341,6 +347,8 @@ const std::array<SpirvModule, static_cast<size_t>(Shader::kCount)> kModules = {
     TSR_VK_MODULE(kMultiF32, "matmul.comp multi (f32)"),
     TSR_VK_MODULE(kMultiF16, "matmul.comp multi (f16)"),
     TSR_VK_MODULE(kMultiBf16, "matmul.comp multi (bf16)"),
+    TSR_VK_MODULE(kMultiQ8, "matmul.comp multi (q8)"),
+    TSR_VK_MODULE(kMultiQ4, "matmul.comp multi (q4)"),
 };
 
 }  // namespace

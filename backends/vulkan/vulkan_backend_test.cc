@@ -494,16 +494,17 @@ TEST_F(VulkanPluginTest, HostAllocDownloadsSeeTheLatestBytes) {
 // MATMUL rows must not depend on the batch: out[m] computed with M = 70 (the tiled GEMM), with
 // M = 1 and with M = 7 / 13 / 32 (the GEMV: one, two and four x-row tiles) has the same bits, for
 // 16-byte aligned rows and for rows that are not (K = 100: scalar loads and a short last chunk),
-// bf16, f32 and q8 weights, with a bias. M = 1 with aligned rows of bf16/f32 takes matmul.comp's
-// decode path (DecodeRows); M = 2..32 with aligned rows and whole chunks MultiRows (where the
-// device fits it), here with its weight rows a subgroup by shape and forced to 4 / 2 / 1, and
-// with it off (MatmulRow). The values are also checked against a double-precision reference.
+// bf16, f32, q8 and q4 weights, with a bias. M = 1 with aligned rows of bf16/f32 takes
+// matmul.comp's decode path (DecodeRows); M = 2..32 with aligned rows and whole chunks MultiRows
+// (where the device fits it), here with its weight rows a subgroup by shape and forced to 4 / 2 /
+// 1, and with it off (MatmulRow). The values are also checked against a double-precision reference.
 struct MatmulCase {
   tsr_dtype wdt;
   int64_t K;
 };
 
-// A [rows, K] weight in `wdt` (bf16 rounding of the given values, or q8 blocks with scale 2^-7)
+// A [rows, K] weight in `wdt` (bf16 rounding of the given values, q8 blocks with scale 2^-7 or q4
+// blocks with scale 2^-3)
 // and the f32 values it decodes to.
 std::vector<uint8_t> EncodeWeights(const MatmulCase& c, int64_t rows, std::mt19937* rng,
                                    std::vector<float>* decoded) {
@@ -529,6 +530,17 @@ std::vector<uint8_t> EncodeWeights(const MatmulCase& c, int64_t rows, std::mt199
         decoded->push_back(f);
         const auto* p = reinterpret_cast<const uint8_t*>(&f);
         bytes.insert(bytes.end(), p, p + 4);
+      }
+    } else if (c.wdt == TSR_DTYPE_Q4_B32) {  // f16 scale 2^-3 (0x3000), then 16 bytes: value
+      // i < 16 is byte i's low nibble, value 16 + i its high nibble, each minus 8
+      std::uniform_int_distribution<int> nib(0, 15);
+      for (int64_t b = 0; b < c.K / 32; ++b) {
+        bytes.push_back(0x00);
+        bytes.push_back(0x30);
+        int q[32];
+        for (int& v : q) v = nib(*rng);
+        for (int i = 0; i < 32; ++i) decoded->push_back(static_cast<float>(q[i] - 8) / 8.0f);
+        for (int i = 0; i < 16; ++i) bytes.push_back(static_cast<uint8_t>(q[i] | (q[16 + i] << 4)));
       }
     } else {  // Q8_B32: f16 scale 2^-7 (0x2000) then 32 int8
       for (int64_t b = 0; b < c.K / 32; ++b) {
@@ -580,7 +592,8 @@ void VulkanPluginTest::CheckMatmulRowsDoNotDependOnTheBatch() {
   // and a partial last one (subgroup 8 or 32).
   for (const MatmulCase c : {MatmulCase{TSR_DTYPE_BF16, 160}, MatmulCase{TSR_DTYPE_BF16, 100},
                              MatmulCase{TSR_DTYPE_BF16, 2080}, MatmulCase{TSR_DTYPE_F32, 2080},
-                             MatmulCase{TSR_DTYPE_Q8_B32, 128}}) {
+                             MatmulCase{TSR_DTYPE_Q8_B32, 128}, MatmulCase{TSR_DTYPE_Q8_B32, 2080},
+                             MatmulCase{TSR_DTYPE_Q4_B32, 2080}}) {
     SCOPED_TRACE("dtype " + std::to_string(c.wdt) + ", K " + std::to_string(c.K));
     std::vector<float> wf, x(M * c.K), bias(N);
     const std::vector<uint8_t> w = EncodeWeights(c, N, &rng, &wf);

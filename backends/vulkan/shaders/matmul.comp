@@ -1099,20 +1099,28 @@ void DecodeSplit(Params P, Part T, int64_t n0, float nr) {
   }
 }
 #endif  // DECODE == 2
+#endif  // !QUANT
+
 #if DECODE == 4
 // ---- few x rows (M = 2..32: batched decode, short prompts; run_ops.cc UseMultiRows): aligned
-// rows, whole chunks, plain weight dtypes ----
+// rows, whole chunks (q8 / q4: whole blocks), any weight dtype ----
 // MatmulRow reads a weight row once for its 8 x rows but loads every x row's chunk again for
 // each weight row, one lane a chunk (lanes' loads 128 bytes apart: 32 cache lines an
 // instruction). Here a workgroup steps through K in steps of SG chunks, all its subgroups
 // together: per step the workgroup copies the x tile (up to MR rows x SG chunks, coalesced) into
-// shared memory once, then each subgroup takes its decode_rows (<= DROWS) weight rows, lane l
+// shared memory once, then each subgroup takes its decode_rows (<= MROWS) weight rows, lane l
 // chunk c0 + l of each weight row and of each x row (from shared memory, conflict-free), and
-// keeps the DROWS x MR chunk partials, each an FMA chain from 0 in k order. Lane j then folds
+// keeps the MROWS x MR chunk partials, each an FMA chain from 0 in k order. Lane j then folds
 // pair j (weight row j / MR, x row j % MR) left to right in chunk order: the canonical order, so
 // the bits of MatmulRow, DecodeRows and the GEMM.
+#if QUANT
+#define MROWS 4  // weight rows a subgroup at most (run_ops.cc DecodeRowsPerSubgroup)
+#define QWORDS ((WDT == DT_Q8 ? Q8_BYTES : Q4_BYTES) / 2)  // 16-bit words a block (a chunk)
+#else
+#define MROWS DROWS
+#endif
 #define MR ROWS  // x rows a tile, as MatmulRow's (the host's z tiles)
-#define MPAIRS (DROWS * MR)
+#define MPAIRS (MROWS * MR)
 #define MSG 32   // the largest subgroup the shared tile holds (run_ops.cc: subgroups 8..32)
 #define MTOT ((MPAIRS + 7) / 8)  // pairs a lane folds (subgroups of >= 8)
 // The x tile, [x row][chunk][16-byte slot], slot q of chunk j at q ^ (j & 7) (lane j reads slot
@@ -1136,16 +1144,27 @@ void MultiRows(Params P, int64_t n0, int rows, int64_t m0) {
   // Workgroup-uniform loop (its barriers): every subgroup runs every step, rows 0 included.
   for (int64_t c0 = 0; c0 < nc; c0 += SG) {
     const int64_t c = c0 + lane;
-    // This lane's weights for the step first (row r's chunk c, RAW 16-byte words), so that
-    // their loads are in flight while the x tile is copied.
-    uvec4 wr[DROWS][RAW];
-    [[unroll]] for (int r = 0; r < DROWS; ++r) {
+    // This lane's weights for the step first (row r's chunk c: RAW 16-byte words, or a q8 / q4
+    // block's QWORDS 16-bit words), so that their loads are in flight while the x tile is copied.
+#if QUANT
+    uint wq[MROWS][QWORDS];
+    [[unroll]] for (int r = 0; r < MROWS; ++r) {
+      [[unroll]] for (int i = 0; i < QWORDS; ++i) {
+        wq[r][i] = 0u;
+        if (c < nc && r < rows)
+          wq[r][i] = LoadU16(P.w + uint64_t((n0 + r) * P.w_row + c * (2 * QWORDS) + 2 * i));
+      }
+    }
+#else
+    uvec4 wr[MROWS][RAW];
+    [[unroll]] for (int r = 0; r < MROWS; ++r) {
       [[unroll]] for (int i = 0; i < RAW; ++i) {
         wr[r][i] = uvec4(0u);
         if (c < nc && r < rows)
           wr[r][i] = Ld16(P.w + uint64_t((n0 + r) * P.w_row + c * (RAW * 16) + 16 * i));
       }
     }
+#endif
     // The x tile: slot s = (m, j, q) of the step's chunks, in two halves (each half's loads
     // before its stores, a barrier between: on the H200 3.5% faster on the 8B's tg32x8 than all
     // 16 loads a thread at once); past M or K: zeros (never read into a kept sum: a chunk past K
@@ -1167,17 +1186,34 @@ void MultiRows(Params P, int64_t n0, int rows, int64_t m0) {
       if (h == 0) barrier();
     }
     barrier();
-    float part[DROWS][MR];
-    [[unroll]] for (int r = 0; r < DROWS; ++r) {
+    float part[MROWS][MR];
+    [[unroll]] for (int r = 0; r < MROWS; ++r) {
       [[unroll]] for (int m = 0; m < MR; ++m) part[r][m] = 0.0;
     }
     // Chunks past K contribute +0, which leaves the totals unchanged.
     if (c < nc && rows > 0) {
       [[unroll]] for (int e = 0; e < CHUNK / 8; ++e) {
-        // Values 8e .. 8e + 7 of each row's chunk, decoded as LoadW8 does.
-        float wv[DROWS][8];
-        [[unroll]] for (int r = 0; r < DROWS; ++r) {
-#if WDT == DT_F32
+        // Values 8e .. 8e + 7 of each row's chunk, decoded as LoadW8 does (the same arithmetic,
+        // so the same floats).
+        float wv[MROWS][8];
+        [[unroll]] for (int r = 0; r < MROWS; ++r) {
+#if WDT == DT_Q8
+          const float d = F16Bits(wq[r][0]);
+          [[unroll]] for (int i = 0; i < 4; ++i) {
+            const uint h = wq[r][1 + 4 * e + i];
+            wv[r][2 * i] = d * float(int(h << 24) >> 24);
+            wv[r][2 * i + 1] = d * float(int(h << 16) >> 24);
+          }
+#elif WDT == DT_Q4
+          // Value i < 16 is byte 2 + i's low nibble, value 16 + i its high nibble.
+          const float d = F16Bits(wq[r][0]);
+          const uint shift = e >= 2 ? 4u : 0u;
+          [[unroll]] for (int i = 0; i < 4; ++i) {
+            const uint h = wq[r][1 + (e & 1) * 4 + i];
+            wv[r][2 * i] = d * float(int((h >> shift) & 15u) - 8);
+            wv[r][2 * i + 1] = d * float(int((h >> (8u + shift)) & 15u) - 8);
+          }
+#elif WDT == DT_F32
           const vec4 lo = uintBitsToFloat(wr[r][2 * e]), hi = uintBitsToFloat(wr[r][2 * e + 1]);
           wv[r][0] = lo.x, wv[r][1] = lo.y, wv[r][2] = lo.z, wv[r][3] = lo.w;
           wv[r][4] = hi.x, wv[r][5] = hi.y, wv[r][6] = hi.z, wv[r][7] = hi.w;
@@ -1199,7 +1235,7 @@ void MultiRows(Params P, int64_t n0, int rows, int64_t m0) {
             const uint row = (uint(m) << lg) + uint(lane);
             const vec4 a = sm_multi[row * 8u + (uint(2 * e) ^ sw)];
             const vec4 b = sm_multi[row * 8u + (uint(2 * e + 1) ^ sw)];
-            [[unroll]] for (int r = 0; r < DROWS; ++r) {
+            [[unroll]] for (int r = 0; r < MROWS; ++r) {
               float p = part[r][m];
               p = fma(a.x, wv[r][0], p);
               p = fma(a.y, wv[r][1], p);
@@ -1216,7 +1252,7 @@ void MultiRows(Params P, int64_t n0, int rows, int64_t m0) {
       }
     }
     barrier();  // every subgroup done with the x tile before the partials take its memory
-    [[unroll]] for (int r = 0; r < DROWS; ++r) {
+    [[unroll]] for (int r = 0; r < MROWS; ++r) {
       [[unroll]] for (int m = 0; m < MR; ++m) {
         const uint i = base + uint(r * MR + m) * stride + uint(lane);
         sm_multi[i / 4u][i % 4u] = part[r][m];
@@ -1252,7 +1288,6 @@ void MultiRows(Params P, int64_t n0, int rows, int64_t m0) {
   }
 }
 #endif  // DECODE == 4
-#endif  // !QUANT
 
 void main() {
   Params P = Params(pc.params);
