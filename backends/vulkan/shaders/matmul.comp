@@ -60,7 +60,10 @@ void MatmulRow(Params P, int64_t n) {
   const bool xvec = (P.vec & VEC_X) != 0, wvec = (P.vec & VEC_W) != 0;
   const int64_t K = P.K;
   const int64_t nc = (K + CHUNK - 1) / CHUNK;
-  float total = 0.0;  // lane r < rows: the sum for x row m0 + r
+  // total[t]: the sum for x row m0 + lane + t * SG (< rows; t = 1 only with subgroups of 4,
+  // the smallest the plugin takes, where a lane folds two rows).
+  float total[ROWS / 4];
+  [[unroll]] for (int t = 0; t < ROWS / 4; ++t) total[t] = 0.0;
   for (int64_t c0 = 0; c0 < nc; c0 += SG) {
     const int64_t k0 = (c0 + lane) * CHUNK;
     float part[ROWS];
@@ -105,21 +108,30 @@ void MatmulRow(Params P, int64_t n) {
     subgroupMemoryBarrierShared();
     subgroupBarrier();
     // Chunks past K contributed +0, which leaves the total unchanged.
-    if (lane < rows) {
-      const uint first = (base + uint(lane * SG)) / 4u;
-      for (uint j = 0; j < uint(SG) / 4u; ++j) {
-        const vec4 v = sm_part[first + j];
-        total += v.x;
-        total += v.y;
-        total += v.z;
-        total += v.w;
+    [[unroll]] for (int t = 0; t < ROWS / 4; ++t) {
+      const int r = lane + t * SG;
+      if (r < rows) {
+        const uint first = (base + uint(r * SG)) / 4u;
+        float s = total[t];
+        for (uint j = 0; j < uint(SG) / 4u; ++j) {
+          const vec4 v = sm_part[first + j];
+          s += v.x;
+          s += v.y;
+          s += v.z;
+          s += v.w;
+        }
+        total[t] = s;
       }
     }
     subgroupBarrier();
   }
-  if (lane < rows) {
-    if (P.bias != 0ul) total += LoadF32(P.bias + uint64_t(n * 4));
-    StoreF32(P.out_ + uint64_t((m0 + lane) * P.out_row + n * P.out_col), total);
+  [[unroll]] for (int t = 0; t < ROWS / 4; ++t) {
+    const int r = lane + t * SG;
+    if (r < rows) {
+      float s = total[t];
+      if (P.bias != 0ul) s += LoadF32(P.bias + uint64_t(n * 4));
+      StoreF32(P.out_ + uint64_t((m0 + r) * P.out_row + n * P.out_col), s);
+    }
   }
 }
 
