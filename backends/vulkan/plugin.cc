@@ -76,7 +76,7 @@ struct DeviceInfo {
   bool tiled_attention = false;
   // matmul.comp's MultiRows fits (the multi_* modules): 32 KiB of shared memory (its x tile),
   // subgroups of 8..32.
-  bool multi_rows = false;
+  bool multi_fits = false;
   bool shuffle = false;  // compute subgroups support subgroupShuffle (VK_SUBGROUP_FEATURE_SHUFFLE)
   // rows.comp and the decode GEMV with the RMS_NORM prologue can require the subgroup size, so
   // an RMS_NORM folded into a decode GEMV sums exactly as rows.comp (ExecuteNormGemv).
@@ -618,7 +618,7 @@ std::string CheckDevice(const VkApi& vk, VkInstance instance, VkPhysicalDevice p
   d->norm_fusable = d->size_control && max_required >= 256;  // rows.comp's 256 invocations
   d->shuffle = (sg.supportedOperations & VK_SUBGROUP_FEATURE_SHUFFLE_BIT) != 0;
   d->tiled_attention = p.limits.maxComputeSharedMemorySize >= 32768 && d->shuffle;
-  d->multi_rows =
+  d->multi_fits =
       p.limits.maxComputeSharedMemorySize >= 32768 && sg.subgroupSize >= 8 && sg.subgroupSize <= 32;
   vk.vkGetPhysicalDeviceMemoryProperties(pd, &d->mem);
   for (uint32_t h = 0; h < d->mem.memoryHeapCount; ++h) {
@@ -1765,7 +1765,7 @@ tsr_status DeviceOpen(tsr_plugin_ctx* ctx, int32_t index, tsr_device** out, tsr_
   // MATMULs of 2..32 x rows on matmul.comp's MultiRows (Recorder::multi; same bits): wherever
   // it fits; TESSERA_VULKAN_MULTI=0 keeps MatmulRow (the tree before);
   // TESSERA_VULKAN_MULTI_ROWS=1|2|4 forces its weight rows a subgroup (a lab knob).
-  dev->multi = dev->info->multi_rows;
+  dev->multi = dev->info->multi_fits;
   if (const char* e = std::getenv("TESSERA_VULKAN_MULTI"))
     dev->multi = dev->multi && std::atoi(e) != 0;
   if (const char* e = std::getenv("TESSERA_VULKAN_MULTI_ROWS")) dev->multi_rows = std::atoi(e);

@@ -77,16 +77,7 @@ void MatmulRow(Params P, int64_t n) {
             const uint64_t xr = xb + uint64_t(r * P.x_row);
             const vec4 a = LoadX4(xr, k0 + 8 * e);
             const vec4 b = LoadX4(xr, k0 + 8 * e + 4);
-            float p = part[r];
-            p = fma(a.x, wv[0], p);
-            p = fma(a.y, wv[1], p);
-            p = fma(a.z, wv[2], p);
-            p = fma(a.w, wv[3], p);
-            p = fma(b.x, wv[4], p);
-            p = fma(b.y, wv[5], p);
-            p = fma(b.z, wv[6], p);
-            p = fma(b.w, wv[7], p);
-            part[r] = p;
+            part[r] = Fma8(part[r], a, b, wv);
           }
         }
       }
@@ -195,14 +186,7 @@ float ChunkDot(uint64_t wchunk, vec4 xv[8]) {
       wv[2 * j + 1] = F16Bits(r[j] >> 16);
 #endif
     }
-    p = fma(a.x, wv[0], p);
-    p = fma(a.y, wv[1], p);
-    p = fma(a.z, wv[2], p);
-    p = fma(a.w, wv[3], p);
-    p = fma(b.x, wv[4], p);
-    p = fma(b.y, wv[5], p);
-    p = fma(b.z, wv[6], p);
-    p = fma(b.w, wv[7], p);
+    p = Fma8(p, a, b, wv);
   }
 #endif
   return p;
@@ -300,14 +284,7 @@ float PieceDot(float p, uvec4 wr[RAW / QL], vec4 xv[2]) {
     wv[2 * j + 1] = F16Bits(wr[0][j] >> 16);
 #endif
   }
-  p = fma(xv[0].x, wv[0], p);
-  p = fma(xv[0].y, wv[1], p);
-  p = fma(xv[0].z, wv[2], p);
-  p = fma(xv[0].w, wv[3], p);
-  p = fma(xv[1].x, wv[4], p);
-  p = fma(xv[1].y, wv[5], p);
-  p = fma(xv[1].z, wv[6], p);
-  p = fma(xv[1].w, wv[7], p);
+  p = Fma8(p, xv[0], xv[1], wv);
 #endif
   return p;
 }
@@ -1209,37 +1186,14 @@ void MultiRows(Params P, int64_t n0, int rows, int64_t m0) {
         // so the same floats).
         float wv[MROWS][8];
         [[unroll]] for (int r = 0; r < MROWS; ++r) {
-#if WDT == DT_Q8
-          const float d = F16Bits(wq[r][0]);
-          [[unroll]] for (int i = 0; i < 4; ++i) {
-            const uint h = wq[r][1 + 4 * e + i];
-            wv[r][2 * i] = d * float(int(h << 24) >> 24);
-            wv[r][2 * i + 1] = d * float(int(h << 16) >> 24);
-          }
-#elif WDT == DT_Q4
-          // Value i < 16 is byte 2 + i's low nibble, value 16 + i its high nibble.
-          const float d = F16Bits(wq[r][0]);
-          const uint shift = e >= 2 ? 4u : 0u;
-          [[unroll]] for (int i = 0; i < 4; ++i) {
-            const uint h = wq[r][1 + (e & 1) * 4 + i];
-            wv[r][2 * i] = d * float(int((h >> shift) & 15u) - 8);
-            wv[r][2 * i + 1] = d * float(int((h >> (8u + shift)) & 15u) - 8);
-          }
+#if QUANT
+          const int w0 = 1 + (WDT == DT_Q8 ? 4 * e : 4 * (e & 1));  // as LoadW8's
+          const uvec4 h = uvec4(wq[r][w0], wq[r][w0 + 1], wq[r][w0 + 2], wq[r][w0 + 3]);
+          DecodeW8(h, uvec4(0u), F16Bits(wq[r][0]), e >= 2 ? 4u : 0u, wv[r]);
 #elif WDT == DT_F32
-          const vec4 lo = uintBitsToFloat(wr[r][2 * e]), hi = uintBitsToFloat(wr[r][2 * e + 1]);
-          wv[r][0] = lo.x, wv[r][1] = lo.y, wv[r][2] = lo.z, wv[r][3] = lo.w;
-          wv[r][4] = hi.x, wv[r][5] = hi.y, wv[r][6] = hi.z, wv[r][7] = hi.w;
+          DecodeW8(wr[r][2 * e], wr[r][2 * e + 1], 0.0, 0u, wv[r]);
 #else
-          const uvec4 u = wr[r][e];
-          [[unroll]] for (int i = 0; i < 4; ++i) {
-#if WDT == DT_BF16
-            wv[r][2 * i] = uintBitsToFloat(u[i] << 16);
-            wv[r][2 * i + 1] = uintBitsToFloat(u[i] & 0xffff0000u);
-#else
-            wv[r][2 * i] = F16Bits(u[i] & 0xffffu);
-            wv[r][2 * i + 1] = F16Bits(u[i] >> 16);
-#endif
-          }
+          DecodeW8(wr[r][e], uvec4(0u), 0.0, 0u, wv[r]);
 #endif
         }
         [[unroll]] for (int m = 0; m < MR; ++m) {
@@ -1247,18 +1201,7 @@ void MultiRows(Params P, int64_t n0, int rows, int64_t m0) {
             const uint row = (uint(m) << lg) + uint(lane);
             const vec4 a = sm_multi[row * 8u + (uint(2 * e) ^ sw)];
             const vec4 b = sm_multi[row * 8u + (uint(2 * e + 1) ^ sw)];
-            [[unroll]] for (int r = 0; r < MROWS; ++r) {
-              float p = part[r][m];
-              p = fma(a.x, wv[r][0], p);
-              p = fma(a.y, wv[r][1], p);
-              p = fma(a.z, wv[r][2], p);
-              p = fma(a.w, wv[r][3], p);
-              p = fma(b.x, wv[r][4], p);
-              p = fma(b.y, wv[r][5], p);
-              p = fma(b.z, wv[r][6], p);
-              p = fma(b.w, wv[r][7], p);
-              part[r][m] = p;
-            }
+            [[unroll]] for (int r = 0; r < MROWS; ++r) part[r][m] = Fma8(part[r][m], a, b, wv[r]);
           }
         }
       }

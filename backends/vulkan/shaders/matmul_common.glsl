@@ -75,47 +75,66 @@ layout(buffer_reference, std430, buffer_reference_align = 16) readonly buffer Ro
 
 uvec4 Ld16(uint64_t a) { return RoU32x4(a).v; }
 
+// 8 consecutive weights from their loaded words (exact in f32), for LoadW8 and for kernels that
+// load the words ahead (matmul.comp MultiRows): f32 lo and hi (16 bytes each); bf16 / f16 lo;
+// q8 / q4 the block's scale d and lo = the 4 16-bit words that hold the 8 values (q4: value i <
+// 16 is byte 2 + i's low nibble, value 16 + i its high nibble; shift 0 for the block's values
+// 0..15, 4 for 16..31). Unused arguments are ignored.
+void DecodeW8(uvec4 lo, uvec4 hi, float d, uint shift, out float wv[8]) {
+#if WDT == DT_F32
+  const vec4 a = uintBitsToFloat(lo), c = uintBitsToFloat(hi);
+  wv[0] = a.x, wv[1] = a.y, wv[2] = a.z, wv[3] = a.w;
+  wv[4] = c.x, wv[5] = c.y, wv[6] = c.z, wv[7] = c.w;
+#else
+  [[unroll]] for (int i = 0; i < 4; ++i) {
+#if WDT == DT_Q8
+    wv[2 * i] = d * float(int(lo[i] << 24) >> 24);
+    wv[2 * i + 1] = d * float(int(lo[i] << 16) >> 24);
+#elif WDT == DT_Q4
+    wv[2 * i] = d * float(int((lo[i] >> shift) & 15u) - 8);
+    wv[2 * i + 1] = d * float(int((lo[i] >> (8u + shift)) & 15u) - 8);
+#elif WDT == DT_BF16
+    wv[2 * i] = uintBitsToFloat(lo[i] << 16);
+    wv[2 * i + 1] = uintBitsToFloat(lo[i] & 0xffff0000u);
+#else
+    wv[2 * i] = F16Bits(lo[i] & 0xffffu);
+    wv[2 * i + 1] = F16Bits(lo[i] >> 16);
+#endif
+  }
+#endif
+}
+
+// p continued over 8 values in k order: fma(x[k], w[k], p) with x = a then b (the canonical
+// chunk chain's step; matmul.comp MatmulRow, MultiRows).
+float Fma8(float p, vec4 a, vec4 b, float w[8]) {
+  p = fma(a.x, w[0], p);
+  p = fma(a.y, w[1], p);
+  p = fma(a.z, w[2], p);
+  p = fma(a.w, w[3], p);
+  p = fma(b.x, w[4], p);
+  p = fma(b.y, w[5], p);
+  p = fma(b.z, w[6], p);
+  p = fma(b.w, w[7], p);
+  return p;
+}
+
 // Weights [k0, k0 + 8) of a row (k0 a multiple of 8, all < K, the row allowing 16-byte loads):
 // 16-byte loads of plain dtypes, 16-bit loads of one block's eighth for q8/q4.
 void LoadW8(uint64_t wrow, int64_t k0, out float wv[8]) {
 #if QUANT
   const int64_t b = k0 / QBLOCK;
   const int q = int(k0 % QBLOCK) / 8;
-#if WDT == DT_Q8
-  const uint64_t blk = wrow + uint64_t(b * Q8_BYTES);
+  const uint64_t blk = wrow + uint64_t(b * (WDT == DT_Q8 ? Q8_BYTES : Q4_BYTES));
   const float d = F16Bits(LoadU16(blk));
-  [[unroll]] for (int i = 0; i < 4; ++i) {
-    const uint h = LoadU16(blk + uint64_t(2 + q * 8 + 2 * i));
-    wv[2 * i] = d * float(int(h << 24) >> 24);
-    wv[2 * i + 1] = d * float(int(h << 16) >> 24);
-  }
-#else
-  // Value i < 16 is byte 2 + i's low nibble, value 16 + i its high nibble.
-  const uint64_t blk = wrow + uint64_t(b * Q4_BYTES);
-  const float d = F16Bits(LoadU16(blk));
-  const uint shift = q >= 2 ? 4u : 0u;
-  [[unroll]] for (int i = 0; i < 4; ++i) {
-    const uint h = LoadU16(blk + uint64_t(2 + (q & 1) * 8 + 2 * i));
-    wv[2 * i] = d * float(int((h >> shift) & 15u) - 8);
-    wv[2 * i + 1] = d * float(int((h >> (8u + shift)) & 15u) - 8);
-  }
-#endif
+  // q8: the eighth's 4 words follow the scale; q4: the block's 16 bytes hold values i and 16 + i.
+  const uint64_t w = blk + uint64_t(2 + (WDT == DT_Q8 ? q : q & 1) * 8);
+  uvec4 h;
+  [[unroll]] for (int i = 0; i < 4; ++i) h[i] = LoadU16(w + uint64_t(2 * i));
+  DecodeW8(h, uvec4(0u), d, q >= 2 ? 4u : 0u, wv);
 #elif WDT == DT_F32
-  const vec4 a = uintBitsToFloat(Ld16(wrow + uint64_t(k0 * 4)));
-  const vec4 c = uintBitsToFloat(Ld16(wrow + uint64_t(k0 * 4 + 16)));
-  wv[0] = a.x, wv[1] = a.y, wv[2] = a.z, wv[3] = a.w;
-  wv[4] = c.x, wv[5] = c.y, wv[6] = c.z, wv[7] = c.w;
+  DecodeW8(Ld16(wrow + uint64_t(k0 * 4)), Ld16(wrow + uint64_t(k0 * 4 + 16)), 0.0, 0u, wv);
 #else
-  const uvec4 u = Ld16(wrow + uint64_t(k0 * 2));
-  [[unroll]] for (int i = 0; i < 4; ++i) {
-#if WDT == DT_BF16
-    wv[2 * i] = uintBitsToFloat(u[i] << 16);
-    wv[2 * i + 1] = uintBitsToFloat(u[i] & 0xffff0000u);
-#else
-    wv[2 * i] = F16Bits(u[i] & 0xffffu);
-    wv[2 * i + 1] = F16Bits(u[i] >> 16);
-#endif
-  }
+  DecodeW8(Ld16(wrow + uint64_t(k0 * 2)), uvec4(0u), 0.0, 0u, wv);
 #endif
 }
 
