@@ -105,6 +105,10 @@ enum class Shader : int {
   kMultiBf16,
   kMultiQ8,
   kMultiQ4,
+  kAttentionKvNewF32D64,   // the fixed modules with the k RoPE + KV_WRITEs folded in (KVNEW;
+  kAttentionKvNewF32D128,  // vk27-kv; run_ops.cc RunRopeKvAttention), and their SPLIT twins
+  kAttentionSplitKvNewF32D64,
+  kAttentionSplitKvNewF32D128,
   kCount
 };
 
@@ -198,6 +202,15 @@ struct AttnP {
   // attention_split: the SplitScratch partials (each (query, head)'s NSG (m, l, acc[Dv])) and
   // counters (one uint32 a (query, head)).
   uint64_t part = 0, count = 0;
+};
+static_assert(sizeof(AttnP) == 288, "attention.comp's ATTN_PARAMS_BYTES");
+// attention.comp's KvNew block after AttnP (KVNEW modules): a decode step's k RoPE and KV_WRITEs
+// (run_ops.cc RunRopeKvAttention).
+struct KvNewP {
+  uint64_t x = 0, rope_out = 0, pos = 0, inv_freq = 0, slots = 0, vrows = 0;
+  int64_t x_head = 0, o_head = 0, v_head = 0, n_slots = 0;
+  float attn_scale = 1;
+  int32_t pad = 0;
 };
 constexpr int64_t kAttnMaxHeadDim = 256;
 constexpr int64_t kAttnTiledMaxHeadDim = 128;  // attention_tiled.comp's MAXD
@@ -457,6 +470,14 @@ Status RunPair(const OpArgs& a, const OpArgs& b);
 // dispatch; the RoPE's output is still written, and every element has the bits of its node run
 // alone. False (nothing recorded) when the nodes do not qualify.
 bool RopeKvFusable(const OpArgs& rope, const OpArgs& kv, const OpArgs* kv2);
+// A decode step's k ROPE, its KV_WRITE, the v KV_WRITE and the PAGED_ATTENTION reading both
+// caches, as one attention dispatch (the KVNEW modules; vk27-kv): one query row, neox RoPE over
+// all dims, f32 caches and the fixed modules' head dims. Same bits as the three dispatches.
+bool RopeKvAttentionFusable(const OpArgs& rope, const OpArgs& kvk, const OpArgs& kvv,
+                            const OpArgs& attn);
+// rope_out: also store the RoPE's output (false where its memory is the attention output's).
+Status RunRopeKvAttention(const OpArgs& rope, const OpArgs& kvk, const OpArgs& kvv,
+                          const OpArgs& attn, bool rope_out);
 Status RunRopeKv(const OpArgs& rope, const OpArgs& kv, const OpArgs* kv2);
 
 OpFn FindRunner(int op);

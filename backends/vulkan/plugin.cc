@@ -232,6 +232,9 @@ struct tsr_device : tessera::vulkan::Recorder {
   // ROPE + the KV_WRITE(s) after it as one dispatch (ExecuteRopeKv), unless
   // TESSERA_VULKAN_FUSE=0 or TESSERA_VULKAN_FUSE_ROPE_KV=0.
   bool fuse_rope_kv = true;
+  // That dispatch folded into the decode attention after it (ExecuteRopeKvAttention: the KVNEW
+  // modules; vk27-kv), unless TESSERA_VULKAN_FUSE=0 or TESSERA_VULKAN_FUSE_KV_ATTN=0.
+  bool fuse_kv_attn = true;
   // The SWIGLU after a norm-fused gate/up group, and the q ROPE after a norm-fused q/k/v group,
   // in the group's epilogue (ExecuteNormGemv, FuseEpilogue), unless TESSERA_VULKAN_FUSE=0 or
   // TESSERA_VULKAN_FUSE_SWIGLU=0 / TESSERA_VULKAN_FUSE_ROPE_Q=0 (H100 tg128: 8B +3%, 1B +9%,
@@ -1279,7 +1282,9 @@ StatusOr<VkPipeline> GetPipeline(tsr_device* dev, Shader shader) {
       (shader == Shader::kAttention || shader == Shader::kAttentionTiled ||
        shader == Shader::kAttentionSplit || shader == Shader::kAttentionF32D64 ||
        shader == Shader::kAttentionF32D128 || shader == Shader::kAttentionSplitF32D64 ||
-       shader == Shader::kAttentionSplitF32D128 ||
+       shader == Shader::kAttentionSplitF32D128 || shader == Shader::kAttentionKvNewF32D64 ||
+       shader == Shader::kAttentionKvNewF32D128 || shader == Shader::kAttentionSplitKvNewF32D64 ||
+       shader == Shader::kAttentionSplitKvNewF32D128 ||
        (norm_pair && dev->info->norm_fusable && dev->fuse_norm)))
     ci.stage.pNext = &required;
   ci.layout = dev->layout;
@@ -1724,6 +1729,8 @@ tsr_status DeviceOpen(tsr_plugin_ctx* ctx, int32_t index, tsr_device** out, tsr_
   dev->fuse_pairs = dev->fuse_decode && (pairs == nullptr || std::string(pairs) != "0");
   const char* frkv = std::getenv("TESSERA_VULKAN_FUSE_ROPE_KV");
   dev->fuse_rope_kv = dev->fuse_decode && (frkv == nullptr || std::string(frkv) != "0");
+  const char* fkva = std::getenv("TESSERA_VULKAN_FUSE_KV_ATTN");
+  dev->fuse_kv_attn = dev->fuse_decode && (fkva == nullptr || std::string(fkva) != "0");
   const char* fnorm = std::getenv("TESSERA_VULKAN_FUSE_NORM");
   dev->fuse_norm = dev->fuse_decode && (fnorm == nullptr || std::string(fnorm) != "0");
   const char* fglu = std::getenv("TESSERA_VULKAN_FUSE_SWIGLU");
@@ -1805,10 +1812,13 @@ tsr_status DeviceOpen(tsr_plugin_ctx* ctx, int32_t index, tsr_device** out, tsr_
                    dev->info->compute_units >= 100 &&
                    dev->info->memory_total >= (uint64_t{64} << 30);
   if (const char* e = std::getenv("TESSERA_VULKAN_HBM_CLASS")) hbm_class = std::atoi(e) != 0;
-  // L2 warm-up (MaybeWarmL2): after decode attention by default on the HBM class above (the H100:
-  // 50 MB of L2, README vk-l2), elsewhere off unless TESSERA_VULKAN_L2_WARM=MASK (0 = off) asks.
-  // _MB, _SMALL_MB, _MIN_MB, _GROUPS and _STRIDE are lab knobs (tsr_device::l2_warm).
-  dev->l2_warm = hbm_class ? 1 : 0;
+  // L2 warm-up (MaybeWarmL2): after decode attention by default on the HBM class above with
+  // under 100 GiB of device memory (the H100's 80-94 GB, 50 MB of L2: 8B tg128 +1.5%, README
+  // vk-l2); off on the larger parts (the H200's 141 GB, 60 MB of L2: off was ahead in each of
+  // four calls, +0.3 to +0.8%; README vk27) and elsewhere, unless TESSERA_VULKAN_L2_WARM=MASK
+  // (0 = off) asks. _MB, _SMALL_MB, _MIN_MB, _GROUPS and _STRIDE are lab knobs
+  // (tsr_device::l2_warm).
+  dev->l2_warm = hbm_class && dev->info->memory_total < (uint64_t{100} << 30) ? 1 : 0;
   if (const char* w = std::getenv("TESSERA_VULKAN_L2_WARM"))
     dev->l2_warm = std::clamp(std::atoi(w), 0, 15);
   // Persistent norm-fused decode groups (run_ops.cc RunDecodeGroup, matmul.comp NormGroups): on
@@ -2650,6 +2660,46 @@ StatusOr<int> ExecuteDecodePair(tsr_device* dev, const tsr_graph_view& g, const 
 // cache, so both have the bits of the nodes run apart. No part may write what another reads or
 // writes (the RoPE's own in-place input and a cache's in-place read aside). Returns how many
 // nodes ran (0: no pattern).
+// A decode step's k ROPE, its KV_WRITE, the v KV_WRITE and the PAGED_ATTENTION after them as one
+// attention dispatch (run_ops.cc RunRopeKvAttention; vk27-kv): 4 when it ran, 0 when the nodes do
+// not fit it (ExecuteRopeKv and the attention then run as before).
+StatusOr<int> ExecuteRopeKvAttention(tsr_device* dev, const tsr_graph_view& g, const int32_t* ids,
+                                     int32_t n, int32_t i) {
+  if (!dev->fuse_kv_attn || !dev->fuse_rope_kv || !IsOp(g, ids, n, i, TSR_OP_ROPE) ||
+      !IsOp(g, ids, n, i + 1, TSR_OP_KV_WRITE) || !IsOp(g, ids, n, i + 2, TSR_OP_KV_WRITE) ||
+      !IsOp(g, ids, n, i + 3, TSR_OP_PAGED_ATTENTION))
+    return 0;
+  auto ln = std::make_unique<LoadedNode[]>(4);
+  for (int j = 0; j < 4; ++j) {
+    if (!LoadNode(dev, g, ids[i + j], /*with_data=*/true, &ln[j]).ok() ||
+        !ValidateOp(ln[j].args).ok())
+      return 0;
+    ln[j].args.rec = dev;
+  }
+  const OpArgs &r = ln[0].args, &kk = ln[1].args, &kv = ln[2].args, &at = ln[3].args;
+  if (!RopeKvAttentionFusable(r, kk, kv, at)) return 0;
+  // What it reads besides the caches, what it writes: neither may overlap the other, and the
+  // caches overlap neither (the kernel writes one slot of each and reads the others).
+  std::vector<Range> small = {Extent(*r.in[0]),  Extent(*r.in[1]),  Extent(*r.in[2]),
+                              Extent(*kk.in[2]), Extent(*kv.in[1]), Extent(*kv.in[2])};
+  for (int j = 0; j < at.n_in; ++j)
+    if (j != 1 && j != 2) small.push_back(Extent(*at.in[j]));
+  const Range ck = Extent(*kk.out), cv = Extent(*kv.out), ro = Extent(*r.out), ao = Extent(*at.out);
+  if (Overlaps(small, ck) || Overlaps(small, cv) || Overlaps(small, ro) || Overlaps(small, ao) ||
+      Overlaps({ck, cv}, ro) || Overlaps({ck, cv}, ao) || Overlaps({ck}, cv))
+    return 0;
+  // The RoPE's output is written only where it is not the attention output's memory: there the
+  // plan has it dead once the KV_WRITE has read it (the attention overwrites it), and the fused
+  // dispatch writes both at once.
+  const bool rope_out = !Overlaps({ro}, ao);
+  std::vector<Range> reads = small, writes = {ck, cv, ao};
+  if (rope_out) writes.push_back(ro);
+  reads.insert(reads.end(), {ck, cv});
+  TSR_RETURN_IF_ERROR(
+      RunTracked(dev, reads, writes, [&] { return RunRopeKvAttention(r, kk, kv, at, rope_out); }));
+  return 4;
+}
+
 StatusOr<int> ExecuteRopeKv(tsr_device* dev, const tsr_graph_view& g, const int32_t* ids, int32_t n,
                             int32_t i) {
   if (!dev->fuse_rope_kv || !IsOp(g, ids, n, i, TSR_OP_ROPE) ||
@@ -2699,8 +2749,10 @@ Status MaybeWarmL2(tsr_device* dev, const tsr_graph_view& g, const int32_t* ids,
   bool has_matmul = false;
   for (int32_t k = i; k < i + ran; ++k)
     has_matmul = has_matmul || IsOp(g, ids, n, k, TSR_OP_MATMUL);
-  const bool attention =
-      IsOp(g, ids, n, i, TSR_OP_ATTENTION) || IsOp(g, ids, n, i, TSR_OP_PAGED_ATTENTION);
+  bool attention = false;  // (ExecuteRopeKvAttention's group ends with the attention)
+  for (int32_t k = i; k < i + ran; ++k)
+    attention = attention || IsOp(g, ids, n, k, TSR_OP_ATTENTION) ||
+                IsOp(g, ids, n, k, TSR_OP_PAGED_ATTENTION);
   // A lone GEMV (o, down; with its residual ADD): bit 8; other groups with a MATMUL: bit 4.
   const bool lone = IsOp(g, ids, n, i, TSR_OP_MATMUL) &&
                     (ran == 1 || (ran == 2 && IsOp(g, ids, n, i + 1, TSR_OP_ADD)));
@@ -2797,6 +2849,7 @@ Status RunNodes(tsr_device* dev, const tsr_graph_view& g, const int32_t* ids, in
     if (grouped.ok() && *grouped == 0) grouped = ExecuteDecodeGroup(dev, g, ids, n, i);
     if (grouped.ok() && *grouped == 0) grouped = ExecuteDecodeResidual(dev, g, ids, n, i);
     if (grouped.ok() && *grouped == 0) grouped = ExecuteDecodePair(dev, g, ids, n, i);
+    if (grouped.ok() && *grouped == 0) grouped = ExecuteRopeKvAttention(dev, g, ids, n, i);
     if (grouped.ok() && *grouped == 0) grouped = ExecuteRopeKv(dev, g, ids, n, i);
     Status s = grouped.status();
     int ran = s.ok() ? *grouped : 0;

@@ -855,20 +855,37 @@ AttnP AttnBase(const OpArgs& a) {
   return p;
 }
 
+// The fixed-shape modules apply: f32 K/V with D = Dv = 64 / 128 (the same kernel specialized to
+// that shape; same bits).
+bool FixedAttention(const Recorder& rec, const AttnP& p) {
+  return rec.attn_fast && p.kv_dtype == TSR_DTYPE_F32 && p.D == p.Dv && (p.D == 64 || p.D == 128) &&
+         p.D % rec.subgroup_size == 0;
+}
+
 // attention.comp for every row, or (where the device and head dims allow and some sequence may
 // have two or more query rows) attention_tiled.comp for the rows of such sequences and
 // attention.comp for the rest. The split is decided per sequence on the device, by that
 // sequence's own q_len: a row never changes kernel because of the other sequences in the call.
-Status RecordAttention(const OpArgs& a, AttnP p) {
+// kn: a KVNEW dispatch (RunRopeKvAttention: the fixed modules' KVNEW twins, blocks
+// [AttnP][KvNewP]).
+Status RecordAttention(const OpArgs& a, AttnP p, const KvNewP* kn = nullptr) {
   p.route = a.rec->tiled_attention && p.T >= 2 && p.D <= kAttnTiledMaxHeadDim &&
             p.Dv <= kAttnTiledMaxHeadDim;
   if ((a.rec->lab_empty & 2) != 0) return LabEmpty(a.rec, p.out);
   // Decode-sized grids: attention_split, the same rows' bits over `parts` times the workgroups
   // (its scratch: each (query, head)'s NSG (m, l, acc[Dv]); one counter a (query, head)).
   const int64_t units = p.T * p.Hq, parts = a.rec->attn_parts;
-  // f32 K/V with D = Dv = 64 / 128: the same kernel specialized to that shape (same bits).
-  const bool fixed = a.rec->attn_fast && p.kv_dtype == TSR_DTYPE_F32 && p.D == p.Dv &&
-                     (p.D == 64 || p.D == 128) && p.D % a.rec->subgroup_size == 0;
+  const bool fixed = FixedAttention(*a.rec, p);
+  if (kn != nullptr && !fixed)
+    return InvalidArgument("attention with a new key off the fixed modules");
+  struct Blocks {  // attention.comp's KVNEW layout
+    AttnP attn;
+    KvNewP kn;
+  };
+  const auto record = [&](Shader shader, uint64_t groups) {
+    if (kn == nullptr) return Record(a, shader, p, groups);
+    return Record(a, shader, Blocks{p, *kn}, groups);
+  };
   if (parts > 1 && units * parts <= a.rec->attn_split_groups &&
       units * 4 <= static_cast<int64_t>(kXsplitCounterBytes)) {
     TSR_ASSIGN_OR_RETURN(
@@ -876,22 +893,46 @@ Status RecordAttention(const OpArgs& a, AttnP p) {
         a.rec->SplitScratch(static_cast<uint64_t>(units * a.rec->attn_nsg * (p.Dv + 2) * 4)));
     p.count = base;
     p.part = base + kXsplitCounterBytes;
-    const Shader split = !fixed      ? Shader::kAttentionSplit
-                         : p.D == 64 ? Shader::kAttentionSplitF32D64
-                                     : Shader::kAttentionSplitF32D128;
-    TSR_RETURN_IF_ERROR(Record(a, split, p, static_cast<uint64_t>(units * parts)));
+    const Shader split = !fixed          ? Shader::kAttentionSplit
+                         : kn != nullptr ? (p.D == 64 ? Shader::kAttentionSplitKvNewF32D64
+                                                      : Shader::kAttentionSplitKvNewF32D128)
+                         : p.D == 64     ? Shader::kAttentionSplitF32D64
+                                         : Shader::kAttentionSplitF32D128;
+    TSR_RETURN_IF_ERROR(record(split, static_cast<uint64_t>(units * parts)));
     a.rec->SplitScratchUsed();
   } else {
-    const Shader one = !fixed      ? Shader::kAttention
-                       : p.D == 64 ? Shader::kAttentionF32D64
-                                   : Shader::kAttentionF32D128;
-    TSR_RETURN_IF_ERROR(Record(a, one, p, static_cast<uint64_t>(units)));
+    const Shader one = !fixed          ? Shader::kAttention
+                       : kn != nullptr ? (p.D == 64 ? Shader::kAttentionKvNewF32D64
+                                                    : Shader::kAttentionKvNewF32D128)
+                       : p.D == 64     ? Shader::kAttentionF32D64
+                                       : Shader::kAttentionF32D128;
+    TSR_RETURN_IF_ERROR(record(one, static_cast<uint64_t>(units)));
   }
   if (p.route == 0) return OkStatus();
   // Tiles over the sequences with q_len >= 2: at most T / BQ full ones plus one partial each.
   const uint64_t tiles = CeilDiv(static_cast<uint64_t>(p.T), kAttnTiledRows) +
                          static_cast<uint64_t>(std::min(p.S, p.T / 2));
   return Record(a, Shader::kAttentionTiled, p, tiles * static_cast<uint64_t>(p.Hq));
+}
+
+AttnP PagedAttnParams(const OpArgs& a) {
+  const TensorRef& k = *a.in[1];
+  const TensorRef& v = *a.in[2];
+  const TensorRef& table = *a.in[3];
+  AttnP p = AttnBase(a);
+  p.paged = 1;
+  p.k_block = k.nb[0], p.k_tok = k.nb[1], p.k_head = k.nb[2];
+  p.v_block = v.nb[0], p.v_tok = v.nb[1], p.v_head = v.nb[2];
+  p.Hkv = k.ne[2];
+  p.n_blocks = k.ne[0];
+  p.block_size = k.ne[1];
+  p.table = Addr(table);
+  p.table_row = table.nb[0] / 4;
+  p.max_blocks = table.ne[1];
+  p.kv_lens = Addr(a.in[4]);
+  p.cu_q = Addr(a.in[5]);
+  p.S = table.ne[0];
+  return p;
 }
 
 }  // namespace
@@ -911,23 +952,7 @@ Status RunAttention(const OpArgs& a) {
 }
 
 Status RunPagedAttention(const OpArgs& a) {
-  const TensorRef& k = *a.in[1];
-  const TensorRef& v = *a.in[2];
-  const TensorRef& table = *a.in[3];
-  AttnP p = AttnBase(a);
-  p.paged = 1;
-  p.k_block = k.nb[0], p.k_tok = k.nb[1], p.k_head = k.nb[2];
-  p.v_block = v.nb[0], p.v_tok = v.nb[1], p.v_head = v.nb[2];
-  p.Hkv = k.ne[2];
-  p.n_blocks = k.ne[0];
-  p.block_size = k.ne[1];
-  p.table = Addr(table);
-  p.table_row = table.nb[0] / 4;
-  p.max_blocks = table.ne[1];
-  p.kv_lens = Addr(a.in[4]);
-  p.cu_q = Addr(a.in[5]);
-  p.S = table.ne[0];
-  return RecordAttention(a, p);
+  return RecordAttention(a, PagedAttnParams(a));
 }
 
 // ---- data movement ----
@@ -1060,6 +1085,58 @@ Status RunRopeKv(const OpArgs& rope, const OpArgs& kv, const OpArgs* kv2) {
                     v.n_slots < kMax && b.k.block_size >= 1 && b.k.block_size <= kMax &&
                     v.block_size >= 1 && v.block_size <= kMax;
   return rope.rec->Dispatch1D(fast ? Shader::kRopeKvF32 : Shader::kRope, &b, sizeof(b), g0 + g1);
+}
+
+bool RopeKvAttentionFusable(const OpArgs& rope, const OpArgs& kvk, const OpArgs& kvv,
+                            const OpArgs& attn) {
+  if (attn.node == nullptr || attn.node->op != TSR_OP_PAGED_ATTENTION || attn.n_in < 6 ||
+      kvk.node == nullptr || kvv.node == nullptr || kvv.node->n_inputs < 3 ||
+      attn.node->inputs[1] != kvk.node->output || attn.node->inputs[2] != kvv.node->output ||
+      !RopeKvFusable(rope, kvk, &kvv))
+    return false;
+  const AttnP p = PagedAttnParams(attn);
+  const RopeP r = RopeParams(rope);
+  const KvWriteP k = KvWriteParams(kvk), v = KvWriteParams(kvv);
+  const Recorder& rec = *attn.rec;
+  // One query row of one sequence (its newest key is its own token's); the fixed modules, with a
+  // lane's dims in neox pairs (dims i and i + PER / 2: D a multiple of twice the subgroup).
+  const bool shape = p.T == 1 && p.S == 1 && FixedAttention(rec, p) &&
+                     p.D % (2 * rec.subgroup_size) == 0 && p.Hkv > 0 && p.Hq % p.Hkv == 0;
+  // The RoPE: neox pairs over all D dims, contiguous dims, row 0 of its input.
+  const bool rope_ok = r.T == 1 && r.interleaved == 0 && r.R == r.D && r.D == p.D && r.H == p.Hkv &&
+                       r.x_el == 4 && r.o_el == 4;
+  // The KV_WRITEs write the caches the attention reads, f32, in its layout, at one slot.
+  const auto same_cache = [&](const KvWriteP& w, uint64_t cache, int64_t c_block, int64_t c_slot,
+                              int64_t c_head) {
+    return w.dtype == TSR_DTYPE_F32 && w.cache == cache && w.c_block == c_block &&
+           w.c_slot == c_slot && w.c_head == c_head && w.c_el == 4 && w.T == 1 && w.H == p.Hkv &&
+           w.D == p.D && w.block_size == p.block_size;
+  };
+  const bool kv_ok = same_cache(k, p.k, p.k_block, p.k_tok, p.k_head) &&
+                     same_cache(v, p.v, p.v_block, p.v_tok, p.v_head) && v.r_el == 4 &&
+                     k.slots == v.slots && k.n_slots == v.n_slots;
+  return shape && rope_ok && kv_ok;
+}
+
+Status RunRopeKvAttention(const OpArgs& rope, const OpArgs& kvk, const OpArgs& kvv,
+                          const OpArgs& attn, bool rope_out) {
+  if (!RopeKvAttentionFusable(rope, kvk, kvv, attn))
+    return InvalidArgument("nodes cannot run as RoPE + KV_WRITE + attention");
+  const RopeP r = RopeParams(rope);
+  const KvWriteP k = KvWriteParams(kvk), v = KvWriteParams(kvv);
+  KvNewP n;
+  n.x = r.x;
+  n.rope_out = rope_out ? r.out : 0;
+  n.pos = r.pos;
+  n.inv_freq = r.inv_freq;
+  n.slots = k.slots;
+  n.vrows = v.rows;
+  n.x_head = r.x_head;
+  n.o_head = r.o_head;
+  n.v_head = v.r_head;
+  n.n_slots = k.n_slots;
+  n.attn_scale = r.attn_scale;
+  return RecordAttention(attn, PagedAttnParams(attn), &n);
 }
 
 Status RunGetRows(const OpArgs& a) {

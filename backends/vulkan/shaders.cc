@@ -178,6 +178,18 @@ const uint32_t kMultiQ8[] =
 const uint32_t kMultiQ4[] =
 #include "multi_q4.inc"
 ;
+const uint32_t kAttentionKvNewF32D64[] =
+#include "attention_kvnew_f32_d64.inc"
+;
+const uint32_t kAttentionKvNewF32D128[] =
+#include "attention_kvnew_f32_d128.inc"
+;
+const uint32_t kAttentionSplitKvNewF32D64[] =
+#include "attention_split_kvnew_f32_d64.inc"
+;
+const uint32_t kAttentionSplitKvNewF32D128[] =
+#include "attention_split_kvnew_f32_d128.inc"
+;
 // SPV_KHR_cooperative_matrix + SPV_KHR_bfloat16 (tools/coop_spirv.py); only created on devices
 // that offer both (plugin.cc).
 const uint32_t kGemmCoopV1[] =
@@ -349,6 +361,10 @@ const std::array<SpirvModule, static_cast<size_t>(Shader::kCount)> kModules = {
     TSR_VK_MODULE(kMultiBf16, "matmul.comp multi (bf16)"),
     TSR_VK_MODULE(kMultiQ8, "matmul.comp multi (q8)"),
     TSR_VK_MODULE(kMultiQ4, "matmul.comp multi (q4)"),
+    TSR_VK_MODULE(kAttentionKvNewF32D64, "attention.comp kvnew f32 d64"),
+    TSR_VK_MODULE(kAttentionKvNewF32D128, "attention.comp kvnew f32 d128"),
+    TSR_VK_MODULE(kAttentionSplitKvNewF32D64, "attention.comp split kvnew f32 d64"),
+    TSR_VK_MODULE(kAttentionSplitKvNewF32D128, "attention.comp split kvnew f32 d128"),
 };
 
 }  // namespace

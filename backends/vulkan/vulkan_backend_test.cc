@@ -1648,6 +1648,147 @@ TEST_F(VulkanPluginTest, RopeKvWriteFusedMatchesSeparateNodes) {
   api_->destroy_context(ctx);
 }
 
+// A decode step's k ROPE, its KV_WRITE, the v KV_WRITE and the PAGED_ATTENTION reading both
+// caches run as one attention dispatch when executed together (plugin.cc ExecuteRopeKvAttention,
+// attention.comp's KVNEW modules; vk27-kv): the attention output, both caches and the RoPE's
+// output must have the bits of the four nodes run one execute call each and of the same call
+// with TESSERA_VULKAN_FUSE_KV_ATTN=0 (the RoPE + KV dispatch, then the attention), for D = 64
+// and 128, GQA, a sliding window, the attention split over workgroups, the new token mid-block;
+// where timestamps exist the profile must show the fused module and no rope.comp dispatch.
+TEST_F(VulkanPluginTest, RopeKvAttentionFusedMatchesSeparateNodes) {
+  std::string log;
+  ASSERT_NO_FATAL_FAILURE(CaptureLogInto(&log));
+  tsr_error err{sizeof(tsr_error), TSR_OK, {}};
+  // One context, a device a variant (NVIDIA's driver stops listing the GPU after ~40 instances
+  // in one process; the knobs are read when a device opens).
+  tsr_plugin_ctx* ctx = Context();
+  ASSERT_NE(ctx, nullptr);
+  int32_t count = 0;
+  ASSERT_EQ(api_->device_count(ctx, &count, nullptr), TSR_OK);
+  if (count == 0) {
+    g_l2_log = nullptr;
+    api_->destroy_context(ctx);
+    GTEST_SKIP() << "no Vulkan device";
+  }
+  constexpr int64_t H = 2, Hq = 6, NB = 4, BS = 4, MB = 4, kLen = 11;
+  struct Case {
+    int64_t D, window;
+    const char* parts;
+  };
+  std::mt19937 rng(31);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  for (const Case& c : {Case{64, 0, "1"}, Case{128, 5, "1"}, Case{64, 3, "2"}, Case{128, 0, "2"}}) {
+    SCOPED_TRACE("D " + std::to_string(c.D) + ", window " + std::to_string(c.window) + ", parts " +
+                 c.parts);
+    const int64_t D = c.D;
+    std::vector<float> x(H * D), v(H * D), inv(D / 2), q(Hq * D), kc(NB * BS * H * D),
+        vc(NB * BS * H * D);
+    for (float& f : x) f = u(rng) * 2.0f;
+    for (float& f : v) f = u(rng);
+    for (float& f : q) f = u(rng) * 2.0f;
+    for (float& f : kc) f = u(rng);
+    for (float& f : vc) f = u(rng);
+    for (size_t i = 0; i < inv.size(); ++i) inv[i] = std::pow(10000.0f, -2.0f * i / D);
+    // The new token: position 10 = block 2 of the table (block 3 of the cache), slot 3 * 4 + 2.
+    const int32_t pos[1] = {kLen - 1}, slots[1] = {14}, table[MB] = {2, 0, 3, 1};
+    const int32_t kv_lens[1] = {kLen}, cu_q[2] = {0, 1};
+    const uint64_t cache_bytes = NB * BS * H * D * 4;
+    // x | pos | inv | rope out | k cache | slots | v rows | v cache | q | table | kv_lens | cu_q
+    // | attention out.
+    const uint64_t off[13] = {0,     4096,  8192,  12288, 16384,  49152, 53248,
+                              57344, 90112, 94208, 98304, 102400, 106496};
+    std::vector<uint8_t> got[3][4];  // [fused, separate, knob off][rope out, k, v, attention]
+    for (int mode = 0; mode < 3; ++mode) {
+      SCOPED_TRACE("mode " + std::to_string(mode));
+      setenv("TESSERA_VULKAN_ATTN_PARTS", c.parts, 1);
+      setenv("TESSERA_VULKAN_ATTN_SPLIT_GROUPS", "100000", 1);
+      setenv("TESSERA_VULKAN_PROFILE", "1", 1);
+      if (mode == 2) setenv("TESSERA_VULKAN_FUSE_KV_ATTN", "0", 1);
+      tsr_device* dev = nullptr;
+      const tsr_status opened = api_->device_open(ctx, 0, &dev, &err);
+      unsetenv("TESSERA_VULKAN_ATTN_PARTS");
+      unsetenv("TESSERA_VULKAN_ATTN_SPLIT_GROUPS");
+      unsetenv("TESSERA_VULKAN_PROFILE");
+      unsetenv("TESSERA_VULKAN_FUSE_KV_ATTN");
+      ASSERT_EQ(opened, TSR_OK) << err.message;
+      tsr_buffer* buf = nullptr;
+      ASSERT_EQ(api_->buffer_alloc(dev, 0, off[12] + Hq * D * 4, &buf, &err), TSR_OK)
+          << err.message;
+      const std::pair<uint64_t, std::pair<const void*, size_t>> ups[] = {
+          {off[0], {x.data(), x.size() * 4}},
+          {off[1], {pos, 4}},
+          {off[2], {inv.data(), inv.size() * 4}},
+          {off[4], {kc.data(), cache_bytes}},
+          {off[5], {slots, 4}},
+          {off[6], {v.data(), v.size() * 4}},
+          {off[7], {vc.data(), cache_bytes}},
+          {off[8], {q.data(), q.size() * 4}},
+          {off[9], {table, sizeof(table)}},
+          {off[10], {kv_lens, 4}},
+          {off[11], {cu_q, 8}}};
+      for (const auto& [o, d] : ups)
+        ASSERT_EQ(api_->buffer_upload(buf, o, d.first, d.second, nullptr, &err), TSR_OK);
+      RopeKvGraph rk;
+      MakeRopeKvGraph(buf, off, 1, H, D, NB, BS, D, 0, TSR_DTYPE_F32, TSR_DTYPE_F32, &rk);
+      tsr_tensor t[13] = {};
+      for (int i = 0; i < 8; ++i) t[i] = rk.t[i];
+      for (int i = 8; i < 13; ++i) {
+        t[i].struct_size = sizeof(tsr_tensor), t[i].buffer = buf, t[i].offset = off[i];
+        t[i].dtype = TSR_DTYPE_I32, t[i].ndim = 1, t[i].nb[0] = 4;
+      }
+      for (int i : {8, 12}) {
+        t[i].dtype = TSR_DTYPE_F32, t[i].ndim = 3, t[i].ne[0] = 1, t[i].ne[1] = Hq;
+        t[i].ne[2] = D, t[i].nb[0] = Hq * D * 4, t[i].nb[1] = D * 4, t[i].nb[2] = 4;
+      }
+      t[9].ndim = 2, t[9].ne[0] = 1, t[9].ne[1] = MB, t[9].nb[0] = MB * 4, t[9].nb[1] = 4;
+      t[10].ne[0] = 1;
+      t[11].ne[0] = 2;
+      tsr_node nodes[4] = {rk.nodes[0], rk.nodes[1], rk.nodes[2], tsr_node{}};
+      tsr_node& at = nodes[3];
+      at.struct_size = sizeof(tsr_node), at.op = TSR_OP_PAGED_ATTENTION, at.n_inputs = 6;
+      const int32_t ins[6] = {8, 4, 7, 9, 10, 11};
+      for (int i = 0; i < 6; ++i) at.inputs[i] = ins[i];
+      at.output = 12;
+      at.iparams[0] = 1, at.iparams[1] = c.window;
+      at.fparams[0] = 1.0f / std::sqrt(static_cast<float>(D));
+      nodes[0].fparams[0] = 1.0f;  // the RoPE's attention scale
+      const tsr_graph_view view{sizeof(tsr_graph_view), 13, t, 4, nodes};
+      const int32_t ids[4] = {0, 1, 2, 3};
+      if (mode == 1) {
+        for (int j = 0; j < 4; ++j)
+          ASSERT_EQ(api_->execute(dev, &view, &ids[j], 1, nullptr, &err), TSR_OK) << err.message;
+      } else {
+        ASSERT_EQ(api_->execute(dev, &view, ids, 4, nullptr, &err), TSR_OK) << err.message;
+      }
+      const uint64_t offs[4] = {off[3], off[4], off[7], off[12]};
+      const uint64_t sizes[4] = {static_cast<uint64_t>(H * D * 4), cache_bytes, cache_bytes,
+                                 static_cast<uint64_t>(Hq * D * 4)};
+      for (int o = 0; o < 4; ++o) {
+        got[mode][o].resize(sizes[o]);
+        ASSERT_EQ(api_->buffer_download(buf, offs[o], got[mode][o].data(), sizes[o], nullptr, &err),
+                  TSR_OK)
+            << err.message;
+      }
+      api_->buffer_free(buf);
+      log.clear();
+      api_->device_close(dev);  // logs the profile
+      if (log.find("backend profile") != std::string::npos) {
+        EXPECT_EQ(log.find("kvnew") != std::string::npos, mode == 0) << log;
+        EXPECT_EQ(log.find("rope.comp") != std::string::npos, mode != 0) << log;
+      }
+    }
+    for (int mode = 1; mode < 3; ++mode) {
+      for (int o = 0; o < 4; ++o)
+        EXPECT_EQ(got[0][o], got[mode][o]) << "mode " << mode << " output " << o;
+    }
+    // The new slot was written (k rotated, v as given) and the attention saw something.
+    EXPECT_NE(std::memcmp(got[0][1].data(), kc.data(), cache_bytes), 0);
+    EXPECT_EQ(std::memcmp(got[0][2].data() + (14 * H * D) * 4, v.data(), H * D * 4), 0);
+  }
+  g_l2_log = nullptr;
+  api_->destroy_context(ctx);
+}
+
 // The RoPE + KV_WRITE dispatch's KVF32 module (rope.comp, f32 caches, 32-bit index math;
 // vk20-rope) must store the generic module's bits (TESSERA_VULKAN_ROPE_FAST=0) and those of the
 // three nodes run one execute call each: odd head counts and widths (partial groups), partial and

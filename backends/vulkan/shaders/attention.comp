@@ -30,10 +30,21 @@
 // vulkan_backend_test). One main() serves every module (vk21-share): the sequence lookup, an
 // invalid row's zeros, the score, the online-softmax update and the split merge are written once;
 // only the key loops differ.
+//
+// KVNEW (FIXD only: the attention_kvnew_* modules; vk27-kv, run_ops.cc RunRopeKvAttention): a
+// decode step's k RoPE and the two KV_WRITEs before it in the same dispatch. The row's newest key
+// (its own token, key hi - 1) is not read from the cache: the subgroup that owns it computes the
+// rotated k (rope.comp's operations: RopeSinCos, RopeRotate) and loads v from the projection rows,
+// and runs the same score and update on them; the first q head of each KV head also stores them
+// into the caches at the token's slot (and the k into the RoPE's output), as rope.comp does. Every
+// other key comes from the cache, so every output keeps the bits of the three dispatches.
 #if SPLIT
 #extension GL_KHR_memory_scope_semantics : require
 #endif
 #include "common.glsl"
+#if KVNEW
+#include "rope_common.glsl"
+#endif
 
 layout(constant_id = 0) const int SG = 32;
 layout(constant_id = 1) const int WG = 128;
@@ -66,6 +77,19 @@ layout(buffer_reference, std430, buffer_reference_align = 8) readonly buffer Par
   float scale, softcap;
   uint64_t part, count;  // SPLIT: scratch for each unit's NSG (m, l, acc[Dv]); a counter a unit
 };
+
+#if KVNEW
+// The RoPE / KV_WRITE block after Params (ops.h KvNewP): row 0 of the k and v projections (x,
+// vrows; dims contiguous, head strides x_head / v_head), the RoPE's positions, inv_freq and
+// attention scale, its output (o_head; rope_out 0: not stored), the KV_WRITEs' slots and
+// n_slots; the caches are P.k / P.v.
+layout(buffer_reference, std430, buffer_reference_align = 8) readonly buffer KvNew {
+  uint64_t x, rope_out, pos, inv_freq, slots, vrows;
+  int64_t x_head, o_head, v_head, n_slots;
+  float attn_scale;
+};
+#define ATTN_PARAMS_BYTES 288  // sizeof(ops.h's AttnP)
+#endif
 
 #if SPLIT
 // Written and read by different workgroups: coherent (past the non-coherent L1), ordered by
@@ -258,6 +282,55 @@ void Key(Params P, uint64_t krow, uint64_t vrow, int lane, float qv[PER], inout 
   ONLINE_UPDATE(x, m, l, acc, w)
   [[unroll]] for (int i = 0; i < PER; ++i) acc[i] = fma(w, vx[i], acc[i]);
 }
+
+#if KVNEW
+// The newest key of the row (KVNEW): this lane's dims lane + SG i of the rotated k (neox pairs
+// (p, p + FIXD / 2): dims i and i + PER / 2 of a lane) and of v, the same operations as rope.comp
+// and the KV_WRITEs; stored into the caches at the token's slot where `writer` (and the k into
+// the RoPE's output, all of its dims, as rope.comp writes them); then Key's score and update.
+void NewKey(Params P, KvNew N, int64_t hk, bool writer, int lane, float qv[PER], inout float m,
+            inout float l, inout float acc[PER]) {
+  float kx[PER], vx[PER];
+  const int rpos = LoadI32(N.pos);
+  const uint64_t xrow = N.x + uint64_t(hk * N.x_head);
+  [[unroll]] for (int i = 0; i < PER / 2; ++i) {
+    const int p = lane + SG * i;
+    float sn, cs;
+    RopeSinCos(rpos, LoadF32(N.inv_freq + uint64_t(p * 4)), N.attn_scale, sn, cs);
+    const float x0 = LoadF32(xrow + uint64_t(p * 4));
+    const float x1 = LoadF32(xrow + uint64_t((p + FIXD / 2) * 4));
+    RopeRotate(x0, x1, sn, cs, kx[i], kx[i + PER / 2]);
+  }
+  const uint64_t vrow = N.vrows + uint64_t(hk * N.v_head);
+  [[unroll]] for (int i = 0; i < PER; ++i) vx[i] = LoadF32(vrow + uint64_t((lane + SG * i) * 4));
+  if (writer) {
+    if (N.rope_out != 0ul) {  // 0: the plan reuses it for the attention's output (dead)
+      const uint64_t orow = N.rope_out + uint64_t(hk * N.o_head);
+      [[unroll]] for (int i = 0; i < PER; ++i)
+        StoreF32(orow + uint64_t((lane + SG * i) * 4), kx[i]);
+    }
+    // kv_write.comp's slot checks: -1 skips; outside the cache sets the error word.
+    const int slot = LoadI32(N.slots);
+    if (slot != -1 && (slot < 0 || int64_t(slot) >= N.n_slots)) {
+      if (lane == 0) SetError(P.err, ERR_INDEX);
+    } else if (slot != -1) {
+      const int64_t blk = int64_t(slot) / P.block_size, off = int64_t(slot) % P.block_size;
+      const uint64_t krow = P.k + uint64_t(blk * P.k_block + off * P.k_tok + hk * P.k_head);
+      const uint64_t vrow_c = P.v + uint64_t(blk * P.v_block + off * P.v_tok + hk * P.v_head);
+      [[unroll]] for (int i = 0; i < PER; ++i) {
+        StoreF32(krow + uint64_t((lane + SG * i) * 4), kx[i]);
+        StoreF32(vrow_c + uint64_t((lane + SG * i) * 4), vx[i]);
+      }
+    }
+  }
+  float part = 0.0;
+  [[unroll]] for (int i = 0; i < PER; ++i) part = fma(qv[i], kx[i], part);
+  const float x = Score(P, part);
+  float w;
+  ONLINE_UPDATE(x, m, l, acc, w)
+  [[unroll]] for (int i = 0; i < PER; ++i) acc[i] = fma(w, vx[i], acc[i]);
+}
+#endif
 #endif
 
 void main() {
@@ -298,13 +371,20 @@ void main() {
 
   float m = -1.0 / 0.0, l = 0.0;
   const uint64_t k_hd = P.k + uint64_t(hk * P.k_head), v_hd = P.v + uint64_t(hk * P.v_head);
+  // KVNEW: the cache holds keys lo .. hi - 2; key hi - 1 (this token's: pos, the KV_WRITEs' slot)
+  // is NewKey's, in the place of the subgroup's key sequence where the loop would have read it.
+#if KVNEW
+#define KEYS_HI (hi - 1)
+#else
+#define KEYS_HI hi
+#endif
   if (P.paged != 0) {
     const int bs = int(P.block_size);
     const uint64_t trow = P.table + uint64_t(s * P.table_row * 4);
     int j = lo + g;
     int jb = j / bs, off = j - (j / bs) * bs;  // key j's block and place in it, kept as j steps
     const int qb = NSG / bs, rb = NSG - (NSG / bs) * bs;
-    for (; j < hi; j += NSG) {
+    for (; j < KEYS_HI; j += NSG) {
       const int blk = LoadI32(trow + uint64_t(jb * 4));
       if (blk >= 0 && blk < P.n_blocks) {
         Key(P, k_hd + uint64_t(blk * P.k_block + off * P.k_tok),
@@ -320,10 +400,15 @@ void main() {
       }
     }
   } else {
-    for (int j = lo + g; j < hi; j += NSG)
+    for (int j = lo + g; j < KEYS_HI; j += NSG)
       Key(P, k_hd + uint64_t((k_first + j) * P.k_tok), v_hd + uint64_t((k_first + j) * P.v_tok),
           lane, qv, m, l, acc);
   }
+#if KVNEW
+  if (hi - 1 >= lo && (hi - 1 - lo) % NSG == g)
+    NewKey(P, KvNew(pc.params + uint64_t(ATTN_PARAMS_BYTES)), hk, h % (P.Hq / P.Hkv) == 0, lane,
+           qv, m, l, acc);
+#endif
 #else  // the generic modules: any head dims and K/V dtype
   const int64_t hi = P.causal != 0 ? min(k_len, pos + 1) : k_len;
   const int64_t lo = (P.window > 0 && pos - P.window + 1 > 0) ? pos - P.window + 1 : 0;
