@@ -2654,12 +2654,6 @@ StatusOr<int> ExecuteDecodePair(tsr_device* dev, const tsr_graph_view& g, const 
   return 2;
 }
 
-// Decode fusion (Recorder::fuse_decode): a ROPE (a layer's k), the in-place KV_WRITE of its
-// output into the k cache and, when it follows, the v cache's KV_WRITE run as one rope.comp
-// dispatch (run_ops.cc RunRopeKv): the RoPE stores each rotated value to its output and to the
-// cache, so both have the bits of the nodes run apart. No part may write what another reads or
-// writes (the RoPE's own in-place input and a cache's in-place read aside). Returns how many
-// nodes ran (0: no pattern).
 // A decode step's k ROPE, its KV_WRITE, the v KV_WRITE and the PAGED_ATTENTION after them as one
 // attention dispatch (run_ops.cc RunRopeKvAttention; vk27-kv): 4 when it ran, 0 when the nodes do
 // not fit it (ExecuteRopeKv and the attention then run as before).
@@ -2700,6 +2694,12 @@ StatusOr<int> ExecuteRopeKvAttention(tsr_device* dev, const tsr_graph_view& g, c
   return 4;
 }
 
+// Decode fusion (Recorder::fuse_decode): a ROPE (a layer's k), the in-place KV_WRITE of its
+// output into the k cache and, when it follows, the v cache's KV_WRITE run as one rope.comp
+// dispatch (run_ops.cc RunRopeKv): the RoPE stores each rotated value to its output and to the
+// cache, so both have the bits of the nodes run apart. No part may write what another reads or
+// writes (the RoPE's own in-place input and a cache's in-place read aside). Returns how many
+// nodes ran (0: no pattern).
 StatusOr<int> ExecuteRopeKv(tsr_device* dev, const tsr_graph_view& g, const int32_t* ids, int32_t n,
                             int32_t i) {
   if (!dev->fuse_rope_kv || !IsOp(g, ids, n, i, TSR_OP_ROPE) ||
