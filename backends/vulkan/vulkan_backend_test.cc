@@ -1653,8 +1653,10 @@ TEST_F(VulkanPluginTest, RopeKvWriteFusedMatchesSeparateNodes) {
 // attention.comp's KVNEW modules; vk27-kv): the attention output, both caches and the RoPE's
 // output must have the bits of the four nodes run one execute call each and of the same call
 // with TESSERA_VULKAN_FUSE_KV_ATTN=0 (the RoPE + KV dispatch, then the attention), for D = 64
-// and 128, GQA, a sliding window, the attention split over workgroups, the new token mid-block;
-// where timestamps exist the profile must show the fused module and no rope.comp dispatch.
+// and 128, GQA, a sliding window, the attention split over workgroups, the new token mid-block,
+// and a block table that does not list the new token's block (reported by every mode, the
+// caches still written); where timestamps exist the profile must show the fused module and no
+// rope.comp dispatch.
 TEST_F(VulkanPluginTest, RopeKvAttentionFusedMatchesSeparateNodes) {
   std::string log;
   ASSERT_NO_FATAL_FAILURE(CaptureLogInto(&log));
@@ -1674,12 +1676,15 @@ TEST_F(VulkanPluginTest, RopeKvAttentionFusedMatchesSeparateNodes) {
   struct Case {
     int64_t D, window;
     const char* parts;
+    bool bad_table;  // the block of keys 8..11 (the new token's) unlisted: reported, skipped
   };
   std::mt19937 rng(31);
   std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-  for (const Case& c : {Case{64, 0, "1"}, Case{128, 5, "1"}, Case{64, 3, "2"}, Case{128, 0, "2"}}) {
+  for (const Case& c :
+       {Case{64, 0, "1", false}, Case{128, 5, "1", false}, Case{64, 3, "2", false},
+        Case{128, 0, "2", false}, Case{64, 0, "1", true}, Case{128, 0, "2", true}}) {
     SCOPED_TRACE("D " + std::to_string(c.D) + ", window " + std::to_string(c.window) + ", parts " +
-                 c.parts);
+                 c.parts + (c.bad_table ? ", bad table" : ""));
     const int64_t D = c.D;
     std::vector<float> x(H * D), v(H * D), inv(D / 2), q(Hq * D), kc(NB * BS * H * D),
         vc(NB * BS * H * D);
@@ -1690,7 +1695,8 @@ TEST_F(VulkanPluginTest, RopeKvAttentionFusedMatchesSeparateNodes) {
     for (float& f : vc) f = u(rng);
     for (size_t i = 0; i < inv.size(); ++i) inv[i] = std::pow(10000.0f, -2.0f * i / D);
     // The new token: position 10 = block 2 of the table (block 3 of the cache), slot 3 * 4 + 2.
-    const int32_t pos[1] = {kLen - 1}, slots[1] = {14}, table[MB] = {2, 0, 3, 1};
+    const int32_t pos[1] = {kLen - 1}, slots[1] = {14};
+    const int32_t table[MB] = {2, 0, c.bad_table ? -1 : 3, 1};
     const int32_t kv_lens[1] = {kLen}, cu_q[2] = {0, 1};
     const uint64_t cache_bytes = NB * BS * H * D * 4;
     // x | pos | inv | rope out | k cache | slots | v rows | v cache | q | table | kv_lens | cu_q
@@ -1759,6 +1765,12 @@ TEST_F(VulkanPluginTest, RopeKvAttentionFusedMatchesSeparateNodes) {
           ASSERT_EQ(api_->execute(dev, &view, &ids[j], 1, nullptr, &err), TSR_OK) << err.message;
       } else {
         ASSERT_EQ(api_->execute(dev, &view, ids, 4, nullptr, &err), TSR_OK) << err.message;
+      }
+      if (c.bad_table) {  // every mode reports the unlisted block (the first download)
+        float probe = 0;
+        EXPECT_EQ(api_->buffer_download(buf, off[12], &probe, 4, nullptr, &err),
+                  TSR_ERR_INVALID_ARGUMENT);
+        EXPECT_NE(std::string(err.message).find("block"), std::string::npos) << err.message;
       }
       const uint64_t offs[4] = {off[3], off[4], off[7], off[12]};
       const uint64_t sizes[4] = {static_cast<uint64_t>(H * D * 4), cache_bytes, cache_bytes,

@@ -287,9 +287,10 @@ void Key(Params P, uint64_t krow, uint64_t vrow, int lane, float qv[PER], inout 
 // The newest key of the row (KVNEW): this lane's dims lane + SG i of the rotated k (neox pairs
 // (p, p + FIXD / 2): dims i and i + PER / 2 of a lane) and of v, the same operations as rope.comp
 // and the KV_WRITEs; stored into the caches at the token's slot where `writer` (and the k into
-// the RoPE's output, all of its dims, as rope.comp writes them); then Key's score and update.
-void NewKey(Params P, KvNew N, int64_t hk, bool writer, int lane, float qv[PER], inout float m,
-            inout float l, inout float acc[PER]) {
+// the RoPE's output, all of its dims, as rope.comp writes them); then, where the block table
+// names a block for the key (`listed`, the loop's check of every key), Key's score and update.
+void NewKey(Params P, KvNew N, int64_t hk, bool writer, bool listed, int lane, float qv[PER],
+            inout float m, inout float l, inout float acc[PER]) {
   float kx[PER], vx[PER];
   const int rpos = LoadI32(N.pos);
   const uint64_t xrow = N.x + uint64_t(hk * N.x_head);
@@ -322,6 +323,10 @@ void NewKey(Params P, KvNew N, int64_t hk, bool writer, int lane, float qv[PER],
         StoreF32(vrow_c + uint64_t((lane + SG * i) * 4), vx[i]);
       }
     }
+  }
+  if (!listed) {  // as the loop: reported, the key skipped
+    if (lane == 0) SetError(P.err, ERR_BLOCK_TABLE);
+    return;
   }
   float part = 0.0;
   [[unroll]] for (int i = 0; i < PER; ++i) part = fma(qv[i], kx[i], part);
@@ -405,9 +410,12 @@ void main() {
           lane, qv, m, l, acc);
   }
 #if KVNEW
-  if (hi - 1 >= lo && (hi - 1 - lo) % NSG == g)
-    NewKey(P, KvNew(pc.params + uint64_t(ATTN_PARAMS_BYTES)), hk, h % (P.Hq / P.Hkv) == 0, lane,
-           qv, m, l, acc);
+  if (hi - 1 >= lo && (hi - 1 - lo) % NSG == g) {
+    const int jn = hi - 1, bs = int(P.block_size);  // paged only (RunRopeKvAttention)
+    const int blk = LoadI32(P.table + uint64_t((s * P.table_row + jn / bs) * 4));
+    NewKey(P, KvNew(pc.params + uint64_t(ATTN_PARAMS_BYTES)), hk, h % (P.Hq / P.Hkv) == 0,
+           blk >= 0 && blk < P.n_blocks, lane, qv, m, l, acc);
+  }
 #endif
 #else  // the generic modules: any head dims and K/V dtype
   const int64_t hi = P.causal != 0 ? min(k_len, pos + 1) : k_len;
