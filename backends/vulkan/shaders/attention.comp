@@ -288,7 +288,9 @@ void Key(Params P, uint64_t krow, uint64_t vrow, int lane, float qv[PER], inout 
 // (p, p + FIXD / 2): dims i and i + PER / 2 of a lane) and of v, the same operations as rope.comp
 // and the KV_WRITEs; stored into the caches at the token's slot where `writer` (and the k into
 // the RoPE's output, all of its dims, as rope.comp writes them); then, where the block table
-// names a block for the key (`listed`, the loop's check of every key), Key's score and update.
+// names a block for the key (`listed`, the loop's check of every key), Key's score and update,
+// written out again: a shared function taking kx / vx changed the fixed modules' SPIR-V (glslc
+// keeps array-parameter copies, see ONLINE_UPDATE), and those modules are tuned on the H100/H200.
 void NewKey(Params P, KvNew N, int64_t hk, bool writer, bool listed, int lane, float qv[PER],
             inout float m, inout float l, inout float acc[PER]) {
   float kx[PER], vx[PER];
