@@ -2447,7 +2447,7 @@ void MoveNorm(MatmulP* from, MatmulP* to) {
 // positions and frequencies; the GEMVs' x, the norm output, is never read: x is normalized on
 // load); it may cover the norm output (the engine's planner gives the SWIGLU that dead memory) or
 // be exactly a part's output (in place): sequentially E overwrites it, so that store is dropped
-// (workgroup 0's norm store would race the other workgroups' E stores). Adds E and the RoPE's
+// (the workgroups' norm stores would race the other workgroups' E stores). Adds E and the RoPE's
 // inputs to *writes / *reads; returns 1 when fused, else 0 (grp untouched).
 int FuseEpilogue(tsr_device* dev, const tsr_graph_view& g, const int32_t* ids, int32_t n, int32_t k,
                  const Range& ro, DecodeGroup* grp, std::vector<Range>* reads,
@@ -2519,8 +2519,8 @@ int FuseEpilogue(tsr_device* dev, const tsr_graph_view& g, const int32_t* ids, i
 // Decode fusion (Recorder::fuse_decode): an RMS_NORM of one row followed by the decode GEMVs that
 // read its output (a layer's q/k/v or gate/up group, the LM head) runs as one dispatch:
 // matmul.comp computes the norm's scale in every workgroup exactly as rows.comp sums the row
-// (both pipelines require the device's subgroup size), normalizes x on load, and workgroup 0
-// writes the norm's output, so both nodes' outputs have their unfused bits
+// (both pipelines require the device's subgroup size), normalizes x on load, and the workgroups
+// write the norm's output (a share each), so both nodes' outputs have their unfused bits
 // (NormFusedIntoDecodeGemvMatchesSeparateNodes). Needs a GEMV module with the prologue
 // (DecodeNormFusable); returns how many nodes ran (0: no pattern).
 StatusOr<int> ExecuteNormGemv(tsr_device* dev, const tsr_graph_view& g, const int32_t* ids,
@@ -2542,7 +2542,7 @@ StatusOr<int> ExecuteNormGemv(tsr_device* dev, const tsr_graph_view& g, const in
   if (na.input(2) != nullptr || !NormRow(*na.in[0], K) || !NormRow(*na.out, K) ||
       (w != nullptr && !NormRow(*w, K)) || Addr(*na.out) != grp.parts[0].x)
     return 0;
-  // The norm's x and weight are read by every workgroup while workgroup 0 writes its output,
+  // The norm's x and weight are read by every workgroup while the workgroups write its output,
   // and the GEMVs' outputs are written meanwhile: none of these may overlap.
   const Range rx = Extent(*na.in[0]), ro = Extent(*na.out);
   std::vector<Range> norm_reads = {rx};

@@ -334,8 +334,8 @@ bool SplitFold(Params P, int64_t n0, int rows, int64_t nc, int lane, inout float
 // subgroup order. This workgroup has 128 invocations (a whole number of subgroups of the same
 // size: both pipelines require the device's subgroup size, and the host fuses only then), so
 // invocation j plays threads j and j + 128: lane for lane the same subgroups, hence the same
-// sums, added in the same order. Every workgroup computes the scale itself; workgroup 0 also
-// writes the normed row (the RMS_NORM node's output).
+// sums, added in the same order. Every workgroup computes the scale itself and writes its share
+// of the normed row (the RMS_NORM node's output; WriteNormed).
 shared float sm_norm[64];
 // NormScale's loads: 1 = NORM_BATCH of each chain's loads issued before their FMAs, 0 = one at
 // a time (the loop before; a lab knob, TESSERA_VULKAN_NORM_BATCH=0). Same sums either way.
@@ -393,8 +393,14 @@ vec4 NormX4(Params P, int64_t k, float r) {
   return y;
 }
 
+// Every workgroup of the dispatch stores its share: elements 128 g + t, + 128 G, ... (g its
+// index, G launched). One workgroup storing the whole row ran K / 128 dependent load-store
+// rounds (~0.1 us each from L2) after its prologue and before its own rows, and the dispatch
+// waited for it (vk28, H200 lab: 8B norm + q/k/v with the norm output stored 31.2 -> 27.6 us).
 void WriteNormed(Params P, float r) {
-  for (int64_t i = int64_t(gl_LocalInvocationID.x); i < P.K; i += 128) {
+  const int64_t G = int64_t(gl_NumWorkGroups.x) * int64_t(gl_NumWorkGroups.y);
+  for (int64_t i = int64_t(GroupIndex()) * 128 + int64_t(gl_LocalInvocationID.x); i < P.K;
+       i += G * 128) {
     float y = LoadF32(P.norm_x + uint64_t(i * 4)) * r;
     if (P.norm_w != 0ul) y *= LoadF32(P.norm_w + uint64_t(i * 4)) + P.norm_woff;
     StoreF32(P.norm_out + uint64_t(i * 4), y);
@@ -982,9 +988,9 @@ void NormGroups(Params P) {
   const int64_t total = P.ptotal > 0 ? int64_t(P.ptotal) : G;
   const float nr = NormScale(P);
 #if PAIRED
-  if (g0 == 0 && P.norm_out != 0ul) WriteNormed(P, nr);
+  if (P.norm_out != 0ul) WriteNormed(P, nr);
 #else
-  if (g0 == 0) WriteNormed(P, nr);
+  WriteNormed(P, nr);
 #endif
   for (int64_t g = g0; g < total; g += G) {
     // The index's part (workgroup-uniform) and the part's first index.
@@ -1298,7 +1304,7 @@ void main() {
 #if NORM
     nr = NormScale(P);
 #if PAIRED
-    if (g == 0 && P.norm_out != 0ul) WriteNormed(P, nr);
+    if (P.norm_out != 0ul) WriteNormed(P, nr);
     int part = 0;
     for (int j = 1; j < P.n_parts; ++j) {
       if (g >= int64_t(P.group_start[j])) part = j;
@@ -1306,7 +1312,7 @@ void main() {
     PairedGroup(P, g, part, int64_t(start), nr);
     return;
 #else
-    if (g == 0) WriteNormed(P, nr);
+    WriteNormed(P, nr);
 #endif
 #endif
     const int64_t first = (g - int64_t(start)) * P.rows_per_group;

@@ -1,0 +1,34 @@
+#!/bin/bash
+# Twenty-eighth session, call 5 (H200): the strided prototype with the normed row staged in
+# shared memory (matmul.comp sm_xn; TESSERA_VULKAN_STRIDED=1 / 3) at 3 and 4 persistent
+# workgroups an SM (TESSERA_VULKAN_PERSIST=396 / 528): registers, lab, engine 8B tg128.
+#   run(command="bash backends/vulkan/lab/vk28x_gpu.sh", carry=[".gl", ".dev/bundle27.tar.xz", ".dev/vk28"])
+set -u
+export OUT=${OUT:-/tmp/out}; mkdir -p $OUT
+T0=$(date +%s); DEADLINE=${DEADLINE:-200}
+el() { echo $(( $(date +%s) - T0 )); }
+left() { [ $(el) -lt $DEADLINE ]; }
+s=llama-3.1-8b
+(python3 bench/make_checkpoint.py --shape $s --out /tmp/$s > /tmp/$s.ckpt.log 2>&1; touch /tmp/$s.done) &
+tar xJf .dev/bundle27.tar.xz -C .dev
+B=$PWD/.dev/bundle; export LD_LIBRARY_PATH=$B/lib; P=$B/lib/tessera/backends
+VK=$P/libtessera_backend_vulkan.so
+xz -dc .dev/vk28/vk.so.xz > $VK
+xz -dc .dev/vk28/gemvlab.xz > $B/bin/vulkan_gemv_lab; chmod +x $B/bin/vulkan_gemv_lab
+for f in .gl/*.deb; do case $f in *libvulkan1*) ;; *) dpkg -x "$f" / ;; esac; done; ldconfig
+$B/bin/engine devices 2>&1 | grep -q "vulkan:0" || export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+export TESSERA_VULKAN_PLUGIN=$VK
+n=0
+lab() { n=$((n+1)); echo "--- $* t=$(el)"; env "$@" timeout 100 $B/bin/vulkan_gemv_lab --shapes 8b --reps 20 --glu --rope --copy-gbs 4200 > $OUT/lab_$n.txt 2>&1; grep -E "^8b |PASSED|FAIL" $OUT/lab_$n.txt | grep -v "pipeline stats" | sed 's/ dispatches//;s/us\/dispatch/us/' | cut -c1-150; grep -o "pipeline stats matmul.comp [a-z+]* (bf16) \[CS\]: Register Count=[0-9]*" $OUT/lab_$n.txt | sort -u; }
+lab D=0
+lab TESSERA_VULKAN_STRIDED=1 TESSERA_VULKAN_PIPELINE_STATS=1
+lab TESSERA_VULKAN_STRIDED=3 TESSERA_VULKAN_PIPELINE_STATS=1
+lab TESSERA_VULKAN_STRIDED=1 TESSERA_VULKAN_PERSIST=528
+lab TESSERA_VULKAN_STRIDED=3 TESSERA_VULKAN_PERSIST=528
+lab TESSERA_VULKAN_STRIDED=1 TESSERA_VULKAN_PERSIST=660
+for i in $(seq 1 150); do [ -f /tmp/$s.done ] && break; sleep 1; done
+eb() { echo "  $* $(env "$@" timeout 60 $B/bin/engine bench /tmp/$s --backend vulkan -p 16 -n 128 -r 2 2>&1 | grep -E '\| tg[0-9]|rror' | awk '{printf "%s %s %s %s", $2, $4, $5, $6}') t=$(el)"; }
+echo "=== 8B tg128 t=$(el)"
+for v in D=0 TESSERA_VULKAN_STRIDED=1 "TESSERA_VULKAN_STRIDED=1 TESSERA_VULKAN_PERSIST=528" "TESSERA_VULKAN_STRIDED=3 TESSERA_VULKAN_PERSIST=528" D=0 "TESSERA_VULKAN_STRIDED=1 TESSERA_VULKAN_PERSIST=528"; do
+  left && eb $v; done
+echo "total $(el) s"
