@@ -4,6 +4,8 @@
 # workgroups an SM (TESSERA_VULKAN_PERSIST=396 / 528): registers, lab, engine 8B tg128.
 # Call 7 (V=7): the strided modules with 2 rows a subgroup (DROWS 2, no sm_xn) at 3-6
 # persistent workgroups an SM, the skewed default at 2 rows as the control.
+# Call 8 (V=8, the call-5 plugin): the 8B o with K split in 2 / 4 pieces inside the workgroup
+# (TESSERA_VULKAN_DECODE_KPIECES) on the 128-register strided module and on the skewed one.
 #   run(command="bash backends/vulkan/lab/vk28x_gpu.sh", carry=[".gl", ".dev/bundle27.tar.xz", ".dev/vk28"])
 set -u
 export OUT=${OUT:-/tmp/out}; mkdir -p $OUT
@@ -22,7 +24,16 @@ $B/bin/engine devices 2>&1 | grep -q "vulkan:0" || export VK_DRIVER_FILES=/usr/l
 export TESSERA_VULKAN_PLUGIN=$VK
 n=0
 lab() { n=$((n+1)); echo "--- $* t=$(el)"; env "$@" timeout 100 $B/bin/vulkan_gemv_lab --shapes 8b --reps 20 --glu --rope --copy-gbs 4200 > $OUT/lab_$n.txt 2>&1; grep -E "^8b |PASSED|FAIL" $OUT/lab_$n.txt | grep -v "pipeline stats" | sed 's/ dispatches//;s/us\/dispatch/us/' | cut -c1-150; grep -o "pipeline stats matmul.comp [a-z+]* (bf16) \[CS\]: Register Count=[0-9]*" $OUT/lab_$n.txt | sort -u; }
-if [ "${V:-5}" = 7 ]; then
+if [ "${V:-5}" = 8 ]; then
+lab D=0
+lab TESSERA_VULKAN_STRIDED=1 TESSERA_VULKAN_PIPELINE_STATS=1
+lab TESSERA_VULKAN_STRIDED=1 TESSERA_VULKAN_DECODE_KPIECES=2
+lab TESSERA_VULKAN_STRIDED=1 TESSERA_VULKAN_DECODE_KPIECES=4
+lab TESSERA_VULKAN_DECODE_KPIECES=2
+lab TESSERA_VULKAN_DECODE_KPIECES=4
+lab D=0
+pkill -f make_checkpoint.py
+elif [ "${V:-5}" = 7 ]; then
 R="TESSERA_VULKAN_DECODE_ROWS=2 TESSERA_VULKAN_DECODE_ROWS_LONGK=4"
 lab D=0
 lab TESSERA_VULKAN_STRIDED=1 $R TESSERA_VULKAN_PIPELINE_STATS=1
