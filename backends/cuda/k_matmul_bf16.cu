@@ -24,8 +24,14 @@
 // M = 1 and M = 2048.
 // Eligibility (Bf16FastPathEligible) depends only on the weight, never on M, so a given weight
 // always takes this order.
+#include <cuda.h>  // CUtensorMap (cu29-ring); the driver is reached through cudart
+#include <cudaTypedefs.h>
+
 #include <algorithm>
 #include <atomic>
+#include <map>
+#include <mutex>
+#include <tuple>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -1151,6 +1157,241 @@ __global__ void __launch_bounds__(PIPE == kGemvPipe8 || PIPE == kGemvPipeTma ? 2
     r.n = static_cast<unsigned>(grp.o[0].N) | (static_cast<unsigned>(grp.n) << 28);
     r.wlo = static_cast<unsigned>(reinterpret_cast<uintptr_t>(grp.o[0].w) >> 4);
     r.block = blockIdx.x, r.grid = gridDim.x | (blockDim.x / 32) << 20, r.sm = sm;
+  }
+#endif
+}
+
+// ---- cu29-ring: M = 1 decode GEMVs with the weights in a block-shared TMA ring ----
+//
+// lab/NOTES.md (cu29-ring; lab/ring29_probe.cu): the register-load GEMV above holds a chunk's
+// weights in registers while its 48 dependent mma run, so its bytes in flight come and go with
+// the mma chains; the probe's ring streams the 8B's weights at up to 0.87 of copy and a layer's
+// four GEMVs back to back under PDL at 0.85 (the producer streams before griddepcontrol.wait).
+// Here: one persistent block an SM of kRingConsumers mma warps and kRingProducers TMA warps; a
+// task is a row group (with SWIGLU pairing: a gate row group and the same up rows), a unit 16 rows
+// x one 256-k chunk (8 KiB, four 2-D tensor copies of 16 rows x 128 bytes, 128-byte swizzle).
+// Unit i of a block goes to consumer i % C and its one slot (a slot has one consumer, which waits
+// for use r only after it used r - 1: mbarrier parity waits cannot tell phases two apart); the
+// producer serving that consumer refills the slot as soon as the consumer has read it into
+// registers. x: the prologue (GemvRmsStageRegs, every thread) and GemvSplitX's pieces, so each
+// chunk's mma sequence and its sum are GemvTask's XP path exactly; each task's chunk sums are
+// combined in chunk order by a combiner warp (the plain and SWIGLU epilogues' arithmetic): the
+// same bits as every other path.
+constexpr int kRingConsumers = 8, kRingProducers = 2, kRingCombiner = 10, kRingUnit = 8192;
+constexpr int kRingThreads = 11 * 32;  // consumers 0 .. 7, producers 8, 9, the combiner 10
+struct GemvRingMaps {
+  CUtensorMap m[kGemvMaxGroup];
+};
+
+// Dynamic shared memory: the ring (1024-aligned), two tasks' chunk sums, x (PRO), x's pieces.
+__host__ __device__ inline int64_t GemvRingSmem(int64_t K, int n_units_task, int pro) {
+  return 1024 + int64_t{kRingConsumers} * kRingUnit + 2LL * n_units_task * 128 * 4 +
+         (pro == kGemvProNone ? 0 : K * 4) + 3 * GemvXpStride(1, K) * 16;
+}
+
+template <int PRO>
+__global__ void __launch_bounds__(kRingThreads, 1)
+    GemvRingKernel(MatmulParams p, GemvGroupArgs grp, int n_chunks, GemvPrologue pro,
+                   int64_t n_tasks, int pref, const __grid_constant__ GemvRingMaps maps) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  extern __shared__ __align__(16) uint8_t ring_sm[];
+  __shared__ uint64_t full[kRingConsumers], empty[kRingConsumers];
+  __shared__ float pro_red[kRingThreads / 32];
+  constexpr int C = kRingConsumers;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const bool pair = grp.swiglu != nullptr;
+  const int per_task = pair ? 2 * n_chunks : n_chunks;  // units a task
+  const int64_t t0 = blockIdx.x * n_tasks / gridDim.x, t1 = (blockIdx.x + 1) * n_tasks / gridDim.x;
+  const int n_units = static_cast<int>((t1 - t0) * per_task);
+  const uint32_t base = SmemU32(ring_sm), ring = (base + 1023) & ~1023u;
+  float* part = reinterpret_cast<float*>(ring_sm + (ring - base) + C * kRingUnit);
+  float* xs = part + 2 * per_task * 128;
+  uint4* xp = reinterpret_cast<uint4*>(xs + (PRO == kGemvProNone ? 0 : p.K));
+  if (threadIdx.x < C) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;\n" ::"r"(SmemU32(&full[threadIdx.x])));
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;\n" ::"r"(SmemU32(&empty[threadIdx.x])));
+  }
+  asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+  __syncthreads();
+  // Unit i of this block: task t0 + i / per_task, chunk vc = i % per_task of it (pair: vc >=
+  // n_chunks is the up member's chunk vc - n_chunks); the member, its first row and its chunk.
+  const auto unit = [&](int i, int& jm, int64_t& n0, int& c) {
+    const int64_t gr = t0 + i / per_task;
+    const int vc = i % per_task;
+    if (pair) {
+      jm = vc >= n_chunks ? 1 : 0;
+      c = vc - jm * n_chunks;
+      n0 = gr * 16;
+    } else {
+      jm = MemberOf(grp, gr);
+      c = vc;
+      n0 = (gr - (jm == 0 ? grp.g0[0] : (jm == 1 ? grp.g0[1] : grp.g0[2]))) * 16;
+    }
+  };
+  const bool producer = warp >= C && warp < kRingCombiner;
+  uint64_t pol = 0;
+  if (producer) asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;\n" : "=l"(pol));
+  // Producer warp pw fills the slots of consumers c % kRingProducers == pw (units i, i % C == c),
+  // each as soon as its consumer has read the slot's last unit (no waiting on one consumer while
+  // another's slot is free).
+  const auto issue = [&](int i) {
+    const int s = i % C;
+    int jm, c;
+    int64_t n0;
+    unit(i, jm, n0, c);
+    const uint32_t bar = SmemU32(&full[s]), dst = ring + s * kRingUnit;
+    if (lane == 0) {
+      asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar),
+                   "r"(kRingUnit)
+                   : "memory");
+    }
+    __syncwarp();
+    if (lane < 4) {
+      const CUtensorMap* map = &maps.m[jm];
+      asm volatile(
+          "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes"
+          ".L2::cache_hint [%0], [%1, {%2, %3}], [%4], %5;\n" ::"r"(dst + lane * 2048),
+          "l"(reinterpret_cast<uint64_t>(map)), "r"(c * 256 + lane * 64),
+          "r"(static_cast<int>(n0)), "r"(bar), "l"(pol)
+          : "memory");
+    }
+  };
+  const int pw = warp - C;
+  // The first use of every slot needs no wait: streamed before the PDL wait and the prologue.
+  if (producer)
+    for (int i = pw; i < n_units && i < C; i += kRingProducers) issue(i);
+  const auto wait = [&] {
+    GridDepWait();
+    AllowDependents();
+  };
+  // Every thread takes part in the prologue (its barriers are the block's); GemvRmsStageRegs'
+  // threads 256.. redo the staging of threads 0.. with the same values (benign).
+  if constexpr (PRO == kGemvProRms) {
+    GemvRmsStageRegs(p, pro, pro_red, blockIdx.x == 0 && pro.y != nullptr, xs,
+                     (pref & kGemvPrefRmsEarly) != 0, wait);
+  } else {
+    wait();
+  }
+  GemvSplitX<3, PRO>(p, xs, xp);
+  if (producer) {
+    constexpr int kMine = C / kRingProducers;
+    int nxt[kMine];  // the next unit of consumer pw + e kRingProducers
+#pragma unroll
+    for (int e = 0; e < kMine; ++e) nxt[e] = C + pw + e * kRingProducers;
+    for (;;) {
+      bool any = false, issued = false;
+#pragma unroll
+      for (int e = 0; e < kMine; ++e) {
+        const int i = nxt[e];
+        if (i >= n_units) continue;
+        any = true;
+        uint32_t ready = 0;
+        if (lane == 0) {
+          asm volatile(
+              "{\n.reg .pred p;\nmbarrier.test_wait.parity.shared::cta.b64 p, [%1], %2;\n"
+              "selp.u32 %0, 1, 0, p;\n}\n"
+              : "=r"(ready)
+              : "r"(SmemU32(&empty[i % C])), "r"((i / C - 1) & 1)
+              : "memory");
+        }
+        if (__shfl_sync(0xffffffffu, ready, 0) == 0) continue;
+        issue(i);
+        nxt[e] = i + C;
+        issued = true;
+      }
+      if (!any) break;
+      if (!issued) __nanosleep(32);
+    }
+    return;
+  }
+  // Warp kRingCombiner (after the consumers' barrier of task tl, named barrier 1 of the consumers
+  // and it) sums task tl's chunk sums while the consumers go on with tl + 1 into the other half of
+  // part; it reaches the barrier of tl + 1 only after that, so part[tl & 1] is free for tl + 2.
+  // M = 1: lane r < 16 sums row r (pair: lane 16 + r the up member's row r), chunk sums loaded
+  // eight at a time, added in chunk order from chunk 0's sum, as GemvTask's epilogues.
+  const int n_local = static_cast<int>(t1 - t0);
+  if (warp == kRingCombiner) {
+    for (int tl = 0; tl < n_local; ++tl) {
+      asm volatile("bar.sync 1, %0;\n" ::"r"((C + 1) * 32) : "memory");
+      int jm, c;
+      int64_t n0;
+      unit(tl * per_task, jm, n0, c);
+      const int r = lane & 15, jr = pair ? lane >> 4 : jm;
+      const float* pt =
+          part + (tl & 1) * per_task * 128 + (pair ? (lane >> 4) * n_chunks * 128 : 0);
+      const GemvOut o = Pick(grp, jr, [](const GemvOut& x) { return x; });
+      float sum = 0.0f, rv = 0.0f;
+      if (pair || lane < 16) {
+        if (!pair && o.res_out != nullptr) rv = o.res[n0 + r];
+        for (int c0 = 0; c0 < n_chunks; c0 += 8) {
+          float v[8];
+#pragma unroll
+          for (int u = 0; u < 8; ++u)
+            v[u] = c0 + u < n_chunks ? pt[(c0 + u) * 128 + r * 8] : 0.0f;
+#pragma unroll
+          for (int u = 0; u < 8; ++u)
+            if (c0 + u < n_chunks) sum = c0 + u == 0 ? v[u] : sum + v[u];
+        }
+        if (o.bias != nullptr) sum += o.bias[n0 + r];
+      }
+      if (pair) {  // GemvStoreSwiglu's stores
+        if (o.out != nullptr) o.out[(n0 + r) * o.out_col] = sum;
+        const float up = __shfl_sync(0xffffffffu, sum, r + 16);
+        if (lane < 16) grp.swiglu[n0 + r] = SwiGluF(sum, up);
+      } else if (lane < 16) {
+        StoreOutRes(o, n0 + r, 0, sum, rv);
+      }
+    }
+    return;
+  }
+  // Consumers: per_task % C == 0 (the host's rule), so every consumer has per_task / C units of
+  // every task, and one barrier a task keeps them and the combiner in step.
+  const int g = lane / 4, q = lane % 4;
+  const bool tok = g == 0;  // M = 1
+  const uint2* x2 = reinterpret_cast<const uint2*>(xp + q);
+  const int64_t xps = GemvXpStride(1, p.K);
+  for (int i = warp; i < n_units; i += C) {
+    const int tl = i / per_task, vc = i % per_task;
+    int jm, c;
+    int64_t n0;
+    unit(i, jm, n0, c);
+    MbarWait(SmemU32(&full[warp]), (i / C) & 1);
+    const uint8_t* sw = ring_sm + (ring - base) + warp * kRingUnit;
+    uint4 wa[8][2];
+#pragma unroll
+    for (int b = 0; b < 8; ++b) {
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int row = g + 8 * h;  // 128-byte swizzle: 16-byte piece j of a row at j ^ (row % 8)
+        wa[b][h] = *reinterpret_cast<const uint4*>(sw + (b / 2) * 2048 + row * 128 +
+                                                   ((((b % 2) * 4 + q) ^ (row % 8)) * 16));
+      }
+    }
+    __syncwarp();
+    if (lane == 0)
+      asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(SmemU32(&empty[warp]))
+                   : "memory");
+    float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+#pragma unroll
+    for (int b = 0; b < 8; ++b) {
+      const int64_t kb = int64_t(c) * kBlocksPerChunk + b;
+#pragma unroll
+      for (int j = 0; j < 2; ++j) {
+#pragma unroll
+        for (int t = 2; t >= 0; --t) {  // GemvTask's XP order
+          const uint2 v = tok ? x2[(t * xps + kb * 4) * 2 + j] : make_uint2(0u, 0u);
+          Mma(acc, Word(wa[b][0], 2 * j), Word(wa[b][1], 2 * j), Word(wa[b][0], 2 * j + 1),
+              Word(wa[b][1], 2 * j + 1), v.x, v.y);
+        }
+      }
+    }
+    float* pc = part + ((tl & 1) * per_task + vc) * 128;
+    pc[g * 8 + 2 * q] = acc[0];
+    pc[g * 8 + 2 * q + 1] = acc[1];
+    pc[(g + 8) * 8 + 2 * q] = acc[2];
+    pc[(g + 8) * 8 + 2 * q + 1] = acc[3];
+    if (vc + C >= per_task)  // this consumer's last unit of task tl
+      asm volatile("bar.sync 1, %0;\n" ::"r"((C + 1) * 32) : "memory");
   }
 #endif
 }
@@ -3004,6 +3245,121 @@ bool GemvRopeKvFits(const MatmulParams& p, const GemvGroup& grp, const GemvProlo
   return GemvRopeKvConfig(p, grp, pro, terms, aux) != 0;
 }
 
+// cu29-ring (GemvRingKernel): TESSERA_CUDA_GEMV_RING = mask of the M = 1 launch kinds that
+// take the TMA ring: 1 plain with K < 8192 (the 8B o), 8 plain with K >= 8192 (the 8B down), 2
+// RMS_NORM prologue (q/k/v, gate/up without the SWIGLU epilogue), 4 RMS_NORM + SWIGLU pairing,
+// 16 also K = 2048 (the 1B's launches);
+// unset = 23 where the driver's peak DRAM bandwidth is >= 4,400 GB/s (the H200: cu29-ring's
+// engine A/B, 8B tg128 +3.9%, 1B +9.9%; the H100 was not measured, so its launches are
+// unchanged), else 0. The 8B down (mask 8) lost in the lab and the engine: not in the default.
+// Only 3-piece launches with K >= 4096 (2048 with 16), K % 2048 == 0 (whole chunks, a multiple of
+// the consumers a task), 16-row members, contiguous 16-byte aligned rows, on compute capability
+// 9.x (TMA).
+int GemvRingMode() {
+  static const int mode = [] {
+    const int env = EnvInt("TESSERA_CUDA_GEMV_RING", -1);
+    if (env >= 0) return env;
+    return DevicePeakDramGBs() >= 4400 ? 23 : 0;
+  }();
+  return mode;
+}
+
+#ifdef TESSERA_CUDA_WGMMA
+PFN_cuTensorMapEncodeTiled_v12000 TensorMapEncoder();  // k_gemm_tma.cu
+
+// The weight's 2-D map (16 rows x 64 k boxes, 128-byte swizzle), made once per (address, shape):
+// a map holds only those, so a reused address with the same shape maps the same way.
+bool GemvRingMap(const GemvOut& o, int64_t K, CUtensorMap* out) {
+  static std::mutex mu;
+  static std::map<std::tuple<const void*, int64_t, int64_t>, CUtensorMap> cache;
+  const auto key = std::make_tuple(static_cast<const void*>(o.w), o.N, K);
+  std::lock_guard<std::mutex> lock(mu);
+  const auto it = cache.find(key);
+  if (it != cache.end()) {
+    *out = it->second;
+    return true;
+  }
+  const PFN_cuTensorMapEncodeTiled_v12000 enc = TensorMapEncoder();
+  if (enc == nullptr) return false;
+  const cuuint64_t dim[2] = {static_cast<cuuint64_t>(K), static_cast<cuuint64_t>(o.N)};
+  const cuuint64_t stride[1] = {static_cast<cuuint64_t>(K * 2)};
+  const cuuint32_t box[2] = {64, 16}, ones[2] = {1, 1};
+  if (enc(out, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, const_cast<uint8_t*>(o.w), dim, stride, box,
+          ones, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+          CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) != CUDA_SUCCESS)
+    return false;
+  if (cache.size() >= 4096) cache.clear();
+  cache.emplace(key, *out);
+  return true;
+}
+
+bool GemvRingOn(const MatmulParams& p, const GemvGroupArgs& b, const GemvPrologue& pro, int terms,
+                const GemvAux& aux, bool pair, int rope) {
+  const int kind = pro.kind == kGemvProNone ? (p.K < 8192 ? 1 : 8)
+                                            : (pro.kind == kGemvProRms ? (pair ? 4 : 2) : 0);
+  if ((GemvRingMode() & kind) == 0 || terms != 3 || p.M != 1 || rope != 0 ||
+      GemvIsStream(aux) || aux.sms <= 0)
+    return false;
+  const int64_t k_min = (GemvRingMode() & 16) != 0 ? 2048 : 4096;  // 16: also the 1B's K
+  if (p.K < k_min || p.K % (256 * kRingConsumers) != 0 || p.K > (int64_t{1} << 20)) return false;
+  if (pro.kind == kGemvProRms && (p.K > kRmsRegK || GemvRmsRegs() < 1)) return false;
+  for (int j = 0; j < b.n; ++j) {
+    const GemvOut& o = b.o[j];
+    if (o.N % 16 != 0 || o.N > (int64_t{1} << 30) || o.w_row_bytes != p.K * 2 ||
+        reinterpret_cast<uintptr_t>(o.w) % 16 != 0)
+      return false;
+  }
+  const int per_task = static_cast<int>(p.K / 256) * (pair ? 2 : 1);
+  if (GemvRingSmem(p.K, per_task, pro.kind) > 227 * 1024) return false;
+  static const bool tma = [] {  // cached like DevicePeakDramGBs
+    int dev = 0, major = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess) {
+      cudaGetLastError();
+      return false;
+    }
+    return major == 9 && TensorMapEncoder() != nullptr;
+  }();
+  return tma;
+}
+
+template <int PRO>
+cudaError_t GemvRing(const MatmulParams& p, const GemvGroupArgs& b, const GemvAux& aux,
+                     const GemvPrologue& pro, cudaStream_t stream) {
+  static std::atomic<uint64_t> smem_set{0};
+  const int n_chunks = static_cast<int>(p.K / 256);
+  const bool pair = b.swiglu != nullptr;
+  GemvRingMaps maps{};
+  for (int j = 0; j < b.n; ++j)
+    if (!GemvRingMap(b.o[j], p.K, &maps.m[j])) return cudaErrorNotSupported;
+  const int smem = static_cast<int>(GemvRingSmem(p.K, n_chunks * (pair ? 2 : 1), PRO));
+  const auto kernel = GemvRingKernel<PRO>;
+  cudaError_t e = AllowDynamicSmem(kernel, smem, &smem_set);
+  if (e != cudaSuccess) return e;
+  const int64_t tasks = pair ? b.g0[1] : b.g0[b.n];
+  const int64_t grid = std::min<int64_t>(tasks, aux.sms);
+  int pref = 0;
+  if (PRO == kGemvProRms && GemvRmsPre() && aux.pdl) pref |= kGemvPrefRmsEarly;
+  LaunchK(kernel, static_cast<unsigned>(grid), kRingThreads, smem,
+          stream, p, b, n_chunks, pro, tasks, pref, maps);
+  return cudaGetLastError();
+}
+#endif
+
+bool GemvRingTakesPair(const MatmulParams& p, const GemvGroup& grp, const GemvPrologue& pro,
+                       int terms, const GemvAux& aux) {
+#ifdef TESSERA_CUDA_WGMMA
+  if (grp.n != 2 || grp.o[0].N != grp.o[1].N || pro.kind != kGemvProRms) return false;
+  GemvGroupArgs b;
+  b.n = 2;
+  for (int j = 0; j < 2; ++j) b.o[j] = grp.o[j];
+  return GemvRingOn(p, b, pro, terms, aux, true, 0);
+#else
+  (void)p, (void)grp, (void)pro, (void)terms, (void)aux;
+  return false;
+#endif
+}
+
 cudaError_t LaunchGemvBf16Fused(const MatmulParams& p, const GemvGroup& grp,
                                 const GemvPrologue& pro, int terms, const GemvAux& aux,
                                 cudaStream_t stream) {
@@ -3035,6 +3391,11 @@ cudaError_t LaunchGemvBf16Fused(const MatmulParams& p, const GemvGroup& grp,
   }
   for (int j = grp.n; j < kGemvMaxGroup; ++j) b.g0[j + 1] = b.g0[grp.n];  // empty members
   if (b.g0[grp.n] == 0) return cudaSuccess;
+#ifdef TESSERA_CUDA_WGMMA
+  if (GemvRingOn(p, b, pro, terms, aux, pair, rope))  // cu29-ring
+    return pro.kind == kGemvProNone ? GemvRing<kGemvProNone>(p, b, aux, pro, stream)
+                                    : GemvRing<kGemvProRms>(p, b, aux, pro, stream);
+#endif
   if (!GemvIsStream(aux)) {  // block per row group
     const int64_t groups = b.g0[b.n];
     const bool half = GemvHalfChunks(p, aux, groups, pro.kind, pair, b.n, terms);  // or whole

@@ -351,6 +351,11 @@ constexpr int64_t kGemvProMaxStage = 64 * 1024;
 inline bool GemvPrologueFits(int64_t M, int64_t K) {
   return M * K * 4 <= kGemvProMaxStage;
 }
+// cu29-ring: whether LaunchGemvBf16Fused would run this norm + gate/up group, with a SWIGLU
+// epilogue, on the TMA-ring GEMV (k_matmul_bf16.cu GemvRingOn; TESSERA_CUDA_GEMV_RING mask 4):
+// there the paired launch beats the unpaired one plus the SWIGLU kernel (plugin.cc).
+bool GemvRingTakesPair(const MatmulParams& p, const GemvGroup& grp, const GemvPrologue& pro,
+                       int terms, const GemvAux& aux);
 cudaError_t LaunchGemvBf16Fused(const MatmulParams& p, const GemvGroup& grp,
                                 const GemvPrologue& pro, int terms, const GemvAux& aux,
                                 cudaStream_t stream);

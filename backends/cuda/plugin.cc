@@ -238,7 +238,7 @@ struct tsr_device {
   // The decode-batch GEMMs sharing one x split (plugin.cc SplitMembers).
   tessera::cuda::MatmulParams split_members[tessera::cuda::kGemmMaxMembers];
   // SWIGLU in the gate/up GEMV group's epilogue (TESSERA_CUDA_FUSE_SWIGLU_EPI, FuseSwigluEpilogue).
-  bool fuse_swiglu_epi = false;
+  int fuse_swiglu_epi = -1;
   // ROPE q/k + KV_WRITE k/v in the norm + q/k/v GEMV's epilogue (TESSERA_CUDA_FUSE_ROPE_EPI,
   // FuseRopeKvEpilogue) and its arguments for the launch.
   bool fuse_rope_epi = true;
@@ -667,7 +667,9 @@ cudaError_t SetUpGemv(tsr_device* dev) {
   // SWIGLU computed by the gate/up group launch from its own sums: one launch less a layer, but
   // off by default (H100: the paired launch lost what the SWIGLU launch cost, tg128 0..-3%;
   // lab/NOTES.md "Decode fusions, second pass").
-  dev->fuse_swiglu_epi = EnvFlag("TESSERA_CUDA_FUSE_SWIGLU_EPI", false);
+  // cu29-ring: unset = where the TMA-ring GEMV takes the paired launch (GemvRingTakesPair: the
+  // 8B / 1B gate/up at M = 1 on the H200; lab/NOTES.md cu29-ring); 1 = always, 0 = never.
+  dev->fuse_swiglu_epi = EnvInt("TESSERA_CUDA_FUSE_SWIGLU_EPI", -1);
   // cu24-chain: a layer's ROPE q/k + KV_WRITE k/v done by its norm + q/k/v launch at M = 1 (three
   // launches fewer before the attention: ROPE q, ROPE k, KV_WRITE x2; same bits; H200 tg128 0.5B
   // +0.6%, 1B +0.8%, lab/NOTES.md cu24-chain). TESSERA_CUDA_FUSE_ROPE_EPI=0: as before.
@@ -1772,7 +1774,10 @@ StatusOr<int> ExecuteFused(tsr_device* dev, const tsr_graph_view& g, const int32
   }
   if (grp.rope != nullptr) {
     // ROPE + KV_WRITE epilogue: no SWIGLU / residual pattern applies to a three-member group.
-  } else if (grp.n == 2 && dev->fuse_swiglu_epi && k < n &&
+  } else if (grp.n == 2 && k < n &&
+             (dev->fuse_swiglu_epi == 1 ||
+              (dev->fuse_swiglu_epi < 0 &&
+               GemvRingTakesPair(p0, grp, pro, dev->run.matmul_terms, dev->run.gemv))) &&
              FuseSwigluEpilogue(
                  dev, g, ids[k], ln, rx,
                  pro.kind == kGemvProRms && !ReadElsewhere(g, ids, i, k + 1 - i, ln[4].node.output),

@@ -1119,7 +1119,8 @@ int Dec16(Lab& lab, bool ncu) {
 // res (cu21-gemv): member 0 also adds a residual (res_out = res + out, GemvOut::res).
 // before (cu24-b8, --pair24): launched ahead of each GEMV launch (both in the timed loop).
 void Dec17Time(const Lab& lab, const char* name, int kind, int64_t K, std::vector<int64_t> Ns,
-               bool res = false, const std::function<void()>& before = nullptr) {
+               bool res = false, const std::function<void()>& before = nullptr,
+               bool swiglu = false) {
   // cu-dec18, for ncu: GEMV_LAB_DEC17_ONLY=NAME times that launch only; GEMV_LAB_NCU=1 makes it
   // 3 warm-up + 2 launches (profile the 4th: `ncu --launch-skip 3 --launch-count 1`).
   // (cu21-gemv: or a comma-separated list of names.)
@@ -1149,6 +1150,12 @@ void Dec17Time(const Lab& lab, const char* name, int kind, int64_t K, std::vecto
       Check(cudaMalloc(reinterpret_cast<void**>(&o), Ns[j] * 4), "malloc");
       groups[c].o[j] = GemvGroupOf(Params(Ns[j], K, dx, dw, nullptr, o, 1)).o[0];
       frees.insert(frees.end(), {dw, o});
+      if (swiglu && j == 1) {  // cu29-ring: the SWIGLU epilogue (two equal members)
+        float* h = nullptr;
+        Check(cudaMalloc(reinterpret_cast<void**>(&h), Ns[j] * 4), "malloc");
+        groups[c].swiglu = h, groups[c].swiglu_row = Ns[j];
+        frees.push_back(h);
+      }
       if (res && j == 0) {
         float *r = nullptr, *ro = nullptr;
         Check(cudaMalloc(reinterpret_cast<void**>(&r), Ns[j] * 4), "malloc");
@@ -1210,6 +1217,8 @@ int Dec17(Lab& lab) {
   Dec17Time(lab, "8B-o-res", kGemvProNone, 4096, {4096}, true);
   Dec17Time(lab, "8B-down-res", kGemvProNone, 14336, {4096}, true);
   Dec17Time(lab, "8B-norm-head", kGemvProRms, 4096, {128256});
+  // cu29-ring: the 8B norm + gate/up with the SWIGLU epilogue, as the engine launches it.
+  Dec17Time(lab, "8B-norm-gate-up-swiglu", kGemvProRms, 4096, {14336, 14336}, false, nullptr, true);
   return 0;
 }
 
@@ -1373,6 +1382,10 @@ int Main(int argc, char** argv) {
       CheckSwigluEpi(lab, 200, 200, rms, false, terms);   // one chunk, ragged N
       CheckSwigluEpi(lab, 1064, 1000, rms, true, terms);  // partial chunk, in place
       CheckSwigluEpi(lab, 2048, 512, rms, false, terms);  // the split-K runs would split
+      // cu29-ring: K = 4096 takes the TMA ring at M = 1 with TESSERA_CUDA_GEMV_RING (mask 4 the
+      // paired launch, 1 the reference's plain group).
+      CheckSwigluEpi(lab, 4096, 1024, rms, false, terms);
+      CheckSwigluEpi(lab, 4096, 1024, rms, true, terms);
       CheckSwigluEpi(lab, 4096, 1024, rms, true, terms);  // XP (terms 3), 16 chunks
     }
   }
