@@ -1179,6 +1179,9 @@ __global__ void __launch_bounds__(PIPE == kGemvPipe8 || PIPE == kGemvPipeTma ? 2
 // same bits as every other path.
 constexpr int kRingConsumers = 8, kRingProducers = 2, kRingCombiner = 10, kRingUnit = 8192;
 constexpr int kRingThreads = 11 * 32;  // consumers 0 .. 7, producers 8, 9, the combiner 10
+// The kernel's pref word: the first round of weights may be asked for before griddepcontrol.wait
+// (GemvAux::pdl: no node of the execute writes these weights; else after the prologue).
+constexpr int kRingPrefEarly = 128;
 struct GemvRingMaps {
   CUtensorMap m[kGemvMaxGroup];
 };
@@ -1257,8 +1260,10 @@ __global__ void __launch_bounds__(kRingThreads, 1)
     }
   };
   const int pw = warp - C;
-  // The first use of every slot needs no wait: streamed before the PDL wait and the prologue.
-  if (producer)
+  // The first use of every slot needs no wait: streamed before the PDL wait and the prologue
+  // where no kernel before this one writes the weights (kRingPrefEarly), else after them.
+  const bool early = (pref & kRingPrefEarly) != 0;
+  if (producer && early)
     for (int i = pw; i < n_units && i < C; i += kRingProducers) issue(i);
   const auto wait = [&] {
     GridDepWait();
@@ -1274,6 +1279,8 @@ __global__ void __launch_bounds__(kRingThreads, 1)
   }
   GemvSplitX<3, PRO>(p, xs, xp);
   if (producer) {
+    if (!early)
+      for (int i = pw; i < n_units && i < C; i += kRingProducers) issue(i);
     constexpr int kMine = C / kRingProducers;
     int nxt[kMine];  // the next unit of consumer pw + e kRingProducers
 #pragma unroll
@@ -1393,6 +1400,8 @@ __global__ void __launch_bounds__(kRingThreads, 1)
     if (vc + C >= per_task)  // this consumer's last unit of task tl
       asm volatile("bar.sync 1, %0;\n" ::"r"((C + 1) * 32) : "memory");
   }
+#else
+  __trap();  // GemvRingOn admits compute capability 9.x only
 #endif
 }
 
@@ -3310,17 +3319,24 @@ bool GemvRingOn(const MatmulParams& p, const GemvGroupArgs& b, const GemvPrologu
       return false;
   }
   const int per_task = static_cast<int>(p.K / 256) * (pair ? 2 : 1);
-  if (GemvRingSmem(p.K, per_task, pro.kind) > 227 * 1024) return false;
-  static const bool tma = [] {  // cached like DevicePeakDramGBs
-    int dev = 0, major = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess ||
-        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess) {
-      cudaGetLastError();
-      return false;
-    }
-    return major == 9 && TensorMapEncoder() != nullptr;
-  }();
-  return tma;
+  const int optin = OptinSmem();
+  if (optin <= 1024 || GemvRingSmem(p.K, per_task, pro.kind) > optin - 1024) return false;
+  // Compute capability 9.x (the kernel's body exists for sm_90 only), per device: a process may
+  // drive cards of several kinds (1 = yes, 2 = no, 0 = not asked yet; ordinals < 64).
+  static std::atomic<int> tma[64];
+  int dev = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 64) {
+    cudaGetLastError();
+    return false;
+  }
+  int v = tma[dev].load(std::memory_order_relaxed);
+  if (v == 0) {
+    v = CurrentDeviceAttr(cudaDevAttrComputeCapabilityMajor) == 9 && TensorMapEncoder() != nullptr
+            ? 1
+            : 2;
+    tma[dev].store(v, std::memory_order_relaxed);
+  }
+  return v == 1;
 }
 
 template <int PRO>
@@ -3338,7 +3354,7 @@ cudaError_t GemvRing(const MatmulParams& p, const GemvGroupArgs& b, const GemvAu
   if (e != cudaSuccess) return e;
   const int64_t tasks = pair ? b.g0[1] : b.g0[b.n];
   const int64_t grid = std::min<int64_t>(tasks, aux.sms);
-  int pref = 0;
+  int pref = aux.pdl ? kRingPrefEarly : 0;
   if (PRO == kGemvProRms && GemvRmsPre() && aux.pdl) pref |= kGemvPrefRmsEarly;
   LaunchK(kernel, static_cast<unsigned>(grid), kRingThreads, smem,
           stream, p, b, n_chunks, pro, tasks, pref, maps);
