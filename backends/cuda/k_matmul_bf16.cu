@@ -623,7 +623,13 @@ __device__ __forceinline__ uint32_t SmemU32(const void* p) {
 
 // Once per block, before any task: each warp sets up its own slots' barriers (count 1: the
 // issuing lane's arrive.expect_tx; the bytes complete the phase).
+// (The TMA ring's PTX exists from sm_90 on: on older targets these two functions trap, so a
+// build for sm_80 / 86 / 89 compiles; no launch rule picks the ring there.)
 __device__ __forceinline__ void GemvTmaInit(int stages, int ring_off) {
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ < 900
+  (void)stages, (void)ring_off;
+  __trap();
+#else
   GemvTmaState& st = TmaState();
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   if (lane < stages) {
@@ -635,6 +641,7 @@ __device__ __forceinline__ void GemvTmaInit(int stages, int ring_off) {
   if (threadIdx.x == 0) st.stages = stages, st.ring_off = ring_off;
   asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
   __syncthreads();
+#endif
 }
 
 // x and the mma of one k32 block given its weight words (the plain loop's body, same order).
@@ -676,6 +683,11 @@ __device__ __forceinline__ void GemvChunksTma(const MatmulParams& p, const uint8
                                               int64_t n0, int64_t N, bool v0, bool v1, bool tok_ok,
                                               const float* xr, const uint4* xpr, int64_t xps,
                                               int c_lo, int c_hi, float* part) {
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ < 900
+  (void)p, (void)w, (void)wrb, (void)n0, (void)N, (void)v0, (void)v1, (void)tok_ok, (void)xr;
+  (void)xpr, (void)xps, (void)c_lo, (void)c_hi, (void)part;
+  __trap();
+#else
   constexpr int kLoad = HALF ? kBlocksPerChunk / 2 : kBlocksPerChunk;  // k32 blocks a unit
   constexpr int kUnits = kBlocksPerChunk / kLoad;                      // units a chunk
   constexpr int kRow = TmaRowStride(HALF), kStage = TmaStageBytes(HALF);
@@ -754,6 +766,7 @@ __device__ __forceinline__ void GemvChunksTma(const MatmulParams& p, const uint8
   }
   __syncwarp();
   if (lane == 0) st.seq[warp] = seq + n_units;
+#endif
 }
 
 // `splits` blocks per 16-row group (of any member of the group launch), each taking a contiguous
