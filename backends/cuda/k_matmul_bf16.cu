@@ -2513,9 +2513,11 @@ int GemvPipeMode(const MatmulParams& p, const GemvAux& aux, bool half, int pro) 
   return half && (m & kGemvPipeBlocks8) != 0 ? kGemvPipe8 : 0;
 }
 
-// The TMA ring's launch fits the shared memory (else the plain kernel runs).
+// The TMA ring's launch fits the shared memory and the device has TMA (compute capability 9+;
+// below it the ring traps), else the plain kernel runs.
 bool GemvTmaFits(const MatmulParams& p, const GemvAux& aux, int splits, int pro, bool half,
                  int xp_terms) {
+  if (CurrentDeviceAttr(cudaDevAttrComputeCapabilityMajor) < 9) return false;
   const int64_t n_chunks = (p.K + 255) / 256, per_block = (n_chunks + splits - 1) / splits;
   const int cfg = GemvTmaCfg(aux, half);
   const int64_t warps = std::min<int64_t>(per_block, cfg >> 4);
