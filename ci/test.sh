@@ -25,7 +25,8 @@ stage test-release ctest --preset release -j "$JOBS" --timeout 600
 # "80;86;89;90", the release build sm_90 only): sm_90-only PTX must stay behind __CUDA_ARCH__
 # guards (the twenty-ninth session found the package build broken since the TMA weight-ring GEMV).
 if [ "${TESSERA_SKIP_CUDA_ARCHS:-0}" != 1 ] &&
-   ninja -C build/release -t targets all 2>/dev/null | grep -q '^tessera_cuda_kernels:'; then
+   ninja -C build/release -t targets all 2>/dev/null | grep '^tessera_cuda_kernels:' > /dev/null; then
+  # (grep -q would stop reading early: ninja's SIGPIPE fails the pipe under pipefail.)
   stage cuda-sm80 bash -c "cmake -S . -B build/cuda-sm80 -G Ninja -DCMAKE_BUILD_TYPE=Release \
     -DTESSERA_CUDA_ARCHS=80 -DTESSERA_BUILD_TESTS=OFF > build/cuda-sm80.log 2>&1 || \
     { cat build/cuda-sm80.log; exit 1; }; cmake --build build/cuda-sm80 -j $JOBS --target tessera_cuda_kernels"
