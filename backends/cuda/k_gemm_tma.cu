@@ -1297,7 +1297,9 @@ using TSplitCfg = TCfg<T, 1, 64, false, T == 1 ? 6 : 5, 1, PIPE, false, false, t
 }  // namespace
 
 // cu29-ring: the same encoder for k_matmul_bf16.cu's decode GEMV ring (GemvRingMap).
-PFN_cuTensorMapEncodeTiled_v12000 TensorMapEncoder() { return Encoder(); }
+PFN_cuTensorMapEncodeTiled_v12000 TensorMapEncoder() {
+  return Encoder();
+}
 
 constexpr int kTmaConfigs = 31;
 

@@ -1267,8 +1267,8 @@ __global__ void __launch_bounds__(kRingThreads, 1)
       asm volatile(
           "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes"
           ".L2::cache_hint [%0], [%1, {%2, %3}], [%4], %5;\n" ::"r"(dst + lane * 2048),
-          "l"(reinterpret_cast<uint64_t>(map)), "r"(c * 256 + lane * 64),
-          "r"(static_cast<int>(n0)), "r"(bar), "l"(pol)
+          "l"(reinterpret_cast<uint64_t>(map)), "r"(c * 256 + lane * 64), "r"(static_cast<int>(n0)),
+          "r"(bar), "l"(pol)
           : "memory");
     }
   };
@@ -1346,8 +1346,7 @@ __global__ void __launch_bounds__(kRingThreads, 1)
         for (int c0 = 0; c0 < n_chunks; c0 += 8) {
           float v[8];
 #pragma unroll
-          for (int u = 0; u < 8; ++u)
-            v[u] = c0 + u < n_chunks ? pt[(c0 + u) * 128 + r * 8] : 0.0f;
+          for (int u = 0; u < 8; ++u) v[u] = c0 + u < n_chunks ? pt[(c0 + u) * 128 + r * 8] : 0.0f;
 #pragma unroll
           for (int u = 0; u < 8; ++u)
             if (c0 + u < n_chunks) sum = c0 + u == 0 ? v[u] : sum + v[u];
@@ -3372,8 +3371,8 @@ cudaError_t GemvRing(const MatmulParams& p, const GemvGroupArgs& b, const GemvAu
   const int64_t grid = std::min<int64_t>(tasks, aux.sms);
   int pref = aux.pdl ? kRingPrefEarly : 0;
   if (PRO == kGemvProRms && GemvRmsPre() && aux.pdl) pref |= kGemvPrefRmsEarly;
-  LaunchK(kernel, static_cast<unsigned>(grid), kRingThreads, smem,
-          stream, p, b, n_chunks, pro, tasks, pref, maps);
+  LaunchK(kernel, static_cast<unsigned>(grid), kRingThreads, smem, stream, p, b, n_chunks, pro,
+          tasks, pref, maps);
   return cudaGetLastError();
 }
 #endif
@@ -3425,9 +3424,8 @@ cudaError_t LaunchGemvBf16Fused(const MatmulParams& p, const GemvGroup& grp,
   if (b.g0[grp.n] == 0) return cudaSuccess;
 #ifdef TESSERA_CUDA_WGMMA
   if (GemvRingOn(p, b, pro, terms, aux, pair, rope)) {  // cu29-ring
-    const cudaError_t e = pro.kind == kGemvProNone
-                              ? GemvRing<kGemvProNone>(p, b, aux, pro, stream)
-                              : GemvRing<kGemvProRms>(p, b, aux, pro, stream);
+    const cudaError_t e = pro.kind == kGemvProNone ? GemvRing<kGemvProNone>(p, b, aux, pro, stream)
+                                                   : GemvRing<kGemvProRms>(p, b, aux, pro, stream);
     if (e != cudaErrorNotSupported) return e;  // no tensor map for a weight: the kernels below
   }
 #endif

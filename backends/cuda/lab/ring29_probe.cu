@@ -7,30 +7,31 @@
 // out. Prints us and the fraction of the measured device-to-device copy for the Llama-3.1-8B
 // decode shapes, beside a plain read of the same bytes.
 //
-// Build (repository root): nvcc -O3 -std=c++20 -arch=sm_90a -I. -Iplugins-api/include -o ring29_probe
+// Build (repository root): nvcc -O3 -std=c++20 -arch=sm_90a -I. -Iplugins-api/include -o
+// ring29_probe
 //   backends/cuda/lab/ring29_probe.cu
 // Run:   ./ring29_probe [reps]
 #include <cuda.h>
-#include <cuda_runtime.h>
 #include <cudaTypedefs.h>
+#include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <algorithm>
 #include <string>
 #include <vector>
 
 #include "backends/cuda/dev_common.cuh"  // MbarWait
 #include "backends/cuda/mma_common.cuh"  // Mma, Word
 
-#define CK(x)                                                                   \
-  do {                                                                          \
-    cudaError_t e_ = (x);                                                       \
-    if (e_ != cudaSuccess) {                                                    \
+#define CK(x)                                                                         \
+  do {                                                                                \
+    cudaError_t e_ = (x);                                                             \
+    if (e_ != cudaSuccess) {                                                          \
       std::fprintf(stderr, "%s:%d %s\n", __FILE__, __LINE__, cudaGetErrorString(e_)); \
-      std::exit(1);                                                             \
-    }                                                                           \
+      std::exit(1);                                                                   \
+    }                                                                                 \
   } while (0)
 
 namespace {
@@ -38,7 +39,6 @@ namespace {
 using tessera::cuda::MbarWait;
 using tessera::cuda::Mma;
 using tessera::cuda::Word;
-
 
 __device__ __forceinline__ uint32_t Smem(const void* p) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(p));
@@ -113,7 +113,8 @@ __global__ void __launch_bounds__((C + P) * 32, 1)
         const int k0 = static_cast<int>(cb * UCH * 256 + (MODE == 2 ? lane * 64 : lane * 256));
         asm volatile(
             "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes"
-            ".L2::cache_hint [%0], [%1, {%2, %3}], [%4], %5;\n" ::"r"(dst + lane * (MODE == 2 ? 2048 : 8192)),
+            ".L2::cache_hint [%0], [%1, {%2, %3}], [%4], %5;\n" ::"r"(
+                dst + lane * (MODE == 2 ? 2048 : 8192)),
             "l"(reinterpret_cast<uint64_t>(&map)), "r"(k0), "r"(static_cast<int>(gr * 16)),
             "r"(bar), "l"(pol)
             : "memory");
@@ -149,9 +150,9 @@ __global__ void __launch_bounds__((C + P) * 32, 1)
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
           const int row = g + 8 * h;
-          const int off = MODE == 2 ? (b / 2) * 2048 + row * 128 +
-                                          ((((b % 2) * 4 + q) ^ (row % 8)) * 16)
-                                    : row * 512 + b * 64 + 16 * q;
+          const int off = MODE == 2
+                              ? (b / 2) * 2048 + row * 128 + ((((b % 2) * 4 + q) ^ (row % 8)) * 16)
+                              : row * 512 + b * 64 + 16 * q;
           wa[b][h] = *reinterpret_cast<const uint4*>(sw + off);
         }
       }
@@ -243,7 +244,8 @@ int main(int argc, char** argv) {
   {
     void* f = nullptr;
     cudaDriverEntryPointQueryResult q{};
-    CK(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &f, 12000, cudaEnableDefault, &q));
+    CK(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &f, 12000, cudaEnableDefault,
+                                        &q));
     enc = reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(f);
   }
   const char* only = std::getenv("RING_ONLY");
@@ -273,34 +275,39 @@ int main(int argc, char** argv) {
       return double(ms) * 1e3 / reps;
     };
     const double us_plain = time([&](int i) {
-      PlainRead<<<sms * 4, 512>>>(reinterpret_cast<const uint4*>(ws[i % copies]), bytes / 16,
-                                  out);
+      PlainRead<<<sms * 4, 512>>>(reinterpret_cast<const uint4*>(ws[i % copies]), bytes / 16, out);
     });
     std::printf("%-11s %6.1f MB plain  us=%7.2f of_copy=%.3f\n", sh.name, bytes / 1e6, us_plain,
                 bytes / (us_plain * 1e-6) / 1e9 / copy_gbs);
     const size_t xbytes = ((size_t(3) * nkb * 64 + 127) / 128) * 128;
     // maps[mode][uch][copy]
     std::vector<CUtensorMap> maps(5 * 5 * copies);
-    auto M = [&](int mode, int uch, int c) -> CUtensorMap& { return maps[(mode * 5 + uch) * copies + c]; };
+    auto M = [&](int mode, int uch, int c) -> CUtensorMap& {
+      return maps[(mode * 5 + uch) * copies + c];
+    };
     const int nch = static_cast<int>(sh.K / 256);
     for (int c = 0; c < copies; ++c) {
       const cuuint64_t dim[2] = {static_cast<cuuint64_t>(sh.K), static_cast<cuuint64_t>(sh.N)};
       const cuuint64_t stride[1] = {static_cast<cuuint64_t>(sh.K * 2)};
       const cuuint32_t ones[3] = {1, 1, 1};
       const cuuint32_t box2[2] = {64, 16}, box3[2] = {256, 16};
-      bool ok = enc(&M(2, 1, c), CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, ws[c], dim, stride, box2, ones,
-              CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-              CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS &&
-          enc(&M(3, 1, c), CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, ws[c], dim, stride, box3, ones,
-              CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_NONE,
-              CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+      bool ok = enc(&M(2, 1, c), CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, ws[c], dim, stride, box2,
+                    ones, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                    CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                    CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS &&
+                enc(&M(3, 1, c), CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, ws[c], dim, stride, box3,
+                    ones, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_NONE,
+                    CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                    CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
       for (int uch : {1, 2, 4}) {
-        const cuuint64_t dim3[3] = {256, static_cast<cuuint64_t>(sh.N), static_cast<cuuint64_t>(nch)};
+        const cuuint64_t dim3[3] = {256, static_cast<cuuint64_t>(sh.N),
+                                    static_cast<cuuint64_t>(nch)};
         const cuuint64_t stride3[2] = {static_cast<cuuint64_t>(sh.K * 2), 512};
         const cuuint32_t box4[3] = {256, 16, static_cast<cuuint32_t>(uch)};
-        ok = ok && enc(&M(4, uch, c), CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 3, ws[c], dim3, stride3, box4, ones,
-              CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_NONE,
-              CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+        ok = ok && enc(&M(4, uch, c), CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 3, ws[c], dim3, stride3,
+                       box4, ones, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_NONE,
+                       CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                       CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
       }
       if (!ok) {
         std::printf("tensor map encode failed\n");
@@ -318,7 +325,8 @@ int main(int argc, char** argv) {
                                           M(mode, mode == 4 ? uch : 1, i % copies));
       });
       std::printf(
-          "%-11s %6.1f MB ring mode=%d uch=%d C=%-2d P=%d D=%d smem=%3zu KB us=%7.2f of_copy=%.3f\n",
+          "%-11s %6.1f MB ring mode=%d uch=%d C=%-2d P=%d D=%d smem=%3zu KB us=%7.2f "
+          "of_copy=%.3f\n",
           sh.name, bytes / 1e6, mode, uch, C, P, D, smem / 1024, us,
           bytes / (us * 1e-6) / 1e9 / copy_gbs);
     };
@@ -345,8 +353,8 @@ int main(int argc, char** argv) {
   // A layer's chain: q/k/v, o, gate/up, down launched back to back (weights of 2 layers
   // alternating: 872 MB, past L2), without and with PDL (the producer streams before the wait).
   {
-    const Shape ch[4] = {{"qkv", 6144, 4096}, {"o", 4096, 4096}, {"gate-up", 28672, 4096},
-                         {"down", 4096, 14336}};
+    const Shape ch[4] = {
+        {"qkv", 6144, 4096}, {"o", 4096, 4096}, {"gate-up", 28672, 4096}, {"down", 4096, 14336}};
     std::vector<uint8_t*> lw(8);
     std::vector<CUtensorMap> lm(8);
     int64_t layer_bytes = 0;
@@ -356,12 +364,14 @@ int main(int argc, char** argv) {
         if (l == 0) layer_bytes += b;
         CK(cudaMalloc(&lw[l * 4 + j], b));
         CK(cudaMemset(lw[l * 4 + j], 0x3c, b));
-        const cuuint64_t dim[2] = {static_cast<cuuint64_t>(ch[j].K), static_cast<cuuint64_t>(ch[j].N)};
+        const cuuint64_t dim[2] = {static_cast<cuuint64_t>(ch[j].K),
+                                   static_cast<cuuint64_t>(ch[j].N)};
         const cuuint64_t stride[1] = {static_cast<cuuint64_t>(ch[j].K * 2)};
         const cuuint32_t ones[2] = {1, 1}, box[2] = {64, 16};
-        if (enc(&lm[l * 4 + j], CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, lw[l * 4 + j], dim, stride, box,
-                ones, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-                CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) != CUDA_SUCCESS)
+        if (enc(&lm[l * 4 + j], CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, lw[l * 4 + j], dim, stride,
+                box, ones, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) != CUDA_SUCCESS)
           return 1;
       }
     uint2* xp = nullptr;
@@ -370,8 +380,8 @@ int main(int argc, char** argv) {
     auto chain = [&](auto kern, bool pdl, int D, const char* tag) {
       auto one = [&](int l, int j) {
         const int nkb = static_cast<int>(ch[j].K / 32);
-        const size_t smem = 512 + ((size_t(3) * nkb * 64 + 127) / 128) * 128 + 1024 +
-                            size_t(8) * D * 8192;
+        const size_t smem =
+            512 + ((size_t(3) * nkb * 64 + 127) / 128) * 128 + 1024 + size_t(8) * D * 8192;
         CK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                 static_cast<int>(smem)));
         cudaLaunchConfig_t cfg = {};
@@ -399,8 +409,8 @@ int main(int argc, char** argv) {
       float ms = 0;
       CK(cudaEventElapsedTime(&ms, e0, e1));
       const double us = ms * 1e3 / layers;
-      std::printf("chain %-12s D=%d pdl=%d us/layer=%7.2f of_copy=%.3f (bytes at copy %.2f us)\n", tag,
-                  D, pdl ? 1 : 0, us, layer_bytes / (us * 1e-6) / 1e9 / copy_gbs,
+      std::printf("chain %-12s D=%d pdl=%d us/layer=%7.2f of_copy=%.3f (bytes at copy %.2f us)\n",
+                  tag, D, pdl ? 1 : 0, us, layer_bytes / (us * 1e-6) / 1e9 / copy_gbs,
                   layer_bytes / copy_gbs / 1e3);
     };
     chain(RingGemv<8, 2, 2, 1, true>, false, 1, "ring");
