@@ -1219,6 +1219,8 @@ int Dec17(Lab& lab) {
   Dec17Time(lab, "8B-norm-head", kGemvProRms, 4096, {128256});
   // cu29-ring: the 8B norm + gate/up with the SWIGLU epilogue, as the engine launches it.
   Dec17Time(lab, "8B-norm-gate-up-swiglu", kGemvProRms, 4096, {14336, 14336}, false, nullptr, true);
+  // cu30-ring: the 0.5B's (K = 896, tasks of 8 units) with the SWIGLU epilogue.
+  Dec17Time(lab, "05B-norm-gate-up-swiglu", kGemvProRms, 896, {4864, 4864}, false, nullptr, true);
   return 0;
 }
 
