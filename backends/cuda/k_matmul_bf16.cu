@@ -1180,18 +1180,23 @@ __global__ void __launch_bounds__(PIPE == kGemvPipe8 || PIPE == kGemvPipeTma ? 2
 // weights in registers while its 48 dependent mma run, so its bytes in flight come and go with
 // the mma chains; the probe's ring streams the 8B's weights at up to 0.87 of copy and a layer's
 // four GEMVs back to back under PDL at 0.85 (the producer streams before griddepcontrol.wait).
-// Here: one persistent block an SM of kRingConsumers mma warps and kRingProducers TMA warps; a
-// task is a row group (with SWIGLU pairing: a gate row group and the same up rows), a unit 16 rows
-// x one 256-k chunk (8 KiB, four 2-D tensor copies of 16 rows x 128 bytes, 128-byte swizzle).
-// Unit i of a block goes to consumer i % C and its one slot (a slot has one consumer, which waits
-// for use r only after it used r - 1: mbarrier parity waits cannot tell phases two apart); the
+// Here: one persistent block an SM of kRingConsumers mma warps and P TMA warps; a task is a row
+// group (with SWIGLU pairing: a gate row group and the same up rows), a unit 16 rows x one 256-k
+// chunk (8 KiB, four 2-D tensor copies of 16 rows x 128 bytes, 128-byte swizzle). Unit i of a
+// block goes to consumer i % C and its slot (S = 1 a consumer in the launches; a slot has one
+// consumer, which waits for use r only after it used r - 1: mbarrier parity waits cannot tell
+// phases two apart); the
 // producer serving that consumer refills the slot as soon as the consumer has read it into
 // registers. x: the prologue (GemvRmsStageRegs, every thread) and GemvSplitX's pieces, so each
 // chunk's mma sequence and its sum are GemvTask's XP path exactly; each task's chunk sums are
 // combined in chunk order by a combiner warp (the plain and SWIGLU epilogues' arithmetic): the
 // same bits as every other path.
-constexpr int kRingConsumers = 8, kRingProducers = 2, kRingCombiner = 10, kRingUnit = 8192;
-constexpr int kRingThreads = 11 * 32;  // consumers 0 .. 7, producers 8, 9, the combiner 10
+// Warps: consumers 0 .. 7, P producers (2, 4 or 8, TESSERA_CUDA_GEMV_RING_PROD; cu30-prod), the
+// combiner after them.
+constexpr int kRingConsumers = 8, kRingUnit = 8192;
+constexpr int RingThreads(int P) {
+  return (kRingConsumers + P + 1) * 32;
+}
 // The kernel's pref word: the first round of weights may be asked for before griddepcontrol.wait
 // (GemvAux::pdl: no node of the execute writes these weights; else after the prologue).
 constexpr int kRingPrefEarly = 128;
@@ -1200,30 +1205,30 @@ struct GemvRingMaps {
 };
 
 // Dynamic shared memory: the ring (1024-aligned), two tasks' chunk sums, x (PRO), x's pieces.
-__host__ __device__ inline int64_t GemvRingSmem(int64_t K, int n_units_task, int pro) {
-  return 1024 + int64_t{kRingConsumers} * kRingUnit + 2LL * n_units_task * 128 * 4 +
+__host__ __device__ inline int64_t GemvRingSmem(int64_t K, int n_units_task, int pro, int slots) {
+  return 1024 + int64_t{kRingConsumers} * slots * kRingUnit + 2LL * n_units_task * 128 * 4 +
          (pro == kGemvProNone ? 0 : K * 4) + 3 * GemvXpStride(1, K) * 16;
 }
 
-template <int PRO>
-__global__ void __launch_bounds__(kRingThreads, 1)
+template <int PRO, int P, int S>
+__global__ void __launch_bounds__(RingThreads(P), 1)
     GemvRingKernel(MatmulParams p, GemvGroupArgs grp, int n_chunks, GemvPrologue pro,
                    int64_t n_tasks, int pref, const __grid_constant__ GemvRingMaps maps) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   extern __shared__ __align__(16) uint8_t ring_sm[];
-  __shared__ uint64_t full[kRingConsumers], empty[kRingConsumers];
-  __shared__ float pro_red[kRingThreads / 32];
-  constexpr int C = kRingConsumers;
+  __shared__ uint64_t full[kRingConsumers * S], empty[kRingConsumers * S];
+  __shared__ float pro_red[RingThreads(P) / 32];
+  constexpr int C = kRingConsumers, kRingCombiner = C + P;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const bool pair = grp.swiglu != nullptr;
   const int per_task = pair ? 2 * n_chunks : n_chunks;  // units a task
   const int64_t t0 = blockIdx.x * n_tasks / gridDim.x, t1 = (blockIdx.x + 1) * n_tasks / gridDim.x;
   const int n_units = static_cast<int>((t1 - t0) * per_task);
   const uint32_t base = SmemU32(ring_sm), ring = (base + 1023) & ~1023u;
-  float* part = reinterpret_cast<float*>(ring_sm + (ring - base) + C * kRingUnit);
+  float* part = reinterpret_cast<float*>(ring_sm + (ring - base) + C * S * kRingUnit);
   float* xs = part + 2 * per_task * 128;
   uint4* xp = reinterpret_cast<uint4*>(xs + (PRO == kGemvProNone ? 0 : p.K));
-  if (threadIdx.x < C) {
+  if (threadIdx.x < C * S) {
     asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;\n" ::"r"(SmemU32(&full[threadIdx.x])));
     asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;\n" ::"r"(SmemU32(&empty[threadIdx.x])));
   }
@@ -1247,14 +1252,17 @@ __global__ void __launch_bounds__(kRingThreads, 1)
   const bool producer = warp >= C && warp < kRingCombiner;
   uint64_t pol = 0;
   if (producer) asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;\n" : "=l"(pol));
-  // Producer warp pw fills the slots of consumers c % kRingProducers == pw (units i, i % C == c),
-  // each as soon as its consumer has read the slot's last unit (no waiting on one consumer while
-  // another's slot is free).
-  const auto issue = [&](int i) {
-    const int s = i % C;
-    int jm, c;
+  // Producer warp pw fills the slots of consumers c % P == pw (units i, i % C == c), each as soon
+  // as its consumer has read the slot's last unit (no waiting on one consumer while another's slot
+  // is free). A unit's tensor coordinates (k, row) and member are worked out ahead (cu30-prod:
+  // after the previous issue into that slot, off the slot's refill path).
+  const auto coords = [&](int i, int& kx, int& ry, int& jm) {
+    int c;
     int64_t n0;
     unit(i, jm, n0, c);
+    kx = c * 256, ry = static_cast<int>(n0);
+  };
+  const auto issue_at = [&](int s, int kx, int ry, int jm) {
     const uint32_t bar = SmemU32(&full[s]), dst = ring + s * kRingUnit;
     if (lane == 0) {
       asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar),
@@ -1267,17 +1275,25 @@ __global__ void __launch_bounds__(kRingThreads, 1)
       asm volatile(
           "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes"
           ".L2::cache_hint [%0], [%1, {%2, %3}], [%4], %5;\n" ::"r"(dst + lane * 2048),
-          "l"(reinterpret_cast<uint64_t>(map)), "r"(c * 256 + lane * 64), "r"(static_cast<int>(n0)),
-          "r"(bar), "l"(pol)
+          "l"(reinterpret_cast<uint64_t>(map)), "r"(kx + lane * 64), "r"(ry), "r"(bar), "l"(pol)
           : "memory");
     }
+  };
+  // S slots a consumer: unit i = consumer i % C's (i / C)-th, in its slot (i / C) % S. The launch
+  // takes S = 1: S = 2 (cu30-prod, call 5) gained 1-4% on some lab lines but lost 4-6% on the 8B
+  // in the engine.
+  const auto slot_of = [](int i) { return (i % C) * S + (i / C) % S; };
+  const auto issue = [&](int i) {
+    int kx, ry, jm;
+    coords(i, kx, ry, jm);
+    issue_at(slot_of(i), kx, ry, jm);
   };
   const int pw = warp - C;
   // The first use of every slot needs no wait: streamed before the PDL wait and the prologue
   // where no kernel before this one writes the weights (kRingPrefEarly), else after them.
   const bool early = (pref & kRingPrefEarly) != 0;
   if (producer && early)
-    for (int i = pw; i < n_units && i < C; i += kRingProducers) issue(i);
+    for (int i = pw; i < n_units && i < C * S; i += P) issue(i);
   const auto wait = [&] {
     GridDepWait();
     AllowDependents();
@@ -1293,11 +1309,14 @@ __global__ void __launch_bounds__(kRingThreads, 1)
   GemvSplitX<3, PRO>(p, xs, xp);
   if (producer) {
     if (!early)
-      for (int i = pw; i < n_units && i < C; i += kRingProducers) issue(i);
-    constexpr int kMine = C / kRingProducers;
-    int nxt[kMine];  // the next unit of consumer pw + e kRingProducers
+      for (int i = pw; i < n_units && i < C * S; i += P) issue(i);
+    constexpr int kMine = C / P;
+    int nxt[kMine], kx[kMine], ry[kMine], jm[kMine];  // consumer pw + e P's next unit, its coords
 #pragma unroll
-    for (int e = 0; e < kMine; ++e) nxt[e] = C + pw + e * kRingProducers;
+    for (int e = 0; e < kMine; ++e) {
+      nxt[e] = C * S + pw + e * P;
+      if (nxt[e] < n_units) coords(nxt[e], kx[e], ry[e], jm[e]);
+    }
     for (;;) {
       bool any = false, issued = false;
 #pragma unroll
@@ -1305,19 +1324,24 @@ __global__ void __launch_bounds__(kRingThreads, 1)
         const int i = nxt[e];
         if (i >= n_units) continue;
         any = true;
-        uint32_t ready = 0;
-        if (lane == 0) {
-          asm volatile(
-              "{\n.reg .pred p;\nmbarrier.test_wait.parity.shared::cta.b64 p, [%1], %2;\n"
-              "selp.u32 %0, 1, 0, p;\n}\n"
-              : "=r"(ready)
-              : "r"(SmemU32(&empty[i % C])), "r"((i / C - 1) & 1)
-              : "memory");
+        if constexpr (kMine == 1) {  // one consumer: wait for it (no round robin to keep going)
+          MbarWait(SmemU32(&empty[slot_of(i)]), (i / C / S - 1) & 1);
+        } else {
+          uint32_t ready = 0;
+          if (lane == 0) {
+            asm volatile(
+                "{\n.reg .pred p;\nmbarrier.test_wait.parity.shared::cta.b64 p, [%1], %2;\n"
+                "selp.u32 %0, 1, 0, p;\n}\n"
+                : "=r"(ready)
+                : "r"(SmemU32(&empty[slot_of(i)])), "r"((i / C / S - 1) & 1)
+                : "memory");
+          }
+          if (__shfl_sync(0xffffffffu, ready, 0) == 0) continue;
         }
-        if (__shfl_sync(0xffffffffu, ready, 0) == 0) continue;
-        issue(i);
+        issue_at(slot_of(i), kx[e], ry[e], jm[e]);
         nxt[e] = i + C;
         issued = true;
+        if (nxt[e] < n_units) coords(nxt[e], kx[e], ry[e], jm[e]);
       }
       if (!any) break;
       if (!issued) __nanosleep(32);
@@ -1369,13 +1393,14 @@ __global__ void __launch_bounds__(kRingThreads, 1)
   const bool tok = g == 0;  // M = 1
   const uint2* x2 = reinterpret_cast<const uint2*>(xp + q);
   const int64_t xps = GemvXpStride(1, p.K);
+  // The unit's task and chunk stepped from the last (per_task % C == 0, so per_task >= C), no
+  // division a unit (cu30-prod).
+  int tl = 0, vc = warp;
   for (int i = warp; i < n_units; i += C) {
-    const int tl = i / per_task, vc = i % per_task;
-    int jm, c;
-    int64_t n0;
-    unit(i, jm, n0, c);
-    MbarWait(SmemU32(&full[warp]), (i / C) & 1);
-    const uint8_t* sw = ring_sm + (ring - base) + warp * kRingUnit;
+    const int c = pair && vc >= n_chunks ? vc - n_chunks : vc;
+    const int sl = slot_of(i);
+    MbarWait(SmemU32(&full[sl]), (i / C / S) & 1);
+    const uint8_t* sw = ring_sm + (ring - base) + sl * kRingUnit;
     uint4 wa[8][2];
 #pragma unroll
     for (int b = 0; b < 8; ++b) {
@@ -1388,7 +1413,7 @@ __global__ void __launch_bounds__(kRingThreads, 1)
     }
     __syncwarp();
     if (lane == 0)
-      asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(SmemU32(&empty[warp]))
+      asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(SmemU32(&empty[sl]))
                    : "memory");
     float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
 #pragma unroll
@@ -1411,6 +1436,8 @@ __global__ void __launch_bounds__(kRingThreads, 1)
     pc[(g + 8) * 8 + 2 * q + 1] = acc[3];
     if (vc + C >= per_task)  // this consumer's last unit of task tl
       asm volatile("bar.sync 1, %0;\n" ::"r"((C + 1) * 32) : "memory");
+    vc += C;
+    if (vc >= per_task) vc -= per_task, ++tl;
   }
 #else
   __trap();  // GemvRingOn admits compute capability 9.x only
@@ -3272,9 +3299,10 @@ bool GemvRopeKvFits(const MatmulParams& p, const GemvGroup& grp, const GemvProlo
 // take the TMA ring: 1 plain with K < 8192 (the 8B o), 8 plain with K >= 8192 (the 8B down), 2
 // RMS_NORM prologue (q/k/v, gate/up without the SWIGLU epilogue), 4 RMS_NORM + SWIGLU pairing,
 // 16 also K = 2048 (the 1B's launches);
-// unset = 23 where the driver's peak DRAM bandwidth is >= 4,400 GB/s (the H200: cu29-ring's
+// unset = 31 where the driver's peak DRAM bandwidth is >= 4,400 GB/s (the H200: cu29-ring's
 // engine A/B, 8B tg128 +3.9%, 1B +9.9%; the H100 was not measured, so its launches are
-// unchanged), else 0. The 8B down (mask 8) lost in the lab and the engine: not in the default.
+// unchanged), else 0. The downs (mask 8) lost with cu29-ring's two producer warps; with four
+// (cu30-prod) the 1B down runs 15.8 -> 13.4 us in the lab, the 8B's 35.0 -> 34.8.
 // Only 3-piece launches with K >= 4096 (2048 with 16), K % 2048 == 0 (whole chunks, a multiple of
 // the consumers a task), 16-row members, contiguous 16-byte aligned rows, on compute capability
 // 9.x (TMA).
@@ -3282,9 +3310,19 @@ int GemvRingMode() {
   static const int mode = [] {
     const int env = EnvInt("TESSERA_CUDA_GEMV_RING", -1);
     if (env >= 0) return env;
-    return DevicePeakDramGBs() >= 4400 ? 23 : 0;
+    return DevicePeakDramGBs() >= 4400 ? 31 : 0;
   }();
   return mode;
+}
+
+// TESSERA_CUDA_GEMV_RING_PROD: producer warps of the ring, 2 (cu29-ring), 4 (default) or 8
+// (cu30-prod: H200 8B tg128 +4-5% at 4, +3-4% at 8 against 2).
+int GemvRingProducers() {
+  static const int n = [] {
+    const int v = EnvInt("TESSERA_CUDA_GEMV_RING_PROD", 4);
+    return v == 2 || v == 8 ? v : 4;
+  }();
+  return n;
 }
 
 #ifdef TESSERA_CUDA_WGMMA
@@ -3335,7 +3373,7 @@ bool GemvRingOn(const MatmulParams& p, const GemvGroupArgs& b, const GemvPrologu
   }
   const int per_task = static_cast<int>(p.K / 256) * (pair ? 2 : 1);
   const int optin = OptinSmem();
-  if (optin <= 1024 || GemvRingSmem(p.K, per_task, pro.kind) > optin - 1024) return false;
+  if (optin <= 1024 || GemvRingSmem(p.K, per_task, pro.kind, 1) > optin - 1024) return false;
   // Compute capability 9.x (the kernel's body exists for sm_90 only), per device: a process may
   // drive cards of several kinds (1 = yes, 2 = no, 0 = not asked yet; ordinals < 64).
   static std::atomic<int> tma[64];
@@ -3363,15 +3401,18 @@ cudaError_t GemvRing(const MatmulParams& p, const GemvGroupArgs& b, const GemvAu
   GemvRingMaps maps{};
   for (int j = 0; j < b.n; ++j)
     if (!GemvRingMap(b.o[j], p.K, &maps.m[j])) return cudaErrorNotSupported;
-  const int smem = static_cast<int>(GemvRingSmem(p.K, n_chunks * (pair ? 2 : 1), PRO));
-  const auto kernel = GemvRingKernel<PRO>;
+  const int smem = static_cast<int>(GemvRingSmem(p.K, n_chunks * (pair ? 2 : 1), PRO, 1));
+  const int np = GemvRingProducers();
+  const auto kernel = np == 8   ? GemvRingKernel<PRO, 8, 1>
+                      : np == 4 ? GemvRingKernel<PRO, 4, 1>
+                                : GemvRingKernel<PRO, 2, 1>;
   cudaError_t e = AllowDynamicSmem(kernel, smem, &smem_set);
   if (e != cudaSuccess) return e;
   const int64_t tasks = pair ? b.g0[1] : b.g0[b.n];
   const int64_t grid = std::min<int64_t>(tasks, aux.sms);
   int pref = aux.pdl ? kRingPrefEarly : 0;
   if (PRO == kGemvProRms && GemvRmsPre() && aux.pdl) pref |= kGemvPrefRmsEarly;
-  LaunchK(kernel, static_cast<unsigned>(grid), kRingThreads, smem, stream, p, b, n_chunks, pro,
+  LaunchK(kernel, static_cast<unsigned>(grid), RingThreads(np), smem, stream, p, b, n_chunks, pro,
           tasks, pref, maps);
   return cudaGetLastError();
 }
