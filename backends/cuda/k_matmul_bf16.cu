@@ -1183,9 +1183,9 @@ __global__ void __launch_bounds__(PIPE == kGemvPipe8 || PIPE == kGemvPipeTma ? 2
 // Here: one persistent block an SM of kRingConsumers mma warps and P TMA warps; a task is a row
 // group (with SWIGLU pairing: a gate row group and the same up rows), a unit 16 rows x one 256-k
 // chunk (8 KiB, four 2-D tensor copies of 16 rows x 128 bytes, 128-byte swizzle). Unit i of a
-// block goes to consumer i % C and its slot (S = 1 a consumer in the launches; a slot has one
-// consumer, which waits for use r only after it used r - 1: mbarrier parity waits cannot tell
-// phases two apart); the
+// block goes to consumer i % C and its slot (S a consumer: 1, or 2 with the lab knob
+// TESSERA_CUDA_GEMV_RING_S2; a slot has one consumer, which waits for use r only after it used
+// r - 1: mbarrier parity waits cannot tell phases two apart); the
 // producer serving that consumer refills the slot as soon as the consumer has read it into
 // registers. x: the prologue (GemvRmsStageRegs, every thread) and GemvSplitX's pieces, so each
 // chunk's mma sequence and its sum are GemvTask's XP path exactly; each task's chunk sums are
@@ -1210,10 +1210,62 @@ __host__ __device__ inline int64_t GemvRingSmem(int64_t K, int n_units_task, int
          (pro == kGemvProNone ? 0 : K * 4) + 3 * GemvXpStride(1, K) * 16;
 }
 
-template <int PRO, int P, int S>
+// The ROPE ring's combiner epilogue for one task (M = 1; lane r < 16 row r of the unit): each
+// row's total as GemvRopeStore forms it (chunk order, then the bias), the raw output outside
+// skip[jm], then q / k (lanes 0 .. 7: pair i0 + r, rows r and r + 8) rotated into q_rot / k_rot and
+// k's cache rows, v (lanes 0 .. 15) into the V cache: the stores and arithmetic of GemvRopePre /
+// GemvRopeStore.
+__device__ __forceinline__ void GemvRingRopeStore(const GemvRopeKv& rk, const GemvOut& o, int jm,
+                                                  int64_t n0, int n_chunks, const float* pt,
+                                                  int lane, int32_t pos, int32_t slot) {
+  const int r = lane & 15;
+  const int64_t half = rk.D / 2, head = n0 / rk.D, i0 = (n0 % rk.D) / 2;
+  const int64_t n = jm == 2 ? n0 + r : head * rk.D + i0 + (r & 7) + (r >> 3) * half;
+  float v = 0.0f;
+  if (lane < 16) {
+    const float b = o.bias != nullptr ? o.bias[n] : 0.0f;
+    v = pt[r * 8];
+    for (int ch = 1; ch < n_chunks; ++ch) v += pt[ch * 128 + r * 8];
+    if (o.bias != nullptr) v += b;
+    const float* lo = jm == 0 ? rk.skip_lo[0] : (jm == 1 ? rk.skip_lo[1] : rk.skip_lo[2]);
+    const float* hi = jm == 0 ? rk.skip_hi[0] : (jm == 1 ? rk.skip_hi[1] : rk.skip_hi[2]);
+    float* a = o.out + n * o.out_col;
+    if (o.out != nullptr && (a < lo || a >= hi)) *a = v;
+  }
+  if (jm == 2) {
+    if (lane < 16) GemvKvPut(rk, 1, n / rk.Dv, n % rk.Dv, v, slot);
+    return;
+  }
+  const float x1 = __shfl_sync(0xffffffffu, v, (lane + 8) & 31);
+  if (lane >= 8) return;
+  const int64_t i = i0 + lane;
+  float c, s;
+  const float angle = __fmul_rn(static_cast<float>(pos), rk.inv_freq[i]);
+  sincosf(angle, &s, &c);
+  c = __fmul_rn(c, rk.attn_scale);
+  s = __fmul_rn(s, rk.attn_scale);
+  const float y0 = RopeLoF(v, x1, c, s, rk.form), y1 = RopeHiF(v, x1, c, s);
+  float* rot = jm == 0 ? rk.q_rot + head * rk.q_head
+                       : (rk.k_rot != nullptr ? rk.k_rot + head * rk.k_head : nullptr);
+  if (rot != nullptr) {
+    rot[i] = y0;
+    rot[i + half] = y1;
+  }
+  if (jm == 1) {
+    GemvKvPut(rk, 0, head, i, y0, slot);
+    GemvKvPut(rk, 0, head, i + half, y1, slot);
+  }
+}
+
+// ROPE (cu30-rope): the norm + q/k/v launch with ROPE q/k + KV_WRITE k/v in the combiner (the
+// epilogue GemvRopeStore forms, GemvGroup::rope): a q / k unit's rows 0 .. 7 and 8 .. 15 are rows
+// i0 .. i0 + 7 and i0 + D / 2 .. of its head (i0 = (n0 % D) / 2: two 8-row boxes a 64-k piece,
+// the same smem layout as one 16-row box), so a task holds both rows of each rotate_half pair.
+template <int PRO, int P, int S, bool ROPE>
 __global__ void __launch_bounds__(RingThreads(P), 1)
     GemvRingKernel(MatmulParams p, GemvGroupArgs grp, int n_chunks, GemvPrologue pro,
-                   int64_t n_tasks, int pref, const __grid_constant__ GemvRingMaps maps) {
+                   int64_t n_tasks, int pref, const __grid_constant__ GemvRingMaps maps,
+                   const __grid_constant__ GemvRopeKv rk) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   extern __shared__ __align__(16) uint8_t ring_sm[];
   __shared__ uint64_t full[kRingConsumers * S], empty[kRingConsumers * S];
@@ -1270,18 +1322,28 @@ __global__ void __launch_bounds__(RingThreads(P), 1)
                    : "memory");
     }
     __syncwarp();
-    if (lane < 4) {
-      const CUtensorMap* map = &maps.m[jm];
+    const CUtensorMap* map = &maps.m[jm];
+    int at = lane * 2048, k = kx + lane * 64, row = ry;
+    bool go = lane < 4;
+    if constexpr (ROPE) {
+      if (jm < 2) {  // 8-row boxes: lane = 4 h + piece, rows i0 + D / 2 h of the head
+        const int D = static_cast<int>(rk.D);
+        at = (lane & 3) * 2048 + (lane >> 2) * 1024, k = kx + (lane & 3) * 64;
+        row = ry / D * D + (ry % D) / 2 + (lane >> 2) * (D / 2);
+        go = lane < 8;
+      }
+    }
+    if (go) {
       asm volatile(
           "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes"
-          ".L2::cache_hint [%0], [%1, {%2, %3}], [%4], %5;\n" ::"r"(dst + lane * 2048),
-          "l"(reinterpret_cast<uint64_t>(map)), "r"(kx + lane * 64), "r"(ry), "r"(bar), "l"(pol)
+          ".L2::cache_hint [%0], [%1, {%2, %3}], [%4], %5;\n" ::"r"(dst + at),
+          "l"(reinterpret_cast<uint64_t>(map)), "r"(k), "r"(row), "r"(bar), "l"(pol)
           : "memory");
     }
   };
-  // S slots a consumer: unit i = consumer i % C's (i / C)-th, in its slot (i / C) % S. The launch
-  // takes S = 1: S = 2 (cu30-prod, call 5) gained 1-4% on some lab lines but lost 4-6% on the 8B
-  // in the engine.
+  // S slots a consumer: unit i = consumer i % C's (i / C)-th, in its slot (i / C) % S. S = 2 on
+  // every launch (cu30-prod, call 5) gained up to 0.4 us on the 8B o / q/k/v but lost 4-6% on the
+  // 8B in the engine (gate/up, head): GemvRingS2Max.
   const auto slot_of = [](int i) { return (i % C) * S + (i / C) % S; };
   const auto issue = [&](int i) {
     int kx, ry, jm;
@@ -1355,6 +1417,8 @@ __global__ void __launch_bounds__(RingThreads(P), 1)
   // eight at a time, added in chunk order from chunk 0's sum, as GemvTask's epilogues.
   const int n_local = static_cast<int>(t1 - t0);
   if (warp == kRingCombiner) {
+    int32_t rope_pos = 0, rope_slot = -1;
+    if constexpr (ROPE) rope_pos = *rk.pos, rope_slot = *rk.slots;  // M = 1: one token
     for (int tl = 0; tl < n_local; ++tl) {
       asm volatile("bar.sync 1, %0;\n" ::"r"((C + 1) * 32) : "memory");
       int jm, c;
@@ -1364,6 +1428,10 @@ __global__ void __launch_bounds__(RingThreads(P), 1)
       const float* pt =
           part + (tl & 1) * per_task * 128 + (pair ? (lane >> 4) * n_chunks * 128 : 0);
       const GemvOut o = Pick(grp, jr, [](const GemvOut& x) { return x; });
+      if constexpr (ROPE) {
+        GemvRingRopeStore(rk, o, jm, n0, n_chunks, pt, lane, rope_pos, rope_slot);
+        continue;
+      }
       float sum = 0.0f, rv = 0.0f;
       if (pair || lane < 16) {
         if (!pair && o.res_out != nullptr) rv = o.res[n0 + r];
@@ -3239,18 +3307,23 @@ cudaError_t LaunchGemvBf16Group(const MatmulParams& p, const GemvGroup& grp, int
   return LaunchGemvBf16Fused(p, grp, GemvPrologue{}, terms, aux, stream);
 }
 
+#ifdef TESSERA_CUDA_WGMMA
+bool GemvRingOn(const MatmulParams& p, const GemvGroupArgs& b, const GemvPrologue& pro, int terms,
+                const GemvAux& aux, bool pair, int rope);  // cu29-ring, below
+bool GemvRingMap(const GemvOut& o, int64_t K, CUtensorMap* out, int rows);
+#endif
+
 namespace {
 
 // cu24-chain: the launch rule LaunchGemvBf16Fused follows for grp without its rope epilogue,
 // where that is one of the two kernels with a rope twin: 1 = whole chunks, x pre-split, plain
-// loop (the 0.5B norm + q/k/v), 2 = half chunks in 8-warp blocks, plain loads (the 1B's); else 0.
+// loop (the 0.5B norm + q/k/v), 2 = half chunks in 8-warp blocks, plain loads (the 1B's), 3 = the
+// TMA ring (GemvRingKernel's ROPE form, cu30-rope: the H200's 8B / 1B); else 0.
 int GemvRopeKvConfig(const MatmulParams& p, const GemvGroup& grp, const GemvPrologue& pro,
                      int terms, const GemvAux& aux) {
   const GemvRopeKv* rk = grp.rope;
-  // K < 4096: the small models' launches, as measured (on the H200 the 8B's takes the
-  // whole-line loads anyway; on an H100 it would take config 2, not measured there).
   if (rk == nullptr || p.M != 1 || terms != 3 || grp.n != 3 || grp.swiglu != nullptr ||
-      pro.kind != kGemvProRms || GemvIsStream(aux) || aux.variant != 0 || p.K >= 4096 ||
+      pro.kind != kGemvProRms || GemvIsStream(aux) || aux.variant != 0 ||
       !GemvPrologueFits(p.M, p.K))
     return 0;
   if (rk->D <= 0 || rk->D % 16 != 0 || rk->Dv <= 0 || grp.o[0].N % rk->D != 0 ||
@@ -3265,6 +3338,19 @@ int GemvRopeKvConfig(const MatmulParams& p, const GemvGroup& grp, const GemvProl
     b.o[j] = grp.o[j];
     b.g0[j + 1] = b.g0[j] + (grp.o[j].N + 15) / 16;
   }
+#ifdef TESSERA_CUDA_WGMMA
+  // 3 (cu30-rope): the TMA ring with the epilogue in its combiner (its tensor maps made here, so
+  // the launch cannot fall back for want of one).
+  if (GemvRingOn(p, b, pro, terms, aux, false, 3)) {
+    CUtensorMap m;
+    bool maps = true;
+    for (int j = 0; j < 3; ++j) maps = maps && GemvRingMap(grp.o[j], p.K, &m, j < 2 ? 8 : 16);
+    if (maps) return 3;
+  }
+#endif
+  // K < 4096: the small models' launches, as measured (on the H200 the 8B's takes the
+  // whole-line loads anyway; on an H100 it would take config 2, not measured there).
+  if (p.K >= 4096) return 0;
   const int64_t groups = b.g0[b.n];
   const bool half = GemvHalfChunks(p, aux, groups, pro.kind, false, b.n, terms);
   if (GemvSplits(p, groups, aux) != 1) return 0;
@@ -3298,8 +3384,9 @@ bool GemvRopeKvFits(const MatmulParams& p, const GemvGroup& grp, const GemvProlo
 // cu29-ring (GemvRingKernel): TESSERA_CUDA_GEMV_RING = mask of the M = 1 launch kinds that
 // take the TMA ring: 1 plain with K < 8192 (the 8B o), 8 plain with K >= 8192 (the 8B down), 2
 // RMS_NORM prologue (q/k/v, gate/up without the SWIGLU epilogue), 4 RMS_NORM + SWIGLU pairing,
-// 16 also K = 2048 (the 1B's launches);
-// unset = 31 where the driver's peak DRAM bandwidth is >= 4,400 GB/s (the H200: cu29-ring's
+// 16 also K = 2048 (the 1B's launches), 32 (with 2) the norm + q/k/v with ROPE q/k + KV_WRITE k/v
+// in the combiner (cu30-rope: 8B lab 22.4 us unfused -> 18.9, 1B 8.95 on the rope twin -> 8.5);
+// unset = 63 where the driver's peak DRAM bandwidth is >= 4,400 GB/s (the H200: cu29-ring's
 // engine A/B, 8B tg128 +3.9%, 1B +9.9%; the H100 was not measured, so its launches are
 // unchanged), else 0. The downs (mask 8) lost with cu29-ring's two producer warps; with four
 // (cu30-prod) the 1B down runs 15.8 -> 13.4 us in the lab, the 8B's 35.0 -> 34.8.
@@ -3310,7 +3397,7 @@ int GemvRingMode() {
   static const int mode = [] {
     const int env = EnvInt("TESSERA_CUDA_GEMV_RING", -1);
     if (env >= 0) return env;
-    return DevicePeakDramGBs() >= 4400 ? 31 : 0;
+    return DevicePeakDramGBs() >= 4400 ? 63 : 0;
   }();
   return mode;
 }
@@ -3330,10 +3417,11 @@ PFN_cuTensorMapEncodeTiled_v12000 TensorMapEncoder();  // k_gemm_tma.cu
 
 // The weight's 2-D map (16 rows x 64 k boxes, 128-byte swizzle), made once per (address, shape):
 // a map holds only those, so a reused address with the same shape maps the same way.
-bool GemvRingMap(const GemvOut& o, int64_t K, CUtensorMap* out) {
+// rows: the box's rows, 16 (8: the ROPE ring's q / k members).
+bool GemvRingMap(const GemvOut& o, int64_t K, CUtensorMap* out, int rows) {
   static std::mutex mu;
-  static std::map<std::tuple<const void*, int64_t, int64_t>, CUtensorMap> cache;
-  const auto key = std::make_tuple(static_cast<const void*>(o.w), o.N, K);
+  static std::map<std::tuple<const void*, int64_t, int64_t, int>, CUtensorMap> cache;
+  const auto key = std::make_tuple(static_cast<const void*>(o.w), o.N, K, rows);
   std::lock_guard<std::mutex> lock(mu);
   const auto it = cache.find(key);
   if (it != cache.end()) {
@@ -3344,7 +3432,7 @@ bool GemvRingMap(const GemvOut& o, int64_t K, CUtensorMap* out) {
   if (enc == nullptr) return false;
   const cuuint64_t dim[2] = {static_cast<cuuint64_t>(K), static_cast<cuuint64_t>(o.N)};
   const cuuint64_t stride[1] = {static_cast<cuuint64_t>(K * 2)};
-  const cuuint32_t box[2] = {64, 16}, ones[2] = {1, 1};
+  const cuuint32_t box[2] = {64, static_cast<cuuint32_t>(rows)}, ones[2] = {1, 1};
   if (enc(out, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, const_cast<uint8_t*>(o.w), dim, stride, box,
           ones, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
           CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) != CUDA_SUCCESS)
@@ -3356,11 +3444,13 @@ bool GemvRingMap(const GemvOut& o, int64_t K, CUtensorMap* out) {
 
 bool GemvRingOn(const MatmulParams& p, const GemvGroupArgs& b, const GemvPrologue& pro, int terms,
                 const GemvAux& aux, bool pair, int rope) {
-  const int kind = pro.kind == kGemvProNone ? (p.K < 8192 ? 1 : 8)
-                                            : (pro.kind == kGemvProRms ? (pair ? 4 : 2) : 0);
+  // rope 3 (GemvRopeKvConfig): the norm + q/k/v with the ROPE + KV_WRITE epilogue, kind 2 + 32.
+  const int kind = pro.kind == kGemvProNone  ? (p.K < 8192 ? 1 : 8)
+                   : pro.kind == kGemvProRms ? (pair ? 4 : (rope == 3 ? 2 | 32 : 2))
+                                             : 0;
   // aux.variant != 0: the lab's forced kernels (their checks keep testing them).
-  if ((GemvRingMode() & kind) == 0 || terms != 3 || p.M != 1 || rope != 0 || aux.variant != 0 ||
-      aux.sms <= 0)
+  if ((GemvRingMode() & kind) != kind || kind == 0 || terms != 3 || p.M != 1 ||
+      (rope != 0 && rope != 3) || aux.variant != 0 || aux.sms <= 0)
     return false;
   const int64_t k_min = (GemvRingMode() & 16) != 0 ? 2048 : 4096;  // 16: also the 1B's K
   if (p.K < k_min || p.K % (256 * kRingConsumers) != 0 || p.K > (int64_t{1} << 20)) return false;
@@ -3392,29 +3482,62 @@ bool GemvRingOn(const MatmulParams& p, const GemvGroupArgs& b, const GemvPrologu
   return v == 1;
 }
 
+// One launch of GemvRingKernel<PRO, P, S, ROPE> (its own opt-in shared-memory mask).
+template <int PRO, int P, int S, bool ROPE = false>
+cudaError_t GemvRingLaunch(int64_t grid, int smem, cudaStream_t stream, const MatmulParams& p,
+                           const GemvGroupArgs& b, int n_chunks, const GemvPrologue& pro,
+                           int64_t tasks, int pref, const GemvRingMaps& maps,
+                           const GemvRopeKv& rk) {
+  static std::atomic<uint64_t> smem_set{0};
+  const auto kernel = GemvRingKernel<PRO, P, S, ROPE>;
+  const cudaError_t e = AllowDynamicSmem(kernel, smem, &smem_set);
+  if (e != cudaSuccess) return e;
+  LaunchK(kernel, static_cast<unsigned>(grid), RingThreads(P), smem, stream, p, b, n_chunks, pro,
+          tasks, pref, maps, rk);
+  return cudaGetLastError();
+}
+
+// TESSERA_CUDA_GEMV_RING_S2 (lab, cu30-s2): launches whose busiest block has at most this many
+// units take 2 slots a consumer where they fit, with 4 producers where PROD = 2 (0, unset: never;
+// not the ROPE form).
+int GemvRingS2Max() {
+  static const int n = EnvInt("TESSERA_CUDA_GEMV_RING_S2", 0);
+  return n;
+}
+
+// rk: the ROPE + KV_WRITE epilogue (cu30-rope; members 0, 1 = q, k on 8-row boxes), or null.
 template <int PRO>
 cudaError_t GemvRing(const MatmulParams& p, const GemvGroupArgs& b, const GemvAux& aux,
-                     const GemvPrologue& pro, cudaStream_t stream) {
-  static std::atomic<uint64_t> smem_set{0};
+                     const GemvPrologue& pro, cudaStream_t stream, const GemvRopeKv* rk = nullptr) {
   const int n_chunks = static_cast<int>(p.K / 256);
   const bool pair = b.swiglu != nullptr;
   GemvRingMaps maps{};
   for (int j = 0; j < b.n; ++j)
-    if (!GemvRingMap(b.o[j], p.K, &maps.m[j])) return cudaErrorNotSupported;
-  const int smem = static_cast<int>(GemvRingSmem(p.K, n_chunks * (pair ? 2 : 1), PRO, 1));
-  const int np = GemvRingProducers();
-  const auto kernel = np == 8   ? GemvRingKernel<PRO, 8, 1>
-                      : np == 4 ? GemvRingKernel<PRO, 4, 1>
-                                : GemvRingKernel<PRO, 2, 1>;
-  cudaError_t e = AllowDynamicSmem(kernel, smem, &smem_set);
-  if (e != cudaSuccess) return e;
+    if (!GemvRingMap(b.o[j], p.K, &maps.m[j], rk != nullptr && j < 2 ? 8 : 16))
+      return cudaErrorNotSupported;
+  const int per_task = n_chunks * (pair ? 2 : 1);
   const int64_t tasks = pair ? b.g0[1] : b.g0[b.n];
   const int64_t grid = std::min<int64_t>(tasks, aux.sms);
   int pref = aux.pdl ? kRingPrefEarly : 0;
   if (PRO == kGemvProRms && GemvRmsPre() && aux.pdl) pref |= kGemvPrefRmsEarly;
-  LaunchK(kernel, static_cast<unsigned>(grid), RingThreads(np), smem, stream, p, b, n_chunks, pro,
-          tasks, pref, maps);
-  return cudaGetLastError();
+  const int64_t smem2 = GemvRingSmem(p.K, per_task, PRO, 2);
+  const bool s2 = rk == nullptr && (tasks + grid - 1) / grid * per_task <= GemvRingS2Max() &&
+                  smem2 <= OptinSmem() - 1024;
+  const int smem = static_cast<int>(s2 ? smem2 : GemvRingSmem(p.K, per_task, PRO, 1));
+  const int np = GemvRingProducers();
+  if constexpr (PRO == kGemvProRms) {
+    if (rk != nullptr) {
+      const auto launch = np == 8   ? GemvRingLaunch<PRO, 8, 1, true>
+                          : np == 4 ? GemvRingLaunch<PRO, 4, 1, true>
+                                    : GemvRingLaunch<PRO, 2, 1, true>;
+      return launch(grid, smem, stream, p, b, n_chunks, pro, tasks, pref, maps, *rk);
+    }
+  }
+  const auto launch = s2 ? (np == 8 ? GemvRingLaunch<PRO, 8, 2> : GemvRingLaunch<PRO, 4, 2>)
+                         : (np == 8   ? GemvRingLaunch<PRO, 8, 1>
+                            : np == 4 ? GemvRingLaunch<PRO, 4, 1>
+                                      : GemvRingLaunch<PRO, 2, 1>);
+  return launch(grid, smem, stream, p, b, n_chunks, pro, tasks, pref, maps, GemvRopeKv{});
 }
 #endif
 
@@ -3465,9 +3588,12 @@ cudaError_t LaunchGemvBf16Fused(const MatmulParams& p, const GemvGroup& grp,
   if (b.g0[grp.n] == 0) return cudaSuccess;
 #ifdef TESSERA_CUDA_WGMMA
   if (GemvRingOn(p, b, pro, terms, aux, pair, rope)) {  // cu29-ring
-    const cudaError_t e = pro.kind == kGemvProNone ? GemvRing<kGemvProNone>(p, b, aux, pro, stream)
-                                                   : GemvRing<kGemvProRms>(p, b, aux, pro, stream);
-    if (e != cudaErrorNotSupported) return e;  // no tensor map for a weight: the kernels below
+    const cudaError_t e =
+        pro.kind == kGemvProNone
+            ? GemvRing<kGemvProNone>(p, b, aux, pro, stream)
+            : GemvRing<kGemvProRms>(p, b, aux, pro, stream, rope == 3 ? &rk : nullptr);
+    // No tensor map for a weight: the kernels below (GemvRopeKvConfig made rope 3's maps first).
+    if (e != cudaErrorNotSupported || rope == 3) return e;
   }
 #endif
   if (!GemvIsStream(aux)) {  // block per row group
