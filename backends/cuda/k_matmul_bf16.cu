@@ -1215,15 +1215,39 @@ __host__ __device__ inline int64_t GemvRingSmem(int64_t K, int n_units_task, int
 // skip[jm], then q / k (lanes 0 .. 7: pair i0 + r, rows r and r + 8) rotated into q_rot / k_rot and
 // k's cache rows, v (lanes 0 .. 15) into the V cache: the stores and arithmetic of GemvRopePre /
 // GemvRopeStore.
+// Its operands (the row's bias; lanes 0 .. 7 of a q / k task: cos / sin of their pair, as
+// GemvRopePre forms them) are read before the task's barrier (cu30-pre).
+struct GemvRingRopeOps {
+  float b = 0.0f, c = 0.0f, s = 0.0f;
+};
+__device__ __forceinline__ int64_t GemvRingRopeRow(const GemvRopeKv& rk, int jm, int64_t n0,
+                                                   int r) {
+  const int64_t half = rk.D / 2, head = n0 / rk.D, i0 = (n0 % rk.D) / 2;
+  return jm == 2 ? n0 + r : head * rk.D + i0 + (r & 7) + (r >> 3) * half;
+}
+__device__ __forceinline__ GemvRingRopeOps GemvRingRopePre(const GemvRopeKv& rk, const GemvOut& o,
+                                                           int jm, int64_t n0, int lane,
+                                                           int32_t pos) {
+  GemvRingRopeOps op;
+  if (lane < 16 && o.bias != nullptr) op.b = o.bias[GemvRingRopeRow(rk, jm, n0, lane)];
+  if (jm < 2 && lane < 8) {
+    const float angle = __fmul_rn(static_cast<float>(pos), rk.inv_freq[(n0 % rk.D) / 2 + lane]);
+    sincosf(angle, &op.s, &op.c);
+    op.c = __fmul_rn(op.c, rk.attn_scale);
+    op.s = __fmul_rn(op.s, rk.attn_scale);
+  }
+  return op;
+}
 __device__ __forceinline__ void GemvRingRopeStore(const GemvRopeKv& rk, const GemvOut& o, int jm,
                                                   int64_t n0, int n_chunks, const float* pt,
-                                                  int lane, int32_t pos, int32_t slot) {
+                                                  int lane, const GemvRingRopeOps& op,
+                                                  int32_t slot) {
   const int r = lane & 15;
   const int64_t half = rk.D / 2, head = n0 / rk.D, i0 = (n0 % rk.D) / 2;
-  const int64_t n = jm == 2 ? n0 + r : head * rk.D + i0 + (r & 7) + (r >> 3) * half;
+  const int64_t n = GemvRingRopeRow(rk, jm, n0, r);
   float v = 0.0f;
   if (lane < 16) {
-    const float b = o.bias != nullptr ? o.bias[n] : 0.0f;
+    const float b = op.b;
     v = pt[r * 8];
     for (int ch = 1; ch < n_chunks; ++ch) v += pt[ch * 128 + r * 8];
     if (o.bias != nullptr) v += b;
@@ -1239,12 +1263,7 @@ __device__ __forceinline__ void GemvRingRopeStore(const GemvRopeKv& rk, const Ge
   const float x1 = __shfl_sync(0xffffffffu, v, (lane + 8) & 31);
   if (lane >= 8) return;
   const int64_t i = i0 + lane;
-  float c, s;
-  const float angle = __fmul_rn(static_cast<float>(pos), rk.inv_freq[i]);
-  sincosf(angle, &s, &c);
-  c = __fmul_rn(c, rk.attn_scale);
-  s = __fmul_rn(s, rk.attn_scale);
-  const float y0 = RopeLoF(v, x1, c, s, rk.form), y1 = RopeHiF(v, x1, c, s);
+  const float y0 = RopeLoF(v, x1, op.c, op.s, rk.form), y1 = RopeHiF(v, x1, op.c, op.s);
   float* rot = jm == 0 ? rk.q_rot + head * rk.q_head
                        : (rk.k_rot != nullptr ? rk.k_rot + head * rk.k_head : nullptr);
   if (rot != nullptr) {
@@ -1420,7 +1439,6 @@ __global__ void __launch_bounds__(RingThreads(P), 1)
     int32_t rope_pos = 0, rope_slot = -1;
     if constexpr (ROPE) rope_pos = *rk.pos, rope_slot = *rk.slots;  // M = 1: one token
     for (int tl = 0; tl < n_local; ++tl) {
-      asm volatile("bar.sync 1, %0;\n" ::"r"((C + 1) * 32) : "memory");
       int jm, c;
       int64_t n0;
       unit(tl * per_task, jm, n0, c);
@@ -1428,13 +1446,23 @@ __global__ void __launch_bounds__(RingThreads(P), 1)
       const float* pt =
           part + (tl & 1) * per_task * 128 + (pair ? (lane >> 4) * n_chunks * 128 : 0);
       const GemvOut o = Pick(grp, jr, [](const GemvOut& x) { return x; });
+      // cu30-pre: the task's inputs (residual, bias; RoPE's cos / sin) before its barrier, so
+      // their round trips pass while the consumers finish (the last task's are the launch's tail).
+      float rv = 0.0f, bv = 0.0f;
+      GemvRingRopeOps rop;
       if constexpr (ROPE) {
-        GemvRingRopeStore(rk, o, jm, n0, n_chunks, pt, lane, rope_pos, rope_slot);
+        rop = GemvRingRopePre(rk, o, jm, n0, lane, rope_pos);
+      } else if (pair || lane < 16) {
+        if (!pair && o.res_out != nullptr) rv = o.res[n0 + r];
+        if (o.bias != nullptr) bv = o.bias[n0 + r];
+      }
+      asm volatile("bar.sync 1, %0;\n" ::"r"((C + 1) * 32) : "memory");
+      if constexpr (ROPE) {
+        GemvRingRopeStore(rk, o, jm, n0, n_chunks, pt, lane, rop, rope_slot);
         continue;
       }
-      float sum = 0.0f, rv = 0.0f;
+      float sum = 0.0f;
       if (pair || lane < 16) {
-        if (!pair && o.res_out != nullptr) rv = o.res[n0 + r];
         for (int c0 = 0; c0 < n_chunks; c0 += 8) {
           float v[8];
 #pragma unroll
@@ -1443,7 +1471,7 @@ __global__ void __launch_bounds__(RingThreads(P), 1)
           for (int u = 0; u < 8; ++u)
             if (c0 + u < n_chunks) sum = c0 + u == 0 ? v[u] : sum + v[u];
         }
-        if (o.bias != nullptr) sum += o.bias[n0 + r];
+        if (o.bias != nullptr) sum += bv;
       }
       if (pair) {  // GemvStoreSwiglu's stores
         if (o.out != nullptr) o.out[(n0 + r) * o.out_col] = sum;
