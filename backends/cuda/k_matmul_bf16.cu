@@ -1183,9 +1183,9 @@ __global__ void __launch_bounds__(PIPE == kGemvPipe8 || PIPE == kGemvPipeTma ? 2
 // Here: one persistent block an SM of kRingConsumers mma warps and P TMA warps; a task is a row
 // group (with SWIGLU pairing: a gate row group and the same up rows), a unit 16 rows x one 256-k
 // chunk (8 KiB, four 2-D tensor copies of 16 rows x 128 bytes, 128-byte swizzle). Unit i of a
-// block goes to consumer i % C and its slot (S a consumer: 1, or 2 with the lab knob
-// TESSERA_CUDA_GEMV_RING_S2; a slot has one consumer, which waits for use r only after it used
-// r - 1: mbarrier parity waits cannot tell phases two apart); the
+// block goes to consumer i % C and its one slot (a slot has one consumer, which waits for use r
+// only after it used r - 1: mbarrier parity waits cannot tell phases two apart; two slots a
+// consumer were measured twice, cu29-ring and cu30-s2, and did not pay); the
 // producer serving that consumer refills the slot as soon as the consumer has read it into
 // registers. x: the prologue (GemvRmsStageRegs, every thread) and GemvSplitX's pieces, so each
 // chunk's mma sequence and its sum are GemvTask's XP path exactly; each task's chunk sums are
@@ -1205,8 +1205,8 @@ struct GemvRingMaps {
 };
 
 // Dynamic shared memory: the ring (1024-aligned), two tasks' chunk sums, x (PRO), x's pieces.
-__host__ __device__ inline int64_t GemvRingSmem(int64_t K, int n_units_task, int pro, int slots) {
-  return 1024 + int64_t{kRingConsumers} * slots * kRingUnit + 2LL * n_units_task * 128 * 4 +
+__host__ __device__ inline int64_t GemvRingSmem(int64_t K, int n_units_task, int pro) {
+  return 1024 + int64_t{kRingConsumers} * kRingUnit + 2LL * n_units_task * 128 * 4 +
          (pro == kGemvProNone ? 0 : K * 4) + 3 * GemvXpStride(1, K) * 16;
 }
 
@@ -1280,14 +1280,14 @@ __device__ __forceinline__ void GemvRingRopeStore(const GemvRopeKv& rk, const Ge
 // epilogue GemvRopeStore forms, GemvGroup::rope): a q / k unit's rows 0 .. 7 and 8 .. 15 are rows
 // i0 .. i0 + 7 and i0 + D / 2 .. of its head (i0 = (n0 % D) / 2: two 8-row boxes a 64-k piece,
 // the same smem layout as one 16-row box), so a task holds both rows of each rotate_half pair.
-template <int PRO, int P, int S, bool ROPE>
+template <int PRO, int P, bool ROPE>
 __global__ void __launch_bounds__(RingThreads(P), 1)
     GemvRingKernel(MatmulParams p, GemvGroupArgs grp, int n_chunks, GemvPrologue pro,
                    int64_t n_tasks, int pref, const __grid_constant__ GemvRingMaps maps,
                    const __grid_constant__ GemvRopeKv rk) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   extern __shared__ __align__(16) uint8_t ring_sm[];
-  __shared__ uint64_t full[kRingConsumers * S], empty[kRingConsumers * S];
+  __shared__ uint64_t full[kRingConsumers], empty[kRingConsumers];
   __shared__ float pro_red[RingThreads(P) / 32];
   constexpr int C = kRingConsumers, kRingCombiner = C + P;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -1296,10 +1296,10 @@ __global__ void __launch_bounds__(RingThreads(P), 1)
   const int64_t t0 = blockIdx.x * n_tasks / gridDim.x, t1 = (blockIdx.x + 1) * n_tasks / gridDim.x;
   const int n_units = static_cast<int>((t1 - t0) * per_task);
   const uint32_t base = SmemU32(ring_sm), ring = (base + 1023) & ~1023u;
-  float* part = reinterpret_cast<float*>(ring_sm + (ring - base) + C * S * kRingUnit);
+  float* part = reinterpret_cast<float*>(ring_sm + (ring - base) + C * kRingUnit);
   float* xs = part + 2 * per_task * 128;
   uint4* xp = reinterpret_cast<uint4*>(xs + (PRO == kGemvProNone ? 0 : p.K));
-  if (threadIdx.x < C * S) {
+  if (threadIdx.x < C) {
     asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;\n" ::"r"(SmemU32(&full[threadIdx.x])));
     asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;\n" ::"r"(SmemU32(&empty[threadIdx.x])));
   }
@@ -1360,21 +1360,17 @@ __global__ void __launch_bounds__(RingThreads(P), 1)
           : "memory");
     }
   };
-  // S slots a consumer: unit i = consumer i % C's (i / C)-th, in its slot (i / C) % S. S = 2 on
-  // every launch (cu30-prod, call 5) gained up to 0.4 us on the 8B o / q/k/v but lost 4-6% on the
-  // 8B in the engine (gate/up, head): GemvRingS2Max.
-  const auto slot_of = [](int i) { return (i % C) * S + (i / C) % S; };
   const auto issue = [&](int i) {
     int kx, ry, jm;
     coords(i, kx, ry, jm);
-    issue_at(slot_of(i), kx, ry, jm);
+    issue_at(i % C, kx, ry, jm);
   };
   const int pw = warp - C;
   // The first use of every slot needs no wait: streamed before the PDL wait and the prologue
   // where no kernel before this one writes the weights (kRingPrefEarly), else after them.
   const bool early = (pref & kRingPrefEarly) != 0;
   if (producer && early)
-    for (int i = pw; i < n_units && i < C * S; i += P) issue(i);
+    for (int i = pw; i < n_units && i < C; i += P) issue(i);
   const auto wait = [&] {
     GridDepWait();
     AllowDependents();
@@ -1390,12 +1386,12 @@ __global__ void __launch_bounds__(RingThreads(P), 1)
   GemvSplitX<3, PRO>(p, xs, xp);
   if (producer) {
     if (!early)
-      for (int i = pw; i < n_units && i < C * S; i += P) issue(i);
+      for (int i = pw; i < n_units && i < C; i += P) issue(i);
     constexpr int kMine = C / P;
     int nxt[kMine], kx[kMine], ry[kMine], jm[kMine];  // consumer pw + e P's next unit, its coords
 #pragma unroll
     for (int e = 0; e < kMine; ++e) {
-      nxt[e] = C * S + pw + e * P;
+      nxt[e] = C + pw + e * P;
       if (nxt[e] < n_units) coords(nxt[e], kx[e], ry[e], jm[e]);
     }
     for (;;) {
@@ -1406,7 +1402,7 @@ __global__ void __launch_bounds__(RingThreads(P), 1)
         if (i >= n_units) continue;
         any = true;
         if constexpr (kMine == 1) {  // one consumer: wait for it (no round robin to keep going)
-          MbarWait(SmemU32(&empty[slot_of(i)]), (i / C / S - 1) & 1);
+          MbarWait(SmemU32(&empty[i % C]), (i / C - 1) & 1);
         } else {
           uint32_t ready = 0;
           if (lane == 0) {
@@ -1414,12 +1410,12 @@ __global__ void __launch_bounds__(RingThreads(P), 1)
                 "{\n.reg .pred p;\nmbarrier.test_wait.parity.shared::cta.b64 p, [%1], %2;\n"
                 "selp.u32 %0, 1, 0, p;\n}\n"
                 : "=r"(ready)
-                : "r"(SmemU32(&empty[slot_of(i)])), "r"((i / C / S - 1) & 1)
+                : "r"(SmemU32(&empty[i % C])), "r"((i / C - 1) & 1)
                 : "memory");
           }
           if (__shfl_sync(0xffffffffu, ready, 0) == 0) continue;
         }
-        issue_at(slot_of(i), kx[e], ry[e], jm[e]);
+        issue_at(i % C, kx[e], ry[e], jm[e]);
         nxt[e] = i + C;
         issued = true;
         if (nxt[e] < n_units) coords(nxt[e], kx[e], ry[e], jm[e]);
@@ -1494,8 +1490,8 @@ __global__ void __launch_bounds__(RingThreads(P), 1)
   int tl = 0, vc = warp;
   for (int i = warp; i < n_units; i += C) {
     const int c = pair && vc >= n_chunks ? vc - n_chunks : vc;
-    const int sl = slot_of(i);
-    MbarWait(SmemU32(&full[sl]), (i / C / S) & 1);
+    const int sl = i % C;
+    MbarWait(SmemU32(&full[sl]), (i / C) & 1);
     const uint8_t* sw = ring_sm + (ring - base) + sl * kRingUnit;
     uint4 wa[8][2];
 #pragma unroll
@@ -3491,7 +3487,7 @@ bool GemvRingOn(const MatmulParams& p, const GemvGroupArgs& b, const GemvPrologu
   }
   const int per_task = static_cast<int>(p.K / 256) * (pair ? 2 : 1);
   const int optin = OptinSmem();
-  if (optin <= 1024 || GemvRingSmem(p.K, per_task, pro.kind, 1) > optin - 1024) return false;
+  if (optin <= 1024 || GemvRingSmem(p.K, per_task, pro.kind) > optin - 1024) return false;
   // Compute capability 9.x (the kernel's body exists for sm_90 only), per device: a process may
   // drive cards of several kinds (1 = yes, 2 = no, 0 = not asked yet; ordinals < 64).
   static std::atomic<int> tma[64];
@@ -3510,27 +3506,19 @@ bool GemvRingOn(const MatmulParams& p, const GemvGroupArgs& b, const GemvPrologu
   return v == 1;
 }
 
-// One launch of GemvRingKernel<PRO, P, S, ROPE> (its own opt-in shared-memory mask).
-template <int PRO, int P, int S, bool ROPE = false>
+// One launch of GemvRingKernel<PRO, P, ROPE> (its own opt-in shared-memory mask).
+template <int PRO, int P, bool ROPE = false>
 cudaError_t GemvRingLaunch(int64_t grid, int smem, cudaStream_t stream, const MatmulParams& p,
                            const GemvGroupArgs& b, int n_chunks, const GemvPrologue& pro,
                            int64_t tasks, int pref, const GemvRingMaps& maps,
                            const GemvRopeKv& rk) {
   static std::atomic<uint64_t> smem_set{0};
-  const auto kernel = GemvRingKernel<PRO, P, S, ROPE>;
+  const auto kernel = GemvRingKernel<PRO, P, ROPE>;
   const cudaError_t e = AllowDynamicSmem(kernel, smem, &smem_set);
   if (e != cudaSuccess) return e;
   LaunchK(kernel, static_cast<unsigned>(grid), RingThreads(P), smem, stream, p, b, n_chunks, pro,
           tasks, pref, maps, rk);
   return cudaGetLastError();
-}
-
-// TESSERA_CUDA_GEMV_RING_S2 (lab, cu30-s2): launches whose busiest block has at most this many
-// units take 2 slots a consumer where they fit, with 4 producers where PROD = 2 (0, unset: never;
-// not the ROPE form).
-int GemvRingS2Max() {
-  static const int n = EnvInt("TESSERA_CUDA_GEMV_RING_S2", 0);
-  return n;
 }
 
 // rk: the ROPE + KV_WRITE epilogue (cu30-rope; members 0, 1 = q, k on 8-row boxes), or null.
@@ -3543,28 +3531,23 @@ cudaError_t GemvRing(const MatmulParams& p, const GemvGroupArgs& b, const GemvAu
   for (int j = 0; j < b.n; ++j)
     if (!GemvRingMap(b.o[j], p.K, &maps.m[j], rk != nullptr && j < 2 ? 8 : 16))
       return cudaErrorNotSupported;
-  const int per_task = n_chunks * (pair ? 2 : 1);
+  const int smem = static_cast<int>(GemvRingSmem(p.K, n_chunks * (pair ? 2 : 1), PRO));
   const int64_t tasks = pair ? b.g0[1] : b.g0[b.n];
   const int64_t grid = std::min<int64_t>(tasks, aux.sms);
   int pref = aux.pdl ? kRingPrefEarly : 0;
   if (PRO == kGemvProRms && GemvRmsPre() && aux.pdl) pref |= kGemvPrefRmsEarly;
-  const int64_t smem2 = GemvRingSmem(p.K, per_task, PRO, 2);
-  const bool s2 = rk == nullptr && (tasks + grid - 1) / grid * per_task <= GemvRingS2Max() &&
-                  smem2 <= OptinSmem() - 1024;
-  const int smem = static_cast<int>(s2 ? smem2 : GemvRingSmem(p.K, per_task, PRO, 1));
   const int np = GemvRingProducers();
-  if constexpr (PRO == kGemvProRms) {
+  if constexpr (PRO == kGemvProRms) {  // the ROPE form exists for the RMS_NORM prologue only
     if (rk != nullptr) {
-      const auto launch = np == 8   ? GemvRingLaunch<PRO, 8, 1, true>
-                          : np == 4 ? GemvRingLaunch<PRO, 4, 1, true>
-                                    : GemvRingLaunch<PRO, 2, 1, true>;
+      const auto launch = np == 8   ? GemvRingLaunch<PRO, 8, true>
+                          : np == 4 ? GemvRingLaunch<PRO, 4, true>
+                                    : GemvRingLaunch<PRO, 2, true>;
       return launch(grid, smem, stream, p, b, n_chunks, pro, tasks, pref, maps, *rk);
     }
   }
-  const auto launch = s2 ? (np == 8 ? GemvRingLaunch<PRO, 8, 2> : GemvRingLaunch<PRO, 4, 2>)
-                         : (np == 8   ? GemvRingLaunch<PRO, 8, 1>
-                            : np == 4 ? GemvRingLaunch<PRO, 4, 1>
-                                      : GemvRingLaunch<PRO, 2, 1>);
+  const auto launch = np == 8   ? GemvRingLaunch<PRO, 8>
+                      : np == 4 ? GemvRingLaunch<PRO, 4>
+                                : GemvRingLaunch<PRO, 2>;
   return launch(grid, smem, stream, p, b, n_chunks, pro, tasks, pref, maps, GemvRopeKv{});
 }
 #endif

@@ -3,6 +3,7 @@
 # most units a block that take them), the 1B q/k/v on the ring instead of the ROPE + KV epilogue
 # kernel (TESSERA_CUDA_FUSE_ROPE_EPI=0), and where an 8B token goes now (TESSERA_CUDA_LAB_SKIP).
 # "old" = HEAD's plugin (f9ce59b's defaults = this build with the knobs unset).
+# TESSERA_CUDA_GEMV_RING_S2 was removed after this call: re-run it with commit 6dbcd66's plugin and lab.
 #   run(command="bash backends/cuda/lab/ring30g_gpu.sh", carry=[".dev/r30"])
 set -u
 export OUT=${OUT:-/tmp/out}; mkdir -p $OUT
