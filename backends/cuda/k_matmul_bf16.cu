@@ -1194,6 +1194,9 @@ __global__ void __launch_bounds__(PIPE == kGemvPipe8 || PIPE == kGemvPipeTma ? 2
 // Warps: consumers 0 .. 7, P producers (2, 4 or 8, TESSERA_CUDA_GEMV_RING_PROD; cu30-prod), the
 // combiner after them.
 constexpr int kRingConsumers = 8, kRingUnit = 8192;
+// A unit's chunk sum in shared memory: column 0 of its 16 rows (M = 1), 16 floats (cu31: was
+// the whole 16 x 8 accumulator tile, 128; same bits, 7/8 less of the ring's chunk-sum memory).
+constexpr int kRingPart = 16;
 constexpr int RingThreads(int P) {
   return (kRingConsumers + P + 1) * 32;
 }
@@ -1206,7 +1209,7 @@ struct GemvRingMaps {
 
 // Dynamic shared memory: the ring (1024-aligned), two tasks' chunk sums, x (PRO), x's pieces.
 __host__ __device__ inline int64_t GemvRingSmem(int64_t K, int n_units_task, int pro) {
-  return 1024 + int64_t{kRingConsumers} * kRingUnit + 2LL * n_units_task * 128 * 4 +
+  return 1024 + int64_t{kRingConsumers} * kRingUnit + 2LL * n_units_task * kRingPart * 4 +
          (pro == kGemvProNone ? 0 : K * 4) + 3 * GemvXpStride(1, K) * 16;
 }
 
@@ -1248,8 +1251,8 @@ __device__ __forceinline__ void GemvRingRopeStore(const GemvRopeKv& rk, const Ge
   float v = 0.0f;
   if (lane < 16) {
     const float b = op.b;
-    v = pt[r * 8];
-    for (int ch = 1; ch < n_chunks; ++ch) v += pt[ch * 128 + r * 8];
+    v = pt[r];
+    for (int ch = 1; ch < n_chunks; ++ch) v += pt[ch * kRingPart + r];
     if (o.bias != nullptr) v += b;
     const float* lo = jm == 0 ? rk.skip_lo[0] : (jm == 1 ? rk.skip_lo[1] : rk.skip_lo[2]);
     const float* hi = jm == 0 ? rk.skip_hi[0] : (jm == 1 ? rk.skip_hi[1] : rk.skip_hi[2]);
@@ -1297,7 +1300,7 @@ __global__ void __launch_bounds__(RingThreads(P), 1)
   const int n_units = static_cast<int>((t1 - t0) * per_task);
   const uint32_t base = SmemU32(ring_sm), ring = (base + 1023) & ~1023u;
   float* part = reinterpret_cast<float*>(ring_sm + (ring - base) + C * kRingUnit);
-  float* xs = part + 2 * per_task * 128;
+  float* xs = part + 2 * per_task * kRingPart;
   uint4* xp = reinterpret_cast<uint4*>(xs + (PRO == kGemvProNone ? 0 : p.K));
   if (threadIdx.x < C) {
     asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;\n" ::"r"(SmemU32(&full[threadIdx.x])));
@@ -1440,7 +1443,7 @@ __global__ void __launch_bounds__(RingThreads(P), 1)
       unit(tl * per_task, jm, n0, c);
       const int r = lane & 15, jr = pair ? lane >> 4 : jm;
       const float* pt =
-          part + (tl & 1) * per_task * 128 + (pair ? (lane >> 4) * n_chunks * 128 : 0);
+          part + (tl & 1) * per_task * kRingPart + (pair ? (lane >> 4) * n_chunks * kRingPart : 0);
       const GemvOut o = Pick(grp, jr, [](const GemvOut& x) { return x; });
       // cu30-pre: the task's inputs (residual, bias; RoPE's cos / sin) before its barrier, so
       // their round trips pass while the consumers finish (the last task's are the launch's tail).
@@ -1462,7 +1465,8 @@ __global__ void __launch_bounds__(RingThreads(P), 1)
         for (int c0 = 0; c0 < n_chunks; c0 += 8) {
           float v[8];
 #pragma unroll
-          for (int u = 0; u < 8; ++u) v[u] = c0 + u < n_chunks ? pt[(c0 + u) * 128 + r * 8] : 0.0f;
+          for (int u = 0; u < 8; ++u)
+            v[u] = c0 + u < n_chunks ? pt[(c0 + u) * kRingPart + r] : 0.0f;
 #pragma unroll
           for (int u = 0; u < 8; ++u)
             if (c0 + u < n_chunks) sum = c0 + u == 0 ? v[u] : sum + v[u];
@@ -1521,11 +1525,11 @@ __global__ void __launch_bounds__(RingThreads(P), 1)
         }
       }
     }
-    float* pc = part + ((tl & 1) * per_task + vc) * 128;
-    pc[g * 8 + 2 * q] = acc[0];
-    pc[g * 8 + 2 * q + 1] = acc[1];
-    pc[(g + 8) * 8 + 2 * q] = acc[2];
-    pc[(g + 8) * 8 + 2 * q + 1] = acc[3];
+    float* pc = part + ((tl & 1) * per_task + vc) * kRingPart;
+    if (q == 0) {  // column 0: the one token
+      pc[g] = acc[0];
+      pc[g + 8] = acc[2];
+    }
     if (vc + C >= per_task)  // this consumer's last unit of task tl
       asm volatile("bar.sync 1, %0;\n" ::"r"((C + 1) * 32) : "memory");
     vc += C;

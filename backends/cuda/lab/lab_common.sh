@@ -103,3 +103,18 @@ suites_per_pipe() {
     rm -rf "$OUT/tests"
   done
 }
+
+# make_ckpts SHAPE...: bench/make_checkpoint.py for each shape into /tmp/SHAPE in the background
+# (marker /tmp/SHAPE.done when written); wait_ckpt SHAPE waits up to 200 s for it.
+make_ckpts() {
+  local s
+  for s in "$@"; do
+    (python3 bench/make_checkpoint.py --shape "$s" --out "/tmp/$s" > "/tmp/$s.log" 2>&1
+      touch "/tmp/$s.done") &
+  done
+}
+wait_ckpt() {
+  local i
+  for i in $(seq 1 200); do [ -f "/tmp/$1.done" ] && return 0; sleep 1; done
+  return 1
+}
