@@ -57,6 +57,14 @@ class GoldenTest : public ::testing::TestWithParam<std::string> {
     ASSERT_TRUE(m.ok()) << m.status().ToString();
     model_ = std::move(m).value();
   }
+  // transformers' log-probabilities (logprobs.f32): n floats, or fewer if the file is short.
+  std::vector<float> Want(size_t n) const {
+    std::ifstream in(dir_ + "/logprobs.f32", std::ios::binary);
+    std::vector<float> want(n);
+    in.read(reinterpret_cast<char*>(want.data()), static_cast<std::streamsize>(n * 4));
+    want.resize(static_cast<size_t>(in.gcount()) / 4);
+    return want;
+  }
   std::string dir_;
   nlohmann::json expected_;
   std::unique_ptr<TextModel> model_;
@@ -65,10 +73,8 @@ class GoldenTest : public ::testing::TestWithParam<std::string> {
 TEST_P(GoldenTest, TeacherForcedLogprobsMatchTransformers) {
   std::vector<int32_t> ids = expected_["ids"].get<std::vector<int32_t>>();
   const size_t vocab = expected_["vocab"].get<size_t>();
-  std::ifstream in(dir_ + "/logprobs.f32", std::ios::binary);
-  std::vector<float> want(ids.size() * vocab);
-  in.read(reinterpret_cast<char*>(want.data()), static_cast<std::streamsize>(want.size() * 4));
-  ASSERT_TRUE(in) << "logprobs.f32 is short";
+  std::vector<float> want = Want(ids.size() * vocab);
+  ASSERT_EQ(want.size(), ids.size() * vocab) << "logprobs.f32 is short";
   auto got = ScoreTokens(*model_, ids);
   ASSERT_TRUE(got.ok()) << got.status().ToString();
   ASSERT_EQ(got->size(), want.size());
@@ -85,6 +91,33 @@ TEST_P(GoldenTest, TeacherForcedLogprobsMatchTransformers) {
       << "worst at position " << worst_at / vocab << ", token " << worst_at % vocab << ": ours "
       << (*got)[worst_at] << ", transformers " << want[worst_at];
   RecordProperty("max_abs_logprob_error", std::to_string(worst));
+}
+
+// The same log-probabilities through the decode path (one token a step after a one-token prefix)
+// and through few-row chunks (3 tokens a step after a 2-token prefix), as generation and chunked
+// prefill run them.
+TEST_P(GoldenTest, SteppedLogprobsMatchTransformers) {
+  std::vector<int32_t> ids = expected_["ids"].get<std::vector<int32_t>>();
+  const size_t vocab = expected_["vocab"].get<size_t>();
+  std::vector<float> want = Want(ids.size() * vocab);
+  ASSERT_EQ(want.size(), ids.size() * vocab) << "logprobs.f32 is short";
+  for (ScoreSteps steps : {ScoreSteps{1, 1}, ScoreSteps{2, 3}}) {
+    auto got = ScoreTokens(*model_, ids, steps);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    ASSERT_EQ(got->size(), (ids.size() - steps.prefix) * vocab);
+    float worst = 0;
+    size_t worst_at = 0;
+    for (size_t i = 0; i < got->size(); ++i) {
+      float d = std::fabs((*got)[i] - want[steps.prefix * vocab + i]);
+      if (!(d <= worst)) {
+        worst = d;
+        worst_at = i;
+      }
+    }
+    EXPECT_LE(worst, LogprobTolerance())
+        << "prefix " << steps.prefix << ", step " << steps.step << ": worst at position "
+        << steps.prefix + worst_at / vocab << ", token " << worst_at % vocab;
+  }
 }
 
 TEST_P(GoldenTest, GreedyContinuationMatchesTransformers) {

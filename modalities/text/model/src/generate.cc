@@ -171,4 +171,30 @@ StatusOr<std::vector<float>> ScoreTokens(TextModel& model, const std::vector<int
   return out;
 }
 
+StatusOr<std::vector<float>> ScoreTokens(TextModel& model, const std::vector<int32_t>& tokens,
+                                         const ScoreSteps& steps) {
+  if (steps.prefix >= tokens.size())
+    return InvalidArgument("the prefix (" + std::to_string(steps.prefix) +
+                           " tokens) leaves nothing to score of " + std::to_string(tokens.size()));
+  TSR_RETURN_IF_ERROR(CheckFits(model, tokens.size()));
+  ScopedSequence scoped(model.kv_cache());
+  std::span<const float> logits;
+  if (steps.prefix > 0)
+    TSR_RETURN_IF_ERROR(Step(model, scoped.seq(), tokens, 0, steps.prefix,
+                             {static_cast<int32_t>(steps.prefix - 1)}, &logits, nullptr));
+  const size_t vocab = static_cast<size_t>(model.spec().vocab);
+  const size_t step = steps.step == 0 ? tokens.size() : steps.step;
+  std::vector<float> out((tokens.size() - steps.prefix) * vocab);
+  for (size_t begin = steps.prefix; begin < tokens.size(); begin += step) {
+    const size_t end = std::min(tokens.size(), begin + step);
+    std::vector<int32_t> rows(end - begin);
+    for (size_t i = 0; i < rows.size(); ++i) rows[i] = static_cast<int32_t>(i);
+    TSR_RETURN_IF_ERROR(Step(model, scoped.seq(), tokens, begin, end, rows, &logits, nullptr));
+    for (size_t r = 0; r < rows.size(); ++r)
+      LogSoftmax(logits.subspan(r * vocab, vocab),
+                 std::span<float>(out.data() + (begin - steps.prefix + r) * vocab, vocab));
+  }
+  return out;
+}
+
 }  // namespace tessera::text

@@ -37,6 +37,16 @@ StatusOr<GenerateResult> Generate(TextModel& model, const GenerateRequest& reque
 // Teacher-forced scoring: log-softmax rows for every position of `tokens` ([n, vocab]).
 StatusOr<std::vector<float>> ScoreTokens(TextModel& model, const std::vector<int32_t>& tokens);
 
+// Teacher-forced scoring in steps, as generation runs them: tokens[0, prefix) in one forward
+// (their logits unused), then tokens[prefix, n) `step` tokens a forward (step 1: the decode
+// path; 0: the rest at once). Log-softmax rows of positions prefix..n-1 ([n - prefix, vocab]).
+struct ScoreSteps {
+  size_t prefix = 0;
+  size_t step = 0;
+};
+StatusOr<std::vector<float>> ScoreTokens(TextModel& model, const std::vector<int32_t>& tokens,
+                                         const ScoreSteps& steps);
+
 }  // namespace tessera::text
 
 #endif  // TESSERA_TEXT_GENERATE_H_
