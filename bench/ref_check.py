@@ -10,7 +10,7 @@ from the repo root (python3 with torch and transformers):
         [--tokens 544] [--rows 32]
 
 For each shape: a checkpoint with the public model's config.json and transformers' random
-initialisation (bf16, saved with save_pretrained under /tmp, deleted afterwards); transformers'
+initialisation (bf16, or SHAPE:f16 / SHAPE:f32, saved with save_pretrained under /tmp, deleted afterwards); transformers'
 teacher-forced log-probabilities of `--tokens` fixed random ids (the checkpoint reloaded in
 float32 with eager attention, TF32 off, as the golden fixtures' references are made); then
 BUNDLE/bin/ref_logprobs on each backend in three ways:
@@ -21,7 +21,10 @@ The last `--rows` positions are compared: the largest |log p| difference over ev
 entry, mean KL(transformers || engine) and top-1 agreement, beside how far transformers' own rows
 move when the first 16 ids are replaced (context_effect: a wrong KV position or attention mask
 shows up on that scale). One JSON line per (shape, backend, mode) on stdout and in
-DIR/ref_check.jsonl; "pass" is max_abs <= --tolerance.
+DIR/ref_check.jsonl; "pass" is max_abs <= --tolerance. With --quantize q8,q4 the weights are
+also quantized at load (full and decode modes): KL against transformers is reported, and each
+backend must agree within --tolerance with the CPU's run of the same kind (f32 activations against
+the same blocks; the first backend's run where the CPU is skipped).
 """
 
 import argparse
@@ -124,12 +127,14 @@ def log(msg):
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def make_and_reference(shape, folder, ids, rows, seed):
-    """Saves a random bf16 checkpoint of `shape` to folder; returns transformers' log-probs of
-    the last `rows` positions of ids (float32 numpy [rows, vocab]) and the largest change of
-    them when the first 16 ids are replaced."""
+def make_and_reference(shape, dtype, folder, ids, rows, seed):
+    """Saves a random checkpoint of `shape` (weights in `dtype`) to folder; returns transformers'
+    log-probs of the last `rows` positions of ids (float32 numpy [rows, vocab]), the largest
+    change of them when the first 16 ids are replaced, and the parameter count."""
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
+
+    dtypes = {"bf16": torch.bfloat16, "f16": torch.float16, "f32": torch.float32}
 
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
@@ -138,8 +143,9 @@ def make_and_reference(shape, folder, ids, rows, seed):
     config = AutoConfig.for_model(model_type, **cfg)
     torch.manual_seed(seed)
     with torch.device("cuda"):
-        model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16,
+        model = AutoModelForCausalLM.from_config(config, dtype=dtypes[dtype],
                                                  attn_implementation="eager")
+    params = sum(p.numel() for p in model.parameters())
     model.save_pretrained(folder, safe_serialization=True)
     with open(os.path.join(folder, "tokenizer.json"), "w") as f:
         json.dump(make_checkpoint.tokenizer_json(config.vocab_size), f)
@@ -168,7 +174,7 @@ def make_and_reference(shape, folder, ids, rows, seed):
         effect = float(abs(lp - logprobs(other)).max())
     del model
     torch.cuda.empty_cache()
-    return lp, effect
+    return lp, effect, params
 
 
 def compare(ref, got):
@@ -184,13 +190,35 @@ def compare(ref, got):
             "kl_max": float(kl.max()), "top1_agreement": top1}
 
 
+def run_tool(tool, libs, folder, backend, quant, prefix, step, rows, dump):
+    """ref_logprobs once; returns (seconds, None) or (None, error text)."""
+    cmd = [tool, "--model", folder, "--backend", backend, "--ids",
+           os.path.join(folder, "ids.json"), "--out", dump, "--prefix", str(prefix),
+           "--step", str(step), "--keep-last", str(rows), "--quantize", quant]
+    for lib in libs:
+        cmd += ["--plugin", lib]
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    except subprocess.TimeoutExpired:
+        return None, "timeout"
+    if r.returncode != 0:
+        return None, (r.stderr.strip().splitlines() or [f"rc {r.returncode}"])[-1]
+    lines = [x for x in r.stdout.splitlines() if x.startswith('{"')]
+    return (json.loads(lines[-1])["seconds"] if lines else 0.0), None
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bundle", required=True, help="relocatable bundle with bin/ref_logprobs")
     ap.add_argument("--out", required=True)
-    ap.add_argument("--shapes", default="qwen2.5-0.5b,llama-3.2-1b,llama-3.1-8b")
+    ap.add_argument("--shapes", default="qwen2.5-0.5b,llama-3.2-1b,llama-3.1-8b",
+                    help="comma list; SHAPE:f16 / SHAPE:f32 store the weights in that dtype")
     ap.add_argument("--backends", default="cuda,vulkan,cpu")
+    ap.add_argument("--quantize", default="",
+                    help="also run these --quantize kinds (e.g. q8,q4): full and decode modes, "
+                         "checked against the CPU's run of the same kind (f32 activations), or "
+                         "the first backend's where the CPU is skipped")
     ap.add_argument("--cpu-max-params", type=float, default=3e9,
                     help="skip the cpu backend above this many parameters (time)")
     ap.add_argument("--tokens", type=int, default=544)
@@ -205,61 +233,67 @@ def main():
     out = open(os.path.join(args.out, "ref_check.jsonl"), "a")
     tool = os.path.join(args.bundle, "bin", "ref_logprobs")
     plugins = os.path.join(args.bundle, "lib", "tessera", "backends")
+    quants = ["none"] + [q for q in args.quantize.split(",") if q]
     failed = 0
-    for shape in args.shapes.split(","):
-        folder = f"/tmp/refcheck-{shape}"
+    for spec in args.shapes.split(","):
+        shape, _, dtype = spec.partition(":")
+        dtype = dtype or "bf16"
+        folder = f"/tmp/refcheck-{shape}-{dtype}"
         shutil.rmtree(folder, ignore_errors=True)
         vocab = config_of(shape)["vocab_size"]
         rng = np.random.default_rng(args.seed + 1)
         ids = [int(t) for t in rng.integers(0, vocab, size=args.tokens)]
         t0 = time.time()
         try:
-            ref, effect = make_and_reference(shape, folder, ids, args.rows, args.seed)
+            ref, effect, params = make_and_reference(shape, dtype, folder, ids, args.rows,
+                                                     args.seed)
         except Exception as e:  # noqa: BLE001  (report and go on)
-            emit(out, {"shape": shape, "error": f"transformers: {e!r}"})
+            emit(out, {"shape": shape, "dtype": dtype, "error": f"transformers: {e!r}"})
             failed += 1
             continue
-        params = sum(os.path.getsize(os.path.join(folder, f)) for f in os.listdir(folder)
-                     if f.endswith(".safetensors")) / 2
-        log(f"{shape}: checkpoint + reference in {time.time() - t0:.0f} s ({params:.3g} params)")
+        log(f"{spec}: checkpoint + reference in {time.time() - t0:.0f} s ({params:.3g} params)")
         with open(os.path.join(folder, "ids.json"), "w") as f:
             json.dump(ids, f)
-        for backend in args.backends.split(","):
-            if backend == "cpu" and params > args.cpu_max_params:
-                continue
-            libs = [os.path.join(plugins, f"libtessera_backend_{backend}.so")]
-            if backend != "cpu":
-                libs.append(os.path.join(plugins, "libtessera_backend_cpu.so"))
-            for mode, fn in MODES.items():
-                prefix, step = fn(args.tokens, args.rows)
-                dump = os.path.join(folder, f"{backend}_{mode}.f32")
-                cmd = [tool, "--model", folder, "--backend", backend, "--ids",
-                       os.path.join(folder, "ids.json"), "--out", dump, "--prefix", str(prefix),
-                       "--step", str(step), "--keep-last", str(args.rows)]
-                for lib in libs:
-                    cmd += ["--plugin", lib]
-                rec = {"shape": shape, "backend": backend, "mode": mode, "tokens": args.tokens,
-                       "rows": args.rows, "context_effect": effect}
-                try:
-                    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-                except subprocess.TimeoutExpired:
-                    rec["error"] = "timeout"
+        backends = [b for b in args.backends.split(",")
+                    if b != "cpu" or params <= args.cpu_max_params]
+        # The quantized runs' yardstick: the CPU's (f32 activations), else the first backend's.
+        backends.sort(key=lambda b: b != "cpu")
+        for quant in quants:
+            yardstick = None
+            for backend in backends:
+                libs = [os.path.join(plugins, f"libtessera_backend_{backend}.so")]
+                if backend != "cpu":
+                    libs.append(os.path.join(plugins, "libtessera_backend_cpu.so"))
+                for mode, fn in MODES.items():
+                    if quant != "none" and mode == "chunk8":
+                        continue
+                    prefix, step = fn(args.tokens, args.rows)
+                    dump = os.path.join(folder, f"{backend}_{mode}.f32")
+                    rec = {"shape": shape, "dtype": dtype, "quantize": quant, "backend": backend,
+                           "mode": mode, "tokens": args.tokens, "rows": args.rows,
+                           "context_effect": effect}
+                    secs, err = run_tool(tool, libs, folder, backend, quant, prefix, step,
+                                         args.rows, dump)
+                    if err is not None:
+                        rec["error"] = err
+                        emit(out, rec)
+                        failed += 1
+                        continue
+                    got = np.fromfile(dump, dtype=np.float32).reshape(-1, vocab)
+                    os.remove(dump)
+                    rec.update(compare(ref, got))
+                    rec["seconds"] = secs
+                    if quant == "none":
+                        rec["pass"] = rec["max_abs"] <= args.tolerance
+                    elif yardstick is None:
+                        yardstick = (backend, got)  # checked by the others against it
+                        rec["pass"] = True
+                    else:
+                        rec["vs"] = yardstick[0]
+                        rec["max_abs_vs"] = compare(yardstick[1], got)["max_abs"]
+                        rec["pass"] = rec["max_abs_vs"] <= args.tolerance
+                    failed += not rec["pass"]
                     emit(out, rec)
-                    failed += 1
-                    continue
-                if r.returncode != 0:
-                    rec["error"] = (r.stderr.strip().splitlines() or ["rc"])[-1]
-                    emit(out, rec)
-                    failed += 1
-                    continue
-                got = np.fromfile(dump, dtype=np.float32).reshape(-1, vocab)
-                rec.update(compare(ref, got))
-                lines = [x for x in r.stdout.splitlines() if x.startswith('{"')]
-                rec["seconds"] = json.loads(lines[-1])["seconds"] if lines else None
-                rec["pass"] = rec["max_abs"] <= args.tolerance
-                failed += not rec["pass"]
-                emit(out, rec)
-                os.remove(dump)
         if not args.keep:
             shutil.rmtree(folder, ignore_errors=True)
     log(f"{failed} failed")

@@ -2,14 +2,15 @@
 // transformers on checkpoints too large for the golden fixtures (bench/ref_check.py).
 //
 //   ref_logprobs --model DIR --backend cuda --plugin LIB [--plugin LIB]... --ids IDS.json
-//                --out OUT.f32 [--prefix P] [--step S] [--keep-last K]
+//                --out OUT.f32 [--prefix P] [--step S] [--keep-last K] [--quantize q8|q4]
 //
 // IDS.json is a JSON array of token ids. tokens[0, P) go through the model in one forward, then
 // tokens[P, n) S at a time (S = 1: one decode step a token; 0: all at once), as generation runs
 // them (text::ScoreTokens with ScoreSteps). OUT.f32 gets the log-softmax rows of positions
 // P..n-1 (only the last K with --keep-last K) as little-endian float32 [rows, vocab]; stdout one
 // JSON line (positions, vocab, seconds). The requested backend's first device runs the model, the
-// CPU plugin (when loaded) its fallback.
+// CPU plugin (when loaded) its fallback; --quantize quantizes the weights at load as
+// `engine --quantize` does (into the engine's cache folder).
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "tessera/core/device.h"
+#include "tessera/core/model/quantize.h"
 #include "tessera/core/plugin_loader.h"
 #include "tessera/text/generate.h"
 #include "tessera/text/text_model.h"
@@ -26,7 +28,7 @@ namespace tessera {
 namespace {
 
 struct Flags {
-  std::string model, backend, ids, out;
+  std::string model, backend, ids, out, quantize = "none";
   std::vector<std::string> plugins;
   int64_t prefix = 0, step = 0, keep_last = 0;
 };
@@ -52,6 +54,8 @@ bool ParseFlags(int argc, char** argv, Flags* f) {
       f->step = std::stoll(v);
     else if (a == "--keep-last")
       f->keep_last = std::stoll(v);
+    else if (a == "--quantize")
+      f->quantize = v;
     else
       return false;
   }
@@ -91,8 +95,11 @@ int Run(const Flags& f) {
     devices.push_back(d->get());
     owned.push_back(std::move(d).value());
   }
+  auto quant = ParseQuantKind(f.quantize);
+  if (!quant.ok()) return Error(quant.status().ToString());
   text::TextModelOptions mo;
   mo.kv_tokens = static_cast<int64_t>(ids.size()) + 16;
+  mo.quantize = *quant;
   auto m = text::TextModel::Load(f.model, devices, mo);
   if (!m.ok()) return Error(m.status().ToString());
   const auto t0 = std::chrono::steady_clock::now();
@@ -108,9 +115,9 @@ int Run(const Flags& f) {
   out.write(reinterpret_cast<const char*>(lp->data() + first * vocab),
             static_cast<std::streamsize>(rows * vocab * sizeof(float)));
   if (!out) return Error("cannot write '" + f.out + "'");
-  nlohmann::json j = {{"model", f.model}, {"backend", f.backend}, {"prefix", f.prefix},
-                      {"step", f.step},   {"positions", rows},    {"vocab", vocab},
-                      {"seconds", secs}};
+  nlohmann::json j = {{"model", f.model}, {"backend", f.backend},   {"prefix", f.prefix},
+                      {"step", f.step},   {"quantize", f.quantize}, {"positions", rows},
+                      {"vocab", vocab},   {"seconds", secs}};
   std::printf("%s\n", j.dump().c_str());
   return 0;
 }
@@ -123,7 +130,8 @@ int main(int argc, char** argv) {
   if (!tessera::ParseFlags(argc, argv, &f)) {
     std::fprintf(stderr,
                  "usage: ref_logprobs --model DIR --backend ID --plugin LIB [--plugin LIB]... "
-                 "--ids IDS.json --out OUT.f32 [--prefix P] [--step S] [--keep-last K]\n");
+                 "--ids IDS.json --out OUT.f32 [--prefix P] [--step S] [--keep-last K] "
+                 "[--quantize q8|q4]\n");
     return 2;
   }
   return tessera::Run(f);
