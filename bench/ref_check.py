@@ -164,7 +164,9 @@ def make_and_reference(shape, dtype, folder, ids, rows, seed):
     model.eval()
     with torch.no_grad():
         def logprobs(seq):
-            logits = model(torch.tensor([seq], device="cuda")).logits[0, -rows:].float()
+            # logits_to_keep: only the compared rows' logits (long prompts x large vocabularies).
+            logits = model(torch.tensor([seq], device="cuda"), logits_to_keep=rows).logits
+            logits = logits[0, -rows:].float()
             return torch.log_softmax(logits, dim=-1).cpu().numpy()
 
         lp = logprobs(ids)
