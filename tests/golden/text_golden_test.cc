@@ -101,6 +101,9 @@ TEST_P(GoldenTest, SteppedLogprobsMatchTransformers) {
   const size_t vocab = expected_["vocab"].get<size_t>();
   std::vector<float> want = Want(ids.size() * vocab);
   ASSERT_EQ(want.size(), ids.size() * vocab) << "logprobs.f32 is short";
+  EXPECT_EQ(ScoreTokens(*model_, ids, {ids.size(), 1}).status().code(),
+            StatusCode::kInvalidArgument);  // a prefix that leaves nothing to score
+  EXPECT_EQ(ScoreTokens(*model_, {}, {}).status().code(), StatusCode::kInvalidArgument);
   for (ScoreSteps steps : {ScoreSteps{1, 1}, ScoreSteps{2, 3}}) {
     auto got = ScoreTokens(*model_, ids, steps);
     ASSERT_TRUE(got.ok()) << got.status().ToString();

@@ -13,6 +13,7 @@
 // `engine --quantize` does (into the engine's cache folder).
 #include <chrono>
 #include <cstdio>
+#include <exception>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -127,7 +128,12 @@ int Run(const Flags& f) {
 
 int main(int argc, char** argv) {
   tessera::Flags f;
-  if (!tessera::ParseFlags(argc, argv, &f)) {
+  bool parsed = false;
+  try {
+    parsed = tessera::ParseFlags(argc, argv, &f);
+  } catch (const std::exception&) {  // std::stoll on a number that is not one
+  }
+  if (!parsed) {
     std::fprintf(stderr,
                  "usage: ref_logprobs --model DIR --backend ID --plugin LIB [--plugin LIB]... "
                  "--ids IDS.json --out OUT.f32 [--prefix P] [--step S] [--keep-last K] "

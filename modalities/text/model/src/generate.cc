@@ -173,6 +173,7 @@ StatusOr<std::vector<float>> ScoreTokens(TextModel& model, const std::vector<int
 
 StatusOr<std::vector<float>> ScoreTokens(TextModel& model, const std::vector<int32_t>& tokens,
                                          const ScoreSteps& steps) {
+  if (tokens.empty()) return InvalidArgument("nothing to score");
   if (steps.prefix >= tokens.size())
     return InvalidArgument("the prefix (" + std::to_string(steps.prefix) +
                            " tokens) leaves nothing to score of " + std::to_string(tokens.size()));
