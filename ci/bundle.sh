@@ -3,12 +3,14 @@
 # a target system cannot be assumed to have, with $ORIGIN-relative RPATHs so the folder runs from
 # any path and on Linux systems without Debian's libraries.
 #
-# Usage: ci/bundle.sh BUILD_DIR OUT_DIR [--tar] [--sdk] [--keep-symbols]
+# Usage: ci/bundle.sh BUILD_DIR OUT_DIR [--tar] [--sdk] [--keep-symbols] [--gpu-tests]
 #   BUILD_DIR       a configured and built tree (engine, tessera_core and the backend plugins)
 #   OUT_DIR         the bundle; replaced on every run (only if it is empty or an earlier bundle)
 #   --tar           also write OUT_DIR.tar.gz
 #   --sdk           also install the SDK component (plugin ABI headers, graph.proto, conformance)
 #   --keep-symbols  strip debug info only (default also drops symbols no dynamic link needs)
+#   --gpu-tests     also copy the built suites and tools a GPU-machine session runs into bin/
+#                   (ci/gpu_session.sh, bench/ref_check_gpu.sh); not for release bundles
 #
 # Layout: bin/engine, lib/libtessera_core.so, lib/tessera/backends/libtessera_backend_<id>.so,
 # lib/<bundled third-party .so>, share/tessera/bundle-manifest.txt, share/doc/tessera/third-party.
@@ -20,14 +22,15 @@
 set -euo pipefail
 
 die() { echo "bundle: error: $*" >&2; exit 1; }
-usage() { sed -n '6,11p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '6,13p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
-BUILD_DIR="" OUT_DIR="" TAR=0 SDK=0 STRIP_MODE=--strip-unneeded
+BUILD_DIR="" OUT_DIR="" TAR=0 SDK=0 GPU_TESTS=0 STRIP_MODE=--strip-unneeded
 for a in "$@"; do
   case "$a" in
     --tar) TAR=1 ;;
     --sdk) SDK=1 ;;
     --keep-symbols) STRIP_MODE=--strip-debug ;;
+    --gpu-tests) GPU_TESTS=1 ;;
     -h|--help) usage ;;
     -*) echo "bundle: unknown option $a" >&2; usage ;;
     *) if [ -z "$BUILD_DIR" ]; then BUILD_DIR=$a; elif [ -z "$OUT_DIR" ]; then OUT_DIR=$a; else usage; fi ;;
@@ -214,9 +217,23 @@ glibc_floor() {
   done < <(find "$OUT_DIR" -type f -print0) | sed 's/GLIBC_//' | sort -uV | tail -n1
 }
 
+# --gpu-tests: the suites and tools a GPU session runs from the bundle (those the build has);
+# collect_libs and fix_elf_files then treat them as any bin/ file.
+GPU_TEST_BINARIES="op_conformance_test text_golden_test server_scheduler_test vulkan_backend_test
+  cuda_argmax_graph_test ref_logprobs"
+copy_gpu_tests() {
+  local t
+  [ "$GPU_TESTS" = 1 ] || return 0
+  mkdir -p "$OUT_DIR/bin"
+  for t in $GPU_TEST_BINARIES; do
+    if [ -f "$BUILD_DIR/bin/$t" ]; then cp "$BUILD_DIR/bin/$t" "$OUT_DIR/bin/"; else echo "bundle: note: no $t in $BUILD_DIR/bin"; fi
+  done
+}
+
 prepare_out_dir
 mkdir -p "$OUT_DIR/lib"
 install_components
+copy_gpu_tests
 collect_libs
 bundle_loaders
 fix_elf_files

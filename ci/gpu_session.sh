@@ -1,9 +1,10 @@
 #!/bin/bash
-# One GPU-machine session over a relocatable bundle (bash ci/bundle.sh BUILD .dev/bundle, plus
-# op_conformance_test, text_golden_test, vulkan_backend_test and server_scheduler_test copied into
-# its bin/; carry .dev/bundle and .gl): CUDA conformance + golden, batch invariance on CUDA
-# (scheduler suite + HTTP BatchingTest), the Vulkan check (backends/vulkan/gpu_check.sh) and engine
-# bench with Vulkan and CUDA on the same checkpoints. Usage: bash ci/gpu_session.sh [BUNDLE]
+# One GPU-machine session over a relocatable bundle (bash ci/bundle.sh BUILD .dev/bundle
+# --gpu-tests: the suites and ref_logprobs in its bin/; carry .dev/bundle and .gl): CUDA
+# conformance + golden, batch invariance on CUDA (scheduler suite + HTTP BatchingTest), the Vulkan
+# check (backends/vulkan/gpu_check.sh), engine bench with Vulkan and CUDA on the same checkpoints,
+# and every backend against transformers on two full-size configs (bench/ref_check_gpu.sh).
+# Usage: bash ci/gpu_session.sh [BUNDLE]
 B=${1:-.dev/bundle}
 export LD_LIBRARY_PATH=$PWD/$B/lib
 export OUT=${OUT:-/tmp/out}; mkdir -p $OUT
@@ -35,3 +36,6 @@ TESSERA_TEST_PLUGINS=$P/libtessera_backend_cuda.so:$P/libtessera_backend_cpu.so 
   TESSERA_DEFAULT_MODEL=$PWD/models/default timeout 300 $B/bin/server_scheduler_test --gtest_brief=1 2>&1 | grep -E "PASSED|FAILED|Failure|device|cuda" | head -20
 echo "=== HTTP BatchingTest through engine serve on cuda"
 TESSERA_BACKEND=cuda timeout 300 python3 tests/server/server_test.py --engine $B/bin/engine BatchingTest 2>&1 | tail -15
+echo "=== full-size checkpoints against transformers (bench/ref_check.py)"
+OUT=$OUT/ref SHAPES=qwen2.5-0.5b,gemma-3-1b timeout 300 bash bench/ref_check_gpu.sh "$B" 2>&1 |
+  grep -E '"pass": false|"error"|failed' | tail -12
