@@ -1,6 +1,8 @@
 #include "interpreter.h"
 
+#include <algorithm>
 #include <utility>
+#include <vector>
 
 namespace tessera::text::jinja {
 namespace {
@@ -103,12 +105,22 @@ Value Namespace::GetAttr(const std::string& name) const {
 }
 
 std::string Namespace::Repr() const {
+  // A namespace can hold itself (`{% set ns.me = ns %}`, or through a list): as Python prints a
+  // dict inside its own repr, the inner one is "<Namespace {...}>".
+  thread_local std::vector<const Namespace*> printing;
+  if (std::find(printing.begin(), printing.end(), this) != printing.end())
+    return "<Namespace {...}>";
+  printing.push_back(this);
+  struct Pop {
+    ~Pop() { printing.pop_back(); }
+  } pop;
   std::string out = "<Namespace {";
   bool first = true;
   for (const auto& [k, v] : attrs_.items()) {
     if (!first) out += ", ";
     first = false;
     out += jinja::Repr(k) + ": " + jinja::Repr(v);
+    ScopedReprLimit::Check(out.size());
   }
   return out + "}>";
 }
@@ -153,6 +165,7 @@ std::string Renderer::Run(const TemplateProgram& program, const nlohmann::ordere
     Fail("the render context must be a JSON object");
   }
   std::string out;
+  ScopedReprLimit repr_limit(limits_.max_output_bytes);
   Exec(program.body, root, &out);
   return out;
 }

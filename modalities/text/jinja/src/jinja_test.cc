@@ -130,6 +130,36 @@ TEST(JinjaLimits, MacroRecursionIsBounded) {
   EXPECT_EQ(shallow.status().code(), StatusCode::kResourceExhausted);
 }
 
+TEST(JinjaValues, NamespaceHoldingItselfPrintsAsPython) {
+  // jinja_fuzz found the repr of a namespace that holds itself recursing until the stack ran out.
+  // Python prints the inner one as "{...}" (dict repr's recursion guard): so do we.
+  auto self = Render(
+      "{% set ns = namespace(total=0, items=[]) %}{% set ns.total = ns %}"
+      "{% set ns.items = [ns, 1] %}{{ ns }}");
+  ASSERT_TRUE(self.ok()) << self.status().ToString();
+  EXPECT_EQ(*self, "<Namespace {'total': <Namespace {...}>, 'items': [<Namespace {...}>, 1]}>");
+  auto pair = Render(
+      "{% set a = namespace(x=1) %}{% set b = namespace(a=a) %}{% set a.x = b %}{{ a }}|{{ b }}");
+  ASSERT_TRUE(pair.ok()) << pair.status().ToString();
+  EXPECT_EQ(*pair,
+            "<Namespace {'x': <Namespace {'a': <Namespace {...}>}>}>|"
+            "<Namespace {'a': <Namespace {'x': <Namespace {...}>}>}>");
+}
+
+TEST(JinjaLimits, ReprOfDeepSharingIsBounded) {
+  // 60 doublings of a shared list: cheap to build, 2^60 items to print.
+  TemplateLimits limits;
+  limits.max_output_bytes = 1 << 20;
+  for (const char* tail : {"{{ ns.x }}", "{{ ns.x|string|length }}", "{{ [ns]|length }}{{ ns }}"}) {
+    auto r = Render(std::string("{% set ns = namespace(x=1) %}{% for i in range(60) %}"
+                                "{% set ns.x = [ns.x, ns.x] %}{% endfor %}") +
+                        tail,
+                    Json::object(), limits);
+    ASSERT_FALSE(r.ok()) << tail;
+    EXPECT_EQ(r.status().code(), StatusCode::kResourceExhausted) << tail;
+  }
+}
+
 TEST(JinjaLimits, OutputSizeIsBounded) {
   TemplateLimits limits;
   limits.max_output_bytes = 1 << 20;

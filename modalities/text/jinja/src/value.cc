@@ -16,6 +16,21 @@ void FailLimit(std::string message) {
   throw JinjaError(StatusCode::kResourceExhausted, std::move(message));
 }
 
+namespace {
+thread_local size_t repr_limit = SIZE_MAX;
+}  // namespace
+
+ScopedReprLimit::ScopedReprLimit(size_t bytes) : saved_(repr_limit) {
+  repr_limit = bytes;
+}
+ScopedReprLimit::~ScopedReprLimit() {
+  repr_limit = saved_;
+}
+void ScopedReprLimit::Check(size_t bytes) {
+  if (bytes > repr_limit)
+    FailLimit("a value's text exceeded max_output_bytes (" + std::to_string(repr_limit) + ")");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Value
 
@@ -305,6 +320,7 @@ std::string Repr(const Value& v) {
       for (size_t i = 0; i < l.size(); ++i) {
         if (i) out += ", ";
         out += Repr(l[i]);
+        ScopedReprLimit::Check(out.size());
       }
       if (v.is_tuple() && l.size() == 1) out += ",";
       return out + (v.is_tuple() ? ")" : "]");
@@ -316,6 +332,7 @@ std::string Repr(const Value& v) {
         if (!first) out += ", ";
         first = false;
         out += Repr(k) + ": " + Repr(val);
+        ScopedReprLimit::Check(out.size());
       }
       return out + "}";
     }

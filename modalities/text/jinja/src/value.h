@@ -6,6 +6,7 @@
 #ifndef TESSERA_TEXT_JINJA_SRC_VALUE_H_
 #define TESSERA_TEXT_JINJA_SRC_VALUE_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -35,6 +36,21 @@ class JinjaError {
 
 [[noreturn]] void Fail(std::string message);       // kInvalidArgument
 [[noreturn]] void FailLimit(std::string message);  // kResourceExhausted
+
+// The longest text Repr / Str may build for one value while it is in scope (a render's
+// max_output_bytes): past it they fail with kResourceExhausted instead of building the rest (a
+// list nested 2^n times in n steps has an n-step repr too long for any memory).
+class ScopedReprLimit {
+ public:
+  explicit ScopedReprLimit(size_t bytes);
+  ~ScopedReprLimit();
+  ScopedReprLimit(const ScopedReprLimit&) = delete;
+  ScopedReprLimit& operator=(const ScopedReprLimit&) = delete;
+  static void Check(size_t bytes);  // FailLimit when bytes is over the limit in scope
+
+ private:
+  size_t saved_;
+};
 
 class Value;
 class Dict;
