@@ -22,6 +22,9 @@
 
 #ifndef TESSERA_BACKENDS_CPU_KERNELS_MATMUL_ONCE_
 #define TESSERA_BACKENDS_CPU_KERNELS_MATMUL_ONCE_
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 #include <cstdint>
 namespace tessera::cpu {
 // The K block of the canonical order: a multiple of every target's f32 lane count (and of the
@@ -294,13 +297,18 @@ HWY_INLINE void GemvTile(const MatmulProblem& p, int64_t m, int64_t n0, const Ro
 // 128 KiB apart) read 42-44 GB/s at 512 bytes and 45-47 at 1536-2048 with two threads, where
 // rows of 4 KiB (its gate/up/q/o, the LM head) were level from 512 to 2048 and Qwen2.5-0.5B's
 // down (9.5 KiB) level from 512 to 2048 (cpu-tg15, docs/benchmarks.md). Hints only: any
-// distance gives the same bits.
+// distance gives the same bits. Rows shorter than gemv_next_tile_below (Zen 4: 4 KiB) take the
+// next-tile policy (0): on Zen 4 Qwen2.5-0.5B's rows of 1.75 KiB read 29-31 GB/s with it and
+// 21-23 with the row streams (two threads, per-op profile), where Zen 5 read them faster with the
+// row streams (37 -> 43 GB/s, cpu-bf16); rows of 4 KiB and more keep the row streams there
+// (Llama-3.2-1B's q/o/gate/up/head level or better with them; cpu-q32, docs/benchmarks.md).
 HWY_INLINE int64_t DenseRowAhead(int64_t row_bytes) {
   static const bool fixed = [] {
     const char* e = std::getenv("TESSERA_CPU_GEMV_ROW_AHEAD");
     return e != nullptr && *e != '\0';
   }();
   if (fixed) return PrefetchPolicy().gemv_row_ahead;
+  if (row_bytes < PrefetchPolicy().gemv_next_tile_below) return 0;
   return std::clamp<int64_t>(row_bytes / 8 / 64 * 64, 512, 2048);
 }
 
@@ -721,6 +729,23 @@ bool PackedRowsSupported() {
   return lanes <= 32 && 32 % lanes == 0;
 }
 
+namespace {
+// AMD family 0x19 with AVX-512: Zen 4 (Zen 3, the same family, has no AVX-512).
+bool IsZen4() {
+#if defined(__x86_64__) || defined(__i386__)
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (__get_cpuid(0, &a, &b, &c, &d) == 0) return false;
+  const bool amd = b == 0x68747541 && d == 0x69746e65 && c == 0x444d4163;  // "AuthenticAMD"
+  if (!amd || __get_cpuid(1, &a, &b, &c, &d) == 0) return false;
+  const unsigned family = ((a >> 8) & 0xf) + (((a >> 8) & 0xf) == 0xf ? (a >> 20) & 0xff : 0);
+  if (family != 0x19 || __get_cpuid_count(7, 0, &a, &b, &c, &d) == 0) return false;
+  return (b >> 16) & 1;  // AVX512F
+#else
+  return false;
+#endif
+}
+}  // namespace
+
 const MatmulPrefetchPolicy& PrefetchPolicy() {
   static const MatmulPrefetchPolicy policy = [] {
     MatmulPrefetchPolicy p;
@@ -731,6 +756,7 @@ const MatmulPrefetchPolicy& PrefetchPolicy() {
     if (e != nullptr && *e != '\0') p.gemm = std::atoi(e) != 0;
     e = std::getenv("TESSERA_CPU_GEMV_ROW_AHEAD");
     if (e != nullptr && *e != '\0') p.gemv_row_ahead = std::max<int64_t>(0, std::atoll(e));
+    if (IsZen4()) p.gemv_next_tile_below = 4096;
     return p;
   }();
   return policy;

@@ -129,6 +129,9 @@ struct MatmulPrefetchPolicy {
   int64_t gemv_max_tile_bytes = INT64_MAX;
   bool gemm = true;
   int64_t gemv_row_ahead = 512;
+  // Dense GEMV rows shorter than this take the next-tile prefetch instead of the row streams'
+  // (DenseRowAhead): 4 KiB on Zen 4, 0 elsewhere (kernels_matmul.cc, cpu-q32).
+  int64_t gemv_next_tile_below = 0;
 };
 
 const MatmulPrefetchPolicy& PrefetchPolicy();
