@@ -153,22 +153,7 @@ StatusOr<GenerateResult> Generate(TextModel& model, const GenerateRequest& req,
 }
 
 StatusOr<std::vector<float>> ScoreTokens(TextModel& model, const std::vector<int32_t>& tokens) {
-  if (tokens.empty()) return InvalidArgument("nothing to score");
-  TSR_RETURN_IF_ERROR(CheckFits(model, tokens.size()));
-  ScopedSequence scoped(model.kv_cache());
-  std::vector<int32_t> rows(tokens.size());
-  for (size_t i = 0; i < rows.size(); ++i) rows[i] = static_cast<int32_t>(i);
-  // Every row's logits at once: into a vector of this call's own (freed on return), not the
-  // model's step buffer, which only grows and would keep [n, vocab] floats for the model's life.
-  TSR_ASSIGN_OR_RETURN(StepBatch b, MakeStep(model, scoped.seq(), tokens, 0, tokens.size(), rows));
-  std::vector<float> logits;
-  TSR_RETURN_IF_ERROR(model.Forward(b, &logits));
-  const size_t vocab = static_cast<size_t>(model.spec().vocab);
-  std::vector<float> out(logits.size());
-  for (size_t r = 0; r < tokens.size(); ++r)
-    LogSoftmax(std::span<const float>(logits.data() + r * vocab, vocab),
-               std::span<float>(out.data() + r * vocab, vocab));
-  return out;
+  return ScoreTokens(model, tokens, ScoreSteps{});
 }
 
 StatusOr<std::vector<float>> ScoreTokens(TextModel& model, const std::vector<int32_t>& tokens,
@@ -179,20 +164,25 @@ StatusOr<std::vector<float>> ScoreTokens(TextModel& model, const std::vector<int
                            " tokens) leaves nothing to score of " + std::to_string(tokens.size()));
   TSR_RETURN_IF_ERROR(CheckFits(model, tokens.size()));
   ScopedSequence scoped(model.kv_cache());
-  std::span<const float> logits;
-  if (steps.prefix > 0)
+  if (steps.prefix > 0) {
+    std::span<const float> unused;
     TSR_RETURN_IF_ERROR(Step(model, scoped.seq(), tokens, 0, steps.prefix,
-                             {static_cast<int32_t>(steps.prefix - 1)}, &logits, nullptr));
+                             {static_cast<int32_t>(steps.prefix - 1)}, &unused, nullptr));
+  }
   const size_t vocab = static_cast<size_t>(model.spec().vocab);
   const size_t step = steps.step == 0 ? tokens.size() : steps.step;
   std::vector<float> out((tokens.size() - steps.prefix) * vocab);
+  // Each step's rows into a vector of this call's own (freed on return), not the model's step
+  // buffer, which only grows and would keep [rows, vocab] floats for the model's life.
+  std::vector<float> logits;
   for (size_t begin = steps.prefix; begin < tokens.size(); begin += step) {
     const size_t end = std::min(tokens.size(), begin + step);
     std::vector<int32_t> rows(end - begin);
     for (size_t i = 0; i < rows.size(); ++i) rows[i] = static_cast<int32_t>(i);
-    TSR_RETURN_IF_ERROR(Step(model, scoped.seq(), tokens, begin, end, rows, &logits, nullptr));
+    TSR_ASSIGN_OR_RETURN(StepBatch b, MakeStep(model, scoped.seq(), tokens, begin, end, rows));
+    TSR_RETURN_IF_ERROR(model.Forward(b, &logits));
     for (size_t r = 0; r < rows.size(); ++r)
-      LogSoftmax(logits.subspan(r * vocab, vocab),
+      LogSoftmax(std::span<const float>(logits.data() + r * vocab, vocab),
                  std::span<float>(out.data() + (begin - steps.prefix + r) * vocab, vocab));
   }
   return out;
