@@ -224,6 +224,23 @@ __device__ __forceinline__ void GemvKvPut(const GemvRopeKv& rk, int kv, int64_t 
              rk.dtype[kv]);
 }
 
+// A q / k pair's rotated values y0 / y1 (rows i and i + half of head `head`, half = D / 2 as the
+// caller has it): into q_rot / k_rot, and k's into its cache rows.
+__device__ __forceinline__ void GemvRopePairPut(const GemvRopeKv& rk, int jm, int64_t head,
+                                                int64_t i, int64_t half, float y0, float y1,
+                                                int32_t slot) {
+  float* rot = jm == 0 ? rk.q_rot + head * rk.q_head
+                       : (rk.k_rot != nullptr ? rk.k_rot + head * rk.k_head : nullptr);
+  if (rot != nullptr) {
+    rot[i] = y0;
+    rot[i + half] = y1;
+  }
+  if (jm == 1) {
+    GemvKvPut(rk, 0, head, i, y0, slot);
+    GemvKvPut(rk, 0, head, i + half, y1, slot);
+  }
+}
+
 // The epilogue of a rope task (M = 1, one task a row group): each row's total as the plain
 // epilogue forms it (chunk order, then the bias), the raw output stored outside skip[jm], then
 // for q / k (threads 0 .. 7: pair i, rows i and i + D / 2 of head n0 / D) the rotation into
@@ -259,16 +276,7 @@ __device__ __forceinline__ void GemvRopeStore(const GemvRopeKv& rk, const GemvOu
   raw(nlo, x0);
   raw(nhi, x1);
   const float y0 = RopeLoF(x0, x1, c, s, rk.form), y1 = RopeHiF(x0, x1, c, s);
-  float* rot = jm == 0 ? rk.q_rot + head * rk.q_head
-                       : (rk.k_rot != nullptr ? rk.k_rot + head * rk.k_head : nullptr);
-  if (rot != nullptr) {
-    rot[i] = y0;
-    rot[i + half] = y1;
-  }
-  if (jm == 1) {
-    GemvKvPut(rk, 0, head, i, y0, slot);
-    GemvKvPut(rk, 0, head, i + half, y1, slot);
-  }
+  GemvRopePairPut(rk, jm, head, i, half, y0, y1, slot);
 }
 
 // ---- GEMV prologues (launch.h GemvPrologue): the op producing x, folded into the x load ----
@@ -1267,16 +1275,7 @@ __device__ __forceinline__ void GemvRingRopeStore(const GemvRopeKv& rk, const Ge
   if (lane >= 8) return;
   const int64_t i = i0 + lane;
   const float y0 = RopeLoF(v, x1, op.c, op.s, rk.form), y1 = RopeHiF(v, x1, op.c, op.s);
-  float* rot = jm == 0 ? rk.q_rot + head * rk.q_head
-                       : (rk.k_rot != nullptr ? rk.k_rot + head * rk.k_head : nullptr);
-  if (rot != nullptr) {
-    rot[i] = y0;
-    rot[i + half] = y1;
-  }
-  if (jm == 1) {
-    GemvKvPut(rk, 0, head, i, y0, slot);
-    GemvKvPut(rk, 0, head, i + half, y1, slot);
-  }
+  GemvRopePairPut(rk, jm, head, i, half, y0, y1, slot);
 }
 
 // ROPE (cu30-rope): the norm + q/k/v launch with ROPE q/k + KV_WRITE k/v in the combiner (the
