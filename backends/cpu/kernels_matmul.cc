@@ -746,6 +746,13 @@ bool IsZen4() {
 }
 }  // namespace
 
+// Zen 4 (the dev box's host since cpu-q32): short dense rows take the next-tile prefetch (see
+// DenseRowAhead), and every GEMV prefetch is a prefetcht1. With prefetcht0 the Q8 / Q4 decode
+// passes read 16-22 GB/s of the 28-31 probe; with prefetcht1 (same lines, same places) the
+// whole-pass A/B (matmul_lab --rows 1 --threads 2 --repack --ab, 20 pairs) ran q8 1.18 / 1.19x,
+// q4 1.24 / 1.13x, bf16 1.04 / 1.11x (Qwen2.5-0.5B / Llama-3.2-1B), and engine tg64 q8 35-39 ->
+// 45-48 t/s on the Qwen shape (cpu-q33, docs/benchmarks.md). Zen 5 and Intel keep prefetcht0,
+// their measured policy (no such host to measure t1 on now).
 const MatmulPrefetchPolicy& PrefetchPolicy() {
   static const MatmulPrefetchPolicy policy = [] {
     MatmulPrefetchPolicy p;
@@ -756,7 +763,12 @@ const MatmulPrefetchPolicy& PrefetchPolicy() {
     if (e != nullptr && *e != '\0') p.gemm = std::atoi(e) != 0;
     e = std::getenv("TESSERA_CPU_GEMV_ROW_AHEAD");
     if (e != nullptr && *e != '\0') p.gemv_row_ahead = std::max<int64_t>(0, std::atoll(e));
-    if (IsZen4()) p.gemv_next_tile_below = 4096;
+    if (IsZen4()) {
+      p.gemv_next_tile_below = 4096;
+      p.gemv_t1 = true;
+    }
+    e = std::getenv("TESSERA_CPU_GEMV_PREFETCH_T1");
+    if (e != nullptr && *e != '\0') p.gemv_t1 = std::atoi(e) != 0;
     return p;
   }();
   return policy;

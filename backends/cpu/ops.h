@@ -125,6 +125,8 @@ struct MatmulProblem {
 //                                        and int8 GEMV tiles prefetch (RowPrefetch; default
 //                                        512; 0: the next tile as one run, TilePrefetch, the
 //                                        policy before 2026-11-27)
+//   TESSERA_CPU_GEMV_PREFETCH_T1=0|1     the GEMV prefetches as prefetcht0 / prefetcht1
+//                                        (default: t1 on Zen 4, t0 elsewhere)
 struct MatmulPrefetchPolicy {
   int64_t gemv_max_tile_bytes = INT64_MAX;
   bool gemm = true;
@@ -132,6 +134,10 @@ struct MatmulPrefetchPolicy {
   // Dense GEMV rows shorter than this take the next-tile prefetch instead of the row streams'
   // (DenseRowAhead): 4 KiB on Zen 4, 0 elsewhere (kernels_matmul.cc, cpu-q32).
   int64_t gemv_next_tile_below = 0;
+  // The GEMV prefetches (TilePrefetch, RowPrefetch) as prefetcht1 (locality 2) instead of
+  // prefetcht0 (3): on Zen 4, where it reads q8 decode passes 15-20% faster (kernels_matmul.cc,
+  // cpu-q33); TESSERA_CPU_GEMV_PREFETCH_T1=0 / 1 sets it anywhere.
+  bool gemv_t1 = false;
 };
 
 const MatmulPrefetchPolicy& PrefetchPolicy();
@@ -142,20 +148,27 @@ const MatmulPrefetchPolicy& PrefetchPolicy();
 // floor(bytes * s / steps) schedule kept a 64-bit division on every K step, and a quotient /
 // remainder form of it kept more registers live, which in the Q4 GEMV tile pushed its loop
 // counter and a weight load to the stack.
+// The hint is PrefetchPolicy().gemv_t1's (prefetcht1 or prefetcht0), read at construction.
 class TilePrefetch {
  public:
   TilePrefetch(const void* base, int64_t bytes, int64_t steps)
       : cur_(reinterpret_cast<uintptr_t>(base)),
         end_(cur_ + static_cast<uintptr_t>(bytes > 0 ? bytes : 0)),
         per_step_(static_cast<uintptr_t>(
-            bytes > 0 && steps > 0 ? ((bytes + steps - 1) / steps + 63) / 64 * 64 : 0)) {}
+            bytes > 0 && steps > 0 ? ((bytes + steps - 1) / steps + 63) / 64 * 64 : 0)),
+        t1_(PrefetchPolicy().gemv_t1) {}
   void Step() {
     const uintptr_t stop = std::min(cur_ + per_step_, end_);
-    for (; cur_ < stop; cur_ += 64) __builtin_prefetch(reinterpret_cast<const void*>(cur_), 0, 3);
+    if (t1_) {
+      for (; cur_ < stop; cur_ += 64) __builtin_prefetch(reinterpret_cast<const void*>(cur_), 0, 2);
+    } else {
+      for (; cur_ < stop; cur_ += 64) __builtin_prefetch(reinterpret_cast<const void*>(cur_), 0, 3);
+    }
   }
 
  private:
   uintptr_t cur_, end_, per_step_;
+  bool t1_;
 };
 
 // A GEMV tile's software prefetch inside its own NR row streams (plain f32/f16/bf16 rows, and
@@ -178,13 +191,23 @@ template <int NR>
 class RowPrefetch {
  public:
   RowPrefetch(const uint8_t* tile, int64_t stride, int64_t row_bytes, int64_t ahead, int64_t next)
-      : tile_(tile), stride_(stride), row_bytes_(row_bytes), ahead_(ahead), next_(next) {}
-  // Issues the lines that start less than `ahead` bytes past byte `at` of the rows.
+      : tile_(tile),
+        stride_(stride),
+        row_bytes_(row_bytes),
+        ahead_(ahead),
+        next_(next),
+        t1_(PrefetchPolicy().gemv_t1) {}
+  // Issues the lines that start less than `ahead` bytes past byte `at` of the rows (the hint:
+  // PrefetchPolicy().gemv_t1's, as TilePrefetch).
   void Step(int64_t at) {
     for (; next_ < at + ahead_; next_ += 64) {
       const uint8_t* q =
           next_ < row_bytes_ ? tile_ + next_ : tile_ + NR * stride_ + (next_ - row_bytes_);
-      for (int j = 0; j < NR; ++j) __builtin_prefetch(q + j * stride_, 0, 3);
+      if (t1_) {
+        for (int j = 0; j < NR; ++j) __builtin_prefetch(q + j * stride_, 0, 2);
+      } else {
+        for (int j = 0; j < NR; ++j) __builtin_prefetch(q + j * stride_, 0, 3);
+      }
     }
   }
   // Where the next tile's prefetch starts (its byte position, >= 0).
@@ -194,6 +217,7 @@ class RowPrefetch {
   const uint8_t* tile_;  // row 0 of the tile
   int64_t stride_, row_bytes_, ahead_;
   int64_t next_;  // byte position of the next line to issue
+  bool t1_;
 };
 
 // Columns [n0, n1) of every row, on the calling thread. `scratch` holds >= MatmulScratchFloats(K).
