@@ -3,7 +3,7 @@
 // position), and timings against the card's measured copy bandwidth.
 //
 //   bench_cuda_kernels [--quick | --attention | --attention-tc [T [checks]] |
-//                       --attention-dec-ncu]
+//                       --attention-dec-ncu | --generic]
 // Prints one line per measurement, "name key=value ...", machine-readable. Exit code 1 if a
 // check fails.
 #include <cuda_runtime_api.h>
@@ -189,40 +189,158 @@ void TimeGemm(int64_t M, int64_t N, int64_t K, int terms) {
   cudaFree(w);
 }
 
-void TimeGenericDecode(int64_t N, int64_t K, tsr_dtype dt, double copy_gbs) {
-  const int64_t row_bytes = dt == TSR_DTYPE_Q8_B32 ? K / 32 * 34 : K / 32 * 18;
-  std::vector<uint8_t> w(N * row_bytes);
-  std::mt19937 rng(5);
-  for (uint8_t& b : w) b = static_cast<uint8_t>(rng());
-  for (int64_t r = 0; r < N * (K / 32); ++r) {  // sane scales (binary16 0.01)
-    const int64_t off = r * (row_bytes / (K / 32));
-    w[off] = 0x1f;
-    w[off + 1] = 0x21;
+// Weight rows of dtype dt, random (Q8 / Q4 blocks with binary16 scales of 2^-7 .. 2^-5, so
+// every decoded value is finite), and their bytes per row.
+std::vector<uint8_t> GenericWeights(int64_t N, int64_t K, tsr_dtype dt, uint32_t seed,
+                                    int64_t* row_bytes) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  const bool quant = dt == TSR_DTYPE_Q8_B32 || dt == TSR_DTYPE_Q4_B32;
+  const int64_t block = dt == TSR_DTYPE_Q8_B32 ? 34 : 18;
+  *row_bytes = quant ? K / 32 * block : K * (dt == TSR_DTYPE_F32 ? 4 : 2);
+  std::vector<uint8_t> w(static_cast<size_t>(N * *row_bytes));
+  if (quant) {
+    for (uint8_t& b : w) b = static_cast<uint8_t>(rng());
+    for (int64_t r = 0; r < N * (K / 32); ++r) {
+      const uint16_t scale = static_cast<uint16_t>(0x2000 + (rng() & 0x7ff));  // 2^-7 .. 2^-6
+      w[r * block] = static_cast<uint8_t>(scale & 0xff);
+      w[r * block + 1] = static_cast<uint8_t>(scale >> 8);
+    }
+  } else {
+    for (int64_t i = 0; i < N * K; ++i) {
+      const float v = u(rng);
+      if (dt == TSR_DTYPE_F32) {
+        std::memcpy(w.data() + 4 * i, &v, 4);
+      } else {
+        // binary16: random sign and mantissa, exponent 2^-5 .. 2^-1
+        const uint32_t r = rng();
+        const uint16_t f16 = static_cast<uint16_t>((r & 0x8000) | ((10 + r % 5) << 10) | (r >> 16 & 0x3ff));
+        uint16_t h = dt == TSR_DTYPE_BF16 ? ToBf16(v) : f16;
+        std::memcpy(w.data() + 2 * i, &h, 2);
+      }
+    }
   }
-  const int copies = 4;
+  return w;
+}
+
+const char* DtypeName(tsr_dtype dt) {
+  switch (dt) {
+    case TSR_DTYPE_Q8_B32: return "q8";
+    case TSR_DTYPE_Q4_B32: return "q4";
+    case TSR_DTYPE_F16: return "f16";
+    case TSR_DTYPE_BF16: return "bf16";
+    default: return "f32";
+  }
+}
+
+// LaunchMatmulGeneric (weight loads issued a group of steps ahead; Q8 / Q4 rows staged through
+// shared memory where 4-byte aligned) against LaunchMatmulGenericReference (the loop it
+// replaced): every output bit-equal, for each weight dtype, ragged N, K with and without a rest
+// after the whole groups, odd K / 32 (quantized rows not 4-byte aligned: the unstaged kernel),
+// K % 32 != 0 for the plain dtypes, M across the 8-row x tiles, with a bias and strided output.
+void CheckGenericSteps() {
+  const tsr_dtype dtypes[] = {TSR_DTYPE_Q8_B32, TSR_DTYPE_Q4_B32, TSR_DTYPE_F16, TSR_DTYPE_BF16,
+                              TSR_DTYPE_F32};
+  int cases = 0, bad = 0;
+  for (tsr_dtype dt : dtypes) {
+    const bool quant = dt == TSR_DTYPE_Q8_B32 || dt == TSR_DTYPE_Q4_B32;
+    const int64_t shapes[][2] = {{37, 896}, {64, 4864}, {19, 224}, {8, 32}, {24, 512}, {9, 1024},
+                                 {33, 1000}, {5, 77}};
+    for (const auto& nk : shapes) {
+      const int64_t N = nk[0], K = nk[1];
+      if (quant && K % 32 != 0) continue;
+      int64_t row_bytes = 0;
+      const std::vector<uint8_t> w = GenericWeights(N, K, dt, 11 + cases, &row_bytes);
+      for (int64_t M : {1, 3, 8, 13, 40, 130}) {
+        std::mt19937 rng(static_cast<uint32_t>(97 * M + N));
+        std::uniform_real_distribution<float> u(-2.0f, 2.0f);
+        std::vector<float> xs(M * (K + 3)), bias(N);
+        for (float& v : xs) v = u(rng);
+        for (float& v : bias) v = u(rng);
+        uint8_t* dw = DeviceCopy(w);
+        float* dx = DeviceCopy(xs);
+        float* db = DeviceCopy(bias);
+        float *o1 = nullptr, *o2 = nullptr;
+        const int64_t out_elems = M * 2 * N;
+        Check(Malloc(&o1, out_elems * 4), "malloc");
+        Check(Malloc(&o2, out_elems * 4), "malloc");
+        Check(cudaMemset(o1, 0, out_elems * 4), "memset");
+        Check(cudaMemset(o2, 0, out_elems * 4), "memset");
+        MatmulParams p;
+        p.x = dx;
+        p.x_row = K + 3;
+        p.M = M;
+        p.K = K;
+        p.N = N;
+        p.w = dw;
+        p.w_row_bytes = row_bytes;
+        p.w_dtype = dt;
+        p.bias = db;
+        p.out = o1;
+        p.out_row = 2 * N;
+        p.out_col = 2;
+        Check(LaunchMatmulGeneric(p, nullptr), "generic");
+        p.out = o2;
+        Check(LaunchMatmulGenericReference(p, nullptr), "generic reference");
+        Check(cudaDeviceSynchronize(), "sync");
+        std::vector<float> h1(out_elems), h2(out_elems);
+        Check(cudaMemcpy(h1.data(), o1, out_elems * 4, cudaMemcpyDeviceToHost), "copy");
+        Check(cudaMemcpy(h2.data(), o2, out_elems * 4, cudaMemcpyDeviceToHost), "copy");
+        ++cases;
+        if (std::memcmp(h1.data(), h2.data(), out_elems * 4) != 0) {
+          ++bad;
+          std::printf("generic_steps FAIL dtype=%s M=%lld N=%lld K=%lld\n", DtypeName(dt),
+                      static_cast<long long>(M), static_cast<long long>(N),
+                      static_cast<long long>(K));
+        }
+        cudaFree(dw);
+        cudaFree(dx);
+        cudaFree(db);
+        cudaFree(o1);
+        cudaFree(o2);
+      }
+    }
+  }
+  g_failures += bad;
+  std::printf("generic_steps cases=%d bit_equal=%d\n", cases, cases - bad);
+}
+
+// One decode MATMUL (M rows) over weights of dtype dt: LaunchMatmulGeneric and the reference
+// kernel, weight bytes per second over copies that do not fit L2 together.
+void TimeGenericPair(int64_t N, int64_t K, int64_t M, tsr_dtype dt, double copy_gbs) {
+  int64_t row_bytes = 0;
+  const std::vector<uint8_t> w = GenericWeights(N, K, dt, 5, &row_bytes);
+  const int copies = std::max<int>(2, static_cast<int>(256e6 / w.size()) + 1);
   std::vector<uint8_t*> ws;
   for (int c = 0; c < copies; ++c) ws.push_back(DeviceCopy(w));
-  std::vector<float> xs(K, 0.5f);
+  std::vector<float> xs(M * K, 0.5f);
   float* x = DeviceCopy(xs);
   float* out = nullptr;
-  Check(Malloc(&out, N * 4), "malloc");
-  const double ms = TimeMs(5, 20, [&](int i) {
-    MatmulParams p;
-    p.x = x;
-    p.M = 1;
-    p.K = K;
-    p.N = N;
-    p.w = ws[i % copies];
-    p.w_row_bytes = row_bytes;
-    p.w_dtype = dt;
-    p.out = out;
-    p.out_row = N;
-    Check(LaunchMatmulGeneric(p, nullptr), "generic");
-  });
-  const double gbs = N * row_bytes / (ms * 1e-3) / 1e9;
-  std::printf("gemv_generic dtype=%s N=%lld K=%lld us=%.2f weight_GB/s=%.0f of_copy=%.2f\n",
-              dt == TSR_DTYPE_Q8_B32 ? "q8" : "q4", static_cast<long long>(N),
-              static_cast<long long>(K), ms * 1e3, gbs, gbs / copy_gbs);
+  Check(Malloc(&out, M * N * 4), "malloc");
+  double us[2];
+  for (int ref = 0; ref < 2; ++ref) {
+    us[ref] = 1e3 * TimeMs(5, 40, [&](int i) {
+                MatmulParams p;
+                p.x = x;
+                p.x_row = K;
+                p.M = M;
+                p.K = K;
+                p.N = N;
+                p.w = ws[i % copies];
+                p.w_row_bytes = row_bytes;
+                p.w_dtype = dt;
+                p.out = out;
+                p.out_row = N;
+                Check(ref ? LaunchMatmulGenericReference(p, nullptr) : LaunchMatmulGeneric(p, nullptr),
+                      "generic");
+              });
+  }
+  const double gbs = N * row_bytes / (us[0] * 1e-6) / 1e9;
+  std::printf("gemv_generic dtype=%s M=%lld N=%lld K=%lld us=%.2f ref_us=%.2f speedup=%.2f "
+              "weight_GB/s=%.0f of_copy=%.2f TFLOP/s=%.1f\n",
+              DtypeName(dt), static_cast<long long>(M), static_cast<long long>(N),
+              static_cast<long long>(K), us[0], us[1], us[1] / us[0], gbs, gbs / copy_gbs,
+              2.0 * M * N * K / (us[0] * 1e-6) / 1e12);
   for (uint8_t* p : ws) cudaFree(p);
   cudaFree(x);
   cudaFree(out);
@@ -1187,6 +1305,21 @@ int Main(int argc, char** argv) {
     std::printf("summary failures=%d\n", g_failures);
     return g_failures == 0 ? 0 : 1;
   }
+  if (argc > 1 && std::strcmp(argv[1], "--generic") == 0) {
+    CheckGenericSteps();
+    const double copy = CopyBandwidth();
+    for (tsr_dtype dt : {TSR_DTYPE_Q8_B32, TSR_DTYPE_Q4_B32, TSR_DTYPE_F16, TSR_DTYPE_F32}) {
+      TimeGenericPair(4864, 896, 1, dt, copy);    // Qwen2.5-0.5B gate/up
+      TimeGenericPair(896, 4864, 1, dt, copy);    // its down
+      TimeGenericPair(14336, 4096, 1, dt, copy);  // Llama-3.1-8B gate/up
+      TimeGenericPair(4096, 14336, 1, dt, copy);  // its down
+      TimeGenericPair(4096, 4096, 8, dt, copy);   // an 8-row decode batch
+      TimeGenericPair(4864, 896, 512, dt, copy);  // prefill: the register tile
+      TimeGenericPair(14336, 4096, 512, dt, copy);
+    }
+    std::printf("summary failures=%d\n", g_failures);
+    return g_failures == 0 ? 0 : 1;
+  }
   if (attention_only) {
     Attention(2048, 32, 8, 128);
     Attention(2048, 32, 8, 64);
@@ -1214,8 +1347,8 @@ int Main(int argc, char** argv) {
   if (!quick) TimeGemm(2048, 14336, 4096, 3);
   Attention(2048, 32, 8, 128);
   Attention(2048, 14, 2, 64);
-  TimeGenericDecode(4096, 4096, TSR_DTYPE_Q8_B32, copy);
-  TimeGenericDecode(4096, 4096, TSR_DTYPE_Q4_B32, copy);
+  TimeGenericPair(4096, 4096, 1, TSR_DTYPE_Q8_B32, copy);
+  TimeGenericPair(4096, 4096, 1, TSR_DTYPE_Q4_B32, copy);
   std::printf("summary failures=%d\n", g_failures);
   return g_failures == 0 ? 0 : 1;
 }

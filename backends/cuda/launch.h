@@ -221,6 +221,9 @@ struct MatmulParams {
 };
 // Any weight dtype: one warp a weight row, lanes stride K, butterfly sum (see the .cu file).
 cudaError_t LaunchMatmulGeneric(const MatmulParams& p, cudaStream_t stream);
+// The same order with one weight load in flight a warp (the kernel before 2026-11-29): the
+// reference cuda_backend_test compares LaunchMatmulGeneric against, bit for bit.
+cudaError_t LaunchMatmulGenericReference(const MatmulParams& p, cudaStream_t stream);
 
 // The bf16 tensor-core paths (k_matmul_bf16.cu). `terms` is how many bf16 pieces x is split
 // into (3 = f32-exact activations, 1 = activations rounded to bf16). See the file's comment for
