@@ -297,11 +297,12 @@ HWY_INLINE void GemvTile(const MatmulProblem& p, int64_t m, int64_t n0, const Ro
 // 128 KiB apart) read 42-44 GB/s at 512 bytes and 45-47 at 1536-2048 with two threads, where
 // rows of 4 KiB (its gate/up/q/o, the LM head) were level from 512 to 2048 and Qwen2.5-0.5B's
 // down (9.5 KiB) level from 512 to 2048 (cpu-tg15, docs/benchmarks.md). Hints only: any
-// distance gives the same bits. Rows shorter than gemv_next_tile_below (Zen 4: 4 KiB) take the
-// next-tile policy (0): on Zen 4 Qwen2.5-0.5B's rows of 1.75 KiB read 29-31 GB/s with it and
+// distance gives the same bits. Rows shorter than gemv_next_tile_below (Zen 4: all rows) take
+// the next-tile policy (0): on Zen 4 Qwen2.5-0.5B's rows of 1.75 KiB read 29-31 GB/s with it and
 // 21-23 with the row streams (two threads, per-op profile), where Zen 5 read them faster with the
-// row streams (37 -> 43 GB/s, cpu-bf16); rows of 4 KiB and more keep the row streams there
-// (Llama-3.2-1B's q/o/gate/up/head level or better with them; cpu-q32, docs/benchmarks.md).
+// row streams (37 -> 43 GB/s, cpu-bf16). Rows of 4 KiB and more kept the row streams on Zen 4
+// while the hints were prefetcht0 (cpu-q32); with prefetcht1 the next tile is 1.04-1.06x faster
+// on Llama-3.2-1B's and level on Qwen's (cpu-q33, docs/benchmarks.md).
 HWY_INLINE int64_t DenseRowAhead(int64_t row_bytes) {
   static const bool fixed = [] {
     const char* e = std::getenv("TESSERA_CPU_GEMV_ROW_AHEAD");
@@ -746,8 +747,10 @@ bool IsZen4() {
 }
 }  // namespace
 
-// Zen 4 (the dev box's host since cpu-q32): short dense rows take the next-tile prefetch (see
-// DenseRowAhead), and every GEMV prefetch is a prefetcht1. With prefetcht0 the Q8 / Q4 decode
+// Zen 4 (the dev box's host since cpu-q32): dense rows take the next-tile prefetch (see
+// DenseRowAhead; with prefetcht1, rows of every length: Llama-3.2-1B's 4 and 16 KiB rows read
+// 1.04-1.06x faster that way than in their row streams, paired matmul_lab passes, Qwen2.5-0.5B
+// level; cpu-q33), and every GEMV prefetch is a prefetcht1. With prefetcht0 the Q8 / Q4 decode
 // passes read 16-22 GB/s of the 28-31 probe; with prefetcht1 (same lines, same places) the
 // whole-pass A/B (matmul_lab --rows 1 --threads 2 --repack --ab, 20 pairs) ran q8 1.18 / 1.19x,
 // q4 1.24 / 1.13x, bf16 1.04 / 1.11x (Qwen2.5-0.5B / Llama-3.2-1B), and engine tg64 q8 35-39 ->
@@ -764,7 +767,7 @@ const MatmulPrefetchPolicy& PrefetchPolicy() {
     e = std::getenv("TESSERA_CPU_GEMV_ROW_AHEAD");
     if (e != nullptr && *e != '\0') p.gemv_row_ahead = std::max<int64_t>(0, std::atoll(e));
     if (IsZen4()) {
-      p.gemv_next_tile_below = 4096;
+      p.gemv_next_tile_below = INT64_MAX;
       p.gemv_t1 = true;
     }
     e = std::getenv("TESSERA_CPU_GEMV_PREFETCH_T1");

@@ -132,7 +132,7 @@ struct MatmulPrefetchPolicy {
   bool gemm = true;
   int64_t gemv_row_ahead = 512;
   // Dense GEMV rows shorter than this take the next-tile prefetch instead of the row streams'
-  // (DenseRowAhead): 4 KiB on Zen 4, 0 elsewhere (kernels_matmul.cc, cpu-q32).
+  // (DenseRowAhead): every row on Zen 4, none elsewhere (kernels_matmul.cc, cpu-q32 / q33).
   int64_t gemv_next_tile_below = 0;
   // The GEMV prefetches (TilePrefetch, RowPrefetch) as prefetcht1 (locality 2) instead of
   // prefetcht0 (3): on Zen 4, where it reads q8 decode passes 15-20% faster (kernels_matmul.cc,
