@@ -1594,7 +1594,9 @@ TEST_F(CpuBackendTest, RepackedWeightsKeepBits) {
 // the f32/f16/bf16 tile and the int8 one): weights imported from host memory that ends where an
 // inaccessible page begins, in several 8-row tiles and a one-row remainder, with rows longer
 // and shorter than the prefetch distance. No fault, and the GEMV rows (M = 1, 2) equal the GEMM
-// rows (M = 5) bit for bit.
+// rows (M = 5) bit for bit. The host's policy decides which prefetch the dense rows take (Zen 4:
+// the next tile, prefetcht1); ctest runs this test again with the others forced
+// (cpu_backend_test_prefetch_rows_t1, _tile_t0).
 TEST_F(CpuBackendTest, GemvRowPrefetchKeepsBitsAtTheEndOfMemory) {
   const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
   for (const auto& [N, K] : {std::pair<int64_t, int64_t>{41, 896}, {43, 224}, {9, 2 * 1024 + 96}})
