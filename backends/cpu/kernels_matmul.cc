@@ -754,8 +754,9 @@ bool IsZen4() {
 // passes read 16-22 GB/s of the 28-31 probe; with prefetcht1 (same lines, same places) the
 // whole-pass A/B (matmul_lab --rows 1 --threads 2 --repack --ab, 20 pairs) ran q8 1.18 / 1.19x,
 // q4 1.24 / 1.13x, bf16 1.04 / 1.11x (Qwen2.5-0.5B / Llama-3.2-1B), and engine tg64 q8 35-39 ->
-// 45-48 t/s on the Qwen shape (cpu-q33, docs/benchmarks.md). Zen 5 and Intel keep prefetcht0,
-// their measured policy (no such host to measure t1 on now).
+// 45-48 t/s on the Qwen shape (cpu-q33, docs/benchmarks.md). Other CPUs keep prefetcht0, the
+// policy measured on them: no Zen 5 host to measure prefetcht1 on now, and on the GPU machine's
+// Xeon it was faster on two threads for q8 / q4 but mixed on 16 (one or two runs, cpu-q33).
 const MatmulPrefetchPolicy& PrefetchPolicy() {
   static const MatmulPrefetchPolicy policy = [] {
     MatmulPrefetchPolicy p;

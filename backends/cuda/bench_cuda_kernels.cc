@@ -202,7 +202,7 @@ std::vector<uint8_t> GenericWeights(int64_t N, int64_t K, tsr_dtype dt, uint32_t
   if (quant) {
     for (uint8_t& b : w) b = static_cast<uint8_t>(rng());
     for (int64_t r = 0; r < N * (K / 32); ++r) {
-      const uint16_t scale = static_cast<uint16_t>(0x2000 + (rng() & 0x7ff));  // 2^-7 .. 2^-6
+      const uint16_t scale = static_cast<uint16_t>(0x2000 + (rng() & 0x7ff));  // [2^-7, 2^-5)
       w[r * block] = static_cast<uint8_t>(scale & 0xff);
       w[r * block + 1] = static_cast<uint8_t>(scale >> 8);
     }
@@ -214,7 +214,8 @@ std::vector<uint8_t> GenericWeights(int64_t N, int64_t K, tsr_dtype dt, uint32_t
       } else {
         // binary16: random sign and mantissa, exponent 2^-5 .. 2^-1
         const uint32_t r = rng();
-        const uint16_t f16 = static_cast<uint16_t>((r & 0x8000) | ((10 + r % 5) << 10) | (r >> 16 & 0x3ff));
+        const uint16_t f16 =
+            static_cast<uint16_t>((r & 0x8000) | ((10 + r % 5) << 10) | (r >> 16 & 0x3ff));
         uint16_t h = dt == TSR_DTYPE_BF16 ? ToBf16(v) : f16;
         std::memcpy(w.data() + 2 * i, &h, 2);
       }
@@ -244,8 +245,8 @@ void CheckGenericSteps() {
   int cases = 0, bad = 0;
   for (tsr_dtype dt : dtypes) {
     const bool quant = dt == TSR_DTYPE_Q8_B32 || dt == TSR_DTYPE_Q4_B32;
-    const int64_t shapes[][2] = {{37, 896}, {64, 4864}, {19, 224}, {8, 32}, {24, 512}, {9, 1024},
-                                 {33, 1000}, {5, 77}};
+    const int64_t shapes[][2] = {{37, 896}, {64, 4864}, {19, 224},  {8, 32},
+                                 {24, 512}, {9, 1024},  {33, 1000}, {5, 77}};
     for (const auto& nk : shapes) {
       const int64_t N = nk[0], K = nk[1];
       if (quant && K % 32 != 0) continue;
@@ -319,28 +320,30 @@ void TimeGenericPair(int64_t N, int64_t K, int64_t M, tsr_dtype dt, double copy_
   Check(Malloc(&out, M * N * 4), "malloc");
   double us[2];
   for (int ref = 0; ref < 2; ++ref) {
-    us[ref] = 1e3 * TimeMs(5, 40, [&](int i) {
-                MatmulParams p;
-                p.x = x;
-                p.x_row = K;
-                p.M = M;
-                p.K = K;
-                p.N = N;
-                p.w = ws[i % copies];
-                p.w_row_bytes = row_bytes;
-                p.w_dtype = dt;
-                p.out = out;
-                p.out_row = N;
-                Check(ref ? LaunchMatmulGenericReference(p, nullptr) : LaunchMatmulGeneric(p, nullptr),
-                      "generic");
-              });
+    us[ref] =
+        1e3 * TimeMs(5, 40, [&](int i) {
+          MatmulParams p;
+          p.x = x;
+          p.x_row = K;
+          p.M = M;
+          p.K = K;
+          p.N = N;
+          p.w = ws[i % copies];
+          p.w_row_bytes = row_bytes;
+          p.w_dtype = dt;
+          p.out = out;
+          p.out_row = N;
+          Check(ref ? LaunchMatmulGenericReference(p, nullptr) : LaunchMatmulGeneric(p, nullptr),
+                "generic");
+        });
   }
   const double gbs = N * row_bytes / (us[0] * 1e-6) / 1e9;
-  std::printf("gemv_generic dtype=%s M=%lld N=%lld K=%lld us=%.2f ref_us=%.2f speedup=%.2f "
-              "weight_GB/s=%.0f of_copy=%.2f TFLOP/s=%.1f\n",
-              DtypeName(dt), static_cast<long long>(M), static_cast<long long>(N),
-              static_cast<long long>(K), us[0], us[1], us[1] / us[0], gbs, gbs / copy_gbs,
-              2.0 * M * N * K / (us[0] * 1e-6) / 1e12);
+  std::printf(
+      "gemv_generic dtype=%s M=%lld N=%lld K=%lld us=%.2f ref_us=%.2f speedup=%.2f "
+      "weight_GB/s=%.0f of_copy=%.2f TFLOP/s=%.1f\n",
+      DtypeName(dt), static_cast<long long>(M), static_cast<long long>(N),
+      static_cast<long long>(K), us[0], us[1], us[1] / us[0], gbs, gbs / copy_gbs,
+      2.0 * M * N * K / (us[0] * 1e-6) / 1e12);
   for (uint8_t* p : ws) cudaFree(p);
   cudaFree(x);
   cudaFree(out);

@@ -306,7 +306,8 @@ __global__ void __launch_bounds__(kWarps * 32) MatmulTileKernel(MatmulParams p) 
     float wv[kTileN], xv[kTileM];
 #pragma unroll
     for (int j = 0; j < kTileN; ++j)
-      wv[j] = kQuant ? StepWeight<DT>(wrow[j], b, lane) : StepWeight<DT>(wrow[j], 0, static_cast<int>(k));
+      wv[j] = kQuant ? StepWeight<DT>(wrow[j], b, lane)
+                     : StepWeight<DT>(wrow[j], 0, static_cast<int>(k));
 #pragma unroll
     for (int i = 0; i < kTileM; ++i) xv[i] = xrow[i][k];
     if (32 * b + lane < p.K) {
