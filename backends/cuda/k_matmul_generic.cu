@@ -333,7 +333,6 @@ __global__ void __launch_bounds__(kWarps * 32) MatmulTileKernel(MatmulParams p) 
 
 template <int DT>
 cudaError_t LaunchSteps(const MatmulParams& p, cudaStream_t stream) {
-  const unsigned gx = static_cast<unsigned>((p.N + kWarps - 1) / kWarps);
   if (p.M > kRows) {  // prefill / larger batches: the register tile
     const int64_t gy = (p.M + kWarps * kTileM - 1) / (kWarps * kTileM);
     if (gy > 65535) return cudaErrorInvalidConfiguration;  // split by the caller
@@ -342,30 +341,24 @@ cudaError_t LaunchSteps(const MatmulParams& p, cudaStream_t stream) {
             kWarps * 32, 0, stream, p);
     return cudaGetLastError();
   }
+  // M <= kRows: one tile of x rows, a block per kWarps weight rows.
+  const dim3 grid(static_cast<unsigned>((p.N + kWarps - 1) / kWarps));
   if constexpr (DT == TSR_DTYPE_Q8_B32 || DT == TSR_DTYPE_Q4_B32) {
     if (reinterpret_cast<uintptr_t>(p.w) % 4 == 0 && p.w_row_bytes % 4 == 0 &&
         p.K / 32 * StepBytes<DT>() % 4 == 0) {
       if (p.M == 1) {
-        LaunchK(MatmulStagedKernel<DT, 1, 16>, dim3(gx), kWarps * 32, 0, stream, p);
+        LaunchK(MatmulStagedKernel<DT, 1, 16>, grid, kWarps * 32, 0, stream, p);
       } else {
-        const int64_t gy = (p.M + kRows - 1) / kRows;
-        if (gy > 65535) return cudaErrorInvalidConfiguration;  // split by the caller
-        LaunchK(MatmulStagedKernel<DT, kRows, 16>, dim3(gx, static_cast<unsigned>(gy)), kWarps * 32,
-                0, stream, p);
+        LaunchK(MatmulStagedKernel<DT, kRows, 16>, grid, kWarps * 32, 0, stream, p);
       }
       return cudaGetLastError();
     }
   }
   // One x row: 16 steps in flight (Q8 544 bytes of a row a warp); 2..8 rows: 8.
   if (p.M == 1) {
-    LaunchK(MatmulStepsKernel<DT, 16, 1>, dim3(static_cast<unsigned>((p.N + kWarps - 1) / kWarps)),
-            kWarps * 32, 0, stream, p);
+    LaunchK(MatmulStepsKernel<DT, 16, 1>, grid, kWarps * 32, 0, stream, p);
   } else {
-    const int64_t gy = (p.M + kRows - 1) / kRows;
-    if (gy > 65535) return cudaErrorInvalidConfiguration;  // 524k rows: split by the caller
-    LaunchK(MatmulStepsKernel<DT, 8, kRows>,
-            dim3(static_cast<unsigned>((p.N + kWarps - 1) / kWarps), static_cast<unsigned>(gy)),
-            kWarps * 32, 0, stream, p);
+    LaunchK(MatmulStepsKernel<DT, 8, kRows>, grid, kWarps * 32, 0, stream, p);
   }
   return cudaGetLastError();
 }
