@@ -234,6 +234,8 @@ const char* DtypeName(tsr_dtype dt) {
   }
 }
 
+constexpr int kGenericTileVariants = 3;  // LaunchMatmulGenericTile's 0..2
+
 // LaunchMatmulGeneric (weight loads issued a group of steps ahead; Q8 / Q4 rows staged through
 // shared memory where 4-byte aligned) against LaunchMatmulGenericReference (the loop it
 // replaced): every output bit-equal, for each weight dtype, ragged N, K with and without a rest
@@ -252,7 +254,7 @@ void CheckGenericSteps() {
       if (quant && K % 32 != 0) continue;
       int64_t row_bytes = 0;
       const std::vector<uint8_t> w = GenericWeights(N, K, dt, 11 + cases, &row_bytes);
-      for (int64_t M : {1, 3, 8, 13, 40, 130}) {
+      for (int64_t M : {1, 3, 8, 13, 40, 130, 300}) {
         std::mt19937 rng(static_cast<uint32_t>(97 * M + N));
         std::uniform_real_distribution<float> u(-2.0f, 2.0f);
         std::vector<float> xs(M * (K + 3)), bias(N);
@@ -280,19 +282,30 @@ void CheckGenericSteps() {
         p.out = o1;
         p.out_row = 2 * N;
         p.out_col = 2;
-        Check(LaunchMatmulGeneric(p, nullptr), "generic");
         p.out = o2;
         Check(LaunchMatmulGenericReference(p, nullptr), "generic reference");
-        Check(cudaDeviceSynchronize(), "sync");
         std::vector<float> h1(out_elems), h2(out_elems);
-        Check(cudaMemcpy(h1.data(), o1, out_elems * 4, cudaMemcpyDeviceToHost), "copy");
         Check(cudaMemcpy(h2.data(), o2, out_elems * 4, cudaMemcpyDeviceToHost), "copy");
-        ++cases;
-        if (std::memcmp(h1.data(), h2.data(), out_elems * 4) != 0) {
-          ++bad;
-          std::printf("generic_steps FAIL dtype=%s M=%lld N=%lld K=%lld\n", DtypeName(dt),
-                      static_cast<long long>(M), static_cast<long long>(N),
-                      static_cast<long long>(K));
+        // The default launch, then (M > 8) every tile variant.
+        // (Q8 staged rows, M <= 8: every Q8 form, as variants 100..103.)
+        const bool q8_forms = dt == TSR_DTYPE_Q8_B32 && M <= 8 && row_bytes % 4 == 0;
+        const int last = M > 8 ? kGenericTileVariants : q8_forms ? 104 : 0;
+        for (int v = -1; v < last; ++v) {
+          if (v >= 0 && v < 100 && M <= 8) v = 100;
+          p.out = o1;
+          Check(cudaMemset(o1, 0, out_elems * 4), "memset");
+          Check(v < 0     ? LaunchMatmulGeneric(p, nullptr)
+                : v < 100 ? LaunchMatmulGenericTile(p, nullptr, v)
+                          : LaunchMatmulGenericQ8Form(p, nullptr, v - 100),
+                "generic");
+          Check(cudaMemcpy(h1.data(), o1, out_elems * 4, cudaMemcpyDeviceToHost), "copy");
+          ++cases;
+          if (std::memcmp(h1.data(), h2.data(), out_elems * 4) != 0) {
+            ++bad;
+            std::printf("generic_steps FAIL dtype=%s M=%lld N=%lld K=%lld variant=%d\n",
+                        DtypeName(dt), static_cast<long long>(M), static_cast<long long>(N),
+                        static_cast<long long>(K), v);
+          }
         }
         cudaFree(dw);
         cudaFree(dx);
@@ -304,6 +317,23 @@ void CheckGenericSteps() {
   }
   g_failures += bad;
   std::printf("generic_steps cases=%d bit_equal=%d\n", cases, cases - bad);
+}
+
+// A dense MATMUL's parameters: x [M, K], weights of dtype dt at row_bytes a row, out [M, N].
+MatmulParams GenericParams(const float* x, const uint8_t* w, float* out, int64_t M, int64_t N,
+                           int64_t K, int64_t row_bytes, tsr_dtype dt) {
+  MatmulParams p;
+  p.x = x;
+  p.x_row = K;
+  p.M = M;
+  p.K = K;
+  p.N = N;
+  p.w = w;
+  p.w_row_bytes = row_bytes;
+  p.w_dtype = dt;
+  p.out = out;
+  p.out_row = N;
+  return p;
 }
 
 // One decode MATMUL (M rows) over weights of dtype dt: LaunchMatmulGeneric and the reference
@@ -322,17 +352,7 @@ void TimeGenericPair(int64_t N, int64_t K, int64_t M, tsr_dtype dt, double copy_
   for (int ref = 0; ref < 2; ++ref) {
     us[ref] =
         1e3 * TimeMs(5, 40, [&](int i) {
-          MatmulParams p;
-          p.x = x;
-          p.x_row = K;
-          p.M = M;
-          p.K = K;
-          p.N = N;
-          p.w = ws[i % copies];
-          p.w_row_bytes = row_bytes;
-          p.w_dtype = dt;
-          p.out = out;
-          p.out_row = N;
+          const MatmulParams p = GenericParams(x, ws[i % copies], out, M, N, K, row_bytes, dt);
           Check(ref ? LaunchMatmulGenericReference(p, nullptr) : LaunchMatmulGeneric(p, nullptr),
                 "generic");
         });
@@ -344,6 +364,24 @@ void TimeGenericPair(int64_t N, int64_t K, int64_t M, tsr_dtype dt, double copy_
       DtypeName(dt), static_cast<long long>(M), static_cast<long long>(N),
       static_cast<long long>(K), us[0], us[1], us[1] / us[0], gbs, gbs / copy_gbs,
       2.0 * M * N * K / (us[0] * 1e-6) / 1e12);
+  for (int f = 0; dt == TSR_DTYPE_Q8_B32 && M <= 8 && f < 4; ++f) {
+    const double vus = 1e3 * TimeMs(5, 40, [&](int i) {
+                         const MatmulParams p =
+                             GenericParams(x, ws[i % copies], out, M, N, K, row_bytes, dt);
+                         Check(LaunchMatmulGenericQ8Form(p, nullptr, f), "generic q8 form");
+                       });
+    std::printf("  q8_form=%d us=%.2f of_copy=%.2f\n", f, vus,
+                N * row_bytes / (vus * 1e-6) / 1e9 / copy_gbs);
+  }
+  for (int v = 0; M > 8 && v < kGenericTileVariants; ++v) {
+    const double vus = 1e3 * TimeMs(3, 20, [&](int i) {
+                         const MatmulParams p =
+                             GenericParams(x, ws[i % copies], out, M, N, K, row_bytes, dt);
+                         Check(LaunchMatmulGenericTile(p, nullptr, v), "generic tile");
+                       });
+    std::printf("  tile_variant=%d us=%.2f TFLOP/s=%.1f\n", v, vus,
+                2.0 * M * N * K / (vus * 1e-6) / 1e12);
+  }
   for (uint8_t* p : ws) cudaFree(p);
   cudaFree(x);
   cudaFree(out);
@@ -1308,6 +1346,24 @@ int Main(int argc, char** argv) {
     std::printf("summary failures=%d\n", g_failures);
     return g_failures == 0 ? 0 : 1;
   }
+  if (argc > 6 && std::strcmp(argv[1], "--generic-one") == 0) {  // for a profiler: N K M dtype v
+    const int64_t N = std::atoll(argv[2]), K = std::atoll(argv[3]), M = std::atoll(argv[4]);
+    const tsr_dtype dt = std::strcmp(argv[5], "q8") == 0    ? TSR_DTYPE_Q8_B32
+                         : std::strcmp(argv[5], "q4") == 0  ? TSR_DTYPE_Q4_B32
+                         : std::strcmp(argv[5], "f16") == 0 ? TSR_DTYPE_F16
+                                                            : TSR_DTYPE_F32;
+    const int v = std::atoi(argv[6]);
+    int64_t row_bytes = 0;
+    uint8_t* w = DeviceCopy(GenericWeights(N, K, dt, 5, &row_bytes));
+    float* x = DeviceCopy(std::vector<float>(M * K, 0.5f));
+    float* out = nullptr;
+    Check(Malloc(&out, M * N * 4), "malloc");
+    const MatmulParams p = GenericParams(x, w, out, M, N, K, row_bytes, dt);
+    for (int i = 0; i < 3; ++i) Check(LaunchMatmulGenericTile(p, nullptr, v), "generic tile");
+    Check(cudaDeviceSynchronize(), "sync");
+    std::printf("generic_one done\n");
+    return 0;
+  }
   if (argc > 1 && std::strcmp(argv[1], "--generic") == 0) {
     CheckGenericSteps();
     const double copy = CopyBandwidth();
@@ -1317,7 +1373,9 @@ int Main(int argc, char** argv) {
       TimeGenericPair(14336, 4096, 1, dt, copy);  // Llama-3.1-8B gate/up
       TimeGenericPair(4096, 14336, 1, dt, copy);  // its down
       TimeGenericPair(4096, 4096, 8, dt, copy);   // an 8-row decode batch
-      TimeGenericPair(4864, 896, 512, dt, copy);  // prefill: the register tile
+      TimeGenericPair(4096, 4096, 64, dt, copy);  // a 64-row decode batch: a tile
+      TimeGenericPair(4864, 896, 512, dt, copy);  // prefill: the tiles
+      TimeGenericPair(896, 4864, 512, dt, copy);
       TimeGenericPair(14336, 4096, 512, dt, copy);
     }
     std::printf("summary failures=%d\n", g_failures);

@@ -7,22 +7,27 @@
 // many rows share a weight load, so a row's bits never depend on M: batch-invariant.
 //
 // Kernels that compute that order (the kernel lab `bench_cuda_kernels --generic` compares
-// each against MatmulGenericKernel bit for bit: 216 cases, every dtype, ragged N / K, M 1..130):
+// each against MatmulGenericKernel bit for bit: every dtype, ragged N / K, M 1..300, every lab
+// variant; 1,596 cases):
 // - MatmulGenericKernel: the reference (LaunchMatmulGenericReference), one load in flight a
 //   warp; until 2026-11-29 the only one. It left a Q8 / Q4 / f16 decode far below the bf16
 //   tensor-core GEMV (H200, Qwen2.5-0.5B shape, q8 tg128 165 t/s against bf16 878).
-// - MatmulStagedKernel (Q8 / Q4 rows 4-byte aligned, M <= 8): 16 blocks of a row staged through
-//   shared memory as 4-byte words, the next group's loads in flight during this group's math.
+// - MatmulStagedKernel (Q8 / Q4 rows 4-byte aligned, M <= 8): 16 blocks of a row (8 for 2-8
+//   rows) staged through shared memory as 4-byte words, the next group's loads in flight during
+//   this group's math.
 // - MatmulStepsKernel (the other dtypes and rows, M <= 8): the loads of a group of steps issued
 //   before their FMAs.
-// - MatmulTileKernel (M > 8: prefill, larger batches): 8 x 8 outputs a lane, one decode of a
-//   weight value for 8 x rows.
-// What they measured (H200, backends/cuda/lab/results/gen33, docs/benchmarks.md "cu-gen33"):
-// decode GEMVs 2.3-10x the reference (8B shapes: f32 0.96-1.0 of copy, f16 0.70-0.77, q8 0.39-0.41,
-// q4 0.18-0.23); engine tg128 q8 0.5B 165 -> 744, 1B 114 -> 690 t/s.
+// - MatmulStagedTileKernel (M > 8: prefill, larger batches): a block's x rows and weight rows
+//   staged through shared memory as f32 a chunk of steps at a time, 8 x 16 (or 8 x 8) outputs a
+//   lane. MatmulTileKernel, its unstaged form (cu-gen33), is the lab's variant 0.
+// What they measured (H200, backends/cuda/lab/results/gen33 and gen34, docs/benchmarks.md
+// "cu-gen33", "cu-gen34"): decode GEMVs 2.3-10x the reference (8B shapes: f32 0.96-1.0 of copy,
+// f16 0.70-0.77, q8 0.39-0.41, q4 0.24-0.25); engine tg128 q8 0.5B 165 -> 744, 1B 114 -> 690
+// t/s; M = 512 tiles 14.8-20.3 TFLOP/s (the unstaged tile 4.9-8.3), engine pp512 2.3-2.8x.
 #include <type_traits>
 
 #include "backends/cuda/dev_common.cuh"
+#include "backends/cuda/env_knob.h"
 
 namespace tessera::cuda {
 namespace {
@@ -181,12 +186,17 @@ __global__ void __launch_bounds__(kWarps * 32) MatmulStepsKernel(MatmulParams p)
 // bytes exactly as StepWeight does and runs the same FMAs in the same order (bits:
 // MatmulGenericKernel's). Rows must be 4-byte aligned (the launch checks the base and the row
 // bytes: K / 32 even).
-template <int DT, int R, int kGroup>
+// kQ8Form (Q8 only, lab variants): bit 0 the int8 to float by the magic-number add (no
+// conversion unit), bit 1 the block scales converted once a group into shared memory, as Q4 does.
+template <int DT, int R, int kGroup, int kQ8Form = 0>
 __global__ void __launch_bounds__(kWarps * 32) MatmulStagedKernel(MatmulParams p) {
   constexpr int64_t kBlockBytes = StepBytes<DT>();
   constexpr int kWords = static_cast<int>(kGroup * kBlockBytes / 4);
   constexpr int kPer = (kWords + 31) / 32;  // word loads a lane
   __shared__ uint32_t stage[kWarps][kWords];
+  // Q4: the staged group's block scales, as f32 (Q8 reads and converts them a lane each).
+  constexpr bool kScalesOnce = DT == TSR_DTYPE_Q4_B32 || (kQ8Form & 2) != 0;
+  __shared__ float scales[kWarps][kScalesOnce ? kGroup : 1];
   GridDepWait();
   AllowDependents();
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -227,16 +237,27 @@ __global__ void __launch_bounds__(kWarps * 32) MatmulStagedKernel(MatmulParams p
     }
 #pragma unroll
     for (int u = 0; u < kGroup; ++u) {
-      const uint8_t* blk = sb + (!kShort || u < nblk ? u : nblk - 1) * kBlockBytes;
-      // The scale as one 2-byte load: staged blocks start at even offsets of a 4-aligned buffer.
-      const float scale = F16Bits(*reinterpret_cast<const uint16_t*>(blk));
+      const int uc = !kShort || u < nblk ? u : nblk - 1;
+      const uint8_t* blk = sb + uc * kBlockBytes;
       float wv;
       if constexpr (DT == TSR_DTYPE_Q8_B32) {
-        wv = scale * static_cast<float>(static_cast<int8_t>(blk[2 + lane]));
+        // The scale as one 2-byte load: staged blocks start at even offsets of a 4-aligned buffer.
+        const float scale =
+            kScalesOnce ? scales[warp][uc] : F16Bits(*reinterpret_cast<const uint16_t*>(blk));
+        if constexpr ((kQ8Form & 1) != 0) {  // 2^23 + (q + 128) as bits minus 2^23 + 128: q
+          wv = scale * (__uint_as_float(0x4B000000u | (blk[2 + lane] ^ 0x80u)) - 8388736.0f);
+        } else {
+          wv = scale * static_cast<float>(static_cast<int8_t>(blk[2 + lane]));
+        }
       } else {
+        // Q4: the scale converted once a block (stage_buf), the nibble to float without the
+        // conversion unit: 2^23 + nib as bits minus 2^23 + 8, exact. Q8 measured mixed with the
+        // same two changes (8B gate 36.7 -> 32.0 us but down 38.5 -> 42.3, Qwen2.5-0.5B q8
+        // tg128 744 -> 602 t/s), Q4 faster on every shape (Llama-3.2-1B q4 tg128 602 -> 716).
+        const float scale = scales[warp][uc];
         const uint8_t byte = blk[2 + (lane & 15)];
-        const int nib = lane < 16 ? (byte & 0x0f) : (byte >> 4);
-        wv = scale * static_cast<float>(nib - 8);
+        const uint32_t nib = lane < 16 ? (byte & 0x0fu) : (byte >> 4);
+        wv = scale * (__uint_as_float(0x4B000000u | nib) - 8388616.0f);  // nib - 8
       }
       if (!kShort || u < nblk) {
 #pragma unroll
@@ -246,12 +267,19 @@ __global__ void __launch_bounds__(kWarps * 32) MatmulStagedKernel(MatmulParams p
       }
     }
   };
+  // The group's words into shared memory; for Q4 lane j < kGroup then converts block j's
+  // binary16 scale once (the value F16Bits gives every lane) for all lanes to read.
   auto stage_buf = [&] {
     __syncwarp();
 #pragma unroll
     for (int j = 0; j < kPer; ++j)
       if (j * 32 + lane < kWords) stage[warp][j * 32 + lane] = buf[j];
     __syncwarp();
+    if constexpr (kScalesOnce) {
+      if (lane < kGroup)
+        scales[warp][lane] = F16Bits(*reinterpret_cast<const uint16_t*>(sb + lane * kBlockBytes));
+      __syncwarp();
+    }
   };
   const int64_t whole = blocks / kGroup, groups = (blocks + kGroup - 1) / kGroup;
   load(0);
@@ -331,27 +359,209 @@ __global__ void __launch_bounds__(kWarps * 32) MatmulTileKernel(MatmulParams p) 
   }
 }
 
+// Prefill and larger batches (M > 8), staged: the same order as MatmulTileKernel, with a block's
+// operands through shared memory. A block owns BM = WM x TM x rows and BN = WN x TN weight rows;
+// each warp a TM x TN tile of them, lane l the sums of its residue class (k = l + 32 b, b in
+// order, as in MatmulGenericKernel). A chunk of KS steps is staged at a time: each warp loads whole
+// 32-value steps of its x rows and weight rows (128-byte lines; each weight value decoded once,
+// StepWeight) into registers during the previous chunk's math, then into shared memory as f32,
+// so a step's TM + TN shared loads (consecutive lanes, no bank conflicts) feed TM x TN FMAs.
+// Rows past M or N load the last row, a lane past K (f32 / f16 / bf16 rows) the row's last value
+// and skips its FMAs, as the reference loop's bounds skip them. The lane sums are reduced 32
+// outputs at a time by a transposed butterfly (ReduceGroup): WarpSum's pairs, in its order, so
+// each output gets WarpSum's bits, with 31 shuffles a 32 outputs instead of 160.
+template <int kOffset, int kHalf>
+__device__ __forceinline__ void ReduceStage(float* v, int lane) {
+  const bool upper = (lane & kOffset) != 0;
+#pragma unroll
+  for (int i = 0; i < kHalf; ++i) {
+    const float send = upper ? v[i] : v[i + kHalf];
+    const float keep = upper ? v[i + kHalf] : v[i];
+    v[i] = keep + __shfl_xor_sync(0xffffffffu, send, kOffset);
+  }
+}
+// v[0..32) of each lane -> lane l holds output l's butterfly sum in v[0]: stage `offset` pairs
+// lane l with l ^ offset exactly as WarpSum does, the lane with that bit clear keeping the lower
+// half of the outputs still open (so output bit b ends in lane bit b).
+__device__ __forceinline__ void ReduceGroup(float* v, int lane) {
+  ReduceStage<16, 16>(v, lane);
+  ReduceStage<8, 8>(v, lane);
+  ReduceStage<4, 4>(v, lane);
+  ReduceStage<2, 2>(v, lane);
+  ReduceStage<1, 1>(v, lane);
+}
+
+template <int DT, int TM, int TN, int WM, int WN, int KS, int kMinBlocks>
+__global__ void __launch_bounds__(WM* WN * 32, kMinBlocks) MatmulStagedTileKernel(MatmulParams p) {
+  constexpr int kNW = WM * WN, BM = WM * TM, BN = WN * TN;
+  constexpr int RX = BM / kNW, RW = BN / kNW;  // x / weight rows a warp stages
+  static_assert(BM % kNW == 0 && BN % kNW == 0 && TM * TN % 32 == 0, "tile shape");
+  constexpr bool kQuant = DT == TSR_DTYPE_Q8_B32 || DT == TSR_DTYPE_Q4_B32;
+  __shared__ float xs[KS][BM][32];
+  __shared__ float ws[KS][BN][32];
+  GridDepWait();
+  AllowDependents();
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int wm = warp / WN, wn = warp % WN;
+  const int64_t m0 = blockIdx.x * int64_t(BM), n0 = blockIdx.y * int64_t(BN);
+  const int64_t steps = (p.K + 31) / 32, whole = p.K / 32;
+  const float* xrow[RX];
+#pragma unroll
+  for (int a = 0; a < RX; ++a) {
+    const int64_t m = m0 + warp + kNW * a;
+    xrow[a] = p.x + (m < p.M ? m : p.M - 1) * p.x_row;
+  }
+  const uint8_t* wrow[RW];
+#pragma unroll
+  for (int a = 0; a < RW; ++a) {
+    const int64_t n = n0 + warp + kNW * a;
+    wrow[a] = p.w + (n < p.N ? n : p.N - 1) * p.w_row_bytes;
+  }
+  float xr[KS][RX], wr[KS][RW];
+  auto load = [&](int64_t c) {
+#pragma unroll
+    for (int s = 0; s < KS; ++s) {
+      const int64_t b = c * KS + s < steps ? c * KS + s : steps - 1;
+      const int64_t k = 32 * b + lane < p.K ? 32 * b + lane : p.K - 1;
+#pragma unroll
+      for (int a = 0; a < RX; ++a) xr[s][a] = __ldg(xrow[a] + k);
+#pragma unroll
+      for (int a = 0; a < RW; ++a)
+        wr[s][a] = kQuant ? StepWeight<DT>(wrow[a], b, lane)
+                          : StepWeight<DT>(wrow[a], 0, static_cast<int>(k));
+    }
+  };
+  float acc[TM * TN];
+#pragma unroll
+  for (int o = 0; o < TM * TN; ++o) acc[o] = 0.0f;
+  auto store = [&] {
+#pragma unroll
+    for (int s = 0; s < KS; ++s) {
+#pragma unroll
+      for (int a = 0; a < RX; ++a) xs[s][warp + kNW * a][lane] = xr[s][a];
+#pragma unroll
+      for (int a = 0; a < RW; ++a) ws[s][warp + kNW * a][lane] = wr[s][a];
+    }
+  };
+  const int64_t chunks = (steps + KS - 1) / KS;
+  load(0);
+  for (int64_t c = 0; c < chunks; ++c) {
+    store();
+    __syncthreads();
+    if (c + 1 < chunks) load(c + 1);
+#pragma unroll
+    for (int s = 0; s < KS; ++s) {
+      const int64_t b = c * KS + s;
+      if (b < whole || (b < steps && 32 * b + lane < p.K)) {
+        float xv[TM], wv[TN];
+#pragma unroll
+        for (int i = 0; i < TM; ++i) xv[i] = xs[s][wm * TM + i][lane];
+#pragma unroll
+        for (int j = 0; j < TN; ++j) wv[j] = ws[s][wn * TN + j][lane];
+#pragma unroll
+        for (int i = 0; i < TM; ++i) {
+#pragma unroll
+          for (int j = 0; j < TN; ++j) acc[i * TN + j] = fmaf(xv[i], wv[j], acc[i * TN + j]);
+        }
+      }
+    }
+    __syncthreads();
+  }
+#pragma unroll
+  for (int g = 0; g < TM * TN / 32; ++g) {
+    ReduceGroup(acc + 32 * g, lane);
+    const int o = 32 * g + lane, i = o / TN, j = o % TN;
+    const int64_t m = m0 + wm * TM + i, n = n0 + wn * TN + j;
+    if (m < p.M && n < p.N) {
+      float s = acc[32 * g];
+      if (p.bias != nullptr) s += p.bias[n];
+      p.out[m * p.out_row + n * p.out_col] = s;
+    }
+  }
+}
+
+// M > 8 kernels (the lab's variants; 0 = MatmulTileKernel). TESSERA_CUDA_GENERIC_TILE picks one
+// for A / B runs of the engine.
+template <int DT, int TM, int TN, int WM, int WN, int KS, int kMinBlocks>
+cudaError_t LaunchStagedTile(const MatmulParams& p, cudaStream_t stream) {
+  constexpr int64_t BM = WM * TM, BN = WN * TN;
+  const int64_t gx = (p.M + BM - 1) / BM, gy = (p.N + BN - 1) / BN;
+  if (gy > 65535 || gx > 0x7fffffff) return cudaErrorInvalidConfiguration;
+  LaunchK(MatmulStagedTileKernel<DT, TM, TN, WM, WN, KS, kMinBlocks>,
+          dim3(static_cast<unsigned>(gx), static_cast<unsigned>(gy)), WM * WN * 32, 0, stream, p);
+  return cudaGetLastError();
+}
+
+template <int DT>
+cudaError_t LaunchTileVariant(const MatmulParams& p, cudaStream_t stream, int variant) {
+  switch (variant) {
+    case 1: return LaunchStagedTile<DT, 8, 16, 4, 2, 4, 1>(p, stream);
+    case 2: return LaunchStagedTile<DT, 8, 8, 4, 2, 4, 2>(p, stream);  // two blocks an SM
+    default: break;
+  }
+  const int64_t gy = (p.M + kWarps * kTileM - 1) / (kWarps * kTileM);
+  if (gy > 65535) return cudaErrorInvalidConfiguration;  // split by the caller
+  LaunchK(MatmulTileKernel<DT>,
+          dim3(static_cast<unsigned>((p.N + kTileN - 1) / kTileN), static_cast<unsigned>(gy)),
+          kWarps * 32, 0, stream, p);
+  return cudaGetLastError();
+}
+
+// Defaults (cu-gen34, H200, M = 64 / 512 on the 0.5B and 8B shapes): Q8 / Q4 the 8 x 16 tile
+// (14.4-16.9 TFLOP/s; the 8 x 8 one 12.1-14.1), f16 / f32 / bf16 the 8 x 8 tile at two blocks an
+// SM (f16 16.4-18.5 against 14.7-18.2). -1: these; TESSERA_CUDA_GENERIC_TILE = 0..2 forces one.
+template <int DT>
+int TileVariant() {
+  static const int v = EnvInt("TESSERA_CUDA_GENERIC_TILE", -1);
+  if (v >= 0) return v;
+  return DT == TSR_DTYPE_Q8_B32 || DT == TSR_DTYPE_Q4_B32 ? 1 : 2;
+}
+
+// The staged GEMV (M <= 8, aligned Q8 / Q4 rows); q8_form: MatmulStagedKernel's kQ8Form.
+template <int DT, int kForm>
+void LaunchStagedForm(const MatmulParams& p, cudaStream_t stream, dim3 grid) {
+  if (p.M == 1) {
+    LaunchK(MatmulStagedKernel<DT, 1, 16, kForm>, grid, kWarps * 32, 0, stream, p);
+  } else {  // 8 rows: 8-block groups (16 spilled: 128 x values live)
+    LaunchK(MatmulStagedKernel<DT, kRows, 8, kForm>, grid, kWarps * 32, 0, stream, p);
+  }
+}
+template <int DT>
+cudaError_t LaunchStagedRows(const MatmulParams& p, cudaStream_t stream, dim3 grid, int q8_form) {
+  if constexpr (DT == TSR_DTYPE_Q8_B32) {
+    switch (q8_form) {
+      case 1: LaunchStagedForm<DT, 1>(p, stream, grid); return cudaGetLastError();
+      case 2: LaunchStagedForm<DT, 2>(p, stream, grid); return cudaGetLastError();
+      case 3: LaunchStagedForm<DT, 3>(p, stream, grid); return cudaGetLastError();
+      default: break;
+    }
+  }
+  LaunchStagedForm<DT, 0>(p, stream, grid);
+  return cudaGetLastError();
+}
+
+// Q8 forms (cu-gen34, H200): one row as shipped (magic-number conversion 0.97-1.03x, scales once
+// 0.68-1.10x: slower on the long-K downs); 2-8 rows with the scales once (41.1 -> 36.1 us at
+// 4096 x 4096). TESSERA_CUDA_GENERIC_Q8 = 0..3 forces one for every M.
+int Q8Form(int64_t m) {
+  static const int v = EnvInt("TESSERA_CUDA_GENERIC_Q8", -1);
+  return v >= 0 ? v : m == 1 ? 0 : 2;
+}
+
 template <int DT>
 cudaError_t LaunchSteps(const MatmulParams& p, cudaStream_t stream) {
-  if (p.M > kRows) {  // prefill / larger batches: the register tile
-    const int64_t gy = (p.M + kWarps * kTileM - 1) / (kWarps * kTileM);
-    if (gy > 65535) return cudaErrorInvalidConfiguration;  // split by the caller
-    LaunchK(MatmulTileKernel<DT>,
-            dim3(static_cast<unsigned>((p.N + kTileN - 1) / kTileN), static_cast<unsigned>(gy)),
-            kWarps * 32, 0, stream, p);
-    return cudaGetLastError();
+  if (p.M > kRows) {  // prefill / larger batches: a register tile
+    const int v = TileVariant<DT>();
+    const cudaError_t e = LaunchTileVariant<DT>(p, stream, v);
+    // N / BN past a grid dimension: the unstaged tile (its grid is over M).
+    return e == cudaErrorInvalidConfiguration && v != 0 ? LaunchTileVariant<DT>(p, stream, 0) : e;
   }
   // M <= kRows: one tile of x rows, a block per kWarps weight rows.
   const dim3 grid(static_cast<unsigned>((p.N + kWarps - 1) / kWarps));
   if constexpr (DT == TSR_DTYPE_Q8_B32 || DT == TSR_DTYPE_Q4_B32) {
     if (reinterpret_cast<uintptr_t>(p.w) % 4 == 0 && p.w_row_bytes % 4 == 0 &&
         p.K / 32 * StepBytes<DT>() % 4 == 0) {
-      if (p.M == 1) {
-        LaunchK(MatmulStagedKernel<DT, 1, 16>, grid, kWarps * 32, 0, stream, p);
-      } else {
-        LaunchK(MatmulStagedKernel<DT, kRows, 16>, grid, kWarps * 32, 0, stream, p);
-      }
-      return cudaGetLastError();
+      return LaunchStagedRows<DT>(p, stream, grid, Q8Form(p.M));
     }
   }
   // One x row: 16 steps in flight (Q8 544 bytes of a row a warp); 2..8 rows: 8.
@@ -382,6 +592,27 @@ cudaError_t LaunchMatmulGeneric(const MatmulParams& p, cudaStream_t stream) {
     case TSR_DTYPE_F32: return LaunchSteps<TSR_DTYPE_F32>(p, stream);
     default: return cudaErrorInvalidValue;
   }
+}
+
+cudaError_t LaunchMatmulGenericTile(const MatmulParams& p, cudaStream_t stream, int variant) {
+  if (p.M == 0 || p.N == 0) return cudaSuccess;
+  switch (p.w_dtype) {
+    case TSR_DTYPE_Q8_B32: return LaunchTileVariant<TSR_DTYPE_Q8_B32>(p, stream, variant);
+    case TSR_DTYPE_Q4_B32: return LaunchTileVariant<TSR_DTYPE_Q4_B32>(p, stream, variant);
+    case TSR_DTYPE_F16: return LaunchTileVariant<TSR_DTYPE_F16>(p, stream, variant);
+    case TSR_DTYPE_BF16: return LaunchTileVariant<TSR_DTYPE_BF16>(p, stream, variant);
+    case TSR_DTYPE_F32: return LaunchTileVariant<TSR_DTYPE_F32>(p, stream, variant);
+    default: return cudaErrorInvalidValue;
+  }
+}
+
+cudaError_t LaunchMatmulGenericQ8Form(const MatmulParams& p, cudaStream_t stream, int form) {
+  if (p.M == 0 || p.N == 0) return cudaSuccess;
+  if (p.w_dtype != TSR_DTYPE_Q8_B32 || p.M > kRows || reinterpret_cast<uintptr_t>(p.w) % 4 != 0 ||
+      p.w_row_bytes % 4 != 0 || p.K / 32 * TSR_BLOCK_Q8_BYTES % 4 != 0)
+    return cudaErrorInvalidValue;
+  return LaunchStagedRows<TSR_DTYPE_Q8_B32>(
+      p, stream, dim3(static_cast<unsigned>((p.N + kWarps - 1) / kWarps)), form);
 }
 
 cudaError_t LaunchMatmulGenericReference(const MatmulParams& p, cudaStream_t stream) {

@@ -224,6 +224,12 @@ cudaError_t LaunchMatmulGeneric(const MatmulParams& p, cudaStream_t stream);
 // The same order with one weight load in flight a warp (the kernel before 2026-11-29): the
 // reference cuda_backend_test compares LaunchMatmulGeneric against, bit for bit.
 cudaError_t LaunchMatmulGenericReference(const MatmulParams& p, cudaStream_t stream);
+// The kernel lab's M > 8 variants (0: the unstaged register tile; 1, 2: staged tiles, k_matmul_
+// generic.cu LaunchTileVariant): same order, same bits as the reference.
+cudaError_t LaunchMatmulGenericTile(const MatmulParams& p, cudaStream_t stream, int variant);
+// The lab's Q8 forms of the staged GEMV (M <= 8, 4-byte aligned rows; else
+// cudaErrorInvalidValue): 0 as shipped, bit 0 magic-number int8 to float, bit 1 scales once.
+cudaError_t LaunchMatmulGenericQ8Form(const MatmulParams& p, cudaStream_t stream, int form);
 
 // The bf16 tensor-core paths (k_matmul_bf16.cu). `terms` is how many bf16 pieces x is split
 // into (3 = f32-exact activations, 1 = activations rounded to bf16). See the file's comment for
