@@ -23,7 +23,7 @@
 // What they measured (H200, backends/cuda/lab/results/gen33 and gen34, docs/benchmarks.md
 // "cu-gen33", "cu-gen34"): decode GEMVs 2.3-10x the reference (8B shapes: f32 0.96-1.0 of copy,
 // f16 0.70-0.77, q8 0.39-0.41, q4 0.24-0.25); engine tg128 q8 0.5B 165 -> 744, 1B 114 -> 690
-// t/s; M = 512 tiles 14.8-20.3 TFLOP/s (the unstaged tile 4.9-8.3), engine pp512 2.3-2.8x.
+// t/s; M = 512 tiles 14.9-24.0 TFLOP/s (the unstaged tile 4.9-8.3), engine pp512 2.5-2.8x.
 #include <type_traits>
 
 #include "backends/cuda/dev_common.cuh"
@@ -363,9 +363,11 @@ __global__ void __launch_bounds__(kWarps * 32) MatmulTileKernel(MatmulParams p) 
 // operands through shared memory. A block owns BM = WM x TM x rows and BN = WN x TN weight rows;
 // each warp a TM x TN tile of them, lane l the sums of its residue class (k = l + 32 b, b in
 // order, as in MatmulGenericKernel). A chunk of KS steps is staged at a time: each warp loads whole
-// 32-value steps of its x rows and weight rows (128-byte lines; each weight value decoded once,
-// StepWeight) into registers during the previous chunk's math, then into shared memory as f32,
-// so a step's TM + TN shared loads (consecutive lanes, no bank conflicts) feed TM x TN FMAs.
+// 32-value steps of its RX / RW consecutive x rows and weight rows (128-byte lines; each weight
+// value decoded once, StepWeight) into registers during the previous chunk's math, then into
+// shared memory as f32, lane-major (lane l's values of the block's rows side by side), so a
+// step's (TM + TN) / 4 16-byte shared loads feed TM x TN FMAs (4-byte loads of a row-major
+// layout, TM + TN of them, ran 0.8-1.0x: cu-gen34).
 // Rows past M or N load the last row, a lane past K (f32 / f16 / bf16 rows) the row's last value
 // and skips its FMAs, as the reference loop's bounds skip them. The lane sums are reduced 32
 // outputs at a time by a transposed butterfly (ReduceGroup): WarpSum's pairs, in its order, so
@@ -397,24 +399,30 @@ __global__ void __launch_bounds__(WM* WN * 32, kMinBlocks) MatmulStagedTileKerne
   constexpr int RX = BM / kNW, RW = BN / kNW;  // x / weight rows a warp stages
   static_assert(BM % kNW == 0 && BN % kNW == 0 && TM * TN % 32 == 0, "tile shape");
   constexpr bool kQuant = DT == TSR_DTYPE_Q8_B32 || DT == TSR_DTYPE_Q4_B32;
-  __shared__ float xs[KS][BM][32];
-  __shared__ float ws[KS][BN][32];
+  static_assert(RX % 4 == 0 && RW % 2 == 0 && TM % 4 == 0 && TN % 4 == 0, "vector shape");
+  // Lane-major: [step][lane][row], rows padded by 4 floats, so the 16-byte stores and loads of 8
+  // lanes (a quarter warp) fall in distinct banks.
+  __shared__ __align__(16) float xs[KS][32][BM + 4];
+  __shared__ __align__(16) float ws[KS][32][BN + 4];
   GridDepWait();
   AllowDependents();
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int wm = warp / WN, wn = warp % WN;
+  // Row a of the RX / RW consecutive rows a warp stages.
+  auto xrow_of = [&](int a) { return RX * warp + a; };
+  auto wrow_of = [&](int a) { return RW * warp + a; };
   const int64_t m0 = blockIdx.x * int64_t(BM), n0 = blockIdx.y * int64_t(BN);
   const int64_t steps = (p.K + 31) / 32, whole = p.K / 32;
   const float* xrow[RX];
 #pragma unroll
   for (int a = 0; a < RX; ++a) {
-    const int64_t m = m0 + warp + kNW * a;
+    const int64_t m = m0 + xrow_of(a);
     xrow[a] = p.x + (m < p.M ? m : p.M - 1) * p.x_row;
   }
   const uint8_t* wrow[RW];
 #pragma unroll
   for (int a = 0; a < RW; ++a) {
-    const int64_t n = n0 + warp + kNW * a;
+    const int64_t n = n0 + wrow_of(a);
     wrow[a] = p.w + (n < p.N ? n : p.N - 1) * p.w_row_bytes;
   }
   float xr[KS][RX], wr[KS][RW];
@@ -438,9 +446,13 @@ __global__ void __launch_bounds__(WM* WN * 32, kMinBlocks) MatmulStagedTileKerne
 #pragma unroll
     for (int s = 0; s < KS; ++s) {
 #pragma unroll
-      for (int a = 0; a < RX; ++a) xs[s][warp + kNW * a][lane] = xr[s][a];
+      for (int a = 0; a < RX; a += 4)
+        *reinterpret_cast<float4*>(&xs[s][lane][RX * warp + a]) =
+            make_float4(xr[s][a], xr[s][a + 1], xr[s][a + 2], xr[s][a + 3]);
 #pragma unroll
-      for (int a = 0; a < RW; ++a) ws[s][warp + kNW * a][lane] = wr[s][a];
+      for (int a = 0; a < RW; a += 2)
+        *reinterpret_cast<float2*>(&ws[s][lane][RW * warp + a]) =
+            make_float2(wr[s][a], wr[s][a + 1]);
     }
   };
   const int64_t chunks = (steps + KS - 1) / KS;
@@ -455,9 +467,15 @@ __global__ void __launch_bounds__(WM* WN * 32, kMinBlocks) MatmulStagedTileKerne
       if (b < whole || (b < steps && 32 * b + lane < p.K)) {
         float xv[TM], wv[TN];
 #pragma unroll
-        for (int i = 0; i < TM; ++i) xv[i] = xs[s][wm * TM + i][lane];
+        for (int i = 0; i < TM; i += 4) {
+          const float4 v = *reinterpret_cast<const float4*>(&xs[s][lane][wm * TM + i]);
+          xv[i] = v.x, xv[i + 1] = v.y, xv[i + 2] = v.z, xv[i + 3] = v.w;
+        }
 #pragma unroll
-        for (int j = 0; j < TN; ++j) wv[j] = ws[s][wn * TN + j][lane];
+        for (int j = 0; j < TN; j += 4) {
+          const float4 v = *reinterpret_cast<const float4*>(&ws[s][lane][wn * TN + j]);
+          wv[j] = v.x, wv[j + 1] = v.y, wv[j + 2] = v.z, wv[j + 3] = v.w;
+        }
 #pragma unroll
         for (int i = 0; i < TM; ++i) {
 #pragma unroll
@@ -507,14 +525,15 @@ cudaError_t LaunchTileVariant(const MatmulParams& p, cudaStream_t stream, int va
   return cudaGetLastError();
 }
 
-// Defaults (cu-gen34, H200, M = 64 / 512 on the 0.5B and 8B shapes): Q8 / Q4 the 8 x 16 tile
-// (14.4-16.9 TFLOP/s; the 8 x 8 one 12.1-14.1), f16 / f32 / bf16 the 8 x 8 tile at two blocks an
-// SM (f16 16.4-18.5 against 14.7-18.2). -1: these; TESSERA_CUDA_GENERIC_TILE = 0..2 forces one.
+// Defaults (cu-gen34, H200, M = 64 / 512 on the 0.5B and 8B shapes, lane-major staging): Q8 / Q4
+// the 8 x 8 tile at two blocks an SM (14.9-16.7 TFLOP/s; the 8 x 16 one 12.0-16.6, slower on
+// the 0.5B down), f16 / f32 / bf16 the 8 x 16 tile (f32 20.5-24.0 against 19.0-20.6).
+// -1: these; TESSERA_CUDA_GENERIC_TILE = 0..2 forces one.
 template <int DT>
 int TileVariant() {
   static const int v = EnvInt("TESSERA_CUDA_GENERIC_TILE", -1);
   if (v >= 0) return v;
-  return DT == TSR_DTYPE_Q8_B32 || DT == TSR_DTYPE_Q4_B32 ? 1 : 2;
+  return DT == TSR_DTYPE_Q8_B32 || DT == TSR_DTYPE_Q4_B32 ? 2 : 1;
 }
 
 // The staged GEMV (M <= 8, aligned Q8 / Q4 rows); q8_form: MatmulStagedKernel's kQ8Form.
