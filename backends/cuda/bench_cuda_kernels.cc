@@ -236,6 +236,13 @@ const char* DtypeName(tsr_dtype dt) {
 
 constexpr int kGenericTileVariants = 3;  // LaunchMatmulGenericTile's 0..2
 
+// LaunchMatmulGenericStagedForm's forms of a weight dtype (none: not staged).
+std::vector<int> StagedForms(tsr_dtype dt) {
+  if (dt == TSR_DTYPE_Q8_B32) return {0, 1, 2, 3, 4, 6};
+  if (dt == TSR_DTYPE_Q4_B32) return {0, 4};
+  return {};
+}
+
 // LaunchMatmulGeneric (weight loads issued a group of steps ahead; Q8 / Q4 rows staged through
 // shared memory where 4-byte aligned) against LaunchMatmulGenericReference (the loop it
 // replaced): every output bit-equal, for each weight dtype, ragged N, K with and without a rest
@@ -286,17 +293,20 @@ void CheckGenericSteps() {
         Check(LaunchMatmulGenericReference(p, nullptr), "generic reference");
         std::vector<float> h1(out_elems), h2(out_elems);
         Check(cudaMemcpy(h2.data(), o2, out_elems * 4, cudaMemcpyDeviceToHost), "copy");
-        // The default launch, then (M > 8) every tile variant.
-        // (Q8 staged rows, M <= 8: every Q8 form, as variants 100..103.)
-        const bool q8_forms = dt == TSR_DTYPE_Q8_B32 && M <= 8 && row_bytes % 4 == 0;
-        const int last = M > 8 ? kGenericTileVariants : q8_forms ? 104 : 0;
-        for (int v = -1; v < last; ++v) {
-          if (v >= 0 && v < 100 && M <= 8) v = 100;
+        // The default launch, then (M > 8) every tile variant, or (Q8 / Q4 staged rows, M <= 8)
+        // every staged form, as variants 100 + form.
+        std::vector<int> variants = {-1};
+        if (M > 8) {
+          for (int v = 0; v < kGenericTileVariants; ++v) variants.push_back(v);
+        } else if (quant && row_bytes % 4 == 0) {
+          for (int f : StagedForms(dt)) variants.push_back(100 + f);
+        }
+        for (int v : variants) {
           p.out = o1;
           Check(cudaMemset(o1, 0, out_elems * 4), "memset");
           Check(v < 0     ? LaunchMatmulGeneric(p, nullptr)
                 : v < 100 ? LaunchMatmulGenericTile(p, nullptr, v)
-                          : LaunchMatmulGenericQ8Form(p, nullptr, v - 100),
+                          : LaunchMatmulGenericStagedForm(p, nullptr, v - 100),
                 "generic");
           Check(cudaMemcpy(h1.data(), o1, out_elems * 4, cudaMemcpyDeviceToHost), "copy");
           ++cases;
@@ -364,13 +374,13 @@ void TimeGenericPair(int64_t N, int64_t K, int64_t M, tsr_dtype dt, double copy_
       DtypeName(dt), static_cast<long long>(M), static_cast<long long>(N),
       static_cast<long long>(K), us[0], us[1], us[1] / us[0], gbs, gbs / copy_gbs,
       2.0 * M * N * K / (us[0] * 1e-6) / 1e12);
-  for (int f = 0; dt == TSR_DTYPE_Q8_B32 && M <= 8 && f < 4; ++f) {
+  for (int f : M <= 8 ? StagedForms(dt) : std::vector<int>{}) {
     const double vus = 1e3 * TimeMs(5, 40, [&](int i) {
                          const MatmulParams p =
                              GenericParams(x, ws[i % copies], out, M, N, K, row_bytes, dt);
-                         Check(LaunchMatmulGenericQ8Form(p, nullptr, f), "generic q8 form");
+                         Check(LaunchMatmulGenericStagedForm(p, nullptr, f), "generic form");
                        });
-    std::printf("  q8_form=%d us=%.2f of_copy=%.2f\n", f, vus,
+    std::printf("  staged_form=%d us=%.2f of_copy=%.2f\n", f, vus,
                 N * row_bytes / (vus * 1e-6) / 1e9 / copy_gbs);
   }
   for (int v = 0; M > 8 && v < kGenericTileVariants; ++v) {

@@ -8,13 +8,13 @@
 //
 // Kernels that compute that order (the kernel lab `bench_cuda_kernels --generic` compares
 // each against MatmulGenericKernel bit for bit: every dtype, ragged N / K, M 1..300, every lab
-// variant; 1,596 cases):
+// variant and staged form; 780 cases):
 // - MatmulGenericKernel: the reference (LaunchMatmulGenericReference), one load in flight a
 //   warp; until 2026-11-29 the only one. It left a Q8 / Q4 / f16 decode far below the bf16
 //   tensor-core GEMV (H200, Qwen2.5-0.5B shape, q8 tg128 165 t/s against bf16 878).
 // - MatmulStagedKernel (Q8 / Q4 rows 4-byte aligned, M <= 8): 16 blocks of a row (8 for 2-8
-//   rows) staged through shared memory as 4-byte words, the next group's loads in flight during
-//   this group's math.
+//   rows) staged through shared memory as 4-byte words, the next group's loads (one row: the
+//   next two groups') in flight during this group's math.
 // - MatmulStepsKernel (the other dtypes and rows, M <= 8): the loads of a group of steps issued
 //   before their FMAs.
 // - MatmulStagedTileKernel (M > 8: prefill, larger batches): a block's x rows and weight rows
@@ -22,7 +22,7 @@
 //   lane. MatmulTileKernel, its unstaged form (cu-gen33), is the lab's variant 0.
 // What they measured (H200, backends/cuda/lab/results/gen33 and gen34, docs/benchmarks.md
 // "cu-gen33", "cu-gen34"): decode GEMVs 2.3-10x the reference (8B shapes: f32 0.96-1.0 of copy,
-// f16 0.70-0.77, q8 0.39-0.41, q4 0.24-0.25); engine tg128 q8 0.5B 165 -> 744, 1B 114 -> 690
+// f16 0.70-0.77, q8 0.39-0.41, q4 0.26); engine tg128 q8 0.5B 165 -> 750, 1B 114 -> 684
 // t/s; M = 512 tiles 14.9-24.0 TFLOP/s (the unstaged tile 4.9-8.3), engine pp512 2.5-2.8x.
 #include <type_traits>
 
@@ -186,16 +186,18 @@ __global__ void __launch_bounds__(kWarps * 32) MatmulStepsKernel(MatmulParams p)
 // bytes exactly as StepWeight does and runs the same FMAs in the same order (bits:
 // MatmulGenericKernel's). Rows must be 4-byte aligned (the launch checks the base and the row
 // bytes: K / 32 even).
-// kQ8Form (Q8 only, lab variants): bit 0 the int8 to float by the magic-number add (no
-// conversion unit), bit 1 the block scales converted once a group into shared memory, as Q4 does.
-template <int DT, int R, int kGroup, int kQ8Form = 0>
+// kForm (lab variants): Q8 only, bit 0 the int8 to float by the magic-number add (no conversion
+// unit), bit 1 the block scales converted once a group into shared memory, as Q4 does; bit 2 two
+// groups' loads in flight instead of one (two register buffers).
+template <int DT, int R, int kGroup, int kForm = 0>
 __global__ void __launch_bounds__(kWarps * 32) MatmulStagedKernel(MatmulParams p) {
   constexpr int64_t kBlockBytes = StepBytes<DT>();
   constexpr int kWords = static_cast<int>(kGroup * kBlockBytes / 4);
   constexpr int kPer = (kWords + 31) / 32;  // word loads a lane
   __shared__ uint32_t stage[kWarps][kWords];
   // Q4: the staged group's block scales, as f32 (Q8 reads and converts them a lane each).
-  constexpr bool kScalesOnce = DT == TSR_DTYPE_Q4_B32 || (kQ8Form & 2) != 0;
+  constexpr bool kScalesOnce = DT == TSR_DTYPE_Q4_B32 || (kForm & 2) != 0;
+  constexpr int kBufs = (kForm & 4) != 0 ? 2 : 1;
   __shared__ float scales[kWarps][kScalesOnce ? kGroup : 1];
   GridDepWait();
   AllowDependents();
@@ -215,14 +217,15 @@ __global__ void __launch_bounds__(kWarps * 32) MatmulStagedKernel(MatmulParams p
   const int64_t row_words = blocks * kBlockBytes / 4;  // the row's blocks (the launch: % 4 == 0)
   const uint32_t* w32 = reinterpret_cast<const uint32_t*>(p.w + n * p.w_row_bytes);
   const uint8_t* sb = reinterpret_cast<const uint8_t*>(stage[warp]);
-  uint32_t buf[kPer];
-  // Words [g * kWords, ...) of the row, those that exist.
-  auto load = [&](int64_t g) {
+  uint32_t buf[kBufs][kPer];
+  // Words [g * kWords, ...) of the row, those that exist, into buffer S.
+  auto load = [&](int64_t g, auto slot) {
+    constexpr int S = decltype(slot)::value;
     const int64_t w0 = g * kWords;
 #pragma unroll
     for (int j = 0; j < kPer; ++j) {
       const int64_t w = w0 + j * 32 + lane;
-      if (j * 32 + lane < kWords && w < row_words) buf[j] = __ldg(w32 + w);
+      if (j * 32 + lane < kWords && w < row_words) buf[S][j] = __ldg(w32 + w);
     }
   };
   // One staged group's math: blocks [0, nblk) of it (kShort: nblk < kGroup, the row's last).
@@ -244,7 +247,7 @@ __global__ void __launch_bounds__(kWarps * 32) MatmulStagedKernel(MatmulParams p
         // The scale as one 2-byte load: staged blocks start at even offsets of a 4-aligned buffer.
         const float scale =
             kScalesOnce ? scales[warp][uc] : F16Bits(*reinterpret_cast<const uint16_t*>(blk));
-        if constexpr ((kQ8Form & 1) != 0) {  // 2^23 + (q + 128) as bits minus 2^23 + 128: q
+        if constexpr ((kForm & 1) != 0) {  // 2^23 + (q + 128) as bits minus 2^23 + 128: q
           wv = scale * (__uint_as_float(0x4B000000u | (blk[2 + lane] ^ 0x80u)) - 8388736.0f);
         } else {
           wv = scale * static_cast<float>(static_cast<int8_t>(blk[2 + lane]));
@@ -269,11 +272,12 @@ __global__ void __launch_bounds__(kWarps * 32) MatmulStagedKernel(MatmulParams p
   };
   // The group's words into shared memory; for Q4 lane j < kGroup then converts block j's
   // binary16 scale once (the value F16Bits gives every lane) for all lanes to read.
-  auto stage_buf = [&] {
+  auto stage_buf = [&](auto slot) {
+    constexpr int S = decltype(slot)::value;
     __syncwarp();
 #pragma unroll
     for (int j = 0; j < kPer; ++j)
-      if (j * 32 + lane < kWords) stage[warp][j * 32 + lane] = buf[j];
+      if (j * 32 + lane < kWords) stage[warp][j * 32 + lane] = buf[S][j];
     __syncwarp();
     if constexpr (kScalesOnce) {
       if (lane < kGroup)
@@ -282,16 +286,46 @@ __global__ void __launch_bounds__(kWarps * 32) MatmulStagedKernel(MatmulParams p
     }
   };
   const int64_t whole = blocks / kGroup, groups = (blocks + kGroup - 1) / kGroup;
-  load(0);
+  using S0 = std::integral_constant<int, 0>;
+  using S1 = std::integral_constant<int, kBufs - 1>;
   const float* xp = x + lane;
-  for (int64_t g = 0; g < whole; ++g, xp += kGroup * 32) {
-    stage_buf();
-    if (g + 1 < groups) load(g + 1);
-    group(xp, kGroup, std::false_type{});
-  }
-  if (whole < groups) {  // the short last group
-    stage_buf();
-    group(xp, static_cast<int>(blocks - whole * kGroup), std::true_type{});
+  load(0, S0{});
+  if constexpr (kBufs == 1) {
+    for (int64_t g = 0; g < whole; ++g, xp += kGroup * 32) {
+      stage_buf(S0{});
+      if (g + 1 < groups) load(g + 1, S0{});
+      group(xp, kGroup, std::false_type{});
+    }
+    if (whole < groups) {  // the short last group
+      stage_buf(S0{});
+      group(xp, static_cast<int>(blocks - whole * kGroup), std::true_type{});
+    }
+  } else {  // group g in buffer g % 2, loaded two groups ahead
+    if (groups > 1) load(1, S1{});
+    int64_t g = 0;
+    for (; g + 2 <= whole; g += 2) {
+      stage_buf(S0{});
+      if (g + 2 < groups) load(g + 2, S0{});
+      group(xp, kGroup, std::false_type{});
+      xp += kGroup * 32;
+      stage_buf(S1{});
+      if (g + 3 < groups) load(g + 3, S1{});
+      group(xp, kGroup, std::false_type{});
+      xp += kGroup * 32;
+    }
+    if (g < whole) {  // one more whole group (g even; any group after it is loaded)
+      stage_buf(S0{});
+      group(xp, kGroup, std::false_type{});
+      xp += kGroup * 32;
+    }
+    if (whole < groups) {  // the short last group, in buffer whole % 2
+      if (whole % 2 != 0) {
+        stage_buf(S1{});
+      } else {
+        stage_buf(S0{});
+      }
+      group(xp, static_cast<int>(blocks - whole * kGroup), std::true_type{});
+    }
   }
   StoreRowSums<R>(p, acc, m0, n, rows, lane);
 }
@@ -536,7 +570,7 @@ int TileVariant() {
   return DT == TSR_DTYPE_Q8_B32 || DT == TSR_DTYPE_Q4_B32 ? 2 : 1;
 }
 
-// The staged GEMV (M <= 8, aligned Q8 / Q4 rows); q8_form: MatmulStagedKernel's kQ8Form.
+// The staged GEMV (M <= 8, aligned Q8 / Q4 rows); form: MatmulStagedKernel's kForm.
 template <int DT, int kForm>
 void LaunchStagedForm(const MatmulParams& p, cudaStream_t stream, dim3 grid) {
   if (p.M == 1) {
@@ -546,25 +580,32 @@ void LaunchStagedForm(const MatmulParams& p, cudaStream_t stream, dim3 grid) {
   }
 }
 template <int DT>
-cudaError_t LaunchStagedRows(const MatmulParams& p, cudaStream_t stream, dim3 grid, int q8_form) {
+cudaError_t LaunchStagedRows(const MatmulParams& p, cudaStream_t stream, dim3 grid, int form) {
   if constexpr (DT == TSR_DTYPE_Q8_B32) {
-    switch (q8_form) {
+    switch (form) {
       case 1: LaunchStagedForm<DT, 1>(p, stream, grid); return cudaGetLastError();
       case 2: LaunchStagedForm<DT, 2>(p, stream, grid); return cudaGetLastError();
       case 3: LaunchStagedForm<DT, 3>(p, stream, grid); return cudaGetLastError();
+      case 6: LaunchStagedForm<DT, 6>(p, stream, grid); return cudaGetLastError();
       default: break;
     }
   }
-  LaunchStagedForm<DT, 0>(p, stream, grid);
+  if ((form & 4) != 0) {
+    LaunchStagedForm<DT, 4>(p, stream, grid);
+  } else {
+    LaunchStagedForm<DT, 0>(p, stream, grid);
+  }
   return cudaGetLastError();
 }
 
-// Q8 forms (cu-gen34, H200): one row as shipped (magic-number conversion 0.97-1.03x, scales once
-// 0.68-1.10x: slower on the long-K downs); 2-8 rows with the scales once (41.1 -> 36.1 us at
-// 4096 x 4096). TESSERA_CUDA_GENERIC_Q8 = 0..3 forces one for every M.
-int Q8Form(int64_t m) {
-  static const int v = EnvInt("TESSERA_CUDA_GENERIC_Q8", -1);
-  return v >= 0 ? v : m == 1 ? 0 : 2;
+// Staged forms (cu-gen34, H200): one row with two groups' loads in flight (engine tg128 Q4 +4-5%,
+// Q8 0-3.5%; Q8's magic-number conversion 0.97-1.03x, its scales once 0.66-1.10x: slower on the
+// long-K downs); 2-8 rows with one group in flight (two: 0.68-0.70x) and Q8's scales once (41 ->
+// 36 us at 4096 x 4096). TESSERA_CUDA_GENERIC_STAGED = a form forces it for every M (Q4 reads
+// bit 2 only).
+int StagedForm(int64_t m) {
+  static const int v = EnvInt("TESSERA_CUDA_GENERIC_STAGED", -1);
+  return v >= 0 ? v : m == 1 ? 4 : 2;
 }
 
 template <int DT>
@@ -580,7 +621,7 @@ cudaError_t LaunchSteps(const MatmulParams& p, cudaStream_t stream) {
   if constexpr (DT == TSR_DTYPE_Q8_B32 || DT == TSR_DTYPE_Q4_B32) {
     if (reinterpret_cast<uintptr_t>(p.w) % 4 == 0 && p.w_row_bytes % 4 == 0 &&
         p.K / 32 * StepBytes<DT>() % 4 == 0) {
-      return LaunchStagedRows<DT>(p, stream, grid, Q8Form(p.M));
+      return LaunchStagedRows<DT>(p, stream, grid, StagedForm(p.M));
     }
   }
   // One x row: 16 steps in flight (Q8 544 bytes of a row a warp); 2..8 rows: 8.
@@ -625,13 +666,16 @@ cudaError_t LaunchMatmulGenericTile(const MatmulParams& p, cudaStream_t stream, 
   }
 }
 
-cudaError_t LaunchMatmulGenericQ8Form(const MatmulParams& p, cudaStream_t stream, int form) {
+cudaError_t LaunchMatmulGenericStagedForm(const MatmulParams& p, cudaStream_t stream, int form) {
   if (p.M == 0 || p.N == 0) return cudaSuccess;
-  if (p.w_dtype != TSR_DTYPE_Q8_B32 || p.M > kRows || reinterpret_cast<uintptr_t>(p.w) % 4 != 0 ||
-      p.w_row_bytes % 4 != 0 || p.K / 32 * TSR_BLOCK_Q8_BYTES % 4 != 0)
+  const bool q8 = p.w_dtype == TSR_DTYPE_Q8_B32;
+  if ((!q8 && p.w_dtype != TSR_DTYPE_Q4_B32) || p.M > kRows ||
+      reinterpret_cast<uintptr_t>(p.w) % 4 != 0 || p.w_row_bytes % 4 != 0 ||
+      p.K / 64 * 2 != p.K / 32)
     return cudaErrorInvalidValue;
-  return LaunchStagedRows<TSR_DTYPE_Q8_B32>(
-      p, stream, dim3(static_cast<unsigned>((p.N + kWarps - 1) / kWarps)), form);
+  const dim3 grid(static_cast<unsigned>((p.N + kWarps - 1) / kWarps));
+  return q8 ? LaunchStagedRows<TSR_DTYPE_Q8_B32>(p, stream, grid, form)
+            : LaunchStagedRows<TSR_DTYPE_Q4_B32>(p, stream, grid, form);
 }
 
 cudaError_t LaunchMatmulGenericReference(const MatmulParams& p, cudaStream_t stream) {

@@ -227,9 +227,9 @@ cudaError_t LaunchMatmulGenericReference(const MatmulParams& p, cudaStream_t str
 // The kernel lab's M > 8 variants (0: the unstaged register tile; 1, 2: staged tiles, k_matmul_
 // generic.cu LaunchTileVariant): same order, same bits as the reference.
 cudaError_t LaunchMatmulGenericTile(const MatmulParams& p, cudaStream_t stream, int variant);
-// The lab's Q8 forms of the staged GEMV (M <= 8, 4-byte aligned rows; else
-// cudaErrorInvalidValue): 0 as shipped, bit 0 magic-number int8 to float, bit 1 scales once.
-cudaError_t LaunchMatmulGenericQ8Form(const MatmulParams& p, cudaStream_t stream, int form);
+// The lab's forms of the staged Q8 / Q4 GEMV (M <= 8, 4-byte aligned rows; else
+// cudaErrorInvalidValue): bits of MatmulStagedKernel's kForm (Q8 0..3 and 6, Q4 0 and 4).
+cudaError_t LaunchMatmulGenericStagedForm(const MatmulParams& p, cudaStream_t stream, int form);
 
 // The bf16 tensor-core paths (k_matmul_bf16.cu). `terms` is how many bf16 pieces x is split
 // into (3 = f32-exact activations, 1 = activations rounded to bf16). See the file's comment for

@@ -4,7 +4,8 @@
 # on 8-block groups (k_matmul_generic.cu), on the GPU machine. The bundle carries the new
 # plugins, HEAD's CUDA plugin under old/ and bench_cuda_kernels under bundle/bin. Logs under
 # $OUT (old/ may be left out: then no old runs); BIG=1 adds the Llama-3.1-8B shape, NCU=1 ncu of
-# the M > 8 tiles, TILES="0 1 ..." the tile variants the engine runs pp512 with (bundle/bin/
+# the M > 8 tiles, TILES="0 1 ..." the tile variants the engine runs pp512 with, STAGED_FORMS="4
+# ..." staged GEMV forms it runs tg128 with (bundle/bin/
 # cuda_backend_test, if there, runs too). Variant
 # numbers in the first call's logs (results/gen34): 1 = 8 x 16 tile, 2 = 8 x 8, 5 = 8 x 8 at two
 # blocks an SM; kept: 1 and 5, now numbered 1 and 2. The tar, on the dev box:
@@ -50,6 +51,7 @@ for m in qwen2.5-0.5b llama-3.2-1b; do
       echo "$m $q $v md5: $(TESSERA_BACKEND_PATH=$d timeout 120 $B/bin/engine run $W/$m --backend cuda --quantize $q -n 48 --temperature 0 "$(python3 -c "print(' '.join('t%d' % (i % 50) for i in range(300)))")" 2>/dev/null | md5sum)"
     done
     echo "$m $q new tile=0 md5: $(TESSERA_CUDA_GENERIC_TILE=0 TESSERA_BACKEND_PATH=$P timeout 120 $B/bin/engine run $W/$m --backend cuda --quantize $q -n 48 --temperature 0 "$(python3 -c "print(' '.join('t%d' % (i % 50) for i in range(300)))")" 2>/dev/null | md5sum)"
+    for f in ${STAGED_FORMS:-}; do echo "$m $q new staged=$f: $(TESSERA_CUDA_GENERIC_STAGED=$f bench $P $W/$m -p 0 -n 128 --quantize $q)"; done
     for t in ${TILES:-0 1 2}; do echo "$m $q new tile=$t: $(TESSERA_CUDA_GENERIC_TILE=$t bench $P $W/$m -p 512 -n 0 --quantize $q)"; done
   done
 done 2>&1 | tee $OUT/engine.log
@@ -58,6 +60,7 @@ if [ "${BIG:-0}" = 1 ]; then
   for q in q8 q4; do
     echo "llama-3.1-8b $q new: $(bench $P $W/llama-3.1-8b -p 512 -n 128 --quantize $q)"
     [ -f $W/oldp/libtessera_backend_cuda.so ] && echo "llama-3.1-8b $q old: $(bench $W/oldp $W/llama-3.1-8b -p 512 -n 32 --quantize $q)"
+    for f in ${STAGED_FORMS:-}; do echo "llama-3.1-8b $q new staged=$f: $(TESSERA_CUDA_GENERIC_STAGED=$f bench $P $W/llama-3.1-8b -p 0 -n 128 --quantize $q)"; done
     for t in ${TILES:-0}; do echo "llama-3.1-8b $q new tile=$t: $(TESSERA_CUDA_GENERIC_TILE=$t bench $P $W/llama-3.1-8b -p 512 -n 0 --quantize $q)"; done
   done 2>&1 | tee -a $OUT/engine.log
 fi
