@@ -195,7 +195,8 @@ __global__ void __launch_bounds__(kWarps * 32) MatmulStagedKernel(MatmulParams p
   constexpr int kWords = static_cast<int>(kGroup * kBlockBytes / 4);
   constexpr int kPer = (kWords + 31) / 32;  // word loads a lane
   __shared__ uint32_t stage[kWarps][kWords];
-  // Q4: the staged group's block scales, as f32 (Q8 reads and converts them a lane each).
+  // Q4 and Q8's form bit 1 (its 2-8-row default): the staged group's block scales as f32,
+  // converted once (otherwise Q8 reads and converts them a lane each).
   constexpr bool kScalesOnce = DT == TSR_DTYPE_Q4_B32 || (kForm & 2) != 0;
   constexpr int kBufs = (kForm & 4) != 0 ? 2 : 1;
   __shared__ float scales[kWarps][kScalesOnce ? kGroup : 1];
@@ -270,8 +271,8 @@ __global__ void __launch_bounds__(kWarps * 32) MatmulStagedKernel(MatmulParams p
       }
     }
   };
-  // The group's words into shared memory; for Q4 lane j < kGroup then converts block j's
-  // binary16 scale once (the value F16Bits gives every lane) for all lanes to read.
+  // The group's words into shared memory; with kScalesOnce lane j < kGroup then converts block
+  // j's binary16 scale once (the value F16Bits gives every lane) for all lanes to read.
   auto stage_buf = [&](auto slot) {
     constexpr int S = decltype(slot)::value;
     __syncwarp();
