@@ -51,7 +51,10 @@ for m in qwen2.5-0.5b llama-3.2-1b; do
       echo "$m $q $v md5: $(TESSERA_BACKEND_PATH=$d timeout 120 $B/bin/engine run $W/$m --backend cuda --quantize $q -n 48 --temperature 0 "$(python3 -c "print(' '.join('t%d' % (i % 50) for i in range(300)))")" 2>/dev/null | md5sum)"
     done
     echo "$m $q new tile=0 md5: $(TESSERA_CUDA_GENERIC_TILE=0 TESSERA_BACKEND_PATH=$P timeout 120 $B/bin/engine run $W/$m --backend cuda --quantize $q -n 48 --temperature 0 "$(python3 -c "print(' '.join('t%d' % (i % 50) for i in range(300)))")" 2>/dev/null | md5sum)"
-    for f in ${STAGED_FORMS:-}; do echo "$m $q new staged=$f: $(TESSERA_CUDA_GENERIC_STAGED=$f bench $P $W/$m -p 0 -n 128 --quantize $q)"; done
+    for f in ${STAGED_FORMS:-}; do
+      echo "$m $q new staged=$f: $(TESSERA_CUDA_GENERIC_STAGED=$f bench $P $W/$m -p 0 -n 128 --quantize $q)"
+      echo "$m $q new staged=$f md5: $(TESSERA_CUDA_GENERIC_STAGED=$f TESSERA_BACKEND_PATH=$P timeout 120 $B/bin/engine run $W/$m --backend cuda --quantize $q -n 48 --temperature 0 "$(python3 -c "print(' '.join('t%d' % (i % 50) for i in range(300)))")" 2>/dev/null | md5sum)"
+    done
     for t in ${TILES:-0 1 2}; do echo "$m $q new tile=$t: $(TESSERA_CUDA_GENERIC_TILE=$t bench $P $W/$m -p 512 -n 0 --quantize $q)"; done
   done
 done 2>&1 | tee $OUT/engine.log
