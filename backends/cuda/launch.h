@@ -228,7 +228,7 @@ cudaError_t LaunchMatmulGenericReference(const MatmulParams& p, cudaStream_t str
 // generic.cu LaunchTileVariant): same order, same bits as the reference.
 cudaError_t LaunchMatmulGenericTile(const MatmulParams& p, cudaStream_t stream, int variant);
 // The lab's forms of the staged Q8 / Q4 GEMV (M <= 8, 4-byte aligned rows; else
-// cudaErrorInvalidValue): bits of MatmulStagedKernel's kForm (Q8 0..3 and 6, Q4 0 and 4).
+// cudaErrorInvalidValue): bits of MatmulStagedKernel's kForm (Q8 0..4 and 6, Q4 0 and 4).
 cudaError_t LaunchMatmulGenericStagedForm(const MatmulParams& p, cudaStream_t stream, int form);
 
 // The bf16 tensor-core paths (k_matmul_bf16.cu). `terms` is how many bf16 pieces x is split
