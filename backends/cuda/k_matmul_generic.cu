@@ -443,21 +443,19 @@ __global__ void __launch_bounds__(WM* WN * 32, kMinBlocks) MatmulStagedTileKerne
   AllowDependents();
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int wm = warp / WN, wn = warp % WN;
-  // Row a of the RX / RW consecutive rows a warp stages.
-  auto xrow_of = [&](int a) { return RX * warp + a; };
-  auto wrow_of = [&](int a) { return RW * warp + a; };
   const int64_t m0 = blockIdx.x * int64_t(BM), n0 = blockIdx.y * int64_t(BN);
   const int64_t steps = (p.K + 31) / 32, whole = p.K / 32;
+  const int x0 = RX * warp, w0 = RW * warp;  // the first of the consecutive rows a warp stages
   const float* xrow[RX];
 #pragma unroll
   for (int a = 0; a < RX; ++a) {
-    const int64_t m = m0 + xrow_of(a);
+    const int64_t m = m0 + (x0 + a);
     xrow[a] = p.x + (m < p.M ? m : p.M - 1) * p.x_row;
   }
   const uint8_t* wrow[RW];
 #pragma unroll
   for (int a = 0; a < RW; ++a) {
-    const int64_t n = n0 + wrow_of(a);
+    const int64_t n = n0 + (w0 + a);
     wrow[a] = p.w + (n < p.N ? n : p.N - 1) * p.w_row_bytes;
   }
   float xr[KS][RX], wr[KS][RW];
@@ -482,12 +480,11 @@ __global__ void __launch_bounds__(WM* WN * 32, kMinBlocks) MatmulStagedTileKerne
     for (int s = 0; s < KS; ++s) {
 #pragma unroll
       for (int a = 0; a < RX; a += 4)
-        *reinterpret_cast<float4*>(&xs[s][lane][RX * warp + a]) =
+        *reinterpret_cast<float4*>(&xs[s][lane][x0 + a]) =
             make_float4(xr[s][a], xr[s][a + 1], xr[s][a + 2], xr[s][a + 3]);
 #pragma unroll
       for (int a = 0; a < RW; a += 2)
-        *reinterpret_cast<float2*>(&ws[s][lane][RW * warp + a]) =
-            make_float2(wr[s][a], wr[s][a + 1]);
+        *reinterpret_cast<float2*>(&ws[s][lane][w0 + a]) = make_float2(wr[s][a], wr[s][a + 1]);
     }
   };
   const int64_t chunks = (steps + KS - 1) / KS;

@@ -37,6 +37,7 @@ if [ "${NCU:-0}" = 1 ]; then  # warp states of the tiles on the 8B gate shape (c
 fi
 mkdir -p $W/oldp; [ -f $W/old/libtessera_backend_cuda.so ] && cp $W/old/libtessera_backend_cuda.so $P/libtessera_backend_cpu.so $W/oldp/
 for m in qwen2.5-0.5b llama-3.2-1b; do python3 bench/make_checkpoint.py --shape $m --out $W/$m > /dev/null; done
+PROMPT=$(python3 -c "print(' '.join('t%d' % (i % 50) for i in range(300)))")  # prefill runs tiles
 bench() {  # plugin-dir model args...
   local d=$1 m=$2; shift 2
   TESSERA_BACKEND_PATH=$d timeout 150 $B/bin/engine bench $m --backend cuda -r 2 "$@" 2>&1 | grep '^| [pt]' | awk -F'|' '{printf "%s %s  ", $2, $4}'
@@ -48,12 +49,12 @@ for m in qwen2.5-0.5b llama-3.2-1b; do
       d=$P; [ $v = old ] && d=$W/oldp
       [ $v = old ] && [ ! -f $d/libtessera_backend_cuda.so ] && continue
       echo "$m $q $v: $(bench $d $W/$m -p 512 -n 128 --quantize $q)"
-      echo "$m $q $v md5: $(TESSERA_BACKEND_PATH=$d timeout 120 $B/bin/engine run $W/$m --backend cuda --quantize $q -n 48 --temperature 0 "$(python3 -c "print(' '.join('t%d' % (i % 50) for i in range(300)))")" 2>/dev/null | md5sum)"
+      echo "$m $q $v md5: $(TESSERA_BACKEND_PATH=$d timeout 120 $B/bin/engine run $W/$m --backend cuda --quantize $q -n 48 --temperature 0 "$PROMPT" 2>/dev/null | md5sum)"
     done
-    echo "$m $q new tile=0 md5: $(TESSERA_CUDA_GENERIC_TILE=0 TESSERA_BACKEND_PATH=$P timeout 120 $B/bin/engine run $W/$m --backend cuda --quantize $q -n 48 --temperature 0 "$(python3 -c "print(' '.join('t%d' % (i % 50) for i in range(300)))")" 2>/dev/null | md5sum)"
+    echo "$m $q new tile=0 md5: $(TESSERA_CUDA_GENERIC_TILE=0 TESSERA_BACKEND_PATH=$P timeout 120 $B/bin/engine run $W/$m --backend cuda --quantize $q -n 48 --temperature 0 "$PROMPT" 2>/dev/null | md5sum)"
     for f in ${STAGED_FORMS:-}; do
       echo "$m $q new staged=$f: $(TESSERA_CUDA_GENERIC_STAGED=$f bench $P $W/$m -p 0 -n 128 --quantize $q)"
-      echo "$m $q new staged=$f md5: $(TESSERA_CUDA_GENERIC_STAGED=$f TESSERA_BACKEND_PATH=$P timeout 120 $B/bin/engine run $W/$m --backend cuda --quantize $q -n 48 --temperature 0 "$(python3 -c "print(' '.join('t%d' % (i % 50) for i in range(300)))")" 2>/dev/null | md5sum)"
+      echo "$m $q new staged=$f md5: $(TESSERA_CUDA_GENERIC_STAGED=$f TESSERA_BACKEND_PATH=$P timeout 120 $B/bin/engine run $W/$m --backend cuda --quantize $q -n 48 --temperature 0 "$PROMPT" 2>/dev/null | md5sum)"
     done
     for t in ${TILES:-0 1 2}; do echo "$m $q new tile=$t: $(TESSERA_CUDA_GENERIC_TILE=$t bench $P $W/$m -p 512 -n 0 --quantize $q)"; done
   done
