@@ -118,7 +118,7 @@ struct TCfg {
   static_assert(!kWide ||
                     (PERSIST && MI == 1 && !TSPLIT && BM == 256 && T == 1 && !TOTS && !STAGGER),
                 "the 128 x 256 tile: persistent, one piece (see ConsumeWide)");
-  static_assert(MODE != 8 || (PERSIST && !SPLIT && !TOTS), "MODE 8: the persistent tiles");
+  static_assert(MODE != 8 || !TOTS, "MODE 8: totals in registers (Consume)");
   static_assert(MODE >= 0 || (PERSIST && !TOTS), "nochunk: persistent diagnostic tiles");
   using Unsplit =
       TCfg<T_, MI_, BM_, TSPLIT_, S_, CL_, PIPE_, STAGGER_, TOTS_, false, XS_, PERSIST_, MODE_>;
@@ -884,8 +884,9 @@ template <class C>
 __global__ void __launch_bounds__(384, 1)
     GemmTmaGroupKernel(const __grid_constant__ TmaGroupArgs a,
                        const __grid_constant__ CUtensorMap xmap) {
-  static_assert(C::CL == 1 && C::XS == 0 && !C::TOTS && !C::PERSIST && C::MODE == 0,
-                "split tiles, or unsplit ones a tile a CTA");
+  static_assert(
+      C::CL == 1 && C::XS == 0 && !C::TOTS && !C::PERSIST && (C::MODE == 0 || C::MODE == 8),
+      "split tiles, or unsplit ones a tile a CTA");
   extern __shared__ uint8_t smem_raw[];
   const uint32_t raw = SmemAddr(smem_raw);
   const uint32_t base = (raw + 1023) & ~1023u;
@@ -1290,9 +1291,25 @@ bool PquOn() {
 template <int T, int BM, int S, bool PIPE, int MODE>
 using TQxCfg = TCfg<T, 1, BM, false, S, 1, PIPE, false, false, false, 0, true, MODE>;
 
-// The split-K tiles: 128 weight rows x 64 tokens (the decode-batch tile), 6 / 5 stages.
-template <int T, bool PIPE>
-using TSplitCfg = TCfg<T, 1, 64, false, T == 1 ? 6 : 5, 1, PIPE, false, false, true>;
+// The split-K tiles: 128 weight rows x 64 tokens (the decode-batch tile), 6 / 5 stages. MODE 8
+// (cu35-x64): every block's wgmmas issued unconditionally (no dummy wgmma; see Consume's MODE 8).
+template <int T, bool PIPE, int MODE = 0>
+using TSplitCfg =
+    TCfg<T, 1, 64, false, T == 1 ? 6 : 5, 1, PIPE, false, false, true, 0, false, MODE>;
+
+// TESSERA_CUDA_GEMM_UNCOND (cu35-x64): the decode-batch tiles (the split-K tiles of
+// configurations 12 / 13 and their unsplit twins, the stream-K / plain / wide groups) with every
+// block's wgmmas issued unconditionally (MODE 8): without a branch around a block ptxas closes no
+// commit group with a dummy wgmma, so a stage's wait no longer waits on it (ncu of the 8B x64
+// gate/up wide group and down split tile: the dummy HGMMA.64x8x16 + its WARPGROUP.DEPBAR 18% /
+// 12% of the stall samples). A block past K reads TMA's zero fill and adds +0: the same bits.
+// 1 (default): MODE 8 twins; 0: before; 2: 1 with the wide group pipelined (H200 lab level with
+// 1). H200 (lab/NOTES.md cu35-x64): 8B x64 gate/up wide group 90.7 -> 87.2 us, down 72.2 -> 71.4,
+// engine tg64x64 +1.3%.
+int UncondMode() {
+  static const int mode = EnvInt("TESSERA_CUDA_GEMM_UNCOND", 1);
+  return mode;
+}
 
 }  // namespace
 
@@ -1380,7 +1397,9 @@ cudaError_t LaunchGemmTma(const MatmulParams& p, int terms, const uint16_t* plan
         return LaunchTCfg<TCfg<1, 1, 256, false, 2, 1, false, false, true>>(p, planes, stream);
       case 11:
         return LaunchTCfg<TCfg<1, 1, 256, false, 2, 1, true, false, true>>(p, planes, stream);
-      case 12: return LaunchTCfg<TSplitCfg<1, false>>(p, planes, stream);
+      case 12:
+        return UncondMode() > 0 ? LaunchTCfg<TSplitCfg<1, false, 8>>(p, planes, stream)
+                                : LaunchTCfg<TSplitCfg<1, false>>(p, planes, stream);
       case 13: return LaunchTCfg<TSplitCfg<1, true>>(p, planes, stream);
       case 14: return LaunchTCfg<TXCfg<1, 1, 128, false, 6, true, 2>>(p, planes, stream);
       case 15: return LaunchTCfg<TXCfg<1, 1, 128, false, 4, true, 4>>(p, planes, stream);
@@ -1425,7 +1444,9 @@ cudaError_t LaunchGemmTma(const MatmulParams& p, int terms, const uint16_t* plan
     case 10: return LaunchTCfg<TCfg<3, 1, 128, false, 2, 1, false, false, true>>(p, planes, stream);
     case 11: return LaunchTCfg<TCfg<3, 1, 128, false, 2, 1, true, false, true>>(p, planes, stream);
     case 12: return LaunchTCfg<TSplitCfg<3, false>>(p, planes, stream);
-    case 13: return LaunchTCfg<TSplitCfg<3, true>>(p, planes, stream);
+    case 13:
+      return UncondMode() > 0 ? LaunchTCfg<TSplitCfg<3, true, 8>>(p, planes, stream)
+                              : LaunchTCfg<TSplitCfg<3, true>>(p, planes, stream);
     case 14: return LaunchTCfg<TXCfg<3, 1, 128, false, 3, false, 2>>(p, planes, stream);
     case 15: return LaunchTCfg<TXCfg<3, 1, 128, false, 2, false, 4>>(p, planes, stream);
     case 16: return LaunchTCfg<TXCfg<3, 1, 64, false, 5, true, 3>>(p, planes, stream);
@@ -1611,14 +1632,27 @@ cudaError_t LaunchGemmTmaGroup(const MatmulParams* ps, int n, int terms, const u
                                int ctas, cudaStream_t stream) {
   if (n < 1 || n > kGemmMaxMembers) return cudaErrorInvalidValue;
   if (ps[0].M == 0) return cudaSuccess;
+  const int uc = UncondMode();
   if (ctas <= 0 && GroupPlain(ps, n)) {  // ctas > 0: the lab's stream-K at that many CTAs
+    if (uc > 0) {
+      return terms == 1 ? LaunchTGroupPlain<TSplitCfg<1, false, 8>::Unsplit>(ps, n, planes, stream)
+                        : LaunchTGroupPlain<TSplitCfg<3, true, 8>::Unsplit>(ps, n, planes, stream);
+    }
     return terms == 1 ? LaunchTGroupPlain<TSplitCfg<1, false>::Unsplit>(ps, n, planes, stream)
                       : LaunchTGroupPlain<TSplitCfg<3, true>::Unsplit>(ps, n, planes, stream);
   }
   if (ctas <= 0 && GroupWide(ps, n, terms)) {  // tma256x64p / tma256x64 (configurations 6 / 1)
+    using W8 = TCfg<3, 2, 64, false, 4, 1, false, false, false, false, 0, false, 8>;
+    using W8p = TCfg<3, 2, 64, false, 4, 1, true, false, false, false, 0, false, 8>;
+    if (uc >= 2) return LaunchTGroupPlain<W8p>(ps, n, planes, stream);
+    if (uc == 1) return LaunchTGroupPlain<W8>(ps, n, planes, stream);
     return GroupWideMode() == 2
                ? LaunchTGroupPlain<TCfg<3, 2, 64, false, 4, 1, true>>(ps, n, planes, stream)
                : LaunchTGroupPlain<TCfg<3, 2, 64, false, 4>>(ps, n, planes, stream);
+  }
+  if (uc > 0) {
+    return terms == 1 ? LaunchTGroup<TSplitCfg<1, false, 8>>(ps, n, planes, ctas, stream)
+                      : LaunchTGroup<TSplitCfg<3, true, 8>>(ps, n, planes, ctas, stream);
   }
   return terms == 1 ? LaunchTGroup<TSplitCfg<1, false>>(ps, n, planes, ctas, stream)
                     : LaunchTGroup<TSplitCfg<3, true>>(ps, n, planes, ctas, stream);

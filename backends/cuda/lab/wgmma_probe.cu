@@ -18,11 +18,20 @@
 //      data (odd trials); differ = elements whose bits differ from the mma.sync chain.
 //   3. slots: the mma.sync chain (and wgmma N = 64 RS) with the k's permuted inside the k16 slots
 //      (the same permutation on A and B): does the sum depend on which slot a product sits in?
+//   4. roles: the mma.sync chain with A and B exchanged (A' = B's first 64 rows, B' = A, C' = C
+//      transposed): is out'[n][m] out[m][n] bit for bit? (Whether a GEMM may put the tokens on
+//      the M side and the weight rows on the N side and keep the canonical bits.)
+//   5. rate: the tensor pipe's rate per SM for the decode-batch tile shapes (no memory traffic:
+//      fixed operands), 2 warpgroups a CTA, one CTA an SM, chunks of 16 k16 steps x 3 pieces
+//      with the canonical chunk ends (wait for all, totals += sums, sums from +0): N = 64 RS
+//      (the weights on M, 64 tokens on N: today's x64 tiles, MI = 1 or 2 row blocks a
+//      warpgroup) against N = 128 / 256 (the tokens on M, the weight rows on N).
 //
 //   cuda_wgmma_probe [trials]
 #include <cuda_bf16.h>
 #include <cuda_runtime_api.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -282,6 +291,135 @@ std::vector<float> CpuExact(const std::vector<Trial>& h) {
   return o;
 }
 
+// Phase 4: A and B exchanged on the host (see the header); out'[tr][n][m] vs out[tr][m][n].
+void SwapRoles(const std::vector<Trial>& h, std::vector<Trial>& s) {
+  s.assign(h.size(), Trial{});
+  for (size_t tr = 0; tr < h.size(); ++tr) {
+    Trial& o = s[tr];
+    std::memset(&o, 0, sizeof(Trial));
+    for (int st = 0; st < kSteps; ++st) {
+      for (int r = 0; r < 64; ++r)
+        for (int k = 0; k < 16; ++k)
+          o.a[st][r][k] = h[tr].b[st][r][k], o.b[st][r][k] = h[tr].a[st][r][k];
+    }
+    for (int r = 0; r < 64; ++r)
+      for (int n = 0; n < 64; ++n) o.c[n][r] = h[tr].c[r][n];
+  }
+}
+
+long CompareT(const std::vector<float>& ref, const std::vector<float>& got, int trials) {
+  long differ = 0;
+  for (int tr = 0; tr < trials; ++tr) {
+    for (int m = 0; m < 64; ++m) {
+      for (int n = 0; n < 64; ++n) {
+        int32_t a, b;
+        std::memcpy(&a, &ref[(static_cast<size_t>(tr) * 64 + m) * kN + n], 4);
+        std::memcpy(&b, &got[(static_cast<size_t>(tr) * 64 + n) * kN + m], 4);
+        differ += a != b;
+      }
+    }
+  }
+  return differ;
+}
+
+// Phase 5: MI row blocks of 64 a warpgroup, N columns, 3 pieces a k16 step, chunks of 16 steps
+// (4 stages of 4 steps, one commit group a stage, the previous group waited for), canonical
+// chunk ends when TOT. Operands fixed in shared memory (SS) or registers + shared memory (RS).
+template <int N, bool SS, int MI, bool TOT>
+__global__ void __launch_bounds__(256, 1) RateKernel(int chunks, float* sink) {
+  __shared__ __align__(1024) uint16_t bs[3][N / 8][2][8][8];
+  __shared__ __align__(1024) uint16_t as[2][MI][3][8][2][8][8];
+  const int wg = threadIdx.x / 128;
+  for (int i = threadIdx.x; i < 3 * N * 16; i += blockDim.x)
+    (&bs[0][0][0][0][0])[i] = static_cast<uint16_t>(0x3c00u + (i * 37u) % 255u);
+  for (int i = threadIdx.x; i < 2 * MI * 3 * 64 * 16; i += blockDim.x)
+    (&as[0][0][0][0][0][0][0])[i] = static_cast<uint16_t>(0x3c00u + (i * 53u) % 255u);
+  FenceProxyAsync();
+  __syncthreads();
+  const uint32_t lbo = 128, sbo = 256;
+  float d[MI][N / 2], tot[MI][TOT ? N / 2 : 1];
+#pragma unroll
+  for (int mi = 0; mi < MI; ++mi) {
+#pragma unroll
+    for (int j = 0; j < N / 2; ++j) d[mi][j] = 0.0f;
+#pragma unroll
+    for (int j = 0; j < (TOT ? N / 2 : 1); ++j) tot[mi][j] = 0.0f;
+  }
+  uint32_t a[MI][4];
+#pragma unroll
+  for (int mi = 0; mi < MI; ++mi)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) a[mi][e] = 0x3c003c00u + 0x10001u * (threadIdx.x % 7 + mi + e);
+  for (int c = 0; c < chunks; ++c) {
+#pragma unroll 1
+    for (int stage = 0; stage < 4; ++stage) {
+      WgmmaFence();
+#pragma unroll
+      for (int step = 0; step < 4; ++step) {
+#pragma unroll
+        for (int piece = 0; piece < 3; ++piece) {
+#pragma unroll
+          for (int mi = 0; mi < MI; ++mi) {
+            const uint64_t db = WgmmaDesc(&bs[piece][0][0][0][0], lbo, sbo);
+            if (SS) {
+              WgmmaSS<N>(d[mi], WgmmaDesc(&as[wg][mi][piece][0][0][0][0], lbo, sbo), db);
+            } else {
+              WgmmaRS<N>(d[mi], a[mi][0], a[mi][1], a[mi][2], a[mi][3], db);
+            }
+          }
+        }
+      }
+      WgmmaCommit();
+      WgmmaWait<1>();
+    }
+    WgmmaWait<0>();  // the chunk end's drain (no-TOT variants: the drain alone)
+    if (TOT) {
+#pragma unroll
+      for (int mi = 0; mi < MI; ++mi) {
+#pragma unroll
+        for (int j = 0; j < N / 2; ++j) {
+          if (TOT) tot[mi][j < (TOT ? N / 2 : 1) ? j : 0] += d[mi][j];
+          d[mi][j] = 0.0f;
+        }
+      }
+    }
+  }
+  WgmmaWait<0>();
+  float s = 0.0f;
+#pragma unroll
+  for (int mi = 0; mi < MI; ++mi) {
+#pragma unroll
+    for (int j = 0; j < N / 2; ++j)
+      s += d[mi][j] + (TOT ? tot[mi][j < (TOT ? N / 2 : 1) ? j : 0] : 0.0f);
+  }
+  sink[blockIdx.x * blockDim.x + threadIdx.x] = s;
+}
+
+template <int N, bool SS, int MI, bool TOT>
+void Rate(const char* label, int sms, float* sink) {
+  const int chunks = 400;
+  cudaEvent_t e0, e1;
+  Check(cudaEventCreate(&e0), "event");
+  Check(cudaEventCreate(&e1), "event");
+  RateKernel<N, SS, MI, TOT><<<sms, 256>>>(4, sink);  // warm-up
+  Check(cudaGetLastError(), "launch rate");
+  float best = 1e30f;
+  for (int r = 0; r < 5; ++r) {
+    Check(cudaEventRecord(e0), "record");
+    RateKernel<N, SS, MI, TOT><<<sms, 256>>>(chunks, sink);
+    Check(cudaEventRecord(e1), "record");
+    Check(cudaEventSynchronize(e1), "sync");
+    float ms = 0;
+    Check(cudaEventElapsedTime(&ms, e0, e1), "elapsed");
+    best = std::min(best, ms);
+  }
+  // FMAs: per warpgroup and chunk 16 steps x 3 pieces x MI x 64 x N x 16.
+  const double flop = 2.0 * sms * 2 * chunks * 16.0 * 3 * MI * 64 * N * 16;
+  std::printf("rate %-44s N=%3d %s MI=%d totals=%d: %7.1f TFLOP/s (%.3f ms, %d SMs)\n", label, N,
+              SS ? "SS" : "RS", MI, TOT ? 1 : 0, flop / (best * 1e-3) / 1e12, best, sms);
+  cudaEventDestroy(e0);
+  cudaEventDestroy(e1);
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -358,6 +496,34 @@ int main(int argc, char** argv) {
     std::printf("slots mma.sync %s: differ=%ld max_ulp=%lld\n", pn.name, dm, mu);
     const long dw = Compare(ref, RunWgN(d, 64, false, pn.p, swap), 64, trials, "perm wgmma", &mu);
     std::printf("slots wgmma N=64 RS %s: differ=%ld max_ulp=%lld\n", pn.name, dw, mu);
+  }
+  // 4. Roles exchanged (mma.sync chain on the host-swapped trials).
+  {
+    std::vector<Trial> sw;
+    SwapRoles(h, sw);
+    Check(cudaMemcpy(d.t, sw.data(), sizeof(Trial) * trials, cudaMemcpyHostToDevice), "upload");
+    const long dr = CompareT(ref, RunMma(d, id), trials);
+    std::printf("roles mma.sync A<->B: elements=%ld differ=%ld\n",
+                static_cast<long>(trials) * 64 * 64, dr);
+    total += dr;
+  }
+  // 5. Rates.
+  {
+    int dev = 0, sms = 0;
+    Check(cudaGetDevice(&dev), "device");
+    Check(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev), "sms");
+    float* sink = nullptr;
+    Check(cudaMalloc(&sink, sizeof(float) * sms * 256), "malloc sink");
+    Rate<64, false, 1, true>("weights on M, x64 tile (today)", sms, sink);
+    Rate<64, false, 2, true>("weights on M, 256-row wide tile (today)", sms, sink);
+    Rate<64, false, 2, false>("weights on M, wide, no chunk ends", sms, sink);
+    Rate<64, true, 1, true>("weights on M, A from smem", sms, sink);
+    Rate<128, true, 1, true>("tokens on M, 128 rows a warpgroup", sms, sink);
+    Rate<128, false, 1, true>("tokens on M (A regs), 128 rows a warpgroup", sms, sink);
+    Rate<128, true, 1, false>("tokens on M, 128 rows, no chunk ends", sms, sink);
+    Rate<256, true, 1, false>("tokens on M, 256 rows, no chunk ends", sms, sink);
+    Rate<256, false, 1, false>("tokens on M (A regs), 256 rows, no chunk ends", sms, sink);
+    cudaFree(sink);
   }
   std::printf("wgmma_probe trials=%d total_differ=%ld exact_failures=%d\n", trials, total,
               failures);
