@@ -185,6 +185,31 @@ __device__ __forceinline__ void TmaLoad2D(uint32_t dst, const CUtensorMap* map, 
       "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(bar)
       : "memory");
 }
+// TmaLoad2D with an L2 cache policy (createpolicy): the weight tiles of a decode batch, read by
+// one CTA each, as evict-first (cu24-x64, see WeightEvictFirst).
+__device__ __forceinline__ void TmaLoad2DHint(uint32_t dst, const CUtensorMap* map, int c0, int c1,
+                                              uint32_t bar, uint64_t policy) {
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes.L2::cache_hint "
+      "[%0], [%1, {%2, %3}], [%4], %5;\n" ::"r"(dst),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(bar), "l"(policy)
+      : "memory");
+}
+__device__ __forceinline__ uint64_t EvictFirstPolicy() {
+  uint64_t pol;
+  asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;\n" : "=l"(pol));
+  return pol;
+}
+// The weight tile of stage (k0, n0): with the evict-first hint where `evict` (uniform), else plain.
+__device__ __forceinline__ void TmaLoadWeights(uint32_t dst, const CUtensorMap* map, int k0, int n0,
+                                               uint32_t bar, bool evict, uint64_t policy) {
+  if (evict) {
+    TmaLoad2DHint(dst, map, k0, n0, bar, policy);
+  } else {
+    TmaLoad2D(dst, map, k0, n0, bar);
+  }
+}
+
 // The same box into every CTA of `mask` (same shared-memory offsets, each CTA's own barrier).
 __device__ __forceinline__ void TmaLoad2DMulticast(uint32_t dst, const CUtensorMap* map, int c0,
                                                    int c1, uint32_t bar, uint16_t mask) {
@@ -755,7 +780,7 @@ template <class C>
 __global__ void __launch_bounds__(384, 1)
     GemmTmaKernel(const __grid_constant__ CUtensorMap wmap,
                   const __grid_constant__ CUtensorMap xmap, MatmulParams p, float* part, int per,
-                  bool prefix) {
+                  bool prefix, bool evict) {
   extern __shared__ uint8_t smem_raw[];
   const uint32_t raw = SmemAddr(smem_raw);
   const uint32_t base = (raw + 1023) & ~1023u;  // the 128-byte swizzle repeats every 1024 bytes
@@ -795,6 +820,7 @@ __global__ void __launch_bounds__(384, 1)
     if constexpr (C::XS > 0) {
       ProduceSplit<C>(&wmap, &xmap, const_cast<uint8_t*>(sm), base, bars, nkb, nst);
     } else if (threadIdx.x == 0) {
+      const uint64_t policy = evict ? EvictFirstPolicy() : 0;
       int ring = 0;  // the stage ring's position: runs on across a persistent CTA's tiles
       for (int t = t_first; t < t_end; t += t_step) {
         const int n0 = TileY<C>(t, gm) * C::kRows, m0 = TileX<C>(t, gm) * C::kToks;
@@ -804,7 +830,7 @@ __global__ void __launch_bounds__(384, 1)
           const uint32_t full = bars + 8 * s, dst = base + s * C::kStage;
           MbarExpectTx(full, C::kStage);  // whole boxes, zero-filled parts included
           if constexpr (C::CL == 1) {
-            TmaLoad2D(dst, &wmap, (st0 + st) * kStageK, n0, full);
+            TmaLoadWeights(dst, &wmap, (st0 + st) * kStageK, n0, full, evict, policy);
           } else {
             const uint32_t own = ClusterRank() * (C::kRows / C::CL);  // this CTA's rows of the tile
             TmaLoad2DMulticast(dst + own * 128, &wmap, (st0 + st) * kStageK,
@@ -849,6 +875,7 @@ struct TmaGroupMeta {
   int tile0[kGemmMaxMembers + 1] = {};         // member j's tiles: [tile0[j], tile0[j + 1])
   int64_t e0[kGemmMaxMembers + 1] = {};        // member j's outputs: [e0[j], e0[j + 1]) of M N_j
   int n = 0, gm = 0, n_chunks = 0, units = 0;  // members, token tiles, chunks of K, all units
+  int evict = 0;                               // weight loads evict-first (WeightEvictFirst)
 };
 struct TmaGroupArgs {
   CUtensorMap wmap[kGemmMaxMembers];
@@ -911,6 +938,8 @@ __global__ void __launch_bounds__(384, 1)
   if (wg == 0) {
     asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(C::kProdRegs) : "memory");
     if (threadIdx.x != 0) return;
+    const bool evict = m.evict != 0;
+    const uint64_t policy = evict ? EvictFirstPolicy() : 0;
     int ring = 0;  // runs on across the CTA's segments
     for (int u = u0; u < u1;) {
       const TmaSeg sg = SegmentAt(m, u, u1);
@@ -922,7 +951,7 @@ __global__ void __launch_bounds__(384, 1)
         MbarWait(bars + 8 * (C::S + s), ((ring / C::S) & 1) ^ 1);  // a fresh slot passes at once
         const uint32_t full = bars + 8 * s, dst = base + s * C::kStage;
         MbarExpectTx(full, C::kStage);
-        TmaLoad2D(dst, &a.wmap[sg.j], (st0 + st) * kStageK, n0, full);
+        TmaLoadWeights(dst, &a.wmap[sg.j], (st0 + st) * kStageK, n0, full, evict, policy);
         TmaLoad3D(dst + C::kABytes, &xmap, (st0 + st) * kStageK, m0, 0, full);
       }
       u += sg.c_hi - sg.c_lo;
@@ -991,8 +1020,10 @@ PFN_cuTensorMapEncodeTiled_v12000 Encoder() {
 // Weights [N][K] bf16 (box 64 k x rows) and planes [T][M][K padded to 32] (box 64 k x toks x T),
 // both 128-byte swizzled; out-of-range elements read as zeros.
 // XS configurations (xf32): instead of the planes, x itself [M][K] f32 (box 32 k x toks).
+// wpromote = false: the weight map without L2 promotion (TESSERA_CUDA_GEMM_TMA_EVICT=3, a lab
+// value).
 cudaError_t EncodeMaps(const MatmulParams& p, int terms, const uint16_t* planes, int rows, int toks,
-                       bool xf32, CUtensorMap* wmap, CUtensorMap* xmap) {
+                       bool xf32, CUtensorMap* wmap, CUtensorMap* xmap, bool wpromote = true) {
   const PFN_cuTensorMapEncodeTiled_v12000 enc = Encoder();
   if (enc == nullptr) return cudaErrorNotSupported;
   if (reinterpret_cast<uintptr_t>(p.w) % 16 != 0 || p.w_row_bytes % 16 != 0) {
@@ -1004,7 +1035,8 @@ cudaError_t EncodeMaps(const MatmulParams& p, int terms, const uint16_t* planes,
   const cuuint32_t wbox[2] = {kStageK, static_cast<cuuint32_t>(rows)};
   if (enc(wmap, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, const_cast<uint8_t*>(p.w), wdim, wstride, wbox,
           ones, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-          CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) != CUDA_SUCCESS) {
+          wpromote ? CU_TENSOR_MAP_L2_PROMOTION_L2_256B : CU_TENSOR_MAP_L2_PROMOTION_NONE,
+          CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) != CUDA_SUCCESS) {
     return cudaErrorInvalidValue;
   }
   if (xf32) {
@@ -1061,6 +1093,50 @@ constexpr uint64_t kSplitPartCap = uint64_t{64} << 20;  // bytes of chunk sums, 
 bool SplitPrefix() {
   static const bool on = EnvFlag("TESSERA_CUDA_TMA_SPLIT_PREFIX", true);
   return on;
+}
+
+// L2 bytes of the current device (0 if unknown), cached like DeviceSms.
+int64_t DeviceL2Bytes() {
+  static const int64_t bytes = [] {
+    int dev = 0, l2 = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, dev) != cudaSuccess)
+      return int64_t{0};
+    return int64_t{l2};
+  }();
+  return bytes;
+}
+
+// TESSERA_CUDA_GEMM_TMA_EVICT (cu24-x64, cu35-x64): a decode batch's TMA tiles (M <= 64: one token
+// tile, so each weight tile is loaded by one CTA, once) load the weights with an L2 evict-first
+// policy (createpolicy + cp.async.bulk.tensor's .L2::cache_hint), so the weight stream does not
+// push out what the step reads again soon. Data movement only: the same bits. H200, tg64x64
+// greedy (lab/NOTES.md cu24-x64): on every decode-batch launch (=2) the 0.5B gained ~2% and the
+// 8B lost ~1.4% (the down's 117 MB and the gate/up's 235 MB streams); a rule by size (weights at
+// most half the L2, =4) was level everywhere, and of =2's 0.5B gain only the vocabulary head
+// differs from =4 (its 64 x vocabulary f32 logits, which the greedy ARGMAX reads next, stay in
+// L2 instead of being pushed to DRAM by 272 MB of weights). Hence the default rule, =1: the
+// heads (N >= 65,536) only. 0: never (before); 3: =2 without the weight maps' L2 promotion (a
+// lab value); default (-1): 1 where the card's DRAM is at least 4 TB/s (DevicePeakDramGBs: the
+// H200), else 0 (the H100's loads kept: not measured there).
+int EvictMode() {
+  static const int mode = [] {
+    const int m = EnvInt("TESSERA_CUDA_GEMM_TMA_EVICT", -1);
+    return m >= 0 ? m : (DevicePeakDramGBs() >= 4000 ? 1 : 0);
+  }();
+  return mode;
+}
+bool WeightEvictFirst(const MatmulParams& p, int64_t token_tiles, uint64_t weight_bytes) {
+  const int mode = EvictMode();
+  if (mode <= 0 || p.M > 64 || token_tiles != 1) return false;
+  if (mode == 1) return p.N >= 65536;
+  return mode != 4 || weight_bytes * 2 <= static_cast<uint64_t>(DeviceL2Bytes());
+}
+// The weight map's L2 promotion (256 bytes: a stage's 128-byte rows and the next stage's): kept
+// except with =3 (a lab value: evict-first on every decode-batch launch, no promotion, as a test
+// of whether promoted lines evicted before their stage loads them cost =2 its 8B loss).
+bool WeightPromote(bool evict) {
+  return !(evict && EvictMode() == 3);
 }
 
 // TESSERA_CUDA_GEMM_PREFILL_SPLIT=0 (cu-gemm15): no split-K at M > 64 (before); default 1.
@@ -1125,9 +1201,12 @@ cudaError_t LaunchTCfg(const MatmulParams& p, const uint16_t* planes, cudaStream
     return cudaErrorInvalidValue;  // TMA coordinates are 32-bit
   }
   CUtensorMap wmap, xmap;
-  e = EncodeMaps(p, C::T, planes, C::kRows / C::CL, C::kToks, C::XS > 0, &wmap, &xmap);
-  if (e != cudaSuccess) return e;
   int64_t gm = (p.M + C::kToks - 1) / C::kToks;
+  const bool evict = !C::PERSIST && C::CL == 1 && C::XS == 0 &&
+                     WeightEvictFirst(p, gm, static_cast<uint64_t>(p.N) * p.K * 2);
+  e = EncodeMaps(p, C::T, planes, C::kRows / C::CL, C::kToks, C::XS > 0, &wmap, &xmap,
+                 WeightPromote(evict));
+  if (e != cudaSuccess) return e;
   gm = (gm + C::CL - 1) / C::CL * C::CL;  // whole clusters (a spare CTA loads zeros, stores none)
   int64_t gn = (p.N + C::kRows - 1) / C::kRows;
   if (gn > 65535) return cudaErrorInvalidConfiguration;
@@ -1148,7 +1227,7 @@ cudaError_t LaunchTCfg(const MatmulParams& p, const uint16_t* planes, cudaStream
   e = LaunchClusterK(
       C::CL, kKernel,
       dim3(static_cast<unsigned>(gm), static_cast<unsigned>(gn), static_cast<unsigned>(gz)),
-      C::kThreads, C::kSmem, stream, wmap, xmap, p, part, per, prefix);
+      C::kThreads, C::kSmem, stream, wmap, xmap, p, part, per, prefix, evict);
   if (e != cudaSuccess || !C::SPLIT) return e != cudaSuccess ? e : cudaGetLastError();
   LaunchK(TmaCombineKernel, GridFor(p.M * p.N, 256), 256, 0, stream, p,
           static_cast<const float*>(part), n_chunks, prefix ? per : 1);
@@ -1186,12 +1265,15 @@ cudaError_t SetUpTGroup(const MatmulParams* ps, int n, const uint16_t* planes, b
   m.n_chunks = static_cast<int>((p0.K + 255) / 256);
   uint8_t* part = reinterpret_cast<uint8_t*>(const_cast<uint16_t*>(planes)) + PartOffset(p0, C::T);
   int64_t tiles = 0;
+  uint64_t weight_bytes = 0;  // every member's
+  for (int j = 0; j < n; ++j) weight_bytes += static_cast<uint64_t>(ps[j].N) * ps[j].K * 2;
+  m.evict = WeightEvictFirst(p0, m.gm, weight_bytes) ? 1 : 0;
   for (int j = 0; j < n; ++j) {
     const MatmulParams& p = ps[j];
     if (p.M != p0.M || p.K != p0.K || p.N <= 0 || p.N > (int64_t{1} << 30) || p.res_out != nullptr)
       return cudaErrorInvalidValue;
     cudaError_t e = EncodeMaps(p, C::T, planes, C::kRows, C::kToks, false, &a->wmap[j],
-                               j == 0 ? xmap : &unused);
+                               j == 0 ? xmap : &unused, WeightPromote(m.evict != 0));
     if (e != cudaSuccess) return e;
     m.p[j] = p;
     m.part[j] = split ? reinterpret_cast<float*>(part) : nullptr;
