@@ -105,10 +105,12 @@ suites_per_pipe() {
 }
 
 # make_ckpts SHAPE...: bench/make_checkpoint.py for each shape into /tmp/SHAPE in the background
-# (marker /tmp/SHAPE.done when written); wait_ckpt SHAPE waits up to 200 s for it.
+# (marker /tmp/SHAPE.done when written; a shape already done on a warm machine is kept, since
+# rewriting it under a running engine breaks that run); wait_ckpt SHAPE waits up to 200 s for it.
 make_ckpts() {
   local s
   for s in "$@"; do
+    [ -f "/tmp/$s.done" ] && continue
     (python3 bench/make_checkpoint.py --shape "$s" --out "/tmp/$s" > "/tmp/$s.log" 2>&1
       touch "/tmp/$s.done") &
   done
