@@ -1354,10 +1354,27 @@ int WideMode() {
   static const int mode = EnvInt("TESSERA_CUDA_GEMM_WIDE", 3);
   return mode;
 }
+// TESSERA_CUDA_GEMM_WIDE_MINK (a lab A/B switch; thirty-fifth session, gemm35): the shortest K the
+// 128 x 256 tile takes, default 4096 with at least a whole wave of tiles (cu-gemm16's rule: on
+// the H100 the 1B's K = 2048 / 8192 shapes lost 3% in the engine with the tile although the lab
+// had them +4-13%). Below 4096 a wave short by <= 4% of the SMs counts too (128 tiles on 132: the
+// 1B q_o / down at M = 2048). H200, MINK = 2048: kernel alone +9.5-11% on the 1B q_o / gate_up /
+// down at M = 2048 (lab/NOTES.md gemm35), engine bf16-mode 1B pp2048 / pp512 level (108.7k vs
+// 110.0k t/s, runs spread +-10k), so the default stays.
+int64_t WideMinK() {
+  static const int64_t k = [] {
+    const int e = EnvInt("TESSERA_CUDA_GEMM_WIDE_MINK", -1);
+    return int64_t{e >= 0 ? e : 4096};
+  }();
+  return k;
+}
+
 bool WideFits(const MatmulParams& p) {
   const int sms = DeviceSms() > 0 ? DeviceSms() : 132;
   const int64_t tiles = ((p.M + 255) / 256) * ((p.N + 127) / 128);
-  return WideMode() != 0 && tiles >= sms && p.K >= 4096;
+  const int64_t min_k = WideMinK();
+  const bool wave = min_k >= 4096 ? tiles >= sms : tiles * 100 >= int64_t{sms} * 96;
+  return WideMode() != 0 && wave && p.K >= min_k;
 }
 
 // TESSERA_CUDA_GEMM_PQU=1 (cu-gemm17, the default; 0 = configuration 18): the one-piece
