@@ -1396,8 +1396,9 @@ template <int T, bool PIPE, int MODE = 0>
 using TSplitCfg =
     TCfg<T, 1, 64, false, T == 1 ? 6 : 5, 1, PIPE, false, false, true, 0, false, MODE>;
 
-// TESSERA_CUDA_GEMM_UNCOND (cu35-x64): the decode-batch tiles (the split-K tiles of
-// configurations 12 / 13 and their unsplit twins, the stream-K / plain / wide groups) with every
+// TESSERA_CUDA_GEMM_UNCOND (cu35-x64): the three-piece decode-batch tiles (the split-K tile of
+// configuration 13 and its unsplit twin, the stream-K / plain / wide groups; exact mode, the
+// default, and what the H200 lab bit-checked; one piece keeps its tiles) with every
 // block's wgmmas issued unconditionally (MODE 8): without a branch around a block ptxas closes no
 // commit group with a dummy wgmma, so a stage's wait no longer waits on it (ncu of the 8B x64
 // gate/up wide group and down split tile: the dummy HGMMA.64x8x16 + its WARPGROUP.DEPBAR 18% /
@@ -1496,9 +1497,7 @@ cudaError_t LaunchGemmTma(const MatmulParams& p, int terms, const uint16_t* plan
         return LaunchTCfg<TCfg<1, 1, 256, false, 2, 1, false, false, true>>(p, planes, stream);
       case 11:
         return LaunchTCfg<TCfg<1, 1, 256, false, 2, 1, true, false, true>>(p, planes, stream);
-      case 12:
-        return UncondMode() > 0 ? LaunchTCfg<TSplitCfg<1, false, 8>>(p, planes, stream)
-                                : LaunchTCfg<TSplitCfg<1, false>>(p, planes, stream);
+      case 12: return LaunchTCfg<TSplitCfg<1, false>>(p, planes, stream);
       case 13: return LaunchTCfg<TSplitCfg<1, true>>(p, planes, stream);
       case 14: return LaunchTCfg<TXCfg<1, 1, 128, false, 6, true, 2>>(p, planes, stream);
       case 15: return LaunchTCfg<TXCfg<1, 1, 128, false, 4, true, 4>>(p, planes, stream);
@@ -1733,10 +1732,8 @@ cudaError_t LaunchGemmTmaGroup(const MatmulParams* ps, int n, int terms, const u
   if (ps[0].M == 0) return cudaSuccess;
   const int uc = UncondMode();
   if (ctas <= 0 && GroupPlain(ps, n)) {  // ctas > 0: the lab's stream-K at that many CTAs
-    if (uc > 0) {
-      return terms == 1 ? LaunchTGroupPlain<TSplitCfg<1, false, 8>::Unsplit>(ps, n, planes, stream)
-                        : LaunchTGroupPlain<TSplitCfg<3, true, 8>::Unsplit>(ps, n, planes, stream);
-    }
+    if (uc > 0 && terms == 3)
+      return LaunchTGroupPlain<TSplitCfg<3, true, 8>::Unsplit>(ps, n, planes, stream);
     return terms == 1 ? LaunchTGroupPlain<TSplitCfg<1, false>::Unsplit>(ps, n, planes, stream)
                       : LaunchTGroupPlain<TSplitCfg<3, true>::Unsplit>(ps, n, planes, stream);
   }
@@ -1749,10 +1746,7 @@ cudaError_t LaunchGemmTmaGroup(const MatmulParams* ps, int n, int terms, const u
                ? LaunchTGroupPlain<TCfg<3, 2, 64, false, 4, 1, true>>(ps, n, planes, stream)
                : LaunchTGroupPlain<TCfg<3, 2, 64, false, 4>>(ps, n, planes, stream);
   }
-  if (uc > 0) {
-    return terms == 1 ? LaunchTGroup<TSplitCfg<1, false, 8>>(ps, n, planes, ctas, stream)
-                      : LaunchTGroup<TSplitCfg<3, true, 8>>(ps, n, planes, ctas, stream);
-  }
+  if (uc > 0 && terms == 3) return LaunchTGroup<TSplitCfg<3, true, 8>>(ps, n, planes, ctas, stream);
   return terms == 1 ? LaunchTGroup<TSplitCfg<1, false>>(ps, n, planes, ctas, stream)
                     : LaunchTGroup<TSplitCfg<3, true>>(ps, n, planes, ctas, stream);
 }
