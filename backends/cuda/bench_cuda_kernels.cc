@@ -234,6 +234,23 @@ const char* DtypeName(tsr_dtype dt) {
   }
 }
 
+// A dense MATMUL's parameters: x [M, K], weights of dtype dt at row_bytes a row, out [M, N].
+MatmulParams GenericParams(const float* x, const uint8_t* w, float* out, int64_t M, int64_t N,
+                           int64_t K, int64_t row_bytes, tsr_dtype dt) {
+  MatmulParams p;
+  p.x = x;
+  p.x_row = K;
+  p.M = M;
+  p.K = K;
+  p.N = N;
+  p.w = w;
+  p.w_row_bytes = row_bytes;
+  p.w_dtype = dt;
+  p.out = out;
+  p.out_row = N;
+  return p;
+}
+
 constexpr int kGenericTileVariants = 3;  // LaunchMatmulGenericTile's 0..2
 
 // LaunchMatmulGenericStagedForm's forms of a weight dtype (none: not staged).
@@ -276,20 +293,11 @@ void CheckGenericSteps() {
         Check(Malloc(&o2, out_elems * 4), "malloc");
         Check(cudaMemset(o1, 0, out_elems * 4), "memset");
         Check(cudaMemset(o2, 0, out_elems * 4), "memset");
-        MatmulParams p;
-        p.x = dx;
+        MatmulParams p = GenericParams(dx, dw, o2, M, N, K, row_bytes, dt);
         p.x_row = K + 3;
-        p.M = M;
-        p.K = K;
-        p.N = N;
-        p.w = dw;
-        p.w_row_bytes = row_bytes;
-        p.w_dtype = dt;
         p.bias = db;
-        p.out = o1;
         p.out_row = 2 * N;
         p.out_col = 2;
-        p.out = o2;
         Check(LaunchMatmulGenericReference(p, nullptr), "generic reference");
         std::vector<float> h1(out_elems), h2(out_elems);
         Check(cudaMemcpy(h2.data(), o2, out_elems * 4, cudaMemcpyDeviceToHost), "copy");
@@ -327,23 +335,6 @@ void CheckGenericSteps() {
   }
   g_failures += bad;
   std::printf("generic_steps cases=%d bit_equal=%d\n", cases, cases - bad);
-}
-
-// A dense MATMUL's parameters: x [M, K], weights of dtype dt at row_bytes a row, out [M, N].
-MatmulParams GenericParams(const float* x, const uint8_t* w, float* out, int64_t M, int64_t N,
-                           int64_t K, int64_t row_bytes, tsr_dtype dt) {
-  MatmulParams p;
-  p.x = x;
-  p.x_row = K;
-  p.M = M;
-  p.K = K;
-  p.N = N;
-  p.w = w;
-  p.w_row_bytes = row_bytes;
-  p.w_dtype = dt;
-  p.out = out;
-  p.out_row = N;
-  return p;
 }
 
 // One decode MATMUL (M rows) over weights of dtype dt: LaunchMatmulGeneric and the reference
